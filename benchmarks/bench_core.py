@@ -475,7 +475,7 @@ class _Row(Mapping[str, float]):
 
 
 def latency(args: argparse.Namespace) -> None:
-    from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+    from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 
     warm, measured = args.latency_warm, args.latency_bars
     print(

@@ -43,8 +43,8 @@ from tradeloom.plugins.features.obv import obv
 from tradeloom.plugins.features.rsi import rsi
 from tradeloom.plugins.features.sessions import vwap
 from tradeloom.plugins.features.sma import sma
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.features.window import rolling_std
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[1]

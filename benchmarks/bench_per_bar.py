@@ -130,7 +130,7 @@ def tick_us(m: dict[str, Any], bars: int, folder: Path) -> tuple[float, float]:
     from tradeloom.core.state import BarInputs
     from tradeloom.domain import OHLCV, Bar, RunInfo
     from tradeloom.journal import RunIdentity, open_journal
-    from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+    from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 
     pipeline, plugins = _pipeline(m, WARM + bars)
     data = pipeline.data.load()

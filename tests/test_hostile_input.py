@@ -220,7 +220,7 @@ def test_values_without_sane_bounds_are_refused(
 def test_a_name_that_validates_can_trade() -> None:
     # every name validation accepts makes a client order id, with the longest run key
     from tradeloom.bounds import MAX_NAME_LENGTH
-    from tradeloom.plugins.execution.client_ids import client_order_id
+    from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 
     for name in ("a", "A.b-c_d", "9" * MAX_NAME_LENGTH, "x" + "." * (MAX_NAME_LENGTH - 1)):
         assert client_order_id(name, "ffffffff", 999_999)

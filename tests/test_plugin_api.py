@@ -90,7 +90,6 @@ PUBLIC = [
     "TradeloomDeprecationWarning",
     "Universe",
     "UniverseModel",
-    "UniverseSource",
     "UserError",
     "Venue",
     "VenueTerms",
@@ -99,6 +98,25 @@ PUBLIC = [
     "did_you_mean",
     "hookimpl",
 ]
+
+
+DEPRECATED = {"UniverseSource": "DataSource"}
+"""Names deprecated (CHANGELOG.md's Deprecated) and still importable, each with what
+replaces it; not in ``__all__``."""
+
+
+@pytest.mark.parametrize(("name", "instead"), sorted(DEPRECATED.items()))
+def test_a_deprecated_name_still_imports_and_warns(name: str, instead: str) -> None:
+    with pytest.warns(TradeloomDeprecationWarning) as caught:
+        value = getattr(tradeloom.plugin, name)
+
+    assert value is getattr(tradeloom.plugin, instead)
+    assert name not in tradeloom.plugin.__all__
+    assert [str(w.message) for w in caught] == [
+        f"tradeloom.plugin.{name} is deprecated since tradeloom 0.1 and will be removed in a "
+        f"later release; use {instead}"
+    ]
+    assert f"`tradeloom.plugin.{name}`" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
 
 
 def test_the_public_names_are_the_released_ones() -> None:

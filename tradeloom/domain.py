@@ -8,7 +8,7 @@ timestamps are UTC ``pandas.Timestamp``. Directions and sides are ints: +1 long/
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -20,6 +20,7 @@ from tradeloom.time.calendars import CRYPTO, TradingCalendar
 __all__ = [
     "OHLCV",
     "Absence",
+    "AuxiliarySeries",
     "Bar",
     "Bars",
     "Cancellation",
@@ -608,3 +609,36 @@ class Trade:
             pnl=float(fields["pnl"]),
             symbol=symbol,
         )
+
+
+@dataclass(frozen=True)
+class AuxiliarySeries:
+    """One validated series beside the bars (funding rates, a recorded order book's
+    levels...): sorted unique times and their values.
+
+    Attributes:
+        name: The column it is joined to.
+        times: UTC nanoseconds, sorted, unique.
+        values: float64, one per time.
+        delay_ns: ``available_after`` in nanoseconds.
+        symbol: The symbol it belongs to; None: every symbol's.
+    """
+
+    name: str
+    times: np.ndarray
+    values: np.ndarray
+    delay_ns: int
+    symbol: str | None = None
+
+    def published(self) -> np.ndarray:
+        """Return when each value is published: its time plus the delay."""
+        return self.times + self.delay_ns
+
+    def published_by(self, time_ns: int) -> AuxiliarySeries:
+        """Return the values published at or before ``time_ns`` (what was known then)."""
+        keep = self.published() <= time_ns
+        return replace(self, times=self.times[keep], values=self.values[keep])
+
+    def applies_to(self, symbol: str) -> bool:
+        """Return whether it is joined to ``symbol``'s bars."""
+        return self.symbol is None or self.symbol == symbol

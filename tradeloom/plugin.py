@@ -13,7 +13,8 @@ What is here:
 
 - registering components: `hookimpl`, `Component`, `Params`, `ParamError` (and
   `ParamErrors`, several at once), `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
-- what each layer's component implements (`DataSource`, `Feature`, `Model`,
+- what each layer's component implements (`DataSource`, over symbols: one market is a
+  universe of one; `Feature`, `Model`,
   `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
   reads of the bars (`ReadsColumns`, checked against the data at validation) and its
   helper types
@@ -72,7 +73,6 @@ from tradeloom.plugins.component import (
     ParamErrors,
     Params,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.plugins.protocols import (
     AuxiliaryData,
@@ -107,12 +107,12 @@ from tradeloom.plugins.protocols import (
     Sizer,
     SymbolIdModel,
     UniverseModel,
-    UniverseSource,
     Venue,
     VenueTerms,
     VolumeAware,
     WalkForwardModel,
 )
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.retrying import RetriesExhausted
 
@@ -186,7 +186,6 @@ __all__ = [
     "TradeloomDeprecationWarning",
     "Universe",
     "UniverseModel",
-    "UniverseSource",
     "UserError",
     "Venue",
     "VenueTerms",
@@ -195,3 +194,14 @@ __all__ = [
     "did_you_mean",
     "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # the deprecated names, importable for at least one minor release (CHANGELOG.md)
+    if name == "UniverseSource":
+        from tradeloom._deprecated import deprecated
+        from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE
+
+        deprecated("tradeloom.plugin.UniverseSource", DEPRECATED_SINCE, "DataSource")
+        return DataSource
+    raise AttributeError(f"module 'tradeloom.plugin' has no attribute {name!r}")

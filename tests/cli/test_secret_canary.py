@@ -41,7 +41,7 @@ from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 from tradeloom.schemas.secrets import resolve_secrets
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError, bars_closing
 

@@ -856,7 +856,7 @@ def test_a_4h_value_seen_before_its_bar_closed_is_caught(
 ) -> None:
     """The planted leak: each 4h value joined from the first 15m bar of its 4h bar (the
     unfinished bar's final close), not from the bar that closes it."""
-    import tradeloom.plugins.features.timeframe as timeframe
+    import tradeloom.engine.timeframe as timeframe
 
     honest = timeframe.completed_rows
     monkeypatch.setattr(
@@ -916,7 +916,7 @@ def test_an_informative_value_seen_before_its_bar_closed_is_caught(
     """The planted leak: each traded bar joined to the ETH bar after the one its close
     closed (ETH's next bar, still open then). Only altering ETH's bars after the cut moves
     the value at the cut (BTC's bars there stay as they were in the reference)."""
-    import tradeloom.plugins.features.informative as informative
+    import tradeloom.engine.informative as informative
 
     honest = informative.joined_rows
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.domain import OHLCV, Bars
+from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
@@ -58,6 +58,10 @@ class ReplayedFeed:
     def load(self) -> Bars:
         frame = self.bars.frame.iloc[: self.closed]
         return dataclasses.replace(self.bars, frame=frame, repaired=(), gaps=())
+
+    def load_universe(self) -> Universe:
+        bars = self.load()
+        return Universe((bars,), bars.frame.index)
 
     def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
         frame = self.bars.frame[list(OHLCV)]

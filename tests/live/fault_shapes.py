@@ -66,9 +66,9 @@ from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
-from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.manager import load_plugins
+from tradeloom.plugins.protocols_orders.order_events import VenueEvent, VenueOrder
+from tradeloom.plugins.protocols_orders.order_state import OrderState
 from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (

@@ -21,7 +21,7 @@ from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.handover import recover_stops
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.runner import LiveRunner
-from tradeloom.plugins.execution.client_ids import derived_client_id
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 
 FAST = (
     STRATEGY.replace("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1")

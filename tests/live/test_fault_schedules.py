@@ -42,7 +42,7 @@ from tests.live.fault_shapes import (  # noqa: E402
     start,
     survive,
 )
-from tradeloom.plugins.execution.order_state import OrderState  # noqa: E402
+from tradeloom.plugins.protocols_orders.order_state import OrderState  # noqa: E402
 from tradeloom.testing import (  # noqa: E402
     DropConnection,
     PartialFill,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows, tick_until
 from tradeloom.backtest.pipeline import run_backtest
-from tradeloom.domain import Bars, RunInfo
+from tradeloom.domain import Bars, RunInfo, Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import RunIdentity, open_journal
@@ -25,8 +25,8 @@ class _Frame:
     def __init__(self, bars: Bars) -> None:
         self.bars = bars
 
-    def load(self) -> Bars:
-        return self.bars
+    def load_universe(self) -> Universe:
+        return Universe((self.bars,), self.bars.frame.index)
 
 
 def backtest(run: EmulatedRun, tmp_path: Path) -> Path:

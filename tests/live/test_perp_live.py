@@ -33,7 +33,7 @@ from tests.live.live_emulated import (
 )
 from tradeloom.backtest.pipeline import run_backtest
 from tradeloom.cli.main import main
-from tradeloom.domain import Bars, RunInfo
+from tradeloom.domain import Bars, RunInfo, Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
@@ -248,8 +248,8 @@ class _Frame:
         times = funding.index.as_unit("ns").asi8
         self.series = (AuxiliarySeries("funding", times, funding.to_numpy(float), 0),)
 
-    def load(self) -> Bars:
-        return self.bars
+    def load_universe(self) -> Universe:
+        return Universe((self.bars,), self.bars.frame.index)
 
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         return self.series

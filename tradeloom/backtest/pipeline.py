@@ -39,8 +39,8 @@ from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline, modelled_venue
 from tradeloom.journal import OrderExpired
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext, SteppedFeature
 from tradeloom.plugins.signal.regime import regime_codes
 from tradeloom.runtime.stage_times import stage
 

@@ -22,11 +22,11 @@ from tradeloom.core.params import CoreSpec, ExitRules, Limits, PortfolioLimits, 
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.plugins.protocols import MarketLots, Venue, VenueLimits
-from tradeloom.plugins.signal.regime import regime_mask
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.exits import TrailingAtr, exit_time_ns
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.regime import regime_mask
 from tradeloom.schemas.scaling import Scaling as ScalingSection
 from tradeloom.time.calendars import TradingCalendar
 

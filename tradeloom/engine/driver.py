@@ -41,6 +41,7 @@ from tradeloom.core.feed import (
     record_external,
     resume,
 )
+from tradeloom.core.kernels.labels import trend_label, volatility_label
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.state import BarInputs, CoreState
@@ -79,7 +80,6 @@ from tradeloom.plugins.protocols import (
     Sizer,
     Venue,
 )
-from tradeloom.plugins.signal.regime import trend_label, volatility_label
 from tradeloom.tables.kept import Kept
 from tradeloom.time.calendars import TradingCalendar
 

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.domain import Bars, Universe
+from tradeloom.engine.finite import check_finite_features
+from tradeloom.engine.informative import InformativePair
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import DataError
-from tradeloom.plugins.features.finite import check_finite_features
-from tradeloom.plugins.features.informative import InformativePair
 from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
 from tradeloom.runtime import progress
 from tradeloom.schemas.config import ComponentConfig

@@ -29,8 +29,7 @@ from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import AuxiliaryData, ExtraColumns
 
 if TYPE_CHECKING:
-    from tradeloom.domain import Universe
-    from tradeloom.plugins.data.auxiliary import AuxiliarySeries
+    from tradeloom.domain import AuxiliarySeries, Universe
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = [

@@ -800,12 +800,16 @@ def _strategy(run_dir: Path) -> Any:
 
 def _venues_cash(venues: Any) -> float | None:
     """A router's starting cash: its venues' together (a venue's own default where it
-    names none, as the simulated venue's params do)."""
-    from tradeloom.plugins.execution.simulated import SimulatedVenueParams
+    names none, as the simulated venue's params do: asked of the registry, as a
+    third-party kind's would be)."""
+    from tradeloom.plugins.manager import load_plugins
 
     if not isinstance(venues, list) or not venues:
         return None
-    default = SimulatedVenueParams.model_fields["initial_cash"].default
+    simulated = load_plugins(entry_points=False).registry.get("execution", "simulated")
+    if simulated is None:  # pragma: no cover - a built-in kind
+        return None
+    default = simulated.component.params.model_fields["initial_cash"].default
     total = 0.0
     for venue in venues:
         cash = venue.get("initial_cash", default) if isinstance(venue, dict) else None

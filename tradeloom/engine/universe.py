@@ -1,8 +1,8 @@
 """A backtest's universe: loading it, journaling it, and what it cannot run yet.
 
-A data source that is a `tradeloom.plugins.protocols.UniverseSource` gives the bars of
-several symbols on one clock; any other gives one symbol's bars, the universe of one
-(whose clock is its own index, so nothing about a one-symbol run changes). The markets
+A data source (`tradeloom.plugins.protocols.DataSource`) gives the bars of its symbols on
+one clock; one market is the universe of one (whose clock is its own index, so nothing
+about a one-symbol run changes). The markets
 of informative pairs (``features[].symbol``) are loaded beside them, by the same source.
 What was loaded is journaled: one `DataLoaded` per symbol, and each stretch of the
 clock where a symbol has no bar (not listed yet, delisted, halted) once, as a
@@ -19,13 +19,13 @@ import numpy.typing as npt
 
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
+from tradeloom.engine.informative import InformativePair
 from tradeloom.engine.universe_checks import universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
 from tradeloom.kernels.first_run import sized as first_run_sized
-from tradeloom.plugins.features.informative import InformativePair
-from tradeloom.plugins.protocols import InformativeSource, UniverseSource
+from tradeloom.plugins.protocols import InformativeSource
 
 __all__ = [
     "absences",
@@ -37,18 +37,14 @@ __all__ = [
 
 
 def load_universe(pipeline: Pipeline) -> Universe:
-    """Return the data's universe (a source of one symbol gives the universe of one).
+    """Return the data's universe (one market: the universe of one).
 
     Raises:
         ConfigError: The strategy uses what a universe of that size cannot run
             (`universe_problems`).
     """
     data = pipeline.data
-    if isinstance(data, UniverseSource):
-        universe = data.load_universe()
-    else:
-        bars = data.load()
-        universe = Universe((bars,), bars.frame.index)
+    universe = data.load_universe()
     check_universe(pipeline, len(universe.symbols))
     first_run_sized(len(universe) * len(universe.symbols))  # a large run compiles
     symbols = informative_symbols(pipeline)

@@ -1,8 +1,8 @@
 """What a strategy cannot run over a universe of a given size, found before any bar.
 
 Checked when the strategy is built, if its data says how many symbols it has
-(``symbol_count()``; a source that is not a `tradeloom.plugins.protocols.UniverseSource`
-has one), and again once the universe is loaded.
+(``symbol_count()``, `tradeloom.plugins.protocols.KnownSymbols`), and again once the
+universe is loaded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tradeloom.core.kernels.specs import CompiledComponent, VenueKernel
 from tradeloom.errors import Problem
-from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols, UniverseSource
+from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols
 from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["declared_symbols", "universe_problems"]
@@ -19,8 +19,6 @@ __all__ = ["declared_symbols", "universe_problems"]
 
 def declared_symbols(data: object) -> int | None:
     """Return how many symbols ``data`` has, if it says before loading (None: unknown)."""
-    if not isinstance(data, UniverseSource):
-        return 1
     return int(data.symbol_count()) if isinstance(data, KnownSymbols) else None
 
 

@@ -4,7 +4,7 @@ The universe of one is what it always was: ``model.fit_predict`` over the symbol
 Over several symbols, a model that is a `tradeloom.plugins.protocols.UniverseModel`
 trains as it declares (the ``sklearn`` model: ``pooling: pooled`` or ``per_symbol``);
 any other model is trained on each symbol apart, a fresh copy each
-(`tradeloom.plugins.model.universe_fit.fit_per_symbol`).
+(`tradeloom.plugins.protocols_symbols.fit_per_symbol`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from tradeloom.domain import ModelOutput, ModelTraining, Universe
 from tradeloom.engine.features import SymbolFeatures
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.plugins.model.universe_fit import fit_per_symbol
 from tradeloom.plugins.protocols import PerSymbolModels, UniverseModel
+from tradeloom.plugins.protocols_symbols import fit_per_symbol
 
 __all__ = ["UniverseOutput", "fit_universe"]
 

@@ -10,22 +10,22 @@ from tradeloom.engine.capabilities import Mode, live_problems
 from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
-from tradeloom.engine.universe_checks import declared_symbols, universe_problems
-from tradeloom.errors import ConfigError, Problem
-from tradeloom.plugins import protocols
-from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.features.timeframe import (
+from tradeloom.engine.timeframe import (
     HigherTimeframe,
     timeframe_problem,
     timeframe_refusal,
 )
+from tradeloom.engine.universe_checks import declared_symbols, universe_problems
+from tradeloom.errors import ConfigError, Problem
+from tradeloom.plugins import protocols
+from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.features.informative import InformativePair
+    from tradeloom.engine.informative import InformativePair
 
 __all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
 
@@ -172,7 +172,7 @@ def _informative(
     """Return the feature ``inner`` (built seeing no earlier column: it runs on the other
     market's bars alone) on ``item.symbol``'s bars, or None after appending why not."""
     # only a feature on another market's bars needs them (and the order book's modules)
-    from tradeloom.plugins.features.informative import InformativePair, informative_refusal
+    from tradeloom.engine.informative import InformativePair, informative_refusal
 
     if inner is None:
         return None

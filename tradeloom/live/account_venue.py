@@ -46,8 +46,8 @@ from tradeloom.live.venues import (
     trouble_of,
 )
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.order_events import RefusedFill
 from tradeloom.plugins.protocols import OrderKeys
+from tradeloom.plugins.protocols_orders.order_events import RefusedFill
 
 if TYPE_CHECKING:
     from tradeloom.engine.driver import Book

@@ -71,17 +71,17 @@ from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,
     TradeFill,
     VenueOrder,
     VenueReport,
 )
-from tradeloom.plugins.execution.order_params import OrdersParams
-from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
-from tradeloom.plugins.execution.order_terms import STOP_TYPES, OrderTerms
+from tradeloom.plugins.protocols_orders.order_params import OrdersParams
+from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState
+from tradeloom.plugins.protocols_orders.order_terms import STOP_TYPES, OrderTerms
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.retrying import RetriesExhausted
 

@@ -21,8 +21,8 @@ from tradeloom.journal import OrderStateChanged
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.reconcile import sent_request, trade_fill
 from tradeloom.live.replay_venue import ReplayVenue
-from tradeloom.plugins.execution.client_ids import derived_client_id
-from tradeloom.plugins.execution.order_terms import STOP_TYPES
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
+from tradeloom.plugins.protocols_orders.order_terms import STOP_TYPES
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:

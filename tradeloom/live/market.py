@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tradeloom.live.replay_venue import ReplayVenue
     from tradeloom.live.services import JournalLink, RunFiles
     from tradeloom.live.session import LiveSession
-    from tradeloom.plugins.execution.order_events import RefusedFill
+    from tradeloom.plugins.protocols_orders.order_events import RefusedFill
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["ExchangeAccount", "Market"]

@@ -41,7 +41,7 @@ from tradeloom.journal import (
 )
 from tradeloom.journal.events import NO_TIME
 from tradeloom.live.sent_mark import SentMark
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,
     StopBinding,
     StopFallback,
@@ -49,7 +49,7 @@ from tradeloom.plugins.execution.order_events import (
     VenueEvent,
     VenueOrder,
 )
-from tradeloom.plugins.execution.order_state import Transition
+from tradeloom.plugins.protocols_orders.order_state import Transition
 
 __all__ = ["JournalOrders", "sent_row"]
 

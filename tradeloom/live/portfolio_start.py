@@ -31,8 +31,8 @@ from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.restart import rebuild
 from tradeloom.live.session import LiveSession
 from tradeloom.live.start import go_live, journal_start
-from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
-from tradeloom.plugins.execution.client_ids import client_order_id
+from tradeloom.plugins.protocols import LiveAuxiliaryFeed
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from tradeloom.domain import Fill, Order
 from tradeloom.errors import UserError
 from tradeloom.journal import OrderSent, Reconciled, VenueFill
 from tradeloom.live.journal_state import domain_value
-from tradeloom.plugins.execution.order_events import OrderView, TradeFill, VenueOrder
-from tradeloom.plugins.execution.order_state import TERMINAL, OrderState
+from tradeloom.plugins.protocols_orders.order_events import OrderView, TradeFill, VenueOrder
+from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState
 
 if TYPE_CHECKING:
     from tradeloom.live.exchange_venue import ExchangeVenue

@@ -52,9 +52,6 @@ from tradeloom.live.handover import NOT_SENT, look_up, never_sent
 from tradeloom.live.reconcile import reconcile_market, trade_fill
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import derived_client_id
-from tradeloom.plugins.execution.order_events import RefusedFill, TradeFill
-from tradeloom.plugins.execution.order_state import OrderState
 from tradeloom.plugins.execution.routed_model import decision_row
 from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.plugins.execution.routing import (
@@ -67,6 +64,9 @@ from tradeloom.plugins.execution.routing import (
 )
 from tradeloom.plugins.execution.venue_health import HealthBook
 from tradeloom.plugins.protocols import LiveVenue
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import RefusedFill, TradeFill
+from tradeloom.plugins.protocols_orders.order_state import OrderState
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.retrying import RetriesExhausted
 

@@ -93,18 +93,18 @@ from tradeloom.live.services import (
     wall_clock,
 )
 from tradeloom.live.session import LiveSession
+from tradeloom.live.stale_data import StaleDataWatch
 from tradeloom.live.swap import apply_reload, cron_of
 from tradeloom.live.ticker import BarTicker
-from tradeloom.plugins.data.auxiliary import LiveAuxiliaryFeed
-from tradeloom.plugins.data.stale_data import StaleDataWatch
-from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.features.steps import LiveRows
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
+    LiveAuxiliaryFeed,
     LiveFeed,
     LiveUniverseFeed,
     Venue,
 )
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
+from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.reporting import outputs
 from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target

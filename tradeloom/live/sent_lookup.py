@@ -51,8 +51,8 @@ from tradeloom.live.journal_state import JournalState
 from tradeloom.live.order_journal import sent_row
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.sent_mark import SentMark
-from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.execution.order_events import VenueOrder
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
+from tradeloom.plugins.protocols_orders.order_events import VenueOrder
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.retrying import RetriesExhausted
 

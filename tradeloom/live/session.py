@@ -59,7 +59,6 @@ from tradeloom.live.fold_in_effect import train_fold_in_effect
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
 from tradeloom.live.verdict import BarInput, Verdicts
-from tradeloom.plugins.features.steps import FeatureStepper, LiveRows, StepContext
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
     LiveAnomalyGate,
@@ -69,6 +68,7 @@ from tradeloom.plugins.protocols import (
     SymbolIdModel,
     Venue,
 )
+from tradeloom.plugins.protocols_steps import FeatureStepper, LiveRows, StepContext
 from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runtime.lazy import logger
 

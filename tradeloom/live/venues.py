@@ -13,7 +13,7 @@ from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.execution.exchange_stops import ExchangeStops
-from tradeloom.plugins.execution.order_params import OrdersParams
+from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:

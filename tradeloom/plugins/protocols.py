@@ -13,7 +13,7 @@ any bar, and the live driver calls them and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -41,7 +41,8 @@ from tradeloom.domain import (
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
-    from tradeloom.plugins.data.auxiliary import Auxiliary, AuxiliarySeries
+    from tradeloom.domain import AuxiliarySeries
+    from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
     from tradeloom.plugins.data.live_book import LiveBook
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "KnownSymbols",
     "LabelHorizon",
     "LiveAnomalyGate",
+    "LiveAuxiliaryFeed",
     "LiveBookFeed",
     "LiveFeed",
     "LiveModel",
@@ -77,6 +79,7 @@ __all__ = [
     "PerSymbolModels",
     "ReadsBarsColumn",
     "ReadsColumns",
+    "ReadsOrderBook",
     "ReadsVolume",
     "Retrainable",
     "RiskContext",
@@ -85,7 +88,6 @@ __all__ = [
     "Sizer",
     "SymbolIdModel",
     "UniverseModel",
-    "UniverseSource",
     "Venue",
     "VenueLimits",
     "VenueTerms",
@@ -131,16 +133,13 @@ def missing_members(obj: object, protocol: type) -> list[str]:
 
 @runtime_checkable
 class DataSource(Protocol):
-    """Data layer: produce validated bars."""
+    """Data layer: every symbol's validated bars on one clock.
 
-    def load(self) -> Bars:
-        """Return validated bars; raise `tradeloom.errors.DataError` for bad data."""
-        ...
-
-
-@runtime_checkable
-class UniverseSource(Protocol):
-    """Data layer over several symbols (``data.symbols``): bars on one clock."""
+    One market is a universe of one: a source of ``data.symbol`` returns the universe of
+    that symbol (`Universe` of one `Bars`, its clock the bars' own index). A source of
+    the single-market form (``load() -> Bars``) is deprecated; it runs through
+    `tradeloom.plugins.protocols_symbols.UniverseOfOne`.
+    """
 
     def load_universe(self) -> Universe:
         """Return every symbol's validated bars and the common clock.
@@ -175,7 +174,7 @@ class Feature(Protocol):
     """Feature layer: compute columns from bars (and earlier features), causally.
 
     A feature may also offer ``stepper(context)``, returning a per-bar computation
-    (`tradeloom.plugins.features.steps.SteppedFeature`); live trading and the per-bar
+    (`tradeloom.plugins.protocols_steps.SteppedFeature`); live trading and the per-bar
     driver use it. A feature without one is stepped by recomputing ``compute`` over
     the history so far: slower, same values.
     """
@@ -769,6 +768,16 @@ class ReadsBarsColumn(Protocol):
 
 
 @runtime_checkable
+class ReadsOrderBook(Protocol):
+    """A feature of the recorded order book's columns of the bars (``data.order_book``),
+    which a higher timeframe's resampling and an informative pair's bars do not carry."""
+
+    def check_depth(self, columns: Iterable[object]) -> int:
+        """Return the book levels recorded in ``columns``; raise `DataError` for too few."""
+        ...
+
+
+@runtime_checkable
 class KnownLength(Protocol):
     """A data source that says, before loading, how many bars it has."""
 
@@ -792,6 +801,15 @@ class AuxiliaryData(Protocol):
 
     def auxiliary_series(self) -> tuple[AuxiliarySeries, ...]:
         """Return the series it joins, as declared."""
+        ...
+
+
+@runtime_checkable
+class LiveAuxiliaryFeed(Protocol):
+    """A live data source that reads its ``data.auxiliary`` series as bars close."""
+
+    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
+        """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
         ...
 
 
@@ -835,7 +853,8 @@ class OrderKeys(Protocol):
     orders' flags, fallback and expiry, where stops rest). Without it: market orders."""
 
     order_keys: Any
-    """The ``execution.orders`` keys (`tradeloom.plugins.execution.order_params.OrdersParams`)."""
+    """The ``execution.orders`` keys
+    (`tradeloom.plugins.protocols_orders.order_params.OrdersParams`)."""
 
 
 @runtime_checkable

@@ -18,17 +18,23 @@ from typing import Any
 from pydantic import BaseModel
 
 from tradeloom.plugins.registry import RegisteredComponent
-from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.exits import TrailingAtr
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 
-__all__ = ["ComponentConfig", "StrategyConfig", "feature_spec_of"]
+__all__ = [
+    "ComponentConfig",
+    "StrategyConfig",
+    "feature_spec_of",
+    "informative_column",
+    "timeframe_column",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,18 @@ class ComponentConfig:
     registered: RegisteredComponent = field(repr=False)
     timeframe: str | None = None
     symbol: str | None = None
+
+
+def timeframe_column(column: str, timeframe: str) -> str:
+    """Return the name of ``column`` computed on ``timeframe`` (``rsi_14@4h``): a feature's
+    column with ``timeframe:``."""
+    return f"{column}@{timeframe}"
+
+
+def informative_column(column: str, symbol: str) -> str:
+    """Return the name of ``column`` computed on ``symbol``'s bars
+    (``log_return_1@ETH/USDT``): a feature's column with ``symbol:``."""
+    return f"{column}@{symbol}"
 
 
 @dataclass(frozen=True)

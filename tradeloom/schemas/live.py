@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tradeloom.bounds import MAX_CASH
-from tradeloom.plugins.monitoring.alerts import AlertsParams
+from tradeloom.schemas.alerts import AlertsParams
 
 __all__ = ["LiveSection", "MetricsSection", "check_crontab"]
 

@@ -23,12 +23,18 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import Registry, did_you_mean
-from tradeloom.plugins.signal.regime import RegimeParams
 from tradeloom.schemas.building import build_component
-from tradeloom.schemas.config import ComponentConfig, StrategyConfig, feature_spec_of
+from tradeloom.schemas.config import (
+    ComponentConfig,
+    StrategyConfig,
+    feature_spec_of,
+    informative_column,
+    timeframe_column,
+)
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.portfolio import PortfolioRisk, unknown_group_symbols
+from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import scaling_problems
 from tradeloom.schemas.secrets import (
     check_secret_fields,
@@ -155,9 +161,6 @@ def _own_checks(
     factory refuses a name for missing from them. What needs every component (the data
     against the features, the health rules' metrics) waits until the file is whole.
     """
-    from tradeloom.plugins.features.informative import informative_column
-    from tradeloom.plugins.features.timeframe import timeframe_column
-
     ctx = BuildContext(  # a name and a seed of the file's when its top level validated
         strategy_name=top.name if top is not None else "",
         strategy_dir=source.resolve().parent,

@@ -23,7 +23,6 @@ from pydantic import (
 )
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
-from tradeloom.plugins.signal.regime import REGIME_LABELS, RegimeParams, check_regime_label
 from tradeloom.schemas.exits import ExitTime, TrailingStop
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
@@ -31,6 +30,7 @@ from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.messages import show
 from tradeloom.schemas.portfolio import PortfolioRisk
+from tradeloom.schemas.regime import REGIME_LABELS, RegimeParams, check_regime_label
 from tradeloom.schemas.scaling import Scaling
 from tradeloom.time.timeframes import feature_timeframe_seconds
 

@@ -25,7 +25,7 @@ from tradeloom.plugins.data.synthetic import (
     simulate_universe,
 )
 from tradeloom.plugins.data.universe import universe_of
-from tradeloom.plugins.protocols import UniverseSource
+from tradeloom.plugins.protocols import DataSource
 from tradeloom.testing import ExchangeEmulator
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
@@ -54,7 +54,7 @@ def test_one_symbol_gives_a_universe_of_one_equal_to_load() -> None:
     assert universe.symbols == ("BTC/USDT",)
     pd.testing.assert_frame_equal(universe.bars[0].frame, source.load().frame, check_exact=True)
     assert universe.index.equals(source.load().frame.index)
-    assert isinstance(source, UniverseSource)
+    assert isinstance(source, DataSource)
 
 
 def test_synthetic_symbols_are_seeded_and_distinct() -> None:

@@ -25,9 +25,9 @@ from tradeloom.plugins.execution.ccxt_capabilities import (
     market_type,
 )
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import client_order_id
-from tradeloom.plugins.execution.order_events import VenueEvent, VenueOrder
-from tradeloom.plugins.execution.order_state import OrderState
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id
+from tradeloom.plugins.protocols_orders.order_events import VenueEvent, VenueOrder
+from tradeloom.plugins.protocols_orders.order_state import OrderState
 from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import DropConnection, ExchangeEmulator
 

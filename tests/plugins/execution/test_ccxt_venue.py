@@ -28,14 +28,14 @@ from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.execution.ccxt_errors import VenueMessage, submission_outcome
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import check_client_id, client_order_id
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.client_ids import check_client_id, client_order_id
+from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,
     TradeFill,
     VenueEvent,
     VenueOrder,
 )
-from tradeloom.plugins.execution.order_state import TERMINAL, OrderState, Transition
+from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState, Transition
 from tradeloom.runtime.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import (
     DropConnection,

@@ -23,16 +23,16 @@ from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.live.reconcile import sent_request
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import client_order_id, derived_client_id
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.client_ids import client_order_id, derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import (
     StopFallback,
     Transition,
     VenueEvent,
     VenueOrder,
 )
-from tradeloom.plugins.execution.order_params import LimitOrderParams, OrdersParams
-from tradeloom.plugins.execution.order_state import OrderState
-from tradeloom.plugins.execution.order_terms import OrderTerms, ccxt_arguments
+from tradeloom.plugins.protocols_orders.order_params import LimitOrderParams, OrdersParams
+from tradeloom.plugins.protocols_orders.order_state import OrderState
+from tradeloom.plugins.protocols_orders.order_terms import OrderTerms, ccxt_arguments
 from tradeloom.runtime.retrying import RetriesExhausted, RetryPolicy
 from tradeloom.testing import ExchangeEmulator, Reject, ServerError
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.hunting import examples
 from tradeloom.domain import Rejection
-from tradeloom.plugins.execution.order_state import (
+from tradeloom.plugins.protocols_orders.order_state import (
     FILL_TOLERANCE,
     TERMINAL,
     TRANSITIONS,

@@ -20,7 +20,7 @@ from tradeloom.plugins.features.book import (
     build_book_imbalance,
     build_spread_bps,
 )
-from tradeloom.plugins.features.steps import StepContext
+from tradeloom.plugins.protocols_steps import StepContext
 
 CTX = BuildContext("s", Path("."), seed=0)
 

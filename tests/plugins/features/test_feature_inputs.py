@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from tradeloom.domain import OHLCV, Bars
+from tradeloom.engine.informative import InformativePair
+from tradeloom.engine.timeframe import HigherTimeframe
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features import tradeloom_components
-from tradeloom.plugins.features.informative import InformativePair
-from tradeloom.plugins.features.timeframe import HigherTimeframe
 from tradeloom.plugins.protocols import CrossSectionalFeature, ReadsColumns, input_columns_of
 
 REQUIRED = {

@@ -19,12 +19,12 @@ from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.macd import MacdParams, build_macd
 from tradeloom.plugins.features.returns import LogReturnParams, ReturnsParams
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
-from tradeloom.plugins.features.steps import SteppedFeature
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.volatility import VolatilityParams
 from tradeloom.plugins.features.volume import VolumeZScoreParams
 from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
 from tradeloom.plugins.protocols import CrossSectionalFeature, Feature
+from tradeloom.plugins.protocols_steps import SteppedFeature
 from tradeloom.plugins.registry import PluginInfo, Registry
 
 

@@ -23,8 +23,8 @@ from tests.hunting import examples
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.cross import CROSS_KINDS
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 
 COMPONENTS = {c.kind: c for c in features_plugin.tradeloom_components()}
 

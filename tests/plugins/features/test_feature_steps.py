@@ -17,15 +17,15 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.lags import LagsParams, build_lags
 from tradeloom.plugins.features.returns import LogReturnParams, build_log_return
 from tradeloom.plugins.features.rsi import RsiParams, build_rsi
-from tradeloom.plugins.features.steps import (
+from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
+from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.protocols_steps import (
     ComputeStep,
     FeatureStep,
     FeatureStepper,
     StepContext,
     SteppedFeature,
 )
-from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
-from tradeloom.plugins.protocols import Feature
 
 NAN = math.nan
 

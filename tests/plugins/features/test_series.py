@@ -13,8 +13,8 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.features.series import SeriesParams, build_series, transform_series
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
 from tradeloom.plugins.features.zscore import zscore
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 
 NAN = math.nan
 

@@ -22,7 +22,7 @@ from tradeloom.plugins.features.sessions import (
     build_vwap,
     vwap,
 )
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 from tradeloom.time.calendars import CRYPTO, FOREX, TradingCalendar, get_calendar
 
 from tests.plugins.features.test_feature_parity import each_bar  # isort: skip

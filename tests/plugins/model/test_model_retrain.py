@@ -215,7 +215,7 @@ def test_a_fold_trained_live_is_ready_to_predict_before_the_next_bar(
 ) -> None:
     """Compiling a fold for one-row predictions happens at the close that trains it: the
     next bar's tick predicts at once (a large forest compiles for tens of ms)."""
-    from tradeloom.plugins.model import sklearn_model
+    from tradeloom.plugins.model import sklearn_inference
 
     bars, features = _rising_then_random()
     model = _model()
@@ -230,6 +230,6 @@ def test_a_fold_trained_live_is_ready_to_predict_before_the_next_bar(
     def not_again(*args: object, **kwargs: object) -> None:
         raise AssertionError("the fold was prepared again at prediction time")
 
-    monkeypatch.setattr(sklearn_model, "FoldPredictor", not_again)
+    monkeypatch.setattr(sklearn_inference, "FoldPredictor", not_again)
     row = features.to_numpy()[start]
     assert 0.0 <= model.predict_row(row) <= 1.0

@@ -24,12 +24,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from tradeloom.domain import OHLCV, Bars
+from tradeloom.domain import OHLCV, AuxiliarySeries, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
@@ -45,7 +45,6 @@ __all__ = [
     "AuxiliaryParams",
     "AuxiliarySeries",
     "FundingFetcher",
-    "LiveAuxiliaryFeed",
     "asof_values",
     "build_auxiliary",
     "join_asof",
@@ -147,38 +146,6 @@ class AuxiliaryParams(Params):
     def delay_seconds(self) -> int:
         """``available_after`` in seconds."""
         return parse_delay(self.available_after)
-
-
-@dataclass(frozen=True)
-class AuxiliarySeries:
-    """One validated series: sorted unique times and their values.
-
-    Attributes:
-        name: The column it is joined to.
-        times: UTC nanoseconds, sorted, unique.
-        values: float64, one per time.
-        delay_ns: ``available_after`` in nanoseconds.
-        symbol: The symbol it belongs to; None: every symbol's.
-    """
-
-    name: str
-    times: np.ndarray
-    values: np.ndarray
-    delay_ns: int
-    symbol: str | None = None
-
-    def published(self) -> np.ndarray:
-        """Return when each value is published: its time plus the delay."""
-        return self.times + self.delay_ns
-
-    def published_by(self, time_ns: int) -> AuxiliarySeries:
-        """Return the values published at or before ``time_ns`` (what was known then)."""
-        keep = self.published() <= time_ns
-        return replace(self, times=self.times[keep], values=self.values[keep])
-
-    def applies_to(self, symbol: str) -> bool:
-        """Return whether it is joined to ``symbol``'s bars."""
-        return self.symbol is None or self.symbol == symbol
 
 
 class AuxiliaryColumns(Protocol):
@@ -346,7 +313,7 @@ class AsOfRows:
     published (its time plus ``available_after``) by the bar's close. The series are read
     again (``load``) when a bar closes after the newest value read so far was published,
     so that a file written to meanwhile, or an exchange's new funding rate, is seen.
-    Implements `tradeloom.plugins.features.steps.LiveRows`.
+    Implements `tradeloom.plugins.protocols_steps.LiveRows`.
 
     Args:
         load: Reads every declared series (all symbols').
@@ -377,15 +344,6 @@ class AsOfRows:
         values = [float(asof_values(s.published(), s.values, decision)[0]) for s in self._series]
         index = pd.DatetimeIndex([time], name="timestamp")
         return pd.DataFrame([values], index=index, columns=list(self.columns), dtype=np.float64)
-
-
-@runtime_checkable
-class LiveAuxiliaryFeed(Protocol):
-    """A live data source that reads its ``data.auxiliary`` series as bars close."""
-
-    def live_auxiliary(self, symbol: str) -> AsOfRows | None:
-        """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
-        ...
 
 
 def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int) -> Bars:

@@ -55,16 +55,16 @@ import pandas as pd
 from tradeloom.core.exits import stop_levels
 from tradeloom.domain import Order
 from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.client_ids import derived_client_id
-from tradeloom.plugins.execution.order_events import (
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import (
     StopBinding,
     StopFallback,
     TradeFill,
     VenueOrder,
     VenueReport,
 )
-from tradeloom.plugins.execution.order_state import TERMINAL
-from tradeloom.plugins.execution.order_terms import OrderTerms, OrderTypeName
+from tradeloom.plugins.protocols_orders.order_state import TERMINAL
+from tradeloom.plugins.protocols_orders.order_terms import OrderTerms, OrderTypeName
 from tradeloom.runtime.lazy import logger
 
 __all__ = ["ExchangeStops", "StopLeg"]

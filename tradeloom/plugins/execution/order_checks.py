@@ -26,8 +26,8 @@ from typing import Any, Literal
 import ccxt
 
 from tradeloom.domain import Order, Rejection
-from tradeloom.plugins.execution.order_events import VenueOrder
-from tradeloom.plugins.execution.order_terms import OrderTerms
+from tradeloom.plugins.protocols_orders.order_events import VenueOrder
+from tradeloom.plugins.protocols_orders.order_terms import OrderTerms
 
 __all__ = ["prepare_order", "rejection"]
 

@@ -41,7 +41,6 @@ import pandas as pd
 from tradeloom.bounds import MAX_CASH
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.journal import Event, RouteDecision, VenueFill, VenueHealth
-from tradeloom.plugins.execution.client_ids import derived_client_id
 from tradeloom.plugins.execution.routing import (
     BELOW_MINIMUM,
     NO_ROUTE,
@@ -61,6 +60,7 @@ from tradeloom.plugins.execution.simulated import (
     taker_fill,
 )
 from tradeloom.plugins.protocols import VenueTerms
+from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 
 __all__ = ["ModelledRouter", "decision_row"]
 

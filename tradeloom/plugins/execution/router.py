@@ -29,13 +29,13 @@ from tradeloom.core.costs import VenueCosts
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.execution import ccxt_execution
 from tradeloom.plugins.execution.ccxt_execution import CcxtExecution, CcxtExecutionParams
-from tradeloom.plugins.execution.order_params import OrdersParams
 from tradeloom.plugins.execution.simulated import (
     SimulatedVenue,
     SimulatedVenueParams,
     min_notional_of,
 )
 from tradeloom.plugins.protocols import Venue, VenueTerms
+from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -17,7 +17,7 @@ opens a dust position.
 the batch driver inside its compiled loop.
 
 The order types of ``execution.orders`` (limit orders, stops at the close, slicing;
-`tradeloom.plugins.execution.order_params`) are the compiled core's
+`tradeloom.plugins.protocols_orders.order_params`) are the compiled core's
 (`tradeloom.core.orders`), which every driver of a simulated venue runs; the
 per-order `SimulatedVenue.match` below fills market and stop orders only.
 """
@@ -44,7 +44,7 @@ from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.execution.order_params import OrdersParams
+from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 
 __all__ = [
     "CUT_CASH",

@@ -8,7 +8,7 @@ are NaN and every column is float64.
 Each feature is a compiled step kernel over explicit state (``*_step``, with its
 state layout documented in its module) with two drivers: ``compute`` runs all bars
 inside compiled code (the backtest), ``stepper`` returns a per-bar driver
-(`tradeloom.plugins.features.steps`) that calls the step kernel one bar at a time
+(`tradeloom.plugins.protocols_steps`) that calls the step kernel one bar at a time
 (paper and live). Both give the same numbers bit for bit. Each module also exports
 its batch computation as a plain function of numpy arrays (`rsi`, `bb_width`, ...).
 """

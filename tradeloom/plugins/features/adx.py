@@ -32,7 +32,7 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Adx", "AdxParams", "adx", "adx_step", "build_adx", "new_adx_state"]

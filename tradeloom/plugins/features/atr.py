@@ -24,7 +24,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.smoothing import wilder_step
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Atr", "AtrParams", "atr", "atr_step", "build_atr", "new_atr_state"]

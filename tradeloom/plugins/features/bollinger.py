@@ -23,7 +23,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
     block_mean_std,
@@ -32,6 +31,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -19,7 +19,6 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
     block_mean_std,
@@ -28,6 +27,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

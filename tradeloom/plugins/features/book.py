@@ -37,7 +37,7 @@ from tradeloom.plugins.features._base import (
     SingleColumnParams,
     new_columns,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -22,7 +22,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.smoothing import ema_step, new_average
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Ema", "EmaParams", "build_ema", "ema"]

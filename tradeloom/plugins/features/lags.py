@@ -23,8 +23,8 @@ from tradeloom.plugins.features._base import (
     column_frame,
     new_columns,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import ring_back, ring_push
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Lags", "LagsParams", "build_lags", "lag", "lags", "lags_step", "new_lags_state"]

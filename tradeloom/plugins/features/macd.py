@@ -27,7 +27,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.smoothing import ema_step
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Macd", "MacdParams", "build_macd", "macd", "macd_step", "new_macd_state"]

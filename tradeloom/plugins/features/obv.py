@@ -16,7 +16,7 @@ from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import OneColumn, SingleColumnParams, new_columns, prices
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Obv", "ObvParams", "build_obv", "new_obv_state", "obv", "obv_step"]

@@ -23,8 +23,8 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring, ring_full, ring_get, ring_push
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -24,7 +24,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.smoothing import wilder_constants, wilder_step
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]

@@ -32,9 +32,9 @@ from tradeloom.plugins.features._base import (
     column_frame,
     new_columns,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Series", "SeriesParams", "build_series", "transform_series"]

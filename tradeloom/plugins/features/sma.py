@@ -22,7 +22,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
     ring_full,
@@ -30,6 +29,7 @@ from tradeloom.plugins.features.window import (
     ring_push,
     rolling_mean_std,
 )
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Sma", "SmaParams", "build_sma", "sma", "sma_step"]

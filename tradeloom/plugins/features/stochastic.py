@@ -26,7 +26,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
     ring_full,
@@ -35,6 +34,7 @@ from tradeloom.plugins.features.window import (
     ring_min,
     ring_push,
 )
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -25,7 +25,6 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.returns import log_return, log_return_step
-from tradeloom.plugins.features.steps import CloseStep, FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     new_ring,
     read_only,
@@ -34,6 +33,7 @@ from tradeloom.plugins.features.window import (
     ring_push,
     rolling_std,
 )
+from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import periods_per_year
 

@@ -21,9 +21,9 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_zscore"]

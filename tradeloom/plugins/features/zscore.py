@@ -24,7 +24,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     series,
 )
-from tradeloom.plugins.features.steps import FeatureStep, StepContext
 from tradeloom.plugins.features.window import (
     BLOCK,
     block_mean_std,
@@ -33,6 +32,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -27,7 +27,7 @@ from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
-from tradeloom.plugins.model.sklearn_model import TrainedFold, _predict_serially
+from tradeloom.plugins.model.sklearn_fitting import TrainedFold, _predict_serially
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:

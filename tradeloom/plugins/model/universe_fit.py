@@ -11,16 +11,16 @@ a label being known at the clock bar of its symbol's bar ``horizon`` bars ahead.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.domain import Bars, ModelOutput, Universe
+from tradeloom.domain import Bars, Universe
 from tradeloom.plugins.model.folds import Fold, PurgingError
+from tradeloom.plugins.protocols_symbols import fit_per_symbol, on_clock
 from tradeloom.runtime.lazy import pandas as pd
 
 RowsOf = Callable[[Bars, "pd.DataFrame"], tuple[Any, Any, Any, Any]]
@@ -37,57 +37,6 @@ __all__ = [
 
 SYMBOL_ID = "symbol_id"
 """The column a pooled model with ``symbol_id: true`` adds: the symbol's index in the file."""
-
-
-def on_clock(output: ModelOutput, universe: Universe, s: int) -> ModelOutput:
-    """Return symbol ``s``'s output (on its own bars) on the clock, its folds in clock bars."""
-    index = universe.index
-    own = universe.bars[s].frame.index
-    position = index.get_indexer(own)
-
-    def clock(series: pd.Series | None) -> pd.Series | None:
-        return None if series is None else series.set_axis(own).reindex(index)
-
-    trainings = tuple(
-        replace(
-            t,
-            train_start=int(position[t.train_start]),
-            train_end=int(position[t.train_end]),
-            predict_start=int(position[t.predict_start]),
-            predict_end=int(position[min(t.predict_end, len(own) - 1)]),
-        )
-        for t in output.trainings
-    )
-    anomalous = clock(output.anomalous)
-    return ModelOutput(
-        probability=clock(output.probability),
-        trainings=trainings,
-        anomalous=None if anomalous is None else anomalous.fillna(False).astype(bool),
-        anomaly_score=clock(output.anomaly_score),
-    )
-
-
-def fit_per_symbol(
-    model: Any, universe: Universe, features: Sequence[pd.DataFrame]
-) -> tuple[tuple[ModelOutput, ...], dict[str, Any]]:
-    """Train a fresh copy of ``model`` (untrained) on each symbol's own bars.
-
-    Returns:
-        Each symbol's output on the clock, and the trained copy of each symbol.
-    """
-    outputs: list[ModelOutput] = []
-    models: dict[str, Any] = {}
-    for s, (bars, frame) in enumerate(zip(universe.bars, features, strict=True)):
-        own = copy.deepcopy(model)
-        output = own.fit_predict(bars, frame)
-        if len(output.probability) != len(bars):
-            raise RuntimeError(
-                f"model returned {len(output.probability)} probabilities for the "
-                f"{len(bars)} bars of {bars.symbol}"
-            )
-        outputs.append(on_clock(output, universe, s))
-        models[bars.symbol] = own
-    return tuple(outputs), models
 
 
 @dataclass(frozen=True)

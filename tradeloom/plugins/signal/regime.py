@@ -30,12 +30,9 @@ batch driver can carry them in a uint8 array and test a filter with one ``&``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
-from pydantic import Field
 
-from tradeloom.bounds import MAX_WINDOW
 from tradeloom.core.kernels.labels import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
@@ -46,7 +43,6 @@ from tradeloom.core.kernels.labels import (
     volatility_label,
 )
 from tradeloom.kernels.jit import kernel
-from tradeloom.plugins.component import Params
 from tradeloom.plugins.features.window import (
     new_ring,
     ring_back,
@@ -55,7 +51,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.schemas.regime import REGIME_LABELS, RegimeParams, check_regime_label, regime_mask
 
 __all__ = [
     "HIGH_VOLATILITY",
@@ -74,87 +70,6 @@ __all__ = [
     "trend_label",
     "volatility_label",
 ]
-
-
-_BITS = {
-    "trending": TRENDING,
-    "ranging": RANGING,
-    "high_volatility": HIGH_VOLATILITY,
-    "low_volatility": LOW_VOLATILITY,
-}
-
-REGIME_LABELS: tuple[str, ...] = tuple(_BITS)
-"""The labels ``signal.regimes`` accepts (``unknown`` is not one: see `regime_mask`)."""
-
-
-# The windows are bounded by MAX_WINDOW: the step keeps that many values per series, so a
-# larger one (a typo with extra zeros) would exhaust memory instead of failing here.
-class RegimeParams(Params):
-    """Keys of the ``regime:`` section; every one has a default."""
-
-    trend_window: int = Field(
-        default=24,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Bars over which the efficiency ratio compares the net move with "
-        "the path travelled.",
-    )
-    trend_threshold: float = Field(
-        default=0.3,
-        gt=0.0,
-        le=1.0,
-        description="Efficiency ratio at or above which a bar is trending (else ranging).",
-    )
-    volatility_window: int = Field(
-        default=24,
-        ge=2,
-        le=MAX_WINDOW,
-        strict=True,
-        description="One-bar log returns in the rolling standard deviation.",
-    )
-    volatility_lookback: int = Field(
-        default=240,
-        ge=1,
-        le=MAX_WINDOW,
-        strict=True,
-        description="Previous standard deviations the current one is ranked against.",
-    )
-    high_volatility_quantile: float = Field(
-        default=0.8,
-        gt=0.0,
-        le=1.0,
-        description="Share of the lookback's values that must lie strictly below the "
-        "current standard deviation for high_volatility (else low_volatility).",
-    )
-
-
-def check_regime_label(value: str) -> str:
-    """Return ``value`` if it is one of `REGIME_LABELS`.
-
-    Raises:
-        ValueError: It is not, with the closest label and every one of them.
-    """
-    if value in _BITS:
-        return value
-    listed = ", ".join(REGIME_LABELS[:-1]) + f" or {REGIME_LABELS[-1]}"
-    raise ValueError(f"expected a regime: {listed}, was {value!r}{did_you_mean(value, _BITS)}")
-
-
-def regime_mask(labels: Iterable[str]) -> int:
-    """Return the bits of ``labels`` (0 for none: no filter).
-
-    A bar passes a non-zero mask when its code shares a bit with it. ``unknown`` has no
-    bit, so a bar still in its warm-up passes only through a label of its other,
-    known dimension.
-
-    Raises:
-        KeyError: A label is not one of `REGIME_LABELS`.
-    """
-    mask = 0
-    for label in labels:
-        mask |= _BITS[label]
-    return mask
 
 
 @kernel

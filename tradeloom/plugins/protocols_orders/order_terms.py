@@ -1,6 +1,6 @@
 """How one live order goes to the exchange: its type, prices and flags, in ccxt's terms.
 
-The strategy file's ``execution.orders`` (`tradeloom.plugins.execution.order_params`)
+The strategy file's ``execution.orders`` (`tradeloom.plugins.protocols_orders.order_params`)
 says which orders a strategy sends; `OrderTerms` is one such order as the live venue
 sends it, and `ccxt_arguments` turns it into ``create_order``'s ``type``, ``price``
 and ``params`` with ccxt's unified parameters:

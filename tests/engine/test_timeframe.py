@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
 from tradeloom.domain import Bars
+from tradeloom.engine.timeframe import CalendarBuckets, HigherTimeframe, resample
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
-from tradeloom.plugins.features.timeframe import CalendarBuckets, HigherTimeframe, resample
 from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 from tradeloom.schemas import load_strategy
 from tradeloom.time.calendars import get_calendar
 

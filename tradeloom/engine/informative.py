@@ -8,7 +8,7 @@ bar that closes at or after its close, never by an earlier one. Both have the sa
 timeframe, so that is the last other bar opening at or before the traded bar's open.
 A bar the other market lacks (a gap, a halt) leaves the last value before it; before
 its first bar the value is NaN. With ``timeframe:`` too, the feature runs on the other
-market's bars resampled (`tradeloom.plugins.features.timeframe`), then joins as above.
+market's bars resampled (`tradeloom.engine.timeframe`), then joins as above.
 
 A universe gets the same informative values for each traded symbol, joined on that
 symbol's own bars.
@@ -23,15 +23,16 @@ import numpy as np
 
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
-from tradeloom.plugins.features.book import BookFeature
-from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
     Feature,
+    ReadsOrderBook,
     input_columns_of,
     reads_beside_ohlcv,
 )
+from tradeloom.plugins.protocols_steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.schemas.config import informative_column
 
 __all__ = [
     "InformativePair",
@@ -42,16 +43,11 @@ __all__ = [
 ]
 
 
-def informative_column(column: str, symbol: str) -> str:
-    """Return the name of ``column`` computed on ``symbol``'s bars (``log_return_1@ETH/USDT``)."""
-    return f"{column}@{symbol}"
-
-
 def informative_refusal(feature: Feature) -> str | None:
     """Return why ``feature`` cannot take ``symbol:``, or None when it can."""
     if isinstance(feature, CrossSectionalFeature):
         return "a cross-sectional feature reads the traded universe at each bar; remove symbol:"
-    if reads_beside_ohlcv(feature) or isinstance(feature, BookFeature):
+    if reads_beside_ohlcv(feature) or isinstance(feature, ReadsOrderBook):
         return (
             "this feature reads columns beside OHLCV, which an informative pair's bars do not "
             "have; remove symbol:"

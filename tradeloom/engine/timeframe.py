@@ -27,15 +27,16 @@ import numpy as np
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.kernels.jit import kernel
-from tradeloom.plugins.features.book import BookFeature
-from tradeloom.plugins.features.steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
     Feature,
+    ReadsOrderBook,
     input_columns_of,
     reads_beside_ohlcv,
 )
+from tradeloom.plugins.protocols_steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.schemas.config import timeframe_column
 from tradeloom.time.calendars import TradingCalendar
 from tradeloom.time.timeframes import feature_timeframe_seconds, parse_timeframe
 
@@ -58,11 +59,6 @@ __all__ = [
 _DAY = 86_400
 CALENDAR_TIMEFRAMES = ("1w", "1M")
 """Higher timeframes of calendar weeks and months (`CalendarBuckets`)."""
-
-
-def timeframe_column(column: str, timeframe: str) -> str:
-    """Return the name of ``column`` computed on ``timeframe`` (``rsi_14@4h``)."""
-    return f"{column}@{timeframe}"
 
 
 def timeframe_problem(base_seconds: int, base: str, timeframe: str) -> str | None:
@@ -101,7 +97,7 @@ def timeframe_refusal(feature: Feature) -> str | None:
     """Return why ``feature`` cannot take ``timeframe:``, or None when it can."""
     if isinstance(feature, CrossSectionalFeature):
         return "a cross-sectional feature reads the universe at each base bar; remove timeframe:"
-    if reads_beside_ohlcv(feature) or isinstance(feature, BookFeature):
+    if reads_beside_ohlcv(feature) or isinstance(feature, ReadsOrderBook):
         return "this feature reads columns beside OHLCV, which are not resampled; remove timeframe:"
     return None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
-from tradeloom.plugins.execution.order_state import OrderState, Transition
+from tradeloom.plugins.protocols_orders.order_state import OrderState, Transition
 
 __all__ = [
     "OrderJournal",
@@ -37,7 +37,7 @@ class VenueOrder:
         order: The engine's order; ``order.id`` is the client order id.
         symbol: Unified market symbol (``BTC/USDT``).
         type: ``market``, ``limit``, or a stop resting at the exchange: ``stop_loss``,
-            ``take_profit`` (`tradeloom.plugins.execution.order_terms`).
+            ``take_profit`` (`tradeloom.plugins.protocols_orders.order_terms`).
         side: ``buy`` or ``sell``.
         amount: Base quantity after ``amount_to_precision`` (0 when it rounds away).
         price: Limit price after ``price_to_precision``; None for a market order.

@@ -19,14 +19,14 @@ import tradeloom.plugins.features as features_plugin
 from tradeloom.cli.main import main
 from tradeloom.domain import Bars
 from tradeloom.engine.features import universe_features
+from tradeloom.engine.informative import InformativePair
+from tradeloom.engine.timeframe import HigherTimeframe
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, DataError
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.features.informative import InformativePair
-from tradeloom.plugins.features.steps import FeatureStepper, StepContext
-from tradeloom.plugins.features.timeframe import HigherTimeframe
 from tradeloom.plugins.protocols import Feature
+from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 from tradeloom.schemas import load_strategy
 
 from tests.plugins.features.test_feature_parity import each_bar  # isort: skip

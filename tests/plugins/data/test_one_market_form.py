@@ -1,0 +1,114 @@
+"""A data source of the single-market form (``load() -> Bars``) still runs, with a warning.
+
+The data layer is written over symbols (`DataSource.load_universe`: one market is the
+universe of one). A third-party source written before keeps working for at least one
+minor release: it is driven through `UniverseOfOne`, and warns with a
+`TradeloomDeprecationWarning` through `tradeloom._deprecated` (CHANGELOG.md's Deprecated).
+The plugin is kept as it was written in ``tests/fixtures/plugins/one_market_data.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests import forkserver
+from tests.builders import strategy_text
+from tradeloom._deprecated import TradeloomDeprecationWarning
+from tradeloom.domain import Universe
+from tradeloom.journal import read_events
+from tradeloom.plugins.protocols import DataSource, KnownLength, KnownSymbols
+from tradeloom.plugins.protocols_symbols import UniverseOfOne, data_source
+
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
+KINDS = ("one_market", "one_market_universe")
+WARNING = (
+    "data kind 'one_market' of plugin 'one_market_data': a data source of one market "
+    "(load() -> Bars) is deprecated since tradeloom 0.1 and will be removed in a later "
+    "release; use load_universe() -> Universe, one market being the universe of one"
+)
+
+
+@pytest.fixture
+def one_market_data(monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    import one_market_data
+
+    return one_market_data
+
+
+def test_the_single_market_form_is_adapted_with_a_warning(one_market_data: object) -> None:
+    old = one_market_data.OneMarket(one_market_data.OneMarketParams(bars=50), seed=4)  # type: ignore[attr-defined]
+    assert not isinstance(old, DataSource)
+
+    with pytest.warns(TradeloomDeprecationWarning) as caught:
+        adapted = data_source(old, "data kind 'one_market' of plugin 'one_market_data'")
+
+    assert [str(w.message) for w in caught] == [WARNING]
+    assert isinstance(adapted, UniverseOfOne) and isinstance(adapted, DataSource)
+    universe = adapted.load_universe()
+    assert isinstance(universe, Universe) and universe.symbols == ("BTC/USDT",)
+    pd.testing.assert_frame_equal(universe.bars[0].frame, old.load().frame, check_exact=True)
+    assert universe.index.equals(old.load().frame.index)
+    # what it can do besides loading is its own; it has one symbol
+    assert isinstance(adapted, KnownLength) and adapted.bar_count() == 50
+    assert isinstance(adapted, KnownSymbols) and adapted.symbol_count() == 1
+    assert not hasattr(adapted, "load_informative")
+    copied = pickle.loads(pickle.dumps(adapted))
+    assert copied.bar_count() == 50
+
+
+def test_a_source_over_symbols_is_taken_as_it_is(one_market_data: object) -> None:
+    new = one_market_data.OneMarketUniverse(one_market_data.OneMarketParams(bars=50), seed=4)  # type: ignore[attr-defined]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert data_source(new, "data kind 'one_market_universe'") is new
+
+
+def _run(folder: Path, kind: str) -> subprocess.CompletedProcess[str]:
+    text = strategy_text(
+        plugins=["one_market_data"],
+        data={"kind": kind, "bars": 400},
+    )
+    (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
+    # a plugin author's run shows deprecations (a finished program hides them)
+    path = os.pathsep.join([str(ROOT), str(FIXTURES)])  # this checkout, and the plugin
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "default"}
+    command = [sys.executable, "-m", "tradeloom.cli.main", "run", f"{kind}.yaml", "--out", kind]
+    return forkserver.run(command, cwd=folder, env=env, capture_output=True, text=True)
+
+
+def _without_run_ids(text: str) -> str:
+    return re.sub(r"\bdemo-[0-9a-f]{8}-", "demo-RUN-", text)
+
+
+def test_a_single_market_plugin_runs_through_the_cli_with_a_deprecation(tmp_path: Path) -> None:
+    old = _run(tmp_path, "one_market")
+    new = _run(tmp_path, "one_market_universe")
+
+    assert old.returncode == 0, old.stderr
+    assert new.returncode == 0, new.stderr
+    assert f"TradeloomDeprecationWarning: {WARNING}" in old.stderr
+    assert "DeprecationWarning" not in new.stderr
+    # the same bars through the adapter and through the form of today: the same run
+    for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv", "positions.csv"):
+        # an order's id starts with the run's (a hash of its file: the kinds differ)
+        one, universe = (_without_run_ids((tmp_path / kind / name).read_text()) for kind in KINDS)
+        assert one == universe, name
+    metrics = [json.loads((tmp_path / kind / "metrics.json").read_text()) for kind in KINDS]
+    assert [m.pop("run_dir") for m in metrics] == [str(tmp_path / kind) for kind in KINDS]
+    assert metrics[0] == metrics[1]
+    loaded = [e for e in read_events(tmp_path / "one_market" / "journal.sqlite")]
+    assert [(e.symbol, e.bars) for e in loaded if e.KIND == "data_loaded"] == [("BTC/USDT", 400)]
+    assert sum(e.KIND == "fill" for e in loaded) > 0

@@ -1,0 +1,253 @@
+"""``tradeloom run``: a strategy or a portfolio file as a backtest, a paper run or a live run,
+and the notes it prints first; the file loaded and built once for every command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from tradeloom.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from tradeloom.engine.capabilities import Mode
+    from tradeloom.engine.wiring import Pipeline
+    from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas.config import StrategyConfig
+    from tradeloom.schemas.yaml_loader import YamlDocument
+
+_DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
+    "auto": "auto",
+    "batch": "batch",
+    "per-bar": "per_bar",
+}
+
+
+def _load(
+    args: argparse.Namespace, mode: Mode = "backtest", *, served: bool = False
+) -> tuple[Pipeline, Plugins]:
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.schemas import load_strategy
+
+    config, plugins = load_strategy(args.file, args.overrides, document=_document(args))
+    return build_pipeline(config, mode=mode, served=served), plugins
+
+
+def _document(args: argparse.Namespace) -> YamlDocument:
+    """Return the command's file as loaded, read and parsed once (the portfolio check
+    and the strategy's validation both read it)."""
+    document: YamlDocument | None = getattr(args, "document", None)
+    if document is None:
+        from tradeloom.schemas.yaml_loader import load_yaml
+
+        document = args.document = load_yaml(args.file)
+    return document
+
+
+def _check_clock(args: argparse.Namespace) -> None:
+    if args.clock == "simulated" and args.mode != "paper":
+        raise UserError(f"--clock simulated runs --mode paper only, not --mode {args.mode}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_clock(args)
+    if args.speed is not None and args.clock != "simulated":
+        raise UserError("--speed applies to --clock simulated only")
+    variant = None
+    if args.variant is not None:
+        from tradeloom.sweep.cli import variant_overrides
+
+        variant = variant_overrides(args.variant, args.file)
+        args.overrides = [*variant.overrides, *args.overrides]
+    if args.mode != "backtest":
+        return _run_portfolio(args) if _is_portfolio(args) else _run_live(args)
+    if args.max_bars is not None:
+        raise UserError("--max-bars applies to --mode paper and live only")
+    from tradeloom.kernels import first_run
+    from tradeloom.kernels.compiles import compiled
+
+    warming = getattr(args, "warming", False)
+    if not warming:  # warm compiles, whatever the mode
+        warm = [str(args.file.resolve()), "--driver", args.driver]
+        first_run.begin([*warm, *(f"--set={word}" for word in args.overrides)])
+    before = compiled()
+    try:
+        return _run_portfolio(args) if _is_portfolio(args) else _run_backtest(args, variant)
+    finally:
+        first_run.end()
+        if not warming:
+            _say_compiled(before)
+
+
+def _say_compiled(before: Any) -> None:
+    """Say on stderr what compiling kernels cost the run since ``before``, if anything."""
+    from tradeloom.kernels.compiles import compiled
+
+    done = compiled()
+    kernels, wall = done.kernels - before.kernels, done.seconds - before.seconds
+    if kernels:
+        cpu = done.cpu_seconds - before.cpu_seconds
+        print(f"compiled {_count(kernels, 'kernel')} in {wall:.1f} s ({cpu:.1f} s CPU), "
+              "cached for the next runs", file=sys.stderr)  # fmt: skip
+
+
+def _run_backtest(args: argparse.Namespace, variant: Any) -> int:
+    from tradeloom.backtest.pipeline import Driver
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.reporting.summary import format_summary
+    from tradeloom.runtime.collection_pace import settle
+
+    pipeline, plugins = _load(args)
+    driver: Driver = _DRIVERS[args.driver]
+    settle()  # the start-up's objects live as long as the process: the run walks none
+    outcome = run_strategy(
+        pipeline,
+        plugins,
+        out=args.out,
+        driver=driver,
+        variant=None if variant is None else variant.record(),
+    )
+    print(format_summary(outcome.metrics))
+    untrained = outcome.metrics.get("model_never_trained")
+    if untrained:
+        # the run's folder is whole, for its diagnosis; but it backtested no model: a run
+        # failure (exit 1), so that a script never takes its flat equity for a result
+        print(f"run failed: {untrained}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_portfolio(args: argparse.Namespace) -> int:
+    if args.mode != "backtest":
+        return _run_live_portfolio(args)
+    from tradeloom.backtest.pipeline import Driver
+    from tradeloom.backtest.portfolio_run import run_portfolio
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.reporting.summary import format_summary
+    from tradeloom.runtime.collection_pace import settle
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    portfolio = load_portfolio(args.file, args.overrides)
+    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
+    plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
+    driver: Driver = _DRIVERS[args.driver]
+    settle()  # as `_run`'s
+    outcome = run_portfolio(portfolio, pipelines, plugins, out=args.out, driver=driver)
+    print(format_summary(outcome.metrics))
+    return 0
+
+
+def _run_live_portfolio(args: argparse.Namespace) -> int:
+    from tradeloom.cli.launch import run_live
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
+    from tradeloom.plugins.manager import load_plugins
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    simulated = args.clock == "simulated"
+    portfolio = load_portfolio(args.file, args.overrides)
+    # simulated: each data source is swapped for the emulator's after it loaded the bars
+    pipelines = tuple(
+        build_pipeline(config, mode="paper", served=True) if simulated else build_pipeline(config)
+        for config in portfolio.strategies
+    )
+    _refuse_funding(pipelines, args.mode)
+    _refuse_pairs(pipelines, args.mode)
+    modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
+    plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
+    account = account_pipeline(portfolio, pipelines)
+    _print_notes(pipelines)
+    print(
+        run_live(
+            account,
+            plugins,
+            mode=args.mode,
+            out=args.out,
+            overrides=args.overrides,
+            max_bars=args.max_bars,
+            quiet=args.quiet,
+            speed=None if not simulated else (args.speed if args.speed is not None else 3600.0),
+            portfolio=LivePortfolio(portfolio, pipelines),
+        )
+    )
+    return 0
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from tradeloom.cli.launch import run_live
+
+    simulated = args.clock == "simulated"
+    # simulated: the data source is swapped for the emulator's after it loaded the bars
+    pipeline, plugins = _load(args, args.mode, served=simulated)
+    _refuse_pairs([pipeline], args.mode)
+    _print_notes([pipeline])
+    speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
+    print(
+        run_live(
+            pipeline,
+            plugins,
+            mode=args.mode,
+            out=args.out,
+            overrides=args.overrides,
+            max_bars=args.max_bars,
+            quiet=args.quiet,
+            speed=speed,
+        )
+    )
+    return 0
+
+
+def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
+    """Refuse a portfolio file's perpetual in a mode that does not book its funding yet
+    (its pipelines are built as backtests)."""
+    from tradeloom.engine.funding import funding_problems
+
+    problems = [
+        problem
+        for p in pipelines
+        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue, portfolio=True)
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:
+    """Refuse an informative pair in paper or live runs (the simulated clock and a
+    portfolio file build their pipelines as backtests)."""
+    from tradeloom.engine.wiring import pair_problems
+
+    problems = [problem for p in pipelines for problem in pair_problems(p.config, mode, p.data)]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _print_notes(pipelines: Sequence[Pipeline]) -> None:
+    """Print, on stderr, what a paper or live run of these strategies should know (a model
+    whose probabilities may differ from the backtest's in the last bits)."""
+    from tradeloom.engine.capabilities import parity_notes
+
+    for pipeline in pipelines:
+        for note in parity_notes(pipeline.config, pipeline.model):
+            print(note, file=sys.stderr)
+
+
+def _print_fee_note(config: StrategyConfig, venue: object) -> None:
+    """Print, on stderr, what a live run on ``venue`` does with ``execution.fee_bps``."""
+    from tradeloom.engine.capabilities import fee_note
+
+    note = fee_note(config, venue)
+    if note is not None:
+        print(note, file=sys.stderr)
+
+
+def _is_portfolio(args: argparse.Namespace) -> bool:
+    from tradeloom.schemas.file_kind import is_portfolio_document
+
+    return is_portfolio_document(_document(args).data)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
