@@ -422,14 +422,12 @@ def test_a_plugin_rule_sees_each_symbols_own_row(tmp_path: Path) -> None:
 def test_a_universe_past_the_charted_count_keeps_the_charted_symbols_bars_and_features(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradeloom.backtest import run as backtest_run
     from tradeloom.backtest.run import run_strategy
-    from tradeloom.reporting import price_chart
+    from tradeloom.reporting import charted
 
     # four symbols past a count of two: the folder keeps the two most traded's bars and
     # features (the report's charts' own), every symbol's figures in the other tables
-    monkeypatch.setattr(backtest_run, "CHARTED_SYMBOLS", 2)
-    monkeypatch.setattr(price_chart, "CHARTED_SYMBOLS", 2)
+    monkeypatch.setattr(charted, "CHARTED_SYMBOLS", 2)
     spec = {
         "seed": 5, "symbols": SYMBOLS, "bars": 120, "absent": {}, "fraction": 0.2,
         "threshold": 0.1, "fill": "next_open", "fee_bps": 10.0, "allow_short": True,

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.reporting.charted import CHARTED_SYMBOLS
 from tradeloom.reporting.monitoring_charts import monitoring_chart
-from tradeloom.reporting.price_chart import CHARTED_SYMBOLS, charted_symbols
+from tradeloom.reporting.price_chart import charted_symbols
 from tradeloom.reporting.run_data import RunData
 
 STRATEGY = {"monitoring": [{"kind": "rolling_auc", "window": 50}]}

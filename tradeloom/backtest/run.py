@@ -41,7 +41,7 @@ from tradeloom.plugins.model.registry import (
     registry_metrics,
 )
 from tradeloom.plugins.protocols import ModelCalibration
-from tradeloom.reporting import exports, outputs
+from tradeloom.reporting import charted, exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import (
@@ -52,7 +52,6 @@ from tradeloom.reporting.execution_quality import (
 )
 from tradeloom.reporting.funding import journal_funding
 from tradeloom.reporting.metrics import prediction_auc
-from tradeloom.reporting.price_chart import CHARTED_SYMBOLS, most_traded
 from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders, warn_refused_exits
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.run_tables import (
@@ -234,7 +233,7 @@ def _run(
                 deferred: list[Universe] = []
 
                 def loaded(universe: Universe) -> None:
-                    if len(universe.symbols) > CHARTED_SYMBOLS:
+                    if len(universe.symbols) > charted.CHARTED_SYMBOLS:
                         deferred.append(universe)  # its charted symbols', known from trades
                         return
                     with stage(exports.BARS_FILE):
@@ -1012,12 +1011,13 @@ def _bars_table(universe: Universe, keep: Collection[str] | None = None) -> _Par
 
 def _charted(symbols: Sequence[str], trades: pd.DataFrame) -> frozenset[str] | None:
     """Return the symbols whose bars and features the run folder of a universe of more
-    than `CHARTED_SYMBOLS` keeps: those its report charts, the most traded
-    (`most_traded`); None (every symbol) up to that count. Each symbol's figures are in
-    the other tables whatever its count; its bars are the data's."""
-    if len(symbols) <= CHARTED_SYMBOLS:
+    than `tradeloom.reporting.charted.CHARTED_SYMBOLS` keeps: those its report charts,
+    the most traded (`tradeloom.reporting.charted.most_traded`); None (every symbol) up
+    to that count. Each symbol's figures are in the other tables whatever its count; its
+    bars are the data's."""
+    if len(symbols) <= charted.CHARTED_SYMBOLS:
         return None
-    return frozenset(most_traded(trades, symbols))
+    return frozenset(charted.most_traded(trades, symbols))
 
 
 def _drawn_equity(equity: pd.DataFrame, form: TableFormat) -> Mapping[str, pd.DataFrame]:

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from tradeloom.reporting.charted import charted_note
 from tradeloom.reporting.charts import Chart, layout, line, naive_times
 from tradeloom.reporting.monitor_labels import split_column
-from tradeloom.reporting.price_chart import charted_note, charted_symbols, symbol_menu
+from tradeloom.reporting.price_chart import charted_symbols, symbol_menu
 from tradeloom.reporting.run_data import RunData
 
 __all__ = ["DRIFT_COLUMNS_SHOWN", "drift_chart", "hline", "legend_only", "monitoring_chart"]

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tradeloom.reporting.charted import charted_note, most_traded
 from tradeloom.reporting.charts import (
     Chart,
     json_text,
@@ -36,11 +37,8 @@ from tradeloom.reporting.run_data import RunData
 from tradeloom.tables.grouping import per_distinct, positions_by_key
 
 __all__ = [
-    "CHARTED_SYMBOLS",
-    "charted_note",
     "charted_symbols",
     "market_traces",
-    "most_traded",
     "price_chart",
     "symbol_menu",
 ]
@@ -245,36 +243,10 @@ def _feature_traces(
     return traces
 
 
-CHARTED_SYMBOLS = 50
-"""A universe's charts draw at most this many symbols (a menu of them); the tables list
-every one. A menu entry shows its symbol's traces and hides every other's, so the page
-grew with the square of the symbols charted."""
-
-
 def charted_symbols(run: RunData, symbols: Sequence[str]) -> list[str]:
-    """Return the symbols a universe's charts draw: all of them, or the `CHARTED_SYMBOLS`
-    with the most trades (ties: the universe's order), in the universe's order."""
+    """Return the symbols a universe's charts draw (`tradeloom.reporting.charted.most_traded`
+    of its trades), in the universe's order."""
     return most_traded(run.trades, symbols)
-
-
-def most_traded(trades: pd.DataFrame, symbols: Sequence[str]) -> list[str]:
-    """Return `charted_symbols` of a run whose trades table is ``trades``: the run folder
-    of a universe of more than `CHARTED_SYMBOLS` keeps these symbols' bars and features
-    alone (`tradeloom.backtest.run`), the report's charts' own."""
-    if len(symbols) <= CHARTED_SYMBOLS:
-        return list(symbols)
-    counts = (
-        trades["symbol"].astype(str).value_counts().to_dict()
-        if len(trades) and "symbol" in trades.columns
-        else {}
-    )
-    ranked = sorted(range(len(symbols)), key=lambda i: (-counts.get(symbols[i], 0), i))
-    return [symbols[i] for i in sorted(ranked[:CHARTED_SYMBOLS])]
-
-
-def charted_note(shown: int, symbols: int) -> str:
-    """Return the note of a chart drawing ``shown`` of ``symbols`` symbols."""
-    return f"the {shown} most traded of {symbols} symbols (every one is in the tables)"
 
 
 def symbol_menu(symbols: Sequence[str], counts: Sequence[int]) -> dict[str, Any]:

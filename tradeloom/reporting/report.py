@@ -23,6 +23,7 @@ import pandas as pd
 from tradeloom.files.writing import OutputFolder
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.calibration_view import calibration_table, reliability_chart
+from tradeloom.reporting.charted import charted_note
 from tradeloom.reporting.charts import (
     Chart,
     chart_html,
@@ -49,7 +50,6 @@ from tradeloom.reporting.monitoring_charts import (
     monitoring_chart,
 )
 from tradeloom.reporting.price_chart import (
-    charted_note,
     charted_symbols,
     price_chart,
     symbol_menu,
