@@ -252,7 +252,7 @@ def backtest_per_bar(bars: int, folder: Path) -> float:
     from dataclasses import replace
 
     from tradeloom.backtest.pipeline import run_backtest
-    from tradeloom.domain import Bars, RunInfo
+    from tradeloom.domain import Bars, RunInfo, Universe
     from tradeloom.engine.events import Recorder
     from tradeloom.journal import RunIdentity, open_journal
 
@@ -263,12 +263,14 @@ def backtest_per_bar(bars: int, folder: Path) -> float:
     config, plugins = load_strategy(strategy, ())
     pipeline = build_pipeline(config)
 
-    class Frame:
-        def load(self) -> Bars:
-            return Bars(frame, "BTC/USDT", "1h", 3600)
+    class Frame:  # the data source of the bars in memory: a universe of one
+        def load_universe(self) -> Universe:
+            bars = Bars(frame, "BTC/USDT", "1h", 3600)
+            return Universe((bars,), bars.frame.index)
 
     pipeline = replace(pipeline, data=Frame())  # type: ignore[arg-type]
-    pipeline.model.fit_predict(pipeline.data.load(), _features(pipeline))  # warm the imports
+    # warm the imports
+    pipeline.model.fit_predict(pipeline.data.load_universe().bars[0], _features(pipeline))
     journal = open_journal(folder / "bt.sqlite", RunIdentity("bench", "bt", "backtest"))
     recorder = Recorder(journal, plugins.hook, RunInfo("bt", "bench", "backtest", str(folder)))
     started = time.perf_counter()
@@ -280,7 +282,7 @@ def backtest_per_bar(bars: int, folder: Path) -> float:
 def _features(pipeline: object) -> pd.DataFrame:
     from tradeloom.engine.features import compute_features
 
-    return compute_features(pipeline, pipeline.data.load())  # type: ignore[arg-type, attr-defined]
+    return compute_features(pipeline, pipeline.data.load_universe().bars[0])  # type: ignore[arg-type, attr-defined]
 
 
 def _drop_schema(url: str) -> None:
