@@ -18,8 +18,9 @@ counts), one shape at a time:
         tests/live/test_fault_shapes.py --hypothesis-seed=N -k router
 
 (without ``TRADELOOM_FAULT_EXAMPLES`` the draws are derandomized and the seed is not
-used). ``TRADELOOM_FAULT_LOG=FILE`` appends a line per example that passed to FILE: a
-hunt stopped before its end still says how many it ran.
+used). ``TRADELOOM_FAULT_LOG=FILE`` appends a line per example to FILE as it ends,
+passed or failed, with its schedule: a hunt stopped before its end still says how many
+it ran, and a failure that does not come again can be replayed as an ``@example``.
 """
 
 from __future__ import annotations
