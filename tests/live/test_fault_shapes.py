@@ -157,6 +157,18 @@ def test_a_portfolio_file_survives_faults_kills_and_journal_damage(
     ],
     crash_points=[CrashAt(144, None, 1, "tail_foreign"), CrashAt(150, None, 1)],
 )
+# and a restart with the dear venue down (its markets' reads timing out) sized the next
+# buy by the cheap venue's fee alone; the next restart, both up, replayed it sized by the
+# dear's: journal and replay disagreed, the restart refused (seed 71).
+@example(
+    schedule=[
+        Planned("GET /api/v3/exchangeInfo", 2, 6, (Timeout(max_seconds=5),), "dear"),
+        Planned(
+            ORDER, 1, 1, (Timeout(after_accept=True, max_seconds=5), PartialFill(0.25)), "dear"
+        ),
+    ],
+    crash_points=[CrashAt(102, None, 0), CrashAt(123, None, 0)],
+)
 def test_a_router_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
