@@ -32,6 +32,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -77,6 +79,7 @@ from tradeloom.testing import (
     DropConnection,
     ExchangeEmulator,
     Fault,
+    Latency,
     PartialFill,
     RateLimited,
     Reject,
@@ -95,7 +98,20 @@ QUIET = 3
 """Bars without faults at the end: unknown orders are looked up and settled."""
 
 SETTLE_SECONDS = 3600.0
-"""One bar of market time: an order not found a bar after it was sent never arrived."""
+"""One bar of market time: an order not found a bar after it was sent never arrived.
+
+True here only because `ShapeRun.advance` lets every request the run gave up on reach
+the emulator, and be served, before the bar moves on. The emulator takes a request up
+to ``recvWindow`` (10 s) of wall time after it was signed, as Binance does; a bar here
+lasts a fraction of a second. A request the client stopped waiting for at its 250 ms
+timeout but that a loaded machine served later (a POST, its order then created) could
+otherwise land after the next bar's lookup had found nothing and journaled the order
+never arrived: the venue then held an order, and its fills, the journal had not
+(seed 65, a timeout after the venue accepted). A live run's window is the wall clock's
+``recvWindow`` + 5 s, which the venue's refusal of late requests makes true."""
+
+SETTLE_WAIT = 10.0
+"""Wall seconds a request the client gave up on is waited for before a bar moves on."""
 
 TIMEOUT_MS = 250
 """The ccxt client's timeout: what a swallowed request costs in wall time. A loopback
@@ -375,6 +391,7 @@ def _funding() -> pd.Series:
 
 SUBMIT_FAULTS: list[Fault] = [
     Timeout(after_accept=True, max_seconds=5),
+    Latency(2 * TIMEOUT_MS / 1000),  # the venue takes it after the client gave up
     Timeout(max_seconds=5),
     DropConnection(after_accept=True),
     DropConnection(),
@@ -556,6 +573,8 @@ class ShapeRun:
         folder: Where the files are (and the run directory, ``live``).
         waits: The waits the venues and the feed asked for (recorded, not slept).
         trip: Kills the process at a journaled venue event.
+        unanswered: The orders and cancels whose answer a client did not get (its
+            timeout, a dropped connection): ``(venue, method, path, params)``.
     """
 
     shape: Shape
@@ -563,6 +582,7 @@ class ShapeRun:
     folder: Path
     waits: list[float] = field(default_factory=list)
     trip: Tripwire = field(default_factory=Tripwire)
+    unanswered: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
 
     @property
     def run_dir(self) -> Path:
@@ -582,8 +602,30 @@ class ShapeRun:
         return self.emulators[venue] if venue else next(iter(self.emulators.values()))
 
     def advance(self, bars: int = 1) -> None:
+        """Play ``bars`` bars, once every request sent so far has been served (`settle`)."""
+        self.settle()
         for emulator in self.emulators.values():
             emulator.advance(bars)
+
+    def settle(self) -> None:
+        """Wait until each order or cancel a client gave up on has reached its venue,
+        then until no request is being served: a bar is longer than any request's
+        flight (`SETTLE_SECONDS`). A request not received within `SETTLE_WAIT` never
+        left the client (a connection that failed as it was sent)."""
+        for venue, method, path, params in self.unanswered:
+            emulator = self.emulators[venue]
+            deadline = time.monotonic() + SETTLE_WAIT
+            while not any(
+                r.method == method and r.path == path and r.params == params
+                for r in emulator.requests(f"{method} {path}")
+            ):
+                if time.monotonic() > deadline:
+                    note(f"{method} {path} {params} never reached {venue}")
+                    break
+                time.sleep(0.005)
+        self.unanswered.clear()
+        for name, emulator in self.emulators.items():
+            assert emulator.wait_idle(SETTLE_WAIT), f"{name} still serves a request"
 
     def clock(self) -> pd.Timestamp:
         """The emulators' market time: the open of the bar in progress."""
@@ -683,15 +725,18 @@ def shape_run(shape: Shape) -> Iterator[ShapeRun]:
             for venue in shape.venues
         }
 
+        run = ShapeRun(shape, emulators, folder)
+
         def client(settings: Mapping[str, Any]) -> Any:
             name = str(settings.get("apiKey") or "").split("-", 1)[0]
-            emulator = emulators.get(name) or next(iter(emulators.values()))
+            if name not in emulators:
+                name = next(iter(emulators))
             keys = {"apiKey": DEFAULT_API_KEY, "secret": DEFAULT_SECRET}
-            return emulator.client(**{**settings, **keys, "enableRateLimit": False})
+            made = emulators[name].client(**{**settings, **keys, "enableRateLimit": False})
+            return noting_unanswered(made, name, run.unanswered)
 
         stack.enter_context(use_client_factory("binance", client))
         stack.enter_context(use_pro_client_factory("binance", None))
-        run = ShapeRun(shape, emulators, folder)
 
         def market_seconds() -> float:
             return run.emulator().exchange.now_ms() / 1000.0
@@ -703,6 +748,29 @@ def shape_run(shape: Shape) -> Iterator[ShapeRun]:
         for module in (venues, order_journal):  # a router imports it when it opens
             monkeypatch.setattr(module, "JournalOrders", build_orders)
         yield run
+
+
+def noting_unanswered(
+    client: Any, venue: str, unanswered: list[tuple[str, str, str, dict[str, str]]]
+) -> Any:
+    """``client``, its orders and cancels that got no answer noted in ``unanswered``."""
+    fetch = client.fetch
+
+    def fetch_noting(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        try:
+            return fetch(url, method, headers, body)
+        except Exception:
+            if method in ("POST", "DELETE"):
+                parts = urlsplit(url)
+                pairs = parse_qsl(parts.query, keep_blank_values=True)
+                if body:
+                    pairs += parse_qsl(str(body), keep_blank_values=True)
+                params = {k: v for k, v in pairs if k != "signature"}
+                unanswered.append((venue, method, parts.path, params))
+            raise
+
+    client.fetch = fetch_noting
+    return client
 
 
 def start(run: ShapeRun) -> LiveRunner:
@@ -1020,18 +1088,29 @@ def _check_positions(run: ShapeRun, runner: LiveRunner) -> None:
 
 
 def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) -> None:
-    """Drive a run of ``shape`` under ``schedule`` and ``crash_points``; check it."""
-    with shape_run(shape) as run:
-        runner = drive(run, schedule, crash_points)
-        check(run, runner)
-        orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
-        faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
-        said = f"{orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
-        note(said)
+    """Drive a run of ``shape`` under ``schedule`` and ``crash_points``; check it.
+
+    A long hunt's log (`LOG_ENV`) gets a line per example as it ends, passed or failed,
+    with its schedule: a hunt stopped before its end still says how many it ran, and a
+    failure that does not come again (a flaky one) can be replayed as an ``@example``.
+    """
+    said = "FAILED"
+    try:
+        with shape_run(shape) as run:
+            runner = drive(run, schedule, crash_points)
+            check(run, runner)
+            orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
+            faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
+            said = f"passed: {orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
+            note(said)
+    finally:
         log = os.environ.get(LOG_ENV)
-        if log:  # a long hunt's count of the examples that passed, as they pass
+        if log:
             with open(log, "a", encoding="utf-8") as file:
-                file.write(f"{shape.name}: {len(crash_points)} kills; {said}\n")
+                file.write(
+                    f"{shape.name}: {len(crash_points)} kills; {said}; "
+                    f"schedule={schedule!r}; crash_points={crash_points!r}\n"
+                )
 
 
 def random_crashes(seed: int, count: int) -> list[CrashAt]:

@@ -18,8 +18,9 @@ counts), one shape at a time:
         tests/live/test_fault_shapes.py --hypothesis-seed=N -k router
 
 (without ``TRADELOOM_FAULT_EXAMPLES`` the draws are derandomized and the seed is not
-used). ``TRADELOOM_FAULT_LOG=FILE`` appends a line per example that passed to FILE: a
-hunt stopped before its end still says how many it ran.
+used). ``TRADELOOM_FAULT_LOG=FILE`` appends a line per example to FILE as it ends,
+passed or failed, with its schedule: a hunt stopped before its end still says how many
+it ran, and a failure that does not come again can be replayed as an ``@example``.
 """
 
 from __future__ import annotations
@@ -155,6 +156,18 @@ def test_a_portfolio_file_survives_faults_kills_and_journal_damage(
         Planned(ORDER, 6, 2, (Reject(-2010, BALANCE), PartialFill(0.25)), "cheap"),
     ],
     crash_points=[CrashAt(144, None, 1, "tail_foreign"), CrashAt(150, None, 1)],
+)
+# and a restart with the dear venue down (its markets' reads timing out) sized the next
+# buy by the cheap venue's fee alone; the next restart, both up, replayed it sized by the
+# dear's: journal and replay disagreed, the restart refused (seed 71).
+@example(
+    schedule=[
+        Planned("GET /api/v3/exchangeInfo", 2, 6, (Timeout(max_seconds=5),), "dear"),
+        Planned(
+            ORDER, 1, 1, (Timeout(after_accept=True, max_seconds=5), PartialFill(0.25)), "dear"
+        ),
+    ],
+    crash_points=[CrashAt(102, None, 0), CrashAt(123, None, 0)],
 )
 def test_a_router_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]

@@ -120,7 +120,8 @@ class RouterVenue:
 
     Attributes:
         allow_short: Always False: spot.
-        costs: The largest taker fee of the venues, which sizes buys.
+        costs: The largest taker fee of the venues, which sizes buys (``taker``: of every
+            venue configured, those down at start too).
         dust: The venues' lots in all: a position within it is flat (what splitting
             leaves at each venue, below its lot).
         health: Each venue's failures, latency and state.
@@ -138,12 +139,15 @@ class RouterVenue:
         record: Callable[[Event], None],
         initial_cash: float,
         clock: Callable[[], float] = time.time,
+        taker: float | None = None,
     ) -> None:
         self.venues = dict(venues)
         self.policy = policy
         self._record = record
         self.initial_cash = initial_cash
-        self.costs = VenueCosts.of(max(v.costs.taker for v in self.venues.values()))
+        if taker is None:
+            taker = max(v.costs.taker for v in self.venues.values())
+        self.costs = VenueCosts.of(taker)
         # a split leaves up to a lot at each venue, which none can sell: a position
         # within the lots in all is flat, so the engine sends no order for it
         self.dust = sum(v.exchange.dust for v in self.venues.values())
@@ -599,11 +603,15 @@ def open_router_venue(
                 f"{config.locate('live.capital')} live.capital: {capital:g} is more "
                 f"than the venues' {held:g} {quoted.pop()} in all"
             )
+    # a buy is sized by the largest fee of every venue configured, down at start or not:
+    # by those up only, a restart with one down sized differently from the replay of a
+    # later restart with all up, which then refused the journal (seed 71)
     opened = RouterVenue(
         routed,
         policy=router.policy,
         record=link.recorder_or_fail.record,
         initial_cash=float(capital),
+        taker=max(entry.taker_fee for entry in router.venue_terms()),
     )
     opened.at_start = rows
     for name, fault in down:

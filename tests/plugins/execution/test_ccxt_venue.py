@@ -551,6 +551,36 @@ def test_a_connection_dropped_before_the_venue_saw_it_resolves_as_never_arrived(
     assert r.venue.resolve_unknown().transitions == ()
 
 
+def test_the_never_arrived_window_runs_from_when_the_send_came_back(
+    emulator: ExchangeEmulator,
+) -> None:
+    """ccxt's rate limiter waits before it signs a request: the venue may take the order
+    up to ``recvWindow`` after that signature, later than the send began by the whole
+    wait. An order not found ``settle_seconds`` after its send began, but sooner after
+    the send came back, may still arrive: it stays unknown (it was journaled never
+    arrived, and the venue could then fill an order the run no longer looked for)."""
+    r = rig(emulator, enableRateLimit=True)
+    held: list[float] = []
+    r.client.throttle = lambda cost=None: r.clock.advance(held.pop() if held else 0.0)
+    r.venue.load_markets()
+    emulator.faults.next(POST, DropConnection())
+    held.append(20.0)  # the order waits 20 s in the rate limiter, then is signed and lost
+    sent = order(1)
+    r.venue.submit(sent)
+    assert r.venue.order(sent.id).state == S.UNKNOWN
+    r.clock.advance(r.venue.settle_seconds - 1)  # 34 s since the send began
+    early = r.venue.resolve_unknown()
+    assert (early.unresolved, early.rejections) == ((sent.id,), ())
+    assert r.venue.order(sent.id).state == S.UNKNOWN
+    r.clock.advance(1)
+    [rejection] = r.venue.resolve_unknown().rejections
+    assert rejection.code == "ORDER_NEVER_ARRIVED"
+    assert rejection.message == (
+        f"the venue has no order {sent.id} 35s after it was sent; it was never placed"
+    )
+    assert posts_of(emulator, sent.id) == 1 and emulator.exchange.orders() == []
+
+
 def test_a_duplicate_client_id_at_the_venue_adopts_the_order_it_already_has(
     emulator: ExchangeEmulator,
 ) -> None:

@@ -23,10 +23,13 @@
 5. **Resolved, not resent.** `CcxtVenue.resolve_unknown` looks every unknown order
    up by its client order id. Found, it takes the state the venue gives and its
    trades. Not found, it is ``REJECTED`` as never arrived, but only once
-   ``settle_seconds`` have passed since it was sent: until then the request may
-   still be in flight (Binance drops a request whose signed timestamp is older
-   than ``recvWindow`` when it arrives, so the default is the client's
-   ``recvWindow`` plus 5 s for clock skew).
+   ``settle_seconds`` have passed since its send came back without an answer: until
+   then the request may still be in flight (Binance drops a request whose signed
+   timestamp is older than ``recvWindow`` when it arrives, so the default is the
+   client's ``recvWindow`` plus 5 s for clock skew). The window starts when the send
+   came back, not when it began: ccxt signs the request after its rate limiter has
+   waited, so a request may be signed, and reach the venue, later than the send began
+   by any length of that wait; it cannot be signed after the send came back.
 6. **Filled exactly once.** `CcxtVenue.poll` reads new trades (Binance: by trade
    id from the last one seen, page by page; other venues: since the last trade's
    time) and the status of every working order; a trade id counted before is
@@ -147,6 +150,8 @@ class _Tracked:
     request: VenueOrder
     life: OrderLifecycle
     sent_at: float | None = None
+    lost_at: float | None = None
+    """When the send came back without an answer (the settle window starts there)."""
     made_ms: int | None = None
     """When the venue made the order (ms, its clock), once an answer said."""
 
@@ -199,8 +204,9 @@ class CcxtVenue:
         sleep: Waits that many seconds (between read attempts).
         draw: Uniform numbers in [0, 1) for the retry jitter.
         clock: Seconds since the epoch; times unknown orders and stamps cancellations.
-        settle_seconds: How long after sending a lookup that finds nothing means the
-            order never arrived (default: the client's ``recvWindow`` + 5 s).
+        settle_seconds: How long after a send came back unanswered a lookup that finds
+            nothing means the order never arrived (default: the client's
+            ``recvWindow`` + 5 s).
         tolerance: Relative slack on an order's quantity for float sums of fills.
         after_trade_id: The last trade id already journaled (a restart); `poll` reads
             the trades after it. None: the first poll reads the latest page.
@@ -449,6 +455,7 @@ class CcxtVenue:
                 self._fall_back(request, rejection, out)
             else:
                 _log.warning("order_unknown", client_id=order.id, error=str(message))
+                tracked.lost_at = self._clock()
                 self._emit(out, [tracked.life.lose(str(message))])
             return out.report()
         self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
@@ -573,8 +580,8 @@ class CcxtVenue:
 
         A found order takes the venue's state and its trades are counted. An order
         the venue does not have is rejected as never arrived once ``settle_seconds``
-        have passed since it was sent; before that it stays unknown (listed in
-        ``unresolved``).
+        have passed since its send came back unanswered (a recovered order's: since
+        it was sent); before that it stays unknown (listed in ``unresolved``).
 
         Raises:
             RetriesExhausted: A lookup failed every attempt (the order stays unknown);
@@ -760,9 +767,11 @@ class CcxtVenue:
                 self._fetch_order_trades(tracked, out)
             return
         client_id = tracked.request.client_id
-        # An unknown order was always sent (or recovered) with its time.
+        # An unknown order was always sent (or recovered) with its time; one whose send
+        # came back unanswered was signed before that moment at the latest.
         age = self._clock() - (tracked.sent_at or 0.0)
-        if age < self.settle_seconds:
+        since_lost = self._clock() - (tracked.lost_at or tracked.sent_at or 0.0)
+        if since_lost < self.settle_seconds:
             out.unresolved.append(client_id)
             return
         rejection = order_rejection(
