@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import forkserver
-from tradeloom.kernels import jit
+from tradeloom.kernels import first_run, jit
 from tradeloom.kernels.first_run import ENV, LOCK, RECORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +133,27 @@ def _wait_for(pid: int, cache: Path) -> None:
         time.sleep(0.1)  # the record is written before the lock goes with the process
 
 
+def test_past_the_small_run_size_the_kernels_compile_and_nothing_starts_in_background(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[object] = []
+    monkeypatch.setenv(ENV, "auto")
+    monkeypatch.setattr(jit, "interpret", chosen.append)
+    monkeypatch.setattr(first_run, "_compiling", lambda: False)
+    monkeypatch.setattr(first_run, "_launch", lambda rerun: pytest.fail("launched"))
+    first_run.begin(["strategy.yaml"])
+    assert callable(chosen[-1])  # until its size is known, a kernel not cached is Python
+    first_run.sized(first_run.SMALL_RUN + 1)
+    assert chosen[-1] is None  # a large run: every kernel compiles, in this process
+    first_run.end()
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("TRADELOOM_HUNT"),
+    reason="a whole compile from an empty cache (134 s in the suite here) is past the "
+    "suite's budget: scripts/hunt.sh tests/kernels/test_first_run.py runs it",
+)
 def test_a_large_run_compiles_in_process(tmp_path: Path) -> None:
     cache = tmp_path / "kernels"
     strategy = ROOT / "tests" / "sweep" / "small_strategy.yaml"
