@@ -169,6 +169,16 @@ def test_a_portfolio_file_survives_faults_kills_and_journal_damage(
     ],
     crash_points=[CrashAt(102, None, 0), CrashAt(123, None, 0)],
 )
+# and the cheap venue down at the first start (its markets' reads failing) left its lot
+# out of the lots in all, which its BELOW_MINIMUM refusals state; a restart with it up
+# replayed them with its lot in and refused the journal (seed 75)
+@example(
+    schedule=[Planned("GET /api/v3/exchangeInfo", 1, 6, (ServerError(status=500),), "cheap")],
+    crash_points=[
+        CrashAt(bar=103, event=None, down=0, damage=None, cut=0.12),
+        CrashAt(bar=129, event=None, down=1, damage="tail_foreign", cut=0.19269006816506923),
+    ],
+)
 def test_a_router_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:

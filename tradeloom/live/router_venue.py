@@ -613,6 +613,12 @@ def open_router_venue(
         initial_cash=float(capital),
         taker=max(entry.taker_fee for entry in router.venue_terms()),
     )
+    if state is not None and state.venues:
+        # the lots in all are those of the run's first start (its venue_at_start rows): a
+        # venue down at a restart left its lot out, the run stated the smaller lots in its
+        # BELOW_MINIMUM refusals, and the next restart, every venue up, replayed those bars
+        # with all the lots and refused a sound journal (seed 75)
+        opened.dust = sum(row.dust for row in state.venues.values())
     opened.at_start = rows
     for name, fault in down:
         reason = " ".join(f"down at start: {type(fault).__name__}: {fault}".split())[:300]
