@@ -300,7 +300,7 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as stop:
     code = stop.code
-print("PLUGINS " + " ".join(sorted(m for m in sys.modules if m.startswith("tradeloom.plugins."))),
+print("PLUGINS " + " ".join(sorted(m for m in sys.modules if m.startswith("tradeloom."))),
       file=sys.stderr)
 raise SystemExit(code)
 """
@@ -330,4 +330,4 @@ def test_a_command_imports_the_modules_of_the_kinds_its_file_names(
     assert set(USED_KINDS) <= imported  # the probe sees the kinds the file names
     assert not set(UNUSED_KINDS) & imported, sorted(set(UNUSED_KINDS) & imported)
     if command == "validate":  # no feature on another market's bars: not its module
-        assert "tradeloom.plugins.features.informative" not in imported
+        assert "tradeloom.engine.informative" not in imported

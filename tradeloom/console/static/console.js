@@ -2,7 +2,7 @@
 "use strict";
 const RUN = document.body.dataset.run;
 // A run id in a URL: each of its folders escaped ("0/paper1#x" is "0/paper1%23x"), as
-// tradeloom.addresses.url_path does on the server; every URL built from a run id uses it.
+// tradeloom.files.addresses.url_path does on the server; every URL built from a run id uses it.
 const runPath = id => String(id).split("/").map(encodeURIComponent).join("/");
 const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const num = (v, d=2) => v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US", {minimumFractionDigits:d, maximumFractionDigits:d});
