@@ -328,6 +328,10 @@ def test_the_cache_is_asked_about_a_kernel_of_the_package(monkeypatch: pytest.Mo
     from tradeloom.plugins.features import rsi
 
     asked: list[str] = []
+    kernel: Any = rsi._rsi
+    # numba's dispatcher is made now, with the real cache: a dispatcher made under the
+    # patch below would keep the test's cache for every later test of this process
+    py_func = kernel.py_func
 
     class _Held:
         def __init__(self, py_func: Any) -> None:
@@ -339,6 +343,5 @@ def test_the_cache_is_asked_about_a_kernel_of_the_package(monkeypatch: pytest.Mo
             return {"entry": "compiled"}
 
     monkeypatch.setattr(cache, "_cache_class", lambda stamp, package: _Held)
-    kernel: Any = rsi._rsi
-    assert first_run._cache_holds(kernel.py_func)
+    assert first_run._cache_holds(py_func)
     assert set(asked) == {"_rsi"}
