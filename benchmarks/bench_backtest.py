@@ -77,8 +77,8 @@ class _Fixed:
         self.output = output
         self.horizon = horizon
 
-    def fit_predict(self, bars: object, features: object) -> ModelOutput:
-        return self.output
+    def fit_predict_universe(self, universe: object, features: object) -> tuple[ModelOutput]:
+        return (self.output,)  # the universe of one
 
 
 def backtest(pipeline: Pipeline, folder: Path, driver: Driver) -> None:

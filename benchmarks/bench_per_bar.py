@@ -90,11 +90,11 @@ class _Fixed:
 
     horizon = 4
 
-    def fit_predict(self, bars: Any, features: Any) -> Any:
+    def fit_predict_universe(self, universe: Any, features: Any) -> Any:
         from tradeloom.domain import ModelOutput
 
-        p = np.random.default_rng(11).random(len(bars))
-        return ModelOutput(pd.Series(p, index=bars.frame.index, name="probability_up"))
+        p = np.random.default_rng(11).random(len(universe))  # the universe of one
+        return (ModelOutput(pd.Series(p, index=universe.index, name="probability_up")),)
 
 
 def _pipeline(m: dict[str, Any], bars: int) -> tuple[Any, Any]:

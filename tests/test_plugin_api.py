@@ -89,7 +89,6 @@ PUBLIC = [
     "SymbolIdModel",
     "TradeloomDeprecationWarning",
     "Universe",
-    "UniverseModel",
     "UserError",
     "Venue",
     "VenueTerms",
@@ -100,7 +99,7 @@ PUBLIC = [
 ]
 
 
-DEPRECATED = {"UniverseSource": "DataSource"}
+DEPRECATED = {"UniverseModel": "Model", "UniverseSource": "DataSource"}
 """Names deprecated (CHANGELOG.md's Deprecated) and still importable, each with what
 replaces it; not in ``__all__``."""
 

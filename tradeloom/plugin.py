@@ -13,8 +13,8 @@ What is here:
 
 - registering components: `hookimpl`, `Component`, `Params`, `ParamError` (and
   `ParamErrors`, several at once), `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
-- what each layer's component implements (`DataSource`, over symbols: one market is a
-  universe of one; `Feature`, `Model`,
+- what each layer's component implements (`DataSource` and `Model`, over symbols: one
+  market is a universe of one; `Feature`,
   `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
   reads of the bars (`ReadsColumns`, checked against the data at validation) and its
   helper types
@@ -22,7 +22,7 @@ What is here:
   `SteppedFeature`, `StepContext`), and an execution component over several venues
   (`MultiVenue`, `VenueTerms`: the router); a data source that loads informative
   pairs beside its traded markets (`InformativeSource`, ``features[].symbol``);
-- what trading live asks besides (`LiveFeed`, `BarStream`, `LiveModel`,
+- what trading live asks besides (`LiveFeed`, over symbols; `BarStream`, `LiveModel`,
   `LiveTrainer`, `LiveAnomalyGate`, `LiveVenue`), checked by ``tradeloom validate
   FILE --mode paper|live``;
 - the value objects components take and return (`Bar`, `Bars`, `Signal`,
@@ -106,7 +106,6 @@ from tradeloom.plugins.protocols import (
     SignalRule,
     Sizer,
     SymbolIdModel,
-    UniverseModel,
     Venue,
     VenueTerms,
     VolumeAware,
@@ -185,7 +184,6 @@ __all__ = [
     "SymbolIdModel",
     "TradeloomDeprecationWarning",
     "Universe",
-    "UniverseModel",
     "UserError",
     "Venue",
     "VenueTerms",
@@ -196,12 +194,18 @@ __all__ = [
 ]
 
 
+_RENAMED = {"UniverseSource": "DataSource", "UniverseModel": "Model"}
+"""The deprecated names (the protocols over symbols, named apart until one market was the
+universe of one) and the public names they are now."""
+
+
 def __getattr__(name: str) -> object:
     # the deprecated names, importable for at least one minor release (CHANGELOG.md)
-    if name == "UniverseSource":
+    if name in _RENAMED:
         from tradeloom._deprecated import deprecated
         from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE
 
-        deprecated("tradeloom.plugin.UniverseSource", DEPRECATED_SINCE, "DataSource")
-        return DataSource
+        instead = _RENAMED[name]
+        deprecated(f"tradeloom.plugin.{name}", DEPRECATED_SINCE, instead)
+        return globals()[instead]
     raise AttributeError(f"module 'tradeloom.plugin' has no attribute {name!r}")

@@ -673,8 +673,8 @@ def test_paper_and_live_need_an_exchange_data_source(
     assert_user_error(
         proc,
         f"s.yaml:3:9 data.kind: --mode {mode} needs live bars from an exchange (kind: ccxt); "
-        "'csv' (plugin tradeloom.plugins.data) is a backtest source: it lacks closed_bars "
-        "and bar_stream (LiveFeed)",
+        "'csv' (plugin tradeloom.plugins.data) is a backtest source: it lacks closed_bars_of "
+        "and bar_stream_of (LiveFeed)",
         f"s.yaml:9:9 model.kind: --mode {mode} needs a model that predicts one bar at a "
         "time; 'precomputed' (plugin tradeloom.plugins.model) cannot: it lacks predict_row "
         "(LiveModel)",

@@ -63,12 +63,14 @@ class ReplayedFeed:
         bars = self.load()
         return Universe((bars,), bars.frame.index)
 
-    def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
         frame = self.bars.frame[list(OHLCV)]
         index = frame.index
         return frame[(index > last_seen) & (index + self.length <= now)]
 
-    def bar_stream(self, *, grace_seconds: float, clock: Any) -> None:
+    def bar_stream_of(self, symbol: str, *, grace_seconds: float, clock: Any) -> None:
         return None  # polled, as live.stream: poll
 
 
@@ -85,8 +87,8 @@ class ServedModel:
         self.score = score
         self.runner: LiveRunner | None = None
 
-    def fit_predict(self, bars: Bars, features: pd.DataFrame) -> Any:
-        return self.model.fit_predict(bars, features)
+    def fit_predict_universe(self, universe: Universe, features: Any) -> Any:
+        return self.model.fit_predict_universe(universe, features)
 
     def _index(self) -> int:
         assert self.runner is not None

@@ -52,18 +52,23 @@ def _frame(rows: list[list[float]]) -> pd.DataFrame:
 
 
 class _FrameFeed:
-    """One market's feed that gives frames (`LiveFeed.closed_bars`)."""
+    """One market's feed that gives frames (`LiveFeed.closed_bars_of`)."""
 
     def __init__(self, rows: list[list[float]]) -> None:
         self.frame = _frame(rows)
 
-    def load(self) -> None:
+    def load_universe(self) -> None:
         raise AssertionError("not asked")
 
-    def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        assert symbol == "BTC/USDT"
         return self.frame[self.frame.index > last_seen]
 
-    def bar_stream(self, *, grace_seconds: float, clock: Callable[[], float]) -> None:
+    def bar_stream_of(
+        self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
+    ) -> None:
         return None
 
 
@@ -106,7 +111,7 @@ def test_a_corrupt_candle_is_dropped_with_a_warning_and_the_next_bar_runs(
 
 
 class _UniverseFeed:
-    """A universe's feed: each symbol's frames (`LiveUniverseFeed.closed_bars_of`)."""
+    """A universe's feed: each symbol's frames (`LiveFeed.closed_bars_of`)."""
 
     def __init__(self, rows: dict[str, list[list[float]]]) -> None:
         self.frames = {symbol: _frame(r) for symbol, r in rows.items()}

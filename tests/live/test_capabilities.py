@@ -26,6 +26,10 @@ import pandas as pd
 from tradeloom.plugin import Component, ModelOutput, Params, Venue, hookimpl
 
 
+# the models here are of the single-market form (``fit_predict``), which still runs through
+# its deprecated adapter (tests/plugins/model/test_one_market_model.py checks the warning)
+pytestmark = pytest.mark.filterwarnings("ignore::tradeloom.plugin.TradeloomDeprecationWarning")
+
 class NoParams(Params):
     pass
 
@@ -424,7 +428,8 @@ def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
         [
             "s.yaml:13:9 model.kind: --mode paper over a universe needs a model that trains its "
             "pooled folds one bar at a time; 'pooling_row_model' (plugin capability_plugin) "
-            "cannot: it lacks retrain_every, pooled and train_next_universe (LiveUniverseTrainer)"
+            "cannot: it lacks retrain_every, pooled, train_next_universe and "
+            "scheduled_start_universe (LiveTrainer)"
         ],
     )
     assert validate(capsys)[0] == 0  # it backtests

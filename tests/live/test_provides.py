@@ -6,6 +6,7 @@ from typing import Protocol, runtime_checkable
 
 from tradeloom.live.provides import provides
 from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel
+from tradeloom.plugins.protocols_symbols import ModelOverSymbols
 
 
 @runtime_checkable
@@ -50,3 +51,22 @@ def test_provides_tells_a_model_that_scores_anomalies_from_one_that_does_not() -
     model, gated = Model(), Gated()
     assert (provides(model, LiveModel), provides(model, LiveAnomalyGate)) == (True, False)
     assert (provides(gated, LiveModel), provides(gated, LiveAnomalyGate)) == (True, True)
+
+
+def test_an_adapter_of_the_single_market_form_answers_as_the_model_it_wraps() -> None:
+    """Two adapters of one class wrap models that can do different things: the first
+    answer is not remembered for the second (`ModelOverSymbols` forwards what it lacks)."""
+
+    class Old:
+        horizon = 1
+
+        def fit_predict(self, bars: object, features: object) -> object:
+            raise AssertionError("not asked")
+
+    class OldLive(Old):
+        def predict_row(self, row: object) -> float:
+            return 0.5
+
+    plain, live = ModelOverSymbols(Old()), ModelOverSymbols(OldLive())
+    for _ in range(2):
+        assert (provides(plain, LiveModel), provides(live, LiveModel)) == (False, True)

@@ -215,7 +215,7 @@ def test_paper_and_live_refuse_each_strategy_that_cannot_trade_live_in_one_line(
         need = (
             f"data.kind: --mode {mode} needs live bars from an exchange (kind: ccxt); "
             "'synthetic' (plugin tradeloom.plugins.data) is a backtest source: it lacks "
-            "closed_bars and bar_stream (LiveFeed)"
+            "closed_bars_of and bar_stream_of (LiveFeed)"
         )
         assert proc.stderr.splitlines() == [
             f"reversion_eth.yaml:8:9 {need}",

@@ -28,13 +28,12 @@ from tradeloom.plugins.protocols import (
     LiveBookFeed,
     LiveFeed,
     LiveModel,
-    LiveUniverseFeed,
-    LiveUniverseTrainer,
+    LiveTrainer,
     LiveVenue,
     ModelParityNote,
     MultiVenue,
     OrderKeys,
-    UniverseModel,
+    PerSymbolModels,
     missing_members,
 )
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
@@ -297,24 +296,16 @@ def _universe_problems(
 ) -> list[Problem]:
     """Return why a universe of ``symbols`` symbols cannot run in ``mode``, if it cannot."""
     problems: list[Problem] = []
-    if isinstance(data, LiveFeed) and not isinstance(data, LiveUniverseFeed):
-        # (a source that is no live feed at all is reported once, as such)
-        problems.append(
-            _lacks(
-                config,
-                config.data,
-                data,
-                LiveUniverseFeed,
-                f"--mode {mode} over a universe needs each symbol's live bars (kind: ccxt)",
-            )
-        )
-    if isinstance(model, UniverseModel) and not isinstance(model, LiveUniverseTrainer):
+    # a model that trains each symbol apart trades a copy per symbol, each trained (or
+    # not) as one market's; any other trains over the universe and must do it live too
+    pools = not isinstance(model, PerSymbolModels)
+    if model is not None and pools and not isinstance(model, LiveTrainer):
         problems.append(
             _lacks(
                 config,
                 config.model,
                 model,
-                LiveUniverseTrainer,
+                LiveTrainer,
                 f"--mode {mode} over a universe needs a model that trains its pooled folds "
                 "one bar at a time",
             )

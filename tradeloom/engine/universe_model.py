@@ -1,10 +1,9 @@
 """The model over a universe: one call whatever the number of symbols.
 
-The universe of one is what it always was: ``model.fit_predict`` over the symbol's bars.
-Over several symbols, a model that is a `tradeloom.plugins.protocols.UniverseModel`
-trains as it declares (the ``sklearn`` model: ``pooling: pooled`` or ``per_symbol``);
-any other model is trained on each symbol apart, a fresh copy each
-(`tradeloom.plugins.protocols_symbols.fit_per_symbol`).
+The model is written over symbols (`tradeloom.plugins.protocols.Model`): it trains as it
+declares (the ``sklearn`` model: ``pooling: pooled`` or ``per_symbol``); one market is the
+universe of one. A model that trains each symbol apart says which model it trained for
+each (`tradeloom.plugins.protocols.PerSymbolModels`).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from typing import Any
 from tradeloom.domain import ModelOutput, ModelTraining, Universe
 from tradeloom.engine.features import SymbolFeatures
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.plugins.protocols import PerSymbolModels, UniverseModel
-from tradeloom.plugins.protocols_symbols import fit_per_symbol
+from tradeloom.plugins.protocols import PerSymbolModels
 
 __all__ = ["UniverseOutput", "fit_universe"]
 
@@ -47,15 +45,8 @@ def fit_universe(
         RuntimeError: The model returned another number of probabilities than bars.
     """
     model = pipeline.model
-    if len(universe.symbols) == 1:
-        output = model.fit_predict(universe.bars[0], features.own[0])
-        outputs: tuple[ModelOutput, ...] = (output,)
-        models: Mapping[str, Any] = {}
-    elif isinstance(model, UniverseModel):
-        outputs = model.fit_predict_universe(universe, features.own)
-        models = dict(model.per_symbol) if isinstance(model, PerSymbolModels) else {}
-    else:
-        outputs, models = fit_per_symbol(model, universe, features.own)
+    outputs = model.fit_predict_universe(universe, features.own)
+    models: Mapping[str, Any] = dict(model.per_symbol) if isinstance(model, PerSymbolModels) else {}
     for symbol, output in zip(universe.symbols, outputs, strict=True):
         if len(output.probability) != len(universe):
             bars = f"{len(universe)}" if len(outputs) == 1 else f"{symbol}'s {len(universe)}"

@@ -2,8 +2,8 @@
 
 A portfolio's tick runs when every market has its bar (`tradeloom.live.ticker.BarTicker`).
 `MarketsFeed` reads each market through the data source of the first strategy that
-trades it: a one-market source (`LiveFeed`) by its own calls, a universe's source
-(`LiveUniverseFeed`) by the market's symbol; the same for their websocket streams.
+trades it (a `LiveFeed`, over symbols), by the market's symbol; the same for their
+websocket streams.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 
 from tradeloom.domain import Universe
-from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
+from tradeloom.plugins.protocols import BarStream, LiveFeed
 
 __all__ = ["MarketsFeed"]
 
@@ -27,10 +27,11 @@ class MarketsFeed:
     """
 
     def __init__(self, sources: Iterable[tuple[object, tuple[str, ...]]]) -> None:
-        self._of: dict[str, tuple[object, bool]] = {}
+        self._of: dict[str, LiveFeed] = {}
         for source, symbols in sources:
+            assert isinstance(source, LiveFeed)  # checked by live_problems
             for symbol in symbols:
-                self._of.setdefault(symbol, (source, len(symbols) == 1))
+                self._of.setdefault(symbol, source)
 
     def load_universe(self) -> Universe:  # pragma: no cover - each strategy loads its own
         raise NotImplementedError("a portfolio's strategies each load their own markets")
@@ -39,19 +40,11 @@ class MarketsFeed:
         self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
     ) -> pd.DataFrame:
         """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now``."""
-        source, one = self._of[symbol]
-        if one and isinstance(source, LiveFeed):
-            return source.closed_bars(last_seen, now)
-        assert isinstance(source, LiveUniverseFeed)  # checked by live_problems
-        return source.closed_bars_of(symbol, last_seen, now)
+        return self._of[symbol].closed_bars_of(symbol, last_seen, now)
 
     def bar_stream_of(
         self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
     ) -> BarStream | None:
         """Return ``symbol``'s websocket stream of closed bars, or None (poll REST)."""
-        source, one = self._of[symbol]
-        if one and isinstance(source, LiveFeed):
-            return source.bar_stream(grace_seconds=grace_seconds, clock=clock)
-        if isinstance(source, LiveUniverseStreams):
-            return source.bar_stream_of(symbol, grace_seconds=grace_seconds, clock=clock)
-        return None
+        source = self._of[symbol]
+        return source.bar_stream_of(symbol, grace_seconds=grace_seconds, clock=clock)

@@ -5,7 +5,9 @@ A tick asks of its model, venue and feed what they can do (`LiveModel`,
 with a ``typing.Protocol`` walks the protocol's members on every call (about 8 us each
 on Python 3.11: several per tick). `provides` gives the same answer from the object's
 class, remembered: an object's class decides it unless the object holds one of the
-protocol's members as its own attribute, which is then asked each time.
+protocol's members as its own attribute, or its class forwards what it lacks to another
+object (``__getattr__``: the single-market form's adapters,
+`tradeloom.plugins.protocols_symbols`), which are then asked each time.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def provides(obj: object, protocol: Callable[..., T]) -> TypeGuard[T]:
     key = (type(obj), kind)
     answer = _answers.get(key)
     if answer is None:
-        answer = _answers[key] = isinstance(obj, kind)
+        answer = isinstance(obj, kind)
+        if not hasattr(type(obj), "__getattr__"):  # an adapter's answer is what it wraps'
+            _answers[key] = answer
     return answer
 
 

@@ -100,7 +100,6 @@ from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
     LiveAuxiliaryFeed,
     LiveFeed,
-    LiveUniverseFeed,
     Venue,
 )
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id
@@ -193,7 +192,7 @@ class LiveRunner:
             )
         if problems:
             raise ConfigError(problems)
-        assert isinstance(pipeline.data, LiveFeed | LiveUniverseFeed)
+        assert isinstance(pipeline.data, LiveFeed)
         self.files = RunFiles(pipeline.config, mode, run_dir, clock)
         """The run's file in force, mode, directory, clock and run key."""
         self.link = JournalLink()
@@ -201,7 +200,7 @@ class LiveRunner:
         self.markets = Markets(pipeline, plugins, portfolio)
         """The pipeline, the plugins, a portfolio file's strategies and the session."""
         self.overrides = tuple(overrides)
-        self.source: LiveFeed | LiveUniverseFeed | MarketsFeed = pipeline.data
+        self.source: LiveFeed = pipeline.data
         self.inbox = ControlInbox(run_dir)
         self.watcher: StrategyWatcher | None = None
         self._watch_file = watch_file

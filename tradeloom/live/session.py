@@ -47,7 +47,7 @@ from tradeloom.core import codes
 from tradeloom.core import layout as L
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
-from tradeloom.domain import Bar, ModelTraining
+from tradeloom.domain import Bar, Bars, ModelTraining, Universe
 from tradeloom.engine.driver import Book, Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
@@ -55,7 +55,6 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
-from tradeloom.live.fold_in_effect import train_fold_in_effect
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
 from tradeloom.live.verdict import BarInput, Verdicts
@@ -64,7 +63,6 @@ from tradeloom.plugins.protocols import (
     LiveAnomalyGate,
     LiveModel,
     LiveTrainer,
-    LiveUniverseTrainer,
     SymbolIdModel,
     Venue,
 )
@@ -196,7 +194,7 @@ class LiveSession:
         # otherwise each symbol has its own model: the first the pipeline's own
         # (one market trains its own folds, as the backtest's `fit_universe` does)
         many = len(symbols) > 1
-        self.pooled = many and isinstance(model, LiveUniverseTrainer) and model.pooled
+        self.pooled = many and isinstance(model, LiveTrainer) and model.pooled
         self.symbol_id = many and isinstance(model, SymbolIdModel) and bool(model.symbol_id)
         self.models = [model] + ([] if self.pooled else [copy.deepcopy(model) for _ in symbols[1:]])
         # what each model can do, asked once: a protocol with a data member (a
@@ -308,7 +306,7 @@ class LiveSession:
         on the same rows with the same seed), or, for a symbol's own model, when
         ``reason`` (the retraining cron, a health rule) asks for one now. ``in_effect``
         (a run starting or restarting): train the fold the backtest uses at the next bar
-        instead, wherever it starts (`train_fold_in_effect`), so that a run started over
+        instead, wherever it starts (`LiveTrainer.train_next_universe`), so that a run started over
         a long history predicts what its backtest predicts. Trainings are journaled at
         the first bar they predict; returns the first (None: none trained).
         """
@@ -316,14 +314,13 @@ class LiveSession:
         n = len(history)
         trainings: list[ModelTraining] = []
         if self.pooled:
-            model = self.models[0]
-            assert isinstance(model, LiveUniverseTrainer)
+            pooled = cast(LiveTrainer, self.models[0])
             due = self._due[0]
             if in_effect or due is None or due == n:
                 features = [history.own_features(s) for s in range(len(history.symbols))]
                 universe = history.universe()
-                training = model.train_next_universe(universe, features, in_effect=in_effect)
-                self._due[0] = _next(training, model.retrain_every)
+                training = pooled.train_next_universe(universe, features, in_effect=in_effect)
+                self._due[0] = _next(training, pooled.retrain_every)
                 if training is not None:
                     trainings.append(training)
         else:
@@ -369,11 +366,12 @@ class LiveSession:
             due = self._due[s]
             if reason is None and due is not None and int(self._own_bars[s]) != due:
                 return None  # the walk-forward plan starts no fold at its next bar
-        bars, features = history.own_bars(s), history.own_features(s)
+        bars, features = history.own_bars(s), [history.own_features(s)]
+        one = _universe_of(bars)  # a copy that does not pool trains on its own bars
         if in_effect:
-            training = train_fold_in_effect(model, bars, features)
+            training = model.train_next_universe(one, features, in_effect=True)
         else:
-            training = model.train_next(bars, features, reason=reason)
+            training = model.train_next_universe(one, features, reason=reason)
             if training is None:
                 self._due[s] = None  # not known yet: ask at every bar
         every = model.retrain_every
@@ -382,7 +380,7 @@ class LiveSession:
         elif training is not None and self._due[s] is None and every:
             # a fold off the plan (cron, health rule): find the plan's next boundary
             # once, rather than planning folds at every bar until it comes
-            start = model.scheduled_start(bars, features)
+            start = model.scheduled_start_universe(one, features)
             if start is not None:
                 self._due[s] = start + int(every)
         if training is None or len(history.symbols) == 1:
@@ -418,13 +416,13 @@ class LiveSession:
         last = trainings.get(self.owner)
         self.trained_before = last is not None
         if len(self.models) == 1 and not self.pooled and isinstance(model, LiveTrainer):
-            due = model.scheduled_start(history.bars(), history.features())
+            due = model.scheduled_start_universe(_universe_of(history.bars()), [history.features()])
             if last is not None and (due is None or due <= last[0]):
                 start, reason = last
                 if start <= len(history):
-                    model.train_next(
-                        history.bars(start),
-                        history.features(start),
+                    model.train_next_universe(
+                        _universe_of(history.bars(start)),
+                        [history.features(start)],
                         reason=None if reason == "scheduled" else reason,
                     )
                 if reason == "scheduled" and model.retrain_every:
@@ -697,3 +695,8 @@ class _Quiet:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._recorder, name)
+
+
+def _universe_of(bars: Bars) -> Universe:
+    """One market's bars as the universe of one (its clock the bars' own index)."""
+    return Universe((bars,), bars.frame.index)

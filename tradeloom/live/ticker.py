@@ -20,10 +20,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV
-from tradeloom.live.markets_feed import MarketsFeed
-from tradeloom.live.provides import provides
 from tradeloom.plugins.data.validation import unsound_bars
-from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
+from tradeloom.plugins.protocols import BarStream, LiveFeed
 from tradeloom.runtime.lazy import logger
 
 __all__ = ["BarTicker", "ClosedRows"]
@@ -35,8 +33,8 @@ _log = logger("tradeloom.live")
 class ClosedRows(Protocol):
     """A feed that gives a tick its closed bars as arrays (the ccxt source does).
 
-    The same bars as `LiveFeed.closed_bars`, without the frame: a tick of one market
-    polled by REST builds none.
+    The same bars as its one market's `LiveFeed.closed_bars_of`, without the frame: a
+    tick of one market polled by REST builds none.
     """
 
     def closed_rows(
@@ -56,7 +54,7 @@ class BarTicker:
     costs no frame work, and taking its bar costs no array copied.
 
     Args:
-        source: The data source (a `LiveFeed` of one market is its universe of one).
+        source: The data source (one market is the universe of one).
         symbols: The universe's symbols, in order.
         timeframe_seconds: The common timeframe.
         grace_seconds: How long after a bar's close the tick waits for a symbol's bar.
@@ -64,7 +62,7 @@ class BarTicker:
 
     def __init__(
         self,
-        source: LiveUniverseFeed | LiveFeed | MarketsFeed,
+        source: LiveFeed,
         symbols: tuple[str, ...],
         timeframe_seconds: int,
         grace_seconds: float,
@@ -78,7 +76,7 @@ class BarTicker:
         self._held: list[deque[tuple[int, npt.NDArray[np.float64]]]] = [deque() for _ in symbols]
         """Per symbol, the bars held: open time (ns, UTC) and OHLCV row, ascending."""
         self.streams: list[BarStream] = []
-        one = len(symbols) == 1 and provides(source, LiveFeed)
+        one = len(symbols) == 1
         self._rows = source.closed_rows if one and isinstance(source, ClosedRows) else None
         """One market's closed bars as arrays (`ClosedRows`; None: as frames)."""
 
@@ -96,16 +94,10 @@ class BarTicker:
         def now() -> float:
             return float(clock().timestamp())
 
-        source = self.source
-        if len(self.symbols) == 1 and isinstance(source, LiveFeed):  # one market's feed
-            streams = [source.bar_stream(grace_seconds=grace, clock=now)]
-        elif isinstance(source, LiveUniverseStreams | MarketsFeed):
-            streams = [
-                source.bar_stream_of(symbol, grace_seconds=grace, clock=now)
-                for symbol in self.symbols
-            ]
-        else:
-            return False
+        streams = [
+            self.source.bar_stream_of(symbol, grace_seconds=grace, clock=now)
+            for symbol in self.symbols
+        ]
         if any(stream is None for stream in streams):
             return False
         self.streams = [stream for stream in streams if stream is not None]
@@ -148,12 +140,7 @@ class BarTicker:
         seen = pd.Timestamp(held[-1][0], tz="UTC") if held else last
         frame = self.streams[s].closed_since(seen) if self.streams else None
         if frame is None:
-            source = self.source
-            if len(self.symbols) == 1 and provides(source, LiveFeed):  # one market's feed
-                frame = source.closed_bars(seen, now - self.grace)
-            else:
-                assert isinstance(source, LiveUniverseFeed | MarketsFeed)  # live_problems
-                frame = source.closed_bars_of(self.symbols[s], seen, now - self.grace)
+            frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
         if len(frame):
             index = pd.DatetimeIndex(frame.index).tz_convert("UTC").as_unit("ns")
             ohlcv = frame if frame.columns.tolist() == list(OHLCV) else frame[list(OHLCV)]

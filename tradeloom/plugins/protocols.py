@@ -63,9 +63,6 @@ __all__ = [
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
-    "LiveUniverseFeed",
-    "LiveUniverseStreams",
-    "LiveUniverseTrainer",
     "LiveVenue",
     "MarketLots",
     "Model",
@@ -87,7 +84,6 @@ __all__ = [
     "SignalRule",
     "Sizer",
     "SymbolIdModel",
-    "UniverseModel",
     "Venue",
     "VenueLimits",
     "VenueTerms",
@@ -222,37 +218,37 @@ class CrossSectionalFeature(Feature, Protocol):
 
 
 @runtime_checkable
-class UniverseModel(Protocol):
-    """A model that trains over several symbols at once (``pooling: pooled``).
+class Model(Protocol):
+    """Model layer: per symbol, the probability that the forward return over `horizon`
+    bars is up.
 
-    A model without it is trained on each symbol of a universe apart (one copy each).
+    One market is a universe of one: a model of ``data.symbol`` is given the universe of
+    that symbol. A model may train over every symbol at once (the ``sklearn`` model's
+    ``pooling: pooled``) or each apart; a model that trains each symbol apart and keeps
+    what it trained for each is a `PerSymbolModels`. A model of the single-market form
+    (``fit_predict(bars, features) -> ModelOutput``) is deprecated; it runs through
+    `tradeloom.plugins.protocols_symbols.ModelOverSymbols` (a fresh copy trained on each
+    symbol of a universe, as before).
     """
+
+    horizon: int
 
     def fit_predict_universe(
         self, universe: Universe, features: Sequence[pd.DataFrame]
     ) -> tuple[ModelOutput, ...]:
-        """Train walk-forward over every symbol; return each symbol's output on the clock.
+        """Train walk-forward over the symbols; return each symbol's output on the clock.
+
+        A prediction at clock bar s uses only labels known at s.
 
         Args:
-            universe: The symbols' bars on one clock.
+            universe: The symbols' bars on one clock (one market: its bars' own index).
             features: Per symbol, its feature rows indexed like its own bars.
 
         Returns:
             One output per symbol, indexed by ``universe.index`` (NaN where the symbol
-            has no bar); the trainings are those of the whole universe, in clock bars,
-            on the first.
+            has no bar); the trainings, in clock bars, on each symbol's output (a pooled
+            model's, of the whole universe, on the first).
         """
-        ...
-
-
-@runtime_checkable
-class Model(Protocol):
-    """Model layer: the probability that the forward return over `horizon` bars is up."""
-
-    horizon: int
-
-    def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
-        """Train walk-forward and predict; a prediction at bar s uses only labels known at s."""
         ...
 
 
@@ -414,8 +410,8 @@ class Retrainable(Protocol):
     def retrain(self, bar: int, reason: str) -> Retraining | None:
         """Train at ``bar``'s close on rows whose labels are known then; predict from bar + 1.
 
-        Called after `Model.fit_predict`. The new fold predicts ``bar + 1`` up to the
-        bar before the next scheduled fold (or the last bar); scheduled folds stay.
+        Called after `Model.fit_predict_universe`. The new fold predicts ``bar + 1`` up to
+        the bar before the next scheduled fold (or the last bar); scheduled folds stay.
 
         Args:
             bar: The bar at whose close the rule fired.
@@ -436,7 +432,7 @@ class BarStream(Protocol):
     """A push stream of closed bars (a websocket), as a `LiveFeed` offers one.
 
     The live runner starts it, asks it at each wake-up for the bars closed since the
-    last one it has, and falls back to `LiveFeed.closed_bars` whenever it cannot vouch
+    last one it has, and falls back to `LiveFeed.closed_bars_of` whenever it cannot vouch
     for them (not connected yet, reconnecting, a gap).
     """
 
@@ -459,14 +455,44 @@ class BarStream(Protocol):
 
 
 @runtime_checkable
-class LiveUniverseStreams(Protocol):
-    """Data layer, paper and live over a universe with ``live.stream``: each symbol's
-    websocket stream of closed bars (REST fills what a stream cannot vouch for)."""
+class LiveFeed(Protocol):
+    """Data layer, paper and live: each symbol's bars as they close.
+
+    One market is a universe of one: `DataSource.load_universe` gives the history a run
+    starts from (each symbol's last bar closed); then the live runner asks each symbol
+    for the bars closed since the newest one it has, by REST (`closed_bars_of`) or by
+    its websocket stream (`bar_stream_of`, with ``live.stream``). A feed of the
+    single-market form (``closed_bars``, ``bar_stream``) is deprecated; it runs through
+    `tradeloom.plugins.protocols_symbols.LiveUniverseOfOne`.
+    """
+
+    def load_universe(self) -> Universe:
+        """Return every symbol's validated history on one clock, up to the last closed bar."""
+        ...
+
+    def closed_bars_of(
+        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now``, checked.
+
+        Args:
+            symbol: One symbol of the universe.
+            last_seen: The open time of the newest bar the runner has of it.
+            now: The run's clock.
+
+        Returns:
+            OHLCV indexed by UTC open time; empty when the exchange has published none.
+
+        Raises:
+            tradeloom.runtime.retrying.RetriesExhausted: The exchange did not answer; the runner
+                journals it and asks again at its next wake-up.
+        """
+        ...
 
     def bar_stream_of(
         self, symbol: str, *, grace_seconds: float, clock: Callable[[], float]
     ) -> BarStream | None:
-        """Return ``symbol``'s stream of closed bars (not started), or None: none.
+        """Return ``symbol``'s stream of closed bars (not started), or None: none (poll).
 
         Args:
             symbol: One symbol of the universe.
@@ -478,136 +504,73 @@ class LiveUniverseStreams(Protocol):
 
 
 @runtime_checkable
-class LiveUniverseFeed(Protocol):
-    """Data layer, paper and live over a universe: every symbol's history, then each one's bars.
-
-    `UniverseSource.load_universe` gives the history a run starts from; then the live
-    runner asks each symbol for the bars closed since the newest one it has.
-    """
-
-    def load_universe(self) -> Universe:
-        """Return every symbol's validated history on one clock, up to the last closed bar."""
-        ...
-
-    def closed_bars_of(
-        self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
-    ) -> pd.DataFrame:
-        """Return ``symbol``'s bars opened after ``last_seen`` and closed by ``now``.
-
-        Returns:
-            OHLCV indexed by UTC open time; empty when the exchange has published none.
-
-        Raises:
-            tradeloom.runtime.retrying.RetriesExhausted: The exchange did not answer.
-        """
-        ...
-
-
-@runtime_checkable
-class LiveFeed(Protocol):
-    """Data layer, paper and live: an exchange's bars as they close.
-
-    `DataSource.load` gives the history a run starts from (its last bar closed); then
-    the live runner asks for the bars closed since the newest one it has.
-    """
-
-    def load(self) -> Bars:
-        """Return the validated history, up to the last closed bar."""
-        ...
-
-    def closed_bars(self, last_seen: pd.Timestamp, now: pd.Timestamp) -> pd.DataFrame:
-        """Return the bars opened after ``last_seen`` and closed by ``now``, checked.
-
-        Returns:
-            OHLCV indexed by UTC open time; empty when the exchange has published none.
-
-        Raises:
-            tradeloom.runtime.retrying.RetriesExhausted: The exchange did not answer; the runner
-                journals it and asks again at its next wake-up.
-        """
-        ...
-
-    def bar_stream(self, *, grace_seconds: float, clock: Callable[[], float]) -> BarStream | None:
-        """Return a stream of closed bars (not started), or None when there is none.
-
-        Args:
-            grace_seconds: How long after its close a bar counts as closed without a
-                later one (``live.close_delay_seconds``).
-            clock: Epoch seconds now (the run's clock).
-        """
-        ...
-
-
-@runtime_checkable
 class LiveModel(Protocol):
     """Model layer, paper and live: predict one bar from its feature row.
 
-    The number must be the one `Model.fit_predict` gives the same row (the backtest's),
-    so that a paper run replays its backtest.
+    The number must be the one `Model.fit_predict_universe` gives the same row (the
+    backtest's), so that a paper run replays its backtest.
     """
 
     def predict_row(self, values: npt.NDArray[np.float64]) -> float:
         """Return the probability of an up move for one feature row (NaN: no prediction).
 
         Args:
-            values: One value per feature column, in the order `fit_predict` was given.
+            values: One value per feature column, in the order the model was given them.
         """
         ...
 
 
 @runtime_checkable
-class LiveUniverseTrainer(Protocol):
-    """Model layer, paper and live over a universe: train the pooled fold that predicts from
-    the next bar of the clock, as `UniverseModel.fit_predict_universe` trains it.
+class LiveTrainer(Protocol):
+    """Model layer, paper and live: train the walk-forward fold that predicts from the next
+    clock bar, as `Model.fit_predict_universe` trains it (optional).
 
-    A `UniverseModel` that pools needs it to trade a universe on paper or live; one that does
-    not pool is copied per symbol, each copy a `LiveTrainer` on its own bars.
+    One market is a universe of one. A model that trains one model on every symbol's rows
+    (`pooled`) trains its pooled fold on the universe; any other is copied per symbol by
+    the live driver, each copy trained on the universe of its one symbol (its own bars).
+    A `LiveModel` without it trades with the fold it has (a saved model). A trainer of the
+    single-market form (``train_next(bars, ...)``, ``scheduled_start(bars, ...)``) is
+    deprecated; it runs through `tradeloom.plugins.protocols_symbols.TrainerOverSymbols`.
     """
 
     retrain_every: int
-    """Bars of the clock each pooled fold predicts before the next scheduled one."""
+    """Clock bars each fold predicts before the next scheduled one."""
 
     @property
     def pooled(self) -> bool:
-        """Whether it trains one model on every symbol's rows (else one per symbol)."""
+        """Whether it trains one model on every symbol's rows (else a copy per symbol)."""
         ...
 
     def train_next_universe(
-        self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
+        self,
+        universe: Universe,
+        features: Sequence[pd.DataFrame],
+        *,
+        reason: str | None = None,
+        in_effect: bool = False,
     ) -> ModelTraining | None:
-        """Train the pooled fold that starts at the next clock bar (``in_effect``: the latest
-        that starts by then); None when none does."""
-        ...
-
-
-@runtime_checkable
-class LiveTrainer(Protocol):
-    """Model layer, paper and live: train the walk-forward fold that predicts from the next bar.
-
-    Optional: a `LiveModel` without it trades with the fold it has (a saved model).
-    """
-
-    retrain_every: int
-    """Bars each fold predicts before the next scheduled one."""
-
-    def train_next(
-        self, bars: Bars, features: pd.DataFrame, *, reason: str | None = None
-    ) -> ModelTraining | None:
-        """Train, at the last bar's close, the fold that predicts from the next bar.
+        """Train, at the close of the clock's last bar, the fold that predicts from the next.
 
         Args:
-            bars: Every bar known now, the last one just closed.
-            features: Their feature rows, indexed like ``bars.frame``.
+            universe: Every bar known now, on the clock (a copy of a model that is not
+                `pooled`: its one symbol's bars).
+            features: Per symbol, its feature rows indexed like its own bars.
             reason: Why to train when no scheduled fold starts at the next bar (a
                 retraining cron, a health rule); None: only a scheduled fold.
+            in_effect: Train the latest fold that starts by the next bar instead,
+                wherever it starts (a run starting or restarting over a long history),
+                on the rows the backtest's fold has.
 
         Returns:
             The training (journaled by the runner), or None when none was due.
         """
         ...
 
-    def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
-        """Return the first bar of the latest scheduled fold that starts by the next bar."""
+    def scheduled_start_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> int | None:
+        """Return the first clock bar of the latest scheduled fold that starts by the next
+        bar (None: none does, too few rows are known)."""
         ...
 
 
@@ -628,7 +591,7 @@ class LiveAnomalyGate(Protocol):
 class ModelParityNote(Protocol):
     """Model layer, paper and live: say why a run may not journal the backtest's numbers (optional).
 
-    A model whose `LiveModel.predict_row` may differ from what `Model.fit_predict` gives
+    A model whose `LiveModel.predict_row` may differ from what `Model.fit_predict_universe` gives
     the same row (in the last bits: an estimator that is not compiled predicts a batch
     with another order of additions than one row) says so before the run starts;
     ``tradeloom validate`` and a paper or live run print it once.
@@ -644,7 +607,7 @@ class ModelParityNote(Protocol):
 class ModelCalibration(Protocol):
     """Model layer, backtest: how calibrated each fold's probabilities were (optional).
 
-    A model that calibrates its probabilities says, after `Model.fit_predict`, what
+    A model that calibrates its probabilities says, after `Model.fit_predict_universe`, what
     each fold's calibrator did; a backtest writes it to ``metrics.json`` as
     ``calibration_by_fold`` (empty: the key is left out), and the report draws it.
     """
@@ -701,7 +664,8 @@ class WalkForwardModel(Protocol):
 
 @runtime_checkable
 class PerSymbolModels(Protocol):
-    """A universe model that keeps one fitted model per symbol (saved to the registry)."""
+    """A model that trains each symbol of a universe apart and keeps each one's model (saved
+    to the registry); paper and live trade a copy of it per symbol."""
 
     per_symbol: Mapping[str, Any]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from tradeloom.errors import Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError, param_errors
-from tradeloom.plugins.protocols_symbols import data_source
+from tradeloom.plugins.protocols_symbols import data_source, model_over_symbols
 from tradeloom.schemas.config import ComponentConfig
 
 __all__ = ["LAYER_PROTOCOLS", "build_component"]
@@ -61,9 +61,11 @@ def build_component(
             path = f"{item.path}.{error.key}" if error.key else item.path
             problems.append(Problem(locate(path), path, error.message))
         return None, problems
+    what = f"{component.layer} kind '{item.kind}' of plugin '{item.registered.plugin.name}'"
     if component.layer == "data":
-        what = f"data kind '{item.kind}' of plugin '{item.registered.plugin.name}'"
         built = data_source(built, what)
+    elif component.layer == "model":
+        built = model_over_symbols(built, what)
     expected = LAYER_PROTOCOLS[component.layer]
     if implements and not isinstance(built, expected):
         missing = protocols.missing_members(built, expected)

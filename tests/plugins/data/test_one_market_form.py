@@ -26,8 +26,9 @@ from tests.builders import strategy_text
 from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.journal import read_events
-from tradeloom.plugins.protocols import DataSource, KnownLength, KnownSymbols
-from tradeloom.plugins.protocols_symbols import UniverseOfOne, data_source
+from tradeloom.live.ticker import BarTicker
+from tradeloom.plugins.protocols import DataSource, KnownLength, KnownSymbols, LiveFeed
+from tradeloom.plugins.protocols_symbols import LiveUniverseOfOne, UniverseOfOne, data_source
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -36,6 +37,14 @@ WARNING = (
     "data kind 'one_market' of plugin 'one_market_data': a data source of one market "
     "(load() -> Bars) is deprecated since tradeloom 0.1 and will be removed in a later "
     "release; use load_universe() -> Universe, one market being the universe of one"
+)
+
+
+FEED_WARNING = (
+    "data kind 'one_market_feed' of plugin 'one_market_data': a data source of one market "
+    "(load() -> Bars; closed_bars, bar_stream) is deprecated since tradeloom 0.1 and will be "
+    "removed in a later release; use load_universe() -> Universe, closed_bars_of(symbol, ...) "
+    "and bar_stream_of(symbol, ...), one market being the universe of one"
 )
 
 
@@ -66,6 +75,37 @@ def test_the_single_market_form_is_adapted_with_a_warning(one_market_data: objec
     assert not hasattr(adapted, "load_informative")
     copied = pickle.loads(pickle.dumps(adapted))
     assert copied.bar_count() == 50
+
+
+def test_a_live_feed_of_the_single_market_form_is_adapted_with_one_warning(
+    one_market_data: object,
+) -> None:
+    old = one_market_data.OneMarketFeed(one_market_data.OneMarketParams(bars=50), seed=4)  # type: ignore[attr-defined]
+    assert not isinstance(old, LiveFeed)
+
+    with pytest.warns(TradeloomDeprecationWarning) as caught:
+        adapted = data_source(old, "data kind 'one_market_feed' of plugin 'one_market_data'")
+
+    assert [str(w.message) for w in caught] == [FEED_WARNING]
+    assert isinstance(adapted, LiveUniverseOfOne) and isinstance(adapted, LiveFeed)
+    assert adapted.load_universe().symbols == ("BTC/USDT",)
+    index = old.load().frame.index
+    last, now = index[9], index[20]
+    pd.testing.assert_frame_equal(
+        adapted.closed_bars_of("BTC/USDT", last, now), old.closed_bars(last, now), check_exact=True
+    )
+    assert adapted.bar_stream_of("BTC/USDT", grace_seconds=1.0, clock=lambda: 0.0) is None
+    # the live ticker runs the bars the feed closed, one market's clock being its bars
+    ticker = BarTicker(adapted, ("BTC/USDT",), 3600, 0.0)
+    assert not ticker.watch("auto", lambda: now)
+    ticker.poll(last, now)
+    ran, seen = [], last
+    while (due := ticker.due(seen, lambda: now)) is not None:
+        seen, prices = due
+        ran.append((seen, prices[0].tolist()))
+    expected = old.load().frame.iloc[10:20]
+    assert [t for t, _ in ran] == list(expected.index)
+    assert [row for _, row in ran] == expected.to_numpy().tolist()
 
 
 def test_a_source_over_symbols_is_taken_as_it_is(one_market_data: object) -> None:

@@ -417,7 +417,10 @@ class CcxtSource:
         return AsOfRows(self.auxiliary_series, symbol, parse_timeframe(self.params.timeframe))
 
     def _of(self, symbol: str) -> CcxtSource:
-        """Return the source of one market of the universe (made once)."""
+        """Return the source of one market of the universe (made once): itself, for the
+        universe of one."""
+        if len(self.params.symbols or ()) <= 1 and symbol == self.params.market:
+            return self
         own = self._feeds.get(symbol)
         if own is None:
             own = self._feeds[symbol] = self._for(symbol)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bars, ModelOutput
+from tradeloom.domain import Bars, ModelOutput, Universe
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.protocols_symbols import fit_each_symbol
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import format_timestamp
@@ -43,6 +47,16 @@ class PrecomputedModel:
     def __init__(self, column: str, horizon: int = 1) -> None:
         self.column = column
         self.horizon = horizon
+        self.per_symbol: dict[str, Any] = {}
+        """After `fit_predict_universe` over several symbols: each symbol's copy."""
+
+    def fit_predict_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Return each symbol's output on the clock: `fit_predict` of the universe of one,
+        else of a copy per symbol, on its own bars (`per_symbol`)."""
+        outputs, self.per_symbol = fit_each_symbol(self, universe, features)
+        return outputs
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
         """Return the column's values as probabilities (NaN: no prediction), with no trainings.

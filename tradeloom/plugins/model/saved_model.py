@@ -13,14 +13,15 @@ third-party estimator loads only if ``trusted_packages`` names its package.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from tradeloom.bounds import MAX_WINDOW
-from tradeloom.domain import Bars, ModelOutput, ModelTraining
+from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
@@ -28,6 +29,7 @@ from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_fitting import TrainedFold, _predict_serially
+from tradeloom.plugins.protocols_symbols import fit_each_symbol
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
@@ -149,10 +151,20 @@ class SavedModel:
         self.estimator_name = bundled.training.estimator
         self.labels_end = pd.Timestamp(bundled.labels_end)
         self.trained: list[TrainedFold] = []
+        self.per_symbol: dict[str, Any] = {}
+        """After `fit_predict_universe` over several symbols: each symbol's copy."""
         self.loaded_from = {"source": str(loaded.source), "sha256": loaded.sha256}
         self._loaded = loaded
         self._predictor: FoldPredictor | None = None
         _predict_serially(self.fitted)
+
+    def fit_predict_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[ModelOutput, ...]:
+        """Return each symbol's output on the clock: `fit_predict` of the universe of one,
+        else of a copy per symbol, on its own bars (`per_symbol`)."""
+        outputs, self.per_symbol = fit_each_symbol(self, universe, features)
+        return outputs
 
     def fit_predict(self, bars: Bars, features: pd.DataFrame) -> ModelOutput:
         """Predict the bars after the model's training data; train nothing.

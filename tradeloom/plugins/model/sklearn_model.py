@@ -48,7 +48,13 @@ from tradeloom.plugins.model.sklearn_params import (
     SklearnParams,
     WalkForwardParams,
 )
-from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
+from tradeloom.plugins.model.universe_fit import (
+    PooledRows,
+    fit_per_symbol,
+    plan_pooled_folds,
+    pooled_rows,
+)
+from tradeloom.plugins.protocols_symbols import train_fold_in_effect
 from tradeloom.runtime import progress
 from tradeloom.runtime.lazy import pandas as pd
 
@@ -246,6 +252,9 @@ class SklearnModel(RowInference):
     ) -> tuple[ModelOutput, ...]:
         """Train over every symbol of ``universe``, pooled or per symbol; see `pooling`.
 
+        The universe of one trains as `fit_predict` does, on the symbol's bars, whatever
+        the pooling.
+
         Args:
             universe: The symbols' bars on one clock.
             features: Per symbol, its feature rows indexed like its own bars.
@@ -253,6 +262,8 @@ class SklearnModel(RowInference):
         Returns:
             Each symbol's output on the clock (`tradeloom.plugins.model.universe_fit`).
         """
+        if len(universe.symbols) == 1:
+            return (self.fit_predict(universe.bars[0], features[0]),)
         if self.pooling == "pooled":
             return self._fit_pooled(universe, features)
         outputs, models = fit_per_symbol(self, universe, features)
@@ -369,10 +380,16 @@ class SklearnModel(RowInference):
         return self.pooling == "pooled"
 
     def train_next_universe(
-        self, universe: Universe, features: Sequence[pd.DataFrame], *, in_effect: bool = False
+        self,
+        universe: Universe,
+        features: Sequence[pd.DataFrame],
+        *,
+        reason: str | None = None,
+        in_effect: bool = False,
     ) -> ModelTraining | None:
-        """Train, at the close of the clock's last bar, the pooled fold that predicts from
-        the next one, if the pooled walk-forward plan starts one there.
+        """Train, at the close of the clock's last bar, the fold that predicts from the next
+        one: the universe of one's as `train_next` trains it, else the pooled fold, if the
+        pooled walk-forward plan starts one there.
 
         The live driver's pooled training: the fold trains on the rows, labels and seeded
         clone `fit_predict_universe` over any longer history gives it (its plan over the
@@ -382,8 +399,11 @@ class SklearnModel(RowInference):
         Args:
             universe: Every bar known now, on the clock.
             features: Per symbol, its feature rows indexed like its own bars.
+            reason: The universe of one: why to train when no scheduled fold is due (a
+                pooled model trains on its plan only).
             in_effect: Train the latest fold that starts by the next bar, wherever it
-                starts (a run starting or restarting over a long history).
+                starts (a run starting or restarting over a long history;
+                `train_fold_in_effect` for the universe of one).
 
         Returns:
             The training (a skipped one included), or None when no fold starts next
@@ -392,12 +412,13 @@ class SklearnModel(RowInference):
         Raises:
             ModelFitError: As for a fold of `fit_predict_universe`.
         """
+        if len(universe.symbols) == 1:
+            bars, frame = universe.bars[0], features[0]
+            if in_effect:
+                return train_fold_in_effect(self, bars, frame)
+            return self.train_next(bars, frame, reason=reason)
         n = len(universe)
-        self._refuse_pooled_calibration()
-        rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
-        plan = plan_pooled_folds(
-            rows, n + 1, self.train_window, self.retrain_every, self.min_train_rows, self.embargo
-        )
+        plan, rows = self._pooled_plan(universe, features)
         found = plan[-1] if in_effect and plan else None
         if not in_effect:
             found = next(((f, k) for f, k in plan if f.predict_start == n), None)
@@ -408,6 +429,36 @@ class SklearnModel(RowInference):
         fold = replace(fold, predict_end=fold.predict_start + self.retrain_every - 1)
         y = self._targets(rows.trainable, rows.labels)
         return self._train_latest(fold, kept, rows.x, y, rows.labels, rows.columns, "scheduled")
+
+    def scheduled_start_universe(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> int | None:
+        """Return the first clock bar of the latest walk-forward fold that starts by the
+        next bar: the universe of one's (`scheduled_start`), else the pooled plan's.
+
+        ``universe`` is every bar known now; None when no fold starts by then.
+        """
+        if len(universe.symbols) == 1:
+            return self.scheduled_start(universe.bars[0], features[0])
+        plan, _ = self._pooled_plan(universe, features)
+        return plan[-1][0].predict_start if plan else None
+
+    def _pooled_plan(
+        self, universe: Universe, features: Sequence[pd.DataFrame]
+    ) -> tuple[list[tuple[Fold, npt.NDArray[np.intp]]], PooledRows]:
+        """The pooled folds of a universe known up to its last bar, planned up to the next
+        one, and the rows they train on."""
+        self._refuse_pooled_calibration()
+        rows = pooled_rows(self._rows, self.horizon, universe, features, symbol_id=self.symbol_id)
+        plan = plan_pooled_folds(
+            rows,
+            len(universe) + 1,
+            self.train_window,
+            self.retrain_every,
+            self.min_train_rows,
+            self.embargo,
+        )
+        return plan, rows
 
     def _train_latest(
         self,
