@@ -19,16 +19,17 @@ from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, rows, 
 from tradeloom.cli.main import main
 from tradeloom.live.runner import LiveRunner
 
+# the plugin's models are of the single-market form (``fit_predict``), which still runs
+# through its deprecated adapter (tests/plugins/model/test_one_market_model.py checks the
+# warning)
+pytestmark = pytest.mark.filterwarnings("ignore::tradeloom.plugin.TradeloomDeprecationWarning")
+
 PLUGIN = '''\
 import numpy as np
 import pandas as pd
 
 from tradeloom.plugin import Component, ModelOutput, Params, Venue, hookimpl
 
-
-# the models here are of the single-market form (``fit_predict``), which still runs through
-# its deprecated adapter (tests/plugins/model/test_one_market_model.py checks the warning)
-pytestmark = pytest.mark.filterwarnings("ignore::tradeloom.plugin.TradeloomDeprecationWarning")
 
 class NoParams(Params):
     pass

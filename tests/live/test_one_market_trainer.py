@@ -58,7 +58,8 @@ def _paper(folder: Path, kind: str, *more: str) -> Path:
 
 
 def _journaled(journal: Path) -> dict[str, list[dict[str, object]]]:
-    drop = {"wall_time", "seconds", "order_id", "client_order_id", "correlation_id"}
+    # an order's id starts with the run's (a hash of its file: the kinds differ)
+    drop = {"wall_time", "seconds", "id", "order_id", "client_order_id", "correlation_id"}
     return {
         kind: [{k: v for k, v in row.items() if k not in drop} for row in rows(journal, kind)]
         for kind in KINDS
