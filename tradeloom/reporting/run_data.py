@@ -37,7 +37,7 @@ from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
-from tradeloom.reporting.run_tables import EQUITY, table_file
+from tradeloom.reporting.run_tables import EQUITY, POSITIONS, RECOMPUTED, table_file
 from tradeloom.reporting.tearsheet import Rolling
 
 __all__ = [
@@ -355,9 +355,14 @@ def read_table(
     path, frame = run_dir / name, written.get(name)
     if name.endswith(".csv"):
         return csv_table(path, frame, columns)
+    if frame is None and table == POSITIONS and columns is not None and RECOMPUTED in columns:
+        columns = [*columns, "position", "close"]
     read = _parquet(path, columns, frame)
     if read is None or frame is not None:
         return read
+    if table == POSITIONS and RECOMPUTED not in read and {"position", "close"} <= set(read):
+        # (`write_table` leaves it out): as the run computed it, ``position * close``
+        read[RECOMPUTED] = read["position"].to_numpy() * read["close"].to_numpy()
     # the times as a CSV file's read back (to the second, where they are whole seconds)
     seconds = _in_seconds(read["timestamp"]) if "timestamp" in read else None
     return read if seconds is None else read.assign(timestamp=seconds)
