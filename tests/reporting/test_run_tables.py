@@ -118,6 +118,20 @@ def test_the_python_api_reads_either_form(runs: dict[str, Path]) -> None:
     csv, parquet = (tradeloom.open_run(runs[form]) for form in FORMS)
     pd.testing.assert_frame_equal(csv.equity, parquet.equity, check_exact=True)
     pd.testing.assert_frame_equal(csv.positions, parquet.positions, check_exact=True)
+    for events in ("orders", "fills", "trades"):
+        assert (runs["parquet"] / f"{events}.parquet").is_file()
+        assert not (runs["parquet"] / f"{events}.csv").exists()
+        a, b = getattr(csv, events), getattr(parquet, events)
+        assert len(a) > 0
+        ids = ["id", "order_id"]  # each names the strategy's hash, which outputs.tables is in
+        pd.testing.assert_frame_equal(
+            a.drop(columns=ids, errors="ignore"),
+            b.drop(columns=ids, errors="ignore"),
+            check_exact=True,
+        )
+    held = tradeloom.load(runs["parquet"] / "strategy.yaml").backtest()
+    for events in ("orders", "fills", "trades"):  # a run in memory reads as its folder
+        pd.testing.assert_frame_equal(getattr(held, events), getattr(parquet, events))
     assert isinstance(parquet.equity.index, pd.DatetimeIndex)
 
 
