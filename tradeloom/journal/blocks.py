@@ -205,7 +205,7 @@ def pack(data: bytes) -> bytes:
     smaller (the word ``-1``, the length of ``data``, its Zstandard frame), else as it is."""
     import pyarrow as pa  # the journal's readers of a finished run import it anyway
 
-    frame = pa.Codec("zstd", compression_level=LEVEL).compress(data, asbytes=True)
+    frame: bytes = pa.Codec("zstd", compression_level=LEVEL).compress(data, asbytes=True)
     if 16 + len(frame) >= len(data):
         return data
     return _word(_PACKED) + _word(len(data)) + frame
