@@ -11,7 +11,9 @@ Every file of each run folder is compared:
 - a Parquet file whose table (schema, metadata, values) is equal is ``same values``;
 - a journal (SQLite) whose tables hold the same rows once the columns of the wall
   clock (``wall_time``, ``seconds``) and the hash chain they feed are left out is
-  ``same events``; its ``meta`` rows are compared whole. A journal is always read
+  ``same events``; its ``meta`` rows are compared whole, a ``segment`` block's data as
+  its layout (`tradeloom.journal.blocks.unpack`: how a block is stored, compressed or
+  not, is no event). A journal is always read
   through SQLite, with what its write-ahead log holds (an open or killed run's rows
   may be there only): its ``-wal`` and ``-shm`` files are not compared on their own;
 - anything else is listed as ``DIFFERS`` with what differs, and the exit code is 1.
@@ -39,6 +41,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from run_folders import ROOT, run_folders
 from smoke import SMALL_RF, add_smoke, parse_args
+
+from tradeloom.journal.blocks import unpack
 
 VOLATILE_COLUMNS = frozenset({"wall_time", "seconds", "hash"})
 """Journal columns of the wall clock, and the hash chain that covers them."""
@@ -139,6 +143,9 @@ def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             kept = [c for c in columns if c not in VOLATILE_COLUMNS]
             names = ", ".join(f'"{c}"' for c in kept)
             rows = connection.execute(f'SELECT {names} FROM "{table}"').fetchall()
+            if table == "segment" and "data" in kept:
+                at = kept.index("data")
+                rows = [(*r[:at], unpack(r[at], "a block"), *r[at + 1 :]) for r in rows]
             out[table] = [tuple(kept), *rows]
         return out
     finally:

@@ -642,22 +642,23 @@ class Run:
     @property
     @_user_errors
     def trades(self) -> pd.DataFrame:
-        """Return ``trades.csv`` (entry and exit times as UTC datetimes)."""
-        return self._table("trades.csv")
+        """Return ``trades.csv`` or ``trades.parquet`` (entry and exit times as UTC
+        datetimes)."""
+        return self._table("trades")
 
     @property
     @_user_errors
     def orders(self) -> pd.DataFrame:
-        """Return ``orders.csv``; for a paper or live run (which writes none), the journal's
-        ``order`` events."""
-        return self._table("orders.csv", journaled="order")
+        """Return ``orders.csv`` or ``orders.parquet``; for a paper or live run (which
+        writes neither), the journal's ``order`` events."""
+        return self._table("orders", journaled="order")
 
     @property
     @_user_errors
     def fills(self) -> pd.DataFrame:
-        """Return ``fills.csv``; for a paper or live run (which writes none), the journal's
-        ``fill`` events."""
-        return self._table("fills.csv", journaled="fill")
+        """Return ``fills.csv`` or ``fills.parquet``; for a paper or live run (which writes
+        neither), the journal's ``fill`` events."""
+        return self._table("fills", journaled="fill")
 
     @property
     @_user_errors
@@ -817,17 +818,22 @@ class Run:
             raise UserError(f"{self.run_dir}: has no {table}.csv; is it a finished run folder?")
         return frame
 
-    def _table(self, name: str, journaled: str | None = None) -> pd.DataFrame:
-        from tradeloom.reporting.run_data import csv_table
+    def _table(self, table: str, journaled: str | None = None) -> pd.DataFrame:
+        """Return a table of events (``orders``, ``fills``, ``trades``), CSV or Parquet,
+        as the report reads it: its numbers checked, its times UTC."""
+        from tradeloom.reporting.run_data import read_table
+        from tradeloom.reporting.run_tables import table_file
 
         if self._held is not None:
-            return self._held_table(name, lambda folder: csv_table(folder / name))
-        path = self._folder() / name
-        if not path.is_file() and journaled is not None and self.mode != "backtest":
+            name = table_file(Path(), table, self._held.tables)
+            assert name is not None
+            return self._held_table(name, lambda folder: _read_table(folder, table))
+        frame = read_table(self._folder(), table)
+        if frame is None and journaled is not None and self.mode != "backtest":
             return self.journal(journaled)
-        if not path.is_file():
-            raise UserError(f"{self.run_dir}: has no {name}; is it a finished run folder?")
-        return csv_table(path)  # as the report reads them: its numbers checked, times UTC
+        if frame is None:
+            raise UserError(f"{self.run_dir}: has no {table}.csv; is it a finished run folder?")
+        return frame
 
 
 def _read_table(folder: Path, table: str) -> pd.DataFrame:

@@ -9,6 +9,7 @@ in one line; a format-2 journal (rows only) still reads, verifies and appends.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from tradeloom.journal import (
     JournalDamaged,
     RunIdentity,
     SignalEvent,
+    blocks,
     journal_digest,
     open_journal,
     read_frames,
@@ -189,14 +191,72 @@ def test_a_frame_of_blocks_is_the_frame_of_the_same_rows(tmp_path: Path) -> None
     assert set(fills["liquidity"]) == {"taker"}
 
 
-def _flip_a_price(path: Path) -> None:
-    """Change one byte of one fill's price inside its block, on disk."""
+def _edit_fill_block(path: Path, edit: Callable[[bytes], bytes]) -> None:
+    """Replace the first fill block's stored data by ``edit`` of it, on disk."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER segment_no_update")
+        first, data = db.execute(
+            "SELECT min(first_seq), data FROM segment WHERE kind = 'fill'"
+        ).fetchone()
+        db.execute("UPDATE segment SET data = ? WHERE first_seq = ?", (edit(data), first))
+
+
+def _flip_a_price(data: bytes) -> bytes:
+    """Change one byte of one fill's price inside a block's layout (compressed again)."""
+    layout = blocks.unpack(data, "the fill block")
+    assert len(layout) > len(data)  # it was stored compressed
     target = np.array([100.0 + 7], dtype="<f8").tobytes()  # the price of the 8th fill
-    data = bytearray(path.read_bytes())
-    at = data.find(target)
-    assert at >= 0 and data.find(target, at + 1) < 0
-    data[at + 7] ^= 0x01
-    path.write_bytes(bytes(data))
+    edited = bytearray(layout)
+    at = edited.find(target)
+    assert at >= 0 and edited.find(target, at + 1) < 0
+    edited[at + 7] ^= 0x01
+    return blocks.pack(bytes(edited))
+
+
+def test_blocks_are_stored_compressed_and_read_back_the_same(tmp_path: Path) -> None:
+    run = _backtest_dir(tmp_path / "run")
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        stored = db.execute("SELECT kind, data FROM segment ORDER BY first_seq").fetchall()
+    kinds = schema_of("signal"), schema_of("fill")
+    for kind, data in stored:
+        assert np.frombuffer(data, "<i8", 1)[0] == -1  # the mark of a compressed block
+        layout = blocks.unpack(data, kind)
+        assert len(layout) == np.frombuffer(data, "<i8", 1, 8)[0] > len(data)
+    # the layout as written before compression reads as the same rows
+    raw = _backtest_dir(tmp_path / "raw")
+    with sqlite3.connect(raw / "journal.sqlite") as db:
+        db.execute("DROP TRIGGER segment_no_update")
+        for first, data in db.execute("SELECT first_seq, data FROM segment").fetchall():
+            db.execute(
+                "UPDATE segment SET data = ? WHERE first_seq = ?",
+                (blocks.unpack(data, "a block"), first),
+            )
+    verify(raw / "journal.sqlite")  # the chain holds over the uncompressed layout too
+    for schema in kinds:
+        a = read_frames(run / "journal.sqlite", [schema.kind])[schema.kind]
+        b = read_frames(raw / "journal.sqlite", [schema.kind])[schema.kind]
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_block_whose_data_would_not_shrink_is_stored_as_it_is() -> None:
+    layout = np.random.default_rng(1).integers(1, 2**62, 64).astype("<i8").tobytes()
+    assert blocks.pack(layout) == layout
+    assert blocks.unpack(layout, "a block") == layout
+
+
+def test_a_damaged_compressed_block_is_refused_in_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _backtest_dir(tmp_path / "run")
+    path = run / "journal.sqlite"
+    _edit_fill_block(path, lambda data: data[:-9])  # its frame cut short
+    assert main(["journal", "verify", str(run)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(
+        f"{path}: the fill block of sequences 2..100: its compressed data does not decode ("
+    )
+    assert err.count("\n") == 1
 
 
 def test_an_edited_byte_in_a_block_breaks_verify_in_one_line_naming_the_block(
@@ -206,7 +266,7 @@ def test_an_edited_byte_in_a_block_breaks_verify_in_one_line_naming_the_block(
     path = run / "journal.sqlite"
     assert main(["journal", "verify", str(run)]) == 0
     capsys.readouterr()
-    _flip_a_price(path)
+    _edit_fill_block(path, _flip_a_price)
     assert main(["journal", "verify", str(run)]) == 2
     assert capsys.readouterr() == (
         "",

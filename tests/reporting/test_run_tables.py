@@ -77,6 +77,21 @@ def test_the_tables_read_back_equal_in_values_and_dtypes(runs: dict[str, Path]) 
         pd.testing.assert_frame_equal(csv, parquet, check_exact=True)
 
 
+def test_a_parquet_positions_table_leaves_out_the_value_its_readers_compute(
+    runs: dict[str, Path],
+) -> None:
+    import pyarrow.parquet as pq
+
+    stored = pq.read_schema(runs["parquet"] / "positions.parquet").names
+    assert stored == ["timestamp", "bar", "symbol", "position", "close"]
+    csv = pd.read_csv(runs["csv"] / "positions.csv")
+    assert list(csv.columns) == [*stored, "value"]
+    read = read_table(runs["parquet"], "positions", columns=["timestamp", "value"])
+    assert read is not None
+    assert read["value"].tolist() == csv["value"].tolist()  # bit for bit
+    assert (read["value"] != 0).all()
+
+
 def test_metrics_and_report_are_the_same(runs: dict[str, Path]) -> None:
     csv, parquet = (json.loads((runs[f] / "metrics.json").read_text()) for f in FORMS)
     assert csv.pop("run_dir") == str(runs["csv"])
@@ -103,6 +118,20 @@ def test_the_python_api_reads_either_form(runs: dict[str, Path]) -> None:
     csv, parquet = (tradeloom.open_run(runs[form]) for form in FORMS)
     pd.testing.assert_frame_equal(csv.equity, parquet.equity, check_exact=True)
     pd.testing.assert_frame_equal(csv.positions, parquet.positions, check_exact=True)
+    for events in ("orders", "fills", "trades"):
+        assert (runs["parquet"] / f"{events}.parquet").is_file()
+        assert not (runs["parquet"] / f"{events}.csv").exists()
+        a, b = getattr(csv, events), getattr(parquet, events)
+        assert len(a) > 0
+        ids = ["id", "order_id"]  # each names the strategy's hash, which outputs.tables is in
+        pd.testing.assert_frame_equal(
+            a.drop(columns=ids, errors="ignore"),
+            b.drop(columns=ids, errors="ignore"),
+            check_exact=True,
+        )
+    held = tradeloom.load(runs["parquet"] / "strategy.yaml").backtest()
+    for events in ("orders", "fills", "trades"):  # a run in memory reads as its folder
+        pd.testing.assert_frame_equal(getattr(held, events), getattr(parquet, events))
     assert isinstance(parquet.equity.index, pd.DatetimeIndex)
 
 

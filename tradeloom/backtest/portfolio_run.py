@@ -2,7 +2,8 @@
 
 The run directory holds what a strategy's does (the journal, ``metrics.json``,
 ``equity.csv``, ``orders.csv``, ``fills.csv``, ``trades.csv``, ``positions.csv``,
-``models/``; the per-bar tables as its strategies' ``outputs.tables`` says), with the
+``models/``; the per-bar tables and those of events as its strategies'
+``outputs.tables`` says), with the
 portfolio's names: the book (``STRATEGY:SYMBOL``) is the journal's symbol on every
 market event, and a book's client order ids start with its strategy's name.
 ``strategy.yaml`` is the resolved portfolio file, and ``strategies/NAME.yaml`` each
@@ -42,7 +43,15 @@ from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
 from tradeloom.reporting.metrics import drawdown_curve
 from tradeloom.reporting.refusals import warn_refused_exits
-from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_format, write_table
+from tradeloom.reporting.run_tables import (
+    EQUITY,
+    FILLS,
+    ORDERS,
+    POSITIONS,
+    TRADES,
+    table_format,
+    write_table,
+)
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
@@ -252,15 +261,15 @@ def _write(
     strategy_of = _strategy_of(result)
     orders = records(rec.orders, ORDER_COLUMNS)
     _label(orders, markets(rec.orders, "id", rec.order_symbols), strategy_of)
-    outputs.write_frame(run_dir, "orders.csv", orders)
+    write_table(run_dir, ORDERS, orders, form)
     fills = records(rec.fills, FILL_COLUMNS)
     _label(fills, markets(rec.fills, "order_id", rec.order_symbols), strategy_of)
-    outputs.write_frame(run_dir, "fills.csv", fills)
+    write_table(run_dir, FILLS, fills, form)
     trades = trades.copy()
     if "symbol" in trades:
         books = trades.pop("symbol").tolist()
         _label(trades, books, strategy_of)
-    outputs.write_frame(run_dir, "trades.csv", trades)
+    write_table(run_dir, TRADES, trades, form)
     write_table(run_dir, POSITIONS, _positions(result), form)
     bars: dict[
         str, pd.DataFrame

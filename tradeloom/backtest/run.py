@@ -56,7 +56,10 @@ from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders, warn_
 from tradeloom.reporting.run_data import as_read
 from tradeloom.reporting.run_tables import (
     EQUITY,
+    FILLS,
+    ORDERS,
     POSITIONS,
+    TRADES,
     TableFormat,
     table_format,
     table_name,
@@ -249,8 +252,8 @@ def _run(
                         pipeline, session.recorder, key, driver=driver, loaded=loaded, curved=curved
                     )
                     [(equity, form)] = curves
-                    events = _event_tables(result)
-                    keep = _charted(result.universe.symbols, events["trades.csv"])
+                    events = _event_tables(result, form)
+                    keep = _charted(result.universe.symbols, events[table_name(TRADES, form)])
                     for universe in deferred:
                         with stage(exports.BARS_FILE):
                             table = _bars_table(universe, keep)
@@ -359,7 +362,7 @@ def _hold(
         [universe], [curve], [sheet] = universes, curves, sheets
         equity = curve.equity.reset_index(names="timestamp")
         form = table_format(config.outputs.tables, len(equity), len(curve.symbols))
-        trades = _trades_table(result)
+        trades = _trades_table(result, form)
         models: list[tuple[str, ModelFiles]] = []
         with stage("models saved"):
             registry = _save_models(
@@ -371,7 +374,7 @@ def _hold(
             session.recorder,
             variant,
             registry,
-            trades["trades.csv"],
+            trades[table_name(TRADES, form)],
             None,
             journal_file,
             form,
@@ -379,7 +382,9 @@ def _hold(
         )
         results_at = journal.calls
         session.metrics = metrics
-    tables = _HeldTables(pipeline, result, universe, curve, equity, form, trades["trades.csv"])
+    tables = _HeldTables(
+        pipeline, result, universe, curve, equity, form, trades[table_name(TRADES, form)]
+    )
 
     def results(run_dir: Path, metrics: Mapping[str, Any]) -> None:
         drawn = _drawn_equity(equity, form) if config.outputs.report else {}
@@ -489,7 +494,12 @@ class _HeldTables:
         return _fills_table(self._result)
 
     def _events(self) -> dict[str, pd.DataFrame]:
-        return {"orders.csv": self._orders, "fills.csv": self._fills, "trades.csv": self._trades}
+        form = self._form
+        return {
+            table_name(ORDERS, form): self._orders,
+            table_name(FILLS, form): self._fills,
+            table_name(TRADES, form): self._trades,
+        }
 
     def frames(self) -> dict[str, Callable[[], pd.DataFrame]]:
         """Return a function of each table's rows, by its file name."""
@@ -500,9 +510,9 @@ class _HeldTables:
         }
         for name in self._parquet_names():
             made[name] = functools.partial(self._parquet_frame, name)
-        made["orders.csv"] = lambda: self._orders
-        made["fills.csv"] = lambda: self._fills
-        made["trades.csv"] = lambda: self._trades
+        made[table_name(ORDERS, self._form)] = lambda: self._orders
+        made[table_name(FILLS, self._form)] = lambda: self._fills
+        made[table_name(TRADES, self._form)] = lambda: self._trades
         return made
 
     def outputs(self) -> list[Output]:
@@ -525,7 +535,7 @@ class _HeldTables:
                 lambda run_dir: _write_parquet_tables(run_dir, self._parquet),
             ),
             Output(
-                ("orders.csv", "fills.csv", "trades.csv"),
+                tuple(table_name(t, form) for t in (ORDERS, FILLS, TRADES)),
                 lambda run_dir: _write_event_tables(run_dir, self._events()),
             ),
         ]
@@ -574,7 +584,7 @@ def _results(
         recorder,
         variant,
         registry,
-        tables["trades.csv"],
+        tables[table_name(TRADES, form)],
         run_dir,
         lambda: journal_path(run_dir),
         form,
@@ -1111,19 +1121,20 @@ def _taken(rec: Recorder, rows: npt.NDArray[np.int64]) -> Callable[[], list[Any]
     return lambda: [rec.signal_events[i] for i in rows.tolist()]
 
 
-def _event_tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    """Return the tables of events by file name: ``orders.csv``, ``fills.csv`` and
-    ``trades.csv`` (the report reads them)."""
-    trades = _trades_table(result)
-    return {"orders.csv": _orders_table(result), "fills.csv": _fills_table(result), **trades}
+def _event_tables(result: BacktestResult, form: TableFormat) -> dict[str, pd.DataFrame]:
+    """Return the tables of events by file name: ``orders``, ``fills`` and ``trades``, as
+    ``form`` names them (the per-bar tables' format; the report reads them)."""
+    orders, fills = _orders_table(result), _fills_table(result)
+    named = {table_name(ORDERS, form): orders, table_name(FILLS, form): fills}
+    return {**named, **_trades_table(result, form)}
 
 
-def _trades_table(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    """Return ``trades.csv``'s rows by its name."""
+def _trades_table(result: BacktestResult, form: TableFormat) -> dict[str, pd.DataFrame]:
+    """Return the trades table's rows by its file name (``trades.csv`` or ``.parquet``)."""
     rec = result.recorder
     with stage("trades"):
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)
-    return {"trades.csv": trades}
+    return {table_name(TRADES, form): trades}
 
 
 def _orders_table(result: BacktestResult) -> pd.DataFrame:
@@ -1145,10 +1156,12 @@ def _fills_table(result: BacktestResult) -> pd.DataFrame:
 
 
 def _write_event_tables(run_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
-    """Write the CSV tables of events (`_event_tables`) in a worker thread."""
+    """Write the tables of events (`_event_tables`), CSV or Parquet as each one's file
+    name says, in a worker thread."""
     for name, frame in tables.items():
         with stage(f"{WORKER}{name}"):
-            outputs.write_frame(run_dir, name, frame)
+            stem, _, form = name.rpartition(".")
+            write_table(run_dir, stem, frame, "parquet" if form == "parquet" else "csv")
 
 
 def _positions(curve: Curve) -> pd.DataFrame:

@@ -24,8 +24,15 @@ row of ``segment`` each, with no Python object per event::
   every row; ``5`` (a vocabulary) a count ``k``, int64 lengths[k], int64 starts[k],
   each row's entry as int8 (``k`` <= 127), int16 or int32[rows], then the bytes.
   The bytes: an int64 count, then that many bytes.
+  Stored compressed (`pack`) where that is smaller, as almost every block is: the word
+  ``-1`` (a block's first word is its first sequence number, >= 1), the length of the
+  layout above as a word, then that layout compressed as one Zstandard frame (level
+  `LEVEL`; 500 symbols x 10,000 bars: 30.4 MB of blocks in 5.9 MB). Readers take
+  either (a block written before compression, or one it would not shrink, is the
+  layout itself).
 - ``digest``: XXH64 of the block's row digests in sequence order (as a signed
-  int64): a byte edited in ``data`` shows as this block.
+  int64): a byte edited in ``data`` shows as this block (as its digest, or as a frame
+  or layout that does not decode).
 - ``hash``: the chain value after its row ``last_seq``: the block's place in the
   journal's one hash chain (`tradeloom.journal.chain`).
 
@@ -60,6 +67,8 @@ __all__ = [
     "chunks",
     "decode_block",
     "encode_block",
+    "pack",
+    "unpack",
 ]
 
 BLOCK_ROWS = 1 << 20
@@ -78,6 +87,11 @@ SEGMENT_SQL = (
 )
 """The table of blocks and its append-only triggers."""
 
+LEVEL = 3
+"""The Zstandard level of a block's data: level 1 made blocks 6% larger, 9 cost 4x the
+time for 3% less (500 symbols x 10,000 bars: ~0.15 s for the run's 30 MB at 3)."""
+
+_PACKED = -1  # the first word of a compressed block's data
 _INT64_MIN = np.iinfo(np.int64).min
 # how a column is stored: the word before its values
 _FULL = 0  # every value, 64 bits (texts: lengths and starts as int64)
@@ -186,6 +200,42 @@ def encode_block(batch: PreparedBatch, seq: npt.NDArray[np.int64], start: int, s
     return b"".join(parts)
 
 
+def pack(data: bytes) -> bytes:
+    """Return a block's ``data`` (`encode_block`) as stored: compressed where that is
+    smaller (the word ``-1``, the length of ``data``, its Zstandard frame), else as it is."""
+    import pyarrow as pa  # the journal's readers of a finished run import it anyway
+
+    frame: bytes = pa.Codec("zstd", compression_level=LEVEL).compress(data, asbytes=True)
+    if 16 + len(frame) >= len(data):
+        return data
+    return _word(_PACKED) + _word(len(data)) + frame
+
+
+def unpack(data: bytes, span: str) -> bytes:
+    """Return a stored block's layout (`pack` undone; ``span``: the block as a message
+    names it).
+
+    Raises:
+        BlockDamaged: A compressed block whose frame does not decode to its length.
+    """
+    if len(data) < 16 or struct.unpack_from("<q", data)[0] != _PACKED:
+        return data
+    import pyarrow as pa
+
+    size = struct.unpack_from("<q", data, 8)[0]
+    try:
+        if size < 8:
+            raise ValueError(size)
+        raw = pa.decompress(data[16:], decompressed_size=size, codec="zstd", asbytes=True)
+    except (ValueError, OSError, pa.ArrowException):
+        raise BlockDamaged(
+            f"{span}: its compressed data does not decode ({len(data)} bytes)"
+        ) from None
+    if not isinstance(raw, bytes) or len(raw) != size:
+        raise BlockDamaged(f"{span}: its compressed data does not decode ({len(data)} bytes)")
+    return raw
+
+
 def block_digest(digests: npt.NDArray[np.uint64], *, compiled: bool = True) -> int:
     """Return a block's digest: XXH64 of its rows' digests (unsigned; ``compiled``: with
     the numba kernel; without, `tradeloom.journal.chain_numpy`'s equal one)."""
@@ -287,7 +337,7 @@ def decode_block(
     missing = [c.name for c in schema.columns if c.name not in listed and not c.added]
     if unknown or missing or len(set(listed)) != len(listed):
         raise BlockDamaged(f"{span}: its columns ({names}) are not those of {schema.kind}")
-    reader = _Reader(data, rows, span)
+    reader = _Reader(unpack(data, span), rows, span)
     seq = reader.array("<i8")
     if not bool(np.all(seq[1:] > seq[:-1])) or int(seq[0]) != first or int(seq[-1]) != last:
         raise BlockDamaged(f"{span}: its sequence numbers are not {first}..{last}, increasing")

@@ -57,7 +57,7 @@ import numpy.typing as npt
 from tradeloom.files.addresses import sqlite_uri
 from tradeloom.files.reading import UnreadableFile
 from tradeloom.journal import files
-from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block
+from tradeloom.journal.blocks import SEGMENT_SQL, block_digest, chunks, encode_block, pack
 from tradeloom.journal.chain import chain_rows, pack_text, signed
 from tradeloom.journal.chain_numpy import xxh64
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
@@ -432,7 +432,7 @@ def _insert_blocks(
                 int(seq[stop - 1]),
                 stop - start,
                 names,
-                encode_block(batch, seq, start, stop),
+                pack(encode_block(batch, seq, start, stop)),
                 signed(block_digest(batch.digests[start:stop])),
                 signed(int(chained[last])),
             ),

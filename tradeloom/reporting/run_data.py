@@ -37,7 +37,15 @@ from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
-from tradeloom.reporting.run_tables import EQUITY, table_file
+from tradeloom.reporting.run_tables import (
+    EQUITY,
+    FILLS,
+    ORDERS,
+    POSITIONS,
+    RECOMPUTED,
+    TRADES,
+    table_file,
+)
 from tradeloom.reporting.tearsheet import Rolling
 
 __all__ = [
@@ -121,11 +129,7 @@ def load_run(
         raise UserError(f"{run_dir}/metrics.json: expected an object of metrics")
     equity = read_table(run_dir, EQUITY, written)
     assert equity is not None  # (its file is there: checked above)
-    trades = (
-        csv_table(run_dir / "trades.csv", written.get("trades.csv"))
-        if (run_dir / "trades.csv").is_file()
-        else None
-    )
+    trades = read_table(run_dir, TRADES, written)
     if trades is not None:
         trades = _complete_trades(trades)
         trades = _entry_reasons(run_dir, trades, written)
@@ -212,13 +216,12 @@ def _entry_reasons(
     from its journal's orders and fills)."""
     if not len(trades) or "entry_bar" not in trades:
         return trades
-    orders, fills = run_dir / "orders.csv", run_dir / "fills.csv"
-    if orders.is_file() and fills.is_file():
-        order_columns, fill_columns = ["id", "reason"], ["strategy", "symbol", "order_id", "bar"]
-        order_frame = csv_table(orders, written.get("orders.csv"), order_columns)
-        order_frame = order_frame[[c for c in order_columns if c in order_frame]]
-        fill_frame = csv_table(fills, written.get("fills.csv"), fill_columns)
-        fill_frame = fill_frame[[c for c in fill_columns if c in fill_frame]].copy()
+    order_columns, fill_columns = ["id", "reason"], ["strategy", "symbol", "order_id", "bar"]
+    read_orders = read_table(run_dir, ORDERS, written, order_columns)
+    read_fills = read_table(run_dir, FILLS, written, fill_columns)
+    if read_orders is not None and read_fills is not None:
+        order_frame = read_orders[[c for c in order_columns if c in read_orders]]
+        fill_frame = read_fills[[c for c in fill_columns if c in read_fills]].copy()
     else:
         journal = journal_path(run_dir)
         if not journal.is_file():
@@ -337,9 +340,10 @@ def read_table(
     written: Mapping[str, pd.DataFrame] | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame | None:
-    """Return a run's per-bar table (``equity``, ``positions``) from whichever file holds
-    it, CSV or Parquet (`tradeloom.reporting.run_tables`), its times as UTC times in a
-    ``timestamp`` column; None: neither file.
+    """Return a run's per-bar table (``equity``, ``positions``) or table of events
+    (``orders``, ``fills``, ``trades``) from whichever file holds it, CSV or Parquet
+    (`tradeloom.reporting.run_tables`), its times as UTC times (as a CSV file's read back:
+    to the second, where they are whole seconds); None: neither file.
 
     Args:
         written: As `load_run`'s: the table as this process writes it, by file name.
@@ -355,12 +359,28 @@ def read_table(
     path, frame = run_dir / name, written.get(name)
     if name.endswith(".csv"):
         return csv_table(path, frame, columns)
-    read = _parquet(path, columns, frame)
-    if read is None or frame is not None:
-        return read
-    # the times as a CSV file's read back (to the second, where they are whole seconds)
-    seconds = _in_seconds(read["timestamp"]) if "timestamp" in read else None
-    return read if seconds is None else read.assign(timestamp=seconds)
+    same = None if frame is None else as_read(frame, columns)
+    if same is not None:
+        return same
+    if table == POSITIONS and columns is not None and RECOMPUTED in columns:
+        columns = [*columns, "position", "close"]
+    read = _parquet(path, columns)
+    if read is None:
+        return None
+    if table == POSITIONS and RECOMPUTED not in read and {"position", "close"} <= set(read):
+        # (`write_table` leaves it out): as the run computed it, ``position * close``
+        read[RECOMPUTED] = read["position"].to_numpy() * read["close"].to_numpy()
+    return _times_in_seconds(read)
+
+
+def _times_in_seconds(read: pd.DataFrame) -> pd.DataFrame:
+    """Return a Parquet table's times as a CSV file's read back (to the second, where
+    they are whole seconds)."""
+    for column in _TIME_COLUMNS:
+        seconds = _in_seconds(read[column]) if column in read else None
+        if seconds is not None:
+            read = read.assign(**{column: seconds})
+    return read
 
 
 def table_as_read(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -370,13 +390,12 @@ def table_as_read(name: str, frame: pd.DataFrame) -> pd.DataFrame | None:
     if name.endswith(".csv"):
         return as_read(frame, csv=True)
     read = as_read(frame)
-    if read is None or not name.startswith(_PER_BAR) or "timestamp" not in read:
+    if read is None or not name.startswith(_READ_TABLES):
         return read
-    seconds = _in_seconds(read["timestamp"])  # as `read_table` reads a Parquet table's
-    return read if seconds is None else read.assign(timestamp=seconds)
+    return _times_in_seconds(read)  # as `read_table` reads a Parquet table's
 
 
-_PER_BAR = ("equity.", "positions.")
+_READ_TABLES = tuple(f"{t}." for t in (EQUITY, POSITIONS, ORDERS, FILLS, TRADES))
 
 
 def parquet_table(path: Path) -> pd.DataFrame:
@@ -454,8 +473,9 @@ def _parquet(
         frame = pd.read_parquet(path, columns=columns)
     except (OSError, ValueError) as exc:  # pyarrow's errors are these
         raise UserError(f"{path}: not a parquet table ({exc}); damaged, or another file") from None
-    if "timestamp" in frame.columns:
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    for column in _TIME_COLUMNS:  # (a trades table's entry and exit times too)
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
 
 

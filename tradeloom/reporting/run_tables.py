@@ -23,7 +23,11 @@ from tradeloom.reporting import exports, outputs
 __all__ = [
     "AUTO_PARQUET_BARS",
     "EQUITY",
+    "FILLS",
+    "ORDERS",
     "POSITIONS",
+    "RECOMPUTED",
+    "TRADES",
     "TableFormat",
     "table_file",
     "table_format",
@@ -33,6 +37,12 @@ __all__ = [
 
 EQUITY = "equity"
 POSITIONS = "positions"
+ORDERS = "orders"
+FILLS = "fills"
+TRADES = "trades"
+"""The tables of events (``orders``, ``fills``, ``trades``): written in the per-bar
+tables' format too (`table_format`), where Parquet holds them in a fifth of the text
+(500 symbols x 10,000 bars: 25.2 MB of CSV, ~6 MB of Parquet)."""
 
 TableFormat = Literal["csv", "parquet"]
 
@@ -45,6 +55,11 @@ writes them in a fraction of that. Every strategy and example of the repository 
 far below it."""
 
 _FORMATS: tuple[TableFormat, ...] = ("parquet", "csv")
+
+RECOMPUTED = "value"
+"""The positions table's column a Parquet file leaves out: ``position * close``, which
+its readers compute again (500 symbols x 10,000 bars: 7.1 MB of 17.2; random floats
+hardly compress)."""
 
 
 def table_format(setting: str, bars: int, symbols: int = 1) -> TableFormat:
@@ -82,12 +97,16 @@ def write_table(run_dir: Path, table: str, frame: pd.DataFrame, form: TableForma
     the file's name.
 
     Parquet: Arrow arrays straight from the columns (floats and times without a copy),
-    as the run's other Parquet tables are (`exports.write_arrow`).
+    as the run's other Parquet tables are (`exports.write_arrow`); the positions table
+    without its ``value``, which is ``position * close`` of its row and which
+    `tradeloom.reporting.run_data.read_table` computes again, bit for bit (`RECOMPUTED`).
     """
     name = table_name(table, form)
     if form == "csv":
         outputs.write_frame(run_dir, name, frame)
         return name
+    if table == POSITIONS and {"position", "close", RECOMPUTED} <= set(frame.columns):
+        frame = frame.drop(columns=RECOMPUTED)
     arrays = [_arrow(frame[c]) for c in frame.columns]
     arrow = pa.Table.from_arrays(arrays, names=[str(c) for c in frame.columns])
     exports.write_arrow(run_dir / name, arrow, _COMPRESSION)

@@ -252,8 +252,10 @@ class OutputsSection(BaseModel):
     )
     tables: Literal["auto", "csv", "parquet"] = Field(
         default="auto",
-        description="The format of a backtest's per-bar tables, equity and positions: "
-        "`csv` (equity.csv, positions.csv), `parquet` (equity.parquet, positions.parquet: "
+        description="The format of a backtest's per-bar tables, equity and positions, and "
+        "of its tables of orders, fills and trades: "
+        "`csv` (equity.csv, positions.csv, orders.csv...), `parquet` (equity.parquet, "
+        "positions.parquet, orders.parquet...: "
         "a fraction of the size and of the time to write), or `auto`: CSV up to 250,000 "
         "bars (a universe's bars counted once per symbol), Parquet above. A run writes "
         "one format, which its summary (`per-bar tables`) and metrics.json (`tables`) "
