@@ -10,6 +10,7 @@ and report.html be the same. ``auto`` switches to Parquet above its threshold.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from tradeloom.reporting import run_tables
 from tradeloom.reporting.run_data import load_run, read_table
 from tradeloom.reporting.run_tables import table_format, write_table
 from tradeloom.reporting.summary import format_summary
+from tradeloom.reporting.trades_table import TRADES_SHOWN, trades_table
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.portfolio_file import load_portfolio
 
@@ -100,6 +102,15 @@ def test_metrics_and_report_are_the_same(runs: dict[str, Path]) -> None:
     assert csv == parquet
     pages = [(runs[f] / "report.html").read_text().replace(str(runs[f]), "RUN") for f in FORMS]
     assert pages[0] == pages[1]
+
+
+def test_a_long_reports_trades_name_the_file_that_holds_them_all(runs: dict[str, Path]) -> None:
+    for form in FORMS:
+        run = load_run(runs[form])
+        assert run.trades_file == f"trades.{form}"
+        many = pd.concat([run.trades] * (TRADES_SHOWN // len(run.trades) + 1), ignore_index=True)
+        note = re.search(r"\(([^)]*) has them all\)", trades_table(many, run.trades_file))
+        assert note is not None and note.group(1) == f"trades.{form}"
 
 
 def test_tradeloom_report_draws_a_parquet_folder_from_the_same_values(

@@ -87,6 +87,8 @@ class RunData:
     rolling: Rolling | None = None
     """The rolling figures the run computed for its metrics, where it handed them over
     (`tradeloom.reporting.tearsheet.run_rolling`); None: the report computes them."""
+    trades_file: str = "trades.csv"
+    """The file that holds every trade (``trades.csv`` or ``trades.parquet``)."""
 
     @property
     def name(self) -> str:
@@ -130,12 +132,15 @@ def load_run(
     equity = read_table(run_dir, EQUITY, written)
     assert equity is not None  # (its file is there: checked above)
     trades = read_table(run_dir, TRADES, written)
+    trades_file = table_file(run_dir, TRADES, written) or "trades.csv"
     if trades is not None:
         trades = _complete_trades(trades)
         trades = _entry_reasons(run_dir, trades, written)
     strategy = _strategy(run_dir / "strategy.yaml")
     if not per_bar:
-        return RunData(run_dir, metrics, equity, _or_empty(trades), strategy)
+        return RunData(
+            run_dir, metrics, equity, _or_empty(trades), strategy, trades_file=trades_file
+        )
     journal = journal_path(run_dir)
     plots = _plots(run_dir / FEATURES_FILE)
     # the columns the report draws: a long run's model inputs are many and not drawn
@@ -158,6 +163,7 @@ def load_run(
         monitoring=_parquet(run_dir / MONITORING_FILE),
         events=tuple(run_events(journal, equity, str(metrics.get("mode") or "backtest"))),
         bars=bars,
+        trades_file=trades_file,
         plots=plots,
     )
 

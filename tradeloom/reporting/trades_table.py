@@ -4,7 +4,7 @@ A universe's or portfolio's trades carry their ``symbol`` (and a portfolio's the
 ``strategy``): both are columns of the table, and with the side and the exit reason
 each gets a menu above it that shows only the matching rows (a few lines of
 JavaScript in the page; nothing is fetched). A long run's table holds the first and
-the last trades (``trades.csv`` has them all).
+the last trades (the trades file has them all).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["TRADES_SHOWN", "trades_table"]
 
 TRADES_SHOWN = 2000
 """Trades listed in the page's table; a longer run shows the first and last half of these
-(trades.csv has them all)."""
+(the trades file has them all)."""
 
 _COLUMNS = (
     ("strategy", "strategy"),
@@ -57,8 +57,9 @@ function filterTrades() {
 </script>"""
 
 
-def trades_table(trades: pd.DataFrame) -> str:
-    """Return the trades section of the page."""
+def trades_table(trades: pd.DataFrame, source: str = "trades.csv") -> str:
+    """Return the trades section of the page; ``source`` names the file that holds every
+    trade (``trades.csv`` or ``trades.parquet``)."""
     n = len(trades)
     if not n:
         return "<section><h2>Trades</h2><p class='note'>no closed trades</p></section>"
@@ -66,7 +67,7 @@ def trades_table(trades: pd.DataFrame) -> str:
     rows_shown = [*range(half), *range(n - half, n)] if n > TRADES_SHOWN else list(range(n))
     note = f"{n:,} trades"
     if n > TRADES_SHOWN:
-        note = f"{n:,} trades: the first and last {half:,} (trades.csv has them all)"
+        note = f"{n:,} trades: the first and last {half:,} ({source} has them all)"
     columns = [(k, label) for k, label in _COLUMNS if _has(trades, k)]
     head = "".join(f"<th>{escape(label)}</th>" for _, label in columns)
     # only the rows shown are boxed (an Arrow text column boxes a str per value), and
