@@ -313,28 +313,17 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
 
 NOT_YET: frozenset[tuple[str, str]] = frozenset(
     {
-        ("tradeloom.engine.capabilities", "tradeloom.plugins.execution.simulated"),
-        ("tradeloom.live.account_venue", "tradeloom.plugins.execution.ccxt_venue"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_snapshots"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_stream"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.ccxt_retry"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.live_book"),
-        ("tradeloom.live.exchange_venue", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.exchange_venue", "tradeloom.plugins.execution.exchange_stops"),
         ("tradeloom.live.observers", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.observers", "tradeloom.plugins.monitoring.alerts"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routed_model"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.router"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routing"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.venue_health"),
         ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_stream"),
         ("tradeloom.live.ticker", "tradeloom.plugins.data.validation"),
-        ("tradeloom.live.venues", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.venues", "tradeloom.plugins.execution.exchange_stops"),
     }
 )
 """The imports of built-in plugins by core, schemas, engine and live that are left to move
