@@ -102,9 +102,9 @@ _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "journal": ("tradeloom.schemas.journal", "JournalSection", "journal.", ()),
     "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
     "live-metrics": ("tradeloom.schemas.live", "MetricsSection", "live.metrics.", ()),
-    "live-alerts": ("tradeloom.plugins.monitoring.alerts", "AlertsParams", "live.alerts.", ()),
+    "live-alerts": ("tradeloom.schemas.alerts", "AlertsParams", "live.alerts.", ()),
     "alert-target": (
-        "tradeloom.plugins.monitoring.alerts",
+        "tradeloom.schemas.alerts",
         "AlertTarget",
         "live.alerts.targets[].",
         (),

@@ -317,13 +317,10 @@ NOT_YET: frozenset[tuple[str, str]] = frozenset(
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_stream"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.ccxt_retry"),
         ("tradeloom.live.book_feed", "tradeloom.plugins.data.live_book"),
-        ("tradeloom.live.observers", "tradeloom.plugins.data.ccxt_client"),
-        ("tradeloom.live.observers", "tradeloom.plugins.monitoring.alerts"),
         ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_stream"),
-        ("tradeloom.live.ticker", "tradeloom.plugins.data.validation"),
     }
 )
 """The imports of built-in plugins by core, schemas, engine and live that are left to move

@@ -22,8 +22,8 @@ import pandas as pd
 from tradeloom.domain import OHLCV
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.provides import provides
-from tradeloom.plugins.data.validation import unsound_bars
 from tradeloom.plugins.protocols import BarStream, LiveFeed, LiveUniverseFeed, LiveUniverseStreams
+from tradeloom.plugins.protocols_bars import unsound_bars
 from tradeloom.runtime.lazy import logger
 
 __all__ = ["BarTicker", "ClosedRows"]

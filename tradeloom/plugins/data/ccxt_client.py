@@ -14,9 +14,9 @@ changing the strategy file::
         with use_client_factory("binance", lambda settings: emulator.client(**settings)):
             main(["run", "strategy.yaml"])
 
-`watch_errors` tells a listener of every error any of these clients raises, for as
-long as a ``with`` block lasts: a paper or live run counts them by ccxt class (its
-metrics) and alerts on repeated ones.
+Every error one of these clients raises is told to the listeners of
+`tradeloom.runtime.exchange_errors.watch_errors` (re-exported here): a paper or live
+run counts them by ccxt class (its metrics) and alerts on repeated ones.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.exchange_errors import ErrorListener, tell_error, watch_errors
 from tradeloom.runtime.redaction import guard_client
 
 __all__ = [
@@ -42,9 +43,6 @@ __all__ = [
     "use_client_factory",
     "watch_errors",
 ]
-
-ErrorListener = Callable[[str, BaseException], None]
-"""Told ``(exchange id, error)`` of each ccxt error a client raises."""
 
 ClientFactory = Callable[[Mapping[str, Any]], ccxt.Exchange]
 """Make a client from ccxt constructor settings (``{"enableRateLimit": True, ...}``)."""
@@ -68,7 +66,6 @@ _factories: dict[str, ClientFactory] = {}
 _lock = threading.Lock()
 
 _V = TypeVar("_V")
-_listeners: tuple[ErrorListener, ...] = ()
 
 
 def check_exchange_id(exchange_id: str) -> str:
@@ -105,26 +102,6 @@ def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -
     return _watched(guard_client(exchange_class(merged)))
 
 
-@contextmanager
-def watch_errors(listener: ErrorListener) -> Iterator[None]:
-    """Tell ``listener`` of every ccxt error a client of `create_client` raises meanwhile.
-
-    Each HTTP request that fails (a timeout, a 5xx, a 429, an exchange's refusal) is
-    told once, from the thread that made it, before the error reaches the caller (who
-    may retry it). Blocks nest.
-    """
-    global _listeners
-    with _lock:
-        _listeners = (*_listeners, listener)
-    try:
-        yield
-    finally:
-        with _lock:
-            remaining = list(_listeners)
-            remaining.remove(listener)
-            _listeners = tuple(remaining)
-
-
 def _watched(client: ccxt.Exchange) -> ccxt.Exchange:
     # ccxt's every REST request goes through Exchange.fetch, which raises its network
     # errors and maps the exchange's error replies (handle_errors) to ccxt classes.
@@ -135,8 +112,7 @@ def _watched(client: ccxt.Exchange) -> ccxt.Exchange:
         try:
             return fetch(*args, **kwargs)
         except ccxt.BaseError as error:
-            for listener in _listeners:
-                listener(exchange_id, error)
+            tell_error(exchange_id, error)
             raise
 
     client.fetch = fetch_watched
