@@ -313,10 +313,6 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
 
 NOT_YET: frozenset[tuple[str, str]] = frozenset(
     {
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_snapshots"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_stream"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.ccxt_retry"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.live_book"),
         ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
         ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),

@@ -115,7 +115,7 @@ class LiveSession:
         stages: Told ``(stage, seconds)`` for each stage of a tick (features, predict,
             decide, train, journal); None: not timed.
         live_rows: Per symbol, its extra columns as each bar closes (its order book,
-            `tradeloom.plugins.data.live_book.LiveBook`, or its auxiliary series);
+            `tradeloom.plugins.protocols_books.KeptBook`, or its auxiliary series);
             None: none.
 
     Attributes:
