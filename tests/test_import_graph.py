@@ -314,9 +314,6 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
 NOT_YET: frozenset[tuple[str, str]] = frozenset(
     {
         ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_stream"),
     }
 )
 """The imports of built-in plugins by core, schemas, engine and live that are left to move
