@@ -95,7 +95,7 @@ def generate(name: str) -> str:
 
 
 _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "regime": ("tradeloom.plugins.signal.regime", "RegimeParams", "regime.", ()),
+    "regime": ("tradeloom.schemas.regime", "RegimeParams", "regime.", ()),
     "health": ("tradeloom.schemas.health", "HealthRule", "health[].", ()),
     "live": ("tradeloom.schemas.live", "LiveSection", "live.", ()),
     "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),

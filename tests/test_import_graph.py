@@ -311,31 +311,13 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
     assert found == []
 
 
-NOT_YET: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
-    }
-)
-"""The imports of built-in plugins by core, schemas, engine and live that are left to move
-(issue 71): each goes when the shared piece moves to the contract or to the layer that owns
-it, or the engine reaches the built-in through the plugin manager. The list only shrinks:
-a test fails on an entry that is gone, so that it is struck out."""
-
-
 def test_core_schemas_engine_and_live_import_no_built_in_plugin() -> None:
     found = [
         f"{e.where(ROOT)} {e.source} imports {e.target}"
         for e in built_in_plugin_imports(import_graph(ROOT, "tradeloom"))
-        if (e.source, e.target) not in NOT_YET
     ]
 
     assert found == []
-
-
-def test_the_built_in_imports_left_to_move_are_still_there() -> None:
-    edges = {(e.source, e.target) for e in built_in_plugin_imports(import_graph(ROOT, "tradeloom"))}
-
-    assert sorted(NOT_YET - edges) == []
 
 
 def test_the_bottom_layer_imports_nothing_above_it() -> None:

@@ -53,6 +53,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
 from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
+from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
 from tradeloom.live.fold_in_effect import train_fold_in_effect
@@ -69,7 +70,6 @@ from tradeloom.plugins.protocols import (
     Venue,
 )
 from tradeloom.plugins.protocols_steps import FeatureStepper, LiveRows, StepContext
-from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
