@@ -1,6 +1,6 @@
 """How long the router's routing decision takes, for 2 and 5 venues with deep books.
 
-Each decision is one call of `tradeloom.plugins.execution.routing.route`, as the live
+Each decision is one call of `tradeloom.core.routing.route`, as the live
 router makes it per order once the books and balances are read: every venue's book
 (``--levels`` levels a side, 50 by default, sizes growing away from the touch as real
 books do) walked up to the order's limit, fees applied, venues ranked, the order split.
@@ -31,7 +31,7 @@ import numpy as np
 from machine import describe
 from smoke import add_smoke, parse_args
 
-from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
+from tradeloom.core.routing import Candidate, RouteOrder, route
 
 Book = tuple[tuple[float, float], ...]
 

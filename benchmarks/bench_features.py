@@ -33,6 +33,7 @@ import talib
 from machine import describe
 from smoke import add_smoke, parse_args
 
+from tradeloom.core.kernels.window import rolling_std
 from tradeloom.domain import Bar, Bars
 from tradeloom.engine.features import compute_features
 from tradeloom.engine.wiring import build_pipeline
@@ -43,7 +44,6 @@ from tradeloom.plugins.features.obv import obv
 from tradeloom.plugins.features.rsi import rsi
 from tradeloom.plugins.features.sessions import vwap
 from tradeloom.plugins.features.sma import sma
-from tradeloom.plugins.features.window import rolling_std
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
 from tradeloom.schemas import load_strategy
 

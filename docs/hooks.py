@@ -95,16 +95,16 @@ def generate(name: str) -> str:
 
 
 _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "regime": ("tradeloom.plugins.signal.regime", "RegimeParams", "regime.", ()),
+    "regime": ("tradeloom.schemas.regime", "RegimeParams", "regime.", ()),
     "health": ("tradeloom.schemas.health", "HealthRule", "health[].", ()),
     "live": ("tradeloom.schemas.live", "LiveSection", "live.", ()),
     "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),
     "journal": ("tradeloom.schemas.journal", "JournalSection", "journal.", ()),
     "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
     "live-metrics": ("tradeloom.schemas.live", "MetricsSection", "live.metrics.", ()),
-    "live-alerts": ("tradeloom.plugins.monitoring.alerts", "AlertsParams", "live.alerts.", ()),
+    "live-alerts": ("tradeloom.schemas.alerts", "AlertsParams", "live.alerts.", ()),
     "alert-target": (
-        "tradeloom.plugins.monitoring.alerts",
+        "tradeloom.schemas.alerts",
         "AlertTarget",
         "live.alerts.targets[].",
         (),

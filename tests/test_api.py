@@ -94,8 +94,8 @@ def test_a_strategy_mistake_raises_the_lines_validate_prints(
     assert raised.value.lines() == printed
     assert printed == [f"{file}:7:44 risk.sizing.fraction: must be <= 1, was 1.5"]
     # raised from the API's call, not from the validation's depths
-    frames = [Path(f.filename).name for f in traceback.extract_tb(raised.value.__traceback__)]
-    assert frames == ["test_api.py", "api.py"]
+    frames = [Path(f.filename).parts[-2:] for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames == [("tests", "test_api.py"), ("api", "calls.py")]
 
 
 def test_overrides_are_validated_like_set(tmp_path: Path) -> None:
@@ -863,8 +863,9 @@ def test_every_api_mistake_is_one_line_naming_what(tmp_path: Path, call: Any, me
     with pytest.raises(tradeloom.UserError, match=rf"^{message}$") as raised:
         call(tmp_path)
     assert "\n" not in str(raised.value)
-    frames = [Path(f.filename).name for f in traceback.extract_tb(raised.value.__traceback__)]
-    assert frames[-1] == "api.py"  # raised from the API's call, not from a library's depths
+    frames = [Path(f.filename) for f in traceback.extract_tb(raised.value.__traceback__)]
+    # raised from the API's call (`tradeloom.api.calls.user_errors`), not a library's depths
+    assert frames[-1].parts[-3:] == ("tradeloom", "api", "calls.py")
 
 
 def _strategy(bars: pd.DataFrame | None = None) -> tradeloom.Strategy:

@@ -311,52 +311,13 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
     assert found == []
 
 
-NOT_YET: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("tradeloom.engine.capabilities", "tradeloom.plugins.execution.simulated"),
-        ("tradeloom.live.account_venue", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_snapshots"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.book_stream"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.ccxt_retry"),
-        ("tradeloom.live.book_feed", "tradeloom.plugins.data.live_book"),
-        ("tradeloom.live.exchange_venue", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.exchange_venue", "tradeloom.plugins.execution.exchange_stops"),
-        ("tradeloom.live.observers", "tradeloom.plugins.data.ccxt_client"),
-        ("tradeloom.live.observers", "tradeloom.plugins.monitoring.alerts"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routed_model"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.router"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.routing"),
-        ("tradeloom.live.router_venue", "tradeloom.plugins.execution.venue_health"),
-        ("tradeloom.live.session", "tradeloom.plugins.signal.regime"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_client"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_source"),
-        ("tradeloom.live.sim_clock", "tradeloom.plugins.data.ccxt_stream"),
-        ("tradeloom.live.ticker", "tradeloom.plugins.data.validation"),
-        ("tradeloom.live.venues", "tradeloom.plugins.execution.ccxt_venue"),
-        ("tradeloom.live.venues", "tradeloom.plugins.execution.exchange_stops"),
-    }
-)
-"""The imports of built-in plugins by core, schemas, engine and live that are left to move
-(issue 71): each goes when the shared piece moves to the contract or to the layer that owns
-it, or the engine reaches the built-in through the plugin manager. The list only shrinks:
-a test fails on an entry that is gone, so that it is struck out."""
-
-
 def test_core_schemas_engine_and_live_import_no_built_in_plugin() -> None:
     found = [
         f"{e.where(ROOT)} {e.source} imports {e.target}"
         for e in built_in_plugin_imports(import_graph(ROOT, "tradeloom"))
-        if (e.source, e.target) not in NOT_YET
     ]
 
     assert found == []
-
-
-def test_the_built_in_imports_left_to_move_are_still_there() -> None:
-    edges = {(e.source, e.target) for e in built_in_plugin_imports(import_graph(ROOT, "tradeloom"))}
-
-    assert sorted(NOT_YET - edges) == []
 
 
 def test_the_bottom_layer_imports_nothing_above_it() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "AuxiliarySeries",
     "Bar",
     "Bars",
+    "BookSnapshot",
     "Cancellation",
     "DataIssue",
     "FeatureReference",
@@ -161,6 +162,23 @@ class Universe:
                     )
                 )
         return tuple(out)
+
+
+@dataclass(frozen=True)
+class BookSnapshot:
+    """The top of one market's book at one time (a data source reads it, a live run keeps it).
+
+    Attributes:
+        symbol: Unified symbol (``BTC/USDT``).
+        time_ms: When the book was so: the exchange's time, else the time of receipt.
+        bids: ``(price, size)`` levels, best (highest) first.
+        asks: ``(price, size)`` levels, best (lowest) first.
+    """
+
+    symbol: str
+    time_ms: int
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.builders import strategy, write_strategy
 from tradeloom.backtest import journaled_run as journaled_module
-from tradeloom.backtest import run as run_module
+from tradeloom.backtest import tables as tables_module
 from tradeloom.backtest.held_journal import HeldJournal
 from tradeloom.backtest.run import hold_strategy, run_strategy
 from tradeloom.engine.wiring import build_pipeline
@@ -100,17 +100,17 @@ def test_a_failed_save_leaves_nothing_and_the_run_saves_again(
     config, plugins = _config(tmp_path)
     held = hold_strategy(build_pipeline(config), plugins)
     out = tmp_path / "out"
-    write_table = run_module.write_table
+    write_table = tables_module.write_table
 
     def broken(*args: Any) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(run_module, "write_table", broken)
+    monkeypatch.setattr(tables_module, "write_table", broken)
     with pytest.raises(OSError, match=r"^disk full$"):
         held.save(out)
     assert not out.exists()
 
-    monkeypatch.setattr(run_module, "write_table", write_table)
+    monkeypatch.setattr(tables_module, "write_table", write_table)
     assert (held.save(out) / "positions.csv").is_file()
 
 

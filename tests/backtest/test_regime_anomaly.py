@@ -24,15 +24,15 @@ import tradeloom.backtest.pipeline
 from tests import forkserver
 from tradeloom.backtest.run import RunOutcome, run_strategy
 from tradeloom.diagnostics.lookahead import check_lookahead
-from tradeloom.engine.wiring import build_pipeline
-from tradeloom.journal import RUN_KINDS, read_rows
-from tradeloom.plugins.manager import load_plugins
-from tradeloom.plugins.signal.regime import (
+from tradeloom.engine.regime import (
     RegimeParams,
     regime_codes,
     trend_label,
     volatility_label,
 )
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.journal import RUN_KINDS, read_rows
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas import load_strategy, strategy_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,6 +13,7 @@ import pytest
 
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
 from tradeloom.backtest import pipeline as pipeline_module
+from tradeloom.backtest import results as results_module
 from tradeloom.backtest import run as run_module
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
@@ -90,7 +91,7 @@ def test_a_run_without_a_router_does_not_read_its_journal_for_venue_accounts(
     def refused(path: Path) -> Any:
         raise AssertionError(f"{path} read again for venue accounts")
 
-    monkeypatch.setattr(run_module, "journal_venue_accounts", refused)
+    monkeypatch.setattr(results_module, "journal_venue_accounts", refused)
     outcome = _run(tmp_path)
     assert "venues" not in outcome.metrics
 
@@ -100,7 +101,7 @@ def test_the_bars_are_handed_to_the_worker_before_the_features_are_computed(
 ) -> None:
     order: list[str] = []
     writers: set[str] = set()
-    bars_table, features = run_module._bars_table, pipeline_module.universe_features
+    bars_table, features = run_module.bars_table, pipeline_module.universe_features
     write_parquet = exports.write_parquet
 
     def bars(universe: Any) -> Any:
@@ -116,7 +117,7 @@ def test_the_bars_are_handed_to_the_worker_before_the_features_are_computed(
             writers.add(threading.current_thread().name)
         write_parquet(path, frame, plots)
 
-    monkeypatch.setattr(run_module, "_bars_table", bars)
+    monkeypatch.setattr(run_module, "bars_table", bars)
     monkeypatch.setattr(pipeline_module, "universe_features", computing)
     monkeypatch.setattr(exports, "write_parquet", writing)
     outcome = _run(tmp_path)

@@ -1,6 +1,6 @@
 """A backtest's figures computed by a second thread fail the run as they did in its own.
 
-`tradeloom.backtest.run` computes the account's figures, the predictions' AUC, the returns'
+`tradeloom.backtest.results` computes the account's figures, the predictions' AUC, the returns'
 tail figures, the attribution and the execution quality beside the tearsheet; an error in
 any of them fails the run with its own message, journaled as ``run_failed``, with no
 ``metrics.json`` written, and where two fail, the one computed first is told.
@@ -17,7 +17,9 @@ import pytest
 from structlog.testing import capture_logs
 
 import tradeloom.backtest.pipeline as pipeline_module
+import tradeloom.backtest.results as results_module
 import tradeloom.backtest.run as run_module
+import tradeloom.backtest.tables as tables_module
 import tradeloom.reporting.run_data as run_data
 from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
 from tradeloom.backtest.run import run_strategy
@@ -107,7 +109,7 @@ def _journals_its_core_rows(folder: Path) -> None:
 def test_an_error_beside_the_tearsheet_fails_the_run_with_its_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    monkeypatch.setattr(run_module, name, _failing(f"{name} broke"))
+    monkeypatch.setattr(results_module, name, _failing(f"{name} broke"))
     _fails_with(tmp_path, f"{name} broke")
 
 
@@ -118,8 +120,8 @@ def test_of_two_errors_the_one_computed_first_is_told(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, then: str
 ) -> None:
     # the account's figures were computed before the tearsheet, the attribution after it
-    monkeypatch.setattr(run_module, first, _failing(f"{first} broke"))
-    monkeypatch.setattr(run_module, then, _failing(f"{then} broke"))
+    monkeypatch.setattr(results_module, first, _failing(f"{first} broke"))
+    monkeypatch.setattr(results_module, then, _failing(f"{then} broke"))
     with pytest.raises(RuntimeError, match=rf"^{first} broke$"):
         _run(tmp_path)
 
@@ -145,19 +147,20 @@ def test_a_run_computing_its_figures_beside_writes_them_as_computed_alone(
             future.set_result(work(*args))
             return future
 
-    monkeypatch.setattr(run_module, "ThreadPoolExecutor", Inline)
+    for module in (run_module, results_module):  # the tables' workers, the figures' thread
+        monkeypatch.setattr(module, "ThreadPoolExecutor", Inline)
     out = _run(tmp_path / "b")
     alone = (out / "metrics.json").read_text().replace(str(out), "RUN")
     assert beside == alone
 
 
-@pytest.mark.parametrize("made_by", ["trade_frame", "_features_table"])
+@pytest.mark.parametrize("made_by", ["trade_frame", "features_table"])
 def test_a_table_that_cannot_be_made_fails_the_run_before_its_metrics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made_by: str
 ) -> None:
     # the tables are made before the metrics: their error is told, not the tearsheet's
-    monkeypatch.setattr(run_module, made_by, _failing(f"{made_by} broke"))
-    monkeypatch.setattr(run_module, "tearsheet", _failing("tearsheet broke"))
+    monkeypatch.setattr(tables_module, made_by, _failing(f"{made_by} broke"))
+    monkeypatch.setattr(results_module, "tearsheet", _failing("tearsheet broke"))
     _fails_with(tmp_path, f"{made_by} broke")
 
 
@@ -174,15 +177,15 @@ def test_a_report_that_reads_the_equity_file_waits_for_its_writer(
     # the equity table is written by a worker; where its rows cannot be handed to the
     # report as they read back (`as_read`: None), the report reads the file, once written
     drawn = (_run(tmp_path / "drawn") / "report.html").read_text(encoding="utf-8")
-    write_equity = run_module._write_equity
+    write_equity = tables_module.write_equity
 
     def late(*args: Any) -> None:
         time.sleep(0.5)  # still writing when the report would start without the wait
         write_equity(*args)
 
-    for module in (run_module, run_data):  # no table handed over: each file is read
+    for module in (tables_module, run_data):  # no table handed over: each file is read
         monkeypatch.setattr(module, "as_read", lambda *args, **kwargs: None)
-    monkeypatch.setattr(run_module, "_write_equity", late)
+    monkeypatch.setattr(tables_module, "write_equity", late)
     read = (_run(tmp_path / "read") / "report.html").read_text(encoding="utf-8")
     assert read.replace(str(tmp_path / "read"), "") == drawn.replace(str(tmp_path / "drawn"), "")
 
@@ -193,7 +196,7 @@ def test_a_run_without_a_report_does_not_make_the_rows_it_would_draw(
     # the equity rows as the report draws them (`as_read`) are made for the report only:
     # not by this thread, nor by a worker (whose pool the run waits for before returning)
     called: list[object] = []
-    monkeypatch.setattr(run_module, "as_read", lambda *args, **kwargs: called.append(args))
+    monkeypatch.setattr(tables_module, "as_read", lambda *args, **kwargs: called.append(args))
     out = _run(tmp_path, outputs={"report": False})
     assert (out / "metrics.json").is_file() and not (out / "report.html").exists()
     assert called == []
@@ -201,7 +204,7 @@ def test_a_run_without_a_report_does_not_make_the_rows_it_would_draw(
 
 @pytest.mark.parametrize(
     "fails_in",
-    ["finish", "trade_frame", "_features_table", "_write_positions", "as_read", "write_metrics"],
+    ["finish", "trade_frame", "features_table", "write_positions", "as_read", "write_metrics"],
 )
 def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_in: str
@@ -210,14 +213,14 @@ def test_a_run_that_fails_before_its_metrics_leaves_none_of_its_tables(
     # still writing when the run fails) while the rows are journaled (`Engine.finish`)
     # and the other tables made; a worker's error is raised before metrics.json is
     # written: a failure until then waits for each writer, then removes what it wrote
-    write_equity = run_module._write_equity
+    write_equity = tables_module.write_equity
 
     def late(*args: Any) -> None:
         time.sleep(0.5)
         write_equity(*args)
 
-    monkeypatch.setattr(run_module, "_write_equity", late)
-    owner = {"finish": Engine, "write_metrics": run_module.outputs}.get(fails_in, run_module)
+    monkeypatch.setattr(tables_module, "write_equity", late)
+    owner = {"finish": Engine, "write_metrics": run_module.outputs}.get(fails_in, tables_module)
     monkeypatch.setattr(owner, fails_in, _failing(f"{fails_in} broke"))
     _fails_with(tmp_path, f"{fails_in} broke")
     _leaves_no_table(tmp_path)
@@ -273,8 +276,8 @@ def test_a_workers_error_hidden_by_the_runs_own_is_logged(
 ) -> None:
     # the positions table fails in its worker while the run's thread fails on its own
     # (making the trades table): the run raises its own error, and logs the worker's
-    monkeypatch.setattr(run_module, "_positions", _failing("positions broke"))
-    monkeypatch.setattr(run_module, "trade_frame", _failing("trade_frame broke"))
+    monkeypatch.setattr(tables_module, "curve_positions", _failing("positions broke"))
+    monkeypatch.setattr(tables_module, "trade_frame", _failing("trade_frame broke"))
     with capture_logs() as logs:
         _fails_with(tmp_path, "trade_frame broke")
     [logged] = [e for e in logs if e["event"] == "table_not_written"]
@@ -287,7 +290,7 @@ def test_a_workers_error_hidden_by_the_runs_own_is_logged(
 def test_a_workers_error_the_run_raises_is_not_logged_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run_module, "_positions", _failing("positions broke"))
+    monkeypatch.setattr(tables_module, "curve_positions", _failing("positions broke"))
     with capture_logs() as logs:
         _fails_with(tmp_path, "positions broke")
     assert not [e for e in logs if e["event"] == "table_not_written"]

@@ -31,7 +31,7 @@ from tradeloom.core.kernels.specs import MarginKernel, SizingKernel
 from tradeloom.core.params import CoreSpec, ExitRules, Limits
 from tradeloom.core.state import BarInputs, CoreState
 from tradeloom.domain import Rejection
-from tradeloom.plugins.signal.regime import (
+from tradeloom.engine.regime import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
     RANGING,

@@ -305,7 +305,7 @@ def _pieces_arguments(csv_table: Any, frame: Any) -> list[tuple[Any, ...]]:
 def test_the_windows_python_forms_add_as_the_kernels(
     m: int, extra: int, start: int, seed: int
 ) -> None:
-    from tradeloom.plugins.features import window
+    from tradeloom.core.kernels import window
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=m + extra) * 10.0 ** rng.integers(-5, 6, size=m + extra)

@@ -59,6 +59,7 @@ from tradeloom.journal.errors import JournalError
 from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.tail import tail_path
 from tradeloom.live import order_journal, router_venue, venues
+from tradeloom.live.ccxt_venue import CcxtVenue
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.live.reconcile import RestartRefused
@@ -67,7 +68,6 @@ from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.protocols_orders.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.protocols_orders.order_state import OrderState

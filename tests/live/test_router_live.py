@@ -306,7 +306,7 @@ def test_no_venue_up_at_start_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tradeloom.cli.main import main
-    from tradeloom.plugins.execution import ccxt_venue
+    from tradeloom.live import ccxt_venue
 
     # the same five attempts per read, without a backoff's seconds of sleep
     monkeypatch.setattr(ccxt_venue, "_READ_RETRY", RetryPolicy(5, 0.01, 0.02))

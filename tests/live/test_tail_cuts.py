@@ -35,8 +35,8 @@ from tests.live.test_crash import (
 )
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
+from tradeloom.live import ccxt_venue
 from tradeloom.live.sent_mark import MARK_FILE, SentMark
-from tradeloom.plugins.execution import ccxt_venue
 from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 

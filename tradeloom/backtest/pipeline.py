@@ -35,13 +35,13 @@ from tradeloom.engine.features import (
 )
 from tradeloom.engine.frames import curve_out, equity_block, equity_frame
 from tradeloom.engine.funding import funding_rates
+from tradeloom.engine.regime import regime_codes
 from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline, modelled_venue
 from tradeloom.journal import OrderExpired
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext, SteppedFeature
-from tradeloom.plugins.signal.regime import regime_codes
 from tradeloom.runtime.stage_times import stage
 
 __all__ = [

@@ -21,16 +21,10 @@ import pandas as pd
 from tradeloom.backtest.journaled_run import journaled_run
 from tradeloom.backtest.pipeline import Driver
 from tradeloom.backtest.portfolio import PortfolioResult, run_portfolio_backtest
-from tradeloom.backtest.run import (
-    FILL_COLUMNS,
-    ORDER_COLUMNS,
-    folder_name,
-    journal_counts,
-    markets,
-    records,
-    run_key,
-    save_trained,
-)
+from tradeloom.backtest.results import journal_counts
+from tradeloom.backtest.run import run_key
+from tradeloom.backtest.saved_models import folder_name, save_trained
+from tradeloom.backtest.tables import FILL_COLUMNS, ORDER_COLUMNS, markets, records
 from tradeloom.engine.account import account_problems
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.run_dir import open_run_dir

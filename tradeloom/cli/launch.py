@@ -100,7 +100,9 @@ def run_live(
 
             pipelines = () if portfolio is None else portfolio.pipelines
             market = stack.enter_context(
-                SimulatedMarket(pipeline, run_dir, speed=speed, pipelines=pipelines)
+                SimulatedMarket(
+                    pipeline, run_dir, speed=speed, registry=plugins.registry, pipelines=pipelines
+                )
             )
             clock, loop = market.now, market.run
             if portfolio is None:

@@ -139,7 +139,7 @@ CANCEL_NAMES = Family(
         (60, "REPLACED", "PROTECTIVE_EXIT", "INSUFFICIENT_CASH", "EXPIRED",
          "POST_ONLY_WOULD_CROSS", "UNFILLED_IOC", "UNFILLED_FOK",
          "LIMIT_FALLBACK", "LIMIT_EXPIRED"),
-        # a router's rest no venue could take (`tradeloom.plugins.execution.routing`); an
+        # a router's rest no venue could take (`tradeloom.core.routing`); an
         # order a restart found decided and never sent (`tradeloom.live.handover`)
         (80, "NO_ROUTE", "NOT_SENT"),
         (44, "BELOW_MINIMUM"),  # the rejection's code

@@ -8,9 +8,9 @@ located at its ``kind`` key, so that ``tradeloom validate FILE --mode live`` and
 ``tradeloom run FILE --mode live`` refuse the file before the first bar.
 
 Live mode trades on `live_account`: the ``execution`` component when it is a
-`LiveVenue` (``kind: ccxt``), or, for the built-in ``kind: simulated``, the data
-source's exchange with the data source's keys (the shorthand of a file written for
-paper trading).
+`LiveVenue` (``kind: ccxt``), or, for a venue that only models its fills (a
+`ModelledVenue`, such as the built-in ``kind: simulated``), the data source's exchange
+with the data source's keys (the shorthand of a file written for paper trading).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from tradeloom.engine.funding import funding_series
 from tradeloom.engine.universe_checks import declared_symbols
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
-from tradeloom.plugins.execution import simulated
 from tradeloom.plugins.protocols import (
     JoinsAuxiliary,
     LiveBookFeed,
@@ -36,6 +35,7 @@ from tradeloom.plugins.protocols import (
     PerSymbolModels,
     missing_members,
 )
+from tradeloom.plugins.protocols_venues import ModelledVenue
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = [
@@ -63,7 +63,7 @@ def live_account(
     execution = config.execution
     if isinstance(venue, LiveVenue):
         return execution.path, venue
-    if execution.registered.component.factory is simulated.build:
+    if isinstance(venue, ModelledVenue) and not isinstance(venue, MultiVenue):
         if isinstance(data, LiveVenue):
             return config.data.path, data
         return _lacks(
@@ -209,8 +209,8 @@ def parity_notes(config: StrategyConfig, model: object) -> list[Problem]:
 
 
 def fee_note(config: StrategyConfig, venue: object) -> Problem | None:
-    """Return what ``--mode live`` does with ``execution.fee_bps``, or None (a venue of a
-    third-party plugin, whose keys are its own).
+    """Return what ``--mode live`` does with ``execution.fee_bps``, or None (a venue that
+    models no fills from the file's fee keys, no `ModelledVenue`: its keys are its own).
 
     A single exchange (``kind: ccxt``, or ``simulated`` on the data source's exchange)
     sizes buys with the market's taker fee as ccxt describes it, the rate journaled at
@@ -228,7 +228,7 @@ def fee_note(config: StrategyConfig, venue: object) -> Problem | None:
             "maker_fee_bps, else fee_bps, for resting orders): the router ranks the venues "
             "by it and sizes buys with the largest; a fill's fee is what the exchange reports"
         )
-    elif isinstance(venue, simulated.SimulatedVenue):
+    elif isinstance(venue, ModelledVenue):
         key = f"{config.execution.path}.fee_bps"
         if config.locate(key) == config.locate(config.execution.path):
             key = config.execution.path  # not written: its default

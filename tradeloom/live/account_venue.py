@@ -36,6 +36,7 @@ from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.engine.account import SEPARATOR
 from tradeloom.errors import UserError
 from tradeloom.journal import MarketAtStart
+from tradeloom.live.ccxt_venue import CcxtVenue
 from tradeloom.live.exchange_market import ExchangeMarket
 from tradeloom.live.exchange_venue import ExchangeVenue
 from tradeloom.live.venues import (
@@ -45,7 +46,6 @@ from tradeloom.live.venues import (
     trading_client,
     trouble_of,
 )
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
 from tradeloom.plugins.protocols import OrderKeys
 from tradeloom.plugins.protocols_orders.order_events import RefusedFill
 

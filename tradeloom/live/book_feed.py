@@ -1,6 +1,6 @@
 """The order book of a paper or live run: read at each tick, checked, journaled, kept.
 
-A strategy with ``data.order_book`` starts from its recorded book (`LiveBook`, cut at
+A strategy with ``data.order_book`` starts from its recorded book (a `KeptBook`, cut at
 the decision time of the last history bar) and, at each tick that has closed bars to
 run, reads the exchange's book (``fetch_order_book``, ``limit`` = the recorded depth,
 the data layer's retries) before the bars' features are stepped. What happens to a
@@ -15,7 +15,7 @@ read is journaled before the bars run:
 
 With a websocket (``live.stream`` ``auto`` or ``websocket``, and a ccxt.pro
 ``watch_order_book``), the snapshot is the stream's newest one, when the stream vouches
-for it (`tradeloom.plugins.data.book_stream.BookStream`), else the REST read.
+for it (the data source's ``book_stream``, a `BookStream`), else the REST read.
 
 A snapshot is stamped with the time the run read it (its clock), not with a time the
 exchange may send: a read never lands before a bar already decided, so the as-of join
@@ -32,24 +32,23 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from tradeloom.domain import BookSnapshot
 from tradeloom.errors import DataError
 from tradeloom.journal import BookProblem, BookSnapshotTaken, journal_path, read_events
-from tradeloom.plugins.data.book_snapshots import BookSnapshot
-from tradeloom.plugins.data.ccxt_retry import describe
-from tradeloom.plugins.data.live_book import LiveBook
 from tradeloom.plugins.protocols import LiveBookFeed
+from tradeloom.plugins.protocols_books import KeptBook
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.retrying import describe
 from tradeloom.time.timeframes import format_timestamp
 
 if TYPE_CHECKING:
     from tradeloom.domain import Bars
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.plugins.data.book_stream import BookStream
 
 __all__ = ["BOOK_FILE", "BookFeed", "open_book_feed"]
 
@@ -62,8 +61,25 @@ _NO_ANSWER = ("unreachable", "malformed")
 _log = logger("tradeloom.live")
 
 
+class BookStream(Protocol):
+    """What the feed asks of a websocket stream of the book (the data source's
+    ``book_stream``): started, asked for its newest snapshot at each tick, stopped."""
+
+    def start(self) -> None:
+        """Start watching the book."""
+        ...
+
+    def latest(self) -> BookSnapshot | None:
+        """Return the newest snapshot when the stream vouches for it, else None."""
+        ...
+
+    def stop(self) -> None:
+        """Stop watching."""
+        ...
+
+
 class BookFeed:
-    """Read one market's book at each tick into a `LiveBook`, journaling every outcome.
+    """Read one market's book at each tick into its `KeptBook`, journaling every outcome.
 
     Args:
         book: The book so far.
@@ -76,7 +92,7 @@ class BookFeed:
 
     def __init__(
         self,
-        book: LiveBook,
+        book: KeptBook,
         read: Callable[[], BookSnapshot],
         now_ms: Callable[[], int],
         run_dir: Path,
@@ -184,7 +200,7 @@ def open_book_feed(
     last = bars.frame.index[-1] if warm is None else warm.last
     cut = int(last.value) + bars.timeframe_seconds * 1_000_000_000
     # a feed without one reads no book
-    book: LiveBook | None = source.live_book(cut) if isinstance(source, LiveBookFeed) else None
+    book: KeptBook | None = source.live_book(cut) if isinstance(source, LiveBookFeed) else None
     if book is None:
         return None
     problems: Counter[str] = Counter()

@@ -37,7 +37,7 @@ order: the fallback's fills are reported as its limit order's, and the limit's
 
 Exchange-side stops (``execution.orders.stops: exchange``, the default): after an
 entry fills, `protect` rests the position's stop-loss at the exchange
-(`tradeloom.plugins.execution.exchange_stops`). Its trades are held, not reported,
+(`tradeloom.live.exchange_stops`). Its trades are held, not reported,
 until the engine exits the position: the core's stop-loss exit at the bar that
 reached it (``intrabar``) or any other exit is then bound to the resting stop and
 reported with its trades, and nothing is sent for it. Any exit of the position
@@ -47,7 +47,7 @@ partial take-profit (``TAKE_PROFIT_PARTIAL``) before it sells, as any exit does;
 it has filled it stands as the position's entry (the stops' anchor, ``entry_id``), so
 the stops rest again for what is held, at the average entry price the core measures
 from (the core's stop, with a trailing or break-even stop), under its derived ids
-(`tradeloom.plugins.execution.exchange_stops`).
+(`tradeloom.live.exchange_stops`).
 
 Positions smaller than one lot (``dust``: what is left when a sell rounds down
 to the market's step) count as flat for decisions.
@@ -70,8 +70,8 @@ from dataclasses import replace
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.exchange_stops import ExchangeStops
+from tradeloom.live.ccxt_venue import CcxtVenue
+from tradeloom.live.exchange_stops import ExchangeStops
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,

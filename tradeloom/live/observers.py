@@ -17,10 +17,10 @@ from contextlib import ExitStack
 import pluggy
 
 from tradeloom.domain import Refusal
+from tradeloom.live.alerts import Alerts
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
-from tradeloom.plugins.data.ccxt_client import watch_errors
 from tradeloom.plugins.hookspecs import hookimpl
-from tradeloom.plugins.monitoring.alerts import Alerts
+from tradeloom.runtime.exchange_errors import watch_errors
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact_text
 

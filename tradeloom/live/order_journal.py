@@ -13,7 +13,7 @@ what a restart reads (`tradeloom.live.restart`):
 - ``stop_fallback``: a stop the exchange did not take, and why: the bar-close
   market exit guards its level instead;
 - ``stop_bound``: a stop resting at the exchange whose fills are booked as one of
-  the engine's exits (`tradeloom.plugins.execution.exchange_stops`).
+  the engine's exits (`tradeloom.live.exchange_stops`).
 
 The rows after ``order_sent`` are committed with the bar's other rows: a crash
 loses at most what the venue can tell again (a restart looks the order up by its

@@ -5,7 +5,7 @@ ccxt client, account, balances and journaled `CcxtVenue`. The engine sees one or
 the venues see its children:
 
 - ``submit`` reads each venue's book (``policy.book_levels`` levels) and free balance,
-  asks `tradeloom.plugins.execution.routing.route` for the allocation, and for each
+  asks `tradeloom.core.routing.route` for the allocation, and for each
   child journals a ``route_decision`` row *before* sending it (so a crash between the
   two leaves the decision, and the order layer's own ``order_sent`` row, behind; a
   child id is never sent twice). Child ids are ``{parent}-r{k}``, ``k`` counting
@@ -18,7 +18,7 @@ the venues see its children:
 - fills of every child are reported as the parent's; ``cancel`` cancels every
   working child and reports one cancellation of what they left, once none works;
 - each venue's failed reads and refusals count towards its health
-  (`tradeloom.plugins.execution.venue_health.HealthBook`): marked down after
+  (`tradeloom.live.venue_health.HealthBook`): marked down after
   ``policy.failures_to_down`` in a row, skipped for ``policy.cool_off_seconds``; each
   change is journaled (``venue_health``). With ``policy.max_latency_ms``, a venue
   whose median recent latency is above it is skipped as slow.
@@ -38,31 +38,30 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import ccxt
 import pandas as pd
 
 from tradeloom.core.costs import VenueCosts
-from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.errors import ConfigError, Problem, UserError
-from tradeloom.journal import Event, VenueAtStart, VenueHealth
-from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.handover import NOT_SENT, look_up, never_sent
-from tradeloom.live.reconcile import reconcile_market, trade_fill
-from tradeloom.plugins.component import ParamError
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.routed_model import decision_row
-from tradeloom.plugins.execution.router import RoutingPolicyParams
-from tradeloom.plugins.execution.routing import (
+from tradeloom.core.routing import (
     BELOW_MINIMUM,
     NO_ROUTE,
     Candidate,
     RouteOrder,
     below_every_minimum,
+    decision_row,
     route,
 )
-from tradeloom.plugins.execution.venue_health import HealthBook
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.errors import ConfigError, Problem, UserError
+from tradeloom.journal import Event, VenueAtStart, VenueHealth
+from tradeloom.live.ccxt_venue import CcxtVenue
+from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.handover import NOT_SENT, look_up, never_sent
+from tradeloom.live.reconcile import reconcile_market, trade_fill
+from tradeloom.live.venue_health import HealthBook
+from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols import LiveVenue
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import RefusedFill, TradeFill
@@ -76,9 +75,34 @@ if TYPE_CHECKING:
     from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.live.session import LiveSession
 
-__all__ = ["RoutedExchange", "RouterVenue", "open_router_venue"]
+__all__ = ["RoutedExchange", "RouterVenue", "RoutingPolicy", "open_router_venue"]
 
 _log = logger("tradeloom.live")
+
+
+class RoutingPolicy(Protocol):
+    """What a live router reads of its ``execution.policy`` (`MultiVenue.policy`): the
+    built-in router's keys, or any multi-venue component's with the same names."""
+
+    @property
+    def book_levels(self) -> int:
+        """Levels of each venue's order book read per order."""
+        ...
+
+    @property
+    def failures_to_down(self) -> int:
+        """Consecutive failed requests after which a venue is marked down."""
+        ...
+
+    @property
+    def cool_off_seconds(self) -> float:
+        """How long a venue marked down is skipped before it is tried again."""
+        ...
+
+    @property
+    def max_latency_ms(self) -> float | None:
+        """The median latency above which a venue is skipped as slow (None: never)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +159,7 @@ class RouterVenue:
         self,
         venues: Mapping[str, RoutedExchange],
         *,
-        policy: RoutingPolicyParams,
+        policy: RoutingPolicy,
         record: Callable[[Event], None],
         initial_cash: float,
         clock: Callable[[], float] = time.time,

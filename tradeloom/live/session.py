@@ -53,6 +53,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
 from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
+from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
 from tradeloom.live.history import MarketHistory
@@ -67,7 +68,6 @@ from tradeloom.plugins.protocols import (
     Venue,
 )
 from tradeloom.plugins.protocols_steps import FeatureStepper, LiveRows, StepContext
-from tradeloom.plugins.signal.regime import RegimeParams, RegimeStepper
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class LiveSession:
         stages: Told ``(stage, seconds)`` for each stage of a tick (features, predict,
             decide, train, journal); None: not timed.
         live_rows: Per symbol, its extra columns as each bar closes (its order book,
-            `tradeloom.plugins.data.live_book.LiveBook`, or its auxiliary series);
+            `tradeloom.plugins.protocols_books.KeptBook`, or its auxiliary series);
             None: none.
 
     Attributes:

@@ -40,6 +40,9 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import LiveFeed
+from tradeloom.plugins.protocols_simulated import SERVED_KIND, ServedFeed
+from tradeloom.plugins.registry import Registry
+from tradeloom.runtime.exchange_clients import use_rest_stand_in, use_websocket_stand_in
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
@@ -131,6 +134,8 @@ class SimulatedMarket:
         speed: Bars are played at this many times real time (inf: no waiting).
         pipelines: Every strategy of a portfolio file (``pipeline`` among them): the
             emulator serves each market any of them trades, once.
+        registry: The run's components: the live feed reading the emulator is its data
+            kind `SERVED_KIND`, built as the file's components are.
 
     Raises:
         UserError: A market is not on the common clock (`_markets`), or there are fewer
@@ -138,9 +143,16 @@ class SimulatedMarket:
     """
 
     def __init__(
-        self, pipeline: Pipeline, run_dir: Path, *, speed: float, pipelines: Sequence[Pipeline] = ()
+        self,
+        pipeline: Pipeline,
+        run_dir: Path,
+        *,
+        speed: float,
+        registry: Registry,
+        pipelines: Sequence[Pipeline] = (),
     ) -> None:
         self.pipeline = pipeline
+        self.registry = registry
         self.pipelines = tuple(pipelines) or (pipeline,)
         self.run_dir = run_dir
         self.speed = speed
@@ -184,8 +196,6 @@ class SimulatedMarket:
         return min(last, len(self.bars))
 
     def __enter__(self) -> SimulatedMarket:
-        from tradeloom.plugins.data.ccxt_client import use_client_factory
-        from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
         from tradeloom.testing import ExchangeEmulator
 
         # a market without volume (a file with no volume column: NaN on every row) is
@@ -211,11 +221,11 @@ class SimulatedMarket:
         )
         self.emulator = emulator
         stack.enter_context(
-            use_client_factory(
+            use_rest_stand_in(
                 _EXCHANGE, lambda s: emulator.client(**{**s, "enableRateLimit": False})
             )
         )
-        stack.enter_context(use_pro_client_factory(_EXCHANGE, None))  # REST polling only
+        stack.enter_context(use_websocket_stand_in(_EXCHANGE, None))  # REST polling only
         self._cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="tradeloom-sim-"))
         _log.info(
             "simulated_market",
@@ -254,30 +264,36 @@ class SimulatedMarket:
     ) -> Pipeline:
         """Return ``pipeline`` (the run's by default) with its data source swapped for one
         reading its markets (or ``symbols``) from the emulator."""
-        from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt
-
         pipeline = self.pipeline if pipeline is None else pipeline
         config = pipeline.config
         data = config.data.params
         symbols = self.symbols[id(pipeline)] if symbols is None else symbols
-        params = CcxtParams(
-            exchange=_EXCHANGE,
-            symbol=symbols[0] if len(symbols) == 1 else None,
-            symbols=list(symbols) if len(symbols) > 1 else None,
-            timeframe=self.bars.timeframe,
-            start=self.bars.frame.index[0].isoformat(),
-            cache_dir=self._cache,
+        entry = self.registry.get("data", SERVED_KIND)
+        if entry is None:
+            found = len(self.registry.matches("data", SERVED_KIND))
+            raise UserError(
+                f"--clock simulated reads the emulator with the data kind {SERVED_KIND}, "
+                f"which {found or 'no'} installed plugins provide; it needs one"
+            )
+        keys = {
+            "exchange": _EXCHANGE,
+            "symbol": symbols[0] if len(symbols) == 1 else None,
+            "symbols": list(symbols) if len(symbols) > 1 else None,
+            "timeframe": self.bars.timeframe,
+            "start": self.bars.frame.index[0].isoformat(),
+            "cache_dir": self._cache,
             # the recorded book is the history's; the emulator's book is read live
-            order_book=getattr(data, "order_book", None),
+            "order_book": getattr(data, "order_book", None),
             # each series as the backtest joins it, row by row as the bars close
-            auxiliary=getattr(data, "auxiliary", None) or [],
-            validation=getattr(data, "validation", "reject"),
-        )
+            "auxiliary": getattr(data, "auxiliary", None) or [],
+            "validation": getattr(data, "validation", "reject"),
+        }
         context = BuildContext(
             strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
         )
-        source = replace(
-            build_ccxt(params, context),
+        built = entry.component.factory(entry.component.params.model_validate(keys), context)
+        assert isinstance(built, ServedFeed)  # (the contract of SERVED_KIND)
+        source = built.serving(
             # the file's calendar: its closures (a forex weekend) are no gaps, as in the
             # backtest; its markets without volume have none here either
             calendar=self.markets[symbols[0]].calendar,

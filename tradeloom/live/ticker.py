@@ -20,8 +20,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV
-from tradeloom.plugins.data.validation import unsound_bars
 from tradeloom.plugins.protocols import BarStream, LiveFeed
+from tradeloom.plugins.protocols_bars import unsound_bars
 from tradeloom.runtime.lazy import logger
 
 __all__ = ["BarTicker", "ClosedRows"]

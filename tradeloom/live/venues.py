@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from tradeloom.engine.capabilities import live_account
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import VenueUnreachable
+from tradeloom.live.ccxt_venue import CcxtVenue
+from tradeloom.live.exchange_stops import ExchangeStops
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.plugins.component import ParamError
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
-from tradeloom.plugins.execution.exchange_stops import ExchangeStops
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 from tradeloom.runtime.lazy import logger
 
@@ -107,7 +107,7 @@ def market_venue(
         raise UserError(
             f"{files.config.locate(path)} {path}: {venue.calls.capabilities.describe(symbol)} "
             f"cannot be traded live: ccxt has no {', '.join(missing)} for it "
-            "(tradeloom.plugins.execution.ccxt_capabilities lists what a live run needs)"
+            "(tradeloom.live.ccxt_capabilities lists what a live run needs)"
         )
     return venue, market
 

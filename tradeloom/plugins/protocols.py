@@ -43,7 +43,7 @@ from tradeloom.runtime.lazy import pandas as pd
 if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
-    from tradeloom.plugins.data.live_book import LiveBook
+    from tradeloom.plugins.protocols_books import KeptBook
 
 __all__ = [
     "AuxiliaryData",
@@ -622,7 +622,7 @@ class ModelCalibration(Protocol):
 class LiveVenue(Protocol):
     """Execution layer, live: the exchange account that ``--mode live`` sends orders to.
 
-    Live orders go through ccxt (`tradeloom.plugins.execution.ccxt_venue.CcxtVenue`:
+    Live orders go through ccxt (`tradeloom.live.ccxt_venue.CcxtVenue`:
     journaled before they are sent, sent once, found again by client order id), so a
     live venue names the exchange and makes the account's client. The same component
     is a `Venue` for backtests and paper runs.
@@ -825,7 +825,7 @@ class OrderKeys(Protocol):
 class LiveBookFeed(Protocol):
     """A live feed that reads the exchange's order book at each bar."""
 
-    def live_book(self, cut_ns: int) -> LiveBook | None:
+    def live_book(self, cut_ns: int) -> KeptBook | None:
         """Return the book as of ``cut_ns`` (None: the strategy reads no book)."""
 
 

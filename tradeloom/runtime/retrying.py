@@ -25,7 +25,13 @@ from typing import TypeVar
 
 from tradeloom.runtime.lazy import logger
 
-__all__ = ["RetriesExhausted", "RetryPolicy", "call_with_retries", "retry_after_seconds"]
+__all__ = [
+    "RetriesExhausted",
+    "RetryPolicy",
+    "call_with_retries",
+    "describe",
+    "retry_after_seconds",
+]
 
 _log = logger("tradeloom.runtime.retrying")
 
@@ -162,3 +168,15 @@ def retry_after_seconds(headers: Mapping[str, object] | None) -> float:
     except ValueError:
         return 0.0
     return max(0.0, min(seconds, _LONGEST_RETRY_AFTER))
+
+
+_MAX_MESSAGE = 200
+
+
+def describe(error: BaseException) -> str:
+    """Return an exception as one short line: its class and the start of its message."""
+    text = " ".join(str(error).split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3] + "..."
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

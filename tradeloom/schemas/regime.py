@@ -1,7 +1,7 @@
 """The ``regime:`` section of a strategy file and the labels ``signal.regimes`` may list.
 
 Market regimes are built in, not a plugin kind: the runner labels every bar
-(`tradeloom.plugins.signal.regime`'s kernels) and filters the signals itself, with the
+(`tradeloom.engine.regime`'s kernels) and filters the signals itself, with the
 mask of the labels a signal may act in (`regime_mask`).
 """
 

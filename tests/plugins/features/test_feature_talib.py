@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import talib
 
+from tradeloom.core.kernels.window import rolling_mean_std, rolling_std
 from tradeloom.plugins.features.adx import adx
 from tradeloom.plugins.features.atr import atr
 from tradeloom.plugins.features.bollinger import bb_width
@@ -23,7 +24,6 @@ from tradeloom.plugins.features.sma import sma
 from tradeloom.plugins.features.stochastic import stochastic
 from tradeloom.plugins.features.volatility import volatility
 from tradeloom.plugins.features.volume import volume_zscore
-from tradeloom.plugins.features.window import rolling_mean_std, rolling_std
 from tradeloom.plugins.features.zscore import zscore
 
 TOLERANCE = 1e-9

@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tradeloom.domain import BookSnapshot
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
@@ -57,23 +57,6 @@ Clock = Callable[[], int]
 def level_column(field: str, level: int) -> str:
     """Return the table column of ``field`` (one of `BOOK_FIELDS`) at ``level`` (0: best)."""
     return f"{field}_{level}"
-
-
-@dataclass(frozen=True)
-class BookSnapshot:
-    """The top of one market's book at one time.
-
-    Attributes:
-        symbol: Unified symbol (``BTC/USDT``).
-        time_ms: When the book was so: the exchange's time, else the time of receipt.
-        bids: ``(price, size)`` levels, best (highest) first.
-        asks: ``(price, size)`` levels, best (lowest) first.
-    """
-
-    symbol: str
-    time_ms: int
-    bids: tuple[tuple[float, float], ...]
-    asks: tuple[tuple[float, float], ...]
 
 
 def snapshot_from_ccxt(

@@ -6,7 +6,8 @@ and settings checked against the attributes ccxt knows, so a typo (``timout``) i
 error instead of a setting silently ignored.
 
 `use_client_factory` swaps in another way of making the client of one exchange id,
-for as long as a ``with`` block lasts. Tests (and plugin authors' tests) use it to
+for as long as a ``with`` block lasts (`tradeloom.runtime.exchange_clients`, which
+``--clock simulated`` sets directly). Tests (and plugin authors' tests) use it to
 point a strategy that says ``exchange: binance`` at the loopback emulator, without
 changing the strategy file::
 
@@ -14,21 +15,22 @@ changing the strategy file::
         with use_client_factory("binance", lambda settings: emulator.client(**settings)):
             main(["run", "strategy.yaml"])
 
-`watch_errors` tells a listener of every error any of these clients raises, for as
-long as a ``with`` block lasts: a paper or live run counts them by ccxt class (its
-metrics) and alerts on repeated ones.
+Every error one of these clients raises is told to the listeners of
+`tradeloom.runtime.exchange_errors.watch_errors` (re-exported here): a paper or live
+run counts them by ccxt class (its metrics) and alerts on repeated ones.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import ccxt
 
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.exchange_clients import rest_stand_in, use_rest_stand_in
+from tradeloom.runtime.exchange_errors import ErrorListener, tell_error, watch_errors
 from tradeloom.runtime.redaction import guard_client
 
 __all__ = [
@@ -37,14 +39,10 @@ __all__ = [
     "ErrorListener",
     "check_exchange_id",
     "create_client",
-    "factory_override",
     "unknown_settings",
     "use_client_factory",
     "watch_errors",
 ]
-
-ErrorListener = Callable[[str, BaseException], None]
-"""Told ``(exchange id, error)`` of each ccxt error a client raises."""
 
 ClientFactory = Callable[[Mapping[str, Any]], ccxt.Exchange]
 """Make a client from ccxt constructor settings (``{"enableRateLimit": True, ...}``)."""
@@ -63,12 +61,6 @@ CREDENTIAL_SETTINGS = frozenset(
     }
 )
 """ccxt settings that hold credentials: only ever from ``${ENV}`` secrets, never config."""
-
-_factories: dict[str, ClientFactory] = {}
-_lock = threading.Lock()
-
-_V = TypeVar("_V")
-_listeners: tuple[ErrorListener, ...] = ()
 
 
 def check_exchange_id(exchange_id: str) -> str:
@@ -97,32 +89,11 @@ def create_client(exchange_id: str, settings: Mapping[str, Any] | None = None) -
     """
     check_exchange_id(exchange_id)
     merged = {"enableRateLimit": True, **(settings or {})}
-    with _lock:
-        factory = _factories.get(exchange_id)
+    factory = rest_stand_in(exchange_id)
     if factory is not None:
         return _watched(guard_client(factory(merged)))
     exchange_class: type[ccxt.Exchange] = getattr(ccxt, exchange_id)
     return _watched(guard_client(exchange_class(merged)))
-
-
-@contextmanager
-def watch_errors(listener: ErrorListener) -> Iterator[None]:
-    """Tell ``listener`` of every ccxt error a client of `create_client` raises meanwhile.
-
-    Each HTTP request that fails (a timeout, a 5xx, a 429, an exchange's refusal) is
-    told once, from the thread that made it, before the error reaches the caller (who
-    may retry it). Blocks nest.
-    """
-    global _listeners
-    with _lock:
-        _listeners = (*_listeners, listener)
-    try:
-        yield
-    finally:
-        with _lock:
-            remaining = list(_listeners)
-            remaining.remove(listener)
-            _listeners = tuple(remaining)
 
 
 def _watched(client: ccxt.Exchange) -> ccxt.Exchange:
@@ -135,8 +106,7 @@ def _watched(client: ccxt.Exchange) -> ccxt.Exchange:
         try:
             return fetch(*args, **kwargs)
         except ccxt.BaseError as error:
-            for listener in _listeners:
-                listener(exchange_id, error)
+            tell_error(exchange_id, error)
             raise
 
     client.fetch = fetch_watched
@@ -168,35 +138,9 @@ def use_client_factory(exchange_id: str, factory: ClientFactory) -> Iterator[Non
     Raises:
         ValueError: ``exchange_id`` is not a ccxt exchange id.
     """
-    with factory_override(_factories, _lock, exchange_id, factory):
-        yield
-
-
-@contextmanager
-def factory_override(
-    factories: dict[str, _V], lock: threading.Lock, exchange_id: str, factory: _V
-) -> Iterator[None]:
-    """Set ``factories[exchange_id]`` to ``factory`` inside the ``with`` block.
-
-    On leaving it the previous entry is back, or none where there was none, so blocks
-    nest; ``lock`` guards ``factories``.
-
-    Raises:
-        ValueError: ``exchange_id`` is not a ccxt exchange id.
-    """
     check_exchange_id(exchange_id)
-    with lock:
-        had_previous = exchange_id in factories
-        previous = factories.get(exchange_id)
-        factories[exchange_id] = factory
-    try:
+    with use_rest_stand_in(exchange_id, factory):
         yield
-    finally:
-        with lock:
-            if had_previous:
-                factories[exchange_id] = previous  # type: ignore[assignment]
-            else:
-                factories.pop(exchange_id, None)
 
 
 def _setting_names(exchange_class: type[ccxt.Exchange]) -> list[str]:

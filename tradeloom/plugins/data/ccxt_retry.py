@@ -1,7 +1,8 @@
 """What a ccxt error means for a market-data read: worth another attempt, or not.
 
 Reads are repeated by `tradeloom.runtime.retrying.call_with_retries`; this module says which
-errors it repeats, how long the exchange asked to wait, and how an error is quoted.
+errors it repeats and how long the exchange asked to wait; an error is quoted by
+`tradeloom.runtime.retrying.describe` (re-exported here).
 
 What is retried: ccxt's ``OperationFailed`` family, which is ccxt's word for "the
 request did not get a usable answer, try again": ``NetworkError`` and its subclasses
@@ -18,7 +19,7 @@ import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from tradeloom.runtime.retrying import RetriesExhausted, retry_after_seconds
+from tradeloom.runtime.retrying import RetriesExhausted, describe, retry_after_seconds
 
 if TYPE_CHECKING:
     import ccxt
@@ -30,8 +31,6 @@ __all__ = [
     "retry_after",
     "unresolved_host",
 ]
-
-_MAX_MESSAGE = 200
 
 
 class ExchangeUnavailable(RetriesExhausted):
@@ -56,15 +55,6 @@ def retry_after(error: BaseException, client: ccxt.Exchange) -> float:
     if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return 0.0
     return retry_after_seconds(getattr(client, "last_response_headers", None))
-
-
-def describe(error: BaseException) -> str:
-    """Return an exception as one short line: its class and the start of its message."""
-    text = " ".join(str(error).split())
-    if len(text) > _MAX_MESSAGE:
-        text = text[: _MAX_MESSAGE - 3] + "..."
-    name = type(error).__name__
-    return f"{name}: {text}" if text else name
 
 
 _RESOLVE = re.compile(r"Failed to resolve '([^']+)'")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,6 +188,19 @@ class CcxtSource:
     @property
     def _exchange_symbol(self) -> str:
         return self.served_as.get(self.params.market, self.params.market)
+
+    def serving(
+        self,
+        *,
+        calendar: TradingCalendar,
+        without_volume: frozenset[str],
+        served_as: Mapping[str, str],
+    ) -> CcxtSource:
+        """Return this source reading the bars ``--clock simulated`` serves as the file's
+        (`tradeloom.plugins.protocols_simulated.ServedFeed`)."""
+        return replace(
+            self, calendar=calendar, without_volume=without_volume, served_as=dict(served_as)
+        )
 
     @property
     def exchange(self) -> str:

@@ -55,15 +55,15 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tradeloom.plugins.data.ccxt_client import check_exchange_id, factory_override
+from tradeloom.plugins.data.ccxt_client import check_exchange_id
 from tradeloom.plugins.data.pro_watch import ProWatcher
+from tradeloom.runtime.exchange_clients import use_websocket_stand_in, websocket_stand_in
 from tradeloom.runtime.redaction import guard_client
 from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.time.timeframes import parse_timeframe
@@ -81,8 +81,6 @@ ProClientFactory = Callable[[Mapping[str, Any]], Any]
 
 _FIELDS = 6  # timestamp, open, high, low, close, volume
 _DEFAULT_POLICY = RetryPolicy()
-_factories: dict[str, ProClientFactory | None] = {}
-_lock = threading.Lock()
 
 
 def pro_client_factory(
@@ -100,9 +98,7 @@ def pro_client_factory(
     """
     check_exchange_id(exchange_id)
     merged = {"enableRateLimit": True, **settings}
-    with _lock:
-        overridden = exchange_id in _factories
-        stand_in = _factories.get(exchange_id)
+    overridden, stand_in = websocket_stand_in(exchange_id)
     if overridden:
         if stand_in is None:
             return None
@@ -129,7 +125,8 @@ def use_pro_client_factory(exchange_id: str, factory: ProClientFactory | None) -
     Raises:
         ValueError: ``exchange_id`` is not a ccxt exchange id.
     """
-    with factory_override(_factories, _lock, exchange_id, factory):
+    check_exchange_id(exchange_id)
+    with use_websocket_stand_in(exchange_id, factory):
         yield
 
 

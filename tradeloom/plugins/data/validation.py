@@ -17,6 +17,10 @@ the first problem it has, so the counts of the issues add up to the rows dropped
    (``data.calendar``, `tradeloom.time.calendars`) says the market was open: a weekend, a
    night or a holiday of a market that closes is not a gap.
 
+Checks 1-6 look at one row each and are the data contract's definition of a sound bar
+(`tradeloom.plugins.protocols_bars`, re-exported here): a live tick holds its bars to
+them too.
+
 Under ``reject`` any problem raises `DataValidationError`, one line per kind. Under
 ``repair`` rows with problems 1-7 are dropped, the rows are sorted, and each kind
 is reported as a `DataIssue` in ``Bars.repaired``. Gaps cannot be repaired by
@@ -25,15 +29,15 @@ dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
+from tradeloom.plugins.protocols_bars import row_problems, sound_bars, sound_columns, unsound_bars
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 from tradeloom.time.timeframes import format_timestamp
@@ -53,8 +57,6 @@ ValidationPolicy = Literal["reject", "repair"]
 
 _SHOWN_ROWS = 3
 _REPAIR = "set data.validation: repair"
-_PRICES = ("open", "high", "low", "close")
-_OUT_OF_RANGE = f"a price above {MAX_PRICE:.0e} or a volume above {MAX_VOLUME:.0e}"
 
 
 class DataValidationError(DataError):
@@ -82,79 +84,6 @@ class _Finding:
     positions: np.ndarray  # positions in the input frame, in file order
     description: str  # "3 rows have high < low"
     remedy: str  # "drop {them}": {them} becomes "it" for one row
-
-
-def row_problems(values: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray, str]]:
-    """Return checks 1-6 of the module's list over OHLCV columns, in order: each kind's
-    code, which rows have it (a row may have several), and what they have.
-
-    A source without volume gives NaN on every row: no volume, not missing values (and
-    no volume check). `validate_bars` blames each row on its first kind; a live tick
-    drops a bar with any (`unsound_bars`).
-    """
-    measured = [c for c in OHLCV if c != "volume" or not np.isnan(values[c]).all()]
-    missing_by_column = {c: ~np.isfinite(values[c]) for c in measured}
-    columns = ", ".join(c for c in measured if missing_by_column[c].any())
-    problems = [
-        (
-            "missing_values",
-            np.logical_or.reduce(list(missing_by_column.values())),
-            f"missing or infinite values in {columns}",
-        )
-    ]
-    with np.errstate(invalid="ignore"):
-        non_positive = np.logical_or.reduce([values[c] <= 0 for c in _PRICES])
-        huge = np.logical_or.reduce([values[c] > MAX_PRICE for c in _PRICES])
-        outside = np.logical_or.reduce(
-            [(values[c] < values["low"]) | (values[c] > values["high"]) for c in ("open", "close")]
-        )
-        problems += [
-            ("non_positive_price", non_positive, "a price <= 0"),
-            ("out_of_range", huge | (values["volume"] > MAX_VOLUME), _OUT_OF_RANGE),
-            ("high_below_low", values["high"] < values["low"], "high < low"),
-            ("open_close_outside_range", outside, "open or close outside [low, high]"),
-        ]
-        if "volume" in measured:
-            problems.append(("non_positive_volume", values["volume"] <= 0, "volume <= 0"))
-    return problems
-
-
-def unsound_bars(rows: np.ndarray) -> list[str | None]:
-    """Return, for each OHLCV row of ``rows`` (2-D, columns in `OHLCV`'s order), the
-    first problem it has as ``code: what`` (checks 1-6), or None for a sound bar: a live
-    tick runs no bar that the backtest's validation would not keep."""
-    found: list[str | None] = [None] * len(rows)
-    if sound_bars(rows):  # a tick's every bar: ~8 us, where the checks' lines take ~37
-        return found
-    values = {c: rows[:, i] for i, c in enumerate(OHLCV)}
-    for code, bad, what in row_problems(values):
-        for i in np.flatnonzero(bad).tolist():
-            found[i] = found[i] or f"{code}: {what}"
-    return found
-
-
-def sound_columns(values: Mapping[str, np.ndarray]) -> bool:
-    """Return whether no row of the OHLCV columns ``values`` has any of `row_problems`:
-    `sound_bars`' verdict over columns, in a dozen array operations where the checks
-    take thirty (a NaN fails every comparison; a test holds it to `row_problems`)."""
-    o, h, low, c, v = (values[k] for k in OHLCV)
-    with np.errstate(invalid="ignore"):
-        prices = (low > 0) & (h <= MAX_PRICE) & (o >= low) & (o <= h) & (c >= low) & (c <= h)
-        if not prices.all():
-            return False
-        return bool(((v > 0) & (v <= MAX_VOLUME)).all() or np.isnan(v).all())
-
-
-def sound_bars(rows: np.ndarray) -> bool:
-    """Return whether no OHLCV row of ``rows`` (as `unsound_bars` takes them) has any of
-    `row_problems`: every price in (0, `MAX_PRICE`] and within [low, high], every volume
-    in (0, `MAX_VOLUME`] or none measured (all NaN). The same verdict in a few array
-    operations (a NaN fails every comparison); a test holds it to `row_problems`."""
-    prices, volume = rows[:, :4], rows[:, 4]
-    low, high = rows[:, 2:3], rows[:, 1:2]
-    if not ((prices > 0) & (prices <= MAX_PRICE) & (prices >= low) & (prices <= high)).all():
-        return False
-    return bool(((volume > 0) & (volume <= MAX_VOLUME)).all() or np.isnan(volume).all())
 
 
 def validate_bars(

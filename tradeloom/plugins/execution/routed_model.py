@@ -3,7 +3,7 @@
 `ModelledRouter` is the engine's `Venue` over a router's venues (`VenueTerms`), each
 with its own account: its cash, the base it holds, its fees, slippage and minimum
 order, and its outages (``execution.venues[].outages``, its fault schedule). The one
-routing rule, `tradeloom.plugins.execution.routing.route`, splits each order as it
+routing rule, `tradeloom.core.routing.route`, splits each order as it
 does live (`tradeloom.live.router_venue`); only the candidates differ: a venue
 here has no book, so it is priced at the order's decision price moved by its
 slippage, with unlimited depth.
@@ -39,17 +39,17 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from tradeloom.bounds import MAX_CASH
-from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.journal import Event, RouteDecision, VenueFill, VenueHealth
-from tradeloom.plugins.execution.routing import (
+from tradeloom.core.routing import (
     BELOW_MINIMUM,
     NO_ROUTE,
-    Allocation,
     Candidate,
     RouteOrder,
     below_every_minimum,
+    decision_row,
     route,
 )
+from tradeloom.domain import Bar, Cancellation, Fill, Order
+from tradeloom.journal import Event, VenueFill, VenueHealth
 from tradeloom.plugins.execution.simulated import (
     CUT_NONE,
     DONE_FRACTION,
@@ -62,7 +62,7 @@ from tradeloom.plugins.execution.simulated import (
 from tradeloom.plugins.protocols import VenueTerms
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 
-__all__ = ["ModelledRouter", "decision_row"]
+__all__ = ["ModelledRouter"]
 
 
 @dataclass
@@ -296,39 +296,6 @@ class ModelledRouter:
 
     def _working(self, parent: _Parent) -> bool:
         return parent.cancelled > 0.0 or any(c.remaining > 0.0 for c in parent.children)
-
-
-def decision_row(
-    order: Order,
-    child_id: str,
-    allocation: Allocation,
-    quotes: str,
-    *,
-    bar: int,
-    timestamp: pd.Timestamp | None = None,
-) -> RouteDecision:
-    """Return the ``route_decision`` row of one child of ``order``, routed at ``bar``.
-
-    Args:
-        order: The engine's order.
-        child_id: The child's client order id (``{parent}-r{k}``).
-        allocation: What the policy gave the child's venue.
-        quotes: Every candidate's quote, as JSON text.
-        bar: The bar it is routed at (its decision's, or a later one's).
-        timestamp: That bar's time (None: the order's).
-    """
-    return RouteDecision(
-        bar=bar,
-        timestamp=order.timestamp if timestamp is None else timestamp,
-        correlation_id=order.bar,
-        order_id=child_id,
-        parent_id=order.id,
-        venue=allocation.venue,
-        quantity=allocation.quantity,
-        expected_price=allocation.expected_price,
-        expected_cost_bps=allocation.cost_bps,
-        candidates=quotes,
-    )
 
 
 def _down(terms: VenueTerms, at: pd.Timestamp) -> pd.Timestamp | None:

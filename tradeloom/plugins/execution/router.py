@@ -8,7 +8,7 @@ router's own keys are those that describe the strategy's orders rather than a ve
 (``fill``, ``max_volume_fraction``, ``orders``) and the ``policy``.
 
 Every mode splits each order over the venues by one rule,
-`tradeloom.plugins.execution.routing.route`: live with the venues' books, balances and
+`tradeloom.core.routing.route`: live with the venues' books, balances and
 health (`tradeloom.live.router_venue`); in a backtest and a paper run with each
 venue modelled, its own cash, base held, fees, slippage, minimum and outages
 (`Router.modelled_venue`: `tradeloom.plugins.execution.routed_model.ModelledRouter`).

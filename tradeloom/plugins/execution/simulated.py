@@ -280,6 +280,10 @@ class SimulatedVenue:
             min_notional=self.min_notional,
         )
 
+    def modelled_costs(self) -> VenueCosts:
+        """Return the fee rates and slippage of the file's keys (`ModelledVenue`)."""
+        return self.costs
+
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price``, slippage and fee included."""
         return self.costs.quantity_for(notional, price)

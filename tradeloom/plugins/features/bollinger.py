@@ -1,6 +1,6 @@
 """The ``bb_width`` feature: the width of the Bollinger bands relative to their middle.
 
-Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+Step kernel state: a ring (`tradeloom.core.kernels.window`) of the last ``window``
 closes.
 """
 
@@ -13,6 +13,14 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import (
+    BLOCK,
+    block_mean_std,
+    new_ring,
+    ring_full,
+    ring_mean_std,
+    ring_push,
+)
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -22,14 +30,6 @@ from tradeloom.plugins.features._base import (
     bars_key,
     new_columns,
     prices,
-)
-from tradeloom.plugins.features.window import (
-    BLOCK,
-    block_mean_std,
-    new_ring,
-    ring_full,
-    ring_mean_std,
-    ring_push,
 )
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
@@ -94,7 +94,7 @@ def bb_width(close: np.ndarray, window: int, std: float) -> np.ndarray:
 
     The middle band is the simple moving average; the bands are ``std`` population
     standard deviations (ddof=0, as TA-Lib ``BBANDS``) away from it. Mean and std are
-    those of `tradeloom.plugins.features.window`: a flat window has width 0.
+    those of `tradeloom.core.kernels.window`: a flat window has width 0.
     """
     return _bb_width(np.ascontiguousarray(close, dtype=np.float64), window, float(std), 0)
 

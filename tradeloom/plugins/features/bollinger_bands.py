@@ -1,7 +1,7 @@
 """The ``bollinger`` feature: the Bollinger bands themselves (upper, middle, lower), in the
 price's units, for the report's price panel and for rules that read them.
 
-Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+Step kernel state: a ring (`tradeloom.core.kernels.window`) of the last ``window``
 closes, as ``bb_width``'s.
 """
 
@@ -15,11 +15,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from tradeloom.domain import Bar, Bars
-from tradeloom.kernels.jit import kernel
-from tradeloom.plugins.component import BuildContext, Params
-from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
-from tradeloom.plugins.features.window import (
+from tradeloom.core.kernels.window import (
     BLOCK,
     block_mean_std,
     new_ring,
@@ -27,6 +23,10 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.domain import Bar, Bars
+from tradeloom.kernels.jit import kernel
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 

@@ -1,7 +1,7 @@
 """The ``donchian`` feature: the highest high and lowest low of the last ``window`` bars.
 
 Step kernel state (`new_donchian_state`): a ring of the last ``window`` highs, then a
-ring of the last ``window`` lows (`tradeloom.plugins.features.window`).
+ring of the last ``window`` lows (`tradeloom.core.kernels.window`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import new_ring, ring_full, ring_max, ring_min, ring_push
 from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -25,7 +26,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.window import new_ring, ring_full, ring_max, ring_min, ring_push
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 

@@ -1,6 +1,6 @@
 """The ``lags`` feature: earlier features' values from k bars ago.
 
-Step kernel state (`new_lags_state`): one ring (`tradeloom.plugins.features.window`)
+Step kernel state (`new_lags_state`): one ring (`tradeloom.core.kernels.window`)
 per lagged column, each of the largest lag's length, as the rows of a 2-D array.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
+from tradeloom.core.kernels.window import ring_back, ring_push
 from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -23,7 +24,6 @@ from tradeloom.plugins.features._base import (
     column_frame,
     new_columns,
 )
-from tradeloom.plugins.features.window import ring_back, ring_push
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 

@@ -1,7 +1,7 @@
 """Returns over ``period`` bars: ``log_return`` ln(close_t / close_{t-period}) and
 ``returns`` close_t / close_{t-period} - 1.
 
-State of both step kernels: a ring (`tradeloom.plugins.features.window`) of the last
+State of both step kernels: a ring (`tradeloom.core.kernels.window`) of the last
 ``period`` closes; once it is full, its oldest value is close_{t-period}.
 """
 
@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tradeloom.core.kernels.window import new_ring, ring_full, ring_get, ring_push
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -23,7 +24,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.window import new_ring, ring_full, ring_get, ring_push
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 

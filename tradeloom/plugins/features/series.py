@@ -8,7 +8,7 @@ the previous bar) or ``zscore`` (the rolling z-score over ``window`` bars, the
 ``zscore`` feature's kernel).
 
 Step kernel state: none for ``level``; the previous value for ``diff``; a ring
-(`tradeloom.plugins.features.window`) of the last ``window`` values for ``zscore``.
+(`tradeloom.core.kernels.window`) of the last ``window`` values for ``zscore``.
 The per-bar driver reads the bar's value from `StepContext.extra` by the bar's time, or
 (a paper or live run) from `StepContext.live_rows` as the bar closes.
 """
@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import new_ring
 from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
@@ -32,7 +33,6 @@ from tradeloom.plugins.features._base import (
     column_frame,
     new_columns,
 )
-from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd

@@ -1,6 +1,6 @@
 """The ``sma`` feature: the simple moving average of the close, TA-Lib's ``SMA``.
 
-Step kernel state: a ring of the last ``window`` closes (`tradeloom.plugins.features.window`),
+Step kernel state: a ring of the last ``window`` closes (`tradeloom.core.kernels.window`),
 whose mean is computed from the window alone (no running sum: no residue after a spike).
 """
 
@@ -12,6 +12,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from tradeloom.core.kernels.window import (
+    new_ring,
+    ring_full,
+    ring_mean,
+    ring_push,
+    rolling_mean_std,
+)
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -21,13 +28,6 @@ from tradeloom.plugins.features._base import (
     bars_key,
     new_columns,
     prices,
-)
-from tradeloom.plugins.features.window import (
-    new_ring,
-    ring_full,
-    ring_mean,
-    ring_push,
-    rolling_mean_std,
 )
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
@@ -53,7 +53,7 @@ def sma_step(ring: np.ndarray, close: float) -> float:
 def sma(values: np.ndarray, window: int) -> np.ndarray:
     """Return the mean of the last ``window`` values; NaN for the first ``window - 1`` rows.
 
-    Each mean is computed from its own window (`tradeloom.plugins.features.window`):
+    Each mean is computed from its own window (`tradeloom.core.kernels.window`):
     TA-Lib's ``SMA`` to about 1e-15 relative, without the residue its running sum
     leaves after a spike.
     """

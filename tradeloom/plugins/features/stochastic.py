@@ -2,7 +2,7 @@
 
 Step kernel state (`new_stochastic_state`): a ring of the last ``k_window`` highs, a
 ring of the last ``k_window`` lows and a ring of the last ``d_window`` values of %K
-(`tradeloom.plugins.features.window`), one after the other.
+(`tradeloom.core.kernels.window`), one after the other.
 """
 
 from __future__ import annotations
@@ -15,6 +15,14 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import (
+    new_ring,
+    ring_full,
+    ring_max,
+    ring_mean,
+    ring_min,
+    ring_push,
+)
 from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -25,14 +33,6 @@ from tradeloom.plugins.features._base import (
     column_frame,
     new_columns,
     prices,
-)
-from tradeloom.plugins.features.window import (
-    new_ring,
-    ring_full,
-    ring_max,
-    ring_mean,
-    ring_min,
-    ring_push,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
@@ -126,7 +126,7 @@ def stochastic(
     ``k_window`` bars, NaN for the first ``k_window - 1`` rows; where the highest high
     equals the lowest low (no range at all) %K is `FLAT` (50), where TA-Lib gives 0.
     %D is the mean of the last ``d_window`` values of %K, as defined in
-    `tradeloom.plugins.features.window`, NaN for the first
+    `tradeloom.core.kernels.window`, NaN for the first
     ``k_window + d_window - 2`` rows.
     """
     h, lo, c = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close))

@@ -2,7 +2,7 @@
 
 Step kernel state (`new_volatility_state`): a ring of 1 close (the previous one)
 followed by a ring of the last ``window`` log returns
-(`tradeloom.plugins.features.window`).
+(`tradeloom.core.kernels.window`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import (
+    new_ring,
+    read_only,
+    ring_full,
+    ring_mean_std,
+    ring_push,
+    rolling_std,
+)
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -25,14 +33,6 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.features.returns import log_return, log_return_step
-from tradeloom.plugins.features.window import (
-    new_ring,
-    read_only,
-    ring_full,
-    ring_mean_std,
-    ring_push,
-    rolling_std,
-)
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import periods_per_year
@@ -90,7 +90,7 @@ def volatility(close: np.ndarray, window: int, scale: float = 1.0) -> np.ndarray
 
     Row t uses the returns of bars t - window + 1 .. t, so the first ``window`` rows
     are NaN (the first bar has no return). The std is that of
-    `tradeloom.plugins.features.window`.
+    `tradeloom.core.kernels.window`.
     """
     returns = log_return(close, 1)
     out = np.full(len(returns), np.nan)

@@ -1,6 +1,6 @@
 """The ``volume_zscore`` feature: how unusual this bar's volume is.
 
-Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+Step kernel state: a ring (`tradeloom.core.kernels.window`) of the last ``window``
 volumes; the kernels are ``zscore``'s with the sample std.
 """
 
@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tradeloom.core.kernels.window import new_ring
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
@@ -21,7 +22,6 @@ from tradeloom.plugins.features._base import (
     new_columns,
     prices,
 )
-from tradeloom.plugins.features.window import new_ring
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
@@ -39,7 +39,7 @@ def volume_zscore(volume: np.ndarray, window: int) -> np.ndarray:
     """Return (volume_t - mean) / std over the window of ``window`` bars ending at t.
 
     The std is the sample std (ddof=1); mean and std are those of
-    `tradeloom.plugins.features.window`. A window of equal volumes has std 0 and the
+    `tradeloom.core.kernels.window`. A window of equal volumes has std 0 and the
     bar is not unusual: the score is 0.0 there. NaN only for the first ``window - 1``
     rows.
     """

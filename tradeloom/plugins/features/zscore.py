@@ -1,6 +1,6 @@
 """The ``zscore`` feature: how far an earlier feature's value is from its rolling mean.
 
-Step kernel state: a ring (`tradeloom.plugins.features.window`) of the last ``window``
+Step kernel state: a ring (`tradeloom.core.kernels.window`) of the last ``window``
 values. `rolling_zscore` and `zscore_step` are shared with ``volume_zscore``.
 """
 
@@ -13,6 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
+from tradeloom.core.kernels.window import (
+    BLOCK,
+    block_mean_std,
+    new_ring,
+    ring_full,
+    ring_mean_std,
+    ring_push,
+)
 from tradeloom.domain import Bar, Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
@@ -23,14 +31,6 @@ from tradeloom.plugins.features._base import (
     check_known_columns,
     new_columns,
     series,
-)
-from tradeloom.plugins.features.window import (
-    BLOCK,
-    block_mean_std,
-    new_ring,
-    ring_full,
-    ring_mean_std,
-    ring_push,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
 from tradeloom.runtime.lazy import pandas as pd
@@ -105,7 +105,7 @@ def zscore(values: np.ndarray, window: int) -> np.ndarray:
     """Return (x_t - mean) / std over the window of ``window`` values ending at t.
 
     The std is the population std (ddof=0); mean and std are those of
-    `tradeloom.plugins.features.window`. A flat window has std 0 and its last value
+    `tradeloom.core.kernels.window`. A flat window has std 0 and its last value
     is not unusual: the score is 0.0 there. NaN for the first ``window - 1`` rows and
     wherever the window holds a NaN (an earlier feature's warm-up).
     """

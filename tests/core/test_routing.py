@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.plugins.execution.routing import Candidate, RouteOrder, route
+from tradeloom.core.routing import Candidate, RouteOrder, route
 
 BUY = RouteOrder(1, 1.0, 100.0)
 

@@ -8,7 +8,7 @@
    order below the market's minimum amount or notional, above its maximum amount,
    or with a limit price outside the market's range, is refused here: a
    `Rejection` is journaled and nothing is sent
-   (`tradeloom.plugins.execution.order_checks`).
+   (`tradeloom.live.order_checks`).
 2. **Journaled before sending.** `OrderJournal.before_send` gets the rounded
    order and must return (durably) before the request leaves.
 3. **Sent once.** ``create_order`` is called exactly once, with the client order
@@ -18,7 +18,7 @@
    client whose HTTP session retries requests is refused at construction.
 4. **Classified.** An answer makes the order ``ACCEPTED`` (and counts any fills
    it carries); a refusal makes it ``REJECTED`` with the venue's code and message;
-   a lost answer makes it ``UNKNOWN`` (see `tradeloom.plugins.execution.ccxt_errors`
+   a lost answer makes it ``UNKNOWN`` (see `tradeloom.live.ccxt_errors`
    for which exception is which).
 5. **Resolved, not resent.** `CcxtVenue.resolve_unknown` looks every unknown order
    up by its client order id. Found, it takes the state the venue gives and its
@@ -41,7 +41,7 @@ Every ccxt call goes through `MarketCalls` (`CcxtVenue.calls`): what the exchang
 can do for the market's type, asked of ``has`` and of what it is known to refuse, with
 a fallback where it has not got a method (an order's trades read with
 ``fetchMyTrades`` from its time where ``fetchOrderTrades`` is missing, as for Binance
-USD-M swaps; `tradeloom.plugins.execution.ccxt_capabilities`).
+USD-M swaps; `tradeloom.live.ccxt_capabilities`).
 
 Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
 are idempotent) are retried on network-side errors with capped exponential
@@ -72,7 +72,7 @@ import ccxt
 import pandas as pd
 
 from tradeloom.domain import Cancellation, Fill, Order, Rejection
-from tradeloom.plugins.execution.ccxt_answers import (
+from tradeloom.live.ccxt_answers import (
     _ccxt_request,
     _fee,
     _joined,
@@ -82,14 +82,14 @@ from tradeloom.plugins.execution.ccxt_answers import (
     _text,
     _trade_order,
 )
-from tradeloom.plugins.execution.ccxt_capabilities import Capabilities, MarketCalls
-from tradeloom.plugins.execution.ccxt_errors import (
+from tradeloom.live.ccxt_capabilities import Capabilities, MarketCalls
+from tradeloom.live.ccxt_errors import (
     VenueMessage,
     is_retryable_read,
     submission_outcome,
 )
-from tradeloom.plugins.execution.order_checks import prepare_order
-from tradeloom.plugins.execution.order_checks import rejection as order_rejection
+from tradeloom.live.order_checks import prepare_order
+from tradeloom.live.order_checks import rejection as order_rejection
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     OrderJournal,
@@ -385,7 +385,7 @@ class CcxtVenue:
         A stop (``terms.type`` ``stop_loss`` or ``take_profit``) the exchange cannot
         take (`unsupported_reason`) is refused here with ``STOP_UNSUPPORTED`` and not
         sent; one the exchange refuses is ``REJECTED`` as any order is. The caller
-        falls back (`tradeloom.plugins.execution.exchange_stops`).
+        falls back (`tradeloom.live.exchange_stops`).
 
         Args:
             order: The engine's order; ``order.id`` is its client order id.

@@ -3,7 +3,8 @@
 One pure function, `route`, called by every mode: the live router per order, the
 backtest once at build time (with no book), the benchmark in a loop. Given the order
 and one `Candidate` per venue it returns the allocation and each candidate's
-`Quote`.
+`Quote`; `decision_row` is the ``route_decision`` row each child is journaled as, by
+the modelled router (backtest, paper) and the live one alike.
 
 The rule (documented in docs/reference/execution.md, "Routing"):
 
@@ -39,6 +40,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tradeloom.domain import Order
+from tradeloom.journal import RouteDecision
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BELOW_MINIMUM",
@@ -49,6 +57,7 @@ __all__ = [
     "Route",
     "RouteOrder",
     "below_every_minimum",
+    "decision_row",
     "route",
 ]
 
@@ -399,3 +408,36 @@ def _round_lot(quantity: float, lot: float) -> float:
         return quantity
     # a hair of slack so that 0.3 / 0.1 is 3 lots, not 2
     return math.floor(quantity / lot + 1e-9) * lot
+
+
+def decision_row(
+    order: Order,
+    child_id: str,
+    allocation: Allocation,
+    quotes: str,
+    *,
+    bar: int,
+    timestamp: pd.Timestamp | None = None,
+) -> RouteDecision:
+    """Return the ``route_decision`` row of one child of ``order``, routed at ``bar``.
+
+    Args:
+        order: The engine's order.
+        child_id: The child's client order id (``{parent}-r{k}``).
+        allocation: What the policy gave the child's venue.
+        quotes: Every candidate's quote, as JSON text.
+        bar: The bar it is routed at (its decision's, or a later one's).
+        timestamp: That bar's time (None: the order's).
+    """
+    return RouteDecision(
+        bar=bar,
+        timestamp=order.timestamp if timestamp is None else timestamp,
+        correlation_id=order.bar,
+        order_id=child_id,
+        parent_id=order.id,
+        venue=allocation.venue,
+        quantity=allocation.quantity,
+        expected_price=allocation.expected_price,
+        expected_cost_bps=allocation.cost_bps,
+        candidates=quotes,
+    )

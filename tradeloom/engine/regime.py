@@ -42,8 +42,7 @@ from tradeloom.core.kernels.labels import (
     trend_label,
     volatility_label,
 )
-from tradeloom.kernels.jit import kernel
-from tradeloom.plugins.features.window import (
+from tradeloom.core.kernels.window import (
     new_ring,
     ring_back,
     ring_full,
@@ -51,6 +50,7 @@ from tradeloom.plugins.features.window import (
     ring_mean_std,
     ring_push,
 )
+from tradeloom.kernels.jit import kernel
 from tradeloom.schemas.regime import REGIME_LABELS, RegimeParams, check_regime_label, regime_mask
 
 __all__ = [
@@ -78,7 +78,7 @@ def new_regime_state(
 ) -> np.ndarray:
     """Return the state of a regime that has seen no close.
 
-    Three rings (`tradeloom.plugins.features.window`) one after the other: the last
+    Three rings (`tradeloom.core.kernels.window`) one after the other: the last
     ``trend_window + 1`` closes, the last ``volatility_window`` log returns, and the
     last ``volatility_lookback`` standard deviations.
     """

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tradeloom.domain import Refusal, RunInfo
-from tradeloom.plugins.monitoring.alerts import (
+from tradeloom.live.alerts import (
     ALERT_EVENTS,
     Alert,
     Alerts,

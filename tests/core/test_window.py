@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.plugins.features.window import (
+from tradeloom.core.kernels.window import (
     BLOCK,
     new_ring,
     ring_back,

@@ -54,7 +54,7 @@ import pandas as pd
 
 from tradeloom.core.exits import stop_levels
 from tradeloom.domain import Order
-from tradeloom.plugins.execution.ccxt_venue import CcxtVenue
+from tradeloom.live.ccxt_venue import CcxtVenue
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     StopBinding,

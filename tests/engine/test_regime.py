@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.hunting import examples
-from tradeloom.errors import ConfigError
-from tradeloom.plugins.signal.regime import (
+from tradeloom.engine.regime import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
     RANGING,
@@ -29,6 +28,7 @@ from tradeloom.plugins.signal.regime import (
     trend_label,
     volatility_label,
 )
+from tradeloom.errors import ConfigError
 from tradeloom.schemas import load_strategy
 
 # log returns: mostly noise, with runs of zeros (flat prices) and of one sign (trends)
@@ -207,7 +207,7 @@ def test_a_window_of_more_than_a_million_bars_is_refused_before_it_exhausts_memo
     assert getattr(RegimeParams(**{key: 1_000_000}), key) == 1_000_000
     with pytest.raises(ValidationError, match=r"less than or equal to 1000000"):
         RegimeParams(**{key: 1_000_001})
-    text = (Path(__file__).parents[3] / "strategies" / "btc_rf.yaml").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "strategies" / "btc_rf.yaml").read_text(encoding="utf-8")
     path = tmp_path / "s.yaml"
     path.write_text(f"{text}regime: {{{key}: 100000000000}}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
