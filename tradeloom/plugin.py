@@ -86,7 +86,6 @@ from tradeloom.plugins.protocols import (
     KnownSymbols,
     LabelHorizon,
     LiveAnomalyGate,
-    LiveBookFeed,
     LiveFeed,
     LiveModel,
     LiveTrainer,
@@ -111,6 +110,7 @@ from tradeloom.plugins.protocols import (
     VolumeAware,
     WalkForwardModel,
 )
+from tradeloom.plugins.protocols_books import LiveBookFeed
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.retrying import RetriesExhausted

@@ -24,7 +24,6 @@ from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols import (
     JoinsAuxiliary,
-    LiveBookFeed,
     LiveFeed,
     LiveModel,
     LiveTrainer,
@@ -35,6 +34,7 @@ from tradeloom.plugins.protocols import (
     PerSymbolModels,
     missing_members,
 )
+from tradeloom.plugins.protocols_books import LiveBookFeed
 from tradeloom.plugins.protocols_venues import ModelledVenue
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 

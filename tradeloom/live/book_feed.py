@@ -39,8 +39,7 @@ import pandas as pd
 from tradeloom.domain import BookSnapshot
 from tradeloom.errors import DataError
 from tradeloom.journal import BookProblem, BookSnapshotTaken, journal_path, read_events
-from tradeloom.plugins.protocols import LiveBookFeed
-from tradeloom.plugins.protocols_books import KeptBook
+from tradeloom.plugins.protocols_books import KeptBook, LiveBookFeed
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.retrying import describe
 from tradeloom.time.timeframes import format_timestamp

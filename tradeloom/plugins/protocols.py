@@ -43,7 +43,6 @@ from tradeloom.runtime.lazy import pandas as pd
 if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
-    from tradeloom.plugins.protocols_books import KeptBook
 
 __all__ = [
     "AuxiliaryData",
@@ -59,7 +58,6 @@ __all__ = [
     "LabelHorizon",
     "LiveAnomalyGate",
     "LiveAuxiliaryFeed",
-    "LiveBookFeed",
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
@@ -819,14 +817,6 @@ class OrderKeys(Protocol):
     order_keys: Any
     """The ``execution.orders`` keys
     (`tradeloom.plugins.protocols_orders.order_params.OrdersParams`)."""
-
-
-@runtime_checkable
-class LiveBookFeed(Protocol):
-    """A live feed that reads the exchange's order book at each bar."""
-
-    def live_book(self, cut_ns: int) -> KeptBook | None:
-        """Return the book as of ``cut_ns`` (None: the strategy reads no book)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Data layer, live: the order book a paper or live run keeps, as the run sees it.
 
-A data source that reads the exchange's book (`tradeloom.plugins.protocols.LiveBookFeed`)
+A data source that reads the exchange's book (`LiveBookFeed`)
 gives the run one market's book: the recorded history cut at the run's start, then each
 snapshot the run reads and offers to it. The run checks nothing itself: the book refuses a
 snapshot that fails the checks of recorded books and says why (`BookRefusal`); the run
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tradeloom.plugins.protocols_steps import LiveRows
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from tradeloom.domain import Bars, BookSnapshot
 
-__all__ = ["BookRefusal", "KeptBook"]
+__all__ = ["BookRefusal", "KeptBook", "LiveBookFeed"]
 
 
 class BookRefusal(Protocol):
@@ -79,3 +79,11 @@ class KeptBook(LiveRows, Protocol):
     def table(self) -> pd.DataFrame:
         """Return every snapshot held as a book table (``timestamp``, ``symbol``, levels)."""
         ...
+
+
+@runtime_checkable
+class LiveBookFeed(Protocol):
+    """A live feed that reads the exchange's order book at each bar."""
+
+    def live_book(self, cut_ns: int) -> KeptBook | None:
+        """Return the book as of ``cut_ns`` (None: the strategy reads no book)."""
