@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.ccxt_retry import (
     ExchangeUnavailable,
@@ -31,6 +29,7 @@ from tradeloom.plugins.data.ccxt_retry import (
     is_network_error,
     retry_after,
 )
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
 

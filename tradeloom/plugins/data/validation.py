@@ -29,11 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 from tradeloom.time.timeframes import format_timestamp

@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bar, Bars
@@ -33,6 +32,7 @@ from tradeloom.plugins.features.window import (
     ring_push,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

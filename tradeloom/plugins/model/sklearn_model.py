@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Retraining, Universe
 from tradeloom.errors import UserError
@@ -50,7 +47,11 @@ from tradeloom.plugins.model.sklearn_params import (
 )
 from tradeloom.plugins.model.universe_fit import fit_per_symbol, plan_pooled_folds, pooled_rows
 from tradeloom.runtime import progress
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "SINGLE_CLASS",
