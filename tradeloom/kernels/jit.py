@@ -336,8 +336,9 @@ class LazyKernel:
 
 def _resolve_lazy_modules(func: Callable[..., Any]) -> None:
     """Replace the lazy modules among ``func``'s globals (``from tradeloom.runtime.lazy
-    import numpy as np``) with the modules themselves: numba types a global by its
-    value, and knows numpy's functions only as the real module's."""
+    import numpy as np``) with the modules themselves before numba compiles it: numba
+    types a global by its value, so the kernel is typed against numpy itself, as it was
+    written and tested, not against a module object of tradeloom's that reads from it."""
     from tradeloom.runtime.lazy import LazyModule
 
     names = func.__globals__

@@ -16,8 +16,8 @@ modules whose components validate builds (their data sources, features, models a
 monitors make no array until they run): numpy's import was a quarter of a warm
 validate's. A module that does so computes nothing with numpy at import (its constants
 are Python values, its array types strings under ``TYPE_CHECKING``); a kernel's
-module may too, as `tradeloom.kernels.jit` hands numba the real module when it compiles
-one (numba types a global by its value).
+module may too: `tradeloom.kernels.jit` puts numpy itself in the module's globals before
+numba compiles one of its kernels (numba types a global by its value).
 
 This is the lazy-loading pattern of the scientific Python stack (SPEC 1,
 ``lazy_loader``), without its registering a half-loaded module in ``sys.modules``: other
