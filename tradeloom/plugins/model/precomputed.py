@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
@@ -10,6 +9,7 @@ from tradeloom.domain import Bars, ModelOutput
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import format_timestamp
 

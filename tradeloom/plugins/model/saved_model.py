@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from tradeloom.bounds import MAX_WINDOW
@@ -28,9 +26,12 @@ from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_fitting import TrainedFold, _predict_serially
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tradeloom.plugins.model.compiled_model import CompiledModel
 
 __all__ = ["SavedModel", "SavedParams", "build_saved_model"]
