@@ -51,6 +51,7 @@ HEAVY = (
     "sklearn",
     "scipy",
     "numba",
+    "numpy",
     "pandas",
     "pyarrow",
     "plotly",

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     "sklearn",
     "numba",
+    "numpy",
     "pandas",
     "pyarrow",
     "plotly",
@@ -38,7 +39,8 @@ HEAVY = (
     "structlog",
 )
 """Libraries a command pays for at start-up (structlog: 80 ms of CPU with the rich and
-asyncio it imports; narwhals and PIL come with ``plotly.io``)."""
+asyncio it imports; narwhals and PIL come with ``plotly.io``; numpy: a quarter of a warm
+validate's time, which reads it through `tradeloom.runtime.lazy`)."""
 
 STRATEGY_RUN_SKIPS = ("tradeloom.schemas.portfolio_file",)
 """Modules of tradeloom that a strategy file's backtest does not import: the portfolio
@@ -116,8 +118,9 @@ def test_version_and_help_still_say_what_they_said() -> None:
 
 VALIDATE_MAY_IMPORT: set[str] = set()
 """What ``validate`` may import of `HEAVY`: nothing. The built-in plugins' modules are
-written over pandas frames, but read pandas through `tradeloom.runtime.lazy`, so importing them
-for their params models imports no pandas."""
+written over pandas frames and numpy arrays, but read both through `tradeloom.runtime.lazy`,
+so importing them for their params models, and building their components (which make no
+array until they run), imports neither."""
 
 
 _VALIDATE_EACH = """
@@ -175,10 +178,10 @@ def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> No
     )
 
 
-READERS_MAY_IMPORT = {"pandas", "pyarrow"}
+READERS_MAY_IMPORT = {"numpy", "pandas", "pyarrow"}
 """What ``status``, ``journal verify`` and ``kill`` still import: the journal's events
 carry ``pd.Timestamp`` fields, and status adds up the fills as frames (pandas imports
-pyarrow when it is installed)."""
+numpy, and pyarrow when it is installed)."""
 
 
 @pytest.fixture(scope="module")

@@ -74,6 +74,22 @@ def test_a_lazy_kernel_is_called_pickled_and_read_like_the_dispatcher() -> None:
     assert lazy.signatures  # compiled for the float call
 
 
+def test_a_kernel_whose_module_reads_numpy_lazily_compiles_with_numpy_itself() -> None:
+    """A module may read numpy through `tradeloom.runtime.lazy` (validate imports it for its
+    components and makes no array): numba types a global by its value, so the lazy module
+    is swapped for numpy itself before the kernel is compiled."""
+    import numba
+
+    from tradeloom.runtime import lazy
+
+    namespace = {"np": lazy.numpy}  # as `from tradeloom.runtime.lazy import numpy as np`
+    exec("def _count(n):\n    return np.ones(n).sum() + n\n", namespace)
+    compiled = LazyKernel(namespace["_count"], compiler=numba.njit)  # type: ignore[arg-type]
+    assert compiled(3) == 6.0
+    assert type(compiled.dispatcher()).__name__ == "CPUDispatcher"
+    assert namespace["np"] is np  # the module's global is numpy from then on
+
+
 def test_a_released_kernel_lets_go_of_the_gil_and_a_kernel_keeps_it() -> None:
     """The run folder's text kernels run in a worker beside the report (issue 47)."""
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core.context import FillReport
 from tradeloom.core.layout import (
     A_CASH,
@@ -46,6 +44,7 @@ from tradeloom.core.layout import (
     S_TRAIL,
 )
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "CLOSED",

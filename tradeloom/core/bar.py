@@ -68,8 +68,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
@@ -226,6 +224,7 @@ from tradeloom.core.scaling import accept_add, add_sent, partial_exit, wants_add
 from tradeloom.core.sequence import sends_first, sequence_fills
 from tradeloom.core.sizing import observe_volatility, size_signal
 from tradeloom.kernels.jit import core_kernel, core_loop, core_stage
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["ROWS_PER_SYMBOL", "SCRATCH_SIZE", "run_bars"]
 

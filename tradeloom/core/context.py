@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
-
 from tradeloom.core.layout import (
     FUNDING_ROW,
     ORDER_MARKET,
@@ -57,6 +55,7 @@ from tradeloom.core.layout import (
     SIZING_VOL_TARGET,
 )
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["Bars", "FillCosts", "FillReport", "Order", "Settings", "State", "settings"]
 

@@ -8,12 +8,15 @@ so the curve is the one the step's decisions saw, bit for bit.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from tradeloom.core import layout as L
 from tradeloom.core.records import FILL_CASH, FILL_POSITION
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["equity_curve", "fill_marks", "universe_curve"]
 

@@ -34,13 +34,12 @@ order is decided; a live run's venue brings its market's limits into the state):
 
 from __future__ import annotations
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, minimum
 from tradeloom.core.layout import S_DUST, S_DUST_NOTED, S_MARK, S_QTY
 from tradeloom.core.rows import emit_rejection
 from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
 

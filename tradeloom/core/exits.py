@@ -57,8 +57,6 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
-
 from tradeloom.core.codes import (
     EXIT_BREAK_EVEN,
     EXIT_LIQUIDATION,
@@ -67,6 +65,7 @@ from tradeloom.core.codes import (
     EXIT_TRAILING_STOP,
 )
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "DAY_NS",

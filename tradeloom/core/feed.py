@@ -12,8 +12,6 @@ of the run's order.
 
 from __future__ import annotations
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import CLOSED, apply_fill
 from tradeloom.core.context import FillReport, State
@@ -36,6 +34,7 @@ from tradeloom.core.layout import (
 from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.rows import emit_cancel, emit_external, emit_fill, emit_halt, emit_trade
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "cancel_for_kill",

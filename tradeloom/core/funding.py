@@ -23,11 +23,10 @@ cash after it sit where a fill's do, so that the equity curve
 
 from __future__ import annotations
 
-import numpy as np
-
 from tradeloom.core.layout import A_CASH, FUNDING_ROW, S_FUNDING, S_QTY
 from tradeloom.core.rows import Funding, emit_funding
 from tradeloom.kernels.jit import core_stage
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["FUNDING_ROW", "book_funding"]
 

@@ -8,8 +8,6 @@ journals what the signal was for (`signal_purpose`).
 
 from __future__ import annotations
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.layout import (
     S_I_DIR,
@@ -20,6 +18,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit_decision
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["accept", "fall_back", "signal_purpose"]
 

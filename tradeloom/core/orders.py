@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import minimum
 from tradeloom.core.context import FillCosts, FillReport, Order, State
@@ -93,6 +91,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit_cancel, emit_order, emit_sliced_order
 from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "cancel_working",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tradeloom.core import layout as L
 from tradeloom.core.kernels.specs import (
     MarginKernel,
@@ -20,6 +18,7 @@ from tradeloom.core.kernels.specs import (
     ThresholdKernel,
     VenueKernel,
 )
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["CoreSpec", "ExitRules", "Limits", "PortfolioLimits", "Scaling"]
 

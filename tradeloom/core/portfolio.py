@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust
 from tradeloom.core.intent import accept, fall_back, signal_purpose
@@ -80,6 +78,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit_rejection
 from tradeloom.kernels.jit import core_kernel, core_stage
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["correlation", "decide_candidates", "min_overlap", "push_returns"]
 

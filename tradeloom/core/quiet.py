@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core.context import Bars, State
 from tradeloom.core.exits import holding_expired
 from tradeloom.core.kernels.threshold import threshold_step
@@ -76,6 +74,7 @@ from tradeloom.core.layout import (
 from tradeloom.core.prefetch import prefetch
 from tradeloom.core.risk import kill_holds
 from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["quiet_bars"]
 

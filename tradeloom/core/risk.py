@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.context import Order, State
 from tradeloom.core.layout import (
@@ -55,6 +53,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit_state
 from tradeloom.kernels.jit import core_kernel, core_stage
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "RATE_WINDOW_NS",

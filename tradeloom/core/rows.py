@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from tradeloom.core.context import FillReport, Order
 from tradeloom.core.layout import (
     C_COUNT,
@@ -52,6 +50,7 @@ from tradeloom.core.records import (
     WIDTH,
 )
 from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "Funding",

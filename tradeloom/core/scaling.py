@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust
 from tradeloom.core.layout import (
@@ -67,6 +65,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.rows import emit_decision, emit_rejection
 from tradeloom.kernels.jit import core_kernel, core_stage
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["accept_add", "add_sent", "partial_exit", "sync_trade", "wants_add"]
 

@@ -29,8 +29,6 @@ in ``metrics.json`` (``cut_orders``).
 
 from __future__ import annotations
 
-import numpy as np
-
 from tradeloom.core.layout import (
     S_I_DIR,
     S_I_REASON,
@@ -42,6 +40,7 @@ from tradeloom.core.layout import (
     S_W_SIDE,
 )
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["fill_before", "sends_first", "sequence_fills"]
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core import codes
 from tradeloom.core.kernels.sizing import (
     kelly_size,
@@ -57,6 +55,7 @@ from tradeloom.core.layout import (
     SIZING_VOL_TARGET,
 )
 from tradeloom.kernels.jit import core_kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["observe_volatility", "size_signal"]
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.core import layout as L
 from tradeloom.core.bar import ROWS_PER_SYMBOL, SCRATCH_SIZE, run_bars
 from tradeloom.core.context import State
 from tradeloom.core.params import CoreSpec
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["BarInputs", "CoreState"]
 

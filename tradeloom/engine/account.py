@@ -23,10 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.core.columns import RowEvent
 from tradeloom.core.kernels.specs import DrawdownKernel
@@ -45,7 +42,11 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import RiskRule, Sizer, Venue
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.schemas.portfolio_file import PortfolioConfig
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "SEPARATOR",

@@ -18,9 +18,12 @@ fixed for the bar and read nothing after bar ``t - 1``'s close:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["FixedWeights", "InverseVolatility", "inverse_volatility_weights"]
 

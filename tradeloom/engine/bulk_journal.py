@@ -19,10 +19,8 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core import records as R
@@ -47,6 +45,10 @@ from tradeloom.journal import (
     SlicedOrder,
     TradingStateChanged,
 )
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["BulkRows", "journal_batches", "rows_to_batches"]
 

@@ -18,10 +18,8 @@ import copy
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core import codes
@@ -80,8 +78,12 @@ from tradeloom.plugins.protocols import (
     Sizer,
     Venue,
 )
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.tables.kept import Kept
 from tradeloom.time.calendars import TradingCalendar
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["Book", "Engine", "UnknownOrder"]
 

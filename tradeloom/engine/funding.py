@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import AuxiliaryData, ExtraColumns
+from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tradeloom.domain import AuxiliarySeries, Universe
     from tradeloom.schemas.config import StrategyConfig
 
@@ -120,10 +120,6 @@ def place_funding(universe: Universe, series: list[AuxiliarySeries]) -> npt.NDAr
     return out
 
 
-_NO_TIMES = np.empty(0, np.int64)
-_NO_RATES = np.empty(0, np.float64)
-
-
 class LiveFunding:
     """A paper or live run's funding rates, bar by bar as the bars close (module docstring).
 
@@ -163,7 +159,7 @@ class LiveFunding:
                     keep = np.isfinite(rates)
                     own.append((times[keep], rates[keep]))
             self._series.append(own)
-            times = np.sort(np.concatenate([t for t, _ in own] + [_NO_TIMES]))
+            times = np.sort(np.concatenate([t for t, _ in own] + [np.empty(0, np.int64)]))
             known = None if len(times) < 2 else (int(times[-1]), int(np.min(np.diff(times))))
             self._known.append(known)
 

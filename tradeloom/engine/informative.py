@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.protocols import (
@@ -31,6 +29,7 @@ from tradeloom.plugins.protocols import (
     reads_beside_ohlcv,
 )
 from tradeloom.plugins.protocols_steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import informative_column
 

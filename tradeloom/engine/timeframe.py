@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tradeloom.domain import Bar, Bars
 from tradeloom.errors import DataError
 from tradeloom.kernels.jit import kernel
@@ -35,6 +33,7 @@ from tradeloom.plugins.protocols import (
     reads_beside_ohlcv,
 )
 from tradeloom.plugins.protocols_steps import ComputeStep, FeatureStep, StepContext, SteppedFeature
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import timeframe_column
 from tradeloom.time.calendars import TradingCalendar

@@ -23,10 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Protocol
 
 from tradeloom.domain import (
     Bar,
@@ -40,7 +37,11 @@ from tradeloom.domain import (
 from tradeloom.engine.health import HealthRules
 from tradeloom.plugins.protocols import Monitor, MonitorInput, MonitorMetrics
 from tradeloom.reporting.monitor_labels import monitor_label
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.schemas.health import HealthRule
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["EventLog", "FeatureRow", "SplitLog", "Watch", "symbol_watches"]
 

@@ -310,6 +310,7 @@ class LazyKernel:
     def dispatcher(self) -> Any:
         """Return numba's dispatcher of this kernel (importing numba the first time)."""
         if self._dispatcher is None:
+            _resolve_lazy_modules(self._func)
             self._dispatcher = self._compiler(self._func)
             module = sys.modules.get(self._func.__module__)
             if module is not None and getattr(module, self._func.__name__, None) is self:
@@ -331,6 +332,19 @@ class LazyKernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self._func.__module__}.{self._func.__qualname__} (not compiled yet)>"
+
+
+def _resolve_lazy_modules(func: Callable[..., Any]) -> None:
+    """Replace the lazy modules among ``func``'s globals (``from tradeloom.runtime.lazy
+    import numpy as np``) with the modules themselves before numba compiles it: numba
+    types a global by its value, so the kernel is typed against numpy itself, as it was
+    written and tested, not against a module object of tradeloom's that reads from it."""
+    from tradeloom.runtime.lazy import LazyModule
+
+    names = func.__globals__
+    for name, value in list(names.items()):
+        if isinstance(value, LazyModule):
+            names[name] = importlib.import_module(value.__name__)
 
 
 def _kernel_by_name(module: str, qualname: str) -> Any:

@@ -17,9 +17,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from tradeloom.domain import (
     OHLCV,
     Bar,
@@ -38,9 +35,12 @@ from tradeloom.domain import (
     Signal,
     Universe,
 )
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from tradeloom.bounds import MAX_PRICE, MAX_VOLUME
 from tradeloom.domain import OHLCV
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["row_problems", "sound_bars", "sound_columns", "unsound_bars"]
 

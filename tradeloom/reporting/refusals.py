@@ -28,11 +28,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "STAGES",

@@ -11,6 +11,14 @@ and ``pd`` is the real module for mypy and for every use: the first attribute re
 (``pd.DataFrame``) imports pandas, and later reads go straight to its namespace. The
 library is not in ``sys.modules`` until then, which is what the start-up tests check.
 
+numpy is read the same way (``from tradeloom.runtime.lazy import numpy as np``) by the
+modules whose components validate builds (their data sources, features, models and
+monitors make no array until they run): numpy's import was a quarter of a warm
+validate's. A module that does so computes nothing with numpy at import (its constants
+are Python values, its array types strings under ``TYPE_CHECKING``); a kernel's
+module may too: `tradeloom.kernels.jit` puts numpy itself in the module's globals before
+numba compiles one of its kernels (numba types a global by its value).
+
 This is the lazy-loading pattern of the scientific Python stack (SPEC 1,
 ``lazy_loader``), without its registering a half-loaded module in ``sys.modules``: other
 libraries that import pandas themselves get the ordinary import.
@@ -33,6 +41,7 @@ __all__ = [
     "LazyModule",
     "exports",
     "logger",
+    "numpy",
     "pandas",
     "pyarrow",
     "pyarrow_parquet",
@@ -170,10 +179,12 @@ def logger(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    import numpy as numpy
     import pandas as pandas
     import pyarrow as pyarrow
     import pyarrow.parquet as pyarrow_parquet
 else:
+    numpy = LazyModule("numpy")
     pandas = LazyModule("pandas")
     pyarrow = LazyModule("pyarrow")
     pyarrow_parquet = LazyModule("pyarrow.parquet")

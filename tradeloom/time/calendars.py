@@ -32,8 +32,7 @@ from datetime import date, time
 from functools import cache
 from typing import Any
 
-import numpy as np
-
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "CUT_CASH",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "kelly_fraction",

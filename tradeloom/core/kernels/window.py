@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.kernels.jit import kernel, python_form
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "BLOCK",

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import OHLCV, AuxiliarySeries, Bars
@@ -35,6 +34,7 @@ from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import format_timestamp
 

@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tradeloom.domain import BookSnapshot
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.ccxt_retry import (
@@ -31,6 +29,7 @@ from tradeloom.plugins.data.ccxt_retry import (
     is_network_error,
     retry_after,
 )
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
 

@@ -32,11 +32,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccxt
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import OHLCV
@@ -50,8 +48,12 @@ from tradeloom.plugins.data.ccxt_retry import (
 )
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
 from tradeloom.time.timeframes import format_timestamp, parse_timeframe
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "BarFeed",

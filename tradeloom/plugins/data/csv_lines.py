@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-import numpy as np
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["csv_header", "csv_line_numbers", "csv_row_count"]
 
@@ -78,7 +79,7 @@ def csv_row_count(path: Path) -> int:
 def _line_count(path: Path, *, indented: bool = False) -> tuple[int, bool]:
     """Return how many lines ``path`` has, lines ended by newlines as a file's lines are
     read (a last line without one counted), and, where ``indented``, whether a line
-    starts with whitespace (the first line, or a newline followed by a `_BLANK` byte)."""
+    starts with whitespace (the first line, or a newline followed by a `_blank` byte)."""
     count = 0
     ended = True  # an empty file has no line to end
     found = False
@@ -90,18 +91,22 @@ def _line_count(path: Path, *, indented: bool = False) -> tuple[int, bool]:
         while size := fh.readinto(buffer):
             if indented and not found:
                 # a line starts at this piece's first byte when the last piece ended one
-                found = ended and bool(_BLANK[buffer[0]])
+                found = ended and bool(_blank()[buffer[0]])
                 after = np.flatnonzero(view[: size - 1] == _NEWLINE) + 1
                 count += len(after) + (buffer[size - 1] == _NEWLINE)
-                found = found or bool(_BLANK[view[after]].any())
+                found = found or bool(_blank()[view[after]].any())
             else:
                 count += int(np.count_nonzero(view[:size] == _NEWLINE))
             ended = buffer[size - 1] == _NEWLINE
     return count + (not ended), found
 
 
-_BLANK = np.zeros(256, dtype=np.uint8)
-_BLANK[list(b" \t\n\r\x0b\x0c")] = 1  # what bytes.strip() strips
+@cache
+def _blank() -> np.ndarray:
+    """Return, for each byte value, 1 where it is whitespace (what bytes.strip() strips)."""
+    blank = np.zeros(256, dtype=np.uint8)
+    blank[list(b" \t\n\r\x0b\x0c")] = 1
+    return blank
 
 
 def _nonblank_lines(data: np.ndarray) -> np.ndarray:
@@ -112,7 +117,7 @@ def _nonblank_lines(data: np.ndarray) -> np.ndarray:
     starts = np.r_[0, np.flatnonzero(data == 10) + 1]
     starts = starts[starts < len(data)]  # a final newline ends a line, starts none
     ends = np.r_[starts[1:], len(data)]
-    filled = _BLANK[data[starts]] == 0  # a line that starts with text holds some
+    filled = _blank()[data[starts]] == 0  # a line that starts with text holds some
     for k in np.flatnonzero(~filled):  # the rest (blank lines, indented ones) in full
         filled[k] = bool(data[starts[k] : ends[k]].tobytes().strip())
     return np.flatnonzero(filled) + 1

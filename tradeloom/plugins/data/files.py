@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import OHLCV, Bars, Universe
@@ -35,6 +34,7 @@ from tradeloom.plugins.data.universe import (
 )
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, validate_bars
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.calendars import get_calendar
 from tradeloom.time.timeframes import format_timestamp, parse_timeframe

@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import PrivateAttr, model_validator
 
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.files import BarsParams, FileSource
 from tradeloom.plugins.data.joined import build_joined
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:

@@ -32,10 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.lazy import pyarrow as pa
 from tradeloom.runtime.lazy import pyarrow_parquet as pq

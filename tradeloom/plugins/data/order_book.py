@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from tradeloom.errors import DataError
@@ -37,6 +36,7 @@ from tradeloom.plugins.data.book_snapshots import BOOK_FIELDS, level_column
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import format_timestamp
 

@@ -36,7 +36,6 @@ import zlib
 from dataclasses import dataclass, field
 from functools import cache
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tradeloom.bounds import MAX_BARS, MAX_PRICE, MAX_SEED
@@ -48,6 +47,7 @@ from tradeloom.plugins.data.synthetic_funding import synthetic_funding
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import last_bar_problem, parse_timeframe, periods_per_year
 
@@ -91,14 +91,12 @@ _REGIMES = (
 # Probability of the next regime given the current one; a trend's direction is drawn
 # separately, leaning back toward the initial price.
 _TREND, _REVERT, _WILD = 0, 1, 2
-_NEXT = np.array(
-    [
-        [0.30, 0.40, 0.30],  # after a trend
-        [0.65, 0.00, 0.35],  # after mean reversion
-        [0.50, 0.50, 0.00],  # after a volatile spell
-    ]
+_NEXT = (
+    (0.30, 0.40, 0.30),  # after a trend
+    (0.65, 0.00, 0.35),  # after mean reversion
+    (0.50, 0.50, 0.00),  # after a volatile spell
 )
-_FIRST = np.array([0.45, 0.30, 0.25])
+_FIRST = (0.45, 0.30, 0.25)
 _TAIL_DF = 5.0  # Student-t degrees of freedom of fat-tailed shocks
 _MAX_SHOCK = 8.0  # fat tails, but no 40-sigma bar: Student-t shocks are clipped here
 _ANCHOR = 1.0  # log-price distance from the start at which trends lean 73/27 back
@@ -505,7 +503,7 @@ def _vol_scale() -> float:
     # RMS of the regimes' volatility multiples, weighted by their long-run share of bars,
     # so that ``volatility`` is the annualized volatility of the whole series.
     families = np.linalg.lstsq(
-        np.vstack([_NEXT.T - np.eye(3), np.ones(3)]), np.array([0, 0, 0, 1.0]), rcond=None
+        np.vstack([np.array(_NEXT).T - np.eye(3), np.ones(3)]), np.array([0, 0, 0, 1.0]), rcond=None
     )[0]
     trend = families[_TREND] / 2.0
     visits = np.array([trend, trend, families[_REVERT], families[_WILD]])

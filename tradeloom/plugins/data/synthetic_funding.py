@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
-
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["FUNDING_INTERVAL_NS", "synthetic_funding"]
 

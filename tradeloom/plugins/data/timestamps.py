@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 
-import numpy as np
-
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import TIMESTAMP_RANGE
 
@@ -30,7 +29,7 @@ Now is about 1.7e9 seconds, 1.7e12 milliseconds: 1e11 seconds is the year 5138 a
 1e11 milliseconds is 1973, so a magnitude bound tells the units apart.
 """
 
-_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MAX = 2**63 - 1  # np.iinfo(np.int64).max
 
 
 def parse_utc_timestamp(text: str) -> pd.Timestamp:
@@ -161,7 +160,7 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 # The fixed-width ISO 8601 forms read at once, by length: d a digit, ? T or a space, ~ +
 # or -, any other byte itself (naive times are UTC)
 _FORMS = {
-    len(form): np.frombuffer(form, dtype=np.uint8)
+    len(form): form
     for form in (b"dddd-dd-dd?dd:dd:dd", b"dddd-dd-dd?dd:dd:ddZ", b"dddd-dd-dd?dd:dd:dd~dd:dd")
 }
 _EITHER = {ord("?"): (ord("T"), ord(" ")), ord("~"): (ord("+"), ord("-"))}
@@ -199,7 +198,7 @@ def _fixed_width_iso(values: pd.Series) -> np.ndarray | None:
     cells = np.frombuffer(
         data_buffer, dtype=np.uint8, count=width * len(array), offset=int(offsets[0])
     ).reshape(len(array), width)
-    form = _FORMS[width]
+    form = np.frombuffer(_FORMS[width], dtype=np.uint8)
     digit = form == ord("d")
     either = np.isin(form, list(_EITHER))
     same = ~digit & ~either

@@ -33,11 +33,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
 from tradeloom.plugins.protocols_bars import row_problems, sound_bars, sound_columns, unsound_bars
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 from tradeloom.time.timeframes import format_timestamp

@@ -6,13 +6,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, ClassVar, TypeVar
 
-import numpy as np
 from pydantic import AfterValidator, Field
 
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext, ParamError, Params, bars_key
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import (
@@ -32,6 +31,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from tradeloom.domain import Bars
@@ -34,7 +33,11 @@ from tradeloom.plugins.features._base import (
     new_columns,
     series,
 )
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "CROSS_KINDS",
@@ -48,7 +51,7 @@ __all__ = [
     "cross_zscore",
 ]
 
-Array = npt.NDArray[np.float64]
+Array: TypeAlias = "npt.NDArray[np.float64]"
 
 CROSS_KINDS = ("cross_rank", "cross_zscore", "cross_mean")
 """The built-in cross-sectional feature kinds (they need a universe of several symbols)."""

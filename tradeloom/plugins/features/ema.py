@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -23,6 +21,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import ema_step, new_average
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Ema", "EmaParams", "build_ema", "ema"]

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import numpy as np
 from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
@@ -25,6 +24,7 @@ from tradeloom.plugins.features._base import (
     new_columns,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Lags", "LagsParams", "build_lags", "lag", "lags", "lags_step", "new_lags_state"]

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from tradeloom.bounds import MAX_WINDOW
@@ -28,6 +27,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import ema_step
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Macd", "MacdParams", "build_macd", "macd", "macd_step", "new_macd_state"]

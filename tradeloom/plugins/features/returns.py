@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from tradeloom.core.kernels.window import new_ring, ring_full, ring_get, ring_push
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
@@ -25,6 +23,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

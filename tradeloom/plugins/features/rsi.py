@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from tradeloom.domain import Bars
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext
@@ -25,6 +23,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.smoothing import wilder_constants, wilder_step
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Rsi", "RsiParams", "build_rsi", "new_rsi_state", "rsi", "rsi_step"]

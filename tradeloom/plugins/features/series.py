@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import new_ring
@@ -35,6 +34,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["Series", "SeriesParams", "build_series", "transform_series"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["ema_step", "new_average", "seed_step", "wilder_constants", "wilder_step"]
 

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import (
@@ -34,6 +33,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.returns import log_return, log_return_step
 from tradeloom.plugins.protocols_steps import CloseStep, FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import periods_per_year
 

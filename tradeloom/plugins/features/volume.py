@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from tradeloom.core.kernels.window import new_ring
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
@@ -24,6 +22,7 @@ from tradeloom.plugins.features._base import (
 )
 from tradeloom.plugins.features.zscore import rolling_zscore, zscore_step
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["VolumeZScore", "VolumeZScoreParams", "build_volume_zscore", "volume_zscore"]

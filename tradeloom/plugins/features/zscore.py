@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import (
@@ -33,6 +32,7 @@ from tradeloom.plugins.features._base import (
     series,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

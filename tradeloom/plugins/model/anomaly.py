@@ -15,13 +15,15 @@ share of them as outliers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from tradeloom.plugins.component import Params
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["AnomalyParams", "DetectorSpec", "anomaly_scores", "fit_detector", "make_detector"]
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
@@ -35,6 +33,10 @@ from tradeloom.plugins.model.compiled_model import (
     batch_rows,
     one_row,
 )
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "RELIABILITY_BINS",

@@ -30,11 +30,9 @@ linear trees, an objective other than ``binary``, more than one tree per iterati
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.model.compiled_model import (
@@ -44,18 +42,23 @@ from tradeloom.plugins.model.compiled_model import (
     verify_within_tolerance,
 )
 from tradeloom.plugins.model.compiled_trees import join_trees, lay_out
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["LIGHTGBM_ESTIMATORS", "CompiledLightGBM", "compile_lightgbm", "lightgbm_problem"]
 
 LIGHTGBM_ESTIMATORS = ("lightgbm.LGBMClassifier",)
 """Import paths of the classes `compile_lightgbm` takes."""
 
-_NODE_DTYPE = np.dtype([("threshold", np.float64), ("right", np.int32), ("code", np.int32)])
+_NODE_DTYPE = [("threshold", "f8"), ("right", "i4"), ("code", "i4")]
 """A node in depth-first preorder (left child at ``i + 1``; ``right`` -1 for a leaf);
 ``code`` is the split feature, its missing type (bits 28-29) and default-left bit (30)."""
 
 _FEATURE_BITS = 28
-_ZERO_THRESHOLD = float(np.float32(1e-35))  # kZeroThreshold, a float literal read as double
+# kZeroThreshold, a float literal read as double: 1e-35 rounded to a float32
+_ZERO_THRESHOLD = struct.unpack("<f", struct.pack("<f", 1e-35))[0]
 _PROBE_ROWS = 96
 _PROBE_SEED = 20240503
 

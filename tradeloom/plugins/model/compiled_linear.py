@@ -36,10 +36,7 @@ refuses them.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.model.compiled_model import (
@@ -50,6 +47,10 @@ from tradeloom.plugins.model.compiled_model import (
     one_row,
     verify_within_tolerance,
 )
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "LINEAR_ESTIMATORS",

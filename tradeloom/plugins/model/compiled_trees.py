@@ -49,10 +49,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloom.kernels.jit import kernel, python_form
 from tradeloom.plugins.model.compiled_model import (
@@ -61,6 +58,10 @@ from tradeloom.plugins.model.compiled_model import (
     check_binary_classes,
     one_row,
 )
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "TREE_ESTIMATORS",
@@ -82,7 +83,7 @@ TREE_ESTIMATORS = (
 
 _NAMES = tuple(path.rpartition(".")[2] for path in TREE_ESTIMATORS)
 
-_NODE_DTYPE = np.dtype([("threshold", np.float64), ("right", np.int32), ("feature", np.int32)])
+_NODE_DTYPE = [("threshold", "f8"), ("right", "i4"), ("feature", "i4")]
 """A node of the flattened trees, in depth-first preorder: node ``i``'s left child is
 ``i + 1``; ``right`` is the right child's index, -1 for a leaf; ``feature`` is the
 split feature ``f``, stored as ``-f - 1`` when a NaN goes left."""
@@ -90,7 +91,7 @@ split feature ``f``, stored as ``-f - 1`` when a NaN goes left."""
 Link = Literal["mean", "logit", "half_logit"]
 
 _FORESTS = ("DecisionTreeClassifier", "ExtraTreesClassifier", "RandomForestClassifier")
-_MAX_NODES = np.iinfo(np.int32).max
+_MAX_NODES = 2**31 - 1  # np.iinfo(np.int32).max
 _BLOCK = 16  # trees walked side by side; more overlaps more memory reads, to a point
 _PROBE_ROWS = 64
 _PROBE_SEED = 20240501

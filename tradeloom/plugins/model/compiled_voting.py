@@ -11,16 +11,17 @@ and a row's number is the same alone and in a batch (the average runs per elemen
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.plugins.model.compiled_model import (
     UnsupportedEstimatorError,
     batch_rows,
     one_row,
 )
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["CompiledVoting", "compile_voting", "is_voting", "voting_problem"]
 

@@ -32,10 +32,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.model.compiled_model import (
@@ -45,13 +42,17 @@ from tradeloom.plugins.model.compiled_model import (
     verify_within_tolerance,
 )
 from tradeloom.plugins.model.compiled_trees import join_trees, lay_out
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["XGBOOST_ESTIMATORS", "CompiledXGBoost", "compile_xgboost", "xgboost_problem"]
 
 XGBOOST_ESTIMATORS = ("xgboost.XGBClassifier",)
 """Import paths of the classes `compile_xgboost` takes."""
 
-_NODE_DTYPE = np.dtype([("threshold", np.float32), ("right", np.int32), ("feature", np.int32)])
+_NODE_DTYPE = [("threshold", "f4"), ("right", "i4"), ("feature", "i4")]
 """A node in depth-first preorder (left child at ``i + 1``; ``right`` -1 for a leaf);
 ``feature`` is the split feature ``f``, stored as ``-f - 1`` when a missing value goes left."""
 
@@ -107,7 +108,7 @@ def xgboost_problem(path: str, settings: dict[str, Any]) -> str | None:
         return f"XGBClassifier has objective={objective!r}; only 'binary:logistic' is compiled"
     if settings.get("enable_categorical"):
         return "XGBClassifier has enable_categorical=True; categorical splits are not compiled"
-    missing = settings.get("missing", np.nan)
+    missing = settings.get("missing", math.nan)
     if missing is not None and not (isinstance(missing, float) and math.isnan(missing)):
         return f"XGBClassifier has missing={missing!r}; only NaN as the missing value is compiled"
     return None

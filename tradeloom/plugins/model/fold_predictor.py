@@ -26,13 +26,14 @@ built once per fitted fold and does both through the same arithmetic:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from tradeloom.plugins.model.compiled_model import CompiledModel, UnsupportedEstimatorError
 from tradeloom.plugins.model.labels import BINARY_KINDS
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "ROW_EXACT",
@@ -44,7 +45,7 @@ __all__ = [
     "up_probability_of_return",
 ]
 
-Scale = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+Scale: TypeAlias = "Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]"
 
 
 class FoldPredictor:

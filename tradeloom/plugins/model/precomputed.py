@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.bounds import MAX_WINDOW
@@ -14,6 +13,7 @@ from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_symbols import fit_each_symbol
 from tradeloom.plugins.registry import did_you_mean
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import format_timestamp
 

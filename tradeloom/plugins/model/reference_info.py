@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from tradeloom.domain import FeatureReference
+from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["ReferenceInfo"]
 

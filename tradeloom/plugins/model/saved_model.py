@@ -16,8 +16,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from tradeloom.bounds import MAX_WINDOW
@@ -30,9 +28,12 @@ from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_save
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_fitting import TrainedFold, _predict_serially
 from tradeloom.plugins.protocols_symbols import fit_each_symbol
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tradeloom.plugins.model.compiled_model import CompiledModel
 
 __all__ = ["SavedModel", "SavedParams", "build_saved_model"]

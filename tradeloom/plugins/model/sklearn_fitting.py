@@ -11,10 +11,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from tradeloom.domain import FeatureReference, ModelTraining
 from tradeloom.errors import UserError
@@ -34,7 +31,11 @@ from tradeloom.plugins.model.folds import Fold
 from tradeloom.plugins.model.sklearn_params import LabelParams, OnSingleClass, Scaler
 from tradeloom.runtime import progress
 from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.threads import openmp_threads
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "SINGLE_CLASS",
@@ -95,7 +96,7 @@ def training_data_sha256(x: npt.NDArray[np.float64], y: Target) -> str:
     return digest.hexdigest()
 
 
-Target = npt.NDArray[np.int64] | npt.NDArray[np.float64]
+Target: TypeAlias = "npt.NDArray[np.int64] | npt.NDArray[np.float64]"
 """What an estimator fits: classes (int64) or, for label kind ``return``, numbers (float64)."""
 
 

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.declared_estimators import DeclaredRecipe
 from tradeloom.plugins.model.estimator_checks import CheckedEstimator
 from tradeloom.plugins.model.fold_predictor import FoldPredictor, label_problem, parity_note
 from tradeloom.plugins.model.labels import BINARY_KINDS
 from tradeloom.plugins.model.sklearn_fitting import FoldFitter, TrainedFold
+from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from tradeloom.plugins.model.compiled_model import CompiledModel
 
 __all__ = ["RowInference"]

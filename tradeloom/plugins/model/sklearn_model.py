@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Retraining, Universe
 from tradeloom.errors import UserError
@@ -56,7 +53,11 @@ from tradeloom.plugins.model.universe_fit import (
 )
 from tradeloom.plugins.protocols_symbols import train_fold_in_effect
 from tradeloom.runtime import progress
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "SINGLE_CLASS",

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Bars, Universe
 from tradeloom.plugins.model.folds import Fold, PurgingError
 from tradeloom.plugins.protocols_symbols import fit_per_symbol, on_clock
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 RowsOf = Callable[[Bars, "pd.DataFrame"], tuple[Any, Any, Any, Any]]
 """A model's rows of one symbol: features, labels, usable and trainable masks."""

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["Calibration", "CalibrationParams", "build", "calibration_error"]
 
@@ -70,8 +72,9 @@ class Calibration:
     def __init__(self, params: CalibrationParams, name: str = "calibration") -> None:
         self.name = name
         self.params = params
-        self._p = np.zeros(params.window)
-        self._y = np.zeros(params.window)
+        self._window: tuple[np.ndarray, np.ndarray] | None = None
+        """The window's predictions and outcomes, made at the first one (validate builds a
+        monitor it never feeds, and imports no numpy)."""
         self._filled = 0
         self._next = 0
         self._values: dict[str, float] | None = None
@@ -84,8 +87,10 @@ class Calibration:
         if math.isnan(p):
             return None
         y = 1.0 if data.resolved_up else 0.0
-        self._p[self._next] = p
-        self._y[self._next] = y
+        if self._window is None:
+            self._window = (np.zeros(self.params.window), np.zeros(self.params.window))
+        self._window[0][self._next] = p
+        self._window[1][self._next] = y
         self._next = (self._next + 1) % self.params.window
         self._filled = min(self._filled + 1, self.params.window)
         self._values = None
@@ -99,7 +104,7 @@ class Calibration:
             if self._filled < self.params.min_samples:
                 self._values = dict.fromkeys(self.metric_names, math.nan)
             else:
-                p, y = self._p[: self._filled], self._y[: self._filled]
+                p, y = self._filled_window()
                 ece = calibration_error(p, y, self.params.bins)[0]
                 self._values = {
                     "brier": float(np.mean((p - y) ** 2)),
@@ -108,11 +113,15 @@ class Calibration:
                 }
         return self._values
 
+    def _filled_window(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._window is not None  # filled: a prediction was added
+        return self._window[0][: self._filled], self._window[1][: self._filled]
+
     def summary(self) -> dict[str, Any]:
         """Return the last window's metrics and reliability bins, and the run's Brier score."""
         reliability: list[dict[str, float]] = []
         if self._filled:
-            p, y = self._p[: self._filled], self._y[: self._filled]
+            p, y = self._filled_window()
             _, counts, predicted, observed = calibration_error(p, y, self.params.bins)
             width = 1.0 / self.params.bins
             reliability = [

@@ -21,16 +21,18 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field
 
 from tradeloom.domain import FeatureReference, HealthChange, ModelTraining
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["FeatureDrift", "FeatureDriftParams", "build", "psi"]
 
@@ -81,21 +83,30 @@ class FeatureDrift:
         self.metric_names: tuple[str, ...] = ("psi_max", *(f"psi.{c}" for c in columns))
         self._training: ModelTraining | None = None
         self._edges: list[list[float]] = []
-        self._expected = np.zeros((len(columns), 1))
-        self._bins = np.full((params.window, len(columns)), -1, dtype=np.int64)
-        self._counts = np.zeros((len(columns), 1), dtype=np.int64)
-        self._n = np.zeros(len(columns), dtype=np.int64)
-        self._rows = np.arange(len(columns))
+        self._started = False
+        """Whether the window's arrays are made (`_start`: at the first bar or metrics;
+        validate builds a monitor it never feeds, and imports no numpy)."""
         self._filled = 0
         self._next = 0
-        self._tracked = np.zeros(len(columns), dtype=bool)
         self._values: dict[str, float] | None = None
         self._peak = math.nan
         self._peak_column = ""
         self._folds = 0
 
+    def _start(self) -> None:
+        columns = self.columns
+        self._expected = np.zeros((len(columns), 1))
+        self._bins = np.full((self.params.window, len(columns)), -1, dtype=np.int64)
+        self._counts = np.zeros((len(columns), 1), dtype=np.int64)
+        self._n = np.zeros(len(columns), dtype=np.int64)
+        self._rows = np.arange(len(columns))
+        self._tracked = np.zeros(len(columns), dtype=bool)
+        self._started = True
+
     def on_bar(self, data: MonitorInput) -> HealthChange | None:
         """Bin this bar's features against the reference in effect; never reports a status."""
+        if not self._started:
+            self._start()
         training = data.training
         if training is not self._training and training != self._training:
             self._reset(training)
@@ -122,6 +133,8 @@ class FeatureDrift:
 
     def metrics(self) -> Mapping[str, float]:
         """Return ``psi_max`` and ``psi.<column>`` for the current window."""
+        if not self._started:
+            self._start()
         if self._values is None:
             values = np.full(len(self.columns), math.nan)
             ready = self._tracked & (self._n >= self.params.min_samples)

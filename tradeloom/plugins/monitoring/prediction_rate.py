@@ -15,8 +15,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from tradeloom.domain import HealthChange
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.monitoring.params import WindowParams, window_field
@@ -45,7 +43,7 @@ class PredictionRate:
     def __init__(self, params: PredictionRateParams, name: str = "prediction_rate") -> None:
         self.name = name
         self.params = params
-        self._kinds = np.zeros(params.window, dtype=np.int8)
+        self._kinds = bytearray(params.window)  # each bar's kind: _NONE, _DOWN or _UP
         self._counts = [0, 0, 0]  # bars with no prediction, a prediction <= 0.5, above
         self._filled = 0
         self._next = 0
