@@ -356,7 +356,7 @@ def test_an_atr_that_widens_in_the_entry_bar_never_lowers_the_stop_in_force() ->
 
 def _stop_in_force(state, prm) -> float:
     """The stop resting under the position for the next bar, as a live run rests it at
-    the exchange (`tradeloom.engine.driver.CoreEngine.stop_of`)."""
+    the exchange (`tradeloom.engine.book.Book.stop_of`)."""
     row = state.sym[0]
     quantity = float(row[L.S_QTY])
     window = int(prm[L.P_TRAIL_ATR])

@@ -7,7 +7,9 @@ by ``train_next(bars, features, reason=...)`` and ``scheduled_start(bars, featur
 `TradeloomDeprecationWarning`. The fixture plugin ``one_market_rf``
 (``tests/fixtures/plugins/one_market_model.py``) is the built-in ``sklearn`` model seen
 through those calls: its paper run on the simulated clock, folds trained as bars close,
-journals the very rows of the built-in model's run.
+journals the very rows of the built-in model's run. So does ``universe_rf``, the same
+model written over symbols (``fit_predict_universe``) whose live trainer is still of the
+single-market form, driven through `LiveTrainerOverSymbols`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tests import forkserver
 from tests.builders import BASE, strategy_text
 from tests.live.live_emulated import rows
 
-pytestmark = pytest.mark.slow  # four paper runs through the CLI
+pytestmark = pytest.mark.slow  # paper runs through the CLI
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -53,7 +55,7 @@ def _paper(folder: Path, kind: str, *more: str) -> Path:
     ]  # fmt: skip
     proc = forkserver.run(command, cwd=folder, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert ("TradeloomDeprecationWarning" in proc.stderr) is (kind == "one_market_rf")
+    assert ("TradeloomDeprecationWarning" in proc.stderr) is (kind != "sklearn")
     return run / "journal.sqlite"
 
 
@@ -66,8 +68,11 @@ def _journaled(journal: Path) -> dict[str, list[dict[str, object]]]:
     }
 
 
-def test_a_single_market_trainer_trains_live_as_the_built_in_model(tmp_path: Path) -> None:
-    old = _journaled(_paper(tmp_path, "one_market_rf", "--max-bars", "20"))
+@pytest.mark.parametrize("kind", ["one_market_rf", "universe_rf"])
+def test_a_single_market_trainer_trains_live_as_the_built_in_model(
+    tmp_path: Path, kind: str
+) -> None:
+    old = _journaled(_paper(tmp_path, kind, "--max-bars", "20"))
     new = _journaled(_paper(tmp_path, "sklearn", "--max-bars", "20"))
 
     assert len(old["model_trained"]) >= 3  # the fold in effect, then folds as bars close

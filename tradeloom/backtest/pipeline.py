@@ -26,7 +26,8 @@ from tradeloom.core.columns import BarTimes
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
-from tradeloom.engine.driver import Book, Engine
+from tradeloom.engine.book import Book
+from tradeloom.engine.driver import Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import (
     SymbolFeatures,

@@ -30,7 +30,7 @@ from tradeloom.engine.account import (
     allocator,
     join_inputs,
 )
-from tradeloom.engine.driver import Book
+from tradeloom.engine.book import Book
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.universe import journal_universe, load_universe

@@ -1,6 +1,6 @@
 """Retraining mid-backtest: a health rule's ``retrain`` at bar t, applied to the bars after t.
 
-`Retrainer` is the callback the per-bar driver gives `BarEngine` in a backtest. It
+`Retrainer` is the callback the per-bar driver gives `tradeloom.engine.driver.Engine` in a backtest. It
 asks the model for a fold trained at t's close (`Retrainable.retrain`), checks that
 the fold learns nothing from bar t+1 on and predicts exactly the bars after t,
 writes its probabilities over those bars (the driver reads them as it reaches

@@ -28,7 +28,6 @@ from tradeloom.core import records as R
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
 from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
-from tradeloom.core.exits import OpenTrade, StopSettings, resting_stop
 from tradeloom.core.feed import (
     cancel_for_kill,
     feed_cancel,
@@ -39,7 +38,6 @@ from tradeloom.core.feed import (
     record_external,
     resume,
 )
-from tradeloom.core.kernels.labels import trend_label, volatility_label
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.risk import kill_holds, kill_spares
 from tradeloom.core.state import BarInputs, CoreState
@@ -52,22 +50,20 @@ from tradeloom.domain import (
     ModelTraining,
     Order,
     OrderIntent,
-    PortfolioView,
     Rejection,
     Signal,
     Trade,
 )
+from tradeloom.engine.book import Book
 from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.engine.core_spec import core_spec, sizing_year
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
+from tradeloom.engine.row_journal import RowJournal
 from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import (
     Event,
-    FundingPayment,
-    Liquidation,
-    SlicedOrder,
     TradingStateChanged,
 )
 from tradeloom.plugins.protocols import (
@@ -85,7 +81,7 @@ from tradeloom.time.calendars import TradingCalendar
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["Book", "Engine", "UnknownOrder"]
+__all__ = ["Engine", "UnknownOrder"]
 
 _LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
 _PURE_NEEDS = frozenset((L.NEED_SIGNAL, L.NEED_SIZE, L.NEED_CHECK, L.NEED_QUANTITY))
@@ -128,110 +124,6 @@ class _RowLog:
 
     def take(self, event: RowEvent) -> None:
         self.kept[event.kind].append(event.value)
-
-
-class Book:
-    """The account as the core holds it: read-only views of its arrays.
-
-    The per-symbol figures (`position`, `entry_bar`, `entry_price`) are the first
-    symbol's, the one symbol of a one-symbol strategy; `position_of` and `view` take
-    any symbol's index.
-    """
-
-    def __init__(self, state: CoreState, initial_cash: float, trades: Kept[Trade]) -> None:
-        self._state = state
-        self.initial_cash = initial_cash
-        self.trades = trades
-
-    def position_of(self, symbol: int) -> float:
-        """Return the signed position of the ``symbol``-th symbol."""
-        return float(self._state.sym[symbol, L.S_QTY])
-
-    def entry_of(self, symbol: int) -> tuple[int | None, float | None]:
-        """Return the ``symbol``-th symbol's entry bar and average price (None: flat)."""
-        row = self._state.sym[symbol]
-        bar, price = int(row[L.S_ENTRY_BAR]), float(row[L.S_ENTRY_PRICE])
-        return (None if bar < 0 else bar), (None if math.isnan(price) else price)
-
-    def stop_of(self, symbol: int) -> tuple[str, float] | None:
-        """Return the stop resting under the ``symbol``-th symbol's position for the next
-        bar: its exit reason and level (`tradeloom.core.exits.resting_stop`).
-
-        None: flat, or no stop-loss, break-even or trailing stop rests (an ATR stop
-        before its average has its bars).
-        """
-        row, prm = self._state.sym[symbol], self._state.prm
-        quantity = float(row[L.S_QTY])
-        if quantity == 0.0:
-            return None
-        window = int(prm[L.P_TRAIL_ATR])
-        atr = math.nan
-        if window > 0 and row[L.S_ATR + 2] >= window:
-            atr = float(row[L.S_ATR + 3])
-        trade = OpenTrade(
-            1 if quantity > 0.0 else -1,
-            float(row[L.S_ENTRY_PRICE]),
-            float(row[L.S_BEST]),
-            float(row[L.S_TRAIL]),
-            atr,
-        )
-        stops = StopSettings(
-            float(prm[L.P_STOP_LOSS]),
-            float(prm[L.P_BREAK_EVEN]),
-            float(prm[L.P_TRAILING]),
-            float(prm[L.P_TRAIL_MULTIPLE]),
-        )  # read at each call: a hot reload rewrites prm in place
-        reason, level = resting_stop(trade, stops)
-        if reason == 0 or math.isnan(level):
-            return None
-        return codes.CodeTable().name(int(reason)), float(level)
-
-    @property
-    def cash(self) -> float:
-        """Return the cash in quote currency."""
-        return float(self._state.acct[L.A_CASH])
-
-    @property
-    def position(self) -> float:
-        """Return the signed position (of the first symbol)."""
-        return self.position_of(0)
-
-    @property
-    def peak_equity(self) -> float:
-        """Return the highest equity marked so far."""
-        return float(self._state.acct[L.A_PEAK])
-
-    @property
-    def fees(self) -> float:
-        """Return every fee paid."""
-        return float(self._state.acct[L.A_FEES])
-
-    @property
-    def entry_bar(self) -> int | None:
-        """Return the bar of the fill that opened the position, or None when flat."""
-        return self.entry_of(0)[0]
-
-    @property
-    def entry_price(self) -> float | None:
-        """Return the position's average entry price, or None when flat."""
-        return self.entry_of(0)[1]
-
-    def equity(self, price: float) -> float:
-        """Return cash plus the position marked at ``price``."""
-        return self.cash + self.position * price
-
-    def view(self, price: float, symbol: int = 0) -> PortfolioView:
-        """Return the portfolio as a risk rule sees it at ``price``, for one symbol."""
-        entry_bar, entry_price = self.entry_of(symbol)
-        return PortfolioView(
-            cash=self.cash,
-            position=self.position_of(symbol),
-            equity=float(self._state.acct[L.A_EQUITY]),
-            peak_equity=self.peak_equity,
-            price=price,
-            entry_bar=entry_bar,
-            entry_price=entry_price,
-        )
 
 
 class UnknownOrder(KeyError):
@@ -335,7 +227,9 @@ class Engine:
         self._external: Venue | None = venue
         self.bulk = bulk
         self.log: EventLog = _RowLog() if bulk else recorder
-        self._journal_row = self._row_journal()
+        self._journal_row = RowJournal(
+            recorder, self.ctx, self.trades, symbols, self._record_training
+        )
         self.watches = self._watches(pipeline)
         model = pipeline.model
         horizon = max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)
@@ -394,7 +288,7 @@ class Engine:
         if "fill" in tables.by_kind or "funding" in tables.by_kind:  # rows that move the cash
             self._fills.append(fill_marks(rows))
         for event in tables.events():
-            self._record(event)
+            self._journal_row(event)
         self.state.clear()
         self._journaled = 0
 
@@ -434,74 +328,8 @@ class Engine:
         """Return the name of the ``s``-th symbol."""
         return self.rec.symbol if self.symbols is None else self.symbols[s]
 
-    def _record(self, event: RowEvent) -> None:
-        if self.symbols is not None and event.symbol >= 0:
-            self.rec.symbol = self.symbols[event.symbol]  # stamped on the event's market rows
-        self._journal_row[event.kind](event)
-
-    def _row_journal(self) -> dict[str, Callable[[RowEvent], None]]:
-        """Return what journaling a row read back does, by kind (`_record`)."""
-        return R.dispatch(
-            {
-                R.TRAINING: self._record_training,
-                R.SIGNAL: lambda e: self.rec.signal(e.value),
-                R.DECISION: lambda e: self.rec.decision(e.bar, self.ctx.times(e.bar), **e.value),
-                R.REJECT: lambda e: self.rec.rejection(e.value),
-                R.HALT: lambda e: self.rec.halted(e.value),
-                R.ORDER: lambda e: self.rec.order(e.value),
-                R.FILL: lambda e: self.rec.fill(e.value, e.decision_bar),
-                R.CANCEL: lambda e: self.rec.cancelled(e.value, e.decision_bar),
-                R.TRADE: self._record_trade,
-                R.REGIME: self._record_regime,
-                # stamped with the bar's time, as the bulk journal stamps it
-                R.STATE: lambda e: self.rec.record(
-                    TradingStateChanged(**self.rec.at(e.bar, self.ctx.times(e.bar)), **e.value)
-                ),
-                R.LIQUIDATION: lambda e: self.rec.record(Liquidation(**self._at(e), **e.value)),
-                R.FUNDING: lambda e: self.rec.record(FundingPayment(**self._at(e), **e.value)),
-                R.PARENT: lambda e: self.rec.record(SlicedOrder(**self._at(e), **e.value)),
-                R.EXTERNAL: lambda e: self._record_external(e.value),
-            }
-        )
-
-    def _at(self, event: RowEvent) -> dict[str, Any]:
-        """Return the head of a market event at ``event``'s bar."""
-        return self.rec.at(event.bar, self.ctx.times(event.bar), market=True)
-
     def _record_training(self, event: RowEvent) -> None:
         self.rec.training(event.value, self.ctx.times(event.bar))
-
-    def _record_trade(self, event: RowEvent) -> None:
-        fields = event.value  # the trade row's fields, by name
-        self.trades.append(
-            Trade.from_kernel(
-                fields,
-                self.ctx.times(fields["entry_bar"]),
-                self.ctx.times(event.bar),
-                self.symbol(event.symbol),
-            )
-        )
-
-    def _record_regime(self, event: RowEvent) -> None:
-        code, previous = event.value["code"], event.value["previous"]
-        change = {
-            "trend": trend_label(code),
-            "volatility": volatility_label(code),
-            "previous_trend": trend_label(previous),
-            "previous_volatility": volatility_label(previous),
-        }
-        self.rec.regime(event.bar, self.ctx.times(event.bar), change)
-
-    def _record_external(self, value: Any) -> None:
-        rec = self.rec
-        if isinstance(value, HealthChange):
-            rec.health(value)
-        elif isinstance(value, HealthAction):
-            rec.health_action(value)
-        elif isinstance(value, Event):
-            rec.record(value)
-        else:  # pragma: no cover - the engine refers to nothing else
-            raise TypeError(f"cannot journal {value!r}")
 
     # --- the needs --------------------------------------------------------------------
 
@@ -853,7 +681,7 @@ class Engine:
     def _record_object(self, value: HealthChange | HealthAction, t: int) -> None:
         """Journal a Python object at this point of the run's order."""
         if not self.bulk:
-            self._record_external(value)
+            self._journal_row.external(value)
             return
         state = self.state
         state.make_room(1)

@@ -50,7 +50,7 @@ from tradeloom.plugins.protocols import OrderKeys
 from tradeloom.plugins.protocols_orders.order_events import RefusedFill
 
 if TYPE_CHECKING:
-    from tradeloom.engine.driver import Book
+    from tradeloom.engine.book import Book
     from tradeloom.journal import Event
     from tradeloom.live.history import MarketHistory
     from tradeloom.live.journal_state import JournalState

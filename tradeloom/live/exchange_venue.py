@@ -1,6 +1,6 @@
 """A `CcxtVenue` behind the engine's `Venue` protocol: live orders, per-bar fills.
 
-The engine (`tradeloom.engine.driver.BarEngine`) asks a venue to ``submit`` an
+The engine (`tradeloom.engine.driver.Engine`) asks a venue to ``submit`` an
 order, to ``cancel`` one, for what is ``pending``, and at each bar's ``open``
 phase for the fills and cancellations that happened since the last bar. Here:
 

@@ -48,7 +48,8 @@ from tradeloom.core import layout as L
 from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import Bar, Bars, ModelTraining, Universe
-from tradeloom.engine.driver import Book, Engine
+from tradeloom.engine.book import Book
+from tradeloom.engine.driver import Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import cross_row
 from tradeloom.engine.funding import live_funding

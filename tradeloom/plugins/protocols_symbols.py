@@ -7,7 +7,8 @@ market (``closed_bars``, ``bar_stream``) the live feed of that universe
 (`LiveUniverseOfOne`, deprecated: it warns), and a model of one market
 (``fit_predict(bars, features)``) a model over symbols that trains a fresh copy on each
 symbol apart (`ModelOverSymbols`, deprecated: it warns), its live training
-(``train_next(bars, ...)``) that of the universe of one (`TrainerOverSymbols`). A
+(``train_next(bars, ...)``) that of the universe of one (`TrainerOverSymbols`; a model
+over symbols whose live trainer is still of that form, `LiveTrainerOverSymbols`). A
 built-in model that trains each symbol apart does it the same way (`fit_each_symbol`,
 `train_fold_in_effect`).
 """
@@ -21,11 +22,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from tradeloom._deprecated import deprecated
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
-from tradeloom.plugins.protocols import BarStream, DataSource, LiveFeed, Model
+from tradeloom.plugins.protocols import BarStream, DataSource, LiveFeed, LiveTrainer, Model
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "DEPRECATED_SINCE",
+    "LiveTrainerOverSymbols",
     "LiveUniverseOfOne",
     "ModelOverSymbols",
     "OneMarketFeed",
@@ -135,7 +137,8 @@ def data_source(built: object, what: str) -> object:
         what: The component, as a user names it (``data kind 'my_feed' of plugin 'mine'``).
 
     Warns:
-        TradeloomDeprecationWarning: ``built`` is of the single-market form.
+        TradeloomDeprecationWarning: ``built`` is of the single-market form, or its live
+            trainer is.
     """
     one_load = isinstance(built, OneMarketSource) and not isinstance(built, DataSource)
     one_feed = isinstance(built, OneMarketFeed) and not isinstance(built, LiveFeed)
@@ -333,13 +336,12 @@ def one_market(universe: Universe, features: Sequence[pd.DataFrame]) -> tuple[Ba
     return universe.bars[0], features[0]
 
 
-class TrainerOverSymbols(ModelOverSymbols):
-    """A `OneMarketModel` that is a `OneMarketTrainer`, as a `Model` and a `LiveTrainer`: it
-    does not pool, so the live driver trains a copy of it on each symbol's universe of one.
+class _OneMarketTraining:
+    """The live training of a model whose trainer is of the single-market form
+    (`OneMarketTrainer`, ``self.model``): that of the universe of one. It does not pool,
+    so the live driver trains a copy of it on each symbol's universe of one."""
 
-    Args:
-        model: The component of the single-market form.
-    """
+    model: Any
 
     pooled = False
     """It trains on one market's bars only."""
@@ -368,18 +370,64 @@ class TrainerOverSymbols(ModelOverSymbols):
         return self.model.scheduled_start(*one_market(universe, features))
 
 
+class TrainerOverSymbols(_OneMarketTraining, ModelOverSymbols):
+    """A `OneMarketModel` that is a `OneMarketTrainer`, as a `Model` and a `LiveTrainer`: it
+    does not pool, so the live driver trains a copy of it on each symbol's universe of one.
+
+    Args:
+        model: The component of the single-market form.
+    """
+
+
+class LiveTrainerOverSymbols(_OneMarketTraining):
+    """A `Model` whose live trainer is of the single-market form (`OneMarketTrainer`), as a
+    `LiveTrainer`: it trains as a `Model` by its own `Model.fit_predict_universe`, and live
+    as `TrainerOverSymbols` trains, a copy per symbol on its universe of one.
+
+    Every other attribute is the model's own (`fit_predict_universe`, `LiveModel`,
+    `PerSymbolModels`, ...).
+
+    Args:
+        model: A `Model` with ``train_next(bars, ...)`` and ``scheduled_start(bars, ...)``
+            but not their forms over symbols.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "model" or name.startswith("__"):  # unpickling, copying
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
 def model_over_symbols(built: object, what: str) -> object:
     """Return ``built`` as a `Model`: itself, or one of the single-market form adapted
-    (`ModelOverSymbols`, or `TrainerOverSymbols` for one that trains live; warned).
+    (`ModelOverSymbols`, or `TrainerOverSymbols` for one that trains live; warned), or a
+    `Model` whose live trainer is of that form adapted (`LiveTrainerOverSymbols`; warned).
 
     Args:
         built: What a model factory built.
         what: The component, as a user names it (``model kind 'oracle' of plugin 'mine'``).
 
     Warns:
-        TradeloomDeprecationWarning: ``built`` is of the single-market form.
+        TradeloomDeprecationWarning: ``built`` is of the single-market form, or its live
+            trainer is.
     """
-    if isinstance(built, Model) or not isinstance(built, OneMarketModel):
+    if isinstance(built, Model):
+        if not isinstance(built, OneMarketTrainer) or isinstance(built, LiveTrainer):
+            return built
+        deprecated(
+            f"{what}: a live trainer of one market (train_next(bars, features), "
+            "scheduled_start(bars, features))",
+            since=DEPRECATED_SINCE,
+            use_instead="train_next_universe(universe, features) and "
+            "scheduled_start_universe(universe, features), one market being the universe "
+            "of one",
+            stacklevel=3,
+        )
+        return LiveTrainerOverSymbols(built)
+    if not isinstance(built, OneMarketModel):
         return built
     deprecated(
         f"{what}: a model of one market (fit_predict(bars, features) -> ModelOutput)",

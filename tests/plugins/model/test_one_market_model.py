@@ -28,8 +28,9 @@ from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.engine.features import compute_features
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.plugins.protocols import LiveModel, Model, PerSymbolModels
-from tradeloom.plugins.protocols_symbols import ModelOverSymbols
+from tradeloom.live.provides import provides
+from tradeloom.plugins.protocols import LiveModel, LiveTrainer, Model, PerSymbolModels
+from tradeloom.plugins.protocols_symbols import LiveTrainerOverSymbols, ModelOverSymbols
 from tradeloom.schemas import load_strategy
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -137,3 +138,39 @@ def test_a_single_market_model_runs_through_the_cli_with_a_deprecation(tmp_path:
             for kind in ("one_market_rf", "sklearn")
         )
         assert one == built_in, name
+
+
+TRAINER_WARNING = (
+    "model kind 'universe_rf' of plugin 'one_market_model': a live trainer of one market "
+    "(train_next(bars, features), scheduled_start(bars, features)) is deprecated since "
+    "tradeloom 0.1 and will be removed in a later release; use "
+    "train_next_universe(universe, features) and scheduled_start_universe(universe, "
+    "features), one market being the universe of one"
+)
+
+
+def test_a_model_over_symbols_with_a_single_market_trainer_trains_live_warned(
+    one_market_model: object, tmp_path: Path
+) -> None:
+    with pytest.warns(TradeloomDeprecationWarning) as caught:
+        adapted, universe, features = _built(tmp_path, "universe_rf", ["BTC/USDT"])
+    built_in, _, _ = _built(tmp_path, "sklearn", ["BTC/USDT"])
+
+    assert [str(w.message) for w in caught] == [TRAINER_WARNING]
+    assert isinstance(adapted, LiveTrainerOverSymbols)
+    assert isinstance(adapted.model, one_market_model.UniverseRF)  # type: ignore[attr-defined]
+    assert not isinstance(adapted.model, LiveTrainer)
+    assert isinstance(adapted, LiveTrainer) and provides(adapted, LiveTrainer)
+    assert not adapted.pooled and adapted.retrain_every == built_in.retrain_every  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(adapted)).horizon == 2  # a process pool's copy
+    assert isinstance(copy.deepcopy(adapted), LiveTrainerOverSymbols)  # a symbol's copy
+    # it trains as a model by its own call, and live as the universe of one
+    (output,) = adapted.fit_predict_universe(universe, features)  # type: ignore[attr-defined]
+    (expected,) = built_in.fit_predict_universe(universe, features)  # type: ignore[attr-defined]
+    pd.testing.assert_series_equal(output.probability, expected.probability, check_exact=True)
+    assert adapted.scheduled_start_universe(
+        universe, features
+    ) == built_in.scheduled_start_universe(universe, features)  # type: ignore[attr-defined]
+    trained = adapted.train_next_universe(universe, features, in_effect=True)
+    assert trained is not None
+    assert trained == built_in.train_next_universe(universe, features, in_effect=True)  # type: ignore[attr-defined]
