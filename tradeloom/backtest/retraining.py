@@ -1,7 +1,7 @@
 """Retraining mid-backtest: a health rule's ``retrain`` at bar t, applied to the bars after t.
 
-`Retrainer` is the callback the per-bar driver gives `tradeloom.engine.driver.Engine` in a backtest. It
-asks the model for a fold trained at t's close (`Retrainable.retrain`), checks that
+`Retrainer` is the callback the per-bar driver gives `tradeloom.engine.driver.Engine` in
+a backtest. It asks the model for a fold trained at t's close (`Retrainable.retrain`), checks that
 the fold learns nothing from bar t+1 on and predicts exactly the bars after t,
 writes its probabilities over those bars (the driver reads them as it reaches
 them) and queues the training to be journaled at t+1, where scheduled folds are
