@@ -35,6 +35,18 @@ def test_a_compilation_counts_once_with_the_kernels_it_compiles_inside_it() -> N
     assert kernel_compiles.compiled() == after
 
 
+def test_a_kernel_of_no_module_is_counted_too() -> None:
+    """A function made by ``exec`` in a bare namespace has no module (``__module__`` None):
+    its compile is counted as any other, not an error of the listener."""
+    kernel_compiles.watch()
+    namespace: dict[str, object] = {}
+    exec("def _bare(x):\n    return x * 2.0 + 1.0\n", namespace)
+    bare = kernel(namespace["_bare"])  # type: ignore[arg-type]
+    before = kernel_compiles.compiled()
+    assert bare(2.0) == 5.0
+    assert kernel_compiles.compiled().kernels == before.kernels + 1
+
+
 def test_the_command_logs_what_compiling_cost_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -48,7 +48,8 @@ def _name(ev: Any) -> str:
     func = getattr(ev.data.get("dispatcher"), "py_func", None)
     if func is None:
         return "?"
-    return f"{func.__module__.removeprefix('tradeloom.')}.{func.__qualname__}"
+    module = func.__module__ or "?"  # None: a function made by exec, of no module
+    return f"{module.removeprefix('tradeloom.')}.{func.__qualname__}"
 
 
 def watch() -> None:
