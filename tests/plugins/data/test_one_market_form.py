@@ -10,19 +10,16 @@ The plugin is kept as it was written in ``tests/fixtures/plugins/one_market_data
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import re
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests import forkserver
 from tests.builders import strategy_text
+from tests.old_forms import FIXTURES, run_cli, without_run_ids
 from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.journal import read_events
@@ -30,8 +27,6 @@ from tradeloom.live.ticker import BarTicker
 from tradeloom.plugins.protocols import DataSource, KnownLength, KnownSymbols, LiveFeed
 from tradeloom.plugins.protocols_symbols import LiveUniverseOfOne, UniverseOfOne, data_source
 
-ROOT = Path(__file__).resolve().parents[3]
-FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 KINDS = ("one_market", "one_market_universe")
 WARNING = (
     "data kind 'one_market' of plugin 'one_market_data': a data source of one market "
@@ -117,20 +112,14 @@ def test_a_source_over_symbols_is_taken_as_it_is(one_market_data: object) -> Non
 
 
 def _run(folder: Path, kind: str) -> subprocess.CompletedProcess[str]:
-    text = strategy_text(
-        plugins=["one_market_data"],
-        data={"kind": kind, "bars": 400},
+    return run_cli(
+        folder,
+        kind,
+        strategy_text(
+            plugins=["one_market_data"],
+            data={"kind": kind, "bars": 400},
+        ),
     )
-    (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
-    # a plugin author's run shows deprecations (a finished program hides them)
-    path = os.pathsep.join([str(ROOT), str(FIXTURES)])  # this checkout, and the plugin
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "default"}
-    command = [sys.executable, "-m", "tradeloom.cli.main", "run", f"{kind}.yaml", "--out", kind]
-    return forkserver.run(command, cwd=folder, env=env, capture_output=True, text=True)
-
-
-def _without_run_ids(text: str) -> str:
-    return re.sub(r"\bdemo-[0-9a-f]{8}-", "demo-RUN-", text)
 
 
 def test_a_single_market_plugin_runs_through_the_cli_with_a_deprecation(tmp_path: Path) -> None:
@@ -144,7 +133,7 @@ def test_a_single_market_plugin_runs_through_the_cli_with_a_deprecation(tmp_path
     # the same bars through the adapter and through the form of today: the same run
     for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv", "positions.csv"):
         # an order's id starts with the run's (a hash of its file: the kinds differ)
-        one, universe = (_without_run_ids((tmp_path / kind / name).read_text()) for kind in KINDS)
+        one, universe = (without_run_ids((tmp_path / kind / name).read_text()) for kind in KINDS)
         assert one == universe, name
     metrics = [json.loads((tmp_path / kind / "metrics.json").read_text()) for kind in KINDS]
     assert [m.pop("run_dir") for m in metrics] == [str(tmp_path / kind) for kind in KINDS]

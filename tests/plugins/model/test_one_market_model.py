@@ -11,19 +11,16 @@ written in ``tests/fixtures/plugins/one_market_model.py``.
 from __future__ import annotations
 
 import copy
-import os
 import pickle
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests import forkserver
 from tests.builders import BASE, strategy_text
+from tests.old_forms import FIXTURES, run_cli, without_run_ids
 from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.engine.features import compute_features
@@ -33,8 +30,6 @@ from tradeloom.plugins.protocols import LiveModel, LiveTrainer, Model, PerSymbol
 from tradeloom.plugins.protocols_symbols import LiveTrainerOverSymbols, ModelOverSymbols
 from tradeloom.schemas import load_strategy
 
-ROOT = Path(__file__).resolve().parents[3]
-FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 WARNING = (
     "model kind 'one_market_rf' of plugin 'one_market_model': a model of one market "
     "(fit_predict(bars, features) -> ModelOutput) is deprecated since tradeloom 0.1 and will "
@@ -109,17 +104,11 @@ def test_over_a_universe_each_symbol_trains_its_own_copy(
 
 
 def _run(folder: Path, kind: str) -> subprocess.CompletedProcess[str]:
-    text = strategy_text(plugins=["one_market_model"], model={**BASE["model"], "kind": kind})
-    (folder / f"{kind}.yaml").write_text(text, encoding="utf-8")
-    # a plugin author's run shows deprecations (a finished program hides them)
-    path = os.pathsep.join([str(ROOT), str(FIXTURES)])  # this checkout, and the plugin
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "default"}
-    command = [sys.executable, "-m", "tradeloom.cli.main", "run", f"{kind}.yaml", "--out", kind]
-    return forkserver.run(command, cwd=folder, env=env, capture_output=True, text=True)
-
-
-def _without_run_ids(text: str) -> str:
-    return re.sub(r"\bdemo-[0-9a-f]{8}-", "demo-RUN-", text)
+    return run_cli(
+        folder,
+        kind,
+        strategy_text(plugins=["one_market_model"], model={**BASE["model"], "kind": kind}),
+    )
 
 
 def test_a_single_market_model_runs_through_the_cli_with_a_deprecation(tmp_path: Path) -> None:
@@ -134,7 +123,7 @@ def test_a_single_market_model_runs_through_the_cli_with_a_deprecation(tmp_path:
     for name in ("equity.csv", "orders.csv", "fills.csv", "trades.csv", "positions.csv"):
         # an order's id starts with the run's (a hash of its file: the kinds differ)
         one, built_in = (
-            _without_run_ids((tmp_path / kind / name).read_text())
+            without_run_ids((tmp_path / kind / name).read_text())
             for kind in ("one_market_rf", "sklearn")
         )
         assert one == built_in, name
