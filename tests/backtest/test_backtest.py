@@ -519,13 +519,14 @@ def test_drawdown_halt_closes_the_position_and_refuses_every_later_signal(
     assert halt.payload["code"] == "MAX_DRAWDOWN_HALT"
     assert halt.payload["message"] == "drawdown=0.1500, limit=0.1"
     assert halt.payload["values"] == {"drawdown": approx(0.15), "limit": 0.1}
-    # per bar: halt (step 3) moving the state to HALTED, then the signal (5), its
-    # rejection, then the halt's exit (6), which a HALTED state lets through
+    # per bar: halt moving the state to HALTED, then the signal: in the side held it
+    # would send nothing, so it is no refusal but ignored (the halt's exit closes the
+    # position), then the halt's exit, which a HALTED state lets through
     assert [e.type for e in run.journal if e.bar == 2] == [
         "halt",
         "trading_state",
         "signal",
-        "rejection",
+        "risk_decision",
         "order",
     ]
     [state] = run.events("trading_state")
@@ -536,15 +537,16 @@ def test_drawdown_halt_closes_the_position_and_refuses_every_later_signal(
     )
     assert run.orders == [(0, 1, 100.0, "ENTRY"), (2, -1, 100.0, "EXIT_HALT")]
     assert run.fills[1] == (3, -1, 100.0, 84.0, 0.0)
-    assert decisions(run) == [(0, "accepted", "ENTRY")] + [
-        (bar, "rejected", "HALTED") for bar in range(2, 7)
-    ]
+    assert decisions(run) == [
+        (0, "accepted", "ENTRY"),
+        (2, "ignored", "position is being closed (EXIT_HALT)"),
+    ] + [(bar, "rejected", "HALTED") for bar in range(3, 7)]
     messages = {e.payload["message"] for e in run.events("rejection", code="HALTED")}
     assert messages == {"trading is halted (MAX_DRAWDOWN_HALT)"}
     assert run.equity["position"].tolist() == [0.0, 100.0, 100.0, 0.0, 0.0, 0.0, 0.0]
     metrics = run.metrics
     assert metrics["halt"] == "MAX_DRAWDOWN_HALT at 2024-01-01 02:00"
-    assert metrics["rejections"] == {"HALTED": 5}
+    assert metrics["rejections"] == {"HALTED": 4}
     assert metrics["final_equity"] == approx(8_400.0)
 
 

@@ -319,7 +319,11 @@ def test_halt_closes_the_position_and_rejects_every_later_signal(tmp_path: Path)
     orders = outcome.result.recorder.orders
     assert [(o.bar, o.reason) for o in orders] == [(0, "ENTRY"), (40, "EXIT_HALT")]
     rejected = [(b, r["code"], r["message"]) for b, r in _rows(outcome, "rejection")]
-    assert rejected and {b for b, *_ in rejected} == set(range(40, 80))  # 40's signal too
+    # 40's signal, in the side held, sends nothing: ignored while the halt's exit closes
+    # the position; from 41 on, flat, every signal would enter and is refused
+    assert rejected and {b for b, *_ in rejected} == set(range(41, 80))
+    decided = {b: (r["outcome"], r["reason"]) for b, r in _rows(outcome, "risk_decision")}
+    assert decided[40] == ("ignored", "position is being closed (EXIT_HALT)")
     assert {(c, m) for _, c, m in rejected} == {("HALTED", "trading is halted (HEALTH_HALT)")}
     assert outcome.result.portfolio.position == 0.0
     metrics = json.loads((outcome.run_dir / "metrics.json").read_text())

@@ -77,6 +77,12 @@ def test_kill_cancels_open_orders_halts_and_stays_latched_until_resume(
         assert len(exchange.orders()) == sent_before  # ...and sends nothing
         halted = [r for r in rows(journal, "rejection") if r.get("code") == "HALTED"]
         assert halted and all("KILL_SWITCH" in r["message"] for r in halted)
+        # the kill refuses what a signal would send: a signal in the side the killed run
+        # still holds sends nothing, so it is a hold, never a HALTED refusal of an add
+        # (this strategy does not scale in)
+        assert {r["purpose"] for r in halted} <= {"ENTRY", "REVERSE"}
+        holds = [r for r in rows(journal, "risk_decision") if r["outcome"] == "hold"]
+        assert [h for h in holds if h["bar"] > change["bar"]], "no hold while killed"
         facts = run_facts(
             runner.files, runner.link, runner.session_or_fail
         )  # metrics.json names the halt that holds the run

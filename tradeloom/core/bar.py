@@ -33,7 +33,8 @@ them):
    is journaled, once (`tradeloom.core.dust`);
 8. **signal**: the signal rule sees the bar's probability;
 9. **decide**, the rejection ladder, for a signal: a regime not in
-   ``signal.regimes`` -> filtered; the halt latch -> ``HALTED``; a short on a
+   ``signal.regimes`` -> filtered; the halt latch -> ``HALTED`` for a signal that
+   would send an order (one in the side held is a hold, its add ``HALTED``); a short on a
    long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
    could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
    hold (or ignored, when an exit of this bar closes it), unless it is an add
@@ -366,7 +367,10 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     if regime_filter != 0 and (regime & regime_filter) == 0:
         emit_decision(ev, cur, t, s, codes.FILTERED, regime, 0.0)
         return False
-    if acct[A_HALT] != 0.0:
+    # a halt refuses what the signal would send; a signal in the direction held sends
+    # nothing unless it adds, so it is a hold (or an add refused) below, not a refusal
+    halted = acct[A_HALT] != 0.0
+    if halted and held != wanted:
         emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],), signal_purpose(sym, s))
         return False
     if wanted == -1 and not allow_short and held <= 0:
@@ -387,6 +391,9 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
                 emit_decision(ev, cur, t, s, codes.IGNORED, intent, 0.0)
             elif add == 0:
                 emit_decision(ev, cur, t, s, codes.HOLD, 0, 0.0)
+            return False
+        if halted:
+            emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],), codes.SCALE_IN)
             return False
     if held != 0 and wanted == -1 and not allow_short:
         fall_back(sym, s)
