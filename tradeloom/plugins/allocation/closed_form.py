@@ -47,6 +47,7 @@ __all__ = [
     "build_inverse_volatility",
     "build_risk_parity",
     "erc_weights",
+    "flat_symbol",
     "returns_problem",
 ]
 
@@ -86,6 +87,13 @@ def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstra
         bad = np.argwhere(~np.isfinite(returns))[0]
         return f"returns: bar {int(bad[0])} of the window has no return for symbol {int(bad[1])}"
     return None
+
+
+def flat_symbol(returns: npt.NDArray[np.float64]) -> str | None:
+    """Return why a symbol whose returns never vary over the window cannot be weighed by
+    its risk (a shrunk covariance would give it a variance it does not have), or None."""
+    flat = np.flatnonzero(np.ptp(returns, axis=0) == 0)
+    return f"symbol {int(flat[0])} has no volatility over the window" if flat.size else None
 
 
 def _verified(
@@ -133,7 +141,7 @@ class InverseVolatility:
     ) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
         returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns)
         if problem is not None:
             return AllocationResult.failed(problem)
         variance = np.diag(covariance(returns, self.params.covariance, self.params.halflife))
@@ -183,7 +191,7 @@ class RiskParity:
     ) -> AllocationResult:
         """Return the equal-risk-contribution weights summing to the net exposure."""
         returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns)
         if problem is not None:
             return AllocationResult.failed(problem)
         found = erc_weights(covariance(returns, self.params.covariance, self.params.halflife))
