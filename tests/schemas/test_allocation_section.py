@@ -190,3 +190,42 @@ def test_constraints_resolve_over_the_symbols() -> None:
     with pytest.raises(ValidationError):
         AllocationConstraints.model_validate({"sid": "long_only"})
     assert np.isclose(sum(long_only.max_weight), 1.6)
+
+
+THIRD_PARTY = '''
+import numpy as np
+from pydantic import Field
+from tradeloom.plugin import AllocationResult, Component, Params, hookimpl
+
+
+class TiltParams(Params):
+    strength: float = Field(default=1.0, gt=0)
+
+
+class Tilt:
+    def __init__(self, params):
+        self.strength = params.strength
+
+    def allocate(self, returns, constraints, probabilities=None, horizon=0, previous=None):
+        score = np.exp(self.strength * np.nan_to_num(probabilities, nan=0.5))
+        return AllocationResult.ok(constraints.net_exposure * score / score.sum())
+
+
+@hookimpl
+def tradeloom_components():
+    return [Component("allocation", "tilt", TiltParams, lambda params, ctx: Tilt(params))]
+'''
+
+
+def test_a_third_party_package_adds_an_allocator(tmp_path: Path) -> None:
+    (tmp_path / "tilt_allocator.py").write_text(THIRD_PARTY)
+    allocation = "allocation:\n  kind: tilt\n  strength: 2\n  window: 50\n  rebalance: {every: 4}\n"
+    path = _strategy(tmp_path, allocation)
+    path.write_text("plugins: [tilt_allocator]\n" + path.read_text())
+    config, _ = load_strategy(path)
+    allocator = build_pipeline(config, validating=True).allocator
+    assert isinstance(allocator, Allocator)
+    constraints = WeightConstraints.long_only(2)
+    result = allocator.allocate(np.zeros((50, 2)), constraints, np.array([1.0, 0.5]), 4)
+    assert result.status == "ok" and result.weights is not None
+    np.testing.assert_allclose(result.weights, [np.e / (np.e + 1), 1 / (np.e + 1)])
