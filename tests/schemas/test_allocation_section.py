@@ -192,7 +192,7 @@ def test_constraints_resolve_over_the_symbols() -> None:
     assert np.isclose(sum(long_only.max_weight), 1.6)
 
 
-THIRD_PARTY = '''
+THIRD_PARTY = """
 import numpy as np
 from pydantic import Field
 from tradeloom.plugin import AllocationResult, Component, Params, hookimpl
@@ -214,7 +214,7 @@ class Tilt:
 @hookimpl
 def tradeloom_components():
     return [Component("allocation", "tilt", TiltParams, lambda params, ctx: Tilt(params))]
-'''
+"""
 
 
 def test_a_third_party_package_adds_an_allocator(tmp_path: Path) -> None:
