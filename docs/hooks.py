@@ -101,6 +101,12 @@ _SECTIONS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "outputs": ("tradeloom.schemas.strategy", "OutputsSection", "outputs.", ()),
     "journal": ("tradeloom.schemas.journal", "JournalSection", "journal.", ()),
     "risk-section": ("tradeloom.schemas.strategy", "RiskSection", "risk.", ("sizing", "rules")),
+    "allocation-section": (
+        "tradeloom.schemas.strategy",
+        "AllocationSection",
+        "allocation.",
+        ("kind",),
+    ),
     "live-metrics": ("tradeloom.schemas.live", "MetricsSection", "live.metrics.", ()),
     "live-alerts": ("tradeloom.schemas.alerts", "AlertsParams", "live.alerts.", ()),
     "alert-target": (
@@ -296,12 +302,22 @@ def top_level_markdown() -> str:
         StrategyFile,
     )
 
-    components = ("data", "features", "model", "signal", "risk", "execution", "monitoring")
+    components = (
+        "data",
+        "features",
+        "model",
+        "signal",
+        "allocation",
+        "risk",
+        "execution",
+        "monitoring",
+    )
     parts = [
         "### Top level\n\n",
-        "The sections `data`, `features`, `model`, `signal`, `risk.sizing`, `risk.rules`, "
-        "`execution` and `monitoring` hold components: `kind:` picks one, the other keys are "
-        "its own (the tables of each layer).\n\n",
+        "The sections `data`, `features`, `model`, `signal`, `allocation` (optional), "
+        "`risk.sizing`, `risk.rules`, `execution` and `monitoring` hold components: `kind:` "
+        "picks one, the other keys are its own (the tables of each layer; `allocation`'s own "
+        "keys are on [its page](allocation.md)).\n\n",
         fields_table(StrategyFile, skip=components),
         "\n### `features` entries (for any kind)\n\n",
         fields_table(FeatureSection, "features[].", skip=("kind",)),

@@ -26,6 +26,7 @@ LAYER_PAGES = {
     "features": "features",
     "model": "model",
     "signal": "signal",
+    "allocation": "allocation",
     "sizing": "risk",
     "risk": "risk",
     "execution": "execution",

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = [
     "Absence",
+    "AllocationResult",
+    "Allocator",
     "AuxiliaryData",
     "Bar",
     "BarStream",
@@ -38,6 +40,7 @@ PUBLIC = [
     "FeatureReference",
     "FeatureStep",
     "Fill",
+    "GroupCap",
     "Halt",
     "HealthAction",
     "HealthActionKind",
@@ -94,6 +97,7 @@ PUBLIC = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WeightConstraints",
     "did_you_mean",
     "hookimpl",
 ]

@@ -15,7 +15,8 @@ What is here:
   `ParamErrors`, several at once), `BuildContext`, `Layer`, `LAYERS`, `did_you_mean`;
 - what each layer's component implements (`DataSource` and `Model`, over symbols: one
   market is a universe of one; `Feature`,
-  `SignalRule`, `Sizer`, `RiskRule`, `Venue`, `Monitor`), what a feature declares it
+  `SignalRule`, `Allocator`, `Sizer`, `RiskRule`, `Venue`, `Monitor`; an allocator's
+  `WeightConstraints`, `GroupCap` and `AllocationResult`), what a feature declares it
   reads of the bars (`ReadsColumns`, checked against the data at validation) and its
   helper types
   (`RiskContext`, `MonitorInput`, `MonitorMetrics`, `Retrainable`, `FeatureStep`,
@@ -110,6 +111,12 @@ from tradeloom.plugins.protocols import (
     VolumeAware,
     WalkForwardModel,
 )
+from tradeloom.plugins.protocols_allocation import (
+    AllocationResult,
+    Allocator,
+    GroupCap,
+    WeightConstraints,
+)
 from tradeloom.plugins.protocols_books import LiveBookFeed
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.plugins.registry import did_you_mean
@@ -119,6 +126,8 @@ __all__ = [
     "LAYERS",
     "OHLCV",
     "Absence",
+    "AllocationResult",
+    "Allocator",
     "AuxiliaryData",
     "Bar",
     "BarStream",
@@ -135,6 +144,7 @@ __all__ = [
     "FeatureReference",
     "FeatureStep",
     "Fill",
+    "GroupCap",
     "Halt",
     "HealthAction",
     "HealthActionKind",
@@ -189,6 +199,7 @@ __all__ = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WeightConstraints",
     "did_you_mean",
     "hookimpl",
 ]

@@ -85,6 +85,7 @@ BUILT_IN_KINDS = {
     "features": {"log_return", "rsi", "bb_width", "volatility", "volume_zscore", "lags"},
     "model": {"precomputed", "sklearn"},
     "signal": {"threshold"},
+    "allocation": {"equal_weight", "risk_parity", "hrp", "black_litterman"},
     "sizing": {"kelly", "fixed_fraction"},
     "risk": {"drawdown_halt"},
     "execution": {"simulated"},
@@ -729,13 +730,13 @@ def _plugin_listing(stdout: str) -> dict[str, tuple[str, set[tuple[str, str, str
     return plugins
 
 
-def test_plugins_lists_the_seven_built_ins_with_their_components() -> None:
+def test_plugins_lists_the_eight_built_ins_with_their_components() -> None:
     proc = tradeloom("plugins")
 
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = _plugin_listing(proc.stdout)
-    assert list(listed)[:7] == list(BUILTIN_PLUGINS)
-    assert len(BUILTIN_PLUGINS) == 7
+    assert list(listed)[:8] == list(BUILTIN_PLUGINS)
+    assert len(BUILTIN_PLUGINS) == 8  # the seven layers' and the optional allocation's
     assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
     # what the shipped strategies use is there; a layer's kinds come from its own plugin
     for layer, kinds in BUILT_IN_KINDS.items():

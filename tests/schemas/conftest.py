@@ -124,6 +124,7 @@ FAKE_COMPONENTS: tuple[Component, ...] = (
     Component("features", "lags", Lags, _factory),
     Component("model", "sklearn", Sklearn, _factory),
     Component("signal", "threshold", Threshold, _factory),
+    Component("allocation", "equal", Params, _factory),
     Component("sizing", "kelly", Kelly, _factory),
     Component("risk", "drawdown_halt", DrawdownHalt, _factory),
     Component("risk", "exposure", Exposure, _factory),

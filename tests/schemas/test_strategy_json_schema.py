@@ -44,7 +44,9 @@ def test_every_installed_kind_is_an_alternative_of_its_layer(plugins: Plugins) -
             assert alt["additionalProperties"] is False
             assert set(alt["properties"]) == {"kind", *params.model_fields, *runner_keys}
             required = {name for name, f in params.model_fields.items() if f.is_required()}
-            assert set(alt["required"]) == {"kind", *required}
+            # the runner's keys a section requires (allocation's window and rebalance)
+            runner_required = {"window", "rebalance"} if layer == "allocation" else set()
+            assert set(alt["required"]) == {"kind", *required, *runner_required}
 
 
 def test_sections_point_at_their_layer(plugins: Plugins) -> None:
@@ -61,6 +63,10 @@ def test_sections_point_at_their_layer(plugins: Plugins) -> None:
     risk = schema["$defs"][top["risk"]["$ref"].removeprefix("#/$defs/")]
     assert risk["properties"]["sizing"]["$ref"] == "#/$defs/component.sizing"
     assert risk["properties"]["rules"]["items"] == {"$ref": "#/$defs/component.risk"}
+    assert top["allocation"]["anyOf"] == [
+        {"$ref": "#/$defs/component.allocation"},
+        {"type": "null"},
+    ]
     assert _section(schema, "data")["oneOf"][1]["description"] == "random-walk bars"
 
 

@@ -50,6 +50,7 @@ from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
+    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["console", "main"]
 
@@ -624,7 +625,7 @@ def _validate(args: argparse.Namespace) -> int:
     if _is_portfolio(args):
         return _validate_portfolio(args)
     simulated = args.clock == "simulated"
-    pipeline, _ = _load(args, args.mode, served=simulated)
+    pipeline, _ = _load(args, args.mode, served=simulated, validating=True)
     if simulated:
         _refuse_pairs([pipeline], args.mode)  # as run does
     config = pipeline.config
@@ -637,9 +638,15 @@ def _validate(args: argparse.Namespace) -> int:
         f"{len(pipeline.feature_columns)} feature columns, model {config.model.kind}, "
         f"signal {config.signal.kind}, sizing {config.sizing.kind}, "
         f"{_count(len(config.risk_rules), 'risk rule')}, execution {config.execution.kind}, "
-        f"{_count(len(config.monitoring), 'monitor')})"
+        f"{_count(len(config.monitoring), 'monitor')}{_allocation_note(config)})"
     )
     return 0
+
+
+def _allocation_note(config: StrategyConfig) -> str:
+    if config.allocation is None:
+        return ""
+    return f", allocation {config.allocation.kind}: not yet run (issue 68)"
 
 
 def _validate_portfolio(args: argparse.Namespace) -> int:

@@ -25,13 +25,17 @@ _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
 
 
 def _load(
-    args: argparse.Namespace, mode: Mode = "backtest", *, served: bool = False
+    args: argparse.Namespace,
+    mode: Mode = "backtest",
+    *,
+    served: bool = False,
+    validating: bool = False,
 ) -> tuple[Pipeline, Plugins]:
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     config, plugins = load_strategy(args.file, args.overrides, document=_document(args))
-    return build_pipeline(config, mode=mode, served=served), plugins
+    return build_pipeline(config, mode=mode, served=served, validating=validating), plugins
 
 
 def _document(args: argparse.Namespace) -> YamlDocument:

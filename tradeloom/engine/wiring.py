@@ -20,6 +20,7 @@ from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
+from tradeloom.plugins.protocols_allocation import Allocator
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
@@ -44,6 +45,7 @@ class Pipeline:
     rules: tuple[protocols.RiskRule, ...]
     venue: protocols.Venue
     monitors: tuple[protocols.Monitor, ...]
+    allocator: Allocator | None = None
 
     @property
     def router(self) -> protocols.MultiVenue | None:
@@ -53,8 +55,19 @@ class Pipeline:
         return venue if isinstance(venue, protocols.MultiVenue) else None
 
 
+UNWIRED_ALLOCATION = (
+    "the allocation layer is validated but not yet wired into backtest, paper or live "
+    "runs (issue 68); remove allocation: to run this strategy"
+)
+"""Why a run refuses a strategy with ``allocation:`` (``tradeloom validate`` checks it)."""
+
+
 def build_pipeline(
-    config: StrategyConfig, *, mode: Mode = "backtest", served: bool = False
+    config: StrategyConfig,
+    *,
+    mode: Mode = "backtest",
+    served: bool = False,
+    validating: bool = False,
 ) -> Pipeline:
     """Build every component of ``config``, collecting every problem before raising.
 
@@ -63,6 +76,9 @@ def build_pipeline(
         mode: What it is built for; ``paper`` and ``live`` also check that the
             components can trade live (`tradeloom.engine.capabilities`).
         served: ``--clock simulated``: the emulator serves the bars (any data source).
+        validating: Built by ``tradeloom validate``, not to run: an ``allocation:``
+            section is built and checked (a run refuses it until the engine rebalances
+            by it: `UNWIRED_ALLOCATION`).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
@@ -118,6 +134,10 @@ def build_pipeline(
     signal = build(config.signal, ctx)
     sizer = build(config.sizing, ctx)
     rules = [build(item, ctx) for item in config.risk_rules]
+    allocator = build(config.allocation, ctx) if config.allocation is not None else None
+    if config.allocation is not None and not validating:
+        path = config.allocation.path
+        problems.append(Problem(config.locate(path), path, UNWIRED_ALLOCATION))
     venue = build(config.execution, ctx)
     monitors = [build(item, ctx) for item in config.monitoring]
     problems.extend(check_health_rules(config, monitors, model))
@@ -144,6 +164,7 @@ def build_pipeline(
         rules=tuple(rules),  # type: ignore[arg-type]
         venue=venue,  # type: ignore[arg-type]
         monitors=tuple(monitors),  # type: ignore[arg-type]
+        allocator=allocator,  # type: ignore[arg-type]
     )
 
 

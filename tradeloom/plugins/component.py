@@ -26,8 +26,19 @@ __all__ = [
     "raise_collected",
 ]
 
-Layer = Literal["data", "features", "model", "signal", "sizing", "risk", "execution", "monitoring"]
-"""The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk layer."""
+Layer = Literal[
+    "data",
+    "features",
+    "model",
+    "signal",
+    "allocation",
+    "sizing",
+    "risk",
+    "execution",
+    "monitoring",
+]
+"""The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk
+layer; ``allocation`` is optional in a strategy (target weights of the universe)."""
 
 LAYERS: tuple[str, ...] = get_args(Layer)
 """Every `Layer`, in the order of a strategy file."""

@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tradeloom.plugins.features",
     "tradeloom.plugins.model",
     "tradeloom.plugins.signal",
+    "tradeloom.plugins.allocation",
     "tradeloom.plugins.risk",
     "tradeloom.plugins.execution",
     "tradeloom.plugins.monitoring",

@@ -1,10 +1,11 @@
 """Optional surfaces and the extra that installs each: a missing one is one line, exit 2.
 
 ``pip install tradeloom`` installs what a backtest, a paper run and a live run need. A
-sweep's optuna sampler, a Dask cluster, the PostgreSQL journal and a live run's Prometheus
-endpoint each need a library of their own, installed by an extra (pyproject.toml). Every
-import of one of those libraries goes through `require` first, so that a user who asks for
-the surface without its extra reads which extra to install instead of a traceback.
+sweep's optuna sampler, a Dask cluster, the PostgreSQL journal, a live run's Prometheus
+endpoint and the optimised allocators (skfolio) each need a library of their own,
+installed by an extra (pyproject.toml). Every import of one of those libraries goes
+through `require` first, so that a user who asks for the surface without its extra reads
+which extra to install instead of a traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ EXTRAS: dict[str, str] = {
     "distributed": "dask",
     "psycopg": "postgres",
     "prometheus_client": "metrics",
+    "skfolio": "allocation",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tradeloom.errors import Problem
-from tradeloom.plugins import protocols
+from tradeloom.plugins import protocols, protocols_allocation
 from tradeloom.plugins.component import BuildContext, ParamError, param_errors
 from tradeloom.plugins.protocols_symbols import data_source, model_over_symbols
 from tradeloom.schemas.config import ComponentConfig
@@ -23,6 +23,7 @@ LAYER_PROTOCOLS: dict[str, type] = {  # a cross-sectional feature is a Feature t
     "features": protocols.Feature,
     "model": protocols.Model,
     "signal": protocols.SignalRule,
+    "allocation": protocols_allocation.Allocator,
     "sizing": protocols.Sizer,
     "risk": protocols.RiskRule,
     "execution": protocols.Venue,

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tradeloom.plugins.registry import RegisteredComponent
+from tradeloom.schemas.allocation import AllocationConstraints, Rebalance
 from tradeloom.schemas.exits import TrailingAtr
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
@@ -106,6 +107,10 @@ class StrategyConfig:
         risk_scaling: Partial take-profits and adds (``risk.scaling``).
         outputs: The ``outputs:`` section (optional files of the run directory).
         journal: The ``journal:`` section (None: the run directory's journal.sqlite).
+        allocation: The allocator of ``allocation:`` (None: no allocation layer).
+        allocation_window: ``allocation.window``, bars of trailing returns (0: none).
+        allocation_constraints: ``allocation.constraints`` (None: no allocation layer).
+        allocation_rebalance: ``allocation.rebalance`` (None: no allocation layer).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -142,6 +147,10 @@ class StrategyConfig:
     break_even: float | None = None
     cooldown_bars: int | None = None
     exit_time: str | None = None
+    allocation: ComponentConfig | None = None
+    allocation_window: int = 0
+    allocation_constraints: AllocationConstraints | None = None
+    allocation_rebalance: Rebalance | None = None
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

@@ -108,17 +108,32 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
                 alternative["required"].remove("kind")
     for path, layer in SINGLE_SECTIONS.items():
         node = _property(schema, defs, path)
+        # an optional section (allocation) is {anyOf: [its model, null]}
+        optional = [n for n in node.get("anyOf", ()) if n.get("type") != "null"]
+        section = optional[0] if optional else node
         # keys the runner handles for every kind (signal.regimes) go into each alternative
         keys = RUNNER_KEYS.get(path, ())
-        runner = {key: _resolve(defs, node)["properties"][key] for key in keys}
+        runner = {key: _resolve(defs, section)["properties"][key] for key in keys}
+        required = (
+            [key for key in _resolve(defs, section).get("required", []) if key in keys]
+            if keys
+            else []
+        )
         for alternative in defs[_layer_def(layer)].get("oneOf", []):
             alternative["properties"].update(runner)
+            alternative["required"] = [*alternative["required"], *required]
         description = node.get("description")
         node.clear()
-        node["$ref"] = f"#/$defs/{_layer_def(layer)}"
+        ref = {"$ref": f"#/$defs/{_layer_def(layer)}"}
+        if optional:
+            node["anyOf"] = [ref, {"type": "null"}]
+            node["default"] = None
+        else:
+            node.update(ref)
         if description:
             node["description"] = description
     defs.pop("strategy.SignalSection", None)
+    defs.pop("strategy.AllocationSection", None)
     for path, layer in LIST_SECTIONS.items():
         node = _property(schema, defs, path)
         # keys the runner handles for every entry (features' timeframe), likewise

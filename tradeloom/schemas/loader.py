@@ -23,6 +23,7 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import Registry, did_you_mean
+from tradeloom.schemas.allocation import allocation_problems
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import (
     ComponentConfig,
@@ -125,6 +126,10 @@ def load_strategy(
             )
             if component is not None:
                 components[section_path] = component
+    allocator = components.get("allocation")
+    if isinstance(top, StrategyFile) and top.allocation is not None and allocator is not None:
+        for where, message in _allocation_problems(top, allocator, data):
+            problems.append(Problem(source_map.locate(where), where, message))
     if problems and plugins is not None:
         # the components whose keys validated are built too: their factories' refusals
         # (an estimator that does not import, a missing data file) come with the rest
@@ -207,6 +212,30 @@ def _own_checks(
         if not path.startswith(("features.", "model")):
             problems.extend(build_component(item, ctx, locate, implements=False)[1])
     return problems
+
+
+def _allocation_problems(
+    top: StrategyFile, allocator: ComponentConfig, data: Mapping[Any, Any]
+) -> list[tuple[str, str]]:
+    """Return what ``allocation:`` asks that cannot be met, over the data's symbols (a
+    data section that lists none: the checks that need them wait for the run)."""
+    assert top.allocation is not None
+    section = data.get("data")
+    listed = section.get("symbols") if isinstance(section, Mapping) else None
+    if not isinstance(listed, list) and isinstance(section, Mapping):
+        single = section.get("symbol")
+        listed = [single] if isinstance(single, str) else None
+    symbols = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else None
+    return list(
+        allocation_problems(
+            top.allocation.window,
+            top.allocation.constraints,
+            allocator.kind,
+            allocator.params,
+            symbols,
+            top.risk.portfolio.groups,
+        )
+    )
 
 
 def _importable(folder: Path) -> None:
@@ -358,6 +387,10 @@ def _strategy_config(
         live=top.live,
         outputs=top.outputs,
         journal=top.journal,
+        allocation=components.get("allocation"),
+        allocation_window=top.allocation.window if top.allocation is not None else 0,
+        allocation_constraints=top.allocation.constraints if top.allocation else None,
+        allocation_rebalance=top.allocation.rebalance if top.allocation else None,
         document=to_document(data),
         locate=source_map.locate,
     )

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
+from tradeloom.schemas.allocation import AllocationConstraints, Rebalance
 from tradeloom.schemas.exits import ExitTime, TrailingStop
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
@@ -40,6 +41,7 @@ __all__ = [
     "NAME_PATTERN",
     "RUNNER_KEYS",
     "SINGLE_SECTIONS",
+    "AllocationSection",
     "ComponentSection",
     "FeatureSection",
     "OutputsSection",
@@ -59,10 +61,12 @@ SINGLE_SECTIONS: dict[str, str] = {
     "data": "data",
     "model": "model",
     "signal": "signal",
+    "allocation": "allocation",
     "risk.sizing": "sizing",
     "execution": "execution",
 }
-"""Key path of each section holding one component, and the component's layer."""
+"""Key path of each section holding one component, and the component's layer
+(``allocation`` is optional)."""
 
 LIST_SECTIONS: dict[str, str] = {
     "features": "features",
@@ -73,6 +77,7 @@ LIST_SECTIONS: dict[str, str] = {
 
 RUNNER_KEYS: dict[str, tuple[str, ...]] = {
     "signal": ("regimes", "top_k"),
+    "allocation": ("window", "constraints", "rebalance"),
     "features": ("timeframe", "symbol"),
 }
 """Keys of a component section that the runner handles for any kind (not the component's);
@@ -126,6 +131,28 @@ class SignalSection(ComponentSection):
         "candidates are ranked by confidence, highest first, ties in the order of the "
         "symbols in the data section; the others are refused RANK (1 .. 1,000,000; null: "
         "every one). Exits never compete.",
+    )
+
+
+class AllocationSection(ComponentSection):
+    """The ``allocation:`` section: the allocator, its trailing window, the constraints
+    its weights satisfy and when it rebalances."""
+
+    window: int = Field(
+        ge=2,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Bars of trailing returns each rebalance estimates from, the decision "
+        "bar's the last (2 .. 1,000,000).",
+    )
+    constraints: AllocationConstraints = Field(
+        default_factory=AllocationConstraints,
+        description="What every target weight vector satisfies: side, bounds, exposures, "
+        "group caps, turnover or cost, minimum trade.",
+    )
+    rebalance: Rebalance = Field(
+        description="When the targets are recomputed: every: N bars, calendar: weekly or "
+        "monthly, or drift: THRESHOLD (one of the three)."
     )
 
 
@@ -294,6 +321,11 @@ class StrategyFile(BaseModel):
     )
     model: ComponentSection
     signal: SignalSection
+    allocation: AllocationSection | None = Field(
+        default=None,
+        description="Target weights of the universe from its trailing returns (and the "
+        "model's views), rebalanced on a schedule (null: each signal sized alone).",
+    )
     regime: RegimeParams | None = Field(
         default=None,
         description="Label every bar's trend and volatility regime from past bars "

@@ -1,0 +1,217 @@
+"""The allocators with a closed form, in numpy: equal weight, inverse volatility and
+risk parity (equal risk contribution). They need no extra.
+
+With ``n`` symbols, a net exposure ``E`` and the covariance ``S`` of the trailing window:
+
+* equal weight: ``w_i = E / n``;
+* inverse volatility: ``w_i = E * (1 / s_i) / sum_j (1 / s_j)``, ``s_i = sqrt(S_ii)``;
+* risk parity: the long-only ``w`` whose risk contributions ``w_i (S w)_i`` are all equal,
+  ``w = E * y / sum(y)`` where ``y`` solves ``y_i (S y)_i = 1`` for every ``i`` (the
+  minimiser of the strictly convex ``y'Sy / 2 - sum(log y_i)``, Maillard, Roncalli and
+  Teiletche 2010), found by cyclical coordinate descent (Griveau-Billion, Richard and
+  Roncalli 2013): each step sets ``y_i`` to the positive root of
+  ``S_ii y_i^2 + c_i y_i - 1 = 0``, ``c_i = sum_{j != i} S_ij y_j``, until no ``y_i``
+  moves by more than `ERC_TOLERANCE` of itself.
+
+They are long-only by construction. Bounds, group caps and a turnover limit are not
+solved for: weights that break one are answered ``infeasible``, naming it (a minimum
+variance or a mean-variance allocator solves under every constraint).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
+from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.protocols_allocation import (
+    AllocationResult,
+    WeightConstraints,
+    constraint_violation,
+)
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = [
+    "ERC_MAX_SWEEPS",
+    "ERC_TOLERANCE",
+    "EqualWeight",
+    "EqualWeightParams",
+    "InverseVolatility",
+    "InverseVolatilityParams",
+    "RiskParity",
+    "RiskParityParams",
+    "build_equal_weight",
+    "build_inverse_volatility",
+    "build_risk_parity",
+    "erc_weights",
+    "flat_symbol",
+    "returns_problem",
+]
+
+ERC_TOLERANCE = 1e-12
+"""Risk parity's coordinate descent stops when no weight moves by more than this fraction
+of itself in a sweep: the risk contributions are then equal to about 1e-10 of each other."""
+
+ERC_MAX_SWEEPS = 10_000
+"""Sweeps of the coordinate descent before risk parity answers ``failed``."""
+
+VERIFY_TOLERANCE = 1e-9
+"""How far a closed form's weights may pass a declared bound (rounding only)."""
+
+
+class EqualWeightParams(Params):
+    """Keys of ``allocation`` with ``kind: equal_weight`` (none)."""
+
+
+class InverseVolatilityParams(CovarianceParams):
+    """Keys of ``allocation`` with ``kind: inverse_volatility``."""
+
+
+class RiskParityParams(CovarianceParams):
+    """Keys of ``allocation`` with ``kind: risk_parity``."""
+
+
+def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstraints) -> str | None:
+    """Return why ``returns`` cannot be allocated over (shape, too few rows, NaN), or None."""
+    if returns.ndim != 2 or returns.shape[1] != constraints.symbols:
+        return (
+            f"returns: expected [bars, {constraints.symbols}] for {constraints.symbols} "
+            f"symbols, was {list(returns.shape)}"
+        )
+    if returns.shape[0] < 2:
+        return f"returns: a covariance needs at least 2 bars, the window has {returns.shape[0]}"
+    if not np.all(np.isfinite(returns)):
+        bad = np.argwhere(~np.isfinite(returns))[0]
+        return f"returns: bar {int(bad[0])} of the window has no return for symbol {int(bad[1])}"
+    return None
+
+
+def flat_symbol(returns: npt.NDArray[np.float64]) -> str | None:
+    """Return why a symbol whose returns never vary over the window cannot be weighed by
+    its risk (a shrunk covariance would give it a variance it does not have), or None."""
+    flat = np.flatnonzero(np.ptp(returns, axis=0) == 0)
+    return f"symbol {int(flat[0])} has no volatility over the window" if flat.size else None
+
+
+def _verified(
+    weights: npt.NDArray[np.float64],
+    constraints: WeightConstraints,
+    previous: npt.NDArray[np.float64] | None,
+    kind: str,
+) -> AllocationResult:
+    broken = constraint_violation(weights, constraints, previous, VERIFY_TOLERANCE)
+    if broken is not None:
+        return AllocationResult.infeasible(f"{kind}'s weights break {broken}")
+    return AllocationResult.ok(weights)
+
+
+class EqualWeight:
+    """``net_exposure / n`` on every symbol."""
+
+    def allocate(
+        self,
+        returns: npt.NDArray[np.float64],
+        constraints: WeightConstraints,
+        probabilities: npt.NDArray[np.float64] | None = None,
+        horizon: int = 0,
+        previous: npt.NDArray[np.float64] | None = None,
+    ) -> AllocationResult:
+        """Return equal weights summing to the net exposure."""
+        n = constraints.symbols
+        weights = np.full(n, constraints.net_exposure / n, dtype=np.float64)
+        return _verified(weights, constraints, previous, "equal_weight")
+
+
+class InverseVolatility:
+    """Weights proportional to ``1 / volatility`` of each symbol's trailing returns."""
+
+    def __init__(self, params: InverseVolatilityParams) -> None:
+        self.params = params
+
+    def allocate(
+        self,
+        returns: npt.NDArray[np.float64],
+        constraints: WeightConstraints,
+        probabilities: npt.NDArray[np.float64] | None = None,
+        horizon: int = 0,
+        previous: npt.NDArray[np.float64] | None = None,
+    ) -> AllocationResult:
+        """Return inverse-volatility weights summing to the net exposure."""
+        returns = np.asarray(returns, dtype=np.float64)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns)
+        if problem is not None:
+            return AllocationResult.failed(problem)
+        variance = np.diag(covariance(returns, self.params.covariance, self.params.halflife))
+        if not np.all(variance > 0):
+            k = int(np.flatnonzero(~(variance > 0))[0])
+            return AllocationResult.failed(f"symbol {k} has no volatility over the window")
+        inverse = 1.0 / np.sqrt(variance)
+        weights = constraints.net_exposure * inverse / inverse.sum()
+        return _verified(weights, constraints, previous, "inverse_volatility")
+
+
+def erc_weights(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | str:
+    """Return the long-only equal-risk-contribution weights of ``cov``, summing to 1, or
+    why there are none (a symbol without variance, no convergence)."""
+    diag = np.diag(cov).copy()
+    if not np.all(diag > 0):
+        k = int(np.flatnonzero(~(diag > 0))[0])
+        return f"symbol {k} has no volatility over the window"
+    y = 1.0 / np.sqrt(diag)  # the inverse-volatility start, exact for uncorrelated symbols
+    y /= np.sqrt(y @ cov @ y)
+    for _ in range(ERC_MAX_SWEEPS):
+        largest = 0.0
+        for i in range(y.size):
+            c = float(cov[i] @ y - diag[i] * y[i])
+            new = (-c + np.sqrt(c * c + 4.0 * diag[i])) / (2.0 * diag[i])
+            largest = max(largest, abs(new - y[i]) / new)
+            y[i] = new
+        if largest <= ERC_TOLERANCE:
+            return np.asarray(y / y.sum(), dtype=np.float64)
+    return f"risk parity did not converge in {ERC_MAX_SWEEPS:,} sweeps"
+
+
+class RiskParity:
+    """Equal risk contribution: every symbol adds the same share of the portfolio's
+    variance."""
+
+    def __init__(self, params: RiskParityParams) -> None:
+        self.params = params
+
+    def allocate(
+        self,
+        returns: npt.NDArray[np.float64],
+        constraints: WeightConstraints,
+        probabilities: npt.NDArray[np.float64] | None = None,
+        horizon: int = 0,
+        previous: npt.NDArray[np.float64] | None = None,
+    ) -> AllocationResult:
+        """Return the equal-risk-contribution weights summing to the net exposure."""
+        returns = np.asarray(returns, dtype=np.float64)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns)
+        if problem is not None:
+            return AllocationResult.failed(problem)
+        found = erc_weights(covariance(returns, self.params.covariance, self.params.halflife))
+        if isinstance(found, str):
+            return AllocationResult.failed(found)
+        return _verified(constraints.net_exposure * found, constraints, previous, "risk_parity")
+
+
+def build_equal_weight(params: EqualWeightParams, ctx: BuildContext) -> EqualWeight:
+    """Build the equal-weight allocator."""
+    return EqualWeight()
+
+
+def build_inverse_volatility(
+    params: InverseVolatilityParams, ctx: BuildContext
+) -> InverseVolatility:
+    """Build the inverse-volatility allocator."""
+    return InverseVolatility(params)
+
+
+def build_risk_parity(params: RiskParityParams, ctx: BuildContext) -> RiskParity:
+    """Build the risk-parity allocator."""
+    return RiskParity(params)

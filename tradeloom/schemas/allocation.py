@@ -1,0 +1,276 @@
+"""The ``allocation:`` section's own keys: the trailing window, the constraints and the
+rebalance schedule (the ``kind`` and its keys are the allocator's, `tradeloom.plugin.Allocator`).
+
+What can be known from the file is refused here, one line per problem naming the key:
+bounds that cannot reach the exposure, a group cap below what its members' lower bounds
+force, a window too short for the covariance of the universe's symbols, shorts declared
+for a long-only allocator (`allocation_problems`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tradeloom.bounds import MAX_NAME_LENGTH, MAX_WINDOW
+from tradeloom.plugins.protocols_allocation import GroupCap, WeightConstraints, infeasibility
+from tradeloom.plugins.registry import did_you_mean
+
+__all__ = [
+    "DEFAULT_SHORT_BOUND",
+    "AllocationConstraints",
+    "Rebalance",
+    "allocation_problems",
+    "weight_constraints",
+]
+
+DEFAULT_SHORT_BOUND = 1.0
+"""A long-short weight's default bounds: ``[-1, 1]`` (a whole equity either way)."""
+
+_Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+_Cap = Annotated[float, Field(gt=0)]
+
+
+class SymbolBounds(BaseModel):
+    """One symbol's own bounds, over the section's ``min_weight`` and ``max_weight``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float | None = Field(default=None, description="The symbol's least weight.")
+    max: float | None = Field(default=None, description="The symbol's largest weight.")
+
+    @model_validator(mode="after")
+    def _order(self) -> SymbolBounds:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
+class AllocationConstraints(BaseModel):
+    """``allocation.constraints``: what every target weight vector must satisfy.
+
+    Weights are signed fractions of equity, one per symbol of the data section.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    side: Literal["long_only", "long_short"] = Field(
+        default="long_only",
+        description="long_only: every weight >= 0; long_short: weights may be negative "
+        "(only minimum_variance, mean_variance and black_litterman sell short).",
+    )
+    net_exposure: float = Field(
+        default=1.0,
+        ge=-MAX_WINDOW,
+        le=MAX_WINDOW,
+        description="The weights' sum, longs minus shorts (1.0 = the equity; long_only: > 0).",
+    )
+    gross_exposure: float | None = Field(
+        default=None,
+        gt=0,
+        description="long_short: the largest sum of |weight| (at least |net_exposure|; "
+        "null: only the bounds limit it).",
+    )
+    min_weight: float | None = Field(
+        default=None,
+        description="Every symbol's least weight (null: 0 long_only, -1 long_short).",
+    )
+    max_weight: float | None = Field(
+        default=None,
+        description="Every symbol's largest weight (null: net_exposure long_only, 1 long_short).",
+    )
+    bounds: dict[_Name, SymbolBounds] = Field(
+        default_factory=dict,
+        max_length=100_000,
+        description="One symbol's own bounds, {SYMBOL: {min: X, max: Y}}, over "
+        "min_weight and max_weight.",
+    )
+    group_caps: dict[_Name, _Cap] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="{GROUP: CAP}: the net weight of a group of risk.portfolio.groups lies "
+        "in [-CAP, CAP] (long_only: its total weight is at most CAP).",
+    )
+    max_turnover: float | None = Field(
+        default=None,
+        gt=0,
+        description="The largest sum of |target - held weight| of one rebalance (0.5 = "
+        "half the equity traded); not with transaction_cost.",
+    )
+    transaction_cost: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="A cost per unit of turnover (0.001 = 10 bp of the weight traded), "
+        "subtracted from the expected return the optimiser maximises; not with "
+        "max_turnover.",
+    )
+    min_trade: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="A symbol whose target differs from its held weight by less than "
+        "this is not traded at a rebalance (0.005 = half a percent of the equity).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AllocationConstraints:
+        long_only = self.side == "long_only"
+        if long_only and self.net_exposure <= 0:
+            raise ValueError(
+                f"net_exposure: long_only weights sum to more than 0, was {self.net_exposure:g}"
+            )
+        if long_only and self.gross_exposure is not None:
+            raise ValueError("gross_exposure applies to side: long_short (long_only: the net)")
+        if long_only and self.min_weight is not None and self.min_weight < 0:
+            raise ValueError(
+                f"min_weight: long_only weights are >= 0, was {self.min_weight:g}; "
+                "set side: long_short to sell short"
+            )
+        low, high = self.min_weight, self.max_weight
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_weight {low:g} is above max_weight {high:g}")
+        gross = self.gross_exposure
+        if gross is not None and abs(self.net_exposure) > gross:
+            raise ValueError(
+                f"gross_exposure {gross:g} is below |net_exposure| {abs(self.net_exposure):g}"
+            )
+        if self.max_turnover is not None and self.transaction_cost is not None:
+            raise ValueError("max_turnover and transaction_cost: declare one of the two")
+        return self
+
+
+class Rebalance(BaseModel):
+    """``allocation.rebalance``: when the targets are recomputed and traded (one of)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WINDOW,
+        strict=True,
+        description="Every this many bars from the first rebalance (1 .. 1,000,000).",
+    )
+    calendar: Literal["weekly", "monthly"] | None = Field(
+        default=None,
+        description="At the first bar of each UTC week (from Monday) or month of the "
+        "data's calendar.",
+    )
+    drift: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description="When a held weight has drifted from its target by more than this "
+        "(0.05 = five points of equity), checked at every bar.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Rebalance:
+        chosen = [k for k in ("every", "calendar", "drift") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            was = ", ".join(chosen) if chosen else "none"
+            raise ValueError(f"declare one of every, calendar or drift; was {was}")
+        return self
+
+
+def weight_constraints(
+    constraints: AllocationConstraints,
+    symbols: Sequence[str],
+    groups: Mapping[str, Sequence[str]] = {},
+) -> WeightConstraints:
+    """Return ``constraints`` resolved over ``symbols`` (the data section's, in order).
+
+    Args:
+        constraints: The declared constraints.
+        symbols: The universe's symbols.
+        groups: ``risk.portfolio.groups``: the members of each group a cap names (a
+            member or a name not known is left out: validation reports it).
+    """
+    long_only = constraints.side == "long_only"
+    net = constraints.net_exposure
+    low = constraints.min_weight
+    high = constraints.max_weight
+    if low is None:
+        low = 0.0 if long_only else -DEFAULT_SHORT_BOUND
+    if high is None:
+        high = net if long_only else DEFAULT_SHORT_BOUND
+    lower, upper = [low] * len(symbols), [high] * len(symbols)
+    index = {symbol: k for k, symbol in enumerate(symbols)}
+    for symbol, own in constraints.bounds.items():
+        if symbol in index:
+            k = index[symbol]
+            lower[k] = own.min if own.min is not None else lower[k]
+            upper[k] = own.max if own.max is not None else upper[k]
+    caps = tuple(
+        GroupCap(name, tuple(index[s] for s in groups[name] if s in index), cap)
+        for name, cap in constraints.group_caps.items()
+        if name in groups
+    )
+    return WeightConstraints(
+        min_weight=tuple(lower),
+        max_weight=tuple(upper),
+        net_exposure=net,
+        gross_exposure=constraints.gross_exposure,
+        groups=caps,
+        max_turnover=constraints.max_turnover,
+        transaction_cost=constraints.transaction_cost or 0.0,
+    )
+
+
+def allocation_problems(
+    window: int,
+    declared: AllocationConstraints,
+    kind: str,
+    params: BaseModel,
+    symbols: Sequence[str] | None,
+    groups: Mapping[str, Sequence[str]],
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(key path, message)`` for what the section asks that cannot be met.
+
+    Args:
+        window: ``allocation.window``.
+        declared: ``allocation.constraints``.
+        kind: The allocator's kind.
+        params: The allocator's validated keys (its ``covariance``, whether it sells
+            short: its params model's ``allows_short``).
+        symbols: The data section's symbols (None: a source that chooses its own; the
+            checks that need them wait for the run).
+        groups: ``risk.portfolio.groups``.
+    """
+    where = "allocation.constraints"
+    if declared.side == "long_short" and not getattr(type(params), "allows_short", False):
+        yield (
+            f"{where}.side",
+            f"allocation kind {kind} is long-only; long_short needs minimum_variance, "
+            "mean_variance or black_litterman",
+        )
+    for name in declared.group_caps:
+        if name not in groups:
+            known = ", ".join(groups) if groups else "none (declare risk.portfolio.groups)"
+            yield (
+                f"{where}.group_caps.{name}",
+                f"unknown group {name!r}{did_you_mean(name, groups)}; the groups are {known}",
+            )
+    if symbols is None:
+        return
+    for symbol in declared.bounds:
+        if symbol not in symbols:
+            yield (
+                f"{where}.bounds.{symbol}",
+                f"unknown symbol {symbol!r}{did_you_mean(symbol, symbols)}; the data's "
+                f"symbols are {', '.join(repr(s) for s in symbols)}",
+            )
+    resolved = weight_constraints(declared, symbols, groups)
+    for key, message in infeasibility(resolved):
+        yield f"{where}.{key}", message
+    cov = getattr(params, "covariance", None)
+    if cov in ("sample", "exponential") and window <= len(symbols):
+        yield (
+            "allocation.window",
+            f"a {cov} covariance of {len(symbols)} symbols is singular with "
+            f"{window} bars: the window needs more than {len(symbols)} (or "
+            "covariance: ledoit_wolf)",
+        )
