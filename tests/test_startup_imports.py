@@ -334,3 +334,36 @@ def test_a_command_imports_the_modules_of_the_kinds_its_file_names(
     assert not set(UNUSED_KINDS) & imported, sorted(set(UNUSED_KINDS) & imported)
     if command == "validate":  # no feature on another market's bars: not its module
         assert "tradeloom.engine.informative" not in imported
+
+
+EVERY_ARRAY_KIND = """\
+name: every_array_kind
+data: {kind: csv, path: bars.csv}
+features:
+  - {kind: sma, window: 5}
+  - {kind: adx, window: 5}
+  - {kind: obv}
+  - {kind: donchian, window: 5}
+  - {kind: vwap}
+  - {kind: time_features}
+  - {kind: bollinger, window: 5}
+model: {kind: precomputed, column: p_up}
+signal: {kind: threshold, threshold: 0.2, regimes: [trending]}
+regime: {trend_window: 48}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated}
+"""
+
+
+def test_validate_of_the_kinds_no_shipped_strategy_names_imports_no_numpy(
+    tmp_path: Path,
+) -> None:
+    """The feature kinds that no shipped strategy names (their modules read numpy through
+    `tradeloom.runtime.lazy` as the others do), and a regime filter, validated: no numpy."""
+    (tmp_path / "bars.csv").write_text("timestamp,open,high,low,close,volume,p_up\n")
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(EVERY_ARRAY_KIND)
+    heavy, done = _imported("validate", str(strategy))
+    assert done.returncode == 0, done.stderr
+    assert "15 feature columns" in done.stdout
+    assert heavy == [], f"validate of {strategy.name} imported {heavy}"
