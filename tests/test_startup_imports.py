@@ -178,10 +178,16 @@ def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> No
     )
 
 
-READERS_MAY_IMPORT = {"numpy", "pandas", "pyarrow"}
-"""What ``status``, ``journal verify`` and ``kill`` still import: the journal's events
-carry ``pd.Timestamp`` fields, and status adds up the fills as frames (pandas imports
-numpy, and pyarrow when it is installed)."""
+READERS_MAY_IMPORT = {
+    "status": {"numpy", "pandas", "pyarrow"},
+    "journal": {"numpy"},
+    "kill": {"numpy"},
+}
+"""What ``status``, ``journal verify`` and ``kill`` still import. The hash chain is checked
+with numpy (`tradeloom.journal.chain_numpy`); the journal's events carry ``pd.Timestamp``
+fields, but a verify decodes no time and a kill of a run with no trading state journaled
+decodes none either, so neither imports pandas (pyarrow comes with it). Status adds up the
+fills as frames (pandas imports numpy, and pyarrow when it is installed)."""
 
 
 @pytest.fixture(scope="module")
@@ -208,11 +214,14 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
     ids=" ".join,
 )
-def test_the_journal_readers_import_no_numba(finished_run: Path, argv: tuple[str, ...]) -> None:
+def test_the_journal_readers_import_no_numba_and_verify_and_kill_no_pandas(
+    finished_run: Path, argv: tuple[str, ...]
+) -> None:
     heavy, done = _imported(*(str(finished_run) if word == "RUN" else word for word in argv))
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
-    assert set(heavy) <= READERS_MAY_IMPORT, f"{' '.join(argv)} imported {heavy}"
+    may = READERS_MAY_IMPORT[argv[0]]
+    assert set(heavy) <= may, f"{' '.join(argv)} imported {heavy}"
 
 
 PRECOMPUTED = """\
@@ -334,3 +343,59 @@ def test_a_command_imports_the_modules_of_the_kinds_its_file_names(
     assert not set(UNUSED_KINDS) & imported, sorted(set(UNUSED_KINDS) & imported)
     if command == "validate":  # no feature on another market's bars: not its module
         assert "tradeloom.engine.informative" not in imported
+
+
+EVERY_ARRAY_KIND = """\
+name: every_array_kind
+data: {kind: csv, path: bars.csv}
+features:
+  - {kind: sma, window: 5}
+  - {kind: adx, window: 5}
+  - {kind: obv}
+  - {kind: donchian, window: 5}
+  - {kind: vwap}
+  - {kind: time_features}
+  - {kind: bollinger, window: 5}
+model: {kind: precomputed, column: p_up}
+signal: {kind: threshold, threshold: 0.2, regimes: [trending]}
+regime: {trend_window: 48}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated}
+"""
+
+
+def test_validate_of_the_kinds_no_shipped_strategy_names_imports_no_numpy(
+    tmp_path: Path,
+) -> None:
+    """The feature kinds that no shipped strategy names (their modules read numpy through
+    `tradeloom.runtime.lazy` as the others do), and a regime filter, validated: no numpy."""
+    (tmp_path / "bars.csv").write_text("timestamp,open,high,low,close,volume,p_up\n")
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(EVERY_ARRAY_KIND)
+    heavy, done = _imported("validate", str(strategy))
+    assert done.returncode == 0, done.stderr
+    assert "15 feature columns" in done.stdout
+    assert heavy == [], f"validate of {strategy.name} imported {heavy}"
+
+
+@pytest.mark.parametrize(
+    ("example", "may_import"),
+    [
+        ("examples/router_two_venues.yaml", set()),
+        # the exchange's name is checked against ccxt's list; its bars are not fetched
+        ("examples/paper_binance.yaml", {"ccxt"}),
+    ],
+)
+def test_validate_of_an_example_imports_no_pandas(
+    example: str, may_import: set[str], tmp_path: Path
+) -> None:
+    """A router's modelled venues (`tradeloom.plugins.execution.routed_model`) and a ccxt
+    source's fetcher (`tradeloom.plugins.data.ccxt_fetch`) are built by validate: they
+    read pandas through `tradeloom.runtime.lazy`, and the journal's events they name
+    import no pandas either. The second validate (the estimator's verdict remembered) is
+    the one looked at."""
+    env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
+    _imported("validate", example, env=env)
+    heavy, done = _imported("validate", example, env=env)
+    assert done.returncode == 0, done.stderr
+    assert set(heavy) <= may_import, f"validate {example} imported {heavy}"

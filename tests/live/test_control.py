@@ -26,6 +26,7 @@ from tradeloom.engine.control import (
     Delivery,
     KillFileEngaged,
     RunDirBusy,
+    _iso_ns,
     request,
     request_kill,
     request_resume,
@@ -670,3 +671,23 @@ def test_a_process_that_takes_no_requests_is_not_signalled(tmp_path: Path) -> No
         "backtest?): nothing was sent"
     )
     assert not (run_dir / "control").exists()
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        0,
+        789,
+        1_000,
+        123_456_000,
+        1_764_288_000_000_000_000,  # whole seconds: no fraction
+        1_764_288_000_100_000_000,  # whole microseconds: 6 digits
+        1_764_288_000_123_456_789,  # 9 digits
+        1_764_288_000_000_000_789,
+    ],
+)
+def test_a_request_names_its_time_as_pandas_would(ns: int) -> None:
+    """The request file's time is written without pandas, and reads back to its value."""
+    text = _iso_ns(ns)
+    assert text == pd.Timestamp(ns, tz="UTC").isoformat()
+    assert pd.Timestamp(text).value == ns

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from tradeloom.core.kernels.labels import (
     HIGH_VOLATILITY,
     LOW_VOLATILITY,
@@ -51,6 +49,7 @@ from tradeloom.core.kernels.window import (
     ring_push,
 )
 from tradeloom.kernels.jit import kernel
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.schemas.regime import REGIME_LABELS, RegimeParams, check_regime_label, regime_mask
 
 __all__ = [

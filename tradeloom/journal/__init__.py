@@ -228,8 +228,8 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         for submodule in _SUBMODULES:
             module = importlib.import_module(f"{__name__}.{submodule}")
-            if name in vars(module):
-                value = vars(module)[name]
+            if name in vars(module) or (name == "NO_TIME" and submodule == "events"):
+                value = getattr(module, name)  # NO_TIME: the events module's own __getattr__
                 globals()[name] = value
                 return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,12 +51,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.chain import xxh64_words
 from tradeloom.journal.columns import PreparedBatch, Texts, digests_of, text_values
 from tradeloom.journal.schema import Codec, Column, Schema, value_decoder
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "BLOCK_ROWS",

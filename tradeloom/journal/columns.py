@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.chain import ABSENT_TEXT, chain_scan, pack_text, row_digests
 from tradeloom.journal.schema import Codec, Column, JournalValueError, Schema, value_encoder
 from tradeloom.journal.store import ColumnBatch
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.redaction import redact_text
 
 __all__ = [

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tradeloom.domain import (
     Cancellation,
@@ -35,6 +33,7 @@ from tradeloom.domain import (
     Rejection,
     Signal,
 )
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "FORMAT_VERSION",
@@ -108,8 +107,22 @@ READ_FORMATS = frozenset({2, FORMAT_VERSION})
 NO_BAR = -1
 """``bar`` and ``correlation_id`` of an event that belongs to no bar (NULL in SQL)."""
 
-NO_TIME: pd.Timestamp = pd.NaT
-"""``timestamp`` of an event that belongs to no bar (NULL in SQL)."""
+if TYPE_CHECKING:
+    NO_TIME: pd.Timestamp = pd.NaT
+    """``timestamp`` of an event that belongs to no bar (NULL in SQL): ``pd.NaT``."""
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: ``NO_TIME`` is pandas' NaT, read on first use, so that reading a journal's
+    # rows without their times (`tradeloom.journal.verify`) does not import pandas
+    if name == "NO_TIME":
+        return pd.NaT
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _no_time() -> pd.Timestamp:
+    return pd.NaT
+
 
 _NAN = math.nan
 
@@ -170,7 +183,7 @@ class Event:
     KIND: ClassVar[str] = ""
 
     bar: int = NO_BAR
-    timestamp: pd.Timestamp = NO_TIME
+    timestamp: pd.Timestamp = field(default_factory=_no_time)  # NO_TIME
     symbol: str = ""
     correlation_id: int = NO_BAR
 

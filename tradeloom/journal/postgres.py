@@ -49,7 +49,6 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.journal.chain import signed
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
@@ -60,6 +59,7 @@ from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
 from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.runtime.extras import require
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.redaction import redact_text
 from tradeloom.version import __version__
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
@@ -40,6 +39,7 @@ from tradeloom.journal.source import Source, open_source
 from tradeloom.journal.sqlite import chain_seed
 from tradeloom.journal.store import RunIdentity
 from tradeloom.journal.tail import check_tail, compare_tail, read_tail
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "EventFollower",

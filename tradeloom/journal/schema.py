@@ -37,6 +37,7 @@ import functools
 import json
 import math
 import struct
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,10 +46,10 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.journal.chain import chain_step, pack_text
 from tradeloom.journal.events import KINDS, Event, table_of
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.redaction import redact_text
 
 __all__ = [
@@ -146,7 +147,7 @@ class Schema:
         self.cls = cls
         self.kind = cls.KIND
         self.table = table_of(cls.KIND)
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, localns=_ANNOTATION_NAMES)
         own = [
             Column(
                 f.name,
@@ -322,6 +323,17 @@ def jsonable(value: Any) -> Any:
 # --- codecs ------------------------------------------------------------------------
 
 
+class _TimeAnnotation:
+    """What ``pd.Timestamp`` in an event's annotations reads as (`_ANNOTATION_NAMES`)."""
+
+
+_TIME_ANNOTATION = _TimeAnnotation
+_ANNOTATION_NAMES: dict[str, Any] = {"pd": types.SimpleNamespace(Timestamp=_TIME_ANNOTATION)}
+"""The names an event's annotations are read with: its ``pd.Timestamp`` fields are told
+from the text, without importing pandas (a journal's columns are known before pandas is
+needed: `tradeloom.journal.verify` never decodes a time)."""
+
+
 def _codec(annotation: Any, where: str) -> Codec:
     if annotation is bool:
         return Codec.BOOL
@@ -331,7 +343,7 @@ def _codec(annotation: Any, where: str) -> Codec:
         return Codec.FLOAT
     if annotation is str:
         return Codec.TEXT
-    if annotation is pd.Timestamp:
+    if annotation is _TIME_ANNOTATION:
         return Codec.TIME
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

@@ -35,9 +35,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.journal.events import Event
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["ColumnBatch", "JournalStore", "Reconnecting", "RunIdentity"]
 

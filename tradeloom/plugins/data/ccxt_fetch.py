@@ -35,7 +35,6 @@ from numbers import Real
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccxt
-import pandas as pd
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError, ServiceUnreachable
@@ -49,6 +48,7 @@ from tradeloom.plugins.data.ccxt_retry import (
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
 from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 

@@ -36,8 +36,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-import pandas as pd
-
 from tradeloom.bounds import MAX_CASH
 from tradeloom.core.routing import (
     BELOW_MINIMUM,
@@ -61,6 +59,7 @@ from tradeloom.plugins.execution.simulated import (
 )
 from tradeloom.plugins.protocols import VenueTerms
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["ModelledRouter"]
 

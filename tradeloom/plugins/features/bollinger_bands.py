@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import (
@@ -28,6 +27,7 @@ from tradeloom.kernels.jit import kernel
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.features._base import ReadsBars, bars_key, column_frame, new_columns, prices
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.core.kernels.window import new_ring, ring_full, ring_max, ring_min, ring_push
@@ -27,6 +26,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [

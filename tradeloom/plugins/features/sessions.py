@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import Field
 
 from tradeloom.domain import Bar, Bars
@@ -33,6 +32,7 @@ from tradeloom.plugins.features._base import (
     prices,
 )
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext
+from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.calendars import TradingCalendar
 
