@@ -43,6 +43,7 @@ __all__ = [
     "MODES",
     "NUMBA_START_SECONDS",
     "PYTHON_CELL_SECONDS",
+    "PYTHON_FEATURE_SECONDS",
     "RECORD",
     "SMALL_RUN",
     "begin",
@@ -61,26 +62,31 @@ The README's strategy (20,000 bars) took 5 to 8 s more CPU as Python than compil
 warm (docs/performance.md, "A first run in seconds"); ten times its bars would cost
 about what the compile it spares does (50 to 135 s of CPU, as loaded as the machine)."""
 
-NUMBA_START_SECONDS = 0.5
-"""CPU seconds a small run spends before its compiled kernels' first bar: importing
-numba (with the llvmlite and scipy parts it imports) and loading the kernels a CSV
-strategy with a precomputed model calls from the cache (15 of them). Measured by
-``python benchmarks/bench_python_forms.py``; see docs/performance.md, "A small run
-without numba"."""
+NUMBA_START_SECONDS = 0.68
+"""CPU seconds a small run's kernels cost compiled: importing numba (with the llvmlite and
+scipy parts it imports), loading from the cache the 15 kernels a CSV strategy with a
+precomputed model calls, and their few milliseconds of work at 10,000 bars. Measured by
+``python benchmarks/bench_python_forms.py`` (0.685 s, the median of 5 runs, load 10 to
+11, 2026-11-28; docs/performance.md, "A small run without numba")."""
 
-PYTHON_CELL_SECONDS = 50e-6
-"""CPU seconds one bar x symbol costs as the kernels' Python forms, all of them (the
-features' steps, the bar's stages, the metrics' passes, the journal's digests, the
-tables' lines), for the same strategy as `NUMBA_START_SECONDS`. Measured by the same
-script, whose strategy trades as often as the README's (one position in about 35 bars)."""
+PYTHON_CELL_SECONDS = 30e-6
+"""CPU seconds one bar x symbol costs as the kernels' Python forms, the features' aside:
+the bar's stages, the metrics' passes, the journal's digests, the tables' lines. Measured
+by the same script, whose strategy trades as often as the README's (one position in
+about 35 bars)."""
+
+PYTHON_FEATURE_SECONDS = 7.5e-6
+"""CPU seconds each feature adds to a bar x symbol as Python (the script's one
+``log_return``: its stepped window)."""
 
 
-def python_is_cheaper(cells: int) -> bool:
-    """Return whether a run of ``cells`` bars x symbols costs less with its kernels as
-    Python than importing numba and loading them compiled: ``cells`` times
-    `PYTHON_CELL_SECONDS` below `NUMBA_START_SECONDS` (about CELLS_AT_EVEN bars of one
-    market)."""
-    return cells * PYTHON_CELL_SECONDS < NUMBA_START_SECONDS
+def python_is_cheaper(cells: int, features: int = 1) -> bool:
+    """Return whether a run of ``cells`` bars x symbols and ``features`` features costs
+    less with its kernels as Python than compiled (`NUMBA_START_SECONDS`): ``cells`` times
+    `PYTHON_CELL_SECONDS` and ``features`` times `PYTHON_FEATURE_SECONDS` (one feature: even
+    at about 18,000 bars of one market)."""
+    per_cell = PYTHON_CELL_SECONDS + features * PYTHON_FEATURE_SECONDS
+    return cells * per_cell < NUMBA_START_SECONDS
 
 
 LOCK = "compiling.lock"
@@ -177,16 +183,16 @@ def begin(rerun: Sequence[str]) -> None:
     jit.interpret(_plan.python_form)
 
 
-def sized(cells: int) -> None:
-    """Tell the run's plan its size (bars x symbols), once its bars are loaded: a run
-    cheaper as Python (`python_is_cheaper`) runs every kernel as Python; a large run
-    compiles from now on; a small one that ran a kernel as Python starts the background
-    compile."""
+def sized(cells: int, features: int = 1) -> None:
+    """Tell the run's plan its size (bars x symbols) and its features, once its bars are
+    loaded: a run cheaper as Python (`python_is_cheaper`) runs every kernel as Python; a
+    large run compiles from now on; a small one that ran a kernel as Python starts the
+    background compile."""
     plan = _plan
     if plan is None or plan.mode != "auto":
         return
     plan.size = cells
-    plan.cheaper = python_is_cheaper(cells)
+    plan.cheaper = python_is_cheaper(cells, features)
     if cells > SMALL_RUN:
         from tradeloom.kernels import jit
 
