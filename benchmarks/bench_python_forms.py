@@ -110,7 +110,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-python-forms-") as tmp:
         folder = Path(tmp)
         write_market(folder, args.bars)
-        measure(folder, "compile", 0)  # untimed: the kernels in the cache
+        if not args.smoke:
+            measure(folder, "compile", 0)  # untimed: the kernels in the cache
         for k in range(args.rounds):
             for mode in ("python", "compile") if k % 2 == 0 else ("compile", "python"):
                 found = measure(folder, mode, k + 1)
