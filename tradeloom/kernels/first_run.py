@@ -62,29 +62,30 @@ The README's strategy (20,000 bars) took 5 to 8 s more CPU as Python than compil
 warm (docs/performance.md, "A first run in seconds"); ten times its bars would cost
 about what the compile it spares does (50 to 135 s of CPU, as loaded as the machine)."""
 
-NUMBA_START_SECONDS = 0.68
+NUMBA_START_SECONDS = 0.57
 """CPU seconds a small run's kernels cost compiled: importing numba (with the llvmlite and
 scipy parts it imports), loading from the cache the 15 kernels a CSV strategy with a
 precomputed model calls, and their few milliseconds of work at 10,000 bars. Measured by
-``python benchmarks/bench_python_forms.py`` (0.685 s, the median of 5 runs, load 10 to
-11, 2026-11-28; docs/performance.md, "A small run without numba")."""
+``python benchmarks/bench_python_forms.py`` (0.573 s, the median of 5 runs at load 10 to
+11, 2026-11-28; an earlier run of it, 0.685 s; docs/performance.md, "A small run without
+numba")."""
 
-PYTHON_CELL_SECONDS = 30e-6
+PYTHON_CELL_SECONDS = 28e-6
 """CPU seconds one bar x symbol costs as the kernels' Python forms, the features' aside:
 the bar's stages, the metrics' passes, the journal's digests, the tables' lines. Measured
-by the same script, whose strategy trades as often as the README's (one position in
-about 35 bars)."""
+by the same script (28.2 us), whose strategy trades as often as the README's (one
+position in about 35 bars)."""
 
-PYTHON_FEATURE_SECONDS = 7.5e-6
+PYTHON_FEATURE_SECONDS = 11e-6
 """CPU seconds each feature adds to a bar x symbol as Python (the script's one
-``log_return``: its stepped window)."""
+``log_return``, its stepped window: 11.1 us)."""
 
 
 def python_is_cheaper(cells: int, features: int = 1) -> bool:
     """Return whether a run of ``cells`` bars x symbols and ``features`` features costs
     less with its kernels as Python than compiled (`NUMBA_START_SECONDS`): ``cells`` times
     `PYTHON_CELL_SECONDS` and ``features`` times `PYTHON_FEATURE_SECONDS` (one feature: even
-    at about 18,000 bars of one market)."""
+    at about 14,600 bars of one market)."""
     per_cell = PYTHON_CELL_SECONDS + features * PYTHON_FEATURE_SECONDS
     return cells * per_cell < NUMBA_START_SECONDS
 
