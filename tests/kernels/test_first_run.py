@@ -442,3 +442,10 @@ def test_a_run_cheaper_as_python_runs_every_kernel_as_python_and_asks_no_cache(
     with pytest.raises(pytest.fail.Exception, match="cache asked"):
         chosen[-1](np.add)
     first_run.end()
+    first_run.begin(["portfolio.yaml"])  # two strategies, each cheaper, not both together
+    first_run.sized(int(even) // 2 + 1, 3)
+    assert chosen[-1](np.add) is True
+    first_run.sized(int(even) // 2 + 1, 3)
+    with pytest.raises(pytest.fail.Exception, match="cache asked"):
+        chosen[-1](np.add)
+    first_run.end()

@@ -86,8 +86,11 @@ def python_is_cheaper(cells: int, features: int = 1) -> bool:
     less with its kernels as Python than compiled (`NUMBA_START_SECONDS`): ``cells`` times
     `PYTHON_CELL_SECONDS` and ``features`` times `PYTHON_FEATURE_SECONDS` (one feature: even
     at about 14,600 bars of one market)."""
-    per_cell = PYTHON_CELL_SECONDS + features * PYTHON_FEATURE_SECONDS
-    return cells * per_cell < NUMBA_START_SECONDS
+    return _python_seconds(cells, features) < NUMBA_START_SECONDS
+
+
+def _python_seconds(cells: int, features: int) -> float:
+    return cells * (PYTHON_CELL_SECONDS + features * PYTHON_FEATURE_SECONDS)
 
 
 LOCK = "compiling.lock"
@@ -122,6 +125,9 @@ class _Plan:
     held: dict[Callable[..., Any], bool] = field(default_factory=dict)
     cheaper: bool = False
     """The run is so small that every kernel runs as Python (`python_is_cheaper`)."""
+    python_seconds: float = 0.0
+    """The estimated cost as Python of every universe the run loaded (a portfolio file's
+    strategies each load one): the run is cheaper as Python while the sum is."""
     interpreted: bool = False
     started: bool = False
     compiling: bool = False
@@ -186,14 +192,15 @@ def begin(rerun: Sequence[str]) -> None:
 
 def sized(cells: int, features: int = 1) -> None:
     """Tell the run's plan its size (bars x symbols) and its features, once its bars are
-    loaded: a run cheaper as Python (`python_is_cheaper`) runs every kernel as Python; a
-    large run compiles from now on; a small one that ran a kernel as Python starts the
-    background compile."""
+    loaded: a run cheaper as Python (`python_is_cheaper`, every universe it loaded counted)
+    runs every kernel as Python; a large run compiles from now on; a small one that ran a
+    kernel as Python starts the background compile."""
     plan = _plan
     if plan is None or plan.mode != "auto":
         return
     plan.size = cells
-    plan.cheaper = python_is_cheaper(cells, features)
+    plan.python_seconds += _python_seconds(cells, features)
+    plan.cheaper = plan.python_seconds < NUMBA_START_SECONDS
     if cells > SMALL_RUN:
         from tradeloom.kernels import jit
 
