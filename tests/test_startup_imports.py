@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     "sklearn",
     "numba",
+    "llvmlite",
     "numpy",
     "pandas",
     "pyarrow",
@@ -38,7 +39,8 @@ HEAVY = (
     "scipy",
     "structlog",
 )
-"""Libraries a command pays for at start-up (structlog: 80 ms of CPU with the rich and
+"""Libraries a command pays for at start-up (numba: with llvmlite and the scipy it
+imports, a third of a small run's CPU; structlog: 80 ms of CPU with the rich and
 asyncio it imports; narwhals and PIL come with ``plotly.io``; numpy: a quarter of a warm
 validate's time, which reads it through `tradeloom.runtime.lazy`)."""
 
@@ -258,6 +260,34 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     assert not {"narwhals", "PIL"} & set(heavy)  # the report's JSON is written without plotly.io
     assert "structlog" not in heavy  # nothing logged at --log-level warning
     assert _skipped(done) == list(STRATEGY_RUN_SKIPS)  # a strategy file, not a portfolio
+
+
+SMALL_RUN_SKIPS = {"numba", "llvmlite", "scipy", "sklearn", "ccxt", "dask", "distributed"}
+"""What a small backtest of a CSV strategy with a precomputed model does not import: its
+kernels cost less as Python than numba's import and cache loads
+(`tradeloom.kernels.first_run.python_is_cheaper`), so none is compiled nor loaded."""
+
+
+def test_a_small_run_runs_its_kernels_as_python_and_imports_no_numba(tmp_path: Path) -> None:
+    times = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
+    close = 100.0 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.01, 300)))
+    bars = pd.DataFrame(
+        {"timestamp": times.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": close, "high": close * 1.01,
+         "low": close * 0.99, "close": close, "volume": 1.0, "p_up": np.linspace(0.2, 0.8, 300)}
+    )  # fmt: skip
+    bars.to_csv(tmp_path / "bars.csv", index=False)
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text(PRECOMPUTED.replace("REPORT", "true"))
+    cache = tmp_path / "kernels"  # empty: a run that asked it would compile, here or behind
+    env = {**os.environ, "TRADELOOM_FIRST_RUN": "auto", "TRADELOOM_KERNEL_CACHE": str(cache)}
+
+    heavy, done = _imported("-q", "run", str(strategy), "--out", str(tmp_path / "run"), env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert not SMALL_RUN_SKIPS & set(heavy), sorted(SMALL_RUN_SKIPS & set(heavy))
+    assert "compil" not in done.stderr, done.stderr  # nothing compiled, nor in the background
+    assert not cache.exists()  # the kernel cache was not even looked into
+    assert {"equity.csv", "report.html"} <= {p.name for p in (tmp_path / "run").iterdir()}
 
 
 def test_validate_of_a_csv_strategy_reads_its_header_without_pandas(tmp_path: Path) -> None:

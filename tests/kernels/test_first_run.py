@@ -345,3 +345,107 @@ def test_the_cache_is_asked_about_a_kernel_of_the_package(monkeypatch: pytest.Mo
     monkeypatch.setattr(cache, "_cache_class", lambda stamp, package: _Held)
     assert first_run._cache_holds(py_func)
     assert set(asked) == {"_rsi"}
+
+
+def _bits(values: Any) -> list[int | None]:
+    """Each value's bits (a NaN's payload aside: none is written out)."""
+    return [None if v != v else int(np.float64(v).view(np.int64)) for v in values.tolist()]
+
+
+@given(
+    rows=st.integers(1, 12),
+    k=st.integers(0, 8),
+    kind=st.integers(1, 3),
+    texts=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_row_digests_python_form_is_the_kernel_bit_for_bit(
+    rows: int, k: int, kind: int, texts: int, seed: int
+) -> None:
+    from tradeloom.journal import chain
+
+    rng = np.random.default_rng(seed)
+    fixed = rng.integers(-(2**63), 2**63 - 1, (rows, k), dtype=np.int64, endpoint=True)
+    words = rng.integers(0, 2**64 - 1, kind, dtype=np.uint64, endpoint=True)
+    blob = rng.integers(0, 255, 200, dtype=np.uint8, endpoint=True)
+    choices = np.array([chain.ABSENT_TEXT, -1, 0, 1, 7, 8, 9, 16, 17, 40])
+    lengths = rng.choice(choices, (rows, texts)).astype(np.int64)
+    starts = rng.integers(0, 150, (rows, texts)).astype(np.int64)
+    compiled, python = np.zeros(rows, np.uint64), np.ones(rows, np.uint64)
+    chain.row_digests(fixed, words, lengths, starts, blob, compiled)
+    chain._row_digests_as_python(fixed, words, lengths, starts, blob, python)
+    assert compiled.tolist() == python.tolist()
+
+
+@given(
+    n=st.integers(0, 60),
+    cash=st.sampled_from([1.0, 1000.0, 1e6]),
+    nans=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_curves_python_forms_are_the_kernels_bit_for_bit(
+    n: int, cash: float, nans: int, seed: int
+) -> None:
+    from tradeloom.engine import frames
+    from tradeloom.reporting import metrics, rolling_moments
+
+    rng = np.random.default_rng(seed)
+    equity = cash * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
+    if n:
+        equity[rng.integers(0, n, nans)] = np.nan
+        equity[rng.integers(0, n, 2)] = cash  # equal to the floor
+    compiled, python = np.full(n, 7.0), np.full(n, 8.0)
+    metrics._drawdowns(equity, cash, compiled)
+    metrics._drawdowns_as_python(equity, cash, python)
+    assert _bits(compiled) == _bits(python)
+
+    returns = rng.normal(0, 0.01, n)
+    window = int(rng.integers(1, 10))
+    figures = [np.full(n, 7.0) for _ in range(4)]
+    rolling_moments.rolling_sharpe_volatility(returns, window, 3.0, *figures[:2])
+    rolling_moments._rolling_as_python(returns, window, 3.0, *figures[2:])
+    assert _bits(figures[0]) == _bits(figures[2]) and _bits(figures[1]) == _bits(figures[3])
+
+    closes = rng.normal(100.0, 1.0, (n, 3))
+    closes[rng.random(closes.shape) < 0.3] = np.nan
+    positions = rng.choice([0.0, 0.0, 1.5, -2.0, np.nan], (n, 3))
+    held = np.count_nonzero(positions)
+    outs = [[np.empty(held, np.int64), np.empty(held, np.int64), np.empty(held), np.empty(held)]
+            for _ in range(2)]  # fmt: skip
+    frames._held(closes, positions, *outs[0])
+    frames._held_as_python(closes, positions, *outs[1])
+    for ours, theirs in zip(*outs, strict=True):
+        assert _bits(ours.astype(np.float64)) == _bits(theirs.astype(np.float64))
+
+
+def test_a_run_cheaper_as_python_runs_every_kernel_as_python_and_asks_no_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[Any] = []
+    monkeypatch.setenv(ENV, "auto")
+    monkeypatch.setattr(jit, "interpret", chosen.append)
+    monkeypatch.setattr(first_run, "_compiling", lambda: False)
+    monkeypatch.setattr(first_run, "_launch", lambda rerun: pytest.fail("launched"))
+    monkeypatch.setattr(first_run, "_cache_holds", lambda func: pytest.fail("cache asked"))
+    per_cell = first_run.PYTHON_CELL_SECONDS + 3 * first_run.PYTHON_FEATURE_SECONDS
+    even = first_run.NUMBA_START_SECONDS / per_cell  # three features
+    assert first_run.python_is_cheaper(int(even) - 1, 3)
+    assert not first_run.python_is_cheaper(int(even) + 1, 3)
+    assert first_run.python_is_cheaper(int(even) + 1, 2)  # a feature fewer: cheaper
+    first_run.begin(["strategy.yaml"])
+    first_run.sized(int(even) - 1, 3)
+    choose = chosen[-1]
+    assert choose(np.add) is True  # any kernel, cached or not: Python, no cache asked
+    first_run.end()
+    first_run.begin(["strategy.yaml"])
+    first_run.sized(int(even) + 1, 3)  # past it, the cache is asked (the patch fails the test)
+    with pytest.raises(pytest.fail.Exception, match="cache asked"):
+        chosen[-1](np.add)
+    first_run.end()
+    first_run.begin(["portfolio.yaml"])  # two strategies, each cheaper, not both together
+    first_run.sized(int(even) // 2 + 1, 3)
+    assert chosen[-1](np.add) is True
+    first_run.sized(int(even) // 2 + 1, 3)
+    with pytest.raises(pytest.fail.Exception, match="cache asked"):
+        chosen[-1](np.add)
+    first_run.end()

@@ -7,7 +7,9 @@ memory the next steps will read long before they read it (`tradeloom.core.quiet`
 
 It is a numba intrinsic, not a `tradeloom.kernels.jit` kernel; this module names that module
 so that its source is part of the kernels' cache stamp (`tradeloom.kernels.jit.package_stamp`)
-and editing it recompiles the kernels that use it.
+and editing it recompiles the kernels that use it. The intrinsic is declared to numba when
+numba is imported for a kernel (`tradeloom.kernels.jit.with_numba`): a small run whose
+kernels all run as Python (`tradeloom.kernels.first_run`) imports no numba.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic, overload
+from tradeloom.kernels.jit import with_numba
 
 __all__ = ["prefetch"]
 
 
 def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     """Type ``prefetch(array, index)`` (None: not for these types) and build its code."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         aryty, idxty = signature.args
@@ -52,9 +54,6 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
     return types.void(array, index), codegen
 
 
-_fetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch))
-
-
 def prefetch(array: Any, index: Any) -> None:
     """``prefetch(array, index)``: fetch the cache line of ``array[index]`` (an int, or a
     tuple of ints, one per dimension), for reading. The index is not checked (nor
@@ -65,9 +64,22 @@ def prefetch(array: Any, index: Any) -> None:
     """
 
 
-@overload(prefetch)
-def _prefetch_compiled(array: Any, index: Any) -> Any:
-    def fetch(array: Any, index: Any) -> None:
-        _fetch(array, index)
+def _declare() -> None:
+    """Declare `prefetch`'s compiled form to numba (`tradeloom.kernels.jit.with_numba`)."""
+    global _fetch
+    from numba.extending import intrinsic, overload
 
-    return fetch
+    _fetch = cast(Callable[[Any, Any], None], intrinsic(_prefetch))
+
+    @overload(prefetch)
+    def _prefetch_compiled(array: Any, index: Any) -> Any:
+        def fetch(array: Any, index: Any) -> None:
+            _fetch(array, index)
+
+        return fetch
+
+
+_fetch: Callable[[Any, Any], None]
+
+
+with_numba(_declare)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.kernels.jit import released_kernel
+from tradeloom.kernels.jit import python_form, released_kernel
 from tradeloom.reporting.metrics import drawdown_curve
 
 __all__ = [
@@ -251,6 +251,26 @@ def _held(
             if positions[i, c] != 0.0:
                 at[k], which[k], held[k], marks[k] = i, c, positions[i, c], last[c]
                 k += 1
+
+
+@python_form(_held)
+def _held_as_python(
+    closes: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.float64],
+    at: npt.NDArray[np.int64],
+    which: npt.NDArray[np.int64],
+    held: npt.NDArray[np.float64],
+    marks: npt.NDArray[np.float64],
+) -> None:
+    """`_held` as Python (`tradeloom.kernels.jit.python_form`): ``np.nonzero`` of the
+    positions, and each column's last known close by the bar of the last close known so
+    far (a running maximum of the bars that have one)."""
+    rows, columns = np.nonzero(positions != 0.0)  # a NaN is not 0: held
+    known = np.where(np.isnan(closes), -1, np.arange(len(closes))[:, None])
+    last = np.maximum.accumulate(known, axis=0)[rows, columns]
+    k = len(rows)
+    at[:k], which[:k], held[:k] = rows, columns, positions[rows, columns]
+    marks[:k] = np.where(last >= 0, closes[np.maximum(last, 0), columns], np.nan)
 
 
 def _taken(names: Sequence[str], which: npt.NDArray[np.intp]) -> pd.Categorical:

@@ -46,7 +46,8 @@ def load_universe(pipeline: Pipeline) -> Universe:
     data = pipeline.data
     universe = data.load_universe()
     check_universe(pipeline, len(universe.symbols))
-    first_run_sized(len(universe) * len(universe.symbols))  # a large run compiles
+    # a run cheaper as Python runs so; a large run compiles
+    first_run_sized(len(universe) * len(universe.symbols), len(pipeline.features))
     symbols = informative_symbols(pipeline)
     if symbols:
         # wiring refused a source that cannot load them (`InformativeSource`)

@@ -47,6 +47,7 @@ from typing import Any
 
 from numba.core import caching
 
+from tradeloom.kernels.cache_root import kernel_cache_root
 from tradeloom.kernels.manifest import SHIPPED
 
 __all__ = [
@@ -78,15 +79,6 @@ STALE_DAYS = 14
 """Beyond `KEEP_STAMPS`, a stamp unused this long is removed."""
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-def kernel_cache_root() -> Path:
-    """Return the directory that holds the shared kernel cache, one folder per stamp."""
-    named = os.environ.get("TRADELOOM_KERNEL_CACHE")
-    if named:
-        return Path(named).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tradeloom" / "kernels"
 
 
 def unwritable() -> bool:

@@ -6,17 +6,22 @@ run as Python, the README's strategy takes seconds more than compiled. So
 ``tradeloom run`` (a backtest) decides once its bars are loaded (`sized`), with
 ``TRADELOOM_FIRST_RUN`` (`ENV`):
 
-- ``auto`` (the default): a run of at most `SMALL_RUN` bars x symbols calls each kernel
-  that the cache does not hold as its Python form (the jit module's `interpret`), and
-  starts one process in the background (`tradeloom.cli.background_compile`: detached,
-  ``nice 19``, one at a time on the machine by a lock in the cache folder) that runs
-  ``tradeloom warm`` on the same command, so that the next run loads them compiled.
-  A larger run compiles in process, as interpreted it would be far slower.
+- ``auto`` (the default): a run so small that its kernels cost less as Python than
+  importing numba and loading them compiled would (`python_is_cheaper`: a measured cost per
+  bar x symbol against numba's measured start) runs every kernel as its Python form,
+  cached or not, and never imports numba. A larger run of at most `SMALL_RUN` bars x
+  symbols calls each kernel that the cache does not hold as its Python form (the jit
+  module's `interpret`), and starts one process in the background
+  (`tradeloom.cli.background_compile`: detached, ``nice 19``, one at a time on the machine
+  by a lock in the cache folder) that runs ``tradeloom warm`` on the same command, so that
+  the next run loads them compiled. A larger run compiles in process, as interpreted it
+  would be far slower.
 - ``compile``: every kernel compiles in process at its first call (the suite's mode).
 - ``python``: every kernel runs as Python, whatever the cache holds.
 
 Both forms give the same numbers, bit for bit (tests/kernels/test_first_run.py runs strategies
-both ways and compares every file). The run says on stderr which it did.
+both ways and compares every file). A run that compiles, or compiles in the background,
+says so on stderr; a run cheaper as Python is an ordinary run and says nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +37,21 @@ from typing import Any
 
 from tradeloom.errors import UserError
 
-__all__ = ["ENV", "LOCK", "MODES", "RECORD", "SMALL_RUN", "begin", "end", "mode", "sized"]
+__all__ = [
+    "ENV",
+    "LOCK",
+    "MODES",
+    "NUMBA_START_SECONDS",
+    "PYTHON_CELL_SECONDS",
+    "PYTHON_FEATURE_SECONDS",
+    "RECORD",
+    "SMALL_RUN",
+    "begin",
+    "end",
+    "mode",
+    "python_is_cheaper",
+    "sized",
+]
 
 ENV = "TRADELOOM_FIRST_RUN"
 MODES = ("auto", "compile", "python")
@@ -42,6 +61,37 @@ SMALL_RUN = 200_000
 The README's strategy (20,000 bars) took 5 to 8 s more CPU as Python than compiled and
 warm (docs/performance.md, "A first run in seconds"); ten times its bars would cost
 about what the compile it spares does (50 to 135 s of CPU, as loaded as the machine)."""
+
+NUMBA_START_SECONDS = 0.57
+"""CPU seconds a small run's kernels cost compiled: importing numba (with the llvmlite and
+scipy parts it imports), loading from the cache the 15 kernels a CSV strategy with a
+precomputed model calls, and their few milliseconds of work at 10,000 bars. Measured by
+``python benchmarks/bench_python_forms.py`` (0.573 s, the median of 5 runs at load 10 to
+11, 2026-11-28; an earlier run of it, 0.685 s; docs/performance.md, "A small run without
+numba")."""
+
+PYTHON_CELL_SECONDS = 28e-6
+"""CPU seconds one bar x symbol costs as the kernels' Python forms, the features' aside:
+the bar's stages, the metrics' passes, the journal's digests, the tables' lines. Measured
+by the same script (28.2 us), whose strategy trades as often as the README's (one
+position in about 35 bars)."""
+
+PYTHON_FEATURE_SECONDS = 11e-6
+"""CPU seconds each feature adds to a bar x symbol as Python (the script's one
+``log_return``, its stepped window: 11.1 us)."""
+
+
+def python_is_cheaper(cells: int, features: int = 1) -> bool:
+    """Return whether a run of ``cells`` bars x symbols and ``features`` features costs
+    less with its kernels as Python than compiled (`NUMBA_START_SECONDS`): ``cells`` times
+    `PYTHON_CELL_SECONDS` and ``features`` times `PYTHON_FEATURE_SECONDS` (one feature: even
+    at about 14,600 bars of one market)."""
+    return _python_seconds(cells, features) < NUMBA_START_SECONDS
+
+
+def _python_seconds(cells: int, features: int) -> float:
+    return cells * (PYTHON_CELL_SECONDS + features * PYTHON_FEATURE_SECONDS)
+
 
 LOCK = "compiling.lock"
 """The file in the kernel cache's root whose lock the background compile holds while it
@@ -73,6 +123,11 @@ class _Plan:
     """The ``tradeloom warm`` arguments that compile what this run uses."""
     size: int | None = None
     held: dict[Callable[..., Any], bool] = field(default_factory=dict)
+    cheaper: bool = False
+    """The run is so small that every kernel runs as Python (`python_is_cheaper`)."""
+    python_seconds: float = 0.0
+    """The estimated cost as Python of every universe the run loaded (a portfolio file's
+    strategies each load one): the run is cheaper as Python while the sum is."""
     interpreted: bool = False
     started: bool = False
     compiling: bool = False
@@ -80,7 +135,7 @@ class _Plan:
     may be a part of a kernel's signatures, so the run uses none of it."""
 
     def python_form(self, func: Callable[..., Any]) -> bool:
-        if self.mode == "python":
+        if self.cheaper or self.mode == "python":
             return True
         if self.compiling and (self.size is None or self.size <= SMALL_RUN):
             self.interpreted = True
@@ -135,19 +190,22 @@ def begin(rerun: Sequence[str]) -> None:
     jit.interpret(_plan.python_form)
 
 
-def sized(cells: int) -> None:
-    """Tell the run's plan its size (bars x symbols), once its bars are loaded: a large
-    run compiles from now on; a small one that ran a kernel as Python starts the
-    background compile."""
+def sized(cells: int, features: int = 1) -> None:
+    """Tell the run's plan its size (bars x symbols) and its features, once its bars are
+    loaded: a run cheaper as Python (`python_is_cheaper`, every universe it loaded counted)
+    runs every kernel as Python; a large run compiles from now on; a small one that ran a
+    kernel as Python starts the background compile."""
     plan = _plan
     if plan is None or plan.mode != "auto":
         return
     plan.size = cells
+    plan.python_seconds += _python_seconds(cells, features)
+    plan.cheaper = plan.python_seconds < NUMBA_START_SECONDS
     if cells > SMALL_RUN:
         from tradeloom.kernels import jit
 
         jit.interpret(None)
-    elif plan.interpreted:
+    elif plan.interpreted and not plan.cheaper:
         plan.start()
 
 
@@ -170,7 +228,7 @@ def _cache_holds(func: Callable[..., Any]) -> bool:
 
 def _compiling() -> bool:
     """Return whether a background compile holds the kernel cache's lock now."""
-    from tradeloom.kernels.cache import kernel_cache_root
+    from tradeloom.kernels.cache_root import kernel_cache_root
 
     try:
         fd = os.open(kernel_cache_root() / LOCK, os.O_RDONLY)
@@ -192,7 +250,7 @@ def _launch(rerun: Sequence[str]) -> tuple[int, bool]:
     The lock is taken here and handed to the child (its copy of the descriptor): there is
     no moment when the compile runs unlocked, and it is released when the child ends.
     """
-    from tradeloom.kernels.cache import kernel_cache_root
+    from tradeloom.kernels.cache_root import kernel_cache_root
 
     root = kernel_cache_root()
     root.mkdir(parents=True, exist_ok=True)

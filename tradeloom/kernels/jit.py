@@ -27,9 +27,9 @@ kernels is imported: every decorator here returns a `LazyKernel` while numba is 
 loaded yet, so that ``tradeloom validate`` (which imports the plugins' modules for their
 parameter models) answers without numba's half second, and a run makes fewer of numba's
 dispatchers that it never calls (~0.3 ms of CPU each: a precomputed model's backtest made
-68 instead of 146, and calls 15; `tradeloom.core.prefetch` imports numba with the
-core's step). A lazy kernel becomes numba's dispatcher at its first call, or when a
-compiled caller asks numba for its type (or inlines it).
+68 instead of 146, and calls 15; `tradeloom.core.prefetch` declares its intrinsic through
+`with_numba`, when numba is imported). A lazy kernel becomes numba's dispatcher at its
+first call, or when a compiled caller asks numba for its type (or inlines it).
 
 Every kernel has a second form, its Python function as written: `interpret` sets the one
 switch that chooses it (`tradeloom.kernels.first_run` sets it for a small first run, whose
@@ -66,6 +66,7 @@ __all__ = [
     "python_form",
     "released_kernel",
     "sources_digest",
+    "with_numba",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,7 +148,8 @@ def _kernel_modules(sources: dict[Path, bytes]) -> set[Path]:
 
 @cache
 def _numba() -> ModuleType:
-    """Import numba (once per process) and count its compilations (`tradeloom.kernels.compiles`)."""
+    """Import numba (once per process), count its compilations (`tradeloom.kernels.compiles`)
+    and run what `with_numba` was given."""
     import numba
 
     from tradeloom.kernels.compiles import watch
@@ -155,7 +157,33 @@ def _numba() -> ModuleType:
     watch()
     _copy_inlined_scope_once()
     _check_blas_without_scipy_linalg()
+    with _with_numba_lock:
+        if not _numba_ready:
+            for setup in _with_numba:
+                setup()
+            _with_numba.clear()
+            _numba_ready.append(True)
     return numba
+
+
+_numba_ready: list[bool] = []
+_with_numba: list[Callable[[], None]] = []
+_with_numba_lock = threading.Lock()
+
+
+def with_numba(setup: Callable[[], None]) -> None:
+    """Call ``setup`` once numba is imported for a kernel (now, if it already is).
+
+    For what numba must know before it compiles a kernel, and which needs numba itself to
+    declare (an intrinsic, an ``overload``): declared when a kernel first needs numba, so
+    that importing the module which defines it costs no numba (a small run's kernels run
+    as Python, `tradeloom.kernels.first_run`, and never import it).
+    """
+    with _with_numba_lock:
+        if not _numba_ready:
+            _with_numba.append(setup)
+            return
+    setup()
 
 
 def _check_blas_without_scipy_linalg() -> None:
@@ -319,6 +347,8 @@ class LazyKernel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._dispatcher is None and _python_form is not None and _python_form(self._func):
+            if _depth.python:  # called by a kernel's Python form: no error model to set
+                return self._python(*args, **kwargs)
             return _as_python(self._python, args, kwargs)
         return self.dispatcher()(*args, **kwargs)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -423,31 +422,35 @@ def _write_lines_as_python(
     cells: list[list[str]] = []
     for kind, slot in zip(kinds.tolist(), slots.tolist(), strict=True):
         if kind == _FLOAT:
-            cells.append(["" if v != v else repr(v) for v in floats[slot].tolist()])
+            values = floats[slot]
+            texts = list(map(repr, values.tolist()))
+            for i in np.flatnonzero(np.isnan(values)).tolist():
+                texts[i] = ""
+            cells.append(texts)
         elif kind == _INTEGER:
-            cells.append([str(v) for v in integers[slot].tolist()])
+            cells.append(list(map(str, integers[slot].tolist())))
         elif kind == _TIME:
-            cells.append([_time_text(v) for v in integers[slot].tolist()])
+            cells.append(_time_texts(integers[slot]))
         else:
             at = text_offsets.tolist()
             table = text.tobytes()
             cells.append([table[at[v] : at[v + 1]].decode() for v in integers[slot].tolist()])
-    lines = "".join(",".join(row) + "\n" for row in zip(*cells, strict=True))
+    lines = "\n".join(map(",".join, zip(*cells, strict=True)))
+    if cells and cells[0]:  # a line's end after each line, the last too
+        lines += "\n"
     return np.frombuffer(header.tobytes() + lines.encode(), np.uint8).copy()
 
 
-def _time_text(ns: int) -> str:
-    """A time cell as `_write_lines` writes it: ``YYYY-MM-DDTHH:MM:SSZ``, the second
-    floored; empty for NaT."""
-    if ns == np.iinfo(np.int64).min:
-        return ""
-    days, of_day = divmod(ns, _NS_PER_DAY)
-    seconds = of_day // _NS_PER_SECOND
-    date = datetime.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-    return f"{date}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z"
-
-
-_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+def _time_texts(ns: npt.NDArray[np.int64]) -> list[str]:
+    """Time cells as `_write_lines` writes them: ``YYYY-MM-DDTHH:MM:SSZ``, the second
+    floored (the caller's years are 1000 to 9999); empty for NaT."""
+    nat = ns == np.iinfo(np.int64).min
+    seconds = np.where(nat, 0, ns) // _NS_PER_SECOND  # floored, before the epoch too
+    texts = np.char.add(np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s"), "Z")
+    cells: list[str] = texts.tolist()
+    for i in np.flatnonzero(nat).tolist():
+        cells[i] = ""
+    return cells
 
 
 @released_kernel

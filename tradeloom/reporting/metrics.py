@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.kernels.jit import released_kernel
+from tradeloom.kernels.jit import python_form, released_kernel
 from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.stats import auc
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
@@ -181,6 +181,18 @@ def _drawdowns(
         if i == 0 or not (peak > high or np.isnan(peak)):
             peak = high
         out[i] = 1.0 - value / peak
+
+
+@python_form(_drawdowns)
+def _drawdowns_as_python(
+    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
+) -> None:
+    """`_drawdowns` as Python (`tradeloom.kernels.jit.python_form`): its peak is the
+    running `np.maximum` of the equity floored at the initial cash (the kernel's choice
+    at NaN and at equals is `np.maximum`'s), so numpy's whole-array passes give the same
+    bits as its loop."""
+    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
+    np.subtract(1.0, equity / peak, out=out)
 
 
 def profit_factor(pnl: npt.NDArray[np.float64]) -> float | None:

@@ -51,7 +51,7 @@ import pandas as pd
 
 from tradeloom.kernels.jit import released_kernel
 from tradeloom.reporting.drawdowns import find_drawdowns
-from tradeloom.reporting.rolling_moments import rolling_sharpe_volatility
+from tradeloom.reporting.rolling_moments import pandas_rolling, rolling_sharpe_volatility
 
 __all__ = [
     "DRAWDOWNS_LISTED",
@@ -108,31 +108,13 @@ def _rolling_frame(
             values = np.ascontiguousarray(values)
             rolling_sharpe_volatility(values, window, scale, sharpe, volatility)
         else:
-            _public_rolling(values, window, scale, sharpe, volatility)
+            pandas_rolling(values, window, scale, sharpe, volatility)
     return pd.DataFrame(block.T, index=index, columns=["sharpe", "volatility"], copy=False)
 
 
 _KERNEL_PANDAS = pd.__version__.split(".")[0] == "3"
 """Whether this pandas computes rolling moments as `rolling_sharpe_volatility` does (the
 property tests hold the kernel to pandas 3's)."""
-
-
-def _public_rolling(
-    values: npt.NDArray[np.float64],
-    window: int,
-    scale: float,
-    sharpe: npt.NDArray[np.float64],
-    volatility: npt.NDArray[np.float64],
-) -> None:
-    rolling = pd.Series(values).rolling(window)
-    mean = rolling.mean().to_numpy()
-    std = rolling.var(ddof=1).to_numpy(copy=True)
-    with np.errstate(all="ignore"):
-        std[std < 0] = 0.0  # (not np.maximum, which may turn -0.0 into 0.0)
-        np.sqrt(std, out=std)
-        np.divide(mean, np.where(std > 0, std, np.nan), out=sharpe)
-    sharpe *= scale
-    np.multiply(std, scale, out=volatility)
 
 
 @dataclass(frozen=True)
