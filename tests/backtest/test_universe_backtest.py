@@ -450,3 +450,27 @@ def test_a_universe_past_the_charted_count_keeps_the_charted_symbols_bars_and_fe
     metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics["attribution"]) == list(SYMBOLS)
     assert "the 2 most traded of 4 symbols" in (run / "report.html").read_text()
+
+
+def test_a_universes_bars_are_held_once_in_the_core_inputs(tmp_path: Path) -> None:
+    # issue 67: a universe's bars are not held twice (each symbol's frame and the core's
+    # [6, bars, symbols] inputs); a symbol absent from part of the clock keeps its own
+    spec = {
+        "seed": 11, "symbols": SYMBOLS[:3], "bars": 80, "absent": {"CCC/USDT": [(10, 14)]},
+        "fraction": 0.2, "threshold": 0.1, "fill": "next_open", "fee_bps": 10.0,
+        "allow_short": True,
+    }  # fmt: skip
+    doc = _doc(spec)
+    result, _ = _backtest(tmp_path, doc, "batch")
+    config, _ = load_strategy(tmp_path / "strategy.yaml", [])
+    read = build_pipeline(config).data.load_universe()  # the bars as the source gives them
+    closes = result.closes
+    for s, (held, source) in enumerate(zip(result.universe.bars, read.bars, strict=True)):
+        pd.testing.assert_frame_equal(held.frame, source.frame, check_exact=True)
+        column = held.frame["close"].to_numpy()
+        if source.symbol == "CCC/USDT":
+            assert not np.shares_memory(column, closes)
+        else:
+            assert np.shares_memory(column, closes)
+            np.testing.assert_array_equal(closes[:, s], source.frame["close"].to_numpy())
+    assert np.shares_memory(result.probabilities.to_numpy(), closes.base)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,10 @@ _ROUNDS = textwrap.dedent(
         print("no-prctl 0")
         sys.exit()
     import numpy as np
-    from tradeloom.runtime.memory import keep_freed_memory
-    kept = keep_freed_memory() if sys.argv[1] == "keep" else None
+    from tradeloom.runtime.memory import keep_freed_memory, return_freed_memory
+    kept = None
+    for step in sys.argv[1].split("-"):  # keep, return, or one after the other
+        kept = {"keep": keep_freed_memory, "return": return_freed_memory}.get(step, lambda: None)()
     def arrays():
         made = [np.ones(1 << 20) for _ in range(12)]
         del made
@@ -81,3 +84,42 @@ def test_a_process_that_chose_its_allocators_settings_keeps_them(env: dict[str, 
     kept, faults = second_round("keep", **env)
     assert kept == "False"
     assert faults > 20_000  # the heap handed its free top back, as glibc does
+
+
+def test_a_universes_run_hands_freed_arrays_back_and_a_later_market_keeps_them_again() -> None:
+    # a universe's run (issue 67): kept free, its many blocks fragmented the heaps
+    returned, faults = second_round("keep-return")
+    assert returned == "True"
+    assert faults > 20_000  # each array mapped on its own, handed back when freed
+    kept, faults = second_round("keep-return-keep")  # a later run of one market
+    assert kept == "True"
+    assert faults < 20_000 // 20
+
+
+_ARROW_READ = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, pandas as pd
+    from tradeloom.runtime.memory import release_arrow_pool
+    def rss():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    path = sys.argv[1]
+    pd.DataFrame({"x": np.arange(4_000_000.0), "s": ["a", "b"] * 2_000_000}).to_parquet(path)
+    frame = pd.read_parquet(path)
+    before = rss()
+    release_arrow_pool()
+    print(before - rss())
+    """
+)
+
+
+def test_the_pages_a_parquet_read_left_in_arrows_pool_are_handed_back(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ARROW_READ, str(tmp_path / "x.parquet")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(done.stdout) > 20  # MiB: the Arrow table freed once made into pandas

@@ -44,7 +44,7 @@ from tradeloom.backtest.tables import (
 )
 from tradeloom.domain import Universe
 from tradeloom.engine.run_dir import open_run_dir, stamped
-from tradeloom.engine.wiring import Pipeline
+from tradeloom.engine.wiring import Pipeline, traded_symbols
 from tradeloom.journal import JournalError, RunIdentity, journal_path, open_store
 from tradeloom.journal.owner import strategy_digest
 from tradeloom.plugins.manager import Plugins
@@ -54,7 +54,7 @@ from tradeloom.reporting.run_tables import TRADES, TableFormat, table_format, ta
 from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.runtime.collection_pace import fewer_collections
 from tradeloom.runtime.lazy import logger
-from tradeloom.runtime.memory import keep_freed_memory
+from tradeloom.runtime.memory import keep_freed_memory, return_freed_memory
 from tradeloom.runtime.stage_times import stage
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
@@ -129,7 +129,7 @@ def run_strategy(
         option: How messages name ``out`` (the Python API's: ``out``).
     """
     config = pipeline.config
-    keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
+    _allocator(config)
     created = out is None or not out.exists()
     run_dir, lock = open_run_dir(config.name, out, option=option)  # live.pid: this process
     run_dir = run_dir.resolve()
@@ -146,6 +146,16 @@ def run_strategy(
         raise
     finally:
         lock.release_pid()
+
+
+def _allocator(config: StrategyConfig) -> None:
+    """Set how the allocator keeps what the run frees, before its data is read: a
+    universe's many blocks hand it back (kept, they fragment the heaps), one market's
+    arrays reuse the pages of those it dropped (`tradeloom.runtime.memory`)."""
+    if len(traded_symbols(config)) > 1:
+        return_freed_memory()
+    else:
+        keep_freed_memory()
 
 
 def _remove_if_empty(run_dir: Path) -> None:
@@ -194,11 +204,13 @@ def _run(
                 bars: list[ParquetTable] = []
                 curves: list[tuple[pd.DataFrame, TableFormat]] = []
 
-                deferred: list[Universe] = []
+                deferred: list[bool] = []
 
                 def loaded(universe: Universe) -> None:
                     if len(universe.symbols) > charted.CHARTED_SYMBOLS:
-                        deferred.append(universe)  # its charted symbols', known from trades
+                        # its charted symbols', known from trades, from the result's
+                        # universe (whose bars are the core's inputs, not these copies)
+                        deferred.append(True)
                         return
                     with stage(exports.BARS_FILE):
                         table = bars_table(universe)
@@ -217,9 +229,9 @@ def _run(
                     keep = charted_symbols(
                         result.universe.symbols, events[table_name(TRADES, form)]
                     )
-                    for universe in deferred:
+                    if deferred:
                         with stage(exports.BARS_FILE):
-                            table = bars_table(universe, keep)
+                            table = bars_table(result.universe, keep)
                         bars.append(table)
                         write([table.name], write_parquet_tables, run_dir, [table])
                     parquet = parquet_tables(pipeline, result, keep)
@@ -278,7 +290,7 @@ def hold_strategy(
     Args: as `run_strategy`'s, without ``out``.
     """
     config = pipeline.config
-    keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
+    _allocator(config)
     identity = RunIdentity(
         config.name, stamped(config.name), "backtest", strategy_digest(config.document)
     )
@@ -322,7 +334,8 @@ def _hold(
             loaded=universes.append,
             curved=curved,
         )
-        [universe], [curve], [sheet] = universes, curves, sheets
+        [curve], [sheet] = curves, sheets
+        universe = result.universe  # a universe's bars held in the core's inputs, once
         equity = curve.equity.reset_index(names="timestamp")
         form = table_format(config.outputs.tables, len(equity), len(curve.symbols))
         trades = trades_table(result, form)

@@ -26,6 +26,7 @@ from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
 from tradeloom.kernels.first_run import sized as first_run_sized
 from tradeloom.plugins.protocols import InformativeSource
+from tradeloom.runtime.memory import release_arrow_pool, return_freed_memory
 
 __all__ = [
     "absences",
@@ -53,6 +54,9 @@ def load_universe(pipeline: Pipeline) -> Universe:
         # wiring refused a source that cannot load them (`InformativeSource`)
         assert isinstance(data, InformativeSource)
         universe = replace(universe, informative=tuple(data.load_informative(s) for s in symbols))
+    release_arrow_pool()  # what a file read through Arrow left free, for the rest of the run
+    if len(universe.symbols) > 1:
+        return_freed_memory()  # its many blocks, kept free, fragment the heaps
     return universe
 
 

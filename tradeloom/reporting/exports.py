@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tradeloom.domain import Signal
+from tradeloom.runtime.memory import release_arrow_pool
 from tradeloom.tables.kept import column
 
 __all__ = [
@@ -120,6 +121,7 @@ def write_arrow(path: Path, table: pa.Table, compression: str = "lz4") -> None:
     """Write an Arrow table as a run's Parquet table (`_settings`), ``compression`` its
     codec."""
     pq.write_table(table, path, **_settings(table, compression))
+    release_arrow_pool()  # the pages this thread's write freed in Arrow's pool
 
 
 def parquet_bytes(frame: pd.DataFrame, plots: Mapping[str, str] | None = None) -> bytes:
