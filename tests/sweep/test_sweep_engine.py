@@ -19,7 +19,7 @@ import pytest
 from tradeloom.cli.main import main
 from tradeloom.journal import read_events
 from tradeloom.sweep.batch import METRIC_KEYS
-from tradeloom.sweep.engine import run_sweep
+from tradeloom.sweep.engine import deal, run_sweep
 from tradeloom.sweep.leaderboard import rank
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.space import Axis, Space
@@ -287,6 +287,22 @@ def _working_in(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
+
+
+@pytest.mark.parametrize(
+    ("variants", "size", "tasks"),
+    [(1000, 256, 16), (1000, 40, 25), (36, 256, 2), (15, 256, 1), (5, 1, 5), (300, 83, 16)],
+)
+def test_a_group_is_dealt_into_tasks_alike_across_the_grid(
+    variants: int, size: int, tasks: int
+) -> None:
+    dealt = deal(list(range(variants)), size)
+    assert len(dealt) == tasks
+    assert sorted(v for part in dealt for v in part) == list(range(variants))  # each once
+    assert max(map(len, dealt)) <= size
+    assert max(map(len, dealt)) - min(map(len, dealt)) <= 1
+    if tasks > 1:  # each task spans the grid: its first and last variants far apart
+        assert all(part[-1] - part[0] >= variants - 2 * tasks for part in dealt)
 
 
 def test_another_sweep_in_the_same_directory_is_refused(tmp_path: Path) -> None:
