@@ -171,13 +171,18 @@ def vectorbt_inputs(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Return the seconds one call takes, with the garbage collector held off."""
+def timed(fn: Callable[[], object], cpu: list[float] | None = None) -> float:
+    """Return the seconds one call takes, with the garbage collector held off; append the
+    CPU seconds of this thread (where both engines compute; the process's would count
+    the BLAS threads' spinning after numpy's calls) to ``cpu``."""
     gc.collect()
     gc.disable()
     try:
         start = time.perf_counter()
+        start_cpu = time.thread_time()
         fn()
+        if cpu is not None:
+            cpu.append(time.thread_time() - start_cpu)
         return time.perf_counter() - start
     finally:
         gc.enable()
@@ -229,10 +234,7 @@ def main() -> None:
     cpus: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(args.runs):
         for name, fn in engines.items():
-            gc.collect()  # outside the CPU time too (`timed` collects before its clock)
-            before = time.process_time()
-            times[name].append(timed(fn))
-            cpus[name].append(time.process_time() - before)
+            times[name].append(timed(fn, cpus[name]))
     result = ours()
     trades = int(sum(m["trades"] for m in result.metrics))
     if args.smoke:
