@@ -21,11 +21,16 @@ checks a stop from the bar after the entry, at the stop price; the core at the b
 range, and sizes at the close): the line "agreement" quotes the median relative
 difference of final equity over the columns, for scale.
 
-Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`) of 125
-variants each: serially, on a local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`,
-kept between runs) and on a 2-worker ``distributed.LocalCluster`` (processes, one thread
-each), each warmed by one untimed run; medians of ``--pool-runs``, each mode's speed
-over the serial run's, and the peak RSS of the process tree while it ran.
+Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`), its variants
+dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 16 tasks of 62-63, each from
+all over the grid): serially, on a local pool of 2 processes
+(`tradeloom.sweep.pool.LocalPool`, kept between runs) and on a 2-worker
+``distributed.LocalCluster`` (processes, one thread each), each warmed by one untimed
+run; medians of ``--pool-runs``, each mode's speed over the serial run's, the CPU time of
+the whole process tree (this process, the workers, the nannies; user and system) per run
+and over the serial run's, which a loaded machine does not inflate as it does the wall
+time (a 2-worker mode's wall time is its CPU time over two at best), and the peak RSS of
+the process tree while it ran.
 
 Last, the whole ``tradeloom sweep`` command over a sweep file of ``--sweep-variants``
 (1,000) variants of ``--sweep-bars`` (100,000) bars (`sweep_memory`): its peak RSS, its
@@ -52,14 +57,14 @@ import numpy as np
 import pandas as pd
 from machine import describe
 from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
-from sweep_memory import PeakTree, measured, write_sweep
+from sweep_memory import PeakTree, measured, tree_cpu, write_sweep
 
 from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV
 from tradeloom.sweep.batch import run_batch
-from tradeloom.sweep.engine import BatchTask, batch_task
+from tradeloom.sweep.engine import BatchTask, batch_task, deal
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import Series, StageHashes
 from tradeloom.sweep.tasks import Task, execute
@@ -166,13 +171,18 @@ def vectorbt_inputs(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Return the seconds one call takes, with the garbage collector held off."""
+def timed(fn: Callable[[], object], cpu: list[float] | None = None) -> float:
+    """Return the seconds one call takes, with the garbage collector held off; append the
+    CPU seconds of this thread (where both engines compute; the process's would count
+    the BLAS threads' spinning after numpy's calls) to ``cpu``."""
     gc.collect()
     gc.disable()
     try:
         start = time.perf_counter()
+        start_cpu = time.thread_time()
         fn()
+        if cpu is not None:
+            cpu.append(time.thread_time() - start_cpu)
         return time.perf_counter() - start
     finally:
         gc.enable()
@@ -221,9 +231,10 @@ def main() -> None:
     for fn in engines.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in engines}
+    cpus: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(args.runs):
         for name, fn in engines.items():
-            times[name].append(timed(fn))
+            times[name].append(timed(fn, cpus[name]))
     result = ours()
     trades = int(sum(m["trades"] for m in result.metrics))
     if args.smoke:
@@ -238,14 +249,19 @@ def main() -> None:
             f"median rel. diff of final equity {diff:.1e}"
         )
     rate = {}
+    cpu_median = {}
     for name, seconds in times.items():
         med = statistics.median(seconds)
         rate[name] = n_var / med
+        cpu_median[name] = cpu = statistics.median(cpus[name])
         print(f"  {name:<42} {n_var / med:10.1f} variants/s  median {med:8.3f} s  "
-              f"(min {min(seconds):.3f}, max {max(seconds):.3f}, n={len(seconds)})")  # fmt: skip
+              f"(min {min(seconds):.3f}, max {max(seconds):.3f}, n={len(seconds)}); CPU "
+              f"{cpu:.3f} s, {cpu / n_var * 1e3:.2f} ms a variant")  # fmt: skip
     names = list(rate)
     if len(names) == 2:
-        print(f"tradeloom over vectorbt: {rate[names[0]] / rate[names[1]]:.2f}x variants/s")
+        print(f"tradeloom over vectorbt: {rate[names[0]] / rate[names[1]]:.2f}x variants/s, "
+              f"{cpu_median[names[1]] / cpu_median[names[0]]:.2f}x by CPU time (a loaded "
+              "machine inflates the wall time, less the CPU's)")  # fmt: skip
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
         scale_out(series, variants, args.pool_runs)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
@@ -282,7 +298,9 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                 "hashes": ["bench"] * 4,
             },
         )
-        chunk = max(1, len(variants) // 8)  # 125 of 1,000
+        # dealt as the sweep deals a group's variants: 16 tasks of 62-63 of 1,000, each
+        # from all over the grid
+        parts = deal(list(range(len(variants))), max(1, len(variants) // 8))
         tasks = [
             Task(
                 f"batch-{k}",
@@ -291,12 +309,12 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                     BatchTask(
                         tmp,
                         "bench",
-                        tuple(map(str, range(k, k + chunk))),
-                        tuple(variants[k : k + chunk]),
+                        tuple(map(str, part)),
+                        tuple(variants[v] for v in part),
                     ),
                 ),
             )
-            for k in range(0, len(variants), chunk)
+            for k, part in enumerate(parts)
         ]
         finals: dict[str, list[float]] = {}
 
@@ -311,10 +329,14 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
         def measure(name: str, go: Callable[[], None]) -> None:
             go()  # warm-up: the processes import tradeloom and load the kernels
             with PeakTree() as peak:
+                before = tree_cpu()
                 timings[name] = [timed(go) for _ in range(runs)]
+                cpu[name] = tree_cpu() - before
+            cpu[name] -= peak.cpu  # the sampling thread's, not the sweep's
             peaks[name] = peak.peak
 
         timings: dict[str, list[float]] = {}
+        cpu: dict[str, float] = {}
         peaks: dict[str, int] = {}
         measure("serial (1 process)", run("serial", workers=1))
         with LocalPool(2) as pool:
@@ -324,14 +346,18 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
             measure(
                 "dask LocalCluster, 2 workers", run("dask", scheduler=cluster.scheduler_address)
             )
-        print(f"the same sweep as {len(tasks)} tasks of {chunk} variants; each mode warmed by "
-              "one untimed run (the pool and the cluster kept between runs)")  # fmt: skip
+        sizes = sorted({len(part) for part in parts})
+        print(f"the same sweep as {len(tasks)} tasks of {'-'.join(map(str, sizes))} variants "
+              "dealt across the grid; each mode warmed by one untimed run (the pool and the "
+              "cluster kept between runs)")  # fmt: skip
         serial = statistics.median(timings["serial (1 process)"])
+        serial_cpu = cpu["serial (1 process)"]
         for name, seconds in timings.items():
             med = statistics.median(seconds)
             print(f"  {name:<32} {len(variants) / med:10.1f} variants/s  median {med:8.3f} s "
-                  f"(n={len(seconds)}); {serial / med:.2f}x serial; peak RSS of the process "
-                  f"tree {peaks[name] / 2**30:.2f} GiB")  # fmt: skip
+                  f"(n={len(seconds)}); {serial / med:.2f}x serial; CPU of the process tree "
+                  f"{cpu[name] / len(seconds):.2f} s a run ({cpu[name] / serial_cpu:.2f}x "
+                  f"serial's); peak RSS {peaks[name] / 2**30:.2f} GiB")  # fmt: skip
         same = len({tuple(v) for v in finals.values()}) == 1
         print(f"  results identical in every mode: {same}")
         print(f"  (2 workers on {os.cpu_count()} cores shared with whatever else runs: "

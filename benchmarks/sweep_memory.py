@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakTree", "measured", "write_sweep"]
+__all__ = ["PeakTree", "measured", "tree_cpu", "write_sweep"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,12 +137,26 @@ def measured(command: list[str]) -> tuple[int, int, float, int]:
     return peaks[0], peaks[1], seconds, proc.returncode
 
 
+def tree_cpu() -> float:
+    """Return the CPU seconds (user and system) of this process and every live descendant:
+    a pool's or a cluster's workers, kept between runs, so a difference is a run's."""
+    total = 0.0
+    me = psutil.Process()
+    for process in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # one that ended since it was listed
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 class PeakTree:
     """Sample this process's tree RSS (itself and every child: the pool's or the
     cluster's workers) every 50 ms while the block runs; ``peak`` is the largest sum."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.cpu = 0.0
+        """CPU seconds the sampling took (this process's, not the block's)."""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample)
 
@@ -151,6 +165,7 @@ class PeakTree:
         while not self._done.is_set():
             self.peak = max(self.peak, tree_rss(me)[1])
             self._done.wait(0.05)
+        self.cpu = time.thread_time()
 
     def __enter__(self) -> PeakTree:
         self._thread.start()

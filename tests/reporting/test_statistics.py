@@ -300,3 +300,21 @@ def test_a_vanishing_loss_makes_the_trades_profit_factor_unbounded() -> None:
     stats = trade_statistics(trades, 60)
     assert stats["profit_factor"] == math.inf
     assert trade_statistics(trades.iloc[[0, 2]], 60)["profit_factor"] is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    steps=st.lists(st.floats(-0.05, 0.05), min_size=1, max_size=60),
+    gaps=st.lists(st.integers(1, 10_000), min_size=60, max_size=60),
+)
+def test_a_sweep_s_drawdown_duration_from_nanoseconds_is_the_index_s(
+    steps: list[float], gaps: list[int]
+) -> None:
+    equity = 100.0 * np.cumprod(1.0 + np.array(steps))
+    times = pd.Timestamp("2024-01-01", tz="UTC").value + np.cumsum(gaps[: len(steps)]) * 60 * 10**9
+    index = pd.DatetimeIndex(times.view("datetime64[ns]")).tz_localize("UTC")
+    curve = pd.Series(equity, index=index)
+    by_index = drawdown_duration(curve, 100.0)
+    by_ns = drawdown_duration(curve, 100.0, np.asarray(times, np.int64))
+    assert by_ns == by_index
+    assert by_ns[1].total_seconds() == by_index[1].total_seconds()

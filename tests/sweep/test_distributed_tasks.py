@@ -178,7 +178,7 @@ def test_an_unreachable_scheduler_is_named_with_the_timeout() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
     message = (
         rf"^no Dask scheduler answered at {address} within 0\.5 s \(start one with"
-        r" `dask scheduler`, or wait longer with --connect-timeout\)$"
+        r" `dask scheduler`, or wait longer with --scheduler-timeout\)$"
     )
     with pytest.raises(SchedulerUnavailable, match=message):
         collect([Task("t0", toy.score, (0,))], scheduler=address, connect_timeout=0.5)

@@ -213,8 +213,28 @@ def test_an_unreachable_scheduler_is_one_line(
         "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1",
     )  # fmt: skip
     assert code == 2
-    assert len(stderr.splitlines()) == 1
-    assert "tcp://127.0.0.1:9" in stderr
+    assert stderr.splitlines() == [
+        "no Dask scheduler answered at tcp://127.0.0.1:9 within 1 s (start one with"
+        " `dask scheduler`, or wait longer with --scheduler-timeout)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:notaport", "tcp://127.0.0.1:99999", "127.0.0.1", "tcp://:8786"]
+)
+def test_a_malformed_scheduler_address_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    code, _, stderr = _sweep(
+        capsys, "--grid", "signal.threshold=0.02,0.06", "--out", str(tmp_path / "s"),
+        "--scheduler", address,
+    )  # fmt: skip
+    assert code == 2
+    assert stderr.splitlines() == [
+        "--scheduler: expected a Dask scheduler's address tcp://HOST:PORT with a port from 1"
+        f" to 65535 (e.g. tcp://127.0.0.1:8786), was {address!r}"
+    ]
+    assert not (tmp_path / "s").exists()  # refused before anything ran
 
 
 @pytest.mark.slow

@@ -2,8 +2,10 @@
 
 A ``dask scheduler`` and a ``dask worker`` (two worker processes) run as processes of their
 own on 127.0.0.1, started in another folder than the sweep's, as an operator would start
-them; the sweep is the real command, a process of its own too. Its results equal the same
-sweep's run serially, and the workers, not the command, ran the variants.
+them (with this checkout's tradeloom on their path); the sweep is the real command, a
+process of its own too, given the strategy file by a path relative to its own folder.
+Its results equal the same sweep's run serially (every file but the rows' timings), and
+the workers, not the command, ran the variants, writing nothing of the sweep's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from tradeloom.cli.main import main
 
 STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
 GRIDS = ("--grid", "signal.threshold=0.02,0.06", "--grid", "risk.stop_loss=0.01,0.2")
-COLUMNS = ["key", "sharpe", "final_equity", "trades", "max_drawdown", "dsr", "rank"]
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,12 @@ def free_port() -> int:
 
 
 def started(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``python -m argv`` as a process group of its own, its output in ``log``."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """Start ``python -m argv`` as a process group of its own, its output in ``log``.
+
+    Its path has this checkout's tradeloom (the one under test), not the folder the
+    test runs in.
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", *argv],
@@ -97,21 +102,32 @@ def test_a_sweep_on_a_separately_started_cluster_gives_the_serial_results(
     cluster: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     address, log = cluster
+    home = tmp_path / "research"
+    strategy = home / "strategies" / "small.yaml"
+    strategy.parent.mkdir(parents=True)
+    strategy.write_bytes(STRATEGY.read_bytes())
     serial = tmp_path / "serial"
-    assert main(["sweep", str(STRATEGY), *GRIDS, "--out", str(serial)]) == 0
+    assert main(["sweep", str(strategy), *GRIDS, "--out", str(serial)]) == 0
     capsys.readouterr()
     on_cluster = tmp_path / "cluster-sweep"
     done = forkserver.tradeloom(
-        "sweep", STRATEGY, *GRIDS, "--out", on_cluster, "--scheduler", address,
-        cwd=tmp_path,
+        "sweep", "strategies/small.yaml", *GRIDS, "--out", on_cluster, "--scheduler", address,
+        cwd=home,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "best 4 of 4" in done.stdout
     expected = pd.read_parquet(serial / "results.parquet")
     got = pd.read_parquet(on_cluster / "results.parquet")
-    pd.testing.assert_frame_equal(expected[COLUMNS], got[COLUMNS])
+    assert list(got.columns) == list(expected.columns)
+    timings = ["seconds"]  # each row's share of its task's wall time
+    pd.testing.assert_frame_equal(expected.drop(columns=timings), got.drop(columns=timings))
+    for name in ("returns.npy", "overfitting.json"):
+        assert (serial / name).read_bytes() == (on_cluster / name).read_bytes(), name
     # the variants ran in the worker processes: the scheduler handed them tasks
     assert "Receive client connection" in log.read_text(errors="replace")
+    # the command cached the series the workers sent; the workers wrote none of it
+    assert len(list((on_cluster / "cache" / "inputs").glob("*.npz"))) == 1
+    assert not list((log.parent).rglob("*.npz"))
 
 
 def test_a_scheduler_with_no_worker_is_one_line(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@ an interrupted sweep resumes, a NaN objective ranks last."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 from tradeloom.cli.main import main
 from tradeloom.journal import read_events
 from tradeloom.sweep.batch import METRIC_KEYS
-from tradeloom.sweep.engine import run_sweep
+from tradeloom.sweep.engine import deal, run_sweep
 from tradeloom.sweep.leaderboard import rank
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.space import Axis, Space
@@ -214,6 +218,91 @@ def test_an_interrupted_sweep_resumes_with_the_variants_left(tmp_path: Path) -> 
     assert {k: r["sharpe"] for k, r in reopened.rows.items()} == {
         k: r["sharpe"] for k, r in fresh.rows.items()
     }
+
+
+def test_a_cluster_s_tasks_read_neither_the_strategy_file_nor_the_stage_cache(
+    tmp_path: Path,
+) -> None:
+    """On a cluster (a scheduler given) the file's text and the series go with the tasks:
+    each task here runs with the strategy file and the cache folder moved away, in another
+    folder, on unpickled arguments; its numbers are the local sweep's."""
+    strategy = tmp_path / "small.yaml"
+    strategy.write_bytes(STRATEGY.read_bytes())
+    cache = tmp_path / "cache"
+    thresholds = (0.02, 0.04, 0.06)
+    axes = (Axis("signal.threshold", thresholds, "--grid t"),)
+
+    def sweep(out: str, executor: Any, scheduler: str | None) -> ResultStore:
+        source = StrategySource(strategy)
+        checked = check_variants(source, axes, list(Space(axes).grid()))
+        store = ResultStore(tmp_path / out, {"test": out})
+        run_sweep(
+            source, axes, checked, store, cache=StageCache(cache), chunk=2,
+            scheduler=scheduler, executor=executor,
+        )  # fmt: skip
+        return store
+
+    ran: list[str] = []
+
+    def elsewhere(tasks: Any, *, on_result: Any, workers: int, scheduler: Any) -> None:
+        for task in tasks:
+            args = pickle.loads(pickle.dumps(task.args))
+            strategy.rename(tmp_path / "away.yaml")
+            if cache.exists():
+                cache.rename(tmp_path / "cache-away")
+            try:
+                with _working_in(tmp_path / "worker"):
+                    result = task.function(*args)
+            finally:
+                (tmp_path / "away.yaml").rename(strategy)
+                if (tmp_path / "cache-away").exists():
+                    (tmp_path / "cache-away").rename(cache)
+            ran.append(task.key)
+            on_result(task, result)
+
+    remote = sweep("remote", elsewhere, "tcp://127.0.0.1:8786")
+    assert [k.split("-")[0] for k in ran] == ["stage", "batch", "batch"]
+    assert not list((tmp_path / "worker").iterdir())  # the worker wrote nothing
+    assert len(list((cache / "inputs").glob("*.npz"))) == 1  # the client cached the series
+    local = sweep("local", execute, None)
+    assert remote.rows.keys() == local.rows.keys()
+    for key, row in local.rows.items():
+        assert {k: v for k, v in remote.rows[key].items() if k != "seconds"} == {
+            k: v for k, v in row.items() if k != "seconds"
+        }
+    keys = sorted(local.rows)
+    for store in (remote, local):
+        assert store.returns(keys) is not None
+    theirs, ours = remote.returns(keys), local.returns(keys)
+    assert theirs is not None and ours is not None
+    assert np.array_equal(theirs.columns(0, 3), ours.columns(0, 3))
+
+
+@contextlib.contextmanager
+def _working_in(folder: Path) -> Iterator[None]:
+    folder.mkdir(exist_ok=True)
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@pytest.mark.parametrize(
+    ("variants", "size", "tasks"),
+    [(1000, 256, 16), (1000, 40, 25), (36, 256, 2), (15, 256, 1), (5, 1, 5), (300, 83, 16)],
+)
+def test_a_group_is_dealt_into_tasks_alike_across_the_grid(
+    variants: int, size: int, tasks: int
+) -> None:
+    dealt = deal(list(range(variants)), size)
+    assert len(dealt) == tasks
+    assert sorted(v for part in dealt for v in part) == list(range(variants))  # each once
+    assert max(map(len, dealt)) <= size
+    assert max(map(len, dealt)) - min(map(len, dealt)) <= 1
+    if tasks > 1:  # each task spans the grid: its first and last variants far apart
+        assert all(part[-1] - part[0] >= variants - 2 * tasks for part in dealt)
 
 
 def test_another_sweep_in_the_same_directory_is_refused(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def run_batch(
     held = np.empty((1, n), np.uint8)
     sym0: npt.NDArray[np.float64] | None = None
     port0: npt.NDArray[np.float64] | None = None
+    close = series.close  # every variant's buy and hold, built once
     for v, spec in enumerate(specs):
         state = CoreState(spec)
         if sym0 is None or port0 is None:
@@ -122,7 +123,7 @@ def run_batch(
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
         own = trades[:n_trades, 1:]
         metrics.append(
-            _metrics(series, spec, equity[0], held[0], counts[0], rejections[0], own, table)
+            _metrics(series, close, spec, equity[0], held[0], counts[0], rejections[0], own, table)
         )
         values = equity[0]
         previous = np.concatenate(([spec.initial_cash], values[:-1]))
@@ -132,6 +133,7 @@ def run_batch(
 
 def _metrics(
     series: Series,
+    close: pd.Series,
     spec: CoreSpec,
     equity_values: npt.NDArray[np.float64],
     held: npt.NDArray[np.uint8],
@@ -157,10 +159,8 @@ def _metrics(
         fees=float(counts[3]),
         periods_per_year=series.calendar_year,
     )
-    bars, duration = drawdown_duration(equity, initial_cash)
-    headline = headline_statistics(
-        series.close, cagr=perf["cagr"], max_drawdown=perf["max_drawdown"]
-    )
+    bars, duration = drawdown_duration(equity, initial_cash, series.inputs.time_ns)
+    headline = headline_statistics(close, cagr=perf["cagr"], max_drawdown=perf["max_drawdown"])
     codes = np.flatnonzero(rejections)
     halt_code, halt_bar = int(counts[4]), int(counts[5])
     return {

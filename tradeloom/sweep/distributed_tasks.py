@@ -122,7 +122,7 @@ def connect(address: str, timeout: float) -> Client:
     except (TimeoutError, OSError):
         raise SchedulerUnavailable(
             f"no Dask scheduler answered at {address} within {timeout:g} s"
-            " (start one with `dask scheduler`, or wait longer with --connect-timeout)"
+            " (start one with `dask scheduler`, or wait longer with --scheduler-timeout)"
         ) from None
     except Exception as exc:  # something answered, but not in Dask's protocol
         raise SchedulerUnavailable(

@@ -5,10 +5,12 @@ Dask cluster runs them as it runs one):
 
 1. one *stage* task per group of variants that share everything upstream of the
    signal (`tradeloom.sweep.stages.upstream_key`): load the data, compute or read the
-   features and the model's predictions, cache them;
+   features and the model's predictions, cache them (on a Dask cluster the worker
+   sends the series back, and this process caches it and sends it with the tasks);
 2. *batch* tasks of up to ``chunk`` variants of one group (fewer over long series,
-   `task_size`), run over the group's series one variant at a time
-   (`tradeloom.sweep.batch.run_batch`). A variant
+   `task_size`; at least `MIN_TASKS` where there are enough variants, each dealt
+   variants from all over the grid so that the tasks cost alike), run over the group's
+   series one variant at a time (`tradeloom.sweep.batch.run_batch`). A variant
    the batched core cannot run (a plugin's component, health rules that act, a
    universe of several symbols) runs as a whole backtest instead
    (`tradeloom.sweep.full_run`), with the same metrics.
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +42,8 @@ from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.full_run import run_full
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.space import Axis, Variant
-from tradeloom.sweep.stage_cache import StageCache
-from tradeloom.sweep.stages import STAGE_RUNS, load_series, prepare_series, upstream_key
+from tradeloom.sweep.stage_cache import MemoryCache, StageCache
+from tradeloom.sweep.stages import STAGE_RUNS, Series, load_series, prepare_series, upstream_key
 from tradeloom.sweep.tasks import Task, execute
 from tradeloom.sweep.variants import CheckedVariant, StrategySource
 
@@ -49,14 +51,24 @@ __all__ = [
     "BatchTask",
     "SweepRun",
     "batch_task",
+    "deal",
     "run_sweep",
     "stage_task",
     "task_size",
     "variant_key",
 ]
 
+_T = TypeVar("_T")
+
 DEFAULT_CHUNK = 256
 """Variants per batch task at most: large enough to amortise a task, small enough to spread."""
+
+MIN_TASKS = 16
+"""Batch tasks a group is dealt into at least, when it has `MIN_TASK_VARIANTS` for each."""
+
+MIN_TASK_VARIANTS = 16
+"""Variants a batch task holds at least when a group is dealt into `MIN_TASKS`: a task's
+own cost (sending it, its result and its part) stays a few percent of its variants'."""
 
 RETURNS_BUDGET = 1 << 23
 """Bar returns a batch task hands back at most (8,388,608 float32 values: 32 MiB): a
@@ -97,18 +109,30 @@ def variant_key(source_hash: str, overrides: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[str, Any] | None:
+def stage_task(
+    path: str, overrides: tuple[str, ...], cache_root: str | None, text: str | None = None
+) -> dict[str, Any] | None:
     """Prepare a group's stages (a task); return its inputs' key and timeframe, or None.
 
     None: the data is a universe of several symbols (its variants run as backtests).
+
+    Args:
+        path: The strategy file (absolute: its relative data paths resolve against it).
+        overrides: The group's overrides.
+        cache_root: The stage cache's folder; None on a Dask worker, which reads and
+            writes nothing of the sweep's on its disk: the stages are computed in memory
+            and the result holds the series' cache entry (``"entry"``: arrays, metadata)
+            for the client to cache and send to the batch tasks.
+        text: The strategy file's text (None: read from ``path``).
     """
     before = dict(STAGE_RUNS)
-    pipeline = StrategySource(Path(path)).build(overrides)
-    series = prepare_series(pipeline, StageCache(Path(cache_root)))
+    pipeline = StrategySource(Path(path), text=text).build(overrides)
+    cache = MemoryCache() if cache_root is None else StageCache(Path(cache_root))
+    series = prepare_series(pipeline, cache)
     if series is None:
         return None
     computed = {k: n - before.get(k, 0) for k, n in STAGE_RUNS.items() if n != before.get(k, 0)}
-    return {
+    result: dict[str, Any] = {
         "inputs_key": series.hashes.inputs,
         "bars": len(series.inputs),
         "timeframe_seconds": series.timeframe_seconds,
@@ -116,18 +140,42 @@ def stage_task(path: str, overrides: tuple[str, ...], cache_root: str) -> dict[s
         "hashes": vars(series.hashes),
         "computed": computed,
     }
+    if cache_root is None:
+        entry = cache.get("inputs", series.hashes.inputs)
+        assert entry is not None  # just prepared
+        result["entry"] = (dict(entry.arrays), dict(entry.meta))
+    return result
 
 
-def batch_task(task: BatchTask) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32], float]:
-    """Run a batch task; return its rows' metrics, returns and the seconds it took."""
+def batch_task(
+    task: BatchTask, series: Series | None = None
+) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32], float]:
+    """Run a batch task; return its rows' metrics, returns and the seconds it took.
+
+    ``series``: the group's series, sent as data (a Dask cluster's tasks); None: read
+    from the stage cache, once per process and group (`_cached_series`).
+    """
     started = time.perf_counter()
-    series = load_series(StageCache(Path(task.cache_root)), task.inputs_key)
     if series is None:
-        raise RuntimeError(
-            f"the stage cache lost the series {task.inputs_key}; run the sweep again"
-        )
+        series = _cached_series(task.cache_root, task.inputs_key)
     result = run_batch(series, task.specs, returns_dtype=np.float32)
     return result.metrics, result.returns, time.perf_counter() - started
+
+
+_last_series: tuple[tuple[str, str], Series] | None = None
+"""The series this process read last, by cache folder and key: a worker runs a group's
+tasks one after another, and reads its series from disk once, not once per task."""
+
+
+def _cached_series(cache_root: str, inputs_key: str) -> Series:
+    global _last_series
+    if _last_series is not None and _last_series[0] == (cache_root, inputs_key):
+        return _last_series[1]
+    series = load_series(StageCache(Path(cache_root)), inputs_key)
+    if series is None:
+        raise RuntimeError(f"the stage cache lost the series {inputs_key}; run the sweep again")
+    _last_series = ((cache_root, inputs_key), series)
+    return series
 
 
 def run_sweep(
@@ -166,19 +214,35 @@ def run_sweep(
         groups.setdefault(upstream_key(variant.pipeline), []).append((key, variant))
     stage_runs: dict[str, int] = {}
     stages: dict[str, dict[str, Any] | None] = {}
+    sent: dict[str, Series] = {}  # on a cluster: each group's series, sent with its tasks
 
     def staged(task: Task, result: dict[str, Any] | None) -> None:
+        if result is not None and "entry" in result:  # computed by a cluster's worker
+            arrays, meta = result.pop("entry")
+            cache.put("inputs", result["inputs_key"], arrays, meta)
+            series = load_series(cache, result["inputs_key"])
+            assert series is not None  # just written
+            sent[task.key] = series
         stages[task.key] = result
         for name, count in (result or {}).get("computed", {}).items():
             stage_runs[name] = stage_runs.get(name, 0) + count
 
     path = str(source.path.resolve())
     cache_root = str(cache.root.resolve())
+    # A cluster's workers may run elsewhere: the file's text and the series go as data,
+    # and nothing of the sweep's is read or written on their disks (but data files).
+    remote = scheduler is not None
+    text = source.text if remote else None
     stage_tasks = [
         Task(
             f"stage-{group}",
             stage_task,
-            (path, (*source.overrides, *members[0][1].overrides), cache_root),
+            (
+                path,
+                (*source.overrides, *members[0][1].overrides),
+                None if remote else cache_root,
+                text,
+            ),
         )
         for group, members in groups.items()
     ]
@@ -191,19 +255,21 @@ def run_sweep(
             spec = _batched_spec(variant, stage)
             if spec is None:
                 overrides = (*source.overrides, *variant.overrides)
-                tasks.append(Task(f"run-{key}", run_full, (path, overrides, key)))
+                tasks.append(Task(f"run-{key}", run_full, (path, overrides, key, text)))
             else:
                 batched.append((key, variant, spec))
-        size = chunk if stage is None else task_size(chunk, int(stage["bars"]))
-        for at in range(0, len(batched), size):
-            assert stage is not None  # a variant is batched only over a prepared series
-            part = batched[at : at + size]
+        if not batched:
+            continue
+        assert stage is not None  # a variant is batched only over a prepared series
+        series = sent.get(f"stage-{group}")
+        for part in deal(batched, task_size(chunk, int(stage["bars"]))):
             keys = tuple(k for k, _, _ in part)
             task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
             spec_task = BatchTask(
                 cache_root, str(stage["inputs_key"]), keys, tuple(s for _, _, s in part)
             )
-            tasks.append(Task(task_key, batch_task, (spec_task,)))
+            args = (spec_task,) if series is None else (spec_task, series)
+            tasks.append(Task(task_key, batch_task, args))
     by_key = {k: c for k, c in pending}
 
     def measured(task: Task, result: Any) -> None:
@@ -248,6 +314,21 @@ def task_size(chunk: int, bars: int) -> int:
     """Return the variants of a batch task over ``bars`` bars: ``chunk`` at most, fewer
     when their returns would pass `RETURNS_BUDGET`, one at least."""
     return max(1, min(chunk, RETURNS_BUDGET // max(1, bars)))
+
+
+def deal(batched: Sequence[_T], size: int) -> list[list[_T]]:
+    """Deal a group's variants into batch tasks of ``size`` at most, alike in cost.
+
+    At least `MIN_TASKS` tasks where the group has `MIN_TASK_VARIANTS` variants for each,
+    so that every worker of a pool or a cluster has several and none waits at the end
+    for a last long one; and dealt in turn (task ``j`` takes variants ``j``, ``j + k``,
+    ``j + 2k``...), so that each task holds variants from all over the grid: a grid's
+    neighbours cost alike (a low signal threshold trades, and costs, several times a
+    high one), and consecutive slices were up to 2.5x apart. Which task runs a variant
+    changes none of its numbers, nor any output's order (the results follow the variants).
+    """
+    count = max(-(-len(batched) // size), min(MIN_TASKS, len(batched) // MIN_TASK_VARIANTS))
+    return [list(batched[j::count]) for j in range(count)]
 
 
 def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> CoreSpec | None:

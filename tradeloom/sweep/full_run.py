@@ -20,17 +20,23 @@ import numpy.typing as npt
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.schemas import load_strategy
+from tradeloom.schemas.yaml_loader import parse_yaml
 from tradeloom.sweep.batch import METRIC_KEYS
 
 __all__ = ["run_full"]
 
 
 def run_full(
-    path: str, overrides: tuple[str, ...], key: str
+    path: str, overrides: tuple[str, ...], key: str, text: str | None = None
 ) -> tuple[dict[str, Any], npt.NDArray[np.float32], float, dict[str, str]]:
-    """Backtest one variant (a task); return its metrics, bar returns, seconds and hashes."""
+    """Backtest one variant (a task); return its metrics, bar returns, seconds and hashes.
+
+    ``text``: the strategy file's text, sent with the task (a Dask worker need not see
+    the file; its relative paths resolve against ``path``'s folder); None: read it.
+    """
     started = time.perf_counter()
-    config, plugins = load_strategy(path, overrides)
+    document = None if text is None else parse_yaml(text, path)
+    config, plugins = load_strategy(path, overrides, document=document)
     pipeline = build_pipeline(config)
     folder = Path(tempfile.mkdtemp(prefix=f"tradeloom-sweep-{key}-"))
     try:

@@ -7,6 +7,7 @@ of variants is checked against ``--max-variants`` before anything is validated o
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,9 @@ from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
 from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
 
-__all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "resolve_settings"]
+__all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "check_scheduler_address", "resolve_settings"]
+
+_ADDRESS = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.-]*)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):(\d+)")
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,8 @@ def resolve_settings(args: argparse.Namespace) -> Settings:
         raise UserError(
             "--workers and --scheduler exclude each other: the cluster's workers run it"
         )
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
     return Settings(
         strategy=strategy,
         overrides=tuple(args.overrides),
@@ -230,3 +235,20 @@ def _float(value: Any) -> float:
 def _folder(given: str | Path | None, option: str) -> Path | None:
     # an empty --out would be the current folder: refused (`check_out_text`)
     return None if given is None else check_out_text(str(given), option)
+
+
+def check_scheduler_address(address: str) -> None:
+    """Refuse a ``--scheduler`` that is not ``[SCHEME://]HOST:PORT`` with a port of 1 to
+    65535, in one line, before anything runs (Dask's own messages would name its parser).
+
+    The scheme (``tcp``, ``tls``...) is left to Dask, whose message lists those it knows.
+
+    Raises:
+        UserError: The address is malformed.
+    """
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 1 <= int(match.group(3)) <= 65535:
+        raise UserError(
+            f"--scheduler: expected a Dask scheduler's address tcp://HOST:PORT with a port"
+            f" from 1 to 65535 (e.g. tcp://127.0.0.1:8786), was {address!r}"
+        )

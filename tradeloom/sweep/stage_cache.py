@@ -5,7 +5,9 @@ key (a content hash, `stage_key`). An entry is written to a temporary file and m
 into place (a reader never sees half a file; two processes writing the same entry
 write the same bytes, the last move wins), and its digest (sha256 of the file) is
 kept beside it: an entry whose bytes no longer match is treated as missing, deleted,
-and computed again.
+and computed again. `MemoryCache` holds the same entries in one process only (a Dask
+worker's, which computes a group's stages without its own disk; the client caches the
+series it hands back).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy.typing as npt
 from tradeloom.reporting.outputs import atomic_bytes
 from tradeloom.runtime.lazy import logger
 
-__all__ = ["CacheEntry", "StageCache", "stage_key", "versions"]
+__all__ = ["CacheEntry", "MemoryCache", "StageCache", "stage_key", "versions"]
 
 _log = logger("tradeloom.sweep")
 
@@ -98,3 +100,27 @@ class StageCache:
         data = buffer.getvalue()
         atomic_bytes(path, data)
         atomic_bytes(digest_path, hashlib.sha256(data).hexdigest().encode())
+
+
+class MemoryCache(StageCache):
+    """A stage cache held in this process, nothing read or written on disk.
+
+    An entry reads back as one read from disk does: its arrays copied, its metadata
+    through JSON (lists, not tuples; keys sorted), so a series built from it is the
+    series `StageCache` would give.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(Path("<memory>"))
+        self._entries: dict[tuple[str, str], CacheEntry] = {}
+
+    def get(self, stage: str, key: str) -> CacheEntry | None:
+        """Return the entry, or None when it was not put here."""
+        return self._entries.get((stage, key))
+
+    def put(self, stage: str, key: str, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+        """Keep a copy of the entry."""
+        copied = {name: np.array(value) for name, value in arrays.items()}
+        self._entries[(stage, key)] = CacheEntry(
+            copied, json.loads(json.dumps(meta, sort_keys=True))
+        )

@@ -31,12 +31,17 @@ def call_single_threaded(function: Callable[..., Any], *args: Any) -> Any:
     """Return ``function(*args)`` in a worker process limited to one thread.
 
     The limit is set at the process's first task and kept (threadpoolctl takes a few
-    milliseconds to find the libraries, too long to pay per task).
+    milliseconds to find the libraries, too long to pay per task); so are glibc's heap
+    thresholds where the worker's launcher changed them
+    (`tradeloom.sweep.worker_memory`).
     """
     global _limited
     if not _limited:
         from threadpoolctl import threadpool_limits
 
+        from tradeloom.sweep.worker_memory import restore_heap_thresholds
+
         threadpool_limits(limits=1)
+        restore_heap_thresholds()
         _limited = True
     return function(*args)

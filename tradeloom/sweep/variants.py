@@ -20,7 +20,7 @@ from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import manager
 from tradeloom.plugins.manager import Plugins
 from tradeloom.schemas import load_strategy
-from tradeloom.schemas.yaml_loader import YamlDocument, load_yaml
+from tradeloom.schemas.yaml_loader import YamlDocument, parse_yaml, read_strategy_text
 from tradeloom.sweep.space import Axis, Variant, override_text
 
 __all__ = ["CheckedVariant", "StrategySource", "check_variants"]
@@ -41,12 +41,15 @@ class StrategySource:
     Args:
         path: The strategy file.
         overrides: ``--set`` strings applied to every variant, before the axes.
+        text: The file's text, sent with a task (a Dask worker need not see the file;
+            its relative paths still resolve against ``path``'s folder). None: read it.
     """
 
-    def __init__(self, path: Path, overrides: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, overrides: Sequence[str] = (), text: str | None = None) -> None:
         self.path = path
         self.overrides = tuple(overrides)
-        self.document: YamlDocument = load_yaml(path)
+        self.text = read_strategy_text(path) if text is None else text
+        self.document: YamlDocument = parse_yaml(self.text, str(path))  # as `load_yaml`
         self._load_plugins: Callable[[Sequence[str]], Plugins] = _plugins_once()
 
     def build(self, overrides: Sequence[str]) -> Pipeline:
