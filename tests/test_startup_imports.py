@@ -181,15 +181,16 @@ def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> No
 
 
 READERS_MAY_IMPORT = {
-    "status": {"numpy", "pandas", "pyarrow"},
+    "status": {"numpy"},
     "journal": {"numpy"},
     "kill": {"numpy"},
 }
 """What ``status``, ``journal verify`` and ``kill`` still import. The hash chain is checked
 with numpy (`tradeloom.journal.chain_numpy`); the journal's events carry ``pd.Timestamp``
 fields, but a verify decodes no time and a kill of a run with no trading state journaled
-decodes none either, so neither imports pandas (pyarrow comes with it). Status adds up the
-fills as frames (pandas imports numpy, and pyarrow when it is installed)."""
+decodes none either, so neither imports pandas (pyarrow comes with it). Status of a
+one-market paper run reads the journal's rows (`tradeloom.engine.status_rows`): numpy only
+(a backtest's equity table and a universe's closes are read as frames, with pandas)."""
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from tests.engine.test_status_rows import assert_rows_read_as_frames
 from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 from tradeloom.domain import Order
 from tradeloom.engine.status import read_status
@@ -104,6 +105,7 @@ def test_a_stop_rests_at_the_exchange_and_its_fill_is_the_engines_stop_exit(
         assert {f["code"] for f in fallbacks} == {"STOP_UNSUPPORTED"}
         assert not [p for p in posted if p["type"] == "TAKE_PROFIT"]
         shown = read_status(tmp_path / "run").errors
+        assert_rows_read_as_frames(tmp_path / "run")  # a stop_fallback among its errors
         assert any(
             e["kind"] == "stop_fallback" and "-tp: take_profit" in e["message"] for e in shown
         ), shown

@@ -20,6 +20,7 @@ import pytest
 
 from tests import forkserver
 from tests.builders import OMIT, strategy_text
+from tests.engine.test_status_rows import assert_rows_read_as_frames
 from tests.live.live_child import CRASH_ENV
 from tests.live.live_emulated import crash, emulated_run, make_bars, rows
 from tests.live.test_perp_live import PERP, SWAP
@@ -69,6 +70,7 @@ def play(cwd: Path, bars: int) -> subprocess.CompletedProcess[str]:
 
 def positions(run: Path) -> dict[str, float]:
     """Each symbol's position, as ``tradeloom status`` reads it from the journal."""
+    assert_rows_read_as_frames(run)
     return {p.symbol: p.quantity for p in read_status(run).positions}
 
 
@@ -98,6 +100,7 @@ def flatten_and_restart(
         )  # fmt: skip
     assert died.returncode == -signal.SIGKILL, died.stdout + died.stderr
     working = read_status(run).open_orders
+    assert_rows_read_as_frames(run)  # killed with its exits open, halted
     assert working and {o.reason for o in working} == {"EXIT_FLATTEN"}
     # asked again from the command line while the exits work: answered, changes nothing
     again = tradeloom("kill", str(run), "--reason", "again", cwd=tmp_path)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from tests.engine.test_status_rows import assert_rows_read_as_frames
 from tests.live.live_emulated import rows
 from tests.live.test_crash import CrashRig
 from tests.live.test_live_alerts import Inbox
@@ -89,6 +90,7 @@ def test_a_venue_down_leaves_exits_no_route_counted_logged_and_alerted(
     assert metrics["unfilled_orders"] >= len(refused)
     # tradeloom status, from the journal alone
     status = read_status(tmp_path / "run")
+    assert_rows_read_as_frames(tmp_path / "run")  # a router's, with its NO_ROUTE cancels
     assert status.refusals["cancelled"]["NO_ROUTE"] == by_purpose
     shown = format_status(status)
     assert any(line.startswith("           NO_ROUTE  ") for line in shown.splitlines())

@@ -16,29 +16,29 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml
 from tradeloom.journal import FrameFollower, journal_path, verify
+from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label
-from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.refusals import (
     RefusalTable,
     exits_warning,
     refusal_lines,
     refusals_of_frames,
 )
-from tradeloom.reporting.run_data import read_table
-from tradeloom.reporting.run_tables import EQUITY, POSITIONS, table_file
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = [
@@ -193,8 +193,12 @@ class RunStatus:
 
 
 def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
-    """Read what the run in ``run_dir`` is doing (or did) from its journal (`read_run`)."""
-    return read_run(run_dir, now=now).status
+    """Read what the run in ``run_dir`` is doing (or did) from its journal: `read_run`'s
+    status, from the journal's rows where no frame is needed
+    (`tradeloom.engine.status_rows`: a one-market paper or live run imports no pandas)."""
+    from tradeloom.engine.status_rows import read_status_rows
+
+    return read_status_rows(run_dir, now=now)
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,7 @@ class _Status:
     def __init__(
         self,
         run_dir: Path,
-        frames: dict[str, pd.DataFrame],
+        frames: dict[str, Any],
         mode: str,
         strategy: str,
         now: pd.Timestamp,
@@ -304,19 +308,46 @@ class _Status:
         self.mode = mode
         self.strategy = strategy
         self.now = now
-        self.timeframe, self.seconds = _timeframe(run_dir, frames["data_loaded"])
-        started = frames["run_started"]
-        self.simulated = bool(len(started)) and str(started["clock"].iloc[0]) == "simulated"
+        loaded = self._last("data_loaded")
+        self.timeframe, self.seconds = _timeframe(
+            run_dir, None if loaded is None else str(loaded["timeframe"])
+        )
+        started = self._first("run_started")
+        self.simulated = started is not None and str(started["clock"]) == "simulated"
         """The run's clock is not the wall clock: ages are measured on the run's own."""
         self._closes: dict[str, float] = {}
         """A universe backtest's last close of each symbol held at its end (its positions
         table's last rows; equity.csv's columns in a run written before)."""
         self._strategies: dict[str, float] = {}
         """A portfolio file's backtest: each strategy's last P&L (its equity.csv's)."""
-        self.curve = pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "equity": []})
-        """The equity at each bar (`build` sets it)."""
+        self.curve: Any = None
+        """The equity at each bar (`build` sets it: a frame of ``timestamp``, ``equity``)."""
+
+    # --- the journal's rows, as the frames hold them (`_RowStatus`: as rows) ------------
+
+    def _count(self, kind: str) -> int:
+        return len(self.f[kind])
+
+    def _first(self, kind: str) -> Any:
+        """The kind's first row (its values by column name); None: none."""
+        frame = self.f[kind]
+        return frame.iloc[0] if len(frame) else None
+
+    def _last(self, kind: str) -> Any:
+        """The kind's last row (its values by column name); None: none."""
+        frame = self.f[kind]
+        return frame.iloc[-1] if len(frame) else None
+
+    def _last_of(self, kinds: tuple[str, ...]) -> tuple[str, Any] | None:
+        best: tuple[str, Any] | None = None
+        for kind in kinds:
+            row = self._last(kind)
+            if row is not None and (best is None or row["seq"] > best[1]["seq"]):
+                best = (kind, row)
+        return best
 
     def build(self) -> RunStatus:
+        self.curve = pd.DataFrame({"timestamp": pd.to_datetime([], utc=True), "equity": []})
         process, detail, pid = self._process()
         state, code, reason, since = self._state()
         bars = self._bars()
@@ -388,10 +419,10 @@ class _Status:
             health=health,
             health_worst=worst,
             monitors=monitors,
-            signals=len(self.f["signal"]),
-            orders=len(self.f["order"]),
-            fills=len(self.f["fill"]),
-            rejections=len(self.f["rejection"]),
+            signals=self._count("signal"),
+            orders=self._count("order"),
+            fills=self._count("fill"),
+            rejections=self._count("rejection"),
             errors=self._errors(),
             strategies=dict(self._strategies),
             refusals=refused.nested(),
@@ -404,8 +435,8 @@ class _Status:
         from tradeloom.engine.control import PID_FILE, running_pid
 
         pid = running_pid(self.run_dir) if (self.run_dir / PID_FILE).exists() else None
-        last = _last_of(self.f, ("run_started", "restarted", "run_stopped", "run_finished"))
-        failed = _last_of(self.f, ("run_failed",))
+        last = self._last_of(("run_started", "restarted", "run_stopped", "run_finished"))
+        failed = self._last_of(("run_failed",))
         if failed is not None and (last is None or failed[1]["seq"] > last[1]["seq"]):
             last = failed
         if pid is not None:
@@ -430,16 +461,14 @@ class _Status:
     # --- the trading state --------------------------------------------------------------
 
     def _state(self) -> tuple[str, str, str, str | None]:
-        halts = self.f["halt"]
-        if len(halts):
+        row = self._last("halt")
+        if row is not None:
             # a risk rule's halt (drawdown, no equity, a health rule) stays: resume lifts
             # only the kill switch
-            row = halts.iloc[-1]
             return "HALTED", str(row["code"]), str(row["message"]), _iso(row["timestamp"])
-        states = self.f["trading_state"]
-        if not len(states):
+        row = self._last("trading_state")
+        if row is None:
             return "ACTIVE", "", "", None
-        row = states.iloc[-1]
         since = _iso(row["at"]) or _iso(row["timestamp"])
         return str(row["state"]), str(row["code"]), str(row["message"]), since
 
@@ -448,6 +477,9 @@ class _Status:
     def _bars(self) -> pd.DataFrame:
         """Return the closes the run saw: live bars, or a backtest's equity table
         (``equity.csv`` or ``equity.parquet``)."""
+        from tradeloom.reporting.run_data import read_table
+        from tradeloom.reporting.run_tables import EQUITY, table_file
+
         live = self.f["live_bar"]
         if len(live) and live["symbol"].nunique() > 1:
             return self._universe_live_bars(live)
@@ -501,6 +533,9 @@ class _Status:
     def _universe_bars(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return a universe backtest's clock and equity (``close`` NaN: several markets);
         keep each symbol's last close for its position."""
+        from tradeloom.reporting.run_data import read_table
+        from tradeloom.reporting.run_tables import POSITIONS
+
         held = read_table(self.run_dir, POSITIONS) if "gross" in frame.columns else None
         if held is not None and len(held):  # the positions table's last rows: the marks
             last = held[held["bar"] == held["bar"].max()]
@@ -536,9 +571,9 @@ class _Status:
         return ""
 
     def _capital(self) -> float | None:
-        started = self.f["run_started"]
-        if len(started):
-            capital = float(started["capital"].iloc[0])
+        started = self._first("run_started")
+        if started is not None:
+            capital = float(started["capital"])
             if math.isfinite(capital):
                 return capital
         document = _strategy(self.run_dir)
@@ -563,7 +598,8 @@ class _Status:
         for market, quantity in _quantities(marks).items():
             if abs(quantity) <= _EPS:
                 continue
-            cost = _average_cost(fills[fills["symbol"] == market])
+            held = fills[fills["symbol"] == market]
+            cost = _average_cost(zip(held["side"], held["quantity"], held["price"], strict=True))
             mark = last_close if market == symbol else self._closes.get(market)
             if mark is None and ":" in market:  # a portfolio's book: STRATEGY:SYMBOL
                 mark = self._closes.get(market.split(":", 1)[1])
@@ -620,10 +656,11 @@ class _Status:
         return pd.Timestamp(live["wall_time"].max())
 
     def _staleness(
-        self, process: str, age: float | None, close_time: pd.Timestamp | None
+        self, process: str, age: float | None, close_time: Any
     ) -> tuple[bool | None, str]:
-        alarms = self.f["stale_data"]
-        alarm = str(alarms["message"].iloc[-1]) if len(alarms) else ""
+        # close_time: a timestamp, or nanoseconds (`tradeloom.engine.status_rows`)
+        alarms = self._last("stale_data")
+        alarm = "" if alarms is None else str(alarms["message"])
         if self.mode == "backtest":
             return None, "a backtest (its data is history)"
         if age is None or close_time is None:
@@ -758,14 +795,14 @@ def format_status(status: RunStatus) -> str:
 # --- helpers -----------------------------------------------------------------------
 
 
-def _timeframe(run_dir: Path, loaded: pd.DataFrame) -> tuple[str, int]:
+def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:
     text = ""
     document = _strategy(run_dir)
     data = document.get("data") if isinstance(document, dict) else None
     if isinstance(data, dict) and isinstance(data.get("timeframe"), str):
         text = data["timeframe"]
-    elif len(loaded):
-        text = str(loaded["timeframe"].iloc[-1])
+    elif loaded is not None:  # the last data_loaded's
+        text = loaded
     try:
         return text, parse_timeframe(text) if text else 0
     except ValueError:
@@ -819,17 +856,6 @@ def _venues_cash(venues: Any) -> float | None:
     return total
 
 
-def _last_of(frames: dict[str, pd.DataFrame], kinds: tuple[str, ...]) -> tuple[str, Any] | None:
-    best: tuple[str, Any] | None = None
-    for kind in kinds:
-        frame = frames[kind]
-        if len(frame):
-            row = frame.iloc[-1]
-            if best is None or row["seq"] > best[1]["seq"]:
-                best = (kind, row)
-    return best
-
-
 def _fill_marks(fills: pd.DataFrame, funding: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each fill's bar, symbol, signed quantity and cash flow, and each perpetual's
     funding payment (a cash flow of ``-amount``, no quantity), in journal order."""
@@ -863,11 +889,12 @@ def _quantities(marks: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(v) for k, v in marks.groupby("symbol", sort=True)["signed"].sum().items()}
 
 
-def _average_cost(fills: pd.DataFrame) -> float | None:
-    """The average entry price of what is held: fills since the position was last flat."""
+def _average_cost(fills: Iterable[tuple[Any, Any, Any]]) -> float | None:
+    """The average entry price of what is held: fills (side, quantity, price) since the
+    position was last flat."""
     quantity = 0.0
     cost: float | None = None
-    for side, qty, price in zip(fills["side"], fills["quantity"], fills["price"], strict=True):
+    for side, qty, price in fills:
         signed = float(side) * float(qty)
         after = quantity + signed
         if abs(after) <= _EPS * max(abs(quantity), abs(signed), 1.0):
@@ -884,14 +911,32 @@ def _average_cost(fills: pd.DataFrame) -> float | None:
 
 def _equity_curve(bars: pd.DataFrame, marks: pd.DataFrame, capital: float) -> np.ndarray:
     """Equity at each bar's close: the fills up to it, marked at its close (one market)."""
-    index = bars["bar"].to_numpy(np.int64)
-    close = bars["close"].to_numpy(np.float64)
-    if not len(marks):
-        return np.full(len(bars), capital)
-    order = np.argsort(marks["bar"].to_numpy(np.int64), kind="stable")
-    fill_bars = marks["bar"].to_numpy(np.int64)[order]
-    position = np.concatenate(([0.0], np.cumsum(marks["signed"].to_numpy()[order])))
-    cash = np.concatenate(([capital], capital - np.cumsum(marks["flow"].to_numpy()[order])))
+    return equity_curve(
+        bars["bar"].to_numpy(np.int64),
+        bars["close"].to_numpy(np.float64),
+        marks["bar"].to_numpy(np.int64),
+        marks["signed"].to_numpy(np.float64),
+        marks["flow"].to_numpy(np.float64),
+        capital,
+    )
+
+
+def equity_curve(
+    index: np.ndarray,
+    close: np.ndarray,
+    fill_bar: np.ndarray,
+    signed: np.ndarray,
+    flow: np.ndarray,
+    capital: float,
+) -> np.ndarray:
+    """Equity at each bar (``index``) at its ``close``: the cash flows and signed
+    quantities of the fills (and funding) at bars up to it, in journal order."""
+    if not len(fill_bar):
+        return np.full(len(index), capital)
+    order = np.argsort(fill_bar, kind="stable")
+    fill_bars = fill_bar[order]
+    position = np.concatenate(([0.0], np.cumsum(signed[order])))
+    cash = np.concatenate(([capital], capital - np.cumsum(flow[order])))
     last = np.searchsorted(fill_bars, index, side="right")
     return np.asarray(cash[last] + position[last] * close)
 
@@ -935,12 +980,27 @@ def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool):  # nanoseconds (rows' times)
+        return iso_ns(value)
     stamp = pd.Timestamp(value)
     if stamp is pd.NaT or pd.isna(stamp):
         return None
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return str(stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def iso_ns(ns: int | None) -> str | None:
+    """Return a time in nanoseconds since the epoch (UTC) as ISO 8601 to the second, as
+    `_iso` writes a timestamp (None: none, or the journal's NaT)."""
+    if ns is None or ns == NAT:
+        return None
+    when = datetime.datetime.fromtimestamp(ns // 1_000_000_000, tz=datetime.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+NAT = -(2**63)
+"""A missing time as the journal's frames hold it (``NaT``'s nanoseconds)."""
 
 
 def _duration(seconds: float) -> str:

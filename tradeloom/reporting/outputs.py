@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +21,7 @@ import pandas as pd
 import yaml
 
 from tradeloom.reporting.csv_table import ISO_SECONDS, csv_chunks
+from tradeloom.reporting.json_values import json_safe
 
 __all__ = [
     "DATE_FORMAT",
@@ -115,17 +115,6 @@ def write_frame(run_dir: Path, name: str, frame: pd.DataFrame) -> None:
         return
     with atomic_file(run_dir / name) as file:
         frame.to_csv(file, index=False, date_format=DATE_FORMAT)
-
-
-def json_safe(value: Any) -> Any:
-    """Return ``value`` with every non-finite float (NaN, inf) as None, for strict JSON."""
-    if isinstance(value, Mapping):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def atomic_bytes(

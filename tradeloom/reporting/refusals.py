@@ -28,11 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from tradeloom.core.codes import PROTECTIVE_REASONS, refusal_stage, refused_exit
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
+from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "STAGES",
@@ -204,17 +203,17 @@ def count_refusals(
             key = ("rejected", str(code), str(purpose) or UNKNOWN)
             counts[key] = counts.get(key, 0) + int(n)
     if len(cancelled_ids):
-        reasons = pd.Series(np.asarray(order_reasons, dtype=object), index=list(order_ids))
-        reasons = reasons[~reasons.index.duplicated(keep="last")]
-        purposes = reasons.reindex(list(cancelled_ids)).fillna(UNKNOWN).to_numpy(object)
-        frame = pd.DataFrame(
-            {"reason": np.asarray(cancelled_reasons, dtype=object), "purpose": purposes}
-        )
-        for (reason, purpose), n in frame.value_counts(sort=False).items():
-            stage = refusal_stage(str(reason), cancelled=True)
+        # an order id journaled twice (a restart's) has its last reason
+        reasons = dict(zip((str(i) for i in order_ids), order_reasons, strict=True))
+        pairs: dict[tuple[str, str], int] = {}
+        for order_id, reason in zip(cancelled_ids, cancelled_reasons, strict=True):
+            pair = (str(reason), str(reasons.get(str(order_id), UNKNOWN)))
+            pairs[pair] = pairs.get(pair, 0) + 1
+        for (reason, purpose), n in pairs.items():
+            stage = refusal_stage(reason, cancelled=True)
             if stage is not None:
-                key = (stage, str(reason), str(purpose) or UNKNOWN)
-                counts[key] = counts.get(key, 0) + int(n)
+                key = (stage, reason, purpose or UNKNOWN)
+                counts[key] = counts.get(key, 0) + n
     return _table(counts)
 
 
