@@ -36,7 +36,7 @@ from bench_journal import MINUTE_NS, START_NS, workload
 from machine import describe
 from smoke import add_smoke, parse_args
 
-from tradeloom.engine import status
+from tradeloom.engine import status_rows as status
 from tradeloom.journal import ColumnBatch, LiveBar, RunIdentity, open_journal, verify
 
 

@@ -15,7 +15,7 @@ from tests.console.console_runs import TOKENS
 from tests.console.shaped_runs import make_shaped_runs
 from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
-from tradeloom.engine.status import read_status
+from tradeloom.engine.status_rows import read_status
 
 pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
 

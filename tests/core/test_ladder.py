@@ -167,7 +167,8 @@ def test_a_halt_closes_what_is_held_and_refuses_the_signal() -> None:
             ("HALT", -1, codes.MAX_DRAWDOWN_HALT, 0.25, 0.25),
             ("STATE", -1, codes.ACTIVE, codes.HALTED_STATE, codes.MAX_DRAWDOWN_HALT),
             ("SIGNAL", 0, 1, 0.8, 0.9),
-            ("REJECT", 0, codes.HALTED, codes.MAX_DRAWDOWN_HALT),
+            # in the side held: ignored, the halt's exit closes it (no refusal)
+            ("DECISION", 0, codes.IGNORED, codes.EXIT_HALT),
             ("ORDER", 0, 2, -1, 100.0, codes.EXIT_HALT, 75.0, 0, NAN),
             ("FILL", 0, 2, -1, 100.0, 75.0, 0.0, 0.0, 1, 0.0, 7500.0),
             ("TRADE", 0, 1, 0, 1, 100.0, 100.0, 75.0, 0.0, -2500.0),
@@ -217,11 +218,10 @@ def test_while_killed_nothing_is_sent_and_resume_brings_the_exits_back() -> None
     assert state.run(inputs, 1) == L.NEED_DONE  # long 100 at 100
     kill(state.acct)
     assert state.run(inputs, 3) == L.NEED_DONE
-    # Bar 1: the holding limit and the stop (the low, 90) are due; bar 2: a signal.
+    # Bar 1: the holding limit and the stop (the low, 90) are due; bar 2: a signal in the
+    # side still held, which would send nothing: a hold, not a refusal
     assert rows(state, 1) == []
-    assert_rows(
-        rows(state, 2), [("SIGNAL", 0, 1, 0.8, 0.9), ("REJECT", 0, codes.HALTED, codes.KILL_SWITCH)]
-    )
+    assert_rows(rows(state, 2), [("SIGNAL", 0, 1, 0.8, 0.9), ("DECISION", 0, codes.HOLD)])
     assert resume(state.acct)
     assert state.run(inputs, 4) == L.NEED_DONE
     assert_rows(

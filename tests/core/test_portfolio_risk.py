@@ -315,7 +315,8 @@ def test_correlation_uses_the_bars_both_have_and_passes_without_enough() -> None
 
 def test_the_drawdown_halt_closes_every_symbols_position() -> None:
     """30 of each at 100, 1000 cash left; at 80 the equity is 1000 + 90 x 80 = 8200, a
-    drawdown of 0.18 >= 0.1: one halt, every position closed, every signal refused."""
+    drawdown of 0.18 >= 0.1: one halt, every position closed; every signal, in the side
+    held, is ignored while the halt's exits close it."""
     inputs = universe([[100.0] * 3, [80.0] * 3], [[0.9, 0.9, 0.9], [0.9, 0.9, 0.9]])
     spec = spec_with(PortfolioLimits(max_open_positions=3), drawdown_limits=(0.1,))
     state = run(spec, inputs, symbols=3)
@@ -326,7 +327,7 @@ def test_the_drawdown_halt_closes_every_symbols_position() -> None:
     assert [(r.symbol, r.values[3]) for r in bar if r.kind == "ORDER"] == [
         (s, codes.EXIT_HALT) for s in range(3)
     ]
-    assert [r.values[0] for r in verdicts(state, 1)] == [codes.HALTED] * 3
+    assert [r.values[:2] for r in verdicts(state, 1)] == [(codes.IGNORED, codes.EXIT_HALT)] * 3
     assert np.all(state.sym[:, L.S_QTY] == 0.0)
 
 

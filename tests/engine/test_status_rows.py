@@ -12,14 +12,14 @@ import pytest
 from tests.builders import OMIT, strategy_text
 from tradeloom.cli.main import main
 from tradeloom.engine.status import format_status, read_run
-from tradeloom.engine.status_rows import _group_sums, read_status_rows
+from tradeloom.engine.status_rows import _group_sums, read_status
 
 NOW = pd.Timestamp("2030-06-01T12:34:56.789Z")
 
 
 def assert_rows_read_as_frames(run_dir: Path) -> None:
     """Assert the rows' status of ``run_dir`` is the frames', as text and as JSON."""
-    rows = read_status_rows(run_dir, now=NOW)
+    rows = read_status(run_dir, now=NOW)
     frames = read_run(run_dir, now=NOW).status
     assert format_status(rows) == format_status(frames)
     assert rows.to_json() == frames.to_json()
@@ -57,7 +57,7 @@ def test_a_one_market_paper_run_reads_the_same_and_again_after_it_continues(
 ) -> None:
     run = paper(tmp_path, MONITORED, 30)
     assert_rows_read_as_frames(run)
-    status = read_status_rows(run, now=NOW)
+    status = read_status(run, now=NOW)
     assert status.fills > 0 and status.health is not None, "a run that shows too little"
     assert paper(tmp_path, MONITORED, 5) == run  # the same command continues it
     assert_rows_read_as_frames(run)

@@ -26,7 +26,7 @@ from tests.live.live_emulated import crash, emulated_run, make_bars, rows
 from tests.live.test_perp_live import PERP, SWAP
 from tests.live.test_portfolio_live import HISTORY, MARKETS, MEMBER, PORTFOLIO
 from tradeloom.engine.control import request_flatten, request_kill
-from tradeloom.engine.status import read_status
+from tradeloom.engine.status_rows import read_status
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline

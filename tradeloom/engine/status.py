@@ -49,7 +49,6 @@ __all__ = [
     "RunStatus",
     "format_status",
     "read_run",
-    "read_status",
 ]
 
 _KINDS = (
@@ -190,15 +189,6 @@ class RunStatus:
         """Return the status as JSON values (NaN as None)."""
         values: dict[str, Any] = json_safe(asdict(self))
         return values
-
-
-def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
-    """Read what the run in ``run_dir`` is doing (or did) from its journal: `read_run`'s
-    status, from the journal's rows where no frame is needed
-    (`tradeloom.engine.status_rows`: a one-market paper or live run imports no pandas)."""
-    from tradeloom.engine.status_rows import read_status_rows
-
-    return read_status_rows(run_dir, now=now)
 
 
 @dataclass(frozen=True)

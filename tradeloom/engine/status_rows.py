@@ -57,15 +57,16 @@ from tradeloom.reporting.refusals import count_refusals
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_status_rows"]
+__all__ = ["read_status"]
 
 _Rows = list[dict[str, Any]]
 _DAY_NS = 86_400 * 1_000_000_000
 
 
-def read_status_rows(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
-    """Return `tradeloom.engine.status.read_status`'s status of ``run_dir``: from the
-    journal's rows for a one-market paper or live run, else from its frames (`read_run`).
+def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
+    """Read what the run in ``run_dir`` is doing (or did) from its journal: from the
+    journal's rows for a one-market paper or live run (no pandas imported), else from its
+    frames (`tradeloom.engine.status.read_run`).
 
     Raises:
         UserError: Not a run directory (one line naming it).
