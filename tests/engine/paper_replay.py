@@ -46,6 +46,8 @@ class ReplayedFeed:
         self.bars = bars
         self.closed = closed
         self.length = pd.Timedelta(seconds=bars.timeframe_seconds)
+        # the columns a venue serves, taken once: selecting them per tick copied the frame
+        self._ohlcv = bars.frame[list(OHLCV)]
 
     def now(self) -> pd.Timestamp:
         """The clock: the open time of the bar in progress, past any ``close_delay_seconds``."""
@@ -66,9 +68,10 @@ class ReplayedFeed:
     def closed_bars_of(
         self, symbol: str, last_seen: pd.Timestamp, now: pd.Timestamp
     ) -> pd.DataFrame:
-        frame = self.bars.frame[list(OHLCV)]
-        index = frame.index
-        return frame[(index > last_seen) & (index + self.length <= now)]
+        index = self._ohlcv.index  # sorted: the bars after last_seen that closed by now
+        first = index.searchsorted(last_seen, side="right")
+        end = index.searchsorted(now - self.length, side="right")
+        return self._ohlcv.iloc[first:end]
 
     def bar_stream_of(self, symbol: str, *, grace_seconds: float, clock: Any) -> None:
         return None  # polled, as live.stream: poll
