@@ -26,6 +26,7 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 from tests import forkserver
+from tests.hunting import examples
 from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 from tests.portable_kernels import build_portable, host_target
@@ -34,8 +35,15 @@ from tradeloom.runtime.threads import apply_native_threads, native_threads
 
 # Properties are about values, not speed: on a shared machine an example can take longer
 # than hypothesis's default 200 ms deadline, or generate slower than its health check
-# allows, which would fail a correct test.
-settings.register_profile("tradeloom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# allows, which would fail a correct test. A property that declares no example count
+# draws hypothesis's default 100 in a hunt and the suite's cap (`tests.hunting`) in the
+# suite, as every declared count does: 26 properties drew 100 in the suite.
+settings.register_profile(
+    "tradeloom",
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("tradeloom")
 
 
