@@ -892,8 +892,9 @@ def test_monitors_of_a_walk_forward_model_and_warn_rules_replay_alike(ram_tmp_pa
     """eth_hgb_stops' monitors (drift against each fold's training rows included), with its
     rules turned into warnings so that the batch driver may run them."""
     doc = yaml.safe_load((ROOT / "strategies" / "eth_hgb_stops.yaml").read_text())
-    doc["data"]["bars"] = 3000
-    doc["model"]["walk_forward"].update(train_window=1000, retrain_every=500)
+    # four folds, 31 fills, both rules fired: 3,000 bars (1,000/500) cost a fifth more
+    doc["data"]["bars"] = 1600
+    doc["model"]["walk_forward"].update(train_window=600, retrain_every=300)
     doc["model"]["params"]["max_iter"] = 20
     for monitor in doc["monitoring"]:
         monitor.update(window=200, min_samples=min(monitor.get("min_samples", 100), 100))
