@@ -168,6 +168,23 @@ def test_validate_imports_no_estimator_kernel_or_exchange_client(tmp_path: Path)
         assert heavy <= VALIDATE_MAY_IMPORT, f"validate {path} imported {sorted(heavy)}"
 
 
+CHECKED_BY_THEIR_LIBRARY = ("btc_lgbm.yaml", "btc_xgb.yaml", "btc_stack.yaml")
+"""Shipped strategies whose first ``validate`` (nothing remembered) still imports the
+estimator's library: a LightGBM, an XGBoost and a declared (nested) estimator. The others
+name a plain scikit-learn estimator, whose check is read from its declared params
+(`tradeloom.plugins.model.estimator_table`): their first validate imports none of `HEAVY`."""
+
+
+def test_a_first_validate_of_a_plain_estimator_imports_no_scikit_learn(tmp_path: Path) -> None:
+    files = sorted((ROOT / "strategies").glob("*.yaml"))
+    for path in (p for p in files if p.name not in CHECKED_BY_THEIR_LIBRARY):
+        env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path / path.stem)}  # a new cache
+        heavy, done = _imported("validate", f"strategies/{path.name}", env=env)
+        assert done.returncode == 0, done.stderr
+        assert heavy == [], f"a first validate of {path.name} imported {heavy}"
+        assert list((tmp_path / path.stem / "estimator-checks").glob("*.json"))
+
+
 def test_validate_still_checks_the_estimator_it_remembered(tmp_path: Path) -> None:
     env = {**os.environ, "TRADELOOM_CACHE": str(tmp_path)}
     _imported("validate", "strategies/btc_rf.yaml", env=env)
