@@ -15,10 +15,8 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 
 from __future__ import annotations
 
-import copy
 import datetime
 import math
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.errors import UserError
-from tradeloom.files.reading import NotAFile, read_yaml
+from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label
@@ -834,30 +832,11 @@ def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:
         return text, 0
 
 
-_STRATEGIES: dict[str, tuple[tuple[int, int, int], Any]] = {}
-"""Each strategy file read, by path, with its (inode, mtime, size): a console reads the
-same runs' files again and again; a file rewritten is read again."""
-
-
 def _strategy(run_dir: Path) -> Any:
-    path = run_dir / "strategy.yaml"
     try:
-        st = os.stat(path)
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None
-    known = _STRATEGIES.get(str(path))
-    if stamp is not None and known is not None and known[0] == stamp:
-        return copy.deepcopy(known[1])
-    try:
-        document = read_yaml(path, "a run's strategy file")
+        return read_yaml_kept(run_dir / "strategy.yaml", "a run's strategy file")
     except NotAFile:
         return None  # the timeframe then comes from the journal
-    if stamp is not None:
-        if len(_STRATEGIES) > 4096:
-            _STRATEGIES.clear()
-        _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
-    return document
 
 
 def _venues_cash(venues: Any) -> float | None:
