@@ -16,7 +16,9 @@ commands run as an installed package runs, with its bytecode cached:
 ``PYTHONDONTWRITEBYTECODE`` is dropped from their environment (a checkout whose
 environment sets it compiles every module it imports from source at every command).
 Every command runs with ``TRADELOOM_CACHE`` in that folder: the warm-up run of
-``validate`` checks the estimator (importing scikit-learn) and the timed runs read its
+``validate`` checks the estimator (importing its library, unless it is a plain
+scikit-learn estimator whose check is declared,
+`tradeloom.plugins.model.estimator_table`) and the timed runs read its
 remembered verdict, as an editor's validate-on-save does from its second save on; the
 line under each ``validate`` is its first run, a new cache each time (the estimator
 checked, as a user's first ``validate`` of a file checks it).

@@ -63,6 +63,27 @@ def test_a_one_market_paper_run_reads_the_same_and_again_after_it_continues(
     assert_rows_read_as_frames(run)
 
 
+def test_status_parses_the_runs_strategy_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's check of its strategy file (`tradeloom.journal.owner`) and the
+    timeframe status reads from it share one parse: PyYAML's is a tenth of a status."""
+    from tradeloom.files import reading
+
+    run = paper(tmp_path, MONITORED, 5)
+    seen: list[Path] = []
+    parse = reading.read_yaml
+
+    def counted(path: Path, what: str) -> object:
+        seen.append(path)
+        return parse(path, what)
+
+    monkeypatch.setattr(reading, "read_yaml", counted)
+    monkeypatch.setattr(reading, "_KEPT", {})
+    assert read_status(run, now=NOW).bars == 5
+    assert seen == [run / "strategy.yaml"]
+
+
 @pytest.mark.slow
 def test_a_universe_paper_run_and_a_backtest_are_read_by_the_frames(tmp_path: Path) -> None:
     universe = strategy_text(

@@ -15,10 +15,8 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 
 from __future__ import annotations
 
-import copy
 import datetime
 import math
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.errors import UserError
-from tradeloom.files.reading import NotAFile, read_yaml
+from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
 from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label
@@ -372,29 +370,64 @@ class _Status:
         close_time = None if last_time is None else last_time + pd.Timedelta(seconds=self.seconds)
         now = self._run_now()
         age = None if close_time is None else (now - close_time).total_seconds()
-        stale, staleness = self._staleness(process, age, close_time)
-        health, worst, monitors = self._health()
         symbol = self._symbol(bars)
-        refused = refusals_of_frames(self.f)
+        return self._run_status(
+            (process, detail, pid),
+            (state, code, reason, since),
+            last_bar=None if last is None else int(last["bar"]),
+            last_time=last_time,
+            close_time=close_time,
+            age=age,
+            last_close=last_close,
+            bars=len(bars),
+            money=(capital, cash, equity, total, day, day_pnl, day_return),
+            symbol=symbol,
+            positions=self._positions(marks, symbol, last_close),
+            refused=refusals_of_frames(self.f),
+        )
+
+    def _run_status(
+        self,
+        process: tuple[str, str, int | None],
+        state: tuple[str, str, str, str | None],
+        *,
+        last_bar: int | None,
+        last_time: Any,
+        close_time: Any,
+        age: float | None,
+        last_close: float | None,
+        bars: int,
+        money: tuple[Any, ...],
+        symbol: str,
+        positions: list[Position],
+        refused: Any,
+    ) -> RunStatus:
+        """Return the `RunStatus` of the figures a reader worked out (the frames' or the
+        rows' `build`) and of what both read alike: the staleness, health, open orders,
+        counts and errors. ``money``: capital, cash, equity, total return, day, day P&L
+        and day return; ``last_time`` and ``close_time`` as `_iso` takes them."""
+        stale, staleness = self._staleness(process[0], age, close_time)
+        health, worst, monitors = self._health()
+        capital, cash, equity, total, day, day_pnl, day_return = money
         return RunStatus(
             run_dir=str(self.run_dir),
             strategy=self.strategy,
             mode=self.mode,
-            process=process,
-            process_detail=detail,
-            pid=pid,
-            state=state,
-            state_code=code,
-            state_reason=reason,
-            state_since=since,
+            process=process[0],
+            process_detail=process[1],
+            pid=process[2],
+            state=state[0],
+            state_code=state[1],
+            state_reason=state[2],
+            state_since=state[3],
             symbol=symbol,
             timeframe=self.timeframe,
-            last_bar=None if last is None else int(last["bar"]),
+            last_bar=last_bar,
             last_bar_time=_iso(last_time),
             last_bar_close_time=_iso(close_time),
             last_bar_age_seconds=age,
             last_close=last_close,
-            bars=len(bars),
+            bars=bars,
             stale=stale,
             staleness=staleness,
             capital=capital,
@@ -404,7 +437,7 @@ class _Status:
             day=day,
             day_pnl=day_pnl,
             day_return=day_return,
-            positions=self._positions(marks, symbol, last_close),
+            positions=positions,
             open_orders=self._open_orders(),
             health=health,
             health_worst=worst,
@@ -799,30 +832,11 @@ def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:
         return text, 0
 
 
-_STRATEGIES: dict[str, tuple[tuple[int, int, int], Any]] = {}
-"""Each strategy file read, by path, with its (inode, mtime, size): a console reads the
-same runs' files again and again; a file rewritten is read again."""
-
-
 def _strategy(run_dir: Path) -> Any:
-    path = run_dir / "strategy.yaml"
     try:
-        st = os.stat(path)
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None
-    known = _STRATEGIES.get(str(path))
-    if stamp is not None and known is not None and known[0] == stamp:
-        return copy.deepcopy(known[1])
-    try:
-        document = read_yaml(path, "a run's strategy file")
+        return read_yaml_kept(run_dir / "strategy.yaml", "a run's strategy file")
     except NotAFile:
         return None  # the timeframe then comes from the journal
-    if stamp is not None:
-        if len(_STRATEGIES) > 4096:
-            _STRATEGIES.clear()
-        _STRATEGIES[str(path)] = (stamp, copy.deepcopy(document))
-    return document
 
 
 def _venues_cash(venues: Any) -> float | None:

@@ -219,51 +219,20 @@ class _RowStatus(_Status):
         close_time = None if last is None else last["timestamp"] + self.seconds * 1_000_000_000
         now = self._run_now()
         age = None if close_time is None else (now - close_time) / 1_000_000_000
-        stale, staleness = self._staleness(process, age, close_time)
-        health, worst, monitors = self._health()
         symbol = self._symbol_of(bars)
-        refused = self._refusals()
-        return RunStatus(
-            run_dir=str(self.run_dir),
-            strategy=self.strategy,
-            mode=self.mode,
-            process=process,
-            process_detail=detail,
-            pid=pid,
-            state=state,
-            state_code=code,
-            state_reason=reason,
-            state_since=since,
-            symbol=symbol,
-            timeframe=self.timeframe,
+        return self._run_status(
+            (process, detail, pid),
+            (state, code, reason, since),
             last_bar=None if last is None else int(last["bar"]),
-            last_bar_time=_iso(None if last is None else last["timestamp"]),
-            last_bar_close_time=_iso(close_time),
-            last_bar_age_seconds=age,
+            last_time=None if last is None else last["timestamp"],
+            close_time=close_time,
+            age=age,
             last_close=last_close,
             bars=len(bars),
-            stale=stale,
-            staleness=staleness,
-            capital=capital,
-            cash=cash,
-            equity=equity,
-            total_return=total,
-            day=day,
-            day_pnl=day_pnl,
-            day_return=day_return,
+            money=(capital, cash, equity, total, day, day_pnl, day_return),
+            symbol=symbol,
             positions=self._positions_of(marks, symbol, last_close),
-            open_orders=self._open_orders(),
-            health=health,
-            health_worst=worst,
-            monitors=monitors,
-            signals=self._count("signal"),
-            orders=self._count("order"),
-            fills=self._count("fill"),
-            rejections=self._count("rejection"),
-            errors=self._errors(),
-            strategies={},
-            refusals=refused.nested(),
-            exits_refused=refused.exits_by_purpose(),
+            refused=self._refusals(),
         )
 
     def _marks(self) -> list[tuple[int, str, float, float]]:

@@ -43,6 +43,7 @@ __all__ = [
     "read_json",
     "read_text",
     "read_yaml",
+    "read_yaml_kept",
     "require_regular",
 ]
 
@@ -262,6 +263,37 @@ def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
         ) from None
     finally:
         loader.dispose()
+
+
+_KEPT: dict[str, tuple[tuple[int, int, int], Any]] = {}
+"""Each YAML file read by `read_yaml_kept`, by path, with its (inode, mtime, size)."""
+
+
+def read_yaml_kept(path: Path, what: str) -> Any:
+    """Return `read_yaml`'s document of ``path``, parsed once while the file stays the
+    same (its inode, modification time and size): ``status`` checks a run's strategy file
+    against its journal and then reads its timeframe from it, and a console reads the same
+    runs' files again and again. Each call returns its own copy.
+
+    Raises:
+        UnreadableFile: As `read_yaml` (NotAFile: not a regular file).
+    """
+    import copy
+
+    try:
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    known = _KEPT.get(str(path))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return copy.deepcopy(known[1])
+    document = read_yaml(path, what)
+    if stamp is not None:
+        if len(_KEPT) > 4096:
+            _KEPT.clear()
+        _KEPT[str(path)] = (stamp, copy.deepcopy(document))
+    return document
 
 
 def read_csv(

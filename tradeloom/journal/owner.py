@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tradeloom.files.reading import NotAFile, UnreadableFile, read_head, read_yaml
+from tradeloom.files.reading import NotAFile, UnreadableFile, read_head, read_yaml_kept
 from tradeloom.journal.durable import replace_durably
 from tradeloom.journal.errors import JournalDamaged
 
@@ -142,7 +142,7 @@ def check_strategy(journal: Path, meta: Mapping[str, str]) -> None:
     if not expected or not os.path.lexists(path):
         return
     try:
-        document = read_yaml(path, "a run's strategy file")
+        document = read_yaml_kept(path, "a run's strategy file")
     except NotAFile:
         return  # not a file to compare with (a FIFO, a device): its readers do without it
     found = strategy_digest(document) if isinstance(document, Mapping) else "(not a mapping)"

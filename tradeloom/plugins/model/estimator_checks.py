@@ -38,6 +38,7 @@ from tradeloom.plugins.model.boosting_libraries import (
     library_params,
     work_aliases,
 )
+from tradeloom.plugins.model.estimator_table import table_verdict
 from tradeloom.plugins.registry import did_you_mean
 from tradeloom.version import __version__
 
@@ -251,8 +252,10 @@ def remembered_estimator(
         task: As `check_estimator`'s.
 
     Returns:
-        The remembered `CheckedEstimator` (nothing imported), or what `check_estimator`
-        returns when nothing was remembered (the passing verdict is then remembered).
+        The remembered `CheckedEstimator` (nothing imported); else the verdict read from
+        scikit-learn's declared estimators where it surely passes (nothing imported;
+        `tradeloom.plugins.model.estimator_table`); else what `check_estimator` returns.
+        A passing verdict is then remembered.
 
     Raises:
         ParamError: As `check_estimator`.
@@ -268,10 +271,33 @@ def remembered_estimator(
     remembered = _read_verdict(file, path)
     if remembered is not None:
         return remembered
+    declared = _declared_verdict(path, params, seed, task)
+    if declared is not None:
+        _write_verdict(file, declared)
+        return declared
     checked, estimator = check_estimator(path, params, seed, task)
     if _round_trips(checked.settings):
         _write_verdict(file, checked)
     return checked, estimator
+
+
+def _declared_verdict(
+    path: str, params: dict[str, Any], seed: int, task: Task
+) -> CheckedEstimator | None:
+    """`check_estimator`'s passing verdict read from scikit-learn's declared estimators
+    (`tradeloom.plugins.model.estimator_table`), or None where it may not pass."""
+    if not path.startswith("sklearn."):
+        return None
+    installed = installed_distribution("sklearn")
+    if installed is None:
+        return None
+    found = table_verdict(path, params, seed, task, installed[1])
+    if found is None:
+        return None
+    name, settings, work = found
+    if _work_problems(work, name, {}) or _n_jobs_problems(None, params):
+        return None  # the check's own message
+    return CheckedEstimator(path, name, _canonical(settings))
 
 
 _DISTRIBUTIONS = {"sklearn": ("scikit-learn",), "xgboost": ("xgboost", "xgboost-cpu")}
