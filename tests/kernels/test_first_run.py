@@ -10,6 +10,7 @@ A number that moved by one bit fails it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -449,3 +450,49 @@ def test_a_run_cheaper_as_python_runs_every_kernel_as_python_and_asks_no_cache(
     with pytest.raises(pytest.fail.Exception, match="cache asked"):
         chosen[-1](np.add)
     first_run.end()
+
+
+@given(
+    n=st.integers(0, 40),
+    period=st.integers(1, 6),
+    how=st.sampled_from([0, 1]),
+    specials=st.lists(st.sampled_from([0.0, -0.0, -3.0, np.nan, np.inf]), max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_returns_python_form_is_the_kernel_bit_for_bit(
+    n: int, period: int, how: int, specials: list[float], seed: int
+) -> None:
+    """The log and simple returns' whole-array form: the step's numbers, with the
+    compiled kernel's answers at a zero, negative, NaN or infinite close."""
+    from tradeloom.plugins.features import returns
+
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    for value in specials:
+        if n:
+            close[int(rng.integers(0, n))] = value
+    compiled = returns._returns(close, period, how)
+    python = returns._returns_as_python(close, period, how)
+    assert _bits(compiled) == _bits(python)
+
+
+@given(
+    n=st.integers(0, 50),
+    cuts=st.lists(st.integers(0, 50), max_size=6),
+    nans=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_compounded_periods_python_form_is_the_kernel_bit_for_bit(
+    n: int, cuts: list[int], nans: int, seed: int
+) -> None:
+    from tradeloom.reporting import tearsheet
+
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0, 0.02, n)
+    if n:
+        returns[rng.integers(0, n, nans)] = np.nan
+    edges = sorted({0, n, *(min(c, n) for c in cuts)})
+    bounds = np.array(list(itertools.pairwise(edges)), np.int64).reshape(-1, 2)
+    compiled = tearsheet._compounded(returns, bounds)
+    python = tearsheet._compounded_as_python(returns, bounds)
+    assert _bits(compiled) == _bits(python)

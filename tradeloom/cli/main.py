@@ -146,16 +146,21 @@ def console() -> NoReturn:
     """The ``tradeloom`` command's process: run `main`, then end it (`leave`).
 
     Its exit skips Python's teardown of every module, which cost more than half a second
-    of each command; `main` is what an embedding program calls.
+    of each command; its dataclasses take their methods' code from the file an earlier
+    command wrote (`tradeloom.runtime.dataclass_code`); `main` is what an embedding
+    program calls.
     """
     from tradeloom.cli.leave import leave
+    from tradeloom.runtime import dataclass_code
 
+    dataclass_code.install()  # the dataclasses' methods compiled by an earlier command
     try:
         code = main()
     except SystemExit as exc:  # argparse: --help, --version, a usage error
         if exc.code is not None and not isinstance(exc.code, int):
             raise
         code = exc.code or 0
+    dataclass_code.save()
     leave(code)
 
 

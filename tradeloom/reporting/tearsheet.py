@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.kernels.jit import released_kernel
+from tradeloom.kernels.jit import python_form, released_kernel
 from tradeloom.reporting.drawdowns import find_drawdowns
 from tradeloom.reporting.rolling_moments import pandas_rolling, rolling_sharpe_volatility
 
@@ -233,6 +233,23 @@ def _compounded(
             grown = 1.0 + returns[i]
             if not np.isnan(grown):
                 product *= grown
+        out[k] = product - 1.0
+    return out
+
+
+@python_form(_compounded)
+def _compounded_as_python(
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """`_compounded` as Python (`tradeloom.kernels.jit.python_form`): the same products in
+    the same order over Python floats (IEEE doubles, as the kernel's), not numpy scalars."""
+    grown = (1.0 + returns).tolist()  # numpy's 1 + r is the kernel's, element by element
+    out = np.empty(len(bounds))
+    for k, (start, stop) in enumerate(bounds.tolist()):
+        product = 1.0
+        for value in grown[start:stop]:
+            if value == value:  # not NaN
+                product *= value
         out[k] = product - 1.0
     return out
 

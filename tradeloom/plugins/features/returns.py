@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from tradeloom.core.kernels.window import new_ring, ring_full, ring_get, ring_push
 from tradeloom.domain import Bars
-from tradeloom.kernels.jit import kernel
+from tradeloom.kernels.jit import kernel, python_form
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features._base import (
     OneColumn,
@@ -96,6 +96,24 @@ def _returns(close: np.ndarray, period: int, how: int) -> np.ndarray:
     out = np.empty(close.size)
     for t in range(close.size):
         out[t] = _return_step(ring, close[t], how)
+    return out
+
+
+@python_form(_returns)
+def _returns_as_python(close: np.ndarray, period: int, how: int) -> np.ndarray:
+    """`_returns` as Python (`tradeloom.kernels.jit.python_form`): the ratios by one numpy
+    division (IEEE's, as the step's ``np.divide``), each log by ``math.log`` as the step
+    takes it, with the kernel's answers where ``math.log`` would raise (ln 0 = -inf, the
+    log of a negative ratio NaN); no ring to walk bar by bar."""
+    out = np.full(close.size, math.nan)
+    if close.size <= period:
+        return out
+    ratio = close[period:] / close[: close.size - period]
+    if how != _LOG:
+        out[period:] = ratio - 1.0
+        return out
+    log, inf, nan = math.log, math.inf, math.nan
+    out[period:] = [log(r) if r > 0.0 else (-inf if r == 0.0 else nan) for r in ratio.tolist()]
     return out
 
 
