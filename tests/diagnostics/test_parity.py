@@ -1,0 +1,175 @@
+"""``tradeloom parity RUN_DIR``: a run's bars replayed as a backtest, every difference
+explained (issue 69), through the real command line.
+
+- a paper run of strategies/btc_rf.yaml (shortened as tests/live/test_paper_parity.py
+  shortens it) on the simulated clock from a flat start: no difference, exit 0;
+- a live run against the exchange emulator charging twice the file's fee (and taking a
+  buy's fee from the bought quantity, as Binance does): every difference is the fee or
+  follows from it, and the P&L by cause sums to the equity gap;
+- each bad input: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live.live_emulated import emulated_run, tick_until
+from tradeloom.cli.main import main
+from tradeloom.journal import read_rows
+
+pytestmark = pytest.mark.slow  # a paper or live run and its replay a case
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _parity(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["-q", "parity", *words])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _edit(text: str, *changes: tuple[str, str]) -> str:
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A paper run of btc_rf (760 bars, folds of 100) playing bars 380..499 from flat."""
+    folder = tmp_path_factory.mktemp("paper")
+    text = _edit(
+        (ROOT / "strategies" / "btc_rf.yaml").read_text(),
+        ("bars: 20000", "bars: 760"),
+        ("train_window: 3000", "train_window: 300"),
+        ("retrain_every: 500", "retrain_every: 100"),
+        ("n_estimators: 100", "n_estimators: 20"),
+        ("n_jobs: -1", "n_jobs: 1"),
+        ("window: 500\n    min_samples: 100", "window: 60\n    min_samples: 20"),
+    )
+    strategy = folder / "btc_rf.yaml"
+    strategy.write_text(text)
+    words = ["run", str(strategy), "--mode", "paper", "--clock", "simulated", "--speed", "max"]
+    assert main(["-q", *words, "--max-bars", "120", "--out", str(folder / "paper")]) == 0
+    return folder / "paper"
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A live run against the emulator, whose taker fee is 0.2% where the file says 10 bps."""
+    folder = tmp_path_factory.mktemp("live")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.chdir(folder)
+    try:
+        with emulated_run(folder, monkeypatch, taker_fee=Decimal("0.002")) as run:
+            runner = run.runner(folder / "live")
+            runner.start()
+            try:
+                tick_until(run, runner, 250)
+            finally:
+                runner.stop("test over")
+            assert run.emulator.errors == []
+    finally:
+        monkeypatch.undo()
+    return folder / "live"
+
+
+def _fills(run_dir: Path) -> list[dict[str, Any]]:
+    return [r.values for r in read_rows(run_dir / "journal.sqlite", ["fill"])]
+
+
+def test_a_paper_run_from_flat_has_no_difference(
+    paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _parity(capsys, str(paper_run), "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    assert "no difference: every bar's probability, signal, order, fill and equity agree" in out
+    report = json.loads((tmp_path / "p" / "parity.json").read_text())
+    assert report["differences"] == 0 and report["equity_gap"] == 0.0 and report["passed"]
+    assert report["bars"] == 120 and report["first_bar"] == 380
+    # the replay traded: the two agree on something, fill for fill
+    mine, theirs = _fills(paper_run), _fills(tmp_path / "p" / "reference")
+    assert len(mine) >= 2
+    key = ("side", "quantity", "price", "fee")
+    assert [[f[k] for k in key] for f in mine] == [[f[k] for k in key] for f in theirs]
+
+
+def test_a_live_run_charged_another_fee_is_explained_by_the_fee(
+    live_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _parity(capsys, str(live_run), "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "p" / "parity.json").read_text())
+    causes = report["causes"]
+    assert set(causes) == {"fee", "knock_on"}, causes
+    first = report["first_divergence"]
+    assert (first["field"], first["cause"]) == ("fill.fee", "fee")
+    entry = next(r for r in read_rows(live_run / "journal.sqlite", ["fill"]))
+    assert first["bar"] == entry.bar  # the first fill is where the two part
+    gap = report["run_equity"] - report["reference_equity"]
+    assert math.isclose(gap, report["equity_gap"], abs_tol=1e-9)
+    total = math.fsum(c["pnl"] for c in causes.values())
+    assert abs(total + report["unexplained_pnl"] - gap) <= 1e-9
+    assert abs(report["unexplained_pnl"]) <= 1e-9
+    # the fee: twice the file's on every fill, so about what the file's fees come to,
+    # measured from the run's fills alone (within 5%: a buy's fee is taken in BTC, whose
+    # value moves with the price, and the smaller positions that follow are knock-ons)
+    mine = _fills(live_run)
+    file_fees = math.fsum(0.001 * f["quantity"] * f["price"] for f in mine)
+    assert causes["fee"]["pnl"] < 0
+    assert math.isclose(-causes["fee"]["pnl"], file_fees, rel_tol=0.05)
+    assert math.isclose(-gap, file_fees, rel_tol=0.05)
+    assert abs(causes["knock_on"]["pnl"]) < 0.1 * abs(causes["fee"]["pnl"])
+    fee_rows = [d for d in report["differences_by_bar"] if d["field"] == "fill.fee"]
+    assert len(fee_rows) == len(mine) and {d["cause"] for d in fee_rows} == {"fee"}
+    bought = [d for d in report["differences_by_bar"] if d["code"] == "paid in the base currency"]
+    assert len(bought) == sum(f["side"] == 1 for f in mine)
+    assert "fee" in out and "first divergence: bar" in out
+
+    # a limit on the fee's P&L under what it cost: exit 1, the cause named
+    code, out, _ = _parity(
+        capsys, str(live_run), "--out", str(tmp_path / "q"), "--tolerance", "fee=10"
+    )
+    assert code == 1
+    assert out.splitlines()[-2] == "parity: FAILED (fee)"
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    live_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _parity(capsys, str(empty))
+    assert (code, err) == (2, f"{empty}: no journal (journal.sqlite); give the folder a paper "
+                              "or live run wrote\n")  # fmt: skip
+
+    changed = tmp_path / "changed"
+    shutil.copytree(live_run, changed)
+    strategy = changed / "strategy.yaml"
+    strategy.write_text(strategy.read_text().replace("threshold: 0.04", "threshold: 0.05"))
+    code, _, err = _parity(capsys, str(changed))
+    assert (code, err) == (
+        2,
+        f"{strategy}: changed since the run: signal.threshold is 0.05, the run traded 0.04; "
+        "restore the file the run wrote\n",
+    )
+
+    other = tmp_path / "other"
+    shutil.copytree(live_run, other)
+    for extra in other.glob("journal.sqlite*"):
+        extra.unlink()
+    (other / "journal.sqlite").write_bytes(b"not a journal at all, not SQLite either" * 30)
+    code, _, err = _parity(capsys, str(other))
+    assert code == 2 and err.count("\n") == 1 and err.startswith(str(other / "journal.sqlite"))
+
+    code, _, err = _parity(capsys, str(live_run), "--tolerance", "slipage=3")
+    assert (code, err.split(";")[0]) == (2, "--tolerance slipage=3: no key 'slipage'")
