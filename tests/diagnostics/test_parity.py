@@ -23,6 +23,7 @@ import pytest
 from tests.live.live_emulated import emulated_run, tick_until
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
+from tradeloom.testing import PartialFill, Reject
 
 pytestmark = pytest.mark.slow  # a paper or live run and its replay a case
 
@@ -63,17 +64,22 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "paper"
 
 
-@pytest.fixture(scope="module")
-def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A live run against the emulator, whose taker fee is 0.2% where the file says 10 bps."""
-    folder = tmp_path_factory.mktemp("live")
+POST = "POST /api/v3/order"
+
+
+def _live(folder: Path, fault: Any = None, **emulator: Any) -> Path:
+    """A live run of tests/live/live_emulated.py's strategy against the emulator (bars
+    100..249), ``fault`` on the first order it sends."""
+    folder.mkdir(exist_ok=True)
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.chdir(folder)
     try:
-        with emulated_run(folder, monkeypatch, taker_fee=Decimal("0.002")) as run:
+        with emulated_run(folder, monkeypatch, **emulator) as run:
             runner = run.runner(folder / "live")
             runner.start()
             try:
+                if fault is not None:
+                    run.emulator.faults.next(POST, fault)
                 tick_until(run, runner, 250)
             finally:
                 runner.stop("test over")
@@ -81,6 +87,12 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         monkeypatch.undo()
     return folder / "live"
+
+
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A live run against the emulator, whose taker fee is 0.2% where the file says 10 bps."""
+    return _live(tmp_path_factory.mktemp("live"), taker_fee=Decimal("0.002"))
 
 
 def _fills(run_dir: Path) -> list[dict[str, Any]]:
@@ -173,3 +185,48 @@ def test_bad_input_is_one_line_and_exit_2(
 
     code, _, err = _parity(capsys, str(live_run), "--tolerance", "slipage=3")
     assert (code, err.split(";")[0]) == (2, "--tolerance slipage=3: no key 'slipage'")
+
+
+def _report(run_dir: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, _, err = _parity(capsys, str(run_dir), "--out", str(out))
+    assert code == 0, err
+    report: dict[str, Any] = json.loads((out / "parity.json").read_text())
+    total = math.fsum(c["pnl"] for c in report["causes"].values())
+    assert abs(total + report["unexplained_pnl"] - report["equity_gap"]) <= 1e-9
+    # what the causes leave: the venue's rounding, within the default tolerance (1e-6
+    # plus 1e-9 of the equity), not a cause
+    assert abs(report["unexplained_pnl"]) <= 1e-6 + 1e-9 * report["reference_equity"]
+    assert abs(report["equity_gap"]) > 1.0  # the runs are apart: the causes explain a gap
+    return report
+
+
+def test_a_venue_rejection_is_found_with_its_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    insufficient = "Account has insufficient balance for requested action."
+    run_dir = _live(tmp_path / "run", Reject(-2010, insufficient))
+    report = _report(run_dir, tmp_path / "p", capsys)
+    rows = report["differences_by_bar"]
+    first = rows[0]
+    # the replay's entry filled; the run's was refused: the whole fill, the rejection's
+    assert (first["field"], first["run"], first["cause"]) == ("fill", "", "rejection")
+    assert first["code"] == f"VENUE_REJECTED: InsufficientFunds -2010: {insufficient}"
+    entry = next(r for r in read_rows(run_dir / "journal.sqlite", ["order_cancelled"]))
+    assert first["bar"] == entry.bar
+    # the entry the run made at its next signal closes the gap the rejection opened
+    assert [r["cause"] for r in rows if r["field"] == "fill"] == ["rejection", "rejection"]
+    assert set(report["causes"]) == {"rejection", "fee", "knock_on"}  # the fee in BTC
+
+
+def test_a_partial_fill_is_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = _live(tmp_path / "run", PartialFill(0.5))
+    report = _report(run_dir, tmp_path / "p", capsys)
+    parted = [r for r in report["differences_by_bar"] if r["cause"] == "partial_fill"]
+    # the order's rest, filled a bar later at the market's price then
+    assert parted and {r["code"] for r in parted} == {"filled in parts"}
+    fills = [r for r in read_rows(run_dir / "journal.sqlite", ["fill"])]
+    first_order = fills[0].values["order_id"]
+    parts = [f for f in fills if f.values["order_id"] == first_order]
+    assert len(parts) >= 2 and len({f.values["price"] for f in parts}) >= 2
+    assert report["causes"]["partial_fill"]["pnl"] != 0.0
+    assert "unexplained" not in report["causes"]

@@ -32,10 +32,18 @@ import pandas as pd
 import yaml
 
 from tradeloom.errors import UserError
-from tradeloom.journal import JournalError, journal_path, read_rows
+from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
 
-__all__ = ["CAUSES", "TOLERANCES", "ParityResult", "format_parity", "parity", "parse_tolerances", "write_parity"]
+__all__ = [
+    "CAUSES",
+    "TOLERANCES",
+    "ParityResult",
+    "format_parity",
+    "parity",
+    "parse_tolerances",
+    "write_parity",
+]
 
 CAUSES: dict[str, str] = {
     "slippage": "a fill's price differs from the simulated venue's (the venue's price)",
@@ -135,16 +143,27 @@ def _read_journal(run_dir: Path) -> _Journal:
             f"{run_dir}: no journal ({path.name}); give the folder a paper or live run wrote"
         )
     kinds = (
-        "run_started", "live_bar", "venue_fill", "signal", "order", "fill", "rejection", "order_cancelled",
-        "config_reloaded", "restarted", "halt", "control_request", "trading_state",
-        "sliced_order", "route_decision", "funding",
-    )  # fmt: skip
+        "run_started",
+        "live_bar",
+        "venue_fill",
+        "order_state",
+        "signal",
+        "order",
+        "fill",
+        "rejection",
+        "order_cancelled",
+        "config_reloaded",
+        "restarted",
+        "halt",
+        "control_request",
+        "trading_state",
+        "sliced_order",
+        "route_decision",
+        "funding",
+    )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
-    try:
-        for row in read_rows(path, kinds):
-            rows[row.kind].append(row)
-    except JournalError:
-        raise
+    for row in read_rows(path, kinds):  # a journal of another format: its JournalError
+        rows[row.kind].append(row)
     starts = rows["run_started"]
     if not starts:
         raise UserError(f"{path}: no run_started row; not a run's journal")
@@ -174,8 +193,15 @@ def _read_journal(run_dir: Path) -> _Journal:
             "one market for now (universes: issue 69)"
         )
     capital = float(start["capital"])
-    return _Journal(str(start["mode"]), str(start.get("clock") or ""), capital,
-        float(start.get("dust") or 0.0), document, rows["live_bar"], rows)
+    return _Journal(
+        str(start["mode"]),
+        str(start.get("clock") or ""),
+        capital,
+        float(start.get("dust") or 0.0),
+        document,
+        rows["live_bar"],
+        rows,
+    )
 
 
 def _check_strategy(run_dir: Path, journal: _Journal) -> None:
@@ -204,7 +230,7 @@ def _check_strategy(run_dir: Path, journal: _Journal) -> None:
 
 
 def _replay_document(journal: _Journal, bars_file: Path) -> dict[str, Any]:
-    document = json.loads(json.dumps(journal.document))
+    document: dict[str, Any] = json.loads(json.dumps(journal.document))
     data = document.get("data") or {}
     execution = document.get("execution") or {}
     if execution.get("kind") != _SIMULATED:
@@ -298,10 +324,16 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
         if r.values.get("action") in ("kill", "flatten")
     ] + [r.bar for r in journal.rows["halt"] if "KILL" in str(r.values).upper()]
     refused: dict[int, str] = {}
+    venue_said = {  # what the venue answered an order it refused (code: message)
+        r.values["client_id"]: str(r.values.get("reason") or r.values.get("code"))
+        for r in journal.rows["order_state"]
+        if r.values.get("state") == "rejected"
+    }
     for r in journal.rows["rejection"]:
         refused.setdefault(r.bar, str(r.values.get("code")))
     for r in journal.rows["order_cancelled"]:
-        refused.setdefault(r.bar, str(r.values.get("reason") or r.values.get("code") or "CANCEL"))
+        said = venue_said.get(r.values.get("order_id"))
+        refused.setdefault(r.bar, said or str(r.values.get("reason") or "CANCELLED"))
     return _Context(
         times,
         late,
@@ -363,98 +395,249 @@ def _rows(path: Path, kind: str) -> list[Any]:
     return list(read_rows(journal_path(path), [kind]))
 
 
+class _Comparison:
+    """The differences found so far and each cause's P&L at every live bar's close.
+
+    A fill moves the equity at close c by ``-s q p - f + s q c`` (side s, quantity q,
+    price p, fee f): its difference from the replay's fill is split exactly into causes
+    (`fill_pair`), and a fill one side has and the other has not counts whole
+    (`unmatched`); what the causes leave of the equity gap is ``unexplained``.
+    """
+
+    def __init__(self, journal: _Journal, ctx: _Context, limits: Mapping[str, float]) -> None:
+        self.ctx = ctx
+        self.limits = limits
+        self.venue = journal.mode == "live"
+        self.dust = journal.dust
+        self.bars = [r.bar for r in journal.live]
+        self.index = {bar: i for i, bar in enumerate(self.bars)}
+        self.closes = np.array([float(r.values["close"]) for r in journal.live])
+        self.differences: list[dict[str, Any]] = []
+        self.apart = 0.0  # the position only one side holds, from unmatched fills
+        self.apart_cause: tuple[str, str] | None = None
+        self.pnl: dict[str, np.ndarray] = {}
+        self.ordered = {r.values["id"]: float(r.values["quantity"]) for r in journal.rows["order"]}
+        base = journal.live[0].symbol.split("/")[0]
+        self.in_base: dict[str, float] = {}  # a buy's fee taken from the bought quantity
+        for r in journal.rows["venue_fill"]:
+            if r.values.get("fee_currency") == base:
+                key = r.values["order_id"]
+                self.in_base[key] = self.in_base.get(key, 0.0) + float(r.values["fee_cost"])
+
+    def note(
+        self, bar: int, name: str, mine: Any, theirs: Any, cause: str, code: str = ""
+    ) -> dict[str, Any]:
+        row = {
+            "timestamp": self.ctx.times.get(bar, pd.NaT),
+            "bar": bar,
+            "field": name,
+            "run": mine,
+            "reference": theirs,
+            "cause": cause,
+            "code": code,
+            "pnl": 0.0,
+        }
+        self.differences.append(row)
+        return row
+
+    def explain(self, bar: int) -> tuple[str, str]:
+        """The journaled event that explains a difference at ``bar``; else a knock-on
+        of an explained difference before it; else unexplained."""
+        event = _event_cause(bar, self.ctx)
+        if event is not None:
+            return event
+        earlier = any(d["bar"] < bar and d["cause"] != "unexplained" for d in self.differences)
+        return ("knock_on", "") if earlier else ("unexplained", "")
+
+    def book(self, cause: str, bar: int, constant: float, quantity: float) -> float:
+        """Add ``constant + quantity * close`` to ``cause``'s P&L from ``bar`` on; return
+        it at the last close."""
+        series = self.pnl.setdefault(cause, np.zeros(len(self.bars)))
+        at = self.index.get(bar, len(self.bars))
+        series[at:] += constant + quantity * self.closes[at:]
+        return constant + quantity * float(self.closes[-1])
+
+    def order_fills(self, mine: Sequence[Any], theirs: Sequence[Any]) -> None:
+        """Split the difference of one order's fills, the run's against the replay's.
+
+        The replay's fills are taken as one (quantity ``q'``, mean price ``p'``, fee
+        ``f'``, at its first fill's bar), shared among the run's fills by quantity. Each
+        run fill (``s q p f`` at its bar) against its share, with the replay's fee rate
+        ``k = f' / (q' p')``, differs by exactly ``-(s + k) q (p - p')`` (the price)
+        ``+ s (q - q') (c - p') - k (q - q') p'`` (the quantity) ``- (f - k q p)`` (the
+        fee); a share filled at another bar than the replay's moves from that bar to its
+        own (a partial fill's rest, a late order). The price of an order's later parts
+        is the partial fill's, its first part's the venue's (slippage).
+
+        A paper run's venue is the simulated one: its price and fee differ only for a
+        journaled reason (a reload), else they are unexplained.
+        """
+        side = float(mine[0].values["side"])
+        order = str(mine[0].values["order_id"])
+        q_ref = math.fsum(float(r.values["quantity"]) for r in theirs)
+        cash_ref = math.fsum(float(r.values["quantity"]) * float(r.values["price"]) for r in theirs)
+        f_ref = math.fsum(float(r.values["fee"]) for r in theirs)
+        p_ref = cash_ref / q_ref if q_ref > 0 else 0.0
+        k = f_ref / cash_ref if cash_ref > 0 else 0.0
+        at_ref = theirs[0].bar_run
+        total = math.fsum(float(r.values["quantity"]) for r in mine)
+        spread = len(mine) > 1  # filled in parts
+        parts: dict[str, list[Any]] = {"fill.price": [], "fill.quantity": [], "fill.fee": []}
+        for n, row in enumerate(mine):
+            q, p, f = (float(row.values[x]) for x in ("quantity", "price", "fee"))
+            share = q / total if total > 0 else 0.0
+            q2, f2 = share * q_ref, share * f_ref
+            bar = row.bar
+            if bar != at_ref:  # this share of the replay's fill, moved to the run's bar
+                cause, code = (
+                    ("partial_fill", "filled over several bars") if spread else (self.explain(bar))
+                )
+                constant, held = -side * q2 * p_ref - f2, side * q2
+                self.book(cause, bar, constant, held)
+                self.book(cause, at_ref, -constant, -held)
+            if not _close(p, p_ref, self.limits):
+                if n > 0:  # the rest of an order filled in parts, at a later price
+                    cause, code = "partial_fill", "filled in parts"
+                else:
+                    cause, code = ("slippage", "") if self.venue else self.explain(bar)
+                pnl = self.book(cause, bar, -(side + k) * q * (p - p_ref), 0.0)
+                parts["fill.price"].append((bar, p, p_ref, cause, code, pnl))
+            if not _close(q, q2, self.limits):
+                cause, code = self._quantity_cause(bar, order, total, q_ref)
+                pnl = self.book(cause, bar, -(side + k) * (q - q2) * p_ref, side * (q - q2))
+                parts["fill.quantity"].append((bar, q, q2, cause, code, pnl))
+            if not _close(f, k * q * p, self.limits):
+                cause, code = ("fee", "") if self.venue else self.explain(bar)
+                pnl = self.book(cause, bar, -(f - k * q * p), 0.0)
+                parts["fill.fee"].append((bar, f, k * q * p, cause, code, pnl))
+        for name, found in parts.items():  # one row per field and cause of the order
+            for cause, code in dict.fromkeys((c, d) for _, _, _, c, d, _ in found):
+                some = [x for x in found if (x[3], x[4]) == (cause, code)]
+                mine_value = math.fsum(x[1] for x in some) if name != "fill.price" else some[0][1]
+                theirs_value = math.fsum(x[2] for x in some) if name != "fill.price" else some[0][2]
+                row = self.note(some[0][0], name, mine_value, theirs_value, cause, code)
+                row["pnl"] = math.fsum(x[5] for x in some)
+
+    def _quantity_cause(
+        self, bar: int, order: str, filled: float, reference: float
+    ) -> tuple[str, str]:
+        ordered = self.ordered.get(order, filled)
+        short = ordered - filled  # what the venue did not deliver
+        lot = max(self.dust, 1e-6 * ordered)  # the order rounded to the market's lot
+        if order in self.in_base and short - self.in_base[order] <= lot:
+            return "fee", "paid in the base currency"
+        if short > lot:
+            return "partial_fill", ""
+        return self.explain(bar)
+
+    def unmatched(self, row: Any, sign: float) -> None:
+        """Count a fill only the run (``sign`` 1) or only the replay (-1) has, whole.
+
+        Its cause: the journaled event at its order's bar (a venue's rejection, a late
+        bar) or its own; a fill that closes a position only one side holds takes the
+        cause of the fill that opened it (a rejected entry's exit is the rejection's).
+        """
+        v = row.values
+        bar = row.bar_run
+        side, q, p, fee = (float(v[k]) for k in ("side", "quantity", "price", "fee"))
+        delta = sign * side * q
+        if self.apart * delta < 0 and self.apart_cause is not None:
+            cause, code = self.apart_cause
+        else:
+            cause, code = self.explain(row.order_bar)
+            if cause in ("knock_on", "unexplained"):
+                cause, code = self.explain(bar)
+            self.apart_cause = (cause, code)
+        self.apart += delta
+        if abs(self.apart) <= max(self.dust, 1e-9 * q):
+            self.apart, self.apart_cause = 0.0, None
+        pnl = self.book(cause, bar, sign * (-side * q * p - fee), delta)
+        text = _text([_pick(row, ("side", "quantity", "price"))])
+        mine, theirs = (text, "") if sign > 0 else ("", text)
+        self.note(bar, "fill", mine, theirs, cause, code)["pnl"] = pnl
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A fill row, with its bar and its order's bar as the run numbers them."""
+
+    values: dict[str, Any]
+    bar_run: int
+    order_bar: int
+
+    @property
+    def bar(self) -> int:
+        return self.bar_run
+
+
+def _order_pairs(
+    journal: _Journal, reference: Path, to_run: Mapping[int, int]
+) -> tuple[list[tuple[list[_Fill], list[_Fill]]], list[_Fill], list[_Fill]]:
+    """Pair the run's orders with the replay's (by bar, side and reason, in order); return
+    each pair's fills and the fills of orders only one side has."""
+    keyed: dict[tuple[int, int, str], list[str]] = {}
+    for r in _rows(reference, "order"):
+        key = (to_run.get(r.bar, r.bar), int(r.values["side"]), str(r.values["reason"]))
+        keyed.setdefault(key, []).append(str(r.values["id"]))
+    paired: dict[str, str] = {}
+    for r in journal.rows["order"]:
+        key = (r.bar, int(r.values["side"]), str(r.values["reason"]))
+        if keyed.get(key):
+            paired[str(r.values["id"])] = keyed[key].pop(0)
+    theirs: dict[str, list[_Fill]] = {}
+    for r in _rows(reference, "fill"):
+        fill = _Fill(
+            dict(r.values), to_run.get(r.bar, r.bar), to_run.get(r.correlation_id, r.correlation_id)
+        )
+        theirs.setdefault(str(r.values["order_id"]), []).append(fill)
+    mine: dict[str, list[_Fill]] = {}
+    for r in journal.rows["fill"]:
+        mine.setdefault(str(r.values["order_id"]), []).append(
+            _Fill(dict(r.values), r.bar, r.correlation_id)
+        )
+    pairs = []
+    only_mine: list[_Fill] = []
+    for order, fills in mine.items():
+        other = theirs.pop(paired.get(order, ""), [])
+        if other:
+            pairs.append((fills, other))
+        else:
+            only_mine.extend(fills)
+    only_theirs = [f for fills in theirs.values() for f in fills]
+    return pairs, only_mine, only_theirs
+
+
 def _compare(
     run_dir: Path, journal: _Journal, reference: Path, limits: dict[str, float]
 ) -> ParityResult:
     from tradeloom.reporting.run_data import read_table
 
     ctx = _context(journal, limits)
-    live_bars = [r.bar for r in journal.live]
-    to_run = dict(enumerate(live_bars))  # the replay's bar i is the run's i-th live bar
-    differences: list[dict[str, Any]] = []
-
-    def note(bar: int, field_: str, mine: Any, theirs: Any, cause: str, code: str = "") -> None:
-        differences.append(
-            {
-                "timestamp": ctx.times.get(bar, pd.NaT),
-                "bar": bar,
-                "field": field_,
-                "run": mine,
-                "reference": theirs,
-                "cause": cause,
-                "code": code,
-                "pnl": 0.0,
-            }
-        )
-
-    def explain(bar: int, earlier: bool) -> tuple[str, str]:
-        event = _event_cause(bar, ctx)
-        if event is not None:
-            return event
-        return ("knock_on", "") if earlier else ("unexplained", "")
-
-    def diverged_before(bar: int) -> bool:
-        return any(d["bar"] < bar and d["cause"] != "unexplained" for d in differences)
+    seen = _Comparison(journal, ctx, limits)
+    to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
-    ref_features = pd.read_parquet(reference / "features.parquet")
-    ref_p = ref_features["probability"].to_numpy(np.float64)
+    ref_p = pd.read_parquet(reference / "features.parquet")["probability"].to_numpy(np.float64)
     for i, r in enumerate(journal.live):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
-        if not (
-            (math.isnan(mine) and math.isnan(ref_p[i])) or _close(mine, float(ref_p[i]), limits)
+        if not (math.isnan(mine) and math.isnan(ref_p[i])) and not _close(
+            mine, float(ref_p[i]), limits
         ):
-            note(r.bar, "probability", mine, float(ref_p[i]), "unexplained")
+            seen.note(r.bar, "probability", mine, float(ref_p[i]), "unexplained")
 
-    # fills: matched by bar and side, P&L by cause at every bar's close
-    closes = np.array([float(r.values["close"]) for r in journal.live])
-    index = {bar: i for i, bar in enumerate(live_bars)}
-    n = len(live_bars)
-    pnl: dict[str, np.ndarray] = {}
+    # fills, order by order, in the order of their first bar
+    pairs, only_mine, only_theirs = _order_pairs(journal, reference, to_run)
+    work: list[tuple[int, int, Any]] = [(min(f.bar for f in a), 0, (a, b)) for a, b in pairs]
+    work += [(f.bar, 1, (f, 1.0)) for f in only_mine]
+    work += [(f.bar, 1, (f, -1.0)) for f in only_theirs]
+    for _, unmatched, item in sorted(work, key=lambda w: (w[0], w[1])):
+        if unmatched:
+            seen.unmatched(*item)
+        else:
+            seen.order_fills(*item)
 
-    def book(cause: str, at: int, constant: float, quantity: float) -> None:
-        """Add ``constant + quantity * close`` to ``cause``'s P&L from bar index ``at``."""
-        series = pnl.setdefault(cause, np.zeros(n))
-        if at < n:
-            series[at:] += constant + quantity * closes[at:]
-
-    ordered = {r.values["id"]: float(r.values["quantity"]) for r in journal.rows["order"]}
-    filled: dict[str, float] = {}
-    for r in journal.rows["fill"]:
-        filled[r.values["order_id"]] = filled.get(r.values["order_id"], 0.0) + float(
-            r.values["quantity"]
-        )
-    base = journal.live[0].symbol.split("/")[0]
-    in_base: dict[str, float] = {}  # a buy's fee the venue took from the bought quantity
-    for r in journal.rows["venue_fill"]:
-        if r.values.get("fee_currency") == base:
-            key = r.values["order_id"]
-            in_base[key] = in_base.get(key, 0.0) + float(r.values["fee_cost"])
-    mine_fills = _by_bar(journal.rows["fill"], lambda b: b)
-    theirs_fills = _by_bar(_rows(reference, "fill"), lambda b: to_run.get(b, b))
-    for bar in sorted(set(mine_fills) | set(theirs_fills)):
-        at = index.get(bar, n)
-        a = sorted(mine_fills.get(bar, []), key=lambda r: r.values["side"])
-        b = sorted(theirs_fills.get(bar, []), key=lambda r: r.values["side"])
-        pairs, only_mine, only_theirs = _match(a, b)
-        for mine, theirs in pairs:
-            _fill_pair(mine, theirs, bar, at, limits, ordered, filled, explain, diverged_before,
-                       note, book, differences, journal.mode == "live", in_base, journal.dust)  # fmt: skip
-        for row, sign in [(r, 1.0) for r in only_mine] + [(r, -1.0) for r in only_theirs]:
-            v = row.values
-            side, q, p, fee = float(v["side"]), float(v["quantity"]), float(v["price"]), float(v["fee"])
-            cause, code = explain(row.correlation_id if sign > 0 else bar - 1, diverged_before(bar))
-            if cause == "knock_on" or cause == "unexplained":
-                cause, code = explain(bar, diverged_before(bar))
-            constant = sign * (-side * q * p - fee)
-            book(cause, at, constant, sign * side * q)
-            a_text = _text([_pick(row, ("side", "quantity", "price"))]) if sign > 0 else ""
-            b_text = "" if sign > 0 else _text([_pick(row, ("side", "quantity", "price"))])
-            note(bar, "fill", a_text, b_text, cause, code)
-            differences[-1]["pnl"] = constant + sign * side * q * closes[min(at, n - 1)]
-
-    # signals and orders, bar by bar
+    # signals and orders, bar by bar (after the fills: a size follows the fills before it)
     for kind, keys in (("signal", ("direction",)), ("order", ("side", "reason", "quantity"))):
         mine_by = _by_bar(journal.rows[kind], lambda b: b)
         theirs_by = _by_bar(_rows(reference, kind), lambda b: to_run.get(b, b))
@@ -462,103 +645,27 @@ def _compare(
             a = [_pick(r, keys) for r in mine_by.get(bar, [])]
             b = [_pick(r, keys) for r in theirs_by.get(bar, [])]
             if not _same_lists(a, b, limits):
-                cause, code = explain(bar, diverged_before(bar))
-                note(bar, kind, _text(a), _text(b), cause, code)
-
-    for d in differences:  # a quantity's P&L, at the last close
-        if isinstance(d["pnl"], tuple):
-            d["pnl"] = d["pnl"][0] + d["pnl"][1] * closes[-1]
+                seen.note(bar, kind, _text(a), _text(b), *seen.explain(bar))
 
     # the equity gap against the P&L the causes explain
     run_equity = read_table(run_dir, "equity")
     ref_equity = read_table(reference, "equity")
     if run_equity is None or ref_equity is None:
         raise UserError(f"{run_dir}: no equity table (equity.csv); is the run finished?")
-    mine_e = _equity_at(run_equity, [ctx.times[b] for b in live_bars])
+    n = len(seen.bars)
+    mine_e = _equity_at(run_equity, [ctx.times[b] for b in seen.bars])
     theirs_e = ref_equity["equity"].to_numpy(np.float64)[:n]
     gap = mine_e - theirs_e
-    explained = np.sum(list(pnl.values()), axis=0) if pnl else np.zeros(n)
+    explained = np.sum(list(seen.pnl.values()), axis=0) if seen.pnl else np.zeros(n)
     residual = gap - explained
     off = np.abs(residual) > limits["absolute"] + limits["relative"] * np.abs(theirs_e)
     if off.any():
         first = int(np.argmax(off))
-        note(live_bars[first], "equity", float(mine_e[first]), float(theirs_e[first]),
-             "unexplained")  # fmt: skip
-    # the residual (the rounding of the two equity curves, or what no cause explains)
-    pnl["unexplained"] = pnl.get("unexplained", np.zeros(n)) + residual
-
-    return _result(journal, reference, limits, differences, pnl, mine_e, theirs_e, gap)
-
-
-def _fill_pair(
-    mine: Any,
-    theirs: Any,
-    bar: int,
-    at: int,
-    limits: Mapping[str, float],
-    ordered: Mapping[str, float],
-    filled: Mapping[str, float],
-    explain: Any,
-    diverged_before: Any,
-    note: Any,
-    book: Any,
-    differences: list[dict[str, Any]],
-    venue: bool,
-    in_base: Mapping[str, float],
-    dust: float,
-) -> None:
-    """Split a matched pair of fills' difference into slippage, fee and quantity.
-
-    The run's fill moves the equity at close c by ``-s q p - f + s q c``; the
-    replay's by the same with its own values. With the replay's fee rate
-    ``k = f' / (q' p')``, the difference is exactly
-    ``-(s + k) q (p - p')`` (slippage) ``+ s (q - q') (c - p') - k (q - q') p'``
-    (quantity) ``- (f - k q p)`` (fee). A paper run's venue is the simulated one: its
-    price and fee differ only for a journaled reason (a reload), else unexplained.
-    """
-    v, w = mine.values, theirs.values
-    side = float(v["side"])
-    q, p, f = float(v["quantity"]), float(v["price"]), float(v["fee"])
-    q2, p2, f2 = float(w["quantity"]), float(w["price"]), float(w["fee"])
-    k = f2 / (q2 * p2) if q2 * p2 > 0 else 0.0
-    if not _close(p, p2, limits):
-        cause, code = ("slippage", "") if venue else explain(bar, diverged_before(bar))
-        book(cause, at, -(side + k) * q * (p - p2), 0.0)
-        note(bar, "fill.price", p, p2, cause, code)
-        differences[-1]["pnl"] = -(side + k) * q * (p - p2)
-    if not _close(q, q2, limits):
-        order = v["order_id"]
-        short = ordered.get(order, q) - filled.get(order, q)  # what the venue did not deliver
-        lot = max(dust, 1e-6 * ordered.get(order, q))  # rounded to the market's lot
-        if order in in_base and short - in_base[order] <= lot:
-            cause, code = "fee", "paid in the base currency"
-        elif short > lot:
-            cause, code = "partial_fill", ""
-        else:
-            cause, code = explain(bar, diverged_before(bar))
-        constant = -side * (q - q2) * p2 - k * (q - q2) * p2
-        book(cause, at, constant, side * (q - q2))
-        note(bar, "fill.quantity", q, q2, cause, code)
-        differences[-1]["pnl"] = (constant, side * (q - q2))  # at the last close, below
-    if not _close(f, k * q * p, limits):
-        cause, code = ("fee", "") if venue else explain(bar, diverged_before(bar))
-        book(cause, at, -(f - k * q * p), 0.0)
-        note(bar, "fill.fee", f, k * q * p, cause, code)
-        differences[-1]["pnl"] = -(f - k * q * p)
-
-
-def _match(a: list[Any], b: list[Any]) -> tuple[list[tuple[Any, Any]], list[Any], list[Any]]:
-    pairs: list[tuple[Any, Any]] = []
-    rest = list(b)
-    only: list[Any] = []
-    for row in a:
-        same = next((r for r in rest if r.values["side"] == row.values["side"]), None)
-        if same is None:
-            only.append(row)
-        else:
-            rest.remove(same)
-            pairs.append((row, same))
-    return pairs, only, rest
+        at = seen.bars[first]
+        seen.note(at, "equity", float(mine_e[first]), float(theirs_e[first]), "unexplained")
+    # what is left: the two equity curves' rounding, or what no cause explains
+    seen.pnl["unexplained"] = seen.pnl.get("unexplained", np.zeros(n)) + residual
+    return _result(journal, reference, limits, seen.differences, seen.pnl, mine_e, theirs_e, gap)
 
 
 def _by_bar(rows: Sequence[Any], bar_of: Any) -> dict[int, list[Any]]:
@@ -586,13 +693,16 @@ def _same_lists(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], limits: Any)
 
 
 def _text(values: list[tuple[Any, ...]]) -> str:
-    return "; ".join(" ".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in v) for v in values)
+    return "; ".join(
+        " ".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in v) for v in values
+    )
 
 
 def _equity_at(table: pd.DataFrame, times: Sequence[pd.Timestamp]) -> np.ndarray:
     frame = table.set_index(pd.to_datetime(table["timestamp"], utc=True))
     wanted = pd.DatetimeIndex(times).tz_convert("UTC")
-    return frame["equity"].reindex(wanted).to_numpy(np.float64)
+    values: np.ndarray = frame["equity"].reindex(wanted).to_numpy(np.float64)
+    return values
 
 
 def _result(
@@ -632,8 +742,9 @@ def _result(
             continue
         limit = limits.get(cause, 0.0 if cause == "unexplained" else math.inf)
         within = abs(total) <= limit and not (cause == "unexplained" and count)
-        rows.append({"cause": cause, "count": count, "pnl": total, "limit": limit,
-                     "within": within})  # fmt: skip
+        rows.append(
+            {"cause": cause, "count": count, "pnl": total, "limit": limit, "within": within}
+        )
     causes = pd.DataFrame(rows, columns=["cause", "count", "pnl", "limit", "within"]).set_index(
         "cause"
     )
@@ -661,9 +772,12 @@ def _result(
         "differences": len(diffs),
         "first_divergence": first,
         "causes": {
-            c: {"count": int(r["count"]), "pnl": float(r["pnl"]),
+            c: {
+                "count": int(r["count"]),
+                "pnl": float(r["pnl"]),
                 "limit": None if math.isinf(r["limit"]) else float(r["limit"]),
-                "within": bool(r["within"])}  # fmt: skip
+                "within": bool(r["within"]),
+            }
             for c, r in causes.iterrows()
         },
         "tolerances": {k: (None if math.isinf(v) else v) for k, v in limits.items()},
