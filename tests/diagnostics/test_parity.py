@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 
 from tests.live.live_emulated import emulated_run, tick_until
+from tests.reporting.browser import chromium
+from tests.reporting.page_checks import assert_titled, open_page
+from tradeloom.api import open_run
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 from tradeloom.testing import PartialFill, Reject
@@ -106,6 +109,7 @@ def test_a_paper_run_from_flat_has_no_difference(
     assert code == 0, err
     assert "no difference: every bar's probability, signal, order, fill and equity agree" in out
     report = json.loads((tmp_path / "p" / "parity.json").read_text())
+    report.pop("differences_by_bar")
     assert report["differences"] == 0 and report["equity_gap"] == 0.0 and report["passed"]
     assert report["bars"] == 120 and report["first_bar"] == 380
     # the replay traded: the two agree on something, fill for fill
@@ -113,6 +117,12 @@ def test_a_paper_run_from_flat_has_no_difference(
     assert len(mine) >= 2
     key = ("side", "quantity", "price", "fee")
     assert [[f[k] for k in key] for f in mine] == [[f[k] for k in key] for f in theirs]
+
+    # from Python: the same comparison, as frames
+    result = open_run(paper_run).parity(tmp_path / "api")
+    assert result.passed and result.differences.empty and result.causes.empty
+    assert len(result.bars) == 120 and (result.bars["gap"] == 0.0).all()
+    assert result.summary | {"reference": ""} == report | {"reference": ""}
 
 
 def test_a_live_run_charged_another_fee_is_explained_by_the_fee(
@@ -153,6 +163,16 @@ def test_a_live_run_charged_another_fee_is_explained_by_the_fee(
     )
     assert code == 1
     assert out.splitlines()[-2] == "parity: FAILED (fee)"
+
+    # the page, as a browser shows it: both equity curves, the gap and each cause
+    if chromium() is None:
+        pytest.skip("Chromium is not installed: parity.html was not opened in a browser")
+    seen = open_page(tmp_path / "p" / "parity.html", "parity.png")
+    assert seen.errors == []
+    assert_titled(seen.result)
+    titles = [c["title"] for c in seen.result]
+    assert titles == ["Equity: the run and its replay", "The equity gap (run - replay) by cause"]
+    assert [c["lines"] for c in seen.result] == [2, 1 + 3]  # the gap, fee, knock_on, rest
 
 
 def test_bad_input_is_one_line_and_exit_2(

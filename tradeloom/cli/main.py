@@ -440,8 +440,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="where parity.json and the replay's run folder (reference/) go "
+        help="where parity.json, parity.html and the replay's run folder (reference/) go "
         "(default: RUN_DIR/parity)",
+    )
+    parity.add_argument(
+        "--single-file",
+        action="store_true",
+        help="embed plotly.js in parity.html (4.7 MB more), a page to send on its own; by "
+        "default it loads the plotly-<version>.min.js the runs' reports share",
     )
     parity.set_defaults(command=_parity)
 
@@ -809,9 +815,9 @@ def _parity(args: argparse.Namespace) -> int:
     tolerances = parse_tolerances(args.tolerance)
     out = args.run_dir / "parity" if args.out is None else args.out
     result = parity(args.run_dir, out=out, tolerances=tolerances)
-    path = write_parity(result, out)
+    paths = write_parity(result, out, args.run_dir, single_file=args.single_file)
     print(format_parity(result, args.run_dir))
-    print(f"parity.json: {path}")
+    print(f"written: {paths[0]}, {paths[1]}")
     return 0 if result.passed else 1
 
 

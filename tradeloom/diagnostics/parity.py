@@ -786,10 +786,20 @@ def _result(
     return ParityResult(bars, diffs, causes, summary)
 
 
-def write_parity(result: ParityResult, out: Path) -> Path:
-    """Write ``parity.json`` into ``out`` (the summary, each cause's P&L and every
-    difference); return its path."""
+def write_parity(
+    result: ParityResult, out: Path, run_dir: Path, *, single_file: bool = False
+) -> tuple[Path, Path]:
+    """Write ``parity.json`` (the summary, each cause's P&L and every difference) and
+    ``parity.html`` (both equity curves, the gap by cause, the divergent bars) into
+    ``out``; return their paths.
+
+    Args:
+        single_file: Embed plotly.js in the page; by default it loads the copy the
+            runs' reports share (beside ``run_dir``), or one written into ``out``.
+    """
     from tradeloom.files.writing import OutputFolder
+    from tradeloom.reporting.parity_page import parity_page
+    from tradeloom.reporting.shared_plotly import shared_plotly
 
     def value(x: Any) -> Any:
         if isinstance(x, pd.Timestamp):
@@ -806,7 +816,14 @@ def write_parity(result: ParityResult, out: Path) -> Path:
     ]
     document = result.summary | {"differences_by_bar": differences}
     folder = OutputFolder(out, option="--out")
-    return folder.write_text("parity.json", json.dumps(document, indent=2) + "\n")
+    json_path = folder.write_text("parity.json", json.dumps(document, indent=2) + "\n")
+    src = None
+    if not single_file:
+        src = shared_plotly(out, out, option="--out", reuse=[run_dir.absolute().parent])
+    text = parity_page(
+        result.bars, result.differences, result.causes, result.summary, CAUSES, plotly_src=src
+    )
+    return json_path, folder.write_text("parity.html", text)
 
 
 def format_parity(result: ParityResult, run_dir: Path) -> str:
