@@ -131,7 +131,7 @@ def _limit(value: float) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return str(value.strftime("%Y-%m-%d %H:%M"))
     if isinstance(value, float):
         return f"{value:.10g}"
     return str(value)
