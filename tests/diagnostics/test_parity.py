@@ -14,18 +14,21 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.live.live_emulated import emulated_run, tick_until
+from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, tick_until
 from tests.reporting.browser import chromium
 from tests.reporting.page_checks import assert_titled, open_page
 from tradeloom.api import open_run
 from tradeloom.cli.main import main
+from tradeloom.engine.control import request
 from tradeloom.journal import read_rows
+from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.testing import PartialFill, Reject
 
 pytestmark = pytest.mark.slow  # a paper or live run and its replay a case
@@ -70,19 +73,31 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 POST = "POST /api/v3/order"
 
 
-def _live(folder: Path, fault: Any = None, **emulator: Any) -> Path:
-    """A live run of tests/live/live_emulated.py's strategy against the emulator (bars
-    100..249), ``fault`` on the first order it sends."""
+def _live(
+    folder: Path,
+    fault: Any = None,
+    *,
+    mode: Mode = "live",
+    at: int = 250,
+    then: Callable[[EmulatedRun, LiveRunner], None] | None = None,
+    **emulator: Any,
+) -> Path:
+    """A run of tests/live/live_emulated.py's strategy against the emulator (bars
+    100..249), ``fault`` on the first order it sends, ``then`` done at bar ``at``."""
     folder.mkdir(exist_ok=True)
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.chdir(folder)
     try:
         with emulated_run(folder, monkeypatch, **emulator) as run:
-            runner = run.runner(folder / "live")
+            runner = run.runner(folder / "live", mode=mode, watch_file=then is not None)
+            runner.inbox.install_signal_handlers()
             runner.start()
             try:
                 if fault is not None:
                     run.emulator.faults.next(POST, fault)
+                tick_until(run, runner, at)
+                if then is not None:
+                    then(run, runner)
                 tick_until(run, runner, 250)
             finally:
                 runner.stop("test over")
@@ -250,3 +265,55 @@ def test_a_partial_fill_is_found(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(parts) >= 2 and len({f.values["price"] for f in parts}) >= 2
     assert report["causes"]["partial_fill"]["pnl"] != 0.0
     assert "unexplained" not in report["causes"]
+
+
+def _causes_by_field(report: dict[str, Any]) -> list[tuple[int, str, str]]:
+    return [(r["bar"], r["field"], r["cause"]) for r in report["differences_by_bar"]]
+
+
+def test_a_flatten_is_the_kills(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def flatten(run: EmulatedRun, runner: LiveRunner) -> None:
+        request(tmp_path / "run" / "live", "flatten", "operator: flatten")
+        assert runner.inbox.wake.wait(5)
+        runner.tick()
+
+    run_dir = _live(tmp_path / "run", at=140, then=flatten)
+    report = _report(run_dir, tmp_path / "p", capsys)
+    (asked,) = [r for r in read_rows(run_dir / "journal.sqlite", ["control_request"])]
+    after = [c for bar, _, c in _causes_by_field(report) if bar >= asked.bar]
+    assert after and set(after) == {"kill"}  # the flatten's exit, the entries it refused
+    assert ("fill", "kill") in {(f, c) for _, f, c in _causes_by_field(report)}
+    assert set(report["causes"]) == {"fee", "kill"}  # before it, a buy's fee in BTC
+
+
+def test_a_hot_reload_is_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def edit(run: EmulatedRun, runner: LiveRunner) -> None:
+        run.strategy.write_text(STRATEGY.replace("fraction: 0.5", "fraction: 0.3"))
+
+    # on paper: the simulated venue agrees with the replay up to the reload
+    run_dir = _live(tmp_path / "run", mode="paper", at=170, then=edit)
+    report = _report(run_dir, tmp_path / "p", capsys)
+    (reload,) = [r for r in read_rows(run_dir / "journal.sqlite", ["config_reloaded"])]
+    assert report["first_divergence"]["bar"] > reload.bar
+    assert set(report["causes"]) == {"hot_reload"}
+    assert math.isclose(report["causes"]["hot_reload"]["pnl"], report["equity_gap"], abs_tol=1e-6)
+
+
+def test_bars_played_late_after_an_outage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def down(run: EmulatedRun, runner: LiveRunner) -> None:
+        for _ in range(4):
+            run.emulator.advance()  # the runner is down: the bars close without it
+
+    # live: the entry decided at a bar played late is sent then, at the price then
+    run_dir = _live(tmp_path / "run", at=136, then=down)
+    report = _report(run_dir, tmp_path / "p", capsys)
+    late = [r for r in report["differences_by_bar"] if r["cause"] == "late_bars"]
+    assert [(r["field"], r["code"]) for r in late] == [("fill.price", "sent at a late bar's price")]
+    assert late[0]["pnl"] == report["causes"]["late_bars"]["pnl"] != 0.0
+
+    # on paper, the simulated venue fills from the bars: the outage changes nothing
+    paper = _live(tmp_path / "paper", mode="paper", at=136, then=down)
+    code, out, _ = _parity(capsys, str(paper), "--out", str(tmp_path / "q"))
+    assert code == 0 and "no difference" in out

@@ -306,12 +306,8 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
     for r in live:
         close = pd.Timestamp(r.timestamp) + step
         played = r.values.get("wall_time")
-        # on a simulated clock (an emulator's market time) the wall time says nothing
-        lag = (
-            (pd.Timestamp(played) - close) / step
-            if played is not None and journal.clock != "simulated"
-            else 0.0
-        )
+        # the run's clock: the wall's, or the simulated one's (an emulator's market time)
+        lag = (pd.Timestamp(played) - close) / step if played is not None else 0.0
         if lag > tolerances["late"] or (previous is not None and r.bar != previous + 1):
             late.add(r.bar)
         previous = r.bar
@@ -322,15 +318,13 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
         r.bar
         for r in journal.rows["control_request"]
         if r.values.get("action") in ("kill", "flatten")
-    ] + [r.bar for r in journal.rows["halt"] if "KILL" in str(r.values).upper()]
+    ] + [r.bar for r in journal.rows["trading_state"] if r.values.get("code") == "KILL_SWITCH"]
     refused: dict[int, str] = {}
     venue_said = {  # what the venue answered an order it refused (code: message)
         r.values["client_id"]: str(r.values.get("reason") or r.values.get("code"))
         for r in journal.rows["order_state"]
         if r.values.get("state") == "rejected"
     }
-    for r in journal.rows["rejection"]:
-        refused.setdefault(r.bar, str(r.values.get("code")))
     for r in journal.rows["order_cancelled"]:
         said = venue_said.get(r.values.get("order_id"))
         refused.setdefault(r.bar, said or str(r.values.get("reason") or "CANCELLED"))
@@ -347,7 +341,7 @@ def _step(live: Sequence[Any]) -> pd.Timedelta:
     times = pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in live])
     if len(times) < 2:
         return pd.Timedelta(hours=1)
-    return pd.Timedelta(np.min(np.diff(times.asi8)))
+    return pd.Timedelta((times[1:] - times[:-1]).min())
 
 
 def _event_cause(bar: int, ctx: _Context) -> tuple[str, str] | None:
@@ -498,6 +492,8 @@ class _Comparison:
             if not _close(p, p_ref, self.limits):
                 if n > 0:  # the rest of an order filled in parts, at a later price
                     cause, code = "partial_fill", "filled in parts"
+                elif row.order_bar in self.ctx.late or bar in self.ctx.late:
+                    cause, code = "late_bars", "sent at a late bar's price"
                 else:
                     cause, code = ("slippage", "") if self.venue else self.explain(bar)
                 pnl = self.book(cause, bar, -(side + k) * q * (p - p_ref), 0.0)
