@@ -218,6 +218,19 @@ def test_bad_input_is_one_line_and_exit_2(
     code, _, err = _parity(capsys, str(other))
     assert code == 2 and err.count("\n") == 1 and err.startswith(str(other / "journal.sqlite"))
 
+    code, _, err = _parity(capsys, str(strategy))
+    assert (code, err) == (2, f"{strategy}: not a directory; give a paper or live run's folder\n")
+
+    # the replay itself is a backtest's folder: not a run to replay
+    assert _parity(capsys, str(live_run), "--out", str(tmp_path / "p"))[0] == 0
+    backtest = tmp_path / "p" / "reference"
+    code, _, err = _parity(capsys, str(backtest))
+    assert (code, err) == (
+        2,
+        f"{backtest / 'journal.sqlite'}: a backtest run's journal; parity replays a paper or "
+        "live run\n",
+    )
+
     code, _, err = _parity(capsys, str(live_run), "--tolerance", "slipage=3")
     assert (code, err.split(";")[0]) == (2, "--tolerance slipage=3: no key 'slipage'")
 
