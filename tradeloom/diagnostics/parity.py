@@ -125,8 +125,10 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
 
 @dataclass
 class _Journal:
+    """What parity reads of a run's journal: its mode, starting cash, the market's lot
+    (``dust``), the strategy it started under, its live bars and the rows by kind."""
+
     mode: str
-    clock: str
     capital: float
     dust: float
     document: dict[str, Any]
@@ -195,7 +197,6 @@ def _read_journal(run_dir: Path) -> _Journal:
     capital = float(start["capital"])
     return _Journal(
         str(start["mode"]),
-        str(start.get("clock") or ""),
         capital,
         float(start.get("dust") or 0.0),
         document,
