@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from tradeloom.backtest.held_run import HeldRun
+    from tradeloom.diagnostics.parity import ParityResult
 
 __all__ = ["Run", "open_run"]
 
@@ -308,6 +309,37 @@ class Run:
         from tradeloom.reporting.report import write_report
 
         return write_report(self._folder(), single_file=single_file)
+
+    @user_errors
+    def parity(
+        self,
+        out: str | os.PathLike[str] | bytes | None = None,
+        *,
+        tolerances: Mapping[str, float] | None = None,
+    ) -> ParityResult:
+        """Replay this paper or live run's bars as a backtest and explain every
+        difference, as ``tradeloom parity`` does; return the comparison as frames.
+
+        Args:
+            out: Where the replay's run folder (``reference``) goes (default:
+                ``RUN_DIR/parity``).
+            tolerances: ``--tolerance`` settings (``{"slippage": 25}``) over the
+                defaults.
+
+        Returns:
+            `tradeloom.diagnostics.parity.ParityResult`: ``bars`` (each bar's equity of
+            both, the gap and each cause's P&L), ``differences``, ``causes`` and the
+            ``summary``; ``passed`` as the command's exit code says.
+
+        Raises:
+            UserError: Not a paper or live run with its journal, a strategy changed since
+                the run, a tolerance that is not one.
+        """
+        from tradeloom.diagnostics.parity import parity, parse_tolerances
+
+        words = [f"{k}={v}" for k, v in (tolerances or {}).items()]
+        folder = None if out is None else as_path(out, "out", "a folder")
+        return parity(self._folder(), out=folder, tolerances=parse_tolerances(words))
 
     def _repr_html_(self) -> str:
         from html import escape

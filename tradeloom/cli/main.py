@@ -421,6 +421,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(command=_compare)
 
+    parity = sub.add_parser(
+        "parity",
+        help="replay a paper or live run's bars as a backtest and explain every difference",
+        description="Replay the bars a paper or live run saw through the backtest, under the "
+        "strategy it started with and its models' probabilities, compare bar by bar "
+        "(probability, signal, order, fill, position, cash, equity) and attribute each "
+        "difference and the equity gap to a cause. Exit 0: every difference explained and "
+        "within its tolerance; 1: not; 2: bad input.",
+    )
+    parity.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parity.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="relative=1e-9 (numbers equal within), absolute=1e-6 (money equal within), "
+        "late=1 (bars after its close a bar may be played), or a cause's largest |P&L| "
+        "(slippage=25); repeat for several",
+    )
+    parity.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where parity.json, parity.html and the replay's run folder (reference/) go "
+        "(default: RUN_DIR/parity)",
+    )
+    parity.add_argument(
+        "--single-file",
+        action="store_true",
+        help="embed plotly.js in parity.html (4.7 MB more), a page to send on its own; by "
+        "default it loads the plotly-<version>.min.js the runs' reports share",
+    )
+    parity.set_defaults(command=_parity)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of strategy files")
     schema.add_argument(
         "-m", "--module", action="append", default=[], help="also load this plugin module"
@@ -777,6 +812,18 @@ def _compare(args: argparse.Namespace) -> int:
     print(table)
     print(f"equity curves: {path}")
     return 0
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from tradeloom.diagnostics.parity import format_parity, parity, parse_tolerances, write_parity
+
+    tolerances = parse_tolerances(args.tolerance)
+    out = args.run_dir / "parity" if args.out is None else args.out
+    result = parity(args.run_dir, out=out, tolerances=tolerances)
+    paths = write_parity(result, out, args.run_dir, single_file=args.single_file)
+    print(format_parity(result, args.run_dir))
+    print(f"written: {paths[0]}, {paths[1]}")
+    return 0 if result.passed else 1
 
 
 def _warm(args: argparse.Namespace) -> int:

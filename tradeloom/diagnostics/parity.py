@@ -1,0 +1,855 @@
+"""Replay a paper or live run's bars as a backtest and explain every difference
+(``tradeloom parity RUN_DIR``, `Run.parity`).
+
+1. The run's journal gives the bars it saw, as it saw them (``live_bar`` rows), and
+   each bar's probability, as the run's models gave it (the folds it trained, when it
+   trained them): the replay's model is those probabilities (a ``precomputed`` model),
+   so a retrain at another moment is not a false difference.
+2. The replay is a backtest of the strategy document the run started under
+   (``run_started``), on those bars, from the run's starting cash, written to
+   ``OUT/reference`` (a run folder like any other).
+3. Bar by bar, the two are compared: probability, signal, order (side, quantity,
+   reason), fill (price, quantity, fee), position, cash and equity. Each difference
+   gets a cause (`CAUSES`); the equity gap is split into P&L by cause, fill by fill,
+   so that the causes sum to the gap, and what they do not explain is ``unexplained``.
+
+One market only: a universe, a portfolio file, a router, sliced orders and a perpetual's
+funding are refused in one line (issue 69 lists them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tradeloom.errors import UserError
+from tradeloom.journal import journal_path, read_rows
+from tradeloom.reporting.settings_diff import flatten
+
+__all__ = [
+    "CAUSES",
+    "TOLERANCES",
+    "ParityResult",
+    "format_parity",
+    "parity",
+    "parse_tolerances",
+    "write_parity",
+]
+
+CAUSES: dict[str, str] = {
+    "slippage": "a fill's price differs from the simulated venue's (the venue's price)",
+    "fee": "a fill's fee differs from the fee model's for its price and quantity",
+    "partial_fill": "the venue filled less than the order's quantity",
+    "rejection": "the venue rejected or cancelled an order the backtest filled (its code)",
+    "late_bars": "bars missed or played late (an outage, a restart's catch-up)",
+    "kill": "a kill or flatten the operator asked for",
+    "hot_reload": "the strategy file was reloaded while the run traded",
+    "knock_on": "a size or decision that follows an equity or position already apart",
+    "unexplained": "a difference no journaled fact explains",
+}
+"""Every cause a difference is attributed to, with what it means."""
+
+TOLERANCES: dict[str, float] = {
+    "relative": 1e-9,
+    "absolute": 1e-6,
+    "late": 1.0,
+}
+"""The defaults of ``--tolerance``: numbers equal within ``relative``; money and the
+equity residual within ``absolute``; a bar played more than ``late`` bars after its
+close is late. A cause's name limits its |P&L| (default: none, ``unexplained``: 0)."""
+
+_SIMULATED = "simulated"
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """The comparison of a run with its replay.
+
+    Attributes:
+        bars: One row per bar the run saw: ``timestamp``, ``bar``, each side's
+            ``equity`` (``run_equity``, ``reference_equity``), the ``gap`` and each
+            cause's cumulative P&L (a column per cause).
+        differences: One row per difference: ``timestamp``, ``bar``, ``field``,
+            ``run``, ``reference``, ``cause``, ``code``, ``pnl``.
+        causes: One row per cause found: ``count``, ``pnl``, ``limit``, ``within``.
+        summary: What ``parity.json`` holds besides the tables.
+    """
+
+    bars: pd.DataFrame
+    differences: pd.DataFrame
+    causes: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Return whether every difference is explained and within its limit."""
+        return bool(self.summary["passed"])
+
+
+def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
+    """Return the tolerances with ``KEY=VALUE`` words applied over `TOLERANCES`.
+
+    Raises:
+        UserError: A word without ``=``, an unknown key, or a value that is not a
+            non-negative number.
+    """
+    tolerances = dict(TOLERANCES)
+    known = [*TOLERANCES, *CAUSES]
+    for word in words:
+        key, sep, text = word.partition("=")
+        if not sep:
+            raise UserError(f"--tolerance {word}: expected KEY=VALUE (keys: {', '.join(known)})")
+        if key not in known:
+            raise UserError(f"--tolerance {word}: no key {key!r}; keys: {', '.join(known)}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not value >= 0:
+            raise UserError(f"--tolerance {word}: expected a number >= 0, was {text!r}")
+        tolerances[key] = value
+    return tolerances
+
+
+# --- reading the run ------------------------------------------------------------------------
+
+
+@dataclass
+class _Journal:
+    """What parity reads of a run's journal: its mode, starting cash, the market's lot
+    (``dust``), the strategy it started under, its live bars and the rows by kind."""
+
+    mode: str
+    capital: float
+    dust: float
+    document: dict[str, Any]
+    live: list[Any]
+    rows: dict[str, list[Any]]
+
+
+def _read_journal(run_dir: Path) -> _Journal:
+    path = journal_path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory; give a paper or live run's folder")
+    if not path.is_file():
+        raise UserError(
+            f"{run_dir}: no journal ({path.name}); give the folder a paper or live run wrote"
+        )
+    kinds = (
+        "run_started",
+        "live_bar",
+        "venue_fill",
+        "order_state",
+        "signal",
+        "order",
+        "fill",
+        "rejection",
+        "order_cancelled",
+        "config_reloaded",
+        "restarted",
+        "halt",
+        "control_request",
+        "trading_state",
+        "sliced_order",
+        "route_decision",
+        "funding",
+    )
+    rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
+    for row in read_rows(path, kinds):  # a journal of another format: its JournalError
+        rows[row.kind].append(row)
+    starts = rows["run_started"]
+    if not starts:
+        raise UserError(f"{path}: no run_started row; not a run's journal")
+    start = starts[0].values
+    if start["mode"] not in ("paper", "live"):
+        raise UserError(
+            f"{path}: a {start['mode']} run's journal; parity replays a paper or live run"
+        )
+    if not rows["live_bar"]:
+        raise UserError(f"{path}: no live_bar rows; the run played no bar to compare")
+    document = start.get("document")
+    if not isinstance(document, dict):
+        raise UserError(
+            f"{path}: the run_started row keeps no strategy document; parity needs the "
+            "strategy the run started under"
+        )
+    for kind in ("sliced_order", "route_decision", "funding"):
+        if rows[kind]:
+            raise UserError(
+                f"{path}: {kind} rows: parity compares one market's plain orders for now "
+                "(sliced orders, routers and funding: issue 69)"
+            )
+    symbols = {r.symbol for r in rows["live_bar"]}
+    if len(symbols) != 1:
+        raise UserError(
+            f"{path}: {len(symbols)} markets ({', '.join(sorted(symbols))}); parity compares "
+            "one market for now (universes: issue 69)"
+        )
+    capital = float(start["capital"])
+    return _Journal(
+        str(start["mode"]),
+        capital,
+        float(start.get("dust") or 0.0),
+        document,
+        rows["live_bar"],
+        rows,
+    )
+
+
+def _check_strategy(run_dir: Path, journal: _Journal) -> None:
+    """Refuse a strategy.yaml that is neither the document the run started under nor
+    one it reloaded, naming the first key that differs."""
+    file = run_dir / "strategy.yaml"
+    if not file.is_file():
+        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote")
+    try:
+        written = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{file}: not a YAML strategy file ({type(exc).__name__})") from None
+    known = [journal.document, *(r.values["document"] for r in journal.rows["config_reloaded"])]
+    if any(written == doc for doc in known):
+        return
+    mine, theirs = flatten(written), flatten(known[-1])
+    keys = [k for k in dict.fromkeys([*theirs, *mine]) if mine.get(k) != theirs.get(k)]
+    key = keys[0] if keys else "(its layout)"
+    raise UserError(
+        f"{file}: changed since the run: {key} is {mine.get(key)!r}, the run traded "
+        f"{theirs.get(key)!r}; restore the file the run wrote"
+    )
+
+
+# --- the replay -----------------------------------------------------------------------------
+
+
+def _replay_document(journal: _Journal, bars_file: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(json.dumps(journal.document))
+    data = document.get("data") or {}
+    execution = document.get("execution") or {}
+    if execution.get("kind") != _SIMULATED:
+        raise UserError(
+            f"execution.kind: {execution.get('kind')!r}; parity replays a simulated venue's "
+            "strategy for now (routers: issue 69)"
+        )
+    symbol = journal.live[0].symbol
+    document["data"] = {"kind": "csv", "path": str(bars_file), "symbol": symbol}
+    if "timeframe" in data:
+        document["data"]["timeframe"] = data["timeframe"]
+    model = document.get("model") or {}
+    label = model.get("label") if isinstance(model, dict) else None
+    horizon = label.get("horizon", 1) if isinstance(label, dict) else 1
+    document["model"] = {"kind": "precomputed", "column": "p_up", "horizon": int(horizon)}
+    if math.isfinite(journal.capital):
+        execution["initial_cash"] = journal.capital
+    document["execution"] = execution
+    document.pop("live", None)
+    return document
+
+
+def _replay(journal: _Journal, out: Path) -> Path:
+    from tradeloom.backtest.run import run_strategy
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.errors import ConfigError
+    from tradeloom.schemas import load_strategy
+
+    live = journal.live
+    bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
+    for column in ("open", "high", "low", "close", "volume"):
+        bars[column] = [float(r.values[column]) for r in live]
+    bars["p_up"] = [
+        math.nan if r.values["probability"] is None else float(r.values["probability"])
+        for r in live
+    ]
+    reference = out / "reference"
+    if reference.exists() and any(reference.iterdir()):
+        raise UserError(f"{reference}: exists and holds files; give another --out")
+    with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
+        bars_file = Path(folder) / "bars.csv"
+        bars.to_csv(bars_file, index=False)
+        file = Path(folder) / "strategy.yaml"
+        file.write_text(yaml.safe_dump(_replay_document(journal, bars_file), sort_keys=False))
+        try:
+            config, plugins = load_strategy(file, ())
+        except ConfigError as exc:
+            raise UserError(f"the run's strategy does not load now: {exc}") from None
+        run_strategy(build_pipeline(config), plugins, out=reference)
+    return reference
+
+
+# --- comparing ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """The journaled facts that explain a difference, by the run's bar."""
+
+    times: dict[int, pd.Timestamp]
+    late: set[int]
+    reload_bar: float
+    kill_bar: float
+    refused: dict[int, str]
+
+
+def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
+    live = journal.live
+    times = {r.bar: pd.Timestamp(r.timestamp) for r in live}
+    step = _step(live)
+    late: set[int] = set()
+    previous: int | None = None
+    for r in live:
+        close = pd.Timestamp(r.timestamp) + step
+        played = r.values.get("wall_time")
+        # the run's clock: the wall's, or the simulated one's (an emulator's market time)
+        lag = (pd.Timestamp(played) - close) / step if played is not None else 0.0
+        if lag > tolerances["late"] or (previous is not None and r.bar != previous + 1):
+            late.add(r.bar)
+        previous = r.bar
+    for r in journal.rows["restarted"]:
+        late.add(r.bar + 1)
+    reloads = [r.bar for r in journal.rows["config_reloaded"]]
+    kills = [
+        r.bar
+        for r in journal.rows["control_request"]
+        if r.values.get("action") in ("kill", "flatten")
+    ] + [r.bar for r in journal.rows["trading_state"] if r.values.get("code") == "KILL_SWITCH"]
+    refused: dict[int, str] = {}
+    venue_said = {  # what the venue answered an order it refused (code: message)
+        r.values["client_id"]: str(r.values.get("reason") or r.values.get("code"))
+        for r in journal.rows["order_state"]
+        if r.values.get("state") == "rejected"
+    }
+    for r in journal.rows["order_cancelled"]:
+        said = venue_said.get(r.values.get("order_id"))
+        refused.setdefault(r.bar, said or str(r.values.get("reason") or "CANCELLED"))
+    return _Context(
+        times,
+        late,
+        float(min(reloads)) if reloads else math.inf,
+        float(min(kills)) if kills else math.inf,
+        refused,
+    )
+
+
+def _step(live: Sequence[Any]) -> pd.Timedelta:
+    times = pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in live])
+    if len(times) < 2:
+        return pd.Timedelta(hours=1)
+    return pd.Timedelta((times[1:] - times[:-1]).min())
+
+
+def _event_cause(bar: int, ctx: _Context) -> tuple[str, str] | None:
+    """The journaled event that explains a difference at ``bar`` (None: none)."""
+    if bar in ctx.refused:
+        return "rejection", ctx.refused[bar]
+    if bar in ctx.late or bar - 1 in ctx.late:
+        return "late_bars", ""
+    if bar >= ctx.kill_bar:
+        return "kill", ""
+    if bar > ctx.reload_bar:
+        return "hot_reload", ""
+    return None
+
+
+def _close(a: float, b: float, tolerances: Mapping[str, float]) -> bool:
+    return math.isclose(a, b, rel_tol=tolerances["relative"], abs_tol=tolerances["absolute"])
+
+
+def parity(
+    run_dir: Path, *, out: Path | None = None, tolerances: Mapping[str, float] | None = None
+) -> ParityResult:
+    """Replay the run in ``run_dir`` as a backtest and compare it bar by bar.
+
+    Args:
+        run_dir: A paper or live run's folder.
+        out: Where the replay's run folder (``reference``) goes (default:
+            ``RUN_DIR/parity``).
+        tolerances: `TOLERANCES` with changes (`parse_tolerances`).
+
+    Raises:
+        UserError: A folder without a journal, a journal of another format or another
+            mode, a strategy changed since the run (the key named), a shape parity does
+            not compare yet.
+    """
+    limits = dict(TOLERANCES if tolerances is None else tolerances)
+    journal = _read_journal(run_dir)
+    _check_strategy(run_dir, journal)
+    out = run_dir / "parity" if out is None else out
+    reference = _replay(journal, out)
+    return _compare(run_dir, journal, reference, limits)
+
+
+def _rows(path: Path, kind: str) -> list[Any]:
+    return list(read_rows(journal_path(path), [kind]))
+
+
+class _Comparison:
+    """The differences found so far and each cause's P&L at every live bar's close.
+
+    A fill moves the equity at close c by ``-s q p - f + s q c`` (side s, quantity q,
+    price p, fee f): its difference from the replay's fill is split exactly into causes
+    (`fill_pair`), and a fill one side has and the other has not counts whole
+    (`unmatched`); what the causes leave of the equity gap is ``unexplained``.
+    """
+
+    def __init__(self, journal: _Journal, ctx: _Context, limits: Mapping[str, float]) -> None:
+        self.ctx = ctx
+        self.limits = limits
+        self.venue = journal.mode == "live"
+        self.dust = journal.dust
+        self.bars = [r.bar for r in journal.live]
+        self.index = {bar: i for i, bar in enumerate(self.bars)}
+        self.closes = np.array([float(r.values["close"]) for r in journal.live])
+        self.differences: list[dict[str, Any]] = []
+        self.apart = 0.0  # the position only one side holds, from unmatched fills
+        self.apart_cause: tuple[str, str] | None = None
+        self.pnl: dict[str, np.ndarray] = {}
+        self.ordered = {r.values["id"]: float(r.values["quantity"]) for r in journal.rows["order"]}
+        base = journal.live[0].symbol.split("/")[0]
+        self.in_base: dict[str, float] = {}  # a buy's fee taken from the bought quantity
+        for r in journal.rows["venue_fill"]:
+            if r.values.get("fee_currency") == base:
+                key = r.values["order_id"]
+                self.in_base[key] = self.in_base.get(key, 0.0) + float(r.values["fee_cost"])
+
+    def note(
+        self, bar: int, name: str, mine: Any, theirs: Any, cause: str, code: str = ""
+    ) -> dict[str, Any]:
+        row = {
+            "timestamp": self.ctx.times.get(bar, pd.NaT),
+            "bar": bar,
+            "field": name,
+            "run": mine,
+            "reference": theirs,
+            "cause": cause,
+            "code": code,
+            "pnl": 0.0,
+        }
+        self.differences.append(row)
+        return row
+
+    def explain(self, bar: int) -> tuple[str, str]:
+        """The journaled event that explains a difference at ``bar``; else a knock-on
+        of an explained difference before it; else unexplained."""
+        event = _event_cause(bar, self.ctx)
+        if event is not None:
+            return event
+        earlier = any(d["bar"] < bar and d["cause"] != "unexplained" for d in self.differences)
+        return ("knock_on", "") if earlier else ("unexplained", "")
+
+    def book(self, cause: str, bar: int, constant: float, quantity: float) -> float:
+        """Add ``constant + quantity * close`` to ``cause``'s P&L from ``bar`` on; return
+        it at the last close."""
+        series = self.pnl.setdefault(cause, np.zeros(len(self.bars)))
+        at = self.index.get(bar, len(self.bars))
+        series[at:] += constant + quantity * self.closes[at:]
+        return constant + quantity * float(self.closes[-1])
+
+    def order_fills(self, mine: Sequence[Any], theirs: Sequence[Any]) -> None:
+        """Split the difference of one order's fills, the run's against the replay's.
+
+        The replay's fills are taken as one (quantity ``q'``, mean price ``p'``, fee
+        ``f'``, at its first fill's bar), shared among the run's fills by quantity. Each
+        run fill (``s q p f`` at its bar) against its share, with the replay's fee rate
+        ``k = f' / (q' p')``, differs by exactly ``-(s + k) q (p - p')`` (the price)
+        ``+ s (q - q') (c - p') - k (q - q') p'`` (the quantity) ``- (f - k q p)`` (the
+        fee); a share filled at another bar than the replay's moves from that bar to its
+        own (a partial fill's rest, a late order). The price of an order's later parts
+        is the partial fill's, its first part's the venue's (slippage).
+
+        A paper run's venue is the simulated one: its price and fee differ only for a
+        journaled reason (a reload), else they are unexplained.
+        """
+        side = float(mine[0].values["side"])
+        order = str(mine[0].values["order_id"])
+        q_ref = math.fsum(float(r.values["quantity"]) for r in theirs)
+        cash_ref = math.fsum(float(r.values["quantity"]) * float(r.values["price"]) for r in theirs)
+        f_ref = math.fsum(float(r.values["fee"]) for r in theirs)
+        p_ref = cash_ref / q_ref if q_ref > 0 else 0.0
+        k = f_ref / cash_ref if cash_ref > 0 else 0.0
+        at_ref = theirs[0].bar_run
+        total = math.fsum(float(r.values["quantity"]) for r in mine)
+        spread = len(mine) > 1  # filled in parts
+        parts: dict[str, list[Any]] = {"fill.price": [], "fill.quantity": [], "fill.fee": []}
+        for n, row in enumerate(mine):
+            q, p, f = (float(row.values[x]) for x in ("quantity", "price", "fee"))
+            share = q / total if total > 0 else 0.0
+            q2, f2 = share * q_ref, share * f_ref
+            bar = row.bar
+            if bar != at_ref:  # this share of the replay's fill, moved to the run's bar
+                cause, code = (
+                    ("partial_fill", "filled over several bars") if spread else (self.explain(bar))
+                )
+                constant, held = -side * q2 * p_ref - f2, side * q2
+                self.book(cause, bar, constant, held)
+                self.book(cause, at_ref, -constant, -held)
+            if not _close(p, p_ref, self.limits):
+                if n > 0:  # the rest of an order filled in parts, at a later price
+                    cause, code = "partial_fill", "filled in parts"
+                elif row.order_bar in self.ctx.late or bar in self.ctx.late:
+                    cause, code = "late_bars", "sent at a late bar's price"
+                else:
+                    cause, code = ("slippage", "") if self.venue else self.explain(bar)
+                pnl = self.book(cause, bar, -(side + k) * q * (p - p_ref), 0.0)
+                parts["fill.price"].append((bar, p, p_ref, cause, code, pnl))
+            if not _close(q, q2, self.limits):
+                cause, code = self._quantity_cause(bar, order, total, q_ref)
+                pnl = self.book(cause, bar, -(side + k) * (q - q2) * p_ref, side * (q - q2))
+                parts["fill.quantity"].append((bar, q, q2, cause, code, pnl))
+            if not _close(f, k * q * p, self.limits):
+                cause, code = ("fee", "") if self.venue else self.explain(bar)
+                pnl = self.book(cause, bar, -(f - k * q * p), 0.0)
+                parts["fill.fee"].append((bar, f, k * q * p, cause, code, pnl))
+        for name, found in parts.items():  # one row per field and cause of the order
+            for cause, code in dict.fromkeys((c, d) for _, _, _, c, d, _ in found):
+                some = [x for x in found if (x[3], x[4]) == (cause, code)]
+                mine_value = math.fsum(x[1] for x in some) if name != "fill.price" else some[0][1]
+                theirs_value = math.fsum(x[2] for x in some) if name != "fill.price" else some[0][2]
+                row = self.note(some[0][0], name, mine_value, theirs_value, cause, code)
+                row["pnl"] = math.fsum(x[5] for x in some)
+
+    def _quantity_cause(
+        self, bar: int, order: str, filled: float, reference: float
+    ) -> tuple[str, str]:
+        ordered = self.ordered.get(order, filled)
+        short = ordered - filled  # what the venue did not deliver
+        lot = max(self.dust, 1e-6 * ordered)  # the order rounded to the market's lot
+        if order in self.in_base and short - self.in_base[order] <= lot:
+            return "fee", "paid in the base currency"
+        if short > lot:
+            return "partial_fill", ""
+        return self.explain(bar)
+
+    def unmatched(self, row: Any, sign: float) -> None:
+        """Count a fill only the run (``sign`` 1) or only the replay (-1) has, whole.
+
+        Its cause: the journaled event at its order's bar (a venue's rejection, a late
+        bar) or its own; a fill that closes a position only one side holds takes the
+        cause of the fill that opened it (a rejected entry's exit is the rejection's).
+        """
+        v = row.values
+        bar = row.bar_run
+        side, q, p, fee = (float(v[k]) for k in ("side", "quantity", "price", "fee"))
+        delta = sign * side * q
+        if self.apart * delta < 0 and self.apart_cause is not None:
+            cause, code = self.apart_cause
+        else:
+            cause, code = self.explain(row.order_bar)
+            if cause in ("knock_on", "unexplained"):
+                cause, code = self.explain(bar)
+            self.apart_cause = (cause, code)
+        self.apart += delta
+        if abs(self.apart) <= max(self.dust, 1e-9 * q):
+            self.apart, self.apart_cause = 0.0, None
+        pnl = self.book(cause, bar, sign * (-side * q * p - fee), delta)
+        text = _text([_pick(row, ("side", "quantity", "price"))])
+        mine, theirs = (text, "") if sign > 0 else ("", text)
+        self.note(bar, "fill", mine, theirs, cause, code)["pnl"] = pnl
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A fill row, with its bar and its order's bar as the run numbers them."""
+
+    values: dict[str, Any]
+    bar_run: int
+    order_bar: int
+
+    @property
+    def bar(self) -> int:
+        return self.bar_run
+
+
+def _order_pairs(
+    journal: _Journal, reference: Path, to_run: Mapping[int, int]
+) -> tuple[list[tuple[list[_Fill], list[_Fill]]], list[_Fill], list[_Fill]]:
+    """Pair the run's orders with the replay's (by bar, side and reason, in order); return
+    each pair's fills and the fills of orders only one side has."""
+    keyed: dict[tuple[int, int, str], list[str]] = {}
+    for r in _rows(reference, "order"):
+        key = (to_run.get(r.bar, r.bar), int(r.values["side"]), str(r.values["reason"]))
+        keyed.setdefault(key, []).append(str(r.values["id"]))
+    paired: dict[str, str] = {}
+    for r in journal.rows["order"]:
+        key = (r.bar, int(r.values["side"]), str(r.values["reason"]))
+        if keyed.get(key):
+            paired[str(r.values["id"])] = keyed[key].pop(0)
+    theirs: dict[str, list[_Fill]] = {}
+    for r in _rows(reference, "fill"):
+        fill = _Fill(
+            dict(r.values), to_run.get(r.bar, r.bar), to_run.get(r.correlation_id, r.correlation_id)
+        )
+        theirs.setdefault(str(r.values["order_id"]), []).append(fill)
+    mine: dict[str, list[_Fill]] = {}
+    for r in journal.rows["fill"]:
+        mine.setdefault(str(r.values["order_id"]), []).append(
+            _Fill(dict(r.values), r.bar, r.correlation_id)
+        )
+    pairs = []
+    only_mine: list[_Fill] = []
+    for order, fills in mine.items():
+        other = theirs.pop(paired.get(order, ""), [])
+        if other:
+            pairs.append((fills, other))
+        else:
+            only_mine.extend(fills)
+    only_theirs = [f for fills in theirs.values() for f in fills]
+    return pairs, only_mine, only_theirs
+
+
+def _compare(
+    run_dir: Path, journal: _Journal, reference: Path, limits: dict[str, float]
+) -> ParityResult:
+    from tradeloom.reporting.run_data import read_table
+
+    ctx = _context(journal, limits)
+    seen = _Comparison(journal, ctx, limits)
+    to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
+
+    # probabilities: the replay's model reads the run's; a difference is the replay's own
+    ref_p = pd.read_parquet(reference / "features.parquet")["probability"].to_numpy(np.float64)
+    for i, r in enumerate(journal.live):
+        p = r.values["probability"]
+        mine = math.nan if p is None else float(p)
+        if not (math.isnan(mine) and math.isnan(ref_p[i])) and not _close(
+            mine, float(ref_p[i]), limits
+        ):
+            seen.note(r.bar, "probability", mine, float(ref_p[i]), "unexplained")
+
+    # fills, order by order, in the order of their first bar
+    pairs, only_mine, only_theirs = _order_pairs(journal, reference, to_run)
+    work: list[tuple[int, int, Any]] = [(min(f.bar for f in a), 0, (a, b)) for a, b in pairs]
+    work += [(f.bar, 1, (f, 1.0)) for f in only_mine]
+    work += [(f.bar, 1, (f, -1.0)) for f in only_theirs]
+    for _, unmatched, item in sorted(work, key=lambda w: (w[0], w[1])):
+        if unmatched:
+            seen.unmatched(*item)
+        else:
+            seen.order_fills(*item)
+
+    # signals and orders, bar by bar (after the fills: a size follows the fills before it)
+    for kind, keys in (("signal", ("direction",)), ("order", ("side", "reason", "quantity"))):
+        mine_by = _by_bar(journal.rows[kind], lambda b: b)
+        theirs_by = _by_bar(_rows(reference, kind), lambda b: to_run.get(b, b))
+        for bar in sorted(set(mine_by) | set(theirs_by)):
+            a = [_pick(r, keys) for r in mine_by.get(bar, [])]
+            b = [_pick(r, keys) for r in theirs_by.get(bar, [])]
+            if not _same_lists(a, b, limits):
+                seen.note(bar, kind, _text(a), _text(b), *seen.explain(bar))
+
+    # the equity gap against the P&L the causes explain
+    run_equity = read_table(run_dir, "equity")
+    ref_equity = read_table(reference, "equity")
+    if run_equity is None or ref_equity is None:
+        raise UserError(f"{run_dir}: no equity table (equity.csv); is the run finished?")
+    n = len(seen.bars)
+    mine_e = _equity_at(run_equity, [ctx.times[b] for b in seen.bars])
+    theirs_e = ref_equity["equity"].to_numpy(np.float64)[:n]
+    gap = mine_e - theirs_e
+    explained = np.sum(list(seen.pnl.values()), axis=0) if seen.pnl else np.zeros(n)
+    residual = gap - explained
+    off = np.abs(residual) > limits["absolute"] + limits["relative"] * np.abs(theirs_e)
+    if off.any():
+        first = int(np.argmax(off))
+        at = seen.bars[first]
+        seen.note(at, "equity", float(mine_e[first]), float(theirs_e[first]), "unexplained")
+    # what is left: the two equity curves' rounding, or what no cause explains
+    seen.pnl["unexplained"] = seen.pnl.get("unexplained", np.zeros(n)) + residual
+    return _result(journal, reference, limits, seen.differences, seen.pnl, mine_e, theirs_e, gap)
+
+
+def _by_bar(rows: Sequence[Any], bar_of: Any) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for r in rows:
+        out.setdefault(int(bar_of(r.bar)), []).append(r)
+    return out
+
+
+def _pick(row: Any, keys: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(row.values.get(k) for k in keys)
+
+
+def _same_lists(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]], limits: Any) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            if isinstance(u, float) and isinstance(v, float):
+                if not _close(u, v, limits):
+                    return False
+            elif u != v:
+                return False
+    return True
+
+
+def _text(values: list[tuple[Any, ...]]) -> str:
+    return "; ".join(
+        " ".join(f"{x:.10g}" if isinstance(x, float) else str(x) for x in v) for v in values
+    )
+
+
+def _equity_at(table: pd.DataFrame, times: Sequence[pd.Timestamp]) -> np.ndarray:
+    frame = table.set_index(pd.to_datetime(table["timestamp"], utc=True))
+    wanted = pd.DatetimeIndex(times).tz_convert("UTC")
+    values: np.ndarray = frame["equity"].reindex(wanted).to_numpy(np.float64)
+    return values
+
+
+def _result(
+    journal: _Journal,
+    reference: Path,
+    limits: dict[str, float],
+    differences: list[dict[str, Any]],
+    pnl: dict[str, np.ndarray],
+    mine: np.ndarray,
+    theirs: np.ndarray,
+    gap: np.ndarray,
+) -> ParityResult:
+    live = journal.live
+    bars = pd.DataFrame(
+        {
+            "timestamp": pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in live]),
+            "bar": [r.bar for r in live],
+            "run_equity": mine,
+            "reference_equity": theirs,
+            "gap": gap,
+        }
+    )
+    for cause in CAUSES:
+        if cause in pnl:
+            bars[cause] = pnl[cause]
+    diffs = pd.DataFrame(
+        differences,
+        columns=["timestamp", "bar", "field", "run", "reference", "cause", "code", "pnl"],
+    ).sort_values(["bar", "field"], kind="stable", ignore_index=True)
+    found = set(diffs["cause"]) | {c for c, s in pnl.items() if c != "unexplained" and s.any()}
+    unexplained_pnl = float(pnl["unexplained"][-1])
+    rows = []
+    for cause in CAUSES:
+        count = int((diffs["cause"] == cause).sum())
+        total = float(pnl[cause][-1]) if cause in pnl else 0.0
+        if cause not in found and not (cause == "unexplained" and count):
+            continue
+        limit = limits.get(cause, 0.0 if cause == "unexplained" else math.inf)
+        within = abs(total) <= limit and not (cause == "unexplained" and count)
+        rows.append(
+            {"cause": cause, "count": count, "pnl": total, "limit": limit, "within": within}
+        )
+    causes = pd.DataFrame(rows, columns=["cause", "count", "pnl", "limit", "within"]).set_index(
+        "cause"
+    )
+    first = None
+    if len(diffs):
+        d = diffs.iloc[0]
+        first = {
+            "timestamp": pd.Timestamp(d["timestamp"]).isoformat(),
+            "bar": int(d["bar"]),
+            "field": str(d["field"]),
+            "cause": str(d["cause"]),
+        }
+    passed = bool(causes["within"].all()) if len(causes) else True
+    summary = {
+        "mode": journal.mode,
+        "symbol": live[0].symbol,
+        "bars": len(live),
+        "first_bar": int(live[0].bar),
+        "last_bar": int(live[-1].bar),
+        "reference": str(reference),
+        "run_equity": float(mine[-1]),
+        "reference_equity": float(theirs[-1]),
+        "equity_gap": float(gap[-1]),
+        "unexplained_pnl": unexplained_pnl,
+        "differences": len(diffs),
+        "first_divergence": first,
+        "causes": {
+            c: {
+                "count": int(r["count"]),
+                "pnl": float(r["pnl"]),
+                "limit": None if math.isinf(r["limit"]) else float(r["limit"]),
+                "within": bool(r["within"]),
+            }
+            for c, r in causes.iterrows()
+        },
+        "tolerances": {k: (None if math.isinf(v) else v) for k, v in limits.items()},
+        "passed": passed,
+    }
+    return ParityResult(bars, diffs, causes, summary)
+
+
+def write_parity(
+    result: ParityResult, out: Path, run_dir: Path, *, single_file: bool = False
+) -> tuple[Path, Path]:
+    """Write ``parity.json`` (the summary, each cause's P&L and every difference) and
+    ``parity.html`` (both equity curves, the gap by cause, the divergent bars) into
+    ``out``; return their paths.
+
+    Args:
+        single_file: Embed plotly.js in the page; by default it loads the copy the
+            runs' reports share (beside ``run_dir``), or one written into ``out``.
+    """
+    from tradeloom.files.writing import OutputFolder
+    from tradeloom.reporting.parity_page import parity_page
+    from tradeloom.reporting.shared_plotly import shared_plotly
+
+    def value(x: Any) -> Any:
+        if isinstance(x, pd.Timestamp):
+            return x.isoformat()
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, np.generic):
+            return value(x.item())
+        return x
+
+    differences = [
+        {k: value(v) for k, v in row.items()}
+        for row in result.differences.to_dict(orient="records")
+    ]
+    document = result.summary | {"differences_by_bar": differences}
+    folder = OutputFolder(out, option="--out")
+    json_path = folder.write_text("parity.json", json.dumps(document, indent=2) + "\n")
+    src = None
+    if not single_file:
+        src = shared_plotly(out, out, option="--out", reuse=[run_dir.absolute().parent])
+    text = parity_page(
+        result.bars, result.differences, result.causes, result.summary, CAUSES, plotly_src=src
+    )
+    return json_path, folder.write_text("parity.html", text)
+
+
+def format_parity(result: ParityResult, run_dir: Path) -> str:
+    """Return the printed summary: the runs, the first divergence, each cause's count
+    and P&L (summing to the equity gap), and the verdict."""
+    s = result.summary
+    lines = [
+        f"parity of {run_dir} ({s['mode']}, {s['symbol']}, {s['bars']} bars "
+        f"{s['first_bar']}..{s['last_bar']}) against its replay {s['reference']}",
+        f"equity: run {s['run_equity']:,.2f}, replay {s['reference_equity']:,.2f}, "
+        f"gap {s['equity_gap']:+,.2f}",
+    ]
+    first = s["first_divergence"]
+    if first is None:
+        lines.append("no difference: every bar's probability, signal, order, fill and equity agree")
+    else:
+        lines.append(
+            f"first divergence: bar {first['bar']} ({first['timestamp']}) "
+            f"{first['field']}: {first['cause']}"
+        )
+        lines.append(f"{'cause':<14}{'count':>7}{'P&L':>14}  limit")
+        for cause, row in result.causes.iterrows():
+            limit = "none" if math.isinf(row["limit"]) else f"{row['limit']:g}"
+            mark = "" if row["within"] else "  <- over"
+            lines.append(f"{cause:<14}{row['count']:>7}{row['pnl']:>+14,.2f}  {limit}{mark}")
+        lines.append(f"{'total':<14}{'':>7}{result.causes['pnl'].sum():>+14,.2f}")
+    if result.passed:
+        lines.append("parity: every difference explained and within its tolerance")
+    else:
+        bad = [str(c) for c, r in result.causes.iterrows() if not r["within"]]
+        lines.append(f"parity: FAILED ({', '.join(bad)})")
+    return "\n".join(lines)
