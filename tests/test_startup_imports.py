@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.plugins.model.test_estimator_table import made_for_this_scikit_learn
 from tradeloom.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,6 +177,7 @@ name a plain scikit-learn estimator, whose check is read from its declared param
 (`tradeloom.plugins.model.estimator_table`): their first validate imports none of `HEAVY`."""
 
 
+@made_for_this_scikit_learn
 def test_a_first_validate_of_a_plain_estimator_imports_no_scikit_learn(tmp_path: Path) -> None:
     files = sorted((ROOT / "strategies").glob("*.yaml"))
     for path in (p for p in files if p.name not in CHECKED_BY_THEIR_LIBRARY):
