@@ -25,6 +25,7 @@ from tradeloom.core.layout import (
     P_DAILY_LOSS,
     P_EXIT_TIME,
     P_EXT_RULES,
+    P_ALLOCATE,
     P_EXT_SIGNAL,
     P_EXT_SIZER,
     P_EXT_VENUE,
@@ -170,6 +171,7 @@ class Settings(NamedTuple):
     portfolio: bool
     returns: bool  # a returns ring to push each close to
     funding: bool  # a perpetual's funding rates
+    allocating: bool  # the allocation layer decides the intents (no signal runs)
 
 
 @core_kernel
@@ -240,4 +242,5 @@ def settings(prm: np.ndarray, limits: np.ndarray, port: np.ndarray, px: np.ndarr
         portfolio,
         returns,
         funding,
+        prm[P_ALLOCATE] != 0.0,
     )
