@@ -808,6 +808,8 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
     ext_venue, slicing, tf = cfg.ext_venue, cfg.slicing, cfg.tf
     if stage == STAGE_SEND:  # exits and reductions go out first, then entries
         acct[A_SEND_PASS] = 0.0
+    # what a target weight of 1 buys, as the send sizes it (a rebalance's reductions first)
+    buying_power = acct[A_EQUITY] * cfg.leverage / ((1.0 + cfg.slippage) * (1.0 + cfg.fee))
     while True:
         if s >= nsym:
             if acct[A_SEND_PASS] != 0.0:
@@ -819,7 +821,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             s += 1
             continue
         if stage == STAGE_SEND:
-            if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
+            if sends_first(sym, s, buying_power) != (acct[A_SEND_PASS] == 0.0):
                 s += 1
                 continue
             if sym[s, S_I_REASON] == 0.0:

@@ -21,11 +21,11 @@ from typing import NamedTuple
 from tradeloom.core.layout import (
     FUNDING_ROW,
     ORDER_MARKET,
+    P_ALLOCATE,
     P_BREAK_EVEN,
     P_DAILY_LOSS,
     P_EXIT_TIME,
     P_EXT_RULES,
-    P_ALLOCATE,
     P_EXT_SIGNAL,
     P_EXT_SIZER,
     P_EXT_VENUE,

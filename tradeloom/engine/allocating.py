@@ -33,7 +33,11 @@ from typing import TYPE_CHECKING
 
 from tradeloom.engine.rebalance import rebalance_due, trades_after_min
 from tradeloom.plugins.protocols import LabelHorizon
-from tradeloom.plugins.protocols_allocation import Allocator, WeightConstraints, constraint_violation
+from tradeloom.plugins.protocols_allocation import (
+    Allocator,
+    WeightConstraints,
+    constraint_violation,
+)
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.schemas.allocation import Rebalance, weight_constraints
 
