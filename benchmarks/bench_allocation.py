@@ -22,10 +22,11 @@ whole backtest against the same universe without allocation.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,7 +91,8 @@ def rebalance_costs(sizes: Sequence[int], window: int, runs: int) -> None:
             constraints = WeightConstraints.long_only(n)
             p = np.random.default_rng(n).uniform(0.3, 0.7, n)
             result = allocator.allocate(returns, constraints, p, 4, None)
-            seconds = _median(lambda: allocator.allocate(returns, constraints, p, 4, None), runs)
+            args = (returns, constraints, p, 4, None)
+            seconds = _median(functools.partial(allocator.allocate, *args), runs)
             reference.setdefault(n, seconds)
             status = "" if result.status == "ok" else f" ({result.status})"
             cells.append(f"{seconds * 1e3:>9.2f} x{seconds / reference[n]:<5.0f}{status}")
