@@ -332,3 +332,30 @@ def test_the_shipped_allocation_files_run_through_the_cli(
     assert len(orders) and set(orders["reason"]) == {"REBALANCE"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["allocation"]["allocator"] == kind
+
+
+def test_a_portfolio_file_refuses_a_strategy_with_an_allocation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "examples" / "two_strategies", tmp_path / "two_strategies")
+    shutil.copy(ROOT / "examples" / "two_strategies.yaml", tmp_path / "two.yaml")
+    member = tmp_path / "two_strategies" / "trend_btc.yaml"
+    text = member.read_text(encoding="utf-8")
+    member.write_text(
+        text.replace(
+            "\nrisk:",
+            "\nallocation:\n  kind: equal_weight\n  window: 10\n  rebalance: {every: 5}\nrisk:",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    at = member.read_text(encoding="utf-8").splitlines().index("allocation:") + 2
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "two.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{member}:{at}:3 allocation: a strategy's allocation: runs when the strategy runs "
+        "alone; a portfolio file's strategies share one account at the portfolio's "
+        "allocation: remove it here"
+    ]
