@@ -46,17 +46,17 @@ def _line(path: Path, text: str) -> int:
     return path.read_text().splitlines().index(text) + 1
 
 
-def test_a_valid_section_is_built_for_validate_and_refused_by_a_run(tmp_path: Path) -> None:
+def test_a_valid_section_is_built_for_a_backtest_and_refused_by_paper(tmp_path: Path) -> None:
     path = _strategy(tmp_path, GOOD)
     config, _ = load_strategy(path)
     assert config.allocation is not None and config.allocation.kind == "black_litterman"
     assert config.allocation_window == 240
     assert config.allocation_rebalance is not None
     assert config.allocation_rebalance.calendar == "weekly"
-    pipeline = build_pipeline(config, validating=True)
-    assert isinstance(pipeline.allocator, Allocator)
+    assert isinstance(build_pipeline(config, validating=True).allocator, Allocator)
+    assert isinstance(build_pipeline(config).allocator, Allocator)
     with pytest.raises(ConfigError) as caught:
-        build_pipeline(config)
+        build_pipeline(config, mode="paper", served=True)
     at = _line(path, "allocation:") + 1  # a section's own position is its first key's
     assert caught.value.lines() == [f"{path}:{at}:3 allocation: {UNWIRED_ALLOCATION}"]
 

@@ -25,7 +25,7 @@ from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.journal import journal_path
+from tradeloom.journal import AllocationDecided, journal_path
 from tradeloom.plugins.protocols import ModelCalibration
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import account_figures
@@ -57,6 +57,7 @@ from tradeloom.stats import auc
 from tradeloom.time.calendars import CRYPTO
 
 __all__ = [
+    "allocation_counts",
     "early_sheet",
     "finish_results",
     "journal_counts",
@@ -344,7 +345,26 @@ def _metrics(
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),
     }
+    allocation = pipeline.config.allocation
+    if allocation is not None:  # only where it holds: other runs' metrics are as they were
+        metrics["allocation"] = allocation_counts(allocation.kind, rec.allocations)
     return metrics, rolling
+
+
+def allocation_counts(kind: str, decisions: Sequence[AllocationDecided]) -> dict[str, Any]:
+    """Return the allocation layer's figures: the allocator, its rebalances, and those that
+    kept the last weights, by status (a backtest has no deadline: none is late)."""
+    failed: dict[str, int] = {}
+    for decision in decisions:
+        if decision.status != "ok":
+            failed[decision.status] = failed.get(decision.status, 0) + 1
+    return {
+        "allocator": kind,
+        "rebalances": len(decisions),
+        "failed": sum(failed.values()),
+        "failed_by_status": dict(sorted(failed.items())),
+        "late": 0,
+    }
 
 
 def _sheet(

@@ -31,7 +31,11 @@ them):
    a close through a stop or the take-profit closes it; at the bar whose span holds
    ``risk.exit_time``, it is closed (``EXIT_TIME``). Dust is not: the exit it meets
    is journaled, once (`tradeloom.core.dust`);
-8. **signal**: the signal rule sees the bar's probability;
+8. **allocate** (with ``allocation:`` only): the step stops for Python, which, at a
+   rebalance the schedule asks for, sets each symbol's intent to its target weight
+   (``REBALANCE``, `tradeloom.engine.allocating`); the signal stage and the ladder are
+   then not run (the allocator decides the positions); the intents go to **send**;
+   **signal**: the signal rule sees the bar's probability;
 9. **decide**, the rejection ladder, for a signal: a regime not in
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED`` for a signal that
    would send an order (one in the side held is a hold, its add ``HALTED``); a short on a
@@ -116,6 +120,7 @@ from tradeloom.core.layout import (
     IO_REF,
     LIQ_TAKER,
     MAX_TP_LEVELS,
+    NEED_ALLOCATE,
     NEED_BAR,
     NEED_BUFFER,
     NEED_CANCEL,
@@ -803,6 +808,8 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
     ext_venue, slicing, tf = cfg.ext_venue, cfg.slicing, cfg.tf
     if stage == STAGE_SEND:  # exits and reductions go out first, then entries
         acct[A_SEND_PASS] = 0.0
+    # what a target weight of 1 buys, as the send sizes it (a rebalance's reductions first)
+    buying_power = acct[A_EQUITY] * cfg.leverage / ((1.0 + cfg.slippage) * (1.0 + cfg.fee))
     while True:
         if s >= nsym:
             if acct[A_SEND_PASS] != 0.0:
@@ -814,7 +821,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             s += 1
             continue
         if stage == STAGE_SEND:
-            if sends_first(sym, s) != (acct[A_SEND_PASS] == 0.0):
+            if sends_first(sym, s, buying_power) != (acct[A_SEND_PASS] == 0.0):
                 s += 1
                 continue
             if sym[s, S_I_REASON] == 0.0:
@@ -1038,10 +1045,13 @@ def run_bars(t_end: int, inputs: tuple[np.ndarray, ...], arrays: tuple[np.ndarra
             if need != NEED_DONE:
                 return need
             stage, resume = STAGE_SIGNAL, 0
+            if cfg.allocating:  # Python writes the bar's rebalance intents, if one is due
+                return _save(cur, t, STAGE_SIGNAL, 0, NEED_ALLOCATE)
         if stage in (STAGE_SIGNAL, STAGE_SIGNALLED):
-            need = _signal(st, bars, cfg, t, i, stage, resume)
-            if need != NEED_DONE:
-                return need
+            if not cfg.allocating:  # under an allocation, its weights decide, not a signal
+                need = _signal(st, bars, cfg, t, i, stage, resume)
+                if need != NEED_DONE:
+                    return need
             stage = STAGE_DECIDE if _pending(sym) else STAGE_CLOSE
             resume = 0
         if stage in (STAGE_DECIDE, STAGE_SIZED, STAGE_CHECKED):

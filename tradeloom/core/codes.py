@@ -90,13 +90,14 @@ ORDER_REASON_NAMES = Family(
          "EXIT_STOP_LOSS", "EXIT_TAKE_PROFIT", "EXIT_LIQUIDATION", "EXIT_TRAILING_STOP",
          "EXIT_BREAK_EVEN", "EXIT_TIME", "EXIT_FLATTEN"),
         (70, "SCALE_IN", "TAKE_PROFIT_PARTIAL"),  # scaling in and out (`core.scaling`)
+        (90, "REBALANCE"),  # the allocation layer's target minus held (`engine.allocating`)
     )
 )  # fmt: skip
 """Why the engine sent an order."""
 (ENTRY, REVERSE, EXIT_SIGNAL, EXIT_MAX_HOLDING, EXIT_HALT,
  EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_LIQUIDATION, EXIT_TRAILING_STOP,
  EXIT_BREAK_EVEN, EXIT_TIME, EXIT_FLATTEN,
- SCALE_IN, TAKE_PROFIT_PARTIAL) = ORDER_REASON_NAMES.numbers  # fmt: skip
+ SCALE_IN, TAKE_PROFIT_PARTIAL, REBALANCE) = ORDER_REASON_NAMES.numbers  # fmt: skip
 
 _EXITS = tuple(n for name, n in ORDER_REASON_NAMES.names.items() if name.startswith("EXIT_"))
 

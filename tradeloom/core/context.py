@@ -21,6 +21,7 @@ from typing import NamedTuple
 from tradeloom.core.layout import (
     FUNDING_ROW,
     ORDER_MARKET,
+    P_ALLOCATE,
     P_BREAK_EVEN,
     P_DAILY_LOSS,
     P_EXIT_TIME,
@@ -170,6 +171,7 @@ class Settings(NamedTuple):
     portfolio: bool
     returns: bool  # a returns ring to push each close to
     funding: bool  # a perpetual's funding rates
+    allocating: bool  # the allocation layer decides the intents (no signal runs)
 
 
 @core_kernel
@@ -240,4 +242,5 @@ def settings(prm: np.ndarray, limits: np.ndarray, port: np.ndarray, px: np.ndarr
         portfolio,
         returns,
         funding,
+        prm[P_ALLOCATE] != 0.0,
     )

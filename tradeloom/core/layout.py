@@ -248,6 +248,7 @@ P_TP_GAIN = _prm(MAX_TP_LEVELS)  # MAX_TP_LEVELS slots: each level's gain, ascen
 P_TP_CLOSE = _prm(MAX_TP_LEVELS)  # MAX_TP_LEVELS slots: each level's share of the trade's size
 P_VOL_WINDOW = _prm()  # volatility_target: the EWMA's span in returns
 P_PERIODS_PER_YEAR = _prm()  # volatility_target: bars in a year (annualises the variance)
+P_ALLOCATE = _prm()  # 1: stop after the halts for the allocation layer (it replaces the signal)
 PRM_SIZE = _prm.size
 
 SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET, SIZING_RISK = 0, 1, 2, 3
@@ -326,6 +327,7 @@ NEED_CANCEL = _need()  # a Python venue: cancel what works for the symbol
 NEED_SEND = _need()  # a Python venue: send the order of the last ORDER row
 NEED_CLOSE = _need()  # a Python venue: report what fills at the bar's close
 NEED_BAR = _need()  # the per-bar driver: a bar ended
+NEED_ALLOCATE = _need()  # the allocation layer: the bar's rebalance intents, if one is due
 NEED_NAMES = (
     "done",
     "buffer",
@@ -341,6 +343,7 @@ NEED_NAMES = (
     "send",
     "close",
     "bar",
+    "allocate",
 )
 
 # --- event rows: declared in `tradeloom.core.records` (kinds, fields, columns) ----------------

@@ -109,12 +109,14 @@ __all__ = [
 
 @core_kernel
 def signal_reason(reason: int) -> bool:
-    """Return whether an order of ``reason`` is a signal's (the others are market orders)."""
+    """Return whether an order of ``reason`` is a signal's, or a rebalance's (the others
+    are market orders)."""
     return (
         reason == codes.ENTRY
         or reason == codes.REVERSE
         or reason == codes.EXIT_SIGNAL
         or reason == codes.SCALE_IN
+        or reason == codes.REBALANCE
     )
 
 

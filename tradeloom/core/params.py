@@ -185,6 +185,8 @@ class CoreSpec:
         orders: The order types the strategy sends (``execution.orders``), in every
             mode: a Python venue receives them as the core decides them.
         scaling: Partial take-profits and adds (``risk.scaling``).
+        allocating: The allocation layer decides the intents: the step stops after the
+            halts of every bar (`tradeloom.core.layout.NEED_ALLOCATE`) and runs no signal.
     """
 
     signal: ThresholdKernel | None
@@ -213,6 +215,7 @@ class CoreSpec:
     portfolio: PortfolioLimits = field(default_factory=PortfolioLimits)
     orders: OrdersKernel = field(default_factory=OrdersKernel)
     scaling: Scaling = field(default_factory=Scaling)
+    allocating: bool = False
 
     @property
     def compiled(self) -> bool:
@@ -224,6 +227,7 @@ class CoreSpec:
             and not self.external_rules
             and not self.monitors
             and not self.yield_bars
+            and not self.allocating
         )
 
     def vector(self) -> np.ndarray:
@@ -300,7 +304,10 @@ class CoreSpec:
         # every bar's range, volatility_target's variance every close: no bar may be
         # skipped as quiet
         vol_target = sizing is not None and sizing.kind == "volatility_target"
-        p[L.P_QUIET] = 0.0 if portfolio.window or exits.trailing_atr or vol_target else 1.0
+        # (nor may the allocation layer miss a close of its windows)
+        quiet = not (portfolio.window or exits.trailing_atr or vol_target or self.allocating)
+        p[L.P_QUIET] = 1.0 if quiet else 0.0
+        p[L.P_ALLOCATE] = self.allocating
         self._orders(p)
         self.scaling.pack(p)
         return p

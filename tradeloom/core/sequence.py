@@ -29,10 +29,12 @@ in ``metrics.json`` (``cut_orders``).
 
 from __future__ import annotations
 
+from tradeloom.core import codes
 from tradeloom.core.layout import (
     S_I_DIR,
     S_I_REASON,
     S_I_TARGET,
+    S_MARK,
     S_PA_SEQ,
     S_PA_SIDE,
     S_QTY,
@@ -101,13 +103,23 @@ def sequence_fills(
 
 
 @core_kernel
-def sends_first(sym: np.ndarray, s: int) -> bool:
+def sends_first(sym: np.ndarray, s: int, buying_power: float) -> bool:
     """Return whether the order symbol ``s`` sends at this bar's close is an exit or a
-    reduction (an exit, a reversal, a sliced exit's next child), sent before the others.
+    reduction (an exit, a reversal, a sliced exit's next child, a rebalance that lowers
+    the side held), sent before the others.
+
+    ``buying_power`` is the quantity-times-price a target weight of 1 buys after costs
+    (the equity times the leverage over the slippage and fee factors, as the send sizes
+    it): a rebalance whose target is worth less than the position held reduces it.
     """
     quantity = sym[s, S_QTY]
-    if sym[s, S_I_REASON] != 0.0:
+    reason = sym[s, S_I_REASON]
+    if reason != 0.0:
         # (a refused reversal that only exits has no direction left)
         direction = sym[s, S_I_DIR]
-        return bool(sym[s, S_I_TARGET] == 0.0 or direction == 0.0 or direction * quantity < 0.0)
+        if sym[s, S_I_TARGET] == 0.0 or direction == 0.0 or direction * quantity < 0.0:
+            return True
+        if reason == codes.REBALANCE:
+            return bool(abs(sym[s, S_I_TARGET]) * buying_power < abs(quantity) * sym[s, S_MARK])
+        return False
     return bool(sym[s, S_PA_SEQ] != 0.0 and sym[s, S_PA_SIDE] * quantity < 0.0)

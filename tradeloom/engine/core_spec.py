@@ -164,6 +164,7 @@ def core_spec(
         portfolio=_portfolio(pipeline, symbols),
         orders=orders,
         scaling=scaling_of(config.risk_scaling),
+        allocating=pipeline.allocator is not None,
     )
 
 

@@ -54,6 +54,7 @@ from tradeloom.domain import (
     Signal,
     Trade,
 )
+from tradeloom.engine.allocating import AllocationDecision, rebalancer_of
 from tradeloom.engine.book import Book
 from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.engine.core_spec import core_spec, sizing_year
@@ -63,6 +64,7 @@ from tradeloom.engine.row_journal import RowJournal
 from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import (
+    AllocationDecided,
     Event,
     TradingStateChanged,
 )
@@ -238,6 +240,9 @@ class Engine:
             deque(maxlen=horizon) for _ in range(self.state.sym.shape[0])
         ]
         self._journaled = 0
+        self.rebalancer = rebalancer_of(pipeline, ("",) if symbols is None else symbols)
+        if self.rebalancer is not None and not self.spec.allocating:
+            raise ValueError("allocation: needs the pipeline's own core parameters")
         self._orders_read = 0
         self._fills: list[npt.NDArray[np.float64]] = []
         self._marked = 0  # the kept rows whose fills are among ``_fills`` (`mark_fills`)
@@ -382,6 +387,8 @@ class Engine:
             self._signal(inputs, t, s)
         elif need == L.NEED_SIZE:
             self._size(inputs, t, s)
+        elif need == L.NEED_ALLOCATE:
+            self._allocate(inputs, t)
         elif need == L.NEED_CHECK:
             self._check(inputs, t, s)
         else:  # pragma: no cover - the step asks for nothing else
@@ -687,6 +694,60 @@ class Engine:
         state.make_room(1)
         record_external(state.ev, state.cur, t, -1, self.ctx.ref(value))
         self.rec.observe(value)  # observers hear of it now; the journal has it in bulk
+
+    def _allocate(self, inputs: BarInputs, t: int) -> None:
+        """The allocation layer's stage: at a rebalance, journal the decision, then set
+        each symbol's intent to its target (`tradeloom.engine.allocating`)."""
+        rebalancer = self.rebalancer
+        assert rebalancer is not None
+        state = self.state
+        acct, sym = state.acct, state.sym
+        i = t - inputs.base
+        close = inputs.px[3, i]
+        equity = float(acct[L.A_EQUITY])
+        held = np.zeros(sym.shape[0])
+        if equity > 0.0:
+            held = sym[:, L.S_QTY] * sym[:, L.S_MARK] / equity
+        trading = equity > 0.0 and not self.halted
+        decision = rebalancer.decide(
+            t, int(inputs.time_ns[i]), close, inputs.px[5, i], held, trading=trading
+        )
+        if decision is None:
+            return
+        self._journal_allocation(decision, t)
+        if decision.trades is None or decision.weights is None:
+            return
+        leverage = float(state.prm[L.P_LEVERAGE])
+        for s in np.flatnonzero(decision.trades != 0.0):
+            if close[s] != close[s] or sym[s, L.S_I_REASON] != 0.0:
+                continue  # no bar to price it at, or the bar's exit stands
+            weight = float(decision.weights[s])
+            sym[s, L.S_I_REASON] = codes.REBALANCE
+            sym[s, L.S_I_DIR] = float(np.sign(weight))
+            sym[s, L.S_I_TARGET] = weight / leverage
+
+    def _journal_allocation(self, decision: AllocationDecision, t: int) -> None:
+        rebalancer = self.rebalancer
+        assert rebalancer is not None
+        weights = decision.weights
+        event = AllocationDecided(
+            **self.rec.at(t, self.ctx.times(t)),
+            allocator=rebalancer.kind,
+            status=decision.status,
+            message=decision.message,
+            weights=[] if weights is None else [float(w) for w in weights],
+            held=[float(w) for w in decision.held],
+            symbols=list(rebalancer.symbols),
+            inputs_hash=decision.inputs_hash,
+            window=decision.window,
+        )
+        self.rec.allocated(event)
+        if not self.bulk:
+            self._journal_row.external(event)
+            return
+        state = self.state
+        state.make_room(1)
+        record_external(state.ev, state.cur, t, -1, self.ctx.ref(event))
 
     def _read_for_monitors(self) -> None:
         """Read what the monitors see from the rows since they last looked (bulk)."""

@@ -38,6 +38,7 @@ from tradeloom.domain import (
 from tradeloom.engine.logs import writes_debug
 from tradeloom.journal import (
     NO_TIME,
+    AllocationDecided,
     Event,
     FillEvent,
     HaltEvent,
@@ -99,6 +100,8 @@ class Recorder:
         self.cancellations: Kept[Cancellation] = Kept()
         self.health_actions: list[HealthAction] = []
         self.health_changes: list[HealthChange] = []
+        self.allocations: list[AllocationDecided] = []
+        """The allocation layer's decisions, in order (`allocated`)."""
         self.last_decision = ""
         """The last risk decision (``accepted``, ``hold``... or ``rejected CODE``)."""
         self.decision_count = 0
@@ -227,6 +230,10 @@ class Recorder:
             self._reasons = dict(zip(ids.tolist(), reasons.tolist(), strict=True))
             reason = self._reasons.get(order_id)
         return UNKNOWN if reason is None else str(reason)
+
+    def allocated(self, decision: AllocationDecided) -> None:
+        """Keep a rebalance's decision (journaled by the engine, in the core's order)."""
+        self.allocations.append(decision)
 
     def health(self, change: HealthChange) -> None:
         """Record a change of health status."""

@@ -56,10 +56,10 @@ class Pipeline:
 
 
 UNWIRED_ALLOCATION = (
-    "the allocation layer is validated but not yet wired into backtest, paper or live "
-    "runs (issue 68); remove allocation: to run this strategy"
+    "the allocation layer runs in backtests only so far (issue 68): paper and live runs "
+    "do not rebalance by it yet; run it with --mode backtest, or remove allocation:"
 )
-"""Why a run refuses a strategy with ``allocation:`` (``tradeloom validate`` checks it)."""
+"""Why a paper or live run refuses a strategy with ``allocation:``."""
 
 
 def build_pipeline(
@@ -77,8 +77,8 @@ def build_pipeline(
             components can trade live (`tradeloom.engine.capabilities`).
         served: ``--clock simulated``: the emulator serves the bars (any data source).
         validating: Built by ``tradeloom validate``, not to run: an ``allocation:``
-            section is built and checked (a run refuses it until the engine rebalances
-            by it: `UNWIRED_ALLOCATION`).
+            section is built and checked whatever the mode (a paper or live run refuses
+            it until they rebalance by it: `UNWIRED_ALLOCATION`).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
@@ -135,7 +135,7 @@ def build_pipeline(
     sizer = build(config.sizing, ctx)
     rules = [build(item, ctx) for item in config.risk_rules]
     allocator = build(config.allocation, ctx) if config.allocation is not None else None
-    if config.allocation is not None and not validating:
+    if config.allocation is not None and not validating and (mode != "backtest" or served):
         path = config.allocation.path
         problems.append(Problem(config.locate(path), path, UNWIRED_ALLOCATION))
     venue = build(config.execution, ctx)

@@ -42,6 +42,7 @@ __all__ = [
     "NO_TIME",
     "READ_FORMATS",
     "RUN_KINDS",
+    "AllocationDecided",
     "BookProblem",
     "BookSnapshotTaken",
     "ConfigReloadRefused",
@@ -956,3 +957,34 @@ class FillRefused(Event):
     trade_id: str | None
     quantity: float
     message: str
+
+
+@_kind("allocation_decided")
+@dataclass(frozen=True, kw_only=True)
+class AllocationDecided(Event):
+    """The allocation layer's answer at a rebalance, journaled before its orders.
+
+    Attributes:
+        allocator: The allocator's kind (``allocation.kind``).
+        status: ``ok``; ``infeasible`` or ``failed`` (the allocator's); ``too_few_bars``
+            (a symbol without a bar in the window); ``error`` (the allocator raised, or
+            answered weights that are not finite or break a constraint).
+        message: Why it is not ``ok``, in one line; empty when ok.
+        weights: The target weights in force after the decision, one per symbol of
+            ``symbols``: the allocator's when ok, else the last feasible ones, which
+            hold (empty: none yet, and nothing is traded).
+        held: The weights held at the decision bar's close (signed, of the equity).
+        symbols: The universe's symbols, in the weights' order.
+        inputs_hash: SHA-256 (hex, 16 characters) of the trailing returns, the
+            probabilities and the held weights the allocator was given.
+        window: The returns the allocator was given (bars).
+    """
+
+    allocator: str
+    status: str
+    message: str
+    weights: list[float]
+    held: list[float]
+    symbols: list[str]
+    inputs_hash: str
+    window: int

@@ -37,6 +37,7 @@ _ROWS: tuple[str, ...] = (
     "open_position",
     "exits",
     "refusals",
+    "allocation",
     "auc",
     "health",
     "halt",
@@ -71,6 +72,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
         if key == "refusals":
             rows.extend(_refusal_rows(metrics))
             continue
+        if key == "allocation":
+            rows.extend(_allocation_rows(metrics))
+            continue
         rows.append(_row(key, metrics))
         if key == "fees" and "funding" in metrics:  # a perpetual's
             rows.append(_row("funding", metrics))
@@ -91,6 +95,25 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     width = max(len(label) for label, _ in rows)
     lines.extend(f"  {label:<{width}}  {text}" for label, text in rows)
     return "\n".join(lines)
+
+
+def _allocation_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The allocator, its rebalances, and those that failed or were late (each kept the
+    last feasible weights); nothing without an allocation layer."""
+    figures = metrics.get("allocation")
+    if not figures:
+        return []
+    failed = int(figures.get("failed", 0))
+    by_status = figures.get("failed_by_status") or {}
+    why = f" ({_counts(by_status)})" if by_status else ""
+    text = (
+        f"{figures.get('allocator', '?')}: {int(figures.get('rebalances', 0)):,} rebalances, "
+        f"{failed:,} failed{why}, {int(figures.get('late', 0)):,} late"
+    )
+    rows = [("allocation", text)]
+    if failed:
+        rows.append(("  failed", "each kept the last feasible weights (allocation_decided)"))
+    return rows
 
 
 def _row(key: str, metrics: Mapping[str, Any]) -> tuple[str, str]:

@@ -271,6 +271,17 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                     "in Python: use kelly or fixed_fraction",
                 )
             )
+        if config.allocation is not None:
+            at = "allocation"
+            problems.append(
+                Problem(
+                    config.locate(at),
+                    at,
+                    "a strategy's allocation: runs when the strategy runs alone; a portfolio "
+                    "file's strategies share one account at the portfolio's allocation: "
+                    "remove it here",
+                )
+            )
         names.setdefault(config.name, i)
         configs.append(config)
     return _Loaded(tuple(configs), tuple(problems))

@@ -1,0 +1,240 @@
+"""The allocation layer's stage of a bar: trailing closes in, rebalance targets out.
+
+With ``allocation:``, the compiled step stops after the halts of every bar
+(`tradeloom.core.layout.NEED_ALLOCATE`) and runs no signal: the allocator decides the
+positions. `Rebalancer` is what the driver answers with; it is the same in every mode
+and reads nothing but what it was given, bar by bar:
+
+1. every bar's closes enter its own ring of the last ``window + 1`` closes (the
+   trailing window ends at the decision bar, never after it: a later bar is not yet
+   known to it);
+2. once the ring is full, at a bar the schedule asks for
+   (`tradeloom.engine.rebalance.rebalance_due`; not while trading is halted), the
+   allocator is called with the window's close-to-close simple returns, the model's
+   probabilities of the decision bar, the label's horizon and the weights held at the
+   bar's close;
+3. its answer is an `AllocationDecision`: when ``ok``, the targets and the changes to
+   trade, ``target - held`` with each change below ``min_trade`` left at 0
+   (`tradeloom.engine.rebalance.trades_after_min`); otherwise (the allocator's
+   ``infeasible`` or ``failed``, a symbol without a bar in the window, an exception,
+   weights that are not finite or break a constraint) no trade, and the last feasible
+   targets stay in force (never an equal weight in their place).
+
+Every rebalance is journaled (`tradeloom.journal.AllocationDecided`) before its orders.
+A symbol whose bar already holds an exit (a halt's, the holding limit's, a stop at the
+close) keeps that exit; a symbol without a bar at the decision is not traded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tradeloom.engine.rebalance import rebalance_due, trades_after_min
+from tradeloom.plugins.protocols import LabelHorizon
+from tradeloom.plugins.protocols_allocation import (
+    Allocator,
+    WeightConstraints,
+    constraint_violation,
+)
+from tradeloom.runtime.lazy import numpy as np
+from tradeloom.schemas.allocation import Rebalance, weight_constraints
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    from tradeloom.engine.wiring import Pipeline
+
+__all__ = ["TOLERANCE", "AllocationDecision", "Rebalancer", "rebalancer_of"]
+
+TOLERANCE = 1e-6
+"""How far an allocator's weights may break a constraint before the answer is refused
+(the convex solvers run to gaps of 1e-12; the closed forms are exact)."""
+
+
+@dataclass(frozen=True)
+class AllocationDecision:
+    """One rebalance's outcome.
+
+    Attributes:
+        status: ``ok``, the allocator's ``infeasible`` or ``failed``, ``too_few_bars`` or
+            ``error`` (`tradeloom.journal.AllocationDecided`).
+        message: Why it is not ok ('' when ok).
+        weights: The targets in force after it (None: none yet).
+        held: The weights held at the decision bar's close.
+        trades: The weight changes to trade (None: nothing is traded).
+        inputs_hash: The hash of what the allocator was given.
+        window: The returns it was given.
+    """
+
+    status: str
+    message: str
+    weights: npt.NDArray[np.float64] | None
+    held: npt.NDArray[np.float64]
+    trades: npt.NDArray[np.float64] | None
+    inputs_hash: str
+    window: int
+
+
+class Rebalancer:
+    """Decide the rebalances of one allocation, bar by bar (see the module).
+
+    Args:
+        allocator: The built allocator.
+        kind: Its kind (journaled).
+        window: The trailing returns of each rebalance (``allocation.window``).
+        constraints: The constraints, resolved over the symbols.
+        rule: The schedule.
+        min_trade: ``constraints.min_trade`` (None: every change is traded).
+        horizon: The label's horizon in bars (0: unknown).
+        symbols: The universe's symbols.
+    """
+
+    def __init__(
+        self,
+        allocator: Allocator,
+        *,
+        kind: str,
+        window: int,
+        constraints: WeightConstraints,
+        rule: Rebalance,
+        min_trade: float | None,
+        horizon: int,
+        symbols: Sequence[str],
+    ) -> None:
+        self.allocator = allocator
+        self.kind = kind
+        self.window = window
+        self.constraints = constraints
+        self.rule = rule
+        self.min_trade = min_trade
+        self.horizon = horizon
+        self.symbols = tuple(symbols)
+        self._ring = np.full((window + 1, len(symbols)), np.nan)
+        self._count = 0
+        self.last_bar: int | None = None
+        self.last_time_ns: int | None = None
+        self.target: npt.NDArray[np.float64] | None = None
+        """The last feasible targets (None: none yet)."""
+
+    def closes(self) -> npt.NDArray[np.float64]:
+        """Return the last ``window + 1`` closes, oldest first (NaN before they are known)."""
+        start = self._count % self._ring.shape[0]
+        return np.concatenate((self._ring[start:], self._ring[:start]))
+
+    def decide(
+        self,
+        bar: int,
+        time_ns: int,
+        close: npt.NDArray[np.float64],
+        probabilities: npt.NDArray[np.float64],
+        held: npt.NDArray[np.float64],
+        *,
+        trading: bool = True,
+    ) -> AllocationDecision | None:
+        """Take bar ``bar``'s closes; return its rebalance, or None when none is due.
+
+        Args:
+            bar: The decision bar.
+            time_ns: Its open time (UTC ns): the calendar schedules read it.
+            close: Its close per symbol (NaN: the symbol has no bar).
+            probabilities: The model's probability per symbol at the bar (NaN: none).
+            held: The weights held at its close.
+            trading: False while trading is halted: the closes are taken, nothing is
+                decided.
+        """
+        self._ring[self._count % self._ring.shape[0]] = close
+        self._count += 1
+        if not trading or self._count < self._ring.shape[0]:
+            return None
+        if not self._due(bar, time_ns, held):
+            return None
+        self.last_bar, self.last_time_ns = bar, time_ns
+        closes = self.closes()
+        returns = closes[1:] / closes[:-1] - 1.0
+        p = np.array(probabilities, dtype=np.float64)
+        previous = np.array(held, dtype=np.float64)
+        digest = hashlib.sha256()
+        for part in (returns, p, previous):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        inputs_hash = digest.hexdigest()[:16]
+        status, message, weights = self._solve(closes, returns, p, previous)
+        trades = None
+        if weights is not None:
+            self.target = weights
+            trades = trades_after_min(weights, previous, self.min_trade)
+        return AllocationDecision(
+            status, message, self.target, previous, trades, inputs_hash, self.window
+        )
+
+    def _due(self, bar: int, time_ns: int, held: npt.NDArray[np.float64]) -> bool:
+        if self.rule.drift is not None and self.target is None:
+            return True  # no feasible target yet to drift from: try again
+        return rebalance_due(
+            self.rule,
+            bar=bar,
+            time_ns=time_ns,
+            last_bar=self.last_bar,
+            last_time_ns=self.last_time_ns,
+            target=self.target,
+            held=held,
+        )
+
+    def _solve(
+        self,
+        closes: npt.NDArray[np.float64],
+        returns: npt.NDArray[np.float64],
+        p: npt.NDArray[np.float64],
+        previous: npt.NDArray[np.float64],
+    ) -> tuple[str, str, npt.NDArray[np.float64] | None]:
+        missing = ~np.isfinite(closes) | (closes <= 0.0)
+        if missing.any():
+            k = int(np.flatnonzero(missing.any(axis=0))[0])
+            gaps = int(missing[:, k].sum())
+            return (
+                "too_few_bars",
+                f"{self.symbols[k]} has no bar (or no price) at {gaps} of the "
+                f"{closes.shape[0]} closes a window of {self.window} returns needs",
+                None,
+            )
+        prior = previous if self.target is not None else None  # None at the first
+        try:
+            result = self.allocator.allocate(returns, self.constraints, p, self.horizon, prior)
+        except Exception as exc:  # an allocator's bug is journaled, never a crash
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            return "error", f"{self.kind} raised {type(exc).__name__}: {text}", None
+        if result.status != "ok" or result.weights is None:
+            return result.status, result.message or f"{self.kind} gave no weights", None
+        weights = np.asarray(result.weights, dtype=np.float64)
+        broken = constraint_violation(weights, self.constraints, prior, TOLERANCE)
+        if broken is not None:
+            return "error", f"{self.kind} answered weights that break {broken}", None
+        return "ok", "", weights.copy()
+
+
+def rebalancer_of(pipeline: Pipeline, symbols: Sequence[str]) -> Rebalancer | None:
+    """Return the `Rebalancer` of ``pipeline``'s ``allocation:`` over ``symbols``, or None
+    without one."""
+    config = pipeline.config
+    allocator = pipeline.allocator
+    if allocator is None or config.allocation is None:
+        return None
+    declared = config.allocation_constraints
+    rule = config.allocation_rebalance
+    assert declared is not None and rule is not None  # with the section (the loader's)
+    groups = config.risk_portfolio.groups
+    model = pipeline.model
+    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
+    return Rebalancer(
+        allocator,
+        kind=config.allocation.kind,
+        window=config.allocation_window,
+        constraints=weight_constraints(declared, symbols, groups),
+        rule=rule,
+        min_trade=declared.min_trade,
+        horizon=horizon,
+        symbols=symbols,
+    )
