@@ -53,3 +53,18 @@ def test_auc_of_many_scores_is_the_ranks_auc_to_the_bit() -> None:
     with_nan = np.array([0.1, np.nan, 0.3, 0.2])  # NaN ranks last, as before
     labels = np.array([True, False, True, False])
     assert auc(with_nan, labels) == ranked_auc(with_nan, labels) == 0.25
+
+
+def test_auc_of_a_few_levels_is_the_ranks_auc_to_the_bit() -> None:
+    """Scores of a few levels (a precomputed column of 0, 0.5 and 1) are counted level by
+    level; a level first met after the levels were guessed, a -0.0 beside 0.0 and more
+    levels than are counted give the ranks' AUC all the same."""
+    rng = np.random.default_rng(11)
+    n = 50_000
+    late = rng.choice([0.0, 0.5, 1.0], n)
+    late[-3:] = [0.25, 0.75, 0.25]  # levels after the guessed ones
+    signed = rng.choice([0.0, -0.0, 1.0], n)
+    many = rng.choice(np.linspace(0.0, 1.0, 9), n)
+    for scores in (rng.choice([0.0, 0.5, 1.0], n), late, signed, many, np.full(n, 0.5)):
+        positive = rng.random(n) < 0.45
+        assert auc(scores, positive) == ranked_auc(scores, positive)
