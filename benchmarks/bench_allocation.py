@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from machine import describe
+from smoke import add_smoke, parse_args
 
 ALLOCATORS = (
     "equal_weight",
@@ -164,10 +165,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=750)
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=5000)
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args(argv)
-    if args.smoke:
-        args.sizes, args.runs, args.window, args.symbols, args.bars = [10, 20], 2, 120, 4, 600
+    add_smoke(parser, sizes=[10, 20], runs=2, window=120, symbols=4, bars=600)
+    args = parse_args(parser, argv)
     print(describe("numpy", "skfolio", "cvxpy-base", "clarabel"))
     rebalance_costs(args.sizes, args.window, args.runs)
     run_costs(args.symbols, args.bars, args.runs)

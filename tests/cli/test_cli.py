@@ -233,7 +233,9 @@ def test_every_strategy_file_validates(path: Path, request: pytest.FixtureReques
         rf"signal {doc['signal']['kind']}, sizing {doc['risk']['sizing']['kind']}, "
         rf"{len(doc['risk'].get('rules', []))} risk rules?, "
         rf"execution {doc['execution']['kind']}, "
-        rf"{len(doc.get('monitoring', []))} monitors?\)\n"
+        rf"{len(doc.get('monitoring', []))} monitors?"
+        + (f", allocation {doc['allocation']['kind']}" if "allocation" in doc else "")
+        + r"\)\n"
     )
     assert re.fullmatch(pattern, proc.stdout), proc.stdout
 

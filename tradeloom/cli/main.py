@@ -686,7 +686,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _allocation_note(config: StrategyConfig) -> str:
     if config.allocation is None:
         return ""
-    return f", allocation {config.allocation.kind}: not yet run (issue 68)"
+    return f", allocation {config.allocation.kind}"
 
 
 def _validate_portfolio(args: argparse.Namespace) -> int:

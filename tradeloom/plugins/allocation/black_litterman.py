@@ -41,6 +41,7 @@ from tradeloom.plugins.allocation.optimised import (
 )
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
+from tradeloom.runtime.extras import require
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class BlackLitterman:
         previous: npt.NDArray[np.float64] | None = None,
     ) -> AllocationResult:
         """Return the weights of the posterior's mean-variance optimum."""
+        require("skfolio", "allocation kind black_litterman")  # installed, not importable
         from skfolio.moments import EquilibriumMu
         from skfolio.optimization import MeanRisk
         from skfolio.prior import BlackLitterman as SkfolioBlackLitterman

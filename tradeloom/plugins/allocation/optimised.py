@@ -38,7 +38,7 @@ from tradeloom.plugins.protocols_allocation import (
     constraint_violation,
     infeasibility,
 )
-from tradeloom.runtime.extras import require
+from tradeloom.runtime.extras import require, require_installed
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class MaximumDiversificationParams(CovarianceParams):
 def needs_skfolio(kind: str) -> None:
     """Raise `ParamError` (at ``kind``) when skfolio, the ``allocation`` extra, is missing."""
     try:
-        require("skfolio", f"allocation kind {kind}")
+        require_installed("skfolio", f"allocation kind {kind}")
     except UserError as exc:
         raise ParamError("kind", str(exc)) from None
 
@@ -210,6 +210,7 @@ def solve(
     on that) ``failed``, bounds that cannot reach the exposure ``infeasible``. A solver's
     or skfolio's error is a status, never an exception.
     """
+    require("skfolio", f"allocation kind {kind}")  # an installed one that cannot import
     import cvxpy
     import pandas as pd
     from skfolio.exceptions import SkfolioError
