@@ -658,13 +658,16 @@ def test_a_process_that_takes_no_requests_is_not_signalled(tmp_path: Path) -> No
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "journal.sqlite").write_text("not a database", encoding="utf-8")
-    holder = ControlInbox(run_dir)  # this process, no handler for SIGUSR2
+    holder = ControlInbox(run_dir)  # this process, no handler for SIGUSR2: made so here,
+    # since a paper run an earlier test ran in this worker may have left its handler
+    previous = signal.signal(signal.SIGUSR2, signal.SIG_DFL)
     holder.claim_pid()
     try:
         with pytest.raises(UserError) as raised:
             request_kill(run_dir, "x")
     finally:
         holder.release_pid()
+        signal.signal(signal.SIGUSR2, previous)
     assert str(raised.value) == (
         f"{run_dir / 'journal.sqlite'}: not a SQLite database (damaged, or another kind of "
         f"file); the process running {run_dir} (pid {os.getpid()}) takes no requests (a "
