@@ -11,8 +11,9 @@ exchange emulator. `walk_bars` is an exchange's hourly bars of a random walk.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -229,3 +230,23 @@ def walk_bars(
         index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC", name="timestamp"),
     )
     return frame.round({"open": 2, "high": 2, "low": 2, "close": 2, "volume": 5})
+
+
+@contextlib.contextmanager
+def counted_yaml_parses() -> Iterator[list[Path]]:
+    """Count the YAML files `tradeloom.files.reading.read_yaml` parses inside the block
+    (the kept parses forgotten first): the paths, in order."""
+    from tradeloom.files import reading
+
+    seen: list[Path] = []
+    parse, kept = reading.read_yaml, reading._KEPT
+
+    def counted(path: Path, what: str) -> object:
+        seen.append(path)
+        return parse(path, what)
+
+    reading.read_yaml, reading._KEPT = counted, {}  # type: ignore[assignment]
+    try:
+        yield seen
+    finally:
+        reading.read_yaml, reading._KEPT = parse, kept

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import OMIT, strategy_text
+from tests.builders import OMIT, counted_yaml_parses, strategy_text
 from tradeloom.cli.main import main
 from tradeloom.engine.status import format_status, read_run
 from tradeloom.engine.status_rows import _group_sums, read_status
@@ -63,24 +63,12 @@ def test_a_one_market_paper_run_reads_the_same_and_again_after_it_continues(
     assert_rows_read_as_frames(run)
 
 
-def test_status_parses_the_runs_strategy_file_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_status_parses_the_runs_strategy_file_once(tmp_path: Path) -> None:
     """The journal's check of its strategy file (`tradeloom.journal.owner`) and the
     timeframe status reads from it share one parse: PyYAML's is a tenth of a status."""
-    from tradeloom.files import reading
-
     run = paper(tmp_path, MONITORED, 5)
-    seen: list[Path] = []
-    parse = reading.read_yaml
-
-    def counted(path: Path, what: str) -> object:
-        seen.append(path)
-        return parse(path, what)
-
-    monkeypatch.setattr(reading, "read_yaml", counted)
-    monkeypatch.setattr(reading, "_KEPT", {})
-    assert read_status(run, now=NOW).bars == 5
+    with counted_yaml_parses() as seen:
+        assert read_status(run, now=NOW).bars == 5
     assert seen == [run / "strategy.yaml"]
 
 

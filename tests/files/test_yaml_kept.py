@@ -4,26 +4,19 @@ own copy, and parsed again once it changes."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tradeloom.files import reading
+from tests.builders import counted_yaml_parses
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 
 
 @pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    seen: list[Path] = []
-    parse = reading.read_yaml
-
-    def counted(path: Path, what: str) -> object:
-        seen.append(path)
-        return parse(path, what)
-
-    monkeypatch.setattr(reading, "read_yaml", counted)
-    monkeypatch.setattr(reading, "_KEPT", {})
-    return seen
+def parses() -> Iterator[list[Path]]:
+    with counted_yaml_parses() as seen:
+        yield seen
 
 
 def test_a_file_is_parsed_once_and_each_reader_gets_its_own_copy(
