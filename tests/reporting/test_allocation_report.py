@@ -23,10 +23,13 @@ from tests.reporting.allocated_run import SYMBOLS, make_allocated_run
 from tests.reporting.browser import chromium
 from tests.reporting.page_checks import assert_titled, by_title, open_page, page_figures
 from tradeloom.cli.main import main
+from tradeloom.engine import status as status_module
+from tradeloom.engine.status_rows import read_status
 from tradeloom.journal import journal_path, read_frame
 from tradeloom.reporting.allocation_figures import (
     MOST_SHOWN,
     AllocationHistory,
+    allocation_history,
     top_columns,
 )
 from tradeloom.reporting.allocation_view import (
@@ -128,6 +131,29 @@ def test_a_run_without_allocation_shows_none_of_it(allocated: Path) -> None:
     run = replace(load_run(allocated), allocations=None)
     assert weights_chart(run) is None and last_rebalance_chart(run) is None
     assert rebalances_table(run) == ""
+
+
+def test_a_row_of_another_universe_is_placed_by_symbol() -> None:
+    """A rebalance journaled over other symbols (or another order) than the last one's:
+    each weight goes to its symbol's column, a symbol it does not name is NaN."""
+    frame = pd.DataFrame(
+        {
+            "seq": [1, 2],
+            "bar": [10, 20],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True),
+            "allocator": ["hrp", "hrp"],
+            "status": ["ok", "ok"],
+            "message": ["", ""],
+            "weights": [[0.7, 0.3], [0.2, 0.5, 0.3]],
+            "held": [[0.5, 0.5], [0.1, 0.6, 0.3]],
+            "symbols": [["B", "A"], ["A", "B", "C"]],
+        }
+    )
+    history = allocation_history(frame)
+    assert history is not None and history.symbols == ("A", "B", "C")
+    np.testing.assert_array_equal(history.target, [[0.3, 0.7, np.nan], [0.2, 0.5, 0.3]])
+    np.testing.assert_array_equal(history.held, [[0.5, 0.5, np.nan], [0.1, 0.6, 0.3]])
+    np.testing.assert_allclose(history.turnover, [0.4, 0.2])
 
 
 def _history(target: np.ndarray) -> AllocationHistory:
@@ -233,6 +259,31 @@ def test_status_shows_the_last_rebalance_target_against_held(
         assert weights[symbol]["held"] == pytest.approx(now, rel=1e-9)
         # held now is near the target it traded to (the price moved since, a little)
         assert weights[symbol]["held"] == pytest.approx(last["weights"][k], abs=0.05)
+
+
+def test_status_past_its_shown_symbols_counts_the_rest(
+    allocated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = read_status(allocated).allocation
+    assert whole is not None
+    monkeypatch.setattr(status_module, "WEIGHTS_SHOWN", 3)
+    part = read_status(allocated).allocation
+    assert part is not None
+    size = {w.symbol: max(abs(w.target or 0.0), abs(w.held or 0.0)) for w in whole.weights}
+    largest = sorted(SYMBOLS, key=lambda s: (-size[s], SYMBOLS.index(s)))[:2]
+    assert [w.symbol for w in part.weights] == [s for s in SYMBOLS if s in largest]
+    rest = [w for w in whole.weights if w.symbol not in largest]
+    assert part.others == 2
+    assert part.others_target == pytest.approx(sum(w.target or 0.0 for w in rest))
+    assert part.others_held == pytest.approx(sum(w.held or 0.0 for w in rest))
+    capsys.readouterr()
+    assert main(["status", str(allocated)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("allocation "))
+    more = out[head + 5].split()
+    assert more[:2] == ["2", "more"]
+    assert more[2:] == [f"{part.others_target:+.2%}", f"{part.others_held:+.2%}"]
+    assert not out[head + 6].startswith("           ")  # the next part of the status
 
 
 @pytest.mark.slow

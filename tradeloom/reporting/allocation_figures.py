@@ -109,6 +109,11 @@ def allocation_history(frame: pd.DataFrame) -> AllocationHistory | None:
     for i, (names, weights, holding) in enumerate(
         zip(ordered["symbols"], ordered["weights"], ordered["held"], strict=True)
     ):
+        if tuple(names) == symbols:  # the universe of every row but a changed one's
+            if len(weights) == len(symbols):  # empty: no feasible weights yet
+                target[i] = weights
+            held[i] = holding
+            continue
         where = [column.get(str(s), -1) for s in names]
         for j, w in zip(where, weights, strict=False):
             if j >= 0:
