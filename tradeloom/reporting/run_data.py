@@ -169,14 +169,17 @@ def load_run(
         bars=bars,
         trades_file=trades_file,
         plots=plots,
-        allocations=_allocations(journal, metrics),
+        allocations=_allocations(journal, metrics, strategy),
     )
 
 
-def _allocations(journal: Path, metrics: Mapping[str, Any]) -> AllocationHistory | None:
+def _allocations(
+    journal: Path, metrics: Mapping[str, Any], strategy: Mapping[str, Any]
+) -> AllocationHistory | None:
     """Return the run's rebalances; None: it does not allocate (read only for one that
-    does: its metrics count them)."""
-    if not metrics.get("allocation") or not journal.is_file():
+    does: its metrics count them, or its strategy file has ``allocation:``)."""
+    allocates = metrics.get("allocation") or strategy.get("allocation")
+    if not allocates or not journal.is_file():
         return None
     return allocation_history(read_frame(journal, "allocation_decided"))
 
