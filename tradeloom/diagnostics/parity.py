@@ -16,8 +16,9 @@
 One market or a universe: each fill, signal and order is compared in its own symbol,
 and each cause's P&L is kept per symbol too (``by_symbol``). A router's fills are
 compared venue by venue (the replay models each venue with its fees and its share of the
-cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders and a
-perpetual's funding are refused in one line (issue 69 lists them).
+cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are compared
+child by child (each child an order of its bar). A perpetual's funding is refused in
+one line (issue 69).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import yaml
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
+from tradeloom.schemas.file_kind import is_portfolio_document
 
 __all__ = [
     "CAUSES",
@@ -198,6 +200,11 @@ def _read_journal(run_dir: Path) -> _Journal:
         raise UserError(
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
+        )
+    if is_portfolio_document(document):
+        raise UserError(
+            f"{path}: a portfolio file's run; parity compares one strategy's run for now "
+            "(portfolio files: issue 69)"
         )
     if rows["funding"]:
         raise UserError(
