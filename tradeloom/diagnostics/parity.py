@@ -17,8 +17,9 @@ One market or a universe: each fill, signal and order is compared in its own sym
 and each cause's P&L is kept per symbol too (``by_symbol``). A router's fills are
 compared venue by venue (the replay models each venue with its fees and its share of the
 cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are compared
-child by child (each child an order of its bar). A perpetual's funding is refused in
-one line (issue 69).
+child by child (each child an order of its bar). A perpetual's funding: the replay books
+the rates the run booked (its ``funding`` rows, as a file series), and each bar's
+funding is compared; a portfolio file's run is refused in one line (issue 69).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ CAUSES: dict[str, str] = {
     "rejection": "the venue rejected or cancelled an order the backtest filled (its code)",
     "late_bars": "bars missed or played late (an outage, a restart's catch-up)",
     "kill": "a kill or flatten the operator asked for",
+    "funding": "a perpetual's funding differs (the position it was paid on, or its rate)",
     "hot_reload": "the strategy file was reloaded while the run traded",
     "knock_on": "a size or decision that follows an equity or position already apart",
     "unexplained": "a difference no journaled fact explains",
@@ -206,11 +208,6 @@ def _read_journal(run_dir: Path) -> _Journal:
             f"{path}: a portfolio file's run; parity compares one strategy's run for now "
             "(portfolio files: issue 69)"
         )
-    if rows["funding"]:
-        raise UserError(
-            f"{path}: funding rows: parity compares a run without funding for now "
-            "(perpetuals' funding: issue 69)"
-        )
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
     for r in rows["market_at_start"]:  # a universe's live run: each market's lot
@@ -251,7 +248,9 @@ def _check_strategy(run_dir: Path, journal: _Journal) -> None:
 # --- the replay -----------------------------------------------------------------------------
 
 
-def _replay_document(journal: _Journal, bars_file: Path) -> dict[str, Any]:
+def _replay_document(
+    journal: _Journal, bars_file: Path, funding_file: Path | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(json.dumps(journal.document))
     data = document.get("data") or {}
     execution = _replay_execution(document.get("execution") or {}, journal.capital)
@@ -266,6 +265,10 @@ def _replay_document(journal: _Journal, bars_file: Path) -> dict[str, Any]:
         }
     if "timeframe" in data:
         document["data"]["timeframe"] = data["timeframe"]
+    if funding_file is not None:  # the rates the run booked, at the bars it booked them
+        series = {"name": execution.get("funding"), "kind": "file", "path": str(funding_file)}
+        series |= {"column": "rate", "symbol_column": "symbol", "available_after": "0s"}
+        document["data"]["auxiliary"] = [series]
     model = document.get("model") or {}
     label = model.get("label") if isinstance(model, dict) else None
     horizon = label.get("horizon", 1) if isinstance(label, dict) else 1
@@ -328,8 +331,20 @@ def _replay(journal: _Journal, out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
         bars_file = Path(folder) / "bars.csv"
         bars.to_csv(bars_file, index=False)
+        funding_file = None
+        if journal.rows["funding"]:
+            funding_file = Path(folder) / "funding.csv"
+            funded = journal.rows["funding"]
+            pd.DataFrame(
+                {
+                    "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
+                    "symbol": [r.symbol for r in funded],
+                    "rate": [float(r.values["rate"]) for r in funded],
+                }
+            ).to_csv(funding_file, index=False)
         file = Path(folder) / "strategy.yaml"
-        file.write_text(yaml.safe_dump(_replay_document(journal, bars_file), sort_keys=False))
+        document = _replay_document(journal, bars_file, funding_file)
+        file.write_text(yaml.safe_dump(document, sort_keys=False))
         try:
             config, plugins = load_strategy(file, ())
         except ConfigError as exc:
@@ -639,7 +654,17 @@ class _Comparison:
             return "fee", "paid in the base currency"
         if short > lot:
             return "partial_fill", ""
-        return self.explain(bar, symbol)
+        cause = self.explain(bar, symbol)
+        if cause[0] == "unexplained" and self.venue and short > 0.0:
+            # nothing before it: the venue rounded the order down to the market's lot
+            return "partial_fill", "rounded to the market's lot"
+        return cause
+
+    def funding(self, bar: int, symbol: str, mine: float, theirs: float) -> None:
+        """Count the difference of a bar's funding in ``symbol`` (cash, at its bar)."""
+        at = _Fill({}, bar, bar, symbol)
+        pnl = self.book("funding", at, mine - theirs, 0.0)
+        self.note(bar, symbol, "funding", mine, theirs, "funding")["pnl"] = pnl
 
     def unmatched(self, row: Any, sign: float) -> None:
         """Count a fill only the run (``sign`` 1) or only the replay (-1) has, whole.
@@ -782,6 +807,15 @@ def _compare(
             seen.unmatched(*item)
         else:
             seen.order_fills(*item)
+
+    # a perpetual's funding, bar by bar: the same rates, on the positions each held
+    funded = _by_bar(_rows(reference, "funding"), lambda b: to_run.get(b, b))
+    mine_funded = _by_bar(journal.rows["funding"], lambda b: b)
+    for bar, symbol in sorted(set(mine_funded) | set(funded)):
+        paid = math.fsum(float(r.values["amount"]) for r in mine_funded.get((bar, symbol), []))
+        booked = math.fsum(float(r.values["amount"]) for r in funded.get((bar, symbol), []))
+        if not _close(paid, booked, limits):
+            seen.funding(bar, symbol, paid, booked)
 
     # signals and orders, bar by bar (after the fills: a size follows the fills before it)
     for kind, keys in (("signal", ("direction",)), ("order", ("side", "reason", "quantity"))):
