@@ -305,3 +305,44 @@ def test_a_perpetuals_funding_is_its_own_cause(
     lot = [d for d in report["differences_by_bar"] if d["cause"] == "partial_fill"]
     assert {d["code"] for d in lot} <= {"rounded to the market's lot"}
     assert set(report["causes"]) <= {"fee", "knock_on", "funding", "partial_fill"}
+
+
+@pytest.mark.slow  # a run and its replay
+def test_a_routers_child_refused_at_one_venue_is_a_rejection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the cheaper venue refuses the first child it is sent: the router sends it to dear
+    insufficient = "Account has insufficient balance for requested action."
+    specs = [
+        VenueSpec("dear", {"USDT": 25_000}, taker_fee=Decimal("0.003")),
+        VenueSpec("cheap", {"USDT": 25_000}, taker_fee=Decimal("0.0005")),
+    ]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(tmp_path)
+        with router_run(tmp_path, monkeypatch, text=ROUTED, specs=specs) as run:
+            run.venues["cheap"].faults.next(POST, Reject(-2010, insufficient))
+            runner = run.runner(tmp_path / "live")
+            runner.start()
+            try:
+                run.tick(runner, 60)
+            finally:
+                runner.stop("test over")
+    run_dir = tmp_path / "live"
+    decisions = [r.values for r in read_rows(run_dir / "journal.sqlite", ["route_decision"])]
+    assert [d["venue"] for d in decisions[:2]] == ["cheap", "dear"]
+    report = _report(run_dir, tmp_path / "p", capsys)
+    first = [d for d in report["differences_by_bar"] if d["field"] == "fill"][:2]
+    # the run's entry filled at dear, the replay's at cheap: each venue's fill whole
+    assert [(d["venue"], bool(d["run"]), bool(d["reference"])) for d in first] == [
+        ("cheap", False, True),
+        ("dear", True, False),
+    ] or [(d["venue"], bool(d["run"]), bool(d["reference"])) for d in first] == [
+        ("dear", True, False),
+        ("cheap", False, True),
+    ]
+    assert {d["cause"] for d in first} == {"rejection"}
+    assert {d["code"] for d in first} == {
+        f"VENUE_REJECTED: InsufficientFunds -2010: {insufficient}"
+    }
+    assert set(report["by_venue"]) == {"cheap", "dear"}
+    _by_part(report, "by_venue")

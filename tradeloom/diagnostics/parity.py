@@ -399,6 +399,10 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
     for r in journal.rows["order_cancelled"]:
         said = venue_said.get(r.values.get("order_id"))
         refused.setdefault((r.bar, r.symbol), said or str(r.values.get("reason") or "CANCELLED"))
+    children = {r.values["order_id"] for r in journal.rows["route_decision"]}
+    for r in journal.rows["order_state"]:  # a router's child a venue refused: routed on
+        if r.values.get("state") == "rejected" and r.values["client_id"] in children:
+            refused.setdefault((r.bar, r.symbol), venue_said[r.values["client_id"]])
     return _Context(
         times,
         late,
