@@ -75,7 +75,7 @@ def _cli_logging() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-def _funding() -> pd.Series:
+def sine_funding() -> pd.Series:
     """A rate every 8 hours over the bars, from -0.1% to +0.1% and back (both signs)."""
     index = pd.date_range("2024-01-01", periods=420 // 8 + 1, freq="8h", tz="UTC")
     return pd.Series(np.round(0.001 * np.sin(np.arange(len(index)) / 3.0), 6), index=index)
@@ -85,7 +85,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.chdir(tmp_path)
     return emulated_run(
         tmp_path, monkeypatch, text=PERP, symbol=SWAP, bars=make_bars(),
-        funding_rates={SWAP: _funding()}, taker_fee=Decimal("0.0005"),
+        funding_rates={SWAP: sine_funding()}, taker_fee=Decimal("0.0005"),
     )  # fmt: skip
 
 
@@ -264,7 +264,7 @@ def test_the_live_perpetual_makes_its_backtests_decisions_and_books_its_funding(
     config, plugins = load_strategy(uninterrupted["strategy"], ())
     frame = make_bars().iloc[:END]
     frame.index = frame.index.as_unit("ns")
-    data = _Frame(Bars(frame, SWAP, "1h", 3600), _funding())
+    data = _Frame(Bars(frame, SWAP, "1h", 3600), sine_funding())
     pipeline = replace(build_pipeline(config), data=data)  # type: ignore[arg-type]
     path = tmp_path / "backtest.sqlite"
     journal = open_journal(path, RunIdentity("live_rf", "bt", "backtest"))
@@ -325,7 +325,7 @@ def test_a_live_perpetual_killed_with_kill_9_right_after_an_order_was_sent_resta
         {"USDT": Decimal("100000")},
         start=HISTORY,
         include_open_kline=False,
-        funding_rates={SWAP: _funding()},
+        funding_rates={SWAP: sine_funding()},
         taker_fee=Decimal("0.0005"),
     ) as emu:
         rig = PerpRig(emu, tmp_path, 10_000)

@@ -8,7 +8,7 @@ live router run killed mid-way restarts from its journal, each venue reconciled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,17 +96,25 @@ class RouterRun:
 
 @contextmanager
 def router_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap_usdt: int = 30_000
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cheap_usdt: int = 30_000,
+    *,
+    text: str = TEXT,
+    specs: Sequence[VenueSpec] | None = None,
 ) -> Iterator[RouterRun]:
+    """The emulated venues (``specs``, by default dear's 40,000 USDT at 0.3% and cheap's
+    ``cheap_usdt`` at 0.05%) and the strategy ``text`` pointed at them."""
     monkeypatch.setenv("EMU_DEAR_KEY", "dear-" + DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_CHEAP_KEY", "cheap-" + DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     strategy = tmp_path / "strategy.yaml"
-    strategy.write_text(TEXT)
-    specs = [
-        VenueSpec("dear", {"USDT": 40_000}, taker_fee=Decimal("0.003")),
-        VenueSpec("cheap", {"USDT": cheap_usdt}, taker_fee=Decimal("0.0005")),
-    ]
+    strategy.write_text(text)
+    if specs is None:
+        specs = [
+            VenueSpec("dear", {"USDT": 40_000}, taker_fee=Decimal("0.003")),
+            VenueSpec("cheap", {"USDT": cheap_usdt}, taker_fee=Decimal("0.0005")),
+        ]
     with ExitStack() as stack:
         venues = stack.enter_context(
             EmulatedVenues({SYMBOL: make_bars()}, specs, start=HISTORY, include_open_kline=False)

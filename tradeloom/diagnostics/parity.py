@@ -13,8 +13,13 @@
    gets a cause (`CAUSES`); the equity gap is split into P&L by cause, fill by fill,
    so that the causes sum to the gap, and what they do not explain is ``unexplained``.
 
-One market only: a universe, a portfolio file, a router, sliced orders and a perpetual's
-funding are refused in one line (issue 69 lists them).
+One market or a universe: each fill, signal and order is compared in its own symbol,
+and each cause's P&L is kept per symbol too (``by_symbol``). A router's fills are
+compared venue by venue (the replay models each venue with its fees and its share of the
+cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are compared
+child by child (each child an order of its bar). A perpetual's funding: the replay books
+the rates the run booked (its ``funding`` rows, as a file series), and each bar's
+funding is compared; a portfolio file's run is refused in one line (issue 69).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import yaml
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
+from tradeloom.schemas.file_kind import is_portfolio_document
 
 __all__ = [
     "CAUSES",
@@ -52,6 +58,7 @@ CAUSES: dict[str, str] = {
     "rejection": "the venue rejected or cancelled an order the backtest filled (its code)",
     "late_bars": "bars missed or played late (an outage, a restart's catch-up)",
     "kill": "a kill or flatten the operator asked for",
+    "funding": "a perpetual's funding differs (the position it was paid on, or its rate)",
     "hot_reload": "the strategy file was reloaded while the run traded",
     "knock_on": "a size or decision that follows an equity or position already apart",
     "unexplained": "a difference no journaled fact explains",
@@ -68,6 +75,15 @@ equity residual within ``absolute``; a bar played more than ``late`` bars after 
 close is late. A cause's name limits its |P&L| (default: none, ``unexplained``: 0)."""
 
 _SIMULATED = "simulated"
+_CCXT = "ccxt"
+_ROUTER = "router"
+_ACCOUNT_KEYS = frozenset({"exchange", "options", "config", "api_key", "secret", "password"})
+"""An exchange account's keys (``ccxt``'s connection), which its simulated model has not."""
+_DIFFERENCE_COLUMNS = (
+    "timestamp", "bar", "symbol", "venue", "field", "run", "reference", "cause", "code", "pnl"
+)  # fmt: skip
+_DEFAULT_CASH = 100_000.0
+"""``initial_cash``'s default (`SimulatedVenueParams`)."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +91,13 @@ class ParityResult:
     """The comparison of a run with its replay.
 
     Attributes:
-        bars: One row per bar the run saw: ``timestamp``, ``bar``, each side's
-            ``equity`` (``run_equity``, ``reference_equity``), the ``gap`` and each
-            cause's cumulative P&L (a column per cause).
-        differences: One row per difference: ``timestamp``, ``bar``, ``field``,
-            ``run``, ``reference``, ``cause``, ``code``, ``pnl``.
+        bars: One row per bar the run saw (a universe: per bar of its clock):
+            ``timestamp``, ``bar``, each side's ``equity`` (``run_equity``,
+            ``reference_equity``), the ``gap`` and each cause's cumulative P&L (a column
+            per cause).
+        differences: One row per difference: ``timestamp``, ``bar``, ``symbol`` (''
+            for the account's equity), ``venue`` (a router's; ''), ``field``, ``run``,
+            ``reference``, ``cause``, ``code``, ``pnl``.
         causes: One row per cause found: ``count``, ``pnl``, ``limit``, ``within``.
         summary: What ``parity.json`` holds besides the tables.
     """
@@ -125,15 +143,17 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
 
 @dataclass
 class _Journal:
-    """What parity reads of a run's journal: its mode, starting cash, the market's lot
-    (``dust``), the strategy it started under, its live bars and the rows by kind."""
+    """What parity reads of a run's journal: its mode, starting cash, each market's lot
+    (``dust``, by symbol), the strategy it started under, its live bars, its symbols (in
+    the order the run played them) and the rows by kind."""
 
     mode: str
     capital: float
-    dust: float
+    dust: dict[str, float]
     document: dict[str, Any]
     live: list[Any]
     rows: dict[str, list[Any]]
+    symbols: list[str] = field(default_factory=list)
 
 
 def _read_journal(run_dir: Path) -> _Journal:
@@ -162,6 +182,7 @@ def _read_journal(run_dir: Path) -> _Journal:
         "sliced_order",
         "route_decision",
         "funding",
+        "market_at_start",
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
@@ -182,26 +203,23 @@ def _read_journal(run_dir: Path) -> _Journal:
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
         )
-    for kind in ("sliced_order", "route_decision", "funding"):
-        if rows[kind]:
-            raise UserError(
-                f"{path}: {kind} rows: parity compares one market's plain orders for now "
-                "(sliced orders, routers and funding: issue 69)"
-            )
-    symbols = {r.symbol for r in rows["live_bar"]}
-    if len(symbols) != 1:
+    if is_portfolio_document(document):
         raise UserError(
-            f"{path}: {len(symbols)} markets ({', '.join(sorted(symbols))}); parity compares "
-            "one market for now (universes: issue 69)"
+            f"{path}: a portfolio file's run; parity compares one strategy's run for now "
+            "(portfolio files: issue 69)"
         )
-    capital = float(start["capital"])
+    symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
+    dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
+    for r in rows["market_at_start"]:  # a universe's live run: each market's lot
+        dust[r.symbol] = float(r.values.get("dust") or 0.0)
     return _Journal(
         str(start["mode"]),
-        capital,
-        float(start.get("dust") or 0.0),
+        float(start["capital"]),
+        dust,
         document,
         rows["live_bar"],
         rows,
+        symbols,
     )
 
 
@@ -230,28 +248,65 @@ def _check_strategy(run_dir: Path, journal: _Journal) -> None:
 # --- the replay -----------------------------------------------------------------------------
 
 
-def _replay_document(journal: _Journal, bars_file: Path) -> dict[str, Any]:
+def _replay_document(
+    journal: _Journal, bars_file: Path, funding_file: Path | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(json.dumps(journal.document))
     data = document.get("data") or {}
-    execution = document.get("execution") or {}
-    if execution.get("kind") != _SIMULATED:
-        raise UserError(
-            f"execution.kind: {execution.get('kind')!r}; parity replays a simulated venue's "
-            "strategy for now (routers: issue 69)"
-        )
-    symbol = journal.live[0].symbol
-    document["data"] = {"kind": "csv", "path": str(bars_file), "symbol": symbol}
+    execution = _replay_execution(document.get("execution") or {}, journal.capital)
+    if len(journal.symbols) == 1:
+        document["data"] = {"kind": "csv", "path": str(bars_file), "symbol": journal.symbols[0]}
+    else:
+        document["data"] = {
+            "kind": "csv",
+            "path": str(bars_file),
+            "symbols": journal.symbols,
+            "symbol_column": "symbol",
+        }
     if "timeframe" in data:
         document["data"]["timeframe"] = data["timeframe"]
+    if funding_file is not None:  # the rates the run booked, at the bars it booked them
+        series = {"name": execution.get("funding"), "kind": "file", "path": str(funding_file)}
+        series |= {"column": "rate", "symbol_column": "symbol", "available_after": "0s"}
+        document["data"]["auxiliary"] = [series]
     model = document.get("model") or {}
     label = model.get("label") if isinstance(model, dict) else None
     horizon = label.get("horizon", 1) if isinstance(label, dict) else 1
     document["model"] = {"kind": "precomputed", "column": "p_up", "horizon": int(horizon)}
-    if math.isfinite(journal.capital):
-        execution["initial_cash"] = journal.capital
     document["execution"] = execution
     document.pop("live", None)
     return document
+
+
+def _replay_execution(execution: dict[str, Any], capital: float) -> dict[str, Any]:
+    """The run's execution as the replay models it: an exchange account (``ccxt``) as
+    the simulated venue with its fees and cash, a router's venues each so, from the
+    run's starting cash (a router's split over its venues as the file splits it)."""
+    kind = execution.get("kind")
+    if kind == _ROUTER:
+        venues = [_simulated(v, f"execution.venues.{i}") for i, v in enumerate(execution["venues"])]
+        cash = math.fsum(float(v.get("initial_cash", _DEFAULT_CASH)) for v in venues)
+        if math.isfinite(capital) and cash > 0:
+            for v in venues:
+                v["initial_cash"] = float(v.get("initial_cash", _DEFAULT_CASH)) * capital / cash
+        return {**execution, "venues": venues}
+    execution = _simulated(execution, "execution")
+    if math.isfinite(capital):
+        execution["initial_cash"] = capital
+    return execution
+
+
+def _simulated(venue: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = venue.get("kind")
+    if kind == _SIMULATED:
+        return dict(venue)
+    if kind == _CCXT:
+        kept = {k: v for k, v in venue.items() if k not in _ACCOUNT_KEYS}
+        return kept | {"kind": _SIMULATED}
+    raise UserError(
+        f"{where}.kind: {kind!r}; parity replays a simulated venue, an exchange account "
+        "(ccxt) or a router of them"
+    )
 
 
 def _replay(journal: _Journal, out: Path) -> Path:
@@ -262,6 +317,8 @@ def _replay(journal: _Journal, out: Path) -> Path:
 
     live = journal.live
     bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
+    if len(journal.symbols) > 1:
+        bars["symbol"] = [r.symbol for r in live]
     for column in ("open", "high", "low", "close", "volume"):
         bars[column] = [float(r.values[column]) for r in live]
     bars["p_up"] = [
@@ -274,8 +331,20 @@ def _replay(journal: _Journal, out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
         bars_file = Path(folder) / "bars.csv"
         bars.to_csv(bars_file, index=False)
+        funding_file = None
+        if journal.rows["funding"]:
+            funding_file = Path(folder) / "funding.csv"
+            funded = journal.rows["funding"]
+            pd.DataFrame(
+                {
+                    "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
+                    "symbol": [r.symbol for r in funded],
+                    "rate": [float(r.values["rate"]) for r in funded],
+                }
+            ).to_csv(funding_file, index=False)
         file = Path(folder) / "strategy.yaml"
-        file.write_text(yaml.safe_dump(_replay_document(journal, bars_file), sort_keys=False))
+        document = _replay_document(journal, bars_file, funding_file)
+        file.write_text(yaml.safe_dump(document, sort_keys=False))
         try:
             config, plugins = load_strategy(file, ())
         except ConfigError as exc:
@@ -289,13 +358,14 @@ def _replay(journal: _Journal, out: Path) -> Path:
 
 @dataclass
 class _Context:
-    """The journaled facts that explain a difference, by the run's bar."""
+    """The journaled facts that explain a difference, by the run's bar (a venue's
+    refusal: by bar and symbol)."""
 
     times: dict[int, pd.Timestamp]
     late: set[int]
     reload_bar: float
     kill_bar: float
-    refused: dict[int, str]
+    refused: dict[tuple[int, str], str]
 
 
 def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
@@ -304,7 +374,7 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
     step = _step(live)
     late: set[int] = set()
     previous: int | None = None
-    for r in live:
+    for r in _first_rows(live):
         close = pd.Timestamp(r.timestamp) + step
         played = r.values.get("wall_time")
         # the run's clock: the wall's, or the simulated one's (an emulator's market time)
@@ -320,7 +390,7 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
         for r in journal.rows["control_request"]
         if r.values.get("action") in ("kill", "flatten")
     ] + [r.bar for r in journal.rows["trading_state"] if r.values.get("code") == "KILL_SWITCH"]
-    refused: dict[int, str] = {}
+    refused: dict[tuple[int, str], str] = {}
     venue_said = {  # what the venue answered an order it refused (code: message)
         r.values["client_id"]: str(r.values.get("reason") or r.values.get("code"))
         for r in journal.rows["order_state"]
@@ -328,7 +398,11 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
     }
     for r in journal.rows["order_cancelled"]:
         said = venue_said.get(r.values.get("order_id"))
-        refused.setdefault(r.bar, said or str(r.values.get("reason") or "CANCELLED"))
+        refused.setdefault((r.bar, r.symbol), said or str(r.values.get("reason") or "CANCELLED"))
+    children = {r.values["order_id"] for r in journal.rows["route_decision"]}
+    for r in journal.rows["order_state"]:  # a router's child a venue refused: routed on
+        if r.values.get("state") == "rejected" and r.values["client_id"] in children:
+            refused.setdefault((r.bar, r.symbol), venue_said[r.values["client_id"]])
     return _Context(
         times,
         late,
@@ -338,17 +412,26 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
     )
 
 
+def _first_rows(live: Sequence[Any]) -> list[Any]:
+    """Each bar's first live row, in order (a universe journals a row per symbol)."""
+    first: dict[int, Any] = {}
+    for r in live:
+        first.setdefault(r.bar, r)
+    return list(first.values())
+
+
 def _step(live: Sequence[Any]) -> pd.Timedelta:
-    times = pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in live])
+    times = pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in _first_rows(live)])
     if len(times) < 2:
         return pd.Timedelta(hours=1)
     return pd.Timedelta((times[1:] - times[:-1]).min())
 
 
-def _event_cause(bar: int, ctx: _Context) -> tuple[str, str] | None:
-    """The journaled event that explains a difference at ``bar`` (None: none)."""
-    if bar in ctx.refused:
-        return "rejection", ctx.refused[bar]
+def _event_cause(bar: int, symbol: str, ctx: _Context) -> tuple[str, str] | None:
+    """The journaled event that explains a difference at ``bar`` in ``symbol`` (None:
+    none)."""
+    if (bar, symbol) in ctx.refused:
+        return "rejection", ctx.refused[bar, symbol]
     if bar in ctx.late or bar - 1 in ctx.late:
         return "late_bars", ""
     if bar >= ctx.kill_bar:
@@ -396,7 +479,9 @@ class _Comparison:
     A fill moves the equity at close c by ``-s q p - f + s q c`` (side s, quantity q,
     price p, fee f): its difference from the replay's fill is split exactly into causes
     (`fill_pair`), and a fill one side has and the other has not counts whole
-    (`unmatched`); what the causes leave of the equity gap is ``unexplained``.
+    (`unmatched`); what the causes leave of the equity gap is ``unexplained``. In a
+    universe each fill moves its own symbol's close; each cause's P&L is kept by symbol
+    too (``by_symbol``, at the last close).
     """
 
     def __init__(self, journal: _Journal, ctx: _Context, limits: Mapping[str, float]) -> None:
@@ -404,27 +489,55 @@ class _Comparison:
         self.limits = limits
         self.venue = journal.mode == "live"
         self.dust = journal.dust
-        self.bars = [r.bar for r in journal.live]
+        self.bars = [r.bar for r in _first_rows(journal.live)]
         self.index = {bar: i for i, bar in enumerate(self.bars)}
-        self.closes = np.array([float(r.values["close"]) for r in journal.live])
+        self.closes: dict[str, np.ndarray] = {}  # a bar a symbol misses: its last close
+        for symbol in journal.symbols:
+            closes = pd.Series(np.nan, index=self.bars)
+            mine = [r for r in journal.live if r.symbol == symbol]
+            closes.loc[[r.bar for r in mine]] = [float(r.values["close"]) for r in mine]
+            self.closes[symbol] = closes.ffill().fillna(0.0).to_numpy(np.float64)
         self.differences: list[dict[str, Any]] = []
-        self.apart = 0.0  # the position only one side holds, from unmatched fills
-        self.apart_cause: tuple[str, str] | None = None
+        self.apart: dict[str, float] = {}  # the position only one side holds, by symbol
+        self.apart_cause: dict[str, tuple[str, str]] = {}
         self.pnl: dict[str, np.ndarray] = {}
-        self.ordered = {r.values["id"]: float(r.values["quantity"]) for r in journal.rows["order"]}
-        base = journal.live[0].symbol.split("/")[0]
-        self.in_base: dict[str, float] = {}  # a buy's fee taken from the bought quantity
+        self.by_symbol: dict[str, dict[str, float]] = {s: {} for s in journal.symbols}
+        self.by_venue: dict[str, dict[str, float]] = {}  # a router's: by venue
+        # by order and venue (a router's: what its children at the venue were sent)
+        routes = {r.values["order_id"]: r for r in journal.rows["route_decision"]}
+        self.ordered: dict[tuple[str, str], float] = {}
+        for r in journal.rows["order"]:
+            self.ordered[str(r.values["id"]), ""] = float(r.values["quantity"])
+        for r in routes.values():
+            key = (str(r.values["parent_id"]), str(r.values["venue"]))
+            self.ordered[key] = self.ordered.get(key, 0.0) + float(r.values["quantity"])
+        self.in_base: dict[tuple[str, str], float] = {}  # a buy's fee taken from the base
         for r in journal.rows["venue_fill"]:
-            if r.values.get("fee_currency") == base:
-                key = r.values["order_id"]
+            if r.values.get("fee_currency") == r.symbol.split("/")[0]:
+                route = routes.get(r.values["order_id"])
+                key = (
+                    (str(r.values["order_id"]), "")
+                    if route is None
+                    else (str(route.values["parent_id"]), str(route.values["venue"]))
+                )
                 self.in_base[key] = self.in_base.get(key, 0.0) + float(r.values["fee_cost"])
 
     def note(
-        self, bar: int, name: str, mine: Any, theirs: Any, cause: str, code: str = ""
+        self,
+        bar: int,
+        symbol: str,
+        name: str,
+        mine: Any,
+        theirs: Any,
+        cause: str,
+        code: str = "",
+        venue: str = "",
     ) -> dict[str, Any]:
         row = {
             "timestamp": self.ctx.times.get(bar, pd.NaT),
             "bar": bar,
+            "symbol": symbol,
+            "venue": venue,
             "field": name,
             "run": mine,
             "reference": theirs,
@@ -435,22 +548,37 @@ class _Comparison:
         self.differences.append(row)
         return row
 
-    def explain(self, bar: int) -> tuple[str, str]:
-        """The journaled event that explains a difference at ``bar``; else a knock-on
-        of an explained difference before it; else unexplained."""
-        event = _event_cause(bar, self.ctx)
+    def explain(self, bar: int, symbol: str, *, decided: bool = False) -> tuple[str, str]:
+        """The journaled event that explains a difference at ``bar`` in ``symbol``; else
+        a knock-on of an explained difference before it (in any symbol: they share the
+        equity; a decision, made at the bar's close, follows the fills at its open);
+        else unexplained."""
+        event = _event_cause(bar, symbol, self.ctx)
         if event is not None:
             return event
-        earlier = any(d["bar"] < bar and d["cause"] != "unexplained" for d in self.differences)
+        earlier = any(
+            d["cause"] != "unexplained"
+            and (d["bar"] < bar or (decided and d["bar"] == bar and d["field"].startswith("fill")))
+            for d in self.differences
+        )
         return ("knock_on", "") if earlier else ("unexplained", "")
 
-    def book(self, cause: str, bar: int, constant: float, quantity: float) -> float:
-        """Add ``constant + quantity * close`` to ``cause``'s P&L from ``bar`` on; return
-        it at the last close."""
+    def book(
+        self, cause: str, at: _Fill, constant: float, quantity: float, bar: int | None = None
+    ) -> float:
+        """Add ``constant + quantity * close`` (the close of ``at``'s symbol) to
+        ``cause``'s P&L from ``bar`` (default: ``at``'s) on; return it at the last close,
+        counted to ``at``'s symbol and venue too."""
         series = self.pnl.setdefault(cause, np.zeros(len(self.bars)))
-        at = self.index.get(bar, len(self.bars))
-        series[at:] += constant + quantity * self.closes[at:]
-        return constant + quantity * float(self.closes[-1])
+        closes = self.closes[at.symbol]
+        i = self.index.get(at.bar if bar is None else bar, len(self.bars))
+        series[i:] += constant + quantity * closes[i:]
+        last = constant + quantity * float(closes[-1])
+        for key, by in ((at.symbol, self.by_symbol), (at.venue, self.by_venue)):
+            if key:
+                causes = by.setdefault(key, {})
+                causes[cause] = causes.get(cause, 0.0) + last
+        return last
 
     def order_fills(self, mine: Sequence[Any], theirs: Sequence[Any]) -> None:
         """Split the difference of one order's fills, the run's against the replay's.
@@ -468,7 +596,8 @@ class _Comparison:
         journaled reason (a reload), else they are unexplained.
         """
         side = float(mine[0].values["side"])
-        order = str(mine[0].values["order_id"])
+        order = (str(mine[0].values["order_id"]), mine[0].venue)
+        symbol, venue = mine[0].symbol, mine[0].venue
         q_ref = math.fsum(float(r.values["quantity"]) for r in theirs)
         cash_ref = math.fsum(float(r.values["quantity"]) * float(r.values["price"]) for r in theirs)
         f_ref = math.fsum(float(r.values["fee"]) for r in theirs)
@@ -485,47 +614,61 @@ class _Comparison:
             bar = row.bar
             if bar != at_ref:  # this share of the replay's fill, moved to the run's bar
                 cause, code = (
-                    ("partial_fill", "filled over several bars") if spread else (self.explain(bar))
+                    ("partial_fill", "filled over several bars")
+                    if spread
+                    else self.explain(bar, symbol)
                 )
                 constant, held = -side * q2 * p_ref - f2, side * q2
-                self.book(cause, bar, constant, held)
-                self.book(cause, at_ref, -constant, -held)
+                self.book(cause, row, constant, held)
+                self.book(cause, row, -constant, -held, bar=at_ref)
             if not _close(p, p_ref, self.limits):
                 if n > 0:  # the rest of an order filled in parts, at a later price
                     cause, code = "partial_fill", "filled in parts"
                 elif row.order_bar in self.ctx.late or bar in self.ctx.late:
                     cause, code = "late_bars", "sent at a late bar's price"
                 else:
-                    cause, code = ("slippage", "") if self.venue else self.explain(bar)
-                pnl = self.book(cause, bar, -(side + k) * q * (p - p_ref), 0.0)
+                    cause, code = ("slippage", "") if self.venue else self.explain(bar, symbol)
+                pnl = self.book(cause, row, -(side + k) * q * (p - p_ref), 0.0)
                 parts["fill.price"].append((bar, p, p_ref, cause, code, pnl))
             if not _close(q, q2, self.limits):
-                cause, code = self._quantity_cause(bar, order, total, q_ref)
-                pnl = self.book(cause, bar, -(side + k) * (q - q2) * p_ref, side * (q - q2))
+                cause, code = self._quantity_cause(bar, symbol, order, total)
+                pnl = self.book(cause, row, -(side + k) * (q - q2) * p_ref, side * (q - q2))
                 parts["fill.quantity"].append((bar, q, q2, cause, code, pnl))
             if not _close(f, k * q * p, self.limits):
-                cause, code = ("fee", "") if self.venue else self.explain(bar)
-                pnl = self.book(cause, bar, -(f - k * q * p), 0.0)
+                cause, code = ("fee", "") if self.venue else self.explain(bar, symbol)
+                pnl = self.book(cause, row, -(f - k * q * p), 0.0)
                 parts["fill.fee"].append((bar, f, k * q * p, cause, code, pnl))
         for name, found in parts.items():  # one row per field and cause of the order
             for cause, code in dict.fromkeys((c, d) for _, _, _, c, d, _ in found):
                 some = [x for x in found if (x[3], x[4]) == (cause, code)]
                 mine_value = math.fsum(x[1] for x in some) if name != "fill.price" else some[0][1]
                 theirs_value = math.fsum(x[2] for x in some) if name != "fill.price" else some[0][2]
-                row = self.note(some[0][0], name, mine_value, theirs_value, cause, code)
-                row["pnl"] = math.fsum(x[5] for x in some)
+                noted = self.note(
+                    some[0][0], symbol, name, mine_value, theirs_value, cause, code, venue
+                )
+                noted["pnl"] = math.fsum(x[5] for x in some)
 
     def _quantity_cause(
-        self, bar: int, order: str, filled: float, reference: float
+        self, bar: int, symbol: str, order: tuple[str, str], filled: float
     ) -> tuple[str, str]:
         ordered = self.ordered.get(order, filled)
         short = ordered - filled  # what the venue did not deliver
-        lot = max(self.dust, 1e-6 * ordered)  # the order rounded to the market's lot
+        lot = max(self.dust.get(symbol, 0.0), 1e-6 * ordered)  # rounded to the market's lot
         if order in self.in_base and short - self.in_base[order] <= lot:
             return "fee", "paid in the base currency"
         if short > lot:
             return "partial_fill", ""
-        return self.explain(bar)
+        cause = self.explain(bar, symbol)
+        if cause[0] == "unexplained" and self.venue and short > 0.0:
+            # nothing before it: the venue rounded the order down to the market's lot
+            return "partial_fill", "rounded to the market's lot"
+        return cause
+
+    def funding(self, bar: int, symbol: str, mine: float, theirs: float) -> None:
+        """Count the difference of a bar's funding in ``symbol`` (cash, at its bar)."""
+        at = _Fill({}, bar, bar, symbol)
+        pnl = self.book("funding", at, mine - theirs, 0.0)
+        self.note(bar, symbol, "funding", mine, theirs, "funding")["pnl"] = pnl
 
     def unmatched(self, row: Any, sign: float) -> None:
         """Count a fill only the run (``sign`` 1) or only the replay (-1) has, whole.
@@ -535,32 +678,37 @@ class _Comparison:
         cause of the fill that opened it (a rejected entry's exit is the rejection's).
         """
         v = row.values
-        bar = row.bar_run
+        bar, symbol = row.bar_run, row.symbol
         side, q, p, fee = (float(v[k]) for k in ("side", "quantity", "price", "fee"))
         delta = sign * side * q
-        if self.apart * delta < 0 and self.apart_cause is not None:
-            cause, code = self.apart_cause
+        apart = self.apart.get(symbol, 0.0)
+        if apart * delta < 0 and symbol in self.apart_cause:
+            cause, code = self.apart_cause[symbol]
         else:
-            cause, code = self.explain(row.order_bar)
+            cause, code = self.explain(row.order_bar, symbol)
             if cause in ("knock_on", "unexplained"):
-                cause, code = self.explain(bar)
-            self.apart_cause = (cause, code)
-        self.apart += delta
-        if abs(self.apart) <= max(self.dust, 1e-9 * q):
-            self.apart, self.apart_cause = 0.0, None
-        pnl = self.book(cause, bar, sign * (-side * q * p - fee), delta)
+                cause, code = self.explain(bar, symbol)
+            self.apart_cause[symbol] = (cause, code)
+        self.apart[symbol] = apart = apart + delta
+        if abs(apart) <= max(self.dust.get(symbol, 0.0), 1e-9 * q):
+            self.apart[symbol] = 0.0
+            self.apart_cause.pop(symbol, None)
+        pnl = self.book(cause, row, sign * (-side * q * p - fee), delta)
         text = _text([_pick(row, ("side", "quantity", "price"))])
         mine, theirs = (text, "") if sign > 0 else ("", text)
-        self.note(bar, "fill", mine, theirs, cause, code)["pnl"] = pnl
+        self.note(bar, symbol, "fill", mine, theirs, cause, code, row.venue)["pnl"] = pnl
 
 
 @dataclass(frozen=True)
 class _Fill:
-    """A fill row, with its bar and its order's bar as the run numbers them."""
+    """A fill row, with its symbol, its bar and its order's bar as the run numbers them."""
 
     values: dict[str, Any]
     bar_run: int
     order_bar: int
+    symbol: str
+    venue: str = ""
+    """A router's venue that filled it ('' without a router)."""
 
     @property
     def bar(self) -> int:
@@ -570,38 +718,70 @@ class _Fill:
 def _order_pairs(
     journal: _Journal, reference: Path, to_run: Mapping[int, int]
 ) -> tuple[list[tuple[list[_Fill], list[_Fill]]], list[_Fill], list[_Fill]]:
-    """Pair the run's orders with the replay's (by bar, side and reason, in order); return
-    each pair's fills and the fills of orders only one side has."""
-    keyed: dict[tuple[int, int, str], list[str]] = {}
+    """Pair the run's orders with the replay's (by bar, symbol, side and reason, in order);
+    return each pair's fills (a router's: venue by venue) and the fills of orders (or an
+    order's venues) only one side has."""
+    keyed: dict[tuple[int, str, int, str], list[str]] = {}
     for r in _rows(reference, "order"):
-        key = (to_run.get(r.bar, r.bar), int(r.values["side"]), str(r.values["reason"]))
+        bar = to_run.get(r.bar, r.bar)
+        key = (bar, r.symbol, int(r.values["side"]), str(r.values["reason"]))
         keyed.setdefault(key, []).append(str(r.values["id"]))
     paired: dict[str, str] = {}
     for r in journal.rows["order"]:
-        key = (r.bar, int(r.values["side"]), str(r.values["reason"]))
+        key = (r.bar, r.symbol, int(r.values["side"]), str(r.values["reason"]))
         if keyed.get(key):
             paired[str(r.values["id"])] = keyed[key].pop(0)
+    ref = {kind: _rows(reference, kind) for kind in ("fill", "route_decision", "venue_fill")}
     theirs: dict[str, list[_Fill]] = {}
-    for r in _rows(reference, "fill"):
+    for r, venue in zip(ref["fill"], _venues(ref), strict=True):
         fill = _Fill(
-            dict(r.values), to_run.get(r.bar, r.bar), to_run.get(r.correlation_id, r.correlation_id)
+            dict(r.values),
+            to_run.get(r.bar, r.bar),
+            to_run.get(r.correlation_id, r.correlation_id),
+            r.symbol,
+            venue,
         )
         theirs.setdefault(str(r.values["order_id"]), []).append(fill)
     mine: dict[str, list[_Fill]] = {}
-    for r in journal.rows["fill"]:
+    for r, venue in zip(journal.rows["fill"], _venues(journal.rows), strict=True):
         mine.setdefault(str(r.values["order_id"]), []).append(
-            _Fill(dict(r.values), r.bar, r.correlation_id)
+            _Fill(dict(r.values), r.bar, r.correlation_id, r.symbol, venue)
         )
     pairs = []
     only_mine: list[_Fill] = []
     for order, fills in mine.items():
         other = theirs.pop(paired.get(order, ""), [])
-        if other:
-            pairs.append((fills, other))
-        else:
-            only_mine.extend(fills)
+        for venue in dict.fromkeys(f.venue for f in [*fills, *other]):
+            a = [f for f in fills if f.venue == venue]
+            b = [f for f in other if f.venue == venue]
+            if a and b:
+                pairs.append((a, b))
+            else:
+                only_mine.extend(a)
+                theirs.setdefault("", []).extend(b)
     only_theirs = [f for fills in theirs.values() for f in fills]
     return pairs, only_mine, only_theirs
+
+
+def _venues(rows: Mapping[str, Sequence[Any]]) -> list[str]:
+    """The venue of each fill row: a router reports its children's trades as the
+    parent's fills, each journaled first as a ``venue_fill`` row of a child whose
+    ``route_decision`` row names its venue; a fill is its parent's trade at its bar of
+    that price ('' without a router)."""
+    venue_of = {r.values["order_id"]: r.values for r in rows["route_decision"]}
+    trades: dict[tuple[str, int], list[tuple[float, str]]] = {}
+    for r in rows["venue_fill"]:
+        route = venue_of.get(r.values["order_id"])
+        if route is not None:
+            key = (str(route["parent_id"]), r.bar)
+            trades.setdefault(key, []).append((float(r.values["price"]), str(route["venue"])))
+    venues = []
+    for r in rows["fill"]:
+        found = trades.get((str(r.values["order_id"]), r.bar), [])
+        price = float(r.values["price"])
+        at = min(range(len(found)), key=lambda i: abs(found[i][0] - price), default=None)
+        venues.append("" if at is None else found.pop(at)[1])
+    return venues
 
 
 def _compare(
@@ -614,14 +794,12 @@ def _compare(
     to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
-    ref_p = pd.read_parquet(reference / "features.parquet")["probability"].to_numpy(np.float64)
-    for i, r in enumerate(journal.live):
+    ref_p = _probabilities(reference / "features.parquet", journal)
+    for r, theirs in zip(journal.live, ref_p, strict=True):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
-        if not (math.isnan(mine) and math.isnan(ref_p[i])) and not _close(
-            mine, float(ref_p[i]), limits
-        ):
-            seen.note(r.bar, "probability", mine, float(ref_p[i]), "unexplained")
+        if not (math.isnan(mine) and math.isnan(theirs)) and not _close(mine, theirs, limits):
+            seen.note(r.bar, r.symbol, "probability", mine, theirs, "unexplained")
 
     # fills, order by order, in the order of their first bar
     pairs, only_mine, only_theirs = _order_pairs(journal, reference, to_run)
@@ -634,15 +812,25 @@ def _compare(
         else:
             seen.order_fills(*item)
 
+    # a perpetual's funding, bar by bar: the same rates, on the positions each held
+    funded = _by_bar(_rows(reference, "funding"), lambda b: to_run.get(b, b))
+    mine_funded = _by_bar(journal.rows["funding"], lambda b: b)
+    for bar, symbol in sorted(set(mine_funded) | set(funded)):
+        paid = math.fsum(float(r.values["amount"]) for r in mine_funded.get((bar, symbol), []))
+        booked = math.fsum(float(r.values["amount"]) for r in funded.get((bar, symbol), []))
+        if not _close(paid, booked, limits):
+            seen.funding(bar, symbol, paid, booked)
+
     # signals and orders, bar by bar (after the fills: a size follows the fills before it)
     for kind, keys in (("signal", ("direction",)), ("order", ("side", "reason", "quantity"))):
         mine_by = _by_bar(journal.rows[kind], lambda b: b)
         theirs_by = _by_bar(_rows(reference, kind), lambda b: to_run.get(b, b))
-        for bar in sorted(set(mine_by) | set(theirs_by)):
-            a = [_pick(r, keys) for r in mine_by.get(bar, [])]
-            b = [_pick(r, keys) for r in theirs_by.get(bar, [])]
+        for bar, symbol in sorted(set(mine_by) | set(theirs_by)):
+            a = [_pick(r, keys) for r in mine_by.get((bar, symbol), [])]
+            b = [_pick(r, keys) for r in theirs_by.get((bar, symbol), [])]
             if not _same_lists(a, b, limits):
-                seen.note(bar, kind, _text(a), _text(b), *seen.explain(bar))
+                cause = seen.explain(bar, symbol, decided=True)
+                seen.note(bar, symbol, kind, _text(a), _text(b), *cause)
 
     # the equity gap against the P&L the causes explain
     run_equity = read_table(run_dir, "equity")
@@ -659,16 +847,32 @@ def _compare(
     if off.any():
         first = int(np.argmax(off))
         at = seen.bars[first]
-        seen.note(at, "equity", float(mine_e[first]), float(theirs_e[first]), "unexplained")
+        seen.note(at, "", "equity", float(mine_e[first]), float(theirs_e[first]), "unexplained")
     # what is left: the two equity curves' rounding, or what no cause explains
     seen.pnl["unexplained"] = seen.pnl.get("unexplained", np.zeros(n)) + residual
-    return _result(journal, reference, limits, seen.differences, seen.pnl, mine_e, theirs_e, gap)
+    return _result(journal, reference, limits, seen, mine_e, theirs_e, gap)
 
 
-def _by_bar(rows: Sequence[Any], bar_of: Any) -> dict[int, list[Any]]:
-    out: dict[int, list[Any]] = {}
+def _probabilities(file: Path, journal: _Journal) -> list[float]:
+    """The replay's probability of each live row (a universe's by time and symbol)."""
+    frame = pd.read_parquet(file)
+    if "symbol" not in frame.columns:
+        return [float(x) for x in frame["probability"].to_numpy(np.float64)]
+    if "timestamp" in frame.columns:
+        frame = frame.set_index("timestamp")
+    times = pd.DatetimeIndex(frame.index)
+    times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+    of = dict(zip(zip(times, frame["symbol"], strict=True), frame["probability"], strict=True))
+    return [
+        float(of.get((pd.Timestamp(r.timestamp).tz_convert("UTC"), r.symbol), math.nan))
+        for r in journal.live
+    ]
+
+
+def _by_bar(rows: Sequence[Any], bar_of: Any) -> dict[tuple[int, str], list[Any]]:
+    out: dict[tuple[int, str], list[Any]] = {}
     for r in rows:
-        out.setdefault(int(bar_of(r.bar)), []).append(r)
+        out.setdefault((int(bar_of(r.bar)), r.symbol), []).append(r)
     return out
 
 
@@ -706,17 +910,16 @@ def _result(
     journal: _Journal,
     reference: Path,
     limits: dict[str, float],
-    differences: list[dict[str, Any]],
-    pnl: dict[str, np.ndarray],
+    seen: _Comparison,
     mine: np.ndarray,
     theirs: np.ndarray,
     gap: np.ndarray,
 ) -> ParityResult:
-    live = journal.live
+    pnl = seen.pnl
     bars = pd.DataFrame(
         {
-            "timestamp": pd.DatetimeIndex([pd.Timestamp(r.timestamp) for r in live]),
-            "bar": [r.bar for r in live],
+            "timestamp": pd.DatetimeIndex([seen.ctx.times[b] for b in seen.bars]),
+            "bar": seen.bars,
             "run_equity": mine,
             "reference_equity": theirs,
             "gap": gap,
@@ -725,10 +928,9 @@ def _result(
     for cause in CAUSES:
         if cause in pnl:
             bars[cause] = pnl[cause]
-    diffs = pd.DataFrame(
-        differences,
-        columns=["timestamp", "bar", "field", "run", "reference", "cause", "code", "pnl"],
-    ).sort_values(["bar", "field"], kind="stable", ignore_index=True)
+    diffs = pd.DataFrame(seen.differences, columns=list(_DIFFERENCE_COLUMNS)).sort_values(
+        ["bar", "symbol", "venue", "field"], kind="stable", ignore_index=True
+    )
     found = set(diffs["cause"]) | {c for c, s in pnl.items() if c != "unexplained" and s.any()}
     unexplained_pnl = float(pnl["unexplained"][-1])
     rows = []
@@ -751,16 +953,18 @@ def _result(
         first = {
             "timestamp": pd.Timestamp(d["timestamp"]).isoformat(),
             "bar": int(d["bar"]),
+            "symbol": str(d["symbol"]),
             "field": str(d["field"]),
             "cause": str(d["cause"]),
         }
     passed = bool(causes["within"].all()) if len(causes) else True
     summary = {
         "mode": journal.mode,
-        "symbol": live[0].symbol,
-        "bars": len(live),
-        "first_bar": int(live[0].bar),
-        "last_bar": int(live[-1].bar),
+        "symbol": ", ".join(journal.symbols),
+        "symbols": journal.symbols,
+        "bars": len(seen.bars),
+        "first_bar": int(seen.bars[0]),
+        "last_bar": int(seen.bars[-1]),
         "reference": str(reference),
         "run_equity": float(mine[-1]),
         "reference_equity": float(theirs[-1]),
@@ -776,6 +980,12 @@ def _result(
                 "within": bool(r["within"]),
             }
             for c, r in causes.iterrows()
+        },
+        "by_symbol": {
+            symbol: {c: by[c] for c in CAUSES if c in by} for symbol, by in seen.by_symbol.items()
+        },
+        "by_venue": {
+            venue: {c: by[c] for c in CAUSES if c in by} for venue, by in seen.by_venue.items()
         },
         "tolerances": {k: (None if math.isinf(v) else v) for k, v in limits.items()},
         "passed": passed,
@@ -847,6 +1057,10 @@ def format_parity(result: ParityResult, run_dir: Path) -> str:
             mark = "" if row["within"] else "  <- over"
             lines.append(f"{cause:<14}{row['count']:>7}{row['pnl']:>+14,.2f}  {limit}{mark}")
         lines.append(f"{'total':<14}{'':>7}{result.causes['pnl'].sum():>+14,.2f}")
+        shares = s["by_symbol"] if len(s["symbols"]) > 1 else {}
+        for name, by in [*shares.items(), *s["by_venue"].items()]:  # a universe's, a router's
+            shown = ", ".join(f"{c} {v:+,.2f}" for c, v in by.items()) or "no difference"
+            lines.append(f"  {name}: {shown}")
     if result.passed:
         lines.append("parity: every difference explained and within its tolerance")
     else:

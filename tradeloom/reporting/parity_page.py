@@ -32,8 +32,8 @@ def parity_page(
     Args:
         bars: Each bar's ``timestamp``, ``run_equity``, ``reference_equity``, ``gap``
             and a column of cumulative P&L per cause.
-        differences: Every difference (``timestamp``, ``bar``, ``field``, ``run``,
-            ``reference``, ``cause``, ``code``, ``pnl``).
+        differences: Every difference (``timestamp``, ``bar``, ``symbol``, ``venue``,
+            ``field``, ``run``, ``reference``, ``cause``, ``code``, ``pnl``).
         causes: Each cause's ``count``, ``pnl``, ``limit`` and ``within``.
         summary: The comparison's summary (``parity.json``'s).
         meanings: What each cause means.
@@ -110,7 +110,17 @@ def _causes_table(causes: pd.DataFrame, meanings: Mapping[str, str]) -> str:
 
 
 def _differences_table(differences: pd.DataFrame) -> str:
-    columns: Sequence[str] = ("timestamp", "bar", "field", "run", "reference", "cause", "code")
+    columns: Sequence[str] = (
+        "timestamp",
+        "bar",
+        "symbol",
+        "venue",
+        "field",
+        "run",
+        "reference",
+        "cause",
+        "code",
+    )
     body = []
     for row in differences.itertuples(index=False):
         values = row._asdict()
