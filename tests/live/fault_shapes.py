@@ -1152,7 +1152,7 @@ def survive(
             with open(log, "a", encoding="utf-8") as file:
                 file.write(
                     f"{shape.name}: {len(crash_points)} kills; {said}; "
-                    f"schedule={schedule!r}; crash_points={crash_points!r}\n"
+                    f"schedule={schedule!r}; crash_points={crash_points!r}; swap_at={swap_at}\n"
                 )
 
 
