@@ -6,7 +6,8 @@ fresh run of that model decides on the same bars; a model trained on other featu
 refused in one line (the command exits 2; a request that reaches the run is journaled as
 refused) and the run trades on; a kill -9 right after the swap was journaled restarts
 with the swapped model, from the copy the run directory keeps (the registry gone), and
-sends no client order id twice.
+sends no client order id twice; and an edit of the strategy file's model section to a
+saved model swaps it by a hot reload, which a restart keeps.
 """
 
 from __future__ import annotations
@@ -258,5 +259,41 @@ def test_a_kill_after_the_swap_was_journaled_restarts_with_the_swapped_model(
     assert len(rows(journal, "model_swapped")) == 1  # its request, found again, answered
     assert rows(journal, "model_swap_refused") == []
     assert not list((run_dir / "control").glob("*.json"))  # done at the restart
+    assert len(ids) == len(set(ids)) and ids
+    assert _after(_decisions(journal), swap_bar) == _after(fresh, swap_bar)
+
+
+def test_a_hot_reload_of_the_model_section_swaps_it_and_a_restart_keeps_it(
+    registry: Path,
+    fresh: dict[str, list[Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, watch_file=True)
+        runner.start()
+        tick_until(run, runner, SWAP_AT)
+        swap_bar = len(runner.session_or_fail.history) - 1
+        edited = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+        run.strategy.write_text(edited, encoding="utf-8")
+        assert runner.tick() == 0  # swapped with the reload, at the boundary
+        tick_bars(run, runner, 5)
+        crash(runner)  # kill -9: the file names the registry, the journal the kept copy
+        again = run.runner(run_dir, watch_file=True)
+        again.start()  # the replay does not build the journaled documents' model again
+        _, sha = _latest(registry)
+        assert again.session_or_fail.p.model.loaded_from["sha256"] == sha  # type: ignore[attr-defined]
+        tick_until(run, again, LAST)
+        again.stop("test over")
+        ids = [o.client_order_id for o in run.emulator.exchange.orders()]
+        assert run.emulator.errors == []
+    (reloaded,) = rows(journal, "config_reloaded")
+    assert reloaded["changed"] == ["model"]
+    (swapped,) = rows(journal, "model_swapped")
+    assert (swapped["bar"], swapped["by"], swapped["request"]) == (swap_bar, "reload", "")
+    assert swapped["sha256"] == sha
     assert len(ids) == len(set(ids)) and ids
     assert _after(_decisions(journal), swap_bar) == _after(fresh, swap_bar)
