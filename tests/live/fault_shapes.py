@@ -1163,8 +1163,8 @@ def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
     swapped = rows(run.journal, "model_swapped")
     assert len(swapped) <= 1, swapped
     assert rows(run.journal, "model_swap_refused") == []
-    model = runner.session_or_fail.p.model
-    if swapped:
+    if swapped:  # one market's (a portfolio's session holds several strategies)
+        model = runner.session_or_fail.p.model
         assert model.loaded_from["sha256"] == swapped[0]["sha256"]  # type: ignore[attr-defined]
         assert (run.run_dir / swapped[0]["file"]).is_file()
 
