@@ -33,7 +33,7 @@ from tests.live.live_emulated import (
 )
 from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
-from tradeloom.live.model_swap import SWAPPED_DIR
+from tradeloom.live.model_swap import SWAPPED_DIR, model_problems
 from tradeloom.live.runner import LiveRunner
 
 SWAP_AT = 108
@@ -297,3 +297,54 @@ def test_a_hot_reload_of_the_model_section_swaps_it_and_a_restart_keeps_it(
     assert swapped["sha256"] == sha
     assert len(ids) == len(set(ids)) and ids
     assert _after(_decisions(journal), swap_bar) == _after(fresh, swap_bar)
+
+
+class _Model:
+    """A model as a swap sees it: its label, its calibration, one bar predicted; saved
+    (from a file) or not."""
+
+    def __init__(self, horizon: int = 3, *, calibrated: bool = False, saved: bool = True) -> None:
+        self.label = {"kind": "direction", "horizon": horizon}
+        self.calibrated = calibrated
+        if saved:
+            self.loaded_from = {"source": "fold-0001.pkl", "sha256": "ab" * 32}
+
+    def predict_row(self, values: Any) -> float:
+        return 0.5
+
+    def label_record(self) -> dict[str, Any]:
+        return dict(self.label)
+
+
+class _Kelly:
+    needs_calibration = True
+
+
+class _Fraction:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("sizer", "new", "problem"),
+    [
+        (_Fraction(), _Model(), None),
+        (_Fraction(), _Model(saved=False),
+         "model: a running run swaps in a saved model only (from_run: a run directory, or "
+         "path: with sha256) that predicts one bar; a model that trains on the run's bars "
+         "needs a new run"),
+        (_Fraction(), _Model(horizon=5),
+         "model: trained with label {horizon: 5, kind: direction}, the running model with "
+         "{horizon: 3, kind: direction}; swap in a model trained with the running model's "
+         "label"),
+        (_Kelly(), _Model(),
+         "model: risk.sizing reads the probability as a probability (it needs a calibrated "
+         "model) and the model is not calibrated; swap in one trained with "
+         "model.calibration"),
+        (_Kelly(), _Model(calibrated=True), None),
+    ],
+)  # fmt: skip
+def test_a_swap_needs_a_saved_model_of_the_running_label_calibrated_for_kelly(
+    sizer: object, new: _Model, problem: str | None
+) -> None:
+    problems = model_problems(_Model(saved=False), sizer, new)
+    assert problems == ([] if problem is None else [problem])
