@@ -112,6 +112,33 @@ def test_a_body_of_any_shape_is_answered_400(
     assert not (root / "active" / "control").exists()
 
 
+SWAP = 'send {"model": "RUN_ID", "fold": N, "reason": "one line"} (fold, reason optional)'
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"", f"model: a run id, was a JSON null: {SWAP}"),
+        (b'{"model": 3}', f"model: a run id, was a JSON number: {SWAP}"),
+        (b'{"model": "0/halted", "folds": 1}',
+         f"the body's keys are model, fold and reason, not 'folds': {SWAP}"),
+        (b'{"model": "0/halted", "fold": -1}', "fold: a fold number (0 or more), was -1"),
+        (b'{"model": "0/halted", "fold": true}', "fold: a fold number (0 or more), was true"),
+        (b'{"model": "0/halted", "reason": "a\\nb"}',
+         f"{ONE_LINE} U+000A (line feed) at character 2"),
+        (b'{"model": "0/nowhere"}', "model: no run '0/nowhere' here"),
+        (b'{"model": "0/halted"}', "0/active: its journal does not record the strategy it "
+         "trades (not started yet, or by an older tradeloom); a swap is checked against it"),
+    ],
+)  # fmt: skip
+def test_a_swap_is_checked_before_it_is_asked(
+    client: TestClient, root: Path, body: bytes, error: str
+) -> None:
+    answer = client.post("/api/v1/actions/swap/0/active", headers=WRITE, content=body)
+    assert (answer.status_code, answer.json()) == (400, {"error": error})
+    assert not (root / "active" / "control").exists()
+
+
 def test_a_reason_of_any_printable_text_is_taken_as_it_is(client: TestClient, root: Path) -> None:
     reason = "café crème — 止 ☕ " + "x" * 481  # 500 characters, none a control
     answer = client.post("/api/v1/actions/kill/0/active", headers=WRITE, json={"reason": reason})

@@ -26,9 +26,11 @@ compares times of one clock (``settle_seconds``, one bar).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,10 +51,11 @@ from hypothesis import currently_in_test_context
 from hypothesis import note as _hypothesis_note
 from hypothesis import strategies as st
 
-from tests.live.live_emulated import STRATEGY, crash, make_bars, rows
+from tests.live.live_emulated import STRATEGY, crash, make_bars, rows, trained_registry
 from tests.live.test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
 from tests.live.test_portfolio_live import PORTFOLIO
 from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
+from tradeloom.engine.control import _write_request
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import JournalStore, read_rows
 from tradeloom.journal.errors import JournalError
@@ -457,6 +460,9 @@ class CrashAt:
     sent: bool = False
     read: bool = False
 
+
+swaps = st.none() | st.integers(HISTORY + 2, END - 10)
+"""The bar a one-market run's model is swapped at (`ask_swap`), or never."""
 
 partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
 
@@ -903,8 +909,36 @@ def _rows(journal: Path) -> int:
         return 0
 
 
-def drive(run: ShapeRun, schedule: list[Planned], crash_points: list[CrashAt]) -> LiveRunner:
-    """Run to ``END + QUIET`` under ``schedule``, crashing at ``crash_points``; stop.
+def registry() -> Path:
+    """The run directory of a backtest whose saved folds one market's strategy can swap
+    in (`tests.live.live_emulated.REGISTRY`), trained once per process."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        folder = Path(tempfile.mkdtemp(prefix="tradeloom-registry-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _REGISTRY = trained_registry(folder)
+    return _REGISTRY
+
+
+_REGISTRY: Path | None = None
+
+
+def ask_swap(run: ShapeRun) -> None:
+    """Leave a swap request to the registry's model in the run's mailbox, as `tradeloom
+    swap` does, without the signal (the process reads its mailbox at every tick; this
+    process would take the signal itself)."""
+    request = {"model": str(registry()), "fold": None}
+    _write_request(run.run_dir, "swap", "the challenger", by="cli", extra=request)
+
+
+def drive(
+    run: ShapeRun,
+    schedule: list[Planned],
+    crash_points: list[CrashAt],
+    swap_at: int | None = None,
+) -> LiveRunner:
+    """Run to ``END + QUIET`` under ``schedule``, crashing at ``crash_points``, its model
+    swapped at bar ``swap_at`` (None: never); stop.
 
     Returns:
         The last runner, stopped.
@@ -916,6 +950,8 @@ def drive(run: ShapeRun, schedule: list[Planned], crash_points: list[CrashAt]) -
     while run.position < END + QUIET:
         run.advance()
         bar = run.position
+        if bar == swap_at:
+            ask_swap(run)
         if bar >= END:
             run.clear_faults()
         crashing = pending.pop(0) if pending and pending[0].bar == bar else None
@@ -1087,8 +1123,14 @@ def _check_positions(run: ShapeRun, runner: LiveRunner) -> None:
             assert abs(amount - traded[name]) <= 1e-8, (name, amount, traded[name])
 
 
-def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) -> None:
-    """Drive a run of ``shape`` under ``schedule`` and ``crash_points``; check it.
+def survive(
+    shape: Shape,
+    schedule: list[Planned],
+    crash_points: list[CrashAt],
+    swap_at: int | None = None,
+) -> None:
+    """Drive a run of ``shape`` under ``schedule`` and ``crash_points`` (its model swapped
+    at ``swap_at``); check it, and `check_swapped`.
 
     A long hunt's log (`LOG_ENV`) gets a line per example as it ends, passed or failed,
     with its schedule: a hunt stopped before its end still says how many it ran, and a
@@ -1097,8 +1139,9 @@ def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) 
     said = "FAILED"
     try:
         with shape_run(shape) as run:
-            runner = drive(run, schedule, crash_points)
+            runner = drive(run, schedule, crash_points, swap_at)
             check(run, runner)
+            check_swapped(run, runner)
             orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
             faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
             said = f"passed: {orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
@@ -1109,8 +1152,21 @@ def survive(shape: Shape, schedule: list[Planned], crash_points: list[CrashAt]) 
             with open(log, "a", encoding="utf-8") as file:
                 file.write(
                     f"{shape.name}: {len(crash_points)} kills; {said}; "
-                    f"schedule={schedule!r}; crash_points={crash_points!r}\n"
+                    f"schedule={schedule!r}; crash_points={crash_points!r}; swap_at={swap_at}\n"
                 )
+
+
+def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
+    """A swap asked again (its request file outlived a kill) is journaled once, and the
+    last process ran the model of the journal's swap (none may be left: a cut write-ahead
+    log may lose it with the bars after it, and the old model then decides them)."""
+    swapped = rows(run.journal, "model_swapped")
+    assert len(swapped) <= 1, swapped
+    assert rows(run.journal, "model_swap_refused") == []
+    if swapped:  # one market's (a portfolio's session holds several strategies)
+        model = runner.session_or_fail.p.model
+        assert model.loaded_from["sha256"] == swapped[0]["sha256"]  # type: ignore[attr-defined]
+        assert (run.run_dir / swapped[0]["file"]).is_file()
 
 
 def random_crashes(seed: int, count: int) -> list[CrashAt]:

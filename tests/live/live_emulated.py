@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import structlog
 
 from tests.builders import walk_bars
 from tradeloom.engine.wiring import build_pipeline
@@ -64,6 +65,48 @@ live:
   capital: 50000
   stale_after_bars: null
 """
+
+REGISTRY = """\
+name: challenger
+seed: 11
+data:
+  kind: synthetic
+  symbol: BTC/USDT
+  timeframe: 1h
+  bars: 320
+  start: "2023-01-01T00:00:00Z"
+features:
+  - {kind: log_return, period: 1}
+  - {kind: log_return, period: 6}
+  - {kind: rsi, window: 14}
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 12, max_depth: 3, min_samples_leaf: 5, n_jobs: 1}
+  label: {horizon: 3}
+  walk_forward: {train_window: 150, retrain_every: 100}
+signal: {kind: threshold, threshold: 0.04}
+risk:
+  sizing: {kind: fixed_fraction, fraction: 0.5}
+execution: {kind: simulated}
+"""
+"""Trains a model `STRATEGY` can swap in (the model registry): its features and label,
+another forest, trained on another market; its folds are saved in ``models/``."""
+
+
+def trained_registry(folder: Path) -> Path:
+    """Backtest `REGISTRY` into ``folder``; return its run directory (its saved folds)."""
+    from tradeloom.backtest.run import run_strategy
+
+    path = folder / "challenger.yaml"
+    path.write_text(REGISTRY, encoding="utf-8")
+    config, plugins = load_strategy(path)
+    saved = structlog.get_config()
+    try:
+        run_strategy(build_pipeline(config), plugins, out=folder / "challenger")
+    finally:
+        structlog.configure(**saved)  # a run configures the logs globally
+    return folder / "challenger"
 
 
 def make_bars(n: int = 420, seed: int = 5) -> pd.DataFrame:

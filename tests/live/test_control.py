@@ -30,6 +30,7 @@ from tradeloom.engine.control import (
     request,
     request_kill,
     request_resume,
+    request_swap,
 )
 from tradeloom.errors import UserError
 from tradeloom.journal import RunIdentity, RunStarted, TradingStateChanged, open_journal
@@ -228,7 +229,8 @@ def test_malformed_request_files_are_rejected_with_a_warning(
         "reason: one line without control characters, has U+001B (escape) at character 2"
     )
     name_rule = (
-        "the name is not <time_ns>-kill.json, <time_ns>-flatten.json or <time_ns>-resume.json"
+        "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
+        "<time_ns>-resume.json or <time_ns>-swap.json"
     )
     assert reasons["notes.json"] == name_rule
     assert inbox.pending() == requests
@@ -276,6 +278,40 @@ def test_resume_is_refused_while_the_kill_file_exists(paper_run: Path, inbox: Co
         assert [r.by for r in inbox.pending()] == ["file"]
     assert _files(paper_run / "control" / "rejected") == [queued.name]
     assert logs[0]["reason"] == f"resume refused: {paper_run / 'KILL'} exists"
+
+
+def test_a_swap_request_names_its_model_and_fold(paper_run: Path, inbox: ControlInbox) -> None:
+    delivery = request_swap(paper_run, Path("registry/run"), 3, "the challenger")
+    assert delivery.describe() == (
+        f"no process is running in {paper_run}: the swap is checked and applied when it next starts"
+    )
+    (asked,) = inbox.pending()
+    assert (asked.action, asked.reason, asked.by) == ("swap", "the challenger", "cli")
+    assert (asked.model, asked.fold) == (str(Path("registry/run").absolute()), 3)
+    with pytest.raises(ValueError, match=r"^a swap names its model: send it with request_swap$"):
+        request(paper_run, "swap", "no model")
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        ({"fold": 1}, "model: expected a string, was None"),
+        ({"model": "/r", "fold": -1}, "fold: expected a fold number or null, was -1"),
+        ({"model": "/r", "fold": "2"}, "fold: expected a fold number or null, was '2'"),
+        ({"model": "/r", "fold": True}, "fold: expected a fold number or null, was True"),
+    ],
+)
+def test_a_swap_request_without_a_model_or_with_a_bad_fold_is_rejected(
+    paper_run: Path, inbox: ControlInbox, payload: dict[str, object], why: str
+) -> None:
+    control = paper_run / "control"
+    control.mkdir()
+    asked = {"action": "swap", "reason": "r", "requested_at": "2024-01-01", "by": "cli"}
+    (control / "1-swap.json").write_text(json.dumps(asked | payload), encoding="utf-8")
+    with capture_logs() as logs:
+        assert inbox.pending() == []
+    assert [e["reason"] for e in logs] == [why]
+    assert _files(control / "rejected") == ["1-swap.json"]
 
 
 def test_claim_pid_writes_this_pid_and_release_deletes_it(

@@ -8,11 +8,13 @@ and the account, time and markets a restart reads), where the process dies (betw
 two bars, or in the middle of one, just after a venue event was journaled but before
 the bar was committed), and what the kill did to the journal (its write-ahead log cut,
 which one market restarts from by asking its venue; its tail record deleted or another
-run's, refused). The run goes on bar by bar, restarted from its journal after each
-crash; the faults stop for the last few bars so that every order the run lost track of
-is settled. Then `fault_shapes.check`: no client order id reached the venue twice, no
-trade was counted twice, the journal's position is the venue's, no order is left
-unknown, and the emulator saw no internal error.
+run's, refused), and the bar at which the run's model is swapped for a registry's
+(`tradeloom swap`), if at all. The run goes on bar by bar, restarted from its journal
+after each crash; the faults stop for the last few bars so that every order the run lost
+track of is settled. Then `fault_shapes.check`: no client order id reached the venue
+twice, no trade was counted twice, the journal's position is the venue's, no order is
+left unknown, and the emulator saw no internal error; and `fault_shapes.check_swapped`:
+a swap is journaled once, and the last process ran the model the journal swapped in.
 
 A few fixed examples replay schedules that once broke the runner.
 """
@@ -44,6 +46,7 @@ from tests.live.fault_shapes import (  # noqa: E402
     shape_run,
     start,
     survive,
+    swaps,
 )
 from tradeloom.plugins.protocols_orders.order_state import OrderState  # noqa: E402
 from tradeloom.testing import (  # noqa: E402
@@ -65,19 +68,29 @@ ORDER = ONE.order_route
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(schedule=schedules(ONE), crash_points=crashes)
+@given(schedule=schedules(ONE), crash_points=crashes, swap_at=swaps)
+# the model swapped before a bar, the process killed in it (at its first venue event, or
+# after it) and down for a bar: the restart runs the swapped model;
+@example(schedule=[], crash_points=[CrashAt(110, 0, 1)], swap_at=110)
 # Found by this test, fixed; kept as regressions:
 # klines failing every attempt once ended the run (an exception out of tick);
-@example(schedule=[Planned("GET /api/v3/klines", 10, 5, (ServerError(503),))], crash_points=[])
+@example(
+    schedule=[Planned("GET /api/v3/klines", 10, 5, (ServerError(503),))],
+    crash_points=[],
+    swap_at=None,
+)
 # a restart's check of the open orders was not retried: one 502 refused the restart;
 @example(
     schedule=[Planned("GET /api/v3/openOrders", 1, 1, (ServerError(502),))],
     crash_points=[CrashAt(120, None, 0)],
+    swap_at=None,
 )
 # the replay after a restart ended an order cancelled at a bar's close when its fills
 # were reported at that bar's open (not replacing it as the run had): restart refused;
 @example(
-    schedule=[Planned(ORDER, 9, 1, (PartialFill(0.25),))], crash_points=[CrashAt(135, None, 0)]
+    schedule=[Planned(ORDER, 9, 1, (PartialFill(0.25),))],
+    crash_points=[CrashAt(135, None, 0)],
+    swap_at=None,
 )
 # a poll whose open-orders read failed every attempt dropped the trades it had just
 # counted: never reported to the engine, whose position then differed from the venue's;
@@ -87,12 +100,14 @@ ORDER = ONE.order_route
         Planned("GET /api/v3/openOrders", 2, 5, (ServerError(503),)),
     ],
     crash_points=[],
+    swap_at=None,
 )
 # a restart whose lookup of the order it died sending failed every attempt refused to
 # trade, the position off by that order: it may fill, as a running order may;
 @example(
     schedule=[Planned("GET /api/v3/order", 1, 6, (Timeout(max_seconds=5),))],
     crash_points=[CrashAt(122, 2, 2)],
+    swap_at=None,
 )
 # the replay after a restart did not return a cancel's cancellation whose reason was
 # not the one asked (REPLACED found the order never arrived): restart refused;
@@ -102,10 +117,13 @@ ORDER = ONE.order_route
         Planned("GET /api/v3/order", 1, 6, (ServerError(500),)),
     ],
     crash_points=[CrashAt(148, None, 0)],
+    swap_at=None,
 )
 # a restart with an order partly filled counts its journaled trades once;
 @example(
-    schedule=[Planned(ORDER, 3, 1, (PartialFill(0.25),))], crash_points=[CrashAt(113, None, 0)]
+    schedule=[Planned(ORDER, 3, 1, (PartialFill(0.25),))],
+    crash_points=[CrashAt(113, None, 0)],
+    swap_at=None,
 )
 # and a restart whose poll counted a trade, then failed a lookup, left that trade out of
 # the position it reconciled (held for the next call): restart refused, nothing lost.
@@ -115,6 +133,7 @@ ORDER = ONE.order_route
         Planned("GET /api/v3/order", 1, 5, (ServerError(503),)),
     ],
     crash_points=[CrashAt(114, 1, 2)],
+    swap_at=None,
 )
 # a restart after a crash that cut the bar a submission was refused in (a 429) dropped
 # the order without telling the engine, which decided another exit; the next restart's
@@ -127,6 +146,7 @@ ORDER = ONE.order_route
         Planned(ORDER, 16, 1, (RateLimited(retry_after=2),)),
     ],
     crash_points=[CrashAt(156, None, 0), CrashAt(158, None, 0)],
+    swap_at=None,
 )
 # and a restart whose journal counted a trade a cancel reported (to be applied at the
 # next open, when the process had died) never applied it: refused, the journal's position
@@ -146,6 +166,7 @@ ORDER = ONE.order_route
         Planned(ORDER, 17, 1, (Timeout(after_accept=True, max_seconds=5),)),
     ],
     crash_points=[CrashAt(105, None, 0), CrashAt(123, 1, 2)],
+    swap_at=None,
 )
 # and a restart that found its last order filled by a lookup, its trades' reads failing,
 # refused to trade: the venue's 1.2995 BTC beyond the journal's position was that order's.
@@ -158,6 +179,7 @@ ORDER = ONE.order_route
         Planned(ORDER, 17, 1, (PartialFill(0.25),)),
     ],
     crash_points=[CrashAt(155, 3, 0)],
+    swap_at=None,
 )
 # and a restart while an order still worked (a quarter filled per bar), its trades' reads
 # failing, refused to trade: the venue had filled the rest while the run was down.
@@ -167,7 +189,11 @@ ORDER = ONE.order_route
 # quarter filled) landed after the next bar's lookup had found nothing: journaled never
 # arrived, while the venue filled it (the journal's 0 BTC counted, the venue's 1.33).
 # One bar is the harness's settle window only once what was sent has been served.
-@example(schedule=[Planned(ORDER, 1, 1, (Latency(0.5), PartialFill(0.25)))], crash_points=[])
+@example(
+    schedule=[Planned(ORDER, 1, 1, (Latency(0.5), PartialFill(0.25)))],
+    crash_points=[],
+    swap_at=None,
+)
 @example(
     schedule=[
         Planned(ORDER, 6, 1, (PartialFill(0.25),)),
@@ -175,11 +201,12 @@ ORDER = ONE.order_route
         Planned("GET /api/v3/myTrades", 5, 6, (Timeout(after_accept=False, max_seconds=5),)),
     ],
     crash_points=[CrashAt(144, None, 2)],
+    swap_at=None,
 )
 def test_the_live_runner_survives_any_fault_schedule(
-    schedule: list[Planned], crash_points: list[CrashAt]
+    schedule: list[Planned], crash_points: list[CrashAt], swap_at: int | None
 ) -> None:
-    survive(ONE, schedule, crash_points)
+    survive(ONE, schedule, crash_points, swap_at)
 
 
 def _entry_cancelled_at() -> int:

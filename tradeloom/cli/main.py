@@ -512,6 +512,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     resume.set_defaults(command=_resume)
 
+    swap = sub.add_parser(
+        "swap",
+        help="swap a paper or live run's model for a saved one, at its next bar",
+        description="Put a fold another run saved (its models/index.json) in place of a "
+        "running paper or live run's model, between two bars, positions kept. The model is "
+        "checked first (a saved model, the strategy's features and label, calibrated if "
+        "the sizing needs it; the running process also predicts the last bar with it): a "
+        "refusal is one line and exit 2, and the run trades on with its model. The swap is "
+        "journaled (model_swapped, with both models' hashes) and its file kept in "
+        "RUN_DIR/swapped/, so a restart runs the model in force without the other run.",
+    )
+    swap.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    swap.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="RUN",
+        help="the run whose saved fold to take: its directory, or its id (a run beside RUN_DIR)",
+    )
+    swap.add_argument(
+        "--fold", type=int, default=None, metavar="N", help="the fold to take (default: its latest)"
+    )
+    swap.add_argument(
+        "--reason",
+        type=_reason,
+        default="requested from the command line",
+        metavar="TEXT",
+        help="why, for the journal: one line of at most 500 characters, without control characters",
+    )
+    swap.set_defaults(command=_swap)
+
     console_parser = sub.add_parser(
         "console",
         help="the operator's web console and HTTP API over the runs in RUNS_DIR (its own "
@@ -933,6 +964,12 @@ def _resume(args: argparse.Namespace) -> int:
 
     print(request(args.run_dir, "resume", args.reason).describe())
     return 0
+
+
+def _swap(args: argparse.Namespace) -> int:
+    from tradeloom.cli.swap_command import swap
+
+    return swap(args)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.applications import Starlette
@@ -52,6 +52,9 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
 from tradeloom.runtime.redaction import redact
 
+if TYPE_CHECKING:
+    from tradeloom.engine.control import Origin
+
 __all__ = ["MAX_BODY", "MAX_QUERY", "create_app"]
 
 MAX_BODY = 16 * 1024
@@ -64,7 +67,7 @@ POLL_SECONDS = 0.01
 """How often a followed run's journal is looked at (a stat, no read, while unchanged)."""
 KEEPALIVE_SECONDS = 15.0
 COOKIE = "tradeloom_console"
-_ACTIONS = ("kill", "resume", "flatten")
+_ACTIONS = ("kill", "resume", "flatten", "swap")
 _PLOTLY = re.compile(r"^plotly-[0-9][0-9a-z.\-]*\.min\.js$")
 
 _access = structlog.get_logger("tradeloom.console.access")
@@ -351,17 +354,21 @@ class _State:
 
     async def act(self, request: Request) -> Response:
         """
-        summary: Kill, resume or kill-and-flatten a paper or live run (the write scope).
+        summary: Kill, resume, kill-and-flatten, or swap the model of a paper or live run
+          (the write scope).
         description: The request goes through the run's mailbox, as 'tradeloom kill
           [--flatten]' and 'tradeloom resume' send it, and the run journals who asked
           ('console' with a session cookie, 'api' with a token). With a session cookie,
           send the session's CSRF token in X-CSRF-Token. A kill of a run the kill switch
           holds halted, or a resume of an active run, is 200 with 'already' true and a
           message saying 'already halted at ...' (journaled all the same; the state asked
-          for holds, so a retry is no error).
+          for holds, so a retry is no error). A swap ('tradeloom swap') names in its body
+          the run whose saved fold to take ('model', a run id of this console; 'fold',
+          default its latest); it is checked first (400 with the reason when refused),
+          then the running process swaps it in at its next bar boundary.
         parameters:
           - {name: action, in: path, required: true,
-             schema: {type: string, enum: [kill, resume, flatten]}}
+             schema: {type: string, enum: [kill, resume, flatten, swap]}}
           - {name: run_id, in: path, required: true, schema: {type: string}}
         requestBody:
           content:
@@ -374,21 +381,24 @@ class _State:
               application/json:
                 schema: {$ref: '#/components/schemas/ActionResult'}
           400:
-            description: Not a paper or live run, resume while RUN_DIR/KILL exists, or a
-              body that is not a JSON object with 'reason' alone (not JSON, nested too
-              deep, another type, another key).
+            description: Not a paper or live run, resume while RUN_DIR/KILL exists, a
+              refused swap, or a body that is not a JSON object with 'reason' alone (a
+              swap's, 'model' and 'fold' too; not JSON, nested too deep, another type,
+              another key).
           403:
             description: The read scope, or no CSRF token with a session cookie.
         """
-        from tradeloom.engine.control import Origin
         from tradeloom.engine.control import request as send
 
         action = request.path_params["action"]
         if action not in _ACTIONS:
-            return _error(404, f"no action {action!r}: kill, resume or flatten")
+            return _error(404, f"no action {action!r}: kill, resume, flatten or swap")
         ref = await self._ref(request.path_params["run_id"])
         by: Origin = "console" if request.scope.get("tradeloom.session") is not None else "api"
-        reason = _reason(await request.body(), by)
+        body = await request.body()
+        if action == "swap":
+            return await self._swap(ref, body, by)
+        reason = _reason(body, by)
         if isinstance(reason, Response):
             return reason
         try:
@@ -403,6 +413,38 @@ class _State:
                 "message": self.index.shown(delivery.describe(), ref),
                 "running": delivery.pid is not None,
                 "already": delivery.already is not None,
+            }
+        )
+
+    async def _swap(self, ref: Any, body: bytes, by: Origin) -> Response:
+        from tradeloom.engine.control import request_swap
+        from tradeloom.live.model_swap import precheck
+
+        asked = _swap_body(body, by)
+        if isinstance(asked, Response):
+            return asked
+        model_id, fold, reason = asked
+        try:
+            model = self.index.resolve(model_id).path
+        except UnknownRun:
+            return _error(400, f"model: no run {model_id[:80]!r} here")
+        try:
+            problems = await run_in_threadpool(partial(precheck, ref.path, model, fold))
+            if problems:
+                raise UserError(f"model swap refused: {'; '.join(problems)}")
+            delivery = await run_in_threadpool(
+                partial(request_swap, ref.path, model, fold, reason, by=by)
+            )
+        except UserError as exc:
+            return _error(400, self.index.shown(str(exc), ref))
+        _access.warning("console_action", action="swap", run=ref.id, reason=reason, by=by)
+        return _json(
+            {
+                "action": "swap",
+                "run": ref.id,
+                "message": self.index.shown(delivery.describe(), ref),
+                "running": delivery.pid is not None,
+                "already": False,
             }
         )
 
@@ -444,6 +486,34 @@ def _reason(body: bytes, by: str) -> str | Response:
     if problem is not None:
         return _error(400, f"reason: {problem}")
     return reason
+
+
+def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str] | Response:
+    """Return a swap's model (a run id), fold and reason from its body, or the 400 answer
+    saying why the body is refused."""
+    usage = 'send {"model": "RUN_ID", "fold": N, "reason": "one line"} (fold, reason optional)'
+    try:
+        data = json.loads(body or b"{}")
+    except RecursionError:
+        return _error(400, f"the body is JSON nested too deep: {usage}")
+    except ValueError as exc:
+        return _error(400, f"the body is not JSON ({exc}): {usage}")
+    if not isinstance(data, dict):
+        return _error(400, f"the body is a JSON {_json_type(data)}, not an object: {usage}")
+    unknown = sorted(str(key) for key in data if key not in ("model", "fold", "reason"))
+    if unknown:
+        shown = ", ".join(repr(key[:40]) for key in unknown[:3])
+        return _error(400, f"the body's keys are model, fold and reason, not {shown}: {usage}")
+    model, fold = data.get("model"), data.get("fold")
+    if not isinstance(model, str) or not model:
+        return _error(400, f"model: a run id, was a JSON {_json_type(model)}: {usage}")
+    if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
+        return _error(400, f"fold: a fold number (0 or more), was {json.dumps(fold)[:40]}")
+    rest = {"reason": data["reason"]} if "reason" in data else {}
+    reason = _reason(json.dumps(rest).encode(), by)
+    if isinstance(reason, Response):
+        return reason
+    return model, fold, reason
 
 
 def _json_type(value: Any) -> str:

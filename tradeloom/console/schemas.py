@@ -244,18 +244,28 @@ COMPONENTS: dict[str, Any] = {
     "Session": _object({"scope": {"type": "string", "enum": ["read", "write"]}, "csrf": _STR}),
     "ActionRequest": _object(
         {
+            "model": {
+                "type": "string",
+                "description": "swap only: the run id (of this console) whose saved fold "
+                "the run takes",
+            },
+            "fold": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "swap only: the fold to take (default: the latest)",
+            },
             "reason": {
                 "type": "string",
                 "maxLength": REASON_LIMIT,
                 "description": "one line without control characters (line breaks, tabs, "
                 "escapes, format characters): refused with 400 otherwise",
-            }
+            },
         },
         required=[],
     ),
     "ActionResult": _object(
         {
-            "action": {"type": "string", "enum": ["kill", "resume", "flatten"]},
+            "action": {"type": "string", "enum": ["kill", "resume", "flatten", "swap"]},
             "run": {"type": "string"},
             "message": {"type": "string"},
             "running": {"type": "boolean"},

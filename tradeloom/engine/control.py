@@ -3,11 +3,12 @@
 The running process owns the journal; no other process writes it. A command asks
 instead, through files in the run directory, and wakes the process with a signal:
 
-- ``RUN_DIR/control/<time_ns>-kill.json``, ``<time_ns>-flatten.json`` and
-  ``<time_ns>-resume.json``: one request each, written atomically (a temporary file,
-  then `os.replace`) by `request` (`request_kill`, `request_flatten` and
-  `request_resume` name its actions). A request written while no process runs waits
-  for the next start.
+- ``RUN_DIR/control/<time_ns>-kill.json``, ``<time_ns>-flatten.json``,
+  ``<time_ns>-resume.json`` and ``<time_ns>-swap.json``: one request each, written
+  atomically (a temporary file, then `os.replace`) by `request` (`request_kill`,
+  `request_flatten` and `request_resume` name its actions) and `request_swap` (a saved
+  model to decide from the next bar on, `tradeloom.live.model_swap`). A request written
+  while no process runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
   SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
@@ -88,6 +89,7 @@ __all__ = [
     "request_flatten",
     "request_kill",
     "request_resume",
+    "request_swap",
     "running_pid",
 ]
 
@@ -98,7 +100,7 @@ PID_FILE = "live.pid"
 KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
-Action = Literal["kill", "flatten", "resume"]
+Action = Literal["kill", "flatten", "resume", "swap"]
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
@@ -107,7 +109,7 @@ _log = logger("tradeloom.engine.control")
 
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
-_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume)\.json$")
+_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume|swap)\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -119,13 +121,17 @@ class ControlRequest:
 
     Attributes:
         action: ``kill`` (cancel every open order and halt), ``flatten`` (kill, then
-            close every position with market orders) or ``resume``.
+            close every position with market orders), ``resume``, or ``swap`` (decide
+            with the saved model `model` names from the next bar on).
         reason: Why, as the operator gave it.
         requested_at: When it was asked (UTC).
         by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1)
             or ``file`` (``RUN_DIR/KILL``).
         path: The file behind the request; None for a SIGUSR1 kill that could not be
             written to disk (held in memory by the process that received it).
+        model: A swap's model: a run directory whose ``models/index.json`` lists its
+            folds (absolute), or '' for the other actions.
+        fold: A swap's fold of that run (None: its latest).
     """
 
     action: Action
@@ -133,6 +139,8 @@ class ControlRequest:
     requested_at: pd.Timestamp
     by: str
     path: Path | None
+    model: str = ""
+    fold: int | None = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ class Delivery:
                 )
             return f"already {self.already}; {then}"
         if self.pid is None:
-            when = "applied" if self.action == "resume" else "latched"
+            when = {"resume": "applied", "swap": "checked and applied"}.get(self.action, "latched")
             return (
                 f"no process is running in {self.run_dir}: "
                 f"the {self.action} is {when} when it next starts"
@@ -214,6 +222,12 @@ class Delivery:
             return (
                 f"kill and flatten requested; the running process (pid {self.pid}) will cancel "
                 "its orders, halt, and close every position with market orders at the next bar"
+            )
+        if self.action == "swap":
+            return (
+                f"swap requested; the running process (pid {self.pid}) checks the model and "
+                "swaps it in at the next bar boundary (model_swapped or model_swap_refused "
+                "in its journal)"
             )
         return f"resume requested; the running process (pid {self.pid}) will resume trading"
 
@@ -297,6 +311,8 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -
             or the request can be neither written nor signalled.
         KillFileEngaged: A resume while ``RUN_DIR/KILL`` exists.
     """
+    if action == "swap":
+        raise ValueError("a swap names its model: send it with request_swap")
     problem = reason_problem(reason)
     if problem is not None:
         raise ValueError(f"reason: {problem}")
@@ -344,6 +360,40 @@ def request_flatten(run_dir: Path, reason: str) -> Delivery:
 def request_resume(run_dir: Path, reason: str) -> Delivery:
     """Ask the run in ``run_dir`` to leave its kill switch's halt (`request`)."""
     return request(run_dir, "resume", reason)
+
+
+def request_swap(
+    run_dir: Path, model: Path, fold: int | None, reason: str, *, by: Origin = "cli"
+) -> Delivery:
+    """Ask the run in ``run_dir`` to decide with another saved model from the next bar on.
+
+    The running process checks the model against its strategy and swaps it in at a bar
+    boundary, or refuses it and trades on with its own (`tradeloom.live.model_swap`);
+    either is journaled. Written and delivered as `request` writes a kill.
+
+    Args:
+        run_dir: A paper or live run directory.
+        model: A run directory whose ``models/index.json`` lists the saved folds.
+        fold: The fold to take (None: the latest).
+        reason: Why, for the journal.
+        by: Who asks (`Origin`).
+
+    Raises:
+        ValueError: ``reason`` is not one line of plain text.
+        UserError: ``run_dir`` is not a paper or live run directory, or the request
+            cannot be written.
+    """
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
+    controllable_mode(run_dir)
+    extra = {"model": str(model.absolute()), "fold": fold}
+    try:
+        path = _write_request(run_dir, "swap", reason, by=by, extra=extra)
+    except OSError as exc:
+        where = run_dir / CONTROL_DIR
+        raise UserError(f"{where}: the request cannot be written ({_os_error(exc)})") from None
+    return _deliver(run_dir, path, "swap")
 
 
 class ControlInbox:
@@ -548,7 +598,9 @@ class ControlInbox:
         self.wake.set()
 
 
-def _write_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Path:
+def _write_request(
+    run_dir: Path, action: Action, reason: str, *, by: str, extra: dict[str, Any] | None = None
+) -> Path:
     folder = run_dir / CONTROL_DIR
     folder.mkdir(exist_ok=True)
     ns = time.time_ns()
@@ -562,6 +614,7 @@ def _write_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Pa
         "by": by,
         "pid": os.getpid(),
         "user": _user(),
+        **(extra or {}),
     }
     temporary = folder / f".{path.name}.{os.getpid()}.tmp"
     with open(temporary, "w", encoding="utf-8") as handle:
@@ -593,7 +646,8 @@ def _read_request(path: Path) -> ControlRequest:
     match = _REQUEST_NAME.match(path.name)
     if match is None:
         raise ValueError(
-            "the name is not <time_ns>-kill.json, <time_ns>-flatten.json or <time_ns>-resume.json"
+            "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
+            "<time_ns>-resume.json or <time_ns>-swap.json"
         )
     try:
         data = read_json(path, "a control request", limit=1 << 16)
@@ -619,12 +673,20 @@ def _read_request(path: Path) -> ControlRequest:
     problem = reason_problem(reason)
     if problem is not None:
         raise ValueError(f"reason: {problem}")
+    model, fold = "", None
+    if action == "swap":
+        model = _text(data, "model")
+        fold = data.get("fold")
+        if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
+            raise ValueError(f"fold: expected a fold number or null, was {fold!r}")
     return ControlRequest(
         action=cast(Action, action),
         reason=reason,
         requested_at=requested_at,
         by=_text(data, "by"),
         path=path,
+        model=model,
+        fold=fold,
     )
 
 

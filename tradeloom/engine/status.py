@@ -75,6 +75,7 @@ _KINDS = (
     "venue_unreachable",
     "stale_data",
     "config_reload_refused",
+    "model_swap_refused",
     "fill_refused",
     "stop_fallback",
     "allocation_decided",
@@ -88,6 +89,7 @@ _ERROR_KINDS = (
     "venue_unreachable",
     "stale_data",
     "config_reload_refused",
+    "model_swap_refused",
     "fill_refused",
     "stop_fallback",
 )
@@ -1112,6 +1114,11 @@ def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     elif kind == "config_reload_refused":
         errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
         message = "; ".join(str(e) for e in errors)
+    elif kind == "model_swap_refused":
+        errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
+        message = f"model swap refused ({row['source']}, by {row['by']}): " + "; ".join(
+            str(e) for e in errors
+        )
     elif kind == "fill_refused":
         message = f"{row['client_id']}: {row['message']}"
     elif kind == "stop_fallback":

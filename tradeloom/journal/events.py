@@ -61,6 +61,8 @@ __all__ = [
     "Liquidation",
     "LiveBar",
     "MarketAtStart",
+    "ModelSwapRefused",
+    "ModelSwapped",
     "ModelTrained",
     "ModelsSaved",
     "OrderCancelled",
@@ -586,6 +588,61 @@ class ConfigReloaded(Event):
 class ConfigReloadRefused(Event):
     """An edited strategy file was refused; the run trades on under the old one."""
 
+    errors: list[str]
+
+
+@_kind("model_swapped")
+@dataclass(frozen=True, kw_only=True)
+class ModelSwapped(Event):
+    """Another model decides from the bar after this one (a swap at the bar boundary).
+
+    The row is the source of truth a restart honours: it runs the model of the last one,
+    from the copy kept in the run directory (``file``), never from where it came from.
+
+    Attributes:
+        by: Who asked: ``cli``, ``console``, ``api`` (the mailbox) or ``reload`` (the
+            strategy file's ``model`` section changed).
+        reason: Why, as the operator gave it.
+        source: Where the model came from, as asked (a run directory and its fold, a file).
+        previous: The model that decided until this bar, in words.
+        previous_sha256: Its file's SHA-256 ('' for a model trained in this run).
+        sha256: The new model's file's SHA-256.
+        file: The copy of that file kept in the run directory (relative to it).
+        model: The model section a restart builds the model in force from (``file``,
+            ``sha256`` and the packages it trusts).
+        request: The mailbox's request file it answers ('' for a hot reload): a request
+            a restart finds still there (the process died before it was done) was
+            answered, and is not again.
+    """
+
+    by: str
+    reason: str
+    source: str
+    request: str
+    previous: str
+    previous_sha256: str
+    sha256: str
+    file: str
+    model: dict[str, Any]
+
+
+@_kind("model_swap_refused")
+@dataclass(frozen=True, kw_only=True)
+class ModelSwapRefused(Event):
+    """A model swap was refused before it happened; the run trades on with its model.
+
+    Attributes:
+        by: Who asked (as `ModelSwapped`).
+        reason: Why they asked.
+        source: The model asked for.
+        request: The mailbox's request file it answers (as `ModelSwapped`).
+        errors: Why it was refused, one line each.
+    """
+
+    by: str
+    reason: str
+    source: str
+    request: str
     errors: list[str]
 
 

@@ -27,6 +27,8 @@ from tradeloom.journal import (
     KillCancel,
     LiveBar,
     MarketAtStart,
+    ModelSwapped,
+    ModelSwapRefused,
     ModelTrained,
     OrderCancelled,
     OrderEvent,
@@ -135,6 +137,10 @@ class JournalState:
             its last hot reload's); None in a journal that does not record it.
         reloads: Each hot reload: ``(bar, document)``, the document traded from the bar
             after ``bar`` on, in order.
+        swapped: The last model swap (its ``model_swapped`` row: the model in force from
+            the bar after its bar on, kept in the run directory); None: never swapped.
+        swap_requests: The mailbox's swap requests answered (swapped or refused), by
+            their file's name.
         looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
             id, order)``, the bar it processed next; the order the venue had, which the
             engine took as its own, or None: the sent-id mark's last, never sent (the
@@ -172,6 +178,8 @@ class JournalState:
     markets: dict[str, MarketAtStart] = field(default_factory=dict)
     document: dict[str, Any] | None = None
     reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    swapped: ModelSwapped | None = None
+    swap_requests: set[str] = field(default_factory=set)
     looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
@@ -300,6 +308,11 @@ def _take(state: JournalState, event: Event) -> None:
         state.trading_state = event
         if event.code in ("KILL_SWITCH", "RESUME"):
             state.kill_switch.append((bar, event))
+    elif isinstance(event, ModelSwapped):
+        state.swapped = event
+        state.swap_requests.add(event.request)
+    elif isinstance(event, ModelSwapRefused):
+        state.swap_requests.add(event.request)
     elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:
         state.training = (event.predict_start, event.reason)
         state.trainings[event.symbol] = state.training

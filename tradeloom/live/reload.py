@@ -7,13 +7,15 @@ A live or paper run keeps a `StrategyWatcher` on its strategy file and calls
 - `ReloadRefused`: the new file is invalid (it is read by the same safe reader as at the
   start: YAML, control characters, size, validation, a factory refusing its params), or
   it changes a section that cannot be swapped while the run holds positions (``data``,
-  ``features``, ``model``, ``execution``...), or validating it failed in any other way;
+  ``features``, ``execution``...), or validating it failed in any other way;
   the running configuration keeps running. The same content is not reported again. A
   changed ``plugins:`` list is refused before any of its modules is imported: a reload
   imports nothing.
 - `Reload`: a valid file whose changes are all swappable; the caller applies it at the
   next bar boundary with `Reload.apply`, positions and open orders kept, and journals
-  `Reload.changes`.
+  `Reload.changes`. A changed ``model`` section is a model swap: the runner checks the
+  new model (`tradeloom.live.model_swap`) and refuses the whole reload when it does not
+  fit, or swaps it in with the rest.
 
 A change shows its values as a strategy file would, secrets as ``***``; no message holds
 a secret's value.
@@ -35,6 +37,7 @@ from tradeloom.engine.wiring import Pipeline, build_pipeline
 from tradeloom.errors import Problem, UserError
 from tradeloom.files.reading import UnreadableFile, read_bytes
 from tradeloom.plugins.manager import PluginImportError, Plugins
+from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import REDACTED, redact, redact_text
 from tradeloom.schemas import StrategyConfig, load_strategy
@@ -48,6 +51,7 @@ from tradeloom.schemas.yaml_loader import (
 )
 
 __all__ = [
+    "MODEL",
     "OBSERVERS",
     "PIPELINE_FIELDS",
     "RESTART_REASONS",
@@ -94,7 +98,8 @@ RESTART_REASONS: Mapping[str, str] = {
     "plugins": "plugins are imported once, when the run starts",
     "data": "a different market or timeframe is a different run",
     "features": "the running model was trained on these features and needs a retrain from scratch",
-    "model": "the running model was trained with these settings and needs a retrain from scratch",
+    "model": "the running model was trained with these settings and needs a retrain from "
+    "scratch (a running run swaps in a saved model: from_run: or path:)",
     "execution": "the venue holds the open orders and the cash",
     "live.capital": "the portfolio's accounting started from it",
     "live.stream": "the market data connection is opened when the run starts",
@@ -113,6 +118,12 @@ PIPELINE_FIELDS: Mapping[str, tuple[str, ...]] = {
     "monitoring": ("monitors",),
 }
 """The `Pipeline` fields rebuilt when a section changes; other sections are config only."""
+
+MODEL = "model"
+"""The section a hot reload swaps as a model swap (`tradeloom.live.model_swap`): the
+runner checks the new model first; a restart never takes it from a file edited while the
+run was down (`changes_while_down`): a swap is journaled, and the journal says which
+model is in force."""
 
 _log = logger("tradeloom.live")
 
@@ -422,7 +433,9 @@ def reload_to(
     refusals = [
         _restart_problem(config, path, old, new)
         for path, old, new in changes
-        if not _swappable(path) and not (restart and _observed(path))
+        if not _swappable(path)
+        and not (restart and _observed(path))
+        and not (not restart and _ancestors(path)[-1] == MODEL)
     ]
     if refusals:
         return _refused(refusals)
@@ -430,6 +443,10 @@ def reload_to(
         pipeline = build_pipeline(config)
     except UserError as exc:
         return _refused(exc.lines())
+    if not isinstance(pipeline.model, SavedModelFile):  # a model that trains: not swapped
+        trained = [(p, o, n) for p, o, n in changes if _ancestors(p)[-1] == MODEL]
+        if trained:
+            return _refused([_restart_problem(config, *change) for change in trained])
     return Reload(
         config=config,
         pipeline=pipeline,

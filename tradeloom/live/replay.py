@@ -24,7 +24,7 @@ from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.reload import journaled_reload, reload_to
+from tradeloom.live.reload import MODEL, journaled_reload, reload_to
 from tradeloom.live.session import KILL_CODE, LiveSession
 from tradeloom.live.swap import apply_reload
 
@@ -170,9 +170,16 @@ def edited_while_down(
 def _swap(
     files: RunFiles, markets: Markets, session: LiveSession, document: dict[str, Any] | None
 ) -> None:
-    """Trade ``session`` under the journaled strategy ``document`` from the next bar on."""
+    """Trade ``session`` under the journaled strategy ``document`` from the next bar on.
+
+    The replay takes the model's verdicts from the journal: a journaled document's
+    ``model`` section (a hot reload's model swap) is not built again, the running one
+    stands in; the model in force is put in after the replay
+    (`tradeloom.live.model_swap.restore_in_force`).
+    """
     if document is None:
         return  # a journal that does not record it: the file now
+    document = {**document, MODEL: files.config.document.get(MODEL)}
     reload = journaled_reload(files.config, document, markets.plugins)
     if reload is not None:
         apply_reload(reload, session, files)

@@ -45,6 +45,7 @@ from tradeloom.core.codes import refusal_stage
 from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
+from tradeloom.engine.control import ControlRequest as Request
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.universe_checks import declared_symbols
@@ -73,10 +74,22 @@ from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.markets_feed import MarketsFeed
+from tradeloom.live.model_swap import (
+    ModelSwap,
+    SwapRefused,
+    build_swap,
+    checked_swap,
+    described,
+    in_force_sha256,
+    journal_refusal,
+    journal_swap,
+    keep_file,
+    saved_section,
+)
 from tradeloom.live.observers import attach_observers
 from tradeloom.live.provides import provides
 from tradeloom.live.refresh import LiveOutputs, OutputsSource, data_calendar
-from tradeloom.live.reload import ReloadRefused, StrategyWatcher
+from tradeloom.live.reload import MODEL, Reload, ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (
     PgSentMark,
     SentMark,
@@ -203,6 +216,8 @@ class LiveRunner:
         self.source: LiveFeed = pipeline.data
         self.inbox = ControlInbox(run_dir)
         self.watcher: StrategyWatcher | None = None
+        self.swap_requests: set[str] = set()
+        """The mailbox's swap requests answered (the journal's, then this process's)."""
         self._watch_file = watch_file
         self.stale: StaleDataWatch | None = None
         self.exchange_venue: ExchangeAccount | None = None
@@ -346,6 +361,7 @@ class LiveRunner:
             else:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document)
+                self.swap_requests = set(state.swap_requests)
         else:
             try:  # a journal gone whole, after orders were sent
                 check_sent_mark(SentMark(self.run_dir), path, 0)
@@ -738,6 +754,10 @@ class LiveRunner:
         self.inbox.wake.clear()
         last = len(session.history) - 1
         for request in self.inbox.pending():
+            if request.action == "swap":
+                self._swap_asked(request)
+                self.inbox.done(request)
+                continue
             repeated = request.action == "kill" and session.killed
             if repeated and request.by == "file":
                 # the KILL file asks again at every tick: cancel anything new, journaled
@@ -766,6 +786,36 @@ class LiveRunner:
             self.link.journal_or_fail.flush()
             self.inbox.done(request)
 
+    def _swap_asked(self, request: Request) -> None:
+        """Check the model a ``swap`` request names; swap it in before the next bar, or
+        journal why not (the run trades on with its model)."""
+        name = "" if request.path is None else request.path.name
+        if name in self.swap_requests:
+            return  # answered before the process died, its file not yet done
+        session = self.session_or_fail
+        running = self.files.config.document.get(MODEL)
+        section = saved_section(request.model, request.fold, running or {})
+        outcome: ModelSwap | SwapRefused
+        if self.markets.portfolio is not None:
+            outcome = SwapRefused(
+                described(section), ("a portfolio file's strategies do not swap models yet",)
+            )
+        else:
+            outcome = build_swap(self.files, self.markets.plugins, session, section)
+        if isinstance(outcome, ModelSwap) and outcome.sha256 == in_force_sha256(session):
+            already = f"model: it is the model in force already (sha256 {outcome.sha256})"
+            outcome = SwapRefused(outcome.source, (already,))
+        kept = outcome if isinstance(outcome, SwapRefused) else keep_file(self.run_dir, outcome)
+        recorder = self.recorder_or_fail
+        asked = {"by": request.by, "reason": request.reason, "request": name}
+        if isinstance(kept, SwapRefused):
+            journal_refusal(recorder, self.markets.bar_in_progress() - 1, kept, **asked)
+        else:
+            assert isinstance(outcome, ModelSwap)
+            journal_swap(recorder, session, outcome, kept, **asked)
+        self.swap_requests.add(name)
+        self.link.journal_or_fail.flush()
+
     def _reload(self) -> None:
         if self.watcher is None:
             return
@@ -775,6 +825,14 @@ class LiveRunner:
         recorder = self.recorder_or_fail
         session = self.session_or_fail
         bar = len(session.history) - 1
+        swap: tuple[ModelSwap, dict[str, Any]] | None = None
+        if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed:
+            swap_or_not = self._reloaded_model(outcome)
+            if isinstance(swap_or_not, ReloadRefused):
+                self.watcher.current = self.files.config  # the next edit is compared with it
+                outcome = swap_or_not
+            else:
+                swap = swap_or_not
         if isinstance(outcome, ReloadRefused):
             errors = [str(e) for e in outcome.errors]
             recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
@@ -790,6 +848,24 @@ class LiveRunner:
             )
         )
         _log.warning("config_reloaded", changed=outcome.describe())
+        if swap is not None:  # in the reload's commit: both or neither
+            reason = "the strategy file's model section changed"
+            journal_swap(recorder, session, *swap, by="reload", reason=reason)
+
+    def _reloaded_model(self, reload: Reload) -> tuple[ModelSwap, dict[str, Any]] | ReloadRefused:
+        """Check the model of a reload that changed the ``model`` section and keep its
+        file; or the reload refused, located at the section."""
+        section = reload.config.document[MODEL]
+        trusted = section.get("trusted_packages", ()) if isinstance(section, dict) else ()
+        swap = checked_swap(
+            self.session_or_fail, reload.pipeline.model, described(section), trusted
+        )
+        kept = swap if isinstance(swap, SwapRefused) else keep_file(self.run_dir, swap)
+        if isinstance(kept, SwapRefused):
+            where = reload.config.locate(MODEL)
+            return ReloadRefused(tuple(f"{where} {line}" for line in kept.errors))
+        assert isinstance(swap, ModelSwap)
+        return swap, kept
 
     # --- stop -----------------------------------------------------------------------
 

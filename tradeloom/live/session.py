@@ -65,6 +65,7 @@ from tradeloom.plugins.protocols import (
     LiveAnomalyGate,
     LiveModel,
     LiveTrainer,
+    Model,
     SymbolIdModel,
     Venue,
 )
@@ -190,30 +191,43 @@ class LiveSession:
             None if config.regime is None else [RegimeStepper(config.regime) for _ in symbols]
         )
         self._codes = np.zeros(len(symbols), np.uint8)
-        model = pipeline.model
-        # a pooled model trains one fold over every symbol's rows (the backtest's folds);
-        # otherwise each symbol has its own model: the first the pipeline's own
-        # (one market trains its own folds, as the backtest's `fit_universe` does)
-        many = len(symbols) > 1
-        self.pooled = many and isinstance(model, LiveTrainer) and model.pooled
-        self.symbol_id = many and isinstance(model, SymbolIdModel) and bool(model.symbol_id)
-        self.models = [model] + ([] if self.pooled else [copy.deepcopy(model) for _ in symbols[1:]])
-        # what each model can do, asked once: a protocol with a data member (a
-        # trainer's ``retrain_every``) is asked by ``isinstance`` every time otherwise
-        # (~40 us); a model is never swapped while the run lives (`Reload` refuses it)
-        self._trainers = [provides(m, LiveTrainer) for m in self.models]
-        self._gates = [provides(m, LiveAnomalyGate) for m in self.models]
+        self._take_models(pipeline.model)
         self._absent = np.zeros(len(symbols), bool)
         self._own_bars = history.present().sum(axis=0).astype(np.int64)
         """Per symbol, how many bars of its own the history holds."""
-        self._due: list[int | None] = [None] * len(self.models)
-        """Per model, the bar (its own, per symbol) its next scheduled fold starts at."""
         self._advance_times = (0.0, 0.0, 0.0)
         """The last timed tick's features, predict and journal seconds (`advance`)."""
         self._funding = live_funding(
             pipeline.venue, pipeline.data, symbols, history.timeframe_seconds * 1_000_000_000
         )
         """A perpetual's funding rates, bar by bar (`tradeloom.core.funding`); None: spot."""
+
+    def _take_models(self, model: object) -> None:
+        # a pooled model trains one fold over every symbol's rows (the backtest's folds);
+        # otherwise each symbol has its own model: the first the pipeline's own
+        # (one market trains its own folds, as the backtest's `fit_universe` does)
+        many = len(self.history.symbols) > 1
+        self.pooled = many and isinstance(model, LiveTrainer) and model.pooled
+        self.symbol_id = many and isinstance(model, SymbolIdModel) and bool(model.symbol_id)
+        others = [] if self.pooled else [copy.deepcopy(model) for _ in self.history.symbols[1:]]
+        self.models = [model, *others]
+        # what each model can do, asked once: a protocol with a data member (a
+        # trainer's ``retrain_every``) is asked by ``isinstance`` every time otherwise
+        # (~40 us); asked again when the model is swapped (`use_model`)
+        self._trainers = [provides(m, LiveTrainer) for m in self.models]
+        self._gates = [provides(m, LiveAnomalyGate) for m in self.models]
+        self._due: list[int | None] = [None] * len(self.models)
+        """Per model, the bar (its own, per symbol) its next scheduled fold starts at."""
+
+    def use_model(self, model: Model) -> None:
+        """Decide with ``model`` from the next bar on (a model swap, at a bar boundary):
+        each symbol's copy of it, the features, the engine's state and the book kept.
+
+        A saved model trains nothing: the walk-forward plan and the retraining cron train
+        no fold from here on (`tradeloom.live.model_swap` swaps in no other)."""
+        self.p = replace(self.p, model=model)
+        self.engine.p = replace(self.engine.p, model=model)
+        self._take_models(model)
 
     # --- warm-up ------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ __all__ = [
     "BarStream",
     "CrossSectionalFeature",
     "DataSource",
+    "DescribedModel",
     "ExtraColumns",
     "Feature",
     "InformativeSource",
@@ -70,6 +71,7 @@ __all__ = [
     "MonitorInput",
     "MonitorMetrics",
     "MultiVenue",
+    "NeedsCalibration",
     "OrderKeys",
     "PerSymbolModels",
     "ReadsBarsColumn",
@@ -79,6 +81,7 @@ __all__ = [
     "Retrainable",
     "RiskContext",
     "RiskRule",
+    "SavedModelFile",
     "SignalRule",
     "Sizer",
     "SymbolIdModel",
@@ -642,6 +645,42 @@ class LiveVenue(Protocol):
 # --- optional capabilities ---------------------------------------------------------------
 # A component has one of these or not; the engines ask with isinstance, never by probing
 # for an attribute, so a third-party component gains a capability by implementing it.
+
+
+@runtime_checkable
+class DescribedModel(Protocol):
+    """Model layer, paper and live: what a model swap compares (optional).
+
+    A running run swaps its model only for one with the same label and, when its sizing
+    reads the probability as a probability (`NeedsCalibration`), a calibrated one
+    (`tradeloom.live.model_swap`). A model without it is neither swapped out nor in.
+    """
+
+    def label_record(self) -> dict[str, Any]:
+        """Return the label as a saved model records it: its kind and every key it sets."""
+        ...
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether its probabilities are calibrated (``model.calibration``)."""
+        ...
+
+
+@runtime_checkable
+class SavedModelFile(Protocol):
+    """Model layer: a model loaded from a file another run saved (optional); a running
+    run swaps in only such a model: trained already, its file's hash known."""
+
+    loaded_from: Mapping[str, Any]
+    """``{source, sha256}``: the file it was loaded from and that file's SHA-256."""
+
+
+@runtime_checkable
+class NeedsCalibration(Protocol):
+    """Risk layer: a sizer that reads the probability's value as a probability (fractional
+    Kelly), so that a model swapped in must be calibrated (optional)."""
+
+    needs_calibration: bool
 
 
 @runtime_checkable

@@ -26,6 +26,8 @@ from tradeloom.journal import (
     HealthActionFired,
     HealthChanged,
     LiveBar,
+    ModelSwapped,
+    ModelSwapRefused,
     ModelTrained,
     Restarted,
     RunStarted,
@@ -43,7 +45,7 @@ class RunEvent:
 
     Attributes:
         kind: ``fold``, ``retrain``, ``halt``, ``health``, ``health_action``,
-            ``trading_state``, ``start``, ``stop``, ``control`` or ``reload``.
+            ``trading_state``, ``start``, ``stop``, ``control``, ``reload`` or ``swap``.
         bar: The bar it happened at (-1: placed by the bars around it).
         timestamp: That bar's time.
         label: A short text (a code, a status, a reason).
@@ -70,6 +72,8 @@ _LIFE_KINDS = (
     "control_request",
     "config_reloaded",
     "config_reload_refused",
+    "model_swapped",
+    "model_swap_refused",
     "live_bar",
 )
 
@@ -169,6 +173,12 @@ def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
         return _placed("reload", event.bar, own, times, label, detail)
     if isinstance(event, ConfigReloadRefused):
         return _placed("reload", event.bar, own, times, "reload refused", "; ".join(event.errors))
+    if isinstance(event, ModelSwapped):
+        detail = f"from {event.source} (sha256 {event.sha256[:12]}), by {event.by}: {event.reason}"
+        return _placed("swap", event.bar, own, times, "model swapped", detail)
+    if isinstance(event, ModelSwapRefused):
+        detail = f"{event.source}, by {event.by}: " + "; ".join(event.errors)
+        return _placed("swap", event.bar, own, times, "model swap refused", detail)
     return None
 
 

@@ -32,6 +32,7 @@ _ROWS = {
     "stop": ("stops", _GREY),
     "control": ("operator requests (kill, resume)", _PURPLE),
     "reload": ("strategy reloads", _BLUE),
+    "swap": ("model swaps", _PURPLE),
     "fold": ("walk-forward folds", _GREY),
     "retrain": ("retrains", _BLUE),
     "health": ("health changes", _ORANGE),

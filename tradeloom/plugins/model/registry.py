@@ -47,6 +47,7 @@ __all__ = [
     "ModelFiles",
     "SavedModels",
     "file_info",
+    "label_record",
     "model_files",
     "registry_metrics",
     "save_models",
@@ -234,6 +235,11 @@ def registry_metrics(saved: SavedModels | ModelFiles | None, model: Any) -> dict
     if loaded is not None:
         figures["loaded"] = dict(loaded)
     return figures
+
+
+def label_record(label: Any) -> dict[str, Any]:
+    """Return ``label`` as a saved fold records it: its kind and every key it sets."""
+    return dict(_json_safe(_label_keys(label)))
 
 
 def file_info(path: Path, data: bytes) -> FileInfo:

@@ -159,6 +159,15 @@ class SavedModel:
         self._predictor: FoldPredictor | None = None
         _predict_serially(self.fitted)
 
+    def label_record(self) -> dict[str, Any]:
+        """Return the label the fold was trained with, as its file holds it."""
+        return dict(self._loaded.bundled.label)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the fold was calibrated in the run that trained it."""
+        return bool(self._loaded.bundled.training.calibration)
+
     def fit_predict_universe(
         self, universe: Universe, features: Sequence[pd.DataFrame]
     ) -> tuple[ModelOutput, ...]:

@@ -166,6 +166,17 @@ class SklearnModel(RowInference):
         self._history: _History | None = None
         self._not_compiled: str | None = None
 
+    def label_record(self) -> dict[str, Any]:
+        """Return the label as its saved folds record it (`DescribedModel`)."""
+        from tradeloom.plugins.model.registry import label_record
+
+        return label_record(self.label)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether each fold is calibrated (``calibration``)."""
+        return self.calibration is not None
+
     def first_fold_bar(self) -> tuple[int, str]:
         """Return the earliest bar the first walk-forward fold can predict, and why.
 

@@ -53,6 +53,10 @@ def kelly_no_edge(signal: Signal, full: float, p_win: float, payoff: float) -> R
 class KellySizer:
     """Size ``fraction`` of the Kelly bet implied by the probability, capped at ``max_position``."""
 
+    needs_calibration = True
+    """It reads the probability as the chance of a win: a model swapped in must be
+    calibrated (`tradeloom.plugins.protocols.NeedsCalibration`)."""
+
     def __init__(self, params: KellyParams) -> None:
         self.fraction = params.fraction
         self.payoff = params.avg_win / params.avg_loss

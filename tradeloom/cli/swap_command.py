@@ -1,0 +1,52 @@
+"""``tradeloom swap RUN_DIR --model RUN [--fold N]``: swap a running run's model.
+
+The model is a fold another run saved (its ``models/index.json``): ``--model`` names
+that run's directory, or its id, a folder beside ``RUN_DIR``. It is checked here as far
+as the journal tells (`tradeloom.live.model_swap.precheck`: a saved model, the
+strategy's features and label, calibrated if the sizing needs it); a refusal is one line
+per problem and exit 2, and nothing is asked. Then the request goes through the run's
+mailbox as ``tradeloom kill`` does; the running process checks again with the last bar
+and swaps the model in at its next bar boundary, or journals why not.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tradeloom.errors import UserError
+
+__all__ = ["model_run", "swap"]
+
+
+def model_run(run_dir: Path, model: Path) -> Path:
+    """Return the run directory ``--model`` names: a path, or the id of a run beside
+    ``run_dir``.
+
+    Raises:
+        UserError: Neither is a directory.
+    """
+    if model.is_dir():
+        return model.absolute()
+    beside = run_dir.absolute().parent / model
+    if len(model.parts) == 1 and beside.is_dir():
+        return beside
+    raise UserError(
+        f"--model: no run directory {model} (nor a run of that id beside {run_dir}); "
+        "give the directory of a run whose model saved its folds"
+    )
+
+
+def swap(args: argparse.Namespace) -> int:
+    """Check the model, then ask the run to swap it in; return the exit code."""
+    from tradeloom.engine.control import controllable_mode, request_swap
+    from tradeloom.live.model_swap import precheck
+
+    run_dir: Path = args.run_dir
+    controllable_mode(run_dir)
+    model = model_run(run_dir, args.model)
+    problems = precheck(run_dir, model, args.fold)
+    if problems:
+        raise UserError(f"{run_dir}: model swap refused: {'; '.join(problems)}")
+    print(request_swap(run_dir, model, args.fold, args.reason).describe())
+    return 0

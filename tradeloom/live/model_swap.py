@@ -1,0 +1,449 @@
+"""Swap a running run's model at a bar boundary: check it, keep its file, journal it.
+
+A paper or live run of one strategy takes another model between two bars, asked three
+ways: ``tradeloom swap RUN_DIR --model RUN [--fold N]``, the console and the HTTP API (a
+``swap`` request in the run's mailbox, `tradeloom.engine.control.request_swap`), or a
+hot reload whose file changed its ``model`` section (``by: reload``). The new model is
+built as a strategy file builds it: the strategy in force with its ``model`` section
+``{from_run: RUN, fold: N}``, so the saved model's own checks run first (the file's
+hash, its metadata, its libraries, the strategy's features: `tradeloom.plugins.model.
+loading`); then `swap_problems` checks what a running run needs of it:
+
+- a saved model (`SavedModelFile`): trained already, its file's hash known (a model
+  that trains on the run's bars needs a new run);
+- the label the running model was trained with (`DescribedModel`);
+- calibrated probabilities when the sizing reads them as probabilities
+  (`NeedsCalibration`: fractional Kelly);
+- one bar predicted: each symbol's feature row of the last bar gives a probability.
+
+A refused swap says why in one line per problem, journaled (``model_swap_refused``, or a
+hot reload's ``config_reload_refused``); the run trades on with its model. An accepted
+one first copies the model's file and metadata into ``RUN_DIR/swapped/`` (`SWAPPED_DIR`,
+the file named by its SHA-256), then swaps the model into the session and journals
+``model_swapped`` (both hashes, who asked) in one commit, before the next bar: the new
+model decides that bar. A restart runs the model of the journal's last ``model_swapped``
+row, built from the kept copy (`restore_in_force`), so it never depends on the run the
+model came from; a kill -9 before that row's commit leaves the old model in force and
+the request in the mailbox, asked again when the run restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.errors import UserError
+from tradeloom.journal import ModelSwapped, ModelSwapRefused
+from tradeloom.live.reconcile import RestartRefused
+from tradeloom.plugins.protocols import (
+    DescribedModel,
+    LiveModel,
+    LiveTrainer,
+    NeedsCalibration,
+    SavedModelFile,
+)
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import redact_text
+from tradeloom.schemas import load_strategy
+from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
+
+if TYPE_CHECKING:
+    from tradeloom.engine.events import Recorder
+    from tradeloom.engine.wiring import Pipeline
+    from tradeloom.live.services import RunFiles
+    from tradeloom.live.session import LiveSession
+    from tradeloom.plugins.manager import Plugins
+
+__all__ = [
+    "SWAPPED_DIR",
+    "ModelSwap",
+    "SwapRefused",
+    "build_swap",
+    "checked_swap",
+    "described",
+    "in_force_document",
+    "in_force_sha256",
+    "journal_refusal",
+    "journal_swap",
+    "keep_file",
+    "model_problems",
+    "precheck",
+    "restore_in_force",
+    "saved_section",
+    "swap_problems",
+]
+
+SWAPPED_DIR = "swapped"
+"""The folder of a run directory that keeps the files of the models swapped in."""
+
+_log = logger("tradeloom.live")
+
+
+@dataclass(frozen=True)
+class ModelSwap:
+    """A model checked and ready to decide from the next bar.
+
+    Attributes:
+        model: The built model.
+        source: Where it came from, in words (a run and its fold, a file).
+        sha256: Its file's SHA-256.
+        file: The file it was loaded from.
+        trusted: The third-party packages its file may name (``trusted_packages``).
+    """
+
+    model: Any
+    source: str
+    sha256: str
+    file: Path
+    trusted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SwapRefused:
+    """A swap that does not happen; the run trades on with its model.
+
+    Attributes:
+        source: The model asked for, in words.
+        errors: Why, one line each.
+    """
+
+    source: str
+    errors: tuple[str, ...]
+
+    def describe(self) -> str:
+        """Return one line for the operator, every problem included."""
+        return f"model swap refused, the run trades on with its model: {'; '.join(self.errors)}"
+
+
+def saved_section(
+    model: str | Path, fold: int | None, running: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return the ``model`` section that loads fold ``fold`` (None: the latest) of the run
+    directory ``model``, trusting the packages the running ``model`` section trusts."""
+    section: dict[str, Any] = {"from_run": str(model)}
+    if fold is not None:
+        section["fold"] = fold
+    trusted = running.get("trusted_packages")
+    if isinstance(trusted, list) and trusted:
+        section["trusted_packages"] = list(trusted)
+    return section
+
+
+def described(section: Mapping[str, Any]) -> str:
+    """Return where a saved ``model`` section's model comes from, in words."""
+    if "from_run" in section:
+        fold = section.get("fold")
+        return f"{section['from_run']} ({'latest fold' if fold is None else f'fold {fold}'})"
+    return str(section.get("path", "?"))
+
+
+def build_swap(
+    files: RunFiles, plugins: Plugins, session: LiveSession, section: Mapping[str, Any]
+) -> ModelSwap | SwapRefused:
+    """Build the model of ``section`` against the strategy in force and check it.
+
+    The strategy in force with its ``model`` section replaced is validated and built as
+    a hot reload builds a file (with the running plugins; it imports nothing), so the
+    saved model's checks run; then `checked_swap`.
+    """
+    source = described(section)
+    config = files.config
+    document = {**config.document, "model": dict(section)}
+    loaded = YamlDocument(document, SourceMap(f"{config.source} (model swap)", {}))
+    try:
+        new, _ = load_strategy(config.source, document=loaded, load_plugins=lambda _: plugins)
+        pipeline = build_pipeline(new)
+    except UserError as exc:
+        return SwapRefused(source, tuple(redact_text(line) for line in exc.lines()))
+    return checked_swap(session, pipeline.model, source, section.get("trusted_packages", ()))
+
+
+def checked_swap(
+    session: LiveSession, model: object, source: str, trusted: Sequence[str] = ()
+) -> ModelSwap | SwapRefused:
+    """Return ``model`` as a `ModelSwap` when `swap_problems` finds nothing, else why not
+    (``trusted``: the packages its ``model`` section trusts)."""
+    problems = swap_problems(session, model)
+    if problems or not isinstance(model, SavedModelFile):
+        return SwapRefused(source, tuple(problems))
+    loaded = model.loaded_from
+    return ModelSwap(
+        model, source, str(loaded["sha256"]), Path(str(loaded["source"])), tuple(trusted)
+    )
+
+
+def swap_problems(session: LiveSession, model: object) -> list[str]:
+    """Return why ``model`` cannot decide ``session``'s next bar in place of its model.
+
+    It must be a saved model that predicts one bar, trained with the running model's
+    label, calibrated when the sizing needs it (`model_problems`), and predict the last
+    bar's features.
+    """
+    problems = model_problems(session.p.model, session.p.sizer, model)
+    if not problems:
+        assert isinstance(model, LiveModel)
+        problem = _prediction_problem(session, model)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def model_problems(running: object, sizer: object, model: object) -> list[str]:
+    """Return why ``model`` cannot take the place of ``running`` before a bar is seen: a
+    saved model that predicts one bar, trained with ``running``'s label, calibrated
+    when ``sizer`` needs it."""
+    if not isinstance(model, LiveModel) or not isinstance(model, SavedModelFile):
+        return [
+            "model: a running run swaps in a saved model only (from_run: a run directory, "
+            "or path: with sha256) that predicts one bar; a model that trains on the "
+            "run's bars needs a new run"
+        ]
+    if isinstance(model, LiveTrainer):
+        return ["model: the model trains on the run's bars; a running run takes a trained one"]
+    problems = []
+    if not isinstance(running, DescribedModel) or not isinstance(model, DescribedModel):
+        problems.append(
+            "model: the running model or the new one does not say its label "
+            "(DescribedModel); a swap compares them"
+        )
+    elif running.label_record() != model.label_record():
+        problems.append(
+            f"model: trained with label {_shown(model.label_record())}, the running model "
+            f"with {_shown(running.label_record())}; swap in a model trained with the "
+            "running model's label"
+        )
+    elif _needs_calibration(sizer) and not model.calibrated:
+        problems.append(
+            "model: risk.sizing reads the probability as a probability (it needs a "
+            "calibrated model) and the model is not calibrated; swap in one trained with "
+            "model.calibration"
+        )
+    return problems
+
+
+def _needs_calibration(sizer: object) -> bool:
+    return isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
+
+
+def _prediction_problem(session: LiveSession, model: LiveModel) -> str | None:
+    history = session.history
+    last = len(history) - 1
+    rows = history.feature_row(last)
+    many = len(history.symbols) > 1
+    symbol_id = many and bool(getattr(model, "symbol_id", False))
+    for s, symbol in enumerate(history.symbols):
+        row = rows[s] if not symbol_id else np.append(rows[s], float(s))
+        try:
+            probability = float(model.predict_row(row))
+        except Exception as exc:  # a third-party model may raise anything
+            of = f" of {symbol}" if many else ""
+            return (
+                f"model: failed to predict the last bar{of} (bar {last}): "
+                f"{type(exc).__name__}: {exc}"
+            )
+        if not math.isnan(probability) and not 0.0 <= probability <= 1.0:
+            return f"model: predicted {probability!r} for the last bar, not a probability"
+    return None
+
+
+def _shown(label: Mapping[str, Any]) -> str:
+    return "{" + ", ".join(f"{key}: {label[key]}" for key in sorted(label)) + "}"
+
+
+def precheck(run_dir: Path, model: Path, fold: int | None) -> list[str]:
+    """Return why the run in ``run_dir`` would refuse fold ``fold`` of the run ``model``,
+    as far as it can be told without the running process (`model_problems` against the
+    strategy in force, as its journal says); the process checks again, with the last bar.
+
+    A strategy whose secrets are not set in this shell is not checked here ([] is
+    returned): the running process has them.
+    """
+    source, document = in_force_document(run_dir)
+    running_section = document.get("model")
+    section = saved_section(
+        model, fold, running_section if isinstance(running_section, dict) else {}
+    )
+    try:
+        running = _built(source, document)
+        new = _built(source, {**document, "model": section})
+    except UserError as exc:
+        lines = exc.lines()
+        if all(_UNSET.search(line) for line in lines):
+            return []
+        return [redact_text(line) for line in lines]
+    return model_problems(running.model, running.sizer, new.model)
+
+
+_UNSET = re.compile(r"environment variable \S+ is not set$")
+"""A secret this shell does not have (`tradeloom.schemas.secrets.resolve_secrets`)."""
+
+
+def in_force_document(run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Return the strategy file a paper or live run started from and the document it
+    trades under, by its journal: its start's, or its last hot reload's.
+
+    Raises:
+        UserError: The journal records no strategy document.
+    """
+    from tradeloom.journal import ConfigReloaded, RunStarted, journal_path, read_events
+
+    document: dict[str, Any] | None = None
+    source = run_dir / "strategy.yaml"
+    for event in read_events(journal_path(run_dir), [RunStarted, ConfigReloaded]):
+        if isinstance(event, RunStarted) and document is None:
+            source, document = Path(event.source), event.document
+        elif isinstance(event, ConfigReloaded):
+            document = event.document
+    if not document:
+        raise UserError(
+            f"{run_dir}: its journal does not record the strategy it trades (not started "
+            "yet, or by an older tradeloom); a swap is checked against it"
+        )
+    return source, document
+
+
+def _built(source: Path, document: Mapping[str, Any]) -> Pipeline:
+    loaded = YamlDocument(dict(document), SourceMap(f"{source} (model swap)", {}))
+    config, _ = load_strategy(source, document=loaded)
+    return build_pipeline(config)
+
+
+def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
+    """Copy the model's file and its metadata into ``RUN_DIR/swapped/`` (durably, before
+    the swap is journaled); return the ``model`` section of the copy (its path relative
+    to the run directory), or why the copy failed."""
+    folder = run_dir / SWAPPED_DIR
+    target = folder / f"{swap.sha256}.pkl"
+    try:
+        folder.mkdir(exist_ok=True)
+        _copy(swap.file.with_suffix(".json"), target.with_suffix(".json"))
+        _copy(swap.file, target)
+        digest = _sha256_of(target)
+        _sync(folder)
+    except OSError as exc:
+        return SwapRefused(swap.source, (f"{folder}: the model file cannot be kept ({exc})",))
+    if digest != swap.sha256:
+        target.unlink(missing_ok=True)
+        return SwapRefused(
+            swap.source, (f"model: {swap.file} changed while it was kept; refusing to swap it",)
+        )
+    section: dict[str, Any] = {"path": f"{SWAPPED_DIR}/{target.name}", "sha256": swap.sha256}
+    if swap.trusted:
+        section["trusted_packages"] = list(swap.trusted)
+    return section
+
+
+def journal_swap(
+    recorder: Recorder,
+    session: LiveSession,
+    swap: ModelSwap,
+    kept: Mapping[str, Any],
+    *,
+    by: str,
+    reason: str,
+    request: str = "",
+) -> None:
+    """Swap ``swap``'s model into ``session`` and journal it (``model_swapped``) at the
+    last bar processed; the caller commits before the next bar runs."""
+    previous, previous_sha = _running(session)
+    session.use_model(swap.model)
+    recorder.record(
+        ModelSwapped(
+            **recorder.at(len(session.history) - 1),
+            by=by,
+            reason=reason,
+            source=swap.source,
+            request=request,
+            previous=previous,
+            previous_sha256=previous_sha,
+            sha256=swap.sha256,
+            file=str(kept["path"]),
+            model=dict(kept),
+        )
+    )
+    _log.warning("model_swapped", source=swap.source, sha256=swap.sha256, by=by, previous=previous)
+
+
+def journal_refusal(
+    recorder: Recorder, bar: int, refused: SwapRefused, *, by: str, reason: str, request: str
+) -> None:
+    """Journal a refused swap (``model_swap_refused``) at bar ``bar``."""
+    recorder.record(
+        ModelSwapRefused(
+            **recorder.at(bar),
+            by=by,
+            reason=reason,
+            source=refused.source,
+            request=request,
+            errors=list(refused.errors),
+        )
+    )
+    _log.error("model_swap_refused", source=refused.source, errors=list(refused.errors), by=by)
+
+
+def in_force_sha256(session: LiveSession) -> str:
+    """Return the SHA-256 of the file of the model in force ('' for one trained here)."""
+    return _running(session)[1]
+
+
+def restore_in_force(
+    files: RunFiles, plugins: Plugins, session: LiveSession, swapped: ModelSwapped
+) -> None:
+    """Decide with the model of the journal's last ``model_swapped`` row (a restart),
+    built from the copy kept in the run directory.
+
+    Raises:
+        RestartRefused: The kept copy is missing, changed, or no longer fits the strategy.
+    """
+    section = {**swapped.model, "path": str(files.run_dir / swapped.file)}
+    built = build_swap(files, plugins, session, section)
+    if isinstance(built, SwapRefused):
+        raise RestartRefused(
+            f"{files.run_dir}: the model in force since bar {swapped.bar} ({swapped.file}, "
+            f"swapped in from {swapped.source}) cannot be loaded again: {built.errors[0]}; "
+            "put the file back (the journal's model_swapped row names it)"
+        )
+    session.use_model(built.model)
+
+
+def _running(session: LiveSession) -> tuple[str, str]:
+    model = session.p.model
+    if isinstance(model, SavedModelFile):
+        loaded = model.loaded_from
+        return f"{loaded['source']}", str(loaded["sha256"])
+    return f"{type(model).__name__} trained in this run", ""
+
+
+def _copy(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(source, "rb") as reader, open(temporary, "wb") as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
+        writer.flush()
+        os.fsync(writer.fileno())
+    os.replace(temporary, target)
+
+
+def _sync(folder: Path) -> None:
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
