@@ -161,6 +161,8 @@ def test_a_live_run_swaps_in_a_registry_model_and_decides_as_a_fresh_run_of_it(
     after = _after(mine, swap_bar)
     assert after == _after(fresh, swap_bar)
     assert after["orders"], "the swapped model never traded: the comparison proves little"
+    # parity replays each bar with the probability the run journaled, whichever model
+    assert main(["parity", str(run_dir), "--out", str(tmp_path / "parity")]) == 0
 
 
 def test_a_model_of_other_features_is_refused_and_the_run_trades_on(
