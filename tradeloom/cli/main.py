@@ -665,7 +665,7 @@ def _validate(args: argparse.Namespace) -> int:
     if _is_portfolio(args):
         return _validate_portfolio(args)
     simulated = args.clock == "simulated"
-    pipeline, _ = _load(args, args.mode, served=simulated, validating=True)
+    pipeline, _ = _load(args, args.mode, served=simulated)
     if simulated:
         _refuse_pairs([pipeline], args.mode)  # as run does
     config = pipeline.config
