@@ -50,6 +50,7 @@ from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
+    from tradeloom.schemas.allocation import Rebalance
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["console", "main"]
@@ -689,6 +690,11 @@ def _allocation_note(config: StrategyConfig) -> str:
     return f", allocation {config.allocation.kind}"
 
 
+def _rebalance_words(rule: Rebalance) -> str:
+    """``every 24 bars``, ``weekly`` or ``monthly``: a portfolio allocation's schedule."""
+    return f"every {rule.every} bars" if rule.every is not None else str(rule.calendar)
+
+
 def _validate_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.engine.account import account_problems, account_venue
     from tradeloom.engine.capabilities import one_account_problems
@@ -724,11 +730,14 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         for config, weight in zip(portfolio.strategies, portfolio.weights, strict=True)
     )
     allocation = top.allocation
-    how = (
-        f"inverse volatility over {allocation.window} bars, equal until then"
-        if allocation.kind == "inverse_volatility"
-        else "fixed"
-    )
+    how = "fixed"
+    if allocation.kind != "fixed":
+        rule = allocation.rebalance
+        when = "" if rule is None else f", rebalanced {_rebalance_words(rule)}"
+        how = (
+            f"{allocation.kind.replace('_', ' ')} over {allocation.window} bars{when}, "
+            "equal until then"
+        )
     mode = _validated_for(args)
     print(
         f"{args.file}: valid portfolio '{top.name}'{mode}: "
