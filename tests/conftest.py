@@ -15,6 +15,7 @@ tests is never modified.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -195,6 +196,22 @@ def _logging_as_it_was() -> Iterator[None]:
     put the defaults back after every test, so that the next one sees all it logs."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _control_signals_as_they_were() -> Iterator[None]:
+    """Put back SIGUSR1's and SIGUSR2's handlers after every test.
+
+    A test that drives a `LiveRunner` itself installs its inbox's handlers and may crash
+    it on purpose (a simulated kill -9), never restoring them; the handler then outlived
+    its run in the worker, and a later test that needs a process without one (a backtest's
+    pid, which SIGUSR2 would end) saw it: a failure in every full suite that passed alone.
+    """
+    held = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)}
+    yield
+    for signum, handler in held.items():
+        if signal.getsignal(signum) is not handler:
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 @pytest.fixture(scope="session")

@@ -659,7 +659,7 @@ def test_a_process_that_takes_no_requests_is_not_signalled(tmp_path: Path) -> No
     run_dir.mkdir()
     (run_dir / "journal.sqlite").write_text("not a database", encoding="utf-8")
     holder = ControlInbox(run_dir)  # this process, no handler for SIGUSR2: made so here,
-    # since a paper run an earlier test ran in this worker may have left its handler
+    # whatever the worker held before (the conftest puts it back after the test)
     previous = signal.signal(signal.SIGUSR2, signal.SIG_DFL)
     holder.claim_pid()
     try:

@@ -7,6 +7,8 @@ figures' JSON: a title the shipped plotly.js ignores is not in the SVG.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,13 @@ def assert_linked_zoom(page: Path, screenshot: str) -> list[str]:
 def by_title(charts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Return the charts keyed by title."""
     return {c["title"]: c for c in charts}
+
+
+def page_figures(page: Path) -> dict[str, dict[str, Any]]:
+    """Return the page's plotly figures by chart title (as the page draws them)."""
+    text = page.read_text(encoding="utf-8")
+    titles = re.findall(r"data-title='([^']*)'", text)
+    start = text.index("const FIGURES = [") + len("const FIGURES = ")
+    end = text.index("];\nconst LINKED", start) + 1
+    figures = json.loads(text[start:end].replace("<\\/", "</"))
+    return dict(zip(titles, figures, strict=True))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,13 @@ import pytest
 
 from tests.reporting.browser import chromium
 from tests.reporting.layout_checks import plotly_layouts_checked
-from tests.reporting.page_checks import assert_titled, by_title, open_page, shared_plotly
+from tests.reporting.page_checks import (
+    assert_titled,
+    by_title,
+    open_page,
+    page_figures,
+    shared_plotly,
+)
 from tradeloom.cli.main import main
 from tradeloom.reporting.report import render_report
 from tradeloom.reporting.run_data import load_run
@@ -65,18 +70,8 @@ def universe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
-def _figures(page: Path) -> dict[str, dict[str, Any]]:
-    """Return the page's plotly figures by chart title (as the page draws them)."""
-    text = page.read_text(encoding="utf-8")
-    titles = re.findall(r"data-title='([^']*)'", text)
-    start = text.index("const FIGURES = [") + len("const FIGURES = ")
-    end = text.index("];\nconst LINKED", start) + 1
-    figures = json.loads(text[start:end].replace("<\\/", "</"))
-    return dict(zip(titles, figures, strict=True))
-
-
 def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_run: Path) -> None:
-    price = _figures(universe_run / "report.html")["Price and trades"]
+    price = page_figures(universe_run / "report.html")["Price and trades"]
     (menu,) = price["layout"]["updatemenus"]
     assert [b["label"] for b in menu["buttons"]] == SYMBOLS
     traces = price["data"]
@@ -105,7 +100,9 @@ def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_ru
 
 
 def test_the_probability_chart_has_the_same_menu(universe_run: Path) -> None:
-    figure = _figures(universe_run / "report.html")["Model probability and the signal thresholds"]
+    figure = page_figures(universe_run / "report.html")[
+        "Model probability and the signal thresholds"
+    ]
     (menu,) = figure["layout"]["updatemenus"]
     assert [b["label"] for b in menu["buttons"]] == SYMBOLS
     names = [t["name"] for t in figure["data"]]
@@ -118,7 +115,7 @@ def test_the_probability_chart_has_the_same_menu(universe_run: Path) -> None:
 
 def test_the_attribution_chart_adds_up_to_the_runs_pnl(universe_run: Path) -> None:
     metrics = json.loads((universe_run / "metrics.json").read_text())
-    figure = _figures(universe_run / "report.html")["Attribution by symbol"]
+    figure = page_figures(universe_run / "report.html")["Attribution by symbol"]
     pnl, fees = figure["data"]
     assert sorted(pnl["y"]) == SYMBOLS
     by_symbol = dict(zip(pnl["y"], pnl["x"], strict=True))
@@ -256,7 +253,7 @@ def test_a_portfolio_run_has_its_bars_and_tearsheet(portfolio_run: Path) -> None
     assert len(bars) == 2 * 700
     sheet = json.loads((portfolio_run / "metrics.json").read_text())["tearsheet"]
     assert sheet["benchmark"] == "equal weight" and sheet["beta"] is not None
-    figures = _figures(portfolio_run / "report.html")
+    figures = page_figures(portfolio_run / "report.html")
     price = figures["Price and trades"]
     assert sum(t["type"] == "candlestick" for t in price["data"]) == 2
 

@@ -30,6 +30,7 @@ from tradeloom.journal import AllocationDecided, journal_path
 from tradeloom.plugins.protocols import ModelCalibration
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import account_figures
+from tradeloom.reporting.allocation_figures import rebalance_figures
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import (
     OTHER_KINDS,
@@ -348,7 +349,8 @@ def _metrics(
     }
     allocation = pipeline.config.allocation
     if allocation is not None:  # only where it holds: other runs' metrics are as they were
-        metrics["allocation"] = allocation_counts(allocation.kind, rec.allocations)
+        moved = rebalance_figures((d.status, d.weights, d.held) for d in rec.allocations)
+        metrics["allocation"] = {**allocation_counts(allocation.kind, rec.allocations), **moved}
     return metrics, rolling
 
 

@@ -75,6 +75,8 @@ def run_page(*, run_id: str, name: str) -> str:
         "<section><h2>Drawdown</h2><div id='drawdown'></div></section></div>"
         "<div class='grid'><section><h2>Positions</h2><div id='positions'></div></section>"
         "<section><h2>Working orders</h2><div id='orders'></div></section></div>"
+        "<section id='allocation-box' hidden><h2>Allocation: target against held weights</h2>"
+        "<p id='allocation-last' class='note'></p><div id='allocation'></div></section>"
         "<div class='grid'><section><h2>Recent orders</h2><div id='recent-orders'></div>"
         "</section><section><h2>Recent fills</h2><div id='fills'></div></section></div>"
         "<section><h2>Refusals by code and purpose</h2><p id='exits-refused' class='err'>"

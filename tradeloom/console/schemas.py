@@ -92,6 +92,28 @@ COMPONENTS: dict[str, Any] = {
             "reason": {"type": "string"},
         }
     ),
+    "AllocationWeight": _object(
+        {"symbol": {"type": "string"}, "target": _NUM, "held": _NUM},
+    ),
+    "Allocation": _object(
+        {
+            "allocator": {"type": "string"},
+            "bar": {"type": "integer"},
+            "time": _STR,
+            "status": {"type": "string"},
+            "message": {"type": "string"},
+            "rebalances": {"type": "integer"},
+            "kept": {"type": "integer"},
+            "held_at": {"type": "string", "enum": ["now", "rebalance"]},
+            "weights": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/AllocationWeight"},
+            },
+            "others": {"type": "integer"},
+            "others_target": _NUM,
+            "others_held": _NUM,
+        }
+    ),
     "Status": {
         "type": "object",
         "description": "What 'tradeloom status --json' prints.",
@@ -123,6 +145,11 @@ COMPONENTS: dict[str, Any] = {
                 "type": "object",
                 "description": "The exits refused (each left its position open), by purpose.",
                 "additionalProperties": {"type": "integer"},
+            },
+            "allocation": {
+                "description": "The allocation layer's last rebalance and target against "
+                "held weight per symbol (null: the run does not allocate).",
+                "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Allocation"}],
             },
         },
         "required": ["mode", "state", "equity", "positions", "open_orders", "monitors", "errors"],

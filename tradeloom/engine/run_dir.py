@@ -25,14 +25,20 @@ from tradeloom.runtime.retrying import RetriesExhausted
 
 __all__ = ["RUN_OWNED", "check_live_run_dir", "environment_fault", "open_run_dir", "stamped"]
 
+_TABLES = ("equity", "orders", "fills", "trades", "positions")
+"""The run's tables, each a CSV or a Parquet file (``outputs.tables``)."""
+
 RUN_OWNED = frozenset(
     {
+        *(f"{table}.{kind}" for table in _TABLES for kind in ("csv", "parquet")),
         "strategy.yaml",
         "metrics.json",
-        "equity.csv",
-        "orders.csv",
-        "fills.csv",
-        "trades.csv",
+        "bars.parquet",
+        "features.parquet",
+        "monitoring.parquet",
+        "book.parquet",
+        "sent.mark",
+        "parity",
         "journal.sqlite",
         "journal.sqlite-wal",
         "journal.sqlite-shm",

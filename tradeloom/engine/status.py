@@ -28,6 +28,7 @@ import numpy as np
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
+from tradeloom.reporting.allocation_figures import top_columns
 from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.refusals import (
@@ -40,6 +41,8 @@ from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
 
 __all__ = [
+    "AllocationStatus",
+    "AllocationWeight",
     "OpenOrder",
     "Position",
     "RunFollower",
@@ -74,6 +77,7 @@ _KINDS = (
     "config_reload_refused",
     "fill_refused",
     "stop_fallback",
+    "allocation_decided",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -94,6 +98,9 @@ _MONITORS_SHOWN = 6
 _EPS = 1e-9
 ERRORS_SHOWN = 5
 """How many of the last errors status shows."""
+WEIGHTS_SHOWN = 10
+"""Symbols whose target and held weights status lists at most; past it the largest
+``WEIGHTS_SHOWN - 1`` and the rest counted and summed."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,48 @@ class OpenOrder:
     quantity: float
     filled: float
     reason: str
+
+
+@dataclass(frozen=True)
+class AllocationWeight:
+    """One symbol's target weight and the weight it holds (signed, of the equity)."""
+
+    symbol: str
+    target: float | None
+    held: float | None
+
+
+@dataclass(frozen=True)
+class AllocationStatus:
+    """The allocation layer's last rebalance (the journal's last ``allocation_decided``).
+
+    Attributes:
+        allocator: Its allocator (``allocation.kind``).
+        bar: Its decision bar.
+        time: That bar's time (ISO 8601, UTC).
+        status: ``ok``, or why the last weights held (``infeasible``, ``failed``...).
+        message: Why it is not ``ok`` ('' when ok).
+        rebalances: The rebalances the journal holds.
+        kept: Those that kept the last weights (not ``ok``).
+        held_at: ``now`` (the positions at the last bar's close, of the equity) or
+            ``rebalance`` (at the decision bar's close: a position without a price now).
+        weights: The largest target or held weights, by symbol, in the universe's order.
+        others: The symbols not in ``weights``; ``others_target`` and ``others_held``
+            their weights summed.
+    """
+
+    allocator: str
+    bar: int
+    time: str | None
+    status: str
+    message: str
+    rebalances: int
+    kept: int
+    held_at: str
+    weights: list[AllocationWeight]
+    others: int = 0
+    others_target: float | None = None
+    others_held: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +231,9 @@ class RunStatus:
     refusals`: as ``metrics.json``'s ``refusals``)."""
     exits_refused: dict[str, int] = field(default_factory=dict)
     """The exits refused by purpose, protective ones first (``metrics.json``'s)."""
+    allocation: AllocationStatus | None = None
+    """The allocation layer's last rebalance, target against held weights (None: the
+    run does not allocate, or has not rebalanced yet)."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -326,6 +378,10 @@ class _Status:
         frame = self.f[kind]
         return frame.iloc[-1] if len(frame) else None
 
+    def _column(self, kind: str, name: str) -> list[Any]:
+        """The kind's values of one column, in the journal's order."""
+        return list(self.f[kind][name])
+
     def _last_of(self, kinds: tuple[str, ...]) -> tuple[str, Any] | None:
         best: tuple[str, Any] | None = None
         for kind in kinds:
@@ -450,6 +506,44 @@ class _Status:
             strategies=dict(self._strategies),
             refusals=refused.nested(),
             exits_refused=refused.exits_by_purpose(),
+            allocation=self._allocation(positions, equity),
+        )
+
+    def _allocation(
+        self, positions: list[Position], equity: float | None
+    ) -> AllocationStatus | None:
+        """The last rebalance's targets against the weights held now (at the rebalance's
+        close where a position has no price now)."""
+        last = self._last("allocation_decided")
+        if last is None:
+            return None
+        symbols = [str(x) for x in last["symbols"]]
+        target = np.full(len(symbols), np.nan)
+        if len(last["weights"]) == len(symbols):  # empty: no feasible weights yet
+            target[:] = np.asarray(last["weights"], np.float64)
+        held = np.asarray(last["held"], np.float64)
+        held_at = "rebalance"
+        now = _held_now(symbols, positions, equity)
+        if now is not None:
+            held, held_at = now, "now"
+        columns = top_columns(np.vstack([target, held]), WEIGHTS_SHOWN)
+        others = [j for j in range(len(symbols)) if j not in set(columns)]
+        statuses = self._column("allocation_decided", "status")
+        return AllocationStatus(
+            allocator=str(last["allocator"]),
+            bar=int(last["bar"]),
+            time=_iso(last["timestamp"]),
+            status=str(last["status"]),
+            message=str(last["message"] or ""),
+            rebalances=len(statuses),
+            kept=sum(str(x) != "ok" for x in statuses),
+            held_at=held_at,
+            weights=[
+                AllocationWeight(symbols[j], _finite(target[j]), _finite(held[j])) for j in columns
+            ],
+            others=len(others),
+            others_target=_finite(float(target[others].sum())) if others else None,
+            others_held=_finite(float(held[others].sum())) if others else None,
         )
 
     # --- the process ------------------------------------------------------------------
@@ -790,6 +884,8 @@ def format_status(status: RunStatus) -> str:
         lines.append(
             f"{head}{o.id} {o.side} {o.quantity:.8g} {o.symbol} (bar {o.bar}, {o.reason}{filled})"
         )
+    if s.allocation is not None:
+        lines.extend(_allocation_lines(s.allocation))
     if s.health is None:
         lines.append("health     no health changes journaled")
     else:
@@ -815,7 +911,55 @@ def format_status(status: RunStatus) -> str:
     return "\n".join(lines)
 
 
+def _allocation_lines(a: AllocationStatus) -> list[str]:
+    """The last rebalance, then target against held weight per symbol, largest first."""
+    when = f"bar {a.bar:,} {a.time or ''}".rstrip()
+    outcome = a.status if a.status == "ok" else f"{a.status} ({a.message}): the last weights hold"
+    lines = [
+        f"allocation {a.allocator}, last rebalance {when}: {outcome}",
+        f"           {a.rebalances:,} rebalances, {a.kept:,} kept the last weights",
+    ]
+    rows = [(w.symbol, w.target, w.held) for w in a.weights]
+    rows.sort(key=lambda r: -max(abs(r[1] or 0.0), abs(r[2] or 0.0)))
+    if a.others:
+        rows.append((f"{a.others} more", a.others_target, a.others_held))
+    held = "held now" if a.held_at == "now" else "held at it"
+    width = max([6, *(len(name) for name, _, _ in rows)])
+    lines.append(f"           {'symbol':<{width}}  {'target':>8}  {held:>10}")
+    lines.extend(
+        f"           {name:<{width}}  {_weight(target):>8}  {_weight(now):>10}"
+        for name, target, now in rows
+    )
+    return lines
+
+
+def _weight(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2%}"
+
+
 # --- helpers -----------------------------------------------------------------------
+
+
+def _held_now(
+    symbols: list[str], positions: list[Position], equity: float | None
+) -> np.ndarray | None:
+    """Each symbol's position at its last close, of the equity (None: the equity or a
+    held position's price is not known)."""
+    if equity is None or not equity > 0.0:
+        return None
+    held = np.zeros(len(symbols))
+    column = {s: j for j, s in enumerate(symbols)}
+    for p in positions:
+        if p.symbol not in column or p.quantity == 0.0:
+            continue
+        if p.mark is None:
+            return None
+        held[column[p.symbol]] = p.quantity * p.mark / equity
+    return held
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:

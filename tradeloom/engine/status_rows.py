@@ -181,6 +181,9 @@ class _RowStatus(_Status):
         rows = self.f[kind]
         return rows[-1] if rows else None
 
+    def _column(self, kind: str, name: str) -> list[Any]:
+        return [row[name] for row in self.f[kind]]
+
     def build(self) -> RunStatus:
         process, detail, pid = self._process()
         state, code, reason, since = self._state()

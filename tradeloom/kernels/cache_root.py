@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tradeloom.runtime.cache_home import cache_home
+
 __all__ = ["kernel_cache_root"]
 
 
@@ -15,5 +17,4 @@ def kernel_cache_root() -> Path:
     named = os.environ.get("TRADELOOM_KERNEL_CACHE")
     if named:
         return Path(named).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tradeloom" / "kernels"
+    return cache_home() / "kernels"

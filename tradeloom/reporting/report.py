@@ -21,6 +21,11 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.files.writing import OutputFolder
+from tradeloom.reporting.allocation_view import (
+    last_rebalance_chart,
+    rebalances_table,
+    weights_chart,
+)
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
 from tradeloom.reporting.calibration_view import calibration_table, reliability_chart
 from tradeloom.reporting.charted import charted_note
@@ -85,6 +90,8 @@ PANELS = (
     "strategies",
     "attribution_by_strategy",
     "attribution_by_symbol",
+    "allocation_weights",
+    "allocation_last",
     "monitoring",
     "drift",
     "monthly_returns",
@@ -153,6 +160,8 @@ def report_panels(run: RunData, idle: Idle | None = None) -> dict[str, Chart]:
         "strategies": strategy_equity_chart(run),
         "attribution_by_strategy": attribution_chart(m, "strategy"),
         "attribution_by_symbol": attribution_chart(m, "symbol"),
+        "allocation_weights": weights_chart(run),
+        "allocation_last": last_rebalance_chart(run),
         "monitoring": monitoring_chart(run),
         "drift": drift_chart(run),
         "monthly_returns": _monthly_chart(m, idle),
@@ -197,6 +206,7 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     drawn = [c for c in charts if c.data]
     for chart in charts:  # a chart with no data says why, as a note under its title
         body.append(chart_html(drawn.index(chart), chart) if chart.data else _untold(chart))
+    body.append(rebalances_table(run))
     body.append(trades_table(run.trades, run.trades_file))
     return page(title, body, drawn, plotly_src=plotly_src)
 

@@ -34,6 +34,7 @@ from tradeloom.files.reading import (
     require_regular,
 )
 from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
+from tradeloom.reporting.allocation_figures import AllocationHistory, allocation_history
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
@@ -89,6 +90,9 @@ class RunData:
     (`tradeloom.reporting.tearsheet.run_rolling`); None: the report computes them."""
     trades_file: str = "trades.csv"
     """The file that holds every trade (``trades.csv`` or ``trades.parquet``)."""
+    allocations: AllocationHistory | None = None
+    """The allocation layer's rebalances (the journal's ``allocation_decided`` rows);
+    None: the run does not allocate."""
 
     @property
     def name(self) -> str:
@@ -165,7 +169,19 @@ def load_run(
         bars=bars,
         trades_file=trades_file,
         plots=plots,
+        allocations=_allocations(journal, metrics, strategy),
     )
+
+
+def _allocations(
+    journal: Path, metrics: Mapping[str, Any], strategy: Mapping[str, Any]
+) -> AllocationHistory | None:
+    """Return the run's rebalances; None: it does not allocate (read only for one that
+    does: its metrics count them, or its strategy file has ``allocation:``)."""
+    allocates = metrics.get("allocation") or strategy.get("allocation")
+    if not allocates or not journal.is_file():
+        return None
+    return allocation_history(read_frame(journal, "allocation_decided"))
 
 
 def live_features(verdicts: pd.DataFrame, features: pd.DataFrame | None) -> pd.DataFrame:

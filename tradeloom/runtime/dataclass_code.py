@@ -32,6 +32,8 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from tradeloom.runtime.cache_home import cache_home
+
 __all__ = ["MOST", "code_file", "install", "save"]
 
 MOST = 4_000
@@ -52,9 +54,8 @@ _state: dict[str, Any] = {"path": None, "compiled": 0}
 def code_file() -> Path:
     """Return the file of this interpreter's compiled texts (in the user's cache folder,
     ``$XDG_CACHE_HOME`` if set)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     tag = f"{sys.implementation.cache_tag}-{importlib.util.MAGIC_NUMBER.hex()}"
-    return Path(base) / "tradeloom" / "code" / f"dataclasses-{tag}.marshal"
+    return cache_home() / "code" / f"dataclasses-{tag}.marshal"
 
 
 def install(path: Path | None = None) -> None:

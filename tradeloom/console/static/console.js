@@ -84,6 +84,7 @@ function draw(d) {
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
   document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
     s.positions.map(p => [p.symbol, cell("<td class='num position-qty'>" + esc(num(p.quantity, 8)) + "</td>"), numCell(p.cost), numCell(p.mark), numCell(p.unrealized)]));
+  drawAllocation(s.allocation);
   document.getElementById("orders").innerHTML = table(["id", "symbol", "side", "quantity", "filled", "reason", "bar"],
     s.open_orders.map(o => [o.id, o.symbol, o.side, numCell(o.quantity, 8), numCell(o.filled, 8), o.reason, o.bar]));
   document.getElementById("recent-orders").innerHTML = table(["bar", "symbol", "side", "quantity", "reason", "kind"],
@@ -111,6 +112,17 @@ function draw(d) {
     document.getElementById("report").innerHTML = d.mode !== "backtest" ?
       "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a> <small class='note'>(as last written: at the run's start and stop)</small></h2>" : "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
   }
+}
+function drawAllocation(a) {
+  document.getElementById("allocation-box").hidden = !a;
+  if (!a) return;
+  const weight = v => v === null || v === undefined ? "-" : (v >= 0 ? "+" : "") + pct(v);
+  document.getElementById("allocation-last").textContent = a.allocator + ", last rebalance bar " + a.bar + " " + (a.time || "") + ": " +
+    (a.status === "ok" ? "ok" : a.status + " (" + a.message + "): the last weights hold") + "; " + a.rebalances + " rebalances, " + a.kept + " kept the last weights";
+  const rows = a.weights.slice().sort((p, q) => Math.max(Math.abs(q.target || 0), Math.abs(q.held || 0)) - Math.max(Math.abs(p.target || 0), Math.abs(p.held || 0)))
+    .map(w => [w.symbol, cell("<td class='num'>" + esc(weight(w.target)) + "</td>"), cell("<td class='num'>" + esc(weight(w.held)) + "</td>")]);
+  if (a.others) rows.push([a.others + " more", cell("<td class='num'>" + esc(weight(a.others_target)) + "</td>"), cell("<td class='num'>" + esc(weight(a.others_held)) + "</td>")]);
+  document.getElementById("allocation").innerHTML = table(["symbol", "target", a.held_at === "now" ? "held now" : "held at the rebalance"], rows);
 }
 function drawActions(d) {
   const box = document.getElementById("actions");

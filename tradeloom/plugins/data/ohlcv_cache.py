@@ -34,6 +34,7 @@ from typing import Any
 
 from tradeloom.domain import OHLCV
 from tradeloom.errors import DataError
+from tradeloom.runtime.cache_home import cache_home
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.lazy import pyarrow as pa
@@ -95,9 +96,7 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(CACHE_ENV):
         return Path(env[CACHE_ENV]).expanduser()
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]).expanduser() / "tradeloom"
-    return Path("~/.cache/tradeloom").expanduser()
+    return cache_home(env)
 
 
 class OhlcvCache:
