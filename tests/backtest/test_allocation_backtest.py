@@ -17,7 +17,7 @@ import structlog
 from tradeloom.cli.main import main
 from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.engine.allocating import Rebalancer
-from tradeloom.engine.wiring import UNWIRED_ALLOCATION, build_pipeline
+from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import journal_path, read_frame
 from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
 from tradeloom.schemas import load_strategy
@@ -275,23 +275,6 @@ def test_an_allocator_that_raises_or_breaks_a_bound_is_journaled_not_traded() ->
         decision.message
         == "X has no bar (or no price) at 1 of the 4 closes a window of 3 returns needs"
     )
-
-
-def test_paper_refuses_an_allocation_with_its_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    frame = _market()
-    frame.to_parquet(tmp_path / "universe.parquet")
-    listed = ", ".join(f'"{s}"' for s in SYMBOLS)
-    path = tmp_path / "allocated.yaml"
-    path.write_text(STRATEGY.format(symbols=listed, allocation=RISK_PARITY), encoding="utf-8")
-    capsys.readouterr()
-    code = main(
-        ["run", str(path), "--mode", "paper", "--clock", "simulated", "--out", str(tmp_path / "p")]
-    )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert f"{path}:7:3 allocation: {UNWIRED_ALLOCATION}" in err  # (and the model's line)
 
 
 def test_a_bad_allocation_line_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ batch and the per-bar drivers journal the same events.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,36 @@ def test_the_batch_and_per_bar_drivers_journal_the_same_events(
     if allocation == "inverse_volatility":  # equal for the window's 100 bars, then moving
         np.testing.assert_array_equal(weights[:100], 0.5)
         assert len(np.unique(weights[100:, 0])) > 10
+
+
+def test_risk_parity_of_the_strategies_rebalances_on_its_schedule(tmp_path: Path) -> None:
+    path = ROOT / "examples" / "two_strategies.yaml"
+    moving = (
+        "allocation.window=100",
+        "allocation.rebalance={every: 24}",
+        "strategies.0.weight=null",
+        "strategies.1.weight=null",
+    )
+    parity = _run(path, tmp_path / "parity", overrides=("allocation.kind=risk_parity", *moving))
+    inverse = _run(
+        path, tmp_path / "inverse", overrides=("allocation.kind=inverse_volatility", *moving)
+    )
+
+    columns = ["weight[trend_btc]", "weight[reversion_eth]"]
+    weights = pd.read_csv(parity.run_dir / "equity.csv")[columns].to_numpy()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(weights[:100], 0.5)
+    changed = [t for t in range(1, len(weights)) if not np.array_equal(weights[t], weights[t - 1])]
+    assert len(changed) > 10 and set(changed) <= set(range(100, len(weights), 24))
+    # two strategies: risk parity is inverse volatility; on one schedule the runs are
+    # one until the weights first move (an equal share while neither strategy traded)
+    first = changed[0]
+    other = pd.read_csv(inverse.run_dir / "equity.csv")[columns].to_numpy()
+    np.testing.assert_array_equal(other[:first], weights[:first])
+    np.testing.assert_allclose(other[first], weights[first], rtol=1e-9)
+    metrics = json.loads((parity.run_dir / "metrics.json").read_text())
+    assert metrics["portfolio"]["allocation"] == "risk_parity"
+    assert metrics["portfolio"]["rebalance"] == {"every": 24}
 
 
 def test_strategies_that_disagree_on_the_engines_exits_are_refused_at_their_line(

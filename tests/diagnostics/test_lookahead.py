@@ -2,8 +2,9 @@
 
 Every built-in feature kind (enumerated from the registry, so a new one is covered the
 day it is registered) passes the check together with a walk-forward model, the signal
-rule, sizing, a risk rule, the simulated venue and a monitor. Deliberately leaky
-components (tests/fixtures/plugins/leaky_feature.py and leaky_rules.py) are caught,
+rule, sizing, a risk rule, the simulated venue and a monitor; an allocation passes
+with cuts at its rebalances. Deliberately leaky components
+(tests/fixtures/plugins/leaky_feature.py and leaky_rules.py) are caught,
 each at the first component and bar that looked ahead, with the exact message a user
 reads. The command's exit codes are checked through the real CLI.
 """
@@ -34,6 +35,7 @@ from tradeloom.diagnostics.lookahead import (
     LookaheadReport,
     check_lookahead,
     cut_points,
+    rebalance_cuts,
     replace_after,
     truncate_after,
 )
@@ -1006,3 +1008,68 @@ def test_the_new_indicators_and_a_weekly_feature_on_stock_days_pass(tmp_path: Pa
     report = check(write_strategy(tmp_path, doc))
     assert report.finding is None, report.finding.message
     assert report.summary.startswith("no look-ahead found (3 cut points")
+
+
+# --- the allocation layer ---------------------------------------------------------------
+
+REBALANCES = list(range(30, 300, 20))
+"""The rebalance bars of `_allocated_doc`: its window of 30 returns first full at bar 30."""
+
+
+def _allocated_doc(allocation: dict[str, Any]) -> dict[str, Any]:
+    """Two synthetic markets rebalanced every 20 bars by ``allocation``."""
+    return {
+        "name": "allocated",
+        "plugins": ["leaky_feature", "leaky_rules"],
+        "data": {
+            "kind": "synthetic",
+            "symbols": ["A/USDT", "B/USDT"],
+            "timeframe": "1h",
+            "bars": 300,
+            "start": "2024-01-01T00:00:00Z",
+        },
+        "features": [{"kind": "log_return", "period": 1}, {"kind": "close_tape"}],
+        "model": {
+            "kind": "sklearn",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "label": {"horizon": 2},
+            "walk_forward": {"train_window": 100, "retrain_every": 100},
+        },
+        "signal": {"kind": "threshold", "threshold": 0.02},
+        "allocation": {**allocation, "window": 30, "rebalance": {"every": 20}},
+        "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.3}},
+        "execution": {"kind": "simulated", "initial_cash": 10_000.0},
+    }
+
+
+def test_rebalance_cuts_are_decisions_spread_over_the_bars_worth_cutting() -> None:
+    assert rebalance_cuts(REBALANCES, 300, 100, 3) == [150, 210, 250]
+    assert rebalance_cuts(REBALANCES, 300, 100, 20) == list(range(110, 300, 20))
+    assert rebalance_cuts([10, 299], 300, 0, 3) == [10]  # the last bar leaves none after it
+    assert rebalance_cuts([], 300, 0, 3) == []
+
+
+def test_an_honest_allocation_passes_with_cuts_at_its_rebalances(tmp_path: Path) -> None:
+    doc = _allocated_doc({"kind": "risk_parity", "covariance": "ledoit_wolf"})
+
+    report = check(write_strategy(tmp_path, doc), points=1)
+
+    assert report.finding is None, report.finding.message
+    at_rebalances = [cut for cut in report.cuts if cut in REBALANCES]
+    assert at_rebalances, report.cuts
+    assert report.lines[0].endswith(f"({at_rebalances[0]} at rebalances)")
+    assert report.summary.endswith("7 components)")  # the allocator among them
+
+
+def test_an_allocator_that_peeks_is_caught_at_a_rebalance(tmp_path: Path) -> None:
+    path = write_strategy(tmp_path, _allocated_doc({"kind": "peeking_allocator"}))
+
+    finding = check(path, points=1).finding
+
+    assert finding is not None
+    assert finding.cut in REBALANCES and finding.bar == finding.cut  # the decision at the cut
+    assert finding.message.startswith(
+        "look-ahead: allocation (kind peeking_allocator, plugin leaky_rules) journal row "
+        f"allocation_decided at bar {finding.bar} ({at(finding.bar)}) changed (weights[0] from "
+    )
+    assert finding.message.endswith(f"when bars after {finding.cut} were truncated")

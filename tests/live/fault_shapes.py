@@ -15,7 +15,9 @@ of the finished run:
 3. each market's position in the journal is what each venue holds (the fills counted
    but not yet reported to the engine aside), every order a venue has is in the journal,
    none journaled as refused, and no order is left unknown;
-4. no emulator saw an internal error (a fault is not an error).
+4. no emulator saw an internal error (a fault is not an error);
+5. an allocating run decided no rebalance twice (a restart takes the journal's), and
+   sent its rebalance orders only at its decisions.
 
 A restart refused for damage it must refuse (a journal whose tail record is gone or is
 another run's) must send nothing; the harness then puts the journal back as the kill
@@ -168,6 +170,16 @@ UNIVERSE = _edited(
     ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
     ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
     TIMEOUT,
+)
+# The universe rebalanced by risk parity every 5 bars from its first live bar (every
+# rebalance trades: no minimum trade), the signal then unused.
+ALLOCATING = _edited(
+    UNIVERSE,
+    (
+        "risk:\n",
+        "allocation:\n  kind: risk_parity\n  covariance: ledoit_wolf\n  window: 30\n"
+        "  constraints: {net_exposure: 0.9}\n  rebalance: {every: 5}\nrisk:\n",
+    ),
 )
 MEMBER = _edited(
     PORTFOLIO_MEMBER,
@@ -352,6 +364,7 @@ SHAPES: dict[str, Shape] = {
     for shape in (
         Shape("one", {"strategy.yaml": ONE}, ("BTC/USDT",)),
         Shape("universe", {"strategy.yaml": UNIVERSE}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
+        Shape("allocating", {"strategy.yaml": ALLOCATING}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
         Shape(
             "portfolio",
             _portfolio_files(),
@@ -1022,7 +1035,7 @@ def undelivered(runner: LiveRunner) -> dict[tuple[str, str], float]:
 
 
 def check(run: ShapeRun, runner: LiveRunner) -> None:
-    """Assert the four properties of a finished run."""
+    """Assert the five properties of a finished run."""
     shape, journal = run.shape, run.journal
     assert run.errors() == []
     # 1. every client order id reached one venue, once
@@ -1064,6 +1077,11 @@ def check(run: ShapeRun, runner: LiveRunner) -> None:
     last = {r["client_id"]: r["state"] for r in rows(journal, "order_state")}
     assert [cid for _, cid in venue_orders if last.get(cid) == OrderState.REJECTED] == []
     assert [cid for cid, state in last.items() if state == OrderState.UNKNOWN] == []
+    # 5. the allocation layer rebalanced no bar twice, and traded only at its decisions
+    decided = Counter(r["bar"] for r in rows(journal, "allocation_decided"))
+    assert [bar for bar, n in decided.items() if n > 1] == []
+    rebalanced = {r["bar"] for r in rows(journal, "order") if r["reason"] == "REBALANCE"}
+    assert rebalanced <= set(decided)
 
 
 def _check_positions(run: ShapeRun, runner: LiveRunner) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tradeloom.cli.main import main
 from tradeloom.errors import ConfigError
@@ -120,6 +121,34 @@ def test_inverse_volatility_needs_a_window_and_no_weights(folder: Path) -> None:
     )
     path.write_text(path.read_text().replace(", weight: 0.5", ""))
     assert load_portfolio(path).weights == (0.5, 0.5)
+
+
+def test_a_schedule_is_for_the_moving_allocations_and_never_drift(folder: Path) -> None:
+    path = _write(
+        folder,
+        "name: two\ninitial_cash: 1000\n"
+        "allocation: {kind: risk_parity, window: 50, rebalance: {drift: 0.1}}\n"
+        "strategies:\n"
+        "  - {file: btc_rf.yaml}\n"
+        "  - {file: eth_hgb_stops.yaml}\n",
+    )
+    assert _problems(path) == [
+        f"{path}:3:13 allocation: rebalance: a strategy's share has no held weight to drift "
+        "from; use every or calendar"
+    ]
+    path.write_text(path.read_text().replace("{drift: 0.1}", "{calendar: monthly}"))
+    portfolio = load_portfolio(path)
+    assert portfolio.weights == (0.5, 0.5)
+    assert portfolio.file.allocation.rebalance is not None
+    assert portfolio.file.allocation.rebalance.calendar == "monthly"
+    fixed = path.read_text().replace("kind: risk_parity, window: 50, ", "kind: fixed, ")
+    for name in ("btc_rf", "eth_hgb_stops"):
+        fixed = fixed.replace(f"{{file: {name}.yaml}}", f"{{file: {name}.yaml, weight: 0.5}}")
+    path.write_text(fixed)
+    assert _problems(path) == [
+        f"{path}:3:13 allocation: rebalance applies to allocation kinds inverse_volatility "
+        "and risk_parity only"
+    ]
 
 
 def test_every_problem_at_its_own_file(folder: Path) -> None:
@@ -243,3 +272,19 @@ def test_a_sizing_of_the_compiled_core_alone_is_refused_in_a_portfolio(folder: P
         "estimate in the compiled core of a strategy run alone; in a portfolio file each "
         "strategy sizes in Python: use kelly or fixed_fraction"
     ]
+
+
+def test_validate_names_the_allocation_and_its_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    path = ROOT / "examples" / "two_strategies.yaml"
+    moving = ["allocation.window=200", "strategies.0.weight=null", "strategies.1.weight=null"]
+    sets = ["allocation.kind=risk_parity", "allocation.rebalance={every: 24}", *moving]
+    capsys.readouterr()
+    saved = structlog.get_config()  # an in-process main configures the logging globally
+    try:
+        assert main(["validate", str(path), *(w for s in sets for w in ("--set", s))]) == 0
+    finally:
+        structlog.configure(**saved)
+    assert capsys.readouterr().out.endswith(
+        "2 strategies on one account of 100,000.00 (risk parity over 200 bars, rebalanced "
+        "every 24 bars, equal until then: trend_btc 0.5, reversion_eth 0.5)\n"
+    )

@@ -200,6 +200,12 @@ def portfolio_metrics(
             "strategies": list(books.strategies),
             "allocation": allocation.kind,
             "window": allocation.window,
+            # only where it is set: other portfolios' metrics are as they were
+            **(
+                {"rebalance": allocation.rebalance.model_dump(exclude_none=True)}
+                if allocation.rebalance is not None
+                else {}
+            ),
             "weights": dict(zip(books.strategies, portfolio.weights, strict=True)),
         },
         "symbol": ",".join(books.markets),

@@ -20,6 +20,7 @@ from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.pipeline import BacktestResult, Curve
 from tradeloom.backtest.saved_models import save_models
 from tradeloom.domain import Order, Universe
+from tradeloom.engine.allocating import LATE
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
@@ -354,18 +355,22 @@ def _metrics(
 
 
 def allocation_counts(kind: str, decisions: Sequence[AllocationDecided]) -> dict[str, Any]:
-    """Return the allocation layer's figures: the allocator, its rebalances, and those that
-    kept the last weights, by status (a backtest has no deadline: none is late)."""
+    """Return the allocation layer's figures: the allocator, its rebalances, those that
+    failed, by status, and those whose solve passed its deadline (``late``: paper and live
+    only); each of the last two kept the last weights."""
     failed: dict[str, int] = {}
+    late = 0
     for decision in decisions:
-        if decision.status != "ok":
+        if decision.status == LATE:
+            late += 1
+        elif decision.status != "ok":
             failed[decision.status] = failed.get(decision.status, 0) + 1
     return {
         "allocator": kind,
         "rebalances": len(decisions),
         "failed": sum(failed.values()),
         "failed_by_status": dict(sorted(failed.items())),
-        "late": 0,
+        "late": late,
     }
 
 

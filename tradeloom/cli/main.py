@@ -50,6 +50,7 @@ from tradeloom.version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
+    from tradeloom.schemas.allocation import Rebalance
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["console", "main"]
@@ -696,7 +697,7 @@ def _validate(args: argparse.Namespace) -> int:
     if _is_portfolio(args):
         return _validate_portfolio(args)
     simulated = args.clock == "simulated"
-    pipeline, _ = _load(args, args.mode, served=simulated, validating=True)
+    pipeline, _ = _load(args, args.mode, served=simulated)
     if simulated:
         _refuse_pairs([pipeline], args.mode)  # as run does
     config = pipeline.config
@@ -718,6 +719,11 @@ def _allocation_note(config: StrategyConfig) -> str:
     if config.allocation is None:
         return ""
     return f", allocation {config.allocation.kind}"
+
+
+def _rebalance_words(rule: Rebalance) -> str:
+    """``every 24 bars``, ``weekly`` or ``monthly``: a portfolio allocation's schedule."""
+    return f"every {rule.every} bars" if rule.every is not None else str(rule.calendar)
 
 
 def _validate_portfolio(args: argparse.Namespace) -> int:
@@ -755,11 +761,14 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
         for config, weight in zip(portfolio.strategies, portfolio.weights, strict=True)
     )
     allocation = top.allocation
-    how = (
-        f"inverse volatility over {allocation.window} bars, equal until then"
-        if allocation.kind == "inverse_volatility"
-        else "fixed"
-    )
+    how = "fixed"
+    if allocation.kind != "fixed":
+        rule = allocation.rebalance
+        when = "" if rule is None else f", rebalanced {_rebalance_words(rule)}"
+        how = (
+            f"{allocation.kind.replace('_', ' ')} over {allocation.window} bars{when}, "
+            "equal until then"
+        )
     mode = _validated_for(args)
     print(
         f"{args.file}: valid portfolio '{top.name}'{mode}: "

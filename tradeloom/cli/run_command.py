@@ -29,13 +29,12 @@ def _load(
     mode: Mode = "backtest",
     *,
     served: bool = False,
-    validating: bool = False,
 ) -> tuple[Pipeline, Plugins]:
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas import load_strategy
 
     config, plugins = load_strategy(args.file, args.overrides, document=_document(args))
-    return build_pipeline(config, mode=mode, served=served, validating=validating), plugins
+    return build_pipeline(config, mode=mode, served=served), plugins
 
 
 def _document(args: argparse.Namespace) -> YamlDocument:

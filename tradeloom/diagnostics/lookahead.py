@@ -7,7 +7,10 @@ third-party components included:
 1. The bars are loaded once through the strategy's data source, and a reference
    backtest runs over all of them.
 2. Cut points t are spread over the bars after the first prediction (where every
-   layer is at work). For each, two altered histories are made: the bars after t
+   layer is at work). With ``allocation:``, up to as many more are the reference's
+   rebalance bars (`rebalance_cuts`): a rebalance decided at bar d whose estimation
+   window reached past d moves only when a cut falls in ``[d, d + reach)``, so the cuts
+   fall on decisions themselves. For each, two altered histories are made: the bars after t
    dropped (*truncated*), and the bars after t replaced by another plausible market
    (*replaced*: a seeded random walk from bar t's close, timestamps kept; columns
    other than OHLCV are kept as they are). In both, the auxiliary series of
@@ -27,7 +30,8 @@ third-party components included:
      <= t, bit for bit (NaN equals NaN). A later feature that consumes a leaky
      column is not blamed: the first one is;
    * then, cut by cut, the model's probabilities at rows <= t;
-   * and the journal rows at bars <= t: signals, risk decisions, orders, fills,
+   * and the journal rows at bars <= t: the allocation layer's decisions (weights,
+     inputs' hash, solver status), signals, risk decisions, orders, fills,
      halts, cancellations, model trainings, health changes, regime changes (so the
      regime labels of ``regime:`` are checked too, as are the signals they filter
      and the entries the anomaly gate rejects). A decision at t's close
@@ -86,6 +90,7 @@ __all__ = [
     "LookaheadReport",
     "check_lookahead",
     "cut_points",
+    "rebalance_cuts",
     "replace_after",
     "truncate_after",
 ]
@@ -97,7 +102,9 @@ IGNORED_ROW_TYPES: frozenset[str] = RUN_KINDS | {"data_loaded"}
 """Journal rows that are run bookkeeping, never compared."""
 
 END_OF_DATA_ROW_TYPES: frozenset[str] = frozenset({"order_expired", "order_cancelled"})
-"""Journal rows that the end of the data causes when they come after the last bar's rows."""
+"""Journal rows that the end of the data causes when they come after the last bar's rows
+(a cancellation only for the reason ``EXPIRED``: one the venue decided at a bar, such as
+``INSUFFICIENT_CASH``, may be a run's last row and is compared)."""
 
 RELATIVE_TOLERANCE = 1e-9
 """How far a probability or a journal number may move (relative) and count as unchanged."""
@@ -243,6 +250,22 @@ def replace_after(bars: Bars, cut: int, rng: np.random.Generator) -> Bars:
     return replace(bars, frame=altered)
 
 
+def rebalance_cuts(rebalances: Sequence[int], n_bars: int, first: int, points: int) -> list[int]:
+    """Return up to ``points`` of the ``rebalances`` bars, spread evenly over those from
+    ``first`` to ``n_bars - 2`` (each leaves a bar after it to alter).
+
+    Args:
+        rebalances: The bars the allocation layer decided a rebalance at, ascending.
+        n_bars: Number of bars.
+        first: The earliest bar worth cutting at.
+        points: How many are wanted (>= 1).
+    """
+    eligible = sorted({b for b in rebalances if first <= b <= n_bars - 2})
+    if len(eligible) <= points:
+        return eligible
+    return sorted({eligible[(i + 1) * len(eligible) // (points + 1)] for i in range(points)})
+
+
 def check_lookahead(
     config: StrategyConfig,
     *,
@@ -285,6 +308,7 @@ def check_lookahead(
     # every component but the data source: the features, the model, the signal rule, the
     # sizing, the risk rules, the venue and the monitors
     components = len(config.features) + 4 + len(config.risk_rules) + len(config.monitoring)
+    components += config.allocation is not None
     with tempfile.TemporaryDirectory(prefix="tradeloom-lookahead-") as folder:
         runner = _Runner(config, Path(folder))
         reference = runner.run(universe, "reference")
@@ -292,10 +316,16 @@ def check_lookahead(
         first = max(_first_prediction(reference), _every_symbol_listed(universe))
         times = universe.index
         cuts = cut_points(len(times), first, points)
+        decided = [row.bar for row in reference.rows if row.type == "allocation_decided"]
+        at_rebalances = rebalance_cuts(decided, len(times), first, points)
+        cuts = sorted(set(cuts) | set(at_rebalances))
         listed = "" if len(universe.bars) == 1 else f" of {len(universe.bars)} symbols"
+        rebalancing = (
+            f" ({', '.join(map(str, at_rebalances))} at rebalances)" if at_rebalances else ""
+        )
         say(
             f"reference: {len(times):,} bars{listed}, first prediction at bar {first}; "
-            f"cut points {', '.join(map(str, cuts))}"
+            f"cut points {', '.join(map(str, cuts))}{rebalancing}"
         )
         variants = [
             _Variant(cut, alteration, _alter(universe, cut, alteration, seed, series))
@@ -418,7 +448,7 @@ class _Runner:
             for row in read_rows(path)
             if row.kind not in IGNORED_ROW_TYPES and row.bar >= 0
         ]
-        while rows and rows[-1].type in END_OF_DATA_ROW_TYPES:
+        while rows and _ended_with_the_data(rows[-1]):
             rows.pop()
         return _Output(
             pipeline=pipeline,
@@ -437,6 +467,12 @@ def _decision(kind: str, bar: int, ts: str | None, values: dict[str, Any]) -> _R
     if kind == "rejection":
         return _Row("risk_decision", bar, ts, {"outcome": "rejected", **values})
     return _Row(kind, bar, ts, values)
+
+
+def _ended_with_the_data(row: _Row) -> bool:
+    if row.type == "order_cancelled":
+        return bool(row.payload.get("reason") == "EXPIRED")
+    return row.type in END_OF_DATA_ROW_TYPES
 
 
 def _on_altered(variant: _Variant, work: Callable[[_Variant], _T]) -> _T:
@@ -630,6 +666,8 @@ def _compare_journal(
 
 def _source(config: StrategyConfig, pipeline: Pipeline, row: _Row) -> str:
     """Name the component(s) that journal rows of this type come from."""
+    if row.type == "allocation_decided" and config.allocation is not None:
+        return _label(config.allocation)
     if row.type == "signal":
         return _label(config.signal)
     if row.type == "model_trained":

@@ -29,7 +29,12 @@ from tradeloom.core.columns import RowEvent
 from tradeloom.core.kernels.specs import DrawdownKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
-from tradeloom.engine.allocation import FixedWeights, InverseVolatility
+from tradeloom.engine.allocation import (
+    FixedWeights,
+    TrailingWeights,
+    inverse_volatility_weights,
+    risk_parity_weights,
+)
 from tradeloom.engine.core_spec import (
     core_spec,
     kernel_spec_of,
@@ -239,7 +244,7 @@ class AccountEngine(Engine):
     Args:
         pipelines: The strategies' pipelines, in file order.
         books: The books (the core's rows).
-        allocation: `FixedWeights` or `InverseVolatility` over the strategies.
+        allocation: `FixedWeights` or `TrailingWeights` over the strategies.
         closes: Each book's close at bar ``t`` (NaN: no bar), for the allocation.
         rows: Per strategy, its feature rows ``[bars, its books, columns]``.
         row_columns: Per strategy, its feature columns.
@@ -257,7 +262,7 @@ class AccountEngine(Engine):
         self,
         pipelines: Sequence[Pipeline],
         books: Books,
-        allocation: FixedWeights | InverseVolatility,
+        allocation: FixedWeights | TrailingWeights,
         closes: Callable[[int], npt.NDArray[np.float64]],
         *,
         rows: Sequence[npt.NDArray[np.float64]],
@@ -278,7 +283,13 @@ class AccountEngine(Engine):
         self.ctx.prefixes = tuple(prefixes)
         self.ctx.table.groups = tuple(group_names)
         self._trainers = trainers
-        self.ledger = Ledger(books, closes, self.portfolio.initial_cash, allocation)
+        self.ledger = Ledger(
+            books,
+            closes,
+            self.portfolio.initial_cash,
+            allocation,
+            times=lambda t: int(self.ctx.times(t).value),
+        )
 
     def weights_at(self, t: int) -> npt.NDArray[np.float64]:
         """Return the strategies' weights the decisions at bar ``t`` use."""
@@ -327,6 +338,7 @@ class Ledger:
         closes: Each book's close at bar ``t`` (NaN: no bar).
         initial_cash: The account's cash at the start.
         allocation: The weights, fixed or moving with the returns.
+        times: Bar ``t``'s open time (UTC ns), for a calendar schedule (None: not read).
     """
 
     def __init__(
@@ -334,7 +346,8 @@ class Ledger:
         books: Books,
         closes: Callable[[int], npt.NDArray[np.float64]],
         initial_cash: float,
-        allocation: FixedWeights | InverseVolatility,
+        allocation: FixedWeights | TrailingWeights,
+        times: Callable[[int], int] | None = None,
     ) -> None:
         m = len(books.owner)
         k = len(books.strategies)
@@ -345,6 +358,7 @@ class Ledger:
         self._owner = np.asarray(books.owner)
         self.initial_cash = initial_cash
         self.allocation = allocation
+        self._times = times if allocation.calendar else None
         self._pnl: list[npt.NDArray[np.float64]] = []
         self._history: list[npt.NDArray[np.float64]] = []
         self.done = -1
@@ -395,16 +409,19 @@ class Ledger:
             equity = self.initial_cash + total.sum()
             self._capital = self.weights * equity
             self._last = total
-            self.allocation.push(returns)
+            self.allocation.push(returns, tau, 0 if self._times is None else self._times(tau))
             self.done = tau
 
 
-def allocator(portfolio: PortfolioConfig) -> FixedWeights | InverseVolatility:
+def allocator(portfolio: PortfolioConfig) -> FixedWeights | TrailingWeights:
     """Return the allocation of ``portfolio``'s strategies (``allocation``)."""
     allocation = portfolio.file.allocation
-    if allocation.kind == "inverse_volatility" and allocation.window is not None:
-        return InverseVolatility(len(portfolio.strategies), allocation.window)
-    return FixedWeights(portfolio.weights)
+    if allocation.kind == "fixed" or allocation.window is None:
+        return FixedWeights(portfolio.weights)
+    weigh = risk_parity_weights if allocation.kind == "risk_parity" else inverse_volatility_weights
+    return TrailingWeights(
+        len(portfolio.strategies), allocation.window, weigh, allocation.rebalance
+    )
 
 
 def join_inputs(inputs: Sequence[BarInputs]) -> BarInputs:

@@ -17,8 +17,15 @@ and reads nothing but what it was given, bar by bar:
    trade, ``target - held`` with each change below ``min_trade`` left at 0
    (`tradeloom.engine.rebalance.trades_after_min`); otherwise (the allocator's
    ``infeasible`` or ``failed``, a symbol without a bar in the window, an exception,
-   weights that are not finite or break a constraint) no trade, and the last feasible
-   targets stay in force (never an equal weight in their place).
+   weights that are not finite or break a constraint, a solve past its deadline) no
+   trade, and the last feasible targets stay in force (never an equal weight in their
+   place).
+
+Who solves is the one thing a mode changes (`Rebalancer.solver`): a backtest calls
+`Rebalancer.solve` on the bar's path; a paper or live run solves in a worker thread
+with a deadline (`tradeloom.live.allocation_solver.DeadlineSolver`: past it the
+decision is ``late``); a restart's replay takes each decision the journal holds
+(`tradeloom.live.allocation_solver.JournaledSolver`), never solving again.
 
 Every rebalance is journaled (`tradeloom.journal.AllocationDecided`) before its orders.
 A symbol whose bar already holds an exit (a halt's, the holding limit's, a stop at the
@@ -28,6 +35,7 @@ close) keeps that exit; a symbol without a bar at the decision is not traded.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,7 +56,20 @@ if TYPE_CHECKING:
 
     from tradeloom.engine.wiring import Pipeline
 
-__all__ = ["TOLERANCE", "AllocationDecision", "Rebalancer", "rebalancer_of"]
+__all__ = [
+    "LATE",
+    "TOLERANCE",
+    "AllocationDecision",
+    "AllocationRequest",
+    "Rebalancer",
+    "Solution",
+    "Solver",
+    "rebalancer_of",
+]
+
+LATE = "late"
+"""The status of a rebalance whose solve passed its deadline (paper and live): its
+targets are the last ones, and nothing is traded."""
 
 TOLERANCE = 1e-6
 """How far an allocator's weights may break a constraint before the answer is refused
@@ -56,12 +77,43 @@ TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
+class AllocationRequest:
+    """What one rebalance's allocator is given (copies: a worker thread may read them).
+
+    Attributes:
+        bar: The decision bar.
+        closes: The last ``window + 1`` closes, oldest first (``[window + 1, symbols]``).
+        returns: Their close-to-close simple returns.
+        probabilities: The model's probability per symbol at the bar (NaN: none).
+        held: The weights held at the bar's close.
+        previous: What the allocator is given as the weights held (None at the first
+            rebalance).
+        inputs_hash: The hash of the returns, the probabilities and the held weights.
+    """
+
+    bar: int
+    closes: npt.NDArray[np.float64]
+    returns: npt.NDArray[np.float64]
+    probabilities: npt.NDArray[np.float64]
+    held: npt.NDArray[np.float64]
+    previous: npt.NDArray[np.float64] | None
+    inputs_hash: str
+
+
+Solution = tuple[str, str, "npt.NDArray[np.float64] | None"]
+"""A solve's ``(status, message, weights)``: the weights when ``ok``, else None."""
+
+Solver = Callable[[AllocationRequest], Solution]
+"""Who answers a rebalance (`Rebalancer.solver`)."""
+
+
+@dataclass(frozen=True)
 class AllocationDecision:
     """One rebalance's outcome.
 
     Attributes:
-        status: ``ok``, the allocator's ``infeasible`` or ``failed``, ``too_few_bars`` or
-            ``error`` (`tradeloom.journal.AllocationDecided`).
+        status: ``ok``, the allocator's ``infeasible`` or ``failed``, ``too_few_bars``,
+            ``error`` or ``late`` (`tradeloom.journal.AllocationDecided`).
         message: Why it is not ok ('' when ok).
         weights: The targets in force after it (None: none yet).
         held: The weights held at the decision bar's close.
@@ -119,6 +171,9 @@ class Rebalancer:
         self.last_time_ns: int | None = None
         self.target: npt.NDArray[np.float64] | None = None
         """The last feasible targets (None: none yet)."""
+        self.solver: Solver = self.solve
+        """Who answers a rebalance: `solve` on the bar's path (a backtest), a worker with
+        a deadline (paper and live), the journal (a restart's replay)."""
 
     def closes(self) -> npt.NDArray[np.float64]:
         """Return the last ``window + 1`` closes, oldest first (NaN before they are known)."""
@@ -160,14 +215,17 @@ class Rebalancer:
         digest = hashlib.sha256()
         for part in (returns, p, previous):
             digest.update(np.ascontiguousarray(part).tobytes())
-        inputs_hash = digest.hexdigest()[:16]
-        status, message, weights = self._solve(closes, returns, p, previous)
+        prior = previous if self.target is not None else None  # None at the first
+        request = AllocationRequest(
+            bar, closes, returns, p, previous, prior, digest.hexdigest()[:16]
+        )
+        status, message, weights = self.solver(request)
         trades = None
         if weights is not None:
-            self.target = weights
-            trades = trades_after_min(weights, previous, self.min_trade)
+            self.target = np.array(weights, dtype=np.float64)
+            trades = trades_after_min(self.target, previous, self.min_trade)
         return AllocationDecision(
-            status, message, self.target, previous, trades, inputs_hash, self.window
+            status, message, self.target, previous, trades, request.inputs_hash, self.window
         )
 
     def _due(self, bar: int, time_ns: int, held: npt.NDArray[np.float64]) -> bool:
@@ -183,13 +241,10 @@ class Rebalancer:
             held=held,
         )
 
-    def _solve(
-        self,
-        closes: npt.NDArray[np.float64],
-        returns: npt.NDArray[np.float64],
-        p: npt.NDArray[np.float64],
-        previous: npt.NDArray[np.float64],
-    ) -> tuple[str, str, npt.NDArray[np.float64] | None]:
+    def solve(self, request: AllocationRequest) -> Solution:
+        """Return the allocator's answer to ``request``, checked: a symbol without a bar in
+        the window, an exception, or weights that break a constraint are no weights."""
+        closes = request.closes
         missing = ~np.isfinite(closes) | (closes <= 0.0)
         if missing.any():
             k = int(np.flatnonzero(missing.any(axis=0))[0])
@@ -200,9 +255,11 @@ class Rebalancer:
                 f"{closes.shape[0]} closes a window of {self.window} returns needs",
                 None,
             )
-        prior = previous if self.target is not None else None  # None at the first
+        prior = request.previous
         try:
-            result = self.allocator.allocate(returns, self.constraints, p, self.horizon, prior)
+            result = self.allocator.allocate(
+                request.returns, self.constraints, request.probabilities, self.horizon, prior
+            )
         except Exception as exc:  # an allocator's bug is journaled, never a crash
             text = " ".join(str(exc).split()) or type(exc).__name__
             return "error", f"{self.kind} raised {type(exc).__name__}: {text}", None

@@ -243,6 +243,9 @@ class Engine:
         self.rebalancer = rebalancer_of(pipeline, ("",) if symbols is None else symbols)
         if self.rebalancer is not None and not self.spec.allocating:
             raise ValueError("allocation: needs the pipeline's own core parameters")
+        self.warming = False
+        """A live run's warm-up over its history: the allocation layer takes the closes
+        and decides nothing (no order is sent before the first live bar)."""
         self._orders_read = 0
         self._fills: list[npt.NDArray[np.float64]] = []
         self._marked = 0  # the kept rows whose fills are among ``_fills`` (`mark_fills`)
@@ -708,7 +711,7 @@ class Engine:
         held = np.zeros(sym.shape[0])
         if equity > 0.0:
             held = sym[:, L.S_QTY] * sym[:, L.S_MARK] / equity
-        trading = equity > 0.0 and not self.halted
+        trading = equity > 0.0 and not self.halted and not self.warming
         decision = rebalancer.decide(
             t, int(inputs.time_ns[i]), close, inputs.px[5, i], held, trading=trading
         )

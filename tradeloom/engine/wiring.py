@@ -55,19 +55,11 @@ class Pipeline:
         return venue if isinstance(venue, protocols.MultiVenue) else None
 
 
-UNWIRED_ALLOCATION = (
-    "the allocation layer runs in backtests only so far (issue 68): paper and live runs "
-    "do not rebalance by it yet; run it with --mode backtest, or remove allocation:"
-)
-"""Why a paper or live run refuses a strategy with ``allocation:``."""
-
-
 def build_pipeline(
     config: StrategyConfig,
     *,
     mode: Mode = "backtest",
     served: bool = False,
-    validating: bool = False,
 ) -> Pipeline:
     """Build every component of ``config``, collecting every problem before raising.
 
@@ -76,9 +68,6 @@ def build_pipeline(
         mode: What it is built for; ``paper`` and ``live`` also check that the
             components can trade live (`tradeloom.engine.capabilities`).
         served: ``--clock simulated``: the emulator serves the bars (any data source).
-        validating: Built by ``tradeloom validate``, not to run: an ``allocation:``
-            section is built and checked whatever the mode (a paper or live run refuses
-            it until they rebalance by it: `UNWIRED_ALLOCATION`).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
@@ -135,9 +124,6 @@ def build_pipeline(
     sizer = build(config.sizing, ctx)
     rules = [build(item, ctx) for item in config.risk_rules]
     allocator = build(config.allocation, ctx) if config.allocation is not None else None
-    if config.allocation is not None and not validating and (mode != "backtest" or served):
-        path = config.allocation.path
-        problems.append(Problem(config.locate(path), path, UNWIRED_ALLOCATION))
     venue = build(config.execution, ctx)
     monitors = [build(item, ctx) for item in config.monitoring]
     problems.extend(check_health_rules(config, monitors, model))

@@ -1025,7 +1025,9 @@ class AllocationDecided(Event):
         allocator: The allocator's kind (``allocation.kind``).
         status: ``ok``; ``infeasible`` or ``failed`` (the allocator's); ``too_few_bars``
             (a symbol without a bar in the window); ``error`` (the allocator raised, or
-            answered weights that are not finite or break a constraint).
+            answered weights that are not finite or break a constraint); ``late`` (paper
+            and live: the solve passed ``live.allocation_deadline_seconds``, or the
+            last one still runs).
         message: Why it is not ``ok``, in one line; empty when ok.
         weights: The target weights in force after the decision, one per symbol of
             ``symbols``: the allocator's when ok, else the last feasible ones, which

@@ -20,6 +20,7 @@ import pandas as pd
 from tradeloom.core.codes import RENAMED
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import (
+    AllocationDecided,
     ConfigReloaded,
     ControlRequest,
     Event,
@@ -59,6 +60,7 @@ __all__ = [
 
 ENGINE_TYPES = frozenset(
     {
+        "allocation_decided",
         "signal",
         "risk_decision",
         "rejection",
@@ -148,6 +150,9 @@ class JournalState:
         routes: A live router's child client id -> its ``route_decision`` row.
         venues: A live router's venue -> its ``venue_at_start`` row.
         all_venue_fills: Every ``venue_fill`` row, in journal order.
+        allocations: The allocation layer's decisions (``allocation_decided``), by bar:
+            a replay takes them instead of solving again
+            (`tradeloom.live.allocation_solver.JournaledSolver`).
         last_seq: The journal's last sequence number.
     """
 
@@ -184,6 +189,7 @@ class JournalState:
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
+    allocations: dict[int, AllocationDecided] = field(default_factory=dict)
     last_seq: int = 0
 
     @property
@@ -313,6 +319,8 @@ def _take(state: JournalState, event: Event) -> None:
         state.swap_requests.add(event.request)
     elif isinstance(event, ModelSwapRefused):
         state.swap_requests.add(event.request)
+    elif isinstance(event, AllocationDecided):
+        state.allocations[bar] = event
     elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:
         state.training = (event.predict_start, event.reason)
         state.trainings[event.symbol] = state.training

@@ -73,6 +73,7 @@ SWAPPABLE: frozenset[str] = frozenset(
         "monitoring",
         "health",
         "live.retrain_cron",
+        "live.allocation_deadline_seconds",  # the next rebalance's
         "live.position_tolerance",  # read at a restart only
     }
 )
@@ -108,6 +109,7 @@ RESTART_REASONS: Mapping[str, str] = {
     "live.health_check_seconds": "the clock's jobs are set up when the run starts",
     "live.stale_after_bars": "the stale-data alarm is set up when the run starts",
     "journal": "the run's journal lives there (its run directory's journal.json names it)",
+    "allocation": "the run's targets and rebalances are the journal's decisions under it",
 }
 """Why a change below each key path that is not swappable needs a restart (the most
 specific path listed wins; any other is not known to be safe)."""

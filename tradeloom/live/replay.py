@@ -5,10 +5,11 @@ a new `LiveSession` again, with the model's journaled verdicts (``live_bar`` row
 scratch journal (`ScratchJournal`) that nobody hears of (`SilentHook`), on the journaled
 wall times (`PinnedClock`): every bar under the strategy file in force at that bar (the
 start's document, then each ``config_reloaded`` row's, swapped with the `Reload` a running
-run applies), and with the kill switch's journaled halts, resumes and cancels at their
-bars. `compare` then checks the rows it wrote against the journal's, bar by bar: the
-last bar may have been cut short by the crash, and its replayed rows beyond the
-journal's are returned, to be journaled.
+run applies), with the kill switch's journaled halts, resumes and cancels at their
+bars, and with the allocation layer's journaled decisions in place of its solves
+(`tradeloom.live.allocation_solver.JournaledSolver`). `compare` then checks the rows it
+wrote against the journal's, bar by bar: the last bar may have been cut short by the
+crash, and its replayed rows beyond the journal's are returned, to be journaled.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tradeloom.domain import Order
 from tradeloom.engine.driver import UnknownOrder
 from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
+from tradeloom.live.allocation_solver import JournaledSolver
 from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.reload import MODEL, journaled_reload, reload_to
@@ -29,6 +31,7 @@ from tradeloom.live.session import KILL_CODE, LiveSession
 from tradeloom.live.swap import apply_reload
 
 if TYPE_CHECKING:
+    from tradeloom.engine.allocating import Solver
     from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.schemas import StrategyConfig
 
@@ -102,6 +105,11 @@ def replay_ticks(
     scratch = ScratchJournal(real_journal.identity)
     recorder.journal, recorder.hook = scratch, SilentHook()  # type: ignore[assignment]
     head = len(session.history)
+    rebalancer = session.engine.rebalancer
+    solver: Solver | None = None
+    if rebalancer is not None:  # the journal's decisions, not a solve
+        solver = rebalancer.solver
+        rebalancer.solver = JournaledSolver(state.allocations, solver)
     try:
         # each bar under the file in force at that bar: the start's, then each reload's (a
         # portfolio file's strategies are not reloaded: its document is the account's)
@@ -136,6 +144,8 @@ def replay_ticks(
         clock.pinned = None
     finally:
         recorder.journal, recorder.hook = real_journal, real_hook
+        if rebalancer is not None and solver is not None:
+            rebalancer.solver = solver
     return _compare(state, scratch.events)
 
 

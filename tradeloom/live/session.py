@@ -18,7 +18,10 @@ does with that bar of the clock, in the same order, with the same components:
 4. the engine runs the clock bar through the compiled core over every symbol at once
    (`tradeloom.engine.driver.Engine`): signal, risk, execution and portfolio, with
    shared cash (an absent symbol: NaN prices, no signal, no fill); live, each market's
-   new position gets its stops rested at the exchange;
+   new position gets its stops rested at the exchange. With ``allocation:``, a
+   rebalance is solved in a worker with a deadline
+   (`tradeloom.live.allocation_solver.DeadlineSolver`) and journaled before its orders;
+   the warm-up over the history decides none;
 5. the fold that predicts from the next clock bar trains when the walk-forward plan
    starts one there (the backtest's fold: the same rows and seed), or when a health
    rule or the retraining cron asked for one;
@@ -57,6 +60,7 @@ from tradeloom.engine.health import never_trained
 from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
+from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
 from tradeloom.live.verdict import BarInput, Verdicts
@@ -123,6 +127,9 @@ class LiveSession:
         owner: Journaled as its trainings' symbol (a portfolio's member: its strategy).
     """
 
+    allocation_deadline: DeadlineSolver | None = None
+    """Who solves a rebalance, off the bar's path (None: no ``allocation:``)."""
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -169,6 +176,11 @@ class LiveSession:
             retrain=self._ask_retrain,
             on_delivery=on_delivery,
         )
+        rebalancer = self.engine.rebalancer
+        if rebalancer is not None:
+            deadline = pipeline.config.live.allocation_deadline_seconds
+            self.allocation_deadline = DeadlineSolver(rebalancer.solve, deadline)
+            rebalancer.solver = self.allocation_deadline
         self._own = [f for f in pipeline.features if not isinstance(f, CrossSectionalFeature)]
         self._crossing = [f for f in pipeline.features if isinstance(f, CrossSectionalFeature)]
         self._width = len(history.columns) - sum(len(f.columns()) for f in self._crossing)
@@ -241,7 +253,12 @@ class LiveSession:
         Raises:
             RuntimeError: A feature's per-bar value differs from its batch value.
         """
-        self.engine.run(self.warm_inputs(), len(self.history))
+        engine = self.engine
+        engine.warming = True
+        try:
+            engine.run(self.warm_inputs(), len(self.history))
+        finally:
+            engine.warming = False
 
     def warm_inputs(self) -> BarInputs:
         """Step every symbol's features and regimes through the history; return the core's

@@ -39,6 +39,8 @@ def apply_reload(reload: Reload, session: LiveSession, files: RunFiles) -> None:
         session.reset_regimes(config.regime)
     if "live" in reload.changed and config.live.retrain_cron != files.config.live.retrain_cron:
         session.set_cron(cron_of(config.live.retrain_cron))
+    if session.allocation_deadline is not None:
+        session.allocation_deadline.seconds = config.live.allocation_deadline_seconds
     files.config = config
 
 

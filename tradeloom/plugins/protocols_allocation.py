@@ -27,12 +27,15 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = [
+    "ERC_MAX_SWEEPS",
+    "ERC_TOLERANCE",
     "AllocationResult",
     "AllocationStatus",
     "Allocator",
     "GroupCap",
     "WeightConstraints",
     "constraint_violation",
+    "erc_weights",
     "infeasibility",
 ]
 
@@ -40,6 +43,14 @@ AllocationStatus = Literal["ok", "infeasible", "failed"]
 """``ok``: weights found; ``infeasible``: the constraints cannot all hold on this window
 (the solver proved it, or a closed form's weights break one); ``failed``: no answer (a
 singular covariance, NaN returns, a solver error)."""
+
+
+ERC_TOLERANCE = 1e-12
+"""Risk parity's coordinate descent stops when no weight moves by more than this fraction
+of itself in a sweep: the risk contributions are then equal to about 1e-10 of each other."""
+
+ERC_MAX_SWEEPS = 10_000
+"""Sweeps of the coordinate descent before risk parity answers ``failed``."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,27 @@ class Allocator(Protocol):
             An `AllocationResult`; never raises for a market it cannot solve.
         """
         ...
+
+
+def erc_weights(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | str:
+    """Return the long-only equal-risk-contribution weights of ``cov``, summing to 1, or
+    why there are none (a symbol without variance, no convergence)."""
+    diag = np.diag(cov).copy()
+    if not np.all(diag > 0):
+        k = int(np.flatnonzero(~(diag > 0))[0])
+        return f"symbol {k} has no volatility over the window"
+    y = 1.0 / np.sqrt(diag)  # the inverse-volatility start, exact for uncorrelated symbols
+    y /= np.sqrt(y @ cov @ y)
+    for _ in range(ERC_MAX_SWEEPS):
+        largest = 0.0
+        for i in range(y.size):
+            c = float(cov[i] @ y - diag[i] * y[i])
+            new = (-c + np.sqrt(c * c + 4.0 * diag[i])) / (2.0 * diag[i])
+            largest = max(largest, abs(new - y[i]) / new)
+            y[i] = new
+        if largest <= ERC_TOLERANCE:
+            return np.asarray(y / y.sum(), dtype=np.float64)
+    return f"risk parity did not converge in {ERC_MAX_SWEEPS:,} sweeps"
 
 
 def constraint_violation(

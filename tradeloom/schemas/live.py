@@ -117,6 +117,15 @@ class LiveSection(BaseModel):
         "0: after every bar); metrics.json, equity.csv and trades.csv are rewritten after "
         "every bar, and the report when the run stops.",
     )
+    allocation_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="With allocation:, each rebalance is solved in a worker thread; past "
+        "this many seconds the last weights hold, nothing is traded, and the journal's "
+        "allocation_decided row says late (paper and live; a backtest waits for it).",
+    )
     position_tolerance: float = Field(
         default=0.0,
         ge=0,

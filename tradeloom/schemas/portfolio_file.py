@@ -7,7 +7,7 @@ portfolio's. It is told from a strategy file by its top-level ``strategies:`` ke
 
     name: two_strategies
     initial_cash: 100000
-    allocation: {kind: fixed}          # or {kind: inverse_volatility, window: 500}
+    allocation: {kind: fixed}          # or {kind: risk_parity, window: 500, rebalance: {every: 24}}
     strategies:
       - {file: two_strategies/trend_btc.yaml, weight: 0.6}
       - {file: two_strategies/reversion_eth.yaml, weight: 0.4}
@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.plugins import manager
+from tradeloom.schemas.allocation import Rebalance
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.file_kind import is_portfolio_document
 from tradeloom.schemas.limits import PreTradeLimits
@@ -71,8 +72,12 @@ class StrategyEntry(BaseModel):
         gt=0,
         le=1,
         description="Its share of the account's equity under allocation kind fixed "
-        "(0 < weight <= 1); not used by inverse_volatility.",
+        "(0 < weight <= 1); not used by inverse_volatility or risk_parity.",
     )
+
+
+MOVING_KINDS = ("inverse_volatility", "risk_parity")
+"""The allocations whose weights follow the strategies' trailing returns."""
 
 
 class Allocation(BaseModel):
@@ -80,18 +85,24 @@ class Allocation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["fixed", "inverse_volatility"] = Field(
+    kind: Literal["fixed", "inverse_volatility", "risk_parity"] = Field(
         default="fixed",
         description="fixed: each strategy's weight; inverse_volatility: weights "
         "proportional to 1 / the volatility of each strategy's returns over a trailing "
-        "window.",
+        "window; risk_parity: equal risk contributions of the strategies' returns over "
+        "the window (their sample covariance).",
     )
     window: int | None = Field(
         default=None,
         ge=2,
         le=MAX_WINDOW,
-        description="inverse_volatility: bars of returns in the trailing window "
-        "(2 .. 1,000,000); required for it.",
+        description="inverse_volatility and risk_parity: bars of returns in the trailing "
+        "window (2 .. 1,000,000); required for them.",
+    )
+    rebalance: Rebalance | None = Field(
+        default=None,
+        description="inverse_volatility and risk_parity: when the weights are recomputed, "
+        "every: N bars or calendar: weekly or monthly (null: at every bar).",
     )
     normalize: bool = Field(
         default=False,
@@ -100,10 +111,21 @@ class Allocation(BaseModel):
 
     @model_validator(mode="after")
     def _window(self) -> Allocation:
-        if self.kind == "inverse_volatility" and self.window is None:
-            raise ValueError("allocation kind inverse_volatility needs window: BARS")
+        if self.kind in MOVING_KINDS and self.window is None:
+            raise ValueError(f"allocation kind {self.kind} needs window: BARS")
         if self.kind == "fixed" and self.window is not None:
-            raise ValueError("window applies to allocation kind inverse_volatility only")
+            raise ValueError(
+                "window applies to allocation kinds inverse_volatility and risk_parity only"
+            )
+        if self.kind == "fixed" and self.rebalance is not None:
+            raise ValueError(
+                "rebalance applies to allocation kinds inverse_volatility and risk_parity only"
+            )
+        if self.rebalance is not None and self.rebalance.drift is not None:
+            raise ValueError(
+                "rebalance: a strategy's share has no held weight to drift from; use every "
+                "or calendar"
+            )
         return self
 
 
@@ -290,7 +312,7 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
 def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
     allocation = top.allocation
     problems: list[Problem] = []
-    if allocation.kind == "inverse_volatility":
+    if allocation.kind in MOVING_KINDS:
         for i, entry in enumerate(top.strategies):
             if entry.weight is not None:
                 where = f"strategies.{i}.weight"
@@ -298,7 +320,7 @@ def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
                     Problem(
                         locate(where),
                         where,
-                        "a weight is not used by allocation kind inverse_volatility; "
+                        f"a weight is not used by allocation kind {allocation.kind}; "
                         "remove it, or use kind fixed",
                     )
                 )
@@ -326,7 +348,7 @@ def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
 
 def _weights(top: PortfolioFile) -> tuple[float, ...]:
     count = len(top.strategies)
-    if top.allocation.kind == "inverse_volatility":
+    if top.allocation.kind in MOVING_KINDS:
         return (1.0 / count,) * count
     weights = [entry.weight or 0.0 for entry in top.strategies]
     total = math.fsum(weights)

@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING
 from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_allocation import (
+    ERC_MAX_SWEEPS,
+    ERC_TOLERANCE,
     AllocationResult,
     WeightConstraints,
     constraint_violation,
+    erc_weights,
 )
 from tradeloom.runtime.lazy import numpy as np
 
@@ -51,12 +54,6 @@ __all__ = [
     "returns_problem",
 ]
 
-ERC_TOLERANCE = 1e-12
-"""Risk parity's coordinate descent stops when no weight moves by more than this fraction
-of itself in a sweep: the risk contributions are then equal to about 1e-10 of each other."""
-
-ERC_MAX_SWEEPS = 10_000
-"""Sweeps of the coordinate descent before risk parity answers ``failed``."""
 
 VERIFY_TOLERANCE = 1e-9
 """How far a closed form's weights may pass a declared bound (rounding only)."""
@@ -151,27 +148,6 @@ class InverseVolatility:
         inverse = 1.0 / np.sqrt(variance)
         weights = constraints.net_exposure * inverse / inverse.sum()
         return _verified(weights, constraints, previous, "inverse_volatility")
-
-
-def erc_weights(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | str:
-    """Return the long-only equal-risk-contribution weights of ``cov``, summing to 1, or
-    why there are none (a symbol without variance, no convergence)."""
-    diag = np.diag(cov).copy()
-    if not np.all(diag > 0):
-        k = int(np.flatnonzero(~(diag > 0))[0])
-        return f"symbol {k} has no volatility over the window"
-    y = 1.0 / np.sqrt(diag)  # the inverse-volatility start, exact for uncorrelated symbols
-    y /= np.sqrt(y @ cov @ y)
-    for _ in range(ERC_MAX_SWEEPS):
-        largest = 0.0
-        for i in range(y.size):
-            c = float(cov[i] @ y - diag[i] * y[i])
-            new = (-c + np.sqrt(c * c + 4.0 * diag[i])) / (2.0 * diag[i])
-            largest = max(largest, abs(new - y[i]) / new)
-            y[i] = new
-        if largest <= ERC_TOLERANCE:
-            return np.asarray(y / y.sum(), dtype=np.float64)
-    return f"risk parity did not converge in {ERC_MAX_SWEEPS:,} sweeps"
 
 
 class RiskParity:
