@@ -22,13 +22,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core.codes import CodeTable
+from tradeloom.core.layout import EV_WIDTH
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.records import TRADE
 from tradeloom.core.state import CoreState
 from tradeloom.reporting.metrics import day_ends, values_performance
 from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
 from tradeloom.reporting.tearsheet import simple_returns
-from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, run_variants
+from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
 from tradeloom.sweep.stages import Series
 
 __all__ = ["METRIC_KEYS", "BatchResult", "run_batch"]
@@ -103,11 +104,14 @@ def run_batch(
     metrics: list[dict[str, Any]] = []
     returns = np.empty((count, n), returns_dtype)
     equity = np.empty((1, n))
+    # the event and trade rows' buffers, one variant's at a time, kept between variants
+    ev = np.empty((_ROWS, EV_WIDTH))
+    trade_buffer = np.empty((64, TRADE_WIDTH))
     sym0: npt.NDArray[np.float64] | None = None
     port0: npt.NDArray[np.float64] | None = None
     shared = _Shared(series.close, day_ends(series.index))
     for v, spec in enumerate(specs):
-        state = CoreState(spec)
+        state = CoreState(spec, capacity=0)  # its rows go to the batch's buffer
         if sym0 is None or port0 is None:
             sym0, port0 = state.sym.copy(), state.port.copy()
         elif state.port.shape != port0.shape or not np.array_equal(state.sym, sym0, equal_nan=True):
@@ -116,14 +120,14 @@ def run_batch(
         rejections = np.zeros((1, MAX_CODE), np.int64)
         limits_at = np.array([0, len(state.limits)], np.int64)
         sent_at = np.array([0, len(state.sent)], np.int64)
-        trades, n_trades = run_variants(
+        trade_buffer, n_trades, ev = run_variants(
             inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
             state.prm[np.newaxis], state.acct[np.newaxis], sym0, port0, state.limits,
-            limits_at, sent_at, equity, counts, rejections, _ROWS,
+            limits_at, sent_at, equity, counts, rejections, ev, trade_buffer,
         )  # fmt: skip
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
-        own = trades[:n_trades, 1:]
+        own = trade_buffer[:n_trades, 1:]
         bar_returns = simple_returns(equity[0], spec.initial_cash)
         metrics.append(
             _metrics(

@@ -51,7 +51,7 @@ from tradeloom.core.records import (
 )
 from tradeloom.kernels.jit import kernel
 
-__all__ = ["COUNTS", "MAX_CODE", "TRADE_WIDTH", "run_variants"]
+__all__ = ["COUNTS", "MAX_CODE", "MIN_ROWS", "TRADE_WIDTH", "run_variants"]
 
 COUNTS = 7
 """A variant's counts (`run_variants`'s ``counts`` columns)."""
@@ -62,8 +62,11 @@ MAX_CODE = 1024
 TRADE_WIDTH = 1 + TRADE_SIZE
 """A trade row: the variant's index, then the core's trade fields."""
 
+MIN_ROWS = 448
+"""The fewest rows of an event buffer: four bars' rows beside the step's own
+(`CoreState.reserve`, one symbol)."""
+
 _SCRATCH = 16
-_ROW_RESERVE = 112  # a bar's rows beside the step's own (`CoreState.reserve`, one symbol)
 
 
 @kernel
@@ -83,8 +86,9 @@ def run_variants(
     equity: np.ndarray,
     counts: np.ndarray,
     rejections: np.ndarray,
-    rows: int,
-) -> tuple[np.ndarray, int]:
+    ev: np.ndarray,
+    trades: np.ndarray,
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Run every row of ``prm`` over the bars from its own fresh state.
 
     Args:
@@ -100,18 +104,24 @@ def run_variants(
         counts: ``[variants, COUNTS]`` out: signals, orders, fills, fees, the last
             halt's code and bar (0 and -1: none), the bars closed with a position held.
         rejections: ``[variants, MAX_CODE]`` out: rejections per code.
-        rows: Event rows to start each variant's buffer with (it grows as needed).
+        ev: The event rows' buffer (``[rows, EV_WIDTH]``), each variant's from its
+            first row; a larger one replaces it when a variant needs more (or it has
+            fewer than `MIN_ROWS`).
+        trades: The trade rows' buffer (``[rows, TRADE_WIDTH]``); likewise.
 
     Returns:
-        The trade rows (`TRADE_WIDTH` columns, by variant then in order) and their count.
+        The trade rows (`TRADE_WIDTH` columns, by variant then in order; a buffer of
+        them), their count, and the event rows' buffer: a caller that runs one variant
+        per call passes both buffers to the next call, which then allocates nothing
+        but for a variant with more rows.
     """
     n_var = prm.shape[0]
     inputs = (px, flags, score, time_ns, trainings)
     n = px.shape[1]
     close = px[3, :, 0]
-    ev = np.empty((max(rows, 4 * _ROW_RESERVE), EV_WIDTH))
-    trades = np.empty((64, TRADE_WIDTH))
     n_trades = 0
+    if ev.shape[0] < MIN_ROWS:
+        ev = np.empty((MIN_ROWS, EV_WIDTH))
     for v in range(n_var):
         acct = acct0[v].copy()
         sym = sym0.copy()
@@ -141,7 +151,7 @@ def run_variants(
             n_trades,
         )  # fmt: skip
         counts[v, 3] = acct[A_FEES]
-    return trades, n_trades
+    return trades, n_trades, ev
 
 
 @kernel
@@ -192,41 +202,54 @@ def _read_rows(
     position = 0.0
     mark = np.nan
     held = 0
-    k = 0
-    for t in range(close.shape[0]):
-        while k < used and ev[k, BAR] <= t:
-            kind = ev[k, KIND]
-            if kind == EV_FILL:
-                fills += 1
-                position = ev[k, FILL_POSITION]
-                cash = ev[k, FILL_CASH]
-            elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
-                cash = ev[k, FUNDING_CASH]
-            elif kind == EV_SIGNAL:
-                signals += 1
-            elif kind == EV_ORDER:
-                orders += 1
-            elif kind == EV_REJECT:
-                code = int(ev[k, REJECT_CODE])
-                if 0 < code < MAX_CODE:
-                    rejections[code] += 1
-            elif kind == EV_HALT:
-                halt_code = ev[k, HALT_CODE]
-                halt_bar = ev[k, BAR]
-            elif kind == EV_TRADE:
-                trades[n_trades, 0] = v
-                for j in range(TRADE_SIZE):
-                    trades[n_trades, 1 + j] = ev[k, TRADE_VALUES + j]
-                n_trades += 1
-            k += 1
-        c = close[t]
-        if c == c:
-            mark = c
-        if position != 0.0:
-            equity[t] = cash + position * mark
-            held += 1
-        else:
-            equity[t] = cash
+    n = close.shape[0]
+    t = 0  # the first bar whose equity is not written yet
+    for k in range(used + 1):
+        # the bars before the row's (all of them after the last row) close at the state
+        # the rows before left: rows come in bar order
+        stop = n if k == used else min(int(ev[k, BAR]), n)
+        if stop > t:
+            if position != 0.0:
+                for i in range(t, stop):
+                    c = close[i]
+                    if c == c:
+                        mark = c
+                    equity[i] = cash + position * mark
+                held += stop - t
+            else:
+                for i in range(t, stop):
+                    equity[i] = cash
+                for i in range(stop - 1, t - 1, -1):  # the mark: the last close known
+                    c = close[i]
+                    if c == c:
+                        mark = c
+                        break
+            t = stop
+        if k == used or t == n:
+            break
+        kind = ev[k, KIND]
+        if kind == EV_FILL:
+            fills += 1
+            position = ev[k, FILL_POSITION]
+            cash = ev[k, FILL_CASH]
+        elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
+            cash = ev[k, FUNDING_CASH]
+        elif kind == EV_SIGNAL:
+            signals += 1
+        elif kind == EV_ORDER:
+            orders += 1
+        elif kind == EV_REJECT:
+            code = int(ev[k, REJECT_CODE])
+            if 0 < code < MAX_CODE:
+                rejections[code] += 1
+        elif kind == EV_HALT:
+            halt_code = ev[k, HALT_CODE]
+            halt_bar = ev[k, BAR]
+        elif kind == EV_TRADE:
+            trades[n_trades, 0] = v
+            for j in range(TRADE_SIZE):
+                trades[n_trades, 1 + j] = ev[k, TRADE_VALUES + j]
+            n_trades += 1
     counts[0] = signals
     counts[1] = orders
     counts[2] = fills
