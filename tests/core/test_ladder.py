@@ -825,10 +825,15 @@ def test_quiet_bars_run_as_the_full_bar_runs_them(
         ),
         # a 1% trailing stop under the best close 103: 101.97, reached by bar 4's close 99
         (make_spec(exits=ExitRules(trailing_stop=0.01)), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+        # a 2% stop-loss under the entry at 100 (bars held quiet): 98, reached by bar 5's 97
+        (make_spec(stop_loss=0.02), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+        # a 2.5% take-profit over it, with the stop-loss: 102.5, reached by bar 2's 103
+        (make_spec(stop_loss=0.1, take_profit=0.025), [0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
     ],
 )
 def test_a_quiet_stretch_ends_where_the_full_bar_acts(spec: CoreSpec, p: list[float]) -> None:
-    """The holding limit and a drawdown halt end a run of quiet bars, as in the full bar."""
+    """The holding limit, a drawdown halt and the stops end a run of quiet bars, as in
+    the full bar."""
     close = [100.0, 101.0, 103.0, 102.0, 99.0, 97.0, 98.0, 99.0]
     got = _assert_quiet_runs_as_full(spec, bars(close, p=p), [len(close)])
     assert list(got[:, L.E_KIND]).count(L.EV_ORDER) == 2  # the entry, and the exit it forces

@@ -12,10 +12,12 @@ A bar is quiet when, for every symbol, the full bar would:
 
 - fill nothing and send nothing: no order works (so none fills at the open or the
   close), no signal comes from the threshold rule, and so nothing is decided;
-- exit nothing: no position under a stop-loss, take-profit (partial ones too),
-  trailing, break-even or liquidation level (a following stop's level moves with the
-  bar too), no halt to unwind, no position held for ``max_holding_bars`` or under a
-  time-of-day exit;
+- exit nothing: a position under a stop-loss or take-profit alone (set at its entry,
+  checked at the exchange) has a bar whose range reaches neither level
+  (`tradeloom.core.exits.protective_exit_at`, as the full bar's protect stage asks it);
+  no position under a partial take-profit, trailing, break-even or liquidation level (a
+  following stop's level moves with the bar too), no halt to unwind, no position held
+  for ``max_holding_bars`` or under a time-of-day exit;
 - journal nothing: no training starts at the bar, the regime label is unchanged
   (when journaled), no halt latches (zero equity, a drawdown limit);
 - stop for nothing: no Python layer (venue, signal, rules, monitors), no per-bar
@@ -32,7 +34,7 @@ from __future__ import annotations
 import math
 
 from tradeloom.core.context import Bars, State
-from tradeloom.core.exits import holding_expired
+from tradeloom.core.exits import active_stop, holding_expired, protective_exit_at, stop_levels
 from tradeloom.core.kernels.threshold import threshold_step
 from tradeloom.core.layout import (
     A_CASH,
@@ -55,6 +57,7 @@ from tradeloom.core.layout import (
     P_MONITORS,
     P_QUIET,
     P_STOP_LOSS,
+    P_STOPS_AT_CLOSE,
     P_TAKE_PROFIT,
     P_THRESHOLD,
     P_TP_LEVELS,
@@ -62,6 +65,7 @@ from tradeloom.core.layout import (
     P_TRAILING,
     P_YIELD_BARS,
     S_ENTRY_BAR,
+    S_ENTRY_PRICE,
     S_I_REASON,
     S_MARK,
     S_PA_SEQ,
@@ -106,8 +110,12 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         return False
     if sym[0, S_QTY] == 0.0:
         return True
+    # a stop-loss and a take-profit at the exchange are checked bar by bar (`quiet_bars`)
     protect = (
-        not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
+        (
+            prm[P_STOPS_AT_CLOSE] != 0.0
+            and not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
+        )
         or prm[P_MARGIN] != 0.0
         or not math.isnan(prm[P_TRAILING])
         or not math.isnan(prm[P_BREAK_EVEN])
@@ -157,6 +165,15 @@ def quiet_bars(t: int, t_end: int, bars: Bars, st: State) -> int:
     entry_bar = int(sym[0, S_ENTRY_BAR])
     # dust too: the full bar journals the holding limit it meets (`tradeloom.core.dust`)
     holding = not halted and quantity != 0.0
+    # the stop-loss and take-profit levels the protect stage checks (dust too: it journals
+    # the exit it meets); none while the kill switch holds the run
+    direction = 1 if quantity > 0.0 else -1
+    stop_loss, take_profit = prm[P_STOP_LOSS], prm[P_TAKE_PROFIT]
+    protected = holding and not (math.isnan(stop_loss) and math.isnan(take_profit))
+    entry = sym[0, S_ENTRY_PRICE]
+    why, stop = active_stop(direction, entry, math.nan, math.nan, stop_loss, math.nan)
+    _, target = stop_levels(direction, entry, stop_loss, take_profit)
+    opens, highs, lows = px[0, :, 0], px[1, :, 0], px[2, :, 0]
     closes = px[3, :, 0]
     probabilities = px[5, :, 0]
     regimes = flags[1, :, 0]
@@ -190,6 +207,12 @@ def quiet_bars(t: int, t_end: int, bars: Bars, st: State) -> int:
             )
             if wanted != 0:
                 break
+            if protected:
+                reason, _ = protective_exit_at(
+                    direction, opens[i], highs[i], lows[i], why, stop, target, math.nan
+                )
+                if reason != 0:
+                    break
         # the equity and the peak as `tradeloom.core.accounting.mark_equity` makes them
         value = cash + quantity * marked if quantity != 0.0 else cash
         raised = value if value > peak else peak

@@ -20,10 +20,13 @@ from tradeloom.time.timeframes import periods_per_year as _periods
 __all__ = [
     "curve_performance",
     "daily_ratios",
+    "daily_ratios_at",
+    "day_ends",
     "drawdown_curve",
     "performance",
     "prediction_auc",
     "profit_factor",
+    "values_performance",
 ]
 
 
@@ -85,7 +88,45 @@ def curve_performance(
     trade's ``Trade.pnl`` and ``Trade.return_pct``, in order; ``returns`` the curve's
     `simple_returns`, where the caller has them (None: computed here).
     """
-    values = equity.to_numpy(np.float64)
+    return values_performance(
+        equity.to_numpy(np.float64),
+        float(np.mean(position.to_numpy() != 0.0)),
+        day_ends(equity.index),
+        initial_cash=initial_cash,
+        timeframe_seconds=timeframe_seconds,
+        pnl=pnl,
+        trade_returns=trade_returns,
+        fees=fees,
+        periods_per_year=periods_per_year,
+        returns=returns,
+    )
+
+
+def values_performance(
+    values: npt.NDArray[np.float64],
+    exposure: float,
+    ends: npt.NDArray[np.intp] | None,
+    *,
+    initial_cash: float,
+    timeframe_seconds: int,
+    pnl: npt.NDArray[np.float64],
+    trade_returns: npt.NDArray[np.float64],
+    fees: float,
+    periods_per_year: float | None = None,
+    returns: npt.NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """Return `curve_performance`'s figures of the equity's ``values`` (no index).
+
+    A sweep measures many curves over the same bars: what depends on the bars alone
+    is found once, by the caller.
+
+    Args:
+        values: Equity at each bar's close.
+        exposure: The fraction of the bars with a position held at the close.
+        ends: `day_ends` of the bars' times (None: no times, no daily ratios).
+        initial_cash, timeframe_seconds, pnl, trade_returns, fees, periods_per_year,
+            returns: As `curve_performance` takes them.
+    """
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
     if returns is None:
         returns = simple_returns(values, initial_cash)
@@ -103,7 +144,7 @@ def curve_performance(
     downside = float(np.sqrt(np.mean(losses)))
     count = len(pnl)
     wins = pnl[pnl > 0]
-    daily_sharpe, daily_sortino = daily_ratios(values, equity.index, initial_cash, years)
+    daily_sharpe, daily_sortino = daily_ratios_at(values, ends, initial_cash, years)
     return {
         "total_return": total,
         "cagr": cagr,
@@ -119,10 +160,19 @@ def curve_performance(
         "win_rate": float(len(wins) / count) if count else 0.0,
         "avg_trade_return": float(np.mean(trade_returns)) if count else 0.0,
         "profit_factor": profit_factor(pnl),
-        "exposure": float(np.mean(position.to_numpy() != 0.0)),
+        "exposure": exposure,
         "fees": fees,
         "final_equity": final,
     }
+
+
+def day_ends(index: pd.Index) -> npt.NDArray[np.intp] | None:
+    """Return the position of each UTC calendar day's last bar in ``index`` (None: the
+    index holds no times)."""
+    if not isinstance(index, pd.DatetimeIndex):
+        return None
+    day = index.as_unit("ns").asi8 // 86_400_000_000_000
+    return np.flatnonzero(np.r_[day[1:] != day[:-1], True])
 
 
 def daily_ratios(
@@ -136,11 +186,20 @@ def daily_ratios(
     of the data (365 for a market that never closes, about 252 for a stock exchange's).
     0 when the daily returns do not vary (fewer than two days).
     """
-    if not isinstance(index, pd.DatetimeIndex) or len(values) == 0 or not years > 0:
+    return daily_ratios_at(values, day_ends(index), initial_cash, years)
+
+
+def daily_ratios_at(
+    values: npt.NDArray[np.float64],
+    ends: npt.NDArray[np.intp] | None,
+    initial_cash: float,
+    years: float,
+) -> tuple[float, float]:
+    """Return `daily_ratios` of ``values`` given its days' last bars (`day_ends`; None:
+    NaN, the bars have no times)."""
+    if ends is None or len(values) == 0 or not years > 0:
         return math.nan, math.nan
-    day = index.as_unit("ns").asi8 // 86_400_000_000_000
-    last = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
-    closes = values[last]
+    closes = values[ends]
     daily = closes / np.r_[initial_cash, closes[:-1]] - 1.0
     per_year = len(closes) / years
     std = float(daily.std(ddof=1)) if len(daily) > 1 else 0.0

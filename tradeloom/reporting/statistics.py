@@ -90,7 +90,9 @@ def headline_statistics(close: pd.Series, *, cagr: float, max_drawdown: float) -
 
 
 def drawdown_duration(
-    equity: pd.Series, initial_cash: float, times_ns: npt.NDArray[np.int64] | None = None
+    equity: pd.Series | npt.NDArray[np.float64],
+    initial_cash: float,
+    times_ns: npt.NDArray[np.int64] | None = None,
 ) -> tuple[int, pd.Timedelta]:
     """Return the longest drawdown in bars and in time (see the module's definition and
     `tradeloom.reporting.drawdowns`, which the tearsheet's table reads too).
@@ -99,16 +101,20 @@ def drawdown_duration(
     drawdown from that bar.
 
     Args:
+        equity: The curve, or its values alone (then ``times_ns`` is needed).
         times_ns: The equity's bar times as nanoseconds since the epoch, where the caller
             has them for many curves over the same bars (a sweep): the same duration,
             without building an index of times per curve.
     """
-    found = find_drawdowns(equity.to_numpy(np.float64), initial_cash)
+    values = equity.to_numpy(np.float64) if isinstance(equity, pd.Series) else equity
+    found = find_drawdowns(values, initial_cash)
     if not len(found.peaks):
         return 0, pd.Timedelta(0)
     if times_ns is not None:
         longest = int((times_ns[found.ends] - times_ns[found.peaks]).max())
         return int(found.lengths.max()), pd.Timedelta(longest, unit="ns")
+    if not isinstance(equity, pd.Series):
+        raise TypeError("the drawdown duration of bare values needs their times_ns")
     index = equity.index
     times = index[found.ends] - index[found.peaks]
     return int(found.lengths.max()), pd.Timedelta(times.max())

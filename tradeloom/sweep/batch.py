@@ -4,9 +4,11 @@
 through the compiled core (`tradeloom.sweep.batch_kernel`), one variant at a time so
 that a worker holds one variant's equity curve and events, not the batch's, and
 computes each variant's metrics with the very functions ``tradeloom run`` uses
-(`tradeloom.reporting.metrics.curve_performance`, `tradeloom.reporting.statistics`), on the
-same equity curve and trades: each number equals the one in that variant's
-``metrics.json``, bit for bit (`METRIC_KEYS` lists them; the tests compare them).
+(`tradeloom.reporting.metrics.values_performance`, which ``curve_performance`` calls, and
+`tradeloom.reporting.statistics`), on the same equity curve and trades: each number equals
+the one in that variant's ``metrics.json``, bit for bit (`METRIC_KEYS` lists them; the
+tests compare them). What depends on the bars alone (the days' last bars, the buy and
+hold) is found once for every variant.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core.codes import CodeTable
+from tradeloom.core.layout import EV_WIDTH
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.records import TRADE
 from tradeloom.core.state import CoreState
-from tradeloom.reporting.metrics import curve_performance
+from tradeloom.reporting.metrics import day_ends, values_performance
 from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
-from tradeloom.sweep.batch_kernel import MAX_CODE, run_variants
+from tradeloom.reporting.tearsheet import simple_returns
+from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
 from tradeloom.sweep.stages import Series
 
 __all__ = ["METRIC_KEYS", "BatchResult", "run_batch"]
@@ -100,43 +104,55 @@ def run_batch(
     metrics: list[dict[str, Any]] = []
     returns = np.empty((count, n), returns_dtype)
     equity = np.empty((1, n))
-    held = np.empty((1, n), np.uint8)
+    # the event and trade rows' buffers, one variant's at a time, kept between variants
+    ev = np.empty((_ROWS, EV_WIDTH))
+    trade_buffer = np.empty((64, TRADE_WIDTH))
     sym0: npt.NDArray[np.float64] | None = None
     port0: npt.NDArray[np.float64] | None = None
-    close = series.close  # every variant's buy and hold, built once
+    shared = _Shared(series.close, day_ends(series.index))
     for v, spec in enumerate(specs):
-        state = CoreState(spec)
+        state = CoreState(spec, capacity=0)  # its rows go to the batch's buffer
         if sym0 is None or port0 is None:
             sym0, port0 = state.sym.copy(), state.port.copy()
         elif state.port.shape != port0.shape or not np.array_equal(state.sym, sym0, equal_nan=True):
             raise ValueError("the batched variants must share the symbol's starting state")
-        counts = np.zeros((1, 6))
+        counts = np.zeros((1, COUNTS))
         rejections = np.zeros((1, MAX_CODE), np.int64)
         limits_at = np.array([0, len(state.limits)], np.int64)
         sent_at = np.array([0, len(state.sent)], np.int64)
-        trades, n_trades = run_variants(
+        trade_buffer, n_trades, ev = run_variants(
             inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
             state.prm[np.newaxis], state.acct[np.newaxis], sym0, port0, state.limits,
-            limits_at, sent_at, equity, held, counts, rejections, _ROWS,
+            limits_at, sent_at, equity, counts, rejections, ev, trade_buffer,
         )  # fmt: skip
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
-        own = trades[:n_trades, 1:]
+        own = trade_buffer[:n_trades, 1:]
+        bar_returns = simple_returns(equity[0], spec.initial_cash)
         metrics.append(
-            _metrics(series, close, spec, equity[0], held[0], counts[0], rejections[0], own, table)
+            _metrics(
+                series, shared, spec, equity[0], bar_returns, counts[0], rejections[0], own, table
+            )
         )
-        values = equity[0]
-        previous = np.concatenate(([spec.initial_cash], values[:-1]))
-        returns[v] = values / previous - 1.0
+        returns[v] = bar_returns
     return BatchResult(metrics, returns)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every variant's metrics read of the bars alone: the closes (the buy and
+    hold) and `day_ends` of their times."""
+
+    close: pd.Series
+    ends: npt.NDArray[np.intp] | None
 
 
 def _metrics(
     series: Series,
-    close: pd.Series,
+    shared: _Shared,
     spec: CoreSpec,
-    equity_values: npt.NDArray[np.float64],
-    held: npt.NDArray[np.uint8],
+    equity: npt.NDArray[np.float64],
+    bar_returns: npt.NDArray[np.float64],
     counts: npt.NDArray[np.float64],
     rejections: npt.NDArray[np.int64],
     trade_rows: npt.NDArray[np.float64],
@@ -144,13 +160,14 @@ def _metrics(
 ) -> dict[str, Any]:
     """Return one variant's metrics as ``tradeloom.backtest.run`` computes them."""
     index = series.index
-    equity = pd.Series(equity_values, index=index)
     pnl = trade_rows[:, TRADE.place("pnl")]
     size = trade_rows[:, TRADE.place("quantity")] * trade_rows[:, TRADE.place("entry_price")]
     initial_cash = spec.initial_cash
-    perf = curve_performance(
+    perf = values_performance(
         equity,
-        pd.Series(held, index=index),
+        # `curve_performance`'s np.mean(position != 0): the same division of the same count
+        float(counts[6] / len(equity)),
+        shared.ends,
         initial_cash=initial_cash,
         timeframe_seconds=series.timeframe_seconds,
         # `Trade.from_kernel`'s pnl and `Trade.return_pct`, on the core's trade fields
@@ -158,9 +175,12 @@ def _metrics(
         trade_returns=pnl / size,
         fees=float(counts[3]),
         periods_per_year=series.calendar_year,
+        returns=bar_returns,
     )
     bars, duration = drawdown_duration(equity, initial_cash, series.inputs.time_ns)
-    headline = headline_statistics(close, cagr=perf["cagr"], max_drawdown=perf["max_drawdown"])
+    headline = headline_statistics(
+        shared.close, cagr=perf["cagr"], max_drawdown=perf["max_drawdown"]
+    )
     codes = np.flatnonzero(rejections)
     halt_code, halt_bar = int(counts[4]), int(counts[5])
     return {

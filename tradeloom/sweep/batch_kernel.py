@@ -9,8 +9,8 @@ reuses the buffer:
 
 - each bar's equity, marked as `tradeloom.core.curves.universe_curve` marks it (the
   cash after the bar's last fill plus the position times the last close), bit for bit;
-- whether a position is held at each bar's close (the exposure);
-- the counts of signals, orders and fills, the rejections per code, the last halt;
+- the counts of signals, orders and fills, of the bars that close with a position held
+  (the exposure), the rejections per code, the last halt;
 - the closed trades (`tradeloom.core.accounting.TRADE_FIELDS`).
 
 One symbol only: a universe's rows go through the backtest itself.
@@ -51,7 +51,10 @@ from tradeloom.core.records import (
 )
 from tradeloom.kernels.jit import kernel
 
-__all__ = ["MAX_CODE", "TRADE_WIDTH", "run_variants"]
+__all__ = ["COUNTS", "MAX_CODE", "MIN_ROWS", "TRADE_WIDTH", "run_variants"]
+
+COUNTS = 7
+"""A variant's counts (`run_variants`'s ``counts`` columns)."""
 
 MAX_CODE = 1024
 """Rejection codes counted per variant: the built-in ones (below `codes.DYNAMIC_BASE`)."""
@@ -59,8 +62,11 @@ MAX_CODE = 1024
 TRADE_WIDTH = 1 + TRADE_SIZE
 """A trade row: the variant's index, then the core's trade fields."""
 
+MIN_ROWS = 448
+"""The fewest rows of an event buffer: four bars' rows beside the step's own
+(`CoreState.reserve`, one symbol)."""
+
 _SCRATCH = 16
-_ROW_RESERVE = 112  # a bar's rows beside the step's own (`CoreState.reserve`, one symbol)
 
 
 @kernel
@@ -78,11 +84,11 @@ def run_variants(
     limits_at: np.ndarray,
     sent_at: np.ndarray,
     equity: np.ndarray,
-    held: np.ndarray,
     counts: np.ndarray,
     rejections: np.ndarray,
-    rows: int,
-) -> tuple[np.ndarray, int]:
+    ev: np.ndarray,
+    trades: np.ndarray,
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Run every row of ``prm`` over the bars from its own fresh state.
 
     Args:
@@ -95,22 +101,27 @@ def run_variants(
             ``limits[limits_at[v]:limits_at[v + 1]]`` are variant ``v``'s.
         sent_at: ``sent_at[v + 1] - sent_at[v]``: the rate limiter's ring length of ``v``.
         equity: ``[variants, bars]`` out: the equity at each bar's close.
-        held: ``[variants, bars]`` out: 1 where a position is held at the close.
-        counts: ``[variants, 6]`` out: signals, orders, fills, fees, the last halt's
-            code and bar (0 and -1: none).
+        counts: ``[variants, COUNTS]`` out: signals, orders, fills, fees, the last
+            halt's code and bar (0 and -1: none), the bars closed with a position held.
         rejections: ``[variants, MAX_CODE]`` out: rejections per code.
-        rows: Event rows to start each variant's buffer with (it grows as needed).
+        ev: The event rows' buffer (``[rows, EV_WIDTH]``), each variant's from its
+            first row; a larger one replaces it when a variant needs more (or it has
+            fewer than `MIN_ROWS`).
+        trades: The trade rows' buffer (``[rows, TRADE_WIDTH]``); likewise.
 
     Returns:
-        The trade rows (`TRADE_WIDTH` columns, by variant then in order) and their count.
+        The trade rows (`TRADE_WIDTH` columns, by variant then in order; a buffer of
+        them), their count, and the event rows' buffer: a caller that runs one variant
+        per call passes both buffers to the next call, which then allocates nothing
+        but for a variant with more rows.
     """
     n_var = prm.shape[0]
     inputs = (px, flags, score, time_ns, trainings)
     n = px.shape[1]
     close = px[3, :, 0]
-    ev = np.empty((max(rows, 4 * _ROW_RESERVE), EV_WIDTH))
-    trades = np.empty((64, TRADE_WIDTH))
     n_trades = 0
+    if ev.shape[0] < MIN_ROWS:
+        ev = np.empty((MIN_ROWS, EV_WIDTH))
     for v in range(n_var):
         acct = acct0[v].copy()
         sym = sym0.copy()
@@ -134,58 +145,115 @@ def run_variants(
             counts[v, 0] = -1.0  # the step asked for Python: not a batched variant
             continue
         used = cur[0]
-        signals = 0
-        orders = 0
-        fills = 0
-        halt_code = 0.0
-        halt_bar = -1.0
-        cash = acct0[v, A_CASH]  # the starting cash, before the first fill
-        position = 0.0
-        mark = np.nan
-        k = 0
-        for t in range(n):
-            while k < used and ev[k, BAR] <= t:
-                kind = ev[k, KIND]
-                if kind == EV_FILL:
-                    fills += 1
-                    position = ev[k, FILL_POSITION]
-                    cash = ev[k, FILL_CASH]
-                elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
-                    cash = ev[k, FUNDING_CASH]
-                elif kind == EV_SIGNAL:
-                    signals += 1
-                elif kind == EV_ORDER:
-                    orders += 1
-                elif kind == EV_REJECT:
-                    code = int(ev[k, REJECT_CODE])
-                    if 0 < code < MAX_CODE:
-                        rejections[v, code] += 1
-                elif kind == EV_HALT:
-                    halt_code = ev[k, HALT_CODE]
-                    halt_bar = ev[k, BAR]
-                elif kind == EV_TRADE:
-                    if n_trades == trades.shape[0]:
-                        more = np.empty((2 * trades.shape[0], TRADE_WIDTH))
-                        more[:n_trades] = trades[:n_trades]
-                        trades = more
-                    trades[n_trades, 0] = v
-                    for j in range(TRADE_SIZE):
-                        trades[n_trades, 1 + j] = ev[k, TRADE_VALUES + j]
-                    n_trades += 1
-                k += 1
-            c = close[t]
-            if c == c:
-                mark = c
-            if position != 0.0:
-                equity[v, t] = cash + position * mark
-                held[v, t] = 1
-            else:
-                equity[v, t] = cash
-                held[v, t] = 0
-        counts[v, 0] = signals
-        counts[v, 1] = orders
-        counts[v, 2] = fills
+        trades = _room(trades, n_trades + _count(ev, used, EV_TRADE))
+        n_trades = _read_rows(
+            ev, used, close, acct0[v, A_CASH], v, equity[v], counts[v], rejections[v], trades,
+            n_trades,
+        )  # fmt: skip
         counts[v, 3] = acct[A_FEES]
-        counts[v, 4] = halt_code
-        counts[v, 5] = halt_bar
-    return trades, n_trades
+    return trades, n_trades, ev
+
+
+@kernel
+def _count(ev: np.ndarray, used: int, kind: int) -> int:
+    """Return how many of the first ``used`` rows are of ``kind``."""
+    found = 0
+    for k in range(used):
+        if ev[k, KIND] == kind:
+            found += 1
+    return found
+
+
+@kernel
+def _room(trades: np.ndarray, rows: int) -> np.ndarray:
+    """Return ``trades``, or a copy of it with room for ``rows`` rows."""
+    if rows <= trades.shape[0]:
+        return trades
+    more = np.empty((max(rows, 2 * trades.shape[0]), TRADE_WIDTH))
+    more[: trades.shape[0]] = trades
+    return more
+
+
+@kernel
+def _read_rows(
+    ev: np.ndarray,
+    used: int,
+    close: np.ndarray,
+    cash: float,
+    v: int,
+    equity: np.ndarray,
+    counts: np.ndarray,
+    rejections: np.ndarray,
+    trades: np.ndarray,
+    n_trades: int,
+) -> int:
+    """Reduce variant ``v``'s first ``used`` event rows; return the trade rows' count.
+
+    Writes its equity at each bar's close (``cash``: the starting cash, before the
+    first fill), its counts but the fees, its rejections per code, and its trades from
+    row ``n_trades`` on (``trades`` has room for them). Its own function, over
+    arguments never rebound: numba counts no references in the loop over the bars.
+    """
+    signals = 0
+    orders = 0
+    fills = 0
+    halt_code = 0.0
+    halt_bar = -1.0
+    position = 0.0
+    mark = np.nan
+    held = 0
+    n = close.shape[0]
+    t = 0  # the first bar whose equity is not written yet
+    for k in range(used + 1):
+        # the bars before the row's (all of them after the last row) close at the state
+        # the rows before left: rows come in bar order
+        stop = n if k == used else min(int(ev[k, BAR]), n)
+        if stop > t:
+            if position != 0.0:
+                for i in range(t, stop):
+                    c = close[i]
+                    if c == c:
+                        mark = c
+                    equity[i] = cash + position * mark
+                held += stop - t
+            else:
+                for i in range(t, stop):
+                    equity[i] = cash
+                for i in range(stop - 1, t - 1, -1):  # the mark: the last close known
+                    c = close[i]
+                    if c == c:
+                        mark = c
+                        break
+            t = stop
+        if k == used or t == n:
+            break
+        kind = ev[k, KIND]
+        if kind == EV_FILL:
+            fills += 1
+            position = ev[k, FILL_POSITION]
+            cash = ev[k, FILL_CASH]
+        elif kind == EV_FUNDING:  # a perpetual's funding moves the cash
+            cash = ev[k, FUNDING_CASH]
+        elif kind == EV_SIGNAL:
+            signals += 1
+        elif kind == EV_ORDER:
+            orders += 1
+        elif kind == EV_REJECT:
+            code = int(ev[k, REJECT_CODE])
+            if 0 < code < MAX_CODE:
+                rejections[code] += 1
+        elif kind == EV_HALT:
+            halt_code = ev[k, HALT_CODE]
+            halt_bar = ev[k, BAR]
+        elif kind == EV_TRADE:
+            trades[n_trades, 0] = v
+            for j in range(TRADE_SIZE):
+                trades[n_trades, 1 + j] = ev[k, TRADE_VALUES + j]
+            n_trades += 1
+    counts[0] = signals
+    counts[1] = orders
+    counts[2] = fills
+    counts[4] = halt_code
+    counts[5] = halt_bar
+    counts[6] = held
+    return n_trades
