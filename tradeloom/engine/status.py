@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from tradeloom.engine.book_figures import BookFigures, book_figures, label_horizon
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
-from tradeloom.engine.book_figures import BookFigures, book_figures, label_horizon
 from tradeloom.reporting.allocation_figures import top_columns
 from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label

@@ -71,7 +71,7 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
     config = pipeline.config
     document = dict(config.document)
     entries = document.pop("challengers", None) or []
-    own = next((e for e in entries if e.get("name") == challenger.name), {})
+    own: Mapping[str, Any] = next((e for e in entries if e.get("name") == challenger.name), {})
     candidate = replace(
         config,
         model=challenger.model,
@@ -259,7 +259,7 @@ def open_shadow_books(
             candidate,
             own,
             history,
-            order_id=lambda n, name=challenger.name: f"shadow-{name}-{n}",
+            order_id=_order_ids(challenger.name),
             clock=clock,
             live_rows=live_rows,
         )
@@ -281,6 +281,11 @@ def open_shadow_books(
         for time, prices in _ticks(shadows[0].session, state.bars):
             books.step(time, prices)
     return books
+
+
+def _order_ids(name: str) -> Callable[[int], str]:
+    """A challenger's n-th order's id (never sent: only its book's rows name it)."""
+    return lambda n: f"shadow-{name}-{n}"
 
 
 def _journaled(run_dir: Path) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]]]:

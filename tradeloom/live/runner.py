@@ -482,7 +482,8 @@ class LiveRunner:
         return session
 
     def _open_shadow(self, state: JournalState | None, session: LiveSession) -> ShadowBooks | None:
-        """Start the challengers, or rebuild them from the journal (`tradeloom.live.challengers`)."""
+        """Start the challengers, or rebuild them from the journal
+        (`tradeloom.live.challengers`)."""
         from tradeloom.live.challengers import open_shadow_books
 
         history = session.history

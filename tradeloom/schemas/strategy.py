@@ -36,12 +36,12 @@ from tradeloom.schemas.scaling import Scaling
 from tradeloom.time.timeframes import feature_timeframe_seconds
 
 __all__ = [
+    "CHALLENGER_SECTIONS",
     "IMPLIED_KINDS",
     "LIST_SECTIONS",
     "NAME_PATTERN",
     "RUNNER_KEYS",
     "SINGLE_SECTIONS",
-    "CHALLENGER_SECTIONS",
     "AllocationSection",
     "ChallengerSection",
     "ComponentSection",
