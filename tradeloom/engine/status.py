@@ -21,11 +21,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tradeloom.engine.book_figures import BookFigures, book_figures, label_horizon
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
@@ -40,6 +39,9 @@ from tradeloom.reporting.refusals import (
 )
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from tradeloom.engine.book_figures import BookFigures
 
 __all__ = [
     "AllocationStatus",
@@ -449,6 +451,9 @@ class _Status:
         )
         if not len(self.f["challenger_bar"]):
             return status
+        # pandas' figures: the rows' reader hands a run with challengers to this one
+        from tradeloom.engine.book_figures import book_figures, label_horizon
+
         horizon = label_horizon(_strategy(self.run_dir))
         books = book_figures(self.f, self.curve, capital, self.seconds, horizon)
         return replace(status, books=books)
