@@ -75,6 +75,11 @@ def strategy(
     return document
 
 
+def universe(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` over two markets on one clock."""
+    return {**document, "data": {**document["data"], "symbols": ["BTC/USDT", "ETH/USDT"]}}
+
+
 def play(folder: Path, document: dict[str, Any], bars: int = BARS) -> tuple[int, Path]:
     """Run ``document`` on paper on the simulated clock for ``bars`` bars (a restart when
     its run folder exists); return the exit code and the run folder."""
@@ -90,10 +95,11 @@ def play(folder: Path, document: dict[str, Any], bars: int = BARS) -> tuple[int,
 
 
 def fills(run: Path, kind: str = "fill", challenger: str | None = None) -> list[tuple[Any, ...]]:
-    """Each fill as ``(bar, side, quantity, price, fee, slippage)``, in order."""
+    """Each fill as ``(bar, symbol, side, quantity, price, fee, slippage)``, in order."""
     return [
         (
             r.bar,
+            r.symbol,
             r.values["side"],
             r.values["quantity"],
             r.values["price"],
@@ -238,3 +244,21 @@ def test_a_restart_after_a_crash_keeps_the_books_of_an_uninterrupted_run(
         assert books(run, name) == books(shadowed, name)
         assert fills(run, "challenger_fill", name) == fills(shadowed, "challenger_fill", name)
     assert fills(run) == fills(shadowed)
+
+
+def test_over_a_universe_each_book_is_its_own_paper_run(tmp_path: Path) -> None:
+    code, shadowed = play(tmp_path / "shadowed", universe(strategy(challengers=CHALLENGERS)))
+    assert code == 0
+    code, champion = play(tmp_path / "champion", universe(strategy()))
+    assert code == 0
+    small = CHALLENGERS[1]
+    alone = strategy(small["model"], signal=small["signal"], sizing=small["sizing"])
+    code, candidate = play(tmp_path / "small", universe(alone))
+    assert code == 0
+    assert fills(shadowed) == fills(champion) != []
+    assert fills(shadowed, "challenger_fill", "small") == fills(candidate)
+    assert {f[1] for f in fills(candidate)} == {"BTC/USDT", "ETH/USDT"}
+    book = books(shadowed, "small")
+    curve = read_run(candidate).curve
+    assert [b[5] for b in book] == pytest.approx(curve["equity"].tolist(), rel=1e-12)
+    assert len(book) == BARS and all(len(b[3]) == 2 for b in book)  # a position per symbol

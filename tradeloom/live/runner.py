@@ -495,7 +495,7 @@ class LiveRunner:
             history.universe(len(history) - live),
             state,
             run_dir=self.run_dir,
-            clock=self.now,
+            clock=lambda: self.files.now(),  # the run's clock, after a restart's replay too
             live_rows=self._live_rows(history.symbols),
         )
 
