@@ -150,15 +150,6 @@ class ShadowBooks:
         self.journal = journal
         self.shadows = tuple(shadows)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The challengers' names, in the file's order."""
-        return tuple(s.name for s in self.shadows)
-
-    def session(self, name: str) -> LiveSession:
-        """Return challenger ``name``'s session."""
-        return next(s.session for s in self.shadows if s.name == name)
-
     def step(self, time: pd.Timestamp, values: npt.ArrayLike) -> None:
         """Hand the clock bar opening at ``time`` (each symbol's OHLCV) to every
         challenger; journal each one's new fills and its book at the bar's close."""
