@@ -143,7 +143,7 @@ def test_all_problems_are_collected_in_file_order(problems: Callable[..., list[s
         "s.yaml:37:5 monitoring.0: critical_below must be <= warning_below",
         "s.yaml:39:1 extras: unknown key; valid keys: name, description, seed, plugins, data, "
         "features, model, signal, allocation, regime, risk, execution, monitoring, health, live, "
-        "outputs, journal",
+        "outputs, journal, challengers",
     ]
 
 

@@ -19,9 +19,9 @@ import datetime
 import math
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from tradeloom.reporting.refusals import (
 )
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from tradeloom.engine.book_figures import BookFigures
 
 __all__ = [
     "AllocationStatus",
@@ -79,6 +82,8 @@ _KINDS = (
     "fill_refused",
     "stop_fallback",
     "allocation_decided",
+    "challenger_bar",
+    "challenger_fill",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -236,6 +241,9 @@ class RunStatus:
     allocation: AllocationStatus | None = None
     """The allocation layer's last rebalance, target against held weights (None: the
     run does not allocate, or has not rebalanced yet)."""
+    books: list[BookFigures] = field(default_factory=list)
+    """With ``challengers:``, the champion's book then each challenger's shadow book
+    (`tradeloom.engine.book_figures`); empty: the run has none."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -429,7 +437,7 @@ class _Status:
         now = self._run_now()
         age = None if close_time is None else (now - close_time).total_seconds()
         symbol = self._symbol(bars)
-        return self._run_status(
+        status = self._run_status(
             (process, detail, pid),
             (state, code, reason, since),
             last_bar=None if last is None else int(last["bar"]),
@@ -443,6 +451,14 @@ class _Status:
             positions=self._positions(marks, symbol, last_close),
             refused=refusals_of_frames(self.f),
         )
+        if not len(self.f["challenger_bar"]):
+            return status
+        # pandas' figures: the rows' reader hands a run with challengers to this one
+        from tradeloom.engine.book_figures import book_figures, label_horizon
+
+        horizon = label_horizon(_strategy(self.run_dir))
+        books = book_figures(self.f, self.curve, capital, self.seconds, horizon)
+        return replace(status, books=books)
 
     def _run_status(
         self,
@@ -888,6 +904,8 @@ def format_status(status: RunStatus) -> str:
         )
     if s.allocation is not None:
         lines.extend(_allocation_lines(s.allocation))
+    if s.books:
+        lines.extend(_book_lines(s.books))
     if s.health is None:
         lines.append("health     no health changes journaled")
     else:
@@ -911,6 +929,25 @@ def format_status(status: RunStatus) -> str:
         where = e.get("time") or ""
         lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
     return "\n".join(lines)
+
+
+def _book_lines(books: list[BookFigures]) -> list[str]:
+    """The champion's and each challenger's book, one line each, in aligned columns."""
+    width = max(len(b.name) for b in books)
+    lines = [
+        f"books      {'':<{width}}  {'equity':>12}  {'return':>8}  {'sharpe':>7}  "
+        f"{'fills':>5}  {'turnover':>8}  {'auc':>5}"
+    ]
+    for b in books:
+        ret = "-" if b.total_return is None else f"{b.total_return:+.2%}"
+        sharpe = "-" if b.sharpe is None else f"{b.sharpe:.2f}"
+        turnover = "-" if b.turnover is None else f"{b.turnover:.2f}x"
+        auc = "-" if b.auc is None else f"{b.auc:.3f}"
+        lines.append(
+            f"           {b.name:<{width}}  {_money(b.equity):>12}  {ret:>8}  {sharpe:>7}  "
+            f"{b.fills:>5}  {turnover:>8}  {auc:>5}"
+        )
+    return lines
 
 
 def _allocation_lines(a: AllocationStatus) -> list[str]:

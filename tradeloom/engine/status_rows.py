@@ -94,6 +94,8 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
     symbols = {row["symbol"] for row in rows["live_bar"]}
     if len(symbols) > 1 or any(row["timestamp"] == NAT for row in rows["live_bar"]):
         return read_run(run_dir, now=now).status  # a universe: every symbol's closes
+    if rows["challenger_bar"]:  # the books side by side: Sharpe and AUC over the curves
+        return read_run(run_dir, now=now).status
     now_ns = time.time_ns() if now is None else int(now.value)
     return _RowStatus(run_dir, rows, meta.get("mode", ""), meta.get("strategy", ""), now_ns).build()
 

@@ -45,6 +45,8 @@ __all__ = [
     "AllocationDecided",
     "BookProblem",
     "BookSnapshotTaken",
+    "ChallengerBar",
+    "ChallengerFill",
     "ConfigReloadRefused",
     "ConfigReloaded",
     "ControlRequest",
@@ -1047,3 +1049,44 @@ class AllocationDecided(Event):
     symbols: list[str]
     inputs_hash: str
     window: int
+
+
+# --- challengers in shadow (`tradeloom.live.challengers`) ---------------------------
+
+
+@_kind("challenger_fill")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerFill(Fill, Event):
+    """A fill a challenger's shadow book simulated (never sent): the run's paper fill
+    model at the run's prices, fees and slippage (`tradeloom.domain.Fill`).
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+    """
+
+    challenger: str = ""
+
+
+@_kind("challenger_bar")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerBar(Event):
+    """A challenger's shadow book at a clock bar's close, journaled after its fills of
+    that bar: a restart continues each book from its last ``challenger_bar``.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        probabilities: Its model's probability per symbol (NaN: the symbol had no bar).
+        signals: The signals its rule gave at this bar (entries, exits, reversals).
+        positions: Its position per symbol, after the bar.
+        cash: Its cash after the bar.
+        equity: Its equity at the bar's close.
+        traded: The notional its fills of this bar traded (sum of price x quantity).
+    """
+
+    challenger: str
+    probabilities: list[float]
+    signals: int
+    positions: list[float]
+    cash: float
+    equity: float
+    traded: float

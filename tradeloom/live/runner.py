@@ -122,6 +122,7 @@ from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:
+    from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
 
@@ -239,6 +240,8 @@ class LiveRunner:
         """The port the run's metrics are served on (``live.metrics``), once bound."""
         self.book_feed: BookFeed | None = None
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
+        self.shadow: ShadowBooks | None = None
+        """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
 
     def observe(self, observer: Observer) -> None:
         """Tell ``observer`` of each timed stage and each tick from now on (register it
@@ -491,7 +494,26 @@ class LiveRunner:
             )
         venue = session.engine.venue
         self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
+        self.shadow = self._open_shadow(state, session)
         return session
+
+    def _open_shadow(self, state: JournalState | None, session: LiveSession) -> ShadowBooks | None:
+        """Start the challengers, or rebuild them from the journal
+        (`tradeloom.live.challengers`)."""
+        from tradeloom.live.challengers import open_shadow_books
+
+        history = session.history
+        live = 0 if state is None else len({row.index for row in state.bars})
+        return open_shadow_books(
+            self.markets.p,
+            self.link.journal_or_fail,
+            self.recorder_or_fail,
+            history.universe(len(history) - live),
+            state,
+            run_dir=self.run_dir,
+            clock=lambda: self.files.now(),  # the run's clock, after a restart's replay too
+            live_rows=self._live_rows(history.symbols),
+        )
 
     def rebuild(self, state: JournalState) -> None:
         """Rebuild the session from ``state`` (the journal's database is back after an
@@ -628,6 +650,8 @@ class LiveRunner:
             structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
             before = None if self.echo is None else _Counts.of(recorder)
             t = session.step(when, prices)
+            if self.shadow is not None:  # the challengers decide on the same bar, in shadow
+                self.shadow.step(when, prices)
             processed += 1
             self.bars_processed += 1
             if before is not None:

@@ -30,6 +30,7 @@ from tradeloom.schemas.scaling import Scaling
 from tradeloom.schemas.strategy import OutputsSection
 
 __all__ = [
+    "Challenger",
     "ComponentConfig",
     "StrategyConfig",
     "feature_spec_of",
@@ -60,6 +61,23 @@ class ComponentConfig:
     registered: RegisteredComponent = field(repr=False)
     timeframe: str | None = None
     symbol: str | None = None
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """One entry of ``challengers:``, validated: a candidate that decides in shadow.
+
+    Attributes:
+        name: Its name (its shadow book's in the journal).
+        model: Its model (``challengers.N.model``).
+        signal: Its signal rule (None: the strategy's).
+        sizing: Its sizing (None: the strategy's).
+    """
+
+    name: str
+    model: ComponentConfig
+    signal: ComponentConfig | None = None
+    sizing: ComponentConfig | None = None
 
 
 def timeframe_column(column: str, timeframe: str) -> str:
@@ -111,6 +129,7 @@ class StrategyConfig:
         allocation_window: ``allocation.window``, bars of trailing returns (0: none).
         allocation_constraints: ``allocation.constraints`` (None: no allocation layer).
         allocation_rebalance: ``allocation.rebalance`` (None: no allocation layer).
+        challengers: The candidates of ``challengers:`` (paper and live runs).
         document: The resolved file as plain data, overrides applied, secrets kept as
             their ``${NAME}`` reference; written to the run directory.
         locate: Map a dotted key path to ``FILE:LINE:COL`` (or ``--set``) for messages.
@@ -151,6 +170,7 @@ class StrategyConfig:
     allocation_window: int = 0
     allocation_constraints: AllocationConstraints | None = None
     allocation_rebalance: Rebalance | None = None
+    challengers: tuple[Challenger, ...] = ()
 
     def feature_spec(self) -> list[dict[str, Any]]:
         """Return the features as a saved model records them: each entry's ``kind`` and

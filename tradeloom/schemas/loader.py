@@ -25,7 +25,9 @@ from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.registry import Registry, did_you_mean
 from tradeloom.schemas.allocation import allocation_problems
 from tradeloom.schemas.building import build_component
+from tradeloom.schemas.challengers import challenger_problems
 from tradeloom.schemas.config import (
+    Challenger,
     ComponentConfig,
     StrategyConfig,
     feature_spec_of,
@@ -126,6 +128,7 @@ def load_strategy(
             )
             if component is not None:
                 components[section_path] = component
+    problems.extend(challenger_problems(data, components, source_map.locate))
     allocator = components.get("allocation")
     if isinstance(top, StrategyFile) and top.allocation is not None and allocator is not None:
         for where, message in _allocation_problems(top, allocator, data):
@@ -393,4 +396,13 @@ def _strategy_config(
         allocation_rebalance=top.allocation.rebalance if top.allocation else None,
         document=to_document(data),
         locate=source_map.locate,
+        challengers=tuple(
+            Challenger(
+                entry.name,
+                components[f"challengers.{i}.model"],
+                components.get(f"challengers.{i}.signal"),
+                components.get(f"challengers.{i}.sizing"),
+            )
+            for i, entry in enumerate(top.challengers)
+        ),
     )

@@ -36,12 +36,14 @@ from tradeloom.schemas.scaling import Scaling
 from tradeloom.time.timeframes import feature_timeframe_seconds
 
 __all__ = [
+    "CHALLENGER_SECTIONS",
     "IMPLIED_KINDS",
     "LIST_SECTIONS",
     "NAME_PATTERN",
     "RUNNER_KEYS",
     "SINGLE_SECTIONS",
     "AllocationSection",
+    "ChallengerSection",
     "ComponentSection",
     "FeatureSection",
     "OutputsSection",
@@ -74,6 +76,10 @@ LIST_SECTIONS: dict[str, str] = {
     "monitoring": "monitoring",
 }
 """Key path of each section holding a list of components, and their layer."""
+
+CHALLENGER_SECTIONS: dict[str, str] = {"model": "model", "signal": "signal", "sizing": "sizing"}
+"""The component sections of each ``challengers`` entry (``challengers.N.model``...), and
+their layers."""
 
 RUNNER_KEYS: dict[str, tuple[str, ...]] = {
     "signal": ("regimes", "top_k"),
@@ -291,6 +297,38 @@ class OutputsSection(BaseModel):
     )
 
 
+class ChallengerSection(BaseModel):
+    """One entry of ``challengers:``: a candidate model (and optionally its own signal rule
+    and sizing) that decides in shadow on the run's bars, with simulated fills."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Names the challenger's shadow book in the journal and in status "
+        "(unique; letters, digits, _ . -).",
+    )
+    model: ComponentSection = Field(
+        description="The candidate model: any model kind, over the strategy's features "
+        "and with the strategy's label."
+    )
+    signal: ComponentSection | None = Field(
+        default=None, description="Its own signal rule (null: the strategy's)."
+    )
+    sizing: ComponentSection | None = Field(
+        default=None, description="Its own sizing (null: the strategy's risk.sizing)."
+    )
+
+
+def _unique_challengers(value: list[ChallengerSection]) -> list[ChallengerSection]:
+    seen: set[str] = set()
+    for entry in value:
+        if entry.name in seen:
+            raise ValueError(f"challenger names must be unique, {show(entry.name)} is twice")
+        seen.add(entry.name)
+    return value
+
+
 class StrategyFile(BaseModel):
     """The top level of a strategy file."""
 
@@ -355,6 +393,13 @@ class StrategyFile(BaseModel):
         default=None,
         description="Journal to a PostgreSQL database (url: ${NAME}) instead of the run "
         "directory's journal.sqlite.",
+    )
+    challengers: Annotated[
+        list[ChallengerSection], Field(max_length=10), AfterValidator(_unique_challengers)
+    ] = Field(
+        default_factory=list,
+        description="Paper and live runs: candidate models that decide in shadow on the "
+        "run's bars, each with its own simulated book in the journal (at most 10).",
     )
 
     @field_validator("name", mode="before")
@@ -422,6 +467,11 @@ def iter_sections(document: Mapping[Any, Any]) -> Iterator[tuple[str, str, Any]]
         if found and isinstance(value, list):
             for index, item in enumerate(value):
                 yield f"{path}.{index}", layer, item
+    entries = document.get("challengers")
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        for key, layer in CHALLENGER_SECTIONS.items():
+            if isinstance(entry, Mapping) and entry.get(key) is not None:
+                yield f"challengers.{index}.{key}", layer, entry[key]
 
 
 def _lookup(document: Mapping[Any, Any], path: str) -> tuple[bool, Any]:

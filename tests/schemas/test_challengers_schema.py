@@ -1,0 +1,83 @@
+"""``challengers:`` in a strategy file: validated with the file, each mistake one located
+line; a valid entry becomes a `Challenger` with its model and its optional signal and
+sizing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.live.test_challengers import CHALLENGERS, LOGIT, strategy
+from tradeloom.errors import ConfigError
+from tradeloom.schemas import load_strategy
+
+
+def lines(tmp_path: Path, document: dict[str, Any]) -> list[str]:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    with pytest.raises(ConfigError) as caught:
+        load_strategy(path)
+    return [line.replace(str(path), "s.yaml") for line in caught.value.lines()]
+
+
+def test_valid_challengers_are_read_with_their_components(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(strategy(challengers=CHALLENGERS), sort_keys=False))
+    config, _ = load_strategy(path)
+    logit, small = config.challengers
+    assert (logit.name, logit.model.path, logit.model.kind) == (
+        "logit",
+        "challengers.0.model",
+        "sklearn",
+    )
+    assert logit.signal is not None and logit.signal.params.threshold == 0.005
+    assert logit.sizing is None
+    assert small.sizing is not None and small.sizing.path == "challengers.1.sizing"
+    assert small.sizing.params.fraction == 0.2
+
+
+def test_each_mistake_is_one_located_line(tmp_path: Path) -> None:
+    other_label = {**LOGIT, "label": {"horizon": 4}}
+    document = strategy(
+        challengers=[
+            {"name": "a", "model": other_label},
+            {"name": "b", "model": LOGIT, "sizing": {"kind": "fixed_fraction", "fractio": 0.2}},
+            {"name": "c", "modle": LOGIT},
+        ]
+    )
+    assert lines(tmp_path, document) == [
+        "s.yaml:44:7 challengers.0.model.label: a challenger is scored on the strategy's "
+        "label: horizon must be 3, was 4",
+        "s.yaml:56:5 challengers.1.sizing.fraction: required key is missing",
+        "s.yaml:57:5 challengers.1.sizing.fractio: unknown key (did you mean 'fraction'?)",
+        "s.yaml:58:3 challengers.2.model: required key is missing",
+        "s.yaml:59:3 challengers.2.modle: unknown key (did you mean 'model'?)",
+    ]
+
+
+def test_two_challengers_of_one_name_are_refused(tmp_path: Path) -> None:
+    document = strategy(challengers=[CHALLENGERS[0], {**CHALLENGERS[1], "name": "logit"}])
+    assert lines(tmp_path, document) == [
+        "s.yaml:39:1 challengers: challenger names must be unique, 'logit' is twice"
+    ]
+
+
+def test_challengers_need_the_simulated_venue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMU_API_KEY", "key")
+    monkeypatch.setenv("EMU_API_SECRET", "secret")
+    document = strategy(challengers=CHALLENGERS[:1])
+    document["execution"] = {
+        "kind": "ccxt",
+        "exchange": "binance",
+        "api_key": "${EMU_API_KEY}",
+        "secret": "${EMU_API_SECRET}",
+    }
+    assert lines(tmp_path, document) == [
+        "s.yaml:39:1 challengers: challengers simulate their fills with the strategy's "
+        "execution: {kind: simulated}, the run's paper fill model; execution.kind is ccxt"
+    ]

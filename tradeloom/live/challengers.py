@@ -1,0 +1,301 @@
+"""Challengers in shadow: candidate models that decide on a paper or live run's bars.
+
+Each entry of ``challengers:`` is the strategy with another model (and optionally its
+own signal rule and sizing). `ShadowBooks` gives each its own `LiveSession` over the
+run's history: the same features, stepped bar by bar, its own model trained on the
+walk-forward plan, its own signal, risk engine and book, and the strategy's simulated
+venue (the run's paper fill model: its prices, fees and slippage) run by the compiled
+core, as a paper run of that candidate alone would. A challenger never sends an order:
+its session journals to memory and hears no observer, and only its book is journaled,
+in the run's journal, as ``challenger_fill`` (each simulated fill) and
+``challenger_bar`` (its probabilities, signals, positions, cash and equity at each
+clock bar's close, after its fills).
+
+A restart rebuilds each challenger by replaying the journal's live bars through a new
+session (deterministic: the same rows, the same seed) and journals only what the
+journal lacks: the bars after the challenger's last ``challenger_bar`` (a kill -9 lost
+the rest of that tick), and no fill twice.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+from tradeloom.core import layout as L
+from tradeloom.domain import Universe
+from tradeloom.engine.events import Recorder
+from tradeloom.engine.features import universe_features
+from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import ConfigError
+from tradeloom.journal import (
+    ChallengerBar,
+    ChallengerFill,
+    FillEvent,
+    JournalStore,
+    LiveBar,
+    SignalEvent,
+    journal_path,
+    read_frames,
+)
+from tradeloom.live.history import MarketHistory
+from tradeloom.live.replay import ScratchJournal, SilentHook
+from tradeloom.live.session import LiveSession
+from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.protocols import LabelHorizon
+from tradeloom.plugins.protocols_steps import LiveRows
+from tradeloom.schemas.building import build_component
+from tradeloom.schemas.config import Challenger, ComponentConfig
+
+if TYPE_CHECKING:
+    from tradeloom.live.journal_state import JournalState, LiveBarRow
+
+__all__ = ["ShadowBooks", "candidate_pipeline", "open_shadow_books"]
+
+
+def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
+    """Return ``pipeline`` with ``challenger``'s model (and signal rule and sizing), the
+    rest of its components copies: a challenger's state is never the champion's.
+
+    Raises:
+        ConfigError: A factory refused the challenger's params.
+    """
+    config = pipeline.config
+    document = dict(config.document)
+    entries = document.pop("challengers", None) or []
+    own: Mapping[str, Any] = next((e for e in entries if e.get("name") == challenger.name), {})
+    candidate = replace(
+        config,
+        model=challenger.model,
+        signal=challenger.signal or config.signal,
+        sizing=challenger.sizing or config.sizing,
+        challengers=(),
+        document={**document, **_sections(own, document)},
+    )
+    ctx = BuildContext(
+        strategy_name=config.name,
+        strategy_dir=config.source.parent,
+        seed=config.seed,
+        feature_columns=pipeline.feature_columns,
+        feature_spec=tuple(config.feature_spec()),
+    )
+    problems = []
+
+    def build(item: ComponentConfig, context: BuildContext) -> Any:
+        built, refused = build_component(item, context, config.locate)
+        problems.extend(refused)
+        return built
+
+    model = build(candidate.model, ctx)
+    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
+    ctx = replace(ctx, horizon=horizon)
+    signal = build(candidate.signal, ctx)
+    sizer = build(candidate.sizing, ctx)
+    if problems:
+        raise ConfigError(problems)
+    return replace(
+        pipeline,
+        config=candidate,
+        features=copy.deepcopy(pipeline.features),
+        model=model,
+        signal=signal,
+        sizer=sizer,
+        rules=copy.deepcopy(pipeline.rules),
+        venue=copy.deepcopy(pipeline.venue),
+        monitors=copy.deepcopy(pipeline.monitors),
+        allocator=copy.deepcopy(pipeline.allocator),
+    )
+
+
+def _sections(entry: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document's sections a challenger's entry replaces (its model, signal, sizing)."""
+    sections: dict[str, Any] = {"model": entry.get("model", document.get("model"))}
+    if entry.get("signal") is not None:
+        sections["signal"] = entry["signal"]
+    if entry.get("sizing") is not None:
+        sections["risk"] = {**dict(document.get("risk") or {}), "sizing": entry["sizing"]}
+    return sections
+
+
+@dataclass
+class _Shadow:
+    """One challenger: its session, journaling to memory, and what it journaled."""
+
+    name: str
+    session: LiveSession
+    scratch: ScratchJournal
+    last_bar: int = -1
+    """The last clock bar its book was journaled at (a restart's: the journal's)."""
+    fills: frozenset[tuple[str, int]] = frozenset()
+    """Its fills the journal holds, by ``(order_id, bar)`` (a restart's, never twice)."""
+
+
+class ShadowBooks:
+    """The run's challengers, each deciding on every bar the run processes.
+
+    Args:
+        journal: The run's journal (each challenger's book is journaled there).
+        shadows: Each challenger's session, warmed up and trained.
+    """
+
+    def __init__(self, journal: JournalStore, shadows: Sequence[_Shadow]) -> None:
+        self.journal = journal
+        self.shadows = tuple(shadows)
+
+    def step(self, time: pd.Timestamp, values: npt.ArrayLike) -> None:
+        """Hand the clock bar opening at ``time`` (each symbol's OHLCV) to every
+        challenger; journal each one's new fills and its book at the bar's close."""
+        for shadow in self.shadows:
+            self._step(shadow, time, values)
+
+    def _step(self, shadow: _Shadow, time: pd.Timestamp, values: npt.ArrayLike) -> None:
+        with structlog.contextvars.bound_contextvars(challenger=shadow.name):
+            t = shadow.session.step(time, values)
+        events = shadow.scratch.events
+        shadow.scratch.events = []
+        if t <= shadow.last_bar:  # a restart's replay: the journal has this bar's book
+            return
+        for row in _book_rows(shadow, t, time, events):
+            self.journal.append(row)
+        shadow.last_bar = t
+
+
+def _book_rows(
+    shadow: _Shadow, t: int, time: pd.Timestamp, events: Sequence[object]
+) -> list[ChallengerFill | ChallengerBar]:
+    """The rows of a challenger's book at clock bar ``t``: its new fills, then its book."""
+    session = shadow.session
+    names = session.names
+    probabilities = [float("nan")] * len(names)
+    index = {name: s for s, name in enumerate(names)}
+    rows: list[ChallengerFill | ChallengerBar] = []
+    traded = 0.0
+    signals = 0
+    for event in events:
+        if isinstance(event, FillEvent):
+            traded += event.price * event.quantity
+            if (event.order_id, event.bar) in shadow.fills:
+                continue  # committed before the crash, with a book row that was not
+            values = {f.name: getattr(event, f.name) for f in fields(event)}
+            rows.append(ChallengerFill(**values, challenger=shadow.name))
+        elif isinstance(event, SignalEvent):
+            signals += 1
+        elif isinstance(event, LiveBar):
+            probabilities[index.get(event.symbol, 0)] = event.probability
+    book = session.engine.portfolio
+    rows.append(
+        ChallengerBar(
+            bar=t,
+            timestamp=time,
+            symbol=names[0] if len(names) == 1 else "",
+            correlation_id=t,
+            challenger=shadow.name,
+            probabilities=probabilities,
+            signals=signals,
+            positions=[book.position_of(s) for s in range(len(names))],
+            cash=book.cash,
+            equity=float(session.engine.state.acct[L.A_EQUITY]),
+            traded=traded,
+        )
+    )
+    return rows
+
+
+def open_shadow_books(
+    pipeline: Pipeline,
+    journal: JournalStore,
+    recorder: Recorder,
+    head: Universe,
+    state: JournalState | None,
+    *,
+    run_dir: Path,
+    clock: Callable[[], pd.Timestamp],
+    live_rows: Mapping[str, LiveRows] | None = None,
+) -> ShadowBooks | None:
+    """Start the strategy's challengers over the history the run started from, or (with
+    ``state``, a restart) rebuild them from the journal's live bars; None: it has none.
+
+    Args:
+        pipeline: The run's strategy (the champion's).
+        journal: The run's journal.
+        recorder: The run's recorder (its run and symbol stamp the challengers' rows).
+        head: The history the run started from (before its first live bar).
+        state: The journal, read (None: a new run).
+        run_dir: The run directory (a restart reads the challengers' rows there).
+        clock: The run's clock.
+        live_rows: Per symbol, its extra columns as each bar closes (the run's).
+
+    Raises:
+        ConfigError: A challenger's component refused its params.
+    """
+    challengers = pipeline.config.challengers
+    if not challengers:
+        return None
+    done, fills = _journaled(run_dir) if state is not None else ({}, {})
+    shadows = []
+    for challenger in challengers:
+        candidate = candidate_pipeline(pipeline, challenger)
+        scratch = ScratchJournal(journal.identity)
+        own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
+        history = MarketHistory(head, universe_features(candidate, head))
+        session = LiveSession(
+            candidate,
+            own,
+            history,
+            order_id=_order_ids(challenger.name),
+            clock=clock,
+            live_rows=live_rows,
+        )
+        with structlog.contextvars.bound_contextvars(challenger=challenger.name):
+            session.warm_up()
+            session.train(None, in_effect=True)
+        scratch.events.clear()
+        shadows.append(
+            _Shadow(
+                challenger.name,
+                session,
+                scratch,
+                last_bar=done.get(challenger.name, -1),
+                fills=fills.get(challenger.name, frozenset()),
+            )
+        )
+    books = ShadowBooks(journal, shadows)
+    if state is not None:
+        for time, prices in _ticks(shadows[0].session, state.bars):
+            books.step(time, prices)
+    return books
+
+
+def _order_ids(name: str) -> Callable[[int], str]:
+    """A challenger's n-th order's id (never sent: only its book's rows name it)."""
+    return lambda n: f"shadow-{name}-{n}"
+
+
+def _journaled(run_dir: Path) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]]]:
+    """Per challenger, the last bar of its book and its fills the journal holds."""
+    frames = read_frames(journal_path(run_dir), ["challenger_bar", "challenger_fill"])
+    bars, fills = frames["challenger_bar"], frames["challenger_fill"]
+    last = {str(k): int(v) for k, v in bars.groupby("challenger")["bar"].max().items()}
+    held = {
+        str(name): frozenset(zip(group["order_id"], group["bar"].astype(int), strict=True))
+        for name, group in fills.groupby("challenger")
+    }
+    return last, held
+
+
+def _ticks(
+    session: LiveSession, rows: Sequence[LiveBarRow]
+) -> list[tuple[pd.Timestamp, npt.NDArray[np.float64]]]:
+    """The journal's live ticks, in order, as `LiveSession.step` takes them."""
+    ticks: dict[int, list[LiveBarRow]] = {}
+    for row in rows:
+        ticks.setdefault(row.index, []).append(row)
+    return [(ticks[t][0].time, session.replayed(ticks[t])[0]) for t in sorted(ticks)]

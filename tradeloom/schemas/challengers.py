@@ -1,0 +1,64 @@
+"""What ``challengers:`` must share with the strategy it shadows.
+
+A challenger is a candidate for the champion's place: it reads the strategy's features
+and is scored on the strategy's label, so its numbers and the champion's answer the same
+question; its fills are simulated by the strategy's own ``execution: {kind: simulated}``
+(the run's paper fill model), so a run whose execution is not that one cannot shadow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from tradeloom.errors import Problem
+from tradeloom.schemas.config import ComponentConfig
+
+__all__ = ["challenger_problems"]
+
+
+def challenger_problems(
+    data: Mapping[Any, Any],
+    components: Mapping[str, ComponentConfig],
+    locate: Callable[[str], str],
+) -> Iterator[Problem]:
+    """Yield a located problem for each challenger whose model's label differs from the
+    strategy's, and one when the strategy's execution cannot simulate their fills."""
+    entries = data.get("challengers")
+    if not isinstance(entries, list) or not entries:
+        return
+    execution = components.get("execution")
+    if execution is not None and execution.kind != "simulated":
+        where = "challengers"
+        yield Problem(
+            locate(where),
+            where,
+            "challengers simulate their fills with the strategy's execution: {kind: "
+            f"simulated}}, the run's paper fill model; execution.kind is {execution.kind}",
+        )
+    champion = components.get("model")
+    if champion is None:
+        return
+    label = _label(champion)
+    for index in range(len(entries)):
+        model = components.get(f"challengers.{index}.model")
+        own = None if model is None else _label(model)
+        if model is None or own == label:
+            continue
+        where = f"challengers.{index}.model.label"
+        differ = sorted(set(label or {}) | set(own or {}))
+        said = "; ".join(
+            f"{key} must be {(label or {}).get(key)}, was {(own or {}).get(key)}"
+            for key in differ
+            if (label or {}).get(key) != (own or {}).get(key)
+        )
+        yield Problem(
+            locate(where),
+            where,
+            f"a challenger is scored on the strategy's label: {said or 'the strategy has none'}",
+        )
+
+
+def _label(model: ComponentConfig) -> dict[str, Any] | None:
+    label = getattr(model.params, "label", None)
+    return None if label is None else dict(label.model_dump(mode="json"))
