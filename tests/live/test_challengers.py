@@ -16,7 +16,9 @@ import yaml
 from tradeloom.cli.main import main
 from tradeloom.engine.status import read_run
 from tradeloom.journal import ChallengerBar, read_rows
+from tradeloom.live import challengers
 from tradeloom.live.challengers import ShadowBooks
+from tradeloom.live.session import LiveSession
 
 BARS = 14
 """Bars each run trades live: the first fold retrains at its 40th, a few fills each."""
@@ -262,3 +264,54 @@ def test_over_a_universe_each_book_is_its_own_paper_run(tmp_path: Path) -> None:
     curve = read_run(candidate).curve
     assert [b[5] for b in book] == pytest.approx(curve["equity"].tolist(), rel=1e-12)
     assert len(book) == BARS and all(len(b[3]) == 2 for b in book)  # a position per symbol
+
+
+def test_a_challenger_that_raises_is_dropped_and_the_champion_trades_on(
+    shadowed: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broken = {"name": "broken", "model": {**SMALL, "params": {**SMALL["params"], "max_depth": 1}}}
+    document = strategy(challengers=[*CHALLENGERS, broken])
+    step = ShadowBooks._step
+    seen = [0]
+
+    def failing(self: ShadowBooks, shadow: Any, time: Any, values: Any) -> None:
+        if shadow.name == "small":
+            seen[0] += 1
+            if seen[0] == 5:
+                raise RuntimeError("its model could not predict\nthis bar")
+        step(self, shadow, time, values)
+
+    class Session(LiveSession):
+        def train(self, *args: Any, **kwargs: Any) -> Any:
+            if self.p.config.model.params.params.get("max_depth") == 1:  # "broken"
+                raise ValueError("only one class in the training window")
+            return super().train(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ShadowBooks, "_step", failing)
+        patched.setattr(challengers, "LiveSession", Session)
+        code, run = play(tmp_path, document, BARS // 2)
+    assert code == 0
+    dropped = list(read_rows(run / "journal.sqlite", ["challenger_failed"]))
+    assert [(r.values["challenger"], r.bar) for r in dropped] == [
+        ("broken", -1),
+        ("small", books(shadowed, "small")[4][0]),
+    ]
+    assert dropped[1].values["message"] == "RuntimeError: its model could not predict this bar"
+    assert dropped[0].values["message"] == "ValueError: only one class in the training window"
+    assert len(books(run, "small")) == 4  # its books until it raised, none after
+    assert books(run, "logit") == books(shadowed, "logit")[: BARS // 2]  # the other steps on
+
+    code, run = play(tmp_path, document, BARS - BARS // 2)  # a restart: not started again
+    assert code == 0
+    assert len(list(read_rows(run / "journal.sqlite", ["challenger_failed"]))) == 2
+    assert len(books(run, "small")) == 4
+    assert books(run, "logit") == books(shadowed, "logit")
+    assert fills(run) == fills(shadowed)  # the champion as if nothing happened
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "challenger small dropped: RuntimeError: its model could not predict this bar" in out

@@ -84,6 +84,7 @@ _KINDS = (
     "allocation_decided",
     "challenger_bar",
     "challenger_fill",
+    "challenger_failed",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -97,6 +98,7 @@ _ERROR_KINDS = (
     "model_swap_refused",
     "fill_refused",
     "stop_fallback",
+    "challenger_failed",
 )
 _TERMINAL_ORDER_STATES = frozenset({"filled", "cancelled", "rejected"})
 _HEALTH_RANKS = ("HEALTHY", "WARNING", "CRITICAL")
@@ -1158,6 +1160,8 @@ def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         )
     elif kind == "fill_refused":
         message = f"{row['client_id']}: {row['message']}"
+    elif kind == "challenger_failed":
+        message = f"challenger {row['challenger']} dropped: {row['message']}"
     elif kind == "stop_fallback":
         message = (
             f"{row['client_id']}: {row['order_type']} at {row['trigger_price']:.8g} watched at "

@@ -46,6 +46,7 @@ __all__ = [
     "BookProblem",
     "BookSnapshotTaken",
     "ChallengerBar",
+    "ChallengerFailed",
     "ChallengerFill",
     "ConfigReloadRefused",
     "ConfigReloaded",
@@ -1090,3 +1091,18 @@ class ChallengerBar(Event):
     cash: float
     equity: float
     traded: float
+
+
+@_kind("challenger_failed")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerFailed(Event):
+    """A challenger raised (building, training or deciding on a bar): it is dropped from
+    the run, which trades on; a restart does not start it again.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        message: What it raised, one line (``ExceptionType: message``).
+    """
+
+    challenger: str
+    message: str

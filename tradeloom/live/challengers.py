@@ -15,6 +15,10 @@ A restart rebuilds each challenger by replaying the journal's live bars through 
 session (deterministic: the same rows, the same seed) and journals only what the
 journal lacks: the bars after the challenger's last ``challenger_bar`` (a kill -9 lost
 the rest of that tick), and no fill twice.
+
+A challenger that raises (its training, its model's prediction, any step of its bar) is
+dropped, journaled once as ``challenger_failed`` with what it raised, and the run trades
+on: a candidate never stops the champion. A restart does not start it again.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ChallengerBar,
+    ChallengerFailed,
     ChallengerFill,
     FillEvent,
     JournalStore,
@@ -58,7 +63,9 @@ from tradeloom.schemas.config import Challenger, ComponentConfig
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState, LiveBarRow
 
-__all__ = ["ShadowBooks", "candidate_pipeline", "open_shadow_books"]
+__all__ = ["ShadowBooks", "candidate_pipeline", "drop", "open_shadow_books"]
+
+_log = structlog.get_logger("tradeloom.live")
 
 
 def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
@@ -148,13 +155,21 @@ class ShadowBooks:
 
     def __init__(self, journal: JournalStore, shadows: Sequence[_Shadow]) -> None:
         self.journal = journal
-        self.shadows = tuple(shadows)
+        self.shadows = list(shadows)
 
     def step(self, time: pd.Timestamp, values: npt.ArrayLike) -> None:
         """Hand the clock bar opening at ``time`` (each symbol's OHLCV) to every
-        challenger; journal each one's new fills and its book at the bar's close."""
-        for shadow in self.shadows:
-            self._step(shadow, time, values)
+        challenger; journal each one's new fills and its book at the bar's close.
+
+        A challenger that raises is dropped and journaled (`drop`); the others step on.
+        """
+        for shadow in tuple(self.shadows):
+            bar = len(shadow.session.history)  # the index this bar takes
+            try:
+                self._step(shadow, time, values)
+            except Exception as exc:  # a candidate never stops the champion
+                self.shadows.remove(shadow)
+                drop(self.journal, shadow.name, exc, bar=bar, time=time)
 
     def _step(self, shadow: _Shadow, time: pd.Timestamp, values: npt.ArrayLike) -> None:
         with structlog.contextvars.bound_contextvars(challenger=shadow.name):
@@ -166,6 +181,24 @@ class ShadowBooks:
         for row in _book_rows(shadow, t, time, events):
             self.journal.append(row)
         shadow.last_bar = t
+
+
+def drop(
+    journal: JournalStore,
+    name: str,
+    exc: BaseException,
+    *,
+    bar: int = -1,
+    time: pd.Timestamp | None = None,
+) -> None:
+    """Journal that challenger ``name`` raised ``exc`` and is dropped (at ``bar``, opening
+    at ``time``; -1: while it was started)."""
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    _log.error("challenger_failed", challenger=name, error=message, bar=bar)
+    at = {} if time is None else {"timestamp": time}
+    journal.append(
+        ChallengerFailed(bar=bar, correlation_id=bar, challenger=name, message=message, **at)
+    )
 
 
 def _book_rows(
@@ -239,9 +272,11 @@ def open_shadow_books(
     challengers = pipeline.config.challengers
     if not challengers:
         return None
-    done, fills = _journaled(run_dir) if state is not None else ({}, {})
+    done, fills, failed = _journaled(run_dir) if state is not None else ({}, {}, frozenset())
     shadows = []
     for challenger in challengers:
+        if challenger.name in failed:
+            continue  # dropped before the restart: it stays dropped
         candidate = candidate_pipeline(pipeline, challenger)
         scratch = ScratchJournal(journal.identity)
         own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
@@ -254,9 +289,13 @@ def open_shadow_books(
             clock=clock,
             live_rows=live_rows,
         )
-        with structlog.contextvars.bound_contextvars(challenger=challenger.name):
-            session.warm_up()
-            session.train(None, in_effect=True)
+        try:
+            with structlog.contextvars.bound_contextvars(challenger=challenger.name):
+                session.warm_up()
+                session.train(None, in_effect=True)
+        except Exception as exc:  # a candidate never stops the champion
+            drop(journal, challenger.name, exc)
+            continue
         scratch.events.clear()
         shadows.append(
             _Shadow(
@@ -268,7 +307,7 @@ def open_shadow_books(
             )
         )
     books = ShadowBooks(journal, shadows)
-    if state is not None:
+    if state is not None and shadows:
         for time, prices in _ticks(shadows[0].session, state.bars):
             books.step(time, prices)
     return books
@@ -279,16 +318,21 @@ def _order_ids(name: str) -> Callable[[int], str]:
     return lambda n: f"shadow-{name}-{n}"
 
 
-def _journaled(run_dir: Path) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]]]:
-    """Per challenger, the last bar of its book and its fills the journal holds."""
-    frames = read_frames(journal_path(run_dir), ["challenger_bar", "challenger_fill"])
+def _journaled(
+    run_dir: Path,
+) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]], frozenset[str]]:
+    """Per challenger, the last bar of its book and its fills the journal holds; and the
+    challengers it dropped."""
+    kinds = ["challenger_bar", "challenger_fill", "challenger_failed"]
+    frames = read_frames(journal_path(run_dir), kinds)
     bars, fills = frames["challenger_bar"], frames["challenger_fill"]
+    failed = frozenset(str(name) for name in frames["challenger_failed"]["challenger"])
     last = {str(k): int(v) for k, v in bars.groupby("challenger")["bar"].max().items()}
     held = {
         str(name): frozenset(zip(group["order_id"], group["bar"].astype(int), strict=True))
         for name, group in fills.groupby("challenger")
     }
-    return last, held
+    return last, held, failed
 
 
 def _ticks(
