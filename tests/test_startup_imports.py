@@ -168,30 +168,16 @@ def test_validate_imports_no_estimator_kernel_or_exchange_client(tmp_path: Path)
     assert again_done.stdout == first_done.stdout
     for path in files:
         heavy = set(again[path]["heavy"])
-        if Path(path).name in CALIBRATED_PLAIN_ESTIMATOR:
-            assert heavy <= {"numpy", "pandas", "pyarrow", "scipy", "sklearn", "narwhals"}
-            continue
         assert heavy <= VALIDATE_MAY_IMPORT, f"validate {path} imported {sorted(heavy)}"
 
 
-CALIBRATED_PLAIN_ESTIMATOR = ("universe_black_litterman.yaml",)
-"""Shipped strategies whose model is a plain scikit-learn estimator under ``calibration:``:
-every ``validate`` builds the estimator (importing scikit-learn) to say whether its
-calibrated form compiles (`compiling.calibrated_problem` asks the object for a
-``decision_function``). Known cost, not yet removed: the estimator table could declare
-it."""
-
-
-CHECKED_BY_THEIR_LIBRARY = (
-    "btc_lgbm.yaml",
-    "btc_xgb.yaml",
-    "btc_stack.yaml",
-    *CALIBRATED_PLAIN_ESTIMATOR,
-)
+CHECKED_BY_THEIR_LIBRARY = ("btc_lgbm.yaml", "btc_xgb.yaml", "btc_stack.yaml")
 """Shipped strategies whose first ``validate`` (nothing remembered) still imports the
 estimator's library: a LightGBM, an XGBoost and a declared (nested) estimator. The others
 name a plain scikit-learn estimator, whose check is read from its declared params
-(`tradeloom.plugins.model.estimator_table`): their first validate imports none of `HEAVY`."""
+(`tradeloom.plugins.model.estimator_table`), as is whether a calibrated one compiles (the
+table declares which classes have a ``decision_function``: universe_black_litterman.yaml's
+calibrated forest): their first validate imports none of `HEAVY`."""
 
 
 @made_for_this_scikit_learn

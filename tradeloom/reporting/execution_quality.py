@@ -368,15 +368,19 @@ class _Group:
 
 
 def _report_of(
-    venues: np.ndarray, types: np.ndarray, group: Callable[[np.ndarray], _Group]
+    venues: np.ndarray | str, types: np.ndarray, group: Callable[[np.ndarray], _Group]
 ) -> dict[str, Any]:
-    """Return the report of orders whose venue and type are ``venues``/``types``;
-    ``group`` returns the `_Group` of the orders a mask picks."""
+    """Return the report of orders whose venue and type are ``venues``/``types``
+    (``venues`` a text: every order's); ``group`` returns the `_Group` of the orders a
+    mask picks."""
     # each order's venue and type as a code (the masks compare integers, not texts)
-    venue_codes, venue_names = pd.factorize(venues, use_na_sentinel=False)
     type_codes, type_names = pd.factorize(types, use_na_sentinel=False)
-    named = sorted(venue_names.tolist())
-    of_venue = {v: venue_codes == k for k, v in enumerate(venue_names.tolist())}
+    if isinstance(venues, str):  # one venue: its mask picks every order (no factorizing)
+        of_venue = {venues: np.ones(len(types), dtype=bool)} if len(types) else {}
+    else:
+        venue_codes, venue_names = pd.factorize(venues, use_na_sentinel=False)
+        of_venue = {v: venue_codes == k for k, v in enumerate(venue_names.tolist())}
+    named = sorted(of_venue)
     of_type = {t: type_codes == k for k, t in enumerate(type_names.tolist())}
     present = [t for t in ORDER_TYPES if t in of_type]
     measured: dict[bytes, dict[str, Any]] = {}
@@ -397,7 +401,7 @@ def _report_of(
             if chosen.any():
                 groups.append({"venue": venue, "order_type": kind, **figures(chosen)})
     return {
-        "overall": figures(np.ones(len(venues), dtype=bool)),
+        "overall": figures(np.ones(len(types), dtype=bool)),
         "by_venue": [{"venue": v, **figures(of_venue[v])} for v in named],
         "by_order_type": [{"order_type": t, **figures(of_type[t])} for t in present],
         "groups": groups,
@@ -614,7 +618,7 @@ def _plain_quality(
     types = kinds.copy()
     if terms.post_only:  # `order_type` of each
         types[kinds == "limit"] = "limit_post_only"
-    return _report_of(np.full(n, terms.venue, dtype=object), types, group)
+    return _report_of(terms.venue, types, group)
 
 
 def _rows_of(at: Mapping[Any, int], ids: Any) -> np.ndarray:

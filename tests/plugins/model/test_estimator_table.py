@@ -160,3 +160,42 @@ def test_a_verdict_read_from_the_table_is_remembered(tmp_path: Path) -> None:
     )
     assert len(list((tmp_path / "estimator-checks").glob("*.json"))) == 1
     assert remembered_estimator(FOREST, {"n_estimators": 50}, 7, tmp_path) == answer
+
+
+@made_for_this_scikit_learn
+@pytest.mark.parametrize(
+    "path",
+    [
+        FOREST,  # calibrated on predict_proba: compiled
+        "sklearn.ensemble.HistGradientBoostingClassifier",  # on its decision_function
+        "sklearn.linear_model.LogisticRegression",
+        "sklearn.naive_bayes.GaussianNB",  # not compiled at all
+    ],
+)
+def test_a_calibrated_estimators_parity_note_is_read_from_the_table_as_it_says_it(
+    path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the class has a decision_function (what a calibration is fitted on) is
+    declared: the note of a checked estimator is read without building it, and is the
+    one the built estimator gives."""
+    from tradeloom.plugins.component import BuildContext
+    from tradeloom.plugins.model import SklearnParams, build_sklearn_model
+
+    monkeypatch.setenv("TRADELOOM_CACHE", str(tmp_path))  # no verdict remembered
+    params = SklearnParams.model_validate(
+        {
+            "estimator": path,
+            "calibration": {"method": "sigmoid", "holdout": 50},
+            "walk_forward": {"train_window": 200, "retrain_every": 50},
+        }
+    )
+    model = build_sklearn_model(params, BuildContext("t", Path("."), seed=3))
+    assert isinstance(model._estimator, CheckedEstimator)  # the table's verdict
+    note = model.parity_note
+    assert isinstance(model._estimator, CheckedEstimator)  # read, not built
+    assert TABLE["estimators"][path]["decision_function"] == hasattr(
+        model.estimator, "decision_function"
+    )
+    assert not isinstance(model._estimator, CheckedEstimator)  # built now: asked of it
+    assert model.parity_note == note
+    assert (note is None) is (path == FOREST)

@@ -27,6 +27,7 @@ __all__ = [
     "calibrated_problem",
     "compile_classifier",
     "compile_problem",
+    "decision_function_problem",
     "estimator_problem",
 ]
 
@@ -95,13 +96,18 @@ def estimator_problem(estimator: Any) -> str | None:
 def calibrated_problem(estimator: Any) -> str | None:
     """Return why a model calibrated by ``CalibratedClassifierCV`` will not be compiled."""
     if hasattr(estimator, "decision_function"):
-        return (
-            f"CalibratedClassifierCV calibrates the decision_function of "
-            f"{type(estimator).__name__}; compiled calibration takes models calibrated on "
-            "predict_proba (trees, forests, LightGBM, XGBoost)"
-        )
+        return decision_function_problem(type(estimator).__name__)
     problem = estimator_problem(estimator)
     return None if problem is None else f"CalibratedClassifierCV of {problem}"
+
+
+def decision_function_problem(name: str) -> str:
+    """Return `calibrated_problem`'s answer for a class ``name`` with a decision_function."""
+    return (
+        f"CalibratedClassifierCV calibrates the decision_function of {name}; compiled "
+        "calibration takes models calibrated on predict_proba (trees, forests, LightGBM, "
+        "XGBoost)"
+    )
 
 
 def _pipeline_problem(settings: Mapping[str, Any]) -> str | None:

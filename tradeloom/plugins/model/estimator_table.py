@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TABLE", "TableVerdict", "table_verdict"]
+__all__ = ["TABLE", "TableVerdict", "declared_decision_function", "table_verdict"]
 
 TABLE = Path(__file__).with_name("estimator_table.json")
 """The declared estimators of one scikit-learn version (made by `estimator_table_build`)."""
@@ -91,6 +91,19 @@ def table_verdict(
         if allowed is not None and not _accepted(value, allowed):
             return None
     return str(entry["name"]), settings, {**entry["work"], **settings}
+
+
+def declared_decision_function(path: str, version: str) -> bool | None:
+    """Return whether the estimator at ``path`` has a ``decision_function`` whatever its
+    params, as the table declares it for scikit-learn ``version`` (what a calibration of it
+    is fitted on: `tradeloom.plugins.model.compiling.calibrated_problem`); None: not in
+    the table, another version, or its params decide (an ``available_if`` method)."""
+    table = _table()
+    if table is None or table["version"] != version:
+        return None
+    entry = table["estimators"].get(path)
+    declared = None if entry is None else entry.get("decision_function")
+    return declared if isinstance(declared, bool) else None
 
 
 def _accepted(value: Any, allowed: Any) -> bool:

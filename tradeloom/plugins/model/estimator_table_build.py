@@ -69,6 +69,7 @@ def generate() -> dict[str, Any]:
             "classifier": classifier,
             "regressor": regressor,
             "proba": proba and hasattr(made, "predict_proba"),
+            "decision_function": _decision_function(cls, made),
             "params": sorted(own),
             "work": {
                 key: value
@@ -83,6 +84,18 @@ def generate() -> dict[str, Any]:
         }
     version = installed_distribution("sklearn")
     return {"version": None if version is None else version[1], "estimators": estimators}
+
+
+def _decision_function(cls: type, made: Any) -> bool | None:
+    """Return whether ``cls`` has a ``decision_function`` whatever its params (None: its
+    params decide, an ``available_if`` method): what a calibration of it is fitted on,
+    which `compiling.calibrated_problem` reads."""
+    descriptor = inspect.getattr_static(cls, "decision_function", None)
+    if descriptor is None:
+        return False
+    if type(descriptor).__name__ == "_AvailableIfDescriptor":
+        return None
+    return True if hasattr(made, "decision_function") else None
 
 
 def _public_path(cls: type) -> str | None:

@@ -147,7 +147,11 @@ class RowInference(FoldFitter):
         Answered from the estimator's import path and params (`compile_problem`), before
         anything trains, and without importing it when its check was remembered.
         """
-        from tradeloom.plugins.model.compiling import calibrated_problem, compile_problem
+        from tradeloom.plugins.model.compiling import (
+            calibrated_problem,
+            compile_problem,
+            decision_function_problem,
+        )
 
         estimator = self._estimator
         if isinstance(estimator, DeclaredRecipe) and self.label.kind in BINARY_KINDS:
@@ -169,5 +173,25 @@ class RowInference(FoldFitter):
             return None if problem is None else parity_note(problem, method)
         problem = compile_problem(path, settings)
         if problem is None and self.calibration is not None:
-            problem = calibrated_problem(self.estimator)
+            declared = _declared_decision_function(estimator, path)
+            if declared is None:  # asked of the estimator itself (built: sklearn imported)
+                problem = calibrated_problem(self.estimator)
+            elif declared:
+                problem = decision_function_problem(estimator.name)
+            # else calibrated on predict_proba, its compile problem none (as above, from
+            # the settings over the class's defaults)
         return None if problem is None else parity_note(problem)
+
+
+def _declared_decision_function(estimator: Any, path: str) -> bool | None:
+    """Return whether a checked plain scikit-learn estimator's class has a
+    ``decision_function`` whatever its params, as the table of declared estimators says
+    for the installed scikit-learn (`estimator_table.declared_decision_function`):
+    nothing built, nothing imported, at every ``validate``; None: ask the estimator."""
+    from tradeloom.plugins.model.estimator_checks import installed_distribution
+    from tradeloom.plugins.model.estimator_table import declared_decision_function
+
+    if not isinstance(estimator, CheckedEstimator) or not path.startswith("sklearn."):
+        return None
+    installed = installed_distribution("sklearn")
+    return None if installed is None else declared_decision_function(path, installed[1])
