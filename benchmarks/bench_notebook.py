@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from bench_core import FEE, market, sma_cross
 from machine import describe
-from smoke import add_smoke, parse_args
+from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
 
 import tradeloom
 from tradeloom.engine.logs import configure_logging
@@ -194,26 +194,29 @@ def main() -> None:
         scratch = Path(tmp)
         (scratch / "strategy.yaml").write_text(STRATEGY)
         notebook = Notebook(scratch / "strategy.yaml", bars)
-        vectorbt, portfolio = vectorbt_of(frame, entries, exits)
+        engines: dict[str, Callable[[], Any]] = {"tradeloom in memory": notebook}
+        if not args.smoke:
+            vectorbt, portfolio = vectorbt_of(frame, entries, exits)
+            engines["vectorbt from_signals + stats()"] = vectorbt
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            times, cpu = alternated(
-                {"tradeloom in memory": notebook, "vectorbt from_signals + stats()": vectorbt},
-                args.runs,
-            )
+            times, cpu = alternated(engines, args.runs)
         parts = ", ".join(  # the timed calls' (the first was the warm-up)
             f"{name} {statistics.median(s[1 : args.runs + 1]):.3f} s"
             for name, s in notebook.parts.items()
         )
-        mine, other = (statistics.median(t) for t in times.values())
         for name, seconds in times.items():
             print(
                 f"  {name:<33} {summary(seconds)}; CPU median {statistics.median(cpu[name]):.3f} s"
             )
-        print(f"  ratio (vectorbt / tradeloom)      {other / mine:.2f}x")
         print(f"  tradeloom's parts (medians): {parts}")
-        run = tradeloom.load(notebook.file).with_data(bars).backtest(quiet=True)
-        print(f"  the same run: {agreement(run, portfolio())}")
+        if args.smoke:
+            print(VECTORBT_SKIPPED)
+        else:
+            mine, other = (statistics.median(t) for t in times.values())
+            print(f"  ratio (vectorbt / tradeloom)      {other / mine:.2f}x")
+            run = tradeloom.load(notebook.file).with_data(bars).backtest(quiet=True)
+            print(f"  the same run: {agreement(run, portfolio())}")
         saved = saves(notebook, args.runs, scratch)
         print(f"  Run.save of a held run            {summary(saved)}")
     print(load())
