@@ -266,6 +266,18 @@ def test_a_portfolio_files_run_is_one_line_and_exit_2(
     )
 
 
+def test_an_allocating_run_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _hand_made(tmp_path / "alloc", {"name": "a", "allocation": {"kind": "risk_parity"}})
+    code, _, err = _parity(capsys, str(run))
+    assert (code, err) == (
+        2,
+        f"{run / 'journal.sqlite'}: a run that allocates (allocation:); parity does not "
+        "replay its rebalances yet (issue 69): its orders would all come out unexplained\n",
+    )
+
+
 @pytest.mark.slow  # a run and its replay
 def test_a_perpetuals_funding_is_its_own_cause(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -19,7 +19,8 @@ compared venue by venue (the replay models each venue with its fees and its shar
 cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are compared
 child by child (each child an order of its bar). A perpetual's funding: the replay books
 the rates the run booked (its ``funding`` rows, as a file series), and each bar's
-funding is compared; a portfolio file's run is refused in one line (issue 69).
+funding is compared; a portfolio file's run, and a run that allocates, are refused in
+one line (issue 69).
 """
 
 from __future__ import annotations
@@ -207,6 +208,11 @@ def _read_journal(run_dir: Path) -> _Journal:
         raise UserError(
             f"{path}: a portfolio file's run; parity compares one strategy's run for now "
             "(portfolio files: issue 69)"
+        )
+    if document.get("allocation"):
+        raise UserError(
+            f"{path}: a run that allocates (allocation:); parity does not replay its "
+            "rebalances yet (issue 69): its orders would all come out unexplained"
         )
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
