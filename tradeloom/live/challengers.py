@@ -221,8 +221,8 @@ def _book_rows(
             rows.append(ChallengerFill(**values, challenger=shadow.name))
         elif isinstance(event, SignalEvent):
             signals += 1
-        elif isinstance(event, LiveBar):
-            probabilities[index.get(event.symbol, 0)] = event.probability
+        elif isinstance(event, LiveBar) and event.symbol in index:
+            probabilities[index[event.symbol]] = event.probability
     book = session.engine.portfolio
     rows.append(
         ChallengerBar(

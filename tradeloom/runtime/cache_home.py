@@ -1,9 +1,9 @@
 """The user's cache folder for tradeloom, one rule for every cache that lives there.
 
-The compiled kernels (`tradeloom.kernels.cache_root`), the dataclasses' compiled code
-(`tradeloom.runtime.dataclass_code`) and the exchange bars' cache
-(`tradeloom.plugins.data.ohlcv_cache`) each keep a folder under it; each may be moved
-on its own by its own variable.
+The compiled kernels (``kernels/``, `tradeloom.kernels.cache_root`) and the dataclasses'
+compiled code (``code/``, `tradeloom.runtime.dataclass_code`) keep a folder inside it;
+the exchange bars' cache (`tradeloom.plugins.data.ohlcv_cache`) is the folder itself.
+Each may be moved on its own by its own variable.
 """
 
 from __future__ import annotations

@@ -304,6 +304,16 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                     "remove it here",
                 )
             )
+        if config.challengers:
+            at = "challengers"
+            problems.append(
+                Problem(
+                    config.locate(at),
+                    at,
+                    "a portfolio file's strategies have no challengers yet (issue 70): they "
+                    "run only when the strategy runs alone; remove them here",
+                )
+            )
         names.setdefault(config.name, i)
         configs.append(config)
     return _Loaded(tuple(configs), tuple(problems))
