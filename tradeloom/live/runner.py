@@ -521,6 +521,7 @@ class LiveRunner:
         if self.markets.portfolio is not None:
             raise JournalUnavailable("a portfolio's journal cannot be rejoined while it runs")
         self._stop_streams()
+        self.swap_requests = set(state.swap_requests)  # what the journal answered
         self.markets.session = self._resume(state, self._load(state))
         self.open_stream()
 
@@ -837,8 +838,10 @@ class LiveRunner:
         else:
             assert isinstance(outcome, ModelSwap)
             journal_swap(recorder, session, outcome, kept, **asked)
-        self.swap_requests.add(name)
         self.link.journal_or_fail.flush()
+        # answered once committed: a flush that failed (the journal's database down) leaves
+        # it unanswered, and `rebuild` takes the journal's answers, so it is asked again
+        self.swap_requests.add(name)
 
     def _reload(self) -> None:
         if self.watcher is None:
