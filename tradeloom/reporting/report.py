@@ -206,7 +206,9 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     drawn = [c for c in charts if c.data]
     for chart in charts:  # a chart with no data says why, as a note under its title
         body.append(chart_html(drawn.index(chart), chart) if chart.data else _untold(chart))
-    body.append(rebalances_table(run))
+    rebalances = rebalances_table(run)
+    if rebalances:  # a run that allocates
+        body.append(rebalances)
     body.append(trades_table(run.trades, run.trades_file))
     return page(title, body, drawn, plotly_src=plotly_src)
 
