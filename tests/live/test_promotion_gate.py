@@ -6,7 +6,9 @@ not (its signal's threshold is out of reach), so the challenger's per-bar return
 difference; and the other way round for a worse challenger. The gate's rows carry
 figures a recomputation from the journal's ``challenger_bar`` rows equals; a promotion
 swaps the champion's model by the swap's path (``model_swapped`` by ``gate``), stops the
-challenger's shadow, and a restart keeps the promoted model and promotes nothing twice.
+challenger's shadow, and a restart after a kill -9 keeps the promoted model and promotes
+nothing twice; a promotion the swap refuses drops the challenger and keeps the champion's
+model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.live.test_challengers import play as challenger_run
 from tests.live.test_challengers import strategy
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion
+from tradeloom.live.model_swap import SwapRefused, described
 
 BARS = 24
 """Bars each run trades live."""
@@ -157,3 +160,32 @@ def test_a_kill_after_the_promotion_restarts_with_the_promoted_model_once(
 
 def fills_of(run: Path) -> list[tuple[Any, ...]]:
     return [(r["bar"], r["side"], r["quantity"], r["price"]) for r in rows(run, "fill")]
+
+
+def test_a_promotion_the_swap_refuses_drops_the_challenger_and_the_champion_trades_on(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(files: Any, plugins: Any, session: Any, section: Any) -> SwapRefused:
+        return SwapRefused(described(section), ("model: the file changed since the run started",))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "build_swap", refused)
+        code, run = play(tmp_path, gated(registry, GATE, better=True))
+    assert code == 0
+    gate = rows(promoted, "challenger_gate")[-1]
+    assert rows(run, "challenger_gate") == rows(promoted, "challenger_gate")
+    assert rows(run, "model_swapped") == []
+    [refusal] = rows(run, "model_swap_refused")
+    assert (refusal["bar"], refusal["by"], refusal["request"]) == (
+        gate["bar"],
+        "gate",
+        "challenger:saved",
+    )
+    [dropped] = rows(run, "challenger_failed")
+    assert dropped["challenger"] == "saved" and "the file changed" in dropped["message"]
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == gate["bar"]
+    code, alone = play(tmp_path / "alone", strategy(signal=SILENT))
+    assert code == 0
+    decided = [r["probability"] for r in rows(run, "live_bar")]
+    assert decided == [r["probability"] for r in rows(alone, "live_bar")]  # its own model
+    assert decided[-1] != rows(promoted, "live_bar")[-1]["probability"]  # not the promoted
