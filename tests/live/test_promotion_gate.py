@@ -189,3 +189,34 @@ def test_a_promotion_the_swap_refuses_drops_the_challenger_and_the_champion_trad
     decided = [r["probability"] for r in rows(run, "live_bar")]
     assert decided == [r["probability"] for r in rows(alone, "live_bar")]  # its own model
     assert decided[-1] != rows(promoted, "live_bar")[-1]["probability"]  # not the promoted
+
+
+def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> None:
+        played[0] += 1
+        if books.promotable():  # the verdict's row is committed, the swap is not
+            store: Any = books.journal
+            store.flush()
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+        promote(books, *args)
+
+    document = gated(registry, GATE, better=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path, document)
+    assert died != 0
+    assert rows(run, "model_swapped") == []
+    code, run = play(tmp_path, document, BARS - played[0])
+    assert code == 0
+    assert rows(run, "challenger_gate") == rows(promoted, "challenger_gate")  # it stands
+    [swap] = rows(run, "model_swapped")
+    decided = rows(promoted, "challenger_gate")[-1]["bar"]
+    assert (swap["by"], swap["request"]) == ("gate", "challenger:saved")
+    assert swap["bar"] == decided + 1  # at the restart's first bar
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == decided + 1

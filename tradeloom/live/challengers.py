@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +146,17 @@ def _sections(entry: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str
 
 
 @dataclass
+class _Book:
+    """A challenger's journaled book as its gate reads it: its equity and the champion's
+    at each of its bars, its fills, and its gate's last journaled verdict."""
+
+    equity: list[float]
+    champion: list[float]
+    fills: int = 0
+    verdict: str = ""
+
+
+@dataclass
 class _Shadow:
     """One challenger: its session, journaling to memory, and what it journaled."""
 
@@ -158,19 +169,8 @@ class _Shadow:
     """Its fills the journal holds, by ``(order_id, bar)`` (a restart's, never twice)."""
     gate: PromoteWhen | None = None
     """Its promotion gate (None: never promoted)."""
-    book: _Book | None = None
+    book: _Book = field(default_factory=lambda: _Book([], []))
     """What its gate reads, as journaled (a restart's: from the journal)."""
-
-
-@dataclass
-class _Book:
-    """A challenger's journaled book as its gate reads it: its equity and the champion's
-    at each of its bars, its fills, and its gate's last journaled verdict."""
-
-    equity: list[float]
-    champion: list[float]
-    fills: int = 0
-    verdict: str = ""
 
 
 class ShadowBooks:
@@ -205,7 +205,7 @@ class ShadowBooks:
 
     def promotable(self) -> list[str]:
         """Return the challengers whose gate's verdict is ``promote``, in file order."""
-        return [s.name for s in self.shadows if s.book is not None and s.book.verdict == PROMOTE]
+        return [s.name for s in self.shadows if s.book.verdict == PROMOTE]
 
     def _step(
         self, shadow: _Shadow, time: pd.Timestamp, values: npt.ArrayLike, champion: float
@@ -220,7 +220,7 @@ class ShadowBooks:
         for row in rows:
             self.journal.append(row)
         shadow.last_bar = t
-        if shadow.gate is not None and shadow.book is not None:
+        if shadow.gate is not None and shadow.book.verdict != PROMOTE:  # a decision stands
             self._read_gate(shadow, shadow.gate, shadow.book, rows, t, time)
 
     def _read_gate(
