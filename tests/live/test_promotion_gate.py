@@ -13,6 +13,7 @@ model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from scipy import stats
 from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play as challenger_run
 from tests.live.test_challengers import strategy
+from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion
 from tradeloom.live.model_swap import SwapRefused, described
@@ -220,3 +222,15 @@ def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
     assert (swap["by"], swap["request"]) == ("gate", "challenger:saved")
     assert swap["bar"] == decided + 1  # at the restart's first bar
     assert max(r["bar"] for r in rows(run, "challenger_bar")) == decided + 1
+
+
+def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["status", str(promoted), "--json"]) == 0
+    books = {b["name"]: b for b in json.loads(capsys.readouterr().out)["books"]}
+    gate = rows(promoted, "challenger_gate")[-1]
+    assert books["saved"]["gate"] == f"promote p={gate['p']:.3g}"
+    assert books["champion"]["gate"] is None
+    assert main(["status", str(promoted)]) == 0
+    shown = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["promote", f"p={gate['p']:.3g}"] == next(w for w in shown if w[:1] == ["saved"])[-2:]
