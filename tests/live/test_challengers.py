@@ -198,11 +198,11 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, call: int, name: str, *, fills_kep
     step = ShadowBooks.step
     calls = [0]
 
-    def dying(self: ShadowBooks, time: Any, values: Any) -> None:
+    def dying(self: ShadowBooks, time: Any, values: Any, champion: float) -> None:
         calls[0] += 1
         store: Any = self.journal
         if calls[0] < call:
-            step(self, time, values)
+            step(self, time, values, champion)
             return
         if not fills_kept:
             store._buffer.clear()
@@ -219,7 +219,7 @@ def crash_at(monkeypatch: pytest.MonkeyPatch, call: int, name: str, *, fills_kep
             return int(append(event))
 
         store.append = appending
-        step(self, time, values)
+        step(self, time, values, champion)
 
     monkeypatch.setattr(ShadowBooks, "step", dying)
 
@@ -277,12 +277,12 @@ def test_a_challenger_that_raises_is_dropped_and_the_champion_trades_on(
     step = ShadowBooks._step
     seen = [0]
 
-    def failing(self: ShadowBooks, shadow: Any, time: Any, values: Any) -> None:
+    def failing(self: ShadowBooks, shadow: Any, time: Any, values: Any, champion: float) -> None:
         if shadow.name == "small":
             seen[0] += 1
             if seen[0] == 5:
                 raise RuntimeError("its model could not predict\nthis bar")
-        step(self, shadow, time, values)
+        step(self, shadow, time, values, champion)
 
     class Session(LiveSession):
         def train(self, *args: Any, **kwargs: Any) -> Any:

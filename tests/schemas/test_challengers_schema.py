@@ -81,3 +81,27 @@ def test_challengers_need_the_simulated_venue(
         "s.yaml:39:1 challengers: challengers simulate their fills with the strategy's "
         "execution: {kind: simulated}, the run's paper fill model; execution.kind is ccxt"
     ]
+
+
+def test_each_mistake_of_a_promotion_gate_is_one_located_line(tmp_path: Path) -> None:
+    gate = {"min_bars": 30, "min_fills": 5}
+    saved = {"kind": "saved", "path": "m.pkl", "sha256": "0" * 64}  # no such file
+    document = strategy(
+        challengers=[
+            {"name": "a", "model": LOGIT, "promote_when": gate},
+            {"name": "b", "model": saved, "promote_when": {"min_bars": 2, "alpha": 0.7}},
+            {"name": "c", "model": saved, "promote_when": {"min_bar": 30}},
+        ]
+    )
+    missing = f"file not found: {tmp_path / 'm.pkl'}"
+    assert lines(tmp_path, document) == [
+        "s.yaml:49:5 challengers.0.promote_when: a challenger is promoted by swapping its "
+        "model file in; give it a saved model (from_run: RUN or path: with sha256), not "
+        "one of kind sklearn that trains in the run",
+        f"s.yaml:54:11 challengers.1.model.path: {missing}",
+        f"s.yaml:54:11 challengers.2.model.path: {missing}",
+        "s.yaml:57:15 challengers.1.promote_when.min_bars: must be >= 3, was 2",
+        "s.yaml:58:12 challengers.1.promote_when.alpha: must be <= 0.5, was 0.7",
+        "s.yaml:62:5 challengers.2.promote_when.min_bar: unknown key (did you mean 'min_bars'?)",
+        "s.yaml:62:5 challengers.2.promote_when.min_bars: required key is missing",
+    ]

@@ -7,14 +7,15 @@ the run processed live: the equity at the last bar, the return on the starting c
 the Sharpe ratio of the per-bar equity curve (`curve_performance`'s, annualised from
 the bar length), the fills, the turnover (notional traded over the starting capital) and,
 over one market, the AUC of the probabilities against the label's direction
-(`prediction_auc`, the backtest's metrics.json figure).
+(`prediction_auc`, the backtest's metrics.json figure); and a challenger's promotion
+gate, its last ``challenger_gate`` verdict with its p-value.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,9 @@ class BookFigures:
     fills: int
     turnover: float | None
     auc: float | None
+    gate: str | None = None
+    """A challenger's promotion gate: its last journaled verdict and p-value (None: it
+    has no gate)."""
 
 
 def book_figures(
@@ -51,8 +55,8 @@ def book_figures(
     """Return the champion's figures, then each challenger's (empty: no challengers).
 
     Args:
-        frames: The journal's frames: ``live_bar``, ``fill``, ``challenger_bar`` and
-            ``challenger_fill``.
+        frames: The journal's frames: ``live_bar``, ``fill``, ``challenger_bar``,
+            ``challenger_fill`` and (when it has any) ``challenger_gate``.
         curve: The champion's equity at each bar (``timestamp``, ``equity``).
         capital: The starting capital (None: unknown; no figure is then known).
         timeframe_seconds: The bar length.
@@ -84,26 +88,38 @@ def book_figures(
         )
     ]
     shadow_fills = frames["challenger_fill"]
+    gates = _gates(frames.get("challenger_gate"))
     for name, rows in shadow.groupby("challenger", sort=False):
         rows = rows.drop_duplicates("bar", keep="first")
         own = shadow_fills[shadow_fills["challenger"] == name]
         probability = pd.Series(
             [float(p[0]) for p in rows["probabilities"]], index=rows["bar"].to_numpy()
         )
-        books.append(
-            _figures(
-                str(name),
-                rows["equity"].to_numpy(np.float64),
-                float(rows["traded"].sum()),
-                len(own),
-                probability if one else None,
-                closes,
-                capital,
-                timeframe_seconds,
-                horizon,
-            )
+        figures = _figures(
+            str(name),
+            rows["equity"].to_numpy(np.float64),
+            float(rows["traded"].sum()),
+            len(own),
+            probability if one else None,
+            closes,
+            capital,
+            timeframe_seconds,
+            horizon,
         )
+        books.append(replace(figures, gate=gates.get(str(name))))
     return books
+
+
+def _gates(rows: pd.DataFrame | None) -> dict[str, str]:
+    """Each gated challenger's last verdict, with its p-value when it has one."""
+    if rows is None or not len(rows):
+        return {}
+    shown = {}
+    for name, group in rows.groupby("challenger", sort=False):
+        last = group.iloc[-1]
+        p = float(last["p"])
+        shown[str(name)] = str(last["verdict"]) + ("" if math.isnan(p) else f" p={p:.3g}")
+    return shown
 
 
 def _figures(

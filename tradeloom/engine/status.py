@@ -85,6 +85,7 @@ _KINDS = (
     "challenger_bar",
     "challenger_fill",
     "challenger_failed",
+    "challenger_gate",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -936,9 +937,10 @@ def format_status(status: RunStatus) -> str:
 def _book_lines(books: list[BookFigures]) -> list[str]:
     """The champion's and each challenger's book, one line each, in aligned columns."""
     width = max(len(b.name) for b in books)
+    gated = any(b.gate is not None for b in books)
     lines = [
         f"books      {'':<{width}}  {'equity':>12}  {'return':>8}  {'sharpe':>7}  "
-        f"{'fills':>5}  {'turnover':>8}  {'auc':>5}"
+        f"{'fills':>5}  {'turnover':>8}  {'auc':>5}" + ("  gate" if gated else "")
     ]
     for b in books:
         ret = "-" if b.total_return is None else f"{b.total_return:+.2%}"
@@ -947,7 +949,7 @@ def _book_lines(books: list[BookFigures]) -> list[str]:
         auc = "-" if b.auc is None else f"{b.auc:.3f}"
         lines.append(
             f"           {b.name:<{width}}  {_money(b.equity):>12}  {ret:>8}  {sharpe:>7}  "
-            f"{b.fills:>5}  {turnover:>8}  {auc:>5}"
+            f"{b.fills:>5}  {turnover:>8}  {auc:>5}" + (f"  {b.gate or '-'}" if gated else "")
         )
     return lines
 

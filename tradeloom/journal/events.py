@@ -1082,6 +1082,8 @@ class ChallengerBar(Event):
         cash: Its cash after the bar.
         equity: Its equity at the bar's close.
         traded: The notional its fills of this bar traded (sum of price x quantity).
+        champion_equity: The champion's equity at the same close (its promotion gate
+            compares the two books' per-bar returns).
     """
 
     challenger: str
@@ -1091,6 +1093,7 @@ class ChallengerBar(Event):
     cash: float
     equity: float
     traded: float
+    champion_equity: float = float("nan")
 
 
 @_kind("challenger_failed")
@@ -1106,3 +1109,32 @@ class ChallengerFailed(Event):
 
     challenger: str
     message: str
+
+
+@_kind("challenger_gate")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerGate(Event):
+    """A challenger's promotion gate changed its verdict at this bar's close, with the
+    evidence (`tradeloom.live.promotion_gate`): ``waiting`` (too few bars or fills),
+    ``hold`` (the test does not pass), ``promote`` (it passes: the champion's model is
+    swapped for the challenger's in the same commit, ``model_swapped`` by ``gate``).
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        bars: The bars both books have (their per-bar returns are one fewer).
+        fills: The challenger's simulated fills.
+        mean_difference: The mean per-bar return difference, challenger minus champion.
+        t: The paired t statistic (NaN: fewer than two returns, or no spread).
+        p: Its one-sided p-value (NaN with ``t``).
+        alpha: The gate's significance level.
+        verdict: ``waiting``, ``hold`` or ``promote``.
+    """
+
+    challenger: str
+    bars: int
+    fills: int
+    mean_difference: float
+    t: float
+    p: float
+    alpha: float
+    verdict: str

@@ -19,13 +19,22 @@ the rest of that tick), and no fill twice.
 A challenger that raises (its training, its model's prediction, any step of its bar) is
 dropped, journaled once as ``challenger_failed`` with what it raised, and the run trades
 on: a candidate never stops the champion. A restart does not start it again.
+
+A challenger with ``promote_when:`` has its gate read at each of its bars
+(`tradeloom.live.promotion_gate`) over its journaled book (each ``challenger_bar`` row
+holds the champion's equity too), and each change of verdict is journaled as
+``challenger_gate`` with its evidence. One whose verdict is ``promote`` is `promotable`:
+the runner swaps its model in (``model_swapped`` by ``gate``, request
+``challenger:NAME``) and `retire` stops its shadow; a restart reads the gate's rows
+and the swaps from the journal, so it neither promotes twice nor starts the promoted one
+again.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +53,7 @@ from tradeloom.journal import (
     ChallengerBar,
     ChallengerFailed,
     ChallengerFill,
+    ChallengerGate,
     FillEvent,
     JournalStore,
     LiveBar,
@@ -52,6 +62,8 @@ from tradeloom.journal import (
     read_frames,
 )
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.model_swap import model_problems
+from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
 from tradeloom.plugins.component import BuildContext
@@ -59,11 +71,12 @@ from tradeloom.plugins.protocols import LabelHorizon
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.config import Challenger, ComponentConfig
+from tradeloom.schemas.strategy import PromoteWhen
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState, LiveBarRow
 
-__all__ = ["ShadowBooks", "candidate_pipeline", "drop", "open_shadow_books"]
+__all__ = ["ShadowBooks", "candidate_pipeline", "drop", "open_shadow_books", "promotion_request"]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -133,6 +146,17 @@ def _sections(entry: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str
 
 
 @dataclass
+class _Book:
+    """A challenger's journaled book as its gate reads it: its equity and the champion's
+    at each of its bars, its fills, and its gate's last journaled verdict."""
+
+    equity: list[float]
+    champion: list[float]
+    fills: int = 0
+    verdict: str = ""
+
+
+@dataclass
 class _Shadow:
     """One challenger: its session, journaling to memory, and what it journaled."""
 
@@ -143,6 +167,10 @@ class _Shadow:
     """The last clock bar its book was journaled at (a restart's: the journal's)."""
     fills: frozenset[tuple[str, int]] = frozenset()
     """Its fills the journal holds, by ``(order_id, bar)`` (a restart's, never twice)."""
+    gate: PromoteWhen | None = None
+    """Its promotion gate (None: never promoted)."""
+    book: _Book = field(default_factory=lambda: _Book([], []))
+    """What its gate reads, as journaled (a restart's: from the journal)."""
 
 
 class ShadowBooks:
@@ -157,30 +185,99 @@ class ShadowBooks:
         self.journal = journal
         self.shadows = list(shadows)
 
-    def step(self, time: pd.Timestamp, values: npt.ArrayLike) -> None:
+    def step(
+        self, time: pd.Timestamp, values: npt.ArrayLike, champion: float = float("nan")
+    ) -> None:
         """Hand the clock bar opening at ``time`` (each symbol's OHLCV) to every
-        challenger; journal each one's new fills and its book at the bar's close.
+        challenger; journal each one's new fills and its book at the bar's close (with
+        ``champion``, the champion's equity then; NaN: not known, a restart's replay),
+        and its gate's verdict when it changed.
 
         A challenger that raises is dropped and journaled (`drop`); the others step on.
         """
         for shadow in tuple(self.shadows):
             bar = len(shadow.session.history)  # the index this bar takes
             try:
-                self._step(shadow, time, values)
+                self._step(shadow, time, values, champion)
             except Exception as exc:  # a candidate never stops the champion
                 self.shadows.remove(shadow)
                 drop(self.journal, shadow.name, exc, bar=bar, time=time)
 
-    def _step(self, shadow: _Shadow, time: pd.Timestamp, values: npt.ArrayLike) -> None:
+    def promotable(self) -> list[str]:
+        """Return the challengers whose gate's verdict is ``promote``, in file order."""
+        return [s.name for s in self.shadows if s.book.verdict == PROMOTE]
+
+    def _step(
+        self, shadow: _Shadow, time: pd.Timestamp, values: npt.ArrayLike, champion: float
+    ) -> None:
         with structlog.contextvars.bound_contextvars(challenger=shadow.name):
             t = shadow.session.step(time, values)
         events = shadow.scratch.events
         shadow.scratch.events = []
         if t <= shadow.last_bar:  # a restart's replay: the journal has this bar's book
             return
-        for row in _book_rows(shadow, t, time, events):
+        rows = _book_rows(shadow, t, time, events, champion)
+        for row in rows:
             self.journal.append(row)
         shadow.last_bar = t
+        if shadow.gate is not None and shadow.book.verdict != PROMOTE:  # a decision stands
+            self._read_gate(shadow, shadow.gate, shadow.book, rows, t, time)
+
+    def _read_gate(
+        self,
+        shadow: _Shadow,
+        gate: PromoteWhen,
+        book: _Book,
+        rows: Sequence[ChallengerFill | ChallengerBar],
+        t: int,
+        time: pd.Timestamp,
+    ) -> None:
+        last = rows[-1]
+        assert isinstance(last, ChallengerBar)
+        book.equity.append(last.equity)
+        book.champion.append(last.champion_equity)
+        book.fills += len(rows) - 1
+        reading = read_gate(gate, *_both(book.equity, book.champion), book.fills)
+        if reading.verdict == book.verdict:
+            return
+        book.verdict = reading.verdict
+        self.journal.append(
+            ChallengerGate(
+                bar=t,
+                timestamp=time,
+                symbol=last.symbol,
+                correlation_id=t,
+                challenger=shadow.name,
+                bars=reading.bars,
+                fills=reading.fills,
+                mean_difference=reading.mean_difference,
+                t=reading.t,
+                p=reading.p,
+                alpha=gate.alpha,
+                verdict=reading.verdict,
+            )
+        )
+        _log.warning(
+            "challenger_gate", challenger=shadow.name, verdict=reading.verdict, p=reading.p
+        )
+
+    def retire(self, name: str) -> None:
+        """Stop challenger ``name``'s shadow (it was promoted: its model is the champion's)."""
+        self.shadows = [s for s in self.shadows if s.name != name]
+
+
+def promotion_request(name: str) -> str:
+    """Return the ``request`` of the ``model_swapped`` row that promotes challenger ``name``."""
+    return f"challenger:{name}"
+
+
+def _both(equity: Sequence[float], champion: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The two books' equity at the closes both are known (a restart's replayed bars may
+    lack the champion's)."""
+    kept = [
+        (e, c) for e, c in zip(equity, champion, strict=True) if np.isfinite(e) and np.isfinite(c)
+    ]
+    return [e for e, _ in kept], [c for _, c in kept]
 
 
 def drop(
@@ -202,7 +299,7 @@ def drop(
 
 
 def _book_rows(
-    shadow: _Shadow, t: int, time: pd.Timestamp, events: Sequence[object]
+    shadow: _Shadow, t: int, time: pd.Timestamp, events: Sequence[object], champion: float
 ) -> list[ChallengerFill | ChallengerBar]:
     """The rows of a challenger's book at clock bar ``t``: its new fills, then its book."""
     session = shadow.session
@@ -237,6 +334,7 @@ def _book_rows(
             cash=book.cash,
             equity=float(session.engine.state.acct[L.A_EQUITY]),
             traded=traded,
+            champion_equity=champion,
         )
     )
     return rows
@@ -272,12 +370,19 @@ def open_shadow_books(
     challengers = pipeline.config.challengers
     if not challengers:
         return None
-    done, fills, failed = _journaled(run_dir) if state is not None else ({}, {}, frozenset())
+    journaled = _journaled(run_dir) if state is not None else None
+    done, fills, failed = journaled[:3] if journaled is not None else ({}, {}, frozenset())
+    kept = journaled[3] if journaled is not None else {}
+    promoted = _promoted(run_dir) if state is not None else frozenset()
     shadows = []
     for challenger in challengers:
-        if challenger.name in failed:
-            continue  # dropped before the restart: it stays dropped
+        if challenger.name in failed or challenger.name in promoted:
+            continue  # dropped, or promoted, before the restart: it stays so
         candidate = candidate_pipeline(pipeline, challenger)
+        unfit = _unfit(pipeline, candidate) if challenger.promote_when is not None else None
+        if unfit is not None:  # the swap of its promotion would refuse it: said now
+            drop(journal, challenger.name, ValueError(unfit))
+            continue
         scratch = ScratchJournal(journal.identity)
         own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
         history = MarketHistory(head, universe_features(candidate, head))
@@ -304,6 +409,8 @@ def open_shadow_books(
                 scratch,
                 last_bar=done.get(challenger.name, -1),
                 fills=fills.get(challenger.name, frozenset()),
+                gate=challenger.promote_when,
+                book=kept.get(challenger.name, _Book([], [])),
             )
         )
     books = ShadowBooks(journal, shadows)
@@ -313,6 +420,13 @@ def open_shadow_books(
     return books
 
 
+def _unfit(champion: Pipeline, candidate: Pipeline) -> str | None:
+    """Why a gated challenger's model could not take the champion's place (its label,
+    its calibration: `tradeloom.live.model_swap.model_problems`), None: it could."""
+    problems = model_problems(champion.model, champion.sizer, candidate.model)
+    return "; ".join(problems) or None
+
+
 def _order_ids(name: str) -> Callable[[int], str]:
     """A challenger's n-th order's id (never sent: only its book's rows name it)."""
     return lambda n: f"shadow-{name}-{n}"
@@ -320,10 +434,10 @@ def _order_ids(name: str) -> Callable[[int], str]:
 
 def _journaled(
     run_dir: Path,
-) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]], frozenset[str]]:
-    """Per challenger, the last bar of its book and its fills the journal holds; and the
-    challengers it dropped."""
-    kinds = ["challenger_bar", "challenger_fill", "challenger_failed"]
+) -> tuple[dict[str, int], dict[str, frozenset[tuple[str, int]]], frozenset[str], dict[str, _Book]]:
+    """Per challenger, the last bar of its book and its fills the journal holds; the
+    challengers it dropped; and each one's book as its gate reads it."""
+    kinds = ["challenger_bar", "challenger_fill", "challenger_failed", "challenger_gate"]
     frames = read_frames(journal_path(run_dir), kinds)
     bars, fills = frames["challenger_bar"], frames["challenger_fill"]
     failed = frozenset(str(name) for name in frames["challenger_failed"]["challenger"])
@@ -332,7 +446,28 @@ def _journaled(
         str(name): frozenset(zip(group["order_id"], group["bar"].astype(int), strict=True))
         for name, group in fills.groupby("challenger")
     }
-    return last, held, failed
+    verdicts = {
+        str(k): str(v)
+        for k, v in frames["challenger_gate"].groupby("challenger")["verdict"].last().items()
+    }
+    books = {}
+    for name, rows in bars.groupby("challenger", sort=False):
+        rows = rows.drop_duplicates("bar", keep="first")
+        books[str(name)] = _Book(
+            rows["equity"].astype(float).tolist(),
+            rows["champion_equity"].astype(float).tolist(),
+            len(held.get(str(name), ())),
+            verdicts.get(str(name), ""),
+        )
+    return last, held, failed, books
+
+
+def _promoted(run_dir: Path) -> frozenset[str]:
+    """The challengers the journal's ``model_swapped`` rows promoted (by their gate)."""
+    swaps = read_frames(journal_path(run_dir), ["model_swapped"])["model_swapped"]
+    gated = swaps[swaps["by"] == "gate"]
+    prefix = promotion_request("")
+    return frozenset(str(r)[len(prefix) :] for r in gated["request"] if str(r).startswith(prefix))
 
 
 def _ticks(

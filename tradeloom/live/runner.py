@@ -652,7 +652,7 @@ class LiveRunner:
             before = None if self.echo is None else _Counts.of(recorder)
             t = session.step(when, prices)
             if self.shadow is not None:  # the challengers decide on the same bar, in shadow
-                self.shadow.step(when, prices)
+                self._shadow_step(self.shadow, session, when, prices)
             processed += 1
             self.bars_processed += 1
             if before is not None:
@@ -681,6 +681,17 @@ class LiveRunner:
             # `outputs.lock`
             self.outputs.refresh(self._outputs_source())
         return processed
+
+    def _shadow_step(
+        self, books: ShadowBooks, session: LiveSession, when: pd.Timestamp, prices: Any
+    ) -> None:
+        """Step the challengers on the bar the champion just closed; promote one whose
+        gate passed (`tradeloom.live.promotion`)."""
+        from tradeloom.live.promotion import promote_passed
+
+        books.step(when, prices, float(session.engine.state.acct[L.A_EQUITY]))
+        if self.markets.portfolio is None:
+            promote_passed(books, self.files, self.markets.plugins, session, self.recorder_or_fail)
 
     def bar_line(self, t: int, before: _Counts) -> str:
         """Return the one line printed for clock bar ``t``: one market's time, close,

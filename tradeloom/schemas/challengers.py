@@ -23,7 +23,8 @@ def challenger_problems(
     locate: Callable[[str], str],
 ) -> Iterator[Problem]:
     """Yield a located problem for each challenger whose model's label differs from the
-    strategy's, and one when the strategy's execution cannot simulate their fills."""
+    strategy's, one for each with a promotion gate whose model is not a saved file, and
+    one when the strategy's execution cannot simulate their fills."""
     entries = data.get("challengers")
     if not isinstance(entries, list) or not entries:
         return
@@ -36,6 +37,18 @@ def challenger_problems(
             "challengers simulate their fills with the strategy's execution: {kind: "
             f"simulated}}, the run's paper fill model; execution.kind is {execution.kind}",
         )
+    for index, entry in enumerate(entries):
+        model = components.get(f"challengers.{index}.model")
+        gated = isinstance(entry, Mapping) and entry.get("promote_when") is not None
+        if gated and model is not None and model.kind != "saved":
+            where = f"challengers.{index}.promote_when"
+            yield Problem(
+                locate(where),
+                where,
+                "a challenger is promoted by swapping its model file in; give it a saved "
+                f"model (from_run: RUN or path: with sha256), not one of kind {model.kind} "
+                "that trains in the run",
+            )
     champion = components.get("model")
     if champion is None:
         return
@@ -43,8 +56,8 @@ def challenger_problems(
     for index in range(len(entries)):
         model = components.get(f"challengers.{index}.model")
         own = None if model is None else _label(model)
-        if model is None or own == label:
-            continue
+        if model is None or own == label or model.kind == "saved":
+            continue  # a saved model's label is in its file: checked when it is loaded
         where = f"challengers.{index}.model.label"
         differ = sorted(set(label or {}) | set(own or {}))
         said = "; ".join(

@@ -27,7 +27,7 @@ from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import Scaling
-from tradeloom.schemas.strategy import OutputsSection
+from tradeloom.schemas.strategy import OutputsSection, PromoteWhen
 
 __all__ = [
     "Challenger",
@@ -72,12 +72,14 @@ class Challenger:
         model: Its model (``challengers.N.model``).
         signal: Its signal rule (None: the strategy's).
         sizing: Its sizing (None: the strategy's).
+        promote_when: Its promotion gate (None: never promoted).
     """
 
     name: str
     model: ComponentConfig
     signal: ComponentConfig | None = None
     sizing: ComponentConfig | None = None
+    promote_when: PromoteWhen | None = None
 
 
 def timeframe_column(column: str, timeframe: str) -> str:

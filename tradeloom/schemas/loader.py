@@ -402,6 +402,7 @@ def _strategy_config(
                 components[f"challengers.{i}.model"],
                 components.get(f"challengers.{i}.signal"),
                 components.get(f"challengers.{i}.sizing"),
+                entry.promote_when,
             )
             for i, entry in enumerate(top.challengers)
         ),

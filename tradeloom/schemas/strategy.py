@@ -297,6 +297,30 @@ class OutputsSection(BaseModel):
     )
 
 
+class PromoteWhen(BaseModel):
+    """A challenger's promotion gate (``challengers.N.promote_when``): evaluated at each
+    bar's close, it promotes the challenger once it has the bars and fills asked and a
+    one-sided paired t-test finds its mean per-bar return above the champion's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_bars: int = Field(
+        ge=3,
+        le=MAX_WINDOW,
+        description="The bars the challenger and the champion must both have (their "
+        "per-bar returns, one fewer, are compared).",
+    )
+    min_fills: int = Field(
+        default=0, ge=0, description="The simulated fills the challenger must have made."
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=0.5,
+        description="The test's significance level: promoted when its p-value is below it.",
+    )
+
+
 class ChallengerSection(BaseModel):
     """One entry of ``challengers:``: a candidate model (and optionally its own signal rule
     and sizing) that decides in shadow on the run's bars, with simulated fills."""
@@ -317,6 +341,11 @@ class ChallengerSection(BaseModel):
     )
     sizing: ComponentSection | None = Field(
         default=None, description="Its own sizing (null: the strategy's risk.sizing)."
+    )
+    promote_when: PromoteWhen | None = Field(
+        default=None,
+        description="Its promotion gate (null: never promoted); a challenger with one has "
+        "a saved model (from_run: or path:), the file the champion then decides with.",
     )
 
 

@@ -1,0 +1,236 @@
+"""A challenger's promotion gate on a paper run (``--clock simulated``, in process).
+
+Seeded candidates on the bars of `tests.live.test_challengers`: the challenger is a saved
+model (another run's folds, `trained_registry`) that trades, the champion one that does
+not (its signal's threshold is out of reach), so the challenger's per-bar returns are the
+difference; and the other way round for a worse challenger. The gate's rows carry
+figures a recomputation from the journal's ``challenger_bar`` rows equals; a promotion
+swaps the champion's model by the swap's path (``model_swapped`` by ``gate``), stops the
+challenger's shadow, and a restart after a kill -9 keeps the promoted model and promotes
+nothing twice; a promotion the swap refuses drops the challenger and keeps the champion's
+model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tests.live.live_emulated import trained_registry
+from tests.live.test_challengers import play as challenger_run
+from tests.live.test_challengers import strategy
+from tradeloom.cli.main import main
+from tradeloom.journal import read_rows
+from tradeloom.live import promotion
+from tradeloom.live.model_swap import SwapRefused, described
+
+BARS = 24
+"""Bars each run trades live."""
+
+SILENT = {"kind": "threshold", "threshold": 0.49}
+"""A signal rule that never trades: its book's returns are all 0."""
+
+TRADING = {"kind": "threshold", "threshold": 0.02}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A backtest's run directory whose folds were saved (the challenger's model)."""
+    return trained_registry(tmp_path_factory.mktemp("registry"))
+
+
+def gated(registry: Path, gate: dict[str, Any], *, better: bool) -> dict[str, Any]:
+    """The champion (the strategy's own forest) with challenger ``saved`` (the registry's
+    model) gated by ``gate``: the challenger trades and the champion does not
+    (``better``), or the other way round."""
+    saved = {"kind": "saved", "from_run": str(registry)}
+    entry = {
+        "name": "saved",
+        "model": saved,
+        "signal": TRADING if better else SILENT,
+        "promote_when": gate,
+    }
+    return strategy(signal=SILENT if better else TRADING, challengers=[entry])
+
+
+def play(folder: Path, document: dict[str, Any], bars: int = BARS) -> tuple[int, Path]:
+    return challenger_run(folder, document, bars)
+
+
+def rows(run: Path, kind: str) -> list[dict[str, Any]]:
+    return [{"bar": r.bar, **r.values} for r in read_rows(run / "journal.sqlite", [kind])]
+
+
+def recomputed(run: Path, upto: int) -> tuple[int, int, float, float, float]:
+    """The gate's figures at bar ``upto``, from the journal's rows alone."""
+    book = [r for r in rows(run, "challenger_bar") if r["bar"] <= upto]
+    ours = np.array([r["equity"] for r in book])
+    theirs = np.array([r["champion_equity"] for r in book])
+    difference = np.diff(ours) / ours[:-1] - np.diff(theirs) / theirs[:-1]
+    test = stats.ttest_1samp(difference, 0.0, alternative="greater")
+    fills = sum(1 for r in rows(run, "challenger_fill") if r["bar"] <= upto)
+    return len(book), fills, float(difference.mean()), float(test.statistic), float(test.pvalue)
+
+
+GATE = {"min_bars": 8, "min_fills": 1, "alpha": 0.2}
+"""The better challenger's gate (its p-value after 8 bars is 0.12 on these bars)."""
+
+
+@pytest.fixture(scope="module")
+def promoted(registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted paper run whose better challenger is promoted."""
+    code, run = play(tmp_path_factory.mktemp("promoted"), gated(registry, GATE, better=True))
+    assert code == 0
+    return run
+
+
+def assert_evidence(run: Path) -> None:
+    """Each gate row with a test's figures has those a recomputation from the journal has."""
+    tested = [v for v in rows(run, "challenger_gate") if v["t"] is not None]
+    assert tested, "no gate row carries a test"
+    for v in tested:
+        figures = (v["bars"], v["fills"], v["mean_difference"], v["t"], v["p"])
+        assert figures == pytest.approx(recomputed(run, v["bar"]), rel=1e-9)
+
+
+def test_a_better_challenger_is_promoted_with_its_evidence(promoted: Path) -> None:
+    run = promoted
+    verdicts = rows(run, "challenger_gate")
+    assert [v["verdict"] for v in verdicts] == ["waiting", "promote"]
+    assert [v["verdict"] for v in verdicts][-1] == "promote"
+    promoted = verdicts[-1]
+    assert_evidence(run)
+    assert promoted["p"] < 0.2 and promoted["bars"] >= 8 and promoted["fills"] >= 1
+    swapped = rows(run, "model_swapped")
+    assert [(s["bar"], s["by"], s["request"]) for s in swapped] == [
+        (promoted["bar"], "gate", "challenger:saved")
+    ]
+    assert (run / swapped[0]["file"]).is_file()  # kept in RUN_DIR/swapped/
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == promoted["bar"]
+
+
+def test_a_worse_challenger_is_never_promoted(registry: Path, tmp_path: Path) -> None:
+    gate = {"min_bars": 4, "alpha": 0.5}
+    code, run = play(tmp_path, gated(registry, gate, better=False))
+    assert code == 0
+    verdicts = rows(run, "challenger_gate")
+    assert [v["verdict"] for v in verdicts] == ["waiting", "hold"]
+    assert verdicts[-1]["mean_difference"] < 0
+    assert_evidence(run)
+    assert rows(run, "model_swapped") == []
+    assert len(rows(run, "challenger_bar")) == BARS
+
+
+def test_a_kill_after_the_promotion_restarts_with_the_promoted_model_once(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> None:
+        played[0] += 1
+        before = len(books.shadows)
+        promote(books, *args)
+        if len(books.shadows) < before:  # promoted, committed: kill -9 now
+            store: Any = books.journal
+            store._buffer.clear()
+            store._buffered = 0
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+
+    document = gated(registry, GATE, better=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path, document)
+    assert died != 0
+    assert len(rows(run, "model_swapped")) == 1
+    code, run = play(tmp_path, document, BARS - played[0])
+    assert code == 0
+    assert rows(run, "model_swapped") == rows(promoted, "model_swapped")  # once
+    assert rows(run, "challenger_gate") == rows(promoted, "challenger_gate")
+    assert rows(run, "challenger_bar") == rows(promoted, "challenger_bar")  # not restarted
+    after = rows(promoted, "model_swapped")[0]["bar"]
+    decided = [f for f in fills_of(promoted) if f[0] > after]
+    assert decided, "the promoted model never traded"
+    assert fills_of(run) == fills_of(promoted)  # the promoted model decides after the restart
+
+
+def fills_of(run: Path) -> list[tuple[Any, ...]]:
+    return [(r["bar"], r["side"], r["quantity"], r["price"]) for r in rows(run, "fill")]
+
+
+def test_a_promotion_the_swap_refuses_drops_the_challenger_and_the_champion_trades_on(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(files: Any, plugins: Any, session: Any, section: Any) -> SwapRefused:
+        return SwapRefused(described(section), ("model: the file changed since the run started",))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "build_swap", refused)
+        code, run = play(tmp_path, gated(registry, GATE, better=True))
+    assert code == 0
+    gate = rows(promoted, "challenger_gate")[-1]
+    assert rows(run, "challenger_gate") == rows(promoted, "challenger_gate")
+    assert rows(run, "model_swapped") == []
+    [refusal] = rows(run, "model_swap_refused")
+    assert (refusal["bar"], refusal["by"], refusal["request"]) == (
+        gate["bar"],
+        "gate",
+        "challenger:saved",
+    )
+    [dropped] = rows(run, "challenger_failed")
+    assert dropped["challenger"] == "saved" and "the file changed" in dropped["message"]
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == gate["bar"]
+    code, alone = play(tmp_path / "alone", strategy(signal=SILENT))
+    assert code == 0
+    decided = [r["probability"] for r in rows(run, "live_bar")]
+    assert decided == [r["probability"] for r in rows(alone, "live_bar")]  # its own model
+    assert decided[-1] != rows(promoted, "live_bar")[-1]["probability"]  # not the promoted
+
+
+def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> None:
+        played[0] += 1
+        if books.promotable():  # the verdict's row is committed, the swap is not
+            store: Any = books.journal
+            store.flush()
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+        promote(books, *args)
+
+    document = gated(registry, GATE, better=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path, document)
+    assert died != 0
+    assert rows(run, "model_swapped") == []
+    code, run = play(tmp_path, document, BARS - played[0])
+    assert code == 0
+    assert rows(run, "challenger_gate") == rows(promoted, "challenger_gate")  # it stands
+    [swap] = rows(run, "model_swapped")
+    decided = rows(promoted, "challenger_gate")[-1]["bar"]
+    assert (swap["by"], swap["request"]) == ("gate", "challenger:saved")
+    assert swap["bar"] == decided + 1  # at the restart's first bar
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == decided + 1
+
+
+def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["status", str(promoted), "--json"]) == 0
+    books = {b["name"]: b for b in json.loads(capsys.readouterr().out)["books"]}
+    gate = rows(promoted, "challenger_gate")[-1]
+    assert books["saved"]["gate"] == f"promote p={gate['p']:.3g}"
+    assert books["champion"]["gate"] is None
+    assert main(["status", str(promoted)]) == 0
+    shown = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["promote", f"p={gate['p']:.3g}"] == next(w for w in shown if w[:1] == ["saved"])[-2:]
