@@ -1,0 +1,144 @@
+"""The live parity monitor (``live.parity``, issue 69 item 3): parity over the last
+window, checked off the bar's path, journaled, alerted and shown in status."""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, tick_until
+from tests.live.test_live_alerts import Inbox
+from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
+from tradeloom.domain import RunInfo
+from tradeloom.engine.status import format_status
+from tradeloom.engine.status_rows import read_status
+from tradeloom.engine.wiring import build_pipeline
+from tradeloom.journal import ParityChecked, read_rows
+from tradeloom.live.alerts import _alert_of
+from tradeloom.live.parity_monitor import check_apart
+from tradeloom.live.runner import LiveRunner
+from tradeloom.schemas import load_strategy
+
+pytestmark = pytest.mark.slow  # a paper run and its replays
+
+MONITORED = STRATEGY.replace(
+    "  stale_after_bars: null\n",
+    "  stale_after_bars: null\n  parity: {every_bars: 30, window_bars: 20}\n",
+)
+
+
+def _tick_checked(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
+    """`tick_until`, each check waited for before the next bar: the checks fall on the
+    same bars whatever the machine's speed (a run never waits for one)."""
+    while run.emulator.exchange.position < until:
+        tick_until(run, runner, run.emulator.exchange.position + 1)
+        assert runner.parity is not None
+        runner.parity.wait()
+
+
+def test_a_paper_run_with_the_monitor_shows_no_unexplained_divergence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert MONITORED != STRATEGY
+    monkeypatch.chdir(tmp_path)
+    with emulated_run(tmp_path, monkeypatch, text=MONITORED) as run:
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        assert runner.parity is not None
+        runner.parity.check = window_parity  # in this process: the same comparison
+        runner.start()
+        try:
+            _tick_checked(run, runner, 160)
+        finally:
+            runner.stop("test over")
+    run_dir = tmp_path / "paper"
+    rows = [
+        r.values | {"bar": r.bar} for r in read_rows(run_dir / "journal.sqlite", ["parity_checked"])
+    ]
+    assert [r["last_bar"] for r in rows] == [129, 159]
+    assert all(r["verdict"] == "ok" for r in rows), rows
+    last = rows[-1]
+    assert last["last_bar"] - last["first_bar"] == 19
+    assert last["unexplained_pnl"] == 0.0 and last["equity_gap"] == 0.0
+    written = json.loads((run_dir / LIVE_FILE).read_text())
+    assert written["verdict"] == "ok" and written["last_bar"] == last["last_bar"]
+    status = read_status(run_dir)
+    assert status.parity is not None and status.parity["checks"] == len(rows)
+    assert status.parity["verdict"] == "ok"
+    assert "no unexplained divergence" in status.parity["message"]
+    assert status.to_json()["parity"]["verdict"] == "ok"
+    assert "parity     ok at bar" in format_status(status)
+    # what a run does by default: the same check in a process of its own
+    assert check_apart(run_dir, 159, 20, 0.0) == {k: v for k, v in last.items() if k != "bar"}
+
+
+def test_an_unjournaled_change_in_a_live_run_alerts_and_shows_in_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run against the emulator whose sizing changes at bar 125 with no journaled
+    reason (no reload, no control request): the window's orders and fills depart from
+    the replay's with nothing to explain them."""
+    text = MONITORED.replace(
+        "every_bars: 30, window_bars: 20}", "every_bars: 20, window_bars: 20, max_unexplained: 1.0}"
+    )
+    text = text.replace(
+        "live:\n", 'live:\n  alerts:\n    targets: [{kind: webhook, url: "${PARITY_HOOK}"}]\n'
+    )
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(text.replace("fraction: 0.5}", "fraction: 0.9}"))
+    monkeypatch.chdir(tmp_path)
+    with Inbox() as inbox, emulated_run(tmp_path, monkeypatch, text=text) as run:
+        monkeypatch.setenv("PARITY_HOOK", f"{inbox.url}/hook")
+        with ExitStack() as stack:
+            runner = run.runner(tmp_path / "live", mode="live")
+            assert runner.parity is not None
+            runner.parity.check = window_parity
+            runner.attach_observers(stack)
+            runner.start()
+            try:
+                _tick_checked(run, runner, 125)
+                config, _ = load_strategy(changed, ())
+                runner.session_or_fail.engine.reconfigure(build_pipeline(config))
+                _tick_checked(run, runner, 160)
+            finally:
+                runner.stop("test over")
+            posts = inbox.wait_for(2)
+    run_dir = tmp_path / "live"
+    rows = [r.values for r in read_rows(run_dir / "journal.sqlite", ["parity_checked"])]
+    assert [r["last_bar"] for r in rows] == [119, 139, 159]
+    verdicts = [r["verdict"] for r in rows]
+    # the window before the change agrees; the one holding it diverges, from its order
+    assert verdicts[:2] == ["ok", "diverged"] and verdicts[-1] == "diverged", rows
+    diverged = rows[1]
+    assert abs(diverged["unexplained_pnl"]) > 1.0
+    assert diverged["first_divergence"] == "bar 137 BTC/USDT order: unexplained"
+    bodies = [body for path, body in posts if path == "/hook"]
+    assert [b["event"] for b in bodies] == ["parity", "parity"]
+    assert bodies[0]["values"]["unexplained_pnl"] == pytest.approx(diverged["unexplained_pnl"])
+    assert bodies[0]["text"] == diverged["message"]
+    status = read_status(run_dir)
+    assert status.parity is not None and status.parity["verdict"] == "diverged"
+    assert "parity     DIVERGED at bar" in format_status(status)
+
+
+def test_a_diverged_check_alerts_and_an_ok_one_does_not() -> None:
+    run = RunInfo("r1", "live_rf", "live", "/tmp/r1")
+    fields = {
+        "first_bar": 160,
+        "last_bar": 199,
+        "equity_gap": -12.5,
+        "window_gap": -12.5,
+        "unexplained_pnl": -12.5,
+        "max_unexplained": 1.0,
+        "first_divergence": "bar 171 fill.fee: unexplained",
+        "message": "bars 160..199: unexplained P&L -12.50 beyond 1",
+    }
+    at = {"bar": 199, "timestamp": pd.Timestamp("2024-01-09T07:00Z")}
+    alert = _alert_of(run, ParityChecked(**at, **fields, verdict="diverged"))
+    assert alert is not None and alert.event == "parity" and alert.severity == "warning"
+    assert alert.key == "160..199" and alert.values["unexplained_pnl"] == -12.5
+    assert alert.text == fields["message"]
+    assert _alert_of(run, ParityChecked(**at, **fields, verdict="ok")) is None
