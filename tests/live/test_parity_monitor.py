@@ -4,8 +4,10 @@ window, checked off the bar's path, journaled, alerted and shown in status."""
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -17,11 +19,13 @@ from tradeloom.domain import RunInfo
 from tradeloom.engine.status import format_status
 from tradeloom.engine.status_rows import read_status
 from tradeloom.engine.wiring import build_pipeline
+from tradeloom.errors import UserError
 from tradeloom.journal import ParityChecked, read_rows
 from tradeloom.live.alerts import _alert_of
-from tradeloom.live.parity_monitor import check_apart
+from tradeloom.live.parity_monitor import ParityMonitor, check_apart
 from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
+from tradeloom.schemas.live import ParitySection
 
 pytestmark = pytest.mark.slow  # a paper run and its replays
 
@@ -142,3 +146,42 @@ def test_a_diverged_check_alerts_and_an_ok_one_does_not() -> None:
     assert alert.key == "160..199" and alert.values["unexplained_pnl"] == -12.5
     assert alert.text == fields["message"]
     assert _alert_of(run, ParityChecked(**at, **fields, verdict="ok")) is None
+
+
+class _Recorder:
+    """What the monitor asks of a run's recorder: a row's header, and the row."""
+
+    def __init__(self) -> None:
+        self.rows: list[ParityChecked] = []
+
+    def at(self, bar: int) -> dict[str, int]:
+        return {"bar": bar, "correlation_id": bar}
+
+    def record(self, event: ParityChecked) -> None:
+        self.rows.append(event)
+
+
+def test_checks_are_never_doubled_and_a_failed_one_is_journaled(tmp_path: Path) -> None:
+    asked: list[int] = []
+    release = threading.Event()
+
+    def check(run_dir: Path, until: int, window: int, limit: float) -> dict[str, Any]:
+        asked.append(until)
+        release.wait(30)
+        raise UserError(f"{run_dir}: a portfolio file's run")
+
+    params = ParitySection(every_bars=3, window_bars=2)
+    monitor = ParityMonitor(tmp_path, params, check=check)
+    recorder = _Recorder()
+    for bar in range(10, 17):  # one bar a tick; the first check runs until released
+        assert not monitor.after_tick(1, bar, recorder)  # type: ignore[arg-type]
+    assert asked == [12]  # due again at 15, not started while the first runs
+    release.set()
+    monitor.wait()
+    assert monitor.after_tick(1, 17, recorder)  # type: ignore[arg-type]
+    assert asked == [12, 17]  # the one that came due, at the first tick after
+    assert monitor.close(recorder)  # type: ignore[arg-type]
+    assert [(r.bar, r.verdict) for r in recorder.rows] == [(12, "failed"), (17, "failed")]
+    assert recorder.rows[0].message == f"UserError: {tmp_path}: a portfolio file's run"
+    assert not monitor.close(recorder)  # type: ignore[arg-type]  # nothing due, nothing run
+    assert asked == [12, 17]
