@@ -11,9 +11,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
 
+from tests.console.console_runs import TOKENS
+from tests.console.served import served
 from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, tick_until
 from tests.live.test_live_alerts import Inbox
+from tests.reporting.browser import Tab, chromium, drive
+from tradeloom.console.app import create_app
+from tradeloom.console.tokens import Sessions
 from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
 from tradeloom.domain import RunInfo
 from tradeloom.engine.status import format_status
@@ -26,6 +32,8 @@ from tradeloom.live.parity_monitor import ParityMonitor, check_apart
 from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.live import ParitySection
+
+READ = {"Authorization": f"Bearer {TOKENS.read}"}
 
 pytestmark = pytest.mark.slow  # a paper run and its replays
 
@@ -125,6 +133,12 @@ def test_an_unjournaled_change_in_a_live_run_alerts_and_shows_in_status(
     assert bodies[0]["text"] == diverged["message"]
     status = read_status(run_dir)
     assert status.parity is not None and status.parity["verdict"] == "diverged"
+    assert status.parity["checks"] == 3 and status.parity["bar"] == 159
+    # the console's run page reads the same status
+    client = TestClient(create_app([tmp_path], TOKENS, Sessions()))
+    shown = client.get("/api/v1/runs/0/live", headers=READ).json()["status"]["parity"]
+    assert shown == status.to_json()["parity"]
+    _parity_tile(tmp_path, "parity at bar 159", "diverged", tmp_path / "page.png")
     assert "parity     DIVERGED at bar" in format_status(status)
 
 
@@ -146,6 +160,31 @@ def test_a_diverged_check_alerts_and_an_ok_one_does_not() -> None:
     assert alert.key == "160..199" and alert.values["unexplained_pnl"] == -12.5
     assert alert.text == fields["message"]
     assert _alert_of(run, ParityChecked(**at, **fields, verdict="ok")) is None
+
+
+def _parity_tile(root: Path, label: str, verdict: str, screenshot: Path) -> None:
+    """The console's run page shows the last check as a tile, in a real browser."""
+    if chromium() is None:
+        return  # the API answer above is the page's data; the browser draws it
+    sessions = Sessions()
+    login = f"/login?code={sessions.login_code('read')}"
+    with served(create_app([root], TOKENS, sessions), {}) as console:
+        base = f"http://127.0.0.1:{console.port}"
+
+        async def steps(tab: Tab) -> list[list[str]]:
+            await tab.navigate(base + login)
+            await tab.navigate(f"{base}/run/0/live")
+            await tab.wait_for("document.getElementById('equity-value') !== null", 60)
+            tiles: list[list[str]] = await tab.evaluate(
+                "[...document.querySelectorAll('#tiles .tile')].map("
+                "t => [t.children[0].innerText, t.children[1].innerText, t.children[1].className])"
+            )
+            await tab.screenshot(screenshot)
+            return tiles
+
+        tiles, visit = drive(steps, timeout=120)
+    assert visit.errors == []
+    assert [label, verdict, "CRITICAL"] in tiles, tiles
 
 
 class _Recorder:
