@@ -151,6 +151,12 @@ COMPONENTS: dict[str, Any] = {
                 "held weight per symbol (null: the run does not allocate).",
                 "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Allocation"}],
             },
+            "parity": {
+                "description": "The live parity monitor's last check (live.parity): window, "
+                "gaps, unexplained P&L, first divergence, verdict (ok, diverged, failed), "
+                "message, checks (null: none yet).",
+                "type": ["object", "null"],
+            },
         },
         "required": ["mode", "state", "equity", "positions", "open_orders", "monitors", "errors"],
     },

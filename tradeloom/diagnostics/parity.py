@@ -157,7 +157,7 @@ class _Journal:
     symbols: list[str] = field(default_factory=list)
 
 
-def _read_journal(run_dir: Path) -> _Journal:
+def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
     path = journal_path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory; give a paper or live run's folder")
@@ -187,7 +187,8 @@ def _read_journal(run_dir: Path) -> _Journal:
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
-        rows[row.kind].append(row)
+        if until_bar is None or row.bar <= until_bar:
+            rows[row.kind].append(row)
     starts = rows["run_started"]
     if not starts:
         raise UserError(f"{path}: no run_started row; not a run's journal")
@@ -452,7 +453,11 @@ def _close(a: float, b: float, tolerances: Mapping[str, float]) -> bool:
 
 
 def parity(
-    run_dir: Path, *, out: Path | None = None, tolerances: Mapping[str, float] | None = None
+    run_dir: Path,
+    *,
+    out: Path | None = None,
+    tolerances: Mapping[str, float] | None = None,
+    until_bar: int | None = None,
 ) -> ParityResult:
     """Replay the run in ``run_dir`` as a backtest and compare it bar by bar.
 
@@ -461,6 +466,8 @@ def parity(
         out: Where the replay's run folder (``reference``) goes (default:
             ``RUN_DIR/parity``).
         tolerances: `TOLERANCES` with changes (`parse_tolerances`).
+        until_bar: Compare the bars up to this one only (None: every bar): a run that
+            trades on (`tradeloom.diagnostics.live_parity`).
 
     Raises:
         UserError: A folder without a journal, a journal of another format or another
@@ -468,7 +475,7 @@ def parity(
             not compare yet.
     """
     limits = dict(TOLERANCES if tolerances is None else tolerances)
-    journal = _read_journal(run_dir)
+    journal = _read_journal(run_dir, until_bar)
     _check_strategy(run_dir, journal)
     out = run_dir / "parity" if out is None else out
     reference = _replay(journal, out)
@@ -637,7 +644,7 @@ class _Comparison:
                 pnl = self.book(cause, row, -(side + k) * q * (p - p_ref), 0.0)
                 parts["fill.price"].append((bar, p, p_ref, cause, code, pnl))
             if not _close(q, q2, self.limits):
-                cause, code = self._quantity_cause(bar, symbol, order, total)
+                cause, code = self._quantity_cause(bar, symbol, order, total, q_ref)
                 pnl = self.book(cause, row, -(side + k) * (q - q2) * p_ref, side * (q - q2))
                 parts["fill.quantity"].append((bar, q, q2, cause, code, pnl))
             if not _close(f, k * q * p, self.limits):
@@ -655,11 +662,18 @@ class _Comparison:
                 noted["pnl"] = math.fsum(x[5] for x in some)
 
     def _quantity_cause(
-        self, bar: int, symbol: str, order: tuple[str, str], filled: float
+        self, bar: int, symbol: str, order: tuple[str, str], filled: float, wanted: float
     ) -> tuple[str, str]:
         ordered = self.ordered.get(order, filled)
         short = ordered - filled  # what the venue did not deliver
         lot = max(self.dust.get(symbol, 0.0), 1e-6 * ordered)  # rounded to the market's lot
+        if not order[1] and abs(ordered - wanted) > lot:
+            # the run ordered another quantity than the replay filled: with nothing before
+            # it to explain that, the venue's fee or shortfall does not explain it either
+            # (a router's venue: its share may differ by the route, compared below)
+            cause = self.explain(bar, symbol)
+            if cause[0] == "unexplained":
+                return cause
         if order in self.in_base and short - self.in_base[order] <= lot:
             return "fee", "paid in the base currency"
         if short > lot:

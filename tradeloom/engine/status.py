@@ -86,6 +86,7 @@ _KINDS = (
     "challenger_fill",
     "challenger_failed",
     "challenger_gate",
+    "parity_checked",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -247,6 +248,10 @@ class RunStatus:
     books: list[BookFigures] = field(default_factory=list)
     """With ``challengers:``, the champion's book then each challenger's shadow book
     (`tradeloom.engine.book_figures`); empty: the run has none."""
+    parity: dict[str, Any] | None = None
+    """The live parity monitor's last check (``live.parity``: the journal's last
+    ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
+    the journal holds); None: none yet."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -528,6 +533,22 @@ class _Status:
             refusals=refused.nested(),
             exits_refused=refused.exits_by_purpose(),
             allocation=self._allocation(positions, equity),
+            parity=self._parity(),
+        )
+
+    def _parity(self) -> dict[str, Any] | None:
+        """The live parity monitor's last check (None: none journaled)."""
+        last = self._last("parity_checked")
+        if last is None:
+            return None
+        ints = ("bar", "first_bar", "last_bar")
+        floats = ("equity_gap", "window_gap", "unexplained_pnl", "max_unexplained")
+        texts = ("first_divergence", "verdict", "message")
+        return (
+            {k: int(last[k]) for k in ints}
+            | {k: float(last[k]) for k in floats}
+            | {k: str(last[k] or "") for k in texts}
+            | {"time": _iso(last["timestamp"]), "checks": self._count("parity_checked")}
         )
 
     def _allocation(
@@ -909,6 +930,13 @@ def format_status(status: RunStatus) -> str:
         lines.extend(_allocation_lines(s.allocation))
     if s.books:
         lines.extend(_book_lines(s.books))
+    if s.parity is not None:
+        last = s.parity
+        verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
+        lines.append(
+            f"parity     {verdict.get(last['verdict'], last['verdict'])} at bar {last['bar']}: "
+            f"{last['message']} (equity gap {_signed_money(last['equity_gap'])})"
+        )
     if s.health is None:
         lines.append("health     no health changes journaled")
     else:

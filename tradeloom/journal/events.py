@@ -73,6 +73,7 @@ __all__ = [
     "OrderExpired",
     "OrderSent",
     "OrderStateChanged",
+    "ParityChecked",
     "Reconciled",
     "RegimeChanged",
     "RejectionEvent",
@@ -1138,3 +1139,35 @@ class ChallengerGate(Event):
     p: float
     alpha: float
     verdict: str
+
+
+@_kind("parity_checked")
+@dataclass(frozen=True, kw_only=True)
+class ParityChecked(Event):
+    """The live parity monitor (``live.parity``) compared the run's last window of bars
+    with its replay as a backtest (journaled at the tick after the check ended).
+
+    Attributes:
+        first_bar: The window's first bar.
+        last_bar: The window's last bar (the last bar the check read; ``bar`` is the
+            bar it was journaled at).
+        equity_gap: The run's equity less the replay's at ``last_bar``.
+        window_gap: How much of that gap arose inside the window.
+        unexplained_pnl: The P&L inside the window that no journaled fact explains.
+        max_unexplained: The threshold (``live.parity.max_unexplained``).
+        first_divergence: The window's first difference (``bar N field: cause``; '':
+            none).
+        verdict: ``ok`` (nothing unexplained past the threshold), ``diverged`` or
+            ``failed`` (the check could not run: ``message`` says why).
+        message: One line for a person.
+    """
+
+    first_bar: int
+    last_bar: int
+    equity_gap: float
+    window_gap: float
+    unexplained_pnl: float
+    max_unexplained: float
+    first_divergence: str
+    verdict: str
+    message: str

@@ -3,7 +3,8 @@
 Configured under ``live.alerts`` (`AlertsParams`). The run registers one `Alerts`
 with the plugin manager, as any observer plugin: it hears of halts, the kill switch
 and resumes, other trading-state moves, health rules firing, liquidations, stale
-data, restarts, an unreachable venue, repeated exchange errors, and an exit refused
+data, restarts, an unreachable venue, repeated exchange errors, unexplained divergence
+from the backtest (``parity``, `tradeloom.live.parity_monitor`), and an exit refused
 (an exit's order no venue could take, a restart found never sent, a venue refused or
 a pre-trade check stopped: ``exit_refused``; a stop's, a halt's exit or the kill
 switch's flatten: ``protective_exit_refused``, critical), and posts each to every
@@ -362,6 +363,7 @@ def _alert_of(run: RunInfo, event: Event) -> Alert | None:
     # events are pandas-backed
     from tradeloom.journal import (
         Liquidation,
+        ParityChecked,
         Restarted,
         StaleData,
         TradingStateChanged,
@@ -407,5 +409,20 @@ def _alert_of(run: RunInfo, event: Event) -> Alert | None:
     if isinstance(event, VenueUnreachable):
         return Alert(
             "venue_unreachable", event.operation, "venue unreachable", event.error, run, bar, at
+        )
+    if isinstance(event, ParityChecked) and event.verdict == "diverged":
+        return Alert(
+            "parity",
+            f"{event.first_bar}..{event.last_bar}",
+            "unexplained divergence from the backtest",
+            event.message,
+            run,
+            bar,
+            at,
+            {
+                "unexplained_pnl": event.unexplained_pnl,
+                "max_unexplained": event.max_unexplained,
+                "equity_gap": event.equity_gap,
+            },
         )
     return None

@@ -87,6 +87,7 @@ OBSERVERS: frozenset[str] = frozenset(
     {
         "live.metrics",  # the Prometheus endpoint: its port and host
         "live.alerts",  # the webhooks told about the run
+        "live.parity",  # the parity monitor, set up when the run starts
     }
 )
 """Key paths of observers only (they never change a decision), set up when the run

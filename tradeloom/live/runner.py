@@ -87,6 +87,7 @@ from tradeloom.live.model_swap import (
     saved_section,
 )
 from tradeloom.live.observers import attach_observers
+from tradeloom.live.parity_monitor import ParityMonitor
 from tradeloom.live.provides import provides
 from tradeloom.live.refresh import LiveOutputs, OutputsSource, data_calendar
 from tradeloom.live.reload import MODEL, Reload, ReloadRefused, StrategyWatcher
@@ -242,6 +243,12 @@ class LiveRunner:
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
         self.shadow: ShadowBooks | None = None
         """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
+        parity = pipeline.config.live.parity
+        self.parity: ParityMonitor | None = None
+        """Checks parity with the run's replay every few bars (``live.parity``; None: none)."""
+        if parity is not None:
+            ready = None if self.outputs is None else self.outputs.wait
+            self.parity = ParityMonitor(run_dir, parity, ready=ready)
 
     def observe(self, observer: Observer) -> None:
         """Tell ``observer`` of each timed stage and each tick from now on (register it
@@ -680,6 +687,10 @@ class LiveRunner:
             # finds it at its next look and snapshots the run once the tick lets go of
             # `outputs.lock`
             self.outputs.refresh(self._outputs_source())
+        if self.parity is not None:  # after the files' hand-over: a check reads them
+            last = len(session.history) - 1
+            if self.parity.after_tick(processed, last, recorder):
+                self.link.journal_or_fail.flush(durable=False)
         return processed
 
     def _shadow_step(
@@ -910,6 +921,9 @@ class LiveRunner:
     def stop(self, reason: str) -> None:
         """Journal why the run stops, commit, refresh its files, release the run directory."""
         try:
+            if self.parity is not None and self.link.journal is not None:
+                # before `changing`: the check waits for the files, which take its lock
+                self.parity.close(self.recorder_or_fail)
             with self.changing():
                 self._stop_and_close(reason)
             if self.outputs is not None:

@@ -27,6 +27,7 @@ AlertEvent = Literal[
     "venue_unreachable",
     "exit_refused",
     "protective_exit_refused",
+    "parity",
 ]
 ALERT_EVENTS: tuple[str, ...] = get_args(AlertEvent)
 """Every event an alert can be sent for."""
@@ -44,6 +45,7 @@ SEVERITY: dict[str, str] = {
     "venue_unreachable": "warning",
     "exit_refused": "warning",
     "protective_exit_refused": "critical",
+    "parity": "warning",
 }
 
 

@@ -16,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 from tradeloom.bounds import MAX_CASH
 from tradeloom.schemas.alerts import AlertsParams
 
-__all__ = ["LiveSection", "MetricsSection", "check_crontab"]
+__all__ = ["LiveSection", "MetricsSection", "ParitySection", "check_crontab"]
 
 
 def check_crontab(value: str) -> str:
@@ -53,6 +53,35 @@ class MetricsSection(BaseModel):
         min_length=1,
         description="Address to bind: 127.0.0.1 (this machine only) unless a Prometheus "
         "server elsewhere scrapes it (0.0.0.0: every interface).",
+    )
+
+
+class ParitySection(BaseModel):
+    """Keys of ``live.parity``: the run's parity with its replay, checked while it trades."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every_bars: int = Field(
+        ge=1,
+        le=1_000_000,
+        strict=True,
+        description="Check parity after every this many bars played live, in a process "
+        "of its own (a bar never waits for it).",
+    )
+    window_bars: int = Field(
+        ge=1,
+        le=1_000_000,
+        strict=True,
+        description="Report the last this many bars: the gap that arose in them, their "
+        "unexplained P&L and their first divergence.",
+    )
+    max_unexplained: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Alert (event parity) and show DIVERGED in status when the window's "
+        "unexplained P&L is larger than this, in the quote currency (beyond parity's "
+        "rounding tolerance).",
     )
 
 
@@ -140,6 +169,11 @@ class LiveSection(BaseModel):
         default=None,
         description="Serve Prometheus metrics while the run trades (null: none); see the "
         "operating guide for the list.",
+    )
+    parity: ParitySection | None = Field(
+        default=None,
+        description="Check the run's parity with its replay as a backtest every few bars "
+        "and alert on unexplained divergence (null: never); see the going-live guide.",
     )
     alerts: AlertsParams | None = Field(
         default=None,

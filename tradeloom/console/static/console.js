@@ -69,6 +69,7 @@ load(); setInterval(load, 5000);
 
 function page_run() {
 let session = null, armed = null, updates = 0;
+const PARITY_CLASS = {ok: "HEALTHY", diverged: "CRITICAL", failed: "WARNING"};
 function tile(label, value, cls) { return "<div class='tile'><small>" + esc(label) + "</small><span class='" + esc(cls||"") + "'>" + esc(value) + "</span></div>"; }
 function draw(d) {
   if (d.error) { document.getElementById("live").textContent = d.error; return; }
@@ -79,6 +80,7 @@ function draw(d) {
     "<div class='tile'><small>equity</small><span id='equity-value'>" + esc(num(s.equity)) + "</span></div>",
     tile("return", pct(s.total_return)), tile("drawdown", pct(d.drawdown)), tile("max drawdown", pct(d.max_drawdown)),
     tile("health", s.health || "-", s.health), tile("last bar", s.last_bar ?? "-"), tile("staleness", s.staleness),
+    ...(s.parity ? [tile("parity at bar " + s.parity.bar, s.parity.verdict, PARITY_CLASS[s.parity.verdict])] : []),
     ...Object.entries(s.strategies || {}).map(([k, v]) => tile("P&L of " + k, num(v)))].join("");
   document.getElementById("equity").innerHTML = chart([{name: "equity", color: "#2c7fb8", x: d.curve.time, y: d.curve.equity, cls: "equity-line"}], 220);
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);

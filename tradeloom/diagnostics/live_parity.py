@@ -1,0 +1,117 @@
+"""Parity of a run that trades on, over its last window of bars (``live.parity``).
+
+The live parity monitor (`tradeloom.live.parity_monitor`) runs this module in a process
+of its own every ``every_bars`` bars: ``python -m tradeloom.diagnostics.live_parity
+RUN_DIR UNTIL_BAR WINDOW_BARS MAX_UNEXPLAINED``. It replays the run's bars up to
+``UNTIL_BAR`` as a backtest (`tradeloom.diagnostics.parity.parity`, into a scratch
+folder: a replay needs the run's state from its first live bar, so each check replays
+the run so far) and reports the last ``WINDOW_BARS`` of them: the gap that arose inside
+the window, the window's unexplained P&L and its first difference. The verdict is
+``diverged`` when that unexplained P&L is larger than ``MAX_UNEXPLAINED`` (parity's own
+rounding tolerance aside), ``ok`` otherwise. The result is written to
+``RUN_DIR/parity/live.json`` (atomically) and printed as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tradeloom.diagnostics.parity import TOLERANCES, ParityResult, parity
+from tradeloom.errors import UserError
+from tradeloom.reporting.outputs import atomic_bytes
+
+__all__ = ["LIVE_FILE", "window_parity", "window_summary"]
+
+LIVE_FILE = Path("parity") / "live.json"
+"""Where the last check's result goes, in the run folder."""
+
+
+def window_parity(
+    run_dir: Path, until_bar: int, window_bars: int, max_unexplained: float
+) -> dict[str, Any]:
+    """Compare the run in ``run_dir`` up to ``until_bar`` with its replay; return the
+    last ``window_bars`` bars' summary (`window_summary`), also written to `LIVE_FILE`.
+
+    Raises:
+        UserError: What `parity` refuses (a portfolio file's run, a changed strategy).
+    """
+    with tempfile.TemporaryDirectory(prefix="tradeloom-live-parity-") as scratch:
+        result = parity(run_dir, out=Path(scratch), until_bar=until_bar)
+        summary = window_summary(result, window_bars, max_unexplained)
+    (run_dir / LIVE_FILE).parent.mkdir(exist_ok=True)
+    atomic_bytes(run_dir / LIVE_FILE, (json.dumps(summary, indent=2) + "\n").encode())
+    return summary
+
+
+def window_summary(
+    result: ParityResult, window_bars: int, max_unexplained: float
+) -> dict[str, Any]:
+    """Return the last ``window_bars`` bars of ``result``: the fields of a
+    ``parity_checked`` row (`tradeloom.journal.ParityChecked`) but its bar."""
+    bars = result.bars
+    window = bars.iloc[-window_bars:]
+    before = bars.iloc[: len(bars) - len(window)]
+    first_bar, last_bar = int(window["bar"].iloc[0]), int(window["bar"].iloc[-1])
+
+    def grown(column: str) -> float:
+        if column not in bars:
+            return 0.0
+        start = float(before[column].iloc[-1]) if len(before) else 0.0
+        return float(window[column].iloc[-1]) - start
+
+    unexplained = grown("unexplained")
+    if not math.isfinite(unexplained):
+        raise UserError(f"equity.csv does not reach bar {last_bar} yet; the next check reads it")
+    # the two equity curves' rounding is no divergence (parity's ``absolute`` tolerance)
+    if abs(unexplained) <= TOLERANCES["absolute"]:
+        unexplained = 0.0
+    diffs = result.differences
+    inside = diffs[(diffs["bar"] >= first_bar) & (diffs["bar"] <= last_bar)]
+    first = ""
+    if len(inside):
+        d = inside.iloc[0]
+        symbol = f" {d['symbol']}" if d["symbol"] else ""
+        first = f"bar {int(d['bar'])}{symbol} {d['field']}: {d['cause']}"
+    diverged = abs(unexplained) > max_unexplained
+    span = f"bars {first_bar}..{last_bar}"
+    if diverged:
+        message = (
+            f"{span}: unexplained P&L {unexplained:+,.2f} beyond {max_unexplained:g}"
+            f" (first: {first or 'the equity'}); run tradeloom parity RUN_DIR for the table"
+        )
+    elif first:
+        message = f"{span}: every difference explained (first: {first})"
+    else:
+        message = f"{span}: no unexplained divergence"
+    gap = float(bars["gap"].iloc[-1])
+    return {
+        "first_bar": first_bar,
+        "last_bar": last_bar,
+        "equity_gap": gap if math.isfinite(gap) else 0.0,
+        "window_gap": grown("gap"),
+        "unexplained_pnl": unexplained,
+        "max_unexplained": float(max_unexplained),
+        "first_divergence": first,
+        "verdict": "diverged" if diverged else "ok",
+        "message": message,
+    }
+
+
+def _main(argv: list[str]) -> int:
+    run_dir, until, window, limit = argv
+    try:
+        summary = window_parity(Path(run_dir), int(until), int(window), float(limit))
+    except UserError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,168 @@
+"""The live parity monitor (``live.parity``): the run against its replay, while it trades.
+
+Every ``every_bars`` bars played live, the trading thread hands the bar it reached to a
+thread of the monitor and goes on. That thread waits for the run's files to reach the
+bar (`LiveOutputs.wait`: parity reads ``equity.csv``), then runs
+`tradeloom.diagnostics.live_parity` in a process of its own (a replay is a backtest:
+drawn here, it would hold the interpreter's lock and the run's memory), which writes
+``parity/live.json``. At the next tick after the check ended, the trading thread
+journals its result as one ``parity_checked`` row (`tradeloom.journal.ParityChecked`):
+the journal has one writer. The row goes through the run's observers like any live
+event, so a ``diverged`` verdict alerts (event ``parity``); ``tradeloom status`` shows
+the last. A check still running when the next is due is not doubled: the next starts
+at the first tick after it was journaled. When the run stops, a running check is waited
+for and journaled, and one that came due meanwhile is run and journaled.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.journal import ParityChecked
+from tradeloom.runtime.lazy import logger
+
+if TYPE_CHECKING:
+    from tradeloom.engine.events import Recorder
+    from tradeloom.schemas.live import ParitySection
+
+__all__ = ["Check", "ParityMonitor", "check_apart"]
+
+Check = Callable[[Path, int, int, float], dict[str, Any]]
+"""Compare a run up to a bar, over a window, against a threshold: the fields of a
+``parity_checked`` row but its bar (`tradeloom.diagnostics.live_parity.window_parity`)."""
+
+_log = logger("tradeloom.live")
+
+
+def check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
+    """Run `tradeloom.diagnostics.live_parity` in a new Python process; return its result.
+
+    Raises:
+        RuntimeError: The process failed: its last line of error output.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tradeloom.diagnostics.live_parity",
+            str(run_dir),
+            str(until_bar),
+            str(window_bars),
+            repr(limit),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise RuntimeError(last)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+class ParityMonitor:
+    """Check parity every ``params.every_bars`` bars off the bar's path; journal each result.
+
+    Args:
+        run_dir: The run folder.
+        params: The ``live.parity`` keys.
+        ready: Blocks until the run's files reach the last bar handed over (None: none).
+        check: Does the comparison (`check_apart`: in a process of its own).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        params: ParitySection,
+        *,
+        ready: Callable[[], None] | None = None,
+        check: Check = check_apart,
+    ) -> None:
+        self.run_dir = run_dir
+        self.params = params
+        self.ready = ready
+        self.check = check
+        self._since = 0
+        self._thread: threading.Thread | None = None
+        self._done: tuple[int, dict[str, Any]] | None = None
+        self._last_bar = -1
+        self.checks = 0
+        """Checks journaled."""
+
+    def after_tick(self, processed: int, last_bar: int, recorder: Recorder) -> bool:
+        """Journal a check that ended; start one when ``every_bars`` bars were played
+        since the last (``processed``: this tick's, ``last_bar``: the last bar). Return
+        whether a row was journaled."""
+        journaled = self._collect(recorder)
+        self._since += processed
+        self._last_bar = last_bar
+        if self._since >= self.params.every_bars and self._thread is None:
+            self._start()
+        return journaled
+
+    def _start(self) -> None:
+        self._since = 0
+        self._thread = threading.Thread(
+            target=self._run, args=(self._last_bar,), name="tradeloom-parity", daemon=True
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until a running check ended."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def close(self, recorder: Recorder) -> bool:
+        """Wait for a running check and journal it, then run and journal one that came
+        due meanwhile (the run stops); return whether a row was journaled."""
+        self.wait()
+        journaled = self._collect(recorder)
+        if self._since >= self.params.every_bars:  # due while the last one ran
+            self._start()
+            self.wait()
+            journaled = self._collect(recorder) or journaled
+        return journaled
+
+    def _run(self, until_bar: int) -> None:
+        p = self.params
+        try:
+            if self.ready is not None:
+                self.ready()
+            result = self.check(self.run_dir, until_bar, p.window_bars, p.max_unexplained)
+        except Exception as exc:  # a failed check is journaled; the run trades on
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
+            _log.error("parity_check_failed", until_bar=until_bar, error=message)
+            result = {
+                "first_bar": until_bar,
+                "last_bar": until_bar,
+                "equity_gap": 0.0,
+                "window_gap": 0.0,
+                "unexplained_pnl": 0.0,
+                "max_unexplained": p.max_unexplained,
+                "first_divergence": "",
+                "verdict": "failed",
+                "message": message,
+            }
+        self._done = (until_bar, result)
+
+    def _collect(self, recorder: Recorder) -> bool:
+        thread, done = self._thread, self._done
+        if thread is None or done is None or thread.is_alive():
+            return False
+        thread.join()
+        self._thread, self._done = None, None
+        until_bar, result = done
+        row = ParityChecked(**recorder.at(until_bar), **result)
+        recorder.record(row)
+        self.checks += 1
+        log = _log.warning if row.verdict != "ok" else _log.info
+        log("parity_checked", verdict=row.verdict, message=row.message)
+        return True
