@@ -23,10 +23,12 @@ import structlog
 from tests.builders import walk_bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
+from tradeloom.live.model_swap import restart_document
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.schemas import load_strategy
+from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 
 SYMBOL = "BTC/USDT"
@@ -174,7 +176,8 @@ class EmulatedRun:
 
         ``options`` go to `LiveRunner` (``echo``, ``refresh``).
         """
-        config, plugins = load_strategy(self.strategy, overrides)
+        document = restart_document(load_yaml(self.strategy), run_dir)  # as the CLI does
+        config, plugins = load_strategy(self.strategy, overrides, document=document)
         return LiveRunner(
             build_pipeline(config),
             plugins,

@@ -33,7 +33,7 @@ from tests.live.live_emulated import (
 )
 from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
-from tradeloom.live.model_swap import SWAPPED_DIR, model_problems
+from tradeloom.live.model_swap import SWAPPED_DIR, model_problems, precheck
 from tradeloom.live.runner import LiveRunner
 
 SWAP_AT = 108
@@ -299,6 +299,116 @@ def test_a_hot_reload_of_the_model_section_swaps_it_and_a_restart_keeps_it(
     assert swapped["sha256"] == sha
     assert len(ids) == len(set(ids)) and ids
     assert _after(_decisions(journal), swap_bar) == _after(fresh, swap_bar)
+
+
+def _reloaded_from_a_run_gone(
+    run: EmulatedRun, registry: Path, run_dir: Path, moved: Path
+) -> LiveRunner:
+    """Swap a copy of ``registry`` in by a hot reload, trade 3 bars, stop cleanly and
+    delete the copy; return the runner stopped (the file still names the copy)."""
+    shutil.copytree(registry, moved)
+    runner = run.runner(run_dir, watch_file=True)
+    runner.start()
+    tick_until(run, runner, SWAP_AT)
+    run.strategy.write_text(STRATEGY.replace(_MODEL, f"model: {{from_run: {moved}}}\n"))
+    runner.tick()
+    tick_bars(run, runner, 3)
+    runner.stop("maintenance")
+    shutil.rmtree(moved)
+    return runner
+
+
+def test_a_restart_after_a_hot_reload_swap_needs_not_the_run_the_model_came_from(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        moved = tmp_path / "copy"
+        _reloaded_from_a_run_gone(run, registry, run_dir, moved)
+        text = run.strategy.read_text()
+        _, sha = _latest(registry)
+        kept = run_dir / SWAPPED_DIR / f"{sha}.pkl"
+        again = run.runner(run_dir, watch_file=True)
+        again.start()  # the file names the run gone: the kept copy is built instead
+        assert again.session_or_fail.p.model.loaded_from == {  # type: ignore[attr-defined]
+            "source": str(kept),
+            "sha256": sha,
+        }
+        tick_bars(run, again, 1)
+        assert run.strategy.read_text() == text  # the user's file is not rewritten
+        # an edit of the file that still names the run gone reloads, the model kept
+        edited = text.replace("threshold: 0.04", "threshold: 0.05")
+        run.strategy.write_text(edited)
+        again.tick()
+        tick_bars(run, again, 1)
+        again.stop("maintenance")
+        # a file that names the kept copy itself is the model in force: no change
+        section = f"model: {{path: {kept}, sha256: {sha}}}\n"
+        run.strategy.write_text(edited.replace(f"model: {{from_run: {moved}}}\n", section))
+        third = run.runner(run_dir, watch_file=True)
+        third.start()
+        assert third.session_or_fail.p.model.loaded_from["sha256"] == sha  # type: ignore[attr-defined]
+        tick_bars(run, third, 2)
+        third.stop("test over")
+        assert run.emulator.errors == []
+    assert len(rows(journal, "restarted")) == 2
+    assert len(rows(journal, "model_swapped")) == 1
+    assert rows(journal, "config_reload_refused") == []
+    changed = [r["changed"] for r in rows(journal, "config_reloaded")]
+    assert changed == [["model"], ["signal"]]  # the restarts saw no other edit
+
+
+def test_a_swap_after_a_reload_from_a_run_gone_is_checked_against_the_kept_copy(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        _reloaded_from_a_run_gone(run, registry, run_dir, tmp_path / "copy")
+    # compared with the kept copy of the model in force (the same label): nothing found
+    assert precheck(run_dir, registry, None) == []
+
+
+def test_a_reload_to_kelly_sizing_is_refused_while_an_uncalibrated_model_is_in_force(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+    fraction = "sizing: {kind: fixed_fraction, fraction: 0.5}"
+    kelly = "sizing: {kind: kelly, fraction: 0.25, avg_win: 0.02, avg_loss: 0.01}"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, watch_file=True)
+        runner.start()
+        tick_until(run, runner, SWAP_AT)
+        run.strategy.write_text(swapped)
+        runner.tick()
+        tick_bars(run, runner, 1)
+        sizer = runner.session_or_fail.p.sizer
+        run.strategy.write_text(swapped.replace(fraction, kelly))
+        runner.tick()
+        (refused,) = rows(journal, "config_reload_refused")
+        (line,) = refused["errors"]
+        assert "risk.sizing: reads the probability as a probability" in line
+        assert "the model in force is not calibrated" in line
+        assert runner.session_or_fail.p.sizer is sizer  # the run sizes on as it did
+        # a journal of an older tradeloom that took it: a restart still puts its model back
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("tradeloom.live.runner.uncalibrated", lambda *_: False)
+            run.strategy.write_text(swapped.replace(fraction, kelly.replace("0.25", "0.2")))
+            runner.tick()
+        assert len(rows(journal, "config_reloaded")) == 2  # kelly in force
+        tick_bars(run, runner, 1)
+        crash(runner)
+        again = run.runner(run_dir, watch_file=True)
+        again.start()  # no acceptance check again: its file's hash and features only
+        _, sha = _latest(registry)
+        assert again.session_or_fail.p.model.loaded_from["sha256"] == sha  # type: ignore[attr-defined]
+        again.stop("test over")
+        assert run.emulator.errors == []
 
 
 class _Model:

@@ -55,6 +55,18 @@ def default_run_dir(name: str, mode: Mode) -> Path:
     return Path("runs") / f"{name}-{mode}"
 
 
+def live_run_dir(name: str, mode: Mode, out: Path | None, *, simulated: bool) -> Path:
+    """Return the run directory of a paper or live run of strategy ``name`` (``--out``,
+    else the default for its mode and clock), resolved."""
+    if out is not None:
+        return out.resolve()
+    if simulated:
+        from tradeloom.live.sim_clock import simulated_run_dir
+
+        return simulated_run_dir(name).resolve()
+    return default_run_dir(name, mode).resolve()
+
+
 def run_live(
     pipeline: Pipeline,
     plugins: Plugins,
@@ -83,14 +95,7 @@ def run_live(
     """
     name = pipeline.config.name
     simulated = speed is not None
-    if out is not None:
-        run_dir = out.resolve()
-    elif simulated:
-        from tradeloom.live.sim_clock import simulated_run_dir
-
-        run_dir = simulated_run_dir(name).resolve()
-    else:
-        run_dir = default_run_dir(name, mode).resolve()
+    run_dir = live_run_dir(name, mode, out, simulated=simulated)
     check_live_run_dir(out if out is not None else run_dir, given=out is not None)
     with ExitStack() as stack:
         clock: Callable[[], pd.Timestamp] = wall_clock

@@ -183,6 +183,7 @@ def _run_live(args: argparse.Namespace) -> int:
     from tradeloom.cli.launch import run_live
 
     simulated = args.clock == "simulated"
+    _restart_document(args, simulated=simulated)
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, args.mode, served=simulated)
     _refuse_pairs([pipeline], args.mode)
@@ -201,6 +202,20 @@ def _run_live(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
+    """Build a restart's model from the copy its run directory keeps of the model the
+    journal swapped in (`tradeloom.live.model_swap.restart_document`)."""
+    from tradeloom.cli.launch import live_run_dir
+    from tradeloom.live.model_swap import restart_document
+
+    document = _document(args)
+    name = document.data.get("name")
+    if args.out is None and not isinstance(name, str):
+        return  # no name: the validation says so
+    run_dir = live_run_dir(str(name), args.mode, args.out, simulated=simulated)
+    args.document = restart_document(document, run_dir)
 
 
 def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:

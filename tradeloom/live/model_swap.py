@@ -22,9 +22,10 @@ one first copies the model's file and metadata into ``RUN_DIR/swapped/`` (`SWAPP
 the file named by its SHA-256), then swaps the model into the session and journals
 ``model_swapped`` (both hashes, who asked) in one commit, before the next bar: the new
 model decides that bar. A restart runs the model of the journal's last ``model_swapped``
-row, built from the kept copy (`restore_in_force`), so it never depends on the run the
-model came from; a kill -9 before that row's commit leaves the old model in force and
-the request in the mailbox, asked again when the run restarts.
+row, built from the kept copy (`restore_in_force`; a file that still names the run the
+model came from is built with that copy too, `restart_document`), so it never depends
+on the run the model came from; a kill -9 before that row's commit leaves the old model
+in force and the request in the mailbox, asked again when the run restarts.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ from tradeloom.plugins.protocols import (
     DescribedModel,
     LiveModel,
     LiveTrainer,
+    Model,
     NeedsCalibration,
     SavedModelFile,
 )
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact_text
 from tradeloom.schemas import load_strategy
+from tradeloom.schemas.strategy import fill_implied_kinds
 from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
 
 if TYPE_CHECKING:
@@ -73,14 +76,19 @@ __all__ = [
     "described",
     "in_force_document",
     "in_force_sha256",
+    "is_kept",
     "journal_refusal",
     "journal_swap",
     "keep_file",
+    "kept",
     "model_problems",
     "precheck",
+    "restart_document",
     "restore_in_force",
     "saved_section",
+    "standing_for",
     "swap_problems",
+    "uncalibrated",
 ]
 
 SWAPPED_DIR = "swapped"
@@ -156,16 +164,26 @@ def build_swap(
     a hot reload builds a file (with the running plugins; it imports nothing), so the
     saved model's checks run; then `checked_swap`.
     """
+    built = _built_model(files, plugins, section)
+    if isinstance(built, SwapRefused):
+        return built
     source = described(section)
+    return checked_swap(session, built, source, section.get("trusted_packages", ()))
+
+
+def _built_model(
+    files: RunFiles, plugins: Plugins, section: Mapping[str, Any]
+) -> Model | SwapRefused:
+    """Return the model of ``section`` built against the strategy in force (the saved
+    model's own checks: its file's hash, its features), or why not (`SwapRefused`)."""
     config = files.config
     document = {**config.document, "model": dict(section)}
     loaded = YamlDocument(document, SourceMap(f"{config.source} (model swap)", {}))
     try:
         new, _ = load_strategy(config.source, document=loaded, load_plugins=lambda _: plugins)
-        pipeline = build_pipeline(new)
+        return build_pipeline(new).model
     except UserError as exc:
-        return SwapRefused(source, tuple(redact_text(line) for line in exc.lines()))
-    return checked_swap(session, pipeline.model, source, section.get("trusted_packages", ()))
+        return SwapRefused(described(section), tuple(redact_text(line) for line in exc.lines()))
 
 
 def checked_swap(
@@ -222,7 +240,7 @@ def model_problems(running: object, sizer: object, model: object) -> list[str]:
             f"with {_shown(running.label_record())}; swap in a model trained with the "
             "running model's label"
         )
-    elif _needs_calibration(sizer) and not model.calibrated:
+    elif uncalibrated(sizer, model):
         problems.append(
             "model: risk.sizing reads the probability as a probability (it needs a "
             "calibrated model) and the model is not calibrated; swap in one trained with "
@@ -231,8 +249,12 @@ def model_problems(running: object, sizer: object, model: object) -> list[str]:
     return problems
 
 
-def _needs_calibration(sizer: object) -> bool:
-    return isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
+def uncalibrated(sizer: object, model: object) -> bool:
+    """Return whether ``sizer`` reads probabilities as probabilities (`NeedsCalibration`)
+    and ``model`` says it is not calibrated (a swap refuses it, and a hot reload of the
+    sizing to such a sizer while it is in force)."""
+    needs = isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
+    return needs and isinstance(model, DescribedModel) and not model.calibrated
 
 
 def _prediction_problem(session: LiveSession, model: LiveModel) -> str | None:
@@ -268,13 +290,14 @@ def precheck(run_dir: Path, model: Path, fold: int | None) -> list[str]:
     A strategy whose secrets are not set in this shell is not checked here ([] is
     returned): the running process has them.
     """
-    source, document = in_force_document(run_dir)
+    source, document, swapped = _journaled(run_dir)
     running_section = document.get("model")
     section = saved_section(
         model, fold, running_section if isinstance(running_section, dict) else {}
     )
+    in_force = document if swapped is None else {**document, "model": kept(run_dir, swapped)}
     try:
-        running = _built(source, document)
+        running = _built(source, in_force)  # a swapped model: its kept copy
         new = _built(source, {**document, "model": section})
     except UserError as exc:
         lines = exc.lines()
@@ -295,21 +318,90 @@ def in_force_document(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     Raises:
         UserError: The journal records no strategy document.
     """
+    source, document, _ = _journaled(run_dir)
+    return source, document
+
+
+def _journaled(run_dir: Path) -> tuple[Path, dict[str, Any], ModelSwapped | None]:
+    """`in_force_document`, and the journal's last ``model_swapped`` row (None: none)."""
     from tradeloom.journal import ConfigReloaded, RunStarted, journal_path, read_events
 
     document: dict[str, Any] | None = None
+    swapped: ModelSwapped | None = None
     source = run_dir / "strategy.yaml"
-    for event in read_events(journal_path(run_dir), [RunStarted, ConfigReloaded]):
+    kinds = [RunStarted, ConfigReloaded, ModelSwapped]
+    for event in read_events(journal_path(run_dir), kinds):
         if isinstance(event, RunStarted) and document is None:
             source, document = Path(event.source), event.document
         elif isinstance(event, ConfigReloaded):
             document = event.document
+        elif isinstance(event, ModelSwapped):
+            swapped = event
     if not document:
         raise UserError(
             f"{run_dir}: its journal does not record the strategy it trades (not started "
             "yet, or by an older tradeloom); a swap is checked against it"
         )
-    return source, document
+    return source, document, swapped
+
+
+def kept(run_dir: Path, swapped: ModelSwapped) -> dict[str, Any]:
+    """Return the ``model`` section of the copy ``swapped`` kept in ``run_dir``."""
+    return {**swapped.model, "path": str(run_dir / swapped.file)}
+
+
+def is_kept(section: object, swapped: ModelSwapped) -> bool:
+    """Return whether the ``model`` section ``section`` loads the model ``swapped`` put
+    in force (a saved file of its SHA-256, which its loading checks)."""
+    return (
+        isinstance(section, Mapping)
+        and "path" in section
+        and section.get("sha256") == swapped.sha256
+    )
+
+
+def restart_document(document: YamlDocument, run_dir: Path) -> YamlDocument:
+    """Return the strategy file ``document`` as a restart of the run in ``run_dir`` builds
+    it: when its journal swapped a model and the file's ``model`` section is one the run
+    traded under since (`standing_for`), that section is the kept copy's (the file is
+    not rewritten), so the restart never depends on the run the model came from."""
+    stands = standing_for(run_dir)
+    if stands is None or fill_implied_kinds(document.data).get("model") not in stands[0]:
+        return document
+    return YamlDocument({**document.data, "model": stands[1]}, document.source_map)
+
+
+def standing_for(run_dir: Path) -> tuple[list[Any], dict[str, Any]] | None:
+    """Return the ``model`` sections of the documents the run in ``run_dir`` traded under
+    since its journal's last ``model_swapped`` row and the section of that row's kept
+    copy, which they stand for; None: no swap (or no journal, or one not read here: the
+    runner says what is wrong with it)."""
+    from tradeloom.journal import (
+        ConfigReloaded,
+        JournalError,
+        RunStarted,
+        journal_path,
+        read_events,
+    )
+
+    path = journal_path(run_dir)
+    if not path.is_file():
+        return None  # a first start
+    document: dict[str, Any] = {}
+    swapped: ModelSwapped | None = None
+    since: list[Any] = []
+    try:
+        for event in read_events(path, [RunStarted, ConfigReloaded, ModelSwapped]):
+            if isinstance(event, RunStarted) and not document:
+                document = event.document or {}
+            elif isinstance(event, ConfigReloaded):
+                document = event.document or {}
+                since.append(document.get("model"))
+            elif isinstance(event, ModelSwapped):
+                swapped, since = event, [document.get("model")]
+    except JournalError:
+        return None
+    return None if swapped is None else (since, kept(run_dir, swapped))
 
 
 def _built(source: Path, document: Mapping[str, Any]) -> Pipeline:
@@ -405,15 +497,16 @@ def restore_in_force(
     Raises:
         RestartRefused: The kept copy is missing, changed, or no longer fits the strategy.
     """
-    section = {**swapped.model, "path": str(files.run_dir / swapped.file)}
-    built = build_swap(files, plugins, session, section)
+    # its file's hash and the strategy's features only: the acceptance checks ran at the
+    # swap, and the reloads since were checked against this model (`uncalibrated`)
+    built = _built_model(files, plugins, kept(files.run_dir, swapped))
     if isinstance(built, SwapRefused):
         raise RestartRefused(
             f"{files.run_dir}: the model in force since bar {swapped.bar} ({swapped.file}, "
             f"swapped in from {swapped.source}) cannot be loaded again: {built.errors[0]}; "
             "put the file back (the journal's model_swapped row names it)"
         )
-    session.use_model(built.model)
+    session.use_model(built)
 
 
 def _running(session: LiveSession) -> tuple[str, str]:

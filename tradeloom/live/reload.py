@@ -43,10 +43,12 @@ from tradeloom.runtime.redaction import REDACTED, redact, redact_text
 from tradeloom.schemas import StrategyConfig, load_strategy
 from tradeloom.schemas.messages import join_path, show
 from tradeloom.schemas.secrets import secret_reference
+from tradeloom.schemas.strategy import fill_implied_kinds
 from tradeloom.schemas.yaml_loader import (
     OVERRIDE_LOCATION,
     SourceMap,
     YamlDocument,
+    load_yaml,
     max_file_bytes,
 )
 
@@ -199,6 +201,9 @@ class StrategyWatcher:
         current: The strategy the run is running.
         overrides: The ``--set`` overrides the run was started with; applied to every
             new version, so an overridden key keeps its value whatever the file says.
+        kept: The ``model`` sections the file may still say and the section they are
+            built as (a restart's: the copy kept of the model swapped in,
+            `tradeloom.live.model_swap.restart_document`), until a reload changes it.
     """
 
     def __init__(
@@ -207,11 +212,13 @@ class StrategyWatcher:
         current: StrategyConfig,
         overrides: Sequence[str] = (),
         plugins: Plugins | None = None,
+        kept: tuple[list[Any], Any] | None = None,
     ) -> None:
         self.path = path
         self.current = current
         self.overrides = tuple(overrides)
         self.plugins = plugins
+        self.kept = kept
         self._stat: tuple[int, int, int] | None = None
         # None: the first check reads the file and compares it with `current`, so an edit
         # made between the run's start and the watcher's is not missed.
@@ -265,12 +272,22 @@ class StrategyWatcher:
 
     def _validate(self) -> Reload | ReloadRefused | None:
         try:
-            config, _ = load_strategy(self.path, self.overrides, load_plugins=self._running_plugins)
+            document = load_yaml(self.path)
+            if (
+                self.kept is not None
+                and fill_implied_kinds(document.data).get(MODEL) in self.kept[0]
+            ):
+                document = YamlDocument({**document.data, MODEL: self.kept[1]}, document.source_map)
+            config, _ = load_strategy(
+                self.path, self.overrides, load_plugins=self._running_plugins, document=document
+            )
         except UserError as exc:
             return _refused(exc.lines())
         outcome = reload_to(self.current, config)
         if not isinstance(outcome, ReloadRefused):
             self.current = config
+            if outcome is not None and MODEL in outcome.changed:
+                self.kept = None  # the file names the model in force now
         return outcome
 
     def _unreadable(self, exc: OSError) -> ReloadRefused | None:

@@ -58,6 +58,7 @@ from tradeloom.journal import (
     JournalError,
     JournalStore,
     JournalUnavailable,
+    ModelSwapped,
     RunIdentity,
     RunStarted,
     RunStopped,
@@ -81,10 +82,13 @@ from tradeloom.live.model_swap import (
     checked_swap,
     described,
     in_force_sha256,
+    is_kept,
     journal_refusal,
     journal_swap,
     keep_file,
     saved_section,
+    standing_for,
+    uncalibrated,
 )
 from tradeloom.live.observers import attach_observers
 from tradeloom.live.parity_monitor import ParityMonitor
@@ -370,7 +374,7 @@ class LiveRunner:
                 state = None
             else:
                 self._check_owner(state.started)
-                self._check_unchanged(state.document)
+                self._check_unchanged(state.document, state.swapped)
                 self.swap_requests = set(state.swap_requests)
         else:
             try:  # a journal gone whole, after orders were sent
@@ -413,6 +417,7 @@ class LiveRunner:
                 self.files.config,
                 self.overrides,
                 plugins=self.markets.plugins,
+                kept=self._kept(state),
             )
         history = session.history
         late = self.files.config.live.stale_after_bars
@@ -566,15 +571,30 @@ class LiveRunner:
             return {s: r for s, r in rows.items() if r is not None}
         return {}
 
-    def _check_unchanged(self, document: dict[str, Any] | None) -> None:
-        """Refuse a restart whose file changed what a running strategy cannot swap."""
+    def _check_unchanged(
+        self, document: dict[str, Any] | None, swapped: ModelSwapped | None
+    ) -> None:
+        """Refuse a restart whose file changed what a running strategy cannot swap (a
+        ``model`` section that loads the copy of the model in force is no change)."""
         from tradeloom.live.reload import changes_while_down
 
         if document is None or self.markets.portfolio is not None:
             return
+        section = self.files.config.document.get(MODEL)
+        if swapped is not None and is_kept(section, swapped):
+            document = {**document, MODEL: section}
         problems = changes_while_down(document, self.files.config, self.overrides)
         if problems:
             raise ConfigError(problems)
+
+    def _kept(self, state: JournalState | None) -> tuple[list[Any], Any] | None:
+        """Return the ``model`` sections the run traded under since its last swap and the
+        one it is built as, when a restart built the kept copy in their place."""
+        if state is None or state.swapped is None:
+            return None
+        stands = standing_for(self.run_dir)
+        section = self.files.config.document.get(MODEL)
+        return (stands[0], section) if stands and is_kept(section, state.swapped) else None
 
     def _check_owner(self, started: RunStarted) -> None:
         if started.mode != self.files.mode or started.strategy != self.files.config.name:
@@ -882,6 +902,10 @@ class LiveRunner:
                 outcome = swap_or_not
             else:
                 swap = swap_or_not
+        if not isinstance(outcome, ReloadRefused):
+            outcome = self._calibrated_enough(
+                outcome, session.p.model if swap is None else swap[0].model
+            )
         if isinstance(outcome, ReloadRefused):
             errors = [str(e) for e in outcome.errors]
             recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
@@ -900,6 +924,20 @@ class LiveRunner:
         if swap is not None:  # in the reload's commit: both or neither
             reason = "the strategy file's model section changed"
             journal_swap(recorder, session, *swap, by="reload", reason=reason)
+
+    def _calibrated_enough(self, reload: Reload, model: object) -> Reload | ReloadRefused:
+        """Refuse a reload whose sizing needs a calibrated model when ``model``, the model
+        in force after it, is not (every restart would refuse to put it back)."""
+        if not uncalibrated(reload.pipeline.sizer, model):
+            return reload
+        return ReloadRefused(
+            (
+                f"{reload.config.locate('risk.sizing')} risk.sizing: reads the probability "
+                "as a probability (it needs a calibrated model) and the model in force is "
+                "not calibrated; keep the sizing, or swap in a model trained with "
+                "model.calibration first",
+            )
+        )
 
     def _reloaded_model(self, reload: Reload) -> tuple[ModelSwap, dict[str, Any]] | ReloadRefused:
         """Check the model of a reload that changed the ``model`` section and keep its
