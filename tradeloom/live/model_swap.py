@@ -30,7 +30,6 @@ in force and the request in the mailbox, asked again when the run restarts.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -44,6 +43,7 @@ import numpy as np
 
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
+from tradeloom.files.digest import sha256_of
 from tradeloom.journal import ModelSwapped, ModelSwapRefused
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import (
@@ -420,7 +420,7 @@ def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
         folder.mkdir(exist_ok=True)
         _copy(swap.file.with_suffix(".json"), target.with_suffix(".json"))
         _copy(swap.file, target)
-        digest = _sha256_of(target)
+        digest = sha256_of(target)
         _sync(folder)
     except OSError as exc:
         return SwapRefused(swap.source, (f"{folder}: the model file cannot be kept ({exc})",))
@@ -532,11 +532,3 @@ def _sync(folder: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from tradeloom.files.digest import sha256_of
 from tradeloom.files.reading import json_depth
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.model.bundle import Bundle, BundleError, read_bundle
@@ -166,7 +167,7 @@ def load_saved_model(
             f"{shown} is {size:,} bytes, its metadata says {metadata.model.size:,}; at most "
             f"{MAX_MODEL_BYTES:,} bytes are read; refusing to load it",
         )
-    actual = _sha256_of(pickle_path)  # in chunks: the file is held in memory only once trusted
+    actual = sha256_of(pickle_path)  # in chunks: the file is held in memory only once trusted
     if actual != expected:
         raise ParamError(
             hash_key,
@@ -267,14 +268,6 @@ def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:
 
 def _what(model: type[BaseModel]) -> str:
     return "index" if model is ModelIndex else "metadata"
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _shown(path: Path) -> str:
