@@ -33,6 +33,8 @@ from tests.live.live_emulated import (
 )
 from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
+from tradeloom.engine.run_dir import RUN_OWNED
+from tradeloom.journal.tail import tail_path
 from tradeloom.live.model_swap import SWAPPED_DIR, model_problems, precheck
 from tradeloom.live.runner import LiveRunner
 
@@ -163,6 +165,9 @@ def test_a_live_run_swaps_in_a_registry_model_and_decides_as_a_fresh_run_of_it(
     assert after["orders"], "the swapped model never traded: the comparison proves little"
     # parity replays each bar with the probability the run journaled, whichever model
     assert main(["parity", str(run_dir), "--out", str(tmp_path / "parity")]) == 0
+    # what a swapped run wrote is a run's (a folder whose journal is gone is still told apart)
+    written = {p.name for p in run_dir.iterdir()} - {tail_path(journal).name}
+    assert written <= RUN_OWNED, sorted(written - RUN_OWNED)
 
 
 def test_a_model_of_other_features_is_refused_and_the_run_trades_on(
