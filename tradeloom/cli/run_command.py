@@ -209,9 +209,12 @@ def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
     journal swapped in (`tradeloom.live.model_swap.restart_document`)."""
     from tradeloom.cli.launch import live_run_dir
     from tradeloom.live.model_swap import restart_document
+    from tradeloom.schemas.overrides import apply_overrides
 
     document = _document(args)
-    name = document.data.get("name")
+    # the run's name as its validation reads it: `--set name=...` names another folder
+    data, _, _ = apply_overrides(document.data, args.overrides, document.source_map)
+    name = data.get("name")
     if args.out is None and not isinstance(name, str):
         return  # no name: the validation says so
     run_dir = live_run_dir(str(name), args.mode, args.out, simulated=simulated)
