@@ -21,6 +21,7 @@ import yaml
 
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, rows, tick_bars, tick_until
 from tests.live.test_challengers import LOGIT
+from tradeloom.engine.status import format_status, read_run
 
 HISTORY = 300
 """Bars closed when the run starts: the models have folds to predict with."""
@@ -111,6 +112,15 @@ def test_a_challenger_added_by_a_hot_reload_starts_flat_at_the_next_bar(
     shadow = [r for r in rows(journal, "challenger_bar")]
     assert all(r["probabilities"][0] is not None for r in shadow)  # it predicts each bar
     assert rows(journal, "challenger_fill"), "the challenger never traded"
+    status = read_run(journal.parent).status
+    champion, logit = status.books
+    assert (champion.first_bar, logit.first_bar) == (HISTORY, reload_bar + 1)
+    assert logit.bars == len(book) and champion.bars == last - HISTORY + 1
+    lines = format_status(status).splitlines()
+    head = next(line for line in lines if line.startswith("books"))
+    assert head.split()[-1:] == ["bar"] and "from bar" in head  # a book that started later
+    shown = next(line.split() for line in lines if line.split()[:1] == ["logit"])
+    assert shown[-1] == str(reload_bar + 1)
 
 
 def test_an_added_challengers_book_is_a_paper_run_of_its_candidate_from_that_bar(
