@@ -114,6 +114,22 @@ COMPONENTS: dict[str, Any] = {
             "others_held": _NUM,
         }
     ),
+    "Book": _object(
+        {
+            "name": {"type": "string", "description": "champion, or the challenger's name"},
+            "equity": _NUM,
+            "total_return": _NUM,
+            "sharpe": _NUM,
+            "fills": {"type": "integer"},
+            "turnover": _NUM,
+            "auc": _NUM,
+            "gate": {**_STR, "description": "A gated challenger's last verdict and p-value."},
+            "max_drawdown": _NUM,
+            "ece": {**_NUM, "description": "The model's expected calibration error."},
+            "first_bar": {**_INT, "description": "The first bar of the book."},
+            "bars": {"type": "integer"},
+        }
+    ),
     "Status": {
         "type": "object",
         "description": "What 'tradeloom status --json' prints.",
@@ -150,6 +166,12 @@ COMPONENTS: dict[str, Any] = {
                 "description": "The allocation layer's last rebalance and target against "
                 "held weight per symbol (null: the run does not allocate).",
                 "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Allocation"}],
+            },
+            "books": {
+                "type": "array",
+                "description": "With challengers: the champion's book, then each "
+                "challenger's shadow book, side by side (empty: none).",
+                "items": {"$ref": "#/components/schemas/Book"},
             },
             "parity": {
                 "description": "The live parity monitor's last check (live.parity): window, "

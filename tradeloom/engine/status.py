@@ -41,7 +41,7 @@ from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
-    from tradeloom.engine.book_figures import BookFigures
+    from tradeloom.reporting.book_figures import BookFigures
 
 __all__ = [
     "AllocationStatus",
@@ -247,7 +247,7 @@ class RunStatus:
     run does not allocate, or has not rebalanced yet)."""
     books: list[BookFigures] = field(default_factory=list)
     """With ``challengers:``, the champion's book then each challenger's shadow book
-    (`tradeloom.engine.book_figures`); empty: the run has none."""
+    (`tradeloom.reporting.book_figures`); empty: the run has none."""
     parity: dict[str, Any] | None = None
     """The live parity monitor's last check (``live.parity``: the journal's last
     ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
@@ -462,7 +462,7 @@ class _Status:
         if not len(self.f["challenger_bar"]):
             return status
         # pandas' figures: the rows' reader hands a run with challengers to this one
-        from tradeloom.engine.book_figures import book_figures, label_horizon
+        from tradeloom.reporting.book_figures import book_figures, label_horizon
 
         horizon = label_horizon(_strategy(self.run_dir))
         books = book_figures(self.f, self.curve, capital, self.seconds, horizon)
@@ -963,21 +963,30 @@ def format_status(status: RunStatus) -> str:
 
 
 def _book_lines(books: list[BookFigures]) -> list[str]:
-    """The champion's and each challenger's book, one line each, in aligned columns."""
+    """The champion's and each challenger's book, one line each, in aligned columns (the
+    bar each book starts at when one was added to the running run)."""
     width = max(len(b.name) for b in books)
     gated = any(b.gate is not None for b in books)
+    added = len({b.first_bar for b in books}) > 1
     lines = [
         f"books      {'':<{width}}  {'equity':>12}  {'return':>8}  {'sharpe':>7}  "
-        f"{'fills':>5}  {'turnover':>8}  {'auc':>5}" + ("  gate" if gated else "")
+        f"{'fills':>5}  {'turnover':>8}  {'max dd':>7}  {'auc':>5}  {'ece':>6}"
+        + ("  from bar" if added else "")
+        + ("  gate" if gated else "")
     ]
     for b in books:
         ret = "-" if b.total_return is None else f"{b.total_return:+.2%}"
         sharpe = "-" if b.sharpe is None else f"{b.sharpe:.2f}"
         turnover = "-" if b.turnover is None else f"{b.turnover:.2f}x"
+        drawdown = "-" if b.max_drawdown is None else f"{b.max_drawdown:.2%}"
         auc = "-" if b.auc is None else f"{b.auc:.3f}"
+        ece = "-" if b.ece is None else f"{b.ece:.4f}"
+        since = "-" if b.first_bar is None else str(b.first_bar)
         lines.append(
             f"           {b.name:<{width}}  {_money(b.equity):>12}  {ret:>8}  {sharpe:>7}  "
-            f"{b.fills:>5}  {turnover:>8}  {auc:>5}" + (f"  {b.gate or '-'}" if gated else "")
+            f"{b.fills:>5}  {turnover:>8}  {drawdown:>7}  {auc:>5}  {ece:>6}"
+            + (f"  {since:>8}" if added else "")
+            + (f"  {b.gate or '-'}" if gated else "")
         )
     return lines
 

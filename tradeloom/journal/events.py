@@ -45,9 +45,11 @@ __all__ = [
     "AllocationDecided",
     "BookProblem",
     "BookSnapshotTaken",
+    "ChallengerAdded",
     "ChallengerBar",
     "ChallengerFailed",
     "ChallengerFill",
+    "ChallengerRemoved",
     "ConfigReloadRefused",
     "ConfigReloaded",
     "ControlRequest",
@@ -1139,6 +1141,36 @@ class ChallengerGate(Event):
     p: float
     alpha: float
     verdict: str
+
+
+@_kind("challenger_added")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerAdded(Event):
+    """A hot reload added a challenger to the running run (its file's ``challengers:``
+    gained an entry): its shadow book starts flat, with the run's starting capital, at
+    ``first_bar``; a restart starts it there again.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        first_bar: The first clock bar it decides on (the bar after this row's).
+    """
+
+    challenger: str
+    first_bar: int
+
+
+@_kind("challenger_removed")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerRemoved(Event):
+    """A hot reload removed a challenger from the running run (its entry left the file's
+    ``challengers:``): its shadow book ends at its last ``challenger_bar``; its name is
+    not given to another challenger of the run.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+    """
+
+    challenger: str
 
 
 @_kind("parity_checked")

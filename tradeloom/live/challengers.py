@@ -28,6 +28,11 @@ the runner swaps its model in (``model_swapped`` by ``gate``, request
 ``challenger:NAME``) and `retire` stops its shadow; a restart reads the gate's rows
 and the swaps from the journal, so it neither promotes twice nor starts the promoted one
 again.
+
+A hot reload adds or removes challengers while the run runs
+(`tradeloom.live.challenger_roster`): an added one is started by `start_shadow` over the
+history the run has then, and a restart starts it over the same history again (``heads``
+of `open_shadow_books`), stepping it on the journal's bars after that history only.
 """
 
 from __future__ import annotations
@@ -76,7 +81,15 @@ from tradeloom.schemas.strategy import PromoteWhen
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState, LiveBarRow
 
-__all__ = ["ShadowBooks", "candidate_pipeline", "drop", "open_shadow_books", "promotion_request"]
+__all__ = [
+    "ShadowBooks",
+    "candidate_pipeline",
+    "drop",
+    "open_shadow_books",
+    "promotion_request",
+    "start_shadow",
+    "unfit",
+]
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -196,6 +209,8 @@ class ShadowBooks:
         A challenger that raises is dropped and journaled (`drop`); the others step on.
         """
         for shadow in tuple(self.shadows):
+            if time <= shadow.session.history.last_time:
+                continue  # a restart's replay of bars before it was added to the run
             bar = len(shadow.session.history)  # the index this bar takes
             try:
                 self._step(shadow, time, values, champion)
@@ -260,6 +275,11 @@ class ShadowBooks:
         _log.warning(
             "challenger_gate", challenger=shadow.name, verdict=reading.verdict, p=reading.p
         )
+
+    def add(self, shadow: _Shadow) -> None:
+        """Decide with ``shadow`` too from the next bar (a challenger added to the running
+        run: `start_shadow`)."""
+        self.shadows.append(shadow)
 
     def retire(self, name: str) -> None:
         """Stop challenger ``name``'s shadow (it was promoted: its model is the champion's)."""
@@ -350,6 +370,7 @@ def open_shadow_books(
     run_dir: Path,
     clock: Callable[[], pd.Timestamp],
     live_rows: Mapping[str, LiveRows] | None = None,
+    heads: Mapping[str, Universe] | None = None,
 ) -> ShadowBooks | None:
     """Start the strategy's challengers over the history the run started from, or (with
     ``state``, a restart) rebuild them from the journal's live bars; None: it has none.
@@ -363,11 +384,14 @@ def open_shadow_books(
         run_dir: The run directory (a restart reads the challengers' rows there).
         clock: The run's clock.
         live_rows: Per symbol, its extra columns as each bar closes (the run's).
+        heads: The history each challenger added to the running run starts from, by
+            name (`tradeloom.live.challenger_roster`; any other: ``head``).
 
     Raises:
         ConfigError: A challenger's component refused its params.
     """
     challengers = pipeline.config.challengers
+    heads = heads or {}
     if not challengers:
         return None
     journaled = _journaled(run_dir) if state is not None else None
@@ -379,40 +403,24 @@ def open_shadow_books(
         if challenger.name in failed or challenger.name in promoted:
             continue  # dropped, or promoted, before the restart: it stays so
         candidate = candidate_pipeline(pipeline, challenger)
-        unfit = _unfit(pipeline, candidate) if challenger.promote_when is not None else None
-        if unfit is not None:  # the swap of its promotion would refuse it: said now
-            drop(journal, challenger.name, ValueError(unfit))
+        refused = unfit(pipeline, candidate) if challenger.promote_when is not None else None
+        if refused is not None:  # the swap of its promotion would refuse it: said now
+            drop(journal, challenger.name, ValueError(refused))
             continue
-        scratch = ScratchJournal(journal.identity)
-        own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
-        history = MarketHistory(head, universe_features(candidate, head))
-        session = LiveSession(
+        shadow = start_shadow(
             candidate,
-            own,
-            history,
-            order_id=_order_ids(challenger.name),
+            challenger,
+            journal,
+            recorder,
+            heads.get(challenger.name, head),
             clock=clock,
             live_rows=live_rows,
         )
-        try:
-            with structlog.contextvars.bound_contextvars(challenger=challenger.name):
-                session.warm_up()
-                session.train(None, in_effect=True)
-        except Exception as exc:  # a candidate never stops the champion
-            drop(journal, challenger.name, exc)
-            continue
-        scratch.events.clear()
-        shadows.append(
-            _Shadow(
-                challenger.name,
-                session,
-                scratch,
-                last_bar=done.get(challenger.name, -1),
-                fills=fills.get(challenger.name, frozenset()),
-                gate=challenger.promote_when,
-                book=kept.get(challenger.name, _Book([], [])),
-            )
-        )
+        if shadow is not None:
+            shadow.last_bar = done.get(challenger.name, -1)
+            shadow.fills = fills.get(challenger.name, frozenset())
+            shadow.book = kept.get(challenger.name, _Book([], []))
+            shadows.append(shadow)
     books = ShadowBooks(journal, shadows)
     if state is not None and shadows:
         for time, prices in _ticks(shadows[0].session, state.bars):
@@ -420,7 +428,42 @@ def open_shadow_books(
     return books
 
 
-def _unfit(champion: Pipeline, candidate: Pipeline) -> str | None:
+def start_shadow(
+    candidate: Pipeline,
+    challenger: Challenger,
+    journal: JournalStore,
+    recorder: Recorder,
+    head: Universe,
+    *,
+    clock: Callable[[], pd.Timestamp],
+    live_rows: Mapping[str, LiveRows] | None = None,
+) -> _Shadow | None:
+    """Start ``challenger`` (``candidate``: `candidate_pipeline`) over ``head``: its own
+    session, warmed up and trained, to decide from the bar after ``head``'s last; None:
+    it raised, and is dropped (`drop`)."""
+    scratch = ScratchJournal(journal.identity)
+    own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
+    history = MarketHistory(head, universe_features(candidate, head))
+    session = LiveSession(
+        candidate,
+        own,
+        history,
+        order_id=_order_ids(challenger.name),
+        clock=clock,
+        live_rows=live_rows,
+    )
+    try:
+        with structlog.contextvars.bound_contextvars(challenger=challenger.name):
+            session.warm_up()
+            session.train(None, in_effect=True)
+    except Exception as exc:  # a candidate never stops the champion
+        drop(journal, challenger.name, exc)
+        return None
+    scratch.events.clear()
+    return _Shadow(challenger.name, session, scratch, gate=challenger.promote_when)
+
+
+def unfit(champion: Pipeline, candidate: Pipeline) -> str | None:
     """Why a gated challenger's model could not take the champion's place (its label,
     its calibration: `tradeloom.live.model_swap.model_problems`), None: it could."""
     problems = model_problems(champion.model, champion.sizer, candidate.model)

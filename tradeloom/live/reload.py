@@ -15,7 +15,8 @@ A live or paper run keeps a `StrategyWatcher` on its strategy file and calls
   next bar boundary with `Reload.apply`, positions and open orders kept, and journals
   `Reload.changes`. A changed ``model`` section is a model swap: the runner checks the
   new model (`tradeloom.live.model_swap`) and refuses the whole reload when it does not
-  fit, or swaps it in with the rest.
+  fit, or swaps it in with the rest. A changed ``challengers`` section adds or removes
+  challengers from the next bar (`tradeloom.live.challenger_roster`), checked first too.
 
 A change shows its values as a strategy file would, secrets as ``***``; no message holds
 a secret's value.
@@ -53,6 +54,7 @@ from tradeloom.schemas.yaml_loader import (
 )
 
 __all__ = [
+    "CHALLENGERS",
     "MODEL",
     "OBSERVERS",
     "PIPELINE_FIELDS",
@@ -77,6 +79,7 @@ SWAPPABLE: frozenset[str] = frozenset(
         "live.retrain_cron",
         "live.allocation_deadline_seconds",  # the next rebalance's
         "live.position_tolerance",  # read at a restart only
+        "challengers",  # added or removed from the next bar (`challenger_roster`)
     }
 )
 """Key paths that may change while the run holds positions, with everything below them.
@@ -129,6 +132,11 @@ MODEL = "model"
 runner checks the new model first; a restart never takes it from a file edited while the
 run was down (`changes_while_down`): a swap is journaled, and the journal says which
 model is in force."""
+
+CHALLENGERS = "challengers"
+"""The section whose entries a hot reload adds to or removes from the running run's
+challengers (`tradeloom.live.challenger_roster`): the runner checks them first and
+refuses the whole reload when one cannot be added."""
 
 _log = logger("tradeloom.live")
 

@@ -94,7 +94,7 @@ from tradeloom.live.observers import attach_observers
 from tradeloom.live.parity_monitor import ParityMonitor
 from tradeloom.live.provides import provides
 from tradeloom.live.refresh import LiveOutputs, OutputsSource, data_calendar
-from tradeloom.live.reload import MODEL, Reload, ReloadRefused, StrategyWatcher
+from tradeloom.live.reload import CHALLENGERS, MODEL, Reload, ReloadRefused, StrategyWatcher
 from tradeloom.live.sent_mark import (
     PgSentMark,
     SentMark,
@@ -127,6 +127,7 @@ from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:
+    from tradeloom.live.challenger_roster import RosterChange, Started
     from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
@@ -516,6 +517,19 @@ class LiveRunner:
 
         history = session.history
         live = 0 if state is None else len({row.index for row in state.bars})
+        heads = None
+        if state is not None and self.markets.portfolio is None:
+            from tradeloom.live.challenger_roster import restart_roster
+
+            heads = restart_roster(
+                self.run_dir,
+                self.markets.p.config,
+                self._started_document(),
+                history,
+                self.link.journal_or_fail,
+                self.recorder_or_fail,
+            )
+        started = self._started(history.symbols)
         return open_shadow_books(
             self.markets.p,
             self.link.journal_or_fail,
@@ -523,9 +537,26 @@ class LiveRunner:
             history.universe(len(history) - live),
             state,
             run_dir=self.run_dir,
-            clock=lambda: self.files.now(),  # the run's clock, after a restart's replay too
-            live_rows=self._live_rows(history.symbols),
+            clock=started.clock,
+            live_rows=started.live_rows,
+            heads=heads,
         )
+
+    def _started(self, symbols: tuple[str, ...]) -> Started:
+        """What a challenger's session over ``symbols`` takes from the run
+        (`tradeloom.live.challengers`)."""
+        from tradeloom.live.challenger_roster import Started
+
+        # the run's clock, after a restart's replay too
+        return Started(clock=lambda: self.files.now(), live_rows=self._live_rows(symbols))
+
+    def _started_document(self) -> dict[str, Any] | None:
+        """The strategy document the run started with (its ``run_started`` row's)."""
+        from tradeloom.journal import read_frames
+
+        rows = read_frames(journal_path(self.run_dir), ["run_started"])["run_started"]
+        document = rows["document"].iloc[0] if len(rows) else None
+        return document if isinstance(document, dict) else None
 
     def rebuild(self, state: JournalState) -> None:
         """Rebuild the session from ``state`` (the journal's database is back after an
@@ -906,6 +937,20 @@ class LiveRunner:
             outcome = self._calibrated_enough(
                 outcome, session.p.model if swap is None else swap[0].model
             )
+        roster: RosterChange | None = None
+        if not isinstance(outcome, ReloadRefused) and CHALLENGERS in outcome.changed:
+            from tradeloom.live.challenger_roster import roster_change, used_names
+
+            roster_or_not = roster_change(
+                self.files.config,
+                outcome.pipeline,
+                used_names(self.run_dir, self.files.config, self._started_document()),
+            )
+            if isinstance(roster_or_not, ReloadRefused):
+                self.watcher.current = self.files.config  # the next edit is compared with it
+                outcome = roster_or_not
+            else:
+                roster = roster_or_not
         if isinstance(outcome, ReloadRefused):
             errors = [str(e) for e in outcome.errors]
             recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
@@ -924,6 +969,14 @@ class LiveRunner:
         if swap is not None:  # in the reload's commit: both or neither
             reason = "the strategy file's model section changed"
             journal_swap(recorder, session, *swap, by="reload", reason=reason)
+        if roster is not None:  # in the reload's commit too: from the next bar
+            self.shadow = roster.apply(
+                self.shadow,
+                self.link.journal_or_fail,
+                recorder,
+                session.history,
+                self._started(session.history.symbols),
+            )
 
     def _calibrated_enough(self, reload: Reload, model: object) -> Reload | ReloadRefused:
         """Refuse a reload whose sizing needs a calibrated model when ``model``, the model

@@ -27,6 +27,7 @@ from tradeloom.reporting.allocation_view import (
     weights_chart,
 )
 from tradeloom.reporting.attribution_charts import attribution_chart, strategy_equity_chart
+from tradeloom.reporting.books_view import books_chart, books_table
 from tradeloom.reporting.calibration_view import calibration_table, reliability_chart
 from tradeloom.reporting.charted import charted_note
 from tradeloom.reporting.charts import (
@@ -83,6 +84,7 @@ REPORT_FILE = "report.html"
 PANELS = (
     "price",
     "equity",
+    "challengers",
     "probability",
     "calibration",
     "timeline",
@@ -153,6 +155,7 @@ def report_panels(run: RunData, idle: Idle | None = None) -> dict[str, Chart]:
     made = {
         "price": price_chart(run),
         "equity": _equity_chart(run),
+        "challengers": books_chart(run),
         "probability": _probability_chart(run),
         "calibration": reliability_chart(m),
         "timeline": timeline_chart(run),
@@ -203,6 +206,9 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
     body.append(calibration_table(m))
+    books = books_table(run)
+    if books:  # a run that had challengers (any other page is as it was, byte for byte)
+        body.append(books)
     drawn = [c for c in charts if c.data]
     for chart in charts:  # a chart with no data says why, as a note under its title
         body.append(chart_html(drawn.index(chart), chart) if chart.data else _untold(chart))

@@ -35,6 +35,7 @@ from tradeloom.files.reading import (
 )
 from tradeloom.journal import RunFailed, journal_path, read_events, read_frame
 from tradeloom.reporting.allocation_figures import AllocationHistory, allocation_history
+from tradeloom.reporting.book_figures import Books, journal_books
 from tradeloom.reporting.exports import BARS_FILE, FEATURES_FILE, MONITORING_FILE, read_plots
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.run_events import RunEvent, run_events
@@ -93,6 +94,9 @@ class RunData:
     allocations: AllocationHistory | None = None
     """The allocation layer's rebalances (the journal's ``allocation_decided`` rows);
     None: the run does not allocate."""
+    books: Books | None = None
+    """A paper or live run's champion and challengers side by side (its journal's shadow
+    books: `tradeloom.reporting.book_figures`); None: it had no challenger."""
 
     @property
     def name(self) -> str:
@@ -152,11 +156,13 @@ def load_run(
     bars = _parquet(run_dir / BARS_FILE, None, _columns(written.get(BARS_FILE)))
     features = _parquet(run_dir / FEATURES_FILE, drawn, _columns(written.get(FEATURES_FILE)))
     live = _live_bars(journal) if bars is None else None
+    books = None
     if live is not None:  # a paper or live run: its bars and verdicts are in the journal
         bars = live.drop(columns=["probability"])
         verdicts = live[[c for c in ("timestamp", "symbol", "probability") if c in live]]
         metrics = {**metrics, **_journal_auc(metrics, verdicts, bars, strategy)}
         features = live_features(verdicts, features)
+        books = journal_books(journal, equity, strategy)
     return RunData(
         run_dir,
         metrics,
@@ -170,6 +176,7 @@ def load_run(
         trades_file=trades_file,
         plots=plots,
         allocations=_allocations(journal, metrics, strategy),
+        books=books,
     )
 
 

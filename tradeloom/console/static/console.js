@@ -86,6 +86,7 @@ function draw(d) {
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
   document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
     s.positions.map(p => [p.symbol, cell("<td class='num position-qty'>" + esc(num(p.quantity, 8)) + "</td>"), numCell(p.cost), numCell(p.mark), numCell(p.unrealized)]));
+  drawBooks(s.books || []);
   drawAllocation(s.allocation);
   document.getElementById("orders").innerHTML = table(["id", "symbol", "side", "quantity", "filled", "reason", "bar"],
     s.open_orders.map(o => [o.id, o.symbol, o.side, numCell(o.quantity, 8), numCell(o.filled, 8), o.reason, o.bar]));
@@ -114,6 +115,23 @@ function draw(d) {
     document.getElementById("report").innerHTML = d.mode !== "backtest" ?
       "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a> <small class='note'>(as last written: at the run's start and stop)</small></h2>" : "<h2>Report <a id='report-link' href='" + esc(url) + "'>open</a></h2><iframe id='report-frame' src='" + esc(url) + "' style='width:100%;height:700px;border:1px solid #ddd'></iframe>";
   }
+}
+// the champion's and each challenger's figures, as tradeloom.reporting.book_figures
+// computes them; each cell holds the value (data-value) and shows it rounded
+const BOOK_COLUMNS = [
+  ["first_bar", "from bar", v => v.toFixed(0)], ["bars", "bars", v => v.toFixed(0)],
+  ["equity", "equity", v => num(v)], ["total_return", "return", v => (v >= 0 ? "+" : "") + pct(v)],
+  ["sharpe", "Sharpe", v => v.toFixed(2)], ["max_drawdown", "max drawdown", v => pct(v)],
+  ["fills", "fills", v => v.toFixed(0)], ["turnover", "turnover", v => v.toFixed(2) + "x"],
+  ["auc", "AUC", v => v.toFixed(3)], ["ece", "ECE", v => v.toFixed(4)]];
+function drawBooks(books) {
+  document.getElementById("books-box").hidden = !books.length;
+  if (!books.length) return;
+  const gated = books.some(b => b.gate !== null && b.gate !== undefined);
+  const figure = (v, shown) => v === null || v === undefined ? cell("<td data-value=''>-</td>") :
+    cell("<td class='num' data-value='" + esc(v) + "'>" + esc(shown(v)) + "</td>");
+  const rows = books.map(b => [b.name, ...BOOK_COLUMNS.map(([key, , shown]) => figure(b[key], shown)), ...(gated ? [b.gate || "-"] : [])]);
+  document.getElementById("books").innerHTML = table(["book", ...BOOK_COLUMNS.map(c => c[1]), ...(gated ? ["gate"] : [])], rows);
 }
 function drawAllocation(a) {
   document.getElementById("allocation-box").hidden = !a;
