@@ -49,6 +49,7 @@ __all__ = [
     "ChallengerBar",
     "ChallengerFailed",
     "ChallengerFill",
+    "ChallengerGate",
     "ChallengerRemoved",
     "ConfigReloadRefused",
     "ConfigReloaded",
