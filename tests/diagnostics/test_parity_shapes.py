@@ -2,7 +2,7 @@
 orders compared symbol by symbol, each cause's P&L per symbol), a router (fills compared
 venue by venue), a run killed (``kill -9``) and restarted, whose catch-up is late,
 sliced orders (TWAP children) and a perpetual's funding (its own cause); a portfolio
-file's run is refused in one line.
+file's run is refused in one line (a run that allocates: test_parity_allocation.py).
 
 Each case is one small run and its replay; the command is called in process.
 """
@@ -263,18 +263,6 @@ def test_a_portfolio_files_run_is_one_line_and_exit_2(
         2,
         f"{portfolio / 'journal.sqlite'}: a portfolio file's run; parity compares one "
         "strategy's run for now (portfolio files: issue 69)\n",
-    )
-
-
-def test_an_allocating_run_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = _hand_made(tmp_path / "alloc", {"name": "a", "allocation": {"kind": "risk_parity"}})
-    code, _, err = _parity(capsys, str(run))
-    assert (code, err) == (
-        2,
-        f"{run / 'journal.sqlite'}: a run that allocates (allocation:); parity does not "
-        "replay its rebalances yet (issue 69): its orders would all come out unexplained\n",
     )
 
 
