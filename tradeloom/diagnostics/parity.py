@@ -45,6 +45,13 @@ from tradeloom.diagnostics.parity_allocation import (
     rebalances,
 )
 from tradeloom.diagnostics.parity_data import Revision, book_revision, read_revision
+from tradeloom.diagnostics.parity_portfolio import (
+    SEPARATOR,
+    book_rows,
+    by_strategy,
+    member_documents,
+    run_replay,
+)
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
@@ -170,6 +177,8 @@ class _Journal:
     symbols: list[str] = field(default_factory=list)
     rebalances: dict[int, tuple[str, str, list[float] | None]] = field(default_factory=dict)
     """An allocating run's decisions, by their bar's open time (`parity_allocation`)."""
+    members: list[dict[str, Any]] = field(default_factory=list)
+    """A portfolio file's run: each member strategy's document (`parity_portfolio`)."""
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -221,15 +230,16 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
         )
-    if is_portfolio_document(document):
-        raise UserError(
-            f"{path}: a portfolio file's run; parity compares one strategy's run for now "
-            "(portfolio files: issue 69)"
-        )
+    members = []
+    if is_portfolio_document(document):  # its member files, where the run read them
+        members = member_documents(document, str(start.get("source") or ""), path)
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
     for r in rows["market_at_start"]:  # a universe's live run: each market's lot
         dust[r.symbol] = float(r.values.get("dust") or 0.0)
+    for book in symbols if members else []:  # a portfolio's book: its market's lot
+        market = book.split(SEPARATOR, 1)[1]
+        dust[book] = dust.get(market, dust[book])
     return _Journal(
         str(start["mode"]),
         float(start["capital"]),
@@ -239,6 +249,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         rows,
         symbols,
         rebalances(rows["allocation_decided"], symbols, path),
+        members,
     )
 
 
@@ -334,6 +345,28 @@ def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
     from tradeloom.errors import ConfigError
     from tradeloom.schemas import load_strategy
 
+    reference = out / name
+    if reference.exists() and any(reference.iterdir()):
+        raise UserError(f"{reference}: exists and holds files; give another --out")
+    with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
+        if journal.members:  # a portfolio file: each member's books, one account
+            run_replay(_portfolio_files(journal, Path(folder)), reference)
+            return reference
+        file = _strategy_files(journal, Path(folder), "strategy")
+        try:
+            config, plugins = load_strategy(file, ())
+        except ConfigError as exc:
+            raise UserError(f"the run's strategy does not load now: {exc}") from None
+        pipeline = build_pipeline(config)
+        if journal.rebalances:  # the run's rebalances, not solved again
+            pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+        run_strategy(pipeline, plugins, out=reference)
+    return reference
+
+
+def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
+    """Write the replay's strategy file ``STEM.yaml`` and its bars (``STEM.csv``, the
+    probabilities a column) and funding rates into ``folder``; return the file."""
     live = journal.live
     bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
     if len(journal.symbols) > 1:
@@ -344,35 +377,45 @@ def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
         math.nan if r.values["probability"] is None else float(r.values["probability"])
         for r in live
     ]
-    reference = out / name
-    if reference.exists() and any(reference.iterdir()):
-        raise UserError(f"{reference}: exists and holds files; give another --out")
-    with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
-        bars_file = Path(folder) / "bars.csv"
-        bars.to_csv(bars_file, index=False)
-        funding_file = None
-        if journal.rows["funding"]:
-            funding_file = Path(folder) / "funding.csv"
-            funded = journal.rows["funding"]
-            pd.DataFrame(
-                {
-                    "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
-                    "symbol": [r.symbol for r in funded],
-                    "rate": [float(r.values["rate"]) for r in funded],
-                }
-            ).to_csv(funding_file, index=False)
-        file = Path(folder) / "strategy.yaml"
-        document = _replay_document(journal, bars_file, funding_file)
-        file.write_text(yaml.safe_dump(document, sort_keys=False))
-        try:
-            config, plugins = load_strategy(file, ())
-        except ConfigError as exc:
-            raise UserError(f"the run's strategy does not load now: {exc}") from None
-        pipeline = build_pipeline(config)
-        if journal.rebalances:  # the run's rebalances, not solved again
-            pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
-        run_strategy(pipeline, plugins, out=reference)
-    return reference
+    bars_file = folder / f"{stem}.csv"
+    bars.to_csv(bars_file, index=False)
+    funding_file = None
+    if journal.rows["funding"]:
+        funding_file = folder / f"{stem}-funding.csv"
+        funded = journal.rows["funding"]
+        pd.DataFrame(
+            {
+                "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
+                "symbol": [r.symbol for r in funded],
+                "rate": [float(r.values["rate"]) for r in funded],
+            }
+        ).to_csv(funding_file, index=False)
+    file = folder / f"{stem}.yaml"
+    document = _replay_document(journal, bars_file, funding_file)
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return file
+
+
+def _portfolio_files(journal: _Journal, folder: Path) -> Path:
+    """Write the replay's portfolio file: each member strategy rewritten over its books
+    (`_strategy_files`), the account's cash the run's; return it."""
+    document: dict[str, Any] = json.loads(json.dumps(journal.document))
+    for entry, member in zip(document["strategies"], journal.members, strict=True):
+        name = str(member["name"])
+        live = book_rows(journal.live, name)
+        own = dataclasses.replace(
+            journal,
+            document=member,
+            live=live,
+            symbols=list(dict.fromkeys(r.symbol for r in live)),
+            rows={**journal.rows, "funding": book_rows(journal.rows["funding"], name)},
+        )
+        entry["file"] = _strategy_files(own, folder, name).name
+    if math.isfinite(journal.capital):
+        document["initial_cash"] = journal.capital
+    file = folder / "portfolio.yaml"
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return file
 
 
 # --- comparing ------------------------------------------------------------------------------
@@ -508,7 +551,7 @@ def parity(
     out = run_dir / "parity" if out is None else out
     reference = _replay(journal, out)
     if revision is None:
-        return _compare(run_dir, journal, reference, limits)
+        return _by_strategy(journal, _compare(run_dir, journal, reference, limits))
     on_history = reference  # no bar revised: the same replay
     if revision.revised:
         on_history = _replay(dataclasses.replace(journal, live=revision.live), out, "revised")
@@ -519,6 +562,14 @@ def parity(
         "fields_revised": len(revision.revised),
         "replay_on_data": str(on_history),
     }
+    return _by_strategy(journal, result)
+
+
+def _by_strategy(journal: _Journal, result: ParityResult) -> ParityResult:
+    """A portfolio file's: each cause's P&L by member strategy too (``by_strategy``)."""
+    if journal.members:
+        names = [str(m["name"]) for m in journal.members]
+        result.summary["by_strategy"] = by_strategy(result.summary["by_symbol"], names)
     return result
 
 
@@ -858,8 +909,9 @@ def _compare(
     to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
-    ref_p = _probabilities(reference / "features.parquet", journal)
-    for r, theirs in zip(journal.live, ref_p, strict=True):
+    # (a portfolio's replay writes no features table: its members' models are the same)
+    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal)
+    for r, theirs in zip(journal.live if ref_p else [], ref_p, strict=True):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
         if not (math.isnan(mine) and math.isnan(theirs)) and not _close(mine, theirs, limits):
