@@ -22,6 +22,7 @@ import tests.live.test_allocation_live as allocation_live
 from tests.diagnostics.test_parity import POST, _parity, _report
 from tests.live.live_emulated import rows, tick_until
 from tests.live.test_allocation_live import FIXTURES, HISTORY, allocated_run
+from tradeloom.api import open_run
 from tradeloom.journal import read_rows
 from tradeloom.testing import Reject
 
@@ -69,6 +70,12 @@ def test_a_paper_allocating_universe_from_flat_has_no_difference(
     fills = _fills(paper)
     assert {f[0] for f in fills} == set(report["symbols"])
     assert fills == _fills(tmp_path / "p" / "reference")
+
+    # from Python: the same comparison, as frames
+    result = open_run(paper).parity(tmp_path / "api")
+    assert result.passed and result.differences.empty and (result.bars["gap"] == 0.0).all()
+    report.pop("differences_by_bar")
+    assert result.summary | {"reference": ""} == report | {"reference": ""}
 
 
 def test_a_late_rebalance_is_the_cause_late_decision(

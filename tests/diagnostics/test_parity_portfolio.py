@@ -6,7 +6,8 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
   and the replay's fills are the run's in both members;
 - a live portfolio of two members against the exchange emulator, the first order it
   sends refused: a rejection in that member's book, and nowhere else;
-- a member file that is not where the run read it: one line, exit 2.
+- a member file that is not where the run read it, or weights between the members that
+  move (not journaled): one line, exit 2.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from tests.diagnostics.test_parity import POST, _parity, _report
 from tests.live.live_emulated import make_bars
 from tests.live.test_portfolio_live import MEMBER
+from tradeloom.api import open_run
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
@@ -64,6 +66,12 @@ def test_a_paper_portfolio_from_flat_has_no_difference(
     mine = _fills(tmp_path / "paper")
     assert {f[0] for f in mine} == set(report["symbols"])  # both members traded
     assert mine == _fills(tmp_path / "p" / "reference")
+
+    # from Python: the same comparison, as frames
+    result = open_run(tmp_path / "paper").parity(tmp_path / "api")
+    assert result.passed and result.differences.empty and (result.bars["gap"] == 0.0).all()
+    report.pop("differences_by_bar")
+    assert result.summary | {"reference": ""} == report | {"reference": ""}
 
 
 def main_quiet(words: list[str]) -> int:
@@ -149,4 +157,24 @@ def test_a_member_file_not_where_the_run_read_it_is_one_line_and_exit_2(
         f"{portfolio / 'journal.sqlite'}: strategies.0.file a.yaml is not there; run "
         "parity from the folder the run was started in (a portfolio's member files are "
         "read where the run read them)\n",
+    )
+
+
+def test_a_portfolio_whose_weights_move_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.diagnostics.test_parity_shapes import _hand_made
+
+    # examples/two_strategies_risk_parity.yaml's allocation: the run journals no weights
+    document = {
+        "allocation": {"kind": "risk_parity", "window": 200, "rebalance": {"every": 24}},
+        "strategies": [{"file": "a.yaml"}, {"file": "b.yaml"}],
+    }
+    portfolio = _hand_made(tmp_path / "portfolio", document)
+    code, _, err = _parity(capsys, str(portfolio))
+    assert (code, err) == (
+        2,
+        f"{portfolio / 'journal.sqlite'}: a portfolio whose weights move (allocation: "
+        "risk_parity over 200 bars); the run journals no weights between its strategies, "
+        "so parity cannot replay them (issue 69): fixed weights only\n",
     )

@@ -7,7 +7,9 @@ member strategy rewritten as parity rewrites one strategy (its books' bars as a 
 file, its probabilities as a ``precomputed`` model), the account's cash the run's. Its
 books compare as a universe's symbols do; each cause's P&L is summed by member strategy
 too (`by_strategy`). The member files are not in the journal (``run_started`` keeps the
-portfolio file): they are read where the run read them (`member_documents`).
+portfolio file): they are read where the run read them (`member_documents`). Weights
+between the strategies that move (``risk_parity`` over a window) are not journaled, so
+such a run is refused in one line.
 """
 
 from __future__ import annotations
@@ -30,8 +32,17 @@ def member_documents(document: Mapping[str, Any], source: str, path: Path) -> li
     portfolio file as the run named it, from the folder the run was started in).
 
     Raises:
-        UserError: A member file that is not there or not a strategy file.
+        UserError: Weights between the strategies that move (``risk_parity`` or
+            ``inverse_volatility`` over a window): the run journals none, so the replay
+            cannot take them; a member file that is not there or not a strategy file.
     """
+    allocation = document.get("allocation") or {}
+    if allocation.get("kind", "fixed") != "fixed" and allocation.get("window") is not None:
+        raise UserError(
+            f"{path}: a portfolio whose weights move (allocation: {allocation['kind']} over "
+            f"{allocation['window']} bars); the run journals no weights between its "
+            "strategies, so parity cannot replay them (issue 69): fixed weights only"
+        )
     folder = Path(source).parent
     found = []
     for i, entry in enumerate(document.get("strategies") or []):
