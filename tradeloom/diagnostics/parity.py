@@ -20,8 +20,10 @@ cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are com
 child by child (each child an order of its bar). A perpetual's funding: the replay books
 the rates the run booked (its ``funding`` rows, as a file series), and each bar's
 funding is compared. A run that allocates: the replay takes each rebalance as the run
-journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run is
-refused in one line (issue 69).
+journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run: its
+backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), each
+cause's P&L by member too (``by_strategy``). With a history fetched later (``--data``),
+the bars it revises are a cause of their own (`tradeloom.diagnostics.parity_data`).
 """
 
 from __future__ import annotations
