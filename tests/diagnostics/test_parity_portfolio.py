@@ -3,7 +3,8 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
 (``by_strategy``).
 
 - examples/two_strategies.yaml on paper (the simulated clock) from flat: no difference,
-  and the replay's fills are the run's in both members;
+  and the replay's fills are the run's in both members; with a history whose bar of one
+  member's entry is revised, that book's bar is ``data_revised``;
 - a live portfolio of two members against the exchange emulator, the first order it
   sends refused: a rejection in that member's book, and nowhere else;
 - a member file that is not where the run read it, or weights between the members that
@@ -72,6 +73,39 @@ def test_a_paper_portfolio_from_flat_has_no_difference(
     assert result.passed and result.differences.empty and (result.bars["gap"] == 0.0).all()
     report.pop("differences_by_bar")
     assert result.summary | {"reference": ""} == report | {"reference": ""}
+
+    # a history of the markets fetched later (named by market, not by book), the ETH
+    # member's first entry's bar 1% higher: that member's book is revised
+    live = list(read_rows(tmp_path / "paper" / "journal.sqlite", ["live_bar"]))
+    history = pd.DataFrame(
+        {
+            "timestamp": [r.timestamp for r in live],
+            "symbol": [r.symbol.split(":", 1)[1] for r in live],
+            **{f: [r.values[f] for r in live] for f in ("open", "high", "low", "close")},
+            "volume": [r.values["volume"] for r in live],
+        }
+    )
+    entry = next(f for f in read_rows(tmp_path / "paper" / "journal.sqlite", ["fill"]))
+    book = entry.symbol
+    moved = [r.timestamp == entry.timestamp and r.symbol == book for r in live]
+    prices = ["open", "high", "low", "close"]
+    history.loc[moved, prices] = history.loc[moved, prices] * 1.01
+    history.to_csv(tmp_path / "history.csv", index=False)
+    code, out, err = _parity(capsys, "paper", "--out", "q", "--data", "history.csv")
+    assert code == 0, err
+    revised = json.loads((tmp_path / "q" / "parity.json").read_text())
+    assert revised["data"]["bars_revised"] == 1
+    rows = [d for d in revised["differences_by_bar"] if d["cause"] == "data_revised"]
+    assert {(d["bar"], d["symbol"]) for d in rows} == {(entry.bar, book)}
+    member = book.split(":", 1)[0]
+    assert set(revised["causes"]) == {"data_revised"}
+    assert revised["causes"]["data_revised"]["pnl"] != 0.0
+    assert math.isclose(
+        revised["causes"]["data_revised"]["pnl"] + revised["unexplained_pnl"],
+        revised["equity_gap"],
+        abs_tol=1e-9,
+    )
+    assert member in revised["by_strategy"]
 
 
 def main_quiet(words: list[str]) -> int:

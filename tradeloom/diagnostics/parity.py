@@ -549,7 +549,8 @@ def parity(
     _check_strategy(run_dir, journal)
     revision = None
     if data is not None:
-        revision = read_revision(data, journal.live, journal.symbols, limits)
+        markets = {s: s.split(SEPARATOR, 1)[1] if journal.members else s for s in journal.symbols}
+        revision = read_revision(data, journal.live, markets, limits)
     out = run_dir / "parity" if out is None else out
     reference = _replay(journal, out)
     if revision is None:

@@ -68,27 +68,35 @@ class Revision:
 
 
 def read_revision(
-    file: Path, live: Sequence[Any], symbols: Sequence[str], tolerances: Mapping[str, float]
+    file: Path,
+    live: Sequence[Any],
+    symbols: Mapping[str, str],
+    tolerances: Mapping[str, float],
 ) -> Revision:
     """Return the history in ``file`` beside the run's ``live`` rows.
+
+    Args:
+        symbols: Each symbol of the run's rows, with the market the file names it by
+            (a portfolio's book ``STRATEGY:SYMBOL``: its symbol).
 
     Raises:
         UserError: A file that is not a table of bars, of other symbols than the run's,
             or missing a bar the run saw (its range named).
     """
     frame = _read(file)
+    markets = sorted(set(symbols.values()))
     if "symbol" in frame.columns:
         frame["symbol"] = frame["symbol"].astype(str)
         named = sorted(set(frame["symbol"]))
-        if named != sorted(symbols):
+        if named != markets:
             raise UserError(
-                f"{file}: bars of {', '.join(named)}; the run traded {', '.join(symbols)}"
+                f"{file}: bars of {', '.join(named)}; the run traded {', '.join(markets)}"
             )
-    elif len(symbols) == 1:
-        frame["symbol"] = symbols[0]
+    elif len(markets) == 1:
+        frame["symbol"] = markets[0]
     else:
         raise UserError(
-            f"{file}: no symbol column; the run traded {', '.join(symbols)}: give each bar's symbol"
+            f"{file}: no symbol column; the run traded {', '.join(markets)}: give each bar's symbol"
         )
     times = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce")
     if times.isna().any():
@@ -105,11 +113,12 @@ def read_revision(
     rows, revised = [], []
     for r in live:
         time = pd.Timestamp(r.timestamp).tz_convert("UTC")
-        k = at.get((time, r.symbol))
+        market = symbols[r.symbol]
+        k = at.get((time, market))
         if k is None:
             span = f"{times.min().isoformat()}..{times.max().isoformat()}"
             raise UserError(
-                f"{file}: no {r.symbol} bar at {time.isoformat()}, a bar the run saw "
+                f"{file}: no {market} bar at {time.isoformat()}, a bar the run saw "
                 f"(bar {r.bar}); the file spans {span}, the run saw "
                 f"{first.isoformat()}..{last.isoformat()}"
             )
@@ -117,7 +126,7 @@ def read_revision(
         for j, name in enumerate(FIELDS):
             mine, theirs = float(r.values[name]), float(of[k, j])
             if not math.isfinite(theirs):
-                raise UserError(f"{file}: the {r.symbol} bar at {time.isoformat()} has no {name}")
+                raise UserError(f"{file}: the {market} bar at {time.isoformat()} has no {name}")
             close = math.isclose(
                 mine, theirs, rel_tol=tolerances["relative"], abs_tol=tolerances["absolute"]
             )
