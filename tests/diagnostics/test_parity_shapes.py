@@ -1,8 +1,8 @@
 """``tradeloom parity`` beyond one market (issue 69): a universe (fills, signals and
 orders compared symbol by symbol, each cause's P&L per symbol), a router (fills compared
 venue by venue), a run killed (``kill -9``) and restarted, whose catch-up is late,
-sliced orders (TWAP children) and a perpetual's funding (its own cause); a portfolio
-file's run is refused in one line.
+sliced orders (TWAP children) and a perpetual's funding (its own cause) (a run that
+allocates: test_parity_allocation.py; a portfolio file's: test_parity_portfolio.py).
 
 Each case is one small run and its replay; the command is called in process.
 """
@@ -252,30 +252,6 @@ def _hand_made(run: Path, document: dict[str, Any]) -> Path:
     )  # fmt: skip
     journal.close()
     return run
-
-
-def test_a_portfolio_files_run_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    portfolio = _hand_made(tmp_path / "portfolio", {"strategies": [{"file": "a.yaml"}]})
-    code, _, err = _parity(capsys, str(portfolio))
-    assert (code, err) == (
-        2,
-        f"{portfolio / 'journal.sqlite'}: a portfolio file's run; parity compares one "
-        "strategy's run for now (portfolio files: issue 69)\n",
-    )
-
-
-def test_an_allocating_run_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = _hand_made(tmp_path / "alloc", {"name": "a", "allocation": {"kind": "risk_parity"}})
-    code, _, err = _parity(capsys, str(run))
-    assert (code, err) == (
-        2,
-        f"{run / 'journal.sqlite'}: a run that allocates (allocation:); parity does not "
-        "replay its rebalances yet (issue 69): its orders would all come out unexplained\n",
-    )
 
 
 @pytest.mark.slow  # a run and its replay

@@ -316,6 +316,7 @@ class Run:
         out: str | os.PathLike[str] | bytes | None = None,
         *,
         tolerances: Mapping[str, float] | None = None,
+        data: str | os.PathLike[str] | bytes | None = None,
     ) -> ParityResult:
         """Replay this paper or live run's bars as a backtest and explain every
         difference, as ``tradeloom parity`` does; return the comparison as frames.
@@ -325,6 +326,8 @@ class Run:
                 ``RUN_DIR/parity``).
             tolerances: ``--tolerance`` settings (``{"slippage": 25}``) over the
                 defaults.
+            data: A history of the run's bars fetched later (``--data``): the bars that
+                differ from the ones the run saw are the cause ``data_revised``.
 
         Returns:
             `tradeloom.diagnostics.parity.ParityResult`: ``bars`` (each bar's equity of
@@ -333,13 +336,15 @@ class Run:
 
         Raises:
             UserError: Not a paper or live run with its journal, a strategy changed since
-                the run, a tolerance that is not one.
+                the run, a tolerance that is not one, a ``data`` file of other symbols or
+                not holding every bar the run saw.
         """
         from tradeloom.diagnostics.parity import parity, parse_tolerances
 
         words = [f"{k}={v}" for k, v in (tolerances or {}).items()]
         folder = None if out is None else as_path(out, "out", "a folder")
-        return parity(self._folder(), out=folder, tolerances=parse_tolerances(words))
+        history = None if data is None else as_path(data, "data", "a file")
+        return parity(self._folder(), out=folder, tolerances=parse_tolerances(words), data=history)
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -450,6 +450,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: RUN_DIR/parity)",
     )
     parity.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a history of the run's bars fetched later (CSV or Parquet: timestamp, symbol, "
+        "open, high, low, close, volume): each bar that differs from the one the run saw is "
+        "the cause data_revised, with the P&L of replaying on the history's bars",
+    )
+    parity.add_argument(
         "--single-file",
         action="store_true",
         help="embed plotly.js in parity.html (4.7 MB more), a page to send on its own; by "
@@ -859,7 +868,7 @@ def _parity(args: argparse.Namespace) -> int:
 
     tolerances = parse_tolerances(args.tolerance)
     out = args.run_dir / "parity" if args.out is None else args.out
-    result = parity(args.run_dir, out=out, tolerances=tolerances)
+    result = parity(args.run_dir, out=out, tolerances=tolerances, data=args.data)
     paths = write_parity(result, out, args.run_dir, single_file=args.single_file)
     print(format_parity(result, args.run_dir))
     print(f"written: {paths[0]}, {paths[1]}")

@@ -38,7 +38,7 @@ def window_parity(
     last ``window_bars`` bars' summary (`window_summary`), also written to `LIVE_FILE`.
 
     Raises:
-        UserError: What `parity` refuses (a portfolio file's run, a changed strategy).
+        UserError: What `parity` refuses (a changed strategy, a portfolio whose weights move).
     """
     with tempfile.TemporaryDirectory(prefix="tradeloom-live-parity-") as scratch:
         result = parity(run_dir, out=Path(scratch), until_bar=until_bar)

@@ -19,12 +19,16 @@ compared venue by venue (the replay models each venue with its fees and its shar
 cash), each cause's P&L kept per venue too (``by_venue``). Sliced orders are compared
 child by child (each child an order of its bar). A perpetual's funding: the replay books
 the rates the run booked (its ``funding`` rows, as a file series), and each bar's
-funding is compared; a portfolio file's run, and a run that allocates, are refused in
-one line (issue 69).
+funding is compared. A run that allocates: the replay takes each rebalance as the run
+journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run: its
+backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), each
+cause's P&L by member too (``by_strategy``). With a history fetched later (``--data``),
+the bars it revises are a cause of their own (`tradeloom.diagnostics.parity_data`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tempfile
@@ -37,6 +41,19 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from tradeloom.diagnostics.parity_allocation import (
+    allocation_differences,
+    late_decisions,
+    rebalances,
+)
+from tradeloom.diagnostics.parity_data import Revision, book_revision, read_revision
+from tradeloom.diagnostics.parity_portfolio import (
+    SEPARATOR,
+    book_rows,
+    by_strategy,
+    member_documents,
+    run_replay,
+)
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
@@ -58,9 +75,13 @@ CAUSES: dict[str, str] = {
     "partial_fill": "the venue filled less than the order's quantity",
     "rejection": "the venue rejected or cancelled an order the backtest filled (its code)",
     "late_bars": "bars missed or played late (an outage, a restart's catch-up)",
+    "late_decision": "a rebalance the run decided late (its solve passed its deadline): "
+    "the last weights held where the replay traded its solve",
     "kill": "a kill or flatten the operator asked for",
     "funding": "a perpetual's funding differs (the position it was paid on, or its rate)",
     "hot_reload": "the strategy file was reloaded while the run traded",
+    "data_revised": "a bar the run saw differs from the history given later (--data): the "
+    "replay on the run's bars against the replay on the history's",
     "knock_on": "a size or decision that follows an equity or position already apart",
     "unexplained": "a difference no journaled fact explains",
 }
@@ -146,7 +167,8 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
 class _Journal:
     """What parity reads of a run's journal: its mode, starting cash, each market's lot
     (``dust``, by symbol), the strategy it started under, its live bars, its symbols (in
-    the order the run played them) and the rows by kind."""
+    the order the run played them), the rows by kind and an allocating run's
+    rebalances."""
 
     mode: str
     capital: float
@@ -155,6 +177,10 @@ class _Journal:
     live: list[Any]
     rows: dict[str, list[Any]]
     symbols: list[str] = field(default_factory=list)
+    rebalances: dict[int, tuple[str, str, list[float] | None]] = field(default_factory=dict)
+    """An allocating run's decisions, by their bar's open time (`parity_allocation`)."""
+    members: list[dict[str, Any]] = field(default_factory=list)
+    """A portfolio file's run: each member strategy's document (`parity_portfolio`)."""
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -184,6 +210,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "route_decision",
         "funding",
         "market_at_start",
+        "allocation_decided",
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
@@ -205,20 +232,16 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
         )
-    if is_portfolio_document(document):
-        raise UserError(
-            f"{path}: a portfolio file's run; parity compares one strategy's run for now "
-            "(portfolio files: issue 69)"
-        )
-    if document.get("allocation"):
-        raise UserError(
-            f"{path}: a run that allocates (allocation:); parity does not replay its "
-            "rebalances yet (issue 69): its orders would all come out unexplained"
-        )
+    members = []
+    if is_portfolio_document(document):  # its member files, where the run read them
+        members = member_documents(document, str(start.get("source") or ""), path)
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
     for r in rows["market_at_start"]:  # a universe's live run: each market's lot
         dust[r.symbol] = float(r.values.get("dust") or 0.0)
+    for book in symbols if members else []:  # a portfolio's book: its market's lot
+        market = book.split(SEPARATOR, 1)[1]
+        dust[book] = dust.get(market, dust[book])
     return _Journal(
         str(start["mode"]),
         float(start["capital"]),
@@ -227,6 +250,8 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         rows["live_bar"],
         rows,
         symbols,
+        rebalances(rows["allocation_decided"], symbols, path),
+        members,
     )
 
 
@@ -316,12 +341,34 @@ def _simulated(venue: dict[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def _replay(journal: _Journal, out: Path) -> Path:
+def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
     from tradeloom.backtest.run import run_strategy
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.errors import ConfigError
     from tradeloom.schemas import load_strategy
 
+    reference = out / name
+    if reference.exists() and any(reference.iterdir()):
+        raise UserError(f"{reference}: exists and holds files; give another --out")
+    with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
+        if journal.members:  # a portfolio file: each member's books, one account
+            run_replay(_portfolio_files(journal, Path(folder)), reference)
+            return reference
+        file = _strategy_files(journal, Path(folder), "strategy")
+        try:
+            config, plugins = load_strategy(file, ())
+        except ConfigError as exc:
+            raise UserError(f"the run's strategy does not load now: {exc}") from None
+        pipeline = build_pipeline(config)
+        if journal.rebalances:  # the run's rebalances, not solved again
+            pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+        run_strategy(pipeline, plugins, out=reference)
+    return reference
+
+
+def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
+    """Write the replay's strategy file ``STEM.yaml`` and its bars (``STEM.csv``, the
+    probabilities a column) and funding rates into ``folder``; return the file."""
     live = journal.live
     bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
     if len(journal.symbols) > 1:
@@ -332,32 +379,45 @@ def _replay(journal: _Journal, out: Path) -> Path:
         math.nan if r.values["probability"] is None else float(r.values["probability"])
         for r in live
     ]
-    reference = out / "reference"
-    if reference.exists() and any(reference.iterdir()):
-        raise UserError(f"{reference}: exists and holds files; give another --out")
-    with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
-        bars_file = Path(folder) / "bars.csv"
-        bars.to_csv(bars_file, index=False)
-        funding_file = None
-        if journal.rows["funding"]:
-            funding_file = Path(folder) / "funding.csv"
-            funded = journal.rows["funding"]
-            pd.DataFrame(
-                {
-                    "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
-                    "symbol": [r.symbol for r in funded],
-                    "rate": [float(r.values["rate"]) for r in funded],
-                }
-            ).to_csv(funding_file, index=False)
-        file = Path(folder) / "strategy.yaml"
-        document = _replay_document(journal, bars_file, funding_file)
-        file.write_text(yaml.safe_dump(document, sort_keys=False))
-        try:
-            config, plugins = load_strategy(file, ())
-        except ConfigError as exc:
-            raise UserError(f"the run's strategy does not load now: {exc}") from None
-        run_strategy(build_pipeline(config), plugins, out=reference)
-    return reference
+    bars_file = folder / f"{stem}.csv"
+    bars.to_csv(bars_file, index=False)
+    funding_file = None
+    if journal.rows["funding"]:
+        funding_file = folder / f"{stem}-funding.csv"
+        funded = journal.rows["funding"]
+        pd.DataFrame(
+            {
+                "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
+                "symbol": [r.symbol for r in funded],
+                "rate": [float(r.values["rate"]) for r in funded],
+            }
+        ).to_csv(funding_file, index=False)
+    file = folder / f"{stem}.yaml"
+    document = _replay_document(journal, bars_file, funding_file)
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return file
+
+
+def _portfolio_files(journal: _Journal, folder: Path) -> Path:
+    """Write the replay's portfolio file: each member strategy rewritten over its books
+    (`_strategy_files`), the account's cash the run's; return it."""
+    document: dict[str, Any] = json.loads(json.dumps(journal.document))
+    for entry, member in zip(document["strategies"], journal.members, strict=True):
+        name = str(member["name"])
+        live = book_rows(journal.live, name)
+        own = dataclasses.replace(
+            journal,
+            document=member,
+            live=live,
+            symbols=list(dict.fromkeys(r.symbol for r in live)),
+            rows={**journal.rows, "funding": book_rows(journal.rows["funding"], name)},
+        )
+        entry["file"] = _strategy_files(own, folder, name).name
+    if math.isfinite(journal.capital):
+        document["initial_cash"] = journal.capital
+    file = folder / "portfolio.yaml"
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return file
 
 
 # --- comparing ------------------------------------------------------------------------------
@@ -373,6 +433,7 @@ class _Context:
     reload_bar: float
     kill_bar: float
     refused: dict[tuple[int, str], str]
+    late_decided: dict[int, str] = field(default_factory=dict)
 
 
 def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
@@ -416,6 +477,7 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
         float(min(reloads)) if reloads else math.inf,
         float(min(kills)) if kills else math.inf,
         refused,
+        late_decisions(journal.rows["allocation_decided"]),
     )
 
 
@@ -439,6 +501,8 @@ def _event_cause(bar: int, symbol: str, ctx: _Context) -> tuple[str, str] | None
     none)."""
     if (bar, symbol) in ctx.refused:
         return "rejection", ctx.refused[bar, symbol]
+    if bar in ctx.late_decided:
+        return "late_decision", ctx.late_decided[bar]
     if bar in ctx.late or bar - 1 in ctx.late:
         return "late_bars", ""
     if bar >= ctx.kill_bar:
@@ -458,6 +522,7 @@ def parity(
     out: Path | None = None,
     tolerances: Mapping[str, float] | None = None,
     until_bar: int | None = None,
+    data: Path | None = None,
 ) -> ParityResult:
     """Replay the run in ``run_dir`` as a backtest and compare it bar by bar.
 
@@ -468,18 +533,47 @@ def parity(
         tolerances: `TOLERANCES` with changes (`parse_tolerances`).
         until_bar: Compare the bars up to this one only (None: every bar): a run that
             trades on (`tradeloom.diagnostics.live_parity`).
+        data: A history of the run's bars fetched later (``--data``): each bar that
+            differs from the one the run saw is the cause ``data_revised``, and the
+            run is compared with its replay on the history's bars
+            (`tradeloom.diagnostics.parity_data`).
 
     Raises:
         UserError: A folder without a journal, a journal of another format or another
             mode, a strategy changed since the run (the key named), a shape parity does
-            not compare yet.
+            not compare yet, a ``data`` file of other symbols or not holding every bar
+            the run saw.
     """
     limits = dict(TOLERANCES if tolerances is None else tolerances)
     journal = _read_journal(run_dir, until_bar)
     _check_strategy(run_dir, journal)
+    revision = None
+    if data is not None:
+        markets = {s: s.split(SEPARATOR, 1)[1] if journal.members else s for s in journal.symbols}
+        revision = read_revision(data, journal.live, markets, limits)
     out = run_dir / "parity" if out is None else out
     reference = _replay(journal, out)
-    return _compare(run_dir, journal, reference, limits)
+    if revision is None:
+        return _by_strategy(journal, _compare(run_dir, journal, reference, limits))
+    on_history = reference  # no bar revised: the same replay
+    if revision.revised:
+        on_history = _replay(dataclasses.replace(journal, live=revision.live), out, "revised")
+    result = _compare(run_dir, journal, reference, limits, (revision, on_history))
+    result.summary["data"] = {
+        "file": str(data),
+        "bars_revised": revision.bars,
+        "fields_revised": len(revision.revised),
+        "replay_on_data": str(on_history),
+    }
+    return _by_strategy(journal, result)
+
+
+def _by_strategy(journal: _Journal, result: ParityResult) -> ParityResult:
+    """A portfolio file's: each cause's P&L by member strategy too (``by_strategy``)."""
+    if journal.members:
+        names = [str(m["name"]) for m in journal.members]
+        result.summary["by_strategy"] = by_strategy(result.summary["by_symbol"], names)
+    return result
 
 
 def _rows(path: Path, kind: str) -> list[Any]:
@@ -805,7 +899,11 @@ def _venues(rows: Mapping[str, Sequence[Any]]) -> list[str]:
 
 
 def _compare(
-    run_dir: Path, journal: _Journal, reference: Path, limits: dict[str, float]
+    run_dir: Path,
+    journal: _Journal,
+    reference: Path,
+    limits: dict[str, float],
+    revised: tuple[Revision, Path] | None = None,
 ) -> ParityResult:
     from tradeloom.reporting.run_data import read_table
 
@@ -814,8 +912,9 @@ def _compare(
     to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
-    ref_p = _probabilities(reference / "features.parquet", journal)
-    for r, theirs in zip(journal.live, ref_p, strict=True):
+    # (a portfolio's replay writes no features table: its members' models are the same)
+    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal)
+    for r, theirs in zip(journal.live if ref_p else [], ref_p, strict=True):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
         if not (math.isnan(mine) and math.isnan(theirs)) and not _close(mine, theirs, limits):
@@ -831,6 +930,12 @@ def _compare(
             seen.unmatched(*item)
         else:
             seen.order_fills(*item)
+
+    # a late rebalance: the replay's solve beside the weights the run held
+    for bar, mine_w, theirs_w, code in allocation_differences(
+        journal.rows["allocation_decided"], reference, to_run
+    ):
+        seen.note(bar, "", "allocation", mine_w, theirs_w, "late_decision", code)
 
     # a perpetual's funding, bar by bar: the same rates, on the positions each held
     funded = _by_bar(_rows(reference, "funding"), lambda b: to_run.get(b, b))
@@ -870,6 +975,14 @@ def _compare(
         seen.note(at, "", "equity", float(mine_e[first]), float(theirs_e[first]), "unexplained")
     # what is left: the two equity curves' rounding, or what no cause explains
     seen.pnl["unexplained"] = seen.pnl.get("unexplained", np.zeros(n)) + residual
+    if revised is not None:  # against the replay on the history given: data_revised
+        revision, on_history = revised
+        history_e = ref_equity if on_history == reference else read_table(on_history, "equity")
+        if history_e is None:
+            raise UserError(f"{on_history}: the replay on {revision.file} wrote no equity")
+        replayed, theirs_e = theirs_e, history_e["equity"].to_numpy(np.float64)[:n]
+        gap = mine_e - theirs_e
+        book_revision(seen, revision, replayed, theirs_e)
     return _result(journal, reference, limits, seen, mine_e, theirs_e, gap)
 
 
@@ -1063,6 +1176,12 @@ def format_parity(result: ParityResult, run_dir: Path) -> str:
         f"equity: run {s['run_equity']:,.2f}, replay {s['reference_equity']:,.2f}, "
         f"gap {s['equity_gap']:+,.2f}",
     ]
+    data = s.get("data")
+    if data is not None:
+        lines.append(
+            f"data: {data['bars_revised']} of the run's bars differ from {data['file']} "
+            f"({data['fields_revised']} fields); the gap is against the replay on its bars"
+        )
     first = s["first_divergence"]
     if first is None:
         lines.append("no difference: every bar's probability, signal, order, fill and equity agree")

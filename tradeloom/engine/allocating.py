@@ -25,7 +25,12 @@ Who solves is the one thing a mode changes (`Rebalancer.solver`): a backtest cal
 `Rebalancer.solve` on the bar's path; a paper or live run solves in a worker thread
 with a deadline (`tradeloom.live.allocation_solver.DeadlineSolver`: past it the
 decision is ``late``); a restart's replay takes each decision the journal holds
-(`tradeloom.live.allocation_solver.JournaledSolver`), never solving again.
+(`tradeloom.live.allocation_solver.JournaledSolver`), never solving again. A parity
+replay gives the run's decisions by time (`Rebalancer.given`): it decides at exactly
+those bars with those answers, neither the window nor the schedule asked (its bars start
+at the run's first live bar, the run's window reached into the history before it); a
+``late`` one it solves itself once its window is full (what a backtest would have
+traded: the run's own solve was dropped past its deadline).
 
 Every rebalance is journaled (`tradeloom.journal.AllocationDecided`) before its orders.
 A symbol whose bar already holds an exit (a halt's, the holding limit's, a stop at the
@@ -35,7 +40,7 @@ close) keeps that exit; a symbol without a bar at the decision is not traded.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,8 +55,6 @@ from tradeloom.runtime.lazy import numpy as np
 from tradeloom.schemas.allocation import Rebalance, weight_constraints
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     import numpy.typing as npt
 
     from tradeloom.engine.wiring import Pipeline
@@ -143,6 +146,8 @@ class Rebalancer:
         min_trade: ``constraints.min_trade`` (None: every change is traded).
         horizon: The label's horizon in bars (0: unknown).
         symbols: The universe's symbols.
+        given: Decisions given by their bar's open time (UTC ns), ``(status, message,
+            weights)``: decide at those bars only, with those answers (a parity replay).
     """
 
     def __init__(
@@ -156,6 +161,7 @@ class Rebalancer:
         min_trade: float | None,
         horizon: int,
         symbols: Sequence[str],
+        given: Mapping[int, tuple[str, str, Sequence[float] | None]] | None = None,
     ) -> None:
         self.allocator = allocator
         self.kind = kind
@@ -174,6 +180,7 @@ class Rebalancer:
         self.solver: Solver = self.solve
         """Who answers a rebalance: `solve` on the bar's path (a backtest), a worker with
         a deadline (paper and live), the journal (a restart's replay)."""
+        self.given = given
 
     def closes(self) -> npt.NDArray[np.float64]:
         """Return the last ``window + 1`` closes, oldest first (NaN before they are known)."""
@@ -203,9 +210,11 @@ class Rebalancer:
         """
         self._ring[self._count % self._ring.shape[0]] = close
         self._count += 1
-        if not trading or self._count < self._ring.shape[0]:
+        full = self._count >= self._ring.shape[0]
+        given = None if self.given is None else self.given.get(time_ns)
+        if not trading or (self.given is not None and given is None):
             return None
-        if not self._due(bar, time_ns, held):
+        if given is None and (not full or not self._due(bar, time_ns, held)):
             return None
         self.last_bar, self.last_time_ns = bar, time_ns
         closes = self.closes()
@@ -219,7 +228,13 @@ class Rebalancer:
         request = AllocationRequest(
             bar, closes, returns, p, previous, prior, digest.hexdigest()[:16]
         )
-        status, message, weights = self.solver(request)
+        if given is None:
+            status, message, weights = self.solver(request)
+        elif given[0] == LATE and full:  # the backtest's answer: the run's was dropped
+            status, message, weights = self.solve(request)
+        else:
+            status, message = given[:2]
+            weights = None if given[2] is None else np.array(given[2], dtype=np.float64)
         trades = None
         if weights is not None:
             self.target = np.array(weights, dtype=np.float64)
@@ -294,4 +309,5 @@ def rebalancer_of(pipeline: Pipeline, symbols: Sequence[str]) -> Rebalancer | No
         min_trade=declared.min_trade,
         horizon=horizon,
         symbols=symbols,
+        given=pipeline.rebalances,
     )

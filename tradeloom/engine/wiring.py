@@ -46,6 +46,11 @@ class Pipeline:
     venue: protocols.Venue
     monitors: tuple[protocols.Monitor, ...]
     allocator: Allocator | None = None
+    rebalances: Mapping[int, tuple[str, str, Sequence[float] | None]] | None = None
+    """Rebalances given, by their bar's open time (UTC ns): ``(status, message,
+    weights)`` (weights when ``ok``). The allocation decides at exactly these bars with
+    these answers, neither its window nor its schedule asked (`tradeloom.engine.allocating`):
+    a parity replay takes the run's journaled decisions (None: decide as the file says)."""
 
     @property
     def router(self) -> protocols.MultiVenue | None:
