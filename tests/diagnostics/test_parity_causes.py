@@ -287,6 +287,8 @@ def _attributed(run_dir: Path, report: dict[str, Any], injected: str, key: str) 
         at = (UNIVERSE_AT if key == "symbol" else ROUTER_AT)[injected]
         priced = [d for d in rows if d["field"] == "fill.price"]
         assert priced and {d["code"] for d in priced} == {"sent at a late bar's price"}
+        # its P&L: the prices the late orders went out at (their sizes are knock-ons)
+        assert {d["field"] for d in rows if d["pnl"] != 0.0} == {"fill.price"}
         assert all(at <= d["bar"] <= at + DOWN + 1 for d in rows) and where <= traded
         sent_late = {
             (f.bar, f.symbol) for f in _fills(run_dir) if at <= f.correlation_id <= at + DOWN

@@ -443,14 +443,15 @@ def _step(live: Sequence[Any]) -> pd.Timedelta:
 
 
 def _event_cause(
-    bar: int, symbol: str, ctx: _Context, *, filled: bool = False
+    bar: int, symbol: str, ctx: _Context, *, filled: bool = False, sized: bool = False
 ) -> tuple[str, str] | None:
     """The journaled event that explains a difference at ``bar`` in ``symbol`` (None:
     none). A decision is late at a late bar or the bar after one; a fill (``filled``)
-    only after one: a late bar's own open fill was ordered on time, before it."""
+    only after one: a late bar's own open fill was ordered on time, before it. A fill's
+    quantity (``sized``) is never late's: a late order is sent with its size."""
     if (bar, symbol) in ctx.refused:
         return "rejection", ctx.refused[bar, symbol]
-    if bar - 1 in ctx.late or (bar in ctx.late and not filled):
+    if not sized and (bar - 1 in ctx.late or (bar in ctx.late and not filled)):
         return "late_bars", ""
     if bar >= ctx.kill_bar:
         return "kill", ""
@@ -573,13 +574,20 @@ class _Comparison:
         return row
 
     def explain(
-        self, bar: int, symbol: str, *, decided: bool = False, filled: bool = False
+        self,
+        bar: int,
+        symbol: str,
+        *,
+        decided: bool = False,
+        filled: bool = False,
+        sized: bool = False,
     ) -> tuple[str, str]:
         """The journaled event that explains a difference at ``bar`` (a fill's, with
-        ``filled``) in ``symbol``; else a knock-on of an explained difference before it
-        (in any symbol: they share the equity; a decision, made at the bar's close,
-        follows the fills at its open); else unexplained."""
-        event = _event_cause(bar, symbol, self.ctx, filled=filled)
+        ``filled``; a fill's quantity, with ``sized``) in ``symbol``; else a knock-on of
+        an explained difference before it (in any symbol: they share the equity; a
+        decision, made at the bar's close, follows the fills at its open); else
+        unexplained."""
+        event = _event_cause(bar, symbol, self.ctx, filled=filled, sized=sized)
         if event is not None:
             return event
         earlier = any(
@@ -672,7 +680,7 @@ class _Comparison:
                     cause, code = (
                         self._quantity_cause(bar, symbol, order, total)
                         if delivered
-                        else self.explain(bar, symbol, filled=True)
+                        else self.explain(bar, symbol, filled=True, sized=True)
                     )
                     pnl = self.book(cause, row, -(side + k) * (a - b) * p_ref, side * (a - b))
                     parts["fill.quantity"].append((bar, a, b, cause, code, pnl))
@@ -706,7 +714,7 @@ class _Comparison:
             return "fee", "paid in the base currency"
         if short > lot:
             return "partial_fill", ""
-        cause = self.explain(bar, symbol, filled=True)
+        cause = self.explain(bar, symbol, filled=True, sized=True)
         if cause[0] == "unexplained" and self.venue and short > 0.0:
             # nothing before it: the venue rounded the order down to the market's lot
             return "partial_fill", "rounded to the market's lot"
