@@ -1,5 +1,6 @@
 """``tradeloom parity`` on live runs against the exchange emulator, one cause injected per
-run (issue 69), for a universe of three markets and for a router of two venues:
+run (issue 69), for a universe of three markets and for a router of two venues (and
+slippage for one market, whose other causes tests/diagnostics/test_parity.py injects):
 
 - slippage: the exchange's prices are 10 bps over the bars the run reads;
 - a different fee: the exchange charges 0.2% where the file says less;
@@ -13,10 +14,10 @@ Each case checks that parity finds the cause, attributes it to the market (unive
 venue (router) it was injected in, and that the P&L by cause sums to the equity gap
 within 1e-9 (`_report`), each cause's share by market or venue summing to its P&L.
 
-The universe reads its bars from one emulated account and trades on another (``kind:
-ccxt``), so that the trading account's prices can differ from the bars; the router reads
-from ``dear`` and routes to ``cheap`` (the lower fee), where the faults go. Each case is
-one small run and its replay; the command is called in process.
+The universe (and the one market) reads its bars from one emulated account and trades
+on another (``kind: ccxt``), so that the trading account's prices can differ from the
+bars; the router reads from ``dear`` and routes to ``cheap`` (the lower fee), where the
+faults go. Each case is one small run and its replay; the command is called in process.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pytest
 
 from tests.diagnostics.test_parity import POST, _parity
 from tests.diagnostics.test_parity_shapes import _by_part
-from tests.live.live_emulated import crash, make_bars
+from tests.live.live_emulated import STRATEGY, SYMBOL, crash, make_bars
 from tests.live.test_router_live import TEXT as ROUTER_TEXT
 from tests.live.test_router_live import router_run
 from tests.live.test_universe_paper import STRATEGY as UNIVERSE_TEXT
@@ -70,12 +71,15 @@ FAULTS: dict[str, Fault] = {
 DOWN = 4
 """Bars that close while the run hears nothing (an outage) or is down (``kill -9``)."""
 
-UNIVERSE = UNIVERSE_TEXT.replace("POOLING", "pooled").replace(
-    "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}",
+OWN_ACCOUNT = (
     "execution:\n  kind: ccxt\n  exchange: binance\n  api_key: ${EMU_TRADE_KEY}\n"
-    "  secret: ${EMU_API_SECRET}\n  fee_bps: 10\n  initial_cash: 50000",
+    "  secret: ${EMU_API_SECRET}\n  fee_bps: 10\n  initial_cash: 50000"
 )
+SIMULATED = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}"
+UNIVERSE = UNIVERSE_TEXT.replace("POOLING", "pooled").replace(SIMULATED, OWN_ACCOUNT)
 """tests/live/test_universe_paper.py's universe, trading on its own account."""
+ONE_MARKET = STRATEGY.replace(SIMULATED, OWN_ACCOUNT)
+"""tests/live/live_emulated.py's strategy (one market), trading on its own account."""
 ROUTED = ROUTER_TEXT.replace("fraction: 0.5", "fraction: 0.3")
 """The router strategy of tests/live/test_router_live.py, whose buys fit the cheaper
 venue's cash."""
@@ -172,6 +176,13 @@ UNIVERSE_AT = {"outage": 146, "kill_9": 158, "hot_reload": 150}
 
 def _universe(folder: Path, injected: str) -> Path:
     markets = {s: make_bars(n=180, seed=5 + k) for k, s in enumerate(SYMBOLS)}
+    return _own_account(folder, injected, UNIVERSE, markets, UNIVERSE_AT.get(injected, 100))
+
+
+def _own_account(
+    folder: Path, injected: str, text: str, markets: Mapping[str, pd.DataFrame], at: int
+) -> Path:
+    """Run ``text`` reading its bars from the account ``data`` and trading on ``trade``."""
     specs = (
         VenueSpec("data", {"USDT": 0}),
         _specs(injected, "trade", 100_000, "0.001"),
@@ -182,11 +193,9 @@ def _universe(folder: Path, injected: str) -> Path:
         monkeypatch.setenv("EMU_TRADE_KEY", "trade-" + DEFAULT_API_KEY)
         monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
         strategy = folder / "strategy.yaml"
-        strategy.write_text(UNIVERSE)
+        strategy.write_text(text)
         with _venues(markets, *specs) as venues:
-            rig = _Rig(venues, strategy, "trade")
-            at = UNIVERSE_AT.get(injected, 100)
-            return _play(rig, folder / "live", injected, at, 180)
+            return _play(_Rig(venues, strategy, "trade"), folder / "live", injected, at, 180)
 
 
 ROUTER_AT = {"outage": 131, "kill_9": 154, "hot_reload": 120}
@@ -323,3 +332,10 @@ def test_a_routers_cause_is_found_at_its_venue(
     run_dir = _router(tmp_path, injected)
     report = _report(run_dir, tmp_path / "p", capsys)
     _attributed(run_dir, report, injected, "venue")
+
+
+def test_one_markets_slippage_is_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # one market's other causes: tests/diagnostics/test_parity.py, test_parity_shapes.py
+    run_dir = _own_account(tmp_path, "slippage", ONE_MARKET, {SYMBOL: make_bars(n=180)}, 100)
+    report = _report(run_dir, tmp_path / "p", capsys)
+    _attributed(run_dir, report, "slippage", "symbol")
