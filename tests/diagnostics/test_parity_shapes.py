@@ -1,8 +1,9 @@
-"""``tradeloom parity`` beyond one market (issue 69): a universe (fills, signals and
-orders compared symbol by symbol, each cause's P&L per symbol), a router (fills compared
-venue by venue), a run killed (``kill -9``) and restarted, whose catch-up is late,
-sliced orders (TWAP children) and a perpetual's funding (its own cause) (a run that
-allocates: test_parity_allocation.py; a portfolio file's: test_parity_portfolio.py).
+"""``tradeloom parity`` beyond one market (issue 69): a paper universe from flat (fills,
+signals and orders compared symbol by symbol), a run killed (``kill -9``) and restarted,
+whose catch-up is late, sliced orders (TWAP children) and a perpetual's funding (its own
+cause) (a run that allocates: test_parity_allocation.py; a portfolio file's:
+test_parity_portfolio.py). Each cause injected into a live universe and a live router:
+tests/diagnostics/test_parity_causes.py.
 
 Each case is one small run and its replay; the command is called in process.
 """
@@ -18,13 +19,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.diagnostics.test_parity import POST, _parity, _report
+from tests.diagnostics.test_parity import _parity, _report
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, make_bars, tick_until
 from tests.live.test_perp_live import PERP, SWAP, sine_funding
-from tests.live.test_router_live import TEXT as ROUTER_TEXT
-from tests.live.test_router_live import router_run
 from tests.live.test_sim_clock_universe import STRATEGY as SIM_UNIVERSE
-from tests.live.test_universe_paper import universe_run
 from tradeloom import __version__
 from tradeloom.cli.main import main
 from tradeloom.journal import (
@@ -34,7 +32,6 @@ from tradeloom.journal import (
     open_journal,
     read_rows,
 )
-from tradeloom.testing import Reject, VenueSpec
 
 
 def _by_part(report: dict[str, Any], part: str) -> None:
@@ -74,89 +71,6 @@ def test_a_paper_universe_from_flat_has_no_difference(
     mine = fills(tmp_path / "paper")
     assert {f[0] for f in mine} == set(report["symbols"])
     assert mine == fills(tmp_path / "p" / "reference")
-
-
-@pytest.mark.slow  # a run and its replay
-def test_a_rejection_in_one_market_of_a_universe_is_that_markets(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    insufficient = "Account has insufficient balance for requested action."
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        universe_run(tmp_path, monkeypatch, bars=240) as run,
-    ):
-        runner = run.runner(tmp_path / "live", mode="live")
-        runner.start()
-        try:
-            run.emulator.faults.next(POST, Reject(-2010, insufficient))
-            tick_until(run, runner, 200)
-        finally:
-            runner.stop("test over")
-        assert run.emulator.errors == []
-    run_dir = tmp_path / "live"
-    report = _report(run_dir, tmp_path / "p", capsys)
-    refused = next(r for r in read_rows(run_dir / "journal.sqlite", ["order_cancelled"]))
-    rejected = [d for d in report["differences_by_bar"] if d["cause"] == "rejection"]
-    # the refused entry is its market's alone: the replay's fill there, and its exit
-    assert rejected and {d["symbol"] for d in rejected} == {refused.symbol}
-    assert rejected[0]["bar"] == refused.bar and rejected[0]["field"] == "fill"
-    assert rejected[0]["code"] == f"VENUE_REJECTED: InsufficientFunds -2010: {insufficient}"
-    others = [s for s in report["symbols"] if s != refused.symbol]
-    assert report["by_symbol"][refused.symbol]["rejection"] != 0.0
-    assert all("rejection" not in report["by_symbol"][s] for s in others)
-    # each market's buys paid their fee in its base asset: every market has a fee share
-    assert all("fee" in report["by_symbol"][s] for s in report["symbols"])
-    assert set(report["causes"]) <= {"rejection", "fee", "knock_on"}
-    _by_part(report, "by_symbol")
-
-
-ROUTED = ROUTER_TEXT.replace("fraction: 0.5", "fraction: 0.3")
-"""The router strategy of tests/live/test_router_live.py, whose buys fit the cheaper
-venue's cash."""
-
-
-@pytest.mark.slow  # a run and its replay
-def test_a_routers_fills_are_compared_venue_by_venue(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # each venue holds the cash its file entry says; cheap's prices are 10 bps off the bars
-    specs = [
-        VenueSpec("dear", {"USDT": 25_000}, taker_fee=Decimal("0.003")),
-        VenueSpec(
-            "cheap",
-            {"USDT": 25_000},
-            taker_fee=Decimal("0.0005"),
-            price_offset_bps=Decimal(10),
-        ),
-    ]
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.chdir(tmp_path)
-        with router_run(tmp_path, monkeypatch, text=ROUTED, specs=specs) as run:
-            runner = run.runner(tmp_path / "live")
-            runner.start()
-            try:
-                run.tick(runner, 60)
-            finally:
-                runner.stop("test over")
-    run_dir = tmp_path / "live"
-    decisions = [r.values for r in read_rows(run_dir / "journal.sqlite", ["route_decision"])]
-    assert decisions and {d["venue"] for d in decisions} == {"cheap"}
-    code, _, err = _parity(capsys, str(run_dir), "--out", str(tmp_path / "p"))
-    assert code == 0, err
-    report = json.loads((tmp_path / "p" / "parity.json").read_text())
-    total = math.fsum(c["pnl"] for c in report["causes"].values())
-    assert abs(total + report["unexplained_pnl"] - report["equity_gap"]) <= 1e-9
-    assert abs(report["unexplained_pnl"]) <= 1e-6 + 1e-9 * report["reference_equity"]
-    slipped = [d for d in report["differences_by_bar"] if d["cause"] == "slippage"]
-    # every fill at cheap is 10 bps over the replay's price (its bars' price), buy or sell
-    fills = [r.values for r in read_rows(run_dir / "journal.sqlite", ["fill"])]
-    assert len(fills) >= 2 and len(slipped) == len(fills)
-    assert {d["venue"] for d in slipped} == {"cheap"}
-    assert all(math.isclose(d["run"] / d["reference"], 1.001, rel_tol=1e-6) for d in slipped)
-    assert all(d["pnl"] != 0.0 for d in slipped)
-    assert set(report["by_venue"]) == {"cheap"}
-    assert report["by_venue"]["cheap"]["slippage"] == report["causes"]["slippage"]["pnl"]
-    _by_part(report, "by_venue")
 
 
 @pytest.mark.slow  # a run and its replay
@@ -293,44 +207,3 @@ def test_a_perpetuals_funding_is_its_own_cause(
     lot = [d for d in report["differences_by_bar"] if d["cause"] == "partial_fill"]
     assert {d["code"] for d in lot} <= {"rounded to the market's lot"}
     assert set(report["causes"]) <= {"fee", "knock_on", "funding", "partial_fill"}
-
-
-@pytest.mark.slow  # a run and its replay
-def test_a_routers_child_refused_at_one_venue_is_a_rejection(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # the cheaper venue refuses the first child it is sent: the router sends it to dear
-    insufficient = "Account has insufficient balance for requested action."
-    specs = [
-        VenueSpec("dear", {"USDT": 25_000}, taker_fee=Decimal("0.003")),
-        VenueSpec("cheap", {"USDT": 25_000}, taker_fee=Decimal("0.0005")),
-    ]
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.chdir(tmp_path)
-        with router_run(tmp_path, monkeypatch, text=ROUTED, specs=specs) as run:
-            run.venues["cheap"].faults.next(POST, Reject(-2010, insufficient))
-            runner = run.runner(tmp_path / "live")
-            runner.start()
-            try:
-                run.tick(runner, 60)
-            finally:
-                runner.stop("test over")
-    run_dir = tmp_path / "live"
-    decisions = [r.values for r in read_rows(run_dir / "journal.sqlite", ["route_decision"])]
-    assert [d["venue"] for d in decisions[:2]] == ["cheap", "dear"]
-    report = _report(run_dir, tmp_path / "p", capsys)
-    first = [d for d in report["differences_by_bar"] if d["field"] == "fill"][:2]
-    # the run's entry filled at dear, the replay's at cheap: each venue's fill whole
-    assert [(d["venue"], bool(d["run"]), bool(d["reference"])) for d in first] == [
-        ("cheap", False, True),
-        ("dear", True, False),
-    ] or [(d["venue"], bool(d["run"]), bool(d["reference"])) for d in first] == [
-        ("dear", True, False),
-        ("cheap", False, True),
-    ]
-    assert {d["cause"] for d in first} == {"rejection"}
-    assert {d["code"] for d in first} == {
-        f"VENUE_REJECTED: InsufficientFunds -2010: {insufficient}"
-    }
-    assert set(report["by_venue"]) == {"cheap", "dear"}
-    _by_part(report, "by_venue")

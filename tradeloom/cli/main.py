@@ -438,8 +438,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="relative=1e-9 (numbers equal within), absolute=1e-6 (money equal within), "
-        "late=1 (bars after its close a bar may be played), or a cause's largest |P&L| "
-        "(slippage=25); repeat for several",
+        "late=1 (a bar played this many bars after its close is late), or a cause's "
+        "largest |P&L| (slippage=25); repeat for several",
     )
     parity.add_argument(
         "--out",

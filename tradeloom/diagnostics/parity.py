@@ -93,8 +93,9 @@ TOLERANCES: dict[str, float] = {
     "late": 1.0,
 }
 """The defaults of ``--tolerance``: numbers equal within ``relative``; money and the
-equity residual within ``absolute``; a bar played more than ``late`` bars after its
-close is late. A cause's name limits its |P&L| (default: none, ``unexplained``: 0)."""
+equity residual within ``absolute``; a bar played ``late`` bars or more after its close
+is late (its order went out once the next bar had closed too). A cause's name limits its
+|P&L| (default: none, ``unexplained``: 0)."""
 
 _SIMULATED = "simulated"
 _CCXT = "ccxt"
@@ -211,6 +212,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "funding",
         "market_at_start",
         "allocation_decided",
+        "venue_at_start",
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
@@ -242,6 +244,9 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
     for book in symbols if members else []:  # a portfolio's book: its market's lot
         market = book.split(SEPARATOR, 1)[1]
         dust[book] = dust.get(market, dust[book])
+    for r in rows["venue_at_start"]:  # a router's live run: its market's lot at each venue
+        for symbol in symbols:
+            dust[symbol] = max(dust[symbol], float(r.values.get("dust") or 0.0))
     return _Journal(
         str(start["mode"]),
         float(start["capital"]),
@@ -447,7 +452,10 @@ def _context(journal: _Journal, tolerances: Mapping[str, float]) -> _Context:
         played = r.values.get("wall_time")
         # the run's clock: the wall's, or the simulated one's (an emulator's market time)
         lag = (pd.Timestamp(played) - close) / step if played is not None else 0.0
-        if lag > tolerances["late"] or (previous is not None and r.bar != previous + 1):
+        # played a bar after its close: its order went out once the next bar had closed
+        if (lag > 0 and lag >= tolerances["late"]) or (
+            previous is not None and r.bar != previous + 1
+        ):
             late.add(r.bar)
         previous = r.bar
     for r in journal.rows["restarted"]:
@@ -496,14 +504,18 @@ def _step(live: Sequence[Any]) -> pd.Timedelta:
     return pd.Timedelta((times[1:] - times[:-1]).min())
 
 
-def _event_cause(bar: int, symbol: str, ctx: _Context) -> tuple[str, str] | None:
+def _event_cause(
+    bar: int, symbol: str, ctx: _Context, *, filled: bool = False, sized: bool = False
+) -> tuple[str, str] | None:
     """The journaled event that explains a difference at ``bar`` in ``symbol`` (None:
-    none)."""
+    none). A decision is late at a late bar or the bar after one; a fill (``filled``)
+    only after one: a late bar's own open fill was ordered on time, before it. A fill's
+    quantity (``sized``) is never late's: a late order is sent with its size."""
     if (bar, symbol) in ctx.refused:
         return "rejection", ctx.refused[bar, symbol]
     if bar in ctx.late_decided:
         return "late_decision", ctx.late_decided[bar]
-    if bar in ctx.late or bar - 1 in ctx.late:
+    if not sized and (bar - 1 in ctx.late or (bar in ctx.late and not filled)):
         return "late_bars", ""
     if bar >= ctx.kill_bar:
         return "kill", ""
@@ -655,12 +667,21 @@ class _Comparison:
         self.differences.append(row)
         return row
 
-    def explain(self, bar: int, symbol: str, *, decided: bool = False) -> tuple[str, str]:
-        """The journaled event that explains a difference at ``bar`` in ``symbol``; else
-        a knock-on of an explained difference before it (in any symbol: they share the
-        equity; a decision, made at the bar's close, follows the fills at its open);
-        else unexplained."""
-        event = _event_cause(bar, symbol, self.ctx)
+    def explain(
+        self,
+        bar: int,
+        symbol: str,
+        *,
+        decided: bool = False,
+        filled: bool = False,
+        sized: bool = False,
+    ) -> tuple[str, str]:
+        """The journaled event that explains a difference at ``bar`` (a fill's, with
+        ``filled``; a fill's quantity, with ``sized``) in ``symbol``; else a knock-on of
+        an explained difference before it (in any symbol: they share the equity; a
+        decision, made at the bar's close, follows the fills at its open); else
+        unexplained."""
+        event = _event_cause(bar, symbol, self.ctx, filled=filled, sized=sized)
         if event is not None:
             return event
         earlier = any(
@@ -695,7 +716,10 @@ class _Comparison:
         run fill (``s q p f`` at its bar) against its share, with the replay's fee rate
         ``k = f' / (q' p')``, differs by exactly ``-(s + k) q (p - p')`` (the price)
         ``+ s (q - q') (c - p') - k (q - q') p'`` (the quantity) ``- (f - k q p)`` (the
-        fee); a share filled at another bar than the replay's moves from that bar to its
+        fee). The quantity's part is split at ``o``, the fill's share of what the run
+        ordered: ``o - q'`` is the order's own size (a knock-on, a reload), ``q - o`` what
+        the venue delivered of it (a partial fill, a fee taken in the base asset, the
+        lot); a share filled at another bar than the replay's moves from that bar to its
         own (a partial fill's rest, a late order). The price of an order's later parts
         is the partial fill's, its first part's the venue's (slippage).
 
@@ -723,7 +747,7 @@ class _Comparison:
                 cause, code = (
                     ("partial_fill", "filled over several bars")
                     if spread
-                    else self.explain(bar, symbol)
+                    else self.explain(bar, symbol, filled=True)
                 )
                 constant, held = -side * q2 * p_ref - f2, side * q2
                 self.book(cause, row, constant, held)
@@ -734,15 +758,28 @@ class _Comparison:
                 elif row.order_bar in self.ctx.late or bar in self.ctx.late:
                     cause, code = "late_bars", "sent at a late bar's price"
                 else:
-                    cause, code = ("slippage", "") if self.venue else self.explain(bar, symbol)
+                    cause, code = (
+                        ("slippage", "") if self.venue else self.explain(bar, symbol, filled=True)
+                    )
                 pnl = self.book(cause, row, -(side + k) * q * (p - p_ref), 0.0)
                 parts["fill.price"].append((bar, p, p_ref, cause, code, pnl))
-            if not _close(q, q2, self.limits):
-                cause, code = self._quantity_cause(bar, symbol, order, total, q_ref)
-                pnl = self.book(cause, row, -(side + k) * (q - q2) * p_ref, side * (q - q2))
-                parts["fill.quantity"].append((bar, q, q2, cause, code, pnl))
+            if not _close(q, q2, self.limits):  # what the run ordered against the
+                # replay's, then what the venue delivered of it (this fill's share of each)
+                ordered = self.ordered.get(order, total)
+                sent = share * ordered  # within the market's lot: the venue's rounding
+                sent = q2 if abs(sent - q2) <= self._lot(symbol, ordered) else sent
+                for a, b, delivered in ((sent, q2, False), (q, sent, True)):
+                    if a == b:
+                        continue
+                    cause, code = (
+                        self._quantity_cause(bar, symbol, order, total)
+                        if delivered
+                        else self.explain(bar, symbol, filled=True, sized=True)
+                    )
+                    pnl = self.book(cause, row, -(side + k) * (a - b) * p_ref, side * (a - b))
+                    parts["fill.quantity"].append((bar, a, b, cause, code, pnl))
             if not _close(f, k * q * p, self.limits):
-                cause, code = ("fee", "") if self.venue else self.explain(bar, symbol)
+                cause, code = ("fee", "") if self.venue else self.explain(bar, symbol, filled=True)
                 pnl = self.book(cause, row, -(f - k * q * p), 0.0)
                 parts["fill.fee"].append((bar, f, k * q * p, cause, code, pnl))
         for name, found in parts.items():  # one row per field and cause of the order
@@ -755,24 +792,23 @@ class _Comparison:
                 )
                 noted["pnl"] = math.fsum(x[5] for x in some)
 
+    def _lot(self, symbol: str, ordered: float) -> float:
+        """The market's lot, that an order of ``ordered`` may be rounded to."""
+        return max(self.dust.get(symbol, 0.0), 1e-6 * ordered)
+
     def _quantity_cause(
-        self, bar: int, symbol: str, order: tuple[str, str], filled: float, wanted: float
+        self, bar: int, symbol: str, order: tuple[str, str], filled: float
     ) -> tuple[str, str]:
+        """The cause of what the venue delivered of an order differing from what the run
+        ordered (``filled`` of it)."""
         ordered = self.ordered.get(order, filled)
         short = ordered - filled  # what the venue did not deliver
-        lot = max(self.dust.get(symbol, 0.0), 1e-6 * ordered)  # rounded to the market's lot
-        if not order[1] and abs(ordered - wanted) > lot:
-            # the run ordered another quantity than the replay filled: with nothing before
-            # it to explain that, the venue's fee or shortfall does not explain it either
-            # (a router's venue: its share may differ by the route, compared below)
-            cause = self.explain(bar, symbol)
-            if cause[0] == "unexplained":
-                return cause
+        lot = self._lot(symbol, ordered)
         if order in self.in_base and short - self.in_base[order] <= lot:
             return "fee", "paid in the base currency"
         if short > lot:
             return "partial_fill", ""
-        cause = self.explain(bar, symbol)
+        cause = self.explain(bar, symbol, filled=True, sized=True)
         if cause[0] == "unexplained" and self.venue and short > 0.0:
             # nothing before it: the venue rounded the order down to the market's lot
             return "partial_fill", "rounded to the market's lot"
@@ -801,7 +837,7 @@ class _Comparison:
         else:
             cause, code = self.explain(row.order_bar, symbol)
             if cause in ("knock_on", "unexplained"):
-                cause, code = self.explain(bar, symbol)
+                cause, code = self.explain(bar, symbol, filled=True)
             self.apart_cause[symbol] = (cause, code)
         self.apart[symbol] = apart = apart + delta
         if abs(apart) <= max(self.dust.get(symbol, 0.0), 1e-9 * q):
@@ -880,21 +916,26 @@ def _order_pairs(
 def _venues(rows: Mapping[str, Sequence[Any]]) -> list[str]:
     """The venue of each fill row: a router reports its children's trades as the
     parent's fills, each journaled first as a ``venue_fill`` row of a child whose
-    ``route_decision`` row names its venue; a fill is its parent's trade at its bar of
-    that price ('' without a router)."""
+    ``route_decision`` row names its venue; a fill is its parent's trade of that price,
+    at its bar or the nearest ('' without a router). A partial fill's rest, traded at the
+    next open, is booked with the first part when the run hears of both at once."""
     venue_of = {r.values["order_id"]: r.values for r in rows["route_decision"]}
-    trades: dict[tuple[str, int], list[tuple[float, str]]] = {}
+    trades: dict[str, list[tuple[float, int, str]]] = {}
     for r in rows["venue_fill"]:
         route = venue_of.get(r.values["order_id"])
         if route is not None:
-            key = (str(route["parent_id"]), r.bar)
-            trades.setdefault(key, []).append((float(r.values["price"]), str(route["venue"])))
+            trade = (float(r.values["price"]), r.bar, str(route["venue"]))
+            trades.setdefault(str(route["parent_id"]), []).append(trade)
     venues = []
     for r in rows["fill"]:
-        found = trades.get((str(r.values["order_id"]), r.bar), [])
-        price = float(r.values["price"])
-        at = min(range(len(found)), key=lambda i: abs(found[i][0] - price), default=None)
-        venues.append("" if at is None else found.pop(at)[1])
+        found = trades.get(str(r.values["order_id"]), [])
+        price, bar = float(r.values["price"]), r.bar
+        at = min(
+            range(len(found)),
+            key=lambda i: (abs(found[i][0] - price), abs(found[i][1] - bar)),
+            default=None,
+        )
+        venues.append("" if at is None else found.pop(at)[2])
     return venues
 
 
