@@ -201,7 +201,6 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     from tradeloom.journal import journal_path, read_frames
     from tradeloom.live.model_swap import in_force_document
 
-    _, document = in_force_document(run_dir)
     kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
              "canary_rolled_back"]  # fmt: skip
     frames = read_frames(journal_path(run_dir), kinds)
@@ -216,6 +215,7 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
         return [
             f"--challenger: the canary of {in_canary} is in progress; promote or roll it back first"
         ]
+    _, document = in_force_document(run_dir)
     entries = document.get("challengers") or ()
     names = [str(e.get("name")) for e in entries if isinstance(e, dict)]
     if challenger not in names:
