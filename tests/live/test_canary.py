@@ -10,8 +10,10 @@ fires (a drawdown limit) puts the champion's model back by the swap's path. Each
 journaled with its figures, which a recomputation from the journal equals. kill -9 at
 the canary's start, in its middle and at its rollback (before and after the commit):
 the restart takes the right stage up again and its journal is the uninterrupted run's,
-no order twice. By hand: ``tradeloom promote`` and ``tradeloom rollback`` through the
-mailbox; ``tradeloom status`` shows the stage.
+no order twice (and a live run on the exchange emulator killed in its canary sends no
+client order id twice). By hand: ``tradeloom promote`` and ``tradeloom rollback`` through
+the mailbox (a model swap is refused while a canary runs); ``tradeloom status`` shows the
+stage.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
+from tradeloom.engine.control import request_swap
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion, promotion_stage
 from tradeloom.live.canary import CHAMPION_SHADOW, canary_figures, fired
@@ -366,9 +369,18 @@ def test_an_operator_promotes_and_rolls_back_by_hand(
         f"canary     next at 25% of the champion's size since bar {started['bar']}: 4 of 100 "
         "bars (by cli)"
     ) in capsys.readouterr().out
+    request_swap(run, registry, None, "another model meanwhile")  # refused: a canary runs
     assert main(["rollback", str(run), "--reason", "enough"]) == 0
     code, run = play(tmp_path, document, 2)
     assert code == 0
+    [refused] = rows(run, "model_swap_refused")
+    assert (refused["bar"], refused["errors"]) == (
+        started["bar"] + 4,
+        [
+            "the canary of challenger next is in progress; promote it or roll it back first "
+            "(tradeloom promote, tradeloom rollback)"
+        ],
+    )
     [back] = rows(run, "canary_rolled_back")
     assert (back["bar"], back["by"], back["rule"], back["reason"]) == (
         started["bar"] + 4,
@@ -383,6 +395,31 @@ def test_an_operator_promotes_and_rolls_back_by_hand(
     capsys.readouterr()
     assert main(["status", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["canary"]["stage"] == "rolled_back"
+
+
+def test_a_challenger_without_a_canary_is_promoted_by_hand_at_once(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = canaried(registry)
+    del document["challengers"][0]["promote_when"]
+    code, run = play(tmp_path, document, 3)
+    assert code == 0
+    assert main(["promote", str(run), "--challenger", "next"]) == 0
+    code, run = play(tmp_path, document, 3)
+    assert code == 0
+    [swapped] = rows(run, "model_swapped")
+    assert (swapped["by"], swapped["request"].split("@")[0]) == ("cli", "challenger:next")
+    assert rows(run, "canary_started") == []
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == swapped["bar"]  # it stopped
+    capsys.readouterr()
+    assert main(["promote", str(run), "--challenger", "next"]) == 2  # promoted already
+    assert capsys.readouterr().err.strip() == (
+        f"{run}: promotion refused: --challenger: challenger next was promoted already; it "
+        "is no longer in shadow"
+    )
+    code, run = play(tmp_path, document, 2)  # a restart does not shadow it again
+    assert code == 0
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == swapped["bar"]
 
 
 def test_status_shows_a_passed_canary(passed: Path, capsys: pytest.CaptureFixture[str]) -> None:
