@@ -27,7 +27,8 @@ holds the champion's equity too), and each change of verdict is journaled as
 the runner swaps its model in (``model_swapped`` by ``gate``, request
 ``challenger:NAME``) and `retire` stops its shadow; a restart reads the gate's rows
 and the swaps from the journal, so it neither promotes twice nor starts the promoted one
-again.
+again. A gate with a canary promotes through it, and the champion's model then decides
+in shadow as one more book here, ``(champion)`` (`tradeloom.live.canary`).
 """
 
 from __future__ import annotations
