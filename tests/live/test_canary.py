@@ -29,7 +29,7 @@ import pytest
 from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
-from tradeloom.engine.control import request_swap
+from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion, promotion_stage
 from tradeloom.live.canary import CHAMPION_SHADOW, canary_figures, fired
@@ -420,6 +420,32 @@ def test_a_challenger_without_a_canary_is_promoted_by_hand_at_once(
     code, run = play(tmp_path, document, 2)  # a restart does not shadow it again
     assert code == 0
     assert max(r["bar"] for r in rows(run, "challenger_bar")) == swapped["bar"]
+
+
+def test_an_operators_promotion_the_swap_refuses_leaves_the_challenger_in_shadow(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.live.test_challengers import LOGIT
+
+    document = strategy(challengers=[{"name": "logit", "model": LOGIT}])  # trains in the run
+    code, run = play(tmp_path, document, 3)
+    assert code == 0
+    capsys.readouterr()
+    assert main(["promote", str(run), "--challenger", "logit"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{run}: promotion refused: --challenger: challenger logit's model trains in the "
+        "run; a running run swaps in a saved model only (from_run: or path:)"
+    )
+    request_promote(run, "logit", "asked past the check")  # the process checks again
+    code, run = play(tmp_path, document, 2)
+    assert code == 0
+    [refused] = rows(run, "model_swap_refused")
+    assert (refused["by"], refused["request"].split("@")[0]) == ("cli", "challenger:logit")
+    assert refused["errors"][0].startswith("model: a running run swaps in a saved model only")
+    assert rows(run, "model_swapped") == [] and rows(run, "challenger_failed") == []
+    shadowed = [r["bar"] for r in rows(run, "challenger_bar") if r["challenger"] == "logit"]
+    assert shadowed[-1] == max(r["bar"] for r in rows(run, "live_bar"))  # it shadows on
+    assert not list((run / "control").glob("*.json"))
 
 
 def test_status_shows_a_passed_canary(passed: Path, capsys: pytest.CaptureFixture[str]) -> None:

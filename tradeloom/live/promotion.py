@@ -9,8 +9,8 @@ file asked), in one commit, by ``gate`` when its gate passed (in the commit of t
 ``promote`` row) or by whoever asked by hand. Its shadow then stops. When its gate
 declares a ``canary:``, the champion's file is kept too and the canary starts in the
 same commit (`tradeloom.live.canary`). A swap refused there (the file changed or went
-missing since the run started) is journaled (``model_swap_refused``) and the challenger
-dropped (``challenger_failed``): the champion trades on.
+missing since the run started) is journaled (``model_swap_refused``) and, when its gate
+asked, the challenger dropped (``challenger_failed``): the champion trades on.
 
 A restart runs the model of the journal's last ``model_swapped`` row and does not start
 the promoted challenger again (`tradeloom.live.challengers`): the journal's rows are the
@@ -86,7 +86,8 @@ def promote(
     request: str,
 ) -> Canary | None:
     """Swap challenger ``name``'s model in and stop its shadow, through its canary when
-    its gate declares one (returned), committed; a refused swap drops it."""
+    its gate declares one (returned), committed; a refused swap drops it when its gate
+    asked (an operator's refused request leaves it in shadow)."""
     config = files.config
     section = _model_section(config.document, name)
     entry = next(c for c in config.challengers if c.name == name)
@@ -105,6 +106,9 @@ def promote(
     canary = None
     if isinstance(kept, SwapRefused):
         journal_refusal(recorder, bar, kept, **asked)
+        if by != "gate":  # an operator's request refused: the challenger shadows on
+            books.journal.flush()
+            return None
         drop(books.journal, name, RuntimeError(kept.describe()), bar=bar)
     else:
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
@@ -129,4 +133,5 @@ def promote(
 
 def _model_section(document: Mapping[str, Any], name: str) -> dict[str, Any]:
     entry = next(e for e in document.get("challengers") or () if e.get("name") == name)
-    return {k: v for k, v in dict(entry["model"]).items() if k != "kind"}
+    section = dict(entry["model"])
+    return {k: v for k, v in section.items() if k != "kind" or v != "saved"}  # implied

@@ -221,6 +221,17 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     if challenger not in names:
         held = ", ".join(names) or "none"
         return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
+    model = next(
+        e.get("model") for e in entries if isinstance(e, dict) and e.get("name") == challenger
+    )
+    saved = isinstance(model, dict) and (
+        model.get("kind") == "saved" or "from_run" in model or "path" in model
+    )
+    if not saved:
+        return [
+            f"--challenger: challenger {challenger}'s model trains in the run; a running run "
+            "swaps in a saved model only (from_run: or path:)"
+        ]
     dropped = set(frames["challenger_failed"]["challenger"].astype(str))
     promoted = promoted_by(frames["model_swapped"]["request"])
     if challenger in dropped or challenger in promoted:
