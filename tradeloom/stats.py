@@ -9,7 +9,28 @@ import numpy.typing as npt
 
 from tradeloom.kernels.jit import released_kernel
 
-__all__ = ["auc"]
+__all__ = ["auc", "calibration_error"]
+
+
+def calibration_error(
+    p: npt.NDArray[np.float64], y: npt.NDArray[np.float64], bins: int
+) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the ECE of probabilities ``p`` against outcomes ``y`` (0 or 1), and the bins:
+    ``sum_b (n_b / n) |mean p_b - mean y_b|`` over ``bins`` equal-width bins of p (p = 1
+    falls in the last bin).
+
+    Returns:
+        ``(ece, counts, predicted, observed)``: per bin the number of predictions, their
+        mean probability and the share of up moves (NaN for an empty bin).
+    """
+    index = np.minimum((p * bins).astype(np.int64), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        predicted = np.bincount(index, weights=p, minlength=bins) / counts
+        observed = np.bincount(index, weights=y, minlength=bins) / counts
+    filled = counts > 0
+    gaps = np.abs(predicted[filled] - observed[filled])
+    return float(np.sum(counts[filled] * gaps) / len(p)), counts, predicted, observed
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:

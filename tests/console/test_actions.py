@@ -139,6 +139,32 @@ def test_a_swap_is_checked_before_it_is_asked(
     assert not (root / "active" / "control").exists()
 
 
+PROMOTE = 'send {"challenger": "NAME", "reason": "one line"} (reason optional)'
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "error"),
+    [
+        ("promote", b"", f"challenger: a name, was a JSON null: {PROMOTE}"),
+        ("promote", b'{"challenger": 3}', f"challenger: a name, was a JSON number: {PROMOTE}"),
+        ("promote", b'{"challenger": "x", "model": "y"}',
+         f"the body's keys are challenger and reason, not 'model': {PROMOTE}"),
+        ("promote", b'{"challenger": "x"}', "0/active: its journal does not record the "
+         "strategy it trades (not started yet, or by an older tradeloom); a swap is checked "
+         "against it"),
+        ("rollback", b'{"challenger": "x"}', f"the body's keys are reason alone, not "
+         f"'challenger': {SEND}"),
+        ("rollback", b"", "rollback refused: rollback: no canary is in progress"),
+    ],
+)  # fmt: skip
+def test_a_promotion_or_rollback_is_checked_before_it_is_asked(
+    client: TestClient, root: Path, action: str, body: bytes, error: str
+) -> None:
+    answer = client.post(f"/api/v1/actions/{action}/0/active", headers=WRITE, content=body)
+    assert (answer.status_code, answer.json()) == (400, {"error": error})
+    assert not (root / "active" / "control").exists()
+
+
 def test_a_reason_of_any_printable_text_is_taken_as_it_is(client: TestClient, root: Path) -> None:
     reason = "café crème — 止 ☕ " + "x" * 481  # 500 characters, none a control
     answer = client.post("/api/v1/actions/kill/0/active", headers=WRITE, json={"reason": reason})

@@ -553,6 +553,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     swap.set_defaults(command=_swap)
 
+    promote = sub.add_parser(
+        "promote",
+        help="promote a paper or live run's challenger (through its canary), at its next bar",
+        description="Put a challenger's model in place of a running paper or live run's "
+        "model at its next bar, by the path a passed gate takes: through its canary when "
+        "its promote_when declares one (a fraction of the champion's size, with rollback "
+        "rules), at once otherwise; a challenger whose canary is in progress becomes the "
+        "full champion. Checked first against the journal: a refusal is one line and exit "
+        "2. Journaled as model_swapped, canary_started or canary_passed, by cli.",
+    )
+    promote.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    promote.add_argument(
+        "--challenger", required=True, metavar="NAME", help="the challenger (challengers[].name)"
+    )
+    promote.add_argument(
+        "--reason",
+        type=_reason,
+        default="requested from the command line",
+        metavar="TEXT",
+        help="why, for the journal: one line of at most 500 characters, without control characters",
+    )
+    promote.set_defaults(command=_promote)
+
+    rollback = sub.add_parser(
+        "rollback",
+        help="roll a paper or live run's canary back: the champion's model, at its next bar",
+        description="End the canary in progress: the champion's model (its file kept when "
+        "the canary started) decides again at its full size from the next bar, by the "
+        "swap's path. Exit 2 with one line when no canary is in progress. Journaled as "
+        "model_swapped and canary_rolled_back, by cli.",
+    )
+    rollback.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rollback.add_argument(
+        "--reason",
+        type=_reason,
+        default="requested from the command line",
+        metavar="TEXT",
+        help="why, for the journal: one line of at most 500 characters, without control characters",
+    )
+    rollback.set_defaults(command=_rollback)
+
     console_parser = sub.add_parser(
         "console",
         help="the operator's web console and HTTP API over the runs in RUNS_DIR (its own "
@@ -988,6 +1029,18 @@ def _swap(args: argparse.Namespace) -> int:
     from tradeloom.cli.swap_command import swap
 
     return swap(args)
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from tradeloom.cli.promote_command import promote
+
+    return promote(args)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from tradeloom.cli.promote_command import rollback
+
+    return rollback(args)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ POLL_SECONDS = 0.01
 """How often a followed run's journal is looked at (a stat, no read, while unchanged)."""
 KEEPALIVE_SECONDS = 15.0
 COOKIE = "tradeloom_console"
-_ACTIONS = ("kill", "resume", "flatten", "swap")
+_ACTIONS = ("kill", "resume", "flatten", "swap", "promote", "rollback")
 _PLOTLY = re.compile(r"^plotly-[0-9][0-9a-z.\-]*\.min\.js$")
 
 _access = structlog.get_logger("tradeloom.console.access")
@@ -354,8 +354,8 @@ class _State:
 
     async def act(self, request: Request) -> Response:
         """
-        summary: Kill, resume, kill-and-flatten, or swap the model of a paper or live run
-          (the write scope).
+        summary: Kill, resume, kill-and-flatten, swap the model of, promote a challenger of,
+          or roll back the canary of a paper or live run (the write scope).
         description: The request goes through the run's mailbox, as 'tradeloom kill
           [--flatten]' and 'tradeloom resume' send it, and the run journals who asked
           ('console' with a session cookie, 'api' with a token). With a session cookie,
@@ -365,10 +365,13 @@ class _State:
           for holds, so a retry is no error). A swap ('tradeloom swap') names in its body
           the run whose saved fold to take ('model', a run id of this console; 'fold',
           default its latest); it is checked first (400 with the reason when refused),
-          then the running process swaps it in at its next bar boundary.
+          then the running process swaps it in at its next bar boundary. A promote
+          ('tradeloom promote') names its challenger in the body ('challenger'); a
+          rollback ('tradeloom rollback') ends the canary in progress; each is checked
+          against the journal first (400 with the reason when refused).
         parameters:
           - {name: action, in: path, required: true,
-             schema: {type: string, enum: [kill, resume, flatten, swap]}}
+             schema: {type: string, enum: [kill, resume, flatten, swap, promote, rollback]}}
           - {name: run_id, in: path, required: true, schema: {type: string}}
         requestBody:
           content:
@@ -382,9 +385,9 @@ class _State:
                 schema: {$ref: '#/components/schemas/ActionResult'}
           400:
             description: Not a paper or live run, resume while RUN_DIR/KILL exists, a
-              refused swap, or a body that is not a JSON object with 'reason' alone (a
-              swap's, 'model' and 'fold' too; not JSON, nested too deep, another type,
-              another key).
+              refused swap, promote or rollback, or a body that is not a JSON object with
+              'reason' alone (a swap's, 'model' and 'fold' too; a promote's, 'challenger'
+              too; not JSON, nested too deep, another type, another key).
           403:
             description: The read scope, or no CSRF token with a session cookie.
         """
@@ -392,12 +395,16 @@ class _State:
 
         action = request.path_params["action"]
         if action not in _ACTIONS:
-            return _error(404, f"no action {action!r}: kill, resume, flatten or swap")
+            return _error(
+                404, f"no action {action!r}: kill, resume, flatten, swap, promote or rollback"
+            )
         ref = await self._ref(request.path_params["run_id"])
         by: Origin = "console" if request.scope.get("tradeloom.session") is not None else "api"
         body = await request.body()
         if action == "swap":
             return await self._swap(ref, body, by)
+        if action in ("promote", "rollback"):
+            return await self._promote(ref, action, body, by)
         reason = _reason(body, by)
         if isinstance(reason, Response):
             return reason
@@ -441,6 +448,38 @@ class _State:
         return _json(
             {
                 "action": "swap",
+                "run": ref.id,
+                "message": self.index.shown(delivery.describe(), ref),
+                "running": delivery.pid is not None,
+                "already": False,
+            }
+        )
+
+    async def _promote(self, ref: Any, action: str, body: bytes, by: Origin) -> Response:
+        from tradeloom.engine.control import request_promote, request_rollback
+        from tradeloom.live.promotion_stage import promotion_problems
+
+        asked = _promote_body(body, by) if action == "promote" else _reason(body, by)
+        if isinstance(asked, Response):
+            return asked
+        challenger, reason = asked if isinstance(asked, tuple) else (None, asked)
+        what = "promotion" if challenger is not None else "rollback"
+        try:
+            problems = await run_in_threadpool(partial(promotion_problems, ref.path, challenger))
+            if problems:
+                raise UserError(f"{what} refused: {'; '.join(problems)}")
+            send = (
+                partial(request_rollback, ref.path, reason, by=by)
+                if challenger is None
+                else partial(request_promote, ref.path, challenger, reason, by=by)
+            )
+            delivery = await run_in_threadpool(send)
+        except UserError as exc:
+            return _error(400, self.index.shown(str(exc), ref))
+        _access.warning("console_action", action=action, run=ref.id, reason=reason, by=by)
+        return _json(
+            {
+                "action": action,
                 "run": ref.id,
                 "message": self.index.shown(delivery.describe(), ref),
                 "running": delivery.pid is not None,
@@ -514,6 +553,32 @@ def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str] | Response:
     if isinstance(reason, Response):
         return reason
     return model, fold, reason
+
+
+def _promote_body(body: bytes, by: str) -> tuple[str, str] | Response:
+    """Return a promotion's challenger and reason from its body, or the 400 answer saying
+    why the body is refused."""
+    usage = 'send {"challenger": "NAME", "reason": "one line"} (reason optional)'
+    try:
+        data = json.loads(body or b"{}")
+    except RecursionError:
+        return _error(400, f"the body is JSON nested too deep: {usage}")
+    except ValueError as exc:
+        return _error(400, f"the body is not JSON ({exc}): {usage}")
+    if not isinstance(data, dict):
+        return _error(400, f"the body is a JSON {_json_type(data)}, not an object: {usage}")
+    unknown = sorted(str(key) for key in data if key not in ("challenger", "reason"))
+    if unknown:
+        shown = ", ".join(repr(key[:40]) for key in unknown[:3])
+        return _error(400, f"the body's keys are challenger and reason, not {shown}: {usage}")
+    challenger = data.get("challenger")
+    if not isinstance(challenger, str) or not challenger:
+        return _error(400, f"challenger: a name, was a JSON {_json_type(challenger)}: {usage}")
+    rest = {"reason": data["reason"]} if "reason" in data else {}
+    reason = _reason(json.dumps(rest).encode(), by)
+    if isinstance(reason, Response):
+        return reason
+    return challenger, reason
 
 
 def _json_type(value: Any) -> str:

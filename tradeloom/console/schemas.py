@@ -282,6 +282,10 @@ COMPONENTS: dict[str, Any] = {
                 "minimum": 0,
                 "description": "swap only: the fold to take (default: the latest)",
             },
+            "challenger": {
+                "type": "string",
+                "description": "promote only: the challenger to promote (challengers[].name)",
+            },
             "reason": {
                 "type": "string",
                 "maxLength": REASON_LIMIT,
@@ -293,7 +297,10 @@ COMPONENTS: dict[str, Any] = {
     ),
     "ActionResult": _object(
         {
-            "action": {"type": "string", "enum": ["kill", "resume", "flatten", "swap"]},
+            "action": {
+                "type": "string",
+                "enum": ["kill", "resume", "flatten", "swap", "promote", "rollback"],
+            },
             "run": {"type": "string"},
             "message": {"type": "string"},
             "running": {"type": "boolean"},

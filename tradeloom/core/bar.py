@@ -145,6 +145,7 @@ from tradeloom.core.layout import (
     P_LIQUIDATION_FEE,
     P_MAINTENANCE_MARGIN,
     P_REGIME_FILTER,
+    P_SIZE_SCALE,
     P_STOP_LOSS,
     P_TAKE_PROFIT,
     P_TRAIL_ATR,
@@ -772,7 +773,8 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
                 stage = STAGE_DECIDE
                 s += 1
                 continue
-            sym[s, S_X_SIZE] = size
+            # a canary's candidate trades a fraction of the sizing's size (1 otherwise)
+            sym[s, S_X_SIZE] = size * prm[P_SIZE_SCALE]
             if cfg.ext_rules:
                 return _save(cur, t, STAGE_CHECKED, s, NEED_CHECK)
             io[IO_REF] = -1.0

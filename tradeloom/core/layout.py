@@ -249,6 +249,7 @@ P_TP_CLOSE = _prm(MAX_TP_LEVELS)  # MAX_TP_LEVELS slots: each level's share of t
 P_VOL_WINDOW = _prm()  # volatility_target: the EWMA's span in returns
 P_PERIODS_PER_YEAR = _prm()  # volatility_target: bars in a year (annualises the variance)
 P_ALLOCATE = _prm()  # 1: stop after the halts for the allocation layer (it replaces the signal)
+P_SIZE_SCALE = _prm()  # the share of the sizing's size an entry takes (1; a canary's fraction)
 PRM_SIZE = _prm.size
 
 SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET, SIZING_RISK = 0, 1, 2, 3

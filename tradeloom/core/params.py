@@ -308,6 +308,7 @@ class CoreSpec:
         quiet = not (portfolio.window or exits.trailing_atr or vol_target or self.allocating)
         p[L.P_QUIET] = 1.0 if quiet else 0.0
         p[L.P_ALLOCATE] = self.allocating
+        p[L.P_SIZE_SCALE] = 1.0  # a canary scales it (`tradeloom.engine.driver.Engine.scale_sizes`)
         self._orders(p)
         self.scaling.pack(p)
         return p

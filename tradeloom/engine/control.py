@@ -4,11 +4,13 @@ The running process owns the journal; no other process writes it. A command asks
 instead, through files in the run directory, and wakes the process with a signal:
 
 - ``RUN_DIR/control/<time_ns>-kill.json``, ``<time_ns>-flatten.json``,
-  ``<time_ns>-resume.json`` and ``<time_ns>-swap.json``: one request each, written
-  atomically (a temporary file, then `os.replace`) by `request` (`request_kill`,
-  `request_flatten` and `request_resume` name its actions) and `request_swap` (a saved
-  model to decide from the next bar on, `tradeloom.live.model_swap`). A request written
-  while no process runs waits for the next start.
+  ``<time_ns>-resume.json``, ``<time_ns>-swap.json``, ``<time_ns>-promote.json`` and
+  ``<time_ns>-rollback.json``: one request each, written atomically (a temporary file,
+  then `os.replace`) by `request` (`request_kill`, `request_flatten` and
+  `request_resume` name its actions), `request_swap` (a saved model to decide from the
+  next bar on, `tradeloom.live.model_swap`) and `request_promote` / `request_rollback`
+  (a challenger's promotion, a canary's rollback: `tradeloom.live.canary`). A request
+  written while no process runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
   SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
@@ -88,7 +90,9 @@ __all__ = [
     "request",
     "request_flatten",
     "request_kill",
+    "request_promote",
     "request_resume",
+    "request_rollback",
     "request_swap",
     "running_pid",
 ]
@@ -100,7 +104,7 @@ PID_FILE = "live.pid"
 KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
-Action = Literal["kill", "flatten", "resume", "swap"]
+Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback"]
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
@@ -109,7 +113,7 @@ _log = logger("tradeloom.engine.control")
 
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
-_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume|swap)\.json$")
+_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume|swap|promote|rollback)\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -121,8 +125,11 @@ class ControlRequest:
 
     Attributes:
         action: ``kill`` (cancel every open order and halt), ``flatten`` (kill, then
-            close every position with market orders), ``resume``, or ``swap`` (decide
-            with the saved model `model` names from the next bar on).
+            close every position with market orders), ``resume``, ``swap`` (decide
+            with the saved model `model` names from the next bar on), ``promote``
+            (challenger `challenger`'s model in the champion's place, through its
+            canary when it declares one; a canary's candidate: at once) or ``rollback``
+            (the canary in progress ends, the champion's model back).
         reason: Why, as the operator gave it.
         requested_at: When it was asked (UTC).
         by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1)
@@ -132,6 +139,7 @@ class ControlRequest:
         model: A swap's model: a run directory whose ``models/index.json`` lists its
             folds (absolute), or '' for the other actions.
         fold: A swap's fold of that run (None: its latest).
+        challenger: A promotion's challenger ('' for the other actions).
     """
 
     action: Action
@@ -141,6 +149,7 @@ class ControlRequest:
     path: Path | None
     model: str = ""
     fold: int | None = None
+    challenger: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,7 +212,9 @@ class Delivery:
                 )
             return f"already {self.already}; {then}"
         if self.pid is None:
-            when = {"resume": "applied", "swap": "checked and applied"}.get(self.action, "latched")
+            when = {"resume": "applied", "kill": "latched", "flatten": "latched"}.get(
+                self.action, "checked and applied"
+            )
             return (
                 f"no process is running in {self.run_dir}: "
                 f"the {self.action} is {when} when it next starts"
@@ -228,6 +239,12 @@ class Delivery:
                 f"swap requested; the running process (pid {self.pid}) checks the model and "
                 "swaps it in at the next bar boundary (model_swapped or model_swap_refused "
                 "in its journal)"
+            )
+        if self.action in ("promote", "rollback"):
+            return (
+                f"{self.action} requested; the running process (pid {self.pid}) carries it "
+                "out at the next bar boundary (canary_started, model_swapped, canary_passed "
+                "or canary_rolled_back, or model_swap_refused with why, in its journal)"
             )
         return f"resume requested; the running process (pid {self.pid}) will resume trading"
 
@@ -313,6 +330,8 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -
     """
     if action == "swap":
         raise ValueError("a swap names its model: send it with request_swap")
+    if action in ("promote", "rollback"):
+        raise ValueError(f"send a {action} with request_{action}")
     problem = reason_problem(reason)
     if problem is not None:
         raise ValueError(f"reason: {problem}")
@@ -394,6 +413,45 @@ def request_swap(
         where = run_dir / CONTROL_DIR
         raise UserError(f"{where}: the request cannot be written ({_os_error(exc)})") from None
     return _deliver(run_dir, path, "swap")
+
+
+def request_promote(run_dir: Path, challenger: str, reason: str, *, by: Origin = "cli") -> Delivery:
+    """Ask the run in ``run_dir`` to promote ``challenger``: its model takes the
+    champion's place at the next bar boundary, through its canary when its gate declares
+    one (`tradeloom.live.canary`); a canary's own candidate becomes the full champion at
+    once. Written and delivered as `request` writes a kill.
+
+    Raises:
+        ValueError: ``reason`` is not one line of plain text.
+        UserError: ``run_dir`` is not a paper or live run directory, or the request
+            cannot be written.
+    """
+    return _ask(run_dir, "promote", reason, by, {"challenger": challenger})
+
+
+def request_rollback(run_dir: Path, reason: str, *, by: Origin = "cli") -> Delivery:
+    """Ask the run in ``run_dir`` to roll its canary back: the champion's model decides
+    again, at its full size, from the next bar boundary (`tradeloom.live.canary`).
+
+    Raises:
+        ValueError: ``reason`` is not one line of plain text.
+        UserError: ``run_dir`` is not a paper or live run directory, or the request
+            cannot be written.
+    """
+    return _ask(run_dir, "rollback", reason, by, {})
+
+
+def _ask(run_dir: Path, action: Action, reason: str, by: Origin, extra: dict[str, Any]) -> Delivery:
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
+    controllable_mode(run_dir)
+    try:
+        path = _write_request(run_dir, action, reason, by=by, extra=extra)
+    except OSError as exc:
+        where = run_dir / CONTROL_DIR
+        raise UserError(f"{where}: the request cannot be written ({_os_error(exc)})") from None
+    return _deliver(run_dir, path, action)
 
 
 class ControlInbox:
@@ -647,7 +705,8 @@ def _read_request(path: Path) -> ControlRequest:
     if match is None:
         raise ValueError(
             "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
-            "<time_ns>-resume.json or <time_ns>-swap.json"
+            "<time_ns>-resume.json, <time_ns>-swap.json, <time_ns>-promote.json or "
+            "<time_ns>-rollback.json"
         )
     try:
         data = read_json(path, "a control request", limit=1 << 16)
@@ -679,6 +738,7 @@ def _read_request(path: Path) -> ControlRequest:
         fold = data.get("fold")
         if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
             raise ValueError(f"fold: expected a fold number or null, was {fold!r}")
+    challenger = _text(data, "challenger") if action == "promote" else ""
     return ControlRequest(
         action=cast(Action, action),
         reason=reason,
@@ -687,6 +747,7 @@ def _read_request(path: Path) -> ControlRequest:
         path=path,
         model=model,
         fold=fold,
+        challenger=challenger,
     )
 
 

@@ -247,6 +247,8 @@ class Engine:
         """A live run's warm-up over its history: the allocation layer takes the closes
         and decides nothing (no order is sent before the first live bar)."""
         self._orders_read = 0
+        self.size_scale = 1.0
+        """The share of the sizing's size an entry takes (`scale_sizes`)."""
         self._fills: list[npt.NDArray[np.float64]] = []
         self._marked = 0  # the kept rows whose fills are among ``_fills`` (`mark_fills`)
 
@@ -557,6 +559,17 @@ class Engine:
         names = codes.ORDER_REASON_NAMES.names
         return [o.id for o in self.venue.pending() if not kill_spares(names.get(o.reason, 0))]
 
+    def scale_sizes(self, fraction: float) -> None:
+        """Size every entry and add from the next decision on at ``fraction`` of what the
+        sizing rule gives (1: all of it; a canary's fraction, `tradeloom.live.canary`).
+
+        The rule is the core's (`tradeloom.core.bar`, ``P_SIZE_SCALE``), so it is the same
+        in paper and live: the sizing's fraction of equity (after its caps) times
+        ``fraction``; exits close what is held whatever its size.
+        """
+        self.size_scale = float(fraction)
+        self.state.prm[L.P_SIZE_SCALE] = self.size_scale
+
     def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
         """Trade ``pipeline``'s settings from the next bar on, with every state kept.
 
@@ -579,6 +592,7 @@ class Engine:
         state = self.state
         state.spec = self.spec = spec
         state.prm[:] = spec.vector()
+        state.prm[L.P_SIZE_SCALE] = self.size_scale  # a canary's, through a reload
         state.sym[:, L.S_GROUP] = spec.portfolio.groups or -1.0
         state.sym[:, L.S_DUST] = spec.dusts or spec.dust
         state.sym[:, L.S_MIN_COST] = spec.min_costs or 0.0

@@ -86,6 +86,9 @@ _KINDS = (
     "challenger_fill",
     "challenger_failed",
     "challenger_gate",
+    "canary_started",
+    "canary_passed",
+    "canary_rolled_back",
     "parity_checked",
 )
 _ENDED = ("stopped", "finished", "failed")
@@ -248,6 +251,11 @@ class RunStatus:
     books: list[BookFigures] = field(default_factory=list)
     """With ``challengers:``, the champion's book then each challenger's shadow book
     (`tradeloom.reporting.book_figures`); empty: the run has none."""
+    canary: dict[str, Any] | None = None
+    """The last canary's stage (`tradeloom.live.canary`): ``stage`` (``canary`` while
+    it runs, ``passed``, ``rolled_back``), ``challenger``, ``fraction``, ``since_bar``,
+    ``bars`` (decided at the canary's size so far), ``of_bars``, ``by``, and when rolled
+    back its ``rule``, ``figure`` and ``limit``; None: no canary yet."""
     parity: dict[str, Any] | None = None
     """The live parity monitor's last check (``live.parity``: the journal's last
     ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
@@ -459,6 +467,7 @@ class _Status:
             positions=self._positions(marks, symbol, last_close),
             refused=refusals_of_frames(self.f),
         )
+        status = replace(status, canary=self._canary(status.last_bar))
         if not len(self.f["challenger_bar"]):
             return status
         # pandas' figures: the rows' reader hands a run with challengers to this one
@@ -535,6 +544,34 @@ class _Status:
             allocation=self._allocation(positions, equity),
             parity=self._parity(),
         )
+
+    def _canary(self, last_bar: int | None) -> dict[str, Any] | None:
+        started = self._last("canary_started")
+        if started is None:
+            return None
+        ended = self._last_of(("canary_passed", "canary_rolled_back"))
+        since = int(started["bar"])
+        canary: dict[str, Any] = {
+            "stage": "canary",
+            "challenger": str(started["challenger"]),
+            "fraction": float(started["fraction"]),
+            "since_bar": since,
+            "bars": max(0, (since if last_bar is None else last_bar) - since),
+            "of_bars": int(started["bars"]),
+            "by": str(started["by"]),
+        }
+        if ended is None or ended[1]["seq"] < started["seq"]:
+            return canary
+        kind, row = ended
+        canary.update(stage="passed", bars=int(row["bars"]), by=str(row["by"]))
+        if kind == "canary_rolled_back":
+            canary.update(
+                stage="rolled_back",
+                rule=str(row["rule"]),
+                figure=_finite(float(row["figure"])),
+                limit=_finite(float(row["limit"])),
+            )
+        return canary
 
     def _parity(self) -> dict[str, Any] | None:
         """The live parity monitor's last check (None: none journaled)."""
@@ -930,6 +967,8 @@ def format_status(status: RunStatus) -> str:
         lines.extend(_allocation_lines(s.allocation))
     if s.books:
         lines.extend(_book_lines(s.books))
+    if s.canary is not None:
+        lines.append(f"canary     {_canary_line(s.canary)}")
     if s.parity is not None:
         last = s.parity
         verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
@@ -960,6 +999,21 @@ def format_status(status: RunStatus) -> str:
         where = e.get("time") or ""
         lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
     return "\n".join(lines)
+
+
+def _canary_line(c: dict[str, Any]) -> str:
+    """The last canary's stage in words."""
+    name, bars = c["challenger"], c["bars"]
+    if c["stage"] == "canary":
+        return (
+            f"{name} at {c['fraction']:.0%} of the champion's size since bar "
+            f"{c['since_bar']}: {bars} of {c['of_bars']} bars (by {c['by']})"
+        )
+    if c["stage"] == "passed":
+        return f"{name} passed after {bars} bars: the full champion (by {c['by']})"
+    rule = c.get("rule") or ""
+    why = f"{rule} {_num(c.get('figure'))} past {_num(c.get('limit'))}" if rule else "by hand"
+    return f"{name} rolled back after {bars} bars: {why} (by {c['by']}), the champion's model back"
 
 
 def _book_lines(books: list[BookFigures]) -> list[str]:

@@ -45,6 +45,9 @@ __all__ = [
     "AllocationDecided",
     "BookProblem",
     "BookSnapshotTaken",
+    "CanaryPassed",
+    "CanaryRolledBack",
+    "CanaryStarted",
     "ChallengerAdded",
     "ChallengerBar",
     "ChallengerFailed",
@@ -1172,6 +1175,105 @@ class ChallengerRemoved(Event):
     """
 
     challenger: str
+
+
+# --- a canary stage and its rollback (`tradeloom.live.canary`) ---------------------------
+
+
+@_kind("canary_started")
+@dataclass(frozen=True, kw_only=True)
+class CanaryStarted(Event):
+    """A challenger's model decides from the next bar on at a fraction of the champion's
+    size (its ``model_swapped`` row is in the same commit); the champion's model decides
+    in shadow (challenger ``(champion)``) until the canary passes or is rolled back.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        fraction: The share of the sizing's size each entry takes.
+        bars: The bars the canary lasts when no rollback rule fires.
+        by: Who asked: ``gate``, or ``cli``, ``console``, ``api`` (by hand).
+        reason: Why, in words.
+        request: What it answers (``challenger:NAME``, ``@`` and the mailbox's request
+            file by hand).
+        champion: The champion's ``model`` section: the file a rollback swaps back in.
+        champion_sha256: That file's SHA-256.
+        equity: The run's equity at this bar's close (its drawdown is measured from here).
+    """
+
+    challenger: str
+    fraction: float
+    bars: int
+    by: str
+    reason: str
+    request: str
+    champion: dict[str, Any]
+    champion_sha256: str
+    equity: float
+
+
+@_kind("canary_passed")
+@dataclass(frozen=True, kw_only=True)
+class CanaryPassed(Event):
+    """A canary ended with its candidate the full champion: its bars passed without a
+    rollback rule firing (``by: canary``), or an operator promoted it by hand.
+
+    Attributes:
+        challenger: The challenger's name.
+        bars: The bars the candidate decided at the canary's size.
+        by: ``canary``, or ``cli``, ``console``, ``api``.
+        reason: Why, in words.
+        request: The mailbox's request file it answers ('' for ``canary``).
+        drawdown: The run's drawdown from its highest close since the canary started.
+        auc: The candidate's AUC over the canary's resolved predictions (NaN: too few).
+        calibration_error: Their expected calibration error (NaN: too few).
+        samples: How many resolved predictions those two read.
+    """
+
+    challenger: str
+    bars: int
+    by: str
+    reason: str
+    request: str
+    drawdown: float
+    auc: float
+    calibration_error: float
+    samples: int
+
+
+@_kind("canary_rolled_back")
+@dataclass(frozen=True, kw_only=True)
+class CanaryRolledBack(Event):
+    """A canary was rolled back: the champion's model decides again from the next bar at
+    its full size (its ``model_swapped`` row is in the same commit).
+
+    Attributes:
+        challenger: The challenger's name.
+        bars: The bars the candidate decided at the canary's size.
+        by: ``canary`` (a rule fired), or ``cli``, ``console``, ``api``.
+        rule: The rule that fired (``max_drawdown``, ``min_auc``,
+            ``max_calibration_error``; '' by hand).
+        figure: Its figure at this bar's close (NaN by hand).
+        limit: The rule's limit (NaN by hand).
+        reason: Why, in words.
+        request: The mailbox's request file it answers ('' for ``canary``).
+        drawdown: As `CanaryPassed`.
+        auc: As `CanaryPassed`.
+        calibration_error: As `CanaryPassed`.
+        samples: As `CanaryPassed`.
+    """
+
+    challenger: str
+    bars: int
+    by: str
+    rule: str
+    figure: float
+    limit: float
+    reason: str
+    request: str
+    drawdown: float
+    auc: float
+    calibration_error: float
+    samples: int
 
 
 @_kind("parity_checked")

@@ -20,7 +20,7 @@ first bar, an entry removed is removed, both journaled as a reload's would be.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,17 +44,15 @@ from tradeloom.live.reload import CHALLENGERS, ReloadRefused
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pandas as pd
-
     from tradeloom.domain import Universe
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
+    from tradeloom.live.canary import Shadowing
     from tradeloom.live.history import MarketHistory
-    from tradeloom.plugins.protocols_steps import LiveRows
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 
-__all__ = ["RosterChange", "Started", "restart_roster", "roster_change", "used_names"]
+__all__ = ["RosterChange", "restart_roster", "roster_change", "used_names"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ class RosterChange:
         journal: JournalStore,
         recorder: Recorder,
         history: MarketHistory,
-        started: Started,
+        shadowing: Shadowing,
     ) -> ShadowBooks:
         """Remove and add the challengers from the bar after ``history``'s last,
         journaled; return the run's books (new when it had none)."""
@@ -91,26 +89,21 @@ class RosterChange:
                     **recorder.at(bar), challenger=challenger.name, first_bar=len(history)
                 )
             )
-            shadow = start_shadow(
-                candidate,
-                challenger,
-                journal,
-                recorder,
-                head,
-                clock=started.clock,
-                live_rows=started.live_rows,
-            )
-            if shadow is not None:
-                books.add(shadow)
+            try:
+                shadow = start_shadow(
+                    challenger.name,
+                    candidate,
+                    recorder,
+                    head,
+                    clock=shadowing.clock,
+                    live_rows=shadowing.live_rows,
+                )
+            except Exception as exc:  # a candidate never stops the champion
+                drop(journal, challenger.name, exc)
+                continue
+            shadow.gate = challenger.promote_when
+            books.add(shadow)
         return books
-
-
-@dataclass(frozen=True)
-class Started:
-    """What a challenger's session takes from the run: its clock and extra columns."""
-
-    clock: Callable[[], pd.Timestamp]
-    live_rows: Mapping[str, LiveRows] | None
 
 
 def roster_change(

@@ -27,7 +27,8 @@ holds the champion's equity too), and each change of verdict is journaled as
 the runner swaps its model in (``model_swapped`` by ``gate``, request
 ``challenger:NAME``) and `retire` stops its shadow; a restart reads the gate's rows
 and the swaps from the journal, so it neither promotes twice nor starts the promoted one
-again.
+again. A gate with a canary promotes through it, and the champion's model then decides
+in shadow as one more book here, ``(champion)`` (`tradeloom.live.canary`).
 
 A hot reload adds or removes challengers while the run runs
 (`tradeloom.live.challenger_roster`): an added one is started by `start_shadow` over the
@@ -38,7 +39,7 @@ of `open_shadow_books`), stepping it on the journal's bars after that history on
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,9 @@ __all__ = [
     "ShadowBooks",
     "candidate_pipeline",
     "drop",
+    "journaled_book",
     "open_shadow_books",
+    "promoted_by",
     "promotion_request",
     "start_shadow",
     "unfit",
@@ -281,14 +284,35 @@ class ShadowBooks:
         run: `start_shadow`)."""
         self.shadows.append(shadow)
 
+    def join(
+        self,
+        shadow: _Shadow,
+        ticks: Sequence[tuple[pd.Timestamp, npt.ArrayLike]],
+        *,
+        last_bar: int,
+        fills: frozenset[tuple[str, int]] = frozenset(),
+    ) -> None:
+        """Add ``shadow`` after stepping it over ``ticks`` (the live bars so far), its
+        book journaled only after ``last_bar`` (and never a fill of ``fills`` again).
+
+        Raises:
+            Exception: Whatever a step of its bar raised (it is not added).
+        """
+        shadow.last_bar, shadow.fills = last_bar, fills
+        for time, values in ticks:
+            self._step(shadow, time, values, float("nan"))
+        self.shadows.append(shadow)
+
     def retire(self, name: str) -> None:
         """Stop challenger ``name``'s shadow (it was promoted: its model is the champion's)."""
         self.shadows = [s for s in self.shadows if s.name != name]
 
 
-def promotion_request(name: str) -> str:
-    """Return the ``request`` of the ``model_swapped`` row that promotes challenger ``name``."""
-    return f"challenger:{name}"
+def promotion_request(name: str, file: str = "") -> str:
+    """Return the ``request`` of the ``model_swapped`` row that promotes challenger
+    ``name``: ``challenger:NAME``, and ``@FILE`` when the mailbox's request ``file``
+    asked for it (a name holds no ``@``)."""
+    return f"challenger:{name}" + (f"@{file}" if file else "")
 
 
 def _both(equity: Sequence[float], champion: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -407,20 +431,23 @@ def open_shadow_books(
         if refused is not None:  # the swap of its promotion would refuse it: said now
             drop(journal, challenger.name, ValueError(refused))
             continue
-        shadow = start_shadow(
-            candidate,
-            challenger,
-            journal,
-            recorder,
-            heads.get(challenger.name, head),
-            clock=clock,
-            live_rows=live_rows,
-        )
-        if shadow is not None:
-            shadow.last_bar = done.get(challenger.name, -1)
-            shadow.fills = fills.get(challenger.name, frozenset())
-            shadow.book = kept.get(challenger.name, _Book([], []))
-            shadows.append(shadow)
+        try:
+            shadow = start_shadow(
+                challenger.name,
+                candidate,
+                recorder,
+                heads.get(challenger.name, head),
+                clock=clock,
+                live_rows=live_rows,
+            )
+        except Exception as exc:  # a candidate never stops the champion
+            drop(journal, challenger.name, exc)
+            continue
+        shadow.last_bar = done.get(challenger.name, -1)
+        shadow.fills = fills.get(challenger.name, frozenset())
+        shadow.gate = challenger.promote_when
+        shadow.book = kept.get(challenger.name, _Book([], []))
+        shadows.append(shadow)
     books = ShadowBooks(journal, shadows)
     if state is not None and shadows:
         for time, prices in _ticks(shadows[0].session, state.bars):
@@ -429,38 +456,39 @@ def open_shadow_books(
 
 
 def start_shadow(
+    name: str,
     candidate: Pipeline,
-    challenger: Challenger,
-    journal: JournalStore,
     recorder: Recorder,
     head: Universe,
     *,
     clock: Callable[[], pd.Timestamp],
     live_rows: Mapping[str, LiveRows] | None = None,
-) -> _Shadow | None:
-    """Start ``challenger`` (``candidate``: `candidate_pipeline`) over ``head``: its own
-    session, warmed up and trained, to decide from the bar after ``head``'s last; None:
-    it raised, and is dropped (`drop`)."""
-    scratch = ScratchJournal(journal.identity)
+) -> _Shadow:
+    """Return a shadow named ``name`` deciding with ``candidate`` (`candidate_pipeline`),
+    warmed up over ``head`` (the history the run started from) and trained, journaling to
+    memory; `ShadowBooks.join` or `open_shadow_books` steps it over the live bars.
+
+    Raises:
+        Exception: Whatever its warm-up or training raised.
+    """
+    scratch = ScratchJournal(recorder.journal.identity)
     own = Recorder(scratch, SilentHook(), recorder.run, recorder.symbol)  # type: ignore[arg-type]
     history = MarketHistory(head, universe_features(candidate, head))
     session = LiveSession(
-        candidate,
-        own,
-        history,
-        order_id=_order_ids(challenger.name),
-        clock=clock,
-        live_rows=live_rows,
+        candidate, own, history, order_id=_order_ids(name), clock=clock, live_rows=live_rows
     )
-    try:
-        with structlog.contextvars.bound_contextvars(challenger=challenger.name):
-            session.warm_up()
-            session.train(None, in_effect=True)
-    except Exception as exc:  # a candidate never stops the champion
-        drop(journal, challenger.name, exc)
-        return None
+    with structlog.contextvars.bound_contextvars(challenger=name):
+        session.warm_up()
+        session.train(None, in_effect=True)
     scratch.events.clear()
-    return _Shadow(challenger.name, session, scratch, gate=challenger.promote_when)
+    return _Shadow(name, session, scratch)
+
+
+def journaled_book(run_dir: Path, name: str) -> tuple[int, frozenset[tuple[str, int]], bool]:
+    """Return the last bar of shadow ``name``'s book the journal holds (-1: none), its
+    fills there by ``(order_id, bar)``, and whether it was dropped."""
+    last, held, failed, _ = _journaled(run_dir)
+    return last.get(name, -1), held.get(name, frozenset()), name in failed
 
 
 def unfit(champion: Pipeline, candidate: Pipeline) -> str | None:
@@ -506,11 +534,19 @@ def _journaled(
 
 
 def _promoted(run_dir: Path) -> frozenset[str]:
-    """The challengers the journal's ``model_swapped`` rows promoted (by their gate)."""
+    """The challengers the journal's ``model_swapped`` rows promoted (by their gate, or by
+    hand: `promotion_request`)."""
     swaps = read_frames(journal_path(run_dir), ["model_swapped"])["model_swapped"]
-    gated = swaps[swaps["by"] == "gate"]
+    return promoted_by(swaps["request"])
+
+
+def promoted_by(requests: Iterable[object]) -> frozenset[str]:
+    """Return the challengers the ``request`` of ``model_swapped`` rows promoted
+    (`promotion_request`)."""
     prefix = promotion_request("")
-    return frozenset(str(r)[len(prefix) :] for r in gated["request"] if str(r).startswith(prefix))
+    return frozenset(
+        str(r)[len(prefix) :].split("@", 1)[0] for r in requests if str(r).startswith(prefix)
+    )
 
 
 def _ticks(

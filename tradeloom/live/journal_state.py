@@ -21,6 +21,9 @@ from tradeloom.core.codes import RENAMED
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import (
     AllocationDecided,
+    CanaryPassed,
+    CanaryRolledBack,
+    CanaryStarted,
     ConfigReloaded,
     ControlRequest,
     Event,
@@ -141,8 +144,11 @@ class JournalState:
             after ``bar`` on, in order.
         swapped: The last model swap (its ``model_swapped`` row: the model in force from
             the bar after its bar on, kept in the run directory); None: never swapped.
-        swap_requests: The mailbox's swap requests answered (swapped or refused), by
-            their file's name.
+        swap_requests: The mailbox's swap, promote and rollback requests answered
+            (swapped, refused, a canary's end), by their file's name.
+        canary: The canary in progress (its ``canary_started`` row); None: none.
+        scales: Each change of the share of the sizing's size entries take: ``(bar,
+            fraction)``, in force from the bar after ``bar`` (a canary's start and end).
         looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
             id, order)``, the bar it processed next; the order the venue had, which the
             engine took as its own, or None: the sent-id mark's last, never sent (the
@@ -185,6 +191,8 @@ class JournalState:
     reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     swapped: ModelSwapped | None = None
     swap_requests: set[str] = field(default_factory=set)
+    canary: CanaryStarted | None = None
+    scales: list[tuple[int, float]] = field(default_factory=list)
     looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
@@ -242,6 +250,12 @@ def _renamed(event: Event) -> Event:
     if isinstance(event, RejectionEvent) and event.code in RENAMED:
         return dataclasses.replace(event, code=RENAMED[event.code])
     return event
+
+
+def _answered(request: str) -> str:
+    """The mailbox's request file a row answers: a promotion's ``challenger:NAME@FILE``
+    names it after the ``@`` (`tradeloom.live.challengers.promotion_request`)."""
+    return request.rsplit("@", 1)[-1]
 
 
 def _take(state: JournalState, event: Event) -> None:
@@ -316,9 +330,16 @@ def _take(state: JournalState, event: Event) -> None:
             state.kill_switch.append((bar, event))
     elif isinstance(event, ModelSwapped):
         state.swapped = event
-        state.swap_requests.add(event.request)
+        state.swap_requests.add(_answered(event.request))
     elif isinstance(event, ModelSwapRefused):
-        state.swap_requests.add(event.request)
+        state.swap_requests.add(_answered(event.request))
+    elif isinstance(event, CanaryStarted):
+        state.canary = event
+        state.scales.append((bar, event.fraction))
+    elif isinstance(event, CanaryPassed | CanaryRolledBack):
+        state.canary = None
+        state.scales.append((bar, 1.0))
+        state.swap_requests.add(_answered(event.request))
     elif isinstance(event, AllocationDecided):
         state.allocations[bar] = event
     elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:

@@ -1,14 +1,16 @@
-"""Promote a challenger whose gate passed: its model becomes the champion's by a swap.
+"""Promote a challenger: its model becomes the champion's by a swap, at once or as a canary.
 
 The challenger's ``model`` section (a saved model: ``tradeloom validate`` refuses a gate
 on one that trains in the run) goes through the path every swap takes
 (`tradeloom.live.model_swap`): built against the strategy in force and checked, its file
 kept in ``RUN_DIR/swapped/``, swapped into the session and journaled as
-``model_swapped`` by ``gate`` (request ``challenger:NAME``, the reason naming the gate's
-figures), in the commit of the gate's ``promote`` row. Its shadow then stops. A swap
-refused there (the file changed or went missing since the run started) is journaled
-(``model_swap_refused``) and the challenger dropped (``challenger_failed``): the champion
-trades on.
+``model_swapped`` (request ``challenger:NAME``, and ``@FILE`` when the mailbox's request
+file asked), in one commit, by ``gate`` when its gate passed (in the commit of the gate's
+``promote`` row) or by whoever asked by hand. Its shadow then stops. When its gate
+declares a ``canary:``, the champion's file is kept too and the canary starts in the
+same commit (`tradeloom.live.canary`). A swap refused there (the file changed or went
+missing since the run started) is journaled (``model_swap_refused``) and, when its gate
+asked, the challenger dropped (``challenger_failed``): the champion trades on.
 
 A restart runs the model of the journal's last ``model_swapped`` row and does not start
 the promoted challenger again (`tradeloom.live.challengers`): the journal's rows are the
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
 from tradeloom.live.challengers import ShadowBooks, drop, promotion_request
 from tradeloom.live.model_swap import (
     SwapRefused,
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
-__all__ = ["promote_passed"]
+__all__ = ["promote", "promote_passed"]
 
 
 def promote_passed(
@@ -45,31 +48,90 @@ def promote_passed(
     plugins: Plugins,
     session: LiveSession,
     recorder: Recorder,
-) -> None:
+    shadowing: Shadowing | None = None,
+) -> Canary | None:
     """Promote the first challenger of ``books`` whose gate passed (one per bar: the
-    others' gates read the new champion from the next bar), then stop its shadow."""
+    others' gates read the new champion from the next bar); return its canary when its
+    gate declares one (``shadowing``: what the champion's shadow is built from)."""
     names = books.promotable()
     if not names:
-        return
+        return None
     name = names[0]
-    section = _model_section(files.config.document, name)
+    reason = f"challenger {name} passed its gate"
+    return promote(
+        books,
+        files,
+        plugins,
+        session,
+        recorder,
+        shadowing,
+        name=name,
+        by="gate",
+        reason=reason,
+        request=promotion_request(name),
+    )
+
+
+def promote(
+    books: ShadowBooks,
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    recorder: Recorder,
+    shadowing: Shadowing | None,
+    *,
+    name: str,
+    by: str,
+    reason: str,
+    request: str,
+) -> Canary | None:
+    """Swap challenger ``name``'s model in and stop its shadow, through its canary when
+    its gate declares one (returned), committed; a refused swap drops it when its gate
+    asked (an operator's refused request leaves it in shadow)."""
+    config = files.config
+    section = _model_section(config.document, name)
+    entry = next(c for c in config.challengers if c.name == name)
+    when = None if entry.promote_when is None else entry.promote_when.canary
     swap = build_swap(files, plugins, session, section)
     if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
         swap = SwapRefused(swap.source, ("model: it is the model in force already",))
+    champion: dict[str, Any] | SwapRefused = {}
+    if not isinstance(swap, SwapRefused) and when is not None:
+        champion = keep_champion(files.run_dir, session)
+        if isinstance(champion, SwapRefused):
+            swap = champion
     kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
-    asked = {"by": "gate", "reason": f"challenger {name} passed its gate"}
-    request = promotion_request(name)
+    asked = {"by": by, "reason": reason, "request": request}
     bar = len(session.history) - 1
+    canary = None
     if isinstance(kept, SwapRefused):
-        journal_refusal(recorder, bar, kept, request=request, **asked)
+        journal_refusal(recorder, bar, kept, **asked)
+        if by != "gate":  # an operator's request refused: the challenger shadows on
+            books.journal.flush()
+            return None
         drop(books.journal, name, RuntimeError(kept.describe()), bar=bar)
     else:
-        assert not isinstance(swap, SwapRefused)
-        journal_swap(recorder, session, swap, kept, request=request, **asked)
+        assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
+        previous = session.p.model
+        journal_swap(recorder, session, swap, kept, **asked)
+        if when is not None:
+            canary = start_canary(
+                books,
+                session,
+                recorder,
+                shadowing,
+                name=name,
+                when=when,
+                champion=champion,
+                champion_model=previous,
+                **asked,
+            )
     books.retire(name)
     books.journal.flush()
+    return canary
 
 
 def _model_section(document: Mapping[str, Any], name: str) -> dict[str, Any]:
     entry = next(e for e in document.get("challengers") or () if e.get("name") == name)
-    return {k: v for k, v in dict(entry["model"]).items() if k != "kind"}
+    section = dict(entry["model"])
+    return {k: v for k, v in section.items() if k != "kind" or v != "saved"}  # implied

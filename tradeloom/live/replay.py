@@ -6,10 +6,12 @@ scratch journal (`ScratchJournal`) that nobody hears of (`SilentHook`), on the j
 wall times (`PinnedClock`): every bar under the strategy file in force at that bar (the
 start's document, then each ``config_reloaded`` row's, swapped with the `Reload` a running
 run applies), with the kill switch's journaled halts, resumes and cancels at their
-bars, and with the allocation layer's journaled decisions in place of its solves
-(`tradeloom.live.allocation_solver.JournaledSolver`). `compare` then checks the rows it
-wrote against the journal's, bar by bar: the last bar may have been cut short by the
-crash, and its replayed rows beyond the journal's are returned, to be journaled.
+bars, with each canary's share of the sizing's size from its start to its end
+(`tradeloom.live.canary`), and with the allocation layer's journaled decisions in place
+of its solves (`tradeloom.live.allocation_solver.JournaledSolver`). `compare` then
+checks the rows it wrote against the journal's, bar by bar: the last bar may have been
+cut short by the crash, and its replayed rows beyond the journal's are returned, to be
+journaled.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def replay_ticks(
         looked_up = list(state.looked_up)
         _apply_kills(session, kills, head - 1)
         _apply_reloads(files, markets, session, reloads, head - 1)
+        scales = list(state.scales)
+        _apply_scales(session, scales, head - 1)
         _looked_up(session, looked_up, head - 1)
         ticks: dict[int, list[LiveBarRow]] = {}
         for row in state.bars:
@@ -140,6 +144,7 @@ def replay_ticks(
                 ) from None
             _apply_kills(session, kills, bar)
             _apply_reloads(files, markets, session, reloads, bar)
+            _apply_scales(session, scales, bar)
             _looked_up(session, looked_up, bar)
         clock.pinned = None
     finally:
@@ -205,6 +210,12 @@ def _apply_reloads(
     while reloads and reloads[0][0] <= bar:
         _, document = reloads.pop(0)
         _swap(files, markets, session, document)
+
+
+def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:
+    """Size entries after bar ``bar`` as the journal's canaries did (`tradeloom.live.canary`)."""
+    while scales and scales[0][0] <= bar:
+        session.engine.scale_sizes(scales.pop(0)[1])
 
 
 def _looked_up(

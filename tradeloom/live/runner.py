@@ -127,10 +127,12 @@ from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas.journal import journal_target
 
 if TYPE_CHECKING:
-    from tradeloom.live.challenger_roster import RosterChange, Started
+    from tradeloom.live.canary import Shadowing
+    from tradeloom.live.challenger_roster import RosterChange
     from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
+    from tradeloom.live.promotion_stage import PromotionStage
 
 __all__ = ["LiveRunner", "Mode", "wall_clock"]
 
@@ -247,6 +249,10 @@ class LiveRunner:
         self.book_feed: BookFeed | None = None
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
         self.shadow: ShadowBooks | None = None
+        self.shadowing: Shadowing | None = None
+        """What a challenger's session is built from (set with the session)."""
+        self.promotions: PromotionStage | None = None
+        """The challengers' promotions and the canary in progress (None: no challengers)."""
         """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
         parity = pipeline.config.live.parity
         self.parity: ParityMonitor | None = None
@@ -323,6 +329,13 @@ class LiveRunner:
     def recorder_or_fail(self) -> Recorder:
         """The recorder (after `start`)."""
         return self.link.recorder_or_fail
+
+    @property
+    def shadowing_or_fail(self) -> Shadowing:
+        """What a challenger's session is built from (after `start`)."""
+        if self.shadowing is None:
+            raise RuntimeError("the run has not started")
+        return self.shadowing
 
     # --- start ----------------------------------------------------------------------
 
@@ -512,8 +525,11 @@ class LiveRunner:
 
     def _open_shadow(self, state: JournalState | None, session: LiveSession) -> ShadowBooks | None:
         """Start the challengers, or rebuild them from the journal
-        (`tradeloom.live.challengers`)."""
+        (`tradeloom.live.challengers`), and their promotions, with a canary in progress
+        taken up again (`tradeloom.live.promotion_stage`)."""
+        from tradeloom.live.canary import Shadowing
         from tradeloom.live.challengers import open_shadow_books
+        from tradeloom.live.promotion_stage import open_stage
 
         history = session.history
         live = 0 if state is None else len({row.index for row in state.bars})
@@ -529,26 +545,32 @@ class LiveRunner:
                 self.link.journal_or_fail,
                 self.recorder_or_fail,
             )
-        started = self._started(history.symbols)
-        return open_shadow_books(
+        shadowing = self.shadowing = Shadowing(
+            history.universe(len(history) - live),
+            clock=lambda: self.files.now(),  # the run's clock, after a restart's replay too
+            live_rows=self._live_rows(history.symbols),
+        )
+        books = open_shadow_books(
             self.markets.p,
             self.link.journal_or_fail,
             self.recorder_or_fail,
-            history.universe(len(history) - live),
+            shadowing.head,
             state,
             run_dir=self.run_dir,
-            clock=started.clock,
-            live_rows=started.live_rows,
+            clock=shadowing.clock,
+            live_rows=shadowing.live_rows,
             heads=heads,
         )
-
-    def _started(self, symbols: tuple[str, ...]) -> Started:
-        """What a challenger's session over ``symbols`` takes from the run
-        (`tradeloom.live.challengers`)."""
-        from tradeloom.live.challenger_roster import Started
-
-        # the run's clock, after a restart's replay too
-        return Started(clock=lambda: self.files.now(), live_rows=self._live_rows(symbols))
+        self.promotions = open_stage(
+            books,
+            state,
+            self.files,
+            self.markets.plugins,
+            session,
+            self.recorder_or_fail,
+            shadowing,
+        )
+        return books
 
     def _started_document(self) -> dict[str, Any] | None:
         """The strategy document the run started with (its ``run_started`` row's)."""
@@ -747,13 +769,11 @@ class LiveRunner:
     def _shadow_step(
         self, books: ShadowBooks, session: LiveSession, when: pd.Timestamp, prices: Any
     ) -> None:
-        """Step the challengers on the bar the champion just closed; promote one whose
-        gate passed (`tradeloom.live.promotion`)."""
-        from tradeloom.live.promotion import promote_passed
-
+        """Step the challengers on the bar the champion just closed; read the canary's
+        rules, or promote a challenger whose gate passed (`tradeloom.live.promotion_stage`)."""
         books.step(when, prices, float(session.engine.state.acct[L.A_EQUITY]))
-        if self.markets.portfolio is None:
-            promote_passed(books, self.files, self.markets.plugins, session, self.recorder_or_fail)
+        if self.promotions is not None:
+            self.promotions.after_bar(session)
 
     def bar_line(self, t: int, before: _Counts) -> str:
         """Return the one line printed for clock bar ``t``: one market's time, close,
@@ -856,6 +876,10 @@ class LiveRunner:
                 self._swap_asked(request)
                 self.inbox.done(request)
                 continue
+            if request.action in ("promote", "rollback"):
+                self._promotion_asked(request)
+                self.inbox.done(request)
+                continue
             repeated = request.action == "kill" and session.killed
             if repeated and request.by == "file":
                 # the KILL file asks again at every tick: cancel anything new, journaled
@@ -898,6 +922,8 @@ class LiveRunner:
             outcome = SwapRefused(
                 described(section), ("a portfolio file's strategies do not swap models yet",)
             )
+        elif (canary := self._canary_note()) is not None:
+            outcome = SwapRefused(described(section), (canary,))
         else:
             outcome = build_swap(self.files, self.markets.plugins, session, section)
         if isinstance(outcome, ModelSwap) and outcome.sha256 == in_force_sha256(session):
@@ -916,6 +942,44 @@ class LiveRunner:
         # it unanswered, and `rebuild` takes the journal's answers, so it is asked again
         self.swap_requests.add(name)
 
+    def _canary_note(self) -> str | None:
+        """Why the model cannot be swapped now: a canary is in progress (None: none is)."""
+        canary = None if self.promotions is None else self.promotions.canary
+        if canary is None:
+            return None
+        return (
+            f"the canary of challenger {canary.name} is in progress; promote it or roll it "
+            "back first (tradeloom promote, tradeloom rollback)"
+        )
+
+    def _promotion_asked(self, request: Request) -> None:
+        """Promote a challenger or roll the canary back, as an operator asked, or journal
+        why not (`tradeloom.live.promotion_stage`); answered once committed."""
+        name = "" if request.path is None else request.path.name
+        if name in self.swap_requests:
+            return  # answered before the process died, its file not yet done
+        session = self.session_or_fail
+        if self.promotions is None:
+            what = f"challenger {request.challenger}" if request.action == "promote" else "rollback"
+            why = (
+                "a portfolio file's strategies have no challengers"
+                if self.markets.portfolio is not None
+                else "the strategy has no challengers"
+            )
+            refused = SwapRefused(what, (f"{request.action} refused: {why}",))
+            journal_refusal(
+                self.recorder_or_fail,
+                self.markets.bar_in_progress() - 1,
+                refused,
+                by=request.by,
+                reason=request.reason,
+                request=name,
+            )
+        else:
+            self.promotions.asked(request, session)
+        self.link.journal_or_fail.flush()
+        self.swap_requests.add(name)
+
     def _reload(self) -> None:
         if self.watcher is None:
             return
@@ -926,6 +990,10 @@ class LiveRunner:
         session = self.session_or_fail
         bar = len(session.history) - 1
         swap: tuple[ModelSwap, dict[str, Any]] | None = None
+        canary = self._canary_note()
+        if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed and canary:
+            self.watcher.current = self.files.config  # the next edit is compared with it
+            outcome = ReloadRefused((f"{outcome.config.locate(MODEL)} model: {canary}",))
         if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed:
             swap_or_not = self._reloaded_model(outcome)
             if isinstance(swap_or_not, ReloadRefused):
@@ -970,13 +1038,22 @@ class LiveRunner:
             reason = "the strategy file's model section changed"
             journal_swap(recorder, session, *swap, by="reload", reason=reason)
         if roster is not None:  # in the reload's commit too: from the next bar
+            shadowing = self.shadowing_or_fail
             self.shadow = roster.apply(
-                self.shadow,
-                self.link.journal_or_fail,
-                recorder,
-                session.history,
-                self._started(session.history.symbols),
+                self.shadow, self.link.journal_or_fail, recorder, session.history, shadowing
             )
+            if self.promotions is None:  # the run's first challengers: their gates too
+                from tradeloom.live.promotion_stage import open_stage
+
+                self.promotions = open_stage(
+                    self.shadow,
+                    None,
+                    self.files,
+                    self.markets.plugins,
+                    session,
+                    recorder,
+                    shadowing,
+                )
 
     def _calibrated_enough(self, reload: Reload, model: object) -> Reload | ReloadRefused:
         """Refuse a reload whose sizing needs a calibrated model when ``model``, the model

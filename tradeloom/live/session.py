@@ -207,6 +207,8 @@ class LiveSession:
         self._absent = np.zeros(len(symbols), bool)
         self._own_bars = history.present().sum(axis=0).astype(np.int64)
         """Per symbol, how many bars of its own the history holds."""
+        self.verdicts: list[BarInput | None] = []
+        """The last tick's verdict per symbol (None: no bar): what its model decided on."""
         self._advance_times = (0.0, 0.0, 0.0)
         """The last timed tick's features, predict and journal seconds (`advance`)."""
         self._funding = live_funding(
@@ -561,6 +563,7 @@ class LiveSession:
         self._own_bars += present
         t1 = perf_counter()
         verdicts = self.predict_all(row, present) if given is None else list(given)
+        self.verdicts = verdicts
         t2 = perf_counter()
         if given is None:
             self._journal_tick(t, time, prices, present, verdicts, self.clock())

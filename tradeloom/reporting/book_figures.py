@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.reporting.metrics import curve_performance
-from tradeloom.stats import auc
+from tradeloom.stats import auc, calibration_error
 
 __all__ = [
     "BOOK_KINDS",
@@ -214,7 +214,6 @@ def _resolved(
 def _calibration_error(p: np.ndarray, up: np.ndarray) -> float:
     # the calibration monitor's ECE, over the report's reliability bins
     from tradeloom.plugins.model.calibration import RELIABILITY_BINS
-    from tradeloom.plugins.monitoring.calibration import calibration_error
 
     return calibration_error(p, up.astype(np.float64), RELIABILITY_BINS)[0]
 

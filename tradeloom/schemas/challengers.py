@@ -23,8 +23,9 @@ def challenger_problems(
     locate: Callable[[str], str],
 ) -> Iterator[Problem]:
     """Yield a located problem for each challenger whose model's label differs from the
-    strategy's, one for each with a promotion gate whose model is not a saved file, and
-    one when the strategy's execution cannot simulate their fills."""
+    strategy's, one for each with a promotion gate whose model is not a saved file, one
+    for each canary the strategy cannot roll back (`_canary_problems`), and one when the
+    strategy's execution cannot simulate their fills."""
     entries = data.get("challengers")
     if not isinstance(entries, list) or not entries:
         return
@@ -50,6 +51,7 @@ def challenger_problems(
                 "that trains in the run",
             )
     champion = components.get("model")
+    yield from _canary_problems(entries, champion, components, locate)
     if champion is None:
         return
     label = _label(champion)
@@ -70,6 +72,37 @@ def challenger_problems(
             where,
             f"a challenger is scored on the strategy's label: {said or 'the strategy has none'}",
         )
+
+
+def _canary_problems(
+    entries: list[Any],
+    champion: ComponentConfig | None,
+    components: Mapping[str, ComponentConfig],
+    locate: Callable[[str], str],
+) -> Iterator[Problem]:
+    """A canary's rollback swaps the champion's model file back in, so the strategy's
+    model must be a saved one; and it scales the sizing's size, which a strategy with
+    ``allocation:`` (target weights) does not use."""
+    for index, entry in enumerate(entries):
+        gate = entry.get("promote_when") if isinstance(entry, Mapping) else None
+        if not isinstance(gate, Mapping) or gate.get("canary") is None:
+            continue
+        where = f"challengers.{index}.promote_when.canary"
+        if champion is not None and champion.kind != "saved":
+            yield Problem(
+                locate(where),
+                where,
+                "a canary's rollback swaps the champion's model file back in; the strategy's "
+                f"model must be a saved model (from_run: RUN or path: with sha256), not one "
+                f"of kind {champion.kind} that trains in the run",
+            )
+        if components.get("allocation") is not None:
+            yield Problem(
+                locate(where),
+                where,
+                "a canary trades a fraction of the sizing's size; a strategy with "
+                "allocation: trades target weights: drop canary or allocation",
+            )
 
 
 def _label(model: ComponentConfig) -> dict[str, Any] | None:

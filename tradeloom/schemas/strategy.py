@@ -297,6 +297,67 @@ class OutputsSection(BaseModel):
     )
 
 
+class RollbackWhen(BaseModel):
+    """A canary's rollback rules (``challengers.N.promote_when.canary.rollback_when``),
+    read at each bar's close of the canary: the first that fires puts the champion's
+    model back (`tradeloom.live.canary`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_drawdown: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Roll back when the run's equity has fallen this fraction below its "
+        "highest close since the canary started (null: no such rule).",
+    )
+    min_auc: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Roll back when the AUC of the candidate's probabilities against the "
+        "label's direction, over the canary's bars whose outcome is known, is below this "
+        "(null: no such rule).",
+    )
+    max_calibration_error: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Roll back when the expected calibration error (10 equal-width bins) "
+        "of those probabilities is above this (null: no such rule).",
+    )
+    min_samples: int = Field(
+        default=20,
+        ge=2,
+        description="The predictions with a known outcome min_auc and "
+        "max_calibration_error wait for.",
+    )
+
+
+class CanaryWhen(BaseModel):
+    """A canary stage between a passed gate and the full promotion
+    (``challengers.N.promote_when.canary``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fraction: float = Field(
+        gt=0.0,
+        le=1.0,
+        description="The share of the champion's size the candidate trades during the "
+        "canary: each entry is sized by the strategy's risk.sizing, then times this.",
+    )
+    bars: int = Field(
+        ge=1,
+        le=MAX_WINDOW,
+        description="The bars the candidate decides at that size before it becomes the "
+        "full champion (when no rollback rule fired).",
+    )
+    rollback_when: RollbackWhen = Field(
+        default_factory=RollbackWhen,
+        description="The rules that put the champion back during the canary.",
+    )
+
+
 class PromoteWhen(BaseModel):
     """A challenger's promotion gate (``challengers.N.promote_when``): evaluated at each
     bar's close, it promotes the challenger once it has the bars and fills asked and a
@@ -318,6 +379,11 @@ class PromoteWhen(BaseModel):
         gt=0.0,
         le=0.5,
         description="The test's significance level: promoted when its p-value is below it.",
+    )
+    canary: CanaryWhen | None = Field(
+        default=None,
+        description="Promote through a canary stage at a fraction of the champion's size, "
+        "with rollback rules (null: the challenger becomes the full champion at once).",
     )
 
 

@@ -304,7 +304,7 @@ def calibration_figures(
         after: The calibrated probabilities of the same bars.
         up: Their outcomes (1.0: an up move).
     """
-    from tradeloom.plugins.monitoring.calibration import calibration_error
+    from tradeloom.stats import calibration_error
 
     figures: dict[str, Any] = {"fold": fold, "predictions": len(up)}
     for name, p in (("before", before), ("after", after)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
@@ -27,10 +27,7 @@ from tradeloom.plugins.monitoring.params import WindowParams, window_field
 from tradeloom.plugins.protocols import MonitorInput
 from tradeloom.runtime.lazy import numpy as np
 
-if TYPE_CHECKING:
-    import numpy.typing as npt
-
-__all__ = ["Calibration", "CalibrationParams", "build", "calibration_error"]
+__all__ = ["Calibration", "CalibrationParams", "build"]
 
 
 class CalibrationParams(WindowParams):
@@ -40,25 +37,6 @@ class CalibrationParams(WindowParams):
     bins: int = Field(
         default=10, ge=2, le=100, description="Equal-width probability bins of the ECE."
     )
-
-
-def calibration_error(
-    p: npt.NDArray[np.float64], y: npt.NDArray[np.float64], bins: int
-) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Return the ECE of probabilities ``p`` against outcomes ``y`` (0 or 1), and the bins.
-
-    Returns:
-        ``(ece, counts, predicted, observed)``: per bin the number of predictions, their
-        mean probability and the share of up moves (NaN for an empty bin).
-    """
-    index = np.minimum((p * bins).astype(np.int64), bins - 1)
-    counts = np.bincount(index, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        predicted = np.bincount(index, weights=p, minlength=bins) / counts
-        observed = np.bincount(index, weights=y, minlength=bins) / counts
-    filled = counts > 0
-    gaps = np.abs(predicted[filled] - observed[filled])
-    return float(np.sum(counts[filled] * gaps) / len(p)), counts, predicted, observed
 
 
 class Calibration:
@@ -100,6 +78,8 @@ class Calibration:
 
     def metrics(self) -> Mapping[str, float]:
         """Return ``brier``, ``ece`` and ``bias`` of the window (NaN before ``min_samples``)."""
+        from tradeloom.stats import calibration_error  # numpy's: not at `validate`
+
         if self._values is None:
             if self._filled < self.params.min_samples:
                 self._values = dict.fromkeys(self.metric_names, math.nan)
@@ -119,6 +99,8 @@ class Calibration:
 
     def summary(self) -> dict[str, Any]:
         """Return the last window's metrics and reliability bins, and the run's Brier score."""
+        from tradeloom.stats import calibration_error
+
         reliability: list[dict[str, float]] = []
         if self._filled:
             p, y = self._filled_window()

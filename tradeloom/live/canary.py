@@ -1,0 +1,460 @@
+"""A canary stage between a challenger's promotion and the full promotion, and its rollback.
+
+A challenger whose gate declares ``canary: {fraction, bars, rollback_when}`` is promoted
+through it (`tradeloom.live.promotion`): its model is swapped in by the swap's path
+(``model_swapped``) and, in the same commit, ``canary_started`` is journaled and the
+engine sizes every entry from the next bar on at ``fraction`` of what the strategy's
+``risk.sizing`` gives (`tradeloom.engine.driver.Engine.scale_sizes`: the core's rule,
+the same in paper and live). The champion's model keeps deciding in shadow, as a
+challenger named `CHAMPION_SHADOW` with its own book (``challenger_bar`` rows; their
+``champion_equity`` is then the canary's own equity). One model decides each bar of the
+run; the other decides only in shadow.
+
+At each bar's close of the canary the rollback rules are read over the bars since it
+started (`canary_figures`): the run's drawdown from its highest close since then, and
+the AUC and expected calibration error of the candidate's probabilities over the
+predictions whose outcome (the label's direction, ``horizon`` bars on) is known. The
+first rule that fires rolls back (`roll_back`): the champion's model file, kept in
+``RUN_DIR/swapped/`` when the canary started, is swapped back in by the same path
+(``model_swapped``), sizes are full again, and ``canary_rolled_back`` names the rule and
+its figure, in one commit. After ``bars`` bars with none fired, ``canary_passed``
+(`pass_canary`): the candidate is the full champion. An operator may do either by hand
+(`tradeloom.live.promotion_stage`).
+
+A restart replays each canary's share of the size at its bars (`tradeloom.live.replay`),
+runs the model of the journal's last ``model_swapped`` row, and, with a canary in
+progress, takes it up again (`restore_canary`): its predictions from the journal's
+``live_bar`` rows, the champion's shadow rebuilt over the live bars, its book journaled
+after its last row. A rollback whose swap is refused (the champion's file is gone)
+halts the run (the kill switch's halt): the candidate does not trade on unwatched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+from tradeloom.core import layout as L
+from tradeloom.domain import Universe
+from tradeloom.journal import CanaryPassed, CanaryRolledBack, CanaryStarted
+from tradeloom.live.challengers import (
+    ShadowBooks,
+    candidate_pipeline,
+    drop,
+    journaled_book,
+    start_shadow,
+)
+from tradeloom.live.model_swap import (
+    ModelSwap,
+    SwapRefused,
+    build_swap,
+    journal_refusal,
+    journal_swap,
+    keep_file,
+)
+from tradeloom.live.reconcile import RestartRefused
+from tradeloom.plugins.protocols import LabelHorizon, SavedModelFile
+from tradeloom.plugins.protocols_steps import LiveRows
+from tradeloom.schemas.config import Challenger
+from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen
+from tradeloom.stats import auc, calibration_error
+
+if TYPE_CHECKING:
+    from tradeloom.engine.events import Recorder
+    from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.services import RunFiles
+    from tradeloom.live.session import LiveSession
+    from tradeloom.plugins.manager import Plugins
+
+__all__ = [
+    "CHAMPION_SHADOW",
+    "Canary",
+    "CanaryFigures",
+    "Shadowing",
+    "canary_figures",
+    "fired",
+    "keep_champion",
+    "pass_canary",
+    "restore_canary",
+    "roll_back",
+    "start_canary",
+]
+
+CHAMPION_SHADOW = "(champion)"
+"""The name of the champion's shadow book during a canary (no challenger's name: a name
+holds letters, digits, ``_ . -`` only)."""
+
+CALIBRATION_BINS = 10
+"""The equal-width probability bins of ``max_calibration_error``."""
+
+_log = structlog.get_logger("tradeloom.live")
+
+
+@dataclass(frozen=True)
+class CanaryFigures:
+    """What the rollback rules read at one bar's close of a canary.
+
+    Attributes:
+        drawdown: The run's equity below its highest close since the canary started, as
+            a fraction of that close (0: at a high).
+        auc: The AUC of the candidate's probabilities against the label's direction over
+            the resolved predictions (NaN: fewer than ``min_samples``, or one class).
+        calibration_error: Their expected calibration error (NaN: fewer than
+            ``min_samples``).
+        samples: The resolved predictions (bars and symbols whose outcome is known).
+    """
+
+    drawdown: float
+    auc: float
+    calibration_error: float
+    samples: int
+
+
+def canary_figures(
+    equity: npt.NDArray[np.float64],
+    probabilities: npt.NDArray[np.float64],
+    closes: npt.NDArray[np.float64],
+    horizon: int,
+    min_samples: int,
+) -> CanaryFigures:
+    """Return the figures of a canary over its bars.
+
+    Args:
+        equity: The run's equity at each close from the canary's start bar on.
+        probabilities: ``[bars, symbols]``: the candidate's probability at each bar
+            after the start bar (NaN: the symbol had no bar).
+        closes: ``[bars, symbols]``: each symbol's close from the start bar on (one row
+            more than ``probabilities``).
+        horizon: The label's horizon: a prediction at bar i is resolved by bar i + h.
+        min_samples: The resolved predictions the AUC and the calibration wait for.
+    """
+    peak = float(np.max(equity))
+    drawdown = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
+    later = closes[1 + horizon :]
+    asked = probabilities[: len(later)]
+    now = closes[1 : 1 + len(later)]
+    known = ~(np.isnan(asked) | np.isnan(now) | np.isnan(later))
+    p = asked[known]
+    up = later[known] > now[known]
+    samples = int(known.sum())
+    if samples < min_samples:
+        return CanaryFigures(drawdown, math.nan, math.nan, samples)
+    ece = calibration_error(p, up.astype(np.float64), CALIBRATION_BINS)[0]
+    return CanaryFigures(drawdown, auc(p, up), ece, samples)
+
+
+def fired(rules: RollbackWhen, figures: CanaryFigures) -> tuple[str, float, float] | None:
+    """Return the first rule that fires on ``figures`` as ``(rule, figure, limit)``
+    (in the order max_drawdown, min_auc, max_calibration_error); None: none does."""
+    if rules.max_drawdown is not None and figures.drawdown > rules.max_drawdown:
+        return "max_drawdown", figures.drawdown, rules.max_drawdown
+    if rules.min_auc is not None and figures.auc < rules.min_auc:  # NaN: not yet
+        return "min_auc", figures.auc, rules.min_auc
+    error = figures.calibration_error
+    if rules.max_calibration_error is not None and error > rules.max_calibration_error:
+        return "max_calibration_error", error, rules.max_calibration_error
+    return None
+
+
+@dataclass(frozen=True)
+class Shadowing:
+    """What a shadow of the run is built from (the runner's, `start_shadow`).
+
+    Attributes:
+        head: The history the run started from (before its first live bar).
+        clock: The run's clock.
+        live_rows: Per symbol, its extra columns as each bar closes.
+    """
+
+    head: Universe
+    clock: Callable[[], pd.Timestamp]
+    live_rows: Mapping[str, LiveRows] | None = None
+
+
+@dataclass
+class Canary:
+    """The canary in progress.
+
+    Attributes:
+        started: Its ``canary_started`` row.
+        rules: Its rollback rules.
+        horizon: The candidate's label horizon (bars).
+        probabilities: The candidate's probabilities per symbol at each bar it decided.
+        stuck: A rollback was refused: the run is halted, nothing is tried again until
+            a restart.
+    """
+
+    started: CanaryStarted
+    rules: RollbackWhen
+    horizon: int
+    probabilities: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict)
+    stuck: bool = False
+
+    @property
+    def name(self) -> str:
+        """Return the challenger's name."""
+        return self.started.challenger
+
+    def observe(self, session: LiveSession) -> None:
+        """Take the candidate's probabilities of the bar ``session`` just ran."""
+        self.probabilities[len(session.history) - 1] = np.array(
+            [np.nan if v is None else v.probability for v in session.verdicts]
+        )
+
+    def figures(self, session: LiveSession) -> CanaryFigures:
+        """Return the canary's figures at the last bar's close (`canary_figures`)."""
+        start = self.started.bar
+        history = session.history
+        closes = np.asarray(history.closes(), np.float64)
+        equity = session.engine.universe_curve(closes)[2][start:]
+        m = len(history.symbols)
+        asked = np.full((len(history) - start - 1, m), np.nan)
+        for t, row in self.probabilities.items():
+            if start < t < len(history):
+                asked[t - start - 1] = row
+        return canary_figures(equity, asked, closes[start:], self.horizon, self.rules.min_samples)
+
+    def champion(self, run_dir: Path) -> dict[str, Any]:
+        """Return the ``model`` section of the champion's kept file (its path absolute)."""
+        return _champion(self.started, run_dir)
+
+
+def _champion(started: CanaryStarted, run_dir: Path) -> dict[str, Any]:
+    section = dict(started.champion)
+    return {**section, "path": str(run_dir / section["path"])}
+
+
+def keep_champion(run_dir: Path, session: LiveSession) -> dict[str, Any] | SwapRefused:
+    """Copy the file of the model in force into ``RUN_DIR/swapped/`` (a rollback swaps it
+    back in from there); return its ``model`` section, or why it cannot be kept."""
+    model = session.p.model
+    if not isinstance(model, SavedModelFile):
+        return SwapRefused(
+            "the champion's model",
+            ("model: the champion's model is not a saved file a rollback could swap back in",),
+        )
+    loaded = model.loaded_from
+    file = Path(str(loaded["source"]))
+    champion = ModelSwap(model, str(file), str(loaded["sha256"]), file, ())
+    return keep_file(run_dir, champion)
+
+
+def start_canary(
+    books: ShadowBooks,
+    session: LiveSession,
+    recorder: Recorder,
+    shadowing: Shadowing | None,
+    *,
+    name: str,
+    when: CanaryWhen,
+    champion: Mapping[str, Any],
+    champion_model: Any,
+    by: str,
+    reason: str,
+    request: str,
+) -> Canary:
+    """Start the canary of challenger ``name``, whose model was just swapped in: size at
+    ``when.fraction`` from the next bar, journal ``canary_started``, and start the
+    champion's shadow with ``champion_model`` (its file kept as ``champion``). The caller
+    commits."""
+    history = session.history
+    bar = len(history) - 1
+    session.engine.scale_sizes(when.fraction)
+    started = CanaryStarted(
+        **recorder.at(bar),
+        challenger=name,
+        fraction=when.fraction,
+        bars=when.bars,
+        by=by,
+        reason=reason,
+        request=request,
+        champion=dict(champion),
+        champion_sha256=str(champion["sha256"]),
+        equity=float(session.engine.state.acct[L.A_EQUITY]),
+    )
+    recorder.record(started)
+    _log.warning("canary_started", challenger=name, fraction=when.fraction, bars=when.bars)
+    if shadowing is not None:
+        _shadow_champion(books, session, shadowing, champion_model, last_bar=bar)
+    return Canary(started, when.rollback_when, _horizon(session.p.model))
+
+
+def pass_canary(
+    canary: Canary,
+    books: ShadowBooks,
+    session: LiveSession,
+    recorder: Recorder,
+    *,
+    by: str,
+    reason: str,
+    request: str = "",
+) -> None:
+    """End ``canary`` with its candidate the full champion (``canary_passed``), committed."""
+    figures = canary.figures(session)
+    session.engine.scale_sizes(1.0)
+    bar = len(session.history) - 1
+    recorder.record(
+        CanaryPassed(
+            **recorder.at(bar),
+            challenger=canary.name,
+            bars=bar - canary.started.bar,
+            by=by,
+            reason=reason,
+            request=request,
+            drawdown=figures.drawdown,
+            auc=figures.auc,
+            calibration_error=figures.calibration_error,
+            samples=figures.samples,
+        )
+    )
+    books.retire(CHAMPION_SHADOW)
+    books.journal.flush()
+    _log.warning("canary_passed", challenger=canary.name, by=by)
+
+
+def roll_back(
+    canary: Canary,
+    books: ShadowBooks,
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    recorder: Recorder,
+    *,
+    by: str,
+    reason: str,
+    request: str = "",
+    rule: tuple[str, float, float] | None = None,
+) -> bool:
+    """Put the champion's model back by the swap's path and end ``canary``
+    (``canary_rolled_back`` with ``rule``: its name, figure and limit; None by hand),
+    committed; return whether it was.
+
+    A swap refused (the kept file is gone or changed) is journaled and halts the run.
+    """
+    figures = canary.figures(session)
+    bar = len(session.history) - 1
+    swap = build_swap(files, plugins, session, canary.champion(files.run_dir))
+    kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
+    asked = {"by": by, "reason": reason, "request": request or f"canary:{canary.name}"}
+    if isinstance(kept, SwapRefused):
+        journal_refusal(recorder, bar, kept, **asked)
+        canary.stuck = True
+        session.kill(f"the rollback of the canary of {canary.name} was refused: {kept.describe()}")
+        return False
+    assert isinstance(swap, ModelSwap)
+    journal_swap(recorder, session, swap, kept, **asked)
+    session.engine.scale_sizes(1.0)
+    name, figure, limit = rule if rule is not None else ("", math.nan, math.nan)
+    recorder.record(
+        CanaryRolledBack(
+            **recorder.at(bar),
+            challenger=canary.name,
+            bars=bar - canary.started.bar,
+            by=by,
+            rule=name,
+            figure=figure,
+            limit=limit,
+            reason=reason,
+            request=request,
+            drawdown=figures.drawdown,
+            auc=figures.auc,
+            calibration_error=figures.calibration_error,
+            samples=figures.samples,
+        )
+    )
+    books.retire(CHAMPION_SHADOW)
+    books.journal.flush()
+    _log.warning("canary_rolled_back", challenger=canary.name, rule=name, figure=figure, by=by)
+    return True
+
+
+def restore_canary(
+    state: JournalState,
+    books: ShadowBooks,
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    shadowing: Shadowing,
+) -> Canary | None:
+    """Take up the journal's canary in progress after a restart (None: none is): its
+    predictions from the ``live_bar`` rows, the champion's shadow over the live bars.
+
+    Raises:
+        RestartRefused: The champion's kept file cannot be loaded again.
+    """
+    started = state.canary
+    if started is None:
+        return None
+    built = build_swap(files, plugins, session, _champion(started, files.run_dir))
+    if isinstance(built, SwapRefused):
+        raise RestartRefused(
+            f"{files.run_dir}: the champion's model a canary since bar {started.bar} would "
+            f"roll back to ({started.champion.get('path')}) cannot be loaded again: "
+            f"{built.errors[0]}; put the file back (the journal's canary_started row names it)"
+        )
+    when = _canary_of(files.config.challengers, started.challenger)
+    rules = when.rollback_when if when is not None else RollbackWhen()
+    canary = Canary(started, rules, _horizon(session.p.model))
+    names = {name: s for s, name in enumerate(session.names)}
+    for row in state.bars:
+        if row.index > started.bar:
+            probabilities = canary.probabilities.setdefault(
+                row.index, np.full(len(session.names), np.nan)
+            )
+            probabilities[names.get(row.symbol, 0)] = row.verdict.probability
+    last, fills, dropped = journaled_book(files.run_dir, CHAMPION_SHADOW)
+    if not dropped:  # one that raised stays dropped, as a challenger does
+        _shadow_champion(
+            books, session, shadowing, built.model, last_bar=max(last, started.bar), fills=fills
+        )
+    return canary
+
+
+def _canary_of(challengers: Sequence[Challenger], name: str) -> CanaryWhen | None:
+    entry = next((c for c in challengers if c.name == name), None)
+    gate = None if entry is None else entry.promote_when
+    return None if gate is None else gate.canary
+
+
+def _shadow_champion(
+    books: ShadowBooks,
+    session: LiveSession,
+    shadowing: Shadowing,
+    model: Any,
+    *,
+    last_bar: int,
+    fills: frozenset[tuple[str, int]] = frozenset(),
+) -> None:
+    """Start the champion's shadow (`CHAMPION_SHADOW`) deciding with ``model`` over the
+    live bars so far, its book journaled after ``last_bar``; one that raises is dropped
+    (journaled), and the canary goes on: its rollback needs only the champion's file."""
+    pipeline = session.p
+    own = Challenger(CHAMPION_SHADOW, pipeline.config.model)
+    history = session.history
+    first = len(shadowing.head)  # the run's first live bar
+    ticks = [(history.time(t), np.array(history.prices(t))) for t in range(first, len(history))]
+    try:
+        candidate = replace(candidate_pipeline(pipeline, own), model=model)
+        shadow = start_shadow(
+            CHAMPION_SHADOW,
+            candidate,
+            session.rec,
+            shadowing.head,
+            clock=shadowing.clock,
+            live_rows=shadowing.live_rows,
+        )
+        books.join(shadow, ticks, last_bar=last_bar, fills=fills)
+    except Exception as exc:  # a shadow never stops the run
+        drop(books.journal, CHAMPION_SHADOW, exc, bar=len(history) - 1)
+
+
+def _horizon(model: object) -> int:
+    return max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)

@@ -1,0 +1,240 @@
+"""The run's promotions at each bar's close and by hand: the gate's, the canary's, an operator's.
+
+`PromotionStage.after_bar` runs after the challengers stepped on the bar the run just
+closed: with a canary in progress (`tradeloom.live.canary`) it reads the rollback rules
+and rolls back when one fires, or passes the canary once its bars are done; otherwise it
+promotes a challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a
+time: no gate promotes while a canary is in progress.
+
+`PromotionStage.asked` answers an operator's ``promote`` or ``rollback`` request (the
+mailbox's, `tradeloom.engine.control.request_promote`, ``request_rollback``) at a bar
+boundary: ``promote NAME`` promotes challenger NAME (through its canary when its gate
+declares one) or, when NAME's canary is in progress, makes it the full champion now;
+``rollback`` rolls the canary in progress back. A request that cannot be carried out is
+journaled as ``model_swap_refused`` with why, in one line. The runner commits and then
+marks the request done, so a restart finds it answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tradeloom.live.canary import (
+    CHAMPION_SHADOW,
+    Canary,
+    Shadowing,
+    fired,
+    pass_canary,
+    restore_canary,
+    roll_back,
+)
+from tradeloom.live.challengers import ShadowBooks, promoted_by, promotion_request
+from tradeloom.live.model_swap import SwapRefused, journal_refusal
+
+if TYPE_CHECKING:
+    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.events import Recorder
+    from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.services import RunFiles
+    from tradeloom.live.session import LiveSession
+    from tradeloom.plugins.manager import Plugins
+
+__all__ = ["PromotionStage", "open_stage", "promotion_problems"]
+
+
+@dataclass
+class PromotionStage:
+    """The run's challengers' promotions and the canary in progress.
+
+    Attributes:
+        books: The challengers in shadow (and the champion's, during a canary).
+        files: The run's files (the strategy in force, the run directory).
+        plugins: The running plugins (a swap builds its model with them).
+        recorder: The run's recorder.
+        shadowing: What a shadow of the run is built from.
+        canary: The canary in progress (None: none).
+    """
+
+    books: ShadowBooks
+    files: RunFiles
+    plugins: Plugins
+    recorder: Recorder
+    shadowing: Shadowing
+    canary: Canary | None = None
+
+    def after_bar(self, session: LiveSession) -> None:
+        """Read the canary's rules at the close of the bar ``session`` just ran, or
+        promote a challenger whose gate passed (`tradeloom.live.promotion`)."""
+        from tradeloom.live import promotion  # the module's: tests stand in for it
+
+        canary = self.canary
+        if canary is None:
+            self.canary = promotion.promote_passed(
+                self.books, self.files, self.plugins, session, self.recorder, self.shadowing
+            )
+            return
+        canary.observe(session)
+        self.review(session)
+
+    def review(self, session: LiveSession) -> None:
+        """Read the canary's rules at the last bar's close: roll back when one fires, pass
+        it when its bars are done (a restart reads them again at its last bar: a kill -9
+        between a decision and its commit decides the same at the same bar)."""
+        canary = self.canary
+        if canary is None or canary.stuck:
+            return
+        figures = canary.figures(session)
+        rule = fired(canary.rules, figures)
+        bars = len(session.history) - 1 - canary.started.bar
+        if rule is not None:
+            name, figure, limit = rule
+            reason = f"{name}: {figure:.6g} past the limit {limit:.6g} after {bars} bars"
+            if roll_back(
+                canary,
+                self.books,
+                self.files,
+                self.plugins,
+                session,
+                self.recorder,
+                by="canary",
+                reason=reason,
+                rule=rule,
+            ):
+                self.canary = None
+        elif bars >= canary.started.bars:
+            reason = f"{bars} bars at {canary.started.fraction:g} of the size, no rule fired"
+            pass_canary(canary, self.books, session, self.recorder, by="canary", reason=reason)
+            self.canary = None
+
+    def asked(self, request: ControlRequest, session: LiveSession) -> None:
+        """Carry out an operator's ``promote`` or ``rollback`` request, or journal why
+        not (``model_swap_refused``); the caller commits."""
+        from tradeloom.live import promotion
+
+        file = "" if request.path is None else request.path.name
+        canary = self.canary
+        by, reason = request.by, request.reason
+        if request.action == "rollback":
+            if canary is None:
+                self._refuse(session, request, "rollback", "no canary is in progress")
+            elif roll_back(
+                canary,
+                self.books,
+                self.files,
+                self.plugins,
+                session,
+                self.recorder,
+                by=by,
+                reason=reason,
+                request=file,
+            ):
+                self.canary = None
+            return
+        name = request.challenger
+        shadows = [s.name for s in self.books.shadows if s.name != CHAMPION_SHADOW]
+        if canary is not None and canary.name == name:
+            pass_canary(
+                canary, self.books, session, self.recorder, by=by, reason=reason, request=file
+            )
+            self.canary = None
+        elif canary is not None:
+            why = f"the canary of {canary.name} is in progress: promote or roll it back first"
+            self._refuse(session, request, f"challenger {name}", why)
+        elif name not in shadows:
+            held = ", ".join(shadows) or "none"
+            why = f"no challenger {name} in shadow (in shadow: {held})"
+            self._refuse(session, request, f"challenger {name}", why)
+        else:
+            self.canary = promotion.promote(
+                self.books,
+                self.files,
+                self.plugins,
+                session,
+                self.recorder,
+                self.shadowing,
+                name=name,
+                by=by,
+                reason=reason,
+                request=promotion_request(name, file),
+            )
+
+    def _refuse(self, session: LiveSession, request: ControlRequest, source: str, why: str) -> None:
+        file = "" if request.path is None else request.path.name
+        refused = SwapRefused(source, (f"{request.action} refused: {why}",))
+        bar = len(session.history) - 1
+        journal_refusal(
+            self.recorder, bar, refused, by=request.by, reason=request.reason, request=file
+        )
+
+
+def open_stage(
+    books: ShadowBooks | None,
+    state: JournalState | None,
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    recorder: Recorder,
+    shadowing: Shadowing,
+) -> PromotionStage | None:
+    """Return the run's promotion stage (None: it has no challengers), with the journal's
+    canary in progress taken up after a restart (`restore_canary`)."""
+    if books is None:
+        return None
+    canary = None
+    if state is not None:
+        canary = restore_canary(state, books, files, plugins, session, shadowing)
+    stage = PromotionStage(books, files, plugins, recorder, shadowing, canary)
+    stage.review(session)
+    return stage
+
+
+def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
+    """Return why the run in ``run_dir`` would refuse to promote ``challenger`` (None: to
+    roll its canary back), as far as its journal tells here (the running process checks
+    again at the bar boundary).
+
+    Raises:
+        UserError: The journal records no strategy document.
+    """
+    from tradeloom.journal import journal_path, read_frames
+    from tradeloom.live.model_swap import in_force_document
+
+    kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
+             "canary_rolled_back"]  # fmt: skip
+    frames = read_frames(journal_path(run_dir), kinds)
+    started = frames["canary_started"]
+    ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
+    in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
+    if challenger is None:
+        return [] if in_canary is not None else ["rollback: no canary is in progress"]
+    if in_canary is not None:
+        if in_canary == challenger:
+            return []
+        return [
+            f"--challenger: the canary of {in_canary} is in progress; promote or roll it back first"
+        ]
+    _, document = in_force_document(run_dir)
+    entries = document.get("challengers") or ()
+    names = [str(e.get("name")) for e in entries if isinstance(e, dict)]
+    if challenger not in names:
+        held = ", ".join(names) or "none"
+        return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
+    model = next(
+        e.get("model") for e in entries if isinstance(e, dict) and e.get("name") == challenger
+    )
+    saved = isinstance(model, dict) and (
+        model.get("kind") == "saved" or "from_run" in model or "path" in model
+    )
+    if not saved:
+        return [
+            f"--challenger: challenger {challenger}'s model trains in the run; a running run "
+            "swaps in a saved model only (from_run: or path:)"
+        ]
+    dropped = set(frames["challenger_failed"]["challenger"].astype(str))
+    promoted = promoted_by(frames["model_swapped"]["request"])
+    if challenger in dropped or challenger in promoted:
+        done = "was dropped" if challenger in dropped else "was promoted already"
+        return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
+    return []
