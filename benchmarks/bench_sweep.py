@@ -406,7 +406,8 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                 print(f"    idle, the tree spends {idle.total:.3f} CPU s a second (the parent "
                       f"{idle.parent:.3f}), {idle.total * cpu.wall:.2f} s of a run at its wall "
                       f"time; at best {cpu.bound(serial_cpu, idle):.2f}x serial on 2 idle "
-                      "cores")  # fmt: skip
+                      f"cores ({cpu.bound(serial_cpu):.2f}x with the upkeep of this wall "
+                      "time)")  # fmt: skip
         same = len({tuple(v) for v in finals.values()}) == 1
         print(f"  results identical in every mode: {same}")
         print(f"  (2 workers on {os.cpu_count()} cores shared with whatever else runs: "
