@@ -23,14 +23,21 @@ difference of final equity over the columns, for scale.
 
 Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`), its variants
 dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 16 tasks of 62-63, each from
-all over the grid): serially, on a local pool of 2 processes
-(`tradeloom.sweep.pool.LocalPool`, kept between runs) and on a 2-worker
-``distributed.LocalCluster`` (processes, one thread each), each warmed by one untimed
-run; medians of ``--pool-runs``, each mode's speed over the serial run's, the CPU time of
-the whole process tree (this process, the workers, the nannies; user and system) per run
-and over the serial run's, which a loaded machine does not inflate as it does the wall
-time (a 2-worker mode's wall time is its CPU time over two at best), and the peak RSS of
-the process tree while it ran.
+all over the grid), each task's part of the results (its rows, its float32 returns)
+written into a sweep directory as `tradeloom sweep` writes it (`ResultStore.keep`: by
+the task where it ran, serially and on the pool; by this process for a Dask worker):
+serially, on a local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`, kept between
+runs) and on a 2-worker ``distributed.LocalCluster`` (processes, one thread each), each
+warmed by one untimed run; medians of ``--pool-runs``, each mode's speed over the serial
+run's, and the peak RSS of the process tree while it ran. Beside the wall time, which
+others' work on a shared machine inflates, each mode's CPU time per run (user and
+system) of this process (the parent: it submits the tasks and takes their results; on a
+LocalCluster it also runs the scheduler and the nannies), of each worker process, and of
+the rest of the tree; the parent's share of the tree's CPU (the serial fraction), the
+tree's CPU over the serial run's, and the most that CPU allows on 2 idle cores: the
+serial CPU over the larger of the tree's CPU over two and the busiest process's. On a
+quiet machine the wall ratio approaches that bound; a loaded one moves the wall time a
+lot and the CPU figures little.
 
 Last, the whole ``tradeloom sweep`` command over a sweep file of ``--sweep-variants``
 (1,000) variants of ``--sweep-bars`` (100,000) bars (`sweep_memory`): its peak RSS, its
@@ -57,7 +64,7 @@ import numpy as np
 import pandas as pd
 from machine import describe
 from smoke import VECTORBT_SKIPPED, add_smoke, parse_args
-from sweep_memory import PeakTree, measured, tree_cpu, write_sweep
+from sweep_memory import Cpu, CpuCount, PeakTree, measured, write_sweep
 
 from tradeloom.core.kernels.specs import SizingKernel, ThresholdKernel, VenueKernel
 from tradeloom.core.params import CoreSpec
@@ -65,6 +72,7 @@ from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.engine import BatchTask, batch_task, deal
+from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import Series, StageHashes
 from tradeloom.sweep.tasks import Task, execute
@@ -73,6 +81,8 @@ CASH = 100_000.0
 FEE = 0.001
 PAYOFF = 1.0
 MAX_POSITION = 0.5
+IDLE_SECONDS = 2.0
+"""How long each scale-out mode's tree is watched idle, before it is timed."""
 THRESHOLDS = np.round(np.linspace(0.06, 0.24, 10), 6)
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 6)
 STOPS = np.round(np.linspace(0.005, 0.05, 10), 6)
@@ -171,11 +181,15 @@ def vectorbt_inputs(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def timed(fn: Callable[[], object], cpu: list[float] | None = None) -> float:
-    """Return the seconds one call takes, with the garbage collector held off; append the
-    CPU seconds of this thread (where both engines compute; the process's would count
-    the BLAS threads' spinning after numpy's calls) to ``cpu``."""
-    gc.collect()
+def timed(
+    fn: Callable[[], object], cpu: list[float] | None = None, *, collect: bool = True
+) -> float:
+    """Return the seconds one call takes, with the garbage collector held off (and run
+    before it, unless ``collect`` is False); append the CPU seconds of this thread (where
+    both engines compute; the process's would count the BLAS threads' spinning after
+    numpy's calls) to ``cpu``."""
+    if collect:
+        gc.collect()
     gc.disable()
     try:
         start = time.perf_counter()
@@ -270,7 +284,8 @@ def main() -> None:
 
 def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
     """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
-    LocalCluster, each warmed the same way before it is timed."""
+    LocalCluster, each warmed the same way before it is timed, and count the CPU time of
+    each process (`CpuCount`)."""
     from distributed import LocalCluster
 
     from tradeloom.sweep.pool import LocalPool
@@ -278,6 +293,7 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = StageCache(Path(tmp))
         inputs = series.inputs
+        hashes = {"data": "bench", "features": "bench", "predictions": "bench", "inputs": "bench"}
         cache.put(
             "inputs",
             "bench",
@@ -301,67 +317,105 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
         # dealt as the sweep deals a group's variants: 16 tasks of 62-63 of 1,000, each
         # from all over the grid
         parts = deal(list(range(len(variants))), max(1, len(variants) // 8))
-        tasks = [
-            Task(
-                f"batch-{k}",
-                batch_task,
-                (
-                    BatchTask(
-                        tmp,
-                        "bench",
-                        tuple(map(str, part)),
-                        tuple(variants[v] for v in part),
+
+        def tasks(sweep_dir: str | None) -> list[Task]:
+            # as `run_sweep` makes them: a task on this machine writes its part itself
+            # (serially and on the pool), a Dask worker's part is written here
+            return [
+                Task(
+                    f"batch-{k}",
+                    batch_task,
+                    (
+                        BatchTask(
+                            f"batch-{k}",
+                            tmp,
+                            "bench",
+                            tuple(map(str, part)),
+                            tuple(variants[v] for v in part),
+                            tuple({"param.variant": v} for v in part),
+                            tuple(() for _ in part),
+                            hashes,
+                            sweep_dir,
+                        ),
                     ),
-                ),
-            )
-            for k, part in enumerate(parts)
-        ]
+                )
+                for k, part in enumerate(parts)
+            ]
+
         finals: dict[str, list[float]] = {}
 
-        def run(name: str, **where: Any) -> Callable[[], None]:
+        def run(name: str, local: bool, **where: Any) -> Callable[[], None]:
+            store = ResultStore(Path(tmp) / name, {"bench": name})
+            todo = tasks(str(store.root) if local else None)
+
             def go() -> None:
-                got: dict[str, Any] = {}
-                execute(tasks, on_result=lambda t, r: got.__setitem__(t.key, r), **where)
-                finals[name] = [m["final_equity"] for k in sorted(got) for m in got[k][0]]
+                execute(todo, on_result=lambda task, part: store.keep(part), **where)
+                finals[name] = [store.rows[str(v)]["final_equity"] for v in range(len(variants))]
 
             return go
 
         def measure(name: str, go: Callable[[], None]) -> None:
             go()  # warm-up: the processes import tradeloom and load the kernels
+            idle = CpuCount()  # what the tree costs doing nothing: its timers, heartbeats
+            time.sleep(IDLE_SECONDS)
+            upkeep[name] = idle.stop().per_run(IDLE_SECONDS)
+            loads[name] = os.getloadavg()[0]
+            timings[name] = []
+            collecting = 0.0  # this process holds vectorbt's objects: a collection is long
             with PeakTree() as peak:
-                before = tree_cpu()
-                timings[name] = [timed(go) for _ in range(runs)]
-                cpu[name] = tree_cpu() - before
-            cpu[name] -= peak.cpu  # the sampling thread's, not the sweep's
+                count = CpuCount()
+                for _ in range(runs):
+                    started = time.thread_time()
+                    gc.collect()
+                    collecting += time.thread_time() - started
+                    timings[name].append(timed(go, collect=False))
+            # the sampling thread's CPU is known once it ended
+            counts[name] = count.stop(peak, less=collecting)
             peaks[name] = peak.peak
 
         timings: dict[str, list[float]] = {}
-        cpu: dict[str, float] = {}
+        counts: dict[str, Cpu] = {}
         peaks: dict[str, int] = {}
-        measure("serial (1 process)", run("serial", workers=1))
+        loads: dict[str, float] = {}
+        upkeep: dict[str, Cpu] = {}
+        measure("serial (1 process)", run("serial", True, workers=1))
         with LocalPool(2) as pool:
             pool.warm()
-            measure("local pool, 2 processes", run("pool", workers=2, pool=pool))
+            measure("local pool, 2 processes", run("pool", True, workers=2, pool=pool))
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
             measure(
-                "dask LocalCluster, 2 workers", run("dask", scheduler=cluster.scheduler_address)
+                "dask LocalCluster, 2 workers",
+                run("dask", False, scheduler=cluster.scheduler_address),
             )
         sizes = sorted({len(part) for part in parts})
-        print(f"the same sweep as {len(tasks)} tasks of {'-'.join(map(str, sizes))} variants "
-              "dealt across the grid; each mode warmed by one untimed run (the pool and the "
-              "cluster kept between runs)")  # fmt: skip
+        print(f"\nthe same sweep as {len(parts)} tasks of {'-'.join(map(str, sizes))} variants "
+              "dealt across the grid, each writing its part of the results (its rows and "
+              "float32 returns) as `tradeloom sweep` does; each mode warmed by one untimed "
+              "run (the pool and the cluster kept between runs)")  # fmt: skip
         serial = statistics.median(timings["serial (1 process)"])
-        serial_cpu = cpu["serial (1 process)"]
+        serial_cpu = counts["serial (1 process)"].total / runs
         for name, seconds in timings.items():
             med = statistics.median(seconds)
-            print(f"  {name:<32} {len(variants) / med:10.1f} variants/s  median {med:8.3f} s "
-                  f"(n={len(seconds)}); {serial / med:.2f}x serial; CPU of the process tree "
-                  f"{cpu[name] / len(seconds):.2f} s a run ({cpu[name] / serial_cpu:.2f}x "
-                  f"serial's); peak RSS {peaks[name] / 2**30:.2f} GiB")  # fmt: skip
+            cpu = counts[name].per_run(runs)
+            print(f"  {name:<30} {len(variants) / med:8.1f} variants/s  median {med:7.3f} s "
+                  f"(n={len(seconds)}, load {loads[name]:.1f}); {serial / med:.2f}x serial; "
+                  f"peak RSS {peaks[name] / 2**30:.2f} GiB")  # fmt: skip
+            print(f"    CPU a run: {cpu.line()}; {cpu.total / serial_cpu:.2f}x serial's")
+            if cpu.workers:
+                idle = upkeep[name]
+                print(f"    idle, the tree spends {idle.total:.3f} CPU s a second (the parent "
+                      f"{idle.parent:.3f}), {idle.total * cpu.wall:.2f} s of a run at its wall "
+                      f"time; at best {cpu.bound(serial_cpu, idle):.2f}x serial on 2 idle "
+                      f"cores ({cpu.bound(serial_cpu):.2f}x with the upkeep of this wall "
+                      "time)")  # fmt: skip
         same = len({tuple(v) for v in finals.values()}) == 1
         print(f"  results identical in every mode: {same}")
         print(f"  (2 workers on {os.cpu_count()} cores shared with whatever else runs: "
-              f"load average {os.getloadavg()[0]:.2f} now)")  # fmt: skip
+              f"load average {os.getloadavg()[0]:.2f} now. A process's CPU time is what "
+              "it ran, which a loaded machine inflates less than the wall time: the "
+              "parent's share is the work only one process does; 'at best' is the serial "
+              "CPU over the larger of the tree's CPU over 2 cores and the busiest "
+              "process's, its idle upkeep counted at that shorter wall time)")  # fmt: skip
 
 
 def whole_sweep(bars: int, variants: int) -> None:

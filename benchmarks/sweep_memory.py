@@ -18,11 +18,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-__all__ = ["PeakTree", "measured", "tree_cpu", "write_sweep"]
+__all__ = ["Cpu", "CpuCount", "PeakTree", "measured", "write_sweep"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,18 +138,6 @@ def measured(command: list[str]) -> tuple[int, int, float, int]:
     return peaks[0], peaks[1], seconds, proc.returncode
 
 
-def tree_cpu() -> float:
-    """Return the CPU seconds (user and system) of this process and every live descendant:
-    a pool's or a cluster's workers, kept between runs, so a difference is a run's."""
-    total = 0.0
-    me = psutil.Process()
-    for process in [me, *me.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):  # one that ended since it was listed
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 class PeakTree:
     """Sample this process's tree RSS (itself and every child: the pool's or the
     cluster's workers) every 50 ms while the block runs; ``peak`` is the largest sum."""
@@ -174,3 +163,108 @@ class PeakTree:
     def __exit__(self, *exc: object) -> None:
         self._done.set()
         self._thread.join()
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds (user and system) a process tree spent over a stretch of time.
+
+    Attributes:
+        parent: This process's (the command's: it submits the tasks, takes their results
+            and, on a LocalCluster, runs the scheduler and the nannies).
+        workers: Each worker process's, the busiest first.
+        other: The rest's (the pool's forkserver, resource trackers).
+    """
+
+    parent: float
+    workers: tuple[float, ...]
+    other: float
+    wall: float = 0.0
+    """The wall seconds the figures span."""
+
+    @property
+    def total(self) -> float:
+        """The whole tree's CPU seconds."""
+        return self.parent + sum(self.workers) + self.other
+
+    def per_run(self, runs: float) -> Cpu:
+        """Return the figures over ``runs`` runs (or seconds: a rate)."""
+        workers = tuple(w / runs for w in self.workers)
+        return Cpu(self.parent / runs, workers, self.other / runs, self.wall / runs)
+
+    def bound(self, serial: float, upkeep: Cpu | None = None, cores: int = 2) -> float:
+        """Return the most this tree's CPU allows over ``serial`` CPU seconds on ``cores``
+        idle cores: its work spread over them, and no faster than its busiest process.
+
+        ``upkeep``: what the tree spends idle, per second of wall time (timers,
+        heartbeats), counted in this CPU at the wall time it ran: the shorter wall time
+        of idle cores costs less of it.
+        """
+        if upkeep is None:
+            return serial / max(self.total / cores, self.parent, *self.workers)
+        rate = upkeep.total
+        if rate >= cores:
+            return 0.0
+        # the wall W of idle cores: W = (work + rate * W) / cores, and at least each
+        # process's own work and upkeep
+        walls = [(self.total - rate * self.wall) / (cores - rate)]
+        walls.append((self.parent - upkeep.parent * self.wall) / max(1e-9, 1 - upkeep.parent))
+        busiest = max(upkeep.workers, default=0.0)
+        walls += [(w - busiest * self.wall) / max(1e-9, 1 - busiest) for w in self.workers]
+        return serial / max(walls)
+
+    def line(self) -> str:
+        """Return the figures in words (seconds, the parent's share of the tree's)."""
+        workers = " + ".join(f"{w:.2f}" for w in self.workers) or "none"
+        share = self.parent / self.total if self.total > 0 else 0.0
+        return (
+            f"parent {self.parent:.2f} s ({share:.1%} of the tree's: the serial fraction), "
+            f"workers {workers} s, others {self.other:.2f} s; tree {self.total:.2f} s"
+        )
+
+
+class CpuCount:
+    """Count the CPU time of this process and each descendant from now to `stop`.
+
+    A worker is a descendant that is not a process's launcher: not the forkserver (a
+    child of this process whose command line names it) nor a resource tracker.
+    """
+
+    def __init__(self) -> None:
+        self._me = psutil.Process()
+        self._start = self._snapshot()
+        self._started = time.perf_counter()
+
+    def _snapshot(self) -> dict[int, tuple[psutil.Process, float]]:
+        found = {}
+        for process in [self._me, *self._me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # one that ended since it was listed
+                times = process.cpu_times()
+                found[process.pid] = (process, times.user + times.system)
+        return found
+
+    def _is_worker(self, process: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(process.cmdline())
+            launcher = process.ppid() == self._me.pid and "forkserver" in command
+            return not launcher and "resource_tracker" not in command
+        return False
+
+    def stop(self, sampler: PeakTree | None = None, less: float = 0.0) -> Cpu:
+        """Return the CPU seconds since the count started (less ``sampler``'s thread's,
+        which ran in this process to sample its memory, and ``less`` seconds more of
+        this process's, spent on something else)."""
+        end = self._snapshot()
+        parent = 0.0
+        workers = []
+        other = 0.0
+        for pid, (process, seconds) in end.items():
+            spent = seconds - self._start.get(pid, (process, 0.0))[1]
+            if pid == self._me.pid:
+                parent = spent - (sampler.cpu if sampler is not None else 0.0) - less
+            elif spent > 0.001 and self._is_worker(process):
+                workers.append(spent)
+            else:
+                other += spent
+        wall = time.perf_counter() - self._started
+        return Cpu(parent, tuple(sorted(workers, reverse=True)), other, wall)

@@ -26,6 +26,9 @@ from tests import forkserver
 from tradeloom.cli.main import main
 
 STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""This checkout: the command and the workers both run its tradeloom (the one under
+test; the installed one may be another checkout's, whose tasks differ)."""
 GRIDS = ("--grid", "signal.threshold=0.02,0.06", "--grid", "risk.stop_loss=0.01,0.2")
 
 pytestmark = pytest.mark.slow
@@ -43,7 +46,7 @@ def started(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     Its path has this checkout's tradeloom (the one under test), not the folder the
     test runs in.
     """
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", *argv],
@@ -112,7 +115,7 @@ def test_a_sweep_on_a_separately_started_cluster_gives_the_serial_results(
     on_cluster = tmp_path / "cluster-sweep"
     done = forkserver.tradeloom(
         "sweep", "strategies/small.yaml", *GRIDS, "--out", on_cluster, "--scheduler", address,
-        cwd=home,
+        cwd=home, pythonpath=CHECKOUT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "best 4 of 4" in done.stdout

@@ -15,10 +15,13 @@ Dask cluster runs them as it runs one):
    universe of several symbols) runs as a whole backtest instead
    (`tradeloom.sweep.full_run`), with the same metrics.
 
-Each finished task's rows are persisted at once (`tradeloom.sweep.results`) and let go:
-the parent holds the variants' rows, never their returns, so a sweep's memory does not
-grow with its variants times its bars. A sweep started again with the same command runs
-only what is missing.
+Each finished task's part (its rows and returns) is persisted at once
+(`tradeloom.sweep.results`) and let go: a batch task on this machine writes its part
+itself, where it ran, and hands back its rows alone (a Dask worker hands back the part's
+bytes, made there, for this process to write). This process holds the variants' rows,
+never their returns, so a sweep's memory does not grow with its variants times its
+bars, and the work that only this process can do is small beside the tasks'. A sweep
+started again with the same command runs only what is missing.
 """
 
 from __future__ import annotations
@@ -33,14 +36,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
 from tradeloom.core.params import CoreSpec
 from tradeloom.engine.core_spec import core_spec
+from tradeloom.files.writing import OutputFolder
 from tradeloom.plugins.protocols import MultiVenue
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.full_run import run_full
-from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.results import SWEEP_OWNED, Part, ResultStore, pack_part, write_part
 from tradeloom.sweep.space import Axis, Variant
 from tradeloom.sweep.stage_cache import MemoryCache, StageCache
 from tradeloom.sweep.stages import STAGE_RUNS, Series, load_series, prepare_series, upstream_key
@@ -95,12 +98,29 @@ class SweepRun:
 
 @dataclass(frozen=True)
 class BatchTask:
-    """A batch task's input: the variants of one group, as core parameters."""
+    """A batch task's input: the variants of one group, as core parameters, and what
+    their rows hold besides their metrics.
 
+    Attributes:
+        key: The task's key (its part's name, `tradeloom.sweep.results.Part`).
+        cache_root, inputs_key: Where the group's series is cached, and its key.
+        keys, specs: Each variant's key and core parameters.
+        params: Each variant's ``param.<axis>`` columns.
+        overrides: Each variant's overrides (its row's ``overrides``).
+        hashes: The group's stage hashes (each row's ``hash.<stage>``).
+        sweep_dir: The sweep directory the task writes its part into (it runs on this
+            machine); None: the part's bytes go back to the command, which writes them.
+    """
+
+    key: str
     cache_root: str
     inputs_key: str
     keys: tuple[str, ...]
     specs: tuple[CoreSpec, ...]
+    params: tuple[dict[str, Any], ...]
+    overrides: tuple[tuple[str, ...], ...]
+    hashes: dict[str, str]
+    sweep_dir: str | None
 
 
 def variant_key(source_hash: str, overrides: Sequence[str]) -> str:
@@ -147,10 +167,9 @@ def stage_task(
     return result
 
 
-def batch_task(
-    task: BatchTask, series: Series | None = None
-) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32], float]:
-    """Run a batch task; return its rows' metrics, returns and the seconds it took.
+def batch_task(task: BatchTask, series: Series | None = None) -> Part:
+    """Run a batch task; return its part of the results (`tradeloom.sweep.results.Part`),
+    written into ``task.sweep_dir`` when it names one.
 
     ``series``: the group's series, sent as data (a Dask cluster's tasks); None: read
     from the stage cache, once per process and group (`_cached_series`).
@@ -159,7 +178,17 @@ def batch_task(
     if series is None:
         series = _cached_series(task.cache_root, task.inputs_key)
     result = run_batch(series, task.specs, returns_dtype=np.float32)
-    return result.metrics, result.returns, time.perf_counter() - started
+    seconds = (time.perf_counter() - started) / len(task.keys)
+    rows = [
+        _row(key, params, overrides, metrics, task.hashes, seconds)
+        for key, params, overrides, metrics in zip(
+            task.keys, task.params, task.overrides, result.metrics, strict=True
+        )
+    ]
+    part = pack_part(task.key, rows, result.returns)
+    if task.sweep_dir is None:
+        return part
+    return write_part(OutputFolder(Path(task.sweep_dir), owned=SWEEP_OWNED), part)
 
 
 _last_series: tuple[tuple[str, str], Series] | None = None
@@ -266,7 +295,15 @@ def run_sweep(
             keys = tuple(k for k, _, _ in part)
             task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
             spec_task = BatchTask(
-                cache_root, str(stage["inputs_key"]), keys, tuple(s for _, _, s in part)
+                task_key,
+                cache_root,
+                str(stage["inputs_key"]),
+                keys,
+                tuple(s for _, _, s in part),
+                tuple(_params(v.variant, axes) for _, v, _ in part),
+                tuple(tuple(v.overrides) for _, v, _ in part),
+                dict(stage["hashes"]),
+                None if remote else str(store.folder.root),
             )
             args = (spec_task,) if series is None else (spec_task, series)
             tasks.append(Task(task_key, batch_task, args))
@@ -275,31 +312,14 @@ def run_sweep(
     def measured(task: Task, result: Any) -> None:
         if task.function is run_full:
             metrics, returns, seconds, hashes = result
-            keys: tuple[str, ...] = (task.args[2],)
-            metrics_list = [metrics]
-            hash_list = [hashes]
-        else:
-            metrics_list, returns, seconds = result
-            keys = task.args[0].keys
-            group = upstream_key(by_key[keys[0]].pipeline)
-            hash_list = [stages[f"stage-{group}"]["hashes"]] * len(keys)  # type: ignore[index]
-        rows = []
-        for key, metrics, hashes in zip(keys, metrics_list, hash_list, strict=True):
+            key = task.args[2]
             variant = by_key[key]
-            rows.append(
-                _row(
-                    key,
-                    variant.variant,
-                    axes,
-                    variant.overrides,
-                    metrics,
-                    hashes,
-                    seconds / len(keys),
-                )
-            )
-        store.add(task.key, rows, returns)
+            params = _params(variant.variant, axes)
+            row = _row(key, params, variant.overrides, metrics, hashes, seconds)
+            result = pack_part(task.key, [row], returns)
+        store.keep(result)
         if on_rows is not None:
-            on_rows(rows)
+            on_rows(result.rows)
 
     executor(tasks, on_result=measured, workers=workers, scheduler=scheduler)
     return SweepRun(
@@ -351,17 +371,21 @@ def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> Core
     return spec if spec.compiled else None
 
 
+def _params(variant: Variant, axes: Sequence[Axis]) -> dict[str, Any]:
+    """Return a variant's ``param.<axis>`` columns."""
+    return {f"param.{a.key}": v for a, v in zip(axes, variant.values, strict=True)}
+
+
 def _row(
     key: str,
-    variant: Variant,
-    axes: Sequence[Axis],
+    params: dict[str, Any],
     overrides: Sequence[str],
     metrics: dict[str, Any],
     hashes: dict[str, str],
     seconds: float,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"key": key}
-    row.update({f"param.{a.key}": v for a, v in zip(axes, variant.values, strict=True)})
+    row.update(params)
     for name, value in metrics.items():
         if isinstance(value, dict):
             value = json.dumps(value, sort_keys=True)

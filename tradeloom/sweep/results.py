@@ -3,7 +3,12 @@
 Every finished task writes one part under ``SWEEP_DIR/parts/``: its variants' bar
 returns (``<task>.npy``), its rows (``<task>.json``), then the sha256 of both
 (``<task>.sha256``), each written to a temporary file and moved into place; a part counts
-once its digest exists and matches. The store keeps the rows and where each variant's
+once its digest exists and matches. A task makes its part where it runs (`pack_part`:
+the JSON, the digest) and, on this machine (serially or on the local pool), writes it
+there too (`write_part`), so that the command's process neither receives a variant's
+returns nor hashes them: on two workers that was a fifth of the work, and all of it in
+one process. A Dask worker sends its part's bytes, which the command writes
+(`ResultStore.keep`). The store keeps the rows and where each variant's
 returns are; the returns stay in the parts and are read a few columns or bars at a time
 (`PartColumns`), so a sweep's memory does not grow with its variants times its bars.
 A sweep started again with the same command reads the parts, skips the variants they
@@ -17,8 +22,10 @@ refused in one line.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,10 +40,14 @@ __all__ = [
     "PARTS_DIR",
     "SWEEP_FILE",
     "SWEEP_OWNED",
+    "Part",
     "PartColumns",
+    "PartContent",
     "ResultStore",
+    "pack_part",
     "read_identity",
     "read_strategy_hash",
+    "write_part",
 ]
 
 PARTS_DIR = "parts"
@@ -128,16 +139,16 @@ class ResultStore:
         self, task_key: str, rows: list[dict[str, Any]], returns: npt.NDArray[np.floating[Any]]
     ) -> None:
         """Persist a task's rows and ``[variants, bars]`` returns (in the rows' order)."""
-        array = np.ascontiguousarray(returns, np.float32)
-        buffer = _npy_bytes(array)
-        data = json.dumps(rows, default=_plain, allow_nan=True).encode()
-        self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.npy", buffer)
-        self.folder.write_bytes(f"{PARTS_DIR}/{task_key}.json", data)
-        self.folder.write_text(f"{PARTS_DIR}/{task_key}.sha256", _digest(data, buffer) + "\n")
-        self._bars[task_key] = array.shape[1]
-        for k, row in enumerate(rows):
+        self.keep(pack_part(task_key, rows, returns))
+
+    def keep(self, part: Part) -> None:
+        """Record a task's part: write its files, unless the task wrote them where it ran."""
+        if part.content is not None:
+            write_part(self.folder, part)
+        self._bars[part.key] = part.bars
+        for k, row in enumerate(part.rows):
             self.rows[row["key"]] = row
-            self._returns_at[row["key"]] = (task_key, k)
+            self._returns_at[row["key"]] = (part.key, k)
 
     def returns(self, keys: Sequence[str]) -> PartColumns | None:
         """Return the ``[bars, variants]`` returns of ``keys``, read from the parts as
@@ -162,8 +173,6 @@ class ResultStore:
                 f"{base}.json: its rows or returns differ from its digest (damaged or edited)"
             )
             return None
-        import io
-
         try:
             rows = json.loads(data)
             array = np.load(io.BytesIO(buffer), allow_pickle=False)
@@ -175,6 +184,61 @@ class ResultStore:
             return None
         self._bars[stem] = array.shape[1]
         return rows
+
+
+@dataclass(frozen=True)
+class PartContent:
+    """What a part's files hold: the rows' JSON, the returns as ``.npy`` (a header, then
+    the array's bytes) and the digest of both (`_digest`)."""
+
+    data: bytes
+    header: bytes
+    returns: npt.NDArray[np.float32]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """A finished task's part of the results.
+
+    Attributes:
+        key: The task's key: its files are ``parts/<key>.*``.
+        rows: Its variants' rows.
+        bars: Bars of each variant's returns.
+        content: Its files' bytes (`pack_part`); None once they are written
+            (`write_part`), where the task ran.
+    """
+
+    key: str
+    rows: list[dict[str, Any]]
+    bars: int
+    content: PartContent | None
+
+
+def pack_part(key: str, rows: list[dict[str, Any]], returns: npt.NDArray[np.floating[Any]]) -> Part:
+    """Return the part of ``rows`` and their ``[variants, bars]`` returns, ready to write
+    (the JSON, the ``.npy`` header and the digest made here, where the task ran)."""
+    array = np.ascontiguousarray(returns, np.float32)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    data = json.dumps(rows, default=_plain, allow_nan=True).encode()
+    npy = (header.getvalue(), _raw(array))
+    content = PartContent(data, npy[0], array, _digest(data, *npy))
+    return Part(key, rows, array.shape[1], content)
+
+
+def write_part(folder: OutputFolder, part: Part) -> Part:
+    """Write ``part``'s files into the sweep directory ``folder``, the digest last (the
+    part counts once it is there); return the part without its bytes."""
+    content = part.content
+    if content is None:
+        return part
+    with folder.replacing(f"{PARTS_DIR}/{part.key}.npy") as temporary, temporary.open("wb") as file:
+        file.write(content.header)
+        file.write(_raw(content.returns))
+    folder.write_bytes(f"{PARTS_DIR}/{part.key}.json", content.data)
+    folder.write_text(f"{PARTS_DIR}/{part.key}.sha256", content.digest + "\n")
+    return Part(part.key, part.rows, part.bars, None)
 
 
 class PartColumns:
@@ -235,20 +299,21 @@ class PartColumns:
                 del array
 
 
-def _digest(rows: bytes, returns: bytes) -> str:
+def _digest(rows: bytes, *returns: bytes | memoryview) -> str:
+    """sha256 of the rows' bytes and the ``.npy``'s (given in pieces), each led by its length."""
     digest = hashlib.sha256()
-    for data in (rows, returns):
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
+    digest.update(len(rows).to_bytes(8, "little"))
+    digest.update(rows)
+    digest.update(sum(len(piece) for piece in returns).to_bytes(8, "little"))
+    for piece in returns:
+        digest.update(piece)
     return digest.hexdigest()
 
 
-def _npy_bytes(array: npt.NDArray[Any]) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+def _raw(array: npt.NDArray[np.float32]) -> memoryview:
+    """The bytes of a C-contiguous array, without a copy (its ``tobytes()``, as ``np.save``
+    writes them)."""
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _plain(value: Any) -> Any:
