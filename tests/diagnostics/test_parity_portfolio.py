@@ -11,7 +11,8 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
   live bars); one member's entry bar revised is that member's ``data_revised``, the
   causes summing to the gap;
 - a live portfolio of two members against the exchange emulator, the first order it
-  sends refused: a rejection in that member's book, and nowhere else;
+  sends refused: a rejection in that member's book, and nowhere else (with fixed
+  weights, and with risk parity between the members: the run's decisions replayed);
 - a member file that is not where the run read it, or moving weights with no decision
   journaled (a journal from before they were): one line, exit 2.
 """
@@ -188,8 +189,16 @@ MEMBERS = (("trend_btc", "BTC/USDT", 11), ("swing_eth", "ETH/USDT", 5))
 
 
 @pytest.mark.slow  # two models trained, 60 live bars and a replay
+@pytest.mark.parametrize(
+    "allocation",
+    ["", "allocation: {kind: risk_parity, window: 30, rebalance: {every: 5}}\n"],
+    ids=["fixed", "moving"],
+)
 def test_a_rejection_in_one_member_is_that_members(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    allocation: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
@@ -197,9 +206,10 @@ def test_a_rejection_in_one_member_is_that_members(
     for name, symbol, seed in MEMBERS:
         text = MEMBER.replace("NAME", name).replace("SYMBOL", symbol).replace("SEED", str(seed))
         (tmp_path / f"{name}.yaml").write_text(text.replace("CACHE", str(tmp_path / "cache")))
+    weight = "" if allocation else ", weight: 0.5"  # moving: by risk parity
     (tmp_path / "pair.yaml").write_text(
-        "name: pair\ninitial_cash: 60000\nstrategies:\n"
-        + "".join(f"  - {{file: {name}.yaml, weight: 0.5}}\n" for name, _, _ in MEMBERS)
+        f"name: pair\ninitial_cash: 60000\n{allocation}strategies:\n"
+        + "".join(f"  - {{file: {name}.yaml{weight}}}\n" for name, _, _ in MEMBERS)
     )
     markets = {s: make_bars(n=HISTORY + 70, seed=7 + k) for k, (_, s, _) in enumerate(MEMBERS)}
     run_dir = tmp_path / "live"
@@ -245,6 +255,18 @@ def test_a_rejection_in_one_member_is_that_members(
             total = math.fsum(b.get(cause, 0.0) for b in by.values())
             assert math.isclose(total, row["pnl"], abs_tol=1e-9), cause
     assert set(report["causes"]) <= {"rejection", "fee", "knock_on", "partial_fill"}
+    gap = math.fsum(row["pnl"] for row in report["causes"].values())
+    assert math.isclose(gap, report["equity_gap"], abs_tol=1e-9)
+    if allocation:  # the replay sized against the weights the run decided, moved ones too
+        decided = list(read_rows(run_dir / "journal.sqlite", ["allocation_decided"]))
+        assert any(r.values["weights"] != [0.5, 0.5] for r in decided if r.bar >= HISTORY)
+        replayed = list(
+            read_rows(tmp_path / "p" / "reference" / "journal.sqlite", ["allocation_decided"])
+        )
+        assert replayed
+        given = {r.timestamp: r.values["weights"] for r in decided}
+        assert [given[r.timestamp] for r in replayed] == [r.values["weights"] for r in replayed]
+        assert any(w != [0.5, 0.5] for w in given.values())
 
 
 def test_a_member_file_not_where_the_run_read_it_is_one_line_and_exit_2(
