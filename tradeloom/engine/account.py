@@ -304,8 +304,9 @@ class AccountEngine(Engine):
         return self.ledger.weights
 
     def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
-        """Journal what is left, and book the ledger up to the last bar (its decisions
-        after the last one a decision read are in its weights only, as a paper run's)."""
+        """Journal what is left, and book the ledger up to the last bar: a recomputation
+        of the weights no sizing read is in the weights table only, not journaled (as a
+        paper run, which books no bar no sizing asks for, journals none)."""
         super().finish(times_ns, symbol)
         self.ledger.decided = None
         self.ledger.advance(len(times_ns) - 1, self._marks())
