@@ -275,6 +275,21 @@ def test_risk_parity_of_the_strategies_rebalances_on_its_schedule(tmp_path: Path
     assert metrics["portfolio"]["allocation"] == "risk_parity"
     assert metrics["portfolio"]["rebalance"] == {"every": 24}
 
+    # each recomputation is journaled at the bar it was decided at (the weights apply
+    # from the next), once a sizing read it: the weights table's every change is one
+    decided = list(read_rows(parity.run_dir / "journal.sqlite", ["allocation_decided"]))
+    assert [r.bar for r in decided] == list(range(99, decided[-1].bar + 1, 24))
+    for r in decided:
+        np.testing.assert_array_equal(weights[r.bar + 1], r.values["weights"])
+        assert r.values["symbols"] == ["trend_btc", "reversion_eth"]
+        assert (r.values["allocator"], r.values["status"], r.values["window"]) == (
+            "risk_parity",
+            "ok",
+            100,
+        )
+    assert {t - 1 for t in changed} <= {r.bar for r in decided}
+    assert len(decided) > len(changed)  # the same weights again is a decision too
+
 
 def test_strategies_that_disagree_on_the_engines_exits_are_refused_at_their_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -5,10 +5,16 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
 - examples/two_strategies.yaml on paper (the simulated clock) from flat: no difference,
   and the replay's fills are the run's in both members; with a history whose bar of one
   member's entry is revised, that book's bar is ``data_revised``;
+- examples/two_strategies_risk_parity.yaml on paper from flat: its weights between the
+  strategies move (journaled, ``allocation_decided``), the replay takes them at the
+  run's bars and finds no difference (without them it would: its window holds only the
+  live bars); one member's entry bar revised is that member's ``data_revised``, the
+  causes summing to the gap;
 - a live portfolio of two members against the exchange emulator, the first order it
-  sends refused: a rejection in that member's book, and nowhere else;
-- a member file that is not where the run read it, or weights between the members that
-  move (not journaled): one line, exit 2.
+  sends refused: a rejection in that member's book, and nowhere else (with fixed
+  weights, and with risk parity between the members: the run's decisions replayed);
+- a member file that is not where the run read it, or moving weights with no decision
+  journaled (a journal from before they were): one line, exit 2.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from tests.live.live_emulated import make_bars
 from tests.live.test_portfolio_live import MEMBER
 from tradeloom.api import open_run
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.journal import read_rows
+from tradeloom.journal import OrderEvent, RunIdentity, open_journal, read_rows
 from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
@@ -108,6 +114,70 @@ def test_a_paper_portfolio_from_flat_has_no_difference(
     assert member in revised["by_strategy"]
 
 
+@pytest.mark.slow  # a paper run and two replays
+def test_a_paper_portfolio_whose_weights_move_replays_the_runs_decisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "examples" / "two_strategies_risk_parity.yaml", tmp_path)
+    shutil.copytree(ROOT / "examples" / "two_strategies", tmp_path / "two_strategies")
+    words = ["run", "two_strategies_risk_parity.yaml", "--mode", "paper", "--clock", "simulated"]
+    assert main_quiet([*words, "--speed", "max", "--max-bars", "60", "--out", "paper"]) == 0
+    journal = tmp_path / "paper" / "journal.sqlite"
+    first = min(r.bar for r in read_rows(journal, ["live_bar"]))
+    decided = [r for r in read_rows(journal, ["allocation_decided"]) if r.bar >= first]
+    # a live bar's decision moved the weights off the equal shares, and an entry was
+    # sized against them: a replay that computed its own (its window: 60 bars of the
+    # 200) would have sized it at 1/2
+    moved = [r for r in decided if r.values["weights"] != [0.5, 0.5]]
+    assert moved and moved[0].values["symbols"] == ["trend_btc", "reversion_eth"]
+    assert moved[0].values["allocator"] == "risk_parity" and moved[0].values["window"] == 200
+    assert math.isclose(math.fsum(moved[0].values["weights"]), 1.0, rel_tol=1e-12)
+    entries = [o for o in read_rows(journal, ["order"]) if o.values["reason"] == "ENTRY"]
+    assert any(o.bar > moved[0].bar for o in entries)
+
+    code, out, err = _parity(capsys, "paper", "--out", "p")
+    assert code == 0, err
+    assert "no difference" in out
+    report = json.loads((tmp_path / "p" / "parity.json").read_text())
+    assert report["differences"] == 0 and report["equity_gap"] == 0.0 and report["passed"]
+    assert _fills(tmp_path / "paper") == _fills(tmp_path / "p" / "reference")
+    # the replay decided at the run's bars, the run's weights
+    replayed = read_rows(tmp_path / "p" / "reference" / "journal.sqlite", ["allocation_decided"])
+    assert [(r.timestamp, r.values["weights"]) for r in replayed] == [
+        (r.timestamp, r.values["weights"]) for r in decided
+    ]
+
+    # the history fetched later revises the bar of the first entry after the weights
+    # moved, in one member's book: data_revised, that member's, the causes the gap
+    entry = next(o for o in entries if o.bar > moved[0].bar)
+    live = list(read_rows(journal, ["live_bar"]))
+    history = pd.DataFrame(
+        {
+            "timestamp": [r.timestamp for r in live],
+            "symbol": [r.symbol.split(":", 1)[1] for r in live],
+            **{f: [r.values[f] for r in live] for f in ("open", "high", "low", "close")},
+            "volume": [r.values["volume"] for r in live],
+        }
+    )
+    filled = next(r for r in live if r.bar == entry.bar + 1)  # at the next bar's open
+    revised_at = [r.bar == filled.bar and r.symbol == entry.symbol for r in live]
+    history.loc[revised_at, ["open", "high", "low", "close"]] *= 1.01
+    history.to_csv(tmp_path / "history.csv", index=False)
+    code, out, err = _parity(capsys, "paper", "--out", "q", "--data", "history.csv")
+    assert code == 0, err
+    revised = json.loads((tmp_path / "q" / "parity.json").read_text())
+    assert revised["data"]["bars_revised"] == 1
+    assert set(revised["causes"]) == {"data_revised"}
+    pnl = revised["causes"]["data_revised"]["pnl"]
+    assert pnl != 0.0
+    assert math.isclose(pnl + revised["unexplained_pnl"], revised["equity_gap"], abs_tol=1e-9)
+    member = entry.symbol.split(":", 1)[0]
+    other = next(n for n in ("trend_btc", "reversion_eth") if n != member)
+    assert revised["by_symbol"][entry.symbol] == {"data_revised": pnl}
+    assert revised["by_strategy"] == {member: {"data_revised": pnl}, other: {}}
+
+
 def main_quiet(words: list[str]) -> int:
     from tradeloom.cli.main import main
 
@@ -119,8 +189,16 @@ MEMBERS = (("trend_btc", "BTC/USDT", 11), ("swing_eth", "ETH/USDT", 5))
 
 
 @pytest.mark.slow  # two models trained, 60 live bars and a replay
+@pytest.mark.parametrize(
+    "allocation",
+    ["", "allocation: {kind: risk_parity, window: 30, rebalance: {every: 5}}\n"],
+    ids=["fixed", "moving"],
+)
 def test_a_rejection_in_one_member_is_that_members(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    allocation: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
@@ -128,9 +206,10 @@ def test_a_rejection_in_one_member_is_that_members(
     for name, symbol, seed in MEMBERS:
         text = MEMBER.replace("NAME", name).replace("SYMBOL", symbol).replace("SEED", str(seed))
         (tmp_path / f"{name}.yaml").write_text(text.replace("CACHE", str(tmp_path / "cache")))
+    weight = "" if allocation else ", weight: 0.5"  # moving: by risk parity
     (tmp_path / "pair.yaml").write_text(
-        "name: pair\ninitial_cash: 60000\nstrategies:\n"
-        + "".join(f"  - {{file: {name}.yaml, weight: 0.5}}\n" for name, _, _ in MEMBERS)
+        f"name: pair\ninitial_cash: 60000\n{allocation}strategies:\n"
+        + "".join(f"  - {{file: {name}.yaml{weight}}}\n" for name, _, _ in MEMBERS)
     )
     markets = {s: make_bars(n=HISTORY + 70, seed=7 + k) for k, (_, s, _) in enumerate(MEMBERS)}
     run_dir = tmp_path / "live"
@@ -176,6 +255,18 @@ def test_a_rejection_in_one_member_is_that_members(
             total = math.fsum(b.get(cause, 0.0) for b in by.values())
             assert math.isclose(total, row["pnl"], abs_tol=1e-9), cause
     assert set(report["causes"]) <= {"rejection", "fee", "knock_on", "partial_fill"}
+    gap = math.fsum(row["pnl"] for row in report["causes"].values())
+    assert math.isclose(gap, report["equity_gap"], abs_tol=1e-9)
+    if allocation:  # the replay sized against the weights the run decided, moved ones too
+        decided = list(read_rows(run_dir / "journal.sqlite", ["allocation_decided"]))
+        assert any(r.values["weights"] != [0.5, 0.5] for r in decided if r.bar >= HISTORY)
+        replayed = list(
+            read_rows(tmp_path / "p" / "reference" / "journal.sqlite", ["allocation_decided"])
+        )
+        assert replayed
+        given = {r.timestamp: r.values["weights"] for r in decided}
+        assert [given[r.timestamp] for r in replayed] == [r.values["weights"] for r in replayed]
+        assert any(w != [0.5, 0.5] for w in given.values())
 
 
 def test_a_member_file_not_where_the_run_read_it_is_one_line_and_exit_2(
@@ -194,21 +285,35 @@ def test_a_member_file_not_where_the_run_read_it_is_one_line_and_exit_2(
     )
 
 
-def test_a_portfolio_whose_weights_move_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_moving_weights_without_their_decisions_journaled_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.diagnostics.test_parity_shapes import _hand_made
 
-    # examples/two_strategies_risk_parity.yaml's allocation: the run journals no weights
+    # a run of examples/two_strategies_risk_parity.yaml's allocation journaled by a
+    # tradeloom before the decisions were: an entry sized after the window filled
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(f"name: {name}\n")
     document = {
         "allocation": {"kind": "risk_parity", "window": 200, "rebalance": {"every": 24}},
         "strategies": [{"file": "a.yaml"}, {"file": "b.yaml"}],
     }
     portfolio = _hand_made(tmp_path / "portfolio", document)
+    journal = open_journal(portfolio / "journal.sqlite", RunIdentity("hand", "portfolio", "paper"))
+    at = pd.Timestamp("2024-01-09T20:00", tz="UTC")
+    journal.append(
+        OrderEvent(
+            bar=212, timestamp=at, symbol="a:BTC/USDT", correlation_id=212, id="a-0badc0de-000001",
+            side=1, quantity=1.0, reason="ENTRY", reference_price=1.0,
+        )
+    )  # fmt: skip
+    journal.close()
     code, _, err = _parity(capsys, str(portfolio))
     assert (code, err) == (
         2,
         f"{portfolio / 'journal.sqlite'}: a portfolio whose weights move (allocation: "
-        "risk_parity over 200 bars); the run journals no weights between its strategies, "
-        "so parity cannot replay them (issue 69): fixed weights only\n",
+        "risk_parity over 200 bars) sized an order at bar 212 with no allocation_decided "
+        "row before it: a journal written before tradeloom journaled the weights between "
+        "its strategies, so parity cannot replay them\n",
     )

@@ -77,13 +77,18 @@ risk:
   max_drawdown: 0.3
 """
 
+MOVING = PORTFOLIO.replace(", weight: 0.5}", "}").replace(
+    "strategies:", "allocation: {kind: risk_parity, window: 30, rebalance: {every: 5}}\nstrategies:"
+)
+"""The same two strategies, their weights moving with their trailing returns."""
 
-def _write(folder: Path) -> Path:
+
+def _write(folder: Path, portfolio: str = PORTFOLIO) -> Path:
     for name, symbol, seed in (("trend_btc", "BTC/USDT", 11), ("swing_eth", "ETH/USDT", 5)):
         text = MEMBER.replace("NAME", name).replace("SYMBOL", symbol).replace("SEED", str(seed))
         (folder / f"{name}.yaml").write_text(text.replace("CACHE", str(folder / "cache")))
     path = folder / "pair.yaml"
-    path.write_text(PORTFOLIO)
+    path.write_text(portfolio)
     return path
 
 
@@ -92,13 +97,15 @@ def _markets() -> dict[str, Any]:
 
 
 @contextmanager
-def _rig(folder: Path, mode: str) -> Iterator[tuple[CrashRig, ExchangeEmulator]]:
+def _rig(
+    folder: Path, mode: str, portfolio: str = PORTFOLIO
+) -> Iterator[tuple[CrashRig, ExchangeEmulator]]:
     folder.mkdir(parents=True, exist_ok=True)
     with ExchangeEmulator(
         _markets(), {"USDT": Decimal("60000")}, start=HISTORY, include_open_kline=False
     ) as emu:
         rig = CrashRig(emu, folder, 10_000)
-        rig.strategy = _write(folder)
+        rig.strategy = _write(folder, portfolio)
         rig.args = ("--mode", mode)
         rig.started_kinds = ("warm_up", "reconciled" if mode == "live" else "restarted")
         rig.polls_per_tick = len(MARKETS)
@@ -122,7 +129,8 @@ def _account(emu: ExchangeEmulator) -> dict[str, float]:
 
 
 def _decisions(path: Path) -> dict[str, list[Any]]:
-    """Each book's orders and fills, without client order ids."""
+    """Each book's orders and fills, without client order ids, and the weights decided
+    between the strategies."""
     orders = [
         (r.bar, r.symbol, r.values["side"], r.values["reason"], r.values["quantity"])
         for r in read_rows(path, ["order"])
@@ -131,14 +139,19 @@ def _decisions(path: Path) -> dict[str, list[Any]]:
         (r.bar, r.symbol, r.values["side"], r.values["quantity"], r.values["price"])
         for r in read_rows(path, ["fill"])
     ]
-    return {"orders": orders, "fills": fills}
+    weights = [(r.bar, r.values["weights"]) for r in read_rows(path, ["allocation_decided"])]
+    return {"orders": orders, "fills": fills, "weights": weights}
 
 
-@pytest.mark.parametrize("mode", ["paper", "live"])
+@pytest.mark.parametrize(
+    ("mode", "portfolio"),
+    [("paper", PORTFOLIO), ("live", PORTFOLIO), ("paper", MOVING)],
+    ids=["paper", "live", "paper-moving-weights"],
+)
 def test_a_portfolio_killed_with_kill_9_restarts_and_sends_no_order_twice(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, portfolio: str
 ) -> None:
-    with _rig(tmp_path / "whole", mode) as (rig, emu):
+    with _rig(tmp_path / "whole", mode, portfolio) as (rig, emu):
         rig.launch()
         rig.advance_to(END)
         rig.stop()
@@ -147,8 +160,12 @@ def test_a_portfolio_killed_with_kill_9_restarts_and_sends_no_order_twice(
     books = {symbol for _, symbol, *_ in whole["orders"]}
     assert books == {"trend_btc:BTC/USDT", "swing_eth:ETH/USDT"}  # both strategies trade
     assert len(whole["orders"]) > 4
+    if portfolio == MOVING:  # the restart makes the journal's decisions again, moved ones too
+        assert any(w != [0.5, 0.5] for bar, w in whole["weights"] if bar >= HISTORY)
+    else:
+        assert whole["weights"] == []
 
-    with _rig(tmp_path / "cut", mode) as (rig, emu):
+    with _rig(tmp_path / "cut", mode, portfolio) as (rig, emu):
         rig.launch(crash="order:3")
         while rig.child is not None and rig.advance() == "processed":
             pass

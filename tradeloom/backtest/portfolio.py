@@ -30,6 +30,7 @@ from tradeloom.engine.account import (
     allocator,
     join_inputs,
 )
+from tradeloom.engine.allocation import GivenWeights
 from tradeloom.engine.book import Book
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
@@ -94,6 +95,7 @@ def run_portfolio_backtest(
     key: str,
     *,
     driver: Driver = "auto",
+    given_weights: GivenWeights | None = None,
 ) -> PortfolioResult:
     """Run the strategies of ``portfolio`` on one account over their common clock.
 
@@ -103,6 +105,9 @@ def run_portfolio_backtest(
         recorder: Journals and broadcasts the events.
         key: The run's key: a book's client order ids start ``STRATEGY-KEY-``.
         driver: ``auto`` or ``batch`` (every bar in one call of the core) or ``per_bar``.
+        given_weights: The weights between the strategies as a run decided them, at the
+            bars it decided them (a parity replay); None: as the file's ``allocation``
+            says (`allocator`).
 
     The strategies must be able to share one account (`account_problems`, checked by
     `tradeloom.backtest.portfolio_run.run_portfolio` before the run starts).
@@ -132,7 +137,7 @@ def run_portfolio_backtest(
     engine = AccountEngine(
         pipelines,
         books,
-        allocator(portfolio),
+        allocator(portfolio) if given_weights is None else given_weights,
         closes.__getitem__,
         rows=[s.features for s in strategies],
         row_columns=[s.columns for s in strategies],

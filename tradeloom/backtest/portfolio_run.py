@@ -26,6 +26,7 @@ from tradeloom.backtest.run import run_key
 from tradeloom.backtest.saved_models import folder_name, save_trained
 from tradeloom.backtest.tables import FILL_COLUMNS, ORDER_COLUMNS, markets, records
 from tradeloom.engine.account import account_problems
+from tradeloom.engine.allocation import GivenWeights
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
@@ -75,6 +76,7 @@ def run_portfolio(
     *,
     out: Path | None = None,
     driver: Driver = "auto",
+    given_weights: GivenWeights | None = None,
 ) -> PortfolioOutcome:
     """Backtest the strategies of ``portfolio`` on one account and write the run directory.
 
@@ -84,6 +86,8 @@ def run_portfolio(
         plugins: The plugin manager whose observers are told about the run.
         out: The run directory to use instead of ``runs/<name>-<time>``.
         driver: Which driver runs the account's core (`run_portfolio_backtest`).
+        given_weights: The weights between the strategies, as a run decided them (a
+            parity replay), instead of the file's allocation (`run_portfolio_backtest`).
 
     Raises:
         ConfigError: The strategies cannot share one account (`account_problems`),
@@ -97,7 +101,7 @@ def run_portfolio(
     run_dir, lock = open_run_dir(top.name, out)
     run_dir = run_dir.resolve()
     try:
-        return _run(portfolio, pipelines, plugins, run_dir, driver)
+        return _run(portfolio, pipelines, plugins, run_dir, driver, given_weights)
     finally:
         lock.release_pid()
 
@@ -108,6 +112,7 @@ def _run(
     plugins: Plugins,
     run_dir: Path,
     driver: Driver,
+    given_weights: GivenWeights | None,
 ) -> PortfolioOutcome:
     top = portfolio.file
     document = top.model_dump(mode="json")
@@ -118,7 +123,9 @@ def _run(
         outputs.write_strategy(run_dir / STRATEGIES_DIR, config.document, f"{config.name}.yaml")
     with journaled_run(run_dir, top.name, portfolio.source, plugins, document=document) as session:
         key = run_key([document, *(p.config.document for p in pipelines)])
-        result = run_portfolio_backtest(portfolio, pipelines, session.recorder, key, driver=driver)
+        result = run_portfolio_backtest(
+            portfolio, pipelines, session.recorder, key, driver=driver, given_weights=given_weights
+        )
         registry = _save_models(pipelines, result, run_dir)
         rec = result.recorder
         trades = trade_frame(result.portfolio.trades, rec.orders, rec.fills, rec.order_symbols)

@@ -21,8 +21,9 @@ child by child (each child an order of its bar). A perpetual's funding: the repl
 the rates the run booked (its ``funding`` rows, as a file series), and each bar's
 funding is compared. A run that allocates: the replay takes each rebalance as the run
 journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run: its
-backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), each
-cause's P&L by member too (``by_strategy``). With a history fetched later (``--data``),
+backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), weights
+between them that move as the run decided them, each cause's P&L by member too
+(``by_strategy``). With a history fetched later (``--data``),
 the bars it revises are a cause of their own (`tradeloom.diagnostics.parity_data`).
 """
 
@@ -51,9 +52,11 @@ from tradeloom.diagnostics.parity_portfolio import (
     SEPARATOR,
     book_rows,
     by_strategy,
+    given_weights,
     member_documents,
     run_replay,
 )
+from tradeloom.engine.allocation import GivenWeights
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
 from tradeloom.reporting.settings_diff import flatten
@@ -182,6 +185,9 @@ class _Journal:
     """An allocating run's decisions, by their bar's open time (`parity_allocation`)."""
     members: list[dict[str, Any]] = field(default_factory=list)
     """A portfolio file's run: each member strategy's document (`parity_portfolio`)."""
+    weights: GivenWeights | None = None
+    """A portfolio file's run: the weights between its strategies as it decided them
+    (None: fixed)."""
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -255,8 +261,9 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         rows["live_bar"],
         rows,
         symbols,
-        rebalances(rows["allocation_decided"], symbols, path),
+        {} if members else rebalances(rows["allocation_decided"], symbols, path),
         members,
+        given_weights(document, members, rows, path) if members else None,
     )
 
 
@@ -357,7 +364,7 @@ def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
         raise UserError(f"{reference}: exists and holds files; give another --out")
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
         if journal.members:  # a portfolio file: each member's books, one account
-            run_replay(_portfolio_files(journal, Path(folder)), reference)
+            run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
             return reference
         file = _strategy_files(journal, Path(folder), "strategy")
         try:

@@ -34,26 +34,28 @@ UNSOLVED = (
 
 
 def rebalances(
-    rows: Sequence[Any], symbols: Sequence[str], where: Path
+    rows: Sequence[Any], symbols: Sequence[str], where: Path, named: str = "the run's bars are of"
 ) -> dict[int, tuple[str, str, list[float] | None]]:
     """Return the run's decisions by their bar's open time (UTC ns): ``(status, message,
-    weights)``, the weights in the order of ``symbols`` and only when ``ok``.
+    weights)``, the weights in the order of ``symbols`` and only when ``ok`` (a portfolio
+    file's run: ``symbols`` its strategies, whose weights its decisions are, ``named``
+    says so).
 
     Raises:
-        UserError: A decision over other symbols than the run's bars.
+        UserError: A decision over other symbols than the run's bars (strategies).
     """
     given: dict[int, tuple[str, str, list[float] | None]] = {}
     for r in rows:
         v = r.values
-        named = list(v["symbols"])
-        if sorted(named) != sorted(symbols):
+        weighed = list(v["symbols"])
+        if sorted(weighed) != sorted(symbols):
             raise UserError(
                 f"{where}: the allocation_decided row of bar {r.bar} weighs "
-                f"{', '.join(named)}; the run's bars are of {', '.join(symbols)}"
+                f"{', '.join(weighed)}; {named} {', '.join(symbols)}"
             )
         weights = None
         if v["status"] == "ok":
-            of = dict(zip(named, (float(w) for w in v["weights"]), strict=True))
+            of = dict(zip(weighed, (float(w) for w in v["weights"]), strict=True))
             weights = [of[s] for s in symbols]
         given[pd.Timestamp(r.timestamp).value] = (str(v["status"]), str(v["message"]), weights)
     return given

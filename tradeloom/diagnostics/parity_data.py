@@ -8,7 +8,8 @@ saw, and lists each field that differs (the run's value, the history's and by ho
 Parity then replays the run twice: on the bars the run saw (every other cause is found
 there) and on the history's bars, with the same probabilities; the equity between the
 two replays is the P&L of the cause ``data_revised`` (`book_revision`), and the gap is
-the run's equity against the replay on the history's bars.
+the run's equity against the replay on the history's bars. Revised bars of one symbol
+are that symbol's P&L (``by_symbol``; a portfolio's book: its strategy's).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class _Comparison(Protocol):
     pnl: dict[str, np.ndarray]
     bars: list[int]
     index: dict[int, int]
+    by_symbol: dict[str, dict[str, float]]
 
     def note(
         self, bar: int, symbol: str, name: str, mine: Any, theirs: Any, cause: str, code: str
@@ -165,9 +167,16 @@ def book_revision(
     """Count the history's revisions as the cause ``data_revised``: its P&L at each bar is
     the replay's equity on the run's bars less the replay's on the history's bars; each
     revised field is a difference, the P&L that arose from its bar up to the next
-    revised bar written on its bar's first field."""
+    revised bar written on its bar's first field. When every revised bar is of one
+    symbol (a portfolio's: one book), the whole P&L is that symbol's (``by_symbol``);
+    bars of several symbols revised move one equity that sizes them all, so it is not
+    split between them."""
     series = replayed - on_history
     seen.pnl["data_revised"] = series
+    symbols = {symbol for _, symbol, *_ in revision.revised}
+    if len(symbols) == 1 and len(series):
+        (symbol,) = symbols
+        seen.by_symbol.setdefault(symbol, {})["data_revised"] = float(series[-1])
     at = sorted({seen.index[bar] for bar, *_ in revision.revised})
     ends = [*at[1:], len(seen.bars)]
     arose = {

@@ -8,8 +8,12 @@ file, its probabilities as a ``precomputed`` model), the account's cash the run'
 books compare as a universe's symbols do; each cause's P&L is summed by member strategy
 too (`by_strategy`). The member files are not in the journal (``run_started`` keeps the
 portfolio file): they are read where the run read them (`member_documents`). Weights
-between the strategies that move (``risk_parity`` over a window) are not journaled, so
-such a run is refused in one line.
+between the strategies that move (``risk_parity`` or ``inverse_volatility`` over a
+window) are taken as the run journaled each decision (``allocation_decided``, its
+``symbols`` the strategies), at the bar it decided them, never computed again
+(`given_weights`): the replay's window would hold other returns (its bars only, not the
+run's warm-up history). A journal written before those decisions were journaled is
+refused in one line.
 """
 
 from __future__ import annotations
@@ -18,10 +22,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from tradeloom.diagnostics.parity_allocation import rebalances
+from tradeloom.engine.allocation import GivenWeights
 from tradeloom.errors import UserError
 from tradeloom.files.reading import read_yaml
 
-__all__ = ["SEPARATOR", "book_rows", "by_strategy", "member_documents", "run_replay"]
+__all__ = [
+    "SEPARATOR",
+    "book_rows",
+    "by_strategy",
+    "given_weights",
+    "member_documents",
+    "run_replay",
+]
 
 SEPARATOR = ":"
 """Between a book's strategy and symbol (`tradeloom.engine.account.SEPARATOR`)."""
@@ -32,17 +47,8 @@ def member_documents(document: Mapping[str, Any], source: str, path: Path) -> li
     portfolio file as the run named it, from the folder the run was started in).
 
     Raises:
-        UserError: Weights between the strategies that move (``risk_parity`` or
-            ``inverse_volatility`` over a window): the run journals none, so the replay
-            cannot take them; a member file that is not there or not a strategy file.
+        UserError: A member file that is not there or not a strategy file.
     """
-    allocation = document.get("allocation") or {}
-    if allocation.get("kind", "fixed") != "fixed" and allocation.get("window") is not None:
-        raise UserError(
-            f"{path}: a portfolio whose weights move (allocation: {allocation['kind']} over "
-            f"{allocation['window']} bars); the run journals no weights between its "
-            "strategies, so parity cannot replay them (issue 69): fixed weights only"
-        )
     folder = Path(source).parent
     found = []
     for i, entry in enumerate(document.get("strategies") or []):
@@ -72,8 +78,62 @@ def book_rows(rows: Sequence[Any], name: str) -> list[Any]:
     ]
 
 
-def run_replay(portfolio_file: Path, reference: Path) -> None:
-    """Backtest the portfolio file the replay wrote into ``reference``.
+def given_weights(
+    document: Mapping[str, Any],
+    members: Sequence[Mapping[str, Any]],
+    rows: Mapping[str, Sequence[Any]],
+    path: Path,
+) -> GivenWeights | None:
+    """Return the weights between the strategies as the run decided them (None: fixed).
+
+    Args:
+        document: The portfolio file the run started under.
+        members: Its strategies' documents.
+        rows: The run's rows by kind: its decisions (``allocation_decided``, over the
+            strategies' names), its orders and its live bars (the last decision before
+            the first gives the weights the replay starts with; none: 1 / K).
+        path: The journal (named in an error).
+
+    Raises:
+        UserError: A decision over other strategies; the weights move, the journal has
+            no decision, yet the run sized an order after its window filled (when the
+            first decision is journaled): a journal written before tradeloom journaled
+            them.
+    """
+    allocation = document.get("allocation") or {}
+    kind, window = allocation.get("kind", "fixed"), allocation.get("window")
+    if kind == "fixed" or window is None:
+        return None
+    names = [str(m["name"]) for m in members]
+    decided = rebalances(rows["allocation_decided"], names, path, "the portfolio's strategies are")
+    sized = [o.bar for o in rows["order"] if o.values["reason"] in _SIZED and o.bar >= window]
+    if not decided and sized:
+        raise UserError(
+            f"{path}: a portfolio whose weights move (allocation: {kind} over {window} "
+            f"bars) sized an order at bar {sized[0]} with no allocation_decided row before "
+            "it: a journal written before tradeloom journaled the weights between its "
+            "strategies, so parity cannot replay them"
+        )
+    start: Sequence[float] = [1.0 / len(names)] * len(names)
+    at: dict[int, list[float]] = {}
+    begins = pd.Timestamp(rows["live_bar"][0].timestamp).value
+    for time_ns, (_, _, weights) in sorted(decided.items()):
+        if weights is None:
+            continue
+        if time_ns < begins:
+            start = weights
+        else:
+            at[time_ns] = weights
+    return GivenWeights(start, at, int(window), str(kind))
+
+
+_SIZED = frozenset({"ENTRY", "REVERSE", "SCALE_IN"})
+"""The orders a strategy's sizing sized: against its weight then."""
+
+
+def run_replay(portfolio_file: Path, reference: Path, weights: GivenWeights | None) -> None:
+    """Backtest the portfolio file the replay wrote into ``reference``, the weights
+    between its strategies ``weights`` (None: as the file says).
 
     Raises:
         UserError: It does not load now (a member's kind no longer installed).
@@ -90,7 +150,8 @@ def run_replay(portfolio_file: Path, reference: Path) -> None:
     except ConfigError as exc:
         raise UserError(f"the run's portfolio does not load now: {exc}") from None
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
-    run_portfolio(portfolio, pipelines, load_plugins(tuple(modules)), out=reference)
+    plugins = load_plugins(tuple(modules))
+    run_portfolio(portfolio, pipelines, plugins, out=reference, given_weights=weights)
 
 
 def by_strategy(

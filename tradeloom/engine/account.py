@@ -21,6 +21,7 @@ regime filter and the venue are one per account: the strategies must agree on th
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.engine.allocation import (
     FixedWeights,
+    StrategyWeights,
     TrailingWeights,
     inverse_volatility_weights,
     risk_parity_weights,
@@ -45,6 +47,7 @@ from tradeloom.engine.driver import Engine
 from tradeloom.engine.watch import FeatureRow
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import Problem
+from tradeloom.journal import AllocationDecided
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import RiskRule, Sizer, Venue
 from tradeloom.runtime.lazy import numpy as np
@@ -244,7 +247,9 @@ class AccountEngine(Engine):
     Args:
         pipelines: The strategies' pipelines, in file order.
         books: The books (the core's rows).
-        allocation: `FixedWeights` or `TrailingWeights` over the strategies.
+        allocation: `FixedWeights`, `TrailingWeights` or `GivenWeights` over the
+            strategies; each decision that moves them is journaled
+            (``allocation_decided``, `Ledger`).
         closes: Each book's close at bar ``t`` (NaN: no bar), for the allocation.
         rows: Per strategy, its feature rows ``[bars, its books, columns]``.
         row_columns: Per strategy, its feature columns.
@@ -262,7 +267,7 @@ class AccountEngine(Engine):
         self,
         pipelines: Sequence[Pipeline],
         books: Books,
-        allocation: FixedWeights | TrailingWeights,
+        allocation: StrategyWeights,
         closes: Callable[[int], npt.NDArray[np.float64]],
         *,
         rows: Sequence[npt.NDArray[np.float64]],
@@ -289,6 +294,7 @@ class AccountEngine(Engine):
             self.portfolio.initial_cash,
             allocation,
             times=lambda t: int(self.ctx.times(t).value),
+            decided=self._decided,
         )
 
     def weights_at(self, t: int) -> npt.NDArray[np.float64]:
@@ -298,9 +304,35 @@ class AccountEngine(Engine):
         return self.ledger.weights
 
     def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
-        """Journal what is left, and book the ledger up to the last bar."""
+        """Journal what is left, and book the ledger up to the last bar: a recomputation
+        of the weights no sizing read is in the weights table only, not journaled (as a
+        paper run, which books no bar no sizing asks for, journals none)."""
         super().finish(times_ns, symbol)
+        self.ledger.decided = None
         self.ledger.advance(len(times_ns) - 1, self._marks())
+
+    def _decided(self, tau: int, held: npt.NDArray[np.float64]) -> None:
+        """Journal the weights decided at bar ``tau``'s close (``held``: each strategy's
+        positions at that close, of the equity), before a decision reads them."""
+        allocation = self.allocation
+        weights = self.ledger.weights
+        inputs = allocation.inputs()
+        digest = hashlib.sha256()
+        for part in (inputs, held):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        event = AllocationDecided(
+            **self.rec.at(tau, self.ctx.times(tau)),
+            allocator=allocation.kind,
+            status="ok",
+            message="",
+            weights=[float(w) for w in weights],
+            held=[float(w) for w in held],
+            symbols=list(self.books.strategies),
+            inputs_hash=digest.hexdigest()[:16],
+            window=allocation.window,
+        )
+        self.rec.allocated(event)
+        self._journal_event(event, tau)
 
     def _record_training(self, event: RowEvent) -> None:
         owner = self._trainers[id(event.value)]
@@ -337,8 +369,11 @@ class Ledger:
         books: The account's books.
         closes: Each book's close at bar ``t`` (NaN: no bar).
         initial_cash: The account's cash at the start.
-        allocation: The weights, fixed or moving with the returns.
-        times: Bar ``t``'s open time (UTC ns), for a calendar schedule (None: not read).
+        allocation: The weights, fixed or moving with the returns (or given).
+        times: Bar ``t``'s open time (UTC ns), for a calendar schedule or given weights
+            (None: not read).
+        decided: Told ``(bar, held)`` when the allocation recomputes the weights at a
+            bar's close (``held``: each strategy's positions then, of the equity).
     """
 
     def __init__(
@@ -346,8 +381,9 @@ class Ledger:
         books: Books,
         closes: Callable[[int], npt.NDArray[np.float64]],
         initial_cash: float,
-        allocation: FixedWeights | TrailingWeights,
+        allocation: StrategyWeights,
         times: Callable[[int], int] | None = None,
+        decided: Callable[[int, npt.NDArray[np.float64]], None] | None = None,
     ) -> None:
         m = len(books.owner)
         k = len(books.strategies)
@@ -368,6 +404,7 @@ class Ledger:
         self._read = 0
         self._last = np.zeros(k)
         self._capital = np.asarray(allocation.weights) * initial_cash
+        self.decided = decided
 
     @property
     def pnl(self) -> npt.NDArray[np.float64]:
@@ -409,8 +446,14 @@ class Ledger:
             equity = self.initial_cash + total.sum()
             self._capital = self.weights * equity
             self._last = total
-            self.allocation.push(returns, tau, 0 if self._times is None else self._times(tau))
+            moved = self.allocation.push(
+                returns, tau, 0 if self._times is None else self._times(tau)
+            )
             self.done = tau
+            if moved and self.decided is not None:
+                value = np.where(held, self._qty * self._mark, 0.0)
+                shares = np.bincount(self._owner, value, minlength=k).astype(np.float64)
+                self.decided(tau, shares / equity if equity > 0.0 else np.zeros(k))
 
 
 def allocator(portfolio: PortfolioConfig) -> FixedWeights | TrailingWeights:
@@ -420,7 +463,11 @@ def allocator(portfolio: PortfolioConfig) -> FixedWeights | TrailingWeights:
         return FixedWeights(portfolio.weights)
     weigh = risk_parity_weights if allocation.kind == "risk_parity" else inverse_volatility_weights
     return TrailingWeights(
-        len(portfolio.strategies), allocation.window, weigh, allocation.rebalance
+        len(portfolio.strategies),
+        allocation.window,
+        weigh,
+        allocation.rebalance,
+        kind=allocation.kind,
     )
 
 

@@ -23,11 +23,15 @@ fixed for the bar and read nothing after bar ``t - 1``'s close:
 
   A strategy whose returns have no volatility yet (it never traded in the window)
   keeps the equal share ``1 / K``; the others share the rest. The weights sum to 1.
+
+Each recomputation is a decision the engine journals (``allocation_decided``, its
+``symbols`` the strategies' names; `tradeloom.engine.account.Ledger`). A parity replay
+takes a run's journaled decisions instead of recomputing them (`GivenWeights`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from tradeloom.engine.rebalance import rebalance_due
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FixedWeights",
+    "GivenWeights",
+    "StrategyWeights",
     "TrailingWeights",
     "inverse_volatility_weights",
     "risk_parity_weights",
@@ -54,12 +60,20 @@ class FixedWeights:
     """Whether the weights depend on the returns (the engine books them as it goes)."""
     calendar = False
     """Whether `push` reads the bar's time (a calendar schedule)."""
+    kind = "fixed"
+    window = 0
 
     def __init__(self, weights: Sequence[float]) -> None:
         self.weights = np.asarray(weights, np.float64)
 
-    def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> None:
-        """Take one bar's returns (ignored: the weights are fixed)."""
+    def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
+        """Take one bar's returns (ignored: the weights are fixed); return False (no
+        decision)."""
+        return False
+
+    def inputs(self) -> npt.NDArray[np.float64]:
+        """Return no returns: the weights read none."""
+        return np.empty((0, len(self.weights)))
 
 
 class TrailingWeights:
@@ -71,6 +85,7 @@ class TrailingWeights:
         window: The returns in the trailing window.
         weigh: The weights of a full window (``[window, strategies]``), summing to 1.
         rule: When they are recomputed (None: at every bar).
+        kind: The allocation's kind (``allocation.kind``, journaled with each decision).
     """
 
     moves = True
@@ -81,7 +96,9 @@ class TrailingWeights:
         window: int,
         weigh: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
         rule: Rebalance | None = None,
+        kind: str = "",
     ) -> None:
+        self.kind = kind
         self.window = window
         self.weigh = weigh
         self.rule = rule
@@ -91,22 +108,73 @@ class TrailingWeights:
         self.weights = np.full(strategies, 1.0 / strategies)
         self.calendar = rule is not None and rule.calendar is not None
 
-    def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> None:
+    def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
         """Take bar ``bar``'s returns (one per strategy; ``time_ns`` its open time); the
-        weights then apply to the next bar."""
+        weights then apply to the next bar. Return whether they were recomputed."""
         self._ring[self._count % self.window] = returns
         self._count += 1
         if self._count < self.window:
-            return
+            return False
         rule = self.rule
         if rule is not None:
             last_bar, last_time = self._last if self._last is not None else (None, None)
             if not rebalance_due(
                 rule, bar=bar, time_ns=time_ns, last_bar=last_bar, last_time_ns=last_time
             ):
-                return
+                return False
             self._last = (bar, time_ns)
         self.weights = self.weigh(self._ring)
+        return True
+
+    def inputs(self) -> npt.NDArray[np.float64]:
+        """Return the returns of the window, oldest first (``[window, strategies]``)."""
+        return np.roll(self._ring, -(self._count % self.window), axis=0)
+
+
+class GivenWeights:
+    """The weights a run decided, set at the bars it decided them: neither a window nor
+    a schedule is asked (a parity replay of a run's journaled decisions,
+    `tradeloom.diagnostics.parity_portfolio`).
+
+    Args:
+        start: The weights in force at the first bar (the run's last decision before it).
+        given: The weights decided, by the open time (UTC ns) of the bar at whose close
+            they were decided; they apply from the next bar.
+        window: The run's window, and ``kind`` its allocation's kind (journaled with
+            each decision).
+    """
+
+    moves = True
+    calendar = True  # `push` reads the bar's time: the decisions are keyed by it
+
+    def __init__(
+        self,
+        start: Sequence[float],
+        given: Mapping[int, Sequence[float]],
+        window: int = 0,
+        kind: str = "",
+    ) -> None:
+        self.kind = kind
+        self.weights = np.asarray(start, np.float64)
+        self.given = {t: np.asarray(w, np.float64) for t, w in given.items()}
+        self.window = window
+
+    def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
+        """Set the weights decided at the bar opened at ``time_ns`` (the returns are not
+        read); return whether there were any."""
+        weights = self.given.get(time_ns)
+        if weights is None:
+            return False
+        self.weights = weights
+        return True
+
+    def inputs(self) -> npt.NDArray[np.float64]:
+        """Return no returns: the weights were given."""
+        return np.empty((0, len(self.weights)))
+
+
+StrategyWeights = FixedWeights | TrailingWeights | GivenWeights
+"""How a portfolio file's account shares its equity between the strategies."""
 
 
 def inverse_volatility_weights(returns: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -759,6 +759,11 @@ class Engine:
             window=decision.window,
         )
         self.rec.allocated(event)
+        self._journal_event(event, t)
+
+    def _journal_event(self, event: Event, t: int) -> None:
+        """Journal ``event`` of bar ``t`` where the core is now: at once (a run's rows
+        journaled as they come), or as a row standing for it (bulk)."""
         if not self.bulk:
             self._journal_row.external(event)
             return

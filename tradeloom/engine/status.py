@@ -1078,17 +1078,19 @@ def _held_now(
     symbols: list[str], positions: list[Position], equity: float | None
 ) -> np.ndarray | None:
     """Each symbol's position at its last close, of the equity (None: the equity or a
-    held position's price is not known)."""
+    held position's price is not known); a portfolio's decisions weigh its strategies:
+    each strategy's books (``STRATEGY:SYMBOL``) summed."""
     if equity is None or not equity > 0.0:
         return None
     held = np.zeros(len(symbols))
     column = {s: j for j, s in enumerate(symbols)}
     for p in positions:
-        if p.symbol not in column or p.quantity == 0.0:
+        j = column.get(p.symbol, column.get(p.symbol.split(":", 1)[0]))
+        if j is None or p.quantity == 0.0:
             continue
         if p.mark is None:
             return None
-        held[column[p.symbol]] = p.quantity * p.mark / equity
+        held[j] += p.quantity * p.mark / equity
     return held
 
 

@@ -1029,7 +1029,9 @@ class FillRefused(Event):
 @_kind("allocation_decided")
 @dataclass(frozen=True, kw_only=True)
 class AllocationDecided(Event):
-    """The allocation layer's answer at a rebalance, journaled before its orders.
+    """The allocation layer's answer at a rebalance, journaled before its orders; or a
+    portfolio file's weights between its strategies recomputed at a bar's close
+    (``symbols`` its strategies' names; journaled before a sizing reads them).
 
     Attributes:
         allocator: The allocator's kind (``allocation.kind``).
@@ -1043,7 +1045,8 @@ class AllocationDecided(Event):
             ``symbols``: the allocator's when ok, else the last feasible ones, which
             hold (empty: none yet, and nothing is traded).
         held: The weights held at the decision bar's close (signed, of the equity).
-        symbols: The universe's symbols, in the weights' order.
+        symbols: The universe's symbols (a portfolio file's: its strategies), in the
+            weights' order.
         inputs_hash: SHA-256 (hex, 16 characters) of the trailing returns, the
             probabilities and the held weights the allocator was given.
         window: The returns the allocator was given (bars).

@@ -72,8 +72,6 @@ def account_pipeline(portfolio: PortfolioConfig, pipelines: Sequence[Pipeline]) 
 
     Raises:
         ConfigError: The strategies cannot share one account (`account_problems`).
-        UserError: The allocation moves its weights (``inverse_volatility``): paper
-            trades fixed weights only.
     """
     problems = account_problems(pipelines)
     if problems:
