@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -134,6 +135,9 @@ def run_live(
                 runner.inbox.install_signal_handlers()
             try:
                 runner.start()
+                halted = _halted_line(runner, run_dir)
+                if halted is not None:
+                    print(halted, file=sys.stderr, flush=True)
                 reason = loop(runner.ticking(), stop, max_bars=max_bars)
             except BaseException as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -157,6 +161,20 @@ def run_live(
         # model of one that goes on may train at its next retraining
         line = f"{line}; health CRITICAL: {untrained}"
     return "\n".join([line, *_refusals(runner.recorder_or_fail.refusals())])
+
+
+def _halted_line(runner: LiveRunner, run_dir: Path) -> str | None:
+    """What a restart of a run the kill switch holds says before its first bar (None: it
+    is not halted so, or a resume asked while nothing ran waits for this start)."""
+    if not runner.session_or_fail.killed:
+        return None
+    asked = [r.action for r in runner.inbox.pending() if r.action in ("kill", "resume")]
+    if asked and asked[-1] == "resume":
+        return None
+    return (
+        f"{run_dir}: the kill switch holds this run halted (journaled before this start); "
+        f"it trades nothing until `tradeloom resume {run_dir}`"
+    )
 
 
 def _refusals(table: RefusalTable) -> list[str]:
