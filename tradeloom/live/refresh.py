@@ -592,6 +592,9 @@ def _draw_apart(run_dir: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        # its own session: a terminal's Ctrl-C stops the run, which says why; the report
+        # it was drawing finishes instead of failing with a KeyboardInterrupt logged
+        start_new_session=True,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
