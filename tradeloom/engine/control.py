@@ -132,6 +132,8 @@ class ControlRequest:
         model: A swap's model: a run directory whose ``models/index.json`` lists its
             folds (absolute), or '' for the other actions.
         fold: A swap's fold of that run (None: its latest).
+        strategy: A swap's portfolio file's strategy whose model to swap (None: the
+            run's one strategy).
     """
 
     action: Action
@@ -141,6 +143,7 @@ class ControlRequest:
     path: Path | None
     model: str = ""
     fold: int | None = None
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,7 +366,13 @@ def request_resume(run_dir: Path, reason: str) -> Delivery:
 
 
 def request_swap(
-    run_dir: Path, model: Path, fold: int | None, reason: str, *, by: Origin = "cli"
+    run_dir: Path,
+    model: Path,
+    fold: int | None,
+    reason: str,
+    *,
+    by: Origin = "cli",
+    strategy: str | None = None,
 ) -> Delivery:
     """Ask the run in ``run_dir`` to decide with another saved model from the next bar on.
 
@@ -377,6 +386,7 @@ def request_swap(
         fold: The fold to take (None: the latest).
         reason: Why, for the journal.
         by: Who asks (`Origin`).
+        strategy: A portfolio file's run: the strategy whose model to swap.
 
     Raises:
         ValueError: ``reason`` is not one line of plain text.
@@ -387,7 +397,9 @@ def request_swap(
     if problem is not None:
         raise ValueError(f"reason: {problem}")
     controllable_mode(run_dir)
-    extra = {"model": str(model.absolute()), "fold": fold}
+    extra: dict[str, Any] = {"model": str(model.absolute()), "fold": fold}
+    if strategy is not None:
+        extra["strategy"] = strategy
     try:
         path = _write_request(run_dir, "swap", reason, by=by, extra=extra)
     except OSError as exc:
@@ -673,12 +685,15 @@ def _read_request(path: Path) -> ControlRequest:
     problem = reason_problem(reason)
     if problem is not None:
         raise ValueError(f"reason: {problem}")
-    model, fold = "", None
+    model, fold, strategy = "", None, None
     if action == "swap":
         model = _text(data, "model")
         fold = data.get("fold")
         if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
             raise ValueError(f"fold: expected a fold number or null, was {fold!r}")
+        strategy = data.get("strategy")
+        if strategy is not None and not isinstance(strategy, str):
+            raise ValueError(f"strategy: expected a strategy's name or null, was {strategy!r}")
     return ControlRequest(
         action=cast(Action, action),
         reason=reason,
@@ -687,6 +702,7 @@ def _read_request(path: Path) -> ControlRequest:
         path=path,
         model=model,
         fold=fold,
+        strategy=strategy,
     )
 
 

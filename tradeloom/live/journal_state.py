@@ -141,6 +141,8 @@ class JournalState:
             after ``bar`` on, in order.
         swapped: The last model swap (its ``model_swapped`` row: the model in force from
             the bar after its bar on, kept in the run directory); None: never swapped.
+            A portfolio file's run: see ``member_swaps``.
+        member_swaps: Per strategy of a portfolio file's run, its last model swap.
         swap_requests: The mailbox's swap requests answered (swapped or refused), by
             their file's name.
         looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
@@ -184,6 +186,7 @@ class JournalState:
     document: dict[str, Any] | None = None
     reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     swapped: ModelSwapped | None = None
+    member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
     swap_requests: set[str] = field(default_factory=set)
     looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
@@ -315,7 +318,10 @@ def _take(state: JournalState, event: Event) -> None:
         if event.code in ("KILL_SWITCH", "RESUME"):
             state.kill_switch.append((bar, event))
     elif isinstance(event, ModelSwapped):
-        state.swapped = event
+        if event.strategy:
+            state.member_swaps[event.strategy] = event
+        else:
+            state.swapped = event
         state.swap_requests.add(event.request)
     elif isinstance(event, ModelSwapRefused):
         state.swap_requests.add(event.request)

@@ -53,7 +53,7 @@ def promote_passed(
         return
     name = names[0]
     section = _model_section(files.config.document, name)
-    swap = build_swap(files, plugins, session, section)
+    swap = build_swap(files.config, plugins, session, section)
     if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
         swap = SwapRefused(swap.source, ("model: it is the model in force already",))
     kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
