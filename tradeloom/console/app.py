@@ -364,9 +364,9 @@ class _State:
           message saying 'already halted at ...' (journaled all the same; the state asked
           for holds, so a retry is no error). A swap ('tradeloom swap') names in its body
           the run whose saved fold to take ('model', a run id of this console; 'fold',
-          default its latest; 'strategy', a portfolio file's run only: the strategy whose
-          model); it is checked first (400 with the reason when refused), then the
-          running process swaps it in at its next bar boundary.
+          default its latest; 'strategy', in a portfolio file's run, the strategy whose
+          model to swap); it is checked first (400 with the reason when refused), then
+          the running process swaps it in at its next bar boundary.
         parameters:
           - {name: action, in: path, required: true,
              schema: {type: string, enum: [kill, resume, flatten, swap]}}

@@ -260,6 +260,12 @@ COMPONENTS: dict[str, Any] = {
                 "minimum": 0,
                 "description": "swap only: the fold to take (default: the latest)",
             },
+            "strategy": {
+                "type": "string",
+                "minLength": 1,
+                "description": "swap only, a portfolio file's run: the strategy (its name) "
+                "whose model to swap",
+            },
             "reason": {
                 "type": "string",
                 "maxLength": REASON_LIMIT,
