@@ -539,10 +539,10 @@ def crashes_around(first: int, last: int) -> st.SearchStrategy[list[CrashAt]]:
 
 @st.composite
 def swap_kills(draw: st.DrawFn) -> tuple[int, list[CrashAt]]:
-    """The bar a one-market run's model is swapped at, and kills around it (from the
-    bar before to three after)."""
+    """The bar a run's model is swapped at, and kills around it (from the bar before to
+    the bar after)."""
     swap_at = draw(st.integers(HISTORY + 3, END - 10))
-    return swap_at, draw(crashes_around(swap_at - 1, swap_at + 3))
+    return swap_at, draw(crashes_around(swap_at - 1, swap_at + 1))
 
 
 partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
