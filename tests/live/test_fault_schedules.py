@@ -21,9 +21,9 @@ asked through the mailbox, and around a gated challenger's promotion (the shape
 ``promoting``, promoted early in the run); a kill may strike right after the change's
 ``model_swapped`` row was recorded or right after its commit. Each restart must run the
 models the journal holds, and each promotion is one ``model_swapped`` row. Their long
-hunt (seed and counts in the issue's note):
+hunt, 150 examples each (seed and counts in the issue's note):
 
-    TRADELOOM_FAULT_EXAMPLES=300 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
+    TRADELOOM_FAULT_EXAMPLES=150 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
         --hypothesis-seed=70 --hypothesis-show-statistics -k 'swap or promot'
 
