@@ -330,6 +330,8 @@ def test_a_portfolio_files_strategy_swaps_its_model_alone_and_a_kill_keeps_both(
         fault_shapes.kill(runner, run)
         runner = fault_shapes.start(run)
         fault_shapes.check_in_force(run, runner)  # its member's kept copy
+        # checked against the model in force of that strategy: its kept copy
+        assert precheck(run_dir, registry, None, MEMBER) == []
         restarted = {m.owner: m for m in runner.session_or_fail.members}  # type: ignore[attr-defined]
         assert not hasattr(restarted[OTHER].p.model, "loaded_from")  # trained in the run
         while run.position < SWAP_AT + 20:
