@@ -112,7 +112,10 @@ def test_a_body_of_any_shape_is_answered_400(
     assert not (root / "active" / "control").exists()
 
 
-SWAP = 'send {"model": "RUN_ID", "fold": N, "reason": "one line"} (fold, reason optional)'
+SWAP = (
+    'send {"model": "RUN_ID", "fold": N, "reason": "one line", "strategy": "NAME"} '
+    "(fold, reason optional; strategy: a portfolio file's run only)"
+)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +124,8 @@ SWAP = 'send {"model": "RUN_ID", "fold": N, "reason": "one line"} (fold, reason 
         (b"", f"model: a run id, was a JSON null: {SWAP}"),
         (b'{"model": 3}', f"model: a run id, was a JSON number: {SWAP}"),
         (b'{"model": "0/halted", "folds": 1}',
-         f"the body's keys are model, fold and reason, not 'folds': {SWAP}"),
+         f"the body's keys are model, fold, reason and strategy, not 'folds': {SWAP}"),
+        (b'{"model": "0/halted", "strategy": 7}', "strategy: a strategy's name, was a JSON number"),
         (b'{"model": "0/halted", "fold": -1}', "fold: a fold number (0 or more), was -1"),
         (b'{"model": "0/halted", "fold": true}', "fold: a fold number (0 or more), was true"),
         (b'{"model": "0/halted", "reason": "a\\nb"}',

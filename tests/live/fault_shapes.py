@@ -191,6 +191,33 @@ MEMBER = _edited(
     ("  poll_seconds: 0.02\n", ""),
 )
 
+REGISTRY_RUN = "REGISTRY_RUN"
+"""Stands in a shape's file for the registry's run directory (`registry`), written in
+when the file is."""
+
+PROMOTION_GATE = "{min_bars: 35, alpha: 0.5}"
+"""A low bar: promoted at the first close from the 35th on where the challenger's mean
+per-bar return is above the champion's (on these bars, at bar `PROMOTED_AT` of a run
+left alone: the champion trades often from bar 120 and pays its fees, the challenger
+seldom)."""
+
+PROMOTED_AT = HISTORY + 34
+"""The bar the gate promotes the challenger at in a run left alone (kills are drawn
+around it; faults and kills may move it)."""
+
+# One market with a gated challenger (the registry's model, trading seldom) that its gate
+# promotes inside the run: its model is then the champion's, deciding on ONE's signal.
+PROMOTING = (
+    ONE
+    + f"""\
+challengers:
+  - name: saved
+    model: {{kind: saved, from_run: {REGISTRY_RUN}}}
+    signal: {{kind: threshold, threshold: 0.3}}
+    promote_when: {PROMOTION_GATE}
+"""
+)
+
 ROUTER = f"""\
 execution:
   kind: router
@@ -383,6 +410,7 @@ SHAPES: dict[str, Shape] = {
             ),
         ),
         Shape("twap", {"strategy.yaml": _sliced_text()}, ("BTC/USDT",)),
+        Shape("promoting", {"strategy.yaml": PROMOTING}, ("BTC/USDT",)),
         Shape(
             "perp",
             {"strategy.yaml": _perp_text()},
@@ -463,6 +491,12 @@ class CrashAt:
     reads it with Python's ``sqlite3`` and closes it, as a user's reader may at any time
     (the first once dropped the run's SQLite locks, the second's close then deleted the
     run's write-ahead log, and the rows after it were lost at the kill).
+
+    ``model``: kill it instead during the next change of its model from that bar on (a
+    swap asked through its mailbox, or a challenger's promotion by its gate):
+    ``journaled``, right after the ``model_swapped`` row was recorded, before its commit
+    (the swap is lost with the bar); ``committed``, right after its commit (a swap's
+    request file not yet done, a promoted challenger's shadow retired in memory only).
     """
 
     bar: int
@@ -472,10 +506,44 @@ class CrashAt:
     cut: float = 0.5
     sent: bool = False
     read: bool = False
+    model: str | None = None
 
 
 swaps = st.none() | st.integers(HISTORY + 2, END - 10)
 """The bar a one-market run's model is swapped at (`ask_swap`), or never."""
+
+MODEL_KILLS = ("journaled", "committed")
+"""Where a kill during a model change strikes (`CrashAt.model`)."""
+
+
+def crashes_around(first: int, last: int) -> st.SearchStrategy[list[CrashAt]]:
+    """Up to two kills at bars ``first`` to ``last`` (around a swap or a promotion): at a
+    venue event or after the bar, at the next order sent, or during the model's change
+    (`CrashAt.model`), each down for up to two bars, its journal maybe damaged."""
+    return st.lists(
+        st.builds(
+            CrashAt,
+            bar=st.integers(first, last),
+            event=st.none() | st.integers(0, 3),
+            down=st.integers(0, 2),
+            damage=st.none() | st.sampled_from(DAMAGES),
+            cut=st.floats(0.0, 1.0),
+            sent=st.booleans(),
+            model=st.none() | st.sampled_from(MODEL_KILLS),
+        ),
+        min_size=1,
+        max_size=2,
+        unique_by=lambda c: c.bar,
+    ).map(lambda found: sorted(found, key=lambda c: c.bar))
+
+
+@st.composite
+def swap_kills(draw: st.DrawFn) -> tuple[int, list[CrashAt]]:
+    """The bar a run's model is swapped at, and kills around it (from the bar before to
+    the bar after)."""
+    swap_at = draw(st.integers(HISTORY + 3, END - 10))
+    return swap_at, draw(crashes_around(swap_at - 1, swap_at + 1))
+
 
 partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
 
@@ -602,6 +670,8 @@ class ShapeRun:
     waits: list[float] = field(default_factory=list)
     trip: Tripwire = field(default_factory=Tripwire)
     unanswered: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
+    kills: int = 0
+    """The kills -9 so far."""
 
     @property
     def run_dir(self) -> Path:
@@ -727,6 +797,8 @@ def shape_run(shape: Shape) -> Iterator[ShapeRun]:
         for venue in shape.venues:
             monkeypatch.setenv(f"EMU_{venue.name.upper()}_KEY", f"{venue.name}-{DEFAULT_API_KEY}")
         for name, text in shape.files.items():
+            if REGISTRY_RUN in text:
+                text = text.replace(REGISTRY_RUN, str(registry()))
             (folder / name).write_text(text)
         markets = {symbol: make_bars(n=BARS, seed=5 + k) for k, symbol in enumerate(shape.markets)}
         emulators = {
@@ -841,6 +913,7 @@ def kill(runner: LiveRunner, run: ShapeRun) -> dict[str, bytes]:
     committed = journal.last_seq - journal._buffered if isinstance(journal, SqliteJournal) else None
     killed = {n: (run.run_dir / n).read_bytes() for n in _KILLED if (run.run_dir / n).exists()}
     crash(runner)
+    run.kills += 1
     _put_back(run, killed)
     if committed is not None:
         assert _rows(run.journal) == committed, "the kill lost committed rows"
@@ -941,7 +1014,79 @@ def ask_swap(run: ShapeRun) -> None:
     swap` does, without the signal (the process reads its mailbox at every tick; this
     process would take the signal itself)."""
     request = {"model": str(registry()), "fold": None}
+    if run.shape.portfolio:  # one strategy's model; the other keeps its own
+        request["strategy"] = SWAPPED_MEMBER
     _write_request(run.run_dir, "swap", "the challenger", by="cli", extra=request)
+
+
+SWAPPED_MEMBER = "trend_btc"
+"""The strategy of the portfolio file whose model a swap asks for."""
+
+
+class ModelTrap:
+    """Kills the process during the next change of its model (`CrashAt.model`), once.
+
+    Attributes:
+        mode: ``journaled`` or ``committed`` while armed; None: not armed.
+        fired: It killed the process (since it was last armed).
+    """
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        self.fired = False
+        self._uncommitted = False
+
+    def arm(self, mode: str) -> None:
+        self.mode, self.fired, self._uncommitted = mode, False, False
+
+    def recorded(self) -> None:
+        """A ``model_swapped`` row was just recorded (not committed)."""
+        if self.mode == "journaled":
+            self._fire()
+        self._uncommitted = self.mode == "committed"
+
+    def committed(self) -> None:
+        """What recorded it was just committed."""
+        if self._uncommitted:
+            self._fire()
+
+    def _fire(self) -> None:
+        self.mode, self.fired, self._uncommitted = None, True, False
+        raise Crash
+
+
+@contextmanager
+def model_trap() -> Iterator[ModelTrap]:
+    """A `ModelTrap` on the two paths a model changes by: a swap request (journaled, then
+    committed before its request file is done) and a gate's promotion."""
+    from tradeloom.engine.control import ControlInbox
+    from tradeloom.live import promotion, runner
+
+    trap = ModelTrap()
+
+    def recorded(journal_swap: Callable[..., None]) -> Callable[..., None]:
+        def recording(*args: Any, **kwargs: Any) -> None:
+            journal_swap(*args, **kwargs)
+            trap.recorded()
+
+        return recording
+
+    done, promote = ControlInbox.done, promotion.promote_passed
+
+    def done_committed(inbox: ControlInbox, request: Any) -> None:
+        trap.committed()  # the swap's row committed, its request file not yet done
+        done(inbox, request)
+
+    def promoted(*args: Any) -> None:
+        promote(*args)
+        trap.committed()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "journal_swap", recorded(runner.journal_swap))
+        patch.setattr(promotion, "journal_swap", recorded(promotion.journal_swap))
+        patch.setattr(ControlInbox, "done", done_committed)
+        patch.setattr(promotion, "promote_passed", promoted)
+        yield trap
 
 
 def drive(
@@ -951,35 +1096,54 @@ def drive(
     swap_at: int | None = None,
 ) -> LiveRunner:
     """Run to ``END + QUIET`` under ``schedule``, crashing at ``crash_points``, its model
-    swapped at bar ``swap_at`` (None: never); stop.
+    swapped at bar ``swap_at`` (None: never); stop. After each restart, the models in
+    force are the journal's (`check_in_force`).
 
     Returns:
         The last runner, stopped.
     """
+    with model_trap() as trap:
+        return _drive(run, trap, schedule, crash_points, swap_at)
+
+
+def _drive(
+    run: ShapeRun,
+    trap: ModelTrap,
+    schedule: list[Planned],
+    crash_points: list[CrashAt],
+    swap_at: int | None,
+) -> LiveRunner:
     runner = start(run)
     run.plan(schedule)
     pending = list(crash_points)
     armed: CrashAt | None = None  # a kill at the next order sent
+    changing: CrashAt | None = None  # a kill during the next change of the model
     while run.position < END + QUIET:
         run.advance()
         bar = run.position
-        if bar == swap_at:
+        if swap_at is not None and bar >= swap_at:  # at the first bar up after a kill
             ask_swap(run)
+            swap_at = None
         if bar >= END:
             run.clear_faults()
         crashing = pending.pop(0) if pending and pending[0].bar == bar else None
         if crashing is not None and crashing.read and run.journal.exists():
             _rows(run.journal)
             read_elsewhere(run.journal)
-        if crashing is not None and crashing.sent:  # replaces one armed before
+        if crashing is not None and crashing.model is not None:  # replaces one armed before
+            changing, crashing = crashing, None
+            trap.arm(changing.model)  # type: ignore[arg-type]
+        elif crashing is not None and crashing.sent:  # replaces one armed before
             armed, crashing = crashing, None
         run.trip.countdown = None if crashing is None else crashing.event
         run.trip.on_send = armed is not None and bar < END
         try:
             runner.tick()
         except Crash:
-            note(f"crashed in bar {bar}: {crashing or armed}")
-            if armed is not None and not run.trip.on_send:
+            note(f"crashed in bar {bar}: {crashing or changing or armed}")
+            if changing is not None and trap.fired:
+                crashing, changing = changing, None
+            elif armed is not None and not run.trip.on_send:
                 crashing, armed = armed, None
         run.trip.countdown = None
         run.trip.on_send = False
@@ -989,6 +1153,7 @@ def drive(
                 run.advance(crashing.down)
             damaged = damaged_start(run, crashing, killed) if crashing.damage else None
             runner = damaged or start(run)
+            check_in_force(run, runner)
     # an order sent at the last bar: its trades are counted at the next tick (a swap's
     # market order is acknowledged before it trades)
     for _ in range(5):
@@ -1146,45 +1311,88 @@ def survive(
     schedule: list[Planned],
     crash_points: list[CrashAt],
     swap_at: int | None = None,
-) -> None:
+) -> Survived:
     """Drive a run of ``shape`` under ``schedule`` and ``crash_points`` (its model swapped
-    at ``swap_at``); check it, and `check_swapped`.
+    at ``swap_at``); check it, and `check_swapped`; return what it went through.
 
     A long hunt's log (`LOG_ENV`) gets a line per example as it ends, passed or failed,
     with its schedule: a hunt stopped before its end still says how many it ran, and a
     failure that does not come again (a flaky one) can be replayed as an ``@example``.
     """
     said = "FAILED"
+    kills = 0
     try:
         with shape_run(shape) as run:
-            runner = drive(run, schedule, crash_points, swap_at)
+            try:
+                runner = drive(run, schedule, crash_points, swap_at)
+            finally:
+                kills = run.kills
             check(run, runner)
             check_swapped(run, runner)
             orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
             faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
-            said = f"passed: {orders} orders; {faulted} requests faulted; {len(run.waits)} waits"
+            swapped = Counter(r["by"] for r in rows(run.journal, "model_swapped"))
+            said = (
+                f"passed: {orders} orders; {faulted} requests faulted; {len(run.waits)} waits; "
+                f"{swapped['gate']} promoted; {sum(swapped.values()) - swapped['gate']} swapped"
+            )
             note(said)
+            return Survived(kills, sum(swapped.values()) - swapped["gate"], swapped["gate"])
     finally:
         log = os.environ.get(LOG_ENV)
         if log:
             with open(log, "a", encoding="utf-8") as file:
                 file.write(
-                    f"{shape.name}: {len(crash_points)} kills; {said}; "
+                    f"{shape.name}: {kills} kills of {len(crash_points)} planned; {said}; "
                     f"schedule={schedule!r}; crash_points={crash_points!r}; swap_at={swap_at}\n"
                 )
 
 
+@dataclass(frozen=True)
+class Survived:
+    """What a run that `survive` checked went through: its kills -9, the swaps asked
+    through its mailbox and the promotions by a gate that it journaled."""
+
+    kills: int
+    swaps: int
+    promotions: int
+
+
 def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
-    """A swap asked again (its request file outlived a kill) is journaled once, and the
-    last process ran the model of the journal's swap (none may be left: a cut write-ahead
-    log may lose it with the bars after it, and the old model then decides them)."""
+    """A swap asked again (its request file outlived a kill) is journaled once; each
+    promotion is one ``model_swapped`` row (by ``gate``), in the commit of its gate's
+    ``promote`` row, and no challenger is promoted twice; and the last process ran the
+    models of the journal's swaps (`check_in_force`; none may be left: a cut write-ahead
+    log may lose a swap with the bars after it, and the old model then decides them)."""
     swapped = rows(run.journal, "model_swapped")
-    assert len(swapped) <= 1, swapped
+    asked = [r for r in swapped if r["by"] != "gate"]
+    assert len(asked) <= 1, asked
     assert rows(run.journal, "model_swap_refused") == []
-    if swapped:  # one market's (a portfolio's session holds several strategies)
-        model = runner.session_or_fail.p.model
-        assert model.loaded_from["sha256"] == swapped[0]["sha256"]  # type: ignore[attr-defined]
-        assert (run.run_dir / swapped[0]["file"]).is_file()
+    gated = [r["request"] for r in swapped if r["by"] == "gate"]
+    verdicts = rows(run.journal, "challenger_gate")
+    promoted = [f"challenger:{v['challenger']}" for v in verdicts if v["verdict"] == "promote"]
+    assert sorted(gated) == sorted(promoted), (gated, promoted)
+    assert len(set(gated)) == len(gated), gated
+    check_in_force(run, runner)
+
+
+def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:
+    """The run's models are the journal's last swap's (a universe: every symbol's copy; a
+    portfolio file: each strategy's last), loaded from the copy its run directory kept,
+    and no promoted challenger shadows on."""
+    swapped = rows(run.journal, "model_swapped")
+    last = {r["strategy"]: r for r in swapped}
+    session = runner.session_or_fail
+    for strategy, row in last.items():
+        target = session
+        if strategy:
+            (target,) = [m for m in session.members if m.owner == strategy]  # type: ignore[attr-defined]
+        for model in (target.p.model, *target.models):
+            assert model.loaded_from["sha256"] == row["sha256"], strategy  # type: ignore[attr-defined]
+        assert (run.run_dir / row["file"]).is_file()
+    gated = {r["request"].removeprefix("challenger:") for r in swapped if r["by"] == "gate"}
+    shadows = [] if runner.shadow is None else runner.shadow.shadows
+    assert gated.isdisjoint(s.name for s in shadows), gated
 
 
 def random_crashes(seed: int, count: int) -> list[CrashAt]:

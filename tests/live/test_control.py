@@ -289,8 +289,13 @@ def test_a_swap_request_names_its_model_and_fold(paper_run: Path, inbox: Control
     (asked,) = inbox.pending()
     assert (asked.action, asked.reason, asked.by) == ("swap", "the challenger", "cli")
     assert (asked.model, asked.fold) == (str(Path("registry/run").absolute()), 3)
+    assert asked.strategy is None  # the run's one strategy
     with pytest.raises(ValueError, match=r"^a swap names its model: send it with request_swap$"):
         request(paper_run, "swap", "no model")
+    inbox.done(asked)
+    request_swap(paper_run, Path("registry/run"), None, "one of two", strategy="trend_btc")
+    (member,) = inbox.pending()
+    assert (member.model, member.fold, member.strategy) == (asked.model, None, "trend_btc")
 
 
 @pytest.mark.parametrize(
@@ -300,6 +305,7 @@ def test_a_swap_request_names_its_model_and_fold(paper_run: Path, inbox: Control
         ({"model": "/r", "fold": -1}, "fold: expected a fold number or null, was -1"),
         ({"model": "/r", "fold": "2"}, "fold: expected a fold number or null, was '2'"),
         ({"model": "/r", "fold": True}, "fold: expected a fold number or null, was True"),
+        ({"model": "/r", "strategy": 3}, "strategy: expected a strategy's name or null, was 3"),
     ],
 )
 def test_a_swap_request_without_a_model_or_with_a_bad_fold_is_rejected(

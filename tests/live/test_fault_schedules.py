@@ -16,6 +16,17 @@ twice, no trade was counted twice, the journal's position is the venue's, no ord
 left unknown, and the emulator saw no internal error; and `fault_shapes.check_swapped`:
 a swap is journaled once, and the last process ran the model the journal swapped in.
 
+Two more tests draw kills -9 around a change of the model (issue 70): around a swap
+asked through the mailbox, and around a gated challenger's promotion (the shape
+``promoting``, promoted early in the run); a kill may strike right after the change's
+``model_swapped`` row was recorded or right after its commit. Each restart must run the
+models the journal holds, and each promotion is one ``model_swapped`` row. Their long
+hunt, 150 examples each (seed and counts in the issue's note):
+
+    TRADELOOM_FAULT_EXAMPLES=150 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
+        -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
+        --hypothesis-seed=70 --hypothesis-show-statistics -k 'swap or promot'
+
 A few fixed examples replay schedules that once broke the runner.
 """
 
@@ -28,10 +39,11 @@ import pytest
 
 pytest.register_assert_rewrite("fault_shapes")
 
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
 
 from tests.live.fault_shapes import (  # noqa: E402
     END,
+    PROMOTED_AT,
     SHAPES,
     TIMEOUT_MS,
     Crash,
@@ -40,12 +52,14 @@ from tests.live.fault_shapes import (  # noqa: E402
     check,
     crash,
     crashes,
+    crashes_around,
     noting_unanswered,
     rows,
     schedules,
     shape_run,
     start,
     survive,
+    swap_kills,
     swaps,
 )
 from tradeloom.plugins.protocols_orders.order_state import OrderState  # noqa: E402
@@ -59,7 +73,19 @@ from tradeloom.testing import (  # noqa: E402
 )
 
 ONE = SHAPES["one"]
+PROMOTING = SHAPES["promoting"]
 ORDER = ONE.order_route
+
+EXAMPLES = os.environ.get("TRADELOOM_FAULT_EXAMPLES")
+"""The long hunt's examples per test (unset: a derandomized one, and the fixed ones)."""
+
+_AROUND = settings(
+    max_examples=int(EXAMPLES or "1"),
+    deadline=None,
+    derandomize=EXAMPLES is None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
 
 
 @settings(
@@ -207,6 +233,51 @@ def test_the_live_runner_survives_any_fault_schedule(
     schedule: list[Planned], crash_points: list[CrashAt], swap_at: int | None
 ) -> None:
     survive(ONE, schedule, crash_points, swap_at)
+
+
+@pytest.mark.slow
+@_AROUND
+@given(schedule=schedules(ONE), swap=swap_kills())
+# killed right after the swap's row was recorded, before its commit (lost with the bar: the
+# request, still in the mailbox, is answered by the restart), and right after its commit,
+# before its request file was done (the restart finds it answered)
+@example(schedule=[], swap=(110, [CrashAt(110, None, 0, model="journaled")]))
+@example(schedule=[], swap=(110, [CrashAt(110, None, 1, model="committed")]))
+def test_a_swap_survives_kills_around_it(
+    schedule: list[Planned], swap: tuple[int, list[CrashAt]]
+) -> None:
+    """Kills -9 drawn around a swap asked through the mailbox (`fault_shapes.swap_kills`):
+    no client order id twice, no restart refused, the swap journaled once, and every
+    restart runs the model the journal swapped in (`fault_shapes.check_in_force`)."""
+    swap_at, crash_points = swap
+    survived = survive(ONE, schedule, crash_points, swap_at)
+    event(f"kills: {survived.kills}")
+    if not any(c.damage == "wal_cut" for c in crash_points):  # a cut log may lose it
+        assert survived.swaps == 1  # asked again after a kill that lost it
+
+
+@pytest.mark.slow
+@_AROUND
+@given(
+    schedule=schedules(PROMOTING),
+    crash_points=crashes_around(PROMOTED_AT - 6, PROMOTED_AT + 4),
+)
+# killed right after the promotion's row was recorded, before its commit (the gate's
+# verdict lost with it: the restart's gate reads its book again), and right after its
+# commit (the restart runs the promoted model and does not start the challenger again)
+@example(schedule=[], crash_points=[CrashAt(PROMOTED_AT - 1, None, 0, model="journaled")])
+@example(schedule=[], crash_points=[CrashAt(PROMOTED_AT - 1, None, 1, model="committed")])
+def test_a_promotion_survives_kills_around_it(
+    schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn around a gated challenger's promotion (`fault_shapes.PROMOTING`:
+    promoted early in the run): no client order id twice, no restart refused, one
+    ``model_swapped`` per promotion and no challenger promoted twice, and every restart
+    runs the promoted model, the challenger's shadow not started again."""
+    survived = survive(PROMOTING, schedule, crash_points)
+    event(f"kills: {survived.kills}")
+    event(f"promoted: {survived.promotions}")
+    assert survived.promotions <= 1
 
 
 def _entry_cancelled_at() -> int:

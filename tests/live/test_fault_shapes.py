@@ -43,6 +43,7 @@ from tests.live.fault_shapes import (  # noqa: E402
     crashes,
     schedules,
     survive,
+    swap_kills,
 )
 from tradeloom.testing import (  # noqa: E402
     DropConnection,
@@ -119,6 +120,22 @@ def test_a_portfolio_file_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
     survive(SHAPES["portfolio"], schedule, crash_points)
+
+
+@_SETTINGS
+@given(schedule=schedules(SHAPES["portfolio"]), swap=swap_kills())
+# killed right after the swap of one strategy's model was committed, its request file
+# not yet done, and down a bar: the restart runs that strategy's swapped model and the
+# other's own, and answers the request no more
+@example(schedule=[], swap=(HISTORY + 10, [CrashAt(HISTORY + 10, None, 1, model="committed")]))
+def test_a_portfolio_strategys_swap_survives_kills_around_it(
+    schedule: list[Planned], swap: tuple[int, list[CrashAt]]
+) -> None:
+    """One strategy of the portfolio file swaps its model (`fault_shapes.SWAPPED_MEMBER`),
+    kills -9 drawn around it: no client order id twice, no restart refused, the swap
+    journaled once with its strategy's name, every restart on each strategy's model."""
+    swap_at, crash_points = swap
+    survive(SHAPES["portfolio"], schedule, crash_points, swap_at)
 
 
 @_SETTINGS

@@ -545,6 +545,13 @@ def _parser() -> argparse.ArgumentParser:
         "--fold", type=int, default=None, metavar="N", help="the fold to take (default: its latest)"
     )
     swap.add_argument(
+        "--strategy",
+        default=None,
+        metavar="NAME",
+        help="a portfolio file's run: the strategy (its name:) whose model to swap; the "
+        "others keep theirs",
+    )
+    swap.add_argument(
         "--reason",
         type=_reason,
         default="requested from the command line",

@@ -1,4 +1,5 @@
-"""``tradeloom swap RUN_DIR --model RUN [--fold N]``: swap a running run's model.
+"""``tradeloom swap RUN_DIR --model RUN [--fold N] [--strategy NAME]``: swap a running
+run's model (a portfolio file's run: its strategy ``NAME``'s).
 
 The model is a fold another run saved (its ``models/index.json``): ``--model`` names
 that run's directory, or its id, a folder beside ``RUN_DIR``. It is checked here as far
@@ -45,8 +46,10 @@ def swap(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     controllable_mode(run_dir)
     model = model_run(run_dir, args.model)
-    problems = precheck(run_dir, model, args.fold)
+    strategy = args.strategy
+    problems = precheck(run_dir, model, args.fold, strategy)
     if problems:
         raise UserError(f"{run_dir}: model swap refused: {'; '.join(problems)}")
-    print(request_swap(run_dir, model, args.fold, args.reason).describe())
+    delivery = request_swap(run_dir, model, args.fold, args.reason, strategy=strategy)
+    print(delivery.describe())
     return 0

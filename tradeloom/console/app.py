@@ -364,8 +364,9 @@ class _State:
           message saying 'already halted at ...' (journaled all the same; the state asked
           for holds, so a retry is no error). A swap ('tradeloom swap') names in its body
           the run whose saved fold to take ('model', a run id of this console; 'fold',
-          default its latest); it is checked first (400 with the reason when refused),
-          then the running process swaps it in at its next bar boundary. A promote
+          default its latest; 'strategy', in a portfolio file's run, the strategy whose
+          model to swap); it is checked first (400 with the reason when refused), then
+          the running process swaps it in at its next bar boundary. A promote
           ('tradeloom promote') names its challenger in the body ('challenger'); a
           rollback ('tradeloom rollback') ends the canary in progress; each is checked
           against the journal first (400 with the reason when refused).
@@ -430,17 +431,17 @@ class _State:
         asked = _swap_body(body, by)
         if isinstance(asked, Response):
             return asked
-        model_id, fold, reason = asked
+        model_id, fold, reason, strategy = asked
         try:
             model = self.index.resolve(model_id).path
         except UnknownRun:
             return _error(400, f"model: no run {model_id[:80]!r} here")
         try:
-            problems = await run_in_threadpool(partial(precheck, ref.path, model, fold))
+            problems = await run_in_threadpool(partial(precheck, ref.path, model, fold, strategy))
             if problems:
                 raise UserError(f"model swap refused: {'; '.join(problems)}")
             delivery = await run_in_threadpool(
-                partial(request_swap, ref.path, model, fold, reason, by=by)
+                partial(request_swap, ref.path, model, fold, reason, by=by, strategy=strategy)
             )
         except UserError as exc:
             return _error(400, self.index.shown(str(exc), ref))
@@ -527,10 +528,13 @@ def _reason(body: bytes, by: str) -> str | Response:
     return reason
 
 
-def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str] | Response:
-    """Return a swap's model (a run id), fold and reason from its body, or the 400 answer
-    saying why the body is refused."""
-    usage = 'send {"model": "RUN_ID", "fold": N, "reason": "one line"} (fold, reason optional)'
+def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str, str | None] | Response:
+    """Return a swap's model (a run id), fold, reason and strategy (a portfolio file's
+    run: whose model) from its body, or the 400 answer saying why the body is refused."""
+    usage = (
+        'send {"model": "RUN_ID", "fold": N, "reason": "one line", "strategy": "NAME"} '
+        "(fold, reason optional; strategy: a portfolio file's run only)"
+    )
     try:
         data = json.loads(body or b"{}")
     except RecursionError:
@@ -539,11 +543,16 @@ def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str] | Response:
         return _error(400, f"the body is not JSON ({exc}): {usage}")
     if not isinstance(data, dict):
         return _error(400, f"the body is a JSON {_json_type(data)}, not an object: {usage}")
-    unknown = sorted(str(key) for key in data if key not in ("model", "fold", "reason"))
+    keys = ("model", "fold", "reason", "strategy")
+    unknown = sorted(str(key) for key in data if key not in keys)
     if unknown:
         shown = ", ".join(repr(key[:40]) for key in unknown[:3])
-        return _error(400, f"the body's keys are model, fold and reason, not {shown}: {usage}")
-    model, fold = data.get("model"), data.get("fold")
+        return _error(
+            400, f"the body's keys are model, fold, reason and strategy, not {shown}: {usage}"
+        )
+    model, fold, strategy = data.get("model"), data.get("fold"), data.get("strategy")
+    if strategy is not None and (not isinstance(strategy, str) or not strategy):
+        return _error(400, f"strategy: a strategy's name, was a JSON {_json_type(strategy)}")
     if not isinstance(model, str) or not model:
         return _error(400, f"model: a run id, was a JSON {_json_type(model)}: {usage}")
     if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
@@ -552,7 +561,7 @@ def _swap_body(body: bytes, by: str) -> tuple[str, int | None, str] | Response:
     reason = _reason(json.dumps(rest).encode(), by)
     if isinstance(reason, Response):
         return reason
-    return model, fold, reason
+    return model, fold, reason, strategy
 
 
 def _promote_body(body: bytes, by: str) -> tuple[str, str] | Response:

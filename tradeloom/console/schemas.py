@@ -286,6 +286,12 @@ COMPONENTS: dict[str, Any] = {
                 "type": "string",
                 "description": "promote only: the challenger to promote (challengers[].name)",
             },
+            "strategy": {
+                "type": "string",
+                "minLength": 1,
+                "description": "swap only, a portfolio file's run: the strategy (its name) "
+                "whose model to swap",
+            },
             "reason": {
                 "type": "string",
                 "maxLength": REASON_LIMIT,

@@ -140,6 +140,8 @@ class ControlRequest:
             folds (absolute), or '' for the other actions.
         fold: A swap's fold of that run (None: its latest).
         challenger: A promotion's challenger ('' for the other actions).
+        strategy: A swap's portfolio file's strategy whose model to swap (None: the
+            run's one strategy).
     """
 
     action: Action
@@ -150,6 +152,7 @@ class ControlRequest:
     model: str = ""
     fold: int | None = None
     challenger: str = ""
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,7 +385,13 @@ def request_resume(run_dir: Path, reason: str) -> Delivery:
 
 
 def request_swap(
-    run_dir: Path, model: Path, fold: int | None, reason: str, *, by: Origin = "cli"
+    run_dir: Path,
+    model: Path,
+    fold: int | None,
+    reason: str,
+    *,
+    by: Origin = "cli",
+    strategy: str | None = None,
 ) -> Delivery:
     """Ask the run in ``run_dir`` to decide with another saved model from the next bar on.
 
@@ -396,6 +405,7 @@ def request_swap(
         fold: The fold to take (None: the latest).
         reason: Why, for the journal.
         by: Who asks (`Origin`).
+        strategy: A portfolio file's run: the strategy whose model to swap.
 
     Raises:
         ValueError: ``reason`` is not one line of plain text.
@@ -406,7 +416,9 @@ def request_swap(
     if problem is not None:
         raise ValueError(f"reason: {problem}")
     controllable_mode(run_dir)
-    extra = {"model": str(model.absolute()), "fold": fold}
+    extra: dict[str, Any] = {"model": str(model.absolute()), "fold": fold}
+    if strategy is not None:
+        extra["strategy"] = strategy
     try:
         path = _write_request(run_dir, "swap", reason, by=by, extra=extra)
     except OSError as exc:
@@ -732,12 +744,15 @@ def _read_request(path: Path) -> ControlRequest:
     problem = reason_problem(reason)
     if problem is not None:
         raise ValueError(f"reason: {problem}")
-    model, fold = "", None
+    model, fold, strategy = "", None, None
     if action == "swap":
         model = _text(data, "model")
         fold = data.get("fold")
         if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
             raise ValueError(f"fold: expected a fold number or null, was {fold!r}")
+        strategy = data.get("strategy")
+        if strategy is not None and not isinstance(strategy, str):
+            raise ValueError(f"strategy: expected a strategy's name or null, was {strategy!r}")
     challenger = _text(data, "challenger") if action == "promote" else ""
     return ControlRequest(
         action=cast(Action, action),
@@ -748,6 +763,7 @@ def _read_request(path: Path) -> ControlRequest:
         model=model,
         fold=fold,
         challenger=challenger,
+        strategy=strategy,
     )
 
 

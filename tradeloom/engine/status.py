@@ -1250,7 +1250,8 @@ def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         message = "; ".join(str(e) for e in errors)
     elif kind == "model_swap_refused":
         errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
-        message = f"model swap refused ({row['source']}, by {row['by']}): " + "; ".join(
+        of = f" of {row['strategy']}" if row.get("strategy") else ""
+        message = f"model swap{of} refused ({row['source']}, by {row['by']}): " + "; ".join(
             str(e) for e in errors
         )
     elif kind == "fill_refused":

@@ -623,6 +623,8 @@ class ModelSwapped(Event):
         request: The mailbox's request file it answers ('' for a hot reload): a request
             a restart finds still there (the process died before it was done) was
             answered, and is not again.
+        strategy: The portfolio file's strategy whose model it swapped ('' for a
+            strategy run alone); a restart runs each member's last.
     """
 
     by: str
@@ -634,6 +636,7 @@ class ModelSwapped(Event):
     sha256: str
     file: str
     model: dict[str, Any]
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @_kind("model_swap_refused")
@@ -647,6 +650,7 @@ class ModelSwapRefused(Event):
         source: The model asked for.
         request: The mailbox's request file it answers (as `ModelSwapped`).
         errors: Why it was refused, one line each.
+        strategy: The portfolio file's strategy it was asked for (as `ModelSwapped`).
     """
 
     by: str
@@ -654,6 +658,7 @@ class ModelSwapRefused(Event):
     source: str
     request: str
     errors: list[str]
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @_kind("venue_delivered")

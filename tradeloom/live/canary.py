@@ -341,7 +341,7 @@ def roll_back(
     """
     figures = canary.figures(session)
     bar = len(session.history) - 1
-    swap = build_swap(files, plugins, session, canary.champion(files.run_dir))
+    swap = build_swap(files.config, plugins, session, canary.champion(files.run_dir))
     kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
     asked = {"by": by, "reason": reason, "request": request or f"canary:{canary.name}"}
     if isinstance(kept, SwapRefused):
@@ -393,7 +393,7 @@ def restore_canary(
     started = state.canary
     if started is None:
         return None
-    built = build_swap(files, plugins, session, _champion(started, files.run_dir))
+    built = build_swap(files.config, plugins, session, _champion(started, files.run_dir))
     if isinstance(built, SwapRefused):
         raise RestartRefused(
             f"{files.run_dir}: the champion's model a canary since bar {started.bar} would "

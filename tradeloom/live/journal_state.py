@@ -144,6 +144,8 @@ class JournalState:
             after ``bar`` on, in order.
         swapped: The last model swap (its ``model_swapped`` row: the model in force from
             the bar after its bar on, kept in the run directory); None: never swapped.
+            A portfolio file's run: see ``member_swaps``.
+        member_swaps: Per strategy of a portfolio file's run, its last model swap.
         swap_requests: The mailbox's swap, promote and rollback requests answered
             (swapped, refused, a canary's end), by their file's name.
         canary: The canary in progress (its ``canary_started`` row); None: none.
@@ -190,6 +192,7 @@ class JournalState:
     document: dict[str, Any] | None = None
     reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     swapped: ModelSwapped | None = None
+    member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
     swap_requests: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
     scales: list[tuple[int, float]] = field(default_factory=list)
@@ -329,7 +332,10 @@ def _take(state: JournalState, event: Event) -> None:
         if event.code in ("KILL_SWITCH", "RESUME"):
             state.kill_switch.append((bar, event))
     elif isinstance(event, ModelSwapped):
-        state.swapped = event
+        if event.strategy:
+            state.member_swaps[event.strategy] = event
+        else:
+            state.swapped = event
         state.swap_requests.add(_answered(event.request))
     elif isinstance(event, ModelSwapRefused):
         state.swap_requests.add(_answered(event.request))

@@ -26,6 +26,14 @@ row, built from the kept copy (`restore_in_force`; a file that still names the r
 model came from is built with that copy too, `restart_document`), so it never depends
 on the run the model came from; a kill -9 before that row's commit leaves the old model
 in force and the request in the mailbox, asked again when the run restarts.
+
+Every shape swaps so. A universe's symbols each decide with their own copy of the new
+model from the same bar on (`LiveSession.use_model`; the model predicts every symbol's
+last bar first, and a refusal leaves them all on their own). A portfolio file's request
+names the strategy whose model it swaps (``--strategy NAME``, `member_problem` when it
+names none of them): the swap is checked against that strategy's file, journaled with
+its name (``model_swapped.strategy``), and a restart puts each strategy's last swapped
+model back (`restore_models`).
 """
 
 from __future__ import annotations
@@ -63,11 +71,14 @@ from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
+    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = [
+    "PORTFOLIO_KEY",
     "SWAPPED_DIR",
     "ModelSwap",
     "SwapRefused",
@@ -81,10 +92,12 @@ __all__ = [
     "journal_swap",
     "keep_file",
     "kept",
+    "member_problem",
     "model_problems",
     "precheck",
     "restart_document",
     "restore_in_force",
+    "restore_models",
     "saved_section",
     "standing_for",
     "swap_problems",
@@ -156,15 +169,16 @@ def described(section: Mapping[str, Any]) -> str:
 
 
 def build_swap(
-    files: RunFiles, plugins: Plugins, session: LiveSession, section: Mapping[str, Any]
+    config: StrategyConfig, plugins: Plugins, session: LiveSession, section: Mapping[str, Any]
 ) -> ModelSwap | SwapRefused:
-    """Build the model of ``section`` against the strategy in force and check it.
+    """Build the model of ``section`` against ``config``, the strategy in force in
+    ``session`` (a portfolio file's: its member's), and check it.
 
     The strategy in force with its ``model`` section replaced is validated and built as
     a hot reload builds a file (with the running plugins; it imports nothing), so the
     saved model's checks run; then `checked_swap`.
     """
-    built = _built_model(files, plugins, section)
+    built = _built_model(config, plugins, section)
     if isinstance(built, SwapRefused):
         return built
     source = described(section)
@@ -172,11 +186,10 @@ def build_swap(
 
 
 def _built_model(
-    files: RunFiles, plugins: Plugins, section: Mapping[str, Any]
+    config: StrategyConfig, plugins: Plugins, section: Mapping[str, Any]
 ) -> Model | SwapRefused:
-    """Return the model of ``section`` built against the strategy in force (the saved
+    """Return the model of ``section`` built against the strategy ``config`` (the saved
     model's own checks: its file's hash, its features), or why not (`SwapRefused`)."""
-    config = files.config
     document = {**config.document, "model": dict(section)}
     loaded = YamlDocument(document, SourceMap(f"{config.source} (model swap)", {}))
     try:
@@ -282,21 +295,34 @@ def _shown(label: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{key}: {label[key]}" for key in sorted(label)) + "}"
 
 
-def precheck(run_dir: Path, model: Path, fold: int | None) -> list[str]:
+def precheck(
+    run_dir: Path, model: Path, fold: int | None, strategy: str | None = None
+) -> list[str]:
     """Return why the run in ``run_dir`` would refuse fold ``fold`` of the run ``model``,
     as far as it can be told without the running process (`model_problems` against the
     strategy in force, as its journal says); the process checks again, with the last bar.
+
+    ``strategy`` names the portfolio file's member whose model to swap (`member_problem`:
+    a portfolio file's run needs it, a strategy's run alone takes none).
 
     A strategy whose secrets are not set in this shell is not checked here ([] is
     returned): the running process has them.
     """
     source, document, swapped = _journaled(run_dir)
-    running_section = document.get("model")
-    section = saved_section(
-        model, fold, running_section if isinstance(running_section, dict) else {}
-    )
-    in_force = document if swapped is None else {**document, "model": kept(run_dir, swapped)}
     try:
+        if PORTFOLIO_KEY in document:
+            member = _member_of(source, strategy)
+            if isinstance(member, str):
+                return [member]
+            source, document = member.source, dict(member.document)
+            swapped = _member_in_force(run_dir).get(member.name)
+        elif strategy is not None:
+            return [member_problem(strategy, ())]
+        running_section = document.get("model")
+        section = saved_section(
+            model, fold, running_section if isinstance(running_section, dict) else {}
+        )
+        in_force = document if swapped is None else {**document, "model": kept(run_dir, swapped)}
         running = _built(source, in_force)  # a swapped model: its kept copy
         new = _built(source, {**document, "model": section})
     except UserError as exc:
@@ -305,6 +331,51 @@ def precheck(run_dir: Path, model: Path, fold: int | None) -> list[str]:
             return []
         return [redact_text(line) for line in lines]
     return model_problems(running.model, running.sizer, new.model)
+
+
+PORTFOLIO_KEY = "strategies"
+"""The key of a portfolio file's document (a strategy file has none)."""
+
+
+def member_problem(strategy: str | None, members: Sequence[str]) -> str:
+    """Return why ``strategy`` does not name a member of a portfolio file whose strategies
+    are ``members`` (none: a strategy's run alone)."""
+    if not members:
+        return (
+            f"--strategy {strategy}: the run trades one strategy file, not a portfolio "
+            "file's; leave --strategy out"
+        )
+    listed = ", ".join(members)
+    if strategy is None:
+        return (
+            f"the run trades a portfolio file's strategies ({listed}): name the one whose "
+            "model to swap (--strategy NAME)"
+        )
+    return (
+        f"--strategy {strategy}: the portfolio file has no such strategy (its strategies: {listed})"
+    )
+
+
+def _member_of(source: Path, strategy: str | None) -> StrategyConfig | str:
+    """Return the member ``strategy`` of the portfolio file ``source``, or why it names
+    none."""
+    from tradeloom.schemas.portfolio_file import load_portfolio
+
+    members = {config.name: config for config in load_portfolio(source).strategies}
+    if strategy not in members:
+        return member_problem(strategy, tuple(members))
+    return members[strategy]
+
+
+def _member_in_force(run_dir: Path) -> dict[str, ModelSwapped]:
+    """Per member of a portfolio file's run, its journal's last ``model_swapped`` row."""
+    from tradeloom.journal import journal_path, read_events
+
+    last: dict[str, ModelSwapped] = {}
+    for event in read_events(journal_path(run_dir), [ModelSwapped]):
+        if isinstance(event, ModelSwapped) and event.strategy:
+            last[event.strategy] = event
+    return last
 
 
 _UNSET = re.compile(r"environment variable \S+ is not set$")
@@ -335,8 +406,8 @@ def _journaled(run_dir: Path) -> tuple[Path, dict[str, Any], ModelSwapped | None
             source, document = Path(event.source), event.document
         elif isinstance(event, ConfigReloaded):
             document = event.document
-        elif isinstance(event, ModelSwapped):
-            swapped = event
+        elif isinstance(event, ModelSwapped) and not event.strategy:
+            swapped = event  # a portfolio file's member's: `_member_in_force`
     if not document:
         raise UserError(
             f"{run_dir}: its journal does not record the strategy it trades (not started "
@@ -397,7 +468,7 @@ def standing_for(run_dir: Path) -> tuple[list[Any], dict[str, Any]] | None:
             elif isinstance(event, ConfigReloaded):
                 document = event.document or {}
                 since.append(document.get("model"))
-            elif isinstance(event, ModelSwapped):
+            elif isinstance(event, ModelSwapped) and not event.strategy:
                 swapped, since = event, [document.get("model")]
     except JournalError:
         return None
@@ -444,14 +515,17 @@ def journal_swap(
     by: str,
     reason: str,
     request: str = "",
+    strategy: str = "",
 ) -> None:
     """Swap ``swap``'s model into ``session`` and journal it (``model_swapped``) at the
-    last bar processed; the caller commits before the next bar runs."""
+    last bar processed; the caller commits before the next bar runs. ``strategy``: the
+    portfolio file's member ``session`` is ('' for a strategy run alone)."""
     previous, previous_sha = _running(session)
     session.use_model(swap.model)
     recorder.record(
         ModelSwapped(
             **recorder.at(len(session.history) - 1),
+            strategy=strategy,
             by=by,
             reason=reason,
             source=swap.source,
@@ -463,16 +537,32 @@ def journal_swap(
             model=dict(kept),
         )
     )
-    _log.warning("model_swapped", source=swap.source, sha256=swap.sha256, by=by, previous=previous)
+    _log.warning(
+        "model_swapped",
+        source=swap.source,
+        sha256=swap.sha256,
+        by=by,
+        previous=previous,
+        **({"member": strategy} if strategy else {}),
+    )
 
 
 def journal_refusal(
-    recorder: Recorder, bar: int, refused: SwapRefused, *, by: str, reason: str, request: str
+    recorder: Recorder,
+    bar: int,
+    refused: SwapRefused,
+    *,
+    by: str,
+    reason: str,
+    request: str,
+    strategy: str = "",
 ) -> None:
-    """Journal a refused swap (``model_swap_refused``) at bar ``bar``."""
+    """Journal a refused swap (``model_swap_refused``) at bar ``bar`` (``strategy``: the
+    portfolio file's member it was asked for)."""
     recorder.record(
         ModelSwapRefused(
             **recorder.at(bar),
+            strategy=strategy,
             by=by,
             reason=reason,
             source=refused.source,
@@ -489,24 +579,51 @@ def in_force_sha256(session: LiveSession) -> str:
 
 
 def restore_in_force(
-    files: RunFiles, plugins: Plugins, session: LiveSession, swapped: ModelSwapped
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    swapped: ModelSwapped,
+    config: StrategyConfig | None = None,
 ) -> None:
     """Decide with the model of the journal's last ``model_swapped`` row (a restart),
-    built from the copy kept in the run directory.
+    built from the copy kept in the run directory against ``config`` (None: the file in
+    force; a portfolio file's member: its strategy).
 
     Raises:
         RestartRefused: The kept copy is missing, changed, or no longer fits the strategy.
     """
     # its file's hash and the strategy's features only: the acceptance checks ran at the
     # swap, and the reloads since were checked against this model (`uncalibrated`)
-    built = _built_model(files, plugins, kept(files.run_dir, swapped))
+    built = _built_model(config or files.config, plugins, kept(files.run_dir, swapped))
     if isinstance(built, SwapRefused):
+        of = f" of {swapped.strategy}" if swapped.strategy else ""
         raise RestartRefused(
-            f"{files.run_dir}: the model in force since bar {swapped.bar} ({swapped.file}, "
+            f"{files.run_dir}: the model{of} in force since bar {swapped.bar} ({swapped.file}, "
             f"swapped in from {swapped.source}) cannot be loaded again: {built.errors[0]}; "
             "put the file back (the journal's model_swapped row names it)"
         )
     session.use_model(built)
+
+
+def restore_models(
+    files: RunFiles, plugins: Plugins, session: LiveSession, state: JournalState
+) -> None:
+    """Decide with the models in force at the journal's last committed bar (a restart):
+    the last ``model_swapped`` row's (`restore_in_force`), or, in a portfolio file's run,
+    each strategy's last, its other strategies keeping the models they had.
+
+    Raises:
+        RestartRefused: A kept copy is missing, changed, or no longer fits its strategy.
+    """
+    from tradeloom.live.portfolio_session import PortfolioSession
+
+    if state.swapped is not None:
+        restore_in_force(files, plugins, session, state.swapped)
+    if isinstance(session, PortfolioSession):
+        for member in session.members:
+            swapped = state.member_swaps.get(member.owner)
+            if swapped is not None:
+                restore_in_force(files, plugins, member, swapped, member.p.config)
 
 
 def _running(session: LiveSession) -> tuple[str, str]:

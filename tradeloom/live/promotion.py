@@ -92,7 +92,7 @@ def promote(
     section = _model_section(config.document, name)
     entry = next(c for c in config.challengers if c.name == name)
     when = None if entry.promote_when is None else entry.promote_when.canary
-    swap = build_swap(files, plugins, session, section)
+    swap = build_swap(files.config, plugins, session, section)
     if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
         swap = SwapRefused(swap.source, ("model: it is the model in force already",))
     champion: dict[str, Any] | SwapRefused = {}

@@ -18,10 +18,10 @@ The journal is the source of truth. A restart:
    resent; a router's children at their venues, `RouterVenue.recover`) and tracks the
    stops resting at the exchange again;
 4. puts in the model in force at the last committed bar when the journal swapped one
-   (`tradeloom.live.model_swap.restore_in_force`: from the copy the run directory
-   keeps), else retrains the fold in effect when the run stopped (same rows, same seed),
-   and swaps in the file as it is now if it was edited while the run was down
-   (journaled as a hot reload after the last bar);
+   (`tradeloom.live.model_swap.restore_models`: from the copy the run directory keeps;
+   a portfolio file's run, each strategy's last), else retrains the fold in effect when
+   the run stopped (same rows, same seed), and swaps in the file as it is now if it
+   was edited while the run was down (journaled as a hot reload after the last bar);
 5. live: reconciles each market (a router: each venue), named in a refusal over several:
    resolves and polls it, then compares the account's base balance with the balance
    at the first start plus the journal's position, and refuses to trade on a difference
@@ -46,7 +46,7 @@ from tradeloom.journal import Restarted
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
-from tradeloom.live.model_swap import restore_in_force
+from tradeloom.live.model_swap import restore_models
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.replay_venue import ReplayVenue
@@ -183,8 +183,8 @@ def rebuild(
         replay_venue.adopt_journaled(last)
         hand_over(files, link, session, state, exchange, replay_venue, market_of, names)
         session.engine.use_venue(exchange)
-    if state.swapped is not None:  # before the catch-up: a saved model trains nothing
-        restore_in_force(files, markets.plugins, session, state.swapped)
+    # before the catch-up: a saved model trains nothing
+    restore_models(files, markets.plugins, session, state)
     session.catch_up(state.trainings)
     if before_restarted is not None:
         before_restarted(session)

@@ -86,6 +86,7 @@ from tradeloom.live.model_swap import (
     journal_refusal,
     journal_swap,
     keep_file,
+    member_problem,
     saved_section,
     standing_for,
     uncalibrated,
@@ -133,6 +134,7 @@ if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
     from tradeloom.live.promotion_stage import PromotionStage
+    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["LiveRunner", "Mode", "wall_clock"]
 
@@ -914,29 +916,30 @@ class LiveRunner:
         name = "" if request.path is None else request.path.name
         if name in self.swap_requests:
             return  # answered before the process died, its file not yet done
-        session = self.session_or_fail
-        running = self.files.config.document.get(MODEL)
+        target = self._swap_target(request.strategy)
+        config = self.files.config if isinstance(target, str) else target[1]
+        running = config.document.get(MODEL)
         section = saved_section(request.model, request.fold, running or {})
         outcome: ModelSwap | SwapRefused
-        if self.markets.portfolio is not None:
-            outcome = SwapRefused(
-                described(section), ("a portfolio file's strategies do not swap models yet",)
-            )
+        if isinstance(target, str):
+            outcome = SwapRefused(described(section), (target,))
         elif (canary := self._canary_note()) is not None:
             outcome = SwapRefused(described(section), (canary,))
         else:
-            outcome = build_swap(self.files, self.markets.plugins, session, section)
-        if isinstance(outcome, ModelSwap) and outcome.sha256 == in_force_sha256(session):
-            already = f"model: it is the model in force already (sha256 {outcome.sha256})"
-            outcome = SwapRefused(outcome.source, (already,))
+            outcome = build_swap(config, self.markets.plugins, target[0], section)
+            if isinstance(outcome, ModelSwap) and outcome.sha256 == in_force_sha256(target[0]):
+                already = f"model: it is the model in force already (sha256 {outcome.sha256})"
+                outcome = SwapRefused(outcome.source, (already,))
         kept = outcome if isinstance(outcome, SwapRefused) else keep_file(self.run_dir, outcome)
         recorder = self.recorder_or_fail
+        member = "" if isinstance(target, str) else target[2]
         asked = {"by": request.by, "reason": request.reason, "request": name}
         if isinstance(kept, SwapRefused):
-            journal_refusal(recorder, self.markets.bar_in_progress() - 1, kept, **asked)
+            bar = self.markets.bar_in_progress() - 1
+            journal_refusal(recorder, bar, kept, strategy=request.strategy or "", **asked)
         else:
-            assert isinstance(outcome, ModelSwap)
-            journal_swap(recorder, session, outcome, kept, **asked)
+            assert isinstance(outcome, ModelSwap) and not isinstance(target, str)
+            journal_swap(recorder, target[0], outcome, kept, strategy=member, **asked)
         self.link.journal_or_fail.flush()
         # answered once committed: a flush that failed (the journal's database down) leaves
         # it unanswered, and `rebuild` takes the journal's answers, so it is asked again
@@ -979,6 +982,24 @@ class LiveRunner:
             self.promotions.asked(request, session)
         self.link.journal_or_fail.flush()
         self.swap_requests.add(name)
+
+    def _swap_target(self, strategy: str | None) -> tuple[LiveSession, StrategyConfig, str] | str:
+        """Return the session whose model a swap request for ``strategy`` swaps, its
+        strategy in force and its member's name ('' for a strategy run alone); or why the
+        request names none (`member_problem`)."""
+        session = self.session_or_fail
+        if self.markets.portfolio is None:
+            if strategy is not None:
+                return member_problem(strategy, ())
+            return session, self.files.config, ""
+        from tradeloom.live.portfolio_session import PortfolioSession
+
+        assert isinstance(session, PortfolioSession)
+        members = {member.owner: member for member in session.members}
+        if strategy is None or strategy not in members:
+            return member_problem(strategy, tuple(members))
+        member = members[strategy]
+        return member, member.p.config, strategy
 
     def _reload(self) -> None:
         if self.watcher is None:

@@ -175,10 +175,12 @@ def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
         return _placed("reload", event.bar, own, times, "reload refused", "; ".join(event.errors))
     if isinstance(event, ModelSwapped):
         detail = f"from {event.source} (sha256 {event.sha256[:12]}), by {event.by}: {event.reason}"
-        return _placed("swap", event.bar, own, times, "model swapped", detail)
+        label = f"model of {event.strategy} swapped" if event.strategy else "model swapped"
+        return _placed("swap", event.bar, own, times, label, detail)
     if isinstance(event, ModelSwapRefused):
         detail = f"{event.source}, by {event.by}: " + "; ".join(event.errors)
-        return _placed("swap", event.bar, own, times, "model swap refused", detail)
+        of = f" of {event.strategy}" if event.strategy else ""
+        return _placed("swap", event.bar, own, times, f"model swap{of} refused", detail)
     return None
 
 

@@ -206,6 +206,16 @@ def _index_entry(run_dir: Path, fold: int | None) -> tuple[IndexEntry, Path]:
     if not run_dir.is_dir():
         raise ParamError("from_run", f"not a run directory: {run_dir}")
     index_path = run_dir / MODELS_DIR / INDEX_FILE
+    own = sorted(p.parent.name for p in (run_dir / MODELS_DIR).glob(f"*/{INDEX_FILE}"))
+    if own and not index_path.is_file():
+        shown = ", ".join(f"{MODELS_DIR}/{name}/" for name in own[:3])
+        raise ParamError(
+            "from_run",
+            f"{run_dir} saved a model per symbol ({shown}{', ...' if len(own) > 3 else ''}); "
+            "from_run loads one model, which every symbol of a universe trades: give a run "
+            "that trained one (model.pooling: pooled, or one market), or one symbol's "
+            "fold with path: and sha256:",
+        )
     index = _read_record(
         index_path,
         ModelIndex,
