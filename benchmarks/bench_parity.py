@@ -22,7 +22,9 @@ each as a command in a process of its own (what a user runs, its imports include
   the monitor starts. A check replays the run from its first live bar, so its cost
   grows with the run, not with its window.
 
-Each figure is the median wall time of ``--runs`` and its ratio to the backtest's.
+Each figure is the median of ``--runs``, wall time and the command's CPU time (its
+process's, steadier than the wall on a shared machine), each with its ratio to the
+backtest's.
 
 The run folders are written under /dev/shm where it exists (a paper run commits, with
 fsync, at every bar: a shared disk would time the disk).
@@ -42,6 +44,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -112,9 +115,25 @@ def paper_run(file: Path, out: Path) -> None:
             raise SystemExit(f"the paper run of {file} failed")
 
 
-def command(words: list[str], cwd: Path) -> float:
-    """Run ``tradeloom WORDS`` in a process of its own; return its wall time."""
-    start = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def in_child(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Call ``fn`` (that waits for a process of its own); return its wall time and the
+    CPU time of that process (on a shared machine, the steadier of the two)."""
+    cpu = children_cpu()
+    wall = timed(fn)[0]
+    return wall, children_cpu() - cpu
+
+
+def command(words: list[str], cwd: Path) -> tuple[float, float]:
+    """Run ``tradeloom WORDS`` in a process of its own; return its wall and CPU time."""
+    return in_child(lambda: tradeloom(words, cwd))
+
+
+def tradeloom(words: list[str], cwd: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tradeloom.cli", "--log-level", "error", "-q", *words],
         cwd=cwd,
@@ -122,14 +141,14 @@ def command(words: list[str], cwd: Path) -> float:
         text=True,
         check=False,
     )
-    seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):  # parity exits 1 on unexplained differences
         raise SystemExit(f"tradeloom {' '.join(words)} failed:\n{done.stderr[-2000:]}")
-    return seconds
 
 
-def median(fn: Callable[[int], float], runs: int) -> float:
-    return statistics.median(fn(i) for i in range(runs))
+def median(fn: Callable[[int], tuple[float, float]], runs: int) -> tuple[float, float]:
+    """The median wall time and the median CPU time of ``runs`` calls."""
+    times = [fn(i) for i in range(runs)]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def scanned(differences: list[tuple[int, str, str]]) -> int:
@@ -193,9 +212,10 @@ def size(bars: int, runs: int, window: int, runs_root: Path, scratch: Path) -> N
         (f"tradeloom parity ({clean:,} differences)", plain),
         (f"tradeloom parity ({len(differences):,} differences)", fee),
     ]
-    print(f"{bars:>7,} bars played (paper runs made in {made:.1f} s); {load()}")
+    how = f"made in {made:.1f} s" if made > 1.0 else "kept from an earlier call"
+    print(f"{bars:>7,} bars played (paper runs {how}); {load()}")
     for label, seconds in rows:
-        print(f"  {label:<44}{seconds:8.2f} s  {seconds / backtest:6.2f}x", flush=True)
+        line(label, seconds, backtest)
     scan_s, by_scan = timed(lambda: scanned(differences))
     state_s, by_state = timed(lambda: running(differences))
     assert by_scan == by_state, (by_scan, by_state)
@@ -205,17 +225,19 @@ def size(bars: int, runs: int, window: int, runs_root: Path, scratch: Path) -> N
         flush=True,
     )
     last = 2 * bars - 1  # the paper run's last bar: the first N bars are its history
-    check = statistics.median(check_seconds(folder / "paper", last, window) for _ in range(runs))
+    check = median(
+        lambda _: in_child(lambda: check_apart(folder / "paper", last, window, 0.0)), runs
+    )
+    line(f"a live check at its last bar (window {window} bars)", check, backtest)
+
+
+def line(label: str, seconds: tuple[float, float], reference: tuple[float, float]) -> None:
+    wall, cpu = seconds
     print(
-        f"  {f'a live check at its last bar (window {window} bars)':<44}{check:8.2f} s"
-        f"  {check / backtest:6.2f}x",
+        f"  {label:<50}{wall:7.2f} s wall {wall / reference[0]:5.2f}x  "
+        f"{cpu:7.2f} s CPU {cpu / reference[1]:5.2f}x",
         flush=True,
     )
-
-
-def check_seconds(run_dir: Path, until: int, window: int) -> float:
-    """One check as the monitor runs it (a process of its own); its wall time."""
-    return timed(lambda: check_apart(run_dir, until, window, 0.0))[0]
 
 
 def run() -> None:
