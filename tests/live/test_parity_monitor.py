@@ -4,6 +4,8 @@ window, checked off the bar's path, journaled, alerted and shown in status."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from contextlib import ExitStack
 from pathlib import Path
@@ -85,6 +87,11 @@ def test_a_paper_run_with_the_monitor_shows_no_unexplained_divergence(
     assert "parity     ok at bar" in format_status(status)
     # what a run does by default: the same check in a process of its own
     assert check_apart(run_dir, 159, 20, 0.0) == {k: v for k, v in last.items() if k != "bar"}
+    # whose process prints its result alone: the replay's per-bar log lines are nobody's
+    words = [sys.executable, "-m", "tradeloom.diagnostics.live_parity", str(run_dir), "159"]
+    done = subprocess.run([*words, "20", "0.0"], capture_output=True, text=True, check=True)
+    printed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert printed == [{k: v for k, v in last.items() if k != "bar"}]
 
 
 def test_an_unjournaled_change_in_a_live_run_alerts_and_shows_in_status(

@@ -9,7 +9,8 @@ the run so far) and reports the last ``WINDOW_BARS`` of them: the gap that arose
 the window, the window's unexplained P&L and its first difference. The verdict is
 ``diverged`` when that unexplained P&L is larger than ``MAX_UNEXPLAINED`` (parity's own
 rounding tolerance aside), ``ok`` otherwise. The result is written to
-``RUN_DIR/parity/live.json`` (atomically) and printed as one JSON line.
+``RUN_DIR/parity/live.json`` (atomically) and printed as one JSON line, the only
+line on standard output (the process logs warnings and errors on standard error).
 """
 
 from __future__ import annotations
@@ -103,7 +104,12 @@ def window_summary(
 
 
 def _main(argv: list[str]) -> int:
+    from tradeloom.engine.logs import configure_logging
+
     run_dir, until, window, limit = argv
+    # the replay's per-bar lines (debug, unconfigured: on stdout) are nobody's and cost
+    # a check a fifth of its CPU; warnings and errors go to stderr, the monitor's
+    configure_logging("warning")
     try:
         summary = window_parity(Path(run_dir), int(until), int(window), float(limit))
     except UserError as exc:

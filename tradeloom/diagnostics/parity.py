@@ -48,6 +48,7 @@ from tradeloom.diagnostics.parity_allocation import (
     rebalances,
 )
 from tradeloom.diagnostics.parity_data import Revision, book_revision, read_revision
+from tradeloom.diagnostics.parity_knock_on import ExplainedSoFar
 from tradeloom.diagnostics.parity_portfolio import (
     SEPARATOR,
     book_rows,
@@ -624,6 +625,7 @@ class _Comparison:
             closes.loc[[r.bar for r in mine]] = [float(r.values["close"]) for r in mine]
             self.closes[symbol] = closes.ffill().fillna(0.0).to_numpy(np.float64)
         self.differences: list[dict[str, Any]] = []
+        self.explained = ExplainedSoFar()  # what `explain` reads of them
         self.apart: dict[str, float] = {}  # the position only one side holds, by symbol
         self.apart_cause: dict[str, tuple[str, str]] = {}
         self.pnl: dict[str, np.ndarray] = {}
@@ -672,6 +674,7 @@ class _Comparison:
             "pnl": 0.0,
         }
         self.differences.append(row)
+        self.explained.add(bar, name, cause)
         return row
 
     def explain(
@@ -691,11 +694,7 @@ class _Comparison:
         event = _event_cause(bar, symbol, self.ctx, filled=filled, sized=sized)
         if event is not None:
             return event
-        earlier = any(
-            d["cause"] != "unexplained"
-            and (d["bar"] < bar or (decided and d["bar"] == bar and d["field"].startswith("fill")))
-            for d in self.differences
-        )
+        earlier = self.explained.before(bar, decided=decided)
         return ("knock_on", "") if earlier else ("unexplained", "")
 
     def book(
