@@ -183,6 +183,9 @@ class _Journal:
     symbols: list[str] = field(default_factory=list)
     rebalances: dict[int, tuple[str, str, list[float] | None]] = field(default_factory=dict)
     """An allocating run's decisions, by their bar's open time (`parity_allocation`)."""
+    scales: list[tuple[int, float]] = field(default_factory=list)
+    """Each change of the share of the sizing's size (a canary's start and end): ``(open
+    time of its bar, UTC ns, fraction)``, in force from the next bar (``Pipeline.scales``)."""
     members: list[dict[str, Any]] = field(default_factory=list)
     """A portfolio file's run: each member strategy's document (`parity_portfolio`)."""
     weights: GivenWeights | None = None
@@ -219,6 +222,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "market_at_start",
         "allocation_decided",
         "venue_at_start",
+        *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
@@ -262,9 +266,26 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         rows,
         symbols,
         {} if members else rebalances(rows["allocation_decided"], symbols, path),
+        _scales(rows),
         members,
         given_weights(document, members, rows, path) if members else None,
     )
+
+
+_CANARY_ROWS = ("canary_started", "canary_passed", "canary_rolled_back")
+
+
+def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
+    """Each canary's share of the size from its start to its end, by its bar's open time
+    (as a restart replays them: `tradeloom.live.journal_state.JournalState.scales`)."""
+    opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
+    changes = sorted(
+        (r.seq, opens[r.bar], float(r.values["fraction"]) if kind == _CANARY_ROWS[0] else 1.0)
+        for kind in _CANARY_ROWS
+        for r in rows[kind]
+        if r.bar in opens
+    )
+    return [(time, fraction) for _, time, fraction in changes]
 
 
 def _check_strategy(run_dir: Path, journal: _Journal) -> None:
@@ -319,6 +340,9 @@ def _replay_document(
     document["model"] = {"kind": "precomputed", "column": "p_up", "horizon": int(horizon)}
     document["execution"] = execution
     document.pop("live", None)
+    # challengers never trade (their shadows decide nothing the run did), and a promotion
+    # is in the journaled probabilities: the replay has none to check or run
+    document.pop("challengers", None)
     return document
 
 
@@ -374,6 +398,8 @@ def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
         pipeline = build_pipeline(config)
         if journal.rebalances:  # the run's rebalances, not solved again
             pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+        if journal.scales:  # the run's canaries, each at its bar
+            pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
         run_strategy(pipeline, plugins, out=reference)
     return reference
 
