@@ -222,6 +222,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "market_at_start",
         "allocation_decided",
         "venue_at_start",
+        "strategy_at_start",
         *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
@@ -245,8 +246,10 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
             "strategy the run started under"
         )
     members = []
-    if is_portfolio_document(document):  # its member files, where the run read them
-        members = member_documents(document, str(start.get("source") or ""), path)
+    if is_portfolio_document(document):  # its strategies as they started (or their files)
+        members = [r.values["document"] for r in rows["strategy_at_start"]] or member_documents(
+            document, str(start.get("source") or ""), path
+        )
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
     for r in rows["market_at_start"]:  # a universe's live run: each market's lot
