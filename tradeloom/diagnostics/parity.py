@@ -23,7 +23,9 @@ funding is compared. A run that allocates: the replay takes each rebalance as th
 journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run: its
 backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), weights
 between them that move as the run decided them, each cause's P&L by member too
-(``by_strategy``). With a history fetched later (``--data``),
+(``by_strategy``). A challenger's canary: the replay sizes entries at its share from its
+start to its end (``canary_*`` rows, `tradeloom.engine.driver.Engine.replay_scales`); the
+challengers are no part of the replay (they never trade). With a history fetched later (``--data``),
 the bars it revises are a cause of their own (`tradeloom.diagnostics.parity_data`).
 """
 
@@ -245,7 +247,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
         )
-    members = []
+    members: list[dict[str, Any]] = []
     if is_portfolio_document(document):  # its strategies as they started (or their files)
         members = [r.values["document"] for r in rows["strategy_at_start"]] or member_documents(
             document, str(start.get("source") or ""), path

@@ -61,7 +61,8 @@ def start_portfolio(
     files.run_key = key = secrets.token_hex(4)
     universes = _universes(portfolio)
     venue, capital = journal_start(files, link, markets, markets_of(universes))
-    for entry, config in zip(portfolio.config.file.strategies, portfolio.config.strategies, strict=True):
+    listed = portfolio.config
+    for entry, config in zip(listed.file.strategies, listed.strategies, strict=True):
         recorder.record(  # what parity replays each under, whatever its file holds later
             StrategyAtStart(
                 **recorder.at(None),
