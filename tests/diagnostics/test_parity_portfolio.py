@@ -3,7 +3,9 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
 (``by_strategy``).
 
 - examples/two_strategies.yaml on paper (the simulated clock) from flat: no difference,
-  and the replay's fills are the run's in both members; with a history whose bar of one
+  and the replay's fills are the run's in both members, though one member's file was
+  edited after the run and the other's removed (each is replayed under the document it
+  started with, its ``strategy_at_start`` row); with a history whose bar of one
   member's entry is revised, that book's bar is ``data_revised``;
 - examples/two_strategies_risk_parity.yaml on paper from flat: its weights between the
   strategies move (journaled, ``allocation_decided``), the replay takes them at the
@@ -13,7 +15,8 @@ replayed on one account, compared book by book, each cause's P&L summed by membe
 - a live portfolio of two members against the exchange emulator, the first order it
   sends refused: a rejection in that member's book, and nowhere else (with fixed
   weights, and with risk parity between the members: the run's decisions replayed);
-- a member file that is not where the run read it, or moving weights with no decision
+- a member file that is not where the run read it (a journal without
+  ``strategy_at_start`` rows), or moving weights with no decision
   journaled (a journal from before they were): one line, exit 2.
 """
 
@@ -62,6 +65,15 @@ def test_a_paper_portfolio_from_flat_has_no_difference(
     shutil.copytree(ROOT / "examples" / "two_strategies", tmp_path / "two_strategies")
     words = ["run", "two_strategies.yaml", "--mode", "paper", "--clock", "simulated"]
     assert main_quiet([*words, "--speed", "max", "--max-bars", "60", "--out", "paper"]) == 0
+    started = list(read_rows(tmp_path / "paper" / "journal.sqlite", ["strategy_at_start"]))
+    assert [(r.values["strategy"], r.values["file"]) for r in started] == [
+        ("trend_btc", "two_strategies/trend_btc.yaml"),
+        ("reversion_eth", "two_strategies/reversion_eth.yaml"),
+    ]
+    # the member files edited and removed after the run: the replay is of what it traded
+    member = tmp_path / "two_strategies" / "reversion_eth.yaml"
+    member.write_text(member.read_text().replace("fraction: 0.5", "fraction: 0.3"))
+    (tmp_path / "two_strategies" / "trend_btc.yaml").unlink()
 
     code, out, err = _parity(capsys, "paper", "--out", "p")
     assert code == 0, err

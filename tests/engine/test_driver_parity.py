@@ -1095,3 +1095,32 @@ def test_informative_pair_features_replay_bar_by_bar_alike(ram_tmp_path: Path) -
     assert metrics["fills"] >= 2 and metrics["model_trainings"] >= 2
     assert "log_return_1@4h@ETH/USDT" in batch.result.symbol_features.columns
     _assert_same(batch, per_bar)
+
+
+def test_a_pipelines_size_scales_journal_alike_in_both_backtest_drivers(
+    ram_tmp_path: Path,
+) -> None:
+    """``Pipeline.scales`` (a parity replay's canary: a share of the size from the bar
+    after one to the bar after another): the batch and per-bar drivers journal the same
+    rows, and the entries between the changes are sized at the share."""
+    _write(ram_tmp_path, LEGS_MARKET)
+    config, plugins = load_strategy(ram_tmp_path / "strategy.yaml", [])
+    times = pd.to_datetime(pd.read_csv(ram_tmp_path / "bars.csv")["timestamp"], utc=True)
+    start, end = 25, 60
+    scales = ((times[start].value, 0.25), (times[end].value, 1.0))
+    pipeline = dataclasses.replace(build_pipeline(config), scales=scales)
+    batch, per_bar = (
+        run_strategy(pipeline, plugins, out=ram_tmp_path / driver, driver=driver)  # type: ignore[arg-type]
+        for driver in ("batch", "per_bar")
+    )
+    _assert_same(batch, per_bar)
+    sizes = {
+        r.bar: abs(r.values["target_fraction"])
+        for r in read_rows(batch.run_dir / "journal.sqlite", ["risk_decision"])
+        if r.values["outcome"] == "accepted" and r.values["target_fraction"]
+    }
+    inside = [size for bar, size in sizes.items() if start < bar <= end]
+    outside = [size for bar, size in sizes.items() if not start < bar <= end]
+    assert inside and outside
+    assert all(size == pytest.approx(0.3 * 0.25, rel=1e-12) for size in inside)
+    assert all(size == pytest.approx(0.3, rel=1e-12) for size in outside)

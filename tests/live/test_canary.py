@@ -579,3 +579,26 @@ def test_a_live_run_killed_in_its_canary_sends_no_order_twice(
     assert shadow == list(range(started["bar"] + 1, ended["bar"] + 1))  # each bar once
     during = [size for bar, size in accepted(run_dir) if started["bar"] < bar <= ended["bar"]]
     assert during and all(size == pytest.approx(SIZING * FRACTION, rel=1e-12) for size in during)
+
+
+@pytest.mark.parametrize("outcome", ["passed", "rolled"])
+def test_parity_of_a_run_through_its_canary_finds_no_difference(
+    outcome: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A canary from flat, passed or rolled back: the replay sizes each entry at the
+    canary's share as the run did (its ``canary_*`` rows), the challengers are no part of
+    it, and the live parity monitor's window check says ok."""
+    import shutil
+
+    from tradeloom.diagnostics.live_parity import window_parity
+
+    run = tmp_path / "run"
+    shutil.copytree(request.getfixturevalue(outcome), run)  # the monitor writes into it
+    assert main(["parity", str(run), "--out", str(tmp_path / "p")]) == 0
+    report = json.loads((tmp_path / "p" / "parity.json").read_text())
+    assert report["causes"] == {} and report["differences_by_bar"] == []
+    sizes = [size for _, size in accepted(tmp_path / "p" / "reference")]
+    assert sizes == [size for _, size in accepted(run)]
+    assert SIZING * FRACTION in [pytest.approx(size, rel=1e-12) for size in sizes]
+    last = max(r["bar"] for r in rows(run, "live_bar"))
+    assert window_parity(run, last, 10, 0.0)["verdict"] == "ok"

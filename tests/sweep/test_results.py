@@ -36,7 +36,7 @@ def test_a_part_written_where_its_task_ran_is_the_one_the_command_writes(
 ) -> None:
     returns = np.random.default_rng(3).normal(0.0, 0.01, (2, bars))
     here = ResultStore(tmp_path / "here", IDENTITY)
-    here.add("batch-1", _rows(), returns)  # the command's process writes it
+    here.keep(pack_part("batch-1", _rows(), returns))  # the command's process writes it
     there = OutputFolder(tmp_path / "there", owned=SWEEP_OWNED)
     written = write_part(there, pack_part("batch-1", _rows(), returns))  # a worker does
     assert written.content is None and written.bars == bars

@@ -187,10 +187,14 @@ def run_backtest(
         bulk=driver != "per_bar" and venue is None,  # per bar, as live: each event as it comes
         order_prefix=order_prefix,
     )
+    scales = _scale_bars(pipeline, inputs)
     with stage("core"):
         if boxed is not None:
-            _per_bar(engine, universe, features, inputs, boxed)
+            _per_bar(engine, universe, features, inputs, boxed, scales)
         else:
+            while scales:  # a parity replay's canaries: each change at its bar's close
+                engine.run(inputs, scales[0][0] + 1)
+                engine.replay_scales(scales, scales[0][0])
             engine.run(inputs, n)
     try:
         engine.mark_fills()  # the curve is drawn (its tables written) while rows are journaled
@@ -345,12 +349,22 @@ def working_orders(engine: Engine) -> list[Order]:
     ]
 
 
+def _scale_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, float]]:
+    """``Pipeline.scales`` by the bar (of ``inputs``) at whose close each was made: the
+    last bar open at its time."""
+    return [
+        (inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1, fraction)
+        for time, fraction in pipeline.scales
+    ]
+
+
 def _per_bar(
     engine: Engine,
     universe: Universe,
     features: SymbolFeatures,
     inputs: BarInputs,
     times: list[pd.Timestamp],
+    scales: list[tuple[int, float]],
 ) -> None:
     """Drive the bars of the clock one at a time, as live trading does.
 
@@ -375,7 +389,7 @@ def _per_bar(
     names = [engine.symbol(s) for s in range(m)]
     here = None if present.all() else present.tolist()
     if steppers is not None and m == 1 and here is None and not crossing:
-        _per_bar_one(engine, inputs, steppers[0], ohlcv, clock, times, columns, symbols)
+        _per_bar_one(engine, inputs, steppers[0], ohlcv, clock, times, columns, symbols, scales)
         return
     row = np.full((m, len(columns)), np.nan)
     for t, stamp in enumerate(times):
@@ -390,6 +404,7 @@ def _per_bar(
                 cross_row(crossing, columns, row, present[t])
             _check_row(row, clock[t], columns, t, symbols)
         engine.run(inputs, t + 1)
+        engine.replay_scales(scales, t)
 
 
 def _per_bar_one(
@@ -401,6 +416,7 @@ def _per_bar_one(
     times: list[pd.Timestamp],
     columns: tuple[str, ...],
     symbols: tuple[str, ...],
+    scales: list[tuple[int, float]],
 ) -> None:
     """`_per_bar` over the universe of one (a bar at every clock bar, no cross-sectional
     column): the stepped row is the symbol's whole row, checked as it comes."""
@@ -411,6 +427,8 @@ def _per_bar_one(
         stepped = stepper.step(Bar(t, stamp, o, h, lo, c, v, name))
         _check_row(stepped[None], clock[t], columns, t, symbols)
         run(inputs, t + 1)
+        if scales:
+            engine.replay_scales(scales, t)
 
 
 def _check_row(

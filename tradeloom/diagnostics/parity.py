@@ -23,7 +23,9 @@ funding is compared. A run that allocates: the replay takes each rebalance as th
 journaled it (`tradeloom.diagnostics.parity_allocation`). A portfolio file's run: its
 backtest over each member's books (`tradeloom.diagnostics.parity_portfolio`), weights
 between them that move as the run decided them, each cause's P&L by member too
-(``by_strategy``). With a history fetched later (``--data``),
+(``by_strategy``). A challenger's canary: the replay sizes entries at its share from its
+start to its end (``canary_*`` rows, `tradeloom.engine.driver.Engine.replay_scales`); the
+challengers are no part of the replay (they never trade). With a history fetched later (``--data``),
 the bars it revises are a cause of their own (`tradeloom.diagnostics.parity_data`).
 """
 
@@ -184,6 +186,9 @@ class _Journal:
     symbols: list[str] = field(default_factory=list)
     rebalances: dict[int, tuple[str, str, list[float] | None]] = field(default_factory=dict)
     """An allocating run's decisions, by their bar's open time (`parity_allocation`)."""
+    scales: list[tuple[int, float]] = field(default_factory=list)
+    """Each change of the share of the sizing's size (a canary's start and end): ``(open
+    time of its bar, UTC ns, fraction)``, in force from the next bar (``Pipeline.scales``)."""
     members: list[dict[str, Any]] = field(default_factory=list)
     """A portfolio file's run: each member strategy's document (`parity_portfolio`)."""
     weights: GivenWeights | None = None
@@ -220,6 +225,8 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "market_at_start",
         "allocation_decided",
         "venue_at_start",
+        "strategy_at_start",
+        *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
     for row in read_rows(path, kinds):  # a journal of another format: its JournalError
@@ -241,9 +248,11 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
             f"{path}: the run_started row keeps no strategy document; parity needs the "
             "strategy the run started under"
         )
-    members = []
-    if is_portfolio_document(document):  # its member files, where the run read them
-        members = member_documents(document, str(start.get("source") or ""), path)
+    members: list[dict[str, Any]] = []
+    if is_portfolio_document(document):  # its strategies as they started (or their files)
+        members = [r.values["document"] for r in rows["strategy_at_start"]] or member_documents(
+            document, str(start.get("source") or ""), path
+        )
     symbols = list(dict.fromkeys(r.symbol for r in rows["live_bar"]))
     dust = dict.fromkeys(symbols, float(start.get("dust") or 0.0))
     for r in rows["market_at_start"]:  # a universe's live run: each market's lot
@@ -263,9 +272,26 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         rows,
         symbols,
         {} if members else rebalances(rows["allocation_decided"], symbols, path),
+        _scales(rows),
         members,
         given_weights(document, members, rows, path) if members else None,
     )
+
+
+_CANARY_ROWS = ("canary_started", "canary_passed", "canary_rolled_back")
+
+
+def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
+    """Each canary's share of the size from its start to its end, by its bar's open time
+    (as a restart replays them: `tradeloom.live.journal_state.JournalState.scales`)."""
+    opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
+    changes = sorted(
+        (r.seq, opens[r.bar], float(r.values["fraction"]) if kind == _CANARY_ROWS[0] else 1.0)
+        for kind in _CANARY_ROWS
+        for r in rows[kind]
+        if r.bar in opens
+    )
+    return [(time, fraction) for _, time, fraction in changes]
 
 
 def _check_strategy(run_dir: Path, journal: _Journal) -> None:
@@ -320,6 +346,9 @@ def _replay_document(
     document["model"] = {"kind": "precomputed", "column": "p_up", "horizon": int(horizon)}
     document["execution"] = execution
     document.pop("live", None)
+    # challengers never trade (their shadows decide nothing the run did), and a promotion
+    # is in the journaled probabilities: the replay has none to check or run
+    document.pop("challengers", None)
     return document
 
 
@@ -375,6 +404,8 @@ def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
         pipeline = build_pipeline(config)
         if journal.rebalances:  # the run's rebalances, not solved again
             pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+        if journal.scales:  # the run's canaries, each at its bar
+            pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
         run_strategy(pipeline, plugins, out=reference)
     return reference
 

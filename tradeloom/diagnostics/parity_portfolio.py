@@ -6,8 +6,9 @@ orders and fills. The replay is the portfolio file's backtest (`run_portfolio`):
 member strategy rewritten as parity rewrites one strategy (its books' bars as a CSV
 file, its probabilities as a ``precomputed`` model), the account's cash the run's. Its
 books compare as a universe's symbols do; each cause's P&L is summed by member strategy
-too (`by_strategy`). The member files are not in the journal (``run_started`` keeps the
-portfolio file): they are read where the run read them (`member_documents`). Weights
+too (`by_strategy`). Each member is replayed under the document it started with (its
+``strategy_at_start`` row), whatever its file holds now; a journal written before those
+rows were journaled: its files, read where the run read them (`member_documents`). Weights
 between the strategies that move (``risk_parity`` or ``inverse_volatility`` over a
 window) are taken as the run journaled each decision (``allocation_decided``, its
 ``symbols`` the strategies), at the bar it decided them, never computed again
@@ -44,7 +45,8 @@ SEPARATOR = ":"
 
 def member_documents(document: Mapping[str, Any], source: str, path: Path) -> list[dict[str, Any]]:
     """Return each member strategy's document, read from its file beside ``source`` (the
-    portfolio file as the run named it, from the folder the run was started in).
+    portfolio file as the run named it, from the folder the run was started in): a journal
+    without ``strategy_at_start`` rows (written before tradeloom journaled them).
 
     Raises:
         UserError: A member file that is not there or not a strategy file.

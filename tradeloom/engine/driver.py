@@ -570,6 +570,18 @@ class Engine:
         self.size_scale = float(fraction)
         self.state.prm[L.P_SIZE_SCALE] = self.size_scale
 
+    def replay_scales(self, scales: list[tuple[int, float]], bar: int) -> None:
+        """Size entries after bar ``bar`` as a journal's canaries did: take each change
+        ``(bar, fraction)`` of ``scales`` (in the order journaled) journaled at or before
+        ``bar`` off the front and `scale_sizes` with it.
+
+        The one rule a restart's replay (`tradeloom.live.replay`) and a parity replay
+        (`tradeloom.backtest.pipeline`, ``Pipeline.scales``) follow: a change journaled
+        at a bar's close is in force from the next bar's decision on.
+        """
+        while scales and scales[0][0] <= bar:
+            self.scale_sizes(scales.pop(0)[1])
+
     def reconfigure(self, pipeline: Pipeline, *, monitoring: bool = False) -> None:
         """Trade ``pipeline``'s settings from the next bar on, with every state kept.
 

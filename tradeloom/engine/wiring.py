@@ -51,6 +51,11 @@ class Pipeline:
     weights)`` (weights when ``ok``). The allocation decides at exactly these bars with
     these answers, neither its window nor its schedule asked (`tradeloom.engine.allocating`):
     a parity replay takes the run's journaled decisions (None: decide as the file says)."""
+    scales: Sequence[tuple[int, float]] = ()
+    """Changes of the share of the sizing's size entries take, by the open time (UTC ns)
+    of the bar at whose close each was made: ``(time, fraction)``, in force from the next
+    bar's decision on (`tradeloom.engine.driver.Engine.replay_scales`): a parity replay
+    takes a run's canaries as journaled (empty: full size throughout)."""
 
     @property
     def router(self) -> protocols.MultiVenue | None:

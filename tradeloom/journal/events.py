@@ -97,6 +97,7 @@ __all__ = [
     "StaleData",
     "StopBound",
     "StopFellBack",
+    "StrategyAtStart",
     "SymbolAbsent",
     "TradingStateChanged",
     "VenueAtStart",
@@ -781,6 +782,24 @@ class MarketAtStart(Event):
     base_at_start: float
     dust: float
     fee_rate: float
+
+
+@_kind("strategy_at_start")
+@dataclass(frozen=True, kw_only=True)
+class StrategyAtStart(Event):
+    """One strategy of a portfolio file's paper or live run, as it started: what parity
+    replays it under (`tradeloom.diagnostics.parity_portfolio`), whatever its file
+    holds later.
+
+    Attributes:
+        strategy: The strategy's name.
+        file: Its file, as the portfolio file names it.
+        document: Its strategy document, as the run loaded it.
+    """
+
+    strategy: str
+    file: str
+    document: dict[str, Any]
 
 
 @_kind("journal_reconnected")

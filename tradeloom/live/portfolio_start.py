@@ -24,6 +24,7 @@ from tradeloom.engine.account import SEPARATOR, Books
 from tradeloom.engine.features import SymbolFeatures, universe_features
 from tradeloom.engine.universe import load_universe
 from tradeloom.errors import UserError
+from tradeloom.journal import StrategyAtStart
 from tradeloom.live.history import MarketHistory, history_sha256, warm_up_row
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.portfolio_session import LivePortfolio, PortfolioSession
@@ -49,8 +50,9 @@ def start_portfolio(
 ) -> PortfolioSession:
     """Start a new paper or live run of ``portfolio``; return its session.
 
-    Live, each market of the books is opened on the one exchange account
-    (`open_account_venue`) and journaled (``market_at_start``) before the warm-up.
+    Each strategy's document is journaled (``strategy_at_start``); live, each market of
+    the books is opened on the one exchange account (`open_account_venue`) and journaled
+    (``market_at_start``) before the warm-up.
 
     Raises:
         UserError: The strategies' bars are not on one clock.
@@ -59,6 +61,16 @@ def start_portfolio(
     files.run_key = key = secrets.token_hex(4)
     universes = _universes(portfolio)
     venue, capital = journal_start(files, link, markets, markets_of(universes))
+    listed = portfolio.config
+    for entry, config in zip(listed.file.strategies, listed.strategies, strict=True):
+        recorder.record(  # what parity replays each under, whatever its file holds later
+            StrategyAtStart(
+                **recorder.at(None),
+                strategy=config.name,
+                file=entry.file,
+                document=dict(config.document),
+            )
+        )
     session = _session(files, link, markets, portfolio, universes, key, venue)
     for bars in _book_bars(portfolio, universes):
         recorder.record(warm_up_row(bars))

@@ -213,9 +213,9 @@ def _apply_reloads(
 
 
 def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:
-    """Size entries after bar ``bar`` as the journal's canaries did (`tradeloom.live.canary`)."""
-    while scales and scales[0][0] <= bar:
-        session.engine.scale_sizes(scales.pop(0)[1])
+    """Size entries after bar ``bar`` as the journal's canaries did (`tradeloom.live.canary`,
+    `tradeloom.engine.driver.Engine.replay_scales`)."""
+    session.engine.replay_scales(scales, bar)
 
 
 def _looked_up(

@@ -135,12 +135,6 @@ class ResultStore:
         """Return the keys of the variants already measured."""
         return set(self.rows)
 
-    def add(
-        self, task_key: str, rows: list[dict[str, Any]], returns: npt.NDArray[np.floating[Any]]
-    ) -> None:
-        """Persist a task's rows and ``[variants, bars]`` returns (in the rows' order)."""
-        self.keep(pack_part(task_key, rows, returns))
-
     def keep(self, part: Part) -> None:
         """Record a task's part: write its files, unless the task wrote them where it ran."""
         if part.content is not None:
