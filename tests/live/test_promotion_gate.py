@@ -193,7 +193,7 @@ def test_a_promotion_the_swap_refuses_drops_the_challenger_and_the_champion_trad
     assert decided[-1] != rows(promoted, "live_bar")[-1]["probability"]  # not the promoted
 
 
-def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
+def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_same_bar(
     registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     promote = promotion.promote_passed
@@ -220,8 +220,11 @@ def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
     [swap] = rows(run, "model_swapped")
     decided = rows(promoted, "challenger_gate")[-1]["bar"]
     assert (swap["by"], swap["request"]) == ("gate", "challenger:saved")
-    assert swap["bar"] == decided + 1  # at the restart's first bar
-    assert max(r["bar"] for r in rows(run, "challenger_bar")) == decided + 1
+    assert swap["bar"] == decided  # the restart decides its last bar again: not late
+    assert rows(run, "challenger_bar") == rows(promoted, "challenger_bar")
+    assert [r["probability"] for r in rows(run, "live_bar")] == [
+        r["probability"] for r in rows(promoted, "live_bar")
+    ]
 
 
 def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -530,7 +530,7 @@ class LiveRunner:
         (`tradeloom.live.challengers`), and their promotions, with a canary in progress
         taken up again (`tradeloom.live.promotion_stage`)."""
         from tradeloom.live.canary import Shadowing
-        from tradeloom.live.challengers import open_shadow_books
+        from tradeloom.live.challengers import ShadowBooks, open_shadow_books
         from tradeloom.live.promotion_stage import open_stage
 
         history = session.history
@@ -563,6 +563,10 @@ class LiveRunner:
             live_rows=shadowing.live_rows,
             heads=heads,
         )
+        if books is None and state is not None and state.canary is not None:
+            # a canary in progress whose challenger left the file: it goes on, the
+            # champion's shadow the only book
+            books = ShadowBooks(self.link.journal_or_fail, [])
         self.promotions = open_stage(
             books,
             state,
