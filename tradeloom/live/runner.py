@@ -634,7 +634,9 @@ class LiveRunner:
         self, document: dict[str, Any] | None, swapped: ModelSwapped | None
     ) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap (a
-        ``model`` section that loads the copy of the model in force is no change)."""
+        ``model`` section that loads the copy of the model in force is no change), or a
+        challenger's entry a reload would refuse to change (`changed_entries`)."""
+        from tradeloom.live.challenger_roster import changed_entries
         from tradeloom.live.reload import changes_while_down
 
         if document is None or self.markets.portfolio is not None:
@@ -643,6 +645,7 @@ class LiveRunner:
         if swapped is not None and is_kept(section, swapped):
             document = {**document, MODEL: section}
         problems = changes_while_down(document, self.files.config, self.overrides)
+        problems += changed_entries(document, self.files.config)
         if problems:
             raise ConfigError(problems)
 
