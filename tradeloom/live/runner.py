@@ -251,11 +251,11 @@ class LiveRunner:
         self.book_feed: BookFeed | None = None
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
         self.shadow: ShadowBooks | None = None
+        """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
         self.shadowing: Shadowing | None = None
         """What a challenger's session is built from (set with the session)."""
         self.promotions: PromotionStage | None = None
         """The challengers' promotions and the canary in progress (None: no challengers)."""
-        """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
         parity = pipeline.config.live.parity
         self.parity: ParityMonitor | None = None
         """Checks parity with the run's replay every few bars (``live.parity``; None: none)."""
@@ -970,21 +970,14 @@ class LiveRunner:
             return  # answered before the process died, its file not yet done
         session = self.session_or_fail
         if self.promotions is None:
-            what = f"challenger {request.challenger}" if request.action == "promote" else "rollback"
+            from tradeloom.live.promotion_stage import refuse_request
+
             why = (
                 "a portfolio file's strategies have no challengers"
                 if self.markets.portfolio is not None
                 else "the strategy has no challengers"
             )
-            refused = SwapRefused(what, (f"{request.action} refused: {why}",))
-            journal_refusal(
-                self.recorder_or_fail,
-                self.markets.bar_in_progress() - 1,
-                refused,
-                by=request.by,
-                reason=request.reason,
-                request=name,
-            )
+            refuse_request(self.recorder_or_fail, session, request, why)
         else:
             self.promotions.asked(request, session)
         self.link.journal_or_fail.flush()
