@@ -211,8 +211,11 @@ def open_stage(
         return stage
     stage.canary = restore_canary(state, books, files, plugins, session, shadowing)
     last = len(session.history) - 1
-    ended = stage.canary is None and bool(state.scales) and state.scales[-1][0] == last
-    if not ended:  # a canary that ended at the last bar was all its close decided
+    # the model changed at the last bar (a promotion, a rollback, by hand too) or a
+    # canary ended there: its close's decision was committed, one promotion a bar
+    swapped = state.swapped is not None and state.swapped.bar == last
+    ended = bool(state.scales) and state.scales[-1][0] == last
+    if stage.canary is not None or not (swapped or ended):
         stage.decide_again(session)
     return stage
 
