@@ -30,7 +30,7 @@ from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
-from tradeloom.journal import read_rows
+from tradeloom.journal import read_rows, verify
 from tradeloom.live import promotion, promotion_stage
 from tradeloom.live.canary import CHAMPION_SHADOW, canary_figures, fired
 from tradeloom.live.promotion_stage import PromotionStage
@@ -267,28 +267,107 @@ def test_a_kill_at_the_canarys_start_restarts_in_the_canary(
     assert kept(run) == kept(passed)
 
 
-def test_a_kill_in_the_middle_of_the_canary_loses_nothing(
-    registry: Path, passed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def killed_in_the_canary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict[str, Any], bars: int
+) -> Path:
+    """Play ``document`` until kill -9 strikes ``bars`` bars into its canary (that bar's
+    shadow rows not committed); return the run folder."""
     after_bar = PromotionStage.after_bar
 
     def dying(self: PromotionStage, session: Any) -> None:
         after_bar(self, session)
         canary = self.canary
-        if canary is not None and len(session.history) - 1 - canary.started.bar == 3:
-            die(self.books.journal)  # the bar's shadow rows were not committed
+        if canary is not None and len(session.history) - 1 - canary.started.bar == bars:
+            die(self.books.journal)
 
-    document = canaried(registry)
     with monkeypatch.context() as patched:
         patched.setattr(PromotionStage, "after_bar", dying)
         died, run = play(tmp_path, document)
     assert died != 0
-    assert rows(run, "canary_passed") == []
+    assert rows(run, "canary_passed") == rows(run, "canary_rolled_back") == []
+    return run
+
+
+def test_a_kill_in_the_middle_of_the_canary_loses_nothing(
+    registry: Path, passed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = canaried(registry)
+    run = killed_in_the_canary(tmp_path, monkeypatch, document, 3)
     code, run = play(tmp_path, document, BARS - bars_played(run))
     assert code == 0
     assert kept(run) == kept(passed)
     ids = [r["id"] for r in rows(run, "order")]
     assert len(ids) == len(set(ids))
+
+
+def test_a_canary_journals_its_rollback_rules(rolled: Path) -> None:
+    [started] = rows(rolled, "canary_started")
+    rules = RollbackWhen.model_validate_json(started["rollback_when"])
+    assert rules == RollbackWhen(max_drawdown=LIMIT)
+    assert rules.min_samples == 20  # every field, the defaults too
+
+
+def test_a_restart_in_a_canary_whose_entry_left_the_file_rolls_back_at_the_same_bar(
+    registry: Path, rolled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canary's rules are its ``canary_started`` row's: with no challenger left in
+    the file (the restart has no books but the champion's shadow), the restart goes on
+    in the canary and rolls back where the uninterrupted run did."""
+    document = canaried(registry, {"max_drawdown": LIMIT})
+    run = killed_in_the_canary(tmp_path, monkeypatch, document, 1)
+    code, run = play(tmp_path, {**document, "challengers": []}, BARS - bars_played(run))
+    assert code == 0
+    [back] = rows(run, "canary_rolled_back")
+    [uninterrupted] = rows(rolled, "canary_rolled_back")
+    assert (back["bar"], back["rule"], back["figure"]) == (
+        uninterrupted["bar"],
+        "max_drawdown",
+        uninterrupted["figure"],
+    )
+    assert kept(run) == kept(rolled)
+
+
+def test_a_restart_in_a_canary_refuses_its_rules_edited_while_down(
+    registry: Path, rolled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit of the canary's entry is refused in one line (exit 2), as a reload refuses
+    it, nothing journaled; put back, the restart rolls back at the same bar."""
+    document = canaried(registry, {"max_drawdown": LIMIT})
+    run = killed_in_the_canary(tmp_path, monkeypatch, document, 1)
+    head = verify(run / "journal.sqlite").head
+    edited = canaried(registry, {"max_drawdown": 0.5, "min_samples": 5})
+    code, _ = play(tmp_path, edited, BARS - bars_played(run))
+    assert code == 2
+    assert verify(run / "journal.sqlite").head == head
+    code, run = play(tmp_path, document, BARS - bars_played(run))
+    assert code == 0
+    assert kept(run) == kept(rolled)
+
+
+def test_a_kill_between_the_gates_verdict_and_its_commit_promotes_at_the_same_bar(
+    registry: Path, passed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar's rows committed (the gate's ``promote`` verdict), the promotion not: the
+    restart promotes at that bar, as the uninterrupted run did, not one bar late."""
+    promote = promotion.promote_passed
+
+    def dying(books: Any, *args: Any) -> Any:
+        if books.promotable():
+            books.journal.flush()
+            die(books.journal)
+        return promote(books, *args)
+
+    document = canaried(registry)
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path, document)
+    assert died != 0
+    assert rows(run, "model_swapped") == []
+    code, run = play(tmp_path, document, BARS - bars_played(run))
+    assert code == 0
+    [started] = rows(run, "canary_started")
+    assert started["bar"] == rows(passed, "canary_started")[0]["bar"]
+    assert kept(run) == kept(passed)
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["after-commit", "before-commit"])

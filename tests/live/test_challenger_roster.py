@@ -22,6 +22,8 @@ import yaml
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, rows, tick_bars, tick_until
 from tests.live.test_challengers import LOGIT
 from tradeloom.engine.status import format_status, read_run
+from tradeloom.errors import ConfigError
+from tradeloom.journal import verify
 
 HISTORY = 300
 """Bars closed when the run starts: the models have folds to predict with."""
@@ -177,6 +179,47 @@ def test_an_entry_added_while_the_run_was_down_starts_at_the_restart(
     assert added["first_bar"] == first
     assert _books(journal)[0][0] == first
     assert first == uninterrupted[1] + 1  # the bar a hot reload took it at: the same book
+    assert _books(journal) == _books(uninterrupted[0])
+
+
+def test_a_restart_refuses_a_running_challengers_entry_changed_while_down_as_a_reload_does(
+    uninterrupted: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change a reload refuses (`test_reloads_remove_a_challenger_and_refuse_what_cannot_be`)
+    refuses the restart in the same line, before anything is journaled; the entry put
+    back, the restart trades on and the challenger's book is the uninterrupted run's."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    changed = {**ENTRY, "signal": {"kind": "threshold", "threshold": 0.05}}
+    with emulated_run(tmp_path, monkeypatch, history=HISTORY) as run:
+        runner = run.runner(run_dir, "paper", watch_file=True)
+        runner.start()
+        tick_until(run, runner, ADD_AT)
+        run.strategy.write_text(_with(ENTRY), encoding="utf-8")
+        assert runner.tick() == 0  # the reload adds it
+        tick_bars(run, runner, 6)
+        runner.stop("down for an edit")
+        head = verify(journal).head
+        run.strategy.write_text(_with(changed), encoding="utf-8")
+        path = str(tmp_path / "strategy.yaml")
+        refusing = run.runner(run_dir, "paper", watch_file=True)
+        with pytest.raises(ConfigError) as refused:
+            refusing.start()
+        refusing.inbox.release_pid()  # the CLI's process exits (2) here
+        [line] = refused.value.lines()
+        assert line.startswith(f"{path}:")
+        assert line.endswith(
+            " challengers.0: challenger 'logit' changed while it runs (its book is one "
+            "candidate's): put it back, or remove it and add the new one under another name"
+        )
+        assert verify(journal).head == head  # nothing journaled
+        run.strategy.write_text(_with(ENTRY), encoding="utf-8")
+        again = run.runner(run_dir, "paper", watch_file=True)
+        again.start()
+        tick_until(run, again, LAST)
+        again.stop("test over")
+    assert rows(journal, "challenger_failed") == []
     assert _books(journal) == _books(uninterrupted[0])
 
 

@@ -193,7 +193,7 @@ def test_a_promotion_the_swap_refuses_drops_the_challenger_and_the_champion_trad
     assert decided[-1] != rows(promoted, "live_bar")[-1]["probability"]  # not the promoted
 
 
-def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
+def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_same_bar(
     registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     promote = promotion.promote_passed
@@ -220,8 +220,11 @@ def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_restart(
     [swap] = rows(run, "model_swapped")
     decided = rows(promoted, "challenger_gate")[-1]["bar"]
     assert (swap["by"], swap["request"]) == ("gate", "challenger:saved")
-    assert swap["bar"] == decided + 1  # at the restart's first bar
-    assert max(r["bar"] for r in rows(run, "challenger_bar")) == decided + 1
+    assert swap["bar"] == decided  # the restart decides its last bar again: not late
+    assert rows(run, "challenger_bar") == rows(promoted, "challenger_bar")
+    assert [r["probability"] for r in rows(run, "live_bar")] == [
+        r["probability"] for r in rows(promoted, "live_bar")
+    ]
 
 
 def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -234,3 +237,30 @@ def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFi
     assert main(["status", str(promoted)]) == 0
     shown = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["promote", f"p={gate['p']:.3g}"] == next(w for w in shown if w[:1] == ["saved"])[-2:]
+
+
+def test_a_restart_after_the_bar_of_a_promotion_promotes_no_second_challenger_there(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Two challengers pass at the same bar: one is promoted there (one a bar). A stop
+    right after that bar's commit: the restart does not decide that bar again (the other
+    standing ``promote`` verdict is read at the next bar, as the uninterrupted run does)."""
+    document = gated(registry, GATE, better=True)
+    document["challengers"].append({**document["challengers"][0], "name": "twin"})
+    code, alone = play(tmp_path / "alone", document)
+    assert code == 0
+    [swap, *_] = rows(alone, "model_swapped")
+    first = min(r["bar"] for r in rows(alone, "live_bar"))
+    verdicts = [r for r in rows(alone, "challenger_gate") if r["bar"] == swap["bar"]]
+    assert [r["verdict"] for r in verdicts] == ["promote", "promote"]  # both pass there
+    code, run = play(tmp_path / "stopped", document, swap["bar"] - first + 1)
+    assert code == 0
+    assert len(rows(run, "model_swapped")) == 1  # the promotion's bar is the last
+    code, run = play(tmp_path / "stopped", document, BARS - (swap["bar"] - first + 1))
+    assert code == 0
+    for kind in ("model_swapped", "model_swap_refused"):  # the twin's swap: the same model
+        asked = [(r["bar"], r["request"]) for r in rows(run, kind)]
+        assert asked == [(r["bar"], r["request"]) for r in rows(alone, kind)]
+    dropped = [(r["bar"], r["challenger"]) for r in rows(run, "challenger_failed")]
+    assert dropped == [(r["bar"], r["challenger"]) for r in rows(alone, "challenger_failed")]
+    assert rows(run, "challenger_gate") == rows(alone, "challenger_gate")

@@ -1225,6 +1225,10 @@ class CanaryStarted(Event):
         champion: The champion's ``model`` section: the file a rollback swaps back in.
         champion_sha256: That file's SHA-256.
         equity: The run's equity at this bar's close (its drawdown is measured from here).
+        rollback_when: The canary's rollback rules (``promote_when.canary.rollback_when``,
+            every field, ``min_samples`` too) as JSON: a restart reads them here, not in
+            the file, whose entry may have changed or gone since ('' in a journal written
+            before they were journaled: the file's entry's).
     """
 
     challenger: str
@@ -1236,6 +1240,7 @@ class CanaryStarted(Event):
     champion: dict[str, Any]
     champion_sha256: str
     equity: float
+    rollback_when: str = field(default="", metadata={"added": True})
 
 
 @_kind("canary_passed")

@@ -23,16 +23,18 @@ its figure, in one commit. After ``bars`` bars with none fired, ``canary_passed`
 
 A restart replays each canary's share of the size at its bars (`tradeloom.live.replay`),
 runs the model of the journal's last ``model_swapped`` row, and, with a canary in
-progress, takes it up again (`restore_canary`): its predictions from the journal's
-``live_bar`` rows, the champion's shadow rebuilt over the live bars, its book journaled
-after its last row. A rollback whose swap is refused (the champion's file is gone)
-halts the run (the kill switch's halt): the candidate does not trade on unwatched.
+progress, takes it up again (`restore_canary`): its rollback rules from its
+``canary_started`` row (the file's entry may have changed or gone while the run was
+down), its predictions from the journal's ``live_bar`` rows, the champion's shadow
+rebuilt over the live bars, its book journaled after its last row. A rollback whose
+swap is refused (the champion's file is gone) halts the run (the kill switch's halt):
+the candidate does not trade on unwatched.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,7 +187,7 @@ class Canary:
 
     Attributes:
         started: Its ``canary_started`` row.
-        rules: Its rollback rules.
+        rules: Its rollback rules (its ``canary_started`` row's).
         horizon: The candidate's label horizon (bars).
         probabilities: The candidate's probabilities per symbol at each bar it decided.
         stuck: A rollback was refused: the run is halted, nothing is tried again until
@@ -279,6 +281,7 @@ def start_canary(
         champion=dict(champion),
         champion_sha256=str(champion["sha256"]),
         equity=float(session.engine.state.acct[L.A_EQUITY]),
+        rollback_when=when.rollback_when.model_dump_json(),
     )
     recorder.record(started)
     _log.warning("canary_started", challenger=name, fraction=when.fraction, bars=when.bars)
@@ -400,9 +403,7 @@ def restore_canary(
             f"roll back to ({started.champion.get('path')}) cannot be loaded again: "
             f"{built.errors[0]}; put the file back (the journal's canary_started row names it)"
         )
-    when = _canary_of(files.config.challengers, started.challenger)
-    rules = when.rollback_when if when is not None else RollbackWhen()
-    canary = Canary(started, rules, _horizon(session.p.model))
+    canary = Canary(started, _rules(started, files), _horizon(session.p.model))
     names = {name: s for s, name in enumerate(session.names)}
     for row in state.bars:
         if row.index > started.bar:
@@ -418,10 +419,14 @@ def restore_canary(
     return canary
 
 
-def _canary_of(challengers: Sequence[Challenger], name: str) -> CanaryWhen | None:
-    entry = next((c for c in challengers if c.name == name), None)
+def _rules(started: CanaryStarted, files: RunFiles) -> RollbackWhen:
+    """The rollback rules ``started`` journaled; in a journal written before they were,
+    the file's entry's (none: no rule fires)."""
+    if started.rollback_when:
+        return RollbackWhen.model_validate_json(started.rollback_when)
+    entry = next((c for c in files.config.challengers if c.name == started.challenger), None)
     gate = None if entry is None else entry.promote_when
-    return None if gate is None else gate.canary
+    return RollbackWhen() if gate is None or gate.canary is None else gate.canary.rollback_when
 
 
 def _shadow_champion(

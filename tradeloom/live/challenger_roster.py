@@ -13,9 +13,11 @@ params, or when it has a promotion gate its model could not pass
 (`tradeloom.live.challengers.unfit`).
 
 A restart starts each challenger at its journaled ``first_bar`` again (its history is
-the run's up to that bar), and takes what the file says now: an entry added while the run
-was down (or by a reload a kill -9 cut short of its commit) starts at the restart's
-first bar, an entry removed is removed, both journaled as a reload's would be.
+the run's up to that bar), and takes what the file says now as a reload would: an entry
+added while the run was down (or by a reload a kill -9 cut short of its commit) starts at
+the restart's first bar, an entry removed is removed, both journaled as a reload's would
+be; an entry the run has that changed refuses the restart, in one line, before anything
+is journaled (`changed_entries`, against the journal's last document).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 
-__all__ = ["RosterChange", "restart_roster", "roster_change", "used_names"]
+__all__ = ["RosterChange", "changed_entries", "restart_roster", "roster_change", "used_names"]
 
 
 @dataclass(frozen=True)
@@ -122,22 +124,12 @@ def roster_change(
     after = _entries(config.document)
     if before == after:
         return None
-    problems: list[str] = []
+    problems = [str(p) for p in changed_entries(running.document, config)]
     added = []
     for index, challenger in enumerate(config.challengers):
         where = f"{CHALLENGERS}.{index}"
         if challenger.name in before:
-            if before[challenger.name] != after[challenger.name]:
-                problems.append(
-                    _problem(
-                        config,
-                        where,
-                        f"challenger {challenger.name!r} changed while it runs (its book is "
-                        "one candidate's): put it back, or remove it and add the new one "
-                        "under another name",
-                    )
-                )
-            continue
+            continue  # unchanged, or refused above
         if challenger.name in used:
             problems.append(
                 _problem(
@@ -167,6 +159,25 @@ def roster_change(
     return RosterChange(tuple(added), removed)
 
 
+def changed_entries(running: Mapping[str, Any], config: StrategyConfig) -> list[Problem]:
+    """Return a problem per challenger of the ``running`` document whose entry ``config``
+    changed (a book is one candidate's): a reload refuses them, and a restart (the
+    journal's last document against the file now, `tradeloom.live.runner`) too."""
+    before = _entries(running)
+    after = _entries(config.document)
+    message = (
+        "challenger {!r} changed while it runs (its book is one candidate's): put it back, "
+        "or remove it and add the new one under another name"
+    )
+    problems = []
+    for index, challenger in enumerate(config.challengers):
+        name = challenger.name
+        if name in before and before[name] != after[name]:
+            where = f"{CHALLENGERS}.{index}"
+            problems.append(Problem(config.locate(where), where, message.format(name)))
+    return problems
+
+
 def _entries(document: Mapping[str, Any]) -> dict[str, Any]:
     """The document's ``challengers:`` entries by name, in file order."""
     entries = document.get(CHALLENGERS) or []
@@ -177,18 +188,54 @@ def _problem(config: StrategyConfig, path: str, message: str) -> str:
     return str(Problem(config.locate(path), path, message))
 
 
+@dataclass(frozen=True)
+class _Journaled:
+    """The run's challengers by its journal.
+
+    Attributes:
+        added: Each added by a reload or a restart, with its ``first_bar``.
+        removed: Those removed.
+        failed: Those dropped.
+        running: Those in the run, dropped ones too (the start's and the added, not
+            removed), in order.
+    """
+
+    added: dict[str, int]
+    removed: set[str]
+    failed: set[str]
+    running: list[str]
+
+    @property
+    def used(self) -> set[str]:
+        """Every name the run gave a challenger."""
+        return {*self.running, *self.removed, *self.failed}
+
+
+def _journaled(
+    run_dir: Path, started: Mapping[str, Any] | None, now: Collection[str]
+) -> _Journaled:
+    """The journal's challengers; ``started``: the document the run started with (None:
+    a journal that kept none, whose start's are the names ``now`` it has no rows of)."""
+    kinds = ["challenger_added", "challenger_removed", "challenger_failed"]
+    frames = read_frames(journal_path(run_dir), kinds)
+    added = {
+        str(r["challenger"]): int(r["first_bar"]) for _, r in frames["challenger_added"].iterrows()
+    }
+    removed = {str(n) for n in frames["challenger_removed"]["challenger"]}
+    failed = {str(n) for n in frames["challenger_failed"]["challenger"]}
+    at_start = (
+        list(_entries(started)) if started is not None else [n for n in now if n not in added]
+    )
+    running = [n for n in [*at_start, *added] if n not in removed]
+    return _Journaled(added, removed, failed, running)
+
+
 def used_names(
     run_dir: Path, config: StrategyConfig, started: Mapping[str, Any] | None
 ) -> set[str]:
-    """Every name the run gave a challenger: the start's, the file's now and the
-    journal's (added, removed, dropped)."""
-    frames = read_frames(
-        journal_path(run_dir), ["challenger_added", "challenger_removed", "challenger_failed"]
-    )
-    names = {str(n) for frame in frames.values() for n in frame["challenger"]}
-    names.update(c.name for c in config.challengers)
-    names.update(_entries(started or {}))
-    return names
+    """Every name the run gave a challenger, by its journal (the strategy it runs is
+    ``config``; ``started``: the document it started with)."""
+    return _journaled(run_dir, started, [c.name for c in config.challengers]).used
 
 
 def restart_roster(
@@ -213,28 +260,17 @@ def restart_roster(
         journal: The run's journal.
         recorder: The run's recorder.
     """
-    kinds = ["challenger_added", "challenger_removed", "challenger_failed"]
-    frames = read_frames(journal_path(run_dir), kinds)
-    added = {
-        str(r["challenger"]): int(r["first_bar"]) for _, r in frames["challenger_added"].iterrows()
-    }
-    removed = {str(n) for n in frames["challenger_removed"]["challenger"]}
-    failed = {str(n) for n in frames["challenger_failed"]["challenger"]}
     now = [c.name for c in config.challengers]
-    # a journal that kept no start document: the file's entries it has no rows of started
-    at_start = (
-        list(_entries(started)) if started is not None else [n for n in now if n not in added]
-    )
-    running = [n for n in [*at_start, *added] if n not in removed]
+    journaled = _journaled(run_dir, started, now)
+    added, running = dict(journaled.added), journaled.running
     bar = len(history) - 1
     for name in running:
         if name not in now:
             journal.append(ChallengerRemoved(**recorder.at(bar), challenger=name))
-    used = {*running, *removed, *failed}
     for name in now:
-        if name in running or name in failed:
+        if name in running or name in journaled.failed:
             continue
-        if name in used:
+        if name in journaled.used:
             message = f"{name!r} named a challenger this run had: give the new one another name"
             drop(journal, name, ValueError(message), bar=bar)
             continue

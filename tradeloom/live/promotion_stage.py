@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
-__all__ = ["PromotionStage", "open_stage", "promotion_problems"]
+__all__ = ["PromotionStage", "open_stage", "promotion_problems", "refuse_request"]
 
 
 @dataclass
@@ -67,16 +67,29 @@ class PromotionStage:
     def after_bar(self, session: LiveSession) -> None:
         """Read the canary's rules at the close of the bar ``session`` just ran, or
         promote a challenger whose gate passed (`tradeloom.live.promotion`)."""
-        from tradeloom.live import promotion  # the module's: tests stand in for it
-
         canary = self.canary
         if canary is None:
-            self.canary = promotion.promote_passed(
-                self.books, self.files, self.plugins, session, self.recorder, self.shadowing
-            )
+            self._promote_passed(session)
             return
         canary.observe(session)
         self.review(session)
+
+    def decide_again(self, session: LiveSession) -> None:
+        """Decide again, after a restart, what `after_bar` decided at the last bar's close
+        (its row read from the journal): a kill -9 between a decision and its commit
+        decides the same at the same bar, the canary's rules or a gate's standing
+        ``promote`` verdict."""
+        if self.canary is None:
+            self._promote_passed(session)
+        else:
+            self.review(session)
+
+    def _promote_passed(self, session: LiveSession) -> None:
+        from tradeloom.live import promotion  # the module's: tests stand in for it
+
+        self.canary = promotion.promote_passed(
+            self.books, self.files, self.plugins, session, self.recorder, self.shadowing
+        )
 
     def review(self, session: LiveSession) -> None:
         """Read the canary's rules at the last bar's close: roll back when one fires, pass
@@ -118,7 +131,7 @@ class PromotionStage:
         by, reason = request.by, request.reason
         if request.action == "rollback":
             if canary is None:
-                self._refuse(session, request, "rollback", "no canary is in progress")
+                refuse_request(self.recorder, session, request, "no canary is in progress")
             elif roll_back(
                 canary,
                 self.books,
@@ -141,11 +154,11 @@ class PromotionStage:
             self.canary = None
         elif canary is not None:
             why = f"the canary of {canary.name} is in progress: promote or roll it back first"
-            self._refuse(session, request, f"challenger {name}", why)
+            refuse_request(self.recorder, session, request, why)
         elif name not in shadows:
             held = ", ".join(shadows) or "none"
             why = f"no challenger {name} in shadow (in shadow: {held})"
-            self._refuse(session, request, f"challenger {name}", why)
+            refuse_request(self.recorder, session, request, why)
         else:
             self.canary = promotion.promote(
                 self.books,
@@ -160,13 +173,17 @@ class PromotionStage:
                 request=promotion_request(name, file),
             )
 
-    def _refuse(self, session: LiveSession, request: ControlRequest, source: str, why: str) -> None:
-        file = "" if request.path is None else request.path.name
-        refused = SwapRefused(source, (f"{request.action} refused: {why}",))
-        bar = len(session.history) - 1
-        journal_refusal(
-            self.recorder, bar, refused, by=request.by, reason=request.reason, request=file
-        )
+
+def refuse_request(
+    recorder: Recorder, session: LiveSession, request: ControlRequest, why: str
+) -> None:
+    """Journal an operator's ``promote`` or ``rollback`` request refused at the last bar
+    (``model_swap_refused``: ``{action} refused: {why}``); the caller commits."""
+    file = "" if request.path is None else request.path.name
+    source = "rollback" if request.action == "rollback" else f"challenger {request.challenger}"
+    refused = SwapRefused(source, (f"{request.action} refused: {why}",))
+    bar = len(session.history) - 1
+    journal_refusal(recorder, bar, refused, by=request.by, reason=request.reason, request=file)
 
 
 def open_stage(
@@ -179,14 +196,27 @@ def open_stage(
     shadowing: Shadowing,
 ) -> PromotionStage | None:
     """Return the run's promotion stage (None: it has no challengers), with the journal's
-    canary in progress taken up after a restart (`restore_canary`)."""
+    canary in progress taken up after a restart (`restore_canary`) and the last bar's
+    decision made again (`PromotionStage.decide_again`).
+
+    Args:
+        books: The challengers in shadow (None: none; a restart with a canary in
+            progress passes empty books, which the champion's shadow joins).
+        state: The journal, read (None: a new run, or a reload's first challengers).
+    """
     if books is None:
         return None
-    canary = None
-    if state is not None:
-        canary = restore_canary(state, books, files, plugins, session, shadowing)
-    stage = PromotionStage(books, files, plugins, recorder, shadowing, canary)
-    stage.review(session)
+    stage = PromotionStage(books, files, plugins, recorder, shadowing)
+    if state is None:
+        return stage
+    stage.canary = restore_canary(state, books, files, plugins, session, shadowing)
+    last = len(session.history) - 1
+    # the model changed at the last bar (a promotion, a rollback, by hand too) or a
+    # canary ended there: its close's decision was committed, one promotion a bar
+    swapped = state.swapped is not None and state.swapped.bar == last
+    ended = bool(state.scales) and state.scales[-1][0] == last
+    if stage.canary is not None or not (swapped or ended):
+        stage.decide_again(session)
     return stage
 
 

@@ -251,11 +251,11 @@ class LiveRunner:
         self.book_feed: BookFeed | None = None
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
         self.shadow: ShadowBooks | None = None
+        """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
         self.shadowing: Shadowing | None = None
         """What a challenger's session is built from (set with the session)."""
         self.promotions: PromotionStage | None = None
         """The challengers' promotions and the canary in progress (None: no challengers)."""
-        """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
         parity = pipeline.config.live.parity
         self.parity: ParityMonitor | None = None
         """Checks parity with the run's replay every few bars (``live.parity``; None: none)."""
@@ -530,7 +530,7 @@ class LiveRunner:
         (`tradeloom.live.challengers`), and their promotions, with a canary in progress
         taken up again (`tradeloom.live.promotion_stage`)."""
         from tradeloom.live.canary import Shadowing
-        from tradeloom.live.challengers import open_shadow_books
+        from tradeloom.live.challengers import ShadowBooks, open_shadow_books
         from tradeloom.live.promotion_stage import open_stage
 
         history = session.history
@@ -563,6 +563,10 @@ class LiveRunner:
             live_rows=shadowing.live_rows,
             heads=heads,
         )
+        if books is None and state is not None and state.canary is not None:
+            # a canary in progress whose challenger left the file: it goes on, the
+            # champion's shadow the only book
+            books = ShadowBooks(self.link.journal_or_fail, [])
         self.promotions = open_stage(
             books,
             state,
@@ -630,7 +634,9 @@ class LiveRunner:
         self, document: dict[str, Any] | None, swapped: ModelSwapped | None
     ) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap (a
-        ``model`` section that loads the copy of the model in force is no change)."""
+        ``model`` section that loads the copy of the model in force is no change), or a
+        challenger's entry a reload would refuse to change (`changed_entries`)."""
+        from tradeloom.live.challenger_roster import changed_entries
         from tradeloom.live.reload import changes_while_down
 
         if document is None or self.markets.portfolio is not None:
@@ -639,6 +645,7 @@ class LiveRunner:
         if swapped is not None and is_kept(section, swapped):
             document = {**document, MODEL: section}
         problems = changes_while_down(document, self.files.config, self.overrides)
+        problems += changed_entries(document, self.files.config)
         if problems:
             raise ConfigError(problems)
 
@@ -963,21 +970,14 @@ class LiveRunner:
             return  # answered before the process died, its file not yet done
         session = self.session_or_fail
         if self.promotions is None:
-            what = f"challenger {request.challenger}" if request.action == "promote" else "rollback"
+            from tradeloom.live.promotion_stage import refuse_request
+
             why = (
                 "a portfolio file's strategies have no challengers"
                 if self.markets.portfolio is not None
                 else "the strategy has no challengers"
             )
-            refused = SwapRefused(what, (f"{request.action} refused: {why}",))
-            journal_refusal(
-                self.recorder_or_fail,
-                self.markets.bar_in_progress() - 1,
-                refused,
-                by=request.by,
-                reason=request.reason,
-                request=name,
-            )
+            refuse_request(self.recorder_or_fail, session, request, why)
         else:
             self.promotions.asked(request, session)
         self.link.journal_or_fail.flush()
