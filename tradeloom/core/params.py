@@ -8,7 +8,6 @@ is a plugin's (no kernel spec) is marked external: the step stops and asks Pytho
 from __future__ import annotations
 
 import math
-from array import array
 from dataclasses import dataclass, field
 
 from tradeloom.core import layout as L
@@ -235,8 +234,7 @@ class CoreSpec:
         """Return the ``prm`` array.
 
         Packed into a Python list and converted once: a sweep packs one per variant, and
-        a list's item costs a tenth of an array's, and `array.array` converts them without
-        numpy's discovery of their types (the same float64 values).
+        a list's item costs a tenth of an array's (the same float64 values).
         """
         p = [0.0] * L.PRM_SIZE
         signal, sizing, venue = self.signal, self.sizing, self.venue
@@ -317,7 +315,7 @@ class CoreSpec:
         p[L.P_SIZE_SCALE] = 1.0  # a canary scales it (`tradeloom.engine.driver.Engine.scale_sizes`)
         self._orders(p)
         self.scaling.pack(p)
-        return np.frombuffer(array("d", p)).copy()  # each value as float(value)
+        return np.array(p, np.float64)
 
     def _orders(self, p: list[float]) -> None:
         orders = self.orders
