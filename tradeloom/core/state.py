@@ -22,7 +22,14 @@ from tradeloom.runtime.lazy import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["BarInputs", "CoreState"]
+__all__ = [
+    "BarInputs",
+    "CoreState",
+    "start_account",
+    "start_portfolio",
+    "start_symbols",
+    "symbols_key",
+]
 
 _ARRAYS = ("acct", "sym", "prm", "limits", "sent", "port", "ev", "cur", "io", "scratch")
 """`CoreState`'s arrays in the order `tradeloom.core.bar.run_bars` takes them."""
@@ -99,37 +106,9 @@ class CoreState:
         self.spec = spec
         self.prm = spec.vector()
         self.limits = np.asarray(spec.drawdown_limits, np.float64)
-        self.acct = np.zeros(L.ACCT_SIZE)
-        self.acct[L.A_CASH] = spec.initial_cash
-        self.acct[L.A_PEAK] = spec.initial_cash
-        self.acct[L.A_EQUITY] = spec.initial_cash
-        self.acct[L.A_DAY] = -1.0
-        self.sym = np.zeros((symbols, L.SYM_SIZE))
-        self.sym[:, L.S_ENTRY_BAR] = -1.0
-        self.sym[:, L.S_ENTRY_PRICE] = np.nan
-        self.sym[:, L.S_SIG_LAST] = -1.0
-        self.sym[:, L.S_MARK] = np.nan
-        self.sym[:, L.S_LAST_CLOSE] = np.nan
-        self.sym[:, L.S_EXIT_BAR] = np.nan
-        self.sym[:, L.S_BEST] = np.nan
-        self.sym[:, L.S_TRAIL] = np.nan
-        groups = spec.portfolio.groups
-        if groups and len(groups) != symbols:
-            raise ValueError(
-                f"portfolio groups name {len(groups)} symbols, the state has {symbols}"
-            )
-        self.sym[:, L.S_GROUP] = groups or -1.0
-        dusts = spec.dusts
-        if dusts and len(dusts) != symbols:
-            raise ValueError(f"the venue's lots name {len(dusts)} symbols, the state has {symbols}")
-        self.sym[:, L.S_DUST] = dusts or spec.dust
-        costs = spec.min_costs
-        if costs and len(costs) != symbols:
-            raise ValueError(
-                f"the venue's minimum costs name {len(costs)} symbols, the state has {symbols}"
-            )
-        self.sym[:, L.S_MIN_COST] = costs or 0.0
-        self.port = np.full((L.PORT_ROWS + spec.portfolio.window, symbols), np.nan)
+        self.acct = start_account(spec.initial_cash)
+        self.sym = start_symbols(spec, symbols)
+        self.port = start_portfolio(spec, symbols)
         self.sent = np.zeros(int(self.prm[L.P_RATE_CAPACITY]), np.int64)
         self.ev = np.empty((max(capacity, self.reserve), L.EV_WIDTH))
         self.cur = np.zeros(L.CUR_SIZE, np.int64)
@@ -139,7 +118,7 @@ class CoreState:
     @property
     def reserve(self) -> int:
         """Rows one bar may need: the step's own, and room for a venue's reports."""
-        return 2 * ROWS_PER_SYMBOL * self.sym.shape[0] + 64
+        return 2 * ROWS_PER_SYMBOL * int(self.sym.shape[0]) + 64
 
     @property
     def count(self) -> int:
@@ -197,3 +176,55 @@ class CoreState:
         super().__setattr__(name, value)
         if name in _ARRAYS:
             self.__dict__.pop("arrays", None)
+
+
+def start_account(initial_cash: float) -> npt.NDArray[np.float64]:
+    """Return an account's starting row (`tradeloom.core.layout`'s ``A_*``)."""
+    acct = np.zeros(L.ACCT_SIZE)
+    acct[L.A_CASH] = initial_cash
+    acct[L.A_PEAK] = initial_cash
+    acct[L.A_EQUITY] = initial_cash
+    acct[L.A_DAY] = -1.0
+    return acct
+
+
+def start_symbols(spec: CoreSpec, symbols: int) -> npt.NDArray[np.float64]:
+    """Return the symbols' starting rows (``[symbols, SYM_SIZE]``, ``S_*``).
+
+    They read ``spec``'s `symbols_key` alone.
+    """
+    sym = np.zeros((symbols, L.SYM_SIZE))
+    sym[:, L.S_ENTRY_BAR] = -1.0
+    sym[:, L.S_ENTRY_PRICE] = np.nan
+    sym[:, L.S_SIG_LAST] = -1.0
+    sym[:, L.S_MARK] = np.nan
+    sym[:, L.S_LAST_CLOSE] = np.nan
+    sym[:, L.S_EXIT_BAR] = np.nan
+    sym[:, L.S_BEST] = np.nan
+    sym[:, L.S_TRAIL] = np.nan
+    groups = spec.portfolio.groups
+    if groups and len(groups) != symbols:
+        raise ValueError(f"portfolio groups name {len(groups)} symbols, the state has {symbols}")
+    sym[:, L.S_GROUP] = groups or -1.0
+    dusts = spec.dusts
+    if dusts and len(dusts) != symbols:
+        raise ValueError(f"the venue's lots name {len(dusts)} symbols, the state has {symbols}")
+    sym[:, L.S_DUST] = dusts or spec.dust
+    costs = spec.min_costs
+    if costs and len(costs) != symbols:
+        raise ValueError(
+            f"the venue's minimum costs name {len(costs)} symbols, the state has {symbols}"
+        )
+    sym[:, L.S_MIN_COST] = costs or 0.0
+    return sym
+
+
+def start_portfolio(spec: CoreSpec, symbols: int) -> npt.NDArray[np.float64]:
+    """Return the portfolio scratch's starting value (it reads ``spec.portfolio.window``)."""
+    return np.full((L.PORT_ROWS + spec.portfolio.window, symbols), np.nan)
+
+
+def symbols_key(spec: CoreSpec) -> tuple[object, ...]:
+    """Return what `start_symbols` and `start_portfolio` read of ``spec``: two specs with
+    the same key start their symbols alike."""
+    return (spec.portfolio.groups, spec.dusts, spec.dust, spec.min_costs, spec.portfolio.window)

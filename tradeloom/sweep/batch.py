@@ -25,11 +25,11 @@ from tradeloom.core.codes import CodeTable
 from tradeloom.core.layout import EV_WIDTH
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.records import TRADE
-from tradeloom.core.state import CoreState
 from tradeloom.reporting.metrics import day_ends, values_performance
 from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
 from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
+from tradeloom.sweep.batch_start import BatchStart
 from tradeloom.sweep.stages import Series
 
 __all__ = ["METRIC_KEYS", "BatchResult", "run_batch"]
@@ -93,7 +93,8 @@ def run_batch(
 
     Every spec must be `CoreSpec.compiled` (no layer in Python). Each variant is one
     call of the compiled core (the kernel runs each variant from its own fresh state, so
-    one call per variant is the same as one call for all); only one variant's equity
+    one call per variant is the same as one call for all), from the starting arrays
+    `BatchStart` builds (the symbol's once); only one variant's equity
     curve, trades and events are held at a time, and its bar returns are kept as
     ``returns_dtype`` (a sweep's parts are float32).
     """
@@ -107,23 +108,18 @@ def run_batch(
     # the event and trade rows' buffers, one variant's at a time, kept between variants
     ev = np.empty((_ROWS, EV_WIDTH))
     trade_buffer = np.empty((64, TRADE_WIDTH))
-    sym0: npt.NDArray[np.float64] | None = None
-    port0: npt.NDArray[np.float64] | None = None
+    start: BatchStart | None = None
     shared = _Shared(series.close, day_ends(series.index))
     for v, spec in enumerate(specs):
-        state = CoreState(spec, capacity=0)  # its rows go to the batch's buffer
-        if sym0 is None or port0 is None:
-            sym0, port0 = state.sym.copy(), state.port.copy()
-        elif state.port.shape != port0.shape or not np.array_equal(state.sym, sym0, equal_nan=True):
-            raise ValueError("the batched variants must share the symbol's starting state")
+        if start is None:
+            start = BatchStart(spec)
+        begin = start.variant(spec)
         counts = np.zeros((1, COUNTS))
         rejections = np.zeros((1, MAX_CODE), np.int64)
-        limits_at = np.array([0, len(state.limits)], np.int64)
-        sent_at = np.array([0, len(state.sent)], np.int64)
         trade_buffer, n_trades, ev = run_variants(
             inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
-            state.prm[np.newaxis], state.acct[np.newaxis], sym0, port0, state.limits,
-            limits_at, sent_at, equity, counts, rejections, ev, trade_buffer,
+            begin.prm, begin.acct, start.sym, start.port, begin.limits, begin.limits_at,
+            begin.sent_at, equity, counts, rejections, ev, trade_buffer,
         )  # fmt: skip
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
