@@ -135,7 +135,8 @@ def run_live(
                 runner.inbox.install_signal_handlers()
             try:
                 runner.start()
-                halted = _halted_line(runner, run_dir)
+                asked = [r.action for r in runner.inbox.pending()]
+                halted = _halted_line(run_dir, killed=runner.session_or_fail.killed, asked=asked)
                 if halted is not None:
                     print(halted, file=sys.stderr, flush=True)
                 reason = loop(runner.ticking(), stop, max_bars=max_bars)
@@ -163,13 +164,12 @@ def run_live(
     return "\n".join([line, *_refusals(runner.recorder_or_fail.refusals())])
 
 
-def _halted_line(runner: LiveRunner, run_dir: Path) -> str | None:
-    """What a restart of a run the kill switch holds says before its first bar (None: it
-    is not halted so, or a resume asked while nothing ran waits for this start)."""
-    if not runner.session_or_fail.killed:
-        return None
-    asked = [r.action for r in runner.inbox.pending() if r.action in ("kill", "resume")]
-    if asked and asked[-1] == "resume":
+def _halted_line(run_dir: Path, *, killed: bool, asked: Sequence[str]) -> str | None:
+    """What a restart of a run the kill switch holds (``killed``) says before its first
+    bar (None: it is not, or a resume among the mailbox's ``asked`` actions, written while
+    nothing ran, waits for this start)."""
+    switches = [action for action in asked if action in ("kill", "resume")]
+    if not killed or (switches and switches[-1] == "resume"):
         return None
     return (
         f"{run_dir}: the kill switch holds this run halted (journaled before this start); "
