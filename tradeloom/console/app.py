@@ -413,6 +413,12 @@ class _State:
             delivery = await run_in_threadpool(partial(send, ref.path, action, reason, by=by))
         except UserError as exc:
             return _error(400, self.index.shown(str(exc), ref))
+        return self._delivered(ref, action, reason, by, delivery, delivery.already is not None)
+
+    def _delivered(
+        self, ref: Any, action: str, reason: str, by: Origin, delivery: Any, already: bool = False
+    ) -> Response:
+        """Log an action delivered to run ``ref`` and answer it (every action's answer)."""
         _access.warning("console_action", action=action, run=ref.id, reason=reason, by=by)
         return _json(
             {
@@ -420,7 +426,7 @@ class _State:
                 "run": ref.id,
                 "message": self.index.shown(delivery.describe(), ref),
                 "running": delivery.pid is not None,
-                "already": delivery.already is not None,
+                "already": already,
             }
         )
 
@@ -445,16 +451,7 @@ class _State:
             )
         except UserError as exc:
             return _error(400, self.index.shown(str(exc), ref))
-        _access.warning("console_action", action="swap", run=ref.id, reason=reason, by=by)
-        return _json(
-            {
-                "action": "swap",
-                "run": ref.id,
-                "message": self.index.shown(delivery.describe(), ref),
-                "running": delivery.pid is not None,
-                "already": False,
-            }
-        )
+        return self._delivered(ref, "swap", reason, by, delivery)
 
     async def _promote(self, ref: Any, action: str, body: bytes, by: Origin) -> Response:
         from tradeloom.engine.control import request_promote, request_rollback
@@ -477,16 +474,7 @@ class _State:
             delivery = await run_in_threadpool(send)
         except UserError as exc:
             return _error(400, self.index.shown(str(exc), ref))
-        _access.warning("console_action", action=action, run=ref.id, reason=reason, by=by)
-        return _json(
-            {
-                "action": action,
-                "run": ref.id,
-                "message": self.index.shown(delivery.describe(), ref),
-                "running": delivery.pid is not None,
-                "already": False,
-            }
-        )
+        return self._delivered(ref, action, reason, by, delivery)
 
     async def openapi(self, request: Request) -> Response:
         assert self.schemas is not None
