@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,10 +312,7 @@ def pass_canary(
             by=by,
             reason=reason,
             request=request,
-            drawdown=figures.drawdown,
-            auc=figures.auc,
-            calibration_error=figures.calibration_error,
-            samples=figures.samples,
+            **asdict(figures),  # the evidence: the rules' figures at this close
         )
     )
     books.retire(CHAMPION_SHADOW)
@@ -367,10 +364,7 @@ def roll_back(
             limit=limit,
             reason=reason,
             request=request,
-            drawdown=figures.drawdown,
-            auc=figures.auc,
-            calibration_error=figures.calibration_error,
-            samples=figures.samples,
+            **asdict(figures),  # the evidence: the rules' figures at this close
         )
     )
     books.retire(CHAMPION_SHADOW)
