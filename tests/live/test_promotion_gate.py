@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play as challenger_run
@@ -264,3 +265,67 @@ def test_a_restart_after_the_bar_of_a_promotion_promotes_no_second_challenger_th
     dropped = [(r["bar"], r["challenger"]) for r in rows(run, "challenger_failed")]
     assert dropped == [(r["bar"], r["challenger"]) for r in rows(alone, "challenger_failed")]
     assert rows(run, "challenger_gate") == rows(alone, "challenger_gate")
+
+
+HORIZON = 3
+"""The label's horizon of the registry's model (`tests.live.test_challengers.MODEL`)."""
+
+
+def recomputed_health(run: Path, upto: int) -> tuple[int, float, float]:
+    """The challenger's resolved predictions at bar ``upto`` (each bar's probability against
+    the close ``HORIZON`` bars on, both in the journal's ``live_bar`` rows), their AUC by
+    scikit-learn and their calibration error over ten bins written out."""
+    closes = {r["bar"]: r["close"] for r in rows(run, "live_bar")}
+    pairs = [
+        (r["probabilities"][0], closes[r["bar"] + HORIZON] > closes[r["bar"]])
+        for r in rows(run, "challenger_bar")
+        if r["bar"] + HORIZON <= upto and np.isfinite(r["probabilities"][0])
+    ]
+    p = np.array([q for q, _ in pairs])
+    up = np.array([u for _, u in pairs], dtype=np.float64)
+    if len(pairs) < 2 or up.min() == up.max():
+        return len(pairs), float("nan"), float("nan")
+    ece = 0.0
+    for b in range(10):
+        inside = (p >= b / 10) & ((p < (b + 1) / 10) if b < 9 else (p <= 1.0))
+        if inside.any():
+            ece += inside.sum() * abs(p[inside].mean() - up[inside].mean()) / len(p)
+    return len(pairs), float(roc_auc_score(up, p)), ece
+
+
+def test_a_healthy_challenger_is_promoted_once_its_predictions_are_resolved(
+    registry: Path, tmp_path: Path
+) -> None:
+    gate = {**GATE, "min_auc": 0.01, "max_calibration_error": 0.99, "min_samples": 10}
+    code, run = play(tmp_path, gated(registry, gate, better=True))
+    assert code == 0
+    verdicts = rows(run, "challenger_gate")
+    assert verdicts[0]["verdict"] == "waiting" and verdicts[-1]["verdict"] == "promote"
+    assert json.loads(verdicts[0]["health"])["samples"] < 10  # it waited for them
+    for row in verdicts:  # each row's figures are the journal's recomputed
+        health = json.loads(row["health"])
+        samples, auc, ece = recomputed_health(run, row["bar"])
+        assert health["samples"] == samples
+        if samples >= 10:
+            assert health["auc"] == pytest.approx(auc, abs=1e-12)
+            assert health["calibration_error"] == pytest.approx(ece, abs=1e-12)
+        else:
+            assert health["auc"] is None and health["calibration_error"] is None
+    assert [s["by"] for s in rows(run, "model_swapped")] == ["gate"]
+
+
+def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
+    registry: Path, tmp_path: Path
+) -> None:
+    gate = {**GATE, "min_auc": 0.999, "min_samples": 5}  # an AUC no forest reaches here
+    code, run = play(tmp_path, gated(registry, gate, better=True))
+    assert code == 0
+    verdicts = rows(run, "challenger_gate")
+    assert [v["verdict"] for v in verdicts] == ["waiting", "hold"]
+    held = verdicts[-1]
+    assert held["p"] < GATE["alpha"]  # the test alone would have promoted it
+    health = json.loads(held["health"])
+    assert health["samples"] >= 5 and health["auc"] < 0.999
+    assert health["auc"] == pytest.approx(recomputed_health(run, held["bar"])[1], abs=1e-12)
+    assert rows(run, "model_swapped") == []
+    assert len(rows(run, "challenger_bar")) == BARS

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tests.hunting import examples
+from tradeloom.live.prediction_health import PredictionHealth
 from tradeloom.live.promotion_gate import HOLD, PROMOTE, WAITING, read_gate
 from tradeloom.schemas.strategy import PromoteWhen
 
@@ -66,3 +67,25 @@ def test_a_steadily_better_book_is_promoted_and_an_identical_one_is_not() -> Non
     assert read_gate(gate, champion, better, 0).verdict == HOLD
     assert read_gate(gate, champion, champion, 0).verdict == HOLD  # no spread: no test
     assert read_gate(gate, better[:4], champion[:4], 0).verdict == WAITING
+
+
+def test_a_gate_with_health_rules_waits_for_its_samples_and_holds_an_unhealthy_challenger() -> None:
+    champion = [100.0 + i for i in range(12)]
+    better = [100.0 + 1.5 * i + (0.2 if i % 2 else 0.0) for i in range(12)]
+    gate = PromoteWhen(
+        min_bars=5, alpha=0.2, min_auc=0.6, max_calibration_error=0.1, min_samples=10
+    )
+    assert read_gate(gate, better, champion, 0).verdict == WAITING  # no figures: no samples
+    few = PredictionHealth(0.9, 0.01, 9)
+    assert read_gate(gate, better, champion, 0, few).verdict == WAITING
+    good = PredictionHealth(0.9, 0.01, 10)
+    reading = read_gate(gate, better, champion, 0, good)
+    assert reading.verdict == PROMOTE and reading.health == good
+    for sick in (
+        PredictionHealth(0.55, 0.01, 10),  # AUC below its limit
+        PredictionHealth(math.nan, 0.01, 10),  # one class: no AUC
+        PredictionHealth(0.9, 0.2, 10),  # calibration past its limit
+    ):
+        assert read_gate(gate, better, champion, 0, sick).verdict == HOLD
+    plain = PromoteWhen(min_bars=5, alpha=0.2)  # no health rule: figures are not read
+    assert read_gate(plain, better, champion, 0, PredictionHealth(0.1, 0.9, 0)).verdict == PROMOTE

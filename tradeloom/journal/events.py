@@ -1162,6 +1162,10 @@ class ChallengerGate(Event):
         p: Its one-sided p-value (NaN with ``t``).
         alpha: The gate's significance level.
         verdict: ``waiting``, ``hold`` or ``promote``.
+        health: The figures its health rules read, as JSON (`tradeloom.live.
+            prediction_health`): ``{"auc", "calibration_error", "samples"}`` over the
+            challenger's resolved predictions, null where there are too few; '' when
+            the gate has no health rule.
     """
 
     challenger: str
@@ -1172,6 +1176,7 @@ class ChallengerGate(Event):
     p: float
     alpha: float
     verdict: str
+    health: str = field(default="", metadata={"added": True})
 
 
 @_kind("challenger_added")

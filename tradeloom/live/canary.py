@@ -62,12 +62,12 @@ from tradeloom.live.model_swap import (
     journal_swap,
     keep_file,
 )
+from tradeloom.live.prediction_health import horizon_of, prediction_health
 from tradeloom.live.reconcile import RestartRefused
-from tradeloom.plugins.protocols import LabelHorizon, SavedModelFile
+from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen
-from tradeloom.stats import auc, calibration_error
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
@@ -93,9 +93,6 @@ __all__ = [
 CHAMPION_SHADOW = "(champion)"
 """The name of the champion's shadow book during a canary (no challenger's name: a name
 holds letters, digits, ``_ . -`` only)."""
-
-CALIBRATION_BINS = 10
-"""The equal-width probability bins of ``max_calibration_error``."""
 
 _log = structlog.get_logger("tradeloom.live")
 
@@ -140,17 +137,9 @@ def canary_figures(
     """
     peak = float(np.max(equity))
     drawdown = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
-    later = closes[1 + horizon :]
-    asked = probabilities[: len(later)]
-    now = closes[1 : 1 + len(later)]
-    known = ~(np.isnan(asked) | np.isnan(now) | np.isnan(later))
-    p = asked[known]
-    up = later[known] > now[known]
-    samples = int(known.sum())
-    if samples < min_samples:
-        return CanaryFigures(drawdown, math.nan, math.nan, samples)
-    ece = calibration_error(p, up.astype(np.float64), CALIBRATION_BINS)[0]
-    return CanaryFigures(drawdown, auc(p, up), ece, samples)
+    asked = {k + 1: row for k, row in enumerate(probabilities)}  # closes[0]: the start bar
+    health = prediction_health(asked, closes, horizon, min_samples)
+    return CanaryFigures(drawdown, health.auc, health.calibration_error, health.samples)
 
 
 def fired(rules: RollbackWhen, figures: CanaryFigures) -> tuple[str, float, float] | None:
@@ -287,7 +276,7 @@ def start_canary(
     _log.warning("canary_started", challenger=name, fraction=when.fraction, bars=when.bars)
     if shadowing is not None:
         _shadow_champion(books, session, shadowing, champion_model, last_bar=bar)
-    return Canary(started, when.rollback_when, _horizon(session.p.model))
+    return Canary(started, when.rollback_when, horizon_of(session.p.model))
 
 
 def pass_canary(
@@ -397,7 +386,7 @@ def restore_canary(
             f"roll back to ({started.champion.get('path')}) cannot be loaded again: "
             f"{built.errors[0]}; put the file back (the journal's canary_started row names it)"
         )
-    canary = Canary(started, _rules(started, files), _horizon(session.p.model))
+    canary = Canary(started, _rules(started, files), horizon_of(session.p.model))
     names = {name: s for s, name in enumerate(session.names)}
     for row in state.bars:
         if row.index > started.bar:
@@ -453,7 +442,3 @@ def _shadow_champion(
         books.join(shadow, ticks, last_bar=last_bar, fills=fills)
     except Exception as exc:  # a shadow never stops the run
         drop(books.journal, CHAMPION_SHADOW, exc, bar=len(history) - 1)
-
-
-def _horizon(model: object) -> int:
-    return max(int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0, 1)

@@ -69,6 +69,7 @@ from tradeloom.journal import (
 )
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.model_swap import model_problems
+from tradeloom.live.prediction_health import health_json, horizon_of, prediction_health
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
@@ -170,6 +171,8 @@ class _Book:
     champion: list[float]
     fills: int = 0
     verdict: str = ""
+    probabilities: dict[int, list[float]] = field(default_factory=dict)
+    """Its probabilities per symbol by bar (kept only for a gate with a health rule)."""
 
 
 @dataclass
@@ -255,7 +258,15 @@ class ShadowBooks:
         book.equity.append(last.equity)
         book.champion.append(last.champion_equity)
         book.fills += len(rows) - 1
-        reading = read_gate(gate, *_both(book.equity, book.champion), book.fills)
+        health = None
+        if gate.health:
+            book.probabilities[t] = last.probabilities
+            session = shadow.session
+            closes = session.history.closes()
+            health = prediction_health(
+                book.probabilities, closes, horizon_of(session.p.model), gate.min_samples
+            )
+        reading = read_gate(gate, *_both(book.equity, book.champion), book.fills, health)
         if reading.verdict == book.verdict:
             return
         book.verdict = reading.verdict
@@ -273,6 +284,7 @@ class ShadowBooks:
                 p=reading.p,
                 alpha=gate.alpha,
                 verdict=reading.verdict,
+                health=health_json(reading.health) if gate.health else "",
             )
         )
         _log.warning(
@@ -529,6 +541,10 @@ def _journaled(
             rows["champion_equity"].astype(float).tolist(),
             len(held.get(str(name), ())),
             verdicts.get(str(name), ""),
+            {
+                int(t): [float(p) for p in ps]
+                for t, ps in zip(rows["bar"], rows["probabilities"], strict=True)
+            },
         )
     return last, held, failed, books
 

@@ -10,8 +10,14 @@ t-test that the challenger's mean per-bar return is above the champion's. scipy,
 hand-written t distribution: it is a dependency already (the deflated Sharpe ratio) and
 its tail probabilities are exact.
 
-The verdict is ``waiting`` (fewer bars or fills than asked), ``hold`` (p >= alpha, or
-no spread to test) or ``promote`` (p < alpha).
+A gate may also ask that the challenger's own predictions be healthy (``min_auc``,
+``max_calibration_error``, over its probabilities whose outcome is known: the rule of
+`tradeloom.live.prediction_health`, the one a canary's rollback reads): the gate waits
+for ``min_samples`` of them, and holds while one of the two is past its limit.
+
+The verdict is ``waiting`` (fewer bars, fills or resolved predictions than asked),
+``hold`` (p >= alpha, no spread to test, or the predictions past a health limit) or
+``promote`` (p < alpha, and healthy).
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from tradeloom.live.prediction_health import PredictionHealth
 from tradeloom.schemas.strategy import PromoteWhen
 
-__all__ = ["HOLD", "PROMOTE", "WAITING", "GateReading", "read_gate"]
+__all__ = ["HOLD", "PROMOTE", "WAITING", "GateReading", "healthy", "read_gate"]
 
 WAITING = "waiting"
 HOLD = "hold"
 PROMOTE = "promote"
+
+NO_HEALTH = PredictionHealth(math.nan, math.nan, 0)
+"""The health figures of a gate without a health rule (not read)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,8 @@ class GateReading:
         t: The paired t statistic (NaN: fewer than two returns, or no spread).
         p: Its one-sided p-value (NaN with ``t``).
         verdict: ``waiting``, ``hold`` or ``promote``.
+        health: The challenger's prediction figures (NaN figures and no samples: the
+            gate has no health rule).
     """
 
     bars: int
@@ -51,13 +63,19 @@ class GateReading:
     t: float
     p: float
     verdict: str
+    health: PredictionHealth = NO_HEALTH
 
 
 def read_gate(
-    gate: PromoteWhen, challenger: Sequence[float], champion: Sequence[float], fills: int
+    gate: PromoteWhen,
+    challenger: Sequence[float],
+    champion: Sequence[float],
+    fills: int,
+    health: PredictionHealth | None = None,
 ) -> GateReading:
     """Return the gate's reading over the equity both books had at the same closes, in
-    order (``challenger[i]`` and ``champion[i]`` at one close), with ``fills`` fills."""
+    order (``challenger[i]`` and ``champion[i]`` at one close), with ``fills`` fills and,
+    when the gate has a health rule, the challenger's prediction figures ``health``."""
     ours = np.asarray(challenger, dtype=np.float64)
     theirs = np.asarray(champion, dtype=np.float64)
     bars = len(ours)
@@ -67,10 +85,21 @@ def read_gate(
     if len(differences) >= 2 and float(np.ptp(differences)) > 0.0:
         result = stats.ttest_1samp(differences, 0.0, alternative="greater")
         t, p = float(result.statistic), float(result.pvalue)
-    if bars < gate.min_bars or fills < gate.min_fills:
+    figures = health if gate.health and health is not None else NO_HEALTH
+    few = bars < gate.min_bars or fills < gate.min_fills
+    if few or (gate.health and figures.samples < gate.min_samples):
         verdict = WAITING
-    elif not math.isnan(p) and p < gate.alpha:
+    elif not math.isnan(p) and p < gate.alpha and healthy(gate, figures):
         verdict = PROMOTE
     else:
         verdict = HOLD
-    return GateReading(bars, fills, mean, t, p, verdict)
+    return GateReading(bars, fills, mean, t, p, verdict, figures)
+
+
+def healthy(gate: PromoteWhen, figures: PredictionHealth) -> bool:
+    """Whether ``figures`` pass the gate's health rules (an AUC of NaN, one class only,
+    does not pass ``min_auc``)."""
+    if gate.min_auc is not None and not figures.auc >= gate.min_auc:
+        return False
+    error = gate.max_calibration_error
+    return error is None or figures.calibration_error <= error

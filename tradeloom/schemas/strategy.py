@@ -360,8 +360,9 @@ class CanaryWhen(BaseModel):
 
 class PromoteWhen(BaseModel):
     """A challenger's promotion gate (``challengers.N.promote_when``): evaluated at each
-    bar's close, it promotes the challenger once it has the bars and fills asked and a
-    one-sided paired t-test finds its mean per-bar return above the champion's."""
+    bar's close, it promotes the challenger once it has the bars and fills asked, a
+    one-sided paired t-test finds its mean per-bar return above the champion's, and its
+    own predictions are healthy (``min_auc``, ``max_calibration_error``) when asked."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -380,11 +381,37 @@ class PromoteWhen(BaseModel):
         le=0.5,
         description="The test's significance level: promoted when its p-value is below it.",
     )
+    min_auc: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Promote only while the AUC of the challenger's own probabilities "
+        "against the label's direction, over its bars whose outcome is known, is at least "
+        "this (null: no such rule).",
+    )
+    max_calibration_error: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Promote only while the expected calibration error (10 equal-width "
+        "bins) of those probabilities is at most this (null: no such rule).",
+    )
+    min_samples: int = Field(
+        default=20,
+        ge=2,
+        description="The predictions with a known outcome min_auc and "
+        "max_calibration_error wait for (the gate waits until it has them).",
+    )
     canary: CanaryWhen | None = Field(
         default=None,
         description="Promote through a canary stage at a fraction of the champion's size, "
         "with rollback rules (null: the challenger becomes the full champion at once).",
     )
+
+    @property
+    def health(self) -> bool:
+        """Whether the gate reads the challenger's predictions (a health rule is set)."""
+        return self.min_auc is not None or self.max_calibration_error is not None
 
 
 class ChallengerSection(BaseModel):
