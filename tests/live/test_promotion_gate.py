@@ -315,7 +315,7 @@ def test_a_healthy_challenger_is_promoted_once_its_predictions_are_resolved(
 
 
 def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
-    registry: Path, tmp_path: Path
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gate = {**GATE, "min_auc": 0.999, "min_samples": 5}  # an AUC no forest reaches here
     code, run = play(tmp_path, gated(registry, gate, better=True))
@@ -329,3 +329,9 @@ def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
     assert health["auc"] == pytest.approx(recomputed_health(run, held["bar"])[1], abs=1e-12)
     assert rows(run, "model_swapped") == []
     assert len(rows(run, "challenger_bar")) == BARS
+    capsys.readouterr()
+    assert main(["status", str(run), "--json"]) == 0
+    books = {b["name"]: b for b in json.loads(capsys.readouterr().out)["books"]}
+    ece = health["calibration_error"]
+    shown = f"hold p={held['p']:.3g} auc={health['auc']:.3g} ece={ece:.3g}"
+    assert books["saved"]["gate"] == shown  # what held it, where the operator looks

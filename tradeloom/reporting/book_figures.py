@@ -18,6 +18,7 @@ challenger's promotion gate, its last ``challenger_gate`` verdict with its p-val
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -141,14 +142,20 @@ def book_figures(
 
 
 def _gates(rows: pd.DataFrame | None) -> dict[str, str]:
-    """Each gated challenger's last verdict, with its p-value when it has one."""
+    """Each gated challenger's last verdict, with its p-value when it has one and the
+    health figures its rules read (``auc=``, ``ece=``) when it has them."""
     if rows is None or not len(rows):
         return {}
     shown = {}
     for name, group in rows.groupby("challenger", sort=False):
         last = group.iloc[-1]
         p = float(last["p"])
-        shown[str(name)] = str(last["verdict"]) + ("" if math.isnan(p) else f" p={p:.3g}")
+        said = str(last["verdict"]) + ("" if math.isnan(p) else f" p={p:.3g}")
+        health = json.loads(str(last.get("health") or "{}"))
+        for key, label in (("auc", "auc"), ("calibration_error", "ece")):
+            if health.get(key) is not None:
+                said += f" {label}={health[key]:.3g}"
+        shown[str(name)] = said
     return shown
 
 
