@@ -34,7 +34,10 @@ def member(
 ) -> dict[str, Any]:
     """`tests.live.test_challengers.strategy` named ``name`` over ``symbol``."""
     document = strategy(challengers=challengers, **kw)
-    return {**document, "name": name, "data": {**document["data"], "symbol": symbol}}
+    data = {**document["data"], "symbol": symbol}
+    if symbol != "BTC/USDT":
+        data["seed_offset"] = 1  # another market (the synthetic one is keyed by the seed)
+    return {**document, "name": name, "data": data}
 
 
 def play(

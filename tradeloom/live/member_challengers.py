@@ -50,7 +50,8 @@ from tradeloom.live.challengers import (
     unfit,
 )
 from tradeloom.live.portfolio_start import member_live_rows
-from tradeloom.live.promotion_stage import Member, PromotionStage, refuse_request
+from tradeloom.live.promotion import Member
+from tradeloom.live.promotion_stage import PromotionStage, refuse_request
 from tradeloom.plugins.component import BuildContext
 
 if TYPE_CHECKING:

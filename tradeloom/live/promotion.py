@@ -20,6 +20,7 @@ truth, so a kill -9 at any moment promotes once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
@@ -35,12 +36,25 @@ from tradeloom.live.model_swap import (
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.promotion_stage import Member
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas import StrategyConfig
 
-__all__ = ["promote", "promote_passed"]
+__all__ = ["Member", "promote", "promote_passed"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """The portfolio file's strategy whose challenger is promoted.
+
+    Attributes:
+        strategy: Its name (its challengers' are ``STRATEGY/NAME``).
+        config: Its strategy file, as the run runs it (its ``challengers:``).
+    """
+
+    strategy: str
+    config: StrategyConfig
 
 
 def promote_passed(
@@ -50,7 +64,6 @@ def promote_passed(
     session: LiveSession,
     recorder: Recorder,
     shadowing: Shadowing | None = None,
-    *,
     member: Member | None = None,
 ) -> Canary | None:
     """Promote the first challenger of ``books`` whose gate passed (one per bar: the

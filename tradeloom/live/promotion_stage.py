@@ -37,25 +37,12 @@ if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.promotion import Member
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
-    from tradeloom.schemas import StrategyConfig
 
-__all__ = ["Member", "PromotionStage", "open_stage", "promotion_problems", "refuse_request"]
-
-
-@dataclass(frozen=True)
-class Member:
-    """The portfolio file's strategy whose challengers a stage promotes.
-
-    Attributes:
-        strategy: Its name (its challengers' are ``STRATEGY/NAME``).
-        config: Its strategy file, as the run runs it (its ``challengers:``).
-    """
-
-    strategy: str
-    config: StrategyConfig
+__all__ = ["PromotionStage", "open_stage", "promotion_problems", "refuse_request"]
 
 
 @dataclass
@@ -111,7 +98,7 @@ class PromotionStage:
             session,
             self.recorder,
             self.shadowing,
-            member=self.member,
+            self.member,
         )
 
     def review(self, session: LiveSession) -> None:
