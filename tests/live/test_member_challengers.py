@@ -84,7 +84,10 @@ def alone(folder: Path, document: dict[str, Any], bars: int = BARS) -> tuple[int
 
 
 def rows(run: Path, kind: str) -> list[dict[str, Any]]:
-    return [{"bar": r.bar, **r.values} for r in read_rows(run / "journal.sqlite", [kind])]
+    return [
+        {"bar": r.bar, "symbol": r.symbol, **r.values}
+        for r in read_rows(run / "journal.sqlite", [kind])
+    ]
 
 
 def book_fills(run: Path, book: str) -> list[tuple[Any, ...]]:
@@ -264,13 +267,15 @@ def test_a_gate_swaps_only_its_strategys_model(
     ]
     assert (promoted / swapped[0]["file"]).is_file()
     assert max(r["bar"] for r in rows(promoted, "challenger_bar")) == bar  # its shadow stopped
-    # beta decides and trades as in the portfolio without challengers
+    # beta decides as in the portfolio without challengers: its model is its own
     code, plain = play(
         tmp_path / "plain", member("alpha", "BTC/USDT", signal=SILENT), bars=GATED_BARS
     )
     assert code == 0
     assert probabilities(promoted, "beta:ETH/USDT") == probabilities(plain, "beta:ETH/USDT")
-    assert book_fills(promoted, "beta:ETH/USDT") == book_fills(plain, "beta:ETH/USDT") != []
+    # (its sizes are its share of the one account, which alpha's trades move)
+    theirs = [f[:2] + f[3:4] for f in book_fills(plain, "beta:ETH/USDT")]
+    assert [f[:2] + f[3:4] for f in book_fills(promoted, "beta:ETH/USDT")] == theirs != []
     assert (
         probabilities(promoted, "alpha:BTC/USDT")[: bar - first_live(promoted) + 1]
         == (probabilities(plain, "alpha:BTC/USDT")[: bar - first_live(plain) + 1])
@@ -327,17 +332,17 @@ def test_promote_by_hand_names_the_strategy_and_its_challenger(
 
 
 def test_a_canary_in_a_portfolio_files_strategy_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    saved = {"kind": "saved", "from_run": str(registry)}
     entry = {
         "name": "saved",
-        "model": {"kind": "saved", "path": "m.joblib", "sha256": "0" * 64},
+        "model": saved,
         "promote_when": {"min_bars": 5, "canary": {"fraction": 0.5, "bars": 4}},
     }
     folder = tmp_path
-    (folder / "alpha.yaml").write_text(
-        yaml.safe_dump(member("alpha", "BTC/USDT", [entry]), sort_keys=False)
-    )
+    alpha = member("alpha", "BTC/USDT", [entry], model=saved)
+    (folder / "alpha.yaml").write_text(yaml.safe_dump(alpha, sort_keys=False))
     (folder / "beta.yaml").write_text(yaml.safe_dump(member("beta", "ETH/USDT"), sort_keys=False))
     (folder / "pair.yaml").write_text(
         yaml.safe_dump(
@@ -353,8 +358,14 @@ def test_a_canary_in_a_portfolio_files_strategy_is_refused(
     )
     capsys.readouterr()
     assert main(["validate", str(folder / "pair.yaml")]) == 2
-    err = capsys.readouterr().err
-    assert (
-        "challengers.0.promote_when.canary: a portfolio file's strategy promotes its "
-        "challenger without a canary" in err
-    )
+    lines = (folder / "alpha.yaml").read_text().splitlines()
+    # located at the canary's mapping: its first key's line and column
+    at = next(n for n, line in enumerate(lines, 1) if line.strip() == "canary:") + 1
+    column = len(lines[at - 1]) - len(lines[at - 1].lstrip())
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{folder / 'alpha.yaml'}:{at}:{column + 1} challengers.0.promote_when.canary: a "
+        "portfolio file's strategy promotes its challenger without a canary: a canary sizes "
+        "its entries in the compiled core of a strategy run alone (a portfolio's books size "
+        "in Python) and rolls back on the run's drawdown (which its strategies share); "
+        "remove canary here"
+    ]
