@@ -369,3 +369,39 @@ def test_a_canary_in_a_portfolio_files_strategy_is_refused(
         "in Python) and rolls back on the run's drawdown (which its strategies share); "
         "remove canary here"
     ]
+
+
+def test_promote_by_hand_swaps_that_strategys_model(registry: Path, tmp_path: Path) -> None:
+    document = gated(registry)
+    document["challengers"][0]["promote_when"] = {"min_bars": 1000}  # never passes alone
+    code, run = play(tmp_path, document, bars=6)
+    assert code == 0
+    assert main(["promote", str(run), "--challenger", "alpha/saved", "--reason", "by hand"]) == 0
+    code, run = play(tmp_path, document, bars=4)  # the request waits for the next start
+    assert code == 0
+    (swapped,) = rows(run, "model_swapped")
+    assert (swapped["strategy"], swapped["by"], swapped["reason"]) == ("alpha", "cli", "by hand")
+    assert swapped["request"].startswith("challenger:alpha/saved@")
+    assert max(r["bar"] for r in rows(run, "challenger_bar")) == swapped["bar"]
+    assert rows(run, "model_swap_refused") == []
+
+
+def test_a_restart_refuses_a_strategys_challenger_changed_while_down(
+    shadowed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(shadowed, tmp_path / "run")
+    changed = [
+        {**CHALLENGERS[0], "signal": {"kind": "threshold", "threshold": 0.3}},
+        CHALLENGERS[1],
+    ]
+    capsys.readouterr()
+    code, _ = play(tmp_path, member("alpha", "BTC/USDT", changed), bars=2)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(tmp_path / "alpha.yaml"))
+    assert err[0].endswith(
+        " challengers.0: challenger 'logit' changed while it runs (its book is one "
+        "candidate's): put it back, or remove it and add the new one under another name"
+    )
