@@ -315,24 +315,3 @@ def test_a_challenger_that_raises_is_dropped_and_the_champion_trades_on(
     assert main(["status", str(run)]) == 0
     out = capsys.readouterr().out
     assert "challenger small dropped: RuntimeError: its model could not predict this bar" in out
-
-
-def test_a_portfolio_files_strategy_with_challengers_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import shutil
-
-    root = Path(__file__).resolve().parents[2] / "examples"
-    shutil.copytree(root / "two_strategies", tmp_path / "two_strategies")
-    shutil.copy(root / "two_strategies.yaml", tmp_path / "two.yaml")
-    member = tmp_path / "two_strategies" / "trend_btc.yaml"
-    document = yaml.safe_load(member.read_text(encoding="utf-8"))
-    document["challengers"] = [{"name": "logit", "model": {**document["model"]}}]
-    member.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    at = member.read_text(encoding="utf-8").splitlines().index("challengers:") + 2
-    capsys.readouterr()
-    assert main(["validate", str(tmp_path / "two.yaml")]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"{member}:{at}:1 challengers: a portfolio file's strategies have no challengers yet "
-        "(issue 70): they run only when the strategy runs alone; remove them here"
-    ]

@@ -572,7 +572,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     promote.add_argument(
-        "--challenger", required=True, metavar="NAME", help="the challenger (challengers[].name)"
+        "--challenger",
+        required=True,
+        metavar="NAME",
+        help="the challenger (challengers[].name; a portfolio file's strategy's: STRATEGY/NAME)",
     )
     promote.add_argument(
         "--reason",

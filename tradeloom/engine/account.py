@@ -422,6 +422,11 @@ class Ledger:
         """The weights in force for the next bar."""
         return np.asarray(self.allocation.weights)
 
+    def strategy_pnl(self, bar: int) -> npt.NDArray[np.float64]:
+        """Return each strategy's P&L at bar ``bar``'s close (its books' summed), booked."""
+        k = len(self.books.strategies)
+        return np.bincount(self._owner, self._pnl[bar], minlength=k).astype(np.float64)
+
     def advance(self, bar: int, marks: npt.NDArray[np.float64]) -> None:
         """Book every bar up to ``bar`` (inclusive) from ``marks`` (`fill_marks` so far)."""
         k = len(self.books.strategies)

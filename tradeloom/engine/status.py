@@ -86,6 +86,7 @@ _KINDS = (
     "challenger_fill",
     "challenger_failed",
     "challenger_gate",
+    "challenger_started",
     "canary_started",
     "canary_passed",
     "canary_rolled_back",

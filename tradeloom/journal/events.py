@@ -54,6 +54,7 @@ __all__ = [
     "ChallengerFill",
     "ChallengerGate",
     "ChallengerRemoved",
+    "ChallengerStarted",
     "ConfigReloadRefused",
     "ConfigReloaded",
     "ControlRequest",
@@ -1097,9 +1098,12 @@ class ChallengerFill(Fill, Event):
 
     Attributes:
         challenger: The challenger's name (``challengers[].name``).
+        strategy: The portfolio file's strategy whose challenger it is ('' for a strategy
+            run alone); ``challenger`` is then ``STRATEGY/NAME``.
     """
 
     challenger: str = ""
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @_kind("challenger_bar")
@@ -1117,7 +1121,10 @@ class ChallengerBar(Event):
         equity: Its equity at the bar's close.
         traded: The notional its fills of this bar traded (sum of price x quantity).
         champion_equity: The champion's equity at the same close (its promotion gate
-            compares the two books' per-bar returns).
+            compares the two books' per-bar returns); a portfolio file's strategy's: that
+            strategy's own equity (`tradeloom.live.member_equity`).
+        strategy: The portfolio file's strategy whose challenger it is ('' for a strategy
+            run alone); ``challenger`` is then ``STRATEGY/NAME``.
     """
 
     challenger: str
@@ -1128,6 +1135,7 @@ class ChallengerBar(Event):
     equity: float
     traded: float
     champion_equity: float = float("nan")
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @_kind("challenger_failed")
@@ -1139,10 +1147,13 @@ class ChallengerFailed(Event):
     Attributes:
         challenger: The challenger's name (``challengers[].name``).
         message: What it raised, one line (``ExceptionType: message``).
+        strategy: The portfolio file's strategy whose challenger it is ('' for a strategy
+            run alone); ``challenger`` is then ``STRATEGY/NAME``.
     """
 
     challenger: str
     message: str
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @_kind("challenger_gate")
@@ -1166,6 +1177,8 @@ class ChallengerGate(Event):
             prediction_health`): ``{"auc", "calibration_error", "samples"}`` over the
             challenger's resolved predictions, null where there are too few; '' when
             the gate has no health rule.
+        strategy: The portfolio file's strategy whose challenger it is ('' for a strategy
+            run alone); ``challenger`` is then ``STRATEGY/NAME``.
     """
 
     challenger: str
@@ -1177,6 +1190,27 @@ class ChallengerGate(Event):
     alpha: float
     verdict: str
     health: str = field(default="", metadata={"added": True})
+    strategy: str = field(default="", metadata={"added": True})
+
+
+@_kind("challenger_started")
+@dataclass(frozen=True, kw_only=True)
+class ChallengerStarted(Event):
+    """A portfolio file's strategy's challenger starts its shadow book, flat, with
+    ``capital``: the strategy's share of the account at the run's first live bar (its
+    weight then times the account's equity then). A restart reads the capital here.
+
+    Attributes:
+        challenger: Its name, ``STRATEGY/NAME``.
+        strategy: The portfolio file's strategy whose challenger it is.
+        capital: The cash its book starts with.
+        first_bar: The first clock bar it decides on.
+    """
+
+    challenger: str
+    strategy: str
+    capital: float
+    first_bar: int
 
 
 @_kind("challenger_added")

@@ -84,13 +84,16 @@ if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState, LiveBarRow
 
 __all__ = [
+    "Journaled",
     "ShadowBooks",
     "candidate_pipeline",
     "drop",
+    "journaled",
     "journaled_book",
     "open_shadow_books",
     "promoted_by",
     "promotion_request",
+    "scoped",
     "start_shadow",
     "unfit",
 ]
@@ -190,6 +193,9 @@ class _Shadow:
     """Its promotion gate (None: never promoted)."""
     book: _Book = field(default_factory=lambda: _Book([], []))
     """What its gate reads, as journaled (a restart's: from the journal)."""
+    strategy: str = ""
+    """The portfolio file's strategy it shadows ('' for a strategy run alone; its name is
+    then ``STRATEGY/NAME``: `scoped`)."""
 
 
 class ShadowBooks:
@@ -205,12 +211,16 @@ class ShadowBooks:
         self.shadows = list(shadows)
 
     def step(
-        self, time: pd.Timestamp, values: npt.ArrayLike, champion: float = float("nan")
+        self,
+        time: pd.Timestamp,
+        values: npt.ArrayLike,
+        champion: float | Mapping[str, float] = float("nan"),
     ) -> None:
         """Hand the clock bar opening at ``time`` (each symbol's OHLCV) to every
         challenger; journal each one's new fills and its book at the bar's close (with
-        ``champion``, the champion's equity then; NaN: not known, a restart's replay),
-        and its gate's verdict when it changed.
+        ``champion``, the champion's equity then, or each challenger's by name: a
+        portfolio file's strategy's own from the capital each started with; NaN: not
+        known, a restart's replay), and its gate's verdict when it changed.
 
         A challenger that raises is dropped and journaled (`drop`); the others step on.
         """
@@ -218,11 +228,16 @@ class ShadowBooks:
             if time <= shadow.session.history.last_time:
                 continue  # a restart's replay of bars before it was added to the run
             bar = len(shadow.session.history)  # the index this bar takes
+            against = (
+                champion.get(shadow.name, float("nan"))
+                if isinstance(champion, Mapping)
+                else champion
+            )
             try:
-                self._step(shadow, time, values, champion)
+                self._step(shadow, time, values, against)
             except Exception as exc:  # a candidate never stops the champion
                 self.shadows.remove(shadow)
-                drop(self.journal, shadow.name, exc, bar=bar, time=time)
+                drop(self.journal, shadow.name, exc, bar=bar, time=time, strategy=shadow.strategy)
 
     def promotable(self) -> list[str]:
         """Return the challengers whose gate's verdict is ``promote``, in file order."""
@@ -285,6 +300,7 @@ class ShadowBooks:
                 alpha=gate.alpha,
                 verdict=reading.verdict,
                 health=health_json(reading.health) if gate.health else "",
+                strategy=shadow.strategy,
             )
         )
         _log.warning(
@@ -320,6 +336,12 @@ class ShadowBooks:
         self.shadows = [s for s in self.shadows if s.name != name]
 
 
+def scoped(strategy: str, name: str) -> str:
+    """Return the run-wide name of challenger ``name`` of the portfolio file's strategy
+    ``strategy`` (``STRATEGY/NAME``; a strategy run alone: ``name``)."""
+    return f"{strategy}/{name}" if strategy else name
+
+
 def promotion_request(name: str, file: str = "") -> str:
     """Return the ``request`` of the ``model_swapped`` row that promotes challenger
     ``name``: ``challenger:NAME``, and ``@FILE`` when the mailbox's request ``file``
@@ -343,14 +365,23 @@ def drop(
     *,
     bar: int = -1,
     time: pd.Timestamp | None = None,
+    strategy: str = "",
 ) -> None:
     """Journal that challenger ``name`` raised ``exc`` and is dropped (at ``bar``, opening
-    at ``time``; -1: while it was started)."""
+    at ``time``; -1: while it was started; ``strategy``: the portfolio file's strategy it
+    shadowed)."""
     message = " ".join(f"{type(exc).__name__}: {exc}".split())
     _log.error("challenger_failed", challenger=name, error=message, bar=bar)
     at = {} if time is None else {"timestamp": time}
     journal.append(
-        ChallengerFailed(bar=bar, correlation_id=bar, challenger=name, message=message, **at)
+        ChallengerFailed(
+            bar=bar,
+            correlation_id=bar,
+            challenger=name,
+            message=message,
+            strategy=strategy,
+            **at,
+        )
     )
 
 
@@ -371,7 +402,7 @@ def _book_rows(
             if (event.order_id, event.bar) in shadow.fills:
                 continue  # committed before the crash, with a book row that was not
             values = {f.name: getattr(event, f.name) for f in fields(event)}
-            rows.append(ChallengerFill(**values, challenger=shadow.name))
+            rows.append(ChallengerFill(**values, challenger=shadow.name, strategy=shadow.strategy))
         elif isinstance(event, SignalEvent):
             signals += 1
         elif isinstance(event, LiveBar) and event.symbol in index:
@@ -391,6 +422,7 @@ def _book_rows(
             equity=float(session.engine.state.acct[L.A_EQUITY]),
             traded=traded,
             champion_equity=champion,
+            strategy=shadow.strategy,
         )
     )
     return rows
@@ -494,6 +526,30 @@ def start_shadow(
         session.train(None, in_effect=True)
     scratch.events.clear()
     return _Shadow(name, session, scratch)
+
+
+@dataclass(frozen=True)
+class Journaled:
+    """The challengers' books as the journal holds them (a restart's starting point).
+
+    Attributes:
+        last: Per challenger, the last bar of its book.
+        fills: Per challenger, its fills by ``(order_id, bar)``.
+        failed: The challengers dropped.
+        books: Per challenger, its book as its gate reads it.
+        promoted: The challengers promoted (`promoted_by`).
+    """
+
+    last: dict[str, int]
+    fills: dict[str, frozenset[tuple[str, int]]]
+    failed: frozenset[str]
+    books: dict[str, _Book]
+    promoted: frozenset[str]
+
+
+def journaled(run_dir: Path) -> Journaled:
+    """Return the challengers' books in the journal of the run in ``run_dir``."""
+    return Journaled(*_journaled(run_dir), _promoted(run_dir))
 
 
 def journaled_book(run_dir: Path, name: str) -> tuple[int, frozenset[tuple[str, int]], bool]:

@@ -37,10 +37,20 @@ from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.services import JournalLink, Markets, RunFiles
     from tradeloom.plugins.protocols import Venue
+    from tradeloom.plugins.protocols_steps import LiveRows
 
-__all__ = ["market_of_book", "markets_of", "restart_portfolio", "start_portfolio"]
+__all__ = [
+    "market_of_book",
+    "markets_of",
+    "member_live_rows",
+    "restart_portfolio",
+    "start_portfolio",
+]
 
 _log = logger("tradeloom.live")
 
@@ -190,11 +200,7 @@ def _session(
     members: list[LiveSession] = []
     for k, (pipeline, universe) in enumerate(zip(portfolio.pipelines, universes, strict=True)):
         history = MarketHistory(universe, universe_features(pipeline, universe))
-        data = pipeline.data
-        rows = {}
-        if isinstance(data, LiveAuxiliaryFeed):  # each market's series as its bar closes
-            found = {s: data.live_auxiliary(s) for s in universe.symbols}
-            rows = {s: r for s, r in found.items() if r is not None}
+        rows = member_live_rows(pipeline, universe.symbols)
         member = LiveSession(
             pipeline,
             recorder,
@@ -223,6 +229,16 @@ def _session(
         venue=venue,
         on_delivery=link.record_delivery if files.mode == "live" else None,
     )
+
+
+def member_live_rows(pipeline: Pipeline, symbols: Sequence[str]) -> dict[str, LiveRows]:
+    """Return each market's auxiliary series as its bar closes, for a strategy of the
+    file (its data source's; empty: it has none)."""
+    data = pipeline.data
+    if not isinstance(data, LiveAuxiliaryFeed):
+        return {}
+    found = {s: data.live_auxiliary(s) for s in symbols}
+    return {s: r for s, r in found.items() if r is not None}
 
 
 def _heads(

@@ -20,6 +20,7 @@ truth, so a kill -9 at any moment promotes once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
@@ -38,8 +39,22 @@ if TYPE_CHECKING:
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
+    from tradeloom.schemas import StrategyConfig
 
-__all__ = ["promote", "promote_passed"]
+__all__ = ["Member", "promote", "promote_passed"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """The portfolio file's strategy whose challenger is promoted.
+
+    Attributes:
+        strategy: Its name (its challengers' are ``STRATEGY/NAME``).
+        config: Its strategy file, as the run runs it (its ``challengers:``).
+    """
+
+    strategy: str
+    config: StrategyConfig
 
 
 def promote_passed(
@@ -49,10 +64,12 @@ def promote_passed(
     session: LiveSession,
     recorder: Recorder,
     shadowing: Shadowing | None = None,
+    member: Member | None = None,
 ) -> Canary | None:
     """Promote the first challenger of ``books`` whose gate passed (one per bar: the
     others' gates read the new champion from the next bar); return its canary when its
-    gate declares one (``shadowing``: what the champion's shadow is built from)."""
+    gate declares one (``shadowing``: what the champion's shadow is built from;
+    ``member``: the portfolio file's strategy ``session`` is, as `promote`'s)."""
     names = books.promotable()
     if not names:
         return None
@@ -69,6 +86,7 @@ def promote_passed(
         by="gate",
         reason=reason,
         request=promotion_request(name),
+        member=member,
     )
 
 
@@ -84,15 +102,22 @@ def promote(
     by: str,
     reason: str,
     request: str,
+    member: Member | None = None,
 ) -> Canary | None:
     """Swap challenger ``name``'s model in and stop its shadow, through its canary when
     its gate declares one (returned), committed; a refused swap drops it when its gate
-    asked (an operator's refused request leaves it in shadow)."""
-    config = files.config
-    section = _model_section(config.document, name)
-    entry = next(c for c in config.challengers if c.name == name)
+    asked (an operator's refused request leaves it in shadow).
+
+    With ``member`` (a portfolio file's strategy: ``session`` is its member's), ``name``
+    is ``STRATEGY/NAME`` and only that strategy's model is swapped, by the path of
+    ``tradeloom swap --strategy`` (``model_swapped`` with its ``strategy``)."""
+    config = files.config if member is None else member.config
+    strategy = "" if member is None else member.strategy
+    own = name.removeprefix(f"{strategy}/") if strategy else name
+    section = _model_section(config.document, own)
+    entry = next(c for c in config.challengers if c.name == own)
     when = None if entry.promote_when is None else entry.promote_when.canary
-    swap = build_swap(files.config, plugins, session, section)
+    swap = build_swap(config, plugins, session, section)
     if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
         swap = SwapRefused(swap.source, ("model: it is the model in force already",))
     champion: dict[str, Any] | SwapRefused = {}
@@ -105,15 +130,15 @@ def promote(
     bar = len(session.history) - 1
     canary = None
     if isinstance(kept, SwapRefused):
-        journal_refusal(recorder, bar, kept, **asked)
+        journal_refusal(recorder, bar, kept, strategy=strategy, **asked)
         if by != "gate":  # an operator's request refused: the challenger shadows on
             books.journal.flush()
             return None
-        drop(books.journal, name, RuntimeError(kept.describe()), bar=bar)
+        drop(books.journal, name, RuntimeError(kept.describe()), bar=bar, strategy=strategy)
     else:
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
         previous = session.p.model
-        journal_swap(recorder, session, swap, kept, **asked)
+        journal_swap(recorder, session, swap, kept, strategy=strategy, **asked)
         if when is not None:
             canary = start_canary(
                 books,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import (
     CHAMPION_SHADOW,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.promotion import Member
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
@@ -55,6 +56,8 @@ class PromotionStage:
         recorder: The run's recorder.
         shadowing: What a shadow of the run is built from.
         canary: The canary in progress (None: none).
+        member: The portfolio file's strategy whose challengers these are (None: the
+            strategy run alone's); its stage never has a canary.
     """
 
     books: ShadowBooks
@@ -63,6 +66,7 @@ class PromotionStage:
     recorder: Recorder
     shadowing: Shadowing
     canary: Canary | None = None
+    member: Member | None = None
 
     def after_bar(self, session: LiveSession) -> None:
         """Read the canary's rules at the close of the bar ``session`` just ran, or
@@ -88,7 +92,13 @@ class PromotionStage:
         from tradeloom.live import promotion  # the module's: tests stand in for it
 
         self.canary = promotion.promote_passed(
-            self.books, self.files, self.plugins, session, self.recorder, self.shadowing
+            self.books,
+            self.files,
+            self.plugins,
+            session,
+            self.recorder,
+            self.shadowing,
+            self.member,
         )
 
     def review(self, session: LiveSession) -> None:
@@ -129,9 +139,12 @@ class PromotionStage:
         file = "" if request.path is None else request.path.name
         canary = self.canary
         by, reason = request.by, request.reason
+        strategy = "" if self.member is None else self.member.strategy
         if request.action == "rollback":
             if canary is None:
-                refuse_request(self.recorder, session, request, "no canary is in progress")
+                refuse_request(
+                    self.recorder, session, request, "no canary is in progress", strategy
+                )
             elif roll_back(
                 canary,
                 self.books,
@@ -154,11 +167,11 @@ class PromotionStage:
             self.canary = None
         elif canary is not None:
             why = f"the canary of {canary.name} is in progress: promote or roll it back first"
-            refuse_request(self.recorder, session, request, why)
+            refuse_request(self.recorder, session, request, why, strategy)
         elif name not in shadows:
             held = ", ".join(shadows) or "none"
             why = f"no challenger {name} in shadow (in shadow: {held})"
-            refuse_request(self.recorder, session, request, why)
+            refuse_request(self.recorder, session, request, why, strategy)
         else:
             self.canary = promotion.promote(
                 self.books,
@@ -171,19 +184,33 @@ class PromotionStage:
                 by=by,
                 reason=reason,
                 request=promotion_request(name, file),
+                member=self.member,
             )
 
 
 def refuse_request(
-    recorder: Recorder, session: LiveSession, request: ControlRequest, why: str
+    recorder: Recorder,
+    session: LiveSession,
+    request: ControlRequest,
+    why: str,
+    strategy: str = "",
 ) -> None:
     """Journal an operator's ``promote`` or ``rollback`` request refused at the last bar
-    (``model_swap_refused``: ``{action} refused: {why}``); the caller commits."""
+    (``model_swap_refused``: ``{action} refused: {why}``; ``strategy``: the portfolio
+    file's strategy it was asked for); the caller commits."""
     file = "" if request.path is None else request.path.name
     source = "rollback" if request.action == "rollback" else f"challenger {request.challenger}"
     refused = SwapRefused(source, (f"{request.action} refused: {why}",))
     bar = len(session.history) - 1
-    journal_refusal(recorder, bar, refused, by=request.by, reason=request.reason, request=file)
+    journal_refusal(
+        recorder,
+        bar,
+        refused,
+        by=request.by,
+        reason=request.reason,
+        request=file,
+        strategy=strategy,
+    )
 
 
 def open_stage(
@@ -220,6 +247,26 @@ def open_stage(
     return stage
 
 
+def _entries(run_dir: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The run's ``challengers:`` entries by their run-wide name: a portfolio file's
+    strategies' as ``STRATEGY/NAME`` (each strategy's document as the run started it)."""
+    from tradeloom.journal import journal_path, read_frames
+    from tradeloom.live.challengers import scoped
+
+    if "strategies" not in document:
+        listed = [(document, "")]
+    else:
+        rows = read_frames(journal_path(run_dir), ["strategy_at_start"])["strategy_at_start"]
+        listed = [(r["document"], str(r["strategy"])) for _, r in rows.iterrows()]
+    return {
+        scoped(strategy, str(e.get("name"))): e
+        for doc, strategy in listed
+        if isinstance(doc, dict)
+        for e in doc.get("challengers") or ()
+        if isinstance(e, dict)
+    }
+
+
 def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     """Return why the run in ``run_dir`` would refuse to promote ``challenger`` (None: to
     roll its canary back), as far as its journal tells here (the running process checks
@@ -246,14 +293,16 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
             f"--challenger: the canary of {in_canary} is in progress; promote or roll it back first"
         ]
     _, document = in_force_document(run_dir)
-    entries = document.get("challengers") or ()
-    names = [str(e.get("name")) for e in entries if isinstance(e, dict)]
-    if challenger not in names:
-        held = ", ".join(names) or "none"
+    entries = _entries(run_dir, document)
+    if challenger not in entries:
+        held = ", ".join(entries) or "none"
+        if "strategies" in document:
+            return [
+                f"--challenger: the portfolio file's strategies have no challenger "
+                f"{challenger} (they have: {held}; name one STRATEGY/NAME)"
+            ]
         return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
-    model = next(
-        e.get("model") for e in entries if isinstance(e, dict) and e.get("name") == challenger
-    )
+    model = entries[challenger].get("model")
     saved = isinstance(model, dict) and (
         model.get("kind") == "saved" or "from_run" in model or "path" in model
     )

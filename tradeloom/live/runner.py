@@ -132,7 +132,8 @@ if TYPE_CHECKING:
     from tradeloom.live.challenger_roster import RosterChange
     from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.portfolio_session import LivePortfolio
+    from tradeloom.live.member_challengers import MemberShadows
+    from tradeloom.live.portfolio_session import LivePortfolio, PortfolioSession
     from tradeloom.live.promotion_stage import PromotionStage
     from tradeloom.schemas.config import StrategyConfig
 
@@ -252,6 +253,8 @@ class LiveRunner:
         """Reads the exchange's order book at each tick (``data.order_book``; None: none)."""
         self.shadow: ShadowBooks | None = None
         """The challengers deciding in shadow on each bar (``challengers:``; None: none)."""
+        self.member_shadows: MemberShadows | None = None
+        """A portfolio file's strategies' challengers (None: none has any)."""
         self.shadowing: Shadowing | None = None
         """What a challenger's session is built from (set with the session)."""
         self.promotions: PromotionStage | None = None
@@ -469,6 +472,7 @@ class LiveRunner:
             markets.session = session
             venue = session.engine.venue
             self.exchange_venue = venue if provides(venue, ExchangeAccount) else None
+            self.member_shadows = self._open_member_shadows(state, session)
             symbols = session.markets
             # each market read through the first strategy that trades it
             self.source = MarketsFeed((m.p.data, m.history.symbols) for m in session.members)
@@ -578,6 +582,22 @@ class LiveRunner:
         )
         return books
 
+    def _open_member_shadows(
+        self, state: JournalState | None, session: PortfolioSession
+    ) -> MemberShadows | None:
+        """Start the portfolio's strategies' challengers, or rebuild them from the journal
+        (`tradeloom.live.member_challengers`)."""
+        from tradeloom.live.member_challengers import open_member_shadows
+
+        return open_member_shadows(
+            session,
+            state,
+            files=self.files,
+            plugins=self.markets.plugins,
+            recorder=self.recorder_or_fail,
+            clock=lambda: self.files.now(),  # the run's clock, after a restart's replay too
+        )
+
     def _started_document(self) -> dict[str, Any] | None:
         """The strategy document the run started with (its ``run_started`` row's)."""
         from tradeloom.journal import read_frames
@@ -639,13 +659,36 @@ class LiveRunner:
         from tradeloom.live.challenger_roster import changed_entries
         from tradeloom.live.reload import changes_while_down
 
-        if document is None or self.markets.portfolio is not None:
+        if self.markets.portfolio is not None:
+            self._check_members_unchanged()
+            return
+        if document is None:
             return
         section = self.files.config.document.get(MODEL)
         if swapped is not None and is_kept(section, swapped):
             document = {**document, MODEL: section}
         problems = changes_while_down(document, self.files.config, self.overrides)
         problems += changed_entries(document, self.files.config)
+        if problems:
+            raise ConfigError(problems)
+
+    def _check_members_unchanged(self) -> None:
+        """Refuse a portfolio's restart whose strategy file changed a challenger's entry
+        the run has (its book is one candidate's), against the strategy's document as
+        the run started it (its ``strategy_at_start`` row)."""
+        from tradeloom.journal import read_frames
+        from tradeloom.live.challenger_roster import changed_entries
+
+        assert self.markets.portfolio is not None
+        rows = read_frames(journal_path(self.run_dir), ["strategy_at_start"])
+        started = {
+            str(r["strategy"]): r["document"] for _, r in rows["strategy_at_start"].iterrows()
+        }
+        problems = []
+        for config in self.markets.portfolio.config.strategies:
+            document = started.get(config.name)
+            if isinstance(document, dict):
+                problems += changed_entries(document, config)
         if problems:
             raise ConfigError(problems)
 
@@ -742,6 +785,8 @@ class LiveRunner:
             t = session.step(when, prices)
             if self.shadow is not None:  # the challengers decide on the same bar, in shadow
                 self._shadow_step(self.shadow, session, when, prices)
+            if self.member_shadows is not None:  # a portfolio's strategies' challengers
+                self.member_shadows.step(when, prices)
             processed += 1
             self.bars_processed += 1
             if before is not None:
@@ -969,11 +1014,13 @@ class LiveRunner:
         if name in self.swap_requests:
             return  # answered before the process died, its file not yet done
         session = self.session_or_fail
-        if self.promotions is None:
+        if self.member_shadows is not None:
+            self.member_shadows.asked(request)
+        elif self.promotions is None:
             from tradeloom.live.promotion_stage import refuse_request
 
             why = (
-                "a portfolio file's strategies have no challengers"
+                "the portfolio file's strategies have no challengers"
                 if self.markets.portfolio is not None
                 else "the strategy has no challengers"
             )

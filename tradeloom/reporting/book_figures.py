@@ -44,7 +44,14 @@ __all__ = [
 CHAMPION = "champion"
 """The name status gives the run's own book beside its challengers'."""
 
-BOOK_KINDS = ("live_bar", "fill", "challenger_bar", "challenger_fill", "challenger_gate")
+BOOK_KINDS = (
+    "live_bar",
+    "fill",
+    "challenger_bar",
+    "challenger_fill",
+    "challenger_gate",
+    "challenger_started",
+)
 """The journal's kinds `book_figures` reads."""
 
 
@@ -119,6 +126,80 @@ def book_figures(
         books[0] = replace(books[0], first_bar=int(closes.index.min()))
     shadow_fills = frames["challenger_fill"]
     gates = _gates(frames.get("challenger_gate"))
+    capitals = _capitals(frames.get("challenger_started"))
+    for strategy, rows in _by_strategy(shadow):
+        if strategy:  # a portfolio file's strategy: its own book, then its challengers'
+            books.append(
+                _member_book(strategy, rows, fills, capitals, closes, capital, timeframe_seconds)
+            )
+        run = (capital, timeframe_seconds, horizon if one else None)
+        books.extend(_challenger_books(rows, shadow_fills, gates, capitals, closes, run))
+    return books
+
+
+def _by_strategy(shadow: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The challengers' rows by the portfolio file's strategy they shadow ('': the
+    strategy run alone), in the order of their first row."""
+    if "strategy" not in shadow:
+        return [("", shadow)]
+    strategy = shadow["strategy"].fillna("").astype(str)
+    return [(str(name), shadow[strategy == name]) for name in dict.fromkeys(strategy)]
+
+
+def _capitals(rows: pd.DataFrame | None) -> dict[str, float]:
+    """Each challenger of a portfolio file's strategy: the capital it started with."""
+    if rows is None or not len(rows):
+        return {}
+    return dict(zip(rows["challenger"].astype(str), rows["capital"].astype(float), strict=True))
+
+
+def _member_book(
+    strategy: str,
+    rows: pd.DataFrame,
+    fills: pd.DataFrame,
+    capitals: Mapping[str, float],
+    closes: pd.Series,
+    capital: float,
+    timeframe_seconds: int,
+) -> BookFigures:
+    """A portfolio file's strategy's own book, as its challengers compare with it: its
+    equity at each of their bars (their rows' ``champion_equity``: its P&L since they
+    started on their capital), from the first challenger's start."""
+    first = rows.loc[rows["bar"].idxmin()]
+    start = int(first["bar"])
+    rows = rows[rows["challenger"] == first["challenger"]].drop_duplicates("bar", keep="first")
+    equity = rows["champion_equity"].to_numpy(np.float64)
+    equity = equity[np.isfinite(equity)]
+    # its books' fills: a book is named STRATEGY:SYMBOL (`tradeloom.engine.account`)
+    mine = fills["symbol"].astype(str).str.startswith(f"{strategy}:")
+    own = fills[mine & (fills["bar"] >= start)]
+    figures = _figures(
+        strategy,
+        equity,
+        float((own["price"] * own["quantity"]).sum()),
+        len(own),
+        None,
+        closes,
+        capitals.get(str(first["challenger"]), capital),
+        timeframe_seconds,
+        None,
+    )
+    return replace(figures, first_bar=start)
+
+
+def _challenger_books(
+    shadow: pd.DataFrame,
+    shadow_fills: pd.DataFrame,
+    gates: Mapping[str, str],
+    capitals: Mapping[str, float],
+    closes: pd.Series,
+    run: tuple[float, int, int | None],
+) -> list[BookFigures]:
+    """Each challenger's figures (``run``: the run's capital, bar length and horizon;
+    a challenger of a portfolio file's strategy on its own capital)."""
+    capital, timeframe_seconds, horizon = run
+    one = horizon is not None
+    books = []
     for name, rows in shadow.groupby("challenger", sort=False):
         rows = rows.drop_duplicates("bar", keep="first")
         own = shadow_fills[shadow_fills["challenger"] == name]
@@ -132,7 +213,7 @@ def book_figures(
             len(own),
             probability if one else None,
             closes,
-            capital,
+            capitals.get(str(name), capital),
             timeframe_seconds,
             horizon,
         )
@@ -276,4 +357,14 @@ def journal_books(journal: Path, curve: pd.DataFrame, strategy: Any) -> Books | 
     if not figures:
         return None
     rows = frames["challenger_bar"].drop_duplicates(["challenger", "bar"], keep="first")
-    return Books(figures, rows[["challenger", "timestamp", "equity"]].reset_index(drop=True))
+    curves = [rows[["challenger", "timestamp", "equity"]]]
+    if "strategy" in rows:  # a portfolio file's strategy's own book, before its challengers'
+        for strategy, own in _by_strategy(rows):
+            if strategy:
+                first = own[own["challenger"] == own.loc[own["bar"].idxmin(), "challenger"]]
+                curve = first[["timestamp"]].assign(
+                    challenger=strategy, equity=first["champion_equity"].astype(float)
+                )
+                curves.insert(-1, curve[["challenger", "timestamp", "equity"]])
+    shadow = pd.concat(curves, ignore_index=True) if len(curves) > 1 else curves[0]
+    return Books(figures, shadow.reset_index(drop=True))

@@ -304,16 +304,21 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                     "remove it here",
                 )
             )
-        if config.challengers:
-            at = "challengers"
-            problems.append(
-                Problem(
-                    config.locate(at),
-                    at,
-                    "a portfolio file's strategies have no challengers yet (issue 70): they "
-                    "run only when the strategy runs alone; remove them here",
+        for c, challenger in enumerate(config.challengers):
+            gate = challenger.promote_when
+            if gate is not None and gate.canary is not None:
+                at = f"challengers.{c}.promote_when.canary"
+                problems.append(
+                    Problem(
+                        config.locate(at),
+                        at,
+                        "a portfolio file's strategy promotes its challenger without a "
+                        "canary: a canary sizes its entries in the compiled core of a "
+                        "strategy run alone (a portfolio's books size in Python) and rolls "
+                        "back on the run's drawdown (which its strategies share); remove "
+                        "canary here",
+                    )
                 )
-            )
         names.setdefault(config.name, i)
         configs.append(config)
     return _Loaded(tuple(configs), tuple(problems))
