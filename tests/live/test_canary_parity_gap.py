@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.live.test_canary import (
     BARS,
@@ -82,6 +84,18 @@ def test_the_rule_fires_past_its_limit_on_either_side() -> None:
     assert fired(RollbackWhen(), figures, 0.5) is None  # no such rule
     both = RollbackWhen(max_drawdown=0.01, max_parity_gap=0.002)
     assert fired(both, CanaryFigures(0.02, math.nan, math.nan, 0), 0.003)[0] == "max_drawdown"
+
+
+@given(
+    gap=st.floats(-1.0, 1.0, allow_nan=False),
+    limit=st.floats(1e-9, 0.999, allow_nan=False),
+)
+def test_the_gap_rule_fires_exactly_past_its_size(gap: float, limit: float) -> None:
+    figures = CanaryFigures(0.0, math.nan, math.nan, 0)
+    verdict = fired(RollbackWhen(max_parity_gap=limit), figures, gap)
+    assert (verdict is not None) == (abs(gap) > limit)
+    if verdict is not None:
+        assert verdict == ("max_parity_gap", abs(gap), limit)
 
 
 def test_rules_without_the_gap_journal_as_before() -> None:
