@@ -306,3 +306,29 @@ def test_a_misspelt_watch_key_is_one_line(
         "file back in; the strategy's model must be a saved model (from_run: RUN or path: "
         "with sha256), not one of kind sklearn that trains in the run"
     )
+
+
+def test_status_shows_the_watch(
+    rolled: Path, passed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    [back] = rows(rolled, "promotion_rolled_back")
+    [started] = rows(rolled, "watch_started")
+    capsys.readouterr()
+    assert main(["status", str(rolled), "--json"]) == 0
+    watch = json.loads(capsys.readouterr().out)["watch"]
+    assert (watch["stage"], watch["challenger"], watch["since_bar"], watch["bars"]) == (
+        "rolled_back",
+        "next",
+        started["bar"],
+        back["bars"],
+    )
+    assert (watch["by"], watch["rule"], watch["limit"]) == ("watch", "max_drawdown", LIMIT)
+    assert main(["status", str(rolled)]) == 0
+    assert (
+        f"watch      next's promotion rolled back after {back['bars']} bars: max_drawdown "
+    ) in capsys.readouterr().out
+    assert main(["status", str(passed)]) == 0
+    out = capsys.readouterr().out
+    assert f"watch      next's promotion final after {WATCH_BARS} bars watched" in out
