@@ -158,7 +158,7 @@ PROMOTE = 'send {"challenger": "NAME", "reason": "one line"} (reason optional)'
          "against it"),
         ("rollback", b'{"challenger": "x"}', f"the body's keys are reason alone, not "
          f"'challenger': {SEND}"),
-        ("rollback", b"", "rollback refused: rollback: no canary is in progress"),
+        ("rollback", b"", "rollback refused: rollback: no canary or watch is in progress"),
     ],
 )  # fmt: skip
 def test_a_promotion_or_rollback_is_checked_before_it_is_asked(

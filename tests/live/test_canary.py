@@ -415,7 +415,7 @@ def test_an_operator_promotes_and_rolls_back_by_hand(
     assert main(["rollback", str(run)]) == 2
     assert (
         capsys.readouterr().err.strip()
-        == f"{run}: rollback refused: rollback: no canary is in progress"
+        == f"{run}: rollback refused: rollback: no canary or watch is in progress"
     )
     assert main(["promote", str(run), "--challenger", "nope"]) == 2
     assert capsys.readouterr().err.strip() == (

@@ -331,15 +331,34 @@ def test_promote_by_hand_names_the_strategy_and_its_challenger(
     assert "alpha/logit, alpha/small" in err
 
 
-def test_a_canary_in_a_portfolio_files_strategy_is_refused(
-    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("stage", "declared", "why"),
+    [
+        (
+            "canary",
+            {"fraction": 0.5, "bars": 4},
+            "a canary sizes its entries in the compiled core of a strategy run alone (a "
+            "portfolio's books size in Python) and rolls back on the run's drawdown (which "
+            "its strategies share)",
+        ),
+        (
+            "watch",
+            {"bars": 4, "rollback_when": {"max_drawdown": 0.1}},
+            "its rollback rules read the run's drawdown and the run's replay (which its "
+            "strategies share)",
+        ),
+    ],
+)
+def test_a_canary_or_a_watch_in_a_portfolio_files_strategy_is_refused(
+    registry: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    stage: str,
+    declared: dict[str, object],
+    why: str,
 ) -> None:
     saved = {"kind": "saved", "from_run": str(registry)}
-    entry = {
-        "name": "saved",
-        "model": saved,
-        "promote_when": {"min_bars": 5, "canary": {"fraction": 0.5, "bars": 4}},
-    }
+    entry = {"name": "saved", "model": saved, "promote_when": {"min_bars": 5, stage: declared}}
     folder = tmp_path
     alpha = member("alpha", "BTC/USDT", [entry], model=saved)
     (folder / "alpha.yaml").write_text(yaml.safe_dump(alpha, sort_keys=False))
@@ -360,14 +379,12 @@ def test_a_canary_in_a_portfolio_files_strategy_is_refused(
     assert main(["validate", str(folder / "pair.yaml")]) == 2
     lines = (folder / "alpha.yaml").read_text().splitlines()
     # located at the canary's mapping: its first key's line and column
-    at = next(n for n, line in enumerate(lines, 1) if line.strip() == "canary:") + 1
+    at = next(n for n, line in enumerate(lines, 1) if line.strip() == f"{stage}:") + 1
     column = len(lines[at - 1]) - len(lines[at - 1].lstrip())
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"{folder / 'alpha.yaml'}:{at}:{column + 1} challengers.0.promote_when.canary: a "
-        "portfolio file's strategy promotes its challenger without a canary: a canary sizes "
-        "its entries in the compiled core of a strategy run alone (a portfolio's books size "
-        "in Python) and rolls back on the run's drawdown (which its strategies share); "
-        "remove canary here"
+        f"{folder / 'alpha.yaml'}:{at}:{column + 1} challengers.0.promote_when.{stage}: a "
+        f"portfolio file's strategy promotes its challenger without a {stage}: {why}; "
+        f"remove {stage} here"
     ]
 
 

@@ -588,11 +588,13 @@ def _parser() -> argparse.ArgumentParser:
 
     rollback = sub.add_parser(
         "rollback",
-        help="roll a paper or live run's canary back: the champion's model, at its next bar",
-        description="End the canary in progress: the champion's model (its file kept when "
-        "the canary started) decides again at its full size from the next bar, by the "
-        "swap's path. Exit 2 with one line when no canary is in progress. Journaled as "
-        "model_swapped and canary_rolled_back, by cli.",
+        help="roll a paper or live run's canary, or its watched promotion, back: the "
+        "champion's model, at its next bar",
+        description="End the canary in progress, or the watch after a full promotion: the "
+        "previous champion's model (its file kept when the canary or the promotion "
+        "started) decides again at its full size from the next bar, by the swap's path. "
+        "Exit 2 with one line when neither is in progress. Journaled as model_swapped and "
+        "canary_rolled_back or promotion_rolled_back, by cli.",
     )
     rollback.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     rollback.add_argument(

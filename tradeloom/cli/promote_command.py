@@ -3,7 +3,8 @@
 By hand, what a challenger's gate and its canary's rules do (`tradeloom.live.canary`):
 ``promote`` puts a challenger's model in the champion's place (through its canary when
 its gate declares one; a canary's own candidate becomes the full champion at once),
-``rollback`` ends the canary in progress with the champion's model back. Each is checked
+``rollback`` ends the canary in progress, or the watch after a full promotion
+(`tradeloom.live.promotion_watch`), with the previous champion's model back. Each is checked
 here as far as the journal tells (`tradeloom.live.promotion_stage.promotion_problems`):
 a refusal is one line and exit 2, and nothing is asked. Then the request goes through
 the run's mailbox as ``tradeloom kill`` does; the running process carries it out at its
@@ -32,7 +33,8 @@ def promote(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """Check, then ask the run to roll its canary back; return the exit code."""
+    """Check, then ask the run to roll its canary or its watched promotion back; return
+    the exit code."""
     from tradeloom.engine.control import controllable_mode, request_rollback
 
     run_dir: Path = args.run_dir

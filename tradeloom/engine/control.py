@@ -246,8 +246,9 @@ class Delivery:
         if self.action in ("promote", "rollback"):
             return (
                 f"{self.action} requested; the running process (pid {self.pid}) carries it "
-                "out at the next bar boundary (canary_started, model_swapped, canary_passed "
-                "or canary_rolled_back, or model_swap_refused with why, in its journal)"
+                "out at the next bar boundary (canary_started, model_swapped, canary_passed, "
+                "canary_rolled_back or promotion_rolled_back, or model_swap_refused with why, "
+                "in its journal)"
             )
         return f"resume requested; the running process (pid {self.pid}) will resume trading"
 

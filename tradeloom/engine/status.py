@@ -90,6 +90,9 @@ _KINDS = (
     "canary_started",
     "canary_passed",
     "canary_rolled_back",
+    "watch_started",
+    "watch_passed",
+    "promotion_rolled_back",
     "parity_checked",
 )
 _ENDED = ("stopped", "finished", "failed")
@@ -257,6 +260,11 @@ class RunStatus:
     it runs, ``passed``, ``rolled_back``), ``challenger``, ``fraction``, ``since_bar``,
     ``bars`` (decided at the canary's size so far), ``of_bars``, ``by``, and when rolled
     back its ``rule``, ``figure`` and ``limit``; None: no canary yet."""
+    watch: dict[str, Any] | None = None
+    """The last watch after a full promotion (`tradeloom.live.promotion_watch`):
+    ``stage`` (``watch`` while it runs, ``passed``, ``rolled_back``), ``challenger``,
+    ``since_bar``, ``bars`` (watched so far), ``of_bars``, ``by``, and when rolled back
+    its ``rule``, ``figure`` and ``limit``; None: no watch yet."""
     parity: dict[str, Any] | None = None
     """The live parity monitor's last check (``live.parity``: the journal's last
     ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
@@ -468,7 +476,9 @@ class _Status:
             positions=self._positions(marks, symbol, last_close),
             refused=refusals_of_frames(self.f),
         )
-        status = replace(status, canary=self._canary(status.last_bar))
+        status = replace(
+            status, canary=self._canary(status.last_bar), watch=self._watch(status.last_bar)
+        )
         if not len(self.f["challenger_bar"]):
             return status
         # pandas' figures: the rows' reader hands a run with challengers to this one
@@ -573,6 +583,34 @@ class _Status:
                 limit=_finite(float(row["limit"])),
             )
         return canary
+
+    def _watch(self, last_bar: int | None) -> dict[str, Any] | None:
+        started = self._last("watch_started")
+        if started is None:
+            return None
+        ended = self._last_of(("watch_passed", "promotion_rolled_back"))
+        since = int(started["bar"])
+        watch: dict[str, Any] = {
+            "stage": "watch",
+            "challenger": str(started["challenger"]),
+            "since_bar": since,
+            "bars": max(0, (since if last_bar is None else last_bar) - since),
+            "of_bars": int(started["bars"]),
+            "by": str(started["by"]),
+        }
+        if ended is None or ended[1]["seq"] < started["seq"]:
+            return watch
+        kind, row = ended
+        watch.update(stage="passed", bars=int(row["bars"]))
+        if kind == "promotion_rolled_back":
+            watch.update(
+                stage="rolled_back",
+                by=str(row["by"]),
+                rule=str(row["rule"]),
+                figure=_finite(float(row["figure"])),
+                limit=_finite(float(row["limit"])),
+            )
+        return watch
 
     def _parity(self) -> dict[str, Any] | None:
         """The live parity monitor's last check (None: none journaled)."""
@@ -970,6 +1008,8 @@ def format_status(status: RunStatus) -> str:
         lines.extend(_book_lines(s.books))
     if s.canary is not None:
         lines.append(f"canary     {_canary_line(s.canary)}")
+    if s.watch is not None:
+        lines.append(f"watch      {_watch_line(s.watch)}")
     if s.parity is not None:
         last = s.parity
         verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
@@ -1000,6 +1040,24 @@ def format_status(status: RunStatus) -> str:
         where = e.get("time") or ""
         lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
     return "\n".join(lines)
+
+
+def _watch_line(w: dict[str, Any]) -> str:
+    """The last watch after a full promotion in words."""
+    name, bars = w["challenger"], w["bars"]
+    if w["stage"] == "watch":
+        return (
+            f"{name}'s promotion watched since bar {w['since_bar']}: {bars} of "
+            f"{w['of_bars']} bars (by {w['by']})"
+        )
+    if w["stage"] == "passed":
+        return f"{name}'s promotion final after {bars} bars watched"
+    rule = w.get("rule") or ""
+    why = f"{rule} {_num(w.get('figure'))} past {_num(w.get('limit'))}" if rule else "by hand"
+    return (
+        f"{name}'s promotion rolled back after {bars} bars: {why} (by {w['by']}), the "
+        "previous champion's model back"
+    )
 
 
 def _canary_line(c: dict[str, Any]) -> str:

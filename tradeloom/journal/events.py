@@ -1268,6 +1268,9 @@ class CanaryStarted(Event):
             every field, ``min_samples`` too) as JSON: a restart reads them here, not in
             the file, whose entry may have changed or gone since ('' in a journal written
             before they were journaled: the file's entry's).
+        watch: The watch after its full promotion (``promote_when.watch``, every field)
+            as JSON: its ``canary_passed`` starts it ('' none, or a journal written
+            before watches were).
     """
 
     challenger: str
@@ -1280,6 +1283,7 @@ class CanaryStarted(Event):
     champion_sha256: str
     equity: float
     rollback_when: str = field(default="", metadata={"added": True})
+    watch: str = field(default="", metadata={"added": True})
 
 
 @_kind("canary_passed")
@@ -1322,7 +1326,7 @@ class CanaryRolledBack(Event):
         bars: The bars the candidate decided at the canary's size.
         by: ``canary`` (a rule fired), or ``cli``, ``console``, ``api``.
         rule: The rule that fired (``max_drawdown``, ``min_auc``,
-            ``max_calibration_error``; '' by hand).
+            ``max_calibration_error``, ``max_parity_gap``; '' by hand).
         figure: Its figure at this bar's close (NaN by hand).
         limit: The rule's limit (NaN by hand).
         reason: Why, in words.
@@ -1345,6 +1349,104 @@ class CanaryRolledBack(Event):
     auc: float
     calibration_error: float
     samples: int
+
+
+# --- a watch after a full promotion (`tradeloom.live.promotion_watch`) ------------------
+
+
+@_kind("watch_started")
+@dataclass(frozen=True, kw_only=True)
+class WatchStarted(Event):
+    """A challenger became the full champion (its canary passed, or its promotion when it
+    has none, in the same commit) and its ``promote_when.watch`` rules are read at each
+    bar's close for ``bars`` bars: one that fires puts the previous champion back.
+
+    Attributes:
+        challenger: The challenger's name (``challengers[].name``).
+        bars: The bars the watch lasts when no rollback rule fires.
+        by: Who promoted: ``gate``, ``canary``, or ``cli``, ``console``, ``api``.
+        reason: Why, in words.
+        request: What the promotion answered (as its ``model_swapped`` or
+            ``canary_passed`` row).
+        champion: The previous champion's ``model`` section: the file a rollback swaps
+            back in (kept in ``RUN_DIR/swapped/``).
+        champion_sha256: That file's SHA-256.
+        equity: The run's equity at this bar's close (the rules' figures start here).
+        rollback_when: The watch's rollback rules, every field, as JSON (a restart reads
+            them here, not in the file).
+    """
+
+    challenger: str
+    bars: int
+    by: str
+    reason: str
+    request: str
+    champion: dict[str, Any]
+    champion_sha256: str
+    equity: float
+    rollback_when: str
+
+
+@_kind("watch_passed")
+@dataclass(frozen=True, kw_only=True)
+class WatchPassed(Event):
+    """A watch ended with no rollback rule fired: the promotion is final.
+
+    Attributes:
+        challenger: The challenger's name.
+        bars: The bars watched.
+        drawdown: The run's drawdown from its highest close since the watch started.
+        auc: The promoted model's AUC over the watch's resolved predictions (NaN: too few).
+        calibration_error: Their expected calibration error (NaN: too few).
+        samples: How many resolved predictions those two read.
+        parity_gap: The run's return since the watch started minus its replay's (NaN:
+            no ``max_parity_gap`` rule).
+    """
+
+    challenger: str
+    bars: int
+    drawdown: float
+    auc: float
+    calibration_error: float
+    samples: int
+    parity_gap: float
+
+
+@_kind("promotion_rolled_back")
+@dataclass(frozen=True, kw_only=True)
+class PromotionRolledBack(Event):
+    """A watched promotion was rolled back: the previous champion's model decides again
+    from the next bar (its ``model_swapped`` row is in the same commit).
+
+    Attributes:
+        challenger: The challenger whose promotion was rolled back.
+        bars: The bars watched.
+        by: ``watch`` (a rule fired), or ``cli``, ``console``, ``api``.
+        rule: The rule that fired ('' by hand).
+        figure: Its figure at this bar's close (NaN by hand).
+        limit: The rule's limit (NaN by hand).
+        reason: Why, in words.
+        request: The mailbox's request file it answers ('' for ``watch``).
+        drawdown: As `WatchPassed`.
+        auc: As `WatchPassed`.
+        calibration_error: As `WatchPassed`.
+        samples: As `WatchPassed`.
+        parity_gap: As `WatchPassed`.
+    """
+
+    challenger: str
+    bars: int
+    by: str
+    rule: str
+    figure: float
+    limit: float
+    reason: str
+    request: str
+    drawdown: float
+    auc: float
+    calibration_error: float
+    samples: int
+    parity_gap: float
 
 
 @_kind("parity_checked")

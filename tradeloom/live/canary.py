@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,7 @@ import structlog
 
 from tradeloom.core import layout as L
 from tradeloom.domain import Universe
-from tradeloom.journal import CanaryPassed, CanaryRolledBack, CanaryStarted
+from tradeloom.journal import CanaryPassed, CanaryRolledBack, CanaryStarted, WatchStarted
 from tradeloom.live.challengers import (
     ShadowBooks,
     candidate_pipeline,
@@ -62,12 +62,13 @@ from tradeloom.live.model_swap import (
     journal_swap,
     keep_file,
 )
+from tradeloom.live.parity_twin import ParityTwin, open_twin
 from tradeloom.live.prediction_health import horizon_of, prediction_health
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.config import Challenger
-from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen
+from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen, WatchWhen
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
@@ -81,13 +82,17 @@ __all__ = [
     "Canary",
     "CanaryFigures",
     "Shadowing",
+    "Watched",
     "canary_figures",
     "fired",
     "keep_champion",
     "pass_canary",
     "restore_canary",
+    "restore_watched",
     "roll_back",
     "start_canary",
+    "start_twin",
+    "swap_back",
 ]
 
 CHAMPION_SHADOW = "(champion)"
@@ -142,9 +147,13 @@ def canary_figures(
     return CanaryFigures(drawdown, health.auc, health.calibration_error, health.samples)
 
 
-def fired(rules: RollbackWhen, figures: CanaryFigures) -> tuple[str, float, float] | None:
-    """Return the first rule that fires on ``figures`` as ``(rule, figure, limit)``
-    (in the order max_drawdown, min_auc, max_calibration_error); None: none does."""
+def fired(
+    rules: RollbackWhen, figures: CanaryFigures, parity_gap: float = math.nan
+) -> tuple[str, float, float] | None:
+    """Return the first rule that fires on ``figures`` and ``parity_gap`` (the run's
+    return since the stage started minus its replay's, `tradeloom.live.parity_twin`) as
+    ``(rule, figure, limit)`` (in the order max_drawdown, min_auc, max_calibration_error,
+    max_parity_gap, whose figure is the gap's size); None: none does."""
     if rules.max_drawdown is not None and figures.drawdown > rules.max_drawdown:
         return "max_drawdown", figures.drawdown, rules.max_drawdown
     if rules.min_auc is not None and figures.auc < rules.min_auc:  # NaN: not yet
@@ -152,6 +161,9 @@ def fired(rules: RollbackWhen, figures: CanaryFigures) -> tuple[str, float, floa
     error = figures.calibration_error
     if rules.max_calibration_error is not None and error > rules.max_calibration_error:
         return "max_calibration_error", error, rules.max_calibration_error
+    gap = abs(parity_gap)  # NaN: no twin, never fires
+    if rules.max_parity_gap is not None and gap > rules.max_parity_gap:
+        return "max_parity_gap", gap, rules.max_parity_gap
     return None
 
 
@@ -170,24 +182,31 @@ class Shadowing:
     live_rows: Mapping[str, LiveRows] | None = None
 
 
+Started = TypeVar("Started", CanaryStarted, WatchStarted)
+"""The row a stage watched by rollback rules started with."""
+
+
 @dataclass
-class Canary:
-    """The canary in progress.
+class Watched(Generic[Started]):
+    """A stage whose rollback rules are read at each bar's close: a canary (`Canary`) or
+    the watch after a full promotion (`tradeloom.live.promotion_watch.Watch`).
 
     Attributes:
-        started: Its ``canary_started`` row.
-        rules: Its rollback rules (its ``canary_started`` row's).
-        horizon: The candidate's label horizon (bars).
-        probabilities: The candidate's probabilities per symbol at each bar it decided.
+        started: Its start row.
+        rules: Its rollback rules (its start row's).
+        horizon: The promoted model's label horizon (bars).
+        probabilities: The promoted model's probabilities per symbol at each bar it decided.
         stuck: A rollback was refused: the run is halted, nothing is tried again until
             a restart.
+        twin: The run's replay the ``max_parity_gap`` rule reads (None: no such rule).
     """
 
-    started: CanaryStarted
+    started: Started
     rules: RollbackWhen
     horizon: int
     probabilities: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict)
     stuck: bool = False
+    twin: ParityTwin | None = None
 
     @property
     def name(self) -> str:
@@ -195,13 +214,16 @@ class Canary:
         return self.started.challenger
 
     def observe(self, session: LiveSession) -> None:
-        """Take the candidate's probabilities of the bar ``session`` just ran."""
+        """Take the model's probabilities of the bar ``session`` just ran (and step the
+        twin on it)."""
         self.probabilities[len(session.history) - 1] = np.array(
             [np.nan if v is None else v.probability for v in session.verdicts]
         )
+        if self.twin is not None:
+            self.twin.follow(session)
 
     def figures(self, session: LiveSession) -> CanaryFigures:
-        """Return the canary's figures at the last bar's close (`canary_figures`)."""
+        """Return the stage's figures at the last bar's close (`canary_figures`)."""
         start = self.started.bar
         history = session.history
         closes = np.asarray(history.closes(), np.float64)
@@ -213,12 +235,22 @@ class Canary:
                 asked[t - start - 1] = row
         return canary_figures(equity, asked, closes[start:], self.horizon, self.rules.min_samples)
 
+    def parity_gap(self, session: LiveSession) -> float:
+        """Return the run's return since the start minus its replay's (`ParityTwin.gap`);
+        NaN: no ``max_parity_gap`` rule."""
+        return math.nan if self.twin is None else self.twin.gap(session)
+
     def champion(self, run_dir: Path) -> dict[str, Any]:
         """Return the ``model`` section of the champion's kept file (its path absolute)."""
         return _champion(self.started, run_dir)
 
 
-def _champion(started: CanaryStarted, run_dir: Path) -> dict[str, Any]:
+@dataclass
+class Canary(Watched[CanaryStarted]):
+    """The canary in progress (`Watched`: its ``canary_started`` row, its rules)."""
+
+
+def _champion(started: CanaryStarted | WatchStarted, run_dir: Path) -> dict[str, Any]:
     section = dict(started.champion)
     return {**section, "path": str(run_dir / section["path"])}
 
@@ -251,11 +283,14 @@ def start_canary(
     by: str,
     reason: str,
     request: str,
+    watch: WatchWhen | None = None,
+    run_dir: Path | None = None,
 ) -> Canary:
     """Start the canary of challenger ``name``, whose model was just swapped in: size at
-    ``when.fraction`` from the next bar, journal ``canary_started``, and start the
-    champion's shadow with ``champion_model`` (its file kept as ``champion``). The caller
-    commits."""
+    ``when.fraction`` from the next bar, journal ``canary_started`` (with ``watch``, the
+    watch its passing starts), and start the champion's shadow with ``champion_model``
+    (its file kept as ``champion``) and, with a ``max_parity_gap`` rule, the run's replay
+    from ``run_dir``'s journal. The caller commits."""
     history = session.history
     bar = len(history) - 1
     session.engine.scale_sizes(when.fraction)
@@ -270,13 +305,43 @@ def start_canary(
         champion=dict(champion),
         champion_sha256=str(champion["sha256"]),
         equity=float(session.engine.state.acct[L.A_EQUITY]),
-        rollback_when=when.rollback_when.model_dump_json(),
+        rollback_when=when.rollback_when.journaled(),
+        watch="" if watch is None else watch.model_dump_json(),
     )
     recorder.record(started)
     _log.warning("canary_started", challenger=name, fraction=when.fraction, bars=when.bars)
+    canary = Canary(started, when.rollback_when, horizon_of(session.p.model))
     if shadowing is not None:
         _shadow_champion(books, session, shadowing, champion_model, last_bar=bar)
-    return Canary(started, when.rollback_when, horizon_of(session.p.model))
+        if when.rollback_when.max_parity_gap is not None and run_dir is not None:
+            canary.twin = start_twin(session, shadowing, started, run_dir=run_dir)
+    return canary
+
+
+def start_twin(
+    session: LiveSession,
+    shadowing: Shadowing,
+    started: CanaryStarted | WatchStarted,
+    *,
+    run_dir: Path | None = None,
+    state: JournalState | None = None,
+) -> ParityTwin:
+    """Return the run's replay for a stage that ``started`` at its bar (the
+    ``max_parity_gap`` rule's), over the live bars of ``state`` (a restart's) or of
+    ``run_dir``'s journal."""
+    rows = None if state is None else state.bars
+    scales = () if state is None else state.scales
+    return open_twin(
+        session,
+        shadowing.head,
+        start=started.bar,
+        run_equity=started.equity,
+        rows=rows,
+        scales=scales,
+        run_dir=run_dir,
+        clock=shadowing.clock,
+        live_rows=shadowing.live_rows,
+    )
 
 
 def pass_canary(
@@ -288,8 +353,10 @@ def pass_canary(
     by: str,
     reason: str,
     request: str = "",
+    commit: bool = True,
 ) -> None:
-    """End ``canary`` with its candidate the full champion (``canary_passed``), committed."""
+    """End ``canary`` with its candidate the full champion (``canary_passed``), committed
+    (unless not ``commit``: the caller journals the watch it starts and commits)."""
     figures = canary.figures(session)
     session.engine.scale_sizes(1.0)
     bar = len(session.history) - 1
@@ -305,7 +372,8 @@ def pass_canary(
         )
     )
     books.retire(CHAMPION_SHADOW)
-    books.journal.flush()
+    if commit:
+        books.journal.flush()
     _log.warning("canary_passed", challenger=canary.name, by=by)
 
 
@@ -330,16 +398,9 @@ def roll_back(
     """
     figures = canary.figures(session)
     bar = len(session.history) - 1
-    swap = build_swap(files.config, plugins, session, canary.champion(files.run_dir))
-    kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
     asked = {"by": by, "reason": reason, "request": request or f"canary:{canary.name}"}
-    if isinstance(kept, SwapRefused):
-        journal_refusal(recorder, bar, kept, **asked)
-        canary.stuck = True
-        session.kill(f"the rollback of the canary of {canary.name} was refused: {kept.describe()}")
+    if not swap_back(canary, "canary", files, plugins, session, recorder, asked):
         return False
-    assert isinstance(swap, ModelSwap)
-    journal_swap(recorder, session, swap, kept, **asked)
     session.engine.scale_sizes(1.0)
     name, figure, limit = rule if rule is not None else ("", math.nan, math.nan)
     recorder.record(
@@ -359,6 +420,33 @@ def roll_back(
     books.retire(CHAMPION_SHADOW)
     books.journal.flush()
     _log.warning("canary_rolled_back", challenger=canary.name, rule=name, figure=figure, by=by)
+    return True
+
+
+def swap_back(
+    stage: Watched[Any],
+    what: str,
+    files: RunFiles,
+    plugins: Plugins,
+    session: LiveSession,
+    recorder: Recorder,
+    asked: Mapping[str, str],
+) -> bool:
+    """Swap the champion's kept file of ``stage`` (a ``what``: canary, promotion) back in
+    by the swap's path (``model_swapped``, ``asked``: by, reason, request); return whether
+    it was. A swap refused (the kept file is gone or changed) is journaled, marks the
+    stage stuck and halts the run (the kill switch's halt): the promoted model does not
+    trade on unwatched. The caller journals the stage's end and commits."""
+    bar = len(session.history) - 1
+    swap = build_swap(files.config, plugins, session, stage.champion(files.run_dir))
+    kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
+    if isinstance(kept, SwapRefused):
+        journal_refusal(recorder, bar, kept, **asked)
+        stage.stuck = True
+        session.kill(f"the rollback of the {what} of {stage.name} was refused: {kept.describe()}")
+        return False
+    assert isinstance(swap, ModelSwap)
+    journal_swap(recorder, session, swap, kept, **asked)
     return True
 
 
@@ -387,19 +475,30 @@ def restore_canary(
             f"{built.errors[0]}; put the file back (the journal's canary_started row names it)"
         )
     canary = Canary(started, _rules(started, files), horizon_of(session.p.model))
-    names = {name: s for s, name in enumerate(session.names)}
-    for row in state.bars:
-        if row.index > started.bar:
-            probabilities = canary.probabilities.setdefault(
-                row.index, np.full(len(session.names), np.nan)
-            )
-            probabilities[names.get(row.symbol, 0)] = row.verdict.probability
+    restore_watched(canary, state, session, shadowing)
     last, fills, dropped = journaled_book(files.run_dir, CHAMPION_SHADOW)
     if not dropped:  # one that raised stays dropped, as a challenger does
         _shadow_champion(
             books, session, shadowing, built.model, last_bar=max(last, started.bar), fills=fills
         )
     return canary
+
+
+def restore_watched(
+    stage: Watched[Any], state: JournalState, session: LiveSession, shadowing: Shadowing
+) -> None:
+    """Take up ``stage`` after a restart: its model's probabilities from the journal's
+    ``live_bar`` rows after its start, and with a ``max_parity_gap`` rule the run's
+    replay over them."""
+    names = {name: s for s, name in enumerate(session.names)}
+    for row in state.bars:
+        if row.index > stage.started.bar:
+            probabilities = stage.probabilities.setdefault(
+                row.index, np.full(len(session.names), np.nan)
+            )
+            probabilities[names.get(row.symbol, 0)] = row.verdict.probability
+    if stage.rules.max_parity_gap is not None:
+        stage.twin = start_twin(session, shadowing, stage.started, state=state)
 
 
 def _rules(started: CanaryStarted, files: RunFiles) -> RollbackWhen:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from tradeloom.journal import (
     OrderEvent,
     OrderSent,
     OrderStateChanged,
+    PromotionRolledBack,
     RejectionEvent,
     RouteDecision,
     RunStarted,
@@ -48,6 +50,8 @@ from tradeloom.journal import (
     VenueFill,
     VenueReported,
     WarmUp,
+    WatchPassed,
+    WatchStarted,
     read_sequenced,
 )
 from tradeloom.live.verdict import BarInput
@@ -149,6 +153,8 @@ class JournalState:
         swap_requests: The mailbox's swap, promote and rollback requests answered
             (swapped, refused, a canary's end), by their file's name.
         canary: The canary in progress (its ``canary_started`` row); None: none.
+        watch: The watch after a full promotion in progress (its ``watch_started``
+            row); None: none.
         scales: Each change of the share of the sizing's size entries take: ``(bar,
             fraction)``, in force from the bar after ``bar`` (a canary's start and end).
         looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
@@ -195,6 +201,7 @@ class JournalState:
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
     swap_requests: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
+    watch: WatchStarted | None = None
     scales: list[tuple[int, float]] = field(default_factory=list)
     looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
@@ -234,14 +241,15 @@ def domain_value(event: Event, cls: type[_D]) -> _D:
     return cls(**{name: getattr(event, name) for name in names})
 
 
-def read_state(path: Path) -> JournalState:
-    """Read the journal at ``path`` into a `JournalState`.
+def read_state(path: Path, kinds: Iterable[str] | None = None) -> JournalState:
+    """Read the journal at ``path`` into a `JournalState` (its events of ``kinds`` only;
+    None: all).
 
     Raises:
         JournalError: Not a readable journal (one line: what is wrong).
     """
     state = JournalState()
-    for seq, event in read_sequenced(path):
+    for seq, event in read_sequenced(path, kinds):
         state.last_seq = seq
         _take(state, event)
     return state
@@ -345,6 +353,13 @@ def _take(state: JournalState, event: Event) -> None:
     elif isinstance(event, CanaryPassed | CanaryRolledBack):
         state.canary = None
         state.scales.append((bar, 1.0))
+        state.swap_requests.add(_answered(event.request))
+    elif isinstance(event, WatchStarted):
+        state.watch = event
+    elif isinstance(event, WatchPassed):
+        state.watch = None
+    elif isinstance(event, PromotionRolledBack):
+        state.watch = None
         state.swap_requests.add(_answered(event.request))
     elif isinstance(event, AllocationDecided):
         state.allocations[bar] = event

@@ -8,7 +8,10 @@ kept in ``RUN_DIR/swapped/``, swapped into the session and journaled as
 file asked), in one commit, by ``gate`` when its gate passed (in the commit of the gate's
 ``promote`` row) or by whoever asked by hand. Its shadow then stops. When its gate
 declares a ``canary:``, the champion's file is kept too and the canary starts in the
-same commit (`tradeloom.live.canary`). A swap refused there (the file changed or went
+same commit (`tradeloom.live.canary`); when it declares a ``watch:`` and no canary, the
+champion's file is kept and the watch starts in the same commit
+(`tradeloom.live.promotion_watch`; after a canary, its passing starts it). A swap
+refused there (the file changed or went
 missing since the run started) is journaled (``model_swap_refused``) and, when its gate
 asked, the challenger dropped (``challenger_failed``): the champion trades on.
 
@@ -33,6 +36,7 @@ from tradeloom.live.model_swap import (
     journal_swap,
     keep_file,
 )
+from tradeloom.live.promotion_watch import Watch, start_watch
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
@@ -65,10 +69,11 @@ def promote_passed(
     recorder: Recorder,
     shadowing: Shadowing | None = None,
     member: Member | None = None,
-) -> Canary | None:
+) -> Canary | Watch | None:
     """Promote the first challenger of ``books`` whose gate passed (one per bar: the
     others' gates read the new champion from the next bar); return its canary when its
-    gate declares one (``shadowing``: what the champion's shadow is built from;
+    gate declares one, or its watch when it declares a watch and no canary
+    (``shadowing``: what the champion's shadow and the run's replay are built from;
     ``member``: the portfolio file's strategy ``session`` is, as `promote`'s)."""
     names = books.promotable()
     if not names:
@@ -103,10 +108,11 @@ def promote(
     reason: str,
     request: str,
     member: Member | None = None,
-) -> Canary | None:
+) -> Canary | Watch | None:
     """Swap challenger ``name``'s model in and stop its shadow, through its canary when
-    its gate declares one (returned), committed; a refused swap drops it when its gate
-    asked (an operator's refused request leaves it in shadow).
+    its gate declares one, watched when it declares a watch and no canary (the stage
+    returned), committed; a refused swap drops it when its gate asked (an operator's
+    refused request leaves it in shadow).
 
     With ``member`` (a portfolio file's strategy: ``session`` is its member's), ``name``
     is ``STRATEGY/NAME`` and only that strategy's model is swapped, by the path of
@@ -117,18 +123,19 @@ def promote(
     section = _model_section(config.document, own)
     entry = next(c for c in config.challengers if c.name == own)
     when = None if entry.promote_when is None else entry.promote_when.canary
+    watch = None if entry.promote_when is None else entry.promote_when.watch
     swap = build_swap(config, plugins, session, section)
     if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
         swap = SwapRefused(swap.source, ("model: it is the model in force already",))
     champion: dict[str, Any] | SwapRefused = {}
-    if not isinstance(swap, SwapRefused) and when is not None:
+    if not isinstance(swap, SwapRefused) and (when is not None or watch is not None):
         champion = keep_champion(files.run_dir, session)
         if isinstance(champion, SwapRefused):
             swap = champion
     kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
     asked = {"by": by, "reason": reason, "request": request}
     bar = len(session.history) - 1
-    canary = None
+    stage: Canary | Watch | None = None
     if isinstance(kept, SwapRefused):
         journal_refusal(recorder, bar, kept, strategy=strategy, **asked)
         if by != "gate":  # an operator's request refused: the challenger shadows on
@@ -139,8 +146,9 @@ def promote(
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
         previous = session.p.model
         journal_swap(recorder, session, swap, kept, strategy=strategy, **asked)
+        assert isinstance(champion, dict)
         if when is not None:
-            canary = start_canary(
+            stage = start_canary(
                 books,
                 session,
                 recorder,
@@ -149,11 +157,24 @@ def promote(
                 when=when,
                 champion=champion,
                 champion_model=previous,
+                watch=watch,
+                run_dir=files.run_dir,
+                **asked,
+            )
+        elif watch is not None:
+            stage = start_watch(
+                session,
+                recorder,
+                shadowing,
+                name=name,
+                when=watch,
+                champion=champion,
+                run_dir=files.run_dir,
                 **asked,
             )
     books.retire(name)
     books.journal.flush()
-    return canary
+    return stage
 
 
 def _model_section(document: Mapping[str, Any], name: str) -> dict[str, Any]:

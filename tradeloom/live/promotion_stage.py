@@ -2,17 +2,20 @@
 
 `PromotionStage.after_bar` runs after the challengers stepped on the bar the run just
 closed: with a canary in progress (`tradeloom.live.canary`) it reads the rollback rules
-and rolls back when one fires, or passes the canary once its bars are done; otherwise it
-promotes a challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a
-time: no gate promotes while a canary is in progress.
+and rolls back when one fires, or passes the canary once its bars are done (starting
+the watch its gate declares); with a watch after a full promotion in progress
+(`tradeloom.live.promotion_watch`) it reads the watch's rules and rolls the promotion
+back when one fires, or ends the watch once its bars are done; otherwise it promotes a
+challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a time: no
+gate promotes while a canary or a watch is in progress.
 
 `PromotionStage.asked` answers an operator's ``promote`` or ``rollback`` request (the
 mailbox's, `tradeloom.engine.control.request_promote`, ``request_rollback``) at a bar
 boundary: ``promote NAME`` promotes challenger NAME (through its canary when its gate
 declares one) or, when NAME's canary is in progress, makes it the full champion now;
-``rollback`` rolls the canary in progress back. A request that cannot be carried out is
-journaled as ``model_swap_refused`` with why, in one line. The runner commits and then
-marks the request done, so a restart finds it answered.
+``rollback`` rolls the canary in progress back, or the watched promotion. A request that
+cannot be carried out is journaled as ``model_swap_refused`` with why, in one line. The
+runner commits and then marks the request done, so a restart finds it answered.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ from tradeloom.live.canary import (
 )
 from tradeloom.live.challengers import ShadowBooks, promoted_by, promotion_request
 from tradeloom.live.model_swap import SwapRefused, journal_refusal
+from tradeloom.live.promotion_watch import (
+    Watch,
+    pass_watch,
+    restore_watch,
+    roll_back_watch,
+    watch_after,
+)
 
 if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
@@ -57,7 +67,8 @@ class PromotionStage:
         shadowing: What a shadow of the run is built from.
         canary: The canary in progress (None: none).
         member: The portfolio file's strategy whose challengers these are (None: the
-            strategy run alone's); its stage never has a canary.
+            strategy run alone's); its stage never has a canary or a watch.
+        watch: The watch after a full promotion in progress (None: none).
     """
 
     books: ShadowBooks
@@ -67,15 +78,16 @@ class PromotionStage:
     shadowing: Shadowing
     canary: Canary | None = None
     member: Member | None = None
+    watch: Watch | None = None
 
     def after_bar(self, session: LiveSession) -> None:
-        """Read the canary's rules at the close of the bar ``session`` just ran, or
-        promote a challenger whose gate passed (`tradeloom.live.promotion`)."""
-        canary = self.canary
-        if canary is None:
+        """Read the canary's or the watch's rules at the close of the bar ``session``
+        just ran, or promote a challenger whose gate passed (`tradeloom.live.promotion`)."""
+        stage = self.canary or self.watch
+        if stage is None:
             self._promote_passed(session)
             return
-        canary.observe(session)
+        stage.observe(session)
         self.review(session)
 
     def decide_again(self, session: LiveSession) -> None:
@@ -83,7 +95,7 @@ class PromotionStage:
         (its row read from the journal): a kill -9 between a decision and its commit
         decides the same at the same bar, the canary's rules or a gate's standing
         ``promote`` verdict."""
-        if self.canary is None:
+        if self.canary is None and self.watch is None:
             self._promote_passed(session)
         else:
             self.review(session)
@@ -91,25 +103,37 @@ class PromotionStage:
     def _promote_passed(self, session: LiveSession) -> None:
         from tradeloom.live import promotion  # the module's: tests stand in for it
 
-        self.canary = promotion.promote_passed(
-            self.books,
-            self.files,
-            self.plugins,
-            session,
-            self.recorder,
-            self.shadowing,
-            self.member,
+        self._take(
+            promotion.promote_passed(
+                self.books,
+                self.files,
+                self.plugins,
+                session,
+                self.recorder,
+                self.shadowing,
+                self.member,
+            )
         )
 
+    def _take(self, stage: Canary | Watch | None) -> None:
+        """Hold the stage a promotion started (a canary, or a watch when it has none)."""
+        if isinstance(stage, Watch):
+            self.watch = stage
+        else:
+            self.canary = stage
+
     def review(self, session: LiveSession) -> None:
-        """Read the canary's rules at the last bar's close: roll back when one fires, pass
-        it when its bars are done (a restart reads them again at its last bar: a kill -9
-        between a decision and its commit decides the same at the same bar)."""
+        """Read the canary's or the watch's rules at the last bar's close: roll back when
+        one fires, pass it when its bars are done (a restart reads them again at its last
+        bar: a kill -9 between a decision and its commit decides the same at the same bar)."""
+        if self.canary is None:
+            self._review_watch(session)
+            return
         canary = self.canary
-        if canary is None or canary.stuck:
+        if canary.stuck:
             return
         figures = canary.figures(session)
-        rule = fired(canary.rules, figures)
+        rule = fired(canary.rules, figures, canary.parity_gap(session))
         bars = len(session.history) - 1 - canary.started.bar
         if rule is not None:
             name, figure, limit = rule
@@ -128,8 +152,49 @@ class PromotionStage:
                 self.canary = None
         elif bars >= canary.started.bars:
             reason = f"{bars} bars at {canary.started.fraction:g} of the size, no rule fired"
-            pass_canary(canary, self.books, session, self.recorder, by="canary", reason=reason)
-            self.canary = None
+            self._pass_canary(canary, session, by="canary", reason=reason)
+
+    def _pass_canary(
+        self, canary: Canary, session: LiveSession, *, by: str, reason: str, request: str = ""
+    ) -> None:
+        """Pass ``canary`` and start the watch its gate declared, in one commit."""
+        books = self.books
+        pass_canary(
+            canary, books, session, self.recorder, by=by, reason=reason, request=request,
+            commit=False,
+        )  # fmt: skip
+        self.canary = None
+        self.watch = watch_after(
+            canary, session, self.recorder, self.shadowing, by=by, run_dir=self.files.run_dir
+        )
+        books.journal.flush()
+
+    def _review_watch(self, session: LiveSession) -> None:
+        watch = self.watch
+        if watch is None or watch.stuck:
+            return
+        figures = watch.figures(session)
+        rule = fired(watch.rules, figures, watch.parity_gap(session))
+        bars = len(session.history) - 1 - watch.started.bar
+        if rule is not None:
+            name, figure, limit = rule
+            reason = f"{name}: {figure:.6g} past the limit {limit:.6g} after {bars} bars"
+            if roll_back_watch(
+                watch,
+                self.files,
+                self.plugins,
+                session,
+                self.recorder,
+                by="watch",
+                reason=reason,
+                rule=rule,
+            ):
+                self.watch = None
+            self.books.journal.flush()
+        elif bars >= watch.started.bars:
+            pass_watch(watch, session, self.recorder)
+            self.watch = None
+            self.books.journal.flush()
 
     def asked(self, request: ControlRequest, session: LiveSession) -> None:
         """Carry out an operator's ``promote`` or ``rollback`` request, or journal why
@@ -137,14 +202,19 @@ class PromotionStage:
         from tradeloom.live import promotion
 
         file = "" if request.path is None else request.path.name
-        canary = self.canary
+        canary, watch = self.canary, self.watch
         by, reason = request.by, request.reason
         strategy = "" if self.member is None else self.member.strategy
         if request.action == "rollback":
-            if canary is None:
-                refuse_request(
-                    self.recorder, session, request, "no canary is in progress", strategy
-                )
+            if watch is not None and canary is None:
+                if roll_back_watch(
+                    watch, self.files, self.plugins, session, self.recorder,
+                    by=by, reason=reason, request=file,
+                ):  # fmt: skip
+                    self.watch = None
+            elif canary is None:
+                why = "no canary or watch is in progress"
+                refuse_request(self.recorder, session, request, why, strategy)
             elif roll_back(
                 canary,
                 self.books,
@@ -161,10 +231,13 @@ class PromotionStage:
         name = request.challenger
         shadows = [s.name for s in self.books.shadows if s.name != CHAMPION_SHADOW]
         if canary is not None and canary.name == name:
-            pass_canary(
-                canary, self.books, session, self.recorder, by=by, reason=reason, request=file
+            self._pass_canary(canary, session, by=by, reason=reason, request=file)
+        elif watch is not None:
+            why = (
+                f"the watch of {watch.name}'s promotion is in progress: roll it back or "
+                "wait for its end"
             )
-            self.canary = None
+            refuse_request(self.recorder, session, request, why, strategy)
         elif canary is not None:
             why = f"the canary of {canary.name} is in progress: promote or roll it back first"
             refuse_request(self.recorder, session, request, why, strategy)
@@ -173,7 +246,7 @@ class PromotionStage:
             why = f"no challenger {name} in shadow (in shadow: {held})"
             refuse_request(self.recorder, session, request, why, strategy)
         else:
-            self.canary = promotion.promote(
+            stage = promotion.promote(
                 self.books,
                 self.files,
                 self.plugins,
@@ -186,6 +259,7 @@ class PromotionStage:
                 request=promotion_request(name, file),
                 member=self.member,
             )
+            self._take(stage)
 
 
 def refuse_request(
@@ -237,12 +311,13 @@ def open_stage(
     if state is None:
         return stage
     stage.canary = restore_canary(state, books, files, plugins, session, shadowing)
+    stage.watch = restore_watch(state, files, plugins, session, shadowing)
     last = len(session.history) - 1
     # the model changed at the last bar (a promotion, a rollback, by hand too) or a
     # canary ended there: its close's decision was committed, one promotion a bar
     swapped = state.swapped is not None and state.swapped.bar == last
     ended = bool(state.scales) and state.scales[-1][0] == last
-    if stage.canary is not None or not (swapped or ended):
+    if stage.canary is not None or stage.watch is not None or not (swapped or ended):
         stage.decide_again(session)
     return stage
 
@@ -269,8 +344,8 @@ def _entries(run_dir: Path, document: dict[str, Any]) -> dict[str, dict[str, Any
 
 def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     """Return why the run in ``run_dir`` would refuse to promote ``challenger`` (None: to
-    roll its canary back), as far as its journal tells here (the running process checks
-    again at the bar boundary).
+    roll its canary or its watched promotion back), as far as its journal tells here
+    (the running process checks again at the bar boundary).
 
     Raises:
         UserError: The journal records no strategy document.
@@ -279,13 +354,23 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     from tradeloom.live.model_swap import in_force_document
 
     kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
-             "canary_rolled_back"]  # fmt: skip
+             "canary_rolled_back", "watch_started", "watch_passed",
+             "promotion_rolled_back"]  # fmt: skip
     frames = read_frames(journal_path(run_dir), kinds)
     started = frames["canary_started"]
     ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
     in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
+    watched = frames["watch_started"]
+    ended = len(frames["watch_passed"]) + len(frames["promotion_rolled_back"])
+    in_watch = str(watched["challenger"].iloc[-1]) if len(watched) > ended else None
     if challenger is None:
-        return [] if in_canary is not None else ["rollback: no canary is in progress"]
+        stage = in_canary is not None or in_watch is not None
+        return [] if stage else ["rollback: no canary or watch is in progress"]
+    if in_watch is not None and in_canary is None:
+        return [
+            f"--challenger: the watch of {in_watch}'s promotion is in progress; roll it back "
+            "or wait for its end"
+        ]
     if in_canary is not None:
         if in_canary == challenger:
             return []

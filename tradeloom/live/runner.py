@@ -567,9 +567,9 @@ class LiveRunner:
             live_rows=shadowing.live_rows,
             heads=heads,
         )
-        if books is None and state is not None and state.canary is not None:
-            # a canary in progress whose challenger left the file: it goes on, the
-            # champion's shadow the only book
+        if books is None and state is not None and (state.canary or state.watch) is not None:
+            # a canary (or a watch) in progress whose challenger left the file: it goes
+            # on, the champion's shadow (none in a watch) the only book
             books = ShadowBooks(self.link.journal_or_fail, [])
         self.promotions = open_stage(
             books,
@@ -998,8 +998,15 @@ class LiveRunner:
         self.swap_requests.add(name)
 
     def _canary_note(self) -> str | None:
-        """Why the model cannot be swapped now: a canary is in progress (None: none is)."""
-        canary = None if self.promotions is None else self.promotions.canary
+        """Why the model cannot be swapped now: a canary, or the watch after a full
+        promotion, is in progress (None: neither is)."""
+        stage = self.promotions
+        if stage is not None and stage.watch is not None:
+            return (
+                f"the watch of challenger {stage.watch.name}'s promotion is in progress; "
+                "roll it back (tradeloom rollback) or wait for its end"
+            )
+        canary = None if stage is None else stage.canary
         if canary is None:
             return None
         return (

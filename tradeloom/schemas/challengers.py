@@ -80,23 +80,25 @@ def _canary_problems(
     components: Mapping[str, ComponentConfig],
     locate: Callable[[str], str],
 ) -> Iterator[Problem]:
-    """A canary's rollback swaps the champion's model file back in, so the strategy's
-    model must be a saved one; and it scales the sizing's size, which a strategy with
-    ``allocation:`` (target weights) does not use."""
+    """A canary's or a watch's rollback swaps the champion's model file back in, so the
+    strategy's model must be a saved one; and a canary scales the sizing's size, which a
+    strategy with ``allocation:`` (target weights) does not use."""
     for index, entry in enumerate(entries):
         gate = entry.get("promote_when") if isinstance(entry, Mapping) else None
-        if not isinstance(gate, Mapping) or gate.get("canary") is None:
+        if not isinstance(gate, Mapping):
             continue
+        for stage, what in (("canary", "a canary's"), ("watch", "a watch's")):
+            where = f"challengers.{index}.promote_when.{stage}"
+            if gate.get(stage) is not None and champion is not None and champion.kind != "saved":
+                yield Problem(
+                    locate(where),
+                    where,
+                    f"{what} rollback swaps the champion's model file back in; the strategy's "
+                    f"model must be a saved model (from_run: RUN or path: with sha256), not "
+                    f"one of kind {champion.kind} that trains in the run",
+                )
         where = f"challengers.{index}.promote_when.canary"
-        if champion is not None and champion.kind != "saved":
-            yield Problem(
-                locate(where),
-                where,
-                "a canary's rollback swaps the champion's model file back in; the strategy's "
-                f"model must be a saved model (from_run: RUN or path: with sha256), not one "
-                f"of kind {champion.kind} that trains in the run",
-            )
-        if components.get("allocation") is not None:
+        if gate.get("canary") is not None and components.get("allocation") is not None:
             yield Problem(
                 locate(where),
                 where,

@@ -319,6 +319,17 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                         "canary here",
                     )
                 )
+            if gate is not None and gate.watch is not None:
+                at = f"challengers.{c}.promote_when.watch"
+                problems.append(
+                    Problem(
+                        config.locate(at),
+                        at,
+                        "a portfolio file's strategy promotes its challenger without a "
+                        "watch: its rollback rules read the run's drawdown and the run's "
+                        "replay (which its strategies share); remove watch here",
+                    )
+                )
         names.setdefault(config.name, i)
         configs.append(config)
     return _Loaded(tuple(configs), tuple(problems))

@@ -300,7 +300,9 @@ class OutputsSection(BaseModel):
 class RollbackWhen(BaseModel):
     """A canary's rollback rules (``challengers.N.promote_when.canary.rollback_when``),
     read at each bar's close of the canary: the first that fires puts the champion's
-    model back (`tradeloom.live.canary`)."""
+    model back (`tradeloom.live.canary`); a watch's after a full promotion
+    (``promote_when.watch.rollback_when``, `tradeloom.live.promotion_watch`) the same,
+    from the watch's start."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -309,15 +311,15 @@ class RollbackWhen(BaseModel):
         gt=0.0,
         lt=1.0,
         description="Roll back when the run's equity has fallen this fraction below its "
-        "highest close since the canary started (null: no such rule).",
+        "highest close since the canary (or the watch) started (null: no such rule).",
     )
     min_auc: float | None = Field(
         default=None,
         gt=0.0,
         lt=1.0,
         description="Roll back when the AUC of the candidate's probabilities against the "
-        "label's direction, over the canary's bars whose outcome is known, is below this "
-        "(null: no such rule).",
+        "label's direction, over the canary's (or the watch's) bars whose outcome is known, "
+        "is below this (null: no such rule).",
     )
     max_calibration_error: float | None = Field(
         default=None,
@@ -326,11 +328,51 @@ class RollbackWhen(BaseModel):
         description="Roll back when the expected calibration error (10 equal-width bins) "
         "of those probabilities is above this (null: no such rule).",
     )
+    max_parity_gap: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Roll back when the run's return since the canary (or the watch) "
+        "started differs by more than this, either way, from the return of its replay on "
+        "the same bars (the run's probabilities, filled by the strategy's paper venue, as "
+        "tradeloom parity replays it): what its fills lost or gained against what the "
+        "strategy should have booked, as a fraction of equity (null: no such rule).",
+    )
     min_samples: int = Field(
         default=20,
         ge=2,
         description="The predictions with a known outcome min_auc and "
         "max_calibration_error wait for.",
+    )
+
+    def journaled(self) -> str:
+        """Return the rules as JSON, every field (the defaults too), a rule added after
+        rules were first journaled left out when null: the rows of a run without it are
+        the rows it journaled before."""
+        return self.model_dump_json(exclude=_ADDED_RULES - self.model_fields_set)
+
+
+_ADDED_RULES = {"max_parity_gap"}
+"""The rules `RollbackWhen.journaled` leaves out when not given."""
+
+
+class WatchWhen(BaseModel):
+    """Rollback rules after a full promotion (``challengers.N.promote_when.watch``): read
+    at each bar's close for ``bars`` bars after the challenger became the full champion
+    (its canary passed, or its promotion when it has none); a rule that fires puts the
+    previous champion's model back (`tradeloom.live.promotion_watch`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bars: int = Field(
+        ge=1,
+        le=MAX_WINDOW,
+        description="The bars the promoted model is watched after its full promotion.",
+    )
+    rollback_when: RollbackWhen = Field(
+        default_factory=RollbackWhen,
+        description="The rules that put the previous champion back during the watch (the "
+        "canary's, measured from the watch's start).",
     )
 
 
@@ -406,6 +448,11 @@ class PromoteWhen(BaseModel):
         default=None,
         description="Promote through a canary stage at a fraction of the champion's size, "
         "with rollback rules (null: the challenger becomes the full champion at once).",
+    )
+    watch: WatchWhen | None = Field(
+        default=None,
+        description="Keep reading rollback rules for some bars after the full promotion "
+        "(null: the promotion is final once full).",
     )
 
     @property
