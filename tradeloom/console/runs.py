@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.status import RunFollower, RunReading
+from tradeloom.engine.status import RunFollower, RunReading, RunStatus, canary_line
 from tradeloom.errors import UserError
 from tradeloom.files.reading import UnreadableFile, read_json, read_yaml
 from tradeloom.reporting.monitor_labels import split_column
@@ -318,6 +318,7 @@ class RunIndex:
             "report": (ref.path / "report.html").is_file(),
             "mode": status.mode,
             "controllable": status.mode in ("paper", "live"),
+            "promotion": self._promotion(ref, status),
             "notice": self._notices.get(ref.path),
         }
         answer: dict[str, Any] = mask_secrets(json_safe(data))
@@ -328,6 +329,22 @@ class RunIndex:
             "drawdown": _finite(drawdown),
         }
         return answer
+
+    def _promotion(self, ref: RunRef, status: RunStatus) -> dict[str, Any] | None:
+        """The run page's promote and rollback buttons, where the API's check of the
+        journal would take the request now (`promotion_choices`), and the model in force
+        (None: not a paper or live run with challengers)."""
+        if status.mode not in ("paper", "live") or not status.books:
+            return None
+        from tradeloom.live.promotion_stage import promotion_choices
+
+        choices = promotion_choices(ref.path)
+        return {
+            "promote": list(choices.promote),
+            "rollback": choices.rollback,
+            "in_force": self.shown(choices.in_force, ref),
+            "canary": None if status.canary is None else canary_line(status.canary),
+        }
 
     def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
         """Return the run's resolved strategy file (None: none readable) and its path."""

@@ -51,6 +51,7 @@ __all__ = [
     "RunFollower",
     "RunReading",
     "RunStatus",
+    "canary_line",
     "format_status",
     "read_run",
 ]
@@ -968,7 +969,7 @@ def format_status(status: RunStatus) -> str:
     if s.books:
         lines.extend(_book_lines(s.books))
     if s.canary is not None:
-        lines.append(f"canary     {_canary_line(s.canary)}")
+        lines.append(f"canary     {canary_line(s.canary)}")
     if s.parity is not None:
         last = s.parity
         verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
@@ -1001,8 +1002,9 @@ def format_status(status: RunStatus) -> str:
     return "\n".join(lines)
 
 
-def _canary_line(c: dict[str, Any]) -> str:
-    """The last canary's stage in words."""
+def canary_line(c: dict[str, Any]) -> str:
+    """Return the last canary's stage (`RunStatus.canary`) in words, as ``tradeloom
+    status`` and the console's run page show it."""
     name, bars = c["challenger"], c["bars"]
     if c["stage"] == "canary":
         return (

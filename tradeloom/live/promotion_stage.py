@@ -6,6 +6,10 @@ and rolls back when one fires, or passes the canary once its bars are done; othe
 promotes a challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a
 time: no gate promotes while a canary is in progress.
 
+`promotion_problems` checks an operator's request against the journal before it is sent
+(``tradeloom promote``, the console's API), and `promotion_choices` tells the console's
+run page which requests would pass that check now (its promote and rollback buttons).
+
 `PromotionStage.asked` answers an operator's ``promote`` or ``rollback`` request (the
 mailbox's, `tradeloom.engine.control.request_promote`, ``request_rollback``) at a bar
 boundary: ``promote NAME`` promotes challenger NAME (through its canary when its gate
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import (
     CHAMPION_SHADOW,
@@ -34,6 +38,8 @@ from tradeloom.live.challengers import ShadowBooks, promoted_by, promotion_reque
 from tradeloom.live.model_swap import SwapRefused, journal_refusal
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
@@ -41,7 +47,14 @@ if TYPE_CHECKING:
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
-__all__ = ["PromotionStage", "open_stage", "promotion_problems", "refuse_request"]
+__all__ = [
+    "PromotionChoices",
+    "PromotionStage",
+    "open_stage",
+    "promotion_choices",
+    "promotion_problems",
+    "refuse_request",
+]
 
 
 @dataclass
@@ -228,43 +241,131 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     Raises:
         UserError: The journal records no strategy document.
     """
-    from tradeloom.journal import journal_path, read_frames
-    from tradeloom.live.model_swap import in_force_document
+    return _Promotions.read(run_dir).problems(challenger)
 
-    kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
-             "canary_rolled_back"]  # fmt: skip
-    frames = read_frames(journal_path(run_dir), kinds)
-    started = frames["canary_started"]
-    ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
-    in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
-    if challenger is None:
-        return [] if in_canary is not None else ["rollback: no canary is in progress"]
-    if in_canary is not None:
-        if in_canary == challenger:
-            return []
-        return [
-            f"--challenger: the canary of {in_canary} is in progress; promote or roll it back first"
-        ]
-    _, document = in_force_document(run_dir)
-    entries = document.get("challengers") or ()
-    names = [str(e.get("name")) for e in entries if isinstance(e, dict)]
-    if challenger not in names:
-        held = ", ".join(names) or "none"
-        return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
-    model = next(
-        e.get("model") for e in entries if isinstance(e, dict) and e.get("name") == challenger
-    )
-    saved = isinstance(model, dict) and (
-        model.get("kind") == "saved" or "from_run" in model or "path" in model
-    )
-    if not saved:
-        return [
-            f"--challenger: challenger {challenger}'s model trains in the run; a running run "
-            "swaps in a saved model only (from_run: or path:)"
-        ]
-    dropped = set(frames["challenger_failed"]["challenger"].astype(str))
-    promoted = promoted_by(frames["model_swapped"]["request"])
-    if challenger in dropped or challenger in promoted:
-        done = "was dropped" if challenger in dropped else "was promoted already"
-        return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
-    return []
+
+@dataclass(frozen=True)
+class PromotionChoices:
+    """What an operator may ask of a run's promotions now, as `promotion_problems` judges
+    it (the console's promote and rollback buttons).
+
+    Attributes:
+        promote: The challengers a promotion of would not be refused, in the strategy's
+            order (a canary's own: it becomes the full champion).
+        rollback: A canary is in progress: a rollback would not be refused.
+        in_force: The model that decides, in words: the last model swap's (a promoted
+            challenger's by its name), with its bar and who asked; or the strategy's own.
+    """
+
+    promote: tuple[str, ...]
+    rollback: bool
+    in_force: str
+
+
+def promotion_choices(run_dir: Path) -> PromotionChoices:
+    """Return the promotions and the rollback the run in ``run_dir`` would take now, by
+    its journal read once (`promotion_problems` for each of its challengers)."""
+    from tradeloom.errors import UserError
+
+    promotions = _Promotions.read(run_dir)
+    try:
+        entries = promotions.entries()
+    except UserError:  # no strategy document journaled: no challenger to name
+        entries = []
+    names = dict.fromkeys(str(e.get("name")) for e in entries)
+    promote = tuple(n for n in names if not promotions.problems(n, entries))
+    return PromotionChoices(promote, promotions.in_canary is not None, promotions.in_force)
+
+
+@dataclass(frozen=True)
+class _Promotions:
+    """What a run's journal tells of its promotions: the canary in progress, the
+    challengers dropped and those promoted."""
+
+    run_dir: Path
+    in_canary: str | None
+    dropped: frozenset[str]
+    promoted: frozenset[str]
+    in_force: str
+
+    @classmethod
+    def read(cls, run_dir: Path) -> _Promotions:
+        from tradeloom.journal import journal_path, read_frames
+
+        kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
+                 "canary_rolled_back"]  # fmt: skip
+        frames = read_frames(journal_path(run_dir), kinds)
+        started = frames["canary_started"]
+        ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
+        in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
+        swapped = frames["model_swapped"]
+        return cls(
+            run_dir,
+            in_canary,
+            frozenset(frames["challenger_failed"]["challenger"].astype(str)),
+            promoted_by(swapped["request"]),
+            _in_force(swapped, frames["canary_rolled_back"]),
+        )
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Return the ``challengers:`` entries of the strategy the run trades under.
+
+        Raises:
+            UserError: The journal records no strategy document.
+        """
+        from tradeloom.live.model_swap import in_force_document
+
+        _, document = in_force_document(self.run_dir)
+        return [e for e in document.get("challengers") or () if isinstance(e, dict)]
+
+    def problems(
+        self, challenger: str | None, entries: list[dict[str, Any]] | None = None
+    ) -> list[str]:
+        """`promotion_problems` (``entries``: `entries`, when read already)."""
+        in_canary = self.in_canary
+        if challenger is None:
+            return [] if in_canary is not None else ["rollback: no canary is in progress"]
+        if in_canary is not None:
+            if in_canary == challenger:
+                return []
+            return [
+                f"--challenger: the canary of {in_canary} is in progress; promote or roll it "
+                "back first"
+            ]
+        entries = self.entries() if entries is None else entries
+        names = [str(e.get("name")) for e in entries]
+        if challenger not in names:
+            held = ", ".join(names) or "none"
+            return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
+        model = next(e.get("model") for e in entries if e.get("name") == challenger)
+        saved = isinstance(model, dict) and (
+            model.get("kind") == "saved" or "from_run" in model or "path" in model
+        )
+        if not saved:
+            return [
+                f"--challenger: challenger {challenger}'s model trains in the run; a running "
+                "run swaps in a saved model only (from_run: or path:)"
+            ]
+        if challenger in self.dropped or challenger in self.promoted:
+            done = "was dropped" if challenger in self.dropped else "was promoted already"
+            return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
+        return []
+
+
+def _in_force(swapped: pd.DataFrame, rolled_back: pd.DataFrame) -> str:
+    """The model in force, in words, by the journal's ``model_swapped`` rows (and the
+    ``canary_rolled_back`` row a rollback's swap shares its bar with)."""
+    own = swapped[swapped["strategy"].astype(str) == ""] if len(swapped) else swapped
+    if not len(own):
+        return "the strategy's own model"
+    last = own.iloc[-1]
+    bar = int(last["bar"])
+    name = next(iter(promoted_by([last["request"]])), None)
+    back = rolled_back[rolled_back["bar"] == bar] if len(rolled_back) else rolled_back
+    if name is not None:
+        what = f"challenger {name}'s model"
+    elif len(back):
+        what = f"the champion's model, back from challenger {back['challenger'].iloc[-1]}'s canary"
+    else:
+        what = str(last["source"])
+    return f"{what}, since bar {bar} (by {last['by']})"
