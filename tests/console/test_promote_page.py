@@ -185,7 +185,8 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
 
             async def steps(tab: Tab) -> dict[str, Any]:
                 seen: dict[str, Any] = {}
-                await tab.navigate(base + login)
+                await tab.navigate(base + login)  # the cookie, then the runs page
+                await tab.wait_for("document.querySelector('a.run-link') !== null", 120)
                 await tab.navigate(f"{base}/run/0/promoted")
                 promote = "document.querySelector(\"button[data-challenger='next']\")"
                 await tab.wait_for(f"{promote} !== null", 120)
@@ -226,7 +227,12 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
                 await tab.screenshot(shots / "3-rolled-back.png")
                 return seen
 
-            seen, visit = drive(steps, timeout=300)
+            try:
+                seen, visit = drive(steps, timeout=300)
+            except TimeoutError as exc:
+                stop(paper)
+                _, err = paper.communicate()
+                pytest.fail(f"{exc}; the paper run's last lines: {err[-2000:]}")
     finally:
         stop(paper)
     # the one error: the browser's note of the refused request's 400
