@@ -91,6 +91,8 @@ _KINDS = (
     "canary_passed",
     "canary_rolled_back",
     "parity_checked",
+    "model_swapped",  # with config_reloaded: the console's promote buttons change with them
+    "config_reloaded",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
