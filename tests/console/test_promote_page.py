@@ -101,6 +101,13 @@ def test_the_run_answer_offers_what_the_actions_would_take(
         "canary": f"next at 25% of the champion's size since bar {started['bar']}: 2 of 100 "
         "bars (by api)",
     }
+    refused = client.post(
+        "/api/v1/actions/promote/0/run", headers=WRITE, json={"challenger": "twin"}
+    )
+    assert refused.json() == {
+        "error": "promotion refused: --challenger: the canary of next is in progress; promote "
+        "or roll it back first"
+    }
     assert main(["status", str(run)]) == 0
     assert f"canary     {canary['canary']}" in capsys.readouterr().out  # status's words
     assert client.post("/api/v1/actions/rollback/0/run", headers=WRITE, json={}).status_code == 200
