@@ -29,12 +29,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.status import RunFollower, RunReading
+from tradeloom.engine.status import RunFollower, RunReading, canary_line, watch_line
 from tradeloom.errors import UserError
 from tradeloom.files.reading import UnreadableFile, read_json, read_yaml
 from tradeloom.reporting.monitor_labels import split_column
@@ -42,6 +42,9 @@ from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.refusals import RefusalTable, exits_warning
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact
+
+if TYPE_CHECKING:
+    from tradeloom.live.promotion_stage import PromotionChoices
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
 
@@ -103,6 +106,22 @@ class _Cached:
     summary: dict[str, Any] | None = None
 
 
+_PROMOTION_KINDS = (
+    "run_started",
+    "config_reloaded",
+    "model_swapped",
+    "canary_started",
+    "canary_passed",
+    "canary_rolled_back",
+    "watch_started",
+    "watch_passed",
+    "promotion_rolled_back",
+    "challenger_failed",
+)
+"""The journal's kinds `promotion_choices` reads (the strategy in force, the swaps, the
+canaries, the challengers dropped): a run's choices change only with a row of one."""
+
+
 class RunIndex:
     """Find, resolve and read the runs below ``roots``.
 
@@ -115,6 +134,7 @@ class RunIndex:
         self._cache: dict[Path, _Cached] = {}
         self._followers: dict[Path, RunFollower] = {}
         self._notices: dict[Path, str] = {}
+        self._promotions: dict[Path, tuple[tuple[Any, ...], PromotionChoices]] = {}
         self._failures: set[tuple[Path, str]] = set()
         self._lock = threading.Lock()
 
@@ -127,7 +147,7 @@ class RunIndex:
             self._walk(index, root, root, 0, found)
         there = {ref.path for ref in found}
         with self._lock:  # what was kept of runs removed since goes with them
-            for kept in (self._cache, self._followers, self._notices):
+            for kept in (self._cache, self._followers, self._notices, self._promotions):
                 for path in [p for p in kept if p not in there]:
                     del kept[path]
         return sorted(found, key=lambda ref: ref.id)
@@ -318,6 +338,7 @@ class RunIndex:
             "report": (ref.path / "report.html").is_file(),
             "mode": status.mode,
             "controllable": status.mode in ("paper", "live"),
+            "promotion": self._promotion(ref, reading),
             "notice": self._notices.get(ref.path),
         }
         answer: dict[str, Any] = mask_secrets(json_safe(data))
@@ -328,6 +349,32 @@ class RunIndex:
             "drawdown": _finite(drawdown),
         }
         return answer
+
+    def _promotion(self, ref: RunRef, reading: RunReading) -> dict[str, Any] | None:
+        """The run page's promote and rollback buttons, where the API's check of the
+        journal would take the request now (`promotion_choices`, read again only when a
+        row it reads was added: `_PROMOTION_KINDS`), and the model in force (None: not a
+        paper or live run with challengers)."""
+        status, frames = reading.status, reading.frames
+        if status.mode not in ("paper", "live") or not status.books:
+            return None
+        key = tuple(len(frames[kind]) for kind in _PROMOTION_KINDS)
+        with self._lock:
+            kept = self._promotions.get(ref.path)
+        if kept is None or kept[0] != key or reading.restarted is not None:
+            from tradeloom.live.promotion_stage import promotion_choices
+
+            kept = (key, promotion_choices(ref.path))
+            with self._lock:
+                self._promotions[ref.path] = kept
+        choices = kept[1]
+        return {
+            "promote": list(choices.promote),
+            "rollback": choices.rollback,
+            "in_force": self.shown(choices.in_force, ref),
+            "canary": None if status.canary is None else canary_line(status.canary),
+            "watch": None if status.watch is None else watch_line(status.watch),
+        }
 
     def settings(self, ref: RunRef) -> tuple[dict[str, Any] | None, Path]:
         """Return the run's resolved strategy file (None: none readable) and its path."""

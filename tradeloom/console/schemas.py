@@ -224,6 +224,24 @@ COMPONENTS: dict[str, Any] = {
             "report": {"type": "boolean"},
             "mode": {"type": "string"},
             "controllable": {"type": "boolean"},
+            "promotion": {
+                "description": "A paper or live run with challengers: the challengers a "
+                "promote would be taken for now and whether a rollback would (as the "
+                "actions' check of the journal judges them), the model in force, and the "
+                "last canary's and the last watch's stage in words (null: no challengers).",
+                "oneOf": [
+                    {"type": "null"},
+                    _object(
+                        {
+                            "promote": {"type": "array", "items": {"type": "string"}},
+                            "rollback": {"type": "boolean"},
+                            "in_force": {"type": "string"},
+                            "canary": _STR,
+                            "watch": _STR,
+                        }
+                    ),
+                ],
+            },
             "monitoring": {
                 "type": "array",
                 "description": "Each monitor of each symbol: its health and its figures now "

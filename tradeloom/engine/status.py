@@ -51,8 +51,10 @@ __all__ = [
     "RunFollower",
     "RunReading",
     "RunStatus",
+    "canary_line",
     "format_status",
     "read_run",
+    "watch_line",
 ]
 
 _KINDS = (
@@ -94,6 +96,8 @@ _KINDS = (
     "watch_passed",
     "promotion_rolled_back",
     "parity_checked",
+    "model_swapped",  # with config_reloaded: the console's promote buttons change with them
+    "config_reloaded",
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -1007,9 +1011,9 @@ def format_status(status: RunStatus) -> str:
     if s.books:
         lines.extend(_book_lines(s.books))
     if s.canary is not None:
-        lines.append(f"canary     {_canary_line(s.canary)}")
+        lines.append(f"canary     {canary_line(s.canary)}")
     if s.watch is not None:
-        lines.append(f"watch      {_watch_line(s.watch)}")
+        lines.append(f"watch      {watch_line(s.watch)}")
     if s.parity is not None:
         last = s.parity
         verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
@@ -1042,8 +1046,9 @@ def format_status(status: RunStatus) -> str:
     return "\n".join(lines)
 
 
-def _watch_line(w: dict[str, Any]) -> str:
-    """The last watch after a full promotion in words."""
+def watch_line(w: dict[str, Any]) -> str:
+    """Return the last watch after a full promotion (`RunStatus.watch`) in words, as
+    ``tradeloom status`` and the console's run page show it."""
     name, bars = w["challenger"], w["bars"]
     if w["stage"] == "watch":
         return (
@@ -1060,8 +1065,9 @@ def _watch_line(w: dict[str, Any]) -> str:
     )
 
 
-def _canary_line(c: dict[str, Any]) -> str:
-    """The last canary's stage in words."""
+def canary_line(c: dict[str, Any]) -> str:
+    """Return the last canary's stage (`RunStatus.canary`) in words, as ``tradeloom
+    status`` and the console's run page show it."""
     name, bars = c["challenger"], c["bars"]
     if c["stage"] == "canary":
         return (

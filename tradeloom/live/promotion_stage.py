@@ -9,6 +9,10 @@ back when one fires, or ends the watch once its bars are done; otherwise it prom
 challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a time: no
 gate promotes while a canary or a watch is in progress.
 
+`promotion_problems` checks an operator's request against the journal before it is sent
+(``tradeloom promote``, the console's API), and `promotion_choices` tells the console's
+run page which requests would pass that check now (its promote and rollback buttons).
+
 `PromotionStage.asked` answers an operator's ``promote`` or ``rollback`` request (the
 mailbox's, `tradeloom.engine.control.request_promote`, ``request_rollback``) at a bar
 boundary: ``promote NAME`` promotes challenger NAME (through its canary when its gate
@@ -44,6 +48,8 @@ from tradeloom.live.promotion_watch import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
@@ -52,7 +58,14 @@ if TYPE_CHECKING:
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
-__all__ = ["PromotionStage", "open_stage", "promotion_problems", "refuse_request"]
+__all__ = [
+    "PromotionChoices",
+    "PromotionStage",
+    "open_stage",
+    "promotion_choices",
+    "promotion_problems",
+    "refuse_request",
+]
 
 
 @dataclass
@@ -350,55 +363,152 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     Raises:
         UserError: The journal records no strategy document.
     """
-    from tradeloom.journal import journal_path, read_frames
-    from tradeloom.live.model_swap import in_force_document
+    return _Promotions.read(run_dir).problems(challenger)
 
-    kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
-             "canary_rolled_back", "watch_started", "watch_passed",
-             "promotion_rolled_back"]  # fmt: skip
-    frames = read_frames(journal_path(run_dir), kinds)
-    started = frames["canary_started"]
-    ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
-    in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
-    watched = frames["watch_started"]
-    ended = len(frames["watch_passed"]) + len(frames["promotion_rolled_back"])
-    in_watch = str(watched["challenger"].iloc[-1]) if len(watched) > ended else None
-    if challenger is None:
-        stage = in_canary is not None or in_watch is not None
-        return [] if stage else ["rollback: no canary or watch is in progress"]
-    if in_watch is not None and in_canary is None:
-        return [
-            f"--challenger: the watch of {in_watch}'s promotion is in progress; roll it back "
-            "or wait for its end"
-        ]
-    if in_canary is not None:
-        if in_canary == challenger:
-            return []
-        return [
-            f"--challenger: the canary of {in_canary} is in progress; promote or roll it back first"
-        ]
-    _, document = in_force_document(run_dir)
-    entries = _entries(run_dir, document)
-    if challenger not in entries:
-        held = ", ".join(entries) or "none"
-        if "strategies" in document:
+
+@dataclass(frozen=True)
+class PromotionChoices:
+    """What an operator may ask of a run's promotions now, as `promotion_problems` judges
+    it (the console's promote and rollback buttons).
+
+    Attributes:
+        promote: The challengers a promotion of would not be refused, in the strategy's
+            order (a canary's own: it becomes the full champion).
+        rollback: A canary, or a watch after a full promotion, is in progress: a
+            rollback would not be refused.
+        in_force: The model that decides, in words: the last model swap's (a promoted
+            challenger's by its name), with its bar and who asked; or the strategy's own.
+    """
+
+    promote: tuple[str, ...]
+    rollback: bool
+    in_force: str
+
+
+def promotion_choices(run_dir: Path) -> PromotionChoices:
+    """Return the promotions and the rollback the run in ``run_dir`` would take now, by
+    its journal read once (`promotion_problems` for each of its challengers)."""
+    from tradeloom.errors import UserError
+
+    promotions = _Promotions.read(run_dir)
+    try:
+        entries = promotions.entries()
+    except UserError:  # no strategy document journaled: no challenger to name
+        entries = ({}, False)
+    promote = tuple(n for n in entries[0] if not promotions.problems(n, entries))
+    rollback = not promotions.problems(None)
+    return PromotionChoices(promote, rollback, promotions.in_force)
+
+
+@dataclass(frozen=True)
+class _Promotions:
+    """What a run's journal tells of its promotions: the canary or the watch in
+    progress, the challengers dropped and those promoted."""
+
+    run_dir: Path
+    in_canary: str | None
+    in_watch: str | None
+    dropped: frozenset[str]
+    promoted: frozenset[str]
+    in_force: str
+
+    @classmethod
+    def read(cls, run_dir: Path) -> _Promotions:
+        from tradeloom.journal import journal_path, read_frames
+
+        kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
+                 "canary_rolled_back", "watch_started", "watch_passed",
+                 "promotion_rolled_back"]  # fmt: skip
+        frames = read_frames(journal_path(run_dir), kinds)
+        started = frames["canary_started"]
+        ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
+        in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
+        watched = frames["watch_started"]
+        ended = len(frames["watch_passed"]) + len(frames["promotion_rolled_back"])
+        in_watch = str(watched["challenger"].iloc[-1]) if len(watched) > ended else None
+        swapped = frames["model_swapped"]
+        return cls(
+            run_dir,
+            in_canary,
+            in_watch,
+            frozenset(frames["challenger_failed"]["challenger"].astype(str)),
+            promoted_by(swapped["request"]),
+            _in_force(swapped, frames["canary_rolled_back"]),
+        )
+
+    def entries(self) -> tuple[dict[str, dict[str, Any]], bool]:
+        """Return the run's ``challengers:`` entries by their run-wide name (a portfolio
+        file's strategies' as ``STRATEGY/NAME``, `_entries`), and whether the run is a
+        portfolio file's.
+
+        Raises:
+            UserError: The journal records no strategy document.
+        """
+        from tradeloom.live.model_swap import in_force_document
+
+        _, document = in_force_document(self.run_dir)
+        return _entries(self.run_dir, document), "strategies" in document
+
+    def problems(
+        self,
+        challenger: str | None,
+        entries: tuple[dict[str, dict[str, Any]], bool] | None = None,
+    ) -> list[str]:
+        """`promotion_problems` (``entries``: `entries`, when read already)."""
+        in_canary, in_watch = self.in_canary, self.in_watch
+        if challenger is None:
+            stage = in_canary is not None or in_watch is not None
+            return [] if stage else ["rollback: no canary or watch is in progress"]
+        if in_watch is not None and in_canary is None:
             return [
-                f"--challenger: the portfolio file's strategies have no challenger "
-                f"{challenger} (they have: {held}; name one STRATEGY/NAME)"
+                f"--challenger: the watch of {in_watch}'s promotion is in progress; roll it "
+                "back or wait for its end"
             ]
-        return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
-    model = entries[challenger].get("model")
-    saved = isinstance(model, dict) and (
-        model.get("kind") == "saved" or "from_run" in model or "path" in model
-    )
-    if not saved:
-        return [
-            f"--challenger: challenger {challenger}'s model trains in the run; a running run "
-            "swaps in a saved model only (from_run: or path:)"
-        ]
-    dropped = set(frames["challenger_failed"]["challenger"].astype(str))
-    promoted = promoted_by(frames["model_swapped"]["request"])
-    if challenger in dropped or challenger in promoted:
-        done = "was dropped" if challenger in dropped else "was promoted already"
-        return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
-    return []
+        if in_canary is not None:
+            if in_canary == challenger:
+                return []
+            return [
+                f"--challenger: the canary of {in_canary} is in progress; promote or roll it "
+                "back first"
+            ]
+        named, portfolio = self.entries() if entries is None else entries
+        if challenger not in named:
+            held = ", ".join(named) or "none"
+            if portfolio:
+                return [
+                    f"--challenger: the portfolio file's strategies have no challenger "
+                    f"{challenger} (they have: {held}; name one STRATEGY/NAME)"
+                ]
+            return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
+        model = named[challenger].get("model")
+        saved = isinstance(model, dict) and (
+            model.get("kind") == "saved" or "from_run" in model or "path" in model
+        )
+        if not saved:
+            return [
+                f"--challenger: challenger {challenger}'s model trains in the run; a running "
+                "run swaps in a saved model only (from_run: or path:)"
+            ]
+        if challenger in self.dropped or challenger in self.promoted:
+            done = "was dropped" if challenger in self.dropped else "was promoted already"
+            return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
+        return []
+
+
+def _in_force(swapped: pd.DataFrame, rolled_back: pd.DataFrame) -> str:
+    """The model in force, in words, by the journal's ``model_swapped`` rows (and the
+    ``canary_rolled_back`` row a rollback's swap shares its bar with)."""
+    own = swapped[swapped["strategy"].astype(str) == ""] if len(swapped) else swapped
+    if not len(own):
+        return "the strategy's own model"
+    last = own.iloc[-1]
+    bar = int(last["bar"])
+    name = next(iter(promoted_by([last["request"]])), None)
+    back = rolled_back[rolled_back["bar"] == bar] if len(rolled_back) else rolled_back
+    if name is not None:
+        what = f"challenger {name}'s model"
+    elif len(back):
+        what = f"the champion's model, back from challenger {back['challenger'].iloc[-1]}'s canary"
+    else:
+        what = str(last["source"])
+    return f"{what}, since bar {bar} (by {last['by']})"

@@ -8,12 +8,19 @@ book has (a challenger added to a running run has the bars from the one it was a
 at): the first of them and how many; the equity at the last; the return on the starting
 capital; the Sharpe ratio of the per-bar equity curve and its maximum drawdown
 (`curve_performance`'s, the Sharpe annualised from the bar length); the fills; the
-turnover (notional traded over the starting capital); and, over one market, the model's
-AUC and its expected calibration error (ECE), both over the bars with a journaled
-probability whose label is known (the close ``horizon`` bars later): the AUC is
-`tradeloom.stats.auc` (the backtest's metrics.json figure), the ECE the calibration
-monitor's `calibration_error` over the ten bins of the report's calibration table; and a
+turnover (notional traded over the starting capital); the model's AUC and its expected
+calibration error (ECE), both over the predictions whose label is known; and a
 challenger's promotion gate, its last ``challenger_gate`` verdict with its p-value.
+
+The predictions (`resolved_predictions`): a symbol's journaled probability at the k-th of
+its bars in the book, labelled up when its close at its (k + ``horizon``)-th bar in the
+book is above its close at the k-th (the symbol's own bars: a bar it was absent from is
+not one of them; a prediction whose later bar the book does not have yet, or a NaN
+probability, is left out). One market is the universe of one; over a universe the
+(symbol, bar) predictions of every symbol are pooled, as the backtest's metrics.json
+pools them. The AUC is `tradeloom.stats.auc` over the pooled predictions (the
+backtest's figure), the ECE the calibration monitor's `calibration_error` over the ten
+bins of the report's calibration table.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ __all__ = [
     "book_figures",
     "journal_books",
     "label_horizon",
+    "resolved_predictions",
 ]
 
 CHAMPION = "champion"
@@ -51,8 +59,10 @@ BOOK_KINDS = (
     "challenger_fill",
     "challenger_gate",
     "challenger_started",
+    "warm_up",
 )
-"""The journal's kinds `book_figures` reads."""
+"""The journal's kinds `book_figures` reads (``warm_up``: the order of a universe's
+symbols, which a ``challenger_bar`` row's ``probabilities`` follow)."""
 
 
 @dataclass(frozen=True)
@@ -106,20 +116,30 @@ def book_figures(
         steps = pd.to_datetime(live["timestamp"], utc=True).drop_duplicates().diff().dropna()
         timeframe_seconds = int(steps.min().total_seconds()) if len(steps) else 0
     closes = pd.Series(live["close"].to_numpy(np.float64), index=live["bar"].to_numpy())
+    market = None if one else _Market.of(live, frames.get("warm_up"))
+
+    def resolved(probability: pd.Series | pd.DataFrame | None) -> _Resolved:
+        if not horizon or probability is None:
+            return None
+        if market is None:  # one market: its live bars in a row
+            return _resolved(probability, closes.reindex(probability.index), horizon)
+        return resolved_predictions(probability, market.closes, horizon)
+
     fills = frames["fill"]
+    champion = (
+        pd.Series(live["probability"].to_numpy(np.float64), index=closes.index)
+        if market is None
+        else market.probabilities
+    )
     books = [
         _figures(
             CHAMPION,
             curve["equity"].to_numpy(np.float64),
             float((fills["price"] * fills["quantity"]).sum()),
             len(fills),
-            pd.Series(live["probability"].to_numpy(np.float64), index=closes.index)
-            if one
-            else None,
-            closes,
+            resolved(champion),
             capital,
             timeframe_seconds,
-            horizon,
         )
     ]
     if len(closes):
@@ -127,13 +147,32 @@ def book_figures(
     shadow_fills = frames["challenger_fill"]
     gates = _gates(frames.get("challenger_gate"))
     capitals = _capitals(frames.get("challenger_started"))
-    for strategy, rows in _by_strategy(shadow):
+    for strategy, shadows in _by_strategy(shadow):
         if strategy:  # a portfolio file's strategy: its own book, then its challengers'
             books.append(
-                _member_book(strategy, rows, fills, capitals, closes, capital, timeframe_seconds)
+                _member_book(strategy, shadows, fills, capitals, capital, timeframe_seconds)
             )
-        run = (capital, timeframe_seconds, horizon if one else None)
-        books.extend(_challenger_books(rows, shadow_fills, gates, capitals, closes, run))
+        for name, rows in shadows.groupby("challenger", sort=False):
+            rows = rows.drop_duplicates("bar", keep="first")
+            own = shadow_fills[shadow_fills["challenger"] == name]
+            probability: pd.Series | pd.DataFrame | None = None  # a portfolio's: none shown
+            if not strategy and market is None:
+                probability = pd.Series(
+                    [float(p[0]) for p in rows["probabilities"]], index=rows["bar"].to_numpy()
+                )
+            elif not strategy and market is not None:
+                probability = market.of_rows(rows)
+            figures = _figures(
+                str(name),
+                rows["equity"].to_numpy(np.float64),
+                float(rows["traded"].sum()),
+                len(own),
+                resolved(probability),
+                capitals.get(str(name), capital),
+                timeframe_seconds,
+            )
+            first = int(rows["bar"].min())
+            books.append(replace(figures, gate=gates.get(str(name)), first_bar=first))
     return books
 
 
@@ -158,7 +197,6 @@ def _member_book(
     rows: pd.DataFrame,
     fills: pd.DataFrame,
     capitals: Mapping[str, float],
-    closes: pd.Series,
     capital: float,
     timeframe_seconds: int,
 ) -> BookFigures:
@@ -179,47 +217,76 @@ def _member_book(
         float((own["price"] * own["quantity"]).sum()),
         len(own),
         None,
-        closes,
         capitals.get(str(first["challenger"]), capital),
         timeframe_seconds,
-        None,
     )
     return replace(figures, first_bar=start)
 
 
-def _challenger_books(
-    shadow: pd.DataFrame,
-    shadow_fills: pd.DataFrame,
-    gates: Mapping[str, str],
-    capitals: Mapping[str, float],
-    closes: pd.Series,
-    run: tuple[float, int, int | None],
-) -> list[BookFigures]:
-    """Each challenger's figures (``run``: the run's capital, bar length and horizon;
-    a challenger of a portfolio file's strategy on its own capital)."""
-    capital, timeframe_seconds, horizon = run
-    one = horizon is not None
-    books = []
-    for name, rows in shadow.groupby("challenger", sort=False):
-        rows = rows.drop_duplicates("bar", keep="first")
-        own = shadow_fills[shadow_fills["challenger"] == name]
-        probability = pd.Series(
-            [float(p[0]) for p in rows["probabilities"]], index=rows["bar"].to_numpy()
+_Resolved = tuple[np.ndarray, np.ndarray] | None
+"""A book's resolved predictions and their labels (None: no model figures)."""
+
+
+@dataclass(frozen=True)
+class _Market:
+    """A universe's live bars: each symbol's close and the champion's probability at each
+    bar (``[bars, symbols]``, NaN: the symbol had no bar), its symbols in the order of a
+    ``challenger_bar`` row's ``probabilities``."""
+
+    symbols: tuple[str, ...]
+    closes: pd.DataFrame
+    probabilities: pd.DataFrame
+
+    @classmethod
+    def of(cls, live: pd.DataFrame, warm_up: pd.DataFrame | None) -> _Market:
+        # the run's symbols in its universe's order: its warm_up rows' (one per symbol,
+        # in order); a journal without them, the order they first traded in
+        named = live["symbol"] if warm_up is None or not len(warm_up) else warm_up["symbol"]
+        symbols = tuple(dict.fromkeys(str(s) for s in named))
+        rows = live.drop_duplicates(["bar", "symbol"], keep="first")
+        bars = np.sort(rows["bar"].unique())
+
+        def table(column: str) -> pd.DataFrame:
+            wide = rows.pivot(index="bar", columns="symbol", values=column)
+            return wide.reindex(index=bars, columns=list(symbols)).astype(np.float64)
+
+        return cls(symbols, table("close"), table("probability"))
+
+    def of_rows(self, rows: pd.DataFrame) -> pd.DataFrame | None:
+        """Return a challenger's probabilities (``[its bars, symbols]``) from its
+        ``challenger_bar`` rows (None: a row does not have one per symbol)."""
+        values = [list(p) for p in rows["probabilities"]]
+        if any(len(v) != len(self.symbols) for v in values):
+            return None
+        return pd.DataFrame(
+            np.asarray(values, np.float64).reshape(len(values), len(self.symbols)),
+            index=rows["bar"].to_numpy(),
+            columns=list(self.symbols),
         )
-        figures = _figures(
-            str(name),
-            rows["equity"].to_numpy(np.float64),
-            float(rows["traded"].sum()),
-            len(own),
-            probability if one else None,
-            closes,
-            capitals.get(str(name), capital),
-            timeframe_seconds,
-            horizon,
-        )
-        first = int(rows["bar"].min())
-        books.append(replace(figures, gate=gates.get(str(name)), first_bar=first))
-    return books
+
+
+def resolved_predictions(
+    probabilities: pd.DataFrame, closes: pd.DataFrame, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a book's predictions whose label is known, every symbol's pooled, and
+    their labels (symbol by symbol, in the columns' order).
+
+    Args:
+        probabilities: ``[bars, symbols]``: the model's probability at each of the
+            book's bars (NaN: none).
+        closes: Each symbol's close at each bar of the run (NaN: it had no bar);
+            read at the book's bars.
+        horizon: The label's horizon, in the symbol's own bars.
+    """
+    shown = closes.reindex(index=probabilities.index, columns=probabilities.columns)
+    scores, ups = [np.zeros(0)], [np.zeros(0, dtype=bool)]
+    for symbol in probabilities.columns:
+        close = shown[symbol]
+        own = close.notna().to_numpy()
+        p, up = _resolved(probabilities[symbol][own], close[own], horizon)
+        scores.append(p)
+        ups.append(up)
+    return np.concatenate(scores), np.concatenate(ups)
 
 
 def _gates(rows: pd.DataFrame | None) -> dict[str, str]:
@@ -245,11 +312,9 @@ def _figures(
     equity: np.ndarray,
     traded: float,
     fills: int,
-    probability: pd.Series | None,
-    closes: pd.Series,
+    predictions: _Resolved,
     capital: float,
     timeframe_seconds: int,
-    horizon: int | None,
 ) -> BookFigures:
     if not len(equity) or timeframe_seconds <= 0:
         return BookFigures(name, None, None, None, fills, traded / capital, None, bars=len(equity))
@@ -263,12 +328,11 @@ def _figures(
         fees=0.0,
     )
     area = ece = None
-    if probability is not None and horizon:
-        p, up = _resolved(probability, closes.reindex(probability.index), horizon)
-        if len(p):
-            value = auc(p, up)
-            area = None if math.isnan(value) else float(value)
-            ece = _calibration_error(p, up)
+    if predictions is not None and len(predictions[0]):
+        p, up = predictions
+        value = auc(p, up)
+        area = None if math.isnan(value) else float(value)
+        ece = _calibration_error(p, up)
     return BookFigures(
         name,
         float(equity[-1]),
@@ -357,14 +421,4 @@ def journal_books(journal: Path, curve: pd.DataFrame, strategy: Any) -> Books | 
     if not figures:
         return None
     rows = frames["challenger_bar"].drop_duplicates(["challenger", "bar"], keep="first")
-    curves = [rows[["challenger", "timestamp", "equity"]]]
-    if "strategy" in rows:  # a portfolio file's strategy's own book, before its challengers'
-        for strategy, own in _by_strategy(rows):
-            if strategy:
-                first = own[own["challenger"] == own.loc[own["bar"].idxmin(), "challenger"]]
-                curve = first[["timestamp"]].assign(
-                    challenger=strategy, equity=first["champion_equity"].astype(float)
-                )
-                curves.insert(-1, curve[["challenger", "timestamp", "equity"]])
-    shadow = pd.concat(curves, ignore_index=True) if len(curves) > 1 else curves[0]
-    return Books(figures, shadow.reset_index(drop=True))
+    return Books(figures, rows[["challenger", "timestamp", "equity"]].reset_index(drop=True))

@@ -50,7 +50,8 @@ def books_table(run: RunData) -> str:
         "<section id='books'><h2>Champion and challengers</h2><p class='note'>Each book "
         "over its own bars (a challenger added to the running run: from the bar it was "
         "added at); AUC and ECE (expected calibration error, 10 bins) of the model's "
-        "journaled probabilities whose label is known, one market only.</p>"
+        "journaled probabilities whose label is known (a universe: every symbol's, "
+        "pooled).</p>"
         f"<div class='scroll'><table class='books'><tr><th>book</th>{head}"
         + ("<th>gate</th>" if gated else "")
         + f"</tr>{rows}</table></div></section>"

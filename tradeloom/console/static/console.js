@@ -68,7 +68,7 @@ load(); setInterval(load, 5000);
 }
 
 function page_run() {
-let session = null, armed = null, updates = 0;
+let session = null, updates = 0;
 const PARITY_CLASS = {ok: "HEALTHY", diverged: "CRITICAL", failed: "WARNING"};
 function tile(label, value, cls) { return "<div class='tile'><small>" + esc(label) + "</small><span class='" + esc(cls||"") + "'>" + esc(value) + "</span></div>"; }
 function draw(d) {
@@ -86,7 +86,7 @@ function draw(d) {
   document.getElementById("drawdown").innerHTML = chart([{name: "drawdown", color: "#d73027", x: d.curve.time, y: d.curve.drawdown.map(v => v === null ? null : -v)}], 220, true);
   document.getElementById("positions").innerHTML = table(["symbol", "quantity", "cost", "mark", "unrealized"],
     s.positions.map(p => [p.symbol, cell("<td class='num position-qty'>" + esc(num(p.quantity, 8)) + "</td>"), numCell(p.cost), numCell(p.mark), numCell(p.unrealized)]));
-  drawBooks(s.books || []);
+  drawBooks(s.books || [], d.promotion);
   drawAllocation(s.allocation);
   document.getElementById("orders").innerHTML = table(["id", "symbol", "side", "quantity", "filled", "reason", "bar"],
     s.open_orders.map(o => [o.id, o.symbol, o.side, numCell(o.quantity, 8), numCell(o.filled, 8), o.reason, o.bar]));
@@ -124,14 +124,24 @@ const BOOK_COLUMNS = [
   ["sharpe", "Sharpe", v => v.toFixed(2)], ["max_drawdown", "max drawdown", v => pct(v)],
   ["fills", "fills", v => v.toFixed(0)], ["turnover", "turnover", v => v.toFixed(2) + "x"],
   ["auc", "AUC", v => v.toFixed(3)], ["ece", "ECE", v => v.toFixed(4)]];
-function drawBooks(books) {
+function drawBooks(books, promotion) {
   document.getElementById("books-box").hidden = !books.length;
   if (!books.length) return;
   const gated = books.some(b => b.gate !== null && b.gate !== undefined);
+  // the promote buttons: where the API's check of the journal would take the request now
+  // (promotion.promote, as tradeloom.live.promotion_stage.promotion_choices judges it)
+  const acting = !!promotion && writable();
   const figure = (v, shown) => v === null || v === undefined ? cell("<td data-value=''>-</td>") :
     cell("<td class='num' data-value='" + esc(v) + "'>" + esc(shown(v)) + "</td>");
-  const rows = books.map(b => [b.name, ...BOOK_COLUMNS.map(([key, , shown]) => figure(b[key], shown)), ...(gated ? [b.gate || "-"] : [])]);
-  document.getElementById("books").innerHTML = table(["book", ...BOOK_COLUMNS.map(c => c[1]), ...(gated ? ["gate"] : [])], rows);
+  const button = b => cell("<td>" + (promotion.promote.includes(b.name) ?
+    "<button class='promote' data-action='promote' data-challenger='" + esc(b.name) + "'>promote</button>" : "") + "</td>");
+  const rows = books.map(b => [b.name, ...BOOK_COLUMNS.map(([key, , shown]) => figure(b[key], shown)), ...(gated ? [b.gate || "-"] : []), ...(acting ? [button(b)] : [])]);
+  document.getElementById("books").innerHTML = table(["book", ...BOOK_COLUMNS.map(c => c[1]), ...(gated ? ["gate"] : []), ...(acting ? [""] : [])], rows);
+  document.getElementById("in-force").textContent = promotion ? "model in force: " + promotion.in_force : "";
+  document.getElementById("canary").textContent = promotion && promotion.canary ? "canary: " + promotion.canary : "";
+  document.getElementById("watch").textContent = promotion && promotion.watch ? "watch: " + promotion.watch : "";
+  document.getElementById("rollback-box").innerHTML = acting && promotion.rollback ?
+    "<button id='act-rollback' data-action='rollback'>roll back to the previous model</button>" : "";
 }
 function drawAllocation(a) {
   document.getElementById("allocation-box").hidden = !a;
@@ -144,28 +154,40 @@ function drawAllocation(a) {
   if (a.others) rows.push([a.others + " more", cell("<td class='num'>" + esc(weight(a.others_target)) + "</td>"), cell("<td class='num'>" + esc(weight(a.others_held)) + "</td>")]);
   document.getElementById("allocation").innerHTML = table(["symbol", "target", a.held_at === "now" ? "held now" : "held at the rebalance"], rows);
 }
+const writable = () => !!session && session.scope === "write";
 function drawActions(d) {
   const box = document.getElementById("actions");
   if (!d.controllable) { box.innerHTML = ""; return; }
   if (box.dataset.ready) return;
   box.dataset.ready = "1";
-  if (!session || session.scope !== "write") { box.innerHTML = "<p class='note'>read-only session: log in with the operator's link to act</p>"; return; }
+  if (!writable()) { box.innerHTML = "<p class='note'>read-only session: log in with the operator's link to act</p>"; return; }
   box.innerHTML = "<section><h2>Actions</h2><input id='reason' type='text' maxlength='500' placeholder='reason'> " +
     "<button id='act-kill' data-action='kill'>kill</button><button id='act-flatten' class='danger' data-action='flatten'>kill and flatten</button>" +
     "<button id='act-resume' data-action='resume'>resume</button> <span id='act-confirm'></span> <span id='act-result' class='note'></span></section>";
-  for (const b of box.querySelectorAll("button[data-action]")) b.addEventListener("click", () => arm(b.dataset.action));
+  for (const b of box.querySelectorAll("button[data-action]")) b.addEventListener("click", () => arm(b.dataset.action, null, "act"));
 }
-function arm(action) {
-  armed = action;
-  document.getElementById("act-confirm").innerHTML = "<button id='act-yes' class='danger'>confirm " + esc(action) + "</button>";
-  document.getElementById("act-yes").addEventListener("click", () => act(armed));
+// the promote and rollback buttons are drawn again at each update: one listener for them all
+document.getElementById("books-box").addEventListener("click", e => {
+  const b = e.target.closest("button[data-action]");
+  if (b && (b.dataset.action === "promote" || b.dataset.action === "rollback")) arm(b.dataset.action, b.dataset.challenger || null, "promote");
+});
+// arm: show the confirm button of ``action`` (a promotion: of ``challenger``) beside the
+// buttons of ``where`` ("act": the actions, "promote": the books); act: send it, show the answer
+function arm(action, challenger, where) {
+  const asked = {action: action, challenger: challenger};
+  for (const other of ["act", "promote"]) { const c = document.getElementById(other + "-confirm"); if (c) c.innerHTML = ""; }
+  const what = action + (challenger ? " " + challenger : "");
+  document.getElementById(where + "-confirm").innerHTML = "<button id='" + where + "-yes' class='danger'>confirm " + esc(what) + "</button>";
+  document.getElementById(where + "-yes").addEventListener("click", () => act(asked, where));
 }
-async function act(action) {
-  const out = document.getElementById("act-result");
-  document.getElementById("act-confirm").innerHTML = "";
+async function act(asked, where) {
+  const out = document.getElementById(where + "-result");
+  document.getElementById(where + "-confirm").innerHTML = "";
+  const body = {reason: document.getElementById("reason").value || "from the console"};
+  if (asked.challenger) body.challenger = asked.challenger;
   try {
-    const r = await api("/api/v1/actions/" + encodeURIComponent(action) + "/" + runPath(RUN), {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf},
-      body: JSON.stringify({reason: document.getElementById("reason").value || "from the console"})});
+    const r = await api("/api/v1/actions/" + encodeURIComponent(asked.action) + "/" + runPath(RUN), {method: "POST", headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": session.csrf},
+      body: JSON.stringify(body)});
     out.textContent = r.message;
   } catch (e) { out.textContent = "refused: " + e.message; }
 }
