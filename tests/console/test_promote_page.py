@@ -79,10 +79,13 @@ def test_the_run_answer_offers_what_the_actions_would_take(
         "rollback": False,
         "in_force": "the strategy's own model",
         "canary": None,
+        "watch": None,
     }
     # what is not offered, the API refuses
     refused = client.post("/api/v1/actions/rollback/0/run", headers=WRITE, json={})
-    assert refused.json() == {"error": "rollback refused: rollback: no canary is in progress"}
+    assert refused.json() == {
+        "error": "rollback refused: rollback: no canary or watch is in progress"
+    }
     assert (
         client.post(
             "/api/v1/actions/promote/0/run", headers=WRITE, json={"challenger": "next"}
@@ -100,6 +103,7 @@ def test_the_run_answer_offers_what_the_actions_would_take(
         "in_force": f"challenger next's model, since bar {started['bar']} (by api)",
         "canary": f"next at 25% of the champion's size since bar {started['bar']}: 2 of 100 "
         "bars (by api)",
+        "watch": None,
     }
     refused = client.post(
         "/api/v1/actions/promote/0/run", headers=WRITE, json={"challenger": "twin"}
@@ -252,7 +256,9 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
         ["next", "twin"],
         True,
     ]
-    assert seen["refused"] == "refused: rollback refused: rollback: no canary is in progress"
+    assert (
+        seen["refused"] == "refused: rollback refused: rollback: no canary or watch is in progress"
+    )
     for action in ("promote", "rollback"):
         assert re.match(
             rf"^{action} requested; the running process \(pid \d+\) carries it out at the "
@@ -282,3 +288,42 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
         f"{back['bar']} (by console)"
     )
     assert seen["back"][1].startswith("canary: next rolled back after ")
+
+
+def test_a_watched_promotion_is_offered_to_roll_back_with_its_stage(
+    registry: Path, tmp_path: Path
+) -> None:
+    """A promotion with a watch and no canary: the run answer offers the rollback while
+    the watch runs and says its stage in status's words; the API's rollback puts the
+    previous champion back (``promotion_rolled_back`` by api)."""
+    document = by_hand(registry)
+    document["challengers"][0]["promote_when"] = {
+        "min_bars": 200,
+        "watch": {"bars": 100, "rollback_when": {"max_drawdown": 0.5}},
+    }
+    code, run = play(tmp_path / "runs", document, 3)
+    assert code == 0
+    client = TestClient(create_app([tmp_path / "runs"], TOKENS, Sessions()))
+
+    def offered() -> Any:
+        return client.get("/api/v1/runs/0/run", headers=READ).json()["promotion"]
+
+    asked = {"challenger": "next"}
+    assert (
+        client.post("/api/v1/actions/promote/0/run", headers=WRITE, json=asked).status_code == 200
+    )
+    code, run = play(tmp_path / "runs", document, 2)
+    assert code == 0
+    [started] = rows(run, "watch_started")
+    watched = offered()
+    assert watched["rollback"] is True and watched["promote"] == []
+    assert watched["canary"] is None
+    assert watched["watch"].startswith(f"next's promotion watched since bar {started['bar']}")
+    assert client.post("/api/v1/actions/rollback/0/run", headers=WRITE, json={}).status_code == 200
+    code, run = play(tmp_path / "runs", document, 2)
+    assert code == 0
+    [back] = rows(run, "promotion_rolled_back")
+    assert back["by"] == "api"
+    after = offered()
+    assert after["rollback"] is False
+    assert after["watch"].startswith("next's promotion rolled back")
