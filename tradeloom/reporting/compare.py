@@ -19,7 +19,16 @@ from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
 from tradeloom.reporting.shared_plotly import shared_plotly
 
-__all__ = ["compare_page", "compare_runs", "compare_table"]
+__all__ = [
+    "COMPARE_FILE",
+    "compare_page",
+    "compare_runs",
+    "compare_table",
+    "default_compare_out",
+]
+
+COMPARE_FILE = "compare.html"
+"""The comparison page's name where ``--out`` names none."""
 
 _COLORS = ("#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a")
 
@@ -44,6 +53,15 @@ def compare_runs(
         reuse = list(dict.fromkeys(path.absolute().parent for path in run_dirs))
         src = shared_plotly(out.parent, out.parent, option="--out", reuse=reuse)
     return compare_table(runs), folder.write_text(out.name, compare_page(runs, plotly_src=src))
+
+
+def default_compare_out(run_dirs: Sequence[Path]) -> Path:
+    """Return where the page goes without ``--out``: `COMPARE_FILE` beside the first run
+    directory, in the folder that holds it (``runs/compare.html``), never the current
+    folder as such; the same runs compared again replace it."""
+    first = run_dirs[0]
+    named = first if first.name not in ("", "..") else first.absolute().resolve()
+    return named.parent / COMPARE_FILE
 
 
 def _names(runs: Sequence[RunData]) -> list[str]:
