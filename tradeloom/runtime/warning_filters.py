@@ -25,7 +25,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["kept_warning_filters"]
 
@@ -42,7 +42,7 @@ def kept_warning_filters() -> Iterator[None]:
     global _active, _kept
     with _lock:
         if _active == 0:
-            filters: list[Any] = warnings.filters  # type: ignore[attr-defined]
+            filters = cast("list[Any]", warnings.filters)  # a list, typed as a Sequence
             _kept = (filters, list(filters))
         _active += 1
     try:
@@ -52,9 +52,9 @@ def kept_warning_filters() -> Iterator[None]:
             _active -= 1
             if _kept is not None:
                 kept, items = _kept
-                if warnings.filters is not kept or kept != items:  # type: ignore[attr-defined]
+                if warnings.filters is not kept or kept != items:
                     kept[:] = items
-                    warnings.filters = kept  # type: ignore[attr-defined]
+                    warnings.filters = kept
                     warnings._filters_mutated()  # type: ignore[attr-defined]
             if _active == 0:
                 _kept = None

@@ -85,7 +85,7 @@ class FilterDamagingForest(RandomForestClassifier):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FilterDamagingForest:
         super().fit(X, y, sample_weight)
-        warnings.filters = []  # type: ignore[attr-defined]
+        warnings.filters = []
         return self
 
 
@@ -539,9 +539,9 @@ def test_a_fit_that_empties_the_warning_filters_floods_nothing(n_jobs: int) -> N
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", DeprecationWarning)
-        before, items = warnings.filters, list(warnings.filters)  # type: ignore[attr-defined]
+        before, items = warnings.filters, list(warnings.filters)
         output = model.fit_predict(bars, features)
-        assert warnings.filters is before and warnings.filters == items  # type: ignore[attr-defined]
+        assert warnings.filters is before and warnings.filters == items
     assert len(output.trainings) >= 5
     assert [str(w.message) for w in caught if "sklearn.utils.parallel" in str(w.message)] == []
 
