@@ -38,7 +38,6 @@ from tradeloom.reporting.refusals import (
     refusals_of_frames,
 )
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.schemas.file_kind import is_portfolio_document
 from tradeloom.time.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
@@ -638,7 +637,9 @@ class _Status:
         if document is None:
             started = self._first("run_started")
             document = started["document"] if started is not None else None
-        return is_portfolio_document(document)
+        # `tradeloom.schemas.file_kind.is_portfolio_document`'s rule, not imported: the
+        # schemas package would cost each status pydantic and the plugins (a watch loop)
+        return isinstance(document, dict) and "strategies" in document
 
     # --- the process ------------------------------------------------------------------
 
