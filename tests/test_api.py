@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
 import re
@@ -565,7 +566,7 @@ def test_a_quiet_backtest_prints_nothing_and_writes_nothing(
 ) -> None:
     import structlog
 
-    before = structlog.get_config()
+    before, was_configured = structlog.get_config(), structlog.is_configured()
     strategy = tradeloom.load(PRECOMPUTED, data=_bars())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
@@ -578,12 +579,25 @@ def test_a_quiet_backtest_prints_nothing_and_writes_nothing(
     assert run.run_dir is None and list(tmp_path.iterdir()) == []  # held in memory
     again = strategy.backtest()  # a strategy runs again from scratch: the same fills
     pd.testing.assert_frame_equal(again.fills, run.fills)
+    assert capfd.readouterr() == ("", "")  # not quiet: progress bars, and warnings only
+    assert structlog.get_config() == before
+    structlog.configure(  # a caller who asks for the info lines gets them, on stderr
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    try:
+        strategy.backtest()
+    finally:
+        structlog.reset_defaults()
+        if was_configured:
+            structlog.configure(**before)
     out, err = capfd.readouterr()
     assert out == ""
     assert [json.loads(line)["event"] for line in err.splitlines()] == [
         "run_started",
         "run_finished",
-    ]  # as tradeloom run logs, on stderr
+    ]  # as tradeloom run logs
     with pytest.raises(
         tradeloom.UserError, match=r"^kind: no journal kind 'fills'; kinds: .*\bfill\b"
     ):

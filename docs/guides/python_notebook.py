@@ -94,7 +94,7 @@ except tradeloom.ConfigError as error:
 # of its data section kept), checked as a file's bars would be; `backtest()` runs
 # `tradeloom run`'s engine and holds the run in memory: nothing is written until
 # `run.save(folder)` writes the folder `tradeloom run` writes (`out=` writes it at once).
-# `quiet=True` keeps progress and logs quiet.
+# The engine logs only its warnings here; `quiet=True` turns the progress bar off too.
 
 # %%
 strategy = tradeloom.load(document).with_data(bars)
@@ -121,7 +121,7 @@ run.trades.head()
 
 # %%
 scratch = tempfile.TemporaryDirectory()  # removed with the notebook's session
-saved = run.save(Path(scratch.name) / "backtest")
+saved = run.save(Path(scratch.name) / "runs" / "backtest")  # runs/: reports share plotly.js
 sorted(p.name for p in saved.run_dir.iterdir())
 
 # %% [markdown]

@@ -20,6 +20,7 @@ import pytest
 
 from tradeloom.backtest.portfolio_run import PortfolioOutcome, run_portfolio
 from tradeloom.backtest.run import run_strategy
+from tradeloom.engine.status import format_status, read_run
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import RUN_KINDS, read_rows
@@ -289,6 +290,14 @@ def test_risk_parity_of_the_strategies_rebalances_on_its_schedule(tmp_path: Path
         )
     assert {t - 1 for t in changed} <= {r.bar for r in decided}
     assert len(decided) > len(changed)  # the same weights again is a decision too
+
+    # `tradeloom status` names the column by what the weights are of: strategies here
+    shown = read_run(parity.run_dir).status
+    assert shown.allocation is not None and shown.allocation.weighs == "strategy"
+    assert sorted(w.symbol for w in shown.allocation.weights) == ["reversion_eth", "trend_btc"]
+    lines = format_status(shown).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("allocation "))
+    assert lines[head + 2].split() == ["strategy", "target", "held", "now"]
 
 
 def test_strategies_that_disagree_on_the_engines_exits_are_refused_at_their_line(

@@ -265,3 +265,48 @@ def test_reloads_remove_a_challenger_and_refuse_what_cannot_be(
     assert (removed["bar"], removed["challenger"]) == (removed_at, "logit")
     assert _books(journal)[-1][0] == removed_at  # its book ends at the removal
     assert max(r["bar"] for r in rows(journal, "live_bar")) == last  # the run traded on
+
+
+def test_a_restart_refuses_a_removed_challengers_name_added_while_down_as_a_reload_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name the run gave a challenger it removed, back in the file while the run was
+    down: the restart refuses it in the reload's line, before anything is journaled (it
+    was dropped as ``challenger_failed`` at the restart, silently for the user); under
+    another name, it starts at the restart."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, history=HISTORY) as run:
+        runner = run.runner(run_dir, "paper", watch_file=True)
+        runner.start()
+        tick_until(run, runner, ADD_AT)
+        run.strategy.write_text(_with(ENTRY), encoding="utf-8")
+        tick_bars(run, runner, 2)  # the reload adds it
+        run.strategy.write_text(STRATEGY, encoding="utf-8")
+        tick_bars(run, runner, 2)  # and removes it
+        runner.stop("down for an edit")
+        head = verify(journal).head
+        run.strategy.write_text(_with(ENTRY), encoding="utf-8")
+        refusing = run.runner(run_dir, "paper", watch_file=True)
+        with pytest.raises(ConfigError) as refused:
+            refusing.start()
+        refusing.inbox.release_pid()  # the CLI's process exits (2) here
+        [line] = refused.value.lines()
+        assert line.startswith(f"{tmp_path / 'strategy.yaml'}:")
+        assert line.endswith(
+            " challengers.0.name: 'logit' named a challenger this run had (the journal's rows "
+            "of that name are its book): give the new one another name"
+        )
+        assert verify(journal).head == head  # nothing journaled
+        run.strategy.write_text(_with({**ENTRY, "name": "logit2"}), encoding="utf-8")
+        again = run.runner(run_dir, "paper", watch_file=True)
+        again.start()
+        first = len(again.session_or_fail.history)
+        tick_bars(run, again, 2)
+        again.stop("test over")
+    assert rows(journal, "challenger_failed") == []
+    assert [(r["challenger"], r["first_bar"]) for r in rows(journal, "challenger_added")][1:] == [
+        ("logit2", first)
+    ]
+    assert _books(journal, "logit2")[0][0] == first

@@ -58,7 +58,7 @@ def hundred_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pd.concat(parts).reset_index().to_parquet(folder / "universe.parquet")
     listed = ", ".join(f'"{s}"' for s in SYMBOLS)
     (folder / "hundred.yaml").write_text(STRATEGY.format(symbols=listed), encoding="utf-8")
-    out = folder / "run"
+    out = folder / "runs" / "run"  # a folder of runs: its report loads the shared plotly.js
     assert main(["run", str(folder / "hundred.yaml"), "--out", str(out), "--quiet"]) == 0
     return out
 

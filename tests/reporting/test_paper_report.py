@@ -72,7 +72,7 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
     Returns the run directory and what the restart logged.
     """
-    out = tmp_path_factory.mktemp("paper") / "run"
+    out = tmp_path_factory.mktemp("paper") / "runs" / "run"  # its report shares plotly.js
     _paper(out, 120)
     code, err = _tradeloom("kill", str(out), "--reason", "operator: stop the test")
     assert code == 0, err

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.xdist_group("report_runs")
 
 
 def run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> Path:
-    out = tmp_path_factory.mktemp(name) / "run"
+    out = tmp_path_factory.mktemp(name) / "runs" / "run"  # a folder of runs: plotly shared
     args = ["run", str(ROOT / "strategies" / f"{name}.yaml"), "--out", str(out)]
     for override in overrides:
         args += ["--set", override]
@@ -254,6 +254,24 @@ def test_compare_prints_a_table_and_overlays_the_equity(
     assert main(["compare", str(btc_run), str(eth_run), "--out", str(single), "--single-file"]) == 0
     alone = single.read_text(encoding="utf-8")
     assert "<script src=" not in alone and len(alone) > 4_000_000  # a page to send on its own
+
+
+def test_compare_writes_its_page_beside_the_first_run_and_says_where(
+    btc_run: Path,
+    eth_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Without --out: compare.html in the folder that holds the first run (its runs/),
+    where its plotly.js is; never the current folder as such."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(btc_run), str(eth_run)]) == 0
+    page = btc_run.parent / "compare.html"
+    assert capsys.readouterr().out.splitlines()[-1] == f"equity curves: {page}"
+    assert list(tmp_path.iterdir()) == []
+    assert f"<script src='{plotly_file()}'></script>" in page.read_text(encoding="utf-8")
+    assert main(["compare", str(btc_run), str(eth_run)]) == 0  # again: the page replaced
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import structlog
 
+import tradeloom
 from tests.builders import strategy_text
 from tests.reporting.browser import chromium
 from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
@@ -176,6 +177,30 @@ def test_a_run_made_in_the_current_folder_leaves_no_plotly_file_there(
     (tmp_path / plotly_file()).write_bytes((fx_run.parent / plotly_file()).read_bytes())
     assert main(["report", "myrun"]) == 0  # a folder that holds it already shares it
     assert f"<script src='../{plotly_file()}'></script>" in _text(tmp_path / "myrun")
+
+
+def test_a_run_folder_outside_a_folder_of_runs_writes_nothing_beside_it(
+    fx_run: Path, tmp_path: Path
+) -> None:
+    """Everything a run writes is inside its folder, but for the plotly.js its folder of
+    runs shares (``runs/``): saved elsewhere, from the command or from Python, its
+    report has plotly inside; a copy tradeloom wrote there already serves."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(fx_run, results / "a")
+    assert main(["report", str(results / "a")]) == 0
+    assert sorted(p.name for p in results.iterdir()) == ["a"]  # no plotly.js, no manifest
+    assert "<script src=" not in _text(results / "a")
+    shutil.copytree(fx_run, results / "b")
+    tradeloom.open_run(results / "b").report()  # from Python: the same rule
+    assert sorted(p.name for p in results.iterdir()) == ["a", "b"]
+    assert "<script src=" not in _text(results / "b")
+    runs = tmp_path / "runs"  # a folder of runs: one plotly.js, shared
+    shutil.copytree(fx_run, runs / "c")
+    assert main(["report", str(runs / "c")]) == 0
+    assert (runs / plotly_file()).is_file()
+    assert f"<script src='../{plotly_file()}'></script>" in _text(runs / "c")
 
 
 @pytest.mark.slow

@@ -66,8 +66,9 @@ execution:
 def universe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("universe")
     (folder / "three.yaml").write_text(UNIVERSE, encoding="utf-8")
-    assert main(["run", str(folder / "three.yaml"), "--out", str(folder / "run"), "--quiet"]) == 0
-    return folder / "run"
+    out = folder / "runs" / "run"  # a folder of runs: its report loads the shared plotly.js
+    assert main(["run", str(folder / "three.yaml"), "--out", str(out), "--quiet"]) == 0
+    return out
 
 
 def test_the_price_chart_shows_one_symbol_at_a_time_chosen_in_a_menu(universe_run: Path) -> None:

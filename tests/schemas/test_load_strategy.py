@@ -151,12 +151,54 @@ def test_unknown_keys_get_a_did_you_mean(problems: Callable[..., list[str]], val
     text = _replace(valid, "model:\n", "modle:\n")
     text = _replace(text, "  rules:\n", "  rule:\n")
     text = _replace(text, "  kind: synthetic\n", "  kind: synthetic\n  Bars: 3\n  colour: red\n")
-    assert problems(text) == [
-        "s.yaml:1:1 model: required key is missing",
+    assert problems(text) == [  # modle's line says that model is missing: one line
         "s.yaml:5:3 data.Bars: unknown key (did you mean 'bars'?)",
         "s.yaml:6:3 data.colour: unknown key; valid keys: symbol, timeframe, bars, start",
         "s.yaml:13:1 modle: unknown key (did you mean 'model'?)",
         "s.yaml:27:3 risk.rule: unknown key (did you mean 'rules'?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "  sizing:\n",
+            "  sizng:\n",
+            "s.yaml:22:3 risk.sizng: unknown key (did you mean 'sizing'?)",
+        ),
+        (
+            "features:\n",
+            "fetaures:\n",
+            "s.yaml:6:1 fetaures: unknown key (did you mean 'features'?)",
+        ),
+        (
+            "threshold: 0.3",
+            "threshhold: 0.3",
+            "s.yaml:20:3 signal.threshhold: unknown key (did you mean 'threshold'?)",
+        ),
+    ],
+)
+def test_a_misspelt_required_key_is_one_line_with_its_suggestion(
+    problems: Callable[..., list[str]], valid: str, old: str, new: str, line: str
+) -> None:
+    """Not two lines (the key required missing, then the unknown one): one mistake."""
+    assert problems(_replace(valid, old, new)) == [line]
+
+
+def test_a_kind_in_another_case_is_suggested_in_every_layer(
+    problems: Callable[..., list[str]], valid: str
+) -> None:
+    text = _replace(valid, "kind: rsi\n", "kind: RSI\n")
+    text = _replace(text, "    kind: kelly\n", "    kind: KELLY\n")
+    text = _replace(text, "  kind: simulated\n", "  kind: Simulated\n")
+    assert problems(text) == [
+        "s.yaml:9:11 features.1.kind: unknown features kind 'RSI' (did you mean 'rsi'?); "
+        "installed kinds: lags, log_return, rsi",
+        "s.yaml:23:11 risk.sizing.kind: unknown sizing kind 'KELLY' (did you mean 'kelly'?); "
+        "installed kinds: kelly",
+        "s.yaml:30:9 execution.kind: unknown execution kind 'Simulated' (did you mean "
+        "'simulated'?); installed kinds: exchange, simulated",
     ]
 
 

@@ -83,9 +83,17 @@ def test_messages(data: dict[str, Any], expected: FieldError) -> None:
 
 
 def test_a_misspelt_required_key() -> None:
+    """One mistake, one line: the unknown key's, naming the key it misspells (not also
+    that key as missing)."""
     assert _describe({"legs": [{"venu": "x"}]}) == [
-        FieldError(("legs", 0, "venue"), "required key is missing", missing=True),
         FieldError(("legs", 0, "venu"), "unknown key (did you mean 'venue'?)", at_key=True),
+    ]
+    assert _describe({"legs": [{"Venue": "x"}]}) == [  # another case is a near miss too
+        FieldError(("legs", 0, "Venue"), "unknown key (did you mean 'venue'?)", at_key=True),
+    ]
+    assert _describe({"legs": [{"place": "x"}]}) == [  # no near miss: both are said
+        FieldError(("legs", 0, "venue"), "required key is missing", missing=True),
+        FieldError(("legs", 0, "place"), "unknown key; valid keys: venue, weight", at_key=True),
     ]
 
 

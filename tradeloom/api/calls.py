@@ -35,11 +35,12 @@ def user_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
 @contextmanager
 def progress_and_logs(quiet: bool) -> Iterator[None]:
-    """Show progress bars (on a terminal) unless ``quiet``, and log as the command does.
+    """Show progress bars (on a terminal, in a notebook) unless ``quiet``; log warnings.
 
-    The engine's logs go to stderr at ``info`` as ``tradeloom run`` logs them (``quiet``:
-    warnings only), unless the caller configured structlog: then, not quiet, the caller's
-    configuration is used. Either way it is as it was afterwards.
+    The engine's warnings and errors go to stderr, its ``info`` lines nowhere: a
+    notebook's cell shows a backtest's progress bar, not the ~30 lines ``tradeloom run``
+    logs. A caller who configured structlog gets its own configuration instead (unless
+    ``quiet``: warnings only). Either way it is as it was afterwards.
     """
     import structlog
 
@@ -52,7 +53,7 @@ def progress_and_logs(quiet: bool) -> Iterator[None]:
         yield
         return
     saved = structlog.get_config()
-    configure_logging("warning" if quiet else "info")
+    configure_logging("warning")
     try:
         yield
     finally:

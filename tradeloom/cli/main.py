@@ -397,8 +397,8 @@ def _parser() -> argparse.ArgumentParser:
         "--single-file",
         action="store_true",
         help="embed plotly.js in report.html (4.7 MB more), a page to send on its own; by "
-        "default the page loads plotly-<version>.min.js, written once into the folder that "
-        "holds RUN_DIR",
+        "default the page loads plotly-<version>.min.js, written once into the folder of "
+        "runs that holds RUN_DIR (runs/); a RUN_DIR elsewhere gets it embedded",
     )
     report.set_defaults(command=_report)
 
@@ -410,9 +410,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(
         "--out",
-        default="compare.html",
+        default=None,
         metavar="FILE",
-        help="the HTML page to write (default: compare.html)",
+        help="the HTML page to write (default: compare.html beside the first RUN_DIR, in "
+        "the folder that holds it: runs/compare.html); its path is printed",
     )
     compare.add_argument(
         "--single-file",
@@ -904,13 +905,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from tradeloom.files.writing import check_out_text
-    from tradeloom.reporting.compare import compare_runs
+    from tradeloom.reporting.compare import compare_runs, default_compare_out
 
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")
-    table, path = compare_runs(
-        args.run_dirs, check_out_text(args.out), single_file=args.single_file
-    )
+    out = default_compare_out(args.run_dirs) if args.out is None else check_out_text(args.out)
+    table, path = compare_runs(args.run_dirs, out, single_file=args.single_file)
     print(table)
     print(f"equity curves: {path}")
     return 0

@@ -112,6 +112,12 @@ COMPONENTS: dict[str, Any] = {
             "others": {"type": "integer"},
             "others_target": _NUM,
             "others_held": _NUM,
+            "weighs": {
+                "type": "string",
+                "enum": ["symbol", "strategy"],
+                "description": "What the weights are of: a portfolio file's weigh its "
+                "strategies (each weight's symbol is a strategy's name).",
+            },
         }
     ),
     "Book": _object(

@@ -160,7 +160,8 @@ class OpenOrder:
 
 @dataclass(frozen=True)
 class AllocationWeight:
-    """One symbol's target weight and the weight it holds (signed, of the equity)."""
+    """One symbol's target weight and the weight it holds (signed, of the equity); a
+    portfolio file's: one strategy's (``symbol`` its name, `AllocationStatus.weighs`)."""
 
     symbol: str
     target: float | None
@@ -184,6 +185,8 @@ class AllocationStatus:
         weights: The largest target or held weights, by symbol, in the universe's order.
         others: The symbols not in ``weights``; ``others_target`` and ``others_held``
             their weights summed.
+        weighs: What the weights are of: ``symbol``, or ``strategy`` (a portfolio file's
+            weights between its strategies: each weight's ``symbol`` a strategy's name).
     """
 
     allocator: str
@@ -198,6 +201,7 @@ class AllocationStatus:
     others: int = 0
     others_target: float | None = None
     others_held: float | None = None
+    weighs: str = "symbol"
 
 
 @dataclass(frozen=True)
@@ -666,7 +670,19 @@ class _Status:
             others=len(others),
             others_target=_finite(float(target[others].sum())) if others else None,
             others_held=_finite(float(held[others].sum())) if others else None,
+            weighs="strategy" if self._portfolio() else "symbol",
         )
+
+    def _portfolio(self) -> bool:
+        """Whether the run is a portfolio file's (its resolved file, else the document
+        its ``run_started`` row kept, lists strategies)."""
+        document = _strategy(self.run_dir)
+        if document is None:
+            started = self._first("run_started")
+            document = started["document"] if started is not None else None
+        # `tradeloom.schemas.file_kind.is_portfolio_document`'s rule, not imported: the
+        # schemas package would cost each status pydantic and the plugins (a watch loop)
+        return isinstance(document, dict) and "strategies" in document
 
     # --- the process ------------------------------------------------------------------
 
@@ -1111,7 +1127,8 @@ def _book_lines(books: list[BookFigures]) -> list[str]:
 
 
 def _allocation_lines(a: AllocationStatus) -> list[str]:
-    """The last rebalance, then target against held weight per symbol, largest first."""
+    """The last rebalance, then target against held weight per symbol (a portfolio file's:
+    per strategy), largest first."""
     when = f"bar {a.bar:,} {a.time or ''}".rstrip()
     outcome = a.status if a.status == "ok" else f"{a.status} ({a.message}): the last weights hold"
     lines = [
@@ -1123,8 +1140,8 @@ def _allocation_lines(a: AllocationStatus) -> list[str]:
     if a.others:
         rows.append((f"{a.others} more", a.others_target, a.others_held))
     held = "held now" if a.held_at == "now" else "held at it"
-    width = max([6, *(len(name) for name, _, _ in rows)])
-    lines.append(f"           {'symbol':<{width}}  {'target':>8}  {held:>10}")
+    width = max([len(a.weighs), *(len(name) for name, _, _ in rows)])
+    lines.append(f"           {a.weighs:<{width}}  {'target':>8}  {held:>10}")
     lines.extend(
         f"           {name:<{width}}  {_weight(target):>8}  {_weight(now):>10}"
         for name, target, now in rows

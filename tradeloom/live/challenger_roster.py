@@ -16,8 +16,10 @@ A restart starts each challenger at its journaled ``first_bar`` again (its histo
 the run's up to that bar), and takes what the file says now as a reload would: an entry
 added while the run was down (or by a reload a kill -9 cut short of its commit) starts at
 the restart's first bar, an entry removed is removed, both journaled as a reload's would
-be; an entry the run has that changed refuses the restart, in one line, before anything
-is journaled (`changed_entries`, against the journal's last document).
+be; an entry the run has that changed, or one added under the name of a challenger the
+run removed, refuses the restart, in one line, before anything is journaled, as a
+reload refuses them (`changed_entries` against the journal's last document,
+`reused_names`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ if TYPE_CHECKING:
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 
-__all__ = ["RosterChange", "changed_entries", "restart_roster", "roster_change", "used_names"]
+__all__ = [
+    "RosterChange",
+    "changed_entries",
+    "restart_roster",
+    "reused_names",
+    "roster_change",
+    "used_names",
+]
 
 
 @dataclass(frozen=True)
@@ -131,14 +140,7 @@ def roster_change(
         if challenger.name in before:
             continue  # unchanged, or refused above
         if challenger.name in used:
-            problems.append(
-                _problem(
-                    config,
-                    f"{where}.name",
-                    f"{challenger.name!r} named a challenger this run had (the journal's "
-                    "rows of that name are its book): give the new one another name",
-                )
-            )
+            problems.append(str(_reused(config, index)))
             continue
         try:
             candidate = candidate_pipeline(pipeline, challenger)
@@ -176,6 +178,31 @@ def changed_entries(running: Mapping[str, Any], config: StrategyConfig) -> list[
             where = f"{CHALLENGERS}.{index}"
             problems.append(Problem(config.locate(where), where, message.format(name)))
     return problems
+
+
+def reused_names(
+    run_dir: Path, config: StrategyConfig, started: Mapping[str, Any] | None
+) -> list[Problem]:
+    """Return a problem per entry of ``config`` (the file a restart takes) that takes the
+    name of a challenger the run removed: a restart refuses it, in one line, before
+    anything is journaled, as a reload refuses it (`roster_change`); the old one's rows
+    are that one's book. ``started``: the document the run started with."""
+    journaled = _journaled(run_dir, started, [c.name for c in config.challengers])
+    return [
+        _reused(config, index)
+        for index, challenger in enumerate(config.challengers)
+        if challenger.name in journaled.removed and challenger.name not in journaled.running
+    ]
+
+
+def _reused(config: StrategyConfig, index: int) -> Problem:
+    where = f"{CHALLENGERS}.{index}.name"
+    name = config.challengers[index].name
+    message = (
+        f"{name!r} named a challenger this run had (the journal's rows of that name are "
+        "its book): give the new one another name"
+    )
+    return Problem(config.locate(where), where, message)
 
 
 def _entries(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,8 +276,8 @@ def restart_roster(
     """Return the history each challenger a reload added starts from, at a restart (its
     journaled ``first_bar``); journal what the file changed in ``challengers:`` since
     the journal's last word (while the run was down, or in a reload a kill -9 cut short):
-    an entry added starts at the restart's first bar, one removed is removed, and one
-    that takes a name the run gave a challenger before is dropped, saying why.
+    an entry added starts at the restart's first bar, one removed is removed (one that
+    takes a removed one's name refused the restart before: `reused_names`).
 
     Args:
         run_dir: The run directory.
@@ -268,11 +295,8 @@ def restart_roster(
         if name not in now:
             journal.append(ChallengerRemoved(**recorder.at(bar), challenger=name))
     for name in now:
+        # a removed one's name back in the file was refused before (`reused_names`)
         if name in running or name in journaled.failed:
-            continue
-        if name in journaled.used:
-            message = f"{name!r} named a challenger this run had: give the new one another name"
-            drop(journal, name, ValueError(message), bar=bar)
             continue
         journal.append(ChallengerAdded(**recorder.at(bar), challenger=name, first_bar=len(history)))
         added[name] = len(history)

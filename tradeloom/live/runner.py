@@ -655,20 +655,23 @@ class LiveRunner:
     ) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap (a
         ``model`` section that loads the copy of the model in force is no change), or a
-        challenger's entry a reload would refuse to change (`changed_entries`)."""
-        from tradeloom.live.challenger_roster import changed_entries
+        challenger's entry as a reload would refuse it: changed (`changed_entries`), or
+        added under a removed one's name (`reused_names`)."""
+        from tradeloom.live.challenger_roster import changed_entries, reused_names
         from tradeloom.live.reload import changes_while_down
 
         if self.markets.portfolio is not None:
             self._check_members_unchanged()
             return
-        if document is None:
-            return
-        section = self.files.config.document.get(MODEL)
-        if swapped is not None and is_kept(section, swapped):
-            document = {**document, MODEL: section}
-        problems = changes_while_down(document, self.files.config, self.overrides)
-        problems += changed_entries(document, self.files.config)
+        problems = []
+        if document is not None:
+            section = self.files.config.document.get(MODEL)
+            if swapped is not None and is_kept(section, swapped):
+                document = {**document, MODEL: section}
+            problems += changes_while_down(document, self.files.config, self.overrides)
+            problems += changed_entries(document, self.files.config)
+        if self.files.config.challengers:
+            problems += reused_names(self.run_dir, self.files.config, self._started_document())
         if problems:
             raise ConfigError(problems)
 

@@ -21,6 +21,7 @@ __all__ = [
     "RegisteredComponent",
     "RegistrationError",
     "Registry",
+    "closest",
     "did_you_mean",
     "qualified_kind",
 ]
@@ -150,10 +151,24 @@ def _listed(items: Iterable[str]) -> str:
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """Return the one of ``choices`` that ``word`` most likely misspells, or None.
+
+    The rule of every "did you mean": case is not a difference (``RSI`` means ``rsi``),
+    then difflib's nearest at a ratio of 0.6 or more, compared in lower case. Of two
+    choices that differ only in case, the first is named.
+    """
+    folded: dict[str, str] = {}
+    for choice in choices:
+        folded.setdefault(str(choice).casefold(), str(choice))
+    close = difflib.get_close_matches(str(word).casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """Return `` (did you mean 'x'?)`` for the `closest` of ``choices``, or an empty string."""
+    near = closest(word, choices)
+    return f" (did you mean '{near}'?)" if near is not None else ""
 
 
 def _check_component(component: object, plugin: PluginInfo) -> None:

@@ -17,9 +17,18 @@ from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, 
 from tradeloom.reporting.labels import STATISTICS, format_value
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
-from tradeloom.reporting.shared_plotly import shared_plotly
+from tradeloom.reporting.shared_plotly import RUNS, shared_plotly
 
-__all__ = ["compare_page", "compare_runs", "compare_table"]
+__all__ = [
+    "COMPARE_FILE",
+    "compare_page",
+    "compare_runs",
+    "compare_table",
+    "default_compare_out",
+]
+
+COMPARE_FILE = "compare.html"
+"""The comparison page's name where ``--out`` names none."""
 
 _COLORS = ("#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a")
 
@@ -32,7 +41,8 @@ def compare_runs(
     Args:
         single_file: Embed plotly.js in the page rather than load the copy the runs'
             reports share (``plotly-<version>.min.js`` in a run directory's folder), or
-            else one written beside the page (`shared_plotly`).
+            else one written beside the page in a folder of runs (`RUNS`); a page
+            elsewhere that finds none has plotly.js inside (`shared_plotly`).
 
     Raises:
         UserError: A directory is not a finished run (`load_run`).
@@ -42,8 +52,18 @@ def compare_runs(
     src = None
     if not single_file:
         reuse = list(dict.fromkeys(path.absolute().parent for path in run_dirs))
-        src = shared_plotly(out.parent, out.parent, option="--out", reuse=reuse)
+        of_runs = out.parent if out.parent.absolute().name == RUNS else None
+        src = shared_plotly(out.parent, of_runs, option="--out", reuse=reuse)
     return compare_table(runs), folder.write_text(out.name, compare_page(runs, plotly_src=src))
+
+
+def default_compare_out(run_dirs: Sequence[Path]) -> Path:
+    """Return where the page goes without ``--out``: `COMPARE_FILE` beside the first run
+    directory, in the folder that holds it (``runs/compare.html``), never the current
+    folder as such; the same runs compared again replace it."""
+    first = run_dirs[0]
+    named = first if first.name not in ("", "..") else first.absolute().resolve()
+    return named.parent / COMPARE_FILE
 
 
 def _names(runs: Sequence[RunData]) -> list[str]:

@@ -1,9 +1,10 @@
 """``report.html``: a run's charts and tables in one page that opens offline.
 
-plotly's JavaScript (4.7 MB) is written once into the folder that holds the run
+plotly's JavaScript (4.7 MB) is written once into the folder of runs that holds the run
 directory (``runs/plotly-<version>.min.js``), shared by every run's report there, and
-loaded from it; ``single_file=True`` (``tradeloom report RUN_DIR --single-file``)
-embeds it instead, for a page to send on its own. Either way the page fetches nothing
+loaded from it; a run directory elsewhere gets it inside its page (`report_plotly`), and
+``single_file=True`` (``tradeloom report RUN_DIR --single-file``) embeds it too, for a
+page to send on its own. Either way the page fetches nothing
 from a network. Long series are thinned for display by `minmax_indices`; every trade marker
 is drawn. The numbers in the tables are those of ``metrics.json`` and ``trades.csv``.
 """
@@ -63,7 +64,7 @@ from tradeloom.reporting.price_chart import (
 from tradeloom.reporting.refusals import RefusalTable, exits_warning
 from tradeloom.reporting.refusals_view import reasons_chart, refusals_table
 from tradeloom.reporting.run_data import RunData, load_run
-from tradeloom.reporting.shared_plotly import shared_plotly
+from tradeloom.reporting.shared_plotly import report_plotly
 from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
@@ -118,10 +119,12 @@ def write_report(
 
     Args:
         single_file: Embed plotly.js in the page (about 4.7 MB more) rather than load it
-            from ``plotly-<version>.min.js`` in the run directory's folder, written there
-            when missing. A folder where that file cannot be written (read-only, a file
-            of that name not written by tradeloom), or the current folder that does not
-            hold it yet (``--out myrun``), gets a page with plotly.js embedded.
+            from ``plotly-<version>.min.js`` in the run directory's folder of runs
+            (``runs/``), written there when missing. A run directory in another folder
+            (``--out results/a``, ``--out myrun``) gets a page with plotly.js embedded,
+            unless that folder holds tradeloom's copy already; so does one whose
+            ``runs/`` cannot hold the file (read-only, a file of that name not written
+            by tradeloom).
         written: The run's tables this process has just written, by file name, drawn
             from memory rather than read back (`load_run`).
         rolling: The rolling figures this process computed for the run's metrics
@@ -134,7 +137,7 @@ def write_report(
     run = load_run(run_dir, written=written)
     if rolling is not None:
         run = replace(run, rolling=rolling)
-    src = None if single_file else shared_plotly(run_dir, run_dir.parent, option="RUN_DIR's folder")
+    src = None if single_file else report_plotly(run_dir)
     text = render_report(run, plotly_src=src)
     # a run directory's report is the report command's own file, whoever wrote it last
     folder = OutputFolder(run_dir, option="RUN_DIR", owned={REPORT_FILE})

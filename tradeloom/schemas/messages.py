@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.plugins.registry import closest, did_you_mean
 from tradeloom.schemas.annotations import keys_at
 
 __all__ = ["SECRET_ONLY_MESSAGE", "FieldError", "describe_validation_error", "join_path", "show"]
@@ -103,9 +103,12 @@ def describe_validation_error(
             missing = err["type"] == "union_tag_not_found"
         parts, at_key = _data_parts(loc, data, missing)
         grouped.setdefault((parts, at_key, missing), []).append(dict(err))
+    meant = _meant_keys(grouped, model)
     result = []
     for (parts, at_key, missing), errs in grouped.items():
         if _another_member_went_deeper(parts, errs, grouped):
+            continue
+        if missing and parts in meant:  # said by the misspelt key's line (`_meant_keys`)
             continue
         messages = [_message(err, parts, model) for err in errs]
         result.append(
@@ -117,6 +120,24 @@ def describe_validation_error(
             )
         )
     return result
+
+
+def _meant_keys(
+    grouped: Mapping[tuple[tuple[Part, ...], bool, bool], list[dict[str, Any]]],
+    model: type[BaseModel],
+) -> set[tuple[Part, ...]]:
+    """The key paths of required keys that an unknown key beside them misspells
+    (``sizng:`` for ``sizing:``): one mistake, told once, by the unknown key's line
+    and its "did you mean"."""
+    missing = {parts for parts, _, is_missing in grouped if is_missing}
+    meant = set()
+    for (parts, _, _), errs in grouped.items():
+        if not parts or not any(err["type"] == "extra_forbidden" for err in errs):
+            continue
+        near = closest(str(parts[-1]), keys_at(model, parts[:-1]))
+        if near is not None and (*parts[:-1], near) in missing:
+            meant.add((*parts[:-1], near))
+    return meant
 
 
 def _another_member_went_deeper(

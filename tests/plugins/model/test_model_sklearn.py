@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import structlog
 from pydantic import ValidationError
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
 import tradeloom.plugins.model.sklearn_model as sklearn_model
@@ -76,10 +78,21 @@ class NotAnEstimator:
     """Has no fit, get_params or set_params."""
 
 
+class FilterDamagingForest(RandomForestClassifier):
+    """A forest whose fit leaves the process's warning filters an empty list, as two of
+    scikit-learn's worker threads (``n_jobs`` > 1) racing through ``catch_warnings`` and
+    ``resetwarnings`` can (Python < 3.14; at random, under load)."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> FilterDamagingForest:
+        super().fit(X, y, sample_weight)
+        warnings.filters = []
+        return self
+
+
 @pytest.fixture(autouse=True)
 def fake_module(monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType(FAKE_MODULE)
-    for cls in (RecordingClassifier, FailingClassifier, NotAnEstimator):
+    for cls in (RecordingClassifier, FailingClassifier, NotAnEstimator, FilterDamagingForest):
         setattr(module, cls.__name__, cls)
     monkeypatch.setitem(sys.modules, FAKE_MODULE, module)
     RECORDS.clear()
@@ -510,6 +523,27 @@ def _forest(seed: int = 42, **params: Any) -> SklearnModel:
     )
     ctx = BuildContext(strategy_name="t", strategy_dir=Path("."), seed=seed)
     return build_sklearn_model(document, ctx)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_fit_that_empties_the_warning_filters_floods_nothing(n_jobs: int) -> None:
+    """With the filters emptied, every task of scikit-learn's ``Parallel`` warns that
+    "`sklearn.utils.parallel.delayed` should be used with `sklearn.utils.parallel.Parallel`"
+    (once per tree and fold: hundreds of lines a run). Each fold's fit puts them back."""
+    bars, features = _planted_signal(700, seed=3)
+    model = _build(
+        f"{FAKE_MODULE}.FilterDamagingForest",
+        params={"n_estimators": 10, "max_depth": 3},
+        walk_forward={"train_window": 150, "retrain_every": 100, "n_jobs": n_jobs},
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", DeprecationWarning)
+        before, items = warnings.filters, list(warnings.filters)
+        output = model.fit_predict(bars, features)
+        assert warnings.filters is before and warnings.filters == items
+    assert len(output.trainings) >= 5
+    assert [str(w.message) for w in caught if "sklearn.utils.parallel" in str(w.message)] == []
 
 
 def test_random_forest_finds_a_planted_signal_out_of_sample() -> None:

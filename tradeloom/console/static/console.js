@@ -152,7 +152,7 @@ function drawAllocation(a) {
   const rows = a.weights.slice().sort((p, q) => Math.max(Math.abs(q.target || 0), Math.abs(q.held || 0)) - Math.max(Math.abs(p.target || 0), Math.abs(p.held || 0)))
     .map(w => [w.symbol, cell("<td class='num'>" + esc(weight(w.target)) + "</td>"), cell("<td class='num'>" + esc(weight(w.held)) + "</td>")]);
   if (a.others) rows.push([a.others + " more", cell("<td class='num'>" + esc(weight(a.others_target)) + "</td>"), cell("<td class='num'>" + esc(weight(a.others_held)) + "</td>")]);
-  document.getElementById("allocation").innerHTML = table(["symbol", "target", a.held_at === "now" ? "held now" : "held at the rebalance"], rows);
+  document.getElementById("allocation").innerHTML = table([a.weighs || "symbol", "target", a.held_at === "now" ? "held now" : "held at the rebalance"], rows);
 }
 const writable = () => !!session && session.scope === "write";
 function drawActions(d) {

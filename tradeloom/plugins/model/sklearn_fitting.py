@@ -33,6 +33,7 @@ from tradeloom.runtime import progress
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.threads import openmp_threads
+from tradeloom.runtime.warning_filters import kept_warning_filters
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -183,10 +184,11 @@ class FoldFitter:
             # anyway, and a generator dropped half way makes joblib warn from its threads.
             from sklearn.utils.parallel import Parallel, delayed
 
-            outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
-                delayed(_in_one_openmp_thread)(self._train, fold, rows, seg, x, y, shown)
-                for fold, rows, seg in jobs
-            )
+            with kept_warning_filters():  # its threads' too (`kept_warning_filters`)
+                outcomes = Parallel(n_jobs=self.n_jobs, backend="threading")(
+                    delayed(_in_one_openmp_thread)(self._train, fold, rows, seg, x, y, shown)
+                    for fold, rows, seg in jobs
+                )
         for outcome in outcomes:
             if isinstance(outcome, ModelFitError):
                 raise outcome
@@ -279,15 +281,18 @@ class FoldFitter:
     def _fit_calibrated(
         self, fold: Fold, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], y: Target
     ) -> Any:
-        """Fit the fold's model on its rows, calibrated on its holdout (`_holdout`)."""
+        """Fit the fold's model on its rows, calibrated on its holdout (`_holdout`); the
+        process's warning filters as they were after (scikit-learn's worker threads can
+        leave them emptied: `kept_warning_filters`)."""
         model_rows, held, _ = self._holdout(rows, y)
-        fitted = self._fit(fold, x[model_rows], y[model_rows])
-        if len(held) == 0 or self.calibration is None:
-            return fitted
-        try:
-            return calibrate_fold(fitted, self.calibration.method, x[held], y[held])
-        except Exception as exc:  # as for fit
-            raise self._failure("calibrate", fold, exc) from exc
+        with kept_warning_filters():
+            fitted = self._fit(fold, x[model_rows], y[model_rows])
+            if len(held) == 0 or self.calibration is None:
+                return fitted
+            try:
+                return calibrate_fold(fitted, self.calibration.method, x[held], y[held])
+            except Exception as exc:  # as for fit
+                raise self._failure("calibrate", fold, exc) from exc
 
     def _predict(
         self, fold: Fold, model: Any, x: npt.NDArray[np.float64]
