@@ -210,6 +210,12 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=1000, help="the grid's first N")
     parser.add_argument("--sweep-bars", type=int, default=100_000, help="of the whole sweep")
     parser.add_argument("--sweep-variants", type=int, default=1000, help="of the whole sweep")
+    parser.add_argument(
+        "--dask-defaults",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time a LocalCluster on Dask's default settings (not tradeloom's)",
+    )
     add_smoke(parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8)
     args = parse_args(parser)
 
@@ -277,17 +283,20 @@ def main() -> None:
               f"{cpu_median[names[1]] / cpu_median[names[0]]:.2f}x by CPU time (a loaded "
               "machine inflates the wall time, less the CPU's)")  # fmt: skip
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
-        scale_out(series, variants, args.pool_runs)
+        scale_out(series, variants, args.pool_runs, args.dask_defaults)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
         whole_sweep(args.sweep_bars, args.sweep_variants)
 
 
-def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
+def scale_out(
+    series: Series, variants: list[CoreSpec], runs: int, dask_defaults: bool = True
+) -> None:
     """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
     LocalCluster, each warmed the same way before it is timed, and count the CPU time of
     each process (`CpuCount`)."""
     from distributed import LocalCluster
 
+    from tradeloom.sweep.dask_settings import local_cluster
     from tradeloom.sweep.pool import LocalPool
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -382,11 +391,19 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
         with LocalPool(2) as pool:
             pool.warm()
             measure("local pool, 2 processes", run("pool", True, workers=2, pool=pool))
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        with local_cluster(2, dashboard_address=":0") as cluster:
             measure(
                 "dask LocalCluster, 2 workers",
                 run("dask", False, scheduler=cluster.scheduler_address),
             )
+        if dask_defaults:
+            with LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster:
+                measure(
+                    "  the same, Dask's defaults",
+                    run("dask-defaults", False, scheduler=cluster.scheduler_address),
+                )
         sizes = sorted({len(part) for part in parts})
         print(f"\nthe same sweep as {len(parts)} tasks of {'-'.join(map(str, sizes))} variants "
               "dealt across the grid, each writing its part of the results (its rows and "
