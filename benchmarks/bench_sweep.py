@@ -22,29 +22,33 @@ range, and sizes at the close): the line "agreement" quotes the median relative
 difference of final equity over the columns, for scale.
 
 Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`), its variants
-dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 16 tasks of 62-63, each from
-all over the grid), each task's part of the results (its rows, its float32 returns)
-written into a sweep directory as `tradeloom sweep` writes it (`ResultStore.keep`: by
-the task where it ran, serially and on the pool; by this process for a Dask worker):
-serially, on a local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`, kept between
-runs) and on a 2-worker ``distributed.LocalCluster`` (processes, one thread each), each
-warmed by one untimed run; medians of ``--pool-runs``, each mode's speed over the serial
-run's, and the peak RSS of the process tree while it ran. Beside the wall time, which
-others' work on a shared machine inflates, each mode's CPU time per run (user and
-system) of this process (the parent: it submits the tasks and takes their results; on a
-LocalCluster it also runs the scheduler and the nannies), of each worker process, and of
-the rest of the tree; the parent's share of the tree's CPU (the serial fraction), the
-tree's CPU over the serial run's, and the most that CPU allows on 2 idle cores: the
-serial CPU over the larger of the tree's CPU over two and the busiest process's. On a
-quiet machine the wall ratio approaches that bound; a loaded one moves the wall time a
-lot and the CPU figures little.
+dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 4 tasks of 250 at 20,000
+bars, 16 of 62-63 at 100,000, each from all over the grid), each task's part of the
+results (its rows, its float32 returns) written into a sweep directory as `tradeloom
+sweep` writes it (by the task where it ran: serially, on the pool, and on a Dask worker
+that finds the run's token in the folder, `ResultStore.open_to_workers`): serially, on a
+local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`, kept between runs) and on a
+2-worker ``distributed.LocalCluster`` (processes, one thread each) started with the
+sweep's worker settings (`tradeloom.sweep.dask_settings.local_cluster`), and beside it
+one on Dask's defaults (``--no-dask-defaults``: not), each warmed by one untimed run;
+medians of ``--pool-runs``, each mode's speed over the serial run's, and the peak RSS of
+the process tree while it ran. Beside the wall time, which others' work on a shared
+machine inflates, each mode's CPU time per run (user and system) of this process (the
+parent: it submits the tasks and takes their results; on a LocalCluster it also runs the
+scheduler and the nannies), of each worker process, and of the rest of the tree; the
+parent's share of the tree's CPU (the serial fraction), the tree's CPU over the serial
+run's, and the most that CPU allows on 2 idle cores: the serial CPU over the larger of
+the tree's CPU over two and the busiest process's. On a quiet machine the wall ratio
+approaches that bound; a loaded one moves the wall time a lot and the CPU figures
+little.
 
 Last, the whole ``tradeloom sweep`` command over a sweep file of ``--sweep-variants``
 (1,000) variants of ``--sweep-bars`` (100,000) bars (`sweep_memory`): its peak RSS, its
 workers counted, serially and with ``--workers 2``.
 
     python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
-        [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000] [--smoke]
+        [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000]
+        [--no-dask-defaults] [--smoke]
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV
 from tradeloom.sweep.batch import run_batch
-from tradeloom.sweep.engine import BatchTask, batch_task, deal
+from tradeloom.sweep.engine import DEFAULT_CHUNK, BatchTask, batch_task, deal, task_size
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import Series, StageHashes
@@ -323,13 +327,15 @@ def scale_out(
                 "hashes": ["bench"] * 4,
             },
         )
-        # dealt as the sweep deals a group's variants: 16 tasks of 62-63 of 1,000, each
+        # dealt as the sweep deals a group's variants: at 20,000 bars 4 tasks of 250 of
+        # 1,000, at 100,000 16 of 62-63 (`MIN_TASK_WORK`), each
         # from all over the grid
-        parts = deal(list(range(len(variants))), max(1, len(variants) // 8))
+        bars = len(series.inputs)
+        parts = deal(list(range(len(variants))), task_size(DEFAULT_CHUNK, bars), bars)
 
-        def tasks(sweep_dir: str | None) -> list[Task]:
-            # as `run_sweep` makes them: a task on this machine writes its part itself
-            # (serially and on the pool), a Dask worker's part is written here
+        def tasks(sweep_dir: str, token: str | None) -> list[Task]:
+            # as `run_sweep` makes them: a task writes its part itself (serially, on the
+            # pool, and on a Dask worker that finds the run's token in the folder)
             return [
                 Task(
                     f"batch-{k}",
@@ -345,6 +351,7 @@ def scale_out(
                             tuple(() for _ in part),
                             hashes,
                             sweep_dir,
+                            token,
                         ),
                     ),
                 )
@@ -355,7 +362,7 @@ def scale_out(
 
         def run(name: str, local: bool, **where: Any) -> Callable[[], None]:
             store = ResultStore(Path(tmp) / name, {"bench": name})
-            todo = tasks(str(store.root) if local else None)
+            todo = tasks(str(store.root), None if local else store.open_to_workers())
 
             def go() -> None:
                 execute(todo, on_result=lambda task, part: store.keep(part), **where)
