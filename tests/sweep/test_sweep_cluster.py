@@ -2,10 +2,12 @@
 
 A ``dask scheduler`` and a ``dask worker`` (two worker processes) run as processes of their
 own on 127.0.0.1, started in another folder than the sweep's, as an operator would start
-them (with this checkout's tradeloom on their path); the sweep is the real command, a
-process of its own too, given the strategy file by a path relative to its own folder.
-Its results equal the same sweep's run serially (every file but the rows' timings), and
-the workers, not the command, ran the variants, writing nothing of the sweep's.
+them (with this checkout's tradeloom on their path, and the worker settings the guide
+gives); the sweep is the real command, a process of its own too, given the strategy file
+by a path relative to its own folder. Its results equal the same sweep's run serially
+(every file but the rows' timings), and the workers, not the command, ran the variants,
+keeping no stage cache of their own (their parts they write into the sweep directory,
+which they share on this machine).
 """
 
 from __future__ import annotations
