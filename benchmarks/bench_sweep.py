@@ -22,29 +22,33 @@ range, and sizes at the close): the line "agreement" quotes the median relative
 difference of final equity over the columns, for scale.
 
 Then the same tradeloom sweep as tasks (`tradeloom.sweep.tasks.execute`), its variants
-dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 16 tasks of 62-63, each from
-all over the grid), each task's part of the results (its rows, its float32 returns)
-written into a sweep directory as `tradeloom sweep` writes it (`ResultStore.keep`: by
-the task where it ran, serially and on the pool; by this process for a Dask worker):
-serially, on a local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`, kept between
-runs) and on a 2-worker ``distributed.LocalCluster`` (processes, one thread each), each
-warmed by one untimed run; medians of ``--pool-runs``, each mode's speed over the serial
-run's, and the peak RSS of the process tree while it ran. Beside the wall time, which
-others' work on a shared machine inflates, each mode's CPU time per run (user and
-system) of this process (the parent: it submits the tasks and takes their results; on a
-LocalCluster it also runs the scheduler and the nannies), of each worker process, and of
-the rest of the tree; the parent's share of the tree's CPU (the serial fraction), the
-tree's CPU over the serial run's, and the most that CPU allows on 2 idle cores: the
-serial CPU over the larger of the tree's CPU over two and the busiest process's. On a
-quiet machine the wall ratio approaches that bound; a loaded one moves the wall time a
-lot and the CPU figures little.
+dealt as a sweep deals them (`tradeloom.sweep.engine.deal`: 4 tasks of 250 at 20,000
+bars, 16 of 62-63 at 100,000, each from all over the grid), each task's part of the
+results (its rows, its float32 returns) written into a sweep directory as `tradeloom
+sweep` writes it (by the task where it ran: serially, on the pool, and on a Dask worker
+that finds the run's token in the folder, `ResultStore.open_to_workers`): serially, on a
+local pool of 2 processes (`tradeloom.sweep.pool.LocalPool`, kept between runs) and on a
+2-worker ``distributed.LocalCluster`` (processes, one thread each) started with the
+sweep's worker settings (`tradeloom.sweep.dask_settings.local_cluster`), and beside it
+one on Dask's defaults (``--no-dask-defaults``: not), each warmed by one untimed run;
+medians of ``--pool-runs``, each mode's speed over the serial run's, and the peak RSS of
+the process tree while it ran. Beside the wall time, which others' work on a shared
+machine inflates, each mode's CPU time per run (user and system) of this process (the
+parent: it submits the tasks and takes their results; on a LocalCluster it also runs the
+scheduler and the nannies), of each worker process, and of the rest of the tree; the
+parent's share of the tree's CPU (the serial fraction), the tree's CPU over the serial
+run's, and the most that CPU allows on 2 idle cores: the serial CPU over the larger of
+the tree's CPU over two and the busiest process's. On a quiet machine the wall ratio
+approaches that bound; a loaded one moves the wall time a lot and the CPU figures
+little.
 
 Last, the whole ``tradeloom sweep`` command over a sweep file of ``--sweep-variants``
 (1,000) variants of ``--sweep-bars`` (100,000) bars (`sweep_memory`): its peak RSS, its
 workers counted, serially and with ``--workers 2``.
 
     python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
-        [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000] [--smoke]
+        [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000]
+        [--no-dask-defaults] [--smoke]
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV
 from tradeloom.sweep.batch import run_batch
-from tradeloom.sweep.engine import BatchTask, batch_task, deal
+from tradeloom.sweep.engine import DEFAULT_CHUNK, BatchTask, batch_task, deal, task_size
 from tradeloom.sweep.results import ResultStore
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import Series, StageHashes
@@ -210,6 +214,12 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=1000, help="the grid's first N")
     parser.add_argument("--sweep-bars", type=int, default=100_000, help="of the whole sweep")
     parser.add_argument("--sweep-variants", type=int, default=1000, help="of the whole sweep")
+    parser.add_argument(
+        "--dask-defaults",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time a LocalCluster on Dask's default settings (not tradeloom's)",
+    )
     add_smoke(parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8)
     args = parse_args(parser)
 
@@ -277,17 +287,20 @@ def main() -> None:
               f"{cpu_median[names[1]] / cpu_median[names[0]]:.2f}x by CPU time (a loaded "
               "machine inflates the wall time, less the CPU's)")  # fmt: skip
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
-        scale_out(series, variants, args.pool_runs)
+        scale_out(series, variants, args.pool_runs, args.dask_defaults)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
         whole_sweep(args.sweep_bars, args.sweep_variants)
 
 
-def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
+def scale_out(
+    series: Series, variants: list[CoreSpec], runs: int, dask_defaults: bool = True
+) -> None:
     """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
     LocalCluster, each warmed the same way before it is timed, and count the CPU time of
     each process (`CpuCount`)."""
     from distributed import LocalCluster
 
+    from tradeloom.sweep.dask_settings import local_cluster
     from tradeloom.sweep.pool import LocalPool
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -314,13 +327,15 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                 "hashes": ["bench"] * 4,
             },
         )
-        # dealt as the sweep deals a group's variants: 16 tasks of 62-63 of 1,000, each
+        # dealt as the sweep deals a group's variants: at 20,000 bars 4 tasks of 250 of
+        # 1,000, at 100,000 16 of 62-63 (`MIN_TASK_WORK`), each
         # from all over the grid
-        parts = deal(list(range(len(variants))), max(1, len(variants) // 8))
+        bars = len(series.inputs)
+        parts = deal(list(range(len(variants))), task_size(DEFAULT_CHUNK, bars), bars)
 
-        def tasks(sweep_dir: str | None) -> list[Task]:
-            # as `run_sweep` makes them: a task on this machine writes its part itself
-            # (serially and on the pool), a Dask worker's part is written here
+        def tasks(sweep_dir: str, token: str | None) -> list[Task]:
+            # as `run_sweep` makes them: a task writes its part itself (serially, on the
+            # pool, and on a Dask worker that finds the run's token in the folder)
             return [
                 Task(
                     f"batch-{k}",
@@ -336,6 +351,7 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
                             tuple(() for _ in part),
                             hashes,
                             sweep_dir,
+                            token,
                         ),
                     ),
                 )
@@ -346,7 +362,7 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
 
         def run(name: str, local: bool, **where: Any) -> Callable[[], None]:
             store = ResultStore(Path(tmp) / name, {"bench": name})
-            todo = tasks(str(store.root) if local else None)
+            todo = tasks(str(store.root), None if local else store.open_to_workers())
 
             def go() -> None:
                 execute(todo, on_result=lambda task, part: store.keep(part), **where)
@@ -382,11 +398,19 @@ def scale_out(series: Series, variants: list[CoreSpec], runs: int) -> None:
         with LocalPool(2) as pool:
             pool.warm()
             measure("local pool, 2 processes", run("pool", True, workers=2, pool=pool))
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        with local_cluster(2, dashboard_address=":0") as cluster:
             measure(
                 "dask LocalCluster, 2 workers",
                 run("dask", False, scheduler=cluster.scheduler_address),
             )
+        if dask_defaults:
+            with LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster:
+                measure(
+                    "  the same, Dask's defaults",
+                    run("dask-defaults", False, scheduler=cluster.scheduler_address),
+                )
         sizes = sorted({len(part) for part in parts})
         print(f"\nthe same sweep as {len(parts)} tasks of {'-'.join(map(str, sizes))} variants "
               "dealt across the grid, each writing its part of the results (its rows and "

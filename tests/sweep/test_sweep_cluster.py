@@ -2,10 +2,12 @@
 
 A ``dask scheduler`` and a ``dask worker`` (two worker processes) run as processes of their
 own on 127.0.0.1, started in another folder than the sweep's, as an operator would start
-them (with this checkout's tradeloom on their path); the sweep is the real command, a
-process of its own too, given the strategy file by a path relative to its own folder.
-Its results equal the same sweep's run serially (every file but the rows' timings), and
-the workers, not the command, ran the variants, writing nothing of the sweep's.
+them (with this checkout's tradeloom on their path, and the worker settings the guide
+gives); the sweep is the real command, a process of its own too, given the strategy file
+by a path relative to its own folder. Its results equal the same sweep's run serially
+(every file but the rows' timings), and the workers, not the command, ran the variants,
+keeping no stage cache of their own (their parts they write into the sweep directory,
+which they share on this machine).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from distributed import Client
 
 from tests import forkserver
 from tradeloom.cli.main import main
+from tradeloom.sweep.dask_settings import environment
 
 STRATEGY = Path(__file__).resolve().parent / "small_strategy.yaml"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -40,13 +45,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def started(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start ``python -m argv`` as a process group of its own, its output in ``log``.
+def started(
+    argv: list[str], cwd: Path, log: Path, settings: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m argv`` as a process group of its own, its output in ``log``,
+    with ``settings`` more in its environment.
 
     Its path has this checkout's tradeloom (the one under test), not the folder the
     test runs in.
     """
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    env = {**os.environ, **(settings or {}), "PYTHONPATH": str(CHECKOUT)}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", *argv],
@@ -77,7 +85,8 @@ def workers_joined(log: Path, count: int, within: float = 120.0) -> bool:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A scheduler and a worker of two processes, one thread each: (address, scheduler log)."""
+    """A scheduler and a worker of two processes, one thread each, with the sweep's worker
+    settings (`tradeloom.sweep.dask_settings`): (address, scheduler log)."""
     home = tmp_path / "cluster"
     home.mkdir()
     address = f"tcp://127.0.0.1:{free_port()}"
@@ -88,10 +97,11 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
          "--dashboard-address", ":0"],
         home, log,
     )  # fmt: skip
+    # started as the guide says: one thread each, the sweep's worker settings set
     worker = started(
         ["distributed.cli.dask_worker", address, "--nworkers", "2", "--nthreads", "1",
          "--dashboard-address", ":0", "--local-directory", str(home / "workers")],
-        home, home / "worker.log",
+        home, home / "worker.log", environment(),
     )  # fmt: skip
     try:
         assert workers_joined(log, 2), log.read_text(errors="replace")[-2000:]
@@ -131,6 +141,14 @@ def test_a_sweep_on_a_separately_started_cluster_gives_the_serial_results(
     # the command cached the series the workers sent; the workers wrote none of it
     assert len(list((on_cluster / "cache" / "inputs").glob("*.npz"))) == 1
     assert not list((log.parent).rglob("*.npz"))
+    # the worker processes run with the settings the guide gives (no profiler)
+    with Client(address, set_as_default=False) as client:
+        assert client.run(profiling) == dict.fromkeys(client.scheduler_info()["workers"], False)
+
+
+def profiling(dask_worker: Any) -> bool:
+    """Return whether a worker runs its statistical profiler (run on each worker)."""
+    return "profile" in dask_worker.periodic_callbacks
 
 
 def test_a_scheduler_with_no_worker_is_one_line(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from tradeloom.journal import read_events
 from tradeloom.sweep.batch import METRIC_KEYS
 from tradeloom.sweep.engine import deal, run_sweep
 from tradeloom.sweep.leaderboard import rank
-from tradeloom.sweep.results import ResultStore
+from tradeloom.sweep.results import WRITER_FILE, Part, ResultStore
 from tradeloom.sweep.space import Axis, Space
 from tradeloom.sweep.stage_cache import StageCache
 from tradeloom.sweep.stages import STAGE_RUNS
@@ -220,12 +220,15 @@ def test_an_interrupted_sweep_resumes_with_the_variants_left(tmp_path: Path) -> 
     }
 
 
+@pytest.mark.parametrize("shared", [True, False])
 def test_a_cluster_s_tasks_read_neither_the_strategy_file_nor_the_stage_cache(
-    tmp_path: Path,
+    tmp_path: Path, shared: bool
 ) -> None:
     """On a cluster (a scheduler given) the file's text and the series go with the tasks:
     each task here runs with the strategy file and the cache folder moved away, in another
-    folder, on unpickled arguments; its numbers are the local sweep's."""
+    folder, on unpickled arguments; its numbers are the local sweep's. A batch task that
+    finds the run's token in the sweep directory (``shared``: the same machine) writes
+    its part there; one that does not (a namesake folder elsewhere) sends its bytes."""
     strategy = tmp_path / "small.yaml"
     strategy.write_bytes(STRATEGY.read_bytes())
     cache = tmp_path / "cache"
@@ -243,6 +246,8 @@ def test_a_cluster_s_tasks_read_neither_the_strategy_file_nor_the_stage_cache(
         return store
 
     ran: list[str] = []
+    sent_bytes: list[bool] = []
+    token = tmp_path / "remote" / WRITER_FILE
 
     def elsewhere(tasks: Any, *, on_result: Any, workers: int, scheduler: Any) -> None:
         for task in tasks:
@@ -250,6 +255,8 @@ def test_a_cluster_s_tasks_read_neither_the_strategy_file_nor_the_stage_cache(
             strategy.rename(tmp_path / "away.yaml")
             if cache.exists():
                 cache.rename(tmp_path / "cache-away")
+            if not shared and token.exists():
+                token.write_text("another run's\n")
             try:
                 with _working_in(tmp_path / "worker"):
                     result = task.function(*args)
@@ -258,10 +265,13 @@ def test_a_cluster_s_tasks_read_neither_the_strategy_file_nor_the_stage_cache(
                 if (tmp_path / "cache-away").exists():
                     (tmp_path / "cache-away").rename(cache)
             ran.append(task.key)
+            if isinstance(result, Part):
+                sent_bytes.append(result.content is not None)
             on_result(task, result)
 
     remote = sweep("remote", elsewhere, "tcp://127.0.0.1:8786")
     assert [k.split("-")[0] for k in ran] == ["stage", "batch", "batch"]
+    assert sent_bytes == [not shared, not shared]
     assert not list((tmp_path / "worker").iterdir())  # the worker wrote nothing
     assert len(list((cache / "inputs").glob("*.npz"))) == 1  # the client cached the series
     local = sweep("local", execute, None)
@@ -290,13 +300,25 @@ def _working_in(folder: Path) -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    ("variants", "size", "tasks"),
-    [(1000, 256, 16), (1000, 40, 25), (36, 256, 2), (15, 256, 1), (5, 1, 5), (300, 83, 16)],
+    ("variants", "size", "bars", "tasks"),
+    [
+        (1000, 256, 100_000, 16),
+        (1000, 40, 100_000, 25),
+        (36, 256, 500_000, 2),
+        (15, 256, 10**6, 1),
+        (5, 1, 10, 5),
+        (300, 83, 300_000, 16),
+        # short series: tasks of MIN_TASK_WORK variant-bars at least, not MIN_TASKS
+        (1000, 256, 20_000, 4),
+        (1000, 256, 40_000, 8),
+        (1000, 256, 100, 4),  # ``size`` still caps a task
+        (100, 256, 20_000, 1),
+    ],
 )
 def test_a_group_is_dealt_into_tasks_alike_across_the_grid(
-    variants: int, size: int, tasks: int
+    variants: int, size: int, bars: int, tasks: int
 ) -> None:
-    dealt = deal(list(range(variants)), size)
+    dealt = deal(list(range(variants)), size, bars)
     assert len(dealt) == tasks
     assert sorted(v for part in dealt for v in part) == list(range(variants))  # each once
     assert max(map(len, dealt)) <= size

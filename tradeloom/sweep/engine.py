@@ -8,7 +8,7 @@ Dask cluster runs them as it runs one):
    features and the model's predictions, cache them (on a Dask cluster the worker
    sends the series back, and this process caches it and sends it with the tasks);
 2. *batch* tasks of up to ``chunk`` variants of one group (fewer over long series,
-   `task_size`; at least `MIN_TASKS` where there are enough variants, each dealt
+   `task_size`; at least `MIN_TASKS` where there are enough variants and bars, each dealt
    variants from all over the grid so that the tasks cost alike), run over the group's
    series one variant at a time (`tradeloom.sweep.batch.run_batch`). A variant
    the batched core cannot run (a plugin's component, health rules that act, a
@@ -17,8 +17,10 @@ Dask cluster runs them as it runs one):
 
 Each finished task's part (its rows and returns) is persisted at once
 (`tradeloom.sweep.results`) and let go: a batch task on this machine writes its part
-itself, where it ran, and hands back its rows alone (a Dask worker hands back the part's
-bytes, made there, for this process to write). This process holds the variants' rows,
+itself, where it ran, and hands back its rows alone; so does a Dask worker that shares
+the sweep directory (the same machine, a shared disk: it finds this run's token there,
+`tradeloom.sweep.results.sees_folder`), and one elsewhere hands back the part's bytes,
+made there, for this process to write. This process holds the variants' rows,
 never their returns, so a sweep's memory does not grow with its variants times its
 bars, and the work that only this process can do is small beside the tasks'. A sweep
 started again with the same command runs only what is missing.
@@ -43,7 +45,14 @@ from tradeloom.files.writing import OutputFolder
 from tradeloom.plugins.protocols import MultiVenue
 from tradeloom.sweep.batch import run_batch
 from tradeloom.sweep.full_run import run_full
-from tradeloom.sweep.results import SWEEP_OWNED, Part, ResultStore, pack_part, write_part
+from tradeloom.sweep.results import (
+    SWEEP_OWNED,
+    Part,
+    ResultStore,
+    pack_part,
+    sees_folder,
+    write_part,
+)
 from tradeloom.sweep.space import Axis, Variant
 from tradeloom.sweep.stage_cache import MemoryCache, StageCache
 from tradeloom.sweep.stages import STAGE_RUNS, Series, load_series, prepare_series, upstream_key
@@ -72,6 +81,13 @@ MIN_TASKS = 16
 MIN_TASK_VARIANTS = 16
 """Variants a batch task holds at least when a group is dealt into `MIN_TASKS`: a task's
 own cost (sending it, its result and its part) stays a few percent of its variants'."""
+
+MIN_TASK_WORK = 5_000_000
+"""Variant-bars (variants times bars) a batch task holds at least when a group is dealt
+into `MIN_TASKS`: about a third of a second of a batched variant's work (0.6-1.3 ms per
+20,000 bars). A Dask task costs its worker and the scheduler 10 to 35 ms besides
+(measured, 2 workers on 2 cores): 16 tasks of 1,000 variants of 20,000 bars (80 ms
+each) spent a quarter of the sweep's CPU on it, 4 tasks of 250 a twentieth."""
 
 RETURNS_BUDGET = 1 << 23
 """Bar returns a batch task hands back at most (8,388,608 float32 values: 32 MiB): a
@@ -108,8 +124,12 @@ class BatchTask:
         params: Each variant's ``param.<axis>`` columns.
         overrides: Each variant's overrides (its row's ``overrides``).
         hashes: The group's stage hashes (each row's ``hash.<stage>``).
-        sweep_dir: The sweep directory the task writes its part into (it runs on this
-            machine); None: the part's bytes go back to the command, which writes them.
+        sweep_dir: The sweep directory the task writes its part into; None: the part's
+            bytes go back to the command, which writes them.
+        token: None: the task runs on the command's machine (serially, on the pool)
+            and writes into ``sweep_dir``. Else (a Dask worker, which may run elsewhere)
+            it writes there only when it finds this token in the folder
+            (`tradeloom.sweep.results.sees_folder`), and sends the bytes back otherwise.
     """
 
     key: str
@@ -121,6 +141,7 @@ class BatchTask:
     overrides: tuple[tuple[str, ...], ...]
     hashes: dict[str, str]
     sweep_dir: str | None
+    token: str | None = None
 
 
 def variant_key(source_hash: str, overrides: Sequence[str]) -> str:
@@ -188,7 +209,14 @@ def batch_task(task: BatchTask, series: Series | None = None) -> Part:
     part = pack_part(task.key, rows, result.returns)
     if task.sweep_dir is None:
         return part
-    return write_part(OutputFolder(Path(task.sweep_dir), owned=SWEEP_OWNED), part)
+    if task.token is None:
+        return write_part(OutputFolder(Path(task.sweep_dir), owned=SWEEP_OWNED), part)
+    if not sees_folder(task.sweep_dir, task.token):
+        return part
+    try:
+        return write_part(OutputFolder(Path(task.sweep_dir), owned=SWEEP_OWNED), part)
+    except OSError:  # seen but not writable by this worker (another user): the command writes
+        return part
 
 
 _last_series: tuple[tuple[str, str], Series] | None = None
@@ -276,6 +304,9 @@ def run_sweep(
         for group, members in groups.items()
     ]
     executor(stage_tasks, on_result=staged, workers=workers, scheduler=scheduler)
+    # A cluster's worker that shares the sweep directory (this machine, a shared disk)
+    # writes its part there, as the pool's do; one elsewhere sends the part's bytes.
+    token = store.open_to_workers() if remote else None
     tasks: list[Task] = []
     for group, members in groups.items():
         stage = stages[f"stage-{group}"]
@@ -291,7 +322,8 @@ def run_sweep(
             continue
         assert stage is not None  # a variant is batched only over a prepared series
         series = sent.get(f"stage-{group}")
-        for part in deal(batched, task_size(chunk, int(stage["bars"]))):
+        bars = int(stage["bars"])
+        for part in deal(batched, task_size(chunk, bars), bars):
             keys = tuple(k for k, _, _ in part)
             task_key = "batch-" + hashlib.sha256("".join(keys).encode()).hexdigest()[:20]
             spec_task = BatchTask(
@@ -303,7 +335,8 @@ def run_sweep(
                 tuple(_params(v.variant, axes) for _, v, _ in part),
                 tuple(tuple(v.overrides) for _, v, _ in part),
                 dict(stage["hashes"]),
-                None if remote else str(store.folder.root),
+                str(store.folder.root),
+                token,
             )
             args = (spec_task,) if series is None else (spec_task, series)
             tasks.append(Task(task_key, batch_task, args))
@@ -336,18 +369,23 @@ def task_size(chunk: int, bars: int) -> int:
     return max(1, min(chunk, RETURNS_BUDGET // max(1, bars)))
 
 
-def deal(batched: Sequence[_T], size: int) -> list[list[_T]]:
-    """Deal a group's variants into batch tasks of ``size`` at most, alike in cost.
+def deal(batched: Sequence[_T], size: int, bars: int) -> list[list[_T]]:
+    """Deal a group's variants of ``bars`` bars into batch tasks of ``size`` at most,
+    alike in cost.
 
-    At least `MIN_TASKS` tasks where the group has `MIN_TASK_VARIANTS` variants for each,
-    so that every worker of a pool or a cluster has several and none waits at the end
-    for a last long one; and dealt in turn (task ``j`` takes variants ``j``, ``j + k``,
-    ``j + 2k``...), so that each task holds variants from all over the grid: a grid's
-    neighbours cost alike (a low signal threshold trades, and costs, several times a
-    high one), and consecutive slices were up to 2.5x apart. Which task runs a variant
-    changes none of its numbers, nor any output's order (the results follow the variants).
+    At least `MIN_TASKS` tasks where the group has `MIN_TASK_VARIANTS` variants and
+    `MIN_TASK_WORK` variant-bars for each, so that every worker of a pool or a cluster has
+    several, none waits at the end for a last long one, and no task is so short that a
+    cluster's cost of a task is a large part of it; and dealt in turn (task ``j`` takes
+    variants ``j``, ``j + k``, ``j + 2k``...), so that each task holds variants from all
+    over the grid: a grid's neighbours cost alike (a low signal threshold trades, and costs,
+    several times a high one), and consecutive slices were up to 2.5x apart. Which task runs
+    a variant changes none of its numbers, nor any output's order (the results follow the
+    variants).
     """
-    count = max(-(-len(batched) // size), min(MIN_TASKS, len(batched) // MIN_TASK_VARIANTS))
+    n = len(batched)
+    least = min(MIN_TASKS, n // MIN_TASK_VARIANTS, n * bars // MIN_TASK_WORK)
+    count = max(-(-n // size), least)
     return [list(batched[j::count]) for j in range(count)]
 
 

@@ -2,18 +2,20 @@
 
 Every finished task writes one part under ``SWEEP_DIR/parts/``: its variants' bar
 returns (``<task>.npy``), its rows (``<task>.json``), then the sha256 of both
-(``<task>.sha256``), each written to a temporary file and moved into place; a part counts
-once its digest exists and matches. A task makes its part where it runs (`pack_part`:
-the JSON, the digest) and, on this machine (serially or on the local pool), writes it
-there too (`write_part`), so that the command's process neither receives a variant's
-returns nor hashes them: on two workers that was a fifth of the work, and all of it in
-one process. A Dask worker sends its part's bytes, which the command writes
-(`ResultStore.keep`). The store keeps the rows and where each variant's
-returns are; the returns stay in the parts and are read a few columns or bars at a time
-(`PartColumns`), so a sweep's memory does not grow with its variants times its bars.
-A sweep started again with the same command reads the parts, skips the variants they
-hold and runs the rest; a part that is damaged or edited (a metric changed by hand)
-fails its digest and is run again, never used.
+(``<task>.sha256``), each written to a temporary file and moved into place; a part
+counts once its digest exists and matches. A task makes its part where it runs
+(`pack_part`: the JSON, the digest) and, on this machine (serially or on the local
+pool), writes it there too (`write_part`), so that the command's process neither
+receives a variant's returns nor hashes them: on two workers that was a fifth of the
+work, and all of it in one process. A Dask worker writes its part too when it finds the
+run's token in the folder (`ResultStore.open_to_workers`, `sees_folder`: the same
+machine or a shared disk); one elsewhere sends its part's bytes, which the command
+writes (`ResultStore.keep`). The store keeps the rows and where each variant's returns
+are; the returns stay in the parts and are read a few columns or bars at a time
+(`PartColumns`), so a sweep's memory does not grow with its variants times its bars. A
+sweep started again with the same command reads the parts, skips the variants they hold
+and runs the rest; a part that is damaged or edited (a metric changed by hand) fails its
+digest and is run again, never used.
 ``sweep.json`` records what the sweep is (the strategy file's content hash, the axes,
 the objective); a directory holding another sweep, or a damaged ``sweep.json``, is
 refused in one line.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,7 @@ __all__ = [
     "PARTS_DIR",
     "SWEEP_FILE",
     "SWEEP_OWNED",
+    "WRITER_FILE",
     "Part",
     "PartColumns",
     "PartContent",
@@ -47,6 +51,7 @@ __all__ = [
     "pack_part",
     "read_identity",
     "read_strategy_hash",
+    "sees_folder",
     "write_part",
 ]
 
@@ -54,6 +59,8 @@ PARTS_DIR = "parts"
 SWEEP_FILE = "sweep.json"
 SWEEP_OWNED = (f"{PARTS_DIR}/", "cache/", "runs/")
 """What a sweep directory owns whoever wrote it: its parts, its stage cache, its runs."""
+WRITER_FILE = f"{PARTS_DIR}/.writer"
+"""A run's token (`ResultStore.open_to_workers`): a worker that reads it sees the folder."""
 
 
 def read_identity(root: Path) -> dict[str, Any]:
@@ -134,6 +141,14 @@ class ResultStore:
     def done(self) -> set[str]:
         """Return the keys of the variants already measured."""
         return set(self.rows)
+
+    def open_to_workers(self) -> str:
+        """Write a new token into the parts' folder and return it: a worker elsewhere (a
+        Dask cluster's) that reads the same token there (`sees_folder`) shares this
+        folder, on this machine or a shared disk, and may write its part itself."""
+        token = uuid.uuid4().hex
+        self.folder.write_text(WRITER_FILE, token + "\n")
+        return token
 
     def keep(self, part: Part) -> None:
         """Record a task's part: write its files, unless the task wrote them where it ran."""
@@ -219,6 +234,15 @@ def pack_part(key: str, rows: list[dict[str, Any]], returns: npt.NDArray[np.floa
     npy = (header.getvalue(), _raw(array))
     content = PartContent(data, npy[0], array, _digest(data, *npy))
     return Part(key, rows, array.shape[1], content)
+
+
+def sees_folder(sweep_dir: str, token: str) -> bool:
+    """Return whether the sweep directory ``sweep_dir`` here holds ``token``
+    (`ResultStore.open_to_workers`): the command's own folder, not a namesake."""
+    try:
+        return (Path(sweep_dir) / WRITER_FILE).read_text("ascii").strip() == token
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_part(folder: OutputFolder, part: Part) -> Part:
