@@ -9,7 +9,39 @@ import numpy.typing as npt
 
 from tradeloom.kernels.jit import released_kernel
 
-__all__ = ["auc", "calibration_error"]
+__all__ = ["auc", "calibration_error", "resolved_pairs"]
+
+
+def resolved_pairs(
+    probabilities: npt.NDArray[np.float64], closes: npt.NDArray[np.float64], horizon: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Return the predictions whose label is known, every symbol's pooled (symbol by
+    symbol, in the columns' order), and their labels.
+
+    The one rule of a live book's resolved predictions (the figures of status, the console
+    and the report; a promotion gate's health; a canary's and a watch's rollback): each
+    symbol's own bars are the rows where its close is known (NaN: it had no bar); its
+    probability at its k-th own bar is labelled up when its close at its (k + ``horizon``)-th
+    own bar is above its close at the k-th; a NaN probability, or one whose later bar is
+    not in ``closes`` yet, is left out.
+
+    Args:
+        probabilities: ``[bars, symbols]``: the model's probability at each bar (NaN: none).
+        closes: ``[bars, symbols]``: each symbol's close at the same bars.
+        horizon: The label's horizon, in the symbol's own bars.
+    """
+    scores: list[npt.NDArray[np.float64]] = [np.zeros(0)]
+    ups: list[npt.NDArray[np.bool_]] = [np.zeros(0, dtype=bool)]
+    for s in range(probabilities.shape[1]):
+        own = ~np.isnan(closes[:, s])
+        p, c = probabilities[own, s], closes[own, s]
+        n = len(p) - horizon
+        if n <= 0:
+            continue
+        known = ~np.isnan(p[:n])
+        scores.append(p[:n][known])
+        ups.append((c[horizon:] > c[:n])[known])
+    return np.concatenate(scores), np.concatenate(ups)
 
 
 def calibration_error(

@@ -1,18 +1,26 @@
-"""`prediction_health`: a model's AUC and calibration error over its resolved predictions,
-the rule a canary's rollback and a promotion gate's health read."""
+"""`prediction_health`: a model's AUC and calibration error over its resolved predictions
+(each symbol's own bars), the rule a canary's rollback and a promotion gate's health read,
+and the pairs status, the console and the report read."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from tests.hunting import examples
+from tradeloom.journal import ChallengerBar, RunIdentity, open_journal
+from tradeloom.live.challengers import _journaled
 from tradeloom.live.prediction_health import health_json, prediction_health
+from tradeloom.plugins.model.calibration import RELIABILITY_BINS
+from tradeloom.reporting.book_figures import resolved_predictions
+from tradeloom.stats import auc, calibration_error
 
 
 def _ece(p: np.ndarray, up: np.ndarray) -> float:
@@ -45,13 +53,13 @@ def test_the_figures_are_sklearns_auc_and_the_ece_over_the_resolved_pairs(
         row[rng.random(symbols) < 0.1] = np.nan
         asked[int(t)] = row
     health = prediction_health(asked, closes, horizon, min_samples)
-    pairs = [
-        (asked[t][s], closes[t + horizon, s] > closes[t, s])
-        for t in sorted(asked)
-        if t + horizon < len(closes)
-        for s in range(symbols)
-        if not (np.isnan(asked[t][s]) or np.isnan(closes[t, s]) or np.isnan(closes[t + horizon, s]))
-    ]
+    start = min(asked, default=0)
+    pairs = []  # each symbol's own bars (a NaN close: no bar), from the first prediction on
+    for s in range(symbols):
+        own = [t for t in range(start, len(closes)) if not np.isnan(closes[t, s])]
+        for k, t in enumerate(own[: max(0, len(own) - horizon)]):
+            if t in asked and not np.isnan(asked[t][s]):
+                pairs.append((asked[t][s], closes[own[k + horizon], s] > closes[t, s]))
     assert health.samples == len(pairs)
     if len(pairs) < min_samples:
         assert math.isnan(health.auc) and math.isnan(health.calibration_error)
@@ -69,3 +77,49 @@ def test_the_journal_holds_the_figures_as_json_with_null_for_none() -> None:
     closes = np.array([[1.0], [2.0], [3.0]])
     few = prediction_health({0: np.array([0.7])}, closes, horizon=1, min_samples=5)
     assert health_json(few) == '{"auc": null, "calibration_error": null, "samples": 1}'
+
+
+def test_the_gate_and_the_books_pair_a_universes_predictions_alike() -> None:
+    """One rule: a universe with a symbol missing bars gives the gate's health the very
+    pairs `book_figures` shows (`resolved_predictions`)."""
+    rng = np.random.default_rng(7)
+    closes = 100 + rng.normal(0, 1, (60, 3)).cumsum(axis=0)
+    closes[10:16, 1] = np.nan  # one symbol halted for six bars
+    closes[30, 2] = np.nan
+    probabilities = rng.random((60, 3))
+    asked = {t: probabilities[t] for t in range(5, 60)}
+    health = prediction_health(asked, closes, horizon=3, min_samples=2)
+    index = np.arange(5, 60)
+    shown = resolved_predictions(
+        pd.DataFrame(probabilities[5:], index=index), pd.DataFrame(closes[5:], index=index), 3
+    )
+    assert health.samples == len(shown[0])
+    assert health.auc == auc(shown[0], shown[1])
+    assert (
+        health.calibration_error
+        == calibration_error(shown[0], shown[1].astype(np.float64), RELIABILITY_BINS)[0]
+    )
+
+
+def test_a_restart_reads_a_book_whose_symbol_had_no_bar(tmp_path: Path) -> None:
+    """A NaN probability (a universe's symbol without a bar) is journaled as null and
+    read back as NaN: the restart's read of the books does not fail on it."""
+    journal = open_journal(tmp_path / "journal.sqlite", RunIdentity("s", "run", "paper"))
+    row = ChallengerBar(
+        bar=3,
+        timestamp=pd.Timestamp("2024-01-01", tz="UTC"),
+        correlation_id=3,
+        challenger="logit",
+        probabilities=[math.nan, 0.6],
+        signals=0,
+        positions=[0.0, 0.0],
+        cash=1.0,
+        equity=1.0,
+        traded=0.0,
+        champion_equity=1.0,
+    )
+    journal.append(row)
+    journal.close()
+    books = _journaled(tmp_path)[3]
+    [(bar, probabilities)] = books["logit"].probabilities.items()
+    assert bar == 3 and math.isnan(probabilities[0]) and probabilities[1] == 0.6

@@ -233,11 +233,12 @@ def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFi
     assert main(["status", str(promoted), "--json"]) == 0
     books = {b["name"]: b for b in json.loads(capsys.readouterr().out)["books"]}
     gate = rows(promoted, "challenger_gate")[-1]
-    assert books["saved"]["gate"] == f"promote p={gate['p']:.3g}"
+    assert books["saved"]["gate"] == f"promote p={gate['p']:.3g} at bar {gate['bar']}"
     assert books["champion"]["gate"] is None
     assert main(["status", str(promoted)]) == 0
     shown = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert ["promote", f"p={gate['p']:.3g}"] == next(w for w in shown if w[:1] == ["saved"])[-2:]
+    said = ["promote", f"p={gate['p']:.3g}", "at", "bar", str(gate["bar"])]
+    assert said == next(w for w in shown if w[:1] == ["saved"])[-5:]
 
 
 def test_a_restart_after_the_bar_of_a_promotion_promotes_no_second_challenger_there(
@@ -333,5 +334,5 @@ def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
     assert main(["status", str(run), "--json"]) == 0
     books = {b["name"]: b for b in json.loads(capsys.readouterr().out)["books"]}
     ece = health["calibration_error"]
-    shown = f"hold p={held['p']:.3g} auc={health['auc']:.3g} ece={ece:.3g}"
+    shown = f"hold p={held['p']:.3g} auc={health['auc']:.3g} ece={ece:.3g} at bar {held['bar']}"
     assert books["saved"]["gate"] == shown  # what held it, where the operator looks

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from tradeloom.reporting.book_figures import CHAMPION, book_figures, resolved_predictions
-from tradeloom.reporting.book_figures import _resolved as _one_market
 
 CAPITAL = 1000.0
 HORIZON = 2
@@ -281,6 +280,3 @@ def test_the_pooled_predictions_are_each_symbols_own_pairs(
             if not unpredicted[t, s]
         ]
     assert list(zip(scores.tolist(), up.tolist(), strict=True)) == wanted
-    if m == 1 and not absent.any():  # one market: its figures' own pairing
-        one = _one_market(probabilities[0], closes[0], horizon)
-        assert np.array_equal(one[0], scores) and np.array_equal(one[1], up)

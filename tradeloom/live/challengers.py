@@ -39,6 +39,7 @@ of `open_shadow_books`), stepping it on the journal's bars after that history on
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -598,7 +599,7 @@ def _journaled(
             len(held.get(str(name), ())),
             verdicts.get(str(name), ""),
             {
-                int(t): [float(p) for p in ps]
+                int(t): [math.nan if p is None else float(p) for p in ps]  # NaN is stored as null
                 for t, ps in zip(rows["bar"], rows["probabilities"], strict=True)
             },
         )

@@ -1,12 +1,12 @@
 """How well a model's probabilities did on a live run's bars whose outcome is known.
 
-One rule, read by a canary's rollback rules (`tradeloom.live.canary`) and by a promotion
-gate's ``health`` (`tradeloom.live.promotion_gate`): a probability given at bar ``t`` for
-a symbol is resolved once the close ``horizon`` bars later is known, and its outcome is
-the label's direction, ``close[t + horizon] > close[t]``. Over the resolved pairs, the
-AUC is `tradeloom.stats.auc` (the backtest's figure) and the expected calibration error
-is `tradeloom.stats.calibration_error` over ten equal-width bins (the calibration
-monitor's). A symbol without a bar (NaN probability or close) gives no pair.
+Read by a canary's and a watch's rollback rules (`tradeloom.live.canary`) and by a
+promotion gate's health (`tradeloom.live.promotion_gate`), by the rule status, the
+console and the report pair a book's predictions with (`tradeloom.stats.resolved_pairs`:
+each symbol's probability at its k-th own bar against its close ``horizon`` own bars
+later). Over the resolved pairs, the AUC is `tradeloom.stats.auc` (the backtest's figure)
+and the expected calibration error is `tradeloom.stats.calibration_error` over the
+reliability bins (the calibration monitor's).
 """
 
 from __future__ import annotations
@@ -19,19 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tradeloom.plugins.model.calibration import RELIABILITY_BINS
 from tradeloom.plugins.protocols import LabelHorizon
-from tradeloom.stats import auc, calibration_error
+from tradeloom.stats import auc, calibration_error, resolved_pairs
 
-__all__ = [
-    "CALIBRATION_BINS",
-    "PredictionHealth",
-    "health_json",
-    "horizon_of",
-    "prediction_health",
-]
-
-CALIBRATION_BINS = 10
-"""The equal-width probability bins of the calibration error."""
+__all__ = ["PredictionHealth", "health_json", "horizon_of", "prediction_health"]
 
 
 @dataclass(frozen=True)
@@ -58,23 +50,21 @@ def prediction_health(
     min_samples: int,
 ) -> PredictionHealth:
     """Return the figures of ``probabilities`` (bar index -> one probability per symbol)
-    against ``closes`` (``[bars, symbols]``, indexed like the probabilities' bars): the
-    pairs whose close ``horizon`` bars on is in ``closes``; NaN figures with fewer than
-    ``min_samples`` pairs."""
-    bars = sorted(t for t in probabilities if t >= 0 and t + horizon < len(closes))
+    against ``closes`` (``[bars, symbols]``, indexed like the probabilities' bars; NaN: the
+    symbol had no bar), over the bars from the first prediction on; NaN figures with fewer
+    than ``min_samples`` resolved pairs."""
+    bars = sorted(t for t in probabilities if 0 <= t < len(closes))
     if not bars:
         return PredictionHealth(math.nan, math.nan, 0)
-    index = np.asarray(bars)
-    asked = np.vstack([np.asarray(probabilities[t], np.float64) for t in bars])
-    now = closes[index]
-    later = closes[index + horizon]
-    known = ~(np.isnan(asked) | np.isnan(now) | np.isnan(later))
-    samples = int(known.sum())
+    start = bars[0]  # the book's bars: from its first prediction to the last close
+    asked = np.full(closes[start:].shape, np.nan)
+    for t in bars:
+        asked[t - start] = probabilities[t]
+    p, up = resolved_pairs(asked, closes[start:], horizon)
+    samples = len(p)
     if samples < min_samples:
         return PredictionHealth(math.nan, math.nan, samples)
-    p = asked[known]
-    up = later[known] > now[known]
-    ece = calibration_error(p, up.astype(np.float64), CALIBRATION_BINS)[0]
+    ece = calibration_error(p, up.astype(np.float64), RELIABILITY_BINS)[0]
     return PredictionHealth(auc(p, up), ece, samples)
 
 

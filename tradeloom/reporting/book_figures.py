@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.reporting.metrics import curve_performance
-from tradeloom.stats import auc, calibration_error
+from tradeloom.stats import auc, calibration_error, resolved_pairs
 
 __all__ = [
     "BOOK_KINDS",
@@ -122,7 +122,11 @@ def book_figures(
         if not horizon or probability is None:
             return None
         if market is None:  # one market: its live bars in a row
-            return _resolved(probability, closes.reindex(probability.index), horizon)
+            return resolved_pairs(
+                probability.to_numpy(np.float64)[:, None],
+                closes.reindex(probability.index).to_numpy(np.float64)[:, None],
+                horizon,
+            )
         return resolved_predictions(probability, market.closes, horizon)
 
     fills = frames["fill"]
@@ -279,19 +283,14 @@ def resolved_predictions(
         horizon: The label's horizon, in the symbol's own bars.
     """
     shown = closes.reindex(index=probabilities.index, columns=probabilities.columns)
-    scores, ups = [np.zeros(0)], [np.zeros(0, dtype=bool)]
-    for symbol in probabilities.columns:
-        close = shown[symbol]
-        own = close.notna().to_numpy()
-        p, up = _resolved(probabilities[symbol][own], close[own], horizon)
-        scores.append(p)
-        ups.append(up)
-    return np.concatenate(scores), np.concatenate(ups)
+    return resolved_pairs(probabilities.to_numpy(np.float64), shown.to_numpy(np.float64), horizon)
 
 
 def _gates(rows: pd.DataFrame | None) -> dict[str, str]:
-    """Each gated challenger's last verdict, with its p-value when it has one and the
-    health figures its rules read (``auc=``, ``ece=``) when it has them."""
+    """Each gated challenger's last journaled verdict, with its p-value when it has one,
+    the health figures its rules read (``auc=``, ``ece=``) when it has them, and the bar
+    they are from (a gate's row is journaled when its verdict changes: its figures are
+    that bar's, not today's)."""
     if rows is None or not len(rows):
         return {}
     shown = {}
@@ -303,7 +302,7 @@ def _gates(rows: pd.DataFrame | None) -> dict[str, str]:
         for key, label in (("auc", "auc"), ("calibration_error", "ece")):
             if health.get(key) is not None:
                 said += f" {label}={health[key]:.3g}"
-        shown[str(name)] = said
+        shown[str(name)] = f"{said} at bar {int(last['bar'])}"
     return shown
 
 
@@ -345,22 +344,6 @@ def _figures(
         ece=ece,
         bars=len(equity),
     )
-
-
-def _resolved(
-    probability: pd.Series, close: pd.Series, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The journaled probabilities whose label is known and their labels (an up move
-    over ``horizon`` bars), paired as `tradeloom.reporting.metrics.prediction_auc` pairs
-    them."""
-    p = probability.to_numpy(np.float64)
-    c = close.to_numpy(np.float64)
-    n = len(p) - horizon
-    if n <= 0:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    up = c[horizon:] > c[:n]
-    known = ~np.isnan(p[:n])
-    return p[:n][known], up[known]
 
 
 def _calibration_error(p: np.ndarray, up: np.ndarray) -> float:
