@@ -89,10 +89,10 @@ def _block(a: np.ndarray, start: int, count: int) -> float:
         r5 += a[i + 5]
         r6 += a[i + 6]
         r7 += a[i + 7]
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    total: float = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     for i in range(end, start + count):
-        res += a[i]
-    return res
+        total += a[i]
+    return total
 
 
 @python_form(pairwise_sum)
