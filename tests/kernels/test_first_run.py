@@ -388,7 +388,7 @@ def test_the_curves_python_forms_are_the_kernels_bit_for_bit(
     n: int, cash: float, nans: int, seed: int
 ) -> None:
     from tradeloom.engine import frames
-    from tradeloom.reporting import metrics, rolling_moments
+    from tradeloom.reporting import drawdowns, rolling_moments
 
     rng = np.random.default_rng(seed)
     equity = cash * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
@@ -396,8 +396,8 @@ def test_the_curves_python_forms_are_the_kernels_bit_for_bit(
         equity[rng.integers(0, n, nans)] = np.nan
         equity[rng.integers(0, n, 2)] = cash  # equal to the floor
     compiled, python = np.full(n, 7.0), np.full(n, 8.0)
-    metrics._drawdowns(equity, cash, compiled)
-    metrics._drawdowns_as_python(equity, cash, python)
+    drawdowns.write_drawdowns(equity, cash, compiled)
+    drawdowns._write_drawdowns_as_python(equity, cash, python)
     assert _bits(compiled) == _bits(python)
 
     returns = rng.normal(0, 0.01, n)

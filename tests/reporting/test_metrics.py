@@ -13,12 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from tests.hunting import examples
 from tradeloom.domain import Trade
-from tradeloom.reporting.metrics import (
-    drawdown_curve,
-    performance,
-    prediction_auc,
-    profit_factor,
-)
+from tradeloom.reporting.drawdowns import drawdown_curve
+from tradeloom.reporting.metrics import performance, prediction_auc, profit_factor
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 

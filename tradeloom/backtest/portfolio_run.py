@@ -36,7 +36,7 @@ from tradeloom.plugins.model.registry import MODELS_DIR
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.attribution import group_attribution, symbol_attribution
-from tradeloom.reporting.metrics import drawdown_curve
+from tradeloom.reporting.drawdowns import drawdown_curve
 from tradeloom.reporting.refusals import warn_refused_exits
 from tradeloom.reporting.run_tables import (
     EQUITY,

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.kernels.jit import python_form, released_kernel
-from tradeloom.reporting.metrics import drawdown_curve
+from tradeloom.reporting.drawdowns import drawdown_curve
 
 __all__ = [
     "UNIVERSE_EQUITY",

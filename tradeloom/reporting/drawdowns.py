@@ -16,6 +16,9 @@ did not.
 
 A NaN equity holds the peak at NaN from its bar on (numpy's ``maximum.accumulate``):
 no later bar is under it, so a drawdown holds no NaN and one in progress ends there.
+
+`drawdown_curve` is each bar's depth under that peak (the equity table's drawdown
+column; its deepest is the summary's ``max_drawdown``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.kernels.jit import released_kernel
+from tradeloom.kernels.jit import kernel, python_form, released_kernel
 
-__all__ = ["Drawdowns", "find_drawdowns"]
+__all__ = [
+    "Drawdowns",
+    "deepest_drawdown",
+    "drawdown_curve",
+    "find_drawdowns",
+    "longest_drawdown",
+    "write_drawdowns",
+]
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,32 @@ def find_drawdowns(equity: npt.NDArray[np.float64], initial_cash: float) -> Draw
     values = np.ascontiguousarray(equity, np.float64)
     peaks, starts, troughs, recoveries, highs = _stretches(values, float(initial_cash))
     return Drawdowns(peaks, starts, troughs, recoveries, highs, len(values))
+
+
+@released_kernel
+def longest_drawdown(
+    equity: npt.NDArray[np.float64], initial_cash: float, times_ns: npt.NDArray[np.int64]
+) -> tuple[int, int]:
+    """Return the longest of `find_drawdowns`' drawdowns in bars (`Drawdowns.lengths`),
+    and the longest in time (``times_ns`` at `Drawdowns.ends` less at the peaks, in ns);
+    0 and 0 when there is none.
+
+    Args:
+        equity: Contiguous float64 equity at each bar.
+        initial_cash: Its equity before the first bar.
+        times_ns: Each bar's time (UTC, ns).
+    """
+    peaks, _, _, recoveries, _ = _stretches(equity, initial_cash)
+    last = len(equity) - 1
+    bars = 0
+    longest = 0
+    for k in range(len(peaks)):
+        end = min(recoveries[k], last)
+        if k == 0 or end - peaks[k] > bars:
+            bars = end - peaks[k]
+        if k == 0 or times_ns[end] - times_ns[peaks[k]] > longest:
+            longest = times_ns[end] - times_ns[peaks[k]]
+    return bars, longest
 
 
 @released_kernel
@@ -121,3 +157,107 @@ def _stretches(
         recoveries[:count].copy(),
         highs[:count].copy(),
     )
+
+
+def drawdown_curve(
+    equity: npt.NDArray[np.float64],
+    initial_cash: float,
+    out: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Return each bar's drawdown: one minus its equity over the peak so far, the starting
+    cash counted as a peak (numpy's ``1.0 - equity / np.maximum.accumulate(np.maximum(
+    equity, initial_cash))``, in one pass: a NaN holds the peak at NaN).
+
+    Args:
+        out: Where to write it (``len(equity)`` floats); None: a new array.
+    """
+    if out is None:
+        out = np.empty(len(equity))
+    write_drawdowns(np.ascontiguousarray(equity, np.float64), float(initial_cash), out)
+    return out
+
+
+@released_kernel
+def write_drawdowns(
+    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
+) -> None:
+    """Write `drawdown_curve` of ``equity`` (contiguous float64) into ``out``."""
+    peak = initial_cash
+    for i in range(len(equity)):
+        value = equity[i]
+        peak = _next_peak(peak, value, initial_cash, i == 0)
+        out[i] = 1.0 - value / peak
+
+
+@kernel
+def _next_peak(peak: float, value: float, initial_cash: float, first: bool) -> float:
+    """Return the running peak after ``value``: `np.maximum`'s choice, which keeps NaN
+    and takes the second of equals, of the peak and the value floored at the cash."""
+    high = value if value > initial_cash or np.isnan(value) else initial_cash
+    if first or not (peak > high or np.isnan(peak)):
+        return high
+    return peak
+
+
+@released_kernel
+def deepest_drawdown(equity: npt.NDArray[np.float64], initial_cash: float) -> float:
+    """Return ``np.max(drawdown_curve(equity, initial_cash))`` (``equity`` contiguous
+    float64, at least one bar; NaN if any bar's drawdown is NaN), dividing once per peak.
+
+    Under a positive, finite peak a bar's drawdown ``1 - value / peak`` falls as the
+    value rises (a correctly rounded division and subtraction keep the order), so the
+    deepest bar under one peak is its lowest: with finite values and a positive, finite
+    starting cash the peak is the running maximum and only each peak's low is divided.
+    Otherwise (a NaN, an infinity, no positive cash) every bar is.
+    """
+    if not 0.0 < initial_cash < np.inf:
+        return _deepest_of_every_bar(equity, initial_cash)
+    deepest = -np.inf
+    peak = initial_cash
+    low = np.inf  # the lowest value under the peak (none yet: the starting cash's)
+    for i in range(len(equity)):
+        value = equity[i]
+        if not abs(value) < np.inf:
+            return _deepest_of_every_bar(equity, initial_cash)
+        if value > peak:  # a new peak: the last one's deepest is known
+            if low < np.inf:
+                deepest = max(deepest, 1.0 - low / peak)
+            peak = value
+            low = value
+        elif value < low:
+            low = value
+    return max(deepest, 1.0 - low / peak)
+
+
+@kernel
+def _deepest_of_every_bar(equity: npt.NDArray[np.float64], initial_cash: float) -> float:
+    deepest = -np.inf
+    peak = initial_cash
+    for i in range(len(equity)):
+        value = equity[i]
+        peak = _next_peak(peak, value, initial_cash, i == 0)
+        drawdown = 1.0 - value / peak
+        if drawdown != drawdown:
+            return np.nan  # `np.max` propagates a NaN
+        if drawdown > deepest:
+            deepest = drawdown
+    return deepest
+
+
+@python_form(deepest_drawdown)
+def _deepest_drawdown_as_python(equity: npt.NDArray[np.float64], initial_cash: float) -> float:
+    """`deepest_drawdown` as Python (`tradeloom.kernels.jit.python_form`): numpy's maximum
+    of the whole curve."""
+    return float(np.max(drawdown_curve(equity, initial_cash)))
+
+
+@python_form(write_drawdowns)
+def _write_drawdowns_as_python(
+    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
+) -> None:
+    """`write_drawdowns` as Python (`tradeloom.kernels.jit.python_form`): its peak is the
+    running `np.maximum` of the equity floored at the initial cash (the kernel's choice
+    at NaN and at equals is `np.maximum`'s), so numpy's whole-array passes give the same
+    bits as its loop."""
+    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
+    np.subtract(1.0, equity / peak, out=out)

@@ -11,8 +11,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.kernels.jit import python_form, released_kernel
-from tradeloom.reporting.tearsheet import simple_returns
+from tradeloom.reporting.curve_moments import NO_DAYS, curve_moments
+from tradeloom.reporting.trade_sums import trade_sums
 from tradeloom.stats import auc
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
 from tradeloom.time.timeframes import periods_per_year as _periods
@@ -20,9 +20,7 @@ from tradeloom.time.timeframes import periods_per_year as _periods
 __all__ = [
     "curve_performance",
     "daily_ratios",
-    "daily_ratios_at",
     "day_ends",
-    "drawdown_curve",
     "performance",
     "prediction_auc",
     "profit_factor",
@@ -114,11 +112,13 @@ def values_performance(
     fees: float,
     periods_per_year: float | None = None,
     returns: npt.NDArray[np.float64] | None = None,
+    returns_out: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Return `curve_performance`'s figures of the equity's ``values`` (no index).
 
     A sweep measures many curves over the same bars: what depends on the bars alone
-    is found once, by the caller.
+    is found once, by the caller. The moments of the curve come from one compiled call
+    (`tradeloom.reporting.curve_moments`), equal to numpy's passes bit for bit.
 
     Args:
         values: Equity at each bar's close.
@@ -126,10 +126,12 @@ def values_performance(
         ends: `day_ends` of the bars' times (None: no times, no daily ratios).
         initial_cash, timeframe_seconds, pnl, trade_returns, fees, periods_per_year,
             returns: As `curve_performance` takes them.
+        returns_out: Where the curve's `simple_returns` are written when ``returns`` is
+            None (``len(values)`` contiguous float64s: a sweep keeps them); None: a new
+            array.
     """
     ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
-    if returns is None:
-        returns = simple_returns(values, initial_cash)
+    values = np.ascontiguousarray(values, np.float64)
     final = float(values[-1])
     total = final / initial_cash - 1.0
     if periods_per_year is None:
@@ -137,33 +139,54 @@ def values_performance(
     else:
         years = len(values) / periods_per_year
     cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
-    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
-    mean = float(returns.mean())
-    losses = np.minimum(returns, 0.0)
-    losses *= losses  # ** 2
-    downside = float(np.sqrt(np.mean(losses)))
+    days = ends if ends is not None and years > 0 else None  # else no daily ratios
+    fill = returns is None  # the kernel writes them
+    if returns is None:
+        returns = np.empty(len(values)) if returns_out is None else returns_out
+    moments = curve_moments(
+        values,
+        float(initial_cash),
+        np.ascontiguousarray(returns, np.float64),
+        fill,
+        NO_DAYS if days is None else days,
+    )
+    mean, std, downside, deepest = moments[:4]
+    sharpe, sortino = _ratios(mean, std, downside, ppy)
+    daily_sharpe, daily_sortino = (math.nan, math.nan)
+    if days is not None:
+        daily_sharpe, daily_sortino = _ratios(*moments[4:], len(days) / years)
     count = len(pnl)
-    wins = pnl[pnl > 0]
-    daily_sharpe, daily_sortino = daily_ratios_at(values, ends, initial_cash, years)
+    wins, profit, losses, loss, returns_sum = trade_sums(
+        np.ascontiguousarray(pnl, np.float64), np.ascontiguousarray(trade_returns, np.float64)
+    )
     return {
         "total_return": total,
         "cagr": cagr,
-        "sharpe": mean / std * math.sqrt(ppy) if std > 0 else 0.0,
-        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else 0.0,
+        "sharpe": sharpe,
+        "sortino": sortino,
         "sharpe_daily": daily_sharpe,
         "sortino_daily": daily_sortino,
         # 1.0 is everything lost: equity that a gap took below zero cannot lose more than all
         # of it (final_equity says how far below; trading stopped there with NO_EQUITY)
-        "max_drawdown": min(1.0, float(np.max(drawdown_curve(values, initial_cash)))),
+        "max_drawdown": min(1.0, deepest),
         "volatility": std * math.sqrt(ppy),
         "trades": count,
-        "win_rate": float(len(wins) / count) if count else 0.0,
-        "avg_trade_return": float(np.mean(trade_returns)) if count else 0.0,
-        "profit_factor": profit_factor(pnl),
+        "win_rate": float(wins / count) if count else 0.0,
+        # `np.mean`: numpy's sum over the count
+        "avg_trade_return": returns_sum / len(trade_returns) if count else 0.0,
+        "profit_factor": _profit_factor(profit, losses, loss),
         "exposure": exposure,
         "fees": fees,
         "final_equity": final,
     }
+
+
+def _ratios(mean: float, std: float, downside: float, per_year: float) -> tuple[float, float]:
+    """Return the Sharpe and Sortino ratios of returns of these moments, annualised by
+    ``per_year`` returns a year (0.0 where the deviation is not positive)."""
+    sharpe = mean / std * math.sqrt(per_year) if std > 0 else 0.0
+    sortino = mean / downside * math.sqrt(per_year) if downside > 0 else 0.0
+    return sharpe, sortino
 
 
 def day_ends(index: pd.Index) -> npt.NDArray[np.intp] | None:
@@ -184,74 +207,15 @@ def daily_ratios(
     before's (the first against the starting cash), as freqtrade's daily loss functions
     and most fund reports measure. They are annualised by the days with bars per year
     of the data (365 for a market that never closes, about 252 for a stock exchange's).
-    0 when the daily returns do not vary (fewer than two days).
+    0 when the daily returns do not vary (fewer than two days). NaN when the index holds
+    no times, or the curve no bars.
     """
-    return daily_ratios_at(values, day_ends(index), initial_cash, years)
-
-
-def daily_ratios_at(
-    values: npt.NDArray[np.float64],
-    ends: npt.NDArray[np.intp] | None,
-    initial_cash: float,
-    years: float,
-) -> tuple[float, float]:
-    """Return `daily_ratios` of ``values`` given its days' last bars (`day_ends`; None:
-    NaN, the bars have no times)."""
+    ends = day_ends(index)
     if ends is None or len(values) == 0 or not years > 0:
         return math.nan, math.nan
-    closes = values[ends]
-    daily = closes / np.r_[initial_cash, closes[:-1]] - 1.0
-    per_year = len(closes) / years
-    std = float(daily.std(ddof=1)) if len(daily) > 1 else 0.0
-    mean = float(daily.mean())
-    downside = float(np.sqrt(np.mean(np.minimum(daily, 0.0) ** 2)))
-    sharpe = mean / std * math.sqrt(per_year) if std > 0 else 0.0
-    sortino = mean / downside * math.sqrt(per_year) if downside > 0 else 0.0
-    return sharpe, sortino
-
-
-def drawdown_curve(
-    equity: npt.NDArray[np.float64],
-    initial_cash: float,
-    out: npt.NDArray[np.float64] | None = None,
-) -> npt.NDArray[np.float64]:
-    """Return each bar's drawdown: one minus its equity over the peak so far, the starting
-    cash counted as a peak (numpy's ``1.0 - equity / np.maximum.accumulate(np.maximum(
-    equity, initial_cash))``, in one pass: a NaN holds the peak at NaN).
-
-    Args:
-        out: Where to write it (``len(equity)`` floats); None: a new array.
-    """
-    if out is None:
-        out = np.empty(len(equity))
-    _drawdowns(np.ascontiguousarray(equity, np.float64), float(initial_cash), out)
-    return out
-
-
-@released_kernel
-def _drawdowns(
-    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
-) -> None:
-    peak = initial_cash
-    for i in range(len(equity)):
-        value = equity[i]
-        # `np.maximum`'s choice, which keeps NaN and takes the second of equals
-        high = value if value > initial_cash or np.isnan(value) else initial_cash
-        if i == 0 or not (peak > high or np.isnan(peak)):
-            peak = high
-        out[i] = 1.0 - value / peak
-
-
-@python_form(_drawdowns)
-def _drawdowns_as_python(
-    equity: npt.NDArray[np.float64], initial_cash: float, out: npt.NDArray[np.float64]
-) -> None:
-    """`_drawdowns` as Python (`tradeloom.kernels.jit.python_form`): its peak is the
-    running `np.maximum` of the equity floored at the initial cash (the kernel's choice
-    at NaN and at equals is `np.maximum`'s), so numpy's whole-array passes give the same
-    bits as its loop."""
-    peak = np.maximum.accumulate(np.maximum(equity, initial_cash))
-    np.subtract(1.0, equity / peak, out=out)
+    values = np.ascontiguousarray(values, np.float64)
+    moments = curve_moments(values, float(initial_cash), np.empty(len(values)), True, ends)
+    return _ratios(*moments[4:], len(ends) / years)
 
 
 def profit_factor(pnl: npt.NDArray[np.float64]) -> float | None:
@@ -261,11 +225,20 @@ def profit_factor(pnl: npt.NDArray[np.float64]) -> float | None:
     10) gives inf, the figure's limit as the loss vanishes, and no overflow warning;
     ``metrics.json`` writes it as null, as every infinity.
     """
-    losses = pnl[pnl < 0]
-    if not losses.size:
+    _, profit, losses, loss, _ = trade_sums(np.ascontiguousarray(pnl, np.float64), _NO_TRADES)
+    return _profit_factor(profit, losses, loss)
+
+
+_NO_TRADES = np.zeros(0)
+
+
+def _profit_factor(profit: float, losses: int, loss: float) -> float | None:
+    """Return `profit_factor` of the trades' gross ``profit`` and ``losses`` losing trades
+    that lost ``loss`` (a negative sum)."""
+    if not losses:
         return None
     # Python's division: inf past the largest float, where numpy's warns
-    return float(pnl[pnl > 0].sum()) / float(-losses.sum())
+    return profit / -loss
 
 
 def prediction_auc(probability: pd.Series, close: pd.Series, horizon: int) -> dict[str, Any]:

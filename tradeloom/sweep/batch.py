@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from tradeloom.core.codes import CodeTable
 from tradeloom.core.layout import EV_WIDTH
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.records import TRADE
 from tradeloom.reporting.metrics import day_ends, values_performance
-from tradeloom.reporting.statistics import drawdown_duration, headline_statistics
-from tradeloom.reporting.tearsheet import simple_returns
+from tradeloom.reporting.statistics import buy_and_hold_return, calmar, drawdown_duration
 from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
 from tradeloom.sweep.batch_start import BatchStart
 from tradeloom.sweep.stages import Series
@@ -105,11 +103,12 @@ def run_batch(
     metrics: list[dict[str, Any]] = []
     returns = np.empty((count, n), returns_dtype)
     equity = np.empty((1, n))
+    bar_returns = np.empty(n)  # each variant's, written by its metrics' call
     # the event and trade rows' buffers, one variant's at a time, kept between variants
     ev = np.empty((_ROWS, EV_WIDTH))
     trade_buffer = np.empty((64, TRADE_WIDTH))
     start: BatchStart | None = None
-    shared = _Shared(series.close, day_ends(series.index))
+    shared = _Shared(buy_and_hold_return(series.close.to_numpy(np.float64)), day_ends(series.index))
     for v, spec in enumerate(specs):
         if start is None:
             start = BatchStart(spec)
@@ -124,7 +123,6 @@ def run_batch(
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
         own = trade_buffer[:n_trades, 1:]
-        bar_returns = simple_returns(equity[0], spec.initial_cash)
         metrics.append(
             _metrics(
                 series, shared, spec, equity[0], bar_returns, counts[0], rejections[0], own, table
@@ -136,10 +134,10 @@ def run_batch(
 
 @dataclass(frozen=True)
 class _Shared:
-    """What every variant's metrics read of the bars alone: the closes (the buy and
-    hold) and `day_ends` of their times."""
+    """What every variant's metrics read of the bars alone: the buy and hold's return
+    and `day_ends` of their times."""
 
-    close: pd.Series
+    buy_and_hold: float
     ends: npt.NDArray[np.intp] | None
 
 
@@ -171,17 +169,16 @@ def _metrics(
         trade_returns=pnl / size,
         fees=float(counts[3]),
         periods_per_year=series.calendar_year,
-        returns=bar_returns,
+        returns_out=bar_returns,  # `simple_returns` of the equity, written here
     )
     bars, duration = drawdown_duration(equity, initial_cash, series.inputs.time_ns)
-    headline = headline_statistics(
-        shared.close, cagr=perf["cagr"], max_drawdown=perf["max_drawdown"]
-    )
     codes = np.flatnonzero(rejections)
     halt_code, halt_bar = int(counts[4]), int(counts[5])
     return {
         **{k: perf[k] for k in METRIC_KEYS if k in perf},
-        **headline,
+        # `headline_statistics`' two, in its order
+        "buy_and_hold_return": shared.buy_and_hold,
+        "calmar": calmar(perf["cagr"], perf["max_drawdown"]),
         "max_drawdown_duration_bars": bars,
         "max_drawdown_duration_days": duration.total_seconds() / 86_400.0,
         "signals": int(counts[0]),
