@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from tests import forkserver
+from tests import forkserver, kernel_warming
 from tests.hunting import examples
 from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
@@ -100,8 +98,8 @@ def _cache_bytecode() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Keep bytecode (`_cache_bytecode`), put every test process under the runner's
-    native thread policy, then, before a parallel run's workers start, compile the
-    kernels once (`warm_kernels`).
+    native thread policy, then, as a parallel run's workers start, compile the kernels
+    once (`warm_kernels`, in the background: `kernel_warming`).
 
     The thread policy (`tradeloom.runtime.threads`: one OpenMP/BLAS thread by default) is what
     ``tradeloom`` sets in each of its processes; tests that fit or predict in the
@@ -123,10 +121,15 @@ def pytest_configure(config: pytest.Config) -> None:
     workers = getattr(config.option, "numprocesses", None)
     if hasattr(config, "workerinput") or workers in (None, 0) or config.option.collectonly:
         return
-    script = Path(__file__).resolve().parent / "warm_kernels.py"
-    done = subprocess.run([sys.executable, str(script)], check=False)
-    if done.returncode != 0:
-        warnings.warn("the kernel cache is cold: each worker compiles its own", stacklevel=1)
+    kernel_warming.start(Path(__file__).resolve().parent / "warm_kernels.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection() -> None:
+    """In the controlling process of a parallel run, wait for the kernels' compile
+    (`kernel_warming`) before any test is handed out; its workers have started and
+    collect meanwhile. Nothing to wait for in a worker or a serial run."""
+    kernel_warming.wait()
 
 
 def _one_kernel_form() -> None:
