@@ -422,3 +422,80 @@ def test_a_restart_refuses_a_strategys_challenger_changed_while_down(
         " challengers.0: challenger 'logit' changed while it runs (its book is one "
         "candidate's): put it back, or remove it and add the new one under another name"
     )
+
+
+def added_while_down(folder: Path) -> Path:
+    """A run of ``alpha`` with ``logit``, restarted with ``small`` added to its file."""
+    logit, small = CHALLENGERS
+    code, run = play(folder, member("alpha", "BTC/USDT", [logit]), bars=6)
+    assert code == 0
+    code, run = play(folder, member("alpha", "BTC/USDT", [logit, small]), bars=4)
+    assert code == 0
+    return run
+
+
+def journaled_rows(run: Path) -> int:
+    return sum(1 for _ in read_rows(run / "journal.sqlite"))
+
+
+def test_each_started_challenger_journals_its_entry(tmp_path: Path) -> None:
+    run = added_while_down(tmp_path)
+    started = {r["challenger"]: r["entry"] for r in rows(run, "challenger_started")}
+    assert started == {"alpha/logit": CHALLENGERS[0], "alpha/small": CHALLENGERS[1]}
+
+
+def test_a_restart_refuses_a_challenger_added_while_down_then_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = added_while_down(tmp_path)
+    before = journaled_rows(run)
+    changed = {**CHALLENGERS[1], "signal": {"kind": "threshold", "threshold": 0.3}}
+    capsys.readouterr()
+    code, _ = play(tmp_path, member("alpha", "BTC/USDT", [CHALLENGERS[0], changed]), bars=4)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(tmp_path / "alpha.yaml"))
+    assert err[0].endswith(
+        " challengers.1: challenger 'small' changed while it runs (its book is one "
+        "candidate's): put it back, or remove it and add the new one under another name"
+    )
+    assert journaled_rows(run) == before  # refused before anything is journaled
+
+
+def test_a_restart_refuses_a_removed_challengers_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logit, small = CHALLENGERS
+    code, run = play(tmp_path, member("alpha", "BTC/USDT", [logit, small]), bars=6)
+    assert code == 0
+    code, run = play(tmp_path, member("alpha", "BTC/USDT", [logit]), bars=4)
+    assert code == 0
+    assert [r["challenger"] for r in rows(run, "challenger_removed")] == ["alpha/small"]
+    last = max(r["bar"] for r in rows(run, "challenger_bar") if r["challenger"] == "alpha/small")
+    assert last < max(r["bar"] for r in rows(run, "challenger_bar"))  # its book ended
+    before = journaled_rows(run)
+    capsys.readouterr()
+    code, _ = play(tmp_path, member("alpha", "BTC/USDT", [logit, small]), bars=4)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(str(tmp_path / "alpha.yaml"))
+    assert err[0].endswith(
+        " challengers.1.name: 'small' named a challenger this run had (the journal's rows "
+        "of that name are its book): give the new one another name"
+    )
+    assert journaled_rows(run) == before
+
+
+def test_an_unchanged_restart_continues_each_book(tmp_path: Path) -> None:
+    run = added_while_down(tmp_path)
+    code, run = play(tmp_path, member("alpha", "BTC/USDT", CHALLENGERS), bars=4)
+    assert code == 0
+    started = [(r["challenger"], r["first_bar"]) for r in rows(run, "challenger_started")]
+    assert [name for name, _ in started] == ["alpha/logit", "alpha/small"]  # once each
+    assert rows(run, "challenger_removed") == []
+    for name, first in started:
+        bars = [r["bar"] for r in rows(run, "challenger_bar") if r["challenger"] == name]
+        assert bars == list(range(first, first + len(bars)))  # no bar missed or run twice
+    final = max(r["bar"] for r in rows(run, "challenger_bar"))
+    assert {max(r["bar"] for r in rows(run, "challenger_bar") if r["challenger"] == n)
+            for n, _ in started} == {final}  # fmt: skip

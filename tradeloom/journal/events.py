@@ -1205,12 +1205,16 @@ class ChallengerStarted(Event):
         strategy: The portfolio file's strategy whose challenger it is.
         capital: The cash its book starts with.
         first_bar: The first clock bar it decides on.
+        entry: Its entry in the strategy file's ``challengers:`` as it started: a
+            restart refuses one changed since (its book is this candidate's,
+            `tradeloom.live.member_roster`).
     """
 
     challenger: str
     strategy: str
     capital: float
     first_bar: int
+    entry: dict[str, Any]
 
 
 @_kind("challenger_added")

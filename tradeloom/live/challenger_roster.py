@@ -181,13 +181,20 @@ def changed_entries(running: Mapping[str, Any], config: StrategyConfig) -> list[
 
 
 def reused_names(
-    run_dir: Path, config: StrategyConfig, started: Mapping[str, Any] | None
+    run_dir: Path,
+    config: StrategyConfig,
+    started: Mapping[str, Any] | None,
+    *,
+    scope: str | None = None,
 ) -> list[Problem]:
     """Return a problem per entry of ``config`` (the file a restart takes) that takes the
     name of a challenger the run removed: a restart refuses it, in one line, before
     anything is journaled, as a reload refuses it (`roster_change`); the old one's rows
-    are that one's book. ``started``: the document the run started with."""
-    journaled = _journaled(run_dir, started, [c.name for c in config.challengers])
+    are that one's book. ``started``: the document the run started with; ``scope``: the
+    portfolio file's strategy ``config`` is, whose challengers the journal names
+    ``SCOPE/NAME`` (`tradeloom.live.member_roster`)."""
+    now = [c.name for c in config.challengers]
+    journaled = _journaled(run_dir, started, now, scope=scope)
     return [
         _reused(config, index)
         for index, challenger in enumerate(config.challengers)
@@ -239,17 +246,30 @@ class _Journaled:
 
 
 def _journaled(
-    run_dir: Path, started: Mapping[str, Any] | None, now: Collection[str]
+    run_dir: Path,
+    started: Mapping[str, Any] | None,
+    now: Collection[str],
+    *,
+    scope: str | None = None,
 ) -> _Journaled:
     """The journal's challengers; ``started``: the document the run started with (None:
-    a journal that kept none, whose start's are the names ``now`` it has no rows of)."""
+    a journal that kept none, whose start's are the names ``now`` it has no rows of);
+    ``scope``: a portfolio file's strategy, whose challengers' rows alone are read (the
+    journal names them ``SCOPE/NAME``), by their names in its file."""
     kinds = ["challenger_added", "challenger_removed", "challenger_failed"]
     frames = read_frames(journal_path(run_dir), kinds)
+    prefix = "" if scope is None else f"{scope}/"
+
+    def names(column: Any) -> list[str]:
+        return [str(n)[len(prefix) :] for n in column if str(n).startswith(prefix)]
+
     added = {
-        str(r["challenger"]): int(r["first_bar"]) for _, r in frames["challenger_added"].iterrows()
+        str(r["challenger"])[len(prefix) :]: int(r["first_bar"])
+        for _, r in frames["challenger_added"].iterrows()
+        if str(r["challenger"]).startswith(prefix)
     }
-    removed = {str(n) for n in frames["challenger_removed"]["challenger"]}
-    failed = {str(n) for n in frames["challenger_failed"]["challenger"]}
+    removed = set(names(frames["challenger_removed"]["challenger"]))
+    failed = set(names(frames["challenger_failed"]["challenger"]))
     at_start = (
         list(_entries(started)) if started is not None else [n for n in now if n not in added]
     )

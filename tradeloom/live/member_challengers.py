@@ -23,7 +23,8 @@ member: the path of ``tradeloom swap --strategy S``, ``model_swapped`` with ``st
 S); the other strategies keep theirs. A restart after a stop or ``kill -9`` rebuilds each
 challenger from its ``challenger_started`` row and the journal's ticks, journals only
 what the journal lacks, and neither starts a dropped or promoted one again nor promotes
-twice.
+twice; it refuses an entry changed since its ``challenger_started`` row or a removed
+one's name, as for a strategy run alone (`tradeloom.live.member_roster`).
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ from tradeloom.live.challengers import (
     start_shadow,
     unfit,
 )
+from tradeloom.live.member_roster import member_roster
 from tradeloom.live.portfolio_start import member_live_rows
 from tradeloom.live.promotion import Member
 from tradeloom.live.promotion_stage import PromotionStage, refuse_request
+from tradeloom.live.reload import CHALLENGERS
 from tradeloom.plugins.component import BuildContext
 
 if TYPE_CHECKING:
@@ -204,7 +207,10 @@ def open_member_shadows(
 
     A challenger the journal has not started yet (a new run's, or one added to a
     strategy's file while the run was down) starts at the next bar, journaled as
-    ``challenger_started``; one the journal dropped or promoted is not started again.
+    ``challenger_started`` with its entry; one the journal dropped or promoted is not
+    started again; one whose entry left the file is removed (``challenger_removed``,
+    `tradeloom.live.member_roster`: a restart refused a changed entry or a removed one's
+    name before).
     """
     journal = recorder.journal
     run_dir = files.run_dir
@@ -217,9 +223,13 @@ def open_member_shadows(
     assert isinstance(engine, AccountEngine)
     weights = engine.ledger.weights
     account = float(session.engine.state.acct[L.A_EQUITY])
+    roster = member_roster(run_dir) if state is not None else None
+    removed = False
     members = []
     for k, member in enumerate(session.members):
         config = member.p.config
+        if roster is not None:
+            removed |= roster.remove_gone(config, journal, recorder, n - 1)
         if not config.challengers:
             continue
         strategy = member.owner
@@ -236,7 +246,7 @@ def open_member_shadows(
                 books, files, plugins, recorder, shadowing, member=Member(strategy, config)
             ),
         )
-        for challenger in config.challengers:
+        for index, challenger in enumerate(config.challengers):
             name = scoped(strategy, challenger.name)
             if record is not None and (name in record.failed or name in record.promoted):
                 continue  # dropped, or promoted, before the restart: it stays so
@@ -245,7 +255,12 @@ def open_member_shadows(
                 at = recorder.at(n - 1)
                 journal.append(
                     ChallengerStarted(
-                        **at, challenger=name, strategy=strategy, capital=capital, first_bar=n
+                        **at,
+                        challenger=name,
+                        strategy=strategy,
+                        capital=capital,
+                        first_bar=n,
+                        entry=config.document[CHALLENGERS][index],
                     )
                 )
                 started[name] = (capital, n)
@@ -277,6 +292,8 @@ def open_member_shadows(
             own.starts[name] = (capital, first)
         members.append(own)
     if not members:
+        if removed:
+            journal.flush()
         return None
     shadows = MemberShadows(session, members, recorder)
     if state is not None:

@@ -677,21 +677,13 @@ class LiveRunner:
 
     def _check_members_unchanged(self) -> None:
         """Refuse a portfolio's restart whose strategy file changed a challenger's entry
-        the run has (its book is one candidate's), against the strategy's document as
-        the run started it (its ``strategy_at_start`` row)."""
-        from tradeloom.journal import read_frames
-        from tradeloom.live.challenger_roster import changed_entries
+        the run has (its book is one candidate's), or took a removed one's name, as a
+        strategy run alone's restart refuses them (`tradeloom.live.member_roster`)."""
+        from tradeloom.live.member_roster import member_roster
 
         assert self.markets.portfolio is not None
-        rows = read_frames(journal_path(self.run_dir), ["strategy_at_start"])
-        started = {
-            str(r["strategy"]): r["document"] for _, r in rows["strategy_at_start"].iterrows()
-        }
-        problems = []
-        for config in self.markets.portfolio.config.strategies:
-            document = started.get(config.name)
-            if isinstance(document, dict):
-                problems += changed_entries(document, config)
+        configs = self.markets.portfolio.config.strategies
+        problems = member_roster(self.run_dir).problems(self.run_dir, configs)
         if problems:
             raise ConfigError(problems)
 
