@@ -455,10 +455,7 @@ def test_an_operator_promotes_and_rolls_back_by_hand(
     [refused] = rows(run, "model_swap_refused")
     assert (refused["bar"], refused["errors"]) == (
         started["bar"] + 4,
-        [
-            "the canary of challenger next is in progress; promote it or roll it back first "
-            "(tradeloom promote, tradeloom rollback)"
-        ],
+        ["the canary of next is in progress; promote or roll it back first"],
     )
     [back] = rows(run, "canary_rolled_back")
     assert (back["bar"], back["by"], back["rule"], back["reason"]) == (

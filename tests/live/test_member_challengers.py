@@ -293,6 +293,16 @@ def test_a_gate_swaps_only_its_strategys_model(
     assert after and after == [(b, theirs[b]) for b, _ in after]
 
 
+def test_the_console_names_each_strategys_model_in_force(promoted: Path) -> None:
+    from tradeloom.live.promotion_stage import promotion_choices
+
+    [swapped] = rows(promoted, "model_swapped")
+    assert promotion_choices(promoted).in_force == (
+        f"alpha: challenger alpha/saved's model, since bar {swapped['bar']} (by gate); "
+        "beta: the strategy's own model"
+    )
+
+
 def probabilities(run: Path, symbol: str, *, with_bar: bool = False) -> list[Any]:
     """The journaled probability of one book at each live bar (with the bar)."""
     found = [(r["bar"], r["probability"]) for r in rows(run, "live_bar") if r["symbol"] == symbol]

@@ -32,7 +32,10 @@ from tests.live.test_canary import (
 )
 from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
+from tradeloom.engine.control import request_promote, request_swap
+from tradeloom.journal import read_rows
 from tradeloom.live import promotion_stage
+from tradeloom.live.journal_state import read_state
 from tradeloom.live.promotion_stage import PromotionStage
 from tradeloom.schemas.strategy import RollbackWhen
 
@@ -256,10 +259,15 @@ def test_an_operator_rolls_a_watched_promotion_back(
     [started] = rows(run, "watch_started")
     capsys.readouterr()
     assert main(["promote", str(run), "--challenger", "next"]) == 2
-    assert capsys.readouterr().err.strip() == (
-        f"{run}: promotion refused: --challenger: the watch of next's promotion is in "
-        "progress; roll it back or wait for its end"
-    )
+    busy = "the watch of next's promotion is in progress; roll it back or wait for its end"
+    assert capsys.readouterr().err.strip() == f"{run}: promotion refused: --challenger: {busy}"
+    # the running process refuses in the same words, a promotion and a swap alike
+    request_promote(run, "next", "asked past the check")
+    request_swap(run, registry, None, "another model meanwhile")
+    code, run = play(tmp_path, document, 1)
+    assert code == 0
+    refused = sorted(r["errors"][0] for r in rows(run, "model_swap_refused"))
+    assert refused == [f"promote refused: {busy}", busy]
     assert main(["rollback", str(run), "--reason", "not convinced"]) == 0
     code, run = play(tmp_path, document, 2)
     assert code == 0
@@ -332,3 +340,19 @@ def test_status_shows_the_watch(
     assert main(["status", str(passed)]) == 0
     out = capsys.readouterr().out
     assert f"watch      next's promotion final after {WATCH_BARS} bars watched" in out
+
+
+def test_the_console_names_the_champion_back_from_the_watch(rolled: Path) -> None:
+    [back] = rows(rolled, "promotion_rolled_back")
+    assert promotion_stage.promotion_choices(rolled).in_force == (
+        f"the previous champion's model, back from challenger next's watch, since bar "
+        f"{back['bar']} (by watch)"
+    )
+
+
+def test_a_state_read_for_some_kinds_names_no_last_row(rolled: Path) -> None:
+    path = rolled / "journal.sqlite"
+    last = max(r.seq for r in read_rows(path))
+    assert read_state(path).last_seq == last
+    some = read_state(path, ["watch_started"])  # the journal's last row is another kind's
+    assert some.watch is not None and some.last_seq is None

@@ -90,8 +90,8 @@ __all__ = [
     "restore_canary",
     "restore_watched",
     "roll_back",
+    "stage_twin",
     "start_canary",
-    "start_twin",
     "swap_back",
 ]
 
@@ -198,7 +198,8 @@ class Watched(Generic[Started]):
         probabilities: The promoted model's probabilities per symbol at each bar it decided.
         stuck: A rollback was refused: the run is halted, nothing is tried again until
             a restart.
-        twin: The run's replay the ``max_parity_gap`` rule reads (None: no such rule).
+        twin: The run's replay the ``max_parity_gap`` rule reads (None: no such rule;
+            `stage_twin`).
     """
 
     started: Started
@@ -237,8 +238,20 @@ class Watched(Generic[Started]):
 
     def parity_gap(self, session: LiveSession) -> float:
         """Return the run's return since the start minus its replay's (`ParityTwin.gap`);
-        NaN: no ``max_parity_gap`` rule."""
-        return math.nan if self.twin is None else self.twin.gap(session)
+        NaN: no ``max_parity_gap`` rule.
+
+        Raises:
+            RuntimeError: The stage has the rule and no replay (`stage_twin` starts
+                every stage's): its NaN gap would never fire.
+        """
+        if self.twin is not None:
+            return self.twin.gap(session)
+        if self.rules.max_parity_gap is not None:
+            raise RuntimeError(
+                f"the stage of {self.name} since bar {self.started.bar} has a "
+                "max_parity_gap rule and no replay of the run to read it from"
+            )
+        return math.nan
 
     def champion(self, run_dir: Path) -> dict[str, Any]:
         """Return the ``model`` section of the champion's kept file (its path absolute)."""
@@ -274,7 +287,7 @@ def start_canary(
     books: ShadowBooks,
     session: LiveSession,
     recorder: Recorder,
-    shadowing: Shadowing | None,
+    shadowing: Shadowing,
     *,
     name: str,
     when: CanaryWhen,
@@ -283,8 +296,8 @@ def start_canary(
     by: str,
     reason: str,
     request: str,
+    run_dir: Path,
     watch: WatchWhen | None = None,
-    run_dir: Path | None = None,
 ) -> Canary:
     """Start the canary of challenger ``name``, whose model was just swapped in: size at
     ``when.fraction`` from the next bar, journal ``canary_started`` (with ``watch``, the
@@ -311,33 +324,33 @@ def start_canary(
     recorder.record(started)
     _log.warning("canary_started", challenger=name, fraction=when.fraction, bars=when.bars)
     canary = Canary(started, when.rollback_when, horizon_of(session.p.model))
-    if shadowing is not None:
-        _shadow_champion(books, session, shadowing, champion_model, last_bar=bar)
-        if when.rollback_when.max_parity_gap is not None and run_dir is not None:
-            canary.twin = start_twin(session, shadowing, started, run_dir=run_dir)
+    _shadow_champion(books, session, shadowing, champion_model, last_bar=bar)
+    canary.twin = stage_twin(session, shadowing, started, when.rollback_when, run_dir)
     return canary
 
 
-def start_twin(
+def stage_twin(
     session: LiveSession,
     shadowing: Shadowing,
     started: CanaryStarted | WatchStarted,
-    *,
-    run_dir: Path | None = None,
-    state: JournalState | None = None,
-) -> ParityTwin:
-    """Return the run's replay for a stage that ``started`` at its bar (the
-    ``max_parity_gap`` rule's), over the live bars of ``state`` (a restart's) or of
-    ``run_dir``'s journal."""
-    rows = None if state is None else state.bars
-    scales = () if state is None else state.scales
+    rules: RollbackWhen,
+    journaled: Path | JournalState,
+) -> ParityTwin | None:
+    """Return the run's replay the ``max_parity_gap`` rule of a stage that ``started``
+    at its bar reads (None: ``rules`` have no such rule), over the live bars of the
+    ``journaled`` run: a restart's journal read (`JournalState`), or the run directory
+    whose journal holds them (a stage starts after its bar's commit). Every stage's twin
+    starts here: a rule with no twin would read a NaN gap and never fire."""
+    if rules.max_parity_gap is None:
+        return None
+    run_dir, state = (journaled, None) if isinstance(journaled, Path) else (None, journaled)
     return open_twin(
         session,
         shadowing.head,
         start=started.bar,
         run_equity=started.equity,
-        rows=rows,
-        scales=scales,
+        rows=None if state is None else state.bars,
+        scales=() if state is None else state.scales,
         run_dir=run_dir,
         clock=shadowing.clock,
         live_rows=shadowing.live_rows,
@@ -497,8 +510,7 @@ def restore_watched(
                 row.index, np.full(len(session.names), np.nan)
             )
             probabilities[names.get(row.symbol, 0)] = row.verdict.probability
-    if stage.rules.max_parity_gap is not None:
-        stage.twin = start_twin(session, shadowing, stage.started, state=state)
+    stage.twin = stage_twin(session, shadowing, stage.started, stage.rules, state)
 
 
 def _rules(started: CanaryStarted, files: RunFiles) -> RollbackWhen:

@@ -167,7 +167,8 @@ class JournalState:
         allocations: The allocation layer's decisions (``allocation_decided``), by bar:
             a replay takes them instead of solving again
             (`tradeloom.live.allocation_solver.JournaledSolver`).
-        last_seq: The journal's last sequence number.
+        last_seq: The journal's last sequence number (None: the journal was read for
+            some kinds only, `read_state`'s ``kinds``: its last row may be of another).
     """
 
     started: RunStarted | None = None
@@ -208,7 +209,7 @@ class JournalState:
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
     allocations: dict[int, AllocationDecided] = field(default_factory=dict)
-    last_seq: int = 0
+    last_seq: int | None = 0
 
     @property
     def max_trade_id(self) -> str | None:
@@ -242,15 +243,16 @@ def domain_value(event: Event, cls: type[_D]) -> _D:
 
 
 def read_state(path: Path, kinds: Iterable[str] | None = None) -> JournalState:
-    """Read the journal at ``path`` into a `JournalState` (its events of ``kinds`` only;
-    None: all).
+    """Read the journal at ``path`` into a `JournalState` (its events of ``kinds`` only,
+    with ``last_seq`` None: the journal's last row may be of another kind; None: all).
 
     Raises:
         JournalError: Not a readable journal (one line: what is wrong).
     """
-    state = JournalState()
+    state = JournalState(last_seq=None if kinds is not None else 0)
     for seq, event in read_sequenced(path, kinds):
-        state.last_seq = seq
+        if kinds is None:
+            state.last_seq = seq
         _take(state, event)
     return state
 

@@ -67,7 +67,7 @@ def promote_passed(
     plugins: Plugins,
     session: LiveSession,
     recorder: Recorder,
-    shadowing: Shadowing | None = None,
+    shadowing: Shadowing,
     member: Member | None = None,
 ) -> Canary | Watch | None:
     """Promote the first challenger of ``books`` whose gate passed (one per bar: the
@@ -101,7 +101,7 @@ def promote(
     plugins: Plugins,
     session: LiveSession,
     recorder: Recorder,
-    shadowing: Shadowing | None,
+    shadowing: Shadowing,
     *,
     name: str,
     by: str,

@@ -24,6 +24,7 @@ runner commits and then marks the request done, so a restart finds it answered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from tradeloom.live.canary import (
     CHAMPION_SHADOW,
     Canary,
     Shadowing,
+    Watched,
     fired,
     pass_canary,
     restore_canary,
@@ -48,6 +50,8 @@ from tradeloom.live.promotion_watch import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import pandas as pd
 
     from tradeloom.engine.control import ControlRequest
@@ -65,6 +69,8 @@ __all__ = [
     "promotion_choices",
     "promotion_problems",
     "refuse_request",
+    "review_stage",
+    "stage_in_progress",
 ]
 
 
@@ -139,33 +145,37 @@ class PromotionStage:
         """Read the canary's or the watch's rules at the last bar's close: roll back when
         one fires, pass it when its bars are done (a restart reads them again at its last
         bar: a kill -9 between a decision and its commit decides the same at the same bar)."""
-        if self.canary is None:
-            self._review_watch(session)
-            return
-        canary = self.canary
-        if canary.stuck:
-            return
-        figures = canary.figures(session)
-        rule = fired(canary.rules, figures, canary.parity_gap(session))
-        bars = len(session.history) - 1 - canary.started.bar
-        if rule is not None:
-            name, figure, limit = rule
-            reason = f"{name}: {figure:.6g} past the limit {limit:.6g} after {bars} bars"
-            if roll_back(
-                canary,
-                self.books,
-                self.files,
-                self.plugins,
-                session,
-                self.recorder,
-                by="canary",
-                reason=reason,
-                rule=rule,
-            ):
-                self.canary = None
-        elif bars >= canary.started.bars:
-            reason = f"{bars} bars at {canary.started.fraction:g} of the size, no rule fired"
-            self._pass_canary(canary, session, by="canary", reason=reason)
+        canary, watch = self.canary, self.watch
+        if canary is not None:
+
+            def back(reason: str, rule: tuple[str, float, float]) -> None:
+                if roll_back(
+                    canary, self.books, self.files, self.plugins, session, self.recorder,
+                    by="canary", reason=reason, rule=rule,
+                ):  # fmt: skip
+                    self.canary = None
+
+            def passed(bars: int) -> None:
+                reason = f"{bars} bars at {canary.started.fraction:g} of the size, no rule fired"
+                self._pass_canary(canary, session, by="canary", reason=reason)
+
+            review_stage(canary, session, roll_back=back, pass_=passed)
+        elif watch is not None:
+
+            def back_watch(reason: str, rule: tuple[str, float, float]) -> None:
+                if roll_back_watch(
+                    watch, self.files, self.plugins, session, self.recorder,
+                    by="watch", reason=reason, rule=rule,
+                ):  # fmt: skip
+                    self.watch = None
+                self.books.journal.flush()
+
+            def passed_watch(bars: int) -> None:
+                pass_watch(watch, session, self.recorder)
+                self.watch = None
+                self.books.journal.flush()
+
+            review_stage(watch, session, roll_back=back_watch, pass_=passed_watch)
 
     def _pass_canary(
         self, canary: Canary, session: LiveSession, *, by: str, reason: str, request: str = ""
@@ -182,32 +192,13 @@ class PromotionStage:
         )
         books.journal.flush()
 
-    def _review_watch(self, session: LiveSession) -> None:
-        watch = self.watch
-        if watch is None or watch.stuck:
-            return
-        figures = watch.figures(session)
-        rule = fired(watch.rules, figures, watch.parity_gap(session))
-        bars = len(session.history) - 1 - watch.started.bar
-        if rule is not None:
-            name, figure, limit = rule
-            reason = f"{name}: {figure:.6g} past the limit {limit:.6g} after {bars} bars"
-            if roll_back_watch(
-                watch,
-                self.files,
-                self.plugins,
-                session,
-                self.recorder,
-                by="watch",
-                reason=reason,
-                rule=rule,
-            ):
-                self.watch = None
-            self.books.journal.flush()
-        elif bars >= watch.started.bars:
-            pass_watch(watch, session, self.recorder)
-            self.watch = None
-            self.books.journal.flush()
+    def in_progress(self) -> str | None:
+        """Why no other promotion and no model swap is taken now (`stage_in_progress`);
+        None: no canary or watch is in progress."""
+        canary, watch = self.canary, self.watch
+        return stage_in_progress(
+            None if canary is None else canary.name, None if watch is None else watch.name
+        )
 
     def asked(self, request: ControlRequest, session: LiveSession) -> None:
         """Carry out an operator's ``promote`` or ``rollback`` request, or journal why
@@ -245,15 +236,8 @@ class PromotionStage:
         shadows = [s.name for s in self.books.shadows if s.name != CHAMPION_SHADOW]
         if canary is not None and canary.name == name:
             self._pass_canary(canary, session, by=by, reason=reason, request=file)
-        elif watch is not None:
-            why = (
-                f"the watch of {watch.name}'s promotion is in progress: roll it back or "
-                "wait for its end"
-            )
-            refuse_request(self.recorder, session, request, why, strategy)
-        elif canary is not None:
-            why = f"the canary of {canary.name} is in progress: promote or roll it back first"
-            refuse_request(self.recorder, session, request, why, strategy)
+        elif (busy := self.in_progress()) is not None:
+            refuse_request(self.recorder, session, request, busy, strategy)
         elif name not in shadows:
             held = ", ".join(shadows) or "none"
             why = f"no challenger {name} in shadow (in shadow: {held})"
@@ -273,6 +257,41 @@ class PromotionStage:
                 member=self.member,
             )
             self._take(stage)
+
+
+def review_stage(
+    stage: Watched[Any],
+    session: LiveSession,
+    *,
+    roll_back: Callable[[str, tuple[str, float, float]], None],
+    pass_: Callable[[int], None],
+) -> None:
+    """Read the rules of ``stage`` (a canary or a watch) at the last bar's close: call
+    ``roll_back(reason, rule)`` when one fires (``rule``: its name, figure and limit),
+    or ``pass_(bars)`` when its bars are done; nothing once a rollback was refused
+    (``stuck``: the run is halted)."""
+    if stage.stuck:
+        return
+    figures = stage.figures(session)
+    rule = fired(stage.rules, figures, stage.parity_gap(session))
+    bars = len(session.history) - 1 - stage.started.bar
+    if rule is not None:
+        name, figure, limit = rule
+        roll_back(f"{name}: {figure:.6g} past the limit {limit:.6g} after {bars} bars", rule)
+    elif bars >= stage.started.bars:
+        pass_(bars)
+
+
+def stage_in_progress(canary: str | None, watch: str | None) -> str | None:
+    """Why no promotion (but the canary's own to the full champion) and no model swap is
+    taken now: the canary of challenger ``canary``, or the watch after challenger
+    ``watch``'s full promotion, is in progress; None: neither is. The one wording of
+    ``tradeloom promote``'s check, the run's refusal of a request and of a swap."""
+    if canary is not None:
+        return f"the canary of {canary} is in progress; promote or roll it back first"
+    if watch is not None:
+        return f"the watch of {watch}'s promotion is in progress; roll it back or wait for its end"
+    return None
 
 
 def refuse_request(
@@ -377,7 +396,9 @@ class PromotionChoices:
         rollback: A canary, or a watch after a full promotion, is in progress: a
             rollback would not be refused.
         in_force: The model that decides, in words: the last model swap's (a promoted
-            challenger's by its name), with its bar and who asked; or the strategy's own.
+            challenger's by its name, the champion's back from a canary or a watch),
+            with its bar and who asked; or the strategy's own. A portfolio file's run
+            names each strategy's (``alpha: ...; beta: ...``).
     """
 
     promote: tuple[str, ...]
@@ -418,7 +439,7 @@ class _Promotions:
 
         kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
                  "canary_rolled_back", "watch_started", "watch_passed",
-                 "promotion_rolled_back"]  # fmt: skip
+                 "promotion_rolled_back", "strategy_at_start"]  # fmt: skip
         frames = read_frames(journal_path(run_dir), kinds)
         started = frames["canary_started"]
         ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
@@ -433,7 +454,7 @@ class _Promotions:
             in_watch,
             frozenset(frames["challenger_failed"]["challenger"].astype(str)),
             promoted_by(swapped["request"]),
-            _in_force(swapped, frames["canary_rolled_back"]),
+            _in_force(swapped, frames),
         )
 
     def entries(self) -> tuple[dict[str, dict[str, Any]], bool]:
@@ -459,18 +480,10 @@ class _Promotions:
         if challenger is None:
             stage = in_canary is not None or in_watch is not None
             return [] if stage else ["rollback: no canary or watch is in progress"]
-        if in_watch is not None and in_canary is None:
-            return [
-                f"--challenger: the watch of {in_watch}'s promotion is in progress; roll it "
-                "back or wait for its end"
-            ]
-        if in_canary is not None:
-            if in_canary == challenger:
-                return []
-            return [
-                f"--challenger: the canary of {in_canary} is in progress; promote or roll it "
-                "back first"
-            ]
+        if in_canary == challenger:
+            return []
+        if (why := stage_in_progress(in_canary, in_watch)) is not None:
+            return [f"--challenger: {why}"]
         named, portfolio = self.entries() if entries is None else entries
         if challenger not in named:
             held = ", ".join(named) or "none"
@@ -495,20 +508,43 @@ class _Promotions:
         return []
 
 
-def _in_force(swapped: pd.DataFrame, rolled_back: pd.DataFrame) -> str:
+def _in_force(swapped: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> str:
     """The model in force, in words, by the journal's ``model_swapped`` rows (and the
-    ``canary_rolled_back`` row a rollback's swap shares its bar with)."""
-    own = swapped[swapped["strategy"].astype(str) == ""] if len(swapped) else swapped
-    if not len(own):
+    rollback row a rollback's swap shares its bar with, in ``frames``): a portfolio
+    file's run's (its ``strategy_at_start`` rows) per strategy, ``STRATEGY: ...; ...``."""
+    starts = frames["strategy_at_start"]
+    members = list(dict.fromkeys(starts["strategy"].astype(str))) if len(starts) else []
+    strategies = swapped["strategy"].astype(str) if len(swapped) else None
+    if not members:
+        own = swapped if strategies is None else swapped[strategies == ""]
+        return _model_in_force(own, frames)
+    return "; ".join(
+        f"{member}: "
+        + _model_in_force(swapped if strategies is None else swapped[strategies == member], frames)
+        for member in members
+    )
+
+
+def _model_in_force(swapped: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> str:
+    """The model in force of one strategy, by its ``model_swapped`` rows."""
+    if not len(swapped):
         return "the strategy's own model"
-    last = own.iloc[-1]
+    last = swapped.iloc[-1]
     bar = int(last["bar"])
     name = next(iter(promoted_by([last["request"]])), None)
-    back = rolled_back[rolled_back["bar"] == bar] if len(rolled_back) else rolled_back
     if name is not None:
         what = f"challenger {name}'s model"
-    elif len(back):
-        what = f"the champion's model, back from challenger {back['challenger'].iloc[-1]}'s canary"
+    elif (back := _rolled_back(frames, "canary_rolled_back", bar)) is not None:
+        what = f"the champion's model, back from challenger {back}'s canary"
+    elif (back := _rolled_back(frames, "promotion_rolled_back", bar)) is not None:
+        what = f"the previous champion's model, back from challenger {back}'s watch"
     else:
         what = str(last["source"])
     return f"{what}, since bar {bar} (by {last['by']})"
+
+
+def _rolled_back(frames: Mapping[str, pd.DataFrame], kind: str, bar: int) -> str | None:
+    """The challenger a ``kind`` row (a canary's or a watch's rollback) at ``bar`` names."""
+    rows = frames[kind]
+    back = rows[rows["bar"] == bar] if len(rows) else rows
+    return str(back["challenger"].iloc[-1]) if len(back) else None

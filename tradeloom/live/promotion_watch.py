@@ -41,7 +41,7 @@ from tradeloom.live.canary import (
     Shadowing,
     Watched,
     restore_watched,
-    start_twin,
+    stage_twin,
     swap_back,
 )
 from tradeloom.live.model_swap import SwapRefused, build_swap
@@ -78,7 +78,7 @@ class Watch(Watched[WatchStarted]):
 def start_watch(
     session: LiveSession,
     recorder: Recorder,
-    shadowing: Shadowing | None,
+    shadowing: Shadowing,
     *,
     name: str,
     when: WatchWhen,
@@ -86,7 +86,7 @@ def start_watch(
     by: str,
     reason: str,
     request: str,
-    run_dir: Path | None = None,
+    run_dir: Path,
 ) -> Watch:
     """Start watching challenger ``name``, the full champion from the next bar: journal
     ``watch_started`` (``champion``: the previous champion's kept file) and, with a
@@ -108,8 +108,7 @@ def start_watch(
     recorder.record(started)
     _log.warning("watch_started", challenger=name, bars=when.bars)
     watch = Watch(started, when.rollback_when, horizon_of(session.p.model))
-    if shadowing is not None and when.rollback_when.max_parity_gap is not None:
-        watch.twin = start_twin(session, shadowing, started, run_dir=run_dir)
+    watch.twin = stage_twin(session, shadowing, started, when.rollback_when, run_dir)
     return watch
 
 
@@ -117,10 +116,10 @@ def watch_after(
     canary: Canary,
     session: LiveSession,
     recorder: Recorder,
-    shadowing: Shadowing | None,
+    shadowing: Shadowing,
     *,
     by: str,
-    run_dir: Path | None = None,
+    run_dir: Path,
 ) -> Watch | None:
     """Start the watch ``canary``'s ``canary_started`` row declares, now that it passed
     (its champion's kept file the one a rollback swaps back in); None: it declares none.

@@ -994,20 +994,8 @@ class LiveRunner:
 
     def _canary_note(self) -> str | None:
         """Why the model cannot be swapped now: a canary, or the watch after a full
-        promotion, is in progress (None: neither is)."""
-        stage = self.promotions
-        if stage is not None and stage.watch is not None:
-            return (
-                f"the watch of challenger {stage.watch.name}'s promotion is in progress; "
-                "roll it back (tradeloom rollback) or wait for its end"
-            )
-        canary = None if stage is None else stage.canary
-        if canary is None:
-            return None
-        return (
-            f"the canary of challenger {canary.name} is in progress; promote it or roll it "
-            "back first (tradeloom promote, tradeloom rollback)"
-        )
+        promotion, is in progress (None: neither is; `PromotionStage.in_progress`)."""
+        return None if self.promotions is None else self.promotions.in_progress()
 
     def _promotion_asked(self, request: Request) -> None:
         """Promote a challenger or roll the canary back, as an operator asked, or journal
