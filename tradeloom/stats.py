@@ -9,7 +9,11 @@ import numpy.typing as npt
 
 from tradeloom.kernels.jit import released_kernel
 
-__all__ = ["auc", "calibration_error", "resolved_pairs"]
+__all__ = ["RELIABILITY_BINS", "auc", "calibration_error", "resolved_pairs"]
+
+RELIABILITY_BINS = 10
+"""Equal-width probability bins of a reliability diagram and its ECE: a fold's, the
+calibration monitor's, a book's (status, the report) and a promotion's health."""
 
 
 def resolved_pairs(

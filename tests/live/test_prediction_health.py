@@ -18,9 +18,8 @@ from tests.hunting import examples
 from tradeloom.journal import ChallengerBar, RunIdentity, open_journal
 from tradeloom.live.challengers import _journaled
 from tradeloom.live.prediction_health import health_json, prediction_health
-from tradeloom.plugins.model.calibration import RELIABILITY_BINS
 from tradeloom.reporting.book_figures import resolved_predictions
-from tradeloom.stats import auc, calibration_error
+from tradeloom.stats import RELIABILITY_BINS, auc, calibration_error
 
 
 def _ece(p: np.ndarray, up: np.ndarray) -> float:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.plugins.model.calibration import RELIABILITY_BINS
 from tradeloom.plugins.protocols import LabelHorizon
-from tradeloom.stats import auc, calibration_error, resolved_pairs
+from tradeloom.stats import RELIABILITY_BINS, auc, calibration_error, resolved_pairs
 
 __all__ = ["PredictionHealth", "health_json", "horizon_of", "prediction_health"]
 

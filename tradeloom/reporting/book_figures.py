@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.reporting.metrics import curve_performance
-from tradeloom.stats import auc, calibration_error, resolved_pairs
+from tradeloom.stats import RELIABILITY_BINS, auc, calibration_error, resolved_pairs
 
 __all__ = [
     "BOOK_KINDS",
@@ -348,8 +348,6 @@ def _figures(
 
 def _calibration_error(p: np.ndarray, up: np.ndarray) -> float:
     # the calibration monitor's ECE, over the report's reliability bins
-    from tradeloom.plugins.model.calibration import RELIABILITY_BINS
-
     return calibration_error(p, up.astype(np.float64), RELIABILITY_BINS)[0]
 
 

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = [
-    "RELIABILITY_BINS",
     "CalibrationMethod",
     "CalibrationParams",
     "Calibrator",
@@ -277,10 +276,6 @@ def compile_calibrated(estimator: Any, predictor_of: Callable[[Any], Any]) -> Co
     return CompiledCalibrated(parts, int(estimator.n_features_in_))
 
 
-RELIABILITY_BINS = 10
-"""Equal-width probability bins of a fold's reliability diagram and ECE."""
-
-
 def uncalibrated_model(fitted: Any) -> Any | None:
     """Return the model a walk-forward fold calibrated (the frozen one), or None."""
     if not is_calibrated(fitted):
@@ -304,7 +299,7 @@ def calibration_figures(
         after: The calibrated probabilities of the same bars.
         up: Their outcomes (1.0: an up move).
     """
-    from tradeloom.stats import calibration_error
+    from tradeloom.stats import RELIABILITY_BINS, calibration_error
 
     figures: dict[str, Any] = {"fold": fold, "predictions": len(up)}
     for name, p in (("before", before), ("after", after)):
