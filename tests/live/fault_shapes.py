@@ -242,11 +242,20 @@ SAVED_CHAMPION = (
 the champion's file back in (a model trained in the run has none)."""
 
 
+HELD_FOR = (
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n  max_holding_bars: 2\n",
+)
+"""Positions closed after 2 bars: the saved champion's signal is long a third of the bars
+and never exits by itself on a long-only venue (one order a run): so it trades."""
+
+
 def _watched(rollback_when: str) -> str:
-    """`PROMOTING` whose champion is the registry's first fold (`SAVED_CHAMPION`) and
-    whose gate promotes through a canary of half the size for 4 bars (its parity-gap rule
-    read against the run's replay), then watches the full promotion for 6 bars under
-    ``rollback_when`` (a rollback swaps the previous champion back)."""
+    """`PROMOTING` whose champion is the registry's first fold (`SAVED_CHAMPION`),
+    holding each position 2 bars (`HELD_FOR`), and whose gate promotes through a canary
+    of half the size for 4 bars (its parity-gap rule read against the run's replay), then
+    watches the full promotion for 6 bars under ``rollback_when`` (a rollback swaps the
+    previous champion back)."""
     gate = (
         "{min_bars: 35, alpha: 0.5,\n"
         "      canary: {fraction: 0.5, bars: 4, rollback_when: "
@@ -254,14 +263,17 @@ def _watched(rollback_when: str) -> str:
         f"      watch: {{bars: 6, rollback_when: {rollback_when}}}}}"
     )
     return _edited(
-        PROMOTING, SAVED_CHAMPION, (f"promote_when: {PROMOTION_GATE}", f"promote_when: {gate}")
+        PROMOTING,
+        SAVED_CHAMPION,
+        HELD_FOR,
+        (f"promote_when: {PROMOTION_GATE}", f"promote_when: {gate}"),
     )
 
 
 WATCHED_ROLLED = _watched(WATCH_ROLLBACK)
 WATCHED_PASSED = _watched(WATCH_PASS)
 
-WATCHED_PROMOTED_AT = PROMOTED_AT + 1
+WATCHED_PROMOTED_AT = HISTORY + 46
 """The bar the gate of `WATCHED_ROLLED` and ``WATCHED_PASSED`` promotes at in a run left
 alone; its canary passes 4 bars later, its watch rolls back a bar after that (or passes
 6 bars after)."""

@@ -20,8 +20,12 @@ Two more tests draw kills -9 around a change of the model (issue 70): around a s
 asked through the mailbox, and around a gated challenger's promotion (the shape
 ``promoting``, promoted early in the run); a kill may strike right after the change's
 ``model_swapped`` row was recorded or right after its commit. Each restart must run the
-models the journal holds, and each promotion is one ``model_swapped`` row. Their long
-hunt, 150 examples each (seed and counts in the issue's note):
+models the journal holds, and each promotion is one ``model_swapped`` row. Two more draw
+them around a promotion's stages: through a canary (its parity-gap rule) then a watch
+that rolls back or passes (a kill right after any stage's row was recorded or
+committed: `fault_shapes.STAGE_KILLS`; each stage journaled once, `check_stages`), and
+around the promotion of a portfolio file's strategy's challenger (that strategy's model
+alone). Their long hunt, 150 examples each (seed and counts in the issue's note):
 
     TRADELOOM_FAULT_EXAMPLES=150 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
@@ -403,16 +407,17 @@ def _stages(survived: Survived) -> str:
     schedule=schedules(WATCHED[True]),
     crash_points=crashes_around(WATCHED_FROM, WATCHED_TO, model_kills=STAGE_KILLS, most=3),
 )
-# killed right after the commit that passes the canary and starts the watch (the restart
-# takes the watch up from its row, its replay rebuilt from the journal), then right after
-# the watch's rollback row was recorded, before its commit (its swap back lost with the
-# bar: the restart reads the watch's rules again and rolls back once)
+# killed right after the commit of the promotion and its canary's start (the restart takes
+# the canary up, its replay rebuilt from the journal), right after the canary's pass was
+# recorded, before its commit (lost with the bar: the restart passes it again, once), and
+# right after the commit of the watch's rollback (the restart runs the champion put back)
 @example(
     rolled=True,
     schedule=[],
     crash_points=[
         CrashAt(WATCHED_PROMOTED_AT + 1, None, 0, model="stage_committed"),
         CrashAt(WATCHED_PROMOTED_AT + 5, None, 0, model="stage_recorded"),
+        CrashAt(WATCHED_PROMOTED_AT + 6, None, 0, model="stage_committed"),
     ],
 )
 def test_a_watched_promotion_survives_kills_around_its_stages(
