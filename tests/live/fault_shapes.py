@@ -580,7 +580,9 @@ class CrashAt:
     swap asked through its mailbox, or a challenger's promotion by its gate):
     ``journaled``, right after the ``model_swapped`` row was recorded, before its commit
     (the swap is lost with the bar); ``committed``, right after its commit (a swap's
-    request file not yet done, a promoted challenger's shadow retired in memory only).
+    request file not yet done, a promoted challenger's shadow retired in memory only);
+    or during the next stage of a promotion (`STAGE_KILLS`: any stage row, a canary's or
+    a watch's too, right after it was recorded or right after its commit).
     """
 
     bar: int
