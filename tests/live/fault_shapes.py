@@ -228,6 +228,10 @@ WATCH_ROLLBACK = "{max_drawdown: 0.0001}"
 WATCH_PASS = "{max_parity_gap: 0.05}"
 """A watch's rule no close of these runs reaches: the watch passes."""
 
+CANARY_ROLLBACK = f"{{max_parity_gap: {CANARY_PARITY_GAP}, max_drawdown: 0.0001}}"
+"""A canary's rules of which the second fires at its first losing close: the canary
+rolls back, its watch never starts."""
+
 
 SAVED_CHAMPION = (
     "model:\n"
@@ -250,16 +254,15 @@ HELD_FOR = (
 and never exits by itself on a long-only venue (one order a run): so it trades."""
 
 
-def _watched(rollback_when: str) -> str:
+def _watched(rollback_when: str, canary: str = f"{{max_parity_gap: {CANARY_PARITY_GAP}}}") -> str:
     """`PROMOTING` whose champion is the registry's first fold (`SAVED_CHAMPION`),
     holding each position 2 bars (`HELD_FOR`), and whose gate promotes through a canary
     of half the size for 4 bars (its parity-gap rule read against the run's replay), then
     watches the full promotion for 6 bars under ``rollback_when`` (a rollback swaps the
-    previous champion back)."""
+    previous champion back); ``canary``: the canary's rules."""
     gate = (
         "{min_bars: 35, alpha: 0.5,\n"
-        "      canary: {fraction: 0.5, bars: 4, rollback_when: "
-        f"{{max_parity_gap: {CANARY_PARITY_GAP}}}}},\n"
+        f"      canary: {{fraction: 0.5, bars: 4, rollback_when: {canary}}},\n"
         f"      watch: {{bars: 6, rollback_when: {rollback_when}}}}}"
     )
     return _edited(
@@ -272,6 +275,7 @@ def _watched(rollback_when: str) -> str:
 
 WATCHED_ROLLED = _watched(WATCH_ROLLBACK)
 WATCHED_PASSED = _watched(WATCH_PASS)
+CANARY_ROLLED = _watched(WATCH_PASS, CANARY_ROLLBACK)
 
 WATCHED_PROMOTED_AT = HISTORY + 46
 """The bar the gate of `WATCHED_ROLLED` and ``WATCHED_PASSED`` promotes at in a run left
@@ -488,6 +492,7 @@ SHAPES: dict[str, Shape] = {
         Shape("promoting", {"strategy.yaml": PROMOTING}, ("BTC/USDT",)),
         Shape("watched_rolled", {"strategy.yaml": WATCHED_ROLLED}, ("BTC/USDT",)),
         Shape("watched_passed", {"strategy.yaml": WATCHED_PASSED}, ("BTC/USDT",)),
+        Shape("canary_rolled", {"strategy.yaml": CANARY_ROLLED}, ("BTC/USDT",)),
         Shape(
             "member_promoting",
             _member_promoting_files(),

@@ -83,7 +83,11 @@ from tradeloom.testing import (  # noqa: E402
 
 ONE = SHAPES["one"]
 PROMOTING = SHAPES["promoting"]
-WATCHED = {True: SHAPES["watched_rolled"], False: SHAPES["watched_passed"]}
+WATCHED = {
+    "watch rolled back": SHAPES["watched_rolled"],
+    "watch passed": SHAPES["watched_passed"],
+    "canary rolled back": SHAPES["canary_rolled"],
+}
 MEMBER_PROMOTING = SHAPES["member_promoting"]
 ORDER = ONE.order_route
 
@@ -403,8 +407,8 @@ def _stages(survived: Survived) -> str:
 @pytest.mark.slow
 @_AROUND
 @given(
-    rolled=st.booleans(),
-    schedule=schedules(WATCHED[True]),
+    ending=st.sampled_from(sorted(WATCHED)),
+    schedule=schedules(SHAPES["watched_rolled"]),
     crash_points=crashes_around(WATCHED_FROM, WATCHED_TO, model_kills=STAGE_KILLS, most=3),
 )
 # killed right after the commit of the promotion and its canary's start (the restart takes
@@ -412,7 +416,7 @@ def _stages(survived: Survived) -> str:
 # recorded, before its commit (lost with the bar: the restart passes it again, once), and
 # right after the commit of the watch's rollback (the restart runs the champion put back)
 @example(
-    rolled=True,
+    ending="watch rolled back",
     schedule=[],
     crash_points=[
         CrashAt(WATCHED_PROMOTED_AT + 1, None, 0, model="stage_committed"),
@@ -421,19 +425,19 @@ def _stages(survived: Survived) -> str:
     ],
 )
 def test_a_watched_promotion_survives_kills_around_its_stages(
-    rolled: bool, schedule: list[Planned], crash_points: list[CrashAt]
+    ending: str, schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
     """Kills -9 drawn around a promotion through a canary (its parity-gap rule read
-    against the run's replay) and a watch after it, whose rule fires (``rolled``: the
-    previous champion swapped back) or never does (`fault_shapes.WATCHED_ROLLED`,
-    ``WATCHED_PASSED``); a kill may strike right after any stage's row was recorded or
-    right after its commit (`fault_shapes.STAGE_KILLS`): no client order id twice, no
-    restart refused, each stage journaled once and each change of the model one
-    ``model_swapped`` row (`fault_shapes.check_stages`), and every restart runs the model
-    the journal holds."""
-    survived = survive(WATCHED[rolled], schedule, crash_points)
+    against the run's replay) and a watch after it, whose rule fires (the previous
+    champion swapped back) or never does (`fault_shapes.WATCHED_ROLLED`,
+    ``WATCHED_PASSED``), or whose canary rolls back (``CANARY_ROLLED``); a kill may
+    strike right after any stage's row was recorded or right after its commit
+    (`fault_shapes.STAGE_KILLS`): no client order id twice, no restart refused, each
+    stage journaled once and each change of the model one ``model_swapped`` row
+    (`fault_shapes.check_stages`), and every restart runs the model the journal holds."""
+    survived = survive(WATCHED[ending], schedule, crash_points)
     event(f"kills: {survived.kills}")
-    event(f"{'rolled' if rolled else 'passed'}: {_stages(survived)}")
+    event(f"{ending}: {_stages(survived)}")
     assert survived.promotions <= 1
 
 
