@@ -22,10 +22,11 @@ asked through the mailbox, and around a gated challenger's promotion (the shape
 ``model_swapped`` row was recorded or right after its commit. Each restart must run the
 models the journal holds, and each promotion is one ``model_swapped`` row. Two more draw
 them around a promotion's stages: through a canary (its parity-gap rule) then a watch
-that rolls back or passes (a kill right after any stage's row was recorded or
-committed: `fault_shapes.STAGE_KILLS`; each stage journaled once, `check_stages`), and
-around the promotion of a portfolio file's strategy's challenger (that strategy's model
-alone). Their long hunt, 150 examples each (seed and counts in the issue's note):
+that rolls back or passes, or a canary that rolls back (a kill right after any stage's
+row was recorded or committed: `fault_shapes.STAGE_KILLS`; each stage journaled once,
+`check_stages`), and around the promotion of a portfolio file's strategy's challenger
+(that strategy's model alone). Their long hunt, 150 examples each (seed and counts in
+the issue's note):
 
     TRADELOOM_FAULT_EXAMPLES=150 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
