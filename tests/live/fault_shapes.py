@@ -75,7 +75,7 @@ from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.plugins.protocols_orders.order_events import VenueEvent, VenueOrder
-from tradeloom.plugins.protocols_orders.order_state import OrderState
+from tradeloom.plugins.protocols_orders.order_state import OrderState, Transition
 from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.schemas import load_strategy
 from tradeloom.testing import (
@@ -218,6 +218,76 @@ challengers:
 """
 )
 
+CANARY_PARITY_GAP = 0.01
+"""The canary's parity-gap limit: 1% of equity, beyond what a clean canary's fills lose
+against its replay (its fees on half the size), within what some fault schedules do."""
+
+WATCH_ROLLBACK = "{max_drawdown: 0.0001}"
+"""A watch's rule that fires at its first losing close: the watch rolls back."""
+
+WATCH_PASS = "{max_parity_gap: 0.05}"
+"""A watch's rule no close of these runs reaches: the watch passes."""
+
+CANARY_ROLLBACK = f"{{max_parity_gap: {CANARY_PARITY_GAP}, max_drawdown: 0.0001}}"
+"""A canary's rules of which the second fires at its first losing close: the canary
+rolls back, its watch never starts."""
+
+
+SAVED_CHAMPION = (
+    "model:\n"
+    "  kind: sklearn\n"
+    "  estimator: sklearn.ensemble.RandomForestClassifier\n"
+    "  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}\n"
+    "  label: {horizon: 3}\n"
+    f"  {FAST_FOLDS}\n",
+    f"model: {{kind: saved, from_run: {REGISTRY_RUN}, fold: 0}}\n",
+)
+"""ONE's model made the registry's first fold: a canary's or a watch's rollback swaps
+the champion's file back in (a model trained in the run has none)."""
+
+
+HELD_FOR = (
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n",
+    "  sizing: {kind: fixed_fraction, fraction: 0.5}\n  max_holding_bars: 2\n",
+)
+"""Positions closed after 2 bars: the saved champion's signal is long a third of the bars
+and never exits by itself on a long-only venue (one order a run): so it trades."""
+
+
+def _watched(rollback_when: str, canary: str = f"{{max_parity_gap: {CANARY_PARITY_GAP}}}") -> str:
+    """`PROMOTING` whose champion is the registry's first fold (`SAVED_CHAMPION`),
+    holding each position 2 bars (`HELD_FOR`), and whose gate promotes through a canary
+    of half the size for 4 bars (its parity-gap rule read against the run's replay), then
+    watches the full promotion for 6 bars under ``rollback_when`` (a rollback swaps the
+    previous champion back); ``canary``: the canary's rules."""
+    gate = (
+        "{min_bars: 35, alpha: 0.5,\n"
+        f"      canary: {{fraction: 0.5, bars: 4, rollback_when: {canary}}},\n"
+        f"      watch: {{bars: 6, rollback_when: {rollback_when}}}}}"
+    )
+    return _edited(
+        PROMOTING,
+        SAVED_CHAMPION,
+        HELD_FOR,
+        (f"promote_when: {PROMOTION_GATE}", f"promote_when: {gate}"),
+    )
+
+
+WATCHED_ROLLED = _watched(WATCH_ROLLBACK)
+WATCHED_PASSED = _watched(WATCH_PASS)
+CANARY_ROLLED = _watched(WATCH_PASS, CANARY_ROLLBACK)
+
+WATCHED_PROMOTED_AT = HISTORY + 46
+"""The bar the gate of `WATCHED_ROLLED` and ``WATCHED_PASSED`` promotes at in a run left
+alone; its canary passes 4 bars later, its watch rolls back a bar after that (or passes
+6 bars after)."""
+
+MEMBER_PROMOTED_AT = PROMOTED_AT
+"""The bar the gate of `MEMBER_PROMOTING`'s challenger promotes it at in a run left alone."""
+
+PROMOTED_MEMBER = "trend_btc"
+"""The portfolio file's strategy whose challenger its gate promotes (`MEMBER_PROMOTING`)."""
+
 ROUTER = f"""\
 execution:
   kind: router
@@ -357,6 +427,15 @@ def _portfolio_files() -> dict[str, str]:
     return files
 
 
+def _member_promoting_files() -> dict[str, str]:
+    """`_portfolio_files` whose first strategy has `PROMOTING`'s gated challenger."""
+    files = _portfolio_files()
+    challenger = PROMOTING[len(ONE) :]
+    assert challenger.startswith("challengers:")
+    files[f"{PROMOTED_MEMBER}.yaml"] += challenger
+    return files
+
+
 def _router_text() -> str:
     text = ONE.replace(SIMULATED, ROUTER).replace(
         "api_key: ${EMU_API_KEY}", "api_key: ${EMU_DEAR_KEY}"
@@ -411,6 +490,16 @@ SHAPES: dict[str, Shape] = {
         ),
         Shape("twap", {"strategy.yaml": _sliced_text()}, ("BTC/USDT",)),
         Shape("promoting", {"strategy.yaml": PROMOTING}, ("BTC/USDT",)),
+        Shape("watched_rolled", {"strategy.yaml": WATCHED_ROLLED}, ("BTC/USDT",)),
+        Shape("watched_passed", {"strategy.yaml": WATCHED_PASSED}, ("BTC/USDT",)),
+        Shape("canary_rolled", {"strategy.yaml": CANARY_ROLLED}, ("BTC/USDT",)),
+        Shape(
+            "member_promoting",
+            _member_promoting_files(),
+            ("BTC/USDT", "ETH/USDT"),
+            venues=(Venue("main", 60_000),),
+            portfolio=True,
+        ),
         Shape(
             "perp",
             {"strategy.yaml": _perp_text()},
@@ -496,7 +585,9 @@ class CrashAt:
     swap asked through its mailbox, or a challenger's promotion by its gate):
     ``journaled``, right after the ``model_swapped`` row was recorded, before its commit
     (the swap is lost with the bar); ``committed``, right after its commit (a swap's
-    request file not yet done, a promoted challenger's shadow retired in memory only).
+    request file not yet done, a promoted challenger's shadow retired in memory only);
+    or during the next stage of a promotion (`STAGE_KILLS`: any stage row, a canary's or
+    a watch's too, right after it was recorded or right after its commit).
     """
 
     bar: int
@@ -515,11 +606,32 @@ swaps = st.none() | st.integers(HISTORY + 2, END - 10)
 MODEL_KILLS = ("journaled", "committed")
 """Where a kill during a model change strikes (`CrashAt.model`)."""
 
+STAGE_ROWS = frozenset(
+    {
+        "model_swapped",
+        "canary_started",
+        "canary_passed",
+        "canary_rolled_back",
+        "watch_started",
+        "watch_passed",
+        "promotion_rolled_back",
+    }
+)
+"""The rows of a promotion's stages: the swap, its canary's and its watch's."""
 
-def crashes_around(first: int, last: int) -> st.SearchStrategy[list[CrashAt]]:
-    """Up to two kills at bars ``first`` to ``last`` (around a swap or a promotion): at a
-    venue event or after the bar, at the next order sent, or during the model's change
-    (`CrashAt.model`), each down for up to two bars, its journal maybe damaged."""
+STAGE_KILLS = ("stage_recorded", "stage_committed")
+"""Where a kill during a promotion's stages strikes (`CrashAt.model`): right after the
+next stage row (`STAGE_ROWS`: a promotion, a canary's start, pass or rollback, a watch's)
+was recorded, before its commit; right after the commit that holds it."""
+
+
+def crashes_around(
+    first: int, last: int, *, model_kills: tuple[str, ...] = MODEL_KILLS, most: int = 2
+) -> st.SearchStrategy[list[CrashAt]]:
+    """Up to ``most`` kills at bars ``first`` to ``last`` (around a swap or a promotion):
+    at a venue event or after the bar, at the next order sent, or during the model's
+    change (`CrashAt.model`: one of ``model_kills``), each down for up to two bars, its
+    journal maybe damaged."""
     return st.lists(
         st.builds(
             CrashAt,
@@ -529,10 +641,10 @@ def crashes_around(first: int, last: int) -> st.SearchStrategy[list[CrashAt]]:
             damage=st.none() | st.sampled_from(DAMAGES),
             cut=st.floats(0.0, 1.0),
             sent=st.booleans(),
-            model=st.none() | st.sampled_from(MODEL_KILLS),
+            model=st.none() | st.sampled_from(model_kills),
         ),
         min_size=1,
-        max_size=2,
+        max_size=most,
         unique_by=lambda c: c.bar,
     ).map(lambda found: sorted(found, key=lambda c: c.bar))
 
@@ -629,7 +741,10 @@ def _journal_orders(trip: Tripwire, clock: Callable[[], float]) -> Callable[...,
             trip.sending()
 
         def record(self, event: VenueEvent) -> None:
-            trip.answered()  # the order left and was answered; nothing of it journaled
+            # the order left and was answered; nothing of it journaled (its ``submitted``
+            # state is journaled before it leaves: a kill there sent nothing)
+            if not (isinstance(event, Transition) and event.state is OrderState.SUBMITTED):
+                trip.answered()
             super().record(event)
             trip.passed()  # the venue answered, the bar is not committed
 
@@ -1027,7 +1142,8 @@ class ModelTrap:
     """Kills the process during the next change of its model (`CrashAt.model`), once.
 
     Attributes:
-        mode: ``journaled`` or ``committed`` while armed; None: not armed.
+        mode: ``journaled`` or ``committed`` (a swap's or a promotion's row), or one of
+            `STAGE_KILLS` (any stage row), while armed; None: not armed.
         fired: It killed the process (since it was last armed).
     """
 
@@ -1035,9 +1151,24 @@ class ModelTrap:
         self.mode: str | None = None
         self.fired = False
         self._uncommitted = False
+        self._holding: object | None = None  # the journal holding an uncommitted stage row
 
     def arm(self, mode: str) -> None:
-        self.mode, self.fired, self._uncommitted = mode, False, False
+        self.mode, self.fired, self._uncommitted, self._holding = mode, False, False, None
+
+    def staged(self, journal: object, kind: str) -> None:
+        """``journal`` just recorded a row of ``kind`` (not committed)."""
+        if kind not in STAGE_ROWS:
+            return
+        if self.mode == "stage_recorded":
+            self._fire()
+        elif self.mode == "stage_committed" and self._holding is None:
+            self._holding = journal
+
+    def flushed(self, journal: object) -> None:
+        """``journal`` just committed what it had recorded."""
+        if self._holding is not None and self._holding is journal:
+            self._fire()
 
     def recorded(self) -> None:
         """A ``model_swapped`` row was just recorded (not committed)."""
@@ -1051,14 +1182,15 @@ class ModelTrap:
             self._fire()
 
     def _fire(self) -> None:
-        self.mode, self.fired, self._uncommitted = None, True, False
+        self.mode, self.fired, self._uncommitted, self._holding = None, True, False, None
         raise Crash
 
 
 @contextmanager
 def model_trap() -> Iterator[ModelTrap]:
     """A `ModelTrap` on the two paths a model changes by: a swap request (journaled, then
-    committed before its request file is done) and a gate's promotion."""
+    committed before its request file is done) and a gate's promotion; and on the
+    journal's rows and commits, for the stages of a promotion (`STAGE_KILLS`)."""
     from tradeloom.engine.control import ControlInbox
     from tradeloom.live import promotion, runner
 
@@ -1077,11 +1209,25 @@ def model_trap() -> Iterator[ModelTrap]:
         trap.committed()  # the swap's row committed, its request file not yet done
         done(inbox, request)
 
-    def promoted(*args: Any) -> None:
-        promote(*args)
+    def promoted(*args: Any, **kwargs: Any) -> Any:
+        stage = promote(*args, **kwargs)  # the canary or watch it started: the run holds it
         trap.committed()
+        return stage
+
+    append, flush = SqliteJournal.append, SqliteJournal.flush
+
+    def appending(journal: SqliteJournal, event: Any) -> int:
+        seq = append(journal, event)
+        trap.staged(journal, event.KIND)
+        return seq
+
+    def flushing(journal: SqliteJournal, *, durable: bool = True) -> None:
+        flush(journal, durable=durable)
+        trap.flushed(journal)
 
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteJournal, "append", appending)
+        patch.setattr(SqliteJournal, "flush", flushing)
         patch.setattr(runner, "journal_swap", recorded(runner.journal_swap))
         patch.setattr(promotion, "journal_swap", recorded(promotion.journal_swap))
         patch.setattr(ControlInbox, "done", done_committed)
@@ -1332,12 +1478,13 @@ def survive(
             orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
             faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
             swapped = Counter(r["by"] for r in rows(run.journal, "model_swapped"))
+            stages = tuple(r.kind for r in read_rows(run.journal, sorted(STAGE_ROWS)))
             said = (
                 f"passed: {orders} orders; {faulted} requests faulted; {len(run.waits)} waits; "
                 f"{swapped['gate']} promoted; {sum(swapped.values()) - swapped['gate']} swapped"
             )
             note(said)
-            return Survived(kills, sum(swapped.values()) - swapped["gate"], swapped["gate"])
+            return Survived(kills, sum(swapped.values()) - swapped["gate"], swapped["gate"], stages)
     finally:
         log = os.environ.get(LOG_ENV)
         if log:
@@ -1351,11 +1498,13 @@ def survive(
 @dataclass(frozen=True)
 class Survived:
     """What a run that `survive` checked went through: its kills -9, the swaps asked
-    through its mailbox and the promotions by a gate that it journaled."""
+    through its mailbox (and its stages' rollbacks) and the promotions by a gate that it
+    journaled, and its stages' rows (`STAGE_ROWS`), in the journal's order."""
 
     kills: int
     swaps: int
     promotions: int
+    stages: tuple[str, ...] = ()
 
 
 def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
@@ -1373,7 +1522,59 @@ def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
     promoted = [f"challenger:{v['challenger']}" for v in verdicts if v["verdict"] == "promote"]
     assert sorted(gated) == sorted(promoted), (gated, promoted)
     assert len(set(gated)) == len(gated), gated
+    check_stages(run)
     check_in_force(run, runner)
+
+
+def check_stages(run: ShapeRun) -> None:
+    """Each stage of a gate's promotion is journaled once, in the commit it belongs to: a
+    canary starts at its promotion's bar and ends once after it (passed or rolled back);
+    a watch starts where the full promotion is (its canary's pass, or the promotion
+    itself) and ends once after it; each rollback is one ``model_swapped`` row at
+    its bar, by its stage, swapping back the champion its stage kept; and no other row
+    changes the model (one ``model_swapped`` per change)."""
+    journal = run.journal
+    swapped = rows(journal, "model_swapped")
+    promoted = {r["request"].removeprefix("challenger:"): r for r in swapped if r["by"] == "gate"}
+    for name, row in promoted.items():  # a portfolio file's: that strategy's model alone
+        owner = name.split("/", 1)[0] if "/" in name else ""
+        assert row["strategy"] == owner, (name, row["strategy"])
+    ends = {kind: rows(journal, kind) for kind in sorted(STAGE_ROWS - {"model_swapped"})}
+    for kind, found in ends.items():  # one challenger, one stage of each kind
+        twice = [n for n, k in Counter(r["challenger"] for r in found).items() if k > 1]
+        assert twice == [], (kind, twice)
+    rollbacks = ends["canary_rolled_back"] + ends["promotion_rolled_back"]
+    for start, end_kinds in (
+        ("canary_started", ("canary_passed", "canary_rolled_back")),
+        ("watch_started", ("watch_passed", "promotion_rolled_back")),
+    ):
+        for started in ends[start]:
+            name = started["challenger"]
+            assert name in promoted, (start, name, sorted(promoted))
+            ended = [r for kind in end_kinds for r in ends[kind] if r["challenger"] == name]
+            assert len(ended) <= 1, ended
+            for end in ended:  # not bounded by its bars: a kill may hold the run down
+                assert started["bar"] < end["bar"], (started, end)
+    for started in ends["canary_started"]:
+        assert started["bar"] == promoted[started["challenger"]]["bar"], started
+    for started in ends["watch_started"]:
+        name = started["challenger"]
+        passed = [r["bar"] for r in ends["canary_passed"] if r["challenger"] == name]
+        assert [started["bar"]] == (passed or [promoted[name]["bar"]]), (started, passed)
+    champions = {
+        r["challenger"]: r["champion_sha256"]
+        for kind in ("canary_started", "watch_started")
+        for r in ends[kind]
+    }
+    back = [r for r in swapped if r["by"] in ("canary", "watch")]
+    assert sorted(r["bar"] for r in back) == sorted(r["bar"] for r in rollbacks), (
+        back,
+        rollbacks,
+    )
+    for rolled in rollbacks:
+        (row,) = [r for r in back if r["bar"] == rolled["bar"]]
+        assert row["by"] == rolled["by"], (row, rolled)
+        assert row["sha256"] == champions[rolled["challenger"]], (row, rolled)
 
 
 def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:
@@ -1390,8 +1591,16 @@ def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:
         for model in (target.p.model, *target.models):
             assert model.loaded_from["sha256"] == row["sha256"], strategy  # type: ignore[attr-defined]
         assert (run.run_dir / row["file"]).is_file()
+    swapped_in = {r["sha256"] for r in swapped}
+    for member in getattr(session, "members", ()):  # a strategy never swapped keeps its own
+        if member.owner not in last:
+            for model in (member.p.model, *member.models):
+                loaded = getattr(model, "loaded_from", None) or {}
+                assert loaded.get("sha256") not in swapped_in, member.owner
     gated = {r["request"].removeprefix("challenger:") for r in swapped if r["by"] == "gate"}
-    shadows = [] if runner.shadow is None else runner.shadow.shadows
+    shadows = [] if runner.shadow is None else list(runner.shadow.shadows)
+    if runner.member_shadows is not None:  # a portfolio file's strategies' challengers
+        shadows += [s for m in runner.member_shadows.members for s in m.books.shadows]
     assert gated.isdisjoint(s.name for s in shadows), gated
 
 

@@ -20,8 +20,13 @@ Two more tests draw kills -9 around a change of the model (issue 70): around a s
 asked through the mailbox, and around a gated challenger's promotion (the shape
 ``promoting``, promoted early in the run); a kill may strike right after the change's
 ``model_swapped`` row was recorded or right after its commit. Each restart must run the
-models the journal holds, and each promotion is one ``model_swapped`` row. Their long
-hunt, 150 examples each (seed and counts in the issue's note):
+models the journal holds, and each promotion is one ``model_swapped`` row. Two more draw
+them around a promotion's stages: through a canary (its parity-gap rule) then a watch
+that rolls back or passes, or a canary that rolls back (a kill right after any stage's
+row was recorded or committed: `fault_shapes.STAGE_KILLS`; each stage journaled once,
+`check_stages`), and around the promotion of a portfolio file's strategy's challenger
+(that strategy's model alone). Their long hunt, 150 examples each (seed and counts in
+the issue's note):
 
     TRADELOOM_FAULT_EXAMPLES=150 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
@@ -40,15 +45,20 @@ import pytest
 pytest.register_assert_rewrite("fault_shapes")
 
 from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from tests.live.fault_shapes import (  # noqa: E402
     END,
+    MEMBER_PROMOTED_AT,
     PROMOTED_AT,
     SHAPES,
+    STAGE_KILLS,
     TIMEOUT_MS,
+    WATCHED_PROMOTED_AT,
     Crash,
     CrashAt,
     Planned,
+    Survived,
     check,
     crash,
     crashes,
@@ -74,6 +84,12 @@ from tradeloom.testing import (  # noqa: E402
 
 ONE = SHAPES["one"]
 PROMOTING = SHAPES["promoting"]
+WATCHED = {
+    "watch rolled back": SHAPES["watched_rolled"],
+    "watch passed": SHAPES["watched_passed"],
+    "canary rolled back": SHAPES["canary_rolled"],
+}
+MEMBER_PROMOTING = SHAPES["member_promoting"]
 ORDER = ONE.order_route
 
 EXAMPLES = os.environ.get("TRADELOOM_FAULT_EXAMPLES")
@@ -368,3 +384,84 @@ def test_a_bar_moves_on_once_what_the_client_gave_up_on_is_served() -> None:
         assert emulator.exchange.orders() == [], "served before the client gave up"
         run.advance()
         assert [o.client_order_id for o in emulator.exchange.orders()] == ["late"]
+
+
+WATCHED_FROM, WATCHED_TO = WATCHED_PROMOTED_AT - 2, WATCHED_PROMOTED_AT + 11
+"""The bars kills strike around a watched promotion: from just before the gate promotes
+to past its watch's end (a canary of 4 bars, then a watch of 6, in a run left alone)."""
+
+
+def _stages(survived: Survived) -> str:
+    """The stages a run went through, in short (the hunt's statistics)."""
+    short = {
+        "model_swapped": "swap",
+        "canary_started": "canary",
+        "canary_passed": "passed",
+        "canary_rolled_back": "rolled back",
+        "watch_started": "watch",
+        "watch_passed": "passed",
+        "promotion_rolled_back": "rolled back",
+    }
+    return " > ".join(short[kind] for kind in survived.stages) or "never promoted"
+
+
+@pytest.mark.slow
+@_AROUND
+@given(
+    ending=st.sampled_from(sorted(WATCHED)),
+    schedule=schedules(SHAPES["watched_rolled"]),
+    crash_points=crashes_around(WATCHED_FROM, WATCHED_TO, model_kills=STAGE_KILLS, most=3),
+)
+# killed right after the commit of the promotion and its canary's start (the restart takes
+# the canary up, its replay rebuilt from the journal), right after the canary's pass was
+# recorded, before its commit (lost with the bar: the restart passes it again, once), and
+# right after the commit of the watch's rollback (the restart runs the champion put back)
+@example(
+    ending="watch rolled back",
+    schedule=[],
+    crash_points=[
+        CrashAt(WATCHED_PROMOTED_AT + 1, None, 0, model="stage_committed"),
+        CrashAt(WATCHED_PROMOTED_AT + 5, None, 0, model="stage_recorded"),
+        CrashAt(WATCHED_PROMOTED_AT + 6, None, 0, model="stage_committed"),
+    ],
+)
+def test_a_watched_promotion_survives_kills_around_its_stages(
+    ending: str, schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn around a promotion through a canary (its parity-gap rule read
+    against the run's replay) and a watch after it, whose rule fires (the previous
+    champion swapped back) or never does (`fault_shapes.WATCHED_ROLLED`,
+    ``WATCHED_PASSED``), or whose canary rolls back (``CANARY_ROLLED``); a kill may
+    strike right after any stage's row was recorded or right after its commit
+    (`fault_shapes.STAGE_KILLS`): no client order id twice, no restart refused, each
+    stage journaled once and each change of the model one ``model_swapped`` row
+    (`fault_shapes.check_stages`), and every restart runs the model the journal holds."""
+    survived = survive(WATCHED[ending], schedule, crash_points)
+    event(f"kills: {survived.kills}")
+    event(f"{ending}: {_stages(survived)}")
+    assert survived.promotions <= 1
+
+
+@pytest.mark.slow
+@_AROUND
+@given(
+    schedule=schedules(MEMBER_PROMOTING),
+    crash_points=crashes_around(MEMBER_PROMOTED_AT - 6, MEMBER_PROMOTED_AT + 4),
+)
+# killed right after the promotion's row was recorded, before its commit, and right after
+# its commit: the restart runs the promoted model for that strategy alone
+@example(schedule=[], crash_points=[CrashAt(MEMBER_PROMOTED_AT - 1, None, 0, model="journaled")])
+@example(schedule=[], crash_points=[CrashAt(MEMBER_PROMOTED_AT - 1, None, 1, model="committed")])
+def test_a_portfolio_strategys_promotion_survives_kills_around_it(
+    schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn around the promotion of a portfolio file's strategy's challenger
+    (`fault_shapes.MEMBER_PROMOTING`: the gate of `PROMOTED_MEMBER`'s challenger): no
+    client order id twice, no restart refused, one ``model_swapped`` for that strategy
+    alone and no challenger promoted twice, and every restart runs each strategy's model
+    as the journal says (the other strategy's own)."""
+    survived = survive(MEMBER_PROMOTING, schedule, crash_points)
+    event(f"kills: {survived.kills}")
+    event(f"promoted: {survived.promotions}")
+    assert survived.promotions <= 1
+    assert survived.stages == ("model_swapped",) * survived.promotions
