@@ -415,25 +415,40 @@ def roll_back(
     if not swap_back(canary, "canary", files, plugins, session, recorder, asked):
         return False
     session.engine.scale_sizes(1.0)
-    name, figure, limit = rule if rule is not None else ("", math.nan, math.nan)
-    recorder.record(
-        CanaryRolledBack(
-            **recorder.at(bar),
-            challenger=canary.name,
-            bars=bar - canary.started.bar,
-            by=by,
-            rule=name,
-            figure=figure,
-            limit=limit,
-            reason=reason,
-            request=request,
-            **asdict(figures),  # the evidence: the rules' figures at this close
-        )
-    )
+    evidence = rollback_evidence(canary, bar, figures, rule, by=by, reason=reason, request=request)
+    recorder.record(CanaryRolledBack(**recorder.at(bar), **evidence))
     books.retire(CHAMPION_SHADOW)
     books.journal.flush()
-    _log.warning("canary_rolled_back", challenger=canary.name, rule=name, figure=figure, by=by)
+    rule_said = {key: evidence[key] for key in ("rule", "figure")}
+    _log.warning("canary_rolled_back", challenger=canary.name, by=by, **rule_said)
     return True
+
+
+def rollback_evidence(
+    stage: Watched[Any],
+    bar: int,
+    figures: CanaryFigures,
+    rule: tuple[str, float, float] | None,
+    *,
+    by: str,
+    reason: str,
+    request: str,
+) -> dict[str, Any]:
+    """Return the fields a rollback's row shares (``canary_rolled_back``,
+    ``promotion_rolled_back``): who and why, ``rule``'s name, figure and limit (None, by
+    hand: '' and NaN), and the rules' figures at this close (the evidence)."""
+    name, figure, limit = rule if rule is not None else ("", math.nan, math.nan)
+    return {
+        "challenger": stage.name,
+        "bars": bar - stage.started.bar,
+        "by": by,
+        "rule": name,
+        "figure": figure,
+        "limit": limit,
+        "reason": reason,
+        "request": request,
+        **asdict(figures),
+    }
 
 
 def swap_back(

@@ -27,7 +27,6 @@ same at the same bar). A rollback whose swap is refused halts the run, as a cana
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from tradeloom.live.canary import (
     Shadowing,
     Watched,
     restore_watched,
+    rollback_evidence,
     stage_twin,
     swap_back,
 )
@@ -179,23 +179,10 @@ def roll_back_watch(
     asked = {"by": by, "reason": reason, "request": request or f"watch:{watch.name}"}
     if not swap_back(watch, "promotion", files, plugins, session, recorder, asked):
         return False
-    name, figure, limit = rule if rule is not None else ("", math.nan, math.nan)
-    recorder.record(
-        PromotionRolledBack(
-            **recorder.at(bar),
-            challenger=watch.name,
-            bars=bar - watch.started.bar,
-            by=by,
-            rule=name,
-            figure=figure,
-            limit=limit,
-            reason=reason,
-            request=request,
-            parity_gap=gap,
-            **asdict(figures),  # the evidence: the rules' figures at this close
-        )
-    )
-    _log.warning("promotion_rolled_back", challenger=watch.name, rule=name, figure=figure, by=by)
+    evidence = rollback_evidence(watch, bar, figures, rule, by=by, reason=reason, request=request)
+    recorder.record(PromotionRolledBack(**recorder.at(bar), parity_gap=gap, **evidence))
+    rule_said = {key: evidence[key] for key in ("rule", "figure")}
+    _log.warning("promotion_rolled_back", challenger=watch.name, by=by, **rule_said)
     return True
 
 
