@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["always_die", "die_once", "fail_on", "score", "weighted"]
+__all__ = ["always_die", "die_once", "fail_on", "score", "skewed", "weighted"]
 
 
 def score(x: int) -> float:
@@ -20,6 +20,11 @@ def score(x: int) -> float:
 def weighted(values: npt.NDArray[np.float64], x: int) -> float:
     """Return a float of a shared array and ``x``."""
     return float(np.dot(values, np.cos(values * x)))
+
+
+def skewed(first: npt.NDArray[np.float64], x: int, second: npt.NDArray[np.float64]) -> float:
+    """Return a float of two arrays that changes when they trade places."""
+    return float(np.dot(first, np.cos(second * x)) + 2.0 * first[0] - second[-1])
 
 
 def fail_on(bad: int, x: int) -> float:

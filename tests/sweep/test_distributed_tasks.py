@@ -17,6 +17,8 @@ from distributed.core import Status
 import tradeloom.version
 from tests.sweep import tasks_fixture as toy
 from tradeloom.errors import UserError
+from tradeloom.sweep.distributed_tasks import pack, run_packed
+from tradeloom.sweep.shared_args import SharedRef
 from tradeloom.sweep.tasks import SchedulerUnavailable, Task, TaskFailed, WorkersDied, execute
 
 
@@ -105,6 +107,36 @@ def test_a_shared_argument_gives_the_serial_results(cluster: LocalCluster) -> No
     serial, _ = collect(tasks)
     distributed, _ = collect(tasks, scheduler=cluster.scheduler_address)
     assert distributed == serial
+
+
+def test_shared_arguments_come_back_in_their_places(cluster: LocalCluster) -> None:
+    # tasks go packed (pickled once here, the shared ones as references): two shared
+    # arrays in either order, beside one a single task passes, give the serial results
+    one = np.linspace(0.0, 1.0, 20_000)
+    other = np.linspace(-2.0, 3.0, 20_000)
+    alone = np.linspace(5.0, 6.0, 20_000)
+    tasks = [
+        *(Task(f"a{x}", toy.skewed, (one, x, other)) for x in range(3)),
+        *(Task(f"b{x}", toy.skewed, (other, x, one)) for x in range(3)),
+        Task("c", toy.skewed, (alone, 7, other)),
+    ]
+    serial, _ = collect(tasks)
+    distributed, _ = collect(tasks, scheduler=cluster.scheduler_address)
+    assert distributed == serial
+    assert len(set(serial.values())) == len(tasks)
+
+
+def test_a_packed_task_runs_with_its_shared_arguments_put_back() -> None:
+    # a task is bytes to the scheduler (in the command's process on a LocalCluster),
+    # which passes them on; the worker puts the shared arguments it was given in place
+    task = Task("t", toy.skewed, (np.arange(3.0), 2, np.arange(3.0)))
+    payload, used = pack(task, {})
+    assert isinstance(payload, bytes) and used == ()
+    assert run_packed(payload, used) == toy.skewed(*task.args)
+    shared = task.args[2]
+    payload, used = pack(task, {id(shared): SharedRef(4)})
+    assert used == (4,)
+    assert run_packed(payload, used, shared + 1.0) == toy.skewed(task.args[0], 2, shared + 1.0)
 
 
 @pytest.mark.slow
