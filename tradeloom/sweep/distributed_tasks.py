@@ -16,8 +16,9 @@ A task goes to the cluster pickled here, once, as bytes (`pack`): the scheduler,
 runs in this process on a LocalCluster, then passes the bytes on to a worker, which
 unpickles them once, as a pool's worker does. Submitted as objects, a task was
 unpickled by the scheduler too and pickled again for the worker: a batch task's 250
-variants' parameters (180 KB) took the scheduler 6 ms to unpickle, a third of the
-command's CPU in a 2-worker sweep of 1,000 variants.
+variants' parameters (180 KB) took the scheduler 6 ms to unpickle, and with pickling them
+again more than half the command's CPU in a 2-worker sweep of 1,000 variants of 2,000
+bars (docs/performance.md).
 
 A worker that dies has its tasks rescheduled by the scheduler on the others; a task that
 was running on more than ``distributed.scheduler.allowed-failures`` (3 by default) dying
