@@ -63,7 +63,7 @@ from tradeloom.live.model_swap import (
     keep_file,
 )
 from tradeloom.live.parity_twin import ParityTwin, open_twin
-from tradeloom.live.prediction_health import horizon_of, prediction_health
+from tradeloom.live.prediction_health import HealthBook, horizon_of, prediction_health
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.plugins.protocols_steps import LiveRows
@@ -200,6 +200,8 @@ class Watched(Generic[Started]):
             a restart.
         twin: The run's replay the ``max_parity_gap`` rule reads (None: no such rule;
             `stage_twin`).
+        health: Its figures over the resolved predictions, kept up to date bar by bar
+            (made at the first reading).
     """
 
     started: Started
@@ -208,6 +210,7 @@ class Watched(Generic[Started]):
     probabilities: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict)
     stuck: bool = False
     twin: ParityTwin | None = None
+    health: HealthBook | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -226,15 +229,14 @@ class Watched(Generic[Started]):
     def figures(self, session: LiveSession) -> CanaryFigures:
         """Return the stage's figures at the last bar's close (`canary_figures`)."""
         start = self.started.bar
-        history = session.history
-        closes = np.asarray(history.closes(), np.float64)
+        closes = np.asarray(session.history.closes(), np.float64)
         equity = session.engine.universe_curve(closes)[2][start:]
-        m = len(history.symbols)
-        asked = np.full((len(history) - start - 1, m), np.nan)
-        for t, row in self.probabilities.items():
-            if start < t < len(history):
-                asked[t - start - 1] = row
-        return canary_figures(equity, asked, closes[start:], self.horizon, self.rules.min_samples)
+        peak = float(np.max(equity))
+        drawdown = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
+        if self.health is None:  # the bars after the start bar, as `canary_figures` reads
+            self.health = HealthBook(self.horizon, start + 1)
+        health = self.health.health(self.probabilities, closes, self.rules.min_samples)
+        return CanaryFigures(drawdown, health.auc, health.calibration_error, health.samples)
 
     def parity_gap(self, session: LiveSession) -> float:
         """Return the run's return since the start minus its replay's (`ParityTwin.gap`);
