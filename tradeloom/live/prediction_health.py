@@ -118,8 +118,7 @@ class HealthBook:
         self.rows = 0  # rows of probabilities fed
         self.outside = 0  # rows not fed (before the book's first bar, after its last)
         self.pending: list[deque[tuple[float, float]]] = []
-        self.scores: list[list[float]] = []  # per symbol, its resolved probabilities
-        self.labels: list[list[bool]] = []
+        self.resolved: list[_Pairs] = []  # per symbol, its resolved pairs in order
         self.hits: list[float] = []  # the scores of the pairs labelled up, sorted
         self.misses: list[float] = []
         self.twice_u = 0
@@ -164,8 +163,7 @@ class HealthBook:
         m = closes.shape[1]
         if not self.pending:
             self.pending = [deque() for _ in range(m)]
-            self.scores = [[] for _ in range(m)]
-            self.labels = [[] for _ in range(m)]
+            self.resolved = [_Pairs() for _ in range(m)]
         asked = np.empty(m)
         for t in range(max(self.read + 1, self.start), len(closes)):
             row = probabilities.get(t)
@@ -186,8 +184,7 @@ class HealthBook:
             self.read = t
 
     def _add(self, s: int, p: float, up: bool) -> None:
-        self.scores[s].append(p)
-        self.labels[s].append(up)
+        self.resolved[s].add(p, up)
         if up:  # the misses below it count twice, those level with it once
             self.twice_u += bisect_left(self.misses, p) + bisect_right(self.misses, p)
             insort(self.hits, p)
@@ -207,12 +204,29 @@ class HealthBook:
         return float(self.twice_u / 2.0 / (hits * misses))
 
     def _calibration_error(self) -> float:
-        if sum(1 for scores in self.scores if scores) <= 1:  # pooled in the order they came
+        if sum(1 for pairs in self.resolved if pairs.n) <= 1:  # pooled in the order they came
             p_sums = np.array(self.p_sums)
             return binned_calibration_error(self.counts, p_sums, np.array(self.y_sums))[0]
-        p = np.concatenate([np.array(scores, np.float64) for scores in self.scores])
-        up = np.concatenate([np.array(labels, np.float64) for labels in self.labels])
+        p = np.concatenate([pairs.p[: pairs.n] for pairs in self.resolved])
+        up = np.concatenate([pairs.up[: pairs.n] for pairs in self.resolved])
         return calibration_error(p, up, RELIABILITY_BINS)[0]
+
+
+class _Pairs:
+    """One symbol's resolved pairs, in order, in arrays that double when full."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.p = np.empty(64)
+        self.up = np.empty(64)
+
+    def add(self, p: float, up: bool) -> None:
+        if self.n == len(self.p):
+            self.p = np.concatenate((self.p, np.empty(self.n)))
+            self.up = np.concatenate((self.up, np.empty(self.n)))
+        self.p[self.n] = p
+        self.up[self.n] = float(up)
+        self.n += 1
 
 
 def horizon_of(model: object) -> int:
