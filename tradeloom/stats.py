@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tradeloom.kernels.jit import released_kernel
 
-__all__ = ["RELIABILITY_BINS", "auc", "calibration_error", "resolved_pairs"]
+__all__ = [
+    "RELIABILITY_BINS",
+    "auc",
+    "binned_calibration_error",
+    "calibration_error",
+    "resolved_pairs",
+]
 
 RELIABILITY_BINS = 10
 """Equal-width probability bins of a reliability diagram and its ECE: a fold's, the
@@ -61,12 +68,24 @@ def calibration_error(
     """
     index = np.minimum((p * bins).astype(np.int64), bins - 1)
     counts = np.bincount(index, minlength=bins)
+    p_sums = np.bincount(index, weights=p, minlength=bins)
+    y_sums = np.bincount(index, weights=y, minlength=bins)
+    return binned_calibration_error(counts, p_sums, y_sums)
+
+
+def binned_calibration_error(
+    counts: npt.NDArray[np.int64], p_sums: npt.NDArray[Any], y_sums: npt.NDArray[Any]
+) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return `calibration_error` from its bins' sums: per bin the number of predictions,
+    the sum of their probabilities (added in the predictions' order, from 0.0, as
+    ``np.bincount`` adds) and of their outcomes (a running book's, kept as they come:
+    `tradeloom.live.prediction_health.HealthBook`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        predicted = np.bincount(index, weights=p, minlength=bins) / counts
-        observed = np.bincount(index, weights=y, minlength=bins) / counts
+        predicted = p_sums / counts
+        observed = y_sums / counts
     filled = counts > 0
     gaps = np.abs(predicted[filled] - observed[filled])
-    return float(np.sum(counts[filled] * gaps) / len(p)), counts, predicted, observed
+    return float(np.sum(counts[filled] * gaps) / int(counts.sum())), counts, predicted, observed
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:

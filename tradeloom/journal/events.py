@@ -81,6 +81,7 @@ __all__ = [
     "OrderSent",
     "OrderStateChanged",
     "ParityChecked",
+    "ParityGapLost",
     "Reconciled",
     "RegimeChanged",
     "RejectionEvent",
@@ -1414,6 +1415,27 @@ class WatchPassed(Event):
     calibration_error: float
     samples: int
     parity_gap: float
+
+
+@_kind("parity_gap_lost")
+@dataclass(frozen=True, kw_only=True)
+class ParityGapLost(Event):
+    """A canary's or a watch's ``max_parity_gap`` rule stopped reading its gap: the run's
+    replay (`tradeloom.live.parity_twin`) cannot follow what the run did at this bar, so
+    the rule reads no gap (NaN, never fires) until the stage ends; its other rules still
+    read.
+
+    Attributes:
+        challenger: The challenger's name (the stage's).
+        cause: ``reload`` (a hot reload: the replay trades the strategy the stage
+            started with) or ``kill`` (the kill switch halted the run; the replay
+            knows nothing of it).
+        message: One line for a person.
+    """
+
+    challenger: str
+    cause: str
+    message: str
 
 
 @_kind("promotion_rolled_back")

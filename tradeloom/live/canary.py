@@ -46,7 +46,13 @@ import structlog
 
 from tradeloom.core import layout as L
 from tradeloom.domain import Universe
-from tradeloom.journal import CanaryPassed, CanaryRolledBack, CanaryStarted, WatchStarted
+from tradeloom.journal import (
+    CanaryPassed,
+    CanaryRolledBack,
+    CanaryStarted,
+    ParityGapLost,
+    WatchStarted,
+)
 from tradeloom.live.challengers import (
     ShadowBooks,
     candidate_pipeline,
@@ -63,7 +69,7 @@ from tradeloom.live.model_swap import (
     keep_file,
 )
 from tradeloom.live.parity_twin import ParityTwin, open_twin
-from tradeloom.live.prediction_health import horizon_of, prediction_health
+from tradeloom.live.prediction_health import HealthBook, horizon_of, prediction_health
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.plugins.protocols_steps import LiveRows
@@ -85,6 +91,7 @@ __all__ = [
     "Watched",
     "canary_figures",
     "fired",
+    "journal_lost_twin",
     "keep_champion",
     "pass_canary",
     "restore_canary",
@@ -200,6 +207,12 @@ class Watched(Generic[Started]):
             a restart.
         twin: The run's replay the ``max_parity_gap`` rule reads (None: no such rule;
             `stage_twin`).
+        health: Its figures over the resolved predictions, kept up to date bar by bar
+            (made at the first reading).
+        lost: Why its ``max_parity_gap`` rule reads no gap any more (``reload`` or
+            ``kill``: `tradeloom.journal.ParityGapLost`); '': it does.
+        unjournaled: The ``(cause, message)`` of a loss a restart found (a hot reload
+            during the stage) that no ``parity_gap_lost`` row holds yet.
     """
 
     started: Started
@@ -208,6 +221,9 @@ class Watched(Generic[Started]):
     probabilities: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict)
     stuck: bool = False
     twin: ParityTwin | None = None
+    health: HealthBook | None = field(default=None, repr=False, compare=False)
+    lost: str = ""
+    unjournaled: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -223,18 +239,29 @@ class Watched(Generic[Started]):
         if self.twin is not None:
             self.twin.follow(session)
 
+    def lose_twin(self, session: LiveSession) -> tuple[str, str] | None:
+        """Drop the twin when it cannot follow the bar ``session`` just ran (a hot reload,
+        the kill switch: `ParityTwin.lost`); return the ``(cause, message)`` of the
+        ``parity_gap_lost`` row to journal, None: none."""
+        pending, self.unjournaled = self.unjournaled, None
+        if pending is not None or self.twin is None:
+            return pending
+        lost = self.twin.lost(session)
+        if lost is not None:
+            self.twin, self.lost = None, lost[0]
+        return lost
+
     def figures(self, session: LiveSession) -> CanaryFigures:
         """Return the stage's figures at the last bar's close (`canary_figures`)."""
         start = self.started.bar
-        history = session.history
-        closes = np.asarray(history.closes(), np.float64)
+        closes = np.asarray(session.history.closes(), np.float64)
         equity = session.engine.universe_curve(closes)[2][start:]
-        m = len(history.symbols)
-        asked = np.full((len(history) - start - 1, m), np.nan)
-        for t, row in self.probabilities.items():
-            if start < t < len(history):
-                asked[t - start - 1] = row
-        return canary_figures(equity, asked, closes[start:], self.horizon, self.rules.min_samples)
+        peak = float(np.max(equity))
+        drawdown = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
+        if self.health is None:  # the bars after the start bar, as `canary_figures` reads
+            self.health = HealthBook(self.horizon, start + 1)
+        health = self.health.health(self.probabilities, closes, self.rules.min_samples)
+        return CanaryFigures(drawdown, health.auc, health.calibration_error, health.samples)
 
     def parity_gap(self, session: LiveSession) -> float:
         """Return the run's return since the start minus its replay's (`ParityTwin.gap`);
@@ -246,7 +273,7 @@ class Watched(Generic[Started]):
         """
         if self.twin is not None:
             return self.twin.gap(session)
-        if self.rules.max_parity_gap is not None:
+        if self.rules.max_parity_gap is not None and not self.lost:
             raise RuntimeError(
                 f"the stage of {self.name} since bar {self.started.bar} has a "
                 "max_parity_gap rule and no replay of the run to read it from"
@@ -266,6 +293,18 @@ class Canary(Watched[CanaryStarted]):
 def _champion(started: CanaryStarted | WatchStarted, run_dir: Path) -> dict[str, Any]:
     section = dict(started.champion)
     return {**section, "path": str(run_dir / section["path"])}
+
+
+def journal_lost_twin(stage: Watched[Any], session: LiveSession, recorder: Recorder) -> None:
+    """Journal ``parity_gap_lost`` when the replay of ``stage`` cannot follow the bar
+    ``session`` just ran (`Watched.lose_twin`); the caller commits."""
+    lost = stage.lose_twin(session)
+    if lost is None:
+        return
+    cause, message = lost
+    at = recorder.at(len(session.history) - 1)
+    recorder.record(ParityGapLost(**at, challenger=stage.name, cause=cause, message=message))
+    _log.warning("parity_gap_lost", challenger=stage.name, cause=cause, message=message)
 
 
 def keep_champion(run_dir: Path, session: LiveSession) -> dict[str, Any] | SwapRefused:
@@ -525,6 +564,21 @@ def restore_watched(
                 row.index, np.full(len(session.names), np.nan)
             )
             probabilities[names.get(row.symbol, 0)] = row.verdict.probability
+    start = stage.started.bar
+    if stage.rules.max_parity_gap is not None:
+        lost = [r for r in state.parity_lost if r.challenger == stage.name and r.bar >= start]
+        reloads = [bar for bar, _ in state.reloads if bar >= start]
+        if lost:  # journaled: the rule reads no gap again
+            stage.lost = lost[-1].cause
+            return
+        if reloads:  # kill -9 before the row's commit: the restart trades the reloaded file
+            stage.lost = "reload"
+            stage.unjournaled = (
+                "reload",
+                f"a hot reload at bar {reloads[0]} changed the strategy the replay trades; "
+                "max_parity_gap reads no gap until the stage ends",
+            )
+            return
     stage.twin = stage_twin(session, shadowing, stage.started, stage.rules, state)
 
 

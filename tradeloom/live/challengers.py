@@ -70,7 +70,7 @@ from tradeloom.journal import (
 )
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.model_swap import model_problems
-from tradeloom.live.prediction_health import health_json, horizon_of, prediction_health
+from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
@@ -177,6 +177,8 @@ class _Book:
     verdict: str = ""
     probabilities: dict[int, list[float]] = field(default_factory=dict)
     """Its probabilities per symbol by bar (kept only for a gate with a health rule)."""
+    health: HealthBook | None = field(default=None, repr=False, compare=False)
+    """Its gate's health figures, kept up to date bar by bar (made at the first reading)."""
 
 
 @dataclass
@@ -279,9 +281,10 @@ class ShadowBooks:
             book.probabilities[t] = last.probabilities
             session = shadow.session
             closes = session.history.closes()
-            health = prediction_health(
-                book.probabilities, closes, horizon_of(session.p.model), gate.min_samples
-            )
+            horizon = horizon_of(session.p.model)
+            if book.health is None or book.health.horizon != horizon:
+                book.health = HealthBook(horizon)
+            health = book.health.health(book.probabilities, closes, gate.min_samples)
         reading = read_gate(gate, *_both(book.equity, book.champion), book.fills, health)
         if reading.verdict == book.verdict:
             return

@@ -39,6 +39,7 @@ from tradeloom.journal import (
     OrderEvent,
     OrderSent,
     OrderStateChanged,
+    ParityGapLost,
     PromotionRolledBack,
     RejectionEvent,
     RouteDecision,
@@ -164,6 +165,8 @@ class JournalState:
         routes: A live router's child client id -> its ``route_decision`` row.
         venues: A live router's venue -> its ``venue_at_start`` row.
         all_venue_fills: Every ``venue_fill`` row, in journal order.
+        parity_lost: The ``parity_gap_lost`` rows: a stage's ``max_parity_gap`` rule
+            that stopped reading its gap, in order.
         allocations: The allocation layer's decisions (``allocation_decided``), by bar:
             a replay takes them instead of solving again
             (`tradeloom.live.allocation_solver.JournaledSolver`).
@@ -208,6 +211,7 @@ class JournalState:
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
+    parity_lost: list[ParityGapLost] = field(default_factory=list)
     allocations: dict[int, AllocationDecided] = field(default_factory=dict)
     last_seq: int | None = 0
 
@@ -363,6 +367,8 @@ def _take(state: JournalState, event: Event) -> None:
     elif isinstance(event, PromotionRolledBack):
         state.watch = None
         state.swap_requests.add(_answered(event.request))
+    elif isinstance(event, ParityGapLost):
+        state.parity_lost.append(event)
     elif isinstance(event, AllocationDecided):
         state.allocations[bar] = event
     elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:

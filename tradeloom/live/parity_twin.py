@@ -25,9 +25,11 @@ a fraction of equity, what its live fills (prices, fees, partial fills, rejectio
 late bars) lost (< 0) or gained (> 0) against the replay. Returns, not amounts: a live
 run's capital is its account's (``live.capital`` or the balance), the paper venue's the
 file's ``initial_cash``. On a paper run the twin books what the run books, bar for bar,
-and the gap is 0. The twin follows the strategy in force when it started (a hot reload
-during the stage is not replayed) and knows nothing of the kill switch: a run halted by
-hand stops trading where its twin does not.
+and the gap is 0. The twin follows the strategy in force when it started and knows
+nothing of the kill switch: after a hot reload during the stage, or with the kill switch
+holding the run, it would book what the run did not, so it stops there
+(`ParityTwin.lost`: the stage journals one ``parity_gap_lost`` row and its rule reads no
+gap until the stage ends) rather than give a wrong gap.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class ParityTwin:
     start: int
     run_equity: float
     twin_equity: float = float("nan")
+    strategy: object = None
+    """The run's strategy when the twin started (a hot reload puts in another)."""
 
     @property
     def last_bar(self) -> int:
@@ -111,6 +115,22 @@ class ParityTwin:
         history = run.history
         t = len(history) - 1
         self.step(t, history.time(t), history.prices(t), run.verdicts, run.engine.size_scale)
+
+    def lost(self, run: LiveSession) -> tuple[str, str] | None:
+        """Return why the twin cannot follow ``run`` at the bar it is about to be stepped
+        on, as ``(cause, message)`` (`tradeloom.journal.ParityGapLost`); None: it can."""
+        bar = len(run.history) - 1
+        if run.p.config is not self.strategy:
+            return "reload", (
+                f"a hot reload at bar {bar} changed the strategy the replay trades; "
+                "max_parity_gap reads no gap until the stage ends"
+            )
+        if run.killed:
+            return "kill", (
+                f"the kill switch holds the run at bar {bar}, its replay knows nothing of "
+                "it; max_parity_gap reads no gap until the stage ends"
+            )
+        return None
 
     @property
     def equity(self) -> float:
@@ -190,7 +210,7 @@ def open_twin(
     )
     session.warm_up()
     scratch.events.clear()
-    twin = ParityTwin(session, scratch, start, run_equity)
+    twin = ParityTwin(session, scratch, start, run_equity, strategy=pipeline.config)
     if start == twin.last_bar:  # a stage started on the history's last bar
         twin.twin_equity = twin.equity
     pending = list(scales)  # in the order journaled

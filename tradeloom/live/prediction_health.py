@@ -7,12 +7,19 @@ each symbol's probability at its k-th own bar against its close ``horizon`` own 
 later). Over the resolved pairs, the AUC is `tradeloom.stats.auc` (the backtest's figure)
 and the expected calibration error is `tradeloom.stats.calibration_error` over the
 reliability bins (the calibration monitor's).
+
+A rule read at every bar's close keeps a `HealthBook`: the same figures, to the bit,
+brought up to date with the bars closed since it was last read instead of recomputed
+over the whole book (a pair's AUC share is counted against the sorted scores of the
+other class as it resolves, the ECE's bins are running sums).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,9 +27,21 @@ import numpy as np
 import numpy.typing as npt
 
 from tradeloom.plugins.protocols import LabelHorizon
-from tradeloom.stats import RELIABILITY_BINS, auc, calibration_error, resolved_pairs
+from tradeloom.stats import (
+    RELIABILITY_BINS,
+    auc,
+    binned_calibration_error,
+    calibration_error,
+    resolved_pairs,
+)
 
-__all__ = ["PredictionHealth", "health_json", "horizon_of", "prediction_health"]
+__all__ = [
+    "HealthBook",
+    "PredictionHealth",
+    "health_json",
+    "horizon_of",
+    "prediction_health",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,149 @@ def prediction_health(
         return PredictionHealth(math.nan, math.nan, samples)
     ece = calibration_error(p, up.astype(np.float64), RELIABILITY_BINS)[0]
     return PredictionHealth(auc(p, up), ece, samples)
+
+
+class HealthBook:
+    """`prediction_health` of a book that grows a bar at a time, kept up to date.
+
+    Each reading feeds only the bars closed since the last one: a symbol's bar resolves
+    its prediction ``horizon`` own bars back, whose label adds to twice Mann-Whitney's U
+    against the other class's sorted scores (a count of halves: the same integer
+    `tradeloom.stats.auc` counts, so the same AUC) and to its reliability bin's sums. The
+    bins' probability sums are added in `tradeloom.stats.resolved_pairs`' order, hence the
+    same ECE: on one market that is the order they resolve in; a universe's pairs are
+    pooled symbol by symbol, so its ECE adds each symbol's resolved probabilities up
+    again when read (O(pairs), one vectorised pass; the AUC stays O(log pairs) a pair).
+
+    The rows of ``probabilities`` are taken as they come, never changed once their bar's
+    close was read: a row that turns up for a bar already read (a restart's book filled
+    from the journal) starts the book again from its first bar.
+
+    Args:
+        horizon: The label's horizon, in each symbol's own bars.
+        start: The book's first bar (None: its first bar with a row of probabilities).
+    """
+
+    def __init__(self, horizon: int, start: int | None = None) -> None:
+        self.horizon = horizon
+        self.fixed = start
+        self._reset()
+
+    def _reset(self) -> None:
+        self.start: int | None = self.fixed
+        self.read = -1  # the last bar fed
+        self.rows = 0  # rows of probabilities fed
+        self.outside = 0  # rows not fed (before the book's first bar, after its last)
+        self.pending: list[deque[tuple[float, float]]] = []
+        self.resolved: list[_Pairs] = []  # per symbol, its resolved pairs in order
+        self.hits: list[float] = []  # the scores of the pairs labelled up, sorted
+        self.misses: list[float] = []
+        self.twice_u = 0
+        self.counts = np.zeros(RELIABILITY_BINS, np.int64)
+        self.p_sums = [0.0] * RELIABILITY_BINS
+        self.y_sums = [0.0] * RELIABILITY_BINS
+
+    @property
+    def samples(self) -> int:
+        """Return the resolved predictions so far."""
+        return len(self.hits) + len(self.misses)
+
+    def health(
+        self,
+        probabilities: Mapping[int, npt.ArrayLike],
+        closes: npt.NDArray[np.float64],
+        min_samples: int,
+    ) -> PredictionHealth:
+        """Return `prediction_health` of ``probabilities`` against ``closes`` (the book's
+        rows and the run's closes so far; with a fixed start, a bar with no row is a row
+        of NaN), feeding the bars closed since the last reading."""
+        self._feed(probabilities, closes)
+        if len(probabilities) - self.rows != self.outside:  # rows the book did not read
+            lowest = 0 if self.fixed is None else self.fixed
+            if sum(1 for t in probabilities if lowest <= t <= self.read) != self.rows:
+                self._reset()  # a row came for a bar already read: read the book again
+                self._feed(probabilities, closes)
+            self.outside = len(probabilities) - self.rows
+        samples = self.samples
+        if (self.fixed is None and self.start is None) or samples < min_samples or not samples:
+            return PredictionHealth(math.nan, math.nan, samples)
+        return PredictionHealth(self._auc(), self._calibration_error(), samples)
+
+    def _feed(
+        self, probabilities: Mapping[int, npt.ArrayLike], closes: npt.NDArray[np.float64]
+    ) -> None:
+        if self.start is None:
+            bars = [t for t in probabilities if 0 <= t < len(closes)]
+            if not bars:
+                return
+            self.start = min(bars)
+        m = closes.shape[1]
+        if not self.pending:
+            self.pending = [deque() for _ in range(m)]
+            self.resolved = [_Pairs() for _ in range(m)]
+        asked = np.empty(m)
+        for t in range(max(self.read + 1, self.start), len(closes)):
+            row = probabilities.get(t)
+            if row is None:
+                asked[:] = np.nan
+            else:
+                asked[:] = row  # as `prediction_health` writes a row
+                self.rows += 1
+            for s, close in enumerate(closes[t].tolist()):
+                if close != close:  # NaN: the symbol had no bar
+                    continue
+                waiting = self.pending[s]
+                waiting.append((float(asked[s]), close))
+                if len(waiting) > self.horizon:
+                    p, before = waiting.popleft()
+                    if p == p:
+                        self._add(s, p, close > before)
+            self.read = t
+
+    def _add(self, s: int, p: float, up: bool) -> None:
+        self.resolved[s].add(p, up)
+        if up:  # the misses below it count twice, those level with it once
+            self.twice_u += bisect_left(self.misses, p) + bisect_right(self.misses, p)
+            insort(self.hits, p)
+        else:  # each hit above it counts twice, each level with it once
+            below, level = bisect_left(self.hits, p), bisect_right(self.hits, p)
+            self.twice_u += 2 * len(self.hits) - below - level
+            insort(self.misses, p)
+        b = min(int(p * RELIABILITY_BINS), RELIABILITY_BINS - 1)
+        self.counts[b] += 1
+        self.p_sums[b] += p
+        self.y_sums[b] += float(up)
+
+    def _auc(self) -> float:
+        hits, misses = len(self.hits), len(self.misses)
+        if hits == 0 or misses == 0:
+            return math.nan
+        return float(self.twice_u / 2.0 / (hits * misses))
+
+    def _calibration_error(self) -> float:
+        if sum(1 for pairs in self.resolved if pairs.n) <= 1:  # pooled in the order they came
+            p_sums = np.array(self.p_sums)
+            return binned_calibration_error(self.counts, p_sums, np.array(self.y_sums))[0]
+        p = np.concatenate([pairs.p[: pairs.n] for pairs in self.resolved])
+        up = np.concatenate([pairs.up[: pairs.n] for pairs in self.resolved])
+        return calibration_error(p, up, RELIABILITY_BINS)[0]
+
+
+class _Pairs:
+    """One symbol's resolved pairs, in order, in arrays that double when full."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.p = np.empty(64)
+        self.up = np.empty(64)
+
+    def add(self, p: float, up: bool) -> None:
+        if self.n == len(self.p):
+            self.p = np.concatenate((self.p, np.empty(self.n)))
+            self.up = np.concatenate((self.up, np.empty(self.n)))
+        self.p[self.n] = p
+        self.up[self.n] = float(up)
+        self.n += 1
 
 
 def horizon_of(model: object) -> int:

@@ -35,6 +35,7 @@ from tradeloom.live.canary import (
     Shadowing,
     Watched,
     fired,
+    journal_lost_twin,
     pass_canary,
     restore_canary,
     roll_back,
@@ -106,6 +107,7 @@ class PromotionStage:
         if stage is None:
             self._promote_passed(session)
             return
+        journal_lost_twin(stage, session, self.recorder)
         stage.observe(session)
         self.review(session)
 
