@@ -45,6 +45,7 @@ from tradeloom.cli.run_command import (
     _refuse_pairs,
     _run,
 )
+from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
 from tradeloom.version import __version__
 
@@ -223,7 +224,7 @@ def _save_traceback(exc: BaseException) -> Path | None:
 
 @functools.cache  # built once per process: an embedding program or a notebook calls main often
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tradeloom", description="Run AI trading strategies written as YAML."
     )
     parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
