@@ -16,7 +16,7 @@ from tradeloom.suggestions import closest, did_you_mean
         ("sizng", ["sizing", "rules"], "sizing"),
         ("XNYZ", ["XNZE", "XNYS"], "XNYS"),  # equally near: the longer shared start
         ("knd", ["kind"], "kind"),
-        ("window", ["kind"], None),
+        ("period", ["kind"], None),
         ("anything", [], None),
     ],
 )

@@ -126,6 +126,17 @@ def test_a_command_line_mistake_is_one_line(
     assert capsys.readouterr().err.splitlines() == [message]
 
 
+def test_a_key_near_kind_but_not_its_value_leaves_kind_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 'window' is as near 'kind' as 'knd' by difflib's ratio; its 14 is no kind
+    path = _written(tmp_path, "strategies/btc_rf.yaml", "  - kind: rsi\n    window", "  - window")
+    assert _exit(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:{_line_of(path, '  - window: 14')}:5 features.2.kind: required key is missing"
+    ]
+
+
 def test_help_still_shows_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert _exit(["run", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: tradeloom run")

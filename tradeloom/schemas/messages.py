@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from tradeloom.schemas.annotations import keys_at
+from tradeloom.schemas.annotations import annotations_at, keys_at
 from tradeloom.suggestions import closest, did_you_mean
 
 __all__ = ["SECRET_ONLY_MESSAGE", "FieldError", "describe_validation_error", "join_path", "show"]
@@ -153,7 +153,8 @@ def _meant_keys(
 def _misspelt_beside(parts: tuple[Part, ...], data: Any, model: type[BaseModel]) -> Part | None:
     """The key beside the missing required key at ``parts`` that misspells it, in a mapping
     that takes keys of its own (``features: [{knd: rsi, window: 14}]``: ``knd``, which
-    `_meant_keys` cannot see, as no unknown key is an error there), or None."""
+    `_meant_keys` cannot see, as no unknown key is an error there) and whose value the
+    missing key would take, or None."""
     if not parts:
         return None
     holder: Any = data
@@ -165,10 +166,21 @@ def _misspelt_beside(parts: tuple[Part, ...], data: Any, model: type[BaseModel])
     if not isinstance(holder, Mapping):
         return None
     declared = set(keys_at(model, parts[:-1]))
-    for key in holder:
-        if key not in declared and closest(key, [parts[-1]]) is not None:
+    wanted = annotations_at(model, parts)
+    for key, value in holder.items():
+        if key in declared or closest(key, [parts[-1]]) is None:
+            continue
+        if any(_takes(annotation, value) for annotation in wanted):  # `window: 14` is no `kind`
             return str(key)
     return None
+
+
+def _takes(annotation: Any, value: Any) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except (ValidationError, TypeError, ValueError):  # not a value of it, or no such type
+        return False
+    return True
 
 
 def _another_member_went_deeper(
