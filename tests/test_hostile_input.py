@@ -612,3 +612,22 @@ def test_a_credential_by_reference_reaches_ccxt_and_never_the_run_directory(
 
 def _unused() -> None:  # keep imports used by optional cases
     _ = (pickle, sqlite3, threading)
+
+
+def test_a_binary_file_as_csv_data_is_a_data_line_not_zero_bars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # its row count (no newline: "0 bars") made the model's window the culprit
+    data = tmp_path / "bars.csv"
+    data.write_bytes(b"\x00\x01\xff" * 50)
+    text = (Path(__file__).resolve().parents[1] / "strategies" / "btc_rf.yaml").read_text()
+    text = text.replace("  kind: synthetic\n", f"  kind: csv\n  path: {data}\n")
+    text = text.replace("  bars: 20000\n", "").replace('  start: "2023-01-01T00:00:00Z"\n', "")
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+
+    assert main(["run", str(path), "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"data: {data}: cannot read it as CSV: 'utf-8' codec can't decode byte 0xff in "
+        "position 2: invalid start byte"
+    )
