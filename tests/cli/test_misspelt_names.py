@@ -7,6 +7,7 @@ commands, choices and flags (one line each, no usage block), all exit 2.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,73 @@ def test_a_key_near_kind_but_not_its_value_leaves_kind_missing(
 def test_help_still_shows_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert _exit(["run", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: tradeloom run")
+
+
+def _copied(tmp_path: Path, folder: str, name: str, old: str, new: str) -> Path:
+    """Copy ``folder/name`` (and the folder of the same stem: a portfolio's strategies)."""
+    if name.endswith(".sweep.yaml"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    else:
+        (tmp_path / folder).mkdir(parents=True)
+        shutil.copy(ROOT / folder / name, tmp_path / folder / name)
+        stem = name.removesuffix(".yaml")
+        shutil.copytree(ROOT / folder / stem, tmp_path / folder / stem)
+    path = tmp_path / folder / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{folder}/{name} no longer has {old!r}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "folder", "name", "old", "new", "message"),
+    [
+        (
+            ["sweep"],
+            "examples/sweep_files",
+            "composite.sweep.yaml",
+            "strategy:",
+            "strategyy:",
+            "{path}:{line}:1 strategyy: unknown key (did you mean 'strategy'?)",
+        ),
+        (
+            ["validate"],
+            "examples/sweep_files",
+            "composite.sweep.yaml",
+            "strategy:",
+            "strategy:",
+            "{path}: a sweep file, not a strategy file; run it with tradeloom sweep {path}",
+        ),
+        (
+            ["run"],
+            "examples/sweep_files",
+            "composite.sweep.yaml",
+            "strategy:",
+            "strategyy:",
+            "{path}: a sweep file, not a strategy file; run it with tradeloom sweep {path}",
+        ),
+        (
+            ["validate"],
+            "examples",
+            "two_strategies.yaml",
+            "strategies:",
+            "strategie:",
+            "{path}:{line}:1 strategie: unknown key (did you mean 'strategies'?)",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.endswith(":") else None,
+)
+def test_a_sweep_or_portfolio_file_is_told_as_one(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    folder: str,
+    name: str,
+    old: str,
+    new: str,
+    message: str,
+) -> None:
+    path = _copied(tmp_path, folder, name, old, new)
+    assert _exit([*argv, str(path)]) == 2
+    line = _line_of(path, new)
+    assert capsys.readouterr().err.splitlines() == [message.format(path=path, line=line)]
