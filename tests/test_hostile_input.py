@@ -631,3 +631,27 @@ def test_a_binary_file_as_csv_data_is_a_data_line_not_zero_bars(
         f"data: {data}: cannot read it as CSV: 'utf-8' codec can't decode byte 0xff in "
         "position 2: invalid start byte"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", ""], "tradeloom validate: error: argument file: expected a path, was empty"),
+        (["run", " "], "tradeloom run: error: argument file: expected a path, was empty"),
+        (["status", ""], "tradeloom status: error: argument RUN_DIR: expected a path, was empty"),
+        (["kill", ""], "tradeloom kill: error: argument RUN_DIR: expected a path, was empty"),
+        (["sweep", ""], "tradeloom sweep: error: argument file: expected a path, was empty"),
+        (
+            ["compare", "a", ""],
+            "tradeloom compare: error: argument RUN_DIR: expected a path, was empty",
+        ),
+    ],
+    ids=lambda value: " ".join(repr(v) for v in value) if isinstance(value, list) else None,
+)
+def test_an_empty_path_is_refused_not_read_as_this_folder(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [message]
