@@ -655,3 +655,61 @@ def test_an_empty_path_is_refused_not_read_as_this_folder(
         main(argv)
     assert exited.value.code == 2
     assert capsys.readouterr().err.splitlines() == [message]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import structlog
+
+    from tests.builders import strategy_text
+
+    folder = tmp_path_factory.mktemp("small_run")
+    text = strategy_text(
+        name="small",
+        data={"bars": 160},
+        model={"walk_forward": {"train_window": 60, "retrain_every": 40}},
+        outputs={"report": False},
+    )
+    (folder / "s.yaml").write_text(text)
+    saved = structlog.get_config()
+    try:
+        assert main(["-q", "run", str(folder / "s.yaml"), "--out", str(folder / "run")]) == 0
+    finally:
+        structlog.configure(**saved)
+    return folder / "run"
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "equity.csv",
+            b"garbage\n1\n",
+            "no timestamp column; damaged, or not a run's equity table",
+        ),
+        (
+            "strategy.yaml",
+            b"\x00\x01",
+            "not valid YAML (unacceptable character #x0000: special characters are not "
+            "allowed): damaged, or not a run's strategy file",
+        ),
+    ],
+    ids=["equity.csv", "strategy.yaml"],
+)
+def test_a_damaged_file_of_a_run_folder_is_one_line(
+    small_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    name: str,
+    content: bytes,
+    message: str,
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    (run / name).write_bytes(content)
+    capsys.readouterr()
+    assert main([command, str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"{run / name}: {message}"]

@@ -387,7 +387,7 @@ def read_table(
         return None
     path, frame = run_dir / name, written.get(name)
     if name.endswith(".csv"):
-        return csv_table(path, frame, columns)
+        return _timed(table, path, csv_table(path, frame, columns))
     same = None if frame is None else as_read(frame, columns)
     if same is not None:
         return same
@@ -399,7 +399,15 @@ def read_table(
     if table == POSITIONS and RECOMPUTED not in read and {"position", "close"} <= set(read):
         # (`write_table` leaves it out): as the run computed it, ``position * close``
         read[RECOMPUTED] = read["position"].to_numpy() * read["close"].to_numpy()
-    return _times_in_seconds(read)
+    return _timed(table, path, _times_in_seconds(read))
+
+
+def _timed(table: str, path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a per-bar table (``equity``, ``positions``), refusing one without its
+    ``timestamp`` column (damaged, or another file), as every reader of it would fail."""
+    if table in (EQUITY, POSITIONS) and "timestamp" not in frame.columns:
+        raise UserError(f"{path}: no timestamp column; damaged, or not a run's {table} table")
+    return frame
 
 
 def _times_in_seconds(read: pd.DataFrame) -> pd.DataFrame:
