@@ -679,23 +679,25 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
-@pytest.mark.parametrize("command", ["status", "report"])
+_EQUITY = (b"garbage\n1\n", "no timestamp column; damaged, or not a run's equity table")
+_TRADES = (b"a,b\n1,2\n", "no entry_time column; damaged, or not a run's trades table")
+_STRATEGY = (
+    b"\x00\x01",
+    "not valid YAML (unacceptable character #x0000: special characters are not allowed): "
+    "damaged, or not a run's strategy file",
+)
+
+
 @pytest.mark.parametrize(
-    ("name", "content", "message"),
+    ("command", "name", "content", "message"),
     [
-        (
-            "equity.csv",
-            b"garbage\n1\n",
-            "no timestamp column; damaged, or not a run's equity table",
-        ),
-        (
-            "strategy.yaml",
-            b"\x00\x01",
-            "not valid YAML (unacceptable character #x0000: special characters are not "
-            "allowed): damaged, or not a run's strategy file",
-        ),
+        ("status", "equity.csv", *_EQUITY),
+        ("report", "equity.csv", *_EQUITY),
+        ("report", "trades.csv", *_TRADES),
+        ("status", "strategy.yaml", *_STRATEGY),
+        ("report", "strategy.yaml", *_STRATEGY),
     ],
-    ids=["equity.csv", "strategy.yaml"],
+    ids=["status equity", "report equity", "report trades", "status strategy", "report strategy"],
 )
 def test_a_damaged_file_of_a_run_folder_is_one_line(
     small_run: Path,
