@@ -612,3 +612,106 @@ def test_a_credential_by_reference_reaches_ccxt_and_never_the_run_directory(
 
 def _unused() -> None:  # keep imports used by optional cases
     _ = (pickle, sqlite3, threading)
+
+
+def test_a_binary_file_as_csv_data_is_a_data_line_not_zero_bars(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # its row count (no newline: "0 bars") made the model's window the culprit
+    data = tmp_path / "bars.csv"
+    data.write_bytes(b"\x00\x01\xff" * 50)
+    text = (Path(__file__).resolve().parents[1] / "strategies" / "btc_rf.yaml").read_text()
+    text = text.replace("  kind: synthetic\n", f"  kind: csv\n  path: {data}\n")
+    text = text.replace("  bars: 20000\n", "").replace('  start: "2023-01-01T00:00:00Z"\n', "")
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+
+    assert main(["run", str(path), "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"data: {data}: cannot read it as CSV: 'utf-8' codec can't decode byte 0xff in "
+        "position 2: invalid start byte"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", ""], "tradeloom validate: error: argument file: expected a path, was empty"),
+        (["run", " "], "tradeloom run: error: argument file: expected a path, was empty"),
+        (["status", ""], "tradeloom status: error: argument RUN_DIR: expected a path, was empty"),
+        (["kill", ""], "tradeloom kill: error: argument RUN_DIR: expected a path, was empty"),
+        (["sweep", ""], "tradeloom sweep: error: argument file: expected a path, was empty"),
+        (
+            ["compare", "a", ""],
+            "tradeloom compare: error: argument RUN_DIR: expected a path, was empty",
+        ),
+    ],
+    ids=lambda value: " ".join(repr(v) for v in value) if isinstance(value, list) else None,
+)
+def test_an_empty_path_is_refused_not_read_as_this_folder(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [message]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import structlog
+
+    from tests.builders import strategy_text
+
+    folder = tmp_path_factory.mktemp("small_run")
+    text = strategy_text(
+        name="small",
+        data={"bars": 160},
+        model={"walk_forward": {"train_window": 60, "retrain_every": 40}},
+        outputs={"report": False},
+    )
+    (folder / "s.yaml").write_text(text)
+    saved = structlog.get_config()
+    try:
+        assert main(["-q", "run", str(folder / "s.yaml"), "--out", str(folder / "run")]) == 0
+    finally:
+        structlog.configure(**saved)
+    return folder / "run"
+
+
+_EQUITY = (b"garbage\n1\n", "no timestamp column; damaged, or not a run's equity table")
+_TRADES = (b"a,b\n1,2\n", "no entry_time column; damaged, or not a run's trades table")
+_STRATEGY = (
+    b"\x00\x01",
+    "not valid YAML (unacceptable character #x0000: special characters are not allowed): "
+    "damaged, or not a run's strategy file",
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "content", "message"),
+    [
+        ("status", "equity.csv", *_EQUITY),
+        ("report", "equity.csv", *_EQUITY),
+        ("report", "trades.csv", *_TRADES),
+        ("status", "strategy.yaml", *_STRATEGY),
+        ("report", "strategy.yaml", *_STRATEGY),
+    ],
+    ids=["status equity", "report equity", "report trades", "status strategy", "report strategy"],
+)
+def test_a_damaged_file_of_a_run_folder_is_one_line(
+    small_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    name: str,
+    content: bytes,
+    message: str,
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    (run / name).write_bytes(content)
+    capsys.readouterr()
+    assert main([command, str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"{run / name}: {message}"]

@@ -229,7 +229,9 @@ FOUNDATION = (
 """The rooms under everything: they import one another, `ERRORS_AND_BOUNDS` and nothing
 else of the package."""
 
-ERRORS_AND_BOUNDS = ("tradeloom.errors", "tradeloom.bounds")
+ERRORS_AND_BOUNDS = ("tradeloom.errors", "tradeloom.bounds", "tradeloom.suggestions")
+"""The errors a user can meet, the bounds of a file's numbers and the one rule of their
+"did you mean": below everything, importing nothing of the package."""
 
 BELOW_THE_BOTTOM = (*FOUNDATION, *ERRORS_AND_BOUNDS, "tradeloom.domain", "tradeloom.version")
 """What the bottom layer may import besides itself: the foundation, the errors and bounds,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-__all__ = ["non_negative_int", "positive_int"]
+__all__ = ["given_path", "non_negative_int", "positive_int"]
 
 
 def non_negative_int(text: str) -> int:
@@ -32,3 +33,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, was {value}")
     return value
+
+
+def given_path(text: str) -> Path:
+    """Return ``text`` as a path, refusing an empty one (``Path("")`` is this folder).
+
+    Raises:
+        argparse.ArgumentTypeError: It is empty or only spaces.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, was empty")
+    return Path(text)

@@ -119,8 +119,8 @@ from tradeloom.plugins.protocols_allocation import (
 )
 from tradeloom.plugins.protocols_books import LiveBookFeed
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.retrying import RetriesExhausted
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "LAYERS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tradeloom.errors import UserError
 from tradeloom.runtime import progress
@@ -32,7 +32,7 @@ _OPTIONS = {
 }
 
 
-def add_fetch_parser(data: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_fetch_parser(data: argparse._SubParsersAction[Any]) -> None:
     """Add ``fetch`` to the ``data`` command's subcommands."""
     fetch_parser = data.add_parser(
         "fetch",

@@ -14,7 +14,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tradeloom.errors import UserError
 from tradeloom.runtime import progress
@@ -28,7 +28,7 @@ __all__ = ["add_record_book_parser", "record_book"]
 _MAX_DEPTH = 5000
 
 
-def add_record_book_parser(data: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_record_book_parser(data: argparse._SubParsersAction[Any]) -> None:
     """Add ``record-book`` to the ``data`` command's subcommands."""
     parser = data.add_parser(
         "record-book",

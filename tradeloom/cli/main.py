@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from tradeloom.arguments import non_negative_int, positive_int
+from tradeloom.arguments import given_path, non_negative_int, positive_int
 from tradeloom.cli.run_command import (
     _check_clock,
     _count,
@@ -45,6 +45,7 @@ from tradeloom.cli.run_command import (
     _refuse_pairs,
     _run,
 )
+from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
 from tradeloom.version import __version__
 
@@ -223,7 +224,7 @@ def _save_traceback(exc: BaseException) -> Path | None:
 
 @functools.cache  # built once per process: an embedding program or a notebook calls main often
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tradeloom", description="Run AI trading strategies written as YAML."
     )
     parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
@@ -254,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="validate a strategy file and run it")
-    run.add_argument("file", type=Path)
+    run.add_argument("file", type=given_path)
     run.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
     run.add_argument(
         "--out",
@@ -318,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
         "with keys); with --mode paper --clock simulated, as run --clock simulated takes "
         "it (its bars, from any source, served by the emulator). Exit 0 valid, 2 invalid.",
     )
-    validate.add_argument("file", type=Path)
+    validate.add_argument("file", type=given_path)
     validate.add_argument(
         "--mode",
         choices=["backtest", "paper", "live"],
@@ -359,7 +360,7 @@ def _parser() -> argparse.ArgumentParser:
         "line per check and the first component and bar that looked ahead. Exit codes: "
         "0 no look-ahead found, 1 look-ahead found (or a run failure), 2 invalid input.",
     )
-    lookahead.add_argument("file", type=Path)
+    lookahead.add_argument("file", type=given_path)
     _add_set(lookahead)
     lookahead.add_argument(
         "--points",
@@ -391,7 +392,7 @@ def _parser() -> argparse.ArgumentParser:
         "equity against buy and hold, drawdown, exposure, the model's probability, "
         "monitoring, events, monthly returns, trade returns, rejections and the statistics.",
     )
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
     report.add_argument(
         "--single-file",
@@ -407,7 +408,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare runs: the settings that differ, the figures side by side, and an HTML "
         "page with their equity curves",
     )
-    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    compare.add_argument("run_dirs", type=given_path, nargs="+", metavar="RUN_DIR")
     compare.add_argument(
         "--out",
         default=None,
@@ -432,7 +433,7 @@ def _parser() -> argparse.ArgumentParser:
         "difference and the equity gap to a cause. Exit 0: every difference explained and "
         "within its tolerance; 1: not; 2: bad input.",
     )
-    parity.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parity.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parity.add_argument(
         "--tolerance",
         action="append",
@@ -492,7 +493,7 @@ def _parser() -> argparse.ArgumentParser:
         "and does not flatten). A run the kill switch holds halted already answers "
         "'already halted at ...' and exits 0 (the request is journaled all the same).",
     )
-    kill.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    kill.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     kill.add_argument(
         "--flatten",
         action="store_true",
@@ -513,7 +514,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Let a halted paper or live run trade again. Refused while RUN_DIR/KILL "
         "exists: delete that file first. An active run answers 'already active' and exits 0.",
     )
-    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    resume.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     resume.add_argument(
         "--reason",
         type=_reason,
@@ -534,7 +535,7 @@ def _parser() -> argparse.ArgumentParser:
         "journaled (model_swapped, with both models' hashes) and its file kept in "
         "RUN_DIR/swapped/, so a restart runs the model in force without the other run.",
     )
-    swap.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    swap.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     swap.add_argument(
         "--model",
         type=Path,
@@ -571,7 +572,7 @@ def _parser() -> argparse.ArgumentParser:
         "full champion. Checked first against the journal: a refusal is one line and exit "
         "2. Journaled as model_swapped, canary_started or canary_passed, by cli.",
     )
-    promote.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    promote.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     promote.add_argument(
         "--challenger",
         required=True,
@@ -597,7 +598,7 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 2 with one line when neither is in progress. Journaled as model_swapped and "
         "canary_rolled_back or promotion_rolled_back, by cli.",
     )
-    rollback.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rollback.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     rollback.add_argument(
         "--reason",
         type=_reason,
@@ -642,7 +643,7 @@ def _parser() -> argparse.ArgumentParser:
         "written (or, with --portable, this machine's CPU cannot run the target's code), "
         "2 invalid input.",
     )
-    warm.add_argument("files", type=Path, nargs="*", metavar="FILE")
+    warm.add_argument("files", type=given_path, nargs="*", metavar="FILE")
     warm.add_argument(
         "--driver",
         choices=["auto", "batch", "per-bar"],
@@ -669,7 +670,7 @@ def _parser() -> argparse.ArgumentParser:
         "stopped or was killed, and on a backtest's directory. Exit 0, or 2 with one line "
         "when RUN_DIR is not a run or its journal cannot be read.",
     )
-    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    status.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(command=_status)
 
@@ -684,7 +685,7 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 0 with the row count and the last hash, or 2 with one line naming the first "
         "bad sequence number (a row deleted, inserted or edited) or what else is wrong.",
     )
-    verify.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    verify.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     verify.set_defaults(command=_journal_verify)
 
     from tradeloom.sweep.cli import add_sweep_parser

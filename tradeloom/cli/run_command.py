@@ -45,6 +45,13 @@ def _document(args: argparse.Namespace) -> YamlDocument:
         from tradeloom.schemas.yaml_loader import load_yaml
 
         document = args.document = load_yaml(args.file)
+        from tradeloom.schemas.file_kind import is_sweep_document
+
+        if is_sweep_document(document.data):
+            raise UserError(
+                f"{args.file}: a sweep file, not a strategy file; run it with "
+                f"tradeloom sweep {args.file}"
+            )
     return document
 
 

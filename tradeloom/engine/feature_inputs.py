@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import ExtraColumns, VolumeAware, input_columns_of
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.suggestions import did_you_mean
 
 __all__ = ["input_problems"]
 

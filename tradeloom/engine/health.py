@@ -18,10 +18,10 @@ from typing import Any
 from tradeloom.domain import Bar, Halt, HealthAction, HealthStatus, ModelTraining
 from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import Monitor, MonitorMetrics, Retrainable, WalkForwardModel
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.health import HealthRule
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "HEALTH_HALT",

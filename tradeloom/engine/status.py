@@ -733,7 +733,7 @@ class _Status:
         """Return the closes the run saw: live bars, or a backtest's equity table
         (``equity.csv`` or ``equity.parquet``)."""
         from tradeloom.reporting.run_data import read_table
-        from tradeloom.reporting.run_tables import EQUITY, table_file
+        from tradeloom.reporting.run_tables import EQUITY
 
         live = self.f["live_bar"]
         if len(live) and live["symbol"].nunique() > 1:
@@ -744,9 +744,6 @@ class _Status:
         if frame is not None:
             if "close" not in frame.columns:
                 return self._universe_bars(frame)
-            if "timestamp" not in frame.columns:
-                path = self.run_dir / str(table_file(self.run_dir, EQUITY))
-                raise UserError(f"{path}: no timestamp column; damaged, or not a run's equity")
             return pd.DataFrame(
                 {
                     "bar": np.arange(len(frame)),

@@ -244,7 +244,12 @@ def read_yaml(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> Any:
     from tradeloom.files.yaml_scanner import SafeLoader
 
     text = read_text(path, what, limit=limit)
-    loader = SafeLoader(text)
+    try:
+        loader = SafeLoader(text)  # its reader refuses a control character (a NUL) here
+    except yaml.YAMLError as exc:
+        raise UnreadableFile(
+            f"{path}: not valid YAML ({_first_line(exc)}): damaged, or not {what}"
+        ) from None
     try:
         # compose first: the node tree is built without recursion limits being reached
         # by construction, and its depth is checked before PyYAML builds Python objects

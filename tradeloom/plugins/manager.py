@@ -12,7 +12,8 @@ import pluggy
 from tradeloom.errors import UserError
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.component import Component
-from tradeloom.plugins.registry import PluginInfo, Registry, did_you_mean
+from tradeloom.plugins.registry import PluginInfo, Registry
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "BUILTIN_PLUGINS",

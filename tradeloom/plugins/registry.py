@@ -7,7 +7,6 @@ to choose between two plugins that both do.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,14 +14,13 @@ from pydantic import BaseModel
 
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import LAYERS, Component, LazyComponent
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "PluginInfo",
     "RegisteredComponent",
     "RegistrationError",
     "Registry",
-    "closest",
-    "did_you_mean",
     "qualified_kind",
 ]
 
@@ -149,26 +147,6 @@ def qualified_kind(entry: RegisteredComponent) -> str:
 def _listed(items: Iterable[str]) -> str:
     names = list(items)
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
-
-
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """Return the one of ``choices`` that ``word`` most likely misspells, or None.
-
-    The rule of every "did you mean": case is not a difference (``RSI`` means ``rsi``),
-    then difflib's nearest at a ratio of 0.6 or more, compared in lower case. Of two
-    choices that differ only in case, the first is named.
-    """
-    folded: dict[str, str] = {}
-    for choice in choices:
-        folded.setdefault(str(choice).casefold(), str(choice))
-    close = difflib.get_close_matches(str(word).casefold(), list(folded), n=1, cutoff=0.6)
-    return folded[close[0]] if close else None
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """Return `` (did you mean 'x'?)`` for the `closest` of ``choices``, or an empty string."""
-    near = closest(word, choices)
-    return f" (did you mean '{near}'?)" if near is not None else ""
 
 
 def _check_component(component: object, plugin: PluginInfo) -> None:

@@ -16,7 +16,6 @@ cannot hold, so the axes are laid out here, from each chart's heights in pixels.
 
 from __future__ import annotations
 
-import difflib
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ import orjson
 from tradeloom.errors import UserError
 from tradeloom.reporting.charts import Chart, figure_json, legend_rows
 from tradeloom.reporting.report import PANELS
+from tradeloom.suggestions import did_you_mean
 
 __all__ = ["LAID_OUT", "chosen_panels", "composed_figure", "panel_figure"]
 
@@ -95,8 +95,7 @@ def chosen_panels(panels: Mapping[str, Chart], panel: str | Sequence[str] | None
         raise UserError(f"panel: no panel given; {listed}")
     for name in names:
         if not isinstance(name, str) or name not in PANELS:
-            close = difflib.get_close_matches(str(name), PANELS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, PANELS)
             raise UserError(f"panel: no panel {name!r}{hint}; {listed}")
         if name not in panels:
             raise UserError(f"panel: this run has no {name} chart; it draws {', '.join(drawn)}")

@@ -387,7 +387,7 @@ def read_table(
         return None
     path, frame = run_dir / name, written.get(name)
     if name.endswith(".csv"):
-        return csv_table(path, frame, columns)
+        return _timed(table, path, csv_table(path, frame, columns), columns)
     same = None if frame is None else as_read(frame, columns)
     if same is not None:
         return same
@@ -399,7 +399,33 @@ def read_table(
     if table == POSITIONS and RECOMPUTED not in read and {"position", "close"} <= set(read):
         # (`write_table` leaves it out): as the run computed it, ``position * close``
         read[RECOMPUTED] = read["position"].to_numpy() * read["close"].to_numpy()
-    return _times_in_seconds(read)
+    return _timed(table, path, _times_in_seconds(read), columns)
+
+
+_NEEDED: dict[str, tuple[tuple[str, ...], ...]] = {
+    EQUITY: (("timestamp",),),
+    POSITIONS: (("timestamp",),),
+    ORDERS: (("timestamp",),),
+    FILLS: (("timestamp",),),
+    TRADES: (("entry_time",), ("exit_time",), ("side", "direction")),
+}
+"""The columns every reader of a run's table needs, by table: one of each group (a run
+written before ``side`` existed has ``direction``)."""
+
+
+def _timed(table: str, path: Path, frame: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+    """Return a run's table, refusing one without a column its readers need (damaged, or
+    another file) among ``columns`` (None: all); a table without any column (no rows
+    were ever written) is kept."""
+    if not len(frame.columns):
+        return frame
+    for group in _NEEDED.get(table, ()):
+        if columns is not None and not any(column in columns for column in group):
+            continue
+        if not any(column in frame.columns for column in group):
+            named = " or ".join(group)
+            raise UserError(f"{path}: no {named} column; damaged, or not a run's {table} table")
+    return frame
 
 
 def _times_in_seconds(read: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_WINDOW
 from tradeloom.plugins.protocols_allocation import GroupCap, WeightConstraints, infeasibility
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "DEFAULT_SHORT_BOUND",

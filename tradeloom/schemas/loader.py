@@ -22,7 +22,7 @@ from tradeloom.plugins import manager
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.manager import PluginImportError, Plugins
 from tradeloom.plugins.protocols import Feature
-from tradeloom.plugins.registry import Registry, did_you_mean
+from tradeloom.plugins.registry import Registry
 from tradeloom.schemas.allocation import allocation_problems
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.challengers import challenger_problems
@@ -53,6 +53,7 @@ from tradeloom.schemas.strategy import (
     iter_sections,
 )
 from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument, load_yaml
+from tradeloom.suggestions import did_you_mean
 
 __all__ = ["load_strategy", "validate_model"]
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from tradeloom.plugins.registry import closest, did_you_mean
-from tradeloom.schemas.annotations import keys_at
+from tradeloom.schemas.annotations import annotations_at, keys_at
+from tradeloom.suggestions import closest, did_you_mean
 
 __all__ = ["SECRET_ONLY_MESSAGE", "FieldError", "describe_validation_error", "join_path", "show"]
 
@@ -110,6 +110,16 @@ def describe_validation_error(
             continue
         if missing and parts in meant:  # said by the misspelt key's line (`_meant_keys`)
             continue
+        misspelt = _misspelt_beside(parts, data, model) if missing else None
+        if misspelt is not None:  # an open mapping (a component's `kind:` and its keys)
+            result.append(
+                FieldError(
+                    parts=(*parts[:-1], misspelt),
+                    message=f"unknown key{did_you_mean(misspelt, [parts[-1]])}",
+                    at_key=True,
+                )
+            )
+            continue
         messages = [_message(err, parts, model) for err in errs]
         result.append(
             FieldError(
@@ -138,6 +148,39 @@ def _meant_keys(
         if near is not None and (*parts[:-1], near) in missing:
             meant.add((*parts[:-1], near))
     return meant
+
+
+def _misspelt_beside(parts: tuple[Part, ...], data: Any, model: type[BaseModel]) -> Part | None:
+    """The key beside the missing required key at ``parts`` that misspells it, in a mapping
+    that takes keys of its own (``features: [{knd: rsi, window: 14}]``: ``knd``, which
+    `_meant_keys` cannot see, as no unknown key is an error there) and whose value the
+    missing key would take, or None."""
+    if not parts:
+        return None
+    holder: Any = data
+    for part in parts[:-1]:
+        in_list = isinstance(holder, list | tuple) and isinstance(part, int) and part < len(holder)
+        if not (in_list or (isinstance(holder, Mapping) and part in holder)):
+            return None
+        holder = holder[part]
+    if not isinstance(holder, Mapping):
+        return None
+    declared = set(keys_at(model, parts[:-1]))
+    wanted = annotations_at(model, parts)
+    for key, value in holder.items():
+        if key in declared or closest(key, [parts[-1]]) is None:
+            continue
+        if any(_takes(annotation, value) for annotation in wanted):  # `window: 14` is no `kind`
+            return str(key)
+    return None
+
+
+def _takes(annotation: Any, value: Any) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except (ValidationError, TypeError, ValueError):  # not a value of it, or no such type
+        return False
+    return True
 
 
 def _another_member_went_deeper(

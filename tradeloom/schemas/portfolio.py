@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_WINDOW
 from tradeloom.plugins.component import Params
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.suggestions import did_you_mean
 
 __all__ = ["MAX_CORRELATION_WINDOW", "CorrelationLimit", "PortfolioRisk", "unknown_group_symbols"]
 

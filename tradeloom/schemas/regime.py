@@ -14,7 +14,7 @@ from pydantic import Field
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.core.kernels.labels import HIGH_VOLATILITY, LOW_VOLATILITY, RANGING, TRENDING
 from tradeloom.plugins.component import Params
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.suggestions import did_you_mean
 
 __all__ = ["REGIME_LABELS", "RegimeParams", "check_regime_label", "regime_mask"]
 

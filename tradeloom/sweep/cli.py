@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.arguments import non_negative_int, positive_int
+from tradeloom.arguments import given_path, non_negative_int, positive_int
 from tradeloom.errors import UserError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def add_sweep_parser(sub: Any) -> None:
         "directory; the same command resumes an interrupted sweep. Exit 0, 1 run "
         "failure, 2 invalid input.",
     )
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=given_path)
     p.add_argument(
         "--grid",
         action="append",

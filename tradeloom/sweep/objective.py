@@ -21,7 +21,6 @@ and counted.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.errors import UserError
+from tradeloom.suggestions import closest, did_you_mean
 from tradeloom.sweep.batch import METRIC_KEYS
 
 __all__ = [
@@ -123,8 +123,8 @@ def parse_objective(text: str, where: str = "--objective") -> Objective:
     _collect(tree, names)
     for name in names:
         if name not in OBJECTIVES:
-            close = difflib.get_close_matches(name, OBJECTIVES, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            near = closest(name, OBJECTIVES)
+            hint = f"did you mean '{near}'? " if near is not None else ""
             what = f"objective '{name}'" if tree.op == "name" else f"metric '{name}' in '{text}'"
             raise ObjectiveError(where, f"unknown {what} ({hint}one of: {', '.join(OBJECTIVES)})")
     return Objective(text=text.strip(), names=tuple(dict.fromkeys(names)), _tree=tree)
@@ -167,8 +167,7 @@ def parse_constraints(given: Mapping[str, Any], where: str = "constraints") -> l
     for key, bound in given.items():
         metric, lower = _bounded(str(key))
         if metric is None:
-            close = difflib.get_close_matches(str(key), choices, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, choices)
             raise ObjectiveError(
                 f"{where}.{key}",
                 f"not a bound{hint}; write min_<metric> or max_<metric>, "

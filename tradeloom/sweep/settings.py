@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.files.writing import check_out_text
+from tradeloom.schemas.file_kind import is_sweep_document
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.leaderboard import check_objective
 from tradeloom.sweep.limits import DEFAULT_MAX_VARIANTS
 from tradeloom.sweep.objective import Constraint, Objective, parse_constraints, parse_objective
 from tradeloom.sweep.space import Axis, Space, axis_from_text, repeated_axes
-from tradeloom.sweep.sweep_file import SweepFile, is_sweep_document, load_sweep_file
+from tradeloom.sweep.sweep_file import SweepFile, load_sweep_file
 from tradeloom.sweep.walk_forward import WalkForwardSpec
 
 __all__ = ["DEFAULT_MAX_VARIANTS", "Settings", "check_scheduler_address", "resolve_settings"]

@@ -19,7 +19,8 @@ max_variants: 100000
 keep_top: 3
 ```
 
-A file is a sweep file when its top level has ``strategy:``. Problems are reported
+A file is a sweep file when its top level has ``strategy:`` or a key only a sweep file
+has (`tradeloom.schemas.file_kind`). Problems are reported
 together, at ``FILE:LINE:COL`` (an axis's at its key), with the strategy loader's
 messages (unknown keys get a did-you-mean).
 """
@@ -38,7 +39,7 @@ from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.sweep.objective import ObjectiveError, parse_constraints, parse_objective
 from tradeloom.sweep.space import Axis, Space, axis_from_values, range_axis, repeated_axes
 
-__all__ = ["SweepFile", "is_sweep_document", "load_sweep_file"]
+__all__ = ["SweepFile", "load_sweep_file"]
 
 
 class _Range(BaseModel):
@@ -99,11 +100,6 @@ def _objective_problems(
             where = source_map.locate_key(f"constraints.{key}")
             problems.append(Problem(where, f"constraints.{key}", error.message))
     return problems
-
-
-def is_sweep_document(data: Mapping[Any, Any]) -> bool:
-    """Return whether a loaded YAML document is a sweep file (it names a ``strategy``)."""
-    return "strategy" in data
 
 
 def load_sweep_file(path: Path) -> tuple[SweepFile, Space, Path]:

@@ -28,7 +28,6 @@ of them; optional in-sample, required out-of-sample). It may read bars before ``
 from __future__ import annotations
 
 import argparse
-import difflib
 import itertools
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.errors import UserError
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "Evaluation",
@@ -338,8 +338,7 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
         if not sep or not key:
             raise ValueError(f"expected {_FORM}, was '{text}'")
         if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, _KEYS)
             raise ValueError(f"unknown key '{key}'{hint}; expected {_FORM}")
         if key in values:
             raise ValueError(f"{key} is given twice")

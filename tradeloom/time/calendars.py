@@ -23,7 +23,6 @@ none and takes the calendar's own year (for an exchange, the mean over
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from typing import Any
 
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.suggestions import did_you_mean
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
 
 __all__ = [
@@ -409,23 +409,11 @@ def get_calendar(spec: str | Mapping[str, Any] | None) -> TradingCalendar:
     if name.upper() in exchanges:
         return ExchangeCalendar(name=exchanges[name.upper()])
     names = calendar_names()
-    close = sorted(
-        difflib.get_close_matches(name, names, n=3),
-        key=lambda n: -_shared_start(n.upper(), name.upper()),
-    )
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = did_you_mean(name, names)
     raise ValueError(
         f"unknown calendar '{name}'{hint}; installed: {', '.join(names)}, or a mapping of "
         "timezone, weekdays, open, close and holidays"
     )
-
-
-def _shared_start(a: str, b: str) -> int:
-    """Return how many leading characters two names share (XNYZ is nearer XNYS than XNZE)."""
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 _SESSION_KEYS = ("timezone", "weekdays", "open", "close", "holidays")

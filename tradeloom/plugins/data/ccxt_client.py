@@ -28,10 +28,10 @@ from typing import Any
 
 import ccxt
 
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.exchange_clients import rest_stand_in, use_rest_stand_in
 from tradeloom.runtime.exchange_errors import ErrorListener, tell_error, watch_errors
 from tradeloom.runtime.redaction import guard_client
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "CREDENTIAL_SETTINGS",

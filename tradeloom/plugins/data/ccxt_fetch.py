@@ -45,11 +45,11 @@ from tradeloom.plugins.data.ccxt_retry import (
     retry_after,
     unresolved_host,
 )
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.retrying import RetryPolicy, call_with_retries
+from tradeloom.suggestions import did_you_mean
 from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 
 if TYPE_CHECKING:

@@ -39,9 +39,9 @@ from tradeloom.plugins.data.retry_policy import RetryParams
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime import progress
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.suggestions import did_you_mean
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 from tradeloom.time.timeframes import format_timestamp, parse_timeframe
 

@@ -357,7 +357,8 @@ class FileSource:
     def _rows_in(self, path: Path) -> int | None:
         try:
             if self.file_format == "csv":
-                return csv_row_count(path)
+                # no header pandas can read (a binary file): not "0 bars", load() says why
+                return None if csv_header(path) is None else csv_row_count(path)
             import pyarrow.parquet as pq
 
             return int(pq.read_metadata(path).num_rows)

@@ -11,9 +11,9 @@ from pydantic import AfterValidator, Field
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext, ParamError, Params, bars_key
 from tradeloom.plugins.protocols import Feature
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "ColumnName",

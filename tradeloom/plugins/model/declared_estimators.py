@@ -35,7 +35,7 @@ from tradeloom.plugins.model.estimator_checks import (
     verdict_digest,
     write_remembered,
 )
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.suggestions import did_you_mean
 
 __all__ = [
     "DeclaredEstimator",

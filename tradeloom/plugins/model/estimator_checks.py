@@ -39,7 +39,7 @@ from tradeloom.plugins.model.boosting_libraries import (
     work_aliases,
 )
 from tradeloom.plugins.model.estimator_table import table_verdict
-from tradeloom.plugins.registry import did_you_mean
+from tradeloom.suggestions import did_you_mean
 from tradeloom.version import __version__
 
 __all__ = [

@@ -12,9 +12,9 @@ from tradeloom.domain import Bars, ModelOutput, Universe
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_symbols import fit_each_symbol
-from tradeloom.plugins.registry import did_you_mean
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.suggestions import did_you_mean
 from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["PrecomputedModel", "PrecomputedParams", "build_precomputed_model"]

@@ -44,12 +44,13 @@ unserved endpoint (404)                            ExchangeNotAvailable
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+
+from tradeloom.suggestions import closest
 
 __all__ = [
     "DoubledTrade",
@@ -273,8 +274,8 @@ class FaultSchedule:
         key = _normalize(route)
         known = self._routes | {r.split(" ", 1)[1] for r in self._routes} | {"*"}
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            near = closest(key, sorted(known))
+            hint = f"; did you mean '{near}'?" if near is not None else ""
             raise ValueError(f"the emulator serves no route '{route}'{hint}")
         if not faults:
             raise ValueError("name at least one fault, e.g. Timeout(after_accept=True)")
