@@ -3,9 +3,11 @@
 `run_batch` runs each variant's parameters (`tradeloom.core.params.CoreSpec.vector`)
 through the compiled core (`tradeloom.sweep.batch_kernel`), one variant at a time so
 that a worker holds one variant's equity curve and events, not the batch's, and
-computes each variant's metrics with the very functions ``tradeloom run`` uses
-(`tradeloom.reporting.metrics.values_performance`, which ``curve_performance`` calls, and
-`tradeloom.reporting.statistics`), on the same equity curve and trades: each number equals
+computes each variant's metrics with the very kernels and figures ``tradeloom run``
+uses (`tradeloom.reporting.metrics.values_performance`'s, which ``curve_performance``
+calls, and `tradeloom.reporting.statistics`'), on the same equity curve and trades: the
+kernels' calls in one (`tradeloom.sweep.batch_figures.variant_figures`, over buffers the
+batch keeps), then `tradeloom.reporting.metrics.performance_figures`. Each number equals
 the one in that variant's ``metrics.json``, bit for bit (`METRIC_KEYS` lists them; the
 tests compare them). What depends on the bars alone (the days' last bars, the buy and
 hold) is found once for every variant.
