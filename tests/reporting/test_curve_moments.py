@@ -34,7 +34,13 @@ from tradeloom.reporting.metrics import (
     profit_factor,
     values_performance,
 )
-from tradeloom.reporting.pairwise import pairwise_sum
+from tradeloom.reporting.pairwise import (
+    ITEMS,
+    SQUARED_DEVIATIONS,
+    SQUARED_LOSSES,
+    pairwise_sum,
+    pairwise_sum_of,
+)
 from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
 from tradeloom.time.timeframes import periods_per_year as _periods
@@ -241,6 +247,38 @@ def test_the_pairwise_sum_is_numpys_sum(values: list[float], start: int) -> None
     with np.errstate(all="ignore"):
         expected = float(a[start:].sum())
     assert _bits(pairwise_sum(a, start, len(a) - start)) == _bits(expected)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    values=st.lists(
+        st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 5e-324, math.nan, math.inf])
+        | st.floats(allow_nan=False, allow_infinity=False),
+        max_size=300,
+    )
+    | st.sampled_from(PAIRWISE_LENGTHS).map(lambda n: [-0.0] * n),
+    start=st.integers(0, 3),
+    center=st.sampled_from([0.0, -0.0, 0.5, math.nan, math.inf])
+    | st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_a_sum_of_terms_is_numpys_sum_of_their_array(
+    values: list[float], start: int, center: float
+) -> None:
+    """The squared deviations and losses made as they are added: the bits of numpy's sum
+    of the arrays `_var` and ``np.minimum(x, 0.0) ** 2`` write."""
+    a = np.array(values, np.float64)
+    start = min(start, len(a))
+    x = a[start:]
+    with np.errstate(all="ignore"):
+        deviations = x - center
+        arrays = {
+            ITEMS: x,
+            SQUARED_DEVIATIONS: deviations * deviations,
+            SQUARED_LOSSES: np.minimum(x, 0.0) ** 2,
+        }
+        for terms, array in arrays.items():
+            ours = pairwise_sum_of(a, start, len(x), terms, center)
+            assert _bits(ours) == _bits(float(array.sum())), terms
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -22,10 +22,15 @@ import numpy.typing as npt
 
 from tradeloom.kernels.jit import kernel, python_form, released_kernel
 from tradeloom.reporting.drawdowns import deepest_drawdown, drawdown_curve
-from tradeloom.reporting.pairwise import pairwise_sum
+from tradeloom.reporting.pairwise import (
+    SQUARED_DEVIATIONS,
+    SQUARED_LOSSES,
+    pairwise_sum,
+    pairwise_sum_of,
+)
 from tradeloom.reporting.tearsheet import simple_returns
 
-__all__ = ["NO_DAYS", "Moments", "curve_moments"]
+__all__ = ["NO_DAYS", "Moments", "curve_moments", "curve_moments_into"]
 
 NO_DAYS = np.zeros(0, np.intp)
 """`curve_moments`'s ``ends`` where no daily figures are wanted."""
@@ -60,8 +65,21 @@ def curve_moments(
     `drawdown_curve` (NaN if any bar's is), and the same three of the daily returns
     (each day's last equity over the day before's, the first over ``initial_cash``).
     """
+    return curve_moments_into(values, initial_cash, returns, fill, ends, np.empty(len(ends)))
+
+
+@kernel
+def curve_moments_into(
+    values: npt.NDArray[np.float64],
+    initial_cash: float,
+    returns: npt.NDArray[np.float64],
+    fill: bool,
+    ends: npt.NDArray[np.intp],
+    daily: npt.NDArray[np.float64],
+) -> Moments:
+    """`curve_moments` with the daily returns in a buffer the caller keeps (a sweep's
+    many curves): ``daily``, at least ``len(ends)`` floats."""
     n = len(values)
-    scratch = np.empty(n)
     if fill:
         previous = initial_cash
         for i in range(n):
@@ -69,9 +87,8 @@ def curve_moments(
             returns[i] = value / previous - 1.0  # `simple_returns`: a division, then - 1
             previous = value
     deepest = deepest_drawdown(values, initial_cash)
-    mean, std, downside = _moments(returns, n, scratch)
-    days = len(ends)
-    daily = np.empty(days)  # each day's return, then its moments' scratch
+    mean, std, downside = _moments(returns, n)
+    days = len(ends)  # each day's return in ``daily``
     previous = initial_cash
     for k in range(days):
         close = values[ends[k]]
@@ -79,29 +96,20 @@ def curve_moments(
         previous = close
     daily_mean, daily_std, daily_downside = (0.0, 0.0, 0.0)
     if days:
-        daily_mean, daily_std, daily_downside = _moments(daily, days, scratch)
+        daily_mean, daily_std, daily_downside = _moments(daily, days)
     return mean, std, downside, deepest, daily_mean, daily_std, daily_downside
 
 
 @kernel
-def _moments(
-    x: npt.NDArray[np.float64], n: int, scratch: npt.NDArray[np.float64]
-) -> tuple[float, float, float]:
+def _moments(x: npt.NDArray[np.float64], n: int) -> tuple[float, float, float]:
     """Return ``x[:n]``'s mean, standard deviation (``ddof=1``; 0.0 for one item) and
     downside deviation as numpy computes them (``_var``: the mean, the squared
     deviations from it, their sum over ``n - 1``)."""
     mean = pairwise_sum(x, 0, n) / n
     std = 0.0
-    if n > 1:
-        for i in range(n):
-            deviation = x[i] - mean
-            scratch[i] = deviation * deviation
-        std = math.sqrt(pairwise_sum(scratch, 0, n) / (n - 1))
-    for i in range(n):
-        value = x[i]
-        loss = value if value < 0.0 or value != value else 0.0  # `np.minimum(x, 0.0)`
-        scratch[i] = loss * loss
-    downside = math.sqrt(pairwise_sum(scratch, 0, n) / n)
+    if n > 1:  # the squared deviations' sum, each made as it is added
+        std = math.sqrt(pairwise_sum_of(x, 0, n, SQUARED_DEVIATIONS, mean) / (n - 1))
+    downside = math.sqrt(pairwise_sum_of(x, 0, n, SQUARED_LOSSES, 0.0) / n)
     return mean, std, downside
 
 

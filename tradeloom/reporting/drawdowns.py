@@ -36,6 +36,8 @@ __all__ = [
     "drawdown_curve",
     "find_drawdowns",
     "longest_drawdown",
+    "longest_drawdown_into",
+    "stretch_room",
     "write_drawdowns",
 ]
 
@@ -96,11 +98,38 @@ def longest_drawdown(
         initial_cash: Its equity before the first bar.
         times_ns: Each bar's time (UTC, ns).
     """
-    peaks, _, _, recoveries, _ = _stretches(equity, initial_cash)
+    most = stretch_room(len(equity))
+    return longest_drawdown_into(
+        equity, initial_cash, times_ns, np.empty((4, most), np.int64), np.empty(most)
+    )
+
+
+@kernel
+def stretch_room(bars: int) -> int:
+    """Return how many drawdowns a curve of ``bars`` bars may hold (a bar at the peak
+    parts two stretches): the rows `longest_drawdown_into`'s buffers need."""
+    return bars // 2 + 1
+
+
+@kernel
+def longest_drawdown_into(
+    equity: npt.NDArray[np.float64],
+    initial_cash: float,
+    times_ns: npt.NDArray[np.int64],
+    bars_out: npt.NDArray[np.int64],
+    highs: npt.NDArray[np.float64],
+) -> tuple[int, int]:
+    """`longest_drawdown`, its stretches found in buffers the caller keeps (a sweep's
+    many curves): ``bars_out`` ``[4, stretch_room(len(equity))]`` int64 and ``highs``
+    as many float64."""
+    count = _write_stretches(
+        equity, initial_cash, bars_out[0], bars_out[1], bars_out[2], bars_out[3], highs
+    )
+    peaks, recoveries = bars_out[0], bars_out[3]
     last = len(equity) - 1
     bars = 0
     longest = 0
-    for k in range(len(peaks)):
+    for k in range(count):
         end = min(recoveries[k], last)
         if k == 0 or end - peaks[k] > bars:
             bars = end - peaks[k]
@@ -119,13 +148,35 @@ def _stretches(
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
 ]:
-    n = len(values)
-    most = n // 2 + 1  # a bar at the peak parts two stretches
+    most = stretch_room(len(values))
     peaks = np.empty(most, np.int64)
     starts = np.empty(most, np.int64)
     troughs = np.empty(most, np.int64)
     recoveries = np.empty(most, np.int64)
     highs = np.empty(most, np.float64)
+    count = _write_stretches(values, initial_cash, peaks, starts, troughs, recoveries, highs)
+    return (
+        peaks[:count].copy(),
+        starts[:count].copy(),
+        troughs[:count].copy(),
+        recoveries[:count].copy(),
+        highs[:count].copy(),
+    )
+
+
+@kernel
+def _write_stretches(
+    values: npt.NDArray[np.float64],
+    initial_cash: float,
+    peaks: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.int64],
+    troughs: npt.NDArray[np.int64],
+    recoveries: npt.NDArray[np.int64],
+    highs: npt.NDArray[np.float64],
+) -> int:
+    """Write the drawdowns of ``values`` (`Drawdowns`' fields) from the first row of
+    each buffer (`stretch_room` rows); return how many there are."""
+    n = len(values)
     count = 0
     inside = False
     peak = initial_cash
@@ -150,13 +201,7 @@ def _stretches(
     if inside:
         recoveries[count] = n
         count += 1
-    return (
-        peaks[:count].copy(),
-        starts[:count].copy(),
-        troughs[:count].copy(),
-        recoveries[:count].copy(),
-        highs[:count].copy(),
-    )
+    return count
 
 
 def drawdown_curve(

@@ -11,17 +11,19 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.domain import Trade
-from tradeloom.reporting.curve_moments import NO_DAYS, curve_moments
-from tradeloom.reporting.trade_sums import trade_sums
+from tradeloom.reporting.curve_moments import NO_DAYS, Moments, curve_moments
+from tradeloom.reporting.trade_sums import TradeSums, trade_sums
 from tradeloom.stats import auc
 from tradeloom.time.timeframes import SECONDS_PER_YEAR
 from tradeloom.time.timeframes import periods_per_year as _periods
 
 __all__ = [
     "curve_performance",
+    "daily_ends",
     "daily_ratios",
     "day_ends",
     "performance",
+    "performance_figures",
     "prediction_auc",
     "profit_factor",
     "values_performance",
@@ -130,16 +132,8 @@ def values_performance(
             None (``len(values)`` contiguous float64s: a sweep keeps them); None: a new
             array.
     """
-    ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
     values = np.ascontiguousarray(values, np.float64)
-    final = float(values[-1])
-    total = final / initial_cash - 1.0
-    if periods_per_year is None:
-        years = len(values) * timeframe_seconds / SECONDS_PER_YEAR
-    else:
-        years = len(values) / periods_per_year
-    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
-    days = ends if ends is not None and years > 0 else None  # else no daily ratios
+    days = daily_ends(ends, len(values), timeframe_seconds, periods_per_year)
     fill = returns is None  # the kernel writes them
     if returns is None:
         returns = np.empty(len(values)) if returns_out is None else returns_out
@@ -150,15 +144,85 @@ def values_performance(
         fill,
         NO_DAYS if days is None else days,
     )
+    sums = trade_sums(
+        np.ascontiguousarray(pnl, np.float64), np.ascontiguousarray(trade_returns, np.float64)
+    )
+    return performance_figures(
+        float(values[-1]),
+        len(values),
+        moments,
+        sums,
+        len(pnl),
+        len(trade_returns),
+        exposure,
+        fees,
+        daily=days is not None,
+        days=0 if days is None else len(days),
+        initial_cash=initial_cash,
+        timeframe_seconds=timeframe_seconds,
+        periods_per_year=periods_per_year,
+    )
+
+
+def _years(bars: int, timeframe_seconds: int, periods_per_year: float | None) -> float:
+    if periods_per_year is None:
+        return bars * timeframe_seconds / SECONDS_PER_YEAR
+    return bars / periods_per_year
+
+
+def daily_ends(
+    ends: npt.NDArray[np.intp] | None,
+    bars: int,
+    timeframe_seconds: int,
+    periods_per_year: float | None,
+) -> npt.NDArray[np.intp] | None:
+    """Return the days' last bars `values_performance` measures the daily ratios by:
+    ``ends``, or None (no daily ratios) where there are none or the bars span no time."""
+    if ends is None or not _years(bars, timeframe_seconds, periods_per_year) > 0:
+        return None
+    return ends
+
+
+def performance_figures(
+    final: float,
+    bars: int,
+    moments: Moments,
+    sums: TradeSums,
+    count: int,
+    returns_count: int,
+    exposure: float,
+    fees: float,
+    *,
+    daily: bool,
+    days: int,
+    initial_cash: float,
+    timeframe_seconds: int,
+    periods_per_year: float | None,
+) -> dict[str, Any]:
+    """Return `values_performance`'s figures from its compiled calls' answers.
+
+    Args:
+        final: The last bar's equity.
+        bars: The curve's length.
+        moments: `curve_moments` of the curve (its daily figures by `daily_ends`).
+        sums: `trade_sums` of the trades.
+        count, returns_count: How many trade P&Ls and trade returns there are.
+        exposure, fees: As `values_performance` takes them.
+        daily: Whether the daily ratios are measured (`daily_ends` is not None), over
+            ``days`` days.
+        initial_cash, timeframe_seconds, periods_per_year: As `values_performance` takes
+            them.
+    """
+    ppy = periods_per_year if periods_per_year is not None else _periods(timeframe_seconds)
+    total = final / initial_cash - 1.0
+    years = _years(bars, timeframe_seconds, periods_per_year)
+    cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
     mean, std, downside, deepest = moments[:4]
     sharpe, sortino = _ratios(mean, std, downside, ppy)
     daily_sharpe, daily_sortino = (math.nan, math.nan)
-    if days is not None:
-        daily_sharpe, daily_sortino = _ratios(*moments[4:], len(days) / years)
-    count = len(pnl)
-    wins, profit, losses, loss, returns_sum = trade_sums(
-        np.ascontiguousarray(pnl, np.float64), np.ascontiguousarray(trade_returns, np.float64)
-    )
+    if daily:
+        daily_sharpe, daily_sortino = _ratios(*moments[4:], days / years)
+    wins, profit, losses, loss, returns_sum = sums
     return {
         "total_return": total,
         "cagr": cagr,
@@ -173,7 +237,7 @@ def values_performance(
         "trades": count,
         "win_rate": float(wins / count) if count else 0.0,
         # `np.mean`: numpy's sum over the count
-        "avg_trade_return": returns_sum / len(trade_returns) if count else 0.0,
+        "avg_trade_return": returns_sum / returns_count if count else 0.0,
         "profit_factor": _profit_factor(profit, losses, loss),
         "exposure": exposure,
         "fees": fees,

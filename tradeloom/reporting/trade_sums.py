@@ -17,7 +17,7 @@ import numpy.typing as npt
 from tradeloom.kernels.jit import kernel, python_form
 from tradeloom.reporting.pairwise import pairwise_sum
 
-__all__ = ["TradeSums", "trade_sums"]
+__all__ = ["TradeSums", "trade_sums", "trade_sums_into"]
 
 TradeSums = tuple[int, float, int, float, float]
 """`trade_sums`' figures: the winning trades' count and P&L sum, the losing trades'
@@ -35,7 +35,17 @@ def trade_sums(pnl: npt.NDArray[np.float64], trade_returns: npt.NDArray[np.float
     The figures are numpy's: ``len(pnl[pnl > 0])``, ``pnl[pnl > 0].sum()``, the same
     two of ``pnl < 0``, and ``trade_returns.sum()``.
     """
-    kept = np.empty(len(pnl))  # the winners, then the losers, in order
+    return trade_sums_into(pnl, trade_returns, np.empty(len(pnl)))
+
+
+@kernel
+def trade_sums_into(
+    pnl: npt.NDArray[np.float64],
+    trade_returns: npt.NDArray[np.float64],
+    kept: npt.NDArray[np.float64],
+) -> TradeSums:
+    """`trade_sums` in a buffer the caller keeps (``kept``: at least ``len(pnl)``
+    floats; the winners, then the losers, in order)."""
     wins = 0
     for i in range(len(pnl)):
         if pnl[i] > 0:

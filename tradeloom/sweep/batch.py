@@ -3,9 +3,11 @@
 `run_batch` runs each variant's parameters (`tradeloom.core.params.CoreSpec.vector`)
 through the compiled core (`tradeloom.sweep.batch_kernel`), one variant at a time so
 that a worker holds one variant's equity curve and events, not the batch's, and
-computes each variant's metrics with the very functions ``tradeloom run`` uses
-(`tradeloom.reporting.metrics.values_performance`, which ``curve_performance`` calls, and
-`tradeloom.reporting.statistics`), on the same equity curve and trades: each number equals
+computes each variant's metrics with the very kernels and figures ``tradeloom run``
+uses (`tradeloom.reporting.metrics.values_performance`'s, which ``curve_performance``
+calls, and `tradeloom.reporting.statistics`'), on the same equity curve and trades: the
+kernels' calls in one (`tradeloom.sweep.batch_figures.variant_figures`, over buffers the
+batch keeps), then `tradeloom.reporting.metrics.performance_figures`. Each number equals
 the one in that variant's ``metrics.json``, bit for bit (`METRIC_KEYS` lists them; the
 tests compare them). What depends on the bars alone (the days' last bars, the buy and
 hold) is found once for every variant.
@@ -19,13 +21,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from tradeloom.core.codes import CodeTable
 from tradeloom.core.layout import EV_WIDTH
 from tradeloom.core.params import CoreSpec
-from tradeloom.core.records import TRADE
-from tradeloom.reporting.metrics import day_ends, values_performance
-from tradeloom.reporting.statistics import buy_and_hold_return, calmar, drawdown_duration
+from tradeloom.reporting.curve_moments import NO_DAYS
+from tradeloom.reporting.metrics import daily_ends, day_ends, performance_figures
+from tradeloom.reporting.statistics import buy_and_hold_return, calmar
+from tradeloom.sweep.batch_figures import FigureBuffers, Figures, variant_figures
 from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
 from tradeloom.sweep.batch_start import BatchStart
 from tradeloom.sweep.stages import Series
@@ -102,19 +106,23 @@ def run_batch(
     table = CodeTable()
     metrics: list[dict[str, Any]] = []
     returns = np.empty((count, n), returns_dtype)
+    in_place = returns.dtype == np.float64  # each variant's returns written in its row
     equity = np.empty((1, n))
-    bar_returns = np.empty(n)  # each variant's, written by its metrics' call
+    counts = np.empty((1, COUNTS))
+    rejections = np.empty((1, MAX_CODE), np.int64)
     # the event and trade rows' buffers, one variant's at a time, kept between variants
     ev = np.empty((_ROWS, EV_WIDTH))
     trade_buffer = np.empty((64, TRADE_WIDTH))
     start: BatchStart | None = None
-    shared = _Shared(buy_and_hold_return(series.close.to_numpy(np.float64)), day_ends(series.index))
+    ends = daily_ends(day_ends(series.index), n, series.timeframe_seconds, series.calendar_year)
+    shared = _Shared(buy_and_hold_return(series.close.to_numpy(np.float64)), ends)
+    buffers = FigureBuffers(n, 0 if ends is None else len(ends))
     for v, spec in enumerate(specs):
         if start is None:
             start = BatchStart(spec)
         begin = start.variant(spec)
-        counts = np.zeros((1, COUNTS))
-        rejections = np.zeros((1, MAX_CODE), np.int64)
+        counts[0, 0] = 0.0
+        rejections.fill(0)
         trade_buffer, n_trades, ev = run_variants(
             inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
             begin.prm, begin.acct, start.sym, start.port, begin.limits, begin.limits_at,
@@ -122,20 +130,22 @@ def run_batch(
         )  # fmt: skip
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
-        own = trade_buffer[:n_trades, 1:]
-        metrics.append(
-            _metrics(
-                series, shared, spec, equity[0], bar_returns, counts[0], rejections[0], own, table
-            )
-        )
-        returns[v] = bar_returns
+        row = returns[v]
+        figures = variant_figures(
+            equity[0], float(spec.initial_cash), row if in_place else buffers.returns, row,
+            not in_place, NO_DAYS if ends is None else ends, inputs.time_ns, trade_buffer,
+            n_trades, buffers.trades(n_trades), buffers.daily,
+            buffers.stretches, buffers.highs,
+        )  # fmt: skip
+        own = (figures, n_trades, counts[0], rejections[0])
+        metrics.append(_metrics(series, shared, spec, equity[0], *own, table))
     return BatchResult(metrics, returns)
 
 
 @dataclass(frozen=True)
 class _Shared:
     """What every variant's metrics read of the bars alone: the buy and hold's return
-    and `day_ends` of their times."""
+    and the days' last bars the daily ratios read (`daily_ends`; None: none)."""
 
     buy_and_hold: float
     ends: npt.NDArray[np.intp] | None
@@ -146,32 +156,35 @@ def _metrics(
     shared: _Shared,
     spec: CoreSpec,
     equity: npt.NDArray[np.float64],
-    bar_returns: npt.NDArray[np.float64],
+    figures: Figures,
+    n_trades: int,
     counts: npt.NDArray[np.float64],
     rejections: npt.NDArray[np.int64],
-    trade_rows: npt.NDArray[np.float64],
     table: CodeTable,
 ) -> dict[str, Any]:
     """Return one variant's metrics as ``tradeloom.backtest.run`` computes them."""
     index = series.index
-    pnl = trade_rows[:, TRADE.place("pnl")]
-    size = trade_rows[:, TRADE.place("quantity")] * trade_rows[:, TRADE.place("entry_price")]
-    initial_cash = spec.initial_cash
-    perf = values_performance(
-        equity,
-        # `curve_performance`'s np.mean(position != 0): the same division of the same count
-        float(counts[6] / len(equity)),
-        shared.ends,
-        initial_cash=initial_cash,
-        timeframe_seconds=series.timeframe_seconds,
+    moments, sums, bars, longest = figures
+    n = len(equity)
+    perf = performance_figures(
+        float(equity[n - 1]),
+        n,
+        moments,
+        sums,
         # `Trade.from_kernel`'s pnl and `Trade.return_pct`, on the core's trade fields
-        pnl=pnl,
-        trade_returns=pnl / size,
-        fees=float(counts[3]),
+        n_trades,
+        n_trades,
+        # `curve_performance`'s np.mean(position != 0): the same division of the same count
+        float(counts[6] / n),
+        float(counts[3]),
+        daily=shared.ends is not None,
+        days=0 if shared.ends is None else len(shared.ends),
+        initial_cash=spec.initial_cash,
+        timeframe_seconds=series.timeframe_seconds,
         periods_per_year=series.calendar_year,
-        returns_out=bar_returns,  # `simple_returns` of the equity, written here
     )
-    bars, duration = drawdown_duration(equity, initial_cash, series.inputs.time_ns)
+    # `drawdown_duration`'s, from `longest_drawdown`'s bars and nanoseconds
+    duration = pd.Timedelta(np.timedelta64(longest, "ns"))
     codes = np.flatnonzero(rejections)
     halt_code, halt_bar = int(counts[4]), int(counts[5])
     return {
@@ -179,7 +192,7 @@ def _metrics(
         # `headline_statistics`' two, in its order
         "buy_and_hold_return": shared.buy_and_hold,
         "calmar": calmar(perf["cagr"], perf["max_drawdown"]),
-        "max_drawdown_duration_bars": bars,
+        "max_drawdown_duration_bars": int(bars),
         "max_drawdown_duration_days": duration.total_seconds() / 86_400.0,
         "signals": int(counts[0]),
         "orders": int(counts[1]),
