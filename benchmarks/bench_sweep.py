@@ -161,11 +161,12 @@ def series_of(frame: pd.DataFrame) -> Series:
     )
 
 
-def vectorbt_inputs(frame: pd.DataFrame) -> dict[str, Any]:
-    """Return from_signals' arguments over the 1,000 columns (the same grid's order)."""
+def vectorbt_inputs(frame: pd.DataFrame, count: int) -> dict[str, Any]:
+    """Return from_signals' arguments over the grid's first ``count`` columns (the sweep's
+    variants, in the same order)."""
     p = frame["p"].to_numpy()
     confidence = np.abs(p - 0.5) * 2.0
-    combos = grid()
+    combos = grid()[:count]
     t_of = np.array([np.searchsorted(THRESHOLDS, t) for t, _, _ in combos])
     f_of = np.array([np.searchsorted(FRACTIONS, f) for _, f, _ in combos])
     entries = np.stack([(confidence >= t) & (p > 0.5) for t in THRESHOLDS], axis=1)[:, t_of]
@@ -227,7 +228,7 @@ def main() -> None:
     frame = market(args.bars)
     series = series_of(frame)
     variants = specs()[: args.variants]
-    vin = vectorbt_inputs(frame)
+    vin = vectorbt_inputs(frame, args.variants)
     n_var = len(variants)
     print(f"\n{args.bars:,} one-minute bars x {n_var:,} variants (of the grid of 10 thresholds "
           "x 10 Kelly fractions x 10 stop-losses); predictions fixed")  # fmt: skip
