@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.live.live_emulated import emulated_run, rows, tick_bars
+from tests.live.live_emulated import crash, emulated_run, rows, tick_bars
 from tests.live.test_canary import live_text
 from tests.live.test_canary_parity_gap import gaps_read
 
@@ -56,10 +57,122 @@ def test_a_hot_reload_in_a_canary_stops_the_gap_rule_in_one_row(
     [lost] = rows(journal, "parity_gap_lost")
     assert (lost["challenger"], lost["cause"]) == ("next", "reload")
     assert lost["bar"] == reloaded["bar"] + 1  # the first close the reloaded file traded
-    assert lost["message"] == (
-        f"a hot reload at bar {lost['bar']} changed the strategy the replay trades; "
+    assert lost["message"] == (  # the reload's own bar, as a restart names it
+        f"a hot reload at bar {reloaded['bar']} changed the strategy the replay trades; "
         "max_parity_gap reads no gap until the stage ends"
     )
     assert gaps[:2] == [0.0, 0.0] and len(gaps) == 6
     assert all(math.isnan(g) for g in gaps[2:])
     assert rows(journal, "canary_rolled_back") == []
+
+
+def _same_bar(
+    registry: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    reload_first: bool,
+    restart: bool,
+) -> tuple[dict[str, list[dict[str, Any]]], list[float]]:
+    """Trade a paper run whose canary (``max_parity_gap``) only an operator starts; at one
+    bar, two wake ticks (no new bar) hot-reload the file and start the canary by hand, in
+    the order ``reload_first`` says; with ``restart``, kill -9 right after them (both
+    committed) and restart. Return the rows of the reload, the canary and its rule, and
+    the gaps the rule read."""
+    from tradeloom.engine.control import request_promote
+
+    document = yaml.safe_load(live_text(registry))
+    document["challengers"][0]["promote_when"] = {
+        "min_bars": 200,  # the gate never passes here: only an operator promotes
+        "canary": {"fraction": 0.25, "bars": 6, "rollback_when": {"max_parity_gap": 0.5}},
+    }
+    tmp_path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    text = yaml.safe_dump(document, sort_keys=False)
+    with (
+        gaps_read(monkeypatch) as gaps,
+        emulated_run(tmp_path, monkeypatch, text=text) as run,
+    ):
+        runner = run.runner(run_dir, mode="paper", watch_file=True)
+        runner.inbox.install_signal_handlers()  # the promote's SIGUSR2 comes to this process
+        try:
+            runner.start()
+            tick_bars(run, runner, 3)
+            for step in ("reload", "promote") if reload_first else ("promote", "reload"):
+                if step == "reload":
+                    document["signal"] = {**document["signal"], "threshold": 0.03}
+                    run.strategy.write_text(yaml.safe_dump(document, sort_keys=False))
+                else:
+                    request_promote(run_dir, "next", "by hand")
+                runner.tick()  # a wake tick: no bar closed
+            if restart:
+                crash(runner)
+                runner.inbox.restore_signal_handlers()
+                runner = run.runner(run_dir, mode="paper", watch_file=True)
+                runner.inbox.install_signal_handlers()
+                runner.start()
+            tick_bars(run, runner, 8)
+            runner.stop("test over")
+        finally:
+            runner.inbox.restore_signal_handlers()
+    journal = run_dir / "journal.sqlite"
+    kinds = ("config_reloaded", "canary_started", "canary_passed", "parity_gap_lost")
+    found = {kind: rows(journal, kind) for kind in kinds}
+    for row in found["canary_started"] + found["canary_passed"]:
+        row.pop("request")  # the promote's file, named by the time it was written
+    return found, gaps
+
+
+def test_a_reload_before_a_canary_at_its_start_bar_keeps_the_gap_rule_after_a_restart(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canary started after the reload, its replay trading the reloaded file: the
+    rule never loses its gap, and a restart that finds the reload at the canary's start
+    bar reads the journal's order and keeps it too, with no ``parity_gap_lost`` row."""
+    straight, gaps = _same_bar(
+        registry, tmp_path / "straight", monkeypatch, reload_first=True, restart=False
+    )
+    restarted, again = _same_bar(
+        registry, tmp_path / "restarted", monkeypatch, reload_first=True, restart=True
+    )
+    [reloaded] = straight["config_reloaded"]
+    [started] = straight["canary_started"]
+    assert reloaded["bar"] == started["bar"]
+    assert straight["parity_gap_lost"] == restarted["parity_gap_lost"] == []
+    [passed] = straight["canary_passed"]
+    assert passed["bar"] == started["bar"] + 6
+    assert restarted == straight
+    assert len(gaps) == 6 and not any(math.isnan(g) for g in gaps)
+    assert again == [0.0, *gaps]  # the restart read the rules at its last bar again
+
+
+def test_a_reload_after_a_canary_at_its_start_bar_is_one_row_with_or_without_a_restart(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canary started before the reload: its replay cannot follow the reloaded file,
+    and its one ``parity_gap_lost`` row, at the first close the reloaded file traded,
+    names the reload's own bar whether the run was killed and restarted in between or
+    not."""
+    straight, gaps = _same_bar(
+        registry, tmp_path / "straight", monkeypatch, reload_first=False, restart=False
+    )
+    restarted, again = _same_bar(
+        registry, tmp_path / "restarted", monkeypatch, reload_first=False, restart=True
+    )
+    [reloaded] = straight["config_reloaded"]
+    [started] = straight["canary_started"]
+    assert reloaded["bar"] == started["bar"]
+    [lost] = straight["parity_gap_lost"]
+    assert (lost["bar"], lost["challenger"], lost["cause"]) == (
+        reloaded["bar"] + 1,
+        "next",
+        "reload",
+    )
+    assert lost["message"] == (
+        f"a hot reload at bar {reloaded['bar']} changed the strategy the replay trades; "
+        "max_parity_gap reads no gap until the stage ends"
+    )
+    assert restarted == straight
+    assert len(gaps) == 6 and all(math.isnan(g) for g in gaps)
+    assert len(again) == 7 and all(math.isnan(g) for g in again)

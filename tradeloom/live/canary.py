@@ -68,7 +68,7 @@ from tradeloom.live.model_swap import (
     journal_swap,
     keep_file,
 )
-from tradeloom.live.parity_twin import ParityTwin, open_twin
+from tradeloom.live.parity_twin import ParityTwin, open_twin, reload_lost
 from tradeloom.live.prediction_health import HealthBook, horizon_of, prediction_health
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
@@ -542,7 +542,7 @@ def restore_canary(
             f"{built.errors[0]}; put the file back (the journal's canary_started row names it)"
         )
     canary = Canary(started, _rules(started, files), horizon_of(session.p.model))
-    restore_watched(canary, state, session, shadowing)
+    restore_watched(canary, state, session, shadowing, since=state.canary_seq)
     last, fills, dropped = journaled_book(files.run_dir, CHAMPION_SHADOW)
     if not dropped:  # one that raised stays dropped, as a challenger does
         _shadow_champion(
@@ -552,11 +552,22 @@ def restore_canary(
 
 
 def restore_watched(
-    stage: Watched[Any], state: JournalState, session: LiveSession, shadowing: Shadowing
+    stage: Watched[Any],
+    state: JournalState,
+    session: LiveSession,
+    shadowing: Shadowing,
+    *,
+    since: int,
 ) -> None:
     """Take up ``stage`` after a restart: its model's probabilities from the journal's
     ``live_bar`` rows after its start, and with a ``max_parity_gap`` rule the run's
-    replay over them."""
+    replay over them, unless a hot reload was journaled after its start row (sequence
+    number ``since``).
+
+    A reload and a stage's start may share a bar (each at the last bar closed, from two
+    wake ticks); the journal's order says which came first, as the live run's did: a
+    reload before the start is the strategy its replay was opened with.
+    """
     names = {name: s for s, name in enumerate(session.names)}
     for row in state.bars:
         if row.index > stage.started.bar:
@@ -564,20 +575,14 @@ def restore_watched(
                 row.index, np.full(len(session.names), np.nan)
             )
             probabilities[names.get(row.symbol, 0)] = row.verdict.probability
-    start = stage.started.bar
     if stage.rules.max_parity_gap is not None:
-        lost = [r for r in state.parity_lost if r.challenger == stage.name and r.bar >= start]
-        reloads = [bar for bar, _ in state.reloads if bar >= start]
+        lost = [r for seq, r in state.parity_lost if seq > since and r.challenger == stage.name]
+        reloads = [r.bar for r in state.reloads if r.seq > since]
         if lost:  # journaled: the rule reads no gap again
             stage.lost = lost[-1].cause
             return
         if reloads:  # kill -9 before the row's commit: the restart trades the reloaded file
-            stage.lost = "reload"
-            stage.unjournaled = (
-                "reload",
-                f"a hot reload at bar {reloads[0]} changed the strategy the replay trades; "
-                "max_parity_gap reads no gap until the stage ends",
-            )
+            stage.lost, stage.unjournaled = "reload", reload_lost(reloads[0])
             return
     stage.twin = stage_twin(session, shadowing, stage.started, stage.rules, state)
 

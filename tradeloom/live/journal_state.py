@@ -60,6 +60,7 @@ from tradeloom.live.verdict import BarInput
 __all__ = [
     "ENGINE_TYPES",
     "JournalState",
+    "JournaledReload",
     "LiveBarRow",
     "Report",
     "domain_value",
@@ -105,6 +106,22 @@ class LiveBarRow:
     symbol: str = ""
 
 
+@dataclass(frozen=True)
+class JournaledReload:
+    """One hot reload as journaled (its ``config_reloaded`` row).
+
+    Attributes:
+        bar: Its row's bar: the document is traded from the bar after it on.
+        seq: Its row's sequence number: where it falls among rows of the same bar (a
+            stage that starts at its bar may start before or after it).
+        document: The strategy document it swapped in.
+    """
+
+    bar: int
+    seq: int
+    document: dict[str, Any]
+
+
 @dataclass
 class JournalState:
     """The events of a journal a restart needs, grouped.
@@ -145,8 +162,7 @@ class JournalState:
         markets: Symbol -> its ``market_at_start`` row (a live run over a universe).
         document: The strategy document the run last traded under (its start's, or
             its last hot reload's); None in a journal that does not record it.
-        reloads: Each hot reload: ``(bar, document)``, the document traded from the bar
-            after ``bar`` on, in order.
+        reloads: Each hot reload, in order.
         swapped: The last model swap (its ``model_swapped`` row: the model in force from
             the bar after its bar on, kept in the run directory); None: never swapped.
             A portfolio file's run: see ``member_swaps``.
@@ -154,8 +170,10 @@ class JournalState:
         swap_requests: The mailbox's swap, promote and rollback requests answered
             (swapped, refused, a canary's end), by their file's name.
         canary: The canary in progress (its ``canary_started`` row); None: none.
+        canary_seq: The sequence number of ``canary``'s row (0: none).
         watch: The watch after a full promotion in progress (its ``watch_started``
             row); None: none.
+        watch_seq: The sequence number of ``watch``'s row (0: none).
         scales: Each change of the share of the sizing's size entries take: ``(bar,
             fraction)``, in force from the bar after ``bar`` (a canary's start and end).
         looked_up: What a restart's lookup beyond the journal found, in order: ``(bar,
@@ -165,8 +183,8 @@ class JournalState:
         routes: A live router's child client id -> its ``route_decision`` row.
         venues: A live router's venue -> its ``venue_at_start`` row.
         all_venue_fills: Every ``venue_fill`` row, in journal order.
-        parity_lost: The ``parity_gap_lost`` rows: a stage's ``max_parity_gap`` rule
-            that stopped reading its gap, in order.
+        parity_lost: The ``parity_gap_lost`` rows, each with its sequence number: a
+            stage's ``max_parity_gap`` rule that stopped reading its gap, in order.
         allocations: The allocation layer's decisions (``allocation_decided``), by bar:
             a replay takes them instead of solving again
             (`tradeloom.live.allocation_solver.JournaledSolver`).
@@ -200,18 +218,20 @@ class JournalState:
     order_symbols: dict[str, str] = field(default_factory=dict)
     markets: dict[str, MarketAtStart] = field(default_factory=dict)
     document: dict[str, Any] | None = None
-    reloads: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    reloads: list[JournaledReload] = field(default_factory=list)
     swapped: ModelSwapped | None = None
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
     swap_requests: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
+    canary_seq: int = 0
     watch: WatchStarted | None = None
+    watch_seq: int = 0
     scales: list[tuple[int, float]] = field(default_factory=list)
     looked_up: list[tuple[int, str, Order | None]] = field(default_factory=list)
     routes: dict[str, RouteDecision] = field(default_factory=dict)
     venues: dict[str, VenueAtStart] = field(default_factory=dict)
     all_venue_fills: list[VenueFill] = field(default_factory=list)
-    parity_lost: list[ParityGapLost] = field(default_factory=list)
+    parity_lost: list[tuple[int, ParityGapLost]] = field(default_factory=list)
     allocations: dict[int, AllocationDecided] = field(default_factory=dict)
     last_seq: int | None = 0
 
@@ -257,7 +277,7 @@ def read_state(path: Path, kinds: Iterable[str] | None = None) -> JournalState:
     for seq, event in read_sequenced(path, kinds):
         if kinds is None:
             state.last_seq = seq
-        _take(state, event)
+        _take(state, event, seq)
     return state
 
 
@@ -275,7 +295,7 @@ def _answered(request: str) -> str:
     return request.rsplit("@", 1)[-1]
 
 
-def _take(state: JournalState, event: Event) -> None:
+def _take(state: JournalState, event: Event, seq: int) -> None:
     bar = event.bar
     if event.KIND in ENGINE_TYPES:
         state.engine_events.append(_renamed(event))
@@ -320,7 +340,7 @@ def _take(state: JournalState, event: Event) -> None:
         state.markets[event.symbol] = event
     elif isinstance(event, ConfigReloaded):
         state.document = event.document
-        state.reloads.append((bar, event.document))
+        state.reloads.append(JournaledReload(bar, seq, event.document))
     elif isinstance(event, OrderSent):
         state.sent[event.id] = event
     elif isinstance(event, OrderStateChanged):
@@ -354,21 +374,21 @@ def _take(state: JournalState, event: Event) -> None:
     elif isinstance(event, ModelSwapRefused):
         state.swap_requests.add(_answered(event.request))
     elif isinstance(event, CanaryStarted):
-        state.canary = event
+        state.canary, state.canary_seq = event, seq
         state.scales.append((bar, event.fraction))
     elif isinstance(event, CanaryPassed | CanaryRolledBack):
-        state.canary = None
+        state.canary, state.canary_seq = None, 0
         state.scales.append((bar, 1.0))
         state.swap_requests.add(_answered(event.request))
     elif isinstance(event, WatchStarted):
-        state.watch = event
+        state.watch, state.watch_seq = event, seq
     elif isinstance(event, WatchPassed):
-        state.watch = None
+        state.watch, state.watch_seq = None, 0
     elif isinstance(event, PromotionRolledBack):
-        state.watch = None
+        state.watch, state.watch_seq = None, 0
         state.swap_requests.add(_answered(event.request))
     elif isinstance(event, ParityGapLost):
-        state.parity_lost.append(event)
+        state.parity_lost.append((seq, event))
     elif isinstance(event, AllocationDecided):
         state.allocations[bar] = event
     elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:

@@ -55,13 +55,23 @@ from tradeloom.live.session import LiveSession
 from tradeloom.live.verdict import BarInput
 from tradeloom.plugins.protocols_steps import LiveRows
 
-__all__ = ["TICK_KINDS", "ParityTwin", "journaled_ticks", "open_twin"]
+__all__ = ["TICK_KINDS", "ParityTwin", "journaled_ticks", "open_twin", "reload_lost"]
 
 TICK_KINDS = ("live_bar", "canary_started", "canary_passed", "canary_rolled_back")
 """The journal's rows a twin is stepped from: the bars and the canaries' fractions."""
 
 Tick = tuple[int, pd.Timestamp, npt.NDArray[np.float64], list[BarInput | None]]
 """A journaled tick: its bar, its open time, each symbol's OHLCV and verdict."""
+
+
+def reload_lost(bar: int) -> tuple[str, str]:
+    """Return the ``(cause, message)`` of the ``parity_gap_lost`` row of a hot reload
+    journaled at bar ``bar`` (its ``config_reloaded`` row's), during a stage: the live
+    run's (`ParityTwin.lost`) and a restart's (`tradeloom.live.canary.restore_watched`)."""
+    return "reload", (
+        f"a hot reload at bar {bar} changed the strategy the replay trades; "
+        "max_parity_gap reads no gap until the stage ends"
+    )
 
 
 @dataclass
@@ -119,12 +129,9 @@ class ParityTwin:
     def lost(self, run: LiveSession) -> tuple[str, str] | None:
         """Return why the twin cannot follow ``run`` at the bar it is about to be stepped
         on, as ``(cause, message)`` (`tradeloom.journal.ParityGapLost`); None: it can."""
-        bar = len(run.history) - 1
         if run.p.config is not self.strategy:
-            return "reload", (
-                f"a hot reload at bar {bar} changed the strategy the replay trades; "
-                "max_parity_gap reads no gap until the stage ends"
-            )
+            return reload_lost(run.reloaded_at)  # the reload's bar, not the first it traded
+        bar = len(run.history) - 1
         if run.killed:
             return "kill", (
                 f"the kill switch holds the run at bar {bar}, its replay knows nothing of "

@@ -215,5 +215,5 @@ def restore_watch(
             f"roll back to ({started.champion.get('path')}) cannot be loaded again: "
             f"{built.errors[0]}; put the file back (the journal's watch_started row names it)"
         )
-    restore_watched(watch, state, session, shadowing)
+    restore_watched(watch, state, session, shadowing, since=state.watch_seq)
     return watch

@@ -26,7 +26,7 @@ from tradeloom.engine.driver import UnknownOrder
 from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.allocation_solver import JournaledSolver
-from tradeloom.live.journal_state import ENGINE_TYPES, JournalState, LiveBarRow
+from tradeloom.live.journal_state import ENGINE_TYPES, JournaledReload, JournalState, LiveBarRow
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.reload import MODEL, journaled_reload, reload_to
 from tradeloom.live.session import KILL_CODE, LiveSession
@@ -204,12 +204,11 @@ def _apply_reloads(
     files: RunFiles,
     markets: Markets,
     session: LiveSession,
-    reloads: list[tuple[int, Any]],
+    reloads: list[JournaledReload],
     bar: int,
 ) -> None:
-    while reloads and reloads[0][0] <= bar:
-        _, document = reloads.pop(0)
-        _swap(files, markets, session, document)
+    while reloads and reloads[0].bar <= bar:
+        _swap(files, markets, session, reloads.pop(0).document)
 
 
 def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:

@@ -130,6 +130,10 @@ class LiveSession:
     allocation_deadline: DeadlineSolver | None = None
     """Who solves a rebalance, off the bar's path (None: no ``allocation:``)."""
 
+    reloaded_at = -1
+    """The bar of the last hot reload swapped in, its ``config_reloaded`` row's (-1: none;
+    `tradeloom.live.swap.apply_reload`)."""
+
     def __init__(
         self,
         pipeline: Pipeline,

@@ -25,10 +25,12 @@ __all__ = ["apply_reload", "cron_of"]
 
 def apply_reload(reload: Reload, session: LiveSession, files: RunFiles) -> None:
     """Swap ``reload``'s layers into ``session`` (at a bar boundary, positions kept) and
-    make its file the one in force in ``files``."""
+    make its file the one in force in ``files``; the reload's bar is the session's last
+    (its ``config_reloaded`` row's: `LiveSession.reloaded_at`)."""
     swapped = reload.apply(session.p)
     config = reload.config
     session.p = swapped
+    session.reloaded_at = len(session.history) - 1
     session.engine.reconfigure(
         swapped, monitoring="monitoring" in reload.changed or "health" in reload.changed
     )
