@@ -96,7 +96,10 @@ class HealthBook:
     bins' probability sums are added in `tradeloom.stats.resolved_pairs`' order, hence the
     same ECE: on one market that is the order they resolve in; a universe's pairs are
     pooled symbol by symbol, so its ECE adds each symbol's resolved probabilities up
-    again when read (O(pairs), one vectorised pass; the AUC stays O(log pairs) a pair).
+    again when read (O(pairs), one vectorised pass). A pair's AUC term is two binary
+    searches (O(log pairs)), but keeping its class's scores sorted is an insertion into a
+    list, a memmove of O(pairs) floats: linear a pair, though a fast one at the book
+    sizes `benchmarks/bench_book_health.py` measures.
 
     The rows of ``probabilities`` are taken as they come, never changed once their bar's
     close was read: a row that turns up for a bar already read (a restart's book filled
