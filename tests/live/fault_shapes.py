@@ -631,14 +631,16 @@ HAND_ACTIONS = ("kill", "flatten", "rollback", "reload", "reload_model")
 """What an operator does by hand during a promotion's stage (`Hand`): ``tradeloom kill``,
 ``tradeloom kill --flatten``, ``tradeloom rollback``, or an edit of the strategy file the
 run hot-reloads: of its risk section (`RELOADED_RISK`: taken at the next bar boundary),
-or of its model section (`RELOADED_MODEL`: refused while a canary or a watch is in
+or of its model section (`RELOADED_MODEL`: held while a canary or a watch is in
 progress)."""
 
 RELOADED_RISK = ("  max_holding_bars: 2\n", "  max_holding_bars: 3\n")
 """The edit of a hand ``reload`` (`HELD_FOR`'s holding limit)."""
 
 RELOADED_MODEL = ("fold: 0}", "fold: 1}")
-"""The edit of a hand ``reload_model`` (`SAVED_CHAMPION`: the registry's other fold)."""
+"""The edit of a hand ``reload_model`` (`SAVED_CHAMPION`: the registry's other fold):
+refused while a canary or a watch is in progress, taken once none is; a restart while
+it is held refuses the file (the harness puts the edit back, as its message says)."""
 
 
 @dataclass(frozen=True)
@@ -1737,6 +1739,20 @@ def check_stages(run: ShapeRun) -> None:
         assert row["sha256"] == champions[rolled["challenger"]], (row, rolled)
 
 
+def _stage_spans(journal: Path) -> list[tuple[int, float]]:
+    """The bars each canary and watch was in progress, ``[start, end)`` (an end not
+    journaled: never)."""
+    spans: list[tuple[int, float]] = []
+    for start, ends in (
+        ("canary_started", ("canary_passed", "canary_rolled_back")),
+        ("watch_started", ("watch_passed", "promotion_rolled_back")),
+    ):
+        for started in rows(journal, start):
+            ended = [r["bar"] for kind in ends for r in rows(journal, kind)]
+            spans.append((started["bar"], min(ended, default=float("inf"))))
+    return spans
+
+
 def _rollback(swapped: Mapping[str, Any]) -> bool:
     """Whether a ``model_swapped`` row is a stage's rollback: by its rules, or by hand."""
     return swapped["by"] in ("canary", "watch") or swapped["request"].endswith("-rollback.json")
@@ -1754,7 +1770,7 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
       champion its stage kept (`check_stages`), or refused once, only when a cut log lost
       the stage it was asked during;
     - a reload of the risk section is taken once; one of the model section is refused
-      while the stage is in progress, never swapped in by a reload.
+      while the stage is in progress, swapped in by a reload only once none is.
     """
     if run.taken is None:
         return
@@ -1802,8 +1818,10 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
             assert refused == [], refused
             assert len(reloaded) == 1 or (cut and not reloaded), reloaded
         else:
-            assert by_reload == [], by_reload
             assert refused or cut, "the model's edit was not refused during the stage"
+            staged = _stage_spans(journal)
+            during = [r for r in by_reload if any(a <= r["bar"] < b for a, b in staged)]
+            assert during == [], (during, staged)
 
 
 def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:

@@ -99,9 +99,12 @@ from tests.live.fault_shapes import (  # noqa: E402
     Planned,
     Survived,
     check,
+    check_hand,
+    check_swapped,
     crash,
     crashes,
     crashes_around,
+    drive,
     hands,
     noting_unanswered,
     rows,
@@ -569,3 +572,31 @@ def test_a_universes_promotion_survives_kills_around_it(
     event(f"promoted: {survived.promotions}")
     assert survived.promotions <= 1
     assert survived.stages == ("model_swapped",) * survived.promotions
+
+
+def test_a_model_edit_refused_during_a_stage_is_taken_once_the_stage_ends() -> None:
+    """The strategy file's model edited during a canary: the hot reload is refused, its
+    line saying to wait for the stage's end; once the watch after it ends, the edit is
+    taken (one ``config_reloaded`` and its ``model_swapped`` by ``reload``), and a
+    restart then takes the file. Before the fix the refused edit was never read again
+    (the same bytes saved again neither), the run traded on with the old model for good,
+    and the next restart refused the file (``model.fold: changed since the run last
+    traded``)."""
+    hand = Hand("reload_model", "canary", 1)
+    with shape_run(SHAPES["watched_rolled"]) as run:
+        runner = drive(run, [], [], hand=hand)
+        check(run, runner)
+        check_swapped(run, runner)
+        check_hand(run, hand, [])
+        (refused,) = rows(run.journal, "config_reload_refused")
+        assert refused["errors"][0].endswith(
+            "model: the canary of saved is in progress; promote or roll it back first"
+        )
+        (rolled,) = rows(run.journal, "promotion_rolled_back")
+        (reloaded,) = rows(run.journal, "config_reloaded")
+        assert reloaded["changed"] == ["model"]
+        assert reloaded["bar"] == rolled["bar"]  # at the bar boundary after its close
+        (swapped,) = [r for r in rows(run.journal, "model_swapped") if r["by"] == "reload"]
+        assert swapped["bar"] == reloaded["bar"]
+        assert swapped["sha256"] != swapped["previous_sha256"]
+        start(run).stop("restarted")  # the file is the journal's: taken
