@@ -1718,7 +1718,7 @@ def check_stages(run: ShapeRun) -> None:
             assert len(ended) <= 1, ended
             for end in ended:  # not bounded by its bars: a kill may hold the run down
                 # an operator may roll back before the stage's first close (at its bar)
-                first = started["bar"] + (0 if end["by"] == "cli" else 1)
+                first = started["bar"] + (0 if end.get("by") == "cli" else 1)
                 assert first <= end["bar"], (started, end)
     for started in ends["canary_started"]:
         assert started["bar"] == promoted[started["challenger"]]["bar"], started
