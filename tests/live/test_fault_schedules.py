@@ -69,6 +69,9 @@ The new tests' long hunt (`scripts/hunt.sh --faults`):
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
         --hypothesis-seed=81 --hypothesis-show-statistics -k 'hand or universes'
 
+(first run: seed 81, 60 examples of the hand, 65 kills; seed 82, 200 of the hand with
+245 kills and 98 of the universe's promotion with 108 kills: none failing.)
+
 A few fixed examples replay schedules that once broke the runner.
 """
 
