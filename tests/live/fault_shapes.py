@@ -53,12 +53,20 @@ from hypothesis import currently_in_test_context
 from hypothesis import note as _hypothesis_note
 from hypothesis import strategies as st
 
-from tests.live.live_emulated import STRATEGY, crash, make_bars, rows, trained_registry
+from tests.live.live_emulated import (
+    REGISTRY,
+    STRATEGY,
+    crash,
+    make_bars,
+    rows,
+    trained_registry,
+)
 from tests.live.test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
 from tests.live.test_portfolio_live import PORTFOLIO
 from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
 from tradeloom.engine.control import _write_request
 from tradeloom.engine.wiring import build_pipeline
+from tradeloom.errors import ConfigError
 from tradeloom.journal import JournalStore, read_rows
 from tradeloom.journal.errors import JournalError
 from tradeloom.journal.sqlite import SqliteJournal
@@ -444,6 +452,20 @@ def _router_text() -> str:
     return text
 
 
+UNIVERSE_REGISTRY_RUN = "UNIVERSE_REGISTRY_RUN"
+"""Stands in a shape's file for the universe's registry run (`universe_registry`)."""
+
+UNIVERSE_CHALLENGER = f"""\
+challengers:
+  - name: saved
+    model: {{kind: saved, from_run: {UNIVERSE_REGISTRY_RUN}}}
+    signal: {{kind: threshold, threshold: 0.3}}
+    promote_when: {PROMOTION_GATE}
+"""
+"""`PROMOTING`'s challenger for `UNIVERSE`: the universe registry's model (one market's
+has not the universe's features), trading seldom."""
+
+
 def _perp_text() -> str:
     text = (
         ONE.replace("symbol: BTC/USDT\n", f"symbol: {SWAP}\n")
@@ -490,6 +512,11 @@ SHAPES: dict[str, Shape] = {
         ),
         Shape("twap", {"strategy.yaml": _sliced_text()}, ("BTC/USDT",)),
         Shape("promoting", {"strategy.yaml": PROMOTING}, ("BTC/USDT",)),
+        Shape(
+            "universe_promoting",
+            {"strategy.yaml": UNIVERSE + UNIVERSE_CHALLENGER},
+            ("BTC/USDT", "ETH/USDT", "SOL/USDT"),
+        ),
         Shape("watched_rolled", {"strategy.yaml": WATCHED_ROLLED}, ("BTC/USDT",)),
         Shape("watched_passed", {"strategy.yaml": WATCHED_PASSED}, ("BTC/USDT",)),
         Shape("canary_rolled", {"strategy.yaml": CANARY_ROLLED}, ("BTC/USDT",)),
@@ -600,6 +627,44 @@ class CrashAt:
     model: str | None = None
 
 
+HAND_ACTIONS = ("kill", "flatten", "rollback", "reload", "reload_model")
+"""What an operator does by hand during a promotion's stage (`Hand`): ``tradeloom kill``,
+``tradeloom kill --flatten``, ``tradeloom rollback``, or an edit of the strategy file the
+run hot-reloads: of its risk section (`RELOADED_RISK`: taken at the next bar boundary),
+or of its model section (`RELOADED_MODEL`: held while a canary or a watch is in
+progress)."""
+
+RELOADED_RISK = ("  max_holding_bars: 2\n", "  max_holding_bars: 3\n")
+"""The edit of a hand ``reload`` (`HELD_FOR`'s holding limit)."""
+
+RELOADED_MODEL = ("fold: 0}", "fold: 1}")
+"""The edit of a hand ``reload_model`` (`SAVED_CHAMPION`: the registry's other fold):
+refused while a canary or a watch is in progress, taken once none is; a restart while
+it is held refuses the file (the harness puts the edit back, as its message says)."""
+
+
+@dataclass(frozen=True)
+class Hand:
+    """An operator's action (one of `HAND_ACTIONS`) taken once ``after`` closes of a
+    promotion's ``stage`` (``canary``, or ``watch``: the watch after a full promotion)
+    were reviewed, as soon as the run is seen in it; never, if the run never is (a kill
+    or a fault may move the promotion, a canary may roll back before its watch)."""
+
+    action: str
+    stage: str
+    after: int
+
+
+def hands(stages: tuple[str, ...] = ("canary", "watch")) -> st.SearchStrategy[Hand]:
+    """An operator's action during one of ``stages``, after 0 to 3 of its closes."""
+    return st.builds(
+        Hand,
+        action=st.sampled_from(HAND_ACTIONS),
+        stage=st.sampled_from(stages),
+        after=st.integers(0, 3),
+    )
+
+
 swaps = st.none() | st.integers(HISTORY + 2, END - 10)
 """The bar a one-market run's model is swapped at (`ask_swap`), or never."""
 
@@ -618,6 +683,10 @@ STAGE_ROWS = frozenset(
     }
 )
 """The rows of a promotion's stages: the swap, its canary's and its watch's."""
+
+REQUEST_KILL = "request_committed"
+"""A kill (`CrashAt.model`) right after the commit that answered the next mailbox request
+(a kill, a flatten, a rollback), before its file was done: the restart finds it again."""
 
 STAGE_KILLS = ("stage_recorded", "stage_committed")
 """Where a kill during a promotion's stages strikes (`CrashAt.model`): right after the
@@ -787,6 +856,12 @@ class ShapeRun:
     unanswered: list[tuple[str, str, str, dict[str, str]]] = field(default_factory=list)
     kills: int = 0
     """The kills -9 so far."""
+    watch_file: bool = False
+    """Its runners hot-reload the strategy file (a hand ``reload``)."""
+    taken: int | None = None
+    """The bar in progress when an operator's `Hand` was taken (None: not taken)."""
+    edited: tuple[Path, str] | None = None
+    """The strategy file a hand ``reload`` edited, and what it wrote (None: none stands)."""
 
     @property
     def run_dir(self) -> Path:
@@ -867,7 +942,7 @@ class ShapeRun:
             mode="live",
             run_dir=self.run_dir,
             clock=self.clock,
-            watch_file=False,
+            watch_file=self.watch_file,
             refresh=False,
         )
 
@@ -912,6 +987,8 @@ def shape_run(shape: Shape) -> Iterator[ShapeRun]:
         for venue in shape.venues:
             monkeypatch.setenv(f"EMU_{venue.name.upper()}_KEY", f"{venue.name}-{DEFAULT_API_KEY}")
         for name, text in shape.files.items():
+            if UNIVERSE_REGISTRY_RUN in text:
+                text = text.replace(UNIVERSE_REGISTRY_RUN, str(universe_registry()))
             if REGISTRY_RUN in text:
                 text = text.replace(REGISTRY_RUN, str(registry()))
             (folder / name).write_text(text)
@@ -1004,6 +1081,19 @@ def _started(run: ShapeRun, runner: LiveRunner) -> bool:
         if "could not ask the venue" not in str(error):
             raise
         note(f"restart refused: {error}")
+    except ConfigError as error:
+        # a model section edited during a stage (its reload refused) is refused by the
+        # restart too, in one line that says to put it back: the operator does
+        if run.edited is None or run.edited[1] != RELOADED_MODEL[1]:
+            raise
+        message = str(error)
+        assert "\n" not in message, message
+        assert "model.fold: changed since the run last traded" in message, message
+        assert "put it back" in message, message
+        note(f"restart refused: {message}")
+        path, edit = run.edited
+        path.write_text(_edited(path.read_text(), (edit, RELOADED_MODEL[0])))
+        run.edited = None
     else:
         return True
     crash(runner)
@@ -1123,6 +1213,31 @@ def registry() -> Path:
 
 _REGISTRY: Path | None = None
 
+UNIVERSE_REGISTRY = _edited(
+    REGISTRY,
+    ("name: challenger", "name: universe_challenger"),
+    ("  symbol: BTC/USDT\n", "  symbols: [BTC/USDT, ETH/USDT, SOL/USDT]\n"),
+    (
+        "  - {kind: rsi, window: 14}\n",
+        "  - {kind: rsi, window: 14}\n  - {kind: cross_rank, of: log_return_6}\n",
+    ),
+    ("  label: {horizon: 3}\n", "  label: {horizon: 3}\n  pooling: pooled\n"),
+)
+"""Trains a model `UNIVERSE` can take (its features, pooled), for its challenger."""
+
+
+def universe_registry() -> Path:
+    """The run directory of a backtest of `UNIVERSE_REGISTRY`, trained once per process."""
+    global _UNIVERSE_REGISTRY
+    if _UNIVERSE_REGISTRY is None:
+        folder = Path(tempfile.mkdtemp(prefix="tradeloom-registry-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _UNIVERSE_REGISTRY = trained_registry(folder, UNIVERSE_REGISTRY)
+    return _UNIVERSE_REGISTRY
+
+
+_UNIVERSE_REGISTRY: Path | None = None
+
 
 def ask_swap(run: ShapeRun) -> None:
     """Leave a swap request to the registry's model in the run's mailbox, as `tradeloom
@@ -1181,6 +1296,11 @@ class ModelTrap:
         if self._uncommitted:
             self._fire()
 
+    def answered(self) -> None:
+        """A mailbox request was just answered and committed, its file not yet done."""
+        if self.mode == REQUEST_KILL:
+            self._fire()
+
     def _fire(self) -> None:
         self.mode, self.fired, self._uncommitted, self._holding = None, True, False, None
         raise Crash
@@ -1207,6 +1327,7 @@ def model_trap() -> Iterator[ModelTrap]:
 
     def done_committed(inbox: ControlInbox, request: Any) -> None:
         trap.committed()  # the swap's row committed, its request file not yet done
+        trap.answered()
         done(inbox, request)
 
     def promoted(*args: Any, **kwargs: Any) -> Any:
@@ -1235,21 +1356,48 @@ def model_trap() -> Iterator[ModelTrap]:
         yield trap
 
 
+def in_stage(runner: LiveRunner, hand: Hand) -> bool:
+    """Whether ``runner`` is in ``hand``'s stage, ``hand.after`` of its closes reviewed."""
+    promotions = runner.promotions
+    if promotions is None:
+        return False
+    canary, watch = promotions.canary, promotions.watch
+    stage = canary if hand.stage == "canary" else (watch if canary is None else None)
+    if stage is None:
+        return False
+    return len(runner.session_or_fail.history) - 1 - stage.started.bar >= hand.after
+
+
+def take(run: ShapeRun, hand: Hand) -> None:
+    """Do what ``hand`` says, as its command would (the mailbox's request, without the
+    signal: the process reads its mailbox at every tick), or edit the strategy file."""
+    if hand.action in ("kill", "flatten", "rollback"):
+        _write_request(run.run_dir, hand.action, "by hand", by="cli")  # type: ignore[arg-type]
+        return
+    path = run.folder / next(iter(run.shape.files))
+    edit = RELOADED_RISK if hand.action == "reload" else RELOADED_MODEL
+    path.write_text(_edited(path.read_text(), edit))
+    run.edited = (path, edit[1])
+
+
 def drive(
     run: ShapeRun,
     schedule: list[Planned],
     crash_points: list[CrashAt],
     swap_at: int | None = None,
+    hand: Hand | None = None,
 ) -> LiveRunner:
     """Run to ``END + QUIET`` under ``schedule``, crashing at ``crash_points``, its model
-    swapped at bar ``swap_at`` (None: never); stop. After each restart, the models in
-    force are the journal's (`check_in_force`).
+    swapped at bar ``swap_at`` (None: never), ``hand`` taken by an operator during a
+    stage (`take`; the bar it was taken at is `ShapeRun.taken`); stop. After each
+    restart, the models in force are the journal's (`check_in_force`).
 
     Returns:
         The last runner, stopped.
     """
+    run.watch_file = hand is not None and hand.action.startswith("reload")
     with model_trap() as trap:
-        return _drive(run, trap, schedule, crash_points, swap_at)
+        return _drive(run, trap, schedule, crash_points, swap_at, hand)
 
 
 def _drive(
@@ -1258,6 +1406,7 @@ def _drive(
     schedule: list[Planned],
     crash_points: list[CrashAt],
     swap_at: int | None,
+    hand: Hand | None,
 ) -> LiveRunner:
     runner = start(run)
     run.plan(schedule)
@@ -1270,6 +1419,9 @@ def _drive(
         if swap_at is not None and bar >= swap_at:  # at the first bar up after a kill
             ask_swap(run)
             swap_at = None
+        if hand is not None and run.taken is None and bar < END and in_stage(runner, hand):
+            take(run, hand)
+            run.taken = bar
         if bar >= END:
             run.clear_faults()
         crashing = pending.pop(0) if pending and pending[0].bar == bar else None
@@ -1457,9 +1609,11 @@ def survive(
     schedule: list[Planned],
     crash_points: list[CrashAt],
     swap_at: int | None = None,
+    hand: Hand | None = None,
 ) -> Survived:
     """Drive a run of ``shape`` under ``schedule`` and ``crash_points`` (its model swapped
-    at ``swap_at``); check it, and `check_swapped`; return what it went through.
+    at ``swap_at``, ``hand`` taken during a stage); check it, `check_swapped` and
+    `check_hand`; return what it went through.
 
     A long hunt's log (`LOG_ENV`) gets a line per example as it ends, passed or failed,
     with its schedule: a hunt stopped before its end still says how many it ran, and a
@@ -1470,11 +1624,13 @@ def survive(
     try:
         with shape_run(shape) as run:
             try:
-                runner = drive(run, schedule, crash_points, swap_at)
+                runner = drive(run, schedule, crash_points, swap_at, hand)
             finally:
                 kills = run.kills
             check(run, runner)
             check_swapped(run, runner)
+            if hand is not None:
+                check_hand(run, hand, crash_points)
             orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
             faulted = sum(1 for e in run.emulators.values() for r in e.requests() if r.faults)
             swapped = Counter(r["by"] for r in rows(run.journal, "model_swapped"))
@@ -1484,14 +1640,17 @@ def survive(
                 f"{swapped['gate']} promoted; {sum(swapped.values()) - swapped['gate']} swapped"
             )
             note(said)
-            return Survived(kills, sum(swapped.values()) - swapped["gate"], swapped["gate"], stages)
+            return Survived(
+                kills, sum(swapped.values()) - swapped["gate"], swapped["gate"], stages, run.taken
+            )
     finally:
         log = os.environ.get(LOG_ENV)
         if log:
             with open(log, "a", encoding="utf-8") as file:
                 file.write(
                     f"{shape.name}: {kills} kills of {len(crash_points)} planned; {said}; "
-                    f"schedule={schedule!r}; crash_points={crash_points!r}; swap_at={swap_at}\n"
+                    f"schedule={schedule!r}; crash_points={crash_points!r}; swap_at={swap_at}"
+                    f"{'' if hand is None else f'; hand={hand!r}'}\n"
                 )
 
 
@@ -1505,6 +1664,8 @@ class Survived:
     swaps: int
     promotions: int
     stages: tuple[str, ...] = ()
+    taken: int | None = None
+    """The bar an operator's `Hand` was taken at (None: not taken)."""
 
 
 def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
@@ -1515,8 +1676,9 @@ def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
     log may lose a swap with the bars after it, and the old model then decides them)."""
     swapped = rows(run.journal, "model_swapped")
     asked = [r for r in swapped if r["by"] != "gate"]
-    assert len(asked) <= 1, asked
-    assert rows(run.journal, "model_swap_refused") == []
+    assert len([r for r in asked if not _rollback(r)]) <= 1, asked
+    refused = rows(run.journal, "model_swap_refused")
+    assert [r for r in refused if not r["request"].endswith("-rollback.json")] == []
     gated = [r["request"] for r in swapped if r["by"] == "gate"]
     verdicts = rows(run.journal, "challenger_gate")
     promoted = [f"challenger:{v['challenger']}" for v in verdicts if v["verdict"] == "promote"]
@@ -1528,7 +1690,8 @@ def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
 
 def check_stages(run: ShapeRun) -> None:
     """Each stage of a gate's promotion is journaled once, in the commit it belongs to: a
-    canary starts at its promotion's bar and ends once after it (passed or rolled back);
+    canary starts at its promotion's bar and ends once after it (passed or rolled back;
+    rolled back by hand, at that bar too);
     a watch starts where the full promotion is (its canary's pass, or the promotion
     itself) and ends once after it; each rollback is one ``model_swapped`` row at
     its bar, by its stage, swapping back the champion its stage kept; and no other row
@@ -1554,7 +1717,9 @@ def check_stages(run: ShapeRun) -> None:
             ended = [r for kind in end_kinds for r in ends[kind] if r["challenger"] == name]
             assert len(ended) <= 1, ended
             for end in ended:  # not bounded by its bars: a kill may hold the run down
-                assert started["bar"] < end["bar"], (started, end)
+                # an operator may roll back before the stage's first close (at its bar)
+                first = started["bar"] + (0 if end.get("by") == "cli" else 1)
+                assert first <= end["bar"], (started, end)
     for started in ends["canary_started"]:
         assert started["bar"] == promoted[started["challenger"]]["bar"], started
     for started in ends["watch_started"]:
@@ -1566,7 +1731,7 @@ def check_stages(run: ShapeRun) -> None:
         for kind in ("canary_started", "watch_started")
         for r in ends[kind]
     }
-    back = [r for r in swapped if r["by"] in ("canary", "watch")]
+    back = [r for r in swapped if _rollback(r)]
     assert sorted(r["bar"] for r in back) == sorted(r["bar"] for r in rollbacks), (
         back,
         rollbacks,
@@ -1575,6 +1740,91 @@ def check_stages(run: ShapeRun) -> None:
         (row,) = [r for r in back if r["bar"] == rolled["bar"]]
         assert row["by"] == rolled["by"], (row, rolled)
         assert row["sha256"] == champions[rolled["challenger"]], (row, rolled)
+
+
+def _stage_spans(journal: Path) -> list[tuple[int, float]]:
+    """The bars each canary and watch was in progress, ``[start, end)`` (an end not
+    journaled: never)."""
+    spans: list[tuple[int, float]] = []
+    for start, ends in (
+        ("canary_started", ("canary_passed", "canary_rolled_back")),
+        ("watch_started", ("watch_passed", "promotion_rolled_back")),
+    ):
+        for started in rows(journal, start):
+            ended = [r["bar"] for kind in ends for r in rows(journal, kind)]
+            spans.append((started["bar"], min(ended, default=float("inf"))))
+    return spans
+
+
+def _rollback(swapped: Mapping[str, Any]) -> bool:
+    """Whether a ``model_swapped`` row is a stage's rollback: by its rules, or by hand."""
+    return swapped["by"] in ("canary", "watch") or swapped["request"].endswith("-rollback.json")
+
+
+def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
+    """What an operator did by hand during a stage held through the kills:
+
+    - a kill (or a flatten) is journaled once as the kill switch's halt, and no order was
+      decided after the bar it was answered at (a flatten's exits aside); it is answered
+      unless a cut write-ahead log lost it;
+    - a flatten's exits were decided once (one bar, one order a market) and the run ends
+      flat (what the venue holds: `check`);
+    - a rollback is one rollback row by hand, put back by one ``model_swapped`` of the
+      champion its stage kept (`check_stages`), or refused once, only when a cut log lost
+      the stage it was asked during;
+    - a reload of the risk section is taken once; one of the model section is refused
+      while the stage is in progress, swapped in by a reload only once none is.
+    """
+    if run.taken is None:
+        return
+    journal = run.journal
+    cut = any(c.damage == "wal_cut" for c in crash_points)
+    requests = [r for r in rows(journal, "control_request") if r["action"] == hand.action]
+    if hand.action in ("kill", "flatten"):
+        assert requests or cut, "the kill was never answered"
+        halts = [r for r in rows(journal, "trading_state") if r["code"] == "KILL_SWITCH"]
+        assert len(halts) == (1 if requests else 0), halts
+        if not requests:
+            return
+        answered = requests[0]["bar"]
+        later = [r for r in read_rows(journal, ["order"]) if r.bar > answered]
+        assert [r for r in later if r.values["reason"] != "EXIT_FLATTEN"] == [], later
+        flattening = [r for r in later if r.values["reason"] == "EXIT_FLATTEN"]
+        if hand.action == "kill":
+            assert flattening == []
+        else:
+            assert len({r.bar for r in flattening}) <= 1, flattening
+            markets = Counter(r.symbol for r in flattening)
+            assert [m for m, n in markets.items() if n > 1] == [], flattening
+            held: dict[str, float] = defaultdict(float)
+            for event in read_rows(journal, ["fill"]):
+                held[event.symbol] += event.values["side"] * event.values["quantity"]
+            assert all(abs(q) < 1e-4 for q in held.values()), held  # dust below a lot
+    elif hand.action == "rollback":
+        refused = rows(journal, "model_swap_refused")
+        done = [
+            r
+            for kind in ("canary_rolled_back", "promotion_rolled_back")
+            for r in rows(journal, kind)
+            if r["by"] == "cli"
+        ]
+        assert len(done) + len(refused) == 1 or (cut and not done and not refused), (
+            done,
+            refused,
+        )
+        assert refused == [] or cut, refused
+    else:
+        reloaded = rows(journal, "config_reloaded")
+        refused = rows(journal, "config_reload_refused")
+        by_reload = [r for r in rows(journal, "model_swapped") if r["by"] == "reload"]
+        if hand.action == "reload":
+            assert refused == [], refused
+            assert len(reloaded) == 1 or (cut and not reloaded), reloaded
+        else:
+            assert refused or cut, "the model's edit was not refused during the stage"
+            staged = _stage_spans(journal)
+            during = [r for r in by_reload if any(a <= r["bar"] < b for a, b in staged)]
+            assert during == [], (during, staged)
 
 
 def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:

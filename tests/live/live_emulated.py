@@ -96,12 +96,13 @@ execution: {kind: simulated}
 another forest, trained on another market; its folds are saved in ``models/``."""
 
 
-def trained_registry(folder: Path) -> Path:
-    """Backtest `REGISTRY` into ``folder``; return its run directory (its saved folds)."""
+def trained_registry(folder: Path, text: str = REGISTRY) -> Path:
+    """Backtest ``text`` (`REGISTRY`) into ``folder``; return its run directory (its saved
+    folds)."""
     from tradeloom.backtest.run import run_strategy
 
     path = folder / "challenger.yaml"
-    path.write_text(REGISTRY, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     config, plugins = load_strategy(path)
     saved = structlog.get_config()
     try:

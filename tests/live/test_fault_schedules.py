@@ -32,6 +32,46 @@ the issue's note):
         -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
         --hypothesis-seed=70 --hypothesis-show-statistics -k 'swap or promot'
 
+Two more draw an operator's hand during a stage (`fault_shapes.Hand`: ``tradeloom
+kill``, ``kill --flatten``, ``rollback``, or a hot-reloaded edit of the risk or the
+model section, during the canary or the watch, after 0 to 3 of its closes), the kills
+also right after the commit that answered the request (`fault_shapes.REQUEST_KILL`),
+checked by `fault_shapes.check_hand`; and kills around a universe's challenger's
+promotion (``universe_promoting``).
+
+What the kill -9 properties draw (shape x operator action x kill point; every row also
+draws request faults, kills at a venue event or after a bar, at the next order sent,
+after a reader's visit, and journal damage: a cut write-ahead log, a tail lost or
+another run's):
+
+    shape                          action by hand or gate          kill at a change
+    one                            swap (mailbox)                  swap row recorded/committed
+    universe, allocating, router,  -                               -
+      twap, perp
+    portfolio                      one strategy's swap             swap row recorded/committed
+    promoting, member_promoting    gate's promotion                promotion recorded/committed
+    universe_promoting (new)       gate's promotion                promotion recorded/committed
+    watched_rolled, watched_passed gate's canary, watch, rollback  any stage row recorded/
+      canary_rolled                                                committed
+      + hand (new)                 kill, kill --flatten, rollback, + the request's answer
+                                   reload risk, reload model       committed, file not done
+                                   during the canary or the watch
+
+Not drawn: a router with a challenger (refused when the file is read: challengers
+simulate their fills with the strategy's simulated venue); a hand action during a
+portfolio file's strategy's stage or a universe's (no saved champion there to roll back
+to); the PostgreSQL journal under any of these (the harness reads and cuts SQLite's
+files; `test_pg_crash` kills one market's child process at two points).
+
+The new tests' long hunt (`scripts/hunt.sh --faults`):
+
+    TRADELOOM_FAULT_EXAMPLES=60 TRADELOOM_FAULT_LOG=hunt.log nice -n 10 pytest \
+        -p no:xdist -p no:cacheprovider tests/live/test_fault_schedules.py \
+        --hypothesis-seed=81 --hypothesis-show-statistics -k 'hand or universes'
+
+(first run: seed 81, 60 examples of the hand, 65 kills; seed 82, 200 of the hand with
+245 kills and 98 of the universe's promotion with 108 kills: none failing.)
+
 A few fixed examples replay schedules that once broke the runner.
 """
 
@@ -51,18 +91,24 @@ from tests.live.fault_shapes import (  # noqa: E402
     END,
     MEMBER_PROMOTED_AT,
     PROMOTED_AT,
+    REQUEST_KILL,
     SHAPES,
     STAGE_KILLS,
     TIMEOUT_MS,
     WATCHED_PROMOTED_AT,
     Crash,
     CrashAt,
+    Hand,
     Planned,
     Survived,
     check,
+    check_hand,
+    check_swapped,
     crash,
     crashes,
     crashes_around,
+    drive,
+    hands,
     noting_unanswered,
     rows,
     schedules,
@@ -465,3 +511,109 @@ def test_a_portfolio_strategys_promotion_survives_kills_around_it(
     event(f"promoted: {survived.promotions}")
     assert survived.promotions <= 1
     assert survived.stages == ("model_swapped",) * survived.promotions
+
+
+@pytest.mark.slow
+@_AROUND
+@given(
+    ending=st.sampled_from(sorted(WATCHED)),
+    hand=hands(),
+    schedule=schedules(SHAPES["watched_rolled"]),
+    crash_points=crashes_around(
+        WATCHED_FROM, WATCHED_TO, model_kills=(*STAGE_KILLS, REQUEST_KILL), most=3
+    ),
+)
+# a flatten asked after the canary's first close (a position held), killed right after
+# the commit that answered it, before its file was done: the restart carries it out
+# again (its halt journaled once, its exit decided once)
+@example(
+    ending="watch passed",
+    hand=Hand("flatten", "canary", 1),
+    schedule=[],
+    crash_points=[CrashAt(WATCHED_PROMOTED_AT + 3, None, 1, model=REQUEST_KILL)],
+)
+# Found by the hunt (seed 81), the harness's check too strict: a rollback asked as soon as
+# the canary started is answered before the canary's first close, at its start's bar; a
+# kill right after its commit, and one after: the restart runs the champion put back.
+@example(
+    ending="canary rolled back",
+    hand=Hand("rollback", "canary", 0),
+    schedule=[],
+    crash_points=[
+        CrashAt(WATCHED_PROMOTED_AT + 2, None, 0, model="stage_committed"),
+        CrashAt(WATCHED_PROMOTED_AT + 4, None, 1),
+    ],
+)
+def test_an_operators_hand_during_a_stage_survives_kills(
+    ending: str, hand: Hand, schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn around what an operator does by hand during a canary or the watch
+    after it (`fault_shapes.Hand`): ``tradeloom kill``, ``kill --flatten``, ``rollback``,
+    or an edit of the strategy file's risk or model section (hot-reloaded); a kill may
+    also strike right after the commit that answered the request, before its file was
+    done (`fault_shapes.REQUEST_KILL`). `fault_shapes.check_hand`: the kill switch's halt
+    journaled once and no order decided after it (a flatten's exits aside, decided once,
+    the run flat at the end); a rollback once, by hand, the kept champion put back by one
+    ``model_swapped``; a risk edit taken once, a model edit refused during the stage;
+    and every property of the stage shapes (no client order id twice, no restart
+    refused, each stage row journaled once)."""
+    if ending == "canary rolled back":  # no watch: its canary's instead
+        hand = Hand(hand.action, "canary", hand.after)
+    survived = survive(WATCHED[ending], schedule, crash_points, hand=hand)
+    event(f"kills: {survived.kills}")
+    event(f"{hand.action} during the {hand.stage}: " + ("taken" if survived.taken else "never"))
+    event(f"{ending}: {_stages(survived)}")
+    assert survived.promotions <= 1
+
+
+UNIVERSE_PROMOTING = SHAPES["universe_promoting"]
+
+
+@pytest.mark.slow
+@_AROUND
+@given(
+    schedule=schedules(UNIVERSE_PROMOTING),
+    crash_points=crashes_around(PROMOTED_AT - 6, PROMOTED_AT + 4),
+)
+def test_a_universes_promotion_survives_kills_around_it(
+    schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn around the promotion of a universe's gated challenger
+    (`fault_shapes.UNIVERSE_CHALLENGER`, the universe registry's pooled model, promoted
+    early in the run as ``promoting``'s is): no client order id twice at any market, no
+    restart refused, one ``model_swapped`` and no challenger promoted twice, and every
+    restart runs the promoted model on every symbol. (A router's strategy takes no
+    challengers: they simulate their fills with the strategy's own simulated venue.)"""
+    survived = survive(UNIVERSE_PROMOTING, schedule, crash_points)
+    event(f"kills: {survived.kills}")
+    event(f"promoted: {survived.promotions}")
+    assert survived.promotions <= 1
+    assert survived.stages == ("model_swapped",) * survived.promotions
+
+
+def test_a_model_edit_refused_during_a_stage_is_taken_once_the_stage_ends() -> None:
+    """The strategy file's model edited during a canary: the hot reload is refused, its
+    line saying to wait for the stage's end; once the watch after it ends, the edit is
+    taken (one ``config_reloaded`` and its ``model_swapped`` by ``reload``), and a
+    restart then takes the file. Before the fix the refused edit was never read again
+    (the same bytes saved again neither), the run traded on with the old model for good,
+    and the next restart refused the file (``model.fold: changed since the run last
+    traded``)."""
+    hand = Hand("reload_model", "canary", 1)
+    with shape_run(SHAPES["watched_rolled"]) as run:
+        runner = drive(run, [], [], hand=hand)
+        check(run, runner)
+        check_swapped(run, runner)
+        check_hand(run, hand, [])
+        (refused,) = rows(run.journal, "config_reload_refused")
+        assert refused["errors"][0].endswith(
+            "model: the canary of saved is in progress; promote or roll it back first"
+        )
+        (rolled,) = rows(run.journal, "promotion_rolled_back")
+        (reloaded,) = rows(run.journal, "config_reloaded")
+        assert reloaded["changed"] == ["model"]
+        assert reloaded["bar"] == rolled["bar"]  # at the bar boundary after its close
+        (swapped,) = [r for r in rows(run.journal, "model_swapped") if r["by"] == "reload"]
+        assert swapped["bar"] == reloaded["bar"]
+        assert swapped["sha256"] != swapped["previous_sha256"]
+        start(run).stop("restarted")  # the file is the journal's: taken

@@ -258,6 +258,13 @@ class StrategyWatcher:
         self._digest = digest
         return self._reload()
 
+    def look_again(self) -> None:
+        """Read the file again at the next `check`, its bytes unchanged too: a version
+        refused for a passing reason (a canary in progress) is taken once it has passed,
+        rather than waiting for another edit."""
+        self._stat = None
+        self._digest = None
+
     def _reload(self) -> Reload | ReloadRefused | None:
         try:
             return self._validate()

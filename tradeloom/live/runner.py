@@ -228,6 +228,9 @@ class LiveRunner:
         self.source: LiveFeed = pipeline.data
         self.inbox = ControlInbox(run_dir)
         self.watcher: StrategyWatcher | None = None
+        self._held_edit = False
+        """A hot reload of ``model`` was refused while a stage was in progress: the file
+        is read again once none is (`_reload`)."""
         self.swap_requests: set[str] = set()
         """The mailbox's swap requests answered (the journal's, then this process's)."""
         self._watch_file = watch_file
@@ -1041,6 +1044,11 @@ class LiveRunner:
     def _reload(self) -> None:
         if self.watcher is None:
             return
+        if self._held_edit and self._canary_note() is None:
+            # the stage that refused the model's edit has ended: the file's version, if it
+            # still stands, is taken now (its refusal said to wait for the end)
+            self._held_edit = False
+            self.watcher.look_again()
         outcome = self.watcher.check()
         if outcome is None:
             return
@@ -1051,6 +1059,7 @@ class LiveRunner:
         canary = self._canary_note()
         if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed and canary:
             self.watcher.current = self.files.config  # the next edit is compared with it
+            self._held_edit = True
             outcome = ReloadRefused((f"{outcome.config.locate(MODEL)} model: {canary}",))
         if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed:
             swap_or_not = self._reloaded_model(outcome)
