@@ -102,3 +102,61 @@ def test_a_restart_refuses_a_file_whose_features_changed_while_it_was_down(
     (line,) = refused.value.lines()
     assert "features.2.window: changed since the run last traded (14 -> 21)" in line
     assert "start a new run" in line
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.live.live_emulated import trained_registry
+
+    return trained_registry(tmp_path_factory.mktemp("registry"))
+
+
+def test_a_file_refused_during_a_canary_is_not_refused_again_when_it_ends(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit of the model during a canary is held until the stage ends, when the file
+    is read again; the file broken meanwhile (invalid YAML) was refused once, and that
+    read refuses the same content for the same reason: no second row."""
+    import yaml
+
+    from tests.live.test_canary import live_text
+    from tradeloom.engine.control import request_promote
+
+    document = yaml.safe_load(live_text(registry))
+    document["challengers"][0]["promote_when"] = {
+        "min_bars": 200,  # the gate never passes here: only an operator promotes
+        "canary": {"fraction": 0.25, "bars": 3},
+    }
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=yaml.safe_dump(document)) as run:
+        runner = run.runner(run_dir, mode="paper", watch_file=True)
+        runner.inbox.install_signal_handlers()  # the promote's SIGUSR2 comes to this process
+        try:
+            runner.start()
+            tick_bars(run, runner, 2)
+            request_promote(run_dir, "next", "by hand")
+            runner.tick()
+            document["model"] = {**document["model"], "fold": 1}
+            run.strategy.write_text(yaml.safe_dump(document))
+            runner.tick()  # held: the canary is in progress
+            run.strategy.write_text(yaml.safe_dump(document) + "signal: [\n")
+            runner.tick()  # refused: invalid YAML
+            tick_bars(run, runner, 5)  # the canary ends, the file is read again
+            document["model"] = {**document["model"], "fold": 0}
+            run.strategy.write_text(yaml.safe_dump(document))
+            runner.tick()  # the fix: the file is the running strategy's again
+            runner.stop("test over")
+        finally:
+            runner.inbox.restore_signal_handlers()
+    [started] = rows(journal, "canary_started")
+    [passed] = rows(journal, "canary_passed")
+    assert passed["bar"] == started["bar"] + 3
+    held, broken = rows(journal, "config_reload_refused")
+    assert held["errors"][0].endswith(
+        "model: the canary of next is in progress; promote or roll it back first"
+    )
+    assert "invalid YAML" in broken["errors"][0]
+    assert held["bar"] == broken["bar"] == started["bar"]
+    assert rows(journal, "config_reloaded") == []

@@ -133,6 +133,34 @@ def test_broken_yaml_is_refused_once_then_the_fix_reloads(
     assert reload.changes == ("signal.min_interval: 4 -> 8",)
 
 
+def test_a_refusal_read_again_is_news_only_when_it_changed(
+    watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
+) -> None:
+    """A stage's end reads the file again (`StrategyWatcher.look_again`): a version
+    refused during the stage for another reason (broken YAML) is refused again, and
+    reported only when the refusal is not the one reported for that content."""
+    path, _ = running
+    _edit(path, "min_interval: 4", "min_interval: [4")
+    refused = watcher.check()
+    assert isinstance(refused, ReloadRefused)
+    assert watcher.news(refused)
+
+    watcher.look_again()
+    again = watcher.check()
+    assert again == refused  # read again, refused for the same reason
+    assert not watcher.news(again)  # reported once per content and reason
+
+    watcher.look_again()
+    assert watcher.check() == refused
+    assert watcher.news(ReloadRefused(("the runner's other reason",)))  # changed: news
+
+    _edit(path, "min_interval: [4", "min_interval: 8")
+    assert isinstance(watcher.check(), Reload)
+    _edit(path, "min_interval: 8", "min_interval: [4")
+    assert watcher.check() == refused
+    assert watcher.news(refused)  # saved again after another content: news again
+
+
 def test_an_invalid_value_is_refused_with_its_location(
     watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
 ) -> None:

@@ -231,6 +231,9 @@ class StrategyWatcher:
         # None: the first check reads the file and compares it with `current`, so an edit
         # made between the run's start and the watcher's is not missed.
         self._digest: str | None = None
+        # The content last refused (its digest) and the refusal's lines; None: the content
+        # read last was not refused (`news`).
+        self._refusal: tuple[str | None, tuple[str, ...]] | None = None
 
     def check(self) -> Reload | ReloadRefused | None:
         """Look at the file once; return what changed since the last check.
@@ -238,8 +241,9 @@ class StrategyWatcher:
         Returns:
             None when the file's bytes are as last checked or its document is the running
             one; `ReloadRefused` when the new version cannot be applied (reported once
-            per content); `Reload` otherwise, which then becomes the watcher's current
-            strategy.
+            per content; read again after `look_again`, its refusal is to be reported
+            only when it changed: `news`); `Reload` otherwise, which then becomes the
+            watcher's current strategy.
         """
         try:
             stat = os.stat(self.path)
@@ -255,7 +259,7 @@ class StrategyWatcher:
         digest = hashlib.sha256(content).hexdigest()
         if digest == self._digest:
             return None
-        self._digest = digest
+        self._read(digest)
         return self._reload()
 
     def look_again(self) -> None:
@@ -264,6 +268,25 @@ class StrategyWatcher:
         rather than waiting for another edit."""
         self._stat = None
         self._digest = None
+
+    def news(self, refused: ReloadRefused) -> bool:
+        """Return whether to report ``refused``, the refusal of the version `check` read
+        last (its own, or the runner's refusal of the `Reload` it returned): not when
+        that content, read again after `look_again`, is refused as it was last time,
+        whatever refused it (one ``config_reload_refused`` row per content and reason);
+        remember it."""
+        refusal = (self._digest, tuple(str(e) for e in refused.errors))
+        if refusal == self._refusal:
+            return False
+        self._refusal = refusal
+        return True
+
+    def _read(self, digest: str) -> None:
+        """Take ``digest`` as the content read last; a refusal of other content is
+        forgotten (that content saved again later is news)."""
+        self._digest = digest
+        if self._refusal is not None and self._refusal[0] != digest:
+            self._refusal = None
 
     def _reload(self) -> Reload | ReloadRefused | None:
         try:
@@ -316,7 +339,7 @@ class StrategyWatcher:
         digest = f"unreadable: {line}"
         if digest == self._digest:
             return None
-        self._digest = digest
+        self._read(digest)
         return _refused([line])
 
 

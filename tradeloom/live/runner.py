@@ -1087,6 +1087,8 @@ class LiveRunner:
             else:
                 roster = roster_or_not
         if isinstance(outcome, ReloadRefused):
+            if not self.watcher.news(outcome):
+                return  # this content, read again after a stage, refused as before
             errors = [str(e) for e in outcome.errors]
             recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
             _log.error("config_reload_refused", errors=list(outcome.errors))
