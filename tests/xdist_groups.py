@@ -27,8 +27,10 @@ def pytest_collection_modifyitems_named_groups(
     (after xdist's own hook, which may have failed to)."""
     if not getattr(config.option, "loadgroup", False) or "PYTEST_XDIST_WORKER" not in os.environ:
         return
-    from _pytest.nodeid import NodeId
-
+    try:  # the structured ids came with pytest 9.2; before it xdist's own name takes
+        from _pytest.nodeid import NodeId
+    except ImportError:
+        return
     for item in items:
         names = sorted(
             {
