@@ -48,7 +48,7 @@ workers counted, serially and with ``--workers 2``.
 
     python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
         [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000]
-        [--no-dask-defaults] [--smoke]
+        [--no-dask-defaults] [--idle 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ FEE = 0.001
 PAYOFF = 1.0
 MAX_POSITION = 0.5
 IDLE_SECONDS = 2.0
-"""How long each scale-out mode's tree is watched idle, before it is timed."""
+"""How long each scale-out mode's tree is watched idle, before it is timed (``--idle``)."""
 THRESHOLDS = np.round(np.linspace(0.06, 0.24, 10), 6)
 FRACTIONS = np.round(np.linspace(0.1, 1.0, 10), 6)
 STOPS = np.round(np.linspace(0.005, 0.05, 10), 6)
@@ -221,7 +221,16 @@ def main() -> None:
         default=True,
         help="also time a LocalCluster on Dask's default settings (not tradeloom's)",
     )
-    add_smoke(parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8)
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=IDLE_SECONDS,
+        help="seconds each scale-out mode's tree is watched idle (its upkeep), default 2",
+    )
+    add_smoke(
+        parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8,
+        idle=0.2,
+    )  # fmt: skip
     args = parse_args(parser)
 
     print(describe("numba", "numpy", "pandas", "vectorbt", "dask", "distributed"))
@@ -288,13 +297,17 @@ def main() -> None:
               f"{cpu_median[names[1]] / cpu_median[names[0]]:.2f}x by CPU time (a loaded "
               "machine inflates the wall time, less the CPU's)")  # fmt: skip
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
-        scale_out(series, variants, args.pool_runs, args.dask_defaults)
+        scale_out(series, variants, args.pool_runs, args.dask_defaults, args.idle)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
         whole_sweep(args.sweep_bars, args.sweep_variants)
 
 
 def scale_out(
-    series: Series, variants: list[CoreSpec], runs: int, dask_defaults: bool = True
+    series: Series,
+    variants: list[CoreSpec],
+    runs: int,
+    dask_defaults: bool = True,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> None:
     """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
     LocalCluster, each warmed the same way before it is timed, and count the CPU time of
@@ -374,8 +387,8 @@ def scale_out(
         def measure(name: str, go: Callable[[], None]) -> None:
             go()  # warm-up: the processes import tradeloom and load the kernels
             idle = CpuCount()  # what the tree costs doing nothing: its timers, heartbeats
-            time.sleep(IDLE_SECONDS)
-            upkeep[name] = idle.stop().per_run(IDLE_SECONDS)
+            time.sleep(idle_seconds)
+            upkeep[name] = idle.stop().per_run(idle_seconds)
             loads[name] = os.getloadavg()[0]
             timings[name] = []
             collecting = 0.0  # this process holds vectorbt's objects: a collection is long

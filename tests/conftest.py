@@ -30,6 +30,7 @@ from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
 from tests.portable_kernels import build_portable, host_target
 from tests.ram_tmp import RamFolders, ram_base
+from tests.xdist_groups import pytest_collection_modifyitems_named_groups  # noqa: F401
 from tradeloom.runtime.threads import apply_native_threads, native_threads
 
 # Properties are about values, not speed: on a shared machine an example can take longer

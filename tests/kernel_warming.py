@@ -3,8 +3,9 @@ workers start and collect.
 
 The compile used to end before pytest-xdist started its workers, so the workers'
 start-up and collection (each imports tradeloom and every test module: about 20 s of CPU
-a worker, 3 workers) came after it. On an empty cache the compile's first command, a
-sweep in one process, leaves the second core idle for most of a minute. Now the
+a worker, 3 workers) came after it. On an empty cache the compile's heaviest kernels keep
+one core busy for most of a minute (tests/warm_kernels.py compiles the rest on the other
+beside them). Now the
 controlling process starts the compile when it is configured (`start`), the workers
 start and collect beside it, and the controlling process waits for the compile where it
 would collect (`wait`): it hands out no test before the compile has ended, so no test

@@ -8,7 +8,13 @@ worker starts, so that every process loads the kernels from the cache. With a wa
 cache it costs the start-up of the commands below, a few seconds.
 
 It runs the real CLI on the suite's small strategy: a sweep (the batch kernel, the
-batch driver, the features, the order types), the per-bar driver, and a universe. Once
+batch driver, the features, the order types), the per-bar driver, and a universe. On an
+empty cache two kernels are most of the compile: the bar's step (`tradeloom.core.bar.run_bars`)
+and the sweep's batch kernel that calls it, 48 of the sweep's 62 s of CPU. So two
+processes start at once, one per core, and compile disjoint kernels (`PARTS`): one those
+two alone, every other kernel of its commands run as Python; the other every other
+kernel of the sweep and of the wide run, those two run as Python. Then the
+remaining commands run side by side and load what the two cached. Once
 they have run on a stamp of the kernels' sources, a marker in that stamp's cache folder
 says so, and the next suite skips them (6 s of wall time, before any worker starts).
 """
@@ -21,7 +27,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SMALL = HERE / "sweep" / "small_strategy.yaml"
@@ -42,11 +50,24 @@ def commands(out: Path) -> list[list[str]]:
     return [
         [*cli, "sweep", small, "--grid", "signal.threshold=0.02,0.06", "--out", str(out / "s"),
          "--keep-top", "1"],
+        [*cli, "run", str(wide), "--out", str(out / "w")],
         [*cli, "run", small, "--driver", "per-bar", "--out", str(out / "p")],
         [*cli, "run", small, "--set", "execution.orders.type=limit", "--out", str(out / "l")],
         [*cli, "run", str(universe), "--out", str(out / "u")],
-        [*cli, "run", str(wide), "--out", str(out / "w")],
     ]  # fmt: skip
+
+
+HEAVY = {("tradeloom.sweep.batch_kernel", "run_variants"), ("tradeloom.core.bar", "run_bars")}
+"""The kernels that are most of an empty cache's compile (module, name): the sweep's
+batch kernel and the bar's step, which it calls and a run calls (36 of its 48 s)."""
+
+PARTS = ("heavy", "the-rest")
+"""The two processes that compile from the start, each running the first two commands
+(the sweep, the wide run) in process: ``heavy`` compiles the `HEAVY` kernels (and what
+they call, compiled inside them) and runs every other kernel as its Python form;
+``the-rest`` runs the `HEAVY` kernels, and every kernel their Python forms call, as
+Python and compiles every other kernel. Between them each kernel of the two commands compiles
+once; the Python forms give the same numbers (tests/kernels/test_first_run.py)."""
 
 
 WIDE_FEATURES = """\
@@ -92,12 +113,38 @@ def _marker() -> Path:
     return kernel_cache_root() / package_stamp()[:24] / f"suite-warmed-{script}"
 
 
+def compile_part(part: str) -> int:
+    """Run the sweep and the wide run in this process, compiling only ``part``'s kernels
+    (`PARTS`); return the first non-zero exit code."""
+    from tradeloom.cli.main import main as tradeloom
+    from tradeloom.kernels import jit
+
+    def heavy(func: Callable[..., Any]) -> bool:
+        return (func.__module__, func.__qualname__) in HEAVY
+
+    def python_form(func: Callable[..., Any]) -> bool:
+        if part == "heavy":
+            return not heavy(func)
+        # or called by a heavy kernel's Python form: compiled inside it by the other part
+        return heavy(func) or jit._depth.python > 0
+
+    os.environ["TRADELOOM_FIRST_RUN"] = "compile"  # no background compile of its own
+    jit.interpret(python_form)
+    jit.interpret = lambda choose: None  # type: ignore[assignment]  # each command's own choice
+    with tempfile.TemporaryDirectory(prefix="tradeloom-warm-") as folder:
+        for argv in commands(Path(folder))[:2]:
+            code = tradeloom(argv[3:])
+            if code:
+                return code
+    return 0
+
+
 def main() -> int:
     """Run every command; return the first non-zero exit code (0: all compiled).
 
-    The sweep runs first and alone: it compiles most kernels (the batch kernel, the
-    features, the order types). The other commands then run side by side, on the two
-    cores: each compiles what only it uses, or, with a warm cache, only loads it.
+    The two `PARTS` run first, side by side: the sweep and the wide run, which compile
+    every kernel but a few, split between the two cores. The other commands then run side
+    by side: each compiles what only it uses, or, with a warm cache, only loads it.
     """
     marker = _marker()
     if marker.is_file():
@@ -106,8 +153,8 @@ def main() -> int:
     path = os.pathsep.join(p for p in (str(HERE.parent), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     with tempfile.TemporaryDirectory(prefix="tradeloom-warm-") as folder:
-        first, *rest = commands(Path(folder))
-        for batch in ([first], rest):
+        parts = [[sys.executable, __file__, "--part", part] for part in PARTS]
+        for batch in (parts, commands(Path(folder))[2:]):
             running = [
                 (argv, subprocess.Popen(argv, cwd=folder, env=env, text=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
@@ -125,4 +172,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(compile_part(sys.argv[2]) if sys.argv[1:2] == ["--part"] else main())

@@ -70,6 +70,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tests.reference_libraries import ON_VECTORBTS_WORKER, Reference
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
@@ -307,7 +308,7 @@ def test_next_open_entries_reach_both_sides_of_the_cash_limit(tmp_path: Path) ->
 
 @pytest.mark.slow
 @settings(
-    max_examples=40,
+    max_examples=examples(40, suite=20),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from tests import forkserver
 from tests.fixtures.plugins.universe_data import market  # the test plugin's generator
+from tests.hunting import examples
 from tradeloom.backtest.pipeline import BacktestResult, Driver, run_backtest
 from tradeloom.core import layout as L
 from tradeloom.domain import RunInfo
@@ -136,7 +137,7 @@ def _universes(draw: st.DrawFn) -> dict[str, Any]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=40,
+    max_examples=examples(40, suite=20),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

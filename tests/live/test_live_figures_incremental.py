@@ -17,6 +17,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hunting import examples
 from tradeloom.domain import Trade
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.live.record_copies import RecordCopies
@@ -80,8 +81,13 @@ def _batch(run: dict[str, Any], n: int) -> dict[str, Any]:
     return json_safe({"bars": n, **figures, "tearsheet": sheet})
 
 
+# each example refreshes metrics.json at every few bars of a run of up to hundreds (1.8 s
+# an example on the loaded 2-core machine): 8 in the suite, the 20 declared in a hunt
+# (scripts/hunt.sh tests/live/test_live_figures_incremental.py)
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20, suite=8),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(run=runs(), step=st.integers(1, 9))
 def test_metrics_at_every_bar_are_the_batch_figures_of_the_curve_so_far(

@@ -346,7 +346,7 @@ def test_overall_figures_combine_the_groups_by_quantity(
         )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25, suite=12), deadline=None)
 @given(
     _orders(),
     st.lists(st.sampled_from(["a", "b", "c"]), min_size=8, max_size=8),
@@ -408,7 +408,7 @@ def _interleaved(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40, suite=20), deadline=None)
 @given(_interleaved(), st.booleans())
 def test_a_journal_of_plain_orders_is_measured_from_its_columns_as_the_ledger_measures_it(
     tmp_path_factory: pytest.TempPathFactory, events: list[Event], post_only: bool

@@ -72,6 +72,7 @@ __all__ = [
     "PostgresJournal",
     "connect_pg",
     "create_sql",
+    "has_table",
     "last_row",
     "read_run",
     "select_sql",
@@ -144,34 +145,85 @@ def create_sql(schema: str) -> list[str]:
     ]
     statements += [sql for table in _PROOF_TABLES for sql in _proof_table(schema, table)]
     tables = ["journal_meta", "runs", *_PROOF_TABLES]
-    union = []
-    for kind in KINDS:
-        s = schema_of(kind)
-        columns = ",\n  ".join(
-            f'"{c.name}" {_SQL_TYPES[c.codec]}'
-            + (f' CHECK ("{c.name}" IN (0, 1))' if c.codec is Codec.BOOL else "")
-            for c in s.columns
-        )
-        statements.append(
-            f"CREATE TABLE {_name(schema, s.table)} (\n  run_id TEXT NOT NULL,\n"
-            f'  "seq" BIGINT NOT NULL,\n  {columns},\n  "hash" BIGINT NOT NULL,\n'
-            '  PRIMARY KEY (run_id, "seq")\n)'
-        )
-        tables.append(s.table)
-        union.append(
-            f'SELECT run_id, "seq", "bar", "timestamp", "symbol", "correlation_id", '
-            f"'{s.kind}' AS kind FROM {_name(schema, s.table)}"
-        )
-    for table in tables:
-        name = _name(schema, table)
-        statements += [
-            f'CREATE TRIGGER "{table}_no_change" BEFORE UPDATE OR DELETE ON {name} '
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
-            f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-        ]
-    statements.append(f"CREATE VIEW {_name(schema, 'events')} AS " + " UNION ALL ".join(union))
+    kinds = [schema_of(kind) for kind in KINDS]
+    statements += [_kind_table_sql(schema, s) for s in kinds]
+    tables += [s.table for s in kinds]
+    statements += [sql for table in tables for sql in _trigger_sql(schema, table)]
+    statements.append(_events_sql(schema, kinds))
     return statements
+
+
+def _kind_table_sql(schema: str, s: Schema) -> str:
+    """The CREATE TABLE of kind ``s``'s table (its triggers: `_trigger_sql`)."""
+    columns = ",\n  ".join(
+        f'"{c.name}" {_SQL_TYPES[c.codec]}'
+        + (f' CHECK ("{c.name}" IN (0, 1))' if c.codec is Codec.BOOL else "")
+        for c in s.columns
+    )
+    return (
+        f"CREATE TABLE {_name(schema, s.table)} (\n  run_id TEXT NOT NULL,\n"
+        f'  "seq" BIGINT NOT NULL,\n  {columns},\n  "hash" BIGINT NOT NULL,\n'
+        '  PRIMARY KEY (run_id, "seq")\n)'
+    )
+
+
+def _trigger_sql(schema: str, table: str) -> list[str]:
+    """The triggers that make ``table`` append-only (UPDATE, DELETE, TRUNCATE raise)."""
+    name, function = _name(schema, table), _name(schema, "append_only")
+    return [
+        f'CREATE TRIGGER "{table}_no_change" BEFORE UPDATE OR DELETE ON {name} '
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+        f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+    ]
+
+
+def _events_sql(schema: str, kinds: Sequence[Schema]) -> str:
+    """The ``events`` view over the tables of ``kinds`` (made, or made anew to cover more)."""
+    union = " UNION ALL ".join(
+        f'SELECT run_id, "seq", "bar", "timestamp", "symbol", "correlation_id", '
+        f"'{s.kind}' AS kind FROM {_name(schema, s.table)}"
+        for s in kinds
+    )
+    return f"CREATE OR REPLACE VIEW {_name(schema, 'events')} AS {union}"
+
+
+def _tables(db: psycopg.Connection[Any], schema: str) -> frozenset[str]:
+    """Return the tables ``schema`` holds (whatever the login may read of them)."""
+    rows = db.execute(
+        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+        (schema,),
+    ).fetchall()
+    return frozenset(str(row[0]) for row in rows)
+
+
+def has_table(db: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    """Whether ``schema`` holds ``table`` (a kind added since it was made may be missing)."""
+    found = db.execute("SELECT to_regclass(%s)", (_name(schema, table),)).fetchone()
+    return found is not None and found[0] is not None
+
+
+def _add_kinds(db: psycopg.Connection[Any], schema: str) -> None:
+    """Make the tables of kinds added to the format since the schema was made.
+
+    A kind may be added to a format (its rows are new; no row of an older kind
+    changes): a schema made by an older tradeloom gets its table, append-only as the
+    others, and the ``events`` view covers it. Readers read a table that is not there
+    as empty (they never make one: `last_row`, ``tradeloom.journal.source``).
+    """
+    tables = _tables(db, schema)
+    if all(schema_of(k).table in tables for k in KINDS):
+        return
+    db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+    tables = _tables(db, schema)  # another run may have added them meanwhile
+    missing = [schema_of(k) for k in KINDS if schema_of(k).table not in tables]
+    if not missing:
+        return
+    for s in missing:
+        for statement in [_kind_table_sql(schema, s), *_trigger_sql(schema, s.table)]:
+            db.execute(statement)  # generated, not user text
+    db.execute(_events_sql(schema, [schema_of(k) for k in KINDS]))
 
 
 _RUN_COLUMNS = ("strategy_sha256", "tail", "folder_key")
@@ -202,7 +254,6 @@ def _proof_table(schema: str, table: str) -> list[str]:
 def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
     """Give a database made before them the `_PROOF_TABLES`, append-only as the others,
     and ``runs`` its `_RUN_COLUMNS` (its runs read them '')."""
-    function = _name(schema, "append_only")
     runs = _name(schema, "runs")
     for column in _RUN_COLUMNS:
         db.execute(f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''")
@@ -213,13 +264,7 @@ def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
         if db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:  # type: ignore[index]
             continue  # another run added it meanwhile
-        for statement in [
-            *_proof_table(schema, table),
-            f'CREATE TRIGGER "{table}_no_change" BEFORE UPDATE OR DELETE ON {name} '
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
-            f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON {name} '
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-        ]:
+        for statement in [*_proof_table(schema, table), *_trigger_sql(schema, table)]:
             db.execute(statement)  # generated, not user text
 
 
@@ -358,12 +403,20 @@ def read_run(db: psycopg.Connection[Any], target: PgTarget, run_id: str) -> dict
 
 
 def last_row(db: psycopg.Connection[Any], schema: str, run_id: str) -> tuple[int, int] | None:
-    """Return ``(seq, hash)`` of run ``run_id``'s last row (None: no rows), hash unsigned."""
+    """Return ``(seq, hash)`` of run ``run_id``'s last row (None: no rows), hash unsigned.
+
+    A kind's table that is not there (a schema made before the kind was added, read
+    before a run reopened it: `_add_kinds`) holds none of its rows.
+    """
+    tables = _tables(db, schema)
     parts = [
-        f'(SELECT "seq", "hash" FROM {_name(schema, schema_of(k).table)} '
+        f'(SELECT "seq", "hash" FROM {_name(schema, s.table)} '
         'WHERE run_id = %(run)s ORDER BY "seq" DESC LIMIT 1)'
-        for k in KINDS
+        for s in map(schema_of, KINDS)
+        if s.table in tables
     ]
+    if not parts:
+        return None
     row = db.execute(
         "SELECT seq, hash FROM (" + " UNION ALL ".join(parts) + ") AS last ORDER BY seq DESC "
         "LIMIT 1",
@@ -496,6 +549,7 @@ class PostgresJournal:
                 )
                 version = str(FORMAT_VERSION)
         _check_version(target, version, what)
+        _add_kinds(db, target.schema)
         _add_columns(db, target.schema)
         _add_proof_tables(db, target.schema)
         runs = _name(target.schema, "runs")

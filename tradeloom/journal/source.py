@@ -203,6 +203,9 @@ class _PgSource:
                 f"{path}: {self.target.where} holds no run {self.run_id} (its rows were removed)"
             )
         self.meta = meta
+        self._tables: set[str] = set()
+        """The kinds' tables found in the schema (one made before a kind was added lacks
+        that kind's table until a run reopens it to write)."""
 
     def table_rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
         return self.rows(schema, after)
@@ -211,10 +214,14 @@ class _PgSource:
         return iter(())  # PostgreSQL stores bulk writes as rows
 
     def rows(self, schema: Schema, after: int = 0) -> Iterator[tuple[Any, ...]]:
-        from tradeloom.journal.postgres import select_sql, stored_columns
+        from tradeloom.journal.postgres import has_table, select_sql, stored_columns
 
         try:
             where = self.target.schema
+            if schema.table not in self._tables:
+                if not has_table(self.db, where, schema.table):
+                    return  # a kind added to the format after the schema was made: none
+                self._tables.add(schema.table)  # there: no need to ask again
             stored = stored_columns(self.db, where, schema) if schema.added else None
             sql = _after(select_sql(where, schema, stored), '"seq" > %s', "AND")
             with self.db.cursor() as cursor:

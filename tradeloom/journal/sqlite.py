@@ -537,12 +537,17 @@ def _create_script(segments: str) -> str:
     schemas = [schema_of(kind) for kind in KINDS]
     script += [schema.create_sql() for schema in schemas]
     script.append(segments)
+    script.append(_events_sql(schemas))
+    return "\n".join(script)
+
+
+def _events_sql(schemas: list[Schema]) -> str:
+    """The ``events`` view over the tables of ``schemas`` (each table must be there)."""
     header = '"seq", "bar", "timestamp", "symbol", "correlation_id"'
     union = " UNION ALL ".join(
         f"SELECT {header}, '{s.kind}' AS kind FROM \"{s.table}\"" for s in schemas
     )
-    script.append(f"CREATE VIEW events AS {union} ORDER BY seq;")
-    return "\n".join(script)
+    return f"CREATE VIEW events AS {union} ORDER BY seq;"
 
 
 def _create(path: Path, identity: RunIdentity) -> files.JournalConnection:
@@ -577,14 +582,17 @@ def _add_kinds(path: Path, db: sqlite3.Connection) -> None:
     """Make the tables of kinds, and the columns of fields, added since the file was made.
 
     A kind may be added to a format (its rows are new; no row of an older kind
-    changes): a journal reopened to append gets its table, and readers read a table
-    that is not there as empty. A field may be added (`tradeloom.journal.schema`):
-    the table gets its column, which its older rows read as ''.
+    changes): a journal reopened to append gets its table, and the ``events`` view is
+    made anew over every kind; readers read a table that is not there as empty. A field
+    may be added (`tradeloom.journal.schema`): the table gets its column, which its older
+    rows read as ''.
     """
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         missing = [schema_of(kind) for kind in KINDS if schema_of(kind).table not in tables]
         script = [s.create_sql() for s in missing]
+        if missing:  # the view covers the kinds the file was made with: now every one
+            script += ["DROP VIEW IF EXISTS events;", _events_sql(list(map(schema_of, KINDS)))]
         for kind in KINDS:
             s = schema_of(kind)
             if s.added and s.table in tables:
