@@ -1766,7 +1766,7 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
 
     - a kill (or a flatten) is journaled once as the kill switch's halt, and no order was
       decided after the bar it was answered at (a flatten's exits aside); it is answered
-      unless a cut write-ahead log lost it;
+      once (one ``control_request`` row), unless a cut write-ahead log lost it;
     - a flatten's exits were decided once (one bar, one order a market) and the run ends
       flat (what the venue holds: `check`);
     - a rollback is one rollback row by hand, put back by one ``model_swapped`` of the
@@ -1782,6 +1782,7 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
     requests = [r for r in rows(journal, "control_request") if r["action"] == hand.action]
     if hand.action in ("kill", "flatten"):
         assert requests or cut, "the kill was never answered"
+        assert len(requests) <= 1, requests  # a restart does not answer it again
         halts = [r for r in rows(journal, "trading_state") if r["code"] == "KILL_SWITCH"]
         assert len(halts) == (1 if requests else 0), halts
         if not requests:

@@ -524,8 +524,8 @@ def test_a_portfolio_strategys_promotion_survives_kills_around_it(
     ),
 )
 # a flatten asked after the canary's first close (a position held), killed right after
-# the commit that answered it, before its file was done: the restart carries it out
-# again (its halt journaled once, its exit decided once)
+# the commit that answered it, before its file was done: the restart marks it done
+# without a second answer (one request row, its halt journaled once, its exit decided once)
 @example(
     ending="watch passed",
     hand=Hand("flatten", "canary", 1),

@@ -12,8 +12,14 @@ import pytest
 
 from tests import forkserver
 from tests.builders import strategy_text
-from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows
-from tradeloom.engine.control import request, request_kill, request_resume
+from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows, tick_bars
+from tradeloom.engine.control import (
+    ControlInbox,
+    ControlRequest,
+    request,
+    request_kill,
+    request_resume,
+)
 from tradeloom.live.refresh import run_facts
 from tradeloom.live.runner import LiveRunner
 
@@ -139,6 +145,55 @@ def test_the_kill_file_halts_and_blocks_resume_while_it_exists(
     assert "maintenance window" in changes[0]["message"]
     requests = rows(run_dir / "journal.sqlite", "control_request")
     assert [(r["action"], r["by"]) for r in requests] == [("kill", "file")]
+
+
+class _Died(Exception):
+    """The process dies (kill -9) right after a request's answer was committed."""
+
+
+@pytest.mark.parametrize("action", ["kill", "flatten"])
+def test_a_request_answered_before_the_process_died_is_not_answered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir)
+        runner.inbox.install_signal_handlers()
+        runner.start()
+        tick_bars(run, runner, 3)
+        asked = request(run_dir, action, "operator: stop")  # type: ignore[arg-type]
+        assert asked.path is not None
+
+        def died(inbox: ControlInbox, asked_now: ControlRequest) -> None:
+            raise _Died  # committed, its file not yet moved to control/done/
+
+        with monkeypatch.context() as patched:
+            patched.setattr(ControlInbox, "done", died)
+            with pytest.raises(_Died):
+                runner.tick()
+        crash(runner)
+        runner.inbox.restore_signal_handlers()
+        assert asked.path.exists()  # the restart finds it again
+        (answered,) = rows(journal, "control_request")
+        assert (answered["action"], answered["request"]) == (action, asked.path.name)
+
+        run.emulator.advance()
+        again = run.runner(run_dir)
+        again.inbox.install_signal_handlers()
+        again.start()
+        tick_bars(run, again, 3)
+        assert again.session_or_fail.state == "HALTED"
+        again.stop("test over")
+        again.inbox.restore_signal_handlers()
+    assert not asked.path.exists()
+    assert (run_dir / "control" / "done" / asked.path.name).is_file()
+    assert [(r["action"], r["request"]) for r in rows(journal, "control_request")] == [
+        (action, asked.path.name)
+    ]
+    changes = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert changes == [("HALTED", "KILL_SWITCH")]
 
 
 @pytest.mark.slow

@@ -416,6 +416,79 @@ def test_a_reload_to_kelly_sizing_is_refused_while_an_uncalibrated_model_is_in_f
         assert run.emulator.errors == []
 
 
+def test_an_edit_after_a_refused_sizing_is_compared_with_the_sizing_running(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calibration check refuses a reload as the other checks do: the watcher goes
+    back to the strategy running, so the next edit's changes are against it, not against
+    the version refused."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+    fraction = "sizing: {kind: fixed_fraction, fraction: 0.5}"
+    kelly = "sizing: {kind: kelly, fraction: 0.25, avg_win: 0.02, avg_loss: 0.01}"
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, watch_file=True)
+        runner.start()
+        tick_until(run, runner, SWAP_AT)
+        run.strategy.write_text(swapped)
+        runner.tick()
+        tick_bars(run, runner, 1)
+        run.strategy.write_text(swapped.replace(fraction, kelly))
+        runner.tick()
+        assert len(rows(journal, "config_reload_refused")) == 1
+        tick_bars(run, runner, 1)
+        # the sizing put back as it runs, and the threshold edited: only that changed
+        run.strategy.write_text(swapped.replace("threshold: 0.04", "threshold: 0.05"))
+        runner.tick()
+        runner.stop("test over")
+        assert run.emulator.errors == []
+    first, second = rows(journal, "config_reloaded")
+    assert first["changed"] == ["model"]
+    assert (second["changed"], second["changes"]) == (
+        ["signal"],
+        ["signal.threshold: 0.04 -> 0.05"],
+    )
+
+
+def test_a_reload_naming_the_model_in_force_journals_no_swap(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose model section names the fold in force (here by its file, after a
+    swap from the registry) is reloaded without a ``model_swapped`` row, as a mailbox
+    swap of it is refused as in force already; a restart keeps that model."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    fold, sha = _latest(registry)
+    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+    with emulated_run(tmp_path, monkeypatch) as run:
+        runner = run.runner(run_dir, watch_file=True)
+        runner.start()
+        tick_until(run, runner, SWAP_AT)
+        run.strategy.write_text(swapped)
+        runner.tick()
+        tick_bars(run, runner, 1)
+        model = runner.session_or_fail.p.model
+        named = STRATEGY.replace(_MODEL, f"model: {{path: {fold}, sha256: {sha}}}\n")
+        run.strategy.write_text(named)
+        runner.tick()
+        assert runner.session_or_fail.p.model is model  # nothing swapped
+        tick_bars(run, runner, 1)
+        crash(runner)
+        again = run.runner(run_dir, watch_file=True)
+        again.start()
+        assert again.session_or_fail.p.model.loaded_from["sha256"] == sha  # type: ignore[attr-defined]
+        tick_bars(run, again, 1)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    assert [r["changed"] for r in rows(journal, "config_reloaded")] == [["model"], ["model"]]
+    (swap,) = rows(journal, "model_swapped")
+    assert (swap["sha256"], swap["by"]) == (sha, "reload")
+    assert rows(journal, "config_reload_refused") == []
+
+
 class _Model:
     """A model as a swap sees it: its label, its calibration, one bar predicted; saved
     (from a file) or not."""

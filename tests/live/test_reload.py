@@ -143,22 +143,22 @@ def test_a_refusal_read_again_is_news_only_when_it_changed(
     _edit(path, "min_interval: 4", "min_interval: [4")
     refused = watcher.check()
     assert isinstance(refused, ReloadRefused)
-    assert watcher.news(refused)
+    assert watcher.refused(refused)
 
     watcher.look_again()
     again = watcher.check()
     assert again == refused  # read again, refused for the same reason
-    assert not watcher.news(again)  # reported once per content and reason
+    assert not watcher.refused(again)  # reported once per content and reason
 
     watcher.look_again()
     assert watcher.check() == refused
-    assert watcher.news(ReloadRefused(("the runner's other reason",)))  # changed: news
+    assert watcher.refused(ReloadRefused(("the runner's other reason",)))  # changed: news
 
     _edit(path, "min_interval: [4", "min_interval: 8")
     assert isinstance(watcher.check(), Reload)
     _edit(path, "min_interval: 8", "min_interval: [4")
     assert watcher.check() == refused
-    assert watcher.news(refused)  # saved again after another content: news again
+    assert watcher.refused(refused)  # saved again after another content: news again
 
 
 def test_an_invalid_value_is_refused_with_its_location(

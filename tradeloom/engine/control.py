@@ -592,6 +592,14 @@ class ControlInbox:
             requests.append(self._kill_file_request())
         return requests
 
+    def name_of(self, request: ControlRequest) -> str:
+        """Return the name ``request`` is journaled by, which a restart finds it by: its
+        file's in ``control/``; '' for the ``RUN_DIR/KILL`` file (asked again at every
+        check while it exists) and a signal's request held in memory."""
+        if request.path is None or request.path.parent != self._control:
+            return ""
+        return request.path.name
+
     def done(self, request: ControlRequest) -> None:
         """Mark a request carried out: move its file to ``control/done/``.
 

@@ -573,11 +573,21 @@ class KillCancel(Event):
 @_kind("control_request")
 @dataclass(frozen=True, kw_only=True)
 class ControlRequest(Event):
-    """An operator's request (``kill`` or ``resume``), before it is acted on."""
+    """An operator's request (``kill``, ``flatten`` or ``resume``), before it is acted on.
+
+    Attributes:
+        action: What was asked.
+        reason: Why, as the operator gave it.
+        by: Who asked (`tradeloom.engine.control.ControlRequest.by`).
+        request: The mailbox's request file it answers (its name in ``control/``); ''
+            for the ``RUN_DIR/KILL`` file, a signal's request held in memory, and a
+            journal written before the field was (a restart answers those again).
+    """
 
     action: str
     reason: str
     by: str
+    request: str = field(default="", metadata={"added": True})
 
 
 @_kind("config_reloaded")

@@ -167,8 +167,9 @@ class JournalState:
             the bar after its bar on, kept in the run directory); None: never swapped.
             A portfolio file's run: see ``member_swaps``.
         member_swaps: Per strategy of a portfolio file's run, its last model swap.
-        swap_requests: The mailbox's swap, promote and rollback requests answered
-            (swapped, refused, a canary's end), by their file's name.
+        answered_requests: The mailbox's requests answered (a kill, flatten or resume
+            journaled; a swap, promotion or rollback swapped, refused or ended), by their
+            file's name: a restart marks them done without answering them again.
         canary: The canary in progress (its ``canary_started`` row); None: none.
         canary_seq: The sequence number of ``canary``'s row (0: none).
         watch: The watch after a full promotion in progress (its ``watch_started``
@@ -221,7 +222,7 @@ class JournalState:
     reloads: list[JournaledReload] = field(default_factory=list)
     swapped: ModelSwapped | None = None
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
-    swap_requests: set[str] = field(default_factory=set)
+    answered_requests: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
     canary_seq: int = 0
     watch: WatchStarted | None = None
@@ -333,6 +334,8 @@ def _take(state: JournalState, event: Event, seq: int) -> None:
     elif isinstance(event, ControlRequest):
         if event.action == "flatten":
             state.kill_switch.append((bar, event))
+        if event.request:  # '' in an older journal, and for the KILL file or a signal
+            state.answered_requests.add(event.request)
     elif isinstance(event, OrderEvent):
         state.orders[event.id] = domain_value(event, Order)
         state.order_symbols[event.id] = event.symbol
@@ -370,23 +373,23 @@ def _take(state: JournalState, event: Event, seq: int) -> None:
             state.member_swaps[event.strategy] = event
         else:
             state.swapped = event
-        state.swap_requests.add(_answered(event.request))
+        state.answered_requests.add(_answered(event.request))
     elif isinstance(event, ModelSwapRefused):
-        state.swap_requests.add(_answered(event.request))
+        state.answered_requests.add(_answered(event.request))
     elif isinstance(event, CanaryStarted):
         state.canary, state.canary_seq = event, seq
         state.scales.append((bar, event.fraction))
     elif isinstance(event, CanaryPassed | CanaryRolledBack):
         state.canary, state.canary_seq = None, 0
         state.scales.append((bar, 1.0))
-        state.swap_requests.add(_answered(event.request))
+        state.answered_requests.add(_answered(event.request))
     elif isinstance(event, WatchStarted):
         state.watch, state.watch_seq = event, seq
     elif isinstance(event, WatchPassed):
         state.watch, state.watch_seq = None, 0
     elif isinstance(event, PromotionRolledBack):
         state.watch, state.watch_seq = None, 0
-        state.swap_requests.add(_answered(event.request))
+        state.answered_requests.add(_answered(event.request))
     elif isinstance(event, ParityGapLost):
         state.parity_lost.append((seq, event))
     elif isinstance(event, AllocationDecided):

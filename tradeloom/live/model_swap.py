@@ -82,6 +82,7 @@ __all__ = [
     "SWAPPED_DIR",
     "ModelSwap",
     "SwapRefused",
+    "already_in_force",
     "build_swap",
     "checked_swap",
     "described",
@@ -576,6 +577,16 @@ def journal_refusal(
 def in_force_sha256(session: LiveSession) -> str:
     """Return the SHA-256 of the file of the model in force ('' for one trained here)."""
     return _running(session)[1]
+
+
+def already_in_force(session: LiveSession, swap: ModelSwap) -> str | None:
+    """Return why ``swap`` changes nothing in ``session``: its file is the model in force
+    (the same SHA-256); None: it swaps in another model. A mailbox swap or a promotion
+    is refused for it; a hot reload journals no swap for it (its file names the model in
+    force)."""
+    if swap.sha256 != in_force_sha256(session):
+        return None
+    return f"model: it is the model in force already (sha256 {swap.sha256})"
 
 
 def restore_in_force(

@@ -30,8 +30,8 @@ from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
 from tradeloom.live.challengers import ShadowBooks, drop, promotion_request
 from tradeloom.live.model_swap import (
     SwapRefused,
+    already_in_force,
     build_swap,
-    in_force_sha256,
     journal_refusal,
     journal_swap,
     keep_file,
@@ -125,8 +125,8 @@ def promote(
     when = None if entry.promote_when is None else entry.promote_when.canary
     watch = None if entry.promote_when is None else entry.promote_when.watch
     swap = build_swap(config, plugins, session, section)
-    if not isinstance(swap, SwapRefused) and swap.sha256 == in_force_sha256(session):
-        swap = SwapRefused(swap.source, ("model: it is the model in force already",))
+    if not isinstance(swap, SwapRefused) and (already := already_in_force(session, swap)):
+        swap = SwapRefused(swap.source, (already,))
     champion: dict[str, Any] | SwapRefused = {}
     if not isinstance(swap, SwapRefused) and (when is not None or watch is not None):
         champion = keep_champion(files.run_dir, session)

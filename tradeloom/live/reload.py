@@ -232,8 +232,11 @@ class StrategyWatcher:
         # made between the run's start and the watcher's is not missed.
         self._digest: str | None = None
         # The content last refused (its digest) and the refusal's lines; None: the content
-        # read last was not refused (`news`).
+        # read last was not refused (`refused`).
         self._refusal: tuple[str | None, tuple[str, ...]] | None = None
+        # What `current` and `kept` were before the `Reload` `check` returned last took
+        # its version as current; None: the last check returned none (`refused`).
+        self._before: tuple[StrategyConfig, tuple[list[Any], Any] | None] | None = None
 
     def check(self) -> Reload | ReloadRefused | None:
         """Look at the file once; return what changed since the last check.
@@ -242,9 +245,10 @@ class StrategyWatcher:
             None when the file's bytes are as last checked or its document is the running
             one; `ReloadRefused` when the new version cannot be applied (reported once
             per content; read again after `look_again`, its refusal is to be reported
-            only when it changed: `news`); `Reload` otherwise, which then becomes the
-            watcher's current strategy.
+            only when it changed: `refused`); `Reload` otherwise, which then becomes the
+            watcher's current strategy (until the runner refuses it: `refused`).
         """
+        self._before = None
         try:
             stat = os.stat(self.path)
             if self._stat == _signature(stat):
@@ -269,12 +273,16 @@ class StrategyWatcher:
         self._stat = None
         self._digest = None
 
-    def news(self, refused: ReloadRefused) -> bool:
-        """Return whether to report ``refused``, the refusal of the version `check` read
-        last (its own, or the runner's refusal of the `Reload` it returned): not when
-        that content, read again after `look_again`, is refused as it was last time,
-        whatever refused it (one ``config_reload_refused`` row per content and reason);
-        remember it."""
+    def refused(self, refused: ReloadRefused) -> bool:
+        """Take ``refused``, the refusal of the version `check` read last (its own, or
+        the runner's refusal of the `Reload` it returned, whose version then stops being
+        the current one: the next version is compared with the strategy running); and
+        return whether to report it: not when that content, read again after
+        `look_again`, is refused as it was last time, whatever refused it (one
+        ``config_reload_refused`` row per content and reason)."""
+        if self._before is not None:
+            self.current, self.kept = self._before
+            self._before = None
         refusal = (self._digest, tuple(str(e) for e in refused.errors))
         if refusal == self._refusal:
             return False
@@ -323,6 +331,7 @@ class StrategyWatcher:
             return _refused(exc.lines())
         outcome = reload_to(self.current, config)
         if not isinstance(outcome, ReloadRefused):
+            self._before = (self.current, self.kept)
             self.current = config
             if outcome is not None and MODEL in outcome.changed:
                 self.kept = None  # the file names the model in force now

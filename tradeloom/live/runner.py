@@ -78,10 +78,10 @@ from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.model_swap import (
     ModelSwap,
     SwapRefused,
+    already_in_force,
     build_swap,
     checked_swap,
     described,
-    in_force_sha256,
     is_kept,
     journal_refusal,
     journal_swap,
@@ -231,8 +231,10 @@ class LiveRunner:
         self._held_edit = False
         """A hot reload of ``model`` was refused while a stage was in progress: the file
         is read again once none is (`_reload`)."""
-        self.swap_requests: set[str] = set()
-        """The mailbox's swap requests answered (the journal's, then this process's)."""
+        self.answered_requests: set[str] = set()
+        """The mailbox's requests answered, by `ControlInbox.name_of` (the journal's, then
+        this process's): one found again (the process died before its file was done) is
+        done without a second answer."""
         self._watch_file = watch_file
         self.stale: StaleDataWatch | None = None
         self.exchange_venue: ExchangeAccount | None = None
@@ -397,7 +399,7 @@ class LiveRunner:
             else:
                 self._check_owner(state.started)
                 self._check_unchanged(state.document, state.swapped)
-                self.swap_requests = set(state.swap_requests)
+                self.answered_requests = set(state.answered_requests)
         else:
             try:  # a journal gone whole, after orders were sent
                 check_sent_mark(SentMark(self.run_dir), path, 0)
@@ -615,7 +617,7 @@ class LiveRunner:
         if self.markets.portfolio is not None:
             raise JournalUnavailable("a portfolio's journal cannot be rejoined while it runs")
         self._stop_streams()
-        self.swap_requests = set(state.swap_requests)  # what the journal answered
+        self.answered_requests = set(state.answered_requests)  # what the journal answered
         self.markets.session = self._resume(state, self._load(state))
         self.open_stream()
 
@@ -924,6 +926,10 @@ class LiveRunner:
         self.inbox.wake.clear()
         last = len(session.history) - 1
         for request in self.inbox.pending():
+            name = self.inbox.name_of(request)
+            if name and name in self.answered_requests:
+                self.inbox.done(request)  # answered before the process died
+                continue
             if request.action == "swap":
                 self._swap_asked(request)
                 self.inbox.done(request)
@@ -946,6 +952,7 @@ class LiveRunner:
                     action=request.action,
                     reason=request.reason,
                     by=request.by,
+                    request=name,
                 )
             )
             if repeated:  # journaled, as every operator's request; the halt stands
@@ -958,14 +965,14 @@ class LiveRunner:
             else:
                 session.resume(f"{request.reason} (by {request.by})")
             self.link.journal_or_fail.flush()
+            if name:
+                self.answered_requests.add(name)
             self.inbox.done(request)
 
     def _swap_asked(self, request: Request) -> None:
         """Check the model a ``swap`` request names; swap it in before the next bar, or
         journal why not (the run trades on with its model)."""
-        name = "" if request.path is None else request.path.name
-        if name in self.swap_requests:
-            return  # answered before the process died, its file not yet done
+        name = self.inbox.name_of(request)
         target = self._swap_target(request.strategy)
         config = self.files.config if isinstance(target, str) else target[1]
         running = config.document.get(MODEL)
@@ -977,8 +984,7 @@ class LiveRunner:
             outcome = SwapRefused(described(section), (canary,))
         else:
             outcome = build_swap(config, self.markets.plugins, target[0], section)
-            if isinstance(outcome, ModelSwap) and outcome.sha256 == in_force_sha256(target[0]):
-                already = f"model: it is the model in force already (sha256 {outcome.sha256})"
+            if isinstance(outcome, ModelSwap) and (already := already_in_force(target[0], outcome)):
                 outcome = SwapRefused(outcome.source, (already,))
         kept = outcome if isinstance(outcome, SwapRefused) else keep_file(self.run_dir, outcome)
         recorder = self.recorder_or_fail
@@ -993,7 +999,7 @@ class LiveRunner:
         self.link.journal_or_fail.flush()
         # answered once committed: a flush that failed (the journal's database down) leaves
         # it unanswered, and `rebuild` takes the journal's answers, so it is asked again
-        self.swap_requests.add(name)
+        self.answered_requests.add(name)
 
     def _canary_note(self) -> str | None:
         """Why the model cannot be swapped now: a canary, or the watch after a full
@@ -1003,9 +1009,7 @@ class LiveRunner:
     def _promotion_asked(self, request: Request) -> None:
         """Promote a challenger or roll the canary back, as an operator asked, or journal
         why not (`tradeloom.live.promotion_stage`); answered once committed."""
-        name = "" if request.path is None else request.path.name
-        if name in self.swap_requests:
-            return  # answered before the process died, its file not yet done
+        name = self.inbox.name_of(request)
         session = self.session_or_fail
         if self.member_shadows is not None:
             self.member_shadows.asked(request)
@@ -1021,7 +1025,7 @@ class LiveRunner:
         else:
             self.promotions.asked(request, session)
         self.link.journal_or_fail.flush()
-        self.swap_requests.add(name)
+        self.answered_requests.add(name)
 
     def _swap_target(self, strategy: str | None) -> tuple[LiveSession, StrategyConfig, str] | str:
         """Return the session whose model a swap request for ``strategy`` swaps, its
@@ -1058,13 +1062,11 @@ class LiveRunner:
         swap: tuple[ModelSwap, dict[str, Any]] | None = None
         canary = self._canary_note()
         if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed and canary:
-            self.watcher.current = self.files.config  # the next edit is compared with it
             self._held_edit = True
             outcome = ReloadRefused((f"{outcome.config.locate(MODEL)} model: {canary}",))
         if not isinstance(outcome, ReloadRefused) and MODEL in outcome.changed:
             swap_or_not = self._reloaded_model(outcome)
             if isinstance(swap_or_not, ReloadRefused):
-                self.watcher.current = self.files.config  # the next edit is compared with it
                 outcome = swap_or_not
             else:
                 swap = swap_or_not
@@ -1082,12 +1084,13 @@ class LiveRunner:
                 used_names(self.run_dir, self.files.config, self._started_document()),
             )
             if isinstance(roster_or_not, ReloadRefused):
-                self.watcher.current = self.files.config  # the next edit is compared with it
                 outcome = roster_or_not
             else:
                 roster = roster_or_not
         if isinstance(outcome, ReloadRefused):
-            if not self.watcher.news(outcome):
+            # every refusal, the watcher's or one of the checks above: the next edit is
+            # compared with the strategy running, not with the version refused
+            if not self.watcher.refused(outcome):
                 return  # this content, read again after a stage, refused as before
             errors = [str(e) for e in outcome.errors]
             recorder.record(ConfigReloadRefused(**recorder.at(bar), errors=errors))
@@ -1138,14 +1141,18 @@ class LiveRunner:
             )
         )
 
-    def _reloaded_model(self, reload: Reload) -> tuple[ModelSwap, dict[str, Any]] | ReloadRefused:
+    def _reloaded_model(
+        self, reload: Reload
+    ) -> tuple[ModelSwap, dict[str, Any]] | ReloadRefused | None:
         """Check the model of a reload that changed the ``model`` section and keep its
-        file; or the reload refused, located at the section."""
+        file; or the reload refused, located at the section; None: the section names the
+        model in force (`already_in_force`), so nothing is swapped."""
         section = reload.config.document[MODEL]
         trusted = section.get("trusted_packages", ()) if isinstance(section, dict) else ()
-        swap = checked_swap(
-            self.session_or_fail, reload.pipeline.model, described(section), trusted
-        )
+        session = self.session_or_fail
+        swap = checked_swap(session, reload.pipeline.model, described(section), trusted)
+        if isinstance(swap, ModelSwap) and already_in_force(session, swap):
+            return None
         kept = swap if isinstance(swap, SwapRefused) else keep_file(self.run_dir, swap)
         if isinstance(kept, SwapRefused):
             where = reload.config.locate(MODEL)
