@@ -161,6 +161,27 @@ def test_a_refusal_read_again_is_news_only_when_it_changed(
     assert watcher.refused(refused)  # saved again after another content: news again
 
 
+def test_a_version_the_runner_refuses_is_taken_back(
+    watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
+) -> None:
+    """A `Reload` the runner refuses (a check of its own) leaves the watcher as it was:
+    the strategy running is the one the next edit is compared with."""
+    path, config = running
+    _edit(path, "threshold: 0.30", "threshold: 0.35")
+    reload = watcher.check()
+    assert isinstance(reload, Reload)
+    assert watcher.current is reload.config  # taken, until the runner refuses it
+
+    assert watcher.refused(ReloadRefused(("the runner's reason",)))
+    assert watcher.current is config
+    _edit(path, "threshold: 0.35", "threshold: 0.30")
+    assert watcher.check() is None  # the version running: nothing changed
+    _edit(path, "threshold: 0.30", "threshold: 0.40")
+    edited = watcher.check()
+    assert isinstance(edited, Reload)
+    assert edited.changes == ("signal.threshold: 0.3 -> 0.4",)
+
+
 def test_an_invalid_value_is_refused_with_its_location(
     watcher: StrategyWatcher, running: tuple[Path, StrategyConfig]
 ) -> None:
