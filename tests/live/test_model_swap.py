@@ -376,25 +376,44 @@ def test_a_swap_after_a_reload_from_a_run_gone_is_checked_against_the_kept_copy(
     assert precheck(run_dir, registry, None) == []
 
 
+_FRACTION = "sizing: {kind: fixed_fraction, fraction: 0.5}"
+_KELLY = "sizing: {kind: kelly, fraction: 0.25, avg_win: 0.02, avg_loss: 0.01}"
+
+
+def _swapped(registry: Path) -> str:
+    """The strategy with its model read from ``registry``'s latest fold."""
+    return STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+
+
+def _sizer_after_a_swap(run: EmulatedRun, runner: LiveRunner, registry: Path) -> Any:
+    """Reload the strategy to the registry's model at `SWAP_AT`, trade a bar on it;
+    return the sizer the run sizes with then."""
+    tick_until(run, runner, SWAP_AT)
+    run.strategy.write_text(_swapped(registry))
+    runner.tick()
+    tick_bars(run, runner, 1)
+    return runner.session_or_fail.p.sizer
+
+
+def _edit_to_kelly(run: EmulatedRun, runner: LiveRunner, swapped: str) -> None:
+    """Edit ``swapped``'s fixed-fraction sizing to Kelly's and let the runner read it
+    (refused while the model in force is not calibrated)."""
+    run.strategy.write_text(swapped.replace(_FRACTION, _KELLY))
+    runner.tick()
+
+
 def test_a_reload_to_kelly_sizing_is_refused_while_an_uncalibrated_model_is_in_force(
     registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
-    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
-    fraction = "sizing: {kind: fixed_fraction, fraction: 0.5}"
-    kelly = "sizing: {kind: kelly, fraction: 0.25, avg_win: 0.02, avg_loss: 0.01}"
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, watch_file=True)
         runner.start()
-        tick_until(run, runner, SWAP_AT)
-        run.strategy.write_text(swapped)
-        runner.tick()
-        tick_bars(run, runner, 1)
-        sizer = runner.session_or_fail.p.sizer
-        run.strategy.write_text(swapped.replace(fraction, kelly))
-        runner.tick()
+        sizer = _sizer_after_a_swap(run, runner, registry)
+        swapped = _swapped(registry)
+        _edit_to_kelly(run, runner, swapped)
         (refused,) = rows(journal, "config_reload_refused")
         (line,) = refused["errors"]
         assert "risk.sizing: reads the probability as a probability" in line
@@ -403,7 +422,7 @@ def test_a_reload_to_kelly_sizing_is_refused_while_an_uncalibrated_model_is_in_f
         # a journal of an older tradeloom that took it: a restart still puts its model back
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr("tradeloom.live.runner.uncalibrated", lambda *_: False)
-            run.strategy.write_text(swapped.replace(fraction, kelly.replace("0.25", "0.2")))
+            run.strategy.write_text(swapped.replace(_FRACTION, _KELLY.replace("0.25", "0.2")))
             runner.tick()
         assert len(rows(journal, "config_reloaded")) == 2  # kelly in force
         tick_bars(run, runner, 1)
@@ -425,18 +444,12 @@ def test_an_edit_after_a_refused_sizing_is_compared_with_the_sizing_running(
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
-    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
-    fraction = "sizing: {kind: fixed_fraction, fraction: 0.5}"
-    kelly = "sizing: {kind: kelly, fraction: 0.25, avg_win: 0.02, avg_loss: 0.01}"
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, watch_file=True)
         runner.start()
-        tick_until(run, runner, SWAP_AT)
-        run.strategy.write_text(swapped)
-        runner.tick()
-        tick_bars(run, runner, 1)
-        run.strategy.write_text(swapped.replace(fraction, kelly))
-        runner.tick()
+        _sizer_after_a_swap(run, runner, registry)
+        swapped = _swapped(registry)
+        _edit_to_kelly(run, runner, swapped)
         assert len(rows(journal, "config_reload_refused")) == 1
         tick_bars(run, runner, 1)
         # the sizing put back as it runs, and the threshold edited: only that changed
@@ -462,7 +475,7 @@ def test_a_reload_naming_the_model_in_force_journals_no_swap(
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
     fold, sha = _latest(registry)
-    swapped = STRATEGY.replace(_MODEL, f"model: {{from_run: {registry}}}\n")
+    swapped = _swapped(registry)
     with emulated_run(tmp_path, monkeypatch) as run:
         runner = run.runner(run_dir, watch_file=True)
         runner.start()
