@@ -230,14 +230,18 @@ def test_long_curves_sum_in_numpys_order(n: int) -> None:
     _same(values_performance(values, 0.5, ends, **kwargs), _reference(values, 0.5, ends, **kwargs))
 
 
+SUMMANDS = st.lists(
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 5e-324, math.nan, math.inf])
+    | st.floats(allow_nan=False, allow_infinity=False),
+    max_size=300,
+) | st.sampled_from(PAIRWISE_LENGTHS).map(lambda n: [-0.0] * n)
+"""What the pairwise sums are drawn over: every length up to 300 and numpy's block edges
+of zeros, zeros of either sign, overflow to infinity, subnormals, NaN."""
+
+
 @settings(max_examples=examples(300), deadline=None)
 @given(
-    values=st.lists(
-        st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 5e-324, math.nan, math.inf])
-        | st.floats(allow_nan=False, allow_infinity=False),
-        max_size=300,
-    )
-    | st.sampled_from(PAIRWISE_LENGTHS).map(lambda n: [-0.0] * n),
+    values=SUMMANDS,
     start=st.integers(0, 3),
 )
 def test_the_pairwise_sum_is_numpys_sum(values: list[float], start: int) -> None:
@@ -251,12 +255,7 @@ def test_the_pairwise_sum_is_numpys_sum(values: list[float], start: int) -> None
 
 @settings(max_examples=examples(300), deadline=None)
 @given(
-    values=st.lists(
-        st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 5e-324, math.nan, math.inf])
-        | st.floats(allow_nan=False, allow_infinity=False),
-        max_size=300,
-    )
-    | st.sampled_from(PAIRWISE_LENGTHS).map(lambda n: [-0.0] * n),
+    values=SUMMANDS,
     start=st.integers(0, 3),
     center=st.sampled_from([0.0, -0.0, 0.5, math.nan, math.inf])
     | st.floats(allow_nan=False, allow_infinity=False),
