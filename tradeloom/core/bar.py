@@ -56,8 +56,10 @@ them):
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
     position, sized at the close) first cancels the working order (``REPLACED``); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
-    `tradeloom.core.dust`; a refused reversal still exits); else it passes the pre-trade
-    checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
+    `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
+    is a target of zero: the position is closed); else it passes the pre-trade checks
+    (`tradeloom.core.risk.pretrade_check`; a margin account's counts the orders the
+    stage already sent as filled, its sales first) and goes to the venue;
 11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
     order (`tradeloom.core.sequence`).
 
@@ -76,7 +78,13 @@ import math
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
-from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
+from tradeloom.core.dust import (
+    at_zero_target,
+    below_minimum,
+    note_dust,
+    refuse_below_minimum,
+    zero_target,
+)
 from tradeloom.core.exits import (
     OpenTrade,
     StopSettings,
@@ -104,6 +112,8 @@ from tradeloom.core.layout import (
     A_HALT,
     A_PEAK,
     A_SEND_PASS,
+    A_SEND_SEQ,
+    A_SEQ,
     A_STATE,
     C_BASE,
     C_COUNT,
@@ -177,6 +187,9 @@ from tradeloom.core.layout import (
     S_W_BAR,
     S_W_DIR,
     S_W_FIRST,
+    S_W_QTY,
+    S_W_SEQ,
+    S_W_SIDE,
     S_W_STOP,
     S_W_TYPE,
     S_X_CONF,
@@ -278,11 +291,18 @@ def _other_equity(acct: np.ndarray, sym: np.ndarray, s: int) -> float:
 
 
 @core_kernel
-def _gross_after(sym: np.ndarray, s: int, after: float, price: float) -> float:
+def _gross_after(sym: np.ndarray, s: int, after: float, price: float, since: float) -> float:
+    """Return the account's gross notional once symbol ``s`` holds ``after`` (at ``price``)
+    and every order this send stage sent (sequence numbers above ``since``) has filled:
+    the bar's sales, sent first, free their margin before its purchases are checked, and
+    its purchases already sent take theirs (`tradeloom.core.risk.pretrade_check`)."""
     gross = abs(after) * price
     for k in range(sym.shape[0]):
         if k != s:
-            gross += abs(sym[k, S_QTY]) * sym[k, S_MARK]
+            held = sym[k, S_QTY]
+            if sym[k, S_W_SEQ] > since:  # sent this stage: nothing fills before the close
+                held += sym[k, S_W_SIDE] * sym[k, S_W_QTY]
+            gross += abs(held) * sym[k, S_MARK]
     return gross
 
 
@@ -810,6 +830,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
     ext_venue, slicing, tf = cfg.ext_venue, cfg.slicing, cfg.tf
     if stage == STAGE_SEND:  # exits and reductions go out first, then entries
         acct[A_SEND_PASS] = 0.0
+        acct[A_SEND_SEQ] = acct[A_SEQ]
     # what a target weight of 1 buys, as the send sizes it (a rebalance's reductions first)
     buying_power = acct[A_EQUITY] * cfg.leverage / ((1.0 + cfg.slippage) * (1.0 + cfg.fee))
     while True:
@@ -870,18 +891,23 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
         if after != 0.0 and below_minimum(sym, prm, s, abs(after)):
             # the target itself is below the minimum: a position no order could
             # close (a reversal, or a short over dust long, sends more than it)
-            refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
-            if reason != codes.REVERSE:
-                s += 1
-                continue
-            # a refused reversal still exits what is held, as the ladder's do
-            reason = codes.EXIT_SIGNAL
-            delta = -position
-            sym[s, S_I_REASON] = reason
-            sym[s, S_I_DIR] = 0.0
-            sym[s, S_W_DIR] = 0.0
+            if reason == codes.REBALANCE:  # a target of zero (`tradeloom.core.dust`)
+                delta = zero_target(sym, s)
+            else:
+                refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
+                if reason != codes.REVERSE:
+                    s += 1
+                    continue
+                # a refused reversal still exits what is held, as the ladder's do
+                reason = codes.EXIT_SIGNAL
+                delta = -position
+                sym[s, S_I_REASON] = reason
+                sym[s, S_I_DIR] = 0.0
+                sym[s, S_W_DIR] = 0.0
         if below_minimum(sym, prm, s, abs(delta)):
-            if signal_reason(reason):
+            if at_zero_target(sym, s, reason, delta):
+                pass  # flat, or dust no order could close: the target is reached
+            elif signal_reason(reason):
                 refuse_below_minimum(sym, prm, ev, cur, t, s, abs(delta), reason)
             else:  # the engine's exit of dust (a halt's, with an order working)
                 note_dust(sym, prm, ev, cur, t, s, reason)
@@ -904,7 +930,12 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
         after = sym[s, S_QTY] + delta
         order = Order(side, abs(delta), reason, price, kind, level, 0.0)
         code = pretrade_check(
-            st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
+            st,
+            now,
+            sym[s, S_QTY],
+            order,
+            acct[A_EQUITY],
+            _gross_after(sym, s, after, price, acct[A_SEND_SEQ]),
         )
         if code != 0:
             values = (out[0], out[1], out[2], out[3], out[4])
