@@ -58,8 +58,9 @@ them):
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
     `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
     is a target of zero: the position is closed); else it passes the pre-trade checks
-    (`tradeloom.core.risk.pretrade_check`; a margin account's counts the orders the
-    stage already sent as filled, its sales first) and goes to the venue;
+    (`tradeloom.core.risk.pretrade_check`; a margin account's checks an entry or an
+    increase with the exits and reductions sent before it counted as filled) and goes
+    to the venue;
 11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
     order (`tradeloom.core.sequence`).
 
@@ -113,6 +114,7 @@ from tradeloom.core.layout import (
     A_PEAK,
     A_SEND_PASS,
     A_SEND_SEQ,
+    A_SEND_SPLIT,
     A_SEQ,
     A_STATE,
     C_BASE,
@@ -291,16 +293,21 @@ def _other_equity(acct: np.ndarray, sym: np.ndarray, s: int) -> float:
 
 
 @core_kernel
-def _gross_after(sym: np.ndarray, s: int, after: float, price: float, since: float) -> float:
+def _gross_after(sym: np.ndarray, s: int, after: float, price: float, acct: np.ndarray) -> float:
     """Return the account's gross notional once symbol ``s`` holds ``after`` (at ``price``)
-    and every order this send stage sent (sequence numbers above ``since``) has filled:
-    the bar's sales, sent first, free their margin before its purchases are checked, and
-    its purchases already sent take theirs (`tradeloom.core.risk.pretrade_check`)."""
+    and the orders of the send stage's first pass (exits and reductions, sequence numbers
+    in ``(A_SEND_SEQ, A_SEND_SPLIT]``) have filled: the bar's sales, sent first, free
+    their margin before its purchases are checked (`tradeloom.core.risk.pretrade_check`).
+
+    The second pass's orders are not counted: each entry or increase is checked as if it
+    were the bar's only one, whatever the symbols' order (as before its sales were).
+    """
+    first, split = acct[A_SEND_SEQ], acct[A_SEND_SPLIT]
     gross = abs(after) * price
     for k in range(sym.shape[0]):
         if k != s:
             held = sym[k, S_QTY]
-            if sym[k, S_W_SEQ] > since:  # sent this stage: nothing fills before the close
+            if first < sym[k, S_W_SEQ] <= split:  # nothing fills before the close
                 held += sym[k, S_W_SIDE] * sym[k, S_W_QTY]
             gross += abs(held) * sym[k, S_MARK]
     return gross
@@ -831,6 +838,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
     if stage == STAGE_SEND:  # exits and reductions go out first, then entries
         acct[A_SEND_PASS] = 0.0
         acct[A_SEND_SEQ] = acct[A_SEQ]
+        acct[A_SEND_SPLIT] = acct[A_SEQ]  # (no first-pass order yet)
     # what a target weight of 1 buys, as the send sizes it (a rebalance's reductions first)
     buying_power = acct[A_EQUITY] * cfg.leverage / ((1.0 + cfg.slippage) * (1.0 + cfg.fee))
     while True:
@@ -838,6 +846,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             if acct[A_SEND_PASS] != 0.0:
                 break
             acct[A_SEND_PASS] = 1.0
+            acct[A_SEND_SPLIT] = acct[A_SEQ]
             s = 0
         if stage == STAGE_SENT:  # a Python venue took the order
             stage = STAGE_SEND
@@ -935,7 +944,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             sym[s, S_QTY],
             order,
             acct[A_EQUITY],
-            _gross_after(sym, s, after, price, acct[A_SEND_SEQ]),
+            _gross_after(sym, s, after, price, acct),
         )
         if code != 0:
             values = (out[0], out[1], out[2], out[3], out[4])

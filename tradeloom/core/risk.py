@@ -18,9 +18,9 @@
   ``PRICE_COLLAR`` (the order's price, a limit order's limit, further than
   ``price_collar`` from the reference, the bar's close) and, on a margin account,
   ``INSUFFICIENT_MARGIN`` (the initial margin of the account's gross notional after the
-  order, every other symbol counted at its position after the orders the bar's send
-  stage already sent for it: a rebalance's sales, sent first, free their margin before
-  its purchases are checked). A value
+  order, every other symbol counted at its position after the exits and reductions the
+  bar sent first: a rebalance's sales free their margin before its purchases are
+  checked; each entry or increase is checked as the bar's only one). A value
   exactly at a limit passes (the limit is the largest value allowed). Reducing
   orders skip the limits so that no limit can trap a position; the state and the
   rate still apply.
@@ -201,8 +201,8 @@ def pretrade_check(
             reduces.
         equity: The account's equity at the mark.
         gross_after: The account's gross notional after the order, at the mark, the
-            orders the bar already sent counted as filled (the initial margin check of
-            a margin account).
+            exits and reductions the bar sent first counted as filled (the initial
+            margin check of a margin account).
     """
     acct, prm, out = st.acct, st.prm, st.out
     side, quantity, reference = order.side, order.quantity, order.reference_price
