@@ -184,7 +184,8 @@ class Allocator(Protocol):
         Args:
             returns: ``[bars, symbols]`` float64 simple returns, oldest first, the last
                 row the decision bar's.
-            constraints: The declared constraints, resolved over the symbols.
+            constraints: The declared constraints, resolved over the symbols (their
+                names: ``constraints.names``, in the order of the returns' columns).
             probabilities: The model's probability of an up move over ``horizon`` bars
                 per symbol at the decision bar (NaN: no prediction), or None.
             horizon: The label's horizon in bars (0: unknown).
