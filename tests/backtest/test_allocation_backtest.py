@@ -5,6 +5,7 @@ allocator cannot solve keeps the last weights, and bad input is one line, exit 2
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,10 +70,10 @@ def cli_logging() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-def _market(seed: int = 3) -> pd.DataFrame:
+def _market(seed: int = 3, freq: str = "h") -> pd.DataFrame:
     """Five correlated random walks (hourly), each with a probability column."""
     rng = np.random.default_rng(seed)
-    times = pd.date_range("2024-01-01", periods=BARS, freq="h", tz="UTC", name="timestamp")
+    times = pd.date_range("2024-01-01", periods=BARS, freq=freq, tz="UTC", name="timestamp")
     common = rng.normal(0.0, 0.006, BARS)
     parts = []
     for k, symbol in enumerate(SYMBOLS):
@@ -170,31 +171,32 @@ def tradeloom_components():
 """
 
 
+@pytest.mark.parametrize(("freq", "year"), [("h", HOURS_A_YEAR), ("D", 365)])
 def test_a_third_party_allocator_is_told_its_symbols(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freq: str, year: int
 ) -> None:
     """`WeightConstraints.names`: the data section's symbols, in the returns' columns'
-    order, and the cost per bar of the declared one."""
-    (tmp_path / "told_allocator_81.py").write_text(TOLD)
+    order; and the declared cost spread over a year of the bars' timeframe (hourly and
+    daily bars of the crypto calendar)."""
+    module = f"told_allocator_81_{freq.lower()}"
+    (tmp_path / f"{module}.py").write_text(TOLD)
     monkeypatch.syspath_prepend(str(tmp_path))
     told = (
         "  kind: told\n  window: 30\n"
         "  constraints: {net_exposure: 0.9, transaction_cost: 0.001}\n"
         "  rebalance: {every: 100}"
     )
-    frame = _market()
+    frame = _market(freq=freq)
     folder = tmp_path / "run"
     folder.mkdir()
     frame.to_parquet(folder / "universe.parquet")
     listed = ", ".join(f'"{s}"' for s in SYMBOLS)
     path = folder / "allocated.yaml"
     text = STRATEGY.format(symbols=listed, allocation=told)
-    path.write_text("plugins: [told_allocator_81]\n" + text, encoding="utf-8")
+    path.write_text(f"plugins: [{module}]\n" + text, encoding="utf-8")
     assert main(["run", str(path), "--out", str(folder / "out"), "--quiet"]) == 0
-    import told_allocator_81  # type: ignore[import-not-found]
-
-    calls = list(told_allocator_81.TOLD)
-    assert calls == [(tuple(SYMBOLS), 0.001 / HOURS_A_YEAR)] * 4  # bars 30, 130, 230, 330
+    calls = list(importlib.import_module(module).TOLD)
+    assert calls == [(tuple(SYMBOLS), 0.001 / year)] * 4  # bars 30, 130, 230, 330
 
 
 def test_rebalance_orders_are_target_minus_held_exits_first(tmp_path: Path) -> None:
