@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,9 @@ from tradeloom.diagnostics.parity_portfolio import (
 )
 from tradeloom.engine.allocation import GivenWeights
 from tradeloom.errors import UserError
-from tradeloom.journal import journal_path, read_rows
+from tradeloom.files.reading import NotAFile, read_yaml, require_regular
+from tradeloom.files.writing import OutputFolder
+from tradeloom.journal import journal_path, read_rows, verify
 from tradeloom.reporting.settings_diff import flatten
 from tradeloom.schemas.file_kind import is_portfolio_document
 
@@ -111,6 +114,12 @@ _ACCOUNT_KEYS = frozenset({"exchange", "options", "config", "api_key", "secret",
 _DIFFERENCE_COLUMNS = (
     "timestamp", "bar", "symbol", "venue", "field", "run", "reference", "cause", "code", "pnl"
 )  # fmt: skip
+_DATA_KEPT = ("timeframe", "calendar", "validation")
+"""The run's data keys the replay's bars are read with (a file source's keys)."""
+_FUNDING_RATE = "funding_rate"
+"""An exchange's funding series: the replay books the rates the run booked instead."""
+_BOOK_FILE = "book.parquet"
+"""The order book a paper or live run saw, kept in its folder (`tradeloom.live.book_feed`)."""
 _DEFAULT_CASH = 100_000.0
 """``initial_cash``'s default (`SimulatedVenueParams`)."""
 
@@ -147,7 +156,8 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
 
     Raises:
         UserError: A word without ``=``, an unknown key, or a value that is not a
-            non-negative number.
+            finite number >= 0 (``relative``: below 1): an infinite tolerance (``1e309``
+            reads as one) or a relative one of 1 passes any difference.
     """
     tolerances = dict(TOLERANCES)
     known = [*TOLERANCES, *CAUSES]
@@ -161,8 +171,13 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not value >= 0:
-            raise UserError(f"--tolerance {word}: expected a number >= 0, was {text!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"--tolerance {word}: expected a finite number >= 0, was {text!r}")
+        if key == "relative" and value >= 1:
+            raise UserError(
+                f"--tolerance {word}: expected a share below 1 (1 passes any two numbers of "
+                f"one sign), was {text!r}"
+            )
         tolerances[key] = value
     return tolerances
 
@@ -194,6 +209,11 @@ class _Journal:
     weights: GivenWeights | None = None
     """A portfolio file's run: the weights between its strategies as it decided them
     (None: fixed)."""
+    path: Path = field(default_factory=Path)
+    """The journal."""
+    source: str = ""
+    """The strategy file as the run named it (``run_started``: from the folder it was
+    started in)."""
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -204,6 +224,16 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         raise UserError(
             f"{run_dir}: no journal ({path.name}); give the folder a paper or live run wrote"
         )
+    # strategy.yaml against the documents the run traded (read by the safe reader), then
+    # the journal as `tradeloom journal verify`, `status` and `report` check it: a cut,
+    # broken or another run's journal is no truth to replay. The file first: its message
+    # names the key that changed, where the chain's would name two hashes.
+    documents = [
+        r.values.get("document") for r in read_rows(path, ["run_started", "config_reloaded"])
+    ]
+    if documents and isinstance(documents[0], dict):  # a paper or live run's (else: below)
+        _check_strategy(run_dir, documents)
+    verify(path)
     kinds = (
         "run_started",
         "live_bar",
@@ -275,6 +305,8 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         _scales(rows),
         members,
         given_weights(document, members, rows, path) if members else None,
+        path,
+        str(start.get("source") or ""),
     )
 
 
@@ -294,17 +326,16 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     return [(time, fraction) for _, time, fraction in changes]
 
 
-def _check_strategy(run_dir: Path, journal: _Journal) -> None:
-    """Refuse a strategy.yaml that is neither the document the run started under nor
-    one it reloaded, naming the first key that differs."""
+def _check_strategy(run_dir: Path, known: Sequence[Any]) -> None:
+    """Refuse a strategy.yaml that is none of ``known``, the documents the run started
+    under and reloaded, naming the first key that differs from the last."""
     file = run_dir / "strategy.yaml"
-    if not file.is_file():
-        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote")
-    try:
-        written = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{file}: not a YAML strategy file ({type(exc).__name__})") from None
-    known = [journal.document, *(r.values["document"] for r in journal.rows["config_reloaded"])]
+    try:  # the safe reader every reader of a run folder uses (a FIFO, a bomb: one line)
+        written = read_yaml(file, "a run's strategy file")
+    except NotAFile as exc:
+        if exc.mode is not None:
+            raise
+        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote") from None
     if any(written == doc for doc in known):
         return
     mine, theirs = flatten(written), flatten(known[-1])
@@ -334,12 +365,26 @@ def _replay_document(
             "symbols": journal.symbols,
             "symbol_column": "symbol",
         }
-    if "timeframe" in data:
-        document["data"]["timeframe"] = data["timeframe"]
+    # the run's bars as its data section reads them: its calendar's closures are no gaps,
+    # its validation's repairs are no refusal, its series and book beside them
+    document["data"] |= {key: data[key] for key in _DATA_KEPT if key in data}
+    auxiliary = [
+        _beside(journal, series, f"data.auxiliary.{i}")
+        for i, series in enumerate(data.get("auxiliary") or [])
+        if isinstance(series, dict) and series.get("kind") != _FUNDING_RATE
+    ]
     if funding_file is not None:  # the rates the run booked, at the bars it booked them
         series = {"name": execution.get("funding"), "kind": "file", "path": str(funding_file)}
         series |= {"column": "rate", "symbol_column": "symbol", "available_after": "0s"}
-        document["data"]["auxiliary"] = [series]
+        auxiliary.append(series)
+    if auxiliary:
+        document["data"]["auxiliary"] = auxiliary
+    book = data.get("order_book")
+    if isinstance(book, dict):  # the book the run saw, as it kept it (`tradeloom.live.book_feed`)
+        kept = journal.path.parent / _BOOK_FILE
+        require_regular(kept, "the order book the run saw")
+        document["data"]["order_book"] = {**book, "path": str(kept.absolute())}
+    _health_without_retraining(document)
     model = document.get("model") or {}
     label = model.get("label") if isinstance(model, dict) else None
     horizon = label.get("horizon", 1) if isinstance(label, dict) else 1
@@ -350,6 +395,33 @@ def _replay_document(
     # is in the journaled probabilities: the replay has none to check or run
     document.pop("challengers", None)
     return document
+
+
+def _beside(journal: _Journal, series: dict[str, Any], where: str) -> dict[str, Any]:
+    """``series`` with its relative ``path`` resolved as the run resolved it: beside its
+    strategy file (``run_started``'s ``source``, from the folder the run was started in).
+
+    Raises:
+        UserError: The file is not there (``where``: its key path).
+    """
+    path = series.get("path")
+    if not isinstance(path, str):
+        return series
+    file = (Path(journal.source).parent / path).absolute()
+    if not file.exists():
+        raise UserError(
+            f"{journal.path}: {where}.path {file} is not there; run parity from the folder "
+            f"the run was started in (the run read it beside {journal.source or 'its file'})"
+        )
+    return {**series, "path": str(file)}
+
+
+def _health_without_retraining(document: dict[str, Any]) -> None:
+    """A health rule's ``retrain`` is in the run's journaled probabilities; the replay's
+    model (precomputed: them) has nothing to retrain, so the rule only warns there."""
+    for rule in document.get("health") or []:
+        if isinstance(rule, dict) and rule.get("action") == "retrain":
+            rule["action"] = "warn"
 
 
 def _replay_execution(execution: dict[str, Any], capital: float) -> dict[str, Any]:
@@ -383,31 +455,51 @@ def _simulated(venue: dict[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
+def _replay(journal: _Journal, out: OutputFolder, name: str = "reference") -> Path:
     from tradeloom.backtest.run import run_strategy
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.errors import ConfigError
     from tradeloom.schemas import load_strategy
 
-    reference = out / name
-    if reference.exists() and any(reference.iterdir()):
-        raise UserError(f"{reference}: exists and holds files; give another --out")
+    reference = out.subfolder(name)  # an earlier parity's replay: replaced
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
-        if journal.members:  # a portfolio file: each member's books, one account
-            run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
-            return reference
-        file = _strategy_files(journal, Path(folder), "strategy")
         try:
-            config, plugins = load_strategy(file, ())
-        except ConfigError as exc:
-            raise UserError(f"the run's strategy does not load now: {exc}") from None
-        pipeline = build_pipeline(config)
-        if journal.rebalances:  # the run's rebalances, not solved again
-            pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
-        if journal.scales:  # the run's canaries, each at its bar
-            pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
-        run_strategy(pipeline, plugins, out=reference)
+            if journal.members:  # a portfolio file: each member's books, one account
+                run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
+                return reference
+            file = _strategy_files(journal, Path(folder), "strategy")
+            try:
+                config, plugins = load_strategy(file, ())
+            except ConfigError as exc:
+                raise UserError(f"the run's strategy does not load now: {exc}") from None
+            pipeline = build_pipeline(config)
+            if journal.rebalances:  # the run's rebalances, not solved again
+                pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+            if journal.scales:  # the run's canaries, each at its bar
+                pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
+            run_strategy(pipeline, plugins, out=reference)
+        except UserError as exc:  # named by what the user has, not the replay's scratch files
+            raise UserError(_scratch_named(str(exc), Path(folder), journal)) from None
     return reference
+
+
+def _scratch_named(message: str, folder: Path, journal: _Journal) -> str:
+    """``message`` with the replay's scratch files named as what they were written from:
+    its bars as the journal's ``live_bar`` rows, its strategy file as the one the run
+    started under."""
+
+    def named(match: re.Match[str]) -> str:
+        stem, _, suffix = match.group(1).rpartition(".")
+        if suffix == "csv":
+            if stem.endswith("-funding"):
+                return f"the funding the run booked ({journal.path}, its funding rows)"
+            return f"the bars the run saw ({journal.path}, its live_bar rows)"
+        file = journal.path.parent / "strategy.yaml"
+        if stem in ("strategy", "portfolio"):
+            return f"{file} (as the replay runs it)"
+        return f"strategy {stem!r} of {file} (as the replay runs it)"
+
+    return re.sub(re.escape(str(folder)) + r"/([^\s:,;]+)(:\d+:\d+)?", named, message)
 
 
 def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
@@ -426,16 +518,21 @@ def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
     bars_file = folder / f"{stem}.csv"
     bars.to_csv(bars_file, index=False)
     funding_file = None
-    if journal.rows["funding"]:
+    data = journal.document.get("data") or {}
+    funded_by = [s for s in data.get("auxiliary") or [] if s.get("kind") == _FUNDING_RATE]
+    if journal.rows["funding"] or funded_by:
         funding_file = folder / f"{stem}-funding.csv"
-        funded = journal.rows["funding"]
-        pd.DataFrame(
-            {
-                "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
-                "symbol": [r.symbol for r in funded],
-                "rate": [float(r.values["rate"]) for r in funded],
-            }
-        ).to_csv(funding_file, index=False)
+        funded = [
+            (pd.Timestamp(r.timestamp), r.symbol, float(r.values["rate"]))
+            for r in journal.rows["funding"]
+        ]
+        # none booked yet: a rate of 0 at the first bar (it books nothing), as a series
+        # holds a row of each symbol
+        booked = {symbol for _, symbol, _ in funded}
+        first = pd.Timestamp(live[0].timestamp)
+        funded += [(first, symbol, 0.0) for symbol in journal.symbols if symbol not in booked]
+        frame = pd.DataFrame(funded, columns=["timestamp", "symbol", "rate"])
+        frame.sort_values("timestamp", kind="stable").to_csv(funding_file, index=False)
     file = folder / f"{stem}.yaml"
     document = _replay_document(journal, bars_file, funding_file)
     file.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -451,6 +548,7 @@ def _portfolio_files(journal: _Journal, folder: Path) -> Path:
         live = book_rows(journal.live, name)
         own = dataclasses.replace(
             journal,
+            source=str(Path(journal.source).parent / str(entry["file"])),
             document=member,
             live=live,
             symbols=list(dict.fromkeys(r.symbol for r in live)),
@@ -574,13 +672,14 @@ def parity(
     tolerances: Mapping[str, float] | None = None,
     until_bar: int | None = None,
     data: Path | None = None,
+    option: str = "--out",
 ) -> ParityResult:
     """Replay the run in ``run_dir`` as a backtest and compare it bar by bar.
 
     Args:
         run_dir: A paper or live run's folder.
         out: Where the replay's run folder (``reference``) goes (default:
-            ``RUN_DIR/parity``).
+            ``RUN_DIR/parity``); an earlier parity's replay there is replaced.
         tolerances: `TOLERANCES` with changes (`parse_tolerances`).
         until_bar: Compare the bars up to this one only (None: every bar): a run that
             trades on (`tradeloom.diagnostics.live_parity`).
@@ -588,27 +687,30 @@ def parity(
             differs from the one the run saw is the cause ``data_revised``, and the
             run is compared with its replay on the history's bars
             (`tradeloom.diagnostics.parity_data`).
+        option: How messages name ``out`` (the Python API's argument: ``out``).
 
     Raises:
-        UserError: A folder without a journal, a journal of another format or another
-            mode, a strategy changed since the run (the key named), a shape parity does
-            not compare yet, a ``data`` file of other symbols or not holding every bar
-            the run saw.
+        UserError: A folder without a journal, a journal `tradeloom.journal.verify`
+            refuses (cut, its chain broken, another run's) or of another mode, a run
+            file the safe reader refuses (`tradeloom.files.reading`), a strategy changed
+            since the run (the key named), a shape parity does not compare yet, a
+            ``data`` file of other symbols or not holding every bar the run saw, an
+            ``out`` that cannot be written (`tradeloom.files.writing.OutputFolder`).
     """
     limits = dict(TOLERANCES if tolerances is None else tolerances)
     journal = _read_journal(run_dir, until_bar)
-    _check_strategy(run_dir, journal)
     revision = None
     if data is not None:
         markets = {s: s.split(SEPARATOR, 1)[1] if journal.members else s for s in journal.symbols}
         revision = read_revision(data, journal.live, markets, limits)
-    out = run_dir / "parity" if out is None else out
-    reference = _replay(journal, out)
+    # made once the run is known sound: a folder that cannot be, one line
+    folder = OutputFolder(run_dir / "parity" if out is None else out, option=option)
+    reference = _replay(journal, folder)
     if revision is None:
         return _by_strategy(journal, _compare(run_dir, journal, reference, limits))
     on_history = reference  # no bar revised: the same replay
     if revision.revised:
-        on_history = _replay(dataclasses.replace(journal, live=revision.live), out, "revised")
+        on_history = _replay(dataclasses.replace(journal, live=revision.live), folder, "revised")
     result = _compare(run_dir, journal, reference, limits, (revision, on_history))
     result.summary["data"] = {
         "file": str(data),
@@ -984,6 +1086,7 @@ def _compare(
     revised: tuple[Revision, Path] | None = None,
 ) -> ParityResult:
     from tradeloom.reporting.run_data import read_table
+    from tradeloom.reporting.run_tables import table_file
 
     ctx = _context(journal, limits)
     seen = _Comparison(journal, ctx, limits)
@@ -1040,6 +1143,11 @@ def _compare(
     ref_equity = read_table(reference, "equity")
     if run_equity is None or ref_equity is None:
         raise UserError(f"{run_dir}: no equity table (equity.csv); is the run finished?")
+    if "equity" not in run_equity.columns:
+        raise UserError(
+            f"{run_dir / str(table_file(run_dir, 'equity'))}: no equity column: damaged, or "
+            "not a run's equity table"
+        )
     n = len(seen.bars)
     mine_e = _equity_at(run_equity, [ctx.times[b] for b in seen.bars])
     theirs_e = ref_equity["equity"].to_numpy(np.float64)[:n]
