@@ -225,5 +225,8 @@ def test_a_daily_stock_paper_run_on_xnys_is_replayed(
     assert (code, err) == (0, ""), err
     assert "no difference: every bar's probability, signal, order, fill and equity agree" in out
     replay = json.loads(Path("paper/parity/reference/metrics.json").read_text())
-    assert replay["calendar"] == "XNYS" and replay["bars"] == 25
+    # the warm-up's 210 days played first (no order), then the 25 the run played
+    assert replay["calendar"] == "XNYS" and replay["bars"] == 235
+    report = json.loads(Path("paper/parity/parity.json").read_text())
+    assert report["warm_up"] == {"bars": 210, "note": ""}
     assert list(read_rows(Path("paper/journal.sqlite"), ["fill"]))  # it traded, as its replay

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ from tradeloom.diagnostics.parity_allocation import (
     rebalances,
 )
 from tradeloom.diagnostics.parity_data import Revision, book_revision, read_revision
+from tradeloom.diagnostics.parity_history import history
 from tradeloom.diagnostics.parity_knock_on import ExplainedSoFar
 from tradeloom.diagnostics.parity_portfolio import (
     SEPARATOR,
@@ -114,6 +116,7 @@ _ACCOUNT_KEYS = frozenset({"exchange", "options", "config", "api_key", "secret",
 _DIFFERENCE_COLUMNS = (
     "timestamp", "bar", "symbol", "venue", "field", "run", "reference", "cause", "code", "pnl"
 )  # fmt: skip
+_OHLCV = ("open", "high", "low", "close", "volume")
 _DATA_KEPT = ("timeframe", "calendar", "validation")
 """The run's data keys the replay's bars are read with (a file source's keys)."""
 _FUNDING_RATE = "funding_rate"
@@ -214,6 +217,17 @@ class _Journal:
     source: str = ""
     """The strategy file as the run named it (``run_started``: from the folder it was
     started in)."""
+    history: pd.DataFrame | None = None
+    """The bars the run warmed up on (`_history`: ``timestamp``, ``symbol``, OHLCV), which
+    the replay plays first, with no probability; None: none (the replay starts at the
+    first live bar)."""
+    history_note: str = ""
+    """Why the history is not replayed ('' when it is, or the run has none)."""
+
+    @property
+    def history_bars(self) -> int:
+        """Return how many bars of the replay's clock come before the first live bar."""
+        return 0 if self.history is None else int(self.history["timestamp"].nunique())
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -231,8 +245,8 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
     documents = [
         r.values.get("document") for r in read_rows(path, ["run_started", "config_reloaded"])
     ]
-    if documents and isinstance(documents[0], dict):  # a paper or live run's (else: below)
-        _check_strategy(run_dir, documents)
+    if documents and isinstance(documents[0], dict) and os.path.lexists(_strategy_file(run_dir)):
+        _check_strategy(run_dir, documents)  # a paper or live run's (none: once read, below)
     verify(path)
     kinds = (
         "run_started",
@@ -256,6 +270,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "allocation_decided",
         "venue_at_start",
         "strategy_at_start",
+        "warm_up",
         *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
@@ -293,7 +308,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
     for r in rows["venue_at_start"]:  # a router's live run: its market's lot at each venue
         for symbol in symbols:
             dust[symbol] = max(dust[symbol], float(r.values.get("dust") or 0.0))
-    return _Journal(
+    journal = _Journal(
         str(start["mode"]),
         float(start["capital"]),
         dust,
@@ -308,6 +323,10 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         path,
         str(start.get("source") or ""),
     )
+    if members:  # a portfolio's books start at their first live bar
+        return journal
+    found, note = history(document, journal.source, rows["warm_up"], symbols)
+    return dataclasses.replace(journal, history=found, history_note=note)
 
 
 _CANARY_ROWS = ("canary_started", "canary_passed", "canary_rolled_back")
@@ -326,10 +345,14 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     return [(time, fraction) for _, time, fraction in changes]
 
 
+def _strategy_file(run_dir: Path) -> Path:
+    return run_dir / "strategy.yaml"
+
+
 def _check_strategy(run_dir: Path, known: Sequence[Any]) -> None:
     """Refuse a strategy.yaml that is none of ``known``, the documents the run started
     under and reloaded, naming the first key that differs from the last."""
-    file = run_dir / "strategy.yaml"
+    file = _strategy_file(run_dir)
     try:  # the safe reader every reader of a run folder uses (a FIFO, a bomb: one line)
         written = read_yaml(file, "a run's strategy file")
     except NotAFile as exc:
@@ -507,14 +530,17 @@ def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
     probabilities a column) and funding rates into ``folder``; return the file."""
     live = journal.live
     bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
-    if len(journal.symbols) > 1:
-        bars["symbol"] = [r.symbol for r in live]
-    for column in ("open", "high", "low", "close", "volume"):
+    bars["symbol"] = [r.symbol for r in live]
+    for column in _OHLCV:
         bars[column] = [float(r.values[column]) for r in live]
     bars["p_up"] = [
         math.nan if r.values["probability"] is None else float(r.values["probability"])
         for r in live
     ]
+    if journal.history is not None:  # the warm-up: its features, regimes and peaks; no orders
+        bars = pd.concat([journal.history.assign(p_up=math.nan), bars], ignore_index=True)
+    if len(journal.symbols) == 1:
+        bars = bars.drop(columns="symbol")
     bars_file = folder / f"{stem}.csv"
     bars.to_csv(bars_file, index=False)
     funding_file = None
@@ -529,7 +555,7 @@ def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
         # none booked yet: a rate of 0 at the first bar (it books nothing), as a series
         # holds a row of each symbol
         booked = {symbol for _, symbol, _ in funded}
-        first = pd.Timestamp(live[0].timestamp)
+        first = pd.Timestamp(bars["timestamp"].iloc[0])
         funded += [(first, symbol, 0.0) for symbol in journal.symbols if symbol not in booked]
         frame = pd.DataFrame(funded, columns=["timestamp", "symbol", "rate"])
         frame.sort_values("timestamp", kind="stable").to_csv(funding_file, index=False)
@@ -699,6 +725,8 @@ def parity(
     """
     limits = dict(TOLERANCES if tolerances is None else tolerances)
     journal = _read_journal(run_dir, until_bar)
+    if not os.path.lexists(_strategy_file(run_dir)):
+        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote")
     revision = None
     if data is not None:
         markets = {s: s.split(SEPARATOR, 1)[1] if journal.members else s for s in journal.symbols}
@@ -1090,11 +1118,13 @@ def _compare(
 
     ctx = _context(journal, limits)
     seen = _Comparison(journal, ctx, limits)
-    to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
+    # the replay's bar h + i is the run's i-th live bar (h: the warm-up's bars it played)
+    h = journal.history_bars
+    to_run = {h + i: bar for i, bar in enumerate(seen.bars)}
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
     # (a portfolio's replay writes no features table: its members' models are the same)
-    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal)
+    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal, h)
     for r, theirs in zip(journal.live if ref_p else [], ref_p, strict=True):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
@@ -1150,7 +1180,7 @@ def _compare(
         )
     n = len(seen.bars)
     mine_e = _equity_at(run_equity, [ctx.times[b] for b in seen.bars])
-    theirs_e = ref_equity["equity"].to_numpy(np.float64)[:n]
+    theirs_e = ref_equity["equity"].to_numpy(np.float64)[h : h + n]
     gap = mine_e - theirs_e
     explained = np.sum(list(seen.pnl.values()), axis=0) if seen.pnl else np.zeros(n)
     residual = gap - explained
@@ -1166,17 +1196,18 @@ def _compare(
         history_e = ref_equity if on_history == reference else read_table(on_history, "equity")
         if history_e is None:
             raise UserError(f"{on_history}: the replay on {revision.file} wrote no equity")
-        replayed, theirs_e = theirs_e, history_e["equity"].to_numpy(np.float64)[:n]
+        replayed, theirs_e = theirs_e, history_e["equity"].to_numpy(np.float64)[h : h + n]
         gap = mine_e - theirs_e
         book_revision(seen, revision, replayed, theirs_e)
     return _result(journal, reference, limits, seen, mine_e, theirs_e, gap)
 
 
-def _probabilities(file: Path, journal: _Journal) -> list[float]:
-    """The replay's probability of each live row (a universe's by time and symbol)."""
+def _probabilities(file: Path, journal: _Journal, history_bars: int) -> list[float]:
+    """The replay's probability of each live row (a universe's by time and symbol; one
+    market's after the ``history_bars`` of its warm-up)."""
     frame = pd.read_parquet(file)
     if "symbol" not in frame.columns:
-        return [float(x) for x in frame["probability"].to_numpy(np.float64)]
+        return [float(x) for x in frame["probability"].to_numpy(np.float64)[history_bars:]]
     if "timestamp" in frame.columns:
         frame = frame.set_index("timestamp")
     times = pd.DatetimeIndex(frame.index)
@@ -1307,6 +1338,8 @@ def _result(
             venue: {c: by[c] for c in CAUSES if c in by} for venue, by in seen.by_venue.items()
         },
         "tolerances": {k: (None if math.isinf(v) else v) for k, v in limits.items()},
+        # the bars the run warmed up on, which the replay played first (0 and why: none)
+        "warm_up": {"bars": journal.history_bars, "note": journal.history_note},
         "passed": passed,
     }
     return ParityResult(bars, diffs, causes, summary)
@@ -1362,6 +1395,12 @@ def format_parity(result: ParityResult, run_dir: Path) -> str:
         f"equity: run {s['run_equity']:,.2f}, replay {s['reference_equity']:,.2f}, "
         f"gap {s['equity_gap']:+,.2f}",
     ]
+    note = (s.get("warm_up") or {}).get("note")
+    if note:
+        lines.append(
+            f"warm-up: not replayed ({note}); the replay starts at the first live bar, and "
+            "what needs earlier bars (a regime, an ATR, a volatility) starts empty there"
+        )
     data = s.get("data")
     if data is not None:
         lines.append(
