@@ -1,13 +1,18 @@
 """Replay a paper or live run's bars as a backtest and explain every difference
 (``tradeloom parity RUN_DIR``, `Run.parity`).
 
-1. The run's journal gives the bars it saw, as it saw them (``live_bar`` rows), and
-   each bar's probability, as the run's models gave it (the folds it trained, when it
-   trained them): the replay's model is those probabilities (a ``precomputed`` model),
-   so a retrain at another moment is not a false difference.
+1. The run's journal, verified first as ``tradeloom journal verify`` verifies it (a cut,
+   broken or another run's journal is refused), gives the bars it saw, as it saw them
+   (``live_bar`` rows), and each bar's probability, as the run's models gave it (the
+   folds it trained, when it trained them): the replay's model is those probabilities
+   (a ``precomputed`` model), so a retrain at another moment is not a false difference.
+   The run's files are read by the safe reader (`tradeloom.files.reading`).
 2. The replay is a backtest of the strategy document the run started under
-   (``run_started``), on those bars, from the run's starting cash, written to
-   ``OUT/reference`` (a run folder like any other).
+   (``run_started``), on the bars it warmed up on (with no probability:
+   `tradeloom.diagnostics.parity_history`) and then those bars, read with its data
+   section's calendar, validation, series and book, from the run's starting cash,
+   written to ``OUT/reference`` (a run folder like any other; an earlier parity's
+   replay there is replaced).
 3. Bar by bar, the two are compared: probability, signal, order (side, quantity,
    reason), fill (price, quantity, fee), position, cash and equity. Each difference
    gets a cause (`CAUSES`); the equity gap is split into P&L by cause, fill by fill,
@@ -218,7 +223,8 @@ class _Journal:
     """The strategy file as the run named it (``run_started``: from the folder it was
     started in)."""
     history: pd.DataFrame | None = None
-    """The bars the run warmed up on (`_history`: ``timestamp``, ``symbol``, OHLCV), which
+    """The bars the run warmed up on (`tradeloom.diagnostics.parity_history.history`:
+    ``timestamp``, ``symbol``, OHLCV), which
     the replay plays first, with no probability; None: none (the replay starts at the
     first live bar)."""
     history_note: str = ""
@@ -545,8 +551,8 @@ def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
     bars.to_csv(bars_file, index=False)
     funding_file = None
     data = journal.document.get("data") or {}
-    funded_by = [s for s in data.get("auxiliary") or [] if s.get("kind") == _FUNDING_RATE]
-    if journal.rows["funding"] or funded_by:
+    series = [s for s in data.get("auxiliary") or [] if isinstance(s, dict)]
+    if journal.rows["funding"] or any(s.get("kind") == _FUNDING_RATE for s in series):
         funding_file = folder / f"{stem}-funding.csv"
         funded = [
             (pd.Timestamp(r.timestamp), r.symbol, float(r.values["rate"]))
