@@ -62,6 +62,7 @@ def _edit_first_fill_price(journal: Path) -> int:
     return seq
 
 
+@pytest.mark.slow  # a paper run (the module's) and replays
 def test_a_journal_verify_refuses_is_refused_in_its_line(
     paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,6 +114,7 @@ BOMB = "\n".join(
 """A "billion laughs": ten levels of nine aliases, 9**10 values once expanded."""
 
 
+@pytest.mark.slow  # a paper run (the module's) and replays
 def test_the_run_files_are_read_by_the_safe_reader(
     paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,6 +163,7 @@ def test_a_tolerance_that_passes_anything_is_refused(
     assert (code, out, err) == (2, "", line + "\n")
 
 
+@pytest.mark.slow  # a paper run (the module's) and replays
 def test_an_output_folder_is_handled_as_the_other_commands(
     paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -200,7 +203,7 @@ def test_an_output_folder_is_handled_as_the_other_commands(
     assert (out_dir / "reference" / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.slow  # a paper run and its replay
 def test_a_daily_stock_paper_run_on_xnys_is_replayed(
     ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
