@@ -27,7 +27,9 @@ from tradeloom.backtest.saved_models import folder_name, save_trained
 from tradeloom.backtest.tables import FILL_COLUMNS, ORDER_COLUMNS, markets, records
 from tradeloom.engine.account import account_problems
 from tradeloom.engine.allocation import GivenWeights
+from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.frames import equal_weight, position_rows
+from tradeloom.engine.portfolio_checks import portfolio_problems
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
@@ -90,10 +92,11 @@ def run_portfolio(
             parity replay), instead of the file's allocation (`run_portfolio_backtest`).
 
     Raises:
-        ConfigError: The strategies cannot share one account (`account_problems`),
-            before the run directory is made.
+        ConfigError: The strategies cannot share one account (`account_problems`,
+            `portfolio_problems`), before the run directory is made.
     """
     problems = account_problems(pipelines)
+    problems += portfolio_problems(portfolio, pipelines)  # validation's, too
     if problems:
         raise ConfigError(problems)
     keep_freed_memory()  # the run's arrays reuse the pages of those it dropped

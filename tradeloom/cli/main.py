@@ -793,6 +793,7 @@ def _rebalance_words(rule: Rebalance) -> str:
 def _validate_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.engine.account import account_problems, account_venue
     from tradeloom.engine.capabilities import one_account_problems
+    from tradeloom.engine.portfolio_checks import portfolio_problems
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.schemas.portfolio_file import load_portfolio
 
@@ -806,7 +807,7 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
             problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
-    problems = account_problems(pipelines)
+    problems = account_problems(pipelines) + portfolio_problems(portfolio, pipelines)
     account = None
     if args.mode == "live":
         account = account_venue(portfolio, pipelines[0])

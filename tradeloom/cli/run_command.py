@@ -152,6 +152,7 @@ def _run_portfolio(args: argparse.Namespace) -> int:
 
 def _run_live_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.cli.launch import run_live
+    from tradeloom.engine.portfolio_checks import portfolio_problems
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
     from tradeloom.plugins.manager import load_plugins
@@ -166,6 +167,9 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     )
     _refuse_funding(pipelines, args.mode)
     _refuse_pairs(pipelines, args.mode)
+    problems = portfolio_problems(portfolio, pipelines)  # as validate, and a backtest, do
+    if problems:
+        raise ConfigError(problems)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)

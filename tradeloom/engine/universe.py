@@ -68,7 +68,9 @@ def informative_symbols(pipeline: Pipeline) -> tuple[str, ...]:
 
 def check_universe(pipeline: Pipeline, symbols: int) -> None:
     """Raise `ConfigError` listing `universe_problems`, if any."""
-    problems = universe_problems(pipeline.config, pipeline.features, pipeline.venue, symbols)
+    problems = universe_problems(
+        pipeline.config, pipeline.features, pipeline.venue, symbols, pipeline.model
+    )
     if problems:
         raise ConfigError(problems)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tradeloom.core.kernels.specs import CompiledComponent, VenueKernel
 from tradeloom.errors import Problem
-from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols
+from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols, UniverseRefusal
 from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["declared_symbols", "universe_problems"]
@@ -23,7 +23,11 @@ def declared_symbols(data: object) -> int | None:
 
 
 def universe_problems(
-    config: StrategyConfig, features: Sequence[object], venue: object, symbols: int
+    config: StrategyConfig,
+    features: Sequence[object],
+    venue: object,
+    symbols: int,
+    model: object = None,
 ) -> list[Problem]:
     """Return what a strategy cannot run over ``symbols`` symbols, each located.
 
@@ -32,12 +36,14 @@ def universe_problems(
         features: Its built features, in file order.
         venue: Its built venue.
         symbols: How many symbols its data has.
+        model: Its built model (None: failed to build, reported already).
 
     A cross-sectional feature needs several symbols, and per-symbol features after it
     cannot read it. Over several symbols, each symbol has its own monitors and health
     rules (`tradeloom.engine.watch`), but a ``retrain`` rule is not supported yet (a
     fold retrained mid-run predicts one market), nor is a venue that is not compiled
-    (which works one market's orders).
+    (which works one market's orders). A model says what it cannot train over that
+    many symbols itself (`UniverseRefusal`: calibrated pooled training).
     """
     problems: list[Problem] = []
 
@@ -60,6 +66,10 @@ def universe_problems(
                 f"{item.kind} comes after a cross-sectional feature; put the "
                 "cross-sectional features last",
             )
+    refusal = model.universe_refusal(symbols) if isinstance(model, UniverseRefusal) else None
+    if refusal is not None:
+        path = config.model.path
+        refuse(f"{path}.{refusal.key}" if refusal.key else path, refusal.message)
     if symbols < 2:
         return problems
     for i, rule in enumerate(config.health):

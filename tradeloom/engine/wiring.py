@@ -144,7 +144,7 @@ def build_pipeline(
     problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
-        problems.extend(universe_problems(config, features, venue, symbols))
+        problems.extend(universe_problems(config, features, venue, symbols, model))
     if isinstance(venue, protocols.MultiVenue):
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))
     if problems:

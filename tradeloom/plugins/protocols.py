@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from tradeloom.domain import AuxiliarySeries
+    from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Feature",
     "InformativeSource",
     "JoinsAuxiliary",
+    "KnownClock",
     "KnownLength",
     "KnownSymbols",
     "LabelHorizon",
@@ -85,6 +87,7 @@ __all__ = [
     "SignalRule",
     "Sizer",
     "SymbolIdModel",
+    "UniverseRefusal",
     "Venue",
     "VenueLimits",
     "VenueTerms",
@@ -708,6 +711,18 @@ class PerSymbolModels(Protocol):
 
 
 @runtime_checkable
+class UniverseRefusal(Protocol):
+    """A component that cannot run over a universe of some sizes, for a reason its keys
+    give (optional): it says so before any bar, so that validation refuses the file where
+    the run would (`tradeloom.engine.universe_checks.universe_problems`)."""
+
+    def universe_refusal(self, symbols: int) -> ParamError | None:
+        """Return why it cannot run over ``symbols`` symbols, at the key that says so
+        (None: it can)."""
+        ...
+
+
+@runtime_checkable
 class SymbolIdModel(Protocol):
     """A pooled universe model that may add each row's symbol index as a feature."""
 
@@ -784,6 +799,17 @@ class KnownLength(Protocol):
 
     def bar_count(self) -> int | None:
         """Return the number of bars (None: not known before loading)."""
+        ...
+
+
+@runtime_checkable
+class KnownClock(Protocol):
+    """A data source that says, before loading, the clock its bars will be on."""
+
+    def declared_clock(self) -> tuple[str, int, int] | None:
+        """Return the bars' timeframe as written, the first bar's open (UTC nanoseconds)
+        and how many bars there are, every one of them on that regular clock (None: not
+        known before loading)."""
         ...
 
 
