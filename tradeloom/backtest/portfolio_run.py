@@ -12,6 +12,7 @@ resolved strategy file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,15 @@ def portfolio_metrics(
         "attribution": by_symbol,
         "attribution_by_strategy": by_strategy,
         "attribution_by_book": by_book,
+        **_calibration_warnings(pipelines),
     }
+
+
+def _calibration_warnings(pipelines: Sequence[Pipeline]) -> dict[str, str]:
+    """``calibration_warning`` of each strategy it holds for, named, in one line."""
+    said = [calibration_metric(p.config, p.sizer, p.model, member=p.config.name) for p in pipelines]
+    lines = [entry["calibration_warning"] for entry in said if entry]
+    return {"calibration_warning": "; ".join(lines)} if lines else {}
 
 
 def _tables(pipelines: list[Pipeline]) -> str:

@@ -258,11 +258,14 @@ def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:
 
 def _print_notes(pipelines: Sequence[Pipeline]) -> None:
     """Print, on stderr, what a paper or live run of these strategies should know (a model
-    whose probabilities may differ from the backtest's in the last bits)."""
-    from tradeloom.engine.capabilities import parity_notes
+    whose probabilities may differ from the backtest's in the last bits, a sizing that
+    needs a calibrated model beside one that is not)."""
+    from tradeloom.engine.capabilities import calibration_warning, parity_notes
 
     for pipeline in pipelines:
-        for note in parity_notes(pipeline.config, pipeline.model):
+        config = pipeline.config
+        warning = calibration_warning(config, pipeline.sizer, pipeline.model)
+        for note in [*parity_notes(config, pipeline.model), *([warning] if warning else [])]:
             print(note, file=sys.stderr)
 
 
