@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.plugins.manager import Plugins
     from tradeloom.schemas.config import StrategyConfig
+    from tradeloom.schemas.portfolio_file import PortfolioConfig
     from tradeloom.schemas.yaml_loader import YamlDocument
 
 _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
@@ -133,14 +134,13 @@ def _run_portfolio(args: argparse.Namespace) -> int:
         return _run_live_portfolio(args)
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.portfolio_run import run_portfolio
-    from tradeloom.engine.wiring import build_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.reporting.summary import format_summary
     from tradeloom.runtime.collection_pace import settle
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    pipelines = list(portfolio_pipelines(portfolio, "backtest"))
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     driver: Driver = _DRIVERS[args.driver]
@@ -153,7 +153,6 @@ def _run_portfolio(args: argparse.Namespace) -> int:
 def _run_live_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.cli.launch import run_live
     from tradeloom.engine.portfolio_checks import portfolio_problems
-    from tradeloom.engine.wiring import build_pipeline
     from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.schemas.portfolio_file import load_portfolio
@@ -161,10 +160,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
-    pipelines = tuple(
-        build_pipeline(config, mode="paper", served=True) if simulated else build_pipeline(config)
-        for config in portfolio.strategies
-    )
+    pipelines = portfolio_pipelines(portfolio, args.mode, served=simulated)
     _refuse_funding(pipelines, args.mode)
     _refuse_pairs(pipelines, args.mode)
     problems = portfolio_problems(portfolio, pipelines)  # as validate, and a backtest, do
@@ -213,6 +209,27 @@ def _run_live(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def portfolio_pipelines(
+    portfolio: PortfolioConfig, mode: Mode, *, served: bool = False
+) -> tuple[Pipeline, ...]:
+    """Build every strategy of ``portfolio`` for ``mode``, as validate and run both do.
+
+    Raises:
+        ConfigError: Every strategy's problems, each at its own file's line.
+    """
+    from tradeloom.engine.wiring import build_pipeline
+
+    pipelines, problems = [], []
+    for config in portfolio.strategies:  # every strategy's problems, not the first's only
+        try:
+            pipelines.append(build_pipeline(config, mode=mode, served=served))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return tuple(pipelines)
 
 
 def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
