@@ -46,7 +46,9 @@ def test_validate_and_a_paper_run_say_once_that_an_estimator_is_not_compiled(
     paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "5"]
     assert main(["run", "mlp.yaml", *paper, "--out", "paper", "-q"]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == located
-    logged = [json.loads(line) for line in err[1:] if line.startswith("{")]
+    # the notes once the run has started (a refused run says its refusal alone), among logs
+    said = [line for line in err if not line.startswith("{")]
+    assert said == [located, f"mlp.yaml:42:11 {KELLY_WARNING}"]
+    logged = [json.loads(line) for line in err if line.startswith("{")]
     warned = [e for e in logged if e["event"] == "model_not_compiled"]
     assert [(e["estimator"], e["note"]) for e in warned] == [("MLPClassifier", note)]

@@ -169,7 +169,6 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)
-    _print_notes(pipelines)
     print(
         run_live(
             account,
@@ -181,6 +180,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             speed=None if not simulated else (args.speed if args.speed is not None else 3600.0),
             portfolio=LivePortfolio(portfolio, pipelines),
+            notes=_notes(pipelines),
         )
     )
     return 0
@@ -194,7 +194,6 @@ def _run_live(args: argparse.Namespace) -> int:
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, args.mode, served=simulated)
     _refuse_pairs([pipeline], args.mode)
-    _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
         run_live(
@@ -206,6 +205,7 @@ def _run_live(args: argparse.Namespace) -> int:
             max_bars=args.max_bars,
             quiet=args.quiet,
             speed=speed,
+            notes=_notes([pipeline]),
         )
     )
     return 0
@@ -274,16 +274,26 @@ def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:
 
 
 def _print_notes(pipelines: Sequence[Pipeline]) -> None:
-    """Print, on stderr, what a paper or live run of these strategies should know (a model
-    whose probabilities may differ from the backtest's in the last bits, a sizing that
-    needs a calibrated model beside one that is not)."""
+    """Print, on stderr, what a paper or live run of these strategies should know
+    (`_notes`)."""
+    for note in _notes(pipelines):
+        print(note, file=sys.stderr)
+
+
+def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
+    """Return, one line each, what a paper or live run of these strategies should know (a
+    model whose probabilities may differ from the backtest's in the last bits, a sizing
+    that needs a calibrated model beside one that is not); validate prints them, a run
+    once it has started (a run refused says its refusal alone)."""
     from tradeloom.engine.capabilities import calibration_warning, parity_notes
 
+    lines: list[str] = []
     for pipeline in pipelines:
         config = pipeline.config
         warning = calibration_warning(config, pipeline.sizer, pipeline.model)
-        for note in [*parity_notes(config, pipeline.model), *([warning] if warning else [])]:
-            print(note, file=sys.stderr)
+        notes = [*parity_notes(config, pipeline.model), *([warning] if warning else [])]
+        lines.extend(str(note) for note in notes)
+    return lines
 
 
 def _print_fee_note(config: StrategyConfig, venue: object) -> None:
