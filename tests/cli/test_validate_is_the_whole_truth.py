@@ -85,6 +85,44 @@ def test_pooled_calibrated_training_over_a_universe_is_refused_by_validate(
     assert _cli(capsys, "validate", "one.yaml")[0] == 0
 
 
+SMALL = """\
+name: small
+seed: 1
+data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400}
+features: [{kind: log_return, period: 1}, {kind: rsi, window: 14}]
+model:
+  kind: sklearn
+  estimator: sklearn.ensemble.RandomForestClassifier
+  params: {n_estimators: 5, max_depth: 3, n_jobs: 1}
+  label: {horizon: 2}
+  walk_forward: {train_window: 150, retrain_every: 100}
+signal: {kind: threshold, threshold: 0.02}
+risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}
+execution: {kind: simulated, initial_cash: 10000}
+"""
+
+
+def test_a_saved_model_given_only_bars_of_its_training_data_is_refused_by_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("small.yaml").write_text(SMALL)
+    assert _cli(capsys, "run", "small.yaml", "--out", "trained", "-q")[0] == 0
+    saved = SMALL[: SMALL.index("model:")] + "model: {from_run: trained}\n"
+    saved += SMALL[SMALL.index("signal:") :]
+    Path("saved.yaml").write_text(saved.replace("bars: 400", "bars: 200"))
+
+    _refused_alike(
+        capsys,
+        "saved.yaml",
+        "saved.yaml:5:8 model: every bar is inside fold-0002.pkl's training data (its labels "
+        "reach 2023-01-16T05:00:00+00:00, the bars end 2023-01-09T07:00:00+00:00); give it "
+        "bars after that",
+    )
+    Path("saved.yaml").write_text(saved)
+    assert _cli(capsys, "validate", "saved.yaml")[0] == 0
+
+
 PORTFOLIO = """\
 name: pair
 initial_cash: 100000

@@ -1,8 +1,9 @@
-"""What a strategy cannot run over a universe of a given size, found before any bar.
+"""What a strategy cannot run over a universe of a given size, or on bars that end when
+they do, found before any bar.
 
 Checked when the strategy is built, if its data says how many symbols it has
-(``symbol_count()``, `tradeloom.plugins.protocols.KnownSymbols`), and again once the
-universe is loaded.
+(``symbol_count()``, `tradeloom.plugins.protocols.KnownSymbols`) or its clock
+(`tradeloom.plugins.protocols.KnownClock`), and again once the universe is loaded.
 """
 
 from __future__ import annotations
@@ -11,15 +12,44 @@ from collections.abc import Sequence
 
 from tradeloom.core.kernels.specs import CompiledComponent, VenueKernel
 from tradeloom.errors import Problem
-from tradeloom.plugins.protocols import CrossSectionalFeature, KnownSymbols, UniverseRefusal
+from tradeloom.plugins.protocols import (
+    ClockRefusal,
+    CrossSectionalFeature,
+    KnownClock,
+    KnownSymbols,
+    UniverseRefusal,
+)
+from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import StrategyConfig
+from tradeloom.time.timeframes import parse_timeframe
 
-__all__ = ["declared_symbols", "universe_problems"]
+__all__ = ["clock_problems", "declared_last_open", "declared_symbols", "universe_problems"]
 
 
 def declared_symbols(data: object) -> int | None:
     """Return how many symbols ``data`` has, if it says before loading (None: unknown)."""
     return int(data.symbol_count()) if isinstance(data, KnownSymbols) else None
+
+
+def declared_last_open(data: object) -> pd.Timestamp | None:
+    """Return when ``data``'s last bar opens, if it says its clock before loading."""
+    clock = data.declared_clock() if isinstance(data, KnownClock) else None
+    if clock is None:
+        return None
+    timeframe, first, bars = clock
+    return pd.Timestamp(first + (bars - 1) * parse_timeframe(timeframe) * 1_000_000_000, tz="UTC")
+
+
+def clock_problems(config: StrategyConfig, model: object, last_open: pd.Timestamp) -> list[Problem]:
+    """Return what the model cannot do with bars whose last one opens at ``last_open``
+    (`ClockRefusal`: a saved model whose training data holds every bar), located; built
+    with the strategy when its data says its clock, and again once the bars are loaded."""
+    refusal = model.clock_refusal(last_open) if isinstance(model, ClockRefusal) else None
+    if refusal is None:
+        return []
+    path = config.model.path
+    where = f"{path}.{refusal.key}" if refusal.key else path
+    return [Problem(config.locate(where), where, refusal.message)]
 
 
 def universe_problems(

@@ -15,7 +15,12 @@ from tradeloom.engine.timeframe import (
     timeframe_problem,
     timeframe_refusal,
 )
-from tradeloom.engine.universe_checks import declared_symbols, universe_problems
+from tradeloom.engine.universe_checks import (
+    clock_problems,
+    declared_last_open,
+    declared_symbols,
+    universe_problems,
+)
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
@@ -145,6 +150,9 @@ def build_pipeline(
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
         problems.extend(universe_problems(config, features, venue, symbols, model))
+    last_open = declared_last_open(data)
+    if last_open is not None:
+        problems.extend(clock_problems(config, model, last_open))
     if isinstance(venue, protocols.MultiVenue):
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))
     if problems:

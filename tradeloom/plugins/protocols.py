@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuxiliaryData",
     "BarStream",
+    "ClockRefusal",
     "CrossSectionalFeature",
     "DataSource",
     "DescribedModel",
@@ -708,6 +709,19 @@ class PerSymbolModels(Protocol):
     to the registry); paper and live trade a copy of it per symbol."""
 
     per_symbol: Mapping[str, Any]
+
+
+@runtime_checkable
+class ClockRefusal(Protocol):
+    """A component that cannot run on bars that end when they do (optional): a model
+    trained elsewhere needs bars after its training data. It says so before any bar, so
+    that validation refuses the file where the run would
+    (`tradeloom.engine.universe_checks.clock_problems`)."""
+
+    def clock_refusal(self, last_open: pd.Timestamp) -> ParamError | None:
+        """Return why it cannot run on bars whose last one opens at ``last_open`` (UTC),
+        at the key that says so (None: it can)."""
+        ...
 
 
 @runtime_checkable
