@@ -123,6 +123,30 @@ def test_a_saved_model_given_only_bars_of_its_training_data_is_refused_by_valida
     assert _cli(capsys, "validate", "saved.yaml")[0] == 0
 
 
+def test_a_feature_timeframe_a_files_bars_cannot_make_is_refused_at_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = [f"{1704067200 + 3600 * i},100,101,99,100.5,10" for i in range(300)]
+    Path("bars.csv").write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows))
+    text = SMALL.replace(
+        "data: {kind: synthetic, symbol: BTC/USDT, timeframe: 1h, bars: 400}",
+        "data: {kind: csv, path: bars.csv, symbol: BTC/USDT}",
+    ).replace("{kind: rsi, window: 14}", "{kind: rsi, window: 14, timeframe: 90m}")
+    Path("s.yaml").write_text(text)
+    refusal = (
+        "s.yaml:4:78 features.1.timeframe: must be a whole multiple of the bars' 1h (each of "
+        "its bars is made of whole 1h bars), was 90m"
+    )
+
+    # the file's timeframe is its rows': known once they are read, refused at the same key
+    code, out, err = _cli(capsys, "run", "s.yaml", "--out", "read")
+    assert (code, out, err) == (2, "", f"{refusal}\n")
+    # written in the file: validate knows it
+    Path("s.yaml").write_text(text.replace("symbol: BTC/USDT}", "symbol: BTC/USDT, timeframe: 1h}"))
+    _refused_alike(capsys, "s.yaml", refusal)
+
+
 PORTFOLIO = """\
 name: pair
 initial_cash: 100000

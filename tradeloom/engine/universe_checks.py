@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tradeloom.core.kernels.specs import CompiledComponent, VenueKernel
+from tradeloom.engine.timeframe import timeframe_problem
 from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import (
     ClockRefusal,
@@ -23,7 +24,13 @@ from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
 
-__all__ = ["clock_problems", "declared_last_open", "declared_symbols", "universe_problems"]
+__all__ = [
+    "clock_problems",
+    "declared_last_open",
+    "declared_symbols",
+    "timeframe_problems",
+    "universe_problems",
+]
 
 
 def declared_symbols(data: object) -> int | None:
@@ -50,6 +57,23 @@ def clock_problems(config: StrategyConfig, model: object, last_open: pd.Timestam
     path = config.model.path
     where = f"{path}.{refusal.key}" if refusal.key else path
     return [Problem(config.locate(where), where, refusal.message)]
+
+
+def timeframe_problems(config: StrategyConfig, seconds: int, timeframe: str) -> list[Problem]:
+    """Return, at its ``timeframe`` key, each feature whose higher timeframe cannot be
+    resampled from bars of ``timeframe`` (``seconds`` long): built with the strategy when
+    its data says its timeframe, and again once the bars are loaded (a file's inferred)."""
+    problems = []
+    for item in config.features:
+        problem = (
+            None
+            if item.timeframe is None
+            else timeframe_problem(seconds, timeframe, item.timeframe)
+        )
+        if problem is not None:
+            path = f"{item.path}.timeframe"
+            problems.append(Problem(config.locate(path), path, problem))
+    return problems
 
 
 def universe_problems(
