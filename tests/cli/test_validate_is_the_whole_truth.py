@@ -123,6 +123,33 @@ def test_a_saved_model_given_only_bars_of_its_training_data_is_refused_by_valida
     assert _cli(capsys, "validate", "saved.yaml")[0] == 0
 
 
+def test_a_challenger_whose_factory_refuses_is_refused_by_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a paper run builds its challengers at its start: validate builds them too
+    monkeypatch.chdir(tmp_path)
+    Path("s.yaml").write_text(
+        SMALL
+        + "challengers:\n"
+        + "  - name: logit\n"
+        + "    model:\n"
+        + "      kind: sklearn\n"
+        + "      estimator: sklearn.linear_model.LogisticRegresion\n"
+        + "      label: {horizon: 2}\n"
+        + "      walk_forward: {train_window: 150, retrain_every: 100}\n"
+    )
+    refusal = (
+        "s.yaml:18:18 challengers.0.model.estimator: cannot import "
+        "'sklearn.linear_model.LogisticRegresion': module 'sklearn.linear_model' has no "
+        "attribute 'LogisticRegresion' (did you mean 'LogisticRegression'?)"
+    )
+
+    _refused_alike(capsys, "s.yaml", refusal)
+    paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "1"]
+    assert _cli(capsys, "validate", "s.yaml", *paper[:4]) == (2, "", f"{refusal}\n")
+    assert _cli(capsys, "run", "s.yaml", *paper, "--out", "paper") == (2, "", f"{refusal}\n")
+
+
 def test_a_feature_timeframe_a_files_bars_cannot_make_is_refused_at_its_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.informative import InformativePair
-from tradeloom.engine.universe_checks import clock_problems, timeframe_problems, universe_problems
+from tradeloom.engine.universe_checks import timeframe_problems, universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
@@ -67,14 +67,12 @@ def informative_symbols(pipeline: Pipeline) -> tuple[str, ...]:
 
 
 def check_universe(pipeline: Pipeline, universe: Universe) -> None:
-    """Raise `ConfigError` listing `universe_problems`, `clock_problems` and
-    `timeframe_problems` of the loaded ``universe``, if any."""
+    """Raise `ConfigError` listing `universe_problems` and `timeframe_problems` of the
+    loaded ``universe``, if any."""
     symbols = len(universe.symbols)
     problems = universe_problems(
         pipeline.config, pipeline.features, pipeline.venue, symbols, pipeline.model
     )
-    if len(universe.index):
-        problems += clock_problems(pipeline.config, pipeline.model, universe.index[-1])
     if universe.bars:  # a file's timeframe, inferred from its rows, is known now
         seconds, timeframe = universe.timeframe_seconds, universe.timeframe
         problems += timeframe_problems(pipeline.config, seconds, timeframe)

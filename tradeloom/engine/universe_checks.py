@@ -49,8 +49,9 @@ def declared_last_open(data: object) -> pd.Timestamp | None:
 
 def clock_problems(config: StrategyConfig, model: object, last_open: pd.Timestamp) -> list[Problem]:
     """Return what the model cannot do with bars whose last one opens at ``last_open``
-    (`ClockRefusal`: a saved model whose training data holds every bar), located; built
-    with the strategy when its data says its clock, and again once the bars are loaded."""
+    (`ClockRefusal`: a saved model whose training data holds every bar), located: a
+    backtest's, built with the strategy when its data says its clock, and again before
+    its walk-forward fit (`tradeloom.engine.universe_model.fit_universe`)."""
     refusal = model.clock_refusal(last_open) if isinstance(model, ClockRefusal) else None
     if refusal is None:
         return []
