@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cli.test_cli import _fast_overrides
+from tests.cli.test_cli import _model_overrides
 from tradeloom.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent / "hostile"))
@@ -107,7 +107,7 @@ def test_run_refuses_what_validate_refuses_and_runs_what_it_accepts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # each case in a copy of the shipped folders, beside the data and the strategy files
-    # it names; a synthetic market shortened (`_fast_overrides`) for validate and run alike
+    # it names; a synthetic market shortened (`_short`) for validate and run alike
     tree = tmp_path / "tree"
     for folder in ("strategies", "examples"):
         ignore = shutil.ignore_patterns("tradeloom-example-plugin", "grafana", "prometheus")
@@ -119,7 +119,7 @@ def test_run_refuses_what_validate_refuses_and_runs_what_it_accepts(
         source, name, data = _case(seed)
         rel = source.relative_to(ROOT)
         shipped = _document(source.read_bytes())
-        sets = [f"--set={s}" for s in _fast_overrides(shipped)] if "data" in shipped else []
+        sets = [f"--set={s}" for s in _short(shipped)]
         where = f"seed {seed} ({name} of {rel})"
         (tree / rel).write_bytes(data)
         try:
@@ -143,6 +143,19 @@ def test_run_refuses_what_validate_refuses_and_runs_what_it_accepts(
             answers["ran"] += 1
     # a hostile corpus, but not only: some mutants are valid strategies, and run
     assert answers["refused"] > CASES // 2 and answers["ran"] > 0, answers
+
+
+SHORT_BARS = 600
+"""A synthetic market's bars in `test_run_refuses_what_validate_refuses_and_runs_what_it_accepts`
+(a model trains on a third of them)."""
+
+
+def _short(shipped: dict[str, Any]) -> list[str]:
+    """``--set`` values that shorten a shipped file's synthetic market to `SHORT_BARS`."""
+    data = shipped.get("data")
+    if not isinstance(data, dict) or data.get("kind") != "synthetic":
+        return []
+    return [f"data.bars={SHORT_BARS}", *_model_overrides(shipped, SHORT_BARS // 3)]
 
 
 def _command(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
