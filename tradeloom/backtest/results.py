@@ -20,6 +20,7 @@ from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.pipeline import BacktestResult, Curve
 from tradeloom.backtest.saved_models import save_models
 from tradeloom.domain import Order, Universe
+from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
@@ -342,6 +343,7 @@ def _metrics(
         ),
         # only where it holds: a run whose model trained writes the metrics.json it did
         **({"model_never_trained": untrained} if untrained else {}),
+        **calibration_metric(pipeline.config, pipeline.sizer, pipeline.model),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),
