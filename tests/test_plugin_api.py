@@ -97,6 +97,7 @@ PUBLIC = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WindowedModel",
     "WeightConstraints",
     "did_you_mean",
     "hookimpl",

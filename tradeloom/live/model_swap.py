@@ -45,7 +45,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -54,6 +54,7 @@ from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
 from tradeloom.journal import ModelSwapped, ModelSwapRefused
 from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.row_windows import RowWindows
 from tradeloom.plugins.protocols import (
     DescribedModel,
     LiveModel,
@@ -61,6 +62,7 @@ from tradeloom.plugins.protocols import (
     Model,
     NeedsCalibration,
     SavedModelFile,
+    WindowedModel,
 )
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact_text
@@ -277,10 +279,18 @@ def _prediction_problem(session: LiveSession, model: LiveModel) -> str | None:
     rows = history.feature_row(last)
     many = len(history.symbols) > 1
     symbol_id = many and bool(getattr(model, "symbol_id", False))
+    windowed = isinstance(model, WindowedModel)
     for s, symbol in enumerate(history.symbols):
         row = rows[s] if not symbol_id else np.append(rows[s], float(s))
         try:
-            probability = float(model.predict_row(row))
+            if windowed:  # the symbol's last rows (the model's own window, `RowWindows`)
+                reads = cast(WindowedModel, model)
+                block = RowWindows(history, int(reads.window)).of(s)
+                if symbol_id:
+                    block = np.column_stack([block, np.full(len(block), float(s))])
+                probability = float(reads.predict_window(block))
+            else:
+                probability = float(model.predict_row(row))
         except Exception as exc:  # a third-party model may raise anything
             of = f" of {symbol}" if many else ""
             return (

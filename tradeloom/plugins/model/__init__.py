@@ -1,5 +1,6 @@
-"""Built-in model components: ``sklearn`` (walk-forward), ``precomputed`` (a data column)
-and ``saved`` (a fold another run trained, from the model registry)."""
+"""Built-in model components: ``sklearn`` (walk-forward), ``torch`` (a network over a window
+of the features, walk-forward), ``precomputed`` (a data column) and ``saved`` (a fold
+another run trained, from the model registry)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,15 @@ def tradeloom_components() -> list[Component]:
             params="SklearnParams",
             factory="build_sklearn_model",
             summary="any scikit-learn classifier by import path, walk-forward with purging",
+        ),
+        LazyComponent(
+            layer="model",
+            kind="torch",
+            module="tradeloom.plugins.model.torch_model",
+            params="TorchParams",
+            factory="build_torch_model",
+            summary="a PyTorch network over a window of the features (MLP, LSTM/GRU, TCN, "
+            "Transformer, or your module), walk-forward with purging; tradeloom[torch]",
         ),
         LazyComponent(
             layer="model",
