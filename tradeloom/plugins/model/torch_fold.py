@@ -254,6 +254,9 @@ class TorchFold:
 KIND = "tradeloom.torch"
 """The ``kind`` a torch fold's file holds."""
 
+_ZIP = b"PK\x03\x04"
+"""How a file ``torch.save`` writes begins (a zip archive's local file header)."""
+
 _KEYS = (
     "format",
     "kind",
@@ -308,10 +311,13 @@ def read_torch_fold(data: bytes) -> Bundle:
     """
     import torch
 
+    if not data.startswith(_ZIP):
+        raise BundleError("it is not a torch weights file (torch.save writes a zip archive)")
     try:
         content = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # a foreign or damaged file can raise nearly anything
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = str(exc).strip()
+        first = text.splitlines()[0].split(". ")[0].rstrip(".") if text else ""
         raise BundleError(
             f"it is not a torch weights file ({type(exc).__name__}: {first})".replace(": )", ")")
         ) from None
