@@ -3,6 +3,7 @@ window as its batch does, runs repeat bit for bit, and bad settings are one line
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,17 @@ import pytest
 import torch
 from torch import nn
 
+from tests.builders import write_strategy
 from tradeloom.cli.main import main
 from tradeloom.domain import Bars
-from tradeloom.plugins.component import BuildContext, ParamError
+from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.model.torch_model import TorchModel, TorchParams, build_torch_model
 from tradeloom.plugins.model.torch_networks import BUILT_IN
-from tests.builders import write_strategy
 
 pytestmark = pytest.mark.xdist_group("torch")
+
+NETS = "tests.plugins.model.torch_nets"
+"""The module of the networks a strategy names by import path here."""
 
 SEED = 11
 WARM = 5
@@ -230,7 +234,8 @@ def test_a_window_of_one_row_is_predicted_from_the_row() -> None:
     x = features.to_numpy()
 
     assert abs(model.predict_row(x[-1]) - batch[-1]) <= 1e-6
-    with pytest.raises(ValueError, match=r"^rows must be \(rows, 3\): one value per feature column, has shape \(1, 2\)$"):  # fmt: skip
+    shape = r"^rows must be \(rows, 3\): one value per feature column, has shape \(1, 2\)$"
+    with pytest.raises(ValueError, match=shape):
         model.predict_row(x[-1, :2])
 
 
@@ -239,7 +244,8 @@ def test_a_longer_window_is_not_predicted_from_one_row() -> None:
     model = _model(training={"epochs": 1})
     model.fit_predict(bars, features)
 
-    with pytest.raises(ValueError, match=r"^the torch model reads the last 8 rows of a symbol; call predict_window with them$"):  # fmt: skip
+    wanted = r"^the torch model reads the last 8 rows of a symbol; call predict_window with them$"
+    with pytest.raises(ValueError, match=wanted):
         model.predict_row(features.to_numpy()[-1])
 
 
@@ -308,21 +314,72 @@ def _validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], **model: Any) 
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ({"network": "lstn"}, r"model\.network: unknown network 'lstn' \(did you mean 'lstm'\?\); built in are mlp, lstm, gru, tcn, transformer, or give a torch\.nn\.Module subclass by import path$"),
-        ({"params": {"hiden": 8}}, r"model\.params\.hiden: unknown parameter of network lstm \(did you mean 'hidden'\?\)$"),
-        ({"params": {"hidden": 0}}, r"model\.params\.hidden: Input should be greater than or equal to 1, was 0$"),
-        ({"network": "transformer", "params": {"d_model": 10, "heads": 4}}, r"model\.params: d_model must be a multiple of heads \(4\), was 10$"),
-        ({"walk_forward": {"train_window": 150, "retrain_every": 100, "n_jobs": 2}}, r"model: walk_forward\.n_jobs must be 1 for the torch model \(its folds train one after another, each on --threads threads\), was 2$"),
-        ({"device": "cuda"}, r"model\.device: cuda, and torch 2\.\d+\.\d+\S* sees no GPU \(torch\.cuda\.is_available\(\) is False\); set device: auto or cpu$"),
-        ({"network": "tests.plugins.model.torch_nets.TinyNet", "params": {"widht": 2}}, r"model\.params\.widht: unknown parameter of TinyNet \(did you mean 'width'\?\)$"),
-        ({"network": "tests.plugins.model.torch_nets.NeedsDepth"}, r"model\.params: NeedsDepth needs depth \(it has no default\)$"),
-        ({"network": "tests.plugins.model.torch_nets.WrongShape"}, r"model\.network: WrongShape must answer \(batch, 1\) for \(batch, window, features\); it answered \(2, 2\) for \(2, 32, 2\)$"),
-        ({"network": "tests.plugins.model.torch_nets.ShapeLast"}, r"model\.network: ShapeLast's constructor must take \(n_features, window, outputs, \.\.\.\) first, takes \(window, n_features, outputs\)$"),
-        ({"network": "tests.plugins.model.torch_nets.Missing"}, r"model\.network: cannot import 'tests\.plugins\.model\.torch_nets\.Missing': module 'tests\.plugins\.model\.torch_nets' has no attribute 'Missing'.*$"),
-        ({"network": "collections.OrderedDict"}, r"model\.network: 'collections\.OrderedDict' is not a torch\.nn\.Module subclass; expected one by import path$"),
-        ({"training": {"validation": 0.9}}, r"model: the first fold's 150 rows leave 13 to fit the network on \(at least 20\) after calibration\.holdout and training\.validation, each purged by label\.horizon \+ walk_forward\.embargo; lengthen walk_forward\.min_train_rows or shorten them$"),
+        (
+            {"network": "lstn"},
+            r"model\.network: unknown network 'lstn' \(did you mean 'lstm'\?\); built in are "
+            r"mlp, lstm, gru, tcn, transformer, or give a torch\.nn\.Module subclass by "
+            r"import path$",
+        ),
+        (
+            {"params": {"hiden": 8}},
+            r"model\.params\.hiden: unknown parameter of network lstm \(did you mean "
+            r"'hidden'\?\)$",
+        ),
+        (
+            {"params": {"hidden": 0}},
+            r"model\.params\.hidden: Input should be greater than or equal to 1, was 0$",
+        ),
+        (
+            {"network": "transformer", "params": {"d_model": 10, "heads": 4}},
+            r"model\.params: d_model must be a multiple of heads \(4\), was 10$",
+        ),
+        (
+            {"walk_forward": {"train_window": 150, "retrain_every": 100, "n_jobs": 2}},
+            r"model: walk_forward\.n_jobs must be 1 for the torch model \(its folds train one "
+            r"after another, each on --threads threads\), was 2$",
+        ),
+        (
+            {"device": "cuda"},
+            r"model\.device: cuda, and torch 2\.\d+\.\d+\S* sees no GPU "
+            r"\(torch\.cuda\.is_available\(\) is False\); set device: auto or cpu$",
+        ),
+        (
+            {"network": f"{NETS}.TinyNet", "params": {"widht": 2}},
+            r"model\.params\.widht: unknown parameter of TinyNet \(did you mean 'width'\?\)$",
+        ),
+        (
+            {"network": f"{NETS}.NeedsDepth"},
+            r"model\.params: NeedsDepth needs depth \(it has no default\)$",
+        ),
+        (
+            {"network": f"{NETS}.WrongShape"},
+            r"model\.network: WrongShape must answer \(batch, 1\) for \(batch, window, "
+            r"features\); it answered \(2, 2\) for \(2, 32, 2\)$",
+        ),
+        (
+            {"network": f"{NETS}.ShapeLast"},
+            r"model\.network: ShapeLast's constructor must take \(n_features, window, "
+            r"outputs, \.\.\.\) first, takes \(window, n_features, outputs\)$",
+        ),
+        (
+            {"network": f"{NETS}.Missing"},
+            r"model\.network: cannot import 'tests\.plugins\.model\.torch_nets\.Missing': "
+            r"module 'tests\.plugins\.model\.torch_nets' has no attribute 'Missing'",
+        ),
+        (
+            {"network": "collections.OrderedDict"},
+            r"model\.network: 'collections\.OrderedDict' is not a torch\.nn\.Module "
+            r"subclass; expected one by import path$",
+        ),
+        (
+            {"training": {"validation": 0.9}},
+            r"model: the first fold's 150 rows leave 13 to fit the network on \(at least 20\) "
+            r"after calibration\.holdout and training\.validation, each purged by "
+            r"label\.horizon \+ walk_forward\.embargo; lengthen walk_forward\.min_train_rows "
+            r"or shorten them$",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_setting_is_one_located_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], model: dict[str, Any], message: str
 ) -> None:
@@ -330,7 +387,7 @@ def test_a_bad_setting_is_one_located_line(
 
     assert len(err.splitlines()) == 1, err
     assert err.startswith(str(tmp_path / "strategy.yaml") + ":"), err
-    assert __import__("re").search(r":\d+:\d+ " + message, err), err
+    assert re.search(r":\d+:\d+ " + message, err), err
 
 
 def test_every_built_in_network_has_its_keys_documented() -> None:

@@ -97,7 +97,7 @@ def _replace(models: Path, name: str, data: bytes) -> None:
     for path in (models / name.replace(".pt", ".json"), models / "index.json"):
         text = path.read_text()
         record = json.loads(text)
-        entries = record["folds"] if "folds" in record else [record]
+        entries = record.get("folds", [record])
         for entry in entries:
             if entry["model"]["file"] == name:
                 entry["model"].update(sha256=_sha(data), size=len(data))
@@ -170,7 +170,7 @@ def test_a_second_run_saves_the_same_bytes(
 def test_from_run_trades_the_latest_fold_with_its_runs_probabilities(
     trained: tuple[Path, Pipeline, RunOutcome], tmp_path: Path
 ) -> None:
-    folder, first_pipeline, first = trained
+    _, first_pipeline, first = trained
     _copy(trained, tmp_path)
     latest = first_pipeline.model.trained[-1].training
     pipeline, second = run(tmp_path, reuse("model:\n  from_run: train\n"), "again")
@@ -197,10 +197,10 @@ def test_a_tampered_fold_is_refused_before_it_is_read(
     (models / name).write_bytes(bytes(data))
 
     line = _refusal(tmp_path, reuse("model:\n  from_run: train\n"))
+    index = re.escape(str(models / "index.json"))
     assert re.fullmatch(
-        rf".*:\d+:\d+ model\.from_run: sha256 of {re.escape(str(models / name))} is [0-9a-f]{{64}}, "
-        rf"expected [0-9a-f]{{64}} \(listed in {re.escape(str(models / 'index.json'))}\); "
-        "refusing to load it",
+        rf".*:\d+:\d+ model\.from_run: sha256 of {re.escape(str(models / name))} is "
+        rf"[0-9a-f]{{64}}, expected [0-9a-f]{{64}} \(listed in {index}\); refusing to load it",
         line,
     ), line
 
@@ -208,13 +208,25 @@ def test_a_tampered_fold_is_refused_before_it_is_read(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("truncated", r"it is not a torch weights file \(RuntimeError: PytorchStreamReader failed reading zip archive: failed finding central directory\)$"),
+        (
+            "truncated",
+            r"it is not a torch weights file \(RuntimeError: PytorchStreamReader failed "
+            r"reading zip archive: failed finding central directory\)$",
+        ),
         ("text", r"it is not a torch weights file \(torch\.save writes a zip archive\)$"),
-        ("foreign", r"it holds a dict, not a tradeloom torch fold \(a dict of format, kind, network, state_dict, scaler, target_scale, calibrator, epochs, label_kind, metadata\)"),
+        (
+            "foreign",
+            r"it holds a dict, not a tradeloom torch fold \(a dict of format, kind, network, "
+            r"state_dict, scaler, target_scale, calibrator, epochs, label_kind, metadata\)$",
+        ),
         ("code", r"it is not a torch weights file \(UnpicklingError: Weights only load failed\)$"),
-        ("misfit", r"its weights do not fit its network lstm: Error\(s\) in loading state_dict for LSTMNetwork:"),
+        (
+            "misfit",
+            r"its weights do not fit its network lstm: Error\(s\) in loading state_dict for "
+            r"LSTMNetwork:$",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_damaged_or_foreign_fold_is_refused_in_one_line(
     trained: tuple[Path, Pipeline, RunOutcome], tmp_path: Path, content: str, message: str
 ) -> None:
