@@ -48,13 +48,13 @@ def _run_both(folder: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> tuple
 
 def _same_rows(mine: list[dict[str, Any]], theirs: list[dict[str, Any]], kind: str) -> None:
     """The same rows: every value equal, the probability and what is read from it (the
-    signal's confidence) to 1e-6."""
+    signal's confidence) to 1e-9 (one window against a batch: float64's last bits)."""
     assert len(mine) == len(theirs), kind
     for a, b in zip(mine, theirs, strict=True):
         assert a.keys() == b.keys(), kind
         for key in a:
             if isinstance(a[key], float) and isinstance(b[key], float):
-                assert math.isclose(a[key], b[key], rel_tol=0, abs_tol=1e-6), (kind, key, a, b)
+                assert math.isclose(a[key], b[key], rel_tol=0, abs_tol=1e-9), (kind, key, a, b)
             else:
                 assert a[key] == b[key], (kind, key, a, b)
 
@@ -91,7 +91,7 @@ def test_a_paper_run_decides_as_its_backtest_with_a_torch_model(
     expected = pd.read_parquet(ram_tmp_path / "backtest" / "features.parquet")["probability"]
     theirs = expected.to_numpy()[START:]
     assert np.array_equal(np.isnan(mine), np.isnan(theirs))
-    np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-9)
     assert np.isfinite(mine).sum() > 150 and len(set(mine[np.isfinite(mine)].tolist())) > 100
     _same_decisions(backtest, paper)
     assert len(journaled(paper, "fill")) > 5
@@ -123,7 +123,7 @@ def test_a_universe_trades_a_network_per_symbol_on_paper_as_in_its_backtest(
         [math.nan if r.values["probability"] is None else r.values["probability"] for r in bars]
     )
     theirs = np.array([expected[(pd.Timestamp(r.timestamp), r.symbol)] for r in bars])
-    np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-9)
     assert np.isfinite(mine).sum() > 300
     for kind in KINDS:
         theirs = [r for r in journaled(backtest, kind) if r["bar"] >= START]

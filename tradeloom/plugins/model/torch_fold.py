@@ -3,10 +3,10 @@
 A `TorchFold` is what a fold of the ``torch`` model keeps: the network (in eval mode), its
 scaler's numbers, its calibrator's numbers, and the label kind that maps its outputs to
 ``probability_up``. `TorchFold.predict` answers a batch of windows and one window through
-the same code (float32 network, float64 after it); a single window's answer may differ
-from a batch's in the last bits of float32 (a matrix product adds in another order for
-one row than for many), far below 1e-6 (`PARITY_NOTE`). A window is the ``window`` rows
-ending at a bar, of one symbol (`windows_of`, `window_rows`).
+the same code, in float64 from the float32 weights the fold trained; a single window's
+answer may differ from a batch's in float64's last bits (a matrix product adds in
+another order for one row than for many), about 1e-16 (`PARITY_NOTE`). A window is the
+``window`` rows ending at a bar, of one symbol (`windows_of`, `window_rows`).
 
 Its saved file, ``models/fold-NNNN.pt``, is one ``torch.save`` of a dict of plain types
 and tensors (`dump_torch_fold`, `read_torch_fold`):
@@ -75,9 +75,9 @@ PREDICT_CHUNK = 4096
 
 PARITY_NOTE = (
     "the torch network predicts a backtest's windows in batches and a live bar's window "
-    "alone, in float32: a matrix product may add a window's terms in another order for "
-    "one window than for many, so paper and live may differ from the backtest in the "
-    "last bits (below 1e-6)"
+    "alone (in float64, from its float32 weights): a matrix product may add a window's "
+    "terms in another order for one window than for many, so paper and live may differ "
+    "from the backtest in the last bits (about 1e-16)"
 )
 
 
@@ -169,6 +169,7 @@ class TorchFold:
     ) -> None:
         self.spec = spec
         self.network = network.eval()
+        self._double: nn.Module | None = None
         self.kind = kind
         self.mean = mean
         self.scale = scale
@@ -198,7 +199,7 @@ class TorchFold:
 
     def with_calibrator(self, calibrator: Calibrator | None) -> TorchFold:
         """Return this fold with ``calibrator`` (the network shared, not copied)."""
-        return TorchFold(
+        fold = TorchFold(
             self.spec,
             self.network,
             self.kind,
@@ -209,6 +210,8 @@ class TorchFold:
             epochs=self.epochs,
             device=self.device,
         )
+        fold._double = self._double
+        return fold
 
     def scaled(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return rows (or windows) ``x`` scaled by the fold's scaler (`scaled`)."""
@@ -218,15 +221,28 @@ class TorchFold:
         """Return the network's raw outputs ``(n, outputs)`` for unscaled windows, in float64."""
         import torch
 
-        rows = self.scaled(windows).astype(np.float32)
+        rows = np.ascontiguousarray(self.scaled(windows), dtype=np.float64)
         out = np.empty((len(rows), self.spec.outputs), dtype=np.float64)
+        network = self._inference()
         configure_threads()
         with torch.inference_mode():
             for first in range(0, len(rows), PREDICT_CHUNK):
                 part = torch.from_numpy(rows[first : first + PREDICT_CHUNK]).to(self.device)
-                answer = self.network(part).reshape(len(part), self.spec.outputs)
+                answer = network(part).reshape(len(part), self.spec.outputs)
                 out[first : first + len(part)] = answer.to("cpu").numpy()
         return out
+
+    def _inference(self) -> nn.Module:
+        """The network in float64, made once: it predicts in float64 from the float32
+        weights it trained, so that a window's answer alone and in a batch differ by
+        float64's rounding (about 1e-16, `PARITY_NOTE`), not float32's (about 1e-7),
+        and a batch cut short (a backtest over fewer bars) moves no probability by more
+        than `tradeloom.diagnostics.lookahead`'s tolerance."""
+        if self._double is None:
+            import copy
+
+            self._double = copy.deepcopy(self.network).double().eval()
+        return self._double
 
     def raw_probability(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Return ``probability_up`` of each window before calibration."""
