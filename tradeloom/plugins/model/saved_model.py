@@ -39,7 +39,6 @@ from tradeloom.plugins.model.torch_fold import (
     TorchFold,
     check_window,
     window_rows,
-    windows_of,
 )
 from tradeloom.plugins.protocols_symbols import fit_each_symbol
 from tradeloom.runtime.lazy import numpy as np
@@ -357,7 +356,7 @@ class SavedTorchModel(SavedModel):
     def _predict_rows(
         self, x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp]
     ) -> npt.NDArray[np.float64]:
-        return self.fold.predict(windows_of(x, rows, self.window))
+        return self.fold.predict_rows(x, rows)
 
     @property
     def compiled(self) -> CompiledModel | None:

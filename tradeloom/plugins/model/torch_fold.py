@@ -6,7 +6,7 @@ scaler's numbers, its calibrator's numbers, and the label kind that maps its out
 the same code, in float64 from the float32 weights the fold trained; a single window's
 answer may differ from a batch's in float64's last bits (a matrix product adds in
 another order for one row than for many), about 1e-16 (`PARITY_NOTE`). A window is the
-``window`` rows ending at a bar, of one symbol (`windows_of`, `window_rows`).
+``window`` rows ending at a bar, of one symbol (`TorchFold.scaled_windows`, `window_rows`).
 
 Its saved file, ``models/fold-NNNN.pt``, is one ``torch.save`` of a dict of plain types
 and tensors (`dump_torch_fold`, `read_torch_fold`):
@@ -67,7 +67,6 @@ __all__ = [
     "read_torch_fold",
     "scaled",
     "window_rows",
-    "windows_of",
 ]
 
 PREDICT_CHUNK = 4096
@@ -110,14 +109,6 @@ def window_rows(usable: npt.NDArray[np.bool_], window: int) -> npt.NDArray[np.bo
     complete = ends >= window - 1
     start = np.maximum(ends - window + 1, 0)
     return np.asarray(complete & (bad[ends + 1] - bad[start] == 0))
-
-
-def windows_of(
-    x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp], window: int
-) -> npt.NDArray[np.float64]:
-    """Return ``(len(rows), window, columns)``: each row's window, its own row last."""
-    offsets = np.arange(-window + 1, 1)
-    return np.asarray(x[rows[:, None] + offsets])
 
 
 def scaled(
@@ -217,11 +208,24 @@ class TorchFold:
         """Return rows (or windows) ``x`` scaled by the fold's scaler (`scaled`)."""
         return scaled(x, self.mean, self.scale)
 
+    def scaled_windows(
+        self, x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        """Return the scaled windows ending at ``rows`` (ascending) of feature rows ``x``:
+        the rows they read scaled once, element by element (what scaling each window
+        gives), then gathered."""
+        if not len(rows):
+            return np.empty((0, self.window, x.shape[1]))
+        first = int(rows[0]) - self.window + 1
+        block = self.scaled(x[first : int(rows[-1]) + 1])
+        every = np.lib.stride_tricks.sliding_window_view(block, self.window, axis=0)
+        return np.ascontiguousarray(every[np.asarray(rows) - int(rows[0])].transpose(0, 2, 1))
+
     def outputs(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Return the network's raw outputs ``(n, outputs)`` for unscaled windows, in float64."""
+        """Return the network's raw outputs ``(n, outputs)`` for scaled windows, in float64."""
         import torch
 
-        rows = np.ascontiguousarray(self.scaled(windows), dtype=np.float64)
+        rows = np.ascontiguousarray(windows, dtype=np.float64)
         out = np.empty((len(rows), self.spec.outputs), dtype=np.float64)
         network = self._inference()
         configure_threads()
@@ -244,8 +248,8 @@ class TorchFold:
             self._double = copy.deepcopy(self.network).double().eval()
         return self._double
 
-    def raw_probability(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Return ``probability_up`` of each window before calibration."""
+    def uncalibrated(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return ``probability_up`` of each scaled window before calibration."""
         out = self.outputs(windows)
         if self.kind == "classes":
             shifted = np.exp(out - out.max(axis=1, keepdims=True))
@@ -257,13 +261,22 @@ class TorchFold:
 
         return np.asarray(expit(out[:, 0]), dtype=np.float64)
 
-    def predict(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Return ``probability_up`` of each window ``(n, window, columns)``, calibrated."""
-        p = self.raw_probability(windows)
+    def calibrated(self, p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return probabilities ``p`` through the fold's calibrator (themselves without one)."""
         return p if self.calibrator is None else self.calibrator.apply(p)
 
+    def predict_rows(
+        self, x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        """Return ``probability_up`` of the windows ending at ``rows`` of ``x`` (a batch)."""
+        return self.calibrated(self.uncalibrated(self.scaled_windows(x, rows)))
+
+    def predict(self, windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Return ``probability_up`` of each unscaled window ``(n, window, columns)``."""
+        return self.calibrated(self.uncalibrated(self.scaled(windows)))
+
     def predict_one(self, window: npt.NDArray[np.float64]) -> float:
-        """Return ``probability_up`` of one window ``(window, columns)``."""
+        """Return ``probability_up`` of one unscaled window ``(window, columns)``."""
         return float(self.predict(np.asarray(window)[None])[0])
 
 

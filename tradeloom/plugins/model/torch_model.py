@@ -47,7 +47,6 @@ from tradeloom.plugins.model.torch_fold import (
     TorchFold,
     check_window,
     window_rows,
-    windows_of,
 )
 from tradeloom.plugins.model.torch_networks import NetworkSpec, check_network
 from tradeloom.plugins.model.torch_params import TorchParams, TorchScaler
@@ -458,14 +457,14 @@ class TorchModel(FoldFitter):
             from tradeloom.plugins.model.calibration import split_holdout
 
             fit_rows, stop_rows = split_holdout(model_rows, validation, self.horizon, self.embargo)
-        window = self.window
         try:
             fitted = fit_network(
                 self.spec,
                 self.label.kind,
-                windows_of(x, fit_rows, window),
+                x,
+                fit_rows,
                 y[fit_rows],
-                (windows_of(x, stop_rows, window), y[stop_rows]) if len(stop_rows) else None,
+                (stop_rows, y[stop_rows]) if len(stop_rows) else None,
                 self.training,
                 seed=self.seed,
                 scaler=standard_scaler(x[fit_rows]) if self.scaler == "standard" else None,
@@ -477,7 +476,7 @@ class TorchModel(FoldFitter):
             raise self._failure("train", fold, exc) from exc
         if len(held) and self.calibration is not None:
             try:
-                raw = fitted.raw_probability(windows_of(x, held, window))
+                raw = fitted.uncalibrated(fitted.scaled_windows(x, held))
                 fitted = fitted.with_calibrator(
                     fit_calibrator(self.calibration.method, raw, np.asarray(y[held]))
                 )
@@ -486,7 +485,7 @@ class TorchModel(FoldFitter):
         if not len(segment):
             return fitted, np.empty(0)
         try:
-            return fitted, fitted.predict(windows_of(x, segment, window))
+            return fitted, fitted.predict_rows(x, segment)
         except Exception as exc:  # as for fit
             raise self._failure("predict", fold, exc) from exc
 
@@ -516,9 +515,8 @@ class TorchModel(FoldFitter):
         """A calibrated fold's out-of-sample figures before and after its calibrator."""
         if fitted.calibrator is None:
             return None
-        windows = windows_of(x, known, self.window)
-        before = fitted.raw_probability(windows)
-        after = fitted.calibrator.apply(before)
+        before = fitted.uncalibrated(fitted.scaled_windows(x, known))
+        after = fitted.calibrated(before)
         return calibration_figures(fold.index, before, after, (labels[known] == 1).astype(float))
 
 

@@ -109,25 +109,28 @@ def standard_scaler(
 def fit_network(
     spec: NetworkSpec,
     kind: str,
-    windows: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.intp],
     y: npt.NDArray[Any],
-    held: tuple[npt.NDArray[np.float64], npt.NDArray[Any]] | None,
+    held: tuple[npt.NDArray[np.intp], npt.NDArray[Any]] | None,
     settings: TrainingSettings,
     *,
     seed: int,
     scaler: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
     device: str = "cpu",
 ) -> TorchFold:
-    """Train a new network of ``spec`` on ``windows`` and targets ``y``; return the fold.
+    """Train a new network of ``spec`` on the windows ending at ``rows`` of ``x``, targets
+    ``y``; return the fold.
 
     Args:
-        spec: The architecture.
+        spec: The architecture (its ``window`` is the windows' rows).
         kind: The label kind (binary: a logit and BCE; ``classes``: three logits and
             cross-entropy; ``return``: mean squared error on the return divided by its
             standard deviation over ``y``).
-        windows: The training windows ``(n, window, columns)``, unscaled.
+        x: The feature rows, unscaled (every row a window reads: finite).
+        rows: The rows whose windows it trains on, ascending.
         y: Their targets.
-        held: The early-stopping windows and targets (None: every epoch runs).
+        held: The early-stopping rows and their targets (None: every epoch runs).
         settings: ``model.training``.
         seed: The strategy's seed.
         scaler: The per-column mean and scale (None: no scaler).
@@ -143,11 +146,11 @@ def fit_network(
     configure_threads()
     with seeded(seed, device):
         network = build_network(spec).to(device)
-        x_train = _tensor(scaled(windows, mean, scale), device)
+        x_train = _windows(x, rows, spec.window, scaler, device)
         t_train = _targets(y, kind, target_scale, device)
         held_x = held_t = None
         if held is not None:
-            held_x = _tensor(scaled(held[0], mean, scale), device)
+            held_x = _windows(x, held[0], spec.window, scaler, device)
             held_t = _targets(held[1], kind, target_scale, device)
         loss_of = _loss(kind)
         optimiser = torch.optim.Adam(
@@ -194,10 +197,25 @@ def fit_network(
     )
 
 
-def _tensor(values: npt.NDArray[np.float64], device: str) -> torch.Tensor:
+def _windows(
+    x: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.intp],
+    window: int,
+    scaler: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None,
+    device: str,
+) -> torch.Tensor:
+    """The float32 windows ending at ``rows``: the rows they read scaled once (element by
+    element: what scaling each window gives, with 1/window of the work), then gathered."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)
+    first = int(rows[0]) - window + 1
+    block = scaled(x[first : int(rows[-1]) + 1], *(scaler or (None, None)))
+    values = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+    every = values.unfold(0, window, 1).transpose(
+        1, 2
+    )  # [i]: the window ending at first + i + window - 1
+    at = torch.from_numpy(np.asarray(rows, dtype=np.int64) - int(rows[0]))
+    return every[at].contiguous().to(device)
 
 
 def _targets(y: npt.NDArray[Any], kind: str, target_scale: float, device: str) -> torch.Tensor:
