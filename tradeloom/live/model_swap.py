@@ -497,7 +497,8 @@ def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
     the swap is journaled); return the ``model`` section of the copy (its path relative
     to the run directory), or why the copy failed."""
     folder = run_dir / SWAPPED_DIR
-    target = folder / f"{swap.sha256}.pkl"
+    # the file's own suffix: a torch fold's ``.pt`` is loaded as weights, not unpickled
+    target = folder / f"{swap.sha256}{swap.file.suffix or '.pkl'}"
     try:
         folder.mkdir(exist_ok=True)
         _copy(swap.file.with_suffix(".json"), target.with_suffix(".json"))
