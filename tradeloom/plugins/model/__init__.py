@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SklearnParams,
         build_sklearn_model,
     )
+    from tradeloom.plugins.model.torch_model import TorchModel, TorchParams, build_torch_model
 
 __all__ = [
     "Fold",
@@ -33,9 +34,12 @@ __all__ = [
     "SavedParams",
     "SklearnModel",
     "SklearnParams",
+    "TorchModel",
+    "TorchParams",
     "build_precomputed_model",
     "build_saved_model",
     "build_sklearn_model",
+    "build_torch_model",
     "direction_labels",
     "plan_folds",
     "tradeloom_components",
@@ -56,6 +60,9 @@ __getattr__ = exports(
         "SklearnModel": "sklearn_model",
         "SklearnParams": "sklearn_model",
         "build_sklearn_model": "sklearn_model",
+        "TorchModel": "torch_model",
+        "TorchParams": "torch_model",
+        "build_torch_model": "torch_model",
     },
 )
 
