@@ -3,6 +3,7 @@ window as its batch does, runs repeat bit for bit, and bad settings are one line
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,24 @@ def test_check_lookahead_finds_none_in_a_calibrated_network(tmp_path: Path) -> N
 
     assert report.finding is None, report.finding.message
     assert report.summary.startswith("no look-ahead found (3 cut points")
+
+
+def test_a_fold_trains_on_the_threads_the_run_was_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tradeloom.runtime.threads import apply_native_threads
+
+    before = torch.get_num_threads()
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, os.environ.get(name, "1"))  # put back after the test
+    try:
+        apply_native_threads(2)  # what `tradeloom --threads 2` does
+        bars, features = _data(300)
+        _model("mlp", params={"hidden": 4}, training={"epochs": 1}).fit_predict(bars, features)
+        assert torch.get_num_threads() == 2
+    finally:
+        apply_native_threads(1)
+        torch.set_num_threads(before)
 
 
 def test_the_future_does_not_move_the_past() -> None:

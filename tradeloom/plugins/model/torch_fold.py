@@ -35,6 +35,7 @@ Threads: torch's intra-op pool is set to the process's native thread count
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +82,13 @@ PARITY_NOTE = (
 
 
 def configure_threads() -> None:
-    """Run torch's intra-op pool on the process's native thread count (``--threads``)."""
+    """Run torch's intra-op pool on the process's native thread count: what ``--threads``
+    (or ``TRADELOOM_THREADS``) exported as ``OMP_NUM_THREADS``, as the other native
+    libraries read it (`tradeloom.runtime.threads`); else the policy's default."""
     import torch
 
-    threads = native_threads()
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    threads = int(text) if text.isdigit() and int(text) >= 1 else native_threads()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
