@@ -269,7 +269,14 @@ class LiveRunner:
         """Checks parity with the run's replay every few bars (``live.parity``; None: none)."""
         if parity is not None:
             ready = None if self.outputs is None else self.outputs.wait
-            self.parity = ParityMonitor(run_dir, parity, ready=ready)
+            self.parity = ParityMonitor(
+                run_dir,
+                parity,
+                ready=ready,
+                wake=self.inbox.wake.set,
+                in_progress=self._canary_note,
+                killed=lambda: self.session_or_fail.killed,
+            )
 
     def observe(self, observer: Observer) -> None:
         """Tell ``observer`` of each timed stage and each tick from now on (register it
