@@ -44,6 +44,7 @@ from tradeloom.cli.run_command import (
     _refuse_funding,
     _refuse_pairs,
     _run,
+    portfolio_pipelines,
 )
 from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
@@ -795,20 +796,13 @@ def _rebalance_words(rule: Rebalance) -> str:
 def _validate_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.engine.account import account_problems, account_venue
     from tradeloom.engine.capabilities import one_account_problems
-    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.engine.portfolio_checks import portfolio_problems
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    pipelines, problems = [], []
     simulated = args.clock == "simulated"
-    for config in portfolio.strategies:  # every strategy's problems, not the first's only
-        try:
-            pipelines.append(build_pipeline(config, mode=args.mode, served=simulated))
-        except ConfigError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise ConfigError(problems)
-    problems = account_problems(pipelines)
+    pipelines = portfolio_pipelines(portfolio, args.mode, served=simulated)  # as run builds them
+    problems = account_problems(pipelines) + portfolio_problems(portfolio, pipelines)
     account = None
     if args.mode == "live":
         account = account_venue(portfolio, pipelines[0])

@@ -54,7 +54,7 @@ from tradeloom.core import layout as L
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
-from tradeloom.engine.wiring import Pipeline
+from tradeloom.engine.wiring import Pipeline, candidate_components
 from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ChallengerBar,
@@ -74,11 +74,8 @@ from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
-from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols import LabelHorizon
 from tradeloom.plugins.protocols_steps import LiveRows
-from tradeloom.schemas.building import build_component
-from tradeloom.schemas.config import Challenger, ComponentConfig
+from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import PromoteWhen
 
 if TYPE_CHECKING:
@@ -121,25 +118,9 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         challengers=(),
         document={**document, **_sections(own, document)},
     )
-    ctx = BuildContext(
-        strategy_name=config.name,
-        strategy_dir=config.source.parent,
-        seed=config.seed,
-        feature_columns=pipeline.feature_columns,
-        feature_spec=tuple(config.feature_spec()),
+    model, signal, sizer, problems = candidate_components(
+        config, challenger, pipeline.feature_columns
     )
-    problems = []
-
-    def build(item: ComponentConfig, context: BuildContext) -> Any:
-        built, refused = build_component(item, context, config.locate)
-        problems.extend(refused)
-        return built
-
-    model = build(candidate.model, ctx)
-    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
-    ctx = replace(ctx, horizon=horizon)
-    signal = build(candidate.signal, ctx)
-    sizer = build(candidate.sizing, ctx)
     if problems:
         raise ConfigError(problems)
     return replace(

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from tradeloom.engine.capabilities import uncalibrated
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
@@ -60,7 +61,6 @@ from tradeloom.plugins.protocols import (
     LiveModel,
     LiveTrainer,
     Model,
-    NeedsCalibration,
     SavedModelFile,
     WindowedModel,
 )
@@ -104,7 +104,6 @@ __all__ = [
     "saved_section",
     "standing_for",
     "swap_problems",
-    "uncalibrated",
 ]
 
 SWAPPED_DIR = "swapped"
@@ -263,14 +262,6 @@ def model_problems(running: object, sizer: object, model: object) -> list[str]:
             "model.calibration"
         )
     return problems
-
-
-def uncalibrated(sizer: object, model: object) -> bool:
-    """Return whether ``sizer`` reads probabilities as probabilities (`NeedsCalibration`)
-    and ``model`` says it is not calibrated (a swap refuses it, and a hot reload of the
-    sizing to such a sizer while it is in force)."""
-    needs = isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
-    return needs and isinstance(model, DescribedModel) and not model.calibrated
 
 
 def _prediction_problem(session: LiveSession, model: LiveModel) -> str | None:

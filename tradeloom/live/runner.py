@@ -43,7 +43,7 @@ import structlog
 from tradeloom.core import layout as L
 from tradeloom.core.codes import refusal_stage
 from tradeloom.domain import Universe
-from tradeloom.engine.capabilities import live_problems, one_account_problems
+from tradeloom.engine.capabilities import live_problems, one_account_problems, uncalibrated
 from tradeloom.engine.control import ControlInbox
 from tradeloom.engine.control import ControlRequest as Request
 from tradeloom.engine.events import Recorder
@@ -89,7 +89,6 @@ from tradeloom.live.model_swap import (
     member_problem,
     saved_section,
     standing_for,
-    uncalibrated,
 )
 from tradeloom.live.observers import attach_observers
 from tradeloom.live.parity_monitor import ParityMonitor

@@ -43,11 +43,13 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from tradeloom.domain import AuxiliarySeries
+    from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
 
 __all__ = [
     "AuxiliaryData",
     "BarStream",
+    "ClockRefusal",
     "CrossSectionalFeature",
     "DataSource",
     "DescribedModel",
@@ -55,6 +57,7 @@ __all__ = [
     "Feature",
     "InformativeSource",
     "JoinsAuxiliary",
+    "KnownClock",
     "KnownLength",
     "KnownSymbols",
     "LabelHorizon",
@@ -86,6 +89,7 @@ __all__ = [
     "SignalRule",
     "Sizer",
     "SymbolIdModel",
+    "UniverseRefusal",
     "Venue",
     "VenueLimits",
     "VenueTerms",
@@ -735,6 +739,31 @@ class PerSymbolModels(Protocol):
 
 
 @runtime_checkable
+class ClockRefusal(Protocol):
+    """A component that cannot run on bars that end when they do (optional): a model
+    trained elsewhere needs bars after its training data. It says so before any bar, so
+    that validation refuses the file where the run would
+    (`tradeloom.engine.universe_checks.clock_problems`)."""
+
+    def clock_refusal(self, last_open: pd.Timestamp) -> ParamError | None:
+        """Return why it cannot run on bars whose last one opens at ``last_open`` (UTC),
+        at the key that says so (None: it can)."""
+        ...
+
+
+@runtime_checkable
+class UniverseRefusal(Protocol):
+    """A component that cannot run over a universe of some sizes, for a reason its keys
+    give (optional): it says so before any bar, so that validation refuses the file where
+    the run would (`tradeloom.engine.universe_checks.universe_problems`)."""
+
+    def universe_refusal(self, symbols: int) -> ParamError | None:
+        """Return why it cannot run over ``symbols`` symbols, at the key that says so
+        (None: it can)."""
+        ...
+
+
+@runtime_checkable
 class SymbolIdModel(Protocol):
     """A pooled universe model that may add each row's symbol index as a feature."""
 
@@ -811,6 +840,17 @@ class KnownLength(Protocol):
 
     def bar_count(self) -> int | None:
         """Return the number of bars (None: not known before loading)."""
+        ...
+
+
+@runtime_checkable
+class KnownClock(Protocol):
+    """A data source that says, before loading, the clock its bars will be on."""
+
+    def declared_clock(self) -> tuple[str, int, int] | None:
+        """Return the bars' timeframe as written, the first bar's open (UTC nanoseconds)
+        and how many bars there are, every one of them on that regular clock (None: not
+        known before loading)."""
         ...
 
 

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
 from tradeloom.errors import UserError
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
 from tradeloom.plugins.model.loading import (
@@ -173,6 +173,19 @@ class SavedModel:
         if callable(getattr(self.fitted, "get_params", None)):  # an estimator, not weights
             _predict_serially(self.fitted)
 
+    def clock_refusal(self, last_open: pd.Timestamp) -> ParamError | None:
+        """Return why it cannot predict bars whose last opens at ``last_open``: every one
+        is inside its training data (`tradeloom.plugins.protocols.ClockRefusal`)."""
+        if last_open > self.labels_end:
+            return None
+        name = self._loaded.source.name
+        return ParamError(
+            "",
+            f"every bar is inside {name}'s training data (its labels reach "
+            f"{self.labels_end.isoformat()}, the bars end {last_open.isoformat()}); "
+            "give it bars after that",
+        )
+
     def label_record(self) -> dict[str, Any]:
         """Return the label the fold was trained with, as its file holds it."""
         return dict(self._loaded.bundled.label)
@@ -209,12 +222,9 @@ class SavedModel:
             )
         n = len(frame)
         first = int(frame.index.searchsorted(self.labels_end, side="right"))
-        if first >= n:
-            raise UserError(
-                f"model: every bar is inside {name}'s training data (its labels reach "
-                f"{self.labels_end.isoformat()}, the bars end {frame.index[-1].isoformat()}); "
-                "give it bars after that"
-            )
+        refusal = self.clock_refusal(frame.index[-1]) if n else None
+        if first >= n:  # refused before any bar (`clock_refusal`); kept for a direct caller
+            raise UserError(f"model: {refusal.message if refusal else 'no bars'}")
         x = features.to_numpy(dtype=np.float64)
         usable = self._usable(x)
         usable[:first] = False
