@@ -5,7 +5,8 @@ methods and nothing else, so a third-party component written in plain Python is
 driven exactly like a built-in one.
 
 A paper or live run asks more of some layers: a data source that is a `LiveFeed`, a
-model that is a `LiveModel` (and may be a `LiveTrainer` and a `LiveAnomalyGate`), and
+model that is a `LiveModel` (and may be a `LiveTrainer`, a `LiveAnomalyGate` and a
+`WindowedModel`), and
 for ``--mode live`` a venue that is a `LiveVenue`. These capabilities are checked when
 the pipeline is wired for that mode (``tradeloom validate FILE --mode live``), before
 any bar, and the live driver calls them and nothing else.
@@ -94,6 +95,7 @@ __all__ = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WindowedModel",
     "input_columns_of",
     "missing_members",
     "reads_beside_ohlcv",
@@ -521,6 +523,31 @@ class LiveModel(Protocol):
 
         Args:
             values: One value per feature column, in the order the model was given them.
+        """
+        ...
+
+
+@runtime_checkable
+class WindowedModel(Protocol):
+    """Model layer, paper and live: a model that reads a symbol's last ``window`` feature rows
+    rather than one (a sequence model, the ``torch`` model; optional).
+
+    The live driver keeps each symbol's last ``window`` rows (its own bars' rows, oldest
+    first, a restart's replayed bars included) and asks `predict_window` with them instead
+    of `LiveModel.predict_row`. The number must be the one `Model.fit_predict_universe`
+    gives the window ending at the same bar.
+    """
+
+    window: int
+    """Rows each prediction reads: the bar's and the ``window - 1`` before it."""
+
+    def predict_window(self, rows: npt.NDArray[np.float64]) -> float:
+        """Return the probability of an up move from ``rows`` (NaN: no prediction).
+
+        Args:
+            rows: ``(k, columns)``, the symbol's last ``k <= window`` feature rows, oldest
+                first, the bar being predicted last (fewer than ``window`` at a symbol's
+                first bars: a model answers NaN, as its batch does).
         """
         ...
 
