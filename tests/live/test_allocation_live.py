@@ -6,6 +6,7 @@ shape of `tests.live.fault_shapes`.)"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +17,11 @@ import pytest
 
 from tests.live.live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
 from tests.live.test_universe_paper import backtest, strip
+from tradeloom.journal import read_rows
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.reporting.allocation_figures import allocation_block
+from tradeloom.reporting.labels import TRADES_NOT_APPLICABLE
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,6 +130,51 @@ def test_a_paper_universe_allocates_as_its_backtest_from_a_flat_start(
     assert {o["bar"] for o in orders} == {d["bar"] for d in decisions}  # each one trades
     ids = [o["id"] for o in orders]
     assert len(set(ids)) == len(ids)
+
+
+def test_a_paper_universe_closes_what_it_weighs_at_zero_as_its_backtest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weight of 1e-12 (a solver's zero) or 3e-9 closes the position, on paper as in
+    the backtest; the paper run's ``metrics.json`` counts the rebalances as a backtest's."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    weights = "[[0.5, 0.3, 0.2], [0.6, 0.4, 1e-12], [3e-9, 0.3, 0.7], [0.3, 0.3, 0.4]]"
+    with allocated_run(
+        tmp_path,
+        monkeypatch,
+        allocator=f"kind: given\n  weights: {weights}",
+        plugins="plugins: [given_allocator]\n",
+        bars=HISTORY + 3 * EVERY + 2,
+    ) as run:
+        runner = run.runner(tmp_path / "paper", mode="paper")
+        runner.start()
+        try:
+            tick_until(run, runner, len(run.bars))
+        finally:
+            runner.stop("test over")
+        paper = tmp_path / "paper" / "journal.sqlite"
+        reference = backtest(run, tmp_path)
+    for kind in ("allocation_decided", "rejection", "order", "fill"):
+        mine = [strip(r) for r in rows(paper, kind)]
+        assert mine == [strip(r) for r in rows(reference, kind) if r["bar"] >= HISTORY], kind
+    assert rows(paper, "rejection") == []  # no BELOW_MINIMUM: the targets of 0 close
+    held: dict[str, float] = {}
+    closed = set()
+    for fill in read_rows(paper, ["fill"]):
+        symbol = str(fill.symbol)
+        held[symbol] = held.get(symbol, 0.0) + fill.values["side"] * fill.values["quantity"]
+        if held[symbol] == 0.0:
+            closed.add((fill.bar, symbol))
+    # SOL at the second rebalance, BTC at the third: each sold whole at the next open
+    assert closed == {(HISTORY + EVERY + 1, "SOL/USDT"), (HISTORY + 2 * EVERY + 1, "BTC/USDT")}
+    metrics = json.loads((tmp_path / "paper" / "metrics.json").read_text(encoding="utf-8"))
+    decisions = rows(paper, "allocation_decided")
+    expected = allocation_block(
+        "given", [(d["status"], d["weights"], d["held"]) for d in decisions], metrics["refusals"]
+    )
+    assert metrics["allocation"] == expected
+    assert expected["rebalances"] == 4 and expected["refused_orders"] == 0
+    assert metrics["trade_statistics"] == TRADES_NOT_APPLICABLE
 
 
 def _join_workers() -> None:

@@ -30,6 +30,7 @@ from tradeloom.reporting.allocation_figures import (
     MOST_SHOWN,
     AllocationHistory,
     allocation_history,
+    refused_rebalances,
     top_columns,
 )
 from tradeloom.reporting.allocation_view import (
@@ -37,7 +38,10 @@ from tradeloom.reporting.allocation_view import (
     rebalances_table,
     weights_chart,
 )
+from tradeloom.reporting.compare import compare_page, compare_table
+from tradeloom.reporting.labels import NOT_APPLICABLE, TRADES_NOT_APPLICABLE, format_value
 from tradeloom.reporting.run_data import load_run
+from tradeloom.reporting.summary import format_summary
 
 WEIGHTS = "Target weights over time"
 LAST = "Target and held weights at the last rebalance"
@@ -96,6 +100,76 @@ def test_metrics_count_the_held_rebalances_and_the_turnover(allocated: Path) -> 
     assert figures["mean_turnover"] == pytest.approx(np.mean(moved), rel=1e-12)
     assert figures["total_turnover"] == pytest.approx(np.sum(moved), rel=1e-12)
     assert figures["mean_turnover"] > 0.0
+
+
+def test_metrics_count_the_refused_rebalance_orders_and_say_trades_do_not_apply(
+    allocated: Path,
+) -> None:
+    metrics = json.loads((allocated / "metrics.json").read_text())
+    refused = sum(
+        n
+        for codes in metrics["refusals"].values()
+        for purposes in codes.values()
+        for purpose, n in purposes.items()
+        if purpose == "REBALANCE"
+    )
+    assert metrics["allocation"]["refused_orders"] == refused
+    assert metrics["trade_statistics"] == TRADES_NOT_APPLICABLE
+
+
+def test_refused_rebalances_count_the_rebalance_purpose_of_every_stage() -> None:
+    refusals = {
+        "rejected": {"BELOW_MINIMUM": {"REBALANCE": 2, "EXIT_SIGNAL": 5}},
+        "cut": {"INSUFFICIENT_CASH": {"REBALANCE": 3}},
+        "cancelled": {"NO_ROUTE": {"ENTRY": 1, "REBALANCE": 1}},
+    }
+    assert refused_rebalances(refusals) == 6
+    assert refused_rebalances({"rejected": {}, "cut": {}, "cancelled": {}}) == 0
+
+
+def test_the_summary_says_trade_figures_do_not_apply_and_what_does(allocated: Path) -> None:
+    """An allocating run's win rate, average trade and the like are ``n/a``: its positions
+    are resized at each rebalance; the summary gives its rebalances and turnover."""
+    metrics = json.loads((allocated / "metrics.json").read_text())
+    figures = metrics["allocation"]
+    lines = format_summary(metrics).splitlines()
+    shown = {line[:28].strip(): line[28:].strip() for line in lines[1:]}
+    assert shown["trades"] == f"{metrics['trades']:,} closed to zero"
+    for label in ("win rate", "average trade", "profit factor", "SQN", "best trade"):
+        assert shown[label] == NOT_APPLICABLE, label
+    why = ", ".join(f"{n:,} {code}" for code, n in figures["failed_by_status"].items())
+    assert why and shown["allocation"] == (
+        f"risk_parity: {figures['rebalances']:,} rebalances, {figures['failed']:,} failed "
+        f"({why}), 0 late"
+    )
+    assert shown["turnover"] == (
+        f"{figures['mean_turnover']:.2%} of the equity a rebalance (mean), "
+        f"{figures['total_turnover']:,.2f} in all"
+    )
+    assert shown["orders refused"] == f"{figures['refused_orders']:,}"
+    # a run that does not allocate keeps its trade figures
+    plain = {k: v for k, v in metrics.items() if k not in ("allocation", "trade_statistics")}
+    assert format_value("win_rate", plain) == f"{metrics['win_rate']:.1%}"
+    assert format_value("trades", plain) == f"{metrics['trades']:,}"
+
+
+def test_compare_shows_the_allocation_figures_beside_a_run_that_does_not_allocate(
+    allocated: Path,
+) -> None:
+    run = load_run(allocated)
+    figures = run.metrics["allocation"]
+    plain = {k: v for k, v in run.metrics.items() if k != "allocation"}
+    other = replace(run, run_dir=allocated.parent / "plain", metrics=plain)
+    table = compare_table([run, other]).splitlines()
+    rows = {line.split("  ")[0]: line.split("  ")[1:] for line in table}
+    cells = {label: [c.strip() for c in values if c.strip()] for label, values in rows.items()}
+    assert cells["allocation rebalances"] == [f"{figures['rebalances']:,}", "-"]
+    assert cells["allocation rebalance orders refused"] == [f"{figures['refused_orders']:,}", "-"]
+    assert cells["win rate"] == [NOT_APPLICABLE, f"{plain['win_rate']:.1%}"]
+    page = compare_page([run, other])
+    assert "<th class='group' colspan='3'>Allocation</th>" in page
+    # runs that do not allocate compare as before: no allocation rows
+    assert not any(line.startswith("allocation") for line in compare_table([other]).splitlines())
 
 
 def test_the_page_draws_the_journals_weights(allocated: Path) -> None:

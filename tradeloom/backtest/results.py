@@ -20,18 +20,17 @@ from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.pipeline import BacktestResult, Curve
 from tradeloom.backtest.saved_models import save_models
 from tradeloom.domain import Order, Universe
-from tradeloom.engine.allocating import LATE
 from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.journal import AllocationDecided, journal_path
+from tradeloom.journal import journal_path
 from tradeloom.plugins.protocols import ModelCalibration
 from tradeloom.reporting import outputs
 from tradeloom.reporting.account_figures import account_figures
-from tradeloom.reporting.allocation_figures import rebalance_figures
+from tradeloom.reporting.allocation_figures import allocation_block
 from tradeloom.reporting.attribution import symbol_attribution
 from tradeloom.reporting.execution_quality import (
     OTHER_KINDS,
@@ -40,6 +39,7 @@ from tradeloom.reporting.execution_quality import (
     terms_of,
 )
 from tradeloom.reporting.funding import journal_funding
+from tradeloom.reporting.labels import TRADES_NOT_APPLICABLE
 from tradeloom.reporting.metrics import prediction_auc
 from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders, warn_refused_exits
 from tradeloom.reporting.run_tables import TRADES, TableFormat, table_name
@@ -60,7 +60,6 @@ from tradeloom.stats import auc
 from tradeloom.time.calendars import CRYPTO
 
 __all__ = [
-    "allocation_counts",
     "early_sheet",
     "finish_results",
     "journal_counts",
@@ -351,29 +350,10 @@ def _metrics(
     }
     allocation = pipeline.config.allocation
     if allocation is not None:  # only where it holds: other runs' metrics are as they were
-        moved = rebalance_figures((d.status, d.weights, d.held) for d in rec.allocations)
-        metrics["allocation"] = {**allocation_counts(allocation.kind, rec.allocations), **moved}
+        decisions = ((d.status, d.weights, d.held) for d in rec.allocations)
+        metrics["allocation"] = allocation_block(allocation.kind, decisions, metrics["refusals"])
+        metrics["trade_statistics"] = TRADES_NOT_APPLICABLE
     return metrics, rolling
-
-
-def allocation_counts(kind: str, decisions: Sequence[AllocationDecided]) -> dict[str, Any]:
-    """Return the allocation layer's figures: the allocator, its rebalances, those that
-    failed, by status, and those whose solve passed its deadline (``late``: paper and live
-    only); each of the last two kept the last weights."""
-    failed: dict[str, int] = {}
-    late = 0
-    for decision in decisions:
-        if decision.status == LATE:
-            late += 1
-        elif decision.status != "ok":
-            failed[decision.status] = failed.get(decision.status, 0) + 1
-    return {
-        "allocator": kind,
-        "rebalances": len(decisions),
-        "failed": sum(failed.values()),
-        "failed_by_status": dict(sorted(failed.items())),
-        "late": late,
-    }
 
 
 def _sheet(

@@ -56,8 +56,11 @@ them):
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
     position, sized at the close) first cancels the working order (``REPLACED``); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
-    `tradeloom.core.dust`; a refused reversal still exits); else it passes the pre-trade
-    checks (`tradeloom.core.risk.pretrade_check`) and goes to the venue;
+    `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
+    is a target of zero: the position is closed); else it passes the pre-trade checks
+    (`tradeloom.core.risk.pretrade_check`; a margin account's checks an entry or an
+    increase with the exits and reductions sent before it counted as filled) and goes
+    to the venue;
 11. **close**: under ``fill: close`` the venue fills it at the close, in the open's
     order (`tradeloom.core.sequence`).
 
@@ -76,7 +79,13 @@ import math
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, mark_equity
 from tradeloom.core.context import Bars, FillCosts, Order, Settings, State, settings
-from tradeloom.core.dust import below_minimum, note_dust, refuse_below_minimum
+from tradeloom.core.dust import (
+    at_zero_target,
+    below_minimum,
+    note_dust,
+    refuse_below_minimum,
+    zero_target,
+)
 from tradeloom.core.exits import (
     OpenTrade,
     StopSettings,
@@ -104,6 +113,9 @@ from tradeloom.core.layout import (
     A_HALT,
     A_PEAK,
     A_SEND_PASS,
+    A_SEND_SEQ,
+    A_SEND_SPLIT,
+    A_SEQ,
     A_STATE,
     C_BASE,
     C_COUNT,
@@ -177,6 +189,9 @@ from tradeloom.core.layout import (
     S_W_BAR,
     S_W_DIR,
     S_W_FIRST,
+    S_W_QTY,
+    S_W_SEQ,
+    S_W_SIDE,
     S_W_STOP,
     S_W_TYPE,
     S_X_CONF,
@@ -278,11 +293,23 @@ def _other_equity(acct: np.ndarray, sym: np.ndarray, s: int) -> float:
 
 
 @core_kernel
-def _gross_after(sym: np.ndarray, s: int, after: float, price: float) -> float:
+def _gross_after(sym: np.ndarray, s: int, after: float, price: float, acct: np.ndarray) -> float:
+    """Return the account's gross notional once symbol ``s`` holds ``after`` (at ``price``)
+    and the orders of the send stage's first pass (exits and reductions, sequence numbers
+    in ``(A_SEND_SEQ, A_SEND_SPLIT]``) have filled: the bar's sales, sent first, free
+    their margin before its purchases are checked (`tradeloom.core.risk.pretrade_check`).
+
+    The second pass's orders are not counted: each entry or increase is checked as if it
+    were the bar's only one, whatever the symbols' order (as before its sales were).
+    """
+    first, split = acct[A_SEND_SEQ], acct[A_SEND_SPLIT]
     gross = abs(after) * price
     for k in range(sym.shape[0]):
         if k != s:
-            gross += abs(sym[k, S_QTY]) * sym[k, S_MARK]
+            held = sym[k, S_QTY]
+            if first < sym[k, S_W_SEQ] <= split:  # nothing fills before the close
+                held += sym[k, S_W_SIDE] * sym[k, S_W_QTY]
+            gross += abs(held) * sym[k, S_MARK]
     return gross
 
 
@@ -810,6 +837,8 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
     ext_venue, slicing, tf = cfg.ext_venue, cfg.slicing, cfg.tf
     if stage == STAGE_SEND:  # exits and reductions go out first, then entries
         acct[A_SEND_PASS] = 0.0
+        acct[A_SEND_SEQ] = acct[A_SEQ]
+        acct[A_SEND_SPLIT] = acct[A_SEQ]  # (no first-pass order yet)
     # what a target weight of 1 buys, as the send sizes it (a rebalance's reductions first)
     buying_power = acct[A_EQUITY] * cfg.leverage / ((1.0 + cfg.slippage) * (1.0 + cfg.fee))
     while True:
@@ -817,6 +846,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             if acct[A_SEND_PASS] != 0.0:
                 break
             acct[A_SEND_PASS] = 1.0
+            acct[A_SEND_SPLIT] = acct[A_SEQ]
             s = 0
         if stage == STAGE_SENT:  # a Python venue took the order
             stage = STAGE_SEND
@@ -870,18 +900,23 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
         if after != 0.0 and below_minimum(sym, prm, s, abs(after)):
             # the target itself is below the minimum: a position no order could
             # close (a reversal, or a short over dust long, sends more than it)
-            refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
-            if reason != codes.REVERSE:
-                s += 1
-                continue
-            # a refused reversal still exits what is held, as the ladder's do
-            reason = codes.EXIT_SIGNAL
-            delta = -position
-            sym[s, S_I_REASON] = reason
-            sym[s, S_I_DIR] = 0.0
-            sym[s, S_W_DIR] = 0.0
+            if reason == codes.REBALANCE:  # a target of zero (`tradeloom.core.dust`)
+                delta = zero_target(sym, s)
+            else:
+                refuse_below_minimum(sym, prm, ev, cur, t, s, abs(after), reason)
+                if reason != codes.REVERSE:
+                    s += 1
+                    continue
+                # a refused reversal still exits what is held, as the ladder's do
+                reason = codes.EXIT_SIGNAL
+                delta = -position
+                sym[s, S_I_REASON] = reason
+                sym[s, S_I_DIR] = 0.0
+                sym[s, S_W_DIR] = 0.0
         if below_minimum(sym, prm, s, abs(delta)):
-            if signal_reason(reason):
+            if at_zero_target(sym, s, reason, delta):
+                pass  # flat, or dust no order could close: the target is reached
+            elif signal_reason(reason):
                 refuse_below_minimum(sym, prm, ev, cur, t, s, abs(delta), reason)
             else:  # the engine's exit of dust (a halt's, with an order working)
                 note_dust(sym, prm, ev, cur, t, s, reason)
@@ -904,7 +939,12 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
         after = sym[s, S_QTY] + delta
         order = Order(side, abs(delta), reason, price, kind, level, 0.0)
         code = pretrade_check(
-            st, now, sym[s, S_QTY], order, acct[A_EQUITY], _gross_after(sym, s, after, price)
+            st,
+            now,
+            sym[s, S_QTY],
+            order,
+            acct[A_EQUITY],
+            _gross_after(sym, s, after, price, acct),
         )
         if code != 0:
             values = (out[0], out[1], out[2], out[3], out[4])

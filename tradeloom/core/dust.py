@@ -14,6 +14,16 @@ order is decided; a live run's venue brings its market's limits into the state):
   the row names the target, and a refused reversal still exits what is held. (A
   fill the cash or a bar's volume cuts below the minimum is refused by the venue's
   fill rule, `tradeloom.core.kernels.fills.fill_order`.)
+- **A rebalance's target below the minimum is a target of zero.** An allocator's
+  weight at its lower bound comes back as ~1e-12, not 0; a position of that size
+  is one no order could open or close. So a rebalance whose target position (the
+  weight's quantity, as the send sizes it) is below the minimum closes the position
+  instead (`zero_target`), in every mode: its order is the whole position, sent with
+  the bar's exits and reductions. A rebalance whose target is zero over a flat or
+  dust position has reached it: nothing is sent and nothing is journaled
+  (`at_zero_target`). A rebalance whose target is tradable but whose change is below
+  the minimum is refused ``BELOW_MINIMUM`` as any order: the position stays within
+  one minimum order of its target, the nearest amount the venue can trade to.
 - **Dust.** A position no order could be sent for (`tradeloom.core.accounting.is_dust`:
   within its lot, or worth less than the minimum at the mark) is dust: flat for
   the signal, the sizing, the exits, the halts and the portfolio limits. An exit it
@@ -36,12 +46,20 @@ from __future__ import annotations
 
 from tradeloom.core import codes
 from tradeloom.core.accounting import is_dust, minimum
-from tradeloom.core.layout import S_DUST, S_DUST_NOTED, S_MARK, S_QTY
+from tradeloom.core.layout import (
+    S_DUST,
+    S_DUST_NOTED,
+    S_I_DIR,
+    S_I_TARGET,
+    S_MARK,
+    S_QTY,
+    S_W_DIR,
+)
 from tradeloom.core.rows import emit_rejection
 from tradeloom.kernels.jit import core_kernel, core_loop
 from tradeloom.runtime.lazy import numpy as np
 
-__all__ = ["below_minimum", "note_dust", "refuse_below_minimum"]
+__all__ = ["at_zero_target", "below_minimum", "note_dust", "refuse_below_minimum", "zero_target"]
 
 
 @core_kernel
@@ -52,6 +70,27 @@ def below_minimum(sym: np.ndarray, prm: np.ndarray, s: int, quantity: float) -> 
     a dust position (`tradeloom.core.accounting.is_dust`), applied to the order.
     """
     return is_dust(sym, prm, s, quantity)
+
+
+@core_kernel
+def zero_target(sym: np.ndarray, s: int) -> float:
+    """Make symbol ``s``'s rebalance a target of zero; return its order's signed quantity
+    (the whole position, the other way).
+
+    The rule for a rebalance whose target position is below the venue's minimum (see the
+    module): the intent becomes an exit, its order closes what is held.
+    """
+    sym[s, S_I_TARGET] = 0.0
+    sym[s, S_I_DIR] = 0.0
+    sym[s, S_W_DIR] = 0.0
+    return -sym[s, S_QTY]  # type: ignore[no-any-return]
+
+
+@core_kernel
+def at_zero_target(sym: np.ndarray, s: int, reason: int, delta: float) -> bool:
+    """Return whether symbol ``s``'s order below the minimum is a rebalance to zero over
+    a flat or dust position: its target is reached, nothing is refused."""
+    return reason == codes.REBALANCE and sym[s, S_QTY] + delta == 0.0
 
 
 @core_loop

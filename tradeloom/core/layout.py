@@ -97,6 +97,8 @@ A_RATE_COUNT = _acct()  # sends in the ring
 A_RATE_HEAD = _acct()  # the ring's oldest slot
 A_RETURNS = _acct()  # bars pushed to the returns ring (``port``) so far
 A_SEND_PASS = _acct()  # the send stage's pass: 0 exits and reductions, 1 entries and increases
+A_SEND_SEQ = _acct()  # the order counter when the bar's send stage began (its orders: above)
+A_SEND_SPLIT = _acct()  # ... when its second pass began (its first pass's orders: up to it)
 ACCT_SIZE = _acct.size
 
 # --- sym (one row per symbol) --------------------------------------------------------------

@@ -17,7 +17,10 @@
   not reduce the position, ``MAX_ORDER_NOTIONAL``, ``MAX_POSITION_QUANTITY``,
   ``PRICE_COLLAR`` (the order's price, a limit order's limit, further than
   ``price_collar`` from the reference, the bar's close) and, on a margin account,
-  ``INSUFFICIENT_MARGIN``. A value
+  ``INSUFFICIENT_MARGIN`` (the initial margin of the account's gross notional after the
+  order, every other symbol counted at its position after the exits and reductions the
+  bar sent first: a rebalance's sales free their margin before its purchases are
+  checked; each entry or increase is checked as the bar's only one). A value
   exactly at a limit passes (the limit is the largest value allowed). Reducing
   orders skip the limits so that no limit can trap a position; the state and the
   rate still apply.
@@ -197,8 +200,9 @@ def pretrade_check(
             (``EXIT_FLATTEN``) passes the kill, which refuses everything else, when it
             reduces.
         equity: The account's equity at the mark.
-        gross_after: The account's gross notional after the order, at the mark
-            (the initial margin check of a margin account).
+        gross_after: The account's gross notional after the order, at the mark, the
+            exits and reductions the bar sent first counted as filled (the initial
+            margin check of a margin account).
     """
     acct, prm, out = st.acct, st.prm, st.out
     side, quantity, reference = order.side, order.quantity, order.reference_price

@@ -14,12 +14,13 @@ and reads nothing but what it was given, bar by bar:
    probabilities of the decision bar, the label's horizon and the weights held at the
    bar's close;
 3. its answer is an `AllocationDecision`: when ``ok``, the targets and the changes to
-   trade, ``target - held`` with each change below ``min_trade`` left at 0
-   (`tradeloom.engine.rebalance.trades_after_min`); otherwise (the allocator's
-   ``infeasible`` or ``failed``, a symbol without a bar in the window, an exception,
-   weights that are not finite or break a constraint, a solve past its deadline) no
-   trade, and the last feasible targets stay in force (never an equal weight in their
-   place).
+   trade, ``target - held`` with each change below ``min_trade`` left at 0 unless its
+   target is zero (`tradeloom.engine.rebalance.trades_after_min`), a target within
+   `TOLERANCE` of zero being zero (`tradeloom.engine.rebalance.tradable`); otherwise
+   (the allocator's ``infeasible`` or ``failed``, a symbol without a bar in the window,
+   an exception, weights that are not finite or break a constraint, a solve past its
+   deadline) no trade, and the last feasible targets stay in force (never an equal
+   weight in their place).
 
 Who solves is the one thing a mode changes (`Rebalancer.solver`): a backtest calls
 `Rebalancer.solve` on the bar's path; a paper or live run solves in a worker thread
@@ -34,7 +35,9 @@ traded: the run's own solve was dropped past its deadline).
 
 Every rebalance is journaled (`tradeloom.journal.AllocationDecided`) before its orders.
 A symbol whose bar already holds an exit (a halt's, the holding limit's, a stop at the
-close) keeps that exit; a symbol without a bar at the decision is not traded.
+close) keeps that exit; a symbol without a bar at the decision is not traded. A target
+whose position would be below the venue's minimum is a target of zero too: the core
+closes the position (`tradeloom.core.dust`), in every mode.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tradeloom.engine.rebalance import rebalance_due, trades_after_min
+from tradeloom.engine.rebalance import ZERO_WEIGHT, rebalance_due, tradable, trades_after_min
 from tradeloom.plugins.protocols import LabelHorizon
 from tradeloom.plugins.protocols_allocation import (
     Allocator,
@@ -74,9 +77,10 @@ LATE = "late"
 """The status of a rebalance whose solve passed its deadline (paper and live): its
 targets are the last ones, and nothing is traded."""
 
-TOLERANCE = 1e-6
+TOLERANCE = ZERO_WEIGHT
 """How far an allocator's weights may break a constraint before the answer is refused
-(the convex solvers run to gaps of 1e-12; the closed forms are exact)."""
+(the convex solvers run to gaps of 1e-12; the closed forms are exact); a weight within it
+of zero is traded as zero (`tradeloom.engine.rebalance.tradable`)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class AllocationDecision:
         trades: The weight changes to trade (None: nothing is traded).
         inputs_hash: The hash of what the allocator was given.
         window: The returns it was given.
+        orders: The weights the orders aim at (`tradeloom.engine.rebalance.tradable`:
+            the targets, each within `TOLERANCE` of zero made 0; None: nothing is traded).
     """
 
     status: str
@@ -132,6 +138,7 @@ class AllocationDecision:
     trades: npt.NDArray[np.float64] | None
     inputs_hash: str
     window: int
+    orders: npt.NDArray[np.float64] | None = None
 
 
 class Rebalancer:
@@ -235,12 +242,20 @@ class Rebalancer:
         else:
             status, message = given[:2]
             weights = None if given[2] is None else np.array(given[2], dtype=np.float64)
-        trades = None
+        trades = orders = None
         if weights is not None:
             self.target = np.array(weights, dtype=np.float64)
-            trades = trades_after_min(self.target, previous, self.min_trade)
+            orders = tradable(self.target)
+            trades = trades_after_min(orders, previous, self.min_trade)
         return AllocationDecision(
-            status, message, self.target, previous, trades, request.inputs_hash, self.window
+            status,
+            message,
+            self.target,
+            previous,
+            trades,
+            request.inputs_hash,
+            self.window,
+            orders,
         )
 
     def _due(self, bar: int, time_ns: int, held: npt.NDArray[np.float64]) -> bool:

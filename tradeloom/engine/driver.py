@@ -748,13 +748,13 @@ class Engine:
         if decision is None:
             return
         self._journal_allocation(decision, t)
-        if decision.trades is None or decision.weights is None:
+        if decision.trades is None or decision.orders is None:
             return
         leverage = float(state.prm[L.P_LEVERAGE])
         for s in np.flatnonzero(decision.trades != 0.0):
             if close[s] != close[s] or sym[s, L.S_I_REASON] != 0.0:
                 continue  # no bar to price it at, or the bar's exit stands
-            weight = float(decision.weights[s])
+            weight = float(decision.orders[s])
             sym[s, L.S_I_REASON] = codes.REBALANCE
             sym[s, L.S_I_DIR] = float(np.sign(weight))
             sym[s, L.S_I_TARGET] = weight / leverage

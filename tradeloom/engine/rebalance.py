@@ -17,7 +17,18 @@ from tradeloom.schemas.allocation import Rebalance
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["drift", "month_index", "rebalance_due", "trades_after_min", "week_index"]
+__all__ = [
+    "ZERO_WEIGHT",
+    "drift",
+    "month_index",
+    "rebalance_due",
+    "tradable",
+    "trades_after_min",
+    "week_index",
+]
+
+ZERO_WEIGHT = 1e-6
+"""A target weight smaller than this (in ``|weight|``) is a weight of zero (`tradable`)."""
 
 _DAY_NS = 86_400 * 1_000_000_000
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday: Monday 0 ... Thursday 3
@@ -80,14 +91,32 @@ def rebalance_due(
     return drift(target, held) > rule.drift
 
 
+def tradable(target: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Return the weights a rebalance's orders aim at: ``target``, with every weight within
+    `ZERO_WEIGHT` of zero made 0.
+
+    A solver answers a weight at its bound of 0 as ~1e-12 (or a few 1e-9, or -1e-12 for a
+    long-only weight); the answer is checked to `ZERO_WEIGHT` only
+    (`tradeloom.engine.allocating.TOLERANCE`), so a smaller weight is a weight of zero:
+    the position is closed, never held at a millionth of the equity. (The core then
+    closes a target whose position is below the venue's minimum too,
+    `tradeloom.core.dust`.)
+    """
+    weights = np.array(target, dtype=np.float64)
+    weights[np.abs(weights) < ZERO_WEIGHT] = 0.0
+    return weights
+
+
 def trades_after_min(
     target: npt.NDArray[np.float64],
     held: npt.NDArray[np.float64],
     min_trade: float | None,
 ) -> npt.NDArray[np.float64]:
     """Return the weight changes a rebalance trades: ``target - held``, with every change
-    smaller than ``min_trade`` (in ``|weight|``) left at 0 (None: every change)."""
-    change = np.asarray(target, dtype=np.float64) - np.asarray(held, dtype=np.float64)
+    smaller than ``min_trade`` (in ``|weight|``) left at 0 (None: every change), unless
+    its target is zero: a position the allocation weighs at zero is always closed."""
+    wanted = np.asarray(target, dtype=np.float64)
+    change = wanted - np.asarray(held, dtype=np.float64)
     if min_trade is not None:
-        change[np.abs(change) < min_trade] = 0.0
+        change[(np.abs(change) < min_trade) & (wanted != 0.0)] = 0.0
     return change

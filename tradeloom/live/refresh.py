@@ -70,6 +70,7 @@ from tradeloom.live.record_copies import RecordCopies
 from tradeloom.reporting import exports, outputs
 from tradeloom.reporting.account_figures import TradeLedger, account_figures
 from tradeloom.reporting.attribution import symbol_attribution
+from tradeloom.reporting.labels import TRADES_NOT_APPLICABLE
 from tradeloom.reporting.refusals import refusal_metrics, unfilled_orders
 from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import tearsheet
@@ -472,8 +473,18 @@ class LiveOutputs:
             metrics["venues"] = venues
         if snapshot.perpetual:  # its funding, net, in the equity above as in a backtest's
             metrics["funding"] = self._journal.funding
+        self._allocation(snapshot, metrics)
         self.equity.write(frame)
         outputs.write_metrics(self.run_dir, metrics)
+
+    def _allocation(self, snapshot: Snapshot, metrics: dict[str, Any]) -> None:
+        """Add an allocating strategy's ``allocation`` block to ``metrics``, from its
+        journal, as a backtest's (and say that the trade figures do not apply)."""
+        refusals = metrics.get("refusals") or {}
+        block = self._journal.allocation(snapshot.generation, snapshot.document, refusals)
+        if block is not None:
+            metrics["allocation"] = block
+            metrics["trade_statistics"] = TRADES_NOT_APPLICABLE
 
     def _write_universe(self, snapshot: Snapshot) -> None:
         assert snapshot.positions is not None
@@ -484,6 +495,7 @@ class LiveOutputs:
         frame = equity_frame(index, symbols, close, positions, cash, equity, snapshot.initial_cash)
         figures = self.trade_figures(snapshot)
         metrics = _universe_metrics(snapshot, frame, figures, self._ledger_of(snapshot))
+        self._allocation(snapshot, metrics)
         self.equity.write(frame.reset_index(names="timestamp"))
         outputs.write_frame(
             self.run_dir, "positions.csv", position_rows(index, close, positions, symbols)

@@ -6,28 +6,49 @@ symbols (of the equity; a change that ``min_trade`` leaves untraded is counted);
 rebalance that was not ``ok`` kept the last weights (it *held*) and moved none. A
 universe of more than `MOST_SHOWN` symbols is shown by its largest weights, the rest
 summed (`top_columns`).
+
+``metrics.json``'s ``allocation`` block (`allocation_block`) is the same in every mode:
+a backtest's from the decisions it recorded, a paper or live run's from its journal's
+``allocation_decided`` rows (`RebalanceTally`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from tradeloom.journal import AllocationDecided
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import pandas as pd
 
 __all__ = [
+    "LATE",
     "MOST_SHOWN",
+    "REBALANCE",
     "AllocationHistory",
+    "RebalanceTally",
+    "allocation_block",
     "allocation_history",
     "rebalance_figures",
+    "refused_rebalances",
     "top_columns",
     "turnover",
 ]
+
+LATE = "late"
+"""The status of a rebalance whose solve passed its deadline (paper and live;
+`tradeloom.journal.AllocationDecided`): it kept the last weights, and is not a failure."""
+
+REBALANCE = "REBALANCE"
+"""The reason of a rebalance's orders (the purpose its refusals are counted under)."""
+
+Decision = tuple[str, Sequence[float], Sequence[float]]
+"""A rebalance as the figures read it: ``(status, weights, held)``."""
 
 MOST_SHOWN = 15
 """Symbols shown one by one at most; past it the largest ``MOST_SHOWN - 1`` and the rest
@@ -43,9 +64,7 @@ def turnover(status: str, weights: Sequence[float], held: Sequence[float]) -> fl
     return float(moved.sum())
 
 
-def rebalance_figures(
-    decisions: Iterable[tuple[str, Sequence[float], Sequence[float]]],
-) -> dict[str, Any]:
+def rebalance_figures(decisions: Iterable[Decision]) -> dict[str, Any]:
     """Return ``metrics.json``'s turnover figures of rebalances given as ``(status,
     weights, held)``: how many held the last weights (any status but ``ok``), the mean
     turnover per rebalance (a held one counts 0) and the total."""
@@ -56,6 +75,70 @@ def rebalance_figures(
         "mean_turnover": total / len(moved) if moved else 0.0,
         "total_turnover": total,
     }
+
+
+def refused_rebalances(refusals: Mapping[str, Mapping[str, Mapping[str, int]]]) -> int:
+    """Return how many of a run's orders for a rebalance were refused, cut or cancelled
+    short: the ``REBALANCE`` purpose of ``metrics.json``'s ``refusals``
+    (``{stage: {code: {purpose: count}}}``)."""
+    return sum(
+        int(count)
+        for codes in refusals.values()
+        for purposes in codes.values()
+        for purpose, count in purposes.items()
+        if purpose == REBALANCE
+    )
+
+
+def allocation_block(
+    kind: str,
+    decisions: Iterable[Decision],
+    refusals: Mapping[str, Mapping[str, Mapping[str, int]]],
+) -> dict[str, Any]:
+    """Return ``metrics.json``'s ``allocation`` block, the same in every mode.
+
+    The allocator; its rebalances; those that failed (any status but ``ok`` and
+    ``late``), by status; those whose solve passed its deadline (``late``: paper and live
+    only); each of the last two kept the last weights. Then `rebalance_figures` (how many
+    held, the turnover) and ``refused_orders``, its orders refused, cut or cancelled
+    short (`refused_rebalances`).
+
+    Args:
+        kind: ``allocation.kind``.
+        decisions: The rebalances, oldest first, as ``(status, weights, held)``.
+        refusals: ``metrics.json``'s ``refusals``.
+    """
+    decided = list(decisions)
+    failed: dict[str, int] = {}
+    late = 0
+    for status, _, _ in decided:
+        if status == LATE:
+            late += 1
+        elif status != "ok":
+            failed[status] = failed.get(status, 0) + 1
+    return {
+        "allocator": kind,
+        "rebalances": len(decided),
+        "failed": sum(failed.values()),
+        "failed_by_status": dict(sorted(failed.items())),
+        "late": late,
+        **rebalance_figures(decided),
+        "refused_orders": refused_rebalances(refusals),
+    }
+
+
+class RebalanceTally:
+    """The rebalances of a journal as they are read (a paper or live run's files): keep
+    each ``allocation_decided`` event handed to `add`, for `allocation_block`."""
+
+    def __init__(self) -> None:
+        self.decisions: list[Decision] = []
+
+    def add(self, events: Iterable[object]) -> None:
+        """Keep the rebalances among ``events`` (the journal's, in order)."""
+        for event in events:
+            if isinstance(event, AllocationDecided):
+                self.decisions.append((event.status, event.weights, event.held))
 
 
 @dataclass(frozen=True)

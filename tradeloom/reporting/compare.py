@@ -2,7 +2,8 @@
 their equity curves overlaid.
 
 Both start with the settings that differ between the runs (`differing_settings` of
-their resolved strategy files), then the figures: what changed, then what it did.
+their resolved strategy files), then the figures: what changed, then what it did; where
+a run allocates, its allocation's figures last (rebalances, turnover, refused orders).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from tradeloom.files.writing import OutputFolder
 from tradeloom.reporting.charts import Chart, chart_html, escape, layout, line, naive_times, page
-from tradeloom.reporting.labels import STATISTICS, format_value
+from tradeloom.reporting.labels import ALLOCATION, STATISTICS, allocation_value, format_value
 from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.settings_diff import differing_settings, with_defaults
 from tradeloom.reporting.shared_plotly import RUNS, shared_plotly
@@ -79,6 +80,9 @@ def compare_table(runs: Sequence[RunData]) -> str:
     for _, group in STATISTICS:
         for key, label, _ in group:
             rows.append((label, [format_value(key, run.metrics) for run in runs]))
+    if _allocates(runs):
+        for key, label, _ in ALLOCATION:
+            rows.append((f"allocation {label}", [allocation_value(key, r.metrics) for r in runs]))
     heading = ("settings that differ", names)
     every = [heading, *settings, *rows] if settings else rows
     label_width = max(len(label) for label, _ in every)
@@ -125,6 +129,11 @@ def compare_page(runs: Sequence[RunData], *, plotly_src: str | None = None) -> s
         for key, label, _ in rows:
             cells = "".join(f"<td>{escape(format_value(key, run.metrics))}</td>" for run in runs)
             body.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
+    if _allocates(runs):
+        body.append(f"<tr><th class='group' colspan='{len(runs) + 1}'>Allocation</th></tr>")
+        for key, label, _ in ALLOCATION:
+            cells = "".join(f"<td>{escape(allocation_value(key, r.metrics))}</td>" for r in runs)
+            body.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
     table = (
         "<section><h2>Figures</h2><div class='scroll'><table class='trades'>"
         f"<tr><th></th>{head}</tr>{''.join(body)}</table></div></section>"
@@ -138,6 +147,12 @@ def compare_page(runs: Sequence[RunData], *, plotly_src: str | None = None) -> s
     ]
     remedy = "Run tradeloom compare again, or with --single-file for a page that stands alone."
     return page(title, sections, [chart], plotly_src=plotly_src, remedy=remedy)
+
+
+def _allocates(runs: Sequence[RunData]) -> bool:
+    """Return whether a run allocates (its ``metrics.json`` has an ``allocation`` block):
+    the figures then end with the allocation's (`ALLOCATION`), ``-`` for a run without."""
+    return any(isinstance(run.metrics.get("allocation"), dict) for run in runs)
 
 
 def _differing(runs: Sequence[RunData]) -> list[tuple[str, list[str]]]:

@@ -10,8 +10,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ALLOCATION",
     "ANNUALISED",
+    "NOT_APPLICABLE",
     "STATISTICS",
+    "TRADES_NOT_APPLICABLE",
+    "TRADE_FIGURES",
+    "allocation_value",
     "format_duration",
     "format_price",
     "format_value",
@@ -19,6 +24,7 @@ __all__ = [
     "price_decimals",
     "short_run",
     "short_run_note",
+    "trades_apply",
 ]
 
 ANNUALISED = ("cagr", "sharpe", "sortino", "sharpe_daily", "sortino_daily", "calmar", "volatility")
@@ -197,16 +203,82 @@ _LABELS = {key: label for _, rows in STATISTICS for key, label, _ in rows}
 _FORMATS = {key: fmt for _, rows in STATISTICS for key, _, fmt in rows}
 
 
+TRADE_FIGURES = frozenset(
+    {
+        "win_rate",
+        "avg_trade_return",
+        "best_trade",
+        "worst_trade",
+        "expectancy",
+        "profit_factor",
+        "sqn",
+        "avg_holding_bars",
+        "avg_holding_seconds",
+    }
+)
+"""The figures of closed trades that say nothing of an allocating run (`trades_apply`)."""
+
+NOT_APPLICABLE = "n/a (allocation)"
+"""How a figure of `TRADE_FIGURES` prints for an allocating run."""
+
+TRADES_NOT_APPLICABLE = (
+    "not applicable: an allocation holds its positions and resizes them at each rebalance "
+    "(see allocation: rebalances, turnover, refused orders); trades counts only the "
+    "positions it closed to zero"
+)
+"""``metrics.json``'s ``trade_statistics`` of an allocating run: why its win rate, average
+trade, profit factor and the like are not shown."""
+
+
+def trades_apply(metrics: Mapping[str, Any]) -> bool:
+    """Return whether the figures of closed trades describe the run: not an allocating
+    strategy's (its ``metrics.json`` has an ``allocation`` block), whose positions are
+    held and resized at each rebalance, a trade closing only when a weight goes to 0."""
+    return not metrics.get("allocation")
+
+
+ALLOCATION: tuple[tuple[str, str, Formatter], ...] = (
+    ("allocator", "allocator", _text),
+    ("rebalances", "rebalances", _count),
+    ("failed", "failed (kept the last weights)", _count),
+    ("late", "late (kept the last weights)", _count),
+    ("mean_turnover", "turnover a rebalance (mean)", _plain_pct),
+    ("total_turnover", "turnover (sum of |target - held|)", lambda v: f"{v:,.2f}"),
+    ("refused_orders", "rebalance orders refused", _count),
+)
+"""The ``allocation`` block of ``metrics.json`` (`allocation_value`): ``compare`` shows it
+beside the figures of a run that allocates."""
+
+
+def allocation_value(key: str, metrics: Mapping[str, Any]) -> str:
+    """Return figure ``key`` of the run's ``allocation`` block as `ALLOCATION` prints it
+    (``-``: the run does not allocate, or its block has no such figure)."""
+    block = metrics.get("allocation")
+    value = block.get(key) if isinstance(block, Mapping) else None
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    fmt = next(f for k, _, f in ALLOCATION if k == key)
+    try:
+        return fmt(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def label_of(key: str) -> str:
     """Return the label of a metric (the key itself when it has none)."""
     return _LABELS.get(key, key)
 
 
 def format_value(key: str, metrics: Mapping[str, Any]) -> str:
-    """Return a metric formatted for a person: ``-`` when missing or not a number."""
+    """Return a metric formatted for a person: ``-`` when missing or not a number, `NOT_APPLICABLE`
+    for a figure of closed trades of an allocating run (`trades_apply`)."""
+    if key in TRADE_FIGURES and not trades_apply(metrics):
+        return NOT_APPLICABLE
     value = metrics.get(key)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
+    if key == "trades" and not trades_apply(metrics) and isinstance(value, int):
+        return f"{value:,} closed to zero"
     fmt = _FORMATS.get(key, _text)
     try:
         return fmt(value)

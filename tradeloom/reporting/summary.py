@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tradeloom.reporting.labels import format_price, format_value, label_of, short_run
+from tradeloom.reporting.labels import (
+    allocation_value,
+    format_price,
+    format_value,
+    label_of,
+    short_run,
+)
 from tradeloom.reporting.refusals import RefusalTable, exits_warning, refusal_lines
 
 __all__ = ["format_summary"]
@@ -115,6 +121,14 @@ def _allocation_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [("allocation", text)]
     if failed:
         rows.append(("  failed", "each kept the last feasible weights (allocation_decided)"))
+    if "mean_turnover" in figures:
+        moved = (
+            f"{allocation_value('mean_turnover', metrics)} of the equity a rebalance (mean), "
+            f"{allocation_value('total_turnover', metrics)} in all"
+        )
+        rows.append(("  turnover", moved))
+    if "refused_orders" in figures:
+        rows.append(("  orders refused", allocation_value("refused_orders", metrics)))
     return rows
 
 

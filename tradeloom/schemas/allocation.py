@@ -120,7 +120,8 @@ class AllocationConstraints(BaseModel):
         gt=0,
         lt=1,
         description="A symbol whose target differs from its held weight by less than "
-        "this is not traded at a rebalance (0.005 = half a percent of the equity).",
+        "this is not traded at a rebalance (0.005 = half a percent of the equity); a "
+        "target of zero is always traded: the position is closed.",
     )
 
     @model_validator(mode="after")
