@@ -228,6 +228,55 @@ def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_same_bar(
     ]
 
 
+def test_a_kill_inside_the_bar_the_gate_decided_promotes_as_the_run_left_alone_does(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 81: a kill -9 right after the gate's ``promote`` verdict was recorded, before
+    its commit (the champion's bar committed, the challenger's rows of it lost): the
+    restart's replay of that bar once journaled the challenger's book without the
+    champion's equity (NaN), the gate left the bar out, and the promotion came a bar
+    late with other figures (or never). The replayed bar now carries the champion's
+    equity as the run had it: the same rows, the same promotion at the same bar, the
+    same model deciding after it."""
+    saved = {"kind": "saved", "from_run": str(registry)}
+    gate = {"min_bars": 6, "alpha": 0.5}
+    entry = {"name": "saved", "model": saved, "signal": TRADING, "promote_when": gate}
+    document = strategy(challengers=[entry])  # the champion holds a position: its equity moves
+    code, alone = play(tmp_path / "alone", document)
+    assert code == 0
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> Any:
+        played[0] += 1
+        if books.promotable():  # decided, recorded, not committed: kill -9 now
+            store: Any = books.journal
+            store._buffer.clear()
+            store._buffered = 0
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+        return promote(books, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path / "killed", document)
+    assert died != 0
+    assert rows(run, "model_swapped") == [] and rows(run, "challenger_gate")[-1:] != [
+        rows(alone, "challenger_gate")[-1]
+    ]
+    code, run = play(tmp_path / "killed", document, BARS - played[0])
+    assert code == 0
+    [decided] = [r for r in rows(alone, "challenger_gate") if r["verdict"] == "promote"]
+    moved = {r["champion_equity"] for r in rows(alone, "challenger_bar")}
+    assert len(moved) > 1, "the champion's equity never moved: proves little"
+    for kind in ("challenger_bar", "challenger_gate", "challenger_fill", "model_swapped"):
+        assert rows(run, kind) == rows(alone, kind), kind
+    assert rows(run, "model_swapped")[0]["bar"] == decided["bar"]
+    assert fills_of(run) == fills_of(alone)
+    decided_by = [r["probability"] for r in rows(run, "live_bar")]
+    assert decided_by == [r["probability"] for r in rows(alone, "live_bar")]
+
+
 def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["status", str(promoted), "--json"]) == 0

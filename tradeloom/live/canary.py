@@ -613,7 +613,7 @@ def _shadow_champion(
     own = Challenger(CHAMPION_SHADOW, pipeline.config.model)
     history = session.history
     first = len(shadowing.head)  # the run's first live bar
-    ticks = [(history.time(t), np.array(history.prices(t))) for t in range(first, len(history))]
+    ticks = [(t, history.time(t), np.array(history.prices(t))) for t in range(first, len(history))]
     try:
         candidate = replace(candidate_pipeline(pipeline, own), model=model)
         shadow = start_shadow(
@@ -624,6 +624,7 @@ def _shadow_champion(
             clock=shadowing.clock,
             live_rows=shadowing.live_rows,
         )
-        books.join(shadow, ticks, last_bar=last_bar, fills=fills)
+        # a restart's bars the kill lost: against the run's equity as its replay had it
+        books.join(shadow, ticks, last_bar=last_bar, fills=fills, champion=session.replayed_equity)
     except Exception as exc:  # a shadow never stops the run
         drop(books.journal, CHAMPION_SHADOW, exc, bar=len(history) - 1)

@@ -316,23 +316,38 @@ class ShadowBooks:
         run: `start_shadow`)."""
         self.shadows.append(shadow)
 
+    def replay(
+        self,
+        ticks: Sequence[tuple[int, pd.Timestamp, npt.ArrayLike]],
+        champion: Mapping[int, float],
+    ) -> None:
+        """Step every challenger over a restart's ``ticks`` (clock bar, time, OHLCV),
+        journaling only the bars its book lacks, each against ``champion``, the
+        champion's equity at that bar's close as the replay had it: a decision the kill
+        lost is taken again at the same bar with the same figures."""
+        for t, time, values in ticks:
+            self.step(time, values, champion.get(t, math.nan))
+
     def join(
         self,
         shadow: _Shadow,
-        ticks: Sequence[tuple[pd.Timestamp, npt.ArrayLike]],
+        ticks: Sequence[tuple[int, pd.Timestamp, npt.ArrayLike]],
         *,
         last_bar: int,
         fills: frozenset[tuple[str, int]] = frozenset(),
+        champion: Mapping[int, float] | None = None,
     ) -> None:
-        """Add ``shadow`` after stepping it over ``ticks`` (the live bars so far), its
-        book journaled only after ``last_bar`` (and never a fill of ``fills`` again).
+        """Add ``shadow`` after stepping it over ``ticks`` (the live bars so far: clock
+        bar, time, OHLCV), its book journaled only after ``last_bar`` (and never a fill
+        of ``fills`` again), against ``champion`` (`replay`; None: none known).
 
         Raises:
             Exception: Whatever a step of its bar raised (it is not added).
         """
         shadow.last_bar, shadow.fills = last_bar, fills
-        for time, values in ticks:
-            self._step(shadow, time, values, float("nan"))
+        known = champion or {}
+        for t, time, values in ticks:
+            self._step(shadow, time, values, known.get(t, math.nan))
         self.shadows.append(shadow)
 
     def retire(self, name: str) -> None:
@@ -443,6 +458,7 @@ def open_shadow_books(
     clock: Callable[[], pd.Timestamp],
     live_rows: Mapping[str, LiveRows] | None = None,
     heads: Mapping[str, Universe] | None = None,
+    replayed: Mapping[int, float] | None = None,
 ) -> ShadowBooks | None:
     """Start the strategy's challengers over the history the run started from, or (with
     ``state``, a restart) rebuild them from the journal's live bars; None: it has none.
@@ -458,6 +474,9 @@ def open_shadow_books(
         live_rows: Per symbol, its extra columns as each bar closes (the run's).
         heads: The history each challenger added to the running run starts from, by
             name (`tradeloom.live.challenger_roster`; any other: ``head``).
+        replayed: The champion's equity at each close the restart replayed, by bar
+            (`tradeloom.live.session.LiveSession.replayed_equity`): the books of the
+            bars whose rows the kill lost compare with it, as the run's did.
 
     Raises:
         ConfigError: A challenger's component refused its params.
@@ -498,8 +517,7 @@ def open_shadow_books(
         shadows.append(shadow)
     books = ShadowBooks(journal, shadows)
     if state is not None and shadows:
-        for time, prices in _ticks(shadows[0].session, state.bars):
-            books.step(time, prices)
+        books.replay(_ticks(shadows[0].session, state.bars), replayed or {})
     return books
 
 
@@ -627,9 +645,10 @@ def promoted_by(requests: Iterable[object]) -> frozenset[str]:
 
 def _ticks(
     session: LiveSession, rows: Sequence[LiveBarRow]
-) -> list[tuple[pd.Timestamp, npt.NDArray[np.float64]]]:
-    """The journal's live ticks, in order, as `LiveSession.step` takes them."""
+) -> list[tuple[int, pd.Timestamp, npt.NDArray[np.float64]]]:
+    """The journal's live ticks, in order, as `LiveSession.step` takes them (with their
+    clock bar)."""
     ticks: dict[int, list[LiveBarRow]] = {}
     for row in rows:
         ticks.setdefault(row.index, []).append(row)
-    return [(ticks[t][0].time, session.replayed(ticks[t])[0]) for t in sorted(ticks)]
+    return [(t, ticks[t][0].time, session.replayed(ticks[t])[0]) for t in sorted(ticks)]

@@ -571,6 +571,7 @@ class LiveRunner:
             clock=shadowing.clock,
             live_rows=shadowing.live_rows,
             heads=heads,
+            replayed=session.replayed_equity,
         )
         if books is None and state is not None and (state.canary or state.watch) is not None:
             # a canary (or a watch) in progress whose challenger left the file: it goes

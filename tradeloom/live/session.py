@@ -40,6 +40,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from time import perf_counter
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
@@ -133,6 +134,11 @@ class LiveSession:
     reloaded_at = -1
     """The bar of the last hot reload swapped in, its ``config_reloaded`` row's (-1: none;
     `tradeloom.live.swap.apply_reload`)."""
+
+    replayed_equity: Mapping[int, float] = MappingProxyType({})
+    """The equity at the close of each bar a restart replayed, by bar, as the run had it
+    then (`tradeloom.live.replay.replay_ticks`): what its challengers' books are compared
+    with on the bars whose rows the kill lost (`tradeloom.live.challengers`)."""
 
     def __init__(
         self,
