@@ -13,12 +13,16 @@ model.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
@@ -26,6 +30,7 @@ from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play as challenger_run
 from tests.live.test_challengers import strategy
 from tradeloom.cli.main import main
+from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion
 from tradeloom.live.model_swap import SwapRefused, described
@@ -385,3 +390,130 @@ def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
     ece = health["calibration_error"]
     shown = f"hold p={held['p']:.3g} auc={health['auc']:.3g} ece={ece:.3g} at bar {held['bar']}"
     assert books["saved"]["gate"] == shown  # what held it, where the operator looks
+
+
+def _copy(run: Path, folder: Path) -> Path:
+    """A copy of the run folder ``run`` (its strategy file beside it) in ``folder``."""
+    shutil.copytree(run.parent, folder)
+    return folder / run.name
+
+
+def _stamped(run: Path, kind: str) -> list[tuple[int, Any]]:
+    """Each row of ``kind`` as ``(bar, timestamp)``."""
+    return [(r.bar, r.timestamp) for r in read_rows(run / "journal.sqlite", [kind])]
+
+
+def test_a_command_refuses_what_the_process_would_in_the_same_words(
+    registry: Path, promoted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: ``tradeloom swap`` to the model in force exited 0 ("swap requested") and
+    the refusal appeared later in the journal, where a script trusting the exit code
+    did not look. The command reads the journal and refuses in one line, exit 2, by the
+    rule the process applies (`tradeloom.live.lifecycle_rules`), naming where the hash in
+    force lives; requests sent past the check (the mailbox's own functions) are refused
+    by the process in the same words, each row stamped with its bar's time, as the
+    restart's row is."""
+    run = _copy(promoted, tmp_path / "copy")
+    [swap] = rows(run, "model_swapped")
+    in_force = (
+        f"model: it is the model in force already (sha256 {swap['sha256']}, the journal's "
+        f"model_swapped row of bar {swap['bar']}, by gate)"
+    )
+    gone = "challenger saved was promoted already; it is no longer in shadow"
+    capsys.readouterr()
+    assert main(["swap", str(run), "--model", str(registry)]) == 2
+    assert capsys.readouterr().err == f"{run}: model swap refused: {in_force}\n"
+    assert main(["promote", str(run), "--challenger", "saved"]) == 2
+    assert capsys.readouterr().err == f"{run}: promotion refused: --challenger: {gone}\n"
+    assert not list((run / "control").glob("*.json"))  # nothing asked
+    request_swap(run, registry, None, "past the check")
+    request_promote(run, "saved", "past the check")
+    code, run = play(tmp_path / "copy", gated(registry, GATE, better=True), 1)
+    assert code == 0
+    refused = {r["request"].split("-")[-1]: r for r in rows(run, "model_swap_refused")}
+    assert refused["swap.json"]["errors"] == [in_force]
+    assert refused["promote.json"]["errors"] == [f"promote refused: {gone}"]
+    times = dict(_stamped(run, "live_bar"))
+    [restarted] = _stamped(run, "restarted")
+    last = max(r["bar"] for r in rows(promoted, "live_bar"))  # the bar it went on from
+    assert restarted == (last, times[last])
+    assert _stamped(run, "model_swap_refused") == [(last, times[last])] * 2
+
+
+def test_a_refusal_names_the_journal_row_a_hash_lives_in(
+    registry: Path, promoted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: the kept copy of the model in force damaged, a swap's check and the
+    restart pointed at a line of the strategy file ("pinned in the strategy file") for a
+    hash that lives in the journal's ``model_swapped`` row; they name that row."""
+    run = _copy(promoted, tmp_path / "copy")
+    [swap] = rows(run, "model_swapped")
+    sha = swap["sha256"]
+    (run / swap["file"]).write_bytes(b"junk")
+    size = json.loads((run / "swapped" / f"{sha}.json").read_text())["model"]["size"]
+    damaged = hashlib.sha256(b"junk").hexdigest()
+    said = (
+        f"{run}'s journal (model_swapped row of bar {swap['bar']}) model.sha256: sha256 of "
+        f"{run / swap['file']} is {damaged}, expected {sha} (the sha256 pinned there); it is "
+        f"4 bytes, its metadata says {size:,} (truncated?); refusing to load it"
+    )
+    capsys.readouterr()
+    assert main(["swap", str(run), "--model", str(registry), "--fold", "0"]) == 2
+    assert capsys.readouterr().err == f"{run}: model swap refused: {said}\n"
+    code, _ = play(tmp_path / "copy", gated(registry, GATE, better=True), 1)
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == said
+
+
+def test_status_names_the_model_in_force(
+    promoted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: ``tradeloom status`` names the model in force (`tradeloom.engine.
+    model_in_force`: the console's words too)."""
+    [swap] = rows(promoted, "model_swapped")
+    words = (
+        f"challenger saved's model, since bar {swap['bar']} (by gate, sha256 {swap['sha256'][:12]})"
+    )
+    capsys.readouterr()
+    assert main(["status", str(promoted), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"] == {"": words}
+    assert main(["status", str(promoted)]) == 0
+    assert f"model      {words}" in capsys.readouterr().out.splitlines()
+
+
+def test_a_trained_challenger_shadows_beside_a_saved_champion(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: a champion loaded from a saved file and a challenger that trains in the
+    run (the same label) was refused: the file's label check read the saved champion's
+    label as none (``horizon must be None, was 3``). The saved model's label is compared
+    once it is read from its file, by the same words: the same label shadows, another is
+    refused in one located line."""
+    from tests.live.test_challengers import MODEL
+
+    champion = {"kind": "saved", "from_run": str(registry)}
+    document = strategy(champion, [{"name": "trained", "model": MODEL}])
+    capsys.readouterr()
+    assert main(["validate", str(_written(tmp_path / "v", document))]) == 0
+    code, run = play(tmp_path / "same", document, 3)
+    assert code == 0
+    assert rows(run, "challenger_failed") == []
+    assert [r["bar"] for r in rows(run, "challenger_bar")] == [
+        r["bar"] for r in rows(run, "live_bar")
+    ]
+    other = {**MODEL, "label": {"horizon": 5}}
+    capsys.readouterr()
+    code, _ = play(tmp_path / "other", strategy(champion, [{"name": "trained", "model": other}]), 3)
+    assert code == 2
+    assert re.fullmatch(
+        rf"{re.escape(str(tmp_path / 'other' / 's.yaml'))}:\d+:\d+ challengers\.0\.model\.label: "
+        r"a challenger is scored on the strategy's label: horizon must be 3, was 5",
+        capsys.readouterr().err.strip(),
+    )
+
+
+def _written(folder: Path, document: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

@@ -54,8 +54,9 @@ from tradeloom.core import layout as L
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
+from tradeloom.engine.model_in_force import PROMOTION_PREFIX, promoted_name
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.errors import ConfigError
+from tradeloom.errors import ConfigError, Problem
 from tradeloom.journal import (
     ChallengerBar,
     ChallengerFailed,
@@ -69,15 +70,17 @@ from tradeloom.journal import (
     read_frames,
 )
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED, scoped
 from tradeloom.live.model_swap import model_problems
 from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols import LabelHorizon
+from tradeloom.plugins.protocols import DescribedModel, LabelHorizon
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.building import build_component
+from tradeloom.schemas.challengers import label_problem
 from tradeloom.schemas.config import Challenger, ComponentConfig
 from tradeloom.schemas.strategy import PromoteWhen
 
@@ -136,6 +139,11 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         return built
 
     model = build(candidate.model, ctx)
+    own_entry = challenger in config.challengers  # the champion's shadow of a canary: no
+    if own_entry and (mismatch := _label_mismatch(pipeline.model, model)) is not None:
+        section = challenger.model.path  # challengers.N.model
+        where = section if challenger.model.kind == "saved" else f"{section}.label"
+        problems.append(Problem(config.locate(where), where, mismatch))
     horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
     ctx = replace(ctx, horizon=horizon)
     signal = build(candidate.signal, ctx)
@@ -154,6 +162,17 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         monitors=copy.deepcopy(pipeline.monitors),
         allocator=copy.deepcopy(pipeline.allocator),
     )
+
+
+def _label_mismatch(champion: object, model: object) -> str | None:
+    """Why ``model`` is not scored on the label of ``champion`` (the file's check,
+    `tradeloom.schemas.challengers.label_problem`, once a saved model's label is read from
+    its file: the champion's or the challenger's); None: the same label, or one of them
+    does not say its label (`DescribedModel`)."""
+    if not isinstance(champion, DescribedModel) or not isinstance(model, DescribedModel):
+        return None
+    label, own = champion.label_record(), model.label_record()
+    return None if label == own else label_problem(label, own)
 
 
 def _sections(entry: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
@@ -207,11 +226,23 @@ class ShadowBooks:
     Args:
         journal: The run's journal (each challenger's book is journaled there).
         shadows: Each challenger's session, warmed up and trained.
+        gone: The challengers no longer in shadow, by name: `DROPPED` or `PROMOTED`
+            (a restart's, from the journal).
+
+    Attributes:
+        gone: The challengers no longer in shadow (what a promotion by hand is refused
+            for: `tradeloom.live.lifecycle_rules.promotion_refusal`).
     """
 
-    def __init__(self, journal: JournalStore, shadows: Sequence[_Shadow]) -> None:
+    def __init__(
+        self,
+        journal: JournalStore,
+        shadows: Sequence[_Shadow],
+        gone: Mapping[str, str] | None = None,
+    ) -> None:
         self.journal = journal
         self.shadows = list(shadows)
+        self.gone: dict[str, str] = dict(gone or {})
 
     def step(
         self,
@@ -240,6 +271,7 @@ class ShadowBooks:
                 self._step(shadow, time, values, against)
             except Exception as exc:  # a candidate never stops the champion
                 self.shadows.remove(shadow)
+                self.gone[shadow.name] = DROPPED
                 drop(self.journal, shadow.name, exc, bar=bar, time=time, strategy=shadow.strategy)
 
     def promotable(self) -> list[str]:
@@ -350,22 +382,19 @@ class ShadowBooks:
             self._step(shadow, time, values, known.get(t, math.nan))
         self.shadows.append(shadow)
 
-    def retire(self, name: str) -> None:
-        """Stop challenger ``name``'s shadow (it was promoted: its model is the champion's)."""
+    def retire(self, name: str, gone: str = PROMOTED) -> None:
+        """Stop challenger ``name``'s shadow: it was promoted (its model is the
+        champion's), or ``gone`` says why (`DROPPED`: its gate's swap was refused)."""
         self.shadows = [s for s in self.shadows if s.name != name]
-
-
-def scoped(strategy: str, name: str) -> str:
-    """Return the run-wide name of challenger ``name`` of the portfolio file's strategy
-    ``strategy`` (``STRATEGY/NAME``; a strategy run alone: ``name``)."""
-    return f"{strategy}/{name}" if strategy else name
+        self.gone[name] = gone
 
 
 def promotion_request(name: str, file: str = "") -> str:
     """Return the ``request`` of the ``model_swapped`` row that promotes challenger
     ``name``: ``challenger:NAME``, and ``@FILE`` when the mailbox's request ``file``
-    asked for it (a name holds no ``@``)."""
-    return f"challenger:{name}" + (f"@{file}" if file else "")
+    asked for it (a name holds no ``@``; `tradeloom.engine.model_in_force.promoted_name`
+    reads it back)."""
+    return f"{PROMOTION_PREFIX}{name}" + (f"@{file}" if file else "")
 
 
 def _both(equity: Sequence[float], champion: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -490,13 +519,17 @@ def open_shadow_books(
     kept = journaled[3] if journaled is not None else {}
     promoted = _promoted(run_dir) if state is not None else frozenset()
     shadows = []
+    gone: dict[str, str] = {}
     for challenger in challengers:
         if challenger.name in failed or challenger.name in promoted:
-            continue  # dropped, or promoted, before the restart: it stays so
+            # dropped, or promoted, before the restart: it stays so
+            gone[challenger.name] = DROPPED if challenger.name in failed else PROMOTED
+            continue
         candidate = candidate_pipeline(pipeline, challenger)
         refused = unfit(pipeline, candidate) if challenger.promote_when is not None else None
         if refused is not None:  # the swap of its promotion would refuse it: said now
             drop(journal, challenger.name, ValueError(refused))
+            gone[challenger.name] = DROPPED
             continue
         try:
             shadow = start_shadow(
@@ -509,13 +542,14 @@ def open_shadow_books(
             )
         except Exception as exc:  # a candidate never stops the champion
             drop(journal, challenger.name, exc)
+            gone[challenger.name] = DROPPED
             continue
         shadow.last_bar = done.get(challenger.name, -1)
         shadow.fills = fills.get(challenger.name, frozenset())
         shadow.gate = challenger.promote_when
         shadow.book = kept.get(challenger.name, _Book([], []))
         shadows.append(shadow)
-    books = ShadowBooks(journal, shadows)
+    books = ShadowBooks(journal, shadows, gone)
     if state is not None and shadows:
         books.replay(_ticks(shadows[0].session, state.bars), replayed or {})
     return books
@@ -637,10 +671,7 @@ def _promoted(run_dir: Path) -> frozenset[str]:
 def promoted_by(requests: Iterable[object]) -> frozenset[str]:
     """Return the challengers the ``request`` of ``model_swapped`` rows promoted
     (`promotion_request`)."""
-    prefix = promotion_request("")
-    return frozenset(
-        str(r)[len(prefix) :].split("@", 1)[0] for r in requests if str(r).startswith(prefix)
-    )
+    return frozenset(name for r in requests if (name := promoted_name(r)) is not None)
 
 
 def _ticks(

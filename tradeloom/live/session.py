@@ -60,7 +60,7 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
+from tradeloom.journal import KillCancel, LiveBar, ModelSwapped, SymbolAbsent
 from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
@@ -134,6 +134,10 @@ class LiveSession:
     reloaded_at = -1
     """The bar of the last hot reload swapped in, its ``config_reloaded`` row's (-1: none;
     `tradeloom.live.swap.apply_reload`)."""
+
+    swapped: ModelSwapped | None = None
+    """The journal's row that put the model in force (`tradeloom.live.model_swap.
+    journal_swap`; a restart's: `restore_in_force`); None: the strategy's own decides."""
 
     replayed_equity: Mapping[int, float] = MappingProxyType({})
     """The equity at the close of each bar a restart replayed, by bar, as the run had it
