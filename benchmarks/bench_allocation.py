@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--bars", type=int, default=5000)
     add_smoke(parser, sizes=[10, 20], runs=2, window=120, symbols=4, bars=600)
     args = parse_args(parser, argv)
-    print(describe("numpy", "skfolio", "cvxpy-base", "clarabel"))
+    print(describe("numpy", "scipy", "cvxpy-base", "clarabel"))
     rebalance_costs(args.sizes, args.window, args.runs)
     run_costs(args.symbols, args.bars, args.runs)
 

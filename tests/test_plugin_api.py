@@ -9,6 +9,7 @@ commit as the changelog.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -135,6 +136,23 @@ def test_the_public_names_are_the_released_ones() -> None:
         f"tradeloom.plugin exports {', '.join(added)} too: a public name is a promise; add "
         "it under CHANGELOG.md's Unreleased / Added, then to PUBLIC in this test"
     )
+
+
+def test_the_allocators_constraints_keep_their_released_fields() -> None:
+    """A public value object's fields are a promise too: a field is added last, with a
+    default (``names``, issue 81: an allocator is told its symbols), never renamed."""
+    fields = [f.name for f in dataclasses.fields(tradeloom.plugin.WeightConstraints)]
+    assert fields == [
+        "min_weight",
+        "max_weight",
+        "net_exposure",
+        "gross_exposure",
+        "groups",
+        "max_turnover",
+        "transaction_cost",
+        "names",
+    ]
+    assert tradeloom.plugin.WeightConstraints((0.0,), (1.0,)).names == ()
 
 
 def test_the_changelog_keeps_an_unreleased_section() -> None:

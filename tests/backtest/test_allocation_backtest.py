@@ -5,6 +5,7 @@ allocator cannot solve keeps the last weights, and bad input is one line, exit 2
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,8 +55,11 @@ BLACK_LITTERMAN = f"""\
   risk_aversion: 4
   covariance: ledoit_wolf
   window: {WINDOW}
-  constraints: {{net_exposure: 0.95, max_weight: 0.4}}
+  constraints: {{net_exposure: 0.95, max_weight: 0.4, transaction_cost: 0.002}}
   rebalance: {{calendar: weekly}}"""
+HOURS_A_YEAR = 365 * 24
+"""The bars of a year of the synthetic crypto market's calendar, hourly: the declared
+transaction cost per bar is 0.002 / HOURS_A_YEAR."""
 
 
 @pytest.fixture(autouse=True)
@@ -66,10 +70,10 @@ def cli_logging() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-def _market(seed: int = 3) -> pd.DataFrame:
+def _market(seed: int = 3, freq: str = "h") -> pd.DataFrame:
     """Five correlated random walks (hourly), each with a probability column."""
     rng = np.random.default_rng(seed)
-    times = pd.date_range("2024-01-01", periods=BARS, freq="h", tz="UTC", name="timestamp")
+    times = pd.date_range("2024-01-01", periods=BARS, freq=freq, tz="UTC", name="timestamp")
     common = rng.normal(0.0, 0.006, BARS)
     parts = []
     for k, symbol in enumerate(SYMBOLS):
@@ -123,7 +127,7 @@ def test_journaled_weights_are_a_refit_on_the_trailing_window(
     tmp_path: Path, allocation: str
 ) -> None:
     if "black_litterman" in allocation:
-        pytest.importorskip("skfolio")
+        pytest.importorskip("cvxpy")
     frame = _market()
     run = _run(tmp_path, frame, allocation)
     decisions = _decisions(run)
@@ -132,7 +136,9 @@ def test_journaled_weights_are_a_refit_on_the_trailing_window(
     config, _ = load_strategy(tmp_path / "allocated.yaml")
     allocator = build_pipeline(config).allocator
     assert allocator is not None and config.allocation_constraints is not None
-    constraints = weight_constraints(config.allocation_constraints, SYMBOLS)
+    constraints = weight_constraints(
+        config.allocation_constraints, SYMBOLS, periods_per_year=HOURS_A_YEAR
+    )
     close, p = _wide(frame, "close"), _wide(frame, "p_up")
     previous = None
     for row in decisions.itertuples():
@@ -143,6 +149,54 @@ def test_journaled_weights_are_a_refit_on_the_trailing_window(
         assert refit.status == "ok" and refit.weights is not None
         np.testing.assert_allclose(row.weights, refit.weights, rtol=0, atol=1e-6)
         previous = row.held
+
+
+TOLD = """
+import numpy as np
+from tradeloom.plugin import AllocationResult, Component, Params, hookimpl
+
+TOLD = []
+
+
+class Told:
+    def allocate(self, returns, constraints, probabilities=None, horizon=0, previous=None):
+        TOLD.append((constraints.names, constraints.transaction_cost))
+        n = constraints.symbols
+        return AllocationResult.ok(np.full(n, constraints.net_exposure / n))
+
+
+@hookimpl
+def tradeloom_components():
+    return [Component("allocation", "told", Params, lambda params, ctx: Told())]
+"""
+
+
+@pytest.mark.parametrize(("freq", "year"), [("h", HOURS_A_YEAR), ("D", 365)])
+def test_a_third_party_allocator_is_told_its_symbols(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freq: str, year: int
+) -> None:
+    """`WeightConstraints.names`: the data section's symbols, in the returns' columns'
+    order; and the declared cost spread over a year of the bars' timeframe (hourly and
+    daily bars of the crypto calendar)."""
+    module = f"told_allocator_81_{freq.lower()}"
+    (tmp_path / f"{module}.py").write_text(TOLD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    told = (
+        "  kind: told\n  window: 30\n"
+        "  constraints: {net_exposure: 0.9, transaction_cost: 0.001}\n"
+        "  rebalance: {every: 100}"
+    )
+    frame = _market(freq=freq)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    frame.to_parquet(folder / "universe.parquet")
+    listed = ", ".join(f'"{s}"' for s in SYMBOLS)
+    path = folder / "allocated.yaml"
+    text = STRATEGY.format(symbols=listed, allocation=told)
+    path.write_text(f"plugins: [{module}]\n" + text, encoding="utf-8")
+    assert main(["run", str(path), "--out", str(folder / "out"), "--quiet"]) == 0
+    calls = list(importlib.import_module(module).TOLD)
+    assert calls == [(tuple(SYMBOLS), 0.001 / year)] * 4  # bars 30, 130, 230, 330
 
 
 def test_rebalance_orders_are_target_minus_held_exits_first(tmp_path: Path) -> None:
@@ -295,7 +349,7 @@ def test_the_shipped_allocation_files_run_through_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     if name == "universe_black_litterman":
-        pytest.importorskip("skfolio")
+        pytest.importorskip("cvxpy")
     short = [
         *("--set", "data.bars=900"),
         *("--set", "model.walk_forward.train_window=400"),

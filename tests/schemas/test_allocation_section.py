@@ -97,6 +97,10 @@ allocation:
         "long-only; long_short needs minimum_variance, mean_variance or black_litterman",
         f"{path}:{at['max']}:17 allocation.constraints.max_weight: the largest weights sum to "
         "0.5, below net_exposure 1: no weights can reach it",
+        f"{path}:{at['caps']}:17 allocation.constraints.group_caps: allocation kind "
+        "risk_parity cannot honour group caps (it solves no program over the weights); "
+        "minimum_variance, mean_variance, maximum_diversification or black_litterman solve "
+        "under them",
         f"{path}:{at['caps']}:17 allocation.constraints.group_caps: the caps and bounds let "
         "the weights reach 0.5 at most, below net_exposure 1",
         f"{path}:{at['caps']}:33 allocation.constraints.group_caps.defi: unknown group "
@@ -178,6 +182,7 @@ def test_constraints_resolve_over_the_symbols() -> None:
         gross_exposure=1.5,
         groups=(GroupCap("l1", (2,), 0.4),),
         max_turnover=0.3,
+        names=("BTC/USDT", "ETH/USDT", "SOL/USDT"),
     )
     assert resolved.shorts and not weight_constraints(AllocationConstraints(), ["A"]).shorts
     long_only = weight_constraints(AllocationConstraints(net_exposure=0.8), ["A", "B"])
@@ -185,6 +190,56 @@ def test_constraints_resolve_over_the_symbols() -> None:
     with pytest.raises(ValidationError):
         AllocationConstraints.model_validate({"sid": "long_only"})
     assert np.isclose(sum(long_only.max_weight), 1.6)
+
+
+@pytest.mark.parametrize(
+    ("kind", "constraints", "key", "message"),
+    [
+        ("hrp", "{group_caps: {l1: 0.5}}", "group_caps",
+         "allocation kind hrp cannot honour group caps (it solves no program over the "
+         "weights); minimum_variance, mean_variance, maximum_diversification or "
+         "black_litterman solve under them"),
+        ("risk_parity", "{max_turnover: 0.2}", "max_turnover",
+         "allocation kind risk_parity cannot honour a turnover limit (it solves no program "
+         "over the weights); minimum_variance, mean_variance, maximum_diversification or "
+         "black_litterman solve under it"),
+        ("minimum_variance", "{transaction_cost: 0.001}", "transaction_cost",
+         "allocation kind minimum_variance maximises no expected return to charge a "
+         "transaction cost against; mean_variance or black_litterman do (or limit the "
+         "trading with max_turnover where the allocator honours it)"),
+        ("equal_weight", "{transaction_cost: 0.001}", "transaction_cost",
+         "allocation kind equal_weight maximises no expected return to charge a "
+         "transaction cost against; mean_variance or black_litterman do (or limit the "
+         "trading with max_turnover where the allocator honours it)"),
+    ],
+)  # fmt: skip
+def test_a_constraint_the_allocator_cannot_honour_is_refused_at_its_key(
+    tmp_path: Path, kind: str, constraints: str, key: str, message: str
+) -> None:
+    """HRP with group caps used to fail most rebalances of a run with validate silent."""
+    path = _strategy(
+        tmp_path,
+        f"allocation:\n  kind: {kind}\n  window: 100\n  constraints:\n"
+        f"    {key}: {constraints[len(key) + 3 : -1]}\n  rebalance: {{every: 5}}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_strategy(path)
+    line = _line(path, f"    {key}: {constraints[len(key) + 3 : -1]}")
+    assert caught.value.lines() == [
+        f"{path}:{line}:{len(key) + 7} allocation.constraints.{key}: {message}"
+    ]
+
+
+def test_the_allocators_that_solve_honour_every_constraint(tmp_path: Path) -> None:
+    for kind in ("minimum_variance", "maximum_diversification"):
+        path = _strategy(
+            tmp_path,
+            f"allocation:\n  kind: {kind}\n  window: 100\n"
+            "  constraints: {group_caps: {l1: 0.5}, max_turnover: 0.3}\n"
+            "  rebalance: {every: 5}\n",
+        )
+        load_strategy(path)
+    load_strategy(_strategy(tmp_path, GOOD))  # black_litterman with caps and a cost
 
 
 THIRD_PARTY = """

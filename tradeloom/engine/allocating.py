@@ -287,9 +287,20 @@ class Rebalancer:
         return "ok", "", weights.copy()
 
 
-def rebalancer_of(pipeline: Pipeline, symbols: Sequence[str]) -> Rebalancer | None:
+def rebalancer_of(
+    pipeline: Pipeline, symbols: Sequence[str], *, periods_per_year: float
+) -> Rebalancer | None:
     """Return the `Rebalancer` of ``pipeline``'s ``allocation:`` over ``symbols``, or None
-    without one."""
+    without one.
+
+    Args:
+        pipeline: The built strategy.
+        symbols: The universe's symbols, in the inputs' order (the allocator is told
+            them: `tradeloom.plugins.protocols_allocation.WeightConstraints.names`).
+        periods_per_year: Bars in a year of the data's calendar and timeframe
+            (`tradeloom.engine.core_spec.sizing_year`): the declared transaction cost
+            is charged against a year's expected return.
+    """
     config = pipeline.config
     allocator = pipeline.allocator
     if allocator is None or config.allocation is None:
@@ -304,7 +315,9 @@ def rebalancer_of(pipeline: Pipeline, symbols: Sequence[str]) -> Rebalancer | No
         allocator,
         kind=config.allocation.kind,
         window=config.allocation_window,
-        constraints=weight_constraints(declared, symbols, groups),
+        constraints=weight_constraints(
+            declared, symbols, groups, periods_per_year=periods_per_year
+        ),
         rule=rule,
         min_trade=declared.min_trade,
         horizon=horizon,

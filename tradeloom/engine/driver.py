@@ -240,7 +240,11 @@ class Engine:
             deque(maxlen=horizon) for _ in range(self.state.sym.shape[0])
         ]
         self._journaled = 0
-        self.rebalancer = rebalancer_of(pipeline, ("",) if symbols is None else symbols)
+        self.rebalancer = rebalancer_of(
+            pipeline,
+            ("",) if symbols is None else symbols,
+            periods_per_year=sizing_year(calendar, timeframe_seconds),
+        )
         if self.rebalancer is not None and not self.spec.allocating:
             raise ValueError("allocation: needs the pipeline's own core parameters")
         self.warming = False

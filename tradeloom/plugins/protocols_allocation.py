@@ -12,7 +12,13 @@ message, which the engine journals before it keeps the last feasible weights.
 
 An allocator that can sell short says so on its params model, ``allows_short:
 ClassVar[bool] = True``; validation refuses ``constraints.side: long_short`` for any
-other.
+other. An allocator that cannot honour a constraint says so too, ``honours:
+ClassVar[frozenset[str]]`` naming the ones it does among `HONOURABLE` (without it: all):
+validation refuses a declared one it leaves out, rather than answering ``infeasible``
+rebalance after rebalance.
+
+The allocator knows its symbols by `WeightConstraints.names` (the data section's, in the
+columns' order).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ERC_MAX_SWEEPS",
     "ERC_TOLERANCE",
+    "HONOURABLE",
     "AllocationResult",
     "AllocationStatus",
     "Allocator",
@@ -43,6 +50,11 @@ AllocationStatus = Literal["ok", "infeasible", "failed"]
 """``ok``: weights found; ``infeasible``: the constraints cannot all hold on this window
 (the solver proved it, or a closed form's weights break one); ``failed``: no answer (a
 singular covariance, NaN returns, a solver error)."""
+
+
+HONOURABLE = frozenset({"group_caps", "max_turnover", "transaction_cost"})
+"""The constraints an allocator may declare it cannot honour (its params model's
+``honours`` leaves them out). The bounds and the net exposure every allocator meets."""
 
 
 ERC_TOLERANCE = 1e-12
@@ -81,8 +93,12 @@ class WeightConstraints:
         groups: The group caps.
         max_turnover: The largest ``sum(|weight - previous|)`` of one rebalance (None: no
             limit; applies when the previous weights are given).
-        transaction_cost: A cost per unit of turnover, subtracted from the expected return
-            of the allocators that maximise one (0: none).
+        transaction_cost: A cost per unit of turnover in the returns' own units (per
+            bar), subtracted from the expected return per bar of the allocators that
+            maximise one (0: none): the declared ``transaction_cost`` spread over a
+            year of bars (`tradeloom.schemas.allocation.weight_constraints`).
+        names: The symbols, in the order of the returns' columns (empty: not told; a
+            caller that builds constraints by hand may leave them out).
     """
 
     min_weight: tuple[float, ...]
@@ -92,11 +108,18 @@ class WeightConstraints:
     groups: tuple[GroupCap, ...] = ()
     max_turnover: float | None = None
     transaction_cost: float = 0.0
+    names: tuple[str, ...] = ()
 
     @classmethod
-    def long_only(cls, symbols: int, *, net_exposure: float = 1.0) -> WeightConstraints:
+    def long_only(
+        cls, symbols: int, *, net_exposure: float = 1.0, names: Sequence[str] = ()
+    ) -> WeightConstraints:
         """Return the default: every weight in ``[0, net_exposure]``, summing to it."""
-        return cls((0.0,) * symbols, (net_exposure,) * symbols, net_exposure)
+        return cls((0.0,) * symbols, (net_exposure,) * symbols, net_exposure, names=tuple(names))
+
+    def name(self, k: int) -> str:
+        """Return how a message names symbol ``k``: its name, or ``symbol k`` untold."""
+        return self.names[k] if k < len(self.names) else f"symbol {k}"
 
     @property
     def symbols(self) -> int:
@@ -161,7 +184,8 @@ class Allocator(Protocol):
         Args:
             returns: ``[bars, symbols]`` float64 simple returns, oldest first, the last
                 row the decision bar's.
-            constraints: The declared constraints, resolved over the symbols.
+            constraints: The declared constraints, resolved over the symbols (their
+                names: ``constraints.names``, in the order of the returns' columns).
             probabilities: The model's probability of an up move over ``horizon`` bars
                 per symbol at the decision bar (NaN: no prediction), or None.
             horizon: The label's horizon in bars (0: unknown).
@@ -220,7 +244,8 @@ def constraint_violation(
     for key, broken, bound in checks:
         if broken.any():
             k = int(np.flatnonzero(broken)[0])
-            return f"{key}: weight {k} is {w[k]:.6g}, the bound {bound[k]:g}"
+            who = f"{constraints.names[k]}'s weight" if constraints.names else f"weight {k}"
+            return f"{key}: {who} is {w[k]:.6g}, the bound {bound[k]:g}"
     gross = float(np.abs(w).sum())
     if constraints.gross_exposure is not None and gross > constraints.gross_exposure + tolerance:
         cap = constraints.gross_exposure

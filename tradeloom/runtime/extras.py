@@ -2,7 +2,7 @@
 
 ``pip install tradeloom`` installs what a backtest, a paper run and a live run need. A
 sweep's optuna sampler, a Dask cluster, the PostgreSQL journal, a live run's Prometheus
-endpoint and the optimised allocators (skfolio) each need a library of their own,
+endpoint and the convex allocators (cvxpy) each need a library of their own,
 installed by an extra (pyproject.toml). Every import of one of those libraries goes
 through `require` first, so that a user who asks for the surface without its extra reads
 which extra to install instead of a traceback.
@@ -22,7 +22,7 @@ EXTRAS: dict[str, str] = {
     "distributed": "dask",
     "psycopg": "postgres",
     "prometheus_client": "metrics",
-    "skfolio": "allocation",
+    "cvxpy": "allocation",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 
@@ -59,7 +59,7 @@ def require_installed(module: str, what: str) -> None:
     """Say which extra installs ``module`` if it is not installed, without importing it.
 
     What `validate` asks of a file that names an optional surface it will not use now
-    (skfolio's import alone is 2 s of CPU); the run's own `require` imports it, and says
+    (cvxpy's import alone is a second of CPU); the run's own `require` imports it, and says
     then if an installed one cannot be imported.
 
     Raises:

@@ -4,7 +4,8 @@ rebalance schedule (the ``kind`` and its keys are the allocator's, `tradeloom.pl
 What can be known from the file is refused here, one line per problem naming the key:
 bounds that cannot reach the exposure, a group cap below what its members' lower bounds
 force, a window too short for the covariance of the universe's symbols, shorts declared
-for a long-only allocator (`allocation_problems`).
+for a long-only allocator, a constraint the allocator cannot honour
+(`allocation_problems`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_WINDOW
-from tradeloom.plugins.protocols_allocation import GroupCap, WeightConstraints, infeasibility
+from tradeloom.plugins.protocols_allocation import (
+    HONOURABLE,
+    GroupCap,
+    WeightConstraints,
+    infeasibility,
+)
 from tradeloom.suggestions import did_you_mean
 
 __all__ = [
@@ -103,9 +109,11 @@ class AllocationConstraints(BaseModel):
         default=None,
         gt=0,
         lt=1,
-        description="A cost per unit of turnover (0.001 = 10 bp of the weight traded), "
-        "subtracted from the expected return the optimiser maximises; not with "
-        "max_turnover.",
+        description="The cost of trading one unit of weight (0.001 = 10 bp of the weight "
+        "traded), charged against a year's expected return: the optimiser weighs the "
+        "cost of a rebalance's turnover against the mean return per bar times the bars "
+        "of a year of the data's calendar, so a value means the same on any timeframe "
+        "(mean_variance and black_litterman; not with max_turnover).",
     )
     min_trade: float | None = Field(
         default=None,
@@ -176,10 +184,25 @@ class Rebalance(BaseModel):
         return self
 
 
+_SOLVERS = "minimum_variance, mean_variance, maximum_diversification or black_litterman"
+_UNHONOURED = {
+    "group_caps": f"cannot honour group caps (it solves no program over the weights); "
+    f"{_SOLVERS} solve under them",
+    "max_turnover": f"cannot honour a turnover limit (it solves no program over the "
+    f"weights); {_SOLVERS} solve under it",
+    "transaction_cost": "maximises no expected return to charge a transaction cost "
+    "against; mean_variance or black_litterman do (or limit the trading with "
+    "max_turnover where the allocator honours it)",
+}
+"""Why an allocator whose params' ``honours`` leaves out a declared constraint refuses it."""
+
+
 def weight_constraints(
     constraints: AllocationConstraints,
     symbols: Sequence[str],
     groups: Mapping[str, Sequence[str]] = {},
+    *,
+    periods_per_year: float = 1.0,
 ) -> WeightConstraints:
     """Return ``constraints`` resolved over ``symbols`` (the data section's, in order).
 
@@ -188,6 +211,10 @@ def weight_constraints(
         symbols: The universe's symbols.
         groups: ``risk.portfolio.groups``: the members of each group a cap names (a
             member or a name not known is left out: validation reports it).
+        periods_per_year: Bars in a year of the data's calendar and timeframe: the
+            declared ``transaction_cost``, charged against a year's expected return,
+            is ``transaction_cost / periods_per_year`` against a bar's, the allocators'
+            unit (`WeightConstraints.transaction_cost`).
     """
     long_only = constraints.side == "long_only"
     net = constraints.net_exposure
@@ -216,7 +243,8 @@ def weight_constraints(
         gross_exposure=constraints.gross_exposure,
         groups=caps,
         max_turnover=constraints.max_turnover,
-        transaction_cost=constraints.transaction_cost or 0.0,
+        transaction_cost=(constraints.transaction_cost or 0.0) / periods_per_year,
+        names=tuple(symbols),
     )
 
 
@@ -234,8 +262,9 @@ def allocation_problems(
         window: ``allocation.window``.
         declared: ``allocation.constraints``.
         kind: The allocator's kind.
-        params: The allocator's validated keys (its ``covariance``, whether it sells
-            short: its params model's ``allows_short``).
+        params: The allocator's validated keys (its ``covariance``; whether it sells
+            short and which constraints it honours: its params model's ``allows_short``
+            and ``honours``).
         symbols: The data section's symbols (None: a source that chooses its own; the
             checks that need them wait for the run).
         groups: ``risk.portfolio.groups``.
@@ -247,6 +276,10 @@ def allocation_problems(
             f"allocation kind {kind} is long-only; long_short needs minimum_variance, "
             "mean_variance or black_litterman",
         )
+    honours = getattr(type(params), "honours", HONOURABLE)
+    for key, why in _UNHONOURED.items():
+        if key not in honours and getattr(declared, key) not in (None, {}):
+            yield f"{where}.{key}", f"allocation kind {kind} {why}"
     for name in declared.group_caps:
         if name not in groups:
             known = ", ".join(groups) if groups else "none (declare risk.portfolio.groups)"

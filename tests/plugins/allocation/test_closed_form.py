@@ -1,5 +1,6 @@
 """Equal weight, inverse volatility and risk parity: their closed forms, skfolio's refit,
-and the invariances a weighting rule must keep.
+the projection that meets declared bounds (on real S&P 500 prices), and the invariances a
+weighting rule must keep.
 
 Tolerances: equal weight and inverse volatility are the same arithmetic as skfolio's
 (1e-12); risk parity's coordinate descent converges to 1e-12 of each weight, and
@@ -17,7 +18,7 @@ from skfolio.optimization import EqualWeighted, RiskBudgeting
 from skfolio.optimization import InverseVolatility as SkfolioInverseVolatility
 from skfolio.prior import EmpiricalPrior
 
-from tests.plugins.allocation.conftest import refit
+from tests.plugins.allocation.conftest import refit, skfolio_covariance
 from tradeloom.plugins.allocation.closed_form import (
     EqualWeight,
     InverseVolatility,
@@ -26,7 +27,7 @@ from tradeloom.plugins.allocation.closed_form import (
     RiskParityParams,
     erc_weights,
 )
-from tradeloom.plugins.allocation.covariance import covariance, skfolio_covariance
+from tradeloom.plugins.allocation.covariance import covariance
 from tradeloom.plugins.protocols_allocation import GroupCap, WeightConstraints
 
 ERC_AGREEMENT = 1e-4
@@ -92,14 +93,49 @@ def test_the_net_exposure_scales_every_closed_form(windows: list[np.ndarray]) ->
         np.testing.assert_allclose(a, b / 2, rtol=1e-12)
 
 
-def test_a_bound_a_closed_form_breaks_is_infeasible_named(windows: list[np.ndarray]) -> None:
+def test_a_bound_is_met_by_clipping_and_sharing_the_rest_in_proportion() -> None:
     capped = WeightConstraints((0.0,) * 6, (0.15,) * 4 + (1.0, 1.0), 1.0)
-    result = EqualWeight().allocate(windows[0], capped)
-    assert result.status == "infeasible" and result.weights is None
-    assert (
-        result.message
-        == "equal_weight's weights break max_weight: weight 0 is 0.166667, the bound 0.15"
+    result = EqualWeight().allocate(np.zeros((3, 6)), capped)
+    assert result.status == "ok" and result.weights is not None
+    # four capped at 0.15, the other two share the remaining 0.4 equally
+    np.testing.assert_allclose(result.weights, [0.15] * 4 + [0.2, 0.2], atol=1e-15)
+
+
+@pytest.mark.parametrize("allocator", ["inverse_volatility", "risk_parity"])
+def test_bounds_on_real_prices_are_the_documented_projection(
+    sp500_windows: list[np.ndarray], allocator: str
+) -> None:
+    """w_i = min(max(t * u_i, lower_i), upper_i), u the unbounded weights, with the t that
+    sums them to the exposure: found here by scipy's brentq, independently of the knots
+    the allocator walks."""
+    from scipy.optimize import brentq
+
+    lower, upper, net = (0.03,) * 20, (0.065,) * 20, 0.98
+    bounded = WeightConstraints(lower, upper, net)
+    built = (
+        InverseVolatility(InverseVolatilityParams())
+        if allocator == "inverse_volatility"
+        else RiskParity(RiskParityParams())
     )
+    moved = 0
+    for window in sp500_windows:
+        free = built.allocate(window, WeightConstraints((0.0,) * 20, (net,) * 20, net)).weights
+        ours = built.allocate(window, bounded)
+        assert free is not None and ours.status == "ok" and ours.weights is not None
+        t = brentq(lambda t, u=free: np.clip(t * u, lower, upper).sum() - net, 0, 100, xtol=1e-15)
+        np.testing.assert_allclose(ours.weights, np.clip(t * free, lower, upper), atol=1e-12)
+        assert abs(ours.weights.sum() - net) < 1e-12
+        moved += int(np.any(free > 0.065) or np.any(free < 0.03))
+    assert moved == len(
+        sp500_windows
+    )  # the bounds bind on real prices: the projection is exercised
+
+
+def test_a_group_cap_a_closed_form_breaks_is_infeasible_named(
+    windows: list[np.ndarray],
+) -> None:
+    """Validation refuses group caps for a closed form; a caller that gives them anyway
+    gets the breach named, never weights that break it."""
     grouped = WeightConstraints.long_only(6)
     grouped = WeightConstraints(
         grouped.min_weight, grouped.max_weight, 1.0, groups=(GroupCap("l1", (0, 1, 2), 0.4),)
@@ -130,6 +166,8 @@ def test_a_symbol_without_variance_fails_and_never_weighs_equally() -> None:
         result = allocator.allocate(flat, WeightConstraints.long_only(3))
         assert result.status == "failed" and result.weights is None
         assert result.message == "symbol 0 has no volatility over the window"
+        told = WeightConstraints.long_only(3, names=("AAPL", "KO", "XOM"))
+        assert allocator.allocate(flat, told).message == ("AAPL has no volatility over the window")
 
 
 def test_bad_returns_fail_with_the_cause() -> None:

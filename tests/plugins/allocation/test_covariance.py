@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from tests.plugins.allocation.conftest import WINDOW
+from tests.plugins.allocation.conftest import SP500_WINDOW, WINDOW, skfolio_covariance
 from tradeloom.plugins.allocation.covariance import (
     CovarianceParams,
     covariance,
     needs_more_bars_than_symbols,
-    skfolio_covariance,
 )
 
 
@@ -23,7 +22,19 @@ def test_each_estimator_equals_skfolio(
 ) -> None:
     window = market_returns[-WINDOW:]
     ours = covariance(window, kind, halflife)  # type: ignore[arg-type]
-    theirs = skfolio_covariance(kind, halflife).fit(window).covariance_  # type: ignore[arg-type]
+    theirs = skfolio_covariance(kind, halflife).fit(window).covariance_
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "halflife"), [("sample", None), ("ledoit_wolf", None), ("exponential", 60.0)]
+)
+def test_each_estimator_equals_skfolio_on_real_prices(
+    sp500_windows: list[np.ndarray], kind: str, halflife: float | None
+) -> None:
+    window = sp500_windows[2][-SP500_WINDOW:]
+    ours = covariance(window, kind, halflife)  # type: ignore[arg-type]
+    theirs = skfolio_covariance(kind, halflife).fit(window).covariance_
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
 
 

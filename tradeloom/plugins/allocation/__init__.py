@@ -1,9 +1,10 @@
 """Built-in plugin: the allocation layer (target weights of the universe).
 
 equal_weight, inverse_volatility and risk_parity are closed forms in numpy
-(`tradeloom.plugins.allocation.closed_form`); the others are solved by skfolio, the
-``allocation`` extra (`tradeloom.plugins.allocation.optimised`,
-`tradeloom.plugins.allocation.black_litterman`).
+(`tradeloom.plugins.allocation.closed_form`), hrp a tree and a bisection in numpy and
+scipy (`tradeloom.plugins.allocation.hrp`); the others are one convex program over cvxpy
+and Clarabel, the ``allocation`` extra (`tradeloom.plugins.allocation.program`,
+`tradeloom.plugins.allocation.optimised`, `tradeloom.plugins.allocation.black_litterman`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def tradeloom_components() -> list[Component]:
             _SOLVED,
             "MinimumVarianceParams",
             "build_minimum_variance",
-            summary="the least variance under the constraints (skfolio)",
+            summary="the least variance under the constraints (cvxpy)",
         ),
         LazyComponent(
             "allocation",
@@ -59,15 +60,15 @@ def tradeloom_components() -> list[Component]:
             _SOLVED,
             "MeanVarianceParams",
             "build_mean_variance",
-            summary="maximum Sharpe ratio or risk-aversion utility (skfolio)",
+            summary="maximum Sharpe ratio or risk-aversion utility (cvxpy)",
         ),
         LazyComponent(
             "allocation",
             "hrp",
-            _SOLVED,
+            "tradeloom.plugins.allocation.hrp",
             "HierarchicalRiskParityParams",
             "build_hrp",
-            summary="hierarchical risk parity (skfolio)",
+            summary="hierarchical risk parity (Lopez de Prado), in numpy and scipy",
         ),
         LazyComponent(
             "allocation",
@@ -75,7 +76,7 @@ def tradeloom_components() -> list[Component]:
             _SOLVED,
             "MaximumDiversificationParams",
             "build_maximum_diversification",
-            summary="the largest diversification ratio (skfolio)",
+            summary="the largest diversification ratio (cvxpy)",
         ),
         LazyComponent(
             "allocation",
@@ -83,6 +84,6 @@ def tradeloom_components() -> list[Component]:
             "tradeloom.plugins.allocation.black_litterman",
             "BlackLittermanParams",
             "build_black_litterman",
-            summary="mean-variance on the equilibrium blended with the model's views (skfolio)",
+            summary="mean-variance on the equilibrium blended with the model's views (cvxpy)",
         ),
     ]

@@ -1,11 +1,22 @@
 """Black-Litterman with the model's calibrated probabilities as the views.
 
-The prior is the equilibrium: the expected returns ``risk_aversion * S w_eq`` that make
-equal weights ``w_eq`` optimal, with the covariance ``S`` of the trailing window. Each
-symbol the model predicts adds one absolute view on its expected return per bar,
-blended with the prior by Idzorek's method (skfolio's ``BlackLitterman`` with
-``view_confidences``), and the posterior is optimised as mean-variance (maximum Sharpe
-or utility) under the declared constraints.
+The prior is the equilibrium: the expected returns ``pi = 2 risk_aversion S w_eq`` for
+which equal weights ``w_eq`` are the optimum of the utility ``mu'w - risk_aversion w'Sw``
+(its gradient ``pi - 2 risk_aversion S w_eq`` is 0; in PyPortfolioOpt's and Black and
+Litterman's convention, ``delta S w_eq`` with ``delta = 2 risk_aversion`` for the utility
+``mu'w - delta/2 w'Sw``), with ``S`` the declared covariance of the trailing window
+(``covariance:``, the same estimate the optimiser weighs the risk by). Each symbol
+the model predicts adds one absolute view on its expected return per bar, blended with
+the prior by Idzorek's method in Walters' closed form (as skfolio's and
+PyPortfolioOpt's ``BlackLitterman``): a view held with confidence ``c`` has the
+uncertainty ``omega = tau (1/c - 1) S_kk``, and
+
+    mu = pi + tau S P' (tau P S P' + Omega)^-1 (Q - P pi)
+    Sigma = S + tau S - tau S P' (tau P S P' + Omega)^-1 P tau S
+
+(``P`` picks the viewed symbols, ``Q`` their views; with no view, ``mu = pi`` and
+``Sigma = S``). The posterior is optimised as mean-variance (maximum Sharpe or utility)
+under the declared constraints (`tradeloom.plugins.allocation.program`).
 
 The mapping from a probability to a view (`probability_views`): a calibrated ``p`` is the
 probability that the return over the label's horizon ``h`` is positive. Taking that
@@ -16,10 +27,11 @@ over the horizon), ``P(R_h > 0) = Phi(mu_h / (s sqrt(h)))`` gives
 
 and the view is ``mu``. Its confidence is what calibration makes of ``p``: the model is
 right about the direction with probability ``max(p, 1 - p)``, better than a coin by
-``|2p - 1|``, which is the view's Idzorek confidence (0: the prior holds; 1: the view
-does). ``p`` is clipped to ``[0.001, 0.999]`` and the confidence to ``max_confidence``
-(a view held with certainty makes the blend singular). A symbol with no probability
-(NaN, or none given) has no view; with no view at all the posterior is the prior.
+``|2p - 1|``, which is the view's Idzorek confidence (0: the prior holds, the view is
+left out; 1: the view does). ``p`` is clipped to ``[0.001, 0.999]`` and the confidence to
+``max_confidence`` (a view held with certainty makes the blend singular). A symbol with no
+probability (NaN, or none given) has no view; with no view at all the posterior is the
+prior.
 """
 
 from __future__ import annotations
@@ -29,19 +41,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from tradeloom.plugins.allocation.covariance import covariance
 from tradeloom.plugins.allocation.optimised import (
     MeanVarianceParams,
-    asset_names,
-    needs_skfolio,
-    objective_function,
-    prior,
-    skfolio_constraints,
-    solve,
+    mean_variance_objective,
+    needs_solver,
+    prepared,
 )
+from tradeloom.plugins.allocation.program import solve_program
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
-from tradeloom.runtime.extras import require
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -52,8 +60,9 @@ __all__ = [
     "BlackLitterman",
     "BlackLittermanParams",
     "build_black_litterman",
+    "equilibrium",
+    "posterior",
     "probability_views",
-    "view_equations",
 ]
 
 PROBABILITY_CLIP = 0.001
@@ -104,13 +113,34 @@ def probability_views(
     return symbols, expected, confidence
 
 
-def view_equations(symbols: npt.NDArray[np.intp], expected: npt.NDArray[np.float64]) -> list[str]:
-    """Return the views as skfolio's equations (``a3 == 0.000123456789``)."""
-    names = asset_names(int(symbols.max()) + 1 if symbols.size else 0)
-    return [
-        f"{names[k]} == {mu:.15f}"
-        for k, mu in zip(symbols.tolist(), expected.tolist(), strict=True)
-    ]
+def equilibrium(cov: npt.NDArray[np.float64], risk_aversion: float) -> npt.NDArray[np.float64]:
+    """Return the equilibrium returns ``2 risk_aversion S w_eq``, ``w_eq`` equal weights:
+    those that make ``w_eq`` the optimum of ``mu'w - risk_aversion w'Sw``."""
+    n = cov.shape[0]
+    return np.asarray(2.0 * risk_aversion * cov @ np.full(n, 1.0 / n), dtype=np.float64)
+
+
+def posterior(
+    prior: npt.NDArray[np.float64],
+    cov: npt.NDArray[np.float64],
+    symbols: npt.NDArray[np.intp],
+    views: npt.NDArray[np.float64],
+    confidence: npt.NDArray[np.float64],
+    tau: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return the posterior expected returns and covariance of absolute ``views`` on
+    ``symbols`` held with Idzorek ``confidence`` (in ``(0, 1)``), blended with ``prior``
+    (see the module's formulas)."""
+    if not symbols.size:
+        return prior, cov
+    pick = np.zeros((symbols.size, cov.shape[0]))
+    pick[np.arange(symbols.size), symbols] = 1.0
+    spread = tau * cov @ pick.T  # tau S P'
+    omega = np.diag(tau * (1.0 / confidence - 1.0) * np.diag(cov)[symbols])
+    blend = pick @ spread + omega  # tau P S P' + Omega
+    mu = prior + spread @ np.linalg.solve(blend, views - pick @ prior)
+    sigma = cov + tau * cov - spread @ np.linalg.solve(blend, spread.T)
+    return np.asarray(mu, dtype=np.float64), np.asarray((sigma + sigma.T) / 2.0)
 
 
 class BlackLitterman:
@@ -129,43 +159,27 @@ class BlackLitterman:
         previous: npt.NDArray[np.float64] | None = None,
     ) -> AllocationResult:
         """Return the weights of the posterior's mean-variance optimum."""
-        require("skfolio", "allocation kind black_litterman")  # installed, not importable
-        from skfolio.moments import EquilibriumMu
-        from skfolio.optimization import MeanRisk
-        from skfolio.prior import BlackLitterman as SkfolioBlackLitterman
-
         params = self.params
         returns = np.asarray(returns, dtype=np.float64)
-        equilibrium = prior(params, EquilibriumMu(risk_aversion=params.risk_aversion))
-        views: list[str] = []
-        confidence = np.empty(0)
-        if probabilities is not None and returns.ndim == 2 and returns.shape[0] >= 2:
-            cov = covariance(returns, params.covariance, params.halflife)
-            volatility = np.sqrt(np.maximum(np.diag(cov), 0.0))
-            symbols, expected, confidence = probability_views(
+        cov = prepared("black_litterman", returns, constraints, params)
+        if isinstance(cov, AllocationResult):
+            return cov
+        prior = equilibrium(cov, params.risk_aversion)
+        symbols = np.empty(0, dtype=np.intp)
+        views = confidence = np.empty(0)
+        if probabilities is not None:
+            volatility = np.sqrt(np.diag(cov))
+            symbols, views, confidence = probability_views(
                 probabilities, volatility, horizon, params.max_confidence
             )
-            views = view_equations(symbols, expected)
-        posterior = (
-            SkfolioBlackLitterman(
-                views=views,
-                prior_estimator=equilibrium,
-                tau=params.tau,
-                view_confidences=confidence.tolist(),
-            )
-            if views
-            else equilibrium
-        )
-        estimator = MeanRisk(
-            objective_function=objective_function(params.objective),
-            risk_aversion=params.risk_aversion,
-            prior_estimator=posterior,
-            **skfolio_constraints(constraints, previous),
-        )
-        return solve(estimator, returns, constraints, previous, "black_litterman", params)
+            held = confidence > 0.0  # a confidence of 0: the prior holds
+            symbols, views, confidence = symbols[held], views[held], confidence[held]
+        mu, sigma = posterior(prior, cov, symbols, views, confidence, params.tau)
+        objective = mean_variance_objective(params, mu)
+        return solve_program("black_litterman", objective, sigma, constraints, previous)
 
 
 def build_black_litterman(params: BlackLittermanParams, ctx: BuildContext) -> BlackLitterman:
     """Build the Black-Litterman allocator (needs the ``allocation`` extra)."""
-    needs_skfolio("black_litterman")
+    needs_solver("black_litterman")
     return BlackLitterman(params)

@@ -13,14 +13,18 @@ With ``n`` symbols, a net exposure ``E`` and the covariance ``S`` of the trailin
   ``S_ii y_i^2 + c_i y_i - 1 = 0``, ``c_i = sum_{j != i} S_ij y_j``, until no ``y_i``
   moves by more than `ERC_TOLERANCE` of itself.
 
-They are long-only by construction. Bounds, group caps and a turnover limit are not
-solved for: weights that break one are answered ``infeasible``, naming it (a minimum
-variance or a mean-variance allocator solves under every constraint).
+They are long-only by construction. Declared bounds are met by one documented projection
+(`within_bounds`): when the weights above break a bound, each becomes
+``min(max(t * w_i, lower_i), upper_i)`` with the one ``t`` that makes them sum to ``E``
+(the weights clipped at their bounds, the rest keeping their proportions; risk parity's
+risk contributions are then no longer equal). Group caps, a turnover limit and a
+transaction cost they cannot honour (their params' ``honours`` is empty): validation
+refuses them, and a minimum variance or a mean-variance allocator solves under them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
 from tradeloom.plugins.component import BuildContext, Params
@@ -52,6 +56,7 @@ __all__ = [
     "erc_weights",
     "flat_symbol",
     "returns_problem",
+    "within_bounds",
 ]
 
 
@@ -62,13 +67,19 @@ VERIFY_TOLERANCE = 1e-9
 class EqualWeightParams(Params):
     """Keys of ``allocation`` with ``kind: equal_weight`` (none)."""
 
+    honours: ClassVar[frozenset[str]] = frozenset()
+
 
 class InverseVolatilityParams(CovarianceParams):
     """Keys of ``allocation`` with ``kind: inverse_volatility``."""
 
+    honours: ClassVar[frozenset[str]] = frozenset()
+
 
 class RiskParityParams(CovarianceParams):
     """Keys of ``allocation`` with ``kind: risk_parity``."""
+
+    honours: ClassVar[frozenset[str]] = frozenset()
 
 
 def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstraints) -> str | None:
@@ -86,11 +97,46 @@ def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstra
     return None
 
 
-def flat_symbol(returns: npt.NDArray[np.float64]) -> str | None:
+def flat_symbol(
+    returns: npt.NDArray[np.float64], constraints: WeightConstraints | None = None
+) -> str | None:
     """Return why a symbol whose returns never vary over the window cannot be weighed by
     its risk (a shrunk covariance would give it a variance it does not have), or None."""
     flat = np.flatnonzero(np.ptp(returns, axis=0) == 0)
-    return f"symbol {int(flat[0])} has no volatility over the window" if flat.size else None
+    if not flat.size:
+        return None
+    k = int(flat[0])
+    who = constraints.name(k) if constraints is not None else f"symbol {k}"
+    return f"{who} has no volatility over the window"
+
+
+def within_bounds(
+    weights: npt.NDArray[np.float64], constraints: WeightConstraints
+) -> npt.NDArray[np.float64]:
+    """Return ``weights`` (positive, summing to the net exposure) when they lie within
+    the bounds; otherwise their projection ``min(max(t * w_i, lower_i), upper_i)`` with
+    the one ``t`` that makes the weights sum to the net exposure.
+
+    ``f(t) = sum_i min(max(t w_i, lower_i), upper_i)`` is continuous, non-decreasing and
+    linear between the knots ``lower_i / w_i`` and ``upper_i / w_i``: ``t`` is found on
+    the segment where ``f`` reaches the net exposure, exactly. Bounds that cannot reach
+    it (validation refuses them) leave the weights at the nearer end.
+    """
+    lower = np.asarray(constraints.min_weight, dtype=np.float64)
+    upper = np.asarray(constraints.max_weight, dtype=np.float64)
+    if np.all(weights >= lower) and np.all(weights <= upper):
+        return weights
+    net = constraints.net_exposure
+    knots = np.unique(np.concatenate(([0.0], lower / weights, upper / weights)))
+    knots = knots[knots >= 0.0]
+    totals = np.array([np.clip(t * weights, lower, upper).sum() for t in knots])
+    j = int(np.searchsorted(totals, net))
+    if j == 0 or j == knots.size:
+        end = knots[min(j, knots.size - 1)]
+        return np.asarray(np.clip(end * weights, lower, upper), dtype=np.float64)
+    a, b = knots[j - 1], knots[j]  # f is linear on [a, b], f(a) < net <= f(b)
+    t = a + (net - totals[j - 1]) * (b - a) / (totals[j] - totals[j - 1])
+    return np.asarray(np.clip(t * weights, lower, upper), dtype=np.float64)
 
 
 def _verified(
@@ -119,7 +165,7 @@ class EqualWeight:
         """Return equal weights summing to the net exposure."""
         n = constraints.symbols
         weights = np.full(n, constraints.net_exposure / n, dtype=np.float64)
-        return _verified(weights, constraints, previous, "equal_weight")
+        return _verified(within_bounds(weights, constraints), constraints, previous, "equal_weight")
 
 
 class InverseVolatility:
@@ -138,16 +184,20 @@ class InverseVolatility:
     ) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
         returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints) or flat_symbol(returns)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns, constraints)
         if problem is not None:
             return AllocationResult.failed(problem)
         variance = np.diag(covariance(returns, self.params.covariance, self.params.halflife))
         if not np.all(variance > 0):
             k = int(np.flatnonzero(~(variance > 0))[0])
-            return AllocationResult.failed(f"symbol {k} has no volatility over the window")
+            return AllocationResult.failed(
+                f"{constraints.name(k)} has no volatility over the window"
+            )
         inverse = 1.0 / np.sqrt(variance)
         weights = constraints.net_exposure * inverse / inverse.sum()
-        return _verified(weights, constraints, previous, "inverse_volatility")
+        return _verified(
+            within_bounds(weights, constraints), constraints, previous, "inverse_volatility"
+        )
 
 
 class RiskParity:
@@ -167,13 +217,14 @@ class RiskParity:
     ) -> AllocationResult:
         """Return the equal-risk-contribution weights summing to the net exposure."""
         returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints) or flat_symbol(returns)
+        problem = returns_problem(returns, constraints) or flat_symbol(returns, constraints)
         if problem is not None:
             return AllocationResult.failed(problem)
         found = erc_weights(covariance(returns, self.params.covariance, self.params.halflife))
         if isinstance(found, str):
             return AllocationResult.failed(found)
-        return _verified(constraints.net_exposure * found, constraints, previous, "risk_parity")
+        weights = within_bounds(constraints.net_exposure * found, constraints)
+        return _verified(weights, constraints, previous, "risk_parity")
 
 
 def build_equal_weight(params: EqualWeightParams, ctx: BuildContext) -> EqualWeight:

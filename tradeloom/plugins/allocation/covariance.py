@@ -1,10 +1,10 @@
 """Covariance estimators of the allocators: sample, Ledoit-Wolf shrinkage, exponentially
 weighted.
 
-Each is written in numpy (and scikit-learn's Ledoit-Wolf) so that the allocators with a
-closed form need no extra; the skfolio allocators use skfolio's own estimator of the same
-name (`skfolio_covariance`), and tests/plugins/allocation/test_covariance.py checks the
-two agree. Returns are simple returns per bar, rows oldest first.
+Each is written in numpy (and scikit-learn's Ledoit-Wolf), and every allocator that weighs
+risk uses the one its ``covariance:`` declares; tests/plugins/allocation/test_covariance.py
+checks each equals skfolio's estimator of the same name. Returns are simple returns per
+bar, rows oldest first.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ __all__ = [
     "CovarianceParams",
     "covariance",
     "needs_more_bars_than_symbols",
-    "skfolio_covariance",
 ]
 
 CovarianceKind = Literal["sample", "ledoit_wolf", "exponential"]
@@ -100,16 +99,3 @@ def _exponential(x: npt.NDArray[np.float64], halflife: float) -> npt.NDArray[np.
     age = np.arange(x.shape[0] - 1, -1, -1, dtype=np.float64)
     w = 0.5 ** (age / halflife)
     return np.asarray((x * w[:, None]).T @ x / w.sum(), dtype=np.float64)
-
-
-def skfolio_covariance(kind: CovarianceKind, halflife: float | None = None) -> Any:
-    """Return skfolio's estimator of ``kind`` (the skfolio allocators' prior uses it)."""
-    from skfolio.moments import EmpiricalCovariance, EWCovariance, LedoitWolf
-
-    if kind == "sample":
-        return EmpiricalCovariance()
-    if kind == "ledoit_wolf":
-        return LedoitWolf()
-    if halflife is None:
-        raise ValueError("an exponential covariance needs a halflife")
-    return EWCovariance(half_life=halflife, min_observations=1)
