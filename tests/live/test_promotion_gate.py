@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
@@ -31,6 +32,7 @@ from tests.live.test_challengers import play as challenger_run
 from tests.live.test_challengers import strategy
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
+from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion
 from tradeloom.live.model_swap import SwapRefused, described
@@ -438,6 +440,9 @@ def test_a_command_refuses_what_the_process_would_in_the_same_words(
     last = max(r["bar"] for r in rows(promoted, "live_bar"))  # the bar it went on from
     assert restarted == (last, times[last])
     assert _stamped(run, "model_swap_refused") == [(last, times[last])] * 2
+    shown = [e for e in read_run(run).status.errors if "refused" in e["message"]]
+    when = pd.Timestamp(times[last]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [(e["bar"], e["time"]) for e in shown] == [(last, when)] * 2  # status shows it
 
 
 def test_a_refusal_names_the_journal_row_a_hash_lives_in(
