@@ -73,9 +73,17 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
-    """Run the CLI; it must exit 2 with nothing on stdout; return the stderr lines."""
+    """Run the CLI; it must exit 2 with nothing on stdout; return the stderr lines.
+
+    What ``validate`` refuses, ``run`` (a backtest) refuses with the same lines: validate
+    is the whole truth about a file (`tests/cli/test_validate_is_the_whole_truth.py`).
+    """
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, ""), err
+    if argv[0] == "validate":
+        # --out: a folder the run would refuse for itself, were the file ever let through
+        again, _, said = run(capsys, "run", *argv[1:], "--out", os.devnull)
+        assert (again, said) == (2, err), said
     return err.splitlines()
 
 

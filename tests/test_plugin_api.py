@@ -98,6 +98,7 @@ PUBLIC = [
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WindowedModel",
     "WeightConstraints",
     "did_you_mean",
     "hookimpl",

@@ -24,7 +24,7 @@ What is here:
   (`MultiVenue`, `VenueTerms`: the router); a data source that loads informative
   pairs beside its traded markets (`InformativeSource`, ``features[].symbol``);
 - what trading live asks besides (`LiveFeed`, over symbols; `BarStream`, `LiveModel`,
-  `LiveTrainer`, `LiveAnomalyGate`, `LiveVenue`), checked by ``tradeloom validate
+  `LiveTrainer`, `LiveAnomalyGate`, `WindowedModel`, `LiveVenue`), checked by ``tradeloom validate
   FILE --mode paper|live``;
 - the value objects components take and return (`Bar`, `Bars`, `Signal`,
   `OrderIntent`, `Order`, `Fill`, `Cancellation`, `Rejection`, `Refusal`, `Halt`, ...);
@@ -110,6 +110,7 @@ from tradeloom.plugins.protocols import (
     VenueTerms,
     VolumeAware,
     WalkForwardModel,
+    WindowedModel,
 )
 from tradeloom.plugins.protocols_allocation import (
     AllocationResult,
@@ -200,6 +201,7 @@ __all__ = [
     "VolumeAware",
     "WalkForwardModel",
     "WeightConstraints",
+    "WindowedModel",
     "did_you_mean",
     "hookimpl",
 ]

@@ -22,7 +22,7 @@ from tradeloom.backtest.portfolio_run import PortfolioOutcome, run_portfolio
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.status import format_status, read_run
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.errors import ConfigError, UserError
+from tradeloom.errors import ConfigError
 from tradeloom.journal import RUN_KINDS, read_rows
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas import load_strategy
@@ -334,9 +334,10 @@ def test_strategies_on_different_clocks_are_refused(
     text = (tmp_path / "b.yaml").read_text().replace("path: bars.csv", "path: short.csv")
     (tmp_path / "b.yaml").write_text(text, encoding="utf-8")
 
+    # a file's clock is known once read (a synthetic market's: at validation)
     with pytest.raises(
-        UserError,
-        match=r"^pair.yaml: the strategies' bars must share one clock: "
+        ConfigError,
+        match=r"^pair.yaml:5:12 strategies.1.file: the strategies' bars must share one clock: "
         r"a has 3 1h bars from 2024-01-01T00:00Z, b has 2 1h bars from "
         r"2024-01-01T00:00Z; give them the same timeframe, start and bars$",
     ):
@@ -415,8 +416,9 @@ def test_the_accounts_max_weight_is_refused_and_a_group_must_name_a_traded_marke
         PORTFOLIO + "  portfolio: {groups: {alts: [SOL/USDT]}, max_group_exposure: 0.5}\n",
     )
     with pytest.raises(
-        UserError,
-        match=r"^pair.yaml: risk.portfolio.groups.alts: 'SOL/USDT' "
+        ConfigError,
+        match=r"^pair.yaml:8:30 risk.portfolio.groups.alts: 'SOL/USDT' "
         r"is not a market of any strategy \(they trade BTC/USDT\)$",
     ):
         _run(Path(path.name), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before the run, as validate refuses it

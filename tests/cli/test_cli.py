@@ -110,6 +110,30 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+KELLY_WARNING = (
+    "risk.sizing.kind: warning: kelly reads the probability as a probability (it needs a "
+    "calibrated model) and the model is not calibrated; set model.calibration, or size with "
+    "fixed_fraction"
+)
+"""What validate and a paper or live run say of Kelly on a model that is not calibrated."""
+
+
+def kelly_warnings(path: Path, shown: str) -> str:
+    """The warning ``tradeloom validate`` prints for the strategy file at ``path`` (named
+    ``shown``) when it sizes by Kelly a scikit-learn model that is not calibrated, at its
+    ``risk.sizing.kind``; empty for any other."""
+    text = path.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    model, sizing = doc["model"], doc["risk"]["sizing"]
+    if sizing["kind"] != "kelly" or model["kind"] != "sklearn" or "calibration" in model:
+        return ""
+    top = yaml.compose(text)
+    risk = next(v for k, v in top.value if k.value == "risk")
+    sizing_node = next(v for k, v in risk.value if k.value == "sizing")
+    kind = next(v for k, v in sizing_node.value if k.value == "kind")
+    return f"{shown}:{kind.start_mark.line + 1}:{kind.start_mark.column + 1} {KELLY_WARNING}\n"
+
+
 def _needs_example_plugin(path: Path) -> bool:
     """Whether the file uses a kind the built-ins lack (the example plugin's)."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -146,6 +170,22 @@ def _command(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
     return tradeloom
 
 
+def _notes(path: Path, doc: dict[str, Any]) -> str:
+    """What ``validate`` prints of a valid file: a torch model's note, at its model
+    section, that paper and live may differ from the backtest in float64's last bits
+    (`ModelParityNote`); nothing for the others (their estimators are compiled)."""
+    if doc["model"].get("kind") != "torch":
+        return ""
+    line = path.read_text(encoding="utf-8").splitlines().index("  kind: torch") + 1
+    return (
+        f"{_rel(path)}:{line}:3 model: note: the torch network predicts a backtest's windows "
+        "in batches and a live bar's window alone (in float64, from its float32 weights): a "
+        "matrix product may add a window's terms in another order for one window than for "
+        "many, so paper and live may differ from the backtest in the last bits (about "
+        "1e-16)\n"
+    )
+
+
 def _fast_overrides(doc: dict[str, Any]) -> list[str]:
     """--set values that shorten a synthetic-data strategy to FAST_BARS bars."""
     if doc["data"]["kind"] != "synthetic":
@@ -156,12 +196,14 @@ def _fast_overrides(doc: dict[str, Any]) -> list[str]:
 def _model_overrides(doc: dict[str, Any], window: int) -> list[str]:
     """--set values that train a walk-forward model on ``window`` rows every ``window`` bars."""
     model = doc["model"]
-    if model["kind"] != "sklearn":
+    if model["kind"] not in ("sklearn", "torch"):
         return []
     overrides = [
         f"model.walk_forward.train_window={window}",
         f"model.walk_forward.retrain_every={window}",
     ]
+    if model["kind"] == "torch":  # a network's epochs are its work: one
+        overrides.append("model.training.epochs=1")
     if "min_train_rows" in model["walk_forward"]:
         overrides.append(f"model.walk_forward.min_train_rows={window}")
     if "calibration" in model:  # the calibrator's rows leave the model rows to fit on
@@ -226,7 +268,8 @@ def test_every_strategy_file_validates(path: Path, request: pytest.FixtureReques
 
     proc = _validator(path, request)("validate", _rel(path))
 
-    assert (proc.returncode, proc.stderr) == (0, "")
+    expected = kelly_warnings(path, _rel(path)) + _notes(path, doc)
+    assert (proc.returncode, proc.stderr) == (0, expected)
     pattern = (
         rf"{re.escape(_rel(path))}: valid strategy '{re.escape(doc['name'])}' "
         rf"\(data {doc['data']['kind']}, \d+ feature columns, model {doc['model']['kind']}, "
@@ -275,7 +318,9 @@ def test_every_portfolio_file_validates(path: Path, in_process: Command) -> None
 
     proc = in_process("validate", _rel(path))
 
-    assert (proc.returncode, proc.stderr) == (0, "")
+    members = [path.parent / entry["file"] for entry in doc["strategies"]]
+    said = "".join(kelly_warnings(m, _rel(m)) for m in members)
+    assert (proc.returncode, proc.stderr) == (0, said)
     count = len(doc["strategies"])
     assert proc.stdout.startswith(
         f"{_rel(path)}: valid portfolio '{doc['name']}': {count} strategies on one account of "
@@ -438,7 +483,7 @@ def _runs_on_the_exchange_emulator(
 
 def test_btc_rf_prints_its_validation_exactly() -> None:
     proc = tradeloom("validate", "strategies/btc_rf.yaml")
-    assert (proc.returncode, proc.stderr) == (0, "")
+    assert (proc.returncode, proc.stderr) == (0, f"strategies/btc_rf.yaml:53:11 {KELLY_WARNING}\n")
     assert proc.stdout == (
         "strategies/btc_rf.yaml: valid strategy 'btc_rf' (data synthetic, 12 feature columns, "
         "model sklearn, signal threshold, sizing kelly, 1 risk rule, execution simulated, "

@@ -29,12 +29,10 @@ from tradeloom.testing import Reject
 pytestmark = pytest.mark.slow  # a paper or live run and its replay a case
 
 
-def _decisions(journal: Path, first: int = 0) -> list[tuple[Any, ...]]:
-    """Each rebalance's bar (a replay's numbered from the run's ``first`` live bar),
-    status and weights."""
-    return [
-        (first + d["bar"], d["status"], d["weights"]) for d in rows(journal, "allocation_decided")
-    ]
+def _decisions(journal: Path) -> list[tuple[Any, ...]]:
+    """Each rebalance's bar (a replay's numbered as the run's: it plays the run's warm-up
+    first), status and weights."""
+    return [(d["bar"], d["status"], d["weights"]) for d in rows(journal, "allocation_decided")]
 
 
 def _fills(run_dir: Path) -> list[tuple[Any, ...]]:
@@ -66,7 +64,7 @@ def test_a_paper_allocating_universe_from_flat_has_no_difference(
     mine = _decisions(paper / "journal.sqlite")
     assert len(mine) >= 5 and mine[0][0] == HISTORY
     assert {d[1] for d in mine} == {"ok"}
-    assert mine == _decisions(tmp_path / "p" / "reference" / "journal.sqlite", HISTORY)
+    assert mine == _decisions(tmp_path / "p" / "reference" / "journal.sqlite")
     fills = _fills(paper)
     assert {f[0] for f in fills} == set(report["symbols"])
     assert fills == _fills(tmp_path / "p" / "reference")
@@ -121,7 +119,7 @@ def test_a_late_rebalance_is_the_cause_late_decision(
     ]
     report = _report(paper, tmp_path / "p", capsys)
     # the replay solved bar 124 (its first call: the first rebalance's weights again)
-    theirs = _decisions(tmp_path / "p" / "reference" / "journal.sqlite", HISTORY)
+    theirs = _decisions(tmp_path / "p" / "reference" / "journal.sqlite")
     assert theirs[3] == (124, "ok", decided[0][2])
     assert [d for k, d in enumerate(theirs) if k != 3] == [
         d for k, d in enumerate(decided) if k != 3

@@ -173,6 +173,17 @@ ONE = _edited(
     ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
     TIMEOUT,
 )
+# One market, a torch network (a small LSTM) in place of the forest: each fold trains at a
+# bar's close, where a kill can strike (`TRAINING_KILL`).
+TORCH = _edited(
+    ONE,
+    (
+        "  kind: sklearn\n  estimator: sklearn.ensemble.RandomForestClassifier\n"
+        "  params: {n_estimators: 15, max_depth: 4, min_samples_leaf: 10, n_jobs: 1}\n",
+        "  kind: torch\n  network: lstm\n  params: {hidden: 6}\n  window: 8\n"
+        "  training: {epochs: 2, batch_size: 64}\n",
+    ),
+)
 UNIVERSE = _edited(
     UNIVERSE_STRATEGY,
     ("POOLING", "pooled"),
@@ -492,6 +503,7 @@ SHAPES: dict[str, Shape] = {
     shape.name: shape
     for shape in (
         Shape("one", {"strategy.yaml": ONE}, ("BTC/USDT",)),
+        Shape("torch", {"strategy.yaml": TORCH}, ("BTC/USDT",)),
         Shape("universe", {"strategy.yaml": UNIVERSE}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
         Shape("allocating", {"strategy.yaml": ALLOCATING}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
         Shape(
@@ -610,7 +622,8 @@ class CrashAt:
     run's write-ahead log, and the rows after it were lost at the kill).
 
     ``model``: kill it instead during the next change of its model from that bar on (a
-    swap asked through its mailbox, or a challenger's promotion by its gate):
+    swap asked through its mailbox, or a challenger's promotion by its gate; a torch
+    model's next fold trained at a bar's close, `TRAINING_KILL`):
     ``journaled``, right after the ``model_swapped`` row was recorded, before its commit
     (the swap is lost with the bar); ``committed``, right after its commit (a swap's
     request file not yet done, a promoted challenger's shadow retired in memory only);
@@ -694,6 +707,10 @@ STAGE_ROWS = frozenset(
 REQUEST_KILL = "request_committed"
 """A kill (`CrashAt.model`) right after the commit that answered the next mailbox request
 (a kill, a flatten, a rollback), before its file was done: the restart finds it again."""
+
+TRAINING_KILL = "training"
+"""A kill (`CrashAt.model`) during the next fold the run's torch model trains at a bar's
+close: its network trained, the fold not yet its model nor journaled."""
 
 STAGE_KILLS = ("stage_recorded", "stage_committed", DECIDED)
 """Where a kill during a promotion's stages strikes (`CrashAt.model`): right after the
@@ -1326,6 +1343,11 @@ class ModelTrap:
         if self.mode == REQUEST_KILL:
             self._fire()
 
+    def trained(self) -> None:
+        """A torch model's fold just trained its network (not yet the run's model)."""
+        if self.mode == TRAINING_KILL:
+            self._fire()
+
     def _fire(self) -> None:
         if self.mode in LOSES:
             self.lost = self._last
@@ -1340,8 +1362,15 @@ def model_trap() -> Iterator[ModelTrap]:
     journal's rows and commits, for the stages of a promotion (`STAGE_KILLS`)."""
     from tradeloom.engine.control import ControlInbox
     from tradeloom.live import promotion, runner
+    from tradeloom.plugins.model import torch_model
 
     trap = ModelTrap()
+    fit_network = torch_model.fit_network
+
+    def fitting(*args: Any, **kwargs: Any) -> Any:
+        fitted = fit_network(*args, **kwargs)
+        trap.trained()
+        return fitted
 
     def recorded(journal_swap: Callable[..., None]) -> Callable[..., None]:
         def recording(*args: Any, **kwargs: Any) -> None:
@@ -1380,6 +1409,7 @@ def model_trap() -> Iterator[ModelTrap]:
         patch.setattr(promotion, "journal_swap", recorded(promotion.journal_swap))
         patch.setattr(ControlInbox, "done", done_committed)
         patch.setattr(promotion, "promote_passed", promoted)
+        patch.setattr(torch_model, "fit_network", fitting)
         yield trap
 
 

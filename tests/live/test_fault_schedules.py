@@ -99,12 +99,14 @@ from hypothesis import strategies as st  # noqa: E402
 from tests.live.fault_shapes import (  # noqa: E402
     DECIDED,
     END,
+    HISTORY,
     MEMBER_PROMOTED_AT,
     PROMOTED_AT,
     REQUEST_KILL,
     SHAPES,
     STAGE_KILLS,
     TIMEOUT_MS,
+    TRAINING_KILL,
     WATCHED_PROMOTED_AT,
     Crash,
     CrashAt,
@@ -139,6 +141,7 @@ from tradeloom.testing import (  # noqa: E402
 )
 
 ONE = SHAPES["one"]
+TORCH = SHAPES["torch"]
 PROMOTING = SHAPES["promoting"]
 WATCHED = {
     "watch rolled back": SHAPES["watched_rolled"],
@@ -305,6 +308,31 @@ def test_the_live_runner_survives_any_fault_schedule(
     schedule: list[Planned], crash_points: list[CrashAt], swap_at: int | None
 ) -> None:
     survive(ONE, schedule, crash_points, swap_at)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("torch")
+@_AROUND
+@given(
+    schedule=schedules(TORCH),
+    crash_points=crashes_around(HISTORY + 2, END - 1, model_kills=(TRAINING_KILL,)),
+)
+# killed while the next fold after bar 105 trains (fold 1, at bar 133's close), down for a
+# bar: the restart trains that fold (scheduled, never journaled) and journals it once
+@example(schedule=[], crash_points=[CrashAt(HISTORY + 5, None, 1, model=TRAINING_KILL)])
+def test_a_torch_model_survives_kills_while_it_trains(
+    schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """Kills -9 drawn while a torch model trains a fold at a bar's close (and at venue
+    events, after bars, at sends): no client order id twice, no restart refused, every
+    trade counted once, and each fold journaled once, in order."""
+    with shape_run(TORCH) as run:
+        runner = drive(run, schedule, crash_points)
+        check(run, runner)
+        folds = [r["predict_start"] for r in rows(run.journal, "model_trained")]
+        kills = run.kills
+    event(f"kills: {kills}")
+    assert folds == sorted(set(folds)) and len(folds) >= 2, folds
 
 
 @pytest.mark.slow

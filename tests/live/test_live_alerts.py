@@ -17,6 +17,7 @@ import pytest
 
 from tests.live.live_emulated import STRATEGY, emulated_run, tick_bars
 from tradeloom.cli.main import main
+from tradeloom.journal import TradingStateChanged, read_events
 
 ALERTING = (
     STRATEGY.replace(
@@ -137,6 +138,15 @@ def test_halt_kill_and_stale_data_reach_every_target(
     assert set(targets) == {"/hook", "/slack", "/bot123:secret-bot-token/sendMessage"}
     events = [body["event"] for body in targets["/hook"]]
     assert events == ["stale_data", "kill", "resume", "halt"]
+    # every alert carries its event's time: the kill switch and the resume (journaled
+    # between bars, without a bar's time) the time they were journaled at
+    journaled = [
+        e.at.isoformat()
+        for e in read_events(tmp_path / "run" / "journal.sqlite")
+        if isinstance(e, TradingStateChanged) and e.code in ("KILL_SWITCH", "RESUME")
+    ]
+    assert [body["time"] for body in targets["/hook"][1:3]] == journaled
+    assert len(journaled) == 2 and targets["/hook"][-1]["time"]
     halt = targets["/hook"][-1]
     assert halt["severity"] == "critical" and halt["title"] == "trading halted (MAX_DRAWDOWN_HALT)"
     assert halt["run"] == "run" and halt["strategy"] == "live_rf" and halt["mode"] == "paper"

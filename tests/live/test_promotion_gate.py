@@ -506,15 +506,17 @@ def test_a_trained_challenger_shadows_beside_a_saved_champion(
     assert [r["bar"] for r in rows(run, "challenger_bar")] == [
         r["bar"] for r in rows(run, "live_bar")
     ]
-    other = {**MODEL, "label": {"horizon": 5}}
-    capsys.readouterr()
-    code, _ = play(tmp_path / "other", strategy(champion, [{"name": "trained", "model": other}]), 3)
-    assert code == 2
-    assert re.fullmatch(
+    other = strategy(champion, [{"name": "trained", "model": {**MODEL, "label": {"horizon": 5}}}])
+    said = (
         rf"{re.escape(str(tmp_path / 'other' / 's.yaml'))}:\d+:\d+ challengers\.0\.model\.label: "
-        r"a challenger is scored on the strategy's label: horizon must be 3, was 5",
-        capsys.readouterr().err.strip(),
+        r"a challenger is scored on the strategy's label: horizon must be 3, was 5"
     )
+    capsys.readouterr()
+    assert main(["validate", str(_written(tmp_path / "other", other))]) == 2
+    assert re.fullmatch(said, capsys.readouterr().err.strip())  # validate: the whole truth
+    code, _ = play(tmp_path / "other", other, 3)
+    assert code == 2
+    assert re.fullmatch(said, capsys.readouterr().err.strip())
 
 
 def _written(folder: Path, document: dict[str, Any]) -> Path:

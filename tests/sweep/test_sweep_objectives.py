@@ -20,11 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import forkserver
+from tradeloom.cli.main import main
 from tradeloom.errors import UserError
 from tradeloom.reporting.metrics import daily_ratios
 from tradeloom.sweep import overfitting as of
-from tradeloom.sweep.leaderboard import pareto_fronts, rank
-from tradeloom.sweep.objective import parse_constraints, parse_objective
+from tradeloom.sweep.leaderboard import leaderboard_table, pareto_fronts, rank
+from tradeloom.sweep.objective import MAX_DEPTH, parse_constraints, parse_objective
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEP_FILES = sorted((ROOT / "examples" / "sweep_files").glob("*.sweep.yaml"))
@@ -79,6 +80,80 @@ def test_a_bad_objective_is_one_line(text: str, message: str) -> None:
         parse_objective(text)
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+DEEPER = (
+    f"nests deeper than {MAX_DEPTH} levels (parentheses, signs and operators each count one); "
+    "write it shorter"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("(" * MAX_DEPTH + "sharpe" + ")" * MAX_DEPTH, 2.0),
+        ("-" * MAX_DEPTH + "sharpe", 2.0),
+        ("+".join(["sharpe"] * (MAX_DEPTH + 1)), 2.0 * (MAX_DEPTH + 1)),
+        ("-(" * (MAX_DEPTH // 2) + "sharpe" + ")" * (MAX_DEPTH // 2), 2.0),
+    ],
+)
+def test_an_objective_nested_to_the_limit_is_computed(text: str, value: float) -> None:
+    assert parse_objective(text).value_of({"sharpe": 2.0}) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("(" * (MAX_DEPTH + 1) + "sharpe" + ")" * (MAX_DEPTH + 1), "(" * 57 + "..."),
+        ("(" * 5000 + "sharpe" + ")" * 5000, "(" * 57 + "..."),
+        ("-" * 20_000 + "sharpe", "-" * 57 + "..."),
+        ("+".join(["sharpe"] * (MAX_DEPTH + 2)), ("sharpe+" * 9)[:57] + "..."),
+        ("sharpe" + "*2" * 5000, "sharpe" + "*2" * 25 + "*..."),
+    ],
+)
+def test_an_objective_nested_past_the_limit_is_one_line(text: str, shown: str) -> None:
+    with pytest.raises(
+        UserError, match=rf"^--objective: '{re.escape(shown)}' {re.escape(DEEPER)}$"
+    ):
+        parse_objective(text)
+
+
+def test_a_deep_objective_on_the_command_line_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = "(" * 10_000 + "sharpe" + ")" * 10_000
+    strategy = ROOT / "examples" / "sweep_files" / "small_lr.yaml"
+    code = main(["sweep", str(strategy), "--grid", "signal.threshold=0.1,0.2",
+                 "--objective", deep, "--out", str(tmp_path / "s")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (2, "", f"--objective: '{'(' * 57}...' {DEEPER}\n")
+
+
+def test_the_leaderboard_of_several_objectives_says_it_ranks_by_their_front() -> None:
+    from rich.console import Console
+
+    frame = _frame().assign(total_return=0.1, variant=range(5), **{"param.x": list("abcde")})
+    goals = tuple(parse_objective(t) for t in ("sharpe", "-max_drawdown"))
+    ranked = rank(frame, "sharpe", "maximize", objectives=goals)
+    console = Console(width=160, record=True)
+    objectives = ("sharpe", "-max_drawdown")
+    console.print(leaderboard_table(ranked, ["param.x"], "sharpe", objectives=objectives))
+    lines = console.export_text().splitlines()
+
+    assert lines[0].strip() == "best 5 of 5 by Pareto front of sharpe, -max_drawdown, then sharpe"
+    cells = [[c.strip() for c in re.split("[│┃]", line)[1:6]] for line in lines[2:-1]]
+    # front 1: sharpe 3 (drawdown 0.3), 1 (0.1), 0.5 (0); 2 (0.5) is beaten by 3; NaN: none
+    assert [row for row in cells if row] == [
+        ["#", "row", "front", "x", "sharpe"],
+        ["1", "4", "1", "e", "3"],
+        ["2", "0", "1", "a", "1"],
+        ["3", "3", "1", "d", "0.5"],
+        ["4", "1", "2", "b", "2"],
+        ["5", "2", "-", "c", "nan"],
+    ]
+    console = Console(width=160, record=True)
+    console.print(leaderboard_table(ranked, ["param.x"], "sharpe"))
+    assert console.export_text().splitlines()[0].strip() == "best 5 of 5 by sharpe"
 
 
 def test_constraints_bound_metrics_and_reject_nan() -> None:

@@ -344,7 +344,13 @@ class Run:
         words = [f"{k}={v}" for k, v in (tolerances or {}).items()]
         folder = None if out is None else as_path(out, "out", "a folder")
         history = None if data is None else as_path(data, "data", "a file")
-        return parity(self._folder(), out=folder, tolerances=parse_tolerances(words), data=history)
+        return parity(
+            self._folder(),
+            out=folder,
+            tolerances=parse_tolerances(words),
+            data=history,
+            option="out",
+        )
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -34,10 +34,11 @@ from tradeloom.engine.allocation import GivenWeights
 from tradeloom.engine.book import Book
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
+from tradeloom.engine.portfolio_checks import clock_problem, clock_text, group_problems
 from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.errors import UserError
+from tradeloom.errors import ConfigError
 from tradeloom.journal import OrderExpired
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 
@@ -113,7 +114,7 @@ def run_portfolio_backtest(
     `tradeloom.backtest.portfolio_run.run_portfolio` before the run starts).
 
     Raises:
-        UserError: Their bars are not on one clock, or a group of ``risk.portfolio``
+        ConfigError: Their bars are not on one clock, or a group of ``risk.portfolio``
             names a market no strategy trades.
     """
     strategies = [_strategy(pipeline, recorder) for pipeline in pipelines]
@@ -217,31 +218,28 @@ def _common_clock(
     """Return the clock every strategy's bars share.
 
     Raises:
-        UserError: Two strategies' bars are on different clocks.
+        ConfigError: Strategies' bars are on different clocks (`clock_problem`: validation
+            finds it where every data source declares its clock).
     """
     first = strategies[0].universe
-    for pipeline, strategy in zip(pipelines[1:], strategies[1:], strict=True):
-        universe = strategy.universe
-        if not universe.index.equals(first.index):
-            raise UserError(
-                f"{portfolio.source}: the strategies' bars must share one clock: "
-                f"{pipelines[0].config.name} has {_clock(first)}, {pipeline.config.name} "
-                f"has {_clock(universe)}; give them the same timeframe, start and bars"
-            )
+    problems = [
+        clock_problem(portfolio, pipelines, k, _clock(first), _clock(strategy.universe))
+        for k, strategy in enumerate(strategies[1:], start=1)
+        if not strategy.universe.index.equals(first.index)
+    ]
+    if problems:
+        raise ConfigError(problems)
     return first.index
 
 
 def _check_groups(portfolio: PortfolioConfig, books: Books) -> None:
-    """Refuse a group of ``risk.portfolio`` naming a market no strategy trades."""
-    for name, members in portfolio.file.risk.portfolio.groups.items():
-        for symbol in members:
-            if symbol not in books.symbols:
-                raise UserError(
-                    f"{portfolio.source}: risk.portfolio.groups.{name}: {symbol!r} is not a "
-                    f"market of any strategy (they trade {', '.join(books.markets)})"
-                )
+    """Refuse a group of ``risk.portfolio`` naming a market no strategy trades
+    (`group_problems`: validation finds it where every strategy lists its symbols)."""
+    problems = group_problems(portfolio, books.symbols)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _clock(universe: Universe) -> str:
     index = universe.index
-    return f"{len(index):,} {universe.timeframe} bars from {index[0]:%Y-%m-%dT%H:%MZ}"
+    return clock_text(universe.timeframe, index[0], len(index))

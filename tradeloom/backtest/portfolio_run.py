@@ -12,6 +12,7 @@ resolved strategy file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ from tradeloom.backtest.saved_models import folder_name, save_trained
 from tradeloom.backtest.tables import FILL_COLUMNS, ORDER_COLUMNS, markets, records
 from tradeloom.engine.account import account_problems
 from tradeloom.engine.allocation import GivenWeights
+from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.frames import equal_weight, position_rows
+from tradeloom.engine.portfolio_checks import portfolio_problems
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
@@ -90,10 +93,11 @@ def run_portfolio(
             parity replay), instead of the file's allocation (`run_portfolio_backtest`).
 
     Raises:
-        ConfigError: The strategies cannot share one account (`account_problems`),
-            before the run directory is made.
+        ConfigError: The strategies cannot share one account (`account_problems`,
+            `portfolio_problems`), before the run directory is made.
     """
     problems = account_problems(pipelines)
+    problems += portfolio_problems(portfolio, pipelines)  # validation's, too
     if problems:
         raise ConfigError(problems)
     keep_freed_memory()  # the run's arrays reuse the pages of those it dropped
@@ -242,7 +246,15 @@ def portfolio_metrics(
         "attribution": by_symbol,
         "attribution_by_strategy": by_strategy,
         "attribution_by_book": by_book,
+        **_calibration_warnings(pipelines),
     }
+
+
+def _calibration_warnings(pipelines: Sequence[Pipeline]) -> dict[str, str]:
+    """``calibration_warning`` of each strategy it holds for, named, in one line."""
+    said = [calibration_metric(p.config, p.sizer, p.model, member=p.config.name) for p in pipelines]
+    lines = [entry["calibration_warning"] for entry in said if entry]
+    return {"calibration_warning": "; ".join(lines)} if lines else {}
 
 
 def _tables(pipelines: list[Pipeline]) -> str:

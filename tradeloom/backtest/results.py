@@ -21,6 +21,7 @@ from tradeloom.backtest.pipeline import BacktestResult, Curve
 from tradeloom.backtest.saved_models import save_models
 from tradeloom.domain import Order, Universe
 from tradeloom.engine.allocating import LATE
+from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
@@ -343,6 +344,7 @@ def _metrics(
         ),
         # only where it holds: a run whose model trained writes the metrics.json it did
         **({"model_never_trained": untrained} if untrained else {}),
+        **calibration_metric(pipeline.config, pipeline.sizer, pipeline.model),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),

@@ -79,6 +79,7 @@ def run_live(
     quiet: bool = False,
     speed: float | None = None,
     portfolio: LivePortfolio | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """Start (or restart) the run and trade until stopped; return a one-line summary (and,
     when it refused anything, its refusals by code and purpose, the exits refused warned).
@@ -88,7 +89,8 @@ def run_live(
     served by the exchange emulator at that many times real time
     (`tradeloom.live.sim_clock.SimulatedMarket`). With ``portfolio``, ``pipeline``
     is its account's (`tradeloom.live.portfolio_session.account_pipeline`) and
-    the strategies trade together on it (``--clock simulated`` only).
+    the strategies trade together on it (``--clock simulated`` only). ``notes`` are
+    printed on stderr once the run has started (a run refused says its refusal alone).
 
     Raises:
         UserError: The run directory is not a run's, the metrics port is taken, or
@@ -135,6 +137,8 @@ def run_live(
                 runner.inbox.install_signal_handlers()
             try:
                 runner.start()
+                for note in notes:
+                    print(note, file=sys.stderr, flush=True)
                 asked = [r.action for r in runner.inbox.pending()]
                 halted = _halted_line(run_dir, killed=runner.session_or_fail.killed, asked=asked)
                 if halted is not None:

@@ -44,6 +44,7 @@ from tradeloom.cli.run_command import (
     _refuse_funding,
     _refuse_pairs,
     _run,
+    portfolio_pipelines,
 )
 from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ConfigError, ServiceUnreachable, UserError
@@ -430,8 +431,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Replay the bars a paper or live run saw through the backtest, under the "
         "strategy it started with and its models' probabilities, compare bar by bar "
         "(probability, signal, order, fill, position, cash, equity) and attribute each "
-        "difference and the equity gap to a cause. Exit 0: every difference explained and "
-        "within its tolerance; 1: not; 2: bad input.",
+        "difference and the equity gap to a cause. The journal is verified first (as "
+        "tradeloom journal verify) and the run's files read by the safe reader. Exit 0: "
+        "every difference explained and within its tolerance; 1: not; 2: bad input (a "
+        "journal that cannot be trusted among it).",
     )
     parity.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parity.add_argument(
@@ -439,9 +442,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="relative=1e-9 (numbers equal within), absolute=1e-6 (money equal within), "
-        "late=1 (a bar played this many bars after its close is late), or a cause's "
-        "largest |P&L| (slippage=25); repeat for several",
+        help="relative=1e-9 (numbers equal within; below 1), absolute=1e-6 (money equal "
+        "within), late=1 (a bar played this many bars after its close is late), or a "
+        "cause's largest |P&L| (slippage=25), each a finite number >= 0; repeat for several",
     )
     parity.add_argument(
         "--out",
@@ -449,7 +452,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="where parity.json, parity.html and the replay's run folder (reference/) go "
-        "(default: RUN_DIR/parity)",
+        "(default: RUN_DIR/parity); what an earlier parity wrote there is replaced",
     )
     parity.add_argument(
         "--data",
@@ -797,20 +800,13 @@ def _rebalance_words(rule: Rebalance) -> str:
 def _validate_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.engine.account import account_problems, account_venue
     from tradeloom.engine.capabilities import one_account_problems
-    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.engine.portfolio_checks import portfolio_problems
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    pipelines, problems = [], []
     simulated = args.clock == "simulated"
-    for config in portfolio.strategies:  # every strategy's problems, not the first's only
-        try:
-            pipelines.append(build_pipeline(config, mode=args.mode, served=simulated))
-        except ConfigError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise ConfigError(problems)
-    problems = account_problems(pipelines)
+    pipelines = portfolio_pipelines(portfolio, args.mode, served=simulated)  # as run builds them
+    problems = account_problems(pipelines) + portfolio_problems(portfolio, pipelines)
     account = None
     if args.mode == "live":
         account = account_venue(portfolio, pipelines[0])

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.plugins.manager import Plugins
     from tradeloom.schemas.config import StrategyConfig
+    from tradeloom.schemas.portfolio_file import PortfolioConfig
     from tradeloom.schemas.yaml_loader import YamlDocument
 
 _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
@@ -133,14 +134,13 @@ def _run_portfolio(args: argparse.Namespace) -> int:
         return _run_live_portfolio(args)
     from tradeloom.backtest.pipeline import Driver
     from tradeloom.backtest.portfolio_run import run_portfolio
-    from tradeloom.engine.wiring import build_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.reporting.summary import format_summary
     from tradeloom.runtime.collection_pace import settle
     from tradeloom.schemas.portfolio_file import load_portfolio
 
     portfolio = load_portfolio(args.file, args.overrides)
-    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    pipelines = list(portfolio_pipelines(portfolio, "backtest"))
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     driver: Driver = _DRIVERS[args.driver]
@@ -152,7 +152,7 @@ def _run_portfolio(args: argparse.Namespace) -> int:
 
 def _run_live_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.cli.launch import run_live
-    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.engine.portfolio_checks import portfolio_problems
     from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.schemas.portfolio_file import load_portfolio
@@ -160,16 +160,15 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     simulated = args.clock == "simulated"
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
-    pipelines = tuple(
-        build_pipeline(config, mode="paper", served=True) if simulated else build_pipeline(config)
-        for config in portfolio.strategies
-    )
+    pipelines = portfolio_pipelines(portfolio, args.mode, served=simulated)
     _refuse_funding(pipelines, args.mode)
     _refuse_pairs(pipelines, args.mode)
+    problems = portfolio_problems(portfolio, pipelines)  # as validate, and a backtest, do
+    if problems:
+        raise ConfigError(problems)
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))  # every strategy's, for the observers
     account = account_pipeline(portfolio, pipelines)
-    _print_notes(pipelines)
     print(
         run_live(
             account,
@@ -181,6 +180,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             speed=None if not simulated else (args.speed if args.speed is not None else 3600.0),
             portfolio=LivePortfolio(portfolio, pipelines),
+            notes=_notes(pipelines),
         )
     )
     return 0
@@ -194,7 +194,6 @@ def _run_live(args: argparse.Namespace) -> int:
     # simulated: the data source is swapped for the emulator's after it loaded the bars
     pipeline, plugins = _load(args, args.mode, served=simulated)
     _refuse_pairs([pipeline], args.mode)
-    _print_notes([pipeline])
     speed = None if not simulated else (args.speed if args.speed is not None else 3600.0)
     print(
         run_live(
@@ -206,9 +205,31 @@ def _run_live(args: argparse.Namespace) -> int:
             max_bars=args.max_bars,
             quiet=args.quiet,
             speed=speed,
+            notes=_notes([pipeline]),
         )
     )
     return 0
+
+
+def portfolio_pipelines(
+    portfolio: PortfolioConfig, mode: Mode, *, served: bool = False
+) -> tuple[Pipeline, ...]:
+    """Build every strategy of ``portfolio`` for ``mode``, as validate and run both do.
+
+    Raises:
+        ConfigError: Every strategy's problems, each at its own file's line.
+    """
+    from tradeloom.engine.wiring import build_pipeline
+
+    pipelines, problems = [], []
+    for config in portfolio.strategies:  # every strategy's problems, not the first's only
+        try:
+            pipelines.append(build_pipeline(config, mode=mode, served=served))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return tuple(pipelines)
 
 
 def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
@@ -253,13 +274,26 @@ def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:
 
 
 def _print_notes(pipelines: Sequence[Pipeline]) -> None:
-    """Print, on stderr, what a paper or live run of these strategies should know (a model
-    whose probabilities may differ from the backtest's in the last bits)."""
-    from tradeloom.engine.capabilities import parity_notes
+    """Print, on stderr, what a paper or live run of these strategies should know
+    (`_notes`)."""
+    for note in _notes(pipelines):
+        print(note, file=sys.stderr)
 
+
+def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
+    """Return, one line each, what a paper or live run of these strategies should know (a
+    model whose probabilities may differ from the backtest's in the last bits, a sizing
+    that needs a calibrated model beside one that is not); validate prints them, a run
+    once it has started (a run refused says its refusal alone)."""
+    from tradeloom.engine.capabilities import calibration_warning, parity_notes
+
+    lines: list[str] = []
     for pipeline in pipelines:
-        for note in parity_notes(pipeline.config, pipeline.model):
-            print(note, file=sys.stderr)
+        config = pipeline.config
+        warning = calibration_warning(config, pipeline.sizer, pipeline.model)
+        notes = [*parity_notes(config, pipeline.model), *([warning] if warning else [])]
+        lines.extend(str(note) for note in notes)
+    return lines
 
 
 def _print_fee_note(config: StrategyConfig, venue: object) -> None:

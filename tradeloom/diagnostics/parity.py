@@ -1,13 +1,18 @@
 """Replay a paper or live run's bars as a backtest and explain every difference
 (``tradeloom parity RUN_DIR``, `Run.parity`).
 
-1. The run's journal gives the bars it saw, as it saw them (``live_bar`` rows), and
-   each bar's probability, as the run's models gave it (the folds it trained, when it
-   trained them): the replay's model is those probabilities (a ``precomputed`` model),
-   so a retrain at another moment is not a false difference.
+1. The run's journal, verified first as ``tradeloom journal verify`` verifies it (a cut,
+   broken or another run's journal is refused), gives the bars it saw, as it saw them
+   (``live_bar`` rows), and each bar's probability, as the run's models gave it (the
+   folds it trained, when it trained them): the replay's model is those probabilities
+   (a ``precomputed`` model), so a retrain at another moment is not a false difference.
+   The run's files are read by the safe reader (`tradeloom.files.reading`).
 2. The replay is a backtest of the strategy document the run started under
-   (``run_started``), on those bars, from the run's starting cash, written to
-   ``OUT/reference`` (a run folder like any other).
+   (``run_started``), on the bars it warmed up on (with no probability:
+   `tradeloom.diagnostics.parity_history`) and then those bars, read with its data
+   section's calendar, validation, series and book, from the run's starting cash,
+   written to ``OUT/reference`` (a run folder like any other; an earlier parity's
+   replay there is replaced).
 3. Bar by bar, the two are compared: probability, signal, order (side, quantity,
    reason), fill (price, quantity, fee), position, cash and equity. Each difference
    gets a cause (`CAUSES`); the equity gap is split into P&L by cause, fill by fill,
@@ -34,6 +39,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +57,7 @@ from tradeloom.diagnostics.parity_allocation import (
     rebalances,
 )
 from tradeloom.diagnostics.parity_data import Revision, book_revision, read_revision
+from tradeloom.diagnostics.parity_history import history
 from tradeloom.diagnostics.parity_knock_on import ExplainedSoFar
 from tradeloom.diagnostics.parity_portfolio import (
     SEPARATOR,
@@ -61,7 +69,9 @@ from tradeloom.diagnostics.parity_portfolio import (
 )
 from tradeloom.engine.allocation import GivenWeights
 from tradeloom.errors import UserError
-from tradeloom.journal import journal_path, read_rows
+from tradeloom.files.reading import NotAFile, read_yaml, require_regular
+from tradeloom.files.writing import OutputFolder
+from tradeloom.journal import journal_path, read_rows, verify
 from tradeloom.reporting.settings_diff import flatten
 from tradeloom.schemas.file_kind import is_portfolio_document
 
@@ -111,6 +121,13 @@ _ACCOUNT_KEYS = frozenset({"exchange", "options", "config", "api_key", "secret",
 _DIFFERENCE_COLUMNS = (
     "timestamp", "bar", "symbol", "venue", "field", "run", "reference", "cause", "code", "pnl"
 )  # fmt: skip
+_OHLCV = ("open", "high", "low", "close", "volume")
+_DATA_KEPT = ("timeframe", "calendar", "validation")
+"""The run's data keys the replay's bars are read with (a file source's keys)."""
+_FUNDING_RATE = "funding_rate"
+"""An exchange's funding series: the replay books the rates the run booked instead."""
+_BOOK_FILE = "book.parquet"
+"""The order book a paper or live run saw, kept in its folder (`tradeloom.live.book_feed`)."""
 _DEFAULT_CASH = 100_000.0
 """``initial_cash``'s default (`SimulatedVenueParams`)."""
 
@@ -147,7 +164,8 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
 
     Raises:
         UserError: A word without ``=``, an unknown key, or a value that is not a
-            non-negative number.
+            finite number >= 0 (``relative``: below 1): an infinite tolerance (``1e309``
+            reads as one) or a relative one of 1 passes any difference.
     """
     tolerances = dict(TOLERANCES)
     known = [*TOLERANCES, *CAUSES]
@@ -161,8 +179,13 @@ def parse_tolerances(words: Sequence[str]) -> dict[str, float]:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not value >= 0:
-            raise UserError(f"--tolerance {word}: expected a number >= 0, was {text!r}")
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"--tolerance {word}: expected a finite number >= 0, was {text!r}")
+        if key == "relative" and value >= 1:
+            raise UserError(
+                f"--tolerance {word}: expected a share below 1 (1 passes any two numbers of "
+                f"one sign), was {text!r}"
+            )
         tolerances[key] = value
     return tolerances
 
@@ -194,6 +217,23 @@ class _Journal:
     weights: GivenWeights | None = None
     """A portfolio file's run: the weights between its strategies as it decided them
     (None: fixed)."""
+    path: Path = field(default_factory=Path)
+    """The journal."""
+    source: str = ""
+    """The strategy file as the run named it (``run_started``: from the folder it was
+    started in)."""
+    history: pd.DataFrame | None = None
+    """The bars the run warmed up on (`tradeloom.diagnostics.parity_history.history`:
+    ``timestamp``, ``symbol``, OHLCV), which
+    the replay plays first, with no probability; None: none (the replay starts at the
+    first live bar)."""
+    history_note: str = ""
+    """Why the history is not replayed ('' when it is, or the run has none)."""
+
+    @property
+    def history_bars(self) -> int:
+        """Return how many bars of the replay's clock come before the first live bar."""
+        return 0 if self.history is None else int(self.history["timestamp"].nunique())
 
 
 def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
@@ -204,6 +244,16 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         raise UserError(
             f"{run_dir}: no journal ({path.name}); give the folder a paper or live run wrote"
         )
+    # strategy.yaml against the documents the run traded (read by the safe reader), then
+    # the journal as `tradeloom journal verify`, `status` and `report` check it: a cut,
+    # broken or another run's journal is no truth to replay. The file first: its message
+    # names the key that changed, where the chain's would name two hashes.
+    documents = [
+        r.values.get("document") for r in read_rows(path, ["run_started", "config_reloaded"])
+    ]
+    if documents and isinstance(documents[0], dict) and os.path.lexists(_strategy_file(run_dir)):
+        _check_strategy(run_dir, documents)  # a paper or live run's (none: once read, below)
+    verify(path)
     kinds = (
         "run_started",
         "live_bar",
@@ -226,6 +276,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         "allocation_decided",
         "venue_at_start",
         "strategy_at_start",
+        "warm_up",
         *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
@@ -263,7 +314,7 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
     for r in rows["venue_at_start"]:  # a router's live run: its market's lot at each venue
         for symbol in symbols:
             dust[symbol] = max(dust[symbol], float(r.values.get("dust") or 0.0))
-    return _Journal(
+    journal = _Journal(
         str(start["mode"]),
         float(start["capital"]),
         dust,
@@ -275,7 +326,13 @@ def _read_journal(run_dir: Path, until_bar: int | None = None) -> _Journal:
         _scales(rows),
         members,
         given_weights(document, members, rows, path) if members else None,
+        path,
+        str(start.get("source") or ""),
     )
+    if members:  # a portfolio's books start at their first live bar
+        return journal
+    found, note = history(document, journal.source, rows["warm_up"], symbols)
+    return dataclasses.replace(journal, history=found, history_note=note)
 
 
 _CANARY_ROWS = ("canary_started", "canary_passed", "canary_rolled_back")
@@ -294,17 +351,20 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     return [(time, fraction) for _, time, fraction in changes]
 
 
-def _check_strategy(run_dir: Path, journal: _Journal) -> None:
-    """Refuse a strategy.yaml that is neither the document the run started under nor
-    one it reloaded, naming the first key that differs."""
-    file = run_dir / "strategy.yaml"
-    if not file.is_file():
-        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote")
-    try:
-        written = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{file}: not a YAML strategy file ({type(exc).__name__})") from None
-    known = [journal.document, *(r.values["document"] for r in journal.rows["config_reloaded"])]
+def _strategy_file(run_dir: Path) -> Path:
+    return run_dir / "strategy.yaml"
+
+
+def _check_strategy(run_dir: Path, known: Sequence[Any]) -> None:
+    """Refuse a strategy.yaml that is none of ``known``, the documents the run started
+    under and reloaded, naming the first key that differs from the last."""
+    file = _strategy_file(run_dir)
+    try:  # the safe reader every reader of a run folder uses (a FIFO, a bomb: one line)
+        written = read_yaml(file, "a run's strategy file")
+    except NotAFile as exc:
+        if exc.mode is not None:
+            raise
+        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote") from None
     if any(written == doc for doc in known):
         return
     mine, theirs = flatten(written), flatten(known[-1])
@@ -334,12 +394,26 @@ def _replay_document(
             "symbols": journal.symbols,
             "symbol_column": "symbol",
         }
-    if "timeframe" in data:
-        document["data"]["timeframe"] = data["timeframe"]
+    # the run's bars as its data section reads them: its calendar's closures are no gaps,
+    # its validation's repairs are no refusal, its series and book beside them
+    document["data"] |= {key: data[key] for key in _DATA_KEPT if key in data}
+    auxiliary = [
+        _beside(journal, series, f"data.auxiliary.{i}")
+        for i, series in enumerate(data.get("auxiliary") or [])
+        if isinstance(series, dict) and series.get("kind") != _FUNDING_RATE
+    ]
     if funding_file is not None:  # the rates the run booked, at the bars it booked them
         series = {"name": execution.get("funding"), "kind": "file", "path": str(funding_file)}
         series |= {"column": "rate", "symbol_column": "symbol", "available_after": "0s"}
-        document["data"]["auxiliary"] = [series]
+        auxiliary.append(series)
+    if auxiliary:
+        document["data"]["auxiliary"] = auxiliary
+    book = data.get("order_book")
+    if isinstance(book, dict):  # the book the run saw, as it kept it (`tradeloom.live.book_feed`)
+        kept = journal.path.parent / _BOOK_FILE
+        require_regular(kept, "the order book the run saw")
+        document["data"]["order_book"] = {**book, "path": str(kept.absolute())}
+    _health_without_retraining(document)
     model = document.get("model") or {}
     label = model.get("label") if isinstance(model, dict) else None
     horizon = label.get("horizon", 1) if isinstance(label, dict) else 1
@@ -350,6 +424,33 @@ def _replay_document(
     # is in the journaled probabilities: the replay has none to check or run
     document.pop("challengers", None)
     return document
+
+
+def _beside(journal: _Journal, series: dict[str, Any], where: str) -> dict[str, Any]:
+    """``series`` with its relative ``path`` resolved as the run resolved it: beside its
+    strategy file (``run_started``'s ``source``, from the folder the run was started in).
+
+    Raises:
+        UserError: The file is not there (``where``: its key path).
+    """
+    path = series.get("path")
+    if not isinstance(path, str):
+        return series
+    file = (Path(journal.source).parent / path).absolute()
+    if not file.exists():
+        raise UserError(
+            f"{journal.path}: {where}.path {file} is not there; run parity from the folder "
+            f"the run was started in (the run read it beside {journal.source or 'its file'})"
+        )
+    return {**series, "path": str(file)}
+
+
+def _health_without_retraining(document: dict[str, Any]) -> None:
+    """A health rule's ``retrain`` is in the run's journaled probabilities; the replay's
+    model (precomputed: them) has nothing to retrain, so the rule only warns there."""
+    for rule in document.get("health") or []:
+        if isinstance(rule, dict) and rule.get("action") == "retrain":
+            rule["action"] = "warn"
 
 
 def _replay_execution(execution: dict[str, Any], capital: float) -> dict[str, Any]:
@@ -383,31 +484,51 @@ def _simulated(venue: dict[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def _replay(journal: _Journal, out: Path, name: str = "reference") -> Path:
+def _replay(journal: _Journal, out: OutputFolder, name: str = "reference") -> Path:
     from tradeloom.backtest.run import run_strategy
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.errors import ConfigError
     from tradeloom.schemas import load_strategy
 
-    reference = out / name
-    if reference.exists() and any(reference.iterdir()):
-        raise UserError(f"{reference}: exists and holds files; give another --out")
+    reference = out.subfolder(name)  # an earlier parity's replay: replaced
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
-        if journal.members:  # a portfolio file: each member's books, one account
-            run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
-            return reference
-        file = _strategy_files(journal, Path(folder), "strategy")
         try:
-            config, plugins = load_strategy(file, ())
-        except ConfigError as exc:
-            raise UserError(f"the run's strategy does not load now: {exc}") from None
-        pipeline = build_pipeline(config)
-        if journal.rebalances:  # the run's rebalances, not solved again
-            pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
-        if journal.scales:  # the run's canaries, each at its bar
-            pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
-        run_strategy(pipeline, plugins, out=reference)
+            if journal.members:  # a portfolio file: each member's books, one account
+                run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
+                return reference
+            file = _strategy_files(journal, Path(folder), "strategy")
+            try:
+                config, plugins = load_strategy(file, ())
+            except ConfigError as exc:
+                raise UserError(f"the run's strategy does not load now: {exc}") from None
+            pipeline = build_pipeline(config)
+            if journal.rebalances:  # the run's rebalances, not solved again
+                pipeline = dataclasses.replace(pipeline, rebalances=journal.rebalances)
+            if journal.scales:  # the run's canaries, each at its bar
+                pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
+            run_strategy(pipeline, plugins, out=reference)
+        except UserError as exc:  # named by what the user has, not the replay's scratch files
+            raise UserError(_scratch_named(str(exc), Path(folder), journal)) from None
     return reference
+
+
+def _scratch_named(message: str, folder: Path, journal: _Journal) -> str:
+    """``message`` with the replay's scratch files named as what they were written from:
+    its bars as the journal's ``live_bar`` rows, its strategy file as the one the run
+    started under."""
+
+    def named(match: re.Match[str]) -> str:
+        stem, _, suffix = match.group(1).rpartition(".")
+        if suffix == "csv":
+            if stem.endswith("-funding"):
+                return f"the funding the run booked ({journal.path}, its funding rows)"
+            return f"the bars the run saw ({journal.path}, its live_bar rows)"
+        file = journal.path.parent / "strategy.yaml"
+        if stem in ("strategy", "portfolio"):
+            return f"{file} (as the replay runs it)"
+        return f"strategy {stem!r} of {file} (as the replay runs it)"
+
+    return re.sub(re.escape(str(folder)) + r"/([^\s:,;]+)(:\d+:\d+)?", named, message)
 
 
 def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
@@ -415,27 +536,35 @@ def _strategy_files(journal: _Journal, folder: Path, stem: str) -> Path:
     probabilities a column) and funding rates into ``folder``; return the file."""
     live = journal.live
     bars = pd.DataFrame({"timestamp": [pd.Timestamp(r.timestamp) for r in live]})
-    if len(journal.symbols) > 1:
-        bars["symbol"] = [r.symbol for r in live]
-    for column in ("open", "high", "low", "close", "volume"):
+    bars["symbol"] = [r.symbol for r in live]
+    for column in _OHLCV:
         bars[column] = [float(r.values[column]) for r in live]
     bars["p_up"] = [
         math.nan if r.values["probability"] is None else float(r.values["probability"])
         for r in live
     ]
+    if journal.history is not None:  # the warm-up: its features, regimes and peaks; no orders
+        bars = pd.concat([journal.history.assign(p_up=math.nan), bars], ignore_index=True)
+    if len(journal.symbols) == 1:
+        bars = bars.drop(columns="symbol")
     bars_file = folder / f"{stem}.csv"
     bars.to_csv(bars_file, index=False)
     funding_file = None
-    if journal.rows["funding"]:
+    data = journal.document.get("data") or {}
+    series = [s for s in data.get("auxiliary") or [] if isinstance(s, dict)]
+    if journal.rows["funding"] or any(s.get("kind") == _FUNDING_RATE for s in series):
         funding_file = folder / f"{stem}-funding.csv"
-        funded = journal.rows["funding"]
-        pd.DataFrame(
-            {
-                "timestamp": [pd.Timestamp(r.timestamp) for r in funded],
-                "symbol": [r.symbol for r in funded],
-                "rate": [float(r.values["rate"]) for r in funded],
-            }
-        ).to_csv(funding_file, index=False)
+        funded = [
+            (pd.Timestamp(r.timestamp), r.symbol, float(r.values["rate"]))
+            for r in journal.rows["funding"]
+        ]
+        # none booked yet: a rate of 0 at the first bar (it books nothing), as a series
+        # holds a row of each symbol
+        booked = {symbol for _, symbol, _ in funded}
+        first = pd.Timestamp(bars["timestamp"].iloc[0])
+        funded += [(first, symbol, 0.0) for symbol in journal.symbols if symbol not in booked]
+        frame = pd.DataFrame(funded, columns=["timestamp", "symbol", "rate"])
+        frame.sort_values("timestamp", kind="stable").to_csv(funding_file, index=False)
     file = folder / f"{stem}.yaml"
     document = _replay_document(journal, bars_file, funding_file)
     file.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -451,6 +580,7 @@ def _portfolio_files(journal: _Journal, folder: Path) -> Path:
         live = book_rows(journal.live, name)
         own = dataclasses.replace(
             journal,
+            source=str(Path(journal.source).parent / str(entry["file"])),
             document=member,
             live=live,
             symbols=list(dict.fromkeys(r.symbol for r in live)),
@@ -574,13 +704,14 @@ def parity(
     tolerances: Mapping[str, float] | None = None,
     until_bar: int | None = None,
     data: Path | None = None,
+    option: str = "--out",
 ) -> ParityResult:
     """Replay the run in ``run_dir`` as a backtest and compare it bar by bar.
 
     Args:
         run_dir: A paper or live run's folder.
         out: Where the replay's run folder (``reference``) goes (default:
-            ``RUN_DIR/parity``).
+            ``RUN_DIR/parity``); an earlier parity's replay there is replaced.
         tolerances: `TOLERANCES` with changes (`parse_tolerances`).
         until_bar: Compare the bars up to this one only (None: every bar): a run that
             trades on (`tradeloom.diagnostics.live_parity`).
@@ -588,27 +719,32 @@ def parity(
             differs from the one the run saw is the cause ``data_revised``, and the
             run is compared with its replay on the history's bars
             (`tradeloom.diagnostics.parity_data`).
+        option: How messages name ``out`` (the Python API's argument: ``out``).
 
     Raises:
-        UserError: A folder without a journal, a journal of another format or another
-            mode, a strategy changed since the run (the key named), a shape parity does
-            not compare yet, a ``data`` file of other symbols or not holding every bar
-            the run saw.
+        UserError: A folder without a journal, a journal `tradeloom.journal.verify`
+            refuses (cut, its chain broken, another run's) or of another mode, a run
+            file the safe reader refuses (`tradeloom.files.reading`), a strategy changed
+            since the run (the key named), a shape parity does not compare yet, a
+            ``data`` file of other symbols or not holding every bar the run saw, an
+            ``out`` that cannot be written (`tradeloom.files.writing.OutputFolder`).
     """
     limits = dict(TOLERANCES if tolerances is None else tolerances)
     journal = _read_journal(run_dir, until_bar)
-    _check_strategy(run_dir, journal)
+    if not os.path.lexists(_strategy_file(run_dir)):
+        raise UserError(f"{run_dir}: no strategy.yaml; give the folder the run wrote")
     revision = None
     if data is not None:
         markets = {s: s.split(SEPARATOR, 1)[1] if journal.members else s for s in journal.symbols}
         revision = read_revision(data, journal.live, markets, limits)
-    out = run_dir / "parity" if out is None else out
-    reference = _replay(journal, out)
+    # made once the run is known sound: a folder that cannot be, one line
+    folder = OutputFolder(run_dir / "parity" if out is None else out, option=option)
+    reference = _replay(journal, folder)
     if revision is None:
         return _by_strategy(journal, _compare(run_dir, journal, reference, limits))
     on_history = reference  # no bar revised: the same replay
     if revision.revised:
-        on_history = _replay(dataclasses.replace(journal, live=revision.live), out, "revised")
+        on_history = _replay(dataclasses.replace(journal, live=revision.live), folder, "revised")
     result = _compare(run_dir, journal, reference, limits, (revision, on_history))
     result.summary["data"] = {
         "file": str(data),
@@ -984,14 +1120,17 @@ def _compare(
     revised: tuple[Revision, Path] | None = None,
 ) -> ParityResult:
     from tradeloom.reporting.run_data import read_table
+    from tradeloom.reporting.run_tables import table_file
 
     ctx = _context(journal, limits)
     seen = _Comparison(journal, ctx, limits)
-    to_run = dict(enumerate(seen.bars))  # the replay's bar i is the run's i-th live bar
+    # the replay's bar h + i is the run's i-th live bar (h: the warm-up's bars it played)
+    h = journal.history_bars
+    to_run = {h + i: bar for i, bar in enumerate(seen.bars)}
 
     # probabilities: the replay's model reads the run's; a difference is the replay's own
     # (a portfolio's replay writes no features table: its members' models are the same)
-    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal)
+    ref_p = [] if journal.members else _probabilities(reference / "features.parquet", journal, h)
     for r, theirs in zip(journal.live if ref_p else [], ref_p, strict=True):
         p = r.values["probability"]
         mine = math.nan if p is None else float(p)
@@ -1040,9 +1179,14 @@ def _compare(
     ref_equity = read_table(reference, "equity")
     if run_equity is None or ref_equity is None:
         raise UserError(f"{run_dir}: no equity table (equity.csv); is the run finished?")
+    if "equity" not in run_equity.columns:
+        raise UserError(
+            f"{run_dir / str(table_file(run_dir, 'equity'))}: no equity column: damaged, or "
+            "not a run's equity table"
+        )
     n = len(seen.bars)
     mine_e = _equity_at(run_equity, [ctx.times[b] for b in seen.bars])
-    theirs_e = ref_equity["equity"].to_numpy(np.float64)[:n]
+    theirs_e = ref_equity["equity"].to_numpy(np.float64)[h : h + n]
     gap = mine_e - theirs_e
     explained = np.sum(list(seen.pnl.values()), axis=0) if seen.pnl else np.zeros(n)
     residual = gap - explained
@@ -1058,17 +1202,18 @@ def _compare(
         history_e = ref_equity if on_history == reference else read_table(on_history, "equity")
         if history_e is None:
             raise UserError(f"{on_history}: the replay on {revision.file} wrote no equity")
-        replayed, theirs_e = theirs_e, history_e["equity"].to_numpy(np.float64)[:n]
+        replayed, theirs_e = theirs_e, history_e["equity"].to_numpy(np.float64)[h : h + n]
         gap = mine_e - theirs_e
         book_revision(seen, revision, replayed, theirs_e)
     return _result(journal, reference, limits, seen, mine_e, theirs_e, gap)
 
 
-def _probabilities(file: Path, journal: _Journal) -> list[float]:
-    """The replay's probability of each live row (a universe's by time and symbol)."""
+def _probabilities(file: Path, journal: _Journal, history_bars: int) -> list[float]:
+    """The replay's probability of each live row (a universe's by time and symbol; one
+    market's after the ``history_bars`` of its warm-up)."""
     frame = pd.read_parquet(file)
     if "symbol" not in frame.columns:
-        return [float(x) for x in frame["probability"].to_numpy(np.float64)]
+        return [float(x) for x in frame["probability"].to_numpy(np.float64)[history_bars:]]
     if "timestamp" in frame.columns:
         frame = frame.set_index("timestamp")
     times = pd.DatetimeIndex(frame.index)
@@ -1199,6 +1344,8 @@ def _result(
             venue: {c: by[c] for c in CAUSES if c in by} for venue, by in seen.by_venue.items()
         },
         "tolerances": {k: (None if math.isinf(v) else v) for k, v in limits.items()},
+        # the bars the run warmed up on, which the replay played first (0 and why: none)
+        "warm_up": {"bars": journal.history_bars, "note": journal.history_note},
         "passed": passed,
     }
     return ParityResult(bars, diffs, causes, summary)
@@ -1254,6 +1401,12 @@ def format_parity(result: ParityResult, run_dir: Path) -> str:
         f"equity: run {s['run_equity']:,.2f}, replay {s['reference_equity']:,.2f}, "
         f"gap {s['equity_gap']:+,.2f}",
     ]
+    note = (s.get("warm_up") or {}).get("note")
+    if note:
+        lines.append(
+            f"warm-up: not replayed ({note}); the replay starts at the first live bar, and "
+            "what needs earlier bars (a regime, an ATR, a volatility) starts empty there"
+        )
     data = s.get("data")
     if data is not None:
         lines.append(

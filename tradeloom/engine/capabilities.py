@@ -23,6 +23,7 @@ from tradeloom.engine.universe_checks import declared_symbols
 from tradeloom.errors import Problem
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols import (
+    DescribedModel,
     JoinsAuxiliary,
     LiveFeed,
     LiveModel,
@@ -30,6 +31,7 @@ from tradeloom.plugins.protocols import (
     LiveVenue,
     ModelParityNote,
     MultiVenue,
+    NeedsCalibration,
     OrderKeys,
     PerSymbolModels,
     missing_members,
@@ -40,11 +42,14 @@ from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 
 __all__ = [
     "Mode",
+    "calibration_metric",
+    "calibration_warning",
     "fee_note",
     "live_account",
     "live_problems",
     "one_account_problems",
     "parity_notes",
+    "uncalibrated",
 ]
 
 Mode = Literal["backtest", "paper", "live"]
@@ -206,6 +211,53 @@ def parity_notes(config: StrategyConfig, model: object) -> list[Problem]:
     if where == config.locate(config.model.path):  # no estimator key: a saved model
         key = config.model.path
     return [Problem(config.locate(key), key, f"note: {note}")]
+
+
+def uncalibrated(sizer: object, model: object) -> bool:
+    """Return whether ``sizer`` reads probabilities as probabilities (`NeedsCalibration`)
+    and ``model`` says it is not calibrated (a swap refuses it, and a hot reload of the
+    sizing to such a sizer while it is in force; every mode warns of it:
+    `calibration_warning`)."""
+    needs = isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
+    return needs and isinstance(model, DescribedModel) and not model.calibrated
+
+
+def calibration_warning(config: StrategyConfig, sizer: object, model: object) -> Problem | None:
+    """Return a warning when ``sizer`` needs a calibrated model and ``model`` is not one
+    (`uncalibrated`, the rule a swap and a hot reload refuse by), located at
+    ``risk.sizing.kind``; None otherwise.
+
+    A warning is not a problem: the file is valid and runs. ``tradeloom validate``, a
+    paper or live run (at its start) and a backtest's summary (``metrics.json``'s
+    ``calibration_warning``) say it, so that a fractional Kelly sized on scores that are
+    not probabilities is never silent.
+    """
+    if not uncalibrated(sizer, model):
+        return None
+    key = f"{config.sizing.path}.kind"
+    return Problem(
+        config.locate(key),
+        key,
+        f"{_WARNING}{config.sizing.kind} reads the probability as a probability (it needs "
+        "a calibrated model) and the model is not calibrated; set model.calibration, or "
+        "size with fixed_fraction",
+    )
+
+
+def calibration_metric(
+    config: StrategyConfig, sizer: object, model: object, member: str = ""
+) -> dict[str, str]:
+    """Return ``metrics.json``'s ``calibration_warning`` (`calibration_warning` without
+    its location, ``member``: the portfolio's strategy it is about), or nothing when it
+    does not hold: the metrics of other runs are as they were."""
+    warning = calibration_warning(config, sizer, model)
+    if warning is None:
+        return {}
+    of = f"{member}: " if member else ""
+    return {"calibration_warning": f"{of}{warning.path}: {warning.message.removeprefix(_WARNING)}"}
+
+
+_WARNING = "warning: "
 
 
 def fee_note(config: StrategyConfig, venue: object) -> Problem | None:

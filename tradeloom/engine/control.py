@@ -87,6 +87,7 @@ __all__ = [
     "Origin",
     "RunDirBusy",
     "controllable_mode",
+    "latch_request",
     "request",
     "request_flatten",
     "request_kill",
@@ -132,8 +133,9 @@ class ControlRequest:
             (the canary in progress ends, the champion's model back).
         reason: Why, as the operator gave it.
         requested_at: When it was asked (UTC).
-        by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1)
-            or ``file`` (``RUN_DIR/KILL``).
+        by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1),
+            ``file`` (``RUN_DIR/KILL``) or ``parity`` (the run's parity monitor on a
+            breach, `latch_request`).
         path: The file behind the request; None for a SIGUSR1 kill that could not be
             written to disk (held in memory by the process that received it).
         model: A swap's model: a run directory whose ``models/index.json`` lists its
@@ -675,6 +677,26 @@ class ControlInbox:
                     ControlRequest("kill", reason, pd.Timestamp.now(tz="UTC"), "signal", None)
                 )
         self.wake.set()
+
+
+def latch_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Path:
+    """Write a request of the running process to itself into ``control/``; return its path.
+
+    For a part of the run that acts as an operator would (the live parity monitor on a
+    breach, ``live.parity.on_breach``): the request is on disk, fsync'd, before the
+    process journals why it asked, and the runner carries it out at its next check as it
+    carries out `request`'s (journaled ``control_request`` with ``by``, then done), so a
+    process killed in between carries it out when it restarts, once. Nobody is signalled:
+    the caller wakes its own runner.
+
+    Raises:
+        ValueError: ``reason`` is not one line of plain text.
+        OSError: ``control/`` cannot be written.
+    """
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
+    return _write_request(run_dir, action, reason, by=by)
 
 
 def _write_request(

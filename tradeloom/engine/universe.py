@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.informative import InformativePair
-from tradeloom.engine.universe_checks import universe_problems
+from tradeloom.engine.universe_checks import timeframe_problems, universe_problems
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import DataLoaded, SymbolAbsent
@@ -46,7 +46,7 @@ def load_universe(pipeline: Pipeline) -> Universe:
     """
     data = pipeline.data
     universe = data.load_universe()
-    check_universe(pipeline, len(universe.symbols))
+    check_universe(pipeline, universe)
     # a run cheaper as Python runs so; a large run compiles
     first_run_sized(len(universe) * len(universe.symbols), len(pipeline.features))
     symbols = informative_symbols(pipeline)
@@ -66,11 +66,18 @@ def informative_symbols(pipeline: Pipeline) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def check_universe(pipeline: Pipeline, symbols: int) -> None:
-    """Raise `ConfigError` listing `universe_problems`, if any."""
-    problems = universe_problems(pipeline.config, pipeline.features, pipeline.venue, symbols)
+def check_universe(pipeline: Pipeline, universe: Universe) -> None:
+    """Raise `ConfigError` listing `universe_problems` and `timeframe_problems` of the
+    loaded ``universe``, if any."""
+    symbols = len(universe.symbols)
+    problems = universe_problems(
+        pipeline.config, pipeline.features, pipeline.venue, symbols, pipeline.model
+    )
+    if universe.bars:  # a file's timeframe, inferred from its rows, is known now
+        seconds, timeframe = universe.timeframe_seconds, universe.timeframe
+        problems += timeframe_problems(pipeline.config, seconds, timeframe)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))
 
 
 def journal_universe(

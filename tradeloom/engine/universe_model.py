@@ -14,7 +14,9 @@ from typing import Any
 
 from tradeloom.domain import ModelOutput, ModelTraining, Universe
 from tradeloom.engine.features import SymbolFeatures
+from tradeloom.engine.universe_checks import clock_problems
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import ConfigError
 from tradeloom.plugins.protocols import PerSymbolModels
 
 __all__ = ["UniverseOutput", "fit_universe"]
@@ -42,9 +44,15 @@ def fit_universe(
     """Train ``pipeline``'s model over ``universe`` and predict every symbol's bars.
 
     Raises:
+        ConfigError: The model cannot predict these bars (`clock_problems`: validation
+            finds it where the data says its clock).
         RuntimeError: The model returned another number of probabilities than bars.
     """
     model = pipeline.model
+    if len(universe.index):
+        problems = clock_problems(pipeline.config, model, universe.index[-1])
+        if problems:
+            raise ConfigError(problems)
     outputs = model.fit_predict_universe(universe, features.own)
     models: Mapping[str, Any] = dict(model.per_symbol) if isinstance(model, PerSymbolModels) else {}
     for symbol, output in zip(universe.symbols, outputs, strict=True):

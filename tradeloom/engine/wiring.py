@@ -15,20 +15,38 @@ from tradeloom.engine.timeframe import (
     timeframe_problem,
     timeframe_refusal,
 )
-from tradeloom.engine.universe_checks import declared_symbols, universe_problems
+from tradeloom.engine.universe_checks import (
+    clock_problems,
+    declared_last_open,
+    declared_symbols,
+    universe_problems,
+)
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
+from tradeloom.plugins.protocols import (
+    DescribedModel,
+    KnownLength,
+    LabelHorizon,
+    WalkForwardModel,
+)
 from tradeloom.plugins.protocols_allocation import Allocator
 from tradeloom.schemas.building import build_component
-from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.schemas.challengers import label_problem
+from tradeloom.schemas.config import Challenger, ComponentConfig, StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
     from tradeloom.engine.informative import InformativePair
 
-__all__ = ["Pipeline", "build_pipeline", "modelled_venue", "pair_problems", "traded_symbols"]
+__all__ = [
+    "Pipeline",
+    "build_pipeline",
+    "candidate_components",
+    "modelled_venue",
+    "pair_problems",
+    "traded_symbols",
+]
 
 
 @dataclass(frozen=True)
@@ -144,9 +162,14 @@ def build_pipeline(
     problems.extend(funding_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
-        problems.extend(universe_problems(config, features, venue, symbols))
+        problems.extend(universe_problems(config, features, venue, symbols, model))
+    last_open = declared_last_open(data) if mode == "backtest" else None
+    if last_open is not None:  # a backtest's walk-forward fit (`fit_universe`) asks it
+        problems.extend(clock_problems(config, model, last_open))
     if isinstance(venue, protocols.MultiVenue):
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))
+    for challenger in config.challengers:  # a paper or live run builds them at its start
+        problems.extend(candidate_components(config, challenger, tuple(columns), model)[3])
     if problems:
         raise ConfigError(problems)
     return Pipeline(
@@ -162,6 +185,59 @@ def build_pipeline(
         monitors=tuple(monitors),  # type: ignore[arg-type]
         allocator=allocator,  # type: ignore[arg-type]
     )
+
+
+def candidate_components(
+    config: StrategyConfig,
+    challenger: Challenger,
+    feature_columns: Sequence[str],
+    champion: object = None,
+) -> tuple[Any, Any, Any, list[Problem]]:
+    """Build ``challenger``'s model, and its signal rule and sizing (the strategy's where it
+    has none), over the strategy's feature columns; return them and what their factories
+    refused (a component that failed is None), and, with ``champion`` (the strategy's
+    model, built), a challenger of the file whose model is not scored on its label (a
+    saved model's label is in its file: `tradeloom.schemas.challengers` compares the
+    declared ones before anything is built).
+
+    `build_pipeline` builds every challenger, so that validation refuses what a paper or
+    live run would refuse at its start (`tradeloom.live.challengers.candidate_pipeline`).
+    """
+    problems: list[Problem] = []
+    ctx = BuildContext(
+        strategy_name=config.name,
+        strategy_dir=config.source.parent,
+        seed=config.seed,
+        feature_columns=tuple(feature_columns),
+        feature_spec=tuple(config.feature_spec()),
+    )
+
+    def build(item: ComponentConfig, context: BuildContext) -> object:
+        built, refused = build_component(item, context, config.locate)
+        problems.extend(refused)
+        return built
+
+    model = build(challenger.model, ctx)
+    mismatch = _label_mismatch(champion, model)
+    if mismatch is not None and challenger in config.challengers:  # not a canary's champion
+        path = challenger.model.path  # challengers.N.model
+        where = path if challenger.model.kind == "saved" else f"{path}.label"
+        problems.append(Problem(config.locate(where), where, mismatch))
+    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
+    ctx = replace(ctx, horizon=horizon)
+    signal = build(challenger.signal or config.signal, ctx)
+    sizer = build(challenger.sizing or config.sizing, ctx)
+    return model, signal, sizer, problems
+
+
+def _label_mismatch(champion: object, model: object) -> str | None:
+    """Why ``model`` is not scored on the label of ``champion`` (the file's words,
+    `tradeloom.schemas.challengers.label_problem`); None: the same label, or one of them
+    does not say its label (`DescribedModel`)."""
+    if not isinstance(champion, DescribedModel) or not isinstance(model, DescribedModel):
+        return None
+    label, own = champion.label_record(), model.label_record()
+    return None if label == own else label_problem(label, own)
 
 
 def _higher_timeframe(

@@ -145,6 +145,37 @@ class OutputFolder:
             )
         return path
 
+    def subfolder(self, name: str) -> Path:
+        """Return the subfolder ``name``, new, for the command to write whole (parity's
+        replay, a run folder): one the command wrote before (the manifest lists
+        ``name/``) is removed first; it is listed before it is written, so that one left
+        half-written by a crash is the command's to replace too.
+
+        Raises:
+            UnsafeOutput: ``name`` leads out of the folder, or something the command did
+                not write is there (a file, a link, a folder that holds files).
+        """
+        import shutil
+
+        path = self.folder / name
+        if path.parent.resolve() != self.root:
+            raise UnsafeOutput(f"{path}: leads out of {self.folder}; refusing to write")
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode) and f"{name}/" in self._manifest():
+            shutil.rmtree(path)  # its own earlier output: written again whole
+        elif mode is not None and not (stat.S_ISDIR(mode) and not any(path.iterdir())):
+            kinds = {stat.S_IFDIR: "a folder", stat.S_IFREG: "a file", stat.S_IFLNK: "a link"}
+            kind = kinds.get(stat.S_IFMT(mode)) or file_kind(mode)
+            raise UnsafeOutput(
+                f"{path}: is {kind} tradeloom did not write there; refusing to replace it"
+                f"{self._remedy('move it away')}"
+            )
+        self._record(f"{name}/")
+        return path
+
     def _remedy(self, first: str) -> str:
         other = f" or give another {self.option}" if self.option.startswith("--") else ""
         return f": {first}{other}"

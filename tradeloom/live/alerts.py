@@ -372,6 +372,8 @@ def _alert_of(run: RunInfo, event: Event) -> Alert | None:
 
     bar, at = event.bar, _iso(event.timestamp)
     if isinstance(event, TradingStateChanged):
+        # the kill switch and a resume act between bars: their row's time is the clock's
+        at = at or _iso(event.at)
         if event.code == "KILL_SWITCH":
             kind, title = "kill", "kill switch: trading HALTED"
         elif event.code == "RESUME":

@@ -55,8 +55,8 @@ from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.model_in_force import PROMOTION_PREFIX, promoted_name
-from tradeloom.engine.wiring import Pipeline
-from tradeloom.errors import ConfigError, Problem
+from tradeloom.engine.wiring import Pipeline, candidate_components
+from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ChallengerBar,
     ChallengerFailed,
@@ -76,12 +76,8 @@ from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
-from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols import DescribedModel, LabelHorizon
 from tradeloom.plugins.protocols_steps import LiveRows
-from tradeloom.schemas.building import build_component
-from tradeloom.schemas.challengers import label_problem
-from tradeloom.schemas.config import Challenger, ComponentConfig
+from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import PromoteWhen
 
 if TYPE_CHECKING:
@@ -124,30 +120,9 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         challengers=(),
         document={**document, **_sections(own, document)},
     )
-    ctx = BuildContext(
-        strategy_name=config.name,
-        strategy_dir=config.source.parent,
-        seed=config.seed,
-        feature_columns=pipeline.feature_columns,
-        feature_spec=tuple(config.feature_spec()),
+    model, signal, sizer, problems = candidate_components(
+        config, challenger, pipeline.feature_columns, pipeline.model
     )
-    problems = []
-
-    def build(item: ComponentConfig, context: BuildContext) -> Any:
-        built, refused = build_component(item, context, config.locate)
-        problems.extend(refused)
-        return built
-
-    model = build(candidate.model, ctx)
-    own_entry = challenger in config.challengers  # the champion's shadow of a canary: no
-    if own_entry and (mismatch := _label_mismatch(pipeline.model, model)) is not None:
-        section = challenger.model.path  # challengers.N.model
-        where = section if challenger.model.kind == "saved" else f"{section}.label"
-        problems.append(Problem(config.locate(where), where, mismatch))
-    horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
-    ctx = replace(ctx, horizon=horizon)
-    signal = build(candidate.signal, ctx)
-    sizer = build(candidate.sizing, ctx)
     if problems:
         raise ConfigError(problems)
     return replace(
@@ -162,17 +137,6 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         monitors=copy.deepcopy(pipeline.monitors),
         allocator=copy.deepcopy(pipeline.allocator),
     )
-
-
-def _label_mismatch(champion: object, model: object) -> str | None:
-    """Why ``model`` is not scored on the label of ``champion`` (the file's check,
-    `tradeloom.schemas.challengers.label_problem`, once a saved model's label is read from
-    its file: the champion's or the challenger's); None: the same label, or one of them
-    does not say its label (`DescribedModel`)."""
-    if not isinstance(champion, DescribedModel) or not isinstance(model, DescribedModel):
-        return None
-    label, own = champion.label_record(), model.label_record()
-    return None if label == own else label_problem(label, own)
 
 
 def _sections(entry: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:

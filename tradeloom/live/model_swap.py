@@ -45,10 +45,11 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from tradeloom.engine.capabilities import uncalibrated
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
@@ -64,13 +65,14 @@ from tradeloom.live.lifecycle_rules import (
     unkept_champion,
 )
 from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.row_windows import RowWindows
 from tradeloom.plugins.protocols import (
     DescribedModel,
     LiveModel,
     LiveTrainer,
     Model,
-    NeedsCalibration,
     SavedModelFile,
+    WindowedModel,
 )
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact_text
@@ -116,7 +118,6 @@ __all__ = [
     "saved_section",
     "standing_for",
     "swap_problems",
-    "uncalibrated",
     "with_kept",
 ]
 
@@ -297,24 +298,24 @@ def model_problems(running: object, sizer: object, model: object) -> list[str]:
     return problems
 
 
-def uncalibrated(sizer: object, model: object) -> bool:
-    """Return whether ``sizer`` reads probabilities as probabilities (`NeedsCalibration`)
-    and ``model`` says it is not calibrated (a swap refuses it, and a hot reload of the
-    sizing to such a sizer while it is in force)."""
-    needs = isinstance(sizer, NeedsCalibration) and bool(sizer.needs_calibration)
-    return needs and isinstance(model, DescribedModel) and not model.calibrated
-
-
 def _prediction_problem(session: LiveSession, model: LiveModel) -> str | None:
     history = session.history
     last = len(history) - 1
     rows = history.feature_row(last)
     many = len(history.symbols) > 1
     symbol_id = many and bool(getattr(model, "symbol_id", False))
+    windowed = isinstance(model, WindowedModel)
     for s, symbol in enumerate(history.symbols):
         row = rows[s] if not symbol_id else np.append(rows[s], float(s))
         try:
-            probability = float(model.predict_row(row))
+            if windowed:  # the symbol's last rows (the model's own window, `RowWindows`)
+                reads = cast(WindowedModel, model)
+                block = RowWindows(history, int(reads.window)).of(s)
+                if symbol_id:
+                    block = np.column_stack([block, np.full(len(block), float(s))])
+                probability = float(reads.predict_window(block))
+            else:
+                probability = float(model.predict_row(row))
         except Exception as exc:  # a third-party model may raise anything
             of = f" of {symbol}" if many else ""
             return (
@@ -581,7 +582,8 @@ def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
     the swap is journaled); return the ``model`` section of the copy (its path relative
     to the run directory), or why the copy failed."""
     folder = run_dir / SWAPPED_DIR
-    target = folder / f"{swap.sha256}.pkl"
+    # the file's own suffix: a torch fold's ``.pt`` is loaded as weights, not unpickled
+    target = folder / f"{swap.sha256}{swap.file.suffix or '.pkl'}"
     try:
         folder.mkdir(exist_ok=True)
         _copy(swap.file.with_suffix(".json"), target.with_suffix(".json"))

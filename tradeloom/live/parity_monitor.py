@@ -12,6 +12,20 @@ event, so a ``diverged`` verdict alerts (event ``parity``); ``tradeloom status``
 the last. A check still running when the next is due is not doubled: the next starts
 at the first tick after it was journaled. When the run stops, a running check is waited
 for and journaled, and one that came due meanwhile is run and journaled.
+
+A ``diverged`` check acts as ``on_breach`` says, through the kill switch's mailbox
+(`tradeloom.engine.control.latch_request`), as an operator would: ``halt`` writes a
+``kill`` request, ``flatten`` a ``flatten``, and every action but ``alert`` a
+``rollback`` while a canary (or the watch after a promotion) is in progress, the kill
+first. Each request is on disk before the ``parity_checked`` row is journaled, and the
+runner carries it out at its next tick before any bar, journaled as a
+``control_request`` ``by: parity`` naming the request: a process killed after the breach
+was journaled and before the halt was taken finds the request at its restart and halts
+then, once (the journal's answered requests are never carried out again). A breach while
+the kill switch holds the run halted, or while an earlier breach's requests wait for
+the runner, asks for nothing more (a later window may hold the same divergence); it
+alerts. A breach journaled as the run stops is carried out when it next starts, as a
+kill asked then would be.
 """
 
 from __future__ import annotations
@@ -24,10 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.engine.control import latch_request
+from tradeloom.engine.reasons import REASON_LIMIT
 from tradeloom.journal import ParityChecked
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
+    from tradeloom.engine.control import Action
     from tradeloom.engine.events import Recorder
     from tradeloom.schemas.live import ParitySection
 
@@ -68,13 +85,20 @@ def check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -
 
 
 class ParityMonitor:
-    """Check parity every ``params.every_bars`` bars off the bar's path; journal each result.
+    """Check parity every ``params.every_bars`` bars off the bar's path; journal each
+    result, and act on a breach as ``params.on_breach`` says.
 
     Args:
         run_dir: The run folder.
         params: The ``live.parity`` keys.
         ready: Blocks until the run's files reach the last bar handed over (None: none).
         check: Does the comparison (`check_apart`: in a process of its own).
+        wake: Wakes the runner to read its mailbox (a breach's request; None: its next
+            tick reads it).
+        in_progress: What stage a rollback would end: a canary's or a watch's note, None
+            when neither is in progress (None: the run has no challengers).
+        killed: Whether the kill switch holds the run halted (a breach then asks for no
+            halt again; None: never).
     """
 
     def __init__(
@@ -84,11 +108,20 @@ class ParityMonitor:
         *,
         ready: Callable[[], None] | None = None,
         check: Check = check_apart,
+        wake: Callable[[], None] | None = None,
+        in_progress: Callable[[], str | None] | None = None,
+        killed: Callable[[], bool] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.params = params
         self.ready = ready
         self.check = check
+        self.wake = wake
+        self.in_progress = in_progress
+        self.killed = killed
+        self._asked: list[Path] = []
+        """The requests the last breach wrote (each moved to ``control/done/`` once carried
+        out): a breach while one waits asks nothing more."""
         self._since = 0
         self._thread: threading.Thread | None = None
         self._done: tuple[int, dict[str, Any]] | None = None
@@ -161,8 +194,40 @@ class ParityMonitor:
         self._thread, self._done = None, None
         until_bar, result = done
         row = ParityChecked(**recorder.at(until_bar), **result)
+        if row.verdict == "diverged":
+            self._act(row)  # asked before the row is journaled: a crash between, asked still
         recorder.record(row)
         self.checks += 1
         log = _log.warning if row.verdict != "ok" else _log.info
         log("parity_checked", verdict=row.verdict, message=row.message)
         return True
+
+    def _act(self, row: ParityChecked) -> None:
+        """Ask the run, through its mailbox, for what ``on_breach`` says of ``row``."""
+        action = self.params.on_breach
+        if action == "alert":
+            return
+        if any(path.exists() for path in self._asked):
+            return  # an earlier breach's requests wait for the runner's next tick: asked
+        reason = f"parity diverged: {row.message}"
+        if len(reason) > REASON_LIMIT:
+            reason = reason[: REASON_LIMIT - 3] + "..."
+        asked: list[Action] = []
+        # a run the kill switch holds halted is not halted again by a breach (one that
+        # acted, or a later window holding the same divergence): it alerts; after a resume
+        # a breach acts again
+        if action != "rollback" and not (self.killed is not None and self.killed()):
+            asked.append("kill" if action == "halt" else "flatten")
+        stage = None if self.in_progress is None else self.in_progress()
+        if stage is not None:  # after the kill: a halt is what must survive a crash
+            asked.append("rollback")
+        self._asked = []
+        for each in asked:
+            try:
+                self._asked.append(latch_request(self.run_dir, each, reason, by="parity"))
+            except OSError as exc:  # the alert still goes out; the operator acts
+                _log.error("parity_breach_not_asked", action=each, error=str(exc))
+        if asked:
+            _log.warning("parity_breach_acted", on_breach=action, asked=asked, message=row.message)
+            if self.wake is not None:
+                self.wake()

@@ -57,6 +57,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tradeloom.core import layout as L
+from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
@@ -629,6 +630,7 @@ def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[
         "model_trainings": sum(1 for t in rec.trainings if not t.skipped),
         # only where it holds, as a backtest's metrics.json
         **({"model_never_trained": untrained} if untrained else {}),
+        **calibration_metric(files.config, session.p.sizer, session.p.model),
     }
 
 

@@ -43,7 +43,7 @@ import structlog
 from tradeloom.core import layout as L
 from tradeloom.core.codes import refusal_stage
 from tradeloom.domain import Universe
-from tradeloom.engine.capabilities import live_problems, one_account_problems
+from tradeloom.engine.capabilities import live_problems, one_account_problems, uncalibrated
 from tradeloom.engine.control import ControlInbox
 from tradeloom.engine.control import ControlRequest as Request
 from tradeloom.engine.events import Recorder
@@ -89,7 +89,6 @@ from tradeloom.live.model_swap import (
     member_problem,
     saved_section,
     standing_for,
-    uncalibrated,
 )
 from tradeloom.live.observers import attach_observers
 from tradeloom.live.parity_monitor import ParityMonitor
@@ -269,7 +268,14 @@ class LiveRunner:
         """Checks parity with the run's replay every few bars (``live.parity``; None: none)."""
         if parity is not None:
             ready = None if self.outputs is None else self.outputs.wait
-            self.parity = ParityMonitor(run_dir, parity, ready=ready)
+            self.parity = ParityMonitor(
+                run_dir,
+                parity,
+                ready=ready,
+                wake=self.inbox.wake.set,
+                in_progress=self._canary_note,
+                killed=lambda: self.session_or_fail.killed,
+            )
 
     def observe(self, observer: Observer) -> None:
         """Tell ``observer`` of each timed stage and each tick from now on (register it

@@ -11,7 +11,8 @@ does with that bar of the clock, in the same order, with the same components:
    the cross-sectional columns from the rows of the symbols present (`cross_row`);
 2. the model predicts one row per present symbol: the pooled model's latest fold, or
    the symbol's own model (``per_symbol``, or a model that does not pool), bit for bit
-   the backtest's number, with its anomaly verdict;
+   the backtest's number, with its anomaly verdict; a model that reads a window of rows
+   (`WindowedModel`) is given the symbol's last rows (`RowWindows`);
 3. each present symbol's bar is journaled (``live_bar``: prices, prediction, anomaly
    verdict, the wall time; a restart replays these rows) and a symbol that starts
    missing bars is journaled once (``symbol_absent``, at the stretch's first bar);
@@ -64,6 +65,7 @@ from tradeloom.journal import KillCancel, LiveBar, ModelSwapped, SymbolAbsent
 from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
+from tradeloom.live.row_windows import RowWindows
 from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
@@ -73,6 +75,7 @@ from tradeloom.plugins.protocols import (
     Model,
     SymbolIdModel,
     Venue,
+    WindowedModel,
 )
 from tradeloom.plugins.protocols_steps import FeatureStepper, LiveRows, StepContext
 from tradeloom.runtime.lazy import logger
@@ -244,6 +247,10 @@ class LiveSession:
         # (~40 us); asked again when the model is swapped (`use_model`)
         self._trainers = [provides(m, LiveTrainer) for m in self.models]
         self._gates = [provides(m, LiveAnomalyGate) for m in self.models]
+        # a model that reads a window of rows: each symbol's last rows, kept from here on
+        windows = [int(m.window) if provides(m, WindowedModel) else 0 for m in self.models]
+        self._windowed = [w > 0 for w in windows]
+        self.windows = RowWindows(self.history, max(windows)) if any(windows) else None
         self._due: list[int | None] = [None] * len(self.models)
         """Per model, the bar (its own, per symbol) its next scheduled fold starts at."""
 
@@ -508,17 +515,35 @@ class LiveSession:
             if not present[s]:
                 verdicts.append(None)
                 continue
-            model = self.models[0 if self.pooled else s]
+            i = 0 if self.pooled else s
+            model = self.models[i]
             row = rows[s]
             if self.symbol_id:
                 row = np.append(row, float(s))
-            # a `LiveModel` (checked before the run started)
-            probability = float(cast(LiveModel, model).predict_row(row))
+            if self._windowed[i]:
+                probability = float(cast(WindowedModel, model).predict_window(self.window_of(s)))
+            else:  # a `LiveModel` (checked before the run started)
+                probability = float(cast(LiveModel, model).predict_row(row))
             score = math.nan
             if self._gates[0 if self.pooled else s]:  # NaN without a detector
                 score = float(cast(LiveAnomalyGate, model).anomaly_score_row(row))
             verdicts.append(BarInput(probability, bool(score < 0.0), score))
         return verdicts
+
+    def window_of(self, s: int) -> npt.NDArray[np.float64]:
+        """Return the ``s``-th symbol's last feature rows a `WindowedModel` reads, oldest
+        first (with the symbol's index as a last column where the model pools with
+        ``symbol_id``).
+
+        Raises:
+            RuntimeError: Its model reads one row.
+        """
+        if self.windows is None:
+            raise RuntimeError("the session's model reads one row, not a window")
+        block = self.windows.of(s)
+        if self.symbol_id:
+            block = np.column_stack([block, np.full(len(block), float(s))])
+        return block
 
     def step(self, time: pd.Timestamp, values: npt.ArrayLike, given: Verdicts | None = None) -> int:
         """Run one tick: the clock bar opening at ``time``, ``values`` = ``[symbols, OHLCV]``
@@ -575,6 +600,8 @@ class LiveSession:
         row = self._features(t, time, prices, present)
         history.append(time, prices, row)
         self._own_bars += present
+        if self.windows is not None:  # a replayed tick too: the rows a later bar reads
+            self.windows.push(row, present)
         t1 = perf_counter()
         verdicts = self.predict_all(row, present) if given is None else list(given)
         self.verdicts = verdicts

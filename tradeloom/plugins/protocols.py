@@ -5,7 +5,8 @@ methods and nothing else, so a third-party component written in plain Python is
 driven exactly like a built-in one.
 
 A paper or live run asks more of some layers: a data source that is a `LiveFeed`, a
-model that is a `LiveModel` (and may be a `LiveTrainer` and a `LiveAnomalyGate`), and
+model that is a `LiveModel` (and may be a `LiveTrainer`, a `LiveAnomalyGate` and a
+`WindowedModel`), and
 for ``--mode live`` a venue that is a `LiveVenue`. These capabilities are checked when
 the pipeline is wired for that mode (``tradeloom validate FILE --mode live``), before
 any bar, and the live driver calls them and nothing else.
@@ -42,11 +43,13 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from tradeloom.domain import AuxiliarySeries
+    from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
 
 __all__ = [
     "AuxiliaryData",
     "BarStream",
+    "ClockRefusal",
     "CrossSectionalFeature",
     "DataSource",
     "DescribedModel",
@@ -54,6 +57,7 @@ __all__ = [
     "Feature",
     "InformativeSource",
     "JoinsAuxiliary",
+    "KnownClock",
     "KnownLength",
     "KnownSymbols",
     "LabelHorizon",
@@ -85,11 +89,13 @@ __all__ = [
     "SignalRule",
     "Sizer",
     "SymbolIdModel",
+    "UniverseRefusal",
     "Venue",
     "VenueLimits",
     "VenueTerms",
     "VolumeAware",
     "WalkForwardModel",
+    "WindowedModel",
     "input_columns_of",
     "missing_members",
     "reads_beside_ohlcv",
@@ -522,6 +528,31 @@ class LiveModel(Protocol):
 
 
 @runtime_checkable
+class WindowedModel(Protocol):
+    """Model layer, paper and live: a model that reads a symbol's last ``window`` feature rows
+    rather than one (a sequence model, the ``torch`` model; optional).
+
+    The live driver keeps each symbol's last ``window`` rows (its own bars' rows, oldest
+    first, a restart's replayed bars included) and asks `predict_window` with them instead
+    of `LiveModel.predict_row`. The number must be the one `Model.fit_predict_universe`
+    gives the window ending at the same bar.
+    """
+
+    window: int
+    """Rows each prediction reads: the bar's and the ``window - 1`` before it."""
+
+    def predict_window(self, rows: npt.NDArray[np.float64]) -> float:
+        """Return the probability of an up move from ``rows`` (NaN: no prediction).
+
+        Args:
+            rows: ``(k, columns)``, the symbol's last ``k <= window`` feature rows, oldest
+                first, the bar being predicted last (fewer than ``window`` at a symbol's
+                first bars: a model answers NaN, as its batch does).
+        """
+        ...
+
+
+@runtime_checkable
 class LiveTrainer(Protocol):
     """Model layer, paper and live: train the walk-forward fold that predicts from the next
     clock bar, as `Model.fit_predict_universe` trains it (optional).
@@ -708,6 +739,31 @@ class PerSymbolModels(Protocol):
 
 
 @runtime_checkable
+class ClockRefusal(Protocol):
+    """A component that cannot run on bars that end when they do (optional): a model
+    trained elsewhere needs bars after its training data. It says so before any bar, so
+    that validation refuses the file where the run would
+    (`tradeloom.engine.universe_checks.clock_problems`)."""
+
+    def clock_refusal(self, last_open: pd.Timestamp) -> ParamError | None:
+        """Return why it cannot run on bars whose last one opens at ``last_open`` (UTC),
+        at the key that says so (None: it can)."""
+        ...
+
+
+@runtime_checkable
+class UniverseRefusal(Protocol):
+    """A component that cannot run over a universe of some sizes, for a reason its keys
+    give (optional): it says so before any bar, so that validation refuses the file where
+    the run would (`tradeloom.engine.universe_checks.universe_problems`)."""
+
+    def universe_refusal(self, symbols: int) -> ParamError | None:
+        """Return why it cannot run over ``symbols`` symbols, at the key that says so
+        (None: it can)."""
+        ...
+
+
+@runtime_checkable
 class SymbolIdModel(Protocol):
     """A pooled universe model that may add each row's symbol index as a feature."""
 
@@ -784,6 +840,17 @@ class KnownLength(Protocol):
 
     def bar_count(self) -> int | None:
         """Return the number of bars (None: not known before loading)."""
+        ...
+
+
+@runtime_checkable
+class KnownClock(Protocol):
+    """A data source that says, before loading, the clock its bars will be on."""
+
+    def declared_clock(self) -> tuple[str, int, int] | None:
+        """Return the bars' timeframe as written, the first bar's open (UTC nanoseconds)
+        and how many bars there are, every one of them on that regular clock (None: not
+        known before loading)."""
         ...
 
 

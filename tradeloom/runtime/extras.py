@@ -23,6 +23,7 @@ EXTRAS: dict[str, str] = {
     "psycopg": "postgres",
     "prometheus_client": "metrics",
     "cvxpy": "allocation",
+    "torch": "torch",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

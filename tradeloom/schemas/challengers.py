@@ -68,7 +68,7 @@ def label_problem(label: Mapping[str, Any] | None, own: Mapping[str, Any] | None
     """Return why a challenger whose model's label is ``own`` cannot shadow a strategy
     whose model's is ``label`` (each as its saved folds record it; None: it has none):
     the one wording of the file's check and of the run's, once a saved model's label is
-    read from its file (`tradeloom.live.challengers.candidate_pipeline`)."""
+    read from its file (`tradeloom.engine.wiring.candidate_components`)."""
     differ = sorted(set(label or {}) | set(own or {}))
     said = "; ".join(
         f"{key} must be {(label or {}).get(key)}, was {(own or {}).get(key)}"

@@ -83,6 +83,15 @@ class ParitySection(BaseModel):
         "unexplained P&L is larger than this, in the quote currency (beyond parity's "
         "rounding tolerance).",
     )
+    on_breach: Literal["alert", "rollback", "halt", "flatten"] = Field(
+        default="alert",
+        description="What a diverged check does besides its alert: alert (nothing more); "
+        "rollback (roll back a canary, or the watch after a promotion, in progress); halt "
+        "(that, then the kill switch: cancel every open order and halt until tradeloom "
+        "resume); flatten (that, then the kill switch's flatten: halt and close every "
+        "position at the next bar). Asked through the kill switch's mailbox, journaled as "
+        "a control_request by parity, and carried out once even across a restart.",
+    )
 
 
 class LiveSection(BaseModel):
@@ -173,7 +182,8 @@ class LiveSection(BaseModel):
     parity: ParitySection | None = Field(
         default=None,
         description="Check the run's parity with its replay as a backtest every few bars "
-        "and alert on unexplained divergence (null: never); see the going-live guide.",
+        "and alert on unexplained divergence, or act (on_breach) (null: never); see the "
+        "going-live guide.",
     )
     alerts: AlertsParams | None = Field(
         default=None,

@@ -48,6 +48,9 @@ from tradeloom.schemas.secrets import (
 from tradeloom.schemas.strategy import (
     LIST_SECTIONS,
     RUNNER_KEYS,
+    AllocationSection,
+    RiskSection,
+    SignalSection,
     StrategyFile,
     fill_implied_kinds,
     iter_sections,
@@ -102,14 +105,23 @@ def load_strategy(
         problems.append(Problem(source_map.locate(where), where, str(exc)))
 
     top = validate_model(StrategyFile, data, "", source_map, problems)
-    if isinstance(top, StrategyFile) and isinstance(data.get("data"), Mapping):
-        for where, message in unknown_group_symbols(top.risk.portfolio, data["data"]):
+    # each check across keys runs when the sections it reads are valid, whatever else is
+    # wrong with the file: a section's problems are said in one round
+    risk = top.risk if top is not None else _section(RiskSection, data, "risk", source_map)
+    signal = top.signal if top is not None else _section(SignalSection, data, "signal", source_map)
+    allocation = (
+        top.allocation
+        if top is not None
+        else _section(AllocationSection, data, "allocation", source_map)
+    )
+    if risk is not None and isinstance(data.get("data"), Mapping):
+        for where, message in unknown_group_symbols(risk.portfolio, data["data"]):
             problems.append(Problem(source_map.locate(where), where, message))
-    if isinstance(top, StrategyFile):
-        risk = top.risk
-        ranked = risk.portfolio != PortfolioRisk() or top.signal.top_k is not None
+    if risk is not None and signal is not None:
+        ranked = risk.portfolio != PortfolioRisk() or signal.top_k is not None
         for where, message in scaling_problems(risk.scaling, risk.take_profit, ranked, data):
             problems.append(Problem(source_map.locate(where), where, message))
+    if risk is not None:
         stopless = risk.stop_loss is None and risk.trailing_stop is None
         if risk.sizing.kind == "risk_per_trade" and stopless:
             where = "risk.sizing.kind"
@@ -131,8 +143,8 @@ def load_strategy(
                 components[section_path] = component
     problems.extend(challenger_problems(data, components, source_map.locate))
     allocator = components.get("allocation")
-    if isinstance(top, StrategyFile) and top.allocation is not None and allocator is not None:
-        for where, message in _allocation_problems(top, allocator, data):
+    if risk is not None and allocation is not None and allocator is not None:
+        for where, message in _allocation_problems(allocation, risk, allocator, data):
             problems.append(Problem(source_map.locate(where), where, message))
     if problems and plugins is not None:
         # the components whose keys validated are built too: their factories' refusals
@@ -218,12 +230,22 @@ def _own_checks(
     return problems
 
 
+def _section(
+    model: type[BaseModel], data: Mapping[Any, Any], key: str, source_map: SourceMap
+) -> Any:
+    """Return the section ``key`` of a file whose top level did not validate, validated
+    alone (None: it is not valid either; its problems were said by the top level)."""
+    return validate_model(model, data.get(key), key, source_map, []) if key in data else None
+
+
 def _allocation_problems(
-    top: StrategyFile, allocator: ComponentConfig, data: Mapping[Any, Any]
+    allocation: AllocationSection,
+    risk: RiskSection,
+    allocator: ComponentConfig,
+    data: Mapping[Any, Any],
 ) -> list[tuple[str, str]]:
     """Return what ``allocation:`` asks that cannot be met, over the data's symbols (a
     data section that lists none: the checks that need them wait for the run)."""
-    assert top.allocation is not None
     section = data.get("data")
     listed = section.get("symbols") if isinstance(section, Mapping) else None
     if not isinstance(listed, list) and isinstance(section, Mapping):
@@ -232,12 +254,12 @@ def _allocation_problems(
     symbols = [s for s in listed if isinstance(s, str)] if isinstance(listed, list) else None
     return list(
         allocation_problems(
-            top.allocation.window,
-            top.allocation.constraints,
+            allocation.window,
+            allocation.constraints,
             allocator.kind,
             allocator.params,
             symbols,
-            top.risk.portfolio.groups,
+            risk.portfolio.groups,
         )
     )
 
@@ -330,22 +352,88 @@ def validate_model(
 ) -> Any:
     """Validate ``data`` against ``model``; append each error, located, to ``problems``.
 
+    An unknown key hides nothing else: the rest of ``data`` is validated again without
+    the unknown keys, so that the checks pydantic runs once a mapping's keys are valid
+    (its model validators: a minimum above a maximum) are reported in the same round.
+
     Returns:
-        The model, or None when ``data`` is invalid.
+        The model; when ``data`` is invalid, the model of ``data`` without its unknown
+        keys when that is valid (``problems`` holds the unknown keys: the file is
+        invalid, and the checks that need the model are made in the same round), else
+        None.
     """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for error in describe_validation_error(exc, data, model):
-            where = join_path(prefix, *error.parts)
-            if error.at_key:
-                location = source_map.locate_key(where)
-            elif error.missing:
-                location = source_map.locate(where.rpartition(".")[0] if error.parts else where)
-            else:
-                location = source_map.locate(where)
-            problems.append(Problem(location, where, error.message))
+        said = _append_errors(exc, model, data, prefix, source_map, problems)
+        rest = _without_unknown_keys(data, exc)
+    if rest is None:
         return None
+    try:
+        return model.model_validate(rest)
+    except ValidationError as again:
+        # a missing key was said already, or its misspelling was (`_meant_keys`)
+        _append_errors(again, model, rest, prefix, source_map, problems, said, missing=False)
+        return None
+
+
+def _append_errors(
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: Any,
+    prefix: str,
+    source_map: SourceMap,
+    problems: list[Problem],
+    said: frozenset[str] = frozenset(),
+    *,
+    missing: bool = True,
+) -> frozenset[str]:
+    """Append ``exc``'s errors, located, to ``problems`` (none at a path in ``said``, no
+    missing key unless ``missing``); return the paths of those appended."""
+    paths = []
+    for error in describe_validation_error(exc, data, model):
+        where = join_path(prefix, *error.parts)
+        if where in said or (error.missing and not missing):
+            continue
+        if error.at_key:
+            location = source_map.locate_key(where)
+        elif error.missing:
+            location = source_map.locate(where.rpartition(".")[0] if error.parts else where)
+        else:
+            location = source_map.locate(where)
+        problems.append(Problem(location, where, error.message))
+        paths.append(where)
+    return frozenset(paths)
+
+
+def _without_unknown_keys(data: Any, exc: ValidationError) -> Any:
+    """Return a copy of ``data`` without the keys ``exc`` says are unknown, or None when
+    it says none is (or one cannot be told from the data)."""
+    errors = exc.errors(include_url=False)
+    unknown = [tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+    if not unknown:
+        return None
+    rest = _copy_mappings(data)
+    for loc in unknown:
+        holder = rest
+        for part in loc[:-1]:
+            listed = isinstance(holder, list) and isinstance(part, int) and part < len(holder)
+            if not (listed or (isinstance(holder, dict) and part in holder)):
+                return None  # a union member's tag in the path: not where the data has it
+            holder = holder[part]
+        if not isinstance(holder, dict) or loc[-1] not in holder:
+            return None
+        del holder[loc[-1]]
+    return rest
+
+
+def _copy_mappings(data: Any) -> Any:
+    """Return ``data`` with every mapping and list copied (the values are shared)."""
+    if isinstance(data, Mapping):
+        return {key: _copy_mappings(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_copy_mappings(value) for value in data]
+    return data
 
 
 def _strategy_config(

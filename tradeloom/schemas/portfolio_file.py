@@ -21,7 +21,7 @@ strategy file is reported at that file's own ``FILE:LINE:COL``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -200,12 +200,15 @@ class PortfolioConfig:
         strategies: Each listed strategy, validated, in file order.
         weights: Under fixed allocation, each strategy's weight (normalized if asked);
             under inverse_volatility, equal weights (what applies until the window fills).
+        locate: ``FILE:LINE:COL`` of a key path of the portfolio file (a problem found
+            once the strategies are built or their bars loaded is located like the rest).
     """
 
     source: Path
     file: PortfolioFile
     strategies: tuple[StrategyConfig, ...]
     weights: tuple[float, ...]
+    locate: Callable[[str], str]
 
 
 def load_portfolio(
@@ -238,7 +241,11 @@ def load_portfolio(
         raise ConfigError(list(dict.fromkeys(problems)))
     assert isinstance(top, PortfolioFile)
     return PortfolioConfig(
-        source=Path(path), file=top, strategies=strategies.configs, weights=_weights(top)
+        source=Path(path),
+        file=top,
+        strategies=strategies.configs,
+        weights=_weights(top),
+        locate=source_map.locate,
     )
 
 

@@ -66,7 +66,15 @@ def run_settings(settings: Settings) -> int:
     console = Console(width=160)
     params = [c for c in outcome.ranked.columns if c.startswith("param.")]
     marked = outcome.ranked["dsr"] < DSR_MARK if "dsr" in outcome.ranked else None
-    console.print(leaderboard_table(outcome.ranked, params, settings.objective, marked=marked))
+    console.print(
+        leaderboard_table(
+            outcome.ranked,
+            params,
+            settings.objective,
+            marked=marked,
+            objectives=settings.objectives,
+        )
+    )
     for line in outcome.lines:
         print(line)
     return 0

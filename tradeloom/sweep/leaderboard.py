@@ -113,20 +113,30 @@ def leaderboard_table(
     *,
     top: int = 10,
     marked: pd.Series | None = None,
+    objectives: Sequence[str] = (),
 ) -> Any:
     """Return a rich table of the ``top`` variants: rank, params, objective and headline metrics.
 
     Args:
         marked: Per row of ``ranked`` (by index), whether to flag it (deflated Sharpe
             ratio under 0.95: ``*``).
+        objectives: Several objectives (`rank`'s): the variants rank by their Pareto
+            front, then by ``objective`` (the first); the title says so and a column
+            gives each variant's front.
     """
     from rich.table import Table
 
-    table = Table(title=f"best {min(top, len(ranked))} of {len(ranked)} by {objective}")
+    by = objective
+    if objectives:
+        by = f"Pareto front of {', '.join(objectives)}, then {objective}"
+    table = Table(title=f"best {min(top, len(ranked))} of {len(ranked)} by {by}")
     table.add_column("#", justify="right")
     rows = "variant" in ranked
     if rows:  # the row `tradeloom run FILE --variant SWEEP_DIR:ROW` takes
         table.add_column("row", justify="right")
+    fronts = bool(objectives) and "pareto_front" in ranked
+    if fronts:
+        table.add_column("front", justify="right")
     for param in params:
         table.add_column(param.removeprefix("param."))
     shown = [
@@ -144,6 +154,8 @@ def leaderboard_table(
         cells = [str(row["rank"])]
         if rows:
             cells.append(str(int(row["variant"])))
+        if fronts:
+            cells.append(_front(row["pareto_front"]))
         cells += [_cell(row[p]) for p in params]
         cells += [_cell(row.get(name, row.get("objective_value"))) for name in shown]
         if marked is not None:
@@ -152,6 +164,11 @@ def leaderboard_table(
             cells.append(str(row["rejected"]))
         table.add_row(*cells)
     return table
+
+
+def _front(value: Any) -> str:
+    """A variant's Pareto front, or ``-`` (a NaN objective or a rejected variant: none)."""
+    return "-" if value is None or math.isnan(float(value)) else str(int(value))
 
 
 def _cell(value: Any) -> str:

@@ -9,7 +9,9 @@ and parentheses, read by a small recursive-descent parser (never ``eval``)::
     (total_return - fees / 100000) / (1 + max_drawdown_duration_days)
 
 It is computed per variant in float64 as numpy computes it: a NaN or missing metric
-makes the objective NaN, a division by zero an infinity (or NaN for ``0 / 0``).
+makes the objective NaN, a division by zero an infinity (or NaN for ``0 / 0``). An
+expression nests at most `MAX_DEPTH` levels (parentheses, signs and operators each one
+level: ``a + b + c`` is two deep); a deeper one is refused in one line.
 
 A constraint bounds one metric: ``min_<metric>: X`` (the metric must be ``>= X``) or
 ``max_<metric>: X`` (``<= X``); a metric whose own name starts with ``max_``
@@ -35,6 +37,7 @@ from tradeloom.suggestions import closest, did_you_mean
 from tradeloom.sweep.batch import METRIC_KEYS
 
 __all__ = [
+    "MAX_DEPTH",
     "OBJECTIVES",
     "Constraint",
     "Objective",
@@ -47,6 +50,10 @@ __all__ = [
 _NOT_NUMBERS = frozenset({"rejections", "halt"})
 OBJECTIVES = tuple(k for k in METRIC_KEYS if k not in _NOT_NUMBERS)
 """The metrics an objective or a constraint can name."""
+
+MAX_DEPTH = 100
+"""The deepest an objective's expression may nest: parentheses, signs and operators each
+count one level (its parser and evaluation recurse once per level)."""
 
 _TOKEN = re.compile(
     r"\s*(?:(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(.))"
@@ -68,6 +75,7 @@ class _Node:
     value: Any = None
     left: _Node | None = None
     right: _Node | None = None
+    depth: int = 0  # operators below it, itself included (a number or a metric: 0)
 
 
 @dataclass(frozen=True)
@@ -252,40 +260,42 @@ class _Parser:
     def _peek(self) -> str | None:
         return self.tokens[self.at][0] if self.at < len(self.tokens) else None
 
-    def expression(self) -> _Node:
-        node = self.term()
+    def expression(self, depth: int = 0) -> _Node:
+        node = self.term(depth)
         while self._peek() in ("+", "-"):
             op = self.tokens[self.at][0]
             self.at += 1
-            node = _Node(op, left=node, right=self.term())
+            node = self._node(op, node, self.term(depth))
         return node
 
-    def term(self) -> _Node:
-        node = self.factor()
+    def term(self, depth: int) -> _Node:
+        node = self.factor(depth)
         while self._peek() in ("*", "/"):
             op = self.tokens[self.at][0]
             self.at += 1
-            node = _Node(op, left=node, right=self.factor())
+            node = self._node(op, node, self.factor(depth))
         return node
 
-    def factor(self) -> _Node:
+    def factor(self, depth: int) -> _Node:
         if self.at >= len(self.tokens):
             raise ObjectiveError(
                 self.where, f"'{self.text.strip()}' ends early (expected a number, a metric or '(')"
             )
         kind, column, token = self.tokens[self.at]
         self.at += 1
+        if kind in ("+", "-", "("):  # one level deeper: refused before the recursion
+            self._check_depth(depth + 1)
         if kind in ("+", "-"):
-            inner = self.factor()
-            return inner if kind == "+" else _Node("neg", left=inner)
+            inner = self.factor(depth + 1)
+            return inner if kind == "+" else self._node("neg", inner)
         if kind == "num":
             return _Node("num", float(token))
         if kind == "name":
             return _Node("name", token)
         if kind == "(":
-            node = self.expression()
+            node = self.expression(depth + 1)
             if self._peek() != ")":
-                raise ObjectiveError(self.where, f"a '(' is not closed in '{self.text.strip()}'")
+                raise ObjectiveError(self.where, f"a '(' is not closed in '{_short(self.text)}'")
             self.at += 1
             return node
         raise ObjectiveError(
@@ -293,6 +303,26 @@ class _Parser:
             f"unexpected '{token}' at column {column} of '{self.text.strip()}' "
             "(expected a number, a metric or '(')",
         )
+
+    def _node(self, op: str, left: _Node, right: _Node | None = None) -> _Node:
+        """An operator's node, refused when it would nest deeper than `MAX_DEPTH`."""
+        depth = 1 + max(left.depth, right.depth if right is not None else 0)
+        self._check_depth(depth)
+        return _Node(op, left=left, right=right, depth=depth)
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise ObjectiveError(
+                self.where,
+                f"'{_short(self.text)}' nests deeper than {MAX_DEPTH} levels (parentheses, "
+                "signs and operators each count one); write it shorter",
+            )
+
+
+def _short(text: str) -> str:
+    """An objective as a message quotes it: at most 60 characters."""
+    text = text.strip()
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _collect(node: _Node, names: list[str]) -> None:

@@ -7,9 +7,11 @@ from tradeloom.plugins.model import (
     PrecomputedParams,
     SavedParams,
     SklearnParams,
+    TorchParams,
     build_precomputed_model,
     build_saved_model,
     build_sklearn_model,
+    build_torch_model,
 )
 from tradeloom.plugins.registry import PluginInfo, Registry
 
@@ -17,7 +19,7 @@ from tradeloom.plugins.registry import PluginInfo, Registry
 def test_components_register() -> None:
     components = tuple(model.tradeloom_components())
     registry = Registry([PluginInfo("tradeloom.plugins.model", "built-in", components)])
-    assert registry.kinds("model") == ["precomputed", "saved", "sklearn"]
+    assert registry.kinds("model") == ["precomputed", "saved", "sklearn", "torch"]
     sklearn = registry.get("model", "sklearn")
     assert sklearn is not None
     assert sklearn.component.params is SklearnParams
@@ -30,4 +32,8 @@ def test_components_register() -> None:
     assert saved is not None
     assert saved.component.params is SavedParams
     assert saved.component.factory is build_saved_model
+    torch = registry.get("model", "torch")
+    assert torch is not None
+    assert torch.component.params is TorchParams
+    assert torch.component.factory is build_torch_model
     assert all(component.summary for component in components)

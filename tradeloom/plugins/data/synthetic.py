@@ -376,6 +376,12 @@ class SyntheticSource:
         """Simulate and validate ``symbol``'s bars (`simulate_informative`)."""
         return self._validated(simulate_informative(self.params, self.seed, symbol), symbol)
 
+    def declared_clock(self) -> tuple[str, int, int]:
+        """Return its bars' timeframe, first open (UTC ns) and count: a regular clock
+        known before any bar is made (a portfolio's strategies must share one)."""
+        params = self.params
+        return params.timeframe, utc_nanoseconds(params.start), int(params.bars)
+
     def symbol_count(self) -> int:
         """Return how many symbols it loads, known before loading (validation's checks)."""
         return len(self.params.symbols or [self.params.symbol])

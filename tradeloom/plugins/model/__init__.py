@@ -1,5 +1,6 @@
-"""Built-in model components: ``sklearn`` (walk-forward), ``precomputed`` (a data column)
-and ``saved`` (a fold another run trained, from the model registry)."""
+"""Built-in model components: ``sklearn`` (walk-forward), ``torch`` (a network over a window
+of the features, walk-forward), ``precomputed`` (a data column) and ``saved`` (a fold
+another run trained, from the model registry)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         SklearnParams,
         build_sklearn_model,
     )
+    from tradeloom.plugins.model.torch_model import TorchModel, TorchParams, build_torch_model
 
 __all__ = [
     "Fold",
@@ -32,9 +34,12 @@ __all__ = [
     "SavedParams",
     "SklearnModel",
     "SklearnParams",
+    "TorchModel",
+    "TorchParams",
     "build_precomputed_model",
     "build_saved_model",
     "build_sklearn_model",
+    "build_torch_model",
     "direction_labels",
     "plan_folds",
     "tradeloom_components",
@@ -55,6 +60,9 @@ __getattr__ = exports(
         "SklearnModel": "sklearn_model",
         "SklearnParams": "sklearn_model",
         "build_sklearn_model": "sklearn_model",
+        "TorchModel": "torch_model",
+        "TorchParams": "torch_model",
+        "build_torch_model": "torch_model",
     },
 )
 
@@ -70,6 +78,15 @@ def tradeloom_components() -> list[Component]:
             params="SklearnParams",
             factory="build_sklearn_model",
             summary="any scikit-learn classifier by import path, walk-forward with purging",
+        ),
+        LazyComponent(
+            layer="model",
+            kind="torch",
+            module="tradeloom.plugins.model.torch_model",
+            params="TorchParams",
+            factory="build_torch_model",
+            summary="a PyTorch network over a window of the features (MLP, LSTM/GRU, TCN, "
+            "Transformer, or your module), walk-forward with purging; tradeloom[torch]",
         ),
         LazyComponent(
             layer="model",

@@ -33,6 +33,9 @@ _CORE_LIBRARIES = {
 _MATCHED_PARTS = {"scikit-learn": 2, "numpy": 1}
 """Library -> how many leading version numbers must match (major.minor, or major)."""
 
+_WEIGHTS_PARTS = {"torch": 1}
+"""A file of weights (a torch fold): the libraries that must match, and in how many parts."""
+
 _NOT_COMPARED = frozenset({"python", "tradeloom", "scipy", "pandas"})
 """Recorded for the record; pickles of the estimators do not depend on their versions."""
 
@@ -64,17 +67,25 @@ def _library_versions(estimator_package: str | None) -> dict[str, str]:
     return versions
 
 
-def version_problem(saved: Mapping[str, str]) -> str | None:
+def version_problem(saved: Mapping[str, str], *, weights_only: bool = False) -> str | None:
     """Return why a model saved with library versions ``saved`` cannot be loaded here.
 
     scikit-learn must match in major.minor and numpy in major; a third-party estimator's
-    package, when recorded, in major.minor, and it must be installed.
+    package, when recorded, in major.minor, and it must be installed. A file of weights
+    (``weights_only``: a torch fold, no pickle of any library's objects) needs only
+    torch, of the same major version: torch reads another release's tensors and a
+    module's state dict keeps its names within a major version.
     """
-    for library in _MATCHED_PARTS:
-        if library not in saved:
-            return f"its metadata records no {library} version"
-    rules = dict(_MATCHED_PARTS)
-    rules.update({lib: 2 for lib in saved if lib not in _NOT_COMPARED and lib not in rules})
+    if weights_only:
+        if "torch" not in saved:
+            return "its metadata records no torch version"
+        rules = dict(_WEIGHTS_PARTS)
+    else:
+        for library in _MATCHED_PARTS:
+            if library not in saved:
+                return f"its metadata records no {library} version"
+        rules = dict(_MATCHED_PARTS)
+        rules.update({lib: 2 for lib in saved if lib not in _NOT_COMPARED and lib not in rules})
     for library, parts in rules.items():
         there = saved[library]
         try:

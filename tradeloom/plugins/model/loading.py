@@ -17,6 +17,9 @@ The order is the trust model (the README's "Trust model for model files"):
 7. It is unpickled with `restricted_loads`'s allow-list, a second line of defence for a
    run directory whose index could have been edited along with the file. The packages
    it trusts beyond scikit-learn come from the strategy file, never from the metadata.
+   A file of weights (``.pt``, a torch fold) is read by torch's ``weights_only`` loader
+   instead (`tradeloom.plugins.model.torch_fold`): tensors and plain values only; its
+   network is tradeloom's own or a module of a package the strategy file trusts.
 8. The file holds a model bundle (`read_bundle`): the classifier, its detector, and the
    metadata it acts on, which the JSON must match field for field.
 
@@ -62,10 +65,15 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_METADATA_BYTES",
     "MAX_MODEL_BYTES",
+    "WEIGHTS_SUFFIX",
     "LoadedModel",
     "ModelRequest",
     "load_saved_model",
 ]
+
+WEIGHTS_SUFFIX = ".pt"
+"""The suffix of a model file of weights (a torch fold, `tradeloom.plugins.model.torch_fold`),
+read with torch's ``weights_only`` loader instead of the restricted unpickler."""
 
 MAX_MODEL_BYTES = 2 << 30
 """Largest model file read: 2 GiB (a forest of 1,000 deep trees is a few hundred MB)."""
@@ -184,7 +192,8 @@ def load_saved_model(
             f"{metadata_path} describes a model file with sha256 {metadata.model.sha256}, "
             f"not {pickle_path} ({actual}); keep each model file with its own metadata",
         )
-    problem = version_problem(metadata.libraries)
+    weights = pickle_path.suffix == WEIGHTS_SUFFIX
+    problem = version_problem(metadata.libraries, weights_only=weights)
     if problem is not None:
         raise ParamError(key, f"cannot load {pickle_path}: {problem}")
     spec = metadata.feature_spec
@@ -195,11 +204,14 @@ def load_saved_model(
     problem = None if feature_spec is None else feature_problem(spec, feature_spec, columns)
     if problem is not None:
         raise ParamError("", f"{pickle_path.name} was trained on other features: {problem}")
-    _check_estimator_package(metadata, request.trusted_packages, pickle_path, key)
+    _check_estimator_package(metadata, request.trusted_packages, pickle_path, key, weights)
     data = pickle_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != actual:  # replaced since it was hashed
         raise ParamError(hash_key, f"{shown} changed while it was loaded; refusing to load it")
-    bundle = _unpickle(data, pickle_path, request.trusted_packages, key)
+    if weights:
+        bundle = _load_weights(data, pickle_path, key)
+    else:
+        bundle = _unpickle(data, pickle_path, request.trusted_packages, key)
     _check_bundle(bundle, metadata, metadata_path, pickle_path, key)
     return LoadedModel(
         pickle_path, actual, metadata, bundle.metadata, bundle.model, bundle.detector
@@ -307,12 +319,14 @@ def _plain_name(info: FileInfo, key: str) -> FileInfo:
 
 
 def _check_estimator_package(
-    metadata: ModelMetadata, trusted: tuple[str, ...], path: Path, key: str
+    metadata: ModelMetadata, trusted: tuple[str, ...], path: Path, key: str, weights: bool
 ) -> None:
-    # Only narrows what loads: the unpickler's allow-list never reads the metadata.
+    # Only narrows what loads: the unpickler's allow-list never reads the metadata. A file
+    # of weights names the module its weights are loaded into: tradeloom's own networks
+    # need no trust; a user's module is imported (its code runs), so its package needs it.
     import_path = metadata.estimator.import_path
     package = top_package(import_path)
-    if package == "sklearn" or package in trusted:
+    if package == "sklearn" or package in trusted or (weights and package == "tradeloom"):
         return
     remedy = (
         f" (model.trusted_packages: [{package}])"
@@ -341,6 +355,18 @@ def _unpickle(data: bytes, path: Path, trusted: tuple[str, ...], key: str) -> Bu
         ) from exc
     try:
         return read_bundle(content)
+    except BundleError as exc:
+        raise ParamError(key, f"cannot load {path}: {exc}") from exc
+
+
+def _load_weights(data: bytes, path: Path, key: str) -> Bundle:
+    from tradeloom.runtime.extras import require
+
+    require("torch", f"loading {path.name}")
+    from tradeloom.plugins.model.torch_fold import read_torch_fold
+
+    try:
+        return read_torch_fold(data)
     except BundleError as exc:
         raise ParamError(key, f"cannot load {path}: {exc}") from exc
 

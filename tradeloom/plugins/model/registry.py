@@ -2,7 +2,9 @@
 
 For each fold ``models/fold-NNNN.pkl``: one pickle (protocol 5) of the fitted estimator,
 its anomaly detector if it has one, and the metadata a loaded model acts on (see
-`tradeloom.plugins.model.bundle`), so that the file's SHA-256 covers all three. Beside it
+`tradeloom.plugins.model.bundle`), so that the file's SHA-256 covers all three; a fold
+that saves itself (`SavesItself`: a torch network's ``fold-NNNN.pt``, weights only,
+`tradeloom.plugins.model.torch_fold`) writes its own file with the same metadata inside. Beside it
 ``fold-NNNN.json``, the readable description: the feature specification and its hash,
 the training and prediction windows as bar indices and UTC times, the hash of the
 training data, label, estimator and params, library versions, the feature distribution
@@ -70,6 +72,33 @@ class EstimatorModel(Protocol):
     estimator: Any
     scaler: str
     label: Any
+
+
+@runtime_checkable
+class LabelledModel(Protocol):
+    """A model trained on a declared label (`LabelParams`): its folds' metadata record it."""
+
+    label: Any
+
+
+@runtime_checkable
+class SavesItself(Protocol):
+    """A fitted fold that writes its own file, weights and numbers rather than a pickle
+    (a torch network, `tradeloom.plugins.model.torch_fold`)."""
+
+    suffix: str
+    """Its file's suffix (``.pt``)."""
+
+    library: str
+    """The library whose version its metadata records (``torch``)."""
+
+    def estimator_info(self) -> dict[str, Any]:
+        """Return its `EstimatorInfo` fields: import path, name, params, scaler."""
+        ...
+
+    def saved_bytes(self, metadata: BundledMetadata) -> bytes:
+        """Return its file's bytes, ``metadata`` inside them."""
+        ...
 
 
 @runtime_checkable
@@ -266,7 +295,13 @@ def _save_fold(
     spec = FeatureSpec(
         features=[dict(entry) for entry in feature_spec], columns=list(trained_fold.columns)
     )
-    estimator = _estimator_info(model, trained_fold.fitted)
+    fitted = trained_fold.fitted
+    writer = fitted if isinstance(fitted, SavesItself) else None
+    estimator = (
+        EstimatorInfo(**writer.estimator_info())
+        if writer is not None
+        else _estimator_info(model, fitted)
+    )
     horizon = int(training.horizon)
     labels_end = min(training.train_end + horizon, len(timestamps) - 1)
     fields = {
@@ -276,7 +311,7 @@ def _save_fold(
         # an added field that is empty is left out: an older fold's record is unchanged
         and not (f.metadata.get("added", False) and getattr(training, f.name) == "")
     }
-    label = model.label if isinstance(model, EstimatorModel) else None
+    label = model.label if isinstance(model, LabelledModel) else None
     training_window = TrainingWindow(
         start_bar=training.train_start,
         end_bar=training.train_end,
@@ -292,11 +327,15 @@ def _save_fold(
         horizon=horizon,
         labels_end=training_window.labels_end,
         reference=None if training.reference is None else ReferenceInfo.of(training.reference),
-        libraries=library_versions(top_package(estimator.import_path)),
+        libraries=library_versions(
+            writer.library if writer is not None else top_package(estimator.import_path)
+        ),
         training=FoldInfo(**_json_safe(fields)),
     )
-    data = dump_bundle(Bundle(trained_fold.fitted, detector, bundled))
-    path = Path(f"{stem}.pkl")
+    if writer is not None:
+        data, path = writer.saved_bytes(bundled), Path(f"{stem}{writer.suffix}")
+    else:
+        data, path = dump_bundle(Bundle(fitted, detector, bundled)), Path(f"{stem}.pkl")
     files[path.name] = data
     metadata = ModelMetadata(
         format=FORMAT,

@@ -11,7 +11,8 @@ It is not a sandbox. A global is allowed only if it is
 1. one of `HELPER_GLOBALS`: the few numpy and scikit-learn names that pickles of the
    supported estimators need besides the estimators themselves (array, dtype and scalar
    reconstructors, random number generators, a tree's arrays, boosting's loss and link
-   objects, histogram gradient boosting's predictors), listed one by one; or
+   objects, histogram gradient boosting's predictors), listed one by one, and
+   tradeloom's torch classifier (an ensemble's member, pickled as numbers); or
 2. a class defined in a ``sklearn.`` module that subclasses ``sklearn.base.BaseEstimator``
    (scikit-learn's convention keeps an estimator's ``__init__`` to storing its
    parameters), outside scikit-learn's test helpers; or
@@ -80,6 +81,9 @@ HELPER_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     # LightGBM's wrapper keeps its best scores in a defaultdict of OrderedDict (two
     # containers: a defaultdict's factory is a global of its own, checked like any other)
     | _names("collections", "defaultdict", "OrderedDict")
+    # tradeloom's torch network as an ensemble's member: pickled as its architecture and
+    # numpy weights (no torch object), built again as one of tradeloom's own networks
+    | _names("tradeloom.plugins.model.torch_estimator", "TorchClassifier")
 )
 """The (module, name) pairs allowed besides scikit-learn's estimator classes."""
 

@@ -1,6 +1,7 @@
 """The ``saved`` model: trade a fold that another run trained and saved.
 
-``model: {path: models/fold-0007.pkl, sha256: ...}`` loads one model file, trusting the
+``model: {path: models/fold-0007.pkl, sha256: ...}`` loads one model file (a torch
+network's ``fold-0007.pt`` too: `SavedTorchModel`), trusting the
 hash written in the strategy file; ``model: {from_run: runs/btc_rf-...}`` loads the
 latest fold (or ``fold: N``) of a run directory, trusting the hash its index lists
 unless ``sha256`` pins it. The section needs no ``kind:``: a model section with
@@ -12,6 +13,7 @@ third-party estimator loads only if ``trusted_packages`` names its package.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,12 +23,23 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Universe
 from tradeloom.errors import UserError
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.model.anomaly import anomaly_scores
 from tradeloom.plugins.model.fold_predictor import FoldPredictor, parity_note
-from tradeloom.plugins.model.loading import LoadedModel, ModelRequest, load_saved_model
+from tradeloom.plugins.model.loading import (
+    WEIGHTS_SUFFIX,
+    LoadedModel,
+    ModelRequest,
+    load_saved_model,
+)
 from tradeloom.plugins.model.safe_pickle import trusted_package_problem
 from tradeloom.plugins.model.sklearn_fitting import TrainedFold, _predict_serially
+from tradeloom.plugins.model.torch_fold import (
+    PARITY_NOTE,
+    TorchFold,
+    check_window,
+    window_rows,
+)
 from tradeloom.plugins.protocols_symbols import fit_each_symbol
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
@@ -36,7 +49,7 @@ if TYPE_CHECKING:
 
     from tradeloom.plugins.model.compiled_model import CompiledModel
 
-__all__ = ["SavedModel", "SavedParams", "build_saved_model"]
+__all__ = ["SavedModel", "SavedParams", "SavedTorchModel", "build_saved_model"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -157,7 +170,21 @@ class SavedModel:
         self.loaded_from = {"source": str(loaded.source), "sha256": loaded.sha256}
         self._loaded = loaded
         self._predictor: FoldPredictor | None = None
-        _predict_serially(self.fitted)
+        if callable(getattr(self.fitted, "get_params", None)):  # an estimator, not weights
+            _predict_serially(self.fitted)
+
+    def clock_refusal(self, last_open: pd.Timestamp) -> ParamError | None:
+        """Return why it cannot predict bars whose last opens at ``last_open``: every one
+        is inside its training data (`tradeloom.plugins.protocols.ClockRefusal`)."""
+        if last_open > self.labels_end:
+            return None
+        name = self._loaded.source.name
+        return ParamError(
+            "",
+            f"every bar is inside {name}'s training data (its labels reach "
+            f"{self.labels_end.isoformat()}, the bars end {last_open.isoformat()}); "
+            "give it bars after that",
+        )
 
     def label_record(self) -> dict[str, Any]:
         """Return the label the fold was trained with, as its file holds it."""
@@ -195,21 +222,18 @@ class SavedModel:
             )
         n = len(frame)
         first = int(frame.index.searchsorted(self.labels_end, side="right"))
-        if first >= n:
-            raise UserError(
-                f"model: every bar is inside {name}'s training data (its labels reach "
-                f"{self.labels_end.isoformat()}, the bars end {frame.index[-1].isoformat()}); "
-                "give it bars after that"
-            )
+        refusal = self.clock_refusal(frame.index[-1]) if n else None
+        if first >= n:  # refused before any bar (`clock_refusal`); kept for a direct caller
+            raise UserError(f"model: {refusal.message if refusal else 'no bars'}")
         x = features.to_numpy(dtype=np.float64)
-        usable = np.isfinite(x).all(axis=1)
+        usable = self._usable(x)
         usable[:first] = False
         rows = np.flatnonzero(usable)
         probability = np.full(n, np.nan)
         scores = np.full(n, np.nan)
         try:
             if len(rows):
-                probability[rows] = self._row().predict(x[rows])
+                probability[rows] = self._predict_rows(x, rows)
                 if self.detector is not None:
                     scores[rows] = anomaly_scores(self.detector, x[rows])
         except Exception as exc:  # a third-party estimator may raise anything
@@ -241,6 +265,16 @@ class SavedModel:
             anomalous=pd.Series(scores < 0.0, index=frame.index, name="anomalous"),
             anomaly_score=pd.Series(scores, index=frame.index, name="anomaly_score"),
         )
+
+    def _usable(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Which rows it can predict: every feature finite."""
+        return np.asarray(np.isfinite(x).all(axis=1))
+
+    def _predict_rows(
+        self, x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        """Its probabilities of rows ``rows`` of ``x``."""
+        return self._row().predict(x[rows])
 
     @property
     def compiled(self) -> CompiledModel | None:
@@ -307,6 +341,71 @@ class SavedModel:
         return self._predictor
 
 
+class SavedTorchModel(SavedModel):
+    """A saved torch fold (``fold-NNNN.pt``), predicting windows as `SavedModel` predicts
+    rows: each bar after the fold's training data from the window of ``window`` rows
+    ending at it, as the fold predicted it in the run that trained it; paper and live ask
+    `predict_window` with the symbol's last rows (`WindowedModel`).
+
+    Args:
+        loaded: The checked fold, its `TorchFold` read from the file's weights
+            (`tradeloom.plugins.model.torch_fold`).
+
+    Attributes:
+        window: Rows each prediction reads.
+    """
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        super().__init__(loaded)
+        self.fold: TorchFold = loaded.fitted
+        self.window = self.fold.window
+
+    def _usable(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        return window_rows(np.asarray(np.isfinite(x).all(axis=1)), self.window)
+
+    def _predict_rows(
+        self, x: npt.NDArray[np.float64], rows: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        return self.fold.predict_rows(x, rows)
+
+    @property
+    def compiled(self) -> CompiledModel | None:
+        """None: a network is not compiled (`PARITY_NOTE`)."""
+        return None
+
+    @property
+    def parity_note(self) -> str | None:
+        """Why paper and live may differ from the backtest in the last bits."""
+        return PARITY_NOTE
+
+    def predict_window(self, rows: npt.ArrayLike) -> float:
+        """Return the probability of an up move from the symbol's last ``window`` rows, as
+        `fit_predict` predicts the window ending at that bar (NaN: a value is not finite,
+        or fewer rows than ``window``).
+
+        Raises:
+            ValueError: The rows do not have one value per feature column.
+        """
+        block = np.asarray(rows, dtype=np.float64)
+        check_window(block, len(self.columns))
+        if len(block) < self.window or not np.isfinite(block[-self.window :]).all():
+            return math.nan
+        return self.fold.predict_one(block[-self.window :])
+
+    def predict_row(self, values: npt.ArrayLike) -> float:
+        """Return the probability for one row: a fold whose ``window`` is 1 reads no more.
+
+        Raises:
+            ValueError: The window is longer than one row: ask `predict_window`.
+        """
+        if self.window != 1:
+            raise ValueError(
+                f"the torch model reads the last {self.window} rows of a symbol; "
+                "call predict_window with them"
+            )
+        return self.predict_window(np.asarray(values, dtype=np.float64)[None, :])
+
+
 def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:
     """Load, check and unpickle the model file (see `tradeloom.plugins.model.loading`).
 
@@ -324,4 +423,6 @@ def build_saved_model(params: SavedParams, ctx: BuildContext) -> SavedModel:
     )
     spec = [dict(f) for f in ctx.feature_spec] if ctx.features_known else None
     loaded = load_saved_model(request, feature_spec=spec, columns=ctx.feature_columns)
+    if loaded.source.suffix == WEIGHTS_SUFFIX:  # a torch fold: it reads windows of rows
+        return SavedTorchModel(loaded)
     return SavedModel(loaded)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Bars, ModelOutput, ModelTraining, Retraining, Universe
 from tradeloom.errors import UserError
-from tradeloom.plugins.component import BuildContext
+from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.model.anomaly import DetectorSpec, anomaly_scores, fit_detector
 from tradeloom.plugins.model.calibration import CalibrationParams
 from tradeloom.plugins.model.declared_estimators import DeclaredEstimator, remembered_declared
@@ -499,12 +499,22 @@ class SklearnModel(RowInference):
         self._latest_row_model()
         return training
 
-    def _refuse_pooled_calibration(self) -> None:
-        if self.calibration is not None:
-            raise UserError(
-                "model.calibration: pooled training over several symbols is not calibrated "
-                "(its rows are not one bar each); set model.pooling: per_symbol"
+    def universe_refusal(self, symbols: int) -> ParamError | None:
+        """Return why it cannot train over ``symbols`` symbols: calibrated pooled training
+        (`tradeloom.plugins.protocols.UniverseRefusal`); None: it can."""
+        if symbols > 1 and self.pooling == "pooled" and self.calibration is not None:
+            return ParamError(
+                "calibration",
+                "pooled training over several symbols is not calibrated (its rows are not "
+                "one bar each); set model.pooling: per_symbol",
             )
+        return None
+
+    def _refuse_pooled_calibration(self) -> None:
+        # refused before any bar (`universe_refusal`); kept for a direct caller
+        refusal = self.universe_refusal(2)
+        if refusal is not None:
+            raise UserError(f"model.{refusal}")
 
     def scheduled_start(self, bars: Bars, features: pd.DataFrame) -> int | None:
         """Return the first bar of the latest walk-forward fold that starts by the next bar.
