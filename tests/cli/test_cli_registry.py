@@ -212,7 +212,7 @@ def test_wrong_hash(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     strategy(f"model:\n  path: train/models/{FIRST_FOLD}\n  sha256: {'ab' * 32}\n")
     assert refused(capsys, "validate", "s.yaml") == (
         f"s.yaml:19:11 model.sha256: sha256 of {pkl} is {sha(pkl)}, expected {'ab' * 32} "
-        "(pinned in the strategy file); refusing to load it"
+        "(the sha256 pinned there); refusing to load it"
     )
 
 
@@ -384,8 +384,8 @@ def test_the_installed_command_refuses_a_swapped_pickle_without_a_traceback(
     )
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == (
-        f"s.yaml:19:11 model.sha256: sha256 of {pkl} is {evil}, expected {pinned} (pinned in "
-        f"the strategy file); it is {pkl.stat().st_size:,} bytes, its metadata says "
+        f"s.yaml:19:11 model.sha256: sha256 of {pkl} is {evil}, expected {pinned} (the sha256 "
+        f"pinned there); it is {pkl.stat().st_size:,} bytes, its metadata says "
         f"{json.loads(metadata_of(pkl).read_text())['model']['size']:,} (truncated?); "
         "refusing to load it\n"
     )

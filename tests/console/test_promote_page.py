@@ -71,13 +71,12 @@ def test_the_run_answer_offers_what_the_actions_would_take(
     def offered() -> Any:
         return client.get("/api/v1/runs/0/run", headers=READ).json()["promotion"]
 
-    assert promotion_choices(run) == PromotionChoices(
-        ("next", "twin"), False, "the strategy's own model"
-    )
+    own = f"the saved model of run {registry.name} (fold 0)"  # the strategy file's section
+    assert promotion_choices(run) == PromotionChoices(("next", "twin"), False, own)
     assert offered() == {
         "promote": ["next", "twin"],
         "rollback": False,
-        "in_force": "the strategy's own model",
+        "in_force": own,
         "canary": None,
         "watch": None,
     }
@@ -96,15 +95,20 @@ def test_the_run_answer_offers_what_the_actions_would_take(
     assert code == 0
     [started] = rows(run, "canary_started")
     assert started["by"] == "api"
+    [swapped] = rows(run, "model_swapped")
     canary = offered()
-    assert canary == {
-        "promote": ["next"],  # its canary's own (the full champion at once); not twin
-        "rollback": True,
-        "in_force": f"challenger next's model, since bar {started['bar']} (by api)",
-        "canary": f"next at 25% of the champion's size since bar {started['bar']}: 2 of 100 "
-        "bars (by api)",
-        "watch": None,
-    }
+    assert (
+        canary
+        == {
+            "promote": ["next"],  # its canary's own (the full champion at once); not twin
+            "rollback": True,
+            "in_force": f"challenger next's model, since bar {started['bar']} (by api, sha256 "
+            f"{swapped['sha256'][:12]})",
+            "canary": f"next at 25% of the champion's size since bar {started['bar']}: 2 of 100 "
+            "bars (by api)",
+            "watch": None,
+        }
+    )
     refused = client.post(
         "/api/v1/actions/promote/0/run", headers=WRITE, json={"challenger": "twin"}
     )
@@ -131,7 +135,7 @@ def test_the_run_answer_offers_what_the_actions_would_take(
     assert returned["bar"] == back["bar"] and returned["sha256"] == started["champion_sha256"]
     assert after["in_force"] == (
         f"the champion's model, back from challenger next's canary, since bar {back['bar']} "
-        "(by api)"
+        f"(by api, sha256 {returned['sha256'][:12]})"
     )
     assert after["canary"].startswith("next rolled back after 2 bars: by hand (by api)")
 
@@ -251,7 +255,7 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
         "network: Failed to load resource: the server responded with a status of 400 (Bad Request)"
     ], visit.errors
     assert seen["before"] == [
-        "model in force: the strategy's own model",
+        f"model in force: the saved model of run {registry.name} (fold 0)",
         "",
         ["next", "twin"],
         True,
@@ -278,14 +282,15 @@ def test_an_operator_promotes_a_challenger_and_rolls_it_back_from_the_page(
     assert returned["sha256"] == started["champion_sha256"]  # the champion's model back
     in_force, canary = seen["canary"]
     assert in_force == (
-        f"model in force: challenger next's model, since bar {started['bar']} (by console)"
+        f"model in force: challenger next's model, since bar {started['bar']} (by console, "
+        f"sha256 {promoted['sha256'][:12]})"
     )
     assert canary.startswith(
         f"canary: next at 25% of the champion's size since bar {started['bar']}"
     )
     assert seen["back"][0] == (
         "model in force: the champion's model, back from challenger next's canary, since bar "
-        f"{back['bar']} (by console)"
+        f"{back['bar']} (by console, sha256 {returned['sha256'][:12]})"
     )
     assert seen["back"][1].startswith("canary: next rolled back after ")
 

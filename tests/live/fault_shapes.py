@@ -52,6 +52,7 @@ import pytest
 from hypothesis import currently_in_test_context
 from hypothesis import note as _hypothesis_note
 from hypothesis import strategies as st
+from scipy import stats
 
 from tests.live.live_emulated import (
     REGISTRY,
@@ -626,7 +627,8 @@ class CrashAt:
     ``journaled``, right after the ``model_swapped`` row was recorded, before its commit
     (the swap is lost with the bar); ``committed``, right after its commit (a swap's
     request file not yet done, a promoted challenger's shadow retired in memory only);
-    or during the next stage of a promotion (`STAGE_KILLS`: any stage row, a canary's or
+    ``decided``, right after a gate's ``promote`` verdict was recorded (`DECIDED`); or
+    during the next stage of a promotion (`STAGE_KILLS`: any stage row, a canary's or
     a watch's too, right after it was recorded or right after its commit).
     """
 
@@ -681,7 +683,12 @@ def hands(stages: tuple[str, ...] = ("canary", "watch")) -> st.SearchStrategy[Ha
 swaps = st.none() | st.integers(HISTORY + 2, END - 10)
 """The bar a one-market run's model is swapped at (`ask_swap`), or never."""
 
-MODEL_KILLS = ("journaled", "committed")
+DECIDED = "decided"
+"""A kill (`CrashAt.model`) inside the bar at which a gate decided to promote: right after
+its ``challenger_gate`` row of verdict ``promote`` was recorded, before its commit (the
+champion's bar committed, the challengers' rows of it and the promotion lost)."""
+
+MODEL_KILLS = ("journaled", "committed", DECIDED)
 """Where a kill during a model change strikes (`CrashAt.model`)."""
 
 STAGE_ROWS = frozenset(
@@ -705,10 +712,15 @@ TRAINING_KILL = "training"
 """A kill (`CrashAt.model`) during the next fold the run's torch model trains at a bar's
 close: its network trained, the fold not yet its model nor journaled."""
 
-STAGE_KILLS = ("stage_recorded", "stage_committed")
+STAGE_KILLS = ("stage_recorded", "stage_committed", DECIDED)
 """Where a kill during a promotion's stages strikes (`CrashAt.model`): right after the
 next stage row (`STAGE_ROWS`: a promotion, a canary's start, pass or rollback, a watch's)
-was recorded, before its commit; right after the commit that holds it."""
+was recorded, before its commit; right after the commit that holds it; or right after
+the gate's ``promote`` verdict was recorded (`DECIDED`)."""
+
+LOSES = ("journaled", "stage_recorded", DECIDED)
+"""The kills (`CrashAt.model`) that lose a decision recorded and not yet committed: a
+restart takes it again at the same bar (`check_decisions`)."""
 
 
 def crashes_around(
@@ -740,7 +752,8 @@ def swap_kills(draw: st.DrawFn) -> tuple[int, list[CrashAt]]:
     """The bar a run's model is swapped at, and kills around it (from the bar before to
     the bar after)."""
     swap_at = draw(st.integers(HISTORY + 3, END - 10))
-    return swap_at, draw(crashes_around(swap_at - 1, swap_at + 1))
+    kills = ("journaled", "committed")  # no gate decides in a swap's shapes
+    return swap_at, draw(crashes_around(swap_at - 1, swap_at + 1, model_kills=kills))
 
 
 partial = st.sampled_from([0.25, 0.4, 0.5]).map(PartialFill)
@@ -879,6 +892,8 @@ class ShapeRun:
     """The bar in progress when an operator's `Hand` was taken (None: not taken)."""
     edited: tuple[Path, str] | None = None
     """The strategy file a hand ``reload`` edited, and what it wrote (None: none stands)."""
+    lost: list[tuple[str, int]] = field(default_factory=list)
+    """The decisions kills lost before their commit (`ModelTrap.lost`): kind and bar."""
 
     @property
     def run_dir(self) -> Path:
@@ -1274,24 +1289,34 @@ class ModelTrap:
     """Kills the process during the next change of its model (`CrashAt.model`), once.
 
     Attributes:
-        mode: ``journaled`` or ``committed`` (a swap's or a promotion's row), or one of
-            `STAGE_KILLS` (any stage row), while armed; None: not armed.
+        mode: ``journaled`` or ``committed`` (a swap's or a promotion's row), `DECIDED`,
+            or one of `STAGE_KILLS` (any stage row), while armed; None: not armed.
         fired: It killed the process (since it was last armed).
+        lost: The decision its kill lost, recorded and not committed (`LOSES`): the
+            kind and bar of its row, a gate's as ``challenger_gate``; None: none.
     """
 
     def __init__(self) -> None:
         self.mode: str | None = None
         self.fired = False
+        self.lost: tuple[str, int] | None = None
+        self._last: tuple[str, int] | None = None  # the last stage row recorded
         self._uncommitted = False
         self._holding: object | None = None  # the journal holding an uncommitted stage row
 
     def arm(self, mode: str) -> None:
         self.mode, self.fired, self._uncommitted, self._holding = mode, False, False, None
+        self.lost = None
 
-    def staged(self, journal: object, kind: str) -> None:
-        """``journal`` just recorded a row of ``kind`` (not committed)."""
+    def staged(self, journal: object, event: Any) -> None:
+        """``journal`` just recorded ``event`` (not committed)."""
+        kind = event.KIND
+        if kind == "challenger_gate" and event.verdict == "promote" and self.mode == DECIDED:
+            self._last = (kind, event.bar)
+            self._fire()
         if kind not in STAGE_ROWS:
             return
+        self._last = (kind, event.bar)
         if self.mode == "stage_recorded":
             self._fire()
         elif self.mode == "stage_committed" and self._holding is None:
@@ -1324,6 +1349,8 @@ class ModelTrap:
             self._fire()
 
     def _fire(self) -> None:
+        if self.mode in LOSES:
+            self.lost = self._last
         self.mode, self.fired, self._uncommitted, self._holding = None, True, False, None
         raise Crash
 
@@ -1368,7 +1395,7 @@ def model_trap() -> Iterator[ModelTrap]:
 
     def appending(journal: SqliteJournal, event: Any) -> int:
         seq = append(journal, event)
-        trap.staged(journal, event.KIND)
+        trap.staged(journal, event)
         return seq
 
     def flushing(journal: SqliteJournal, *, durable: bool = True) -> None:
@@ -1471,6 +1498,8 @@ def _drive(
             note(f"crashed in bar {bar}: {crashing or changing or armed}")
             if changing is not None and trap.fired:
                 crashing, changing = changing, None
+                if trap.lost is not None:
+                    run.lost.append(trap.lost)
             elif armed is not None and not run.trip.on_send:
                 crashing, armed = armed, None
         run.trip.countdown = None
@@ -1659,6 +1688,8 @@ def survive(
                 kills = run.kills
             check(run, runner)
             check_swapped(run, runner)
+            check_books(run)
+            check_decisions(run, crash_points)
             if hand is not None:
                 check_hand(run, hand, crash_points)
             orders = sum(len(e.exchange.orders()) for e in run.emulators.values())
@@ -1716,6 +1747,46 @@ def check_swapped(run: ShapeRun, runner: LiveRunner) -> None:
     assert len(set(gated)) == len(gated), gated
     check_stages(run)
     check_in_force(run, runner)
+
+
+def check_books(run: ShapeRun) -> None:
+    """Each challenger's book is compared with the champion's equity at each of its bars,
+    once a bar (a restart's replayed bar too: `LiveSession.replayed_equity`), and each
+    gate row's figures are those scipy's paired t-test gives over the journal's book rows
+    up to its bar (`tradeloom.live.promotion_gate`)."""
+    journal = run.journal
+    books = rows(journal, "challenger_bar")
+    lost = [(r["bar"], r["challenger"]) for r in books if r["champion_equity"] is None]
+    assert lost == [], lost  # NaN is stored as null
+    twice = Counter((r["bar"], r["challenger"]) for r in books)
+    assert [k for k, n in twice.items() if n > 1] == []
+    fills = rows(journal, "challenger_fill")
+    for gate in rows(journal, "challenger_gate"):
+        name, bar = gate["challenger"], gate["bar"]
+        book = [r for r in books if r["challenger"] == name and r["bar"] <= bar]
+        ours = np.array([r["equity"] for r in book])
+        theirs = np.array([r["champion_equity"] for r in book])
+        difference = np.diff(ours) / ours[:-1] - np.diff(theirs) / theirs[:-1]
+        filled = sum(1 for f in fills if f["challenger"] == name and f["bar"] <= bar)
+        assert (gate["bars"], gate["fills"]) == (len(book), filled), (gate, len(book), filled)
+        if len(difference) >= 2 and np.ptp(difference) > 0:
+            test = stats.ttest_1samp(difference, 0.0, alternative="greater")
+            figures = (gate["mean_difference"], gate["t"], gate["p"])
+            expected = (difference.mean(), test.statistic, test.pvalue)
+            assert figures == pytest.approx(expected, rel=1e-9, abs=1e-15), (gate, expected)
+
+
+def check_decisions(run: ShapeRun, crash_points: list[CrashAt]) -> None:
+    """A decision a kill lost before its commit (`ModelTrap.lost`: a gate's ``promote``
+    verdict, a promotion, a stage's start, end or rollback) was taken again by the
+    restart at the same bar; unless a cut write-ahead log lost committed bars too."""
+    if any(c.damage == "wal_cut" for c in crash_points):
+        return
+    for kind, bar in run.lost:
+        found = [r for r in rows(run.journal, kind) if r["bar"] == bar]
+        if kind == "challenger_gate":
+            found = [r for r in found if r["verdict"] == "promote"]
+        assert found, f"the {kind} a kill lost at bar {bar} was not taken again there"
 
 
 def check_stages(run: ShapeRun) -> None:

@@ -448,15 +448,19 @@ def test_an_operator_promotes_and_rolls_back_by_hand(
         f"canary     next at 25% of the champion's size since bar {started['bar']}: 4 of 100 "
         "bars (by cli)"
     ) in capsys.readouterr().out
-    request_swap(run, registry, None, "another model meanwhile")  # refused: a canary runs
+    # issue 81: the command exited 0 ("swap requested"); it refuses as the process does
+    during = "the canary of next is in progress; promote or roll it back first"
+    capsys.readouterr()
+    assert main(["swap", str(run), "--model", str(registry)]) == 2
+    assert capsys.readouterr().err == f"{run}: model swap refused: {during}\n"
+    request_swap(run, registry, None, "another model meanwhile")  # past the command's check
     assert main(["rollback", str(run), "--reason", "enough"]) == 0
     code, run = play(tmp_path, document, 2)
     assert code == 0
     [refused] = rows(run, "model_swap_refused")
-    assert (refused["bar"], refused["errors"]) == (
-        started["bar"] + 4,
-        ["the canary of next is in progress; promote or roll it back first"],
-    )
+    assert (refused["bar"], refused["errors"]) == (started["bar"] + 4, [during])
+    times = {r["bar"]: r["timestamp"] for r in rows(run, "live_bar")}
+    assert refused["timestamp"] == times[refused["bar"]]  # issue 81: its bar's time
     [back] = rows(run, "canary_rolled_back")
     assert (back["bar"], back["by"], back["rule"], back["reason"]) == (
         started["bar"] + 4,
@@ -508,16 +512,20 @@ def test_an_operators_promotion_the_swap_refuses_leaves_the_challenger_in_shadow
     assert code == 0
     capsys.readouterr()
     assert main(["promote", str(run), "--challenger", "logit"]) == 2
+    saved_only = (
+        "model: a running run swaps in a saved model only (from_run: a run directory, or "
+        "path: with sha256) that predicts one bar; a model that trains on the run's bars "
+        "needs a new run"
+    )  # the command's words are the process's (`model_problems`)
     assert capsys.readouterr().err.strip() == (
-        f"{run}: promotion refused: --challenger: challenger logit's model trains in the "
-        "run; a running run swaps in a saved model only (from_run: or path:)"
+        f"{run}: promotion refused: --challenger: logit: {saved_only}"
     )
     request_promote(run, "logit", "asked past the check")  # the process checks again
     code, run = play(tmp_path, document, 2)
     assert code == 0
     [refused] = rows(run, "model_swap_refused")
     assert (refused["by"], refused["request"].split("@")[0]) == ("cli", "challenger:logit")
-    assert refused["errors"][0].startswith("model: a running run swaps in a saved model only")
+    assert refused["errors"] == [saved_only]
     assert rows(run, "model_swapped") == [] and rows(run, "challenger_failed") == []
     shadowed = [r["bar"] for r in rows(run, "challenger_bar") if r["challenger"] == "logit"]
     assert shadowed[-1] == max(r["bar"] for r in rows(run, "live_bar"))  # it shadows on

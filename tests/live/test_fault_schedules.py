@@ -19,8 +19,15 @@ a swap is journaled once, and the last process ran the model the journal swapped
 Two more tests draw kills -9 around a change of the model (issue 70): around a swap
 asked through the mailbox, and around a gated challenger's promotion (the shape
 ``promoting``, promoted early in the run); a kill may strike right after the change's
-``model_swapped`` row was recorded or right after its commit. Each restart must run the
-models the journal holds, and each promotion is one ``model_swapped`` row. Two more draw
+``model_swapped`` row was recorded or right after its commit, or (issue 81) inside the
+bar a gate decided to promote at, right after its ``promote`` verdict was recorded
+(``decided``: the champion's bar committed, the challengers' rows of it lost). Each
+restart must run the models the journal holds, and each promotion is one
+``model_swapped`` row; every run, whatever its shape (`fault_shapes.check_books`,
+``check_decisions``): each challenger's book row carries the champion's equity (a
+restart's replayed bar too), each gate row's figures are scipy's paired t-test over the
+journal's book rows, and a decision a kill lost before its commit is taken again by the
+restart at the same bar. Two more draw
 them around a promotion's stages: through a canary (its parity-gap rule) then a watch
 that rolls back or passes, or a canary that rolls back (a kill right after any stage's
 row was recorded or committed: `fault_shapes.STAGE_KILLS`; each stage journaled once,
@@ -49,10 +56,12 @@ another run's):
     universe, allocating, router,  -                               -
       twap, perp
     portfolio                      one strategy's swap             swap row recorded/committed
-    promoting, member_promoting    gate's promotion                promotion recorded/committed
-    universe_promoting (new)       gate's promotion                promotion recorded/committed
-    watched_rolled, watched_passed gate's canary, watch, rollback  any stage row recorded/
-      canary_rolled                                                committed
+    promoting, member_promoting    gate's promotion                verdict recorded (81),
+                                                                   promotion recorded/committed
+    universe_promoting             gate's promotion                verdict recorded (81),
+                                                                   promotion recorded/committed
+    watched_rolled, watched_passed gate's canary, watch, rollback  verdict recorded (81), any
+      canary_rolled                                                stage row recorded/committed
       + hand (new)                 kill, kill --flatten, rollback, + the request's answer
                                    reload risk, reload model       committed, file not done
                                    during the canary or the watch
@@ -88,6 +97,7 @@ from hypothesis import HealthCheck, event, example, given, settings  # noqa: E40
 from hypothesis import strategies as st  # noqa: E402
 
 from tests.live.fault_shapes import (  # noqa: E402
+    DECIDED,
     END,
     HISTORY,
     MEMBER_PROMOTED_AT,
@@ -352,18 +362,24 @@ def test_a_swap_survives_kills_around_it(
     schedule=schedules(PROMOTING),
     crash_points=crashes_around(PROMOTED_AT - 6, PROMOTED_AT + 4),
 )
-# killed right after the promotion's row was recorded, before its commit (the gate's
-# verdict lost with it: the restart's gate reads its book again), and right after its
-# commit (the restart runs the promoted model and does not start the challenger again)
-@example(schedule=[], crash_points=[CrashAt(PROMOTED_AT - 1, None, 0, model="journaled")])
+# killed inside the bar the gate decided to promote at, right after its verdict was
+# recorded, before its commit (issue 81: the restart's replay of that bar once lost the
+# champion's equity, and the gate promoted a bar late or never; it promotes at that bar),
+# and right after the promotion's commit (the restart runs the promoted model and does
+# not start the challenger again)
+@example(schedule=[], crash_points=[CrashAt(PROMOTED_AT - 1, None, 0, model=DECIDED)])
 @example(schedule=[], crash_points=[CrashAt(PROMOTED_AT - 1, None, 1, model="committed")])
 def test_a_promotion_survives_kills_around_it(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
     """Kills -9 drawn around a gated challenger's promotion (`fault_shapes.PROMOTING`:
-    promoted early in the run): no client order id twice, no restart refused, one
-    ``model_swapped`` per promotion and no challenger promoted twice, and every restart
-    runs the promoted model, the challenger's shadow not started again."""
+    promoted early in the run), inside the bar its gate decided at too
+    (`fault_shapes.DECIDED`): no client order id twice, no restart refused, one
+    ``model_swapped`` per promotion and no challenger promoted twice, every restart
+    runs the promoted model, the challenger's shadow not started again; every book row
+    carries the champion's equity and every gate row the figures its rows give
+    (`fault_shapes.check_books`), and a decision a kill lost is taken again at its bar
+    (`fault_shapes.check_decisions`)."""
     survived = survive(PROMOTING, schedule, crash_points)
     event(f"kills: {survived.kills}")
     event(f"promoted: {survived.promotions}")

@@ -293,14 +293,56 @@ def test_a_gate_swaps_only_its_strategys_model(
     assert after and after == [(b, theirs[b]) for b, _ in after]
 
 
-def test_the_console_names_each_strategys_model_in_force(promoted: Path) -> None:
+def test_status_and_the_console_name_each_strategys_model_in_force(promoted: Path) -> None:
+    """Issue 81: ``tradeloom status`` names the model in force of each strategy (the
+    console's words: `tradeloom.engine.model_in_force`, one rule), with where its hash
+    lives (the promotion's model_swapped row)."""
+    from tradeloom.engine.status import format_status, read_run
     from tradeloom.live.promotion_stage import promotion_choices
 
     [swapped] = rows(promoted, "model_swapped")
-    assert promotion_choices(promoted).in_force == (
-        f"alpha: challenger alpha/saved's model, since bar {swapped['bar']} (by gate); "
-        "beta: the strategy's own model"
+    alpha = (
+        f"challenger alpha/saved's model, since bar {swapped['bar']} (by gate, sha256 "
+        f"{swapped['sha256'][:12]})"
     )
+    beta = (
+        "the strategy's own sklearn model (sklearn.ensemble.RandomForestClassifier), "
+        "trained in the run"
+    )
+    assert promotion_choices(promoted).in_force == f"alpha: {alpha}; beta: {beta}"
+    status = read_run(promoted).status
+    assert status.models == {"alpha": alpha, "beta": beta}
+    lines = format_status(status).splitlines()
+    at = lines.index(f"model      alpha: {alpha}")
+    assert lines[at + 1] == f"           beta: {beta}"
+
+
+def test_a_portfolio_files_promotions_are_refused_by_the_processs_rules(
+    promoted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: ``tradeloom promote`` and ``rollback`` on a portfolio file's run refuse,
+    in one line and exit 2, what its process would (`tradeloom.live.lifecycle_rules`,
+    over every strategy's challengers), nothing asked."""
+    capsys.readouterr()
+    for args, said in (
+        (
+            ["promote", str(promoted), "--challenger", "alpha/saved"],
+            "promotion refused: --challenger: challenger alpha/saved was promoted already; "
+            "it is no longer in shadow",
+        ),
+        (
+            ["promote", str(promoted), "--challenger", "saved"],
+            "promotion refused: --challenger: the portfolio file's strategies have no "
+            "challenger saved (they have: alpha/saved; name one STRATEGY/NAME)",
+        ),
+        (
+            ["rollback", str(promoted)],
+            "rollback refused: rollback: no canary or watch is in progress",
+        ),
+    ):
+        assert main(args) == 2
+        assert capsys.readouterr().err == f"{promoted}: {said}\n"
+    assert not list((promoted / "control").glob("*.json"))
 
 
 def probabilities(run: Path, symbol: str, *, with_bar: bool = False) -> list[Any]:

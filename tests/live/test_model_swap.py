@@ -372,8 +372,15 @@ def test_a_swap_after_a_reload_from_a_run_gone_is_checked_against_the_kept_copy(
     run_dir = tmp_path / "run"
     with emulated_run(tmp_path, monkeypatch) as run:
         _reloaded_from_a_run_gone(run, registry, run_dir, tmp_path / "copy")
-    # compared with the kept copy of the model in force (the same label): nothing found
-    assert precheck(run_dir, registry, None) == []
+    # compared with the kept copy of the model in force (the same label): another fold
+    # passes; the fold in force is refused as the process refuses it (issue 81), naming
+    # the journal's row its hash lives in
+    assert precheck(run_dir, registry, 0) == []
+    [swapped] = rows(run_dir / "journal.sqlite", "model_swapped")
+    assert precheck(run_dir, registry, None) == [
+        f"model: it is the model in force already (sha256 {swapped['sha256']}, the journal's "
+        f"model_swapped row of bar {swapped['bar']}, by reload)"
+    ]
 
 
 _FRACTION = "sizing: {kind: fixed_fraction, fraction: 0.5}"

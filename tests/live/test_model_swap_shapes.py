@@ -242,6 +242,12 @@ def test_a_universes_challenger_is_promoted_for_every_symbol_and_a_kill_keeps_it
     assert (swapped["bar"], swapped["by"]) == (verdict["bar"], "gate")
     after = [f for f in fills_of(promoted) if f[0] > swapped["bar"]]
     assert after, "the promoted model never traded"
+    from tradeloom.engine.status import read_run  # issue 81: status names it, every symbol's
+
+    assert read_run(promoted).status.models == {
+        "": f"on each of its 2 symbols, challenger saved's model, since bar {swapped['bar']} "
+        f"(by gate, sha256 {swapped['sha256'][:12]})"
+    }
 
     promote = promotion.promote_passed
     played = [0]
@@ -330,8 +336,12 @@ def test_a_portfolio_files_strategy_swaps_its_model_alone_and_a_kill_keeps_both(
         fault_shapes.kill(runner, run)
         runner = fault_shapes.start(run)
         fault_shapes.check_in_force(run, runner)  # its member's kept copy
-        # checked against the model in force of that strategy: its kept copy
-        assert precheck(run_dir, registry, None, MEMBER) == []
+        # checked against the model in force of that strategy, its kept copy: the same
+        # model, refused as the process refuses it (issue 81), naming that strategy's row
+        assert precheck(run_dir, registry, None, MEMBER) == [
+            f"model: it is the model in force already (sha256 {sha}, the journal's "
+            f"model_swapped row of bar {swap_bar}, by cli)"
+        ]
         restarted = {m.owner: m for m in runner.session_or_fail.members}  # type: ignore[attr-defined]
         assert not hasattr(restarted[OTHER].p.model, "loaded_from")  # trained in the run
         while run.position < SWAP_AT + 20:

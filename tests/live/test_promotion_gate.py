@@ -13,12 +13,17 @@ model.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
@@ -26,6 +31,8 @@ from tests.live.live_emulated import trained_registry
 from tests.live.test_challengers import play as challenger_run
 from tests.live.test_challengers import strategy
 from tradeloom.cli.main import main
+from tradeloom.engine.control import request_promote, request_swap
+from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion
 from tradeloom.live.model_swap import SwapRefused, described
@@ -228,6 +235,55 @@ def test_a_kill_between_the_verdict_and_the_swap_promotes_once_at_the_same_bar(
     ]
 
 
+def test_a_kill_inside_the_bar_the_gate_decided_promotes_as_the_run_left_alone_does(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 81: a kill -9 right after the gate's ``promote`` verdict was recorded, before
+    its commit (the champion's bar committed, the challenger's rows of it lost): the
+    restart's replay of that bar once journaled the challenger's book without the
+    champion's equity (NaN), the gate left the bar out, and the promotion came a bar
+    late with other figures (or never). The replayed bar now carries the champion's
+    equity as the run had it: the same rows, the same promotion at the same bar, the
+    same model deciding after it."""
+    saved = {"kind": "saved", "from_run": str(registry)}
+    gate = {"min_bars": 6, "alpha": 0.5}
+    entry = {"name": "saved", "model": saved, "signal": TRADING, "promote_when": gate}
+    document = strategy(challengers=[entry])  # the champion holds a position: its equity moves
+    code, alone = play(tmp_path / "alone", document)
+    assert code == 0
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> Any:
+        played[0] += 1
+        if books.promotable():  # decided, recorded, not committed: kill -9 now
+            store: Any = books.journal
+            store._buffer.clear()
+            store._buffered = 0
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+        return promote(books, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, run = play(tmp_path / "killed", document)
+    assert died != 0
+    assert rows(run, "model_swapped") == [] and rows(run, "challenger_gate")[-1:] != [
+        rows(alone, "challenger_gate")[-1]
+    ]
+    code, run = play(tmp_path / "killed", document, BARS - played[0])
+    assert code == 0
+    [decided] = [r for r in rows(alone, "challenger_gate") if r["verdict"] == "promote"]
+    moved = {r["champion_equity"] for r in rows(alone, "challenger_bar")}
+    assert len(moved) > 1, "the champion's equity never moved: proves little"
+    for kind in ("challenger_bar", "challenger_gate", "challenger_fill", "model_swapped"):
+        assert rows(run, kind) == rows(alone, kind), kind
+    assert rows(run, "model_swapped")[0]["bar"] == decided["bar"]
+    assert fills_of(run) == fills_of(alone)
+    decided_by = [r["probability"] for r in rows(run, "live_bar")]
+    assert decided_by == [r["probability"] for r in rows(alone, "live_bar")]
+
+
 def test_status_shows_each_gate_verdict(promoted: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["status", str(promoted), "--json"]) == 0
@@ -336,3 +392,135 @@ def test_an_unhealthy_challenger_is_held_though_its_book_is_better(
     ece = health["calibration_error"]
     shown = f"hold p={held['p']:.3g} auc={health['auc']:.3g} ece={ece:.3g} at bar {held['bar']}"
     assert books["saved"]["gate"] == shown  # what held it, where the operator looks
+
+
+def _copy(run: Path, folder: Path) -> Path:
+    """A copy of the run folder ``run`` (its strategy file beside it) in ``folder``."""
+    shutil.copytree(run.parent, folder)
+    return folder / run.name
+
+
+def _stamped(run: Path, kind: str) -> list[tuple[int, Any]]:
+    """Each row of ``kind`` as ``(bar, timestamp)``."""
+    return [(r.bar, r.timestamp) for r in read_rows(run / "journal.sqlite", [kind])]
+
+
+def test_a_command_refuses_what_the_process_would_in_the_same_words(
+    registry: Path, promoted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: ``tradeloom swap`` to the model in force exited 0 ("swap requested") and
+    the refusal appeared later in the journal, where a script trusting the exit code
+    did not look. The command reads the journal and refuses in one line, exit 2, by the
+    rule the process applies (`tradeloom.live.lifecycle_rules`), naming where the hash in
+    force lives; requests sent past the check (the mailbox's own functions) are refused
+    by the process in the same words, each row stamped with its bar's time, as the
+    restart's row is."""
+    run = _copy(promoted, tmp_path / "copy")
+    [swap] = rows(run, "model_swapped")
+    in_force = (
+        f"model: it is the model in force already (sha256 {swap['sha256']}, the journal's "
+        f"model_swapped row of bar {swap['bar']}, by gate)"
+    )
+    gone = "challenger saved was promoted already; it is no longer in shadow"
+    capsys.readouterr()
+    assert main(["swap", str(run), "--model", str(registry)]) == 2
+    assert capsys.readouterr().err == f"{run}: model swap refused: {in_force}\n"
+    assert main(["promote", str(run), "--challenger", "saved"]) == 2
+    assert capsys.readouterr().err == f"{run}: promotion refused: --challenger: {gone}\n"
+    assert not list((run / "control").glob("*.json"))  # nothing asked
+    request_swap(run, registry, None, "past the check")
+    request_promote(run, "saved", "past the check")
+    code, run = play(tmp_path / "copy", gated(registry, GATE, better=True), 1)
+    assert code == 0
+    refused = {r["request"].split("-")[-1]: r for r in rows(run, "model_swap_refused")}
+    assert refused["swap.json"]["errors"] == [in_force]
+    assert refused["promote.json"]["errors"] == [f"promote refused: {gone}"]
+    times = dict(_stamped(run, "live_bar"))
+    [restarted] = _stamped(run, "restarted")
+    last = max(r["bar"] for r in rows(promoted, "live_bar"))  # the bar it went on from
+    assert restarted == (last, times[last])
+    assert _stamped(run, "model_swap_refused") == [(last, times[last])] * 2
+    shown = [e for e in read_run(run).status.errors if "refused" in e["message"]]
+    when = pd.Timestamp(times[last]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [(e["bar"], e["time"]) for e in shown] == [(last, when)] * 2  # status shows it
+
+
+def test_a_refusal_names_the_journal_row_a_hash_lives_in(
+    registry: Path, promoted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: the kept copy of the model in force damaged, a swap's check and the
+    restart pointed at a line of the strategy file ("pinned in the strategy file") for a
+    hash that lives in the journal's ``model_swapped`` row; they name that row."""
+    run = _copy(promoted, tmp_path / "copy")
+    [swap] = rows(run, "model_swapped")
+    sha = swap["sha256"]
+    (run / swap["file"]).write_bytes(b"junk")
+    size = json.loads((run / "swapped" / f"{sha}.json").read_text())["model"]["size"]
+    damaged = hashlib.sha256(b"junk").hexdigest()
+    said = (
+        f"{run}'s journal (model_swapped row of bar {swap['bar']}) model.sha256: sha256 of "
+        f"{run / swap['file']} is {damaged}, expected {sha} (the sha256 pinned there); it is "
+        f"4 bytes, its metadata says {size:,} (truncated?); refusing to load it"
+    )
+    capsys.readouterr()
+    assert main(["swap", str(run), "--model", str(registry), "--fold", "0"]) == 2
+    assert capsys.readouterr().err == f"{run}: model swap refused: {said}\n"
+    code, _ = play(tmp_path / "copy", gated(registry, GATE, better=True), 1)
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == said
+
+
+def test_status_names_the_model_in_force(
+    promoted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: ``tradeloom status`` names the model in force (`tradeloom.engine.
+    model_in_force`: the console's words too)."""
+    [swap] = rows(promoted, "model_swapped")
+    words = (
+        f"challenger saved's model, since bar {swap['bar']} (by gate, sha256 {swap['sha256'][:12]})"
+    )
+    capsys.readouterr()
+    assert main(["status", str(promoted), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"] == {"": words}
+    assert main(["status", str(promoted)]) == 0
+    assert f"model      {words}" in capsys.readouterr().out.splitlines()
+
+
+def test_a_trained_challenger_shadows_beside_a_saved_champion(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 81: a champion loaded from a saved file and a challenger that trains in the
+    run (the same label) was refused: the file's label check read the saved champion's
+    label as none (``horizon must be None, was 3``). The saved model's label is compared
+    once it is read from its file, by the same words: the same label shadows, another is
+    refused in one located line."""
+    from tests.live.test_challengers import MODEL
+
+    champion = {"kind": "saved", "from_run": str(registry)}
+    document = strategy(champion, [{"name": "trained", "model": MODEL}])
+    capsys.readouterr()
+    assert main(["validate", str(_written(tmp_path / "v", document))]) == 0
+    code, run = play(tmp_path / "same", document, 3)
+    assert code == 0
+    assert rows(run, "challenger_failed") == []
+    assert [r["bar"] for r in rows(run, "challenger_bar")] == [
+        r["bar"] for r in rows(run, "live_bar")
+    ]
+    other = strategy(champion, [{"name": "trained", "model": {**MODEL, "label": {"horizon": 5}}}])
+    said = (
+        rf"{re.escape(str(tmp_path / 'other' / 's.yaml'))}:\d+:\d+ challengers\.0\.model\.label: "
+        r"a challenger is scored on the strategy's label: horizon must be 3, was 5"
+    )
+    capsys.readouterr()
+    assert main(["validate", str(_written(tmp_path / "other", other))]) == 2
+    assert re.fullmatch(said, capsys.readouterr().err.strip())  # validate: the whole truth
+    code, _ = play(tmp_path / "other", other, 3)
+    assert code == 2
+    assert re.fullmatch(said, capsys.readouterr().err.strip())
+
+
+def _written(folder: Path, document: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path

@@ -33,6 +33,7 @@ from tests.live.test_canary import (
 from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
+from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
 from tradeloom.live import promotion_stage
 from tradeloom.live.journal_state import read_state
@@ -342,12 +343,15 @@ def test_status_shows_the_watch(
     assert f"watch      next's promotion final after {WATCH_BARS} bars watched" in out
 
 
-def test_the_console_names_the_champion_back_from_the_watch(rolled: Path) -> None:
+def test_the_console_and_status_name_the_champion_back_from_the_watch(rolled: Path) -> None:
     [back] = rows(rolled, "promotion_rolled_back")
-    assert promotion_stage.promotion_choices(rolled).in_force == (
+    swapped = rows(rolled, "model_swapped")[-1]
+    words = (
         f"the previous champion's model, back from challenger next's watch, since bar "
-        f"{back['bar']} (by watch)"
+        f"{back['bar']} (by watch, sha256 {swapped['sha256'][:12]})"
     )
+    assert promotion_stage.promotion_choices(rolled).in_force == words
+    assert read_run(rolled).status.models == {"": words}
 
 
 def test_a_state_read_for_some_kinds_names_no_last_row(rolled: Path) -> None:

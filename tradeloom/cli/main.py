@@ -531,10 +531,12 @@ def _parser() -> argparse.ArgumentParser:
         "swap",
         help="swap a paper or live run's model for a saved one, at its next bar",
         description="Put a fold another run saved (its models/index.json) in place of a "
-        "running paper or live run's model, between two bars, positions kept. The model is "
-        "checked first (a saved model, the strategy's features and label, calibrated if "
-        "the sizing needs it; the running process also predicts the last bar with it): a "
-        "refusal is one line and exit 2, and the run trades on with its model. The swap is "
+        "running paper or live run's model, between two bars, positions kept. The request "
+        "is checked first against the journal, by the rules the running process applies "
+        "(no canary or watch in progress; a saved model, the strategy's features and label, "
+        "calibrated if the sizing needs it; not the model in force already; the running "
+        "process also predicts the last bar with it): a refusal is one line and exit 2, "
+        "nothing is asked, and the run trades on with its model. The swap is "
         "journaled (model_swapped, with both models' hashes) and its file kept in "
         "RUN_DIR/swapped/, so a restart runs the model in force without the other run.",
     )
@@ -572,8 +574,10 @@ def _parser() -> argparse.ArgumentParser:
         "model at its next bar, by the path a passed gate takes: through its canary when "
         "its promote_when declares one (a fraction of the champion's size, with rollback "
         "rules), at once otherwise; a challenger whose canary is in progress becomes the "
-        "full champion. Checked first against the journal: a refusal is one line and exit "
-        "2. Journaled as model_swapped, canary_started or canary_passed, by cli.",
+        "full champion. Checked first against the journal, by the rules the running "
+        "process applies (no other stage in progress, the challenger in shadow, its model "
+        "against the model in force): a refusal is one line and exit 2. Journaled as "
+        "model_swapped, canary_started or canary_passed, by cli.",
     )
     promote.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     promote.add_argument(

@@ -18,13 +18,14 @@ from __future__ import annotations
 import datetime
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tradeloom.engine.model_in_force import models_in_force
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
@@ -98,6 +99,7 @@ _KINDS = (
     "parity_checked",
     "model_swapped",  # with config_reloaded: the console's promote buttons change with them
     "config_reloaded",
+    "strategy_at_start",  # a portfolio file's strategies: each one's model in force
 )
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
@@ -277,6 +279,10 @@ class RunStatus:
     """The live parity monitor's last check (``live.parity``: the journal's last
     ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
     the journal holds); None: none yet."""
+    models: dict[str, str] = field(default_factory=dict)
+    """A paper or live run's model in force, in words, per strategy ('' for a strategy
+    run alone; a portfolio file's strategies by name; a universe's every symbol trades
+    it): `tradeloom.engine.model_in_force`; empty for a backtest."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the status as JSON values (NaN as None)."""
@@ -562,7 +568,36 @@ class _Status:
             exits_refused=refused.exits_by_purpose(),
             allocation=self._allocation(positions, equity),
             parity=self._parity(),
+            models=self._models(),
         )
+
+    def _records(self, kind: str) -> list[Mapping[str, Any]]:
+        """The kind's rows as mappings by column name, in the journal's order."""
+        return list(self.f[kind].to_dict("records"))
+
+    def _models(self) -> dict[str, str]:
+        """The model in force per strategy, in words (`models_in_force`): a portfolio
+        file's strategies' by name, a strategy's run alone's as ''; {} for a backtest."""
+        if self.mode not in ("paper", "live"):
+            return {}
+        starts = self._records("strategy_at_start")
+        if starts:
+            sections = {str(r["strategy"]): _model_section(r["document"]) for r in starts}
+        else:
+            row = self._last("config_reloaded")  # the document in force: its last reload's
+            if row is None:
+                row = self._first("run_started")
+            sections = {"": _model_section(None if row is None else row["document"])}
+        models = models_in_force(
+            self._records("model_swapped"),
+            sections,
+            self._records("canary_rolled_back"),
+            self._records("promotion_rolled_back"),
+        )
+        symbols = len({str(s) for s in self._column("live_bar", "symbol")})
+        if not starts and symbols > 1:  # a universe: each symbol trades its copy
+            models = {name: f"on each of its {symbols} symbols, {w}" for name, w in models.items()}
+        return models
 
     def _canary(self, last_bar: int | None) -> dict[str, Any] | None:
         started = self._last("canary_started")
@@ -1019,6 +1054,9 @@ def format_status(status: RunStatus) -> str:
         lines.append(
             f"{head}{o.id} {o.side} {o.quantity:.8g} {o.symbol} (bar {o.bar}, {o.reason}{filled})"
         )
+    for i, (name, words) in enumerate(s.models.items()):
+        head = "model      " if i == 0 else "           "
+        lines.append(head + (f"{name}: {words}" if name else words))
     if s.allocation is not None:
         lines.extend(_allocation_lines(s.allocation))
     if s.books:
@@ -1313,6 +1351,11 @@ def _day_start(
     before = np.flatnonzero(closes <= day)
     start = float(curve[before[-1]]) if len(before) else capital
     return day.strftime("%Y-%m-%d"), start
+
+
+def _model_section(document: object) -> object:
+    """The ``model`` section of a journaled strategy document (None: none)."""
+    return document.get("model") if isinstance(document, Mapping) else None
 
 
 def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import datetime
 import itertools
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +185,9 @@ class _RowStatus(_Status):
 
     def _column(self, kind: str, name: str) -> list[Any]:
         return [row[name] for row in self.f[kind]]
+
+    def _records(self, kind: str) -> list[Mapping[str, Any]]:
+        return list(self.f[kind])
 
     def build(self) -> RunStatus:
         process, detail, pid = self._process()

@@ -24,9 +24,15 @@ from tradeloom.engine.universe_checks import (
 from tradeloom.errors import ConfigError, Problem
 from tradeloom.plugins import protocols
 from tradeloom.plugins.component import BuildContext, ParamError
-from tradeloom.plugins.protocols import KnownLength, LabelHorizon, WalkForwardModel
+from tradeloom.plugins.protocols import (
+    DescribedModel,
+    KnownLength,
+    LabelHorizon,
+    WalkForwardModel,
+)
 from tradeloom.plugins.protocols_allocation import Allocator
 from tradeloom.schemas.building import build_component
+from tradeloom.schemas.challengers import label_problem
 from tradeloom.schemas.config import Challenger, ComponentConfig, StrategyConfig
 from tradeloom.time.timeframes import parse_timeframe
 
@@ -163,7 +169,7 @@ def build_pipeline(
     if isinstance(venue, protocols.MultiVenue):
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))
     for challenger in config.challengers:  # a paper or live run builds them at its start
-        problems.extend(candidate_components(config, challenger, tuple(columns))[3])
+        problems.extend(candidate_components(config, challenger, tuple(columns), model)[3])
     if problems:
         raise ConfigError(problems)
     return Pipeline(
@@ -182,11 +188,17 @@ def build_pipeline(
 
 
 def candidate_components(
-    config: StrategyConfig, challenger: Challenger, feature_columns: Sequence[str]
+    config: StrategyConfig,
+    challenger: Challenger,
+    feature_columns: Sequence[str],
+    champion: object = None,
 ) -> tuple[Any, Any, Any, list[Problem]]:
     """Build ``challenger``'s model, and its signal rule and sizing (the strategy's where it
     has none), over the strategy's feature columns; return them and what their factories
-    refused (a component that failed is None).
+    refused (a component that failed is None), and, with ``champion`` (the strategy's
+    model, built), a challenger of the file whose model is not scored on its label (a
+    saved model's label is in its file: `tradeloom.schemas.challengers` compares the
+    declared ones before anything is built).
 
     `build_pipeline` builds every challenger, so that validation refuses what a paper or
     live run would refuse at its start (`tradeloom.live.challengers.candidate_pipeline`).
@@ -206,11 +218,26 @@ def candidate_components(
         return built
 
     model = build(challenger.model, ctx)
+    mismatch = _label_mismatch(champion, model)
+    if mismatch is not None and challenger in config.challengers:  # not a canary's champion
+        path = challenger.model.path  # challengers.N.model
+        where = path if challenger.model.kind == "saved" else f"{path}.label"
+        problems.append(Problem(config.locate(where), where, mismatch))
     horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
     ctx = replace(ctx, horizon=horizon)
     signal = build(challenger.signal or config.signal, ctx)
     sizer = build(challenger.sizing or config.sizing, ctx)
     return model, signal, sizer, problems
+
+
+def _label_mismatch(champion: object, model: object) -> str | None:
+    """Why ``model`` is not scored on the label of ``champion`` (the file's words,
+    `tradeloom.schemas.challengers.label_problem`); None: the same label, or one of them
+    does not say its label (`DescribedModel`)."""
+    if not isinstance(champion, DescribedModel) or not isinstance(model, DescribedModel):
+        return None
+    label, own = champion.label_record(), model.label_record()
+    return None if label == own else label_problem(label, own)
 
 
 def _higher_timeframe(

@@ -60,6 +60,7 @@ from tradeloom.live.challengers import (
     journaled_book,
     start_shadow,
 )
+from tradeloom.live.lifecycle_rules import unkept_champion
 from tradeloom.live.model_swap import (
     ModelSwap,
     SwapRefused,
@@ -67,6 +68,7 @@ from tradeloom.live.model_swap import (
     journal_refusal,
     journal_swap,
     keep_file,
+    kept_by,
 )
 from tradeloom.live.parity_twin import ParityTwin, open_twin, reload_lost
 from tradeloom.live.prediction_health import HealthBook, horizon_of, prediction_health
@@ -284,6 +286,10 @@ class Watched(Generic[Started]):
         """Return the ``model`` section of the champion's kept file (its path absolute)."""
         return _champion(self.started, run_dir)
 
+    def kept_by(self, run_dir: Path) -> str:
+        """Return where the champion's kept file's hash comes from (its start row's)."""
+        return kept_by(run_dir, self.started.KIND, self.started.bar)
+
 
 @dataclass
 class Canary(Watched[CanaryStarted]):
@@ -311,11 +317,8 @@ def keep_champion(run_dir: Path, session: LiveSession) -> dict[str, Any] | SwapR
     """Copy the file of the model in force into ``RUN_DIR/swapped/`` (a rollback swaps it
     back in from there); return its ``model`` section, or why it cannot be kept."""
     model = session.p.model
-    if not isinstance(model, SavedModelFile):
-        return SwapRefused(
-            "the champion's model",
-            ("model: the champion's model is not a saved file a rollback could swap back in",),
-        )
+    if (unkept := unkept_champion(model)) is not None or not isinstance(model, SavedModelFile):
+        return SwapRefused("the champion's model", (str(unkept),))
     loaded = model.loaded_from
     file = Path(str(loaded["source"]))
     champion = ModelSwap(model, str(file), str(loaded["sha256"]), file, ())
@@ -505,10 +508,12 @@ def swap_back(
     stage stuck and halts the run (the kill switch's halt): the promoted model does not
     trade on unwatched. The caller journals the stage's end and commits."""
     bar = len(session.history) - 1
-    swap = build_swap(files.config, plugins, session, stage.champion(files.run_dir))
+    swap = build_swap(
+        files.config, plugins, session, stage.champion(files.run_dir), stage.kept_by(files.run_dir)
+    )
     kept = swap if isinstance(swap, SwapRefused) else keep_file(files.run_dir, swap)
     if isinstance(kept, SwapRefused):
-        journal_refusal(recorder, bar, kept, **asked)
+        journal_refusal(recorder, bar, kept, time=session.history.time(bar), **asked)
         stage.stuck = True
         session.kill(f"the rollback of the {what} of {stage.name} was refused: {kept.describe()}")
         return False
@@ -534,7 +539,8 @@ def restore_canary(
     started = state.canary
     if started is None:
         return None
-    built = build_swap(files.config, plugins, session, _champion(started, files.run_dir))
+    where = kept_by(files.run_dir, started.KIND, started.bar)
+    built = build_swap(files.config, plugins, session, _champion(started, files.run_dir), where)
     if isinstance(built, SwapRefused):
         raise RestartRefused(
             f"{files.run_dir}: the champion's model a canary since bar {started.bar} would "
@@ -613,7 +619,7 @@ def _shadow_champion(
     own = Challenger(CHAMPION_SHADOW, pipeline.config.model)
     history = session.history
     first = len(shadowing.head)  # the run's first live bar
-    ticks = [(history.time(t), np.array(history.prices(t))) for t in range(first, len(history))]
+    ticks = [(t, history.time(t), np.array(history.prices(t))) for t in range(first, len(history))]
     try:
         candidate = replace(candidate_pipeline(pipeline, own), model=model)
         shadow = start_shadow(
@@ -624,6 +630,7 @@ def _shadow_champion(
             clock=shadowing.clock,
             live_rows=shadowing.live_rows,
         )
-        books.join(shadow, ticks, last_bar=last_bar, fills=fills)
+        # a restart's bars the kill lost: against the run's equity as its replay had it
+        books.join(shadow, ticks, last_bar=last_bar, fills=fills, champion=session.replayed_equity)
     except Exception as exc:  # a shadow never stops the run
         drop(books.journal, CHAMPION_SHADOW, exc, bar=len(history) - 1)

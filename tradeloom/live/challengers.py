@@ -54,6 +54,7 @@ from tradeloom.core import layout as L
 from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
+from tradeloom.engine.model_in_force import PROMOTION_PREFIX, promoted_name
 from tradeloom.engine.wiring import Pipeline, candidate_components
 from tradeloom.errors import ConfigError
 from tradeloom.journal import (
@@ -69,6 +70,7 @@ from tradeloom.journal import (
     read_frames,
 )
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED, scoped
 from tradeloom.live.model_swap import model_problems
 from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.promotion_gate import PROMOTE, read_gate
@@ -119,7 +121,7 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
         document={**document, **_sections(own, document)},
     )
     model, signal, sizer, problems = candidate_components(
-        config, challenger, pipeline.feature_columns
+        config, challenger, pipeline.feature_columns, pipeline.model
     )
     if problems:
         raise ConfigError(problems)
@@ -188,11 +190,23 @@ class ShadowBooks:
     Args:
         journal: The run's journal (each challenger's book is journaled there).
         shadows: Each challenger's session, warmed up and trained.
+        gone: The challengers no longer in shadow, by name: `DROPPED` or `PROMOTED`
+            (a restart's, from the journal).
+
+    Attributes:
+        gone: The challengers no longer in shadow (what a promotion by hand is refused
+            for: `tradeloom.live.lifecycle_rules.promotion_refusal`).
     """
 
-    def __init__(self, journal: JournalStore, shadows: Sequence[_Shadow]) -> None:
+    def __init__(
+        self,
+        journal: JournalStore,
+        shadows: Sequence[_Shadow],
+        gone: Mapping[str, str] | None = None,
+    ) -> None:
         self.journal = journal
         self.shadows = list(shadows)
+        self.gone: dict[str, str] = dict(gone or {})
 
     def step(
         self,
@@ -221,6 +235,7 @@ class ShadowBooks:
                 self._step(shadow, time, values, against)
             except Exception as exc:  # a candidate never stops the champion
                 self.shadows.remove(shadow)
+                self.gone[shadow.name] = DROPPED
                 drop(self.journal, shadow.name, exc, bar=bar, time=time, strategy=shadow.strategy)
 
     def promotable(self) -> list[str]:
@@ -297,41 +312,53 @@ class ShadowBooks:
         run: `start_shadow`)."""
         self.shadows.append(shadow)
 
+    def replay(
+        self,
+        ticks: Sequence[tuple[int, pd.Timestamp, npt.ArrayLike]],
+        champion: Mapping[int, float],
+    ) -> None:
+        """Step every challenger over a restart's ``ticks`` (clock bar, time, OHLCV),
+        journaling only the bars its book lacks, each against ``champion``, the
+        champion's equity at that bar's close as the replay had it: a decision the kill
+        lost is taken again at the same bar with the same figures."""
+        for t, time, values in ticks:
+            self.step(time, values, champion.get(t, math.nan))
+
     def join(
         self,
         shadow: _Shadow,
-        ticks: Sequence[tuple[pd.Timestamp, npt.ArrayLike]],
+        ticks: Sequence[tuple[int, pd.Timestamp, npt.ArrayLike]],
         *,
         last_bar: int,
         fills: frozenset[tuple[str, int]] = frozenset(),
+        champion: Mapping[int, float] | None = None,
     ) -> None:
-        """Add ``shadow`` after stepping it over ``ticks`` (the live bars so far), its
-        book journaled only after ``last_bar`` (and never a fill of ``fills`` again).
+        """Add ``shadow`` after stepping it over ``ticks`` (the live bars so far: clock
+        bar, time, OHLCV), its book journaled only after ``last_bar`` (and never a fill
+        of ``fills`` again), against ``champion`` (`replay`; None: none known).
 
         Raises:
             Exception: Whatever a step of its bar raised (it is not added).
         """
         shadow.last_bar, shadow.fills = last_bar, fills
-        for time, values in ticks:
-            self._step(shadow, time, values, float("nan"))
+        known = champion or {}
+        for t, time, values in ticks:
+            self._step(shadow, time, values, known.get(t, math.nan))
         self.shadows.append(shadow)
 
-    def retire(self, name: str) -> None:
-        """Stop challenger ``name``'s shadow (it was promoted: its model is the champion's)."""
+    def retire(self, name: str, gone: str = PROMOTED) -> None:
+        """Stop challenger ``name``'s shadow: it was promoted (its model is the
+        champion's), or ``gone`` says why (`DROPPED`: its gate's swap was refused)."""
         self.shadows = [s for s in self.shadows if s.name != name]
-
-
-def scoped(strategy: str, name: str) -> str:
-    """Return the run-wide name of challenger ``name`` of the portfolio file's strategy
-    ``strategy`` (``STRATEGY/NAME``; a strategy run alone: ``name``)."""
-    return f"{strategy}/{name}" if strategy else name
+        self.gone[name] = gone
 
 
 def promotion_request(name: str, file: str = "") -> str:
     """Return the ``request`` of the ``model_swapped`` row that promotes challenger
     ``name``: ``challenger:NAME``, and ``@FILE`` when the mailbox's request ``file``
-    asked for it (a name holds no ``@``)."""
-    return f"challenger:{name}" + (f"@{file}" if file else "")
+    asked for it (a name holds no ``@``; `tradeloom.engine.model_in_force.promoted_name`
+    reads it back)."""
+    return f"{PROMOTION_PREFIX}{name}" + (f"@{file}" if file else "")
 
 
 def _both(equity: Sequence[float], champion: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -424,6 +451,7 @@ def open_shadow_books(
     clock: Callable[[], pd.Timestamp],
     live_rows: Mapping[str, LiveRows] | None = None,
     heads: Mapping[str, Universe] | None = None,
+    replayed: Mapping[int, float] | None = None,
 ) -> ShadowBooks | None:
     """Start the strategy's challengers over the history the run started from, or (with
     ``state``, a restart) rebuild them from the journal's live bars; None: it has none.
@@ -439,6 +467,9 @@ def open_shadow_books(
         live_rows: Per symbol, its extra columns as each bar closes (the run's).
         heads: The history each challenger added to the running run starts from, by
             name (`tradeloom.live.challenger_roster`; any other: ``head``).
+        replayed: The champion's equity at each close the restart replayed, by bar
+            (`tradeloom.live.session.LiveSession.replayed_equity`): the books of the
+            bars whose rows the kill lost compare with it, as the run's did.
 
     Raises:
         ConfigError: A challenger's component refused its params.
@@ -452,13 +483,17 @@ def open_shadow_books(
     kept = journaled[3] if journaled is not None else {}
     promoted = _promoted(run_dir) if state is not None else frozenset()
     shadows = []
+    gone: dict[str, str] = {}
     for challenger in challengers:
         if challenger.name in failed or challenger.name in promoted:
-            continue  # dropped, or promoted, before the restart: it stays so
+            # dropped, or promoted, before the restart: it stays so
+            gone[challenger.name] = DROPPED if challenger.name in failed else PROMOTED
+            continue
         candidate = candidate_pipeline(pipeline, challenger)
         refused = unfit(pipeline, candidate) if challenger.promote_when is not None else None
         if refused is not None:  # the swap of its promotion would refuse it: said now
             drop(journal, challenger.name, ValueError(refused))
+            gone[challenger.name] = DROPPED
             continue
         try:
             shadow = start_shadow(
@@ -471,16 +506,16 @@ def open_shadow_books(
             )
         except Exception as exc:  # a candidate never stops the champion
             drop(journal, challenger.name, exc)
+            gone[challenger.name] = DROPPED
             continue
         shadow.last_bar = done.get(challenger.name, -1)
         shadow.fills = fills.get(challenger.name, frozenset())
         shadow.gate = challenger.promote_when
         shadow.book = kept.get(challenger.name, _Book([], []))
         shadows.append(shadow)
-    books = ShadowBooks(journal, shadows)
+    books = ShadowBooks(journal, shadows, gone)
     if state is not None and shadows:
-        for time, prices in _ticks(shadows[0].session, state.bars):
-            books.step(time, prices)
+        books.replay(_ticks(shadows[0].session, state.bars), replayed or {})
     return books
 
 
@@ -600,17 +635,15 @@ def _promoted(run_dir: Path) -> frozenset[str]:
 def promoted_by(requests: Iterable[object]) -> frozenset[str]:
     """Return the challengers the ``request`` of ``model_swapped`` rows promoted
     (`promotion_request`)."""
-    prefix = promotion_request("")
-    return frozenset(
-        str(r)[len(prefix) :].split("@", 1)[0] for r in requests if str(r).startswith(prefix)
-    )
+    return frozenset(name for r in requests if (name := promoted_name(r)) is not None)
 
 
 def _ticks(
     session: LiveSession, rows: Sequence[LiveBarRow]
-) -> list[tuple[pd.Timestamp, npt.NDArray[np.float64]]]:
-    """The journal's live ticks, in order, as `LiveSession.step` takes them."""
+) -> list[tuple[int, pd.Timestamp, npt.NDArray[np.float64]]]:
+    """The journal's live ticks, in order, as `LiveSession.step` takes them (with their
+    clock bar)."""
     ticks: dict[int, list[LiveBarRow]] = {}
     for row in rows:
         ticks.setdefault(row.index, []).append(row)
-    return [(ticks[t][0].time, session.replayed(ticks[t])[0]) for t in sorted(ticks)]
+    return [(t, ticks[t][0].time, session.replayed(ticks[t])[0]) for t in sorted(ticks)]

@@ -50,6 +50,14 @@ from tradeloom.live.challengers import (
     start_shadow,
     unfit,
 )
+from tradeloom.live.lifecycle_rules import (
+    DROPPED,
+    PROMOTED,
+    InForce,
+    Lifecycle,
+    promotion_refusal,
+    rollback_refusal,
+)
 from tradeloom.live.member_roster import member_roster
 from tradeloom.live.portfolio_start import member_live_rows
 from tradeloom.live.promotion import Member
@@ -166,19 +174,31 @@ class MemberShadows:
             for name, (capital, first) in member.starts.items()
         }
 
+    def lifecycle(self) -> Lifecycle:
+        """Return what the lifecycle's refusals read now: every strategy's challengers
+        and model in force (`tradeloom.live.promotion_stage.PromotionStage.lifecycle`)."""
+        challengers: dict[str, str] = {}
+        in_force: dict[str, InForce] = {}
+        for member in self.members:
+            own = member.stage.lifecycle(member.session)
+            challengers.update(own.challengers)
+            in_force.update(own.in_force)
+        return Lifecycle(None, None, in_force, challengers, portfolio=True)
+
     def asked(self, request: ControlRequest) -> None:
         """Carry out an operator's ``promote STRATEGY/NAME`` (or ``rollback``) by that
-        strategy's promotions, or journal why not; the caller commits."""
+        strategy's promotions, or journal why not (`tradeloom.live.lifecycle_rules`, over
+        every strategy's challengers); the caller commits."""
         name = request.challenger or ""
+        lifecycle = self.lifecycle()
         for member in sorted(self.members, key=lambda m: -len(m.strategy)):
             if name.startswith(f"{member.strategy}/"):
-                member.stage.asked(request, member.session)
+                member.stage.asked(request, member.session, lifecycle)
                 return
         if request.action == "rollback":
-            why = "no canary is in progress (a portfolio file's strategies promote without one)"
+            why = rollback_refusal(lifecycle) or ""
         else:
-            held = [s.name for m in self.members for s in m.books.shadows]
-            why = f"no challenger {name} in shadow (in shadow: {', '.join(held) or 'none'})"
+            why = promotion_refusal(lifecycle, name) or f"no challenger {name} in shadow"
         refuse_request(self.recorder, self.session, request, why)
 
     def replay(self, rows: Sequence[LiveBarRow]) -> None:
@@ -249,7 +269,9 @@ def open_member_shadows(
         for index, challenger in enumerate(config.challengers):
             name = scoped(strategy, challenger.name)
             if record is not None and (name in record.failed or name in record.promoted):
-                continue  # dropped, or promoted, before the restart: it stays so
+                # dropped, or promoted, before the restart: it stays so
+                books.gone[name] = DROPPED if name in record.failed else PROMOTED
+                continue
             if name not in started:
                 capital = float(weights[k]) * account
                 at = recorder.at(n - 1)
@@ -269,6 +291,7 @@ def open_member_shadows(
             refused = unfit(member.p, candidate) if challenger.promote_when is not None else None
             if refused is not None:  # the swap of its promotion would refuse it: said now
                 drop(journal, name, ValueError(refused), strategy=strategy)
+                books.gone[name] = DROPPED
                 continue
             try:
                 shadow = start_shadow(
@@ -281,6 +304,7 @@ def open_member_shadows(
                 )
             except Exception as exc:  # a candidate never stops the champion
                 drop(journal, name, exc, strategy=strategy)
+                books.gone[name] = DROPPED
                 continue
             shadow.strategy = strategy
             shadow.gate = challenger.promote_when

@@ -42,7 +42,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -54,6 +54,16 @@ from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
 from tradeloom.journal import ModelSwapped, ModelSwapRefused
+from tradeloom.live.lifecycle_rules import (
+    InForce,
+    Lifecycle,
+    in_force_of,
+    in_force_origin,
+    in_force_refusal,
+    read_lifecycle,
+    stage_in_progress,
+    unkept_champion,
+)
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.row_windows import RowWindows
 from tradeloom.plugins.protocols import (
@@ -71,6 +81,8 @@ from tradeloom.schemas.strategy import fill_implied_kinds
 from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.journal_state import JournalState
@@ -95,7 +107,9 @@ __all__ = [
     "journal_swap",
     "keep_file",
     "kept",
+    "kept_by",
     "member_problem",
+    "model_precheck",
     "model_problems",
     "precheck",
     "restart_document",
@@ -104,6 +118,7 @@ __all__ = [
     "saved_section",
     "standing_for",
     "swap_problems",
+    "with_kept",
 ]
 
 SWAPPED_DIR = "swapped"
@@ -171,29 +186,48 @@ def described(section: Mapping[str, Any]) -> str:
 
 
 def build_swap(
-    config: StrategyConfig, plugins: Plugins, session: LiveSession, section: Mapping[str, Any]
+    config: StrategyConfig,
+    plugins: Plugins,
+    session: LiveSession,
+    section: Mapping[str, Any],
+    where: str | None = None,
 ) -> ModelSwap | SwapRefused:
     """Build the model of ``section`` against ``config``, the strategy in force in
-    ``session`` (a portfolio file's: its member's), and check it.
+    ``session`` (a portfolio file's: its member's), and check it (``where``: where the
+    section came from, when the journal kept it, `kept_by`; its refusals are located
+    there).
 
     The strategy in force with its ``model`` section replaced is validated and built as
     a hot reload builds a file (with the running plugins; it imports nothing), so the
     saved model's checks run; then `checked_swap`.
     """
-    built = _built_model(config, plugins, section)
+    built = _built_model(config, plugins, section, where)
     if isinstance(built, SwapRefused):
         return built
     source = described(section)
     return checked_swap(session, built, source, section.get("trusted_packages", ()))
 
 
+def kept_by(run_dir: Path, kind: str, bar: int) -> str:
+    """Return where a ``model`` section the journal kept comes from, as its refusals are
+    located: the run's journal and the row of ``kind`` at ``bar`` that holds its hash (a
+    swap's ``model_swapped``, a canary's or a watch's start), never the strategy file."""
+    return f"{run_dir}'s journal ({kind} row of bar {bar})"
+
+
 def _built_model(
-    config: StrategyConfig, plugins: Plugins, section: Mapping[str, Any]
+    config: StrategyConfig,
+    plugins: Plugins,
+    section: Mapping[str, Any],
+    where: str | None = None,
 ) -> Model | SwapRefused:
     """Return the model of ``section`` built against the strategy ``config`` (the saved
-    model's own checks: its file's hash, its features), or why not (`SwapRefused`)."""
+    model's own checks: its file's hash, its features), or why not (`SwapRefused`);
+    ``where``: where a section the journal kept came from (`kept_by`)."""
     document = {**config.document, "model": dict(section)}
-    loaded = YamlDocument(document, SourceMap(f"{config.source} (model swap)", {}))
+    label = f"{config.source} (model swap)"
+    source_map = SourceMap(label, {}) if where is None else _kept_map(label, where)
+    loaded = YamlDocument(document, source_map)
     try:
         new, _ = load_strategy(config.source, document=loaded, load_plugins=lambda _: plugins)
         return build_pipeline(new).model
@@ -301,15 +335,48 @@ def precheck(
     run_dir: Path, model: Path, fold: int | None, strategy: str | None = None
 ) -> list[str]:
     """Return why the run in ``run_dir`` would refuse fold ``fold`` of the run ``model``,
-    as far as it can be told without the running process (`model_problems` against the
-    strategy in force, as its journal says); the process checks again, with the last bar.
+    as far as it can be told without the running process, by the rules the process
+    applies (`tradeloom.live.lifecycle_rules`): a canary or a watch in progress, then
+    `model_problems` against the strategy in force as its journal says, then the model
+    in force already; the process checks again, with the last bar.
 
     ``strategy`` names the portfolio file's member whose model to swap (`member_problem`:
     a portfolio file's run needs it, a strategy's run alone takes none).
 
-    A strategy whose secrets are not set in this shell is not checked here ([] is
-    returned): the running process has them.
+    A strategy whose secrets are not set in this shell is not checked past the stage
+    (none of its model's problems is returned): the running process has them.
     """
+    lifecycle = read_lifecycle(run_dir)
+    busy = stage_in_progress(lifecycle.canary, lifecycle.watch)
+    if busy is not None:
+        return [busy]
+
+    def section_of(running: Mapping[str, Any]) -> dict[str, Any]:
+        return saved_section(model, fold, running)
+
+    return _against_in_force(run_dir, strategy, section_of)
+
+
+def model_precheck(
+    run_dir: Path, section: Mapping[str, Any], strategy: str | None, *, keep_champion: bool
+) -> list[str]:
+    """Return why the run in ``run_dir`` would refuse to swap in the model of ``section``
+    (a challenger's, promoted by hand) for ``strategy`` (a portfolio file's member; None:
+    a strategy run alone), as `precheck` tells it; with ``keep_champion`` (its gate
+    declares a canary or a watch), also when the champion's model is not a saved file a
+    rollback could swap back in (`tradeloom.live.lifecycle_rules.unkept_champion`)."""
+    return _against_in_force(run_dir, strategy, lambda _: dict(section), keep_champion)
+
+
+def _against_in_force(
+    run_dir: Path,
+    strategy: str | None,
+    section_of: Callable[[Mapping[str, Any]], dict[str, Any]],
+    keep_champion: bool = False,
+) -> list[str]:
+    """`model_problems` of the section ``section_of`` gives (from the running ``model``
+    section) against the model in force of ``strategy``, then the model in force
+    already (`in_force_refusal`) and, with ``keep_champion``, `unkept_champion`."""
     source, document, swapped = _journaled(run_dir)
     try:
         if PORTFOLIO_KEY in document:
@@ -321,18 +388,28 @@ def precheck(
         elif strategy is not None:
             return [member_problem(strategy, ())]
         running_section = document.get("model")
-        section = saved_section(
-            model, fold, running_section if isinstance(running_section, dict) else {}
-        )
+        section = section_of(running_section if isinstance(running_section, dict) else {})
         in_force = document if swapped is None else {**document, "model": kept(run_dir, swapped)}
-        running = _built(source, in_force)  # a swapped model: its kept copy
+        where = None if swapped is None else kept_by(run_dir, ModelSwapped.KIND, swapped.bar)
+        running = _built(source, in_force, where)  # a swapped model: its kept copy
         new = _built(source, {**document, "model": section})
     except UserError as exc:
         lines = exc.lines()
         if all(_UNSET.search(line) for line in lines):
             return []
         return [redact_text(line) for line in lines]
-    return model_problems(running.model, running.sizer, new.model)
+    problems = model_problems(running.model, running.sizer, new.model)
+    if not problems:
+        now = InForce(_sha_of(running.model), in_force_origin(swapped))
+        same = in_force_refusal(Lifecycle(in_force={"": now}), _sha_of(new.model))
+        problems += [same] if same is not None else []
+    unkept = unkept_champion(running.model) if keep_champion else None
+    return problems + ([unkept] if unkept is not None else [])
+
+
+def _sha_of(model: object) -> str:
+    """The SHA-256 of a saved model's file ('' for a model that trains in the run)."""
+    return str(model.loaded_from["sha256"]) if isinstance(model, SavedModelFile) else ""
 
 
 PORTFOLIO_KEY = "strategies"
@@ -441,14 +518,22 @@ def restart_document(document: YamlDocument, run_dir: Path) -> YamlDocument:
     stands = standing_for(run_dir)
     if stands is None or fill_implied_kinds(document.data).get("model") not in stands[0]:
         return document
-    return YamlDocument({**document.data, "model": stands[1]}, document.source_map)
+    return with_kept(document, stands[1], stands[2])
 
 
-def standing_for(run_dir: Path) -> tuple[list[Any], dict[str, Any]] | None:
+def with_kept(document: YamlDocument, section: Any, where: str) -> YamlDocument:
+    """Return ``document`` with the ``model`` section the journal kept, ``section``, in
+    place of its own, located at ``where`` (`kept_by`), not at the file's lines."""
+    return YamlDocument(
+        {**document.data, "model": section}, document.source_map.from_elsewhere("model", where)
+    )
+
+
+def standing_for(run_dir: Path) -> tuple[list[Any], dict[str, Any], str] | None:
     """Return the ``model`` sections of the documents the run in ``run_dir`` traded under
-    since its journal's last ``model_swapped`` row and the section of that row's kept
-    copy, which they stand for; None: no swap (or no journal, or one not read here: the
-    runner says what is wrong with it)."""
+    since its journal's last ``model_swapped`` row, the section of that row's kept copy,
+    which they stand for, and where it is kept (`kept_by`); None: no swap (or no
+    journal, or one not read here: the runner says what is wrong with it)."""
     from tradeloom.journal import (
         ConfigReloaded,
         JournalError,
@@ -474,13 +559,22 @@ def standing_for(run_dir: Path) -> tuple[list[Any], dict[str, Any]] | None:
                 swapped, since = event, [document.get("model")]
     except JournalError:
         return None
-    return None if swapped is None else (since, kept(run_dir, swapped))
+    if swapped is None:
+        return None
+    return since, kept(run_dir, swapped), kept_by(run_dir, ModelSwapped.KIND, swapped.bar)
 
 
-def _built(source: Path, document: Mapping[str, Any]) -> Pipeline:
-    loaded = YamlDocument(dict(document), SourceMap(f"{source} (model swap)", {}))
+def _built(source: Path, document: Mapping[str, Any], where: str | None = None) -> Pipeline:
+    label = f"{source} (model swap)"
+    source_map = SourceMap(label, {}) if where is None else _kept_map(label, where)
+    loaded = YamlDocument(dict(document), source_map)
     config, _ = load_strategy(source, document=loaded)
     return build_pipeline(config)
+
+
+def _kept_map(label: str, where: str) -> SourceMap:
+    """A document's source map whose ``model`` section the journal kept (`kept_by`)."""
+    return SourceMap(label, {}).from_elsewhere("model", where)
 
 
 def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
@@ -525,21 +619,21 @@ def journal_swap(
     portfolio file's member ``session`` is ('' for a strategy run alone)."""
     previous, previous_sha = _running(session)
     session.use_model(swap.model)
-    recorder.record(
-        ModelSwapped(
-            **recorder.at(len(session.history) - 1),
-            strategy=strategy,
-            by=by,
-            reason=reason,
-            source=swap.source,
-            request=request,
-            previous=previous,
-            previous_sha256=previous_sha,
-            sha256=swap.sha256,
-            file=str(kept["path"]),
-            model=dict(kept),
-        )
+    swapped = ModelSwapped(
+        **recorder.at(len(session.history) - 1),
+        strategy=strategy,
+        by=by,
+        reason=reason,
+        source=swap.source,
+        request=request,
+        previous=previous,
+        previous_sha256=previous_sha,
+        sha256=swap.sha256,
+        file=str(kept["path"]),
+        model=dict(kept),
     )
+    recorder.record(swapped)
+    session.swapped = swapped
     _log.warning(
         "model_swapped",
         source=swap.source,
@@ -559,12 +653,13 @@ def journal_refusal(
     reason: str,
     request: str,
     strategy: str = "",
+    time: pd.Timestamp | None = None,
 ) -> None:
-    """Journal a refused swap (``model_swap_refused``) at bar ``bar`` (``strategy``: the
-    portfolio file's member it was asked for)."""
+    """Journal a refused swap (``model_swap_refused``) at bar ``bar``, whose time is
+    ``time`` (``strategy``: the portfolio file's member it was asked for)."""
     recorder.record(
         ModelSwapRefused(
-            **recorder.at(bar),
+            **recorder.at(bar, time),
             strategy=strategy,
             by=by,
             reason=reason,
@@ -583,12 +678,11 @@ def in_force_sha256(session: LiveSession) -> str:
 
 def already_in_force(session: LiveSession, swap: ModelSwap) -> str | None:
     """Return why ``swap`` changes nothing in ``session``: its file is the model in force
-    (the same SHA-256); None: it swaps in another model. A mailbox swap or a promotion
-    is refused for it; a hot reload journals no swap for it (its file names the model in
-    force)."""
-    if swap.sha256 != in_force_sha256(session):
-        return None
-    return f"model: it is the model in force already (sha256 {swap.sha256})"
+    (the same SHA-256: `tradeloom.live.lifecycle_rules.in_force_refusal`, the rule its
+    commands read from the journal); None: it swaps in another model. A mailbox swap or
+    a promotion is refused for it; a hot reload journals no swap for it (its file names
+    the model in force)."""
+    return in_force_refusal(Lifecycle(in_force={"": in_force_of(session)}), swap.sha256)
 
 
 def restore_in_force(
@@ -607,7 +701,8 @@ def restore_in_force(
     """
     # its file's hash and the strategy's features only: the acceptance checks ran at the
     # swap, and the reloads since were checked against this model (`uncalibrated`)
-    built = _built_model(config or files.config, plugins, kept(files.run_dir, swapped))
+    where = kept_by(files.run_dir, ModelSwapped.KIND, swapped.bar)
+    built = _built_model(config or files.config, plugins, kept(files.run_dir, swapped), where)
     if isinstance(built, SwapRefused):
         of = f" of {swapped.strategy}" if swapped.strategy else ""
         raise RestartRefused(
@@ -616,6 +711,7 @@ def restore_in_force(
             "put the file back (the journal's model_swapped row names it)"
         )
     session.use_model(built)
+    session.swapped = swapped
 
 
 def restore_models(

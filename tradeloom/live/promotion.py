@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
 from tradeloom.live.challengers import ShadowBooks, drop, promotion_request
+from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED
 from tradeloom.live.model_swap import (
     SwapRefused,
     already_in_force,
@@ -136,12 +137,16 @@ def promote(
     asked = {"by": by, "reason": reason, "request": request}
     bar = len(session.history) - 1
     stage: Canary | Watch | None = None
+    gone = PROMOTED
     if isinstance(kept, SwapRefused):
-        journal_refusal(recorder, bar, kept, strategy=strategy, **asked)
+        journal_refusal(
+            recorder, bar, kept, strategy=strategy, time=session.history.time(bar), **asked
+        )
         if by != "gate":  # an operator's request refused: the challenger shadows on
             books.journal.flush()
             return None
         drop(books.journal, name, RuntimeError(kept.describe()), bar=bar, strategy=strategy)
+        gone = DROPPED
     else:
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
         previous = session.p.model
@@ -172,7 +177,7 @@ def promote(
                 run_dir=files.run_dir,
                 **asked,
             )
-    books.retire(name)
+    books.retire(name, gone)
     books.journal.flush()
     return stage
 

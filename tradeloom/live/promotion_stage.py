@@ -10,8 +10,10 @@ challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a ti
 gate promotes while a canary or a watch is in progress.
 
 `promotion_problems` checks an operator's request against the journal before it is sent
-(``tradeloom promote``, the console's API), and `promotion_choices` tells the console's
-run page which requests would pass that check now (its promote and rollback buttons).
+(``tradeloom promote``, the console's API), by the rules the process applies when the
+request arrives (`tradeloom.live.lifecycle_rules`, over `PromotionStage.lifecycle`
+there), and `promotion_choices` tells the console's run page which requests would pass
+that check now (its promote and rollback buttons).
 
 `PromotionStage.asked` answers an operator's ``promote`` or ``rollback`` request (the
 mailbox's, `tradeloom.engine.control.request_promote`, ``request_rollback``) at a bar
@@ -24,13 +26,12 @@ runner commits and then marks the request done, so a restart finds it answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.canary import (
-    CHAMPION_SHADOW,
     Canary,
     Shadowing,
     Watched,
@@ -40,7 +41,20 @@ from tradeloom.live.canary import (
     restore_canary,
     roll_back,
 )
-from tradeloom.live.challengers import ShadowBooks, promoted_by, promotion_request
+from tradeloom.live.challengers import ShadowBooks, promotion_request
+from tradeloom.live.lifecycle_rules import (
+    DROPPED,
+    IN_SHADOW,
+    LIFECYCLE_KINDS,
+    Lifecycle,
+    in_force_of,
+    lifecycle_of_frames,
+    promotion_refusal,
+    read_lifecycle,
+    rollback_refusal,
+    scoped,
+    stage_in_progress,
+)
 from tradeloom.live.model_swap import SwapRefused, journal_refusal
 from tradeloom.live.promotion_watch import (
     Watch,
@@ -51,8 +65,6 @@ from tradeloom.live.promotion_watch import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import pandas as pd
 
     from tradeloom.engine.control import ControlRequest
@@ -202,26 +214,49 @@ class PromotionStage:
             None if canary is None else canary.name, None if watch is None else watch.name
         )
 
-    def asked(self, request: ControlRequest, session: LiveSession) -> None:
+    def lifecycle(self, session: LiveSession) -> Lifecycle:
+        """Return what the lifecycle's refusals read now (`tradeloom.live.lifecycle_rules`):
+        the stage in progress, the model in force in ``session``, and each challenger of
+        the strategy in force in shadow or gone (as the journal tells a command)."""
+        strategy = "" if self.member is None else self.member.strategy
+        config = self.files.config if self.member is None else self.member.config
+        shadowed = {s.name for s in self.books.shadows}
+        states = {}
+        for entry in config.challengers:
+            name = scoped(strategy, entry.name)
+            states[name] = IN_SHADOW if name in shadowed else self.books.gone.get(name, DROPPED)
+        canary, watch = self.canary, self.watch
+        return Lifecycle(
+            None if canary is None else canary.name,
+            None if watch is None else watch.name,
+            {strategy: in_force_of(session)},
+            states,
+            portfolio=self.member is not None,
+        )
+
+    def asked(
+        self, request: ControlRequest, session: LiveSession, lifecycle: Lifecycle | None = None
+    ) -> None:
         """Carry out an operator's ``promote`` or ``rollback`` request, or journal why
-        not (``model_swap_refused``); the caller commits."""
+        not (``model_swap_refused``: `promotion_refusal`, `rollback_refusal` over
+        ``lifecycle``, by default `lifecycle`'s); the caller commits."""
         from tradeloom.live import promotion
 
         file = "" if request.path is None else request.path.name
         canary, watch = self.canary, self.watch
         by, reason = request.by, request.reason
         strategy = "" if self.member is None else self.member.strategy
+        now = self.lifecycle(session) if lifecycle is None else lifecycle
         if request.action == "rollback":
-            if watch is not None and canary is None:
+            if (why := rollback_refusal(now)) is not None:
+                refuse_request(self.recorder, session, request, why, strategy)
+            elif watch is not None and canary is None:
                 if roll_back_watch(
                     watch, self.files, self.plugins, session, self.recorder,
                     by=by, reason=reason, request=file,
                 ):  # fmt: skip
                     self.watch = None
-            elif canary is None:
-                why = "no canary or watch is in progress"
-                refuse_request(self.recorder, session, request, why, strategy)
-            elif roll_back(
+            elif canary is not None and roll_back(
                 canary,
                 self.books,
                 self.files,
@@ -234,16 +269,11 @@ class PromotionStage:
             ):
                 self.canary = None
             return
-        name = request.challenger
-        shadows = [s.name for s in self.books.shadows if s.name != CHAMPION_SHADOW]
-        if canary is not None and canary.name == name:
-            self._pass_canary(canary, session, by=by, reason=reason, request=file)
-        elif (busy := self.in_progress()) is not None:
-            refuse_request(self.recorder, session, request, busy, strategy)
-        elif name not in shadows:
-            held = ", ".join(shadows) or "none"
-            why = f"no challenger {name} in shadow (in shadow: {held})"
+        name = request.challenger or ""
+        if (why := promotion_refusal(now, name)) is not None:
             refuse_request(self.recorder, session, request, why, strategy)
+        elif canary is not None and canary.name == name:
+            self._pass_canary(canary, session, by=by, reason=reason, request=file)
         else:
             stage = promotion.promote(
                 self.books,
@@ -284,18 +314,6 @@ def review_stage(
         pass_(bars)
 
 
-def stage_in_progress(canary: str | None, watch: str | None) -> str | None:
-    """Why no promotion (but the canary's own to the full champion) and no model swap is
-    taken now: the canary of challenger ``canary``, or the watch after challenger
-    ``watch``'s full promotion, is in progress; None: neither is. The one wording of
-    ``tradeloom promote``'s check, the run's refusal of a request and of a swap."""
-    if canary is not None:
-        return f"the canary of {canary} is in progress; promote or roll it back first"
-    if watch is not None:
-        return f"the watch of {watch}'s promotion is in progress; roll it back or wait for its end"
-    return None
-
-
 def refuse_request(
     recorder: Recorder,
     session: LiveSession,
@@ -318,6 +336,7 @@ def refuse_request(
         reason=request.reason,
         request=file,
         strategy=strategy,
+        time=session.history.time(bar),
     )
 
 
@@ -356,51 +375,80 @@ def open_stage(
     return stage
 
 
-def _entries(run_dir: Path, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The run's ``challengers:`` entries by their run-wide name: a portfolio file's
-    strategies' as ``STRATEGY/NAME`` (each strategy's document as the run started it)."""
-    from tradeloom.journal import journal_path, read_frames
-    from tradeloom.live.challengers import scoped
-
-    if "strategies" not in document:
-        listed = [(document, "")]
-    else:
-        rows = read_frames(journal_path(run_dir), ["strategy_at_start"])["strategy_at_start"]
-        listed = [(r["document"], str(r["strategy"])) for _, r in rows.iterrows()]
-    return {
-        scoped(strategy, str(e.get("name"))): e
-        for doc, strategy in listed
-        if isinstance(doc, dict)
-        for e in doc.get("challengers") or ()
-        if isinstance(e, dict)
-    }
-
-
 def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     """Return why the run in ``run_dir`` would refuse to promote ``challenger`` (None: to
-    roll its canary or its watched promotion back), as far as its journal tells here
-    (the running process checks again at the bar boundary).
+    roll its canary or its watched promotion back), as far as its journal tells here, by
+    the rules the running process applies (`tradeloom.live.lifecycle_rules`; the process
+    checks again at the bar boundary): a stage in progress, no such challenger or one no
+    longer in shadow, then its model against the model in force (`model_precheck`: its
+    label, its calibration, a saved file, the model in force already; a champion a
+    canary's or a watch's rollback could not swap back in).
 
     Raises:
         UserError: The journal records no strategy document.
     """
-    return _Promotions.read(run_dir).problems(challenger)
+    from tradeloom.live.model_swap import in_force_document, model_precheck
+
+    lifecycle = read_lifecycle(run_dir)
+    if challenger is None:
+        why = rollback_refusal(lifecycle)
+        return [] if why is None else [f"rollback: {why}"]
+    if lifecycle.canary is None and lifecycle.watch is None:
+        _, document = in_force_document(run_dir)  # refused when the journal has none
+    why = promotion_refusal(lifecycle, challenger)
+    if why is not None:
+        return [f"--challenger: {why}"]
+    if lifecycle.canary == challenger:
+        return []  # its model is in force: the canary's end makes it the full champion
+    _, document = in_force_document(run_dir)
+    entry = _entry(run_dir, document, challenger)
+    gate = entry.get("promote_when")
+    staged = isinstance(gate, Mapping) and any(gate.get(k) is not None for k in ("canary", "watch"))
+    strategy = challenger.split("/", 1)[0] if lifecycle.portfolio else None
+    problems = model_precheck(run_dir, _section(entry), strategy, keep_champion=staged)
+    return [f"--challenger: {challenger}: {problem}" for problem in problems]
+
+
+def _entry(run_dir: Path, document: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``challengers:`` entry of run-wide name ``name`` ({}: none): a portfolio file's
+    strategies' as their run started them (``strategy_at_start``)."""
+    from tradeloom.journal import journal_path, read_frames
+
+    listed: list[tuple[object, str]] = [(document, "")]
+    if "strategies" in document:
+        rows = read_frames(journal_path(run_dir), ["strategy_at_start"])["strategy_at_start"]
+        listed = [(r["document"], str(r["strategy"])) for _, r in rows.iterrows()]
+    for doc, strategy in listed:
+        for entry in doc.get("challengers") or () if isinstance(doc, Mapping) else ():
+            if isinstance(entry, Mapping) and scoped(strategy, str(entry.get("name"))) == name:
+                return dict(entry)
+    return {}
+
+
+def _section(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A challenger's ``model`` section as its promotion swaps it in (`tradeloom.live.
+    promotion`: a saved one's implied ``kind`` left out)."""
+    section = entry.get("model")
+    if not isinstance(section, Mapping):
+        return {}
+    return {k: v for k, v in section.items() if k != "kind" or v != "saved"}
 
 
 @dataclass(frozen=True)
 class PromotionChoices:
-    """What an operator may ask of a run's promotions now, as `promotion_problems` judges
-    it (the console's promote and rollback buttons).
+    """What an operator may ask of a run's promotions now, as the journal tells it (the
+    console's promote and rollback buttons; `promotion_problems` checks the model too).
 
     Attributes:
         promote: The challengers a promotion of would not be refused, in the strategy's
             order (a canary's own: it becomes the full champion).
         rollback: A canary, or a watch after a full promotion, is in progress: a
             rollback would not be refused.
-        in_force: The model that decides, in words: the last model swap's (a promoted
-            challenger's by its name, the champion's back from a canary or a watch),
-            with its bar and who asked; or the strategy's own. A portfolio file's run
-            names each strategy's (``alpha: ...; beta: ...``).
+        in_force: The model that decides, in words (`tradeloom.engine.model_in_force`):
+            the last model swap's (a promoted challenger's by its name, the champion's
+            back from a canary or a watch), with its bar, who asked and its hash; or the
+            strategy's own. A portfolio file's run names each strategy's (``alpha: ...;
+            beta: ...``).
     """
 
     promote: tuple[str, ...]
@@ -410,143 +458,46 @@ class PromotionChoices:
 
 def promotion_choices(run_dir: Path) -> PromotionChoices:
     """Return the promotions and the rollback the run in ``run_dir`` would take now, by
-    its journal read once (`promotion_problems` for each of its challengers)."""
-    from tradeloom.errors import UserError
+    its journal read once (`promotion_refusal` for each of its challengers)."""
+    from tradeloom.journal import journal_path, read_frames
 
-    promotions = _Promotions.read(run_dir)
-    try:
-        entries = promotions.entries()
-    except UserError:  # no strategy document journaled: no challenger to name
-        entries = ({}, False)
-    promote = tuple(n for n in entries[0] if not promotions.problems(n, entries))
-    rollback = not promotions.problems(None)
-    return PromotionChoices(promote, rollback, promotions.in_force)
+    frames = read_frames(journal_path(run_dir), list(LIFECYCLE_KINDS))
+    lifecycle = lifecycle_of_frames(frames)
+    promote = tuple(n for n in lifecycle.challengers if promotion_refusal(lifecycle, n) is None)
+    rollback = rollback_refusal(lifecycle) is None
+    return PromotionChoices(promote, rollback, _in_force(frames))
 
 
-@dataclass(frozen=True)
-class _Promotions:
-    """What a run's journal tells of its promotions: the canary or the watch in
-    progress, the challengers dropped and those promoted."""
+def _in_force(frames: Mapping[str, pd.DataFrame]) -> str:
+    """The model in force, in words, by the journal's frames (`models_in_force`): a
+    portfolio file's run's per strategy, ``STRATEGY: ...; ...``."""
+    from tradeloom.engine.model_in_force import models_in_force
 
-    run_dir: Path
-    in_canary: str | None
-    in_watch: str | None
-    dropped: frozenset[str]
-    promoted: frozenset[str]
-    in_force: str
-
-    @classmethod
-    def read(cls, run_dir: Path) -> _Promotions:
-        from tradeloom.journal import journal_path, read_frames
-
-        kinds = ["challenger_failed", "model_swapped", "canary_started", "canary_passed",
-                 "canary_rolled_back", "watch_started", "watch_passed",
-                 "promotion_rolled_back", "strategy_at_start"]  # fmt: skip
-        frames = read_frames(journal_path(run_dir), kinds)
-        started = frames["canary_started"]
-        ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
-        in_canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None
-        watched = frames["watch_started"]
-        ended = len(frames["watch_passed"]) + len(frames["promotion_rolled_back"])
-        in_watch = str(watched["challenger"].iloc[-1]) if len(watched) > ended else None
-        swapped = frames["model_swapped"]
-        return cls(
-            run_dir,
-            in_canary,
-            in_watch,
-            frozenset(frames["challenger_failed"]["challenger"].astype(str)),
-            promoted_by(swapped["request"]),
-            _in_force(swapped, frames),
-        )
-
-    def entries(self) -> tuple[dict[str, dict[str, Any]], bool]:
-        """Return the run's ``challengers:`` entries by their run-wide name (a portfolio
-        file's strategies' as ``STRATEGY/NAME``, `_entries`), and whether the run is a
-        portfolio file's.
-
-        Raises:
-            UserError: The journal records no strategy document.
-        """
-        from tradeloom.live.model_swap import in_force_document
-
-        _, document = in_force_document(self.run_dir)
-        return _entries(self.run_dir, document), "strategies" in document
-
-    def problems(
-        self,
-        challenger: str | None,
-        entries: tuple[dict[str, dict[str, Any]], bool] | None = None,
-    ) -> list[str]:
-        """`promotion_problems` (``entries``: `entries`, when read already)."""
-        in_canary, in_watch = self.in_canary, self.in_watch
-        if challenger is None:
-            stage = in_canary is not None or in_watch is not None
-            return [] if stage else ["rollback: no canary or watch is in progress"]
-        if in_canary == challenger:
-            return []
-        if (why := stage_in_progress(in_canary, in_watch)) is not None:
-            return [f"--challenger: {why}"]
-        named, portfolio = self.entries() if entries is None else entries
-        if challenger not in named:
-            held = ", ".join(named) or "none"
-            if portfolio:
-                return [
-                    f"--challenger: the portfolio file's strategies have no challenger "
-                    f"{challenger} (they have: {held}; name one STRATEGY/NAME)"
-                ]
-            return [f"--challenger: the strategy has no challenger {challenger} (it has: {held})"]
-        model = named[challenger].get("model")
-        saved = isinstance(model, dict) and (
-            model.get("kind") == "saved" or "from_run" in model or "path" in model
-        )
-        if not saved:
-            return [
-                f"--challenger: challenger {challenger}'s model trains in the run; a running "
-                "run swaps in a saved model only (from_run: or path:)"
-            ]
-        if challenger in self.dropped or challenger in self.promoted:
-            done = "was dropped" if challenger in self.dropped else "was promoted already"
-            return [f"--challenger: challenger {challenger} {done}; it is no longer in shadow"]
-        return []
-
-
-def _in_force(swapped: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> str:
-    """The model in force, in words, by the journal's ``model_swapped`` rows (and the
-    rollback row a rollback's swap shares its bar with, in ``frames``): a portfolio
-    file's run's (its ``strategy_at_start`` rows) per strategy, ``STRATEGY: ...; ...``."""
     starts = frames["strategy_at_start"]
-    members = list(dict.fromkeys(starts["strategy"].astype(str))) if len(starts) else []
-    strategies = swapped["strategy"].astype(str) if len(swapped) else None
-    if not members:
-        own = swapped if strategies is None else swapped[strategies == ""]
-        return _model_in_force(own, frames)
-    return "; ".join(
-        f"{member}: "
-        + _model_in_force(swapped if strategies is None else swapped[strategies == member], frames)
-        for member in members
-    )
-
-
-def _model_in_force(swapped: pd.DataFrame, frames: Mapping[str, pd.DataFrame]) -> str:
-    """The model in force of one strategy, by its ``model_swapped`` rows."""
-    if not len(swapped):
-        return "the strategy's own model"
-    last = swapped.iloc[-1]
-    bar = int(last["bar"])
-    name = next(iter(promoted_by([last["request"]])), None)
-    if name is not None:
-        what = f"challenger {name}'s model"
-    elif (back := _rolled_back(frames, "canary_rolled_back", bar)) is not None:
-        what = f"the champion's model, back from challenger {back}'s canary"
-    elif (back := _rolled_back(frames, "promotion_rolled_back", bar)) is not None:
-        what = f"the previous champion's model, back from challenger {back}'s watch"
+    if len(starts):
+        sections = {str(r["strategy"]): _model_of(r["document"]) for _, r in starts.iterrows()}
     else:
-        what = str(last["source"])
-    return f"{what}, since bar {bar} (by {last['by']})"
+        reloads, started = frames["config_reloaded"], frames["run_started"]
+        document = (
+            reloads["document"].iloc[-1]
+            if len(reloads)
+            else (started["document"].iloc[0] if len(started) else None)
+        )
+        sections = {"": _model_of(document)}
+
+    def records(kind: str) -> list[dict[str, Any]]:
+        return list(frames[kind].to_dict("records"))
+
+    words = models_in_force(
+        records("model_swapped"),
+        sections,
+        records("canary_rolled_back"),
+        records("promotion_rolled_back"),
+    )
+    if list(words) == [""]:
+        return words[""]
+    return "; ".join(f"{name}: {said}" for name, said in words.items())
 
 
-def _rolled_back(frames: Mapping[str, pd.DataFrame], kind: str, bar: int) -> str | None:
-    """The challenger a ``kind`` row (a canary's or a watch's rollback) at ``bar`` names."""
-    rows = frames[kind]
-    back = rows[rows["bar"] == bar] if len(rows) else rows
-    return str(back["challenger"].iloc[-1]) if len(back) else None
+def _model_of(document: object) -> object:
+    return document.get("model") if isinstance(document, Mapping) else None

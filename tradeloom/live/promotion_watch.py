@@ -208,7 +208,8 @@ def restore_watch(
         RollbackWhen.model_validate_json(started.rollback_when),
         horizon_of(session.p.model),
     )
-    built = build_swap(files.config, plugins, session, watch.champion(files.run_dir))
+    where = watch.kept_by(files.run_dir)
+    built = build_swap(files.config, plugins, session, watch.champion(files.run_dir), where)
     if isinstance(built, SwapRefused):
         raise RestartRefused(
             f"{files.run_dir}: the champion's model a watch since bar {started.bar} would "

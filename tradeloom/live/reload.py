@@ -209,9 +209,10 @@ class StrategyWatcher:
         current: The strategy the run is running.
         overrides: The ``--set`` overrides the run was started with; applied to every
             new version, so an overridden key keeps its value whatever the file says.
-        kept: The ``model`` sections the file may still say and the section they are
-            built as (a restart's: the copy kept of the model swapped in,
-            `tradeloom.live.model_swap.restart_document`), until a reload changes it.
+        kept: The ``model`` sections the file may still say, the section they are built
+            as (a restart's: the copy kept of the model swapped in,
+            `tradeloom.live.model_swap.restart_document`), until a reload changes it, and
+            where that section is kept (its refusals are located there, not in the file).
     """
 
     def __init__(
@@ -220,7 +221,7 @@ class StrategyWatcher:
         current: StrategyConfig,
         overrides: Sequence[str] = (),
         plugins: Plugins | None = None,
-        kept: tuple[list[Any], Any] | None = None,
+        kept: tuple[list[Any], Any, str] | None = None,
     ) -> None:
         self.path = path
         self.current = current
@@ -236,7 +237,7 @@ class StrategyWatcher:
         self._refusal: tuple[str | None, tuple[str, ...]] | None = None
         # What `current` and `kept` were before the `Reload` `check` returned last took
         # its version as current; None: the last check returned none (`refused`).
-        self._before: tuple[StrategyConfig, tuple[list[Any], Any] | None] | None = None
+        self._before: tuple[StrategyConfig, tuple[list[Any], Any, str] | None] | None = None
 
     def check(self) -> Reload | ReloadRefused | None:
         """Look at the file once; return what changed since the last check.
@@ -323,7 +324,9 @@ class StrategyWatcher:
                 self.kept is not None
                 and fill_implied_kinds(document.data).get(MODEL) in self.kept[0]
             ):
-                document = YamlDocument({**document.data, MODEL: self.kept[1]}, document.source_map)
+                _, section, where = self.kept
+                located = document.source_map.from_elsewhere(MODEL, where)
+                document = YamlDocument({**document.data, MODEL: section}, located)
             config, _ = load_strategy(
                 self.path, self.overrides, load_plugins=self._running_plugins, document=document
             )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tradeloom.core import layout as L
 from tradeloom.domain import Order
 from tradeloom.engine.driver import UnknownOrder
 from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
@@ -129,6 +130,7 @@ def replay_ticks(
         ticks: dict[int, list[LiveBarRow]] = {}
         for row in state.bars:
             ticks.setdefault(row.index, []).append(row)
+        equity: dict[int, float] = {}
         for bar in sorted(ticks):
             rows = ticks[bar]
             prices, verdicts = session.replayed(rows)
@@ -142,11 +144,14 @@ def replay_ticks(
                     "decide; the strategy file or tradeloom changed since the run started: "
                     "start a new run (another --out)"
                 ) from None
+            # as the run's challengers read it after the bar (`LiveSession.replayed_equity`)
+            equity[bar] = float(session.engine.state.acct[L.A_EQUITY])
             _apply_kills(session, kills, bar)
             _apply_reloads(files, markets, session, reloads, bar)
             _apply_scales(session, scales, bar)
             _looked_up(session, looked_up, bar)
         clock.pinned = None
+        session.replayed_equity = equity
     finally:
         recorder.journal, recorder.hook = real_journal, real_hook
         if rebalancer is not None and solver is not None:

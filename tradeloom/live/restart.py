@@ -192,7 +192,7 @@ def rebuild(
     book = session.engine.portfolio
     recorder.record(
         Restarted(
-            **recorder.at(last),
+            **recorder.at(last, session.history.time(last)),  # the bar it went on from
             bars_replayed=len({row.index for row in state.bars}),
             rows_completed=len(extra),
             position=book.position,

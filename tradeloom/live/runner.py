@@ -577,6 +577,7 @@ class LiveRunner:
             clock=shadowing.clock,
             live_rows=shadowing.live_rows,
             heads=heads,
+            replayed=session.replayed_equity,
         )
         if books is None and state is not None and (state.canary or state.watch) is not None:
             # a canary (or a watch) in progress whose challenger left the file: it goes
@@ -698,14 +699,17 @@ class LiveRunner:
         if problems:
             raise ConfigError(problems)
 
-    def _kept(self, state: JournalState | None) -> tuple[list[Any], Any] | None:
-        """Return the ``model`` sections the run traded under since its last swap and the
-        one it is built as, when a restart built the kept copy in their place."""
+    def _kept(self, state: JournalState | None) -> tuple[list[Any], Any, str] | None:
+        """Return the ``model`` sections the run traded under since its last swap, the
+        one it is built as, when a restart built the kept copy in their place, and where
+        that copy is kept."""
         if state is None or state.swapped is None:
             return None
         stands = standing_for(self.run_dir)
         section = self.files.config.document.get(MODEL)
-        return (stands[0], section) if stands and is_kept(section, state.swapped) else None
+        if not stands or not is_kept(section, state.swapped):
+            return None
+        return stands[0], section, stands[2]
 
     def _check_owner(self, started: RunStarted) -> None:
         if started.mode != self.files.mode or started.strategy != self.files.config.name:
@@ -998,7 +1002,8 @@ class LiveRunner:
         asked = {"by": request.by, "reason": request.reason, "request": name}
         if isinstance(kept, SwapRefused):
             bar = self.markets.bar_in_progress() - 1
-            journal_refusal(recorder, bar, kept, strategy=request.strategy or "", **asked)
+            at = self.session_or_fail.history.time(bar)  # the row's header: its bar's time
+            journal_refusal(recorder, bar, kept, strategy=request.strategy or "", time=at, **asked)
         else:
             assert isinstance(outcome, ModelSwap) and not isinstance(target, str)
             journal_swap(recorder, target[0], outcome, kept, strategy=member, **asked)

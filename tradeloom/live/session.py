@@ -41,6 +41,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from time import perf_counter
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
@@ -60,7 +61,7 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.journal import KillCancel, LiveBar, SymbolAbsent
+from tradeloom.journal import KillCancel, LiveBar, ModelSwapped, SymbolAbsent
 from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
@@ -136,6 +137,15 @@ class LiveSession:
     reloaded_at = -1
     """The bar of the last hot reload swapped in, its ``config_reloaded`` row's (-1: none;
     `tradeloom.live.swap.apply_reload`)."""
+
+    swapped: ModelSwapped | None = None
+    """The journal's row that put the model in force (`tradeloom.live.model_swap.
+    journal_swap`; a restart's: `restore_in_force`); None: the strategy's own decides."""
+
+    replayed_equity: Mapping[int, float] = MappingProxyType({})
+    """The equity at the close of each bar a restart replayed, by bar, as the run had it
+    then (`tradeloom.live.replay.replay_ticks`): what its challengers' books are compared
+    with on the bars whose rows the kill lost (`tradeloom.live.challengers`)."""
 
     def __init__(
         self,

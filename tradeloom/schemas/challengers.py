@@ -14,7 +14,7 @@ from typing import Any
 from tradeloom.errors import Problem
 from tradeloom.schemas.config import ComponentConfig
 
-__all__ = ["challenger_problems"]
+__all__ = ["challenger_problems", "label_problem"]
 
 
 def challenger_problems(
@@ -52,26 +52,30 @@ def challenger_problems(
             )
     champion = components.get("model")
     yield from _canary_problems(entries, champion, components, locate)
-    if champion is None:
-        return
+    if champion is None or champion.kind == "saved":
+        return  # a saved model's label is in its file: compared once it is loaded
     label = _label(champion)
     for index in range(len(entries)):
         model = components.get(f"challengers.{index}.model")
         own = None if model is None else _label(model)
         if model is None or own == label or model.kind == "saved":
-            continue  # a saved model's label is in its file: checked when it is loaded
+            continue  # a saved model's label is in its file: compared once it is loaded
         where = f"challengers.{index}.model.label"
-        differ = sorted(set(label or {}) | set(own or {}))
-        said = "; ".join(
-            f"{key} must be {(label or {}).get(key)}, was {(own or {}).get(key)}"
-            for key in differ
-            if (label or {}).get(key) != (own or {}).get(key)
-        )
-        yield Problem(
-            locate(where),
-            where,
-            f"a challenger is scored on the strategy's label: {said or 'the strategy has none'}",
-        )
+        yield Problem(locate(where), where, label_problem(label, own))
+
+
+def label_problem(label: Mapping[str, Any] | None, own: Mapping[str, Any] | None) -> str:
+    """Return why a challenger whose model's label is ``own`` cannot shadow a strategy
+    whose model's is ``label`` (each as its saved folds record it; None: it has none):
+    the one wording of the file's check and of the run's, once a saved model's label is
+    read from its file (`tradeloom.engine.wiring.candidate_components`)."""
+    differ = sorted(set(label or {}) | set(own or {}))
+    said = "; ".join(
+        f"{key} must be {(label or {}).get(key)}, was {(own or {}).get(key)}"
+        for key in differ
+        if (label or {}).get(key) != (own or {}).get(key)
+    )
+    return f"a challenger is scored on the strategy's label: {said or 'the strategy has none'}"
 
 
 def _canary_problems(

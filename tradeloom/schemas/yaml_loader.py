@@ -149,12 +149,16 @@ class SourceMap:
         keys: Position of the key of each dotted key path (mapping entries only).
         overridden: Key paths replaced by a ``--set`` override; they and everything below
             them are located at ``--set``.
+        elsewhere: Key paths whose value came from elsewhere than the file, and where (a
+            restart's ``model`` section: the journal's row that kept the model in force);
+            they and everything below them are located there.
     """
 
     source: str
     values: Mapping[str, Position]
     keys: Mapping[str, Position] = field(default_factory=dict)
     overridden: frozenset[str] = frozenset()
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
 
     def locate(self, path: str) -> str:
         """Return ``FILE:LINE:COL`` of the value at ``path``.
@@ -164,6 +168,9 @@ class SourceMap:
         """
         if self.is_overridden(path):
             return OVERRIDE_LOCATION
+        for replaced, where in self.elsewhere.items():
+            if path == replaced or path.startswith(replaced + "."):
+                return where
         current = path
         while current not in self.values:
             if not current:
@@ -173,7 +180,7 @@ class SourceMap:
 
     def locate_key(self, path: str) -> str:
         """Return ``FILE:LINE:COL`` of the key of ``path``, or of its value if it has none."""
-        if not self.is_overridden(path) and path in self.keys:
+        if not self.is_overridden(path) and path in self.keys and path not in self.elsewhere:
             return f"{self.source}:{self.keys[path]}"
         return self.locate(path)
 
@@ -184,6 +191,10 @@ class SourceMap:
     def with_override(self, path: str) -> SourceMap:
         """Return a copy that locates ``path`` and everything below it at ``--set``."""
         return replace(self, overridden=self.overridden | {path})
+
+    def from_elsewhere(self, path: str, where: str) -> SourceMap:
+        """Return a copy that locates ``path`` and everything below it at ``where``."""
+        return replace(self, elsewhere={**self.elsewhere, path: where})
 
 
 @dataclass(frozen=True)

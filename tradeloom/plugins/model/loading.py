@@ -86,6 +86,10 @@ MAX_JSON_DEPTH = 32
 
 _R = TypeVar("_R", bound=BaseModel)
 
+_PINNED = "the sha256 pinned there"
+"""Where an expected hash given by ``sha256`` came from: the key the refusal is located at
+(a strategy file's line, or the journal's row a restart's model section was kept by)."""
+
 
 @dataclass(frozen=True)
 class ModelRequest:
@@ -151,12 +155,12 @@ def load_saved_model(
         pickle_path = folder / entry.model.file
         metadata_path = folder / entry.metadata
         expected = request.sha256 or entry.model.sha256
-        trusted = "pinned in the strategy file" if request.sha256 else f"listed in {index_path}"
+        trusted = _PINNED if request.sha256 else f"listed in {index_path}"
     else:
         assert request.path is not None and request.sha256 is not None
         key, pickle_path, expected = "path", request.path, request.sha256
         metadata_path = pickle_path.with_suffix(".json")
-        trusted = "pinned in the strategy file"
+        trusted = _PINNED
     hash_key = "sha256" if request.sha256 else key
 
     size = _require_file(pickle_path, key)
