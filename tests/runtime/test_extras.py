@@ -155,10 +155,17 @@ def test_every_library_tradeloom_imports_is_a_declared_dependency() -> None:
     assert undeclared == []
 
 
+# each extra's module is not installed: its import fails as a missing module's does (a
+# ``None`` in sys.modules would also hide it from libraries that only look for it there, as
+# scipy's array API does for torch)
 _CORE_ONLY = """
 import sys
-for name in {modules!r}:
-    sys.modules[name] = None
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {modules!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Absent())
 import tradeloom.backtest.run, tradeloom.live.runner, tradeloom.live.observers
 import tradeloom.sweep.command, tradeloom.cli.main
 print("imported")

@@ -41,7 +41,6 @@ from tradeloom.cli.run_command import (
     _load,
     _print_fee_note,
     _print_notes,
-    _refuse_funding,
     _refuse_pairs,
     _run,
     portfolio_pipelines,
@@ -814,7 +813,6 @@ def _validate_portfolio(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     if simulated:  # as run does
-        _refuse_funding(pipelines, args.mode)
         _refuse_pairs(pipelines, args.mode)
     _print_notes(pipelines)
     if account is not None:  # the account trades with the first strategy's execution section

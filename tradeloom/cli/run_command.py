@@ -161,7 +161,6 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
     portfolio = load_portfolio(args.file, args.overrides)
     # simulated: each data source is swapped for the emulator's after it loaded the bars
     pipelines = portfolio_pipelines(portfolio, args.mode, served=simulated)
-    _refuse_funding(pipelines, args.mode)
     _refuse_pairs(pipelines, args.mode)
     problems = portfolio_problems(portfolio, pipelines)  # as validate, and a backtest, do
     if problems:
@@ -224,7 +223,7 @@ def portfolio_pipelines(
     pipelines, problems = [], []
     for config in portfolio.strategies:  # every strategy's problems, not the first's only
         try:
-            pipelines.append(build_pipeline(config, mode=mode, served=served))
+            pipelines.append(build_pipeline(config, mode=mode, served=served, portfolio=True))
         except ConfigError as error:
             problems.extend(error.problems)
     if problems:
@@ -247,20 +246,6 @@ def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
         return  # no name: the validation says so
     run_dir = live_run_dir(str(name), args.mode, args.out, simulated=simulated)
     args.document = restart_document(document, run_dir)
-
-
-def _refuse_funding(pipelines: Sequence[Pipeline], mode: Mode) -> None:
-    """Refuse a portfolio file's perpetual in a mode that does not book its funding yet
-    (its pipelines are built as backtests)."""
-    from tradeloom.engine.funding import funding_problems
-
-    problems = [
-        problem
-        for p in pipelines
-        for problem in funding_problems(p.config, mode, data=p.data, venue=p.venue, portfolio=True)
-    ]
-    if problems:
-        raise ConfigError(problems)
 
 
 def _refuse_pairs(pipelines: Sequence[Pipeline], mode: Mode) -> None:

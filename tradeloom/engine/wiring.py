@@ -88,6 +88,7 @@ def build_pipeline(
     *,
     mode: Mode = "backtest",
     served: bool = False,
+    portfolio: bool = False,
 ) -> Pipeline:
     """Build every component of ``config``, collecting every problem before raising.
 
@@ -96,6 +97,8 @@ def build_pipeline(
         mode: What it is built for; ``paper`` and ``live`` also check that the
             components can trade live (`tradeloom.engine.capabilities`).
         served: ``--clock simulated``: the emulator serves the bars (any data source).
+        portfolio: A strategy of a portfolio file (whose paper and live runs do not book a
+            perpetual's funding yet).
 
     Raises:
         ConfigError: A factory refused its params (`ParamError`), returned an object
@@ -159,12 +162,15 @@ def build_pipeline(
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue, served=served))
     problems.extend(pair_problems(config, mode, data))
     problems.extend(_data_problems(config, data, built, model))
-    problems.extend(funding_problems(config, mode, data=data, venue=venue))
+    problems.extend(funding_problems(config, mode, data=data, venue=venue, portfolio=portfolio))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
         problems.extend(universe_problems(config, features, venue, symbols, model))
-    last_open = declared_last_open(data) if mode == "backtest" else None
-    if last_open is not None:  # a backtest's walk-forward fit (`fit_universe`) asks it
+    # a backtest's walk-forward fit (`fit_universe`) asks a saved model the same; only such
+    # a model reads the clock (and its timestamp is pandas', which validate does not import)
+    clocked = mode == "backtest" and isinstance(model, protocols.ClockRefusal)
+    last_open = declared_last_open(data) if clocked else None
+    if last_open is not None:
         problems.extend(clock_problems(config, model, last_open))
     if isinstance(venue, protocols.MultiVenue):
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))

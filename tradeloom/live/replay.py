@@ -132,11 +132,11 @@ def replay_ticks(
             ticks.setdefault(row.index, []).append(row)
         equity: dict[int, float] = {}
         for bar in sorted(ticks):
-            rows = ticks[bar]
-            prices, verdicts = session.replayed(rows)
-            clock.pinned = rows[0].wall_time
+            tick = ticks[bar]
+            prices, verdicts = session.replayed(tick)
+            clock.pinned = tick[0].wall_time
             try:
-                session.step(rows[0].time, prices, given=verdicts)
+                session.step(tick[0].time, prices, given=verdicts)
             except UnknownOrder as error:
                 raise RestartRefused(
                     f"the journal and a replay of its bars disagree at bar {bar}: the journal "
