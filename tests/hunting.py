@@ -1,7 +1,8 @@
 """How many examples a property test draws: fewer in the suite, every one in a hunt.
 
-The suite runs on two cores in under ten minutes, so a property written for hundreds of
-examples draws at most `SUITE_EXAMPLES` there; a hunt draws them all:
+The suite must run on two cores in under fifteen minutes, so a property written for
+hundreds of examples draws at most `SUITE_EXAMPLES` there (25 since the suite passed
+1,100 s on CI with 50); a hunt draws them all:
 
     TRADELOOM_HUNT=1 python -m pytest -p no:cacheprovider   # scripts/hunt.sh
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-SUITE_EXAMPLES = 50
+SUITE_EXAMPLES = 25
 """Most examples a property draws in the suite."""
 
 HUNT = os.environ.get("TRADELOOM_HUNT", "") not in ("", "0")

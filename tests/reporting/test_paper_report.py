@@ -36,6 +36,7 @@ _SETTINGS = (
     "model.params.n_estimators=20",
     "model.params.n_jobs=1",
     "signal.threshold=0.1",
+    "model.calibration=null",  # raw forest probabilities: this threshold trades in 170 bars
 )
 
 
