@@ -13,6 +13,7 @@ reads the next bar, which no bar stepped live can (its warm-up refuses it)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
@@ -121,3 +122,32 @@ def test_every_shipped_files_paper_run_is_replayed_with_no_difference(
     said = [line for line in err.splitlines() if not line.startswith("{")]  # the replay's logs
     assert (code, said) == (0, []), out + err
     assert "no difference: every bar's probability, signal, order, fill and equity agree" in out
+
+
+def test_the_leaky_files_paper_run_is_refused_in_one_line_and_journals_why(
+    ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``leaky_strategy.yaml``'s feature reads the next bar: stepped bar by bar over the
+    warm-up it is not its value over the whole history, so the run refuses to trade
+    (exit 2, one line naming the column, as any refusal; before: a RuntimeError, exit 1),
+    and its journal says why it stopped."""
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    file = ram_tmp_path / "leaky_strategy.yaml"
+    source = ROOT / "examples" / "leaky_strategy.yaml"
+    file.write_text(source.read_text(encoding="utf-8") + "\nplugins: [tradeloom_example.plugin]\n")
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    run = ram_tmp_path / "paper"
+    words = ["run", str(file), *PAPER, "--max-bars", str(PLAYED), "--out", str(run)]
+    code = main([*words, *_overrides(document)])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert (code, len(err)) == (2, 1), err
+    assert re.fullmatch(
+        r"features: column future_return_1 at bar 0 of the warm-up: stepped bar by bar nan, "
+        r"computed over the whole history -?0\.\d+(e-\d+)?; a feature whose value reads "
+        r"later bars cannot run live \(tradeloom check-lookahead FILE names what leaks\)",
+        err[0],
+    ), err
+    assert main(["journal", "verify", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["status", str(run)]) == 0
+    assert "FeatureNotStepped" in capsys.readouterr().out

@@ -61,6 +61,7 @@ from tradeloom.engine.funding import live_funding
 from tradeloom.engine.health import never_trained
 from tradeloom.engine.regime import RegimeParams, RegimeStepper
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.errors import UserError
 from tradeloom.journal import KillCancel, LiveBar, ModelSwapped, SymbolAbsent
 from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
@@ -83,12 +84,25 @@ from tradeloom.runtime.lazy import logger
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import LiveBarRow
 
-__all__ = ["KILL_CODE", "BarInput", "LiveSession", "ProtectsPositions", "Verdicts"]
+__all__ = [
+    "KILL_CODE",
+    "BarInput",
+    "FeatureNotStepped",
+    "LiveSession",
+    "ProtectsPositions",
+    "Verdicts",
+]
 
 KILL_CODE = "KILL_SWITCH"
 """The halt code of the kill switch (journaled, latched until resume)."""
 
 _log = logger("tradeloom.live")
+
+
+class FeatureNotStepped(UserError):
+    """A feature stepped bar by bar over the warm-up's history is not its value computed
+    over the whole history: it reads later bars (a leak), and a paper or live run, which
+    can only step it, must not trade on it."""
 
 
 @runtime_checkable
@@ -274,7 +288,7 @@ class LiveSession:
         so its monitors, regime labels and peak equity start where the history ends.
 
         Raises:
-            RuntimeError: A feature's per-bar value differs from its batch value.
+            FeatureNotStepped: A feature's per-bar value differs from its batch value.
         """
         engine = self.engine
         engine.warming = True
@@ -301,9 +315,11 @@ class LiveSession:
             if not same.all():
                 s, j = (int(k[0]) for k in np.nonzero(~same))
                 of = f" of {history.symbols[s]}" if m > 1 else ""
-                raise RuntimeError(
-                    f"feature column {history.columns[j]}{of} at bar {t}: "
-                    f"stepped {float(row[s, j])!r}, computed {float(expected[s, j])!r}"
+                raise FeatureNotStepped(
+                    f"features: column {history.columns[j]}{of} at bar {t} of the warm-up: stepped "
+                    f"bar by bar {float(row[s, j])!r}, computed over the whole history "
+                    f"{float(expected[s, j])!r}; a feature whose value reads later bars cannot run "
+                    "live (tradeloom check-lookahead FILE names what leaks)"
                 )
             self._regime(history.prices(t), present[t])
             codes_[t] = self._codes
