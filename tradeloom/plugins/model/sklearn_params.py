@@ -230,6 +230,8 @@ class SklearnParams(Params):
                 f"{self.label.kind}"
             )
         walk_forward = self.walk_forward
+        if self.label.horizon > walk_forward.train_window:
+            return self  # no holdout fits; `_horizon_fits_window` names the cause
         least = walk_forward.min_train_rows or walk_forward.train_window
         purged = self.label.horizon + walk_forward.embargo
         if calibration.holdout + purged + _LEAST_MODEL_ROWS > least:
