@@ -291,3 +291,15 @@ def test_a_portfolio_files_live_run_of_a_perpetual_is_refused_until_it_books_fun
             "or remove market: swap"
         ) in err.splitlines()
         assert not (tmp_path / "run").exists()
+    # served by the emulator (its bars can be played): that line alone, from validate as
+    # from run
+    simulated = ("--mode", "paper", "--clock", "simulated")
+    alone = (
+        f"{tmp_path / 'p.yaml'}:{line}:12 execution.funding: a portfolio file's paper run "
+        "does not book a perpetual's funding yet; backtest it or paper trade it alone, or "
+        "remove market: swap\n"
+    )
+    assert cli(capsys, "validate", tmp_path / "book.yaml", *simulated) == (2, "", alone)
+    ran = cli(capsys, "run", tmp_path / "book.yaml", *simulated, "--out", tmp_path / "run")
+    assert ran == (2, "", alone)
+    assert not (tmp_path / "run").exists()

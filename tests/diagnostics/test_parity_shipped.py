@@ -151,3 +151,26 @@ def test_the_leaky_files_paper_run_is_refused_in_one_line_and_journals_why(
     capsys.readouterr()
     assert main(["status", str(run)]) == 0
     assert "FeatureNotStepped" in capsys.readouterr().out
+
+
+def test_a_portfolio_members_leak_is_refused_naming_the_member(
+    ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same refusal from a portfolio file's start names the member strategy (two
+    members may share a column's name)."""
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    source = ROOT / "examples" / "leaky_strategy.yaml"
+    text = source.read_text(encoding="utf-8")
+    for old, new in (("bars: 3000", f"bars: {BARS}"), ("train_window: 1000", "train_window: 200")):
+        assert old in text, old
+        text = text.replace(old, new)  # short, as `_overrides` makes the single file
+    (ram_tmp_path / "leaky.yaml").write_text(text + "\nplugins: [tradeloom_example.plugin]\n")
+    book = ram_tmp_path / "book.yaml"
+    book.write_text(
+        "name: book\ninitial_cash: 100000\nstrategies:\n  - {file: leaky.yaml, weight: 1.0}\n"
+    )
+    run = ram_tmp_path / "paper"
+    code = main(["run", str(book), *PAPER, "--max-bars", str(PLAYED), "--out", str(run)])
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert (code, len(err)) == (2, 1), err
+    assert err[0].startswith("leaky_example: features: column future_return_1 at bar 0 of the ")

@@ -38,7 +38,7 @@ from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.provides import provides
-from tradeloom.live.session import LiveSession
+from tradeloom.live.session import FeatureNotStepped, LiveSession
 from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.protocols import MarketLots, Venue
 from tradeloom.runtime.lazy import logger
@@ -178,9 +178,16 @@ class PortfolioSession(LiveSession):
         """Step every member's features and regimes, then the account, through the history.
 
         Raises:
-            RuntimeError: A feature's per-bar value differs from its batch value.
+            FeatureNotStepped: A member's feature's per-bar value differs from its batch
+                value (the line names the member's strategy).
         """
-        inputs = join_inputs([m.warm_inputs() for m in self.members])
+        warmed = []
+        for member in self.members:
+            try:
+                warmed.append(member.warm_inputs())
+            except FeatureNotStepped as refused:
+                raise FeatureNotStepped(f"{member.p.config.name}: {refused}") from None
+        inputs = join_inputs(warmed)
         self.engine.run(inputs, len(self.history))
 
     def train(self, reason: str | None, *, in_effect: bool = False) -> ModelTraining | None:

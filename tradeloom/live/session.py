@@ -302,7 +302,7 @@ class LiveSession:
         inputs over it (no predictions).
 
         Raises:
-            RuntimeError: A feature's per-bar value differs from its batch value.
+            FeatureNotStepped: A feature's per-bar value differs from its batch value.
         """
         history = self.history
         n, m = len(history), len(history.symbols)
