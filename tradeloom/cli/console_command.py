@@ -15,13 +15,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "console",
         help="the operator's web console and HTTP API over the runs in RUNS_DIR (its own "
         "process; needs the console extra)",
-        description="Serve every run below RUNS_DIR (default: runs) in a browser and as JSON "
-        "under /api/v1: the runs, a run page that follows its run as it trades, compare, and "
-        "kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1 "
-        "unless --host says otherwise; every request needs a token (kept 0600 in "
-        "$XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and "
-        "TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser "
-        "session once. Exit 2 without the extra: pip install 'tradeloom[console]'.",
+        description="""Serve every run below RUNS_DIR (default: runs) in a browser and as JSON
+        under /api/v1: the runs, a run page that follows its run as it trades, compare, and
+        kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1
+        unless --host says otherwise; every request needs a token (kept 0600 in
+        $XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and
+        TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser session
+        once. Exit 2 without the extra: pip install 'tradeloom[console]'.""",
     )
     parser.add_argument("runs_dirs", type=Path, nargs="*", metavar="RUNS_DIR", help="default: runs")
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")

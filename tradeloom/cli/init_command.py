@@ -14,9 +14,9 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "init",
         help="write a starter project into a new folder",
-        description="Write into DIR (new or empty) a strategy that runs offline, its JSON "
-        "Schema for editors, a README and a plugin package to grow. Exit 0, or 2 when DIR "
-        "holds anything.",
+        description="""Write into DIR (new or empty) a strategy that runs offline, its JSON
+        Schema for editors, a README and a plugin package to grow. Exit 0, or 2 when DIR holds
+        anything.""",
     )
     parser.add_argument("folder", type=Path, metavar="DIR")
     parser.set_defaults(command=init)

@@ -17,11 +17,11 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     verify = actions.add_parser(
         "verify",
         help="check a run's journal: readable, this format, every row in its hash chain",
-        description="Check RUN_DIR's journal (journal.sqlite, or the PostgreSQL run its "
-        "journal.json names; or a journal file): that it is a "
-        "tradeloom journal of this format and that every row chains to the one before it. "
-        "Exit 0 with the row count and the last hash, or 2 with one line naming the first "
-        "bad sequence number (a row deleted, inserted or edited) or what else is wrong.",
+        description="""Check RUN_DIR's journal (journal.sqlite, or the PostgreSQL run its
+        journal.json names; or a journal file): that it is a tradeloom journal of this format
+        and that every row chains to the one before it. Exit 0 with the row count and the last
+        hash, or 2 with one line naming the first bad sequence number (a row deleted, inserted
+        or edited) or what else is wrong.""",
     )
     verify.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     verify.set_defaults(command=verify_journal)

@@ -17,15 +17,15 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "kill",
         help="kill switch: a paper or live run cancels every open order and halts",
-        description="Latch the kill switch of a paper or live run: the running process "
-        "cancels every open order and halts, and stays halted across restarts until "
-        "'tradeloom resume'. With no process running, the kill is latched when it next starts. "
-        "With --flatten, it also closes every position with market orders at its next bar "
-        "(reason EXIT_FLATTEN), through its risk engine and venue as any exit. A running "
-        "process gets the request even when the journal cannot be read here, and a kill by "
-        "SIGUSR1 when RUN_DIR/control cannot be written (exit 1 with --flatten: it halts, "
-        "and does not flatten). A run the kill switch holds halted already answers "
-        "'already halted at ...' and exits 0 (the request is journaled all the same).",
+        description="""Latch the kill switch of a paper or live run: the running process
+        cancels every open order and halts, and stays halted across restarts until 'tradeloom
+        resume'. With no process running, the kill is latched when it next starts. With
+        --flatten, it also closes every position with market orders at its next bar (reason
+        EXIT_FLATTEN), through its risk engine and venue as any exit. A running process gets
+        the request even when the journal cannot be read here, and a kill by SIGUSR1 when
+        RUN_DIR/control cannot be written (exit 1 with --flatten: it halts, and does not
+        flatten). A run the kill switch holds halted already answers 'already halted at ...'
+        and exits 0 (the request is journaled all the same).""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument(
@@ -39,8 +39,8 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "resume",
         help="lift the kill switch of a paper or live run",
-        description="Let a halted paper or live run trade again. Refused while RUN_DIR/KILL "
-        "exists: delete that file first. An active run answers 'already active' and exits 0.",
+        description="""Let a halted paper or live run trade again. Refused while RUN_DIR/KILL
+        exists: delete that file first. An active run answers 'already active' and exits 0.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     add_reason(parser)

@@ -22,10 +22,10 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "check-lookahead",
         help="check a strategy for look-ahead; exit 0 none found, 1 found, 2 invalid input",
-        description="Run the strategy over its bars, then again with the bars after each cut "
-        "point dropped and replaced; nothing at or before a cut point may move. Prints one "
-        "line per check and the first component and bar that looked ahead. Exit codes: "
-        "0 no look-ahead found, 1 look-ahead found (or a run failure), 2 invalid input.",
+        description="""Run the strategy over its bars, then again with the bars after each cut
+        point dropped and replaced; nothing at or before a cut point may move. Prints one line
+        per check and the first component and bar that looked ahead. Exit codes: 0 no
+        look-ahead found, 1 look-ahead found (or a run failure), 2 invalid input.""",
     )
     parser.add_argument("file", type=given_path)
     add_set(parser)

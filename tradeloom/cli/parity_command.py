@@ -17,13 +17,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "parity",
         help="replay a paper or live run's bars as a backtest and explain every difference",
-        description="Replay the bars a paper or live run saw through the backtest, under the "
-        "strategy it started with and its models' probabilities, compare bar by bar "
-        "(probability, signal, order, fill, position, cash, equity) and attribute each "
-        "difference and the equity gap to a cause. The journal is verified first (as "
-        "tradeloom journal verify) and the run's files read by the safe reader. Exit 0: "
-        "every difference explained and within its tolerance; 1: not; 2: bad input (a "
-        "journal that cannot be trusted among it).",
+        description="""Replay the bars a paper or live run saw through the backtest, under the
+        strategy it started with and its models' probabilities, compare bar by bar
+        (probability, signal, order, fill, position, cash, equity) and attribute each
+        difference and the equity gap to a cause. The journal is verified first (as tradeloom
+        journal verify) and the run's files read by the safe reader. Exit 0: every difference
+        explained and within its tolerance; 1: not; 2: bad input (a journal that cannot be
+        trusted among it).""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument(

@@ -29,14 +29,14 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "promote",
         help="promote a paper or live run's challenger (through its canary), at its next bar",
-        description="Put a challenger's model in place of a running paper or live run's "
-        "model at its next bar, by the path a passed gate takes: through its canary when "
-        "its promote_when declares one (a fraction of the champion's size, with rollback "
-        "rules), at once otherwise; a challenger whose canary is in progress becomes the "
-        "full champion. Checked first against the journal, by the rules the running "
-        "process applies (no other stage in progress, the challenger in shadow, its model "
-        "against the model in force): a refusal is one line and exit 2. Journaled as "
-        "model_swapped, canary_started or canary_passed, by cli.",
+        description="""Put a challenger's model in place of a running paper or live run's model
+        at its next bar, by the path a passed gate takes: through its canary when its
+        promote_when declares one (a fraction of the champion's size, with rollback rules), at
+        once otherwise; a challenger whose canary is in progress becomes the full champion.
+        Checked first against the journal, by the rules the running process applies (no other
+        stage in progress, the challenger in shadow, its model against the model in force): a
+        refusal is one line and exit 2. Journaled as model_swapped, canary_started or
+        canary_passed, by cli.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument(
@@ -52,11 +52,11 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
         "rollback",
         help="roll a paper or live run's canary, or its watched promotion, back: the "
         "champion's model, at its next bar",
-        description="End the canary in progress, or the watch after a full promotion: the "
-        "previous champion's model (its file kept when the canary or the promotion "
-        "started) decides again at its full size from the next bar, by the swap's path. "
-        "Exit 2 with one line when neither is in progress. Journaled as model_swapped and "
-        "canary_rolled_back or promotion_rolled_back, by cli.",
+        description="""End the canary in progress, or the watch after a full promotion: the
+        previous champion's model (its file kept when the canary or the promotion started)
+        decides again at its full size from the next bar, by the swap's path. Exit 2 with one
+        line when neither is in progress. Journaled as model_swapped and canary_rolled_back or
+        promotion_rolled_back, by cli.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     add_reason(parser)

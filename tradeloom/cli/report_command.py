@@ -15,9 +15,9 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "report",
         help="write a run's report.html (charts and tables, opens offline)",
-        description="Write RUN_DIR/report.html from the run's files: price with every trade, "
-        "equity against buy and hold, drawdown, exposure, the model's probability, "
-        "monitoring, events, monthly returns, trade returns, rejections and the statistics.",
+        description="""Write RUN_DIR/report.html from the run's files: price with every trade,
+        equity against buy and hold, drawdown, exposure, the model's probability, monitoring,
+        events, monthly returns, trade returns, rejections and the statistics.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument("--open", action="store_true", help="open it in the web browser")

@@ -16,12 +16,12 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "status",
         help="what a run is doing: trading state, position, orders, equity, last bar, errors",
-        description="Show a run's trading state (ACTIVE, REDUCING or HALTED, and why), its "
-        "positions, open orders, equity and today's P&L, the last bar and how long ago it "
-        "closed, data staleness, health and the last errors, from its journal. Works while a "
-        "paper or live run trades (it reads the journal without locking it), after it "
-        "stopped or was killed, and on a backtest's directory. Exit 0, or 2 with one line "
-        "when RUN_DIR is not a run or its journal cannot be read.",
+        description="""Show a run's trading state (ACTIVE, REDUCING or HALTED, and why), its
+        positions, open orders, equity and today's P&L, the last bar and how long ago it
+        closed, data staleness, health and the last errors, from its journal. Works while a
+        paper or live run trades (it reads the journal without locking it), after it stopped or
+        was killed, and on a backtest's directory. Exit 0, or 2 with one line when RUN_DIR is
+        not a run or its journal cannot be read.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

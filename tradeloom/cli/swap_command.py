@@ -28,15 +28,15 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "swap",
         help="swap a paper or live run's model for a saved one, at its next bar",
-        description="Put a fold another run saved (its models/index.json) in place of a "
-        "running paper or live run's model, between two bars, positions kept. The request "
-        "is checked first against the journal, by the rules the running process applies "
-        "(no canary or watch in progress; a saved model, the strategy's features and label, "
-        "calibrated if the sizing needs it; not the model in force already; the running "
-        "process also predicts the last bar with it): a refusal is one line and exit 2, "
-        "nothing is asked, and the run trades on with its model. The swap is "
-        "journaled (model_swapped, with both models' hashes) and its file kept in "
-        "RUN_DIR/swapped/, so a restart runs the model in force without the other run.",
+        description="""Put a fold another run saved (its models/index.json) in place of a
+        running paper or live run's model, between two bars, positions kept. The request is
+        checked first against the journal, by the rules the running process applies (no canary
+        or watch in progress; a saved model, the strategy's features and label, calibrated if
+        the sizing needs it; not the model in force already; the running process also predicts
+        the last bar with it): a refusal is one line and exit 2, nothing is asked, and the run
+        trades on with its model. The swap is journaled (model_swapped, with both models'
+        hashes) and its file kept in RUN_DIR/swapped/, so a restart runs the model in force
+        without the other run.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
     parser.add_argument(

@@ -32,11 +32,11 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "validate",
         help="check a strategy file; exit 0 or 2",
-        description="Validate the file and build every component without loading data. "
-        "With --mode paper or live, also check that each component can trade live (a "
-        "live data feed, a model that predicts one bar, for live an exchange account "
-        "with keys); with --mode paper --clock simulated, as run --clock simulated takes "
-        "it (its bars, from any source, served by the emulator). Exit 0 valid, 2 invalid.",
+        description="""Validate the file and build every component without loading data. With
+        --mode paper or live, also check that each component can trade live (a live data feed,
+        a model that predicts one bar, for live an exchange account with keys); with --mode
+        paper --clock simulated, as run --clock simulated takes it (its bars, from any source,
+        served by the emulator). Exit 0 valid, 2 invalid.""",
     )
     parser.add_argument("file", type=given_path)
     parser.add_argument(

@@ -19,11 +19,10 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "warm",
         help="compile the kernels strategies need into the kernel cache (for images, CI)",
-        description="Backtest each FILE (default: the README's strategy) into a temporary "
-        "folder, so that the kernels it uses are compiled and cached and a first run "
-        "loads them; print what each compiled. Exit 0, 1 when the cache cannot be "
-        "written (or, with --portable, this machine's CPU cannot run the target's code), "
-        "2 invalid input.",
+        description="""Backtest each FILE (default: the README's strategy) into a temporary
+        folder, so that the kernels it uses are compiled and cached and a first run loads them;
+        print what each compiled. Exit 0, 1 when the cache cannot be written (or, with
+        --portable, this machine's CPU cannot run the target's code), 2 invalid input.""",
     )
     parser.add_argument("files", type=given_path, nargs="*", metavar="FILE")
     parser.add_argument(
