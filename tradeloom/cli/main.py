@@ -79,7 +79,8 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     data_command.add_parser,
 )
 """Each command's module adds its parser (arguments, help, handler), in the order
-``tradeloom --help`` lists them; a new command is its module and one line here."""
+``tradeloom --help`` lists them; a new command is its module, imported above, and one
+line here."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
