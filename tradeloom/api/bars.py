@@ -16,7 +16,16 @@ from tradeloom.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["check_symbol", "check_timeframe", "frame_section", "new_file", "written_section"]
+    from tradeloom.schemas.config import StrategyConfig
+
+__all__ = [
+    "bind_bars",
+    "check_symbol",
+    "check_timeframe",
+    "frame_section",
+    "new_file",
+    "written_section",
+]
 
 _OHLC = ("open", "high", "low", "close")
 
@@ -121,6 +130,18 @@ def new_file(path: Any) -> Path:
     if file.exists() or file.is_symlink():  # never written over: it may be the user's own
         raise UserError(f"path: {file} exists; give a new file to write the bars to")
     return file
+
+
+def bind_bars(config: StrategyConfig, bars: pd.DataFrame) -> StrategyConfig:
+    """Return ``config`` (whose data is ``kind: frame``) with ``bars`` as its data
+    (`tradeloom.plugins.data.frame.FrameParams.with_frame`)."""
+    from dataclasses import replace
+
+    from tradeloom.plugins.data.frame import FrameParams
+
+    params = config.data.params
+    assert isinstance(params, FrameParams)
+    return replace(config, data=replace(config.data, params=params.with_frame(bars)))
 
 
 def written_section(bars: pd.DataFrame, file: Path, section: Mapping[str, Any]) -> dict[str, Any]:
