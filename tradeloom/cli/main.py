@@ -699,6 +699,9 @@ def _parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
 
     from tradeloom.cli.data_fetch import add_fetch_parser
+    from tradeloom.cli.mcp_command import add_mcp_parser
+
+    add_mcp_parser(sub)
     from tradeloom.cli.data_record_book import add_record_book_parser
 
     data = sub.add_parser("data", help="market data: download exchange bars, record order books")
