@@ -87,7 +87,7 @@ class Workspace:
             )
         if ".." in pure.parts:
             raise UserError(
-                f"{argument}: {text!r} climbs out with '..'; the workspace is the limit"
+                f"{argument}: {text!r} climbs out with '..'; stay in the workspace"
             )
         if pure.parts and pure.parts[0] == PRIVATE:
             raise UserError(f"{argument}: {text!r} is the server's own folder, not the agent's")
