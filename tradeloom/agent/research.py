@@ -22,6 +22,7 @@ from tradeloom.errors import UserError
 
 if TYPE_CHECKING:
     from tradeloom.api import Strategy
+    from tradeloom.schemas.yaml_loader import YamlDocument
 
 __all__ = ["HEADLINE", "Research"]
 
@@ -106,12 +107,8 @@ class Research:
     def _validated(self, text: str, name: str) -> dict[str, Any]:
         from tradeloom.engine.wiring import build_pipeline
         from tradeloom.schemas import load_strategy
-        from tradeloom.schemas.yaml_loader import parse_yaml
 
-        document = parse_yaml(text, name)
-        if not isinstance(document.data, dict):
-            raise UserError(f"{name}: expected a strategy (a mapping of sections)")
-        self.workspace.check_document(document.data, self.workspace.root / name)
+        document = self._checked(text, name)
         config, _ = load_strategy(Path(name), document=document)
         pipeline = build_pipeline(config)
         return {
@@ -122,13 +119,24 @@ class Research:
             f"signal {config.signal.kind})",
         }
 
+    def _checked(self, text: str, name: str) -> YamlDocument:
+        """Parse a strategy's text; refuse its paths out of the workspace, its plugins not
+        allowed and its bars over the bound, before anything reads or imports them."""
+        from tradeloom.schemas.yaml_loader import parse_yaml
+
+        document = parse_yaml(text, name)
+        if not isinstance(document.data, dict):
+            raise UserError(f"{name}: expected a strategy (a mapping of sections)")
+        self.workspace.check_document(document.data, self.workspace.root / name)
+        return document
+
     def _load(self, text_path: str) -> tuple[Strategy, str, str]:
         """Return the strategy of a workspace file, its name and its text's hash."""
         import tradeloom.api
 
         file = self.workspace.strategy_file(text_path)
         text = file.read_text(encoding="utf-8")
-        self._validated(text, self._name(file))  # its paths and plugins, before a run
+        self._checked(text, self._name(file))  # its paths and plugins, before it is loaded
         return tradeloom.api.load(self._name(file)), self._name(file), content_hash(text)
 
     def _name(self, path: Path) -> str:

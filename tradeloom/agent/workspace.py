@@ -86,9 +86,7 @@ class Workspace:
                 f"{argument}: {text!r} is an absolute path; give a path relative to the workspace"
             )
         if ".." in pure.parts:
-            raise UserError(
-                f"{argument}: {text!r} climbs out with '..'; stay in the workspace"
-            )
+            raise UserError(f"{argument}: {text!r} climbs out with '..'; stay in the workspace")
         if pure.parts and pure.parts[0] == PRIVATE:
             raise UserError(f"{argument}: {text!r} is the server's own folder, not the agent's")
         path = self.root.joinpath(*pure.parts)
