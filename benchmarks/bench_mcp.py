@@ -5,13 +5,14 @@ Serves a temporary workspace (one strategy over ``--bars`` synthetic hourly bars
 agent does. Each call is made ``--repeat`` times after one warm-up (the kernels' first
 compile is not the door's cost), and the same work is done in this process through the
 Python API (``tradeloom.load``, ``Strategy.backtest``, ``Run.save``), in the same
-workspace:
+workspace, in turns with the tool's (so both meet the same load of the machine):
 
   a. ``gate``: no work at all: the round trip, the arguments' check and the audit line
      (flushed and fsync'd);
   b. ``validate``: a strategy file checked, against ``tradeloom.load(FILE)``;
   c. ``backtest``: a backtest held in memory and saved as a run folder, against
-     ``tradeloom.load(FILE).backtest().save(DIR)``.
+     ``tradeloom.load(FILE).backtest().save(DIR)`` and the saved run's metrics and trades
+     (what the tool answers with).
 
 Each line prints both medians and the overhead (the tool's median minus the API's).
 Target: an overhead of at most 50 ms. The machine's load average is printed before and
@@ -39,6 +40,7 @@ from mcp.client.stdio import StdioServerParameters
 from smoke import add_smoke, parse_args
 
 import tradeloom
+from tradeloom.runtime.threads import apply_native_threads, native_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = """\
@@ -68,42 +70,43 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def median_ms(call: Callable[[], Any], repeat: int) -> float:
-    call()  # warm-up: compiles, caches, the first import of a tool's modules
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def in_process(folder: Path) -> dict[str, Callable[[], Any]]:
     runs = iter(range(10**9))
 
-    def backtest() -> None:
-        tradeloom.load(FILE).backtest(quiet=True).save(folder / "api-runs" / str(next(runs)))
+    def backtest() -> None:  # what the tool answers: the saved run's metrics and trades
+        run = tradeloom.load(FILE).backtest(quiet=True).save(folder / "api-runs" / str(next(runs)))
+        assert run.metrics and run.trades is not None
 
     return {"gate": lambda: None, "validate": lambda: tradeloom.load(FILE), "backtest": backtest}
 
 
-async def over_mcp(folder: Path, repeat: int) -> dict[str, float]:
+async def medians(folder: Path, repeat: int) -> dict[str, tuple[float, float]]:
+    """Return each call's median over MCP and in this process, in ms, taken in turns (a
+    tool call, then the API's) so that both meet the same machine."""
     command = [sys.executable, "-m", "tradeloom.cli.main", "mcp", "serve", str(folder)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = StdioServerParameters(command=command[0], args=command[1:], env=env)
     calls = {"gate": {}, "validate": {"path": FILE}, "backtest": {"path": FILE}}
+    api = in_process(folder)
     found = {}
     async with Client(server) as client:
         for name, arguments in calls.items():
-            await client.call_tool(name, arguments)  # warm-up
-            times = []
+            await client.call_tool(name, arguments)  # warm-up: compiles, the tool's imports
+            api[name]()
+            tool_times, api_times = [], []
             for _ in range(repeat):
                 start = time.perf_counter()
                 result = await client.call_tool(name, arguments)
-                times.append(time.perf_counter() - start)
+                tool_times.append(time.perf_counter() - start)
                 if result.is_error:
                     raise SystemExit(f"{name} failed: {result.content[0].text}")
-            found[name] = statistics.median(times) * 1000
+                start = time.perf_counter()
+                api[name]()
+                api_times.append(time.perf_counter() - start)
+            found[name] = (
+                statistics.median(tool_times) * 1000,
+                statistics.median(api_times) * 1000,
+            )
     return found
 
 
@@ -119,14 +122,14 @@ def main() -> None:
         folder = Path(name)
         (folder / "strategies").mkdir()
         (folder / FILE).write_text(STRATEGY.format(bars=args.bars), encoding="utf-8")
-        tool = anyio.run(over_mcp, folder, args.repeat)
         os.chdir(folder)  # the server works in the workspace; so does the API here
-        api = {k: median_ms(call, args.repeat) for k, call in in_process(folder).items()}
-    print(f"{args.repeat} calls each after a warm-up; {args.bars} bars; medians")
-    for name in ("gate", "validate", "backtest"):
-        over = tool[name] - api[name]
+        apply_native_threads(native_threads())  # as the command does: the same threads
+        found = anyio.run(medians, folder, args.repeat)
+    print(f"{args.repeat} calls each after a warm-up, tool and API in turns; {args.bars} bars")
+    for name, (tool, api) in found.items():
+        over = tool - api
         print(
-            f"  {name:<9} tool {tool[name]:8.1f} ms   API {api[name]:8.1f} ms   "
+            f"  {name:<9} tool {tool:8.1f} ms   API {api:8.1f} ms   "
             f"overhead {over:6.1f} ms (target <= 50 ms: {'met' if over <= 50 else 'MISSED'})"
         )
     print(load())
