@@ -176,6 +176,8 @@ REFUSALS = [
      "sweep: grid: Value error, 'a;b' is not a key path such as signal.threshold"),
     ("kill", {"run": "runs"}, None),
     ("write_strategy", {"path": "strategies/x.yaml", "text": "name: [unclosed"}, None),
+    ("write_strategy", {"path": "runs/a/strategy.yaml", "text": FIXED},
+     "path: 'runs/a/strategy.yaml' is a run's file; a run's files are its record"),
     ("write_strategy", {"path": "x.txt", "text": FIXED},
      "path: 'x.txt' is not a strategy file (.yaml or .yml)"),
     ("write_strategy",

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tradeloom.errors import UserError
 
@@ -61,13 +61,10 @@ class AuditLog:
 
     def record(self, call: Call) -> dict[str, Any]:
         """Append ``call`` (flushed and fsync'd); return the line written."""
-        with self._lock, open(self.path, "a+", encoding="utf-8") as handle:
+        with self._lock, open(self.path, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            last = None
-            for last in handle:  # noqa: B007 (the last line is the chain's head)
-                pass
-            head = json.loads(last) if last and last.strip() else None
+            last = _last_line(handle)
+            head = json.loads(last) if last else None
             entry: dict[str, Any] = {
                 "seq": 1 if head is None else int(head["seq"]) + 1,
                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -80,10 +77,25 @@ class AuditLog:
                 "prev": GENESIS if head is None else head["hash"],
             }
             entry["hash"] = _line_hash(entry)
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            handle.write((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         return entry
+
+
+def _last_line(handle: BinaryIO) -> bytes:
+    """Return the file's last line (empty: no line), read backwards from its end."""
+    end = handle.seek(0, os.SEEK_END)
+    found = b""
+    position = end
+    while position > 0:
+        step = min(4096, position)
+        position -= step
+        handle.seek(position)
+        found = handle.read(step) + found
+        if found.rstrip(b"\n").count(b"\n"):
+            break
+    return found.rstrip(b"\n").rpartition(b"\n")[2].strip()
 
 
 def read_audit(path: Path) -> list[dict[str, Any]]:

@@ -90,6 +90,8 @@ class Research:
         path = self.workspace.resolve(args.path, "path")
         if path.suffix not in (".yaml", ".yml"):
             raise UserError(f"path: {args.path!r} is not a strategy file (.yaml or .yml)")
+        if self._name(path).split("/")[0] in ("runs", "sweeps"):
+            raise UserError(f"path: {args.path!r} is a run's file; a run's files are its record")
         size = len(args.text.encode("utf-8"))
         if size > self.workspace.limits.max_file_bytes:
             raise UserError(
