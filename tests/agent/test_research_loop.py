@@ -307,3 +307,35 @@ def test_every_call_is_in_the_audit_log(agent: Session, folder: Path, loop: dict
         UserError, match=r"^.*tampered\.jsonl:3: the audit log's hash chain is broken here$"
     ):
         verify_audit(tampered)
+
+
+def test_each_live_request_acts_through_the_runs_mailbox_once_approved(
+    agent: Session,
+    paper_run: str,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TRADELOOM_MCP_TOKEN", TOKEN)
+    backtest = agent.ok("runs")["runs"][0]  # a run whose folder a swap may name
+    asks = {
+        "promote": ("request_promote", {"challenger": "rf_deep"}),
+        "rollback": ("request_rollback", {}),
+        "swap": ("request_swap", {"model": backtest, "fold": 0}),
+    }
+    control = folder / paper_run / "control"
+    for action, (tool, extra) in asks.items():
+        asked = agent.ok(tool, {"run": paper_run, "reason": f"{action} it", **extra})
+        assert not list(control.glob(f"*-{action}.json"))  # filed, not sent
+        assert main(["mcp", "approve", str(folder), asked["request"], "--by", "carol"]) == 0
+        [written] = control.glob(f"*-{action}.json")
+        request = json.loads(written.read_text())
+        assert (
+            request["reason"]
+            == f"{action} it (asked by agent mcp 0.1.0 (stdio), approved by carol)"
+        )
+    assert request["model"] == str((folder / backtest).absolute()) and request["fold"] == 0
+    live = agent.ok("request_live_start", {"strategy": "strategies/demo.yaml", "reason": "go"})
+    assert live["request"] in [p["id"] for p in agent.ok("pending_requests")["pending"]]
+    assert not list((folder / "runs").glob("*-live"))  # waiting for a human
+    capsys.readouterr()
