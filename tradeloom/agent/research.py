@@ -132,7 +132,7 @@ class Research:
         self.workspace.check_document(document.data, self.workspace.root / name)
         return document
 
-    def _load(self, text_path: str) -> tuple[Strategy, str, str]:
+    def load(self, text_path: str) -> tuple[Strategy, str, str]:
         """Return the strategy of a workspace file, its name and its text's hash."""
         import tradeloom.api
 
@@ -148,10 +148,10 @@ class Research:
 
     def backtest(self, args: a.Backtest) -> dict[str, Any]:
         """Backtest in memory, save the run folder; return the headline figures."""
-        strategy, name, _ = self._load(args.path)
+        strategy, name, _ = self.load(args.path)
         with self.workspace.slot():
             run = strategy.backtest(quiet=True)
-        out = self._new_folder("runs", strategy.name)
+        out = self.new_folder("runs", strategy.name)
         saved = run.save(out)
         metrics = saved.metrics
         trades = saved.trades
@@ -181,8 +181,8 @@ class Research:
             raise UserError(
                 f"grid: {variants} variants, over the limit of {self.workspace.limits.max_variants}"
             )
-        strategy, name, digest = self._load(args.path)
-        out = self._new_folder("sweeps", strategy.name)
+        strategy, name, digest = self.load(args.path)
+        out = self.new_folder("sweeps", strategy.name)
         with self.workspace.slot():
             rows = strategy.sweep(
                 dict(args.grid), objective=args.objective, direction=args.direction,  # type: ignore[arg-type]
@@ -212,7 +212,7 @@ class Research:
 
     def check_lookahead(self, args: a.CheckLookahead) -> dict[str, Any]:
         """Check for look-ahead; a finding is a refusal; keep the verdict."""
-        strategy, name, digest = self._load(args.path)
+        strategy, name, digest = self.load(args.path)
         with self.workspace.slot():
             report = strategy.check_lookahead(points=args.points, seed=args.seed, quiet=True)
         passed = report.finding is None
@@ -222,7 +222,7 @@ class Research:
         return {"strategy": name, "passed": True, "summary": report.summary,
                 "lines": list(report.lines)}  # fmt: skip
 
-    def _new_folder(self, under: str, name: str) -> Path:
+    def new_folder(self, under: str, name: str) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         base = self.workspace.root / under
         base.mkdir(exist_ok=True)

@@ -73,7 +73,7 @@ class Runs:
         """Start a paper run on the simulated clock once validate, check-lookahead and the
         gate pass for this very version of the strategy."""
         research = self.research
-        strategy, name, digest = research._load(args.path)  # validate: its refusal is the answer
+        strategy, name, digest = research.load(args.path)  # validate: its refusal is the answer
         evidence = research.evidence.read(digest)
         if "lookahead" not in evidence:
             research.check_lookahead(a.CheckLookahead(path=args.path))  # refuses on a finding
@@ -86,7 +86,7 @@ class Runs:
         live = [c for c in self._children if c.poll() is None]
         if len(live) >= self.workspace.limits.max_runs:
             raise UserError(f"busy: {len(live)} paper runs in progress (the limit)")
-        out = research._new_folder("runs", f"{strategy.name}-paper")
+        out = research.new_folder("runs", f"{strategy.name}-paper")
         words = [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", name, "--mode", "paper"]
         words += ["--clock", "simulated", "--speed", "max", "--out", self.workspace.relative(out)]
         words += ["--max-bars", str(self.workspace.limits.paper_bars)]
