@@ -32,13 +32,15 @@ LAYERS = {
     "tradeloom.diagnostics": 3,
     "tradeloom.console": 4,
     "tradeloom.api": 4,
-    "tradeloom.cli": 5,
+    "tradeloom.agent": 5,
+    "tradeloom.cli": 6,
 }
 """The drivers' packages by layer; every other package (the plugin API, schemas, plugins,
 core, journal, reporting) is layer 0. A module imports its own package or a lower layer:
 the backtest and the live runtime share the engine and never import each other; the
 web console and the Python API are two faces over the same layers, neither imports the
-other; the command line starts the console."""
+other; the agent's door (MCP) stands on the Python API; the command line starts the
+console and the door."""
 
 FACE = "tradeloom"
 """The package itself re-exports the Python API, above every layer: no module imports it

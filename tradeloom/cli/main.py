@@ -51,6 +51,7 @@ from tradeloom.cli import (
     validate_command,
     warm_command,
 )
+from tradeloom.cli.mcp_command import add_mcp_parser
 from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ServiceUnreachable, UserError
 from tradeloom.sweep.cli import add_sweep_parser
@@ -76,6 +77,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     status_command.add_parser,
     journal_command.add_parser,
     add_sweep_parser,
+    add_mcp_parser,
     data_command.add_parser,
 )
 """Each command's module adds its parser (arguments, help, handler), in the order
