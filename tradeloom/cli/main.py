@@ -997,8 +997,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from tradeloom.engine.status import format_status
     from tradeloom.engine.status_rows import read_status
+    from tradeloom.engine.status_text import format_status
 
     status = read_status(args.run_dir)
     if args.json:
