@@ -42,7 +42,7 @@ from tradeloom.journal.events.lifecycle import *  # noqa: F403
 
 # isort: on
 
-__all__ = [
+__all__ = [  # and ``NO_TIME``, read on first use (`__getattr__`)
     *base.__all__,
     *run.__all__,
     *decisions.__all__,

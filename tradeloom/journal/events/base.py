@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args
 
 from tradeloom.runtime.lazy import pandas as pd
 
+# ``NO_TIME`` is left out of ``__all__``: a star import would read it, and import pandas
 __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "NO_BAR",
-    "NO_TIME",
     "READERS",
     "READ_FORMATS",
     "Event",
