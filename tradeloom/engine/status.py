@@ -385,60 +385,45 @@ class _Status:
         return models
 
     def _canary(self, last_bar: int | None) -> dict[str, Any] | None:
-        started = self._last("canary_started")
-        if started is None:
-            return None
-        ended = self._last_of(("canary_passed", "canary_rolled_back"))
-        since = int(started["bar"])
-        canary: dict[str, Any] = {
-            "stage": "canary",
-            "challenger": str(started["challenger"]),
-            "fraction": float(started["fraction"]),
-            "since_bar": since,
-            "bars": max(0, (since if last_bar is None else last_bar) - since),
-            "of_bars": int(started["bars"]),
-            "by": str(started["by"]),
-        }
-        if ended is None or ended[1]["seq"] < started["seq"]:
-            return canary
-        kind, row = ended
-        canary.update(stage="passed", bars=int(row["bars"]), by=str(row["by"]))
-        if kind == "canary_rolled_back":
-            canary.update(
-                stage="rolled_back",
-                rule=str(row["rule"]),
-                figure=_finite(float(row["figure"])),
-                limit=_finite(float(row["limit"])),
-            )
-        return canary
+        return self._stage("canary", ("canary_passed", "canary_rolled_back"), last_bar)
 
     def _watch(self, last_bar: int | None) -> dict[str, Any] | None:
-        started = self._last("watch_started")
+        return self._stage("watch", ("watch_passed", "promotion_rolled_back"), last_bar)
+
+    def _stage(
+        self, name: str, ends: tuple[str, str], last_bar: int | None
+    ) -> dict[str, Any] | None:
+        """A promotion's stage (its ``NAME_started`` row, ended by ``ends``: passed, rolled
+        back) as status shows it; None: never started. The canary's share of the size and
+        who ended it are shown where its rows record them."""
+        started = self._last(f"{name}_started")
         if started is None:
             return None
-        ended = self._last_of(("watch_passed", "promotion_rolled_back"))
         since = int(started["bar"])
-        watch: dict[str, Any] = {
-            "stage": "watch",
-            "challenger": str(started["challenger"]),
-            "since_bar": since,
-            "bars": max(0, (since if last_bar is None else last_bar) - since),
-            "of_bars": int(started["bars"]),
-            "by": str(started["by"]),
-        }
+        stage: dict[str, Any] = {"stage": name, "challenger": str(started["challenger"])}
+        if "fraction" in started:
+            stage["fraction"] = float(started["fraction"])
+        stage.update(
+            since_bar=since,
+            bars=max(0, (since if last_bar is None else last_bar) - since),
+            of_bars=int(started["bars"]),
+            by=str(started["by"]),
+        )
+        ended = self._last_of(ends)
         if ended is None or ended[1]["seq"] < started["seq"]:
-            return watch
+            return stage
         kind, row = ended
-        watch.update(stage="passed", bars=int(row["bars"]))
-        if kind == "promotion_rolled_back":
-            watch.update(
+        stage.update(stage="passed", bars=int(row["bars"]))
+        if "by" in row:
+            stage["by"] = str(row["by"])
+        if kind == ends[1]:
+            stage.update(
                 stage="rolled_back",
-                by=str(row["by"]),
                 rule=str(row["rule"]),
                 figure=_finite(float(row["figure"])),
                 limit=_finite(float(row["limit"])),
             )
-        return watch
+        return stage
 
     def _parity(self) -> dict[str, Any] | None:
         """The live parity monitor's last check (None: none journaled)."""
