@@ -36,7 +36,15 @@ __all__ = [
 ]
 
 Reader = Literal[
-    "restart", "replayed", "status", "status_error", "lifecycle", "timeline", "live_timeline"
+    "restart",
+    "replayed",
+    "status",
+    "status_error",
+    "lifecycle",
+    "timeline",
+    "live_timeline",
+    "alert",
+    "metrics",
 ]
 """Who reads a kind:
 
@@ -52,6 +60,8 @@ Reader = Literal[
 - ``timeline``: a run's timeline of events shows it, in every mode
   (`tradeloom.reporting.run_events`).
 - ``live_timeline``: the timeline shows it for a paper or live run.
+- ``alert``: the alerts observer may send an alert of it (`tradeloom.live.alerts`).
+- ``metrics``: the Prometheus metrics count or measure it (`tradeloom.live.metrics`).
 """
 
 READERS: tuple[Reader, ...] = get_args(Reader)

@@ -28,7 +28,7 @@ __all__ = [
 # --- paper and live ----------------------------------------------------------------
 
 
-@kind("trading_state", read_by=("restart", "status", "timeline"))
+@kind("trading_state", read_by=("restart", "status", "timeline", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class TradingStateChanged(Event):
     """The trading state moved (ACTIVE, REDUCING, HALTED).

@@ -73,25 +73,25 @@ class RejectionEvent(Rejection, Event):
     """A risk rejection with its reason code and values (`tradeloom.domain.Rejection`)."""
 
 
-@kind("order", table="orders", read_by=("restart", "replayed", "status"))
+@kind("order", table="orders", read_by=("restart", "replayed", "status", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class OrderEvent(Order, Event):
     """An order, journaled before the venue receives it (`tradeloom.domain.Order`)."""
 
 
-@kind("fill", read_by=("restart", "replayed", "status"))
+@kind("fill", read_by=("restart", "replayed", "status", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class FillEvent(Fill, Event):
     """A fill (`tradeloom.domain.Fill`); its correlation id is its order's decision bar."""
 
 
-@kind("order_cancelled", read_by=("restart", "replayed", "status"))
+@kind("order_cancelled", read_by=("restart", "replayed", "status", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class OrderCancelled(Cancellation, Event):
     """The venue stopped working an order (`tradeloom.domain.Cancellation`)."""
 
 
-@kind("order_expired", read_by=("status",))
+@kind("order_expired", read_by=("status", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class OrderExpired(Event):
     """An order still working when the data ended."""
@@ -106,7 +106,7 @@ class HaltEvent(Halt, Event):
     """Trading halted (`tradeloom.domain.Halt`)."""
 
 
-@kind("liquidation")
+@kind("liquidation", read_by=("alert", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class Liquidation(Event):
     """A position closed by the venue because equity fell below the maintenance margin.
@@ -151,7 +151,7 @@ class FundingPayment(Event):
     cash: float
 
 
-@kind("sliced_order")
+@kind("sliced_order", read_by=("metrics",))
 @dataclass(frozen=True, kw_only=True)
 class SlicedOrder(Event):
     """An order sent as child orders (``execution.orders.slicing``): the parent.

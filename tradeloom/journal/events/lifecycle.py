@@ -422,7 +422,7 @@ class PromotionRolledBack(Event):
     parity_gap: float
 
 
-@kind("parity_checked", read_by=("status",))
+@kind("parity_checked", read_by=("status", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class ParityChecked(Event):
     """The live parity monitor (``live.parity``) compared the run's last window of bars

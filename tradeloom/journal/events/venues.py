@@ -79,7 +79,7 @@ class VenueReported(Event):
     ended: list[str]
 
 
-@kind("venue_unreachable", read_by=("status", "status_error"))
+@kind("venue_unreachable", read_by=("status", "status_error", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class VenueUnreachable(Event):
     """A request to the exchange failed every retry."""
@@ -88,7 +88,7 @@ class VenueUnreachable(Event):
     error: str
 
 
-@kind("stale_data", read_by=("status", "status_error"))
+@kind("stale_data", read_by=("status", "status_error", "alert", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class StaleData(Event):
     """The next bar is late (the stale-data alarm)."""
@@ -132,7 +132,7 @@ class BookProblem(Event):
     message: str
 
 
-@kind("restarted", read_by=("status", "live_timeline"))
+@kind("restarted", read_by=("status", "live_timeline", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class Restarted(Event):
     """A paper or live run restarted from its journal."""
@@ -224,7 +224,7 @@ class Reconciled(Event):
     unknown_orders: list[str]
 
 
-@kind("order_sent", read_by=("restart",))
+@kind("order_sent", read_by=("restart", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class OrderSent(Order, Event):
     """A live order as it will be sent, committed before the request leaves.
@@ -314,7 +314,7 @@ class StopFellBack(Event):
     reason: str
 
 
-@kind("route_decision", read_by=("restart",))
+@kind("route_decision", read_by=("restart", "metrics"))
 @dataclass(frozen=True, kw_only=True)
 class RouteDecision(Event):
     """One child order the router sends, journaled before it is sent.
