@@ -25,9 +25,6 @@ __all__ = [
 ]
 
 
-# --- paper and live ----------------------------------------------------------------
-
-
 @kind("trading_state", read_by=("restart", "status", "timeline", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class TradingStateChanged(Event):

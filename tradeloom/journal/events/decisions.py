@@ -36,9 +36,6 @@ __all__ = [
 ]
 
 
-# --- decisions -------------------------------------------------------------------
-
-
 @kind("signal", read_by=("replayed", "status"))
 @dataclass(frozen=True, kw_only=True)
 class SignalEvent(Signal, Event):

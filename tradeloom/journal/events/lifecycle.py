@@ -35,9 +35,6 @@ __all__ = [
 ]
 
 
-# --- challengers in shadow (`tradeloom.live.challengers`) ---------------------------
-
-
 @kind("challenger_fill", read_by=("status",))
 @dataclass(frozen=True, kw_only=True)
 class ChallengerFill(Fill, Event):

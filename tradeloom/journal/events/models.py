@@ -26,9 +26,6 @@ __all__ = [
 ]
 
 
-# --- monitoring and models ---------------------------------------------------------
-
-
 @kind("health", read_by=("replayed", "status", "timeline"))
 @dataclass(frozen=True, kw_only=True)
 class HealthChanged(HealthChange, Event):

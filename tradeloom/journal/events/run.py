@@ -27,9 +27,6 @@ __all__ = [
 ]
 
 
-# --- the run ---------------------------------------------------------------------
-
-
 @kind("run_started", read_by=("restart", "status", "lifecycle", "live_timeline"))
 @dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
