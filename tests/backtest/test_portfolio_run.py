@@ -20,7 +20,8 @@ import pytest
 
 from tradeloom.backtest.portfolio_run import PortfolioOutcome, run_portfolio
 from tradeloom.backtest.run import run_strategy
-from tradeloom.engine.status import format_status, read_run
+from tradeloom.engine.status import read_run
+from tradeloom.engine.status_text import format_status
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.journal import RUN_KINDS, read_rows

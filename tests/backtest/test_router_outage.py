@@ -27,8 +27,8 @@ import structlog
 from tests.builders import PRECOMPUTED, strategy_text
 from tradeloom.cli.main import main
 from tradeloom.console.runs import RunIndex
-from tradeloom.engine.status import format_status
 from tradeloom.engine.status_rows import read_status
+from tradeloom.engine.status_text import format_status
 from tradeloom.journal import read_frame
 
 OUTAGE = ("2024-01-01T03:00:00Z", "2024-01-18T03:00:00Z")

@@ -11,8 +11,9 @@ import pytest
 
 from tests.builders import OMIT, counted_yaml_parses, strategy_text
 from tradeloom.cli.main import main
-from tradeloom.engine.status import format_status, read_run
+from tradeloom.engine.status import read_run
 from tradeloom.engine.status_rows import _group_sums, read_status
+from tradeloom.engine.status_text import format_status
 
 NOW = pd.Timestamp("2030-06-01T12:34:56.789Z")
 

@@ -21,7 +21,8 @@ import yaml
 
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, rows, tick_bars, tick_until
 from tests.live.test_challengers import LOGIT
-from tradeloom.engine.status import format_status, read_run
+from tradeloom.engine.status import read_run
+from tradeloom.engine.status_text import format_status
 from tradeloom.errors import ConfigError
 from tradeloom.journal import verify
 

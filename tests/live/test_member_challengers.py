@@ -297,7 +297,8 @@ def test_status_and_the_console_name_each_strategys_model_in_force(promoted: Pat
     """Issue 81: ``tradeloom status`` names the model in force of each strategy (the
     console's words: `tradeloom.engine.model_in_force`, one rule), with where its hash
     lives (the promotion's model_swapped row)."""
-    from tradeloom.engine.status import format_status, read_run
+    from tradeloom.engine.status import read_run
+    from tradeloom.engine.status_text import format_status
     from tradeloom.live.promotion_stage import promotion_choices
 
     [swapped] = rows(promoted, "model_swapped")

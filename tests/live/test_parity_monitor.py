@@ -24,8 +24,8 @@ from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
 from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
 from tradeloom.domain import RunInfo
-from tradeloom.engine.status import format_status
 from tradeloom.engine.status_rows import read_status
+from tradeloom.engine.status_text import format_status
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.journal import ParityChecked, read_rows

@@ -27,8 +27,8 @@ from tests.live.test_live_alerts import Inbox
 from tests.live.test_router_crash import CLI_TEXT, HISTORY
 from tests.live.test_router_crash import rig as rig
 from tests.live.test_router_live import TEXT, router_run, tick_until
-from tradeloom.engine.status import format_status
 from tradeloom.engine.status_rows import read_status
+from tradeloom.engine.status_text import format_status
 from tradeloom.testing import ServerError
 
 pytestmark = pytest.mark.slow  # a live run over emulated venues; a child process

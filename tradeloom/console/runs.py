@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.status import RunFollower, RunReading, canary_line, watch_line
+from tradeloom.engine.status import RunFollower, RunReading
+from tradeloom.engine.status_text import canary_line, watch_line
 from tradeloom.errors import UserError
 from tradeloom.files.reading import UnreadableFile, read_json, read_yaml
+from tradeloom.journal.events import kinds_read_by
 from tradeloom.reporting.monitor_labels import split_column
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.refusals import RefusalTable, exits_warning
@@ -106,20 +108,10 @@ class _Cached:
     summary: dict[str, Any] | None = None
 
 
-_PROMOTION_KINDS = (
-    "run_started",
-    "config_reloaded",
-    "model_swapped",
-    "canary_started",
-    "canary_passed",
-    "canary_rolled_back",
-    "watch_started",
-    "watch_passed",
-    "promotion_rolled_back",
-    "challenger_failed",
-)
-"""The journal's kinds `promotion_choices` reads (the strategy in force, the swaps, the
-canaries, the challengers dropped): a run's choices change only with a row of one."""
+_PROMOTION_KINDS = kinds_read_by("lifecycle")
+"""The journal's kinds `promotion_choices` reads (a run's lifecycle: the strategy in force,
+the swaps, the canaries, the challengers dropped): a run's choices change only with a row
+of one."""
 
 
 class RunIndex:

@@ -15,279 +15,64 @@ what the journal says, whether the process is alive, stopped, or was killed mid-
 
 from __future__ import annotations
 
-import datetime
 import math
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from tradeloom.engine.model_in_force import models_in_force
+from tradeloom.engine.status_figures import (
+    _EPS,
+    _average_cost,
+    _day_start,
+    _equity_curve,
+    _fill_marks,
+    _finite,
+    _held_now,
+    _iso,
+    _quantities,
+    _venues_cash,
+)
+from tradeloom.engine.status_text import _ago, _duration, error_line
+from tradeloom.engine.status_values import (
+    AllocationStatus,
+    AllocationWeight,
+    OpenOrder,
+    Position,
+    RunStatus,
+)
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
 from tradeloom.journal import FrameFollower, journal_path, verify
+from tradeloom.journal.events import kinds_read_by
 from tradeloom.reporting.allocation_figures import top_columns
-from tradeloom.reporting.json_values import json_safe
 from tradeloom.reporting.monitor_labels import monitor_label
 from tradeloom.reporting.refusals import (
-    RefusalTable,
-    exits_warning,
-    refusal_lines,
     refusals_of_frames,
 )
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.time.timeframes import parse_timeframe
 
-if TYPE_CHECKING:
-    from tradeloom.reporting.book_figures import BookFigures
+__all__ = ["RunFollower", "RunReading", "read_run"]
 
-__all__ = [
-    "AllocationStatus",
-    "AllocationWeight",
-    "OpenOrder",
-    "Position",
-    "RunFollower",
-    "RunReading",
-    "RunStatus",
-    "canary_line",
-    "format_status",
-    "read_run",
-    "watch_line",
-]
-
-_KINDS = (
-    "run_started",
-    "run_finished",
-    "run_failed",
-    "run_stopped",
-    "restarted",
-    "data_loaded",
-    "warm_up",
-    "live_bar",
-    "signal",
-    "rejection",
-    "order",
-    "fill",
-    "funding",
-    "order_cancelled",
-    "order_expired",
-    "order_state",
-    "halt",
-    "health",
-    "trading_state",
-    "venue_unreachable",
-    "stale_data",
-    "config_reload_refused",
-    "model_swap_refused",
-    "fill_refused",
-    "stop_fallback",
-    "allocation_decided",
-    "challenger_bar",
-    "challenger_fill",
-    "challenger_failed",
-    "challenger_gate",
-    "challenger_started",
-    "canary_started",
-    "canary_passed",
-    "canary_rolled_back",
-    "watch_started",
-    "watch_passed",
-    "promotion_rolled_back",
-    "parity_checked",
-    "model_swapped",  # with config_reloaded: the console's promote buttons change with them
-    "config_reloaded",
-    "strategy_at_start",  # a portfolio file's strategies: each one's model in force
-)
+_KINDS = kinds_read_by("status", "status_error", "lifecycle")
+"""The kinds status reads: its own, its errors', and a run's lifecycle's (the console's
+promote buttons change with them)."""
 _ENDED = ("stopped", "finished", "failed")
 """Processes that ended on purpose or by failure (not killed): no bar is due."""
 
-_ERROR_KINDS = (
-    "run_failed",
-    "halt",
-    "venue_unreachable",
-    "stale_data",
-    "config_reload_refused",
-    "model_swap_refused",
-    "fill_refused",
-    "stop_fallback",
-    "challenger_failed",
-)
+_ERROR_KINDS = kinds_read_by("status_error")
 _TERMINAL_ORDER_STATES = frozenset({"filled", "cancelled", "rejected"})
 _HEALTH_RANKS = ("HEALTHY", "WARNING", "CRITICAL")
-_MONITORS_SHOWN = 6
-"""Above this many monitors (a universe's), the healthy ones are counted, not listed."""
-_EPS = 1e-9
 ERRORS_SHOWN = 5
 """How many of the last errors status shows."""
 WEIGHTS_SHOWN = 10
 """Symbols whose target and held weights status lists at most; past it the largest
 ``WEIGHTS_SHOWN - 1`` and the rest counted and summed."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """What the journal's fills hold in one market.
-
-    Attributes:
-        symbol: The market.
-        quantity: Signed quantity (negative: short).
-        cost: The position's average entry price (None when flat).
-        mark: The last close it is marked at (None: no close known).
-        unrealized: ``quantity x (mark - cost)`` (None when unknown).
-    """
-
-    symbol: str
-    quantity: float
-    cost: float | None
-    mark: float | None
-    unrealized: float | None
-
-
-@dataclass(frozen=True)
-class OpenOrder:
-    """An order the journal has sent and that is neither filled, cancelled nor expired."""
-
-    id: str
-    symbol: str
-    bar: int
-    timestamp: str | None
-    side: str
-    quantity: float
-    filled: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class AllocationWeight:
-    """One symbol's target weight and the weight it holds (signed, of the equity); a
-    portfolio file's: one strategy's (``symbol`` its name, `AllocationStatus.weighs`)."""
-
-    symbol: str
-    target: float | None
-    held: float | None
-
-
-@dataclass(frozen=True)
-class AllocationStatus:
-    """The allocation layer's last rebalance (the journal's last ``allocation_decided``).
-
-    Attributes:
-        allocator: Its allocator (``allocation.kind``).
-        bar: Its decision bar.
-        time: That bar's time (ISO 8601, UTC).
-        status: ``ok``, or why the last weights held (``infeasible``, ``failed``...).
-        message: Why it is not ``ok`` ('' when ok).
-        rebalances: The rebalances the journal holds.
-        kept: Those that kept the last weights (not ``ok``).
-        held_at: ``now`` (the positions at the last bar's close, of the equity) or
-            ``rebalance`` (at the decision bar's close: a position without a price now).
-        weights: The largest target or held weights, by symbol, in the universe's order.
-        others: The symbols not in ``weights``; ``others_target`` and ``others_held``
-            their weights summed.
-        weighs: What the weights are of: ``symbol``, or ``strategy`` (a portfolio file's
-            weights between its strategies: each weight's ``symbol`` a strategy's name).
-    """
-
-    allocator: str
-    bar: int
-    time: str | None
-    status: str
-    message: str
-    rebalances: int
-    kept: int
-    held_at: str
-    weights: list[AllocationWeight]
-    others: int = 0
-    others_target: float | None = None
-    others_held: float | None = None
-    weighs: str = "symbol"
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """Everything ``tradeloom status`` shows; `format_status` writes it for a person.
-
-    Times are ISO 8601 (UTC) and ages in seconds; None where the journal does not say.
-    """
-
-    run_dir: str
-    strategy: str
-    mode: str
-    process: str
-    process_detail: str
-    pid: int | None
-    state: str
-    state_code: str
-    state_reason: str
-    state_since: str | None
-    symbol: str
-    timeframe: str
-    last_bar: int | None
-    last_bar_time: str | None
-    last_bar_close_time: str | None
-    last_bar_age_seconds: float | None
-    last_close: float | None
-    bars: int
-    stale: bool | None
-    staleness: str
-    capital: float | None
-    cash: float | None
-    equity: float | None
-    total_return: float | None
-    day: str | None
-    day_pnl: float | None
-    day_return: float | None
-    positions: list[Position] = field(default_factory=list)
-    open_orders: list[OpenOrder] = field(default_factory=list)
-    health: str | None = None
-    health_worst: list[str] = field(default_factory=list)
-    """The monitors at ``health`` (``rolling_auc[IBM]`` over a universe)."""
-    monitors: dict[str, str] = field(default_factory=dict)
-    """Each monitor's last status, by label (``rolling_auc``, ``rolling_auc[IBM]``)."""
-    signals: int = 0
-    orders: int = 0
-    fills: int = 0
-    rejections: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    strategies: dict[str, float] = field(default_factory=dict)
-    """A portfolio file's backtest: each strategy's P&L at the last bar (equity.csv's)."""
-    refusals: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    """The run's refusals, ``{stage: {code: {purpose: count}}}`` (`tradeloom.reporting.
-    refusals`: as ``metrics.json``'s ``refusals``)."""
-    exits_refused: dict[str, int] = field(default_factory=dict)
-    """The exits refused by purpose, protective ones first (``metrics.json``'s)."""
-    allocation: AllocationStatus | None = None
-    """The allocation layer's last rebalance, target against held weights (None: the
-    run does not allocate, or has not rebalanced yet)."""
-    books: list[BookFigures] = field(default_factory=list)
-    """With ``challengers:``, the champion's book then each challenger's shadow book
-    (`tradeloom.reporting.book_figures`); empty: the run has none."""
-    canary: dict[str, Any] | None = None
-    """The last canary's stage (`tradeloom.live.canary`): ``stage`` (``canary`` while
-    it runs, ``passed``, ``rolled_back``), ``challenger``, ``fraction``, ``since_bar``,
-    ``bars`` (decided at the canary's size so far), ``of_bars``, ``by``, and when rolled
-    back its ``rule``, ``figure`` and ``limit``; None: no canary yet."""
-    watch: dict[str, Any] | None = None
-    """The last watch after a full promotion (`tradeloom.live.promotion_watch`):
-    ``stage`` (``watch`` while it runs, ``passed``, ``rolled_back``), ``challenger``,
-    ``since_bar``, ``bars`` (watched so far), ``of_bars``, ``by``, and when rolled back
-    its ``rule``, ``figure`` and ``limit``; None: no watch yet."""
-    parity: dict[str, Any] | None = None
-    """The live parity monitor's last check (``live.parity``: the journal's last
-    ``parity_checked`` row's fields, its ``bar`` and ``time``, and ``checks``, how many
-    the journal holds); None: none yet."""
-    models: dict[str, str] = field(default_factory=dict)
-    """A paper or live run's model in force, in words, per strategy ('' for a strategy
-    run alone; a portfolio file's strategies by name; a universe's every symbol trades
-    it): `tradeloom.engine.model_in_force`; empty for a backtest."""
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the status as JSON values (NaN as None)."""
-        values: dict[str, Any] = json_safe(asdict(self))
-        return values
 
 
 @dataclass(frozen=True)
@@ -600,60 +385,45 @@ class _Status:
         return models
 
     def _canary(self, last_bar: int | None) -> dict[str, Any] | None:
-        started = self._last("canary_started")
-        if started is None:
-            return None
-        ended = self._last_of(("canary_passed", "canary_rolled_back"))
-        since = int(started["bar"])
-        canary: dict[str, Any] = {
-            "stage": "canary",
-            "challenger": str(started["challenger"]),
-            "fraction": float(started["fraction"]),
-            "since_bar": since,
-            "bars": max(0, (since if last_bar is None else last_bar) - since),
-            "of_bars": int(started["bars"]),
-            "by": str(started["by"]),
-        }
-        if ended is None or ended[1]["seq"] < started["seq"]:
-            return canary
-        kind, row = ended
-        canary.update(stage="passed", bars=int(row["bars"]), by=str(row["by"]))
-        if kind == "canary_rolled_back":
-            canary.update(
-                stage="rolled_back",
-                rule=str(row["rule"]),
-                figure=_finite(float(row["figure"])),
-                limit=_finite(float(row["limit"])),
-            )
-        return canary
+        return self._stage("canary", ("canary_passed", "canary_rolled_back"), last_bar)
 
     def _watch(self, last_bar: int | None) -> dict[str, Any] | None:
-        started = self._last("watch_started")
+        return self._stage("watch", ("watch_passed", "promotion_rolled_back"), last_bar)
+
+    def _stage(
+        self, name: str, ends: tuple[str, str], last_bar: int | None
+    ) -> dict[str, Any] | None:
+        """A promotion's stage (its ``NAME_started`` row, ended by ``ends``: passed, rolled
+        back) as status shows it; None: never started. The canary's share of the size and
+        who ended it are shown where its rows record them."""
+        started = self._last(f"{name}_started")
         if started is None:
             return None
-        ended = self._last_of(("watch_passed", "promotion_rolled_back"))
         since = int(started["bar"])
-        watch: dict[str, Any] = {
-            "stage": "watch",
-            "challenger": str(started["challenger"]),
-            "since_bar": since,
-            "bars": max(0, (since if last_bar is None else last_bar) - since),
-            "of_bars": int(started["bars"]),
-            "by": str(started["by"]),
-        }
+        stage: dict[str, Any] = {"stage": name, "challenger": str(started["challenger"])}
+        if "fraction" in started:
+            stage["fraction"] = float(started["fraction"])
+        stage.update(
+            since_bar=since,
+            bars=max(0, (since if last_bar is None else last_bar) - since),
+            of_bars=int(started["bars"]),
+            by=str(started["by"]),
+        )
+        ended = self._last_of(ends)
         if ended is None or ended[1]["seq"] < started["seq"]:
-            return watch
+            return stage
         kind, row = ended
-        watch.update(stage="passed", bars=int(row["bars"]))
-        if kind == "promotion_rolled_back":
-            watch.update(
+        stage.update(stage="passed", bars=int(row["bars"]))
+        if "by" in row:
+            stage["by"] = str(row["by"])
+        if kind == ends[1]:
+            stage.update(
                 stage="rolled_back",
-                by=str(row["by"]),
                 rule=str(row["rule"]),
                 figure=_finite(float(row["figure"])),
                 limit=_finite(float(row["limit"])),
             )
-        return watch
+        return stage
 
     def _parity(self) -> dict[str, Any] | None:
         """The live parity monitor's last check (None: none journaled)."""
@@ -994,225 +764,12 @@ class _Status:
             if not len(frame):
                 continue
             for row in frame.tail(ERRORS_SHOWN).to_dict("records"):
-                rows.append((int(row["seq"]), {"kind": kind, **_error_text(kind, row)}))
+                rows.append((int(row["seq"]), {"kind": kind, **error_line(kind, row)}))
         rows.sort(key=lambda item: item[0])
         return [entry for _, entry in rows[-ERRORS_SHOWN:]]
 
 
-def format_status(status: RunStatus) -> str:
-    """Return the status as lines for a person."""
-    s = status
-    lines = [f"run        {s.run_dir}"]
-    what = f"{s.mode} run of '{s.strategy}'"
-    if s.symbol:
-        what += f", {s.symbol}"
-    if s.timeframe:
-        what += f" {s.timeframe}"
-    lines.append(f"           {what}")
-    lines.append(f"process    {s.process} ({s.process_detail})")
-    state = s.state
-    if s.state_code:
-        state += f" ({s.state_code}: {s.state_reason})" if s.state_reason else f" ({s.state_code})"
-    if s.state_since:
-        state += f" since {s.state_since}"
-    lines.append(f"state      {state}")
-    if s.last_bar is None:
-        lines.append("last bar   none yet")
-    else:
-        age = "" if s.last_bar_age_seconds is None else f", {_ago(s.last_bar_age_seconds)}"
-        lines.append(
-            f"last bar   #{s.last_bar} {s.last_bar_time} (closed {s.last_bar_close_time}{age}), "
-            f"close {_num(s.last_close)}"
-        )
-    lines.append(f"data       {s.staleness}")
-    if s.equity is not None:
-        ret = "" if s.total_return is None else f" ({s.total_return:+.2%} on {_money(s.capital)})"
-        lines.append(f"equity     {_money(s.equity)}{ret}, cash {_money(s.cash)}")
-    elif s.cash is not None:
-        lines.append(f"equity     unknown (no close yet), cash {_money(s.cash)}")
-    if s.day_pnl is not None:
-        pct = "" if s.day_return is None else f" ({s.day_return:+.2%})"
-        lines.append(f"today      {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
-    for i, (name, pnl) in enumerate(s.strategies.items()):
-        head = "strategy   " if i == 0 else "           "
-        lines.append(f"{head}{name}: P&L {_signed_money(pnl)}")
-    if not s.positions:
-        lines.append("position   flat")
-    for i, p in enumerate(s.positions):
-        head = "position   " if i == 0 else "           "
-        text = f"{p.symbol} {p.quantity:+.8g}"
-        if p.cost is not None:
-            text += f" @ {_num(p.cost)}"
-        if p.unrealized is not None:
-            text += f", unrealized {_signed_money(p.unrealized)}"
-        lines.append(head + text)
-    if not s.open_orders:
-        lines.append("orders     none open")
-    for i, o in enumerate(s.open_orders):
-        head = f"orders     {len(s.open_orders)} open: " if i == 0 else "             "
-        filled = f", {o.filled:.8g} filled" if o.filled else ""
-        lines.append(
-            f"{head}{o.id} {o.side} {o.quantity:.8g} {o.symbol} (bar {o.bar}, {o.reason}{filled})"
-        )
-    for i, (name, words) in enumerate(s.models.items()):
-        head = "model      " if i == 0 else "           "
-        lines.append(head + (f"{name}: {words}" if name else words))
-    if s.allocation is not None:
-        lines.extend(_allocation_lines(s.allocation))
-    if s.books:
-        lines.extend(_book_lines(s.books))
-    if s.canary is not None:
-        lines.append(f"canary     {canary_line(s.canary)}")
-    if s.watch is not None:
-        lines.append(f"watch      {watch_line(s.watch)}")
-    if s.parity is not None:
-        last = s.parity
-        verdict = {"ok": "ok", "diverged": "DIVERGED", "failed": "check failed"}
-        lines.append(
-            f"parity     {verdict.get(last['verdict'], last['verdict'])} at bar {last['bar']}: "
-            f"{last['message']} (equity gap {_signed_money(last['equity_gap'])})"
-        )
-    if s.health is None:
-        lines.append("health     no health changes journaled")
-    else:
-        lines.append(f"health     {_health_line(s)}")
-    lines.append(
-        f"counts     {s.bars} bars, {s.signals} signals, {s.orders} orders, {s.fills} fills, "
-        f"{s.rejections} rejections"
-    )
-    table = RefusalTable.from_nested(s.refusals)
-    (_, head), *codes = refusal_lines(table)
-    lines.append(f"refusals   {head}")
-    width = max((len(code.strip()) for code, _ in codes), default=0)
-    lines.extend(f"           {code.strip():<{width}}  {text}" for code, text in codes)
-    warning = exits_warning(table)
-    if warning is not None:
-        lines.append(f"WARNING    {warning}")
-    if not s.errors:
-        lines.append("errors     none")
-    for i, e in enumerate(s.errors):
-        head = f"errors     last {len(s.errors)}: " if i == 0 else "           "
-        where = e.get("time") or ""
-        lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
-    return "\n".join(lines)
-
-
-def watch_line(w: dict[str, Any]) -> str:
-    """Return the last watch after a full promotion (`RunStatus.watch`) in words, as
-    ``tradeloom status`` and the console's run page show it."""
-    name, bars = w["challenger"], w["bars"]
-    if w["stage"] == "watch":
-        return (
-            f"{name}'s promotion watched since bar {w['since_bar']}: {bars} of "
-            f"{w['of_bars']} bars (by {w['by']})"
-        )
-    if w["stage"] == "passed":
-        return f"{name}'s promotion final after {bars} bars watched"
-    rule = w.get("rule") or ""
-    why = f"{rule} {_num(w.get('figure'))} past {_num(w.get('limit'))}" if rule else "by hand"
-    return (
-        f"{name}'s promotion rolled back after {bars} bars: {why} (by {w['by']}), the "
-        "previous champion's model back"
-    )
-
-
-def canary_line(c: dict[str, Any]) -> str:
-    """Return the last canary's stage (`RunStatus.canary`) in words, as ``tradeloom
-    status`` and the console's run page show it."""
-    name, bars = c["challenger"], c["bars"]
-    if c["stage"] == "canary":
-        return (
-            f"{name} at {c['fraction']:.0%} of the champion's size since bar "
-            f"{c['since_bar']}: {bars} of {c['of_bars']} bars (by {c['by']})"
-        )
-    if c["stage"] == "passed":
-        return f"{name} passed after {bars} bars: the full champion (by {c['by']})"
-    rule = c.get("rule") or ""
-    why = f"{rule} {_num(c.get('figure'))} past {_num(c.get('limit'))}" if rule else "by hand"
-    return f"{name} rolled back after {bars} bars: {why} (by {c['by']}), the champion's model back"
-
-
-def _book_lines(books: list[BookFigures]) -> list[str]:
-    """The champion's and each challenger's book, one line each, in aligned columns (the
-    bar each book starts at when one was added to the running run)."""
-    width = max(len(b.name) for b in books)
-    gated = any(b.gate is not None for b in books)
-    added = len({b.first_bar for b in books}) > 1
-    lines = [
-        f"books      {'':<{width}}  {'equity':>12}  {'return':>8}  {'sharpe':>7}  "
-        f"{'fills':>5}  {'turnover':>8}  {'max dd':>7}  {'auc':>5}  {'ece':>6}"
-        + ("  from bar" if added else "")
-        + ("  gate" if gated else "")
-    ]
-    for b in books:
-        ret = "-" if b.total_return is None else f"{b.total_return:+.2%}"
-        sharpe = "-" if b.sharpe is None else f"{b.sharpe:.2f}"
-        turnover = "-" if b.turnover is None else f"{b.turnover:.2f}x"
-        drawdown = "-" if b.max_drawdown is None else f"{b.max_drawdown:.2%}"
-        auc = "-" if b.auc is None else f"{b.auc:.3f}"
-        ece = "-" if b.ece is None else f"{b.ece:.4f}"
-        since = "-" if b.first_bar is None else str(b.first_bar)
-        lines.append(
-            f"           {b.name:<{width}}  {_money(b.equity):>12}  {ret:>8}  {sharpe:>7}  "
-            f"{b.fills:>5}  {turnover:>8}  {drawdown:>7}  {auc:>5}  {ece:>6}"
-            + (f"  {since:>8}" if added else "")
-            + (f"  {b.gate or '-'}" if gated else "")
-        )
-    return lines
-
-
-def _allocation_lines(a: AllocationStatus) -> list[str]:
-    """The last rebalance, then target against held weight per symbol (a portfolio file's:
-    per strategy), largest first."""
-    when = f"bar {a.bar:,} {a.time or ''}".rstrip()
-    outcome = a.status if a.status == "ok" else f"{a.status} ({a.message}): the last weights hold"
-    lines = [
-        f"allocation {a.allocator}, last rebalance {when}: {outcome}",
-        f"           {a.rebalances:,} rebalances, {a.kept:,} kept the last weights",
-    ]
-    rows = [(w.symbol, w.target, w.held) for w in a.weights]
-    rows.sort(key=lambda r: -max(abs(r[1] or 0.0), abs(r[2] or 0.0)))
-    if a.others:
-        rows.append((f"{a.others} more", a.others_target, a.others_held))
-    held = "held now" if a.held_at == "now" else "held at it"
-    width = max([len(a.weighs), *(len(name) for name, _, _ in rows)])
-    lines.append(f"           {a.weighs:<{width}}  {'target':>8}  {held:>10}")
-    lines.extend(
-        f"           {name:<{width}}  {_weight(target):>8}  {_weight(now):>10}"
-        for name, target, now in rows
-    )
-    return lines
-
-
-def _weight(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2%}"
-
-
 # --- helpers -----------------------------------------------------------------------
-
-
-def _held_now(
-    symbols: list[str], positions: list[Position], equity: float | None
-) -> np.ndarray | None:
-    """Each symbol's position at its last close, of the equity (None: the equity or a
-    held position's price is not known); a portfolio's decisions weigh its strategies:
-    each strategy's books (``STRATEGY:SYMBOL``) summed."""
-    if equity is None or not equity > 0.0:
-        return None
-    held = np.zeros(len(symbols))
-    column = {s: j for j, s in enumerate(symbols)}
-    for p in positions:
-        j = column.get(p.symbol, column.get(p.symbol.split(":", 1)[0]))
-        if j is None or p.quantity == 0.0:
-            continue
-        if p.mark is None:
-            return None
-        held[j] += p.quantity * p.mark / equity
-    return held
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:
@@ -1236,222 +793,6 @@ def _strategy(run_dir: Path) -> Any:
         return None  # the timeframe then comes from the journal
 
 
-def _venues_cash(venues: Any) -> float | None:
-    """A router's starting cash: its venues' together (a venue's own default where it
-    names none, as the simulated venue's params do: asked of the registry, as a
-    third-party kind's would be)."""
-    from tradeloom.plugins.manager import load_plugins
-
-    if not isinstance(venues, list) or not venues:
-        return None
-    simulated = load_plugins(entry_points=False).registry.get("execution", "simulated")
-    if simulated is None:  # pragma: no cover - a built-in kind
-        return None
-    default = simulated.component.params.model_fields["initial_cash"].default
-    total = 0.0
-    for venue in venues:
-        cash = venue.get("initial_cash", default) if isinstance(venue, dict) else None
-        if not isinstance(cash, int | float) or isinstance(cash, bool):
-            return None
-        total += float(cash)
-    return total
-
-
-def _fill_marks(fills: pd.DataFrame, funding: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Each fill's bar, symbol, signed quantity and cash flow, and each perpetual's
-    funding payment (a cash flow of ``-amount``, no quantity), in journal order."""
-    signed = fills["side"].to_numpy(np.float64) * fills["quantity"].to_numpy(np.float64)
-    flow = signed * fills["price"].to_numpy(np.float64) + fills["fee"].to_numpy(np.float64)
-    frame = pd.DataFrame(
-        {
-            "seq": fills["seq"].to_numpy(np.int64),
-            "bar": fills["bar"].to_numpy(np.int64),
-            "symbol": fills["symbol"].to_numpy(object),
-            "signed": signed,
-            "flow": flow,
-        }
-    )
-    if funding is not None and len(funding):
-        paid = pd.DataFrame(
-            {
-                "seq": funding["seq"].to_numpy(np.int64),
-                "bar": funding["bar"].to_numpy(np.int64),
-                "symbol": funding["symbol"].to_numpy(object),
-                "signed": 0.0,
-                "flow": -funding["amount"].to_numpy(np.float64),
-            }
-        )
-        frame = pd.concat([frame, paid], ignore_index=True) if len(frame) else paid
-    frame = frame.sort_values("seq", kind="stable", ignore_index=True)
-    return frame.drop(columns="seq")
-
-
-def _quantities(marks: pd.DataFrame) -> dict[str, float]:
-    return {str(k): float(v) for k, v in marks.groupby("symbol", sort=True)["signed"].sum().items()}
-
-
-def _average_cost(fills: Iterable[tuple[Any, Any, Any]]) -> float | None:
-    """The average entry price of what is held: fills (side, quantity, price) since the
-    position was last flat."""
-    quantity = 0.0
-    cost: float | None = None
-    for side, qty, price in fills:
-        signed = float(side) * float(qty)
-        after = quantity + signed
-        if abs(after) <= _EPS * max(abs(quantity), abs(signed), 1.0):
-            quantity, cost = 0.0, None
-        elif quantity == 0.0 or (quantity > 0) == (signed > 0):
-            cost = float(price) if cost is None else (cost * quantity + price * signed) / after
-            quantity = after
-        elif (after > 0) != (quantity > 0):  # flipped through flat: the rest at this price
-            quantity, cost = after, float(price)
-        else:
-            quantity = after
-    return cost
-
-
-def _equity_curve(bars: pd.DataFrame, marks: pd.DataFrame, capital: float) -> np.ndarray:
-    """Equity at each bar's close: the fills up to it, marked at its close (one market)."""
-    return equity_curve(
-        bars["bar"].to_numpy(np.int64),
-        bars["close"].to_numpy(np.float64),
-        marks["bar"].to_numpy(np.int64),
-        marks["signed"].to_numpy(np.float64),
-        marks["flow"].to_numpy(np.float64),
-        capital,
-    )
-
-
-def equity_curve(
-    index: np.ndarray,
-    close: np.ndarray,
-    fill_bar: np.ndarray,
-    signed: np.ndarray,
-    flow: np.ndarray,
-    capital: float,
-) -> np.ndarray:
-    """Equity at each bar (``index``) at its ``close``: the cash flows and signed
-    quantities of the fills (and funding) at bars up to it, in journal order."""
-    if not len(fill_bar):
-        return np.full(len(index), capital)
-    order = np.argsort(fill_bar, kind="stable")
-    fill_bars = fill_bar[order]
-    position = np.concatenate(([0.0], np.cumsum(signed[order])))
-    cash = np.concatenate(([capital], capital - np.cumsum(flow[order])))
-    last = np.searchsorted(fill_bars, index, side="right")
-    return np.asarray(cash[last] + position[last] * close)
-
-
-def _day_start(
-    bars: pd.DataFrame, curve: np.ndarray, capital: float, seconds: int
-) -> tuple[str, float]:
-    """The UTC day of the last bar's close, and the equity at the close before that day."""
-    closes = pd.DatetimeIndex(bars["timestamp"]) + pd.Timedelta(seconds=seconds)
-    day = closes[-1].normalize()
-    before = np.flatnonzero(closes <= day)
-    start = float(curve[before[-1]]) if len(before) else capital
-    return day.strftime("%Y-%m-%d"), start
-
-
 def _model_section(document: object) -> object:
     """The ``model`` section of a journaled strategy document (None: none)."""
     return document.get("model") if isinstance(document, Mapping) else None
-
-
-def _error_text(kind: str, row: dict[str, Any]) -> dict[str, Any]:
-    stamp = row.get("wall_time") if kind == "run_failed" else row.get("timestamp")
-    time = _iso(stamp)
-    if kind == "run_failed":
-        message = str(row["error"])
-    elif kind == "halt":
-        message = f"{row['code']}: {row['message']}"
-    elif kind == "venue_unreachable":
-        message = f"{row['operation']}: {row['error']}"
-    elif kind == "config_reload_refused":
-        errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
-        message = "; ".join(str(e) for e in errors)
-    elif kind == "model_swap_refused":
-        errors = row["errors"] if isinstance(row["errors"], list) else [row["errors"]]
-        of = f" of {row['strategy']}" if row.get("strategy") else ""
-        message = f"model swap{of} refused ({row['source']}, by {row['by']}): " + "; ".join(
-            str(e) for e in errors
-        )
-    elif kind == "fill_refused":
-        message = f"{row['client_id']}: {row['message']}"
-    elif kind == "challenger_failed":
-        message = f"challenger {row['challenger']} dropped: {row['message']}"
-    elif kind == "stop_fallback":
-        message = (
-            f"{row['client_id']}: {row['order_type']} at {row['trigger_price']:.8g} watched at "
-            f"the bar close ({row['code']}: {row['reason']})"
-        )
-    else:
-        message = str(row["message"])
-    bar = int(row["bar"])
-    return {"bar": None if bar < 0 else bar, "time": time, "message": " ".join(message.split())}
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):  # nanoseconds (rows' times)
-        return iso_ns(value)
-    stamp = pd.Timestamp(value)
-    if stamp is pd.NaT or pd.isna(stamp):
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return str(stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def iso_ns(ns: int | None) -> str | None:
-    """Return a time in nanoseconds since the epoch (UTC) as ISO 8601 to the second, as
-    `_iso` writes a timestamp (None: none, or the journal's NaT)."""
-    if ns is None or ns == NAT:
-        return None
-    when = datetime.datetime.fromtimestamp(ns // 1_000_000_000, tz=datetime.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-NAT = -(2**63)
-"""A missing time as the journal's frames hold it (``NaT``'s nanoseconds)."""
-
-
-def _duration(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} days"
-
-
-def _ago(seconds: float) -> str:
-    return f"{_duration(seconds)} ago" if seconds >= 0 else f"in {_duration(seconds)}"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.8g}"
-
-
-def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
-
-
-def _signed_money(value: float) -> str:
-    return f"{value:+,.2f}"
-
-
-def _health_line(s: RunStatus) -> str:
-    # "CRITICAL at rolling_auc[IBM] (rolling_auc[AAPL] WARNING, rolling_auc[IBM] CRITICAL)"
-    items = sorted(s.monitors.items())
-    healthy = [k for k, v in items if v == "HEALTHY"]
-    if len(items) > _MONITORS_SHOWN and healthy:
-        shown = [f"{k} {v}" for k, v in items if v != "HEALTHY"]
-        shown.append(f"{len(healthy)} more HEALTHY")
-    else:
-        shown = [f"{k} {v}" for k, v in items]
-    where = f" at {', '.join(s.health_worst)}" if s.health_worst else ""
-    return f"{s.health}{where} ({', '.join(shown)})"

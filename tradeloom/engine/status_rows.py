@@ -29,23 +29,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeloom.engine.status import (
-    _EPS,
     _ERROR_KINDS,
     _HEALTH_RANKS,
     _KINDS,
     _TERMINAL_ORDER_STATES,
     ERRORS_SHOWN,
-    NAT,
-    OpenOrder,
-    Position,
-    RunStatus,
-    _average_cost,
-    _error_text,
-    _iso,
     _Status,
-    equity_curve,
     read_run,
 )
+from tradeloom.engine.status_figures import _EPS, NAT, _average_cost, _iso, equity_curve
+from tradeloom.engine.status_text import error_line
+from tradeloom.engine.status_values import OpenOrder, Position, RunStatus
 from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, verify
 from tradeloom.journal.errors import JournalDamaged
@@ -244,7 +238,7 @@ class _RowStatus(_Status):
         )
 
     def _marks(self) -> list[tuple[int, str, float, float]]:
-        """As `tradeloom.engine.status._fill_marks`: (bar, symbol, signed, flow) of each
+        """As `tradeloom.engine.status_figures._fill_marks`: (bar, symbol, signed, flow) of each
         fill and funding payment, in journal order."""
         found: list[tuple[int, int, str, float, float]] = []
         for fill in self.f["fill"]:
@@ -348,7 +342,7 @@ class _RowStatus(_Status):
         rows: list[tuple[int, dict[str, Any]]] = []
         for kind in _ERROR_KINDS:
             for row in self.f[kind][-ERRORS_SHOWN:]:
-                rows.append((int(row["seq"]), {"kind": kind, **_error_text(kind, row)}))
+                rows.append((int(row["seq"]), {"kind": kind, **error_line(kind, row)}))
         rows.sort(key=lambda item: item[0])
         return [entry for _, entry in rows[-ERRORS_SHOWN:]]
 
@@ -376,7 +370,7 @@ def _quantities(marks: list[tuple[int, str, float, float]]) -> dict[str, float]:
 def _day_start(
     times: list[int], curve: np.ndarray, capital: float, seconds: int
 ) -> tuple[str, float]:
-    """As `tradeloom.engine.status._day_start`, over times in nanoseconds."""
+    """As `tradeloom.engine.status_figures._day_start`, over times in nanoseconds."""
     shift = seconds * 1_000_000_000
     last = times[-1] + shift
     day = last - last % _DAY_NS

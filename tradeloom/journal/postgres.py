@@ -53,7 +53,7 @@ import numpy as np
 from tradeloom.journal.chain import signed
 from tradeloom.journal.columns import PreparedBatch, chain_batches, prepare
 from tradeloom.journal.errors import JournalOwnerError, JournalUnavailable, JournalVersionError
-from tradeloom.journal.events import FORMAT_VERSION, KINDS, Event
+from tradeloom.journal.events.base import FORMAT_VERSION, KINDS, Event
 from tradeloom.journal.location import SCHEMA_PATTERN, PgTarget
 from tradeloom.journal.schema import Codec, JournalValueError, Schema, schema_of
 from tradeloom.journal.sqlite import chain_seed

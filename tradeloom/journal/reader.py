@@ -24,7 +24,8 @@ from tradeloom.journal import chain_numpy
 from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
 from tradeloom.journal.columns import column_digests
 from tradeloom.journal.errors import ChainBroken, JournalDamaged
-from tradeloom.journal.events import KINDS, RUN_KINDS, Event
+from tradeloom.journal.events.base import KINDS, Event
+from tradeloom.journal.events.run import RUN_KINDS
 from tradeloom.journal.location import POINTER_FILE
 from tradeloom.journal.owner import check_owner
 from tradeloom.journal.schema import (

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.journal.chain import chain_step, pack_text
-from tradeloom.journal.events import KINDS, Event, table_of
+from tradeloom.journal.events.base import KINDS, Event, table_of
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.runtime.redaction import redact_text
 

@@ -66,7 +66,7 @@ from tradeloom.journal.errors import (
     JournalOwnerError,
     JournalVersionError,
 )
-from tradeloom.journal.events import FORMAT_VERSION, KINDS, READ_FORMATS, Event
+from tradeloom.journal.events.base import FORMAT_VERSION, KINDS, READ_FORMATS, Event
 from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.store import ColumnBatch, RunIdentity
 from tradeloom.journal.tail import TailCut, check_tail, tail_of, write_tail

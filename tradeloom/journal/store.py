@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.journal.events import Event
+from tradeloom.journal.events.base import Event
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["ColumnBatch", "JournalStore", "Reconnecting", "RunIdentity"]

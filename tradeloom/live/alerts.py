@@ -28,6 +28,7 @@ it never stops the run. URLs and tokens are secrets: only ``${ENV_VAR}`` referen
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import queue
 import threading
@@ -44,6 +45,14 @@ from tradeloom.schemas.alerts import ALERT_EVENTS, SEVERITY, AlertsParams, Alert
 if TYPE_CHECKING:
     from tradeloom.domain import Halt, HealthAction, Refusal, RunInfo
     from tradeloom.journal import Event
+    from tradeloom.journal.events import (
+        Liquidation,
+        ParityChecked,
+        Restarted,
+        StaleData,
+        TradingStateChanged,
+        VenueUnreachable,
+    )
 
 __all__ = [
     "ALERT_EVENTS",
@@ -359,72 +368,105 @@ def _iso(stamp: Any) -> str:
 
 
 def _alert_of(run: RunInfo, event: Event) -> Alert | None:
-    # imported here: validate imports this module for AlertsParams, and the journal's
-    # events are pandas-backed
-    from tradeloom.journal import (
+    made = _alerts().get(event.KIND)
+    return None if made is None else made(run, event, event.bar, _iso(event.timestamp))
+
+
+_Made = Callable[["RunInfo", Any, int, str], "Alert | None"]
+
+
+@functools.cache
+def _alerts() -> dict[str, _Made]:
+    """The alert of each kind declared read by the ``alert`` observer (None: not this
+    row). Built on first use: validate imports this module for AlertsParams, and the
+    journal's events are pandas-backed."""
+    from tradeloom.journal.events import (
         Liquidation,
         ParityChecked,
         Restarted,
         StaleData,
         TradingStateChanged,
         VenueUnreachable,
+        dispatch,
     )
 
-    bar, at = event.bar, _iso(event.timestamp)
-    if isinstance(event, TradingStateChanged):
-        # the kill switch and a resume act between bars: their row's time is the clock's
-        at = at or _iso(event.at)
-        if event.code == "KILL_SWITCH":
-            kind, title = "kill", "kill switch: trading HALTED"
-        elif event.code == "RESUME":
-            kind, title = "resume", f"resumed: trading {event.state}"
-        elif event.state == "HALTED":
-            return None  # the halt itself alerts (tradeloom_halt), with its values
-        else:
-            kind, title = "trading_state", f"trading {event.previous} -> {event.state}"
-        return Alert(kind, f"{event.code}:{bar}", title, event.message, run, bar, at)
-    if isinstance(event, Liquidation):
-        return Alert(
-            "liquidation",
-            str(bar),
-            "position liquidated",
-            f"{event.quantity:.8g} at {event.price:.8g}; equity {event.equity_before:.2f} "
-            f"below maintenance {event.maintenance:.2f}",
-            run,
-            bar,
-            at,
-            {"quantity": event.quantity, "price": event.price},
-        )
-    if isinstance(event, StaleData):
-        return Alert("stale_data", event.symbol, "stale data", event.message, run, bar, at)
-    if isinstance(event, Restarted):
-        return Alert(
-            "restart",
-            str(event.wall_time),
-            "run restarted from its journal",
-            f"{event.bars_replayed} bars replayed; position {event.position:.8g}, "
-            f"state {event.state}",
-            run,
-            bar,
-            at,
-        )
-    if isinstance(event, VenueUnreachable):
-        return Alert(
-            "venue_unreachable", event.operation, "venue unreachable", event.error, run, bar, at
-        )
-    if isinstance(event, ParityChecked) and event.verdict == "diverged":
-        return Alert(
-            "parity",
-            f"{event.first_bar}..{event.last_bar}",
-            "unexplained divergence from the backtest",
-            event.message,
-            run,
-            bar,
-            at,
-            {
-                "unexplained_pnl": event.unexplained_pnl,
-                "max_unexplained": event.max_unexplained,
-                "equity_gap": event.equity_gap,
-            },
-        )
-    return None
+    return dispatch(
+        {
+            TradingStateChanged: _trading_state,
+            Liquidation: _liquidation,
+            StaleData: _stale_data,
+            Restarted: _restarted,
+            VenueUnreachable: _venue_unreachable,
+            ParityChecked: _parity,
+        },
+        "alert",
+    )
+
+
+def _trading_state(run: RunInfo, event: TradingStateChanged, bar: int, at: str) -> Alert | None:
+    # the kill switch and a resume act between bars: their row's time is the clock's
+    at = at or _iso(event.at)
+    if event.code == "KILL_SWITCH":
+        kind, title = "kill", "kill switch: trading HALTED"
+    elif event.code == "RESUME":
+        kind, title = "resume", f"resumed: trading {event.state}"
+    elif event.state == "HALTED":
+        return None  # the halt itself alerts (tradeloom_halt), with its values
+    else:
+        kind, title = "trading_state", f"trading {event.previous} -> {event.state}"
+    return Alert(kind, f"{event.code}:{bar}", title, event.message, run, bar, at)
+
+
+def _liquidation(run: RunInfo, event: Liquidation, bar: int, at: str) -> Alert:
+    return Alert(
+        "liquidation",
+        str(bar),
+        "position liquidated",
+        f"{event.quantity:.8g} at {event.price:.8g}; equity {event.equity_before:.2f} "
+        f"below maintenance {event.maintenance:.2f}",
+        run,
+        bar,
+        at,
+        {"quantity": event.quantity, "price": event.price},
+    )
+
+
+def _stale_data(run: RunInfo, event: StaleData, bar: int, at: str) -> Alert:
+    return Alert("stale_data", event.symbol, "stale data", event.message, run, bar, at)
+
+
+def _restarted(run: RunInfo, event: Restarted, bar: int, at: str) -> Alert:
+    return Alert(
+        "restart",
+        str(event.wall_time),
+        "run restarted from its journal",
+        f"{event.bars_replayed} bars replayed; position {event.position:.8g}, state {event.state}",
+        run,
+        bar,
+        at,
+    )
+
+
+def _venue_unreachable(run: RunInfo, event: VenueUnreachable, bar: int, at: str) -> Alert:
+    return Alert(
+        "venue_unreachable", event.operation, "venue unreachable", event.error, run, bar, at
+    )
+
+
+def _parity(run: RunInfo, event: ParityChecked, bar: int, at: str) -> Alert | None:
+    if event.verdict != "diverged":
+        return None
+    return Alert(
+        "parity",
+        f"{event.first_bar}..{event.last_bar}",
+        "unexplained divergence from the backtest",
+        event.message,
+        run,
+        bar,
+        at,
+        {
+            "unexplained_pnl": event.unexplained_pnl,
+            "max_unexplained": event.max_unexplained,
+            "equity_gap": event.equity_gap,
+        },
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +55,7 @@ from tradeloom.journal import (
     WatchStarted,
     read_sequenced,
 )
+from tradeloom.journal.events import dispatch, kinds_read_by
 from tradeloom.live.verdict import BarInput
 
 __all__ = [
@@ -67,22 +68,9 @@ __all__ = [
     "read_state",
 ]
 
-ENGINE_TYPES = frozenset(
-    {
-        "allocation_decided",
-        "signal",
-        "risk_decision",
-        "rejection",
-        "order",
-        "fill",
-        "order_cancelled",
-        "halt",
-        "regime_changed",
-        "health",
-        "health_action",
-    }
-)
-"""Kinds the engine writes: a replay of the journal's bars must write the same."""
+ENGINE_TYPES = frozenset(kinds_read_by("replayed"))
+"""Kinds the engine writes: a replay of the journal's bars must write the same
+(declared ``replayed``: `tradeloom.journal.events.Reader`)."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +247,8 @@ class JournalState:
 
 
 _D = TypeVar("_D")
+_Answer = ModelSwapped | ModelSwapRefused | CanaryPassed | CanaryRolledBack | PromotionRolledBack
+"""A row that answers a request of the mailbox: a swap done or refused, a stage ended."""
 
 
 def domain_value(event: Event, cls: type[_D]) -> _D:
@@ -278,7 +268,11 @@ def read_state(path: Path, kinds: Iterable[str] | None = None) -> JournalState:
     for seq, event in read_sequenced(path, kinds):
         if kinds is None:
             state.last_seq = seq
-        _take(state, event, seq)
+        if event.KIND in ENGINE_TYPES:
+            state.engine_events.append(_renamed(event))
+        fold = _FOLDS.get(event.KIND)
+        if fold is not None:
+            fold(state, event, seq)
     return state
 
 
@@ -290,110 +284,200 @@ def _renamed(event: Event) -> Event:
     return event
 
 
-def _answered(request: str) -> str:
-    """The mailbox's request file a row answers: a promotion's ``challenger:NAME@FILE``
-    names it after the ``@`` (`tradeloom.live.challengers.promotion_request`)."""
-    return request.rsplit("@", 1)[-1]
-
-
-def _take(state: JournalState, event: Event, seq: int) -> None:
-    bar = event.bar
-    if event.KIND in ENGINE_TYPES:
-        state.engine_events.append(_renamed(event))
-    if isinstance(event, RunStarted):
-        if state.started is None:
-            state.started = event
-            state.document = event.document
-    elif isinstance(event, WarmUp):
-        state.warm_up = event
-        state.warm_ups.append(event)
-    elif isinstance(event, LiveBar):
-        state.bars.append(
-            LiveBarRow(
-                bar,
-                event.timestamp,
-                np.array([event.open, event.high, event.low, event.close, event.volume]),
-                BarInput(event.probability, event.anomalous, event.anomaly_score),
-                event.wall_time,
-                event.symbol,
-            )
-        )
-    elif isinstance(event, VenueReported):
-        state.reports[(bar, event.phase)][event.call] = Report(event.events, event.ended)
-    elif isinstance(event, VenueDelivered):  # before venue_reported
-        state.legacy_reports = True
-        calls = state.reports[(bar, event.phase)]
-        calls[len(calls)] = Report(event.events, None)
-    elif isinstance(event, FillEvent):
-        state.events[bar].append(domain_value(event, Fill))
-        state.engine_fills[event.order_id] += 1
-    elif isinstance(event, OrderCancelled):
-        state.events[bar].append(domain_value(event, Cancellation))
-    elif isinstance(event, KillCancel):
-        state.kill_switch.append((bar, None))
-    elif isinstance(event, ControlRequest):
-        if event.action == "flatten":
-            state.kill_switch.append((bar, event))
-        if event.request:  # '' in an older journal, and for the KILL file or a signal
-            state.answered_requests.add(event.request)
-    elif isinstance(event, OrderEvent):
-        state.orders[event.id] = domain_value(event, Order)
-        state.order_symbols[event.id] = event.symbol
-    elif isinstance(event, MarketAtStart):
-        state.markets[event.symbol] = event
-    elif isinstance(event, ConfigReloaded):
+def _run_started(state: JournalState, event: RunStarted, seq: int) -> None:
+    if state.started is None:
+        state.started = event
         state.document = event.document
-        state.reloads.append(JournaledReload(bar, seq, event.document))
-    elif isinstance(event, OrderSent):
-        state.sent[event.id] = event
-    elif isinstance(event, OrderStateChanged):
-        state.order_states[event.client_id] = event.state
-        if event.state == "rejected":
-            state.rejections[event.client_id] = event
-        elif event.state == "adopted" and event.client_id in state.sent:
-            order = domain_value(state.sent[event.client_id], Order)
-            state.looked_up.append((bar, event.client_id, order))
-        elif event.state == "never_sent":
-            state.looked_up.append((bar, event.client_id, None))
-    elif isinstance(event, VenueFill):
-        state.venue_fills[event.order_id].append(event)
-        state.all_venue_fills.append(event)
-    elif isinstance(event, RouteDecision):
-        state.routes[event.order_id] = event
-    elif isinstance(event, VenueAtStart):
-        state.venues[event.venue] = event
-    elif isinstance(event, StopBound):
-        state.bound[event.order_id] = event.client_id
-    elif isinstance(event, TradingStateChanged):
-        state.trading_state = event
-        if event.code in ("KILL_SWITCH", "RESUME"):
-            state.kill_switch.append((bar, event))
-    elif isinstance(event, ModelSwapped):
-        if event.strategy:
-            state.member_swaps[event.strategy] = event
-        else:
-            state.swapped = event
-        state.answered_requests.add(_answered(event.request))
-    elif isinstance(event, ModelSwapRefused):
-        state.answered_requests.add(_answered(event.request))
-    elif isinstance(event, CanaryStarted):
-        state.canary, state.canary_seq = event, seq
-        state.scales.append((bar, event.fraction))
-    elif isinstance(event, CanaryPassed | CanaryRolledBack):
-        state.canary, state.canary_seq = None, 0
-        state.scales.append((bar, 1.0))
-        state.answered_requests.add(_answered(event.request))
-    elif isinstance(event, WatchStarted):
-        state.watch, state.watch_seq = event, seq
-    elif isinstance(event, WatchPassed):
-        state.watch, state.watch_seq = None, 0
-    elif isinstance(event, PromotionRolledBack):
-        state.watch, state.watch_seq = None, 0
-        state.answered_requests.add(_answered(event.request))
-    elif isinstance(event, ParityGapLost):
-        state.parity_lost.append((seq, event))
-    elif isinstance(event, AllocationDecided):
-        state.allocations[bar] = event
-    elif isinstance(event, ModelTrained) and not event.skipped and bar >= 0:
+
+
+def _warm_up(state: JournalState, event: WarmUp, seq: int) -> None:
+    state.warm_up = event
+    state.warm_ups.append(event)
+
+
+def _live_bar(state: JournalState, event: LiveBar, seq: int) -> None:
+    state.bars.append(
+        LiveBarRow(
+            event.bar,
+            event.timestamp,
+            np.array([event.open, event.high, event.low, event.close, event.volume]),
+            BarInput(event.probability, event.anomalous, event.anomaly_score),
+            event.wall_time,
+            event.symbol,
+        )
+    )
+
+
+def _venue_reported(state: JournalState, event: VenueReported, seq: int) -> None:
+    state.reports[(event.bar, event.phase)][event.call] = Report(event.events, event.ended)
+
+
+def _venue_delivered(state: JournalState, event: VenueDelivered, seq: int) -> None:
+    # before venue_reported
+    state.legacy_reports = True
+    calls = state.reports[(event.bar, event.phase)]
+    calls[len(calls)] = Report(event.events, None)
+
+
+def _fill(state: JournalState, event: FillEvent, seq: int) -> None:
+    state.events[event.bar].append(domain_value(event, Fill))
+    state.engine_fills[event.order_id] += 1
+
+
+def _order_cancelled(state: JournalState, event: OrderCancelled, seq: int) -> None:
+    state.events[event.bar].append(domain_value(event, Cancellation))
+
+
+def _kill_cancel(state: JournalState, event: KillCancel, seq: int) -> None:
+    state.kill_switch.append((event.bar, None))
+
+
+def _control_request(state: JournalState, event: ControlRequest, seq: int) -> None:
+    if event.action == "flatten":
+        state.kill_switch.append((event.bar, event))
+    if event.request:  # '' in an older journal, and for the KILL file or a signal
+        state.answered_requests.add(event.request)
+
+
+def _order(state: JournalState, event: OrderEvent, seq: int) -> None:
+    state.orders[event.id] = domain_value(event, Order)
+    state.order_symbols[event.id] = event.symbol
+
+
+def _market_at_start(state: JournalState, event: MarketAtStart, seq: int) -> None:
+    state.markets[event.symbol] = event
+
+
+def _config_reloaded(state: JournalState, event: ConfigReloaded, seq: int) -> None:
+    state.document = event.document
+    state.reloads.append(JournaledReload(event.bar, seq, event.document))
+
+
+def _order_sent(state: JournalState, event: OrderSent, seq: int) -> None:
+    state.sent[event.id] = event
+
+
+def _order_state(state: JournalState, event: OrderStateChanged, seq: int) -> None:
+    state.order_states[event.client_id] = event.state
+    if event.state == "rejected":
+        state.rejections[event.client_id] = event
+    elif event.state == "adopted" and event.client_id in state.sent:
+        order = domain_value(state.sent[event.client_id], Order)
+        state.looked_up.append((event.bar, event.client_id, order))
+    elif event.state == "never_sent":
+        state.looked_up.append((event.bar, event.client_id, None))
+
+
+def _venue_fill(state: JournalState, event: VenueFill, seq: int) -> None:
+    state.venue_fills[event.order_id].append(event)
+    state.all_venue_fills.append(event)
+
+
+def _route_decision(state: JournalState, event: RouteDecision, seq: int) -> None:
+    state.routes[event.order_id] = event
+
+
+def _venue_at_start(state: JournalState, event: VenueAtStart, seq: int) -> None:
+    state.venues[event.venue] = event
+
+
+def _stop_bound(state: JournalState, event: StopBound, seq: int) -> None:
+    state.bound[event.order_id] = event.client_id
+
+
+def _trading_state(state: JournalState, event: TradingStateChanged, seq: int) -> None:
+    state.trading_state = event
+    if event.code in ("KILL_SWITCH", "RESUME"):
+        state.kill_switch.append((event.bar, event))
+
+
+def _model_swapped(state: JournalState, event: ModelSwapped, seq: int) -> None:
+    if event.strategy:
+        state.member_swaps[event.strategy] = event
+    else:
+        state.swapped = event
+    _answer(state, event, seq)
+
+
+def _answer(state: JournalState, event: _Answer, seq: int) -> None:
+    """The mailbox's request the row answers is done: a promotion's
+    ``challenger:NAME@FILE`` names its file after the ``@``
+    (`tradeloom.live.challengers.promotion_request`)."""
+    state.answered_requests.add(event.request.rsplit("@", 1)[-1])
+
+
+def _canary_started(state: JournalState, event: CanaryStarted, seq: int) -> None:
+    state.canary, state.canary_seq = event, seq
+    state.scales.append((event.bar, event.fraction))
+
+
+def _canary_ended(state: JournalState, event: CanaryPassed | CanaryRolledBack, seq: int) -> None:
+    state.canary, state.canary_seq = None, 0
+    state.scales.append((event.bar, 1.0))
+    _answer(state, event, seq)
+
+
+def _watch_started(state: JournalState, event: WatchStarted, seq: int) -> None:
+    state.watch, state.watch_seq = event, seq
+
+
+def _watch_passed(state: JournalState, event: WatchPassed | PromotionRolledBack, seq: int) -> None:
+    state.watch, state.watch_seq = None, 0
+
+
+def _promotion_rolled_back(state: JournalState, event: PromotionRolledBack, seq: int) -> None:
+    _watch_passed(state, event, seq)
+    _answer(state, event, seq)
+
+
+def _parity_gap_lost(state: JournalState, event: ParityGapLost, seq: int) -> None:
+    state.parity_lost.append((seq, event))
+
+
+def _allocation_decided(state: JournalState, event: AllocationDecided, seq: int) -> None:
+    state.allocations[event.bar] = event
+
+
+def _model_trained(state: JournalState, event: ModelTrained, seq: int) -> None:
+    if not event.skipped and event.bar >= 0:
         state.training = (event.predict_start, event.reason)
         state.trainings[event.symbol] = state.training
+
+
+_FOLDS: dict[str, Callable[[JournalState, Any, int], None]] = dispatch(
+    {
+        RunStarted: _run_started,
+        WarmUp: _warm_up,
+        LiveBar: _live_bar,
+        VenueReported: _venue_reported,
+        VenueDelivered: _venue_delivered,
+        FillEvent: _fill,
+        OrderCancelled: _order_cancelled,
+        KillCancel: _kill_cancel,
+        ControlRequest: _control_request,
+        OrderEvent: _order,
+        MarketAtStart: _market_at_start,
+        ConfigReloaded: _config_reloaded,
+        OrderSent: _order_sent,
+        OrderStateChanged: _order_state,
+        VenueFill: _venue_fill,
+        RouteDecision: _route_decision,
+        VenueAtStart: _venue_at_start,
+        StopBound: _stop_bound,
+        TradingStateChanged: _trading_state,
+        ModelSwapped: _model_swapped,
+        ModelSwapRefused: _answer,
+        CanaryStarted: _canary_started,
+        CanaryPassed: _canary_ended,
+        CanaryRolledBack: _canary_ended,
+        WatchStarted: _watch_started,
+        WatchPassed: _watch_passed,
+        PromotionRolledBack: _promotion_rolled_back,
+        ParityGapLost: _parity_gap_lost,
+        AllocationDecided: _allocation_decided,
+        ModelTrained: _model_trained,
+    },
+    "restart",
+)
+"""How each kind the restart reads folds into its `JournalState`: one function a kind,
+declared read by the restart (`tradeloom.journal.events.kind`'s ``restart``)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.engine.model_in_force import promoted_name
+from tradeloom.journal.events import kinds_read_by
 from tradeloom.plugins.protocols import SavedModelFile
 
 if TYPE_CHECKING:
@@ -178,20 +179,9 @@ def in_force_of(session: LiveSession) -> InForce:
     return InForce(sha, in_force_origin(session.swapped))
 
 
-LIFECYCLE_KINDS = (
-    "challenger_failed",
-    "model_swapped",
-    "canary_started",
-    "canary_passed",
-    "canary_rolled_back",
-    "watch_started",
-    "watch_passed",
-    "promotion_rolled_back",
-    "strategy_at_start",
-    "run_started",
-    "config_reloaded",
-)
-"""The journal's kinds a run's `Lifecycle` is read from (and its model in force's words)."""
+LIFECYCLE_KINDS = kinds_read_by("lifecycle")
+"""The journal's kinds a run's `Lifecycle` is read from (and its model in force's words):
+those declared read by a ``lifecycle`` (`tradeloom.journal.events.Reader`)."""
 
 
 def read_lifecycle(run_dir: Path) -> Lifecycle:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import errno
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -37,13 +38,14 @@ from tradeloom.journal import (
     OrderEvent,
     OrderExpired,
     OrderSent,
+    RouteDecision,
     SlicedOrder,
     StaleData,
 )
+from tradeloom.journal.events import dispatch
 from tradeloom.live.services import JournalLink, Markets, Observer, RunFiles
 from tradeloom.plugins.hookspecs import hookimpl
 from tradeloom.reporting.execution_quality import (
-    ROUTE_KIND,
     ExecutionTerms,
     order_type,
     shortfall_bps,
@@ -402,52 +404,59 @@ class LiveMetrics(Observer):
     def tradeloom_live_event(self, event: Event) -> None:
         """Count cancellations, expiries, liquidations and stale-data alarms; measure
         each fill's execution (`tradeloom.reporting.execution_quality`'s rules)."""
-        if isinstance(event, SlicedOrder | OrderEvent | OrderSent | FillEvent):
-            self._execution(event)
-        elif event.KIND == ROUTE_KIND:
-            measured = self._measured.get(str(getattr(event, "order_id", "")))
-            if measured is not None:
-                measured.venue = str(getattr(event, "venue", measured.venue))
-        elif isinstance(event, OrderCancelled):
-            self.orders.labels(status="cancelled").inc()
-        elif isinstance(event, OrderExpired):
-            self.orders.labels(status="expired").inc()
-        elif isinstance(event, Liquidation):
-            self.liquidations.inc()
-        elif isinstance(event, StaleData):
-            self.stale_alarms.inc()
+        counted = _COUNTED.get(event.KIND)
+        if counted is not None:
+            counted(self, event)
 
-    def _execution(self, event: SlicedOrder | OrderEvent | OrderSent | FillEvent) -> None:
-        venue = self._terms.venue
-        if isinstance(event, SlicedOrder):
-            self._measured[event.id] = _Measured(
-                venue, event.slicing, event.side, event.reference_price, self._now()
-            )
-        elif isinstance(event, OrderSent):
-            measured = self._measured.get(event.id)
-            if measured is not None and measured.order_type == "limit" and event.post_only:
-                measured.order_type = "limit_post_only"
-        elif isinstance(event, OrderEvent):
-            parent = self._measured.get(event.parent_id) if event.parent_id else None
-            if parent is not None:
-                self._measured[event.id] = parent
-            else:
-                kind = order_type(event.kind, self._terms.post_only)
-                self._measured[event.id] = _Measured(
-                    venue, kind, event.side, event.reference_price, self._now()
-                )
+    def _sliced(self, event: SlicedOrder) -> None:
+        self._measured[event.id] = _Measured(
+            self._terms.venue, event.slicing, event.side, event.reference_price, self._now()
+        )
+
+    def _sent(self, event: OrderSent) -> None:
+        measured = self._measured.get(event.id)
+        if measured is not None and measured.order_type == "limit" and event.post_only:
+            measured.order_type = "limit_post_only"
+
+    def _order(self, event: OrderEvent) -> None:
+        parent = self._measured.get(event.parent_id) if event.parent_id else None
+        if parent is not None:
+            self._measured[event.id] = parent
         else:
-            measured = self._measured.get(event.order_id)
-            if measured is None:
-                return  # an order of before a restart
-            labels = {"venue": measured.venue, "order_type": measured.order_type}
-            self.execution_fills.labels(**labels, liquidity=event.liquidity or "unknown").inc()
-            cost = shortfall_bps(measured.side, event.price, measured.reference)
-            if math.isfinite(cost):
-                self.shortfall.labels(**labels).observe(cost)
-            waited = self._now() - measured.sent
-            if math.isfinite(waited):
-                self.fill_seconds.labels(**labels).observe(max(0.0, waited))
+            kind = order_type(event.kind, self._terms.post_only)
+            self._measured[event.id] = _Measured(
+                self._terms.venue, kind, event.side, event.reference_price, self._now()
+            )
+
+    def _routed(self, event: RouteDecision) -> None:
+        measured = self._measured.get(event.order_id)
+        if measured is not None:
+            measured.venue = event.venue
+
+    def _fill(self, event: FillEvent) -> None:
+        measured = self._measured.get(event.order_id)
+        if measured is None:
+            return  # an order of before a restart
+        labels = {"venue": measured.venue, "order_type": measured.order_type}
+        self.execution_fills.labels(**labels, liquidity=event.liquidity or "unknown").inc()
+        cost = shortfall_bps(measured.side, event.price, measured.reference)
+        if math.isfinite(cost):
+            self.shortfall.labels(**labels).observe(cost)
+        waited = self._now() - measured.sent
+        if math.isfinite(waited):
+            self.fill_seconds.labels(**labels).observe(max(0.0, waited))
+
+    def _cancelled(self, event: OrderCancelled) -> None:
+        self.orders.labels(status="cancelled").inc()
+
+    def _expired(self, event: OrderExpired) -> None:
+        self.orders.labels(status="expired").inc()
+
+    def _liquidated(self, event: Liquidation) -> None:
+        self.liquidations.inc()
+
+    def _stale(self, event: StaleData) -> None:
+        self.stale_alarms.inc()
 
     def _now(self) -> float:
         return math.nan if self._run is None else self._run[0].now().value / 1e9
@@ -456,6 +465,23 @@ class LiveMetrics(Observer):
     def tradeloom_exchange_error(self, error: str) -> None:
         """Count an exchange error by its ccxt class."""
         self.exchange_errors.labels(error=error).inc()
+
+
+_COUNTED: dict[str, Callable[[LiveMetrics, Any], None]] = dispatch(
+    {
+        SlicedOrder: LiveMetrics._sliced,
+        OrderEvent: LiveMetrics._order,
+        OrderSent: LiveMetrics._sent,
+        FillEvent: LiveMetrics._fill,
+        RouteDecision: LiveMetrics._routed,
+        OrderCancelled: LiveMetrics._cancelled,
+        OrderExpired: LiveMetrics._expired,
+        Liquidation: LiveMetrics._liquidated,
+        StaleData: LiveMetrics._stale,
+    },
+    "metrics",
+)
+"""What the metrics do with each kind declared read by them (``metrics``)."""
 
 
 @contextmanager

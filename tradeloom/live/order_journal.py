@@ -39,7 +39,7 @@ from tradeloom.journal import (
     StopFellBack,
     VenueFill,
 )
-from tradeloom.journal.events import NO_TIME
+from tradeloom.journal.events.base import NO_TIME
 from tradeloom.live.sent_mark import SentMark
 from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,

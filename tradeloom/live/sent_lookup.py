@@ -46,7 +46,7 @@ import pandas as pd
 
 from tradeloom.domain import Order
 from tradeloom.journal import OrderStateChanged
-from tradeloom.journal.events import NO_TIME
+from tradeloom.journal.events.base import NO_TIME
 from tradeloom.live.journal_state import JournalState
 from tradeloom.live.order_journal import sent_row
 from tradeloom.live.reconcile import RestartRefused

@@ -12,9 +12,10 @@ start, a stop, an operator's request; the first bar after it for the run's first
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -35,6 +36,7 @@ from tradeloom.journal import (
     TradingStateChanged,
     read_sequenced,
 )
+from tradeloom.journal.events import dispatch, kinds_read_by
 
 __all__ = ["RunEvent", "final_state", "run_events"]
 
@@ -64,18 +66,10 @@ class RunEvent:
     code: str = ""
 
 
-_BACKTEST_KINDS = ("model_trained", "halt", "health", "health_action", "trading_state")
-_LIFE_KINDS = (
-    "run_started",
-    "restarted",
-    "run_stopped",
-    "control_request",
-    "config_reloaded",
-    "config_reload_refused",
-    "model_swapped",
-    "model_swap_refused",
-    "live_bar",
-)
+_KINDS = kinds_read_by("timeline")
+"""The kinds the timeline shows in every mode (declared ``timeline``)."""
+_LIFE_KINDS = kinds_read_by("live_timeline")
+"""The kinds it shows too for a paper or live run (declared ``live_timeline``)."""
 
 
 def run_events(path: Path, equity: pd.DataFrame, mode: str) -> list[RunEvent]:
@@ -86,7 +80,7 @@ def run_events(path: Path, equity: pd.DataFrame, mode: str) -> list[RunEvent]:
     # a backtest's bars are equity.csv's rows; a paper run's journal counts warm-up bars too
     backtest = mode == "backtest"
     times = equity["timestamp"] if backtest and "timestamp" in equity.columns else None
-    kinds = _BACKTEST_KINDS + (() if backtest else _LIFE_KINDS)
+    kinds = _KINDS + (() if backtest else _LIFE_KINDS)
     events: list[RunEvent] = []
     unplaced: list[RunEvent] = []  # before the first bar: placed at it
     last: pd.Timestamp | None = None
@@ -98,7 +92,7 @@ def run_events(path: Path, equity: pd.DataFrame, mode: str) -> list[RunEvent]:
                 events.extend(_at(e, last) for e in unplaced)
                 unplaced.clear()
             continue
-        made = _made(event, times, starts)
+        made = _ENTRIES[event.KIND](event, times, starts)
         if made is None:
             continue
         starts += isinstance(event, RunStarted | Restarted)
@@ -123,65 +117,116 @@ def _at(event: RunEvent, when: pd.Timestamp) -> RunEvent:
     return RunEvent(event.kind, event.bar, when, event.label, event.detail, event.state, event.code)
 
 
-def _made(event: Any, times: pd.Series | None, starts: int) -> RunEvent | None:
-    """Return the timeline's event of a journal event (None: not one the timeline shows)."""
-    own = event.timestamp
-    if isinstance(event, ModelTrained):
-        if event.skipped:
-            return None
-        retrain = event.reason != "scheduled"
-        label = f"fold {event.fold}" + (f" (retrain: {event.reason})" if retrain else "")
-        detail = f"trained on bars {event.train_start}..{event.train_end}"
-        kind = "retrain" if retrain else "fold"
-        return _placed(kind, event.predict_start, own, times, label, detail)
-    if isinstance(event, HaltEvent):
-        made = _placed("halt", event.bar, own, times, event.code, event.message)
-        return RunEvent(
-            made.kind, made.bar, made.timestamp, made.label, made.detail, "", event.code
-        )
-    if isinstance(event, HealthChanged):
-        label = f"{event.monitor}: {event.previous} -> {event.status}"
-        return _placed("health", event.bar, own, times, label, f"{event.metric}={event.value}")
-    if isinstance(event, HealthActionFired):
-        label = f"health rule: {event.action}"
-        return _placed("health_action", event.bar, own, times, label, event.reason)
-    if isinstance(event, TradingStateChanged):
-        label = f"{event.previous} -> {event.state} ({event.code})"
-        made = _placed("trading_state", event.bar, own, times, label, event.message)
-        return RunEvent(
-            made.kind, made.bar, made.timestamp, label, made.detail, event.state, event.code
-        )
-    if isinstance(event, RunStarted):
-        label = "started" if starts == 0 else f"restarted ({starts})"
-        detail = f"tradeloom {event.tradeloom}, {_wall(event.wall_time)}"
-        return RunEvent("start", -1, pd.NaT, label, detail)
-    if isinstance(event, Restarted):
-        detail = (
-            f"replayed {event.bars_replayed} bars from the journal; position {event.position:g}, "
-            f"cash {event.cash:,.2f}, {event.state}; {_wall(event.wall_time)}"
-        )
-        return RunEvent("start", -1, pd.NaT, f"restarted ({starts})", detail)
-    if isinstance(event, RunStopped):
-        detail = f"after {event.bars} bars, {_wall(event.wall_time)}"
-        return RunEvent("stop", -1, pd.NaT, f"stopped: {event.reason}", detail)
-    if isinstance(event, ControlRequest):
-        detail = f"by {event.by}" + (f": {event.reason}" if event.reason else "")
-        return RunEvent("control", -1, pd.NaT, f"{event.action} requested", detail)
-    if isinstance(event, ConfigReloaded):
-        detail = "; ".join(event.changes)
-        label = "reloaded: " + ", ".join(event.changed)
-        return _placed("reload", event.bar, own, times, label, detail)
-    if isinstance(event, ConfigReloadRefused):
-        return _placed("reload", event.bar, own, times, "reload refused", "; ".join(event.errors))
-    if isinstance(event, ModelSwapped):
-        detail = f"from {event.source} (sha256 {event.sha256[:12]}), by {event.by}: {event.reason}"
-        label = f"model of {event.strategy} swapped" if event.strategy else "model swapped"
-        return _placed("swap", event.bar, own, times, label, detail)
-    if isinstance(event, ModelSwapRefused):
-        detail = f"{event.source}, by {event.by}: " + "; ".join(event.errors)
-        of = f" of {event.strategy}" if event.strategy else ""
-        return _placed("swap", event.bar, own, times, f"model swap{of} refused", detail)
-    return None
+_Times: TypeAlias = "pd.Series | None"
+
+
+def _trained(event: ModelTrained, times: _Times, starts: int) -> RunEvent | None:
+    if event.skipped:
+        return None
+    retrain = event.reason != "scheduled"
+    label = f"fold {event.fold}" + (f" (retrain: {event.reason})" if retrain else "")
+    detail = f"trained on bars {event.train_start}..{event.train_end}"
+    kind = "retrain" if retrain else "fold"
+    return _placed(kind, event.predict_start, event.timestamp, times, label, detail)
+
+
+def _halt(event: HaltEvent, times: _Times, starts: int) -> RunEvent:
+    made = _placed("halt", event.bar, event.timestamp, times, event.code, event.message)
+    return RunEvent(made.kind, made.bar, made.timestamp, made.label, made.detail, "", event.code)
+
+
+def _health(event: HealthChanged, times: _Times, starts: int) -> RunEvent:
+    label = f"{event.monitor}: {event.previous} -> {event.status}"
+    detail = f"{event.metric}={event.value}"
+    return _placed("health", event.bar, event.timestamp, times, label, detail)
+
+
+def _health_action(event: HealthActionFired, times: _Times, starts: int) -> RunEvent:
+    label = f"health rule: {event.action}"
+    return _placed("health_action", event.bar, event.timestamp, times, label, event.reason)
+
+
+def _trading_state(event: TradingStateChanged, times: _Times, starts: int) -> RunEvent:
+    label = f"{event.previous} -> {event.state} ({event.code})"
+    made = _placed("trading_state", event.bar, event.timestamp, times, label, event.message)
+    return RunEvent(
+        made.kind, made.bar, made.timestamp, label, made.detail, event.state, event.code
+    )
+
+
+def _started(event: RunStarted, times: _Times, starts: int) -> RunEvent:
+    label = "started" if starts == 0 else f"restarted ({starts})"
+    detail = f"tradeloom {event.tradeloom}, {_wall(event.wall_time)}"
+    return RunEvent("start", -1, pd.NaT, label, detail)
+
+
+def _restarted(event: Restarted, times: _Times, starts: int) -> RunEvent:
+    detail = (
+        f"replayed {event.bars_replayed} bars from the journal; position {event.position:g}, "
+        f"cash {event.cash:,.2f}, {event.state}; {_wall(event.wall_time)}"
+    )
+    return RunEvent("start", -1, pd.NaT, f"restarted ({starts})", detail)
+
+
+def _stopped(event: RunStopped, times: _Times, starts: int) -> RunEvent:
+    detail = f"after {event.bars} bars, {_wall(event.wall_time)}"
+    return RunEvent("stop", -1, pd.NaT, f"stopped: {event.reason}", detail)
+
+
+def _control(event: ControlRequest, times: _Times, starts: int) -> RunEvent:
+    detail = f"by {event.by}" + (f": {event.reason}" if event.reason else "")
+    return RunEvent("control", -1, pd.NaT, f"{event.action} requested", detail)
+
+
+def _reloaded(event: ConfigReloaded, times: _Times, starts: int) -> RunEvent:
+    detail = "; ".join(event.changes)
+    label = "reloaded: " + ", ".join(event.changed)
+    return _placed("reload", event.bar, event.timestamp, times, label, detail)
+
+
+def _reload_refused(event: ConfigReloadRefused, times: _Times, starts: int) -> RunEvent:
+    detail = "; ".join(event.errors)
+    return _placed("reload", event.bar, event.timestamp, times, "reload refused", detail)
+
+
+def _swapped(event: ModelSwapped, times: _Times, starts: int) -> RunEvent:
+    detail = f"from {event.source} (sha256 {event.sha256[:12]}), by {event.by}: {event.reason}"
+    label = f"model of {event.strategy} swapped" if event.strategy else "model swapped"
+    return _placed("swap", event.bar, event.timestamp, times, label, detail)
+
+
+def _swap_refused(event: ModelSwapRefused, times: _Times, starts: int) -> RunEvent:
+    detail = f"{event.source}, by {event.by}: " + "; ".join(event.errors)
+    of = f" of {event.strategy}" if event.strategy else ""
+    return _placed("swap", event.bar, event.timestamp, times, f"model swap{of} refused", detail)
+
+
+def _bar(event: LiveBar, times: _Times, starts: int) -> None:
+    return None  # no entry: `run_events` places the others at its time
+
+
+_ENTRIES: dict[str, Callable[[Any, _Times, int], RunEvent | None]] = dispatch(
+    {
+        ModelTrained: _trained,
+        HaltEvent: _halt,
+        HealthChanged: _health,
+        HealthActionFired: _health_action,
+        TradingStateChanged: _trading_state,
+        RunStarted: _started,
+        Restarted: _restarted,
+        RunStopped: _stopped,
+        ControlRequest: _control,
+        ConfigReloaded: _reloaded,
+        ConfigReloadRefused: _reload_refused,
+        ModelSwapped: _swapped,
+        ModelSwapRefused: _swap_refused,
+        LiveBar: _bar,
+    },
+    "timeline",
+    "live_timeline",
+)
+"""The timeline's entry of each kind it shows (None: none), given the bars' times of a
+backtest and how many starts came before it."""
 
 
 def _wall(when: pd.Timestamp) -> str:
