@@ -30,8 +30,8 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
 
 def show_status(args: argparse.Namespace) -> int:
     """Print the run's status; return the exit code."""
-    from tradeloom.engine.status_text import format_status
     from tradeloom.engine.status_rows import read_status
+    from tradeloom.engine.status_text import format_status
 
     status = read_status(args.run_dir)
     if args.json:
