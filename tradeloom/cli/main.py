@@ -697,6 +697,9 @@ def _parser() -> argparse.ArgumentParser:
     from tradeloom.sweep.cli import add_sweep_parser
 
     add_sweep_parser(sub)
+    from tradeloom.cli.models_command import add_models_parser
+
+    add_models_parser(sub)
 
     from tradeloom.cli.data_fetch import add_fetch_parser
     from tradeloom.cli.data_record_book import add_record_book_parser

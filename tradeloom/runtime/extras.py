@@ -24,6 +24,11 @@ EXTRAS: dict[str, str] = {
     "prometheus_client": "metrics",
     "cvxpy": "allocation",
     "torch": "torch",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "skl2onnx": "onnx",
+    "onnxmltools": "onnx",
+    "mlflow": "mlflow",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 
