@@ -52,6 +52,7 @@ _LOGIT_RESPONSE = (
     "LogisticRegression",
     "HistGradientBoostingClassifier",
     "GradientBoostingClassifier",
+    "LGBMClassifier",
 )
 """Binary classifiers whose ``decision_function`` is the logit of their ``predict_proba``
 class 1: a calibrator fitted on the decision is applied to that logit."""
@@ -243,22 +244,16 @@ _REGISTERED: list[bool] = []
 
 
 def _converted(model: Any, columns: int) -> onnx.ModelProto:
-    from onnx import TensorProto, helper
     from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    from skl2onnx.common.data_types import DoubleTensorType
 
     _register_boosting()
     options = {id(step): {"zipmap": False} for step in _steps(model) if hasattr(step, "classes_")}
-    # XGBoost reads its rows as float32 and compares them with float32 thresholds: the graph
-    # does the same (a float64 row compared with them takes the other branch near one)
-    single = type(_last_step(model)).__name__ in _FLOAT32_INPUT
-    name = f"{INPUT}_float32" if single else INPUT
-    kind = FloatTensorType if single else DoubleTensorType
     try:
         with _int_missing_flags():
             graph: onnx.ModelProto = to_onnx(
                 model,
-                initial_types=[(name, kind([None, columns]))],
+                initial_types=[(INPUT, DoubleTensorType([None, columns]))],
                 target_opset=dict(OPSET),
                 options=options,
             )
@@ -268,18 +263,33 @@ def _converted(model: Any, columns: int) -> onnx.ModelProto:
             f"{type(_last_step(model)).__name__} has no ONNX converter that takes it "
             f"({type(exc).__name__}: {first[:200]})"
         ) from None
-    if single:
-        graph.graph.node.insert(0, helper.make_node("Cast", [INPUT], [name], to=TensorProto.FLOAT))
-        del graph.graph.input[:]
-        graph.graph.input.append(
-            helper.make_tensor_value_info(INPUT, TensorProto.DOUBLE, [None, columns])
-        )
+    if type(_last_step(model)).__name__ in _FLOAT32_INPUT:
+        _float32_trees(graph)
     _float_tree_outputs(graph)
     return graph
 
 
 _FLOAT32_INPUT = ("XGBClassifier", "XGBRegressor")
-"""Estimators that read a row as float32 values."""
+"""Estimators that read a row as float32 values and compare them with float32 thresholds:
+the graph does the same (a float64 row compared with them takes the other branch near one)."""
+
+_TREES = ("TreeEnsembleClassifier", "TreeEnsembleRegressor")
+
+
+def _float32_trees(graph: onnx.ModelProto) -> None:
+    """Give each tree ensemble of ``graph`` its input as float32 (after the scaler's float64)."""
+    from onnx import TensorProto, helper
+
+    nodes = list(graph.graph.node)
+    del graph.graph.node[:]
+    for node in nodes:
+        if node.op_type in _TREES:
+            single = f"{node.input[0]}_float32"
+            graph.graph.node.append(
+                helper.make_node("Cast", [node.input[0]], [single], to=TensorProto.FLOAT)
+            )
+            node.input[0] = single
+        graph.graph.node.append(node)
 
 
 @contextlib.contextmanager
@@ -305,13 +315,15 @@ def _int_missing_flags() -> Iterator[None]:
 
 
 def _float_tree_outputs(graph: onnx.ModelProto) -> None:
-    """Declare float32 the probabilities a ``TreeEnsembleClassifier`` gives (float32 whatever
+    """Declare float32 the probabilities a ``TreeEnsembleClassifier`` gives, and the values of
+    a ``TreeEnsembleRegressor`` (float32 whatever
     its input's type; LightGBM's, XGBoost's and HistGradientBoosting's converters declare
     them float64 for a float64 input, which onnxruntime refuses), and their copies."""
     from onnx import TensorProto
 
     nodes = graph.graph.node
     floats = {node.output[1] for node in nodes if node.op_type == "TreeEnsembleClassifier"}
+    floats |= {node.output[0] for node in nodes if node.op_type == "TreeEnsembleRegressor"}
     for node in nodes:
         if node.op_type == "Identity" and node.input[0] in floats:
             floats.add(node.output[0])
