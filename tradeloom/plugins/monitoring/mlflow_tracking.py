@@ -23,6 +23,7 @@ and the file store; a server is MLflow's own process).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -140,11 +141,16 @@ def log_declared(run: RunInfo, metrics: Mapping[str, Any]) -> list[str]:
     monitoring = metrics.get("monitoring")
     if not isinstance(monitoring, Mapping):
         return []
-    declared = [
-        MlflowParams.model_validate({k: v for k, v in entry.items() if k != "logger"})
-        for entry in monitoring.values()
-        if isinstance(entry, Mapping) and entry.get("logger") == KIND
-    ]
+    # over a universe each symbol has its monitor (`mlflow[BTC/USDT]`): one run is logged
+    declared = list(
+        {
+            json.dumps(dict(entry), sort_keys=True): MlflowParams.model_validate(
+                {k: v for k, v in entry.items() if k != "logger"}
+            )
+            for entry in monitoring.values()
+            if isinstance(entry, Mapping) and entry.get("logger") == KIND
+        }.values()
+    )
     if not declared:
         return []
     if not run.run_dir:
