@@ -248,7 +248,8 @@ def _converted(model: Any, columns: int) -> onnx.ModelProto:
     from skl2onnx.common.data_types import DoubleTensorType
 
     _register_boosting()
-    options = {id(step): {"zipmap": False} for step in _steps(model) if hasattr(step, "classes_")}
+    steps = _steps(model)
+    options = {id(step): {"zipmap": False} for step in steps if hasattr(step, "classes_")}
     try:
         with _int_missing_flags():
             graph: onnx.ModelProto = to_onnx(
@@ -263,32 +264,49 @@ def _converted(model: Any, columns: int) -> onnx.ModelProto:
             f"{type(_last_step(model)).__name__} has no ONNX converter that takes it "
             f"({type(exc).__name__}: {first[:200]})"
         ) from None
-    if type(_last_step(model)).__name__ in _FLOAT32_INPUT:
-        _float32_trees(graph)
+    if type(steps[-1]).__name__ in _FLOAT32_INPUT:
+        _float32_rows(graph)
     _float_tree_outputs(graph)
     return graph
 
 
-_FLOAT32_INPUT = ("XGBClassifier", "XGBRegressor")
-"""Estimators that read a row as float32 values and compare them with float32 thresholds:
-the graph does the same (a float64 row compared with them takes the other branch near one)."""
+_FLOAT32_INPUT = (
+    "DecisionTreeClassifier",
+    "DecisionTreeRegressor",
+    "ExtraTreeClassifier",
+    "ExtraTreesClassifier",
+    "ExtraTreesRegressor",
+    "GradientBoostingClassifier",
+    "GradientBoostingRegressor",
+    "RandomForestClassifier",
+    "RandomForestRegressor",
+    "XGBClassifier",
+    "XGBRegressor",
+)
+"""Estimators that read a row as float32 values (scikit-learn's trees' ``DTYPE``, XGBoost)."""
 
 _TREES = ("TreeEnsembleClassifier", "TreeEnsembleRegressor")
 
 
-def _float32_trees(graph: onnx.ModelProto) -> None:
-    """Give each tree ensemble of ``graph`` its input as float32 (after the scaler's float64)."""
+def _float32_rows(graph: onnx.ModelProto) -> None:
+    """Round the rows each tree ensemble of ``graph`` reads to float32 values (kept in
+    float64: its thresholds and sums stay float64), as the estimator reads them after the
+    fold's float64 scaling: a float64 row compared with the thresholds takes the other
+    branch near one (1e-3 apart on a shipped forest's fold)."""
     from onnx import TensorProto, helper
 
     nodes = list(graph.graph.node)
     del graph.graph.node[:]
     for node in nodes:
         if node.op_type in _TREES:
-            single = f"{node.input[0]}_float32"
-            graph.graph.node.append(
-                helper.make_node("Cast", [node.input[0]], [single], to=TensorProto.FLOAT)
+            single, rounded = f"{node.input[0]}_float32", f"{node.input[0]}_rounded"
+            graph.graph.node.extend(
+                [
+                    helper.make_node("Cast", [node.input[0]], [single], to=TensorProto.FLOAT),
+                    helper.make_node("Cast", [single], [rounded], to=TensorProto.DOUBLE),
+                ]
             )
-            node.input[0] = single
+            node.input[0] = rounded
         graph.graph.node.append(node)
 
 
