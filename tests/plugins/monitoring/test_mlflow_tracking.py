@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -176,3 +177,24 @@ def test_a_run_without_the_monitor_logs_nothing(tmp_path: Path) -> None:
     declared = {"logger": "mlflow", "tracking_uri": f"file:{tmp_path}", "experiment": "e"}
     assert log_declared(held, {"monitoring": {"mlflow": declared}}) == []
     assert not any(tmp_path.iterdir())
+
+
+def test_without_the_extra_the_monitor_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "mlflow" else find_spec(name, *a),
+    )
+    from tests.plugins.model.test_registry import build
+
+    monitor = {"kind": "mlflow", "tracking_uri": f"file:{tmp_path}"}
+    from tradeloom.runtime.extras import MissingExtra
+
+    expected = "monitoring kind mlflow needs mlflow: pip install 'tradeloom[mlflow]'"
+    with pytest.raises(MissingExtra, match=rf"^{re.escape(expected)}$"):
+        build(tmp_path, yaml.safe_dump(strategy(monitoring=[monitor])))
