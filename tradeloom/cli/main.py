@@ -52,6 +52,7 @@ from tradeloom.cli import (
     warm_command,
 )
 from tradeloom.cli.mcp_command import add_mcp_parser
+from tradeloom.cli.models_command import add_models_parser
 from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ServiceUnreachable, UserError
 from tradeloom.sweep.cli import add_sweep_parser
@@ -77,6 +78,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     status_command.add_parser,
     journal_command.add_parser,
     add_sweep_parser,
+    add_models_parser,
     add_mcp_parser,
     data_command.add_parser,
 )

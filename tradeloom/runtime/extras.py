@@ -25,6 +25,11 @@ EXTRAS: dict[str, str] = {
     "cvxpy": "allocation",
     "torch": "torch",
     "mcp": "mcp",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "skl2onnx": "onnx",
+    "onnxmltools": "onnx",
+    "mlflow": "mlflow",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

@@ -69,6 +69,7 @@ __all__ = [
     "LoadedModel",
     "ModelRequest",
     "load_saved_model",
+    "read_index",
 ]
 
 WEIGHTS_SUFFIX = ".pt"
@@ -255,6 +256,22 @@ def _index_entry(run_dir: Path, fold: int | None) -> tuple[IndexEntry, Path]:
     if Path(entry.metadata).name != entry.metadata:
         raise ParamError("from_run", f"{index_path}: metadata must be a file name in its folder")
     return entry, index_path
+
+
+def read_index(folder: Path, key: str = "from_run") -> ModelIndex:
+    """Return the ``index.json`` of a ``models`` folder, read as the loader reads it (size,
+    depth, JSON, the index's model), each fold's file a plain name in the folder.
+
+    Raises:
+        ParamError: At ``key``: not found, unreadable, or not a tradeloom model index.
+    """
+    path = folder / INDEX_FILE
+    index = _read_record(path, ModelIndex, key, missing=f"{path} not found")
+    for entry in index.folds:
+        _plain_name(entry.model, key)
+        if Path(entry.metadata).name != entry.metadata:
+            raise ParamError(key, f"{path}: metadata must be a file name in its folder")
+    return index
 
 
 def _read_record(path: Path, model: type[_R], key: str, *, missing: str) -> _R:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from tradeloom.plugins.component import Component, LazyComponent
 from tradeloom.plugins.hookspecs import hookimpl
 
-__all__ = ["tradeloom_components"]
+if TYPE_CHECKING:
+    from tradeloom.domain import RunInfo
+
+__all__ = ["tradeloom_components", "tradeloom_run_finished"]
 
 
 @hookimpl
 def tradeloom_components() -> list[Component]:
-    """Return the monitors: AUC, calibration, feature drift, execution, prediction rate."""
+    """Return the monitors: AUC, calibration, feature drift, execution, prediction rate, and
+    the run's MLflow logging."""
     return [
         LazyComponent(
             layer="monitoring",
@@ -52,4 +59,25 @@ def tradeloom_components() -> list[Component]:
             factory="build",
             summary="share of bars with a prediction, and of predictions above 0.5",
         ),
+        LazyComponent(
+            layer="monitoring",
+            kind="mlflow",
+            module="tradeloom.plugins.monitoring.mlflow_tracking",
+            params="MlflowParams",
+            factory="build",
+            summary="log the run to MLflow at its end: settings, metrics, folds, report",
+        ),
     ]
+
+
+@hookimpl
+def tradeloom_run_finished(run: RunInfo, metrics: Mapping[str, Any]) -> None:
+    """Log the run to MLflow if its strategy declares a monitor of kind ``mlflow``."""
+    if not any(
+        isinstance(entry, Mapping) and entry.get("logger") == "mlflow"
+        for entry in (metrics.get("monitoring") or {}).values()
+    ):
+        return
+    from tradeloom.plugins.monitoring.mlflow_tracking import log_declared
+
+    log_declared(run, metrics)
