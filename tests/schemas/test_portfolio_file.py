@@ -146,8 +146,7 @@ def test_a_schedule_is_for_the_moving_allocations_and_never_drift(folder: Path) 
         fixed = fixed.replace(f"{{file: {name}.yaml}}", f"{{file: {name}.yaml, weight: 0.5}}")
     path.write_text(fixed)
     assert _problems(path) == [
-        f"{path}:3:13 allocation: rebalance applies to allocation kinds inverse_volatility "
-        "and risk_parity only"
+        f"{path}:3:13 allocation: rebalance applies to an allocator kind, not fixed"
     ]
 
 
