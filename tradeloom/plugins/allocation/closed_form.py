@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from tradeloom.plugins.allocation.covariance import CovarianceParams
-from tradeloom.plugins.allocation.window import WindowAllocator
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_allocation import (
     ERC_MAX_SWEEPS,
@@ -127,17 +127,10 @@ class InverseVolatility(WindowAllocator):
 
     kind = "inverse_volatility"
 
-    def weigh(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
-        variance = np.diag(cov)
+        constraints = window.constraints
+        variance = np.diag(window.cov)
         if not np.all(variance > 0):
             k = int(np.flatnonzero(~(variance > 0))[0])
             return AllocationResult.failed(
@@ -154,17 +147,10 @@ class RiskParity(WindowAllocator):
 
     kind = "risk_parity"
 
-    def weigh(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return the equal-risk-contribution weights summing to the net exposure."""
-        found = erc_weights(cov)
+        constraints = window.constraints
+        found = erc_weights(window.cov)
         if isinstance(found, str):
             return AllocationResult.failed(f"{self.kind}: {found}")
         return AllocationResult.ok(within_bounds(constraints.net_exposure * found, constraints))

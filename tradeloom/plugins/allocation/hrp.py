@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field
 
 from tradeloom.plugins.allocation.covariance import CovarianceParams
-from tradeloom.plugins.allocation.window import WindowAllocator
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
+from tradeloom.plugins.protocols_allocation import AllocationResult
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -138,16 +138,9 @@ class HierarchicalRiskParity(WindowAllocator):
     kind = "hrp"
     params: HierarchicalRiskParityParams
 
-    def weigh(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return the hierarchical-risk-parity weights, scaled to the net exposure."""
+        cov, constraints = window.cov, window.constraints
         order = hrp_order(cov, self.params.linkage, self.params.optimal_ordering)
         net = constraints.net_exposure
         # the bisection's weights sum to 1: its bounds are the declared ones over the exposure

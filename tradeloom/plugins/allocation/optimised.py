@@ -30,12 +30,11 @@ from tradeloom.plugins.allocation.program import (
     Objective,
     solve_program,
 )
-from tradeloom.plugins.allocation.window import WindowAllocator
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.protocols_allocation import (
     HONOURABLE,
     AllocationResult,
-    WeightConstraints,
 )
 from tradeloom.runtime.extras import require, require_installed
 from tradeloom.runtime.lazy import numpy as np
@@ -142,32 +141,16 @@ class ConvexAllocator(WindowAllocator):
     """An allocator solved by the one program: after the shared prologue, cvxpy imported
     and a singular covariance ``failed``, then its own `solve`."""
 
-    def weigh(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return `solve`'s weights of a covariance the solver can use."""
         require("cvxpy", f"allocation kind {self.kind}")  # an installed one that cannot import
-        singular = singular_covariance(cov, self.params)
+        singular = singular_covariance(window.cov, self.params)
         if singular is not None:
             return AllocationResult.failed(f"{self.kind}: {singular}")
-        return self.solve(returns, cov, constraints, probabilities, horizon, previous)
+        return self.solve(window)
 
     @abstractmethod
-    def solve(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the program's answer for its objective."""
 
 
@@ -176,18 +159,10 @@ class MinimumVariance(ConvexAllocator):
 
     kind = "minimum_variance"
 
-    def solve(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the minimum-variance weights."""
         objective = Objective("variance", costs=False)
-        return solve_program(self.kind, objective, cov, constraints, previous)
+        return _solved(self.kind, objective, window)
 
 
 class MeanVariance(ConvexAllocator):
@@ -197,18 +172,10 @@ class MeanVariance(ConvexAllocator):
     kind = "mean_variance"
     params: MeanVarianceParams
 
-    def solve(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the mean-variance weights."""
-        objective = mean_variance_objective(self.params, returns.mean(axis=0))
-        return solve_program(self.kind, objective, cov, constraints, previous)
+        objective = mean_variance_objective(self.params, window.returns.mean(axis=0))
+        return _solved(self.kind, objective, window)
 
 
 class MaximumDiversification(ConvexAllocator):
@@ -217,19 +184,15 @@ class MaximumDiversification(ConvexAllocator):
 
     kind = "maximum_diversification"
 
-    def solve(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the maximum-diversification weights."""
-        volatility = np.sqrt(np.diag(cov))
+        volatility = np.sqrt(np.diag(window.cov))
         objective = Objective("ratio", volatility, costs=False, what="diversification")
-        return solve_program(self.kind, objective, cov, constraints, previous)
+        return _solved(self.kind, objective, window)
+
+
+def _solved(kind: str, objective: Objective, window: Window) -> AllocationResult:
+    return solve_program(kind, objective, window.cov, window.constraints, window.previous)
 
 
 def build_minimum_variance(params: MinimumVarianceParams, ctx: BuildContext) -> MinimumVariance:

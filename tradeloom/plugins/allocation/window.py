@@ -27,6 +27,7 @@ meets the constraints is checked once, by the engine, for every allocator
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
@@ -40,7 +41,7 @@ from tradeloom.runtime.lazy import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["WindowAllocator", "flat_symbol", "returns_problem", "window_problem"]
+__all__ = ["Window", "WindowAllocator", "flat_symbol", "returns_problem", "window_problem"]
 
 
 def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstraints) -> str | None:
@@ -89,6 +90,27 @@ def window_problem(
     return None
 
 
+@dataclass(frozen=True)
+class Window:
+    """What the prologue hands an allocator's own objective (`WindowAllocator.weigh`).
+
+    Attributes:
+        returns: The window's returns, ``[bars, symbols]``, oldest first, checked.
+        cov: Their declared covariance.
+        constraints: The constraints, resolved over the symbols.
+        probabilities: The model's probability per symbol (None: none).
+        horizon: The label's horizon in bars (0: unknown).
+        previous: The weights held before the rebalance (None at the first).
+    """
+
+    returns: npt.NDArray[np.float64]
+    cov: npt.NDArray[np.float64]
+    constraints: WeightConstraints
+    probabilities: npt.NDArray[np.float64] | None
+    horizon: int
+    previous: npt.NDArray[np.float64] | None
+
+
 class WindowAllocator(ABC):
     """An allocator of the window's returns: the shared prologue (see the module), then
     its own `weigh`.
@@ -117,17 +139,9 @@ class WindowAllocator(ABC):
         if known is not None:
             return known
         cov = covariance(returns, self.params.covariance, self.params.halflife)
-        return self.weigh(returns, cov, constraints, probabilities, horizon, previous)
+        return self.weigh(Window(returns, cov, constraints, probabilities, horizon, previous))
 
     @abstractmethod
-    def weigh(
-        self,
-        returns: npt.NDArray[np.float64],
-        cov: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None,
-        horizon: int,
-        previous: npt.NDArray[np.float64] | None,
-    ) -> AllocationResult:
-        """Return the weights of a window that passed the prologue (``cov``: its declared
-        covariance); the allocator's own objective."""
+    def weigh(self, window: Window) -> AllocationResult:
+        """Return the weights of a window that passed the prologue; the allocator's own
+        objective."""
