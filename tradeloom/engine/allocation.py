@@ -158,36 +158,40 @@ class GivenWeights:
 
     Args:
         start: The weights in force at the first bar (the run's last decision before it).
-        given: The weights decided, by the open time (UTC ns) of the bar at whose close
-            they were decided; they apply from the next bar.
+        given: The decisions ``(status, message, weights)``, by the open time (UTC ns)
+            of the bar at whose close they were made: ``ok`` ones' weights apply from
+            the next bar; for another answer (``weights`` None) the weights in force
+            stay, and the decision is journaled as the run journaled it.
         window: The run's window, and ``kind`` its allocation's kind (journaled with
             each decision).
     """
 
     moves = True
     calendar = True  # `push` reads the bar's time: the decisions are keyed by it
-    status = "ok"
-    message = ""
 
     def __init__(
         self,
         start: Sequence[float],
-        given: Mapping[int, Sequence[float]],
+        given: Mapping[int, tuple[str, str, Sequence[float] | None]],
         window: int = 0,
         kind: str = "",
     ) -> None:
         self.kind = kind
         self.weights = np.asarray(start, np.float64)
-        self.given = {t: np.asarray(w, np.float64) for t, w in given.items()}
+        self.given = dict(given)
         self.window = window
+        self.status = "ok"
+        self.message = ""
 
     def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
-        """Set the weights decided at the bar opened at ``time_ns`` (the returns are not
-        read); return whether there were any."""
-        weights = self.given.get(time_ns)
-        if weights is None:
+        """Take the decision made at the bar opened at ``time_ns`` (the returns are not
+        read); return whether there was one."""
+        decision = self.given.get(time_ns)
+        if decision is None:
             return False
-        self.weights = weights
+        self.status, self.message, weights = decision
+        if weights is not None:
+            self.weights = np.asarray(weights, np.float64)
         return True
 
     def inputs(self) -> npt.NDArray[np.float64]:

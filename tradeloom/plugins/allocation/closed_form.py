@@ -13,7 +13,9 @@ With ``n`` symbols, a net exposure ``E`` and the covariance ``S`` of the trailin
   ``S_ii y_i^2 + c_i y_i - 1 = 0``, ``c_i = sum_{j != i} S_ij y_j``, until no ``y_i``
   moves by more than `ERC_TOLERANCE` of itself.
 
-They are long-only by construction. Declared bounds are met by one documented projection
+Inverse volatility and risk parity take the window through the prologue every allocator
+of the window shares (`tradeloom.plugins.allocation.window`: a flat series refused by
+name). They are long-only by construction. Declared bounds are met by one documented projection
 (`within_bounds`): when the weights above break a bound, each becomes
 ``min(max(t * w_i, lower_i), upper_i)`` with the one ``t`` that makes them sum to ``E``
 (the weights clipped at their bounds, the rest keeping their proportions; risk parity's
