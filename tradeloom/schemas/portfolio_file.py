@@ -329,9 +329,10 @@ def _allocator(
         section.setdefault("covariance", SLEEVE_COVARIANCE)
     item = section_component(registry, "allocation", "allocation", section, source_map, problems)
     allocation = top.allocation
-    declared = allocation.constraints
+    declared, default = allocation.constraints, AllocationConstraints()
     for key in AllocationConstraints.model_fields:
-        if key not in SLEEVE_CONSTRAINTS and key in declared.model_fields_set:
+        # a resolved file writes every key: one at its default asks nothing
+        if key not in SLEEVE_CONSTRAINTS and getattr(declared, key) != getattr(default, key):
             where = f"allocation.constraints.{key}"
             problems.append(
                 Problem(
