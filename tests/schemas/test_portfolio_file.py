@@ -146,8 +146,7 @@ def test_a_schedule_is_for_the_moving_allocations_and_never_drift(folder: Path) 
         fixed = fixed.replace(f"{{file: {name}.yaml}}", f"{{file: {name}.yaml, weight: 0.5}}")
     path.write_text(fixed)
     assert _problems(path) == [
-        f"{path}:3:13 allocation: rebalance applies to allocation kinds inverse_volatility "
-        "and risk_parity only"
+        f"{path}:3:13 allocation: rebalance applies to an allocator kind, not fixed"
     ]
 
 
@@ -297,3 +296,67 @@ def test_validate_names_the_allocation_and_its_schedule(capsys: pytest.CaptureFi
         "2 strategies on one account of 100,000.00 (risk parity over 200 bars, rebalanced "
         "every 24 bars, equal until then: trend_btc 0.5, reversion_eth 0.5)\n"
     )
+
+
+def _sleeves(folder: Path, allocation: str) -> Path:
+    return _write(
+        folder,
+        f"name: two\ninitial_cash: 1000\nallocation: {allocation}\n"
+        "strategies:\n"
+        "  - {file: btc_rf.yaml}\n"
+        "  - {file: eth_hgb_stops.yaml}\n",
+    )
+
+
+def test_every_allocator_kind_a_strategy_takes_weighs_the_strategies(folder: Path) -> None:
+    path = _sleeves(
+        folder,
+        "{kind: hrp, linkage: average, window: 60, rebalance: {every: 24}, "
+        "constraints: {max_weight: 0.8, bounds: {btc_rf: {min: 0.1}}}}",
+    )
+    portfolio = load_portfolio(path)
+    assert portfolio.allocator is not None
+    assert portfolio.allocator.kind == "hrp"
+    params = portfolio.allocator.params.model_dump()
+    # the allocator's own keys, validated by its params; the covariance unset: sample
+    assert (params["linkage"], params["covariance"]) == ("average", "sample")
+    assert portfolio.file.allocation.constraints.max_weight == 0.8
+    # the resolved file holds what the file wrote, no more
+    assert "covariance" not in portfolio.file.model_dump()["allocation"]
+
+
+def test_a_portfolio_s_allocator_keys_are_refused_as_a_strategy_s_are(folder: Path) -> None:
+    path = _sleeves(folder, "{kind: hrp, linkage: nearest, windw: 5, window: 60}")
+    assert _problems(path) == [
+        f"{path}:3:34 allocation.linkage: expected 'single', 'complete', 'average', "
+        "'weighted', 'centroid', 'median' or 'ward', was 'nearest'",
+        f"{path}:3:43 allocation.windw: unknown key (did you mean 'window'?)",
+    ]
+    path = _sleeves(folder, "{kind: hrq, window: 60}")
+    [line] = _problems(path)
+    assert line.startswith(
+        f"{path}:3:20 allocation.kind: unknown allocation kind 'hrq' (did you mean 'hrp'?); "
+        "installed kinds: black_litterman, equal_weight, hrp, "
+    )
+
+
+def test_the_constraints_of_a_strategy_s_symbols_are_refused_for_its_shares(
+    folder: Path,
+) -> None:
+    path = _sleeves(
+        folder,
+        "{kind: risk_parity, window: 60, constraints: {min_trade: 0.01, "
+        "bounds: {btc: {max: 0.6}}}}",
+    )
+    assert _problems(path) == [
+        f"{path}:3:70 allocation.constraints.min_trade: a portfolio file's strategies share "
+        "the account long-only, their shares summing to 1: min_trade is a strategy's "
+        "allocation key; the portfolio's are min_weight, max_weight, bounds, max_turnover",
+        f"{path}:3:90 allocation.constraints.bounds.btc: unknown strategy 'btc' (did you mean "
+        "'btc_rf'?); the portfolio's strategies are 'btc_rf', 'eth_hgb_stops'",
+    ]
+    path = _sleeves(folder, "{kind: fixed, linkage: single}")
+    assert _problems(path) == [
+        f"{path}:3:13 allocation: kind fixed takes no key 'linkage' (an allocator kind's "
+        "keys sit beside it)"
+    ]

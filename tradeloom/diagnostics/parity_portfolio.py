@@ -117,15 +117,13 @@ def given_weights(
             "strategies, so parity cannot replay them"
         )
     start: Sequence[float] = [1.0 / len(names)] * len(names)
-    at: dict[int, list[float]] = {}
+    at: dict[int, tuple[str, str, list[float] | None]] = {}
     begins = pd.Timestamp(rows["live_bar"][0].timestamp).value
-    for time_ns, (_, _, weights) in sorted(decided.items()):
-        if weights is None:
-            continue
-        if time_ns < begins:
-            start = weights
-        else:
-            at[time_ns] = weights
+    for time_ns, decision in sorted(decided.items()):
+        if time_ns >= begins:
+            at[time_ns] = decision  # one that is not ok is journaled, the weights kept
+        elif decision[2] is not None:
+            start = decision[2]
     return GivenWeights(start, at, int(window), str(kind))
 
 

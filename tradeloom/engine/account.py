@@ -30,13 +30,7 @@ from tradeloom.core.columns import RowEvent
 from tradeloom.core.kernels.specs import DrawdownKernel
 from tradeloom.core.params import CoreSpec
 from tradeloom.core.state import BarInputs
-from tradeloom.engine.allocation import (
-    FixedWeights,
-    StrategyWeights,
-    TrailingWeights,
-    inverse_volatility_weights,
-    risk_parity_weights,
-)
+from tradeloom.engine.allocation import FixedWeights, SleeveWeights, StrategyWeights
 from tradeloom.engine.core_spec import (
     core_spec,
     kernel_spec_of,
@@ -46,11 +40,14 @@ from tradeloom.engine.core_spec import (
 from tradeloom.engine.driver import Engine
 from tradeloom.engine.watch import FeatureRow
 from tradeloom.engine.wiring import Pipeline
-from tradeloom.errors import Problem
+from tradeloom.errors import ConfigError, Problem
 from tradeloom.journal import AllocationDecided
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.protocols import RiskRule, Sizer, Venue
+from tradeloom.plugins.protocols_allocation import Allocator
 from tradeloom.runtime.lazy import numpy as np
+from tradeloom.schemas.allocation import weight_constraints
+from tradeloom.schemas.building import build_component
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 
 if TYPE_CHECKING:
@@ -247,8 +244,8 @@ class AccountEngine(Engine):
     Args:
         pipelines: The strategies' pipelines, in file order.
         books: The books (the core's rows).
-        allocation: `FixedWeights`, `TrailingWeights` or `GivenWeights` over the
-            strategies; each decision that moves them is journaled
+        allocation: `FixedWeights`, `SleeveWeights` or `GivenWeights` over the
+            strategies; each decision is journaled
             (``allocation_decided``, `Ledger`).
         closes: Each book's close at bar ``t`` (NaN: no bar), for the allocation.
         rows: Per strategy, its feature rows ``[bars, its books, columns]``.
@@ -323,8 +320,8 @@ class AccountEngine(Engine):
         event = AllocationDecided(
             **self.rec.at(tau, self.ctx.times(tau)),
             allocator=allocation.kind,
-            status="ok",
-            message="",
+            status=allocation.status,
+            message=allocation.message,
             weights=[float(w) for w in weights],
             held=[float(w) for w in held],
             symbols=list(self.books.strategies),
@@ -372,8 +369,9 @@ class Ledger:
         allocation: The weights, fixed or moving with the returns (or given).
         times: Bar ``t``'s open time (UTC ns), for a calendar schedule or given weights
             (None: not read).
-        decided: Told ``(bar, held)`` when the allocation recomputes the weights at a
-            bar's close (``held``: each strategy's positions then, of the equity).
+        decided: Told ``(bar, held)`` when the allocation decides at a bar's close
+            (its answer ``ok`` or not: the allocation's ``status``; ``held``: each
+            strategy's positions then, of the equity).
     """
 
     def __init__(
@@ -451,28 +449,37 @@ class Ledger:
             equity = self.initial_cash + total.sum()
             self._capital = self.weights * equity
             self._last = total
-            moved = self.allocation.push(
+            asked = self.allocation.push(
                 returns, tau, 0 if self._times is None else self._times(tau)
             )
             self.done = tau
-            if moved and self.decided is not None:
+            if asked and self.decided is not None:
                 value = np.where(held, self._qty * self._mark, 0.0)
                 shares = np.bincount(self._owner, value, minlength=k).astype(np.float64)
                 self.decided(tau, shares / equity if equity > 0.0 else np.zeros(k))
 
 
-def allocator(portfolio: PortfolioConfig) -> FixedWeights | TrailingWeights:
-    """Return the allocation of ``portfolio``'s strategies (``allocation``)."""
+def allocator(portfolio: PortfolioConfig) -> FixedWeights | SleeveWeights:
+    """Return the allocation of ``portfolio``'s strategies (``allocation``): its fixed
+    weights, or its allocator over the strategies' returns (built through the plugin
+    manager, as a strategy's)."""
     allocation = portfolio.file.allocation
-    if allocation.kind == "fixed" or allocation.window is None:
+    item = portfolio.allocator
+    if item is None or allocation.window is None:
         return FixedWeights(portfolio.weights)
-    weigh = risk_parity_weights if allocation.kind == "risk_parity" else inverse_volatility_weights
-    return TrailingWeights(
-        len(portfolio.strategies),
-        allocation.window,
-        weigh,
-        allocation.rebalance,
-        kind=allocation.kind,
+    ctx = BuildContext(
+        strategy_name=portfolio.file.name, strategy_dir=portfolio.source.parent, seed=0
+    )
+    built, refused = build_component(item, ctx, portfolio.locate)
+    if refused or not isinstance(built, Allocator):  # validated by load_portfolio
+        raise ConfigError(refused)
+    names = [config.name for config in portfolio.strategies]
+    return SleeveWeights(
+        built,
+        kind=item.kind,
+        window=allocation.window,
+        constraints=weight_constraints(allocation.constraints, names),
+        rule=allocation.rebalance,
     )
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "Rebalancer",
     "Solution",
     "Solver",
+    "allocate_checked",
     "rebalancer_of",
 ]
 
@@ -78,9 +79,11 @@ LATE = "late"
 targets are the last ones, and nothing is traded."""
 
 TOLERANCE = ZERO_WEIGHT
-"""How far an allocator's weights may break a constraint before the answer is refused
-(the convex solvers run to gaps of 1e-12; the closed forms are exact); a weight within it
-of zero is traded as zero (`tradeloom.engine.rebalance.tradable`)."""
+"""How far an allocator's weights may break a constraint before the answer is refused,
+the one tolerance of the one check (`allocate_checked`: the convex solvers run to gaps of
+1e-12 and stay within `tradeloom.plugins.allocation.program.SOLVER_TOLERANCE`, the same
+1e-6, of the optimum; the closed forms are exact); a weight within it of zero is traded
+as zero (`tradeloom.engine.rebalance.tradable`)."""
 
 
 @dataclass(frozen=True)
@@ -285,21 +288,56 @@ class Rebalancer:
                 f"{closes.shape[0]} closes a window of {self.window} returns needs",
                 None,
             )
-        prior = request.previous
-        try:
-            result = self.allocator.allocate(
-                request.returns, self.constraints, request.probabilities, self.horizon, prior
-            )
-        except Exception as exc:  # an allocator's bug is journaled, never a crash
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            return "error", f"{self.kind} raised {type(exc).__name__}: {text}", None
-        if result.status != "ok" or result.weights is None:
-            return result.status, result.message or f"{self.kind} gave no weights", None
-        weights = np.asarray(result.weights, dtype=np.float64)
-        broken = constraint_violation(weights, self.constraints, prior, TOLERANCE)
-        if broken is not None:
-            return "error", f"{self.kind} answered weights that break {broken}", None
-        return "ok", "", weights.copy()
+        return allocate_checked(
+            self.allocator,
+            self.kind,
+            request.returns,
+            self.constraints,
+            request.probabilities,
+            self.horizon,
+            request.previous,
+        )
+
+
+def allocate_checked(
+    allocator: Allocator,
+    kind: str,
+    returns: npt.NDArray[np.float64],
+    constraints: WeightConstraints,
+    probabilities: npt.NDArray[np.float64] | None,
+    horizon: int,
+    previous: npt.NDArray[np.float64] | None,
+) -> Solution:
+    """Return ``allocator``'s answer, checked: the one place an allocation's answer is held
+    to its constraints, for every allocator and both universes (a strategy's symbols, a
+    portfolio's strategies: `tradeloom.engine.allocation.SleeveWeights`).
+
+    An exception is ``error`` (an allocator's bug is journaled, never a crash); weights
+    that are not finite or break a constraint by more than `TOLERANCE` are ``error``
+    (``KIND answered weights that break max_weight: ...``); ``infeasible`` and ``failed``
+    are the allocator's own, with its message.
+
+    Args:
+        allocator: The built allocator.
+        kind: Its kind (the messages start with it).
+        returns: The window's returns, ``[bars, columns]``, oldest first.
+        constraints: The constraints, resolved over the columns.
+        probabilities: The model's probability per column at the decision (None: none).
+        horizon: The label's horizon in bars (0: unknown).
+        previous: The weights held before this rebalance (None at the first).
+    """
+    try:
+        result = allocator.allocate(returns, constraints, probabilities, horizon, previous)
+    except Exception as exc:  # an allocator's bug is journaled, never a crash
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return "error", f"{kind} raised {type(exc).__name__}: {text}", None
+    if result.status != "ok" or result.weights is None:
+        return result.status, result.message or f"{kind} gave no weights", None
+    weights = np.asarray(result.weights, dtype=np.float64)
+    broken = constraint_violation(weights, constraints, previous, TOLERANCE)
+    if broken is not None:
+        return "error", f"{kind} answered weights that break {broken}", None
+    return "ok", "", weights.copy()
 
 
 def rebalancer_of(

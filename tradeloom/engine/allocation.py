@@ -1,41 +1,44 @@
-"""How a portfolio file shares the account between its strategies, bar by bar.
+"""How a portfolio file shares the account between its strategies, bar by bar: the
+strategies are a universe of **sleeves**, weighed by the same allocators as a strategy's
+symbols (`tradeloom.plugins.protocols_allocation.Allocator`); this module computes no
+weight of its own. It is the adapter: each sleeve's returns in, the allocator's weights
+out.
 
 Each strategy sizes against its share of the account's equity: a sizing of ``f``
 becomes ``f x weight`` of the account. The weights a decision at bar ``t`` uses are
 fixed for the bar and read nothing after bar ``t - 1``'s close:
 
-- ``fixed``: each strategy's ``weight`` (normalized if asked), at every bar.
-- ``inverse_volatility`` and ``risk_parity`` (`TrailingWeights`): each strategy's
-  return at a bar is its books' P&L over the bar divided by its allocated capital at
-  the previous bar (its weight times the account's equity then). Before ``window``
-  returns are known every weight is ``1 / K``. Once they are, at every bar (no
-  ``rebalance``) or at the bars the schedule asks for
-  (`tradeloom.engine.rebalance.rebalance_due`: every N bars from the first, or the
-  first bar of a week or month), the weights are recomputed from the last ``window``
-  returns and hold until the next rebalance:
+- ``fixed``: each strategy's ``weight`` (normalized if asked), at every bar
+  (`FixedWeights`).
+- any allocator kind (`SleeveWeights`): each strategy's return at a bar is its books'
+  P&L over the bar divided by its allocated capital at the previous bar (its weight times
+  the account's equity then). Before ``window`` returns are known every weight is
+  ``1 / K``. Once they are, at every bar (no ``rebalance``) or at the bars the schedule
+  asks for (`tradeloom.engine.rebalance.rebalance_due`: every N bars from the first, or
+  the first bar of a week or month), the allocator is asked for the weights of the last
+  ``window`` returns, under ``allocation.constraints`` resolved over the strategies'
+  names, the weights in force given as the held ones (None before a first answer). Its
+  answer is checked once, as a strategy's is
+  (`tradeloom.engine.allocating.allocate_checked`); when it is not ``ok`` the weights in
+  force stay (equal until a first answer): a strategy whose returns never varied over
+  the window (it did not trade) is a flat series, which the allocators that weigh by
+  risk refuse naming it (`tradeloom.plugins.allocation.window`), as they refuse a flat
+  symbol.
 
-  * ``inverse_volatility``: proportional to 1 / the standard deviation (``ddof=1``) of
-    each strategy's returns (`inverse_volatility_weights`);
-  * ``risk_parity``: equal risk contributions ``w_i (S w)_i`` under the sample
-    covariance ``S`` (``ddof=1``) of the returns
-    (`tradeloom.plugins.protocols_allocation.erc_weights`; two strategies: the same
-    weights as inverse volatility, whatever their correlation).
-
-  A strategy whose returns have no volatility yet (it never traded in the window)
-  keeps the equal share ``1 / K``; the others share the rest. The weights sum to 1.
-
-Each recomputation is a decision the engine journals (``allocation_decided``, its
-``symbols`` the strategies' names; `tradeloom.engine.account.Ledger`). A parity replay
-takes a run's journaled decisions instead of recomputing them (`GivenWeights`).
+Each answer is a decision the engine journals (``allocation_decided``, its ``symbols``
+the strategies' names, its ``weights`` those in force after it;
+`tradeloom.engine.account.Ledger`). A parity replay takes a run's journaled decisions
+instead of asking again (`GivenWeights`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from tradeloom.engine.allocating import allocate_checked
 from tradeloom.engine.rebalance import rebalance_due
-from tradeloom.plugins.protocols_allocation import erc_weights
+from tradeloom.plugins.protocols_allocation import Allocator, WeightConstraints
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -46,10 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FixedWeights",
     "GivenWeights",
+    "SleeveWeights",
     "StrategyWeights",
-    "TrailingWeights",
-    "inverse_volatility_weights",
-    "risk_parity_weights",
 ]
 
 
@@ -62,6 +63,8 @@ class FixedWeights:
     """Whether `push` reads the bar's time (a calendar schedule)."""
     kind = "fixed"
     window = 0
+    status = "ok"
+    message = ""
 
     def __init__(self, weights: Sequence[float]) -> None:
         self.weights = np.asarray(weights, np.float64)
@@ -76,41 +79,51 @@ class FixedWeights:
         return np.empty((0, len(self.weights)))
 
 
-class TrailingWeights:
-    """Weights from each strategy's trailing returns, recomputed on a schedule (see the
-    module).
+class SleeveWeights:
+    """The strategies' weights from an allocator over their trailing returns, asked on a
+    schedule (see the module).
 
     Args:
-        strategies: How many strategies share the account.
+        allocator: The built allocator of ``allocation.kind``.
+        kind: Its kind (journaled with each decision).
         window: The returns in the trailing window.
-        weigh: The weights of a full window (``[window, strategies]``), summing to 1.
-        rule: When they are recomputed (None: at every bar).
-        kind: The allocation's kind (``allocation.kind``, journaled with each decision).
+        constraints: ``allocation.constraints`` resolved over the strategies' names.
+        rule: When the allocator is asked (None: at every bar once the window is full).
     """
 
     moves = True
 
     def __init__(
         self,
-        strategies: int,
+        allocator: Allocator,
+        *,
+        kind: str,
         window: int,
-        weigh: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+        constraints: WeightConstraints,
         rule: Rebalance | None = None,
-        kind: str = "",
     ) -> None:
+        strategies = constraints.symbols
+        self.allocator = allocator
         self.kind = kind
         self.window = window
-        self.weigh = weigh
+        self.constraints = constraints
         self.rule = rule
         self._ring = np.zeros((window, strategies))
         self._count = 0
-        self._last: tuple[int, int] | None = None  # the last rebalance's bar and time
+        self._last: tuple[int, int] | None = None  # the last decision's bar and time
         self.weights = np.full(strategies, 1.0 / strategies)
+        self.answered = False
+        """Whether the allocator has answered ``ok`` once (the held weights it is given)."""
+        self.status = "ok"
+        """The last decision's status (`tradeloom.engine.allocating.allocate_checked`)."""
+        self.message = ""
+        """Why the last decision is not ``ok`` ('' when it is)."""
         self.calendar = rule is not None and rule.calendar is not None
 
     def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
         """Take bar ``bar``'s returns (one per strategy; ``time_ns`` its open time); the
-        weights then apply to the next bar. Return whether they were recomputed."""
+        weights then apply to the next bar. Return whether the allocator was asked (its
+        answer: `status`, `message`, and `weights` when ``ok``)."""
         self._ring[self._count % self.window] = returns
         self._count += 1
         if self._count < self.window:
@@ -123,7 +136,14 @@ class TrailingWeights:
             ):
                 return False
             self._last = (bar, time_ns)
-        self.weights = self.weigh(self._ring)
+        previous = self.weights.copy() if self.answered else None
+        status, message, weights = allocate_checked(
+            self.allocator, self.kind, self.inputs(), self.constraints, None, 0, previous
+        )
+        self.status, self.message = status, message
+        if weights is not None:
+            self.weights = weights
+            self.answered = True
         return True
 
     def inputs(self) -> npt.NDArray[np.float64]:
@@ -138,8 +158,10 @@ class GivenWeights:
 
     Args:
         start: The weights in force at the first bar (the run's last decision before it).
-        given: The weights decided, by the open time (UTC ns) of the bar at whose close
-            they were decided; they apply from the next bar.
+        given: The decisions ``(status, message, weights)``, by the open time (UTC ns)
+            of the bar at whose close they were made: ``ok`` ones' weights apply from
+            the next bar; for another answer (``weights`` None) the weights in force
+            stay, and the decision is journaled as the run journaled it.
         window: The run's window, and ``kind`` its allocation's kind (journaled with
             each decision).
     """
@@ -150,22 +172,26 @@ class GivenWeights:
     def __init__(
         self,
         start: Sequence[float],
-        given: Mapping[int, Sequence[float]],
+        given: Mapping[int, tuple[str, str, Sequence[float] | None]],
         window: int = 0,
         kind: str = "",
     ) -> None:
         self.kind = kind
         self.weights = np.asarray(start, np.float64)
-        self.given = {t: np.asarray(w, np.float64) for t, w in given.items()}
+        self.given = dict(given)
         self.window = window
+        self.status = "ok"
+        self.message = ""
 
     def push(self, returns: npt.NDArray[np.float64], bar: int = -1, time_ns: int = 0) -> bool:
-        """Set the weights decided at the bar opened at ``time_ns`` (the returns are not
-        read); return whether there were any."""
-        weights = self.given.get(time_ns)
-        if weights is None:
+        """Take the decision made at the bar opened at ``time_ns`` (the returns are not
+        read); return whether there was one."""
+        decision = self.given.get(time_ns)
+        if decision is None:
             return False
-        self.weights = weights
+        self.status, self.message, weights = decision
+        if weights is not None:
+            self.weights = np.asarray(weights, np.float64)
         return True
 
     def inputs(self) -> npt.NDArray[np.float64]:
@@ -173,42 +199,5 @@ class GivenWeights:
         return np.empty((0, len(self.weights)))
 
 
-StrategyWeights = FixedWeights | TrailingWeights | GivenWeights
+StrategyWeights = FixedWeights | SleeveWeights | GivenWeights
 """How a portfolio file's account shares its equity between the strategies."""
-
-
-def inverse_volatility_weights(returns: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return the weights for a full window of returns (``[window, strategies]``).
-
-    A strategy with no volatility (a zero or non-finite standard deviation) gets
-    ``1 / K``; the others share what is left in proportion to ``1 / volatility``.
-    """
-    k = returns.shape[1]
-    volatility = returns.std(axis=0, ddof=1)
-    known = np.isfinite(volatility) & (volatility > 0.0)
-    weights = np.full(k, 1.0 / k)
-    if known.any():
-        inverse = 1.0 / volatility[known]
-        weights[known] = inverse / inverse.sum() * (known.sum() / k)
-    return weights
-
-
-def risk_parity_weights(returns: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Return the equal-risk-contribution weights for a full window of returns
-    (``[window, strategies]``), summing to 1.
-
-    A strategy with no volatility gets ``1 / K``; the others share what is left by the
-    equal risk contributions of their own covariance (sample, ``ddof=1``). Should the
-    coordinate descent not converge, they share it by inverse volatility.
-    """
-    k = returns.shape[1]
-    volatility = returns.std(axis=0, ddof=1)
-    known = np.isfinite(volatility) & (volatility > 0.0)
-    weights = np.full(k, 1.0 / k)
-    if known.any():
-        cov = np.atleast_2d(np.cov(returns[:, known], rowvar=False, ddof=1))
-        found = erc_weights(cov)
-        if isinstance(found, str):  # not seen: the descent converges on a covariance
-            return inverse_volatility_weights(returns)
-        weights[known] = found * (known.sum() / k)
-    return weights

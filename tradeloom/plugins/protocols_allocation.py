@@ -8,7 +8,14 @@ per-symbol probabilities of an up move over the label's horizon, it returns the 
 weights: signed fractions of equity, one per symbol, in the data section's order. What
 it may not do is raise for a market it cannot solve: a singular covariance or a solver
 that fails is an `AllocationResult` with status ``infeasible`` or ``failed`` and a
-message, which the engine journals before it keeps the last feasible weights.
+message, which the engine journals before it keeps the last feasible weights. A series
+whose returns never vary over the window (a flat symbol, or a portfolio's strategy that
+did not trade) is ``failed``, named, for every built-in allocator that weighs by risk
+(`tradeloom.plugins.allocation.window`): the one convention for a flat series.
+
+The same protocol weighs a portfolio file's strategies as a universe of sleeves
+(`tradeloom.engine.allocation.SleeveWeights`): their names are `WeightConstraints.names`,
+their returns the books' P&L over their capital, and no probabilities are given.
 
 An allocator that can sell short says so on its params model, ``allows_short:
 ClassVar[bool] = True``; validation refuses ``constraints.side: long_short`` for any
@@ -48,8 +55,10 @@ __all__ = [
 
 AllocationStatus = Literal["ok", "infeasible", "failed"]
 """``ok``: weights found; ``infeasible``: the constraints cannot all hold on this window
-(the solver proved it, or a closed form's weights break one); ``failed``: no answer (a
-singular covariance, NaN returns, a solver error)."""
+(the solver proved it, or the bounds cannot reach the exposure); ``failed``: no answer (a
+flat series, a singular covariance, NaN returns, a solver error). Whether ``ok`` weights
+meet the constraints is checked once, by the engine
+(`tradeloom.engine.allocating.allocate_checked`)."""
 
 
 HONOURABLE = frozenset({"group_caps", "max_turnover", "transaction_cost"})
@@ -228,8 +237,9 @@ def constraint_violation(
     """Return the first constraint ``weights`` break by more than ``tolerance``, or None.
 
     The message names the constraint and the values (``max_weight: weight 2 is 0.41, the
-    bound 0.3``). Allocators whose closed form cannot honour a bound use it to answer
-    ``infeasible`` instead of weights that break it; tests use it on every solver's answer.
+    bound 0.3``). The engine checks every allocator's answer with it, once
+    (`tradeloom.engine.allocating.allocate_checked`, to its one tolerance); tests use it
+    on the solvers' answers.
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (constraints.symbols,) or not np.all(np.isfinite(w)):

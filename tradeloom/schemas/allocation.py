@@ -256,6 +256,9 @@ def allocation_problems(
     params: BaseModel,
     symbols: Sequence[str] | None,
     groups: Mapping[str, Sequence[str]],
+    *,
+    named: str = "symbol",
+    listed: str = "the data's symbols",
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(key path, message)`` for what the section asks that cannot be met.
 
@@ -269,6 +272,8 @@ def allocation_problems(
         symbols: The data section's symbols (None: a source that chooses its own; the
             checks that need them wait for the run).
         groups: ``risk.portfolio.groups``.
+        named: What a column is, in a message (a portfolio file's: ``strategy``).
+        listed: What the columns are, in a message (``the portfolio's strategies``).
     """
     where = "allocation.constraints"
     if declared.side == "long_short" and not getattr(type(params), "allows_short", False):
@@ -294,8 +299,8 @@ def allocation_problems(
         if symbol not in symbols:
             yield (
                 f"{where}.bounds.{symbol}",
-                f"unknown symbol {symbol!r}{did_you_mean(symbol, symbols)}; the data's "
-                f"symbols are {', '.join(repr(s) for s in symbols)}",
+                f"unknown {named} {symbol!r}{did_you_mean(symbol, symbols)}; {listed} "
+                f"are {', '.join(repr(s) for s in symbols)}",
             )
     resolved = weight_constraints(declared, symbols, groups)
     for key, message in infeasibility(resolved):
@@ -304,7 +309,7 @@ def allocation_problems(
     if cov in ("sample", "exponential") and window <= len(symbols):
         yield (
             "allocation.window",
-            f"a {cov} covariance of {len(symbols)} symbols is singular with "
+            f"a {cov} covariance of {len(symbols)} {named}s is singular with "
             f"{window} bars: the window needs more than {len(symbols)} (or "
             "covariance: ledoit_wolf)",
         )

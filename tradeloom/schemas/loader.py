@@ -58,7 +58,7 @@ from tradeloom.schemas.strategy import (
 from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument, load_yaml
 from tradeloom.suggestions import did_you_mean
 
-__all__ = ["load_strategy", "validate_model"]
+__all__ = ["load_strategy", "section_component", "validate_model"]
 
 
 def load_strategy(
@@ -136,7 +136,7 @@ def load_strategy(
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
         for section_path, layer, section in iter_sections(data):
-            component = _component(
+            component = section_component(
                 plugins.registry, layer, section_path, section, source_map, problems
             )
             if component is not None:
@@ -282,7 +282,7 @@ def _plugin_modules(data: Mapping[Any, Any]) -> tuple[list[int], list[str]]:
     return [i for i, _ in pairs], [item for _, item in pairs]
 
 
-def _component(
+def section_component(
     registry: Registry,
     layer: str,
     path: str,
@@ -290,7 +290,11 @@ def _component(
     source_map: SourceMap,
     problems: list[Problem],
 ) -> ComponentConfig | None:
-    # A section that is not a mapping, or has no string kind, is reported by StrategyFile.
+    """Return the section at ``path`` of ``layer``, its ``kind`` found in ``registry`` and
+    its keys (the runner's aside) validated by the component's params model; None, its
+    problems appended to ``problems``, when it is not (a strategy file's sections, and a
+    portfolio file's ``allocation``: one schema for both)."""
+    # A section that is not a mapping, or has no string kind, is reported by the top level.
     if not isinstance(section, Mapping) or not isinstance(section.get("kind"), str):
         return None
     kind = section["kind"]

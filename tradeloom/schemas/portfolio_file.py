@@ -7,7 +7,7 @@ portfolio's. It is told from a strategy file by its top-level ``strategies:`` ke
 
     name: two_strategies
     initial_cash: 100000
-    allocation: {kind: fixed}          # or {kind: risk_parity, window: 500, rebalance: {every: 24}}
+    allocation: {kind: fixed}          # or {kind: hrp, window: 500, rebalance: {every: 24}}
     strategies:
       - {file: two_strategies/trend_btc.yaml, weight: 0.6}
       - {file: two_strategies/reversion_eth.yaml, weight: 0.4}
@@ -24,18 +24,31 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from tradeloom.bounds import MAX_WINDOW
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.plugins import manager
-from tradeloom.schemas.allocation import Rebalance
-from tradeloom.schemas.config import StrategyConfig
+from tradeloom.plugins.component import BuildContext
+from tradeloom.schemas.allocation import (
+    AllocationConstraints,
+    Rebalance,
+    allocation_problems,
+)
+from tradeloom.schemas.building import build_component
+from tradeloom.schemas.config import ComponentConfig, StrategyConfig
 from tradeloom.schemas.file_kind import is_portfolio_document
 from tradeloom.schemas.limits import PreTradeLimits
-from tradeloom.schemas.loader import load_strategy, validate_model
+from tradeloom.schemas.loader import load_strategy, section_component, validate_model
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.portfolio import PortfolioRisk as PortfolioLimits
 from tradeloom.schemas.strategy import NAME_PATTERN
@@ -72,55 +85,91 @@ class StrategyEntry(BaseModel):
         gt=0,
         le=1,
         description="Its share of the account's equity under allocation kind fixed "
-        "(0 < weight <= 1); not used by inverse_volatility or risk_parity.",
+        "(0 < weight <= 1); not used by an allocator kind.",
     )
 
 
-MOVING_KINDS = ("inverse_volatility", "risk_parity")
-"""The allocations whose weights follow the strategies' trailing returns."""
+FIXED = "fixed"
+"""The allocation whose weights are the file's own; every other kind is an allocator's."""
+
+SLEEVE_CONSTRAINTS = ("min_weight", "max_weight", "bounds", "max_turnover")
+"""The keys of ``allocation.constraints`` that mean something for a portfolio's strategies
+(a strategy's share is never short, the shares sum to 1, no group of markets or trade
+cost is a strategy's)."""
+
+
+SLEEVE_COVARIANCE = "sample"
+"""The covariance estimator of a portfolio's allocator when its file names none: the
+strategies are few beside the window's bars, where the sample covariance is well
+conditioned (a strategy's allocator shrinks towards Ledoit-Wolf by default: its symbols
+may be many beside the bars); the numbers of a portfolio file written before the
+strategies shared the allocators stay as they were."""
 
 
 class Allocation(BaseModel):
-    """How the account's capital is shared between the strategies."""
+    """How the account's capital is shared between the strategies: the file's own fixed
+    weights, or any allocator a strategy's ``allocation:`` takes, over the strategies'
+    trailing returns (its keys beside ``kind``, validated by the allocator as a
+    strategy's are)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
-    kind: Literal["fixed", "inverse_volatility", "risk_parity"] = Field(
-        default="fixed",
-        description="fixed: each strategy's weight; inverse_volatility: weights "
-        "proportional to 1 / the volatility of each strategy's returns over a trailing "
-        "window; risk_parity: equal risk contributions of the strategies' returns over "
-        "the window (their sample covariance).",
+    kind: str = Field(
+        default=FIXED,
+        description="fixed: each strategy's weight; or an allocator kind, as a strategy's "
+        "allocation takes (equal_weight, inverse_volatility, risk_parity, hrp, "
+        "minimum_variance, mean_variance, maximum_diversification, black_litterman, a "
+        "plugin's; `tradeloom plugins` lists them), over the strategies' returns in a "
+        "trailing window, with its own keys beside kind.",
     )
     window: int | None = Field(
         default=None,
         ge=2,
         le=MAX_WINDOW,
-        description="inverse_volatility and risk_parity: bars of returns in the trailing "
-        "window (2 .. 1,000,000); required for them.",
+        strict=True,
+        description="An allocator kind: bars of the strategies' returns in the trailing "
+        "window (2 .. 1,000,000); required for it.",
     )
     rebalance: Rebalance | None = Field(
         default=None,
-        description="inverse_volatility and risk_parity: when the weights are recomputed, "
-        "every: N bars or calendar: weekly or monthly (null: at every bar).",
+        description="An allocator kind: when the weights are recomputed, every: N bars or "
+        "calendar: weekly or monthly (null: at every bar).",
+    )
+    constraints: AllocationConstraints = Field(
+        default_factory=AllocationConstraints,
+        description="An allocator kind: what the weights satisfy, over the strategies' "
+        "names: min_weight, max_weight, bounds {STRATEGY: {min, max}}, max_turnover.",
     )
     normalize: bool = Field(
         default=False,
         description="fixed: scale the weights to sum to 1; without it they must.",
     )
 
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # the resolved file holds the constraints a file declares: one that declares none
+        # resolves as before they were a portfolio's key (its document, its run's key)
+        dumped: dict[str, Any] = handler(self)
+        if "constraints" not in self.model_fields_set:
+            dumped.pop("constraints", None)
+        return dumped
+
     @model_validator(mode="after")
     def _window(self) -> Allocation:
-        if self.kind in MOVING_KINDS and self.window is None:
+        if self.kind != FIXED and self.window is None:
             raise ValueError(f"allocation kind {self.kind} needs window: BARS")
-        if self.kind == "fixed" and self.window is not None:
-            raise ValueError(
-                "window applies to allocation kinds inverse_volatility and risk_parity only"
-            )
-        if self.kind == "fixed" and self.rebalance is not None:
-            raise ValueError(
-                "rebalance applies to allocation kinds inverse_volatility and risk_parity only"
-            )
+        if self.kind == FIXED:
+            for key in self.model_extra or {}:
+                raise ValueError(
+                    f"kind fixed takes no key {key!r} (an allocator kind's keys sit beside it)"
+                )
+            for key in ("window", "rebalance"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to an allocator kind, not fixed")
+            if self.constraints != AllocationConstraints():
+                raise ValueError("constraints apply to an allocator kind, not fixed")
+        elif self.normalize:
+            raise ValueError(f"normalize applies to kind fixed, not {self.kind}")
         if self.rebalance is not None and self.rebalance.drift is not None:
             raise ValueError(
                 "rebalance: a strategy's share has no held weight to drift from; use every "
@@ -199,7 +248,9 @@ class PortfolioConfig:
         file: Its top level.
         strategies: Each listed strategy, validated, in file order.
         weights: Under fixed allocation, each strategy's weight (normalized if asked);
-            under inverse_volatility, equal weights (what applies until the window fills).
+            under an allocator kind, equal weights (what applies until its first answer).
+        allocator: The allocator of ``allocation`` over the strategies, its keys
+            validated (None: fixed).
         locate: ``FILE:LINE:COL`` of a key path of the portfolio file (a problem found
             once the strategies are built or their bars loaded is located like the rest).
     """
@@ -209,6 +260,7 @@ class PortfolioConfig:
     strategies: tuple[StrategyConfig, ...]
     weights: tuple[float, ...]
     locate: Callable[[str], str]
+    allocator: ComponentConfig | None = None
 
 
 def load_portfolio(
@@ -235,8 +287,12 @@ def load_portfolio(
     # every strategy file is checked even when the portfolio file has other problems
     strategies = _load_strategies(data, Path(path).parent, source_map.locate, load_plugins)
     problems.extend(strategies.problems)
+    allocator = None
     if isinstance(top, PortfolioFile):
         problems.extend(_weight_problems(top, source_map.locate))
+        if top.allocation.kind != FIXED:
+            names = [config.name for config in strategies.configs]
+            allocator = _allocator(top, data, names, path, source_map, problems, load_plugins)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     assert isinstance(top, PortfolioFile)
@@ -246,7 +302,66 @@ def load_portfolio(
         strategies=strategies.configs,
         weights=_weights(top),
         locate=source_map.locate,
+        allocator=allocator,
     )
+
+
+def _allocator(
+    top: PortfolioFile,
+    data: Any,
+    names: Sequence[str],
+    path: str | Path,
+    source_map: Any,
+    problems: list[Problem],
+    load_plugins: Any,
+) -> ComponentConfig | None:
+    """Return ``allocation``'s allocator over the strategies, validated as a strategy's
+    allocation section is (its kind in the registry, its keys by its params model, its
+    constraints against the kind, its factory's refusals); append what is wrong."""
+    section = {k: v for k, v in data["allocation"].items() if k != "normalize"}
+    try:
+        registry = load_plugins(()).registry
+    except UserError as exc:  # a third-party package that does not load
+        problems.append(Problem(source_map.locate("allocation"), "allocation", str(exc)))
+        return None
+    found = registry.matches("allocation", top.allocation.kind)
+    if len(found) == 1 and "covariance" in found[0].component.params.model_fields:
+        section.setdefault("covariance", SLEEVE_COVARIANCE)
+    item = section_component(registry, "allocation", "allocation", section, source_map, problems)
+    allocation = top.allocation
+    declared, default = allocation.constraints, AllocationConstraints()
+    for key in AllocationConstraints.model_fields:
+        # a resolved file writes every key: one at its default asks nothing
+        if key not in SLEEVE_CONSTRAINTS and getattr(declared, key) != getattr(default, key):
+            where = f"allocation.constraints.{key}"
+            problems.append(
+                Problem(
+                    source_map.locate(where),
+                    where,
+                    "a portfolio file's strategies share the account long-only, their shares "
+                    f"summing to 1: {key} is a strategy's allocation key; the portfolio's "
+                    f"are {', '.join(SLEEVE_CONSTRAINTS)}",
+                )
+            )
+    if item is None:
+        return None
+    assert allocation.window is not None  # the model's rule
+    refused = allocation_problems(
+        allocation.window,
+        declared,
+        item.kind,
+        item.params,
+        names,
+        {},
+        named="strategy",
+        listed="the portfolio's strategies",
+    )
+    for where, message in refused:
+        problems.append(Problem(source_map.locate(where), where, message))
+    folder = Path(path).resolve().parent
+    ctx = BuildContext(strategy_name=top.name, strategy_dir=folder, seed=0)  # no seed of its own
+    problems.extend(build_component(item, ctx, source_map.locate)[1])
+    return item
 
 
 @dataclass(frozen=True)
@@ -345,7 +460,7 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
 def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
     allocation = top.allocation
     problems: list[Problem] = []
-    if allocation.kind in MOVING_KINDS:
+    if allocation.kind != FIXED:
         for i, entry in enumerate(top.strategies):
             if entry.weight is not None:
                 where = f"strategies.{i}.weight"
@@ -381,7 +496,7 @@ def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:
 
 def _weights(top: PortfolioFile) -> tuple[float, ...]:
     count = len(top.strategies)
-    if top.allocation.kind in MOVING_KINDS:
+    if top.allocation.kind != FIXED:
         return (1.0 / count,) * count
     weights = [entry.weight or 0.0 for entry in top.strategies]
     total = math.fsum(weights)

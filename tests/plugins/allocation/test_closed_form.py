@@ -19,6 +19,7 @@ from skfolio.optimization import InverseVolatility as SkfolioInverseVolatility
 from skfolio.prior import EmpiricalPrior
 
 from tests.plugins.allocation.conftest import refit, skfolio_covariance
+from tradeloom.engine.allocating import allocate_checked
 from tradeloom.plugins.allocation.closed_form import (
     EqualWeight,
     InverseVolatility,
@@ -131,32 +132,41 @@ def test_bounds_on_real_prices_are_the_documented_projection(
     )  # the bounds bind on real prices: the projection is exercised
 
 
-def test_a_group_cap_a_closed_form_breaks_is_infeasible_named(
+def test_a_group_cap_a_closed_form_breaks_is_refused_named_by_the_one_check(
     windows: list[np.ndarray],
 ) -> None:
     """Validation refuses group caps for a closed form; a caller that gives them anyway
-    gets the breach named, never weights that break it."""
+    gets the breach named by the engine's one check of every answer, never weights that
+    break it."""
     grouped = WeightConstraints.long_only(6)
     grouped = WeightConstraints(
         grouped.min_weight, grouped.max_weight, 1.0, groups=(GroupCap("l1", (0, 1, 2), 0.4),)
     )
-    result = RiskParity(RiskParityParams()).allocate(windows[0], grouped)
-    assert result.status == "infeasible"
-    assert result.message.startswith(
-        "risk_parity's weights break group_caps.l1: the group's weight is "
+    allocator = RiskParity(RiskParityParams())
+    status, message, weights = allocate_checked(
+        allocator, "risk_parity", windows[0], grouped, None, 0, None
+    )
+    assert (status, weights) == ("error", None)
+    assert message.startswith(
+        "risk_parity answered weights that break group_caps.l1: the group's weight is "
     )
 
 
-def test_turnover_beyond_the_limit_is_infeasible(windows: list[np.ndarray]) -> None:
+def test_turnover_beyond_the_limit_is_refused_by_the_one_check(
+    windows: list[np.ndarray],
+) -> None:
     limited = WeightConstraints((0.0,) * 6, (1.0,) * 6, 1.0, max_turnover=0.1)
     previous = np.array([1.0, 0, 0, 0, 0, 0])
-    result = EqualWeight().allocate(windows[0], limited, previous=previous)
-    assert result.status == "infeasible"
-    assert result.message == (
-        "equal_weight's weights break max_turnover: the rebalance trades 1.66667 of equity, "
-        "the limit 0.1"
+    checked = allocate_checked(
+        EqualWeight(), "equal_weight", windows[0], limited, None, 0, previous
     )
-    assert EqualWeight().allocate(windows[0], limited).status == "ok"  # the first rebalance
+    assert checked[:2] == (
+        "error",
+        "equal_weight answered weights that break max_turnover: the rebalance trades 1.66667 "
+        "of equity, the limit 0.1",
+    )
+    first = allocate_checked(EqualWeight(), "equal_weight", windows[0], limited, None, 0, None)
+    assert first[0] == "ok"  # the first rebalance: no held weights to turn over
 
 
 def test_a_symbol_without_variance_fails_and_never_weighs_equally() -> None:
@@ -165,9 +175,11 @@ def test_a_symbol_without_variance_fails_and_never_weighs_equally() -> None:
     for allocator in (InverseVolatility(InverseVolatilityParams()), RiskParity(RiskParityParams())):
         result = allocator.allocate(flat, WeightConstraints.long_only(3))
         assert result.status == "failed" and result.weights is None
-        assert result.message == "symbol 0 has no volatility over the window"
+        assert result.message == f"{allocator.kind}: symbol 0 has no volatility over the window"
         told = WeightConstraints.long_only(3, names=("AAPL", "KO", "XOM"))
-        assert allocator.allocate(flat, told).message == ("AAPL has no volatility over the window")
+        assert allocator.allocate(flat, told).message == (
+            f"{allocator.kind}: AAPL has no volatility over the window"
+        )
 
 
 def test_bad_returns_fail_with_the_cause() -> None:

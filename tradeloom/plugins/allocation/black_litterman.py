@@ -42,14 +42,15 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from tradeloom.plugins.allocation.optimised import (
+    ConvexAllocator,
     MeanVarianceParams,
     mean_variance_objective,
     needs_solver,
-    prepared,
 )
 from tradeloom.plugins.allocation.program import solve_program
+from tradeloom.plugins.allocation.window import Window
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
+from tradeloom.plugins.protocols_allocation import AllocationResult
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -143,40 +144,29 @@ def posterior(
     return np.asarray(mu, dtype=np.float64), np.asarray((sigma + sigma.T) / 2.0)
 
 
-class BlackLitterman:
+class BlackLitterman(ConvexAllocator):
     """Mean-variance on the Black-Litterman posterior of the equilibrium and the model's
     views."""
 
-    def __init__(self, params: BlackLittermanParams) -> None:
-        self.params = params
+    kind = "black_litterman"
+    params: BlackLittermanParams
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the weights of the posterior's mean-variance optimum."""
-        params = self.params
-        returns = np.asarray(returns, dtype=np.float64)
-        cov = prepared("black_litterman", returns, constraints, params)
-        if isinstance(cov, AllocationResult):
-            return cov
+        params, cov, probabilities = self.params, window.cov, window.probabilities
         prior = equilibrium(cov, params.risk_aversion)
         symbols = np.empty(0, dtype=np.intp)
         views = confidence = np.empty(0)
         if probabilities is not None:
             volatility = np.sqrt(np.diag(cov))
             symbols, views, confidence = probability_views(
-                probabilities, volatility, horizon, params.max_confidence
+                probabilities, volatility, window.horizon, params.max_confidence
             )
             held = confidence > 0.0  # a confidence of 0: the prior holds
             symbols, views, confidence = symbols[held], views[held], confidence[held]
         mu, sigma = posterior(prior, cov, symbols, views, confidence, params.tau)
         objective = mean_variance_objective(params, mu)
-        return solve_program("black_litterman", objective, sigma, constraints, previous)
+        return solve_program(self.kind, objective, sigma, window.constraints, window.previous)
 
 
 def build_black_litterman(params: BlackLittermanParams, ctx: BuildContext) -> BlackLitterman:

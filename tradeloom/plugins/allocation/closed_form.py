@@ -13,7 +13,9 @@ With ``n`` symbols, a net exposure ``E`` and the covariance ``S`` of the trailin
   ``S_ii y_i^2 + c_i y_i - 1 = 0``, ``c_i = sum_{j != i} S_ij y_j``, until no ``y_i``
   moves by more than `ERC_TOLERANCE` of itself.
 
-They are long-only by construction. Declared bounds are met by one documented projection
+Inverse volatility and risk parity take the window through the prologue every allocator
+of the window shares (`tradeloom.plugins.allocation.window`: a flat series refused by
+name). They are long-only by construction. Declared bounds are met by one documented projection
 (`within_bounds`): when the weights above break a bound, each becomes
 ``min(max(t * w_i, lower_i), upper_i)`` with the one ``t`` that makes them sum to ``E``
 (the weights clipped at their bounds, the rest keeping their proportions; risk parity's
@@ -26,14 +28,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
+from tradeloom.plugins.allocation.covariance import CovarianceParams
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_allocation import (
     ERC_MAX_SWEEPS,
     ERC_TOLERANCE,
     AllocationResult,
     WeightConstraints,
-    constraint_violation,
     erc_weights,
 )
 from tradeloom.runtime.lazy import numpy as np
@@ -54,14 +56,8 @@ __all__ = [
     "build_inverse_volatility",
     "build_risk_parity",
     "erc_weights",
-    "flat_symbol",
-    "returns_problem",
     "within_bounds",
 ]
-
-
-VERIFY_TOLERANCE = 1e-9
-"""How far a closed form's weights may pass a declared bound (rounding only)."""
 
 
 class EqualWeightParams(Params):
@@ -80,34 +76,6 @@ class RiskParityParams(CovarianceParams):
     """Keys of ``allocation`` with ``kind: risk_parity``."""
 
     honours: ClassVar[frozenset[str]] = frozenset()
-
-
-def returns_problem(returns: npt.NDArray[np.float64], constraints: WeightConstraints) -> str | None:
-    """Return why ``returns`` cannot be allocated over (shape, too few rows, NaN), or None."""
-    if returns.ndim != 2 or returns.shape[1] != constraints.symbols:
-        return (
-            f"returns: expected [bars, {constraints.symbols}] for {constraints.symbols} "
-            f"symbols, was {list(returns.shape)}"
-        )
-    if returns.shape[0] < 2:
-        return f"returns: a covariance needs at least 2 bars, the window has {returns.shape[0]}"
-    if not np.all(np.isfinite(returns)):
-        bad = np.argwhere(~np.isfinite(returns))[0]
-        return f"returns: bar {int(bad[0])} of the window has no return for symbol {int(bad[1])}"
-    return None
-
-
-def flat_symbol(
-    returns: npt.NDArray[np.float64], constraints: WeightConstraints | None = None
-) -> str | None:
-    """Return why a symbol whose returns never vary over the window cannot be weighed by
-    its risk (a shrunk covariance would give it a variance it does not have), or None."""
-    flat = np.flatnonzero(np.ptp(returns, axis=0) == 0)
-    if not flat.size:
-        return None
-    k = int(flat[0])
-    who = constraints.name(k) if constraints is not None else f"symbol {k}"
-    return f"{who} has no volatility over the window"
 
 
 def within_bounds(
@@ -139,18 +107,6 @@ def within_bounds(
     return np.asarray(np.clip(t * weights, lower, upper), dtype=np.float64)
 
 
-def _verified(
-    weights: npt.NDArray[np.float64],
-    constraints: WeightConstraints,
-    previous: npt.NDArray[np.float64] | None,
-    kind: str,
-) -> AllocationResult:
-    broken = constraint_violation(weights, constraints, previous, VERIFY_TOLERANCE)
-    if broken is not None:
-        return AllocationResult.infeasible(f"{kind}'s weights break {broken}")
-    return AllocationResult.ok(weights)
-
-
 class EqualWeight:
     """``net_exposure / n`` on every symbol."""
 
@@ -165,66 +121,41 @@ class EqualWeight:
         """Return equal weights summing to the net exposure."""
         n = constraints.symbols
         weights = np.full(n, constraints.net_exposure / n, dtype=np.float64)
-        return _verified(within_bounds(weights, constraints), constraints, previous, "equal_weight")
+        return AllocationResult.ok(within_bounds(weights, constraints))
 
 
-class InverseVolatility:
+class InverseVolatility(WindowAllocator):
     """Weights proportional to ``1 / volatility`` of each symbol's trailing returns."""
 
-    def __init__(self, params: InverseVolatilityParams) -> None:
-        self.params = params
+    kind = "inverse_volatility"
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
-        returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints) or flat_symbol(returns, constraints)
-        if problem is not None:
-            return AllocationResult.failed(problem)
-        variance = np.diag(covariance(returns, self.params.covariance, self.params.halflife))
+        constraints = window.constraints
+        variance = np.diag(window.cov)
         if not np.all(variance > 0):
             k = int(np.flatnonzero(~(variance > 0))[0])
             return AllocationResult.failed(
-                f"{constraints.name(k)} has no volatility over the window"
+                f"{self.kind}: {constraints.name(k)} has no volatility over the window"
             )
         inverse = 1.0 / np.sqrt(variance)
         weights = constraints.net_exposure * inverse / inverse.sum()
-        return _verified(
-            within_bounds(weights, constraints), constraints, previous, "inverse_volatility"
-        )
+        return AllocationResult.ok(within_bounds(weights, constraints))
 
 
-class RiskParity:
+class RiskParity(WindowAllocator):
     """Equal risk contribution: every symbol adds the same share of the portfolio's
     variance."""
 
-    def __init__(self, params: RiskParityParams) -> None:
-        self.params = params
+    kind = "risk_parity"
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return the equal-risk-contribution weights summing to the net exposure."""
-        returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints) or flat_symbol(returns, constraints)
-        if problem is not None:
-            return AllocationResult.failed(problem)
-        found = erc_weights(covariance(returns, self.params.covariance, self.params.halflife))
+        constraints = window.constraints
+        found = erc_weights(window.cov)
         if isinstance(found, str):
-            return AllocationResult.failed(found)
-        weights = within_bounds(constraints.net_exposure * found, constraints)
-        return _verified(weights, constraints, previous, "risk_parity")
+            return AllocationResult.failed(f"{self.kind}: {found}")
+        return AllocationResult.ok(within_bounds(constraints.net_exposure * found, constraints))
 
 
 def build_equal_weight(params: EqualWeightParams, ctx: BuildContext) -> EqualWeight:

@@ -26,15 +26,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from tradeloom.plugins.allocation.closed_form import flat_symbol, returns_problem
-from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
+from tradeloom.plugins.allocation.covariance import CovarianceParams
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext
-from tradeloom.plugins.protocols_allocation import (
-    AllocationResult,
-    WeightConstraints,
-    constraint_violation,
-    infeasibility,
-)
+from tradeloom.plugins.protocols_allocation import AllocationResult
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -50,9 +45,6 @@ __all__ = [
 ]
 
 Linkage = Literal["single", "complete", "average", "weighted", "centroid", "median", "ward"]
-
-VERIFY_TOLERANCE = 1e-9
-"""How far the weights may pass a declared bound (rounding only)."""
 
 
 class HierarchicalRiskParityParams(CovarianceParams):
@@ -139,45 +131,22 @@ def _bounded(
     return 1.0 - min(high, max(low, 1.0 - alpha))
 
 
-class HierarchicalRiskParity:
+class HierarchicalRiskParity(WindowAllocator):
     """Lopez de Prado's hierarchical risk parity: a tree of the symbols' correlations,
     split top down in inverse proportion to each branch's variance."""
 
-    def __init__(self, params: HierarchicalRiskParityParams) -> None:
-        self.params = params
+    kind = "hrp"
+    params: HierarchicalRiskParityParams
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def weigh(self, window: Window) -> AllocationResult:
         """Return the hierarchical-risk-parity weights, scaled to the net exposure."""
-        returns = np.asarray(returns, dtype=np.float64)
-        problem = returns_problem(returns, constraints)
-        if problem is not None:
-            return AllocationResult.failed(problem)
-        flat = flat_symbol(returns, constraints)
-        if flat is not None:
-            return AllocationResult.failed(f"hrp: {flat}")
-        impossible = infeasibility(constraints)
-        if impossible:
-            key, message = impossible[0]
-            return AllocationResult.infeasible(f"hrp: {key}: {message}")
-        params = self.params
-        cov = covariance(returns, params.covariance, params.halflife)
-        order = hrp_order(cov, params.linkage, params.optimal_ordering)
+        cov, constraints = window.cov, window.constraints
+        order = hrp_order(cov, self.params.linkage, self.params.optimal_ordering)
         net = constraints.net_exposure
         # the bisection's weights sum to 1: its bounds are the declared ones over the exposure
         lower = np.maximum(np.asarray(constraints.min_weight), 0.0) / net
         upper = np.asarray(constraints.max_weight) / net
-        weights = net * hrp_weights(cov, order, lower, upper)
-        broken = constraint_violation(weights, constraints, previous, VERIFY_TOLERANCE)
-        if broken is not None:
-            return AllocationResult.infeasible(f"hrp's weights break {broken}")
-        return AllocationResult.ok(weights)
+        return AllocationResult.ok(net * hrp_weights(cov, order, lower, upper))
 
 
 def build_hrp(params: HierarchicalRiskParityParams, ctx: BuildContext) -> HierarchicalRiskParity:

@@ -5,9 +5,10 @@ Each is one objective of the one program (`tradeloom.plugins.allocation.program`
 cvxpy and the Clarabel interior-point solver, the ``allocation`` extra, imported when an
 allocator runs. The covariance is the declared estimator's
 (`tradeloom.plugins.allocation.covariance`), the expected returns the window's mean
-returns per bar. What is known before solving is answered first (`prepared`): bad
-returns, a symbol without variance and a singular covariance ``failed``, bounds that
-cannot reach the exposure ``infeasible``.
+returns per bar. What is known before solving is answered first: the prologue every
+allocator of the window shares (`tradeloom.plugins.allocation.window`: bad returns and a
+flat series ``failed``, bounds that cannot reach the exposure ``infeasible``), then a
+singular covariance ``failed`` (`ConvexAllocator`).
 
 Which declared constraints each honours is its params' ``honours``: all three solve
 under the bounds, exposures, group caps and a turnover limit; only mean-variance (and
@@ -16,25 +17,24 @@ Black-Litterman) maximises an expected return to charge a transaction cost again
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
 from tradeloom.errors import UserError
-from tradeloom.plugins.allocation.closed_form import flat_symbol, returns_problem
-from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
+from tradeloom.plugins.allocation.covariance import CovarianceParams
 from tradeloom.plugins.allocation.program import (
     SOLVER_PARAMS,
     SOLVER_TOLERANCE,
     Objective,
     solve_program,
 )
+from tradeloom.plugins.allocation.window import Window, WindowAllocator
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.protocols_allocation import (
     HONOURABLE,
     AllocationResult,
-    WeightConstraints,
-    infeasibility,
 )
 from tradeloom.runtime.extras import require, require_installed
 from tradeloom.runtime.lazy import numpy as np
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SOLVER_PARAMS",
     "SOLVER_TOLERANCE",
+    "ConvexAllocator",
     "MaximumDiversification",
     "MaximumDiversificationParams",
     "MeanVariance",
@@ -57,7 +58,6 @@ __all__ = [
     "build_minimum_variance",
     "mean_variance_objective",
     "needs_solver",
-    "prepared",
     "singular_covariance",
 ]
 
@@ -108,33 +108,6 @@ def needs_solver(kind: str) -> None:
         raise ParamError("kind", str(exc)) from None
 
 
-def prepared(
-    kind: str,
-    returns: npt.NDArray[np.float64],
-    constraints: WeightConstraints,
-    params: CovarianceParams,
-) -> npt.NDArray[np.float64] | AllocationResult:
-    """Return the window's covariance, or the answer when one is known before solving:
-    bad returns, a symbol without variance or a singular covariance ``failed``, bounds
-    that cannot reach the exposure ``infeasible``."""
-    require("cvxpy", f"allocation kind {kind}")  # an installed one that cannot import
-    problem = returns_problem(returns, constraints)
-    if problem is not None:
-        return AllocationResult.failed(problem)
-    flat = flat_symbol(returns, constraints)
-    if flat is not None:
-        return AllocationResult.failed(f"{kind}: {flat}")
-    impossible = infeasibility(constraints)
-    if impossible:
-        key, message = impossible[0]
-        return AllocationResult.infeasible(f"{kind}: {key}: {message}")
-    cov = covariance(returns, params.covariance, params.halflife)
-    singular = singular_covariance(cov, params)
-    if singular is not None:
-        return AllocationResult.failed(f"{kind}: {singular}")
-    return cov
-
-
 SINGULAR_CONDITION = 1e12
 """A covariance whose largest eigenvalue is more than this times its smallest is
 singular to the solver (Clarabel works to about 1e-8 of the scaled problem)."""
@@ -164,77 +137,62 @@ def mean_variance_objective(params: MeanVarianceParams, mu: npt.NDArray[np.float
     return Objective("utility", mu, params.risk_aversion)
 
 
-class MinimumVariance:
+class ConvexAllocator(WindowAllocator):
+    """An allocator solved by the one program: after the shared prologue, cvxpy imported
+    and a singular covariance ``failed``, then its own `solve`."""
+
+    def weigh(self, window: Window) -> AllocationResult:
+        """Return `solve`'s weights of a covariance the solver can use."""
+        require("cvxpy", f"allocation kind {self.kind}")  # an installed one that cannot import
+        singular = singular_covariance(window.cov, self.params)
+        if singular is not None:
+            return AllocationResult.failed(f"{self.kind}: {singular}")
+        return self.solve(window)
+
+    @abstractmethod
+    def solve(self, window: Window) -> AllocationResult:
+        """Return the program's answer for its objective."""
+
+
+class MinimumVariance(ConvexAllocator):
     """The weights of least variance under the constraints."""
 
-    def __init__(self, params: MinimumVarianceParams) -> None:
-        self.params = params
+    kind = "minimum_variance"
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the minimum-variance weights."""
-        returns = np.asarray(returns, dtype=np.float64)
-        cov = prepared("minimum_variance", returns, constraints, self.params)
-        if isinstance(cov, AllocationResult):
-            return cov
         objective = Objective("variance", costs=False)
-        return solve_program("minimum_variance", objective, cov, constraints, previous)
+        return _solved(self.kind, objective, window)
 
 
-class MeanVariance:
+class MeanVariance(ConvexAllocator):
     """Mean-variance on the window's mean returns: the maximum Sharpe ratio, or the
     largest risk-aversion utility."""
 
-    def __init__(self, params: MeanVarianceParams) -> None:
-        self.params = params
+    kind = "mean_variance"
+    params: MeanVarianceParams
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the mean-variance weights."""
-        returns = np.asarray(returns, dtype=np.float64)
-        cov = prepared("mean_variance", returns, constraints, self.params)
-        if isinstance(cov, AllocationResult):
-            return cov
-        objective = mean_variance_objective(self.params, returns.mean(axis=0))
-        return solve_program("mean_variance", objective, cov, constraints, previous)
+        objective = mean_variance_objective(self.params, window.returns.mean(axis=0))
+        return _solved(self.kind, objective, window)
 
 
-class MaximumDiversification:
+class MaximumDiversification(ConvexAllocator):
     """The weights of the largest diversification ratio: the weighted average of the
     volatilities over the portfolio's volatility."""
 
-    def __init__(self, params: MaximumDiversificationParams) -> None:
-        self.params = params
+    kind = "maximum_diversification"
 
-    def allocate(
-        self,
-        returns: npt.NDArray[np.float64],
-        constraints: WeightConstraints,
-        probabilities: npt.NDArray[np.float64] | None = None,
-        horizon: int = 0,
-        previous: npt.NDArray[np.float64] | None = None,
-    ) -> AllocationResult:
+    def solve(self, window: Window) -> AllocationResult:
         """Return the maximum-diversification weights."""
-        returns = np.asarray(returns, dtype=np.float64)
-        kind = "maximum_diversification"
-        cov = prepared(kind, returns, constraints, self.params)
-        if isinstance(cov, AllocationResult):
-            return cov
-        volatility = np.sqrt(np.diag(cov))
+        volatility = np.sqrt(np.diag(window.cov))
         objective = Objective("ratio", volatility, costs=False, what="diversification")
-        return solve_program(kind, objective, cov, constraints, previous)
+        return _solved(self.kind, objective, window)
+
+
+def _solved(kind: str, objective: Objective, window: Window) -> AllocationResult:
+    return solve_program(kind, objective, window.cov, window.constraints, window.previous)
 
 
 def build_minimum_variance(params: MinimumVarianceParams, ctx: BuildContext) -> MinimumVariance:

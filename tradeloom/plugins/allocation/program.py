@@ -25,8 +25,8 @@ is of order 1e-4: unscaled, Clarabel's gap tolerance would leave the weights 1e-
 On 20 S&P 500 stocks, unconstrained optima agree with their closed forms to 4e-15 (the
 maximum Sharpe ratio to 3e-10), constrained ones with PyPortfolioOpt's and with an
 independent program to 5e-9 (tests/plugins/allocation/test_program.py, which holds them
-to the documented `SOLVER_TOLERANCE`); the answer is checked against every constraint to
-`SOLVER_TOLERANCE` before it is given.
+to the documented `SOLVER_TOLERANCE`); the answer is checked against every constraint once,
+by the engine, as every allocator's is (`tradeloom.engine.allocating.allocate_checked`).
 
 A program without an answer is a value, never an exception: ``infeasible`` with the
 cause in the words of the file (`infeasible_cause`: no weights with a positive expected
@@ -40,11 +40,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tradeloom.plugins.protocols_allocation import (
-    AllocationResult,
-    WeightConstraints,
-    constraint_violation,
-)
+from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -73,8 +69,9 @@ SOLVER_PARAMS: dict[str, float] = {
 from the optimum of a scaled problem."""
 
 SOLVER_TOLERANCE = 1e-6
-"""How far a program's weights may pass a declared constraint; the documented bound of
-their distance to the exact optimum."""
+"""The documented bound of a program's weights' distance to the exact optimum (the tests
+hold them to it); the engine's one check of every answer allows the same
+(`tradeloom.engine.allocating.TOLERANCE`)."""
 
 _SOLVED = ("optimal", "optimal_inaccurate")
 _INFEASIBLE = ("infeasible", "infeasible_inaccurate")
@@ -194,9 +191,6 @@ def solve_program(
     weights = np.asarray(w.value, dtype=np.float64)
     if ratio:
         weights = weights / float(k.value)
-    broken = constraint_violation(weights, constraints, held, SOLVER_TOLERANCE)
-    if broken is not None:
-        return AllocationResult.infeasible(f"{kind}'s weights break {broken}")
     return AllocationResult.ok(weights)
 
 
