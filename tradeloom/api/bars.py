@@ -16,7 +16,16 @@ from tradeloom.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["check_symbol", "check_timeframe", "frame_section", "new_file", "written_section"]
+    from tradeloom.schemas.config import StrategyConfig
+
+__all__ = [
+    "check_symbol",
+    "check_timeframe",
+    "frame_section",
+    "new_file",
+    "reread_section",
+    "written_section",
+]
 
 _OHLC = ("open", "high", "low", "close")
 
@@ -148,3 +157,13 @@ def written_section(bars: pd.DataFrame, file: Path, section: Mapping[str, Any]) 
         frame.to_csv(file, index=False)
     rest = {k: v for k, v in section.items() if k != "kind"}
     return {"kind": kind, "path": str(file), **rest}
+
+
+def reread_section(config: StrategyConfig, file: Path) -> dict[str, Any] | None:
+    """Return the data section by which another process reads ``config``'s bars: None when
+    it reads them from its source already, else (bars handed as a DataFrame) the section
+    reading them from ``file``, where they are written (`written_section`)."""
+    bars = getattr(config.data.params, "frame", None)  # (`FrameParams.frame`)
+    if bars is None:
+        return None
+    return written_section(bars, file, dict(config.document.get("data") or {}))
