@@ -85,14 +85,17 @@ def apply_native_threads(threads: int) -> None:
 def native_threads_in(threads: int) -> Iterator[None]:
     """Run the native libraries on ``threads`` threads inside the block (`apply_native_threads`),
     and as they were outside it: the environment's variables and the loaded libraries'
-    limits restored (a library first loaded inside keeps the count it loaded with)."""
-    from threadpoolctl import threadpool_limits
+    limits restored, and a library first loaded inside set to what it would have loaded
+    with outside (its variable as the caller had it, else a thread per usable core)."""
+    from threadpoolctl import ThreadpoolController
 
     saved = {name: os.environ.get(name) for name in _EXPORTED}
+    controller = ThreadpoolController()
+    before = {lib.filepath for lib in controller.lib_controllers}
     for name in _EXPORTED:
         os.environ[name] = str(threads)
     try:
-        with threadpool_limits(limits=threads):
+        with controller.limit(limits=threads):
             yield
     finally:
         for name, value in saved.items():
@@ -100,6 +103,21 @@ def native_threads_in(threads: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        for lib in ThreadpoolController().lib_controllers:
+            if lib.filepath not in before:
+                lib.set_num_threads(_outside(lib.user_api, lib.internal_api, saved))
+
+
+def _outside(user_api: str, internal_api: str, saved: dict[str, str | None]) -> int:
+    """Return the threads a library loads with under the caller's variables ``saved``."""
+    names = ["OMP_NUM_THREADS"]
+    if user_api == "blas":
+        names.insert(0, "MKL_NUM_THREADS" if internal_api == "mkl" else "OPENBLAS_NUM_THREADS")
+    for name in names:
+        text = (saved.get(name) or "").split(",")[0].strip()
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def openmp_threads() -> int:
