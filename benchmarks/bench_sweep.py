@@ -48,7 +48,12 @@ workers counted, serially and with ``--workers 2``.
 
     python benchmarks/bench_sweep.py [--bars 100000] [--runs 3] [--pool-runs 2]
         [--variants 1000] [--sweep-bars 100000] [--sweep-variants 1000]
-        [--no-dask-defaults] [--idle 2] [--smoke]
+        [--sweep-workers 1 2] [--no-dask-defaults] [--idle 2] [--smoke]
+
+``--smoke`` runs each section once: the cluster on tradeloom's settings alone (Dask's
+defaults are the same code on other settings: 2 more worker processes), and the whole
+sweep's first run (serial) then ``--workers 2`` (its ``--workers 1`` repeats the first
+run's path with its stages cached).
 """
 
 from __future__ import annotations
@@ -216,6 +221,13 @@ def main() -> None:
     parser.add_argument("--sweep-bars", type=int, default=100_000, help="of the whole sweep")
     parser.add_argument("--sweep-variants", type=int, default=1000, help="of the whole sweep")
     parser.add_argument(
+        "--sweep-workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="the whole sweep's --workers after its first run, default 1 2",
+    )
+    parser.add_argument(
         "--dask-defaults",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -229,7 +241,7 @@ def main() -> None:
     )
     add_smoke(
         parser, bars=500, runs=1, pool_runs=1, variants=16, sweep_bars=600, sweep_variants=8,
-        idle=0.2,
+        idle=0.2, dask_defaults=False, sweep_workers=[2],
     )  # fmt: skip
     args = parse_args(parser)
 
@@ -299,7 +311,7 @@ def main() -> None:
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
         scale_out(series, variants, args.pool_runs, args.dask_defaults, args.idle)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
-        whole_sweep(args.sweep_bars, args.sweep_variants)
+        whole_sweep(args.sweep_bars, args.sweep_variants, args.sweep_workers)
 
 
 def scale_out(
@@ -456,8 +468,9 @@ def scale_out(
               "process's, its idle upkeep counted at that shorter wall time)")  # fmt: skip
 
 
-def whole_sweep(bars: int, variants: int) -> None:
-    """Peak RSS of ``tradeloom sweep`` itself (its workers counted), serial and on 2 workers."""
+def whole_sweep(bars: int, variants: int, workers_runs: list[int]) -> None:
+    """Peak RSS of ``tradeloom sweep`` itself (its workers counted): its first run (serial),
+    then on each of ``workers_runs`` (1 and 2) with its stages cached."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sweep_file = write_sweep(folder, bars, variants)
@@ -468,7 +481,7 @@ def whole_sweep(bars: int, variants: int) -> None:
               f"(peak RSS of the command and its workers, sampled every 50 ms):\n"
               f"  first run (data, features, model computed): {total / 2**30:.2f} GiB, "
               f"{seconds:.1f} s, exit {code}")  # fmt: skip
-        for workers in (1, 2):
+        for workers in workers_runs:
             out = ["--out", str(folder / f"workers-{workers}"), "--workers", str(workers)]
             _, total, seconds, code = measured([*base, *out, *cache])
             print(f"  --workers {workers} (stages cached): {total / 2**30:.2f} GiB, "

@@ -12,9 +12,14 @@
 # `scripts/hunt.sh --faults [-k EXPR]` runs instead the kill -9 fault-schedule hunt of
 # tests/live/test_fault_schedules.py (by default the operator's hand during a stage and a
 # universe's promotion: -k 'hand or universes') at TRADELOOM_FAULT_EXAMPLES examples a
-# test (default 60; the suite draws one), seed SEED (default 81), one process, each
-# example logged to TRADELOOM_FAULT_LOG (default fault-hunt.log) as it ends. About 10 s
-# an example on a quiet core: 60 examples of two tests take some 20 minutes.
+# test (default 60), seed SEED (default 81), one process, each example logged to
+# TRADELOOM_FAULT_LOG (default fault-hunt.log) as it ends. About 10 s an example on a
+# quiet core: 60 examples of two tests take some 20 minutes. The suite replays only the
+# kill -9 properties' fixed examples (tests/live/test_fault_schedules.py and
+# test_fault_shapes.py; a property with none draws one derandomized schedule): their
+# drawn schedules run here (`--faults` draws test_fault_schedules.py's; the other shapes',
+# `TRADELOOM_FAULT_EXAMPLES=N pytest -p no:xdist tests/live/test_fault_shapes.py`, as its
+# docstring says) and in the plain hunt (TRADELOOM_HUNT=1: one derandomized each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--faults" ]]; then

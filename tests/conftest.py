@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, settings
 from tests import forkserver, kernel_warming
 from tests.hunting import examples
 from tests.pg_server import PgSchema, pg_schema_of
-from tests.plugin_venv import EXAMPLE_PLUGIN, PluginVenv, make_plugin_venv
+from tests.plugin_venv import EXAMPLE_PLUGIN, ExampleCommands, PluginVenv, make_plugin_venv
 from tests.portable_kernels import build_portable, host_target
 from tests.ram_tmp import RamFolders, ram_base
 from tests.xdist_groups import pytest_collection_modifyitems_named_groups  # noqa: F401
@@ -225,6 +225,15 @@ def example_venv(tmp_path_factory: pytest.TempPathFactory) -> PluginVenv:
     built = make_plugin_venv(folder / "venv", [EXAMPLE_PLUGIN])
     assert sys.prefix != str(built.path)
     return built
+
+
+@pytest.fixture(scope="session")
+def example_commands(
+    example_venv: PluginVenv, tmp_path_factory: pytest.TempPathFactory
+) -> ExampleCommands:
+    """The example files' ``validate`` and runs in `example_venv`, each made once
+    (`plugin_venv.ExampleCommands`); the tests that read them share its xdist group."""
+    return ExampleCommands(example_venv, tmp_path_factory.mktemp("example-runs"))
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,36 @@ class PluginVenv:
         )
 
 
+class ExampleCommands:
+    """The shipped example files' commands in the example plugin's venv, each run once
+    per session and read by every test that checks it (tests/test_example_plugin.py and
+    tests/cli/test_cli.py's every-shipped-file tests ran the same ``validate`` and each
+    file's run through a new interpreter twice).
+
+    A run is ``--log-level info run FILE --out FOLDER`` (the file whole: the example
+    plugin's observer logs at info), into a folder of its own that the tests only read.
+    """
+
+    def __init__(self, venv: PluginVenv, folder: Path) -> None:
+        self.venv = venv
+        self.folder = folder
+        self._done: dict[tuple[str, ...], subprocess.CompletedProcess[str]] = {}
+
+    def _once(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if args not in self._done:
+            self._done[args] = self.venv.tradeloom(*args)
+        return self._done[args]
+
+    def validate(self, file: str) -> subprocess.CompletedProcess[str]:
+        """``tradeloom validate FILE`` (a path relative to the checkout, as a user types it)."""
+        return self._once("validate", file)
+
+    def run(self, file: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        """``tradeloom --log-level info run FILE``; return it and its run folder."""
+        out = self.folder / Path(file).stem
+        return self._once("--log-level", "info", "run", file, "--out", str(out)), out
+
+
 def _parent_site_dirs() -> list[str]:
     dirs = list(site.getsitepackages())
     if site.ENABLE_USER_SITE and Path(site.getusersitepackages()).is_dir():

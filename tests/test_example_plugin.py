@@ -24,7 +24,7 @@ import structlog
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from tests.plugin_venv import EXAMPLE_GROUP, PluginVenv, make_plugin_venv
+from tests.plugin_venv import EXAMPLE_GROUP, ExampleCommands, PluginVenv, make_plugin_venv
 from tradeloom.domain import Bar, Bars, Halt, OrderIntent, PortfolioView, Rejection, RunInfo
 from tradeloom.errors import ConfigError
 from tradeloom.journal import journal_digest, read_frame, read_rows
@@ -440,7 +440,9 @@ def test_observers_see_every_event_of_a_run_and_change_no_decision(
 #
 # In a throwaway virtual environment (tests/plugin_venv.py) that sees this interpreter's
 # packages plus the example package installed by pip: the interpreter running the tests
-# is never modified. One xdist worker builds it and runs these tests.
+# is never modified. One xdist worker builds it and runs these tests. The example files'
+# validate and runs are made once (`example_commands`), and tests/cli/test_cli.py's
+# every-shipped-file tests read the same ones.
 
 
 @pytest.mark.slow
@@ -464,8 +466,10 @@ def test_tradeloom_plugins_lists_the_installed_package_and_its_components(
 
 @pytest.mark.slow
 @pytest.mark.xdist_group(EXAMPLE_GROUP)
-def test_tradeloom_validate_accepts_the_example_strategy(example_venv: PluginVenv) -> None:
-    result = example_venv.tradeloom("validate", STRATEGY)
+def test_tradeloom_validate_accepts_the_example_strategy(
+    example_commands: ExampleCommands,
+) -> None:
+    result = example_commands.validate(STRATEGY)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{STRATEGY}: valid strategy 'example_plugin' (")
@@ -492,11 +496,9 @@ def test_tradeloom_validate_reports_a_missing_feature_column_in_one_line(
 @pytest.mark.slow
 @pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
-    example_venv: PluginVenv, tmp_path: Path
+    example_commands: ExampleCommands,
 ) -> None:
-    out = tmp_path / "run"
-
-    result = example_venv.tradeloom("--log-level", "info", "run", STRATEGY, "--out", str(out))
+    result, out = example_commands.run(STRATEGY)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("tradeloom backtest: example_plugin\n")
@@ -536,11 +538,9 @@ def test_tradeloom_run_uses_the_plugin_and_journals_its_rejections(
 @pytest.mark.slow
 @pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_run_runs_the_leaky_strategy_too_well(
-    example_venv: PluginVenv, tmp_path: Path
+    example_commands: ExampleCommands,
 ) -> None:
-    out = tmp_path / "leaky"
-
-    result = example_venv.tradeloom("run", LEAKY_STRATEGY, "--out", str(out))
+    result, out = example_commands.run(LEAKY_STRATEGY)
 
     # valid, and it runs: the leak is not an error a validator could see
     assert result.returncode == 0, result.stderr

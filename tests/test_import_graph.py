@@ -14,6 +14,7 @@ registers its own submodules is not a circle.
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,13 +32,15 @@ LAYERS = {
     "tradeloom.diagnostics": 3,
     "tradeloom.console": 4,
     "tradeloom.api": 4,
-    "tradeloom.cli": 5,
+    "tradeloom.agent": 5,
+    "tradeloom.cli": 6,
 }
 """The drivers' packages by layer; every other package (the plugin API, schemas, plugins,
 core, journal, reporting) is layer 0. A module imports its own package or a lower layer:
 the backtest and the live runtime share the engine and never import each other; the
 web console and the Python API are two faces over the same layers, neither imports the
-other; the command line starts the console."""
+other; the agent's door (MCP) stands on the Python API; the command line starts the
+console and the door."""
 
 FACE = "tradeloom"
 """The package itself re-exports the Python API, above every layer: no module imports it
@@ -238,6 +241,12 @@ BELOW_THE_BOTTOM = (*FOUNDATION, *ERRORS_AND_BOUNDS, "tradeloom.domain", "tradel
 the value objects and the version."""
 
 
+SCHEMAS_OVER_PLUGINS = ("tradeloom.schemas", "tradeloom.plugins")
+"""Inside layer 0, the schemas sit above the plugins: a strategy's models validate each
+section by the params model its component registered, through the plugin contract; no
+plugin (the contract, a built-in one) imports the schemas, not even for a type."""
+
+
 def within(module: str, packages: tuple[str, ...]) -> bool:
     """Return whether ``module`` is one of ``packages`` or inside one."""
     return any(module == p or module.startswith(f"{p}.") for p in packages)
@@ -268,6 +277,12 @@ def bottom_imports_up(edges: list[Edge]) -> list[Edge]:
     ]
 
 
+def plugins_import_schemas(edges: list[Edge]) -> list[Edge]:
+    """Return the imports by the plugins (contract and built-ins) of the schemas above them."""
+    upper, lower = SCHEMAS_OVER_PLUGINS
+    return [e for e in edges if within(e.source, (lower,)) and within(e.target, (upper,))]
+
+
 def foundation_imports_out(edges: list[Edge]) -> list[Edge]:
     """Return the imports by a foundation room of anything but the rooms, errors and bounds."""
     return [
@@ -290,14 +305,24 @@ def upward(edges: list[Edge]) -> list[Edge]:
 # --- the package -----------------------------------------------------------------------------
 
 
+@functools.cache
+def _edges() -> tuple[Edge, ...]:
+    return tuple(import_graph(ROOT, "tradeloom"))
+
+
+def package_edges() -> list[Edge]:
+    """Return the package's import edges, parsed once per process (every check reads them)."""
+    return list(_edges())
+
+
 def test_tradeloom_has_no_import_circle() -> None:
-    found = cycles(import_graph(ROOT, "tradeloom"))
+    found = cycles(package_edges())
 
     assert [describe(c, ROOT) for c in found] == []
 
 
 def test_each_layer_imports_only_the_layers_below() -> None:
-    found = upward(import_graph(ROOT, "tradeloom"))
+    found = upward(package_edges())
 
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
 
@@ -306,7 +331,7 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
     # the live runtime's helpers take the runner's services (tradeloom.live.services), never it
     found = [
         f"{e.where(ROOT)} {e.source}"
-        for e in import_graph(ROOT, "tradeloom")
+        for e in package_edges()
         if e.target == "tradeloom.live.runner" and not e.source.startswith("tradeloom.cli.")
     ]
 
@@ -316,20 +341,26 @@ def test_only_the_command_line_imports_the_live_runner() -> None:
 def test_core_schemas_engine_and_live_import_no_built_in_plugin() -> None:
     found = [
         f"{e.where(ROOT)} {e.source} imports {e.target}"
-        for e in built_in_plugin_imports(import_graph(ROOT, "tradeloom"))
+        for e in built_in_plugin_imports(package_edges())
     ]
 
     assert found == []
 
 
 def test_the_bottom_layer_imports_nothing_above_it() -> None:
-    found = bottom_imports_up(import_graph(ROOT, "tradeloom"))
+    found = bottom_imports_up(package_edges())
+
+    assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_the_plugins_import_nothing_of_the_schemas_above_them() -> None:
+    found = plugins_import_schemas(package_edges())
 
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
 
 
 def test_the_foundation_imports_only_itself_errors_and_bounds() -> None:
-    found = foundation_imports_out(import_graph(ROOT, "tradeloom"))
+    found = foundation_imports_out(package_edges())
 
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
 
@@ -342,6 +373,12 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
         "tradeloom.core.planted": "def f():\n    from tradeloom.schemas import strategy\n",
         "tradeloom.files.planted": "from tradeloom.journal import reader\n",
         "tradeloom.engine.planted": "import tradeloom.live.runner\n",
+        "tradeloom.plugins.data.planted": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n"
+            "    from tradeloom.schemas.config import StrategyConfig\n"
+        ),
+        "tradeloom.plugins.planted": "def f():\n    import tradeloom.schemas.loader\n",
     }
 
     edges = import_graph(ROOT, "tradeloom", planted)
@@ -359,14 +396,18 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
         "tradeloom.files.planted -> tradeloom.journal.reader"
     ]
     assert mine(upward(edges)) == ["tradeloom.engine.planted -> tradeloom.live.runner"]
+    assert mine(plugins_import_schemas(edges)) == [
+        "tradeloom.plugins.data.planted -> tradeloom.schemas.config",
+        "tradeloom.plugins.planted -> tradeloom.schemas.loader",
+    ]
 
 
 def test_the_graph_sees_the_package() -> None:
     # a guard against a graph that finds nothing and so passes everything
-    edges = {(e.source, e.target) for e in import_graph(ROOT, "tradeloom")}
+    edges = {(e.source, e.target) for e in package_edges()}
     assert ("tradeloom.schemas.loader", "tradeloom.plugins.manager") in edges
     assert ("tradeloom.live.runner", "tradeloom.live.restart") in edges  # inside a function
-    assert ("tradeloom.cli.main", "tradeloom.engine.wiring") in edges  # inside a function
+    assert ("tradeloom.cli.run_command", "tradeloom.engine.wiring") in edges  # in a function
 
 
 # --- the checks themselves, on a package made for them ----------------------------------------

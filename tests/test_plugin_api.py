@@ -10,6 +10,7 @@ commit as the changelog.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -118,8 +119,8 @@ def test_a_deprecated_name_still_imports_and_warns(name: str, instead: str) -> N
     assert value is getattr(tradeloom.plugin, instead)
     assert name not in tradeloom.plugin.__all__
     assert [str(w.message) for w in caught] == [
-        f"tradeloom.plugin.{name} is deprecated since tradeloom 0.1 and will be removed in a "
-        f"later release; use {instead}"
+        f"tradeloom.plugin.{name} is deprecated since tradeloom 0.1 and will be removed in "
+        f"tradeloom 0.2; use {instead}"
     ]
     assert f"`tradeloom.plugin.{name}`" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
 
@@ -163,7 +164,7 @@ def test_the_changelog_keeps_an_unreleased_section() -> None:
 
 def test_a_deprecated_name_warns_where_it_is_used() -> None:
     def old_name() -> None:
-        deprecated("tradeloom.plugin.OldName", since="0.3", use_instead="NewName")
+        deprecated("tradeloom.plugin.OldName", since="0.3", use_instead="NewName", removed_in="0.4")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -172,10 +173,32 @@ def test_a_deprecated_name_warns_where_it_is_used() -> None:
     assert warning.category is TradeloomDeprecationWarning
     assert issubclass(TradeloomDeprecationWarning, DeprecationWarning)
     assert str(warning.message) == (
-        "tradeloom.plugin.OldName is deprecated since tradeloom 0.3 and will be removed in a "
-        "later release; use NewName"
+        "tradeloom.plugin.OldName is deprecated since tradeloom 0.3 and will be removed in "
+        "tradeloom 0.4; use NewName"
     )
     assert (warning.filename, warning.lineno) == (__file__, _line_of("old_name()  # the line"))
+
+
+@pytest.mark.parametrize(
+    ("since", "removed_in"), [("0.3", "0.3"), ("0.3", "0.2"), ("1.2", "1.2.5")]
+)
+def test_a_deprecation_is_removed_in_a_later_minor_release(since: str, removed_in: str) -> None:
+    with pytest.raises(ValueError, match=rf"^x: removed in {removed_in}, not a later minor "):
+        deprecated("x", since=since, use_instead="y", removed_in=removed_in)
+
+
+def test_every_deprecation_names_its_release_in_the_changelog() -> None:
+    """CHANGELOG.md's Deprecated entries say the release that removes each (the warnings'
+    own), never a later release unnamed."""
+    from tradeloom.plugins.protocols_symbols import REMOVED_IN
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    deprecated_part = re.split(r"\n##+ ", text.split("\n### Deprecated\n", 1)[1], maxsplit=1)[0]
+    entries = [e for e in deprecated_part.split("\n- ") if e.strip()]
+    assert entries
+    assert [
+        e[:60] for e in entries if f"removed in {REMOVED_IN}" not in e.replace("\n  ", " ")
+    ] == []
 
 
 def _line_of(text: str) -> int:

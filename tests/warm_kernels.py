@@ -57,7 +57,7 @@ def commands(out: Path) -> list[list[str]]:
     ]  # fmt: skip
 
 
-HEAVY = {("tradeloom.sweep.batch_kernel", "run_variants"), ("tradeloom.core.bar", "run_bars")}
+HEAVY = {("tradeloom.sweep.batch_kernel", "_run_variants"), ("tradeloom.core.bar", "run_bars")}
 """The kernels that are most of an empty cache's compile (module, name): the sweep's
 batch kernel and the bar's step, which it calls and a run calls (36 of its 48 s)."""
 

@@ -216,9 +216,9 @@ def __getattr__(name: str) -> object:
     # the deprecated names, importable for at least one minor release (CHANGELOG.md)
     if name in _RENAMED:
         from tradeloom._deprecated import deprecated
-        from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE
+        from tradeloom.plugins.protocols_symbols import DEPRECATED_SINCE, REMOVED_IN
 
         instead = _RENAMED[name]
-        deprecated(f"tradeloom.plugin.{name}", DEPRECATED_SINCE, instead)
+        deprecated(f"tradeloom.plugin.{name}", DEPRECATED_SINCE, instead, removed_in=REMOVED_IN)
         return globals()[instead]
     raise AttributeError(f"module 'tradeloom.plugin' has no attribute {name!r}")

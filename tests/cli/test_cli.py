@@ -154,20 +154,15 @@ RUN_PARAMS = [p for p in STRATEGY_PARAMS if p.values[0] != ROOT / "strategies" /
 whole, as the README's first command, in `test_the_default_strategy_runs_unmodified`."""
 
 
-def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``tradeloom`` in a venv with the example plugin installed if the file needs it (its
-    kinds come from the package's entry point), else `main` in this process: the file's
+def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``tradeloom validate`` in a venv with the example plugin installed if the file needs
+    it (its kinds come from the package's entry point; made once, `example_commands`, and
+    read by tests/test_example_plugin.py too), else `main` in this process: the file's
     run through the command in a process is `test_every_strategy_file_runs`."""
     if _needs_example_plugin(path):
-        return request.getfixturevalue("example_venv").tradeloom  # type: ignore[no-any-return]
-    return request.getfixturevalue("in_process")  # type: ignore[no-any-return]
-
-
-def _command(path: Path, request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """``tradeloom`` here, or in a venv with the example plugin installed if the file needs it."""
-    if _needs_example_plugin(path):
-        return request.getfixturevalue("example_venv").tradeloom  # type: ignore[no-any-return]
-    return tradeloom
+        return request.getfixturevalue("example_commands").validate  # type: ignore[no-any-return]
+    in_process = request.getfixturevalue("in_process")
+    return lambda file: in_process("validate", file)
 
 
 def _notes(path: Path, doc: dict[str, Any]) -> str:
@@ -268,7 +263,7 @@ def _check_run_dir(out: Path, proc: subprocess.CompletedProcess[str], name: str)
 def test_every_strategy_file_validates(path: Path, request: pytest.FixtureRequest) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
 
-    proc = _validator(path, request)("validate", _rel(path))
+    proc = _validator(path, request)(_rel(path))
 
     expected = kelly_warnings(path, _rel(path)) + _notes(path, doc)
     assert (proc.returncode, proc.stderr) == (0, expected)
@@ -301,11 +296,17 @@ def test_every_strategy_file_runs(
         folder = request.getfixturevalue("ram_tmp_path")
         _runs_on_the_exchange_emulator(path, doc, folder, monkeypatch, capsys)
         return
+    if _needs_example_plugin(path):
+        # in the example plugin's venv, whole: the run its own tests read, made once
+        # (`example_commands`: a new interpreter a run there)
+        proc, out = request.getfixturevalue("example_commands").run(_rel(path))
+        metrics = _check_run_dir(out, proc, doc["name"])
+        assert metrics["bars"] == doc["data"]["bars"]
+        return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
 
-    run = _command(path, request)
-    proc = run("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
+    proc = tradeloom("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
 
     metrics = _check_run_dir(out, proc, doc["name"])
     resolved = yaml.safe_load((out / "strategy.yaml").read_text())

@@ -3,8 +3,8 @@ refused first, at the same ``FILE:LINE:COL`` with the same line; every problem o
 section in one round; and what validate only warns of (Kelly on probabilities that are
 not calibrated), every mode says.
 
-The hostile corpus run both ways is `tests/test_hostile_corpus.py`; every case of the
-hostile-input tests that validate refuses, run refuses alike (`tests/test_hostile_input.py`'s
+The hostile corpus run both ways is `tests/hostile/test_corpus.py`; every case of the
+hostile-input tests that validate refuses, run refuses alike (`tests/hostile/test_input.py`'s
 ``refused``); every shipped file validates and runs (`tests/cli/test_cli.py`).
 """
 

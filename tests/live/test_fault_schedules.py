@@ -81,7 +81,10 @@ The new tests' long hunt (`scripts/hunt.sh --faults`):
 (first run: seed 81, 60 examples of the hand, 65 kills; seed 82, 200 of the hand with
 245 kills and 98 of the universe's promotion with 108 kills: none failing.)
 
-A few fixed examples replay schedules that once broke the runner.
+A few fixed examples replay schedules that once broke the runner. The suite runs those
+alone (a property with none, the universe's promotion, draws one derandomized schedule):
+each is a whole live run killed and restarted; a hunt (`scripts/hunt.sh --faults`, or
+``TRADELOOM_HUNT=1``) draws after them (`tests.hunting.fixed_then_drawn`).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ pytest.register_assert_rewrite("fault_shapes")
 from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from tests.hunting import fixed_then_drawn  # noqa: E402
 from tests.live.fault_shapes import (  # noqa: E402
     DECIDED,
     END,
@@ -152,21 +156,26 @@ MEMBER_PROMOTING = SHAPES["member_promoting"]
 ORDER = ONE.order_route
 
 EXAMPLES = os.environ.get("TRADELOOM_FAULT_EXAMPLES")
-"""The long hunt's examples per test (unset: a derandomized one, and the fixed ones)."""
+"""The long hunt's examples per test (unset: the fixed ones, in a hunt a derandomized one
+after them; `tests.hunting.fixed_then_drawn`)."""
 
 _AROUND = settings(
     max_examples=int(EXAMPLES or "1"),
     deadline=None,
     derandomize=EXAMPLES is None,
+    phases=fixed_then_drawn(),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
+_DRAWN = settings(_AROUND, phases=fixed_then_drawn(fixed=False))
+"""`_AROUND` for a property with no fixed example: the suite draws its derandomized one."""
 
 
 @settings(
     # a long hunt: TRADELOOM_FAULT_EXAMPLES=300 (`test_fault_shapes`'s docstring)
     max_examples=int(os.environ.get("TRADELOOM_FAULT_EXAMPLES", "2")),
     deadline=None,
+    phases=fixed_then_drawn(),
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(schedule=schedules(ONE), crash_points=crashes, swap_at=swaps)
@@ -614,7 +623,7 @@ UNIVERSE_PROMOTING = SHAPES["universe_promoting"]
 
 
 @pytest.mark.slow
-@_AROUND
+@_DRAWN
 @given(
     schedule=schedules(UNIVERSE_PROMOTING),
     crash_points=crashes_around(PROMOTED_AT - 6, PROMOTED_AT + 4),

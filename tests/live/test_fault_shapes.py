@@ -12,9 +12,11 @@ another run's), and started again with the same files each time. The properties 
 each venue's position the journal's, no order left unknown, no emulator error, no bar
 rebalanced twice.
 
-CI runs a derandomized few examples per shape and the schedules that once broke a
-restart. A long hunt (the note of the issue that asked for it quotes its seeds and
-counts), one shape at a time:
+CI runs the schedules that once broke a restart (each shape's fixed examples; the
+portfolio file, which has none, one derandomized draw: `tests.hunting.fixed_then_drawn`);
+``TRADELOOM_FAULT_EXAMPLES`` or ``TRADELOOM_HUNT=1`` draws after them. A long hunt
+(the note of the issue that asked for it quotes its seeds and counts), one shape at a
+time:
 
     TRADELOOM_FAULT_EXAMPLES=300 pytest -p no:xdist \\
         tests/live/test_fault_shapes.py --hypothesis-seed=N -k router
@@ -35,6 +37,7 @@ pytest.register_assert_rewrite("fault_shapes")
 
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 
+from tests.hunting import fixed_then_drawn  # noqa: E402
 from tests.live.fault_shapes import (  # noqa: E402
     HISTORY,
     SHAPES,
@@ -63,9 +66,12 @@ _SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize="TRADELOOM_FAULT_EXAMPLES" not in os.environ,
+    phases=fixed_then_drawn(),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
+_DRAWN = settings(_SETTINGS, phases=fixed_then_drawn(fixed=False))
+"""`_SETTINGS` for a shape with no fixed example: the suite draws its derandomized one."""
 ORDER = "POST /api/v3/order"
 PERP_ORDER = "POST /fapi/v1/order"
 INTERNAL = "Internal error; unable to process your request."
@@ -114,7 +120,7 @@ def test_an_allocating_universe_survives_faults_kills_and_journal_damage(
     survive(SHAPES["allocating"], schedule, crash_points)
 
 
-@_SETTINGS
+@_DRAWN
 @given(schedule=schedules(SHAPES["portfolio"]), crash_points=crashes)
 def test_a_portfolio_file_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.live.live_emulated import emulated_run, rows
-from tests.live.test_review_regressions import FAST, ORDER, drive, ticks
+from tests.live.test_restart_and_kill_edges import FAST, ORDER, drive, ticks
 from tradeloom.testing import DoubledTrade
 
 

@@ -36,7 +36,13 @@ from tradeloom.reporting.metrics import day_ends, values_performance
 from tradeloom.reporting.statistics import buy_and_hold_return, calmar, drawdown_duration
 from tradeloom.sweep.batch import METRIC_KEYS, run_batch
 from tradeloom.sweep.batch_figures import FigureBuffers, variant_figures
-from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
+from tradeloom.sweep.batch_kernel import (
+    COUNTS,
+    MAX_CODE,
+    TRADE_WIDTH,
+    VariantBatch,
+    run_variants,
+)
 from tradeloom.sweep.batch_start import BatchStart
 from tradeloom.sweep.stages import Series, StageHashes
 
@@ -117,12 +123,10 @@ def _old_metrics(
     equity = np.empty((1, n))
     counts = np.zeros((1, COUNTS))
     rejections = np.zeros((1, MAX_CODE), np.int64)
+    batch = VariantBatch(inputs, begin, start.sym, start.port, equity, counts, rejections)
     trade_buffer, n_trades, _ = run_variants(
-        inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
-        begin.prm, begin.acct, start.sym, start.port, begin.limits, begin.limits_at,
-        begin.sent_at, equity, counts, rejections, np.empty((8192, EV_WIDTH)),
-        np.empty((64, TRADE_WIDTH)),
-    )  # fmt: skip
+        batch, np.empty((8192, EV_WIDTH)), np.empty((64, TRADE_WIDTH))
+    )
     own = trade_buffer[:n_trades, 1:]
     pnl = own[:, TRADE.place("pnl")]
     size = own[:, TRADE.place("quantity")] * own[:, TRADE.place("entry_price")]

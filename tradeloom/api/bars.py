@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = [
+    "bind_bars",
     "check_symbol",
     "check_timeframe",
     "frame_section",
@@ -130,6 +131,18 @@ def new_file(path: Any) -> Path:
     if file.exists() or file.is_symlink():  # never written over: it may be the user's own
         raise UserError(f"path: {file} exists; give a new file to write the bars to")
     return file
+
+
+def bind_bars(config: StrategyConfig, bars: pd.DataFrame) -> StrategyConfig:
+    """Return ``config`` (whose data is ``kind: frame``) with ``bars`` as its data
+    (`tradeloom.plugins.data.frame.FrameParams.with_frame`)."""
+    from dataclasses import replace
+
+    from tradeloom.plugins.data.frame import FrameParams
+
+    params = config.data.params
+    assert isinstance(params, FrameParams)
+    return replace(config, data=replace(config.data, params=params.with_frame(bars)))
 
 
 def written_section(bars: pd.DataFrame, file: Path, section: Mapping[str, Any]) -> dict[str, Any]:

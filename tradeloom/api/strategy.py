@@ -143,7 +143,7 @@ class Strategy:
                     file, overrides, document=document, load_plugins=of._same_plugins
                 )
             if bars is not None:
-                from tradeloom.plugins.data.frame import bind_bars
+                from tradeloom.api.bars import bind_bars
 
                 config = bind_bars(config, bars)
             built = build_pipeline(config)  # the components' own checks, as validate's

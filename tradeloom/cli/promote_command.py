@@ -15,10 +15,52 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from tradeloom.arguments import given_path
+from tradeloom.cli.options import add_reason
 from tradeloom.errors import UserError
 
-__all__ = ["promote", "rollback"]
+__all__ = ["add_parsers", "promote", "rollback"]
+
+
+def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``promote`` and ``rollback`` to the ``tradeloom`` command's subcommands."""
+    parser = commands.add_parser(
+        "promote",
+        help="promote a paper or live run's challenger (through its canary), at its next bar",
+        description="""Put a challenger's model in place of a running paper or live run's model
+        at its next bar, by the path a passed gate takes: through its canary when its
+        promote_when declares one (a fraction of the champion's size, with rollback rules), at
+        once otherwise; a challenger whose canary is in progress becomes the full champion.
+        Checked first against the journal, by the rules the running process applies (no other
+        stage in progress, the challenger in shadow, its model against the model in force): a
+        refusal is one line and exit 2. Journaled as model_swapped, canary_started or
+        canary_passed, by cli.""",
+    )
+    parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
+    parser.add_argument(
+        "--challenger",
+        required=True,
+        metavar="NAME",
+        help="the challenger (challengers[].name; a portfolio file's strategy's: STRATEGY/NAME)",
+    )
+    add_reason(parser)
+    parser.set_defaults(command=promote)
+
+    parser = commands.add_parser(
+        "rollback",
+        help="roll a paper or live run's canary, or its watched promotion, back: the "
+        "champion's model, at its next bar",
+        description="""End the canary in progress, or the watch after a full promotion: the
+        previous champion's model (its file kept when the canary or the promotion started)
+        decides again at its full size from the next bar, by the swap's path. Exit 2 with one
+        line when neither is in progress. Journaled as model_swapped and canary_rolled_back or
+        promotion_rolled_back, by cli.""",
+    )
+    parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
+    add_reason(parser)
+    parser.set_defaults(command=rollback)
 
 
 def promote(args: argparse.Namespace) -> int:

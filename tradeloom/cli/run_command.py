@@ -4,10 +4,14 @@ and the notes it prints first; the file loaded and built once for every command.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tradeloom.arguments import given_path, positive_int
+from tradeloom.cli.options import add_set
 from tradeloom.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
@@ -18,11 +22,93 @@ if TYPE_CHECKING:
     from tradeloom.schemas.portfolio_file import PortfolioConfig
     from tradeloom.schemas.yaml_loader import YamlDocument
 
+__all__ = ["add_parser", "portfolio_pipelines"]
+
 _DRIVERS: dict[str, Literal["auto", "batch", "per_bar"]] = {
     "auto": "auto",
     "batch": "batch",
     "per-bar": "per_bar",
 }
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``run`` to the ``tradeloom`` command's subcommands."""
+    parser = commands.add_parser("run", help="validate a strategy file and run it")
+    parser.add_argument("file", type=given_path)
+    parser.add_argument("--mode", choices=["backtest", "paper", "live"], default="backtest")
+    parser.add_argument(
+        "--out",
+        type=_folder,
+        help="run directory (default: runs/<name>-<time> for a backtest; runs/<name>-<mode> "
+        "for paper and live, so that the same command restarts the run)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "simulated"],
+        default="wall",
+        help="paper: simulated plays the strategy's own bars (synthetic, file) through the "
+        "built-in exchange emulator, with no exchange and no keys (default: wall, the "
+        "exchange's bars as they close)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_speed,
+        metavar="Nx",
+        help="--clock simulated: play bars at N times real time, or max (default 3600x: an "
+        "hourly bar a second)",
+    )
+    parser.add_argument(
+        "--max-bars",
+        type=positive_int,
+        metavar="N",
+        help="paper and live: stop once N live bars are traded (default: run until stopped); "
+        "a tick that catches up on several closed bars trades them all, and the last line "
+        "says how many",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,  # else it would reset 'tradeloom --quiet run'
+        help="no progress bars; paper and live: no line per bar on stdout",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=["auto", "batch", "per-bar"],
+        default="auto",
+        help="auto or batch: every bar in one call of the compiled core (it stops only "
+        "where a plugin's component or a monitor needs Python); per-bar: one bar at a "
+        "time with the features stepped, as live trading runs (same journal)",
+    )
+    add_set(parser)
+    parser.add_argument(
+        "--variant",
+        metavar="SWEEP_DIR:ROW",
+        help="run a sweep's variant: the overrides of row ROW of SWEEP_DIR/results.parquet "
+        "(its number, or its key), before any --set",
+    )
+    parser.set_defaults(command=_run)
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, was empty (use . for this folder)")
+    return Path(text)
+
+
+def _speed(text: str) -> float:
+    """``--speed``: ``60x`` (60 times real time) or ``max`` (no waiting)."""
+    if text.strip().lower() == "max":
+        return math.inf
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a speed such as 60x (60 times real time) or max, was '{text}'"
+        )
+    return value
 
 
 def _load(

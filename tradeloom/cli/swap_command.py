@@ -14,10 +14,50 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from tradeloom.arguments import given_path
+from tradeloom.cli.options import add_reason
 from tradeloom.errors import UserError
 
-__all__ = ["model_run", "swap"]
+__all__ = ["add_parser", "model_run", "swap"]
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``swap`` to the ``tradeloom`` command's subcommands."""
+    parser = commands.add_parser(
+        "swap",
+        help="swap a paper or live run's model for a saved one, at its next bar",
+        description="""Put a fold another run saved (its models/index.json) in place of a
+        running paper or live run's model, between two bars, positions kept. The request is
+        checked first against the journal, by the rules the running process applies (no canary
+        or watch in progress; a saved model, the strategy's features and label, calibrated if
+        the sizing needs it; not the model in force already; the running process also predicts
+        the last bar with it): a refusal is one line and exit 2, nothing is asked, and the run
+        trades on with its model. The swap is journaled (model_swapped, with both models'
+        hashes) and its file kept in RUN_DIR/swapped/, so a restart runs the model in force
+        without the other run.""",
+    )
+    parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="RUN",
+        help="the run whose saved fold to take: its directory, or its id (a run beside RUN_DIR)",
+    )
+    parser.add_argument(
+        "--fold", type=int, default=None, metavar="N", help="the fold to take (default: its latest)"
+    )
+    parser.add_argument(
+        "--strategy",
+        default=None,
+        metavar="NAME",
+        help="a portfolio file's run: the strategy (its name:) whose model to swap; the "
+        "others keep theirs",
+    )
+    add_reason(parser)
+    parser.set_defaults(command=swap)
 
 
 def model_run(run_dir: Path, model: Path) -> Path:

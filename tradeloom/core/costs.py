@@ -9,11 +9,6 @@ here once:
 - a buy of ``notional`` at ``price`` is sized so that, with slippage and the taker fee,
   it costs no more than the notional (`tradeloom.core.kernels.sizing.sizing_quantity`,
   the compiled bar's own formula, so that every driver sizes to the same bits).
-
-Where a live run's rates come from differs by venue (a single exchange: ccxt's taker
-fee of the market; a router: each venue's ``fee_bps``, the account's tier);
-`tradeloom.engine.capabilities.fee_notes` says which, and ``tradeloom validate --mode
-live`` prints it.
 """
 
 from __future__ import annotations

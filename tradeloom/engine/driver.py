@@ -18,13 +18,12 @@ import copy
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core import records as R
 from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
 from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
@@ -60,6 +59,7 @@ from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.engine.core_spec import core_spec, sizing_year
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.health import health_halt
+from tradeloom.engine.monitor_log import RowLog
 from tradeloom.engine.row_journal import RowJournal
 from tradeloom.engine.watch import EventLog, FeatureRow, Watch, symbol_watches
 from tradeloom.engine.wiring import Pipeline
@@ -88,44 +88,6 @@ __all__ = ["Engine", "UnknownOrder"]
 _LIQUIDITY = {name: code for code, name in enumerate(L.LIQUIDITY)}
 _PURE_NEEDS = frozenset((L.NEED_SIGNAL, L.NEED_SIZE, L.NEED_CHECK, L.NEED_QUANTITY))
 """The needs whose answer never moves the venue's orders (the plugins' and its sizes)."""
-
-
-class _RowLog:
-    """What the monitors of a bulk run see: the rows read back, as they reach them."""
-
-    def __init__(self) -> None:
-        self.orders: list[Order] = []
-        self.fills: list[Fill] = []
-        self.cancellations: list[Cancellation] = []
-        self.trainings: list[ModelTraining] = []
-        self.read = 0
-        self.kept: dict[str, list[Any]] = R.dispatch(
-            {
-                R.ORDER: self.orders,
-                R.FILL: self.fills,
-                R.CANCEL: self.cancellations,
-                R.TRAINING: self.trainings,
-            },
-            # a monitor watches the orders, their fills and the model's trainings
-            without=(
-                R.SIGNAL,
-                R.DECISION,
-                R.REJECT,
-                R.HALT,
-                R.TRADE,
-                R.REGIME,
-                R.STATE,
-                R.LIQUIDATION,
-                R.EXTERNAL,
-                R.PARENT,
-                R.FUNDING,
-            ),
-        )
-        self.codes = [R.record(kind).code for kind in self.kept]
-        """The kinds of rows it keeps, by code."""
-
-    def take(self, event: RowEvent) -> None:
-        self.kept[event.kind].append(event.value)
 
 
 class UnknownOrder(KeyError):
@@ -228,7 +190,7 @@ class Engine:
         self._calendar = calendar
         self._external: Venue | None = venue
         self.bulk = bulk
-        self.log: EventLog = _RowLog() if bulk else recorder
+        self.log: EventLog = RowLog() if bulk else recorder
         self._journal_row = RowJournal(
             recorder, self.ctx, self.trades, symbols, self._record_training
         )
@@ -682,8 +644,10 @@ class Engine:
         """Show each symbol with a bar at ``t`` to its monitors and rules, in symbol
         order; journal and take each symbol's actions before the next symbol's rules."""
         assert self.watches
-        if self.bulk:
-            self._read_for_monitors()
+        if self.bulk:  # what the monitors see, from the rows since they last looked
+            log = self.log
+            assert isinstance(log, RowLog)
+            log.read_from(self.state, self.ctx)
         close = inputs.px[3, t - inputs.base]
         for s, watch in enumerate(self.watches):
             if close[s] != close[s]:  # no bar: nothing to see, nothing resolves
@@ -786,16 +750,6 @@ class Engine:
         state = self.state
         state.make_room(1)
         record_external(state.ev, state.cur, t, -1, self.ctx.ref(event))
-
-    def _read_for_monitors(self) -> None:
-        """Read what the monitors see from the rows since they last looked (bulk)."""
-        log = self.log
-        assert isinstance(log, _RowLog)
-        rows = self.state.rows(log.read)
-        log.read = self.state.count
-        wanted = np.isin(rows[:, L.E_KIND], log.codes)
-        for event in decode(rows[wanted], self.ctx).events():
-            log.take(event)
 
     def finish(self, times_ns: npt.NDArray[np.int64], symbol: str) -> None:
         """Journal what the run did: in bulk, the rows kept since the start (a backtest).

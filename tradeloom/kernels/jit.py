@@ -499,7 +499,7 @@ def core_loop(func: F) -> F:
 
     And for the bar step itself (`tradeloom.core.bar.run_bars`), which several entry
     points call once per many bars (`tradeloom.core.state.CoreState.run`, the sweep's
-    `tradeloom.sweep.batch_kernel.run_variants`): compiled once and called, not a copy
+    `tradeloom.sweep.batch_kernel.run_variants`'s kernel): compiled once and called, not a copy
     inlined into each. Inlined, the sweep's first run compiled the whole step a second
     time: 86 s of CPU and a 3.7 GB peak on an empty cache, against 32 s and 0.9 GB
     called (the same results; measured with ``/usr/bin/time`` on the suite's small

@@ -27,6 +27,7 @@ from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
     "DEPRECATED_SINCE",
+    "REMOVED_IN",
     "LiveTrainerOverSymbols",
     "LiveUniverseOfOne",
     "ModelOverSymbols",
@@ -47,6 +48,9 @@ __all__ = [
 
 DEPRECATED_SINCE = "0.1"
 """The release whose protocols are written over symbols only (issue 71)."""
+REMOVED_IN = "0.2"
+"""The release that removes the single-market forms and their names (CHANGELOG.md's
+Deprecated: one minor release of warnings)."""
 
 
 @runtime_checkable
@@ -152,6 +156,7 @@ def data_source(built: object, what: str) -> object:
         f"{what}: a {'live feed' if forms == ['closed_bars, bar_stream'] else 'data source'} "
         f"of one market ({'; '.join(forms)})",
         since=DEPRECATED_SINCE,
+        removed_in=REMOVED_IN,
         use_instead=f"{', '.join(instead)}, one market being the universe of one",
         stacklevel=3,
     )
@@ -421,6 +426,7 @@ def model_over_symbols(built: object, what: str) -> object:
             f"{what}: a live trainer of one market (train_next(bars, features), "
             "scheduled_start(bars, features))",
             since=DEPRECATED_SINCE,
+            removed_in=REMOVED_IN,
             use_instead="train_next_universe(universe, features) and "
             "scheduled_start_universe(universe, features), one market being the universe "
             "of one",
@@ -432,6 +438,7 @@ def model_over_symbols(built: object, what: str) -> object:
     deprecated(
         f"{what}: a model of one market (fit_predict(bars, features) -> ModelOutput)",
         since=DEPRECATED_SINCE,
+        removed_in=REMOVED_IN,
         use_instead="fit_predict_universe(universe, features) -> tuple[ModelOutput, ...], "
         "one market being the universe of one",
         stacklevel=3,

@@ -24,6 +24,7 @@ EXTRAS: dict[str, str] = {
     "prometheus_client": "metrics",
     "cvxpy": "allocation",
     "torch": "torch",
+    "mcp": "mcp",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

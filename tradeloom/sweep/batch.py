@@ -30,7 +30,13 @@ from tradeloom.reporting.curve_moments import NO_DAYS
 from tradeloom.reporting.metrics import daily_ends, day_ends, performance_figures
 from tradeloom.reporting.statistics import buy_and_hold_return, calmar
 from tradeloom.sweep.batch_figures import FigureBuffers, Figures, variant_figures
-from tradeloom.sweep.batch_kernel import COUNTS, MAX_CODE, TRADE_WIDTH, run_variants
+from tradeloom.sweep.batch_kernel import (
+    COUNTS,
+    MAX_CODE,
+    TRADE_WIDTH,
+    VariantBatch,
+    run_variants,
+)
 from tradeloom.sweep.batch_start import BatchStart
 from tradeloom.sweep.stages import Series
 
@@ -123,11 +129,8 @@ def run_batch(
         begin = start.variant(spec)
         counts[0, 0] = 0.0
         rejections.fill(0)
-        trade_buffer, n_trades, ev = run_variants(
-            inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
-            begin.prm, begin.acct, start.sym, start.port, begin.limits, begin.limits_at,
-            begin.sent_at, equity, counts, rejections, ev, trade_buffer,
-        )  # fmt: skip
+        batch = VariantBatch(inputs, begin, start.sym, start.port, equity, counts, rejections)
+        trade_buffer, n_trades, ev = run_variants(batch, ev, trade_buffer)
         if counts[0, 0] < 0:
             raise RuntimeError("a batched variant asked the core for Python; run it as a backtest")
         row = returns[v]

@@ -18,7 +18,10 @@ One symbol only: a universe's rows go through the backtest itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import numpy.typing as npt
 
 from tradeloom.core.bar import run_bars
 from tradeloom.core.layout import (
@@ -49,9 +52,11 @@ from tradeloom.core.records import (
     TRADE_SIZE,
     TRADE_VALUES,
 )
+from tradeloom.core.state import BarInputs
 from tradeloom.kernels.jit import kernel
+from tradeloom.sweep.batch_start import VariantStart
 
-__all__ = ["COUNTS", "MAX_CODE", "MIN_ROWS", "TRADE_WIDTH", "run_variants"]
+__all__ = ["COUNTS", "MAX_CODE", "MIN_ROWS", "TRADE_WIDTH", "VariantBatch", "run_variants"]
 
 COUNTS = 7
 """A variant's counts (`run_variants`'s ``counts`` columns)."""
@@ -69,8 +74,64 @@ MIN_ROWS = 448
 _SCRATCH = 16
 
 
-@kernel
+@dataclass(frozen=True)
+class VariantBatch:
+    """What one call of `run_variants` runs: the bars, the variants' starts, and the arrays
+    it fills with what it keeps of each.
+
+    Attributes:
+        inputs: One symbol's bars (base 0).
+        start: The variants' starting arrays: ``prm`` ``[variants, PRM_SIZE]`` (each
+            variant's `CoreSpec.vector`), ``acct`` ``[variants, ACCT_SIZE]``, their
+            drawdown ``limits`` one after another (``limits[limits_at[v]:limits_at[v +
+            1]]`` are variant ``v``'s) and ``sent_at`` (``sent_at[v + 1] - sent_at[v]``:
+            the rate limiter's ring length of ``v``).
+        sym: ``[1, SYM_SIZE]``: the symbol's starting row (the same for every variant).
+        port: The portfolio scratch's starting value (the same for every variant).
+        equity: ``[variants, bars]`` out: the equity at each bar's close.
+        counts: ``[variants, COUNTS]`` out: signals, orders, fills, fees, the last
+            halt's code and bar (0 and -1: none), the bars closed with a position held.
+        rejections: ``[variants, MAX_CODE]`` out: rejections per code.
+    """
+
+    inputs: BarInputs
+    start: VariantStart
+    sym: npt.NDArray[np.float64]
+    port: npt.NDArray[np.float64]
+    equity: npt.NDArray[np.float64]
+    counts: npt.NDArray[np.float64]
+    rejections: npt.NDArray[np.int64]
+
+
 def run_variants(
+    batch: VariantBatch, ev: npt.NDArray[np.float64], trades: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], int, npt.NDArray[np.float64]]:
+    """Run every variant of ``batch`` over its bars from its own fresh state.
+
+    Args:
+        batch: The bars, the variants' starts and the arrays to fill.
+        ev: The event rows' buffer (``[rows, EV_WIDTH]``), each variant's from its
+            first row; a larger one replaces it when a variant needs more (or it has
+            fewer than `MIN_ROWS`).
+        trades: The trade rows' buffer (``[rows, TRADE_WIDTH]``); likewise.
+
+    Returns:
+        The trade rows (`TRADE_WIDTH` columns, by variant then in order; a buffer of
+        them), their count, and the event rows' buffer: a caller that runs one variant
+        per call passes both buffers to the next call, which then allocates nothing
+        but for a variant with more rows.
+    """
+    inputs, start = batch.inputs, batch.start
+    buffer, n_trades, ev = _run_variants(
+        inputs.px, inputs.flags, inputs.score, inputs.time_ns, inputs.trainings,
+        start.prm, start.acct, batch.sym, batch.port, start.limits, start.limits_at,
+        start.sent_at, batch.equity, batch.counts, batch.rejections, ev, trades,
+    )  # fmt: skip
+    return buffer, int(n_trades), ev
+
+
+@kernel
+def _run_variants(
     px: np.ndarray,
     flags: np.ndarray,
     score: np.ndarray,
@@ -89,32 +150,7 @@ def run_variants(
     ev: np.ndarray,
     trades: np.ndarray,
 ) -> tuple[np.ndarray, int, np.ndarray]:
-    """Run every row of ``prm`` over the bars from its own fresh state.
-
-    Args:
-        px, flags, score, time_ns, trainings: One symbol's bars (`BarInputs`), base 0.
-        prm: ``[variants, PRM_SIZE]``: each variant's parameters (`CoreSpec.vector`).
-        acct0: ``[variants, ACCT_SIZE]``: each variant's starting account.
-        sym0: ``[1, SYM_SIZE]``: the symbol's starting row (the same for every variant).
-        port0: The portfolio scratch's starting value (the same for every variant).
-        limits: Every variant's drawdown limits, one after another;
-            ``limits[limits_at[v]:limits_at[v + 1]]`` are variant ``v``'s.
-        sent_at: ``sent_at[v + 1] - sent_at[v]``: the rate limiter's ring length of ``v``.
-        equity: ``[variants, bars]`` out: the equity at each bar's close.
-        counts: ``[variants, COUNTS]`` out: signals, orders, fills, fees, the last
-            halt's code and bar (0 and -1: none), the bars closed with a position held.
-        rejections: ``[variants, MAX_CODE]`` out: rejections per code.
-        ev: The event rows' buffer (``[rows, EV_WIDTH]``), each variant's from its
-            first row; a larger one replaces it when a variant needs more (or it has
-            fewer than `MIN_ROWS`).
-        trades: The trade rows' buffer (``[rows, TRADE_WIDTH]``); likewise.
-
-    Returns:
-        The trade rows (`TRADE_WIDTH` columns, by variant then in order; a buffer of
-        them), their count, and the event rows' buffer: a caller that runs one variant
-        per call passes both buffers to the next call, which then allocates nothing
-        but for a variant with more rows.
-    """
+    """`run_variants`'s compiled body: its batch's arrays one by one, as numba takes them."""
     n_var = prm.shape[0]
     inputs = (px, flags, score, time_ns, trainings)
     n = px.shape[1]

@@ -30,15 +30,15 @@ from tradeloom.plugins.protocols_symbols import LiveUniverseOfOne, UniverseOfOne
 KINDS = ("one_market", "one_market_universe")
 WARNING = (
     "data kind 'one_market' of plugin 'one_market_data': a data source of one market "
-    "(load() -> Bars) is deprecated since tradeloom 0.1 and will be removed in a later "
-    "release; use load_universe() -> Universe, one market being the universe of one"
+    "(load() -> Bars) is deprecated since tradeloom 0.1 and will be removed in tradeloom "
+    "0.2; use load_universe() -> Universe, one market being the universe of one"
 )
 
 
 FEED_WARNING = (
     "data kind 'one_market_feed' of plugin 'one_market_data': a data source of one market "
     "(load() -> Bars; closed_bars, bar_stream) is deprecated since tradeloom 0.1 and will be "
-    "removed in a later release; use load_universe() -> Universe, closed_bars_of(symbol, ...) "
+    "removed in tradeloom 0.2; use load_universe() -> Universe, closed_bars_of(symbol, ...) "
     "and bar_stream_of(symbol, ...), one market being the universe of one"
 )
 

@@ -33,7 +33,7 @@ from tradeloom.schemas import load_strategy
 WARNING = (
     "model kind 'one_market_rf' of plugin 'one_market_model': a model of one market "
     "(fit_predict(bars, features) -> ModelOutput) is deprecated since tradeloom 0.1 and will "
-    "be removed in a later release; use fit_predict_universe(universe, features) -> "
+    "be removed in tradeloom 0.2; use fit_predict_universe(universe, features) -> "
     "tuple[ModelOutput, ...], one market being the universe of one"
 )
 
@@ -132,7 +132,7 @@ def test_a_single_market_model_runs_through_the_cli_with_a_deprecation(tmp_path:
 TRAINER_WARNING = (
     "model kind 'universe_rf' of plugin 'one_market_model': a live trainer of one market "
     "(train_next(bars, features), scheduled_start(bars, features)) is deprecated since "
-    "tradeloom 0.1 and will be removed in a later release; use "
+    "tradeloom 0.1 and will be removed in tradeloom 0.2; use "
     "train_next_universe(universe, features) and scheduled_start_universe(universe, "
     "features), one market being the universe of one"
 )

@@ -9,17 +9,17 @@ bars are the bars of the same frame written as a file and read by ``kind: csv`` 
 ``parquet``, with the same problems named the same way (a row is named by its position
 in the frame, from 0).
 
-The frame travels with the validated strategy (`bind_bars`), not in its document: a
-strategy file cannot name a frame, and ``kind: frame`` in a file is refused in one line
-saying so.
+The frame travels with the validated strategy (`FrameParams.with_frame`, bound by
+`tradeloom.api.bars.bind_bars`), not in its document: a strategy file cannot name a
+frame, and ``kind: frame`` in a file is refused in one line saying so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import PrivateAttr, model_validator
 
@@ -30,14 +30,10 @@ from tradeloom.plugins.data.joined import build_joined
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
-if TYPE_CHECKING:
-    from tradeloom.schemas.config import StrategyConfig
-
 __all__ = [
     "FRAME_SOURCE",
     "FrameParams",
     "FrameSource",
-    "bind_bars",
     "build_frame",
     "frame_symbols",
     "kept_settings",
@@ -63,8 +59,18 @@ class FrameParams(BarsParams):
 
     @property
     def frame(self) -> pd.DataFrame | None:
-        """Return the frame bound to these keys (`bind_bars`), or None."""
+        """Return the frame bound to these keys (`with_frame`), or None."""
         return self._frame
+
+    def with_frame(self, bars: pd.DataFrame) -> FrameParams:
+        """Return these keys with ``bars`` bound as their frame.
+
+        The frame is held as it is with pandas' copy-on-write (a change the caller makes
+        to it afterwards copies it first), else copied.
+        """
+        bound = self.model_copy()
+        bound._frame = bars.copy(deep=not _copy_on_write())
+        return bound
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class FrameSource(FileSource):
 
 
 def build_frame(params: FrameParams, ctx: BuildContext) -> FrameSource:
-    """Return the ``frame`` source of the frame bound to ``params`` (`bind_bars`).
+    """Return the ``frame`` source of the frame bound to ``params`` (`FrameParams.with_frame`).
 
     Raises:
         ParamError: No frame is bound: a strategy file named ``kind: frame``.
@@ -134,19 +140,6 @@ def build_frame(params: FrameParams, ctx: BuildContext) -> FrameSource:
         params.auxiliary, params.order_book, ctx, params.validation, exchange=False
     )
     return FrameSource(Path(FRAME_SOURCE), "parquet", params, auxiliary, bars)
-
-
-def bind_bars(config: StrategyConfig, bars: pd.DataFrame) -> StrategyConfig:
-    """Return ``config`` (whose data is ``kind: frame``) with ``bars`` as its data.
-
-    The frame is held as it is with pandas' copy-on-write (a change the caller makes to
-    it afterwards copies it first), else copied.
-    """
-    params = config.data.params
-    assert isinstance(params, FrameParams)
-    bound = params.model_copy()
-    bound._frame = bars.copy(deep=not _copy_on_write())
-    return replace(config, data=replace(config.data, params=bound))
 
 
 def frame_symbols(bars: pd.DataFrame, column: str) -> list[str]:

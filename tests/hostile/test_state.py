@@ -42,7 +42,7 @@ from tests import forkserver
 from tests.pg_server import PG_URL
 from tradeloom.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STRATEGY = ROOT / "tests" / "sweep" / "small_strategy.yaml"
 FAST = ["--set", "data.bars=700", "--set", "model.walk_forward.train_window=300"]
 TIMEOUT = 120.0

@@ -30,17 +30,17 @@ from tests.cli.test_cli import _model_overrides
 from tests.hunting import HUNT
 from tradeloom.cli.main import main
 
-sys.path.insert(0, str(Path(__file__).parent / "hostile"))
+sys.path.insert(0, str(Path(__file__).parent))
 from tests.hostile.mutations import mutate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "strategies").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
 CASES = 520
 """Mutations validated in this process (at least 500 per run, the issue's floor)."""
 RUN_STRIDE = 1 if HUNT else 4
 """Of the rounds over the files (a case a file each), every this many again as backtests
 beside their validate (a quarter in the suite, whose budget a whole run of each case
-exceeds; all in a hunt, ``scripts/hunt.sh tests/test_hostile_corpus.py``)."""
+exceeds; all in a hunt, ``scripts/hunt.sh tests/hostile/test_corpus.py``)."""
 SUBPROCESS_CASES = 12
 """Of which this many again through the installed command, in a subprocess."""
 BOUND_SECONDS = 60.0

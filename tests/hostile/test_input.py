@@ -4,7 +4,7 @@ never a traceback. Each of these failed on the code before the fix (7f587ca).
 
 Live-run cases (hot reload, signals, a full disk) are in
 ``tests/live/test_hostile_live.py``; the seeded mutation corpus is in
-``tests/test_hostile_corpus.py``.
+``tests/hostile/test_corpus.py``.
 """
 
 from __future__ import annotations
@@ -628,7 +628,7 @@ def test_a_binary_file_as_csv_data_is_a_data_line_not_zero_bars(
     # its row count (no newline: "0 bars") made the model's window the culprit
     data = tmp_path / "bars.csv"
     data.write_bytes(b"\x00\x01\xff" * 50)
-    text = (Path(__file__).resolve().parents[1] / "strategies" / "btc_rf.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "strategies" / "btc_rf.yaml").read_text()
     text = text.replace("  kind: synthetic\n", f"  kind: csv\n  path: {data}\n")
     text = text.replace("  bars: 20000\n", "").replace('  start: "2023-01-01T00:00:00Z"\n', "")
     path = tmp_path / "s.yaml"

@@ -1,4 +1,6 @@
-"""Regressions of the live runner's review: each test failed before its fix.
+"""A live run's kills and restarts at their edges (a stop and a signal exit in one bar, a
+kill just after a restart, a failed training or poll before one...): each test failed
+before its fix.
 
 The runs trade the loopback emulator on its clock (`live_emulated`); a strategy that
 trains its first fold from the history and trades often (``FAST``) keeps them short.

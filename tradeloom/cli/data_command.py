@@ -1,0 +1,22 @@
+"""``tradeloom data``: market data, its actions ``fetch`` (`tradeloom.cli.data_fetch`) and
+``record-book`` (`tradeloom.cli.data_record_book`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tradeloom.cli.data_fetch import add_fetch_parser
+from tradeloom.cli.data_record_book import add_record_book_parser
+
+__all__ = ["add_parser"]
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``data`` and its actions to the ``tradeloom`` command's subcommands."""
+    parser = commands.add_parser(
+        "data", help="market data: download exchange bars, record order books"
+    )
+    actions = parser.add_subparsers(required=True, metavar="ACTION")
+    add_fetch_parser(actions)
+    add_record_book_parser(actions)

@@ -1,0 +1,41 @@
+"""``tradeloom status RUN_DIR``: what a run is doing, from its journal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from tradeloom.arguments import given_path
+
+__all__ = ["add_parser", "show_status"]
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``status`` to the ``tradeloom`` command's subcommands."""
+    parser = commands.add_parser(
+        "status",
+        help="what a run is doing: trading state, position, orders, equity, last bar, errors",
+        description="""Show a run's trading state (ACTIVE, REDUCING or HALTED, and why), its
+        positions, open orders, equity and today's P&L, the last bar and how long ago it
+        closed, data staleness, health and the last errors, from its journal. Works while a
+        paper or live run trades (it reads the journal without locking it), after it stopped or
+        was killed, and on a backtest's directory. Exit 0, or 2 with one line when RUN_DIR is
+        not a run or its journal cannot be read.""",
+    )
+    parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(command=show_status)
+
+
+def show_status(args: argparse.Namespace) -> int:
+    """Print the run's status; return the exit code."""
+    from tradeloom.engine.status import format_status
+    from tradeloom.engine.status_rows import read_status
+
+    status = read_status(args.run_dir)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(format_status(status))
+    return 0
