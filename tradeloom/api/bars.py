@@ -24,6 +24,7 @@ __all__ = [
     "check_timeframe",
     "frame_section",
     "new_file",
+    "reread_section",
     "written_section",
 ]
 
@@ -169,3 +170,13 @@ def written_section(bars: pd.DataFrame, file: Path, section: Mapping[str, Any]) 
         frame.to_csv(file, index=False)
     rest = {k: v for k, v in section.items() if k != "kind"}
     return {"kind": kind, "path": str(file), **rest}
+
+
+def reread_section(config: StrategyConfig, file: Path) -> dict[str, Any] | None:
+    """Return the data section by which another process reads ``config``'s bars: None when
+    it reads them from its source already, else (bars handed as a DataFrame) the section
+    reading them from ``file``, where they are written (`written_section`)."""
+    bars = getattr(config.data.params, "frame", None)  # (`FrameParams.frame`)
+    if bars is None:
+        return None
+    return written_section(bars, file, dict(config.document.get("data") or {}))

@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ from tradeloom.api.bars import (
     check_timeframe,
     frame_section,
     new_file,
+    reread_section,
     written_section,
 )
 from tradeloom.api.calls import as_path, kind_of, progress_and_logs, user_errors
@@ -265,19 +269,36 @@ class Strategy:
         """
         from tradeloom.backtest.run import hold_strategy, run_strategy
         from tradeloom.engine.wiring import build_pipeline
+        from tradeloom.kernels.first_run import chosen_forms
 
         if driver not in _DRIVERS:
             raise UserError(
                 f"driver: expected {', '.join(_DRIVERS)}, was {driver!r} (the --driver of run)"
             )
         folder = None if out is None else as_path(out, "out", "a run folder")
-        with progress_and_logs(quiet):
+        # the command's rules: its native threads, its kernels' forms on a first run
+        rerun = functools.partial(self._warm_words, driver)
+        with progress_and_logs(quiet), _native_threads(), chosen_forms(rerun):
             # components are built for each run: a run changes them (a model's folds)
             pipeline, self._built = self._built or build_pipeline(self.config), None
             if folder is None:
                 return Run(None, held=hold_strategy(pipeline, self._plugins, driver=driver))
             outcome = run_strategy(pipeline, self._plugins, out=folder, driver=driver, option="out")
         return Run(outcome.run_dir)
+
+    def _warm_words(self, driver: str, folder: Path) -> list[str]:
+        """Return the ``tradeloom warm`` arguments that compile the kernels this strategy's
+        backtest uses (`tradeloom.kernels.first_run.Rerun`), its inputs that only this
+        process holds (a mapping's temporary file, a frame's bars) written into ``folder``."""
+        file = self._file
+        if self._document_source == DICT_SOURCE:  # its folder goes with this strategy
+            file = Path(shutil.copyfile(file, folder / file.name))
+        overrides = list(self._overrides)
+        section = reread_section(self.config, folder / "bars.parquet")
+        if section is not None:
+            overrides.append(f"data={json.dumps(section)}")
+        words = [str(file.resolve()), "--driver", driver.replace("_", "-")]
+        return [*words, *(f"--set={word}" for word in overrides)]
 
     @user_errors
     def sweep(
@@ -360,14 +381,13 @@ class Strategy:
         keep = tempfile.TemporaryDirectory(prefix=f"tradeloom-{self.name}-sweep-")
         folder = Path(keep.name) / "sweep" if out is None else as_path(out, "out", "a sweep folder")
         argv += ["--out", os.fspath(folder)]
-        bars = getattr(self.config.data.params, "frame", None)  # (`FrameParams.frame`)
-        if bars is not None:  # a sweep's workers are processes: they read the frame's file
-            section = dict(self.config.document.get("data") or {})
-            section = written_section(bars, Path(keep.name) / "bars.parquet", section)
+        # a sweep's workers are processes: they read a frame's bars from a file
+        section = reread_section(self.config, Path(keep.name) / "bars.parquet")
+        if section is not None:
             argv += ["--set", f"data={json.dumps(section)}"]
         try:
             args = _parse(parser, argv)
-            with progress_and_logs(quiet):
+            with progress_and_logs(quiet), _native_threads():
                 outcome = sweep(resolve_settings(args))
             ranked = pd.DataFrame(outcome.ranked).reset_index(drop=True)
         finally:
@@ -396,10 +416,21 @@ class Strategy:
         """
         from tradeloom.diagnostics.lookahead import check_lookahead
 
-        with progress_and_logs(True):  # the internal runs' logs; the findings are printed below
+        # the internal runs' logs; the findings are printed below
+        with progress_and_logs(True), _native_threads():
             return check_lookahead(
                 self.config, points=points, seed=seed, progress=None if quiet else print
             )
+
+
+def _native_threads() -> contextlib.AbstractContextManager[None]:
+    """Return the block's native threads as the command's (`native_threads_in`)."""
+    from tradeloom.runtime.threads import native_threads, native_threads_in
+
+    try:
+        return native_threads_in(native_threads())
+    except ValueError as exc:  # TRADELOOM_THREADS, named
+        raise UserError(str(exc)) from None
 
 
 def _axis_value(value: Any) -> str:

@@ -6,13 +6,16 @@ WARM_ARGS`` at the lowest priority (``nice 19``), holding the kernel cache's loc
 ``TRADELOOM_COMPILE_LOCK_FD``) until it ends, and writes what it compiled
 (`tradeloom.kernels.first_run.RECORD`, JSON): its pid and command, its exit code, its wall and
 CPU seconds, the seconds compiling took and the seconds of each kernel it compiled.
-Its output goes to ``background-compile.log`` beside the lock.
+Its output goes to ``background-compile.log`` beside the lock. The folder of its inputs
+that the Python API wrote for it (`tradeloom.kernels.first_run.INPUTS`: a DataFrame's bars,
+a mapping's strategy file), if any, is removed when it ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +25,17 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str]) -> int:
     """Compile, at the lowest priority, what ``tradeloom warm ARGV`` runs; record it."""
+    from tradeloom.kernels.first_run import INPUTS
+
+    inputs = os.environ.pop(INPUTS, None)
+    try:
+        return _compile(argv)
+    finally:
+        if inputs:
+            shutil.rmtree(inputs, ignore_errors=True)
+
+
+def _compile(argv: Sequence[str]) -> int:
     os.nice(19)
     started = time.perf_counter(), time.process_time()
     from tradeloom.cli.main import main as tradeloom

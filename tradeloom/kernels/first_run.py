@@ -19,6 +19,12 @@ run as Python, the README's strategy takes seconds more than compiled. So
 - ``compile``: every kernel compiles in process at its first call (the suite's mode).
 - ``python``: every kernel runs as Python, whatever the cache holds.
 
+The Python API's backtest (`tradeloom.api.Strategy.backtest`) chooses by the same rule
+(`chosen_forms`), a notebook's first call as fast as the command's first run; a strategy
+whose bars the command could not read again (a DataFrame, a mapping's temporary file)
+writes them for the background compile into a folder of the kernel cache's root that the
+compile removes when it ends (`INPUTS`).
+
 Both forms give the same numbers, bit for bit (tests/kernels/test_first_run.py runs strategies
 both ways and compares every file). A run that compiles, or compiles in the background,
 says so on stderr; a run cheaper as Python is an ordinary run and says nothing.
@@ -28,9 +34,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +48,7 @@ from tradeloom.errors import UserError
 
 __all__ = [
     "ENV",
+    "INPUTS",
     "LOCK",
     "MODES",
     "NUMBA_START_SECONDS",
@@ -46,7 +56,9 @@ __all__ = [
     "PYTHON_FEATURE_SECONDS",
     "RECORD",
     "SMALL_RUN",
+    "Rerun",
     "begin",
+    "chosen_forms",
     "end",
     "mode",
     "python_is_cheaper",
@@ -97,6 +109,16 @@ LOCK = "compiling.lock"
 """The file in the kernel cache's root whose lock the background compile holds while it
 runs (its pid written in it): one at a time on the machine."""
 
+INPUTS = "TRADELOOM_COMPILE_INPUTS"
+"""The environment variable naming the folder of a background compile's inputs (its
+strategy file, its bars), which it removes when it ends."""
+
+Rerun = Sequence[str] | Callable[[Path], Sequence[str]]
+"""The ``tradeloom warm`` arguments that compile what a run uses; or, for a run whose
+inputs the command cannot read again, a function that writes them into the folder it is
+given and returns the arguments that read them there (called only when a background
+compile starts)."""
+
 RECORD = "background-compile.json"
 """The file in the kernel cache's root where the last background compile says what it
 compiled and how long that took (`tradeloom.cli.background_compile`)."""
@@ -119,8 +141,8 @@ class _Plan:
     """One run's choice between the forms."""
 
     mode: str
-    rerun: tuple[str, ...]
-    """The ``tradeloom warm`` arguments that compile what this run uses."""
+    rerun: Rerun
+    """The ``tradeloom warm`` arguments that compile what this run uses (`Rerun`)."""
     size: int | None = None
     held: dict[Callable[..., Any], bool] = field(default_factory=dict)
     cheaper: bool = False
@@ -171,12 +193,12 @@ class _Plan:
 _plan: _Plan | None = None
 
 
-def begin(rerun: Sequence[str]) -> None:
+def begin(rerun: Rerun) -> None:
     """Choose the kernels' forms for the backtest about to run (`mode`).
 
     Args:
         rerun: The arguments of ``tradeloom warm`` that compile what the run uses (its
-            file, ``--driver``, every ``--set``), for the background compile.
+            file, ``--driver``, every ``--set``), for the background compile (`Rerun`).
     """
     global _plan
     from tradeloom.kernels import jit
@@ -186,7 +208,8 @@ def begin(rerun: Sequence[str]) -> None:
         _plan = None
         jit.interpret(None)
         return
-    _plan = _Plan(chosen, tuple(rerun), compiling=chosen == "auto" and _compiling())
+    rerun = rerun if callable(rerun) else tuple(rerun)
+    _plan = _Plan(chosen, rerun, compiling=chosen == "auto" and _compiling())
     jit.interpret(_plan.python_form)
 
 
@@ -218,6 +241,17 @@ def end() -> None:
     jit.interpret(None)
 
 
+@contextmanager
+def chosen_forms(rerun: Rerun) -> Iterator[None]:
+    """Run the block (a backtest) with its kernels' forms chosen (`begin`), and compile
+    every kernel again after it (`end`)."""
+    begin(rerun)
+    try:
+        yield
+    finally:
+        end()
+
+
 def _cache_holds(func: Callable[..., Any]) -> bool:
     from tradeloom.kernels import jit
     from tradeloom.kernels.cache import holds
@@ -243,12 +277,14 @@ def _compiling() -> bool:
     return False
 
 
-def _launch(rerun: Sequence[str]) -> tuple[int, bool]:
+def _launch(rerun: Rerun) -> tuple[int, bool]:
     """Start the background compile of ``tradeloom warm RERUN`` unless one runs; return
     its pid and whether it was already running.
 
     The lock is taken here and handed to the child (its copy of the descriptor): there is
     no moment when the compile runs unlocked, and it is released when the child ends.
+    A `Rerun` function writes its inputs once the lock is held, into a new folder of
+    the cache's root that the child removes (`INPUTS`).
     """
     from tradeloom.kernels.cache_root import kernel_cache_root
 
@@ -261,16 +297,28 @@ def _launch(rerun: Sequence[str]) -> tuple[int, bool]:
         except BlockingIOError:
             return int(os.pread(fd, 32, 0).split()[0] or 0), True
         env = {**os.environ, ENV: "compile", "TRADELOOM_COMPILE_LOCK_FD": str(fd)}
-        with open(root / "background-compile.log", "ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "tradeloom.cli.background_compile", *rerun],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=env,
-                pass_fds=(fd,),
-                start_new_session=True,  # not ended by the terminal's Ctrl-C
-            )
+        inputs: Path | None = None
+        try:
+            if callable(rerun):
+                inputs = Path(tempfile.mkdtemp(prefix="inputs-", dir=root))
+                env[INPUTS] = str(inputs)
+                words = tuple(rerun(inputs))
+            else:
+                words = tuple(rerun)
+            with open(root / "background-compile.log", "ab") as log:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "tradeloom.cli.background_compile", *words],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                    pass_fds=(fd,),
+                    start_new_session=True,  # not ended by the terminal's Ctrl-C
+                )
+        except BaseException:
+            if inputs is not None:
+                shutil.rmtree(inputs, ignore_errors=True)
+            raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{child.pid}\n".encode(), 0)
         return child.pid, False
