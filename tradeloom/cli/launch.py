@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -129,6 +129,7 @@ def run_live(
             echo=None if quiet else _BarLines(),
             watch_file=portfolio is None,  # a portfolio file is not hot-reloaded
             portfolio=portfolio,
+            parity_check=_parity_check,
         )
         runner.attach_observers(stack)  # metrics and alerts: before any bar
         reason = "failed"
@@ -191,3 +192,11 @@ def _refusals(table: RefusalTable) -> list[str]:
     lines = [f"{label:<24}  {text}" for label, text in refusal_lines(table)]
     warning = exits_warning(table)
     return lines + ([f"{'WARNING':<24}  {warning}"] if warning else [])
+
+
+def _parity_check(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
+    """The live parity monitor's comparison: the diagnostics layer's, in a process of
+    its own (imported when a check runs: a run without ``live.parity`` never loads it)."""
+    from tradeloom.diagnostics.live_parity import check_apart
+
+    return check_apart(run_dir, until_bar, window_bars, limit)

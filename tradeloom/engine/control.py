@@ -60,7 +60,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from tradeloom.engine.reasons import escaped, reason_problem
 from tradeloom.errors import UserError
@@ -76,9 +76,11 @@ from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
+    "ACTIONS",
     "CONTROL_DIR",
     "KILL_FILE",
     "PID_FILE",
+    "SESSION_ACTIONS",
     "Action",
     "ControlInbox",
     "ControlRequest",
@@ -106,6 +108,11 @@ KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
 Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+"""Every action a request may carry: its file's name ends in ``-<action>.json``."""
+SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume")
+"""The kill switch's actions, which the running session answers itself; each other action
+is answered by the stage of the run that declares it (`tradeloom.live.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
@@ -114,7 +121,7 @@ _log = logger("tradeloom.engine.control")
 
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
-_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume|swap|promote|rollback)\.json$")
+_REQUEST_NAME = re.compile(rf"^(\d+)-({'|'.join(ACTIONS)})\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -746,11 +753,8 @@ def _iso_ns(ns: int) -> str:
 def _read_request(path: Path) -> ControlRequest:
     match = _REQUEST_NAME.match(path.name)
     if match is None:
-        raise ValueError(
-            "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
-            "<time_ns>-resume.json, <time_ns>-swap.json, <time_ns>-promote.json or "
-            "<time_ns>-rollback.json"
-        )
+        names = [f"<time_ns>-{action}.json" for action in ACTIONS]
+        raise ValueError(f"the name is not {', '.join(names[:-1])} or {names[-1]}")
     try:
         data = read_json(path, "a control request", limit=1 << 16)
     except UnreadableFile as exc:

@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from tradeloom.domain import Universe
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
-    from tradeloom.live.canary import Shadowing
     from tradeloom.live.history import MarketHistory
+    from tradeloom.live.watched import Shadowing
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 

@@ -40,7 +40,6 @@ from tradeloom.core import layout as L
 from tradeloom.engine.account import AccountEngine, Ledger
 from tradeloom.engine.allocation import FixedWeights
 from tradeloom.journal import ChallengerStarted, journal_path, read_frames
-from tradeloom.live.canary import Shadowing
 from tradeloom.live.challengers import (
     ShadowBooks,
     candidate_pipeline,
@@ -63,6 +62,7 @@ from tradeloom.live.portfolio_start import member_live_rows
 from tradeloom.live.promotion import Member
 from tradeloom.live.promotion_stage import PromotionStage, refuse_request
 from tradeloom.live.reload import CHALLENGERS
+from tradeloom.live.watched import Shadowing
 from tradeloom.plugins.component import BuildContext
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
+from tradeloom.live.canary import Canary, keep_champion, start_canary
 from tradeloom.live.challengers import ShadowBooks, drop, promotion_request
 from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED
 from tradeloom.live.model_swap import (
@@ -38,6 +38,7 @@ from tradeloom.live.model_swap import (
     keep_file,
 )
 from tradeloom.live.promotion_watch import Watch, start_watch
+from tradeloom.live.watched import Shadowing
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder

@@ -31,16 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.live.canary import (
-    Canary,
-    Shadowing,
-    Watched,
-    fired,
-    journal_lost_twin,
-    pass_canary,
-    restore_canary,
-    roll_back,
-)
+from tradeloom.live.canary import Canary, pass_canary, restore_canary
 from tradeloom.live.challengers import ShadowBooks, promotion_request
 from tradeloom.live.lifecycle_rules import (
     DROPPED,
@@ -56,13 +47,8 @@ from tradeloom.live.lifecycle_rules import (
     stage_in_progress,
 )
 from tradeloom.live.model_swap import SwapRefused, journal_refusal
-from tradeloom.live.promotion_watch import (
-    Watch,
-    pass_watch,
-    restore_watch,
-    roll_back_watch,
-    watch_after,
-)
+from tradeloom.live.promotion_watch import Watch, pass_watch, restore_watch, watch_after
+from tradeloom.live.watched import Shadowing, Watched, fired, journal_lost_twin, roll_back
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,8 +150,8 @@ class PromotionStage:
 
             def back(reason: str, rule: tuple[str, float, float]) -> None:
                 if roll_back(
-                    canary, self.books, self.files, self.plugins, session, self.recorder,
-                    by="canary", reason=reason, rule=rule,
+                    canary, self.files, self.plugins, session, self.recorder,
+                    by="canary", reason=reason, rule=rule, books=self.books,
                 ):  # fmt: skip
                     self.canary = None
 
@@ -177,7 +163,7 @@ class PromotionStage:
         elif watch is not None:
 
             def back_watch(reason: str, rule: tuple[str, float, float]) -> None:
-                if roll_back_watch(
+                if roll_back(
                     watch, self.files, self.plugins, session, self.recorder,
                     by="watch", reason=reason, rule=rule,
                 ):  # fmt: skip
@@ -251,14 +237,13 @@ class PromotionStage:
             if (why := rollback_refusal(now)) is not None:
                 refuse_request(self.recorder, session, request, why, strategy)
             elif watch is not None and canary is None:
-                if roll_back_watch(
+                if roll_back(
                     watch, self.files, self.plugins, session, self.recorder,
                     by=by, reason=reason, request=file,
                 ):  # fmt: skip
                     self.watch = None
             elif canary is not None and roll_back(
                 canary,
-                self.books,
                 self.files,
                 self.plugins,
                 session,
@@ -266,6 +251,7 @@ class PromotionStage:
                 by=by,
                 reason=reason,
                 request=file,
+                books=self.books,
             ):
                 self.canary = None
             return
