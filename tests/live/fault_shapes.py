@@ -1363,8 +1363,7 @@ def model_trap() -> Iterator[ModelTrap]:
     committed before its request file is done) and a gate's promotion; and on the
     journal's rows and commits, for the stages of a promotion (`STAGE_KILLS`)."""
     from tradeloom.engine.control import ControlInbox
-    from tradeloom.live import promotion
-    from tradeloom.live.lifecycle import reload_stage, swap_stage
+    from tradeloom.live.lifecycle import promotion, reload_stage, swap_stage
     from tradeloom.plugins.model import torch_model
 
     trap = ModelTrap()
@@ -1757,7 +1756,7 @@ def check_books(run: ShapeRun) -> None:
     """Each challenger's book is compared with the champion's equity at each of its bars,
     once a bar (a restart's replayed bar too: `LiveSession.replayed_equity`), and each
     gate row's figures are those scipy's paired t-test gives over the journal's book rows
-    up to its bar (`tradeloom.live.promotion_gate`)."""
+    up to its bar (`tradeloom.live.lifecycle.promotion_gate`)."""
     journal = run.journal
     books = rows(journal, "challenger_bar")
     lost = [(r["bar"], r["challenger"]) for r in books if r["champion_equity"] is None]

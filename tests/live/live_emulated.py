@@ -24,10 +24,10 @@ from tests.builders import walk_bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.lifecycle.challenger_stages import Promotions
+from tradeloom.live.lifecycle.model_swap import restart_document
+from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.lifecycle.parity_stage import ParityStage
-from tradeloom.live.model_swap import restart_document
-from tradeloom.live.parity_monitor import ParityMonitor
-from tradeloom.live.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory

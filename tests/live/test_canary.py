@@ -31,10 +31,10 @@ from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.journal import read_rows, verify
-from tradeloom.live import promotion, promotion_stage
-from tradeloom.live.canary import canary_figures
-from tradeloom.live.promotion_stage import PromotionStage
-from tradeloom.live.watched import CHAMPION_SHADOW, fired
+from tradeloom.live.lifecycle import promotion, promotion_stage
+from tradeloom.live.lifecycle.canary import canary_figures
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.watched import CHAMPION_SHADOW, fired
 from tradeloom.schemas.strategy import RollbackWhen
 from tradeloom.stats import auc, calibration_error
 

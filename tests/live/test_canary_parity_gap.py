@@ -1,5 +1,5 @@
 """The ``max_parity_gap`` rollback rule: the run's return since a canary (or a watch)
-started against its replay's on the same bars (`tradeloom.live.parity_twin`).
+started against its replay's on the same bars (`tradeloom.live.lifecycle.parity_twin`).
 
 On paper the replay books what the run books, bar for bar: the gap is exactly 0 at every
 close, and a canary with the smallest limit passes; kill -9 in its middle and the restart
@@ -38,8 +38,8 @@ from tests.live.test_canary import (
 )
 from tests.live.test_challengers import play
 from tradeloom.cli.main import main
-from tradeloom.live import promotion_stage
-from tradeloom.live.watched import CanaryFigures, fired
+from tradeloom.live.lifecycle import promotion_stage
+from tradeloom.live.lifecycle.watched import CanaryFigures, fired
 from tradeloom.schemas.strategy import RollbackWhen
 from tradeloom.testing import PartialFill
 

@@ -35,7 +35,7 @@ from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
 from tradeloom.engine.run_dir import RUN_OWNED
 from tradeloom.journal.tail import tail_path
-from tradeloom.live.model_swap import SWAPPED_DIR, model_problems, precheck
+from tradeloom.live.lifecycle.model_swap import SWAPPED_DIR, model_problems, precheck
 from tradeloom.live.runner import LiveRunner
 
 SWAP_AT = 108

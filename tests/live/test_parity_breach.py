@@ -32,7 +32,7 @@ from tests.live.test_challengers import play
 from tradeloom.diagnostics import live_parity
 from tradeloom.engine.control import CONTROL_DIR, request_promote
 from tradeloom.journal import ParityChecked
-from tradeloom.live.parity_monitor import ParityMonitor
+from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.schemas.live import ParitySection
 

@@ -1,6 +1,6 @@
 """Parity of a run that trades on, over its last window of bars (``live.parity``).
 
-The live parity monitor (`tradeloom.live.parity_monitor`) runs this module in a process
+The live parity monitor (`tradeloom.live.lifecycle.parity_monitor`) runs this module in a process
 of its own every ``every_bars`` bars, through `check_apart`, which the command starting
 the run hands down to it (live never names the diagnostics above it): ``python -m
 tradeloom.diagnostics.live_parity RUN_DIR UNTIL_BAR WINDOW_BARS MAX_UNEXPLAINED``. It
@@ -40,7 +40,7 @@ _MODULE = "tradeloom.diagnostics.live_parity"
 
 def check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
     """Run this module (`window_parity`) in a new Python process; return its result (the
-    live parity monitor's `tradeloom.live.parity_monitor.Check`).
+    live parity monitor's `tradeloom.live.lifecycle.parity_monitor.Check`).
 
     Raises:
         RuntimeError: The process failed: its last line of error output.

@@ -8,8 +8,8 @@ instead, through files in the run directory, and wakes the process with a signal
   ``<time_ns>-rollback.json``: one request each, written atomically (a temporary file,
   then `os.replace`) by `request` (`request_kill`, `request_flatten` and
   `request_resume` name its actions), `request_swap` (a saved model to decide from the
-  next bar on, `tradeloom.live.model_swap`) and `request_promote` / `request_rollback`
-  (a challenger's promotion, a canary's rollback: `tradeloom.live.canary`). A request
+  next bar on, `tradeloom.live.lifecycle.model_swap`) and `request_promote` / `request_rollback`
+  (a challenger's promotion, a canary's rollback: `tradeloom.live.lifecycle.canary`). A request
   written while no process runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
@@ -406,7 +406,7 @@ def request_swap(
     """Ask the run in ``run_dir`` to decide with another saved model from the next bar on.
 
     The running process checks the model against its strategy and swaps it in at a bar
-    boundary, or refuses it and trades on with its own (`tradeloom.live.model_swap`);
+    boundary, or refuses it and trades on with its own (`tradeloom.live.lifecycle.model_swap`);
     either is journaled. Written and delivered as `request` writes a kill.
 
     Args:
@@ -440,7 +440,7 @@ def request_swap(
 def request_promote(run_dir: Path, challenger: str, reason: str, *, by: Origin = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to promote ``challenger``: its model takes the
     champion's place at the next bar boundary, through its canary when its gate declares
-    one (`tradeloom.live.canary`); a canary's own candidate becomes the full champion at
+    one (`tradeloom.live.lifecycle.canary`); a canary's own candidate becomes the full champion at
     once. Written and delivered as `request` writes a kill.
 
     Raises:
@@ -453,7 +453,7 @@ def request_promote(run_dir: Path, challenger: str, reason: str, *, by: Origin =
 
 def request_rollback(run_dir: Path, reason: str, *, by: Origin = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to roll its canary back: the champion's model decides
-    again, at its full size, from the next bar boundary (`tradeloom.live.canary`).
+    again, at its full size, from the next bar boundary (`tradeloom.live.lifecycle.canary`).
 
     Raises:
         ValueError: ``reason`` is not one line of plain text.

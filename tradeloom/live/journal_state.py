@@ -55,7 +55,7 @@ from tradeloom.journal import (
     WatchStarted,
     read_sequenced,
 )
-from tradeloom.live.verdict import BarInput
+from tradeloom.live.lifecycle.verdict import BarInput
 
 __all__ = [
     "ENGINE_TYPES",

@@ -64,6 +64,7 @@ from tradeloom.live.bar_line import Counts, bar_line
 from tradeloom.live.book_feed import BookFeed, open_book_feed
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
+from tradeloom.live.lifecycle.reload_apply import cron_of
 from tradeloom.live.lifecycle.stages import answering, build_stages
 from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.markets_feed import MarketsFeed
@@ -83,7 +84,6 @@ from tradeloom.live.services import (
 )
 from tradeloom.live.session import LiveSession
 from tradeloom.live.stale_data import StaleDataWatch
-from tradeloom.live.swap import cron_of
 from tradeloom.live.ticker import BarTicker
 from tradeloom.plugins.manager import Plugins
 from tradeloom.plugins.protocols import (
@@ -98,7 +98,7 @@ from tradeloom.runtime.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.parity_monitor import Check
+    from tradeloom.live.lifecycle.parity_monitor import Check
     from tradeloom.live.portfolio_session import LivePortfolio
 
 __all__ = ["LiveRunner", "Mode", "wall_clock"]

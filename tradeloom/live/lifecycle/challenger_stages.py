@@ -7,7 +7,7 @@ and steps them on each bar the champion closed, `Promotions` opens the promotion
 close, and answers an operator's ``promote`` and ``rollback``; the hot reload changes the
 roster (`tradeloom.live.lifecycle.reload_stage`). `MemberChallengers` is a portfolio
 file's strategies' challengers, each with its own books and promotions
-(`tradeloom.live.member_challengers`).
+(`tradeloom.live.lifecycle.member_challengers`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tradeloom.engine.control import ControlRequest
-    from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.member_challengers import MemberShadows
-    from tradeloom.live.promotion_stage import PromotionStage
-    from tradeloom.live.watched import Shadowing
+    from tradeloom.live.lifecycle.challengers import ShadowBooks
+    from tradeloom.live.lifecycle.member_challengers import MemberShadows
+    from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+    from tradeloom.live.lifecycle.watched import Shadowing
     from tradeloom.plugins.protocols_steps import LiveRows
 
 __all__ = ["Challengers", "LiveRowsOf", "MemberChallengers", "Promotions", "ShadowChallengers"]
@@ -93,10 +93,10 @@ class ShadowChallengers(Stage):
 
     def restore(self, state: JournalState | None) -> None:
         """Start the challengers, or rebuild them from the journal
-        (`tradeloom.live.challengers`), a roster changed while the run was down taken up
-        (`tradeloom.live.challenger_roster.restart_roster`)."""
-        from tradeloom.live.challengers import ShadowBooks, open_shadow_books
-        from tradeloom.live.watched import Shadowing
+        (`tradeloom.live.lifecycle.challengers`), a roster changed while the run was down taken up
+        (`tradeloom.live.lifecycle.challenger_roster.restart_roster`)."""
+        from tradeloom.live.lifecycle.challengers import ShadowBooks, open_shadow_books
+        from tradeloom.live.lifecycle.watched import Shadowing
 
         files, link = self.files, self.link
         session = self.markets.session_or_fail
@@ -104,7 +104,7 @@ class ShadowChallengers(Stage):
         live = 0 if state is None else len({row.index for row in state.bars})
         heads = None
         if state is not None:
-            from tradeloom.live.challenger_roster import restart_roster
+            from tradeloom.live.lifecycle.challenger_roster import restart_roster
             from tradeloom.live.lifecycle.stages import started_document
 
             heads = restart_roster(
@@ -148,7 +148,7 @@ class ShadowChallengers(Stage):
 
 class Promotions(Stage):
     """The challengers' promotions: a gate that passed, the canary and the watch after
-    it read at each close (`tradeloom.live.promotion_stage`); an operator's ``promote``
+    it read at each close (`tradeloom.live.lifecycle.promotion_stage`); an operator's ``promote``
     and ``rollback``."""
 
     actions = ("promote", "rollback")
@@ -166,8 +166,8 @@ class Promotions(Stage):
 
     def restore(self, state: JournalState | None) -> None:
         """Open the promotions of the books, with a canary or a watch in progress taken up
-        again (`tradeloom.live.promotion_stage.open_stage`)."""
-        from tradeloom.live.promotion_stage import open_stage
+        again (`tradeloom.live.lifecycle.promotion_stage.open_stage`)."""
+        from tradeloom.live.lifecycle.promotion_stage import open_stage
 
         shared = self.shared
         shared.promotions = open_stage(
@@ -192,7 +192,7 @@ class Promotions(Stage):
         session = self.markets.session_or_fail
         promotions = self.shared.promotions
         if promotions is None:
-            from tradeloom.live.promotion_stage import refuse_request
+            from tradeloom.live.lifecycle.promotion_stage import refuse_request
 
             why = "the strategy has no challengers"
             refuse_request(self.link.recorder_or_fail, session, request, why)
@@ -206,7 +206,7 @@ class Promotions(Stage):
 
 class MemberChallengers(Stage):
     """A portfolio file's strategies' challengers, each strategy's books and promotions
-    (`tradeloom.live.member_challengers`); an operator's ``promote`` and ``rollback``."""
+    (`tradeloom.live.lifecycle.member_challengers`); an operator's ``promote`` and ``rollback``."""
 
     actions = ("promote", "rollback")
 
@@ -218,8 +218,8 @@ class MemberChallengers(Stage):
     def check(self, state: JournalState) -> None:
         """Refuse a restart whose strategy file changed a challenger's entry the run has
         (its book is one candidate's), or took a removed one's name, as a strategy run
-        alone's restart refuses them (`tradeloom.live.member_roster`)."""
-        from tradeloom.live.member_roster import member_roster
+        alone's restart refuses them (`tradeloom.live.lifecycle.member_roster`)."""
+        from tradeloom.live.lifecycle.member_roster import member_roster
 
         portfolio = self.markets.portfolio
         assert portfolio is not None
@@ -230,7 +230,7 @@ class MemberChallengers(Stage):
 
     def restore(self, state: JournalState | None) -> None:
         """Start the strategies' challengers, or rebuild them from the journal."""
-        from tradeloom.live.member_challengers import open_member_shadows
+        from tradeloom.live.lifecycle.member_challengers import open_member_shadows
         from tradeloom.live.portfolio_session import PortfolioSession
 
         session = self.markets.session_or_fail
@@ -255,7 +255,7 @@ class MemberChallengers(Stage):
         if self.shadows is not None:
             self.shadows.asked(request)
             return
-        from tradeloom.live.promotion_stage import refuse_request
+        from tradeloom.live.lifecycle.promotion_stage import refuse_request
 
         why = "the portfolio file's strategies have no challengers"
         refuse_request(self.link.recorder_or_fail, self.markets.session_or_fail, request, why)

@@ -1,12 +1,12 @@
 """The live parity monitor's stage (``live.parity``): a check handed off after each
 tick's commit, its result journaled at a later tick, and the last one waited for when
-the run stops (`tradeloom.live.parity_monitor.ParityMonitor`)."""
+the run stops (`tradeloom.live.lifecycle.parity_monitor.ParityMonitor`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from tradeloom.live.parity_monitor import Check, ParityMonitor
+from tradeloom.live.lifecycle.parity_monitor import Check, ParityMonitor
 from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
 
 __all__ = ["ParityStage"]

@@ -1,13 +1,13 @@
 """The hot reload's stage: an edited strategy file taken in at the tick's bar boundary.
 
 At the start of each tick, after the control requests and before any bar, the watcher
-(`tradeloom.live.reload.StrategyWatcher`) says whether the file changed; a valid edit is
-swapped in (`tradeloom.live.swap.apply_reload`) with ``config_reloaded``, a changed
-``model`` section swapped by the swap's path in the same commit, a changed
-``challengers:`` roster taken in from the next bar; an invalid one is journaled
-(``config_reload_refused``) and the run trades on. A canary or a watch in progress holds
-a ``model`` edit until it ends. A restart refuses a file changed while the run was down
-in what a running strategy cannot take (`check`).
+(`tradeloom.live.lifecycle.reload.StrategyWatcher`) says whether the file changed; a
+valid edit is swapped in (`tradeloom.live.lifecycle.reload_apply.apply_reload`) with
+``config_reloaded``, a changed ``model`` section swapped by the swap's path in the same
+commit, a changed ``challengers:`` roster taken in from the next bar; an invalid one is
+journaled (``config_reload_refused``) and the run trades on. A canary or a watch in
+progress holds a ``model`` edit until it ends. A restart refuses a file changed while
+the run was down in what a running strategy cannot take (`check`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import structlog
 from tradeloom.engine.capabilities import uncalibrated
 from tradeloom.errors import ConfigError
 from tradeloom.journal import ConfigReloaded, ConfigReloadRefused
-from tradeloom.live.model_swap import (
+from tradeloom.live.lifecycle.model_swap import (
     ModelSwap,
     SwapRefused,
     already_in_force,
@@ -31,13 +31,19 @@ from tradeloom.live.model_swap import (
     keep_file,
     standing_for,
 )
-from tradeloom.live.reload import CHALLENGERS, MODEL, Reload, ReloadRefused, StrategyWatcher
+from tradeloom.live.lifecycle.reload import (
+    CHALLENGERS,
+    MODEL,
+    Reload,
+    ReloadRefused,
+    StrategyWatcher,
+)
+from tradeloom.live.lifecycle.reload_apply import apply_reload
 from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
-from tradeloom.live.swap import apply_reload
 
 if TYPE_CHECKING:
-    from tradeloom.live.challenger_roster import RosterChange
     from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.lifecycle.challenger_roster import RosterChange
     from tradeloom.live.lifecycle.challenger_stages import Challengers
 
 __all__ = ["HotReloadStage"]
@@ -83,9 +89,9 @@ class HotReloadStage(Stage):
         ``model`` section that loads the copy of the model in force is no change), or a
         challenger's entry as a reload would refuse it: changed (`changed_entries`), or
         added under a removed one's name (`reused_names`)."""
-        from tradeloom.live.challenger_roster import changed_entries, reused_names
+        from tradeloom.live.lifecycle.challenger_roster import changed_entries, reused_names
+        from tradeloom.live.lifecycle.reload import changes_while_down
         from tradeloom.live.lifecycle.stages import started_document
-        from tradeloom.live.reload import changes_while_down
 
         files = self.files
         document, swapped = state.document, state.swapped
@@ -157,7 +163,7 @@ class HotReloadStage(Stage):
             )
         roster: RosterChange | None = None
         if not isinstance(outcome, ReloadRefused) and CHALLENGERS in outcome.changed:
-            from tradeloom.live.challenger_roster import roster_change, used_names
+            from tradeloom.live.lifecycle.challenger_roster import roster_change, used_names
             from tradeloom.live.lifecycle.stages import started_document
 
             files = self.files
@@ -199,7 +205,7 @@ class HotReloadStage(Stage):
                 shared.books, self.link.journal_or_fail, recorder, session.history, shadowing
             )
             if shared.promotions is None:  # the run's first challengers: their gates too
-                from tradeloom.live.promotion_stage import open_stage
+                from tradeloom.live.lifecycle.promotion_stage import open_stage
 
                 shared.promotions = open_stage(
                     shared.books,

@@ -33,7 +33,7 @@ from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tradeloom.live.parity_monitor import Check
+    from tradeloom.live.lifecycle.parity_monitor import Check
 
 __all__ = ["answering", "build_stages", "started_document"]
 

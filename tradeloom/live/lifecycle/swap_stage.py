@@ -1,7 +1,7 @@
 """The model swap's stage: an operator's ``swap`` request answered at a bar boundary.
 
 The request names a saved model (`tradeloom.engine.control.request_swap`); the stage
-checks it (`tradeloom.live.model_swap`), keeps its file and swaps it in before the next
+checks it (`tradeloom.live.lifecycle.model_swap`), keeps its file and swaps it in before the next
 bar, or journals why not (the run trades on with its model). A canary or a watch in
 progress holds the model (`in_progress`, the promotion stage's).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tradeloom.live.model_swap import (
+from tradeloom.live.lifecycle.model_swap import (
     ModelSwap,
     SwapRefused,
     already_in_force,
@@ -23,7 +23,7 @@ from tradeloom.live.model_swap import (
     member_problem,
     saved_section,
 )
-from tradeloom.live.reload import MODEL
+from tradeloom.live.lifecycle.reload import MODEL
 from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:

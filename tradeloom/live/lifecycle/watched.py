@@ -1,9 +1,9 @@
 """What a canary and the watch after a promotion share: a stage watched by rollback rules.
 
-`Watched` is read at each bar's close of its stage (`tradeloom.live.promotion_stage`):
+`Watched` is read at each bar's close of its stage (`tradeloom.live.lifecycle.promotion_stage`):
 the run's drawdown since its start bar, the AUC and calibration of the promoted
 model's resolved predictions (`CanaryFigures`), and the gap between the run's return
-and its replay's (``max_parity_gap``: `stage_twin`, `tradeloom.live.parity_twin`). The
+and its replay's (``max_parity_gap``: `stage_twin`, `tradeloom.live.lifecycle.parity_twin`). The
 first rule that fires (`fired`) rolls the stage back (`roll_back`, written once for
 both): the champion's kept file swapped back in by the swap's path (`swap_back`) and
 the stage's rollback row (``canary_rolled_back``, ``promotion_rolled_back``) with its
@@ -33,7 +33,7 @@ from tradeloom.journal import (
     PromotionRolledBack,
     WatchStarted,
 )
-from tradeloom.live.model_swap import (
+from tradeloom.live.lifecycle.model_swap import (
     ModelSwap,
     SwapRefused,
     build_swap,
@@ -42,15 +42,15 @@ from tradeloom.live.model_swap import (
     keep_file,
     kept_by,
 )
-from tradeloom.live.parity_twin import ParityTwin, open_twin, reload_lost
-from tradeloom.live.prediction_health import HealthBook
+from tradeloom.live.lifecycle.parity_twin import ParityTwin, open_twin, reload_lost
+from tradeloom.live.lifecycle.prediction_health import HealthBook
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.strategy import RollbackWhen
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.challengers import ShadowBooks
     from tradeloom.live.journal_state import JournalState
+    from tradeloom.live.lifecycle.challengers import ShadowBooks
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
@@ -101,7 +101,7 @@ def fired(
     rules: RollbackWhen, figures: CanaryFigures, parity_gap: float = math.nan
 ) -> tuple[str, float, float] | None:
     """Return the first rule that fires on ``figures`` and ``parity_gap`` (the run's
-    return since the stage started minus its replay's, `tradeloom.live.parity_twin`) as
+    return since the stage started minus its replay's, `tradeloom.live.lifecycle.parity_twin`) as
     ``(rule, figure, limit)`` (in the order max_drawdown, min_auc, max_calibration_error,
     max_parity_gap, whose figure is the gap's size); None: none does."""
     if rules.max_drawdown is not None and figures.drawdown > rules.max_drawdown:
@@ -139,7 +139,7 @@ Started = TypeVar("Started", CanaryStarted, WatchStarted)
 @dataclass
 class Watched(Generic[Started]):
     """A stage whose rollback rules are read at each bar's close: a canary (`Canary`) or
-    the watch after a full promotion (`tradeloom.live.promotion_watch.Watch`).
+    the watch after a full promotion (`tradeloom.live.lifecycle.promotion_watch.Watch`).
 
     Attributes:
         started: Its start row.

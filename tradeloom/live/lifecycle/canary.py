@@ -1,7 +1,7 @@
 """A canary stage between a challenger's promotion and the full promotion, and its rollback.
 
 A challenger whose gate declares ``canary: {fraction, bars, rollback_when}`` is promoted
-through it (`tradeloom.live.promotion`): its model is swapped in by the swap's path
+through it (`tradeloom.live.lifecycle.promotion`): its model is swapped in by the swap's path
 (``model_swapped``) and, in the same commit, ``canary_started`` is journaled and the
 engine sizes every entry from the next bar on at ``fraction`` of what the strategy's
 ``risk.sizing`` gives (`tradeloom.engine.driver.Engine.scale_sizes`: the core's rule,
@@ -14,12 +14,12 @@ At each bar's close of the canary the rollback rules are read over the bars sinc
 started (`canary_figures`): the run's drawdown from its highest close since then, and
 the AUC and expected calibration error of the candidate's probabilities over the
 predictions whose outcome (the label's direction, ``horizon`` bars on) is known. The
-first rule that fires rolls back (`tradeloom.live.watched.roll_back`): the champion's
+first rule that fires rolls back (`tradeloom.live.lifecycle.watched.roll_back`): the champion's
 model file, kept in ``RUN_DIR/swapped/`` when the canary started, is swapped back in by
 the same path (``model_swapped``), sizes are full again, and ``canary_rolled_back``
 names the rule and its figure, in one commit. After ``bars`` bars with none fired,
 ``canary_passed`` (`pass_canary`): the candidate is the full champion. An operator may
-do either by hand (`tradeloom.live.promotion_stage`).
+do either by hand (`tradeloom.live.lifecycle.promotion_stage`).
 
 A restart replays each canary's share of the size at its bars (`tradeloom.live.replay`),
 runs the model of the journal's last ``model_swapped`` row, and, with a canary in
@@ -44,18 +44,23 @@ import structlog
 
 from tradeloom.core import layout as L
 from tradeloom.journal import CanaryPassed, CanaryStarted
-from tradeloom.live.challengers import (
+from tradeloom.live.lifecycle.challengers import (
     ShadowBooks,
     candidate_pipeline,
     drop,
     journaled_book,
     start_shadow,
 )
-from tradeloom.live.lifecycle_rules import unkept_champion
-from tradeloom.live.model_swap import ModelSwap, SwapRefused, build_swap, keep_file, kept_by
-from tradeloom.live.prediction_health import horizon_of, prediction_health
-from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.watched import (
+from tradeloom.live.lifecycle.model_swap import (
+    ModelSwap,
+    SwapRefused,
+    build_swap,
+    keep_file,
+    kept_by,
+)
+from tradeloom.live.lifecycle.prediction_health import horizon_of, prediction_health
+from tradeloom.live.lifecycle.rules import unkept_champion
+from tradeloom.live.lifecycle.watched import (
     CHAMPION_SHADOW,
     CanaryFigures,
     Shadowing,
@@ -64,6 +69,7 @@ from tradeloom.live.watched import (
     restore_watched,
     stage_twin,
 )
+from tradeloom.live.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen, WatchWhen

@@ -2,16 +2,17 @@
 
 A challenger whose gate declares ``watch: {bars, rollback_when}`` is watched once it is
 the full champion: from the commit of its promotion when it has no canary
-(`tradeloom.live.promotion`), or of its ``canary_passed`` row (`tradeloom.live.canary`;
-the watch's rules were journaled in its ``canary_started`` row). ``watch_started`` names
-the previous champion's model file (kept in ``RUN_DIR/swapped/``; the canary's, when it
-had one) and the rules, every field, as JSON.
+(`tradeloom.live.lifecycle.promotion`), or of its ``canary_passed`` row
+(`tradeloom.live.lifecycle.canary`; the watch's rules were journaled in its
+``canary_started`` row). ``watch_started`` names the previous champion's model file
+(kept in ``RUN_DIR/swapped/``; the canary's, when it had one) and the rules, every
+field, as JSON.
 
 At each bar's close of the watch the rules are read as a canary's are, from the watch's
-start bar (`tradeloom.live.watched.Watched`): the run's drawdown since then, the AUC and
+start bar (`tradeloom.live.lifecycle.watched.Watched`): the run's drawdown since then, the AUC and
 calibration of the promoted model's resolved predictions, and the gap between the run's
-return and its replay's (``max_parity_gap``, `tradeloom.live.parity_twin`). The first
-that fires rolls the promotion back (`tradeloom.live.watched.roll_back`): the previous
+return and its replay's (``max_parity_gap``, `tradeloom.live.lifecycle.parity_twin`). The first
+that fires rolls the promotion back (`tradeloom.live.lifecycle.watched.roll_back`): the previous
 champion's file is swapped back in by the swap's path (``model_swapped``, request
 ``watch:NAME``) and ``promotion_rolled_back`` names the rule, its figure and its limit,
 in one commit. After ``bars`` bars with none fired, ``watch_passed``: the promotion is
@@ -35,11 +36,11 @@ import structlog
 
 from tradeloom.core import layout as L
 from tradeloom.journal import WatchPassed, WatchStarted
-from tradeloom.live.canary import Canary
-from tradeloom.live.model_swap import SwapRefused, build_swap
-from tradeloom.live.prediction_health import horizon_of
+from tradeloom.live.lifecycle.canary import Canary
+from tradeloom.live.lifecycle.model_swap import SwapRefused, build_swap
+from tradeloom.live.lifecycle.prediction_health import horizon_of
+from tradeloom.live.lifecycle.watched import Shadowing, Watched, restore_watched, stage_twin
 from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.watched import Shadowing, Watched, restore_watched, stage_twin
 from tradeloom.schemas.strategy import RollbackWhen, WatchWhen
 
 if TYPE_CHECKING:
