@@ -28,6 +28,7 @@ from tradeloom.live.lifecycle.model_swap import restart_document
 from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.stages import StageOptions
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -180,9 +181,9 @@ class EmulatedRun:
         """Return a runner of the strategy on the emulator's clock (not started).
 
         ``options`` go to `LiveRunner` (``echo``, ``refresh``); ``live.parity`` runs the
-        command line's check (`check_apart`) unless ``parity_check`` says otherwise.
+        command line's check (`check_apart`) unless ``stage_options`` says otherwise.
         """
-        options.setdefault("parity_check", _check_apart)
+        options.setdefault("stage_options", StageOptions(parity_check=_check_apart))
         document = restart_document(load_yaml(self.strategy), run_dir)  # as the CLI does
         config, plugins = load_strategy(self.strategy, overrides, document=document)
         return LiveRunner(

@@ -15,6 +15,7 @@ import pandas as pd
 from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.live.lifecycle.stages import StageOptions
 from tradeloom.live.loop import run_forever, stop_on_signals
 from tradeloom.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
@@ -129,7 +130,7 @@ def run_live(
             echo=None if quiet else _BarLines(),
             watch_file=portfolio is None,  # a portfolio file is not hot-reloaded
             portfolio=portfolio,
-            parity_check=_parity_check,
+            stage_options=StageOptions(parity_check=_parity_check),
         )
         runner.attach_observers(stack)  # metrics and alerts: before any bar
         reason = "failed"

@@ -65,7 +65,7 @@ from tradeloom.live.book_feed import BookFeed, open_book_feed
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_outage import JournalOutage, lose_journal
 from tradeloom.live.lifecycle.reload_apply import cron_of
-from tradeloom.live.lifecycle.stages import answering, build_stages
+from tradeloom.live.lifecycle.stages import StageOptions, answering, build_stages
 from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.markets_feed import MarketsFeed
 from tradeloom.live.observers import attach_observers
@@ -98,7 +98,6 @@ from tradeloom.runtime.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.lifecycle.parity_monitor import Check
     from tradeloom.live.portfolio_session import LivePortfolio
 
 __all__ = ["LiveRunner", "Mode", "wall_clock"]
@@ -126,8 +125,7 @@ class LiveRunner:
             ``report.html`` after each tick that processed a bar (`LiveOutputs`).
         portfolio: A portfolio file's strategies on ``pipeline``'s account (None: one
             strategy).
-        parity_check: The comparison ``live.parity`` runs (the diagnostics layer's,
-            `tradeloom.diagnostics.live_parity.check_apart`; needed with ``live.parity``).
+        stage_options: What the command starting the run hands its stages (`StageOptions`).
 
     Raises:
         ConfigError: A component cannot trade in ``mode`` (`live_problems`): the data
@@ -148,7 +146,7 @@ class LiveRunner:
         echo: Callable[[str], None] | None = None,
         refresh: bool = True,
         portfolio: LivePortfolio | None = None,
-        parity_check: Check | None = None,
+        stage_options: StageOptions | None = None,
     ) -> None:
         members = (pipeline,) if portfolio is None else portfolio.pipelines
         problems = [  # each strategy's, on the account's venue
@@ -207,7 +205,7 @@ class LiveRunner:
             live_rows=self._live_rows,
             wake=self.inbox.wake.set,
             ready=None if self.outputs is None else self.outputs.wait,
-            parity_check=parity_check,
+            options=stage_options or StageOptions(),
         )
         """What acts at the run's bar boundaries, in order (`Stage`)."""
         self._answering: Mapping[str, Stage] = answering(self.bar_stages)

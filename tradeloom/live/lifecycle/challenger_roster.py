@@ -322,3 +322,13 @@ def restart_roster(
         added[name] = len(history)
     journal.flush()  # `open_shadow_books` reads the challengers' rows from the journal
     return {name: history.universe(first) for name, first in added.items()}
+
+
+def started_document(run_dir: Path) -> dict[str, Any] | None:
+    """The strategy document the run in ``run_dir`` started with (its ``run_started``
+    row's)."""
+    from tradeloom.journal import read_frames
+
+    rows = read_frames(journal_path(run_dir), ["run_started"])["run_started"]
+    document = rows["document"].iloc[0] if len(rows) else None
+    return document if isinstance(document, dict) else None

@@ -104,8 +104,7 @@ class ShadowChallengers(Stage):
         live = 0 if state is None else len({row.index for row in state.bars})
         heads = None
         if state is not None:
-            from tradeloom.live.lifecycle.challenger_roster import restart_roster
-            from tradeloom.live.lifecycle.stages import started_document
+            from tradeloom.live.lifecycle.challenger_roster import restart_roster, started_document
 
             heads = restart_roster(
                 files.run_dir,

@@ -29,9 +29,9 @@ alerts. A breach journaled as the run stops is carried out when it next starts, 
 kill asked then would be.
 
 The comparison is a replay, which the diagnostics layer owns (it sits above live): the
-monitor never names it. The command that starts the run (`tradeloom.cli.launch`, on
-top of both) hands it down as the runner's ``parity_check``, a `Check`; the import graph
-sees every arrow, and none runs up.
+monitor never names it. The command that starts the run (`tradeloom.cli.launch`, on top
+of both) hands it down to the runner (`tradeloom.live.lifecycle.stages.StageOptions`), a
+`Check`; the import graph sees every arrow, and none runs up.
 """
 
 from __future__ import annotations

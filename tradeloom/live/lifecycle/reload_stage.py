@@ -89,9 +89,12 @@ class HotReloadStage(Stage):
         ``model`` section that loads the copy of the model in force is no change), or a
         challenger's entry as a reload would refuse it: changed (`changed_entries`), or
         added under a removed one's name (`reused_names`)."""
-        from tradeloom.live.lifecycle.challenger_roster import changed_entries, reused_names
+        from tradeloom.live.lifecycle.challenger_roster import (
+            changed_entries,
+            reused_names,
+            started_document,
+        )
         from tradeloom.live.lifecycle.reload import changes_while_down
-        from tradeloom.live.lifecycle.stages import started_document
 
         files = self.files
         document, swapped = state.document, state.swapped
@@ -163,8 +166,11 @@ class HotReloadStage(Stage):
             )
         roster: RosterChange | None = None
         if not isinstance(outcome, ReloadRefused) and CHALLENGERS in outcome.changed:
-            from tradeloom.live.lifecycle.challenger_roster import roster_change, used_names
-            from tradeloom.live.lifecycle.stages import started_document
+            from tradeloom.live.lifecycle.challenger_roster import (
+                roster_change,
+                started_document,
+                used_names,
+            )
 
             files = self.files
             roster_or_not = roster_change(

@@ -14,10 +14,10 @@ boundary (`tradeloom.live.allocation_solver.DeadlineSolver`, built by the sessio
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tradeloom.engine.control import ACTIONS, SESSION_ACTIONS
-from tradeloom.journal import journal_path
 from tradeloom.live.lifecycle.challenger_stages import (
     Challengers,
     LiveRowsOf,
@@ -31,11 +31,21 @@ from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
 from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tradeloom.live.lifecycle.parity_monitor import Check
 
-__all__ = ["answering", "build_stages", "started_document"]
+__all__ = ["StageOptions", "answering", "build_stages"]
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """What the command that starts a run hands its stages from above live.
+
+    Attributes:
+        parity_check: The comparison ``live.parity`` runs, the diagnostics layer's
+            (`tradeloom.diagnostics.live_parity.check_apart`); needed with ``live.parity``.
+    """
+
+    parity_check: Check | None = None
 
 
 def build_stages(
@@ -48,7 +58,7 @@ def build_stages(
     live_rows: LiveRowsOf,
     wake: Callable[[], None],
     ready: Callable[[], None] | None,
-    parity_check: Check | None,
+    options: StageOptions,
 ) -> list[Stage]:
     """Return the run's stages, in order.
 
@@ -59,7 +69,7 @@ def build_stages(
         live_rows: Each market's extra columns as its bars close (a shadow's too).
         wake: Wakes the runner to read its mailbox.
         ready: Blocks until the run's files reach the last bar (None: no files written).
-        parity_check: The parity monitor's comparison (the diagnostics layer's).
+        options: What the command starting the run hands the stages.
 
     Raises:
         ValueError: ``live.parity`` is declared and no comparison was handed down.
@@ -92,6 +102,7 @@ def build_stages(
             ),
         ]
     if files.config.live.parity is not None:
+        parity_check = options.parity_check
         if parity_check is None:
             raise ValueError(
                 "live.parity needs the comparison it runs "
@@ -126,13 +137,3 @@ def answering(stages: Sequence[Stage]) -> Mapping[str, Stage]:
             f"the stages answer the control actions {sorted(table)}, not {sorted(owed)}"
         )
     return table
-
-
-def started_document(run_dir: Path) -> dict[str, Any] | None:
-    """The strategy document the run in ``run_dir`` started with (its ``run_started``
-    row's)."""
-    from tradeloom.journal import read_frames
-
-    rows = read_frames(journal_path(run_dir), ["run_started"])["run_started"]
-    document = rows["document"].iloc[0] if len(rows) else None
-    return document if isinstance(document, dict) else None
