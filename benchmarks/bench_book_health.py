@@ -19,7 +19,11 @@ import numpy as np
 from machine import describe
 from smoke import add_smoke, parse_args
 
-from tradeloom.live.prediction_health import HealthBook, PredictionHealth, prediction_health
+from tradeloom.live.lifecycle.prediction_health import (
+    HealthBook,
+    PredictionHealth,
+    prediction_health,
+)
 
 
 def _timed(read: Callable[[int], PredictionHealth], bars: range) -> tuple[list[object], str, float]:

@@ -18,7 +18,7 @@ each as a command in a process of its own (what a user runs, its imports include
   state (`tradeloom.diagnostics.parity_knock_on`) are also timed on that run's
   differences, in this process;
 - a check of the live monitor (``live.parity``) at the paper run's last bar, its window
-  fixed (``--window`` bars): `tradeloom.live.parity_monitor.check_apart`, the process
+  fixed (``--window`` bars): `tradeloom.diagnostics.live_parity.check_apart`, the process
   the monitor starts. A check replays the run from its first live bar, so its cost
   grows with the run, not with its window.
 
@@ -58,9 +58,9 @@ from machine import describe
 from smoke import add_smoke, parse_args
 
 from tradeloom.cli.main import main
+from tradeloom.diagnostics.live_parity import check_apart
 from tradeloom.diagnostics.parity_knock_on import ExplainedSoFar
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.parity_monitor import check_apart
 from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 

@@ -79,7 +79,7 @@ def binned_calibration_error(
     """Return `calibration_error` from its bins' sums: per bin the number of predictions,
     the sum of their probabilities (added in the predictions' order, from 0.0, as
     ``np.bincount`` adds) and of their outcomes (a running book's, kept as they come:
-    `tradeloom.live.prediction_health.HealthBook`)."""
+    `tradeloom.live.lifecycle.prediction_health.HealthBook`)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         predicted = p_sums / counts
         observed = y_sums / counts

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tradeloom.cli import run_command
-from tradeloom.live import model_swap
+from tradeloom.live.lifecycle import model_swap
 from tradeloom.schemas.yaml_loader import YamlDocument, load_yaml
 
 STRATEGY = Path(__file__).resolve().parents[2] / "strategies" / "btc_rf.yaml"

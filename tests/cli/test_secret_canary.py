@@ -306,14 +306,14 @@ def switch_redaction_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every redaction of text a no-op, wherever it was imported."""
     import tradeloom.journal.columns
     import tradeloom.journal.schema
-    import tradeloom.live.reload
+    import tradeloom.live.lifecycle.reload
     import tradeloom.runtime.redaction
 
     modules = (
         tradeloom.runtime.redaction,
         tradeloom.journal.schema,
         tradeloom.journal.columns,
-        tradeloom.live.reload,
+        tradeloom.live.lifecycle.reload,
     )
     for module in modules:
         monkeypatch.setattr(module, "redact_text", lambda text: text)

@@ -342,7 +342,7 @@ def test_kelly_on_a_model_that_is_not_calibrated_is_a_warning_in_every_mode(
 def test_the_warning_is_the_swap_rule() -> None:
     # one rule: what a model swap and a hot reload refuse is what every mode warns of
     from tradeloom.engine import capabilities
-    from tradeloom.live import model_swap, runner
+    from tradeloom.live.lifecycle import model_swap, reload_stage
 
     assert model_swap.uncalibrated is capabilities.uncalibrated
-    assert runner.uncalibrated is capabilities.uncalibrated
+    assert reload_stage.uncalibrated is capabilities.uncalibrated

@@ -1,7 +1,7 @@
 """Promote and roll back from the console's run page.
 
 The run's answer says which challengers a promote would be taken for and whether a
-rollback would (`tradeloom.live.promotion_stage.promotion_choices`: the very check the
+rollback would (`tradeloom.live.lifecycle.promotion_stage.promotion_choices`: the very check the
 actions make of the journal), with the model in force and the canary's stage in words.
 In a real browser, an operator presses ``promote`` on a running paper run's challenger,
 confirms it, and the page shows the canary and the new model in force; ``roll the canary
@@ -33,7 +33,7 @@ from tests.reporting.browser import Tab, chromium, drive
 from tradeloom.cli.main import main
 from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
-from tradeloom.live.promotion_stage import PromotionChoices, promotion_choices
+from tradeloom.live.lifecycle.promotion_stage import PromotionChoices, promotion_choices
 
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
 WRITE = {"Authorization": f"Bearer {TOKENS.write}"}

@@ -59,6 +59,7 @@ from tests.live.live_emulated import (
     STRATEGY,
     crash,
     make_bars,
+    promotions_of,
     rows,
     trained_registry,
 )
@@ -75,6 +76,7 @@ from tradeloom.journal.tail import tail_path
 from tradeloom.live import order_journal, router_venue, venues
 from tradeloom.live.ccxt_venue import CcxtVenue
 from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.lifecycle.challenger_stages import MemberChallengers, ShadowChallengers
 from tradeloom.live.order_journal import JournalOrders
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.router_venue import RouterVenue
@@ -1361,7 +1363,7 @@ def model_trap() -> Iterator[ModelTrap]:
     committed before its request file is done) and a gate's promotion; and on the
     journal's rows and commits, for the stages of a promotion (`STAGE_KILLS`)."""
     from tradeloom.engine.control import ControlInbox
-    from tradeloom.live import promotion, runner
+    from tradeloom.live.lifecycle import promotion, reload_stage, swap_stage
     from tradeloom.plugins.model import torch_model
 
     trap = ModelTrap()
@@ -1405,7 +1407,8 @@ def model_trap() -> Iterator[ModelTrap]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(SqliteJournal, "append", appending)
         patch.setattr(SqliteJournal, "flush", flushing)
-        patch.setattr(runner, "journal_swap", recorded(runner.journal_swap))
+        for stage in (swap_stage, reload_stage):  # a request's swap, a reload's
+            patch.setattr(stage, "journal_swap", recorded(stage.journal_swap))
         patch.setattr(promotion, "journal_swap", recorded(promotion.journal_swap))
         patch.setattr(ControlInbox, "done", done_committed)
         patch.setattr(promotion, "promote_passed", promoted)
@@ -1415,7 +1418,7 @@ def model_trap() -> Iterator[ModelTrap]:
 
 def in_stage(runner: LiveRunner, hand: Hand) -> bool:
     """Whether ``runner`` is in ``hand``'s stage, ``hand.after`` of its closes reviewed."""
-    promotions = runner.promotions
+    promotions = promotions_of(runner)
     if promotions is None:
         return False
     canary, watch = promotions.canary, promotions.watch
@@ -1753,7 +1756,7 @@ def check_books(run: ShapeRun) -> None:
     """Each challenger's book is compared with the champion's equity at each of its bars,
     once a bar (a restart's replayed bar too: `LiveSession.replayed_equity`), and each
     gate row's figures are those scipy's paired t-test gives over the journal's book rows
-    up to its bar (`tradeloom.live.promotion_gate`)."""
+    up to its bar (`tradeloom.live.lifecycle.promotion_gate`)."""
     journal = run.journal
     books = rows(journal, "challenger_bar")
     lost = [(r["bar"], r["challenger"]) for r in books if r["champion_equity"] is None]
@@ -1950,9 +1953,11 @@ def check_in_force(run: ShapeRun, runner: LiveRunner) -> None:
                 loaded = getattr(model, "loaded_from", None) or {}
                 assert loaded.get("sha256") not in swapped_in, member.owner
     gated = {r["request"].removeprefix("challenger:") for r in swapped if r["by"] == "gate"}
-    shadows = [] if runner.shadow is None else list(runner.shadow.shadows)
-    if runner.member_shadows is not None:  # a portfolio file's strategies' challengers
-        shadows += [s for m in runner.member_shadows.members for s in m.books.shadows]
+    single = runner.stage(ShadowChallengers)
+    shadows = [] if single is None or single.books is None else list(single.books.shadows)
+    members = runner.stage(MemberChallengers)
+    if members is not None and members.shadows is not None:  # a portfolio's strategies'
+        shadows += [s for m in members.shadows.members for s in m.books.shadows]
     assert gated.isdisjoint(s.name for s in shadows), gated
 
 

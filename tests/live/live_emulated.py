@@ -23,7 +23,12 @@ import structlog
 from tests.builders import walk_bars
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.live.model_swap import restart_document
+from tradeloom.live.lifecycle.challenger_stages import Promotions
+from tradeloom.live.lifecycle.model_swap import restart_document
+from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
+from tradeloom.live.lifecycle.parity_stage import ParityStage
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.stages import StageOptions
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -175,8 +180,10 @@ class EmulatedRun:
     ) -> LiveRunner:
         """Return a runner of the strategy on the emulator's clock (not started).
 
-        ``options`` go to `LiveRunner` (``echo``, ``refresh``).
+        ``options`` go to `LiveRunner` (``echo``, ``refresh``); ``live.parity`` runs the
+        command line's check (`check_apart`) unless ``stage_options`` says otherwise.
         """
+        options.setdefault("stage_options", StageOptions(parity_check=_check_apart))
         document = restart_document(load_yaml(self.strategy), run_dir)  # as the CLI does
         config, plugins = load_strategy(self.strategy, overrides, document=document)
         return LiveRunner(
@@ -225,3 +232,23 @@ def emulated_run(
         )
         stack.enter_context(use_pro_client_factory("binance", None))
         yield EmulatedRun(emu, strategy, bars)
+
+
+def _check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
+    """The command line's parity check (imported when a check runs, as the CLI does)."""
+    from tradeloom.diagnostics.live_parity import check_apart
+
+    return check_apart(run_dir, until_bar, window_bars, limit)
+
+
+def parity_monitor(runner: LiveRunner) -> ParityMonitor:
+    """Return the live parity monitor of ``runner`` (its ``live.parity`` stage's)."""
+    stage = runner.stage(ParityStage)
+    assert stage is not None, "the run has no live.parity"
+    return stage.monitor
+
+
+def promotions_of(runner: LiveRunner) -> PromotionStage | None:
+    """Return the promotion stage of ``runner``'s challengers (None: it has none)."""
+    stage = runner.stage(Promotions)
+    return None if stage is None else stage.promotions

@@ -31,9 +31,10 @@ from tests.live.test_challengers import play, strategy
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.journal import read_rows, verify
-from tradeloom.live import promotion, promotion_stage
-from tradeloom.live.canary import CHAMPION_SHADOW, canary_figures, fired
-from tradeloom.live.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle import promotion, promotion_stage
+from tradeloom.live.lifecycle.canary import canary_figures
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.watched import CHAMPION_SHADOW, fired
 from tradeloom.schemas.strategy import RollbackWhen
 from tradeloom.stats import auc, calibration_error
 
@@ -380,9 +381,10 @@ def test_a_kill_at_the_rollback_restarts_with_the_champion_once(
 ) -> None:
     roll_back = promotion_stage.roll_back
 
-    def dying(canary: Any, books: Any, *args: Any, **kwargs: Any) -> bool:
+    def dying(canary: Any, *args: Any, **kwargs: Any) -> bool:
+        books = kwargs["books"]
         if committed:
-            roll_back(canary, books, *args, **kwargs)
+            roll_back(canary, *args, **kwargs)
         else:
             books.journal.flush()  # the bar's rows: the rule fired, nothing of it written
         die(books.journal)
@@ -617,7 +619,7 @@ def live_text(registry: Path) -> str:
 def test_a_live_run_killed_in_its_canary_sends_no_order_twice(
     registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.live.live_emulated import crash, emulated_run, tick_until
+    from tests.live.live_emulated import crash, emulated_run, promotions_of, tick_until
 
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
@@ -629,7 +631,7 @@ def test_a_live_run_killed_in_its_canary_sends_no_order_twice(
             while run.emulator.exchange.position < LIVE_END:
                 run.emulator.advance()
                 runner.tick()
-                stage = runner.promotions
+                stage = promotions_of(runner)
                 canary = None if stage is None else stage.canary
                 if (
                     canary is not None
@@ -646,7 +648,8 @@ def test_a_live_run_killed_in_its_canary_sends_no_order_twice(
         again.inbox.install_signal_handlers()
         again.start()
         try:
-            assert again.promotions is not None and again.promotions.canary is not None
+            again_stage = promotions_of(again)
+            assert again_stage is not None and again_stage.canary is not None
             tick_until(run, again, LIVE_END)
             again.stop("test over")
         finally:

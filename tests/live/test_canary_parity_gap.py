@@ -1,5 +1,5 @@
 """The ``max_parity_gap`` rollback rule: the run's return since a canary (or a watch)
-started against its replay's on the same bars (`tradeloom.live.parity_twin`).
+started against its replay's on the same bars (`tradeloom.live.lifecycle.parity_twin`).
 
 On paper the replay books what the run books, bar for bar: the gap is exactly 0 at every
 close, and a canary with the smallest limit passes; kill -9 in its middle and the restart
@@ -38,8 +38,8 @@ from tests.live.test_canary import (
 )
 from tests.live.test_challengers import play
 from tradeloom.cli.main import main
-from tradeloom.live import promotion_stage
-from tradeloom.live.canary import CanaryFigures, fired
+from tradeloom.live.lifecycle import promotion_stage
+from tradeloom.live.lifecycle.watched import CanaryFigures, fired
 from tradeloom.schemas.strategy import RollbackWhen
 from tradeloom.testing import PartialFill
 
@@ -163,7 +163,7 @@ def live_canary(
     """A live run on the emulator whose challenger is promoted through a canary with the
     rule ``max_parity_gap: LIVE_LIMIT``; from the canary's start every order fills at most
     ``parts`` of its quantity a bar (None: as the emulator fills it). Return its folder."""
-    from tests.live.live_emulated import emulated_run
+    from tests.live.live_emulated import emulated_run, promotions_of
 
     document = yaml.safe_load(live_text(registry))
     canary = document["challengers"][0]["promote_when"]["canary"]
@@ -178,7 +178,7 @@ def live_canary(
             while run.emulator.exchange.position < LIVE_END:
                 run.emulator.advance()
                 runner.tick()
-                stage = runner.promotions
+                stage = promotions_of(runner)
                 started = stage is not None and stage.canary is not None
                 if parts is not None and started and not injected:
                     run.emulator.faults.always(POST, PartialFill(parts))

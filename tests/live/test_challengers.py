@@ -16,8 +16,8 @@ import yaml
 from tradeloom.cli.main import main
 from tradeloom.engine.status import read_run
 from tradeloom.journal import ChallengerBar, read_rows
-from tradeloom.live import challengers
-from tradeloom.live.challengers import ShadowBooks
+from tradeloom.live.lifecycle import challengers
+from tradeloom.live.lifecycle.challengers import ShadowBooks
 from tradeloom.live.session import LiveSession
 
 BARS = 14

@@ -11,7 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.live.prediction_health import HealthBook, PredictionHealth, prediction_health
+from tradeloom.live.lifecycle.prediction_health import (
+    HealthBook,
+    PredictionHealth,
+    prediction_health,
+)
 
 _TIED = np.array([0.0, -0.0, 0.1, 0.25, 0.5, 0.5000000000000001, 0.95, 1.0])
 """Scores a model's probabilities tie on (a threshold's, a clipped one's), the bins' edges."""

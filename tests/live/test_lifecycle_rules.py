@@ -1,4 +1,4 @@
-"""The lifecycle's refusals, written once (`tradeloom.live.lifecycle_rules`, issue 81).
+"""The lifecycle's refusals, written once (`tradeloom.live.lifecycle.rules`, issue 81).
 
 Each rule over a `Lifecycle` built by hand, with its exact words: a command reads the
 run's journal into one (`read_lifecycle`), the running process its memory
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tradeloom.engine.model_in_force import described_section, in_force_words, promoted_name
-from tradeloom.live.lifecycle_rules import (
+from tradeloom.live.lifecycle.rules import (
     DROPPED,
     IN_SHADOW,
     LIFECYCLE_KINDS,

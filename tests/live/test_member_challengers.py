@@ -299,7 +299,7 @@ def test_status_and_the_console_name_each_strategys_model_in_force(promoted: Pat
     lives (the promotion's model_swapped row)."""
     from tradeloom.engine.status import read_run
     from tradeloom.engine.status_text import format_status
-    from tradeloom.live.promotion_stage import promotion_choices
+    from tradeloom.live.lifecycle.promotion_stage import promotion_choices
 
     [swapped] = rows(promoted, "model_swapped")
     alpha = (
@@ -322,7 +322,7 @@ def test_a_portfolio_files_promotions_are_refused_by_the_processs_rules(
     promoted: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 81: ``tradeloom promote`` and ``rollback`` on a portfolio file's run refuse,
-    in one line and exit 2, what its process would (`tradeloom.live.lifecycle_rules`,
+    in one line and exit 2, what its process would (`tradeloom.live.lifecycle.rules`,
     over every strategy's challengers), nothing asked."""
     capsys.readouterr()
     for args, said in (

@@ -35,7 +35,7 @@ from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
 from tradeloom.engine.run_dir import RUN_OWNED
 from tradeloom.journal.tail import tail_path
-from tradeloom.live.model_swap import SWAPPED_DIR, model_problems, precheck
+from tradeloom.live.lifecycle.model_swap import SWAPPED_DIR, model_problems, precheck
 from tradeloom.live.runner import LiveRunner
 
 SWAP_AT = 108
@@ -428,7 +428,7 @@ def test_a_reload_to_kelly_sizing_is_refused_while_an_uncalibrated_model_is_in_f
         assert runner.session_or_fail.p.sizer is sizer  # the run sizes on as it did
         # a journal of an older tradeloom that took it: a restart still puts its model back
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("tradeloom.live.runner.uncalibrated", lambda *_: False)
+            patch.setattr("tradeloom.live.lifecycle.reload_stage.uncalibrated", lambda *_: False)
             run.strategy.write_text(swapped.replace(_FRACTION, _KELLY.replace("0.25", "0.2")))
             runner.tick()
         assert len(rows(journal, "config_reloaded")) == 2  # kelly in force

@@ -37,8 +37,8 @@ from tests.live.test_universe_paper import SYMBOLS
 from tradeloom.cli.main import main
 from tradeloom.engine.control import ControlInbox, ControlRequest, _write_request
 from tradeloom.journal import read_rows
-from tradeloom.live import promotion
-from tradeloom.live.model_swap import member_problem, precheck
+from tradeloom.live.lifecycle import promotion
+from tradeloom.live.lifecycle.model_swap import member_problem, precheck
 from tradeloom.live.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.live.live_emulated import (
     EmulatedRun,
     crash,
     emulated_run,
+    parity_monitor,
     rows,
     tick_until,
     trained_registry,
@@ -29,10 +29,10 @@ from tests.live.live_emulated import (
 from tests.live.test_canary import canaried
 from tests.live.test_canary import rows as canary_rows
 from tests.live.test_challengers import play
+from tradeloom.diagnostics import live_parity
 from tradeloom.engine.control import CONTROL_DIR, request_promote
 from tradeloom.journal import ParityChecked
-from tradeloom.live import runner as runner_module
-from tradeloom.live.parity_monitor import ParityMonitor
+from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.runner import LiveRunner, Mode
 from tradeloom.schemas.live import ParitySection
 
@@ -161,8 +161,7 @@ STRATEGY_ON_BREACH = STRATEGY.replace(
 
 def _runner(run: EmulatedRun, run_dir: Path, mode: Mode, verdicts: _Verdicts) -> LiveRunner:
     runner = run.runner(run_dir, mode=mode)
-    assert runner.parity is not None
-    runner.parity.check = verdicts
+    parity_monitor(runner).check = verdicts
     runner.start()
     return runner
 
@@ -170,8 +169,7 @@ def _runner(run: EmulatedRun, run_dir: Path, mode: Mode, verdicts: _Verdicts) ->
 def _tick_checked(run: EmulatedRun, runner: LiveRunner) -> None:
     """Close one bar and tick; wait for the check it started (a run never waits for one)."""
     tick_until(run, runner, run.emulator.exchange.position + 1)
-    assert runner.parity is not None
-    runner.parity.wait()
+    parity_monitor(runner).wait()
 
 
 def _position(runner: LiveRunner) -> float:
@@ -262,7 +260,7 @@ def test_a_breach_in_a_canary_halts_and_rolls_it_back(
     """A canary promoted by hand, then a breach: the kill, then the canary's rollback (the
     champion's model back), at one bar, both by parity."""
     verdicts = _Verdicts()
-    monkeypatch.setattr(runner_module, "ParityMonitor", partial(ParityMonitor, check=verdicts))
+    monkeypatch.setattr(live_parity, "check_apart", verdicts)  # the command line's check
     document = canaried(registry)
     document["challengers"][0]["promote_when"] = {  # only an operator promotes
         "min_bars": 200,

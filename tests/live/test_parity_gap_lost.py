@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.live.live_emulated import crash, emulated_run, rows, tick_bars
+from tests.live.live_emulated import crash, emulated_run, promotions_of, rows, tick_bars
 from tests.live.test_canary import live_text
 from tests.live.test_canary_parity_gap import gaps_read
 
@@ -43,7 +43,7 @@ def test_a_hot_reload_in_a_canary_stops_the_gap_rule_in_one_row(
         try:
             for _ in range(80):
                 tick_bars(run, runner, 1)
-                stage = runner.promotions
+                stage = promotions_of(runner)
                 if stage is not None and stage.canary is not None and len(gaps) == 2:
                     break
             assert len(gaps) == 2, "the canary did not start"

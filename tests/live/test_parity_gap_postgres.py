@@ -16,7 +16,7 @@ from tests.live.test_canary_parity_gap import TINY, gaps_read
 from tests.live.test_challengers import play, universe
 from tests.pg_server import PG_ENV, PgSchema
 from tradeloom.journal import journal_path, read_rows
-from tradeloom.live.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
 
 pytestmark = pytest.mark.slow
 

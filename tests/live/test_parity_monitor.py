@@ -17,12 +17,18 @@ from starlette.testclient import TestClient
 
 from tests.console.console_runs import TOKENS
 from tests.console.served import served
-from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, tick_until
+from tests.live.live_emulated import (
+    STRATEGY,
+    EmulatedRun,
+    emulated_run,
+    parity_monitor,
+    tick_until,
+)
 from tests.live.test_live_alerts import Inbox
 from tests.reporting.browser import Tab, chromium, drive
 from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions
-from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
+from tradeloom.diagnostics.live_parity import LIVE_FILE, check_apart, window_parity
 from tradeloom.domain import RunInfo
 from tradeloom.engine.status_rows import read_status
 from tradeloom.engine.status_text import format_status
@@ -30,7 +36,7 @@ from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.journal import ParityChecked, read_rows
 from tradeloom.live.alerts import _alert_of
-from tradeloom.live.parity_monitor import ParityMonitor, check_apart
+from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.live import ParitySection
@@ -50,8 +56,7 @@ def _tick_checked(run: EmulatedRun, runner: LiveRunner, until: int) -> None:
     same bars whatever the machine's speed (a run never waits for one)."""
     while run.emulator.exchange.position < until:
         tick_until(run, runner, run.emulator.exchange.position + 1)
-        assert runner.parity is not None
-        runner.parity.wait()
+        parity_monitor(runner).wait()
 
 
 def test_a_paper_run_with_the_monitor_shows_no_unexplained_divergence(
@@ -61,8 +66,7 @@ def test_a_paper_run_with_the_monitor_shows_no_unexplained_divergence(
     monkeypatch.chdir(tmp_path)
     with emulated_run(tmp_path, monkeypatch, text=MONITORED) as run:
         runner = run.runner(tmp_path / "paper", mode="paper")
-        assert runner.parity is not None
-        runner.parity.check = window_parity  # in this process: the same comparison
+        parity_monitor(runner).check = window_parity  # in this process: the same comparison
         runner.start()
         try:
             _tick_checked(run, runner, 160)
@@ -113,8 +117,7 @@ def test_an_unjournaled_change_in_a_live_run_alerts_and_shows_in_status(
         monkeypatch.setenv("PARITY_HOOK", f"{inbox.url}/hook")
         with ExitStack() as stack:
             runner = run.runner(tmp_path / "live", mode="live")
-            assert runner.parity is not None
-            runner.parity.check = window_parity
+            parity_monitor(runner).check = window_parity
             runner.attach_observers(stack)
             runner.start()
             try:

@@ -16,8 +16,8 @@ from sklearn.metrics import roc_auc_score
 
 from tests.hunting import examples
 from tradeloom.journal import ChallengerBar, RunIdentity, open_journal
-from tradeloom.live.challengers import _journaled
-from tradeloom.live.prediction_health import health_json, prediction_health
+from tradeloom.live.lifecycle.challengers import _journaled
+from tradeloom.live.lifecycle.prediction_health import health_json, prediction_health
 from tradeloom.reporting.book_figures import resolved_predictions
 from tradeloom.stats import RELIABILITY_BINS, auc, calibration_error
 

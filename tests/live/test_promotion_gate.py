@@ -34,8 +34,8 @@ from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
-from tradeloom.live import promotion
-from tradeloom.live.model_swap import SwapRefused, described
+from tradeloom.live.lifecycle import promotion
+from tradeloom.live.lifecycle.model_swap import SwapRefused, described
 
 BARS = 24
 """Bars each run trades live."""
@@ -411,7 +411,7 @@ def test_a_command_refuses_what_the_process_would_in_the_same_words(
     """Issue 81: ``tradeloom swap`` to the model in force exited 0 ("swap requested") and
     the refusal appeared later in the journal, where a script trusting the exit code
     did not look. The command reads the journal and refuses in one line, exit 2, by the
-    rule the process applies (`tradeloom.live.lifecycle_rules`), naming where the hash in
+    rule the process applies (`tradeloom.live.lifecycle.rules`), naming where the hash in
     force lives; requests sent past the check (the mailbox's own functions) are refused
     by the process in the same words, each row stamped with its bar's time, as the
     restart's row is."""

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from tests.hunting import examples
-from tradeloom.live.prediction_health import PredictionHealth
-from tradeloom.live.promotion_gate import HOLD, PROMOTE, WAITING, read_gate
+from tradeloom.live.lifecycle.prediction_health import PredictionHealth
+from tradeloom.live.lifecycle.promotion_gate import HOLD, PROMOTE, WAITING, read_gate
 from tradeloom.schemas.strategy import PromoteWhen
 
 equities = st.lists(

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tradeloom.live.canary import CanaryFigures, stage_twin
-from tradeloom.live.promotion_stage import review_stage, stage_in_progress
-from tradeloom.live.promotion_watch import Watch
+from tradeloom.live.lifecycle.promotion_stage import review_stage, stage_in_progress
+from tradeloom.live.lifecycle.promotion_watch import Watch
+from tradeloom.live.lifecycle.watched import CanaryFigures, stage_twin
 from tradeloom.schemas.strategy import RollbackWhen
 
 

@@ -35,9 +35,9 @@ from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
-from tradeloom.live import promotion_stage
 from tradeloom.live.journal_state import read_state
-from tradeloom.live.promotion_stage import PromotionStage
+from tradeloom.live.lifecycle import promotion_stage
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage
 from tradeloom.schemas.strategy import RollbackWhen
 
 BARS = 40
@@ -229,7 +229,7 @@ def test_a_kill_at_the_watchs_rollback_restarts_with_the_champion_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    roll_back = promotion_stage.roll_back_watch
+    roll_back = promotion_stage.roll_back
 
     def dying(watch: Any, files: Any, plugins: Any, session: Any, recorder: Any, **kw: Any) -> bool:
         if committed:
@@ -240,7 +240,7 @@ def test_a_kill_at_the_watchs_rollback_restarts_with_the_champion_once(
 
     document = watched(registry, {"max_drawdown": LIMIT})
     with monkeypatch.context() as patched:
-        patched.setattr(promotion_stage, "roll_back_watch", dying)
+        patched.setattr(promotion_stage, "roll_back", dying)
         died, run = play(tmp_path, document)
     assert died != 0
     assert len(rows(run, "promotion_rolled_back")) == (1 if committed else 0)

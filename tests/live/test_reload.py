@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tradeloom.engine.wiring import Pipeline, build_pipeline
-from tradeloom.live.reload import Reload, ReloadRefused, StrategyWatcher
+from tradeloom.live.lifecycle.reload import Reload, ReloadRefused, StrategyWatcher
 from tradeloom.schemas import StrategyConfig, load_strategy
 
 _STRATEGY = Path(__file__).resolve().parents[2] / "strategies" / "btc_rf.yaml"

@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
+from tradeloom.live.lifecycle.stages import StageOptions
 from tradeloom.live.loop import run_forever, stop_on_signals
 from tradeloom.live.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
@@ -129,6 +130,7 @@ def run_live(
             echo=None if quiet else _BarLines(),
             watch_file=portfolio is None,  # a portfolio file is not hot-reloaded
             portfolio=portfolio,
+            stage_options=StageOptions(parity_check=_parity_check),
         )
         runner.attach_observers(stack)  # metrics and alerts: before any bar
         reason = "failed"
@@ -191,3 +193,11 @@ def _refusals(table: RefusalTable) -> list[str]:
     lines = [f"{label:<24}  {text}" for label, text in refusal_lines(table)]
     warning = exits_warning(table)
     return lines + ([f"{'WARNING':<24}  {warning}"] if warning else [])
+
+
+def _parity_check(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
+    """The live parity monitor's comparison: the diagnostics layer's, in a process of
+    its own (imported when a check runs: a run without ``live.parity`` never loads it)."""
+    from tradeloom.diagnostics.live_parity import check_apart
+
+    return check_apart(run_dir, until_bar, window_bars, limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tradeloom.live.early_stop import catch_stop_signals_early, trades_live
+from tradeloom.live.lifecycle.early_stop import catch_stop_signals_early, trades_live
 
 if (
     (

@@ -1,11 +1,12 @@
 """``tradeloom promote RUN_DIR --challenger NAME`` and ``tradeloom rollback RUN_DIR``.
 
-By hand, what a challenger's gate and its canary's rules do (`tradeloom.live.canary`):
+By hand, what a challenger's gate and its canary's rules do (`tradeloom.live.lifecycle.canary`):
 ``promote`` puts a challenger's model in the champion's place (through its canary when
 its gate declares one; a canary's own candidate becomes the full champion at once),
 ``rollback`` ends the canary in progress, or the watch after a full promotion
-(`tradeloom.live.promotion_watch`), with the previous champion's model back. Each is checked
-here as far as the journal tells (`tradeloom.live.promotion_stage.promotion_problems`):
+(`tradeloom.live.lifecycle.promotion_watch`), with the previous champion's model back.
+Each is checked here as far as the journal tells
+(`tradeloom.live.lifecycle.promotion_stage.promotion_problems`):
 a refusal is one line and exit 2, and nothing is asked. Then the request goes through
 the run's mailbox as ``tradeloom kill`` does; the running process carries it out at its
 next bar boundary, or journals why not.
@@ -87,7 +88,7 @@ def rollback(args: argparse.Namespace) -> int:
 
 
 def _check(run_dir: Path, challenger: str | None, what: str) -> None:
-    from tradeloom.live.promotion_stage import promotion_problems
+    from tradeloom.live.lifecycle.promotion_stage import promotion_problems
 
     problems = promotion_problems(run_dir, challenger)
     if problems:

@@ -319,9 +319,9 @@ def portfolio_pipelines(
 
 def _restart_document(args: argparse.Namespace, *, simulated: bool) -> None:
     """Build a restart's model from the copy its run directory keeps of the model the
-    journal swapped in (`tradeloom.live.model_swap.restart_document`)."""
+    journal swapped in (`tradeloom.live.lifecycle.model_swap.restart_document`)."""
     from tradeloom.cli.launch import live_run_dir
-    from tradeloom.live.model_swap import restart_document
+    from tradeloom.live.lifecycle.model_swap import restart_document
     from tradeloom.schemas.overrides import apply_overrides
 
     document = _document(args)

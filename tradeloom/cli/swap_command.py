@@ -3,7 +3,7 @@ run's model (a portfolio file's run: its strategy ``NAME``'s).
 
 The model is a fold another run saved (its ``models/index.json``): ``--model`` names
 that run's directory, or its id, a folder beside ``RUN_DIR``. It is checked here as far
-as the journal tells (`tradeloom.live.model_swap.precheck`: a saved model, the
+as the journal tells (`tradeloom.live.lifecycle.model_swap.precheck`: a saved model, the
 strategy's features and label, calibrated if the sizing needs it); a refusal is one line
 per problem and exit 2, and nothing is asked. Then the request goes through the run's
 mailbox as ``tradeloom kill`` does; the running process checks again with the last bar
@@ -81,7 +81,7 @@ def model_run(run_dir: Path, model: Path) -> Path:
 def swap(args: argparse.Namespace) -> int:
     """Check the model, then ask the run to swap it in; return the exit code."""
     from tradeloom.engine.control import controllable_mode, request_swap
-    from tradeloom.live.model_swap import precheck
+    from tradeloom.live.lifecycle.model_swap import precheck
 
     run_dir: Path = args.run_dir
     controllable_mode(run_dir)

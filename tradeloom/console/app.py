@@ -432,7 +432,7 @@ class _State:
 
     async def _swap(self, ref: Any, body: bytes, by: Origin) -> Response:
         from tradeloom.engine.control import request_swap
-        from tradeloom.live.model_swap import precheck
+        from tradeloom.live.lifecycle.model_swap import precheck
 
         asked = _swap_body(body, by)
         if isinstance(asked, Response):
@@ -455,7 +455,7 @@ class _State:
 
     async def _promote(self, ref: Any, action: str, body: bytes, by: Origin) -> Response:
         from tradeloom.engine.control import request_promote, request_rollback
-        from tradeloom.live.promotion_stage import promotion_problems
+        from tradeloom.live.lifecycle.promotion_stage import promotion_problems
 
         asked = _promote_body(body, by) if action == "promote" else _reason(body, by)
         if isinstance(asked, Response):

@@ -46,7 +46,7 @@ from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.redaction import redact
 
 if TYPE_CHECKING:
-    from tradeloom.live.promotion_stage import PromotionChoices
+    from tradeloom.live.lifecycle.promotion_stage import PromotionChoices
 
 __all__ = ["SECRET_KEY", "RunIndex", "RunRef", "UnknownRun", "mask_secrets"]
 
@@ -354,7 +354,7 @@ class RunIndex:
         with self._lock:
             kept = self._promotions.get(ref.path)
         if kept is None or kept[0] != key or reading.restarted is not None:
-            from tradeloom.live.promotion_stage import promotion_choices
+            from tradeloom.live.lifecycle.promotion_stage import promotion_choices
 
             kept = (key, promotion_choices(ref.path))
             with self._lock:

@@ -1,9 +1,11 @@
 """Parity of a run that trades on, over its last window of bars (``live.parity``).
 
-The live parity monitor (`tradeloom.live.parity_monitor`) runs this module in a process
-of its own every ``every_bars`` bars: ``python -m tradeloom.diagnostics.live_parity
-RUN_DIR UNTIL_BAR WINDOW_BARS MAX_UNEXPLAINED``. It replays the run's bars up to
-``UNTIL_BAR`` as a backtest (`tradeloom.diagnostics.parity.parity`, into a scratch
+The live parity monitor (`tradeloom.live.lifecycle.parity_monitor`) runs this module in a process
+of its own every ``every_bars`` bars, through `check_apart`, which the command starting
+the run hands down to it (live never names the diagnostics above it): ``python -m
+tradeloom.diagnostics.live_parity RUN_DIR UNTIL_BAR WINDOW_BARS MAX_UNEXPLAINED``. It
+replays the run's bars up to ``UNTIL_BAR`` as a backtest
+(`tradeloom.diagnostics.parity.parity`, into a scratch
 folder: a replay needs the run's state from its first live bar, so each check replays
 the run so far) and reports the last ``WINDOW_BARS`` of them: the gap that arose inside
 the window, the window's unexplained P&L and its first difference. The verdict is
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,10 +29,41 @@ from tradeloom.diagnostics.parity import TOLERANCES, ParityResult, parity
 from tradeloom.errors import UserError
 from tradeloom.reporting.outputs import atomic_bytes
 
-__all__ = ["LIVE_FILE", "window_parity", "window_summary"]
+__all__ = ["LIVE_FILE", "check_apart", "window_parity", "window_summary"]
 
 LIVE_FILE = Path("parity") / "live.json"
 """Where the last check's result goes, in the run folder."""
+
+_MODULE = "tradeloom.diagnostics.live_parity"
+"""This module, as ``python -m`` runs it."""
+
+
+def check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
+    """Run this module (`window_parity`) in a new Python process; return its result (the
+    live parity monitor's `tradeloom.live.lifecycle.parity_monitor.Check`).
+
+    Raises:
+        RuntimeError: The process failed: its last line of error output.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            _MODULE,
+            str(run_dir),
+            str(until_bar),
+            str(window_bars),
+            repr(limit),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise RuntimeError(last)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def window_parity(

@@ -8,8 +8,8 @@ instead, through files in the run directory, and wakes the process with a signal
   ``<time_ns>-rollback.json``: one request each, written atomically (a temporary file,
   then `os.replace`) by `request` (`request_kill`, `request_flatten` and
   `request_resume` name its actions), `request_swap` (a saved model to decide from the
-  next bar on, `tradeloom.live.model_swap`) and `request_promote` / `request_rollback`
-  (a challenger's promotion, a canary's rollback: `tradeloom.live.canary`). A request
+  next bar on, `tradeloom.live.lifecycle.model_swap`) and `request_promote` / `request_rollback`
+  (a challenger's promotion, a canary's rollback: `tradeloom.live.lifecycle.canary`). A request
   written while no process runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
@@ -60,7 +60,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from tradeloom.engine.reasons import escaped, reason_problem
 from tradeloom.errors import UserError
@@ -76,9 +76,11 @@ from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
+    "ACTIONS",
     "CONTROL_DIR",
     "KILL_FILE",
     "PID_FILE",
+    "SESSION_ACTIONS",
     "Action",
     "ControlInbox",
     "ControlRequest",
@@ -106,6 +108,11 @@ KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
 Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+"""Every action a request may carry: its file's name ends in ``-<action>.json``."""
+SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume")
+"""The kill switch's actions, which the running session answers itself; each other action
+is answered by the stage of the run that declares it (`tradeloom.live.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""
@@ -114,7 +121,7 @@ _log = logger("tradeloom.engine.control")
 
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
-_REQUEST_NAME = re.compile(r"^(\d+)-(kill|flatten|resume|swap|promote|rollback)\.json$")
+_REQUEST_NAME = re.compile(rf"^(\d+)-({'|'.join(ACTIONS)})\.json$")
 _CLAIM_ATTEMPTS = 100
 _CLAIM_RETRY_SECONDS = 0.01
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -399,7 +406,7 @@ def request_swap(
     """Ask the run in ``run_dir`` to decide with another saved model from the next bar on.
 
     The running process checks the model against its strategy and swaps it in at a bar
-    boundary, or refuses it and trades on with its own (`tradeloom.live.model_swap`);
+    boundary, or refuses it and trades on with its own (`tradeloom.live.lifecycle.model_swap`);
     either is journaled. Written and delivered as `request` writes a kill.
 
     Args:
@@ -433,7 +440,7 @@ def request_swap(
 def request_promote(run_dir: Path, challenger: str, reason: str, *, by: Origin = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to promote ``challenger``: its model takes the
     champion's place at the next bar boundary, through its canary when its gate declares
-    one (`tradeloom.live.canary`); a canary's own candidate becomes the full champion at
+    one (`tradeloom.live.lifecycle.canary`); a canary's own candidate becomes the full champion at
     once. Written and delivered as `request` writes a kill.
 
     Raises:
@@ -446,7 +453,7 @@ def request_promote(run_dir: Path, challenger: str, reason: str, *, by: Origin =
 
 def request_rollback(run_dir: Path, reason: str, *, by: Origin = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to roll its canary back: the champion's model decides
-    again, at its full size, from the next bar boundary (`tradeloom.live.canary`).
+    again, at its full size, from the next bar boundary (`tradeloom.live.lifecycle.canary`).
 
     Raises:
         ValueError: ``reason`` is not one line of plain text.
@@ -746,11 +753,8 @@ def _iso_ns(ns: int) -> str:
 def _read_request(path: Path) -> ControlRequest:
     match = _REQUEST_NAME.match(path.name)
     if match is None:
-        raise ValueError(
-            "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
-            "<time_ns>-resume.json, <time_ns>-swap.json, <time_ns>-promote.json or "
-            "<time_ns>-rollback.json"
-        )
+        names = [f"<time_ns>-{action}.json" for action in ACTIONS]
+        raise ValueError(f"the name is not {', '.join(names[:-1])} or {names[-1]}")
     try:
         data = read_json(path, "a control request", limit=1 << 16)
     except UnreadableFile as exc:

@@ -39,7 +39,7 @@ RUN_OWNED = frozenset(
         "book.parquet",
         "sent.mark",
         "parity",
-        "swapped",  # tradeloom.live.model_swap.SWAPPED_DIR: the swapped-in models
+        "swapped",  # tradeloom.live.lifecycle.model_swap.SWAPPED_DIR: the swapped-in models
         "journal.sqlite",
         "journal.sqlite-wal",
         "journal.sqlite-shm",

@@ -207,7 +207,7 @@ def candidate_components(
     declared ones before anything is built).
 
     `build_pipeline` builds every challenger, so that validation refuses what a paper or
-    live run would refuse at its start (`tradeloom.live.challengers.candidate_pipeline`).
+    live run would refuse at its start (`tradeloom.live.lifecycle.challengers.candidate_pipeline`).
     """
     problems: list[Problem] = []
     ctx = BuildContext(

@@ -4,7 +4,7 @@ Configured under ``live.alerts`` (`AlertsParams`). The run registers one `Alerts
 with the plugin manager, as any observer plugin: it hears of halts, the kill switch
 and resumes, other trading-state moves, health rules firing, liquidations, stale
 data, restarts, an unreachable venue, repeated exchange errors, unexplained divergence
-from the backtest (``parity``, `tradeloom.live.parity_monitor`), and an exit refused
+from the backtest (``parity``, `tradeloom.live.lifecycle.parity_monitor`), and an exit refused
 (an exit's order no venue could take, a restart found never sent, a venue refused or
 a pre-trade check stopped: ``exit_refused``; a stop's, a halt's exit or the kill
 switch's flatten: ``protective_exit_refused``, critical), and posts each to every

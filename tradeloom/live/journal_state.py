@@ -56,7 +56,7 @@ from tradeloom.journal import (
     read_sequenced,
 )
 from tradeloom.journal.events import dispatch, kinds_read_by
-from tradeloom.live.verdict import BarInput
+from tradeloom.live.lifecycle.verdict import BarInput
 
 __all__ = [
     "ENGINE_TYPES",

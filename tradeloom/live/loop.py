@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from tradeloom.live.early_stop import take_early_stop
+from tradeloom.live.lifecycle.early_stop import take_early_stop
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def run_forever(run: Ticking, stop: threading.Event, *, max_bars: int | None = N
 def stop_on_signals() -> Iterator[threading.Event]:
     """Yield an event SIGINT and SIGTERM set (main thread only); restore the handlers.
 
-    After `tradeloom.live.early_stop.catch_stop_signals_early` it is that call's
+    After `tradeloom.live.lifecycle.early_stop.catch_stop_signals_early` it is that call's
     event, set already if a signal came during start-up.
     """
     taken = take_early_stop() if threading.current_thread() is threading.main_thread() else None

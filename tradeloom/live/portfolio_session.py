@@ -37,9 +37,9 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.lifecycle.verdict import BarInput, Verdicts
 from tradeloom.live.provides import provides
 from tradeloom.live.session import FeatureNotStepped, LiveSession
-from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.protocols import MarketLots, Venue
 from tradeloom.runtime.lazy import logger
 from tradeloom.schemas.portfolio_file import PortfolioConfig

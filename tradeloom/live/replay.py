@@ -7,7 +7,7 @@ wall times (`PinnedClock`): every bar under the strategy file in force at that b
 start's document, then each ``config_reloaded`` row's, swapped with the `Reload` a running
 run applies), with the kill switch's journaled halts, resumes and cancels at their
 bars, with each canary's share of the sizing's size from its start to its end
-(`tradeloom.live.canary`), and with the allocation layer's journaled decisions in place
+(`tradeloom.live.lifecycle.canary`), and with the allocation layer's journaled decisions in place
 of its solves (`tradeloom.live.allocation_solver.JournaledSolver`). `compare` then
 checks the rows it wrote against the journal's, bar by bar: the last bar may have been
 cut short by the crash, and its replayed rows beyond the journal's are returned, to be
@@ -28,10 +28,10 @@ from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
 from tradeloom.live.allocation_solver import JournaledSolver
 from tradeloom.live.journal_state import ENGINE_TYPES, JournaledReload, JournalState, LiveBarRow
+from tradeloom.live.lifecycle.reload import MODEL, journaled_reload, reload_to
+from tradeloom.live.lifecycle.reload_apply import apply_reload
 from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.reload import MODEL, journaled_reload, reload_to
 from tradeloom.live.session import KILL_CODE, LiveSession
-from tradeloom.live.swap import apply_reload
 
 if TYPE_CHECKING:
     from tradeloom.engine.allocating import Solver
@@ -168,7 +168,7 @@ def edited_while_down(
     Raises:
         RestartRefused: The edit cannot be swapped.
     """
-    from tradeloom.live.reload import ReloadRefused
+    from tradeloom.live.lifecycle.reload import ReloadRefused
 
     reload = reload_to(files.config, current, restart=True)
     if reload is None:
@@ -195,7 +195,7 @@ def _swap(
     The replay takes the model's verdicts from the journal: a journaled document's
     ``model`` section (a hot reload's model swap) is not built again, the running one
     stands in; the model in force is put in after the replay
-    (`tradeloom.live.model_swap.restore_in_force`).
+    (`tradeloom.live.lifecycle.model_swap.restore_in_force`).
     """
     if document is None:
         return  # a journal that does not record it: the file now
@@ -217,8 +217,8 @@ def _apply_reloads(
 
 
 def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:
-    """Size entries after bar ``bar`` as the journal's canaries did (`tradeloom.live.canary`,
-    `tradeloom.engine.driver.Engine.replay_scales`)."""
+    """Size entries after bar ``bar`` as the journal's canaries did
+    (`tradeloom.live.lifecycle.canary`, `tradeloom.engine.driver.Engine.replay_scales`)."""
     session.engine.replay_scales(scales, bar)
 
 

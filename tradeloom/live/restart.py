@@ -18,7 +18,7 @@ The journal is the source of truth. A restart:
    resent; a router's children at their venues, `RouterVenue.recover`) and tracks the
    stops resting at the exchange again;
 4. puts in the model in force at the last committed bar when the journal swapped one
-   (`tradeloom.live.model_swap.restore_models`: from the copy the run directory keeps;
+   (`tradeloom.live.lifecycle.model_swap.restore_models`: from the copy the run directory keeps;
    a portfolio file's run, each strategy's last), else retrains the fold in effect when
    the run stopped (same rows, same seed), and swaps in the file as it is now if it
    was edited while the run was down (journaled as a hot reload after the last bar);
@@ -46,7 +46,7 @@ from tradeloom.journal import Restarted
 from tradeloom.live.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.history import MarketHistory, history_sha256
 from tradeloom.live.journal_state import JournalState
-from tradeloom.live.model_swap import restore_models
+from tradeloom.live.lifecycle.model_swap import restore_models
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.live.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.replay_venue import ReplayVenue

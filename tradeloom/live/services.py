@@ -17,6 +17,16 @@ and what it may change, and no helper imports the runner.
 Observers (the metrics, a test's probe) subclass `Observer` and register with
 `LiveRunner.observe`; the runner tells them of each timed stage and each tick. They never
 change a decision.
+
+What acts at a bar boundary (the lifecycle wing, `tradeloom.live.lifecycle`) subclasses
+`Stage`: the runner holds an ordered list of them (`tradeloom.live.lifecycle.stages`
+builds it) and calls each, in that order, as it calls its observers: to refuse a
+restart's file (`Stage.check`), to take itself up once the session is built or rebuilt
+(`Stage.restore`), at the start of a tick before any bar (`Stage.before_bars`), at each
+bar's close before the next decision (`Stage.at_close`), after the tick's commit
+(`Stage.after_tick`), for each control request whose action it declares
+(`Stage.actions`, `Stage.answer`), and when the run stops (`Stage.close`). A new live
+feature is a new stage, not an edit of the runner.
 """
 
 from __future__ import annotations
@@ -35,9 +45,11 @@ from tradeloom.journal import RunStarted, VenueReported
 from tradeloom.version import __version__
 
 if TYPE_CHECKING:
+    from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.journal import JournalStore
+    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.portfolio_session import LivePortfolio
     from tradeloom.live.sent_mark import SentMark
     from tradeloom.live.session import LiveSession
@@ -51,6 +63,7 @@ __all__ = [
     "Mode",
     "Observer",
     "RunFiles",
+    "Stage",
     "Ticking",
     "wall_clock",
 ]
@@ -221,3 +234,54 @@ class Observer:
 
     def after_tick(self, processed: int, state: str) -> None:
         """Hear that a tick processed ``processed`` bars and left the run in ``state``."""
+
+
+class Stage:
+    """Acts at a live run's bar boundaries (`LiveRunner`, in the order of its stages).
+
+    A stage takes the services it reads when it is built, restores itself from the
+    journal after a restart, acts at a bar's close before the next decision, answers the
+    control requests whose action it declares, and closes. Every hook does nothing by
+    default: a stage overrides those it needs.
+
+    Attributes:
+        actions: The control requests' actions it answers (`answer`); no two stages of a
+            run declare one action.
+    """
+
+    actions: tuple[str, ...] = ()
+
+    def check(self, state: JournalState) -> None:
+        """Refuse a restart from ``state`` under the file in force (before the journal
+        opens).
+
+        Raises:
+            ConfigError: The file changed what the stage cannot take up.
+        """
+
+    def restore(self, state: JournalState | None) -> None:
+        """Start, or take up ``state`` (the journal read; None: a new run), once the
+        session is built (again, after a journal's outage)."""
+
+    def before_bars(self) -> None:
+        """Act at the tick's bar boundary, after the control requests, before any bar."""
+
+    def at_close(self, when: pd.Timestamp, prices: Any) -> None:
+        """Act at the close of the bar the session just ran (``when``, ``prices``),
+        before the next bar's decision."""
+
+    def after_tick(self, processed: int) -> bool:
+        """Act after the tick's commit (``processed`` bars); return whether a row was
+        journaled (the runner commits it)."""
+        return False
+
+    def answer(self, request: ControlRequest, name: str) -> None:
+        """Carry out ``request`` (one of `actions`; ``name``: the name it is journaled
+        by), or journal why not; the runner commits."""
+
+    def in_progress(self) -> str | None:
+        """Why the model cannot change now (None: nothing holds it)."""
+        return None
+
+    def close(self) -> None:
+        """The run stops: finish what is in flight (journaled; the runner commits)."""

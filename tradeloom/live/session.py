@@ -65,9 +65,9 @@ from tradeloom.errors import UserError
 from tradeloom.journal import KillCancel, LiveBar, ModelSwapped, SymbolAbsent
 from tradeloom.live.allocation_solver import DeadlineSolver
 from tradeloom.live.history import MarketHistory
+from tradeloom.live.lifecycle.verdict import BarInput, Verdicts
 from tradeloom.live.provides import provides
 from tradeloom.live.row_windows import RowWindows
-from tradeloom.live.verdict import BarInput, Verdicts
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
     LiveAnomalyGate,
@@ -150,16 +150,16 @@ class LiveSession:
 
     reloaded_at = -1
     """The bar of the last hot reload swapped in, its ``config_reloaded`` row's (-1: none;
-    `tradeloom.live.swap.apply_reload`)."""
+    `tradeloom.live.lifecycle.reload_apply.apply_reload`)."""
 
     swapped: ModelSwapped | None = None
-    """The journal's row that put the model in force (`tradeloom.live.model_swap.
+    """The journal's row that put the model in force (`tradeloom.live.lifecycle.model_swap.
     journal_swap`; a restart's: `restore_in_force`); None: the strategy's own decides."""
 
     replayed_equity: Mapping[int, float] = MappingProxyType({})
     """The equity at the close of each bar a restart replayed, by bar, as the run had it
     then (`tradeloom.live.replay.replay_ticks`): what its challengers' books are compared
-    with on the bars whose rows the kill lost (`tradeloom.live.challengers`)."""
+    with on the bars whose rows the kill lost (`tradeloom.live.lifecycle.challengers`)."""
 
     def __init__(
         self,
@@ -273,7 +273,7 @@ class LiveSession:
         each symbol's copy of it, the features, the engine's state and the book kept.
 
         A saved model trains nothing: the walk-forward plan and the retraining cron train
-        no fold from here on (`tradeloom.live.model_swap` swaps in no other)."""
+        no fold from here on (`tradeloom.live.lifecycle.model_swap` swaps in no other)."""
         self.p = replace(self.p, model=model)
         self.engine.p = replace(self.engine.p, model=model)
         self._take_models(model)

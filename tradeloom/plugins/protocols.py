@@ -684,7 +684,7 @@ class DescribedModel(Protocol):
 
     A running run swaps its model only for one with the same label and, when its sizing
     reads the probability as a probability (`NeedsCalibration`), a calibrated one
-    (`tradeloom.live.model_swap`). A model without it is neither swapped out nor in.
+    (`tradeloom.live.lifecycle.model_swap`). A model without it is neither swapped out nor in.
     """
 
     def label_record(self) -> dict[str, Any]:

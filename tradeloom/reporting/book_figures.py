@@ -1,7 +1,7 @@
 """The champion's and each challenger's book side by side, from a run's journal.
 
 A paper or live run with ``challengers:`` journals each challenger's shadow book
-(``challenger_bar``, ``challenger_fill``: `tradeloom.live.challengers`). ``tradeloom
+(``challenger_bar``, ``challenger_fill``: `tradeloom.live.lifecycle.challengers`). ``tradeloom
 status`` (text and ``--json``), the console's run page and ``report.html`` show every
 book with the same figures, each computed once here (`book_figures`) over the bars the
 book has (a challenger added to a running run has the bars from the one it was added

@@ -300,8 +300,8 @@ class OutputsSection(BaseModel):
 class RollbackWhen(BaseModel):
     """A canary's rollback rules (``challengers.N.promote_when.canary.rollback_when``),
     read at each bar's close of the canary: the first that fires puts the champion's
-    model back (`tradeloom.live.canary`); a watch's after a full promotion
-    (``promote_when.watch.rollback_when``, `tradeloom.live.promotion_watch`) the same,
+    model back (`tradeloom.live.lifecycle.canary`); a watch's after a full promotion
+    (``promote_when.watch.rollback_when``, `tradeloom.live.lifecycle.promotion_watch`) the same,
     from the watch's start."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -360,7 +360,7 @@ class WatchWhen(BaseModel):
     """Rollback rules after a full promotion (``challengers.N.promote_when.watch``): read
     at each bar's close for ``bars`` bars after the challenger became the full champion
     (its canary passed, or its promotion when it has none); a rule that fires puts the
-    previous champion's model back (`tradeloom.live.promotion_watch`)."""
+    previous champion's model back (`tradeloom.live.lifecycle.promotion_watch`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

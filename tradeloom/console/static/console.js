@@ -129,7 +129,7 @@ function drawBooks(books, promotion) {
   if (!books.length) return;
   const gated = books.some(b => b.gate !== null && b.gate !== undefined);
   // the promote buttons: where the API's check of the journal would take the request now
-  // (promotion.promote, as tradeloom.live.promotion_stage.promotion_choices judges it)
+  // (promotion.promote, as tradeloom.live.lifecycle.promotion_stage.promotion_choices judges it)
   const acting = !!promotion && writable();
   const figure = (v, shown) => v === null || v === undefined ? cell("<td data-value=''>-</td>") :
     cell("<td class='num' data-value='" + esc(v) + "'>" + esc(shown(v)) + "</td>");

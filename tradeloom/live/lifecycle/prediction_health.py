@@ -1,7 +1,7 @@
 """How well a model's probabilities did on a live run's bars whose outcome is known.
 
-Read by a canary's and a watch's rollback rules (`tradeloom.live.canary`) and by a
-promotion gate's health (`tradeloom.live.promotion_gate`), by the rule status, the
+Read by a canary's and a watch's rollback rules (`tradeloom.live.lifecycle.canary`) and by a
+promotion gate's health (`tradeloom.live.lifecycle.promotion_gate`), by the rule status, the
 console and the report pair a book's predictions with (`tradeloom.stats.resolved_pairs`:
 each symbol's probability at its k-th own bar against its close ``horizon`` own bars
 later). Over the resolved pairs, the AUC is `tradeloom.stats.auc` (the backtest's figure)

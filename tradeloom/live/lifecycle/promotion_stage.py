@@ -1,17 +1,17 @@
 """The run's promotions at each bar's close and by hand: the gate's, the canary's, an operator's.
 
 `PromotionStage.after_bar` runs after the challengers stepped on the bar the run just
-closed: with a canary in progress (`tradeloom.live.canary`) it reads the rollback rules
+closed: with a canary in progress (`tradeloom.live.lifecycle.canary`) it reads the rollback rules
 and rolls back when one fires, or passes the canary once its bars are done (starting
 the watch its gate declares); with a watch after a full promotion in progress
-(`tradeloom.live.promotion_watch`) it reads the watch's rules and rolls the promotion
+(`tradeloom.live.lifecycle.promotion_watch`) it reads the watch's rules and rolls the promotion
 back when one fires, or ends the watch once its bars are done; otherwise it promotes a
-challenger whose gate passed (`tradeloom.live.promotion`). One promotion at a time: no
+challenger whose gate passed (`tradeloom.live.lifecycle.promotion`). One promotion at a time: no
 gate promotes while a canary or a watch is in progress.
 
 `promotion_problems` checks an operator's request against the journal before it is sent
 (``tradeloom promote``, the console's API), by the rules the process applies when the
-request arrives (`tradeloom.live.lifecycle_rules`, over `PromotionStage.lifecycle`
+request arrives (`tradeloom.live.lifecycle.rules`, over `PromotionStage.lifecycle`
 there), and `promotion_choices` tells the console's run page which requests would pass
 that check now (its promote and rollback buttons).
 
@@ -31,18 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.live.canary import (
-    Canary,
-    Shadowing,
-    Watched,
-    fired,
-    journal_lost_twin,
-    pass_canary,
-    restore_canary,
-    roll_back,
-)
-from tradeloom.live.challengers import ShadowBooks, promotion_request
-from tradeloom.live.lifecycle_rules import (
+from tradeloom.live.lifecycle.canary import Canary, pass_canary, restore_canary
+from tradeloom.live.lifecycle.challengers import ShadowBooks, promotion_request
+from tradeloom.live.lifecycle.model_swap import SwapRefused, journal_refusal
+from tradeloom.live.lifecycle.promotion_watch import Watch, pass_watch, restore_watch, watch_after
+from tradeloom.live.lifecycle.rules import (
     DROPPED,
     IN_SHADOW,
     LIFECYCLE_KINDS,
@@ -55,14 +48,7 @@ from tradeloom.live.lifecycle_rules import (
     scoped,
     stage_in_progress,
 )
-from tradeloom.live.model_swap import SwapRefused, journal_refusal
-from tradeloom.live.promotion_watch import (
-    Watch,
-    pass_watch,
-    restore_watch,
-    roll_back_watch,
-    watch_after,
-)
+from tradeloom.live.lifecycle.watched import Shadowing, Watched, fired, journal_lost_twin, roll_back
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +56,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.promotion import Member
+    from tradeloom.live.lifecycle.promotion import Member
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
     from tradeloom.plugins.manager import Plugins
@@ -114,7 +100,8 @@ class PromotionStage:
 
     def after_bar(self, session: LiveSession) -> None:
         """Read the canary's or the watch's rules at the close of the bar ``session``
-        just ran, or promote a challenger whose gate passed (`tradeloom.live.promotion`)."""
+        just ran, or promote a challenger whose gate passed
+        (`tradeloom.live.lifecycle.promotion`)."""
         stage = self.canary or self.watch
         if stage is None:
             self._promote_passed(session)
@@ -134,7 +121,7 @@ class PromotionStage:
             self.review(session)
 
     def _promote_passed(self, session: LiveSession) -> None:
-        from tradeloom.live import promotion  # the module's: tests stand in for it
+        from tradeloom.live.lifecycle import promotion  # the module's: tests stand in for it
 
         self._take(
             promotion.promote_passed(
@@ -164,8 +151,8 @@ class PromotionStage:
 
             def back(reason: str, rule: tuple[str, float, float]) -> None:
                 if roll_back(
-                    canary, self.books, self.files, self.plugins, session, self.recorder,
-                    by="canary", reason=reason, rule=rule,
+                    canary, self.files, self.plugins, session, self.recorder,
+                    by="canary", reason=reason, rule=rule, books=self.books,
                 ):  # fmt: skip
                     self.canary = None
 
@@ -177,7 +164,7 @@ class PromotionStage:
         elif watch is not None:
 
             def back_watch(reason: str, rule: tuple[str, float, float]) -> None:
-                if roll_back_watch(
+                if roll_back(
                     watch, self.files, self.plugins, session, self.recorder,
                     by="watch", reason=reason, rule=rule,
                 ):  # fmt: skip
@@ -215,7 +202,7 @@ class PromotionStage:
         )
 
     def lifecycle(self, session: LiveSession) -> Lifecycle:
-        """Return what the lifecycle's refusals read now (`tradeloom.live.lifecycle_rules`):
+        """Return what the lifecycle's refusals read now (`tradeloom.live.lifecycle.rules`):
         the stage in progress, the model in force in ``session``, and each challenger of
         the strategy in force in shadow or gone (as the journal tells a command)."""
         strategy = "" if self.member is None else self.member.strategy
@@ -240,7 +227,7 @@ class PromotionStage:
         """Carry out an operator's ``promote`` or ``rollback`` request, or journal why
         not (``model_swap_refused``: `promotion_refusal`, `rollback_refusal` over
         ``lifecycle``, by default `lifecycle`'s); the caller commits."""
-        from tradeloom.live import promotion
+        from tradeloom.live.lifecycle import promotion
 
         file = "" if request.path is None else request.path.name
         canary, watch = self.canary, self.watch
@@ -251,14 +238,13 @@ class PromotionStage:
             if (why := rollback_refusal(now)) is not None:
                 refuse_request(self.recorder, session, request, why, strategy)
             elif watch is not None and canary is None:
-                if roll_back_watch(
+                if roll_back(
                     watch, self.files, self.plugins, session, self.recorder,
                     by=by, reason=reason, request=file,
                 ):  # fmt: skip
                     self.watch = None
             elif canary is not None and roll_back(
                 canary,
-                self.books,
                 self.files,
                 self.plugins,
                 session,
@@ -266,6 +252,7 @@ class PromotionStage:
                 by=by,
                 reason=reason,
                 request=file,
+                books=self.books,
             ):
                 self.canary = None
             return
@@ -378,7 +365,7 @@ def open_stage(
 def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     """Return why the run in ``run_dir`` would refuse to promote ``challenger`` (None: to
     roll its canary or its watched promotion back), as far as its journal tells here, by
-    the rules the running process applies (`tradeloom.live.lifecycle_rules`; the process
+    the rules the running process applies (`tradeloom.live.lifecycle.rules`; the process
     checks again at the bar boundary): a stage in progress, no such challenger or one no
     longer in shadow, then its model against the model in force (`model_precheck`: its
     label, its calibration, a saved file, the model in force already; a champion a
@@ -387,7 +374,7 @@ def promotion_problems(run_dir: Path, challenger: str | None) -> list[str]:
     Raises:
         UserError: The journal records no strategy document.
     """
-    from tradeloom.live.model_swap import in_force_document, model_precheck
+    from tradeloom.live.lifecycle.model_swap import in_force_document, model_precheck
 
     lifecycle = read_lifecycle(run_dir)
     if challenger is None:

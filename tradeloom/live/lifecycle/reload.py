@@ -14,9 +14,9 @@ A live or paper run keeps a `StrategyWatcher` on its strategy file and calls
 - `Reload`: a valid file whose changes are all swappable; the caller applies it at the
   next bar boundary with `Reload.apply`, positions and open orders kept, and journals
   `Reload.changes`. A changed ``model`` section is a model swap: the runner checks the
-  new model (`tradeloom.live.model_swap`) and refuses the whole reload when it does not
+  new model (`tradeloom.live.lifecycle.model_swap`) and refuses the whole reload when it does not
   fit, or swaps it in with the rest. A changed ``challengers`` section adds or removes
-  challengers from the next bar (`tradeloom.live.challenger_roster`), checked first too.
+  challengers from the next bar (`tradeloom.live.lifecycle.challenger_roster`), checked first too.
 
 A change shows its values as a strategy file would, secrets as ``***``; no message holds
 a secret's value.
@@ -128,14 +128,14 @@ PIPELINE_FIELDS: Mapping[str, tuple[str, ...]] = {
 """The `Pipeline` fields rebuilt when a section changes; other sections are config only."""
 
 MODEL = "model"
-"""The section a hot reload swaps as a model swap (`tradeloom.live.model_swap`): the
+"""The section a hot reload swaps as a model swap (`tradeloom.live.lifecycle.model_swap`): the
 runner checks the new model first; a restart never takes it from a file edited while the
 run was down (`changes_while_down`): a swap is journaled, and the journal says which
 model is in force."""
 
 CHALLENGERS = "challengers"
 """The section whose entries a hot reload adds to or removes from the running run's
-challengers (`tradeloom.live.challenger_roster`): the runner checks them first and
+challengers (`tradeloom.live.lifecycle.challenger_roster`): the runner checks them first and
 refuses the whole reload when one cannot be added."""
 
 _log = logger("tradeloom.live")
@@ -211,7 +211,7 @@ class StrategyWatcher:
             new version, so an overridden key keeps its value whatever the file says.
         kept: The ``model`` sections the file may still say, the section they are built
             as (a restart's: the copy kept of the model swapped in,
-            `tradeloom.live.model_swap.restart_document`), until a reload changes it, and
+            `tradeloom.live.lifecycle.model_swap.restart_document`), until a reload changes it, and
             where that section is kept (its refusals are located there, not in the file).
     """
 

@@ -54,7 +54,7 @@ from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
 from tradeloom.journal import ModelSwapped, ModelSwapRefused
-from tradeloom.live.lifecycle_rules import (
+from tradeloom.live.lifecycle.rules import (
     InForce,
     Lifecycle,
     in_force_of,
@@ -336,7 +336,7 @@ def precheck(
 ) -> list[str]:
     """Return why the run in ``run_dir`` would refuse fold ``fold`` of the run ``model``,
     as far as it can be told without the running process, by the rules the process
-    applies (`tradeloom.live.lifecycle_rules`): a canary or a watch in progress, then
+    applies (`tradeloom.live.lifecycle.rules`): a canary or a watch in progress, then
     `model_problems` against the strategy in force as its journal says, then the model
     in force already; the process checks again, with the last bar.
 
@@ -364,7 +364,7 @@ def model_precheck(
     (a challenger's, promoted by hand) for ``strategy`` (a portfolio file's member; None:
     a strategy run alone), as `precheck` tells it; with ``keep_champion`` (its gate
     declares a canary or a watch), also when the champion's model is not a saved file a
-    rollback could swap back in (`tradeloom.live.lifecycle_rules.unkept_champion`)."""
+    rollback could swap back in (`tradeloom.live.lifecycle.rules.unkept_champion`)."""
     return _against_in_force(run_dir, strategy, lambda _: dict(section), keep_champion)
 
 
@@ -678,7 +678,7 @@ def in_force_sha256(session: LiveSession) -> str:
 
 def already_in_force(session: LiveSession, swap: ModelSwap) -> str | None:
     """Return why ``swap`` changes nothing in ``session``: its file is the model in force
-    (the same SHA-256: `tradeloom.live.lifecycle_rules.in_force_refusal`, the rule its
+    (the same SHA-256: `tradeloom.live.lifecycle.rules.in_force_refusal`, the rule its
     commands read from the journal); None: it swaps in another model. A mailbox swap or
     a promotion is refused for it; a hot reload journals no swap for it (its file names
     the model in force)."""

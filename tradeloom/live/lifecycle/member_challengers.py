@@ -1,7 +1,7 @@
 """Challengers of a portfolio file's strategies: each strategy's candidates in shadow.
 
 A strategy of a portfolio file may declare ``challengers:`` as a strategy run alone does
-(`tradeloom.live.challengers`). A challenger of strategy S shadows S alone: it is S with
+(`tradeloom.live.lifecycle.challengers`). A challenger of strategy S shadows S alone: it is S with
 another model (and optionally its own signal rule and sizing), stepped on S's markets'
 bars, filling through S's simulated venue (the run's paper fill model: its prices, fees
 and slippage), starting flat with **S's capital at the bar it starts**: S's weight in
@@ -18,13 +18,13 @@ fees, plus S's positions at their last close: the account's `Ledger`, the same r
 gives S's returns to the allocation), journaled in each of its ``challenger_bar`` rows as
 ``champion_equity``; status, the console and the report read S's champion book there.
 
-A gate promotes by swapping S's model alone (`tradeloom.live.promotion.promote` with the
+A gate promotes by swapping S's model alone (`tradeloom.live.lifecycle.promotion.promote` with the
 member: the path of ``tradeloom swap --strategy S``, ``model_swapped`` with ``strategy``
 S); the other strategies keep theirs. A restart after a stop or ``kill -9`` rebuilds each
 challenger from its ``challenger_started`` row and the journal's ticks, journals only
 what the journal lacks, and neither starts a dropped or promoted one again nor promotes
 twice; it refuses an entry changed since its ``challenger_started`` row or a removed
-one's name, as for a strategy run alone (`tradeloom.live.member_roster`).
+one's name, as for a strategy run alone (`tradeloom.live.lifecycle.member_roster`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ from tradeloom.core import layout as L
 from tradeloom.engine.account import AccountEngine, Ledger
 from tradeloom.engine.allocation import FixedWeights
 from tradeloom.journal import ChallengerStarted, journal_path, read_frames
-from tradeloom.live.canary import Shadowing
-from tradeloom.live.challengers import (
+from tradeloom.live.lifecycle.challengers import (
     ShadowBooks,
     candidate_pipeline,
     drop,
@@ -50,7 +49,11 @@ from tradeloom.live.challengers import (
     start_shadow,
     unfit,
 )
-from tradeloom.live.lifecycle_rules import (
+from tradeloom.live.lifecycle.member_roster import member_roster
+from tradeloom.live.lifecycle.promotion import Member
+from tradeloom.live.lifecycle.promotion_stage import PromotionStage, refuse_request
+from tradeloom.live.lifecycle.reload import CHALLENGERS
+from tradeloom.live.lifecycle.rules import (
     DROPPED,
     PROMOTED,
     InForce,
@@ -58,11 +61,8 @@ from tradeloom.live.lifecycle_rules import (
     promotion_refusal,
     rollback_refusal,
 )
-from tradeloom.live.member_roster import member_roster
+from tradeloom.live.lifecycle.watched import Shadowing
 from tradeloom.live.portfolio_start import member_live_rows
-from tradeloom.live.promotion import Member
-from tradeloom.live.promotion_stage import PromotionStage, refuse_request
-from tradeloom.live.reload import CHALLENGERS
 from tradeloom.plugins.component import BuildContext
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class MemberShadows:
 
     def lifecycle(self) -> Lifecycle:
         """Return what the lifecycle's refusals read now: every strategy's challengers
-        and model in force (`tradeloom.live.promotion_stage.PromotionStage.lifecycle`)."""
+        and model in force (`tradeloom.live.lifecycle.promotion_stage.PromotionStage.lifecycle`)."""
         challengers: dict[str, str] = {}
         in_force: dict[str, InForce] = {}
         for member in self.members:
@@ -187,7 +187,7 @@ class MemberShadows:
 
     def asked(self, request: ControlRequest) -> None:
         """Carry out an operator's ``promote STRATEGY/NAME`` (or ``rollback``) by that
-        strategy's promotions, or journal why not (`tradeloom.live.lifecycle_rules`, over
+        strategy's promotions, or journal why not (`tradeloom.live.lifecycle.rules`, over
         every strategy's challengers); the caller commits."""
         name = request.challenger or ""
         lifecycle = self.lifecycle()
@@ -229,7 +229,7 @@ def open_member_shadows(
     strategy's file while the run was down) starts at the next bar, journaled as
     ``challenger_started`` with its entry; one the journal dropped or promoted is not
     started again; one whose entry left the file is removed (``challenger_removed``,
-    `tradeloom.live.member_roster`: a restart refused a changed entry or a removed one's
+    `tradeloom.live.lifecycle.member_roster`: a restart refused a changed entry or a removed one's
     name before).
     """
     journal = recorder.journal

@@ -2,22 +2,23 @@
 
 A challenger whose gate declares ``watch: {bars, rollback_when}`` is watched once it is
 the full champion: from the commit of its promotion when it has no canary
-(`tradeloom.live.promotion`), or of its ``canary_passed`` row (`tradeloom.live.canary`;
-the watch's rules were journaled in its ``canary_started`` row). ``watch_started`` names
-the previous champion's model file (kept in ``RUN_DIR/swapped/``; the canary's, when it
-had one) and the rules, every field, as JSON.
+(`tradeloom.live.lifecycle.promotion`), or of its ``canary_passed`` row
+(`tradeloom.live.lifecycle.canary`; the watch's rules were journaled in its
+``canary_started`` row). ``watch_started`` names the previous champion's model file
+(kept in ``RUN_DIR/swapped/``; the canary's, when it had one) and the rules, every
+field, as JSON.
 
 At each bar's close of the watch the rules are read as a canary's are, from the watch's
-start bar (`tradeloom.live.canary.Watched`): the run's drawdown since then, the AUC and
+start bar (`tradeloom.live.lifecycle.watched.Watched`): the run's drawdown since then, the AUC and
 calibration of the promoted model's resolved predictions, and the gap between the run's
-return and its replay's (``max_parity_gap``, `tradeloom.live.parity_twin`). The first
-that fires rolls the promotion back (`roll_back_watch`): the previous champion's file is
-swapped back in by the swap's path (``model_swapped``, request ``watch:NAME``) and
-``promotion_rolled_back`` names the rule, its figure and its limit, in one commit. After
-``bars`` bars with none fired, ``watch_passed``: the promotion is final. There is no
-size to scale and no shadow: the promoted model trades at its full size, and the previous
-champion is a file, not a book. An operator may roll the watch back by hand
-(``tradeloom rollback``).
+return and its replay's (``max_parity_gap``, `tradeloom.live.lifecycle.parity_twin`). The first
+that fires rolls the promotion back (`tradeloom.live.lifecycle.watched.roll_back`): the previous
+champion's file is swapped back in by the swap's path (``model_swapped``, request
+``watch:NAME``) and ``promotion_rolled_back`` names the rule, its figure and its limit,
+in one commit. After ``bars`` bars with none fired, ``watch_passed``: the promotion is
+final. There is no size to scale and no shadow: the promoted model trades at its full
+size, and the previous champion is a file, not a book. An operator may roll the watch
+back by hand (``tradeloom rollback``).
 
 A restart takes the watch up again from its ``watch_started`` row (`restore_watch`): its
 rules, its predictions from the ``live_bar`` rows, the run's replay over them; and the
@@ -29,23 +30,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 
 from tradeloom.core import layout as L
-from tradeloom.journal import PromotionRolledBack, WatchPassed, WatchStarted
-from tradeloom.live.canary import (
-    Canary,
-    Shadowing,
-    Watched,
-    restore_watched,
-    rollback_evidence,
-    stage_twin,
-    swap_back,
-)
-from tradeloom.live.model_swap import SwapRefused, build_swap
-from tradeloom.live.prediction_health import horizon_of
+from tradeloom.journal import WatchPassed, WatchStarted
+from tradeloom.live.lifecycle.canary import Canary
+from tradeloom.live.lifecycle.model_swap import SwapRefused, build_swap
+from tradeloom.live.lifecycle.prediction_health import horizon_of
+from tradeloom.live.lifecycle.watched import Shadowing, Watched, restore_watched, stage_twin
 from tradeloom.live.reconcile import RestartRefused
 from tradeloom.schemas.strategy import RollbackWhen, WatchWhen
 
@@ -62,7 +56,6 @@ __all__ = [
     "Watch",
     "pass_watch",
     "restore_watch",
-    "roll_back_watch",
     "start_watch",
     "watch_after",
 ]
@@ -73,6 +66,13 @@ _log = structlog.get_logger("tradeloom.live")
 @dataclass
 class Watch(Watched[WatchStarted]):
     """The watch in progress (`Watched`: its ``watch_started`` row, its rules)."""
+
+    WHAT: ClassVar[str] = "promotion"
+    PREFIX: ClassVar[str] = "watch"
+
+    def rolled_back(self, session: LiveSession) -> dict[str, Any]:
+        """The run's parity gap at the rollback, read before the swap."""
+        return {"parity_gap": self.parity_gap(session)}
 
 
 def start_watch(
@@ -155,35 +155,6 @@ def pass_watch(watch: Watch, session: LiveSession, recorder: Recorder) -> None:
         )
     )
     _log.warning("watch_passed", challenger=watch.name)
-
-
-def roll_back_watch(
-    watch: Watch,
-    files: RunFiles,
-    plugins: Plugins,
-    session: LiveSession,
-    recorder: Recorder,
-    *,
-    by: str,
-    reason: str,
-    request: str = "",
-    rule: tuple[str, float, float] | None = None,
-) -> bool:
-    """Put the previous champion's model back by the swap's path and end ``watch``
-    (``promotion_rolled_back`` with ``rule``: its name, figure and limit; None by hand);
-    return whether it was (a refused swap halts the run: `swap_back`). The caller
-    commits."""
-    figures = watch.figures(session)
-    gap = watch.parity_gap(session)
-    bar = len(session.history) - 1
-    asked = {"by": by, "reason": reason, "request": request or f"watch:{watch.name}"}
-    if not swap_back(watch, "promotion", files, plugins, session, recorder, asked):
-        return False
-    evidence = rollback_evidence(watch, bar, figures, rule, by=by, reason=reason, request=request)
-    recorder.record(PromotionRolledBack(**recorder.at(bar), parity_gap=gap, **evidence))
-    rule_said = {key: evidence[key] for key in ("rule", "figure")}
-    _log.warning("promotion_rolled_back", challenger=watch.name, by=by, **rule_said)
-    return True
 
 
 def restore_watch(

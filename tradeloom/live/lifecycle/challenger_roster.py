@@ -1,7 +1,7 @@
 """Challengers added to and removed from a running run: a hot reload of ``challengers:``.
 
 A hot reload whose file gained an entry in ``challengers:`` adds that challenger from the
-next bar: its shadow book (`tradeloom.live.challengers`) starts flat, with the run's
+next bar: its shadow book (`tradeloom.live.lifecycle.challengers`) starts flat, with the run's
 starting capital, over the history the run has then, trained as a challenger is at a
 run's start, and journaled as ``challenger_added`` (its ``first_bar``) in the reload's
 commit. An entry that left the file removes its challenger from the next bar
@@ -10,7 +10,7 @@ refused, in one line each, when an entry that stays changed (a book is one candi
 remove it and add the new one under another name), when an added one takes a name the
 run gave a challenger before (its rows are that one's), when its components refuse their
 params, or when it has a promotion gate its model could not pass
-(`tradeloom.live.challengers.unfit`).
+(`tradeloom.live.lifecycle.challengers.unfit`).
 
 A restart starts each challenger at its journaled ``first_bar`` again (its history is
 the run's up to that bar), and takes what the file says now as a reload would: an entry
@@ -36,14 +36,14 @@ from tradeloom.journal import (
     journal_path,
     read_frames,
 )
-from tradeloom.live.challengers import (
+from tradeloom.live.lifecycle.challengers import (
     ShadowBooks,
     candidate_pipeline,
     drop,
     start_shadow,
     unfit,
 )
-from tradeloom.live.reload import CHALLENGERS, ReloadRefused
+from tradeloom.live.lifecycle.reload import CHALLENGERS, ReloadRefused
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from tradeloom.domain import Universe
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
-    from tradeloom.live.canary import Shadowing
     from tradeloom.live.history import MarketHistory
+    from tradeloom.live.lifecycle.watched import Shadowing
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 
@@ -125,7 +125,7 @@ def roster_change(
 
     Args:
         running: The strategy the run is running.
-        pipeline: The reload's strategy, built (`tradeloom.live.reload.Reload.pipeline`).
+        pipeline: The reload's strategy, built (`tradeloom.live.lifecycle.reload.Reload.pipeline`).
         used: Every name the run gave a challenger so far.
     """
     config = pipeline.config
@@ -192,7 +192,7 @@ def reused_names(
     anything is journaled, as a reload refuses it (`roster_change`); the old one's rows
     are that one's book. ``started``: the document the run started with; ``scope``: the
     portfolio file's strategy ``config`` is, whose challengers the journal names
-    ``SCOPE/NAME`` (`tradeloom.live.member_roster`)."""
+    ``SCOPE/NAME`` (`tradeloom.live.lifecycle.member_roster`)."""
     now = [c.name for c in config.challengers]
     journaled = _journaled(run_dir, started, now, scope=scope)
     return [
@@ -322,3 +322,13 @@ def restart_roster(
         added[name] = len(history)
     journal.flush()  # `open_shadow_books` reads the challengers' rows from the journal
     return {name: history.universe(first) for name, first in added.items()}
+
+
+def started_document(run_dir: Path) -> dict[str, Any] | None:
+    """The strategy document the run in ``run_dir`` started with (its ``run_started``
+    row's)."""
+    from tradeloom.journal import read_frames
+
+    rows = read_frames(journal_path(run_dir), ["run_started"])["run_started"]
+    document = rows["document"].iloc[0] if len(rows) else None
+    return document if isinstance(document, dict) else None

@@ -21,17 +21,17 @@ dropped, journaled once as ``challenger_failed`` with what it raised, and the ru
 on: a candidate never stops the champion. A restart does not start it again.
 
 A challenger with ``promote_when:`` has its gate read at each of its bars
-(`tradeloom.live.promotion_gate`) over its journaled book (each ``challenger_bar`` row
+(`tradeloom.live.lifecycle.promotion_gate`) over its journaled book (each ``challenger_bar`` row
 holds the champion's equity too), and each change of verdict is journaled as
 ``challenger_gate`` with its evidence. One whose verdict is ``promote`` is `promotable`:
 the runner swaps its model in (``model_swapped`` by ``gate``, request
 ``challenger:NAME``) and `retire` stops its shadow; a restart reads the gate's rows
 and the swaps from the journal, so it neither promotes twice nor starts the promoted one
 again. A gate with a canary promotes through it, and the champion's model then decides
-in shadow as one more book here, ``(champion)`` (`tradeloom.live.canary`).
+in shadow as one more book here, ``(champion)`` (`tradeloom.live.lifecycle.canary`).
 
 A hot reload adds or removes challengers while the run runs
-(`tradeloom.live.challenger_roster`): an added one is started by `start_shadow` over the
+(`tradeloom.live.lifecycle.challenger_roster`): an added one is started by `start_shadow` over the
 history the run has then, and a restart starts it over the same history again (``heads``
 of `open_shadow_books`), stepping it on the journal's bars after that history only.
 """
@@ -70,10 +70,10 @@ from tradeloom.journal import (
     read_frames,
 )
 from tradeloom.live.history import MarketHistory
-from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED, scoped
-from tradeloom.live.model_swap import model_problems
-from tradeloom.live.prediction_health import HealthBook, health_json, horizon_of
-from tradeloom.live.promotion_gate import PROMOTE, read_gate
+from tradeloom.live.lifecycle.model_swap import model_problems
+from tradeloom.live.lifecycle.prediction_health import HealthBook, health_json, horizon_of
+from tradeloom.live.lifecycle.promotion_gate import PROMOTE, read_gate
+from tradeloom.live.lifecycle.rules import DROPPED, PROMOTED, scoped
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
 from tradeloom.plugins.protocols_steps import LiveRows
@@ -195,7 +195,7 @@ class ShadowBooks:
 
     Attributes:
         gone: The challengers no longer in shadow (what a promotion by hand is refused
-            for: `tradeloom.live.lifecycle_rules.promotion_refusal`).
+            for: `tradeloom.live.lifecycle.rules.promotion_refusal`).
     """
 
     def __init__(
@@ -466,7 +466,7 @@ def open_shadow_books(
         clock: The run's clock.
         live_rows: Per symbol, its extra columns as each bar closes (the run's).
         heads: The history each challenger added to the running run starts from, by
-            name (`tradeloom.live.challenger_roster`; any other: ``head``).
+            name (`tradeloom.live.lifecycle.challenger_roster`; any other: ``head``).
         replayed: The champion's equity at each close the restart replayed, by bar
             (`tradeloom.live.session.LiveSession.replayed_equity`): the books of the
             bars whose rows the kill lost compare with it, as the run's did.
@@ -581,7 +581,7 @@ def journaled_book(run_dir: Path, name: str) -> tuple[int, frozenset[tuple[str, 
 
 def unfit(champion: Pipeline, candidate: Pipeline) -> str | None:
     """Why a gated challenger's model could not take the champion's place (its label,
-    its calibration: `tradeloom.live.model_swap.model_problems`), None: it could."""
+    its calibration: `tradeloom.live.lifecycle.model_swap.model_problems`), None: it could."""
     problems = model_problems(champion.model, champion.sizer, candidate.model)
     return "; ".join(problems) or None
 

@@ -1,5 +1,5 @@
 """A restart of a portfolio file's run takes its strategies' ``challengers:`` as a
-strategy run alone's restart does (`tradeloom.live.challenger_roster`).
+strategy run alone's restart does (`tradeloom.live.lifecycle.challenger_roster`).
 
 Each strategy's challenger journals its entry when it starts (``challenger_started``'s
 ``entry``): a restart refuses, in one line each, before anything is journaled, an entry
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.journal import ChallengerRemoved, journal_path, read_frames
-from tradeloom.live.challenger_roster import changed_entries, reused_names
-from tradeloom.live.reload import CHALLENGERS
+from tradeloom.live.lifecycle.challenger_roster import changed_entries, reused_names
+from tradeloom.live.lifecycle.reload import CHALLENGERS
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,7 +16,7 @@ from tradeloom.live.market import ExchangeAccount
 from tradeloom.live.provides import provides
 
 if TYPE_CHECKING:
-    from tradeloom.live.reload import Reload
+    from tradeloom.live.lifecycle.reload import Reload
     from tradeloom.live.services import RunFiles
     from tradeloom.live.session import LiveSession
 

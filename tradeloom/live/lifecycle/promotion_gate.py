@@ -12,7 +12,7 @@ its tail probabilities are exact.
 
 A gate may also ask that the challenger's own predictions be healthy (``min_auc``,
 ``max_calibration_error``, over its probabilities whose outcome is known: the rule of
-`tradeloom.live.prediction_health`, the one a canary's rollback reads): the gate waits
+`tradeloom.live.lifecycle.prediction_health`, the one a canary's rollback reads): the gate waits
 for ``min_samples`` of them, and holds while one of the two is past its limit.
 
 The verdict is ``waiting`` (fewer bars, fills or resolved predictions than asked),
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tradeloom.live.prediction_health import PredictionHealth
+from tradeloom.live.lifecycle.prediction_health import PredictionHealth
 from tradeloom.schemas.strategy import PromoteWhen
 
 __all__ = ["HOLD", "PROMOTE", "WAITING", "GateReading", "healthy", "read_gate"]

@@ -8,7 +8,7 @@ a rollback with no canary and no watch in progress. Its commands (``tradeloom sw
 ``promote``, ``rollback``, and the console's and the HTTP API's doors) refuse the same
 before they ask, in one line and exit 2 (400), by the same functions over the same
 facts: a `Lifecycle`, which the running process takes from its memory
-(`tradeloom.live.promotion_stage.PromotionStage.lifecycle`, `in_force_of`) and a
+(`tradeloom.live.lifecycle.promotion_stage.PromotionStage.lifecycle`, `in_force_of`) and a
 command from the run's journal (`read_lifecycle`). The process checks again when a
 request arrives (the journal may have moved since; only it can predict the last bar):
 what it refuses it journals (``model_swap_refused``) in the same words.
@@ -198,7 +198,7 @@ def lifecycle_of_frames(frames: Mapping[str, Any]) -> Lifecycle:
     at the start, or at its last hot reload; a portfolio file's strategies' as they
     started) in shadow, dropped (``challenger_failed``) or promoted (``model_swapped``,
     `tradeloom.engine.model_in_force.promoted_name`). Its models in force are not read
-    (`tradeloom.live.model_swap.precheck` builds them, their hashes with them)."""
+    (`tradeloom.live.lifecycle.model_swap.precheck` builds them, their hashes with them)."""
     started = frames["canary_started"]
     ended = len(frames["canary_passed"]) + len(frames["canary_rolled_back"])
     canary = str(started["challenger"].iloc[-1]) if len(started) > ended else None

@@ -2,21 +2,21 @@
 
 The challenger's ``model`` section (a saved model: ``tradeloom validate`` refuses a gate
 on one that trains in the run) goes through the path every swap takes
-(`tradeloom.live.model_swap`): built against the strategy in force and checked, its file
+(`tradeloom.live.lifecycle.model_swap`): built against the strategy in force and checked, its file
 kept in ``RUN_DIR/swapped/``, swapped into the session and journaled as
 ``model_swapped`` (request ``challenger:NAME``, and ``@FILE`` when the mailbox's request
 file asked), in one commit, by ``gate`` when its gate passed (in the commit of the gate's
 ``promote`` row) or by whoever asked by hand. Its shadow then stops. When its gate
 declares a ``canary:``, the champion's file is kept too and the canary starts in the
-same commit (`tradeloom.live.canary`); when it declares a ``watch:`` and no canary, the
+same commit (`tradeloom.live.lifecycle.canary`); when it declares a ``watch:`` and no canary, the
 champion's file is kept and the watch starts in the same commit
-(`tradeloom.live.promotion_watch`; after a canary, its passing starts it). A swap
+(`tradeloom.live.lifecycle.promotion_watch`; after a canary, its passing starts it). A swap
 refused there (the file changed or went
 missing since the run started) is journaled (``model_swap_refused``) and, when its gate
 asked, the challenger dropped (``challenger_failed``): the champion trades on.
 
 A restart runs the model of the journal's last ``model_swapped`` row and does not start
-the promoted challenger again (`tradeloom.live.challengers`): the journal's rows are the
+the promoted challenger again (`tradeloom.live.lifecycle.challengers`): the journal's rows are the
 truth, so a kill -9 at any moment promotes once.
 """
 
@@ -26,10 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.live.canary import Canary, Shadowing, keep_champion, start_canary
-from tradeloom.live.challengers import ShadowBooks, drop, promotion_request
-from tradeloom.live.lifecycle_rules import DROPPED, PROMOTED
-from tradeloom.live.model_swap import (
+from tradeloom.live.lifecycle.canary import Canary, keep_champion, start_canary
+from tradeloom.live.lifecycle.challengers import ShadowBooks, drop, promotion_request
+from tradeloom.live.lifecycle.model_swap import (
     SwapRefused,
     already_in_force,
     build_swap,
@@ -37,7 +36,9 @@ from tradeloom.live.model_swap import (
     journal_swap,
     keep_file,
 )
-from tradeloom.live.promotion_watch import Watch, start_watch
+from tradeloom.live.lifecycle.promotion_watch import Watch, start_watch
+from tradeloom.live.lifecycle.rules import DROPPED, PROMOTED
+from tradeloom.live.lifecycle.watched import Shadowing
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder

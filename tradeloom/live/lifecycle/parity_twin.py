@@ -1,7 +1,7 @@
 """The run's replay, bar by bar, beside it: what ``max_parity_gap`` compares the run with.
 
-A rollback rule ``max_parity_gap`` (a canary's, `tradeloom.live.canary`, or a watch's
-after a full promotion, `tradeloom.live.promotion_watch`) reads how far the run's
+A rollback rule ``max_parity_gap`` (a canary's, `tradeloom.live.lifecycle.canary`, or a watch's
+after a full promotion, `tradeloom.live.lifecycle.promotion_watch`) reads how far the run's
 booking has drifted from what the strategy should have booked on the same bars since
 the stage started. What it should have booked is what ``tradeloom parity`` replays: the
 run's bars and the model's probabilities as the run journaled them, decided by the
@@ -50,9 +50,9 @@ from tradeloom.engine.features import universe_features
 from tradeloom.journal import journal_path
 from tradeloom.live.history import MarketHistory
 from tradeloom.live.journal_state import LiveBarRow, read_state
+from tradeloom.live.lifecycle.verdict import BarInput
 from tradeloom.live.replay import ScratchJournal, SilentHook
 from tradeloom.live.session import LiveSession
-from tradeloom.live.verdict import BarInput
 from tradeloom.plugins.protocols_steps import LiveRows
 
 __all__ = ["TICK_KINDS", "ParityTwin", "journaled_ticks", "open_twin", "reload_lost"]
@@ -67,7 +67,8 @@ Tick = tuple[int, pd.Timestamp, npt.NDArray[np.float64], list[BarInput | None]]
 def reload_lost(bar: int) -> tuple[str, str]:
     """Return the ``(cause, message)`` of the ``parity_gap_lost`` row of a hot reload
     journaled at bar ``bar`` (its ``config_reloaded`` row's), during a stage: the live
-    run's (`ParityTwin.lost`) and a restart's (`tradeloom.live.canary.restore_watched`)."""
+    run's (`ParityTwin.lost`) and a restart's
+    (`tradeloom.live.lifecycle.watched.restore_watched`)."""
     return "reload", (
         f"a hot reload at bar {bar} changed the strategy the replay trades; "
         "max_parity_gap reads no gap until the stage ends"

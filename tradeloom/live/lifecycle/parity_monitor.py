@@ -2,16 +2,17 @@
 
 Every ``every_bars`` bars played live, the trading thread hands the bar it reached to a
 thread of the monitor and goes on. That thread waits for the run's files to reach the
-bar (`LiveOutputs.wait`: parity reads ``equity.csv``), then runs
-`tradeloom.diagnostics.live_parity` in a process of its own (a replay is a backtest:
-drawn here, it would hold the interpreter's lock and the run's memory), which writes
-``parity/live.json``. At the next tick after the check ended, the trading thread
-journals its result as one ``parity_checked`` row (`tradeloom.journal.ParityChecked`):
-the journal has one writer. The row goes through the run's observers like any live
-event, so a ``diverged`` verdict alerts (event ``parity``); ``tradeloom status`` shows
-the last. A check still running when the next is due is not doubled: the next starts
-at the first tick after it was journaled. When the run stops, a running check is waited
-for and journaled, and one that came due meanwhile is run and journaled.
+bar (`LiveOutputs.wait`: parity reads ``equity.csv``), then runs its `Check`: the
+diagnostics layer's `tradeloom.diagnostics.live_parity.check_apart`, which runs the
+comparison in a process of its own (a replay is a backtest: drawn here, it would hold
+the interpreter's lock and the run's memory) and writes ``parity/live.json``. At the
+next tick after the check ended, the trading thread journals its result as one
+``parity_checked`` row (`tradeloom.journal.ParityChecked`): the journal has one writer.
+The row goes through the run's observers like any live event, so a ``diverged`` verdict
+alerts (event ``parity``); ``tradeloom status`` shows the last. A check still running
+when the next is due is not doubled: the next starts at the first tick after it was
+journaled. When the run stops, a running check is waited for and journaled, and one that
+came due meanwhile is run and journaled.
 
 A ``diverged`` check acts as ``on_breach`` says, through the kill switch's mailbox
 (`tradeloom.engine.control.latch_request`), as an operator would: ``halt`` writes a
@@ -26,13 +27,15 @@ the kill switch holds the run halted, or while an earlier breach's requests wait
 the runner, asks for nothing more (a later window may hold the same divergence); it
 alerts. A breach journaled as the run stops is carried out when it next starts, as a
 kill asked then would be.
+
+The comparison is a replay, which the diagnostics layer owns (it sits above live): the
+monitor never names it. The command that starts the run (`tradeloom.cli.launch`, on top
+of both) hands it down to the runner (`tradeloom.live.lifecycle.stages.StageOptions`), a
+`Check`; the import graph sees every arrow, and none runs up.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -48,40 +51,14 @@ if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
     from tradeloom.schemas.live import ParitySection
 
-__all__ = ["Check", "ParityMonitor", "check_apart"]
+__all__ = ["Check", "ParityMonitor"]
 
 Check = Callable[[Path, int, int, float], dict[str, Any]]
 """Compare a run up to a bar, over a window, against a threshold: the fields of a
-``parity_checked`` row but its bar (`tradeloom.diagnostics.live_parity.window_parity`)."""
+``parity_checked`` row but its bar (`tradeloom.diagnostics.live_parity.check_apart`, in
+a process of its own; `window_parity` in this one)."""
 
 _log = logger("tradeloom.live")
-
-
-def check_apart(run_dir: Path, until_bar: int, window_bars: int, limit: float) -> dict[str, Any]:
-    """Run `tradeloom.diagnostics.live_parity` in a new Python process; return its result.
-
-    Raises:
-        RuntimeError: The process failed: its last line of error output.
-    """
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tradeloom.diagnostics.live_parity",
-            str(run_dir),
-            str(until_bar),
-            str(window_bars),
-            repr(limit),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        raise RuntimeError(last)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 class ParityMonitor:
@@ -92,7 +69,7 @@ class ParityMonitor:
         run_dir: The run folder.
         params: The ``live.parity`` keys.
         ready: Blocks until the run's files reach the last bar handed over (None: none).
-        check: Does the comparison (`check_apart`: in a process of its own).
+        check: Does the comparison (`Check`).
         wake: Wakes the runner to read its mailbox (a breach's request; None: its next
             tick reads it).
         in_progress: What stage a rollback would end: a canary's or a watch's note, None
@@ -106,8 +83,8 @@ class ParityMonitor:
         run_dir: Path,
         params: ParitySection,
         *,
+        check: Check,
         ready: Callable[[], None] | None = None,
-        check: Check = check_apart,
         wake: Callable[[], None] | None = None,
         in_progress: Callable[[], str | None] | None = None,
         killed: Callable[[], bool] | None = None,
