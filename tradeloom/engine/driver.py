@@ -527,7 +527,7 @@ class Engine:
 
     def scale_sizes(self, fraction: float) -> None:
         """Size every entry and add from the next decision on at ``fraction`` of what the
-        sizing rule gives (1: all of it; a canary's fraction, `tradeloom.live.canary`).
+        sizing rule gives (1: all of it; a canary's fraction, `tradeloom.live.lifecycle.canary`).
 
         The rule is the core's (`tradeloom.core.bar`, ``P_SIZE_SCALE``), so it is the same
         in paper and live: the sizing's fraction of equity (after its caps) times

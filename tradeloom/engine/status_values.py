@@ -159,12 +159,12 @@ class RunStatus:
     """With ``challengers:``, the champion's book then each challenger's shadow book
     (`tradeloom.reporting.book_figures`); empty: the run has none."""
     canary: dict[str, Any] | None = None
-    """The last canary's stage (`tradeloom.live.canary`): ``stage`` (``canary`` while
+    """The last canary's stage (`tradeloom.live.lifecycle.canary`): ``stage`` (``canary`` while
     it runs, ``passed``, ``rolled_back``), ``challenger``, ``fraction``, ``since_bar``,
     ``bars`` (decided at the canary's size so far), ``of_bars``, ``by``, and when rolled
     back its ``rule``, ``figure`` and ``limit``; None: no canary yet."""
     watch: dict[str, Any] | None = None
-    """The last watch after a full promotion (`tradeloom.live.promotion_watch`):
+    """The last watch after a full promotion (`tradeloom.live.lifecycle.promotion_watch`):
     ``stage`` (``watch`` while it runs, ``passed``, ``rolled_back``), ``challenger``,
     ``since_bar``, ``bars`` (watched so far), ``of_bars``, ``by``, and when rolled back
     its ``rule``, ``figure`` and ``limit``; None: no watch yet."""

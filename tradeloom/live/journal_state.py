@@ -402,7 +402,7 @@ def _model_swapped(state: JournalState, event: ModelSwapped, seq: int) -> None:
 def _answer(state: JournalState, event: _Answer, seq: int) -> None:
     """The mailbox's request the row answers is done: a promotion's
     ``challenger:NAME@FILE`` names its file after the ``@``
-    (`tradeloom.live.challengers.promotion_request`)."""
+    (`tradeloom.live.lifecycle.challengers.promotion_request`)."""
     state.answered_requests.add(event.request.rsplit("@", 1)[-1])
 
 

@@ -105,7 +105,7 @@ class ChallengerFailed(Event):
 @dataclass(frozen=True, kw_only=True)
 class ChallengerGate(Event):
     """A challenger's promotion gate changed its verdict at this bar's close, with the
-    evidence (`tradeloom.live.promotion_gate`): ``waiting`` (too few bars or fills),
+    evidence (`tradeloom.live.lifecycle.promotion_gate`): ``waiting`` (too few bars or fills),
     ``hold`` (the test does not pass), ``promote`` (it passes: the champion's model is
     swapped for the challenger's in the same commit, ``model_swapped`` by ``gate``).
 
@@ -152,7 +152,7 @@ class ChallengerStarted(Event):
         first_bar: The first clock bar it decides on.
         entry: Its entry in the strategy file's ``challengers:`` as it started: a
             restart refuses one changed since (its book is this candidate's,
-            `tradeloom.live.member_roster`).
+            `tradeloom.live.lifecycle.member_roster`).
     """
 
     challenger: str
@@ -192,7 +192,7 @@ class ChallengerRemoved(Event):
     challenger: str
 
 
-# --- a canary stage and its rollback (`tradeloom.live.canary`) ---------------------------
+# --- a canary stage and its rollback (`tradeloom.live.lifecycle.canary`) ----------------
 
 
 @kind("canary_started", read_by=("restart", "status", "lifecycle"))
@@ -300,7 +300,7 @@ class CanaryRolledBack(Event):
     samples: int
 
 
-# --- a watch after a full promotion (`tradeloom.live.promotion_watch`) ------------------
+# --- a watch after a full promotion (`tradeloom.live.lifecycle.promotion_watch`) ------------------
 
 
 @kind("watch_started", read_by=("restart", "status", "lifecycle"))
@@ -365,7 +365,7 @@ class WatchPassed(Event):
 @dataclass(frozen=True, kw_only=True)
 class ParityGapLost(Event):
     """A canary's or a watch's ``max_parity_gap`` rule stopped reading its gap: the run's
-    replay (`tradeloom.live.parity_twin`) cannot follow what the run did at this bar, so
+    replay (`tradeloom.live.lifecycle.parity_twin`) cannot follow what the run did at this bar, so
     the rule reads no gap (NaN, never fires) until the stage ends; its other rules still
     read.
 
