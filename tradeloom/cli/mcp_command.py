@@ -112,10 +112,11 @@ def _approvals(args: argparse.Namespace) -> Any:
 
 def _approve(args: argparse.Namespace) -> int:
     from tradeloom.agent.audit import AuditLog, Call
+    from tradeloom.journal.agent_audit import audit_path
 
     approvals = _approvals(args)
     started = time.perf_counter()
-    audit = AuditLog(approvals.workspace.private / "audit.jsonl")
+    audit = AuditLog(audit_path(approvals.workspace.root))
     arguments = {"request": args.request}
     try:
         approved = approvals.approve(args.request, args.by)
@@ -138,10 +139,9 @@ def _requests(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from tradeloom.agent.audit import read_audit, verify_audit
-    from tradeloom.agent.workspace import PRIVATE
+    from tradeloom.journal.agent_audit import audit_path, read_audit, verify_audit
 
-    path = args.workspace / PRIVATE / "audit.jsonl"
+    path = audit_path(args.workspace)
     count = verify_audit(path)
     for entry in read_audit(path)[-args.last :]:
         state = "ok" if entry["ok"] else "refused"
