@@ -33,6 +33,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="URL",
         help="a PostgreSQL journal's URL (its password is kept out of every page and log)",
     )
+    parser.add_argument(
+        "--agent-workspace",
+        type=Path,
+        metavar="DIR",
+        help="the workspace of 'tradeloom mcp serve DIR': the agent page (/agent) shows its "
+        "audit log, hash chain checked, and its live requests (read-only)",
+    )
     parser.set_defaults(command=serve_console)
 
 
@@ -45,5 +52,6 @@ def serve_console(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         journal_url=args.journal_url,
+        agent_workspace=args.agent_workspace,
     )
     return 0

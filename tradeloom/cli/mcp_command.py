@@ -139,11 +139,12 @@ def _requests(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from tradeloom.journal.agent_audit import audit_path, read_audit, verify_audit
+    from tradeloom.journal.agent_audit import audit_path, verified_audit
 
     path = audit_path(args.workspace)
-    count = verify_audit(path)
-    for entry in read_audit(path)[-args.last :]:
+    entries = verified_audit(path)
+    count = len(entries)
+    for entry in entries[-args.last :]:
         state = "ok" if entry["ok"] else "refused"
         print(f"{entry['seq']:>6} {entry['at']} {entry['who']}: {entry['tool']} {state} "
               f"({entry['seconds']:.3f} s) {entry['result']}")  # fmt: skip

@@ -26,6 +26,7 @@ __all__ = [
     "read_request",
     "read_requests",
     "requests_folder",
+    "verified_audit",
     "verify_audit",
 ]
 
@@ -75,11 +76,12 @@ def read_audit(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def verify_audit(path: Path) -> int:
-    """Check the log's chain; return how many lines it holds.
+def verified_audit(path: Path) -> list[dict[str, Any]]:
+    """Return the log's lines, oldest first, once their chain is checked (one read).
 
     Raises:
-        UserError: The first line whose hash or link is wrong, by its number.
+        UserError: A line that is not JSON, or the first line whose hash or link is
+            wrong, by its number.
     """
     previous = GENESIS
     entries = read_audit(path)
@@ -87,7 +89,12 @@ def verify_audit(path: Path) -> int:
         if entry.get("prev") != previous or entry.get("hash") != line_hash(entry):
             raise UserError(f"{path}:{number}: the audit log's hash chain is broken here")
         previous = entry["hash"]
-    return len(entries)
+    return entries
+
+
+def verify_audit(path: Path) -> int:
+    """Check the log's chain; return how many lines it holds (as `verified_audit`)."""
+    return len(verified_audit(path))
 
 
 def read_request(path: Path) -> dict[str, Any]:
