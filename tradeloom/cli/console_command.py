@@ -17,7 +17,8 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "process; needs the console extra)",
         description="""Serve every run below RUNS_DIR (default: runs) in a browser and as JSON
         under /api/v1: the runs, a run page that follows its run as it trades, compare, and
-        kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1
+        kill, resume and kill-and-flatten through the run's mailbox; with --agent-workspace,
+        the audit log and live requests of an MCP agent's workspace. Listens on 127.0.0.1
         unless --host says otherwise; every request needs a token (kept 0600 in
         $XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and
         TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser session
