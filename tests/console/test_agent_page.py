@@ -201,3 +201,13 @@ def test_the_agent_page_in_a_browser(workspace: Path, runs: Path, tmp_path: Path
     assert bad["chain"] == f"{audit_path(tampered)}:3: the audit log's hash chain is broken here"
     assert bad["rows"] == []
     assert len(bad["requests"]) == 3
+
+
+def test_an_agent_workspace_that_is_no_folder_is_one_line(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.cli.main import main
+
+    missing = tmp_path / "nowhere"
+    assert main(["console", str(runs), "--agent-workspace", str(missing), "--port", "0"]) == 2
+    assert capsys.readouterr().err == f"--agent-workspace: {missing}: not a folder\n"
