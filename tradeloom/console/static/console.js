@@ -237,7 +237,6 @@ async function loadAudit() {
   try {
     const a = await api("/api/v1/agent/audit?page=" + page);
     pages = a.pages;
-    document.getElementById("agent-workspace").textContent = "workspace " + a.workspace;
     show("chain", "<span class='HEALTHY'>hash chain intact</span>: " + esc(a.total) + " calls in " + esc(a.log));
     document.getElementById("audit-page").textContent = "page " + a.page + " of " + a.pages;
     show("audit", table(["#", "time", "who", "tool", "arguments (SHA-256)", "", "result", "seconds"],
@@ -253,6 +252,7 @@ async function loadAudit() {
 async function loadRequests() {
   try {
     const r = await api("/api/v1/agent/requests");
+    document.getElementById("agent-workspace").textContent = "workspace " + r.workspace;
     show("requests", "<p>" + esc(r.pending) + " pending; approve one with <code>" + esc(r.approve) + "</code></p>" +
       table(["id", "action", "target", "reason", "asked by", "asked at", "state", "approved by", "done"],
         r.requests.map(q => [q.id, q.action, JSON.stringify(q.target), q.reason, q.asked_by, q.asked_at,
