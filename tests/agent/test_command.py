@@ -1,5 +1,6 @@
 """``tradeloom mcp``'s refusals before any server starts, through the CLI's `main` in
-process: the missing extra, a host that is not the loopback, an unset token."""
+process: the missing extra, a host that is not the loopback, an unset token; and
+``tradeloom mcp audit`` over a log the agent's writer wrote, then over a tampered one."""
 
 from __future__ import annotations
 
@@ -52,4 +53,28 @@ def test_the_operators_token_must_be_set(
     assert _cli(capsys, "mcp", "serve", tmp_path / "none") == (
         2,
         f"{tmp_path / 'none'}: no such folder (the workspace must exist)\n",
+    )
+
+
+def test_audit_prints_the_tail_or_the_broken_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.agent.audit import AuditLog, Call
+    from tradeloom.journal.agent_audit import audit_path
+
+    log = audit_path(tmp_path)
+    log.parent.mkdir()
+    for n in range(3):
+        AuditLog(log).record(Call("agent (stdio)", "validate", {"n": n}, n != 1, f"r{n}", 0.5))
+    assert main(["mcp", "audit", str(tmp_path), "--last", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [(line.split()[0], line.split("Z ", 1)[1]) for line in lines[:2]] == [
+        ("2", "agent (stdio): validate refused (0.500 s) r1"),
+        ("3", "agent (stdio): validate ok (0.500 s) r2"),
+    ]
+    assert lines[2] == f"{log}: 3 calls, hash chain intact"
+    log.write_text(log.read_text().replace('"r0"', '"r9"'))
+    assert _cli(capsys, "mcp", "audit", tmp_path) == (
+        2,
+        f"{log}:1: the audit log's hash chain is broken here\n",
     )

@@ -53,6 +53,8 @@ def test_the_document_names_every_endpoint(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
     assert sorted(document["paths"]) == [
         "/api/v1/actions/{action}/{run_id}",
+        "/api/v1/agent/audit",
+        "/api/v1/agent/requests",
         "/api/v1/compare",
         "/api/v1/events/{run_id}",
         "/api/v1/runs",

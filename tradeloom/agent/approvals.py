@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from tradeloom.agent.workspace import Workspace
 from tradeloom.errors import UserError
+from tradeloom.journal.agent_audit import read_request, read_requests, requests_folder
 
 __all__ = ["ACTIONS", "Approvals", "LiveAction"]
 
@@ -50,7 +51,7 @@ class Approvals:
             raise UserError("the operator's token is empty; live requests need one")
         self.workspace = workspace
         self._key = token.encode("utf-8")
-        self.folder = workspace.private / "requests"
+        self.folder = requests_folder(workspace.root)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def file(
@@ -80,8 +81,7 @@ class Approvals:
 
     def pending(self) -> list[dict[str, Any]]:
         """Return the requests waiting for a human, oldest first."""
-        found = [self._read(path) for path in sorted(self.folder.glob("*.json"))]
-        return [r for r in found if r.get("status") == "pending"]
+        return [r for r in read_requests(self.folder) if r.get("status") == "pending"]
 
     def approve(self, request_id: str, by: str) -> Approved:
         """Check the request's seal, then carry it out; return what was done.
@@ -97,7 +97,7 @@ class Approvals:
         path = self.folder / f"{request_id}.json"
         if "/" in request_id or not path.is_file():
             raise UserError(f"{request_id}: no such request in {self.folder}")
-        request = self._read(path)
+        request = read_request(path)
         if not hmac.compare_digest(str(request.get("seal", "")), self._seal(request)):
             raise UserError(f"{request_id}: its seal does not match this token; nothing was done")
         if request.get("status") != "pending":
@@ -150,13 +150,6 @@ class Approvals:
         body = {k: v for k, v in request.items() if k != "seal"}
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-    def _read(self, path: Path) -> dict[str, Any]:
-        try:
-            found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: not a request ({exc})") from None
-        return found
 
     def _write(self, request: dict[str, Any]) -> None:
         path = self.folder / f"{request['id']}.json"

@@ -4,8 +4,10 @@ One JSON line per call in ``WORKSPACE/.tradeloom-mcp/audit.jsonl``: when, who (t
 client's name and the transport), the tool, the SHA-256 of its arguments, whether it
 succeeded, its one-line result and how long it took. Each line carries the hash of the
 line before it (``prev``) and its own (``hash``), so a line removed or changed breaks the
-chain (`verify_audit`); each is flushed and fsync'd before the call answers. Appends take
-an exclusive lock, so the server and ``tradeloom mcp approve`` may write the same log.
+chain (`verify_audit`: it and the reader live in `tradeloom.journal.agent_audit`, so
+that the console reads the same log the same way); each is flushed and fsync'd before
+the call answers. Appends take an exclusive lock, so the server and ``tradeloom mcp
+approve`` may write the same log.
 """
 
 from __future__ import annotations
@@ -20,12 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tradeloom.errors import UserError
+from tradeloom.journal.agent_audit import GENESIS, line_hash, read_audit, verify_audit
 
 __all__ = ["AuditLog", "Call", "arguments_hash", "read_audit", "verify_audit"]
-
-GENESIS = "0" * 64
-"""The ``prev`` of the first line."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +42,6 @@ class Call:
 def arguments_hash(arguments: dict[str, Any]) -> str:
     """Return the SHA-256 of a call's arguments as canonical JSON."""
     text = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _line_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -76,7 +69,7 @@ class AuditLog:
                 "seconds": round(call.seconds, 6),
                 "prev": GENESIS if head is None else head["hash"],
             }
-            entry["hash"] = _line_hash(entry)
+            entry["hash"] = line_hash(entry)
             handle.write((json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
@@ -96,26 +89,3 @@ def _last_line(handle: BinaryIO) -> bytes:
         if found.rstrip(b"\n").count(b"\n"):
             break
     return found.rstrip(b"\n").rpartition(b"\n")[2].strip()
-
-
-def read_audit(path: Path) -> list[dict[str, Any]]:
-    """Return the log's lines, oldest first (none: no call yet)."""
-    if not path.is_file():
-        return []
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def verify_audit(path: Path) -> int:
-    """Check the log's chain; return how many lines it holds.
-
-    Raises:
-        UserError: The first line whose hash or link is wrong, by its number.
-    """
-    previous = GENESIS
-    entries = read_audit(path)
-    for number, entry in enumerate(entries, start=1):
-        if entry.get("prev") != previous or entry.get("hash") != _line_hash(entry):
-            raise UserError(f"{path}:{number}: the audit log's hash chain is broken here")
-        previous = entry["hash"]
-    return len(entries)

@@ -30,6 +30,7 @@ from tradeloom.agent.research import Research
 from tradeloom.agent.runs import Runs
 from tradeloom.agent.workspace import Workspace
 from tradeloom.errors import UserError
+from tradeloom.journal.agent_audit import audit_path
 
 __all__ = ["Door", "Tool", "build_server"]
 
@@ -103,7 +104,7 @@ class Door:
         self.research = Research(workspace, gate or Gate())
         self._caller = threading.local()
         self.runs = Runs(self.research)
-        self.audit = AuditLog(workspace.private / "audit.jsonl")
+        self.audit = AuditLog(audit_path(workspace.root))
         self.approvals = None if token is None else Approvals(workspace, token)
         self.tools = {tool.name: tool for tool in self._tools()}
 

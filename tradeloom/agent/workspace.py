@@ -19,11 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tradeloom.errors import UserError
+from tradeloom.journal.agent_audit import PRIVATE
 
 __all__ = ["PRIVATE", "Limits", "Workspace"]
-
-PRIVATE = ".tradeloom-mcp"
-"""The server's own folder inside the workspace: no agent path reaches it."""
 
 _PATH_KEYS = ("path", "file", "dir", "folder", "directory")
 """A strategy's key whose name ends with one of these holds a path (``data.path``,

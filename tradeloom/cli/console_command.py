@@ -17,7 +17,8 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "process; needs the console extra)",
         description="""Serve every run below RUNS_DIR (default: runs) in a browser and as JSON
         under /api/v1: the runs, a run page that follows its run as it trades, compare, and
-        kill, resume and kill-and-flatten through the run's mailbox. Listens on 127.0.0.1
+        kill, resume and kill-and-flatten through the run's mailbox; with --agent-workspace,
+        the audit log and live requests of an MCP agent's workspace. Listens on 127.0.0.1
         unless --host says otherwise; every request needs a token (kept 0600 in
         $XDG_CONFIG_HOME/tradeloom/console-token, or TRADELOOM_CONSOLE_TOKEN and
         TRADELOOM_CONSOLE_WRITE_TOKEN); the login links printed at start open a browser session
@@ -33,6 +34,13 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="URL",
         help="a PostgreSQL journal's URL (its password is kept out of every page and log)",
     )
+    parser.add_argument(
+        "--agent-workspace",
+        type=Path,
+        metavar="DIR",
+        help="the workspace of 'tradeloom mcp serve DIR': the agent page (/agent) shows its "
+        "audit log, hash chain checked, and its live requests (read-only)",
+    )
     parser.set_defaults(command=serve_console)
 
 
@@ -45,5 +53,6 @@ def serve_console(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         journal_url=args.journal_url,
+        agent_workspace=args.agent_workspace,
     )
     return 0

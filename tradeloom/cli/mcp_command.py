@@ -112,10 +112,11 @@ def _approvals(args: argparse.Namespace) -> Any:
 
 def _approve(args: argparse.Namespace) -> int:
     from tradeloom.agent.audit import AuditLog, Call
+    from tradeloom.journal.agent_audit import audit_path
 
     approvals = _approvals(args)
     started = time.perf_counter()
-    audit = AuditLog(approvals.workspace.private / "audit.jsonl")
+    audit = AuditLog(audit_path(approvals.workspace.root))
     arguments = {"request": args.request}
     try:
         approved = approvals.approve(args.request, args.by)
@@ -138,12 +139,12 @@ def _requests(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from tradeloom.agent.audit import read_audit, verify_audit
-    from tradeloom.agent.workspace import PRIVATE
+    from tradeloom.journal.agent_audit import audit_path, verified_audit
 
-    path = args.workspace / PRIVATE / "audit.jsonl"
-    count = verify_audit(path)
-    for entry in read_audit(path)[-args.last :]:
+    path = audit_path(args.workspace)
+    entries = verified_audit(path)
+    count = len(entries)
+    for entry in entries[-args.last :]:
         state = "ok" if entry["ok"] else "refused"
         print(f"{entry['seq']:>6} {entry['at']} {entry['who']}: {entry['tool']} {state} "
               f"({entry['seconds']:.3f} s) {entry['result']}")  # fmt: skip

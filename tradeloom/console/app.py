@@ -42,6 +42,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from tradeloom.console import pages
+from tradeloom.console.agent_log import NoSuchPage, audit_page, page_number, requests_view
 from tradeloom.console.runs import SECRET_KEY, RunIndex, UnknownRun, mask_secrets
 from tradeloom.console.schemas import COMPONENTS
 from tradeloom.console.tokens import Scope, Sessions, Tokens
@@ -79,7 +80,12 @@ ASGIApp = Callable[
 
 
 def create_app(
-    roots: list[Path], tokens: Tokens, sessions: Sessions | None = None, *, warm: bool = False
+    roots: list[Path],
+    tokens: Tokens,
+    sessions: Sessions | None = None,
+    *,
+    warm: bool = False,
+    agent_workspace: Path | None = None,
 ) -> Any:
     """Return the console for the runs below ``roots``, guarded by ``tokens``.
 
@@ -89,6 +95,8 @@ def create_app(
         sessions: The login codes and browser sessions (a new store by default).
         warm: Read every run once now, in a thread, so that the first runs page is
             answered from memory too.
+        agent_workspace: The workspace of ``tradeloom mcp serve`` whose audit log and
+            live requests the agent page shows (None: no agent page's data).
     """
     index = RunIndex(roots)
     if warm:
@@ -98,10 +106,12 @@ def create_app(
             daemon=True,
         ).start()
     state = _State(index, tokens, sessions or Sessions())
+    state.agent = agent_workspace
     routes = [
         Route("/", state.runs_page, include_in_schema=False),
         Route("/login", state.login, include_in_schema=False),
         Route("/compare", state.compare_page, include_in_schema=False),
+        Route("/agent", state.agent_page, include_in_schema=False),
         Route("/run/{run_id:path}", state.run_page, include_in_schema=False),
         Route("/report/{rest:path}", state.report, include_in_schema=False),
         Route("/static/{name}", state.static, include_in_schema=False),
@@ -110,6 +120,8 @@ def create_app(
         Route("/api/v1/session", state.session),
         Route("/api/v1/runs", state.runs),
         Route("/api/v1/compare", state.compare),
+        Route("/api/v1/agent/audit", state.agent_audit),
+        Route("/api/v1/agent/requests", state.agent_requests),
         Route("/api/v1/events/{run_id:path}", state.events),
         Route("/api/v1/actions/{action}/{run_id:path}", state.act, methods=["POST"]),
         Route("/api/v1/runs/{run_id:path}", state.run),
@@ -125,7 +137,8 @@ def create_app(
                 "title": "tradeloom console API",
                 "version": "1",
                 "description": "Every run below the console's folders: what the runs page, "
-                "the run page and compare show, and the kill switch's actions. Send "
+                "the run page and compare show, the kill switch's actions, and an agent "
+                "workspace's audit log and live requests (the agent page). Send "
                 "'Authorization: Bearer TOKEN' (the read token reads; the write token also "
                 "acts).",
             },
@@ -148,6 +161,7 @@ class _State:
         self.streams = 0
         self.schemas: SchemaGenerator | None = None
         self.routes: list[BaseRoute] = []
+        self.agent: Path | None = None
 
     # --- pages ----------------------------------------------------------------------
 
@@ -160,6 +174,9 @@ class _State:
 
     async def compare_page(self, request: Request) -> Response:
         return _html(pages.compare_page, request)
+
+    async def agent_page(self, request: Request) -> Response:
+        return _html(pages.agent_page, request)
 
     async def docs_page(self, request: Request) -> Response:
         return _html(pages.docs_page, request)
@@ -476,6 +493,59 @@ class _State:
             return _error(400, self.index.shown(str(exc), ref))
         return self._delivered(ref, action, reason, by, delivery)
 
+    async def agent_audit(self, request: Request) -> Response:
+        """
+        summary: The agent workspace's audit log, newest call first, a page at a time, its
+          hash chain checked on every answer.
+        parameters:
+          - {name: page, in: query, required: false, schema: {type: integer, minimum: 1},
+             description: "1 (the newest calls) by default"}
+        responses:
+          200:
+            description: One page of calls; the chain is intact.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/AgentAudit'}
+          400:
+            description: A page that is not a number, or past the last page.
+          404:
+            description: The console serves no agent workspace (--agent-workspace).
+          409:
+            description: The log's hash chain is broken (one line naming the first bad
+              line); no call is shown.
+        """
+        if self.agent is None:
+            return _no_agent()
+        try:
+            page = page_number(request.query_params.get("page"))
+            return _json(await run_in_threadpool(audit_page, self.agent, page))
+        except NoSuchPage as exc:
+            return _error(400, str(exc))
+        except UserError as exc:
+            return _error(409, str(exc))
+
+    async def agent_requests(self, request: Request) -> Response:
+        """
+        summary: The live requests the agent filed, newest first, each with its state
+          (read-only; a named human approves with 'tradeloom mcp approve').
+        responses:
+          200:
+            description: The requests.
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/AgentRequests'}
+          404:
+            description: The console serves no agent workspace (--agent-workspace).
+          409:
+            description: A request file cannot be read (one line naming it).
+        """
+        if self.agent is None:
+            return _no_agent()
+        try:
+            return _json(await run_in_threadpool(requests_view, self.agent))
+        except UserError as exc:
+            return _error(409, str(exc))
+
     async def openapi(self, request: Request) -> Response:
         assert self.schemas is not None
         return _json(self.schemas.get_schema(self.routes))
@@ -602,6 +672,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _too_large(request: Request, exc: Exception) -> Response:
     return _error(413, f"the body is over {MAX_BODY} bytes")
+
+
+def _no_agent() -> Response:
+    return _error(
+        404, "this console serves no agent workspace: start it with --agent-workspace DIR"
+    )
 
 
 def _json(data: Any, status: int = 200) -> Response:

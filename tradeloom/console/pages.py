@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "STATIC",
+    "agent_page",
     "compare_page",
     "docs_page",
     "message_page",
@@ -40,7 +41,7 @@ def _page(title: str, page: str, body: str, run: str = "") -> str:
         "<link rel='icon' href='data:,'><link rel='stylesheet' href='/static/console.css'></head>"
         f"<body data-page='{page}'{run_attr}>"
         "<header><b>tradeloom console</b><a href='/'>runs</a><a href='/compare'>compare</a>"
-        "<a href='/api/v1/docs'>API</a></header>"
+        "<a href='/agent'>agent</a><a href='/api/v1/docs'>API</a></header>"
         f"<main>{body}</main><script src='/static/console.js'></script></body></html>"
     )
 
@@ -103,6 +104,21 @@ def compare_page() -> str:
     """Return the compare page: the settings that differ and the equity curves together."""
     body = "<h1>Compare</h1><div id='out'>pick runs on the runs page, then compare</div>"
     return _page("tradeloom console: compare", "compare", body)
+
+
+def agent_page() -> str:
+    """Return the agent page: the workspace's audit log (chain checked) and live requests."""
+    body = (
+        "<h1>Agent</h1><p id='agent-workspace' class='note'></p>"
+        "<section><h2>Live requests</h2><p class='note'>Read-only: a named human approves "
+        "a request with <code>tradeloom mcp approve WORKSPACE ID --by NAME</code>, which "
+        "holds the operator's token and checks the request's seal; the console holds "
+        "neither.</p><div id='requests'>loading...</div></section>"
+        "<section><h2>Audit log</h2><p id='chain'></p>"
+        "<p><button id='newer'>newer</button> <span id='audit-page' class='note'></span> "
+        "<button id='older'>older</button></p><div id='audit'>loading...</div></section>"
+    )
+    return _page("tradeloom console: agent", "agent", body)
 
 
 def docs_page() -> str:

@@ -342,4 +342,61 @@ COMPONENTS: dict[str, Any] = {
             },
         }
     ),
+    "AgentCall": _object(
+        {
+            "seq": {"type": "integer"},
+            "at": {"type": "string", "description": "UTC, ISO 8601"},
+            "who": {
+                "type": "string",
+                "description": "the client and its transport, or 'human NAME' for an approval",
+            },
+            "tool": {"type": "string"},
+            "arguments_sha256": {"type": "string"},
+            "ok": {"type": "boolean"},
+            "seconds": {"type": "number"},
+            "result": {
+                "type": "string",
+                "description": "the call's one-line result, cut to 300 characters",
+            },
+        }
+    ),
+    "AgentAudit": _object(
+        {
+            "workspace": {"type": "string"},
+            "log": {"type": "string"},
+            "chain": {"type": "string", "enum": ["intact"]},
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "calls": {"type": "array", "items": {"$ref": "#/components/schemas/AgentCall"}},
+        }
+    ),
+    "AgentRequest": _object(
+        {
+            "id": {"type": "string"},
+            "action": {
+                "type": "string",
+                "enum": ["start_live", "swap", "promote", "rollback", "flatten"],
+            },
+            "target": {"type": "object"},
+            "reason": {"type": "string"},
+            "asked_by": {"type": "string"},
+            "asked_at": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "approved"]},
+            "approved_by": _STR,
+            "done": _STR,
+        }
+    ),
+    "AgentRequests": _object(
+        {
+            "workspace": {"type": "string"},
+            "pending": {"type": "integer"},
+            "requests": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/AgentRequest"},
+            },
+            "approve": {"type": "string", "description": "the command a named human runs"},
+        }
+    ),
 }

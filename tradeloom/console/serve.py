@@ -24,6 +24,7 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     journal_url: str | None = None,
+    agent_workspace: Path | None = None,
     say: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the console for the runs below ``roots`` until interrupted.
@@ -34,11 +35,12 @@ def serve(
         port: The port (0: any free one, printed).
         journal_url: A PostgreSQL journal's URL (its password is kept out of every
             answer and log line).
+        agent_workspace: The workspace of ``tradeloom mcp serve`` the agent page shows.
         say: Where the start-up lines go (the login links among them).
 
     Raises:
-        UserError: The extra is missing, a root is not a folder, the address cannot be
-            bound, or the tokens cannot be read.
+        UserError: The extra is missing, a root or the agent workspace is not a folder,
+            the address cannot be bound, or the tokens cannot be read.
     """
     if say is None:
         say = _say
@@ -58,6 +60,8 @@ def serve(
     for root in roots:
         if not root.is_dir():
             raise UserError(f"console: {root}: not a folder (give the folders that hold runs)")
+    if agent_workspace is not None and not agent_workspace.is_dir():
+        raise UserError(f"--agent-workspace: {agent_workspace}: not a folder")
     tokens = load_tokens()
     sessions = Sessions()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -80,7 +84,9 @@ def serve(
     say(f"read-only login (once): {base}/login?code={read}")
     say(f"operator login (once; can kill and flatten): {base}/login?code={write}")
     say(f"API tokens: {tokens.source} (Authorization: Bearer TOKEN); API: {base}/api/v1/docs")
-    app = create_app(roots, tokens, sessions, warm=True)
+    if agent_workspace is not None:
+        say(f"agent workspace: {agent_workspace} (its audit log and requests: {base}/agent)")
+    app = create_app(roots, tokens, sessions, warm=True, agent_workspace=agent_workspace)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     try:

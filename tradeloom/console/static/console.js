@@ -229,5 +229,41 @@ function page_docs() {
 })();
 }
 
-const PAGES = {runs: page_runs, run: page_run, compare: page_compare, docs: page_docs};
+function page_agent() {
+// The audit log, newest first, a page at a time: a broken chain is one line, no table.
+let page = 1, pages = 1;
+const show = (id, html) => { document.getElementById(id).innerHTML = html; };
+async function loadAudit() {
+  try {
+    const a = await api("/api/v1/agent/audit?page=" + page);
+    pages = a.pages;
+    show("chain", "<span class='HEALTHY'>hash chain intact</span>: " + esc(a.total) + " calls in " + esc(a.log));
+    document.getElementById("audit-page").textContent = "page " + a.page + " of " + a.pages;
+    show("audit", table(["#", "time", "who", "tool", "arguments (SHA-256)", "", "result", "seconds"],
+      a.calls.map(c => [c.seq, c.at, c.who, c.tool, cell("<td><code title='" + esc(c.arguments_sha256) + "'>" + esc(String(c.arguments_sha256).slice(0, 12)) + "</code></td>"),
+        cell("<td class='" + (c.ok ? "HEALTHY'>ok" : "CRITICAL'>error") + "</td>"), c.result, numCell(c.seconds, 3)])));
+  } catch (e) {
+    show("chain", "<span class='err'>" + esc(e.message) + "</span>");
+    show("audit", ""); document.getElementById("audit-page").textContent = "";
+  }
+  document.getElementById("newer").disabled = page <= 1;
+  document.getElementById("older").disabled = page >= pages;
+}
+async function loadRequests() {
+  try {
+    const r = await api("/api/v1/agent/requests");
+    document.getElementById("agent-workspace").textContent = "workspace " + r.workspace;
+    show("requests", "<p>" + esc(r.pending) + " pending; approve one with <code>" + esc(r.approve) + "</code></p>" +
+      table(["id", "action", "target", "reason", "asked by", "asked at", "state", "approved by", "done"],
+        r.requests.map(q => [q.id, q.action, JSON.stringify(q.target), q.reason, q.asked_by, q.asked_at,
+          cell("<td class='" + (q.status === "pending" ? "WARNING" : "HEALTHY") + "'>" + esc(q.status) + "</td>"), q.approved_by || "-", q.done || "-"])));
+  } catch (e) { show("requests", "<p class='err'>" + esc(e.message) + "</p>"); }
+}
+document.getElementById("newer").addEventListener("click", () => { page -= 1; loadAudit(); });
+document.getElementById("older").addEventListener("click", () => { page += 1; loadAudit(); });
+const load = () => { loadAudit(); loadRequests(); };
+load(); setInterval(load, 5000);
+}
+
+const PAGES = {runs: page_runs, run: page_run, compare: page_compare, docs: page_docs, agent: page_agent};
 PAGES[document.body.dataset.page]();
