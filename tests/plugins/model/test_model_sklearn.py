@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
-import tradeloom.plugins.model.sklearn_model as sklearn_model
+import tradeloom.plugins.model.folds as folds
 from tradeloom.cli.main import main
 from tradeloom.domain import Bars, ModelTraining
 from tradeloom.errors import UserError
@@ -180,7 +180,7 @@ def _leaky_plan(n: int, valid: Any, horizon: int, *rest: int) -> list[Any]:
 
 
 def test_the_model_refuses_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sklearn_model, "plan_folds", _leaky_plan)
+    monkeypatch.setattr(folds, "plan_folds", _leaky_plan)
     bars, features = _recording_data(200, seed=0, nan_share=0.0)
     with pytest.raises(
         PurgingError,
@@ -193,8 +193,8 @@ def test_the_model_refuses_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch
 
 def test_leak_test_catches_an_off_by_one_planner(monkeypatch: pytest.MonkeyPatch) -> None:
     # With the model's own check switched off, the recorded folds show the leak.
-    monkeypatch.setattr(sklearn_model, "plan_folds", _leaky_plan)
-    monkeypatch.setattr(sklearn_model, "check_purging", lambda *args: None)
+    monkeypatch.setattr(folds, "plan_folds", _leaky_plan)
+    monkeypatch.setattr(folds, "check_purging", lambda *args: None)
     bars, features = _recording_data(200, seed=0, nan_share=0.0)
     _build(label={"horizon": 3}).fit_predict(bars, features)
     with pytest.raises(AssertionError):

@@ -70,6 +70,7 @@ __all__ = [
     "join_trees",
     "lay_out",
     "tree_problem",
+    "walk_trees",
 ]
 
 TREE_ESTIMATORS = (
@@ -606,6 +607,48 @@ def _prepare(
 
 
 @kernel
+def walk_trees(
+    x: npt.NDArray[np.floating[Any]],
+    nodes: npt.NDArray[np.void],
+    roots: npt.NDArray[np.int64],
+    first: int,
+    size: int,
+    strict: bool,
+    leaf: npt.NDArray[np.int64],
+) -> None:
+    """Set ``leaf[k]`` to the leaf that row ``x`` reaches in tree ``first + k``, for each
+    k below ``size``.
+
+    The trees are walked side by side, one level of each in turn, so that their memory
+    reads overlap. A row goes left where its feature is at most the node's threshold
+    (below it when ``strict``, XGBoost's rule); a NaN compares false: it goes left only
+    where the node says so.
+    """
+    tie = not strict  # a value equal to the threshold goes left
+    for k in range(size):
+        leaf[k] = roots[first + k]
+    walking = True
+    while walking:
+        walking = False
+        for k in range(size):
+            i = leaf[k]
+            node = nodes[i]
+            right = node["right"]
+            if right >= 0:
+                walking = True
+                code = node["feature"]
+                value = x[code ^ (code >> 31)]  # the feature, whichever way NaN goes
+                threshold = node["threshold"]
+                # Bitwise, not `or`: no branch to mispredict.
+                left = (
+                    (value < threshold)
+                    | ((value == threshold) & tie)
+                    | ((value != value) & (code < 0))
+                )
+                leaf[k] = i + 1 if left else right
+
+
+@kernel
 def _leaf_sums(
     x: npt.NDArray[np.float64],
     nodes: npt.NDArray[np.void],
@@ -616,31 +659,15 @@ def _leaf_sums(
 ) -> None:
     """Set ``totals[c]`` to ``start`` plus each tree's leaf value in column c, in tree order.
 
-    Trees are walked ``_BLOCK`` at a time, one level of each in turn, so that their
-    memory reads overlap; their leaves are then added in tree order.
+    Trees are walked ``_BLOCK`` at a time (`walk_trees`); their leaves are then added in
+    tree order.
     """
     totals[:] = start
     leaf = np.empty(_BLOCK, dtype=np.int64)
     n_trees = roots.shape[0]
     for first in range(0, n_trees, _BLOCK):
         size = min(_BLOCK, n_trees - first)
-        for k in range(size):
-            leaf[k] = roots[first + k]
-        walking = True
-        while walking:
-            walking = False
-            for k in range(size):
-                i = leaf[k]
-                node = nodes[i]
-                right = node["right"]
-                if right >= 0:
-                    walking = True
-                    code = node["feature"]
-                    value = x[code ^ (code >> 31)]  # the feature, whichever way NaN goes
-                    # A NaN compares false: it goes left only where the node says so.
-                    # (Bitwise, not `or`: no branch to mispredict.)
-                    left = (value <= node["threshold"]) | ((value != value) & (code < 0))
-                    leaf[k] = i + 1 if left else right
+        walk_trees(x, nodes, roots, first, size, False, leaf)
         for k in range(size):
             for c in range(values.shape[1]):
                 totals[c] += values[leaf[k], c]

@@ -41,7 +41,7 @@ from tradeloom.plugins.model.compiled_model import (
     check_binary_classes,
     verify_within_tolerance,
 )
-from tradeloom.plugins.model.compiled_trees import join_trees, lay_out
+from tradeloom.plugins.model.compiled_trees import join_trees, lay_out, walk_trees
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -250,22 +250,7 @@ def _xgboost_rows(
         margin = base_margin
         for first in range(0, n_trees, _BLOCK):
             size = min(_BLOCK, n_trees - first)
-            for k in range(size):
-                leaf[k] = roots[first + k]
-            walking = True
-            while walking:
-                walking = False
-                for k in range(size):
-                    i = leaf[k]
-                    node = nodes[i]
-                    if node["right"] >= 0:
-                        walking = True
-                        code = node["feature"]
-                        value = x[code ^ (code >> 31)]  # the feature, whichever way missing goes
-                        # a NaN compares false: it goes left only where the node says so
-                        # (bitwise, not `or`: no branch to mispredict)
-                        left = (value < node["threshold"]) | ((value != value) & (code < 0))
-                        leaf[k] = i + 1 if left else node["right"]
+            walk_trees(x, nodes, roots, first, size, True, leaf)
             for k in range(size):
                 margin = margin + values[leaf[k]]
         exponent = min(-margin, np.float32(88.7))

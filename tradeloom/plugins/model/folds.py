@@ -8,15 +8,30 @@ checks a plan against what each row's label and features actually reach.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["Fold", "PurgingError", "check_purging", "plan_folds", "plan_retrain"]
+    from tradeloom.domain import ModelTraining
+
+__all__ = [
+    "Fold",
+    "PurgingError",
+    "RetrainPlan",
+    "WalkForward",
+    "check_purging",
+    "fitted_history",
+    "plan_checked_folds",
+    "plan_checked_retrain",
+    "plan_folds",
+    "plan_next_fold",
+    "plan_retrain",
+    "predicts_latest",
+]
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,165 @@ def plan_retrain(
         predict_start=start,
         predict_end=end,
         rows=len(kept),
+    )
+
+
+class WalkForward(Protocol):
+    """A model's walk-forward plan, as `plan_folds` takes it."""
+
+    @property
+    def horizon(self) -> int:
+        """Label horizon in bars."""
+
+    @property
+    def train_window(self) -> int:
+        """Most rows a fold trains on."""
+
+    @property
+    def retrain_every(self) -> int:
+        """Bars each scheduled fold predicts."""
+
+    @property
+    def min_train_rows(self) -> int:
+        """Fewest rows a fold trains on."""
+
+    @property
+    def embargo(self) -> int:
+        """Bars dropped before the purged rows."""
+
+
+class _Rows(Protocol):
+    """What a model's `fit_predict` kept of its data for `retrain`."""
+
+    @property
+    def trainable(self) -> npt.NDArray[np.bool_]:
+        """Per bar, whether its row may be trained on."""
+
+    @property
+    def usable(self) -> npt.NDArray[np.bool_]:
+        """Per bar, whether its row can be predicted."""
+
+    @property
+    def folds(self) -> tuple[Fold, ...]:
+        """The scheduled folds."""
+
+
+def plan_checked_folds(trainable: npt.NDArray[np.bool_], plan: WalkForward) -> list[Fold]:
+    """`plan_folds` over the bars of a backtest's data, checked by `check_purging`.
+
+    Every label of row i is known at bar i + horizon (labels.py): a plan that lets a
+    fold train on one reaching its predictions is a bug, never a user's mistake.
+
+    Raises:
+        PurgingError: A fold leaks.
+    """
+    n, horizon = len(trainable), plan.horizon
+    every, least = plan.retrain_every, plan.min_train_rows
+    folds = plan_folds(n, trainable, horizon, plan.train_window, every, least, plan.embargo)
+    check_purging(folds, trainable, np.arange(n) + horizon)
+    return folds
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    """A fold of `plan_retrain` over a backtest's data, with the rows it trains on and
+    the bars it predicts.
+
+    Attributes:
+        fold: The fold.
+        rows: The rows it trains on.
+        bars: Every bar it predicts.
+        segment: Those of ``bars`` whose rows are usable (a prediction is made there).
+    """
+
+    fold: Fold
+    rows: npt.NDArray[np.intp]
+    bars: npt.NDArray[np.intp]
+    segment: npt.NDArray[np.intp]
+
+
+_History = TypeVar("_History")
+
+
+def fitted_history(history: _History | None) -> _History:
+    """Return what a model's `fit_predict` kept of its data for `retrain`.
+
+    Raises:
+        RuntimeError: ``history`` is None: `retrain` was called before `fit_predict`.
+    """
+    if history is None:
+        raise RuntimeError("retrain needs the data of fit_predict; call it first")
+    return history
+
+
+def plan_checked_retrain(bar: int, history: _Rows, plan: WalkForward) -> RetrainPlan | None:
+    """`plan_retrain` at ``bar`` over the rows of a backtest's data (``history``), the
+    fold checked by `check_purging` against labels reaching ``horizon`` bars ahead.
+
+    Returns:
+        The plan, or None when there is nothing to retrain (see `plan_retrain`).
+
+    Raises:
+        PurgingError: The fold leaks.
+    """
+    trainable, horizon = history.trainable, plan.horizon
+    window, least, embargo = plan.train_window, plan.min_train_rows, plan.embargo
+    fold = plan_retrain(bar, trainable, horizon, window, least, embargo, history.folds)
+    if fold is None:
+        return None
+    check_purging([fold], trainable, np.arange(len(trainable)) + horizon)
+    bars = np.arange(fold.predict_start, fold.predict_end + 1)
+    return RetrainPlan(fold, fold.training_rows(trainable), bars, bars[history.usable[bars]])
+
+
+def plan_next_fold(
+    trainable: npt.NDArray[np.bool_], plan: WalkForward, reason: str | None
+) -> tuple[Fold, str, npt.NDArray[np.intp]] | None:
+    """Plan the fold a paper or live driver trains at the last bar's close, predicting
+    from the next bar, as the backtest's plan has it.
+
+    The scheduled fold starting at the next bar; else, with a ``reason``, a fold of
+    `plan_retrain` predicting up to the next scheduled fold. The fold is checked by
+    `check_purging` and keeps the backtest's (unclipped) ``predict_end``.
+
+    Args:
+        trainable: Per bar so far, whether its row may be trained on.
+        plan: The model's walk-forward plan.
+        reason: Why a fold is retrained off schedule (None: only a scheduled fold).
+
+    Returns:
+        The fold, its kind (``"scheduled"`` or ``reason``) and its training rows, or
+        None when no fold is due or possible.
+
+    Raises:
+        PurgingError: The fold leaks.
+    """
+    horizon, window, every = plan.horizon, plan.train_window, plan.retrain_every
+    least, embargo = plan.min_train_rows, plan.embargo
+    n = len(trainable)
+    mask = np.append(trainable, False)  # the next bar: known to exist, not its label
+    folds = plan_folds(n + 1, mask, horizon, window, every, least, embargo)
+    fold = next((f for f in folds if f.predict_start == n), None)
+    kind, end = "scheduled", n + every - 1
+    if fold is None and reason is not None:
+        fold = plan_retrain(n - 1, mask, horizon, window, least, embargo, folds)
+        kind, end = reason, n
+        if folds:  # it predicts up to the next scheduled fold
+            first = folds[0].predict_start
+            end = first + -(-(n - first) // every) * every - 1
+    if fold is None:
+        return None
+    check_purging([fold], mask, np.arange(n + 1) + horizon)
+    fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
+    return fold, kind, fold.training_rows(mask)
+
+
+def predicts_latest(fold: Fold, latest: ModelTraining | None) -> bool:
+    """Whether ``fold`` predicts bars at least as late as the training ``latest`` (None:
+    there is none), as the registry's index picks its latest: the fold predicting the last bars."""
+    return latest is None or (fold.predict_end, fold.predict_start) >= (
+        latest.predict_end,
+        latest.predict_start,
     )
 
 

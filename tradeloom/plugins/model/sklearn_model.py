@@ -27,7 +27,15 @@ from tradeloom.plugins.model.estimator_checks import (
     remembered_estimator,
 )
 from tradeloom.plugins.model.fold_predictor import FoldPredictor
-from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
+from tradeloom.plugins.model.folds import (
+    Fold,
+    fitted_history,
+    plan_checked_folds,
+    plan_checked_retrain,
+    plan_folds,
+    plan_next_fold,
+    predicts_latest,
+)
 from tradeloom.plugins.model.labels import make_labels
 from tradeloom.plugins.model.sklearn_fitting import (
     SINGLE_CLASS,
@@ -209,18 +217,7 @@ class SklearnModel(RowInference):
         """
         frame = bars.frame
         x, labels, usable, trainable = self._rows(bars, features)
-        folds = plan_folds(
-            len(frame),
-            trainable,
-            self.horizon,
-            self.train_window,
-            self.retrain_every,
-            self.min_train_rows,
-            self.embargo,
-        )
-        # Every label of row i is known at bar i + horizon (labels.py): a plan that lets a
-        # fold train on one reaching its predictions is a bug, never a user's mistake.
-        check_purging(folds, trainable, np.arange(len(frame)) + self.horizon)
+        folds = plan_checked_folds(trainable, self)
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
         jobs: list[tuple[Fold, npt.NDArray[np.intp], npt.NDArray[np.intp]]] = []
@@ -365,26 +362,13 @@ class SklearnModel(RowInference):
             ModelFitError: As for a scheduled fold of `fit_predict`.
         """
         x, labels, _, trainable = self._rows(bars, features)
-        n = len(x)
-        mask = np.append(trainable, False)  # the next bar: known to exist, not its label
-        plan = (self.horizon, self.train_window, self.retrain_every, self.min_train_rows)
-        folds = plan_folds(n + 1, mask, *plan, self.embargo)
-        fold = next((f for f in folds if f.predict_start == n), None)
-        kind, end = "scheduled", n + self.retrain_every - 1
-        if fold is None and reason is not None:
-            horizon, window, _, least = plan
-            fold = plan_retrain(n - 1, mask, horizon, window, least, self.embargo, folds)
-            kind, end = reason, n
-            if folds:  # it predicts up to the next scheduled fold
-                first, every = folds[0].predict_start, self.retrain_every
-                end = first + -(-(n - first) // every) * every - 1
-        if fold is None:
+        planned = plan_next_fold(trainable, self, reason)
+        if planned is None:
             return None
-        check_purging([fold], mask, np.arange(n + 1) + self.horizon)
-        fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
+        fold, kind, rows = planned
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
-        return self._train_latest(fold, fold.training_rows(mask), x, y, labels, columns, kind)
+        return self._train_latest(fold, rows, x, y, labels, columns, kind)
 
     @property
     def pooled(self) -> bool:
@@ -587,29 +571,15 @@ class SklearnModel(RowInference):
             RuntimeError: Called before `fit_predict`.
             ModelFitError: As for a scheduled fold.
         """
-        history = self._history
-        if history is None:
-            raise RuntimeError("retrain needs the data of fit_predict; call it first")
-        trainable, n = history.trainable, len(history.trainable)
-        fold = plan_retrain(
-            bar,
-            trainable,
-            self.horizon,
-            self.train_window,
-            self.min_train_rows,
-            self.embargo,
-            history.folds,
-        )
-        if fold is None:
+        history = fitted_history(self._history)
+        retrain = plan_checked_retrain(bar, history, self)
+        if retrain is None:
             return None
-        check_purging([fold], trainable, np.arange(n) + self.horizon)
+        fold, rows, bars, segment = retrain.fold, retrain.rows, retrain.bars, retrain.segment
         x, y = history.x, history.y
-        rows = fold.training_rows(trainable)
         training = self._plan_training(fold, rows, y, x, history.columns, reason)
         if training.skipped:
             return Retraining(training, None)
-        bars = np.arange(fold.predict_start, fold.predict_end + 1)
-        segment = bars[history.usable[bars]]
         outcome = self._train(fold, rows, segment, x, y)
         if isinstance(outcome, ModelFitError):
             raise outcome
@@ -622,12 +592,7 @@ class SklearnModel(RowInference):
         if segment_scores is not None:
             scores = np.full(len(bars), np.nan)
             scores[history.usable[bars]] = segment_scores
-        latest = self.latest
-        # as the registry's index picks its latest: the fold predicting the last bars
-        if latest is None or (fold.predict_end, fold.predict_start) >= (
-            latest.training.predict_end,
-            latest.training.predict_start,
-        ):
+        if predicts_latest(fold, None if self.latest is None else self.latest.training):
             self.latest = retrained
         probability = np.full(len(bars), np.nan)
         probability[history.usable[bars]] = predicted

@@ -33,7 +33,15 @@ from tradeloom.plugins.model.calibration import (
     Calibrator,
     calibration_figures,
 )
-from tradeloom.plugins.model.folds import Fold, check_purging, plan_folds, plan_retrain
+from tradeloom.plugins.model.folds import (
+    Fold,
+    fitted_history,
+    plan_checked_folds,
+    plan_checked_retrain,
+    plan_folds,
+    plan_next_fold,
+    predicts_latest,
+)
 from tradeloom.plugins.model.labels import make_labels
 from tradeloom.plugins.model.sklearn_fitting import (
     FoldFitter,
@@ -207,16 +215,7 @@ class TorchModel(FoldFitter):
         """
         frame = bars.frame
         x, labels, usable, trainable = self._rows(bars, features)
-        folds = plan_folds(
-            len(frame),
-            trainable,
-            self.horizon,
-            self.train_window,
-            self.retrain_every,
-            self.min_train_rows,
-            self.embargo,
-        )
-        check_purging(folds, trainable, np.arange(len(frame)) + self.horizon)
+        folds = plan_checked_folds(trainable, self)
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
         probability = np.full(len(frame), np.nan)
@@ -257,37 +256,19 @@ class TorchModel(FoldFitter):
             RuntimeError: Called before `fit_predict`.
             ModelFitError: As for a scheduled fold.
         """
-        history = self._history
-        if history is None:
-            raise RuntimeError("retrain needs the data of fit_predict; call it first")
-        trainable, n = history.trainable, len(history.trainable)
-        fold = plan_retrain(
-            bar,
-            trainable,
-            self.horizon,
-            self.train_window,
-            self.min_train_rows,
-            self.embargo,
-            history.folds,
-        )
-        if fold is None:
+        history = fitted_history(self._history)
+        retrain = plan_checked_retrain(bar, history, self)
+        if retrain is None:
             return None
-        check_purging([fold], trainable, np.arange(n) + self.horizon)
+        fold, rows, bars, segment = retrain.fold, retrain.rows, retrain.bars, retrain.segment
         x, y = history.x, history.y
-        rows = fold.training_rows(trainable)
         training = self._plan_training(fold, rows, history.labels, x, history.columns, reason)
         if training.skipped:
             return Retraining(training, None)
-        bars = np.arange(fold.predict_start, fold.predict_end + 1)
-        segment = bars[history.usable[bars]]
         fitted, predicted = self._fold(fold, rows, segment, x, y)
         retrained = self._trained_fold(training, fitted, history.columns, x, y, rows)
         self.trained.append(retrained)
-        latest = self.latest
-        if latest is None or (fold.predict_end, fold.predict_start) >= (
-            latest.training.predict_end,
-            latest.training.predict_start,
-        ):
+        if predicts_latest(fold, None if self.latest is None else self.latest.training):
             self.latest = retrained
         probability = np.full(len(bars), np.nan)
         probability[history.usable[bars]] = predicted
@@ -301,33 +282,12 @@ class TorchModel(FoldFitter):
         """Train, at the last bar's close, the fold that predicts from the next bar, on the
         rows and seed the backtest's fold has (`SklearnModel.train_next`'s rules)."""
         x, labels, _, trainable = self._rows(bars, features)
-        n = len(x)
-        mask = np.append(trainable, False)  # the next bar: known to exist, not its label
-        plan = (self.horizon, self.train_window, self.retrain_every, self.min_train_rows)
-        folds = plan_folds(n + 1, mask, *plan, self.embargo)
-        fold = next((f for f in folds if f.predict_start == n), None)
-        kind, end = "scheduled", n + self.retrain_every - 1
-        if fold is None and reason is not None:
-            fold = plan_retrain(
-                n - 1,
-                mask,
-                self.horizon,
-                self.train_window,
-                self.min_train_rows,
-                self.embargo,
-                folds,
-            )
-            kind, end = reason, n
-            if folds:  # it predicts up to the next scheduled fold
-                first, every = folds[0].predict_start, self.retrain_every
-                end = first + -(-(n - first) // every) * every - 1
-        if fold is None:
+        planned = plan_next_fold(trainable, self, reason)
+        if planned is None:
             return None
-        check_purging([fold], mask, np.arange(n + 1) + self.horizon)
-        fold = replace(fold, predict_end=end)  # as the backtest's fold (unclipped) has it
+        fold, kind, rows = planned
         columns = tuple(str(c) for c in features.columns)
         y = self._targets(trainable, labels)
-        rows = fold.training_rows(mask)
         training = self._plan_training(fold, rows, labels, x, columns, kind)
         if training.skipped:
             return training
