@@ -328,11 +328,11 @@ def test_each_layer_imports_only_the_layers_below() -> None:
 
 
 def test_only_the_command_line_imports_the_live_runner() -> None:
-    # the live runtime's helpers take the runner's services (tradeloom.live.services), never it
+    # the live runtime's helpers take the runner's services (tradeloom.live.tick.services), never it
     found = [
         f"{e.where(ROOT)} {e.source}"
         for e in package_edges()
-        if e.target == "tradeloom.live.runner" and not e.source.startswith("tradeloom.cli.")
+        if e.target == "tradeloom.live.tick.runner" and not e.source.startswith("tradeloom.cli.")
     ]
 
     assert found == []
@@ -372,7 +372,7 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
         "tradeloom.schemas.planted": "from tradeloom.plugins.protocols import Model\n",
         "tradeloom.core.planted": "def f():\n    from tradeloom.schemas import strategy\n",
         "tradeloom.files.planted": "from tradeloom.journal import reader\n",
-        "tradeloom.engine.planted": "import tradeloom.live.runner\n",
+        "tradeloom.engine.planted": "import tradeloom.live.tick.runner\n",
         "tradeloom.plugins.data.planted": (
             "from typing import TYPE_CHECKING\n"
             "if TYPE_CHECKING:\n"
@@ -395,7 +395,7 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
     assert mine(foundation_imports_out(edges)) == [
         "tradeloom.files.planted -> tradeloom.journal.reader"
     ]
-    assert mine(upward(edges)) == ["tradeloom.engine.planted -> tradeloom.live.runner"]
+    assert mine(upward(edges)) == ["tradeloom.engine.planted -> tradeloom.live.tick.runner"]
     assert mine(plugins_import_schemas(edges)) == [
         "tradeloom.plugins.data.planted -> tradeloom.schemas.config",
         "tradeloom.plugins.planted -> tradeloom.schemas.loader",
@@ -406,7 +406,10 @@ def test_the_graph_sees_the_package() -> None:
     # a guard against a graph that finds nothing and so passes everything
     edges = {(e.source, e.target) for e in package_edges()}
     assert ("tradeloom.schemas.loader", "tradeloom.plugins.manager") in edges
-    assert ("tradeloom.live.runner", "tradeloom.live.restart") in edges  # inside a function
+    assert (
+        "tradeloom.live.tick.runner",
+        "tradeloom.live.recovery.restart",
+    ) in edges  # inside a function
     assert ("tradeloom.cli.run_command", "tradeloom.engine.wiring") in edges  # in a function
 
 
@@ -496,7 +499,7 @@ def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> No
     write(tmp_path, "tradeloom.__init__", "")
     write(tmp_path, "tradeloom.engine.driver", "STEP = 1\n")
     write(tmp_path, "tradeloom.core.bar", "def f():\n    from tradeloom.engine import driver\n")
-    write(tmp_path, "tradeloom.live.loop", "from tradeloom.backtest import run\n")
+    write(tmp_path, "tradeloom.live.tick.loop", "from tradeloom.backtest import run\n")
     write(tmp_path, "tradeloom.backtest.run", "from tradeloom.engine.driver import STEP\n")
     write(tmp_path, "tradeloom.journal.events", "import tradeloom.engine.driver\n")
     write(tmp_path, "tradeloom.reporting.metrics", "from tradeloom.engine.driver import STEP\n")
@@ -506,7 +509,7 @@ def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> No
     assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
         "tradeloom/core/bar.py:2 tradeloom.engine.driver",
         "tradeloom/journal/events.py:1 tradeloom.engine.driver",
-        "tradeloom/live/loop.py:1 tradeloom.backtest.run",
+        "tradeloom/live/tick/loop.py:1 tradeloom.backtest.run",
         "tradeloom/reporting/metrics.py:1 tradeloom.engine.driver",
     ]
 
@@ -527,7 +530,7 @@ def test_a_built_in_plugin_import_is_found_and_the_contract_is_not(tmp_path: Pat
     )
     write(
         tmp_path,
-        "tradeloom.live.session",
+        "tradeloom.live.tick.session",
         "def f():\n    from tradeloom.plugins.model import forest\n",
     )
     write(tmp_path, "tradeloom.core.bar", "from tradeloom.plugins.features.rsi import X\n")
@@ -538,7 +541,7 @@ def test_a_built_in_plugin_import_is_found_and_the_contract_is_not(tmp_path: Pat
 
     assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
         "tradeloom/core/bar.py:1 tradeloom.plugins.features.rsi",
-        "tradeloom/live/session.py:2 tradeloom.plugins.model.forest",
+        "tradeloom/live/tick/session.py:2 tradeloom.plugins.model.forest",
         "tradeloom/schemas/loader.py:1 tradeloom.plugins.features.rsi",
     ]
 
