@@ -247,6 +247,17 @@ section by the params model its component registered, through the plugin contrac
 plugin (the contract, a built-in one) imports the schemas, not even for a type."""
 
 
+LIVE = ("tradeloom.live",)
+ORDER_LAYER = ("tradeloom.live.orders",)
+"""The ccxt order layer: it imports nothing else of the live runtime (an order's way to the
+exchange never asks the tick, the account or the restart)."""
+
+TICK = ("tradeloom.live.tick",)
+OUTPUTS = ("tradeloom.live.outputs",)
+"""What a run tells outside (its files, metrics, alerts): of the live runtime it imports only
+the tick, and only the tick imports it."""
+
+
 def within(module: str, packages: tuple[str, ...]) -> bool:
     """Return whether ``module`` is one of ``packages`` or inside one."""
     return any(module == p or module.startswith(f"{p}.") for p in packages)
@@ -290,6 +301,21 @@ def foundation_imports_out(edges: list[Edge]) -> list[Edge]:
         for e in edges
         if within(e.source, FOUNDATION) and not within(e.target, (*FOUNDATION, *ERRORS_AND_BOUNDS))
     ]
+
+
+def live_room_crossings(edges: list[Edge]) -> list[Edge]:
+    """Return the imports that break the live rooms' rules (docs/concepts/layout.md): the
+    order layer's of the rest of live, the outputs' of live beyond the tick, any but the
+    tick's of the outputs."""
+
+    def crosses(e: Edge) -> bool:
+        if within(e.source, ORDER_LAYER):
+            return within(e.target, LIVE) and not within(e.target, ORDER_LAYER)
+        if within(e.source, OUTPUTS):
+            return within(e.target, LIVE) and not within(e.target, (*OUTPUTS, *TICK))
+        return within(e.target, OUTPUTS) and not within(e.source, TICK)
+
+    return [e for e in edges if crosses(e)]
 
 
 def upward(edges: list[Edge]) -> list[Edge]:
@@ -363,6 +389,41 @@ def test_the_foundation_imports_only_itself_errors_and_bounds() -> None:
     found = foundation_imports_out(package_edges())
 
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_the_live_rooms_import_by_their_rules() -> None:
+    found = live_room_crossings(package_edges())
+
+    assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_a_crossing_planted_between_the_live_rooms_is_found() -> None:
+    planted = {
+        "tradeloom.live.orders.planted": (
+            "from tradeloom.live.orders.ccxt_venue import CcxtVenue\n"
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n"
+            "    from tradeloom.live.tick.session import LiveSession\n"
+        ),
+        "tradeloom.live.outputs.planted": (
+            "from tradeloom.live.tick.services import RunFiles\n"
+            "def f():\n    import tradeloom.live.recovery.restart\n"
+        ),
+        "tradeloom.live.accounts.planted": "from tradeloom.live.outputs.metrics import x\n",
+        "tradeloom.live.tick.planted": "from tradeloom.live.outputs.alerts import x\n",
+    }
+
+    edges = import_graph(ROOT, "tradeloom", planted)
+
+    assert sorted(
+        f"{e.source} -> {e.target}"
+        for e in live_room_crossings(edges)
+        if e.source.endswith(".planted")
+    ) == [
+        "tradeloom.live.accounts.planted -> tradeloom.live.outputs.metrics",
+        "tradeloom.live.orders.planted -> tradeloom.live.tick.session",
+        "tradeloom.live.outputs.planted -> tradeloom.live.recovery.restart",
+    ]
 
 
 def test_a_violation_planted_in_the_package_is_found() -> None:
