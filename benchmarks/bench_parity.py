@@ -61,7 +61,7 @@ from tradeloom.cli.main import main
 from tradeloom.diagnostics.live_parity import check_apart
 from tradeloom.diagnostics.parity_knock_on import ExplainedSoFar
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 
 STRATEGY = """\

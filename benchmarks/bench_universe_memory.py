@@ -6,7 +6,7 @@ pooled gradient boosting and top-3 signal, its symbols multiplied) runs as a pro
 of its own; its per-bar lines are counted as they are printed and its resident set
 size (``VmRSS`` in ``/proc/PID/status``, the emulator serving the bars included: it runs
 in the same process) is read when the run reaches each checkpoint bar. The report's
-redraws run in short-lived processes of their own (`tradeloom.live.refresh`): their
+redraws run in short-lived processes of their own (`tradeloom.live.outputs.refresh`): their
 memory is not the run's and is not counted. The reference,
 measured in the same run, is the RSS at the first checkpoint: a run whose memory is
 bounded by its windows (features, models, monitors, the report's refresh) stays near

@@ -28,7 +28,7 @@ from smoke import add_smoke, parse_args
 
 from tradeloom.engine.logs import configure_logging
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.schemas import load_strategy

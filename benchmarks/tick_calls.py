@@ -45,8 +45,8 @@ from smoke import add_smoke, parse_args
 from tradeloom.engine.driver import Engine
 from tradeloom.engine.logs import configure_logging
 from tradeloom.journal.sqlite import SqliteJournal
-from tradeloom.live import runner, session, ticker
-from tradeloom.live.refresh import LiveOutputs
+from tradeloom.live.outputs.refresh import LiveOutputs
+from tradeloom.live.tick import runner, session, ticker
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET
 
 STAGES: dict[CodeType, str] = {

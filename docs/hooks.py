@@ -16,7 +16,7 @@ A page holds a marker comment where a generated table goes:
   reason counts in the refusal table, and which order reasons are exits, from
   ``tradeloom.core.codes``;
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
-  from ``tradeloom.live.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
+  from ``tradeloom.live.outputs.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
 
 So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
@@ -122,7 +122,7 @@ the keys that hold components (listed with their layer instead)."""
 
 def metrics_markdown() -> str:
     """Return the table of every metric a paper or live run exports."""
-    from tradeloom.live.metrics import METRICS
+    from tradeloom.live.outputs.metrics import METRICS
 
     suffix = {"counter": "_total", "info": "_info"}
     rows = ["| metric | type | labels | what |", "|---|---|---|---|"]

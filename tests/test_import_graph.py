@@ -247,6 +247,17 @@ section by the params model its component registered, through the plugin contrac
 plugin (the contract, a built-in one) imports the schemas, not even for a type."""
 
 
+LIVE = ("tradeloom.live",)
+ORDER_LAYER = ("tradeloom.live.orders",)
+"""The ccxt order layer: it imports nothing else of the live runtime (an order's way to the
+exchange never asks the tick, the account or the restart)."""
+
+TICK = ("tradeloom.live.tick",)
+OUTPUTS = ("tradeloom.live.outputs",)
+"""What a run tells outside (its files, metrics, alerts): of the live runtime it imports only
+the tick, and only the tick imports it."""
+
+
 def within(module: str, packages: tuple[str, ...]) -> bool:
     """Return whether ``module`` is one of ``packages`` or inside one."""
     return any(module == p or module.startswith(f"{p}.") for p in packages)
@@ -292,6 +303,21 @@ def foundation_imports_out(edges: list[Edge]) -> list[Edge]:
     ]
 
 
+def live_room_crossings(edges: list[Edge]) -> list[Edge]:
+    """Return the imports that break the live rooms' rules (docs/concepts/layout.md): the
+    order layer's of the rest of live, the outputs' of live beyond the tick, any but the
+    tick's of the outputs."""
+
+    def crosses(e: Edge) -> bool:
+        if within(e.source, ORDER_LAYER):
+            return within(e.target, LIVE) and not within(e.target, ORDER_LAYER)
+        if within(e.source, OUTPUTS):
+            return within(e.target, LIVE) and not within(e.target, (*OUTPUTS, *TICK))
+        return within(e.target, OUTPUTS) and not within(e.source, TICK)
+
+    return [e for e in edges if crosses(e)]
+
+
 def upward(edges: list[Edge]) -> list[Edge]:
     """Return the imports of a package in the same or a higher layer than the importer's."""
     found = []
@@ -328,11 +354,11 @@ def test_each_layer_imports_only_the_layers_below() -> None:
 
 
 def test_only_the_command_line_imports_the_live_runner() -> None:
-    # the live runtime's helpers take the runner's services (tradeloom.live.services), never it
+    # the live runtime's helpers take the runner's services (tradeloom.live.tick.services), never it
     found = [
         f"{e.where(ROOT)} {e.source}"
         for e in package_edges()
-        if e.target == "tradeloom.live.runner" and not e.source.startswith("tradeloom.cli.")
+        if e.target == "tradeloom.live.tick.runner" and not e.source.startswith("tradeloom.cli.")
     ]
 
     assert found == []
@@ -365,6 +391,41 @@ def test_the_foundation_imports_only_itself_errors_and_bounds() -> None:
     assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
 
 
+def test_the_live_rooms_import_by_their_rules() -> None:
+    found = live_room_crossings(package_edges())
+
+    assert [f"{e.where(ROOT)} {e.source} imports {e.target}" for e in found] == []
+
+
+def test_a_crossing_planted_between_the_live_rooms_is_found() -> None:
+    planted = {
+        "tradeloom.live.orders.planted": (
+            "from tradeloom.live.orders.ccxt_venue import CcxtVenue\n"
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n"
+            "    from tradeloom.live.tick.session import LiveSession\n"
+        ),
+        "tradeloom.live.outputs.planted": (
+            "from tradeloom.live.tick.services import RunFiles\n"
+            "def f():\n    import tradeloom.live.recovery.restart\n"
+        ),
+        "tradeloom.live.accounts.planted": "from tradeloom.live.outputs.metrics import x\n",
+        "tradeloom.live.tick.planted": "from tradeloom.live.outputs.alerts import x\n",
+    }
+
+    edges = import_graph(ROOT, "tradeloom", planted)
+
+    assert sorted(
+        f"{e.source} -> {e.target}"
+        for e in live_room_crossings(edges)
+        if e.source.endswith(".planted")
+    ) == [
+        "tradeloom.live.accounts.planted -> tradeloom.live.outputs.metrics",
+        "tradeloom.live.orders.planted -> tradeloom.live.tick.session",
+        "tradeloom.live.outputs.planted -> tradeloom.live.recovery.restart",
+    ]
+
+
 def test_a_violation_planted_in_the_package_is_found() -> None:
     # the checks above, run on the real graph with modules that break each rule
     planted = {
@@ -372,7 +433,7 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
         "tradeloom.schemas.planted": "from tradeloom.plugins.protocols import Model\n",
         "tradeloom.core.planted": "def f():\n    from tradeloom.schemas import strategy\n",
         "tradeloom.files.planted": "from tradeloom.journal import reader\n",
-        "tradeloom.engine.planted": "import tradeloom.live.runner\n",
+        "tradeloom.engine.planted": "import tradeloom.live.tick.runner\n",
         "tradeloom.plugins.data.planted": (
             "from typing import TYPE_CHECKING\n"
             "if TYPE_CHECKING:\n"
@@ -395,7 +456,7 @@ def test_a_violation_planted_in_the_package_is_found() -> None:
     assert mine(foundation_imports_out(edges)) == [
         "tradeloom.files.planted -> tradeloom.journal.reader"
     ]
-    assert mine(upward(edges)) == ["tradeloom.engine.planted -> tradeloom.live.runner"]
+    assert mine(upward(edges)) == ["tradeloom.engine.planted -> tradeloom.live.tick.runner"]
     assert mine(plugins_import_schemas(edges)) == [
         "tradeloom.plugins.data.planted -> tradeloom.schemas.config",
         "tradeloom.plugins.planted -> tradeloom.schemas.loader",
@@ -406,7 +467,10 @@ def test_the_graph_sees_the_package() -> None:
     # a guard against a graph that finds nothing and so passes everything
     edges = {(e.source, e.target) for e in package_edges()}
     assert ("tradeloom.schemas.loader", "tradeloom.plugins.manager") in edges
-    assert ("tradeloom.live.runner", "tradeloom.live.restart") in edges  # inside a function
+    assert (
+        "tradeloom.live.tick.runner",
+        "tradeloom.live.recovery.restart",
+    ) in edges  # inside a function
     assert ("tradeloom.cli.run_command", "tradeloom.engine.wiring") in edges  # in a function
 
 
@@ -496,7 +560,7 @@ def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> No
     write(tmp_path, "tradeloom.__init__", "")
     write(tmp_path, "tradeloom.engine.driver", "STEP = 1\n")
     write(tmp_path, "tradeloom.core.bar", "def f():\n    from tradeloom.engine import driver\n")
-    write(tmp_path, "tradeloom.live.loop", "from tradeloom.backtest import run\n")
+    write(tmp_path, "tradeloom.live.tick.loop", "from tradeloom.backtest import run\n")
     write(tmp_path, "tradeloom.backtest.run", "from tradeloom.engine.driver import STEP\n")
     write(tmp_path, "tradeloom.journal.events", "import tradeloom.engine.driver\n")
     write(tmp_path, "tradeloom.reporting.metrics", "from tradeloom.engine.driver import STEP\n")
@@ -506,7 +570,7 @@ def test_an_upward_import_is_found_in_a_package_made_later(tmp_path: Path) -> No
     assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
         "tradeloom/core/bar.py:2 tradeloom.engine.driver",
         "tradeloom/journal/events.py:1 tradeloom.engine.driver",
-        "tradeloom/live/loop.py:1 tradeloom.backtest.run",
+        "tradeloom/live/tick/loop.py:1 tradeloom.backtest.run",
         "tradeloom/reporting/metrics.py:1 tradeloom.engine.driver",
     ]
 
@@ -527,7 +591,7 @@ def test_a_built_in_plugin_import_is_found_and_the_contract_is_not(tmp_path: Pat
     )
     write(
         tmp_path,
-        "tradeloom.live.session",
+        "tradeloom.live.tick.session",
         "def f():\n    from tradeloom.plugins.model import forest\n",
     )
     write(tmp_path, "tradeloom.core.bar", "from tradeloom.plugins.features.rsi import X\n")
@@ -538,7 +602,7 @@ def test_a_built_in_plugin_import_is_found_and_the_contract_is_not(tmp_path: Pat
 
     assert sorted(f"{e.where(tmp_path)} {e.target}" for e in found) == [
         "tradeloom/core/bar.py:1 tradeloom.plugins.features.rsi",
-        "tradeloom/live/session.py:2 tradeloom.plugins.model.forest",
+        "tradeloom/live/tick/session.py:2 tradeloom.plugins.model.forest",
         "tradeloom/schemas/loader.py:1 tradeloom.plugins.features.rsi",
     ]
 

@@ -35,8 +35,8 @@ from tests.builders import EMULATED, OMIT, strategy_text, walk_bars
 from tradeloom.cli.main import main
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
-from tradeloom.live.ccxt_venue import CcxtVenue
-from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.order_journal import JournalOrders
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_source import CcxtParams, build_ccxt

@@ -28,7 +28,7 @@ from tradeloom.api import open_run
 from tradeloom.cli.main import main
 from tradeloom.engine.control import request
 from tradeloom.journal import read_rows
-from tradeloom.live.runner import LiveRunner, Mode
+from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.testing import PartialFill, Reject
 
 pytestmark = pytest.mark.slow  # a paper or live run and its replay a case

@@ -43,7 +43,7 @@ from tests.live.test_universe_paper import STRATEGY as UNIVERSE_TEXT
 from tests.live.test_universe_paper import SYMBOLS
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.schemas import load_strategy

@@ -27,7 +27,7 @@ import pandas as pd
 
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.engine.wiring import Pipeline, build_pipeline
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 
 __all__ = ["PAPER_ONLY", "ReplayedFeed", "ServedModel", "paper_run"]
@@ -124,7 +124,7 @@ def paper_run(path: Path, run_dir: Path, *, warm: int, restart_at: int | None = 
     The run starts with the first ``warm`` bars closed and ticks once per bar after
     them. With ``restart_at``, the process "dies" after the tick that closed bar
     ``restart_at`` (its journal committed, the runner dropped) and a new runner
-    restarts from the journal (`tradeloom.live.restart`) and carries on.
+    restarts from the journal (`tradeloom.live.recovery.restart`) and carries on.
     """
     config, _ = load_strategy(path, ())
     pipeline = build_pipeline(config)

@@ -20,7 +20,7 @@ from tradeloom.journal import JournalDamaged, RunIdentity, StaleData, journal_pa
 from tradeloom.journal import verify as verify_journal
 from tradeloom.journal.owner import read_folder_key
 from tradeloom.journal.postgres import PostgresJournal
-from tradeloom.live.sent_mark import PgSentMark, check_sent_mark, open_sent_mark
+from tradeloom.live.orders.sent_mark import PgSentMark, check_sent_mark, open_sent_mark
 
 ROWS = 12
 

@@ -73,14 +73,15 @@ from tradeloom.journal import JournalStore, read_rows
 from tradeloom.journal.errors import JournalError
 from tradeloom.journal.sqlite import SqliteJournal
 from tradeloom.journal.tail import tail_path
-from tradeloom.live import order_journal, router_venue, venues
-from tradeloom.live.ccxt_venue import CcxtVenue
-from tradeloom.live.exchange_venue import ExchangeVenue
+from tradeloom.live.accounts import router_venue, venues
+from tradeloom.live.accounts.router_venue import RouterVenue
 from tradeloom.live.lifecycle.challenger_stages import MemberChallengers, ShadowChallengers
-from tradeloom.live.order_journal import JournalOrders
-from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.router_venue import RouterVenue
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.orders import order_journal
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.exchange_venue import ExchangeVenue
+from tradeloom.live.orders.order_journal import JournalOrders
+from tradeloom.live.recovery.reconcile import RestartRefused
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_retry import ExchangeUnavailable
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -953,7 +954,7 @@ class ShapeRun:
         """
         path = self.folder / next(iter(self.shape.files))
         if self.shape.portfolio:
-            from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
+            from tradeloom.live.tick.portfolio_session import LivePortfolio, account_pipeline
             from tradeloom.schemas.portfolio_file import load_portfolio
 
             portfolio = load_portfolio(path, ())

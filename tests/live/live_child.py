@@ -77,7 +77,7 @@ def tradeloom_fill(fill: Any) -> None:
 
 
 def _arm_intent() -> None:
-    from tradeloom.live.order_journal import JournalOrders
+    from tradeloom.live.orders.order_journal import JournalOrders
 
     before_send = JournalOrders.before_send
 
@@ -89,7 +89,7 @@ def _arm_intent() -> None:
 
 
 def _arm_fallback() -> None:
-    from tradeloom.live.ccxt_venue import CcxtVenue
+    from tradeloom.live.orders.ccxt_venue import CcxtVenue
 
     submit = CcxtVenue.submit
 
@@ -102,7 +102,7 @@ def _arm_fallback() -> None:
 
 
 def _arm_sent() -> None:
-    from tradeloom.live.ccxt_capabilities import MarketCalls
+    from tradeloom.live.orders.ccxt_capabilities import MarketCalls
 
     create_order = MarketCalls.create_order
 
@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     if _point == "sent":
         _arm_sent()
     if os.environ.get(SKEW_ENV):
-        from tradeloom.live import ccxt_venue
+        from tradeloom.live.orders import ccxt_venue
 
         ccxt_venue._SKEW_SECONDS = float(os.environ[SKEW_ENV])
 

@@ -29,7 +29,7 @@ from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.promotion_stage import PromotionStage
 from tradeloom.live.lifecycle.stages import StageOptions
-from tradeloom.live.runner import LiveRunner, Mode
+from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.schemas import load_strategy

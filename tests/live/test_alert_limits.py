@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from tradeloom.domain import RunInfo
-from tradeloom.live.alerts import Alert, Alerts, AlertsParams, AlertTarget
+from tradeloom.live.outputs.alerts import Alert, Alerts, AlertsParams, AlertTarget
 
 RUN = RunInfo(run_id="r", strategy="s", mode="live", run_dir="runs/r")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tradeloom.domain import Refusal, RunInfo
-from tradeloom.live.alerts import (
+from tradeloom.live.outputs.alerts import (
     ALERT_EVENTS,
     Alert,
     Alerts,

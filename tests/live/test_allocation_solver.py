@@ -1,6 +1,6 @@
 """Who answers a paper or live rebalance: a worker whose error is an answer, never a
 crash, and a replay that takes the journal's decision of a bar, solving only a bar the
-journal does not hold (`tradeloom.live.allocation_solver`)."""
+journal does not hold (`tradeloom.live.tick.allocation_solver`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 
 from tradeloom.engine.allocating import AllocationRequest, Solution
 from tradeloom.journal import AllocationDecided
-from tradeloom.live.allocation_solver import DeadlineSolver, JournaledSolver
+from tradeloom.live.tick.allocation_solver import DeadlineSolver, JournaledSolver
 
 
 def _request(bar: int) -> AllocationRequest:

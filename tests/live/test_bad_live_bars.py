@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from tests.hunting import examples
 from tradeloom.domain import OHLCV
-from tradeloom.live.ticker import BarTicker
+from tradeloom.live.tick.ticker import BarTicker
 from tradeloom.plugins.data.validation import (
     row_problems,
     sound_bars,

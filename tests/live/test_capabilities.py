@@ -17,7 +17,7 @@ import structlog
 
 from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, rows, tick_bars
 from tradeloom.cli.main import main
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 
 # the plugin's models are of the single-market form (``fit_predict``), which still runs
 # through its deprecated adapter (tests/plugins/model/test_one_market_model.py checks the

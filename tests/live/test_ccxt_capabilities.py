@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 
 from tradeloom.domain import Order
-from tradeloom.live import ccxt_capabilities
-from tradeloom.live.ccxt_capabilities import (
+from tradeloom.live.orders import ccxt_capabilities
+from tradeloom.live.orders.ccxt_capabilities import (
     Capabilities,
     MarketCalls,
     Unsupported,
     market_type,
 )
-from tradeloom.live.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id
 from tradeloom.plugins.protocols_orders.order_events import VenueEvent, VenueOrder
 from tradeloom.plugins.protocols_orders.order_state import OrderState

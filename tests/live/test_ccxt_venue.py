@@ -25,9 +25,9 @@ from requests.adapters import HTTPAdapter
 from tests.builders import walk_bars
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, open_journal, read_rows
-from tradeloom.live.ccxt_errors import VenueMessage, submission_outcome
-from tradeloom.live.ccxt_venue import CcxtVenue
-from tradeloom.live.order_journal import JournalOrders
+from tradeloom.live.orders.ccxt_errors import VenueMessage, submission_outcome
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.order_journal import JournalOrders
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, client_order_id
 from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,

@@ -18,7 +18,7 @@ from tradeloom.engine.status import read_run
 from tradeloom.journal import ChallengerBar, read_rows
 from tradeloom.live.lifecycle import challengers
 from tradeloom.live.lifecycle.challengers import ShadowBooks
-from tradeloom.live.session import LiveSession
+from tradeloom.live.tick.session import LiveSession
 
 BARS = 14
 """Bars each run trades live: the first fold retrains at its 40th, a few fills each."""

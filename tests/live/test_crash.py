@@ -47,7 +47,7 @@ from tests.live.live_child import CRASH_ENV, SKEW_ENV
 from tests.live.live_emulated import SYMBOL, emulated_run, journal_tuples, make_bars, rows
 from tradeloom.journal import read_rows
 from tradeloom.journal.reader import EventFollower
-from tradeloom.live.ccxt_venue import _SKEW_SECONDS
+from tradeloom.live.orders.ccxt_venue import _SKEW_SECONDS
 from tradeloom.testing import (
     DEFAULT_API_KEY,
     DEFAULT_SECRET,

@@ -18,10 +18,10 @@ from tests.engine.test_status_rows import assert_rows_read_as_frames
 from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 from tradeloom.domain import Order
 from tradeloom.engine.status_rows import read_status
-from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.handover import recover_stops
-from tradeloom.live.journal_state import JournalState
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.orders.exchange_venue import ExchangeVenue
+from tradeloom.live.recovery.handover import recover_stops
+from tradeloom.live.recovery.journal_state import JournalState
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 
 FAST = (

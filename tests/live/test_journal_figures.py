@@ -22,7 +22,7 @@ from tradeloom.journal import (
     journal_path,
     open_journal,
 )
-from tradeloom.live.journal_figures import JournalFigures
+from tradeloom.live.outputs.journal_figures import JournalFigures
 from tradeloom.reporting.execution_quality import journal_execution_quality
 from tradeloom.reporting.venue_accounts import journal_venue_accounts
 

@@ -29,8 +29,8 @@ from tradeloom.engine.control import request_flatten, request_kill
 from tradeloom.engine.status_rows import read_status
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.portfolio_session import LivePortfolio, account_pipeline
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas.portfolio_file import load_portfolio

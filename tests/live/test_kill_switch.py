@@ -20,8 +20,8 @@ from tradeloom.engine.control import (
     request_kill,
     request_resume,
 )
-from tradeloom.live.refresh import run_facts
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.outputs.refresh import run_facts
+from tradeloom.live.tick.runner import LiveRunner
 
 REPO = Path(__file__).resolve().parents[2]
 """This checkout: its package first on the commands' path (tests may run from a worktree)."""

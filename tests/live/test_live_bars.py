@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.hunting import examples
 from tradeloom.core.curves import equity_curve
-from tradeloom.live.refresh import LiveBars
+from tradeloom.live.outputs.refresh import LiveBars
 
 INITIAL = 1000.0
 

@@ -30,7 +30,7 @@ from tradeloom.cli.main import main
 from tradeloom.domain import Bars
 from tradeloom.engine.features import compute_features
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.session import LiveSession
+from tradeloom.live.tick.session import LiveSession
 from tradeloom.plugins.data.auxiliary import join_asof
 from tradeloom.plugins.data.book_snapshots import BookSnapshot, snapshots_frame
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory

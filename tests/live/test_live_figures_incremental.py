@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from tests.hunting import examples
 from tradeloom.domain import Trade
 from tradeloom.journal import RunIdentity, open_journal
-from tradeloom.live.record_copies import RecordCopies
-from tradeloom.live.refresh import LiveOutputs, Snapshot
+from tradeloom.live.outputs.record_copies import RecordCopies
+from tradeloom.live.outputs.refresh import LiveOutputs, Snapshot
 from tradeloom.reporting.account_figures import account_figures
 from tradeloom.reporting.outputs import json_safe
 from tradeloom.reporting.statistics import trade_statistics

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.builders import OMIT, strategy_text
 from tests.live.live_emulated import STRATEGY, emulated_run, rows, tick_bars
 from tradeloom.cli.main import main
-from tradeloom.live.metrics import METRICS
+from tradeloom.live.outputs.metrics import METRICS
 from tradeloom.reporting.execution_quality import shortfall_bps
 
 ROOT = Path(__file__).resolve().parents[2]

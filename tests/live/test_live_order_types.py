@@ -19,10 +19,10 @@ import pytest
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Order
 from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_events
-from tradeloom.live.ccxt_venue import CcxtVenue
-from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.order_journal import JournalOrders
-from tradeloom.live.reconcile import sent_request
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.exchange_venue import ExchangeVenue
+from tradeloom.live.orders.order_journal import JournalOrders
+from tradeloom.live.recovery.reconcile import sent_request
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     StopFallback,

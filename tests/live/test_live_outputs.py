@@ -16,9 +16,9 @@ from structlog.testing import capture_logs
 
 from tests.live.test_sim_clock import STRATEGY
 from tradeloom.cli.main import main
-from tradeloom.live.equity_file import EquityFile
-from tradeloom.live.latest_writer import LatestWriter
-from tradeloom.live.refresh import LiveOutputs
+from tradeloom.live.outputs.equity_file import EquityFile
+from tradeloom.live.outputs.latest_writer import LatestWriter
+from tradeloom.live.outputs.refresh import LiveOutputs
 from tradeloom.reporting.outputs import write_frame
 
 

@@ -16,8 +16,8 @@ import pytest
 from tests.live.live_emulated import EmulatedRun, emulated_run
 from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
-from tradeloom.live.runner import LiveRunner
-from tradeloom.live.services import Observer
+from tradeloom.live.tick.runner import LiveRunner
+from tradeloom.live.tick.services import Observer
 
 
 def status(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

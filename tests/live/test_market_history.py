@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tradeloom.domain import OHLCV, Bars, Universe
 from tradeloom.engine.features import SymbolFeatures
-from tradeloom.live.history import MarketHistory, history_sha256, warm_up_row
+from tradeloom.live.tick.history import MarketHistory, history_sha256, warm_up_row
 
 COLUMNS = ("ret_1", "rsi_14")
 HOUR = pd.Timedelta(hours=1)

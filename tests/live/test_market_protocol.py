@@ -1,6 +1,6 @@
 """A live run's venues are protocols: nothing in live/ asks a venue's class.
 
-`tradeloom.live.market.Market` is what an account and a restart ask of a symbol's market,
+`tradeloom.live.accounts.market.Market` is what an account and a restart ask of a symbol's market,
 one exchange (`ExchangeMarket`) or a router (`RouterVenue`) alike; the runner asks the
 account (`AccountVenue`) through `ExchangeAccount`, a portfolio its markets' lots through
 `MarketLots` (the account's or the journal's replay of it, `ReplayVenue`), and a pipeline
@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import tradeloom.live
 from tradeloom.core.costs import VenueCosts
-from tradeloom.live.account_venue import AccountVenue
-from tradeloom.live.market import ExchangeAccount
-from tradeloom.live.provides import provides
-from tradeloom.live.replay_venue import ReplayVenue
+from tradeloom.live.accounts.account_venue import AccountVenue
+from tradeloom.live.accounts.market import ExchangeAccount
+from tradeloom.live.recovery.replay_venue import ReplayVenue
+from tradeloom.live.tick.provides import provides
 from tradeloom.plugins.protocols import MarketLots
 
 LIVE = Path(tradeloom.live.__file__).parent
@@ -30,7 +30,7 @@ BRANCH = re.compile(rf"isinstance\([^)]*\b({VENUES})\b")
 def test_no_module_of_live_branches_on_a_markets_class() -> None:
     found = [
         f"{path.name}:{n}: {line.strip()}"
-        for path in sorted(LIVE.glob("*.py"))
+        for path in sorted(LIVE.rglob("*.py"))
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if BRANCH.search(line)
     ]

@@ -36,7 +36,7 @@ from tradeloom.engine.control import ControlInbox, ControlRequest, request_swap
 from tradeloom.engine.run_dir import RUN_OWNED
 from tradeloom.journal.tail import tail_path
 from tradeloom.live.lifecycle.model_swap import SWAPPED_DIR, model_problems, precheck
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 
 SWAP_AT = 108
 """The emulator's bar at which the swap is asked (the run started at bar 100, before its

@@ -39,7 +39,7 @@ from tradeloom.engine.control import ControlInbox, ControlRequest, _write_reques
 from tradeloom.journal import read_rows
 from tradeloom.live.lifecycle import promotion
 from tradeloom.live.lifecycle.model_swap import member_problem, precheck
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.model.loading import ModelRequest, load_saved_model

@@ -33,7 +33,7 @@ from tradeloom.diagnostics import live_parity
 from tradeloom.engine.control import CONTROL_DIR, request_promote
 from tradeloom.journal import ParityChecked
 from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
-from tradeloom.live.runner import LiveRunner, Mode
+from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.schemas.live import ParitySection
 
 MESSAGE = "bars {0}..{1}: unexplained P&L -12.50 beyond 1 (first: bar {1} BTC/USDT fill.price: " \

@@ -35,9 +35,9 @@ from tradeloom.engine.status_text import format_status
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.journal import ParityChecked, read_rows
-from tradeloom.live.alerts import _alert_of
 from tradeloom.live.lifecycle.parity_monitor import ParityMonitor
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.outputs.alerts import _alert_of
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.live import ParitySection
 

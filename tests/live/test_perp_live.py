@@ -297,7 +297,7 @@ def test_a_live_perpetual_killed_with_kill_9_right_after_an_order_was_sent_resta
     same command. The restart finds the order by client order id and counts its trades:
     ccxt's binance lists fetchOrderTrades and refuses it for a swap (NotSupported, which
     stopped the restart with exit 1), so they are read with fetchMyTrades from the order's
-    time (`tradeloom.live.ccxt_capabilities`). It then trades on to the end as
+    time (`tradeloom.live.orders.ccxt_capabilities`). It then trades on to the end as
     the run never killed does: each client order id sent once, the journal's position the
     exchange's."""
     import signal
@@ -363,7 +363,7 @@ def test_a_market_without_what_a_live_run_needs_is_refused_before_anything_is_se
 ) -> None:
     """Asked, not assumed: an exchange that refused fetchMyTrades for a swap could count
     neither a poll's trades nor a restarted order's (it is also fetchOrderTrades' fallback)."""
-    from tradeloom.live import ccxt_capabilities
+    from tradeloom.live.orders import ccxt_capabilities
 
     known = ccxt_capabilities.REFUSED["binance"]
     refusing = {"binance": {**known, "swap": known["swap"] | {"fetchMyTrades"}}}
@@ -377,6 +377,6 @@ def test_a_market_without_what_a_live_run_needs_is_refused_before_anything_is_se
         strategy = run.strategy
     assert str(refused.value) == (
         f"{strategy}:4:3 data: binance swap {SWAP} cannot be traded live: ccxt has no "
-        "fetchMyTrades for it (tradeloom.live.ccxt_capabilities lists what a "
+        "fetchMyTrades for it (tradeloom.live.orders.ccxt_capabilities lists what a "
         "live run needs)"
     )

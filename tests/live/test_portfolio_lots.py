@@ -19,8 +19,8 @@ from tests.live.live_emulated import make_bars, rows
 from tests.live.test_portfolio_live import MEMBER
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.tick.portfolio_session import LivePortfolio, account_pipeline
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas.portfolio_file import load_portfolio

@@ -35,9 +35,9 @@ from tradeloom.cli.main import main
 from tradeloom.engine.control import request_promote, request_swap
 from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows
-from tradeloom.live.journal_state import read_state
 from tradeloom.live.lifecycle import promotion_stage
 from tradeloom.live.lifecycle.promotion_stage import PromotionStage
+from tradeloom.live.recovery.journal_state import read_state
 from tradeloom.schemas.strategy import RollbackWhen
 
 BARS = 40

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from tradeloom.live.provides import provides
+from tradeloom.live.tick.provides import provides
 from tradeloom.plugins.protocols import LiveAnomalyGate, LiveModel
 from tradeloom.plugins.protocols_symbols import ModelOverSymbols
 

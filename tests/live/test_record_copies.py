@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradeloom.live.record_copies import RecordCopies
+from tradeloom.live.outputs.record_copies import RecordCopies
 
 
 @given(st.lists(st.integers(0, 5), max_size=12), st.integers(-20, 20), st.integers(-20, 20))

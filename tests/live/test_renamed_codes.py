@@ -15,8 +15,8 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.journal import RejectionEvent, RunIdentity, open_journal
-from tradeloom.live.journal_state import read_state
-from tradeloom.live.replay import _compare
+from tradeloom.live.recovery.journal_state import read_state
+from tradeloom.live.recovery.replay import _compare
 
 AT = pd.Timestamp("2024-01-01T05:00Z")
 

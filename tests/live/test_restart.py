@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, rows, tick_until
-from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.recovery.reconcile import RestartRefused
 
 
 def decisions(path: Path) -> dict[str, list[Any]]:

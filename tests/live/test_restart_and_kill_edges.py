@@ -19,10 +19,10 @@ import pytest
 
 from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
 from tradeloom.engine.control import request_kill, request_resume
-from tradeloom.live import venues
-from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.runner import LiveRunner, Mode
-from tradeloom.live.session import KILL_CODE
+from tradeloom.live.accounts import venues
+from tradeloom.live.recovery.reconcile import RestartRefused
+from tradeloom.live.tick.runner import LiveRunner, Mode
+from tradeloom.live.tick.session import KILL_CODE
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
 from tradeloom.testing import PartialFill, ServerError
 

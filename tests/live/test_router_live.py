@@ -21,8 +21,8 @@ import pytest
 from tests.live.live_emulated import STRATEGY, crash, emulated_run, make_bars, rows
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
-from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.runner import LiveRunner
+from tradeloom.live.recovery.reconcile import RestartRefused
+from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.execution.routed_model import ModelledRouter
@@ -314,7 +314,7 @@ def test_no_venue_up_at_start_is_one_line_and_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tradeloom.cli.main import main
-    from tradeloom.live import ccxt_venue
+    from tradeloom.live.orders import ccxt_venue
 
     # the same five attempts per read, without a backoff's seconds of sleep
     monkeypatch.setattr(ccxt_venue, "_READ_RETRY", RetryPolicy(5, 0.01, 0.02))

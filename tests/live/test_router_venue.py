@@ -20,9 +20,9 @@ import pytest
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.journal import Event, RouteDecision, VenueHealth
-from tradeloom.live.ccxt_venue import CcxtVenue
-from tradeloom.live.exchange_venue import ExchangeVenue
-from tradeloom.live.router_venue import RoutedExchange, RouterVenue
+from tradeloom.live.accounts.router_venue import RoutedExchange, RouterVenue
+from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.exchange_venue import ExchangeVenue
 from tradeloom.plugins.execution.router import RoutingPolicyParams
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id, derived_client_id
 from tradeloom.runtime.retrying import RetryPolicy

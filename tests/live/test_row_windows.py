@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from tests.hunting import examples
 from tradeloom.domain import Bars, Universe
 from tradeloom.engine.features import SymbolFeatures
-from tradeloom.live.history import MarketHistory
-from tradeloom.live.row_windows import RowWindows
+from tradeloom.live.tick.history import MarketHistory
+from tradeloom.live.tick.row_windows import RowWindows
 
 COLUMNS = ("a", "b")
 

@@ -1,13 +1,13 @@
 """The live runtime's helpers take the runner's services, never a view of the runner.
 
-`LiveRunner` owns a run's services (`tradeloom.live.services`: `RunFiles`, `JournalLink`,
+`LiveRunner` owns a run's services (`tradeloom.live.tick.services`: `RunFiles`, `JournalLink`,
 `Markets`, `Ticking`) and hands each helper the two or three it uses; observers register
 through `LiveRunner.observe`. A `typing.Protocol` whose members are the runner's (its
 file, journal, session, a call-back into it...) would be the runner handed out again
 under another name: the package is parsed (nothing imported) and every such Protocol,
 every parameter typed with one or with `LiveRunner`, and every helper parameter named
 ``runner`` is refused. A Protocol of what the runner asks of others (the Market protocol
-of `tradeloom.live.market`: ``min_notional``, ``recover``, ``reconcile``) is not the
+of `tradeloom.live.accounts.market`: ``min_notional``, ``recover``, ``reconcile``) is not the
 runner's and stays.
 """
 
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 import tradeloom
-from tradeloom.live.services import JournalLink
+from tradeloom.live.tick.services import JournalLink
 
 PACKAGE = Path(tradeloom.__file__).parent
-RUNNER = PACKAGE / "live" / "runner.py"
-SERVICES = PACKAGE / "live" / "services.py"
+RUNNER = PACKAGE / "live" / "tick" / "runner.py"
+SERVICES = PACKAGE / "live" / "tick" / "services.py"
 SHARED = 3
 """A Protocol sharing this many members with the runner describes it."""
 
@@ -108,7 +108,7 @@ def handed_the_runner(modules: dict[str, str], views: set[str]) -> list[str]:
                 for mark in "|.'\"[],":
                     plain = plain.replace(mark, " ")
                 words = set(plain.split())
-                named = arg.arg == "runner" and name != "tradeloom.live.runner"
+                named = arg.arg == "runner" and name != "tradeloom.live.tick.runner"
                 if words & typed or named:
                     found.append(f"{name}:{node.lineno} {node.name}({arg.arg}: {annotation})")
     return found
@@ -147,7 +147,11 @@ def test_the_runs_members_are_read() -> None:
 
 def test_the_market_protocol_is_not_the_runner() -> None:
     members = the_runs_members()
-    market = {"tradeloom.live.market": (PACKAGE / "live" / "market.py").read_text("utf-8")}
+    market = {
+        "tradeloom.live.accounts.market": (PACKAGE / "live" / "accounts" / "market.py").read_text(
+            "utf-8"
+        )
+    }
 
     assert runner_views(market, members) == []
 
@@ -170,7 +174,7 @@ RUNNER_VIEW = textwrap.dedent(
     def start(run: StartingRun, universe: object) -> None: ...
     def restart(run: "RunView | None") -> None: ...
     def loop(runner: object) -> None: ...
-    def launch(it: tradeloom.live.runner.LiveRunner) -> None: ...
+    def launch(it: tradeloom.live.tick.runner.LiveRunner) -> None: ...
     """
 )
 
@@ -209,7 +213,7 @@ def test_the_check_finds_a_helper_handed_a_view_or_the_runner(members: set[str])
         "pkg.start:13 start(run: StartingRun)",
         "pkg.start:14 restart(run: 'RunView | None')",
         "pkg.start:15 loop(runner: object)",
-        "pkg.start:16 launch(it: tradeloom.live.runner.LiveRunner)",
+        "pkg.start:16 launch(it: tradeloom.live.tick.runner.LiveRunner)",
     ]
 
 

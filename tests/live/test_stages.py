@@ -8,7 +8,7 @@ from tradeloom.engine.control import ACTIONS, SESSION_ACTIONS
 from tradeloom.live.lifecycle.challenger_stages import MemberChallengers, Promotions
 from tradeloom.live.lifecycle.stages import answering
 from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
-from tradeloom.live.services import Stage
+from tradeloom.live.tick.services import Stage
 
 
 class _Asks(Stage):

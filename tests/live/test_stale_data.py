@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tradeloom.live.stale_data import StaleData, StaleDataWatch
+from tradeloom.live.tick.stale_data import StaleData, StaleDataWatch
 from tradeloom.time.calendars import FOREX
 
 

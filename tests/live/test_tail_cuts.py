@@ -6,7 +6,7 @@ one restart through the command line each. The
 journal of every cut has forgotten some commits, orders' intents among them; a restart
 trusting it would send those client ids again when it replays the bars it lost. Each
 restart asks the venue about every id beyond its journal
-(`tradeloom.live.sent_lookup`): the orders it has are adopted, never sent again, their
+(`tradeloom.live.recovery.sent_lookup`): the orders it has are adopted, never sent again, their
 fills booked by the engine, so the position the run books is the venue's; the bars
 the journal lost are decided again without sending anything (``LOST_BAR``). The uncut
 journal then restarts and trades on: the exchange's request log holds every client id
@@ -37,8 +37,8 @@ from tests.live.test_crash import (
 )
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.journal.tail import read_tail
-from tradeloom.live import ccxt_venue
-from tradeloom.live.sent_mark import MARK_FILE, SentMark
+from tradeloom.live.orders import ccxt_venue
+from tradeloom.live.orders.sent_mark import MARK_FILE, SentMark
 from tradeloom.runtime.retrying import RetryPolicy
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ServerError
 
@@ -171,7 +171,7 @@ def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted
 def test_a_journal_behind_the_sent_id_mark_refuses_to_open_for_trading(tmp_path: Path) -> None:
     """The mark names both numbers; a journal one ahead (crash before the mark) passes."""
     from tradeloom.journal import JournalDamaged
-    from tradeloom.live.sent_mark import check_sent_mark
+    from tradeloom.live.orders.sent_mark import check_sent_mark
 
     run = tmp_path / "run"
     run.mkdir()

@@ -25,8 +25,8 @@ from tests.live.test_universe_paper import STRATEGY, SYMBOLS, symbols_of
 from tradeloom.cli.main import main
 from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
-from tradeloom.live.account_venue import _check_assets
-from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.accounts.account_venue import _check_assets
+from tradeloom.live.recovery.reconcile import RestartRefused
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator

@@ -27,7 +27,7 @@ def _missing(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)
     # a module that imported the library at its top must be imported anew to find it missing
-    for module in ("tradeloom.journal.postgres", "tradeloom.live.metrics"):
+    for module in ("tradeloom.journal.postgres", "tradeloom.live.outputs.metrics"):
         monkeypatch.delitem(sys.modules, module, raising=False)
 
 
@@ -83,7 +83,7 @@ def test_live_metrics_with_prometheus_client_missing_names_the_metrics_extra(
 ) -> None:
     _missing(monkeypatch, "prometheus_client")
     with pytest.raises(MissingExtra) as caught:
-        import tradeloom.live.metrics  # noqa: F401
+        import tradeloom.live.outputs.metrics  # noqa: F401
     assert caught.value.lines() == [
         "live.metrics (a run's Prometheus endpoint) needs prometheus_client: "
         "pip install 'tradeloom[metrics]'"
@@ -166,7 +166,7 @@ class _Absent:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 sys.meta_path.insert(0, _Absent())
-import tradeloom.backtest.run, tradeloom.live.runner, tradeloom.live.observers
+import tradeloom.backtest.run, tradeloom.live.tick.runner, tradeloom.live.outputs.observers
 import tradeloom.sweep.command, tradeloom.cli.main
 print("imported")
 """

@@ -16,13 +16,13 @@ from tradeloom.engine.run_dir import check_live_run_dir
 from tradeloom.engine.stdout import silence_stdout
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.live.lifecycle.stages import StageOptions
-from tradeloom.live.loop import run_forever, stop_on_signals
-from tradeloom.live.runner import LiveRunner, Mode, wall_clock
+from tradeloom.live.tick.loop import run_forever, stop_on_signals
+from tradeloom.live.tick.runner import LiveRunner, Mode, wall_clock
 from tradeloom.plugins.manager import Plugins
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
-    from tradeloom.live.portfolio_session import LivePortfolio
+    from tradeloom.live.tick.portfolio_session import LivePortfolio
     from tradeloom.reporting.refusals import RefusalTable
 
 __all__ = ["default_run_dir", "run_live"]
@@ -63,7 +63,7 @@ def live_run_dir(name: str, mode: Mode, out: Path | None, *, simulated: bool) ->
     if out is not None:
         return out.resolve()
     if simulated:
-        from tradeloom.live.sim_clock import simulated_run_dir
+        from tradeloom.live.tick.sim_clock import simulated_run_dir
 
         return simulated_run_dir(name).resolve()
     return default_run_dir(name, mode).resolve()
@@ -88,8 +88,8 @@ def run_live(
     Unless ``quiet``, each bar traded prints one line on stdout (`LiveRunner.bar_line`).
     With ``speed`` (``--clock simulated``), a paper run trades the strategy's own bars
     served by the exchange emulator at that many times real time
-    (`tradeloom.live.sim_clock.SimulatedMarket`). With ``portfolio``, ``pipeline``
-    is its account's (`tradeloom.live.portfolio_session.account_pipeline`) and
+    (`tradeloom.live.tick.sim_clock.SimulatedMarket`). With ``portfolio``, ``pipeline``
+    is its account's (`tradeloom.live.tick.portfolio_session.account_pipeline`) and
     the strategies trade together on it (``--clock simulated`` only). ``notes`` are
     printed on stderr once the run has started (a run refused says its refusal alone).
 
@@ -105,7 +105,7 @@ def run_live(
         clock: Callable[[], pd.Timestamp] = wall_clock
         loop: Callable[..., str] = run_forever
         if speed is not None:
-            from tradeloom.live.sim_clock import SimulatedMarket
+            from tradeloom.live.tick.sim_clock import SimulatedMarket
 
             pipelines = () if portfolio is None else portfolio.pipelines
             market = stack.enter_context(

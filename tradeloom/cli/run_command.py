@@ -239,7 +239,7 @@ def _run_portfolio(args: argparse.Namespace) -> int:
 def _run_live_portfolio(args: argparse.Namespace) -> int:
     from tradeloom.cli.launch import run_live
     from tradeloom.engine.portfolio_checks import portfolio_problems
-    from tradeloom.live.portfolio_session import LivePortfolio, account_pipeline
+    from tradeloom.live.tick.portfolio_session import LivePortfolio, account_pipeline
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.schemas.portfolio_file import load_portfolio
 

@@ -141,7 +141,7 @@ CANCEL_NAMES = Family(
          "POST_ONLY_WOULD_CROSS", "UNFILLED_IOC", "UNFILLED_FOK",
          "LIMIT_FALLBACK", "LIMIT_EXPIRED"),
         # a router's rest no venue could take (`tradeloom.core.routing`); an
-        # order a restart found decided and never sent (`tradeloom.live.handover`)
+        # order a restart found decided and never sent (`tradeloom.live.recovery.handover`)
         (80, "NO_ROUTE", "NOT_SENT"),
         (44, "BELOW_MINIMUM"),  # the rejection's code
     )
@@ -244,7 +244,7 @@ ACTIVE, REDUCING, HALTED_STATE = range(len(STATE_NAMES))
 RENAMED: Mapping[str, str] = {"MAX_POSITION": "MAX_POSITION_QUANTITY"}
 """Codes journaled under a former name, to their name now: a journal written before the
 rename reads (and restarts) with the name of today (`CodeTable.intern`,
-`tradeloom.live.journal_state.read_state`). ``MAX_POSITION_QUANTITY`` is named after its
+`tradeloom.live.recovery.journal_state.read_state`). ``MAX_POSITION_QUANTITY`` is named after its
 key, ``risk.limits.max_position_quantity``, beside the sizing's ``max_position``."""
 
 DYNAMIC_BASE = 1000

@@ -121,7 +121,7 @@ def stop_levels(
 
     The one rule for where the engine's own exits sit, in every mode: the backtest's
     stop orders, the bar-close exit, and the stop orders a live run rests at the
-    exchange (`tradeloom.live.exchange_stops`).
+    exchange (`tradeloom.live.orders.exchange_stops`).
 
     Args:
         direction: +1 long, -1 short.

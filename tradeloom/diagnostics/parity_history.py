@@ -2,12 +2,12 @@
 
 A paper or live run steps its features, regimes and risk state through its history
 before its first live bar, with no probability (no signal, no order):
-`tradeloom.live.session.LiveSession.warm_up`. Its replay does the same only if it plays
+`tradeloom.live.tick.session.LiveSession.warm_up`. Its replay does the same only if it plays
 those bars first: a regime over 48 bars, a trailing stop's ATR or a volatility target
 starts empty on the first live bar otherwise, and the two part for no journaled
 reason. The journal keeps each market's warm-up as a ``warm_up`` row (its bar count,
 first and last time, SHA-256), not the bars: `history` loads them again from the run's
-data source, as a restart does (`tradeloom.live.restart`), and checks them against
+data source, as a restart does (`tradeloom.live.recovery.restart`), and checks them against
 those rows. A history that cannot be loaded (an exchange's cache that lacks it: parity
 reads a ``ccxt`` source's cache only, never the exchange), or that is not the one the
 run warmed up on, is a note, and the replay starts at the first live bar.
@@ -115,6 +115,6 @@ def _head(bars: Any, last: pd.Timestamp) -> Any:
 
 
 def _sha256(bars: Any) -> str:
-    from tradeloom.live.history import history_sha256
+    from tradeloom.live.tick.history import history_sha256
 
     return history_sha256(bars)

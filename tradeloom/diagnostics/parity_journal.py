@@ -183,7 +183,7 @@ _CANARY_ROWS = ("canary_started", "canary_passed", "canary_rolled_back")
 
 def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     """Each canary's share of the size from its start to its end, by its bar's open time
-    (as a restart replays them: `tradeloom.live.journal_state.JournalState.scales`)."""
+    (as a restart replays them: `tradeloom.live.recovery.journal_state.JournalState.scales`)."""
     opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
     changes = sorted(
         (r.seq, opens[r.bar], float(r.values["fraction"]) if kind == _CANARY_ROWS[0] else 1.0)

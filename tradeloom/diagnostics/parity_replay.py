@@ -39,7 +39,7 @@ _DATA_KEPT = ("timeframe", "calendar", "validation")
 _FUNDING_RATE = "funding_rate"
 """An exchange's funding series: the replay books the rates the run booked instead."""
 _BOOK_FILE = "book.parquet"
-"""The order book a paper or live run saw, kept in its folder (`tradeloom.live.book_feed`)."""
+"""The order book a paper or live run saw, kept in its folder (`tradeloom.live.tick.book_feed`)."""
 _DEFAULT_CASH = 100_000.0
 """``initial_cash``'s default (`SimulatedVenueParams`)."""
 
@@ -74,7 +74,9 @@ def _replay_document(
     if auxiliary:
         document["data"]["auxiliary"] = auxiliary
     book = data.get("order_book")
-    if isinstance(book, dict):  # the book the run saw, as it kept it (`tradeloom.live.book_feed`)
+    if isinstance(
+        book, dict
+    ):  # the book the run saw, as it kept it (`tradeloom.live.tick.book_feed`)
         kept = journal.path.parent / _BOOK_FILE
         require_regular(kept, "the order book the run saw")
         document["data"]["order_book"] = {**book, "path": str(kept.absolute())}

@@ -487,7 +487,7 @@ def join_inputs(inputs: Sequence[BarInputs]) -> BarInputs:
     """Return the core's inputs over every book: the strategies' symbol axes side by side.
 
     The live portfolio joins each tick's the same way
-    (`tradeloom.live.portfolio_session`), from here: the backtest and paper share it.
+    (`tradeloom.live.tick.portfolio_session`), from here: the backtest and paper share it.
     """
     first = inputs[0]
     rows = max(i.px.shape[0] for i in inputs)  # a perpetual's funding row: 0 for the others

@@ -24,9 +24,9 @@ and reads nothing but what it was given, bar by bar:
 
 Who solves is the one thing a mode changes (`Rebalancer.solver`): a backtest calls
 `Rebalancer.solve` on the bar's path; a paper or live run solves in a worker thread
-with a deadline (`tradeloom.live.allocation_solver.DeadlineSolver`: past it the
+with a deadline (`tradeloom.live.tick.allocation_solver.DeadlineSolver`: past it the
 decision is ``late``); a restart's replay takes each decision the journal holds
-(`tradeloom.live.allocation_solver.JournaledSolver`), never solving again. A parity
+(`tradeloom.live.tick.allocation_solver.JournaledSolver`), never solving again. A parity
 replay gives the run's decisions by time (`Rebalancer.given`): it decides at exactly
 those bars with those answers, neither the window nor the schedule asked (its bars start
 at the run's first live bar, the run's window reached into the history before it); a

@@ -266,9 +266,9 @@ def fee_note(config: StrategyConfig, venue: object) -> Problem | None:
 
     A single exchange (``kind: ccxt``, or ``simulated`` on the data source's exchange)
     sizes buys with the market's taker fee as ccxt describes it, the rate journaled at
-    the start (`tradeloom.live.account_venue.open_account_venue`); ``fee_bps`` models
+    the start (`tradeloom.live.accounts.account_venue.open_account_venue`); ``fee_bps`` models
     backtest and paper fills only. A router takes each venue's ``fee_bps`` as that
-    account's taker tier (`tradeloom.live.router_venue.open_router_venue`): it ranks the
+    account's taker tier (`tradeloom.live.accounts.router_venue.open_router_venue`): it ranks the
     venues by it and sizes buys with the largest. Either way a fill's fee is what the
     exchange reports. Located at ``execution.fee_bps`` (the router's venues, or
     ``execution`` when the key is not written).

@@ -112,7 +112,7 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 """Every action a request may carry: its file's name ends in ``-<action>.json``."""
 SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume")
 """The kill switch's actions, which the running session answers itself; each other action
-is answered by the stage of the run that declares it (`tradeloom.live.services.Stage`)."""
+is answered by the stage of the run that declares it (`tradeloom.live.tick.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token."""

@@ -141,7 +141,7 @@ def core_spec(
         # the strategy's own venue's minimum, whichever venue takes the orders (paper
         # refuses what its backtest refuses), or a live market's minimum cost when it
         # is more: the exchange would refuse the order (its amount limits and lot are
-        # ``dust``; `tradeloom.live.order_checks` checks them all again)
+        # ``dust``; `tradeloom.live.orders.order_checks` checks them all again)
         min_notional=max(
             own.min_notional if isinstance(own, VenueKernel) else 0.0,
             float(venue.min_notional) if isinstance(venue, VenueLimits) else 0.0,

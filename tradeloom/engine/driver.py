@@ -541,7 +541,7 @@ class Engine:
         ``(bar, fraction)`` of ``scales`` (in the order journaled) journaled at or before
         ``bar`` off the front and `scale_sizes` with it.
 
-        The one rule a restart's replay (`tradeloom.live.replay`) and a parity replay
+        The one rule a restart's replay (`tradeloom.live.recovery.replay`) and a parity replay
         (`tradeloom.backtest.pipeline`, ``Pipeline.scales``) follow: a change journaled
         at a bar's close is in force from the next bar's decision on.
         """

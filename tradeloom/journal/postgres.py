@@ -9,7 +9,7 @@ Layout (in one schema, ``tradeloom`` unless the strategy file names another):
   seed where set, `tradeloom.journal.owner`); a run id belongs to one strategy and mode
   for ever;
 - ``tails`` and ``sent_marks``: a run's tail records and a live run's sent-id marks
-  (`tradeloom.journal.tail`, `tradeloom.live.sent_mark`);
+  (`tradeloom.journal.tail`, `tradeloom.live.orders.sent_mark`);
 - one table per kind, with the SQLite table's columns after ``run_id``; the primary key
   is ``(run_id, seq)``; the rows of a run are chained across tables in ``seq`` order
   exactly as in SQLite (`tradeloom.journal.chain`, seeded by the run's identity), so a
@@ -236,7 +236,7 @@ _PROOF_TABLES = ("tails", "sent_marks")
 ``tails`` (id, run_id, rows, head): a row per commit, in its transaction, saying how many rows
 the run holds and the chain's head then (`tradeloom.journal.tail`); ``sent_marks`` (id,
 run_id, sent, last, written_at): a live run's sent-id mark, a row per advance, committed
-before each order is sent (`tradeloom.live.sent_mark`)."""
+before each order is sent (`tradeloom.live.orders.sent_mark`)."""
 
 
 def _proof_table(schema: str, table: str) -> list[str]:

@@ -61,7 +61,7 @@ class TailCut(JournalDamaged):
     """A journal holding fewer rows than its tail record says were committed.
 
     A live run's restart may take it when its venue can say what was sent
-    (`tradeloom.live.sent_lookup`); everything else refuses it.
+    (`tradeloom.live.recovery.sent_lookup`); everything else refuses it.
     """
 
 

@@ -654,7 +654,7 @@ class ModelCalibration(Protocol):
 class LiveVenue(Protocol):
     """Execution layer, live: the exchange account that ``--mode live`` sends orders to.
 
-    Live orders go through ccxt (`tradeloom.live.ccxt_venue.CcxtVenue`:
+    Live orders go through ccxt (`tradeloom.live.orders.ccxt_venue.CcxtVenue`:
     journaled before they are sent, sent once, found again by client order id), so a
     live venue names the exchange and makes the account's client. The same component
     is a `Venue` for backtests and paper runs.

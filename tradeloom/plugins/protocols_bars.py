@@ -2,7 +2,7 @@
 
 A data source returns validated bars (`tradeloom.plugins.data.validation.validate_bars`
 drops or refuses a row with any of these problems), and a live tick runs no bar that
-the validation would not keep (`tradeloom.live.ticker`): both read the one definition
+the validation would not keep (`tradeloom.live.tick.ticker`): both read the one definition
 here, so a bar the backtest would drop is never traded live. The checks, in order (a
 row is blamed on its first):
 

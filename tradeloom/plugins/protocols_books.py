@@ -5,7 +5,7 @@ gives the run one market's book: the recorded history cut at the run's start, th
 snapshot the run reads and offers to it. The run checks nothing itself: the book refuses a
 snapshot that fails the checks of recorded books and says why (`BookRefusal`); the run
 journals the outcome, joins the book to the bars, steps the book features on its rows and
-writes it as ``book.parquet`` (`tradeloom.live.book_feed`). The built-in ``ccxt`` source's
+writes it as ``book.parquet`` (`tradeloom.live.tick.book_feed`). The built-in ``ccxt`` source's
 book (`tradeloom.plugins.data.live_book.LiveBook`) is one.
 """
 

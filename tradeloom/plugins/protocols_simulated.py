@@ -4,7 +4,7 @@
 from the built-in exchange emulator (`tradeloom.testing.ExchangeEmulator`, which speaks
 Binance) and swaps the file's data source for a live feed of the data kind
 `SERVED_KIND`, built through the registry as any component is, with the file's keys
-that still apply (`tradeloom.live.sim_clock.SimulatedMarket.live_pipeline`). The feed it
+that still apply (`tradeloom.live.tick.sim_clock.SimulatedMarket.live_pipeline`). The feed it
 builds must be a `ServedFeed`: told what the file's bars are that an exchange's are not.
 """
 

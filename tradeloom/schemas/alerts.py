@@ -1,6 +1,6 @@
 """The keys of ``live.alerts``: where a paper or live run's alerts go, which events, how often.
 
-What the run's alerts observer (`tradeloom.live.alerts.Alerts`) is configured
+What the run's alerts observer (`tradeloom.live.outputs.alerts.Alerts`) is configured
 with, validated with the strategy file as every other section.
 """
 

@@ -23,7 +23,7 @@ from tests.old_forms import FIXTURES, run_cli, without_run_ids
 from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.journal import read_events
-from tradeloom.live.ticker import BarTicker
+from tradeloom.live.tick.ticker import BarTicker
 from tradeloom.plugins.protocols import DataSource, KnownLength, KnownSymbols, LiveFeed
 from tradeloom.plugins.protocols_symbols import LiveUniverseOfOne, UniverseOfOne, data_source
 

@@ -25,7 +25,7 @@ from tradeloom._deprecated import TradeloomDeprecationWarning
 from tradeloom.domain import Universe
 from tradeloom.engine.features import compute_features
 from tradeloom.engine.wiring import build_pipeline
-from tradeloom.live.provides import provides
+from tradeloom.live.tick.provides import provides
 from tradeloom.plugins.protocols import LiveModel, LiveTrainer, Model, PerSymbolModels
 from tradeloom.plugins.protocols_symbols import LiveTrainerOverSymbols, ModelOverSymbols
 from tradeloom.schemas import load_strategy

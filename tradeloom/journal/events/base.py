@@ -49,9 +49,9 @@ Reader = Literal[
 """Who reads a kind:
 
 - ``restart``: a paper or live restart folds it into the state it starts from
-  (`tradeloom.live.journal_state`).
+  (`tradeloom.live.recovery.journal_state`).
 - ``replayed``: the engine writes it; a restart's replay of the journal's bars must write
-  the same rows (`tradeloom.live.replay`).
+  the same rows (`tradeloom.live.recovery.replay`).
 - ``status``: ``tradeloom status`` and the console read it (`tradeloom.engine.status`).
 - ``status_error``: status lists its last rows among the run's errors, in one line each.
 - ``lifecycle``: a run's lifecycle (the model in force, the canary and the watch, the
@@ -60,8 +60,8 @@ Reader = Literal[
 - ``timeline``: a run's timeline of events shows it, in every mode
   (`tradeloom.reporting.run_events`).
 - ``live_timeline``: the timeline shows it for a paper or live run.
-- ``alert``: the alerts observer may send an alert of it (`tradeloom.live.alerts`).
-- ``metrics``: the Prometheus metrics count or measure it (`tradeloom.live.metrics`).
+- ``alert``: the alerts observer may send an alert of it (`tradeloom.live.outputs.alerts`).
+- ``metrics``: the Prometheus metrics count or measure it (`tradeloom.live.outputs.metrics`).
 """
 
 READERS: tuple[Reader, ...] = get_args(Reader)

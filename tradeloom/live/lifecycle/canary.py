@@ -21,7 +21,7 @@ names the rule and its figure, in one commit. After ``bars`` bars with none fire
 ``canary_passed`` (`pass_canary`): the candidate is the full champion. An operator may
 do either by hand (`tradeloom.live.lifecycle.promotion_stage`).
 
-A restart replays each canary's share of the size at its bars (`tradeloom.live.replay`),
+A restart replays each canary's share of the size at its bars (`tradeloom.live.recovery.replay`),
 runs the model of the journal's last ``model_swapped`` row, and, with a canary in
 progress, takes it up again (`restore_canary`): its rollback rules from its
 ``canary_started`` row (the file's entry may have changed or gone while the run was
@@ -69,16 +69,16 @@ from tradeloom.live.lifecycle.watched import (
     restore_watched,
     stage_twin,
 )
-from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.recovery.reconcile import RestartRefused
 from tradeloom.plugins.protocols import SavedModelFile
 from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import CanaryWhen, RollbackWhen, WatchWhen
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
 

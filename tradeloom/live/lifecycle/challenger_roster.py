@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from tradeloom.domain import Universe
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
-    from tradeloom.live.history import MarketHistory
     from tradeloom.live.lifecycle.watched import Shadowing
+    from tradeloom.live.tick.history import MarketHistory
     from tradeloom.schemas import StrategyConfig
     from tradeloom.schemas.config import Challenger
 
@@ -164,7 +164,7 @@ def roster_change(
 def changed_entries(running: Mapping[str, Any], config: StrategyConfig) -> list[Problem]:
     """Return a problem per challenger of the ``running`` document whose entry ``config``
     changed (a book is one candidate's): a reload refuses them, and a restart (the
-    journal's last document against the file now, `tradeloom.live.runner`) too."""
+    journal's last document against the file now, `tradeloom.live.tick.runner`) too."""
     before = _entries(running)
     after = _entries(config.document)
     message = (

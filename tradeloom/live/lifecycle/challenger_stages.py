@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.core import layout as L
 from tradeloom.errors import ConfigError
-from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tradeloom.engine.control import ControlRequest
-    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.lifecycle.challengers import ShadowBooks
     from tradeloom.live.lifecycle.member_challengers import MemberShadows
     from tradeloom.live.lifecycle.promotion_stage import PromotionStage
     from tradeloom.live.lifecycle.watched import Shadowing
+    from tradeloom.live.recovery.journal_state import JournalState
     from tradeloom.plugins.protocols_steps import LiveRows
 
 __all__ = ["Challengers", "LiveRowsOf", "MemberChallengers", "Promotions", "ShadowChallengers"]
@@ -230,7 +230,7 @@ class MemberChallengers(Stage):
     def restore(self, state: JournalState | None) -> None:
         """Start the strategies' challengers, or rebuild them from the journal."""
         from tradeloom.live.lifecycle.member_challengers import open_member_shadows
-        from tradeloom.live.portfolio_session import PortfolioSession
+        from tradeloom.live.tick.portfolio_session import PortfolioSession
 
         session = self.markets.session_or_fail
         assert isinstance(session, PortfolioSession)

@@ -69,19 +69,19 @@ from tradeloom.journal import (
     journal_path,
     read_frames,
 )
-from tradeloom.live.history import MarketHistory
 from tradeloom.live.lifecycle.model_swap import model_problems
 from tradeloom.live.lifecycle.prediction_health import HealthBook, health_json, horizon_of
 from tradeloom.live.lifecycle.promotion_gate import PROMOTE, read_gate
 from tradeloom.live.lifecycle.rules import DROPPED, PROMOTED, scoped
-from tradeloom.live.replay import ScratchJournal, SilentHook
-from tradeloom.live.session import LiveSession
+from tradeloom.live.recovery.replay import ScratchJournal, SilentHook
+from tradeloom.live.tick.history import MarketHistory
+from tradeloom.live.tick.session import LiveSession
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.config import Challenger
 from tradeloom.schemas.strategy import PromoteWhen
 
 if TYPE_CHECKING:
-    from tradeloom.live.journal_state import JournalState, LiveBarRow
+    from tradeloom.live.recovery.journal_state import JournalState, LiveBarRow
 
 __all__ = [
     "Journaled",
@@ -468,7 +468,7 @@ def open_shadow_books(
         heads: The history each challenger added to the running run starts from, by
             name (`tradeloom.live.lifecycle.challenger_roster`; any other: ``head``).
         replayed: The champion's equity at each close the restart replayed, by bar
-            (`tradeloom.live.session.LiveSession.replayed_equity`): the books of the
+            (`tradeloom.live.tick.session.LiveSession.replayed_equity`): the books of the
             bars whose rows the kill lost compare with it, as the run's did.
 
     Raises:

@@ -6,7 +6,7 @@ command's process as soon as it imports the CLI module, before that module's own
 imports (this module imports nothing else of tradeloom), so
 that a signal during start-up stops the run cleanly once it has started, with a
 journaled ``stopped`` row, instead of killing the process (exit 143) before its journal
-says so. `tradeloom.live.loop.stop_on_signals` then takes over the same event.
+says so. `tradeloom.live.tick.loop.stop_on_signals` then takes over the same event.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def catch_stop_signals_early() -> None:
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # only the event: see tradeloom.live.loop
+        stop.set()  # only the event: see tradeloom.live.tick.loop
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     _early = (stop, previous)

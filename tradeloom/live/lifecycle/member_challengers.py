@@ -62,7 +62,7 @@ from tradeloom.live.lifecycle.rules import (
     rollback_refusal,
 )
 from tradeloom.live.lifecycle.watched import Shadowing
-from tradeloom.live.portfolio_start import member_live_rows
+from tradeloom.live.tick.portfolio_start import member_live_rows
 from tradeloom.plugins.component import BuildContext
 
 if TYPE_CHECKING:
@@ -71,10 +71,10 @@ if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
-    from tradeloom.live.journal_state import JournalState, LiveBarRow
-    from tradeloom.live.portfolio_session import PortfolioSession
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState, LiveBarRow
+    from tradeloom.live.tick.portfolio_session import PortfolioSession
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
 __all__ = ["MemberEquity", "MemberShadows", "open_member_shadows", "with_cash"]

@@ -64,8 +64,8 @@ from tradeloom.live.lifecycle.rules import (
     stage_in_progress,
     unkept_champion,
 )
-from tradeloom.live.reconcile import RestartRefused
-from tradeloom.live.row_windows import RowWindows
+from tradeloom.live.recovery.reconcile import RestartRefused
+from tradeloom.live.tick.row_windows import RowWindows
 from tradeloom.plugins.protocols import (
     DescribedModel,
     LiveModel,
@@ -85,9 +85,9 @@ if TYPE_CHECKING:
 
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
-    from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
     from tradeloom.schemas.config import StrategyConfig
 
@@ -724,7 +724,7 @@ def restore_models(
     Raises:
         RestartRefused: A kept copy is missing, changed, or no longer fits its strategy.
     """
-    from tradeloom.live.portfolio_session import PortfolioSession
+    from tradeloom.live.tick.portfolio_session import PortfolioSession
 
     if state.swapped is not None:
         restore_in_force(files, plugins, session, state.swapped)

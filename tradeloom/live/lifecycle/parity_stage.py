@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tradeloom.live.lifecycle.parity_monitor import Check, ParityMonitor
-from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 __all__ = ["ParityStage"]
 

@@ -48,11 +48,11 @@ from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
 from tradeloom.journal import journal_path
-from tradeloom.live.history import MarketHistory
-from tradeloom.live.journal_state import LiveBarRow, read_state
 from tradeloom.live.lifecycle.verdict import BarInput
-from tradeloom.live.replay import ScratchJournal, SilentHook
-from tradeloom.live.session import LiveSession
+from tradeloom.live.recovery.journal_state import LiveBarRow, read_state
+from tradeloom.live.recovery.replay import ScratchJournal, SilentHook
+from tradeloom.live.tick.history import MarketHistory
+from tradeloom.live.tick.session import LiveSession
 from tradeloom.plugins.protocols_steps import LiveRows
 
 __all__ = ["TICK_KINDS", "ParityTwin", "journaled_ticks", "open_twin", "reload_lost"]
@@ -184,7 +184,7 @@ def open_twin(
 ) -> ParityTwin:
     """Return the twin of ``run``, warmed up over ``head`` (the history the run started
     from) and stepped over the journal's live bars: ``rows`` and ``scales`` (a restart's
-    `tradeloom.live.journal_state.JournalState`), or read from ``run_dir``'s journal
+    `tradeloom.live.recovery.journal_state.JournalState`), or read from ``run_dir``'s journal
     (the run committed every bar it closed: a stage starts after that commit).
 
     Raises:

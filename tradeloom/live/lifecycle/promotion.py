@@ -42,8 +42,8 @@ from tradeloom.live.lifecycle.watched import Shadowing
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
     from tradeloom.schemas import StrategyConfig
 

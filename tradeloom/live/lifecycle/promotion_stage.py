@@ -55,10 +55,10 @@ if TYPE_CHECKING:
 
     from tradeloom.engine.control import ControlRequest
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.lifecycle.promotion import Member
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
 __all__ = [

@@ -40,16 +40,16 @@ from tradeloom.live.lifecycle.canary import Canary
 from tradeloom.live.lifecycle.model_swap import SwapRefused, build_swap
 from tradeloom.live.lifecycle.prediction_health import horizon_of
 from tradeloom.live.lifecycle.watched import Shadowing, Watched, restore_watched, stage_twin
-from tradeloom.live.reconcile import RestartRefused
+from tradeloom.live.recovery.reconcile import RestartRefused
 from tradeloom.schemas.strategy import RollbackWhen, WatchWhen
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.journal_state import JournalState
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
 __all__ = [

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from tradeloom.live.market import ExchangeAccount
-from tradeloom.live.provides import provides
+from tradeloom.live.accounts.market import ExchangeAccount
+from tradeloom.live.tick.provides import provides
 
 if TYPE_CHECKING:
     from tradeloom.live.lifecycle.reload import Reload
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
 
 __all__ = ["apply_reload", "cron_of"]
 

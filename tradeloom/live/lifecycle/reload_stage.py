@@ -39,12 +39,12 @@ from tradeloom.live.lifecycle.reload import (
     StrategyWatcher,
 )
 from tradeloom.live.lifecycle.reload_apply import apply_reload
-from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
-    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.lifecycle.challenger_roster import RosterChange
     from tradeloom.live.lifecycle.challenger_stages import Challengers
+    from tradeloom.live.recovery.journal_state import JournalState
 
 __all__ = ["HotReloadStage"]
 

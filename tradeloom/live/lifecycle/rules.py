@@ -27,7 +27,7 @@ from tradeloom.plugins.protocols import SavedModelFile
 
 if TYPE_CHECKING:
     from tradeloom.journal import ModelSwapped
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.tick.session import LiveSession
 
 __all__ = [
     "DROPPED",

@@ -1,4 +1,4 @@
-"""A live run's stages, in the order the runner calls them (`tradeloom.live.services.Stage`).
+"""A live run's stages, in the order the runner calls them (`tradeloom.live.tick.services.Stage`).
 
 A strategy run alone: the model swap (answers ``swap``), its challengers in shadow,
 their promotions (answer ``promote`` and ``rollback``), the hot reload, and with
@@ -8,7 +8,7 @@ the tick's: the challengers step on a bar before their promotions read it; the p
 check is handed off after the commit.
 
 The allocation deadline is not among them: it acts inside a bar's decision, not at its
-boundary (`tradeloom.live.allocation_solver.DeadlineSolver`, built by the session).
+boundary (`tradeloom.live.tick.allocation_solver.DeadlineSolver`, built by the session).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tradeloom.live.lifecycle.challenger_stages import (
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.reload_stage import HotReloadStage
 from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
-from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
     from tradeloom.live.lifecycle.parity_monitor import Check

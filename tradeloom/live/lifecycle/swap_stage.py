@@ -24,11 +24,11 @@ from tradeloom.live.lifecycle.model_swap import (
     saved_section,
 )
 from tradeloom.live.lifecycle.reload import MODEL
-from tradeloom.live.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
     from tradeloom.engine.control import ControlRequest
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = ["ModelSwapStage"]
@@ -93,7 +93,7 @@ class ModelSwapStage(Stage):
             if strategy is not None:
                 return member_problem(strategy, ())
             return session, self.files.config, ""
-        from tradeloom.live.portfolio_session import PortfolioSession
+        from tradeloom.live.tick.portfolio_session import PortfolioSession
 
         assert isinstance(session, PortfolioSession)
         members = {member.owner: member for member in session.members}

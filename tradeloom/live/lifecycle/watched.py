@@ -49,10 +49,10 @@ from tradeloom.schemas.strategy import RollbackWhen
 
 if TYPE_CHECKING:
     from tradeloom.engine.events import Recorder
-    from tradeloom.live.journal_state import JournalState
     from tradeloom.live.lifecycle.challengers import ShadowBooks
-    from tradeloom.live.services import RunFiles
-    from tradeloom.live.session import LiveSession
+    from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.tick.services import RunFiles
+    from tradeloom.live.tick.session import LiveSession
     from tradeloom.plugins.manager import Plugins
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 ``execution: {kind: ccxt, exchange: binance, api_key: ${KEY}, secret: ${SECRET}, ...}``
 names the account that ``tradeloom run FILE --mode live`` sends its orders to (through
-`tradeloom.live.ccxt_venue.CcxtVenue`: journaled first, sent once, found
+`tradeloom.live.orders.ccxt_venue.CcxtVenue`: journaled first, sent once, found
 again by client order id), and, with the keys of ``kind: simulated``
 (``initial_cash``, ``fill``, ``fee_bps``, ``slippage_bps``...), how a backtest and a
 paper run of the same file fill. So one file backtests, paper trades and goes live.

@@ -4,7 +4,7 @@
 with its own account: its cash, the base it holds, its fees, slippage and minimum
 order, and its outages (``execution.venues[].outages``, its fault schedule). The one
 routing rule, `tradeloom.core.routing.route`, splits each order as it
-does live (`tradeloom.live.router_venue`); only the candidates differ: a venue
+does live (`tradeloom.live.accounts.router_venue`); only the candidates differ: a venue
 here has no book, so it is priced at the order's decision price moved by its
 slippage, with unlimited depth.
 

@@ -9,7 +9,7 @@ router's own keys are those that describe the strategy's orders rather than a ve
 
 Every mode splits each order over the venues by one rule,
 `tradeloom.core.routing.route`: live with the venues' books, balances and
-health (`tradeloom.live.router_venue`); in a backtest and a paper run with each
+health (`tradeloom.live.accounts.router_venue`); in a backtest and a paper run with each
 venue modelled, its own cash, base held, fees, slippage, minimum and outages
 (`Router.modelled_venue`: `tradeloom.plugins.execution.routed_model.ModelledRouter`).
 The router is a `tradeloom.plugins.protocols.MultiVenue`: the runner asks for that

@@ -17,7 +17,7 @@ and ``params`` with ccxt's unified parameters:
 `unsupported_reason` says, before anything is sent, why an exchange cannot take a
 stop: ccxt's ``has`` for the exchange, or the market's own list of order types
 (Binance's ``exchangeInfo`` ``orderTypes``). A stop it cannot take falls back to the
-bar-close market exit (`tradeloom.live.exchange_stops`), journaled with
+bar-close market exit (`tradeloom.live.orders.exchange_stops`), journaled with
 that reason; it is never dropped.
 """
 

@@ -13,7 +13,7 @@ A USD-M swap is served as Binance serves it, refusals included: its orders only 
 days at most (spot's: 24 hours; -1127), ``fromId`` never with a time window (-1128), its
 positions in one-way mode only (-4061). What ccxt's ``binance`` itself refuses for a swap
 never reaches the server: ``fetchOrderTrades`` raises "supports spot markets only" in
-the client (`tradeloom.live.ccxt_capabilities` knows it and reads the
+the client (`tradeloom.live.orders.ccxt_capabilities` knows it and reads the
 order's trades from ``/fapi/v1/userTrades`` instead).
 
 Two clocks. Market data, orders and trades carry market time, the bar clock of

@@ -1,0 +1,994 @@
+"""Orders on a real exchange through a ccxt client, sent once and never lost.
+
+`CcxtVenue` trades one symbol. Its promises, in the order an order meets them:
+
+1. **Checked before sending.** The client order id must be valid at the venue
+   (`check_client_id`) and new to this venue object. The quantity is rounded with
+   ccxt's ``amount_to_precision`` and a limit price with ``price_to_precision``; an
+   order below the market's minimum amount or notional, above its maximum amount,
+   or with a limit price outside the market's range, is refused here: a
+   `Rejection` is journaled and nothing is sent
+   (`tradeloom.live.orders.order_checks`).
+2. **Journaled before sending.** `OrderJournal.before_send` gets the rounded
+   order and must return (durably) before the request leaves.
+3. **Sent once.** ``create_order`` is called exactly once, with the client order
+   id as ``clientOrderId`` (Binance's ``newClientOrderId``). ccxt's own retry is
+   switched off (its ``maxRetriesOnFailure`` option set to 0 on the client and
+   passed as 0 with the call, which overrides any per-endpoint setting), and a
+   client whose HTTP session retries requests is refused at construction.
+4. **Classified.** An answer makes the order ``ACCEPTED`` (and counts any fills
+   it carries); a refusal makes it ``REJECTED`` with the venue's code and message;
+   a lost answer makes it ``UNKNOWN`` (see `tradeloom.live.orders.ccxt_errors`
+   for which exception is which).
+5. **Resolved, not resent.** `CcxtVenue.resolve_unknown` looks every unknown order
+   up by its client order id. Found, it takes the state the venue gives and its
+   trades. Not found, it is ``REJECTED`` as never arrived, but only once
+   ``settle_seconds`` have passed since its send came back without an answer: until
+   then the request may still be in flight (Binance drops a request whose signed
+   timestamp is older than ``recvWindow`` when it arrives, so the default is the
+   client's ``recvWindow`` plus 5 s for clock skew). The window starts when the send
+   came back, not when it began: ccxt signs the request after its rate limiter has
+   waited, so a request may be signed, and reach the venue, later than the send began
+   by any length of that wait; it cannot be signed after the send came back.
+6. **Filled exactly once.** `CcxtVenue.poll` reads new trades (Binance: by trade
+   id from the last one seen, page by page; other venues: since the last trade's
+   time) and the status of every working order; a trade id counted before is
+   ignored, an overfill is refused and reported, never applied. An order whose
+   status shows more filled than its counted trades has its own trades fetched
+   (``fetchOrderTrades``, or ``fetchMyTrades`` from the order's time at the venue).
+
+Every ccxt call goes through `MarketCalls` (`CcxtVenue.calls`): what the exchange
+can do for the market's type, asked of ``has`` and of what it is known to refuse, with
+a fallback where it has not got a method (an order's trades read with
+``fetchMyTrades`` from its time where ``fetchOrderTrades`` is missing, as for Binance
+USD-M swaps; `tradeloom.live.orders.ccxt_capabilities`).
+
+Reads (trades, orders, open orders, balance, ticker, markets) and cancels (which
+are idempotent) are retried on network-side errors with capped exponential
+backoff and jitter (`tradeloom.runtime.retrying`), and never before a rate limit's
+``Retry-After`` has passed, however long it is; the sleep, the random draw and the
+clock are injectable. A read that fails every attempt raises `RetriesExhausted`;
+what the call counted before it (a poll's new trades, a lookup's order) stays
+counted and is reported by the next poll, lookup or cancel.
+
+Fills are stamped with ``bar_clock()``, the bar in progress when the venue
+learned of them, and with the venue's trade time. A triggered stop (``kind:
+stop``) is sent as a market order. The venue is not thread-safe: one caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
+from typing import Any
+
+import ccxt
+import pandas as pd
+
+from tradeloom.domain import Cancellation, Fill, Order, Rejection
+from tradeloom.live.orders.ccxt_answers import (
+    _ccxt_request,
+    _fee,
+    _joined,
+    _liquidity,
+    _number,
+    _refuse_http_retries,
+    _text,
+    _trade_order,
+)
+from tradeloom.live.orders.ccxt_capabilities import Capabilities, MarketCalls
+from tradeloom.live.orders.ccxt_errors import (
+    VenueMessage,
+    is_retryable_read,
+    submission_outcome,
+)
+from tradeloom.live.orders.order_checks import prepare_order
+from tradeloom.live.orders.order_checks import rejection as order_rejection
+from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
+from tradeloom.plugins.protocols_orders.order_events import (
+    OrderJournal,
+    OrderView,
+    RefusedFill,
+    StopFallback,
+    TradeFill,
+    VenueEvent,
+    VenueOrder,
+    VenueReport,
+)
+from tradeloom.plugins.protocols_orders.order_state import (
+    FILL_TOLERANCE,
+    OrderLifecycle,
+    OrderState,
+    OrderStateError,
+    OverfillError,
+    Transition,
+    VenueStatus,
+)
+from tradeloom.plugins.protocols_orders.order_terms import (
+    STOP_TYPES,
+    OrderTerms,
+    unsupported_reason,
+)
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.redaction import guard_client
+from tradeloom.runtime.retrying import (
+    RetriesExhausted,
+    RetryPolicy,
+    call_with_retries,
+    retry_after_seconds,
+)
+
+__all__ = ["CcxtVenue", "RetriesExhausted"]
+
+_log = logger("tradeloom.execution")
+
+_STATUSES: Mapping[str, VenueStatus] = {
+    "open": "open",
+    "canceling": "open",
+    "closed": "closed",
+    "canceled": "canceled",
+    "cancelled": "canceled",
+    "expired": "expired",
+    "rejected": "rejected",
+}
+"""ccxt's order statuses, as the state machine reads them (``canceling``: still working)."""
+
+_WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
+_TRADE_PAGE = 1000
+_SKEW_SECONDS = 5.0
+_READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
+
+
+@dataclass
+class _Tracked:
+    request: VenueOrder
+    life: OrderLifecycle
+    sent_at: float | None = None
+    lost_at: float | None = None
+    """When the send came back without an answer (the settle window starts there)."""
+    made_ms: int | None = None
+    """When the venue made the order (ms, its clock), once an answer said."""
+
+
+@dataclass
+class _Collector:
+    transitions: list[Transition] = field(default_factory=list)
+    fills: list[TradeFill] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    refused: list[RefusedFill] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    stop_fallbacks: list[StopFallback] = field(default_factory=list)
+
+    def report(self) -> VenueReport:
+        return VenueReport(
+            tuple(self.transitions),
+            tuple(self.fills),
+            tuple(self.cancellations),
+            tuple(self.rejections),
+            tuple(self.duplicates),
+            tuple(self.refused),
+            tuple(self.unresolved),
+            tuple(self.stop_fallbacks),
+        )
+
+    def empty(self) -> bool:
+        return not (
+            self.transitions
+            or self.fills
+            or self.cancellations
+            or self.rejections
+            or self.refused
+            or self.stop_fallbacks
+        )
+
+
+class CcxtVenue:
+    """Send, track, resolve and cancel one symbol's orders through a ccxt client.
+
+    Args:
+        client: A synchronous ccxt exchange with API keys. Its ``maxRetriesOnFailure``
+            option is set to 0, and its ``verbose`` output goes to the redacted logs.
+        symbol: The unified symbol traded (``BTC/USDT``).
+        journal: Where intents and events are made durable.
+        bar_clock: Returns the index of the bar in progress; stamped on fills and
+            cancellations.
+        retry: How reads are retried (default: 5 attempts, waits from 0.5 s to 10 s).
+        sleep: Waits that many seconds (between read attempts).
+        draw: Uniform numbers in [0, 1) for the retry jitter.
+        clock: Seconds since the epoch; times unknown orders and stamps cancellations.
+        settle_seconds: How long after a send came back unanswered a lookup that finds
+            nothing means the order never arrived (default: the client's
+            ``recvWindow`` + 5 s).
+        tolerance: Relative slack on an order's quantity for float sums of fills.
+        after_trade_id: The last trade id already journaled (a restart); `poll` reads
+            the trades after it. None: the first poll reads the latest page.
+
+    Raises:
+        ValueError: The client's HTTP session retries requests, or ``symbol`` is empty.
+    """
+
+    def __init__(
+        self,
+        client: ccxt.Exchange,
+        symbol: str,
+        journal: OrderJournal,
+        *,
+        bar_clock: Callable[[], int],
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        draw: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        settle_seconds: float | None = None,
+        tolerance: float = FILL_TOLERANCE,
+        after_trade_id: str | None = None,
+    ) -> None:
+        if not symbol:
+            raise ValueError("the venue needs a symbol, e.g. 'BTC/USDT'")
+        _refuse_http_retries(client)
+        client.options["maxRetriesOnFailure"] = 0
+        self.client = guard_client(client)
+        self.symbol = symbol
+        self.journal = journal
+        self.retry = retry or _READ_RETRY
+        self._sleep = sleep
+        self.sleep = sleep
+        """Waits between attempts (and a restart's wait for a request's window)."""
+        self._draw = draw
+        self.settle_seconds = (
+            settle_seconds
+            if settle_seconds is not None
+            else float(client.options.get("recvWindow", 10_000)) / 1000.0 + _SKEW_SECONDS
+        )
+        self._bar_clock = bar_clock
+        self._clock = clock
+        self.clock = clock
+        """Seconds since the epoch: when orders are sent, and ``settle_seconds`` runs."""
+        self._tolerance = tolerance
+        self._orders: dict[str, _Tracked] = {}
+        self._unsettled: dict[str, _Tracked] = {}
+        self._rank: dict[str, int] = {}  # each order's place in `_orders`
+        self._tracked = itertools.count()
+        """The orders not known finished with every trade counted, in submission order:
+        a tick asks about these, not about every order of the run (`_open`)."""
+        self._by_venue_id: dict[str, str] = {}
+        self._uses_trade_ids = str(getattr(client, "id", "")).startswith("binance")
+        self._next_trade_id: int | None = None
+        self._since_ms: int | None = None
+        # What a poll, lookup or cancel counted before a read failed every attempt:
+        # the next of them reports it (its trades are counted, they must be reported).
+        self._held = _Collector()
+        if after_trade_id is not None:
+            self._next_trade_id = int(after_trade_id) + 1
+        self._calls: MarketCalls | None = None
+
+    @property
+    def calls(self) -> MarketCalls:
+        """The market's ccxt calls, each through what it can do (loads the markets once).
+
+        Raises:
+            RetriesExhausted: The markets could not be loaded.
+        """
+        if self._calls is None:
+            capabilities = Capabilities.of(self.client, self._market())
+            self._calls = MarketCalls(self.client, self.symbol, capabilities, self._read)
+        return self._calls
+
+    # --- what it holds --------------------------------------------------------------
+
+    def order(self, client_id: str) -> OrderView:
+        """Return one order as tracked now.
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+        """
+        tracked = self._orders[client_id]
+        life = tracked.life
+        return OrderView(
+            tracked.request,
+            life.state,
+            life.venue_id,
+            life.quantity,
+            life.filled,
+            life.trade_ids,
+            life.venue_filled,
+        )
+
+    def orders(self) -> list[OrderView]:
+        """Return every order submitted here, in submission order."""
+        return [self.order(client_id) for client_id in self._orders]
+
+    def views(self, client_ids: set[str]) -> list[OrderView]:
+        """Return `unfinished` and the orders of ``client_ids`` submitted here, in
+        submission order: a few finished orders without a view of every order."""
+        wanted = {t.request.client_id for t in self._open() if not t.life.terminal}
+        wanted.update(client_id for client_id in client_ids if client_id in self._orders)
+        return [self.order(client_id) for client_id in sorted(wanted, key=self._rank.__getitem__)]
+
+    def unfinished(self) -> list[OrderView]:
+        """Return the orders that are not finished (working, or unknown), in submission
+        order: `orders` without the terminal ones, at the cost of the open orders only."""
+        if not self._unsettled:
+            return []
+        return [self.order(t.request.client_id) for t in self._open() if not t.life.terminal]
+
+    @property
+    def settled(self) -> bool:
+        """Whether every order is finished with all its trades counted and reported."""
+        return self._held.empty() and not self._open()
+
+    @property
+    def holds(self) -> bool:
+        """Whether a call counted something not reported yet (`held` is not empty)."""
+        return not self._held.empty()
+
+    @property
+    def held(self) -> VenueReport:
+        """What a call counted before a read failed every attempt, not reported yet.
+
+        Its trades are counted and journaled (the account holds them); the next
+        `poll`, `resolve_unknown` or `cancel` reports them.
+        """
+        return self._held.report()
+
+    def sent_at(self, client_id: str) -> float | None:
+        """Return when an order was sent (seconds since the epoch; None: never sent).
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+        """
+        return self._orders[client_id].sent_at
+
+    def pending(self) -> list[Order]:
+        """Return the orders that are not finished (working, or unknown)."""
+        return [t.request.order for t in self._open() if not t.life.terminal]
+
+    def _track(self, client_id: str, tracked: _Tracked) -> None:
+        self._orders[client_id] = self._unsettled[client_id] = tracked
+        self._rank[client_id] = next(self._tracked)
+
+    def _open(self) -> list[_Tracked]:
+        """The orders not finished with every trade counted, in submission order.
+
+        Finished with its trades counted is for good: nothing moves an order out of a
+        terminal state, and a terminal order's venue-reported fill never grows (a
+        status read of it changes nothing), so its counted trades can only catch up.
+        Such orders are dropped from `_unsettled` here, once.
+        """
+        done = [
+            client_id
+            for client_id, t in self._unsettled.items()
+            if t.life.terminal and not t.life.awaiting_trades
+        ]
+        for client_id in done:
+            del self._unsettled[client_id]
+        return list(self._unsettled.values())
+
+    # --- orders ---------------------------------------------------------------------
+
+    def submit(
+        self,
+        order: Order,
+        *,
+        limit_price: float | None = None,
+        terms: OrderTerms | None = None,
+    ) -> VenueReport:
+        """Check, journal and send one order, once.
+
+        A stop (``terms.type`` ``stop_loss`` or ``take_profit``) the exchange cannot
+        take (`unsupported_reason`) is refused here with ``STOP_UNSUPPORTED`` and not
+        sent; one the exchange refuses is ``REJECTED`` as any order is. The caller
+        falls back (`tradeloom.live.orders.exchange_stops`).
+
+        Args:
+            order: The engine's order; ``order.id`` is its client order id.
+            limit_price: Send a GTC limit order at this price; None: a market order.
+            terms: The order's type, prices and flags, in place of ``limit_price``.
+
+        Returns:
+            What happened: accepted (with any immediate fills), rejected, or unknown.
+
+        Raises:
+            ValueError: An invalid or already used client order id, a side other than
+                +1/-1, a quantity that is not positive, or both ``limit_price`` and
+                ``terms``.
+        """
+        check_client_id(order.id)
+        if order.id in self._orders:
+            raise ValueError(
+                f"order {order.id} was submitted before; an order is sent at most once"
+            )
+        if order.side not in (1, -1):
+            raise ValueError(f"order {order.id}: side must be +1 or -1, was {order.side}")
+        if not order.quantity > 0 or math.isinf(order.quantity):
+            raise ValueError(f"order {order.id}: quantity must be > 0, was {order.quantity}")
+        out = _Collector()
+        market = self._market()
+        request, refusal = prepare_order(
+            self.client, market, order, limit_price, self.last_price, terms
+        )
+        if refusal is None and terms is not None:
+            able = dict.fromkeys(self.calls.capabilities.operations, True)
+            reason = unsupported_reason(able, str(self.client.id), market, terms)
+            if reason is not None:
+                refusal = order_rejection(order, "STOP_UNSUPPORTED", reason, {})
+        quantity = request.amount if refusal is None else order.quantity
+        tracked = _Tracked(request, OrderLifecycle(order.id, quantity, tolerance=self._tolerance))
+        self._track(order.id, tracked)
+        if refusal is not None:
+            self._emit(out, [tracked.life.reject(refusal)])
+            self._fall_back(request, refusal, out)
+            return out.report()
+        try:
+            self.journal.before_send(request)
+        except BaseException:
+            del self._orders[order.id], self._unsettled[order.id]
+            raise
+        self._emit(out, [tracked.life.send()])
+        tracked.sent_at = self._clock()
+        try:
+            kind, params = _ccxt_request(request)
+            answer = self.calls.create_order(
+                kind,
+                request.side,
+                request.amount,
+                request.price,
+                {**params, "clientOrderId": order.id, "maxRetriesOnFailure": 0},
+            )
+        except Exception as error:
+            message = VenueMessage.of(error, getattr(self.client, "last_http_response", None))
+            if submission_outcome(error) == "rejected":
+                rejection = order_rejection(
+                    order,
+                    "VENUE_REJECTED",
+                    str(message),
+                    {} if message.code is None else {"venue_code": float(message.code)},
+                )
+                self._emit(out, [tracked.life.reject(rejection)])
+                self._fall_back(request, rejection, out)
+            else:
+                _log.warning("order_unknown", client_id=order.id, error=str(message))
+                tracked.lost_at = self._clock()
+                self._emit(out, [tracked.life.lose(str(message))])
+            return out.report()
+        self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
+        if tracked.life.state is OrderState.REJECTED and out.rejections:
+            self._fall_back(request, out.rejections[-1], out)
+        return out.report()
+
+    def fall_back_to_market(self, client_id: str, *, reason: str = "LIMIT_FALLBACK") -> VenueReport:
+        """Cancel a working limit order and send what it left unfilled as a market order.
+
+        In this order, so that one intent never has two live orders: the limit order
+        is cancelled, and only once the venue confirms it finished (cancelled, or
+        filled meanwhile) with its trades counted is the rest sent, under the derived
+        client id ``{client_id}-f`` (`derived_client_id`). Until then nothing is sent
+        and the call is to be made again (at the next bar); a call after the market
+        order was sent (a restart that recovered it) sends nothing either.
+
+        Args:
+            client_id: The limit order's client order id.
+            reason: The limit order's cancellation reason.
+
+        Returns:
+            What the cancel and the market order's send reported.
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+            RetriesExhausted: The cancel could not reach the venue (nothing was sent).
+            ccxt.ExchangeError: The venue refused the cancel for another reason.
+        """
+        fallback_id = derived_client_id(client_id, "f")
+        tracked = self._orders[client_id]
+        if fallback_id in self._orders:
+            return self._hand_over()
+        report = self.cancel(client_id, reason=reason)
+        life = tracked.life
+        if not life.terminal or life.awaiting_trades:
+            _log.info("fallback_waits", client_id=client_id, state=str(life.state))
+            return report
+        remaining = life.quantity - life.filled
+        # A rejected limit order never worked: there is nothing to fall back from.
+        if life.state is OrderState.REJECTED or remaining <= life.quantity * self._tolerance:
+            return report
+        parent = tracked.request.order
+        order = dataclass_replace(
+            parent, id=fallback_id, quantity=remaining, kind="market", stop_price=math.nan
+        )
+        sent = self.submit(order)
+        return _joined(report, sent)
+
+    def recover(
+        self,
+        request: VenueOrder,
+        *,
+        sent_at: float,
+        venue_id: str | None = None,
+        counted: Iterable[tuple[str, float]] = (),
+    ) -> VenueReport:
+        """Track an order whose intent is in the journal but whose end is not (a restart).
+
+        The process may have died before, during or after the send: the order is
+        ``UNKNOWN`` until `resolve_unknown` looks it up. It is never sent again. Trades
+        the journal already counted are counted again here without a report, so a
+        lookup that finds them again ignores them.
+
+        Args:
+            request: The order as `OrderJournal.before_send` recorded it.
+            sent_at: When it was (or would have been) sent, seconds since the epoch;
+                it starts the ``settle_seconds`` wait.
+            venue_id: The venue's id of the order, if the journal has it.
+            counted: ``(trade id, quantity)`` of the trades the journal counted.
+
+        Raises:
+            ValueError: The client order id is invalid or already tracked here.
+        """
+        check_client_id(request.client_id)
+        if request.client_id in self._orders:
+            raise ValueError(f"order {request.client_id} is already tracked here")
+        quantity = request.amount if request.amount > 0 else request.order.quantity
+        life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
+        life.send()
+        tracked = _Tracked(request, life, sent_at)
+        self._track(request.client_id, tracked)
+        out = _Collector()
+        self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
+        known = list(counted)
+        if known:
+            if venue_id is not None:
+                self._by_venue_id[venue_id] = request.client_id
+            self._emit(out, life.accept(venue_id, reason="restart: its trades are journaled"))
+            for trade_id, amount in known:
+                result = life.fill(trade_id, amount)
+                if result.transition is not None:
+                    self._emit(out, [result.transition])
+        return out.report()
+
+    def find(self, client_id: str) -> dict[str, Any] | None:
+        """Look an order up by its client order id (None: the venue has none).
+
+        Raises:
+            RetriesExhausted: The lookup failed every attempt.
+        """
+        check_client_id(client_id)
+        try:
+            return self.calls.fetch_order(None, client_id)
+        except ccxt.OrderNotFound:
+            return None
+
+    def bind(self, order: Order) -> None:
+        """Make the engine's ``order`` the one behind a tracked order of its client id.
+
+        For an order a restart found at the venue beyond its journal and tracked
+        (`recover`) before the engine decided it again: nothing is sent.
+
+        Raises:
+            KeyError: No order with this client id is tracked here.
+        """
+        tracked = self._orders[order.id]
+        tracked.request = dataclass_replace(tracked.request, order=order)
+
+    def resolve_unknown(self) -> VenueReport:
+        """Look every unknown order up by its client order id; never send it again.
+
+        A found order takes the venue's state and its trades are counted. An order
+        the venue does not have is rejected as never arrived once ``settle_seconds``
+        have passed since its send came back unanswered (a recovered order's: since
+        it was sent); before that it stays unknown (listed in ``unresolved``).
+
+        Raises:
+            RetriesExhausted: A lookup failed every attempt (the order stays unknown);
+                what was found before it is reported by the next call.
+        """
+        out = self._held
+        for tracked in self._open():
+            if tracked.life.state == OrderState.UNKNOWN:
+                self._resolve(tracked, out)
+        return self._hand_over()
+
+    def poll(self) -> VenueReport:
+        """Count new trades and read the status of every working order.
+
+        Raises:
+            RetriesExhausted: A read failed every attempt; what was counted before it
+                stays counted and is reported by the next call (`poll`,
+                `resolve_unknown` or `cancel`), and the next poll goes on from there.
+        """
+        out = self._held
+        self._poll_trades(out)
+        working = [t for t in self._open() if t.life.state in _WORKING]
+        if working:
+            listed = self.calls.fetch_open_orders()
+            by_venue_id = {str(o.get("id")): o for o in listed}
+            by_client_id = {str(o.get("clientOrderId")): o for o in listed}
+            for tracked in working:
+                found = by_venue_id.get(str(tracked.life.venue_id)) or by_client_id.get(
+                    tracked.request.client_id
+                )
+                if found is None:
+                    found = self._lookup(tracked)
+                if found is not None:
+                    self._absorb(tracked, found, out, cancel_reason=None)
+        for tracked in self._open():
+            if tracked.life.awaiting_trades:
+                self._fetch_order_trades(tracked, out)
+        return self._hand_over()
+
+    def ingest(self, trades: Iterable[Mapping[str, Any]]) -> VenueReport:
+        """Count trades from another source (a websocket stream, a journal replay).
+
+        Trades of orders not tracked here are ignored; the rest go through the same
+        de-duplication and overfill checks as polled ones.
+        """
+        out = _Collector()
+        for trade in trades:
+            self._route_trade(trade, out)
+        return out.report()
+
+    def cancel(self, client_id: str, *, reason: str = "CANCELLED") -> VenueReport:
+        """Ask the venue to stop working an order; report what it says.
+
+        A finished order is left alone. An unknown order is looked up first; one the
+        venue does not have (yet) cannot be cancelled and stays unknown. A cancel
+        whose answer is lost is tried again (cancelling is idempotent); "unknown
+        order" from the venue means it finished meanwhile, which a lookup settles.
+
+        Args:
+            client_id: The order's client order id.
+            reason: The cancellation's reason code (``REPLACED``, ``EXIT_HALT``...).
+
+        Raises:
+            KeyError: No order with this client id was submitted here.
+            RetriesExhausted: The venue could not be reached (what the cancel learned
+                before is reported by the next call).
+            ccxt.ExchangeError: The venue refused the cancel for another reason.
+        """
+        tracked = self._orders[client_id]
+        out = self._held
+        if tracked.life.state == OrderState.UNKNOWN:
+            self._resolve(tracked, out)
+        if tracked.life.terminal or tracked.life.state not in _WORKING:
+            return self._hand_over()
+        answer: dict[str, Any] | None
+        try:
+            answer = self.calls.cancel_order(tracked.life.venue_id, client_id)
+        except ccxt.OrderNotFound:
+            answer = self._lookup(tracked)
+        if answer is not None:
+            self._absorb(tracked, answer, out, cancel_reason=reason)
+        if tracked.life.awaiting_trades:
+            self._fetch_order_trades(tracked, out)
+        return self._hand_over()
+
+    # --- account --------------------------------------------------------------------
+
+    def balance(self) -> dict[str, float]:
+        """Return each asset's total balance (free + locked), read with retries.
+
+        A swap's is its margin account's (the wallet and the positions' unrealized
+        profit): ccxt is asked for the balance of the market's type.
+        """
+        balance = self.calls.balance()
+        totals = balance.get("total") or {}
+        return {str(asset): float(amount) for asset, amount in totals.items() if amount is not None}
+
+    def set_swap_margin(self, leverage: int) -> None:
+        """Set a swap's leverage and cross margin at the venue (idempotent: retried as a
+        read); a margin mode already cross is no error."""
+        self.calls.set_leverage(leverage)
+        with contextlib.suppress(ccxt.MarginModeAlreadySet):
+            self.calls.set_margin_mode("cross")
+
+    def position(self) -> float:
+        """Return a swap's position at the venue, read with retries: signed contracts
+        times the contract size (ccxt's ``fetch_positions``), 0 when it lists none."""
+        market = self._market()
+        listed = self.calls.positions()
+        total = 0.0
+        for row in listed:
+            if row.get("symbol") != self.symbol:
+                continue
+            contracts = float(row.get("contracts") or 0.0)
+            size = float(row.get("contractSize") or market.get("contractSize") or 1.0)
+            total += (-1.0 if row.get("side") == "short" else 1.0) * contracts * size
+        return total
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Return the symbol's working orders at the venue (ccxt's), read with retries."""
+        return self.calls.fetch_open_orders()
+
+    def last_price(self) -> float:
+        """Return the symbol's last traded price, read with retries."""
+        return float(self.calls.ticker()["last"])
+
+    def load_markets(self) -> None:
+        """Load the exchange's markets once, read with retries.
+
+        Raises:
+            RetriesExhausted: The exchange did not answer.
+        """
+        if not getattr(self.client, "markets", None):
+            self._read("load_markets", self.client.load_markets)
+
+    def _market(self) -> dict[str, Any]:
+        self.load_markets()
+        market: dict[str, Any] = self.client.market(self.symbol)
+        return market
+
+    # --- reading --------------------------------------------------------------------
+
+    def _read(self, operation: str, call: Callable[..., Any], *args: Any) -> Any:
+        return call_with_retries(
+            lambda: call(*args),
+            what=operation,
+            policy=self.retry,
+            is_retryable=is_retryable_read,
+            retry_after=self._retry_after,
+            describe=lambda error: str(VenueMessage.of(error)),
+            sleep=self._sleep,
+            draw=self._draw,
+        )
+
+    def _hand_over(self) -> VenueReport:
+        report = self._held.report()
+        self._held = _Collector()
+        return report
+
+    def _retry_after(self, error: BaseException) -> float:
+        # Only a rate limit's headers are about this request (ccxt keeps the last
+        # response's); RateLimitExceeded is not a subclass of DDoSProtection.
+        if not isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            return 0.0
+        return retry_after_seconds(getattr(self.client, "last_response_headers", None))
+
+    def _lookup(self, tracked: _Tracked) -> dict[str, Any] | None:
+        venue_id = tracked.life.venue_id
+        if venue_id is None:
+            return self.find(tracked.request.client_id)
+        try:
+            return self.calls.fetch_order(venue_id, None)
+        except ccxt.OrderNotFound:
+            return None
+
+    def _resolve(self, tracked: _Tracked, out: _Collector) -> None:
+        found = self._lookup(tracked)
+        if found is not None:
+            self._absorb(
+                tracked, found, out, cancel_reason=None, found_by="found by client order id"
+            )
+            if tracked.life.awaiting_trades:
+                self._fetch_order_trades(tracked, out)
+            return
+        client_id = tracked.request.client_id
+        # An unknown order was always sent (or recovered) with its time; one whose send
+        # came back unanswered was signed before that moment at the latest.
+        age = self._clock() - (tracked.sent_at or 0.0)
+        since_lost = self._clock() - (tracked.lost_at or tracked.sent_at or 0.0)
+        if since_lost < self.settle_seconds:
+            out.unresolved.append(client_id)
+            return
+        rejection = order_rejection(
+            tracked.request.order,
+            "ORDER_NEVER_ARRIVED",
+            f"the venue has no order {client_id} {age:.0f}s after it was sent; it was never placed",
+            {"seconds_since_sent": age},
+        )
+        self._emit(out, [tracked.life.reject(rejection)])
+
+    def _poll_trades(self, out: _Collector) -> None:
+        while True:
+            params: dict[str, Any] = {}
+            since = None
+            if self._uses_trade_ids and self._next_trade_id is not None:
+                params["fromId"] = self._next_trade_id
+            elif not self._uses_trade_ids:
+                since = self._since_ms
+            page = self.calls.my_trades(since, _TRADE_PAGE, params)
+            for trade in sorted(page, key=_trade_order):
+                self._route_trade(trade, out)
+                self._advance_cursor(trade)
+            if not (self._uses_trade_ids and len(page) >= _TRADE_PAGE):
+                return
+
+    def _advance_cursor(self, trade: Mapping[str, Any]) -> None:
+        trade_id = trade.get("id")
+        if self._uses_trade_ids and trade_id is not None and str(trade_id).isdigit():
+            following = int(trade_id) + 1
+            self._next_trade_id = max(self._next_trade_id or 0, following)
+        stamp = trade.get("timestamp")
+        if isinstance(stamp, int | float):
+            self._since_ms = max(self._since_ms or 0, int(stamp))
+
+    def _fetch_order_trades(self, tracked: _Tracked, out: _Collector) -> None:
+        venue_id = tracked.life.venue_id
+        if venue_id is None:
+            return
+        # fetchOrderTrades, or fetchMyTrades from the order's time (ccxt_capabilities)
+        trades = self.calls.order_trades(venue_id, tracked.made_ms)
+        for trade in sorted(trades, key=_trade_order):
+            self._take_trade(tracked, trade, out, None)
+
+    # --- applying what the venue says -------------------------------------------------
+
+    def _absorb(
+        self,
+        tracked: _Tracked,
+        answer: Mapping[str, Any],
+        out: _Collector,
+        *,
+        cancel_reason: str | None,
+        found_by: str = "venue status",
+    ) -> None:
+        """Apply an order structure: acknowledgement, the trades it carries, its status.
+
+        Trades the status shows but the structure does not carry are left to the
+        caller (`_fetch_order_trades`): a submit must not fail on a read after its send.
+        """
+        life = tracked.life
+        venue_id = _text(answer.get("id"))
+        if venue_id is not None:
+            self._by_venue_id.setdefault(venue_id, life.client_id)
+        made = answer.get("timestamp")
+        if isinstance(made, int) and tracked.made_ms is None:
+            tracked.made_ms = made
+        status = _STATUSES.get(str(answer.get("status")))
+        filled = _number(answer.get("filled"))
+        if status == "rejected" and life.state in (OrderState.SUBMITTED, OrderState.UNKNOWN):
+            rejection = order_rejection(
+                tracked.request.order,
+                "VENUE_REJECTED",
+                f"the venue reports order {life.client_id} rejected",
+                {},
+            )
+            self._apply(tracked, out, status, filled, venue_id, rejection, cancel_reason)
+            return
+        if not life.terminal:
+            self._emit(out, life.accept(venue_id, reason=found_by))
+        for trade in answer.get("trades") or ():
+            self._take_trade(tracked, trade, out, answer)
+        if status is not None:
+            self._apply(tracked, out, status, filled, venue_id, None, cancel_reason)
+
+    def _apply(
+        self,
+        tracked: _Tracked,
+        out: _Collector,
+        status: VenueStatus,
+        filled: float | None,
+        venue_id: str | None,
+        rejection: Rejection | None,
+        cancel_reason: str | None,
+    ) -> None:
+        life = tracked.life
+        try:
+            moves = life.observe(status, filled, venue_id, rejection)
+        except OverfillError as error:
+            self._refuse(out, RefusedFill(life.client_id, None, error.quantity, str(error)))
+            return
+        self._emit(out, moves)
+        for move in moves:
+            if move.state != OrderState.CANCELLED:
+                continue
+            if cancel_reason is not None:
+                reason = cancel_reason
+            else:
+                reason = "EXPIRED" if status == "expired" else "VENUE_CANCELLED"
+            cancellation = Cancellation(
+                order_id=life.client_id,
+                bar=self._bar_clock(),
+                timestamp=pd.Timestamp(self._clock(), unit="s", tz="UTC"),
+                remaining=max(0.0, life.quantity - life.fill_limit),
+                reason=reason,
+            )
+            out.cancellations.append(cancellation)
+
+    def _route_trade(self, trade: Mapping[str, Any], out: _Collector) -> None:
+        client_id = self._by_venue_id.get(str(trade.get("order")))
+        if client_id is None:
+            return
+        self._take_trade(self._orders[client_id], trade, out, None)
+
+    def _take_trade(
+        self,
+        tracked: _Tracked,
+        trade: Mapping[str, Any],
+        out: _Collector,
+        order_answer: Mapping[str, Any] | None,
+    ) -> None:
+        life = tracked.life
+        trade_id = _text(trade.get("id"))
+        amount = _number(trade.get("amount"))
+        price = _number(trade.get("price"))
+        if trade_id is None or amount is None or price is None or amount <= 0:
+            self._refuse(
+                out,
+                RefusedFill(
+                    life.client_id,
+                    trade_id,
+                    amount or 0.0,
+                    f"order {life.client_id}: a trade without an id, amount or price "
+                    "cannot be counted exactly once; ignored",
+                ),
+            )
+            return
+        try:
+            result = life.fill(trade_id, amount)
+        except OrderStateError as error:
+            self._refuse(out, RefusedFill(life.client_id, trade_id, amount, str(error)))
+            return
+        if not result.applied:
+            _log.debug("duplicate_trade", client_id=life.client_id, trade_id=trade_id)
+            out.duplicates.append(trade_id)
+            return
+        stamp = trade.get("timestamp")
+        if stamp is None and order_answer is not None:
+            stamp = order_answer.get("timestamp")
+        fee_cost, fee_currency = _fee(trade.get("fee"))
+        fill = Fill(
+            order_id=life.client_id,
+            bar=self._bar_clock(),
+            timestamp=(
+                pd.Timestamp(int(stamp), unit="ms", tz="UTC")
+                if isinstance(stamp, int | float)
+                else pd.Timestamp(self._clock(), unit="s", tz="UTC")
+            ),
+            side=tracked.request.order.side,
+            quantity=amount,
+            price=price,
+            fee=self._fee_in_quote(fee_cost, fee_currency, price),
+            slippage=0.0,
+            liquidity=_liquidity(trade.get("takerOrMaker"), tracked.request),
+        )
+        venue_order = _text(trade.get("order")) or life.venue_id
+        trade_fill = TradeFill(trade_id, venue_order, fill, fee_cost, fee_currency)
+        self.journal.record(trade_fill)
+        out.fills.append(trade_fill)
+        if result.transition is not None:
+            self._emit(out, [result.transition])
+
+    def _fee_in_quote(self, cost: float, currency: str | None, price: float) -> float:
+        if cost == 0.0 or currency is None:
+            return 0.0
+        market = self.client.market(self.symbol)
+        if currency == market.get("quote"):
+            return cost
+        if currency == market.get("base"):
+            return cost * price
+        return 0.0
+
+    def _emit(self, out: _Collector, moves: list[Transition]) -> None:
+        for move in moves:
+            self._journal(move)
+            out.transitions.append(move)
+            if move.rejection is not None:
+                out.rejections.append(move.rejection)
+
+    def _refuse(self, out: _Collector, refused: RefusedFill) -> None:
+        _log.error("fill_refused", client_id=refused.client_id, message=refused.message)
+        self._journal(refused)
+        out.refused.append(refused)
+
+    def _fall_back(self, request: VenueOrder, refusal: Rejection, out: _Collector) -> None:
+        if request.trigger_price is None or request.type not in STOP_TYPES:
+            return
+        fallback = StopFallback(
+            request.client_id, request.type, request.trigger_price, refusal.code, refusal.message
+        )
+        _log.warning(
+            "stop_fallback",
+            client_id=request.client_id,
+            code=refusal.code,
+            reason=refusal.message,
+        )
+        self._journal(fallback)
+        out.stop_fallbacks.append(fallback)
+
+    def _journal(self, event: VenueEvent) -> None:
+        self.journal.record(event)

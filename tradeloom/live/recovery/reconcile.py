@@ -1,0 +1,176 @@
+"""What a restart rebuilds from journal rows, and how it checks the venue against them.
+
+`sent_request` and `trade_fill` turn ``order_sent`` and ``venue_fill`` rows back into
+the venue's request and trade; `reconcile_market` refuses to trade when a market's base
+balance (a perpetual swap's: its position at the exchange) is not the journal's
+position. A restart (`tradeloom.live.recovery.restart`), its hand-over of pending orders
+(`tradeloom.live.recovery.handover`) and a router's venues call them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tradeloom.core.accounting import flat_within
+from tradeloom.domain import Fill, Order
+from tradeloom.errors import UserError
+from tradeloom.journal import OrderSent, Reconciled, VenueFill
+from tradeloom.live.recovery.journal_state import domain_value
+from tradeloom.plugins.protocols_orders.order_events import OrderView, TradeFill, VenueOrder
+from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState
+
+if TYPE_CHECKING:
+    from tradeloom.live.orders.exchange_venue import ExchangeVenue
+    from tradeloom.live.tick.services import JournalLink, RunFiles
+    from tradeloom.live.tick.session import LiveSession
+
+__all__ = ["RestartRefused", "reconcile_market", "sent_request", "trade_fill"]
+
+
+class RestartRefused(UserError):
+    """The journal, the data or the venue disagree: the run must not trade."""
+
+
+def sent_request(sent: OrderSent) -> VenueOrder:
+    """Return the order a journaled ``order_sent`` row asked the venue for."""
+    order = domain_value(sent, Order)
+    side: Any = "buy" if order.side > 0 else "sell"
+    price = None if math.isnan(sent.limit_price) else sent.limit_price
+    trigger = None if math.isnan(sent.trigger_price) else sent.trigger_price
+    order_type: Any = sent.order_type
+    tif: Any = sent.time_in_force
+    return VenueOrder(
+        order, sent.symbol, order_type, side, sent.amount, price, trigger, sent.post_only, tif
+    )
+
+
+def trade_fill(row: VenueFill) -> TradeFill:
+    """Return the trade a journaled ``venue_fill`` row counted."""
+    fill = Fill(
+        row.order_id,
+        row.bar,
+        row.timestamp,
+        row.side,
+        row.quantity,
+        row.price,
+        0.0 if math.isnan(row.fee) else row.fee,
+        0.0 if math.isnan(row.slippage) else row.slippage,
+        row.liquidity,
+    )
+    fee_cost = 0.0 if math.isnan(row.fee_cost) else row.fee_cost
+    return TradeFill(row.trade_id, row.venue_order_id, fill, fee_cost, row.fee_currency)
+
+
+def reconcile_market(
+    files: RunFiles,
+    link: JournalLink,
+    session: LiveSession,
+    exchange: ExchangeVenue,
+    *,
+    position: float,
+    base_at_start: float,
+    run_key: str,
+    symbol: str = "",
+    index: int = 0,
+) -> None:
+    """Refuse to trade when the venue's base balance is not the journal's position.
+
+    A perpetual swap's position is the exchange's (ccxt's ``fetch_positions``: signed
+    contracts times the contract size), compared as it is: its balance is margin, not
+    the position. Journals what it compared (``reconciled``, stamped with ``symbol``;
+    a swap's ``base_balance`` NaN).
+
+    Args:
+        files: The restarted run's files.
+        link: Its journal.
+        session: Its session, rebuilt.
+        exchange: The market's exchange venue, its pending orders handed over.
+        position: The journal's position in the market (the replay's).
+        base_at_start: The account's base balance at the run's first start (NaN: 0).
+        run_key: The run's key (its client order ids carry it).
+        symbol: The market, named in the row and the refusal (a universe's); '' for a
+            run of one market.
+        index: The market's symbol in the engine (a universe's; 0 otherwise), whose
+            flat band the core trades by: a difference within it is no position.
+
+    Raises:
+        RestartRefused: The balance differs from the position beyond the tolerance and
+            what the orders whose fills are not all known may have filled, or the venue
+            has an open order of this run that the journal does not know.
+    """
+    polled = exchange.refresh()
+    venue = exchange.venue
+    base = exchange.base
+    position += exchange.undelivered_position()
+    if exchange.swap:
+        balance = math.nan
+        held = venue.position()
+    else:
+        balance = venue.balance().get(base, 0.0)
+        held = balance - (0.0 if math.isnan(base_at_start) else base_at_start)
+    # what the core counts as flat (a lot, or what the minimum notional buys at the
+    # mark): a venue position worth less than the minimum is no position here either
+    state = session.engine.state
+    flat = max(exchange.dust, flat_within(state.sym, state.prm, index))
+    tolerance = files.config.live.position_tolerance * abs(position) + flat
+    # An order not finished may have filled anything up to what it has left: unknown
+    # (the venue did not answer a lookup; the next tick asks again), or working when
+    # the poll of its trades failed (it traded on while the run was down). One the venue
+    # says filled more than its trades counted (a read of them failed) has filled up to
+    # that much more. Less a fee charged in the base asset; their trades are counted
+    # later. (With the poll answered, a working order's trades are counted: a resting
+    # stop does not widen the band.)
+    unknown: list[OrderView] = []
+    moves: list[float] = []
+    for view in venue.orders():
+        left = max(view.quantity - view.filled, 0.0)
+        if view.state is OrderState.UNKNOWN or (
+            not polled and view.state not in TERMINAL and left > flat
+        ):
+            unknown.append(view)
+            moves.append(view.request.order.side * left)
+        elif view.venue_filled - view.filled > flat:  # not a rounding residue
+            unknown.append(view)
+            moves.append(view.request.order.side * (view.venue_filled - view.filled))
+    low, high = sum(min(m, 0.0) for m in moves), sum(max(m, 0.0) for m in moves)
+    recorder = link.recorder_or_fail
+    header = recorder.at(len(session.history) - 1)
+    recorder.record(
+        Reconciled(
+            **{**header, "symbol": symbol},
+            position=position,
+            venue_position=held,
+            base_balance=balance,
+            tolerance=tolerance,
+            unknown_orders=[view.client_id for view in unknown],
+        )
+    )
+    link.journal_or_fail.flush()
+    market = f" {symbol}:" if symbol else ""
+    difference = held - position
+    if not np.isfinite(held) or not low - tolerance <= difference <= high + tolerance:
+        pending = f", {len(unknown)} order(s) whose fills are not all known" if unknown else ""
+        if exchange.swap:
+            raise RestartRefused(
+                f"{files.run_dir}:{market} the journal's position is {position:.8g} {base}, "
+                f"the exchange's position in {venue.symbol} is {held:.8g} {base} (tolerance "
+                f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
+                "trade? another run on this account?) before restarting"
+            )
+        raise RestartRefused(
+            f"{files.run_dir}:{market} the journal's position is {position:.8g} {base}, the "
+            f"venue holds {held:.8g} {base} more than at the first start (tolerance "
+            f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
+            "trade? another run on this account?) before restarting"
+        )
+    tracked = {view.client_id for view in venue.orders()}
+    for order in venue.open_orders():
+        client_id = str(order.get("clientOrderId") or "")
+        if f"-{run_key}-" in client_id and client_id not in tracked:
+            raise RestartRefused(
+                f"{files.run_dir}:{market} the venue has an open order {client_id} of this "
+                "run that the journal does not know; refusing to trade"
+            )
