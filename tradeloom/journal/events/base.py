@@ -55,7 +55,7 @@ Reader = Literal[
 - ``status``: ``tradeloom status`` and the console read it (`tradeloom.engine.status`).
 - ``status_error``: status lists its last rows among the run's errors, in one line each.
 - ``lifecycle``: a run's lifecycle (the model in force, the canary and the watch, the
-  challengers dropped or promoted) is read from it (`tradeloom.live.lifecycle_rules`);
+  challengers dropped or promoted) is read from it (`tradeloom.live.lifecycle.rules`);
   the console's promote buttons change only with a row of one.
 - ``timeline``: a run's timeline of events shows it, in every mode
   (`tradeloom.reporting.run_events`).

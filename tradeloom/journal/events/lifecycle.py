@@ -67,7 +67,7 @@ class ChallengerBar(Event):
         traded: The notional its fills of this bar traded (sum of price x quantity).
         champion_equity: The champion's equity at the same close (its promotion gate
             compares the two books' per-bar returns); a portfolio file's strategy's: that
-            strategy's own equity (`tradeloom.live.member_equity`).
+            strategy's own equity (`tradeloom.live.lifecycle.member_challengers.MemberEquity`).
         strategy: The portfolio file's strategy whose challenger it is ('' for a strategy
             run alone); ``challenger`` is then ``STRATEGY/NAME``.
     """
