@@ -203,6 +203,25 @@ def _logging_as_it_was() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _secrets_as_they_were() -> Iterator[None]:
+    """Forget after every test the secrets it registered for redaction.
+
+    The registry is the process's (`tradeloom.runtime.redaction`): a test that validates
+    a hostile webhook URL (``https://``, tests/hostile/test_state.py) registered it, and
+    a later test on the same worker saw every ``https://`` of its log lines redacted.
+    """
+    from tradeloom.runtime import redaction
+
+    with redaction._lock:
+        forms, pattern = set(redaction._forms), redaction._pattern
+    yield
+    with redaction._lock:
+        redaction._forms.clear()
+        redaction._forms.update(forms)
+        redaction._pattern = pattern
+
+
+@pytest.fixture(autouse=True)
 def _control_signals_as_they_were() -> Iterator[None]:
     """Put back SIGUSR1's and SIGUSR2's handlers after every test.
 

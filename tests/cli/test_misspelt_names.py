@@ -91,7 +91,7 @@ def test_a_misspelt_kind_is_named_with_the_key_it_misspells(
             "tradeloom: error: argument COMMAND: invalid choice: 'valdate' (did you mean "
             "'validate'?); choose from run, validate, plugins, init, check-lookahead, report, "
             "compare, parity, schema, kill, resume, swap, promote, rollback, console, warm, "
-            "status, journal, sweep, data",
+            "status, journal, sweep, models, mcp, data",
         ),
         (
             ["run", "x.yaml", "--mode", "Paper"],
