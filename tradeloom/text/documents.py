@@ -1,0 +1,72 @@
+"""A batch of timestamped documents, held column-wise, in the order they become visible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tradeloom.runtime.lazy import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["Documents"]
+
+
+@dataclass(frozen=True, eq=False)
+class Documents:
+    """Documents column-wise: row ``i`` of every field is one document.
+
+    Rows are sorted by ``visible_ns`` (ties keep their source order). A document is
+    visible at a bar whose decision time (the bar's close) is at or after
+    ``visible_ns``: its own time plus the source's ``available_after``, or its declared
+    publication time. Never earlier: that is the point-in-time rule every text feature
+    keeps, in every mode.
+
+    Attributes:
+        ids: Each document's id, unique within the source.
+        stamped_ns: The document's own time (UTC nanoseconds since the epoch).
+        visible_ns: When it becomes visible (UTC nanoseconds), ``>= stamped_ns``.
+        texts: The body, normalised (Unicode NFC, whitespace collapsed), never empty.
+        titles: The title, ``""`` where the source has none.
+        sources: Where it came from (a feed's name), ``""`` where unknown.
+        symbols: The symbols it is about; ``()`` for a document about the market as a
+            whole (every symbol sees it).
+    """
+
+    ids: tuple[str, ...]
+    stamped_ns: npt.NDArray[np.int64]
+    visible_ns: npt.NDArray[np.int64]
+    texts: tuple[str, ...]
+    titles: tuple[str, ...]
+    sources: tuple[str, ...]
+    symbols: tuple[tuple[str, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        lengths = {
+            len(self.stamped_ns),
+            len(self.visible_ns),
+            len(self.texts),
+            len(self.titles),
+            len(self.sources),
+            len(self.symbols),
+        }
+        if lengths != {n}:
+            raise ValueError(f"Documents: fields of unequal lengths {sorted(lengths)}")
+
+    def take(self, rows: npt.NDArray[np.intp]) -> Documents:
+        """Return the documents at ``rows`` (positions, in the order given)."""
+        picked = [int(r) for r in rows]
+        return Documents(
+            ids=tuple(self.ids[r] for r in picked),
+            stamped_ns=self.stamped_ns[rows],
+            visible_ns=self.visible_ns[rows],
+            texts=tuple(self.texts[r] for r in picked),
+            titles=tuple(self.titles[r] for r in picked),
+            sources=tuple(self.sources[r] for r in picked),
+            symbols=tuple(self.symbols[r] for r in picked),
+        )
