@@ -199,16 +199,14 @@ def kept_row() -> Iterator[PgSchema]:
     after its own statement. Were one let through, its test fails, and the row check of
     those after it too: no test passes on another's breakage.
     """
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        schemas = pg_schema_of(monkeypatch)
-        pg = next(schemas)
-        try:
-            store = _store(pg, "r1")
-            store.append(StaleData(bar=1, message="kept"))
-            store.close()
-            yield pg
-        finally:
-            schemas.close()
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        contextmanager(pg_schema_of)(monkeypatch) as pg,
+    ):
+        store = _store(pg, "r1")
+        store.append(StaleData(bar=1, message="kept"))
+        store.close()
+        yield pg
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
         source.close()
 
 
-def _batch(kind: type[Event], items: list[tuple[int, Event]]) -> ColumnBatch:
+def _batch(kind: type[Event], items: Sequence[tuple[int, Event]]) -> ColumnBatch:
     return ColumnBatch.of([e for _, e in items], [p for p, _ in items])
 
 
@@ -259,7 +260,8 @@ def test_columns_that_hold_one_value_in_every_row_are_written_as_single_events_w
         for _ in range(copies):
             journal.append(event)
     journal.close()
-    batches, first = [], 0
+    batches: list[ColumnBatch] = []
+    first = 0
     for event, copies in drawn:
         batches.append(_batch(type(event), [(p, event) for p in range(first, first + copies)]))
         first += copies
