@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=40)
     parser.add_argument("--bars", type=int, default=4000, help="bars to play (default 4000)")
     parser.add_argument("--at", type=int, default=1000, help="the reference bar (default 1000)")
-    add_smoke(parser, symbols=3, bars=200, at=100)
+    add_smoke(parser, symbols=3, bars=40, at=20)
     args = parse_args(parser)
     targets = {4 * args.at: 0.03, 20 * args.at: 0.05}  # issue 67: bar 4,000 and 20,000
     checkpoints = sorted({args.at, args.bars, *range(args.at, args.bars, args.at)})

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests import forkserver
 from tests.plugins.model.test_estimator_table import made_for_this_scikit_learn
 from tradeloom.version import __version__
 
@@ -218,10 +219,14 @@ one-market paper run reads the journal's rows (`tradeloom.engine.status_rows`): 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A short paper run of btc_rf on the simulated clock, finished."""
+    """A short paper run of btc_rf on the simulated clock, finished.
+
+    Forked (`forkserver`): what is under test is what the readers import, in their
+    processes; the run's own imports are not (a new interpreter cost it seconds of
+    imports before it ran a bar)."""
     out = tmp_path_factory.mktemp("startup") / "run"
     small = ["data.bars=1500", "model.walk_forward.train_window=400", "model.params.n_jobs=1"]
-    subprocess.run(
+    forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", "strategies/btc_rf.yaml",
          "--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "10",
          "--out", str(out), *(x for key in small for x in ("--set", key))],

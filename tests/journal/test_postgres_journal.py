@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.journal.journal_values import events
-from tests.pg_server import PgSchema
+from tests.pg_server import PgSchema, pg_schema_of
 from tradeloom import __version__
 from tradeloom.journal import (
     FORMAT_VERSION,
@@ -190,6 +190,25 @@ def _store(pg: PgSchema, run_id: str, strategy: str = "s", mode: str = "paper") 
     return PostgresJournal(pg.target, RunIdentity(strategy, run_id, mode))
 
 
+@pytest.fixture(scope="module")
+def kept_row() -> Iterator[PgSchema]:
+    """A schema holding one run's journal, one row ("kept"), for the refusals below.
+
+    Made once for them: each statement is refused (an error, its transaction rolled
+    back), so none changes what the next one meets, and each test still checks the row
+    after its own statement. Were one let through, its test fails, and the row check of
+    those after it too: no test passes on another's breakage.
+    """
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        contextmanager(pg_schema_of)(monkeypatch) as pg,
+    ):
+        store = _store(pg, "r1")
+        store.append(StaleData(bar=1, message="kept"))
+        store.close()
+        yield pg
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -202,11 +221,9 @@ def _store(pg: PgSchema, run_id: str, strategy: str = "s", mode: str = "paper") 
     ],
 )
 def test_the_database_refuses_update_delete_and_truncate_even_to_the_superuser(
-    pg_schema: PgSchema, statement: str
+    kept_row: PgSchema, statement: str
 ) -> None:
-    store = _store(pg_schema, "r1")
-    store.append(StaleData(bar=1, message="kept"))
-    store.close()
+    pg_schema = kept_row
     with pg_schema.connect() as db:
         assert db.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
