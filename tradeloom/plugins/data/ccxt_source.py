@@ -362,7 +362,7 @@ class CcxtSource:
         bars = self._bars()
         if not self.auxiliary:
             return bars
-        return join_asof(bars, self.auxiliary_series())
+        return join_asof(bars, self.auxiliary_series(), self.auxiliary.documents())
 
     def load_universe(self) -> Universe:
         """Return every symbol's validated bars on one clock, each fetched and cached.
@@ -375,7 +375,8 @@ class CcxtSource:
             return universe_of([self.load()])
         bars = [self._for(symbol)._bars() for symbol in self.params.symbols]
         series = self.auxiliary_series() if self.auxiliary else ()
-        return universe_of([join_asof(b, series) for b in bars])
+        documents = self.auxiliary.documents()
+        return universe_of([join_asof(b, series, documents) for b in bars])
 
     def informative_refusal(self, symbol: str) -> str | None:
         """Return None: any market of the exchange is fetched as the traded one is (a
