@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
-    from tradeloom.plugins.protocols_steps import DocumentFeed
+    from tradeloom.text.documents import DocumentFeed
 
 __all__ = [
     "AuxiliaryData",

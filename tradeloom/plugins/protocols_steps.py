@@ -22,7 +22,7 @@ from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.plugins.protocols import Feature
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.text.documents import Documents
+from tradeloom.text.documents import DocumentFeed, Documents
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 
 __all__ = [
@@ -61,17 +61,6 @@ class LiveRows(Protocol):
 
     def row_at(self, time: pd.Timestamp) -> pd.DataFrame:
         """Return the one row of the bar opening at ``time`` (indexed by that time)."""
-        ...
-
-
-@runtime_checkable
-class DocumentFeed(Protocol):
-    """A text source's documents as a paper or live run knows them, growing as it runs."""
-
-    def documents(self) -> Documents:
-        """Return every document known now (read again if the source has grown), sorted
-        by ``visible_ns`` as `Documents` are; a text feature keeps those visible at each
-        bar's close."""
         ...
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["Documents"]
+__all__ = ["DocumentFeed", "Documents"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,3 +90,14 @@ class Documents:
             [i for i, about in enumerate(self.symbols) if not about or symbol in about],
             dtype=np.intp,
         )
+
+
+@runtime_checkable
+class DocumentFeed(Protocol):
+    """A text source's documents as a paper or live run knows them, growing as it runs."""
+
+    def documents(self) -> Documents:
+        """Return every document known now (read again if the source has grown), sorted
+        by ``visible_ns`` as `Documents` are; a text feature keeps those visible at each
+        bar's close."""
+        ...
