@@ -40,6 +40,7 @@ _DATES = re.compile(
     ),
     re.IGNORECASE,
 )
+_MARKS = ("DATE", "ENTITY")  # the masks' own words
 _CAPS = re.compile(r"\b[A-Z][A-Z0-9]{1,9}\b")
 _NAME = re.compile(r"\b[A-Z][a-z0-9]+(?:[- ][A-Z][a-z0-9]+)*\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|[\"'(]\s*)$")
@@ -60,7 +61,7 @@ def mask_text(text: str, what: Iterable[str], symbols: Iterable[str] = ()) -> st
         parts = {p for s in symbols for p in re.split(r"[/:\-]", s) if len(p) > 1}
         for part in sorted(parts, key=len, reverse=True):
             text = re.sub(rf"\b{re.escape(part)}\b", ENTITY, text, flags=re.IGNORECASE)
-        text = _CAPS.sub(lambda m: m.group(0) if m.group(0) in ("DATE",) else ENTITY, text)
+        text = _CAPS.sub(lambda m: m.group(0) if m.group(0) in _MARKS else ENTITY, text)
         text = _NAME.sub(lambda m: _name(m, text), text)
         text = re.sub(rf"(?:{re.escape(ENTITY)}\s*)+{re.escape(ENTITY)}", ENTITY, text)
     return text
