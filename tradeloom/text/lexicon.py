@@ -65,6 +65,7 @@ DEFAULT_NEGATORS: tuple[str, ...] = (
 """Negators when the lexicon declares none (with any token ending in ``n't``)."""
 
 _ALPHA = 15.0
+_CHUNK = 8192  # texts scored at once (each text's words are counted alone: same numbers)
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _WORD_OR_BREAK = re.compile(r"[^\W_]+(?:'[^\W_]+)*|\n")
 
@@ -130,6 +131,9 @@ class Lexicon:
         """
         if self.longest > 1:
             return np.array([self._score_phrases(t) for t in texts], dtype=np.float64)
+        if len(texts) > _CHUNK:  # in chunks: the words of a chunk at a time in memory
+            parts = [self.score_many(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
+            return np.concatenate(parts)
         n = len(texts)
         # one pass of the pattern over every text, a newline between two (a normalised
         # text has none; another's become spaces), rather than a call per text

@@ -184,8 +184,10 @@ def _read(
     text = _decode(data, source, policy, problems)
     if kind == "jsonl":
         return (*_jsonl(text, source), problems)
+    # checked as UTF-8 above; pandas' C reader parses bytes faster than a str
+    raw_bytes = text.encode("utf-8") if problems else data.removeprefix(b"\xef\xbb\xbf")
     try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        raw = pd.read_csv(io.BytesIO(raw_bytes), dtype=str, keep_default_na=False)
     except Exception as exc:
         raise DataError(f"{source}: cannot read it: {_first_line(exc)}") from exc
     return raw, csv_line_numbers(path, len(raw)), problems
