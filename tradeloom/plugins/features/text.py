@@ -19,7 +19,16 @@ is the model; an LLM scorer and a local embedding scorer are built the same way)
         return build_text_feature(params, scorer, ctx, default_name="llm")
 
     # and in the plugin's components: Component("features", "llm_score", LlmParams,
-    # build_llm, summary=...)
+    # build_llm, summary=...) (a built-in: a LazyComponent in plugins/features/__init__.py)
+
+Where the documents come from: the data source puts each text source's `Documents` in
+`Bars.documents` (``compute``) and a `DocumentFeed` per source in
+`StepContext.documents` (``stepper``; a paper or live run's file, read again as it
+grows). A scorer never sees bars. Why a document got no score (a row of NaN) is kept in
+`TextFeature.reasons` by id. A new built-in kind joins the built-in features' proofs:
+tests/plugins/features/test_feature_{params,inputs,parity,causality}.py and
+tests/diagnostics/test_lookahead.py's ``FEATURE_KEYS`` (tests/fixtures/text/words.csv
+and the drawn documents there show how the lexicon does).
 
 What the base does for every kind, so a scorer does none of it:
 
