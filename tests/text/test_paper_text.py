@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,11 @@ def test_paper_on_the_simulated_clock_steps_the_backtests_text_features(tmp_path
     assert len(live) == 300  # the second half is played bar by bar
     assert live["lexicon_count"].sum() > 100
     pd.testing.assert_frame_equal(live[TEXT], batch.loc[live.index, TEXT], check_exact=True)
+    said = json.loads((tmp_path / "paper" / "metrics.json").read_text(encoding="utf-8"))
+    assert [e["columns"] for e in said["text_features"]] == [TEXT[:3], TEXT[3:]]
+    assert "<section id='text-features'>" in (tmp_path / "paper" / "report.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_a_growing_file_is_read_again_with_its_new_rows(tmp_path: Path) -> None:

@@ -183,19 +183,20 @@ def text_notes(
 
 
 def text_metrics(
-    config: StrategyConfig, features: Sequence[object], universe: Universe
+    config: StrategyConfig, features: Sequence[object], universe: Universe | None
 ) -> dict[str, Any]:
     """Return ``metrics.json``'s ``text_features`` (one entry per text feature: its
     columns, source, scorer, cutoff, margin, leakage, masking and the share of bars that
     see a document dated before the cutoff) and ``text_leakage_warning`` (where leakage
-    is accepted and bars are affected); nothing without text features."""
+    is accepted and bars are affected); nothing without text features. Without a
+    ``universe`` (a paper or live run's metrics) the share is None."""
     entries: list[dict[str, Any]] = []
     warnings: list[str] = []
     for item, feature in _text_features(list(zip(config.features, features, strict=True))):
         guard = feature.cutoff_guard()
         affected = 0
         seen = 0
-        for bars in universe.bars:
+        for bars in universe.bars if universe is not None else ():
             documents = bars.documents.get(guard.source)
             if documents is None:
                 continue
@@ -214,7 +215,7 @@ def text_metrics(
                 "cutoff_margin": guard.margin if guard.cutoff is not None else None,
                 "leakage": guard.leakage if guard.cutoff is not None else None,
                 "mask": list(guard.mask),
-                "bars_before_cutoff": round(float(share), 6),
+                "bars_before_cutoff": round(float(share), 6) if universe is not None else None,
             }
         )
         if guard.cutoff is not None and guard.leakage == "accepted" and affected:

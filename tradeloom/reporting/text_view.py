@@ -55,6 +55,6 @@ def _cutoff(e: Mapping[str, Any]) -> str:
 
 
 def _share(e: Mapping[str, Any]) -> str:
-    if not e.get("knowledge_cutoff"):
+    if not e.get("knowledge_cutoff") or e.get("bars_before_cutoff") is None:
         return "-"
     return f"{float(e.get('bars_before_cutoff') or 0.0):.1%}"
