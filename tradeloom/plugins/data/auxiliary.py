@@ -10,6 +10,12 @@ never earlier. Each bar gets the latest visible value (NaN before the first one)
 column of its ``Bars.frame`` named after the series; the ``series`` feature makes a
 feature column of it.
 
+A text source (``kind: text``: news, posts, filings) is declared here too, with the
+same ``available_after``: its documents are no column; they ride beside each symbol's
+bars (`Bars.documents`, read by `tradeloom.plugins.data.text_source`) for the text
+features, which keep the same rule (a document is seen from the first bar whose close is
+at or after its publication plus the delay).
+
 Times follow the source's ``validation`` policy: under ``reject`` unsorted or
 repeated times and missing values are an error naming the file, its line and the
 remedy; under ``repair`` the rows are sorted, the first of repeated times kept and
