@@ -90,6 +90,7 @@ BUILT_IN_KINDS = {
     "risk": {"drawdown_halt"},
     "execution": {"simulated"},
     "monitoring": {"rolling_auc"},
+    "llm_client": {"openai_compatible"},
 }
 """Kinds the built-in plugins provide at least (the shipped strategies use them)."""
 
@@ -778,13 +779,14 @@ def _plugin_listing(stdout: str) -> dict[str, tuple[str, set[tuple[str, str, str
     return plugins
 
 
-def test_plugins_lists_the_eight_built_ins_with_their_components() -> None:
+def test_plugins_lists_the_built_ins_with_their_components() -> None:
     proc = tradeloom("plugins")
 
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = _plugin_listing(proc.stdout)
-    assert list(listed)[:8] == list(BUILTIN_PLUGINS)
-    assert len(BUILTIN_PLUGINS) == 8  # the seven layers' and the optional allocation's
+    assert list(listed)[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
+    # the seven layers', the optional allocation's and the LLM clients'
+    assert len(BUILTIN_PLUGINS) == 9
     assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
     # what the shipped strategies use is there; a layer's kinds come from its own plugin
     for layer, kinds in BUILT_IN_KINDS.items():
@@ -808,7 +810,7 @@ def test_schema_is_json_with_every_built_in_kind() -> None:
         options = schema["definitions"][f"component.{layer}"]["oneOf"]
         kinds = {o["title"] for o in options}
         assert kinds == set(registry.kinds(layer)), layer
-        assert kinds >= BUILT_IN_KINDS[layer], layer
+        assert kinds >= BUILT_IN_KINDS.get(layer, set()), layer
 
     jsonschema = pytest.importorskip("jsonschema")
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"  # the editors'
