@@ -280,3 +280,31 @@ def test_the_prompt_puts_the_document_in_once(server: ChatServer) -> None:
         "Score this headline for .\nTitle: T\nText: a text that says {{title}}\n"
         "sentiment: a number from -1 to 1\nrelevance: a number from 0 to 1"
     )
+
+
+def test_a_malformed_answer_is_journaled_with_its_reason_and_status_lists_it(
+    server: ChatServer, tmp_path: Path
+) -> None:
+    from tradeloom.engine.status_text import error_line
+    from tradeloom.journal import RunIdentity
+    from tradeloom.journal.reader import read_events
+    from tradeloom.journal.sqlite import open_journal
+    from tradeloom.text.unscored import unscored_events
+
+    server.script.append(Reply("Sure! Bullish."))
+    news = documents("ETF approval", "Quiet day")
+    scores = scorer(server, None, concurrency=1).score(news)
+    journal = open_journal(tmp_path / "journal.sqlite", RunIdentity("s", "run-1", "backtest"))
+    for event in unscored_events("news_llm", news, scores):
+        journal.append(event)
+    journal.close()
+
+    (row,) = read_events(tmp_path / "journal.sqlite", ["document_unscored"])
+    assert (row.feature, row.document_id, row.reason) == (
+        "news_llm",
+        "d0",
+        "answer not JSON: 'Sure! Bullish.'",
+    )
+    assert str(row.visible) == "2024-01-01 00:00:00+00:00"
+    line = error_line("document_unscored", {**row.__dict__, "bar": row.bar})
+    assert line["message"] == "news_llm: document d0 unscored: answer not JSON: 'Sure! Bullish.'"
