@@ -40,6 +40,7 @@ from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
+from tradeloom.testing.llm_server import ChatServer
 
 ROOT = Path(__file__).resolve().parents[2]
 Command = Callable[..., subprocess.CompletedProcess[str]]
@@ -153,6 +154,13 @@ STRATEGY_PARAMS = [
 RUN_PARAMS = [p for p in STRATEGY_PARAMS if p.values[0] != ROOT / "strategies" / "btc_rf.yaml"]
 """The files `test_every_strategy_file_runs` runs shortened: the default strategy runs
 whole, as the README's first command, in `test_the_default_strategy_runs_unmodified`."""
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ChatServer]:
+    """The chat completions stand-in (`tradeloom.testing.llm_server`), serving a test."""
+    with ChatServer() as server:
+        yield server
 
 
 def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[[str], Any]:
@@ -306,6 +314,14 @@ def test_every_strategy_file_runs(
         return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
+    asking = [i for i, f in enumerate(doc["features"]) if f["kind"] == "text_llm"]
+    if asking:  # an LLM's features: asked of the stand-in server, nothing shared kept
+        server = request.getfixturevalue("llm_server")
+        for i in asking:
+            overrides += [
+                f"features.{i}.client.base_url={server.base_url}",
+                f"features.{i}.shared_cache=false",
+            ]
 
     proc = tradeloom("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
 

@@ -41,7 +41,7 @@ def test_is_a_document_scorer_with_the_declared_cutoff(server: ChatServer) -> No
     made = scorer(server, None)
     assert isinstance(made, DocumentScorer)
     assert made.fields == ("sentiment", "relevance")
-    assert str(made.knowledge_cutoff) == "2023-12-31 23:59:59.999999999+00:00"
+    assert str(made.knowledge_cutoff) == "2024-01-01 00:00:00+00:00"  # all of December
     assert '"model":"stand-in-1"' in made.identity
 
 

@@ -12,8 +12,8 @@ answer. Every record is checked where it is read (its key against its request, i
 check against its answer): a damaged record is refused in one line naming the file,
 never asked again and silently answered differently.
 
-- The run's file (`RUN_FILE` in the run directory): the answers this run read, in the
-  order it first read them, JSON Lines; what a paper run, a live run and
+- The run's file (`RUN_FILE` in the run directory): the answers this run read, by key,
+  JSON Lines; what a paper run, a live run and
   ``tradeloom parity`` replay.
 - The shared folder (`shared_cache_dir`): one file per answer, ``<key[:2]>/<key>.json``,
   written atomically, read by every run of this user; a rerun asks the model nothing.
@@ -148,8 +148,10 @@ def read_answers(path: Path) -> dict[str, CachedAnswer]:
 
 
 def write_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
-    """Write ``answers`` as a run's file (JSON Lines), atomically."""
-    lines = [json.dumps(a.record(), ensure_ascii=False, sort_keys=True) for a in answers]
+    """Write ``answers`` as a run's file (JSON Lines, by key: the same answers, the same
+    bytes, in whatever order a run's concurrent calls came back), atomically."""
+    ordered = sorted(answers, key=lambda a: a.key)
+    lines = [json.dumps(a.record(), ensure_ascii=False, sort_keys=True) for a in ordered]
     _write_atomically(path, "".join(f"{line}\n" for line in lines))
 
 

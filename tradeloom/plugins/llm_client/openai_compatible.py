@@ -35,7 +35,6 @@ __all__ = [
     "cutoff_timestamp",
 ]
 
-_CUTOFF = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 _SHOWN = 120
 _RETRIED_STATUS = frozenset({408, 409, 425, 429})
 
@@ -81,26 +80,18 @@ class OpenAiCompatibleParams(CallBounds):
     def _cutoff(cls, value: Any) -> Any:
         if isinstance(value, dt.date):  # YAML reads 2025-06-30 as a date
             return value.isoformat()
-        if isinstance(value, str) and not _CUTOFF.match(value):
-            raise ValueError(f"expected YYYY-MM or YYYY-MM-DD, was {value!r}")
         if isinstance(value, str):
-            try:
-                cutoff_timestamp(value)
-            except ValueError:
-                raise ValueError(f"not a calendar month or day: {value!r}") from None
+            cutoff_timestamp(value)  # its message: expected YYYY-MM or YYYY-MM-DD
         return value
 
 
 def cutoff_timestamp(text: str) -> pd.Timestamp:
-    """Return the last moment of the month (``YYYY-MM``) or day (``YYYY-MM-DD``), UTC."""
-    from tradeloom.runtime.lazy import pandas as pd
+    """Return the first moment after the month (``YYYY-MM``) or day (``YYYY-MM-DD``), UTC:
+    the model may know of anything before it (the text features' reading of a cutoff,
+    `tradeloom.plugins.features.text.parse_cutoff`)."""
+    from tradeloom.plugins.features.text import parse_cutoff
 
-    freq = "M" if len(text) == 7 else "D"
-    period = pd.Period(text, freq=freq)
-    if period.strftime("%Y-%m" if freq == "M" else "%Y-%m-%d") != text:
-        raise ValueError(text)
-    # the nanosecond before the next month or day (pandas' end_time stops at microseconds)
-    return ((period + 1).start_time - pd.Timedelta(1, "ns")).tz_localize("UTC")
+    return parse_cutoff(text)
 
 
 class OpenAiCompatible:
@@ -135,7 +126,7 @@ class OpenAiCompatible:
 
     @property
     def knowledge_cutoff(self) -> pd.Timestamp:
-        """The declared cutoff's last moment (UTC)."""
+        """The first moment after the declared cutoff (UTC)."""
         return cutoff_timestamp(self._params.knowledge_cutoff)
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
