@@ -91,6 +91,7 @@ def call_all(
     if not requests:
         return
     bounds: CallBounds = client.bounds
+    client.open()  # before the gate's first slot: its time is not a slot's
     gate = RateGate(bounds.requests_per_minute, sleep=sleep)
     policy = RetryPolicy(
         max_attempts=bounds.max_attempts,

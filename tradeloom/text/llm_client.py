@@ -119,6 +119,12 @@ class ChatClient(Protocol):
         """The model's declared knowledge cutoff (UTC), None where undeclared."""
         ...
 
+    def open(self) -> None:
+        """Make what a request needs (a connection pool) before the first one is timed:
+        called before the rate gate lets any through, so that the first requests do not
+        reach the server bunched behind a slow start."""
+        ...
+
     def send(self, request: ChatRequest) -> str:
         """Send ``request`` once; return the answer's text.
 

@@ -184,6 +184,10 @@ class OpenAiCompatible:
             raise CallFailed("response's message has no text content", retryable=False)
         return content
 
+    def open(self) -> None:
+        """Make the HTTP client (httpx2 imported) before the first request is timed."""
+        self._client()
+
     def close(self) -> None:
         """Close the connections."""
         with self._lock:
