@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import structlog
 import yaml
@@ -50,16 +51,26 @@ def test_parity_replays_the_runs_answers_and_names_a_changed_one(
     paper = tmp_path / "paper"
     with ChatServer() as server:
         sets = [f"features.{i}.client.base_url={server.base_url}", *SETTINGS]
+        sets = [a for s in sets for a in ("--set", s)]
+        tradeloom("run", str(EXAMPLE), "--out", str(tmp_path / "backtest"), *sets)
+        asked = len(server.received)
         tradeloom(
             "run", str(EXAMPLE), "--mode", "paper", "--clock", "simulated", "--speed", "max",
-            "--out", str(paper), *[a for s in sets for a in ("--set", s)],
+            "--out", str(paper), *sets,
         )  # fmt: skip
-        asked = len(server.received)
+        assert len(server.received) == asked  # the paper run read the backtest's answers
         answers = read_answers(paper / "llm_answers.jsonl")
-        assert asked == len(answers) > 50
+        assert set(answers) <= set(read_answers(tmp_path / "backtest" / "llm_answers.jsonl"))
+        assert len(answers) > 50
 
         said = tradeloom("parity", str(paper))
         assert len(server.received) == asked  # the replay asked nothing
+    # paper on the simulated clock steps the backtest's LLM features bit for bit
+    columns = ["news_llm_sentiment", "news_llm_relevance", "news_llm_count"]
+    batch = pd.read_parquet(tmp_path / "backtest" / "features.parquet").set_index("timestamp")
+    live = pd.read_parquet(paper / "features.parquet").set_index("timestamp")
+    assert live["news_llm_count"].sum() > 100
+    pd.testing.assert_frame_equal(live[columns], batch.loc[live.index, columns], check_exact=True)
     assert "no difference: every bar's probability" in said
     assert "llm_answer_changed" not in said
 
