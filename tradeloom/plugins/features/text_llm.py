@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, raise_collected
 from tradeloom.plugins.features.text import TextFeature, TextFeatureParams, build_text_feature
+from tradeloom.suggestions import did_you_mean
 from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, read_answers, shared_cache_dir
 from tradeloom.text.llm_client import ChatClient
 from tradeloom.text.llm_fields import FieldRange
@@ -137,15 +138,16 @@ def _client(section: dict[str, Any], ctx: BuildContext) -> ChatClient:
     try:
         validated = component.params.model_validate(keys)
     except ValidationError as exc:
-        raise_collected(
-            [
-                ParamError(
-                    ".".join(["client", *(str(part) for part in error["loc"])]),
-                    str(error["msg"]).removeprefix("Value error, "),
-                )
-                for error in exc.errors()
-            ]
-        )
+        raise_collected([_problem(error, component.params) for error in exc.errors()])
         raise AssertionError("unreachable") from None
     client: ChatClient = component.factory(validated, ctx)
     return client
+
+
+def _problem(error: Any, model: type[BaseModel]) -> ParamError:
+    """A client key's error as the loader words a component's (an unknown key: a near miss)."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(["client", *loc])
+    if error["type"] == "extra_forbidden":
+        return ParamError(key, f"unknown key{did_you_mean(loc[-1], model.model_fields)}")
+    return ParamError(key, str(error["msg"]).removeprefix("Value error, "))
