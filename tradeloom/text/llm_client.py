@@ -38,7 +38,11 @@ class CallBounds(Params):
         "evenly (60: one a second).",
     )
     timeout_seconds: float = Field(
-        default=60.0, gt=0, le=3600, description="Seconds one request may take."
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request may wait to connect, to send, and for each part of "
+        "the answer (a stalled server times out; a model streaming slowly does not).",
     )
     max_attempts: int = Field(
         default=4,
