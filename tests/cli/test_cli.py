@@ -40,6 +40,7 @@ from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
 from tradeloom.plugins.manager import BUILTIN_PLUGINS, load_plugins
 from tradeloom.schemas.strategy import iter_sections
 from tradeloom.testing import ExchangeEmulator, bars_closing
+from tradeloom.testing.llm_server import ChatServer
 
 ROOT = Path(__file__).resolve().parents[2]
 Command = Callable[..., subprocess.CompletedProcess[str]]
@@ -90,6 +91,7 @@ BUILT_IN_KINDS = {
     "risk": {"drawdown_halt"},
     "execution": {"simulated"},
     "monitoring": {"rolling_auc"},
+    "llm_client": {"openai_compatible"},
 }
 """Kinds the built-in plugins provide at least (the shipped strategies use them)."""
 
@@ -152,6 +154,13 @@ STRATEGY_PARAMS = [
 RUN_PARAMS = [p for p in STRATEGY_PARAMS if p.values[0] != ROOT / "strategies" / "btc_rf.yaml"]
 """The files `test_every_strategy_file_runs` runs shortened: the default strategy runs
 whole, as the README's first command, in `test_the_default_strategy_runs_unmodified`."""
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ChatServer]:
+    """The chat completions stand-in (`tradeloom.testing.llm_server`), serving a test."""
+    with ChatServer() as server:
+        yield server
 
 
 def _validator(path: Path, request: pytest.FixtureRequest) -> Callable[[str], Any]:
@@ -305,6 +314,14 @@ def test_every_strategy_file_runs(
         return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"
+    asking = [i for i, f in enumerate(doc["features"]) if f["kind"] == "text_llm"]
+    if asking:  # an LLM's features: asked of the stand-in server, nothing shared kept
+        server = request.getfixturevalue("llm_server")
+        for i in asking:
+            overrides += [
+                f"features.{i}.client.base_url={server.base_url}",
+                f"features.{i}.shared_cache=false",
+            ]
 
     proc = tradeloom("run", _rel(path), "--out", out, *[a for o in overrides for a in ("--set", o)])
 
@@ -778,13 +795,14 @@ def _plugin_listing(stdout: str) -> dict[str, tuple[str, set[tuple[str, str, str
     return plugins
 
 
-def test_plugins_lists_the_eight_built_ins_with_their_components() -> None:
+def test_plugins_lists_the_built_ins_with_their_components() -> None:
     proc = tradeloom("plugins")
 
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = _plugin_listing(proc.stdout)
-    assert list(listed)[:8] == list(BUILTIN_PLUGINS)
-    assert len(BUILTIN_PLUGINS) == 8  # the seven layers' and the optional allocation's
+    assert list(listed)[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
+    # the seven layers', the optional allocation's and the LLM clients'
+    assert len(BUILTIN_PLUGINS) == 9
     assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
     # what the shipped strategies use is there; a layer's kinds come from its own plugin
     for layer, kinds in BUILT_IN_KINDS.items():
@@ -808,7 +826,7 @@ def test_schema_is_json_with_every_built_in_kind() -> None:
         options = schema["definitions"][f"component.{layer}"]["oneOf"]
         kinds = {o["title"] for o in options}
         assert kinds == set(registry.kinds(layer)), layer
-        assert kinds >= BUILT_IN_KINDS[layer], layer
+        assert kinds >= BUILT_IN_KINDS.get(layer, set()), layer
 
     jsonschema = pytest.importorskip("jsonschema")
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"  # the editors'

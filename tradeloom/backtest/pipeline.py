@@ -134,6 +134,7 @@ def run_backtest(
     journal_universe(recorder, universe)
     with stage("features"):
         features = universe_features(pipeline, universe)
+    _journal_unscored(recorder, pipeline, universe)
     with stage("model"):
         fitted = fit_universe(pipeline, universe, features)
     n, m = len(universe), len(symbols)
@@ -476,3 +477,12 @@ def check_probabilities(probability: np.ndarray) -> None:
         raise ValueError(
             f"probability must be in [0, 1] or NaN, was {float(probability[t, s])} at bar {t}"
         )
+
+
+def _journal_unscored(recorder: Recorder, pipeline: Pipeline, universe: Universe) -> None:
+    """Journal each document a text feature could not score, with why (never a silent 0)."""
+    from tradeloom.text.run_files import unscored_rows
+
+    documents = {name: d for bars in universe.bars for name, d in bars.documents.items()}
+    for row in unscored_rows(pipeline.features, documents):
+        recorder.record(row)

@@ -58,6 +58,7 @@ from tradeloom.runtime.memory import keep_freed_memory, return_freed_memory
 from tradeloom.runtime.stage_times import stage
 from tradeloom.schemas.config import StrategyConfig
 from tradeloom.schemas.journal import journal_target
+from tradeloom.text.run_files import RUN_FILE, answer_caches, write_run_answers
 
 __all__ = ["RunOutcome", "hold_strategy", "run_key", "run_strategy"]
 
@@ -236,6 +237,9 @@ def _run(
                         write([table.name], write_parquet_tables, run_dir, [table])
                     parquet = parquet_tables(pipeline, result, keep)
                     write([t.name for t in parquet], write_parquet_tables, run_dir, parquet)
+                    caches = answer_caches(pipeline.features)
+                    if caches:  # the LLM answers the text features read
+                        write([RUN_FILE], write_run_answers, run_dir, caches)
                     write(list(events), write_event_tables, run_dir, events)
                     # what the report draws: made by a worker after the tables (or by
                     # this thread, if none has started it by the time they are written)
@@ -368,6 +372,9 @@ def _hold(
 
     written = [Output(("strategy.yaml",), functools.partial(_write_strategy, config=config))]
     written += tables.outputs()
+    caches = answer_caches(pipeline.features)
+    if caches:
+        written.append(Output((RUN_FILE,), functools.partial(write_run_answers, caches=caches)))
     for relative, files in models:
         written.append(Output((relative,), functools.partial(_write_models, relative, files)))
     return HeldRun(

@@ -70,6 +70,7 @@ from tradeloom.diagnostics.parity_result import (
     parse_tolerances,
     write_parity,
 )
+from tradeloom.diagnostics.parity_text import LLM_CAUSE, llm_answer_changes
 from tradeloom.errors import UserError
 from tradeloom.files.writing import OutputFolder
 
@@ -132,7 +133,8 @@ def parity(
     folder = OutputFolder(run_dir / "parity" if out is None else out, option=option)
     reference = replay(journal, folder)
     if revision is None:
-        return _by_strategy(journal, _compare(run_dir, journal, reference, limits))
+        result = _compare(run_dir, journal, reference, limits)
+        return _by_strategy(journal, _with_answers(result, run_dir, limits))
     on_history = reference  # no bar revised: the same replay
     if revision.revised:
         on_history = replay(dataclasses.replace(journal, live=revision.live), folder, "revised")
@@ -143,7 +145,36 @@ def parity(
         "fields_revised": len(revision.revised),
         "replay_on_data": str(on_history),
     }
-    return _by_strategy(journal, result)
+    return _by_strategy(journal, _with_answers(result, run_dir, limits))
+
+
+def _with_answers(result: ParityResult, run_dir: Path, limits: Mapping[str, float]) -> ParityResult:
+    """Name each LLM answer the run read that a backtest reads otherwise
+    (`tradeloom.diagnostics.parity_text`): a cause of its own, counted, with no P&L of
+    its own (the replay trades on the run's probabilities, not its features)."""
+    changes = llm_answer_changes(run_dir)
+    if not changes:
+        return result
+    limit = limits.get(LLM_CAUSE, math.inf)
+    row = pd.DataFrame(
+        [{"count": len(changes), "pnl": 0.0, "limit": limit, "within": True}],
+        index=pd.Index([LLM_CAUSE], name="cause"),
+    )
+    causes = pd.concat([result.causes, row]) if len(result.causes) else row
+    summary = dict(result.summary)
+    summary["causes"] = {
+        **summary["causes"],
+        LLM_CAUSE: {
+            "count": len(changes),
+            "pnl": 0.0,
+            "limit": None if math.isinf(limit) else limit,
+            "within": True,
+        },
+    }
+    summary["llm_answers"] = [
+        {"key": c.key, "how": c.how, "run": c.run, "backtest": c.backtest} for c in changes
+    ]
+    return dataclasses.replace(result, causes=causes, summary=summary)
 
 
 def _by_strategy(journal: ParityJournal, result: ParityResult) -> ParityResult:

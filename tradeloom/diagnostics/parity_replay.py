@@ -17,6 +17,7 @@ import yaml
 
 from tradeloom.diagnostics.parity_journal import ParityJournal
 from tradeloom.diagnostics.parity_portfolio import book_rows, run_replay
+from tradeloom.diagnostics.parity_text import replay_text_features
 from tradeloom.errors import UserError
 from tradeloom.files.reading import require_regular
 from tradeloom.files.writing import OutputFolder
@@ -90,6 +91,8 @@ def _replay_document(
     # challengers never trade (their shadows decide nothing the run did), and a promotion
     # is in the journaled probabilities: the replay has none to check or run
     document.pop("challengers", None)
+    # an LLM's answers: the run's, no model asked (`tradeloom.diagnostics.parity_text`)
+    replay_text_features(document, journal.path.parent, Path(journal.source))
     return document
 
 

@@ -40,6 +40,9 @@ CAUSES: dict[str, str] = {
     "data_revised": "a bar the run saw differs from the history given later (--data): the "
     "replay on the run's bars against the replay on the history's",
     "knock_on": "a size or decision that follows an equity or position already apart",
+    "llm_answer_changed": "an LLM's answer the run read differs from the one a backtest reads "
+    "(the shared answers' cache): the same question answered otherwise, or asked live and "
+    "never by the backtest",
     "unexplained": "a difference no journaled fact explains",
 }
 """Every cause a difference is attributed to, with what it means."""
@@ -193,6 +196,14 @@ def format_parity(result: ParityResult, run_dir: Path) -> str:
         for name, by in [*shares.items(), *s["by_venue"].items()]:  # a universe's, a router's
             shown = ", ".join(f"{c} {v:+,.2f}" for c, v in by.items()) or "no difference"
             lines.append(f"  {name}: {shown}")
+    answers = s.get("llm_answers")
+    if answers:  # `tradeloom.diagnostics.parity_text`
+        changed = sum(a["how"] == "changed" for a in answers)
+        lines.append(
+            f"llm_answer_changed: {len(answers)} LLM answers the run read are not a backtest's "
+            f"({changed} answered otherwise, {len(answers) - changed} absent from the shared "
+            "cache); parity.json lists them"
+        )
     if result.passed:
         lines.append("parity: every difference explained and within its tolerance")
     else:

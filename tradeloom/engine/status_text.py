@@ -11,6 +11,7 @@ from tradeloom.engine.status_values import AllocationStatus, RunStatus
 from tradeloom.journal.events import (
     ChallengerFailed,
     ConfigReloadRefused,
+    DocumentUnscored,
     FillRefused,
     HaltEvent,
     ModelSwapRefused,
@@ -260,6 +261,12 @@ _ERROR_LINES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = dispat
             lambda row: f"challenger {row['challenger']} dropped: {row['message']}",
         ),
         StopFellBack: ("timestamp", _stop_fallback),
+        DocumentUnscored: (
+            "visible",
+            lambda row: (
+                f"{row['feature']}: document {row['document_id']} unscored: {row['reason']}"
+            ),
+        ),
     },
     "status_error",
 )

@@ -36,9 +36,12 @@ Layer = Literal[
     "risk",
     "execution",
     "monitoring",
+    "llm_client",
 ]
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk
-layer; ``allocation`` is optional in a strategy (target weights of the universe)."""
+layer; ``allocation`` is optional in a strategy (target weights of the universe).
+``llm_client`` is no section of its own: a text feature that asks a model names one
+inside it (``client: {kind: openai_compatible, ...}``)."""
 
 LAYERS: tuple[str, ...] = get_args(Layer)
 """Every `Layer`, in the order of a strategy file."""

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tradeloom.plugins.risk",
     "tradeloom.plugins.execution",
     "tradeloom.plugins.monitoring",
+    "tradeloom.plugins.llm_client",
 )
 
 

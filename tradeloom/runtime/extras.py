@@ -30,6 +30,7 @@ EXTRAS: dict[str, str] = {
     "skl2onnx": "onnx",
     "onnxmltools": "onnx",
     "mlflow": "mlflow",
+    "httpx2": "text",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

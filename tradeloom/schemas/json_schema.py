@@ -74,8 +74,9 @@ def strategy_json_schema(registry: Registry) -> dict[str, Any]:
     defs.pop("strategy.ComponentSection", None)
     schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, **top, "$defs": defs}
 
-    used = {*SINGLE_SECTIONS.values(), *LIST_SECTIONS.values()}
-    layers = [layer for layer in LAYERS if layer in used]
+    # every layer, a section's or one named inside a component (llm_client), has its
+    # definition: an editor checks ``features.N.client`` against it
+    layers = list(LAYERS)
     models: list[tuple[type[BaseModel], Any]] = [
         (entry.component.params, "validation")
         for layer in layers

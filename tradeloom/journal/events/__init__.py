@@ -18,9 +18,10 @@ else (mappings, lists, a strategy document) as a JSON column. The header values
 The families, each a module: the run (`run`), the engine's decisions (`decisions`),
 monitoring and models (`models`), what changes how a live run trades (`control`), a live
 run's venue and its restart (`venues`), allocation (`allocation`), a model's lifecycle
-(`lifecycle`); the base, the registry and who reads each kind: `base`. The families are
-imported here in the order the journal's tables are made, so `KINDS` holds every kind
-(in one order) whichever of them is imported first.
+(`lifecycle`), the documents a text feature could not score (`documents`); the base, the
+registry and who reads each kind: `base`. The families are imported here in the order
+the journal's tables are made, so `KINDS` holds every kind (in one order) whichever of
+them is imported first.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 # isort: off
 # the families in the order their tables are made: `KINDS` is that order
 from tradeloom.journal.events import base, run, decisions, models, control, venues
-from tradeloom.journal.events import allocation, lifecycle
+from tradeloom.journal.events import allocation, lifecycle, documents
 from tradeloom.journal.events.base import *  # noqa: F403
 from tradeloom.journal.events.run import *  # noqa: F403
 from tradeloom.journal.events.decisions import *  # noqa: F403
@@ -39,6 +40,7 @@ from tradeloom.journal.events.control import *  # noqa: F403
 from tradeloom.journal.events.venues import *  # noqa: F403
 from tradeloom.journal.events.allocation import *  # noqa: F403
 from tradeloom.journal.events.lifecycle import *  # noqa: F403
+from tradeloom.journal.events.documents import *  # noqa: F403
 
 # isort: on
 
@@ -51,6 +53,7 @@ __all__ = [  # and ``NO_TIME``, read on first use (`__getattr__`)
     *venues.__all__,
     *allocation.__all__,
     *lifecycle.__all__,
+    *documents.__all__,
 ]
 
 

@@ -28,6 +28,7 @@ from tradeloom.live.lifecycle.challenger_stages import (
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.reload_stage import HotReloadStage
 from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
+from tradeloom.live.lifecycle.text_stage import TextAnswers
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def build_stages(
                 shared=shared,
             ),
         ]
+    stages.append(TextAnswers(files, link, markets))
     if files.config.live.parity is not None:
         parity_check = options.parity_check
         if parity_check is None:

@@ -213,6 +213,15 @@ def tradeloom_components() -> list[Component]:
         ),
         LazyComponent(
             layer="features",
+            kind="text_llm",
+            module="tradeloom.plugins.features.text_llm",
+            params="TextLlmParams",
+            factory="build_text_llm",
+            summary="Documents of a text source put to an LLM (a prompt file, declared numeric "
+            "fields, answers cached), aggregated per bar -> {name}_{field}, {name}_count",
+        ),
+        LazyComponent(
+            layer="features",
             kind="spread_bps",
             module="tradeloom.plugins.features.book",
             params="SpreadBpsParams",

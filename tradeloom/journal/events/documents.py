@@ -1,0 +1,34 @@
+"""Text: a document a scorer could not turn into numbers.
+
+One frozen dataclass per kind (`tradeloom.journal.events`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tradeloom.journal.events.base import Event, kind
+from tradeloom.runtime.lazy import pandas as pd
+
+__all__ = ["DocumentUnscored"]
+
+
+@kind("document_unscored", read_by=("status_error",))
+@dataclass(frozen=True, kw_only=True)
+class DocumentUnscored(Event):
+    """A document's scores are NaN: the model gave no answer, or one that did not parse.
+
+    Never a silent zero: the feature's values at the bars that see the document leave
+    it out, and this row says why.
+
+    Attributes:
+        feature: The text feature that asked (its column prefix).
+        document_id: The document's id in its source.
+        visible: When the document became visible (UTC).
+        reason: Why it has no scores, in one line (``timeout after 30 s``,
+            ``answer not JSON: 'Sure! ...'``, ``sentiment: 1.5 above max 1``).
+    """
+
+    feature: str
+    document_id: str
+    visible: pd.Timestamp
+    reason: str

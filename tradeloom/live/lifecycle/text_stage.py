@@ -1,0 +1,59 @@
+"""What a paper or live run keeps of its text features at each tick: the LLM answers it
+read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares),
+and a ``document_unscored`` row for each document a feature could not score.
+
+A stage like any (`tradeloom.live.tick.services.Stage`): after the tick's commit, once
+bars were processed; and when the run stops."""
+
+from __future__ import annotations
+
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.plugins.protocols import LiveDocuments
+from tradeloom.text.run_files import answer_caches, unscored_rows, write_run_answers
+
+__all__ = ["TextAnswers"]
+
+
+class TextAnswers(Stage):
+    """Keep the text features' answers with the run and journal what they left unscored.
+
+    Args:
+        files, link, markets: The run's services.
+    """
+
+    def __init__(self, files: RunFiles, link: JournalLink, markets: Markets) -> None:
+        self.files, self.link, self.markets = files, link, markets
+        self._kept = -1
+        self._told: set[tuple[str, str]] = set()
+
+    def after_tick(self, processed: int) -> bool:
+        """Write the answers read so far (when more were) and journal new unscored ones."""
+        if not processed:
+            return False
+        return self._keep()
+
+    def close(self) -> None:
+        """Keep what the last tick read."""
+        self._keep()
+
+    def _keep(self) -> bool:
+        features = self.markets.p.features  # a hot reload's, once swapped
+        caches = answer_caches(features)
+        used = sum(len(cache.used) for cache in caches)
+        if caches and used != self._kept:
+            write_run_answers(self.files.run_dir, caches)
+            self._kept = used
+        if not any(getattr(f, "reasons", None) for f in features):
+            return False  # (most runs: no text feature, or every document scored)
+        data = self.markets.p.data
+        feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
+        documents = {name: feed.documents() for name, feed in feeds.items()}
+        journaled = False
+        for row in unscored_rows(features, documents):
+            key = (row.feature, row.document_id)
+            if key in self._told:
+                continue
+            self._told.add(key)
+            self.link.recorder_or_fail.record(row)
+            journaled = True
+        return journaled

@@ -1,0 +1,167 @@
+"""A `DocumentScorer` that asks an LLM: each document put in the user's prompt, the
+answer parsed into the declared fields, every answer kept in the cache.
+
+The scorer reads the cache first (the run's answers, then the shared folder) and asks
+the model only for what is not there, within the client's bounds; a rerun asks
+nothing. With calls off (a replay: ``tradeloom parity``) a document whose answer is
+not cached is NaN with that reason, never asked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.runtime.lazy import numpy as np
+from tradeloom.text.llm_cache import AnswerCache, CachedAnswer, request_key
+from tradeloom.text.llm_calls import call_all
+from tradeloom.text.llm_client import ChatClient, ChatRequest
+from tradeloom.text.llm_fields import FieldRange, answer_schema, parse_answer
+from tradeloom.text.scoring import DocumentScores
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tradeloom.text.documents import Documents
+    from tradeloom.text.llm_prompt import PromptTemplate
+
+__all__ = ["NOT_CACHED", "LlmScorer", "default_system"]
+
+NOT_CACHED = "no cached answer, and this run asks the model nothing (calls: off)"
+"""The reason of a document a replay found no answer for."""
+
+
+def default_system(fields: Mapping[str, FieldRange]) -> str:
+    """Return the system message used where the strategy gives none."""
+    listed = ", ".join(f'"{name}" ({spec.min:g} to {spec.max:g})' for name, spec in fields.items())
+    return f"Answer with one JSON object and nothing else, with these numbers: {listed}."
+
+
+class LlmScorer:
+    """Score documents by asking a model through a `ChatClient`.
+
+    Args:
+        client: Sends one request; its bounds apply to every call.
+        prompt: The user's prompt, rendered per document.
+        fields: The numbers asked for, in column order, with their ranges.
+        cache: Where answers are read first and kept.
+        system: The system message (`default_system` where None).
+        calls: False to ask nothing (a replay): an answer not cached is NaN.
+
+    Attributes:
+        calls_made: Requests whose answers were not cached (each may have taken several
+            attempts), over this scorer's life.
+    """
+
+    def __init__(
+        self,
+        client: ChatClient,
+        prompt: PromptTemplate,
+        fields: Mapping[str, FieldRange],
+        cache: AnswerCache,
+        *,
+        system: str | None = None,
+        calls: bool = True,
+    ) -> None:
+        if not fields:
+            raise ValueError("LlmScorer needs at least one field")
+        self._client = client
+        self._prompt = prompt
+        self._fields = dict(fields)
+        self._cache = cache
+        self._system = default_system(self._fields) if system is None else system
+        self._schema = answer_schema(self._fields)
+        self._calls = calls
+        self.calls_made = 0
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The declared fields, in column order."""
+        return tuple(self._fields)
+
+    @property
+    def identity(self) -> str:
+        """The client's identity, the prompt's and system message's hashes, the fields."""
+        described = {
+            "client": self._client.identity,
+            "prompt_sha256": self._prompt.digest,
+            "system": self._system,
+            "fields": {name: [spec.min, spec.max] for name, spec in self._fields.items()},
+        }
+        return "llm " + json.dumps(described, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def knowledge_cutoff(self) -> pd.Timestamp | None:
+        """The client's model's declared cutoff."""
+        return self._client.knowledge_cutoff
+
+    @property
+    def cache(self) -> AnswerCache:
+        """The answers read and kept (the run's file is written from it)."""
+        return self._cache
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def request(self, documents: Documents, row: int) -> dict[str, Any]:
+        """Return the request (as hashed for the cache) for document ``row``."""
+        messages = [["user", self._prompt.render(documents, row, self._fields)]]
+        if self._system:
+            messages.insert(0, ["system", self._system])
+        return {
+            "client": dict(self._client.identity),
+            "messages": messages,
+            "answer_schema": self._schema,
+        }
+
+    def score(self, documents: Documents) -> DocumentScores:
+        """Score every document: cached answers read, the others asked for.
+
+        Raises:
+            CorruptCache: A cached answer fails its check.
+        """
+        requests = [self.request(documents, row) for row in range(len(documents))]
+        keys = [request_key(r) for r in requests]
+        answers: dict[str, str] = {}
+        failures: dict[str, str] = {}
+        missing: dict[str, dict[str, Any]] = {}
+        for key, request in zip(keys, requests, strict=True):
+            if key in answers or key in missing:
+                continue
+            cached = self._cache.get(key)
+            if cached is not None:
+                answers[key] = cached.answer
+            else:
+                missing[key] = request
+        if missing and not self._calls:
+            failures.update(dict.fromkeys(missing, NOT_CACHED))
+        elif missing:
+            asked = list(missing)
+            chats = [
+                ChatRequest(
+                    tuple((role, content) for role, content in missing[key]["messages"]),
+                    self._schema,
+                )
+                for key in asked
+            ]
+            self.calls_made += len(chats)
+            for outcome in call_all(self._client, chats):
+                key = asked[outcome.index]
+                if outcome.answer is None:
+                    failures[key] = outcome.reason
+                    continue
+                answers[key] = outcome.answer
+                self._cache.put(CachedAnswer(key, missing[key], outcome.answer))
+        values = np.full((len(documents), len(self._fields)), np.nan)
+        reasons: list[str] = []
+        for row, key in enumerate(keys):
+            if key in failures:
+                reasons.append(failures[key])
+                continue
+            parsed, reason = parse_answer(answers[key], self._fields)
+            if parsed is not None:
+                values[row] = parsed
+            reasons.append(reason)
+        return DocumentScores(values, tuple(reasons))

@@ -1,0 +1,72 @@
+"""What a run keeps of its text features: the LLM answers it read (the run's file) and a
+journal row for each document left unscored.
+
+The runner knows no feature kind: a feature that scored documents has ``reasons`` (why
+each unscored document by id, `tradeloom.plugins.features.text.TextFeature`) and its
+scorer; a scorer that keeps answers has a ``cache`` (`tradeloom.text.llm_cache.AnswerCache`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradeloom.journal.events.documents import DocumentUnscored
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, CachedAnswer, write_answers
+
+if TYPE_CHECKING:
+    from tradeloom.text.documents import Documents
+
+__all__ = ["RUN_FILE", "answer_caches", "unscored_rows", "write_run_answers"]
+
+
+def answer_caches(features: Iterable[Any]) -> list[AnswerCache]:
+    """Return the answer caches of the features whose scorer keeps one."""
+    found = []
+    for feature in features:
+        cache = getattr(getattr(feature, "scorer", None), "cache", None)
+        if isinstance(cache, AnswerCache):
+            found.append(cache)
+    return found
+
+
+def write_run_answers(run_dir: Path, caches: Iterable[AnswerCache]) -> None:
+    """Write the answers the caches' scorers read into ``run_dir``/`RUN_FILE`."""
+    merged: dict[str, CachedAnswer] = {}
+    for cache in caches:
+        for key, answer in cache.used.items():
+            merged.setdefault(key, answer)
+    write_answers(run_dir / RUN_FILE, merged.values())
+
+
+def unscored_rows(
+    features: Iterable[Any], documents: Mapping[str, Documents]
+) -> list[DocumentUnscored]:
+    """Return a `DocumentUnscored` for each document a text feature could not score.
+
+    Args:
+        features: The run's features (those without ``reasons`` are not text features).
+        documents: The text sources by name (the bars' ``documents``).
+    """
+    rows: list[DocumentUnscored] = []
+    for feature in features:
+        reasons: Mapping[str, str] | None = getattr(feature, "reasons", None)
+        if not reasons:
+            continue
+        source = documents.get(getattr(feature, "of", ""))
+        visible: dict[str, int] = {}
+        if source is not None:
+            visible = dict(zip(source.ids, source.visible_ns.tolist(), strict=True))
+        for document_id, reason in reasons.items():
+            at = visible.get(document_id)
+            rows.append(
+                DocumentUnscored(
+                    feature=str(getattr(feature, "prefix", "")),
+                    document_id=document_id,
+                    visible=pd.NaT if at is None else pd.Timestamp(at, tz="UTC"),
+                    reason=reason,
+                )
+            )
+    return rows
