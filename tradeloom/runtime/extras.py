@@ -30,6 +30,7 @@ EXTRAS: dict[str, str] = {
     "skl2onnx": "onnx",
     "onnxmltools": "onnx",
     "mlflow": "mlflow",
+    "wordllama": "text",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 
