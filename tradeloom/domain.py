@@ -18,6 +18,8 @@ from tradeloom.time.calendars import CRYPTO, TradingCalendar
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from tradeloom.text.documents import Documents
+
 __all__ = [
     "OHLCV",
     "Absence",
@@ -82,6 +84,9 @@ class Bars:
         gaps: Issues kept as they are (gaps cannot be repaired by dropping rows).
         calendar: When the market trades (`tradeloom.time.calendars`): closures are not gaps,
             and metrics are annualized over its year.
+        documents: The text sources of ``data.auxiliary`` (kind ``text``) by name: every
+            document of each, whatever symbol it is about (a text feature picks those its
+            symbol sees, and those visible at each bar's close); empty: none declared.
     """
 
     frame: pd.DataFrame
@@ -91,6 +96,7 @@ class Bars:
     repaired: tuple[DataIssue, ...] = ()
     gaps: tuple[DataIssue, ...] = ()
     calendar: TradingCalendar = CRYPTO
+    documents: Mapping[str, Documents] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.frame)

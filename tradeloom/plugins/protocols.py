@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
+    from tradeloom.text.documents import DocumentFeed
 
 __all__ = [
     "AuxiliaryData",
@@ -66,6 +67,7 @@ __all__ = [
     "LabelHorizon",
     "LiveAnomalyGate",
     "LiveAuxiliaryFeed",
+    "LiveDocuments",
     "LiveFeed",
     "LiveModel",
     "LiveTrainer",
@@ -921,6 +923,16 @@ class LiveAuxiliaryFeed(Protocol):
 
     def live_auxiliary(self, symbol: str) -> AsOfRows | None:
         """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
+        ...
+
+
+@runtime_checkable
+class LiveDocuments(Protocol):
+    """A live data source that reads its text sources (``data.auxiliary`` kind ``text``)
+    as they grow, for the text features' per-bar drivers."""
+
+    def live_documents(self) -> Mapping[str, DocumentFeed]:
+        """Return each text source by name, read again as it grows (empty: none)."""
         ...
 
 

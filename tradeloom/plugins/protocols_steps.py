@@ -22,11 +22,13 @@ from tradeloom.domain import OHLCV, Bar, Bars
 from tradeloom.plugins.protocols import Feature
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.text.documents import DocumentFeed, Documents
 from tradeloom.time.calendars import CRYPTO, TradingCalendar
 
 __all__ = [
     "CloseStep",
     "ComputeStep",
+    "DocumentFeed",
     "FeatureStep",
     "FeatureStepper",
     "LiveRows",
@@ -63,6 +65,16 @@ class LiveRows(Protocol):
 
 
 @dataclass(frozen=True)
+class _Fixed:
+    """The documents a backtest loaded, as a feed (they do not grow)."""
+
+    held: Documents
+
+    def documents(self) -> Documents:
+        return self.held
+
+
+@dataclass(frozen=True)
 class StepContext:
     """What a per-bar driver knows about the bars it will be fed.
 
@@ -80,6 +92,9 @@ class StepContext:
             only once the stepped bar has closed it. None: none loaded.
         calendar: The market's trading calendar: its sessions and local time (``vwap``,
             ``time_features``).
+        documents: The text sources (``data.auxiliary`` of kind ``text``) by name, for a
+            text feature (`tradeloom.plugins.features.text`): the loaded documents in a
+            backtest, a feed that grows in a paper or live run. None: none.
     """
 
     symbol: str
@@ -89,6 +104,7 @@ class StepContext:
     live_rows: LiveRows | None = field(default=None, compare=False, repr=False)
     informative: Mapping[str, Bars] | None = field(default=None, compare=False, repr=False)
     calendar: TradingCalendar = field(default=CRYPTO, compare=False, repr=False)
+    documents: Mapping[str, DocumentFeed] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, bars: Bars, informative: Mapping[str, Bars] | None = None) -> StepContext:
@@ -103,6 +119,7 @@ class StepContext:
             extra,
             informative=informative,
             calendar=bars.calendar,
+            documents={name: _Fixed(docs) for name, docs in bars.documents.items()} or None,
         )
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["Documents"]
+__all__ = ["DocumentFeed", "Documents"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,3 +70,34 @@ class Documents:
             sources=tuple(self.sources[r] for r in picked),
             symbols=tuple(self.symbols[r] for r in picked),
         )
+
+    @classmethod
+    def empty(cls) -> Documents:
+        """Return no documents."""
+        return cls((), np.empty(0, np.int64), np.empty(0, np.int64), (), (), (), ())
+
+    def visible_by(self, time_ns: int) -> Documents:
+        """Return the documents visible at or before ``time_ns`` (what was known then)."""
+        stop = int(np.searchsorted(self.visible_ns, time_ns, side="right"))
+        return self if stop == len(self) else self.take(np.arange(stop))
+
+    def rows_about(self, symbol: str | None) -> npt.NDArray[np.intp]:
+        """Return the rows ``symbol`` sees: those about it and those about the whole market
+        (``symbols == ()``), in order; ``None``: every row."""
+        if symbol is None:
+            return np.arange(len(self))
+        return np.array(
+            [i for i, about in enumerate(self.symbols) if not about or symbol in about],
+            dtype=np.intp,
+        )
+
+
+@runtime_checkable
+class DocumentFeed(Protocol):
+    """A text source's documents as a paper or live run knows them, growing as it runs."""
+
+    def documents(self) -> Documents:
+        """Return every document known now (read again if the source has grown), sorted
+        by ``visible_ns`` as `Documents` are; a text feature keeps those visible at each
+        bar's close."""
+        ...

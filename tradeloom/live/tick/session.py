@@ -71,6 +71,7 @@ from tradeloom.live.tick.row_windows import RowWindows
 from tradeloom.plugins.protocols import (
     CrossSectionalFeature,
     LiveAnomalyGate,
+    LiveDocuments,
     LiveModel,
     LiveTrainer,
     Model,
@@ -216,6 +217,9 @@ class LiveSession:
         self._crossing = [f for f in pipeline.features if isinstance(f, CrossSectionalFeature)]
         self._width = len(history.columns) - sum(len(f.columns()) for f in self._crossing)
         rows = live_rows or {}
+        # text sources: one feed per source, read again as it grows, shared by the symbols
+        data = pipeline.data
+        documents = dict(data.live_documents()) if isinstance(data, LiveDocuments) else {}
         self.steppers = [
             FeatureStepper(
                 self._own,
@@ -225,6 +229,7 @@ class LiveSession:
                     history.timeframe_seconds,
                     live_rows=rows.get(s),
                     calendar=history.calendar,
+                    documents=documents or None,
                 ),
             )
             for s in symbols

@@ -21,8 +21,9 @@ publication is found.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -32,10 +33,12 @@ from tradeloom.domain import OHLCV, AuxiliarySeries, Bars
 from tradeloom.errors import DataError
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.text_source import DocumentFile, TextColumns, read_documents
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.text.documents import Documents
 from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
@@ -81,10 +84,11 @@ class AuxiliaryParams(Params):
         description="The series' name: the column of the bars it is joined to, and what a "
         "series feature's of: names (letters, digits and _)."
     )
-    kind: Literal["file", "funding_rate"] = Field(
+    kind: Literal["file", "funding_rate", "text"] = Field(
         description="file: a timestamped CSV or Parquet file; funding_rate: the exchange's "
         "funding rate history of each symbol (data kind ccxt; kind synthetic simulates "
-        "one, every 8 hours)."
+        "one, every 8 hours); text: documents (news, posts) from a CSV, JSON Lines or "
+        "Parquet file, for the text features (of: this name)."
     )
     available_after: str = Field(
         description="Required: how long after its timestamp a value is published, such as "
@@ -108,7 +112,32 @@ class AuxiliaryParams(Params):
     symbol_column: str | None = Field(
         default=None,
         description="kind file: a column naming each row's symbol, for a series per symbol; "
-        "omitted: one series for every symbol.",
+        "omitted: one series for every symbol. kind text: the symbol(s) each document is "
+        "about (several separated by |, a list in JSON Lines; empty: the whole market).",
+    )
+    text_column: str = Field(
+        default="text", min_length=1, description="kind text: the column of each document's text."
+    )
+    title_column: str | None = Field(
+        default=None, description="kind text: a column of titles (optional)."
+    )
+    source_column: str | None = Field(
+        default=None, description="kind text: a column naming each document's feed (optional)."
+    )
+    id_column: str | None = Field(
+        default=None,
+        description="kind text: a column of unique ids; omitted: each row's place in the file.",
+    )
+    published_column: str | None = Field(
+        default=None,
+        description="kind text: a column of publication times; a document is visible at its "
+        "publication time plus available_after (omitted: its timestamp plus available_after).",
+    )
+    max_chars: int = Field(
+        default=20_000,
+        ge=1,
+        le=10_000_000,
+        description="kind text: the longest text allowed (characters, after normalisation).",
     )
 
     @field_validator("name")
@@ -132,8 +161,13 @@ class AuxiliaryParams(Params):
     @model_validator(mode="after")
     def _check_kind(self) -> AuxiliaryParams:
         file_keys = ("path", "column", "symbol_column")
-        if self.kind == "file" and self.path is None:
-            raise ValueError("kind file needs path: the file holding the series")
+        if self.kind in ("file", "text") and self.path is None:
+            raise ValueError(f"kind {self.kind} needs path: the file holding the series")
+        given = [k for k in _TEXT_KEYS if k in self.model_fields_set]
+        if self.kind != "text" and given:
+            raise ValueError(f"{', '.join(given)}: for kind text only; remove them")
+        if self.kind == "text" and "column" in self.model_fields_set:
+            raise ValueError("kind text reads text_column, not column; rename the key")
         if self.kind == "funding_rate":
             given = [k for k in (*file_keys, "timestamp_column") if k in self.model_fields_set]
             if given:
@@ -146,6 +180,16 @@ class AuxiliaryParams(Params):
     def delay_seconds(self) -> int:
         """``available_after`` in seconds."""
         return parse_delay(self.available_after)
+
+
+_TEXT_KEYS = (
+    "text_column",
+    "title_column",
+    "source_column",
+    "id_column",
+    "published_column",
+    "max_chars",
+)
 
 
 class AuxiliaryColumns(Protocol):
@@ -186,9 +230,33 @@ class Auxiliary:
         return bool(self.items) or self.book is not None
 
     def names(self) -> set[str]:
-        """Return the columns the series become in each symbol's bars."""
-        names = {item.name for item in self.items}
+        """Return the columns the series become in each symbol's bars (text sources
+        become none: their documents ride beside the bars, `Bars.documents`)."""
+        names = {item.name for item in self.items if item.kind != "text"}
         return names | self.book.names() if self.book is not None else names
+
+    def text_names(self) -> tuple[str, ...]:
+        """Return the names of the text sources (kind ``text``), in order."""
+        return tuple(item.name for item in self.items if item.kind == "text")
+
+    def documents(self) -> dict[str, Documents]:
+        """Read every text source (kind ``text``), by name.
+
+        Raises:
+            DataError: A file cannot be read or fails validation.
+        """
+        return {name: feed.documents() for name, feed in self.document_files().items()}
+
+    def document_files(self) -> dict[str, DocumentFile]:
+        """Return every text source as a file a paper or live run reads as it grows."""
+        out: dict[str, DocumentFile] = {}
+        for position, (item, path) in enumerate(zip(self.items, self.paths, strict=True)):
+            if item.kind == "text":
+                assert path is not None
+                out[item.name] = DocumentFile(
+                    partial(_read_text, item, path, position, self.policy), path
+                )
+        return out
 
     def load(
         self, symbols: Sequence[str], funding: FundingFetcher | None = None
@@ -203,6 +271,8 @@ class Auxiliary:
         for position, (item, path) in enumerate(zip(self.items, self.paths, strict=True)):
             label = f"data.auxiliary.{position} ({item.name})"
             delay = item.delay_seconds * 1_000_000_000
+            if item.kind == "text":
+                continue  # documents, not a series: `documents`
             if item.kind == "funding_rate":
                 if funding is None:  # refused when built; kept for a direct caller
                     raise DataError(f"{label}: funding rates come from an exchange")
@@ -265,16 +335,24 @@ def build_auxiliary(
     return Auxiliary(tuple(items), tuple(paths), policy, book)
 
 
-def join_asof(bars: Bars, series: Sequence[AuxiliarySeries]) -> Bars:
-    """Return ``bars`` with a column per series that applies to its symbol.
+def join_asof(
+    bars: Bars,
+    series: Sequence[AuxiliarySeries],
+    documents: Mapping[str, Documents] | None = None,
+) -> Bars:
+    """Return ``bars`` with a column per series that applies to its symbol, and the text
+    sources' ``documents`` beside them (`Bars.documents`).
 
     Bar i (open time o) gets the value of the latest time x with
     ``x + delay <= o + timeframe`` (its close, when its decision is made); NaN when
-    no value is published yet.
+    no value is published yet. Documents are kept whole: a text feature takes those
+    visible at each bar's close (`tradeloom.plugins.features.text`).
 
     Raises:
         DataError: A series' name is a column the bars already have.
     """
+    if documents:
+        bars = replace(bars, documents={**bars.documents, **documents})
     wanted = [s for s in series if s.applies_to(bars.symbol)]
     if not wanted:
         return bars
@@ -348,16 +426,43 @@ class AsOfRows:
 
 def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int) -> Bars:
     """Return ``bars`` with every series' column rebuilt from what was published by the
-    decision time of bar ``cut`` (`check_lookahead`'s altered histories)."""
-    wanted = [s for s in series if s.applies_to(bars.symbol)]
-    if not wanted or cut >= len(bars):
+    decision time of bar ``cut``, and only the documents visible by then
+    (`check_lookahead`'s altered histories)."""
+    if cut >= len(bars):
         return bars
     known_ns = int(bars.frame.index[cut].value) + bars.timeframe_seconds * 1_000_000_000
+    if bars.documents:
+        known = {name: docs.visible_by(known_ns) for name, docs in bars.documents.items()}
+        bars = replace(bars, documents=known)
+    wanted = [s for s in series if s.applies_to(bars.symbol)]
+    if not wanted:
+        return bars
     stripped = replace(bars, frame=bars.frame.drop(columns=[s.name for s in wanted]))
     return join_asof(stripped, [s.published_by(known_ns) for s in wanted])
 
 
 # --- files -------------------------------------------------------------------------------
+
+
+def _read_text(
+    item: AuxiliaryParams, path: Path, position: int, policy: ValidationPolicy
+) -> Documents:
+    return read_documents(
+        path,
+        label=f"data.auxiliary.{position} ({item.name})",
+        delay_ns=item.delay_seconds * 1_000_000_000,
+        columns=TextColumns(
+            timestamp=item.timestamp_column,
+            text=item.text_column,
+            title=item.title_column,
+            source=item.source_column,
+            symbols=item.symbol_column,
+            id=item.id_column,
+            published=item.published_column,
+        ),
+        max_chars=item.max_chars,
+        policy=policy,
+    )
 
 
 def _read_file(

@@ -36,6 +36,7 @@ from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_join
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.order_book import OrderBookInput
 from tradeloom.plugins.data.retry_policy import RetryParams
+from tradeloom.plugins.data.text_source import DocumentFile
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
@@ -362,7 +363,7 @@ class CcxtSource:
         bars = self._bars()
         if not self.auxiliary:
             return bars
-        return join_asof(bars, self.auxiliary_series())
+        return join_asof(bars, self.auxiliary_series(), self.auxiliary.documents())
 
     def load_universe(self) -> Universe:
         """Return every symbol's validated bars on one clock, each fetched and cached.
@@ -375,7 +376,8 @@ class CcxtSource:
             return universe_of([self.load()])
         bars = [self._for(symbol)._bars() for symbol in self.params.symbols]
         series = self.auxiliary_series() if self.auxiliary else ()
-        return universe_of([join_asof(b, series) for b in bars])
+        documents = self.auxiliary.documents()
+        return universe_of([join_asof(b, series, documents) for b in bars])
 
     def informative_refusal(self, symbol: str) -> str | None:
         """Return None: any market of the exchange is fetched as the traded one is (a
@@ -420,6 +422,11 @@ class CcxtSource:
             self.feed.sleep,
         )
         return self.auxiliary.load(symbols, rates.series)
+
+    def live_documents(self) -> dict[str, DocumentFile]:
+        """Return its text sources (``auxiliary`` kind ``text``) for a paper or live run,
+        each read again when its file has grown (`tradeloom.plugins.protocols.LiveDocuments`)."""
+        return self.auxiliary.document_files()
 
     def live_auxiliary(self, symbol: str) -> AsOfRows | None:
         """Return ``symbol``'s auxiliary series for a paper or live run (None: none declared):

@@ -212,7 +212,7 @@ class FileSource:
             bars = self._from_long(raw, rows, [symbol])[0]
         if not self.auxiliary:
             return bars
-        return join_asof(bars, self.auxiliary.load([symbol]))
+        return join_asof(bars, self.auxiliary.load([symbol]), self.auxiliary.documents())
 
     def load_universe(self) -> Universe:
         """Read every symbol's bars (a file each, or one long file) on one clock.
@@ -233,7 +233,8 @@ class FileSource:
                 raw, rows = self._read(path)
                 bars.append(self._bars(raw, rows, str(path), symbol))
         series = self.auxiliary.load(symbols) if self.auxiliary else ()
-        return universe_of([join_asof(b, series) for b in bars])
+        documents = self.auxiliary.documents()
+        return universe_of([join_asof(b, series, documents) for b in bars])
 
     def informative_refusal(self, symbol: str) -> str | None:
         """Return why ``symbol``'s bars cannot be read beside the traded ones, or None.

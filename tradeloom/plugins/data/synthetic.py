@@ -352,7 +352,8 @@ class SyntheticSource:
         bars = self._validated(simulate(self.params, self.seed), self.params.symbol)
         if not self.auxiliary:
             return bars
-        return join_asof(bars, self.auxiliary.load([bars.symbol], self._funding))
+        series = self.auxiliary.load([bars.symbol], self._funding)
+        return join_asof(bars, series, self.auxiliary.documents())
 
     def load_universe(self) -> Universe:
         """Simulate and validate every symbol's bars; one symbol: `load`'s bars."""
@@ -361,9 +362,10 @@ class SyntheticSource:
         symbols = self.params.symbols
         markets = simulate_universe(self.params, self.seed)
         series = self.auxiliary.load(symbols, self._funding) if self.auxiliary else ()
+        documents = self.auxiliary.documents()
         return universe_of(
             [
-                join_asof(self._validated(m, s), series)
+                join_asof(self._validated(m, s), series, documents)
                 for m, s in zip(markets, symbols, strict=True)
             ]
         )

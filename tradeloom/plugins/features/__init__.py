@@ -203,6 +203,16 @@ def tradeloom_components() -> list[Component]:
         ),
         LazyComponent(
             layer="features",
+            kind="lexicon",
+            module="tradeloom.plugins.features.lexicon",
+            params="LexiconParams",
+            factory="build_lexicon",
+            summary="Documents of a text source scored by a declared word list, aggregated "
+            "per bar over those visible at its close -> {name}_score, {name}_hits, "
+            "{name}_count",
+        ),
+        LazyComponent(
+            layer="features",
             kind="spread_bps",
             module="tradeloom.plugins.features.book",
             params="SpreadBpsParams",

@@ -1,0 +1,370 @@
+"""Read a text source (``data.auxiliary`` kind ``text``): documents from CSV, JSON Lines or Parquet.
+
+Each row is one document: its time, its text, and optionally a title, a source, the
+symbol(s) it is about (empty: the whole market; several separated by ``|``, ``,`` or
+``;``, or a list in JSON Lines and Parquet), an id (default: its row in the file) and a
+publication time. A document becomes visible at its publication time (else its own
+time) plus ``available_after``; never earlier (`tradeloom.text.documents.Documents`).
+Every text goes through `tradeloom.text.normalise.normalise_text`, in every mode.
+
+Checked under the source's ``validation`` policy, one line per kind of problem naming
+the file, the first rows and the remedy: bytes that are not UTF-8, empty texts (after
+normalisation), texts longer than ``max_chars``, repeated ids, times earlier than the
+row before, publication before the document's own time. ``reject`` refuses the file;
+``repair`` replaces bad bytes with U+FFFD, drops empty texts, cuts long ones at
+``max_chars``, keeps the first of repeated ids, and sorts. An unparsable time is refused
+under both.
+
+`DocumentFile` is the same file in a paper or live run: read again whenever it has
+changed (rows appended), through the same reading and checks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradeloom.errors import DataError
+from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.timestamps import parse_timestamps
+from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
+from tradeloom.runtime.lazy import logger
+from tradeloom.runtime.lazy import numpy as np
+from tradeloom.runtime.lazy import pandas as pd
+from tradeloom.text.documents import Documents
+from tradeloom.text.normalise import normalise_text
+from tradeloom.time.timeframes import format_timestamp
+
+__all__ = ["DocumentFile", "TextColumns", "read_documents", "text_format"]
+
+_REPAIR = "set data.validation: repair"
+_SHOWN = 3
+_SEPARATORS = ("|", ",", ";")
+_log = logger("tradeloom.data")
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    """Which columns (any case) hold what; None: the file has none."""
+
+    timestamp: str = "timestamp"
+    text: str = "text"
+    title: str | None = None
+    source: str | None = None
+    symbols: str | None = None
+    id: str | None = None
+    published: str | None = None
+
+
+def text_format(path: Path) -> str:
+    """Return ``parquet``, ``jsonl`` or ``csv`` from the file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    return "csv"
+
+
+def read_documents(
+    path: Path,
+    *,
+    label: str,
+    delay_ns: int,
+    columns: TextColumns,
+    max_chars: int,
+    policy: ValidationPolicy,
+) -> Documents:
+    """Read, check and return the documents of ``path`` sorted by visibility.
+
+    Args:
+        path: The file (format by suffix: `text_format`).
+        label: Names the source in messages (``data.auxiliary.0 (news)``).
+        delay_ns: ``available_after`` in nanoseconds.
+        columns: The columns to read.
+        max_chars: The longest text allowed (after normalisation).
+        policy: ``reject`` or ``repair``.
+
+    Raises:
+        DataError: The file cannot be read, a column is missing, a time cannot be
+            parsed, no document is left, or (``reject``) a check fails.
+    """
+    source = f"{label}: {path}"
+    kind = text_format(path)
+    raw, rows, problems = _read(path, kind, source, policy)
+    row_label = "row" if kind == "parquet" else "line"
+    found = _find(raw, columns, source)
+    stamps, bad = parse_timestamps(raw[found["timestamp"]])
+    _refuse_bad_times(bad, rows, row_label, source, found["timestamp"])
+    published = stamps
+    if "published" in found:
+        published, bad = parse_timestamps(raw[found["published"]])
+        _refuse_bad_times(bad, rows, row_label, source, found["published"])
+    n = len(raw)
+    texts = [_text(v) for v in raw[found["text"]]]
+    keep = np.ones(n, dtype=bool)
+
+    def problem(mask: np.ndarray, what: str, remedy: str) -> None:
+        problems.append(_line(source, mask, stamps, rows, row_label, what, remedy))
+
+    empty = np.array([not t for t in texts], dtype=bool)
+    if empty.any():
+        problem(empty, "an empty text", "drop")
+        keep &= ~empty
+    long = np.array([len(t) > max_chars for t in texts], dtype=bool) & keep
+    if long.any():
+        problem(long, f"a text longer than max_chars ({max_chars:,})", "cut")
+        texts = [t[:max_chars].rstrip() if len(t) > max_chars else t for t in texts]
+    early = keep & (published < stamps)
+    if early.any():
+        problem(early, "a publication time before its own time", "drop")
+        keep &= ~early
+    ids = (
+        [_text(v) for v in raw[found["id"]]]
+        if "id" in found
+        else [f"{path.name}:{r}" for r in rows]
+    )
+    kept = np.flatnonzero(keep)
+    repeated = np.zeros(n, dtype=bool)
+    repeated[kept[pd.Index([ids[i] for i in kept]).duplicated(keep="first")]] = True
+    missing_id = np.array([not i for i in ids], dtype=bool) & keep
+    if missing_id.any():
+        problem(missing_id, "no id", "drop")
+        keep &= ~missing_id
+    if repeated.any():
+        problem(repeated, "the id of an earlier row", "drop")
+        keep &= ~repeated
+    kept = np.flatnonzero(keep)
+    backwards = np.zeros(n, dtype=bool)
+    backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
+    if backwards.any():
+        problem(backwards, "a time earlier than the row before", "sort")
+    if problems and policy == "reject":
+        raise DataValidationError(problems)
+    if problems:
+        _log.warning("text_repaired", source=source, problems=problems)
+    if not keep.any():
+        raise DataError(f"{source}: no documents")
+    visible = published + delay_ns
+    order = kept[np.argsort(visible[kept], kind="stable")]
+    return Documents(
+        ids=tuple(ids[i] for i in order),
+        stamped_ns=stamps[order].astype(np.int64),
+        visible_ns=visible[order].astype(np.int64),
+        texts=tuple(texts[i] for i in order),
+        titles=_optional(raw, found.get("title"), order),
+        sources=_optional(raw, found.get("source"), order),
+        symbols=_symbols(raw, found.get("symbols"), order),
+    )
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _read(
+    path: Path, kind: str, source: str, policy: ValidationPolicy
+) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    problems: list[str] = []
+    if kind == "parquet":
+        try:
+            raw = pd.read_parquet(path)
+        except Exception as exc:  # any reader failure is the file's
+            raise DataError(f"{source}: cannot read it: {_first_line(exc)}") from exc
+        raw = raw.reset_index() if any(n is not None for n in raw.index.names) else raw
+        return raw, np.arange(1, len(raw) + 1), problems
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{source}: cannot read it: {_first_line(exc)}") from exc
+    text = _decode(data, source, policy, problems)
+    if kind == "jsonl":
+        return (*_jsonl(text, source), problems)
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise DataError(f"{source}: cannot read it: {_first_line(exc)}") from exc
+    return raw, csv_line_numbers(path, len(raw)), problems
+
+
+def _decode(data: bytes, source: str, policy: ValidationPolicy, problems: list[str]) -> str:
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.append(
+            f"{source}: bytes that are not UTF-8 (first at line {line}, byte {exc.start}); "
+            f"save the file as UTF-8 or {_REPAIR} (they become U+FFFD)"
+        )
+        if policy == "reject":
+            raise DataValidationError(problems) from None
+        return data.decode("utf-8", errors="replace")
+
+
+def _jsonl(text: str, source: str) -> tuple[pd.DataFrame, np.ndarray]:
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{source}: line {number} is not JSON ({exc.msg}); write one JSON object per line"
+            ) from None
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{source}: line {number} is a JSON {type(record).__name__}, not an object; "
+                "write one JSON object per line"
+            )
+        records.append(record)
+        lines.append(number)
+    return pd.DataFrame.from_records(records), np.asarray(lines, dtype=np.int64)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str]:
+    by_name = {str(c).strip().lower(): c for c in raw.columns}
+    wanted = {
+        role: name
+        for role, name in (
+            ("timestamp", columns.timestamp),
+            ("text", columns.text),
+            ("title", columns.title),
+            ("source", columns.source),
+            ("symbols", columns.symbols),
+            ("id", columns.id),
+            ("published", columns.published),
+        )
+        if name is not None
+    }
+    found = {}
+    for role, name in wanted.items():
+        column = by_name.get(name.strip().lower())
+        if column is None:
+            present = ", ".join(str(c) for c in raw.columns) or "none"
+            raise DataError(f"{source}: no column '{name}' ({role}); found {present}")
+        found[role] = column
+    return found
+
+
+def _refuse_bad_times(
+    bad: np.ndarray, rows: np.ndarray, row_label: str, source: str, column: str
+) -> None:
+    if bad.any():
+        raise DataError(
+            f"{source}: column '{column}' has {int(bad.sum())} unparsable or missing "
+            f"timestamp(s) (first at {row_label} {rows[np.flatnonzero(bad)[0]]}); expected "
+            "ISO 8601 or epoch seconds or milliseconds"
+        )
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return normalise_text(str(value))
+
+
+def _optional(raw: pd.DataFrame, column: str | None, order: np.ndarray) -> tuple[str, ...]:
+    if column is None:
+        return ("",) * len(order)
+    values = raw[column].to_numpy(dtype=object)
+    return tuple(_text(values[i]) for i in order)
+
+
+def _symbols(
+    raw: pd.DataFrame, column: str | None, order: np.ndarray
+) -> tuple[tuple[str, ...], ...]:
+    if column is None:
+        return ((),) * len(order)
+    values = raw[column].to_numpy(dtype=object)
+    return tuple(_split(values[i]) for i in order)
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(s for s in (str(v).strip() for v in value) if s)
+    text = _text(value)
+    for separator in _SEPARATORS:
+        text = text.replace(separator, "|")
+    return tuple(s for s in (part.strip() for part in text.split("|")) if s)
+
+
+def _line(
+    source: str,
+    bad: np.ndarray,
+    stamps: np.ndarray,
+    rows: np.ndarray,
+    row_label: str,
+    what: str,
+    remedy: str,
+) -> str:
+    positions = np.flatnonzero(bad)
+    count = len(positions)
+    shown = ", ".join(str(int(r)) for r in rows[positions[:_SHOWN]])
+    more = ", ..." if count > _SHOWN else ""
+    noun = row_label if count == 1 else row_label + "s"
+    has = "row has" if count == 1 else "rows have"
+    them = "it" if count == 1 else "them"
+    fix = {
+        "sort": f"sort the rows by time or {_REPAIR}",
+        "cut": f"shorten {them}, raise max_chars or {_REPAIR} (cut at max_chars)",
+        "drop": f"fix or drop {them}, or {_REPAIR} (dropped)",
+    }[remedy]
+    first = format_timestamp(int(stamps[positions[0]]))
+    return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {fix}"
+
+
+# --- a growing file ---------------------------------------------------------------------
+
+
+@dataclass
+class DocumentFile:
+    """A text file in a paper or live run: read again whenever it has changed.
+
+    Implements `tradeloom.plugins.protocols_steps.DocumentFeed`. A re-read that fails
+    its checks (a row half written, a bad row appended) keeps the documents read before
+    and logs the problem once per change; the next change is read again.
+
+    Args:
+        read: Reads and checks the file (`read_documents` with the source's keys).
+        path: The file.
+    """
+
+    read: Callable[[], Documents]
+    path: Path
+    _stamp: tuple[int, int] | None = field(default=None, repr=False)
+    _held: Documents | None = field(default=None, repr=False)
+
+    def documents(self) -> Documents:
+        """Return every document in the file now (the same object while it is unchanged).
+
+        Raises:
+            DataError: The first read fails.
+        """
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = None
+        if self._held is not None and stamp == self._stamp:
+            return self._held
+        try:
+            documents = self.read()
+        except DataError as exc:
+            if self._held is None:
+                raise
+            _log.warning("text_reread_failed", path=str(self.path), error=str(exc))
+            self._stamp = stamp
+            return self._held
+        self._stamp, self._held = stamp, documents
+        return documents

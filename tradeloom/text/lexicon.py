@@ -1,0 +1,234 @@
+"""A lexicon: terms and weights a user declares, and the rule that scores a text with them.
+
+Tokens: the text is case-folded (`str.casefold`, unless the lexicon is case-sensitive)
+and split into words: runs of letters and digits, an apostrophe inside a word kept
+(``don't`` is one token); everything else separates. A term may be several words
+(``rate cut``): at each token the longest term that starts there matches, and its
+tokens are used up.
+
+Negation: a negator (``not``, ``no``, ``never``... or any token ending in ``n't``)
+flips the sign of the terms that start within the next ``negation_window`` tokens
+(``not good`` scores as ``-good``); a negator is never a term itself.
+
+A text's numbers: ``score`` by the declared rule over the matched terms' (signed)
+weights, and ``hits``, how many terms matched:
+
+* ``sum``: the sum of the weights;
+* ``mean``: their mean (NaN-free: 0.0 when nothing matched);
+* ``normalised``: ``sum / sqrt(sum**2 + 15)``, in (-1, 1) (VADER's normalisation, alpha 15).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+__all__ = [
+    "DEFAULT_NEGATORS",
+    "Lexicon",
+    "LexiconError",
+    "Rule",
+    "read_lexicon",
+    "tokenise",
+]
+
+Rule = Literal["sum", "mean", "normalised"]
+
+DEFAULT_NEGATORS: tuple[str, ...] = (
+    "not",
+    "no",
+    "never",
+    "none",
+    "nobody",
+    "nothing",
+    "neither",
+    "nor",
+    "without",
+    "cannot",
+)
+"""Negators when the lexicon declares none (with any token ending in ``n't``)."""
+
+_ALPHA = 15.0
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be used; the message names the file and line."""
+
+
+def tokenise(text: str, *, case_sensitive: bool = False) -> list[str]:
+    """Return the words of ``text`` (case-folded unless ``case_sensitive``)."""
+    words = _WORD.findall(text if case_sensitive else text.casefold())
+    return [w.replace("\u2019", "'") for w in words]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Terms (tuples of tokens) and their weights, and how a text is scored with them.
+
+    Attributes:
+        weights: Weight per term, a term being its tokens.
+        negators: Tokens that flip the sign of the terms after them.
+        negation_window: How many tokens after a negator are flipped.
+        rule: ``sum``, ``mean`` or ``normalised``.
+        case_sensitive: Whether terms match case as written.
+    """
+
+    weights: Mapping[tuple[str, ...], float]
+    negators: frozenset[str]
+    negation_window: int = 3
+    rule: Rule = "sum"
+    case_sensitive: bool = False
+
+    @property
+    def longest(self) -> int:
+        """The most tokens a term has."""
+        return max((len(t) for t in self.weights), default=1)
+
+    @property
+    def digest(self) -> str:
+        """A hash of everything that changes a score (for a scorer's identity)."""
+        payload = {
+            "terms": sorted([" ".join(t), w] for t, w in self.weights.items()),
+            "negators": sorted(self.negators),
+            "window": self.negation_window,
+            "rule": self.rule,
+            "case": self.case_sensitive,
+        }
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+    def _negates(self, token: str) -> bool:
+        return token in self.negators or token.endswith("n't")
+
+    def score(self, text: str) -> tuple[float, float]:
+        """Return ``(score, hits)`` of ``text`` (see the module docstring)."""
+        tokens = tokenise(text, case_sensitive=self.case_sensitive)
+        weights = self.weights
+        longest = self.longest
+        total = 0.0
+        hits = 0
+        flipped_until = -1
+        i = 0
+        n = len(tokens)
+        while i < n:
+            token = tokens[i]
+            if self._negates(token):
+                flipped_until = i + self.negation_window
+                i += 1
+                continue
+            match = 0
+            weight = 0.0
+            if longest == 1:
+                found = weights.get((token,))
+                if found is not None:
+                    match, weight = 1, found
+            else:
+                for size in range(min(longest, n - i), 0, -1):
+                    found = weights.get(tuple(tokens[i : i + size]))
+                    if found is not None:
+                        match, weight = size, found
+                        break
+            if match:
+                total += -weight if i <= flipped_until else weight
+                hits += 1
+                i += match
+            else:
+                i += 1
+        if self.rule == "mean":
+            return (total / hits if hits else 0.0), float(hits)
+        if self.rule == "normalised":
+            return total / math.sqrt(total * total + _ALPHA), float(hits)
+        return total, float(hits)
+
+
+def read_lexicon(
+    path: Path,
+    *,
+    negators: tuple[str, ...] | None = None,
+    negation_window: int = 3,
+    rule: Rule = "sum",
+    case_sensitive: bool = False,
+) -> Lexicon:
+    """Read a lexicon file: CSV (columns ``term`` and ``weight``) or YAML (a mapping of
+    term to weight, or ``{terms: {...}, negators: [...]}``).
+
+    Args:
+        path: The file (``.yaml``/``.yml``: YAML, else CSV).
+        negators: Negators declared by the feature; None: the file's, else
+            `DEFAULT_NEGATORS`.
+        negation_window: Tokens flipped after a negator.
+        rule: How a text's weights become its score.
+        case_sensitive: Match case as written.
+
+    Raises:
+        LexiconError: The file cannot be read, a weight is not a number, a term is
+            empty or given twice, or no term is left.
+    """
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LexiconError(f"{path}: cannot read it: {exc}") from None
+    declared: list[str] | None = None
+    entries: list[tuple[int, str, object]] = []
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            loaded = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise LexiconError(f"{path}: not YAML: {str(exc).splitlines()[0]}") from None
+        if isinstance(loaded, dict) and "terms" in loaded:
+            if not isinstance(loaded.get("negators", []), list):
+                raise LexiconError(f"{path}: negators must be a list of words")
+            declared = [str(n) for n in loaded.get("negators", [])]
+            loaded = loaded["terms"]
+        if not isinstance(loaded, dict):
+            raise LexiconError(
+                f"{path}: expected a mapping of term to weight (or terms: and negators:)"
+            )
+        entries = [(0, str(term), weight) for term, weight in loaded.items()]
+    else:
+        reader = csv.reader(raw.splitlines())
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "term" not in header or "weight" not in header:
+            raise LexiconError(f"{path}: expected columns term and weight; found {header}")
+        t, w = header.index("term"), header.index("weight")
+        for line, row in enumerate(reader, start=2):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) <= max(t, w):
+                raise LexiconError(f"{path}:{line}: expected a term and a weight")
+            entries.append((line, row[t], row[w]))
+    weights: dict[tuple[str, ...], float] = {}
+    for line, term, weight in entries:
+        where = f"{path}:{line}" if line else f"{path}"
+        tokens = tuple(tokenise(term, case_sensitive=case_sensitive))
+        if not tokens:
+            raise LexiconError(f"{where}: term '{term}' has no word")
+        try:
+            value = float(weight)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise LexiconError(
+                f"{where}: weight of '{term}' must be a number; was '{weight}'"
+            ) from None
+        if not math.isfinite(value):
+            raise LexiconError(f"{where}: weight of '{term}' must be finite; was '{weight}'")
+        if tokens in weights:
+            raise LexiconError(f"{where}: term '{term}' is given twice; keep one")
+        weights[tokens] = value
+    if not weights:
+        raise LexiconError(f"{path}: no terms")
+    chosen = negators if negators is not None else declared
+    words = DEFAULT_NEGATORS if chosen is None else tuple(chosen)
+    folded = frozenset(w if case_sensitive else w.casefold() for w in words)
+    clash = sorted(" ".join(t) for t in weights if len(t) == 1 and t[0] in folded)
+    if clash:
+        raise LexiconError(f"{path}: '{clash[0]}' is a negator and a term; keep it in one")
+    return Lexicon(weights, folded, negation_window, rule, case_sensitive)
