@@ -63,7 +63,7 @@ def test_identity_names_the_model_and_the_hash_of_the_files_it_read(
 ) -> None:
     weights = packaged_model_dir() / "weights" / "l2_supercat_256.safetensors"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert scorer.identity.startswith("wordllama:l2_supercat:dimensions=256:")
+    assert scorer.identity.startswith("wordllama:l2_supercat:dimensions=256:title:")
     assert f"weights_sha256={digest}:" in scorer.identity
     fewer = EmbeddingScorer(knowledge_cutoff=CUTOFF, dimensions=64)
     assert fewer.identity != scorer.identity and len(fewer.fields) == 64

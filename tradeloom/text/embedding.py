@@ -69,6 +69,7 @@ class EmbeddingScorer:
             folder the wordllama wheel ships.
         dimensions: Keep the first ``dimensions`` of the 256 (64, 128 or 256).
         batch_size: Documents embedded at once (does not change a number).
+        title: Embed a document's title with its text (``title text``), where it has one.
 
     Raises:
         ModelNotFound: The files are not in ``model_dir``, or ``model`` is no model name.
@@ -83,17 +84,19 @@ class EmbeddingScorer:
         model_dir: Path | None = None,
         dimensions: int = _FILE_DIMENSIONS,
         batch_size: int = 256,
+        title: bool = True,
     ) -> None:
         folder = packaged_model_dir() if model_dir is None else model_dir
         self._model = model
         self._dimensions = dimensions
         self._batch_size = batch_size
         self._cutoff = knowledge_cutoff
+        self._title = title
         self._inference = _load(model, folder, dimensions)
         self._fields = tuple(f"dim{i:03d}" for i in range(dimensions))
         weights, tokenizer = (_resolved(model, folder, kind) for kind in ("weights", "tokenizer"))
         self._identity = (
-            f"wordllama:{model}:dimensions={dimensions}:"
+            f"wordllama:{model}:dimensions={dimensions}:{'title' if title else 'text'}:"
             f"weights_sha256={_sha256(weights)}:tokenizer_sha256={_sha256(tokenizer)}"
         )
 
@@ -114,7 +117,13 @@ class EmbeddingScorer:
 
     def score(self, documents: Documents) -> DocumentScores:
         """Return each document's vector (float64, one row per document)."""
-        return DocumentScores(self.embed(documents.texts), ("",) * len(documents))
+        texts = documents.texts
+        if self._title:
+            texts = tuple(
+                f"{title} {text}" if title else text
+                for title, text in zip(documents.titles, texts, strict=True)
+            )
+        return DocumentScores(self.embed(texts), ("",) * len(documents))
 
     def embed(self, texts: tuple[str, ...] | list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Return the vectors of ``texts`` (float64, ``(len(texts), dimensions)``)."""
