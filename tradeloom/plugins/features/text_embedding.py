@@ -62,7 +62,7 @@ class EmbeddingParams(TextFeatureParams):
     components: int | None = Field(
         default=4,
         ge=1,
-        le=64,
+        le=64,  # dimensions are at least 64
         description="Principal components the model sees, fitted inside each walk-forward "
         "fold on its training rows; null: every dimension, unprojected.",
     )
@@ -92,17 +92,12 @@ def build_text_embedding(params: EmbeddingParams, ctx: BuildContext) -> TextFeat
     """Return the feature, its model loaded (its file hashed for the scorer's identity).
 
     Raises:
-        ParamError: On ``model`` or ``model_dir``, a model that cannot be loaded;
-            ``components`` more than ``dimensions``; a column defined already.
+        ParamError: On ``model`` or ``model_dir``, a model that cannot be loaded; a
+            column defined already.
     """
     from tradeloom.errors import UserError
     from tradeloom.text.embedding import EmbeddingScorer
 
-    if params.components is not None and params.components > params.dimensions:
-        raise ParamError(
-            "components",
-            f"must be at most dimensions ({params.dimensions}), was {params.components}",
-        )
     folder = ctx.resolve_path(params.model_dir) if params.model_dir is not None else None
     try:
         scorer = EmbeddingScorer(
