@@ -25,6 +25,7 @@ from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
+from tradeloom.engine.text_guard import text_metrics
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import journal_path
 from tradeloom.plugins.protocols import ModelCalibration
@@ -344,6 +345,8 @@ def _metrics(
         # only where it holds: a run whose model trained writes the metrics.json it did
         **({"model_never_trained": untrained} if untrained else {}),
         **calibration_metric(pipeline.config, pipeline.sizer, pipeline.model),
+        # only with text features: other runs' metrics are as they were
+        **text_metrics(pipeline.config, pipeline.features, universe),
         "retrains": retrains(rec.trainings, index),
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),

@@ -357,12 +357,15 @@ def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
     that needs a calibrated model beside one that is not); validate prints them, a run
     once it has started (a run refused says its refusal alone)."""
     from tradeloom.engine.capabilities import calibration_warning, parity_notes
+    from tradeloom.engine.text_guard import text_notes
 
     lines: list[str] = []
     for pipeline in pipelines:
         config = pipeline.config
         warning = calibration_warning(config, pipeline.sizer, pipeline.model)
         notes = [*parity_notes(config, pipeline.model), *([warning] if warning else [])]
+        built = list(zip(config.features, pipeline.features, strict=True))
+        notes.extend(text_notes(config, pipeline.data, built))
         lines.extend(str(note) for note in notes)
     return lines
 

@@ -17,12 +17,16 @@ third-party components included:
    ``data.auxiliary`` are joined again from the values published by bar t's close
    (`tradeloom.plugins.data.auxiliary.rejoin_published_by`): what was not published
    yet is dropped with the future bars, so a value used before its publication
-   (a violated ``available_after``) moves a row <= t. A universe is cut on its common
-   clock: every symbol's bars after the clock's bar t are altered (each symbol its own
-   walk), so a cross-sectional feature that looks ahead, or a per-symbol one feeding
-   it, moves a row <= t; cuts fall where every symbol has been listed. The markets
-   of informative pairs (``features[].symbol``) are altered after the cut too, each
-   its own walk, so a pair joined before its bar closed moves a row <= t.
+   (a violated ``available_after``) moves a row <= t. The documents of the text sources
+   (``data.auxiliary`` kind ``text``) are cut the same way: only those visible by bar
+   t's close are kept, so a text feature that reads a document before it is visible
+   (its own time instead of its publication, a future headline) moves a row <= t. A
+   universe is cut on its common clock: every symbol's bars after the clock's bar t are
+   altered (each symbol its own walk), so a cross-sectional feature that looks ahead,
+   or a per-symbol one feeding it, moves a row <= t; cuts fall where every symbol has
+   been listed. The markets of informative pairs (``features[].symbol``) are altered
+   after the cut too, each its own walk, so a pair joined before its bar closed moves a
+   row <= t.
 3. Nothing at a bar <= t may move. Compared in this order, the first difference is
    reported and the check stops:
 

@@ -11,6 +11,7 @@ from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.fold_fitting import fold_transform_problems, on_other_bars_problem
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
+from tradeloom.engine.text_guard import text_problems
 from tradeloom.engine.timeframe import (
     HigherTimeframe,
     timeframe_problem,
@@ -175,6 +176,7 @@ def build_pipeline(
     problems.extend(live_problems(config, mode, data=data, model=model, venue=venue, served=served))
     problems.extend(pair_problems(config, mode, data))
     problems.extend(_data_problems(config, data, built, model))
+    problems.extend(text_problems(config, data, built))
     problems.extend(funding_problems(config, mode, data=data, venue=venue, portfolio=portfolio))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):

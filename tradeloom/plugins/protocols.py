@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tradeloom.domain import AuxiliarySeries
     from tradeloom.plugins.component import ParamError
     from tradeloom.plugins.data.auxiliary import AsOfRows, Auxiliary
+    from tradeloom.text.cutoff import CutoffGuard
     from tradeloom.text.documents import DocumentFeed
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "ReadsBarsColumn",
     "ReadsColumns",
     "ReadsOrderBook",
+    "ReadsText",
     "ReadsVolume",
     "Retrainable",
     "RiskContext",
@@ -923,6 +925,21 @@ class LiveAuxiliaryFeed(Protocol):
 
     def live_auxiliary(self, symbol: str) -> AsOfRows | None:
         """Return ``symbol``'s series, row by row as its bars close (None: none declared)."""
+        ...
+
+
+@runtime_checkable
+class ReadsText(Protocol):
+    """A text feature (`tradeloom.plugins.features.text.TextFeature`): it reads documents
+    of the data's text sources (``data.auxiliary`` kind ``text``) through a scorer that
+    may have learnt the world up to a knowledge cutoff."""
+
+    def text_sources(self) -> tuple[str, ...]:
+        """Return the names of the text sources it reads (validation checks them)."""
+        ...
+
+    def cutoff_guard(self) -> CutoffGuard:
+        """Return what the knowledge-cutoff guard checks (`tradeloom.text.cutoff`)."""
         ...
 
 

@@ -67,6 +67,7 @@ from tradeloom.reporting.run_data import RunData, load_run
 from tradeloom.reporting.shared_plotly import report_plotly
 from tradeloom.reporting.tearsheet import Rolling
 from tradeloom.reporting.tearsheet_view import rolling_chart, tearsheet_tables
+from tradeloom.reporting.text_view import text_features_table
 from tradeloom.reporting.timeline import halted_banner, timeline_chart
 from tradeloom.reporting.trades_table import trades_table
 from tradeloom.tables.grouping import positions_by_key
@@ -209,6 +210,9 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))
     body.append(calibration_table(m))
+    texts = text_features_table(m)
+    if texts:  # a run with text features (any other page is as it was, byte for byte)
+        body.append(texts)
     books = books_table(run)
     if books:  # a run that had challengers (any other page is as it was, byte for byte)
         body.append(books)

@@ -41,15 +41,18 @@ fold) overrides `TextFeature.scores` or builds its feature as a subclass; the
 aggregation and the columns stay the base's.
 
 Knowledge cutoff: ``knowledge_cutoff`` (this file's key, else the scorer's property)
-and ``cutoff_margin`` make `TextFeature.cutoff` (`cutoff_of`); ``leakage: accepted``
-lets validate pass documents scored before it, with a warning.
+and ``cutoff_margin`` make `TextFeature.cutoff` (`cutoff_of`); `TextFeature.cutoff_guard`
+is what ``validate`` checks (`tradeloom.text.cutoff`): documents scored before it are
+refused unless ``leakage: accepted`` (a warning) or ``mask: [entities, dates]`` (the base
+masks each text before the scorer sees it, `tradeloom.text.masking`). A scorer kind
+needs nothing for this but its ``knowledge_cutoff`` property.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -63,14 +66,18 @@ from tradeloom.plugins.protocols_steps import DocumentFeed, FeatureStep, StepCon
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.aggregation import AggregateStep, Aggregation, aggregate
+from tradeloom.text.cutoff import CutoffGuard
 from tradeloom.text.documents import Documents
+from tradeloom.text.masking import mask_text
 from tradeloom.text.scoring import DocumentScorer
+from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "TextFeature",
     "TextFeatureParams",
     "build_text_feature",
     "cutoff_of",
+    "declared_cutoff",
     "parse_cutoff",
 ]
 
@@ -150,6 +157,12 @@ class TextFeatureParams(Params):
         description="accepted: run although documents fall before the cutoff (a warning in "
         "validate, the run's summary and its report names the share of bars affected).",
     )
+    mask: list[Literal["entities", "dates"]] = Field(
+        default_factory=list,
+        description="Mask the text before scoring: entities (the markets it is about, words "
+        "in capitals, capitalised names) with [ENTITY], dates and years with [DATE]; both "
+        "are the mitigation the cutoff guard accepts instead of leakage: accepted.",
+    )
 
     @field_validator("window")
     @classmethod
@@ -188,16 +201,24 @@ class TextFeatureParams(Params):
         )
 
 
-def cutoff_of(params: TextFeatureParams, scorer: DocumentScorer) -> pd.Timestamp | None:
-    """Return the first moment documents are safe from the model's own knowledge: the
-    declared (or the scorer's) knowledge cutoff plus the margin; None: no model."""
+def declared_cutoff(params: TextFeatureParams, scorer: DocumentScorer) -> pd.Timestamp | None:
+    """Return the knowledge cutoff the feature declares, else its scorer's (UTC); None:
+    no model."""
     declared = params.knowledge_cutoff
     cutoff = parse_cutoff(declared) if declared is not None else scorer.knowledge_cutoff
     if cutoff is None:
         return None
-    return pd.Timestamp(cutoff).tz_convert("UTC") + pd.Timedelta(
-        seconds=parse_delay(params.cutoff_margin)
-    )
+    stamp = pd.Timestamp(cutoff)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def cutoff_of(params: TextFeatureParams, scorer: DocumentScorer) -> pd.Timestamp | None:
+    """Return the first moment documents are safe from the model's own knowledge: the
+    declared (or the scorer's) knowledge cutoff plus the margin; None: no model."""
+    cutoff = declared_cutoff(params, scorer)
+    if cutoff is None:
+        return None
+    return cutoff + pd.Timedelta(seconds=parse_delay(params.cutoff_margin))
 
 
 @dataclass(eq=False)
@@ -210,8 +231,13 @@ class TextFeature:
         scorer: Scores each document.
         how: The window, decay and rule.
         scope: ``symbol`` or ``global``.
-        cutoff: Documents stamped before it may be known to the model (None: no model).
+        cutoff: Documents stamped before it may be known to the model (None: no model):
+            the knowledge cutoff plus the margin.
         leakage: ``refused`` or ``accepted`` (the cutoff guard's answer).
+        mask: What is masked in a text before it is scored (``entities``, ``dates``).
+        declared: The knowledge cutoff as declared (``2025-06``; a scorer's as
+            ``2025-07-01T00:00Z``), for messages and the report.
+        margin: ``cutoff_margin`` as written.
     """
 
     of: str
@@ -221,6 +247,9 @@ class TextFeature:
     scope: Literal["symbol", "global"] = "symbol"
     cutoff: pd.Timestamp | None = None
     leakage: Literal["refused", "accepted"] = "refused"
+    mask: tuple[str, ...] = ()
+    declared: str | None = None
+    margin: str = "0d"
     _scored: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     _rows: list[np.ndarray] = field(default_factory=list, repr=False)
     reasons: dict[str, str] = field(default_factory=dict, repr=False)
@@ -243,6 +272,20 @@ class TextFeature:
         """Return the text sources it reads (validation checks they are declared)."""
         return (self.of,)
 
+    def cutoff_guard(self) -> CutoffGuard:
+        """Return what the knowledge-cutoff guard checks (`tradeloom.text.cutoff`)."""
+        return CutoffGuard(
+            source=self.of,
+            scope=self.scope,
+            window_ns=self.how.window_ns,
+            cutoff=self.cutoff,
+            declared=self.declared,
+            margin=self.margin,
+            leakage=self.leakage,
+            mask=self.mask,
+            identity=self.scorer.identity,
+        )
+
     # --- scoring ----------------------------------------------------------------------
 
     def scores(self, documents: Documents, rows: np.ndarray) -> np.ndarray:
@@ -259,6 +302,16 @@ class TextFeature:
         ]
         if todo:
             fresh = documents.take(np.asarray(todo, dtype=np.intp))
+            if self.mask:
+                masked = tuple(
+                    mask_text(t, self.mask, about)
+                    for t, about in zip(fresh.texts, fresh.symbols, strict=True)
+                )
+                titles = tuple(
+                    mask_text(t, self.mask, about)
+                    for t, about in zip(fresh.titles, fresh.symbols, strict=True)
+                )
+                fresh = replace(fresh, texts=masked, titles=titles)
             answer = self.scorer.score(fresh)
             values = np.asarray(answer.values, dtype=np.float64)
             if values.shape != (len(todo), fields):
@@ -362,6 +415,13 @@ def _missing(name: str, present: Mapping[str, object]) -> str:
     )
 
 
+def _declared_text(params: TextFeatureParams, scorer: DocumentScorer) -> str | None:
+    if params.knowledge_cutoff is not None:
+        return params.knowledge_cutoff.strip()
+    cutoff = declared_cutoff(params, scorer)
+    return None if cutoff is None else format_timestamp(cutoff)
+
+
 def build_text_feature(
     params: TextFeatureParams,
     scorer: DocumentScorer,
@@ -390,6 +450,9 @@ def build_text_feature(
         scope=params.scope,
         cutoff=cutoff_of(params, scorer),
         leakage=params.leakage,
+        mask=tuple(dict.fromkeys(params.mask)),
+        declared=_declared_text(params, scorer),
+        margin=params.cutoff_margin,
     )
     check_new_columns(feature.columns(), ctx, "name")
     return feature
