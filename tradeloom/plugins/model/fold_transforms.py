@@ -121,8 +121,8 @@ class FoldColumns(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def fit(self, x: npt.ArrayLike, y: Any = None) -> FoldColumns:
         """Fit each transformer on its columns of the rows of ``x``."""
         rows = np.asarray(x, dtype=np.float64)
-        read = [p for _, positions, _ in self.transforms for p in positions]
-        self.kept_ = np.array([p for p in range(rows.shape[1]) if p not in set(read)], np.intp)
+        read = {p for _, positions, _ in self.transforms for p in positions}
+        self.kept_ = np.array([p for p in range(rows.shape[1]) if p not in read], np.intp)
         self.transformers_ = [
             clone(transformer).fit(rows[:, list(positions)])
             for _, positions, transformer in self.transforms
