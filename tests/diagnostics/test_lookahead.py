@@ -56,6 +56,7 @@ CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts f
 
 FEATURE_KEYS: dict[str, dict[str, Any]] = {
     "lags": {"lags": 2},
+    "lexicon": {"of": "news", "lexicon": "words.csv", "window": "6h", "half_life": "2h"},
     "series": {"of": "mood", "transform": "zscore", "window": 12},
     "book_imbalance": {"levels": 2},
     "book_depth": {"within_bps": 15},
@@ -242,6 +243,16 @@ def write_mood(folder: Path) -> None:
     values = np.random.default_rng(2).normal(size=len(times)).round(3)
     pd.DataFrame({"timestamp": times, "mood": values}).to_csv(folder / "mood.csv", index=False)
     write_book(folder)
+    write_news(folder)
+
+
+def write_news(folder: Path) -> None:
+    """Headlines every 70 minutes from 2023-01-01, published 30 minutes later, and a
+    lexicon that scores them."""
+    times = pd.date_range("2023-01-01", periods=900, freq="70min", tz="UTC")
+    texts = [("good", "bad news", "not good", "quiet")[i % 4] for i in range(len(times))]
+    pd.DataFrame({"timestamp": times, "text": texts}).to_csv(folder / "news.csv", index=False)
+    (folder / "words.csv").write_text("term,weight\ngood,1\nbad,-1\n", encoding="utf-8")
 
 
 def write_book(folder: Path) -> None:
@@ -268,7 +279,8 @@ def _builtin_doc() -> dict[str, Any]:
             "bars": 900,
             "timeframe": "1h",
             "auxiliary": [
-                {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "90m"}
+                {"name": "mood", "kind": "file", "path": "mood.csv", "available_after": "90m"},
+                {"name": "news", "kind": "text", "path": "news.csv", "available_after": "30m"},
             ],
             "order_book": {"path": "book.parquet", "available_after": "20m"},
         },

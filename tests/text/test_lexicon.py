@@ -139,3 +139,16 @@ def test_a_missing_or_bad_lexicon_is_refused_at_its_key(tmp_path: Path) -> None:
     lexicon_file(tmp_path, "term,weight\ngood,x\n")
     with pytest.raises(ParamError, match=r"weight of 'good' must be a number; was 'x'$"):
         build_lexicon(LexiconParams.model_validate({"of": "n", "lexicon": "words.csv"}), ctx)
+
+
+@pytest.mark.parametrize("rule", ["sum", "mean", "normalised"])
+def test_all_texts_at_once_score_as_one_at_a_time_bit_for_bit(tmp_path: Path, rule: str) -> None:
+    words = ["good", "bad", "fine", "not", "never", "isn't", "x", "y", "z", "Good", "BAD"]
+    path = lexicon_file(tmp_path, "term,weight\ngood,1.25\nbad,-0.7\nfine,0.1\n")
+    lexicon = read_lexicon(path, rule=rule, negation_window=2)  # type: ignore[arg-type]
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(words, rng.integers(0, 30))) for _ in range(500)]
+    at_once = lexicon.score_many(texts)
+    one_by_one = np.array([lexicon._score_phrases(t) for t in texts])
+    assert np.array_equal(at_once, one_by_one)
+    assert at_once[:, 1].sum() > 500

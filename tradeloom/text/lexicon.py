@@ -25,12 +25,19 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
+
+from tradeloom.runtime.lazy import numpy as np
+from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "DEFAULT_NEGATORS",
@@ -59,6 +66,7 @@ DEFAULT_NEGATORS: tuple[str, ...] = (
 
 _ALPHA = 15.0
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_WORD_OR_BREAK = re.compile(r"[^\W_]+(?:'[^\W_]+)*|\n")
 
 
 class LexiconError(ValueError):
@@ -67,8 +75,9 @@ class LexiconError(ValueError):
 
 def tokenise(text: str, *, case_sensitive: bool = False) -> list[str]:
     """Return the words of ``text`` (case-folded unless ``case_sensitive``)."""
-    words = _WORD.findall(text if case_sensitive else text.casefold())
-    return [w.replace("\u2019", "'") for w in words]
+    text = text.replace("\u2019", "'")
+    words: list[str] = _WORD.findall(text if case_sensitive else text.casefold())
+    return words
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ class Lexicon:
     rule: Rule = "sum"
     case_sensitive: bool = False
 
-    @property
+    @cached_property
     def longest(self) -> int:
         """The most tokens a term has."""
         return max((len(t) for t in self.weights), default=1)
@@ -106,13 +115,65 @@ class Lexicon:
         }
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
-    def _negates(self, token: str) -> bool:
-        return token in self.negators or token.endswith("n't")
-
     def score(self, text: str) -> tuple[float, float]:
         """Return ``(score, hits)`` of ``text`` (see the module docstring)."""
+        row = self.score_many([text])[0]
+        return float(row[0]), float(row[1])
+
+    def score_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Return ``(len(texts), 2)``: each text's score and hits, as `score` says.
+
+        Terms of one word (most lexicons) are scored for all texts at once: each distinct
+        word is looked up once, the negation found with a running maximum of the last
+        negator's place; the sums are `numpy.bincount`'s, which adds each text's weights
+        in order from 0.0 as the loop over a text's words (`_score_phrases`) does.
+        """
+        if self.longest > 1:
+            return np.array([self._score_phrases(t) for t in texts], dtype=np.float64)
+        n = len(texts)
+        # one pass of the pattern over every text, a newline between two (a normalised
+        # text has none; another's become spaces), rather than a call per text
+        joined = "\n".join(t.replace("\n", " ") for t in texts).replace("\u2019", "'")
+        tokens = _WORD_OR_BREAK.findall(joined if self.case_sensitive else joined.casefold())
+        every, vocabulary = pd.factorize(np.asarray(tokens, dtype=object))
+        words = [str(w) for w in vocabulary]
+        breaks = every == (words.index("\n") if "\n" in words else -1)
+        ids = every[~breaks]
+        owner = np.cumsum(breaks)[~breaks]
+        lengths = np.bincount(owner, minlength=n)
+        weights = self.weights
+        weight_of = np.array([weights.get((w,), np.nan) for w in words], dtype=np.float64)
+        weight_of = np.append(weight_of, np.nan)  # (an empty vocabulary indexes nothing)
+        negators = self.negators
+        negator_of = np.array(
+            [w in negators or w.endswith("n't") for w in words] + [False], dtype=bool
+        )
+        weight = weight_of[ids]
+        negates = negator_of[ids]
+        place = np.arange(len(ids))
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        last = np.maximum.accumulate(np.where(negates, place, -1)) if len(ids) else place
+        flipped = (last >= starts) & (place <= last + self.negation_window)
+        matched = ~np.isnan(weight)
+        signed = np.where(flipped, -weight, weight)
+        total = np.bincount(owner[matched], weights=signed[matched], minlength=n).astype(np.float64)
+        hits = np.bincount(owner[matched], minlength=n).astype(np.float64)
+        return np.stack([self._rule(total, hits), hits], axis=1)
+
+    def _rule(
+        self, total: npt.NDArray[np.float64], hits: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        if self.rule == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(hits > 0, total / np.where(hits > 0, hits, 1.0), 0.0)
+        if self.rule == "normalised":
+            return total / np.sqrt(total * total + _ALPHA)
+        return total
+
+    def _score_phrases(self, text: str) -> tuple[float, float]:
         tokens = tokenise(text, case_sensitive=self.case_sensitive)
         weights = self.weights
+        negators = self.negators
         longest = self.longest
         total = 0.0
         hits = 0
@@ -121,7 +182,7 @@ class Lexicon:
         n = len(tokens)
         while i < n:
             token = tokens[i]
-            if self._negates(token):
+            if token in negators or token.endswith("n't"):
                 flipped_until = i + self.negation_window
                 i += 1
                 continue
@@ -143,11 +204,8 @@ class Lexicon:
                 i += match
             else:
                 i += 1
-        if self.rule == "mean":
-            return (total / hits if hits else 0.0), float(hits)
-        if self.rule == "normalised":
-            return total / math.sqrt(total * total + _ALPHA), float(hits)
-        return total, float(hits)
+        row = self._rule(np.array([total]), np.array([float(hits)]))
+        return float(row[0]), float(hits)
 
 
 def read_lexicon(

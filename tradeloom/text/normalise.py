@@ -19,5 +19,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def normalise_text(text: str) -> str:
     """Return ``text`` in NFC, without control characters, whitespace collapsed and trimmed."""
+    # printable ASCII is its own NFC and holds no control character: only the spaces matter
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
+        return text
     text = unicodedata.normalize("NFC", text)
     return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()

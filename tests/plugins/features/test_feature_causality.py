@@ -30,6 +30,7 @@ from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.features.donchian import DonchianParams, build_donchian
 from tradeloom.plugins.features.ema import EmaParams, build_ema
 from tradeloom.plugins.features.lags import LagsParams, build_lags
+from tradeloom.plugins.features.lexicon import LexiconParams, build_lexicon
 from tradeloom.plugins.features.macd import MacdParams, build_macd
 from tradeloom.plugins.features.obv import ObvParams, build_obv
 from tradeloom.plugins.features.returns import (
@@ -51,6 +52,9 @@ from tradeloom.plugins.features.stochastic import StochasticParams, build_stocha
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
 from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
+from tradeloom.text.documents import Documents
+
+WORDS = Path(__file__).resolve().parents[2] / "fixtures" / "text" / "words.csv"
 
 # Every built-in feature, lags last so it lags the others; small windows so that
 # short series get past the warm-up.
@@ -79,6 +83,8 @@ PIPELINE = [
     (build_spread_bps, SpreadBpsParams()),  # the book's columns, joined like "aux"
     (build_book_imbalance, BookImbalanceParams(levels=2)),
     (build_book_depth, BookDepthParams(within_bps=30, side="bid")),
+    # the documents beside the bars (a text source), published within each bar
+    (build_lexicon, LexiconParams(of="news", lexicon=str(WORDS), window="3h")),
     (
         build_lags,
         LagsParams(
@@ -111,6 +117,7 @@ KINDS = {
     build_spread_bps: "spread_bps",
     build_book_imbalance: "book_imbalance",
     build_book_depth: "book_depth",
+    build_lexicon: "lexicon",
     build_lags: "lags",
 }
 
@@ -139,13 +146,29 @@ def compute_all(close: np.ndarray, volume: np.ndarray, spread: np.ndarray) -> pd
         },
         index=index,
     )
-    bars = Bars(frame, "TEST", "1h", 3600)
+    bars = Bars(frame, "TEST", "1h", 3600, documents={"news": news(index)})
     features = pd.DataFrame(index=index)
     for build, params in PIPELINE:
         ctx = BuildContext("s", Path("."), seed=0, feature_columns=tuple(features.columns))
         feature = build(params, ctx)
         features = pd.concat([features, feature.compute(bars, features)], axis=1)
     return features
+
+
+def news(index: pd.DatetimeIndex) -> Documents:
+    """A document stamped 20 minutes into each bar, published 10 minutes later; the texts
+    do not depend on the bars (they are data of their own)."""
+    n = len(index)
+    stamped = index.as_unit("ns").asi8 + 20 * 60_000_000_000
+    return Documents(
+        ids=tuple(f"d{i}" for i in range(n)),
+        stamped_ns=stamped,
+        visible_ns=stamped + 10 * 60_000_000_000,
+        texts=tuple(("good", "bad news", "not good at all")[i % 3] for i in range(n)),
+        titles=("",) * n,
+        sources=("",) * n,
+        symbols=((),) * n,
+    )
 
 
 def test_the_pipeline_holds_every_built_in_kind() -> None:
@@ -207,6 +230,9 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
     first_value = {column: int(np.flatnonzero(features[column].notna())[0]) for column in features}
     assert first_value == {
         "spread_bps": 0,  # the book is there from the first bar
+        "lexicon_score": 0,  # a bar with no document in its window: 0.0 (empty: zero)
+        "lexicon_hits": 0,
+        "lexicon_count": 0,
         "book_imbalance_2": 0,
         "book_depth_bid_30": 0,
         "log_return_1": 1,

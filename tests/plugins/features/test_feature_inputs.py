@@ -20,6 +20,7 @@ from tradeloom.engine.timeframe import HigherTimeframe
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features import tradeloom_components
 from tradeloom.plugins.protocols import CrossSectionalFeature, ReadsColumns, input_columns_of
+from tradeloom.text.documents import Documents
 
 REQUIRED = {
     "zscore": {"of": "x"},
@@ -29,6 +30,10 @@ REQUIRED = {
     "cross_zscore": {"of": "x"},
     "cross_mean": {"of": "x"},
     "book_depth": {"within_bps": 10},
+    "lexicon": {
+        "of": "news",
+        "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures" / "text" / "words.csv"),
+    },
 }
 """The keys a kind needs: ``x`` is an earlier feature's column, ``aux`` one beside OHLCV."""
 
@@ -55,7 +60,17 @@ def _bars(seed: int = 0, n: int = 120) -> Bars:
         },
         index=index,
     )
-    return Bars(frame, "T", "1h", 3600)
+    stamped = index.as_unit("ns").asi8[::3] + 60_000_000_000
+    news = Documents(
+        ids=tuple(f"d{i}" for i in range(len(stamped))),
+        stamped_ns=stamped,
+        visible_ns=stamped,
+        texts=tuple(("good", "not bad", "bad")[i % 3] for i in range(len(stamped))),
+        titles=("",) * len(stamped),
+        sources=("",) * len(stamped),
+        symbols=((),) * len(stamped),
+    )
+    return Bars(frame, "T", "1h", 3600, documents={"news": news})
 
 
 def _built(kind: str) -> object:
@@ -81,7 +96,9 @@ def test_a_feature_moves_with_exactly_the_columns_it_declares(kind: str) -> None
     for column in (*OHLCV, "aux"):
         frame = bars.frame.copy()
         frame[column] = frame[column] * np.random.default_rng(1).uniform(0.5, 1.5, len(frame))
-        changed = Bars(frame, bars.symbol, bars.timeframe, bars.timeframe_seconds)
+        changed = Bars(
+            frame, bars.symbol, bars.timeframe, bars.timeframe_seconds, documents=bars.documents
+        )
         if not np.array_equal(_values(feature, changed), before, equal_nan=True):
             moved.append(column)
     assert sorted(input_columns_of(feature)) == sorted(moved)

@@ -224,6 +224,7 @@ def test_components_are_registered_through_the_hook() -> None:
         "donchian",
         "ema",
         "lags",
+        "lexicon",
         "log_return",
         "macd",
         "obv",
@@ -244,6 +245,10 @@ def test_components_are_registered_through_the_hook() -> None:
         "zscore": {"of": "x"},
         "series": {"of": "y"},
         "book_depth": {"within_bps": 10},
+        "lexicon": {
+            "of": "news",
+            "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures/text/words.csv"),
+        },
     }
     defaults.update({kind: {"of": "x"} for kind in CROSS_KINDS})
     for registered in registry.components("features"):

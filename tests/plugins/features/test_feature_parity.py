@@ -25,6 +25,7 @@ from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.cross import CROSS_KINDS
 from tradeloom.plugins.protocols import Feature
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext
+from tradeloom.text.documents import Documents
 
 COMPONENTS = {c.kind: c for c in features_plugin.tradeloom_components()}
 
@@ -134,7 +135,31 @@ def market(draw: st.DrawFn) -> Bars:
         index=index,
         dtype=np.float64,
     )
-    return Bars(frame, "TEST", f"{seconds}s", seconds)
+    # documents of a text source: any times around the bars (some published before the
+    # first, some after the last, ties), any symbols, texts scored by WORDS
+    first = int(index[0].value) - 3 * seconds * 1_000_000_000
+    span = (int(index[-1].value) - first) // 1_000_000_000 + 4 * seconds
+    count = draw(st.integers(0, 3 * n))
+    stamped = sorted(first + draw(st.integers(0, span)) * 1_000_000_000 for _ in range(count))
+    delays = [draw(st.sampled_from([0, 1, seconds, 3 * seconds])) * 10**9 for _ in stamped]
+    visible = np.asarray(stamped, dtype=np.int64) + np.asarray(delays, dtype=np.int64)
+    order = np.argsort(visible, kind="stable")
+    words = st.sampled_from(["good", "bad", "not", "news", "good good", "not bad"])
+    texts = [draw(words) for _ in stamped]
+    about = [draw(st.sampled_from([(), ("TEST",), ("OTHER",)])) for _ in stamped]
+    news = Documents(
+        ids=tuple(f"d{i}" for i in order),
+        stamped_ns=np.asarray(stamped, dtype=np.int64)[order],
+        visible_ns=visible[order],
+        texts=tuple(texts[i] for i in order),
+        titles=("",) * count,
+        sources=("",) * count,
+        symbols=tuple(about[i] for i in order),
+    )
+    return Bars(frame, "TEST", f"{seconds}s", seconds, documents={"news": news})
+
+
+WORDS = Path(__file__).resolve().parents[2] / "fixtures" / "text" / "words.csv"
 
 
 @st.composite
@@ -182,6 +207,18 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
         ("book_imbalance", {"levels": draw(st.integers(1, 3))}),
         ("book_depth", {"within_bps": draw(st.sampled_from([1, 25, 500])), "side": "both"}),
         ("book_depth", {"within_bps": 40, "side": "ask", "name": "ask_depth"}),
+        (
+            "lexicon",
+            {
+                "of": "news",
+                "lexicon": str(WORDS),
+                "window": draw(st.sampled_from(["1s", "1h", "2d"])),
+                "half_life": draw(st.sampled_from([None, "30m", "1d"])),
+                "aggregate": draw(st.sampled_from(["mean", "sum"])),
+                "scope": draw(st.sampled_from(["symbol", "global"])),
+                "empty": draw(st.sampled_from(["zero", "nan"])),
+            },
+        ),
     ]
     return pipeline
 

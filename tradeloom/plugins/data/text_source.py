@@ -106,7 +106,7 @@ def read_documents(
         published, bad = parse_timestamps(raw[found["published"]])
         _refuse_bad_times(bad, rows, row_label, source, found["published"])
     n = len(raw)
-    texts = [_text(v) for v in raw[found["text"]]]
+    texts = [_text(v) for v in raw[found["text"]].tolist()]
     keep = np.ones(n, dtype=bool)
 
     def problem(mask: np.ndarray, what: str, remedy: str) -> None:
@@ -125,7 +125,7 @@ def read_documents(
         problem(early, "a publication time before its own time", "drop")
         keep &= ~early
     ids = (
-        [_text(v) for v in raw[found["id"]]]
+        [_text(v) for v in raw[found["id"]].tolist()]
         if "id" in found
         else [f"{path.name}:{r}" for r in rows]
     )
@@ -287,7 +287,18 @@ def _symbols(
     if column is None:
         return ((),) * len(order)
     values = raw[column].to_numpy(dtype=object)
-    return tuple(_split(values[i]) for i in order)
+    seen: dict[str, tuple[str, ...]] = {}  # a feed names few symbols: each split once
+    out = []
+    for i in order:
+        value = values[i]
+        if isinstance(value, str):
+            split = seen.get(value)
+            if split is None:
+                split = seen[value] = _split(value)
+            out.append(split)
+        else:
+            out.append(_split(value))
+    return tuple(out)
 
 
 def _split(value: object) -> tuple[str, ...]:

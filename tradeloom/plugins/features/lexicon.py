@@ -16,7 +16,6 @@ from pydantic import Field
 
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.features.text import TextFeature, TextFeatureParams, build_text_feature
-from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import Documents
 from tradeloom.text.lexicon import Lexicon, LexiconError, read_lexicon
@@ -80,11 +79,13 @@ class LexiconScorer:
 
     def score(self, documents: Documents) -> DocumentScores:
         """Score every document (never NaN: a text with no term scores 0 with 0 hits)."""
-        values = np.empty((len(documents), 2), dtype=np.float64)
-        score = self.lexicon.score
-        for i, text in enumerate(documents.texts):
-            title = documents.titles[i] if self.title else ""
-            values[i] = score(f"{title} {text}" if title else text)
+        texts = documents.texts
+        if self.title:
+            texts = tuple(
+                f"{title} {text}" if title else text
+                for title, text in zip(documents.titles, texts, strict=True)
+            )
+        values = self.lexicon.score_many(texts)
         return DocumentScores(values, ("",) * len(documents))
 
 

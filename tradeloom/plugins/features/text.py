@@ -251,7 +251,8 @@ class TextFeature:
     declared: str | None = None
     margin: str = "0d"
     _scored: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
-    _rows: list[np.ndarray] = field(default_factory=list, repr=False)
+    _table: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    _held: int = field(default=0, repr=False)
     reasons: dict[str, str] = field(default_factory=dict, repr=False)
     """Why a document got no score, by its id (what the run journals)."""
 
@@ -295,13 +296,13 @@ class TextFeature:
         Override to score otherwise (a fitted projection); keep one row per document.
         """
         fields = len(self.fields)
-        todo = [
-            int(r)
-            for r in rows
-            if (documents.ids[int(r)], documents.texts[int(r)]) not in self._scored
-        ]
+        ids, texts = documents.ids, documents.texts
+        listed = rows.tolist()
+        keys = list(zip([ids[r] for r in listed], [texts[r] for r in listed], strict=True))
+        known = self._scored
+        todo = [k for k, key in enumerate(keys) if key not in known]
         if todo:
-            fresh = documents.take(np.asarray(todo, dtype=np.intp))
+            fresh = documents.take(rows[np.asarray(todo, dtype=np.intp)])
             if self.mask:
                 masked = tuple(
                     mask_text(t, self.mask, about)
@@ -319,17 +320,30 @@ class TextFeature:
                     f"text feature {self.prefix}: the scorer answered {values.shape} for "
                     f"{len(todo)} documents of {fields} fields"
                 )
-            for k, r in enumerate(todo):
-                key = (documents.ids[r], documents.texts[r])
-                if key not in self._scored:
-                    self._scored[key] = len(self._rows)
-                    self._rows.append(values[k])
-                    if answer.reasons[k]:
-                        self.reasons[documents.ids[r]] = answer.reasons[k]
-        out = np.empty((len(rows), fields), dtype=np.float64)
-        for k, r in enumerate(rows):
-            out[k] = self._rows[self._scored[(documents.ids[int(r)], documents.texts[int(r)])]]
-        return out
+            self._keep(values)
+            start = self._held - len(todo)
+            for n, k in enumerate(todo):
+                key = keys[k]
+                if key in known:  # a document twice in one batch: its first answer
+                    continue
+                known[key] = start + n
+                if answer.reasons[n]:
+                    self.reasons[key[0]] = answer.reasons[n]
+        if not keys:
+            return np.empty((0, fields), dtype=np.float64)
+        index = np.fromiter((known[key] for key in keys), dtype=np.intp, count=len(keys))
+        return self._table[index]
+
+    def _keep(self, values: np.ndarray) -> None:
+        """Append ``values`` to the table of every answer (grown by doubling)."""
+        need = self._held + len(values)
+        if self._table.shape[0] < need or self._table.shape[1] != values.shape[1]:
+            grown = np.empty((max(need, 2 * self._table.shape[0], 64), values.shape[1]))
+            if self._held:
+                grown[: self._held] = self._table[: self._held]
+            self._table = grown
+        self._table[self._held : need] = values
+        self._held = need
 
     def _seen(self, documents: Documents, symbol: str) -> np.ndarray:
         return documents.rows_about(None if self.scope == "global" else symbol)
