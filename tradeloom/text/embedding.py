@@ -135,7 +135,19 @@ class EmbeddingScorer:
         return out
 
 
+_LOADED: dict[tuple[str, Path, int], Any] = {}
+"""Models loaded in this process, by (name, folder, dimensions): read-only once loaded, so
+two features (or a sweep's trials) share one table of 16 MB."""
+
+
 def _load(model: str, folder: Path, dimensions: int) -> Any:
+    key = (model, folder.resolve(), dimensions)
+    if key not in _LOADED:
+        _LOADED[key] = _read(model, folder, dimensions)
+    return _LOADED[key]
+
+
+def _read(model: str, folder: Path, dimensions: int) -> Any:
     from wordllama import WordLlama
 
     names = WordLlama.list_configs()["wordllama"]
