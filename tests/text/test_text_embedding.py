@@ -101,7 +101,9 @@ def test_its_keys_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_bar_is_the_mean_of_the_vectors_visible_at_its_close(tmp_path: Path) -> None:
-    config, plugins = load_strategy(example(tmp_path, name="news", half_life=None, window="12h"))
+    config, plugins = load_strategy(
+        example(tmp_path, name="news", half_life=None, window="12h", mask=OMIT, leakage="accepted")
+    )
     outcome = run_strategy(build_pipeline(config), plugins, out=tmp_path / "run")
     features = outcome.result.features
     columns = [f"news_dim{i:03d}" for i in range(256)]

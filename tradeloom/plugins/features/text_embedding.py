@@ -16,7 +16,7 @@ backtest's axes. Columns: ``<name>_dim000`` ... and ``<name>_count`` (default na
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from pydantic import Field
@@ -113,13 +113,6 @@ def build_text_embedding(params: EmbeddingParams, ctx: BuildContext) -> TextFeat
     feature = build_text_feature(params, scorer, ctx, default_name="embedding")
     if params.components is None:
         return feature
-    return ProjectedTextFeature(
-        of=feature.of,
-        prefix=feature.prefix,
-        scorer=feature.scorer,
-        how=feature.how,
-        scope=feature.scope,
-        cutoff=feature.cutoff,
-        leakage=feature.leakage,
-        components=params.components,
-    )
+    # every field the base set (mask, cutoff, ...), the scorer's state handed over as is
+    kept = {f.name: getattr(feature, f.name) for f in fields(TextFeature) if f.init}
+    return ProjectedTextFeature(**kept, components=params.components)
