@@ -42,6 +42,8 @@ PUBLIC = [
     "FeatureReference",
     "FeatureStep",
     "Fill",
+    "FoldFittedFeature",
+    "FoldTransform",
     "GroupCap",
     "Halt",
     "HealthAction",

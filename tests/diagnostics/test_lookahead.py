@@ -57,6 +57,7 @@ CUTS = [74, 149, 224]  # cut_points(300, 0, 3): the precomputed model predicts f
 FEATURE_KEYS: dict[str, dict[str, Any]] = {
     "lags": {"lags": 2},
     "lexicon": {"of": "news", "lexicon": "words.csv", "window": "6h", "half_life": "2h"},
+    "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
     "series": {"of": "mood", "transform": "zscore", "window": 12},
     "book_imbalance": {"levels": 2},
     "book_depth": {"within_bps": 15},

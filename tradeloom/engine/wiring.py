@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.engine.capabilities import Mode, live_problems
 from tradeloom.engine.feature_inputs import input_problems
+from tradeloom.engine.fold_fitting import fold_transform_problems, on_other_bars_problem
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
 from tradeloom.engine.text_guard import text_problems
@@ -120,12 +121,16 @@ def build_pipeline(
     built: list[tuple[ComponentConfig, object]] = []  # each feature beside its entry
     columns: list[str] = []
     owners: dict[str, str] = {}
+    fold_transforms: list[tuple[str, protocols.FoldTransform]] = []
     for item in config.features:
         if item.timeframe is None and item.symbol is None:
             feature = build(item, replace(ctx, feature_columns=tuple(columns)))
         else:
             before = len(problems)
             feature = build(item, ctx)
+            if isinstance(feature, protocols.FoldFittedFeature):
+                problems.append(on_other_bars_problem(config, item))
+                continue
             if item.timeframe is not None:
                 feature = _higher_timeframe(config, item, feature, problems)
             if item.symbol is not None:
@@ -134,6 +139,8 @@ def build_pipeline(
         if feature is None:
             continue
         assert isinstance(feature, protocols.Feature)
+        if isinstance(feature, protocols.FoldFittedFeature):
+            fold_transforms.append((item.path, feature.fold_transform()))
         for column in feature.columns():
             if column in owners:
                 problems.append(
@@ -148,8 +155,14 @@ def build_pipeline(
             columns.append(column)
         features.append(feature)
         built.append((item, feature))
-    ctx = replace(ctx, feature_columns=tuple(columns), feature_spec=tuple(config.feature_spec()))
+    ctx = replace(
+        ctx,
+        feature_columns=tuple(columns),
+        feature_spec=tuple(config.feature_spec()),
+        fold_transforms=tuple(transform for _, transform in fold_transforms),
+    )
     model = build(config.model, ctx)
+    problems.extend(fold_transform_problems(config, model, fold_transforms))
     horizon = int(model.horizon or 0) if isinstance(model, LabelHorizon) else 0
     ctx = replace(ctx, horizon=horizon)
     signal = build(config.signal, ctx)

@@ -133,6 +133,9 @@ class BuildContext:
         feature_spec: For the layers after the features, the features section as
             `StrategyConfig.feature_spec` gives it (a saved model compares it with the
             one it was trained with).
+        fold_transforms: For the model, the transforms that features ask it to fit inside
+            each walk-forward fold (`tradeloom.plugins.protocols.FoldTransform`), in
+            feature order.
         features_known: False where ``tradeloom validate`` goes on past mistakes in the
             features section to report every other one: ``feature_columns`` and
             ``feature_spec`` may then lack some, and a factory should refuse nothing for
@@ -146,6 +149,7 @@ class BuildContext:
     horizon: int = 0
     feature_spec: tuple[Mapping[str, Any], ...] = ()
     features_known: bool = True
+    fold_transforms: tuple[Any, ...] = ()
 
     def resolve_path(self, path: str | Path) -> Path:
         """Return ``path`` made absolute against the strategy file's folder."""

@@ -57,6 +57,9 @@ __all__ = [
     "DescribedModel",
     "ExtraColumns",
     "Feature",
+    "FitsFoldTransforms",
+    "FoldFittedFeature",
+    "FoldTransform",
     "InformativeSource",
     "JoinsAuxiliary",
     "KnownClock",
@@ -226,6 +229,46 @@ class CrossSectionalFeature(Feature, Protocol):
                 is not present takes no part in the bar's statistics.
         """
         ...
+
+
+@dataclass(frozen=True)
+class FoldTransform:
+    """What a `FoldFittedFeature` asks the model to fit inside each walk-forward fold.
+
+    Attributes:
+        columns: The feature's columns the transformer reads (all of them, or some);
+            the model replaces them by the transformer's outputs.
+        transformer: An unfitted transformer (scikit-learn's ``fit``/``transform``),
+            fitted on each fold's training rows of ``columns`` only and saved with the
+            fold's estimator: a scikit-learn class or one of
+            `tradeloom.plugins.model.fold_transforms` (the registry loads no other
+            code). One with ``row_exact = True`` transforms a row alone as in a batch.
+    """
+
+    columns: tuple[str, ...]
+    transformer: Any
+
+
+@runtime_checkable
+class FoldFittedFeature(Feature, Protocol):
+    """A feature some of whose columns a model may use only through a transform fitted
+    inside each walk-forward fold, on that fold's training rows (a projection of
+    embeddings to a few components): fitted on every row, it would learn from the bars
+    a fold predicts. The wiring hands the transforms to the model
+    (`BuildContext.fold_transforms`); a model that cannot fit them (`FitsFoldTransforms`)
+    is refused at validation."""
+
+    def fold_transform(self) -> FoldTransform:
+        """Return the columns to transform per fold and the unfitted transformer."""
+        ...
+
+
+@runtime_checkable
+class FitsFoldTransforms(Protocol):
+    """A model that fits the features' `FoldTransform` inside each of its folds, on the
+    fold's training rows, and saves them with the fold."""
+
+    fits_fold_transforms: bool
 
 
 @runtime_checkable

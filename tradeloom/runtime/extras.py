@@ -31,6 +31,7 @@ EXTRAS: dict[str, str] = {
     "onnxmltools": "onnx",
     "mlflow": "mlflow",
     "httpx2": "text",
+    "wordllama": "text",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

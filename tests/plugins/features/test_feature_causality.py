@@ -49,6 +49,7 @@ from tradeloom.plugins.features.sessions import (
 )
 from tradeloom.plugins.features.sma import SmaParams, build_sma
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
+from tradeloom.plugins.features.text_embedding import EmbeddingParams, build_text_embedding
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
 from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
@@ -86,6 +87,12 @@ PIPELINE = [
     # the documents beside the bars (a text source), published within each bar
     (build_lexicon, LexiconParams(of="news", lexicon=str(WORDS), window="3h")),
     (
+        build_text_embedding,
+        EmbeddingParams(
+            of="news", knowledge_cutoff="2020-01", dimensions=64, components=None, window="3h"
+        ),
+    ),
+    (
         build_lags,
         LagsParams(
             of=["log_return_1", "rsi_3", "bb_width_4", "volatility_3", "volume_zscore_4"],
@@ -118,6 +125,7 @@ KINDS = {
     build_book_imbalance: "book_imbalance",
     build_book_depth: "book_depth",
     build_lexicon: "lexicon",
+    build_text_embedding: "text_embedding",
     build_lags: "lags",
 }
 
@@ -233,6 +241,8 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
         "lexicon_score": 0,  # a bar with no document in its window: 0.0 (empty: zero)
         "lexicon_hits": 0,
         "lexicon_count": 0,
+        **{f"embedding_dim{i:03d}": 0 for i in range(64)},
+        "embedding_count": 0,
         "book_imbalance_2": 0,
         "book_depth_bid_30": 0,
         "log_return_1": 1,

@@ -34,6 +34,7 @@ REQUIRED = {
         "of": "news",
         "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures" / "text" / "words.csv"),
     },
+    "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
 }
 """The keys a kind needs: ``x`` is an earlier feature's column, ``aux`` one beside OHLCV."""
 

@@ -234,6 +234,7 @@ def test_components_are_registered_through_the_hook() -> None:
         "sma",
         "spread_bps",
         "stochastic",
+        "text_embedding",
         "time_features",
         "volatility",
         "volume_zscore",
@@ -249,6 +250,7 @@ def test_components_are_registered_through_the_hook() -> None:
             "of": "news",
             "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures/text/words.csv"),
         },
+        "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
     }
     defaults.update({kind: {"of": "x"} for kind in CROSS_KINDS})
     for registered in registry.components("features"):

@@ -219,6 +219,18 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
                 "empty": draw(st.sampled_from(["zero", "nan"])),
             },
         ),
+        (
+            "text_embedding",
+            {
+                "of": "news",
+                "knowledge_cutoff": "2020-01",
+                "dimensions": 64,
+                "window": draw(st.sampled_from(["1s", "1h", "2d"])),
+                "half_life": draw(st.sampled_from([None, "30m", "1d"])),
+                "scope": draw(st.sampled_from(["symbol", "global"])),
+                "empty": draw(st.sampled_from(["zero", "nan"])),
+            },
+        ),
     ]
     return pipeline
 

@@ -222,6 +222,17 @@ def tradeloom_components() -> list[Component]:
         ),
         LazyComponent(
             layer="features",
+            kind="text_embedding",
+            module="tradeloom.plugins.features.text_embedding",
+            params="EmbeddingParams",
+            factory="build_text_embedding",
+            summary="Documents of a text source as sentence embeddings of a local model "
+            "(tradeloom[text]), averaged per bar over those visible at its close, projected "
+            "to a few components inside each walk-forward fold -> {name}_dim000..., "
+            "{name}_count",
+        ),
+        LazyComponent(
+            layer="features",
             kind="spread_bps",
             module="tradeloom.plugins.features.book",
             params="SpreadBpsParams",

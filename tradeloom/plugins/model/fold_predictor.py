@@ -102,7 +102,8 @@ class FoldPredictor:
         if other is not None:
             self.problem = (
                 f"{type(other).__name__} in the Pipeline is not compiled; compiled are "
-                "StandardScaler, RobustScaler and MinMaxScaler steps"
+                "StandardScaler, RobustScaler and MinMaxScaler steps (and row-exact fold "
+                "transforms)"
             )
         elif kind in BINARY_KINDS:
             try:
@@ -252,9 +253,13 @@ def parity_note(problem: str, method: str = "predict_proba") -> str:
 
 
 def _element_wise(step: Any) -> bool:
-    """Whether `_scaling` repeats ``step``'s transform element by element."""
+    """Whether `_scaling` repeats ``step``'s transform element by element, or ``step``
+    transforms a row alone as in a batch (``row_exact``: the features' fold transforms,
+    `tradeloom.plugins.model.fold_transforms`)."""
     from sklearn import preprocessing
 
+    if getattr(step, "row_exact", False) is True and hasattr(step, "transform_rows"):
+        return True
     return type(step) in (
         preprocessing.StandardScaler,
         preprocessing.RobustScaler,
@@ -288,6 +293,8 @@ def _scaling(scaler: Any) -> Scale:
 
     if scaler is None:
         return lambda x: x
+    if getattr(scaler, "row_exact", False) is True and hasattr(scaler, "transform_rows"):
+        return scaler.transform_rows  # type: ignore[no-any-return]
     kind = type(scaler)
     if kind is preprocessing.StandardScaler:
         mean = scaler.mean_ if scaler.with_mean else None

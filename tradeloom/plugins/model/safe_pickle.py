@@ -84,6 +84,8 @@ HELPER_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     # tradeloom's torch network as an ensemble's member: pickled as its architecture and
     # numpy weights (no torch object), built again as one of tradeloom's own networks
     | _names("tradeloom.plugins.model.torch_estimator", "TorchClassifier")
+    # the features' transforms fitted in each fold (a projection of embeddings), as numbers
+    | _names("tradeloom.plugins.model.fold_transforms", "FoldColumns", "Projection")
 )
 """The (module, name) pairs allowed besides scikit-learn's estimator classes."""
 

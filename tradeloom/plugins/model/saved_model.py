@@ -156,6 +156,10 @@ class SavedModel:
         loaded_from: ``{source, sha256}`` of the file, for ``metrics.json``.
     """
 
+    fits_fold_transforms = True
+    """Its folds carry the fold transforms they were fitted with (the loader refuses a
+    fold whose feature specification differs from the strategy's)."""
+
     def __init__(self, loaded: LoadedModel) -> None:
         bundled = loaded.bundled  # what the hashed file holds, not the editable JSON
         self.horizon = bundled.horizon

@@ -127,6 +127,9 @@ class FoldFitter:
     calibration: CalibrationParams | None
     trained: list[TrainedFold]
     _not_compiled: str | None
+    fold_columns: Any | None = None
+    """The features' fold transforms as one unfitted `FoldColumns` step (None: none),
+    put at the head of each fold's ``Pipeline`` and fitted on the fold's rows."""
 
     @property
     def estimator(self) -> Any:
@@ -220,9 +223,13 @@ class FoldFitter:
 
         model = clone(self.estimator)
         set_threads(model, openmp_threads())
+        steps: list[tuple[str, Any]] = []
+        if self.fold_columns is not None:  # the features' transforms, fitted on these rows
+            steps.append(("fold_columns", clone(self.fold_columns)))
         if self.scaler != "none":
-            scaler = getattr(preprocessing, _SCALERS[self.scaler])()
-            model = Pipeline([("scaler", scaler), ("estimator", model)])
+            steps.append(("scaler", getattr(preprocessing, _SCALERS[self.scaler])()))
+        if steps:
+            model = Pipeline([*steps, ("estimator", model)])
         try:
             model.fit(x, y)
         except Exception as exc:  # any failure of a third-party fit is reported the same way

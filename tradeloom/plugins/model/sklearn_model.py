@@ -116,6 +116,10 @@ class SklearnModel(RowInference):
         calibration: Fit each fold's model on its training rows but the last
             ``holdout`` (purged like a fold's rows before its predictions, `split_holdout`)
             and a calibrator on those (`calibrate_fold`); None: no calibration.
+        fold_columns: The features' fold transforms as one unfitted
+            `tradeloom.plugins.model.fold_transforms.FoldColumns` (`fold_columns_of`):
+            each fold fits it on its training rows, before the scaler, and saves it
+            with its estimator (None: no feature asks for one).
 
     Attributes:
         horizon: Label horizon in bars.
@@ -151,8 +155,10 @@ class SklearnModel(RowInference):
         pooling: Pooling = "pooled",
         symbol_id: bool = False,
         calibration: CalibrationParams | None = None,
+        fold_columns: Any | None = None,
     ) -> None:
         self._estimator = estimator
+        self.fold_columns = fold_columns
         self.calibration = calibration
         self._detector = detector
         self.label = label
@@ -173,6 +179,9 @@ class SklearnModel(RowInference):
         self._row_model: FoldPredictor | None = None
         self._history: _History | None = None
         self._not_compiled: str | None = None
+
+    fits_fold_transforms = True
+    """It fits the features' fold transforms (`tradeloom.plugins.protocols.FitsFoldTransforms`)."""
 
     def label_record(self) -> dict[str, Any]:
         """Return the label as its saved folds record it (`DescribedModel`)."""
@@ -681,4 +690,21 @@ def build_sklearn_model(params: SklearnParams, ctx: BuildContext) -> SklearnMode
         pooling=params.pooling,
         symbol_id=params.symbol_id,
         calibration=params.calibration,
+        fold_columns=fold_columns_of(ctx),
+    )
+
+
+def fold_columns_of(ctx: BuildContext) -> Any | None:
+    """Return the features' fold transforms (``ctx.fold_transforms``) as one unfitted
+    `FoldColumns` step over the model's input columns (``ctx.feature_columns``), or None."""
+    if not ctx.fold_transforms or not ctx.features_known:
+        return None
+    from tradeloom.plugins.model.fold_transforms import FoldColumns
+
+    where = {column: i for i, column in enumerate(ctx.feature_columns)}
+    return FoldColumns(
+        tuple(
+            (t.columns[0], tuple(where[c] for c in t.columns), t.transformer)
+            for t in ctx.fold_transforms
+        )
     )
