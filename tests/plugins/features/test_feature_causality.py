@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
 from tests.hunting import examples
+from tests.plugins.features.llm_stand_in import text_llm_keys
 from tradeloom.domain import Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.adx import AdxParams, build_adx
@@ -50,6 +51,7 @@ from tradeloom.plugins.features.sessions import (
 from tradeloom.plugins.features.sma import SmaParams, build_sma
 from tradeloom.plugins.features.stochastic import StochasticParams, build_stochastic
 from tradeloom.plugins.features.text_embedding import EmbeddingParams, build_text_embedding
+from tradeloom.plugins.features.text_llm import TextLlmParams, build_text_llm
 from tradeloom.plugins.features.volatility import VolatilityParams, build_volatility
 from tradeloom.plugins.features.volume import VolumeZScoreParams, build_volume_zscore
 from tradeloom.plugins.features.zscore import ZScoreParams, build_zscore
@@ -92,6 +94,8 @@ PIPELINE = [
             of="news", knowledge_cutoff="2020-01", dimensions=64, components=None, window="3h"
         ),
     ),
+    # an LLM's answers, from a stand-in server answering each text by its words
+    (build_text_llm, TextLlmParams.model_validate(text_llm_keys(window="3h"))),
     (
         build_lags,
         LagsParams(
@@ -126,6 +130,7 @@ KINDS = {
     build_book_depth: "book_depth",
     build_lexicon: "lexicon",
     build_text_embedding: "text_embedding",
+    build_text_llm: "text_llm",
     build_lags: "lags",
 }
 
@@ -243,6 +248,9 @@ def test_warm_up_rows_are_nan_and_nothing_else_is() -> None:
         "lexicon_count": 0,
         **{f"embedding_dim{i:03d}": 0 for i in range(64)},
         "embedding_count": 0,
+        "llm_sentiment": 0,
+        "llm_relevance": 0,
+        "llm_count": 0,
         "book_imbalance_2": 0,
         "book_depth_bid_30": 0,
         "log_return_1": 1,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.plugins.features.llm_stand_in import text_llm_keys
 from tradeloom.domain import OHLCV, Bars
 from tradeloom.engine.informative import InformativePair
 from tradeloom.engine.timeframe import HigherTimeframe
@@ -35,6 +36,7 @@ REQUIRED = {
         "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures" / "text" / "words.csv"),
     },
     "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
+    "text_llm": text_llm_keys(),
 }
 """The keys a kind needs: ``x`` is an earlier feature's column, ``aux`` one beside OHLCV."""
 

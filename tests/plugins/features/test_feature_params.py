@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 import tradeloom.plugins.features as features_plugin
+from tests.plugins.features.llm_stand_in import text_llm_keys
 from tradeloom.plugins import hookspecs
 from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.features.atr import AtrParams
@@ -235,6 +236,7 @@ def test_components_are_registered_through_the_hook() -> None:
         "spread_bps",
         "stochastic",
         "text_embedding",
+        "text_llm",
         "time_features",
         "volatility",
         "volume_zscore",
@@ -251,6 +253,7 @@ def test_components_are_registered_through_the_hook() -> None:
             "lexicon": str(Path(__file__).resolve().parents[2] / "fixtures/text/words.csv"),
         },
         "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
+        "text_llm": text_llm_keys(),
     }
     defaults.update({kind: {"of": "x"} for kind in CROSS_KINDS})
     for registered in registry.components("features"):

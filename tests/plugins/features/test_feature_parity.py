@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import tradeloom.plugins.features as features_plugin
 from tests.hunting import examples
+from tests.plugins.features.llm_stand_in import text_llm_keys
 from tradeloom.domain import Bar, Bars
 from tradeloom.plugins.component import BuildContext
 from tradeloom.plugins.features.cross import CROSS_KINDS
@@ -218,6 +219,15 @@ def pipelines(draw: st.DrawFn) -> list[tuple[str, dict[str, Any]]]:
                 "scope": draw(st.sampled_from(["symbol", "global"])),
                 "empty": draw(st.sampled_from(["zero", "nan"])),
             },
+        ),
+        (
+            "text_llm",
+            text_llm_keys(
+                window=draw(st.sampled_from(["1s", "1h", "2d"])),
+                half_life=draw(st.sampled_from([None, "30m", "1d"])),
+                scope=draw(st.sampled_from(["symbol", "global"])),
+                empty=draw(st.sampled_from(["zero", "nan"])),
+            ),
         ),
         (
             "text_embedding",
