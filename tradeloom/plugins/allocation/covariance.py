@@ -1,7 +1,8 @@
 """Covariance estimators of the allocators: sample, Ledoit-Wolf shrinkage, exponentially
 weighted.
 
-Each is written in numpy (and scikit-learn's Ledoit-Wolf), and every allocator that weighs
+Each is written in numpy (Ledoit-Wolf as scikit-learn's, from one Gram matrix where
+scikit-learn makes three), and every allocator that weighs
 risk uses the one its ``covariance:`` declares; tests/plugins/allocation/test_covariance.py
 checks each equals skfolio's estimator of the same name. Returns are simple returns per
 bar, rows oldest first.
@@ -24,6 +25,7 @@ __all__ = [
     "CovarianceKind",
     "CovarianceParams",
     "covariance",
+    "covariance_diagonal",
     "needs_more_bars_than_symbols",
 ]
 
@@ -83,13 +85,59 @@ def covariance(
     if kind == "sample":
         return np.atleast_2d(np.cov(x, rowvar=False, ddof=1))
     if kind == "ledoit_wolf":
-        from sklearn.covariance import ledoit_wolf
-
-        shrunk, _ = ledoit_wolf(x, assume_centered=False)
+        centred = x - x.mean(axis=0)
+        gram = centred.T @ centred
+        bars, n = centred.shape
+        shrinkage, mu = _ledoit_wolf_shrinkage(centred, float(np.sum(gram**2)))
+        shrunk = (1.0 - shrinkage) * (gram / bars)
+        shrunk.flat[:: n + 1] += shrinkage * mu
         return np.asarray(shrunk, dtype=np.float64)
     if halflife is None:
         raise ValueError("an exponential covariance needs a halflife")
     return _exponential(x, halflife)
+
+
+def covariance_diagonal(
+    returns: npt.NDArray[np.float64], kind: CovarianceKind, halflife: float | None = None
+) -> npt.NDArray[np.float64]:
+    """Return the diagonal of `covariance` (the variances) without the whole matrix.
+
+    Ledoit-Wolf's shrinkage reads the sum of the squared sample covariances, which is
+    also that of the bars' ``[bars, bars]`` Gram matrix: the smaller of the two is made.
+    """
+    x = np.asarray(returns, dtype=np.float64)
+    if kind == "sample":
+        centred = x - x.mean(axis=0)
+        return np.asarray(np.sum(centred**2, axis=0) / (x.shape[0] - 1), dtype=np.float64)
+    if kind == "ledoit_wolf":
+        centred = x - x.mean(axis=0)
+        bars, n = centred.shape
+        gram = centred @ centred.T if bars < n else centred.T @ centred
+        shrinkage, mu = _ledoit_wolf_shrinkage(centred, float(np.sum(gram**2)))
+        variance = np.sum(centred**2, axis=0) / bars
+        return np.asarray((1.0 - shrinkage) * variance + shrinkage * mu, dtype=np.float64)
+    if halflife is None:
+        raise ValueError("an exponential covariance needs a halflife")
+    age = np.arange(x.shape[0] - 1, -1, -1, dtype=np.float64)
+    w = 0.5 ** (age / halflife)
+    return np.asarray((x * x * w[:, None]).sum(axis=0) / w.sum(), dtype=np.float64)
+
+
+def _ledoit_wolf_shrinkage(centred: npt.NDArray[np.float64], squares: float) -> tuple[float, float]:
+    # scikit-learn's ledoit_wolf_shrinkage (assume_centered) with its two Gram matrices
+    # read off one: sum((X'X)**2) is ``squares``, and sum((X**2)'(X**2)) is the sum over
+    # bars of each bar's squared norm, squared. Returns the shrinkage and the target's
+    # variance (the mean of the sample variances).
+    bars, n = centred.shape
+    x2 = centred**2
+    trace = np.sum(x2, axis=0) / bars
+    mu = float(np.sum(trace)) / n
+    beta_ = float(np.sum(np.sum(x2, axis=1) ** 2))
+    delta_ = squares / bars**2
+    beta = 1.0 / (n * bars) * (beta_ / bars - delta_)
+    delta = (delta_ - 2.0 * mu * float(trace.sum()) + n * mu**2) / n
+    beta = min(beta, delta)
+    return (0.0 if beta == 0 else beta / delta), mu
 
 
 def _exponential(x: npt.NDArray[np.float64], halflife: float) -> npt.NDArray[np.float64]:
