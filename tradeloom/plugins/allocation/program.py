@@ -28,6 +28,15 @@ independent program to 5e-9 (tests/plugins/allocation/test_program.py, which hol
 to the documented `SOLVER_TOLERANCE`); the answer is checked against every constraint once,
 by the engine, as every allocator's is (`tradeloom.engine.allocating.allocate_checked`).
 
+At universe scale (`tradeloom.plugins.allocation.screening`: 100 symbols or more,
+long-only, no group caps, no gross cap, no turnover limit or transaction cost in force)
+the program is solved over a working set of symbols, every other weight 0, and the answer
+is proven the whole problem's optimum by its optimality conditions, else the set grows:
+a long-only optimum holds few symbols, and the solver's cost grows with the cube of those
+it is given (minimum variance on 2,000 assets: 5.7 s of CPU over every symbol, 0.66 s
+screened, the same weights to 5e-9). Whatever screening cannot decide the program over
+every symbol answers.
+
 A program without an answer is a value, never an exception: ``infeasible`` with the
 cause in the words of the file (`infeasible_cause`: no weights with a positive expected
 return, held weights a turnover limit cannot reach, constraints that admit no weights
