@@ -136,8 +136,9 @@ def posterior(
     if not symbols.size:
         return prior, cov
     # P picks columns: S P' is S's columns, P x is x's entries (the same numbers as the
-    # products with P, without an n x n x k product)
-    spread = tau * cov[:, symbols]  # tau S P'
+    # products with P, without an n x n x k product; laid out in rows as that product
+    # was, so that the products below add in the same order)
+    spread = np.ascontiguousarray(tau * cov[:, symbols])  # tau S P'
     omega = np.diag(tau * (1.0 / confidence - 1.0) * np.diag(cov)[symbols])
     blend = spread[symbols] + omega  # tau P S P' + Omega
     mu = prior + spread @ np.linalg.solve(blend, views - prior[symbols])
