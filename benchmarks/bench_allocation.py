@@ -1,5 +1,6 @@
-"""What the allocation layer costs: one rebalance by allocator and universe size, and a
-whole backtest against the same universe without allocation.
+"""What the allocation layer costs: one rebalance by allocator and universe size, against
+skfolio and PyPortfolioOpt called directly, and a whole backtest against the same universe
+without allocation.
 
 1. **A rebalance.** Each allocator (its params' defaults: Ledoit-Wolf covariance,
    long-only, summing to 1) is called on a seeded window of ``--window`` returns of a
@@ -7,14 +8,25 @@ whole backtest against the same universe without allocation.
    model's probabilities and a horizon of 4 for Black-Litterman). Each is warmed up
    once, then timed ``--runs`` times; the median is printed, and its ratio to
    ``equal_weight``'s (the reference measured in the same run).
-2. **A whole run.** A universe of ``--symbols`` x ``--bars`` hourly bars with a
+2. **Against the references** (``--references``, by default at every size): each
+   allocator, skfolio's estimator of the same name and PyPortfolioOpt's (where it has
+   one) are given the same returns, from returns to weights (each estimates its own
+   Ledoit-Wolf covariance), in rounds that alternate their order; the medians of their
+   CPU time (``time.process_time``) and wall time, the ratio of ours to the fastest
+   reference's CPU, and the largest difference of weights to each. Every process runs
+   the native libraries on one thread, as ``tradeloom run`` does
+   (`tradeloom.runtime.threads`): with OpenBLAS's default of a thread per core a busy
+   2-core machine spends 10-40x the CPU in spinning threads, for every engine alike. The
+   load average is printed beside every figure.
+3. **A whole run.** A universe of ``--symbols`` x ``--bars`` hourly bars with a
    precomputed probability column, backtested through the Python API (in memory) by a
    threshold signal with no allocation, then with risk parity rebalanced every 24 bars
    over a 240-bar window; medians of ``--runs`` runs after a warm-up, and their ratio.
    The allocation run stops the compiled core at every bar for the allocation stage.
 
     python benchmarks/bench_allocation.py [--sizes 50 200 500] [--runs 5] [--window 750]
-        [--symbols 20] [--bars 5000] [--smoke]
+        [--symbols 20] [--bars 5000] [--only KIND ...] [--no-references] [--no-run]
+        [--smoke]
 
 ``--smoke`` runs sizes 10 and 20, two runs, 600 bars: a check that it works.
 """
@@ -23,8 +35,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +58,10 @@ ALLOCATORS = (
     "maximum_diversification",
     "black_litterman",
 )
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
 
 
 def _median(call: Callable[[], Any], runs: int) -> float:
@@ -73,14 +91,16 @@ def _allocator(kind: str) -> Any:
     return component.factory(component.params(), BuildContext("bench", Path("."), 0))
 
 
-def rebalance_costs(sizes: Sequence[int], window: int, runs: int) -> None:
+def rebalance_costs(
+    sizes: Sequence[int], window: int, runs: int, kinds: Sequence[str] = ALLOCATORS
+) -> None:
     """Print the median cost of one rebalance, by allocator and size."""
     from tradeloom.plugins.protocols_allocation import WeightConstraints
 
     print(f"\none rebalance, median of {runs} (window {window} returns), ms:")
     print(f"  {'allocator':<24}" + "".join(f"{n:>10} assets" for n in sizes))
     reference: dict[int, float] = {}
-    for kind in ALLOCATORS:
+    for kind in kinds:
         try:
             allocator = _allocator(kind)
         except Exception as exc:  # the allocation extra missing: say so, go on
@@ -97,8 +117,199 @@ def rebalance_costs(sizes: Sequence[int], window: int, runs: int) -> None:
             reference.setdefault(n, seconds)
             status = "" if result.status == "ok" else f" ({result.status})"
             cells.append(f"{seconds * 1e3:>9.2f} x{seconds / reference[n]:<5.0f}{status}")
-        print(f"  {kind:<24}" + "".join(f"{c:>16}" for c in cells))
+        print(f"  {kind:<24}" + "".join(f"{c:>16}" for c in cells) + f"  {_load()}", flush=True)
     print("  (x: the ratio to equal_weight's time at the same size)")
+
+
+RISK_AVERSION = 1.0
+"""Black-Litterman's default risk aversion (its equilibrium's), and PyPortfolioOpt's
+``delta`` is twice it."""
+
+
+def _frame(returns: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(returns, columns=[f"a{k:04d}" for k in range(returns.shape[1])])
+
+
+def _skfolio(kind: str, p: np.ndarray) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """Return skfolio's estimator of ``kind`` as a call from returns to weights, or None."""
+    from skfolio.cluster import HierarchicalClustering, LinkageMethod
+    from skfolio.distance import CovarianceDistance
+    from skfolio.moments import LedoitWolf
+    from skfolio.optimization import (
+        EqualWeighted,
+        HierarchicalRiskParity,
+        InverseVolatility,
+        MaximumDiversification,
+        MeanRisk,
+        ObjectiveFunction,
+        RiskBudgeting,
+    )
+    from skfolio.prior import EmpiricalPrior
+    from skfolio.seriation import HierarchicalSeriation
+
+    def prior() -> EmpiricalPrior:
+        return EmpiricalPrior(covariance_estimator=LedoitWolf())
+
+    estimators: dict[str, Callable[[], Any]] = {
+        "equal_weight": EqualWeighted,
+        "inverse_volatility": lambda: InverseVolatility(prior_estimator=prior()),
+        "risk_parity": lambda: RiskBudgeting(prior_estimator=prior()),
+        "minimum_variance": lambda: MeanRisk(prior_estimator=prior()),
+        "mean_variance": lambda: MeanRisk(
+            objective_function=ObjectiveFunction.MAXIMIZE_RATIO, prior_estimator=prior()
+        ),
+        "hrp": lambda: HierarchicalRiskParity(
+            prior_estimator=prior(),
+            distance_estimator=CovarianceDistance(covariance_estimator="precomputed"),
+            seriation_estimator=HierarchicalSeriation(
+                hierarchical_clustering_estimator=HierarchicalClustering(
+                    linkage_method=LinkageMethod.SINGLE
+                ),
+                optimal_ordering=False,
+            ),
+        ),
+        "maximum_diversification": lambda: MaximumDiversification(prior_estimator=prior()),
+    }
+    make = estimators.get(kind)
+    if make is None:
+        return None
+
+    def fit(frame: pd.DataFrame) -> np.ndarray:
+        estimator = make()
+        if kind == "hrp":  # the distance of the prior's own covariance, as ours
+            estimator.set_params(distance_estimator__covariance_estimator="precomputed")
+        return np.asarray(estimator.fit(frame).weights_)
+
+    return fit
+
+
+def _pyportfolioopt(kind: str, p: np.ndarray) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """Return PyPortfolioOpt's optimiser of ``kind`` as a call from returns to weights, or
+    None where it has none."""
+    from pypfopt import EfficientFrontier, HRPOpt
+    from pypfopt.black_litterman import BlackLittermanModel, market_implied_prior_returns
+    from pypfopt.risk_models import CovarianceShrinkage
+
+    from tradeloom.plugins.allocation.black_litterman import probability_views
+
+    def shrunk(frame: pd.DataFrame) -> pd.DataFrame:
+        return CovarianceShrinkage(frame, returns_data=True, frequency=1).ledoit_wolf()
+
+    def minimum_variance(frame: pd.DataFrame) -> np.ndarray:
+        frontier = EfficientFrontier(None, shrunk(frame))
+        return np.array(list(frontier.min_volatility().values()))
+
+    def max_sharpe(frame: pd.DataFrame) -> np.ndarray:
+        frontier = EfficientFrontier(frame.mean(), shrunk(frame))
+        return np.array(list(frontier.max_sharpe(risk_free_rate=0.0).values()))
+
+    def hrp(frame: pd.DataFrame) -> np.ndarray:
+        # the tree of the covariance's correlation (given returns, it would read theirs)
+        weights = HRPOpt(cov_matrix=shrunk(frame)).optimize("single")
+        return np.array([weights[name] for name in frame.columns])
+
+    def black_litterman(frame: pd.DataFrame) -> np.ndarray:
+        cov = shrunk(frame)
+        n = cov.shape[0]
+        pi = market_implied_prior_returns(
+            pd.Series(np.ones(n), index=cov.index), 2 * RISK_AVERSION, cov, risk_free_rate=0.0
+        )
+        volatility = np.sqrt(np.diag(cov.to_numpy()))
+        symbols, views, confidence = probability_views(p, volatility, 4, 0.95)
+        keep = confidence > 0
+        model = BlackLittermanModel(
+            cov,
+            pi=pi,
+            Q=views[keep],
+            P=np.eye(n)[symbols[keep]],
+            omega="idzorek",
+            view_confidences=confidence[keep],
+            tau=0.05,
+        )
+        frontier = EfficientFrontier(model.bl_returns(), model.bl_cov())
+        return np.array(list(frontier.max_sharpe(risk_free_rate=0.0).values()))
+
+    calls: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
+        "minimum_variance": minimum_variance,
+        "mean_variance": max_sharpe,
+        "hrp": hrp,
+        "black_litterman": black_litterman,
+    }
+    return calls.get(kind)
+
+
+def _weights_of(allocator: Any, returns: np.ndarray, constraints: Any, p: np.ndarray) -> Any:
+    return allocator.allocate(returns, constraints, p, 4, None).weights
+
+
+def _timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
+    start, cpu = time.perf_counter(), time.process_time()
+    out = call()
+    return time.process_time() - cpu, time.perf_counter() - start, out
+
+
+def reference_costs(sizes: Sequence[int], window: int, runs: int, kinds: Sequence[str]) -> None:
+    """Print, by allocator and size, the median CPU and wall time of one rebalance of
+    ours, skfolio's and PyPortfolioOpt's, alternated, and the weights' differences."""
+    from tradeloom.plugins.protocols_allocation import WeightConstraints
+
+    print(f"\nagainst skfolio and PyPortfolioOpt, median of {runs} alternated rounds, CPU s:")
+    header = "ours (wall)         skfolio (wall)      PyPortfolioOpt      ratio  |dw| sk, ppo"
+    print(f"  {'allocator':<24}{'assets':>7}  {header}")
+    for kind in kinds:
+        allocator = _allocator(kind)
+        for n in sizes:
+            returns = _returns(n, window)
+            frame = _frame(returns)
+            p = np.random.default_rng(n).uniform(0.3, 0.7, n)
+            constraints = WeightConstraints.long_only(n)
+            engines: dict[str, Callable[[], Any]] = {
+                "ours": functools.partial(_weights_of, allocator, returns, constraints, p)
+            }
+            for name, make in (("skfolio", _skfolio), ("pyportfolioopt", _pyportfolioopt)):
+                found = make(kind, p)
+                if found is not None:
+                    engines[name] = functools.partial(found, frame)
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in engines}
+            weights: dict[str, Any] = {}
+            order = list(engines)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for name in list(order):  # warm-up: imports, a solver's first set-up
+                    try:
+                        weights[name] = engines[name]()
+                    except Exception as exc:  # a reference that fails here: say so, go on
+                        print(f"  {kind} {n}: {name} failed: {type(exc).__name__}: {exc}")
+                        order.remove(name)
+                        del times[name]
+                for r in range(runs):
+                    for name in order[r % len(order) :] + order[: r % len(order)]:
+                        cpu, wall, _ = _timed(engines[name])
+                        times[name].append((cpu, wall))
+            cells, medians = [], {}
+            for name in ("ours", "skfolio", "pyportfolioopt"):
+                if name not in times:
+                    cells.append(f"{'-':<20}")
+                    continue
+                cpu = statistics.median(t[0] for t in times[name])
+                wall = statistics.median(t[1] for t in times[name])
+                medians[name] = cpu
+                cells.append(f"{cpu:7.3f} ({wall:7.3f})  ")
+            others = [v for k, v in medians.items() if k != "ours"]
+            ratio = f"{medians['ours'] / min(others):6.2f}x" if others else "     -"
+            ours = weights["ours"]
+            gaps = []
+            for name in ("skfolio", "pyportfolioopt"):
+                theirs = weights.get(name)
+                if theirs is None or ours is None:
+                    gaps.append("-")
+                else:
+                    gaps.append(f"{float(np.abs(np.asarray(theirs) - ours).max()):.1e}")
+            print(
+                f"  {kind:<24}{n:>7}  {''.join(cells)}{ratio}  {', '.join(gaps)}  {_load()}",
+                flush=True,
+            )
+    print("  (ratio: ours' CPU over the fastest reference's; |dw|: the largest weight difference)")
 
 
 def _universe(symbols: int, bars: int) -> pd.DataFrame:
@@ -155,21 +366,31 @@ def run_costs(symbols: int, bars: int, runs: int) -> None:
     print(f"  without allocation (threshold signal)      {without:8.2f} s")
     print(f"  risk_parity every 24 bars, window 240       {with_allocation:8.2f} s")
     print(f"  ratio                                       {with_allocation / without:8.2f}x")
+    print(f"  {_load()}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the options, print the machine and both measurements."""
+    """Parse the options, print the machine and the measurements."""
+    from tradeloom.runtime.threads import apply_native_threads
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--window", type=int, default=750)
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=5000)
+    parser.add_argument("--only", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
+    parser.add_argument("--no-references", action="store_true", help="skip section 2")
+    parser.add_argument("--no-run", action="store_true", help="skip section 3")
     add_smoke(parser, sizes=[10, 20], runs=2, window=120, symbols=4, bars=600)
     args = parse_args(parser, argv)
-    print(describe("numpy", "scipy", "cvxpy-base", "clarabel"))
-    rebalance_costs(args.sizes, args.window, args.runs)
-    run_costs(args.symbols, args.bars, args.runs)
+    apply_native_threads(1)  # as `tradeloom run`: one native thread (see the module)
+    print(describe("numpy", "scipy", "cvxpy-base", "clarabel", "skfolio", "PyPortfolioOpt"))
+    rebalance_costs(args.sizes, args.window, args.runs, args.only)
+    if not args.no_references:
+        reference_costs(args.sizes, args.window, args.runs, args.only)
+    if not args.no_run:
+        run_costs(args.symbols, args.bars, args.runs)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.plugins.allocation.conftest import SP500_WINDOW, WINDOW, skfolio_covariance
 from tradeloom.plugins.allocation.covariance import (
     CovarianceParams,
     covariance,
+    covariance_diagonal,
     needs_more_bars_than_symbols,
 )
 
@@ -59,3 +62,25 @@ def test_only_shrinkage_is_well_conditioned_with_few_bars(market_returns: np.nda
     assert needs_more_bars_than_symbols("sample")
     assert needs_more_bars_than_symbols("exponential")
     assert not needs_more_bars_than_symbols("ledoit_wolf")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 80),
+    bars=st.integers(2, 300),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([1e-4, 0.01, 1.0]),
+)
+def test_ledoit_wolf_is_scikit_learn_s_bit_for_bit_and_its_diagonal_alone_agrees(
+    n: int, bars: int, seed: int, scale: float
+) -> None:
+    from sklearn.covariance import ledoit_wolf
+
+    rng = np.random.default_rng(seed)
+    window = scale * (rng.normal(size=(bars, 1)) + rng.normal(size=(bars, n)))
+    ours = covariance(window, "ledoit_wolf")
+    np.testing.assert_array_equal(ours, ledoit_wolf(window)[0])
+    for kind, halflife in (("ledoit_wolf", None), ("sample", None), ("exponential", 20.0)):
+        full = np.diag(covariance(window, kind, halflife))  # type: ignore[arg-type]
+        alone = covariance_diagonal(window, kind, halflife)  # type: ignore[arg-type]
+        np.testing.assert_allclose(alone, full, rtol=1e-8, atol=0)

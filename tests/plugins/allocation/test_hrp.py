@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypfopt import HRPOpt
 from skfolio.cluster import HierarchicalClustering, LinkageMethod
 from skfolio.distance import CovarianceDistance
@@ -160,3 +162,68 @@ def test_a_symbol_without_variance_fails_named() -> None:
         "failed",
         "hrp: KO has no volatility over the window",
     )
+
+
+# -- the compiled kernels against the numpy they replaced (issue 85) ---------------------
+
+
+def _order_numpy(cov: np.ndarray, linkage: str) -> np.ndarray:
+    from scipy.cluster.hierarchy import leaves_list
+    from scipy.cluster.hierarchy import linkage as tree
+    from scipy.spatial.distance import squareform
+
+    volatility = np.sqrt(np.diag(cov))
+    rho = np.clip(cov / np.outer(volatility, volatility), -1.0, 1.0)
+    distance = np.sqrt(np.clip((1.0 - rho) / 2.0, 0.0, 1.0))
+    np.fill_diagonal(distance, 0.0)
+    condensed = squareform((distance + distance.T) / 2.0, checks=False)
+    return np.asarray(leaves_list(tree(condensed, method=linkage)), dtype=np.intp)
+
+
+def _weights_numpy(
+    cov: np.ndarray, order: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    n = cov.shape[0]
+    weights = np.ones(n)
+    inverse = 1.0 / np.diag(cov)
+    clusters = [np.asarray(order)]
+    while clusters:
+        halves = [(c[: len(c) // 2], c[len(c) // 2 :]) for c in clusters if len(c) > 1]
+        for left, right in halves:
+            variance = []
+            for half in (left, right):
+                ivp = inverse[half] / inverse[half].sum()
+                variance.append(float(ivp @ cov[np.ix_(half, half)] @ ivp))
+            alpha = 1.0 - variance[0] / (variance[0] + variance[1])
+            parent = float(weights[left[0]])
+            alpha = min(upper[left].sum() / parent, max(lower[left].sum() / parent, alpha))
+            low, high = lower[right].sum() / parent, upper[right].sum() / parent
+            alpha = 1.0 - min(high, max(low, 1.0 - alpha))
+            weights[left] *= alpha
+            weights[right] *= 1.0 - alpha
+        clusters = [half for pair in halves for half in pair]
+    return weights
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 90),
+    bars=st.integers(3, 200),
+    seed=st.integers(0, 2**32 - 1),
+    cap=st.sampled_from([1.0, 0.3, 0.1]),
+    linkage=st.sampled_from(["single", "ward", "average"]),
+)
+def test_the_compiled_distance_and_bisection_equal_the_numpy_they_replaced(
+    n: int, bars: int, seed: int, cap: float, linkage: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    factor = rng.normal(0.0, 0.01, (bars, 1)) * rng.uniform(-1.0, 2.0, (1, n))
+    window = factor + rng.normal(0.0, 0.01, (bars, n)) * rng.uniform(0.1, 3.0, (1, n))
+    cov = covariance(window, "ledoit_wolf")
+    order = hrp_order(cov, linkage, False)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(order, _order_numpy(cov, linkage))
+    lower, upper = np.zeros(n), np.full(n, max(cap, 1.0 / n))
+    ours = hrp_weights(cov, order, lower, upper)
+    np.testing.assert_allclose(ours, _weights_numpy(cov, order, lower, upper), rtol=0, atol=1e-12)
+    free = hrp_weights(cov, order)
+    np.testing.assert_allclose(free, _weights_numpy(cov, order, lower, np.ones(n)), atol=1e-12)

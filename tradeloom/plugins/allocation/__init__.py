@@ -1,8 +1,8 @@
 """Built-in plugin: the allocation layer (target weights of the universe).
 
 equal_weight, inverse_volatility and risk_parity are closed forms in numpy
-(`tradeloom.plugins.allocation.closed_form`), hrp a tree and a bisection in numpy and
-scipy (`tradeloom.plugins.allocation.hrp`); the others are one convex program over cvxpy
+(`tradeloom.plugins.allocation.closed_form`), hrp a tree (scipy) and a bisection
+(compiled: `tradeloom.plugins.allocation.hrp`); the others are one convex program over cvxpy
 and Clarabel, the ``allocation`` extra (`tradeloom.plugins.allocation.program`,
 `tradeloom.plugins.allocation.optimised`, `tradeloom.plugins.allocation.black_litterman`).
 """
@@ -68,7 +68,7 @@ def tradeloom_components() -> list[Component]:
             "tradeloom.plugins.allocation.hrp",
             "HierarchicalRiskParityParams",
             "build_hrp",
-            summary="hierarchical risk parity (Lopez de Prado), in numpy and scipy",
+            summary="hierarchical risk parity (Lopez de Prado), compiled, with scipy's tree",
         ),
         LazyComponent(
             "allocation",

@@ -46,6 +46,7 @@ from tradeloom.plugins.allocation.optimised import (
     MeanVarianceParams,
     mean_variance_objective,
     needs_solver,
+    unconstrained_guess,
 )
 from tradeloom.plugins.allocation.program import solve_program
 from tradeloom.plugins.allocation.window import Window
@@ -134,12 +135,13 @@ def posterior(
     (see the module's formulas)."""
     if not symbols.size:
         return prior, cov
-    pick = np.zeros((symbols.size, cov.shape[0]))
-    pick[np.arange(symbols.size), symbols] = 1.0
-    spread = tau * cov @ pick.T  # tau S P'
+    # P picks columns: S P' is S's columns, P x is x's entries (the same numbers as the
+    # products with P, without an n x n x k product; laid out in rows as that product
+    # was, so that the products below add in the same order)
+    spread = np.ascontiguousarray(tau * cov[:, symbols])  # tau S P'
     omega = np.diag(tau * (1.0 / confidence - 1.0) * np.diag(cov)[symbols])
-    blend = pick @ spread + omega  # tau P S P' + Omega
-    mu = prior + spread @ np.linalg.solve(blend, views - pick @ prior)
+    blend = spread[symbols] + omega  # tau P S P' + Omega
+    mu = prior + spread @ np.linalg.solve(blend, views - prior[symbols])
     sigma = cov + tau * cov - spread @ np.linalg.solve(blend, spread.T)
     return np.asarray(mu, dtype=np.float64), np.asarray((sigma + sigma.T) / 2.0)
 
@@ -166,7 +168,11 @@ class BlackLitterman(ConvexAllocator):
             symbols, views, confidence = symbols[held], views[held], confidence[held]
         mu, sigma = posterior(prior, cov, symbols, views, confidence, params.tau)
         objective = mean_variance_objective(params, mu)
-        return solve_program(self.kind, objective, sigma, window.constraints, window.previous)
+        # the screened solve starts from the prior covariance's factor (only where it starts)
+        start = unconstrained_guess(window.factor, mu)
+        return solve_program(
+            self.kind, objective, sigma, window.constraints, window.previous, start
+        )
 
 
 def build_black_litterman(params: BlackLittermanParams, ctx: BuildContext) -> BlackLitterman:

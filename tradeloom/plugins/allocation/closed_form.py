@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from tradeloom.plugins.allocation.covariance import CovarianceParams
-from tradeloom.plugins.allocation.window import Window, WindowAllocator
+from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance_diagonal
+from tradeloom.plugins.allocation.window import Window, WindowAllocator, window_problem
 from tradeloom.plugins.component import BuildContext, Params
 from tradeloom.plugins.protocols_allocation import (
     ERC_MAX_SWEEPS,
@@ -129,10 +129,32 @@ class InverseVolatility(WindowAllocator):
 
     kind = "inverse_volatility"
 
+    def allocate(
+        self,
+        returns: npt.NDArray[np.float64],
+        constraints: WeightConstraints,
+        probabilities: npt.NDArray[np.float64] | None = None,
+        horizon: int = 0,
+        previous: npt.NDArray[np.float64] | None = None,
+    ) -> AllocationResult:
+        """Return inverse-volatility weights after the prologue, from the estimator's
+        variances alone (`tradeloom.plugins.allocation.covariance.covariance_diagonal`:
+        no ``[symbols, symbols]`` matrix)."""
+        returns = np.asarray(returns, dtype=np.float64)
+        known = window_problem(self.kind, returns, constraints)
+        if known is not None:
+            return known
+        params = self.params
+        variance = covariance_diagonal(returns, params.covariance, params.halflife)
+        return self._weights(variance, constraints)
+
     def weigh(self, window: Window) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
-        constraints = window.constraints
-        variance = np.diag(window.cov)
+        return self._weights(np.diag(window.cov), window.constraints)
+
+    def _weights(
+        self, variance: npt.NDArray[np.float64], constraints: WeightConstraints
+    ) -> AllocationResult:
         if not np.all(variance > 0):
             k = int(np.flatnonzero(~(variance > 0))[0])
             return AllocationResult.failed(

@@ -18,6 +18,7 @@ Black-Litterman) maximises an expected return to charge a transaction cost again
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
@@ -59,6 +60,8 @@ __all__ = [
     "mean_variance_objective",
     "needs_solver",
     "singular_covariance",
+    "unconstrained_guess",
+    "well_conditioned_factor",
 ]
 
 MeanVarianceGoal = Literal["max_sharpe", "utility"]
@@ -115,6 +118,8 @@ singular to the solver (Clarabel works to about 1e-8 of the scaled problem)."""
 
 def singular_covariance(cov: npt.NDArray[np.float64], params: CovarianceParams) -> str | None:
     """Return why the window's covariance estimate ``cov`` is singular, or None."""
+    if well_conditioned_factor(cov) is not None:
+        return None
     eigen = np.linalg.eigvalsh(cov)
     if eigen[-1] <= 0 or eigen[0] <= eigen[-1] / SINGULAR_CONDITION:
         rank = int(np.sum(eigen > eigen[-1] / SINGULAR_CONDITION)) if eigen[-1] > 0 else 0
@@ -124,6 +129,36 @@ def singular_covariance(cov: npt.NDArray[np.float64], params: CovarianceParams) 
             f"together, or too few bars; lengthen the window{_or_shrink(params)}"
         )
     return None
+
+
+def well_conditioned_factor(cov: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+    """Return the lower Cholesky factor of ``cov - e I``, ``e`` its largest absolute
+    column sum over `SINGULAR_CONDITION`, or None when that is not positive definite.
+
+    A factor proves ``cov`` far from singular at a sixth of an eigen-decomposition's
+    cost: the column sum bounds the largest eigenvalue, so every eigenvalue above ``e``
+    is above the largest over `SINGULAR_CONDITION`. None decides nothing
+    (`singular_covariance` then reads the eigenvalues). The factor is also where a
+    screened solve starts (`tradeloom.plugins.allocation.screening`).
+    """
+    n = cov.shape[0]
+    floor = float(np.abs(cov).sum(axis=0).max()) / SINGULAR_CONDITION
+    try:
+        return np.asarray(np.linalg.cholesky(cov - floor * np.eye(n)), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def unconstrained_guess(
+    factor: npt.NDArray[np.float64] | None, linear: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64] | None:
+    """Return ``S^-1 linear`` from the covariance's factor (None without one): where a
+    screened solve starts (the unconstrained optimum's direction)."""
+    if factor is None:
+        return None
+    from scipy.linalg import cho_solve
+
+    return np.asarray(cho_solve((factor, True), linear), dtype=np.float64)
 
 
 def _or_shrink(params: CovarianceParams) -> str:
@@ -144,10 +179,12 @@ class ConvexAllocator(WindowAllocator):
     def weigh(self, window: Window) -> AllocationResult:
         """Return `solve`'s weights of a covariance the solver can use."""
         require("cvxpy", f"allocation kind {self.kind}")  # an installed one that cannot import
-        singular = singular_covariance(window.cov, self.params)
-        if singular is not None:
-            return AllocationResult.failed(f"{self.kind}: {singular}")
-        return self.solve(window)
+        factor = well_conditioned_factor(window.cov)
+        if factor is None:
+            singular = singular_covariance(window.cov, self.params)
+            if singular is not None:
+                return AllocationResult.failed(f"{self.kind}: {singular}")
+        return self.solve(replace(window, factor=factor))
 
     @abstractmethod
     def solve(self, window: Window) -> AllocationResult:
@@ -192,7 +229,9 @@ class MaximumDiversification(ConvexAllocator):
 
 
 def _solved(kind: str, objective: Objective, window: Window) -> AllocationResult:
-    return solve_program(kind, objective, window.cov, window.constraints, window.previous)
+    linear = np.ones(window.cov.shape[0]) if objective.mu is None else objective.mu
+    start = unconstrained_guess(window.factor, linear)
+    return solve_program(kind, objective, window.cov, window.constraints, window.previous, start)
 
 
 def build_minimum_variance(params: MinimumVarianceParams, ctx: BuildContext) -> MinimumVariance:

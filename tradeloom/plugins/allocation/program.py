@@ -28,6 +28,15 @@ independent program to 5e-9 (tests/plugins/allocation/test_program.py, which hol
 to the documented `SOLVER_TOLERANCE`); the answer is checked against every constraint once,
 by the engine, as every allocator's is (`tradeloom.engine.allocating.allocate_checked`).
 
+At universe scale (`tradeloom.plugins.allocation.screening`: 100 symbols or more,
+long-only, no group caps, no gross cap, no turnover limit or transaction cost in force)
+the program is solved over a working set of symbols, every other weight 0, and the answer
+is proven the whole problem's optimum by its optimality conditions, else the set grows:
+a long-only optimum holds few symbols, and the solver's cost grows with the cube of those
+it is given (minimum variance on 2,000 assets: 5.7 s of CPU over every symbol, 0.66 s
+screened, the same weights to 5e-9). Whatever screening cannot decide the program over
+every symbol answers.
+
 A program without an answer is a value, never an exception: ``infeasible`` with the
 cause in the words of the file (`infeasible_cause`: no weights with a positive expected
 return, held weights a turnover limit cannot reach, constraints that admit no weights
@@ -40,6 +49,12 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from tradeloom.plugins.allocation.screening import (
+    MAX_ROUNDS,
+    MIN_SYMBOLS,
+    first_working_set,
+    violators,
+)
 from tradeloom.plugins.protocols_allocation import AllocationResult, WeightConstraints
 from tradeloom.runtime.lazy import numpy as np
 
@@ -52,7 +67,10 @@ __all__ = [
     "SOLVER_TOLERANCE",
     "Objective",
     "constraint_rows",
+    "full_program",
     "infeasible_cause",
+    "screenable",
+    "screened",
     "solve_program",
 ]
 
@@ -132,15 +150,96 @@ def constraint_rows(
     return rows
 
 
+def screenable(
+    objective: Objective,
+    constraints: WeightConstraints,
+    previous: npt.NDArray[np.float64] | None,
+) -> bool:
+    """Return whether the program may be solved over a working set
+    (`tradeloom.plugins.allocation.screening`): enough symbols, every lower bound at
+    least 0, no group caps or gross exposure cap, and no turnover limit or transaction
+    cost in force."""
+    if constraints.symbols < MIN_SYMBOLS or constraints.groups or constraints.shorts:
+        return False
+    if constraints.gross_exposure is not None:
+        return False
+    if previous is None:
+        return True
+    charged = objective.costs and constraints.transaction_cost > 0.0
+    return constraints.max_turnover is None and not charged
+
+
+def screened(
+    kind: str,
+    objective: Objective,
+    cov: npt.NDArray[np.float64],
+    constraints: WeightConstraints,
+    previous: npt.NDArray[np.float64] | None,
+    start: npt.NDArray[np.float64] | None,
+) -> AllocationResult | None:
+    """Return the program's optimum found over working sets and proven over every
+    symbol, or None when screening cannot decide (`tradeloom.plugins.allocation.screening`)."""
+    n = constraints.symbols
+    lower = np.asarray(constraints.min_weight, dtype=np.float64)
+    upper = np.asarray(constraints.max_weight, dtype=np.float64)
+    net = constraints.net_exposure
+    mu = np.zeros(n) if objective.mu is None else np.asarray(objective.mu, dtype=np.float64)
+    diagonal = np.diag(cov)
+    linear = mu if objective.goal != "variance" else np.ones(n)
+    guess = start if start is not None else linear / diagonal
+    inside = np.zeros(n, dtype=bool)
+    inside[first_working_set(guess, upper, lower, net, previous)] = True
+    factor = 2.0 * (objective.risk_aversion if objective.goal == "utility" else 1.0)
+    margin = 1e-9 * max(net, 1.0)
+    for _ in range(MAX_ROUNDS):
+        members = np.flatnonzero(inside)
+        if members.size * 2 > n:
+            return None  # most symbols are held: the whole program is as cheap
+        sub = WeightConstraints(
+            tuple(lower[members]),
+            tuple(upper[members]),
+            net,
+            names=tuple(constraints.names[k] for k in members) if constraints.names else (),
+        )
+        part = Objective(
+            objective.goal,
+            None if objective.mu is None else mu[members],
+            objective.risk_aversion,
+            objective.costs,
+            objective.what,
+        )
+        held = None if previous is None else np.asarray(previous)[members]
+        found = full_program(kind, part, cov[np.ix_(members, members)], sub, held)
+        if found.status != "ok" or found.weights is None:
+            return None
+        weights = np.zeros(n)
+        weights[members] = found.weights
+        gradient = factor * (cov[:, members] @ found.weights)
+        if objective.goal == "utility":
+            gradient = gradient - mu
+        ratio = mu if objective.goal == "ratio" else None
+        out = violators(gradient, weights, inside, lower, upper, factor * diagonal, ratio, margin)
+        if out is None:
+            return None
+        if not out.size:
+            return AllocationResult.ok(weights)
+        inside[out[: max(10, members.size // 2)]] = True
+    return None
+
+
 def solve_program(
     kind: str,
     objective: Objective,
     cov: npt.NDArray[np.float64],
     constraints: WeightConstraints,
     previous: npt.NDArray[np.float64] | None,
+    start: npt.NDArray[np.float64] | None = None,
 ) -> AllocationResult:
     """Return the weights that optimise ``objective`` under ``constraints``, or why there
     are none (see the module).
+
+    Solved over a working set and proven over every symbol where the constraints allow
+    it (`screened`), else by the one program over every symbol (`full_program`).
 
     Args:
         kind: The allocator's kind (the messages start with it).
@@ -150,7 +249,25 @@ def solve_program(
         constraints: The declared constraints (feasible on their own: the callers check
             `tradeloom.plugins.protocols_allocation.infeasibility` first).
         previous: The held weights, or None at the first rebalance.
+        start: A guess of each symbol's standing, larger first (the unconstrained
+            optimum, `tradeloom.plugins.allocation.optimised.unconstrained_guess`), from
+            which a screened solve picks its first working set; None: ``a_i / S_ii``.
     """
+    if screenable(objective, constraints, previous):
+        found = screened(kind, objective, cov, constraints, previous, start)
+        if found is not None:
+            return found
+    return full_program(kind, objective, cov, constraints, previous)
+
+
+def full_program(
+    kind: str,
+    objective: Objective,
+    cov: npt.NDArray[np.float64],
+    constraints: WeightConstraints,
+    previous: npt.NDArray[np.float64] | None,
+) -> AllocationResult:
+    """Return `solve_program`'s answer from the one program over every symbol."""
     import cvxpy as cp
 
     n = constraints.symbols

@@ -101,6 +101,10 @@ class Window:
         probabilities: The model's probability per symbol (None: none).
         horizon: The label's horizon in bars (0: unknown).
         previous: The weights held before the rebalance (None at the first).
+        factor: The lower Cholesky factor of ``cov`` (less a floor:
+            `tradeloom.plugins.allocation.optimised.well_conditioned_factor`), computed
+            once by the allocators that solve and shared by every step that needs it
+            (None: not computed, or none).
     """
 
     returns: npt.NDArray[np.float64]
@@ -109,6 +113,7 @@ class Window:
     probabilities: npt.NDArray[np.float64] | None
     horizon: int
     previous: npt.NDArray[np.float64] | None
+    factor: npt.NDArray[np.float64] | None = None
 
 
 class WindowAllocator(ABC):
