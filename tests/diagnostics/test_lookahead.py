@@ -28,6 +28,7 @@ import yaml
 
 from tests import builders, forkserver
 from tests.builders import PRECOMPUTED, START, strategy
+from tests.plugins.features.llm_stand_in import text_llm_keys
 from tradeloom.backtest.run import run_strategy
 from tradeloom.diagnostics.lookahead import (
     ALTERATIONS,
@@ -58,6 +59,7 @@ FEATURE_KEYS: dict[str, dict[str, Any]] = {
     "lags": {"lags": 2},
     "lexicon": {"of": "news", "lexicon": "words.csv", "window": "6h", "half_life": "2h"},
     "text_embedding": {"of": "news", "knowledge_cutoff": "2020-01", "dimensions": 64},
+    "text_llm": text_llm_keys(window="6h"),  # a stand-in server answers each text by its words
     "series": {"of": "mood", "transform": "zscore", "window": 12},
     "book_imbalance": {"levels": 2},
     "book_depth": {"within_bps": 15},
@@ -708,8 +710,8 @@ def test_a_source_that_uses_a_value_before_its_publication_is_caught(
     from tradeloom.plugins.data import files
     from tradeloom.plugins.data.auxiliary import join_asof
 
-    def ignores_the_delay(bars: Bars, series: Sequence[Any]) -> Bars:
-        return join_asof(bars, [replace(s, delay_ns=0) for s in series])
+    def ignores_the_delay(bars: Bars, series: Sequence[Any], documents: Any = None) -> Bars:
+        return join_asof(bars, [replace(s, delay_ns=0) for s in series], documents)
 
     monkeypatch.setattr(files, "join_asof", ignores_the_delay)  # the source's join, not the check's
     write_bars(tmp_path, random_walk(), alternating())
@@ -794,8 +796,8 @@ def test_a_universe_source_that_uses_a_value_before_its_publication_is_caught(
     from tradeloom.plugins.data import synthetic
     from tradeloom.plugins.data.auxiliary import join_asof
 
-    def ignores_the_delay(bars: Bars, series: Sequence[Any]) -> Bars:
-        return join_asof(bars, [replace(s, delay_ns=0) for s in series])
+    def ignores_the_delay(bars: Bars, series: Sequence[Any], documents: Any = None) -> Bars:
+        return join_asof(bars, [replace(s, delay_ns=0) for s in series], documents)
 
     monkeypatch.setattr(synthetic, "join_asof", ignores_the_delay)
     _write_mood(tmp_path)
