@@ -1092,7 +1092,8 @@ def noting_unanswered(
 
 
 def start(run: ShapeRun) -> LiveRunner:
-    """Start (or restart) the run; a start that found a venue unreachable is tried again.
+    """Start (or restart) the run; a start that found a venue unreachable is tried again,
+    and so is one killed -9 on the way (`_started`).
 
     A start may refuse to go on when a read failed every attempt (it cannot reconcile
     without the venue, nor look up what it sent beyond a cut journal); any other
@@ -1106,10 +1107,19 @@ def start(run: ShapeRun) -> LiveRunner:
 
 
 def _started(run: ShapeRun, runner: LiveRunner) -> bool:
-    """Start ``runner``; False (it is dropped) when the venue did not answer."""
+    """Start ``runner``; False (it is dropped) when the venue did not answer, or when it
+    was killed -9 inside its start: a restart decides again what the bar it restores
+    decided at its close (`PromotionStage.decide_again`), journaling as a tick does, and
+    a kill armed for that row strikes there as it would in the bar (the process is then
+    killed as `kill` does: what its start did not commit is lost, and it starts again
+    from the journal)."""
     runner.source.feed.sleep = run.waits.append  # type: ignore[union-attr]
     try:
         runner.start()
+    except Crash:
+        note("crashed while starting")
+        kill(runner, run)
+        return False
     except (RetriesExhausted, ExchangeUnavailable) as error:
         note(f"start refused: {error}")
     except RestartRefused as error:
@@ -1514,6 +1524,10 @@ def _drive(
                 run.advance(crashing.down)
             damaged = damaged_start(run, crashing, killed) if crashing.damage else None
             runner = damaged or start(run)
+            if changing is not None and trap.fired:  # it struck inside the restart
+                if trap.lost is not None:
+                    run.lost.append(trap.lost)
+                changing = None
             check_in_force(run, runner)
     # an order sent at the last bar: its trades are counted at the next tick (a swap's
     # market order is acknowledged before it trades)

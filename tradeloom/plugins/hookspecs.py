@@ -15,7 +15,7 @@ Two kinds of hook:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from tradeloom.journal import Event
     from tradeloom.plugins.component import Component
 
-__all__ = ["PROJECT", "hookimpl", "hookspec"]
+__all__ = ["PROJECT", "catalog", "hookimpl", "hookspec"]
 
 PROJECT = "tradeloom"
 
@@ -48,6 +48,18 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Marks a plugin's hook implementation: ``@hookimpl def tradeloom_components(): ...``."""
+
+
+def catalog(*components: Component) -> Callable[[], list[Component]]:
+    """Return a ``tradeloom_components`` hook implementation that answers ``components``
+    (a new list at each call): a plugin whose components are a fixed catalog declares
+    ``tradeloom_components = catalog(...)`` in its module, as the built-in plugins do."""
+
+    @hookimpl
+    def tradeloom_components() -> list[Component]:
+        return list(components)
+
+    return tradeloom_components
 
 
 @hookspec

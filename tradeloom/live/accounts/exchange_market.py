@@ -19,6 +19,7 @@ from tradeloom.live.recovery.sent_lookup import look_up_beyond_journal
 
 if TYPE_CHECKING:
     from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.recovery.reconcile import HeldPosition, Reconciling
     from tradeloom.live.recovery.replay_venue import ReplayVenue
     from tradeloom.live.tick.services import JournalLink, RunFiles
     from tradeloom.live.tick.session import LiveSession
@@ -64,29 +65,18 @@ class ExchangeMarket(ExchangeVenue):
         recover_stops(state, self)
         track_pending(state, replayed, lambda order_id: self if owns(order_id) else None)
 
-    def reconcile(
-        self,
-        files: RunFiles,
-        link: JournalLink,
-        session: LiveSession,
-        state: JournalState,
-        *,
-        position: float,
-        base_at_start: float,
-        symbol: str,
-        index: int,
-    ) -> None:
+    def reconcile(self, run: Reconciling, held: HeldPosition) -> None:
         """Refuse to trade when the account's base balance is not the journal's position
         (`reconcile_market`)."""
-        assert state.started is not None
+        assert run.state.started is not None
         reconcile_market(
-            files,
-            link,
-            session,
+            run.files,
+            run.link,
+            run.session,
             self,
-            position=position,
-            base_at_start=base_at_start,
-            run_key=state.started.run_key,
-            symbol=symbol,
-            index=index,
+            position=held.position,
+            base_at_start=held.base_at_start,
+            run_key=run.state.started.run_key,
+            symbol=held.symbol,
+            index=held.index,
         )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tradeloom.domain import Bar, Cancellation, Fill, Order
     from tradeloom.live.orders.exchange_venue import ExchangeVenue
     from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.recovery.reconcile import HeldPosition, Reconciling
     from tradeloom.live.recovery.replay_venue import ReplayVenue
     from tradeloom.live.tick.services import JournalLink, RunFiles
     from tradeloom.live.tick.session import LiveSession
@@ -102,29 +103,12 @@ class Market(Protocol):
         """
         ...
 
-    def reconcile(
-        self,
-        files: RunFiles,
-        link: JournalLink,
-        session: LiveSession,
-        state: JournalState,
-        *,
-        position: float,
-        base_at_start: float,
-        symbol: str,
-        index: int,
-    ) -> None:
+    def reconcile(self, run: Reconciling, held: HeldPosition) -> None:
         """Refuse to trade when the market's balances are not the journal's position.
 
         Args:
-            files: The restarted run's files.
-            link: Its journal.
-            session: Its session, rebuilt.
-            state: Its journal, read.
-            position: The journal's position in the market.
-            base_at_start: The base balance at the run's first start (NaN: 0).
-            symbol: The market, named in the rows and the refusal ('' for a run of one).
-            index: The market's symbol in the engine, whose flat band it is judged by.
+            run: The restarted run.
+            held: The journal's position in the market.
 
         Raises:
             RestartRefused: A balance differs from the journal's position.

@@ -71,6 +71,7 @@ from tradeloom.runtime.retrying import RetriesExhausted
 
 if TYPE_CHECKING:
     from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.live.recovery.reconcile import HeldPosition, Reconciling
     from tradeloom.live.recovery.replay_venue import ReplayVenue
     from tradeloom.live.tick.services import JournalLink, Markets, RunFiles
     from tradeloom.live.tick.session import LiveSession
@@ -336,18 +337,7 @@ class RouterVenue:
                     look_up(state, child_id, exchange)
                 exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
 
-    def reconcile(
-        self,
-        files: RunFiles,
-        link: JournalLink,
-        session: LiveSession,
-        state: JournalState,
-        *,
-        position: float,
-        base_at_start: float,
-        symbol: str,
-        index: int,
-    ) -> None:
+    def reconcile(self, run: Reconciling, held: HeldPosition) -> None:
         """Reconcile each venue's base balance with the position the journal puts there
         (the position in all, the balance at the start, are each venue's: the
         journal's ``venue_fill`` and ``venue_at_start`` rows).
@@ -355,15 +345,16 @@ class RouterVenue:
         Raises:
             RestartRefused: A venue (named) holds another position than the journal's.
         """
+        state = run.state
         assert state.started is not None
         run_key = state.started.run_key
         positions = _positions(state, self)
         for name, routed in self.venues.items():
             row = state.venues.get(name)
             reconcile_market(
-                files,
-                link,
-                session,
+                run.files,
+                run.link,
+                run.session,
                 routed.exchange,
                 position=positions.get(name, 0.0),
                 base_at_start=math.nan if row is None else row.base_at_start,

@@ -10,6 +10,7 @@ position. A restart (`tradeloom.live.recovery.restart`), its hand-over of pendin
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,14 +25,57 @@ from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState
 
 if TYPE_CHECKING:
     from tradeloom.live.orders.exchange_venue import ExchangeVenue
+    from tradeloom.live.recovery.journal_state import JournalState
     from tradeloom.live.tick.services import JournalLink, RunFiles
     from tradeloom.live.tick.session import LiveSession
 
-__all__ = ["RestartRefused", "reconcile_market", "sent_request", "trade_fill"]
+__all__ = [
+    "HeldPosition",
+    "Reconciling",
+    "RestartRefused",
+    "reconcile_market",
+    "sent_request",
+    "trade_fill",
+]
 
 
 class RestartRefused(UserError):
     """The journal, the data or the venue disagree: the run must not trade."""
+
+
+@dataclass(frozen=True)
+class Reconciling:
+    """A restarted run, as each of its markets reconciles its balances with the journal
+    (`tradeloom.live.accounts.market.Market.reconcile`).
+
+    Attributes:
+        files: The restarted run's files.
+        link: Its journal.
+        session: Its session, rebuilt.
+        state: Its journal, read.
+    """
+
+    files: RunFiles
+    link: JournalLink
+    session: LiveSession
+    state: JournalState
+
+
+@dataclass(frozen=True)
+class HeldPosition:
+    """The journal's position in one market of a restarted run.
+
+    Attributes:
+        position: The journal's position in the market.
+        base_at_start: The base balance at the run's first start (NaN: 0).
+        symbol: The market, named in the rows and the refusal ('' for a run of one).
+        index: The market's symbol in the engine, whose flat band it is judged by.
+    """
+
+    position: float
+    base_at_start: float
+    symbol: str
+    index: int
 
 
 def sent_request(sent: OrderSent) -> VenueOrder:

@@ -46,7 +46,7 @@ from tradeloom.journal import Restarted
 from tradeloom.live.accounts.account_venue import AccountVenue, markets_at_start, open_account_venue
 from tradeloom.live.lifecycle.model_swap import restore_models
 from tradeloom.live.recovery.journal_state import JournalState
-from tradeloom.live.recovery.reconcile import RestartRefused
+from tradeloom.live.recovery.reconcile import HeldPosition, Reconciling, RestartRefused
 from tradeloom.live.recovery.replay import PinnedClock, edited_while_down, replay_ticks
 from tradeloom.live.recovery.replay_venue import ReplayVenue
 from tradeloom.live.tick.history import MarketHistory, history_sha256
@@ -265,18 +265,12 @@ def reconcile(
     """
     several = len(exchange.markets) > 1
     at_start = markets_at_start(state, tuple(exchange.markets))
+    run = Reconciling(files, link, session, state)
     for symbol, market in exchange.markets.items():
         position, index = positions[symbol]
-        market.reconcile(
-            files,
-            link,
-            session,
-            state,
-            position=position,
-            base_at_start=at_start[symbol].base_at_start,
-            symbol=symbol if several else "",
-            index=index,
-        )
+        base_at_start = at_start[symbol].base_at_start
+        held = HeldPosition(position, base_at_start, symbol if several else "", index)
+        market.reconcile(run, held)
 
 
 def _head(files: RunFiles, state: JournalState, universe: Universe) -> Universe:

@@ -7,54 +7,52 @@ A plugin module like any third-party one: it provides its components through
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component, LazyComponent
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.component import LazyComponent
+from tradeloom.plugins.hookspecs import catalog
 
 __all__ = ["tradeloom_components"]
 
 
-@hookimpl
-def tradeloom_components() -> list[Component]:
-    """Return the built-in data sources."""
-    return [
-        LazyComponent(
-            layer="data",
-            kind="synthetic",
-            module="tradeloom.plugins.data.synthetic",
-            params="SyntheticParams",
-            factory="build_synthetic",
-            summary="Seeded regime-switching market (trends, mean reversion, volatile spells)",
-        ),
-        LazyComponent(
-            layer="data",
-            kind="csv",
-            module="tradeloom.plugins.data.files",
-            params="CsvParams",
-            factory="build_csv",
-            summary="OHLCV bars from a CSV file (ISO or epoch timestamps, UTC)",
-        ),
-        LazyComponent(
-            layer="data",
-            kind="parquet",
-            module="tradeloom.plugins.data.files",
-            params="ParquetParams",
-            factory="build_parquet",
-            summary="OHLCV bars from a Parquet file (ISO or epoch timestamps, UTC)",
-        ),
-        LazyComponent(
-            layer="data",
-            kind="ccxt",
-            module="tradeloom.plugins.data.ccxt_source",
-            params="CcxtParams",
-            factory="build_ccxt",
-            summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
-        ),
-        LazyComponent(
-            layer="data",
-            kind="frame",
-            module="tradeloom.plugins.data.frame",
-            params="FrameParams",
-            factory="build_frame",
-            summary="OHLCV bars handed from Python as a DataFrame (Strategy.with_data)",
-        ),
-    ]
+tradeloom_components = catalog(
+    LazyComponent(
+        layer="data",
+        kind="synthetic",
+        module="tradeloom.plugins.data.synthetic",
+        params="SyntheticParams",
+        factory="build_synthetic",
+        summary="Seeded regime-switching market (trends, mean reversion, volatile spells)",
+    ),
+    LazyComponent(
+        layer="data",
+        kind="csv",
+        module="tradeloom.plugins.data.files",
+        params="CsvParams",
+        factory="build_csv",
+        summary="OHLCV bars from a CSV file (ISO or epoch timestamps, UTC)",
+    ),
+    LazyComponent(
+        layer="data",
+        kind="parquet",
+        module="tradeloom.plugins.data.files",
+        params="ParquetParams",
+        factory="build_parquet",
+        summary="OHLCV bars from a Parquet file (ISO or epoch timestamps, UTC)",
+    ),
+    LazyComponent(
+        layer="data",
+        kind="ccxt",
+        module="tradeloom.plugins.data.ccxt_source",
+        params="CcxtParams",
+        factory="build_ccxt",
+        summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
+    ),
+    LazyComponent(
+        layer="data",
+        kind="frame",
+        module="tradeloom.plugins.data.frame",
+        params="FrameParams",
+        factory="build_frame",
+        summary="OHLCV bars handed from Python as a DataFrame (Strategy.with_data)",
+    ),
+)
+"""The built-in data sources."""

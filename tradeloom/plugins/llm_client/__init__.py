@@ -9,22 +9,18 @@ params model subclasses `tradeloom.text.llm_client.CallBounds`.
 
 from __future__ import annotations
 
-from tradeloom.plugins.component import Component, LazyComponent
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.component import LazyComponent
+from tradeloom.plugins.hookspecs import catalog
 
 __all__ = ["tradeloom_components"]
 
-
-@hookimpl
-def tradeloom_components() -> list[Component]:
-    """Return the built-in LLM clients."""
-    return [
-        LazyComponent(
-            layer="llm_client",
-            kind="openai_compatible",
-            module="tradeloom.plugins.llm_client.openai_compatible",
-            params="OpenAiCompatibleParams",
-            factory="build_openai_compatible",
-            summary="Chat completions over HTTP (OpenAI, vLLM, llama.cpp, Ollama, LM Studio...)",
-        ),
-    ]
+tradeloom_components = catalog(
+    LazyComponent(
+        layer="llm_client",
+        kind="openai_compatible",
+        module="tradeloom.plugins.llm_client.openai_compatible",
+        params="OpenAiCompatibleParams",
+        factory="build_openai_compatible",
+        summary="Chat completions over HTTP (OpenAI, vLLM, llama.cpp, Ollama, LM Studio...)",
+    ),
+)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tradeloom.plugins.component import Component, LazyComponent
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.component import LazyComponent
+from tradeloom.plugins.hookspecs import catalog
 from tradeloom.runtime.lazy import exports
 
 if TYPE_CHECKING:
@@ -67,41 +67,39 @@ __getattr__ = exports(
 )
 
 
-@hookimpl
-def tradeloom_components() -> list[Component]:
-    """Return the built-in model components."""
-    return [
-        LazyComponent(
-            layer="model",
-            kind="sklearn",
-            module="tradeloom.plugins.model.sklearn_model",
-            params="SklearnParams",
-            factory="build_sklearn_model",
-            summary="any scikit-learn classifier by import path, walk-forward with purging",
-        ),
-        LazyComponent(
-            layer="model",
-            kind="torch",
-            module="tradeloom.plugins.model.torch_model",
-            params="TorchParams",
-            factory="build_torch_model",
-            summary="a PyTorch network over a window of the features (MLP, LSTM/GRU, TCN, "
-            "Transformer, or your module), walk-forward with purging; tradeloom[torch]",
-        ),
-        LazyComponent(
-            layer="model",
-            kind="precomputed",
-            module="tradeloom.plugins.model.precomputed",
-            params="PrecomputedParams",
-            factory="build_precomputed_model",
-            summary="probabilities read from a column of the data",
-        ),
-        LazyComponent(
-            layer="model",
-            kind="saved",
-            module="tradeloom.plugins.model.saved_model",
-            params="SavedParams",
-            factory="build_saved_model",
-            summary="a fold another run trained and saved (path + sha256, or from_run)",
-        ),
-    ]
+tradeloom_components = catalog(
+    LazyComponent(
+        layer="model",
+        kind="sklearn",
+        module="tradeloom.plugins.model.sklearn_model",
+        params="SklearnParams",
+        factory="build_sklearn_model",
+        summary="any scikit-learn classifier by import path, walk-forward with purging",
+    ),
+    LazyComponent(
+        layer="model",
+        kind="torch",
+        module="tradeloom.plugins.model.torch_model",
+        params="TorchParams",
+        factory="build_torch_model",
+        summary="a PyTorch network over a window of the features (MLP, LSTM/GRU, TCN, "
+        "Transformer, or your module), walk-forward with purging; tradeloom[torch]",
+    ),
+    LazyComponent(
+        layer="model",
+        kind="precomputed",
+        module="tradeloom.plugins.model.precomputed",
+        params="PrecomputedParams",
+        factory="build_precomputed_model",
+        summary="probabilities read from a column of the data",
+    ),
+    LazyComponent(
+        layer="model",
+        kind="saved",
+        module="tradeloom.plugins.model.saved_model",
+        params="SavedParams",
+        factory="build_saved_model",
+        summary="a fold another run trained and saved (path + sha256, or from_run)",
+    ),
+)
+"""The built-in model components."""

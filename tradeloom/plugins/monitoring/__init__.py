@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.plugins.component import Component, LazyComponent
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.component import LazyComponent
+from tradeloom.plugins.hookspecs import catalog, hookimpl
 
 if TYPE_CHECKING:
     from tradeloom.domain import RunInfo
@@ -14,60 +14,58 @@ if TYPE_CHECKING:
 __all__ = ["tradeloom_components", "tradeloom_run_finished"]
 
 
-@hookimpl
-def tradeloom_components() -> list[Component]:
-    """Return the monitors: AUC, calibration, feature drift, execution, prediction rate, and
-    the run's MLflow logging."""
-    return [
-        LazyComponent(
-            layer="monitoring",
-            kind="rolling_auc",
-            module="tradeloom.plugins.monitoring.auc",
-            params="RollingAucParams",
-            factory="build",
-            summary="rolling AUC of predictions vs realized direction; HEALTHY/WARNING/CRITICAL",
-        ),
-        LazyComponent(
-            layer="monitoring",
-            kind="calibration",
-            module="tradeloom.plugins.monitoring.calibration",
-            params="CalibrationParams",
-            factory="build",
-            summary="rolling Brier score, expected calibration error and bias of the predictions",
-        ),
-        LazyComponent(
-            layer="monitoring",
-            kind="feature_drift",
-            module="tradeloom.plugins.monitoring.drift",
-            params="FeatureDriftParams",
-            factory="build",
-            summary="PSI of each feature against the training rows of the fold in effect",
-        ),
-        LazyComponent(
-            layer="monitoring",
-            kind="execution_quality",
-            module="tradeloom.plugins.monitoring.execution",
-            params="ExecutionQualityParams",
-            factory="build",
-            summary="slippage and shortfall in bps, fill ratio and fills per order",
-        ),
-        LazyComponent(
-            layer="monitoring",
-            kind="prediction_rate",
-            module="tradeloom.plugins.monitoring.prediction_rate",
-            params="PredictionRateParams",
-            factory="build",
-            summary="share of bars with a prediction, and of predictions above 0.5",
-        ),
-        LazyComponent(
-            layer="monitoring",
-            kind="mlflow",
-            module="tradeloom.plugins.monitoring.mlflow_tracking",
-            params="MlflowParams",
-            factory="build",
-            summary="log the run to MLflow at its end: settings, metrics, folds, report",
-        ),
-    ]
+tradeloom_components = catalog(
+    LazyComponent(
+        layer="monitoring",
+        kind="rolling_auc",
+        module="tradeloom.plugins.monitoring.auc",
+        params="RollingAucParams",
+        factory="build",
+        summary="rolling AUC of predictions vs realized direction; HEALTHY/WARNING/CRITICAL",
+    ),
+    LazyComponent(
+        layer="monitoring",
+        kind="calibration",
+        module="tradeloom.plugins.monitoring.calibration",
+        params="CalibrationParams",
+        factory="build",
+        summary="rolling Brier score, expected calibration error and bias of the predictions",
+    ),
+    LazyComponent(
+        layer="monitoring",
+        kind="feature_drift",
+        module="tradeloom.plugins.monitoring.drift",
+        params="FeatureDriftParams",
+        factory="build",
+        summary="PSI of each feature against the training rows of the fold in effect",
+    ),
+    LazyComponent(
+        layer="monitoring",
+        kind="execution_quality",
+        module="tradeloom.plugins.monitoring.execution",
+        params="ExecutionQualityParams",
+        factory="build",
+        summary="slippage and shortfall in bps, fill ratio and fills per order",
+    ),
+    LazyComponent(
+        layer="monitoring",
+        kind="prediction_rate",
+        module="tradeloom.plugins.monitoring.prediction_rate",
+        params="PredictionRateParams",
+        factory="build",
+        summary="share of bars with a prediction, and of predictions above 0.5",
+    ),
+    LazyComponent(
+        layer="monitoring",
+        kind="mlflow",
+        module="tradeloom.plugins.monitoring.mlflow_tracking",
+        params="MlflowParams",
+        factory="build",
+        summary="log the run to MLflow at its end: settings, metrics, folds, report",
+    ),
+)
+"""The monitors: AUC, calibration, feature drift, execution, prediction rate, and
+the run's MLflow logging."""
 
 
 @hookimpl

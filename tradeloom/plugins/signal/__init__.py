@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tradeloom.plugins.component import Component, LazyComponent
-from tradeloom.plugins.hookspecs import hookimpl
+from tradeloom.plugins.component import LazyComponent
+from tradeloom.plugins.hookspecs import catalog
 from tradeloom.runtime.lazy import exports
 
 if TYPE_CHECKING:
@@ -27,17 +27,15 @@ __all__ = [
 __getattr__ = exports(__name__, dict.fromkeys(__all__[:-1], "threshold"))
 
 
-@hookimpl
-def tradeloom_components() -> list[Component]:
-    """Return the built-in signal components."""
-    return [
-        LazyComponent(
-            layer="signal",
-            kind="threshold",
-            module="tradeloom.plugins.signal.threshold",
-            params="ThresholdParams",
-            factory="build_threshold_rule",
-            summary="long/short when confidence |p - 0.5| * 2 reaches a threshold, "
-            "at most one signal per min_interval bars",
-        ),
-    ]
+tradeloom_components = catalog(
+    LazyComponent(
+        layer="signal",
+        kind="threshold",
+        module="tradeloom.plugins.signal.threshold",
+        params="ThresholdParams",
+        factory="build_threshold_rule",
+        summary="long/short when confidence |p - 0.5| * 2 reaches a threshold, "
+        "at most one signal per min_interval bars",
+    ),
+)
+"""The built-in signal components."""
