@@ -111,25 +111,39 @@ def text_problems(
     if not guarded:
         return problems
     documents = _documents(config, data, problems)
+    for item, guard, before, total in _leaks(config, data, documents, guarded):
+        path = _key(config, item, "knowledge_cutoff")
+        problems.append(
+            Problem(
+                config.locate(path),
+                path,
+                f"{before:,} of the {total:,} documents of text source '{guard.source}' "
+                f"it scores ({_share(before, total)}) are dated before {_when(guard)}: its "
+                "model may know what followed them; use documents after it, mask them "
+                "(mask: [entities, dates]) or accept it (leakage: accepted)",
+            )
+        )
+    return problems
+
+
+def _leaks(
+    config: StrategyConfig,
+    data: object,
+    documents: Mapping[str, Documents],
+    guarded: Sequence[tuple[ComponentConfig, CutoffGuard]],
+) -> list[tuple[ComponentConfig, CutoffGuard, int, int]]:
+    """Return each guarded feature that scores documents dated before its cutoff, with how
+    many of how many it scores (the refusal and the accepted warning count alike)."""
     first, last = _decision_range(data)
+    found = []
     for item, guard in guarded:
         docs = documents.get(guard.source)
         if docs is None:
             continue
         before, total = leaked(docs, guard, _symbols(config), first, last)
         if before:
-            path = _key(config, item, "knowledge_cutoff")
-            problems.append(
-                Problem(
-                    config.locate(path),
-                    path,
-                    f"{before:,} of the {total:,} documents of text source '{guard.source}' "
-                    f"it scores ({_share(before, total)}) are dated before {_when(guard)}: its "
-                    "model may know what followed them; use documents after it, mask them "
-                    "(mask: [entities, dates]) or accept it (leakage: accepted)",
-                )
-            )
-    return problems
+            found.append((item, guard, before, total))
+    return found
 
 
 def _documents(
@@ -161,24 +175,18 @@ def text_notes(
         documents = data.auxiliary.documents() if isinstance(data, JoinsAuxiliary) else {}
     except DataError:
         return []  # the run refuses the file with its lines
-    first, last = _decision_range(data)
     notes = []
-    for item, guard in accepted:
-        docs = documents.get(guard.source)
-        if docs is None:
-            continue
-        before, total = leaked(docs, guard, _symbols(config), first, last)
-        if before:
-            path = _key(config, item, "leakage")
-            notes.append(
-                Problem(
-                    config.locate(path),
-                    path,
-                    f"{_WARNING}leakage accepted: {before:,} of the {total:,} documents of text "
-                    f"source '{guard.source}' it scores ({_share(before, total)}) are dated "
-                    f"before {_when(guard)}; its model may know what followed them",
-                )
+    for item, guard, before, total in _leaks(config, data, documents, accepted):
+        path = _key(config, item, "leakage")
+        notes.append(
+            Problem(
+                config.locate(path),
+                path,
+                f"{_WARNING}leakage accepted: {before:,} of the {total:,} documents of text "
+                f"source '{guard.source}' it scores ({_share(before, total)}) are dated "
+                f"before {_when(guard)}; its model may know what followed them",
             )
+        )
     return notes
 
 

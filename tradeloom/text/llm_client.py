@@ -24,43 +24,43 @@ if TYPE_CHECKING:
 __all__ = ["CallBounds", "CallFailed", "ChatClient", "ChatRequest"]
 
 
+def _bounded(default: float, most: float, description: str, *, whole: bool = False) -> Any:
+    """A key of `CallBounds`: above 0 (at least 1 for a count) and at most ``most``."""
+    if whole:
+        return Field(default=int(default), ge=1, le=int(most), description=description)
+    return Field(default=default, gt=0, le=most, description=description)
+
+
 class CallBounds(Params):
     """How many calls, how fast, how patiently: the keys every client kind inherits."""
 
-    concurrency: int = Field(
-        default=4, ge=1, le=256, description="Requests in flight at once (1 .. 256)."
+    concurrency: int = _bounded(4, 256, "Requests in flight at once (1 .. 256).", whole=True)
+    requests_per_minute: float = _bounded(
+        60.0,
+        1_000_000,
+        "Requests started per minute at most, retries included; they are spaced evenly (60: "
+        "one a second).",
     )
-    requests_per_minute: float = Field(
-        default=60.0,
-        gt=0,
-        le=1_000_000,
-        description="Requests started per minute at most, retries included; they are spaced "
-        "evenly (60: one a second).",
+    timeout_seconds: float = _bounded(
+        60.0,
+        3600,
+        "Seconds a request may wait to connect, to send, and for each part of the answer (a "
+        "stalled server times out; a model streaming slowly does not).",
     )
-    timeout_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
-        description="Seconds a request may wait to connect, to send, and for each part of "
-        "the answer (a stalled server times out; a model streaming slowly does not).",
+    max_attempts: int = _bounded(
+        4,
+        20,
+        "Requests per document, the first included (1: never retry). A timeout, a 429, a 5xx "
+        "or a dropped connection is retried; any other refusal is not.",
+        whole=True,
     )
-    max_attempts: int = Field(
-        default=4,
-        ge=1,
-        le=20,
-        description="Requests per document, the first included (1: never retry). A timeout, "
-        "a 429, a 5xx or a dropped connection is retried; any other refusal is not.",
+    backoff_seconds: float = _bounded(
+        1.0,
+        3600,
+        "Wait before the first retry; doubled at each retry (exponential backoff). A server's "
+        "Retry-After is honoured when longer.",
     )
-    backoff_seconds: float = Field(
-        default=1.0,
-        gt=0,
-        le=3600,
-        description="Wait before the first retry; doubled at each retry (exponential "
-        "backoff). A server's Retry-After is honoured when longer.",
-    )
-    max_backoff_seconds: float = Field(
-        default=60.0, gt=0, le=3600, description="Cap on the backoff's wait."
-    )
+    max_backoff_seconds: float = _bounded(60.0, 3600, "Cap on the backoff's wait.")
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> CallBounds:

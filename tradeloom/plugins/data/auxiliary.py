@@ -41,11 +41,10 @@ from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.text_source import DocumentFile, TextColumns, read_documents
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
+from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import Documents
-from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
     "AsOfRows",
@@ -65,7 +64,6 @@ _DELAY = re.compile(r"^(0|[1-9][0-9]{0,8})([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REPAIR = "set data.validation: repair"
-_SHOWN = 3
 
 
 def parse_delay(text: str) -> int:
@@ -610,13 +608,7 @@ def _line(
     what: str,
     remedy: str,
 ) -> str:
-    positions = np.flatnonzero(bad)
-    count = len(positions)
-    shown = ", ".join(str(int(r)) for r in rows[positions[:_SHOWN]])
-    more = ", ..." if count > _SHOWN else ""
-    noun = row_label if count == 1 else row_label + "s"
-    has = "row has" if count == 1 else "rows have"
-    them = "it" if count == 1 else "them"
-    fix = f"sort the rows by time or {_REPAIR}" if remedy == "sort" else f"drop {them} or {_REPAIR}"
-    first = format_timestamp(int(stamps[positions[0]]))
-    return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {fix}"
+    fix = (
+        f"sort the rows by time or {_REPAIR}" if remedy == "sort" else f"drop {{them}} or {_REPAIR}"
+    )
+    return rows_line(source, bad, stamps, rows, row_label, what, fix)

@@ -32,18 +32,16 @@ from typing import Any
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy
+from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import Documents
 from tradeloom.text.normalise import normalise_text
-from tradeloom.time.timeframes import format_timestamp
 
 __all__ = ["DocumentFile", "TextColumns", "read_documents", "text_format"]
 
 _REPAIR = "set data.validation: repair"
-_SHOWN = 3
 _SEPARATORS = ("|", ",", ";")
 _log = logger("tradeloom.data")
 
@@ -312,6 +310,13 @@ def _split(value: object) -> tuple[str, ...]:
     return tuple(s for s in (part.strip() for part in text.split("|")) if s)
 
 
+_FIXES = {
+    "sort": f"sort the rows by time or {_REPAIR}",
+    "cut": f"shorten {{them}}, raise max_chars or {_REPAIR} (cut at max_chars)",
+    "drop": f"fix or drop {{them}}, or {_REPAIR} (dropped)",
+}
+
+
 def _line(
     source: str,
     bad: np.ndarray,
@@ -321,20 +326,7 @@ def _line(
     what: str,
     remedy: str,
 ) -> str:
-    positions = np.flatnonzero(bad)
-    count = len(positions)
-    shown = ", ".join(str(int(r)) for r in rows[positions[:_SHOWN]])
-    more = ", ..." if count > _SHOWN else ""
-    noun = row_label if count == 1 else row_label + "s"
-    has = "row has" if count == 1 else "rows have"
-    them = "it" if count == 1 else "them"
-    fix = {
-        "sort": f"sort the rows by time or {_REPAIR}",
-        "cut": f"shorten {them}, raise max_chars or {_REPAIR} (cut at max_chars)",
-        "drop": f"fix or drop {them}, or {_REPAIR} (dropped)",
-    }[remedy]
-    first = format_timestamp(int(stamps[positions[0]]))
-    return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {fix}"
+    return rows_line(source, bad, stamps, rows, row_label, what, _FIXES[remedy])
 
 
 # --- a growing file ---------------------------------------------------------------------

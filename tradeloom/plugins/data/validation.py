@@ -42,9 +42,11 @@ from tradeloom.time.calendars import CRYPTO, TradingCalendar
 from tradeloom.time.timeframes import format_timestamp
 
 __all__ = [
+    "REPAIR",
     "DataValidationError",
     "ValidationPolicy",
     "row_problems",
+    "rows_line",
     "sound_bars",
     "sound_columns",
     "unsound_bars",
@@ -55,7 +57,32 @@ ValidationPolicy = Literal["reject", "repair"]
 """What to do with bad rows: ``reject`` raises, ``repair`` drops them and reports."""
 
 _SHOWN_ROWS = 3
-_REPAIR = "set data.validation: repair"
+REPAIR = "set data.validation: repair"
+"""The remedy every refusal of the ``reject`` policy names."""
+_REPAIR = REPAIR
+
+
+def rows_line(
+    source: str,
+    bad: np.ndarray,
+    stamps: np.ndarray,
+    rows: np.ndarray,
+    row_label: str,
+    what: str,
+    fix: str,
+) -> str:
+    """Return the one line that refuses the rows of ``source`` where ``bad`` is set: how
+    many, the first one's time, up to three of their row (or line) numbers, and ``fix``,
+    the remedy (``{them}`` in it reads "it" or "them")."""
+    positions = np.flatnonzero(bad)
+    count = len(positions)
+    shown = ", ".join(str(int(r)) for r in rows[positions[:_SHOWN_ROWS]])
+    more = ", ..." if count > _SHOWN_ROWS else ""
+    noun = row_label if count == 1 else row_label + "s"
+    has = "row has" if count == 1 else "rows have"
+    remedy = fix.format(them="it" if count == 1 else "them")
+    first = format_timestamp(int(stamps[positions[0]]))
+    return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {remedy}"
 
 
 class DataValidationError(DataError):
