@@ -203,6 +203,12 @@ def test_10000_deep_nesting_is_refused_at_file_line_column(
             "(the ceiling on the work of one fold), was 100,000,000,000,000,000,000",
         ),
         (
+            # within every declared bound, yet beyond the C integer the library fits with
+            "model.params.min_samples_leaf=100000000000000000000000000000000000",
+            "--set model.params.min_samples_leaf: must be a 64-bit integer (at most "
+            "9,223,372,036,854,775,807), was 100,000,000,000,000,000,000,000,000,000,000,000",
+        ),
+        (
             "name=..",
             "--set name: must start with a letter or digit, was '..'",
         ),
@@ -215,7 +221,7 @@ def test_10000_deep_nesting_is_refused_at_file_line_column(
 def test_values_without_sane_bounds_are_refused(
     small: Path, capsys: pytest.CaptureFixture[str], override: str, line: str
 ) -> None:
-    if "n_estimators" in override:
+    if "n_estimators" in override or "min_samples_leaf" in override:
         small.write_text(
             SMALL.replace(
                 "sklearn.linear_model.LogisticRegression", "sklearn.ensemble.RandomForestClassifier"

@@ -295,7 +295,7 @@ def _declared_verdict(
     if found is None:
         return None
     name, settings, work = found
-    if _work_problems(work, name, {}) or _n_jobs_problems(None, params):
+    if _width_problems(params) or _work_problems(work, name, {}) or _n_jobs_problems(None, params):
         return None  # the check's own message
     return CheckedEstimator(path, name, _canonical(settings))
 
@@ -461,7 +461,9 @@ def value_problems(
     Returns:
         The problems, one a key (the first check's: a work ceiling before a bound).
     """
-    found = _work_problems(params if work is None else work, name, work_aliases(estimator))
+    settings = params if work is None else work
+    found = _work_problems(settings, name, work_aliases(estimator))
+    found.extend(_width_problems(settings))
     found.extend(_constraint_problems(estimator, name))
     found.extend(_n_jobs_problems(estimator, params))
     found.extend(_library_problems(estimator, params, name))
@@ -469,6 +471,19 @@ def value_problems(
     for problem in found:  # one problem a key: the first check's (a ceiling, then a bound)
         first.setdefault(problem.key, problem)
     return list(first.values())
+
+
+_INT64 = 2**63 - 1
+
+
+def _width_problems(settings: dict[str, Any]) -> list[ParamError]:
+    # a library reads an int param as a C integer: beyond 64 bits its fit fails with
+    # "Python int too large to convert to C ssize_t" although every declared bound holds
+    return [
+        ParamError(f"params.{key}", f"must be a 64-bit integer (at most {_INT64:,}), was {value:,}")
+        for key, value in settings.items()
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64
+    ]
 
 
 def _work_problems(
