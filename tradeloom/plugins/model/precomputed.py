@@ -49,6 +49,10 @@ class PrecomputedModel:
         self.horizon = horizon
         self.per_symbol: dict[str, Any] = {}
         """After `fit_predict_universe` over several symbols: each symbol's copy."""
+        self.fits_fold_transforms = True
+        """It reads no feature, so a feature fitted per fold changes nothing it answers:
+        parity replays a run whose model projected its text embeddings per fold from the
+        run's probabilities (`tradeloom.plugins.protocols.FitsFoldTransforms`)."""
 
     def fit_predict_universe(
         self, universe: Universe, features: Sequence[pd.DataFrame]
