@@ -13,6 +13,10 @@ what each reading cost before) takes at the same bars, on a sample of its readin
 verdicts are checked against the whole recomputation at every ``--check``-th bar, and
 every journaled row against the whole `read_gate` at its bar.
 
+Then a canary's or a watch's drawdown rule (`Drawdown.read`, what `Watched.figures` calls
+at each close of the stage, started at bar 0 here), against `universe_curve` over the
+whole run (what it read before), equal to the bit at every ``--check``-th bar.
+
     python benchmarks/bench_monitors.py [--bars 100000] [--window 2000] [--symbols 1]
 """
 
@@ -30,10 +34,12 @@ import pandas as pd
 from machine import describe
 from smoke import add_smoke, parse_args
 
+from tradeloom.core.curves import universe_curve
 from tradeloom.journal import ChallengerBar, ChallengerGate
 from tradeloom.live.lifecycle.challengers import ShadowBooks, _Shadow
 from tradeloom.live.lifecycle.prediction_health import prediction_health
 from tradeloom.live.lifecycle.promotion_gate import read_gate
+from tradeloom.live.lifecycle.stage_drawdown import Drawdown
 from tradeloom.schemas.strategy import PromoteWhen
 
 _HORIZON = 1  # horizon_of a model without a label horizon
@@ -152,13 +158,55 @@ def main() -> None:
             f"(whole recomputation p50 {float(np.median(whole_us)):10.1f} us)"
         )
     ratio = medians[args.bars] / medians[args.early]
-    print(
-        f"  ratio of medians, bar {args.bars:,} / bar {args.early:,}: {ratio:.2f}x (target <= 1.2x)"
-    )
+    said = f"bar {args.bars:,} / bar {args.early:,}: {ratio:.2f}x"
+    print(f"  ratio of medians, {said} (target <= 1.2x)")
+    mismatches += _drawdown(args, closes, n)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if mismatches:
         raise SystemExit("the kept verdicts differ from the whole recomputation")
     assert not math.isnan(ratio)
+
+
+def _drawdown(args: argparse.Namespace, closes: np.ndarray, n: int) -> int:
+    rng = np.random.default_rng(11)
+    fills = np.flatnonzero(rng.random(n) < 0.05)  # a fill every 20 bars
+    marks = np.column_stack(
+        [
+            fills,
+            rng.choice([-1.0, 0.0, 1.0], len(fills)),
+            1e4 + rng.normal(0, 10, len(fills)),
+            rng.integers(0, args.symbols, len(fills)),
+        ]
+    ).astype(np.float64)
+    book = Drawdown(0, 1e4)
+    ns = np.empty(n)
+    mismatches = 0
+    for t in range(n):
+        booked = marks[: int(np.searchsorted(fills, t, side="right"))]
+        began = time.perf_counter_ns()
+        got = book.read(booked, closes[: t + 1])
+        ns[t] = time.perf_counter_ns() - began
+        if t % args.check == 0 or t == n - 1:
+            equity = universe_curve(booked, closes[: t + 1], 1e4)[2]
+            peak = float(np.max(equity))
+            want = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
+            mismatches += got.hex() != want.hex()
+    print(f"stage drawdown, {args.symbols} symbol(s): {mismatches} readings differ")
+    medians = []
+    for at in (args.early, args.bars):
+        us = ns[at : at + args.window] / 1e3
+        p50, p99 = np.percentile(us, [50, 99])
+        medians.append(p50)
+        booked = marks[: int(np.searchsorted(fills, at, side="right"))]
+        began = time.perf_counter_ns()
+        universe_curve(booked, closes[: at + 1], 1e4)
+        whole = (time.perf_counter_ns() - began) / 1e3
+        print(
+            f"  bar {at:>7,}: Drawdown.read p50 {p50:8.1f} us  p99 {p99:8.1f} us   "
+            f"(whole curve {whole:10.1f} us)"
+        )
+    print(f"  ratio of medians: {medians[1] / medians[0]:.2f}x")
+    return mismatches
 
 
 if __name__ == "__main__":
