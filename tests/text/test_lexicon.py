@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.features.lexicon import LexiconParams, LexiconScorer, build_lexicon
@@ -152,3 +154,27 @@ def test_all_texts_at_once_score_as_one_at_a_time_bit_for_bit(tmp_path: Path, ru
     one_by_one = np.array([lexicon._score_phrases(t) for t in texts])
     assert np.array_equal(at_once, one_by_one)
     assert at_once[:, 1].sum() > 500
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from(
+                [*"ab Z_9'\u2019\n-.,\t", "é", "ß", "İ", "ǅ", "٣", "²", "\u0301", "日", "😀"]
+            ),
+            max_size=14,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_words_found_at_once_are_the_patterns(texts: list[str]) -> None:
+    from tradeloom.text.lexicon import _pattern_tokens, _tokens
+
+    joined = "\n".join(t.replace("\n", " ") for t in texts).replace("\u2019", "'")
+    for text in (joined, joined.casefold()):
+        ids, owner, words = _tokens(text)
+        want_ids, want_owner, want_words = _pattern_tokens(text)
+        assert [words[i] for i in ids] == [want_words[i] for i in want_ids]
+        assert owner.tolist() == want_owner.tolist()

@@ -111,7 +111,9 @@ def _head(bars: Any, last: pd.Timestamp) -> Any:
     from tradeloom.domain import Bars
 
     frame = bars.frame.loc[bars.frame.index <= last]
-    return Bars(frame, bars.symbol, bars.timeframe, bars.timeframe_seconds)
+    return Bars(
+        frame, bars.symbol, bars.timeframe, bars.timeframe_seconds, documents=bars.documents
+    )
 
 
 def _sha256(bars: Any) -> str:

@@ -24,6 +24,8 @@ LLM_CAUSE = "llm_answer_changed"
 """The cause a changed LLM answer is named by."""
 
 _TEXT_LLM = "text_llm"
+_FILES = {"text_llm": ("prompt",), "lexicon": ("lexicon",), "text_embedding": ("model_dir",)}
+"""Each text feature kind's keys naming a file relative to its strategy file."""
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,22 @@ class AnswerChange:
 
 def replay_text_features(document: dict[str, Any], run_dir: Path, source: Path) -> None:
     """Make each ``text_llm`` feature of the replay's ``document`` read the run's answers
-    with calls off, its prompt file resolved as the run resolved it (beside ``source``)."""
+    with calls off, and each text feature's files (a prompt, a lexicon, a model folder)
+    resolve as the run resolved them (beside ``source``): the replay's strategy file is
+    written elsewhere."""
     answers = run_dir / RUN_FILE
     for feature in document.get("features") or []:
-        if not isinstance(feature, dict) or feature.get("kind") != _TEXT_LLM:
+        if not isinstance(feature, dict):
+            continue
+        for key in _FILES.get(str(feature.get("kind")), ()):
+            value = feature.get(key)
+            if isinstance(value, str):
+                feature[key] = str((source.parent / value).absolute())
+        if feature.get("kind") != _TEXT_LLM:
             continue
         feature["calls"] = False
         if answers.is_file():
             feature["answers"] = str(answers.absolute())
-        prompt = feature.get("prompt")
-        if isinstance(prompt, str):
-            feature["prompt"] = str((source.parent / prompt).absolute())
 
 
 def llm_answer_changes(run_dir: Path, shared: Path | None = None) -> list[AnswerChange]:

@@ -120,7 +120,9 @@ class InformativePair:
                 f"feature symbol: {self.symbol}'s bars were not loaded; this run cannot "
                 "step an informative pair"
             )
-        inner_context = StepContext(self.symbol, feed.timeframe, feed.timeframe_seconds)
+        inner_context = StepContext(
+            self.symbol, feed.timeframe, feed.timeframe_seconds, documents=context.documents
+        )
         inner = (
             self.inner.stepper(inner_context)
             if isinstance(self.inner, SteppedFeature)

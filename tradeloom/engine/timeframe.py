@@ -390,7 +390,12 @@ class HigherTimeframe:
                 times, open_, high, low, close, volume, self.seconds, bars.timeframe_seconds
             )
         higher = Bars(
-            _frame(values), bars.symbol, self.timeframe, self.seconds, calendar=bars.calendar
+            _frame(values),
+            bars.symbol,
+            self.timeframe,
+            self.seconds,
+            calendar=bars.calendar,
+            documents=bars.documents,  # a text feature reads them at the higher bars' closes
         )
         return higher, rows
 
@@ -411,7 +416,11 @@ class HigherTimeframe:
         if problem is not None:
             raise DataError(f"feature timeframe: {problem}")
         inner_context = StepContext(
-            context.symbol, self.timeframe, self.seconds, calendar=context.calendar
+            context.symbol,
+            self.timeframe,
+            self.seconds,
+            calendar=context.calendar,
+            documents=context.documents,
         )
         inner = (
             self.inner.stepper(inner_context)

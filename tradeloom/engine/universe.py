@@ -53,7 +53,12 @@ def load_universe(pipeline: Pipeline) -> Universe:
     if symbols:
         # wiring refused a source that cannot load them (`InformativeSource`)
         assert isinstance(data, InformativeSource)
-        universe = replace(universe, informative=tuple(data.load_informative(s) for s in symbols))
+        # a pair's text features read the data's text sources, which ride with the traded bars
+        documents = {n: d for bars in universe.bars for n, d in bars.documents.items()}
+        pairs = tuple(data.load_informative(s) for s in symbols)
+        if documents:
+            pairs = tuple(replace(p, documents={**documents, **p.documents}) for p in pairs)
+        universe = replace(universe, informative=pairs)
     release_arrow_pool()  # what a file read through Arrow left free, for the rest of the run
     if len(universe.symbols) > 1:
         return_freed_memory()  # its many blocks, kept free, fragment the heaps

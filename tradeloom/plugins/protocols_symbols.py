@@ -324,7 +324,13 @@ def train_fold_in_effect(
     start = model.scheduled_start(bars, features)
     if start is None:
         return None
-    head = Bars(bars.frame.iloc[:start], bars.symbol, bars.timeframe, bars.timeframe_seconds)
+    head = Bars(
+        bars.frame.iloc[:start],
+        bars.symbol,
+        bars.timeframe,
+        bars.timeframe_seconds,
+        documents=bars.documents,
+    )
     return model.train_next(head, features.iloc[:start], reason=None)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from tradeloom.runtime.lazy import numpy as np
 
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = ["DocumentFeed", "Documents"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,15 +62,19 @@ class Documents:
 
     def take(self, rows: npt.NDArray[np.intp]) -> Documents:
         """Return the documents at ``rows`` (positions, in the order given)."""
-        picked = [int(r) for r in rows]
+        picked = np.asarray(rows, dtype=np.intp).tolist()
+
+        def pick(column: tuple[_T, ...]) -> tuple[_T, ...]:
+            return tuple(map(column.__getitem__, picked))
+
         return Documents(
-            ids=tuple(self.ids[r] for r in picked),
+            ids=pick(self.ids),
             stamped_ns=self.stamped_ns[rows],
             visible_ns=self.visible_ns[rows],
-            texts=tuple(self.texts[r] for r in picked),
-            titles=tuple(self.titles[r] for r in picked),
-            sources=tuple(self.sources[r] for r in picked),
-            symbols=tuple(self.symbols[r] for r in picked),
+            texts=pick(self.texts),
+            titles=pick(self.titles),
+            sources=pick(self.sources),
+            symbols=pick(self.symbols),
         )
 
     @classmethod
@@ -86,10 +92,10 @@ class Documents:
         (``symbols == ()``), in order; ``None``: every row."""
         if symbol is None:
             return np.arange(len(self))
-        return np.array(
-            [i for i, about in enumerate(self.symbols) if not about or symbol in about],
-            dtype=np.intp,
-        )
+        # a feed names few symbols: each distinct tuple tested once
+        sees = {about: not about or symbol in about for about in set(self.symbols)}
+        mine = np.fromiter(map(sees.__getitem__, self.symbols), dtype=bool, count=len(self))
+        return np.flatnonzero(mine).astype(np.intp, copy=False)
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -135,15 +135,10 @@ class Lexicon:
             parts = [self.score_many(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)]
             return np.concatenate(parts)
         n = len(texts)
-        # one pass of the pattern over every text, a newline between two (a normalised
-        # text has none; another's become spaces), rather than a call per text
+        # every text at once, a newline between two (a normalised text has none; another's
+        # become spaces), rather than a call per text
         joined = "\n".join(t.replace("\n", " ") for t in texts).replace("\u2019", "'")
-        tokens = _WORD_OR_BREAK.findall(joined if self.case_sensitive else joined.casefold())
-        every, vocabulary = pd.factorize(np.asarray(tokens, dtype=object))
-        words = [str(w) for w in vocabulary]
-        breaks = every == (words.index("\n") if "\n" in words else -1)
-        ids = every[~breaks]
-        owner = np.cumsum(breaks)[~breaks]
+        ids, owner, words = _tokens(joined if self.case_sensitive else joined.casefold())
         lengths = np.bincount(owner, minlength=n)
         weights = self.weights
         weight_of = np.array([weights.get((w,), np.nan) for w in words], dtype=np.float64)
@@ -210,6 +205,82 @@ class Lexicon:
                 i += 1
         row = self._rule(np.array([total]), np.array([float(hits)]))
         return float(row[0]), float(hits)
+
+
+_WORD_CHAR = re.compile(r"[^\W_]")
+_APOSTROPHE = ord("'")
+_BREAK = ord("\n")
+
+
+@cache
+def _ascii_word() -> npt.NDArray[np.bool_]:
+    """Return, for each byte value below 128, whether `_WORD` reads it as a letter or digit."""
+    return np.array([bool(_WORD_CHAR.match(chr(c))) for c in range(128)], dtype=bool)
+
+
+def _tokens(
+    joined: str,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], list[str]]:
+    """Return the words of texts joined by newlines: each word's id in the vocabulary, the
+    text it belongs to (in order), and the vocabulary.
+
+    The words are `_WORD_OR_BREAK`'s, found by numpy over the characters' codes and
+    counted by Arrow's dictionary encoding, without a Python string per word: a word is a
+    run of letters and digits (`_WORD_CHAR`, asked once per distinct character beyond
+    ASCII) and apostrophes each between two of them. A text holding a lone surrogate (no
+    UTF-8) is read by the pattern itself.
+    """
+    try:
+        data = joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return _pattern_tokens(joined)
+    import pyarrow as pa
+
+    table = _ascii_word()
+    if joined.isascii():
+        codes = np.frombuffer(data, dtype=np.uint8)
+        word = table[codes]
+        widths = None
+    else:
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        low = codes < 128
+        word = np.zeros(len(codes), dtype=bool)
+        word[low] = table[codes[low]]
+        high = np.flatnonzero(~low)
+        distinct, which = np.unique(codes[high], return_inverse=True)
+        known = [bool(_WORD_CHAR.match(chr(c))) for c in distinct.tolist()]
+        word[high] = np.asarray(known, dtype=bool)[which]
+        widths = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
+    inner = np.zeros(len(codes), dtype=bool)  # an apostrophe between two word characters
+    inner[1:-1] = (codes[1:-1] == _APOSTROPHE) & word[:-2] & word[2:]
+    token = word | inner
+    edges = np.diff(token.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    owner = np.searchsorted(np.flatnonzero(codes == _BREAK), starts)
+    if widths is None:
+        inside = token
+        lengths = np.flatnonzero(edges == -1) - starts
+    else:
+        inside = np.repeat(token, widths)
+        places = np.concatenate(([0], np.cumsum(widths)))
+        lengths = places[np.flatnonzero(edges == -1)] - places[starts]
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    kept = np.frombuffer(data, dtype=np.uint8)[inside]
+    words = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(offsets), pa.py_buffer(kept)
+    ).dictionary_encode()
+    ids = words.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    return ids, owner.astype(np.intp), [str(w) for w in words.dictionary.to_pylist()]
+
+
+def _pattern_tokens(
+    joined: str,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], list[str]]:
+    tokens = _WORD_OR_BREAK.findall(joined)
+    every, vocabulary = pd.factorize(np.asarray(tokens, dtype=object))
+    words = [str(w) for w in vocabulary]
+    breaks = every == (words.index("\n") if "\n" in words else -1)
+    return every[~breaks], np.cumsum(breaks)[~breaks], words
 
 
 def read_lexicon(

@@ -71,7 +71,7 @@ from tradeloom.journal import (
 )
 from tradeloom.live.lifecycle.model_swap import model_problems
 from tradeloom.live.lifecycle.prediction_health import HealthBook, health_json, horizon_of
-from tradeloom.live.lifecycle.promotion_gate import PROMOTE, read_gate
+from tradeloom.live.lifecycle.promotion_gate import PROMOTE, GateTally
 from tradeloom.live.lifecycle.rules import DROPPED, PROMOTED, scoped
 from tradeloom.live.recovery.replay import ScratchJournal, SilentHook
 from tradeloom.live.tick.history import MarketHistory
@@ -162,6 +162,8 @@ class _Book:
     """Its probabilities per symbol by bar (kept only for a gate with a health rule)."""
     health: HealthBook | None = field(default=None, repr=False, compare=False)
     """Its gate's health figures, kept up to date bar by bar (made at the first reading)."""
+    tally: GateTally | None = field(default=None, repr=False, compare=False)
+    """Its gate's t-test, kept up to date bar by bar (made at the first reading)."""
 
 
 @dataclass
@@ -281,7 +283,12 @@ class ShadowBooks:
             if book.health is None or book.health.horizon != horizon:
                 book.health = HealthBook(horizon)
             health = book.health.health(book.probabilities, closes, gate.min_samples)
-        reading = read_gate(gate, *_both(book.equity, book.champion), book.fills, health)
+        if book.tally is None:
+            book.tally = GateTally()
+        book.tally.feed(book.equity, book.champion)
+        if book.tally.verdict(gate, book.fills, health) == book.verdict:
+            return
+        reading = book.tally.reading(gate, book.fills, health)  # the row's figures, to the bit
         if reading.verdict == book.verdict:
             return
         book.verdict = reading.verdict
@@ -359,15 +366,6 @@ def promotion_request(name: str, file: str = "") -> str:
     asked for it (a name holds no ``@``; `tradeloom.engine.model_in_force.promoted_name`
     reads it back)."""
     return f"{PROMOTION_PREFIX}{name}" + (f"@{file}" if file else "")
-
-
-def _both(equity: Sequence[float], champion: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The two books' equity at the closes both are known (a restart's replayed bars may
-    lack the champion's)."""
-    kept = [
-        (e, c) for e, c in zip(equity, champion, strict=True) if np.isfinite(e) and np.isfinite(c)
-    ]
-    return [e for e, _ in kept], [c for _, c in kept]
 
 
 def drop(

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from sortedcontainers import SortedList
 
 from tradeloom.plugins.protocols import LabelHorizon
 from tradeloom.stats import (
@@ -97,9 +97,8 @@ class HealthBook:
     same ECE: on one market that is the order they resolve in; a universe's pairs are
     pooled symbol by symbol, so its ECE adds each symbol's resolved probabilities up
     again when read (O(pairs), one vectorised pass). A pair's AUC term is two binary
-    searches (O(log pairs)), but keeping its class's scores sorted is an insertion into a
-    list, a memmove of O(pairs) floats: linear a pair, though a fast one at the book
-    sizes `benchmarks/bench_book_health.py` measures.
+    searches and an insertion into its class's sorted scores (``sortedcontainers``'
+    `SortedList`: O(log pairs), where a list's insort moved O(pairs) floats).
 
     The rows of ``probabilities`` are taken as they come, never changed once their bar's
     close was read: a row that turns up for a bar already read (a restart's book filled
@@ -122,8 +121,8 @@ class HealthBook:
         self.outside = 0  # rows not fed (before the book's first bar, after its last)
         self.pending: list[deque[tuple[float, float]]] = []
         self.resolved: list[_Pairs] = []  # per symbol, its resolved pairs in order
-        self.hits: list[float] = []  # the scores of the pairs labelled up, sorted
-        self.misses: list[float] = []
+        self.hits = SortedList()  # the scores of the pairs labelled up
+        self.misses = SortedList()
         self.twice_u = 0
         self.counts = np.zeros(RELIABILITY_BINS, np.int64)
         self.p_sums = [0.0] * RELIABILITY_BINS
@@ -189,12 +188,12 @@ class HealthBook:
     def _add(self, s: int, p: float, up: bool) -> None:
         self.resolved[s].add(p, up)
         if up:  # the misses below it count twice, those level with it once
-            self.twice_u += bisect_left(self.misses, p) + bisect_right(self.misses, p)
-            insort(self.hits, p)
+            self.twice_u += self.misses.bisect_left(p) + self.misses.bisect_right(p)
+            self.hits.add(p)
         else:  # each hit above it counts twice, each level with it once
-            below, level = bisect_left(self.hits, p), bisect_right(self.hits, p)
+            below, level = self.hits.bisect_left(p), self.hits.bisect_right(p)
             self.twice_u += 2 * len(self.hits) - below - level
-            insort(self.misses, p)
+            self.misses.add(p)
         b = min(int(p * RELIABILITY_BINS), RELIABILITY_BINS - 1)
         self.counts[b] += 1
         self.p_sums[b] += p

@@ -44,6 +44,7 @@ from tradeloom.live.lifecycle.model_swap import (
 )
 from tradeloom.live.lifecycle.parity_twin import ParityTwin, open_twin, reload_lost
 from tradeloom.live.lifecycle.prediction_health import HealthBook
+from tradeloom.live.lifecycle.stage_drawdown import Drawdown
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.strategy import RollbackWhen
 
@@ -152,6 +153,8 @@ class Watched(Generic[Started]):
             `stage_twin`).
         health: Its figures over the resolved predictions, kept up to date bar by bar
             (made at the first reading).
+        drawdown: The run's drawdown since its start bar, kept up to date bar by bar
+            (made at the first reading).
         lost: Why its ``max_parity_gap`` rule reads no gap any more (``reload`` or
             ``kill``: `tradeloom.journal.ParityGapLost`); '': it does.
         unjournaled: The ``(cause, message)`` of a loss a restart found (a hot reload
@@ -165,6 +168,7 @@ class Watched(Generic[Started]):
     stuck: bool = False
     twin: ParityTwin | None = None
     health: HealthBook | None = field(default=None, repr=False, compare=False)
+    drawdown: Drawdown | None = field(default=None, repr=False, compare=False)
     lost: str = ""
     unjournaled: tuple[str, str] | None = None
 
@@ -210,9 +214,10 @@ class Watched(Generic[Started]):
         """Return the stage's figures at the last bar's close (`canary_figures`)."""
         start = self.started.bar
         closes = np.asarray(session.history.closes(), np.float64)
-        equity = session.engine.universe_curve(closes)[2][start:]
-        peak = float(np.max(equity))
-        drawdown = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
+        engine = session.engine
+        if self.drawdown is None:
+            self.drawdown = Drawdown(start, engine.portfolio.initial_cash)
+        drawdown = self.drawdown.read(engine.fill_marks(), closes)
         if self.health is None:  # the bars after the start bar, as `canary_figures` reads
             self.health = HealthBook(self.horizon, start + 1)
         health = self.health.health(self.probabilities, closes, self.rules.min_samples)

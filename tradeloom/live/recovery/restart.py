@@ -295,7 +295,9 @@ def _head(files: RunFiles, state: JournalState, universe: Universe) -> Universe:
     for own in universe.bars:
         w = warm[own.symbol]
         frame = own.frame.loc[own.frame.index <= end]
-        head = Bars(frame, own.symbol, own.timeframe, own.timeframe_seconds)
+        head = Bars(
+            frame, own.symbol, own.timeframe, own.timeframe_seconds, documents=own.documents
+        )
         if len(head) != w.bars or history_sha256(head) != w.sha256:
             raise RestartRefused(
                 f"{files.run_dir}: the data source's bars of {own.symbol} up to {end} are "

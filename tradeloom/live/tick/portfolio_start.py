@@ -163,6 +163,7 @@ def _book_bars(portfolio: LivePortfolio, universes: list[Universe]) -> tuple[Bar
             f"{pipeline.config.name}{SEPARATOR}{bars.symbol}",
             bars.timeframe,
             bars.timeframe_seconds,
+            documents=bars.documents,
         )
         for pipeline, universe in zip(portfolio.pipelines, universes, strict=True)
         for bars in universe.bars
@@ -269,6 +270,7 @@ def _heads(
                 bars.symbol,
                 bars.timeframe,
                 bars.timeframe_seconds,
+                documents=bars.documents,
             )
             if len(head) != warm[name].bars or history_sha256(head) != warm[name].sha256:
                 raise RestartRefused(

@@ -305,11 +305,11 @@ class TextFeature:
         Override to score otherwise (a fitted projection); keep one row per document.
         """
         fields = len(self.fields)
-        ids, texts = documents.ids, documents.texts
         listed = rows.tolist()
-        keys = list(zip([ids[r] for r in listed], [texts[r] for r in listed], strict=True))
+        ids, texts = documents.ids.__getitem__, documents.texts.__getitem__
+        keys = list(zip(map(ids, listed), map(texts, listed), strict=True))
         known = self._scored
-        todo = [k for k, key in enumerate(keys) if key not in known]
+        todo = [k for k, at in enumerate(map(known.get, keys)) if at is None]
         if todo:
             fresh = documents.take(rows[np.asarray(todo, dtype=np.intp)])
             if self.mask:
@@ -331,16 +331,16 @@ class TextFeature:
                 )
             self._keep(values)
             start = self._held - len(todo)
-            for n, k in enumerate(todo):
-                key = keys[k]
-                if key in known:  # a document twice in one batch: its first answer
-                    continue
-                known[key] = start + n
-                if answer.reasons[n]:
-                    self.reasons[key[0]] = answer.reasons[n]
+            new = [keys[k] for k in todo]
+            # a document twice in one batch keeps its first answer (hence reversed)
+            first = dict(zip(reversed(new), range(self._held - 1, start - 1, -1), strict=True))
+            known.update(first)
+            for n, reason in enumerate(answer.reasons):
+                if reason and first[new[n]] == start + n:
+                    self.reasons[new[n][0]] = reason
         if not keys:
             return np.empty((0, fields), dtype=np.float64)
-        index = np.fromiter((known[key] for key in keys), dtype=np.intp, count=len(keys))
+        index = np.fromiter(map(known.__getitem__, keys), dtype=np.intp, count=len(keys))
         return self._table[index]
 
     def _keep(self, values: np.ndarray) -> None:
