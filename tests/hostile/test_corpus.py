@@ -124,7 +124,12 @@ def test_run_refuses_what_validate_refuses_and_runs_what_it_accepts(
     # every RUN_STRIDE-th round over the files: each shipped file's mutants, however many
     seeds = [s for s in range(CASES) if (s // len(FILES)) % RUN_STRIDE == 0]
     assert {_case(seed)[0] for seed in seeds} == set(FILES)
-    for seed in seeds:
+    # then the other rounds' cases until one mutant validate accepts has run (which of
+    # them the rounds above draw moves with every shipped file added)
+    later = [s for s in range(CASES) if s not in set(seeds)]
+    for seed in seeds + later:
+        if seed in later and answers["ran"] > 0:
+            break
         source, name, data = _case(seed)
         rel = source.relative_to(ROOT)
         shipped = _document(source.read_bytes())
