@@ -25,6 +25,7 @@ per-order `SimulatedVenue.match` below fills market and stop orders only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -41,9 +42,15 @@ from tradeloom.core.kernels.fills import (
     fill_order,
 )
 from tradeloom.core.kernels.sizing import sizing_quantity
-from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
+from tradeloom.core.kernels.specs import (
+    MARGIN_PERPETUAL,
+    LatencyKernel,
+    MarginKernel,
+    VenueKernel,
+)
 from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.execution.realism import BUILT_IN, RealismProfile, load_profile
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 
 __all__ = [
@@ -190,6 +197,12 @@ class SimulatedVenueParams(Params):
         description="market swap: the data.auxiliary series holding the funding rates "
         "(kind funding_rate, or a file stamped at the funding times); required with swap.",
     )
+    realism: str | RealismProfile | None = Field(
+        default=None,
+        description="A realism profile: a venue's latency and fee tier (see Execution "
+        "realism): a built-in name (binance_vip0, colocated), a .yaml file relative to the "
+        "strategy file, or the profile inline. None: no latency, fills as without it.",
+    )
 
     @model_validator(mode="after")
     def _perpetual(self) -> Self:
@@ -233,9 +246,15 @@ class _Working:
 class SimulatedVenue:
     """Fill orders against bars with slippage, fees, volume limits and a cash account."""
 
-    def __init__(self, params: SimulatedVenueParams) -> None:
+    def __init__(
+        self, params: SimulatedVenueParams, realism: tuple[RealismProfile, str] | None = None
+    ) -> None:
         # the keys as written: a live run of this file reads execution.orders from them
         self.params = params
+        self.realism = None if realism is None else realism[0]
+        """The realism profile in force (`tradeloom.plugins.execution.realism`); None: none."""
+        self.realism_text = "" if realism is None else realism[0].describe(realism[1])
+        """The profile in one line, as the run summary and the report show it."""
         self.order_keys = params.orders
         """``execution.orders``: how a live run on the data source's exchange sends them."""
         self.initial_cash = params.initial_cash
@@ -278,6 +297,7 @@ class SimulatedVenue:
             maker_fee_rate=self.maker_fee_rate,
             orders=self.orders,
             min_notional=self.min_notional,
+            latency=LatencyKernel() if self.realism is None else self.realism.latency.kernel(),
         )
 
     def modelled_costs(self) -> VenueCosts:
@@ -348,5 +368,51 @@ class SimulatedVenue:
 
 
 def build(params: SimulatedVenueParams, ctx: BuildContext) -> SimulatedVenue:
-    """Build the venue."""
-    return SimulatedVenue(params)
+    """Build the venue, with its realism profile read and its fee tier applied."""
+    return SimulatedVenue(*with_realism(params, ctx.strategy_dir))
+
+
+def with_realism(
+    params: SimulatedVenueParams, strategy_dir: Path
+) -> tuple[SimulatedVenueParams, tuple[RealismProfile, str] | None]:
+    """Return ``params`` with its profile's fee tier applied, and the profile and its source.
+
+    Raises:
+        ParamError: ``realism`` names no built-in profile and no file; the profile has
+            fees and the file sets ``fee_bps`` or ``maker_fee_bps`` too; a latency with
+            ``fill: close``.
+        ConfigError: The profile file is invalid (located in it).
+    """
+    reference = params.realism
+    if reference is None:
+        return params, None
+    if isinstance(reference, str):
+        try:
+            profile, source = load_profile(reference, strategy_dir)
+        except KeyError:
+            raise ParamError(
+                "realism",
+                f"no profile {reference!r}: expected a built-in profile "
+                f"({', '.join(BUILT_IN)}) or a .yaml file relative to the strategy file",
+            ) from None
+    else:
+        profile, source = reference, "inline"
+    if params.fill == "close" and profile.latency.kernel().kind != 0:
+        raise ParamError(
+            "realism",
+            f"the profile {profile.name or source} declares a send latency, which needs "
+            "fill: next_open (an order decided at a close cannot fill at that close)",
+        )
+    fees = profile.fees
+    if fees is not None:
+        set_here = [k for k in ("fee_bps", "maker_fee_bps") if k in params.model_fields_set]
+        if set_here:
+            raise ParamError(
+                set_here[0],
+                f"the realism profile {profile.name or source} sets the fees; remove "
+                f"execution.{set_here[0]} or the profile's fees",
+            )
+        params = params.model_copy(
+            update={"fee_bps": fees.taker_bps, "maker_fee_bps": fees.maker_bps}
+        )
+    return params, (profile, source)
