@@ -904,12 +904,14 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             sym[s, S_O_QTY] = delta
             sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
             if sym[s, S_W_ACTIVE] != 0.0:
-                if ext_venue:
-                    io[IO_CODE] = codes.REPLACED
-                    return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
+                # the race is the core's, whichever venue: a paper venue never hears of
+                # a cancel the declared latency makes too late (`core.latency`)
                 if cfg.latency and _cancel_lost(st, t, s):
                     s += 1
                     continue
+                if ext_venue:
+                    io[IO_CODE] = codes.REPLACED
+                    return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.REPLACED)
         # STAGE_CANCELLED: the working order is gone; the new one goes out
         stage = STAGE_SEND

@@ -50,8 +50,8 @@ from tradeloom.core.kernels.specs import (
 )
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.plugins.component import BuildContext, ParamError, Params
-from tradeloom.plugins.execution.realism import BUILT_IN, RealismProfile, load_profile
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
+from tradeloom.plugins.protocols_orders.realism import BUILT_IN, RealismProfile, load_profile
 
 __all__ = [
     "CUT_CASH",
@@ -252,9 +252,10 @@ class SimulatedVenue:
         # the keys as written: a live run of this file reads execution.orders from them
         self.params = params
         self.realism = None if realism is None else realism[0]
-        """The realism profile in force (`tradeloom.plugins.execution.realism`); None: none."""
+        """The realism profile in force (`tradeloom.plugins.protocols_orders.realism`)."""
         self.realism_text = "" if realism is None else realism[0].describe(realism[1])
         """The profile in one line, as the run summary and the report show it."""
+        self._injected: LatencyKernel | None = None
         self.order_keys = params.orders
         """``execution.orders``: how a live run on the data source's exchange sends them."""
         self.initial_cash = params.initial_cash
@@ -297,8 +298,19 @@ class SimulatedVenue:
             maker_fee_rate=self.maker_fee_rate,
             orders=self.orders,
             min_notional=self.min_notional,
-            latency=LatencyKernel() if self.realism is None else self.realism.latency.kernel(),
+            latency=self.latency(),
         )
+
+    def latency(self) -> LatencyKernel:
+        """Return the latency the venue applies: an injected one, else its profile's."""
+        if self._injected is not None:
+            return self._injected
+        return LatencyKernel() if self.realism is None else self.realism.latency.kernel()
+
+    def inject_latency(self, latency: LatencyKernel) -> None:
+        """Apply ``latency`` in place of the file's (``--venue-latency``): a paper run on a
+        venue slower than the file declares, which the file's replay does not know of."""
+        self._injected = latency
 
     def modelled_costs(self) -> VenueCosts:
         """Return the fee rates and slippage of the file's keys (`ModelledVenue`)."""

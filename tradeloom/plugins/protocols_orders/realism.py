@@ -42,12 +42,12 @@ __all__ = [
     "load_profile",
 ]
 
-_MAX_MS = 3_600_000.0
-"""The longest latency a leg may declare: an hour (a typo of units beyond it)."""
+_MAX_MS = 86_400_000.0
+"""The longest latency a leg may declare: a day (beyond it, a typo of units)."""
 
 _PROFILES = Path(__file__).parent / "profiles"
 BUILT_IN: tuple[str, ...] = tuple(sorted(p.stem for p in _PROFILES.glob("*.yaml")))
-"""The built-in profiles' names (``tradeloom/plugins/execution/profiles/<name>.yaml``)."""
+"""The built-in profiles' names (``tradeloom/plugins/protocols_orders/profiles/<name>.yaml``)."""
 
 
 class FixedLatency(Params):
@@ -145,10 +145,10 @@ class LatencyModel(Params):
 
 def _leg_text(leg: FixedLatency | UniformLatency | LognormalLatency) -> str:
     if isinstance(leg, FixedLatency):
-        return f"{leg.ms:g} ms"
+        return f"{leg.ms:,.10g} ms"
     if isinstance(leg, UniformLatency):
-        return f"uniform {leg.low_ms:g}-{leg.high_ms:g} ms"
-    return f"lognormal median {leg.median_ms:g} ms sigma {leg.sigma:g}"
+        return f"uniform {leg.low_ms:,.10g}-{leg.high_ms:,.10g} ms"
+    return f"lognormal median {leg.median_ms:,.10g} ms sigma {leg.sigma:g}"
 
 
 class FeeTier(Params):
