@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -69,6 +69,7 @@ __all__ = [
     "min_notional_of",
     "sizing_quantity",
     "taker_fill",
+    "with_realism",
 ]
 
 
@@ -384,9 +385,10 @@ def build(params: SimulatedVenueParams, ctx: BuildContext) -> SimulatedVenue:
     return SimulatedVenue(*with_realism(params, ctx.strategy_dir))
 
 
-def with_realism(
-    params: SimulatedVenueParams, strategy_dir: Path
-) -> tuple[SimulatedVenueParams, tuple[RealismProfile, str] | None]:
+_P = TypeVar("_P", bound=SimulatedVenueParams)
+
+
+def with_realism(params: _P, strategy_dir: Path) -> tuple[_P, tuple[RealismProfile, str] | None]:
     """Return ``params`` with its profile's fee tier applied, and the profile and its source.
 
     Raises:
