@@ -165,3 +165,19 @@ def test_a_cancel_arriving_at_the_same_instant_as_the_order_is_too_late() -> Non
     state = run(_spec(latency, allow_short=True), _market(p=p))
     assert [int(r.values[0]) for r in rows(state) if r.kind == "REJECT"] == [codes.CANCEL_TOO_LATE]
     assert _fills(state) == [(2, 102.0)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    p=st.lists(st.sampled_from([NAN, 0.1, 0.3, 0.5, 0.7, 0.9]), min_size=4, max_size=24),
+    ms=st.floats(0.0, HOUR_MS, exclude_max=True),
+    short=st.booleans(),
+)
+def test_a_latency_below_one_bar_period_journals_what_no_latency_journals(
+    p: list[float], ms: float, short: bool
+) -> None:
+    opens = [100.0 + 3 * math.sin(k) for k in range(len(p))]
+    inputs = bars(opens, open_=opens, p=p)
+    plain = run(_spec(allow_short=short), inputs)
+    late = run(_spec(LatencyKernel(kind=LAT_FIXED, a=ms), allow_short=short), inputs)
+    assert np.array_equal(plain.rows(), late.rows(), equal_nan=True)
