@@ -77,7 +77,7 @@ SUMMARY_LABELS = (
     "final equity",
     "run directory",
 )
-FAST_BARS = 1200
+FAST_BARS = BARS
 EXCHANGE_BARS = 300
 """Bars of an exchange-data strategy's backtest, and the closed bars when its paper run
 starts (the emulator's bars open hourly from 2024-01-01)."""
