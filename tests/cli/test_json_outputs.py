@@ -35,6 +35,7 @@ def _json(capsys: pytest.CaptureFixture[str], *words: str | Path, code: int = 0)
     assert done == code, err
     value = json.loads(out)  # one object, nothing else on stdout
     output = value["schema"].removeprefix("tradeloom.").split("/")[0]
+    assert output.replace("journal-", "journal ") in " ".join(str(w) for w in words)
     assert value["schema"] == f"tradeloom.{output}/{OUTPUTS[output][0]}"
     assert next(iter(value)) == "schema"
     errors = list(jsonschema.Draft202012Validator(output_schema(output)).iter_errors(value))
@@ -83,9 +84,10 @@ def test_every_output_has_a_valid_schema_and_every_json_option_is_listed() -> No
         assert schema["title"] == command
     with_json = {" ".join(words) for words, parser in _commands(_parser(), ()) if _has_json(parser)}
     assert with_json == {
-        "status", "validate", "journal verify", "plugins", "compare", "parity", "sweep"
+        "status", "validate", "journal verify", "plugins", "compare", "parity", "sweep",
+        "check-lookahead",
     }  # fmt: skip
-    assert {o.replace("-", " ") for o in OUTPUTS} == with_json
+    assert {o.replace("journal-", "journal ") for o in OUTPUTS} == with_json
 
 
 def _commands(parser: Any, words: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
@@ -190,3 +192,15 @@ def test_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [row["rank"] for row in swept["rows"]] == [1, 2]
     assert {row["param.signal.threshold"] for row in swept["rows"]} == {0.1, 0.2}
     assert swept["overfitting"] == json.loads((out / "overfitting.json").read_text())
+
+
+def test_check_lookahead(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strategy = ROOT / "strategies" / "btc_rf.yaml"
+    out = tmp_path / "lookahead"
+    checked = _json(capsys, "check-lookahead", strategy, *FAST, "--points", "1", "--out", out)
+    assert (checked["found"], checked["finding"], checked["out"]) == (False, None, str(out))
+    assert len(checked["cuts"]) == 1 and checked["summary"].startswith("no look-ahead found")
+    assert (out / "findings.txt").read_text().splitlines() == [
+        *checked["checks"],
+        checked["summary"],
+    ]

@@ -30,6 +30,7 @@ OUTPUTS: dict[str, tuple[int, str]] = {
     "compare": (1, "tradeloom compare RUN_DIR RUN_DIR... --json"),
     "parity": (1, "tradeloom parity RUN_DIR --json"),
     "sweep": (1, "tradeloom sweep FILE --json"),
+    "check-lookahead": (1, "tradeloom check-lookahead FILE --json"),
 }
 """Every JSON output: its version and the command that prints it."""
 
