@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, nargs="+", default=[1, 3])
     add_smoke(parser, bars=400, early=100, window=50, whole=3, check=100)
     args = parse_args(parser)
-    print("machine:", describe("numpy", "scipy", "sortedcontainers", "tradeloom"))
+    print("machine:", describe("numpy", "scipy", "tradeloom"))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     mismatches = 0
     for symbols in args.symbols:
