@@ -5,6 +5,7 @@ its replay, and a planted divergence is flagged by both at the same check."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.live.live_emulated import crash, emulated_run, parity_monitor, tick_until
 from tests.live.test_parity_monitor import MONITORED
-from tradeloom.diagnostics.live_parity import window_parity
+from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.lifecycle.parity_follow import ParityFollower
@@ -41,6 +42,7 @@ def _both(runner: LiveRunner) -> tuple[ParityFollower, Seen]:
     def check(run_dir: Path, until: int, window: int, limit: float) -> dict[str, Any]:
         followed = follower.followed
         got = follower.check(run_dir, until, window, limit)
+        assert json.loads((run_dir / LIVE_FILE).read_text()) == got  # its file, as written
         seen.append(
             (until, got, window_parity(run_dir, until, window, limit), followed < follower.followed)
         )

@@ -27,13 +27,9 @@ from typing import Any
 
 from tradeloom.diagnostics.parity import TOLERANCES, ParityResult, parity
 from tradeloom.errors import UserError
-from tradeloom.live.lifecycle.parity_fields import window_fields
-from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.live.lifecycle.parity_fields import LIVE_FILE, window_fields, write_live
 
 __all__ = ["LIVE_FILE", "check_apart", "window_parity", "window_summary"]
-
-LIVE_FILE = Path("parity") / "live.json"
-"""Where the last check's result goes, in the run folder."""
 
 _MODULE = "tradeloom.diagnostics.live_parity"
 """This module, as ``python -m`` runs it."""
@@ -79,8 +75,7 @@ def window_parity(
     with tempfile.TemporaryDirectory(prefix="tradeloom-live-parity-") as scratch:
         result = parity(run_dir, out=Path(scratch), until_bar=until_bar)
         summary = window_summary(result, window_bars, max_unexplained)
-    (run_dir / LIVE_FILE).parent.mkdir(exist_ok=True)
-    atomic_bytes(run_dir / LIVE_FILE, (json.dumps(summary, indent=2) + "\n").encode())
+    write_live(run_dir, summary)
     return summary
 
 

@@ -1,13 +1,27 @@
 """The fields of a ``parity_checked`` row but its bar, from a window's figures: the one
-rule of its verdict and message, read by the whole replay's summary
-(`tradeloom.diagnostics.live_parity.window_summary`) and by the check that follows the
+rule of its verdict and message, and the file that holds the last check
+(``parity/live.json``), written by the whole replay's check
+(`tradeloom.diagnostics.live_parity.window_parity`) and by the check that follows the
 run bar by bar (`tradeloom.live.lifecycle.parity_follow`)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-__all__ = ["window_fields"]
+from tradeloom.reporting.outputs import atomic_bytes
+
+__all__ = ["LIVE_FILE", "window_fields", "write_live"]
+
+LIVE_FILE = Path("parity") / "live.json"
+"""Where the last check's result goes, in the run folder."""
+
+
+def write_live(run_dir: Path, fields: dict[str, Any]) -> None:
+    """Write a check's ``fields`` to `LIVE_FILE` in ``run_dir`` (atomically)."""
+    (run_dir / LIVE_FILE).parent.mkdir(exist_ok=True)
+    atomic_bytes(run_dir / LIVE_FILE, (json.dumps(fields, indent=2) + "\n").encode())
 
 
 def window_fields(

@@ -18,8 +18,9 @@ them.
 Where every row and every equity agrees from the first live bar on, the whole check
 would find no difference, no gap and no unexplained P&L (the replay is the same kernel,
 driven bar by bar: the project's batch == live promise), so the follower answers the
-window's fields as it would (`tradeloom.live.lifecycle.parity_fields.window_fields`),
-at the cost of the bars since the last check. Anything else goes to the whole check,
+window's fields as it would (`tradeloom.live.lifecycle.parity_fields.window_fields`,
+written to ``parity/live.json`` as it writes them), at the cost of the bars since the
+last check. Anything else goes to the whole check,
 from then on for the rest of the process: a row or an equity that differs, a journaled
 fact the replay does not model bar by bar (`WHOLE`: a hot reload, a model swap, a kill
 or a flatten, a canary, a venue's fills, a router, funding, allocation), ``equity.csv``
@@ -43,7 +44,7 @@ import pandas as pd
 
 from tradeloom.core import layout as L
 from tradeloom.journal import EventFollower, journal_path
-from tradeloom.live.lifecycle.parity_fields import window_fields
+from tradeloom.live.lifecycle.parity_fields import window_fields, write_live
 from tradeloom.live.lifecycle.parity_monitor import Check
 from tradeloom.live.lifecycle.parity_twin import ParityTwin, journaled_ticks
 from tradeloom.live.lifecycle.verdict import BarInput
@@ -185,7 +186,7 @@ class ParityFollower:
             self.drop("rows beside no live bar")
             return None
         window = self._bars[-window_bars:]
-        return window_fields(
+        fields = window_fields(
             window[0],
             window[-1],
             equity_gap=0.0,
@@ -194,6 +195,8 @@ class ParityFollower:
             first="",
             max_unexplained=limit,
         )
+        write_live(self.run_dir, fields)
+        return fields
 
 
 def _tick_row(event: Any) -> LiveBarRow:
