@@ -14,6 +14,7 @@ import pytest
 from tests.live.live_emulated import crash, emulated_run, parity_monitor, tick_until
 from tests.live.test_parity_monitor import MONITORED
 from tradeloom.diagnostics.live_parity import LIVE_FILE, window_parity
+from tradeloom.engine.control import latch_request
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
 from tradeloom.live.lifecycle.parity_follow import ParityFollower
@@ -150,3 +151,29 @@ def test_a_restart_replays_every_live_bar_once_and_follows_on(
         assert _bits(got) == _bits(want), until
     assert all(followed for *_, followed in before + after), follower.lost
     assert after[0][0] > 125  # checked after the restart, its first check a full replay
+
+
+def test_a_kill_hands_every_later_check_to_the_whole_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kill switch thrown at bar 125 (a ``control_request`` row the replay does not
+    follow): the checks before it are followed, those after are the whole replay's, and
+    every one is the whole replay's fields."""
+    text = MONITORED.replace("every_bars: 30, window_bars: 20}", "every_bars: 10, window_bars: 15}")
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "paper"
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(run_dir, mode="paper")
+        follower, seen = _both(runner)
+        runner.start()
+        try:
+            _tick_checked(run, runner, 125)
+            latch_request(run_dir, "kill", "operator: stop", by="test")
+            _tick_checked(run, runner, 160)
+        finally:
+            runner.stop("test over")
+    for until, got, want, _ in seen:
+        assert _bits(got) == _bits(want), until
+    followed = [f for *_, f in seen]
+    assert followed[:2] == [True, True] and not any(followed[-3:]), followed
+    assert "control_request" in follower.lost, follower.lost

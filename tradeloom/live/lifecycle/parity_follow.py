@@ -176,7 +176,7 @@ class ParityFollower:
             if [_said(e) for e in mine] != theirs:
                 self.drop(f"bar {bar}: the run's rows are not its replay's")
                 return None
-            run_equity = equity.get(int(time.value))
+            run_equity = equity.pop(int(time.value), None)  # read once: kept no longer
             replay_equity = float(session.engine.state.acct[L.A_EQUITY])
             if run_equity is None or run_equity != replay_equity:
                 self.drop(f"bar {bar}: the run's equity is not its replay's")
@@ -185,7 +185,8 @@ class ParityFollower:
         if run_rows or not self._bars:  # rows of a bar with no live bar; or no bar yet
             self.drop("rows beside no live bar")
             return None
-        window = self._bars[-window_bars:]
+        del self._bars[:-window_bars]  # the window is all a later check reads
+        window = self._bars
         fields = window_fields(
             window[0],
             window[-1],

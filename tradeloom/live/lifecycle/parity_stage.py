@@ -78,15 +78,20 @@ class ParityStage(Stage):
         live = 0 if state is None else len({row.index for row in state.bars})
         head = history.universe(len(history) - live)
         files = self.files
-        twin = open_twin(
-            session,
-            head,
-            start=len(history) - live - 1,
-            run_equity=float("nan"),
-            rows=[],
-            clock=lambda: files.now(),
-            live_rows=None if self.live_rows is None else self.live_rows(history.symbols),
-        )
+        try:
+            twin = open_twin(
+                session,
+                head,
+                start=len(history) - live - 1,
+                run_equity=float("nan"),
+                rows=[],
+                clock=lambda: files.now(),
+                live_rows=None if self.live_rows is None else self.live_rows(history.symbols),
+            )
+        except Exception as exc:  # a shape the replay cannot follow: every check whole
+            self.follower.start(None, ())
+            self.follower.drop(f"no replay beside the run: {type(exc).__name__}: {exc}")
+            return
         self.follower.start(twin, session.names)
 
     def after_tick(self, processed: int) -> bool:
