@@ -111,7 +111,16 @@ def build_stages(
                 "(tradeloom.diagnostics.live_parity.check_apart), handed to the runner"
             )
         stages.append(
-            ParityStage(files, link, markets, check=parity_check, ready=ready, wake=wake, held=held)
+            ParityStage(
+                files,
+                link,
+                markets,
+                check=parity_check,
+                ready=ready,
+                wake=wake,
+                held=held,
+                live_rows=live_rows,
+            )
         )
     return stages
 
