@@ -92,6 +92,7 @@ BUILT_IN_KINDS = {
     "execution": {"simulated"},
     "monitoring": {"rolling_auc"},
     "llm_client": {"openai_compatible"},
+    "text_feed": {"http_poll", "nats"},
 }
 """Kinds the built-in plugins provide at least (the shipped strategies use them)."""
 

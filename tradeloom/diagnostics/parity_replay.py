@@ -21,6 +21,7 @@ from tradeloom.diagnostics.parity_text import replay_text_features
 from tradeloom.errors import UserError
 from tradeloom.files.reading import require_regular
 from tradeloom.files.writing import OutputFolder
+from tradeloom.text.feeds import FEEDS_DIR
 
 __all__ = [
     "replay",
@@ -103,16 +104,25 @@ def _beside(journal: ParityJournal, series: dict[str, Any], where: str) -> dict[
     Raises:
         UserError: The file is not there (``where``: its key path).
     """
-    path = series.get("path")
-    if not isinstance(path, str):
-        return series
-    file = (Path(journal.source).parent / path).absolute()
-    if not file.exists():
-        raise UserError(
-            f"{journal.path}: {where}.path {file} is not there; run parity from the folder "
-            f"the run was started in (the run read it beside {journal.source or 'its file'})"
-        )
-    return {**series, "path": str(file)}
+    series = dict(series)
+    for key in ("path", "received"):
+        path = series.get(key)
+        if not isinstance(path, str):
+            continue
+        file = (Path(journal.source).parent / path).absolute()
+        if not file.exists():
+            raise UserError(
+                f"{journal.path}: {where}.{key} {file} is not there; run parity from the "
+                f"folder the run was started in (the run read it beside "
+                f"{journal.source or 'its file'})"
+            )
+        series[key] = str(file)
+    if series.get("feed") is not None:  # what the feed brought, as the run kept it
+        series.pop("feed")
+        kept = journal.path.parent / FEEDS_DIR / f"{series.get('name')}.jsonl"
+        if kept.is_file():
+            series["received"] = str(kept.absolute())
+    return series
 
 
 def _health_without_retraining(document: dict[str, Any]) -> None:

@@ -41,7 +41,7 @@ from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import Documents
 from tradeloom.text.normalise import normalise_text
 
-__all__ = ["DocumentFile", "TextColumns", "read_documents", "text_format"]
+__all__ = ["DocumentFile", "TextColumns", "frame_documents", "read_documents", "text_format"]
 
 _REPAIR = "set data.validation: repair"
 _SEPARATORS = ("|", ",", ";")
@@ -59,6 +59,7 @@ class TextColumns:
     symbols: str | None = None
     id: str | None = None
     published: str | None = None
+    received: str | None = None
 
 
 def text_format(path: Path) -> str:
@@ -97,7 +98,57 @@ def read_documents(
     source = f"{label}: {path}"
     kind = text_format(path)
     raw, rows, problems = _read(path, kind, source, policy)
-    row_label = "row" if kind == "parquet" else "line"
+    return frame_documents(
+        raw,
+        rows,
+        source=source,
+        row_label="row" if kind == "parquet" else "line",
+        delay_ns=delay_ns,
+        columns=columns,
+        max_chars=max_chars,
+        policy=policy,
+        default_id=path.name,
+        problems=problems,
+    )
+
+
+def frame_documents(
+    raw: pd.DataFrame,
+    rows: Callable[[], np.ndarray],
+    *,
+    source: str,
+    row_label: str,
+    delay_ns: int,
+    columns: TextColumns,
+    max_chars: int,
+    policy: ValidationPolicy,
+    default_id: str,
+    problems: list[str] | None = None,
+    allow_empty: bool = False,
+) -> Documents:
+    """Check ``raw``'s rows and return them as documents sorted by visibility: the one
+    rule a file's rows and a feed's documents (`tradeloom.plugins.data.received`) pass.
+
+    Args:
+        raw: The rows as read (any column type).
+        rows: Each row's line (or row) number, for messages.
+        source: Names where they came from in messages.
+        row_label: ``line``, ``row`` or ``document``.
+        delay_ns: ``available_after`` in nanoseconds.
+        columns: The columns to read; with ``received`` (a feed's documents as a run
+            received them) a document is visible no earlier than its arrival, and the
+            rows' order is checked on arrival, not on their own times.
+        max_chars: The longest text allowed (after normalisation).
+        policy: ``reject`` or ``repair``.
+        default_id: A row without an id column is ``<default_id>:<row>``.
+        problems: Problems found reading them (bad bytes), reported with the rest.
+        allow_empty: No document left is no error (a feed that received none yet).
+
+    Raises:
+        DataError: A column is missing, a time cannot be parsed, no document is left
+            (unless ``allow_empty``), or (``reject``) a check fails.
+    """
+    problems = [] if problems is None else problems
     found = _find(raw, columns, source)
     stamps, bad = parse_timestamps(raw[found["timestamp"]])
     _refuse_bad_times(bad, rows, row_label, source, found["timestamp"])
@@ -105,6 +156,12 @@ def read_documents(
     if "published" in found:
         published, bad = parse_timestamps(raw[found["published"]])
         _refuse_bad_times(bad, rows, row_label, source, found["published"])
+    order_by = stamps
+    received: np.ndarray | None = None
+    if "received" in found:
+        received, bad = parse_timestamps(raw[found["received"]])
+        _refuse_bad_times(bad, rows, row_label, source, found["received"])
+        order_by = received
     n = len(raw)
     texts = _texts(raw[found["text"]])
     keep = np.ones(n, dtype=bool)
@@ -126,7 +183,7 @@ def read_documents(
     if early.any():
         problem(early, "a publication time before its own time", "drop")
         keep &= ~early
-    ids = _texts(raw[found["id"]]) if "id" in found else [f"{path.name}:{r}" for r in rows()]
+    ids = _texts(raw[found["id"]]) if "id" in found else [f"{default_id}:{r}" for r in rows()]
     missing_id = np.fromiter(map(len, ids), dtype=np.int64, count=n) == 0
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)
@@ -140,16 +197,21 @@ def read_documents(
         keep &= ~repeated
     kept = np.flatnonzero(keep)
     backwards = np.zeros(n, dtype=bool)
-    backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
+    backwards[kept[1:][np.diff(order_by[kept]) < 0]] = True
     if backwards.any():
-        problem(backwards, "a time earlier than the row before", "sort")
+        what = "an arrival earlier than the row before" if received is not None else None
+        problem(backwards, what or "a time earlier than the row before", "sort")
     if problems and policy == "reject":
         raise DataValidationError(problems)
     if problems:
         _log.warning("text_repaired", source=source, problems=problems)
     if not keep.any():
+        if allow_empty:
+            return Documents.empty()
         raise DataError(f"{source}: no documents")
     visible = published + delay_ns
+    if received is not None:  # never before it arrived, whatever it says of itself
+        visible = np.maximum(visible, received)
     order = kept[np.argsort(visible[kept], kind="stable")]
     return Documents(
         ids=_pick(ids, order),
@@ -279,6 +341,7 @@ def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str
             ("symbols", columns.symbols),
             ("id", columns.id),
             ("published", columns.published),
+            ("received", columns.received),
         )
         if name is not None
     }

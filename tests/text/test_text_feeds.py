@@ -1,0 +1,274 @@
+"""Text sources fed while a paper run runs: a real HTTP server polled, a real NATS
+JetStream subject read, each document checked as a file's rows are, kept in the run
+folder with its arrival, and a backtest over what was kept steps the same text features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import structlog
+
+from tests.text.feed_fixtures import (
+    SETTINGS,
+    TEXT,
+    DocumentServer,
+    document,
+    serving,
+    write_strategy,
+)
+from tradeloom.journal import journal_path, read_rows
+from tradeloom.plugins.data.received import ReceivedText, TextRules, read_received
+from tradeloom.plugins.data.text_source import TextColumns
+from tradeloom.plugins.text_feed.http_poll import HttpPoll, HttpPollParams
+
+SETS = [a for s in SETTINGS for a in ("--set", s)]
+HOUR = 3_600_000_000_000
+
+
+def tradeloom(*args: str) -> str:
+    from tradeloom.cli.main import main
+
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main(["--quiet", *args])
+    structlog.reset_defaults()
+    assert code == 0, err.getvalue()
+    return out.getvalue()
+
+
+def paper(strategy: Path, out: Path, *more: str) -> None:
+    tradeloom(
+        "run", str(strategy), "--mode", "paper", "--clock", "simulated", "--speed", "max",
+        "--out", str(out), *SETS, *more,
+    )  # fmt: skip
+
+
+def backtest_features(strategy: Path, out: Path, received: Path | None) -> pd.DataFrame:
+    more = () if received is None else ("--set", f"data.auxiliary.0.received={received}")
+    tradeloom("run", str(strategy), "--out", str(out), *SETS, *more)
+    return pd.read_parquet(out / "features.parquet").set_index("timestamp")
+
+
+def refusals(run: Path) -> list[dict[str, Any]]:
+    return [r.values for r in read_rows(journal_path(run), ["document_refused"])]
+
+
+def kept(run: Path) -> list[dict[str, Any]]:
+    lines = (run / "documents" / "news.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def feed_items() -> tuple[list[Any], list[str]]:
+    """Good headlines, a bad one in the middle of each poll's three (so every answer
+    ends on a good id, the cursor the next poll sends)."""
+    items: list[Any] = []
+    good: list[str] = []
+    for n in range(20):
+        bad: Any = b"<html>oops</html>" if n % 2 == 0 else {"id": f"bad-{n}", "text": "x"}
+        items += [document(n), bad, document(500 + n)]
+        good += [f"feed-{n:04d}", f"feed-{500 + n:04d}"]
+    return items, good
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_paper_run_polled_over_http_keeps_what_arrived_and_backtests_alike(
+    tmp_path: Path,
+) -> None:
+    items, good = feed_items()
+    server = DocumentServer(items, step=3)
+    with serving(server) as url:
+        strategy = write_strategy(
+            tmp_path, {"kind": "http_poll", "url": url, "interval_seconds": 0.02}
+        )
+        paper(strategy, tmp_path / "paper")
+    run = tmp_path / "paper"
+    docs = kept(run)
+    assert sorted(d["id"] for d in docs) == sorted(good)  # each once, none bad
+    live = pd.read_parquet(run / "features.parquet").set_index("timestamp")
+    first_close = live.index[0] + pd.Timedelta(hours=1)
+    arrived = pd.to_datetime([d["received_at"] for d in docs], utc=True)
+    assert (arrived >= first_close).all()  # stamped by the run's clock, not their own time
+    assert arrived.is_monotonic_increasing
+    refused = refusals(run)
+    assert len(refused) == 20
+    html = [r for r in refused if "not JSON" in r["reason"]]
+    assert len(html) == 10
+    assert [r["where"] for r in html[:2]] == [
+        f"GET {url} item 2",
+        f"GET {url}?since=feed-0501 item 2",
+    ]
+    assert html[0]["reason"] == (
+        "not JSON (Expecting value at character 0); send a JSON object per document (or an "
+        "array of them, or JSON Lines)"
+    )
+    missing = [r for r in refused if r not in html]
+    assert (missing[0]["where"], missing[0]["reason"]) == (
+        f"GET {url}?since=feed-0500 item 2",
+        "no field 'time' (its time); it has id, text",
+    )
+    # the backtest over what the run kept steps the paper run's text features exactly
+    replay = backtest_features(strategy, tmp_path / "replay", run / "documents" / "news.jsonl")
+    pd.testing.assert_frame_equal(live[TEXT], replay.loc[live.index, TEXT], check_exact=True)
+    without = backtest_features(strategy, tmp_path / "without", None)
+    assert live["lexicon_count"].sum() > without.loc[live.index, "lexicon_count"].sum()
+
+
+def test_an_answer_that_is_no_json_at_all_is_one_refusal_naming_the_poll() -> None:
+    server = DocumentServer([b"<html>maintenance</html>"], step=1)
+    clock = iter(range(10**18, 10**18 + 100))
+    with serving(server) as url:
+        feed = ReceivedText(_rules(), HttpPoll(HttpPollParams(url=url)), None)
+        feed.start(lambda: next(clock))
+        try:
+            refused = _take_until(feed, lambda r: bool(r))
+        finally:
+            feed.stop()
+    assert [(r.where, r.reason) for r in refused[:1]] == [
+        (
+            f"GET {url}",
+            "not JSON (Expecting value at character 0); send a JSON object per document "
+            "(or an array of them, or JSON Lines)",
+        )
+    ]
+
+
+# --- the one rule, and arrival --------------------------------------------------------
+
+
+def _rules(policy: str = "reject") -> TextRules:
+    return TextRules(
+        name="news",
+        label="data.auxiliary.0 (news)",
+        delay_ns=300_000_000_000,
+        columns=TextColumns(timestamp="time", symbols="symbols", source="source"),
+        max_chars=40,
+        policy=policy,  # type: ignore[arg-type]
+    )
+
+
+class _Queue:
+    """A receiver that hands over what a test gives it (no network: the inbox's rules)."""
+
+    def __init__(self) -> None:
+        self.inbox: Any = None
+
+    def start(self, cursor: str | None, inbox: Any) -> None:
+        self.inbox = inbox
+
+    def stop(self) -> None:
+        pass
+
+
+def _take_until(feed: ReceivedText, done: Any) -> list[Any]:
+    found: list[Any] = []
+    for _ in range(2000):
+        found += feed.take()
+        if done(found):
+            return found
+        threading.Event().wait(0.005)
+    return found
+
+
+def test_a_document_is_visible_from_its_arrival_never_its_own_earlier_time(
+    tmp_path: Path,
+) -> None:
+    now = [pd.Timestamp("2024-03-01T12:00:00Z").value]
+    queue = _Queue()
+    feed = ReceivedText(_rules(), queue, None)
+    feed.attach(tmp_path)
+    feed.start(lambda: now[0])
+    early = {"id": "a", "time": "2024-03-01T09:00:00Z", "text": "BTC  rally\u00a0now"}
+    late = {"id": "b", "time": "2024-03-01T13:00:00Z", "text": "later story"}
+    queue.inbox.put("test 1", json.dumps([early, late]).encode(), "1")
+    assert feed.take() == []
+    docs = feed.documents()
+    assert docs.ids == ("a", "b")
+    assert docs.texts[0] == "BTC rally now"  # the file's normalisation
+    # a: arrived at 12:00 (declared 09:00 + 5m); b: its own 13:00 + 5m, after its arrival
+    assert docs.visible_ns.tolist() == [now[0], now[0] + HOUR + 300_000_000_000]
+    assert read_received(tmp_path / "news.jsonl", _rules()).ids == ("a", "b")
+    assert np.array_equal(
+        read_received(tmp_path / "news.jsonl", _rules()).visible_ns, docs.visible_ns
+    )
+    assert (tmp_path / "news.cursor").read_text(encoding="utf-8") == "1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff\xfe", "bytes that are not UTF-8 (byte 0); send UTF-8"),
+        (b"[1]", "a JSON int, not an object; send one JSON object per document"),
+        (
+            b'{"id": "x", "time": "2024-03-01", "text": "  "}',
+            "1 row has an empty text (first at 2024-03-01T00:00Z, document 1); fix or drop "
+            "it, or set data.validation: repair (dropped)",
+        ),
+        (
+            b'{"id": "x", "time": "2024-03-01", "text": "' + b"word " * 20 + b'"}',
+            "1 row has a text longer than max_chars (40) (first at 2024-03-01T00:00Z, "
+            "document 1); shorten it, raise max_chars or set data.validation: repair (cut "
+            "at max_chars)",
+        ),
+        (
+            b'{"id": "x", "time": "yesterday", "text": "t"}',
+            "column 'time' has 1 unparsable or missing timestamp(s) (first at document 1); "
+            "expected ISO 8601 or epoch seconds or milliseconds",
+        ),
+    ],
+)
+def test_a_malformed_payload_is_refused_with_where_and_what(
+    tmp_path: Path, payload: bytes, reason: str
+) -> None:
+    queue = _Queue()
+    feed = ReceivedText(_rules(), queue, None)
+    feed.attach(tmp_path)
+    feed.start(lambda: 10**18)
+    queue.inbox.put("nats news.btc (stream NEWS) seq 7", payload, "7")
+    refused = feed.take()
+    where = "nats news.btc (stream NEWS) seq 7" + (" item 1" if payload == b"[1]" else "")
+    assert [(r.source, r.where, r.reason) for r in refused] == [("news", where, reason)]
+    assert len(feed.documents()) == 0
+    assert feed.cursor == "7"  # refused, not to be asked for again
+
+
+def test_repair_cuts_a_long_text_and_keeps_it_as_the_file_would(tmp_path: Path) -> None:
+    queue = _Queue()
+    feed = ReceivedText(_rules("repair"), queue, None)
+    feed.attach(tmp_path)
+    feed.start(lambda: 10**18)
+    body = {"id": "x", "time": "2024-03-01", "text": "word " * 20}
+    queue.inbox.put("q", json.dumps(body).encode(), "1")
+    assert feed.take() == []
+    assert feed.documents().texts == (("word " * 8).strip(),)
+    assert read_received(tmp_path / "news.jsonl", _rules()).texts == feed.documents().texts
+
+
+def test_a_document_sent_again_is_kept_once_and_another_text_under_its_id_refused(
+    tmp_path: Path,
+) -> None:
+    queue = _Queue()
+    feed = ReceivedText(_rules(), queue, None)
+    feed.attach(tmp_path)
+    feed.start(lambda: 10**18)
+    one = {"id": "x", "time": "2024-03-01", "text": "first"}
+    queue.inbox.put("q 1", json.dumps(one).encode(), "1")
+    queue.inbox.put("q 2", json.dumps(one).encode(), "2")
+    queue.inbox.put("q 3", json.dumps({**one, "text": "changed"}).encode(), "3")
+    refused = feed.take()
+    assert [r.reason for r in refused] == ["id 'x' was received before with another text"]
+    again = ReceivedText(_rules(), _Queue(), None)  # a restart reads back what was kept
+    again.attach(tmp_path)
+    assert again.documents().ids == ("x",)
+    assert again.cursor == "3"
