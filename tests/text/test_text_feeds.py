@@ -118,8 +118,11 @@ def test_a_paper_run_polled_over_http_keeps_what_arrived_and_backtests_alike(
         f"GET {url}?since=feed-0500 item 2",
         "no field 'time' (its time); it has id, text",
     )
-    # the backtest over what the run kept steps the paper run's text features exactly
-    replay = backtest_features(strategy, tmp_path / "replay", run / "documents" / "news.jsonl")
+    # parity's replay, a backtest over what the run kept, has the same text features
+    said = tradeloom("parity", str(run), "--out", str(tmp_path / "parity"))
+    assert "no difference" in said
+    replay = pd.read_parquet(tmp_path / "parity" / "reference" / "features.parquet")
+    replay = replay.set_index("timestamp")
     pd.testing.assert_frame_equal(live[TEXT], replay.loc[live.index, TEXT], check_exact=True)
     without = backtest_features(strategy, tmp_path / "without", None)
     assert live["lexicon_count"].sum() > without.loc[live.index, "lexicon_count"].sum()
@@ -272,3 +275,114 @@ def test_a_document_sent_again_is_kept_once_and_another_text_under_its_id_refuse
     again.attach(tmp_path)
     assert again.documents().ids == ("x",)
     assert again.cursor == "3"
+
+
+# --- NATS JetStream -------------------------------------------------------------------
+
+NATS = "nats://127.0.0.1:4222"
+
+
+def _publish(stream: str, subject: str, bodies: list[bytes], *, create: bool = False) -> None:
+    import asyncio
+
+    import nats
+    from nats.js.api import StreamConfig
+
+    async def go() -> None:
+        client = await nats.connect(NATS)
+        js = client.jetstream()
+        if create:
+            await js.add_stream(StreamConfig(name=stream, subjects=[f"{subject}.>"]))
+        for body in bodies:
+            await js.publish(f"{subject}.btc", body)
+        await client.close()
+
+    asyncio.run(go())
+
+
+def _drop_stream(stream: str) -> None:
+    import asyncio
+
+    import nats
+
+    async def go() -> None:
+        client = await nats.connect(NATS)
+        with contextlib.suppress(Exception):
+            await client.jetstream().delete_stream(stream)
+        await client.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.slow
+def test_a_paper_run_reading_nats_killed_and_restarted_keeps_each_document_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    name = uuid.uuid4().hex[:12]
+    stream, subject = f"TLNEWS_{name}", f"tlnews.{name}"
+    first = [json.dumps(document(n)).encode() for n in range(12)]
+    later = [json.dumps(document(100 + n, symbols=[])).encode() for n in range(12)]
+    bad = [b"{not json", json.dumps({"id": "no-text", "time": "2024-01-02"}).encode()]
+    _publish(stream, subject, first, create=True)
+    try:
+        strategy = write_strategy(
+            tmp_path,
+            {"kind": "nats", "servers": [NATS], "stream": stream, "subject": f"{subject}.>"},
+        )
+        run = tmp_path / "paper"
+        kept_file = run / "documents" / "news.jsonl"
+        args = ["run", str(strategy), "--mode", "paper", "--clock", "simulated"]
+        args += ["--out", str(run), *SETS]
+        code = "import sys; from tradeloom.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, "--quiet", *args, "--speed", "36000"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # the first messages are kept once the run is live: then kill it mid-run
+            for _ in range(12_000):
+                if kept_file.is_file() and len(kept_file.read_bytes().splitlines()) >= 12:
+                    break
+                if child.poll() is not None:
+                    break
+                threading.Event().wait(0.05)
+            assert child.poll() is None, "the run ended before it was killed"
+            os.kill(child.pid, signal.SIGKILL)  # as kill -9
+        finally:
+            child.wait()
+        assert child.returncode == -signal.SIGKILL
+        # a kill between keeping documents and its cursor: the stream is read again
+        # from the start, and what was kept is kept once
+        (run / "documents" / "news.cursor").unlink(missing_ok=True)
+        _publish(stream, subject, later[:6] + bad + later[6:])
+        paper(strategy, run)
+    finally:
+        _drop_stream(stream)
+    docs = kept(run)
+    ids = [d["id"] for d in docs]
+    assert sorted(ids) == sorted(json.loads(b)["id"] for b in first + later)
+    refused = refusals(run)
+    assert [(r["where"].split(" seq ")[0], r["reason"]) for r in refused] == [
+        (
+            f"nats {subject}.btc (stream {stream})",
+            "not JSON (Expecting property name enclosed in double quotes at character 1); "
+            "send a JSON object per document (or an array of them, or JSON Lines)",
+        ),
+        (f"nats {subject}.btc (stream {stream})", "no field 'text' (its text); it has id, time"),
+    ]
+    assert [r["where"].split(" seq ")[1] for r in refused] == ["19", "20"]
+    live = pd.read_parquet(run / "features.parquet").set_index("timestamp")
+    replay = backtest_features(strategy, tmp_path / "replay", kept_file)
+    pd.testing.assert_frame_equal(live[TEXT], replay.loc[live.index, TEXT], check_exact=True)
+    without = backtest_features(strategy, tmp_path / "without", None)
+    assert live["market_news_count"].sum() > without.loc[live.index, "market_news_count"].sum()
