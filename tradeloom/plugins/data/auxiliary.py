@@ -48,7 +48,12 @@ from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.received import ReceivedText, TextRules, merge_documents, read_received
 from tradeloom.plugins.data.text_source import DocumentFile, TextColumns, read_documents
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
+from tradeloom.plugins.data.validation import (
+    DataValidationError,
+    ValidationPolicy,
+    find_columns,
+    rows_line,
+)
 from tradeloom.plugins.inner import build_inner
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
@@ -638,7 +643,7 @@ def _read_file(
     wanted = {"timestamp": item.timestamp_column, "value": value_column}
     if item.symbol_column is not None:
         wanted["symbol"] = item.symbol_column
-    columns = _columns(raw, wanted, source)
+    columns = find_columns(raw, wanted, source)
     stamps, bad = parse_timestamps(raw[columns["timestamp"]])
     if bad.any():
         raise DataError(
@@ -680,18 +685,6 @@ def _read_file(
             )
         )
     return out
-
-
-def _columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> dict[str, str]:
-    by_name = {str(c).strip().lower(): c for c in raw.columns}
-    found = {}
-    for role, name in wanted.items():
-        column = by_name.get(name.strip().lower())
-        if column is None:
-            present = ", ".join(str(c) for c in raw.columns) or "none"
-            raise DataError(f"{source}: no column '{name}'; found {present}")
-        found[role] = column
-    return found
 
 
 def _series(

@@ -34,7 +34,12 @@ from typing import Any
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
+from tradeloom.plugins.data.validation import (
+    DataValidationError,
+    ValidationPolicy,
+    find_columns,
+    rows_line,
+)
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
@@ -330,7 +335,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str]:
-    by_name = {str(c).strip().lower(): c for c in raw.columns}
     wanted = {
         role: name
         for role, name in (
@@ -345,14 +349,7 @@ def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str
         )
         if name is not None
     }
-    found = {}
-    for role, name in wanted.items():
-        column = by_name.get(name.strip().lower())
-        if column is None:
-            present = ", ".join(str(c) for c in raw.columns) or "none"
-            raise DataError(f"{source}: no column '{name}' ({role}); found {present}")
-        found[role] = column
-    return found
+    return find_columns(raw, wanted, source)
 
 
 def _refuse_bad_times(
