@@ -386,3 +386,68 @@ def test_a_paper_run_reading_nats_killed_and_restarted_keeps_each_document_once(
     pd.testing.assert_frame_equal(live[TEXT], replay.loc[live.index, TEXT], check_exact=True)
     without = backtest_features(strategy, tmp_path / "without", None)
     assert live["market_news_count"].sum() > without.loc[live.index, "market_news_count"].sum()
+
+
+def test_a_feed_of_an_unknown_kind_or_key_is_refused_naming_its_place(tmp_path: Path) -> None:
+    from tradeloom.cli.main import main
+
+    strategy = write_strategy(tmp_path, {"kind": "kafka", "topic": "news"})
+    text = strategy.read_text(encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["--quiet", "validate", str(strategy)])
+    structlog.reset_defaults()
+    assert code == 2
+    assert "data.auxiliary.0.feed.kind: unknown text_feed kind 'kafka'" in err.getvalue()
+    strategy.write_text(text.replace("kind: kafka", "kind: nats").replace("topic:", "streem:"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["--quiet", "validate", str(strategy)])
+    structlog.reset_defaults()
+    assert code == 2
+    lines = err.getvalue()
+    assert "data.auxiliary.0.feed.streem: unknown key (did you mean 'stream'?)" in lines
+    assert "data.auxiliary.0.feed.stream: Field required" in lines
+
+
+def test_what_a_run_holds_after_each_tick_is_what_a_backtest_reads_back(tmp_path: Path) -> None:
+    from tradeloom.plugins.data.received import merge_documents
+    from tradeloom.plugins.data.text_source import DocumentFile, read_documents
+
+    history = tmp_path / "news.csv"
+    history.write_text(
+        "time,text,symbols,source\n"
+        "2024-03-01T00:00:00Z,old rally,BTC/USDT,desk\n"
+        "2024-03-01T11:55:00Z,old crash,,wire\n",
+        encoding="utf-8",
+    )
+    rules = _rules()
+
+    def read() -> Any:
+        return read_documents(
+            history, label="h", delay_ns=rules.delay_ns, columns=rules.columns,
+            max_chars=rules.max_chars, policy="reject",
+        )  # fmt: skip
+
+    now = [pd.Timestamp("2024-03-01T12:00:00Z").value]
+    queue = _Queue()
+    feed = ReceivedText(rules, queue, DocumentFile(read, history))
+    folder = tmp_path / "run"
+    feed.attach(folder)
+    feed.start(lambda: now[0])
+    for tick in range(4):
+        batch = [
+            {"id": f"t{tick}a", "time": "2024-03-01T01:00:00Z", "text": f"story {tick}"},
+            # published after its arrival: visible later than the next ticks' documents
+            {"id": f"t{tick}b", "time": "2024-03-01T15:00:00Z", "text": f"embargo {tick}"},
+            {"id": f"t{tick}c", "time": "2024-03-01T02:00:00Z", "text": f"more {tick}"},
+        ]
+        queue.inbox.put(f"q {tick}", json.dumps(batch).encode(), str(tick))
+        assert feed.take() == []
+        held = feed.documents()
+        backtest = merge_documents(read(), read_received(folder / "news.jsonl", rules))
+        assert held.ids == backtest.ids
+        assert np.array_equal(held.visible_ns, backtest.visible_ns)
+        assert (held.texts, held.symbols) == (backtest.texts, backtest.symbols)
+        now[0] += HOUR
+    assert held.ids[:2] == ("news.csv:2", "news.csv:3")

@@ -25,8 +25,10 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.text_source import (
@@ -54,6 +56,7 @@ RECEIVED_AT = "received_at"
 """The column of a received document's arrival (ISO 8601, nanoseconds, UTC)."""
 
 _log = logger("tradeloom.data")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class ReceivedText:
         self._received = Documents.empty()
         self._texts: dict[str, str] = {}
         self._held: tuple[object, int, Documents] | None = None
+        self._file_ids: tuple[Documents, set[str]] | None = None
 
     # --- the run's folder -------------------------------------------------------------
 
@@ -170,56 +174,107 @@ class ReceivedText:
         """Return the file's documents and the received ones, sorted by visibility (the
         same object while neither changed)."""
         history = Documents.empty() if self.history is None else self.history.documents()
-        held = self._held
-        if held is not None and held[0] is history and held[1] == len(self._received):
+        held, count = self._held, len(self._received)
+        if held is not None and held[0] is history and held[1] == count:
             return held[2]
+        if held is not None and held[0] is history and held[1] < count:
+            merged = held[2]
+            new = self._received.take(np.arange(held[1], count))
+            if not len(merged) or new.visible_ns.min() >= merged.visible_ns[-1]:
+                # (most ticks: what arrived is visible from its arrival, after all before)
+                order = np.argsort(new.visible_ns, kind="stable")
+                merged = _concat([merged, new.take(order)])
+                self._held = (history, count, merged)
+                return merged
         merged = merge_documents(history, self._received)
-        self._held = (history, len(self._received), merged)
+        self._held = (history, count, merged)
         return merged
 
     # --- a tick -----------------------------------------------------------------------
 
     def take(self) -> list[Refused]:
-        """Check and keep what arrived since the last call; return what was refused."""
+        """Check and keep what arrived since the last call; return what was refused.
+
+        The documents of a tick are checked together (one pass of the file's rule over
+        them all, each refused alone), in the order they arrived.
+        """
         if self._inbox is None:
             return []
         arrivals = self._inbox.take()
         if not arrivals:
             return []
         refused: list[Refused] = []
-        lines: list[str] = []
-        kept: list[Documents] = []
-        known = set(self.history.documents().ids) if self.history is not None else set()
+        candidates: list[tuple[Arrival, str, dict[str, Any]]] = []
         for arrival in arrivals:
             for where, record in _records(arrival):
-                if isinstance(record, str):
-                    refused.append(self._refuse(arrival, where, record))
-                    continue
-                result = self._check(record, arrival.received_ns, where, known)
-                if result is None:
-                    continue  # sent again: kept already with the same text
-                if isinstance(result, str):
-                    refused.append(self._refuse(arrival, where, result))
-                    continue
-                line, document = result
-                lines.append(line)
-                kept.append(document)
-                self._texts[document.ids[0]] = document.texts[0]
-        if lines:
-            self._append(lines)
-            self._received = _concat([self._received, *kept])
+                reason = record if isinstance(record, str) else self._prepare(record, arrival)
+                if isinstance(reason, str):
+                    refused.append(self._refuse(arrival, where, reason))
+                else:
+                    candidates.append((arrival, where, reason))
+        if candidates:
+            refused += self._keep([c[2] for c in candidates], candidates)
         self.cursor = arrivals[-1].cursor or self.cursor
         self._keep_cursor()
+        refused.sort(key=lambda r: r.received_ns)  # (stable: in the order they came)
         return refused
+
+    def _keep(
+        self, records: list[dict[str, Any]], candidates: list[tuple[Arrival, str, dict[str, Any]]]
+    ) -> list[Refused]:
+        """Check ``records`` together, keep those that pass; return the others."""
+        rules = self.rules
+        columns = rules.received_columns
+        verdicts = [""] * len(records)
+        try:
+            checked = self._check(records, columns, verdicts)
+        except DataError as exc:  # a problem of them all (none expected: each is refused)
+            verdicts = ["; ".join(_lines(exc))] * len(records)
+            checked = Documents.empty()
+        known = self._known()
+        refused: list[Refused] = []
+        lines: list[str] = []
+        row = 0
+        for (arrival, where, record), verdict in zip(candidates, verdicts, strict=True):
+            if verdict:
+                reason = verdict.removeprefix(f"{rules.label}: ")
+                refused.append(self._refuse(arrival, where, reason))
+                continue
+            at, row = row, row + 1
+            document_id, text = checked.ids[at], checked.texts[at]
+            before = self._texts.get(document_id)
+            if document_id in known:
+                reason = f"id '{document_id}' is a document of the source's file already"
+            elif before is None:
+                self._texts[document_id] = text
+                lines.append(_canonical(record, checked, at, rules, arrival.received_ns))
+                continue
+            elif before == text:
+                continue  # sent again: kept already with the same text
+            else:
+                reason = f"id '{document_id}' was received before with another text"
+            refused.append(self._refuse(arrival, where, reason))
+        if lines:
+            self._append(lines)
+            # the documents as the file gives them back: read from the lines kept
+            again = self._check([json.loads(line) for line in lines], columns, [""] * len(lines))
+            self._received = _concat([self._received, again])
+        return refused
+
+    def _known(self) -> set[str]:
+        """The ids of the source's file (and received file), made again when it grew."""
+        history = Documents.empty() if self.history is None else self.history.documents()
+        if self._file_ids is None or self._file_ids[0] is not history:
+            self._file_ids = (history, set(history.ids))
+        return self._file_ids[1]
 
     def _refuse(self, arrival: Arrival, where: str, reason: str) -> Refused:
         _log.warning("document_refused", source=self.rules.name, where=where, reason=reason)
         return Refused(self.rules.name, where, reason, arrival.received_ns)
 
-    def _check(
-        self, record: dict[str, Any], received_ns: int, where: str, known: set[str]
-    ) -> tuple[str, Documents] | str | None:
-        """Return the kept line and document, why it is refused, or None (sent again)."""
+    def _prepare(self, record: dict[str, Any], arrival: Arrival) -> dict[str, Any] | str:
+        """Return the record as checked (an id, its arrival, the optional fields), or why
+        it cannot be (a required field missing)."""
         rules = self.rules
         columns = rules.received_columns
         assert columns.id is not None
@@ -227,53 +282,34 @@ class ReceivedText:
         record.pop(RECEIVED_AT, None)  # the run says when it arrived, never the sender
         given = {str(k).strip().lower() for k in record}
         required = [(rules.columns.timestamp, "its time"), (rules.columns.text, "its text")]
-        required += [
-            (name, role)
-            for name, role in (
-                (rules.columns.id, "its id"),
-                (rules.columns.published, "its publication time"),
-            )
-            if name is not None
-        ]
+        optional_roles = ((rules.columns.id, "its id"), (columns.published, "its publication time"))
+        required += [(name, role) for name, role in optional_roles if name is not None]
         for name, role in required:
             if name.strip().lower() not in given:
                 return f"no field '{name}' ({role}); it has {', '.join(map(str, record)) or 'none'}"
-        if columns.id not in record and rules.columns.id is None:
+        if columns.id.strip().lower() not in given:
             record[columns.id] = _content_id(record, rules.columns)
-        record[RECEIVED_AT] = _iso(received_ns)
+        record[RECEIVED_AT] = _iso(arrival.received_ns)
         for optional in (columns.title, columns.source, columns.symbols):
             if optional is not None and optional.strip().lower() not in given:
                 record[optional] = None  # a document may leave these out (a file has them)
-        try:
-            checked = self._one(record, where, columns)
-        except DataError as exc:
-            prefix = f"{rules.label}: {where}: "
-            return "; ".join(line.removeprefix(prefix) for line in _lines(exc))
-        document_id = checked.ids[0]
-        if document_id in known:
-            return f"id '{document_id}' is a document of the source's file already"
-        before = self._texts.get(document_id)
-        if before is not None:
-            if before == checked.texts[0]:
-                return None
-            return f"id '{document_id}' was received before with another text"
-        line = _canonical(record, checked, rules, received_ns)
-        # the document as the file will give it back: read from the line kept
-        document = self._one(json.loads(line), where, columns)
-        return line, document
+        return record
 
-    def _one(self, record: dict[str, Any], where: str, columns: TextColumns) -> Documents:
+    def _check(
+        self, records: list[dict[str, Any]], columns: TextColumns, verdicts: list[str]
+    ) -> Documents:
         rules = self.rules
         return frame_documents(
-            pd.DataFrame.from_records([record]),
-            lambda: np.ones(1, dtype=np.int64),
-            source=f"{rules.label}: {where}",
+            pd.DataFrame.from_records(records),
+            lambda: np.ones(len(records), dtype=np.int64),
+            source=rules.label,
             row_label="document",
             delay_ns=rules.delay_ns,
             columns=columns,
             max_chars=rules.max_chars,
             policy=rules.policy,
             default_id=rules.name,
+            reasons=verdicts,
         )
 
     def _append(self, lines: list[str]) -> None:
@@ -351,9 +387,8 @@ def _content_id(record: dict[str, Any], columns: TextColumns) -> str:
 
 
 def _iso(ns: int) -> str:
-    seconds, rest = divmod(int(ns), 1_000_000_000)
-    stamp = pd.Timestamp(seconds, unit="s", tz="UTC")
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{rest:09d}Z"
+    """ISO 8601 to the nanosecond, UTC (every kept time written alike)."""
+    return f"{np.datetime_as_string(np.datetime64(int(ns), 'ns'), unit='ns')}Z"
 
 
 def _find(record: dict[str, Any], name: str | None) -> Any:
@@ -364,36 +399,40 @@ def _find(record: dict[str, Any], name: str | None) -> Any:
 
 
 def _canonical(
-    record: dict[str, Any], checked: Documents, rules: TextRules, received_ns: int
+    record: dict[str, Any], checked: Documents, at: int, rules: TextRules, received_ns: int
 ) -> str:
     """The line kept for ``checked``: the source's columns, each value as checked
     (normalised, cut under ``repair``), its times to the nanosecond, its arrival."""
     columns = rules.received_columns
-    line: dict[str, Any] = {columns.timestamp: _iso(int(checked.stamped_ns[0]))}
+    line: dict[str, Any] = {columns.timestamp: _iso(int(checked.stamped_ns[at]))}
     if columns.published is not None:
         published, _ = parse_timestamps(pd.Series([_find(record, columns.published)]))
         line[columns.published] = _iso(int(published[0]))
     assert columns.id is not None
-    line[columns.id] = checked.ids[0]
-    line[columns.text] = checked.texts[0]
+    line[columns.id] = checked.ids[at]
+    line[columns.text] = checked.texts[at]
     if columns.title is not None:
-        line[columns.title] = checked.titles[0]
+        line[columns.title] = checked.titles[at]
     if columns.source is not None:
-        line[columns.source] = checked.sources[0]
+        line[columns.source] = checked.sources[at]
     if columns.symbols is not None:
-        line[columns.symbols] = list(checked.symbols[0])
+        line[columns.symbols] = list(checked.symbols[at])
     line[RECEIVED_AT] = _iso(received_ns)
     return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
 def _concat(parts: list[Documents]) -> Documents:
     """``parts`` one after the other (sorted by visibility only when merged)."""
+
+    def joined(column: Callable[[Documents], tuple[_T, ...]]) -> tuple[_T, ...]:
+        return tuple(chain.from_iterable(map(column, parts)))
+
     return Documents(
-        ids=tuple(i for p in parts for i in p.ids),
+        ids=joined(attrgetter("ids")),
         stamped_ns=np.concatenate([p.stamped_ns for p in parts]),
         visible_ns=np.concatenate([p.visible_ns for p in parts]),
-        texts=tuple(t for p in parts for t in p.texts),
-        titles=tuple(t for p in parts for t in p.titles),
-        sources=tuple(s for p in parts for s in p.sources),
-        symbols=tuple(s for p in parts for s in p.symbols),
+        texts=joined(attrgetter("texts")),
+        titles=joined(attrgetter("titles")),
+        sources=joined(attrgetter("sources")),
+        symbols=joined(attrgetter("symbols")),
     )

@@ -130,6 +130,7 @@ def frame_documents(
     default_id: str,
     problems: list[str] | None = None,
     allow_empty: bool = False,
+    reasons: list[str] | None = None,
 ) -> Documents:
     """Check ``raw``'s rows and return them as documents sorted by visibility: the one
     rule a file's rows and a feed's documents (`tradeloom.plugins.data.received`) pass.
@@ -148,6 +149,12 @@ def frame_documents(
         default_id: A row without an id column is ``<default_id>:<row>``.
         problems: Problems found reading them (bad bytes), reported with the rest.
         allow_empty: No document left is no error (a feed that received none yet).
+        reasons: Each row's own verdict, filled in (a feed's documents, checked together
+            and refused one by one): ``""`` for a row kept, else the line that refuses
+            it (the file's line for that row alone). A row that the file's rule would
+            drop or refuse, or (``reject``) cut, is refused; repeated ids and the rows'
+            order are left to the caller; nothing is raised for a row. The documents
+            kept are returned in the rows' order, not sorted.
 
     Raises:
         DataError: A column is missing, a time cannot be parsed, no document is left
@@ -155,24 +162,39 @@ def frame_documents(
     """
     problems = [] if problems is None else problems
     found = _find(raw, columns, source)
-    stamps, bad = parse_timestamps(raw[found["timestamp"]])
-    _refuse_bad_times(bad, rows, row_label, source, found["timestamp"])
-    published = stamps
-    if "published" in found:
-        published, bad = parse_timestamps(raw[found["published"]])
-        _refuse_bad_times(bad, rows, row_label, source, found["published"])
+    n = len(raw)
+    unparsed = np.zeros(n, dtype=bool)
+
+    def times(role: str) -> np.ndarray:
+        stamps, bad = parse_timestamps(raw[found[role]])
+        if reasons is None:
+            _refuse_bad_times(bad, rows, row_label, source, found[role])
+        else:  # each bad row refused alone, with the file's line for it
+            for i in np.flatnonzero(bad & ~unparsed).tolist():
+                reasons[i] = _bad_times_line(rows()[i : i + 1], row_label, found[role])
+            unparsed[:] |= bad
+        return stamps
+
+    stamps = times("timestamp")
+    published = times("published") if "published" in found else stamps
     order_by = stamps
     received: np.ndarray | None = None
     if "received" in found:
-        received, bad = parse_timestamps(raw[found["received"]])
-        _refuse_bad_times(bad, rows, row_label, source, found["received"])
-        order_by = received
-    n = len(raw)
+        received = order_by = times("received")
     texts = _texts(raw[found["text"]])
-    keep = np.ones(n, dtype=bool)
+    keep = ~unparsed
 
     def problem(mask: np.ndarray, what: str, remedy: str) -> None:
-        problems.append(_line(source, mask, stamps, rows(), row_label, what, remedy))
+        if reasons is None:
+            problems.append(_line(source, mask, stamps, rows(), row_label, what, remedy))
+            return
+        if remedy == "cut" and policy == "repair":
+            return  # cut, kept
+        for i in np.flatnonzero(mask & keep).tolist():
+            one = np.zeros(n, dtype=bool)
+            one[i] = True
+            reasons[i] = _line(source, one, stamps, rows(), row_label, what, remedy)
+            keep[i] = False
 
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     empty = lengths == 0
@@ -192,11 +214,20 @@ def frame_documents(
     missing_id = np.fromiter(map(len, ids), dtype=np.int64, count=n) == 0
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)
-    repeated[kept[pd.Index(_pick(ids, kept)).duplicated(keep="first")]] = True
+    if reasons is None:
+        repeated[kept[pd.Index(_pick(ids, kept)).duplicated(keep="first")]] = True
     missing_id &= keep
     if missing_id.any():
         problem(missing_id, "no id", "drop")
         keep &= ~missing_id
+    if reasons is not None:
+        keep &= np.fromiter(map(len, reasons), dtype=np.int64, count=n) == 0
+        if not keep.any():
+            return Documents.empty()
+        visible = published + delay_ns
+        if received is not None:
+            visible = np.maximum(visible, received)
+        return _documents(raw, found, np.flatnonzero(keep), ids, stamps, visible, texts)
     if repeated.any():
         problem(repeated, "the id of an earlier row", "drop")
         keep &= ~repeated
@@ -218,6 +249,18 @@ def frame_documents(
     if received is not None:  # never before it arrived, whatever it says of itself
         visible = np.maximum(visible, received)
     order = kept[np.argsort(visible[kept], kind="stable")]
+    return _documents(raw, found, order, ids, stamps, visible, texts)
+
+
+def _documents(
+    raw: pd.DataFrame,
+    found: dict[str, str],
+    order: np.ndarray,
+    ids: list[str],
+    stamps: np.ndarray,
+    visible: np.ndarray,
+    texts: list[str],
+) -> Documents:
     return Documents(
         ids=_pick(ids, order),
         stamped_ns=stamps[order].astype(np.int64),
@@ -356,11 +399,15 @@ def _refuse_bad_times(
     bad: np.ndarray, rows: Callable[[], np.ndarray], row_label: str, source: str, column: str
 ) -> None:
     if bad.any():
-        raise DataError(
-            f"{source}: column '{column}' has {int(bad.sum())} unparsable or missing "
-            f"timestamp(s) (first at {row_label} {rows()[np.flatnonzero(bad)[0]]}); expected "
-            "ISO 8601 or epoch seconds or milliseconds"
-        )
+        line = _bad_times_line(rows()[bad], row_label, column)
+        raise DataError(f"{source}: {line}")
+
+
+def _bad_times_line(rows: np.ndarray, row_label: str, column: str) -> str:
+    return (
+        f"column '{column}' has {len(rows)} unparsable or missing timestamp(s) (first at "
+        f"{row_label} {rows[0]}); expected ISO 8601 or epoch seconds or milliseconds"
+    )
 
 
 def _text(value: object) -> str:
