@@ -98,8 +98,10 @@ def _replay_document(
 
 
 def _beside(journal: ParityJournal, series: dict[str, Any], where: str) -> dict[str, Any]:
-    """``series`` with its relative ``path`` resolved as the run resolved it: beside its
-    strategy file (``run_started``'s ``source``, from the folder the run was started in).
+    """``series`` with its relative ``path`` (and ``received``) resolved as the run
+    resolved it: beside its strategy file (``run_started``'s ``source``, from the folder
+    the run was started in); a text source's ``feed`` replaced by what the run kept of it
+    (``documents/<name>.jsonl`` as ``received``: each document from its arrival).
 
     Raises:
         UserError: The file is not there (``where``: its key path).
