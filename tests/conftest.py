@@ -30,6 +30,7 @@ from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, ExampleCommands, PluginVenv, make_plugin_venv
 from tests.portable_kernels import build_portable, host_target
 from tests.ram_tmp import RamFolders, ram_base
+from tests.shipped_runs import ShippedRuns
 from tests.xdist_groups import pytest_collection_modifyitems_named_groups  # noqa: F401
 from tradeloom.runtime.threads import apply_native_threads, native_threads
 
@@ -253,6 +254,13 @@ def example_commands(
     """The example files' ``validate`` and runs in `example_venv`, each made once
     (`plugin_venv.ExampleCommands`); the tests that read them share its xdist group."""
     return ExampleCommands(example_venv, tmp_path_factory.mktemp("example-runs"))
+
+
+@pytest.fixture(scope="session")
+def shipped_runs(tmp_path_factory: pytest.TempPathFactory) -> ShippedRuns:
+    """The shipped strategy files' shortened runs, each made once (`shipped_runs.ShippedRuns`);
+    the tests that read them share its xdist group."""
+    return ShippedRuns(tmp_path_factory.mktemp("shipped-runs"))
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ import yaml
 from tests import forkserver
 from tests.builders import OMIT, PRECOMPUTED, strategy_text, walk_bars
 from tests.plugin_venv import EXAMPLE_GROUP
+from tests.shipped_runs import BARS, SHIPPED_GROUP, STRATEGIES
 from tradeloom import __version__
 from tradeloom.cli.main import main
 from tradeloom.journal import RunFailed, RunStarted, journal_digest, read_events, read_sequenced
@@ -76,7 +77,7 @@ SUMMARY_LABELS = (
     "final equity",
     "run directory",
 )
-FAST_BARS = 1200
+FAST_BARS = BARS
 EXCHANGE_BARS = 300
 """Bars of an exchange-data strategy's backtest, and the closed bars when its paper run
 starts (the emulator's bars open hourly from 2024-01-01)."""
@@ -152,9 +153,17 @@ STRATEGY_PARAMS = [
 ]
 """Every shipped file; those that use the example plugin run in its venv, on one worker."""
 
-RUN_PARAMS = [p for p in STRATEGY_PARAMS if p.values[0] != ROOT / "strategies" / "btc_rf.yaml"]
+RUN_PARAMS = [
+    pytest.param(p.values[0], id=p.id, marks=pytest.mark.xdist_group(SHIPPED_GROUP))
+    if p.values[0] in STRATEGIES
+    else p
+    for p in STRATEGY_PARAMS
+    if p.values[0] != ROOT / "strategies" / "btc_rf.yaml"
+]
 """The files `test_every_strategy_file_runs` runs shortened: the default strategy runs
-whole, as the README's first command, in `test_the_default_strategy_runs_unmodified`."""
+whole, as the README's first command, in `test_the_default_strategy_runs_unmodified`.
+Those of ``strategies/`` read the compiled run tests/kernels/test_first_run.py compares
+with the Python forms' (`shipped_runs`), on its worker."""
 
 
 @pytest.fixture
@@ -312,6 +321,15 @@ def test_every_strategy_file_runs(
         proc, out = request.getfixturevalue("example_commands").run(_rel(path))
         metrics = _check_run_dir(out, proc, doc["name"])
         assert metrics["bars"] == doc["data"]["bars"]
+        return
+    if path in STRATEGIES:  # its run, made once (`shipped_runs`), as test_first_run made it
+        proc, out = request.getfixturevalue("shipped_runs").run(path, "compile")
+        written = set(out.rglob("*"))
+        metrics = _check_run_dir(out, proc, doc["name"])
+        assert metrics["bars"] == BARS
+        assert yaml.safe_load((out / "strategy.yaml").read_text())["name"] == doc["name"]
+        for left in set(out.rglob("*")) - written:  # a reader's -wal and -shm files: the
+            left.unlink()  # folder stays as the command wrote it, for test_first_run.py
         return
     overrides = _fast_overrides(doc)
     out = tmp_path / "run"

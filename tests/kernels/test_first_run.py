@@ -5,7 +5,8 @@ The comparison runs each shipped strategy (shortened) through the command twice,
 ``TRADELOOM_FIRST_RUN=python`` (every kernel's Python form) and ``compile``, and compares
 every file of the two run folders with benchmarks/compare_runs.py: byte for byte, a
 journal's rows but for the wall clock and the hash chain over it, a Parquet file's table.
-A number that moved by one bit fails it.
+A number that moved by one bit fails it. The runs are made once a session
+(tests/shipped_runs.py): tests/cli/test_cli.py checks the compiled ones as a user's runs.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests import forkserver
+from tests.shipped_runs import SHIPPED_GROUP, STRATEGIES, ShippedRuns, cli_run, shortened
 from tradeloom.kernels import first_run, jit
 from tradeloom.kernels.first_run import ENV, LOCK, RECORD
 
@@ -32,41 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from compare_runs import compare_file  # noqa: E402  (a benchmark's helper, by its folder)
 
-BARS = 600
 EXACT = {"same", "same values", "same events"}
 """What `compare_file` calls two files that hold the same numbers ("formatting", the same
 values in other text, is not accepted: both forms write the same bytes)."""
-
-
-def _shortened(path: Path) -> list[str]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    overrides = [f"data.bars={BARS}"] if doc["data"]["kind"] == "synthetic" else []
-    model = doc.get("model", {})
-    if model.get("kind") == "sklearn":
-        window = BARS // 3
-        overrides += [f"model.walk_forward.train_window={window}",
-                      f"model.walk_forward.retrain_every={window}"]  # fmt: skip
-        if "min_train_rows" in model["walk_forward"]:
-            overrides.append(f"model.walk_forward.min_train_rows={window}")
-        if "calibration" in model:
-            overrides.append(f"model.calibration.holdout={window // 3}")
-        if "n_jobs" in model.get("params", {}):
-            overrides.append("model.params.n_jobs=1")
-    return [f"--set={o}" for o in overrides]
-
-
-STRATEGIES = sorted(
-    p
-    for p in (ROOT / "strategies").glob("*.yaml")
-    if "strategies" not in yaml.safe_load(p.read_text(encoding="utf-8"))  # not a portfolio
-)
-
-
-def _run(path: Path, out: Path, mode: str, *extra: str, **env: str) -> Any:
-    environment = {**os.environ, ENV: mode, **env}
-    argv = [sys.executable, "-m", "tradeloom.cli.main", "-q", "run", str(path), "--out", str(out)]
-    return forkserver.run([*argv, *extra], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env=environment)  # fmt: skip
 
 
 def _compare(python: Path, compiled: Path) -> list[str]:
@@ -83,12 +51,14 @@ def _compare(python: Path, compiled: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(SHIPPED_GROUP)
 @pytest.mark.parametrize("path", STRATEGIES, ids=lambda p: p.name)
-def test_python_and_compiled_kernels_write_the_same_run(path: Path, tmp_path: Path) -> None:
+def test_python_and_compiled_kernels_write_the_same_run(
+    path: Path, shipped_runs: ShippedRuns
+) -> None:
     runs = {}
     for mode in ("python", "compile"):
-        out = tmp_path / mode / "run"  # one name: the journal holds it
-        done = _run(path, out, mode, *_shortened(path))
+        done, out = shipped_runs.run(path, mode)  # the compiled one test_cli.py reads too
         assert done.returncode == 0, done.stderr[-3000:]
         assert "compiled" not in done.stderr or mode == "compile", done.stderr
         runs[mode] = out
@@ -104,9 +74,9 @@ def test_python_and_compiled_kernels_write_the_same_run(path: Path, tmp_path: Pa
 def test_a_small_first_run_uses_python_and_compiles_in_the_background(tmp_path: Path) -> None:
     cache = tmp_path / "kernels"
     strategy = ROOT / "strategies" / "btc_rf.yaml"
-    small = _shortened(strategy)
+    small = shortened(strategy)
     runs = [tmp_path / "first" / "run", tmp_path / "second" / "run"]
-    first = _run(strategy, runs[0], "auto", *small, TRADELOOM_KERNEL_CACHE=str(cache))
+    first = cli_run(strategy, runs[0], "auto", *small, TRADELOOM_KERNEL_CACHE=str(cache))
     assert first.returncode == 0, first.stderr
     said = [line for line in first.stderr.splitlines() if "background" in line]
     assert len(said) == 1 and said[0].endswith("this run uses their Python form"), first.stderr
@@ -117,7 +87,7 @@ def test_a_small_first_run_uses_python_and_compiles_in_the_background(tmp_path: 
     assert record["kernels"] > 0 and set(record["by_kernel"]) and record["compile_seconds"] > 0
     assert (cache / "background-compile.log").read_text().count(f"pid {pid}: warm") == 1
     # the next run loads every kernel compiled: nothing compiled, no background compile
-    second = _run(strategy, runs[1], "auto", *small, TRADELOOM_KERNEL_CACHE=str(cache))
+    second = cli_run(strategy, runs[1], "auto", *small, TRADELOOM_KERNEL_CACHE=str(cache))
     assert second.returncode == 0, second.stderr
     assert "background" not in second.stderr and "compiled" not in second.stderr, second.stderr
     assert _compare(*runs) == []
@@ -158,7 +128,7 @@ def test_past_the_small_run_size_the_kernels_compile_and_nothing_starts_in_backg
 def test_a_large_run_compiles_in_process(tmp_path: Path) -> None:
     cache = tmp_path / "kernels"
     strategy = ROOT / "tests" / "sweep" / "small_strategy.yaml"
-    done = _run(strategy, tmp_path / "run", "auto", "--set=data.bars=200001",
+    done = cli_run(strategy, tmp_path / "run", "auto", "--set=data.bars=200001",
                 "--set=outputs.report=false", TRADELOOM_KERNEL_CACHE=str(cache))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "background" not in done.stderr
@@ -168,7 +138,7 @@ def test_a_large_run_compiles_in_process(tmp_path: Path) -> None:
 
 def test_an_unknown_mode_is_refused_in_one_line(tmp_path: Path) -> None:
     strategy = ROOT / "strategies" / "btc_rf.yaml"
-    done = _run(strategy, tmp_path / "run", "fast")
+    done = cli_run(strategy, tmp_path / "run", "fast")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"{ENV}='fast': expected one of auto, compile, python\n"
 

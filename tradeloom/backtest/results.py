@@ -351,6 +351,9 @@ def _metrics(
         "health_actions": action_counts(pipeline.config.health, rec.health_actions),
         "attribution": attribution_beside.result(),
     }
+    realism = getattr(pipeline.venue, "realism_text", "")
+    if realism:  # only with execution.realism: other runs' metrics are as they were
+        metrics["realism"] = realism
     allocation = pipeline.config.allocation
     if allocation is not None:  # only where it holds: other runs' metrics are as they were
         decisions = ((d.status, d.weights, d.held) for d in rec.allocations)

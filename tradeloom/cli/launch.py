@@ -79,6 +79,7 @@ def run_live(
     max_bars: int | None = None,
     quiet: bool = False,
     speed: float | None = None,
+    venue_latency: str | None = None,
     portfolio: LivePortfolio | None = None,
     notes: Sequence[str] = (),
 ) -> str:
@@ -90,7 +91,9 @@ def run_live(
     served by the exchange emulator at that many times real time
     (`tradeloom.live.tick.sim_clock.SimulatedMarket`). With ``portfolio``, ``pipeline``
     is its account's (`tradeloom.live.tick.portfolio_session.account_pipeline`) and
-    the strategies trade together on it (``--clock simulated`` only). ``notes`` are
+    the strategies trade together on it (``--clock simulated`` only). ``venue_latency``
+    (``--venue-latency``) names the realism profile whose latency the emulator holds
+    market orders for, in place of the strategy's. ``notes`` are
     printed on stderr once the run has started (a run refused says its refusal alone).
 
     Raises:
@@ -110,7 +113,12 @@ def run_live(
             pipelines = () if portfolio is None else portfolio.pipelines
             market = stack.enter_context(
                 SimulatedMarket(
-                    pipeline, run_dir, speed=speed, registry=plugins.registry, pipelines=pipelines
+                    pipeline,
+                    run_dir,
+                    speed=speed,
+                    registry=plugins.registry,
+                    pipelines=pipelines,
+                    venue_latency=venue_latency,
                 )
             )
             clock, loop = market.now, market.run

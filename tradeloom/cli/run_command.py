@@ -58,6 +58,14 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "hourly bar a second)",
     )
     parser.add_argument(
+        "--venue-latency",
+        metavar="PROFILE",
+        help="--clock simulated: the emulator holds each market order for this realism "
+        "profile's latency (a built-in name or a .yaml file), whatever the strategy "
+        "declares: a rehearsal of a venue slower than the backtest assumes, which "
+        "tradeloom parity names latency (default: the strategy's execution.realism)",
+    )
+    parser.add_argument(
         "--max-bars",
         type=positive_int,
         metavar="N",
@@ -151,6 +159,8 @@ def _run(args: argparse.Namespace) -> int:
     _check_clock(args)
     if args.speed is not None and args.clock != "simulated":
         raise UserError("--speed applies to --clock simulated only")
+    if args.venue_latency is not None and args.clock != "simulated":
+        raise UserError("--venue-latency applies to --clock simulated only")
     variant = None
     if args.variant is not None:
         from tradeloom.sweep.cli import variant_overrides
@@ -264,6 +274,7 @@ def _run_live_portfolio(args: argparse.Namespace) -> int:
             max_bars=args.max_bars,
             quiet=args.quiet,
             speed=None if not simulated else (args.speed if args.speed is not None else 3600.0),
+            venue_latency=args.venue_latency,
             portfolio=LivePortfolio(portfolio, pipelines),
             notes=_notes(pipelines),
         )
@@ -290,6 +301,7 @@ def _run_live(args: argparse.Namespace) -> int:
             max_bars=args.max_bars,
             quiet=args.quiet,
             speed=speed,
+            venue_latency=args.venue_latency,
             notes=_notes([pipeline]),
         )
     )

@@ -106,6 +106,7 @@ from tradeloom.core.funding import FUNDING_ROW, book_funding
 from tradeloom.core.intent import accept, fall_back, signal_purpose
 from tradeloom.core.kernels.sizing import sizing_quantity
 from tradeloom.core.kernels.threshold import threshold_step
+from tradeloom.core.latency import cancel_ms, cancel_too_late, send_ms
 from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
@@ -160,6 +161,7 @@ from tradeloom.core.layout import (
     P_SIZE_SCALE,
     P_STOP_LOSS,
     P_TAKE_PROFIT,
+    P_TIMEFRAME_NS,
     P_TRAIL_ATR,
     P_TRAIL_MULTIPLE,
     P_TRAILING,
@@ -186,6 +188,7 @@ from tradeloom.core.layout import (
     S_SIG_LAST,
     S_TRAIL,
     S_W_ACTIVE,
+    S_W_ARRIVE,
     S_W_BAR,
     S_W_DIR,
     S_W_FIRST,
@@ -485,7 +488,7 @@ def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
         for s in range(nsym):
             if (
                 sym[s, S_W_ACTIVE] != 0.0
-                and sym[s, S_W_BAR] < t
+                and sym[s, S_W_ARRIVE] <= t  # it reached the venue (`core.latency`)
                 and sym[s, S_W_STOP] == 0.0
                 and px[0, i, s] == px[0, i, s]  # the symbol has a bar
                 and (sym[s, S_W_TYPE] == ORDER_LIMIT or not fill_at_close)
@@ -824,6 +827,24 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
 
 
 @core_kernel
+def _cancel_lost(st: State, t: int, s: int) -> bool:
+    """Refuse the replacement of an order the declared latency lets beat its cancel.
+
+    The order stays working and fills at its arrival; the decision is refused with
+    ``CANCEL_TOO_LATE`` (`tradeloom.core.latency.cancel_too_late`).
+    """
+    sym, prm = st.sym, st.prm
+    seq = sym[s, S_W_SEQ]
+    sent = sym[s, S_W_BAR]
+    if not cancel_too_late(prm, t, sent, sym[s, S_W_ARRIVE], seq):
+        return False
+    order_ms = (sent - t) * prm[P_TIMEFRAME_NS] / 1e6 + send_ms(prm, seq)
+    values = (seq, order_ms, cancel_ms(prm, seq), 0.0, 0.0)
+    emit_rejection(st.ev, st.cur, t, s, codes.CANCEL_TOO_LATE, values, int(sym[s, S_I_REASON]))
+    return True
+
+
+@core_kernel
 def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
     """Stage 10: the intents' orders, exits and reductions first, from symbol ``s`` on.
 
@@ -883,6 +904,11 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             sym[s, S_O_QTY] = delta
             sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
             if sym[s, S_W_ACTIVE] != 0.0:
+                # the race is the core's, whichever venue: a paper venue never hears of
+                # a cancel the declared latency makes too late (`core.latency`)
+                if cfg.latency and _cancel_lost(st, t, s):
+                    s += 1
+                    continue
                 if ext_venue:
                     io[IO_CODE] = codes.REPLACED
                     return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)

@@ -116,6 +116,8 @@ REJECTION_NAMES = Family(
         # NO_RISK_ESTIMATE: volatility_target or risk_per_trade has no volatility or stop yet
         (44, "BELOW_MINIMUM", "COOLDOWN", "NO_RISK_ESTIMATE"),
         (72, "SCALE_IN_CAP"),  # scaling in (`tradeloom.core.scaling`)
+        # a cancel the declared latency lets the order it cancels beat (`core.latency`)
+        (74, "CANCEL_TOO_LATE"),
     )
 )  # fmt: skip
 """Why a signal's intent or an order was refused (``NO_EQUITY``: `NO_EQUITY_REJECT`)."""
@@ -125,7 +127,7 @@ REJECTION_NAMES = Family(
  RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE,
  MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION,
  BELOW_MINIMUM, COOLDOWN, NO_RISK_ESTIMATE,
- SCALE_IN_CAP) = REJECTION_NAMES.numbers  # fmt: skip
+ SCALE_IN_CAP, CANCEL_TOO_LATE) = REJECTION_NAMES.numbers  # fmt: skip
 
 HALT_NAMES = Family(((40, "MAX_DRAWDOWN_HALT", "HEALTH_HALT", "KILL_SWITCH", "NO_EQUITY"),))
 """Why trading stopped; a halt is latched (`KILL_SWITCH` alone is lifted by resume)."""
@@ -457,6 +459,14 @@ _REJECTION_FORMS: dict[int, _Form] = {
         lambda v, t: (
             f"position={_f(v['position'])} of equity, cap={_g(v['cap'])} "
             "(risk.scaling.scale_in.max_position): no room for an add"
+        ),
+    ),
+    CANCEL_TOO_LATE: (
+        ("order", "order_ms", "cancel_ms"),
+        lambda v, t: (
+            f"the cancel of order {int(v['order'])} reaches the venue {_g(v['cancel_ms'])} ms "
+            f"after this close, the order {_g(v['order_ms'])} ms after it "
+            "(execution.realism's latency): the order fills; the next decision sees it"
         ),
     ),
 }

@@ -23,6 +23,7 @@ from tradeloom.core.layout import (
     ORDER_MARKET,
     P_ALLOCATE,
     P_BREAK_EVEN,
+    P_CANCEL_KIND,
     P_DAILY_LOSS,
     P_EXIT_TIME,
     P_EXT_RULES,
@@ -32,6 +33,7 @@ from tradeloom.core.layout import (
     P_FEE,
     P_FILL_AT_CLOSE,
     P_JOURNAL_REGIME,
+    P_LAT_KIND,
     P_LEVERAGE,
     P_MARGIN,
     P_MAX_HOLDING,
@@ -172,6 +174,7 @@ class Settings(NamedTuple):
     returns: bool  # a returns ring to push each close to
     funding: bool  # a perpetual's funding rates
     allocating: bool  # the allocation layer decides the intents (no signal runs)
+    latency: bool  # a declared latency (`tradeloom.core.latency`): a cancel may come too late
 
 
 @core_kernel
@@ -208,6 +211,7 @@ def settings(prm: np.ndarray, limits: np.ndarray, port: np.ndarray, px: np.ndarr
     portfolio = prm[P_PORTFOLIO] != 0.0
     returns = port.shape[0] > PORT_ROWS
     funding = px.shape[0] > FUNDING_ROW
+    latency = prm[P_LAT_KIND] != 0.0 or prm[P_CANCEL_KIND] != 0.0
     return Settings(
         ext_venue,
         ext_signal,
@@ -243,4 +247,5 @@ def settings(prm: np.ndarray, limits: np.ndarray, port: np.ndarray, px: np.ndarr
         returns,
         funding,
         prm[P_ALLOCATE] != 0.0,
+        latency,
     )

@@ -160,6 +160,7 @@ S_ATR = _sym(
     4
 )  # the trailing stop's average true range: 4 floats (`tradeloom.core.exits.atr_update`)
 S_ATR_END = S_ATR + 4
+S_W_ARRIVE = _sym()  # the bar at whose open the working order reaches the venue (declared latency)
 S_FUNDING = _sym()  # funding booked while the open trade was held (+ received; `core.funding`)
 # scaling in and out (`tradeloom.core.scaling`): the open trade's legs
 S_SC_TRADE = _sym()  # the trade the slots below belong to: its entry bar + 1 (0: none)
@@ -252,6 +253,16 @@ P_VOL_WINDOW = _prm()  # volatility_target: the EWMA's span in returns
 P_PERIODS_PER_YEAR = _prm()  # volatility_target: bars in a year (annualises the variance)
 P_ALLOCATE = _prm()  # 1: stop after the halts for the allocation layer (it replaces the signal)
 P_SIZE_SCALE = _prm()  # the share of the sizing's size an entry takes (1; a canary's fraction)
+# declared latency (execution.realism; `tradeloom.core.kernels.latency`): kind (LAT_*), its
+# two parameters (ms), for the order's way to the venue and a cancel's; the seed; the rule
+P_LAT_KIND = _prm()  # LAT_NONE: no latency, the next bar's open as without a realism setting
+P_LAT_A = _prm()
+P_LAT_B = _prm()
+P_CANCEL_KIND = _prm()
+P_CANCEL_A = _prm()
+P_CANCEL_B = _prm()
+P_LAT_SEED = _prm()
+P_LAT_RULE = _prm()  # ARRIVE_BAR_OPEN or ARRIVE_NEXT_OPEN
 PRM_SIZE = _prm.size
 
 SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET, SIZING_RISK = 0, 1, 2, 3

@@ -37,6 +37,7 @@ from tradeloom.core.kernels.fills import (
     Offer,
     fill_order,
 )
+from tradeloom.core.latency import arrival_bar
 from tradeloom.core.layout import (
     A_CASH,
     A_SEQ,
@@ -73,6 +74,7 @@ from tradeloom.core.layout import (
     S_PA_SEQ,
     S_PA_SIDE,
     S_W_ACTIVE,
+    S_W_ARRIVE,
     S_W_BAR,
     S_W_FIRST,
     S_W_LIMIT,
@@ -163,6 +165,7 @@ def send_order(st: State, t: int, s: int, order: Order) -> None:
     sym[s, S_W_ACTIVE] = 1.0
     sym[s, S_W_SEQ] = seq
     sym[s, S_W_BAR] = t
+    sym[s, S_W_ARRIVE] = arrival_bar(st.prm, t, seq)
     sym[s, S_W_SIDE] = order.side
     sym[s, S_W_REMAINING] = order.quantity
     sym[s, S_W_QTY] = order.quantity

@@ -258,6 +258,15 @@ class CoreSpec:
             p[L.P_SLIPPAGE] = venue.slippage
             p[L.P_FEE] = venue.fee_rate
             p[L.P_MAX_VOLUME_FRACTION] = venue.max_volume_fraction or -1.0
+            lat = venue.latency
+            p[L.P_LAT_KIND] = lat.kind
+            p[L.P_LAT_A] = lat.a
+            p[L.P_LAT_B] = lat.b
+            p[L.P_CANCEL_KIND] = lat.cancel_kind
+            p[L.P_CANCEL_A] = lat.cancel_a
+            p[L.P_CANCEL_B] = lat.cancel_b
+            p[L.P_LAT_SEED] = lat.seed
+            p[L.P_LAT_RULE] = lat.rule
         p[L.P_ALLOW_SHORT] = self.allow_short
         p[L.P_MAX_HOLDING] = self.max_holding_bars or 0
         p[L.P_STOP_LOSS] = _nan(self.stop_loss)

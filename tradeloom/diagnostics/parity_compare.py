@@ -292,7 +292,7 @@ class Comparison:
                 cause, code = (
                     ("partial_fill", "filled over several bars")
                     if spread
-                    else self.explain(bar, symbol, filled=True)
+                    else self._moved(bar, at_ref, symbol)
                 )
                 constant, held = -side * q2 * p_ref - f2, side * q2
                 self.book(cause, row, constant, held)
@@ -302,6 +302,8 @@ class Comparison:
                     cause, code = "partial_fill", "filled in parts"
                 elif row.order_bar in self.ctx.late or bar in self.ctx.late:
                     cause, code = "late_bars", "sent at a late bar's price"
+                elif bar > at_ref and not spread:
+                    cause, code = self._moved(bar, at_ref, symbol)
                 else:
                     cause, code = (
                         ("slippage", "") if self.venue else self.explain(bar, symbol, filled=True)
@@ -336,6 +338,16 @@ class Comparison:
                     some[0][0], symbol, name, mine_value, theirs_value, cause, code, venue
                 )
                 noted["pnl"] = math.fsum(x[5] for x in some)
+
+    def _moved(self, bar: int, at_ref: int, symbol: str) -> tuple[str, str]:
+        """The cause of an order the run filled whole at another bar than the replay: a
+        journaled event's; else, later, the venue's latency (the order went out on time,
+        the venue filled it at a later open: `tradeloom.core.latency`'s rule on a venue
+        slower than the strategy declares); else as `explain` says."""
+        event = _event_cause(bar, symbol, self.ctx, filled=True)
+        if event is None and bar > at_ref:
+            return "latency", f"filled {bar - at_ref} bar(s) after the replay's fill"
+        return event if event is not None else self.explain(bar, symbol, filled=True)
 
     def _lot(self, symbol: str, ordered: float) -> float:
         """The market's lot, that an order of ``ordered`` may be rounded to."""

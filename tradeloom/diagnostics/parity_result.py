@@ -30,6 +30,8 @@ CAUSES: dict[str, str] = {
     "slippage": "a fill's price differs from the simulated venue's (the venue's price)",
     "fee": "a fill's fee differs from the fee model's for its price and quantity",
     "partial_fill": "the venue filled less than the order's quantity",
+    "latency": "the venue filled an order sent on time at a later bar's open than the "
+    "replay (its latency: `execution.realism`, or a venue slower than the file declares)",
     "rejection": "the venue rejected or cancelled an order the backtest filled (its code)",
     "late_bars": "bars missed or played late (an outage, a restart's catch-up)",
     "late_decision": "a rebalance the run decided late (its solve passed its deadline): "

@@ -206,6 +206,10 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
     if one and m.get("open_position") and bars is not None:
         decimals = price_decimals(bars["close"])
     body = [header, banner, _alerts(m, decimals, halt=not banner), _statistics_table(m)]
+    if m.get("realism"):  # execution.realism (any other page is as it was, byte for byte)
+        body.append(
+            f"<section><h2>Execution realism</h2><p>{escape(str(m['realism']))}</p></section>"
+        )
     body.append(refusals_table(m))
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))

@@ -39,6 +39,7 @@ _ROWS: tuple[str, ...] = (
     "exposure",
     "turnover",
     "fees",
+    "realism",
     "final_equity",
     "open_position",
     "exits",
@@ -74,6 +75,10 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     for key in _ROWS:
         if key == "tables" and key not in metrics:  # a paper run's: CSV, always
+            continue
+        if key == "realism":  # execution.realism's profile, where one is set
+            if metrics.get(key):
+                rows.append(("realism", str(metrics[key])))
             continue
         if key == "refusals":
             rows.extend(_refusal_rows(metrics))

@@ -20,6 +20,7 @@ __all__ = [
     "CompiledComponent",
     "DrawdownKernel",
     "KernelSpec",
+    "LatencyKernel",
     "MarginKernel",
     "OrdersKernel",
     "SizingKernel",
@@ -113,6 +114,27 @@ class OrdersKernel:
 
 
 @dataclass(frozen=True)
+class LatencyKernel:
+    """A declared latency (``execution.realism``; `tradeloom.core.kernels.latency`).
+
+    Attributes:
+        kind, a, b: The order's way to the venue: ``LAT_*`` and its two parameters (ms).
+        cancel_kind, cancel_a, cancel_b: A cancel's.
+        seed: The draws' seed.
+        rule: Where an order arriving inside a bar fills (``ARRIVE_*``).
+    """
+
+    kind: int = 0
+    a: float = 0.0
+    b: float = 0.0
+    cancel_kind: int = 0
+    cancel_a: float = 0.0
+    cancel_b: float = 0.0
+    seed: int = 0
+    rule: int = 0
+
+
+@dataclass(frozen=True)
 class VenueKernel:
     """The simulated venue: fill convention, costs, volume participation, account, orders.
 
@@ -131,6 +153,7 @@ class VenueKernel:
     maker_fee_rate: float | None = None
     orders: OrdersKernel = OrdersKernel()
     min_notional: float = 0.0
+    latency: LatencyKernel = LatencyKernel()
 
     @property
     def costs(self) -> VenueCosts:

@@ -46,6 +46,7 @@ from tradeloom.runtime.exchange_clients import use_rest_stand_in, use_websocket_
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
+    from tradeloom.core.kernels.specs import LatencyKernel
     from tradeloom.live.tick.services import Ticking
     from tradeloom.testing import ExchangeEmulator
 
@@ -116,6 +117,28 @@ def _served_names(symbols: Sequence[str]) -> dict[str, str]:
     return served
 
 
+def _latency(pipeline: Pipeline, reference: str | None) -> LatencyKernel | None:
+    """Return the latency of the profile ``reference`` names, else the strategy's own.
+
+    Raises:
+        UserError: ``reference`` names no built-in profile and no file, or the file is
+            not a valid profile (located in it).
+    """
+    from tradeloom.plugins.protocols_orders.realism import BUILT_IN, load_profile
+
+    if reference is None:
+        realism = getattr(pipeline.venue, "realism", None)
+        return None if realism is None else realism.latency.kernel()
+    try:
+        profile, _ = load_profile(reference, Path.cwd())
+    except KeyError:
+        raise UserError(
+            f"--venue-latency {reference}: no such profile; expected a built-in one "
+            f"({', '.join(BUILT_IN)}) or a .yaml file"
+        ) from None
+    return profile.latency.kernel()
+
+
 def simulated_run_dir(name: str) -> Path:
     """Return ``runs/<name>-paper-simulated``: the same command restarts the same run."""
     return Path("runs") / f"{name}-paper-simulated"
@@ -136,10 +159,13 @@ class SimulatedMarket:
             emulator serves each market any of them trades, once.
         registry: The run's components: the live feed reading the emulator is its data
             kind `SERVED_KIND`, built as the file's components are.
+        venue_latency: A realism profile (a built-in name or a file) whose latency the
+            emulator holds market orders for, in place of the strategy's own
+            ``execution.realism`` (`tradeloom.testing.emulator.latency`).
 
     Raises:
         UserError: A market is not on the common clock (`_markets`), or there are fewer
-            than 2 bars.
+            than 2 bars; ``venue_latency`` names no profile.
     """
 
     def __init__(
@@ -150,10 +176,18 @@ class SimulatedMarket:
         speed: float,
         registry: Registry,
         pipelines: Sequence[Pipeline] = (),
+        venue_latency: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.registry = registry
         self.pipelines = tuple(pipelines) or (pipeline,)
+        self.latency = _latency(pipeline, venue_latency)
+        """The latency the emulator holds market orders for (None: none)."""
+        if venue_latency is not None and self.latency is not None:
+            for each in self.pipelines:  # a simulated venue applies it in the core itself
+                inject = getattr(each.venue, "inject_latency", None)
+                if inject is not None:
+                    inject(self.latency)
         self.run_dir = run_dir
         self.speed = speed
         universes = [load_universe(p) for p in self.pipelines]
@@ -220,6 +254,7 @@ class SimulatedMarket:
             )
         )
         self.emulator = emulator
+        emulator.exchange.delay_orders(self.latency)
         stack.enter_context(
             use_rest_stand_in(
                 _EXCHANGE, lambda s: emulator.client(**{**s, "enableRateLimit": False})

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING
 
 from tradeloom.plugins.component import BuildContext, ParamError
 from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_account
-from tradeloom.plugins.execution.simulated import SimulatedVenue, SimulatedVenueParams
+from tradeloom.plugins.execution.simulated import (
+    SimulatedVenue,
+    SimulatedVenueParams,
+    with_realism,
+)
+from tradeloom.plugins.protocols_orders.realism import RealismProfile
 
 if TYPE_CHECKING:
     import ccxt
@@ -44,8 +49,13 @@ class CcxtExecution(SimulatedVenue):
 
     params: CcxtExecutionParams
 
-    def __init__(self, params: CcxtExecutionParams, client: ccxt.Exchange) -> None:
-        super().__init__(params)
+    def __init__(
+        self,
+        params: CcxtExecutionParams,
+        client: ccxt.Exchange,
+        realism: tuple[RealismProfile, str] | None = None,
+    ) -> None:
+        super().__init__(params, realism)
         self.params = params
         self.exchange = params.exchange
         self._client = client
@@ -78,4 +88,5 @@ def build(params: CcxtExecutionParams, ctx: BuildContext) -> CcxtExecution:
     client = create_client(params.exchange, params.settings())
     if not client.has.get("createOrder"):
         raise ParamError("exchange", f"ccxt cannot send orders to {params.exchange}")
-    return CcxtExecution(params, client)
+    applied, realism = with_realism(params, ctx.strategy_dir)
+    return CcxtExecution(applied, client, realism)

@@ -290,6 +290,12 @@ def _build_venue(
     index: int, entry: SimulatedRouteParams | CcxtRouteParams, ctx: BuildContext
 ) -> SimulatedVenue:
     keys = entry.model_dump(exclude={"name", "kind", "outages"})
+    if keys.get("realism") is not None:  # the routing kernel fills by its own rule
+        raise ParamError(
+            f"venues.{index}.realism",
+            "a router's venues take no realism profile yet (the router fills at the next "
+            "open); set execution.realism on a single venue",
+        )
     if isinstance(entry, SimulatedRouteParams):
         return SimulatedVenue(SimulatedVenueParams.model_validate(keys))
     try:

@@ -25,7 +25,8 @@ per-order `SimulatedVenue.match` below fills market and stop orders only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Self
+from pathlib import Path
+from typing import Literal, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -41,10 +42,16 @@ from tradeloom.core.kernels.fills import (
     fill_order,
 )
 from tradeloom.core.kernels.sizing import sizing_quantity
-from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MarginKernel, VenueKernel
+from tradeloom.core.kernels.specs import (
+    MARGIN_PERPETUAL,
+    LatencyKernel,
+    MarginKernel,
+    VenueKernel,
+)
 from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.plugins.component import BuildContext, Params
+from tradeloom.plugins.component import BuildContext, ParamError, Params
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
+from tradeloom.plugins.protocols_orders.realism import BUILT_IN, RealismProfile, load_profile
 
 __all__ = [
     "CUT_CASH",
@@ -62,6 +69,7 @@ __all__ = [
     "min_notional_of",
     "sizing_quantity",
     "taker_fill",
+    "with_realism",
 ]
 
 
@@ -190,6 +198,12 @@ class SimulatedVenueParams(Params):
         description="market swap: the data.auxiliary series holding the funding rates "
         "(kind funding_rate, or a file stamped at the funding times); required with swap.",
     )
+    realism: str | RealismProfile | None = Field(
+        default=None,
+        description="A realism profile: a venue's latency and fee tier (see Execution "
+        "realism): a built-in name (binance_vip0, colocated), a .yaml file relative to the "
+        "strategy file, or the profile inline. None: no latency, fills as without it.",
+    )
 
     @model_validator(mode="after")
     def _perpetual(self) -> Self:
@@ -233,9 +247,16 @@ class _Working:
 class SimulatedVenue:
     """Fill orders against bars with slippage, fees, volume limits and a cash account."""
 
-    def __init__(self, params: SimulatedVenueParams) -> None:
+    def __init__(
+        self, params: SimulatedVenueParams, realism: tuple[RealismProfile, str] | None = None
+    ) -> None:
         # the keys as written: a live run of this file reads execution.orders from them
         self.params = params
+        self.realism = None if realism is None else realism[0]
+        """The realism profile in force (`tradeloom.plugins.protocols_orders.realism`)."""
+        self.realism_text = "" if realism is None else realism[0].describe(realism[1])
+        """The profile in one line, as the run summary and the report show it."""
+        self._injected: LatencyKernel | None = None
         self.order_keys = params.orders
         """``execution.orders``: how a live run on the data source's exchange sends them."""
         self.initial_cash = params.initial_cash
@@ -278,7 +299,19 @@ class SimulatedVenue:
             maker_fee_rate=self.maker_fee_rate,
             orders=self.orders,
             min_notional=self.min_notional,
+            latency=self.latency(),
         )
+
+    def latency(self) -> LatencyKernel:
+        """Return the latency the venue applies: an injected one, else its profile's."""
+        if self._injected is not None:
+            return self._injected
+        return LatencyKernel() if self.realism is None else self.realism.latency.kernel()
+
+    def inject_latency(self, latency: LatencyKernel) -> None:
+        """Apply ``latency`` in place of the file's (``--venue-latency``): a paper run on a
+        venue slower than the file declares, which the file's replay does not know of."""
+        self._injected = latency
 
     def modelled_costs(self) -> VenueCosts:
         """Return the fee rates and slippage of the file's keys (`ModelledVenue`)."""
@@ -348,5 +381,52 @@ class SimulatedVenue:
 
 
 def build(params: SimulatedVenueParams, ctx: BuildContext) -> SimulatedVenue:
-    """Build the venue."""
-    return SimulatedVenue(params)
+    """Build the venue, with its realism profile read and its fee tier applied."""
+    return SimulatedVenue(*with_realism(params, ctx.strategy_dir))
+
+
+_P = TypeVar("_P", bound=SimulatedVenueParams)
+
+
+def with_realism(params: _P, strategy_dir: Path) -> tuple[_P, tuple[RealismProfile, str] | None]:
+    """Return ``params`` with its profile's fee tier applied, and the profile and its source.
+
+    Raises:
+        ParamError: ``realism`` names no built-in profile and no file; the profile has
+            fees and the file sets ``fee_bps`` or ``maker_fee_bps`` too; a latency with
+            ``fill: close``.
+        ConfigError: The profile file is invalid (located in it).
+    """
+    reference = params.realism
+    if reference is None:
+        return params, None
+    if isinstance(reference, str):
+        try:
+            profile, source = load_profile(reference, strategy_dir)
+        except KeyError:
+            raise ParamError(
+                "realism",
+                f"no profile {reference!r}: expected a built-in profile "
+                f"({', '.join(BUILT_IN)}) or a .yaml file relative to the strategy file",
+            ) from None
+    else:
+        profile, source = reference, "inline"
+    if params.fill == "close" and profile.latency.kernel().kind != 0:
+        raise ParamError(
+            "realism",
+            f"the profile {profile.name or source} declares a send latency, which needs "
+            "fill: next_open (an order decided at a close cannot fill at that close)",
+        )
+    fees = profile.fees
+    if fees is not None:
+        set_here = [k for k in ("fee_bps", "maker_fee_bps") if k in params.model_fields_set]
+        if set_here:
+            raise ParamError(
+                set_here[0],
+                f"the realism profile {profile.name or source} sets the fees; remove "
+                f"execution.{set_here[0]} or the profile's fees",
+            )
+        params = params.model_copy(
+            update={"fee_bps": fees.taker_bps, "maker_fee_bps": fees.maker_bps}
+        )
+    return params, (profile, source)

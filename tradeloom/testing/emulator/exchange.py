@@ -80,6 +80,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from tradeloom.core.kernels.specs import LatencyKernel
 from tradeloom.testing.emulator.bars import BarSeries
 from tradeloom.testing.emulator.book import OrderBook, book_levels
 from tradeloom.testing.emulator.exchange_rules import (
@@ -94,6 +95,7 @@ from tradeloom.testing.emulator.exchange_rules import (
     _round8,
     _rules_for,
 )
+from tradeloom.testing.emulator.latency import arrival_bars
 from tradeloom.testing.emulator.records import (
     LIMIT_TYPES,
     STOP_TYPES,
@@ -110,6 +112,7 @@ from tradeloom.testing.emulator.records import (
     Rejected,
     Side,
     Trade,
+    kline_of,
 )
 
 __all__ = ["Exchange"]
@@ -242,6 +245,14 @@ class Exchange:
         self._use = _BarUse()
         self._lock = threading.RLock()
         self._withheld: dict[str, frozenset[int]] = {}
+        self._latency: LatencyKernel | None = None
+        self._arrives: dict[int, int] = {}  # a market order on its way: the bar it fills at
+
+    def delay_orders(self, latency: LatencyKernel | None) -> None:
+        """Hold each market order until the bar the declared ``latency`` brings it in
+        (`tradeloom.testing.emulator.latency`); None: they fill at once (the default)."""
+        with self._lock:
+            self._latency = latency
 
     # --- markets and the clock -------------------------------------------------
 
@@ -360,7 +371,7 @@ class Exchange:
                 stop = first + limit
         withheld = self._withheld.get(market_id, frozenset())
         return [
-            self._kline(bars, i, closed=i < position)
+            kline_of(bars, i, closed=i < position)
             for i in range(first, max(first, stop))
             if i not in withheld
         ]
@@ -619,7 +630,12 @@ class Exchange:
             if time_in_force == "FOK" and marketable:
                 whole = self._allowance(order, market) >= order.quantity
                 marketable = whole
-            if marketable and stop_price is None:
+            delay = 0
+            if type == "MARKET":
+                delay = arrival_bars(self._latency, self._interval_ms, order_id, client_order_id)
+            if delay:  # on its way: it fills at the open of the bar it arrives in
+                self._arrives[order_id] = self._position + delay
+            elif marketable and stop_price is None:
                 self._fill(order_id, current, is_maker=False, time_ms=now)
             if time_in_force in ("IOC", "FOK") and self._orders[order_id].is_open:
                 return self._close(self._orders[order_id], "EXPIRED", now)
@@ -850,7 +866,12 @@ class Exchange:
         self._pay_funding(self._position)
         for order in working:
             current = self._orders[order.order_id]
-            if current.is_open and current.is_working and current.price is None:
+            if (
+                current.is_open
+                and current.is_working
+                and current.price is None
+                and self._arrives.get(current.order_id, 0) <= self._position
+            ):
                 price = self._markets[current.market_id].bars.open[self._position]
                 self._fill(current.order_id, price, is_maker=False, time_ms=opened)
 
@@ -973,19 +994,3 @@ class Exchange:
         if position < len(self._times):
             return self._times[position]
         return self._times[-1] + self._interval_ms
-
-    def _kline(self, bars: BarSeries, i: int, *, closed: bool) -> Kline:
-        close_ms = bars.open_ms[i] + bars.interval_ms - 1
-        if closed:
-            return Kline(
-                bars.open_ms[i],
-                close_ms,
-                bars.open[i],
-                bars.high[i],
-                bars.low[i],
-                bars.close[i],
-                bars.volume[i],
-                True,
-            )
-        price = bars.open[i]
-        return Kline(bars.open_ms[i], close_ms, price, price, price, price, Decimal(0), False)

@@ -31,6 +31,7 @@ __all__ = [
     "Rejected",
     "Side",
     "Trade",
+    "kline_of",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -340,3 +341,21 @@ class Kline:
     close: Decimal
     volume: Decimal
     closed: bool
+
+
+def kline_of(bars: BarSeries, i: int, *, closed: bool) -> Kline:
+    """Return bar ``i`` as a kline: whole once ``closed``, else its open alone (in progress)."""
+    close_ms = bars.open_ms[i] + bars.interval_ms - 1
+    if closed:
+        return Kline(
+            bars.open_ms[i],
+            close_ms,
+            bars.open[i],
+            bars.high[i],
+            bars.low[i],
+            bars.close[i],
+            bars.volume[i],
+            True,
+        )
+    price = bars.open[i]
+    return Kline(bars.open_ms[i], close_ms, price, price, price, price, Decimal(0), False)
