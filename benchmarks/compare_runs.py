@@ -11,7 +11,8 @@ Every file of each run folder is compared:
 - a Parquet file whose table (schema, metadata, values) is equal is ``same values``;
 - a journal (SQLite) whose tables hold the same rows once the columns of the wall
   clock (``wall_time``, ``seconds``) and the hash chain they feed are left out is
-  ``same events``; its ``meta`` rows are compared whole, a ``segment`` block's data as
+  ``same events`` (an empty table on one side only, a journal kind added since, holds no
+  row and is no difference); its ``meta`` rows are compared whole, a ``segment`` block's data as
   its layout (`tradeloom.journal.blocks.unpack`: how a block is stored, compressed or
   not, is no event). A journal is always read
   through SQLite, with what its write-ahead log holds (an open or killed run's rows
@@ -153,11 +154,18 @@ def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def same_journal(a: Path, b: Path, folders: tuple[Path, Path]) -> str | None:
-    """Return None when two journals hold the same events, else the first table that differs."""
+    """Return None when two journals hold the same events, else the first table that differs.
+
+    A table one journal has and the other has not holds no event when it is empty (the
+    table of a journal kind added since, which the run never wrote): it is no difference,
+    and the tables both have are compared row by row all the same.
+    """
     x, y = journal_rows(a), journal_rows(b)
-    if sorted(x) != sorted(y):
-        return f"tables {sorted(set(x) ^ set(y))}"
-    for table in sorted(x):
+    for table in sorted(set(x) ^ set(y)):
+        side, rows = ("before", x[table]) if table in x else ("after", y[table])
+        if len(rows) > 1:  # its first entry is the columns' names
+            return f"table {table}: only {side}, {len(rows) - 1} rows"
+    for table in sorted(set(x) & set(y)):
         u = [tuple(neutral(str(v), folders[0]) for v in r) for r in x[table]]
         v = [tuple(neutral(str(w), folders[1]) for w in r) for r in y[table]]
         if u != v:
