@@ -246,7 +246,8 @@ def import_bars(
     try:
         bars = source.load()
     except DataValidationError as exc:
-        raise DataValidationError(_for_the_command(exc.lines()), exc.issues) from None
+        lines = _for_the_command(exc.lines(), columns, header)
+        raise DataValidationError(lines, exc.issues) from None
     key = CacheKey(venue, symbol, bars.timeframe)
     frame = bars.frame[list(OHLCV)]
     start = int(frame.index[0].value // 1_000_000)
@@ -273,9 +274,17 @@ def import_bars(
     return Imported(key, bars, written, replaced=held is not None)
 
 
-def _for_the_command(lines: Sequence[str]) -> list[str]:
-    # the data policy's remedy, said as this command's option
-    return [line.replace(REPAIR, "add --validation repair") for line in lines]
+def _for_the_command(lines: Sequence[str], columns: Mapping[str, str], header: bool) -> list[str]:
+    # the data policy's remedy said as this command's option, a column as the file names it
+    out = []
+    for line in lines:
+        line = line.replace(REPAIR, "add --validation repair")
+        for role, vendor in columns.items():
+            internal = "timestamp" if role == "time" else role
+            shown = f"'{vendor}'" if header else vendor
+            line = line.replace(f"column '{internal}' has", f"column {shown} ({role}) has")
+        out.append(line)
+    return out
 
 
 def _digest(path: Path) -> str:
