@@ -356,3 +356,80 @@ def test_a_series_of_several_venues_needs_venue(
     ]
     strategy.write_text(STRATEGY.format(symbol="BTC/USDT\n  venue: copy"))
     assert main(["validate", str(strategy)]) == 0
+
+
+def test_a_vendor_parquet_file_imports_and_its_rows_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    frame = pd.read_csv(YAHOO, parse_dates=["Date"])
+    good = tmp_path / "BTC-USD.parquet"
+    frame.to_parquet(good, index=False)
+    frame.loc[3, "Low"] = frame.loc[3, "High"] * 2
+    bad = tmp_path / "bad.parquet"
+    frame.to_parquet(bad, index=False)
+
+    assert import_(capsys, cache, bad, *YAHOO_ARGS) == (
+        2,
+        "",
+        f"data: {bad}: 1 row has high < low (at 2024-01-04T00:00Z, row 4); drop it or add "
+        "--validation repair\n",
+    )
+    assert files(cache) == []
+    assert import_(capsys, cache, good, *YAHOO_ARGS)[0] == 0
+    assert catalog_rows(cache)[0]["rows"] == 30
+
+
+def test_naive_times_are_read_in_the_given_timezone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--map", "time=Gmt time", "--time-format", "%d.%m.%Y %H:%M:%S.%f"]
+    args += ["--symbol", "EUR/USD", "--calendar", "forex", "--timezone", "Europe/Zurich"]
+
+    code, out, _ = import_(capsys, tmp_path / "cache", DUKASCOPY, *args)
+
+    assert (code, out.split(" into ")[0]) == (
+        0,
+        "local EUR/USD 1h: imported 24 bars from 2024-01-07T23:00Z to 2024-01-08T22:00Z",
+    )
+    assert import_(capsys, tmp_path / "cache", DUKASCOPY, *args[:-1], "Mars/Base") == (
+        2,
+        "",
+        "--timezone: unknown time zone 'Mars/Base' (an IANA name such as Europe/Zurich)\n",
+    )
+
+
+def test_a_damaged_catalog_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = tmp_path / "ohlcv" / "binance" / "BTC-USDT" / "1h.parquet"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not parquet")
+
+    assert main(["data", "list", "--cache-dir", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"data: cache file {damaged} is corrupted (cannot read it as Parquet")
+    assert line.endswith("delete it and run tradeloom data fetch again")
+
+    assert main(["data", "list", "--cache-dir", str(tmp_path / "empty")]) == 0
+    assert capsys.readouterr().out == (
+        f"no series in {tmp_path / 'empty'}; add some with tradeloom data fetch or "
+        "tradeloom data import\n"
+    )
+
+
+def test_a_universe_reads_each_symbol_from_the_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeloom.plugins.component import BuildContext
+    from tradeloom.plugins.data.catalog_source import CatalogParams, build_catalog
+
+    cache = tmp_path / "cache"
+    assert import_(capsys, cache, BINANCE, *BINANCE_ARGS)[0] == 0
+    assert import_(capsys, cache, BINANCE, *BINANCE_ARGS[:-3], "ETH/USDT", "--venue", "x")[0] == 0
+    params = CatalogParams(symbols=["BTC/USDT", "ETH/USDT"], timeframe="1h", cache_dir="cache")
+
+    universe = build_catalog(params, BuildContext("s.yaml", tmp_path, seed=0)).load_universe()
+
+    assert list(universe.symbols) == ["BTC/USDT", "ETH/USDT"]
+    assert [len(b.frame) for b in universe.bars] == [240, 240]

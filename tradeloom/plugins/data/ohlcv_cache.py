@@ -11,7 +11,9 @@ read it as it is. Its schema metadata records which market it holds and the *win
 it covers: every closed bar opening in ``[start, end)`` that the exchange had when it
 was downloaded is in the file. The window, not the first and last bar, is what says
 whether a range is cached: a market listed after ``start`` has no bars there, and
-asking the exchange again would not change that.
+asking the exchange again would not change that. A file ``tradeloom data import`` wrote
+also records its ``origin`` (the vendor's file, its SHA-256, the column map, the
+calendar); the exchange folder then holds the ``--venue`` it was imported under.
 
 Writes replace the whole file atomically (a temporary file in the same folder, then
 ``os.replace``), so a reader or a crash never sees half a file. A file that cannot be
