@@ -8,6 +8,7 @@ cache ``tradeloom data fetch`` fills, atomically.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def import_file(args: argparse.Namespace) -> int:
         UserError: A bad option, or the file fails the data policy (one line each).
     """
     from tradeloom.plugins.data.ohlcv_cache import OhlcvCache, default_cache_dir
+    from tradeloom.plugins.data.universe import check_symbol
     from tradeloom.plugins.data.vendor_import import import_bars, parse_column_map
     from tradeloom.time.calendars import get_calendar
     from tradeloom.time.timeframes import format_timestamp, parse_timeframe
@@ -100,6 +102,7 @@ def import_file(args: argparse.Namespace) -> int:
     if args.no_header and (args.file_format or _suffix(path)) == "parquet":
         raise UserError("--no-header: a Parquet file always names its columns")
     for option, value, check in (
+        ("--symbol", args.symbol, check_symbol),
         ("--timeframe", args.timeframe, parse_timeframe),
         ("--calendar", args.calendar, get_calendar),
         ("--timezone", args.timezone, _timezone),
@@ -109,8 +112,10 @@ def import_file(args: argparse.Namespace) -> int:
                 check(value)
         except ValueError as exc:
             raise UserError(f"{option}: {exc}") from None
-    if not args.venue.strip() or "/" in args.venue or args.venue.startswith("."):
-        raise UserError(f"--venue: '{args.venue}' must be a plain name such as yahoo")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.venue):
+        raise UserError(
+            f"--venue: '{args.venue}' must be a plain name (letters, digits, . _ -) such as yahoo"
+        )
     columns = parse_column_map(args.columns, header=not args.no_header)
     root = default_cache_dir() if args.cache_dir is None else Path(args.cache_dir).expanduser()
     done = import_bars(

@@ -433,3 +433,24 @@ def test_a_universe_reads_each_symbol_from_the_catalog(
 
     assert list(universe.symbols) == ["BTC/USDT", "ETH/USDT"]
     assert [len(b.frame) for b in universe.bars] == [240, 240]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--symbol", ""], "--symbol: is blank; write a market symbol such as BTC/USDT"),
+        (["--symbol", "X", "--venue", "../up"], "--venue: '../up' must be a plain name "
+         "(letters, digits, . _ -) such as yahoo"),
+        (["--symbol", "X", "--timeframe", "1h"], f"data: {YAHOO}: bars are mostly 1d apart, "
+         "but --timeframe is 1h; fix --timeframe or resample the file"),
+        (["--symbol", "X", "--no-header"], "--map: a file without a header needs the column "
+         "number of time, open, high, low, close (e.g. time=1,open=2,high=3,low=4,close=5,"
+         "volume=6)"),
+    ],
+)  # fmt: skip
+def test_a_bad_option_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    mapped = [] if "--no-header" in args else ["--map", "time=Date"]
+    assert import_(capsys, tmp_path, YAHOO, *args, *mapped) == (2, "", message + "\n")
+    assert files(tmp_path) == []

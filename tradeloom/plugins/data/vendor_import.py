@@ -245,9 +245,11 @@ def import_bars(
     )
     try:
         bars = source.load()
-    except DataValidationError as exc:
+    except DataError as exc:
         lines = _for_the_command(exc.lines(), columns, header)
-        raise DataValidationError(lines, exc.issues) from None
+        if isinstance(exc, DataValidationError):
+            raise DataValidationError(lines, exc.issues) from None
+        raise DataError("\n".join(lines)) from None
     key = CacheKey(venue, symbol, bars.timeframe)
     frame = bars.frame[list(OHLCV)]
     start = int(frame.index[0].value // 1_000_000)
@@ -279,6 +281,7 @@ def _for_the_command(lines: Sequence[str], columns: Mapping[str, str], header: b
     out = []
     for line in lines:
         line = line.replace(REPAIR, "add --validation repair")
+        line = line.replace("data.timeframe", "--timeframe")
         for role, vendor in columns.items():
             internal = "timestamp" if role == "time" else role
             shown = f"'{vendor}'" if header else vendor
