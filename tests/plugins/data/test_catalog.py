@@ -323,6 +323,19 @@ def test_a_strategy_runs_offline_from_an_imported_series(
     equity = pd.read_csv(tmp_path / "run" / "equity.csv")
     assert equity.iloc[0, 0].startswith("2024-01-01")
 
+    # imported under --venue binance, the klines are the cache a ccxt strategy reads offline
+    ccxt = tmp_path / "ccxt.yaml"
+    ccxt.write_text(
+        strategy.read_text().replace(
+            "  kind: catalog\n",
+            '  kind: ccxt\n  exchange: binance\n  start: "2024-01-01"\n  end: "2024-01-11"\n'
+            "  offline: true\n",
+        )
+    )
+    proc = tradeloom("run", ccxt, "--out", tmp_path / "ccxt", cwd=tmp_path, pythonpath=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ccxt" / "equity.csv"), equity)
+
 
 def test_a_series_the_catalog_lacks_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "cache").mkdir()
