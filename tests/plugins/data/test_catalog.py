@@ -188,9 +188,23 @@ def _binance_text_price(path: Path) -> Path:
     return path
 
 
+def _binance_empty_time(path: Path) -> Path:
+    lines = BINANCE.read_text().splitlines(keepends=True)
+    lines[4] = lines[4][lines[4].index(",") :]
+    path.write_text("".join(lines))
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "args", "message"),
     [
+        (
+            _binance_empty_time,
+            BINANCE_ARGS,
+            "column 1 (time) has 1 unparsable timestamp (an empty cell at line 5); expected "
+            "ISO 8601 such as 2024-03-01T04:00:00Z, or epoch seconds or milliseconds, between "
+            "1677-09-21 and 2262-04-11",
+        ),
         (
             _yahoo_null,
             YAHOO_ARGS,

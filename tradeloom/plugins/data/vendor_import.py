@@ -175,7 +175,7 @@ def _numbers_where_all(column: pd.Series) -> pd.Series:
     # numbers to text silently); a column whose every cell is an integer, such as an
     # epoch time, is read as integers, keeping every millisecond.
     text = column.str.strip()
-    if text.str.fullmatch(r"-?\d+").all():
+    if text.notna().all() and text.str.fullmatch(r"-?\d{1,18}").all():
         return text.astype("int64")
     return column
 
