@@ -29,7 +29,7 @@ from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = ["CatalogParams", "CatalogSource", "build_catalog"]
 
-_TEMPLATE = "{symbol}"
+_TEMPLATE = "{symbol}"  # FileSource reads a path holding it as one file per symbol (path_of)
 
 
 class CatalogParams(BarsParams):

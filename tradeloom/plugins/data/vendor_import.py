@@ -110,9 +110,6 @@ class VendorFile(FileSource):
             raw, rows = super()._read(path)
         return self._mapped(raw, rows, path), rows
 
-    def _row_label(self) -> str:
-        return "line" if self.file_format == "csv" else "row"
-
     def _mapped(self, raw: pd.DataFrame, rows: np.ndarray, path: Path) -> pd.DataFrame:
         assert self.columns is not None
         by_name = {str(c).strip().lower(): c for c in raw.columns}
