@@ -17,7 +17,11 @@ Then a canary's or a watch's drawdown rule (`Drawdown.read`, what `Watched.figur
 at each close of the stage, started at bar 0 here), against `universe_curve` over the
 whole run (what it read before), equal to the bit at every ``--check``-th bar.
 
-    python benchmarks/bench_monitors.py [--bars 100000] [--window 2000] [--symbols 1]
+The gate is timed on one market and on a universe (``--symbols 1 3``: a universe's
+calibration error is judged from the running bins, `HealthBook.judged`). The live parity
+monitor's cost per check is measured over a paper run by bench_parity_follow.py.
+
+    python benchmarks/bench_monitors.py [--bars 100000] [--window 2000] [--symbols 1 3]
 """
 
 from __future__ import annotations
@@ -84,13 +88,25 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=2_000, help="readings timed at each")
     parser.add_argument("--whole", type=int, default=50, help="whole recomputations timed")
     parser.add_argument("--check", type=int, default=5_000, help="bars between checks")
-    parser.add_argument("--symbols", type=int, default=1)
+    parser.add_argument("--symbols", type=int, nargs="+", default=[1, 3])
     add_smoke(parser, bars=400, early=100, window=50, whole=3, check=100)
     args = parse_args(parser)
-    print("machine:", describe("numpy", "scipy", "sortedcontainers", "tradeloom"))
+    print("machine:", describe("numpy", "scipy", "tradeloom"))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    mismatches = 0
+    for symbols in args.symbols:
+        mismatches += _gate(args, symbols)
     n = args.bars + args.window
-    closes, probabilities, books = _market(n, args.symbols, 7)
+    closes = _market(n, max(args.symbols), 7)[0]
+    mismatches += _drawdown(args, closes, n, max(args.symbols))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if mismatches:
+        raise SystemExit("the kept verdicts differ from the whole recomputation")
+
+
+def _gate(args: argparse.Namespace, symbols: int) -> int:
+    n = args.bars + args.window
+    closes, probabilities, books = _market(n, symbols, 7)
     gate = PromoteWhen(
         min_bars=30, alpha=0.05, min_auc=0.52, max_calibration_error=0.3, min_samples=50
     )
@@ -112,7 +128,7 @@ def main() -> None:
             challenger="challenger",
             probabilities=probabilities[t].tolist(),
             signals=0,
-            positions=[0.0] * args.symbols,
+            positions=[0.0] * symbols,
             cash=0.0,
             equity=float(books[0, t]),
             traded=0.0,
@@ -137,7 +153,7 @@ def main() -> None:
         )
         mismatches += got != want
     print(
-        f"gate with health rules, {args.symbols} symbol(s): {checked} verdicts and "
+        f"gate with health rules, {symbols} symbol(s): {checked} verdicts and "
         f"{len(rows)} journaled rows checked against the whole recomputation, "
         f"{mismatches} differ"
     )
@@ -159,15 +175,13 @@ def main() -> None:
         )
     ratio = medians[args.bars] / medians[args.early]
     said = f"bar {args.bars:,} / bar {args.early:,}: {ratio:.2f}x"
-    print(f"  ratio of medians, {said} (target <= 1.2x)")
-    mismatches += _drawdown(args, closes, n)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if mismatches:
-        raise SystemExit("the kept verdicts differ from the whole recomputation")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  ratio of medians, {said} (target <= 1.2x); load average {load}")
     assert not math.isnan(ratio)
+    return mismatches
 
 
-def _drawdown(args: argparse.Namespace, closes: np.ndarray, n: int) -> int:
+def _drawdown(args: argparse.Namespace, closes: np.ndarray, n: int, symbols: int) -> int:
     rng = np.random.default_rng(11)
     fills = np.flatnonzero(rng.random(n) < 0.05)  # a fill every 20 bars
     marks = np.column_stack(
@@ -175,7 +189,7 @@ def _drawdown(args: argparse.Namespace, closes: np.ndarray, n: int) -> int:
             fills,
             rng.choice([-1.0, 0.0, 1.0], len(fills)),
             1e4 + rng.normal(0, 10, len(fills)),
-            rng.integers(0, args.symbols, len(fills)),
+            rng.integers(0, symbols, len(fills)),
         ]
     ).astype(np.float64)
     book = Drawdown(0, 1e4)
@@ -191,7 +205,7 @@ def _drawdown(args: argparse.Namespace, closes: np.ndarray, n: int) -> int:
             peak = float(np.max(equity))
             want = 0.0 if peak <= 0.0 else max(0.0, 1.0 - float(equity[-1]) / peak)
             mismatches += got.hex() != want.hex()
-    print(f"stage drawdown, {args.symbols} symbol(s): {mismatches} readings differ")
+    print(f"stage drawdown, {symbols} symbol(s): {mismatches} readings differ")
     medians = []
     for at in (args.early, args.bars):
         us = ns[at : at + args.window] / 1e3

@@ -15,11 +15,18 @@ A page holds a marker comment where a generated table goes:
 - ``<!-- reference: refusal-codes -->``: how each built-in rejection code and cancel
   reason counts in the refusal table, and which order reasons are exits, from
   ``tradeloom.core.codes``;
+- ``<!-- reference: json-outputs -->``: every command's ``--json`` object, its keys from
+  the JSON Schema the package ships (``tradeloom.reporting.json_output.OUTPUTS``);
 - ``<!-- reference: metrics -->``: every Prometheus metric a paper or live run exports,
   from ``tradeloom.live.outputs.metrics.METRICS``; ``live-metrics``, ``live-alerts`` and
   ``alert-target`` for the keys of ``live.metrics`` and ``live.alerts``.
 
 So the tables cannot drift from the code; tests/test_docs.py builds with ``--strict``.
+
+The JSON Schemas of the strategy, portfolio and sweep files (the built-in components')
+are published with the site as ``schemas/<kind>.schema.json``: ``python docs/hooks.py``
+writes them into docs/schemas/, which the shipped files' first lines name for editors
+(``tradeloom.cli.file_schemas``), and tests/test_docs.py checks they are current.
 
 The generated markdown is also written into the pages themselves, after each marker and
 up to ``<!-- end of reference -->``, so that a page read outside the site (on GitHub, in
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import json
 import re
 import textwrap
 import types
@@ -63,8 +71,15 @@ def _block(name: str) -> str:
 
 
 def write_pages(docs: Path) -> list[Path]:
-    """Write each page's generated blocks into it; return the pages that changed."""
+    """Write each page's generated blocks into it, and the published file schemas
+    (`schema_texts`); return the files that changed."""
     changed = []
+    for name, fresh in schema_texts().items():
+        path = docs / "schemas" / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != fresh:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(fresh, encoding="utf-8")
+            changed.append(path)
     for page in sorted(docs.rglob("*.md")):
         text = page.read_text(encoding="utf-8")
         fresh = on_page_markdown(text)
@@ -74,10 +89,21 @@ def write_pages(docs: Path) -> list[Path]:
     return changed
 
 
+def schema_texts() -> dict[str, str]:
+    """Return the text of each published file schema by its name, of the built-in
+    components (`tradeloom.cli.file_schemas.published_schemas`)."""
+    from tradeloom.cli.file_schemas import published_schemas
+    from tradeloom.plugins.manager import load_plugins
+
+    return dict(published_schemas(load_plugins(entry_points=False).registry))
+
+
 def generate(name: str) -> str:
     """Return the generated markdown of one marker."""
     if name == "hooks":
         return hooks_markdown()
+    if name == "json-outputs":
+        return json_outputs_markdown()
     if name == "cli":
         return cli_markdown()
     if name == "top-level":
@@ -363,6 +389,43 @@ def cli_markdown() -> str:
                                 f"```text\n{_help(subsub)}\n```\n\n"
                             )
     return "".join(parts)
+
+
+def json_outputs_markdown() -> str:
+    """Return a section per ``--json`` output: its command, what it holds and a table of
+    its keys (type, whether always there, description), from its shipped JSON Schema."""
+    from tradeloom.reporting.json_output import OUTPUTS, output_schema
+
+    parts = []
+    for output, (version, command) in OUTPUTS.items():
+        schema = output_schema(output)
+        required = set(schema.get("required", ()))
+        rows = [
+            f"| `{key}` | {_json_type(node)} | {'yes' if key in required else ''} | "
+            f"{node.get('description', '').replace('|', '/')} |"
+            for key, node in schema["properties"].items()
+        ]
+        parts.append(
+            f"### `tradeloom.{output}/{version}`\n\n`{command}`: {schema['description']}\n\n"
+            "| key | type | always | description |\n|---|---|---|---|\n"
+            + "\n".join(rows)
+            + f"\n\nIts JSON Schema: `tradeloom/reporting/json_schemas/{output}.schema.json`.\n\n"
+        )
+    return "".join(parts)
+
+
+def _json_type(node: dict[str, Any]) -> str:
+    if "const" in node:
+        return f"`{json.dumps(node['const'])}`"
+    if "enum" in node:
+        return " or ".join(f"`{json.dumps(v)}`" for v in node["enum"])
+    if "$ref" in node:
+        return "object"
+    if "anyOf" in node:
+        names = [_json_type(n) for n in node["anyOf"]]
+        return " or ".join(dict.fromkeys(t for name in names for t in name.split(" or ")))
+    kind = node.get("type", "any")
+    return " or ".join(kind) if isinstance(kind, list) else str(kind)
 
 
 def _help(parser: argparse.ArgumentParser) -> str:

@@ -108,6 +108,17 @@ def test_every_command_is_in_the_cli_reference(site: Path) -> None:
     assert "--quiet" in text
 
 
+def test_the_site_publishes_every_file_kinds_schema_and_every_json_output(site: Path) -> None:
+    from tradeloom.reporting.json_output import OUTPUTS
+
+    for kind in ("strategy", "portfolio", "sweep"):
+        name = f"{kind}.schema.json"
+        assert (site / "schemas" / name).read_bytes() == (ROOT / "docs/schemas" / name).read_bytes()
+    outputs = page_text(site, "reference/json")
+    for output, (version, command) in OUTPUTS.items():
+        assert f"tradeloom.{output}/{version}" in outputs and command in outputs, output
+
+
 def test_the_readme_is_short_and_links_to_the_docs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme) < 8_000

@@ -11,7 +11,7 @@ import pytest
 from tradeloom.cli.init import SCHEMA_FILE, STRATEGY_FILE, shipped
 from tradeloom.cli.main import main
 from tradeloom.plugins.manager import load_plugins
-from tradeloom.schemas.json_schema import strategy_json_schema
+from tradeloom.schemas.json_schema import strategy_json_schema, to_draft7
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,8 @@ def test_init_writes_a_project_whose_strategy_and_plugin_validate(
     seed = shipped("strategies/btc_rf.yaml").read_text()
     assert strategy.endswith(seed[seed.index("\nname: ") :])
     schema = json.loads((demo / SCHEMA_FILE).read_text())
-    assert schema == strategy_json_schema(load_plugins().registry)  # `tradeloom schema`'s
+    # `tradeloom schema`'s
+    assert schema == to_draft7(strategy_json_schema(load_plugins().registry))
 
     # the plugin skeleton registers its feature, and a strategy that uses it validates
     monkeypatch.syspath_prepend(str(demo / "plugin"))

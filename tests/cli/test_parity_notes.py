@@ -39,16 +39,16 @@ def test_validate_and_a_paper_run_say_once_that_an_estimator_is_not_compiled(
 
     # reversion_eth sizes by Kelly on a model that is not calibrated: a warning, after
     assert main(["validate", "lr.yaml"]) == 0
-    assert capsys.readouterr().err.splitlines() == [f"lr.yaml:41:11 {KELLY_WARNING}"]
+    assert capsys.readouterr().err.splitlines() == [f"lr.yaml:42:11 {KELLY_WARNING}"]
     assert main(["validate", "mlp.yaml"]) == 0
-    assert capsys.readouterr().err.splitlines() == [located, f"mlp.yaml:42:11 {KELLY_WARNING}"]
+    assert capsys.readouterr().err.splitlines() == [located, f"mlp.yaml:43:11 {KELLY_WARNING}"]
 
     paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "5"]
     assert main(["run", "mlp.yaml", *paper, "--out", "paper", "-q"]) == 0
     err = capsys.readouterr().err.splitlines()
     # the notes once the run has started (a refused run says its refusal alone), among logs
     said = [line for line in err if not line.startswith("{")]
-    assert said == [located, f"mlp.yaml:42:11 {KELLY_WARNING}"]
+    assert said == [located, f"mlp.yaml:43:11 {KELLY_WARNING}"]
     logged = [json.loads(line) for line in err if line.startswith("{")]
     warned = [e for e in logged if e["event"] == "model_not_compiled"]
     assert [(e["estimator"], e["note"]) for e in warned] == [("MLPClassifier", note)]

@@ -226,10 +226,10 @@ def test_an_unknown_key_of_an_allocator_hides_none_of_the_sections_checks(
     assert _cli(capsys, "validate", "alloc.yaml") == (
         2,
         "",
-        "alloc.yaml:42:3 allocation.covarience: unknown key (did you mean 'covariance'?)\n"
-        "alloc.yaml:46:17 allocation.constraints.max_weight: the largest weights sum to 0.6, "
+        "alloc.yaml:43:3 allocation.covarience: unknown key (did you mean 'covariance'?)\n"
+        "alloc.yaml:47:17 allocation.constraints.max_weight: the largest weights sum to 0.6, "
         "below net_exposure 0.98: no weights can reach it\n"
-        "alloc.yaml:47:25 allocation.constraints.bounds.DOGE/USDT: unknown symbol 'DOGE/USDT' "
+        "alloc.yaml:48:25 allocation.constraints.bounds.DOGE/USDT: unknown symbol 'DOGE/USDT' "
         "(did you mean 'SOL/USDT'?); the data's symbols are 'BTC/USDT', 'ETH/USDT', "
         "'SOL/USDT', 'BNB/USDT', 'XRP/USDT', 'ADA/USDT'\n",
     )
@@ -248,8 +248,8 @@ def test_an_unknown_key_beside_keys_that_contradict_each_other_is_said_with_them
     assert _cli(capsys, "validate", "alloc.yaml") == (
         2,
         "",
-        "alloc.yaml:44:5 allocation.constraints: min_weight 0.3 is above max_weight 0.2\n"
-        "alloc.yaml:48:5 allocation.constraints.max_wieght: unknown key (did you mean "
+        "alloc.yaml:45:5 allocation.constraints: min_weight 0.3 is above max_weight 0.2\n"
+        "alloc.yaml:49:5 allocation.constraints.max_wieght: unknown key (did you mean "
         "'max_weight'?)\n",
     )
 
@@ -268,9 +268,9 @@ def test_a_mistake_in_one_section_hides_no_check_of_another(
     assert _cli(capsys, "validate", "alloc.yaml") == (
         2,
         "",
-        "alloc.yaml:9:1 descripton: unknown key (did you mean 'description'?)\n"
-        "alloc.yaml:22:13 features.0.period: expected an integer, was 'one'\n"
-        "alloc.yaml:46:17 allocation.constraints.max_weight: the largest weights sum to 0.6, "
+        "alloc.yaml:10:1 descripton: unknown key (did you mean 'description'?)\n"
+        "alloc.yaml:23:13 features.0.period: expected an integer, was 'one'\n"
+        "alloc.yaml:47:17 allocation.constraints.max_weight: the largest weights sum to 0.6, "
         "below net_exposure 0.98: no weights can reach it\n",
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from tests.hunting import examples
 from tradeloom.live.lifecycle.prediction_health import (
     HealthBook,
     PredictionHealth,
+    ece_rounding,
     prediction_health,
 )
 
@@ -129,3 +131,86 @@ def test_many_tied_scores_count_as_the_batch_counts_them_level_by_level() -> Non
         if t % 500 == 0 or t == len(closes) - 1:
             _same(got, prediction_health(asked, closes[: t + 1], 3, 10))
     assert book.samples > 4096
+
+
+def _sides(figure: float, limit: float) -> tuple[bool, bool]:
+    return figure > limit, figure <= limit  # a stage's rule fires on >, a gate passes on <=
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    bars=st.integers(1, 60),
+    symbols=st.integers(2, 4),
+    horizon=st.integers(1, 3),
+    tied=st.booleans(),
+    gaps=st.sampled_from([0.0, 0.15]),
+    near=st.lists(st.integers(-3, 3), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_a_universes_ece_judged_against_its_limit_reads_as_the_pooled_figure(
+    seed: int,
+    bars: int,
+    symbols: int,
+    horizon: int,
+    tied: bool,
+    gaps: float,
+    near: list[int],
+    data: st.DataObject,
+) -> None:
+    """Several symbols: the running bins' ECE (summed in the order the pairs resolved)
+    lands on the same side of any limit as the pooled figure (summed symbol by symbol),
+    limits at the pooled figure, a few ulps and a few roundings from it included."""
+    closes, rows, _ = _book(seed, bars, symbols, tied, gaps)
+    book, whole, asked = HealthBook(horizon), HealthBook(horizon), {}
+    for t in range(bars):
+        if t in rows:
+            asked[t] = rows[t]
+        want = whole.health(asked, closes[: t + 1], 1)
+        _same(want, prediction_health(asked, closes[: t + 1], horizon, 1))
+        ece = want.calibration_error
+        limits = [data.draw(st.floats(0.0, 1.0)), None]
+        if ece == ece:
+            rounding = ece_rounding(want.samples)
+            for k in near:
+                limits += [ece + k * abs(ece) * 2.0**-52, ece + k * rounding / 2]
+        for limit in limits:
+            got = book.judged(asked, closes[: t + 1], 1, limit)
+            assert (got.auc.hex(), got.samples) == (want.auc.hex(), want.samples)
+            if limit is None:
+                assert math.isnan(got.calibration_error) == math.isnan(ece)
+            else:
+                assert _sides(got.calibration_error, limit) == _sides(ece, limit)
+
+
+def test_a_long_universe_book_pools_its_pairs_only_near_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three symbols, 3,000 bars read against a limit the ECE crosses: the pairs are
+    pooled again (`calibration_error` over the whole book) only within the rounding."""
+    from tradeloom.live.lifecycle import prediction_health as module
+
+    closes, rows, _ = _book(8, 3000, 3, False, 0.05)
+    whole, asked = HealthBook(2), {}
+    figures = []
+    for t in range(len(closes)):
+        if t in rows:
+            asked[t] = rows[t]
+        figures.append(whole.health(asked, closes[: t + 1], 30).calibration_error)
+    limit = float(np.nanmedian(figures))  # crossed many times
+    pooled = 0
+    real = module.calibration_error
+
+    def counted(*args: object) -> object:
+        nonlocal pooled
+        pooled += 1
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "calibration_error", counted)
+    book, asked = HealthBook(2), {}
+    for t in range(len(closes)):
+        if t in rows:
+            asked[t] = rows[t]
+        got = book.judged(asked, closes[: t + 1], 30, limit).calibration_error
+        assert _sides(got, limit) == _sides(figures[t], limit)
+    assert pooled <= 3  # the figure at the limit itself: the one reading that pools

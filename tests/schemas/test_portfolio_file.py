@@ -200,13 +200,13 @@ def test_validate_through_the_cli(
     shared = "strategies on one account share the engine's exits and regime filter; make them equal"
     eth = "eth_hgb_stops.yaml"
     assert proc.stderr.splitlines() == [
-        f"{eth}:69:21 risk.max_holding_bars: is 96 here and 48 in btc_rf.yaml: {shared}",
-        f"{eth}:70:14 risk.stop_loss: is 0.02 here and unset in btc_rf.yaml: {shared}",
-        f"{eth}:71:16 risk.take_profit: is 0.04 here and unset in btc_rf.yaml: {shared}",
-        "eth_hgb_stops.yaml:74:3 execution: differs from btc_rf.yaml's: strategies on one account "
+        f"{eth}:70:21 risk.max_holding_bars: is 96 here and 48 in btc_rf.yaml: {shared}",
+        f"{eth}:71:14 risk.stop_loss: is 0.02 here and unset in btc_rf.yaml: {shared}",
+        f"{eth}:72:16 risk.take_profit: is 0.04 here and unset in btc_rf.yaml: {shared}",
+        "eth_hgb_stops.yaml:75:3 execution: differs from btc_rf.yaml's: strategies on one account "
         "trade through one venue; make the execution sections equal (initial_cash aside: the "
         "account's is the portfolio file's)",
-        "eth_hgb_stops.yaml:102:3 health: health rules are not run on a portfolio's account yet; "
+        "eth_hgb_stops.yaml:103:3 health: health rules are not run on a portfolio's account yet; "
         "remove them",
         "portfolio.yaml:5:12 strategies.1.file: the strategies' bars must share one clock: "
         "btc_rf has 20,000 1h bars from 2023-01-01T00:00Z, eth_hgb_stops has 12,000 15m bars "
@@ -223,7 +223,7 @@ def test_validate_through_the_cli(
     # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning
     assert (proc.returncode, proc.stderr) == (
         0,
-        "reversion_eth.yaml:41:11 risk.sizing.kind: warning: kelly reads the probability as "
+        "reversion_eth.yaml:42:11 risk.sizing.kind: warning: kelly reads the probability as "
         "a probability (it needs a calibrated model) and the model is not calibrated; set "
         "model.calibration, or size with fixed_fraction\n",
     )
@@ -255,8 +255,8 @@ def test_paper_and_live_refuse_each_strategy_that_cannot_trade_live_in_one_line(
             "closed_bars_of and bar_stream_of (LiveFeed)"
         )
         assert proc.stderr.splitlines() == [
-            f"reversion_eth.yaml:8:9 {need}",
-            f"trend_btc.yaml:8:9 {need}",
+            f"reversion_eth.yaml:9:9 {need}",
+            f"trend_btc.yaml:9:9 {need}",
         ]
 
 

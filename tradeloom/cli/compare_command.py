@@ -7,6 +7,7 @@ from typing import Any
 
 from tradeloom.arguments import given_path
 from tradeloom.errors import UserError
+from tradeloom.reporting.json_output import add_json_option, print_json
 
 __all__ = ["add_parser", "compare"]
 
@@ -32,6 +33,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="embed plotly.js in the page (4.7 MB more), a page to send on its own; by "
         "default it loads the plotly-<version>.min.js the runs' reports share",
     )
+    add_json_option(parser, "compare")
     parser.set_defaults(command=compare)
 
 
@@ -43,7 +45,10 @@ def compare(args: argparse.Namespace) -> int:
     if len(args.run_dirs) < 2:
         raise UserError("compare: give two run directories or more")
     out = default_compare_out(args.run_dirs) if args.out is None else check_out_text(args.out)
-    table, path = compare_runs(args.run_dirs, out, single_file=args.single_file)
-    print(table)
-    print(f"equity curves: {path}")
+    compared = compare_runs(args.run_dirs, out, single_file=args.single_file)
+    if args.json:
+        print_json("compare", {**compared.values, "page": str(compared.page)})
+        return 0
+    print(compared.table)
+    print(f"equity curves: {compared.page}")
     return 0

@@ -106,10 +106,12 @@ def _strategy() -> str:
 
 
 def _schema() -> str:
+    # draft 7, as `tradeloom schema` prints it: the version yaml-language-server implements
     from tradeloom.plugins.manager import load_plugins
-    from tradeloom.schemas.json_schema import strategy_json_schema
+    from tradeloom.schemas.json_schema import strategy_json_schema, to_draft7
 
-    return json.dumps(strategy_json_schema(load_plugins().registry), indent=2) + "\n"
+    schema = to_draft7(strategy_json_schema(load_plugins().registry))
+    return json.dumps(schema, indent=2) + "\n"
 
 
 _README = """\

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from tradeloom.arguments import given_path
+from tradeloom.reporting.json_output import add_json_option, print_json
 
 __all__ = ["add_parser", "verify_journal"]
 
@@ -24,6 +25,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         or edited) or what else is wrong.""",
     )
     verify.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
+    add_json_option(verify, "journal-verify")
     verify.set_defaults(command=verify_journal)
 
 
@@ -35,5 +37,9 @@ def verify_journal(args: argparse.Namespace) -> int:
     if path.is_dir() and not path.name.endswith(".sqlite"):
         path = journal_path(path)
     verified = verify(path)
+    if args.json:
+        body = {"journal": str(path), "rows": verified.rows, "head": verified.head}
+        print_json("journal-verify", {**body, "intact": True})
+        return 0
     print(f"{path}: {verified.rows} rows, hash chain intact (head {verified.head})")
     return 0

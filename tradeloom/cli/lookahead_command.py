@@ -4,12 +4,15 @@ exit 1 when anything at or before a cut point moved."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.arguments import given_path, non_negative_int, positive_int
 from tradeloom.cli.options import add_set
 from tradeloom.cli.run_command import _count, _load
+from tradeloom.reporting.json_output import add_json_option, print_json
 
 if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
@@ -50,6 +53,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="where the findings and the internal runs' logs go "
         "(default: runs/<name>-lookahead-<time>)",
     )
+    add_json_option(parser, "check-lookahead")
     parser.set_defaults(command=lookahead)
 
 
@@ -69,6 +73,7 @@ def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> in
     from tradeloom.diagnostics.lookahead import check_lookahead
     from tradeloom.engine.logs import configure_logging
 
+    as_json = bool(args.json)  # the checks' lines then go to stderr, the object alone to stdout
     log_path = out / "lookahead.log"
     # the internal runs' logs (one backtest per variant) go to the file, the findings here
     with log_path.open("w", encoding="utf-8") as log:
@@ -78,13 +83,21 @@ def _lookahead_in(args: argparse.Namespace, pipeline: Pipeline, out: Path) -> in
                 pipeline.config,
                 points=args.points,
                 seed=args.seed,
-                progress=lambda line: print(line, flush=True),
+                progress=lambda line: print(line, flush=True, file=sys.stderr if as_json else None),
             )
         finally:
             configure_logging(args.log_level, stdlib=True)
     (out / "findings.txt").write_text("\n".join([*report.lines, report.summary]) + "\n")
-    print(report.summary)
     logged = sum(1 for _ in log_path.open(encoding="utf-8"))
+    if as_json:
+        finding = None if report.finding is None else dataclasses.asdict(report.finding)
+        body = {"strategy": pipeline.config.name, "out": str(out), "found": finding is not None}
+        checked = {"cuts": report.cuts, "components": report.components, "checks": report.lines}
+        written_log = str(log_path) if logged else None
+        said = {"finding": finding, "summary": report.summary, "log": written_log}
+        print_json("check-lookahead", {**body, **checked, **said})
+        return 0 if report.finding is None else 1
+    print(report.summary)
     if logged:
         print(f"the internal runs logged {_count(logged, 'line')}: {log_path}")
     return 0 if report.finding is None else 1

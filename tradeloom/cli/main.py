@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from tradeloom.arguments import positive_int
 from tradeloom.cli import (
     compare_command,
+    completion_command,
     console_command,
     data_command,
     init_command,
@@ -81,6 +82,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     add_models_parser,
     add_mcp_parser,
     data_command.add_parser,
+    completion_command.add_parser,
 )
 """Each command's module adds its parser (arguments, help, handler), in the order
 ``tradeloom --help`` lists them; a new command is its module, imported above, and one
@@ -293,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)
+    parser.set_defaults(parser=parser)  # what `tradeloom completion` writes its script of
     return parser
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeloom.arguments import given_path
+from tradeloom.reporting.json_output import add_json_option, print_json
 
 __all__ = ["add_parser", "check_parity"]
 
@@ -58,17 +59,25 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="embed plotly.js in parity.html (4.7 MB more), a page to send on its own; by "
         "default it loads the plotly-<version>.min.js the runs' reports share",
     )
+    add_json_option(parser, "parity")
     parser.set_defaults(command=check_parity)
 
 
 def check_parity(args: argparse.Namespace) -> int:
     """Replay the run, write and print its parity; return the exit code (1: unexplained)."""
     from tradeloom.diagnostics.parity import format_parity, parity, parse_tolerances, write_parity
+    from tradeloom.diagnostics.parity_result import parity_document
 
     tolerances = parse_tolerances(args.tolerance)
     out = args.run_dir / "parity" if args.out is None else args.out
     result = parity(args.run_dir, out=out, tolerances=tolerances, data=args.data)
     paths = write_parity(result, out, args.run_dir, single_file=args.single_file)
+    if args.json:
+        document = parity_document(result)
+        written = [str(path) for path in paths]
+        body = {"run_dir": str(args.run_dir), "passed": result.passed, "written": written}
+        print_json("parity", {**body, **document})
+        return 0 if result.passed else 1
     print(format_parity(result, args.run_dir))
     print(f"written: {paths[0]}, {paths[1]}")
     return 0 if result.passed else 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tradeloom.reporting.json_output import add_json_option, print_json
+
 __all__ = ["add_parser", "list_plugins"]
 
 
@@ -14,6 +16,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "-m", "--module", action="append", default=[], help="also load this plugin module"
     )
+    add_json_option(parser, "plugins")
     parser.set_defaults(command=list_plugins)
 
 
@@ -27,6 +30,9 @@ def list_plugins(args: argparse.Namespace) -> int:
         for clash in registry.clashes()
         for entry in clash
     }
+    if args.json:
+        print_json("plugins", _listing(registry))
+        return 0
     for plugin in registry.plugins:
         print(f"{plugin.name}  [{plugin.source}]")
         for c in sorted(plugin.components, key=lambda c: (c.layer, c.kind)):
@@ -43,3 +49,26 @@ def list_plugins(args: argparse.Namespace) -> int:
             + " or ".join(f"kind: {e.plugin.name}:{first.kind}" for e in clash)
         )
     return 0
+
+
+def _listing(registry: Any) -> dict[str, Any]:
+    plugins = [
+        {
+            "name": plugin.name,
+            "source": plugin.source,
+            "components": [
+                {"layer": c.layer, "kind": c.kind, "summary": c.summary}
+                for c in sorted(plugin.components, key=lambda c: (c.layer, c.kind))
+            ],
+        }
+        for plugin in registry.plugins
+    ]
+    clashes = [
+        {
+            "layer": clash[0].component.layer,
+            "kind": clash[0].component.kind,
+            "plugins": [e.plugin.name for e in clash],
+        }
+        for clash in registry.clashes()
+    ]
+    return {"plugins": plugins, "clashes": clashes}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from tradeloom.arguments import given_path
+from tradeloom.reporting.json_output import add_json_option, print_json
 
 __all__ = ["add_parser", "show_status"]
 
@@ -24,7 +24,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         not a run or its journal cannot be read.""",
     )
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_option(parser, "status")
     parser.set_defaults(command=show_status)
 
 
@@ -35,7 +35,7 @@ def show_status(args: argparse.Namespace) -> int:
 
     status = read_status(args.run_dir)
     if args.json:
-        print(json.dumps(status.to_json(), indent=2))
+        print_json("status", status.to_json())
     else:
         print(format_status(status))
     return 0

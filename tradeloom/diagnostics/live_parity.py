@@ -27,12 +27,9 @@ from typing import Any
 
 from tradeloom.diagnostics.parity import TOLERANCES, ParityResult, parity
 from tradeloom.errors import UserError
-from tradeloom.reporting.outputs import atomic_bytes
+from tradeloom.live.lifecycle.parity_fields import LIVE_FILE, window_fields, write_live
 
 __all__ = ["LIVE_FILE", "check_apart", "window_parity", "window_summary"]
-
-LIVE_FILE = Path("parity") / "live.json"
-"""Where the last check's result goes, in the run folder."""
 
 _MODULE = "tradeloom.diagnostics.live_parity"
 """This module, as ``python -m`` runs it."""
@@ -78,8 +75,7 @@ def window_parity(
     with tempfile.TemporaryDirectory(prefix="tradeloom-live-parity-") as scratch:
         result = parity(run_dir, out=Path(scratch), until_bar=until_bar)
         summary = window_summary(result, window_bars, max_unexplained)
-    (run_dir / LIVE_FILE).parent.mkdir(exist_ok=True)
-    atomic_bytes(run_dir / LIVE_FILE, (json.dumps(summary, indent=2) + "\n").encode())
+    write_live(run_dir, summary)
     return summary
 
 
@@ -112,29 +108,16 @@ def window_summary(
         d = inside.iloc[0]
         symbol = f" {d['symbol']}" if d["symbol"] else ""
         first = f"bar {int(d['bar'])}{symbol} {d['field']}: {d['cause']}"
-    diverged = abs(unexplained) > max_unexplained
-    span = f"bars {first_bar}..{last_bar}"
-    if diverged:
-        message = (
-            f"{span}: unexplained P&L {unexplained:+,.2f} beyond {max_unexplained:g}"
-            f" (first: {first or 'the equity'}); run tradeloom parity RUN_DIR for the table"
-        )
-    elif first:
-        message = f"{span}: every difference explained (first: {first})"
-    else:
-        message = f"{span}: no unexplained divergence"
     gap = float(bars["gap"].iloc[-1])
-    return {
-        "first_bar": first_bar,
-        "last_bar": last_bar,
-        "equity_gap": gap if math.isfinite(gap) else 0.0,
-        "window_gap": grown("gap"),
-        "unexplained_pnl": unexplained,
-        "max_unexplained": float(max_unexplained),
-        "first_divergence": first,
-        "verdict": "diverged" if diverged else "ok",
-        "message": message,
-    }
+    return window_fields(
+        first_bar,
+        last_bar,
+        equity_gap=gap if math.isfinite(gap) else 0.0,
+        window_gap=grown("gap"),
+        unexplained=unexplained,
+        first=first,
+        max_unexplained=max_unexplained,
+    )
 
 
 def _main(argv: list[str]) -> int:

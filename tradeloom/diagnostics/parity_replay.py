@@ -21,6 +21,7 @@ from tradeloom.diagnostics.parity_text import replay_text_features
 from tradeloom.errors import UserError
 from tradeloom.files.reading import require_regular
 from tradeloom.files.writing import OutputFolder
+from tradeloom.text.feeds import FEEDS_DIR
 
 __all__ = [
     "replay",
@@ -97,22 +98,33 @@ def _replay_document(
 
 
 def _beside(journal: ParityJournal, series: dict[str, Any], where: str) -> dict[str, Any]:
-    """``series`` with its relative ``path`` resolved as the run resolved it: beside its
-    strategy file (``run_started``'s ``source``, from the folder the run was started in).
+    """``series`` with its relative ``path`` (and ``received``) resolved as the run
+    resolved it: beside its strategy file (``run_started``'s ``source``, from the folder
+    the run was started in); a text source's ``feed`` replaced by what the run kept of it
+    (``documents/<name>.jsonl`` as ``received``: each document from its arrival).
 
     Raises:
         UserError: The file is not there (``where``: its key path).
     """
-    path = series.get("path")
-    if not isinstance(path, str):
-        return series
-    file = (Path(journal.source).parent / path).absolute()
-    if not file.exists():
-        raise UserError(
-            f"{journal.path}: {where}.path {file} is not there; run parity from the folder "
-            f"the run was started in (the run read it beside {journal.source or 'its file'})"
-        )
-    return {**series, "path": str(file)}
+    series = dict(series)
+    for key in ("path", "received"):
+        path = series.get(key)
+        if not isinstance(path, str):
+            continue
+        file = (Path(journal.source).parent / path).absolute()
+        if not file.exists():
+            raise UserError(
+                f"{journal.path}: {where}.{key} {file} is not there; run parity from the "
+                f"folder the run was started in (the run read it beside "
+                f"{journal.source or 'its file'})"
+            )
+        series[key] = str(file)
+    if series.get("feed") is not None:  # what the feed brought, as the run kept it
+        series.pop("feed")
+        kept = journal.path.parent / FEEDS_DIR / f"{series.get('name')}.jsonl"
+        if kept.is_file():
+            series["received"] = str(kept.absolute())
+    return series
 
 
 def _health_without_retraining(document: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "TOLERANCES",
     "ParityResult",
     "format_parity",
+    "parity_document",
     "parse_tolerances",
     "write_parity",
 ]
@@ -133,6 +134,22 @@ def write_parity(
     from tradeloom.reporting.parity_page import parity_page
     from tradeloom.reporting.shared_plotly import shared_plotly
 
+    document = parity_document(result)
+    folder = OutputFolder(out, option="--out")
+    json_path = folder.write_text("parity.json", json.dumps(document, indent=2) + "\n")
+    src = None
+    if not single_file:
+        src = shared_plotly(out, out, option="--out", reuse=[run_dir.absolute().parent])
+    text = parity_page(
+        result.bars, result.differences, result.causes, result.summary, CAUSES, plotly_src=src
+    )
+    return json_path, folder.write_text("parity.html", text)
+
+
+def parity_document(result: ParityResult) -> dict[str, Any]:
+    """Return what ``parity.json`` holds: the summary, each cause's P&L and every
+    difference (``differences_by_bar``), as JSON values."""
+
     def value(x: Any) -> Any:
         if isinstance(x, pd.Timestamp):
             return x.isoformat()
@@ -146,16 +163,8 @@ def write_parity(
         {k: value(v) for k, v in row.items()}
         for row in result.differences.to_dict(orient="records")
     ]
-    document = result.summary | {"differences_by_bar": differences}
-    folder = OutputFolder(out, option="--out")
-    json_path = folder.write_text("parity.json", json.dumps(document, indent=2) + "\n")
-    src = None
-    if not single_file:
-        src = shared_plotly(out, out, option="--out", reuse=[run_dir.absolute().parent])
-    text = parity_page(
-        result.bars, result.differences, result.causes, result.summary, CAUSES, plotly_src=src
-    )
-    return json_path, folder.write_text("parity.html", text)
+    document: dict[str, Any] = result.summary | {"differences_by_bar": differences}
+    return document
 
 
 def format_parity(result: ParityResult, run_dir: Path) -> str:

@@ -11,6 +11,7 @@ from tradeloom.engine.status_values import AllocationStatus, RunStatus
 from tradeloom.journal.events import (
     ChallengerFailed,
     ConfigReloadRefused,
+    DocumentRefused,
     DocumentUnscored,
     FillRefused,
     HaltEvent,
@@ -266,6 +267,10 @@ _ERROR_LINES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = dispat
             lambda row: (
                 f"{row['feature']}: document {row['document_id']} unscored: {row['reason']}"
             ),
+        ),
+        DocumentRefused: (
+            "received",
+            lambda row: f"{row['source']}: {row['where']}: refused: {row['reason']}",
         ),
     },
     "status_error",

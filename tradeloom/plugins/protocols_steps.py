@@ -157,8 +157,9 @@ class CloseStep:
 class ComputeStep:
     """Drive a feature that has only ``compute``: recompute it over the history each bar.
 
-    Each step costs a ``compute`` over every bar so far; the values are those of
-    ``compute`` over all bars, because a feature's row t uses rows <= t only.
+    Each step costs a ``compute`` over every bar so far, its bars carrying the text
+    sources' documents known now; the values are those of ``compute`` over all bars,
+    because a feature's row t uses rows <= t (and documents visible by t's close) only.
 
     Args:
         feature: The feature.
@@ -189,7 +190,16 @@ class ComputeStep:
             np.array(self._ohlcv, dtype=np.float64), index=index, columns=list(OHLCV)
         )
         context = self.context
-        bars = Bars(frame, context.symbol, context.timeframe, context.timeframe_seconds)
+        # the documents known now (a feed read as it grows): row t of compute keeps those
+        # visible at bar t's close, as a backtest's does over every document
+        documents = {name: feed.documents() for name, feed in (context.documents or {}).items()}
+        bars = Bars(
+            frame,
+            context.symbol,
+            context.timeframe,
+            context.timeframe_seconds,
+            documents=documents,
+        )
         earlier = pd.DataFrame(self._earlier, index=index, dtype=np.float64)
         out = self.feature.compute(bars, earlier)
         if list(out.columns) != self._columns or len(out) != len(index):

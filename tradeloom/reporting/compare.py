@@ -9,7 +9,9 @@ a run allocates, its allocation's figures last (rebalances, turnover, refused or
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +24,11 @@ from tradeloom.reporting.shared_plotly import RUNS, shared_plotly
 
 __all__ = [
     "COMPARE_FILE",
+    "Comparison",
     "compare_page",
     "compare_runs",
     "compare_table",
+    "compare_values",
     "default_compare_out",
 ]
 
@@ -34,10 +38,19 @@ COMPARE_FILE = "compare.html"
 _COLORS = ("#2c7fb8", "#d73027", "#1a9850", "#6a3d9a", "#fd8d3c", "#b15928", "#e7298a")
 
 
-def compare_runs(
-    run_dirs: Sequence[Path], out: Path, *, single_file: bool = False
-) -> tuple[str, Path]:
-    """Read the runs, write the comparison page to ``out``; return the table and the path.
+@dataclass(frozen=True)
+class Comparison:
+    """What `compare_runs` made: the printed table, the page's path and the values the
+    table shows (`compare_values`)."""
+
+    table: str
+    page: Path
+    values: dict[str, Any]
+
+
+def compare_runs(run_dirs: Sequence[Path], out: Path, *, single_file: bool = False) -> Comparison:
+    """Read the runs, write the comparison page to ``out``; return the table, the page's
+    path and the values compared.
 
     Args:
         single_file: Embed plotly.js in the page rather than load the copy the runs'
@@ -55,7 +68,29 @@ def compare_runs(
         reuse = list(dict.fromkeys(path.absolute().parent for path in run_dirs))
         of_runs = out.parent if out.parent.absolute().name == RUNS else None
         src = shared_plotly(out.parent, of_runs, option="--out", reuse=reuse)
-    return compare_table(runs), folder.write_text(out.name, compare_page(runs, plotly_src=src))
+    page = folder.write_text(out.name, compare_page(runs, plotly_src=src))
+    return Comparison(compare_table(runs), page, compare_values(runs))
+
+
+def compare_values(runs: Sequence[RunData]) -> dict[str, Any]:
+    """Return what `compare_table` shows as values: each run's directory, strategy and
+    figures (the metrics' numbers, not their text), and each setting that differs with
+    its value per run (as written in the resolved strategy files, in the runs' order)."""
+    keys = [key for _, group in STATISTICS for key, _, _ in group]
+    listed = []
+    for run in runs:
+        figures = {key: run.metrics.get(key) for key in keys}
+        allocation = run.metrics.get("allocation")
+        listed.append(
+            {
+                "run_dir": str(run.run_dir),
+                "strategy": run.name,
+                "metrics": figures,
+                "allocation": allocation if isinstance(allocation, dict) else None,
+            }
+        )
+    settings = [{"key": key, "values": values} for key, values in _differing(runs)]
+    return {"runs": listed, "settings_that_differ": settings}
 
 
 def default_compare_out(run_dirs: Sequence[Path]) -> Path:

@@ -32,6 +32,7 @@ EXTRAS: dict[str, str] = {
     "mlflow": "mlflow",
     "httpx2": "text",
     "wordllama": "text",
+    "nats": "broker",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.arguments import given_path, non_negative_int, positive_int
 from tradeloom.errors import UserError
+from tradeloom.reporting.json_output import add_json_option
 
 if TYPE_CHECKING:
     from tradeloom.sweep.walk_forward import WalkForwardSpec
@@ -135,6 +136,7 @@ def add_sweep_parser(sub: Any) -> None:
         metavar="KEY.PATH=VALUE",
         help="override a key of the strategy file for every variant (repeatable)",
     )
+    add_json_option(p, "sweep")
     p.set_defaults(command=run_sweep_command)
 
 
@@ -145,7 +147,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     from tradeloom.sweep.command import run_settings
 
-    return run_settings(settings)
+    return run_settings(settings, as_json=args.json)
 
 
 @dataclass(frozen=True)

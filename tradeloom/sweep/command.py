@@ -30,7 +30,7 @@ from tradeloom.sweep.sweep_progress import SweepProgress
 from tradeloom.sweep.tasks import execute
 from tradeloom.sweep.variants import CheckedVariant, StrategySource, check_variants
 
-__all__ = ["SweepOutcome", "run_settings", "sweep"]
+__all__ = ["SweepOutcome", "run_settings", "sweep", "sweep_json"]
 
 DSR_MARK = DSR_THRESHOLD
 """The leaderboard marks variants whose deflated Sharpe ratio is under this (0.95)."""
@@ -58,11 +58,17 @@ class SweepOutcome:
         self.lines = lines
 
 
-def run_settings(settings: Settings) -> int:
-    """Run the sweep, print its leaderboard and summary; return the exit code."""
+def run_settings(settings: Settings, *, as_json: bool = False) -> int:
+    """Run the sweep, print its leaderboard and summary (``as_json``: its JSON object,
+    `sweep_json`); return the exit code."""
+    outcome = sweep(settings)
+    if as_json:
+        from tradeloom.reporting.json_output import print_json
+
+        print_json("sweep", sweep_json(outcome, settings))
+        return 0
     from rich.console import Console
 
-    outcome = sweep(settings)
     console = Console(width=160)
     params = [c for c in outcome.ranked.columns if c.startswith("param.")]
     marked = outcome.ranked["dsr"] < DSR_MARK if "dsr" in outcome.ranked else None
@@ -78,6 +84,24 @@ def run_settings(settings: Settings) -> int:
     for line in outcome.lines:
         print(line)
     return 0
+
+
+def sweep_json(outcome: SweepOutcome, settings: Settings) -> dict[str, Any]:
+    """Return what ``tradeloom sweep --json`` prints: the sweep directory, how it ranked,
+    every variant's row of ``results.parquet`` in rank order (its ``param.*`` values, its
+    metrics, ``objective_value``, ``rank``, ``dsr``...), the overfitting statistics
+    (``overfitting.json``) and the summary lines."""
+    rows = outcome.ranked.drop(columns=["overrides"], errors="ignore").to_dict(orient="records")
+    return {
+        "out": str(outcome.out),
+        "objective": settings.objective,
+        "objectives": list(settings.objectives),
+        "direction": settings.direction,
+        "variants": len(rows),
+        "rows": rows,
+        "overfitting": outcome.overfitting,
+        "summary": outcome.lines,
+    }
 
 
 def sweep(settings: Settings) -> SweepOutcome:

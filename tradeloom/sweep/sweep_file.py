@@ -50,7 +50,8 @@ class _Range(BaseModel):
 
 
 class SweepFile(BaseModel):
-    """The keys of a sweep file (see the module's docstring)."""
+    """A sweep file: the strategy file it varies and its axes, how variants are drawn and
+    ranked (`tradeloom sweep FILE`)."""
 
     model_config = ConfigDict(extra="forbid")
     strategy: str = Field(description="The strategy file, relative to the sweep file.")

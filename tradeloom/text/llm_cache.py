@@ -151,8 +151,19 @@ def write_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     """Write ``answers`` as a run's file (JSON Lines, by key: the same answers, the same
     bytes, in whatever order a run's concurrent calls came back), atomically."""
     ordered = sorted(answers, key=lambda a: a.key)
-    lines = [json.dumps(a.record(), ensure_ascii=False, sort_keys=True) for a in ordered]
-    _write_atomically(path, "".join(f"{line}\n" for line in lines))
+    _write_atomically(path, "".join(map(answer_line, ordered)))
+
+
+def append_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
+    """Append ``answers`` to a run's file (a paper or live run's tick: only the new ones;
+    `read_answers` reads them in any order)."""
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("".join(map(answer_line, answers)))
+
+
+def answer_line(answer: CachedAnswer) -> str:
+    """Return ``answer``'s line of a run's file."""
+    return json.dumps(answer.record(), ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -14,12 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.journal.events.documents import DocumentUnscored
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, CachedAnswer, write_answers
+from tradeloom.text.llm_cache import (
+    RUN_FILE,
+    AnswerCache,
+    CachedAnswer,
+    append_answers,
+    write_answers,
+)
 
 if TYPE_CHECKING:
     from tradeloom.text.documents import Documents
 
-__all__ = ["RUN_FILE", "answer_caches", "unscored_rows", "write_run_answers"]
+__all__ = [
+    "RUN_FILE",
+    "answer_caches",
+    "append_run_answers",
+    "unscored_rows",
+    "write_run_answers",
+]
 
 
 def answer_caches(features: Iterable[Any]) -> list[AnswerCache]:
@@ -33,12 +45,28 @@ def answer_caches(features: Iterable[Any]) -> list[AnswerCache]:
 
 
 def write_run_answers(run_dir: Path, caches: Iterable[AnswerCache]) -> None:
-    """Write the answers the caches' scorers read into ``run_dir``/`RUN_FILE`."""
+    """Write the answers the caches' scorers read into ``run_dir``/`RUN_FILE` (sorted by
+    key)."""
+    write_answers(run_dir / RUN_FILE, _merged(caches).values())
+
+
+def append_run_answers(run_dir: Path, caches: Iterable[AnswerCache], written: set[str]) -> int:
+    """Append to ``run_dir``/`RUN_FILE` the answers read that ``written`` does not hold
+    (a paper or live run's tick: the file grows by the new answers, not rewritten); add
+    their keys to ``written``; return how many."""
+    new = [a for key, a in _merged(caches).items() if key not in written]
+    if new:
+        append_answers(run_dir / RUN_FILE, new)
+        written.update(a.key for a in new)
+    return len(new)
+
+
+def _merged(caches: Iterable[AnswerCache]) -> dict[str, CachedAnswer]:
     merged: dict[str, CachedAnswer] = {}
     for cache in caches:
         for key, answer in cache.used.items():
             merged.setdefault(key, answer)
-    write_answers(run_dir / RUN_FILE, merged.values())
+    return merged
 
 
 def unscored_rows(

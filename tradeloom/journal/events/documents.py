@@ -1,4 +1,4 @@
-"""Text: a document a scorer could not turn into numbers.
+"""Text: a document a scorer could not turn into numbers; one a feed brought that was refused.
 
 One frozen dataclass per kind (`tradeloom.journal.events`)."""
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from tradeloom.journal.events.base import Event, kind
 from tradeloom.runtime.lazy import pandas as pd
 
-__all__ = ["DocumentUnscored"]
+__all__ = ["DocumentRefused", "DocumentUnscored"]
 
 
 @kind("document_unscored", read_by=("status_error",))
@@ -31,4 +31,26 @@ class DocumentUnscored(Event):
     feature: str
     document_id: str
     visible: pd.Timestamp
+    reason: str
+
+
+@kind("document_refused", read_by=("status_error",))
+@dataclass(frozen=True, kw_only=True)
+class DocumentRefused(Event):
+    """A document a text source's feed brought that the run did not keep.
+
+    Never a crash and never a silent drop: the run goes on without it, and this row says
+    where it came from and what was wrong (the checks of a file's rows).
+
+    Attributes:
+        source: The text source (its ``data.auxiliary`` name).
+        where: Where it came from (``nats news.btc (stream NEWS) seq 17``,
+            ``GET http://host/news?since=41 item 3``).
+        received: When it arrived (UTC).
+        reason: What was wrong, in one line.
+    """
+
+    source: str
+    where: str
+    received: pd.Timestamp
     reason: str

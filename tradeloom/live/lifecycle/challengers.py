@@ -282,12 +282,16 @@ class ShadowBooks:
             horizon = horizon_of(session.p.model)
             if book.health is None or book.health.horizon != horizon:
                 book.health = HealthBook(horizon)
-            health = book.health.health(book.probabilities, closes, gate.min_samples)
+            limit = gate.max_calibration_error
+            health = book.health.judged(book.probabilities, closes, gate.min_samples, limit)
         if book.tally is None:
             book.tally = GateTally()
         book.tally.feed(book.equity, book.champion)
         if book.tally.verdict(gate, book.fills, health) == book.verdict:
             return
+        if book.health is not None and health is not None:  # the whole book's figures
+            closes = shadow.session.history.closes()
+            health = book.health.health(book.probabilities, closes, gate.min_samples)
         reading = book.tally.reading(gate, book.fills, health)  # the row's figures, to the bit
         if reading.verdict == book.verdict:
             return

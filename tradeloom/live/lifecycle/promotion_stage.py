@@ -291,8 +291,10 @@ def review_stage(
     (``stuck``: the run is halted)."""
     if stage.stuck:
         return
-    figures = stage.figures(session)
-    rule = fired(stage.rules, figures, stage.parity_gap(session))
+    gap = stage.parity_gap(session)
+    rule = fired(stage.rules, stage.figures(session, judged=True), gap)
+    if rule is not None:  # the row's figures, the whole book's (the same rule fires)
+        rule = fired(stage.rules, stage.figures(session), gap)
     bars = len(session.history) - 1 - stage.started.bar
     if rule is not None:
         name, figure, limit = rule

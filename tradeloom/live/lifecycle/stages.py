@@ -25,6 +25,7 @@ from tradeloom.live.lifecycle.challenger_stages import (
     Promotions,
     ShadowChallengers,
 )
+from tradeloom.live.lifecycle.feed_stage import TextFeeds
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.reload_stage import HotReloadStage
 from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
@@ -75,7 +76,7 @@ def build_stages(
     Raises:
         ValueError: ``live.parity`` is declared and no comparison was handed down.
     """
-    stages: list[Stage] = []
+    stages: list[Stage] = [TextFeeds(files, link, markets)]  # documents before any bar
 
     def held() -> str | None:
         """Why the model cannot change now: the first stage that holds it says."""
@@ -111,7 +112,16 @@ def build_stages(
                 "(tradeloom.diagnostics.live_parity.check_apart), handed to the runner"
             )
         stages.append(
-            ParityStage(files, link, markets, check=parity_check, ready=ready, wake=wake, held=held)
+            ParityStage(
+                files,
+                link,
+                markets,
+                check=parity_check,
+                ready=ready,
+                wake=wake,
+                held=held,
+                live_rows=live_rows,
+            )
         )
     return stages
 

@@ -1,6 +1,8 @@
 """What a paper or live run keeps of its text features at each tick: the LLM answers it
-read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares),
-and a ``document_unscored`` row for each document a feature could not score.
+read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares:
+each tick appends the new ones, and the stop writes the file sorted by key, as a
+backtest does), and a ``document_unscored`` row for each document a feature could not
+score.
 
 A stage like any (`tradeloom.live.tick.services.Stage`): after the tick's commit, once
 bars were processed; and when the run stops."""
@@ -9,7 +11,12 @@ from __future__ import annotations
 
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 from tradeloom.plugins.protocols import LiveDocuments
-from tradeloom.text.run_files import answer_caches, unscored_rows, write_run_answers
+from tradeloom.text.run_files import (
+    answer_caches,
+    append_run_answers,
+    unscored_rows,
+    write_run_answers,
+)
 
 __all__ = ["TextAnswers"]
 
@@ -24,6 +31,8 @@ class TextAnswers(Stage):
     def __init__(self, files: RunFiles, link: JournalLink, markets: Markets) -> None:
         self.files, self.link, self.markets = files, link, markets
         self._kept = -1
+        self._written: set[str] | None = None
+        """The answers' keys in the run's file (None: not written yet by this start)."""
         self._told: set[tuple[str, str]] = set()
 
     def after_tick(self, processed: int) -> bool:
@@ -33,15 +42,22 @@ class TextAnswers(Stage):
         return self._keep()
 
     def close(self) -> None:
-        """Keep what the last tick read."""
+        """Keep what the last tick read, the file sorted by key."""
         self._keep()
+        caches = answer_caches(self.markets.p.features)
+        if caches:
+            write_run_answers(self.files.run_dir, caches)
 
     def _keep(self) -> bool:
         features = self.markets.p.features  # a hot reload's, once swapped
         caches = answer_caches(features)
         used = sum(len(cache.used) for cache in caches)
         if caches and used != self._kept:
-            write_run_answers(self.files.run_dir, caches)
+            if self._written is None:  # this start's first: the whole file, once
+                write_run_answers(self.files.run_dir, caches)
+                self._written = {key for cache in caches for key in cache.used}
+            else:  # then only the new answers (a tick costs what it read, not the run)
+                append_run_answers(self.files.run_dir, caches, self._written)
             self._kept = used
         if not any(getattr(f, "reasons", None) for f in features):
             return False  # (most runs: no text feature, or every document scored)

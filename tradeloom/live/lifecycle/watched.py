@@ -210,8 +210,10 @@ class Watched(Generic[Started]):
             self.twin, self.lost = None, lost[0]
         return lost
 
-    def figures(self, session: LiveSession) -> CanaryFigures:
-        """Return the stage's figures at the last bar's close (`canary_figures`)."""
+    def figures(self, session: LiveSession, *, judged: bool = False) -> CanaryFigures:
+        """Return the stage's figures at the last bar's close (`canary_figures`); as its
+        rules read them when ``judged`` (`HealthBook.judged`: the ECE on the same side of
+        ``max_calibration_error``, not a row's figure)."""
         start = self.started.bar
         closes = np.asarray(session.history.closes(), np.float64)
         engine = session.engine
@@ -220,7 +222,11 @@ class Watched(Generic[Started]):
         drawdown = self.drawdown.read(engine.fill_marks(), closes)
         if self.health is None:  # the bars after the start bar, as `canary_figures` reads
             self.health = HealthBook(self.horizon, start + 1)
-        health = self.health.health(self.probabilities, closes, self.rules.min_samples)
+        if judged:
+            limit = self.rules.max_calibration_error
+            health = self.health.judged(self.probabilities, closes, self.rules.min_samples, limit)
+        else:
+            health = self.health.health(self.probabilities, closes, self.rules.min_samples)
         return CanaryFigures(drawdown, health.auc, health.calibration_error, health.samples)
 
     def parity_gap(self, session: LiveSession) -> float:

@@ -28,23 +28,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.domain import OHLCV, AuxiliarySeries, Bars
 from tradeloom.errors import DataError
-from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.component import (
+    BuildContext,
+    ParamError,
+    Params,
+    param_errors,
+    raise_collected,
+)
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
+from tradeloom.plugins.data.received import ReceivedText, TextRules, merge_documents, read_received
 from tradeloom.plugins.data.text_source import DocumentFile, TextColumns, read_documents
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
+from tradeloom.plugins.data.validation import (
+    DataValidationError,
+    ValidationPolicy,
+    find_columns,
+    rows_line,
+)
+from tradeloom.plugins.inner import build_inner
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.text.documents import Documents
+from tradeloom.text.documents import DocumentFeed, Documents
+from tradeloom.text.feeds import DocumentReceiver
 
 __all__ = [
     "AsOfRows",
@@ -143,6 +157,28 @@ class AuxiliaryParams(Params):
         le=10_000_000,
         description="kind text: the longest text allowed (characters, after normalisation).",
     )
+    feed: dict[str, Any] | None = Field(
+        default=None,
+        description="kind text: where a paper or live run receives new documents while it "
+        "runs, e.g. {kind: nats, stream: NEWS, subject: news.>} or {kind: http_poll, url: "
+        "...} (`tradeloom plugins` lists the text_feed kinds); kept in the run folder "
+        "(documents/NAME.jsonl), visible no earlier than their arrival. A backtest reads "
+        "no feed.",
+    )
+    received: str | None = Field(
+        default=None,
+        description="kind text: the documents a run received (RUN/documents/NAME.jsonl), "
+        "read beside path, each visible from its arrival: a backtest of what the run saw.",
+    )
+
+    @field_validator("feed", mode="before")
+    @classmethod
+    def _feed_kind(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not isinstance(value.get("kind"), str):
+            raise ValueError(
+                "expected the feed's kind: {kind: nats, ...} or {kind: http_poll, ...}"
+            )
+        return value
 
     @field_validator("name")
     @classmethod
@@ -165,8 +201,12 @@ class AuxiliaryParams(Params):
     @model_validator(mode="after")
     def _check_kind(self) -> AuxiliaryParams:
         file_keys = ("path", "column", "symbol_column")
-        if self.kind in ("file", "text") and self.path is None:
-            raise ValueError(f"kind {self.kind} needs path: the file holding the series")
+        fed = self.feed is not None or self.received is not None
+        if self.kind in ("file", "text") and self.path is None and not fed:
+            raise ValueError(
+                f"kind {self.kind} needs path: the file holding the series"
+                + (" (or a feed, or received)" if self.kind == "text" else "")
+            )
         given = [k for k in _TEXT_KEYS if k in self.model_fields_set]
         if self.kind != "text" and given:
             raise ValueError(f"{', '.join(given)}: for kind text only; remove them")
@@ -193,6 +233,8 @@ _TEXT_KEYS = (
     "id_column",
     "published_column",
     "max_chars",
+    "feed",
+    "received",
 )
 
 
@@ -223,12 +265,17 @@ class Auxiliary:
         policy: The source's ``validation`` policy.
         book: The recorded order book of ``data.order_book``, whose level columns are
             series like the others (`tradeloom.plugins.data.order_book`).
+        received: Each entry's ``received`` file, absolute (None: none).
+        receivers: Each text entry's feed, built, not started (None: none).
     """
 
     items: tuple[AuxiliaryParams, ...] = ()
     paths: tuple[Path | None, ...] = ()
     policy: ValidationPolicy = "reject"
     book: AuxiliaryColumns | None = None
+    received: tuple[Path | None, ...] = ()
+    receivers: tuple[DocumentReceiver | None, ...] = ()
+    _live: dict[str, DocumentFeed] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.items) or self.book is not None
@@ -244,23 +291,72 @@ class Auxiliary:
         return tuple(item.name for item in self.items if item.kind == "text")
 
     def documents(self) -> dict[str, Documents]:
-        """Read every text source (kind ``text``), by name.
+        """Read every text source (kind ``text``), by name: its file and the documents a
+        run received (``received``), each visible from its arrival (a feed is no part of
+        a backtest).
 
         Raises:
             DataError: A file cannot be read or fails validation.
         """
-        return {name: feed.documents() for name, feed in self.document_files().items()}
-
-    def document_files(self) -> dict[str, DocumentFile]:
-        """Return every text source as a file a paper or live run reads as it grows."""
-        out: dict[str, DocumentFile] = {}
-        for position, (item, path) in enumerate(zip(self.items, self.paths, strict=True)):
-            if item.kind == "text":
-                assert path is not None
-                out[item.name] = DocumentFile(
-                    partial(_read_text, item, path, position, self.policy), path
-                )
+        out: dict[str, Documents] = {}
+        for position, item in enumerate(self.items):
+            if item.kind != "text":
+                continue
+            file = self._file(position)
+            history = Documents.empty() if file is None else file.documents()
+            received = self._received(position)
+            if received is not None:
+                history = merge_documents(history, read_received(received, self._rules(position)))
+            out[item.name] = history
         return out
+
+    def document_files(self) -> dict[str, DocumentFeed]:
+        """Return every text source as a paper or live run reads it (made once): a file
+        read as it grows, and with a ``feed`` what the feed brings
+        (`tradeloom.plugins.data.received.ReceivedText`, driven by the run)."""
+        if self._live:
+            return dict(self._live)
+        for position, item in enumerate(self.items):
+            if item.kind != "text":
+                continue
+            file = self._file(position)
+            receiver = self.receivers[position] if self.receivers else None
+            received = self._received(position)
+            if receiver is None and received is None:
+                assert file is not None
+                self._live[item.name] = file
+                continue
+            rules = self._rules(position)
+            earlier: DocumentFeed | None = file
+            if received is not None:
+                earlier = _Joined(file, _ReceivedFile(received, rules))
+            if receiver is None:
+                assert earlier is not None
+                self._live[item.name] = earlier
+            else:
+                self._live[item.name] = ReceivedText(rules, receiver, earlier)
+        return dict(self._live)
+
+    def _file(self, position: int) -> DocumentFile | None:
+        path = self.paths[position]
+        if path is None:
+            return None
+        item = self.items[position]
+        return DocumentFile(partial(_read_text, item, path, position, self.policy), path)
+
+    def _received(self, position: int) -> Path | None:
+        return self.received[position] if self.received else None
+
+    def _rules(self, position: int) -> TextRules:
+        item = self.items[position]
+        return TextRules(
+            name=item.name,
+            label=f"data.auxiliary.{position} ({item.name})",
+            delay_ns=item.delay_seconds * 1_000_000_000,
+            columns=_text_columns(item),
+            max_chars=item.max_chars,
+            policy=self.policy,
+        )
 
     def load(
         self, symbols: Sequence[str], funding: FundingFetcher | None = None
@@ -311,9 +407,24 @@ def build_auxiliary(
             is not an exchange.
     """
     paths: list[Path | None] = []
+    received: list[Path | None] = []
+    receivers: list[DocumentReceiver | None] = []
     names: set[str] = set()
+    errors: list[ParamError] = []
     for position, item in enumerate(items):
         key = f"auxiliary.{position}"
+        receivers.append(None)
+        received.append(None)
+        if item.received is not None:
+            file = ctx.resolve_path(item.received)
+            if not file.is_file():
+                errors.append(ParamError(f"{key}.received", f"file not found: {file}"))
+            received[-1] = file
+        if item.feed is not None:
+            try:
+                receivers[-1] = build_inner("text_feed", item.feed, ctx, f"{key}.feed")
+            except ParamError as exc:
+                errors.extend(param_errors(exc))
         if item.name in names:
             raise ParamError(f"{key}.name", f"'{item.name}' names two series; name each once")
         names.add(item.name)
@@ -326,17 +437,20 @@ def build_auxiliary(
                 )
             paths.append(None)
             continue
-        assert item.path is not None
+        if item.path is None:  # a text source read from its feed or received file only
+            paths.append(None)
+            continue
         path = ctx.resolve_path(item.path)
         if not path.is_file():
             raise ParamError(f"{key}.path", f"file not found: {path}")
         paths.append(path)
+    raise_collected(errors)
     taken = names & book.names() if book is not None else set()
     if taken:
         raise ParamError(
             "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
         )
-    return Auxiliary(tuple(items), tuple(paths), policy, book)
+    return Auxiliary(tuple(items), tuple(paths), policy, book, tuple(received), tuple(receivers))
 
 
 def join_asof(
@@ -448,6 +562,18 @@ def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int)
 # --- files -------------------------------------------------------------------------------
 
 
+def _text_columns(item: AuxiliaryParams) -> TextColumns:
+    return TextColumns(
+        timestamp=item.timestamp_column,
+        text=item.text_column,
+        title=item.title_column,
+        source=item.source_column,
+        symbols=item.symbol_column,
+        id=item.id_column,
+        published=item.published_column,
+    )
+
+
 def _read_text(
     item: AuxiliaryParams, path: Path, position: int, policy: ValidationPolicy
 ) -> Documents:
@@ -455,18 +581,41 @@ def _read_text(
         path,
         label=f"data.auxiliary.{position} ({item.name})",
         delay_ns=item.delay_seconds * 1_000_000_000,
-        columns=TextColumns(
-            timestamp=item.timestamp_column,
-            text=item.text_column,
-            title=item.title_column,
-            source=item.source_column,
-            symbols=item.symbol_column,
-            id=item.id_column,
-            published=item.published_column,
-        ),
+        columns=_text_columns(item),
         max_chars=item.max_chars,
         policy=policy,
     )
+
+
+class _ReceivedFile:
+    """A run's received documents (``received``) as a feed: read once, fixed."""
+
+    def __init__(self, path: Path, rules: TextRules) -> None:
+        self._path, self._rules = path, rules
+        self._held: Documents | None = None
+
+    def documents(self) -> Documents:
+        if self._held is None:
+            self._held = read_received(self._path, self._rules)
+        return self._held
+
+
+class _Joined:
+    """A source's file (read as it grows) and a received file, merged by visibility."""
+
+    def __init__(self, file: DocumentFeed | None, received: DocumentFeed) -> None:
+        self._file, self._received = file, received
+        self._held: tuple[Documents, Documents, Documents] | None = None
+
+    def documents(self) -> Documents:
+        first = Documents.empty() if self._file is None else self._file.documents()
+        then = self._received.documents()
+        held = self._held
+        if held is not None and held[0] is first and held[1] is then:
+            return held[2]
+        merged = merge_documents(first, then)
+        self._held = (first, then, merged)
+        return merged
 
 
 def _read_file(
@@ -494,7 +643,7 @@ def _read_file(
     wanted = {"timestamp": item.timestamp_column, "value": value_column}
     if item.symbol_column is not None:
         wanted["symbol"] = item.symbol_column
-    columns = _columns(raw, wanted, source)
+    columns = find_columns(raw, wanted, source)
     stamps, bad = parse_timestamps(raw[columns["timestamp"]])
     if bad.any():
         raise DataError(
@@ -536,18 +685,6 @@ def _read_file(
             )
         )
     return out
-
-
-def _columns(raw: pd.DataFrame, wanted: dict[str, str], source: str) -> dict[str, str]:
-    by_name = {str(c).strip().lower(): c for c in raw.columns}
-    found = {}
-    for role, name in wanted.items():
-        column = by_name.get(name.strip().lower())
-        if column is None:
-            present = ", ".join(str(c) for c in raw.columns) or "none"
-            raise DataError(f"{source}: no column '{name}'; found {present}")
-        found[role] = column
-    return found
 
 
 def _series(

@@ -36,7 +36,6 @@ from tradeloom.plugins.data.joined import AuxiliaryKey, OrderBookKey, build_join
 from tradeloom.plugins.data.ohlcv_cache import CachedBars, CacheKey, OhlcvCache, default_cache_dir
 from tradeloom.plugins.data.order_book import OrderBookInput
 from tradeloom.plugins.data.retry_policy import RetryParams
-from tradeloom.plugins.data.text_source import DocumentFile
 from tradeloom.plugins.data.timestamps import parse_utc_timestamp, utc_nanoseconds
 from tradeloom.plugins.data.universe import MarketSymbol, Symbols, one_market_only, universe_of
 from tradeloom.plugins.data.validation import ValidationPolicy, validate_bars
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
     from tradeloom.plugins.data.ccxt_fetch import BarFeed
     from tradeloom.plugins.data.ccxt_stream import ClosedBarStream
     from tradeloom.plugins.data.live_book import LiveBook
+    from tradeloom.text.documents import DocumentFeed
 
 __all__ = ["CcxtParams", "CcxtSource", "ClosedBarFrames", "build_ccxt", "fetch_command_hint"]
 
@@ -423,7 +423,7 @@ class CcxtSource:
         )
         return self.auxiliary.load(symbols, rates.series)
 
-    def live_documents(self) -> dict[str, DocumentFile]:
+    def live_documents(self) -> dict[str, DocumentFeed]:
         """Return its text sources (``auxiliary`` kind ``text``) for a paper or live run,
         each read again when its file has grown (`tradeloom.plugins.protocols.LiveDocuments`)."""
         return self.auxiliary.document_files()

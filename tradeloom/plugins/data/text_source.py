@@ -34,14 +34,19 @@ from typing import Any
 from tradeloom.errors import DataError
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
 from tradeloom.plugins.data.timestamps import parse_timestamps
-from tradeloom.plugins.data.validation import DataValidationError, ValidationPolicy, rows_line
+from tradeloom.plugins.data.validation import (
+    DataValidationError,
+    ValidationPolicy,
+    find_columns,
+    rows_line,
+)
 from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import Documents
 from tradeloom.text.normalise import normalise_text
 
-__all__ = ["DocumentFile", "TextColumns", "read_documents", "text_format"]
+__all__ = ["DocumentFile", "TextColumns", "frame_documents", "read_documents", "text_format"]
 
 _REPAIR = "set data.validation: repair"
 _SEPARATORS = ("|", ",", ";")
@@ -59,6 +64,7 @@ class TextColumns:
     symbols: str | None = None
     id: str | None = None
     published: str | None = None
+    received: str | None = None
 
 
 def text_format(path: Path) -> str:
@@ -97,20 +103,98 @@ def read_documents(
     source = f"{label}: {path}"
     kind = text_format(path)
     raw, rows, problems = _read(path, kind, source, policy)
-    row_label = "row" if kind == "parquet" else "line"
+    return frame_documents(
+        raw,
+        rows,
+        source=source,
+        row_label="row" if kind == "parquet" else "line",
+        delay_ns=delay_ns,
+        columns=columns,
+        max_chars=max_chars,
+        policy=policy,
+        default_id=path.name,
+        problems=problems,
+    )
+
+
+def frame_documents(
+    raw: pd.DataFrame,
+    rows: Callable[[], np.ndarray],
+    *,
+    source: str,
+    row_label: str,
+    delay_ns: int,
+    columns: TextColumns,
+    max_chars: int,
+    policy: ValidationPolicy,
+    default_id: str,
+    problems: list[str] | None = None,
+    allow_empty: bool = False,
+    reasons: list[str] | None = None,
+) -> Documents:
+    """Check ``raw``'s rows and return them as documents sorted by visibility: the one
+    rule a file's rows and a feed's documents (`tradeloom.plugins.data.received`) pass.
+
+    Args:
+        raw: The rows as read (any column type).
+        rows: Each row's line (or row) number, for messages.
+        source: Names where they came from in messages.
+        row_label: ``line``, ``row`` or ``document``.
+        delay_ns: ``available_after`` in nanoseconds.
+        columns: The columns to read; with ``received`` (a feed's documents as a run
+            received them) a document is visible no earlier than its arrival, and the
+            rows' order is checked on arrival, not on their own times.
+        max_chars: The longest text allowed (after normalisation).
+        policy: ``reject`` or ``repair``.
+        default_id: A row without an id column is ``<default_id>:<row>``.
+        problems: Problems found reading them (bad bytes), reported with the rest.
+        allow_empty: No document left is no error (a feed that received none yet).
+        reasons: Each row's own verdict, filled in (a feed's documents, checked together
+            and refused one by one): ``""`` for a row kept, else the line that refuses
+            it (the file's line for that row alone). A row that the file's rule would
+            drop or refuse, or (``reject``) cut, is refused; repeated ids and the rows'
+            order are left to the caller; nothing is raised for a row. The documents
+            kept are returned in the rows' order, not sorted.
+
+    Raises:
+        DataError: A column is missing, a time cannot be parsed, no document is left
+            (unless ``allow_empty``), or (``reject``) a check fails.
+    """
+    problems = [] if problems is None else problems
     found = _find(raw, columns, source)
-    stamps, bad = parse_timestamps(raw[found["timestamp"]])
-    _refuse_bad_times(bad, rows, row_label, source, found["timestamp"])
-    published = stamps
-    if "published" in found:
-        published, bad = parse_timestamps(raw[found["published"]])
-        _refuse_bad_times(bad, rows, row_label, source, found["published"])
     n = len(raw)
+    unparsed = np.zeros(n, dtype=bool)
+
+    def times(role: str) -> np.ndarray:
+        stamps, bad = parse_timestamps(raw[found[role]])
+        if reasons is None:
+            _refuse_bad_times(bad, rows, row_label, source, found[role])
+        else:  # each bad row refused alone, with the file's line for it
+            for i in np.flatnonzero(bad & ~unparsed).tolist():
+                reasons[i] = _bad_times_line(rows()[i : i + 1], row_label, found[role])
+            unparsed[:] |= bad
+        return stamps
+
+    stamps = times("timestamp")
+    published = times("published") if "published" in found else stamps
+    order_by = stamps
+    received: np.ndarray | None = None
+    if "received" in found:
+        received = order_by = times("received")
     texts = _texts(raw[found["text"]])
-    keep = np.ones(n, dtype=bool)
+    keep = ~unparsed
 
     def problem(mask: np.ndarray, what: str, remedy: str) -> None:
-        problems.append(_line(source, mask, stamps, rows(), row_label, what, remedy))
+        if reasons is None:
+            problems.append(_line(source, mask, stamps, rows(), row_label, what, remedy))
+            return
+        if remedy == "cut" and policy == "repair":
+            return  # cut, kept
+        for i in np.flatnonzero(mask & keep).tolist():
+            one = np.zeros(n, dtype=bool)
+            one[i] = True
+            reasons[i] = _line(source, one, stamps, rows(), row_label, what, remedy)
+            keep[i] = False
 
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     empty = lengths == 0
@@ -126,31 +210,57 @@ def read_documents(
     if early.any():
         problem(early, "a publication time before its own time", "drop")
         keep &= ~early
-    ids = _texts(raw[found["id"]]) if "id" in found else [f"{path.name}:{r}" for r in rows()]
+    ids = _texts(raw[found["id"]]) if "id" in found else [f"{default_id}:{r}" for r in rows()]
     missing_id = np.fromiter(map(len, ids), dtype=np.int64, count=n) == 0
     kept = np.flatnonzero(keep)
     repeated = np.zeros(n, dtype=bool)
-    repeated[kept[pd.Index(_pick(ids, kept)).duplicated(keep="first")]] = True
+    if reasons is None:
+        repeated[kept[pd.Index(_pick(ids, kept)).duplicated(keep="first")]] = True
     missing_id &= keep
     if missing_id.any():
         problem(missing_id, "no id", "drop")
         keep &= ~missing_id
+    if reasons is not None:
+        keep &= np.fromiter(map(len, reasons), dtype=np.int64, count=n) == 0
+        if not keep.any():
+            return Documents.empty()
+        visible = published + delay_ns
+        if received is not None:
+            visible = np.maximum(visible, received)
+        return _documents(raw, found, np.flatnonzero(keep), ids, stamps, visible, texts)
     if repeated.any():
         problem(repeated, "the id of an earlier row", "drop")
         keep &= ~repeated
     kept = np.flatnonzero(keep)
     backwards = np.zeros(n, dtype=bool)
-    backwards[kept[1:][np.diff(stamps[kept]) < 0]] = True
+    backwards[kept[1:][np.diff(order_by[kept]) < 0]] = True
     if backwards.any():
-        problem(backwards, "a time earlier than the row before", "sort")
+        what = "an arrival earlier than the row before" if received is not None else None
+        problem(backwards, what or "a time earlier than the row before", "sort")
     if problems and policy == "reject":
         raise DataValidationError(problems)
     if problems:
         _log.warning("text_repaired", source=source, problems=problems)
     if not keep.any():
+        if allow_empty:
+            return Documents.empty()
         raise DataError(f"{source}: no documents")
     visible = published + delay_ns
+    if received is not None:  # never before it arrived, whatever it says of itself
+        visible = np.maximum(visible, received)
     order = kept[np.argsort(visible[kept], kind="stable")]
+    return _documents(raw, found, order, ids, stamps, visible, texts)
+
+
+def _documents(
+    raw: pd.DataFrame,
+    found: dict[str, str],
+    order: np.ndarray,
+    ids: list[str],
+    stamps: np.ndarray,
+    visible: np.ndarray,
+    texts: list[str],
+) -> Documents:
     return Documents(
         ids=_pick(ids, order),
         stamped_ns=stamps[order].astype(np.int64),
@@ -268,7 +378,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str]:
-    by_name = {str(c).strip().lower(): c for c in raw.columns}
     wanted = {
         role: name
         for role, name in (
@@ -279,28 +388,26 @@ def _find(raw: pd.DataFrame, columns: TextColumns, source: str) -> dict[str, str
             ("symbols", columns.symbols),
             ("id", columns.id),
             ("published", columns.published),
+            ("received", columns.received),
         )
         if name is not None
     }
-    found = {}
-    for role, name in wanted.items():
-        column = by_name.get(name.strip().lower())
-        if column is None:
-            present = ", ".join(str(c) for c in raw.columns) or "none"
-            raise DataError(f"{source}: no column '{name}' ({role}); found {present}")
-        found[role] = column
-    return found
+    return find_columns(raw, wanted, source)
 
 
 def _refuse_bad_times(
     bad: np.ndarray, rows: Callable[[], np.ndarray], row_label: str, source: str, column: str
 ) -> None:
     if bad.any():
-        raise DataError(
-            f"{source}: column '{column}' has {int(bad.sum())} unparsable or missing "
-            f"timestamp(s) (first at {row_label} {rows()[np.flatnonzero(bad)[0]]}); expected "
-            "ISO 8601 or epoch seconds or milliseconds"
-        )
+        line = _bad_times_line(rows()[bad], row_label, column)
+        raise DataError(f"{source}: {line}")
+
+
+def _bad_times_line(rows: np.ndarray, row_label: str, column: str) -> str:
+    return (
+        f"column '{column}' has {len(rows)} unparsable or missing timestamp(s) (first at "
+        f"{row_label} {rows[0]}); expected ISO 8601 or epoch seconds or milliseconds"
+    )
 
 
 def _text(value: object) -> str:

@@ -29,9 +29,9 @@ dropping rows: under ``repair`` they are kept and reported in ``Bars.gaps``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tradeloom.domain import OHLCV, Bars, DataIssue
 from tradeloom.errors import DataError
@@ -45,6 +45,7 @@ __all__ = [
     "REPAIR",
     "DataValidationError",
     "ValidationPolicy",
+    "find_columns",
     "row_problems",
     "rows_line",
     "sound_bars",
@@ -83,6 +84,24 @@ def rows_line(
     remedy = fix.format(them="it" if count == 1 else "them")
     first = format_timestamp(int(stamps[positions[0]]))
     return f"{source}: {count} {has} {what} (first at {first}, {noun} {shown}{more}); {remedy}"
+
+
+def find_columns(raw: pd.DataFrame, wanted: Mapping[str, str], source: str) -> dict[str, Any]:
+    """Return the column of ``raw`` each role of ``wanted`` names (``{role: name}``),
+    matched in any case and ignoring spaces around names, by role.
+
+    Raises:
+        DataError: A column is missing: ``<source>: no column 'name' (role); found ...``.
+    """
+    by_name = {str(c).strip().lower(): c for c in raw.columns}
+    found: dict[str, Any] = {}
+    for role, name in wanted.items():
+        column = by_name.get(name.strip().lower())
+        if column is None:
+            present = ", ".join(str(c) for c in raw.columns) or "none"
+            raise DataError(f"{source}: no column '{name}' ({role}); found {present}")
+        found[role] = column
+    return found
 
 
 class DataValidationError(DataError):

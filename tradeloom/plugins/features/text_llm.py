@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from tradeloom.errors import UserError
 from tradeloom.plugins.component import BuildContext, ParamError, raise_collected
 from tradeloom.plugins.features.text import TextFeature, TextFeatureParams, build_text_feature
-from tradeloom.suggestions import did_you_mean
+from tradeloom.plugins.inner import build_inner
 from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, read_answers, shared_cache_dir
 from tradeloom.text.llm_client import ChatClient
 from tradeloom.text.llm_fields import FieldRange
@@ -121,33 +121,5 @@ def build_text_llm(params: TextLlmParams, ctx: BuildContext) -> TextFeature:
 
 
 def _client(section: dict[str, Any], ctx: BuildContext) -> ChatClient:
-    from tradeloom.plugins.manager import load_plugins
-
-    registry = load_plugins().registry
-    kind = section["kind"]
-    found = registry.matches("llm_client", kind)
-    if len(found) != 1:
-        message = (
-            registry.ambiguous_kind_message("llm_client", kind)
-            if found
-            else registry.unknown_kind_message("llm_client", kind)
-        )
-        raise ParamError("client.kind", message)
-    component = found[0].component
-    keys = {key: value for key, value in section.items() if key != "kind"}
-    try:
-        validated = component.params.model_validate(keys)
-    except ValidationError as exc:
-        raise_collected([_problem(error, component.params) for error in exc.errors()])
-        raise AssertionError("unreachable") from None
-    client: ChatClient = component.factory(validated, ctx)
+    client: ChatClient = build_inner("llm_client", section, ctx, "client")
     return client
-
-
-def _problem(error: Any, model: type[BaseModel]) -> ParamError:
-    """A client key's error as the loader words a component's (an unknown key: a near miss)."""
-    loc = [str(part) for part in error["loc"]]
-    key = ".".join(["client", *loc])
-    if error["type"] == "extra_forbidden":
-        return ParamError(key, f"unknown key{did_you_mean(loc[-1], model.model_fields)}")
-    return ParamError(key, str(error["msg"]).removeprefix("Value error, "))

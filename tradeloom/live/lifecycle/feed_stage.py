@@ -1,0 +1,70 @@
+"""What a paper or live run does with its text sources' feeds (``data.auxiliary`` kind
+``text`` with ``feed:``): start them, take what they brought at each tick, stop them.
+
+A stage like any (`tradeloom.live.tick.services.Stage`). Built with the run, before its
+session: each feed is told the run's ``documents/`` folder and reads back what an
+earlier start of the run kept there (a restart replays its bars over the same
+documents). Started once the session is built, after the cursor it kept; at the start of
+each tick, before any bar, what arrived is checked and kept (visible from its arrival),
+and each refused document is a ``document_refused`` row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from tradeloom.journal.events.documents import DocumentRefused
+from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
+from tradeloom.plugins.protocols import LiveDocuments
+from tradeloom.text.feeds import FEEDS_DIR, ReceivingFeed
+
+if TYPE_CHECKING:
+    from tradeloom.live.recovery.journal_state import JournalState
+
+__all__ = ["TextFeeds"]
+
+
+class TextFeeds(Stage):
+    """Drive the run's document feeds.
+
+    Args:
+        files, link, markets: The run's services.
+    """
+
+    def __init__(self, files: RunFiles, link: JournalLink, markets: Markets) -> None:
+        self.files, self.link = files, link
+        data = markets.p.data
+        feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
+        self.feeds = [feed for feed in feeds.values() if isinstance(feed, ReceivingFeed)]
+        for feed in self.feeds:
+            feed.attach(files.run_dir / FEEDS_DIR)
+        self._started = False
+
+    def restore(self, state: JournalState | None) -> None:
+        """Start the feeds (once; a journal's outage rebuilds the session, not them)."""
+        if self._started:
+            return
+        self._started = True
+        for feed in self.feeds:
+            feed.start(lambda: int(self.files.now().value))
+
+    def before_bars(self) -> None:
+        """Keep what arrived; journal what was refused."""
+        for feed in self.feeds:
+            for refused in feed.take():
+                self.link.recorder_or_fail.record(
+                    DocumentRefused(
+                        source=refused.source,
+                        where=refused.where,
+                        received=pd.Timestamp(refused.received_ns, tz="UTC"),
+                        reason=refused.reason,
+                    )
+                )
+
+    def close(self) -> None:
+        """Stop the feeds."""
+        for feed in self.feeds:
+            feed.stop()
+        self._started = False
