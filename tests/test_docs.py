@@ -103,7 +103,7 @@ def test_every_hook_is_on_the_hooks_page(site: Path) -> None:
 def test_every_command_is_in_the_cli_reference(site: Path) -> None:
     text = page_text(site, "reference/cli")
     commands = ("run", "validate", "report", "compare", "parity", "check-lookahead", "data fetch")
-    for command in (*commands, "data record-book"):
+    for command in (*commands, "data record-book", "data list", "data import"):
         assert f"<code>tradeloom {command}</code>" in text
     assert "--quiet" in text
 

@@ -106,7 +106,7 @@ def test_a_misspelt_kind_is_named_with_the_key_it_misspells(
         (
             ["data", "fecth"],
             "tradeloom data: error: argument ACTION: invalid choice: 'fecth' (did you mean "
-            "'fetch'?); choose from fetch, record-book",
+            "'fetch'?); choose from fetch, list, import, record-book",
         ),
         (
             ["run", "x.yaml", "--mdoe", "paper"],

@@ -20,7 +20,7 @@ def test_components_are_registered_through_the_hook() -> None:
     pm.check_pending()
     (components,) = pm.hook.tradeloom_components()
     registry = Registry([PluginInfo("tradeloom.plugins.data", "built-in", tuple(components))])
-    assert registry.kinds("data") == ["ccxt", "csv", "frame", "parquet", "synthetic"]
+    assert registry.kinds("data") == ["catalog", "ccxt", "csv", "frame", "parquet", "synthetic"]
     for registered in registry.components("data"):
         component = registered.component
         assert issubclass(component.params, Params)

@@ -1,4 +1,5 @@
-"""Built-in data sources: ``synthetic``, ``csv``, ``parquet``, ``ccxt`` and ``frame``.
+"""Built-in data sources: ``synthetic``, ``csv``, ``parquet``, ``ccxt``, ``catalog`` and
+``frame``.
 
 A plugin module like any third-party one: it provides its components through
 ``tradeloom_components``. Every source returns `tradeloom.domain.Bars` checked by
@@ -45,6 +46,14 @@ tradeloom_components = catalog(
         params="CcxtParams",
         factory="build_ccxt",
         summary="Closed bars from an exchange through ccxt, cached locally as Parquet",
+    ),
+    LazyComponent(
+        layer="data",
+        kind="catalog",
+        module="tradeloom.plugins.data.catalog_source",
+        params="CatalogParams",
+        factory="build_catalog",
+        summary="A series of the local data catalog (tradeloom data import / fetch), offline",
     ),
     LazyComponent(
         layer="data",

@@ -11,7 +11,9 @@ read it as it is. Its schema metadata records which market it holds and the *win
 it covers: every closed bar opening in ``[start, end)`` that the exchange had when it
 was downloaded is in the file. The window, not the first and last bar, is what says
 whether a range is cached: a market listed after ``start`` has no bars there, and
-asking the exchange again would not change that.
+asking the exchange again would not change that. A file ``tradeloom data import`` wrote
+also records its ``origin`` (the vendor's file, its SHA-256, the column map, the
+calendar); the exchange folder then holds the ``--venue`` it was imported under.
 
 Writes replace the whole file atomically (a temporary file in the same folder, then
 ``os.replace``), so a reader or a crash never sees half a file. A file that cannot be
@@ -47,6 +49,7 @@ __all__ = [
     "CachedBars",
     "OhlcvCache",
     "default_cache_dir",
+    "read_metadata",
 ]
 
 CACHE_ENV = "TRADELOOM_CACHE"
@@ -131,7 +134,7 @@ class OhlcvCache:
         except Exception as exc:  # any reader failure means the file is damaged
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _corrupted(path, f"cannot read it as Parquet: {reason}") from exc
-        meta = _metadata(table, path)
+        meta = _metadata(table.schema, path)
         held = CacheKey(str(meta["exchange"]), str(meta["symbol"]), str(meta["timeframe"]))
         if held != key:
             raise DataError(
@@ -149,7 +152,15 @@ class OhlcvCache:
             )
         return CachedBars(frame=frame, start_ms=start, end_ms=end, path=path)
 
-    def write(self, key: CacheKey, frame: pd.DataFrame, start_ms: int, end_ms: int) -> Path:
+    def write(
+        self,
+        key: CacheKey,
+        frame: pd.DataFrame,
+        start_ms: int,
+        end_ms: int,
+        *,
+        origin: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Replace ``key``'s file, atomically, with ``frame`` covering ``[start_ms, end_ms)``.
 
         Args:
@@ -157,6 +168,8 @@ class OhlcvCache:
             frame: OHLCV indexed by UTC open time, sorted and unique.
             start_ms: The covered window's first open time (inclusive).
             end_ms: Its bound (exclusive).
+            origin: For bars imported from a file (``tradeloom data import``): where
+                from and how (kept in the metadata as ``origin``); None: downloaded.
 
         Returns:
             The file written.
@@ -179,6 +192,8 @@ class OhlcvCache:
             "start": int(start_ms),
             "end": int(end_ms),
         }
+        if origin is not None:
+            meta["origin"] = dict(origin)
         table = pa.table(columns).replace_schema_metadata({_METADATA_KEY: json.dumps(meta)})
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -194,8 +209,23 @@ class OhlcvCache:
         return path
 
 
-def _metadata(table: pa.Table, path: Path) -> dict[str, Any]:
-    raw = (table.schema.metadata or {}).get(_METADATA_KEY)
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Return a cache file's metadata (market, window, ``origin`` when imported), reading
+    its schema only.
+
+    Raises:
+        DataError: The file cannot be read as Parquet or has no sound metadata.
+    """
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # any reader failure means the file is damaged
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _corrupted(path, f"cannot read it as Parquet: {reason}") from exc
+    return _metadata(schema, path)
+
+
+def _metadata(schema: pa.Schema, path: Path) -> dict[str, Any]:
+    raw = (schema.metadata or {}).get(_METADATA_KEY)
     if raw is None:
         raise _corrupted(path, "no tradeloom metadata; not a file tradeloom data fetch wrote")
     try:
