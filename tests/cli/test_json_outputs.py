@@ -35,7 +35,7 @@ def _json(capsys: pytest.CaptureFixture[str], *words: str | Path, code: int = 0)
     assert done == code, err
     value = json.loads(out)  # one object, nothing else on stdout
     output = value["schema"].removeprefix("tradeloom.").split("/")[0]
-    assert output.replace("journal-", "journal ") in " ".join(str(w) for w in words)
+    assert output.replace("-", " ") in " ".join(str(w) for w in words).replace("-", " ")
     assert value["schema"] == f"tradeloom.{output}/{OUTPUTS[output][0]}"
     assert next(iter(value)) == "schema"
     errors = list(jsonschema.Draft202012Validator(output_schema(output)).iter_errors(value))
@@ -85,9 +85,9 @@ def test_every_output_has_a_valid_schema_and_every_json_option_is_listed() -> No
     with_json = {" ".join(words) for words, parser in _commands(_parser(), ()) if _has_json(parser)}
     assert with_json == {
         "status", "validate", "journal verify", "plugins", "compare", "parity", "sweep",
-        "check-lookahead",
+        "check-lookahead", "data list",
     }  # fmt: skip
-    assert {o.replace("journal-", "journal ") for o in OUTPUTS} == with_json
+    assert {o.replace("-", " ") for o in OUTPUTS} == {w.replace("-", " ") for w in with_json}
 
 
 def _commands(parser: Any, words: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:

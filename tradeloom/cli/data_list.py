@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from tradeloom.reporting.json_output import add_json_option, print_json
+
 __all__ = ["add_list_parser", "list_catalog", "print_rows"]
 
 
@@ -29,6 +31,7 @@ def add_list_parser(data: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--cache-dir", help="catalog folder (default $TRADELOOM_CACHE, else ~/.cache/tradeloom)"
     )
+    add_json_option(parser, "data-list")
     parser.set_defaults(command=list_catalog)
 
 
@@ -42,7 +45,11 @@ def list_catalog(args: argparse.Namespace) -> int:
     from tradeloom.plugins.data.ohlcv_cache import default_cache_dir
 
     root = default_cache_dir() if args.cache_dir is None else Path(args.cache_dir).expanduser()
-    print_rows(catalog_rows(root), root, out=sys.stdout)
+    rows = catalog_rows(root)
+    if args.json:
+        print_json("data-list", {"root": str(root), "series": rows})
+    else:
+        print_rows(rows, root, out=sys.stdout)
     return 0
 
 

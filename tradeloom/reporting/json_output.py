@@ -31,6 +31,7 @@ OUTPUTS: dict[str, tuple[int, str]] = {
     "parity": (1, "tradeloom parity RUN_DIR --json"),
     "sweep": (1, "tradeloom sweep FILE --json"),
     "check-lookahead": (1, "tradeloom check-lookahead FILE --json"),
+    "data-list": (1, "tradeloom data list --json"),
 }
 """Every JSON output: its version and the command that prints it."""
 

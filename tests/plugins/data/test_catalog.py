@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
 
@@ -22,6 +23,7 @@ from tradeloom.errors import UserError
 from tradeloom.plugins.data.catalog import catalog_rows
 from tradeloom.plugins.data.ohlcv_cache import CacheKey, OhlcvCache
 from tradeloom.plugins.data.vendor_import import parse_column_map
+from tradeloom.reporting.json_output import output_schema
 
 pytestmark = pytest.mark.usefixtures("cli_logging")
 
@@ -112,6 +114,30 @@ def test_binance_and_yahoo_files_import_and_list(
     assert [" ".join(row[:8]) for row in shown] == [
         "binance BTC/USDT 1h imported 240 2024-01-01T00:00Z 2024-01-10T23:00Z 0",
         "yahoo BTC-USD 1d imported 30 2024-01-01T00:00Z 2024-01-30T00:00Z 0",
+    ]
+
+
+def test_data_list_json_is_the_catalog_rows_under_its_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    assert main(["data", "list", "--cache-dir", str(cache), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "schema": "tradeloom.data-list/1",
+        "root": str(cache),
+        "series": [],
+    }
+    assert import_(capsys, cache, BINANCE, *BINANCE_ARGS)[0] == 0
+    assert import_(capsys, cache, YAHOO, *YAHOO_ARGS)[0] == 0
+
+    assert main(["data", "list", "--cache-dir", str(cache), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)  # one object, nothing else on stdout
+    validator = jsonschema.Draft202012Validator(output_schema("data-list"))
+    assert [e.message for e in validator.iter_errors(listed)] == []
+    assert listed["series"] == catalog_rows(cache)
+    assert [(s["venue"], s["rows"], s["gaps"]) for s in listed["series"]] == [
+        ("binance", 240, 0),
+        ("yahoo", 30, 0),
     ]
 
 
