@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.console.console_runs import ONE, ROOT, tradeloom
+from tradeloom.engine.control import running_pid
+from tradeloom.journal import journal_path, read_rows
 from tradeloom.live.chat_control import BotApi, ChatControl
 from tradeloom.testing.telegram_server import BotServer
 
@@ -129,3 +132,37 @@ def test_the_command_without_its_token(paper_run: Path) -> None:
     assert done.stderr.strip().endswith(
         "--token-env: the environment variable TELEGRAM_BOT_TOKEN is not set"
     ), done.stderr
+
+
+@pytest.mark.slow
+def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
+    """A paper run trading on the simulated clock takes the chat's kill through its
+    mailbox and journals it with its sender; the stranger's flatten never reaches it."""
+    (tmp_path / "s.yaml").write_text(ONE)
+    run = tmp_path / "runs" / "one-paper-simulated"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    paper = forkserver.popen(
+        [sys.executable, "-m", "tradeloom.cli.main", "run", "s.yaml", "--mode", "paper",
+         "--clock", "simulated", "--speed", "100x", "--max-bars", "400", "-q"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run.is_dir() and running_pid(run) is not None):
+            assert paper.poll() is None and time.monotonic() < deadline, paper.stderr
+            time.sleep(0.1)
+        with BotServer(TOKEN) as bot:
+            control = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+            bot.say(user=STRANGER, text="/flatten")
+            bot.say(user=OPERATOR, text="/kill from the phone")
+            control.poll(0)
+            while not read_rows(journal_path(run), ["control_request"]):
+                assert paper.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        paper.send_signal(signal.SIGINT)
+        paper.communicate(timeout=60)
+    rows = [r.values for r in read_rows(journal_path(run), ["control_request"])]
+    assert [(r["action"], r["reason"], r["by"]) for r in rows] == [
+        ("kill", "from the phone", f"telegram:{OPERATOR}")
+    ]
