@@ -90,7 +90,7 @@ def test_a_misspelt_kind_is_named_with_the_key_it_misspells(
             ["valdate", "x.yaml"],
             "tradeloom: error: argument COMMAND: invalid choice: 'valdate' (did you mean "
             "'validate'?); choose from run, validate, plugins, init, check-lookahead, report, "
-            "compare, parity, schema, kill, resume, swap, promote, rollback, console, warm, "
+            "compare, parity, schema, kill, resume, swap, promote, rollback, console, chat, warm, "
             "status, journal, sweep, models, mcp, data, completion",
         ),
         (

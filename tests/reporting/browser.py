@@ -272,6 +272,23 @@ class Tab:
                 raise TimeoutError(f"the page never showed: {expression}")
             await asyncio.sleep(0.1)
 
+    async def emulate(self, width: int, height: int) -> None:
+        """Show the pages that follow as a phone of ``width`` x ``height`` CSS pixels does
+        (a mobile viewport: the page's ``<meta name=viewport>`` applies)."""
+        await self._call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=3,
+            mobile=True,
+        )
+
+    async def screenshot_as_shown(self, path: Path) -> None:
+        """Save what the viewport shows now, at its emulated size (`emulate`)."""
+        image = await self._call("Page.captureScreenshot", format="png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(image["data"]))
+
     async def screenshot(self, path: Path) -> None:
         """Save a full-page screenshot."""
         height = await self.evaluate("document.documentElement.scrollHeight")

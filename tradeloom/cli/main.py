@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 from tradeloom.arguments import positive_int
 from tradeloom.cli import (
+    chat_command,
     compare_command,
     completion_command,
     console_command,
@@ -75,6 +76,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
     swap_command.add_parser,
     promote_command.add_parsers,  # and rollback
     console_command.add_parser,
+    chat_command.add_parser,
     warm_command.add_parser,
     status_command.add_parser,
     journal_command.add_parser,

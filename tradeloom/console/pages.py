@@ -24,6 +24,9 @@ __all__ = [
     "static_file",
 ]
 
+_VIEWPORT = "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+"""A phone shows the page at its own width (390 px), not a desktop's shrunk."""
+
 STATIC = ("console.js", "console.css")
 """The files under ``/static/``."""
 
@@ -37,6 +40,7 @@ def _page(title: str, page: str, body: str, run: str = "") -> str:
     run_attr = f" data-run='{html.escape(run)}'" if run else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"{_VIEWPORT}"
         f"<title>{html.escape(title)}</title>"
         "<link rel='icon' href='data:,'><link rel='stylesheet' href='/static/console.css'></head>"
         f"<body data-page='{page}'{run_attr}>"
@@ -49,7 +53,8 @@ def _page(title: str, page: str, body: str, run: str = "") -> str:
 def message_page(text: str) -> str:
     """Return a page that says one thing (no script, no stylesheet)."""
     return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>tradeloom console"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"{_VIEWPORT}<title>tradeloom console"
         f"</title></head><body><h1>tradeloom console</h1><p>{html.escape(text)}</p>"
         "</body></html>"
     )

@@ -115,7 +115,8 @@ SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume")
 is answered by the stage of the run that declares it (`tradeloom.live.tick.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
-session, or the HTTP API with a token."""
+session, or the HTTP API with a token; a chat's control names its sender besides
+(``telegram:<user id>``, `tradeloom.live.chat_control`)."""
 
 _log = logger("tradeloom.engine.control")
 
@@ -311,7 +312,7 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     return mode
 
 
-def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -> Delivery:
+def request(run_dir: Path, action: Action, reason: str, *, by: Origin | str = "cli") -> Delivery:
     """Ask the run in ``run_dir`` to kill, flatten or resume.
 
     ``kill``: cancel every open order and halt (latched until a resume). ``flatten``:
@@ -331,7 +332,7 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin = "cli") -
         run_dir: A paper or live run directory.
         action: ``kill``, ``flatten`` or ``resume``.
         reason: Why, for the journal.
-        by: Who asks (`Origin`), for the journal.
+        by: Who asks (`Origin`, or ``telegram:<user id>``), for the journal.
 
     Raises:
         ValueError: ``reason`` is not one line of plain text

@@ -15,8 +15,9 @@ async function api(path, options) {
 }
 function table(head, rows) {
   if (!rows.length) return "<p class='note'>none</p>";
-  return "<table><tr>" + head.map(h => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
-    rows.map(r => "<tr>" + r.map(c => typeof c === "object" && c !== null ? c.html : "<td>" + esc(c) + "</td>").join("") + "</tr>").join("") + "</table>";
+  // a wide table scrolls inside its box, never the page (a phone's 390 px)
+  return "<div class='table-box'><table><tr>" + head.map(h => "<th>" + esc(h) + "</th>").join("") + "</tr>" +
+    rows.map(r => "<tr>" + r.map(c => typeof c === "object" && c !== null ? c.html : "<td>" + esc(c) + "</td>").join("") + "</tr>").join("") + "</table></div>";
 }
 const cell = (html) => ({html: html});
 const numCell = (v, d) => cell("<td class='num'>" + esc(num(v, d)) + "</td>");

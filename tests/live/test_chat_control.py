@@ -1,0 +1,168 @@
+"""The chat control against a local stand-in of Telegram's Bot API: each command of the
+allow-list acts once through the run's control mailbox, naming its sender; an update
+delivered twice is not acted on twice; a stranger is refused; the token is in no line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import forkserver
+from tests.console.console_runs import ONE, ROOT, tradeloom
+from tradeloom.engine.control import running_pid
+from tradeloom.journal import journal_path, read_rows
+from tradeloom.live.chat_control import BotApi, ChatControl
+from tradeloom.testing.telegram_server import BotServer
+
+TOKEN = "123456:secret-bot-token-5f1e9a"
+OPERATOR, STRANGER = 42, 666
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("chat")
+    (work / "s.yaml").write_text(ONE)
+    tradeloom(
+        "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+        "--max-bars", "3", "-q", cwd=work,
+    )  # fmt: skip
+    return work / "runs" / "one-paper-simulated"
+
+
+def requests_of(run: Path) -> list[tuple[str, str, str]]:
+    files = sorted((run / "control").glob("*.json"))
+    return [(d["action"], d["reason"], d["by"]) for d in (json.loads(f.read_text()) for f in files)]
+
+
+def test_each_command_acts_once_and_names_its_sender(
+    paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(paper_run, run)
+    with BotServer(TOKEN) as bot:
+        control = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        bot.say(user=OPERATOR, text="/status")
+        bot.say(user=OPERATOR, text="/kill drawdown too deep")
+        bot.say(user=STRANGER, text="/flatten")
+        bot.say(user=OPERATOR, text="/flatten@tradeloom_bot")
+        bot.say(user=OPERATOR, text="/resume all clear")
+        first = control.poll(0)
+        bot.redeliver()  # every update again: none is acted on twice
+        again = control.poll(0)
+        restarted = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        bot.redeliver()
+        after_restart = restarted.poll(0)
+        sent = list(bot.sent)
+    assert [(h.command, h.allowed) for h in first] == [
+        ("/status", True), ("/kill", True), ("/flatten", False), ("/flatten", True),
+        ("/resume", True),
+    ]  # fmt: skip
+    assert again == [] and after_restart == []
+    assert requests_of(run) == [
+        ("kill", "drawdown too deep", f"telegram:{OPERATOR}"),
+        ("flatten", "flatten from telegram", f"telegram:{OPERATOR}"),
+        ("resume", "all clear", f"telegram:{OPERATOR}"),
+    ]
+    assert [m["chat_id"] for m in sent] == [OPERATOR, OPERATOR, STRANGER, OPERATOR, OPERATOR]
+    assert sent[0]["text"].startswith(f"run        {run}")
+    assert sent[2]["text"] == "not allowed: you are not on this run's allow-list"
+    assert "no process is running" in sent[1]["text"]
+    out = capsys.readouterr()
+    assert "chat_refused" in out.out + out.err and str(STRANGER) in out.out + out.err
+    assert TOKEN not in out.out + out.err
+    assert all(TOKEN not in m["text"] for m in sent)
+
+
+def test_a_wrong_token_fails_without_showing_it(tmp_path: Path) -> None:
+    with BotServer("other:token") as bot:
+        control = ChatControl(tmp_path, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        with pytest.raises(ConnectionError) as caught:
+            control.poll(0)
+    assert TOKEN not in str(caught.value)
+    assert str(caught.value).startswith("telegram getUpdates: HTTP Error 401")
+
+
+def test_an_empty_allow_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"^telegram: the allow-list is empty"):
+        ChatControl(tmp_path, BotApi(TOKEN), frozenset())
+
+
+def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(paper_run, run)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN)
+    with BotServer(TOKEN) as bot:
+        bot.say(user=OPERATOR, text="/kill from the phone")
+        bot.say(user=STRANGER, text="/resume")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradeloom.cli.main", "chat", "telegram", str(run),
+             "--allow", str(OPERATOR), "--api-url", bot.base_url],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while len(bot.sent) < 2 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        sent = list(bot.sent)
+    assert [m["chat_id"] for m in sent] == [OPERATOR, STRANGER], (out, err)
+    assert requests_of(run) == [("kill", "from the phone", f"telegram:{OPERATOR}")]
+    assert "chat_refused" in out + err
+    assert TOKEN not in out + err
+
+
+def test_the_command_without_its_token(paper_run: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli.main", "chat", "telegram", str(paper_run),
+         "--allow", "1"],
+        env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "--token-env: the environment variable TELEGRAM_BOT_TOKEN is not set"
+    ), done.stderr
+
+
+@pytest.mark.slow
+def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
+    """A paper run trading on the simulated clock takes the chat's kill through its
+    mailbox and journals it with its sender; the stranger's flatten never reaches it."""
+    (tmp_path / "s.yaml").write_text(ONE)
+    run = tmp_path / "runs" / "one-paper-simulated"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    paper = forkserver.popen(
+        [sys.executable, "-m", "tradeloom.cli.main", "run", "s.yaml", "--mode", "paper",
+         "--clock", "simulated", "--speed", "100x", "--max-bars", "400", "-q"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run.is_dir() and running_pid(run) is not None):
+            assert paper.poll() is None and time.monotonic() < deadline, paper.stderr
+            time.sleep(0.1)
+        with BotServer(TOKEN) as bot:
+            control = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+            bot.say(user=STRANGER, text="/flatten")
+            bot.say(user=OPERATOR, text="/kill from the phone")
+            control.poll(0)
+            while not read_rows(journal_path(run), ["control_request"]):
+                assert paper.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        paper.send_signal(signal.SIGINT)
+        paper.communicate(timeout=60)
+    rows = [r.values for r in read_rows(journal_path(run), ["control_request"])]
+    assert [(r["action"], r["reason"], r["by"]) for r in rows] == [
+        ("kill", "from the phone", f"telegram:{OPERATOR}")
+    ]
