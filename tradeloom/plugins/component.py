@@ -37,11 +37,13 @@ Layer = Literal[
     "execution",
     "monitoring",
     "llm_client",
+    "events",
 ]
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk
 layer; ``allocation`` is optional in a strategy (target weights of the universe).
 ``llm_client`` is no section of its own: a text feature that asks a model names one
-inside it (``client: {kind: openai_compatible, ...}``)."""
+inside it (``client: {kind: openai_compatible, ...}``). ``events`` components are a
+paper or live run's brokers, listed under ``live.events``."""
 
 LAYERS: tuple[str, ...] = get_args(Layer)
 """Every `Layer`, in the order of a strategy file."""

@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tradeloom.plugins.execution",
     "tradeloom.plugins.monitoring",
     "tradeloom.plugins.llm_client",
+    "tradeloom.plugins.events",
 )
 
 

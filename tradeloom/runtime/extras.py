@@ -32,6 +32,8 @@ EXTRAS: dict[str, str] = {
     "mlflow": "mlflow",
     "httpx2": "text",
     "wordllama": "text",
+    "nats": "broker",
+    "redis": "broker",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 
