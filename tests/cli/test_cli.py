@@ -92,6 +92,7 @@ BUILT_IN_KINDS = {
     "execution": {"simulated"},
     "monitoring": {"rolling_auc"},
     "llm_client": {"openai_compatible"},
+    "events": {"nats", "redis_streams"},
 }
 """Kinds the built-in plugins provide at least (the shipped strategies use them)."""
 
@@ -801,8 +802,8 @@ def test_plugins_lists_the_built_ins_with_their_components() -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = _plugin_listing(proc.stdout)
     assert list(listed)[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
-    # the seven layers', the optional allocation's and the LLM clients'
-    assert len(BUILTIN_PLUGINS) == 9
+    # the seven layers', the optional allocation's, the LLM clients' and the event brokers'
+    assert len(BUILTIN_PLUGINS) == 10
     assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
     # what the shipped strategies use is there; a layer's kinds come from its own plugin
     for layer, kinds in BUILT_IN_KINDS.items():

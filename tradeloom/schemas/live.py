@@ -15,8 +15,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tradeloom.bounds import MAX_CASH
 from tradeloom.schemas.alerts import AlertsParams
+from tradeloom.schemas.events import EventsEntry
 
-__all__ = ["EventsEntry", "LiveSection", "MetricsSection", "ParitySection", "check_crontab"]
+__all__ = ["LiveSection", "MetricsSection", "ParitySection", "check_crontab"]
 
 
 def check_crontab(value: str) -> str:
@@ -91,34 +92,6 @@ class ParitySection(BaseModel):
         "resume); flatten (that, then the kill switch's flatten: halt and close every "
         "position at the next bar). Asked through the kill switch's mailbox, journaled as "
         "a control_request by parity, and carried out once even across a restart.",
-    )
-
-
-class EventsEntry(BaseModel):
-    """One broker of ``live.events``: its kind, name and drain; the kind's own keys beside.
-
-    The kind's keys (``url``...) are checked against its params model when the run starts
-    (`tradeloom.live.outputs.events.build_sinks`), before any bar.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    kind: str = Field(
-        description="The broker (`tradeloom plugins` lists the events kinds: nats, "
-        "redis_streams, a plugin's)."
-    )
-    name: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="Names the entry's acknowledged position (events/<name>.position); "
-        "default: its kind.",
-    )
-    drain_seconds: float = Field(
-        default=5.0,
-        ge=0,
-        le=600,
-        description="When the run ends, seconds to go on sending what is left (the rest is "
-        "sent at its next start).",
     )
 
 

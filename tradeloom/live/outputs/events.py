@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from tradeloom.errors import UserError
 from tradeloom.journal.durable import read_record, replace_durably
 from tradeloom.plugins.component import BuildContext, ParamError, param_errors
 from tradeloom.plugins.protocols_events import EVENT_FORMAT, EventMessage, EventSink
 from tradeloom.runtime.lazy import logger
-from tradeloom.suggestions import did_you_mean
+from tradeloom.schemas.events import events_params
 
 if TYPE_CHECKING:
     from tradeloom.journal.events import Event
@@ -263,62 +261,31 @@ def _all_kinds() -> list[str]:
 
 
 def build_sinks(files: RunFiles, plugins: Plugins) -> list[tuple[str, EventSink]]:
-    """Return each ``live.events`` entry's name and sink, validated by its kind's params.
+    """Return each ``live.events`` entry's name and sink (its kind's factory's).
 
     Raises:
-        UserError: An unknown kind, a bad key or value, two entries of the same name:
-            one line each, ``FILE:LINE:COL live.events.N.KEY: ...``.
+        UserError: An unknown kind, a bad key or value, two entries of the same name, a
+            factory's refusal: one line each, ``FILE:LINE:COL live.events.N.KEY: ...``.
     """
     config = files.config
-    registry = plugins.registry
+    entries = config.live.events or []
     ctx = BuildContext(
         strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
     )
-    problems: list[str] = []
+    valid, problems = events_params(entries, plugins.registry)
     sinks: list[tuple[str, EventSink]] = []
-    names: set[str] = set()
-    for index, entry in enumerate(config.live.events or ()):
-        base = f"live.events.{index}"
-
-        def problem(key: str, message: str, base: str = base) -> None:
-            path = f"{base}.{key}" if key else base
-            problems.append(f"{config.locate(path)} {path}: {message}")
-
-        keys = dict(entry.model_extra or {})
-        name = entry.name or entry.kind
-        if name in names:
-            problem("name", f"another entry is named '{name}': give each a name of its own")
-            continue
-        names.add(name)
-        found = registry.matches("events", entry.kind)
-        if len(found) != 1:
-            message = (
-                registry.ambiguous_kind_message("events", entry.kind)
-                if found
-                else registry.unknown_kind_message("events", entry.kind)
-            )
-            problem("kind", message)
-            continue
-        component = found[0].component
+    for index, component, params in valid:
         try:
-            params = component.params.model_validate(keys)
-            sink = component.factory(params, ctx)
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = [str(part) for part in error["loc"]]
-                if error["type"] == "extra_forbidden":
-                    text = f"unknown key{did_you_mean(loc[-1], component.params.model_fields)}"
-                else:
-                    text = str(error["msg"]).removeprefix("Value error, ")
-                problem(".".join(loc), text)
-            continue
+            sinks.append((entries[index].label, component.factory(params, ctx)))
         except ParamError as exc:
-            for one in param_errors(exc):
-                problem(one.key, one.message)
-            continue
-        sinks.append((name, sink))
+            base = f"live.events.{index}"
+            problems += [
+                (f"{base}.{e.key}" if e.key else base, e.message) for e in param_errors(exc)
+            ]
     if problems:
-        raise UserError("\n".join(problems))
+        raise UserError(
+            "\n".join(f"{config.locate(path)} {path}: {text}" for path, text in problems)
+        )
     return sinks
 
 
@@ -327,7 +294,7 @@ def start_publishers(files: RunFiles, plugins: Plugins, stack: ExitStack) -> lis
     from tradeloom.journal.location import journal_path
 
     publishers = []
-    entries = {e.name or e.kind: e for e in files.config.live.events or ()}
+    entries = {e.label: e for e in files.config.live.events or ()}
     for name, sink in build_sinks(files, plugins):
         publisher = Publisher(
             journal_path(files.run_dir),
