@@ -34,7 +34,7 @@ class EventsEntry(BaseModel):
     name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="Names the entry's acknowledged position (events/<name>.position); "
+        description="Names the entry's acknowledged position (`events/<name>.position`); "
         "default: its kind.",
     )
     drain_seconds: float = Field(

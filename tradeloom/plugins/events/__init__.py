@@ -21,7 +21,7 @@ tradeloom_components = catalog(
         module="tradeloom.plugins.events.nats",
         params="NatsParams",
         factory="build",
-        summary="Each journal row to a NATS JetStream subject <prefix>.<run>.<kind>",
+        summary="Each journal row to a NATS JetStream subject `<prefix>.<run>.<kind>`",
     ),
     LazyComponent(
         layer="events",
@@ -29,6 +29,6 @@ tradeloom_components = catalog(
         module="tradeloom.plugins.events.redis_streams",
         params="RedisStreamsParams",
         factory="build",
-        summary="Each journal row to the Redis stream <prefix>:<run>, entry id <seq>-0",
+        summary="Each journal row to the Redis stream `<prefix>:<run>`, entry id `<seq>-0`",
     ),
 )

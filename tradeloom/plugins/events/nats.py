@@ -40,7 +40,7 @@ class NatsParams(Params):
     subject_prefix: str = Field(
         default="tradeloom",
         pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
-        description="Subjects are <subject_prefix>.<run>.<kind>.",
+        description="Subjects are `<subject_prefix>.<run>.<kind>`.",
     )
     duplicate_window: float = Field(
         default=3600.0,
@@ -101,11 +101,17 @@ class NatsSink:
         from nats.js.api import StreamConfig
         from nats.js.errors import NotFoundError
 
-        client = await nats.connect(
-            self.params.url,
-            connect_timeout=self.params.timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
+        # nats-py tries a refused first connection again and again, whatever its options
+        # say: bounded here, the publisher retries with its own backoff
+        client = await asyncio.wait_for(
+            nats.connect(
+                self.params.url,
+                connect_timeout=self.params.timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=_quiet,  # nats-py prints each error itself; the publisher logs them
+            ),
+            self.params.timeout,
         )
         self._client = client
         js = client.jetstream(timeout=self.params.timeout)
@@ -126,6 +132,10 @@ class NatsSink:
         if client is not None and self._loop is not None and not self._loop.is_closed():
             with contextlib.suppress(Exception):  # a broken connection is dropped either way
                 self._loop.run_until_complete(asyncio.wait_for(client.close(), 2.0))
+
+
+async def _quiet(error: Exception) -> None:
+    return None
 
 
 def build(params: NatsParams, ctx: BuildContext) -> NatsSink:

@@ -35,7 +35,7 @@ class RedisStreamsParams(Params):
     key_prefix: str = Field(
         default="tradeloom",
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Streams are <key_prefix>:<run>.",
+        description="Streams are `<key_prefix>:<run>`.",
     )
     maxlen: int | None = Field(
         default=None,
