@@ -2,7 +2,7 @@
 
 The paper runner of bench_live_tick.py (the loopback exchange emulator, a walk-forward
 random forest, the SQLite journal) ticks the same bars in three variants, alternated run
-by run so that the machine's load falls on each alike:
+by run (each round starting with another) so that the machine's load falls on each alike:
 
 - ``off``: no ``live.events`` (the reference);
 - ``on``: ``live.events`` publishing every committed row to the machine's NATS JetStream
@@ -40,8 +40,8 @@ from smoke import add_smoke, parse_args
 
 from tradeloom.engine.logs import configure_logging
 from tradeloom.engine.wiring import build_pipeline
+from tradeloom.journal.outbox import position_path, read_position
 from tradeloom.journal.reader import read_sequenced
-from tradeloom.live.outputs.events import position_path, read_position
 from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
@@ -158,7 +158,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(args.runs):
-                for variant in VARIANTS:
+                # each round starts with another variant: none always pays a round's start
+                for variant in VARIANTS[i % 3 :] + VARIANTS[: i % 3]:
                     events = events_yaml(variant, args.nats, args.redis, prefix)
                     folder = Path(tmp) / f"{variant}{i}"
                     ticks, _, run_dir = one_run(variant, args.bars, folder, events)

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.live.brokers import Broker
+from tradeloom.journal.outbox import position_path, publisher_lag, read_position
 from tradeloom.journal.reader import read_sequenced
-from tradeloom.live.outputs.events import message_of, position_path, read_position
+from tradeloom.live.outputs.events import message_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,6 +149,9 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
         found = read_position(path)
         assert found is not None
         path.write_text(json.dumps({"run_id": found.run_id, "seq": max(found.seq - 7, 0)}))
+    behind = {name: lag for name, _, lag in publisher_lag(run_dir)}
+    assert set(behind) == {"nats", "redis_streams"}
+    assert min(behind.values()) >= 7  # what status shows: rows committed, not yet published
     restart = subprocess.run(
         _command(run_dir, nats, redis, 10, "max"), env=_env(), capture_output=True, timeout=600
     )
@@ -163,6 +167,7 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
     ]
     assert {e["kind"] for e in expected} >= {"live_bar", "restarted"}
     assert _acked(run_dir, "nats") == _acked(run_dir, "redis_streams") == len(seqs)
+    assert publisher_lag(run_dir) == [("nats", len(seqs), 0), ("redis_streams", len(seqs), 0)]
 
     got_nats, nats_log = _consume("nats", nats.url, f"test.{run_id}.>")
     got_redis, redis_log = _consume("redis", f"{redis.url}/0", f"test:{run_id}")

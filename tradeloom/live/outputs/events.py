@@ -6,8 +6,8 @@ other: the run's bars never wait for it), turns each new row into an `EventMessa
 (the journal's own decoded row as JSON, `message_of`) and hands it to the entry's sink
 (`tradeloom.plugin.EventSink`) in sequence order. Once the sink returns, the broker has
 acknowledged the rows: the publisher writes its acknowledged position durably to
-``events/<name>.position`` in the run folder (a temporary file, fsync'd and renamed; not
-the hash-chained journal). A broker that is down or slow only holds the rows back: the
+``events/<name>.position`` in the run folder (`tradeloom.journal.outbox`; not the
+hash-chained journal). A broker that is down or slow only holds the rows back: the
 publisher tries again with backoff (`BACKOFF`), logs the outage once and its end once,
 and loses nothing; a restart of the run resumes after the last acknowledged row, and a
 row sent twice (a crash between the broker's ack and the position's write) carries the
@@ -25,12 +25,11 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import UserError
-from tradeloom.journal.durable import read_record, replace_durably
+from tradeloom.journal.outbox import Position, position_path, read_position, write_position
 from tradeloom.plugins.component import BuildContext, ParamError, param_errors
 from tradeloom.plugins.protocols_events import EVENT_FORMAT, EventMessage, EventSink
 from tradeloom.runtime.lazy import logger
@@ -41,20 +40,7 @@ if TYPE_CHECKING:
     from tradeloom.live.tick.services import RunFiles
     from tradeloom.plugins.manager import Plugins
 
-__all__ = [
-    "BACKOFF",
-    "POSITIONS_DIR",
-    "Position",
-    "Publisher",
-    "build_sinks",
-    "message_of",
-    "position_path",
-    "read_position",
-    "start_publishers",
-]
-
-POSITIONS_DIR = "events"
-"""The run folder's directory of the publishers' acknowledged positions."""
+__all__ = ["BACKOFF", "Publisher", "build_sinks", "message_of", "start_publishers"]
 
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between attempts while a broker fails: each failure waits the next, the last
@@ -64,32 +50,6 @@ _BATCH = 500
 """Most rows handed to a sink at once."""
 
 _log = logger("tradeloom.events")
-
-
-@dataclass(frozen=True)
-class Position:
-    """A publisher's acknowledged position: the journal's run and its last row acked."""
-
-    run_id: str
-    seq: int
-
-
-def position_path(run_dir: Path, name: str) -> Path:
-    """Return the file of the acknowledged position of the ``live.events`` entry ``name``."""
-    return run_dir / POSITIONS_DIR / f"{name}.position"
-
-
-def read_position(path: Path) -> Position | None:
-    """Return the position recorded at ``path`` (None: none yet).
-
-    Raises:
-        JournalDamaged: A file that is not a regular file or does not parse.
-    """
-    return read_record(
-        path,
-        "the events publisher's position",
-        lambda v: Position(str(v["run_id"]), int(v["seq"])),
-    )
 
 
 def message_of(seq: int, event: Event, run_id: str, strategy: str, mode: str) -> EventMessage:
@@ -131,6 +91,7 @@ class Publisher:
         position: Its acknowledged position's file.
         poll: Seconds between reads of the journal when it has nothing new.
         drain_seconds: At `stop`, how long to go on sending what is left.
+        backoff: Seconds between attempts while the sink fails (`BACKOFF`).
     """
 
     def __init__(
@@ -142,6 +103,7 @@ class Publisher:
         *,
         poll: float = 0.1,
         drain_seconds: float = 5.0,
+        backoff: Sequence[float] = BACKOFF,
     ) -> None:
         self.journal = journal
         self.name = name
@@ -149,6 +111,7 @@ class Publisher:
         self.position = position
         self.poll = poll
         self.drain_seconds = drain_seconds
+        self.backoff = tuple(backoff)
         self.acked = 0
         """The last row the broker acknowledged (0: none)."""
         self.failures = 0
@@ -205,7 +168,7 @@ class Publisher:
                         )
                     return
                 if held:  # a failure: back off
-                    wait = BACKOFF[min(self.failures, len(BACKOFF)) - 1]
+                    wait = self.backoff[min(self.failures, len(self.backoff)) - 1]
                     if deadline is not None:
                         wait = min(wait, max(0.0, deadline - time.monotonic()))
                     self._stop.wait(wait)
@@ -249,9 +212,7 @@ class Publisher:
 
     def _ack(self, seq: int) -> None:
         self.acked = seq
-        data = json.dumps({"run_id": self._run_id, "seq": seq}).encode()
-        self.position.parent.mkdir(parents=True, exist_ok=True)
-        replace_durably(self.position, data)
+        write_position(self.position, Position(self._run_id, seq))
 
 
 def _all_kinds() -> list[str]:
