@@ -31,6 +31,7 @@ LAYER_PAGES = {
     "risk": "risk",
     "execution": "execution",
     "monitoring": "monitoring",
+    "events": "events",
 }
 """The reference page that lists each layer's built-in components."""
 

@@ -37,6 +37,8 @@ PUBLIC = [
     "DataError",
     "DataIssue",
     "DataSource",
+    "EventMessage",
+    "EventSink",
     "ExtraColumns",
     "Feature",
     "FeatureReference",

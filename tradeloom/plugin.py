@@ -121,6 +121,7 @@ from tradeloom.plugins.protocols_allocation import (
     WeightConstraints,
 )
 from tradeloom.plugins.protocols_books import LiveBookFeed
+from tradeloom.plugins.protocols_events import EventMessage, EventSink
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.runtime.retrying import RetriesExhausted
 from tradeloom.suggestions import did_you_mean
@@ -142,6 +143,8 @@ __all__ = [
     "DataError",
     "DataIssue",
     "DataSource",
+    "EventMessage",
+    "EventSink",
     "ExtraColumns",
     "Feature",
     "FeatureReference",

@@ -182,3 +182,21 @@ def test_the_backtest_live_and_sweep_modules_import_without_any_extra() -> None:
         cwd=ROOT,
     )
     assert (done.returncode, done.stdout) == (0, "imported\n"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "kind"), [("nats", "nats"), ("redis", "redis_streams")], ids=["nats", "redis"]
+)
+def test_an_events_broker_with_its_client_missing_names_the_broker_extra(
+    monkeypatch: pytest.MonkeyPatch, module: str, kind: str
+) -> None:
+    from tradeloom.plugins.component import BuildContext
+    from tradeloom.plugins.manager import load_plugins
+
+    _missing(monkeypatch, module)
+    component = load_plugins(entry_points=False).registry.matches("events", kind)[0].component
+    with pytest.raises(MissingExtra) as caught:
+        component.factory(component.params(), BuildContext("s", Path("."), 0))
+    assert caught.value.lines() == [
+        f"live.events kind {kind} needs {module}: pip install 'tradeloom[broker]'"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from tradeloom.arguments import given_path
@@ -38,4 +39,12 @@ def show_status(args: argparse.Namespace) -> int:
         print_json("status", status.to_json())
     else:
         print(format_status(status))
+        _print_publishers(args.run_dir)
     return 0
+
+
+def _print_publishers(run_dir: Path) -> None:
+    from tradeloom.journal.outbox import publisher_lag
+
+    for name, acked, behind in publisher_lag(run_dir):
+        print(f"events {name}: published through row {acked}, {behind} committed rows behind")

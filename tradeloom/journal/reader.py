@@ -55,6 +55,7 @@ __all__ = [
     "read_info",
     "read_rows",
     "read_sequenced",
+    "row_of",
     "verify",
 ]
 
@@ -182,6 +183,14 @@ class EventFollower(_Follower):
             JournalError: Not a readable journal, or a row that does not decode (the
                 next read opens the journal again).
         """
+        return [event for _, event in self.read_sequenced()]
+
+    def read_sequenced(self) -> list[tuple[int, Event]]:
+        """Return ``(seq, event)`` for the events committed since the last read, in order.
+
+        Raises:
+            JournalError: As `read`.
+        """
         thread = threading.get_ident()
         if self._source is None or thread != self._thread:
             self.close()
@@ -199,7 +208,7 @@ class EventFollower(_Follower):
             raise
         if found:
             self.seq = found[-1][0]
-        return [event for _, event in found]
+        return found
 
     def close(self) -> None:
         """Close the journal (a later `read` opens it again)."""
@@ -326,17 +335,22 @@ def read_rows(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> I
         JournalError: Not a readable journal, or a row that does not decode.
     """
     for seq, event in read_sequenced(path, kinds):
-        schema = schema_of(event.KIND)
-        stamp = event.timestamp
-        yield Row(
-            seq,
-            event.KIND,
-            event.bar,
-            None if stamp is pd.NaT else stamp.isoformat(),
-            event.symbol,
-            event.correlation_id,
-            {c.name: jsonable(getattr(event, c.name)) for c in schema.fields},
-        )
+        yield row_of(seq, event)
+
+
+def row_of(seq: int, event: Event) -> Row:
+    """Return ``event``, the journal's row ``seq``, as a plain `Row` (JSON values)."""
+    schema = schema_of(event.KIND)
+    stamp = event.timestamp
+    return Row(
+        seq,
+        event.KIND,
+        event.bar,
+        None if stamp is pd.NaT else stamp.isoformat(),
+        event.symbol,
+        event.correlation_id,
+        {c.name: jsonable(getattr(event, c.name)) for c in schema.fields},
+    )
 
 
 def read_frame(path: Path, kind: str | type[Event]) -> pd.DataFrame:

@@ -36,6 +36,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tradeloom.plugins.monitoring",
     "tradeloom.plugins.llm_client",
     "tradeloom.plugins.text_feed",
+    "tradeloom.plugins.events",
 )
 
 

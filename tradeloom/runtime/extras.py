@@ -33,6 +33,7 @@ EXTRAS: dict[str, str] = {
     "httpx2": "text",
     "wordllama": "text",
     "nats": "broker",
+    "redis": "broker",
 }
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 

@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tradeloom.bounds import MAX_CASH
 from tradeloom.schemas.alerts import AlertsParams
+from tradeloom.schemas.events import EventsEntry
 
 __all__ = ["LiveSection", "MetricsSection", "ParitySection", "check_crontab"]
 
@@ -189,6 +190,13 @@ class LiveSection(BaseModel):
         default=None,
         description="Send alerts (webhook, Slack, Telegram) on halts, the kill switch, "
         "stale data and other events (null: none).",
+    )
+    events: list[EventsEntry] | None = Field(
+        default=None,
+        max_length=20,
+        description="Publish every committed journal row to these brokers (NATS JetStream, "
+        "Redis Streams, a plugin's), off the bar's path, resuming after the last "
+        "acknowledged row (null: none); see the events guide.",
     )
 
     @field_validator("limits")

@@ -34,6 +34,7 @@ from tradeloom.schemas.config import (
     informative_column,
     timeframe_column,
 )
+from tradeloom.schemas.events import events_problems
 from tradeloom.schemas.messages import describe_validation_error, join_path
 from tradeloom.schemas.overrides import apply_overrides
 from tradeloom.schemas.portfolio import PortfolioRisk, unknown_group_symbols
@@ -133,6 +134,11 @@ def load_strategy(
                     "or risk.trailing_stop",
                 )
             )
+    if top is not None and plugins is not None and top.live.events:
+        for where, key, message in events_problems(
+            top.live.events, plugins.registry, source_map.locate
+        ):
+            problems.append(Problem(where, key, message))
     components: dict[str, ComponentConfig] = {}
     if plugins is not None:
         for section_path, layer, section in iter_sections(data):

@@ -123,6 +123,10 @@ def attach_observers(
         )
 
     stack.enter_context(watch_errors(exchange_error))
+    if live.events:
+        from tradeloom.live.outputs.events import start_publishers
+
+        start_publishers(files, markets.plugins, stack)
     return port
 
 
