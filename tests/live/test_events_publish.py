@@ -168,6 +168,14 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
     assert {e["kind"] for e in expected} >= {"live_bar", "restarted"}
     assert _acked(run_dir, "nats") == _acked(run_dir, "redis_streams") == len(seqs)
     assert publisher_lag(run_dir) == [("nats", len(seqs), 0), ("redis_streams", len(seqs), 0)]
+    shown = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli", "-q", "status", str(run_dir), "--json"],
+        env=_env(), capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["events"] == [
+        {"name": "nats", "acknowledged": len(seqs), "behind": 0},
+        {"name": "redis_streams", "acknowledged": len(seqs), "behind": 0},
+    ]
 
     got_nats, nats_log = _consume("nats", nats.url, f"test.{run_id}.>")
     got_redis, redis_log = _consume("redis", f"{redis.url}/0", f"test:{run_id}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from tradeloom.arguments import given_path
@@ -33,18 +32,15 @@ def show_status(args: argparse.Namespace) -> int:
     """Print the run's status; return the exit code."""
     from tradeloom.engine.status_rows import read_status
     from tradeloom.engine.status_text import format_status
-
-    status = read_status(args.run_dir)
-    if args.json:
-        print_json("status", status.to_json())
-    else:
-        print(format_status(status))
-        _print_publishers(args.run_dir)
-    return 0
-
-
-def _print_publishers(run_dir: Path) -> None:
     from tradeloom.journal.outbox import publisher_lag
 
-    for name, acked, behind in publisher_lag(run_dir):
-        print(f"events {name}: published through row {acked}, {behind} committed rows behind")
+    status = read_status(args.run_dir)
+    publishers = publisher_lag(args.run_dir)
+    if args.json:
+        events = [{"name": n, "acknowledged": a, "behind": b} for n, a, b in publishers]
+        print_json("status", {**status.to_json(), "events": events})
+    else:
+        print(format_status(status))
+        for name, acked, behind in publishers:
+            print(f"events {name}: published through row {acked}, {behind} committed rows behind")
+    return 0
