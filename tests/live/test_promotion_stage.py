@@ -28,7 +28,7 @@ def stage(drawdown: float, *, start: int, bars: int, stuck: bool = False) -> Any
         stuck=stuck,
         rules=RollbackWhen(max_drawdown=0.01),
         started=SimpleNamespace(bar=start, bars=bars),
-        figures=lambda session: figures,
+        figures=lambda session, judged=False: figures,
         parity_gap=lambda session: math.nan,
     )
 

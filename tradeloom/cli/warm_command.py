@@ -58,8 +58,8 @@ def warm(args: argparse.Namespace) -> int:
         _run(
             argparse.Namespace(
                 file=file, mode="backtest", out=out, clock="wall", speed=None, max_bars=None,
-                driver=args.driver, overrides=list(args.overrides), variant=None,
-                warming=True,
+                venue_latency=None, driver=args.driver, overrides=list(args.overrides),
+                variant=None, warming=True,
             )
         )  # fmt: skip
 
