@@ -32,6 +32,7 @@ LAYER_PAGES = {
     "execution": "execution",
     "monitoring": "monitoring",
     "events": "events",
+    "chat": "chat",
 }
 """The reference page that lists each layer's built-in components."""
 

@@ -121,6 +121,7 @@ from tradeloom.plugins.protocols_allocation import (
     WeightConstraints,
 )
 from tradeloom.plugins.protocols_books import LiveBookFeed
+from tradeloom.plugins.protocols_chat import ChatMessage, ChatParams, ChatTransport
 from tradeloom.plugins.protocols_events import EventMessage, EventSink
 from tradeloom.plugins.protocols_steps import FeatureStep, StepContext, SteppedFeature
 from tradeloom.runtime.retrying import RetriesExhausted
@@ -138,6 +139,9 @@ __all__ = [
     "Bars",
     "BuildContext",
     "Cancellation",
+    "ChatMessage",
+    "ChatParams",
+    "ChatTransport",
     "Component",
     "CrossSectionalFeature",
     "DataError",

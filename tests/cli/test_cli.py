@@ -95,6 +95,7 @@ BUILT_IN_KINDS = {
     "llm_client": {"openai_compatible"},
     "text_feed": {"http_poll", "nats"},
     "events": {"nats", "redis_streams"},
+    "chat": {"telegram"},
 }
 """Kinds the built-in plugins provide at least (the shipped strategies use them)."""
 
@@ -821,9 +822,9 @@ def test_plugins_lists_the_built_ins_with_their_components() -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = _plugin_listing(proc.stdout)
     assert list(listed)[: len(BUILTIN_PLUGINS)] == list(BUILTIN_PLUGINS)
-    # the seven layers', the optional allocation's, the LLM clients', the text feeds' and
-    # the event brokers'
-    assert len(BUILTIN_PLUGINS) == 11
+    # the seven layers', the optional allocation's, the LLM clients', the text feeds', the
+    # event brokers' and the chat transports'
+    assert len(BUILTIN_PLUGINS) == 12
     assert [n for n, (source, _) in listed.items() if source == "built-in"] == list(BUILTIN_PLUGINS)
     # what the shipped strategies use is there; a layer's kinds come from its own plugin
     for layer, kinds in BUILT_IN_KINDS.items():

@@ -1,6 +1,7 @@
 """The chat control against a local stand-in of Telegram's Bot API: each command of the
 allow-list acts once through the run's control mailbox, naming its sender; an update
-delivered twice is not acted on twice; a stranger is refused; the token is in no line."""
+delivered twice is not acted on twice; a stranger is refused; the token is in no line.
+A third-party chat kind (tests/live/chat_kind.py) drives the same control."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ import pytest
 
 from tests import forkserver
 from tests.console.console_runs import ONE, ROOT, tradeloom
+from tests.live import chat_kind
 from tradeloom.engine.control import running_pid
+from tradeloom.errors import UserError
 from tradeloom.journal import journal_path, read_rows
-from tradeloom.live.chat_control import BotApi, ChatControl
+from tradeloom.live.chat_control import ChatControl, open_chat
+from tradeloom.plugins.chat.telegram import TelegramTransport
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.testing.telegram_server import BotServer
 
 TOKEN = "123456:secret-bot-token-5f1e9a"
@@ -37,6 +42,12 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "runs" / "one-paper-simulated"
 
 
+def telegram(run: Path, base_url: str) -> ChatControl:
+    return ChatControl(
+        run, "telegram", TelegramTransport(TOKEN, base_url), frozenset({str(OPERATOR)})
+    )
+
+
 def requests_of(run: Path) -> list[tuple[str, str, str]]:
     files = sorted((run / "control").glob("*.json"))
     return [(d["action"], d["reason"], d["by"]) for d in (json.loads(f.read_text()) for f in files)]
@@ -48,7 +59,7 @@ def test_each_command_acts_once_and_names_its_sender(
     run = tmp_path / "run"
     shutil.copytree(paper_run, run)
     with BotServer(TOKEN) as bot:
-        control = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        control = telegram(run, bot.base_url)
         bot.say(user=OPERATOR, text="/status")
         bot.say(user=OPERATOR, text="/kill drawdown too deep")
         bot.say(user=STRANGER, text="/flatten")
@@ -57,7 +68,7 @@ def test_each_command_acts_once_and_names_its_sender(
         first = control.poll(0)
         bot.redeliver()  # every update again: none is acted on twice
         again = control.poll(0)
-        restarted = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        restarted = telegram(run, bot.base_url)
         bot.redeliver()
         after_restart = restarted.poll(0)
         sent = list(bot.sent)
@@ -72,6 +83,7 @@ def test_each_command_acts_once_and_names_its_sender(
         ("resume", "all clear", f"telegram:{OPERATOR}"),
     ]
     assert [m["chat_id"] for m in sent] == [OPERATOR, OPERATOR, STRANGER, OPERATOR, OPERATOR]
+    assert (run / "chat" / "telegram-offset.json").is_file()
     assert sent[0]["text"].startswith(f"run        {run}")
     assert sent[2]["text"] == "not allowed: you are not on this run's allow-list"
     assert "no process is running" in sent[1]["text"]
@@ -83,7 +95,7 @@ def test_each_command_acts_once_and_names_its_sender(
 
 def test_a_wrong_token_fails_without_showing_it(tmp_path: Path) -> None:
     with BotServer("other:token") as bot:
-        control = ChatControl(tmp_path, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+        control = telegram(tmp_path, bot.base_url)
         with pytest.raises(ConnectionError) as caught:
             control.poll(0)
     assert TOKEN not in str(caught.value)
@@ -92,7 +104,7 @@ def test_a_wrong_token_fails_without_showing_it(tmp_path: Path) -> None:
 
 def test_an_empty_allow_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"^telegram: the allow-list is empty"):
-        ChatControl(tmp_path, BotApi(TOKEN), frozenset())
+        ChatControl(tmp_path, "telegram", TelegramTransport(TOKEN), frozenset())
 
 
 def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) -> None:
@@ -152,7 +164,7 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
             assert paper.poll() is None and time.monotonic() < deadline, paper.stderr
             time.sleep(0.1)
         with BotServer(TOKEN) as bot:
-            control = ChatControl(run, BotApi(TOKEN, bot.base_url), frozenset({OPERATOR}))
+            control = telegram(run, bot.base_url)
             bot.say(user=STRANGER, text="/flatten")
             bot.say(user=OPERATOR, text="/kill from the phone")
             control.poll(0)
@@ -166,3 +178,57 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
     assert [(r["action"], r["reason"], r["by"]) for r in rows] == [
         ("kill", "from the phone", f"telegram:{OPERATOR}")
     ]
+
+
+def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: Path) -> None:
+    """The ``memo`` kind of a plugin module: string user ids, its own offset file, the
+    same allow-list, commands, ``by:`` and act-once as Telegram's."""
+    run = tmp_path / "run"
+    shutil.copytree(paper_run, run)
+    room = chat_kind.ROOMS.setdefault("ops", chat_kind.Room())
+    plugins = load_plugins(["tests.live.chat_kind"], entry_points=False)
+    control = open_chat(run, "memo", {"allow": ["U042"], "room": "ops"}, plugins)
+    room.say("U042", "/kill spread blew out")
+    room.say("U666", "/flatten")
+    room.say("U042", "hello")  # no command: no reply
+    room.say("U042", "/resume")
+    first = control.poll(0)
+    room.redelivered = True
+    again = open_chat(run, "memo", {"allow": ["U042"], "room": "ops"}, plugins).poll(0)
+    assert [(h.command, h.user, h.allowed) for h in first] == [
+        ("/kill", "U042", True), ("/flatten", "U666", False), ("/resume", "U042", True),
+    ]  # fmt: skip
+    assert again == []
+    assert requests_of(run) == [
+        ("kill", "spread blew out", "memo:U042"),
+        ("resume", "resume from memo", "memo:U042"),
+    ]
+    assert [text for _, text in room.replies][1] == (
+        "not allowed: you are not on this run's allow-list"
+    )
+    assert json.loads((run / "chat" / "memo-offset.json").read_text()) == {"offset": 104}
+    with pytest.raises(UserError, match=r"^room: no room 'nowhere'$"):
+        open_chat(run, "memo", {"allow": ["U042"], "room": "nowhere"}, plugins)
+    with pytest.raises(UserError, match=r"^allow: List should have at least 1 item"):
+        open_chat(run, "memo", {"allow": [], "room": "ops"}, plugins)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["slack"], "chat: unknown chat kind 'slack'; installed kinds: telegram"),
+        (["telegram", "--allow", "me"], "--allow: String should match pattern"),
+        (["telegram", "--param", "colour=red"], "--param colour: Extra inputs are not permitted"),
+    ],
+)
+def test_the_command_refuses_in_one_line(paper_run: Path, argv: list[str], message: str) -> None:
+    kind, *rest = argv
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeloom.cli.main", "chat", kind, str(paper_run),
+         *(rest if "--allow" in rest else [*rest, "--allow", "1"])],
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr, done.stderr

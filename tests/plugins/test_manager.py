@@ -337,7 +337,7 @@ def test_a_plugins_module_that_fails_while_importing_raises_plugin_import_error(
             _coin_plugin("strategy", "coin_flip"),
             "plugin 'malformed' registered kind 'coin_flip' for unknown layer 'strategy'; "
             "layers: data, features, model, signal, allocation, sizing, risk, execution, "
-            "monitoring, llm_client, text_feed, events",
+            "monitoring, llm_client, text_feed, events, chat",
             id="unknown-layer",
         ),
         pytest.param(

@@ -39,13 +39,15 @@ Layer = Literal[
     "llm_client",
     "text_feed",
     "events",
+    "chat",
 ]
 """The layers a component can belong to. ``sizing`` and ``risk`` (rules) form the risk
 layer; ``allocation`` is optional in a strategy (target weights of the universe).
 ``llm_client`` is no section of its own: a text feature that asks a model names one
 inside it (``client: {kind: openai_compatible, ...}``); nor is ``text_feed``: a text source
 that a paper or live run receives as it runs names one (``feed: {kind: nats, ...}``).
-``events`` components are a paper or live run's brokers, listed under ``live.events``."""
+``events`` components are a paper or live run's brokers, listed under ``live.events``;
+``chat`` components are the transports of ``tradeloom chat KIND RUN_DIR``, in no file."""
 
 LAYERS: tuple[str, ...] = get_args(Layer)
 """Every `Layer`, in the order of a strategy file."""

@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "tradeloom.plugins.llm_client",
     "tradeloom.plugins.text_feed",
     "tradeloom.plugins.events",
+    "tradeloom.plugins.chat",
 )
 
 

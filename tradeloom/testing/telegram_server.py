@@ -1,11 +1,13 @@
 """A stand-in for Telegram's Bot API on 127.0.0.1: ``getUpdates`` and ``sendMessage``.
 
-Point `tradeloom.live.chat_control.BotApi` at `BotServer.base_url` to try the chat
-control offline::
+Point the ``telegram`` chat kind's transport
+(`tradeloom.plugins.chat.telegram.TelegramTransport`, or ``tradeloom chat telegram
+--api-url``) at `BotServer.base_url` to try the chat control offline::
 
     with BotServer("123:abc") as bot:
         bot.say(user=42, text="/status")          # an update from user 42 in chat 42
-        ... ChatControl(run_dir, BotApi("123:abc", bot.base_url), {42}).poll(0) ...
+        transport = TelegramTransport("123:abc", bot.base_url)
+        ChatControl(run_dir, "telegram", transport, frozenset({"42"})).poll(0)
         assert bot.sent[0]["chat_id"] == 42
 
 ``getUpdates`` answers the updates whose id is at least its ``offset`` (as the Bot API
@@ -40,7 +42,7 @@ class BotServer:
 
     @property
     def base_url(self) -> str:
-        """The base URL to give `BotApi` (the real one's is https://api.telegram.org)."""
+        """The base URL to give `TelegramTransport` (the real one's is https://api.telegram.org)."""
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def say(self, *, user: int, text: str, chat: int | None = None) -> int:
