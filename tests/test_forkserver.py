@@ -13,6 +13,7 @@ from subprocess import PIPE
 import pytest
 
 from tests import forkserver
+from tests.test_lint import forkserver_probe_prefix
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd: no fork server")
 
@@ -22,7 +23,7 @@ CLI = [sys.executable, "-m", "tradeloom.cli.main"]
 
 def _script(tmp_path: Path, body: str) -> Path:
     """A script beside the tests (the server runs those), removed with the test."""
-    path = HERE / f"_forkserver_probe_{os.getpid()}_{tmp_path.name}.py"
+    path = HERE / f"{forkserver_probe_prefix}{os.getpid()}_{tmp_path.name}.py"
     path.write_text(body)
     return path
 
