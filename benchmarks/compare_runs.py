@@ -268,7 +268,13 @@ def compare(args: argparse.Namespace) -> int:
             differs += verdict == "DIFFERS"
             if verdict != "same" or not args.quiet:
                 print(f"{run.name}/{relative}: {verdict} {why}".rstrip())
-    print(f"{differs} file(s) differ")
+    # a run only AFTER has (a file added since) has nothing to be compared with: named, so
+    # that "0 differ" never hides a run the comparison did not see
+    before = {p.name for p in args.before.iterdir() if p.is_dir()}
+    new = sorted(p.name for p in args.after.iterdir() if p.is_dir() and p.name not in before)
+    for name in new:
+        print(f"{name}: NEW (no such run before: not compared)")
+    print(f"{differs} file(s) differ" + (f"; {len(new)} run(s) only after" if new else ""))
     return 1 if differs else 0
 
 

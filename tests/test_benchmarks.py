@@ -14,6 +14,7 @@ size. Speed is the scripts' business, never this test's.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sqlite3
 import sys
@@ -104,3 +105,25 @@ def test_compare_runs_reads_a_kind_added_since_as_no_difference_and_still_compar
     written = _journal(tmp_path / "written.sqlite", {"fill": fill, "document_unscored": [(3, 1.0)]})
     assert same_journal(before, written, folders) == "table document_unscored: only after, 1 rows"
     assert same_journal(written, before, folders) == "table document_unscored: only before, 1 rows"
+
+
+def test_compare_runs_names_a_run_only_after_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # compare_runs walked BEFORE's runs only: a run only AFTER had was never mentioned, and
+    # "0 file(s) differ" read as if every run had been compared.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compare_runs import compare
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    before, after = tmp_path / "before", tmp_path / "after"
+    for side in (before, after):
+        (side / "shared").mkdir(parents=True)
+        (side / "shared" / "summary.txt").write_text("equity 1\n")
+    (after / "added").mkdir()
+    args = argparse.Namespace(before=before, after=after, roots=None, quiet=True)
+    assert compare(args) == 0
+    out = capsys.readouterr().out
+    assert "added: NEW (no such run before: not compared)" in out
+    assert out.rstrip().endswith("0 file(s) differ; 1 run(s) only after")
