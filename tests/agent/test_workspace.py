@@ -57,6 +57,7 @@ def test_links_are_followed_and_held_to_the_workspace(space: Workspace, tmp_path
 def test_a_strategys_own_paths_plugins_and_bars_are_checked(space: Workspace) -> None:
     file = space.root / "strategies" / "a.yaml"
     space.check_document({"data": {"path": "../data/bars.csv"}, "plugins": ["mine"]}, file)
+    space.check_document({"model": {"estimator": "mine.models.Net", "network": "tcn"}}, file)
     cases = {
         "data.path: '/tmp/x.csv' is an absolute path; strategies stay inside": {
             "data": {"path": "/tmp/x.csv"}
@@ -67,6 +68,33 @@ def test_a_strategys_own_paths_plugins_and_bars_are_checked(space: Workspace) ->
         "plugins: 'os' is not a plugin this workspace allows (mine); the operator allows one "
         "with --allow-plugin": {"plugins": ["os"]},
         "data.bars: 100001 is over the limit of 100000 bars": {"data": {"bars": 100_001}},
+        # an import path runs its module's code: only the model libraries' and allowed
+        # plugins' packages, at any depth (a stacking estimator's parts, a challenger's model)
+        "model.estimator: 'os.system' is a class of package 'os', which this workspace does "
+        "not import from (catboost, lightgbm, mine, sklearn, torch, tradeloom, xgboost); the "
+        "operator allows a plugin's package with --allow-plugin": {
+            "model": {"estimator": "os.system"}
+        },
+        "challengers[0].model.estimator.params.estimators[1].class: 'antigravity.X' is a class "
+        "of package 'antigravity', which this workspace does not import from (catboost, "
+        "lightgbm, mine, sklearn, torch, tradeloom, xgboost); the operator allows a plugin's "
+        "package with --allow-plugin": {
+            "challengers": [
+                {
+                    "model": {
+                        "estimator": {
+                            "class": "sklearn.ensemble.StackingClassifier",
+                            "params": {
+                                "estimators": [
+                                    {"class": "sklearn.linear_model.LogisticRegression"},
+                                    {"class": "antigravity.X"},
+                                ]
+                            },
+                        }
+                    }
+                }
+            ]
+        },
     }
     for message, document in cases.items():
         with pytest.raises(UserError) as refused:

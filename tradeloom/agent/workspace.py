@@ -24,6 +24,10 @@ from tradeloom.journal.agent_audit import PRIVATE
 __all__ = ["PRIVATE", "Limits", "Workspace"]
 
 _PATH_KEYS = ("path", "file", "dir", "folder", "directory")
+_CLASS_KEYS = ("estimator", "class", "network")
+"""Keys whose value may be a class's import path: importing it runs its module's code."""
+_CLASS_PACKAGES = frozenset({"sklearn", "lightgbm", "xgboost", "catboost", "torch", "tradeloom"})
+"""The packages a strategy of any workspace may import a class from."""
 """A strategy's key whose name ends with one of these holds a path (``data.path``,
 ``cache_dir``, ``models_dir``)."""
 
@@ -136,6 +140,15 @@ class Workspace:
                     f"plugins: {module!r} is not a plugin this workspace allows ({allowed}); "
                     "the operator allows one with --allow-plugin"
                 )
+        packages = _CLASS_PACKAGES | {module.partition(".")[0] for module in self.plugins}
+        for where, path in _class_paths(document, ""):
+            package = path.partition(".")[0]
+            if package not in packages:
+                raise UserError(
+                    f"{where}: {path!r} is a class of package {package!r}, which this "
+                    f"workspace does not import from ({', '.join(sorted(packages))}); the "
+                    "operator allows a plugin's package with --allow-plugin"
+                )
         data = document.get("data")
         bars = data.get("bars") if isinstance(data, Mapping) else None
         if isinstance(bars, int) and bars > self.limits.max_bars:
@@ -193,3 +206,18 @@ def _paths(value: Any, where: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _paths(item, f"{where}[{index}]")
+
+
+def _class_paths(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Yield (dotted key, value) of every import path a class key holds (``model.estimator``,
+    a declared estimator's ``class``, a torch ``network``), at any depth."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if isinstance(item, str) and str(key) in _CLASS_KEYS and "." in item:
+                yield inner, item
+            else:
+                yield from _class_paths(item, inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _class_paths(item, f"{where}[{index}]")
