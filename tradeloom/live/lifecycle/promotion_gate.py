@@ -85,12 +85,16 @@ def read_gate(
     ours = np.asarray(challenger, dtype=np.float64)
     theirs = np.asarray(champion, dtype=np.float64)
     bars = len(ours)
-    differences = (ours[1:] / ours[:-1] - 1.0) - (theirs[1:] / theirs[:-1] - 1.0)
-    mean = float(differences.mean()) if len(differences) else math.nan
-    t = p = math.nan
-    if len(differences) >= 2 and float(np.ptp(differences)) > 0.0:
-        result = stats.ttest_1samp(differences, 0.0, alternative="greater")
-        t, p = float(result.statistic), float(result.pvalue)
+    # a book at zero equity gives inf/NaN returns: no t-test is read from them (ptp is NaN),
+    # so the verdict never promotes on them; numpy's warnings would only say so again
+    with np.errstate(divide="ignore", invalid="ignore"):
+        differences = (ours[1:] / ours[:-1] - 1.0) - (theirs[1:] / theirs[:-1] - 1.0)
+        mean = float(differences.mean()) if len(differences) else math.nan
+        t = p = math.nan
+        if len(differences) >= 2 and np.isfinite(differences).all():
+            if float(np.ptp(differences)) > 0.0:
+                result = stats.ttest_1samp(differences, 0.0, alternative="greater")
+                t, p = float(result.statistic), float(result.pvalue)
     figures = health if gate.health and health is not None else NO_HEALTH
     few = bars < gate.min_bars or fills < gate.min_fills
     if few or (gate.health and figures.samples < gate.min_samples):

@@ -108,7 +108,8 @@ def _returns_as_python(close: np.ndarray, period: int, how: int) -> np.ndarray:
     out = np.full(close.size, math.nan)
     if close.size <= period:
         return out
-    ratio = close[period:] / close[: close.size - period]
+    with np.errstate(divide="ignore", invalid="ignore"):  # IEEE's answers, as the kernel's
+        ratio = close[period:] / close[: close.size - period]
     if how != _LOG:
         out[period:] = ratio - 1.0
         return out
