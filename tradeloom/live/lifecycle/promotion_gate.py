@@ -91,10 +91,10 @@ def read_gate(
         differences = (ours[1:] / ours[:-1] - 1.0) - (theirs[1:] / theirs[:-1] - 1.0)
         mean = float(differences.mean()) if len(differences) else math.nan
         t = p = math.nan
-        if len(differences) >= 2 and np.isfinite(differences).all():
-            if float(np.ptp(differences)) > 0.0:
-                result = stats.ttest_1samp(differences, 0.0, alternative="greater")
-                t, p = float(result.statistic), float(result.pvalue)
+        finite = len(differences) >= 2 and bool(np.isfinite(differences).all())
+        if finite and float(np.ptp(differences)) > 0.0:
+            result = stats.ttest_1samp(differences, 0.0, alternative="greater")
+            t, p = float(result.statistic), float(result.pvalue)
     figures = health if gate.health and health is not None else NO_HEALTH
     few = bars < gate.min_bars or fills < gate.min_fills
     if few or (gate.health and figures.samples < gate.min_samples):
