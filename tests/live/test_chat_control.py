@@ -48,9 +48,22 @@ def telegram(run: Path, base_url: str) -> ChatControl:
     )
 
 
+def mailbox(run: Path) -> list[dict[str, object]]:
+    return [json.loads(f.read_text()) for f in sorted((run / "control").glob("*.json"))]
+
+
 def requests_of(run: Path) -> list[tuple[str, str, str]]:
-    files = sorted((run / "control").glob("*.json"))
-    return [(d["action"], d["reason"], d["by"]) for d in (json.loads(f.read_text()) for f in files)]
+    """The mailbox's requests but the refusals to journal."""
+    return [(d["action"], d["reason"], d["by"]) for d in mailbox(run) if d["action"] != "refused"]  # type: ignore[misc]
+
+
+def refusals_of(run: Path) -> list[tuple[object, ...]]:
+    """The mailbox's refusals to journal: who, what, why, how many dropped before."""
+    return [
+        (d["by"], d["command"], d["reason"], d["dropped"])
+        for d in mailbox(run)
+        if d["action"] == "refused"
+    ]
 
 
 def test_each_command_acts_once_and_names_its_sender(
@@ -82,6 +95,11 @@ def test_each_command_acts_once_and_names_its_sender(
         ("flatten", "flatten from telegram", f"telegram:{OPERATOR}"),
         ("resume", "all clear", f"telegram:{OPERATOR}"),
     ]
+    assert [d["key"] for d in mailbox(run)] == [
+        f"telegram:{OPERATOR}:1001", f"telegram:{STRANGER}:1002", f"telegram:{OPERATOR}:1003",
+        f"telegram:{OPERATOR}:1004",
+    ]  # fmt: skip
+    assert refusals_of(run) == [(f"telegram:{STRANGER}", "/flatten", "not on the allow-list", 0)]
     assert [m["chat_id"] for m in sent] == [OPERATOR, OPERATOR, STRANGER, OPERATOR, OPERATOR]
     assert (run / "chat" / "telegram-offset.json").is_file()
     assert sent[0]["text"].startswith(f"run        {run}")
@@ -129,6 +147,7 @@ def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) 
         sent = list(bot.sent)
     assert [m["chat_id"] for m in sent] == [OPERATOR, STRANGER], (out, err)
     assert requests_of(run) == [("kill", "from the phone", f"telegram:{OPERATOR}")]
+    assert refusals_of(run) == [(f"telegram:{STRANGER}", "/resume", "not on the allow-list", 0)]
     assert "chat_refused" in out + err
     assert TOKEN not in out + err
 
@@ -160,7 +179,7 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not (run.is_dir() and running_pid(run) is not None):
+        while not (run.is_dir() and running_pid(run) is not None and journal_path(run).exists()):
             assert paper.poll() is None and time.monotonic() < deadline, paper.stderr
             time.sleep(0.1)
         with BotServer(TOKEN) as bot:
@@ -168,7 +187,10 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
             bot.say(user=STRANGER, text="/flatten")
             bot.say(user=OPERATOR, text="/kill from the phone")
             control.poll(0)
-            while not read_rows(journal_path(run), ["control_request"]):
+            # the kill is answered once journaled: the poll returns after the row
+            assert read_rows(journal_path(run), ["control_request"])
+            assert bot.sent[-1]["text"].startswith("kill journaled by the running process")
+            while not read_rows(journal_path(run), ["control_refused"]):  # at its next check
                 assert paper.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
     finally:
@@ -178,6 +200,8 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
     assert [(r["action"], r["reason"], r["by"]) for r in rows] == [
         ("kill", "from the phone", f"telegram:{OPERATOR}")
     ]
+    refused = [r.values for r in read_rows(journal_path(run), ["control_refused"])]
+    assert [(r["by"], r["command"]) for r in refused] == [(f"telegram:{STRANGER}", "/flatten")]
 
 
 def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: Path) -> None:
@@ -203,6 +227,7 @@ def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: P
         ("kill", "spread blew out", "memo:U042"),
         ("resume", "resume from memo", "memo:U042"),
     ]
+    assert refusals_of(run) == [("memo:U666", "/flatten", "not on the allow-list", 0)]
     assert [text for _, text in room.replies][1] == (
         "not allowed: you are not on this run's allow-list"
     )
