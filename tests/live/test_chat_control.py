@@ -238,6 +238,32 @@ def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: P
         open_chat(run, "memo", {"allow": [], "room": "ops"}, plugins)
 
 
+def test_a_reply_that_fails_does_not_hold_the_next_messages(
+    paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chat that blocked the bot: its command stands, the failure is logged, the offset
+    moves on, and the messages after it are answered."""
+    run = tmp_path / "run"
+    shutil.copytree(paper_run, run)
+    room = chat_kind.ROOMS.setdefault("blocked", chat_kind.Room())
+    room.blocked.add("C9")
+    plugins = load_plugins(["tests.live.chat_kind"], entry_points=False)
+    control = open_chat(run, "memo", {"allow": ["U042"], "room": "blocked"}, plugins)
+    room.say("U042", "/kill from a blocked chat", chat="C9")
+    room.say("U666", "/flatten", chat="C9")
+    room.say("U042", "/resume")
+    assert [h.command for h in control.poll(0)] == ["/kill", "/flatten", "/resume"]
+    assert control.poll(0) == []
+    assert requests_of(run) == [
+        ("kill", "from a blocked chat", "memo:U042"),
+        ("resume", "resume from memo", "memo:U042"),
+    ]
+    assert refusals_of(run) == [("memo:U666", "/flatten", "not on the allow-list", 0)]
+    assert [chat for chat, _ in room.replies] == ["C1"]
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("chat_reply_failed") == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -18,7 +18,9 @@ with the request (``control_request``'s ``key``) and folds the keys journaled at
 restart, marks it done without carrying it out or journaling it twice. The answer comes
 once the run has journaled the request (its file moved to ``control/done/``), or says
 that no process runs the directory (the request waits for the next start), or that the
-run has not taken it after `ChatControl.reply_timeout` seconds.
+run has not taken it after `ChatControl.reply_timeout` seconds; an answer the service
+refuses (a chat that blocked the bot) is logged (``chat_reply_failed``), and the message
+counts as handled.
 
 Only users or chats on the allow-list are obeyed. Anyone else is answered "not allowed",
 logged (``chat_refused``) and, for audit, journaled by the run from a mailbox entry
@@ -171,7 +173,10 @@ class ChatControl:
             _log.info("chat_command", kind=self.kind, user=user, chat=chat, command=command)
             reply = self._answer(command, rest.strip(), user, key)
         if chat is not None and reply is not None:
-            self.transport.send(chat, reply)
+            try:
+                self.transport.send(chat, reply)
+            except ConnectionError as exc:  # a chat that blocked the bot: the command stands
+                _log.warning("chat_reply_failed", kind=self.kind, chat=chat, error=str(exc))
         return Handled(message.id, user, chat, command, allowed, reply or "")
 
     def _refuse(self, text: str, user: str | None, chat: str | None, key: str) -> str | None:
