@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.live.live_emulated import EmulatedRun, crash, emulated_run, rows, tick_bars
+from tradeloom.engine.control import request_refused
 from tradeloom.engine.status_rows import read_status
 from tradeloom.engine.status_text import format_status
 from tradeloom.journal import verify
@@ -114,7 +115,8 @@ def test_a_strangers_commands_are_journaled_bounded_and_act_on_nothing(
         runner = started(run, run_dir)
         try:
             tick_bars(run, runner, 2)
-            for i in range(flood):
+            first_key = f"telegram:{STRANGER}:{bot.say(user=STRANGER, text='/flatten now 0')}"
+            for i in range(1, flood):
                 bot.say(user=STRANGER, text=f"/flatten now {i}\x1b[31m")
             control = chat(run_dir, bot, clock=lambda: now[0])
             control.poll(0)
@@ -129,13 +131,22 @@ def test_a_strangers_commands_are_journaled_bounded_and_act_on_nothing(
             tick_bars(run, runner, 2)
             state = runner.session_or_fail.state
             runner.stop("test over")
+            runner.inbox.restore_signal_handlers()
+            # a restart reads the rows (their keys folded) and journals none again
+            request_refused(
+                run_dir, "/flatten now 0", "not on the allow-list", by="x", key=first_key
+            )
+            runner = started(run, run_dir)
+            tick_bars(run, runner, 1)
+            runner.stop("test over")
         finally:
             runner.inbox.restore_signal_handlers()
     refused = rows(journal, "control_refused")
     assert [(r["by"], r["command"], r["reason"], r["dropped"]) for r in refused] == [
+        (f"telegram:{STRANGER}", "/flatten now 0", "not on the allow-list", 0),
         *[
             (f"telegram:{STRANGER}", f"/flatten now {i}\\x1b[31m", "not on the allow-list", 0)
-            for i in range(REFUSALS_PER_MINUTE)
+            for i in range(1, REFUSALS_PER_MINUTE)
         ],
         (f"telegram:{STRANGER}", "/kill", "not on the allow-list", flood - REFUSALS_PER_MINUTE),
     ]
