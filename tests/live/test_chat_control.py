@@ -1,7 +1,8 @@
 """The chat control against a local stand-in of Telegram's Bot API: each command of the
 allow-list acts once through the run's control mailbox, naming its sender; an update
-delivered twice is not acted on twice; a stranger is refused; the token is in no line.
-A third-party chat kind (tests/live/chat_kind.py) drives the same control."""
+delivered twice is not acted on twice; a stranger is refused, and the refusal goes to
+the mailbox for the run to journal; the token is in no line. A third-party chat kind
+(tests/live/chat_kind.py) drives the same control."""
 
 from __future__ import annotations
 

@@ -76,7 +76,8 @@ _log = logger("tradeloom.live.chat_control")
 
 @dataclass(frozen=True)
 class Handled:
-    """One update as the control saw it: who, what, and what it answered."""
+    """One update as the control saw it: who, what, and what it answered ('' when it
+    answered nothing: a refusal over the flood bound)."""
 
     update_id: int
     user: str | None
