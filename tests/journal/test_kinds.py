@@ -68,4 +68,4 @@ def test_a_family_imported_first_registers_every_kind_in_the_tables_order() -> N
 
     assert done.stdout.split() == list(KINDS)
     assert list(KINDS)[:2] == ["run_started", "run_finished"]
-    assert list(KINDS)[-2:] == ["document_unscored", "document_refused"]
+    assert list(KINDS)[-3:] == ["document_unscored", "document_refused", "control_refused"]

@@ -24,6 +24,8 @@ class Room:
         self.inbox: list[ChatMessage] = []
         self.replies: list[tuple[str, str]] = []
         self.redelivered = False
+        self.blocked: set[str] = set()
+        """Chats whose replies fail, as a chat that blocked a bot does."""
 
     def say(self, user: str, text: str, chat: str = "C1") -> None:
         self.inbox.append(ChatMessage(100 + len(self.inbox), user, chat, text))
@@ -35,6 +37,8 @@ class Room:
         return [m for m in self.inbox if m.id >= offset]
 
     def send(self, chat: str, text: str) -> None:
+        if chat in self.blocked:
+            raise ConnectionError(f"memo: chat {chat} blocked the bot")
         self.replies.append((chat, text))
 
 

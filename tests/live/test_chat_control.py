@@ -1,7 +1,8 @@
 """The chat control against a local stand-in of Telegram's Bot API: each command of the
 allow-list acts once through the run's control mailbox, naming its sender; an update
-delivered twice is not acted on twice; a stranger is refused; the token is in no line.
-A third-party chat kind (tests/live/chat_kind.py) drives the same control."""
+delivered twice is not acted on twice; a stranger is refused, and the refusal goes to
+the mailbox for the run to journal; the token is in no line. A third-party chat kind
+(tests/live/chat_kind.py) drives the same control."""
 
 from __future__ import annotations
 
@@ -48,9 +49,22 @@ def telegram(run: Path, base_url: str) -> ChatControl:
     )
 
 
+def mailbox(run: Path) -> list[dict[str, object]]:
+    return [json.loads(f.read_text()) for f in sorted((run / "control").glob("*.json"))]
+
+
 def requests_of(run: Path) -> list[tuple[str, str, str]]:
-    files = sorted((run / "control").glob("*.json"))
-    return [(d["action"], d["reason"], d["by"]) for d in (json.loads(f.read_text()) for f in files)]
+    """The mailbox's requests but the refusals to journal."""
+    return [(d["action"], d["reason"], d["by"]) for d in mailbox(run) if d["action"] != "refused"]  # type: ignore[misc]
+
+
+def refusals_of(run: Path) -> list[tuple[object, ...]]:
+    """The mailbox's refusals to journal: who, what, why, how many dropped before."""
+    return [
+        (d["by"], d["command"], d["reason"], d["dropped"])
+        for d in mailbox(run)
+        if d["action"] == "refused"
+    ]
 
 
 def test_each_command_acts_once_and_names_its_sender(
@@ -82,6 +96,11 @@ def test_each_command_acts_once_and_names_its_sender(
         ("flatten", "flatten from telegram", f"telegram:{OPERATOR}"),
         ("resume", "all clear", f"telegram:{OPERATOR}"),
     ]
+    assert [d["key"] for d in mailbox(run)] == [
+        f"telegram:{OPERATOR}:1001", f"telegram:{STRANGER}:1002", f"telegram:{OPERATOR}:1003",
+        f"telegram:{OPERATOR}:1004",
+    ]  # fmt: skip
+    assert refusals_of(run) == [(f"telegram:{STRANGER}", "/flatten", "not on the allow-list", 0)]
     assert [m["chat_id"] for m in sent] == [OPERATOR, OPERATOR, STRANGER, OPERATOR, OPERATOR]
     assert (run / "chat" / "telegram-offset.json").is_file()
     assert sent[0]["text"].startswith(f"run        {run}")
@@ -129,6 +148,7 @@ def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) 
         sent = list(bot.sent)
     assert [m["chat_id"] for m in sent] == [OPERATOR, STRANGER], (out, err)
     assert requests_of(run) == [("kill", "from the phone", f"telegram:{OPERATOR}")]
+    assert refusals_of(run) == [(f"telegram:{STRANGER}", "/resume", "not on the allow-list", 0)]
     assert "chat_refused" in out + err
     assert TOKEN not in out + err
 
@@ -160,7 +180,7 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not (run.is_dir() and running_pid(run) is not None):
+        while not (run.is_dir() and running_pid(run) is not None and journal_path(run).exists()):
             assert paper.poll() is None and time.monotonic() < deadline, paper.stderr
             time.sleep(0.1)
         with BotServer(TOKEN) as bot:
@@ -168,7 +188,10 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
             bot.say(user=STRANGER, text="/flatten")
             bot.say(user=OPERATOR, text="/kill from the phone")
             control.poll(0)
-            while not read_rows(journal_path(run), ["control_request"]):
+            # the kill is answered once journaled: the poll returns after the row
+            assert read_rows(journal_path(run), ["control_request"])
+            assert bot.sent[-1]["text"].startswith("kill journaled by the running process")
+            while not read_rows(journal_path(run), ["control_refused"]):  # at its next check
                 assert paper.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
     finally:
@@ -178,6 +201,8 @@ def test_a_running_run_journals_who_sent_the_kill(tmp_path: Path) -> None:
     assert [(r["action"], r["reason"], r["by"]) for r in rows] == [
         ("kill", "from the phone", f"telegram:{OPERATOR}")
     ]
+    refused = [r.values for r in read_rows(journal_path(run), ["control_refused"])]
+    assert [(r["by"], r["command"]) for r in refused] == [(f"telegram:{STRANGER}", "/flatten")]
 
 
 def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: Path) -> None:
@@ -203,6 +228,7 @@ def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: P
         ("kill", "spread blew out", "memo:U042"),
         ("resume", "resume from memo", "memo:U042"),
     ]
+    assert refusals_of(run) == [("memo:U666", "/flatten", "not on the allow-list", 0)]
     assert [text for _, text in room.replies][1] == (
         "not allowed: you are not on this run's allow-list"
     )
@@ -211,6 +237,32 @@ def test_a_third_party_kind_drives_the_same_control(paper_run: Path, tmp_path: P
         open_chat(run, "memo", {"allow": ["U042"], "room": "nowhere"}, plugins)
     with pytest.raises(UserError, match=r"^allow: List should have at least 1 item"):
         open_chat(run, "memo", {"allow": [], "room": "ops"}, plugins)
+
+
+def test_a_reply_that_fails_does_not_hold_the_next_messages(
+    paper_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chat that blocked the bot: its command stands, the failure is logged, the offset
+    moves on, and the messages after it are answered."""
+    run = tmp_path / "run"
+    shutil.copytree(paper_run, run)
+    room = chat_kind.ROOMS.setdefault("blocked", chat_kind.Room())
+    room.blocked.add("C9")
+    plugins = load_plugins(["tests.live.chat_kind"], entry_points=False)
+    control = open_chat(run, "memo", {"allow": ["U042"], "room": "blocked"}, plugins)
+    room.say("U042", "/kill from a blocked chat", chat="C9")
+    room.say("U666", "/flatten", chat="C9")
+    room.say("U042", "/resume")
+    assert [h.command for h in control.poll(0)] == ["/kill", "/flatten", "/resume"]
+    assert control.poll(0) == []
+    assert requests_of(run) == [
+        ("kill", "from a blocked chat", "memo:U042"),
+        ("resume", "resume from memo", "memo:U042"),
+    ]
+    assert refusals_of(run) == [("memo:U666", "/flatten", "not on the allow-list", 0)]
+    assert [chat for chat, _ in room.replies] == ["C1"]
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("chat_reply_failed") == 2
 
 
 @pytest.mark.parametrize(

@@ -230,8 +230,8 @@ def test_malformed_request_files_are_rejected_with_a_warning(
     )
     name_rule = (
         "the name is not <time_ns>-kill.json, <time_ns>-flatten.json, "
-        "<time_ns>-resume.json, <time_ns>-swap.json, <time_ns>-promote.json or "
-        "<time_ns>-rollback.json"
+        "<time_ns>-resume.json, <time_ns>-swap.json, <time_ns>-promote.json, "
+        "<time_ns>-rollback.json or <time_ns>-refused.json"
     )
     assert reasons["notes.json"] == name_rule
     assert inbox.pending() == requests

@@ -25,9 +25,12 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         through the chat kind KIND (telegram: a Telegram bot, long-polled; a plugin adds
         others, listed by 'tradeloom plugins'): /status answers as 'tradeloom status';
         /kill, /flatten and /resume (a reason may follow) go through the run's control
-        mailbox as 'tradeloom kill' does, journaled with 'by: KIND:<user id>'. Anyone
-        else is answered 'not allowed' and logged. Each message is acted on once (its
-        offset is kept in RUN_DIR/chat/KIND-offset.json). A bot's token is read from an
+        mailbox as 'tradeloom kill' does, journaled with 'by: KIND:<user id>' and
+        answered once the run has journaled them. Anyone else is answered 'not allowed',
+        logged, and journaled by the run as a control_refused row (at most 3 a minute a
+        sender; the rest counted). Each message acts exactly once: its request carries
+        the key KIND:<chat>:<message id>, which the run journals once, and its offset is
+        saved after it (RUN_DIR/chat/KIND-offset.json). A bot's token is read from an
         environment variable and never printed. Runs until interrupted.""",
     )
     parser.add_argument("kind", metavar="KIND", help="an installed chat kind, e.g. telegram")

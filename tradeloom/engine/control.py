@@ -9,8 +9,10 @@ instead, through files in the run directory, and wakes the process with a signal
   then `os.replace`) by `request` (`request_kill`, `request_flatten` and
   `request_resume` name its actions), `request_swap` (a saved model to decide from the
   next bar on, `tradeloom.live.lifecycle.model_swap`) and `request_promote` / `request_rollback`
-  (a challenger's promotion, a canary's rollback: `tradeloom.live.lifecycle.canary`). A request
-  written while no process runs waits for the next start.
+  (a challenger's promotion, a canary's rollback: `tradeloom.live.lifecycle.canary`);
+  ``<time_ns>-refused.json``: a command a chat refused to a stranger, for the run to
+  journal (`request_refused`, ``control_refused``). A request written while no process
+  runs waits for the next start.
 - ``RUN_DIR/live.pid``: the pid of the process running the directory, held under an
   exclusive `fcntl.flock` for its lifetime (`ControlInbox.claim_pid`). A command sends
   SIGUSR2 ("read your control files now") only to a pid that is alive *and* holds that
@@ -39,7 +41,11 @@ again at the restart. That is harmless by construction: a kill cancels orders th
 no longer open and halts a halted run; a flatten (a kill, then market orders closing
 every position at the next bar) closes only what is still held; a resume of an active
 run changes nothing; and requests are replayed in time order, so a later request still
-wins.
+wins. A request may carry an idempotency key (`ControlRequest.key`: a chat's
+``<kind>:<chat>:<update id>``): the run journals the key with it, a restart folds the
+journaled keys, and a request of a key already journaled is done without being carried
+out or journaled again, so a sender that writes a request again after a crash (before it
+saved that it had written it) acts once.
 
 POSIX only (signals, `fcntl`).
 """
@@ -62,7 +68,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, cast, get_args
 
-from tradeloom.engine.reasons import escaped, reason_problem
+from tradeloom.engine.reasons import REASON_LIMIT, escaped, reason_problem
 from tradeloom.errors import UserError
 from tradeloom.files.reading import UnreadableFile, read_bytes, read_json, read_text
 from tradeloom.journal import (
@@ -94,6 +100,7 @@ __all__ = [
     "request_flatten",
     "request_kill",
     "request_promote",
+    "request_refused",
     "request_resume",
     "request_rollback",
     "request_swap",
@@ -107,12 +114,14 @@ PID_FILE = "live.pid"
 KILL_FILE = "KILL"
 """The operator's kill switch: halted while it exists, whatever its content."""
 
-Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback"]
+Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback", "refused"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 """Every action a request may carry: its file's name ends in ``-<action>.json``."""
-SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume")
-"""The kill switch's actions, which the running session answers itself; each other action
-is answered by the stage of the run that declares it (`tradeloom.live.tick.services.Stage`)."""
+SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume", "refused")
+"""The kill switch's actions, which the running session answers itself, and ``refused``
+(a command refused to a sender, journaled for audit, `request_refused`); each other
+action is answered by the stage of the run that declares it
+(`tradeloom.live.tick.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token; a chat's control names its sender besides
@@ -152,6 +161,13 @@ class ControlRequest:
         challenger: A promotion's challenger ('' for the other actions).
         strategy: A swap's portfolio file's strategy whose model to swap (None: the
             run's one strategy).
+        key: The sender's idempotency key ('' for none): a chat's command is asked again
+            under the same key after a crash, and the run carries out and journals one
+            request of a key once (``control_request`` or ``control_refused``'s ``key``).
+        command: A refusal's command text, as the sender wrote it (escaped, cut to
+            `REASON_LIMIT` characters); '' for the other actions.
+        dropped: A refusal's count of the sender's refusals not asked to journal since its
+            previous one (the chat's flood bound); 0 for the other actions.
     """
 
     action: Action
@@ -163,6 +179,9 @@ class ControlRequest:
     fold: int | None = None
     challenger: str = ""
     strategy: str | None = None
+    key: str = ""
+    command: str = ""
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -312,7 +331,9 @@ def controllable_mode(run_dir: Path) -> Literal["paper", "live"]:
     return mode
 
 
-def request(run_dir: Path, action: Action, reason: str, *, by: Origin | str = "cli") -> Delivery:
+def request(
+    run_dir: Path, action: Action, reason: str, *, by: Origin | str = "cli", key: str = ""
+) -> Delivery:
     """Ask the run in ``run_dir`` to kill, flatten or resume.
 
     ``kill``: cancel every open order and halt (latched until a resume). ``flatten``:
@@ -333,6 +354,8 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin | str = "c
         action: ``kill``, ``flatten`` or ``resume``.
         reason: Why, for the journal.
         by: Who asks (`Origin`, or ``telegram:<user id>``), for the journal.
+        key: The request's idempotency key ('' for none: `ControlRequest.key`); a
+            request of a key the run journaled already is done without a second answer.
 
     Raises:
         ValueError: ``reason`` is not one line of plain text
@@ -344,7 +367,7 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin | str = "c
     """
     if action == "swap":
         raise ValueError("a swap names its model: send it with request_swap")
-    if action in ("promote", "rollback"):
+    if action in ("promote", "rollback", "refused"):
         raise ValueError(f"send a {action} with request_{action}")
     problem = reason_problem(reason)
     if problem is not None:
@@ -369,7 +392,7 @@ def request(run_dir: Path, action: Action, reason: str, *, by: Origin | str = "c
         raise KillFileEngaged(run_dir)
     already, note = (None, unread) if unread else _standing(run_dir, action)
     try:
-        path = _write_request(run_dir, action, reason, by=by)
+        path = _write_request(run_dir, action, reason, by=by, extra={"key": key} if key else None)
     except OSError as exc:
         why = _os_error(exc)
         if pid is None or action == "resume":
@@ -475,6 +498,52 @@ def _ask(run_dir: Path, action: Action, reason: str, by: Origin, extra: dict[str
         where = run_dir / CONTROL_DIR
         raise UserError(f"{where}: the request cannot be written ({_os_error(exc)})") from None
     return _deliver(run_dir, path, action)
+
+
+def request_refused(
+    run_dir: Path, command: str, reason: str, *, by: str, key: str, dropped: int = 0
+) -> Path:
+    """Ask the run in ``run_dir`` to journal a command it refused to ``by``
+    (``control_refused``, for audit); return the request file written.
+
+    Nobody is signalled (the run journals it at its next check, or when it next starts):
+    a refusal changes nothing. ``command`` is kept escaped and cut to `REASON_LIMIT`
+    characters, so anything a stranger writes is one line of plain text.
+
+    Args:
+        run_dir: A paper or live run directory.
+        command: What the sender wrote.
+        reason: Why it was refused (``not on the allow-list``).
+        by: Who sent it (``telegram:<user id>``).
+        key: Its idempotency key (`ControlRequest.key`): journaled once however often asked.
+        dropped: How many of the sender's refusals were not asked to journal since its
+            previous one (a flood bound's).
+
+    Raises:
+        ValueError: ``reason`` is not one line of plain text, or ``dropped`` is negative.
+        UserError: ``run_dir`` is not a paper or live run directory and no process that
+            takes requests runs it, or the request cannot be written.
+    """
+    problem = reason_problem(reason)
+    if problem is not None:
+        raise ValueError(f"reason: {problem}")
+    if dropped < 0:
+        raise ValueError(f"dropped: expected a count, was {dropped}")
+    pid = running_pid(run_dir) if run_dir.is_dir() else None
+    if pid is None or not _takes_requests(pid):  # a run starting may have no journal yet
+        controllable_mode(run_dir)
+    extra: dict[str, Any] = {"command": _cut(command), "key": key, "dropped": dropped}
+    try:
+        return _write_request(run_dir, "refused", reason, by=by, extra=extra)
+    except OSError as exc:
+        where = run_dir / CONTROL_DIR
+        raise UserError(f"{where}: the request cannot be written ({_os_error(exc)})") from None
+
+
+def _cut(text: str) -> str:
+    """Return ``text`` escaped to one line and cut to `REASON_LIMIT` characters."""
+    line = escaped(text)
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 3] + "..."
 
 
 class ControlInbox:
@@ -790,6 +859,18 @@ def _read_request(path: Path) -> ControlRequest:
         if strategy is not None and not isinstance(strategy, str):
             raise ValueError(f"strategy: expected a strategy's name or null, was {strategy!r}")
     challenger = _text(data, "challenger") if action == "promote" else ""
+    key = data.get("key", "")
+    if not isinstance(key, str):
+        raise ValueError(f"key: expected a string, was {key!r}")
+    command, dropped = "", 0
+    if action == "refused":
+        command = _text(data, "command")
+        problem = reason_problem(command)
+        if problem is not None:
+            raise ValueError(f"command: {problem}")
+        dropped = data.get("dropped", 0)
+        if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+            raise ValueError(f"dropped: expected a count, was {dropped!r}")
     return ControlRequest(
         action=cast(Action, action),
         reason=reason,
@@ -800,6 +881,9 @@ def _read_request(path: Path) -> ControlRequest:
         fold=fold,
         challenger=challenger,
         strategy=strategy,
+        key=key,
+        command=command,
+        dropped=dropped,
     )
 
 

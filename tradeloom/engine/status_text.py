@@ -11,6 +11,7 @@ from tradeloom.engine.status_values import AllocationStatus, RunStatus
 from tradeloom.journal.events import (
     ChallengerFailed,
     ConfigReloadRefused,
+    ControlRefused,
     DocumentRefused,
     DocumentUnscored,
     FillRefused,
@@ -241,6 +242,11 @@ def _swap_refused(row: Mapping[str, Any]) -> str:
     return f"model swap{of} refused ({row['source']}, by {row['by']}): " + _errors(row)
 
 
+def _control_refused(row: Mapping[str, Any]) -> str:
+    more = f" (and {row['dropped']} more not journaled)" if row["dropped"] else ""
+    return f"{row['by']}: {row['command']} refused: {row['reason']}{more}"
+
+
 def _stop_fallback(row: Mapping[str, Any]) -> str:
     return (
         f"{row['client_id']}: {row['order_type']} at {row['trigger_price']:.8g} watched at "
@@ -272,6 +278,7 @@ _ERROR_LINES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = dispat
             "received",
             lambda row: f"{row['source']}: {row['where']}: refused: {row['reason']}",
         ),
+        ControlRefused: ("timestamp", _control_refused),
     },
     "status_error",
 )

@@ -22,6 +22,7 @@ import pandas as pd
 from tradeloom.journal import (
     ConfigReloaded,
     ConfigReloadRefused,
+    ControlRefused,
     ControlRequest,
     HaltEvent,
     HealthActionFired,
@@ -178,6 +179,12 @@ def _control(event: ControlRequest, times: _Times, starts: int) -> RunEvent:
     return RunEvent("control", -1, pd.NaT, f"{event.action} requested", detail)
 
 
+def _refused(event: ControlRefused, times: _Times, starts: int) -> RunEvent:
+    more = f" (and {event.dropped} more not journaled)" if event.dropped else ""
+    detail = f"{event.command} by {event.by}: {event.reason}{more}"
+    return RunEvent("control", -1, pd.NaT, "command refused", detail)
+
+
 def _reloaded(event: ConfigReloaded, times: _Times, starts: int) -> RunEvent:
     detail = "; ".join(event.changes)
     label = "reloaded: " + ", ".join(event.changed)
@@ -216,6 +223,7 @@ _ENTRIES: dict[str, Callable[[Any, _Times, int], RunEvent | None]] = dispatch(
         Restarted: _restarted,
         RunStopped: _stopped,
         ControlRequest: _control,
+        ControlRefused: _refused,
         ConfigReloaded: _reloaded,
         ConfigReloadRefused: _reload_refused,
         ModelSwapped: _swapped,

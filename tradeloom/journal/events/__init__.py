@@ -18,7 +18,8 @@ else (mappings, lists, a strategy document) as a JSON column. The header values
 The families, each a module: the run (`run`), the engine's decisions (`decisions`),
 monitoring and models (`models`), what changes how a live run trades (`control`), a live
 run's venue and its restart (`venues`), allocation (`allocation`), a model's lifecycle
-(`lifecycle`), the documents a text feature could not score (`documents`); the base, the
+(`lifecycle`), the documents a text feature could not score (`documents`), the commands
+refused to a sender (`refusals`); the base, the
 registry and who reads each kind: `base`. The families are imported here in the order
 the journal's tables are made, so `KINDS` holds every kind (in one order) whichever of
 them is imported first.
@@ -31,7 +32,7 @@ from typing import Any
 # isort: off
 # the families in the order their tables are made: `KINDS` is that order
 from tradeloom.journal.events import base, run, decisions, models, control, venues
-from tradeloom.journal.events import allocation, lifecycle, documents
+from tradeloom.journal.events import allocation, lifecycle, documents, refusals
 from tradeloom.journal.events.base import *  # noqa: F403
 from tradeloom.journal.events.run import *  # noqa: F403
 from tradeloom.journal.events.decisions import *  # noqa: F403
@@ -41,6 +42,7 @@ from tradeloom.journal.events.venues import *  # noqa: F403
 from tradeloom.journal.events.allocation import *  # noqa: F403
 from tradeloom.journal.events.lifecycle import *  # noqa: F403
 from tradeloom.journal.events.documents import *  # noqa: F403
+from tradeloom.journal.events.refusals import *  # noqa: F403
 
 # isort: on
 
@@ -54,6 +56,7 @@ __all__ = [  # and ``NO_TIME``, read on first use (`__getattr__`)
     *allocation.__all__,
     *lifecycle.__all__,
     *documents.__all__,
+    *refusals.__all__,
 ]
 
 

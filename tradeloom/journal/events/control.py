@@ -63,12 +63,16 @@ class ControlRequest(Event):
         request: The mailbox's request file it answers (its name in ``control/``); ''
             for the ``RUN_DIR/KILL`` file, a signal's request held in memory, and a
             journal written before the field was (a restart answers those again).
+        key: The sender's idempotency key ('' for none: ``<kind>:<chat>:<update id>``
+            for a chat's command): a request of a key journaled already, asked again
+            after the sender crashed, is neither carried out nor journaled again.
     """
 
     action: str
     reason: str
     by: str
     request: str = field(default="", metadata={"added": True})
+    key: str = field(default="", metadata={"added": True})
 
 
 @kind("config_reloaded", read_by=("restart", "status", "lifecycle", "live_timeline"))

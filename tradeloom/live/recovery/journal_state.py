@@ -26,6 +26,7 @@ from tradeloom.journal import (
     CanaryRolledBack,
     CanaryStarted,
     ConfigReloaded,
+    ControlRefused,
     ControlRequest,
     Event,
     FillEvent,
@@ -158,6 +159,9 @@ class JournalState:
         answered_requests: The mailbox's requests answered (a kill, flatten or resume
             journaled; a swap, promotion or rollback swapped, refused or ended), by their
             file's name: a restart marks them done without answering them again.
+        answered_keys: The idempotency keys of the requests journaled (a
+            ``control_request``'s or a ``control_refused``'s ``key``): a request of one,
+            asked again by a sender that crashed, is done without a second answer.
         canary: The canary in progress (its ``canary_started`` row); None: none.
         canary_seq: The sequence number of ``canary``'s row (0: none).
         watch: The watch after a full promotion in progress (its ``watch_started``
@@ -211,6 +215,7 @@ class JournalState:
     swapped: ModelSwapped | None = None
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
     answered_requests: set[str] = field(default_factory=set)
+    answered_keys: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
     canary_seq: int = 0
     watch: WatchStarted | None = None
@@ -337,6 +342,15 @@ def _control_request(state: JournalState, event: ControlRequest, seq: int) -> No
         state.kill_switch.append((event.bar, event))
     if event.request:  # '' in an older journal, and for the KILL file or a signal
         state.answered_requests.add(event.request)
+    if event.key:
+        state.answered_keys.add(event.key)
+
+
+def _control_refused(state: JournalState, event: ControlRefused, seq: int) -> None:
+    if event.request:
+        state.answered_requests.add(event.request)
+    if event.key:
+        state.answered_keys.add(event.key)
 
 
 def _order(state: JournalState, event: OrderEvent, seq: int) -> None:
@@ -455,6 +469,7 @@ _FOLDS: dict[str, Callable[[JournalState, Any, int], None]] = dispatch(
         OrderCancelled: _order_cancelled,
         KillCancel: _kill_cancel,
         ControlRequest: _control_request,
+        ControlRefused: _control_refused,
         OrderEvent: _order,
         MarketAtStart: _market_at_start,
         ConfigReloaded: _config_reloaded,

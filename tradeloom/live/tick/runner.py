@@ -47,11 +47,13 @@ import structlog
 from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
+from tradeloom.engine.control import ControlRequest as MailboxRequest
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
+    ControlRefused,
     ControlRequest,
     JournalStore,
     JournalUnavailable,
@@ -176,6 +178,10 @@ class LiveRunner:
         """The mailbox's requests answered, by `ControlInbox.name_of` (the journal's, then
         this process's): one found again (the process died before its file was done) is
         done without a second answer."""
+        self.answered_keys: set[str] = set()
+        """The idempotency keys journaled (`tradeloom.engine.control.ControlRequest.key`,
+        the journal's, then this process's): a request of one, written again by a sender
+        that crashed before it saved that it had written it, is done without an answer."""
         self.stale: StaleDataWatch | None = None
         self.exchange_venue: ExchangeAccount | None = None
         """Live: the account's markets (None on paper)."""
@@ -303,6 +309,7 @@ class LiveRunner:
             for stage in self.bar_stages:  # a file changed while down: refused first
                 stage.check(state)
             self.answered_requests = set(state.answered_requests)
+            self.answered_keys = set(state.answered_keys)
         journal = open_journal(self.files, link, state, opening)
         if state is None:
             # after the journal's owner was checked: never over another run's file
@@ -420,6 +427,7 @@ class LiveRunner:
             raise JournalUnavailable("a portfolio's journal cannot be rejoined while it runs")
         self._stop_streams()
         self.answered_requests = set(state.answered_requests)  # what the journal answered
+        self.answered_keys = set(state.answered_keys)
         self.markets.session = self._resume(state, self._load(state))
         self.open_stream()
 
@@ -617,6 +625,26 @@ class LiveRunner:
             if name and name in self.answered_requests:
                 self.inbox.done(request)  # answered before the process died
                 continue
+            if request.key and request.key in self.answered_keys:
+                # asked again by a sender that crashed before it saved that it had asked
+                _log.info("control_request_repeated", key=request.key, by=request.by)
+                self.inbox.done(request)
+                continue
+            recorder = self.recorder_or_fail
+            if request.action == "refused":  # journaled for audit; nothing is carried out
+                recorder.record(
+                    ControlRefused(
+                        **recorder.at(last),
+                        by=request.by,
+                        command=request.command,
+                        reason=request.reason,
+                        request=name,
+                        key=request.key,
+                        dropped=request.dropped,
+                    )
+                )
+                self._answered(request, name)
+                continue
             stage = self._answering.get(request.action)
             if stage is not None:  # a stage's request: it answers, the runner commits
                 stage.answer(request, name)
@@ -634,7 +662,6 @@ class LiveRunner:
                 session.cancel_for_kill()
                 self.inbox.done(request)
                 continue
-            recorder = self.recorder_or_fail
             recorder.record(
                 ControlRequest(
                     **recorder.at(last),
@@ -642,6 +669,7 @@ class LiveRunner:
                     reason=request.reason,
                     by=request.by,
                     request=name,
+                    key=request.key,
                 )
             )
             if repeated:  # journaled, as every operator's request; the halt stands
@@ -653,10 +681,16 @@ class LiveRunner:
                 session.flatten(f"flatten: {request.reason} (by {request.by})")
             else:
                 session.resume(f"{request.reason} (by {request.by})")
-            self.link.journal_or_fail.flush()
-            if name:
-                self.answered_requests.add(name)
-            self.inbox.done(request)
+            self._answered(request, name)
+
+    def _answered(self, request: MailboxRequest, name: str) -> None:
+        """Commit ``request``'s answer, remember it, then mark its file done."""
+        self.link.journal_or_fail.flush()
+        if name:
+            self.answered_requests.add(name)
+        if request.key:
+            self.answered_keys.add(request.key)
+        self.inbox.done(request)
 
     # --- stop -----------------------------------------------------------------------
 
