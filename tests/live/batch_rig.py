@@ -4,9 +4,10 @@ A `BatchRig` is two USD-M perpetuals on the emulator (ccxt's ``binance`` batches
 orders through ``POST /fapi/v1/batchOrders``), each with its `CcxtVenue` journaling
 through a `JournalOrders` into one SQLite journal, sharing one `OrderBatch` as a live
 account with ``execution.orders.batch`` does. `BatchRig.bar` decides orders over the
-symbols, journals each (its intent committed) and sends them together (`OrderBatch.flush`),
-then commits the bar. A `BatchKill` dies in between, as kill -9 does: the journal keeps
-what was committed, nothing else (its files are read at the kill and put back).
+symbols, journals each intent, commits them at once and sends the orders together
+(`OrderBatch.flush`), then commits the bar. A `BatchKill` dies in between, as kill -9
+does: the journal keeps what was committed, nothing else (its files are read at the
+kill and put back).
 `BatchRig.restart` then does what a restarted run does with the orders it finds
 journaled without an end (`tradeloom.live.recovery.handover.look_up`): each is tracked
 again (`CcxtVenue.recover`) and looked up by its client order id once the venue's window
@@ -57,12 +58,13 @@ class Crash(BaseException):
 class BatchKill:
     """Where a kill -9 strikes a bar's batch.
 
-    ``intents``: right after the ``intents``-th child's intent was committed, before the
-    request left (None: not there). ``cut``: the venue acts on the first ``cut`` children
-    and the connection drops (the rest never reach it). ``records``: once the request
-    came back (answered, or failed), after ``records`` rows of its answer were
-    journaled and before the bar's commit (None: the bar commits). ``refuse``: the
-    children the venue refuses in their place.
+    ``intents``: right after the ``intents``-th child's intent was journaled, before the
+    batch's commit of them (their rows lost); with one more than the children, right
+    after that commit, before the request left (None: not there). ``cut``: the venue
+    acts on the first ``cut`` children and the connection drops (the rest never reach
+    it). ``records``: once the request came back (answered, or failed), after
+    ``records`` rows of its answer were journaled and before the bar's commit (None: the
+    bar commits). ``refuse``: the children the venue refuses in their place.
     """
 
     intents: int | None = None
@@ -84,8 +86,17 @@ class _Tripping(JournalOrders):
 
     rig: BatchRig
 
-    def before_send(self, order: VenueOrder) -> None:
-        super().before_send(order)  # committed: the request has not left
+    def intend(self, order: VenueOrder) -> None:
+        super().intend(order)  # journaled, not committed: the request has not left
+        self._count_intent()
+
+    def commit_intents(self) -> None:
+        had = bool(self._intended)
+        super().commit_intents()  # committed: the request has not left
+        if had:
+            self._count_intent()
+
+    def _count_intent(self) -> None:
         kill = self.rig.kill
         if kill is not None and kill.intents is not None:
             self.rig.intents_seen += 1

@@ -727,7 +727,8 @@ def test_a_model_edit_refused_during_a_stage_is_taken_once_the_stage_ends() -> N
 def batch_bars(draw: st.DrawFn) -> tuple[list[tuple[int, int]], BatchKill]:
     """A bar's orders (symbol index, side) sent as one batch of 2 to 7 children (two
     requests past 5), and where a kill -9 strikes it: after the k-th child's intent was
-    committed (the request never left); or once the request came back, after some rows
+    journaled, before their commit (lost), or right after it (the request never left);
+    or once the request came back, after some rows
     of its answer were journaled, the bar not committed, the venue having acted on the
     first children only (a dropped connection) or on all of them, some refused in their
     place; or nowhere."""
@@ -739,7 +740,7 @@ def batch_bars(draw: st.DrawFn) -> tuple[list[tuple[int, int]], BatchKill]:
     refuse = tuple(draw(st.sets(st.integers(0, first - 1), max_size=first - 1)))
     where = draw(st.sampled_from(["intents", "answer", "cut", "none"]))
     if where == "intents":
-        return orders, BatchKill(intents=draw(st.integers(1, n)), refuse=refuse)
+        return orders, BatchKill(intents=draw(st.integers(1, n + 1)), refuse=refuse)
     cut = draw(st.integers(0, first)) if where == "cut" else None
     records = None if where == "none" else draw(st.integers(0, 2 * n))
     return orders, BatchKill(cut=cut, records=records, refuse=refuse)
@@ -748,9 +749,11 @@ def batch_bars(draw: st.DrawFn) -> tuple[list[tuple[int, int]], BatchKill]:
 @pytest.mark.slow
 @_AROUND
 @given(bar=batch_bars())
-# killed after the 2nd of 3 children's intents were committed: the request never left, the
-# restart finds neither journaled child at the venue (never arrived), the 3rd never sent
+# killed after the 2nd of 3 children's intents was journaled, before their commit: lost,
+# never sent; and right after the commit: the request never left, the restart finds no
+# journaled child at the venue (never arrived)
 @example(bar=([(0, 1), (1, 1), (0, -1)], BatchKill(intents=2)))
+@example(bar=([(0, 1), (1, 1), (0, -1)], BatchKill(intents=4)))
 # the venue acted on the first of 3 children and the connection dropped, the 2nd refused
 # in its place: the restart adopts the 1st, takes the others as never arrived
 @example(bar=([(0, 1), (1, 1), (1, -1)], BatchKill(cut=2, records=1, refuse=(1,))))

@@ -268,9 +268,10 @@ def open_account_venue(
 
     Raises:
         ConfigError: The account has no keys.
-        UserError: The exchange has no market of a symbol, the markets do not share one
-            quote asset, two share a base asset (their balances could not be told
-            apart), or the account holds less quote than ``live.capital``.
+        UserError: The exchange has no market of a symbol, ``execution.orders.batch`` is
+            set for an exchange ccxt cannot batch orders of, the markets do not share one
+            quote asset, two share a base asset (their balances could not be told apart),
+            or the account holds less quote than ``live.capital``.
     """
     books = link.recorder_or_fail.order_symbols
 
@@ -299,6 +300,12 @@ def open_account_venue(
     orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
     # one batch for the account: a bar's orders over its symbols leave together
     batch = OrderBatch(batch_size(client)) if orders is not None and orders.batch else None
+    if batch is not None and not client.has.get("createOrders"):
+        where = "execution.orders.batch"
+        raise UserError(
+            f"{files.config.locate(where)} {where}: ccxt's {client.id} cannot send orders in "
+            "batches (it has no createOrders); remove orders.batch"
+        )
     venues: dict[str, Any] = {}
     described: dict[str, dict[str, Any]] = {}
     for symbol in symbols:

@@ -90,7 +90,7 @@ from tradeloom.live.orders.ccxt_errors import (
     is_retryable_read,
     submission_outcome,
 )
-from tradeloom.live.orders.order_batch import OrderBatch
+from tradeloom.live.orders.order_batch import BatchJournal, OrderBatch
 from tradeloom.live.orders.order_checks import prepare_order
 from tradeloom.live.orders.order_checks import rejection as order_rejection
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
@@ -443,14 +443,18 @@ class CcxtVenue:
             self._emit(out, [tracked.life.reject(refusal)])
             self._fall_back(request, refusal, out)
             return out.report()
+        joins = batched and self.batch is not None and request.type not in STOP_TYPES
         try:
-            self.journal.before_send(request)
+            if joins and isinstance(self.journal, BatchJournal):
+                self.journal.intend(request)  # committed with the batch's, before it leaves
+            else:
+                self.journal.before_send(request)
         except BaseException:
             del self._orders[order.id], self._unsettled[order.id]
             raise
         self._emit(out, [tracked.life.send()])
         tracked.sent_at = self._clock()
-        if batched and self.batch is not None and request.type not in STOP_TYPES:
+        if joins and self.batch is not None:
             self.batch.queue(self, order.id)  # sent with its bar's others (`flush_batch`)
             return out.report()
         self.send_now(order.id, out)
@@ -480,6 +484,11 @@ class CcxtVenue:
             self.child_failed(client_id, error, into)
             return
         self.child_answered(client_id, answer, into)
+
+    def commit_intents(self) -> None:
+        """Commit the intents of the orders journaled for the batch (`BatchJournal`)."""
+        if isinstance(self.journal, BatchJournal):
+            self.journal.commit_intents()
 
     def batch_child(self, client_id: str) -> dict[str, Any]:
         """Return a journaled order as one child of ccxt's ``createOrders``."""

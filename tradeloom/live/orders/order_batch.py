@@ -2,10 +2,12 @@
 
 ``execution.orders.batch: true`` makes the live account's markets share one `OrderBatch`.
 An order the engine decides is checked and journaled at once, as every order is
-(`tradeloom.live.orders.ccxt_venue.CcxtVenue.submit`: its ``order_sent`` intent committed,
-its ``submitted`` state journaled); it is not sent then but queued here, and the bar's
-queued orders leave together when the bar's decisions are done (`flush`: before the
-account polls, cancels or rests stops; at the latest after the bar). Each child keeps
+(`tradeloom.live.orders.ccxt_venue.CcxtVenue.submit`: its ``order_sent`` intent, its
+``submitted`` state); it is not sent then but queued here, and the bar's queued orders
+leave together when the bar's decisions are done (`flush`: before the account polls,
+cancels or rests stops; at the latest after the bar). The intents are committed
+(durably) once for the batch, before its first request leaves (`BatchJournal`): a kill
+before that commit loses them, and nothing was sent. Each child keeps
 its own client order id, so every rule of a single order holds for it:
 
 - sent once: a child is in one request only, and ccxt's retry is off;
@@ -32,11 +34,11 @@ request would hold one child, each child is sent by itself, with the same journa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tradeloom.runtime.lazy import logger
 
-__all__ = ["BATCH_SIZES", "BatchVenue", "OrderBatch", "batch_size"]
+__all__ = ["BATCH_SIZES", "BatchJournal", "BatchVenue", "OrderBatch", "batch_size"]
 
 _log = logger("tradeloom.execution")
 
@@ -45,6 +47,22 @@ BATCH_SIZES: Mapping[str, int] = {"binance": 5}
 its parent's): Binance's USD-M and COIN-M ``batchOrders`` take 5."""
 
 _DEFAULT_SIZE = 5
+
+
+@runtime_checkable
+class BatchJournal(Protocol):
+    """A journal that commits a batch's intents at once (`JournalOrders`): each is
+    journaled by ``intend`` and all are committed by ``commit_intents`` before the
+    request leaves. A journal without these commits each intent alone
+    (``before_send``)."""
+
+    def intend(self, order: Any) -> None:
+        """Journal an intent, not committed yet."""
+        ...
+
+    def commit_intents(self) -> None:
+        """Commit the intents journaled (durably), then advance the sent-id mark."""
+        ...
 
 
 class BatchVenue(Protocol):
@@ -57,6 +75,10 @@ class BatchVenue(Protocol):
 
     def send_now(self, client_id: str) -> None:
         """Send one journaled order by itself; hold what happened."""
+        ...
+
+    def commit_intents(self) -> None:
+        """Commit the intents of its orders journaled for the batch (before any leaves)."""
         ...
 
     def batch_child(self, client_id: str) -> dict[str, Any]:
@@ -114,6 +136,11 @@ class OrderBatch:
         call (`CcxtVenue.held`), as a submit's report is delivered at the next bar.
         """
         queued, self._queued = self._queued, []
+        committed: set[int] = set()
+        for venue, _ in queued:  # every intent durable before the first request leaves
+            if id(venue) not in committed:
+                committed.add(id(venue))
+                venue.commit_intents()
         for start in range(0, len(queued), self.size):
             self._send(queued[start : start + self.size])
 
