@@ -221,12 +221,13 @@ class BatchRig:
             if last.get(sent.id) in ended:
                 continue
             self.venues[sent.symbol].recover(sent_request(sent), sent_at=sent.sent_at)
-        self.clock.now += SETTLE + 1.0  # the window of every request sent is over
         self.settle()
 
     def settle(self) -> None:
-        """Resolve every unknown order and poll, then commit."""
+        """A bar later (the window of every request sent is over): resolve every unknown
+        order and poll, then commit."""
         assert self.journal is not None
+        self.clock.now += SETTLE + 1.0
         for venue in self.venues.values():
             venue.resolve_unknown()
             venue.poll()

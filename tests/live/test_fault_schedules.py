@@ -760,6 +760,10 @@ def batch_bars(draw: st.DrawFn) -> tuple[list[tuple[int, int]], BatchKill]:
 # answered, killed after 3 rows of the answer of 7 children (two requests) were journaled,
 # the bar not committed: every child is looked up and adopted, none sent again
 @example(bar=([(0, 1), (1, 1), (0, -1), (1, -1), (0, 1), (1, 1), (0, 1)], BatchKill(records=3)))
+# Found by the hunt (seed 87), fixed in the rig: a batch cut before any child, the run not
+# killed, its children unknown: the next bar's lookups ran before the venue's window was
+# over (the rig's clock did not move with the bars), and they stayed unknown
+@example(bar=([(0, 1), (0, 1)], BatchKill(cut=0, records=2)))
 def test_a_batch_killed_between_its_children_sends_none_twice(
     tmp_path_factory: pytest.TempPathFactory, bar: tuple[list[tuple[int, int]], BatchKill]
 ) -> None:
