@@ -21,6 +21,9 @@ operation              where the market has not got it
 ``fetchOrder``         ``fetchOrders(symbol)``, the order of that id or client order id
 ``fetchOpenOrders``    ``fetchOrders(symbol)``, those still open
 ``fetchPositions``     ``fetchPosition(symbol)``
+``createOrders``       each order of a batch sent alone (``createOrder``), with the same
+                       journal rows (`tradeloom.live.orders.order_batch`)
+``cancelOrders``       each cancel alone (``cancelOrder``)
 ``createOrder``,       none: a live run needs each (a swap: ``fetchPositions`` or
 ``cancelOrder``,       ``fetchPosition``, ``setLeverage`` and ``setMarginMode`` too), and
 ``fetchMyTrades``,     a market without one is refused at start in one line (`missing`)
