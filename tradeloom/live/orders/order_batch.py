@@ -141,8 +141,15 @@ class OrderBatch:
             if id(venue) not in committed:
                 committed.add(id(venue))
                 venue.commit_intents()
-        for start in range(0, len(queued), self.size):
-            self._send(queued[start : start + self.size])
+        chunks = [queued[start : start + self.size] for start in range(0, len(queued), self.size)]
+        for k, chunk in enumerate(chunks):
+            try:
+                self._send(chunk)
+            except BaseException:
+                # the chunks not tried wait for the next flush (their intents committed,
+                # none of them sent); the one in flight is its venues' to settle
+                self._queued[:0] = [child for later in chunks[k + 1 :] for child in later]
+                raise
 
     def _send(self, chunk: Sequence[tuple[BatchVenue, str]]) -> None:
         lead = chunk[0][0]
