@@ -194,6 +194,17 @@ UNIVERSE = _edited(
     ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
     TIMEOUT,
 )
+# The universe with a bar's orders sent as one batch (``execution.orders.batch``): Binance
+# spot cannot batch, so each goes by itself after the batch's intents were committed
+# together (`tradeloom.live.orders.order_batch`; the batch's own requests and kills between
+# its children: `test_fault_schedules`'s batch property).
+UNIVERSE_BATCHED = _edited(
+    UNIVERSE,
+    (
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}",
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: {batch: true}}",
+    ),
+)
 # The universe rebalanced by risk parity every 5 bars from its first live bar (every
 # rebalance trades: no minimum trade), the signal then unused.
 ALLOCATING = _edited(
@@ -509,6 +520,11 @@ SHAPES: dict[str, Shape] = {
         Shape("torch", {"strategy.yaml": TORCH}, ("BTC/USDT",)),
         Shape("universe", {"strategy.yaml": UNIVERSE}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
         Shape("allocating", {"strategy.yaml": ALLOCATING}, ("BTC/USDT", "ETH/USDT", "SOL/USDT")),
+        Shape(
+            "universe_batched",
+            {"strategy.yaml": UNIVERSE_BATCHED},
+            ("BTC/USDT", "ETH/USDT", "SOL/USDT"),
+        ),
         Shape(
             "portfolio",
             _portfolio_files(),
@@ -841,6 +857,13 @@ def _journal_orders(trip: Tripwire, clock: Callable[[], float]) -> Callable[...,
             super().before_send(order)
             trip.passed()  # the intent is committed, the request never leaves
             trip.sending()
+
+        def commit_intents(self) -> None:
+            had = bool(self._intended)
+            super().commit_intents()
+            if had:
+                trip.passed()  # a batch's intents committed, no request left
+                trip.sending()
 
         def record(self, event: VenueEvent) -> None:
             # the order left and was answered; nothing of it journaled (its ``submitted``

@@ -30,6 +30,7 @@ it ran, and a failure that does not come again can be replayed as an ``@example`
 from __future__ import annotations
 
 import os
+from unittest import mock
 
 import pytest
 
@@ -48,6 +49,7 @@ from tests.live.fault_shapes import (  # noqa: E402
     survive,
     swap_kills,
 )
+from tradeloom.live.orders.order_batch import OrderBatch  # noqa: E402
 from tradeloom.testing import (  # noqa: E402
     DropConnection,
     PartialFill,
@@ -102,6 +104,22 @@ def test_a_universe_survives_faults_kills_and_journal_damage(
     schedule: list[Planned], crash_points: list[CrashAt]
 ) -> None:
     survive(SHAPES["universe"], schedule, crash_points)
+
+
+@_SETTINGS
+@given(schedule=schedules(SHAPES["universe_batched"]), crash_points=crashes)
+# killed at a bar's 2nd venue event (a batch's intents committed, or an answer journaled)
+# and down for a bar, then between two bars: every order sent once
+@example(schedule=[], crash_points=[CrashAt(108, 1, 1), CrashAt(120, None, 0)])
+def test_a_batched_universe_survives_faults_kills_and_journal_damage(
+    schedule: list[Planned], crash_points: list[CrashAt]
+) -> None:
+    """The universe with ``execution.orders.batch`` (`fault_shapes.UNIVERSE_BATCHED`):
+    what every shape promises, each bar's intents committed at once before its orders
+    leave."""
+    with mock.patch.object(OrderBatch, "queue", autospec=True, side_effect=OrderBatch.queue) as q:
+        survive(SHAPES["universe_batched"], schedule, crash_points)
+    assert q.call_count > 0, "no order went through the batch"
 
 
 @_SETTINGS

@@ -69,6 +69,7 @@ from tradeloom.journal import (
     TradingStateChanged,
 )
 from tradeloom.plugins.protocols import (
+    CancelsTogether,
     LabelHorizon,
     Monitor,
     RiskContext,
@@ -630,6 +631,8 @@ class Engine:
     def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> None:
         """Cancel ``order_ids`` at the Python venue and book what it reports."""
         events: list[Fill | Cancellation] = []
+        if len(order_ids) > 1 and isinstance(self.venue, CancelsTogether):
+            self.venue.cancel_together(order_ids, reason)  # one request; each told below
         for order_id in order_ids:
             before = self._told(bar.index, "cancel")
             cancellation = self.venue.cancel(order_id, bar, reason)

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuxiliaryData",
     "BarStream",
+    "CancelsTogether",
     "ClockRefusal",
     "CrossSectionalFeature",
     "DataSource",
@@ -398,6 +399,17 @@ class Venue(Protocol):
 
     def pending(self) -> list[Order]:
         """Return the orders accepted but not completely filled yet."""
+        ...
+
+
+@runtime_checkable
+class CancelsTogether(Protocol):
+    """A venue that cancels several orders in one request (a live account with
+    ``execution.orders.batch``): the engine tells it the orders first, then cancels each
+    as `Venue.cancel` does, which returns what the one request ended."""
+
+    def cancel_together(self, order_ids: list[str], reason: str) -> None:
+        """Cancel ``order_ids`` in as few requests as the venue takes."""
         ...
 
 

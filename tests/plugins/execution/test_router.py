@@ -217,3 +217,13 @@ def test_limit_orders_an_outage_out_of_order_and_outages_live_exit_2_located(
     shown = capsys.readouterr().err
     assert "execution.venues.0.outages: --mode live: a venue is down when its requests " in shown
     assert "execution.orders.type" not in shown  # live routes limit orders
+
+
+def test_a_router_refuses_batched_orders() -> None:
+    with pytest.raises(ParamError) as caught:
+        router(sim("a"), sim("b"), orders={"batch": True})
+    assert (caught.value.key, caught.value.message) == (
+        "orders.batch",
+        "a router sends each order's parts to its venues one by one; remove orders.batch "
+        "(kind: ccxt or a universe's simulated execution batches)",
+    )

@@ -46,6 +46,7 @@ from tradeloom.live.accounts.venues import (
 )
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
+from tradeloom.live.orders.order_batch import OrderBatch, batch_size
 from tradeloom.plugins.protocols import OrderKeys
 from tradeloom.plugins.protocols_orders.order_events import RefusedFill
 
@@ -165,8 +166,28 @@ class AccountVenue:
         """Return every market's report of this phase, in the symbols' order."""
         return [event for market in self.markets.values() for event in market.match(bar, phase)]
 
+    def cancel_together(self, order_ids: list[str], reason: str) -> None:
+        """Cancel ``order_ids``, each market's in one request where it can, ahead of the
+        engine's `cancel` of each (`ExchangeVenue.cancel_together`)."""
+        grouped: dict[int, tuple[ExchangeVenue, list[str]]] = {}
+        for order_id in order_ids:
+            market = self.market_of(order_id)
+            one = None if market is None else market.one_exchange
+            if one is not None:
+                grouped.setdefault(id(one), (one, []))[1].append(order_id)
+        for one, ids in grouped.values():
+            one.cancel_together(ids, reason)
+
+    def flush(self) -> None:
+        """Send the orders of the bar's batch (``execution.orders.batch``) and take each
+        market's answers (`ExchangeVenue.flush`)."""
+        for _, _, market in self.exchanges:
+            market.flush()
+
     def protect(self, book: Book, history: MarketHistory, bar: int, *, trading: bool) -> None:
-        """Rest each exchange market's new position's stops (`ExchangeVenue.protect`)."""
+        """Send the bar's batch (`flush`), then rest each exchange market's new
+        position's stops (`ExchangeVenue.protect`)."""
+        self.flush()
         for s, _, market in self.exchanges:
             if not market.protects:
                 continue  # nothing to read for it
@@ -247,9 +268,10 @@ def open_account_venue(
 
     Raises:
         ConfigError: The account has no keys.
-        UserError: The exchange has no market of a symbol, the markets do not share one
-            quote asset, two share a base asset (their balances could not be told
-            apart), or the account holds less quote than ``live.capital``.
+        UserError: The exchange has no market of a symbol, ``execution.orders.batch`` is
+            set for an exchange ccxt cannot batch orders of, the markets do not share one
+            quote asset, two share a base asset (their balances could not be told apart),
+            or the account holds less quote than ``live.capital``.
     """
     books = link.recorder_or_fail.order_symbols
 
@@ -274,12 +296,22 @@ def open_account_venue(
     client = trading_client(files, markets)
     bar_clock = markets.bar_in_progress
     at_start = None if state is None else markets_at_start(state, symbols)
+    venue_keys = markets.p.venue
+    orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
+    # one batch for the account: a bar's orders over its symbols leave together
+    batch = OrderBatch(batch_size(client)) if orders is not None and orders.batch else None
+    if batch is not None and not client.has.get("createOrders"):
+        where = "execution.orders.batch"
+        raise UserError(
+            f"{files.config.locate(where)} {where}: ccxt's {client.id} cannot send orders in "
+            "batches (it has no createOrders); remove orders.batch"
+        )
     venues: dict[str, Any] = {}
     described: dict[str, dict[str, Any]] = {}
     for symbol in symbols:
         after = None if state is None else state.max_trade_id_of(symbol)
         venues[symbol], described[symbol] = market_venue(
-            files, link, markets, client, symbol, bar_clock, after
+            files, link, markets, client, symbol, bar_clock, after, batch=batch
         )
     _check_assets(files, described)
     if state is None or state.started is None:
@@ -288,8 +320,6 @@ def open_account_venue(
         capital = starting_capital(files, markets, balance, quote)
     else:
         capital = state.started.capital
-    venue_keys = markets.p.venue
-    orders = venue_keys.order_keys if isinstance(venue_keys, OrderKeys) else None
     for symbol, venue in venues.items():
         if described[symbol].get("swap"):
             _open_swap(files, markets, venue, fresh=state is None)

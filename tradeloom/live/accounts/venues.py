@@ -11,6 +11,7 @@ from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import VenueUnreachable
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_stops import ExchangeStops
+from tradeloom.live.orders.order_batch import OrderBatch
 from tradeloom.live.orders.order_journal import JournalOrders
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
@@ -77,16 +78,22 @@ def market_venue(
     symbol: str,
     bar_clock: Callable[[], int],
     after_trade_id: str | None,
+    *,
+    batch: OrderBatch | None = None,
 ) -> tuple[CcxtVenue, dict[str, Any]]:
     """Return the ccxt order layer of ``symbol`` on ``client``, journaling through the run's
     journal, and the market's description.
+
+    ``batch``: the account's batch its orders join (``execution.orders.batch``).
 
     Raises:
         UserError: The exchange has no market ``symbol``.
         RetriesExhausted: The exchange did not answer.
     """
     orders = JournalOrders(link.journal_or_fail, bar_clock, symbol=symbol, mark=link.sent_mark)
-    venue = CcxtVenue(client, symbol, orders, bar_clock=bar_clock, after_trade_id=after_trade_id)
+    venue = CcxtVenue(
+        client, symbol, orders, bar_clock=bar_clock, after_trade_id=after_trade_id, batch=batch
+    )
     market = venue.client.market(symbol) if venue.client.markets else None
     if market is None:
         venue.load_markets()

@@ -21,6 +21,9 @@ operation              where the market has not got it
 ``fetchOrder``         ``fetchOrders(symbol)``, the order of that id or client order id
 ``fetchOpenOrders``    ``fetchOrders(symbol)``, those still open
 ``fetchPositions``     ``fetchPosition(symbol)``
+``createOrders``       each order of a batch sent alone (``createOrder``), with the same
+                       journal rows (`tradeloom.live.orders.order_batch`)
+``cancelOrders``       each cancel alone (``cancelOrder``)
 ``createOrder``,       none: a live run needs each (a swap: ``fetchPositions`` or
 ``cancelOrder``,       ``fetchPosition``, ``setLeverage`` and ``setMarginMode`` too), and
 ``fetchMyTrades``,     a market without one is refused at start in one line (`missing`)
@@ -58,8 +61,19 @@ REFUSED: Mapping[str, Mapping[MarketType, frozenset[str]]] = {
     # fetchOrderTrades() supports spot markets only", "fetchPositions() supports linear and
     # inverse contracts only", "fetchPosition() supports option markets only",
     # "setLeverage() / setMarginMode() support linear and inverse contracts only"
+    # "createOrders() does not support spot orders", "cancelOrders is only supported for
+    # swap markets"
     "binance": {
-        "spot": frozenset({"fetchPositions", "fetchPosition", "setLeverage", "setMarginMode"}),
+        "spot": frozenset(
+            {
+                "fetchPositions",
+                "fetchPosition",
+                "setLeverage",
+                "setMarginMode",
+                "createOrders",
+                "cancelOrders",
+            }
+        ),
         "swap": frozenset({"fetchOrderTrades", "fetchPosition"}),
         "future": frozenset({"fetchOrderTrades", "fetchPosition"}),
     },
@@ -279,6 +293,26 @@ class MarketCalls:
             self.symbol, kind, side, amount, price, params
         )
         return answer
+
+    def create_orders(self, children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send several orders in one request, once: no retry (`OrderBatch` classifies
+        what it raises for each child). Each child is ccxt's ``createOrders`` item:
+        ``symbol``, ``type``, ``side``, ``amount``, ``price``, ``params``."""
+        self.require("createOrders")
+        answers: list[dict[str, Any]] = self.client.create_orders(
+            children, {"maxRetriesOnFailure": 0}
+        )
+        return answers
+
+    def cancel_orders(self, client_ids: list[str]) -> list[dict[str, Any]]:
+        """Cancel several of the market's orders by client order id in one request
+        (retried: idempotent)."""
+        self.require("cancelOrders")
+        params = {"clientOrderIds": client_ids}
+        answers: list[dict[str, Any]] = self._read(
+            "cancel_orders", self.client.cancel_orders, [], self.symbol, params
+        )
+        return answers
 
     def cancel_order(self, venue_id: str | None, client_id: str) -> dict[str, Any]:
         """Cancel an order by its venue id, or by its client order id (retried: idempotent)."""

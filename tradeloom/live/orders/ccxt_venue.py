@@ -60,8 +60,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +90,7 @@ from tradeloom.live.orders.ccxt_errors import (
     is_retryable_read,
     submission_outcome,
 )
+from tradeloom.live.orders.order_batch import BatchJournal, OrderBatch
 from tradeloom.live.orders.order_checks import prepare_order
 from tradeloom.live.orders.order_checks import rejection as order_rejection
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
@@ -140,6 +143,9 @@ _STATUSES: Mapping[str, VenueStatus] = {
 """ccxt's order statuses, as the state machine reads them (``canceling``: still working)."""
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
+_DUPLICATE_CHILD = re.compile(r"duplicate", re.IGNORECASE)
+"""A batch child refused as a duplicate of an order the venue has (sent before): it is
+looked up, as `submission_outcome` has a single order's duplicate."""
 _TRADE_PAGE = 1000
 _SKEW_SECONDS = 5.0
 _READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
@@ -210,6 +216,10 @@ class CcxtVenue:
         tolerance: Relative slack on an order's quantity for float sums of fills.
         after_trade_id: The last trade id already journaled (a restart); `poll` reads
             the trades after it. None: the first poll reads the latest page.
+        batch: The account's batch of orders, shared by the venues of one client
+            (``execution.orders.batch``; `tradeloom.live.orders.order_batch`): an order
+            submitted ``batched`` is journaled at once and sent with the others of its
+            bar at `flush_batch`. None: every order is sent as it is submitted.
 
     Raises:
         ValueError: The client's HTTP session retries requests, or ``symbol`` is empty.
@@ -229,6 +239,7 @@ class CcxtVenue:
         settle_seconds: float | None = None,
         tolerance: float = FILL_TOLERANCE,
         after_trade_id: str | None = None,
+        batch: OrderBatch | None = None,
     ) -> None:
         if not symbol:
             raise ValueError("the venue needs a symbol, e.g. 'BTC/USDT'")
@@ -268,6 +279,7 @@ class CcxtVenue:
         if after_trade_id is not None:
             self._next_trade_id = int(after_trade_id) + 1
         self._calls: MarketCalls | None = None
+        self.batch = batch
 
     @property
     def calls(self) -> MarketCalls:
@@ -379,6 +391,7 @@ class CcxtVenue:
         *,
         limit_price: float | None = None,
         terms: OrderTerms | None = None,
+        batched: bool = False,
     ) -> VenueReport:
         """Check, journal and send one order, once.
 
@@ -391,9 +404,13 @@ class CcxtVenue:
             order: The engine's order; ``order.id`` is its client order id.
             limit_price: Send a GTC limit order at this price; None: a market order.
             terms: The order's type, prices and flags, in place of ``limit_price``.
+            batched: With the account's batch (``batch``), journal the order now and
+                send it with the others of the bar at `flush_batch` (a stop is sent at
+                once); its answer is reported by the next call (`held`).
 
         Returns:
-            What happened: accepted (with any immediate fills), rejected, or unknown.
+            What happened: accepted (with any immediate fills), rejected, or unknown
+            (a batched order: ``SUBMITTED``, nothing sent yet).
 
         Raises:
             ValueError: An invalid or already used client order id, a side other than
@@ -426,13 +443,34 @@ class CcxtVenue:
             self._emit(out, [tracked.life.reject(refusal)])
             self._fall_back(request, refusal, out)
             return out.report()
+        joins = batched and self.batch is not None and request.type not in STOP_TYPES
         try:
-            self.journal.before_send(request)
+            if joins and isinstance(self.journal, BatchJournal):
+                self.journal.intend(request)  # committed with the batch's, before it leaves
+            else:
+                self.journal.before_send(request)
         except BaseException:
             del self._orders[order.id], self._unsettled[order.id]
             raise
         self._emit(out, [tracked.life.send()])
         tracked.sent_at = self._clock()
+        if joins and self.batch is not None:
+            self.batch.queue(self, order.id)  # sent with its bar's others (`flush_batch`)
+            return out.report()
+        self.send_now(order.id, out)
+        return out.report()
+
+    def send_now(self, client_id: str, out: _Collector | None = None) -> None:
+        """Send one journaled order (its intent committed, ``SUBMITTED``) by itself, once.
+
+        Args:
+            client_id: The order's client order id.
+            out: Where what happened goes (None: held for the next call to report, as
+                an order of a batch that falls back to single sends).
+        """
+        tracked = self._orders[client_id]
+        request = tracked.request
+        into = self._held if out is None else out
         try:
             kind, params = _ccxt_request(request)
             answer = self.calls.create_order(
@@ -440,28 +478,102 @@ class CcxtVenue:
                 request.side,
                 request.amount,
                 request.price,
-                {**params, "clientOrderId": order.id, "maxRetriesOnFailure": 0},
+                {**params, "clientOrderId": client_id, "maxRetriesOnFailure": 0},
             )
         except Exception as error:
-            message = VenueMessage.of(error, getattr(self.client, "last_http_response", None))
-            if submission_outcome(error) == "rejected":
-                rejection = order_rejection(
-                    order,
-                    "VENUE_REJECTED",
-                    str(message),
-                    {} if message.code is None else {"venue_code": float(message.code)},
-                )
-                self._emit(out, [tracked.life.reject(rejection)])
-                self._fall_back(request, rejection, out)
-            else:
-                _log.warning("order_unknown", client_id=order.id, error=str(message))
-                tracked.lost_at = self._clock()
-                self._emit(out, [tracked.life.lose(str(message))])
-            return out.report()
-        self._absorb(tracked, answer, out, cancel_reason=None, found_by="acknowledged")
-        if tracked.life.state is OrderState.REJECTED and out.rejections:
-            self._fall_back(request, out.rejections[-1], out)
-        return out.report()
+            self.child_failed(client_id, error, into)
+            return
+        self.child_answered(client_id, answer, into)
+
+    def commit_intents(self) -> None:
+        """Commit the intents of the orders journaled for the batch (`BatchJournal`)."""
+        if isinstance(self.journal, BatchJournal):
+            self.journal.commit_intents()
+
+    def batch_child(self, client_id: str) -> dict[str, Any]:
+        """Return a journaled order as one child of ccxt's ``createOrders``."""
+        request = self._orders[client_id].request
+        kind, params = _ccxt_request(request)
+        return {
+            "symbol": self.symbol,
+            "type": kind,
+            "side": request.side,
+            "amount": request.amount,
+            "price": request.price,
+            "params": {**params, "clientOrderId": client_id},
+        }
+
+    def child_answered(
+        self, client_id: str, answer: Mapping[str, Any], out: _Collector | None = None
+    ) -> None:
+        """Take the venue's answer to a sent order (its own, or its place in a batch's).
+
+        A batch child the venue refused in its place (ccxt's order of status
+        ``rejected`` carrying the venue's code and message) is ``REJECTED`` with them, as
+        a refused single order is; one it refused as a duplicate is looked up, never
+        sent again (`CcxtVenue.resolve_unknown`).
+        """
+        tracked = self._orders[client_id]
+        into = self._held if out is None else out
+        info = answer.get("info")
+        refusal = info if isinstance(info, Mapping) else {}
+        code = refusal.get("code")
+        if answer.get("id") is None and code is not None:
+            message = f"{self.client.id} {json.dumps(refusal)}"
+            if _DUPLICATE_CHILD.search(str(refusal.get("msg"))):
+                self._lost(tracked, message, into)
+                return
+            rejection = order_rejection(
+                tracked.request.order, "VENUE_REJECTED", message, {"venue_code": float(code)}
+            )
+            self._emit(into, [tracked.life.reject(rejection)])
+            return
+        self._absorb(tracked, answer, into, cancel_reason=None, found_by="acknowledged")
+        if tracked.life.state is OrderState.REJECTED and into.rejections:
+            self._fall_back(tracked.request, into.rejections[-1], into)
+
+    def child_failed(
+        self, client_id: str, error: BaseException, out: _Collector | None = None
+    ) -> None:
+        """Classify what a send raised for one order (its own send, or its batch's).
+
+        A refusal makes it ``REJECTED``; anything else leaves it ``UNKNOWN``: the venue
+        may have it (a batch cut after some of its children), and `resolve_unknown`
+        looks it up by its client order id.
+        """
+        tracked = self._orders[client_id]
+        into = self._held if out is None else out
+        order = tracked.request.order
+        message = VenueMessage.of(error, getattr(self.client, "last_http_response", None))
+        if submission_outcome(error) == "rejected":
+            rejection = order_rejection(
+                order,
+                "VENUE_REJECTED",
+                str(message),
+                {} if message.code is None else {"venue_code": float(message.code)},
+            )
+            self._emit(into, [tracked.life.reject(rejection)])
+            self._fall_back(tracked.request, rejection, into)
+            return
+        self._lost(tracked, str(message), into)
+
+    def _lost(self, tracked: _Tracked, message: str, out: _Collector) -> None:
+        _log.warning("order_unknown", client_id=tracked.request.client_id, error=message)
+        tracked.lost_at = self._clock()
+        self._emit(out, [tracked.life.lose(message)])
+
+    def flush_batch(self) -> VenueReport:
+        """Send the orders the account's batch holds (`OrderBatch.flush`; none without).
+
+        Returns:
+            What this venue holds now (its children's answers among it), handed over;
+            the other venues' children's answers are reported by their next call.
+        """
+        if self.batch is not None and self.batch.queued:
+            self.batch.flush()
+        if self._held.empty():
+            return VenueReport()
+        return self._hand_over()
 
     def fall_back_to_market(self, client_id: str, *, reason: str = "LIMIT_FALLBACK") -> VenueReport:
         """Cancel a working limit order and send what it left unfilled as a market order.
@@ -666,6 +778,55 @@ class CcxtVenue:
         if tracked.life.awaiting_trades:
             self._fetch_order_trades(tracked, out)
         return self._hand_over()
+
+    def cancel_many(self, client_ids: list[str], *, reason: str = "CANCELLED") -> VenueReport:
+        """Cancel several orders in one request where the market can (``cancelOrders``).
+
+        Each is what `cancel` makes of it: an unknown order is looked up first, a
+        finished one left alone; a child the venue's list leaves out or refuses in its
+        place is looked up by its id. A request that failed every retry, or a market
+        that cannot batch cancels, cancels them one by one (cancelling is idempotent).
+
+        Raises:
+            KeyError: No order with one of these client ids was submitted here.
+            RetriesExhausted: The venue could not be reached (one by one as well).
+        """
+        out = self._held
+        working: list[_Tracked] = []
+        for client_id in client_ids:
+            tracked = self._orders[client_id]
+            if tracked.life.state == OrderState.UNKNOWN:
+                self._resolve(tracked, out)
+            if not tracked.life.terminal and tracked.life.state in _WORKING:
+                working.append(tracked)
+        answers: list[dict[str, Any]] | None = None
+        if len(working) > 1 and self.calls.capabilities.can("cancelOrders"):
+            with contextlib.suppress(RetriesExhausted, ccxt.ExchangeError):
+                answers = self.calls.cancel_orders([t.request.client_id for t in working])
+        if answers is None:
+            for tracked in working:
+                self._join_held(self.cancel(tracked.request.client_id, reason=reason))
+            return self._hand_over()
+        by_client = {str(a.get("clientOrderId")): a for a in answers if a.get("id") is not None}
+        for tracked in working:
+            answer = by_client.get(tracked.request.client_id) or self._lookup(tracked)
+            if answer is not None:
+                self._absorb(tracked, answer, out, cancel_reason=reason)
+            if tracked.life.awaiting_trades:
+                self._fetch_order_trades(tracked, out)
+        return self._hand_over()
+
+    def _join_held(self, report: VenueReport) -> None:
+        """Hold ``report`` again (one of several calls whose reports are handed over once)."""
+        held = self._held
+        held.transitions.extend(report.transitions)
+        held.fills.extend(report.fills)
+        held.cancellations.extend(report.cancellations)
+        held.rejections.extend(report.rejections)
+        held.duplicates.extend(report.duplicates)
+        held.refused.extend(report.refused)
+        held.unresolved.extend(report.unresolved)
+        held.stop_fallbacks.extend(report.stop_fallbacks)
 
     # --- account --------------------------------------------------------------------
 

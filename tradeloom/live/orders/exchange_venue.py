@@ -196,7 +196,8 @@ class ExchangeVenue:
             )
         elif not self._close_by_stop(order):
             self._rearm_for_add(order)
-            self._take(self.venue.submit(order, terms=self.terms(order)))
+            # with ``execution.orders.batch``: journaled now, sent with the bar's others
+            self._take(self.venue.submit(order, terms=self.terms(order), batched=True))
         if self.on_send is not None:
             self.on_send("send", time.perf_counter() - started)
 
@@ -283,6 +284,7 @@ class ExchangeVenue:
         resting stop-loss follows ``resting``, the core's stop under the position
         (`ExchangeStops.follow`).
         """
+        self.flush()
         stops = self.stops
         if stops is None or not self.protects:
             return
@@ -449,6 +451,7 @@ class ExchangeVenue:
         """
         if order_id in self._adopted:
             return None
+        self.flush()  # an order of this bar's batch is sent before it is cancelled
         fallback = derived_client_id(order_id, "f")
         target = fallback if fallback in self._fallbacks else order_id
         self._asked.add(target)
@@ -464,11 +467,44 @@ class ExchangeVenue:
                 return replace(event, bar=bar.index, timestamp=bar.timestamp)
         return None
 
+    def cancel_together(self, order_ids: list[str], reason: str) -> None:
+        """Cancel several orders at the venue in one request where it can
+        (`CcxtVenue.cancel_many`), ahead of the engine's `cancel` of each.
+
+        What the venue answered is kept: each order's `cancel` then finds it finished
+        and returns its cancellation, so the engine asks about each order as without
+        a batch (the journal a restart replays has one answer per order).
+        """
+        if self.venue.batch is None:
+            return  # without ``execution.orders.batch``: one request per cancel
+        self.flush()
+        targets: list[str] = []
+        for order_id in order_ids:
+            if order_id in self._adopted:
+                continue
+            fallback = derived_client_id(order_id, "f")
+            targets.append(fallback if fallback in self._fallbacks else order_id)
+        if len(targets) < 2:
+            return
+        self._asked.update(targets)
+        try:
+            self._take(self.venue.cancel_many(targets, reason=reason))
+        except RetriesExhausted as error:
+            self._on_trouble("cancel", str(error))
+
+    def flush(self) -> None:
+        """Send the orders journaled for the account's batch (``execution.orders.batch``),
+        before anything else asks the venue; their answers are reported at the next call
+        (`tradeloom.live.orders.order_batch`): this market's are taken at once, so a
+        protective exit's fills are seen within its bar as a single send's are."""
+        self._take(self.venue.flush_batch())
+
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """At ``open``: resolve unknown orders, poll, and report what happened since.
 
         At ``intrabar``: report what the orders sent since (a protective exit) did.
         """
+        self.flush()
         if phase == "close":
             return []
         if phase == "open":

@@ -107,6 +107,7 @@ class JournalOrders:
         self._clock = clock
         self.symbol = symbol
         self.mark = mark
+        self._intended: list[tuple[str, float, int]] = []
 
     def before_send(self, order: VenueOrder) -> None:
         """Journal the intent, commit it, advance the sent-id mark; then it may be sent."""
@@ -115,6 +116,24 @@ class JournalOrders:
         self.journal.flush()
         if self.mark is not None:
             self.mark.advance(order.client_id, at=sent_at, bar=order.order.bar)
+
+    def intend(self, order: VenueOrder) -> None:
+        """Journal the intent of an order of a batch, not committed yet: `commit_intents`
+        commits every one of the batch before its request leaves (one commit, not one
+        per child; a kill before it loses them, and nothing was sent)."""
+        sent_at = self._clock()
+        self.journal.append(sent_row(order, sent_at))
+        self._intended.append((order.client_id, sent_at, order.order.bar))
+
+    def commit_intents(self) -> None:
+        """Commit the intents `intend` journaled, advance the sent-id mark past them."""
+        if not self._intended:
+            return
+        self.journal.flush()
+        intended, self._intended = self._intended, []
+        if self.mark is not None:
+            for client_id, sent_at, bar in intended:
+                self.mark.advance(client_id, at=sent_at, bar=bar)
 
     def record(self, event: VenueEvent) -> None:
         """Journal a state change, a counted trade or a refused fill."""

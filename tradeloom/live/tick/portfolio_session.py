@@ -39,7 +39,7 @@ from tradeloom.errors import ConfigError
 from tradeloom.live.lifecycle.verdict import BarInput, Verdicts
 from tradeloom.live.tick.history import MarketHistory
 from tradeloom.live.tick.provides import provides
-from tradeloom.live.tick.session import FeatureNotStepped, LiveSession
+from tradeloom.live.tick.session import FeatureNotStepped, LiveSession, send_decided
 from tradeloom.plugins.protocols import MarketLots, Venue
 from tradeloom.runtime.lazy import logger
 from tradeloom.schemas.portfolio_file import PortfolioConfig
@@ -245,6 +245,7 @@ class PortfolioSession(LiveSession):
             first += len(member.names)
         t = self.history.append(time, prices[self._book_markets], np.empty((len(self.names), 0)))
         self.engine.run(join_inputs([inputs for _, inputs in parts]), t + 1)
+        send_decided(self.engine.venue)  # a batch's orders leave now (orders.batch)
         if given is None:
             for member in self.members:
                 member.train(None)

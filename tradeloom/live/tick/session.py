@@ -91,7 +91,9 @@ __all__ = [
     "FeatureNotStepped",
     "LiveSession",
     "ProtectsPositions",
+    "SendsTogether",
     "Verdicts",
+    "send_decided",
 ]
 
 KILL_CODE = "KILL_SWITCH"
@@ -117,6 +119,23 @@ class ProtectsPositions(Protocol):
     def cancel_stops(self, reason: str) -> None:
         """Cancel every resting stop (the kill switch)."""
         ...
+
+
+@runtime_checkable
+class SendsTogether(Protocol):
+    """A live venue that sends a bar's orders together (``execution.orders.batch``:
+    `AccountVenue`): told once the bar's decisions are made."""
+
+    def flush(self) -> None:
+        """Send the orders the bar decided (`tradeloom.live.orders.order_batch`)."""
+        ...
+
+
+def send_decided(venue: object) -> None:
+    """Send what the bar decided where the venue holds it for a batch (`SendsTogether`);
+    called right after the engine ran a bar, before its stops rest or it commits."""
+    if provides(venue, SendsTogether):
+        venue.flush()
 
 
 class LiveSession:
@@ -581,6 +600,7 @@ class LiveSession:
         t3 = perf_counter()
         self.engine.run(inputs, t + 1)
         venue = self.engine.venue
+        send_decided(venue)
         if provides(venue, ProtectsPositions):  # live: rest each new position's stops
             venue.protect(self.engine.portfolio, self.history, t, trading=self.state != "HALTED")
         t4 = perf_counter()

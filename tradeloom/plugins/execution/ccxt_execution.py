@@ -88,5 +88,11 @@ def build(params: CcxtExecutionParams, ctx: BuildContext) -> CcxtExecution:
     client = create_client(params.exchange, params.settings())
     if not client.has.get("createOrder"):
         raise ParamError("exchange", f"ccxt cannot send orders to {params.exchange}")
+    if params.orders.batch and not client.has.get("createOrders"):
+        raise ParamError(
+            "orders.batch",
+            f"ccxt's {params.exchange} cannot send orders in batches (it has no "
+            "createOrders); remove orders.batch",
+        )
     applied, realism = with_realism(params, ctx.strategy_dir)
     return CcxtExecution(applied, client, realism)

@@ -269,9 +269,16 @@ def build(params: RouterParams, ctx: BuildContext) -> Router:
     """Build every venue, then the router; sends nothing.
 
     Raises:
-        ParamError: A venue name listed twice, or a venue's component refused its keys
-            (located at ``venues.N.<key>``).
+        ParamError: A venue name listed twice, a venue's component refused its keys
+            (located at ``venues.N.<key>``), or ``orders.batch`` (a router splits each
+            order over its venues and sends the parts one by one).
     """
+    if params.orders.batch:
+        raise ParamError(
+            "orders.batch",
+            "a router sends each order's parts to its venues one by one; remove "
+            "orders.batch (kind: ccxt or a universe's simulated execution batches)",
+        )
     seen: dict[str, int] = {}
     venues: dict[str, SimulatedVenue] = {}
     for i, entry in enumerate(params.venues):

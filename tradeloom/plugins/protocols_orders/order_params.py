@@ -209,6 +209,15 @@ class OrdersParams(Params):
         default=None,
         description="Send a signal's order as TWAP or participation children. None: one order.",
     )
+    batch: bool = Field(
+        default=False,
+        description="Live: send the orders decided in one bar (a universe's or a "
+        "portfolio's rebalance) together through ccxt's createOrders, and cancel several "
+        "through cancelOrders, each child journaled and looked up as one order; refused "
+        "where ccxt's exchange has no createOrders. A market that cannot batch (Binance "
+        "spot) sends them one by one with the same journal rows. Backtests and paper "
+        "runs fill as without it.",
+    )
 
     def kernel(self) -> OrdersKernel:
         """Return the core's form of these settings."""

@@ -12,6 +12,7 @@ from tradeloom.testing.emulator.emulator import (
 )
 from tradeloom.testing.emulator.exchange import Exchange
 from tradeloom.testing.emulator.faults import (
+    BatchFault,
     DoubledTrade,
     DropConnection,
     Fault,
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_SECRET",
     "Balance",
     "BarSeries",
+    "BatchFault",
     "BookProfile",
     "DoubledTrade",
     "DropConnection",

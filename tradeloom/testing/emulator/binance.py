@@ -34,7 +34,13 @@ from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from tradeloom.testing.emulator.binance_routes import _FUTURES_NAMES, _FUTURES_TYPES, ROUTES
+from tradeloom.testing.emulator.binance_routes import (
+    _FUTURES_NAMES,
+    _FUTURES_TYPES,
+    BATCH_CANCELS,
+    BATCH_ORDERS,
+    ROUTES,
+)
 from tradeloom.testing.emulator.binance_wire import (
     _DAY_MS,
     ORDER_TYPES,
@@ -66,6 +72,7 @@ from tradeloom.testing.emulator.binance_wire import (
     _unsigned,
 )
 from tradeloom.testing.emulator.exchange import Exchange
+from tradeloom.testing.emulator.faults import BatchFault
 from tradeloom.testing.emulator.records import (
     LIMIT_TYPES,
     STOP_TYPES,
@@ -116,6 +123,19 @@ _REJECTIONS: dict[Reason, tuple[int, int, str]] = {
 """How Binance answers each refusal: HTTP status, error code, message."""
 
 
+def _batch_list(params: Mapping[str, str], name: str, most: int) -> list[Any]:
+    """Return a batch parameter's JSON list (at most ``most`` items), as Binance reads it."""
+    try:
+        items = json.loads(_required(params, name))
+    except ValueError:
+        raise _ApiError(400, -1130, f"Data sent for parameter '{name}' is not valid.") from None
+    if not isinstance(items, list) or not items:
+        raise _ApiError(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    if len(items) > most:
+        raise _ApiError(400, -4035, f"Parameter '{name}' has more than {most} items.")
+    return items
+
+
 def parse_params(request: HttpRequest) -> list[tuple[str, str]]:
     """Return the query's and the form body's parameters, in the order sent."""
     pairs = parse_qsl(request.query, keep_blank_values=True)
@@ -164,6 +184,7 @@ class BinanceApi:
         pairs: list[tuple[str, str]],
         *,
         fill_fraction: Decimal | None = None,
+        batch: BatchFault | None = None,
     ) -> HttpReply:
         """Answer one request.
 
@@ -171,6 +192,7 @@ class BinanceApi:
             request: The request.
             pairs: Its parameters (`parse_params`).
             fill_fraction: Per-bar fill fraction for an order this request creates.
+            batch: What goes wrong between a batch request's children (None: nothing).
         """
         route = ROUTES.get(f"{request.method} {request.path}")
         if route is None:
@@ -189,7 +211,12 @@ class BinanceApi:
             if route.signed:
                 self._authenticate(request, params)
             handler: Callable[..., object] = getattr(self, route.handler)
-            payload = handler(params, fill_fraction) if route.creates_order else handler(params)
+            if route.batch:
+                payload = handler(params, fill_fraction, batch or BatchFault())
+            elif route.creates_order:
+                payload = handler(params, fill_fraction)
+            else:
+                payload = handler(params)
         except _ApiError as error:
             return error_reply(error.status, error.code, error.msg)
         except Rejected as rejection:
@@ -569,6 +596,65 @@ class BinanceApi:
             market.id, cast(Side, side), type_, fill_fraction=fill_fraction, **fields
         )
         return self._futures_order(order)
+
+    def _futures_batch_orders(
+        self, params: Mapping[str, str], fill_fraction: Decimal | None, fault: BatchFault
+    ) -> list[dict[str, Any]]:
+        """Place each child in turn; answer each in its place (its order, or its refusal)."""
+        children = _batch_list(params, "batchOrders", BATCH_ORDERS)
+        answers: list[dict[str, Any]] = []
+        for i, child in enumerate(children):
+            if fault.cut_after is not None and i >= fault.cut_after:
+                break  # the connection is dropped here (the emulator: no answer)
+            if not isinstance(child, dict):
+                raise _ApiError(400, -1130, "Data sent for parameter 'batchOrders' is not valid.")
+            if i in fault.refuse:
+                answers.append({"code": fault.code, "msg": fault.msg})
+                continue
+            fields = {str(k): str(v) for k, v in child.items()}
+            unread = [k for k in fields if k not in ROUTES["POST /fapi/v1/order"].params]
+            if unread:
+                raise _ApiError(400, -1104, f"Not all sent parameters were read: {unread}")
+            try:
+                answers.append(self._futures_new_order(fields, fill_fraction))
+            except _ApiError as error:
+                answers.append({"code": error.code, "msg": error.msg})
+            except Rejected as rejection:
+                _, code, msg = _REJECTIONS[rejection.reason]
+                answers.append({"code": code, "msg": msg})
+        return answers
+
+    def _futures_batch_cancel(
+        self, params: Mapping[str, str], fill_fraction: Decimal | None, fault: BatchFault
+    ) -> list[dict[str, Any]]:
+        """Cancel each order in turn; answer each in its place (the order, or the refusal)."""
+        market = self._swap(params)
+        named = {k.lower(): v for k, v in params.items()}
+        by_id = "orderidlist" in named
+        if by_id == ("origclientorderidlist" in named):
+            raise _ApiError(
+                400, -1102, "Param 'orderIdList' or 'origClientOrderIdList' must be sent."
+            )
+        name = "orderidlist" if by_id else "origclientorderidlist"
+        refs = _batch_list(named, name, BATCH_CANCELS)
+        answers: list[dict[str, Any]] = []
+        for i, ref in enumerate(refs):
+            if fault.cut_after is not None and i >= fault.cut_after:
+                break
+            if i in fault.refuse:
+                answers.append({"code": fault.code, "msg": fault.msg})
+                continue
+            try:
+                if by_id:
+                    order = self._exchange.cancel(market.id, order_id=int(ref))
+                else:
+                    order = self._exchange.cancel(market.id, client_order_id=str(ref))
+            except Rejected as rejection:
+                _, code, msg = _REJECTIONS[rejection.reason]
+                answers.append({"code": code, "msg": msg})
+                continue
+            answers.append(self._futures_order(order))
+        return answers
 
     def _futures_order(self, o: Order) -> dict[str, Any]:
         zero = _fmt(Decimal(0))

@@ -26,6 +26,10 @@ _FUTURES_TYPES: dict[str, OrderType] = {
 }
 """USD-M futures' order types, as the matching's (their triggers are the same)."""
 _FUTURES_NAMES = {v: k for k, v in _FUTURES_TYPES.items()} | {"LIMIT_MAKER": "LIMIT"}
+BATCH_ORDERS = 5
+"""Most orders one ``POST /fapi/v1/batchOrders`` takes (Binance's limit)."""
+BATCH_CANCELS = 10
+"""Most orders one ``DELETE /fapi/v1/batchOrders`` cancels (Binance's limit)."""
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,26 @@ class _Route:
     params: frozenset[str]
     creates_order: bool
     """The handler also takes the fill fraction a `PartialFill` fault sets."""
+    batch: bool = False
+    """The handler acts on a list of children (``batchOrders``): it also takes the
+    `BatchFault` a request got, if any."""
 
 
 def _route(
-    handler: str, params: str, *, signed: bool = False, creates_order: bool = False
+    handler: str,
+    params: str,
+    *,
+    signed: bool = False,
+    creates_order: bool = False,
+    batch: bool = False,
 ) -> _Route:
     names = set(params.split())
     return _Route(
-        handler, signed, frozenset(names | set(_SIGNED) if signed else names), creates_order
+        handler,
+        signed,
+        frozenset(names | set(_SIGNED) if signed else names),
+        creates_order,
+        batch,
     )
 
 
@@ -98,6 +114,18 @@ ROUTES: dict[str, _Route] = {
         f"{_FUTURES_ORDER} newOrderRespType",
         signed=True,
         creates_order=True,
+    ),
+    # up to 5 orders in one request, each answered in its place (an order or its refusal)
+    "POST /fapi/v1/batchOrders": _route(
+        "_futures_batch_orders", "batchOrders", signed=True, creates_order=True, batch=True
+    ),
+    # up to 10 cancels of one symbol in one request, by order ids or client order ids
+    # (ccxt sends the lists' names in lower case, which Binance reads as well)
+    "DELETE /fapi/v1/batchOrders": _route(
+        "_futures_batch_cancel",
+        "symbol orderIdList origClientOrderIdList orderidlist origclientorderidlist",
+        signed=True,
+        batch=True,
     ),
     "GET /fapi/v1/order": _route(
         "_futures_query_order", "symbol orderId origClientOrderId", signed=True

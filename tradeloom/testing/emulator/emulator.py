@@ -29,6 +29,7 @@ from tradeloom.testing.emulator.binance import ROUTES, BinanceApi, error_reply, 
 from tradeloom.testing.emulator.client import loopback_client
 from tradeloom.testing.emulator.exchange import Exchange
 from tradeloom.testing.emulator.faults import (
+    BatchFault,
     DoubledTrade,
     DropConnection,
     Fault,
@@ -219,7 +220,12 @@ class ExchangeEmulator(Started):
         pairs = parse_params(request)
         faults = self.faults.take(request.method, request.path)
         terminal = next(
-            (f for f in faults if not isinstance(f, Latency | PartialFill | DoubledTrade)), None
+            (
+                f
+                for f in faults
+                if not isinstance(f, Latency | PartialFill | DoubledTrade | BatchFault)
+            ),
+            None,
         )
         dispatched = terminal is None or (
             isinstance(terminal, Timeout | DropConnection | ServerError) and terminal.after_accept
@@ -235,9 +241,12 @@ class ExchangeEmulator(Started):
             if isinstance(fault, Latency) and not self._server.pause(fault.seconds):
                 return Drop()
         reply: HttpReply | None = None
+        batch = next((f for f in faults if isinstance(f, BatchFault)), None)
         if dispatched:
             fraction = next((f.decimal for f in faults if isinstance(f, PartialFill)), None)
-            reply = self._api.handle(request, pairs, fill_fraction=fraction)
+            reply = self._api.handle(request, pairs, fill_fraction=fraction, batch=batch)
+        if batch is not None and batch.cut_after is not None:
+            return Drop()  # the first children acted on, the answer never sent
         if terminal is None:
             assert reply is not None
             if any(isinstance(f, DoubledTrade) for f in faults):

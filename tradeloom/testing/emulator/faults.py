@@ -53,6 +53,7 @@ from decimal import Decimal
 from tradeloom.suggestions import closest
 
 __all__ = [
+    "BatchFault",
     "DoubledTrade",
     "DropConnection",
     "Fault",
@@ -183,6 +184,32 @@ class DoubledTrade:
     would fill more than its quantity), not count it."""
 
 
+@dataclass(frozen=True)
+class BatchFault:
+    """Act on a batch request's children one by one, as a venue that fails between them
+    (``POST /fapi/v1/batchOrders``, ``DELETE /fapi/v1/batchOrders``).
+
+    Attributes:
+        refuse: The children (0-based, in the request's order) the venue refuses, each
+            answered in its place with ``code`` and ``msg``; the others are acted on.
+        cut_after: Act on this many children, then drop the connection without an
+            answer: the rest never reach the venue (None: act on all and answer).
+        code: The refused children's Binance error code.
+        msg: Their message, verbatim.
+    """
+
+    refuse: tuple[int, ...] = ()
+    cut_after: int | None = None
+    code: int = -2019
+    msg: str = "Margin is insufficient."
+
+    def __post_init__(self) -> None:
+        if self.cut_after is not None and self.cut_after < 0:
+            raise ValueError(f"BatchFault.cut_after must be >= 0, was {self.cut_after}")
+        if any(i < 0 for i in self.refuse):
+            raise ValueError(f"BatchFault.refuse holds children's indexes, was {self.refuse}")
+
+
 Fault = (
     Latency
     | Timeout
@@ -192,10 +219,11 @@ Fault = (
     | Reject
     | PartialFill
     | DoubledTrade
+    | BatchFault
 )
 """Anything that can go wrong with one request."""
 
-_MODIFIERS = (Latency, PartialFill, DoubledTrade)
+_MODIFIERS = (Latency, PartialFill, DoubledTrade, BatchFault)
 
 
 class FaultSchedule:
