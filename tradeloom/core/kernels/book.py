@@ -52,7 +52,7 @@ from tradeloom.core.kernels.queue import (
     queue_filled,
     queue_trade,
 )
-from tradeloom.kernels.jit import kernel
+from tradeloom.kernels.jit import core_kernel, core_loop
 from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
@@ -235,7 +235,7 @@ def new_state(
 # --- the ladder -------------------------------------------------------------------
 
 
-@kernel
+@core_kernel
 def update_level(
     st: BookState, off: int, bid: bool, tick: int, qty: float
 ) -> tuple[float, int, int]:
@@ -305,7 +305,7 @@ def update_level(
 # --- the buses ----------------------------------------------------------------------
 
 
-@kernel
+@core_loop
 def _leg_ns(st: BookState, at: int, slot: int, leg: int) -> int:
     c = st.cfg
     if leg == LEG_SEND:
@@ -323,7 +323,7 @@ def _leg_ns(st: BookState, at: int, slot: int, leg: int) -> int:
     return int(round(ms * _NS_PER_MS))
 
 
-@kernel
+@core_kernel
 def _push(bus: np.ndarray, head_tail: int, s: np.ndarray, ts: int, slot: int, kind: int, fill: int) -> None:
     tail = s[head_tail + 1]
     if tail > s[head_tail]:  # first in, first out: never before the message ahead
@@ -335,7 +335,7 @@ def _push(bus: np.ndarray, head_tail: int, s: np.ndarray, ts: int, slot: int, ki
     s[head_tail + 1] = tail + 1
 
 
-@kernel
+@core_loop
 def _report(st: BookState, slot: int, kind: int, fill: int) -> None:
     now = st.s[S_NOW]
     at = now + _leg_ns(st, now, slot, LEG_REPORT)
@@ -347,7 +347,7 @@ def _report(st: BookState, slot: int, kind: int, fill: int) -> None:
 # --- the strategy's side --------------------------------------------------------------
 
 
-@kernel
+@core_loop
 def submit_order(
     st: BookState, side: int, price: float, qty: float, order_type: int, tif: int
 ) -> int:
@@ -375,7 +375,7 @@ def submit_order(
     return slot
 
 
-@kernel
+@core_loop
 def cancel_order(st: BookState, slot: int) -> bool:
     """Send a cancel of order ``slot`` now; False when a request of it is on its way or
     the strategy already knows it is done."""
@@ -389,7 +389,7 @@ def cancel_order(st: BookState, slot: int) -> bool:
     return True
 
 
-@kernel
+@core_loop
 def _local_report(st: BookState, k: int) -> None:
     slot = st.rsp[k, B_SLOT]
     kind = st.rsp[k, B_KIND]
@@ -429,7 +429,7 @@ def _local_report(st: BookState, k: int) -> None:
 # --- the exchange's side --------------------------------------------------------------
 
 
-@kernel
+@core_loop
 def _fill(st: BookState, slot: int, tick: int, qty: float, maker: bool) -> None:
     o = st.oi[slot]
     f = st.of[slot]
@@ -457,7 +457,7 @@ def _fill(st: BookState, slot: int, tick: int, qty: float, maker: bool) -> None:
         _report(st, slot, RSP_FILL, n)
 
 
-@kernel
+@core_kernel
 def _rest(st: BookState, slot: int, front: float) -> None:
     if st.oi[slot, O_STATUS] == ST_NONE:
         st.oi[slot, O_STATUS] = ST_NEW
@@ -468,7 +468,7 @@ def _rest(st: BookState, slot: int, front: float) -> None:
     st.s[S_ACTIVE] = n + 1
 
 
-@kernel
+@core_loop
 def _drop_done(st: BookState) -> None:
     """Take filled orders off the resting list (keeping its order)."""
     kept = 0
@@ -480,7 +480,7 @@ def _drop_done(st: BookState) -> None:
     st.s[S_ACTIVE] = kept
 
 
-@kernel
+@core_loop
 def _walk(st: BookState, slot: int, last: int) -> None:
     """Fill order ``slot`` from the opposite best through level ``last`` (inclusive)."""
     o = st.oi[slot]
@@ -504,7 +504,7 @@ def _walk(st: BookState, slot: int, last: int) -> None:
                     return
 
 
-@kernel
+@core_loop
 def _visible(st: BookState, side: int, last: int) -> float:
     total = 0.0
     if side > 0:
@@ -516,7 +516,7 @@ def _visible(st: BookState, side: int, last: int) -> float:
     return total
 
 
-@kernel
+@core_loop
 def _accept(st: BookState, slot: int) -> None:
     """The exchange takes a new order: fill, rest or refuse it; answer."""
     o = st.oi[slot]
@@ -562,7 +562,7 @@ def _accept(st: BookState, slot: int) -> None:
     _report(st, slot, RSP_ACK, o[O_STATUS])
 
 
-@kernel
+@core_loop
 def _cancel_at_exchange(st: BookState, slot: int) -> None:
     status = st.oi[slot, O_STATUS]
     if status == ST_NEW or status == ST_PARTIAL:
@@ -573,7 +573,7 @@ def _cancel_at_exchange(st: BookState, slot: int) -> None:
         _report(st, slot, RSP_CANCEL_REJECTED, -1)
 
 
-@kernel
+@core_kernel
 def _trade(st: BookState, buy: bool, tick: int, qty: float) -> None:
     """A trade printed at ``tick``: fill the resting orders it reached."""
     lot = st.cfg[C_LOT]
@@ -598,7 +598,7 @@ def _trade(st: BookState, buy: bool, tick: int, qty: float) -> None:
         _drop_done(st)
 
 
-@kernel
+@core_kernel
 def _depth(st: BookState, bid: bool, tick: int, qty: float) -> None:
     """A level of the exchange's book changed: move queues, fill what the best reached."""
     prev, before, best = update_level(st, 0, bid, tick, qty)
@@ -630,7 +630,7 @@ def _depth(st: BookState, bid: bool, tick: int, qty: float) -> None:
 
 # --- the clock ----------------------------------------------------------------------
 
-@kernel
+@core_kernel
 def _next_seen(st: BookState, row: int, bit: int) -> int:
     n = st.kind.shape[0]
     while row < n and (st.seen[row] & bit) == 0:
@@ -638,7 +638,7 @@ def _next_seen(st: BookState, row: int, bit: int) -> int:
     return row
 
 
-@kernel
+@core_loop
 def advance(st: BookState, until: int) -> int:
     """Process everything that happens up to ``until`` (ns, inclusive); return `END` when
     the feed and both buses are exhausted, else 0 (the clock then reads ``until``).
@@ -693,7 +693,7 @@ def advance(st: BookState, until: int) -> int:
                 _cancel_at_exchange(st, slot)
 
 
-@kernel
+@core_kernel
 def start_time(st: BookState) -> int:
     """Return the clock's first reading: the earliest time of the feed."""
     n = st.kind.shape[0]
@@ -709,7 +709,7 @@ def start_time(st: BookState) -> int:
     return first
 
 
-@kernel
+@core_kernel
 def mid(st: BookState, off: int) -> float:
     """Return the book's mid price (``off`` 0: the exchange's, `S_LOCAL`: the strategy's),
     NaN while a side is empty."""

@@ -39,24 +39,24 @@ from tradeloom.core.kernels.book import (
     start_time,
     submit_order,
 )
-from tradeloom.kernels.jit import kernel
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = ["quote_touch", "take_momentum"]
 
 
-@kernel
+@core_kernel
 def _done(st: BookState, slot: int) -> bool:
     status = st.oi[slot, O_LSTATUS]
     return status == ST_FILLED or status == ST_CANCELED or status == ST_EXPIRED
 
 
-@kernel
+@core_kernel
 def _cancellable(st: BookState, slot: int) -> bool:
     status = st.oi[slot, O_LSTATUS]
     return (status == ST_NEW or status == ST_PARTIAL) and st.oi[slot, O_LREQ] == REQ_NONE
 
 
-@kernel
+@core_loop
 def quote_touch(st: BookState, interval: int, qty: float, max_position: float) -> int:
     """Quote one post-only order at each side's best price; requote when the best moves.
 
@@ -97,7 +97,7 @@ def quote_touch(st: BookState, interval: int, qty: float, max_position: float) -
     return steps
 
 
-@kernel
+@core_loop
 def take_momentum(st: BookState, interval: int, qty: float, max_position: float) -> int:
     """Buy at market when the strategy's mid rose over the last ``interval``, sell when it
     fell, within ``max_position`` either side. Return the number of decisions."""

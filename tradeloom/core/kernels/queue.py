@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from tradeloom.kernels.jit import kernel
+from tradeloom.kernels.jit import core_kernel, core_loop
 
 __all__ = [
     "QUEUE_LOG",
@@ -43,7 +43,7 @@ QUEUE_RISK_AVERSE, QUEUE_POWER, QUEUE_POWER3, QUEUE_LOG = 0, 1, 2, 3
 """The queue models (``execution.realism.queue.model``: risk_averse, power, power3, log)."""
 
 
-@kernel
+@core_kernel
 def lots(qty: float, lot: float) -> float:
     """Return ``qty / lot`` rounded half away from zero (Rust's ``f64::round``)."""
     x = qty / lot
@@ -52,7 +52,7 @@ def lots(qty: float, lot: float) -> float:
     return -math.floor(-x + 0.5)
 
 
-@kernel
+@core_kernel
 def behind_probability(model: int, n: float, front: float, back: float) -> float:
     """Return the probability that a decrease of the level came from behind the order."""
     if model == QUEUE_POWER:
@@ -68,13 +68,13 @@ def behind_probability(model: int, n: float, front: float, back: float) -> float
     return p
 
 
-@kernel
+@core_kernel
 def queue_trade(front: float, cum: float, qty: float) -> tuple[float, float]:
     """Return ``(front, cum)`` after ``qty`` traded at the order's price."""
     return front - qty, cum + qty
 
 
-@kernel
+@core_kernel
 def queue_depth(
     model: int, n: float, front: float, cum: float, prev_qty: float, new_qty: float
 ) -> tuple[float, float]:
@@ -95,7 +95,7 @@ def queue_depth(
     return min(est, new_qty), 0.0
 
 
-@kernel
+@core_kernel
 def queue_filled(front: float, lot: float) -> tuple[float, float]:
     """Return ``(quantity the queue reached, front)``: whole lots traded past the order."""
     exec_lots = lots(-front, lot)
