@@ -56,18 +56,18 @@ from tradeloom.kernels.jit import core_kernel, core_loop
 from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
-    "BookState",
+    "END",
     "EV_ASK_DEPTH",
     "EV_BID_DEPTH",
     "EV_BUY_TRADE",
     "EV_SELL_TRADE",
-    "END",
-    "MARKET",
     "LIMIT",
+    "MARKET",
     "TIF_FOK",
     "TIF_GTC",
     "TIF_GTX",
     "TIF_IOC",
+    "BookState",
     "advance",
     "cancel_order",
     "new_state",
@@ -320,11 +320,13 @@ def _leg_ns(st: BookState, at: int, slot: int, leg: int) -> int:
         ms = latency_ms(
             int(c[C_REPORT_KIND]), c[C_REPORT_A], c[C_REPORT_B], int(c[C_SEED]), slot, LEG_REPORT
         )
-    return int(round(ms * _NS_PER_MS))
+    return round(ms * _NS_PER_MS)
 
 
 @core_kernel
-def _push(bus: np.ndarray, head_tail: int, s: np.ndarray, ts: int, slot: int, kind: int, fill: int) -> None:
+def _push(
+    bus: np.ndarray, head_tail: int, s: np.ndarray, ts: int, slot: int, kind: int, fill: int
+) -> None:
     tail = s[head_tail + 1]
     if tail > s[head_tail]:  # first in, first out: never before the message ahead
         ts = max(ts, bus[tail - 1, B_TS])
@@ -372,7 +374,7 @@ def submit_order(
     f[F_LLEAVES] = qty
     at = s[S_NOW] + _leg_ns(st, s[S_NOW], slot, LEG_SEND)
     _push(st.req, S_REQ_HEAD, s, at, slot, REQ_NEW, -1)
-    return slot
+    return int(slot)
 
 
 @core_loop
@@ -415,9 +417,7 @@ def _local_report(st: BookState, k: int) -> None:
         o[O_LREQ] = REQ_NONE
         if o[O_LSTATUS] != ST_FILLED:  # fills reported before the answer stand
             st_ex = st.rsp[k, B_FILL]  # the answer's status rides in the fill column
-            if st_ex == ST_EXPIRED or st_ex == ST_FILLED:
-                o[O_LSTATUS] = st_ex
-            elif o[O_LSTATUS] != ST_PARTIAL:
+            if st_ex in (ST_EXPIRED, ST_FILLED) or o[O_LSTATUS] != ST_PARTIAL:
                 o[O_LSTATUS] = st_ex
     elif kind == RSP_CANCELED:
         o[O_LREQ] = REQ_NONE
@@ -554,7 +554,7 @@ def _accept(st: BookState, slot: int) -> None:
                         o[O_STATUS] = ST_EXPIRED
                     else:  # GTC: the rest rests at its price, first in its queue
                         _rest(st, slot, 0.0)
-        elif tif == TIF_IOC or tif == TIF_FOK:
+        elif tif in (TIF_IOC, TIF_FOK):
             o[O_STATUS] = ST_EXPIRED
         else:
             own = st.depth[0 if side > 0 else 1, price]
@@ -565,7 +565,7 @@ def _accept(st: BookState, slot: int) -> None:
 @core_loop
 def _cancel_at_exchange(st: BookState, slot: int) -> None:
     status = st.oi[slot, O_STATUS]
-    if status == ST_NEW or status == ST_PARTIAL:
+    if status in (ST_NEW, ST_PARTIAL):
         st.oi[slot, O_STATUS] = ST_CANCELED
         _drop_done(st)
         _report(st, slot, RSP_CANCELED, -1)
@@ -630,6 +630,7 @@ def _depth(st: BookState, bid: bool, tick: int, qty: float) -> None:
 
 # --- the clock ----------------------------------------------------------------------
 
+
 @core_kernel
 def _next_seen(st: BookState, row: int, bit: int) -> int:
     n = st.kind.shape[0]
@@ -668,7 +669,7 @@ def advance(st: BookState, until: int) -> int:
         if lo == first:
             row = s[S_LO_ROW]
             k = st.kind[row]
-            if k == EV_BID_DEPTH or k == EV_ASK_DEPTH:
+            if k in (EV_BID_DEPTH, EV_ASK_DEPTH):
                 update_level(st, S_LOCAL, k == EV_BID_DEPTH, st.tick[row], st.qty[row])
             s[S_LO_ROW] = _next_seen(st, row + 1, SEEN_LOCAL)
         elif rs == first:
@@ -678,7 +679,7 @@ def advance(st: BookState, until: int) -> int:
         elif ex == first:
             row = s[S_EX_ROW]
             k = st.kind[row]
-            if k == EV_BID_DEPTH or k == EV_ASK_DEPTH:
+            if k in (EV_BID_DEPTH, EV_ASK_DEPTH):
                 _depth(st, k == EV_BID_DEPTH, st.tick[row], st.qty[row])
             else:
                 _trade(st, k == EV_BUY_TRADE, st.tick[row], st.qty[row])
@@ -716,4 +717,4 @@ def mid(st: BookState, off: int) -> float:
     bb, ba = st.s[off + S_BB], st.s[off + S_BA]
     if bb < 0 or ba >= st.depth.shape[1]:
         return math.nan
-    return (bb + ba + 2.0 * st.cfg[C_BASE]) * st.cfg[C_TICK] / 2.0
+    return float((bb + ba + 2.0 * st.cfg[C_BASE]) * st.cfg[C_TICK] / 2.0)

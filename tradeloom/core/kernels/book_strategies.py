@@ -47,13 +47,13 @@ __all__ = ["quote_touch", "take_momentum"]
 @core_kernel
 def _done(st: BookState, slot: int) -> bool:
     status = st.oi[slot, O_LSTATUS]
-    return status == ST_FILLED or status == ST_CANCELED or status == ST_EXPIRED
+    return bool(status in (ST_FILLED, ST_CANCELED, ST_EXPIRED))
 
 
 @core_kernel
 def _cancellable(st: BookState, slot: int) -> bool:
     status = st.oi[slot, O_LSTATUS]
-    return (status == ST_NEW or status == ST_PARTIAL) and st.oi[slot, O_LREQ] == REQ_NONE
+    return bool(status in (ST_NEW, ST_PARTIAL) and st.oi[slot, O_LREQ] == REQ_NONE)
 
 
 @core_loop

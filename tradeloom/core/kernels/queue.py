@@ -16,6 +16,13 @@ queue.rs``), so a book backtest's queue agrees with it to the last lot:
   split between the queue ahead and behind with probability ``p`` of being behind
   (Rigtorp's estimator): ``f(back) / (f(back) + f(front))`` with ``f(x) = x ** n``
   (power) or ``log(1 + x)`` (log), or ``1 - (front / (front + back)) ** n`` (power3).
+  One departure: where hftbacktest's estimate would put the order past the front of its
+  queue (a level emptied by cancels alone), it stops at the front, so that a trade at
+  the order's price never fills more than it traded.
+
+Every model moves the queue ahead by trades and never lets it exceed the level, so a
+risk-averse estimate is never ahead of a probabilistic one on the same events, and an
+order under it fills no earlier.
 
 Written over plain floats so that the book kernel (`tradeloom.core.kernels.book`) and
 the tests call the same functions.
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel
 
 __all__ = [
     "QUEUE_LOG",
@@ -65,7 +72,7 @@ def behind_probability(model: int, n: float, front: float, back: float) -> float
         p = fb / (fb + math.log(1.0 + front))
     if math.isinf(p):
         return 1.0
-    return p
+    return float(p)
 
 
 @core_kernel
@@ -92,6 +99,12 @@ def queue_depth(
     back = prev_qty - front
     p = behind_probability(model, n, front, back)
     est = front - (1.0 - p) * chg + min(back - p * chg, 0.0)
+    if math.isnan(est):  # an empty level on both sides of the order (0 / 0): Rust's
+        return new_qty, 0.0  # f64::min returns the number, the level's quantity
+    # hftbacktest's estimate can pass the front of the queue (a level emptied by cancels:
+    # front 8, back 2, n 3, all 10 gone: -1.8), and the next trade would then fill more
+    # than it traded; the order stops at the front instead
+    est = max(est, min(front, 0.0))
     return min(est, new_qty), 0.0
 
 
