@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from book_stream import LOT, TICK, make_stream, tradeloom_columns  # noqa: E402
+from smoke import add_smoke, parse_args  # noqa: E402
 
 HFTBACKTEST = "hftbacktest==2.4.4"
 VENV = Path.home() / ".cache" / "tradeloom-bench" / "hftbacktest-2.4.4"
@@ -150,7 +151,7 @@ def main():
     out = {}
     t = time.perf_counter()
     for name, fn in (("quoter", quoter), ("taker", taker)):  # compile on a slice
-        hbt = backtest(events[:20_000], 0, cfg)
+        hbt = backtest(events[:2_000], 0, cfg)
         fn(hbt, cfg[name + "_every"], cfg["lot"], cfg["max_position"])
         hbt.close()
     out["compile_s"] = time.perf_counter() - t
@@ -177,13 +178,16 @@ main()
 """
 
 
-def hftbacktest_python(given: str | None) -> str:
-    """Return an interpreter with hftbacktest: ``given``, or the benchmark's own venv."""
+def hftbacktest_python(given: str | None, make: bool = True) -> str | None:
+    """Return an interpreter with hftbacktest: ``given``, or the benchmark's own venv
+    (made when missing and ``make``; else None)."""
     if given:
         return given
     python = VENV / "bin" / "python"
     probe = [str(python), "-c", "import hftbacktest"]
     if not python.exists() or subprocess.run(probe, capture_output=True).returncode:
+        if not make:
+            return None
         print(f"making {VENV} with {HFTBACKTEST} (once)", file=sys.stderr)
         venv.create(VENV, with_pip=True, clear=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", HFTBACKTEST], check=True)
@@ -218,7 +222,7 @@ def run_tradeloom(events: np.ndarray, repeat: int) -> dict[str, dict[str, float]
     out: dict[str, dict[str, float]] = {}
     t = time.perf_counter()
     for fn, every in strategies.values():
-        fn(state(events[:20_000], 0), every, LOT, MAX_POSITION)
+        fn(state(events[:2_000], 0), every, LOT, MAX_POSITION)
     out["compile"] = {"seconds": time.perf_counter() - t}
     for name, queue in CASES:
         fn, every = strategies[name]
@@ -253,14 +257,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (best taken)")
     parser.add_argument("--tolerance", type=float, default=1e-9, help="P&L difference allowed")
     parser.add_argument("--seed", type=int, default=87)
-    args = parser.parse_args(argv)
+    add_smoke(parser, events=3_000, repeat=1)
+    args = parse_args(parser, argv)
 
-    python = hftbacktest_python(args.python)
+    python = hftbacktest_python(args.python, make=not args.smoke)
     t = time.perf_counter()
     events = make_stream(args.events, args.seed)
     made = time.perf_counter() - t
     span = (events["exch_ts"][-1] - events["exch_ts"][0]) / 1e9
     print(f"stream: {len(events):,} events, {span / 60:.1f} min (seed {args.seed}, {made:.1f} s)")
+    if python is None:  # --smoke without a venv: never installs anything in a test
+        print(f"--smoke: hftbacktest not run (no {VENV} and no --python)")
+        mine = run_tradeloom(events, args.repeat)
+        for name, queue in CASES:
+            r = mine[f"{name}/{queue}"]
+            print(f"{name} {QUEUES[queue]}: {r['fills']} fills, P&L {pnl(r):.9f}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.npy"
         np.save(path, events)
