@@ -232,6 +232,8 @@ def run_tradeloom(events: np.ndarray, repeat: int) -> dict[str, dict[str, float]
             t = time.perf_counter()
             steps = fn(st, every, LOT, MAX_POSITION)
             best = min(best, time.perf_counter() - t)
+        if st.s[B.S_FULL]:
+            raise SystemExit(f"{name}: the book state filled up (orders or fills)")
         a = st.acct
         out[f"{name}/{queue}"] = {
             "steps": steps,

@@ -55,7 +55,7 @@ def make(rows, *, queue=QUEUE_RISK_AVERSE, feed_ms=0.0, send=0.0, cancel=0.0, re
         send=kw.pop("send_leg", (LAT_FIXED, send, 0.0)),
         cancel=(LAT_FIXED, cancel, 0.0),
         report=(LAT_FIXED, report, 0.0),
-        max_orders=64,
+        max_orders=kw.pop("max_orders", 64),
         max_fills=256,
         margin_ticks=50,
         **kw,
@@ -231,6 +231,15 @@ def test_a_cancel_racing_a_trade(trade_ms, filled):
     last = s.s[B.S_RSP_TAIL] - 1
     rejected = bool(s.rsp[last, B.B_KIND] == B.RSP_CANCEL_REJECTED)
     assert rejected is filled
+
+
+def test_a_full_state_says_so():
+    s = make(BOOK, max_orders=1)
+    at(s, 1)
+    assert B.submit_order(s, 1, 0.0, LOT, B.MARKET, B.TIF_GTC) == 0
+    assert s.s[B.S_FULL] == 0
+    assert B.submit_order(s, 1, 0.0, LOT, B.MARKET, B.TIF_GTC) == -1
+    assert s.s[B.S_FULL] == 1
 
 
 # --- properties ----------------------------------------------------------------------

@@ -105,7 +105,8 @@ S_EX_ROW, S_LO_ROW, S_NOW = 8, 9, 10
 S_ORDERS, S_ACTIVE = 11, 12
 S_REQ_HEAD, S_REQ_TAIL, S_RSP_HEAD, S_RSP_TAIL = 13, 14, 15, 16
 S_FILLS, S_STARTED = 17, 18
-S_SIZE = 19
+S_FULL = 19  # 1 once an order or a fill did not fit: the run is void (make the state larger)
+S_SIZE = 20
 
 # the configuration (float64)
 C_TICK, C_LOT, C_MAKER, C_TAKER, C_QUEUE, C_QUEUE_N = 0, 1, 2, 3, 4, 5
@@ -193,7 +194,9 @@ def new_state(
             its exponent.
         send, cancel, report: Each leg's latency ``(LAT_*, a, b)`` in ms
             (`tradeloom.core.kernels.latency.latency_ms`); ``seed`` their draws'.
-        max_orders, max_fills: Capacities (an order or fill beyond them is refused).
+        max_orders, max_fills: Capacities: an order beyond them is refused (`submit_order`
+            says -1), a fill beyond them goes unreported; either sets ``s[S_FULL]``, and
+            such a run is void.
         margin_ticks: Ticks of ladder beyond the feed's lowest and highest price.
     """
     ticks = np.floor(np.asarray(price, dtype=np.float64) / tick_size + 0.5).astype(np.int64)
@@ -357,6 +360,7 @@ def submit_order(
     s = st.s
     slot = s[S_ORDERS]
     if slot >= st.oi.shape[0]:
+        s[S_FULL] = 1
         return -1
     s[S_ORDERS] = slot + 1
     o = st.oi[slot]
@@ -446,7 +450,9 @@ def _fill(st: BookState, slot: int, tick: int, qty: float, maker: bool) -> None:
     f[F_LEAVES] -= qty
     o[O_STATUS] = ST_PARTIAL if lots(f[F_LEAVES], c[C_LOT]) > 0.0 else ST_FILLED
     n = st.s[S_FILLS]
-    if n < st.fi.shape[0]:
+    if n >= st.fi.shape[0]:
+        st.s[S_FULL] = 1
+    else:
         st.s[S_FILLS] = n + 1
         st.fi[n, L_EXCH_TS] = st.s[S_NOW]
         st.fi[n, L_SLOT] = slot

@@ -2,8 +2,8 @@
 
 They decide on the strategy's own (local) book every ``interval`` ns, exactly as their
 hftbacktest twins in ``benchmarks/book_vs_hftbacktest.py`` do, so that the two
-backtests can be compared fill for fill. Each returns its equity curve's last values;
-the fills are in the state (`tradeloom.core.kernels.book.BookState`).
+backtests can be compared fill for fill. Each returns how many decisions it
+made; the fills and accounts are in the state (`tradeloom.core.kernels.book.BookState`).
 """
 
 from __future__ import annotations
