@@ -108,3 +108,17 @@ def test_hftbacktest_arrays_import(tmp_path):
     with pytest.raises(DataError, match=r"no 'data' array \(has other\)$"):
         np.savez(tmp_path / "other.npz", other=stream)
         read_book_events(tmp_path / "other.npz")
+
+
+def test_a_bad_queue_setting_is_located(tmp_path):
+    from tradeloom.errors import ConfigError
+    from tradeloom.plugins.protocols_orders.realism import load_profile
+
+    (tmp_path / "venue.yaml").write_text("name: v\nqueue:\n  model: powr\n  n: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_profile("venue.yaml", tmp_path)
+    assert str(caught.value).splitlines() == [
+        "venue.yaml:3:3 queue.model: Input should be 'risk_averse', 'power', 'power3' or "
+        "'log', was 'powr'",
+        "venue.yaml:4:3 queue.n: Input should be greater than 0, was 0",
+    ]
