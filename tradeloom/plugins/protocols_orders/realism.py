@@ -37,6 +37,7 @@ __all__ = [
     "FixedLatency",
     "LatencyModel",
     "LognormalLatency",
+    "QueueSetting",
     "RealismProfile",
     "UniformLatency",
     "load_profile",
@@ -160,6 +161,39 @@ class FeeTier(Params):
     )
 
 
+class QueueSetting(Params):
+    """The queue position model of a resting limit order on a recorded book.
+
+    Read by the book backtest (`tradeloom.core.kernels.queue`); on bars a limit order
+    has no queue (it fills when a bar trades through its price).
+    """
+
+    model: Literal["risk_averse", "power", "power3", "log"] = Field(
+        default="risk_averse",
+        description="risk_averse: only trades at its price advance an order; power, power3, "
+        "log: a shrink of its level no trade explains is split ahead/behind by hftbacktest's "
+        "probability functions.",
+    )
+    n: float = Field(default=3.0, gt=0, le=20, description="The exponent of power and power3.")
+
+    def kernel(self) -> tuple[int, float]:
+        """Return ``(QUEUE_*, n)`` for the book kernel."""
+        from tradeloom.core.kernels.queue import (
+            QUEUE_LOG,
+            QUEUE_POWER,
+            QUEUE_POWER3,
+            QUEUE_RISK_AVERSE,
+        )
+
+        codes = {"risk_averse": QUEUE_RISK_AVERSE, "power": QUEUE_POWER}
+        codes |= {"power3": QUEUE_POWER3, "log": QUEUE_LOG}
+        return codes[self.model], self.n
+
+    def describe(self) -> str:
+        """Return the model in words."""
+        return self.model if self.model in ("risk_averse", "log") else f"{self.model} n={self.n:g}"
+
+
 class RealismProfile(Params):
     """A realism profile: a venue's latency and its fee tier (``execution.realism``)."""
 
@@ -169,6 +203,10 @@ class RealismProfile(Params):
     fees: FeeTier | None = Field(
         default=None, description="The fee tier; None: the strategy's fee_bps."
     )
+    queue: QueueSetting | None = Field(
+        default=None,
+        description="The queue model of the book backtest; None: risk_averse. Not used on bars.",
+    )
 
     def describe(self, source: str = "") -> str:
         """Return the profile in one line (the run summary's, the report's)."""
@@ -177,7 +215,8 @@ class RealismProfile(Params):
         if self.fees is not None:
             maker = self.fees.taker_bps if self.fees.maker_bps is None else self.fees.maker_bps
             fees = f"; fees taker {self.fees.taker_bps:g} bps, maker {maker:g} bps"
-        return f"{head}: latency {self.latency.describe()}{fees}"
+        queue = "" if self.queue is None else f"; queue {self.queue.describe()}"
+        return f"{head}: latency {self.latency.describe()}{fees}{queue}"
 
 
 def load_profile(reference: str, strategy_dir: Path) -> tuple[RealismProfile, str]:
