@@ -28,7 +28,10 @@ the engine shows the allocator every rebalance's window in bar order, in every m
 (`observe`, from `tradeloom.engine.allocating.Rebalancer.decide`), whether it is then
 solved, answered from the journal (a restart's replay) or given (a parity replay), or
 dropped past its deadline. A restart's replay thus rebuilds the very state the run had,
-bit for bit, and a backtest, a paper run and its restart give the same weights.
+bit for bit, and a backtest, a paper run and its restart give the same weights. A parity
+replay's bars start at the run's first live bar: it carries its own state from its first
+full window, so a ``late`` rebalance it solves itself may take the other path than the
+run would have (the same weights to the tolerance of `RECOMPUTE_EVERY`).
 
 Sample and Ledoit-Wolf covariances are carried; the exponential one is recomputed (it
 is naturally a recursion, but over a finite window its weights renormalise at every
