@@ -18,17 +18,28 @@ without allocation.
    (`tradeloom.runtime.threads`): with OpenBLAS's default of a thread per core a busy
    2-core machine spends 10-40x the CPU in spinning threads, for every engine alike. The
    load average is printed beside every figure.
-3. **A whole run.** A universe of ``--symbols`` x ``--bars`` hourly bars with a
+3. **Rolling rebalances** (``--rolling R``, 0: skip). Each allocator that estimates a
+   covariance is given ``R`` consecutive windows of ``--window`` returns, each the last
+   slid by ``--slide`` bars (a rebalance every ``--slide`` bars), after a first one
+   untimed: once recomputing every window's covariance (``RECOMPUTE_EVERY = 1``, the
+   estimate before it was carried), once carrying it
+   (`tradeloom.plugins.allocation.rolling`: updated by the bars that entered and left,
+   recomputed every ``RECOMPUTE_EVERY`` rebalances), in rounds that alternate the two.
+   Printed: the CPU per rebalance of each (the median round's, the carried one's
+   recomputations included), the ratio, and the largest weight difference between them.
+   Sections 1 and 2 time whole rebalances: the carried state is reset before each call.
+4. **A whole run.** A universe of ``--symbols`` x ``--bars`` hourly bars with a
    precomputed probability column, backtested through the Python API (in memory) by a
    threshold signal with no allocation, then with risk parity rebalanced every 24 bars
    over a 240-bar window; medians of ``--runs`` runs after a warm-up, and their ratio.
    The allocation run stops the compiled core at every bar for the allocation stage.
 
     python benchmarks/bench_allocation.py [--sizes 50 200 500] [--runs 5] [--window 750]
-        [--symbols 20] [--bars 5000] [--only KIND ...] [--no-references] [--no-run]
-        [--smoke]
+        [--rolling 16] [--slide 24] [--symbols 20] [--bars 5000] [--only KIND ...]
+        [--no-references] [--no-run] [--smoke]
 
-``--smoke`` runs sizes 10 and 20, two runs, 600 bars: a check that it works.
+``--smoke`` runs sizes 10 and 20, two runs, 600 bars: a check that it works (its
+rolling section at 60 assets, the least that carries an estimate).
 """
 
 from __future__ import annotations
@@ -112,8 +123,8 @@ def rebalance_costs(
             constraints = WeightConstraints.long_only(n)
             p = np.random.default_rng(n).uniform(0.3, 0.7, n)
             result = allocator.allocate(returns, constraints, p, 4, None)
-            args = (returns, constraints, p, 4, None)
-            seconds = _median(functools.partial(allocator.allocate, *args), runs)
+            args = (allocator, returns, constraints, p, 4, None)
+            seconds = _median(functools.partial(_whole, *args), runs)
             reference.setdefault(n, seconds)
             status = "" if result.status == "ok" else f" ({result.status})"
             cells.append(f"{seconds * 1e3:>9.2f} x{seconds / reference[n]:<5.0f}{status}")
@@ -238,8 +249,72 @@ def _pyportfolioopt(kind: str, p: np.ndarray) -> Callable[[pd.DataFrame], np.nda
     return calls.get(kind)
 
 
+def _whole(allocator: Any, *args: Any) -> Any:
+    carried = getattr(allocator, "carried", None)
+    if carried is not None:  # a whole rebalance: nothing carried from the last call
+        carried.reset()
+    return allocator.allocate(*args)
+
+
 def _weights_of(allocator: Any, returns: np.ndarray, constraints: Any, p: np.ndarray) -> Any:
-    return allocator.allocate(returns, constraints, p, 4, None).weights
+    return _whole(allocator, returns, constraints, p, 4, None).weights
+
+
+def rolling_costs(
+    sizes: Sequence[int], window: int, slide: int, rolls: int, kinds: Sequence[str]
+) -> None:
+    """Print, by allocator and size, the CPU per rebalance of ``rolls`` consecutive slid
+    windows with the covariance recomputed and carried (section 3), alternated."""
+    from tradeloom.plugins.allocation import rolling
+    from tradeloom.plugins.protocols_allocation import WeightConstraints
+
+    print(
+        f"\nrolling rebalances: {rolls} windows of {window} returns, each slid by {slide}, "
+        f"CPU s per rebalance (recomputed every {rolling.RECOMPUTE_EVERY}):"
+    )
+    print(f"  {'allocator':<24}{'assets':>7}  recomputed   carried    ratio  |dw|")
+    for kind in kinds:
+        for n in sizes:
+            series = _returns(n, window + rolls * slide)
+            windows = [series[j * slide : j * slide + window] for j in range(rolls + 1)]
+            constraints = WeightConstraints.long_only(n)
+            p = np.random.default_rng(n).uniform(0.3, 0.7, n)
+            paths = {"recomputed": 1, "carried": rolling.RECOMPUTE_EVERY}
+            allocators = {name: _allocator(kind) for name in paths}
+            if getattr(allocators["carried"], "carried", None) is None:
+                break  # no covariance to carry (equal_weight)
+            for name, every in paths.items():
+                allocators[name].carried.every = every
+            cpu: dict[str, list[float]] = {name: [] for name in paths}
+            weights: dict[str, list[Any]] = {name: [] for name in paths}
+            order = list(paths)
+            for r in range(2):  # two alternated rounds of the whole sequence each
+                for name in order[r:] + order[:r]:
+                    allocator = allocators[name]
+                    allocator.carried.reset()
+                    allocator.allocate(windows[0], constraints, p, 4, None)  # the first
+                    spent, found = 0.0, []
+                    for w in windows[1:]:
+                        seconds, _, result = _timed(
+                            functools.partial(allocator.allocate, w, constraints, p, 4, None)
+                        )
+                        spent += seconds
+                        found.append(result.weights)
+                    cpu[name].append(spent / rolls)
+                    weights[name] = found
+            gap = max(
+                float(np.abs(a - b).max())
+                for a, b in zip(weights["recomputed"], weights["carried"], strict=True)
+                if a is not None and b is not None
+            )
+            before, after = min(cpu["recomputed"]), min(cpu["carried"])
+            print(
+                f"  {kind:<24}{n:>7}  {before:9.3f}  {after:9.3f}  {before / after:6.2f}x  "
+                f"{gap:.1e}  {_load()}",
+                flush=True,
+            )
+    print("  (ratio: recomputed over carried; the better of two rounds each; |dw|: the")
+    print("  largest weight difference between the two paths over the windows)")
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -377,18 +452,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--window", type=int, default=750)
+    parser.add_argument("--rolling", type=int, default=16, help="section 3's windows (0: skip)")
+    parser.add_argument("--slide", type=int, default=24, help="section 3's bars between windows")
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=5000)
     parser.add_argument("--only", nargs="+", choices=ALLOCATORS, default=list(ALLOCATORS))
     parser.add_argument("--no-references", action="store_true", help="skip section 2")
-    parser.add_argument("--no-run", action="store_true", help="skip section 3")
-    add_smoke(parser, sizes=[10, 20], runs=2, window=120, symbols=4, bars=600)
+    parser.add_argument("--no-run", action="store_true", help="skip section 4")
+    add_smoke(parser, sizes=[10, 20], runs=2, window=120, rolling=2, symbols=4, bars=600)
     args = parse_args(parser, argv)
     apply_native_threads(1)  # as `tradeloom run`: one native thread (see the module)
     print(describe("numpy", "scipy", "cvxpy-base", "clarabel", "skfolio", "PyPortfolioOpt"))
     rebalance_costs(args.sizes, args.window, args.runs, args.only)
     if not args.no_references:
         reference_costs(args.sizes, args.window, args.runs, args.only)
+    if args.rolling:
+        from tradeloom.plugins.allocation.rolling import MIN_SYMBOLS
+
+        sizes = args.sizes if not args.smoke else [MIN_SYMBOLS + 12]
+        rolling_costs(sizes, args.window, args.slide, args.rolling, args.only)
     if not args.no_run:
         run_costs(args.symbols, args.bars, args.runs)
 

@@ -22,6 +22,11 @@ and reads nothing but what it was given, bar by bar:
    deadline) no trade, and the last feasible targets stay in force (never an equal
    weight in their place).
 
+Every decision's window, solved or not, is shown to an allocator that carries its
+estimate from one rebalance to the next (`tradeloom.plugins.protocols_allocation.RollingAllocator`)
+on the bar's path, before the solve: what it carries, and with it every weight, is the
+same in every mode.
+
 Who solves is the one thing a mode changes (`Rebalancer.solver`): a backtest calls
 `Rebalancer.solve` on the bar's path; a paper or live run solves in a worker thread
 with a deadline (`tradeloom.live.tick.allocation_solver.DeadlineSolver`: past it the
@@ -51,6 +56,7 @@ from tradeloom.engine.rebalance import ZERO_WEIGHT, rebalance_due, tradable, tra
 from tradeloom.plugins.protocols import LabelHorizon
 from tradeloom.plugins.protocols_allocation import (
     Allocator,
+    RollingAllocator,
     WeightConstraints,
     constraint_violation,
 )
@@ -234,6 +240,8 @@ class Rebalancer:
         digest = hashlib.sha256()
         for part in (returns, p, previous):
             digest.update(np.ascontiguousarray(part).tobytes())
+        if isinstance(self.allocator, RollingAllocator):  # every window, in every mode
+            self.allocator.observe(returns)
         prior = previous if self.target is not None else None  # None at the first
         request = AllocationRequest(
             bar, closes, returns, p, previous, prior, digest.hexdigest()[:16]

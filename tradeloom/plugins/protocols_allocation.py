@@ -47,6 +47,7 @@ __all__ = [
     "AllocationStatus",
     "Allocator",
     "GroupCap",
+    "RollingAllocator",
     "WeightConstraints",
     "constraint_violation",
     "erc_weights",
@@ -204,6 +205,25 @@ class Allocator(Protocol):
         Returns:
             An `AllocationResult`; never raises for a market it cannot solve.
         """
+        ...
+
+
+@runtime_checkable
+class RollingAllocator(Protocol):
+    """An allocator that carries an estimate from one rebalance to the next (the built-in
+    ones that weigh by risk: `tradeloom.plugins.allocation.rolling`).
+
+    The engine shows it every rebalance's window, in bar order and in every mode, before
+    the rebalance is solved, answered from the journal (a restart's replay), given (a
+    parity replay), or dropped past its deadline: what it carries is then a function of
+    the windows alone, the same in a backtest, a paper run, its restart and its parity
+    replay. It is called on the bar's thread, possibly while the allocator solves the
+    previous window in a worker: it must be cheap and may not block on that solve.
+    """
+
+    def observe(self, returns: npt.NDArray[np.float64]) -> None:
+        """Take one rebalance's window (``[bars, symbols]`` returns, possibly with NaN
+        where a symbol had no bar)."""
         ...
 
 

@@ -148,6 +148,9 @@ class InverseVolatility(WindowAllocator):
         variance = covariance_diagonal(returns, params.covariance, params.halflife)
         return self._weights(variance, constraints)
 
+    def observe(self, returns: npt.NDArray[np.float64]) -> None:
+        """Carry nothing: the variances alone are ``O(bars symbols)`` from the window."""
+
     def weigh(self, window: Window) -> AllocationResult:
         """Return inverse-volatility weights summing to the net exposure."""
         return self._weights(np.diag(window.cov), window.constraints)

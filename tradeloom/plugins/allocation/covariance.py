@@ -26,7 +26,9 @@ __all__ = [
     "CovarianceParams",
     "covariance",
     "covariance_diagonal",
+    "ledoit_wolf_of",
     "needs_more_bars_than_symbols",
+    "shrinkage_of",
 ]
 
 CovarianceKind = Literal["sample", "ledoit_wolf", "exponential"]
@@ -128,12 +130,30 @@ def _ledoit_wolf(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     # scikit-learn's ledoit_wolf(x, assume_centered=False), bit for bit up to its block
     # of 1,000 symbols, with its Gram matrix X'X made once where it makes it twice
     centred = x - x.mean(axis=0)
-    bars, n = centred.shape
-    if n == 1:
+    if centred.shape[1] == 1:
         return np.atleast_2d((centred**2).mean())
-    gram = np.dot(centred.T, centred)
+    return ledoit_wolf_of(centred, np.dot(centred.T, centred))
+
+
+def ledoit_wolf_of(
+    centred: npt.NDArray[np.float64],
+    gram: npt.NDArray[np.float64],
+    *,
+    quartic_by_rows: bool = False,
+) -> npt.NDArray[np.float64]:
+    """Return the Ledoit-Wolf covariance of the demeaned returns ``centred`` given their
+    Gram matrix ``centred' centred`` (`tradeloom.plugins.allocation.rolling` carries it).
+
+    ``quartic_by_rows`` reads the sum of ``(X**2)'(X**2)`` as the sum over bars of each
+    bar's squared norm, squared (``O(bars symbols)``, the same sum in another order: to
+    about 1e-15) where scikit-learn makes the ``[symbols, symbols]`` product.
+    """
+    bars, n = centred.shape
     x2 = centred**2
-    quartic = float(np.sum(np.dot(x2.T, x2)))
+    if quartic_by_rows:
+        quartic = float(np.sum(np.sum(x2, axis=1) ** 2))
+    else:
+        quartic = float(np.sum(np.dot(x2.T, x2)))
     shrinkage, _ = _ledoit_wolf_shrinkage(centred, float(np.sum(gram**2)), quartic)
     sample = gram / bars
     mu = np.sum(np.trace(sample)) / n
@@ -148,8 +168,19 @@ def _ledoit_wolf_shrinkage(
     # scikit-learn's ledoit_wolf_shrinkage (assume_centered), given sum((X'X)**2) as
     # ``squares`` and sum((X**2)'(X**2)) as ``quartic``: the shrinkage and the mean of
     # the sample variances
-    bars, n = centred.shape
-    trace = np.sum(centred**2, axis=0) / bars
+    return shrinkage_of(
+        np.sum(centred**2, axis=0) / centred.shape[0], squares, quartic, centred.shape[0]
+    )
+
+
+def shrinkage_of(
+    trace: npt.NDArray[np.float64], squares: float, quartic: float, bars: int
+) -> tuple[float, float]:
+    """Return Ledoit-Wolf's shrinkage and the mean of the sample variances, given the
+    biased sample variances ``trace``, the sum of the squares of the demeaned returns'
+    Gram matrix ``squares`` and the sum of ``(X**2)'(X**2)`` ``quartic`` over ``bars``
+    bars (scikit-learn's ``ledoit_wolf_shrinkage``, assume_centered)."""
+    n = trace.shape[0]
     mu = float(np.sum(trace)) / n
     delta_ = squares / bars**2
     beta = 1.0 / (n * bars) * (quartic / bars - delta_)

@@ -17,7 +17,10 @@ written once (skfolio's ``BaseOptimization`` composes its prior the same way).
    series, or use ``equal_weight``, which reads no returns;
 3. answers ``infeasible`` for bounds that cannot reach the exposure
    (`tradeloom.plugins.protocols_allocation.infeasibility`);
-4. estimates the declared covariance (`tradeloom.plugins.allocation.covariance`);
+4. estimates the declared covariance (`tradeloom.plugins.allocation.covariance`), carried
+   from the previous rebalance's where the window only slid
+   (`tradeloom.plugins.allocation.rolling`: the engine shows the allocator every
+   rebalance's window, `WindowAllocator.observe`);
 
 and hands what is left to the allocator's own `WindowAllocator.weigh`. Whether the answer
 meets the constraints is checked once, by the engine, for every allocator
@@ -30,7 +33,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from tradeloom.plugins.allocation.covariance import CovarianceParams, covariance
+from tradeloom.plugins.allocation.covariance import CovarianceParams
+from tradeloom.plugins.allocation.rolling import CarriedCovariance
 from tradeloom.plugins.protocols_allocation import (
     AllocationResult,
     WeightConstraints,
@@ -129,6 +133,13 @@ class WindowAllocator(ABC):
 
     def __init__(self, params: CovarianceParams) -> None:
         self.params = params
+        self.carried = CarriedCovariance(params.covariance, params.halflife)
+        """The covariance carried over the run's rebalances."""
+
+    def observe(self, returns: npt.NDArray[np.float64]) -> None:
+        """Take a rebalance's window, in bar order, whether it is then solved or not
+        (`tradeloom.plugins.protocols_allocation.RollingAllocator`)."""
+        self.carried.observe(returns)
 
     def allocate(
         self,
@@ -143,7 +154,7 @@ class WindowAllocator(ABC):
         known = window_problem(self.kind, returns, constraints)
         if known is not None:
             return known
-        cov = covariance(returns, self.params.covariance, self.params.halflife)
+        cov = self.carried.covariance(returns)
         return self.weigh(Window(returns, cov, constraints, probabilities, horizon, previous))
 
     @abstractmethod
