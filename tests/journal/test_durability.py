@@ -92,6 +92,30 @@ def test_a_commit_without_fsync_records_no_tail_until_the_next_durable_one(
     verify(path)
 
 
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_commit_of_one_row_is_committed_whole_at_its_synchronous_level(
+    ram_tmp_path: Path, durable: bool
+) -> None:
+    """A tick's commit of its one row (one INSERT, no BEGIN): committed, readable by
+    another connection, no transaction left open, at the level it asked for."""
+    path = ram_tmp_path / "journal.sqlite"
+    journal = open_journal(path, ID)
+    for bar in range(3):
+        _signals(journal, range(bar, bar + 1))
+        journal.flush(durable=durable)
+        assert not journal._db.in_transaction
+        assert _synchronous(journal) == (2 if durable else 1)  # FULL, NORMAL
+        assert _tail_rows(path) == (bar + 1 if durable else 0)
+        with sqlite3.connect(path) as reader:
+            assert reader.execute("SELECT COUNT(*) FROM events").fetchone()[0] == bar + 1
+    _signals(journal, range(3, 5))  # two rows: one transaction
+    journal.flush(durable=durable)
+    assert not journal._db.in_transaction
+    journal.close()
+    verify(path)
+    assert [row.bar for row in read_rows(path, kinds=["signal"])] == list(range(5))
+
+
 def test_bulk_columns_after_a_commit_without_fsync_are_durable(ram_tmp_path: Path) -> None:
     from tradeloom.journal.store import ColumnBatch
 

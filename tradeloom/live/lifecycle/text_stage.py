@@ -34,6 +34,10 @@ class TextAnswers(Stage):
         self._written: set[str] | None = None
         """The answers' keys in the run's file (None: not written yet by this start)."""
         self._told: set[tuple[str, str]] = set()
+        self._plain: object = None
+        """The last features found with no text feature among them (a tick then has
+        nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
+        from the start, `tradeloom.plugins.features.text.TextFeature`)."""
 
     def after_tick(self, processed: int) -> bool:
         """Write the answers read so far (when more were) and journal new unscored ones."""
@@ -50,6 +54,11 @@ class TextAnswers(Stage):
 
     def _keep(self) -> bool:
         features = self.markets.p.features  # a hot reload's, once swapped
+        if features is self._plain:
+            return False
+        if not any(hasattr(f, "scorer") or hasattr(f, "reasons") for f in features):
+            self._plain = features  # most runs: asked once, not at every tick
+            return False
         caches = answer_caches(features)
         used = sum(len(cache.used) for cache in caches)
         if caches and used != self._kept:

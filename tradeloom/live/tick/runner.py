@@ -216,6 +216,12 @@ class LiveRunner:
         """What acts at the run's bar boundaries, in order (`Stage`)."""
         self._answering: Mapping[str, Stage] = answering(self.bar_stages)
         """The stage that answers each control action but the kill switch's."""
+        # each tick calls only the stages that act at each point (in order): most
+        # stages act at one or two of them, and each call of a hook that does nothing
+        # is a call a tick pays for
+        self._before_bars = _acting(self.bar_stages, "before_bars")
+        self._at_close = _acting(self.bar_stages, "at_close")
+        self._after_tick_stages = _acting(self.bar_stages, "after_tick")
 
     def stage(self, kind: type[S]) -> S | None:
         """Return the run's stage of type ``kind`` (None: the run has none)."""
@@ -515,7 +521,7 @@ class LiveRunner:
     def _tick(self) -> int:
         session = self.session_or_fail
         self._control()
-        for stage in self.bar_stages:
+        for stage in self._before_bars:
             stage.before_bars()
         ticker = self.ticker
         assert ticker is not None
@@ -548,7 +554,7 @@ class LiveRunner:
             structlog.contextvars.bind_contextvars(bar=index, correlation_id=f"bar-{index}")
             before = None if self.echo is None else Counts.of(recorder)
             t = session.step(when, prices)
-            for stage in self.bar_stages:  # at the bar's close, before the next decision
+            for stage in self._at_close:  # at the bar's close, before the next decision
                 stage.at_close(when, prices)
             processed += 1
             self.bars_processed += 1
@@ -578,7 +584,7 @@ class LiveRunner:
             # `outputs.lock`
             self.outputs.refresh(self._outputs_source())
         journaled = False
-        for stage in self.bar_stages:  # after the files' hand-over: a stage may read them
+        for stage in self._after_tick_stages:  # after the files' hand-over: a stage may read them
             journaled = stage.after_tick(processed) or journaled
         if journaled:
             self.link.journal_or_fail.flush(durable=False)
@@ -726,6 +732,12 @@ class LiveRunner:
         except (sqlite3.Error, OSError, JournalUnavailable) as exc:
             # A full disk: the error that stopped the run is the one to report.
             _log.error("stopped_row_not_journaled", reason=reason, error=str(exc))
+
+
+def _acting(stages: Sequence[Stage], hook: str) -> list[Stage]:
+    """Return the stages whose ``hook`` is not `Stage`'s, which does nothing (in order)."""
+    default = getattr(Stage, hook)
+    return [s for s in stages if hook in vars(s) or getattr(type(s), hook, default) is not default]
 
 
 _LOG_CONTEXT = ("run_id", "strategy", "mode", "bar", "correlation_id")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
@@ -76,6 +77,8 @@ T = TypeVar("T")
 _FIELDS = ("timestamp", *OHLCV)
 _PRICES = ("open", "high", "low", "close")
 _SHOWN_VALUE = 40
+_FEW_BARS = 16
+"""A page this short is searched as a list (a tick's: numpy's calls cost more)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,20 @@ class Page:
     def select(self, keep: np.ndarray) -> Page:
         """Return the bars where ``keep`` is True."""
         return Page(self.times[keep], self.values[keep])
+
+    def between(self, start_ms: int, end_ms: int) -> Page:
+        """Return the bars opening in ``[start_ms, end_ms)``: `select` of that mask, as
+        one slice (the times are strictly increasing, `check_page`), the page itself when
+        it keeps every bar (a tick's page: no arrays made)."""
+        times = self.times
+        if len(times) <= _FEW_BARS:
+            listed = times.tolist()
+            first, stop = bisect_left(listed, start_ms), bisect_left(listed, end_ms)
+        else:
+            first, stop = (int(i) for i in np.searchsorted(times, [start_ms, end_ms]))
+        if first == 0 and stop == len(times):
+            return self
+        return Page(times[first:stop], self.values[first:stop])
 
 
 @dataclass
@@ -278,7 +295,7 @@ def iter_closed_pages(
         page = feed.page(cursor)
         if len(page) == 0:
             return
-        fresh = page.select((page.times >= cursor) & (page.times < end_ms))
+        fresh = page.between(cursor, end_ms)
         if len(fresh) == 0:
             if page.times[-1] < cursor:
                 _log.warning(

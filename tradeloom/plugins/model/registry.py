@@ -23,25 +23,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from tradeloom.plugins.model.bundle import Bundle, dump_bundle
-from tradeloom.plugins.model.compatibility import library_versions
-from tradeloom.plugins.model.metadata import (
-    FORMAT,
-    BundledMetadata,
-    EstimatorInfo,
-    FeatureSpec,
-    FileInfo,
-    FoldInfo,
-    IndexEntry,
-    ModelIndex,
-    ModelMetadata,
-    TimeWindow,
-    TrainingWindow,
-)
-from tradeloom.plugins.model.reference_info import ReferenceInfo
 from tradeloom.runtime.lazy import pandas as pd
+
+if TYPE_CHECKING:
+    # imported where a fold is saved: the metadata's pydantic models cost a run that
+    # saves none (a precomputed or loaded model) ~25 ms of its start
+    from tradeloom.plugins.model.metadata import (
+        BundledMetadata,
+        EstimatorInfo,
+        FileInfo,
+        IndexEntry,
+        ModelIndex,
+        ModelMetadata,
+    )
 
 __all__ = [
     "INDEX_FILE",
@@ -212,6 +208,8 @@ def model_files(
     trained = list(model.trained) if isinstance(model, TrainsFolds) else []
     if not trained:
         return None
+    from tradeloom.plugins.model.metadata import FORMAT, IndexEntry, ModelIndex
+
     files: dict[str, bytes] = {}
     entries: list[IndexEntry] = []
     used: set[str] = set()
@@ -273,6 +271,8 @@ def label_record(label: Any) -> dict[str, Any]:
 
 def file_info(path: Path, data: bytes) -> FileInfo:
     """Return the `FileInfo` of ``data`` saved as ``path``."""
+    from tradeloom.plugins.model.metadata import FileInfo
+
     return FileInfo(file=path.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
@@ -290,6 +290,20 @@ def _save_fold(
     feature_spec: Sequence[Mapping[str, Any]],
     timestamps: pd.DatetimeIndex,
 ) -> ModelMetadata:
+    from tradeloom.plugins.model.bundle import Bundle, dump_bundle
+    from tradeloom.plugins.model.compatibility import library_versions
+    from tradeloom.plugins.model.metadata import (
+        FORMAT,
+        BundledMetadata,
+        EstimatorInfo,
+        FeatureSpec,
+        FoldInfo,
+        ModelMetadata,
+        TimeWindow,
+        TrainingWindow,
+    )
+    from tradeloom.plugins.model.reference_info import ReferenceInfo
+
     training = trained_fold.training
     detector = trained_fold.detector
     spec = FeatureSpec(
@@ -365,6 +379,8 @@ def _save_fold(
 
 
 def _estimator_info(model: Any, fitted: Any) -> EstimatorInfo:
+    from tradeloom.plugins.model.metadata import EstimatorInfo
+
     configured = isinstance(model, EstimatorModel)
     # a model without a configured estimator: describe the fitted one
     estimator = model.estimator if configured else fitted
