@@ -24,7 +24,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from tests import forkserver, kernel_warming
+from tests import forkserver, kernel_warming, timing_log
 from tests.hunting import examples
 from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, ExampleCommands, PluginVenv, make_plugin_venv
@@ -297,3 +297,8 @@ def ram_tmp_path(ram_tmp_factory: RamFolders, request: pytest.FixtureRequest) ->
 def pg_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[PgSchema]:
     """A schema of its own on the real PostgreSQL server (`pg_server`), dropped after."""
     yield from pg_schema_of(monkeypatch)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Log each phase's time where ``TRADELOOM_TEST_TIMES`` says (`tests.timing_log`)."""
+    timing_log.record(report)
