@@ -4,7 +4,11 @@ person reads of a run that ended, and rows that line up."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from tradeloom.engine.status_text import format_status
 from tradeloom.engine.status_values import RunStatus
@@ -48,3 +52,41 @@ def test_errors_line_up_with_the_other_rows() -> None:
     ]
     values = {line[11] for line in lines if line[:11].strip()}  # each row's value: column 12
     assert " " not in values
+
+
+def test_a_finished_backtest_shows_the_last_day_of_its_data_not_the_day_after() -> None:
+    from tradeloom.engine.status_figures import _day_start as frames_day
+    from tradeloom.engine.status_rows import _day_start as rows_day
+
+    times = pd.date_range("2024-05-04T23:00Z", periods=4, freq="15min")  # closes at midnight
+    curve = np.array([100.0, 101.0, 102.0, 103.0])
+    ns = [int(t.value) for t in times]
+    bars = pd.DataFrame({"timestamp": times})
+    assert rows_day(ns, curve, 100.0, 900) == frames_day(bars, curve, 100.0, 900)
+    assert rows_day(ns, curve, 100.0, 900) == ("2024-05-05", 103.0)  # live: today, no P&L
+    ended = rows_day(ns, curve, 100.0, 900, ended=True)
+    assert ended == frames_day(bars, curve, 100.0, 900, ended=True) == ("2024-05-04", 100.0)
+    finished = _status(process="finished", day="2024-05-04", day_pnl=3.0, day_return=0.03)
+    assert _line(finished, "last day") == "last day   2024-05-04: P&L +3.00 (+3.00%)"
+    assert "today" not in format_status(finished)
+
+
+def test_health_names_every_declared_monitor(tmp_path: Path) -> None:
+    from tradeloom.engine.status import _Status
+
+    (tmp_path / "strategy.yaml").write_text(
+        "monitoring:\n  - kind: rolling_auc\n  - kind: calibration\n"
+        "  - kind: feature_drift\n    name: drift\n"
+    )
+    status = _Status.__new__(_Status)
+    status.run_dir = tmp_path
+    monitors = status._with_declared({"rolling_auc": "WARNING"})
+    assert monitors == {"calibration": "HEALTHY", "drift": "HEALTHY", "rolling_auc": "WARNING"}
+    healthy = dict.fromkeys(monitors, "HEALTHY")
+    line = _line(_status(health="HEALTHY", health_worst=list(healthy), monitors=healthy), "health")
+    assert line == "health     HEALTHY, all 3 monitors (calibration, drift, rolling_auc)"
+    worst = _status(health="WARNING", health_worst=["rolling_auc"], monitors=monitors)
+    assert _line(worst, "health") == (
+        "health     WARNING at rolling_auc "
+        "(calibration HEALTHY, drift HEALTHY, rolling_auc WARNING)"
+    )

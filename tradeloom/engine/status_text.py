@@ -74,7 +74,8 @@ def format_status(status: RunStatus) -> str:
         lines.append(f"equity     unknown (no close yet), cash {_money(s.cash)}")
     if s.day_pnl is not None:
         pct = "" if s.day_return is None else f" ({s.day_return:+.2%})"
-        lines.append(f"today      {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
+        head = "last day  " if s.process in _ENDED else "today     "
+        lines.append(f"{head} {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
     for i, (name, pnl) in enumerate(s.strategies.items()):
         head = "strategy   " if i == 0 else "           "
         lines.append(f"{head}{name}: P&L {_signed_money(pnl)}")
@@ -348,5 +349,7 @@ def _health_line(s: RunStatus) -> str:
         shown.append(f"{len(healthy)} more HEALTHY")
     else:
         shown = [f"{k} {v}" for k, v in items]
+    if len(s.health_worst) == len(items) > 1:  # all alike: "HEALTHY at a, b, ..." says less
+        return f"{s.health}, all {len(items)} monitors ({', '.join(k for k, _ in items)})"
     where = f" at {', '.join(s.health_worst)}" if s.health_worst else ""
     return f"{s.health}{where} ({', '.join(shown)})"
