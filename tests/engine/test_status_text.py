@@ -90,3 +90,33 @@ def test_health_names_every_declared_monitor(tmp_path: Path) -> None:
         "health     WARNING at rolling_auc "
         "(calibration HEALTHY, drift HEALTHY, rolling_auc WARNING)"
     )
+
+
+def test_the_summary_names_the_monitor_and_the_time_of_the_worst_health() -> None:
+    from tradeloom.domain import HealthChange
+    from tradeloom.engine.health import worst_health_at
+    from tradeloom.reporting.summary import format_summary
+
+    def change(bar: int, status: str, previous: str, value: float) -> HealthChange:
+        stamp = pd.Timestamp("2024-03-01T00:00Z") + pd.Timedelta(hours=bar)
+        return HealthChange(bar, stamp, "rolling_auc", status, previous, "auc", value)  # type: ignore[arg-type]
+
+    changes = [
+        change(5, "WARNING", "HEALTHY", 0.51),
+        change(9, "CRITICAL", "WARNING", 0.4791),
+        change(12, "CRITICAL", "HEALTHY", 0.47),
+        change(20, "HEALTHY", "CRITICAL", 0.6),
+    ]
+    at = worst_health_at(changes, ["HEALTHY"], None)
+    assert at == {"health_worst_at": "rolling_auc at 2024-03-01 09:00 (bar 9, auc 0.4791)"}
+    assert worst_health_at(changes, ["CRITICAL"], None) == {}  # the end says it
+    line = next(
+        x
+        for x in format_summary(
+            {"health": "HEALTHY", "health_worst": "CRITICAL", **at}
+        ).splitlines()
+        if "health" in x
+    )
+    assert line.split(None, 1)[1] == (
+        "HEALTHY at the end, CRITICAL at worst: rolling_auc at 2024-03-01 09:00 (bar 9, auc 0.4791)"
+    )
