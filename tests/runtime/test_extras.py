@@ -8,6 +8,7 @@ runs in process: no install, no subprocess, nothing compiled.
 from __future__ import annotations
 
 import ast
+import importlib.abc
 import re
 import subprocess
 import sys
@@ -200,3 +201,52 @@ def test_an_events_broker_with_its_client_missing_names_the_broker_extra(
     assert caught.value.lines() == [
         f"live.events kind {kind} needs {module}: pip install 'tradeloom[broker]'"
     ]
+
+
+class _TorchUninstalled(importlib.abc.MetaPathFinder):
+    """Import ``torch`` as if it were not installed (it is, in the test venv)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+
+
+_NEEDS_TORCH = (
+    "needs torch: pip install 'tradeloom[torch]' (without a GPU, first: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+)
+
+
+def _without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # find_spec reads it first
+    monkeypatch.setattr(sys, "meta_path", [_TorchUninstalled(), *sys.meta_path])
+
+
+def test_validate_tells_a_torch_model_without_torch_as_run_does_and_run_leaves_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_torch(monkeypatch)
+    strategy = ROOT / "examples" / "deep_lstm.yaml"
+    expected = f"model kind torch {_NEEDS_TORCH}\n"
+    assert _cli(capsys, "validate", strategy) == (2, "", expected)
+    out = tmp_path / "run"
+    assert _cli(capsys, "run", strategy, "--out", out) == (2, "", expected)
+    assert not out.exists()
+
+
+def test_validate_tells_a_torch_estimator_without_torch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADELOOM_CACHE", str(tmp_path / "cache"))  # no remembered verdict
+    _without_torch(monkeypatch)
+    path = tmp_path / "s.yaml"
+    estimator = "tradeloom.plugins.model.torch_estimator.TorchClassifier"
+    model = (
+        "  estimator: sklearn.ensemble.RandomForestClassifier\n  params:\n"
+        "    n_estimators: 100\n    max_depth: 5\n    min_samples_leaf: 20\n    n_jobs: -1\n"
+    )
+    text = STRATEGY.read_text()
+    assert model in text
+    path.write_text(text.replace(model, f"  estimator: {estimator}\n"))
+    code, stdout, err = _cli(capsys, "validate", path)
+    assert (code, stdout, err) == (2, "", f"model estimator {estimator} {_NEEDS_TORCH}\n")

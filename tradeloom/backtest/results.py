@@ -24,7 +24,13 @@ from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
 from tradeloom.engine.funding import funding_series
-from tradeloom.engine.health import action_counts, never_trained, retrains, run_health
+from tradeloom.engine.health import (
+    action_counts,
+    never_trained,
+    retrains,
+    run_health,
+    worst_health_at,
+)
 from tradeloom.engine.text_guard import text_metrics
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import journal_path
@@ -344,6 +350,7 @@ def _metrics(
         ),
         # only where it holds: a run whose model trained writes the metrics.json it did
         **({"model_never_trained": untrained} if untrained else {}),
+        **worst_health_at(rec.health_changes, statuses, untrained),
         **calibration_metric(pipeline.config, pipeline.sizer, pipeline.model),
         # only with text features: other runs' metrics are as they were
         **text_metrics(pipeline.config, pipeline.features, universe),

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradeloom.domain import Bar, Halt, HealthAction, HealthStatus, ModelTraining
+from tradeloom.domain import Bar, Halt, HealthAction, HealthChange, HealthStatus, ModelTraining
 from tradeloom.errors import Problem
 from tradeloom.plugins.protocols import Monitor, MonitorMetrics, Retrainable, WalkForwardModel
 from tradeloom.runtime.lazy import pandas as pd
@@ -33,6 +33,7 @@ __all__ = [
     "never_trained",
     "retrains",
     "run_health",
+    "worst_health_at",
 ]
 
 HEALTH_HALT = "HEALTH_HALT"
@@ -91,6 +92,27 @@ def run_health(statuses: Sequence[str], untrained: str | None) -> str | None:
     that trained (nothing to judge)."""
     known = [s for s in statuses if s in _RANKS] + (["CRITICAL"] if untrained else [])
     return max(known, key=_RANKS.index) if known else None
+
+
+def worst_health_at(
+    changes: Sequence[HealthChange], statuses: Sequence[str], untrained: str | None
+) -> dict[str, str]:
+    """Return ``{"health_worst_at": "MONITOR at TIME (bar N, METRIC VALUE)"}``: the first
+    change to the run's worst status when it is not the one at the end (``statuses``);
+    empty otherwise (a run's metrics.json keeps the keys it had)."""
+    worst = run_health([str(c.status) for c in changes] + list(statuses), untrained)
+    if worst is None or worst == run_health(statuses, untrained):
+        return {}
+    first = next((c for c in changes if c.status == worst), None)
+    if first is None:
+        return {}
+    label = f"{first.monitor}[{first.symbol}]" if first.symbol else first.monitor
+    when = str(first.timestamp)[:16].replace("T", " ")
+    return {
+        "health_worst_at": (
+            f"{label} at {when} (bar {first.bar:,}, {first.metric} {first.value:.4g})"
+        )
+    }
 
 
 def health_halt(action: HealthAction) -> Halt:

@@ -249,7 +249,7 @@ class _Status:
                 self.curve = pd.DataFrame(
                     {"timestamp": pd.to_datetime(bars["timestamp"], utc=True), "equity": curve}
                 ).reset_index(drop=True)
-                day, start = _day_start(bars, curve, capital, self.seconds)
+                day, start = _day_start(bars, curve, capital, self.seconds, ended=process in _ENDED)
                 day_pnl = equity - start
                 day_return = day_pnl / start if start else None
             elif not self._positions_held(marks):
@@ -743,19 +743,28 @@ class _Status:
         # (monitor, symbol), not of the monitor's last row whatever its symbol.
         health = self.f["health"]
         if not len(health):
-            return None, [], {}
+            return _worst(self._with_declared({}))
         symbols = health["symbol"] if "symbol" in health else pd.Series("", index=health.index)
         labels = [
             monitor_label(str(m), str(s))
             for m, s in zip(health["monitor"], symbols.fillna(""), strict=True)
         ]
         last = health.assign(label=labels).groupby("label", sort=True)["status"].last()
-        monitors = {str(k): str(v) for k, v in last.items()}
-        known = [s for s in monitors.values() if s in _HEALTH_RANKS]
-        if not known:
-            return None, [], monitors
-        worst = max(known, key=_HEALTH_RANKS.index)
-        return worst, [k for k, v in monitors.items() if v == worst], monitors
+        return _worst(self._with_declared({str(k): str(v) for k, v in last.items()}))
+
+    def _with_declared(self, monitors: dict[str, str]) -> dict[str, str]:
+        """``monitors`` (each one's last journaled status) with each monitor the run's
+        strategy file declares that journaled no change: HEALTHY, where every monitor
+        starts. One market's only: a universe's monitors are labelled per symbol."""
+        if any("[" in label for label in monitors):
+            return monitors
+        document = _strategy(self.run_dir)
+        declared = document.get("monitoring") if isinstance(document, Mapping) else None
+        if not isinstance(declared, list):
+            return monitors
+        names = [str(m.get("name") or m.get("kind")) for m in declared if isinstance(m, Mapping)]
+        added = {name: "HEALTHY" for name in names if name not in monitors}
+        return dict(sorted({**monitors, **added}.items()))
 
     def _errors(self) -> list[dict[str, Any]]:
         rows: list[tuple[int, dict[str, Any]]] = []
@@ -784,6 +793,15 @@ def _timeframe(run_dir: Path, loaded: str | None) -> tuple[str, int]:
         return text, parse_timeframe(text) if text else 0
     except ValueError:
         return text, 0
+
+
+def _worst(monitors: dict[str, str]) -> tuple[str | None, list[str], dict[str, str]]:
+    """The worst status of ``monitors``, the monitors at it, and ``monitors``."""
+    known = [s for s in monitors.values() if s in _HEALTH_RANKS]
+    if not known:
+        return None, [], monitors
+    worst = max(known, key=_HEALTH_RANKS.index)
+    return worst, [k for k, v in monitors.items() if v == worst], monitors
 
 
 def _strategy(run_dir: Path) -> Any:

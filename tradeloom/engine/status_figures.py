@@ -158,11 +158,14 @@ def equity_curve(
 
 
 def _day_start(
-    bars: pd.DataFrame, curve: np.ndarray, capital: float, seconds: int
+    bars: pd.DataFrame, curve: np.ndarray, capital: float, seconds: int, *, ended: bool = False
 ) -> tuple[str, float]:
-    """The UTC day of the last bar's close, and the equity at the close before that day."""
+    """The UTC day of the last bar's close, and the equity at the close before that day.
+
+    Of a run that ended (a finished backtest), the last day of its data: a last close at
+    midnight ends the day before, which would otherwise read as a day with no bar."""
     closes = pd.DatetimeIndex(bars["timestamp"]) + pd.Timedelta(seconds=seconds)
-    day = closes[-1].normalize()
+    day = (closes[-1] - pd.Timedelta(1 if ended else 0, "ns")).normalize()
     before = np.flatnonzero(closes <= day)
     start = float(curve[before[-1]]) if len(before) else capital
     return day.strftime("%Y-%m-%d"), start

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeloom.engine.status import (
+    _ENDED,
     _ERROR_KINDS,
-    _HEALTH_RANKS,
     _KINDS,
     _TERMINAL_ORDER_STATES,
     ERRORS_SHOWN,
     _Status,
+    _worst,
     read_run,
 )
 from tradeloom.engine.status_figures import _EPS, NAT, _average_cost, _iso, equity_curve
@@ -208,7 +209,11 @@ class _RowStatus(_Status):
                 )
                 equity = float(curve[-1])
                 day, start = _day_start(
-                    [b["timestamp"] for b in bars], curve, capital, self.seconds
+                    [b["timestamp"] for b in bars],
+                    curve,
+                    capital,
+                    self.seconds,
+                    ended=process in _ENDED,
                 )
                 day_pnl = equity - start
                 day_return = day_pnl / start if start else None
@@ -329,14 +334,7 @@ class _RowStatus(_Status):
             label = monitor_label(str(row["monitor"]), "" if symbol is None else str(symbol))
             if row["status"] is not None:
                 last[label] = str(row["status"])
-        if not last:
-            return None, [], {}
-        monitors = dict(sorted(last.items()))
-        known = [s for s in monitors.values() if s in _HEALTH_RANKS]
-        if not known:
-            return None, [], monitors
-        worst = max(known, key=_HEALTH_RANKS.index)
-        return worst, [k for k, v in monitors.items() if v == worst], monitors
+        return _worst(self._with_declared(dict(sorted(last.items()))))
 
     def _errors(self) -> list[dict[str, Any]]:
         rows: list[tuple[int, dict[str, Any]]] = []
@@ -368,11 +366,11 @@ def _quantities(marks: list[tuple[int, str, float, float]]) -> dict[str, float]:
 
 
 def _day_start(
-    times: list[int], curve: np.ndarray, capital: float, seconds: int
+    times: list[int], curve: np.ndarray, capital: float, seconds: int, *, ended: bool = False
 ) -> tuple[str, float]:
     """As `tradeloom.engine.status_figures._day_start`, over times in nanoseconds."""
     shift = seconds * 1_000_000_000
-    last = times[-1] + shift
+    last = times[-1] + shift - (1 if ended else 0)
     day = last - last % _DAY_NS
     before = [i for i, t in enumerate(times) if t + shift <= day]
     start = float(curve[before[-1]]) if before else capital

@@ -32,6 +32,9 @@ from tradeloom.reporting.refusals import (
 if TYPE_CHECKING:
     from tradeloom.reporting.book_figures import BookFigures
 
+_ENDED = ("finished", "failed", "stopped")
+"""The processes that trade no more: their state is the one they ended in."""
+
 _MONITORS_SHOWN = 6
 """Above this many monitors (a universe's), the healthy ones are counted, not listed."""
 
@@ -54,12 +57,7 @@ def format_status(status: RunStatus) -> str:
         what += f" {s.timeframe}"
     lines.append(f"           {what}")
     lines.append(f"process    {s.process} ({s.process_detail})")
-    state = s.state
-    if s.state_code:
-        state += f" ({s.state_code}: {s.state_reason})" if s.state_reason else f" ({s.state_code})"
-    if s.state_since:
-        state += f" since {s.state_since}"
-    lines.append(f"state      {state}")
+    lines.append(f"state      {_state_line(s)}")
     if s.last_bar is None:
         lines.append("last bar   none yet")
     else:
@@ -76,7 +74,8 @@ def format_status(status: RunStatus) -> str:
         lines.append(f"equity     unknown (no close yet), cash {_money(s.cash)}")
     if s.day_pnl is not None:
         pct = "" if s.day_return is None else f" ({s.day_return:+.2%})"
-        lines.append(f"today      {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
+        head = "last day  " if s.process in _ENDED else "today     "
+        lines.append(f"{head} {s.day}: P&L {_signed_money(s.day_pnl)}{pct}")
     for i, (name, pnl) in enumerate(s.strategies.items()):
         head = "strategy   " if i == 0 else "           "
         lines.append(f"{head}{name}: P&L {_signed_money(pnl)}")
@@ -134,11 +133,26 @@ def format_status(status: RunStatus) -> str:
         lines.append(f"WARNING    {warning}")
     if not s.errors:
         lines.append("errors     none")
+    elif len(s.errors) > 1:
+        lines.append(f"errors     the last {len(s.errors)}, oldest first:")
     for i, e in enumerate(s.errors):
-        head = f"errors     last {len(s.errors)}: " if i == 0 else "           "
-        where = e.get("time") or ""
-        lines.append(f"{head}{where} {e['kind']}: {e['message']}".replace("  ", " "))
+        head = "errors     " if i == 0 and len(s.errors) == 1 else "           "
+        where = f"{e['time']} " if e.get("time") else ""
+        lines.append(f"{head}{where}{e['kind']}: {e['message']}")
     return "\n".join(lines)
+
+
+def _state_line(s: RunStatus) -> str:
+    if s.process in _ENDED and s.last_bar is None:
+        return f"none: the run {s.process} before its first bar"
+    state = s.state
+    if s.state_code:
+        state += f" ({s.state_code}: {s.state_reason})" if s.state_reason else f" ({s.state_code})"
+    if s.state_since:
+        state += f" since {s.state_since}"
+    if s.process in _ENDED:  # the risk engine's last state, not a run still trading
+        state += f", when it {s.process}"
+    return state
 
 
 def watch_line(w: dict[str, Any]) -> str:
@@ -335,5 +349,7 @@ def _health_line(s: RunStatus) -> str:
         shown.append(f"{len(healthy)} more HEALTHY")
     else:
         shown = [f"{k} {v}" for k, v in items]
+    if len(s.health_worst) == len(items) > 1:  # all alike: "HEALTHY at a, b, ..." says less
+        return f"{s.health}, all {len(items)} monitors ({', '.join(k for k, _ in items)})"
     where = f" at {', '.join(s.health_worst)}" if s.health_worst else ""
     return f"{s.health}{where} ({', '.join(shown)})"

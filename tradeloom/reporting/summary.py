@@ -223,7 +223,8 @@ def _health(metrics: Mapping[str, Any]) -> str:
     why = " (the model never trained)" if metrics.get("model_never_trained") else ""
     if worst is None or worst == status:
         return f"{status} at the end{why}"
-    return f"{status} at the end, {worst} at worst{why}"
+    at = metrics.get("health_worst_at")
+    return f"{status} at the end, {worst} at worst{f': {at}' if at else ''}{why}"
 
 
 def _health_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ import importlib.util
 
 from tradeloom.errors import UserError
 
-__all__ = ["EXTRAS", "MissingExtra", "require", "require_installed"]
+__all__ = ["EXTRAS", "MissingExtra", "install_command", "require", "require_installed"]
 
 EXTRAS: dict[str, str] = {
     "optuna": "sweep",
@@ -38,6 +38,20 @@ EXTRAS: dict[str, str] = {
 """The optional libraries' modules and the extra (``tradeloom[EXTRA]``) that installs each."""
 
 
+_FIRST: dict[str, str] = {
+    # the default torch wheel on Linux is the CUDA build, several GB (docs/installing.md)
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+}
+
+
+def install_command(module: str) -> str:
+    """Return what installs ``module`` (a key of `EXTRAS`): ``pip install 'tradeloom[EXTRA]'``,
+    for torch after its CPU build where no GPU is wanted."""
+    command = f"pip install 'tradeloom[{EXTRAS[module]}]'"
+    first = _FIRST.get(module)
+    return command if first is None else f"{command} (without a GPU, first: {first})"
+
+
 class MissingExtra(UserError):
     """A command needs an optional library that is not installed; names the extra."""
 
@@ -56,14 +70,11 @@ def require(module: str, what: str) -> None:
         MissingExtra: The library cannot be imported: ``what needs optuna: pip install
             'tradeloom[sweep]'``.
     """
-    extra = EXTRAS[module]
     try:
         importlib.import_module(module)
     except ImportError as exc:
         broken = "" if exc.name in (module, None) else f" (it cannot import {exc.name})"
-        raise MissingExtra(
-            f"{what} needs {module}{broken}: pip install 'tradeloom[{extra}]'"
-        ) from None
+        raise MissingExtra(f"{what} needs {module}{broken}: {install_command(module)}") from None
 
 
 def require_installed(module: str, what: str) -> None:
@@ -76,5 +87,9 @@ def require_installed(module: str, what: str) -> None:
     Raises:
         MissingExtra: ``module`` is not installed (the line `require` gives).
     """
-    if importlib.util.find_spec(module) is None:
-        raise MissingExtra(f"{what} needs {module}: pip install 'tradeloom[{EXTRAS[module]}]'")
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ImportError:  # a finder that refuses it (or a broken install) is no module either
+        found = False
+    if not found:
+        raise MissingExtra(f"{what} needs {module}: {install_command(module)}")

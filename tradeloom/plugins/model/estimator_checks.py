@@ -39,6 +39,7 @@ from tradeloom.plugins.model.boosting_libraries import (
     work_aliases,
 )
 from tradeloom.plugins.model.estimator_table import table_verdict
+from tradeloom.runtime.extras import require_installed
 from tradeloom.suggestions import did_you_mean
 from tradeloom.version import __version__
 
@@ -91,7 +92,7 @@ def import_estimator(path: str) -> Any:
             "estimator", f"cannot import '{path}': {type(exc).__name__}: {exc}"
         ) from exc
     try:
-        return getattr(module, attr)
+        found = getattr(module, attr)
     except AttributeError:
         names = [name for name in dir(module) if not name.startswith("_")]
         raise ParamError(
@@ -99,6 +100,10 @@ def import_estimator(path: str) -> Any:
             f"cannot import '{path}': module '{module_name}' has no attribute '{attr}'"
             f"{did_you_mean(attr, names)}",
         ) from None
+    # a class that imports an optional library only when it fits (TorchClassifier) names it
+    for extra in getattr(found, "needs_extras", ()):
+        require_installed(extra, f"model estimator {path}")
+    return found
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         n_features_in_: Values per row.
     """
 
+    needs_extras = ("torch",)
+    """The optional libraries it fits with: checked when a strategy names it."""
+
     _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 - scikit-learn's convention
         "network": [StrOptions(set(BUILT_IN))],
         "network_params": [dict, None],

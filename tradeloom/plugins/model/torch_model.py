@@ -66,7 +66,7 @@ from tradeloom.plugins.model.torch_training import (
 )
 from tradeloom.plugins.protocols_symbols import fit_each_symbol, train_fold_in_effect
 from tradeloom.runtime import progress
-from tradeloom.runtime.extras import require
+from tradeloom.runtime.extras import require, require_installed
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 
@@ -520,6 +520,8 @@ def build_torch_model(params: TorchParams, ctx: BuildContext) -> TorchModel:
     """
     from tradeloom.plugins.model.torch_networks import BUILT_IN
 
+    # validate and run both build the model: a missing torch is told before a run starts
+    require_installed("torch", "model kind torch")
     known = ctx.features_known and bool(ctx.feature_columns)
     if params.network not in BUILT_IN:
         require("torch", f"model.network {params.network}")
