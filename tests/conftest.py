@@ -118,7 +118,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     _cache_bytecode()
     _one_kernel_form()
-    _json_logs()
     apply_native_threads(native_threads())
     forkserver.snapshot_environment()  # what the commands tests start inherit
     workers = getattr(config.option, "numprocesses", None)
@@ -142,13 +141,6 @@ def _one_kernel_form() -> None:
     process. tests/kernels/test_first_run.py sets the other modes where they are under test;
     ``TRADELOOM_FIRST_RUN=python pytest`` runs the whole suite on the Python forms."""
     os.environ.setdefault("TRADELOOM_FIRST_RUN", "compile")
-
-
-def _json_logs() -> None:
-    """The suite's commands log JSON lines, as a CI would ask (``TRADELOOM_LOG_FORMAT``):
-    tests read their fields. tests/engine/test_log_format.py unsets it where the default,
-    readable lines, is under test."""
-    os.environ.setdefault("TRADELOOM_LOG_FORMAT", "json")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -150,13 +150,12 @@ def _configured(args: argparse.Namespace) -> int:
         return 2
     from tradeloom.engine.logs import configure_logging, open_log_file
 
-    json = None if args.log_format is None else args.log_format == "json"
     try:
         log_file = None if args.log_file is None else open_log_file(args.log_file)
-        configure_logging(args.log_level, json=json, stream=log_file, stdlib=True)
     except UserError as exc:
         print(exc, file=sys.stderr)
         return 2
+    configure_logging(args.log_level, stream=log_file, stdlib=True)
     from tradeloom.runtime import progress
 
     progress.enable(quiet=args.quiet)
@@ -165,9 +164,7 @@ def _configured(args: argparse.Namespace) -> int:
     finally:
         _log_compiles()
         if log_file is not None:
-            configure_logging(
-                args.log_level, json=json, stdlib=True
-            )  # an embedding program logs on
+            configure_logging(args.log_level, stdlib=True)  # an embedding program logs on
             log_file.close()
 
 
@@ -275,12 +272,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tradeloom {__version__}")
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=["console", "json"],
-        help="the logs on stderr as readable lines (console, the default) or as JSON lines "
-        "for a machine (json); default: $TRADELOOM_LOG_FORMAT, else console",
     )
     parser.add_argument(
         "--log-file",

@@ -1,4 +1,4 @@
-"""structlog set-up: readable lines by default, JSON lines when asked (``--log-format json``).
+"""structlog set-up: JSON lines by default, a readable renderer on a terminal.
 
 The ``tradeloom`` command routes its dependencies' stdlib logging (ccxt, urllib3, optuna,
 Dask's distributed) and Python's warnings through the same renderer (``stdlib=True``):
@@ -41,14 +41,7 @@ from tradeloom.runtime.redaction import (
 if TYPE_CHECKING:
     import structlog
 
-__all__ = [
-    "LOG_FORMATS",
-    "LOG_FORMAT_ENV",
-    "configure_logging",
-    "open_log_file",
-    "route_library_logs",
-    "writes_debug",
-]
+__all__ = ["configure_logging", "open_log_file", "route_library_logs", "writes_debug"]
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,8 @@ def configure_logging(
 
     Args:
         level: ``debug``, ``info``, ``warning`` or ``error``.
-        json: JSON lines (True) or the console renderer (False); by default as
-            ``$TRADELOOM_LOG_FORMAT`` says (``json`` or ``console``), else the console
-            renderer: readable lines on a terminal and in a pipe alike (colours only on a
-            terminal). Machine-read logs are asked for (``--log-format json``).
+        json: JSON lines (True) or the console renderer (False); by default JSON
+            unless stderr is a terminal.
         stream: Where to write instead of stderr (a log file: always JSON lines).
         stdlib: Route stdlib logging's warnings and errors, and Python's warnings,
             through the same renderer to the same place (the command's own process;
@@ -86,26 +77,11 @@ def configure_logging(
     """
     install_record_redaction()
     install_excepthook()
-    use_json = _env_format() == "json" if json is None else json
+    use_json = not sys.stderr.isatty() if json is None else json
     settings = _Settings(level, use_json or stream is not None, stream)
     _ON_IMPORT.configure(settings)
     if stdlib:
         _route_stdlib(settings)
-
-
-LOG_FORMAT_ENV = "TRADELOOM_LOG_FORMAT"
-"""The environment variable that chooses the logs' format when no option does."""
-
-LOG_FORMATS = ("console", "json")
-
-
-def _env_format() -> str:
-    import os
-
-    value = os.environ.get(LOG_FORMAT_ENV, "").strip().lower() or "console"
-    if value not in LOG_FORMATS:
-        raise UserError(f"{LOG_FORMAT_ENV}: must be {' or '.join(LOG_FORMATS)}, was {value!r}")
-    return value
 
 
 def writes_debug() -> bool:
@@ -129,8 +105,7 @@ def _renderer(settings: _Settings) -> structlog.types.Processor:
 
     if settings.json:
         return structlog.processors.JSONRenderer()
-    # colours only where a terminal shows them: a pipe or a file reads plain text
-    return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    return structlog.dev.ConsoleRenderer()
 
 
 def _configure_structlog(settings: _Settings) -> None:
