@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=1.5, help="seconds per played bar")
     parser.add_argument("--long", type=int, default=1200, help="bars of (c)'s paper run")
     parser.add_argument("--history", type=int, default=2000, help="the strategy's bars")
-    add_smoke(parser, runs=3, repeat=1, bars=2, every=0.05, long=3, history=400)
+    add_smoke(parser, runs=3, repeat=1, bars=2, every=0.05, history=400)
     args = parse_args(parser)
     # the console's access log (one line per request) is not what is measured
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
@@ -198,10 +198,13 @@ def main() -> None:
             "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
             "--max-bars", "20", "-q", "--out", "runs/bench-paper", cwd=work,
         )  # fmt: skip
-        tradeloom(
-            "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
-            "--max-bars", str(args.long), "-q", "--out", "long/bench-long", cwd=work,
-        )  # fmt: skip
+        if args.smoke:  # (c) grows a copy of the paper run: the same command, one process fewer
+            shutil.copytree(runs / "bench-paper", work / "long" / "bench-long")
+        else:
+            tradeloom(
+                "run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
+                "--max-bars", str(args.long), "-q", "--out", "long/bench-long", cwd=work,
+            )  # fmt: skip
         print(load())
         originals = [runs / "bench-bt", runs / "bench-paper"]
         for i in range(args.runs - 2):  # and the live paper run of (b): one more

@@ -246,7 +246,7 @@ def run() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--keep", type=Path, help="make the paper runs here once and reuse them")
-    add_smoke(parser, bars=[200], runs=1, window=50)
+    add_smoke(parser, bars=[160], runs=1, window=50)
     args = parse_args(parser)
     print(describe("numpy", "pandas", "scikit-learn"))
     base = "/dev/shm" if Path("/dev/shm").is_dir() else None

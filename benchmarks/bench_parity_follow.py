@@ -76,7 +76,7 @@ def main_() -> None:
     parser.add_argument("--every", type=int, default=100, help="bars between checks")
     parser.add_argument("--checks", type=int, default=9, help="checks in each median")
     parser.add_argument("--verify", type=int, default=3_000, help="rows checked up to this bar")
-    add_smoke(parser, bars=600, early=100, every=50, checks=3, verify=300)
+    add_smoke(parser, bars=320, early=80, every=40, checks=2, verify=120)
     args = parse_args(parser)
     print("machine:", describe("numpy", "pandas", "tradeloom"))
     print(load(), "(before)")

@@ -51,7 +51,8 @@ workers counted, serially and with ``--workers 2``.
         [--sweep-workers 1 2] [--no-dask-defaults] [--idle 2] [--smoke]
 
 ``--smoke`` runs each section once: the cluster on tradeloom's settings alone (Dask's
-defaults are the same code on other settings: 2 more worker processes), and the whole
+defaults are the same code on other settings: 2 more worker processes) of one worker
+(the code of two), and the whole
 sweep's first run (serial) then ``--workers 2`` (its ``--workers 1`` repeats the first
 run's path with its stages cached).
 """
@@ -309,7 +310,9 @@ def main() -> None:
               f"{cpu_median[names[1]] / cpu_median[names[0]]:.2f}x by CPU time (a loaded "
               "machine inflates the wall time, less the CPU's)")  # fmt: skip
     if args.pool_runs > 0:  # --pool-runs 0: the batched comparison alone
-        scale_out(series, variants, args.pool_runs, args.dask_defaults, args.idle)
+        # --smoke: a cluster of one worker (the same code; one worker process fewer)
+        cluster = 1 if args.smoke else 2
+        scale_out(series, variants, args.pool_runs, args.dask_defaults, args.idle, cluster)
     if args.sweep_bars > 0:  # --sweep-bars 0: no whole sweep
         whole_sweep(args.sweep_bars, args.sweep_variants, args.sweep_workers)
 
@@ -320,6 +323,7 @@ def scale_out(
     runs: int,
     dask_defaults: bool = True,
     idle_seconds: float = IDLE_SECONDS,
+    cluster_workers: int = 2,
 ) -> None:
     """Time the sweep as tasks serially, on a 2-process local pool and on a 2-worker
     LocalCluster, each warmed the same way before it is timed, and count the CPU time of
@@ -424,9 +428,9 @@ def scale_out(
         with LocalPool(2) as pool:
             pool.warm()
             measure("local pool, 2 processes", run("pool", True, workers=2, pool=pool))
-        with local_cluster(2, dashboard_address=":0") as cluster:
+        with local_cluster(cluster_workers, dashboard_address=":0") as cluster:
             measure(
-                "dask LocalCluster, 2 workers",
+                f"dask LocalCluster, {cluster_workers} workers",
                 run("dask", False, scheduler=cluster.scheduler_address),
             )
         if dask_defaults:

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bars", type=int, default=6000)
     parser.add_argument("--load", type=int, default=2, help="busy processes while measuring")
-    add_smoke(parser, runs=1, bars=600, load=0)
+    add_smoke(parser, runs=1, bars=400, load=0)
     args = parse_args(parser)
     cores = len(os.sched_getaffinity(0))
     print(describe("scikit-learn", "threadpoolctl", "numpy"))

@@ -262,14 +262,19 @@ def main(argv: list[str] | None = None) -> int:
     add_smoke(parser, events=3_000, repeat=1)
     args = parse_args(parser, argv)
 
-    python = hftbacktest_python(args.python, make=not args.smoke)
+    # --smoke runs hftbacktest only when --python names it (never installs it): its
+    # strategies compile at every process, as numba cannot cache them (ctypes pointers)
+    python = args.python if args.smoke else hftbacktest_python(args.python)
     t = time.perf_counter()
     events = make_stream(args.events, args.seed)
     made = time.perf_counter() - t
     span = (events["exch_ts"][-1] - events["exch_ts"][0]) / 1e9
     print(f"stream: {len(events):,} events, {span / 60:.1f} min (seed {args.seed}, {made:.1f} s)")
-    if python is None:  # --smoke without a venv: never installs anything in a test
-        print(f"--smoke: hftbacktest not run (no {VENV} and no --python)")
+    if python is None:
+        print(
+            "--smoke: hftbacktest not run (its compile at every process, which numba cannot "
+            "cache: about 9 s of CPU; --smoke --python PATH runs it)"
+        )
         mine = run_tradeloom(events, args.repeat)
         for name, queue in CASES:
             r = mine[f"{name}/{queue}"]

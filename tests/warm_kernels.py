@@ -57,6 +57,12 @@ def commands(out: Path) -> list[list[str]]:
     ]  # fmt: skip
 
 
+BOOK = [sys.executable, str(HERE.parent / "benchmarks" / "book_vs_hftbacktest.py"), "--smoke"]
+"""The order book's kernels (`tradeloom.core.kernels.book` and its strategies), which no
+CLI command runs: its benchmark's smoke compiles them all (25 s of CPU on an empty cache,
+1 s with them cached), then tests/core/test_book.py and that smoke load them."""
+
+
 HEAVY = {("tradeloom.sweep.batch_kernel", "_run_variants"), ("tradeloom.core.bar", "run_bars")}
 """The kernels that are most of an empty cache's compile (module, name): the sweep's
 batch kernel and the bar's step, which it calls and a run calls (36 of its 48 s)."""
@@ -143,8 +149,9 @@ def main() -> int:
     """Run every command; return the first non-zero exit code (0: all compiled).
 
     The two `PARTS` run first, side by side: the sweep and the wide run, which compile
-    every kernel but a few, split between the two cores. The other commands then run side
-    by side: each compiles what only it uses, or, with a warm cache, only loads it.
+    every kernel but a few, split between the two cores. The other commands and `BOOK`
+    then run side by side: each compiles what only it uses, or, with a warm cache, only
+    loads it.
     """
     marker = _marker()
     if marker.is_file():
@@ -154,7 +161,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": path}
     with tempfile.TemporaryDirectory(prefix="tradeloom-warm-") as folder:
         parts = [[sys.executable, __file__, "--part", part] for part in PARTS]
-        for batch in (parts, commands(Path(folder))[2:]):
+        for batch in (parts, [*commands(Path(folder))[2:], BOOK]):
             running = [
                 (argv, subprocess.Popen(argv, cwd=folder, env=env, text=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
