@@ -149,7 +149,7 @@ def _index(home: Path) -> Path:
 
 
 def _data(home: Path) -> Path:
-    return _entry(home, "rsi.rsi_step-*.1.nbc")
+    return _entry(home, "rsi.rsi_step-*.nbc")
 
 
 def _truncate(path: Path) -> None:
@@ -172,7 +172,7 @@ def _random_object_code(path: Path) -> None:
 
 def _foreign(path: Path) -> None:
     # a whole, valid entry of another kernel: its own digest matches, not this name's
-    path.write_bytes(next(path.parent.glob("smoothing.wilder_step-*.1.nbc")).read_bytes())
+    path.write_bytes(next(path.parent.glob("smoothing.wilder_step-*.nbc")).read_bytes())
 
 
 def _fifo(path: Path) -> None:

@@ -17,6 +17,12 @@ and the run goes on. Kernels are cached in tradeloom's cache folder only
 (`kernel_cache_root`), never beside the package's sources: where no folder is usable
 they are not cached at all.
 
+Processes may compile and save one kernel at once (checkouts of the same sources share a
+stamp's folder, a sweep's workers share it): each data file is named by its key (numba
+numbers them, and two processes could write one number for two signatures), written
+whole under a temporary name and renamed, and the index is read and rewritten under a
+lock of its folder. An entry whose data was compiled for another signature is a miss.
+
 An entry is looked up by numba's key, which names the CPU it was compiled for: first
 this machine's own, then a portable one this machine can run (`tradeloom.kernels.targets`:
 compiled by ``tradeloom warm --portable`` for a generic CPU plus features this one has).
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -40,12 +47,12 @@ import pickle
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from numba.core import caching
+from numba.core import caching, sigutils
 
 from tradeloom.kernels.cache_root import kernel_cache_root
 from tradeloom.kernels.manifest import SHIPPED
@@ -239,7 +246,9 @@ def _cache_class(stamp: str, package: Path) -> Callable[[Any], Any]:
             data = self._cache_file.load_fitting(key)
             if data is None and self._shipped is not None:
                 data = self._shipped.load_fitting(key)
-            return None if data is None else self._impl.rebuild(target_context, data)
+            if data is None or not _compiled_for(data, sig):
+                return None  # not cached (or another signature's code): compile
+            return self._impl.rebuild(target_context, data)
 
         def load_overload(self, sig: Any, target_context: Any) -> Any:
             try:
@@ -277,15 +286,42 @@ class _CheckedFiles(caching.IndexDataCacheFile):
         return None if name is None else self._load_data(name)
 
     def save(self, key: Any, data: Any) -> None:
-        # the data file first: an index never names a file that is not written yet
-        overloads = self._load_index()
-        name = overloads.get(key)
-        if name is None:
-            taken = set(overloads.values())
-            name = next(n for n in map(self._data_name, range(1, len(taken) + 2)) if n not in taken)
+        # The data file is named by its key, and written first: an index never names a file
+        # that is not written yet, nor another signature's. (numba numbers them 1, 2...,
+        # each process the first number its index leaves free: two processes saving two
+        # signatures at once wrote the same file, and the index the last one wrote could
+        # name the other's code, which numba then took for this signature's: a caller's
+        # TypingError, "Invalid use of type(CPUDispatcher(...))", in a concurrent run.)
+        name = self._keyed_name(key)
         self._save_data(name, data)
-        if overloads.get(key) != name:
-            self._save_index({**overloads, key: name})
+        with self._index_locked():  # another process's entry is kept, not overwritten
+            overloads = self._load_index()
+            if overloads.get(key) != name:
+                self._save_index({**overloads, key: name})
+
+    def _keyed_name(self, key: Any) -> str:
+        # numba's types are named by what they are (equal types, equal names)
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+        return f"{self._index_name.removesuffix('.nbi')}.{digest}.nbc"
+
+    @contextlib.contextmanager
+    def _index_locked(self) -> Iterator[None]:
+        """Hold the lock of the folder of this kernel's index (``flock`` on the folder
+        itself: no file of its own) while the block reads and rewrites the index: saves by
+        processes at once add up, instead of the last one's index replacing the others'.
+        Where the folder cannot be locked, the block runs unlocked (an entry may then be
+        lost, and compiled again by a later run; never another signature's code)."""
+        try:
+            fd = os.open(self._cache_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            yield
+            return
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _load_index(self) -> dict[Any, str]:
         payload = self._read(self._index_path)
@@ -354,6 +390,16 @@ class _ShippedFiles(_CheckedFiles):
 
     def _discard(self, path: str, problem: str) -> None:
         _Warning.once(f"ignored the shipped kernel cache entry {path} ({problem}); compiled again")
+
+
+def _compiled_for(data: Any, sig: Any) -> bool:
+    """Return whether the reduced compile result ``data`` (numba's ``CompileResult._reduce``:
+    its fourth item the signature) was compiled for the argument types ``sig``. An entry
+    that says otherwise (what numba's numbering let a race leave) is a miss: numba would
+    add its code as this signature's, and its callers would fail to type."""
+    signature = data[3] if isinstance(data, tuple) and len(data) > 3 else None
+    args = getattr(signature, "args", None)
+    return args is None or tuple(args) == tuple(sigutils.normalize_signature(sig)[0])
 
 
 def _portable_choice(overloads: dict[Any, str], key: Any) -> str | None:
