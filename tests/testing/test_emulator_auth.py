@@ -173,6 +173,9 @@ MINIMAL_PARAMS = {
     "GET /fapi/v1/allOrders": "symbol=BTCUSDT",
     "GET /fapi/v1/userTrades": "symbol=BTCUSDT",
     "GET /fapi/v1/ticker/24hr": "symbol=BTCUSDT",
+    "POST /fapi/v1/batchOrders": "batchOrders=%5B%7B%22symbol%22%3A%22BTCUSDT%22%2C%22side"
+    "%22%3A%22BUY%22%2C%22type%22%3A%22MARKET%22%2C%22quantity%22%3A%220.01%22%7D%5D",
+    "DELETE /fapi/v1/batchOrders": "symbol=BTCUSDT&orderIdList=%5B1%5D",
     "POST /fapi/v1/leverage": "symbol=BTCUSDT&leverage=3",
     "POST /fapi/v1/marginType": "symbol=BTCUSDT&marginType=CROSSED",
 }
