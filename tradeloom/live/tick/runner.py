@@ -47,14 +47,11 @@ import structlog
 from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
 from tradeloom.engine.control import ControlInbox
-from tradeloom.engine.control import ControlRequest as MailboxRequest
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError, UserError
 from tradeloom.journal import (
-    ControlRefused,
-    ControlRequest,
     JournalStore,
     JournalUnavailable,
     RunStarted,
@@ -71,6 +68,7 @@ from tradeloom.live.outputs.refresh import LiveOutputs, OutputsSource, data_cale
 from tradeloom.live.tick.book_feed import BookFeed, open_book_feed
 from tradeloom.live.tick.history import MarketHistory
 from tradeloom.live.tick.journal_outage import JournalOutage, lose_journal
+from tradeloom.live.tick.mailbox import answer_mailbox
 from tradeloom.live.tick.markets_feed import MarketsFeed
 from tradeloom.live.tick.provides import provides
 from tradeloom.live.tick.run_journal import open_journal, read_journal
@@ -623,80 +621,16 @@ class LiveRunner:
         self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")  # until resume
 
     def _control(self) -> None:
-        session = self.session_or_fail
-        self.inbox.wake.clear()
-        last = len(session.history) - 1
-        for request in self.inbox.pending():
-            name = self.inbox.name_of(request)
-            if name and name in self.answered_requests:
-                self.inbox.done(request)  # answered before the process died
-                continue
-            if request.key and request.key in self.answered_keys:
-                # asked again by a sender that crashed before it saved that it had asked
-                _log.info("control_request_repeated", key=request.key, by=request.by)
-                self.inbox.done(request)
-                continue
-            recorder = self.recorder_or_fail
-            if request.action == "refused":  # journaled for audit; nothing is carried out
-                recorder.record(
-                    ControlRefused(
-                        **recorder.at(last),
-                        by=request.by,
-                        command=request.command,
-                        reason=request.reason,
-                        request=name,
-                        key=request.key,
-                        dropped=request.dropped,
-                    )
-                )
-                self._answered(request, name)
-                continue
-            stage = self._answering.get(request.action)
-            if stage is not None:  # a stage's request: it answers, the runner commits
-                stage.answer(request, name)
-                self.link.journal_or_fail.flush()
-                # answered once committed: a flush that failed (the journal's database
-                # down) leaves it unanswered, and `rebuild` takes the journal's answers,
-                # so it is asked again
-                self.answered_requests.add(name)
-                self.inbox.done(request)
-                continue
-            repeated = request.action == "kill" and session.killed
-            if repeated and request.by == "file":
-                # the KILL file asks again at every tick: cancel anything new, journaled
-                # once per cancel (a restart's replay cancels at the same bar)
-                session.cancel_for_kill()
-                self.inbox.done(request)
-                continue
-            recorder.record(
-                ControlRequest(
-                    **recorder.at(last),
-                    action=request.action,
-                    reason=request.reason,
-                    by=request.by,
-                    request=name,
-                    key=request.key,
-                )
-            )
-            if repeated:  # journaled, as every operator's request; the halt stands
-                session.cancel_for_kill()
-                _log.warning("kill_repeated", reason=request.reason, by=request.by)
-            elif request.action == "kill":
-                session.kill(f"{request.reason} (by {request.by})")
-            elif request.action == "flatten":
-                session.flatten(f"flatten: {request.reason} (by {request.by})")
-            else:
-                session.resume(f"{request.reason} (by {request.by})")
-            self._answered(request, name)
-
-    def _answered(self, request: MailboxRequest, name: str) -> None:
-        """Commit ``request``'s answer, remember it, then mark its file done."""
-        self.link.journal_or_fail.flush()
-        if name:
-            self.answered_requests.add(name)
-        if request.key:
-            self.answered_keys.add(request.key)
-        self.inbox.done(request)
+        """Answer the control mailbox's requests (`tradeloom.live.tick.mailbox`)."""
+        answer_mailbox(
+            self.session_or_fail,
+            self.inbox,
+            lambda: self.recorder_or_fail,  # read when a request needs it, as the
+            self._answering,  # journal is (a tick of an outage answers nothing)
+            lambda: self.link.journal_or_fail.flush(),
+            self.answered_requests,
+            self.answered_keys,
+        )
 
     # --- stop -----------------------------------------------------------------------
 
