@@ -71,12 +71,10 @@ def answer_mailbox(
         stage = answering.get(request.action)
         if stage is not None:  # a stage's request: it answers, the runner commits
             stage.answer(request, name)
-            flush()
             # answered once committed: a flush that failed (the journal's database
             # down) leaves it unanswered, and `rebuild` takes the journal's answers,
             # so it is asked again
-            answered_requests.add(name)
-            inbox.done(request)
+            _answered(inbox, flush, answered_requests, answered_keys, request, name)
             continue
         repeated = request.action == "kill" and session.killed
         if repeated and request.by == "file":
