@@ -252,8 +252,8 @@ tradeloom_components = catalog(
         module="tradeloom.plugins.features.book",
         params="BookDepthParams",
         factory="build_book_depth",
-        summary="Size resting within within_bps of the mid in the recorded book, per side "
-        "or both -> book_depth_{side}_{within_bps}",
+        summary="Size resting no further than within_bps basis points from the mid in the "
+        "recorded book, per side or both -> book_depth_{side}_{within_bps}",
     ),
     LazyComponent(
         layer="features",
