@@ -10,7 +10,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "DataError", "Problem", "ServiceUnreachable", "UserError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "Problem",
+    "ServiceUnreachable",
+    "UserError",
+    "folder_left",
+    "leave_folder",
+]
+
+_FOLDER_NOTE = "run folder kept: "
+"""The note a failed run adds to its error: the folder whose journal tells the failure."""
+
+
+def leave_folder(exc: BaseException, run_dir: str) -> None:
+    """Note on ``exc`` that its run failed leaving ``run_dir`` (its journal, its status)."""
+    exc.add_note(f"{_FOLDER_NOTE}{run_dir}")
+
+
+def folder_left(exc: BaseException) -> str | None:
+    """Return the run folder a failed run noted on ``exc`` (`leave_folder`), or None."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, str) and note.startswith(_FOLDER_NOTE):
+            return note.removeprefix(_FOLDER_NOTE)
+    return None
 
 
 @dataclass(frozen=True)

@@ -693,10 +693,13 @@ def test_bad_rows_are_rejected_and_the_journal_keeps_the_start(
 
     proc = in_process("run", "s.yaml", "--out", "run", cwd=tmp_path)
 
+    # the line names the folder the failed run leaves, and the command that reads it
+    folder = (tmp_path / "run").resolve()
     assert_user_error(
         proc,
         f"data: {bars}: 2 rows have high < low (first at 2024-01-01T02:00Z, lines 4, 6); "
-        "drop them or set data.validation: repair",
+        "drop them or set data.validation: repair "
+        f"(the run's folder {folder} keeps its journal: tradeloom status {folder})",
     )
     # the journal was opened before the data was read: what it holds is kept,
     # and the failure is its last row
@@ -722,8 +725,10 @@ def test_a_failing_observer_fails_the_run_and_the_journal_keeps_what_came_before
 
     # a plugin's exception is a run failure (1), not a user error; the log has the traceback
     assert (proc.returncode, proc.stdout) == (1, "")
+    folder = re.escape(str((tmp_path / "run").resolve()))
     assert re.fullmatch(
-        r"run failed: RuntimeError: observer failed on the fill of tiny-[0-9a-f]{8}-000001",
+        r"run failed: RuntimeError: observer failed on the fill of tiny-[0-9a-f]{8}-000001"
+        rf" \(the run's folder {folder} keeps its journal: tradeloom status {folder}\)",
         proc.stderr.splitlines()[-1],
     )
     kinds = [e.KIND for e in read_events(tmp_path / "run" / "journal.sqlite")]

@@ -22,6 +22,7 @@ import pandas as pd
 
 from tradeloom.domain import RunInfo
 from tradeloom.engine.events import Recorder
+from tradeloom.errors import leave_folder
 from tradeloom.journal import (
     JournalStore,
     PgTarget,
@@ -115,6 +116,8 @@ def journaled_run(
         )
     except BaseException as exc:
         journal.append(RunFailed(error=f"{type(exc).__name__}: {exc}", wall_time=now_utc()))
+        if run.run_dir:
+            leave_folder(exc, run.run_dir)  # the error's line names the folder it leaves
         raise
     finally:
         with stage("journal closed"):

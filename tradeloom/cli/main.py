@@ -56,7 +56,7 @@ from tradeloom.cli import (
 from tradeloom.cli.mcp_command import add_mcp_parser
 from tradeloom.cli.models_command import add_models_parser
 from tradeloom.cli.usage_errors import OneLineParser
-from tradeloom.errors import ServiceUnreachable, UserError
+from tradeloom.errors import ServiceUnreachable, UserError, folder_left
 from tradeloom.sweep.cli import add_sweep_parser
 from tradeloom.version import __version__
 
@@ -212,14 +212,16 @@ def _command(args: argparse.Namespace) -> int:
     try:
         return int(args.command(args))
     except UserError as exc:
-        for line in exc.lines():
+        lines = exc.lines()
+        lines[-1] += _left(exc)
+        for line in lines:
             print(line, file=sys.stderr)
         return 2
     except ServiceUnreachable as exc:
-        print(exc, file=sys.stderr)
+        print(f"{exc}{_left(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted{_left(exc)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # stdout's reader stopped reading (`tradeloom status RUN | head`): not an error
@@ -236,15 +238,25 @@ def _command(args: argparse.Namespace) -> int:
             # The machine's problem, not a bug: one line; the traceback only in a log file.
             saved = _save_traceback(exc)
             where = f" (traceback in {saved})" if saved is not None else ""
-            print(redact_text(f"run failed: {fault}{where}"), file=sys.stderr)
+            print(redact_text(f"run failed: {fault}{where}{_left(exc)}"), file=sys.stderr)
             return 1
         import structlog
 
         structlog.get_logger("tradeloom.cli").exception(
             "run_failed", error=f"{type(exc).__name__}: {exc}"
         )
-        print(redact_text(f"run failed: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        print(redact_text(f"run failed: {type(exc).__name__}: {exc}{_left(exc)}"), file=sys.stderr)
         return 1
+
+
+def _left(exc: BaseException) -> str:
+    """Return the end of a failed run's line naming the folder it left (else empty)."""
+    import shlex
+
+    folder = folder_left(exc)
+    if folder is None:
+        return ""
+    return f" (the run's folder {folder} keeps its journal: tradeloom status {shlex.quote(folder)})"
 
 
 def _save_traceback(exc: BaseException) -> Path | None:
