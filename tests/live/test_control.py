@@ -26,12 +26,12 @@ from tradeloom.engine.control import (
     Delivery,
     KillFileEngaged,
     RunDirBusy,
-    _iso_ns,
     request,
     request_kill,
     request_resume,
     request_swap,
 )
+from tradeloom.engine.control_files import _iso_ns
 from tradeloom.errors import UserError
 from tradeloom.journal import RunIdentity, RunStarted, TradingStateChanged, open_journal
 

@@ -35,7 +35,8 @@ from tests.live.test_promotion_gate import fills_of, gated, play
 from tests.live.test_universe_paper import STRATEGY as UNIVERSE
 from tests.live.test_universe_paper import SYMBOLS
 from tradeloom.cli.main import main
-from tradeloom.engine.control import ControlInbox, ControlRequest, _write_request
+from tradeloom.engine.control import ControlInbox, ControlRequest
+from tradeloom.engine.control_files import _write_request
 from tradeloom.journal import read_rows
 from tradeloom.live.lifecycle import promotion
 from tradeloom.live.lifecycle.model_swap import member_problem, precheck

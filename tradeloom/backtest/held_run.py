@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.backtest.held_journal import HeldJournal
-from tradeloom.engine.control import PID_FILE
+from tradeloom.engine.control_files import PID_FILE
 from tradeloom.engine.run_dir import open_run_dir
 from tradeloom.journal import PgTarget, RunIdentity, open_store
 from tradeloom.journal.owner import strategy_digest

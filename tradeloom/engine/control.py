@@ -47,30 +47,39 @@ journaled keys, and a request of a key already journaled is done without being c
 out or journaled again, so a sender that writes a request again after a crash (before it
 saved that it had written it) acts once.
 
+This module is the senders' side (`request` and the requests named for their actions,
+`latch_request`, `request_refused`); the files both sides read are
+`tradeloom.engine.control_files`' and the running process's side is
+`tradeloom.engine.control_inbox.ControlInbox`. Every name of ``__all__`` is importable
+from here.
+
 POSIX only (signals, `fcntl`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import getpass
-import json
 import os
-import re
 import signal
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal
 
+from tradeloom.engine.control_files import (
+    _REQUEST_NAME,
+    ACTIONS,
+    CONTROL_DIR,
+    KILL_FILE,
+    PID_FILE,
+    SESSION_ACTIONS,
+    Action,
+    ControlRequest,
+    _os_error,
+    _write_request,
+    running_pid,
+)
+from tradeloom.engine.control_inbox import ControlInbox, RunDirBusy
 from tradeloom.engine.reasons import REASON_LIMIT, escaped, reason_problem
 from tradeloom.errors import UserError
-from tradeloom.files.reading import UnreadableFile, read_bytes, read_json, read_text
 from tradeloom.journal import (
     JournalError,
     TradingStateChanged,
@@ -78,7 +87,6 @@ from tradeloom.journal import (
     read_events,
     read_info,
 )
-from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
@@ -107,81 +115,13 @@ __all__ = [
     "running_pid",
 ]
 
-CONTROL_DIR = "control"
-"""The folder of request files; ``done/`` and ``rejected/`` below it."""
-PID_FILE = "live.pid"
-"""The pid of the process running the directory, locked while it runs."""
-KILL_FILE = "KILL"
-"""The operator's kill switch: halted while it exists, whatever its content."""
-
-Action = Literal["kill", "flatten", "resume", "swap", "promote", "rollback", "refused"]
-ACTIONS: tuple[Action, ...] = get_args(Action)
-"""Every action a request may carry: its file's name ends in ``-<action>.json``."""
-SESSION_ACTIONS: tuple[Action, ...] = ("kill", "flatten", "resume", "refused")
-"""The kill switch's actions, which the running session answers itself, and ``refused``
-(a command refused to a sender, journaled for audit, `request_refused`); each other
-action is answered by the stage of the run that declares it
-(`tradeloom.live.tick.services.Stage`)."""
 Origin = Literal["cli", "console", "api"]
 """Who sends a request through `request`: the command line, a browser's console
 session, or the HTTP API with a token; a chat's control names its sender besides
 (``telegram:<user id>``, `tradeloom.live.chat_control`)."""
 
-_log = logger("tradeloom.engine.control")
-
 _KILL_CODE = "KILL_SWITCH"
 """The code of the kill switch's halt (`tradeloom.core.codes.KILL_SWITCH`'s name)."""
-_REQUEST_NAME = re.compile(rf"^(\d+)-({'|'.join(ACTIONS)})\.json$")
-_CLAIM_ATTEMPTS = 100
-_CLAIM_RETRY_SECONDS = 0.01
-_SignalHandler = Callable[[int, FrameType | None], Any] | int | None
-
-
-@dataclass(frozen=True)
-class ControlRequest:
-    """One request to a running run.
-
-    Attributes:
-        action: ``kill`` (cancel every open order and halt), ``flatten`` (kill, then
-            close every position with market orders), ``resume``, ``swap`` (decide
-            with the saved model `model` names from the next bar on), ``promote``
-            (challenger `challenger`'s model in the champion's place, through its
-            canary when it declares one; a canary's candidate: at once) or ``rollback``
-            (the canary in progress ends, the champion's model back).
-        reason: Why, as the operator gave it.
-        requested_at: When it was asked (UTC).
-        by: Who asked: ``cli``, ``console``, ``api`` (`Origin`), ``signal`` (SIGUSR1),
-            ``file`` (``RUN_DIR/KILL``) or ``parity`` (the run's parity monitor on a
-            breach, `latch_request`).
-        path: The file behind the request; None for a SIGUSR1 kill that could not be
-            written to disk (held in memory by the process that received it).
-        model: A swap's model: a run directory whose ``models/index.json`` lists its
-            folds (absolute), or '' for the other actions.
-        fold: A swap's fold of that run (None: its latest).
-        challenger: A promotion's challenger ('' for the other actions).
-        strategy: A swap's portfolio file's strategy whose model to swap (None: the
-            run's one strategy).
-        key: The sender's idempotency key ('' for none): a chat's command is asked again
-            under the same key after a crash, and the run carries out and journals one
-            request of a key once (``control_request`` or ``control_refused``'s ``key``).
-        command: A refusal's command text, as the sender wrote it (escaped, cut to
-            `REASON_LIMIT` characters); '' for the other actions.
-        dropped: A refusal's count of the sender's refusals not asked to journal since its
-            previous one (the chat's flood bound); 0 for the other actions.
-    """
-
-    action: Action
-    reason: str
-    requested_at: pd.Timestamp
-    by: str
-    path: Path | None
-    model: str = ""
-    fold: int | None = None
-    challenger: str = ""
-    strategy: str | None = None
-    key: str = ""
-    command: str = ""
-    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,22 +220,6 @@ class Delivery:
                 "in its journal)"
             )
         return f"resume requested; the running process (pid {self.pid}) will resume trading"
-
-
-class RunDirBusy(UserError):
-    """Another live process holds the run directory."""
-
-    def __init__(self, run_dir: Path, pid: int | None) -> None:
-        self.pid = pid
-        if pid is None:
-            holder = f"another process (it holds the lock on {run_dir / PID_FILE})"
-            remedy = ""
-        else:
-            holder = f"a running process (pid {pid})"
-            remedy = f" (if no tradeloom process has that pid, delete {run_dir / PID_FILE})"
-        super().__init__(
-            f"{run_dir} is in use by {holder}: stop it first or use another run directory" + remedy
-        )
 
 
 class KillFileEngaged(UserError):
@@ -546,216 +470,6 @@ def _cut(text: str) -> str:
     return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 3] + "..."
 
 
-class ControlInbox:
-    """The running process's side: its pid file, its signals, and its requests.
-
-    Start-up order matters: `install_signal_handlers` before `claim_pid` (once the pid
-    file names this process, a SIGUSR2 without a handler would terminate it), then
-    `pending` before the first bar, so requests written while nothing ran are acted on.
-    Check `pending` when `wake` is set and at every bar close as well (a signal may not
-    be permitted). Shut down in the reverse order: `release_pid`, then
-    `restore_signal_handlers`.
-
-    Args:
-        run_dir: The run directory.
-
-    Attributes:
-        run_dir: The run directory.
-        wake: Set when a request may be waiting; the caller clears it before reading
-            `pending`.
-    """
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.wake = threading.Event()
-        self._control = run_dir / CONTROL_DIR
-        self._pid_path = run_dir / PID_FILE
-        self._kill_path = run_dir / KILL_FILE
-        self._pid_fd: int | None = None
-        self._previous: dict[signal.Signals, _SignalHandler] = {}
-        self._unsaved: list[ControlRequest] = []
-        self._unreadable: str | None = None
-        """Why ``control/`` could not be listed, as last warned (None: it could)."""
-
-    def claim_pid(self) -> None:
-        """Write this process's pid to ``RUN_DIR/live.pid`` and lock it until release.
-
-        A pid file left by a process that is gone is replaced, as is one naming this
-        process's pid but not locked by it.
-
-        Raises:
-            RunDirBusy: The file names another live process, or another process (or
-                another inbox of this one) holds its lock.
-        """
-        if self._pid_fd is not None:
-            return
-        for _ in range(_CLAIM_ATTEMPTS):
-            fd = os.open(self._pid_path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                pid = _read_pid(self._pid_path)
-                if pid is not None and _alive(pid):
-                    raise RunDirBusy(self.run_dir, pid) from None
-                # A command probing the lock, or a process between its lock and its write.
-                time.sleep(_CLAIM_RETRY_SECONDS)
-                continue
-            if not _same_file(fd, self._pid_path):  # released and deleted meanwhile
-                os.close(fd)
-                continue
-            pid = _read_pid(self._pid_path)
-            # Unlocked yet naming another live process: not ours to take over. Our own
-            # pid is stale (a restarted container often gets its predecessor's pid).
-            if pid is not None and pid != os.getpid() and _alive(pid):
-                os.close(fd)
-                raise RunDirBusy(self.run_dir, pid)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            os.fsync(fd)
-            self._pid_fd = fd
-            return
-        raise RunDirBusy(self.run_dir, None)
-
-    def release_pid(self) -> None:
-        """Delete ``RUN_DIR/live.pid`` and drop its lock; nothing when not claimed."""
-        fd, self._pid_fd = self._pid_fd, None
-        if fd is None:
-            return
-        if _same_file(fd, self._pid_path):
-            self._pid_path.unlink()
-        os.close(fd)
-
-    def install_signal_handlers(self) -> None:
-        """Handle SIGUSR2 (set `wake`) and SIGUSR1 (a kill request, then `wake`).
-
-        Raises:
-            RuntimeError: Not called from the main thread.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("ControlInbox.install_signal_handlers: call it from the main thread")
-        if self._previous:
-            return
-        for signum in (signal.SIGUSR1, signal.SIGUSR2):
-            self._previous[signum] = signal.signal(signum, self._on_signal)
-
-    def restore_signal_handlers(self) -> None:
-        """Put back the handlers `install_signal_handlers` replaced."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-        self._previous.clear()
-
-    def pending(self) -> list[ControlRequest]:
-        """Return the requests not yet `done`, in the order they were asked.
-
-        A request file that cannot be read as a request is logged and moved to
-        ``control/rejected/``, as is a resume while ``RUN_DIR/KILL`` exists. While that
-        file exists, a kill request (``by: "file"``) comes last on every call.
-        """
-        killed = os.path.lexists(self._kill_path)
-        ordered: list[tuple[int, ControlRequest]] = [
-            (r.requested_at.value, r) for r in list(self._unsaved)
-        ]
-        for path in self._request_files():
-            try:
-                request = _read_request(path)
-            except ValueError as exc:
-                self._reject(path, str(exc))
-                continue
-            if killed and request.action == "resume":
-                self._reject(path, f"resume refused: {self._kill_path} exists")
-                continue
-            ordered.append((int(path.name.split("-", 1)[0]), request))
-        requests = [r for _, r in sorted(ordered, key=lambda item: item[0])]
-        if killed:
-            requests.append(self._kill_file_request())
-        return requests
-
-    def name_of(self, request: ControlRequest) -> str:
-        """Return the name ``request`` is journaled by, which a restart finds it by: its
-        file's in ``control/``; '' for the ``RUN_DIR/KILL`` file (asked again at every
-        check while it exists) and a signal's request held in memory."""
-        if request.path is None or request.path.parent != self._control:
-            return ""
-        return request.path.name
-
-    def done(self, request: ControlRequest) -> None:
-        """Mark a request carried out: move its file to ``control/done/``.
-
-        Call it only after the request is journaled. The ``RUN_DIR/KILL`` file is left
-        where it is: it stays the operator's switch.
-        """
-        if request.path is None:
-            with contextlib.suppress(ValueError):
-                self._unsaved.remove(request)
-            return
-        if request.path.parent != self._control:
-            return
-        target = self._control / "done"
-        target.mkdir(exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):  # already done
-            os.replace(request.path, target / request.path.name)
-
-    def _request_files(self) -> list[Path]:
-        try:
-            names = os.listdir(self._control)
-        except FileNotFoundError:
-            return []
-        except OSError as exc:  # not a folder, no permission: a SIGUSR1 kill still works
-            why = _os_error(exc)
-            if why != self._unreadable:
-                self._unreadable = why
-                _log.warning("control_unreadable", error=why)
-            return []
-        self._unreadable = None
-        return [self._control / n for n in names if n.endswith(".json") and not n.startswith(".")]
-
-    def _reject(self, path: Path, why: str) -> None:
-        _log.warning("control_request_rejected", file=str(path), reason=why)
-        target = self._control / "rejected"
-        try:
-            target.mkdir(exist_ok=True)
-            os.replace(path, target / path.name)
-        except OSError as exc:
-            _log.warning("control_request_not_moved", file=str(path), error=str(exc))
-
-    def _kill_file_request(self) -> ControlRequest:
-        try:
-            data = read_bytes(self._kill_path, "a kill switch file", limit=1 << 16)
-            text = data.decode("utf-8", errors="replace").strip()
-            mtime = self._kill_path.lstat().st_mtime_ns
-        except (OSError, UnreadableFile):
-            text, mtime = "", time.time_ns()
-        reason = escaped(text.splitlines()[0]) if text else f"{self._kill_path} exists"
-        return ControlRequest(
-            action="kill",
-            reason=reason,
-            requested_at=pd.Timestamp(mtime, tz="UTC"),
-            by="file",
-            path=self._kill_path,
-        )
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # A handler runs in the main thread between two bytecodes, maybe while that
-        # thread holds `wake`'s lock or a log's lock; taking either here could deadlock
-        # it, so the work is done in a thread of its own.
-        threading.Thread(
-            target=self._handle_signal, args=(signum,), name="tradeloom-control", daemon=True
-        ).start()
-
-    def _handle_signal(self, signum: int) -> None:
-        if signum == signal.SIGUSR1:
-            reason = f"signal {signal.Signals(signum).name}"
-            try:
-                _write_request(self.run_dir, "kill", reason, by="signal")
-            except OSError as exc:
-                _log.warning("control_request_not_written", reason=reason, error=str(exc))
-                self._unsaved.append(
-                    ControlRequest("kill", reason, pd.Timestamp.now(tz="UTC"), "signal", None)
-                )
-        self.wake.set()
-
-
 def latch_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Path:
     """Write a request of the running process to itself into ``control/``; return its path.
 
@@ -774,124 +488,6 @@ def latch_request(run_dir: Path, action: Action, reason: str, *, by: str) -> Pat
     if problem is not None:
         raise ValueError(f"reason: {problem}")
     return _write_request(run_dir, action, reason, by=by)
-
-
-def _write_request(
-    run_dir: Path, action: Action, reason: str, *, by: str, extra: dict[str, Any] | None = None
-) -> Path:
-    folder = run_dir / CONTROL_DIR
-    folder.mkdir(exist_ok=True)
-    ns = time.time_ns()
-    while (folder / f"{ns}-{action}.json").exists():
-        ns += 1
-    path = folder / f"{ns}-{action}.json"
-    payload = {
-        "action": action,
-        "reason": reason,
-        "requested_at": _iso_ns(ns),
-        "by": by,
-        "pid": os.getpid(),
-        "user": _user(),
-        **(extra or {}),
-    }
-    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a crash of the machine
-    finally:
-        os.close(directory)
-    return path
-
-
-def _iso_ns(ns: int) -> str:
-    """Return the UTC time ``ns`` (ns since the epoch) as ``pd.Timestamp(ns, tz="UTC").
-    isoformat()`` writes it, without importing pandas (`tradeloom kill` asks in a
-    fraction of a second): the fraction's 9 digits, 6 when whole microseconds, none when
-    whole seconds."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if rest:
-        text += f".{rest // 1000:06d}" if rest % 1000 == 0 else f".{rest:09d}"
-    return text + "+00:00"
-
-
-def _read_request(path: Path) -> ControlRequest:
-    match = _REQUEST_NAME.match(path.name)
-    if match is None:
-        names = [f"<time_ns>-{action}.json" for action in ACTIONS]
-        raise ValueError(f"the name is not {', '.join(names[:-1])} or {names[-1]}")
-    try:
-        data = read_json(path, "a control request", limit=1 << 16)
-    except UnreadableFile as exc:
-        raise ValueError(f"not readable as JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, was {type(data).__name__}")
-    action = _text(data, "action")
-    if action != match.group(2):
-        raise ValueError(f"action: expected {match.group(2)!r} as the name says, was {action!r}")
-    try:
-        requested_at = pd.Timestamp(_text(data, "requested_at"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"requested_at: expected an ISO time, {exc}") from None
-    if pd.isna(requested_at):
-        raise ValueError("requested_at: expected an ISO time, was empty")
-    requested_at = (
-        requested_at.tz_localize("UTC")
-        if requested_at.tzinfo is None
-        else requested_at.tz_convert("UTC")
-    )
-    reason = _text(data, "reason")
-    problem = reason_problem(reason)
-    if problem is not None:
-        raise ValueError(f"reason: {problem}")
-    model, fold, strategy = "", None, None
-    if action == "swap":
-        model = _text(data, "model")
-        fold = data.get("fold")
-        if fold is not None and (isinstance(fold, bool) or not isinstance(fold, int) or fold < 0):
-            raise ValueError(f"fold: expected a fold number or null, was {fold!r}")
-        strategy = data.get("strategy")
-        if strategy is not None and not isinstance(strategy, str):
-            raise ValueError(f"strategy: expected a strategy's name or null, was {strategy!r}")
-    challenger = _text(data, "challenger") if action == "promote" else ""
-    key = data.get("key", "")
-    if not isinstance(key, str):
-        raise ValueError(f"key: expected a string, was {key!r}")
-    command, dropped = "", 0
-    if action == "refused":
-        command = _text(data, "command")
-        problem = reason_problem(command)
-        if problem is not None:
-            raise ValueError(f"command: {problem}")
-        dropped = data.get("dropped", 0)
-        if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
-            raise ValueError(f"dropped: expected a count, was {dropped!r}")
-    return ControlRequest(
-        action=cast(Action, action),
-        reason=reason,
-        requested_at=requested_at,
-        by=_text(data, "by"),
-        path=path,
-        model=model,
-        fold=fold,
-        challenger=challenger,
-        strategy=strategy,
-        key=key,
-        command=command,
-        dropped=dropped,
-    )
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{key}: expected a string, was {value!r}")
-    return value
 
 
 def _standing(run_dir: Path, action: Action) -> tuple[str | None, str | None]:
@@ -969,12 +565,6 @@ def _takes_requests(pid: int) -> bool:
     return True
 
 
-def _os_error(exc: OSError) -> str:
-    if exc.filename is not None and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}"
-    return exc.strerror or str(exc)
-
-
 def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:
     pid = running_pid(run_dir)
     if pid is None:
@@ -986,68 +576,6 @@ def _deliver(run_dir: Path, path: Path, action: Action) -> Delivery:
     except PermissionError:
         return Delivery(action, run_dir, path, pid, False)
     return Delivery(action, run_dir, path, pid, True)
-
-
-def running_pid(run_dir: Path) -> int | None:
-    """Return the pid of the process running ``run_dir`` (None: none is).
-
-    A pid counts when it is alive and holds ``live.pid``'s lock; the lock is only
-    tested (a shared lock tried and dropped at once), never kept.
-    """
-    path = run_dir / PID_FILE
-    pid = _read_pid(path)
-    if pid is None or not _alive(pid) or not _locked(path):
-        return None
-    return pid
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        pid = int(read_text(path, "a pid file", limit=64).strip())
-    except (UnreadableFile, ValueError):
-        return None
-    return pid if pid > 0 else None  # os.kill(0 or -n) would signal a process group
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def _locked(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except PermissionError:  # cannot tell: assume its owner holds it
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops a lock taken here
-    return False
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        mine, named = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (mine.st_dev, mine.st_ino) == (named.st_dev, named.st_ino)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser() or ""
-    except (KeyError, OSError):
-        return ""
 
 
 def _started_mode(journal: Path) -> object:

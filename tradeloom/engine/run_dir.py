@@ -16,7 +16,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tradeloom.engine.control import PID_FILE, ControlInbox
+from tradeloom.engine.control_files import PID_FILE
+from tradeloom.engine.control_inbox import ControlInbox
 from tradeloom.errors import UserError
 from tradeloom.files.writing import check_folder
 from tradeloom.journal.location import SQLITE_FILE, journal_path

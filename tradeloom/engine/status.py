@@ -492,7 +492,7 @@ class _Status:
     # --- the process ------------------------------------------------------------------
 
     def _process(self) -> tuple[str, str, int | None]:
-        from tradeloom.engine.control import PID_FILE, running_pid
+        from tradeloom.engine.control_files import PID_FILE, running_pid
 
         pid = running_pid(self.run_dir) if (self.run_dir / PID_FILE).exists() else None
         last = self._last_of(("run_started", "restarted", "run_stopped", "run_finished"))

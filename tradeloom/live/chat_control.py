@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.engine.control import CONTROL_DIR, Action, Delivery, request, request_refused
+from tradeloom.engine.control import Delivery, request, request_refused
+from tradeloom.engine.control_files import CONTROL_DIR, Action
 from tradeloom.errors import UserError
 from tradeloom.plugins.protocols_chat import ChatMessage, ChatParams, ChatTransport
 from tradeloom.runtime.lazy import logger

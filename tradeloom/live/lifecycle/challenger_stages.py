@@ -23,7 +23,7 @@ from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.control_files import ControlRequest
     from tradeloom.live.lifecycle.challengers import ShadowBooks
     from tradeloom.live.lifecycle.member_challengers import MemberShadows
     from tradeloom.live.lifecycle.promotion_stage import PromotionStage

@@ -68,7 +68,7 @@ from tradeloom.plugins.component import BuildContext
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.control_files import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.recovery.journal_state import JournalState, LiveBarRow

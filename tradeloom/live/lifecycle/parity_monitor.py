@@ -47,7 +47,7 @@ from tradeloom.journal import ParityChecked
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
-    from tradeloom.engine.control import Action
+    from tradeloom.engine.control_files import Action
     from tradeloom.engine.events import Recorder
     from tradeloom.schemas.live import ParitySection
 

@@ -53,7 +53,7 @@ from tradeloom.live.lifecycle.watched import Shadowing, Watched, fired, journal_
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.control_files import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.live.lifecycle.promotion import Member
     from tradeloom.live.recovery.journal_state import JournalState

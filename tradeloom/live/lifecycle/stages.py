@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tradeloom.engine.control import ACTIONS, SESSION_ACTIONS
+from tradeloom.engine.control_files import ACTIONS, SESSION_ACTIONS
 from tradeloom.live.lifecycle.challenger_stages import (
     Challengers,
     LiveRowsOf,

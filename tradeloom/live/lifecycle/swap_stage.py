@@ -27,7 +27,7 @@ from tradeloom.live.lifecycle.reload import MODEL
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
 if TYPE_CHECKING:
-    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.control_files import ControlRequest
     from tradeloom.live.tick.session import LiveSession
     from tradeloom.schemas.config import StrategyConfig
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tradeloom.engine.control import ControlInbox
-from tradeloom.engine.control import ControlRequest as MailboxRequest
+from tradeloom.engine.control_files import ControlRequest as MailboxRequest
+from tradeloom.engine.control_inbox import ControlInbox
 from tradeloom.journal import ControlRefused, ControlRequest
 
 if TYPE_CHECKING:

@@ -46,7 +46,7 @@ import structlog
 
 from tradeloom.domain import Universe
 from tradeloom.engine.capabilities import live_problems, one_account_problems
-from tradeloom.engine.control import ControlInbox
+from tradeloom.engine.control_inbox import ControlInbox
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.universe import load_universe
 from tradeloom.engine.wiring import Pipeline

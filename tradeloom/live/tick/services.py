@@ -45,7 +45,7 @@ from tradeloom.journal import RunStarted, VenueReported
 from tradeloom.version import __version__
 
 if TYPE_CHECKING:
-    from tradeloom.engine.control import ControlRequest
+    from tradeloom.engine.control_files import ControlRequest
     from tradeloom.engine.events import Recorder
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.journal import JournalStore

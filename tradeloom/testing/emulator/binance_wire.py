@@ -15,6 +15,7 @@ from tradeloom.testing.emulator.records import (
     Kline,
     Market,
     Order,
+    Reason,
     Trade,
 )
 
@@ -35,6 +36,28 @@ _DAY_MS = 86_400_000
 
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+
+_REJECTIONS: dict[Reason, tuple[int, int, str]] = {
+    Reason.UNKNOWN_SYMBOL: (400, -1121, "Invalid symbol."),
+    Reason.PRICE_FILTER: (400, -1013, "Filter failure: PRICE_FILTER"),
+    Reason.LOT_SIZE: (400, -1013, "Filter failure: LOT_SIZE"),
+    Reason.NOTIONAL: (400, -1013, "Filter failure: NOTIONAL"),
+    Reason.DUPLICATE_ORDER: (400, -2010, "Duplicate order sent."),
+    Reason.INSUFFICIENT_BALANCE: (
+        400,
+        -2010,
+        "Account has insufficient balance for requested action.",
+    ),
+    Reason.MARKET_CLOSED: (400, -1013, "Market is closed."),
+    Reason.NO_SUCH_ORDER: (400, -2013, "Order does not exist."),
+    Reason.NOT_CANCELABLE: (400, -2011, "Unknown order sent."),
+    Reason.WOULD_TAKE: (400, -2010, "Order would immediately match and take."),
+    Reason.WOULD_TRIGGER: (400, -2010, "Order would trigger immediately."),
+    Reason.MARGIN_INSUFFICIENT: (400, -2019, "Margin is insufficient."),
+    Reason.REDUCE_ONLY: (400, -2022, "ReduceOnly Order is rejected."),
+    Reason.BAD_LEVERAGE: (400, -4028, "Leverage is not valid"),
+}
+"""How Binance answers each refusal: HTTP status, error code, message."""
 
 
 class _ApiError(Exception):

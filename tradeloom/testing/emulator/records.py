@@ -64,7 +64,7 @@ LIMIT_TYPES: frozenset[str] = frozenset(
 
 
 class Reason(StrEnum):
-    """Why the venue refused a request; `binance.py` maps each to Binance's code."""
+    """Why the venue refused a request; `binance_wire.py` maps each to Binance's code."""
 
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
     PRICE_FILTER = "PRICE_FILTER"
