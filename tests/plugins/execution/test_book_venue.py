@@ -16,6 +16,7 @@ import pytest
 import structlog
 
 from tradeloom.cli.main import main
+from tradeloom.core.costs import VenueCosts
 from tradeloom.core.kernels import book as B
 from tradeloom.domain import Bar, BookSnapshot, Cancellation, Fill, Order
 from tradeloom.journal import read_frame
@@ -25,7 +26,6 @@ from tradeloom.plugins.data.book_snapshots import snapshots_frame
 from tradeloom.plugins.execution.book_venue import BookVenue, book_state
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 from tradeloom.plugins.protocols_orders.realism import RealismProfile
-from tradeloom.core.costs import VenueCosts
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "order_book_fills.yaml"
@@ -315,6 +315,5 @@ def test_fill_book_needs_its_book(cli, tmp_path: Path) -> None:
     proc = cli("validate", path.name, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.endswith(
-        "execution: fill: book needs book: {source: <recorded book file>, tick_size, "
-        "lot_size}\n"
+        "execution: fill: book needs book: {source: <recorded book file>, tick_size, lot_size}\n"
     )

@@ -309,6 +309,8 @@ class BookVenue:
         st.s[S_ORDERS] = slot
         lots = math.floor(order.quantity / self.lot_size + _LOT_SLACK)
         sent = lots * self.lot_size
+        if abs(sent - order.quantity) <= self.lot_size * _LOT_SLACK:
+            sent = order.quantity  # whole lots but for the last bit: a position closes to 0
         if order.kind == "limit":
             ticks = order.limit_price / self.tick_size
             ticks = (
