@@ -287,9 +287,9 @@ def test_a_book_that_does_not_cover_the_bars_is_refused(cli, tmp_path: Path) -> 
     short.to_parquet(tmp_path / "data" / "btc_book.parquet", index=False)
     where = _at(path, "source: data/btc_book.parquet", "source:")
     line = (
-        f"{where} execution.book.source: data/btc_book.parquet covers 2024-01-01T00:00:00Z "
-        "to 2024-01-25T23:00:00Z; the bars need 2024-01-01T01:00:00Z (the first bar's close) "
-        "to 2024-02-19T23:00:00Z (the last bar's open): record more, or shorten the data\n"
+        f"{where} execution.book.source: data/btc_book.parquet covers 2024-01-01T00:00Z "
+        "to 2024-01-25T23:00Z; the bars need 2024-01-01T01:00Z (the first bar's close) "
+        "to 2024-02-19T23:00Z (the last bar's open): record more, or shorten the data\n"
     )
 
     proc = cli("run", path.name, "--out", tmp_path / "run", "--quiet", cwd=tmp_path)

@@ -17,13 +17,14 @@ bar *t*'s close and reports every fill whose report arrived by then, each at its
 price and fee, at bar *t*: the decision at that close sees them, none later.
 
 Orders. A market order walks the visible levels (one fill per level, the taker fee);
-what the book cannot fill is cancelled (``BOOK_DEPTH``). A limit order (``execution
-.orders``) goes with its time in force (post-only: ``GTX``; ``IOC``, ``FOK``; else
-``GTC``) at its price rounded to the tick on its passive side; a resting one fills by the
-profile's queue model, and ``expire_after_bars`` cancels it (``LIMIT_EXPIRED``). A
-quantity is sent in whole lots (rounded down; the rest is reported cancelled,
-``LOT_SIZE``). A cancel (a decision's ``REPLACED``) goes out at the decision and takes
-its ``cancel`` latency: a fill it races stands, and is booked when its report arrives.
+what the book cannot fill is cancelled (``BOOK_DEPTH``). A limit order
+(``execution.orders``) goes with its time in force (post-only: ``GTX``; ``IOC``, ``FOK``; else
+``GTC``) at its price rounded to the tick on its passive side; a resting one fills by
+the profile's queue model, and ``expire_after_bars`` cancels it (``LIMIT_EXPIRED``). An
+entry is sized in whole lots (`BookVenue.quantity_for`), and any quantity is sent in
+whole lots (rounded down; the rest is reported cancelled, ``LOT_SIZE``). A cancel (a
+decision's ``REPLACED``) goes out at the decision and takes its ``cancel`` latency: a
+fill it races stands, and is booked when its report arrives.
 """
 
 from __future__ import annotations
@@ -293,8 +294,10 @@ class BookVenue:
     # --- the Venue protocol ------------------------------------------------------------
 
     def quantity_for(self, notional: float, price: float) -> float:
-        """Return the quantity ``notional`` buys at ``price``, as the strategy's venue sizes."""
-        return self._costs.quantity_for(notional, price)
+        """Return the quantity ``notional`` buys at ``price`` as the strategy's venue sizes
+        it, in whole lots (rounded down, as an exchange takes an amount)."""
+        quantity = self._costs.quantity_for(notional, price)
+        return math.floor(quantity / self.lot_size + _LOT_SLACK) * self.lot_size
 
     def submit(self, order: Order) -> None:
         """Send ``order`` to the book at its decision bar's close."""
