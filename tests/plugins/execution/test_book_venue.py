@@ -162,12 +162,14 @@ def test_a_limit_order_fills_on_the_book_path_as_the_kernel_alone_fills_it(model
     assert B.submit_order(st, 1, 100.00, 2.0, B.LIMIT, B.TIF_GTC) == seq
     B.advance(st, decided + 3600 * NS)
     alone = [
-        (float(st.ff[k, B.L_PRICE]), float(st.ff[k, B.L_QTY]), float(st.ff[k, B.L_FEE]))
+        (round(float(st.ff[k, B.L_PRICE]), 2), float(st.ff[k, B.L_QTY]), float(st.ff[k, B.L_FEE]))
         for k in range(int(st.s[B.S_FILLS]))
     ]
 
     assert alone  # the queue was passed: at least one fill
-    assert [(f.price, f.quantity, f.fee) for f in through_the_book] == alone
+    assert [(f.price, f.quantity) for f in through_the_book] == [(p, q) for p, q, _ in alone]
+    # the fee of the level's quoted price (the kernel's is of tick x index)
+    assert [f.fee for f in through_the_book] == pytest.approx([x for *_, x in alone], rel=1e-12)
     assert all(f.liquidity == "maker" for f in through_the_book)
     assert sum(q for _, q, _ in alone) == pytest.approx(2.0)
 
@@ -191,7 +193,7 @@ def test_the_same_file_runs_on_bars_and_on_the_book(cli, tmp_path: Path) -> None
     pd.testing.assert_frame_equal(signals[0], signals[1])
 
     fills = frames("book", "fill")
-    orders = frames("book", "order").set_index("order_id")
+    orders = frames("book", "order").set_index("id")
     assert len(fills) > len(orders.index.intersection(fills["order_id"]))  # walks: several fills
     snapshots = pd.read_parquet(ROOT / "examples" / "data" / "btc_book.parquet")
     for fill in fills.itertuples():
@@ -262,22 +264,31 @@ def test_a_book_of_another_market_is_refused(cli, tmp_path: Path) -> None:
     )
 
 
-def test_what_a_book_cannot_serve_is_refused_at_each_key(cli, tmp_path: Path) -> None:
+def test_what_the_book_replay_does_not_model_is_refused_at_its_key(cli, tmp_path: Path) -> None:
     path = _strategy(
         tmp_path,
-        ("      max_drawdown: 0.25\n", "      max_drawdown: 0.25\n  stop_loss: 0.02\n"),
-        ("  fee_bps: 2 ", "  allow_short: true\n  fee_bps: 2 "),
+        ("  fee_bps: 2 ", "  allow_short: true\n  orders: {slicing: {kind: twap, children: 2}}\n  fee_bps: 2 "),
     )
     proc = cli("validate", path.name, cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (2, "")
-    assert sorted(proc.stderr.splitlines()) == sorted(
-        [
-            f"{_at(path, 'allow_short: true', 'allow_short:')} execution.allow_short: fill: "
-            "book trades long-only: shorts are not modelled; use fill: next_open",
-            f"{_at(path, 'stop_loss: 0.02', 'stop_loss:')} risk.stop_loss: fill: book cannot "
-            "fill an exit resting at the venue (a bar's range triggers it, and a book has no "
-            "bar): remove it, or use fill: next_open",
-        ]
+    assert proc.stderr.splitlines() == [
+        f"{_at(path, 'allow_short: true', 'allow_short:')} execution.allow_short: fill: book "
+        "trades long-only: shorts are not modelled; use fill: next_open",
+        f"{_at(path, 'slicing:', 'slicing:')} execution.orders.slicing: fill: book sends no "
+        "sliced orders; use fill: next_open",
+    ]
+
+
+def test_an_exit_resting_at_the_venue_is_refused(cli, tmp_path: Path) -> None:
+    path = _strategy(
+        tmp_path, ("      max_drawdown: 0.25\n", "      max_drawdown: 0.25\n  stop_loss: 0.02\n")
+    )
+    proc = cli("validate", path.name, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        f"{_at(path, 'stop_loss: 0.02', 'stop_loss:')} risk.stop_loss: fill: book cannot fill "
+        "an exit resting at the venue (a bar's range triggers it, and a book has no bar): "
+        "remove it, or use fill: next_open\n"
     )
 
 

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradeloom.core.kernels.book import (
+    C_MAKER,
+    C_TAKER,
     END,
-    L_FEE,
     L_LOCAL_TS,
     L_MAKER,
     L_PRICE,
@@ -116,7 +118,7 @@ def book_coverage(path: Path, source: str, symbol: str | None = None) -> BookCov
             )
         if len(frame) == 0:
             raise DataError(f"{path} holds no snapshot")
-        stamps = pd.to_datetime(frame["timestamp"], utc=True).astype("int64").to_numpy()
+        stamps = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
         named = None
         if "symbol" in frame.columns:
             names = sorted({str(s) for s in frame["symbol"].dropna()})
@@ -282,6 +284,7 @@ class BookVenue:
         )
         self.tick_size = tick_size
         self.lot_size = lot_size
+        self._places = max(0, -int(Decimal(repr(tick_size)).normalize().as_tuple().exponent))
         self.allow_short = allow_short
         self.initial_cash = initial_cash
         self._costs = costs
@@ -401,12 +404,10 @@ class BookVenue:
         while k < end and st.fi[k, L_LOCAL_TS] <= until:
             working = self._by_slot[int(st.fi[k, L_SLOT])]
             order = working.order
-            qty, price, fee = (
-                float(st.ff[k, L_QTY]),
-                float(st.ff[k, L_PRICE]),
-                float(st.ff[k, L_FEE]),
-            )
             maker = bool(st.fi[k, L_MAKER])
+            # the level's price as the venue quotes it (the ladder's is tick x index)
+            qty, price = float(st.ff[k, L_QTY]), round(float(st.ff[k, L_PRICE]), self._places)
+            fee = price * qty * float(st.cfg[C_MAKER if maker else C_TAKER])
             slipped = 0.0 if maker else qty * order.side * (price - order.reference_price)
             working.filled += qty
             events.append(
