@@ -364,7 +364,7 @@ def _metrics(
         metrics["realism"] = realism
     book = book_of(pipeline.venue)
     if book is not None:  # only with fill: book: other runs' metrics are as they were
-        metrics["fills"] = f"book {book.source} (recorded book replayed; see Execution realism)"
+        metrics["fills_from"] = f"the recorded book {book.source} (fill: book)"
     allocation = pipeline.config.allocation
     if allocation is not None:  # only where it holds: other runs' metrics are as they were
         decisions = ((d.status, d.weights, d.held) for d in rec.allocations)

@@ -267,7 +267,10 @@ def test_a_book_of_another_market_is_refused(cli, tmp_path: Path) -> None:
 def test_what_the_book_replay_does_not_model_is_refused_at_its_key(cli, tmp_path: Path) -> None:
     path = _strategy(
         tmp_path,
-        ("  fee_bps: 2 ", "  allow_short: true\n  orders: {slicing: {kind: twap, children: 2}}\n  fee_bps: 2 "),
+        (
+            "  fee_bps: 2 ",
+            "  allow_short: true\n  orders: {slicing: {kind: twap, children: 2}}\n  fee_bps: 2 ",
+        ),
     )
     proc = cli("validate", path.name, cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (2, "")

@@ -118,7 +118,9 @@ def book_coverage(path: Path, source: str, symbol: str | None = None) -> BookCov
             )
         if len(frame) == 0:
             raise DataError(f"{path} holds no snapshot")
-        stamps = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+        stamps = (
+            pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+        )
         named = None
         if "symbol" in frame.columns:
             names = sorted({str(s) for s in frame["symbol"].dropna()})
