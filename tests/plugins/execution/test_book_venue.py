@@ -121,6 +121,49 @@ def test_a_market_order_larger_than_the_best_level_walks_two_levels() -> None:
     assert venue.pending() == []
 
 
+@pytest.mark.usefixtures("python_forms")
+@pytest.mark.parametrize(
+    ("orders", "price", "fills", "cancelled"),
+    [
+        ({"limit": {"post_only": True}}, 100.01, [], (1.5, "POST_ONLY_WOULD_CROSS")),
+        ({"limit": {"time_in_force": "IOC"}}, 100.01, [(100.01, 1.0)], (0.5, "UNFILLED_IOC")),
+        ({"limit": {"time_in_force": "FOK"}}, 100.01, [], (1.5, "UNFILLED_FOK")),
+        ({}, 100.01, [(100.01, 1.0)], None),  # GTC: the rest rests at its price
+    ],
+)
+def test_a_limit_order_keeps_its_time_in_force_on_the_book(
+    orders: dict[str, object], price: float, fills: list[tuple[float, float]], cancelled: object
+) -> None:
+    book = BookSnapshot("BTC/USDT", int(T0.value // 1_000_000), ((99.99, 1.0),), ((100.01, 1.0),))
+    venue = _venue(events_from_snapshots(snapshots_frame([book], 1)), type="limit", **orders)
+    venue.submit(_order(1, 1, 1.5, kind="limit", limit_price=price))
+
+    events = venue.match(_bar(1), "open")
+
+    assert [(e.price, e.quantity) for e in events if isinstance(e, Fill)] == fills
+    ended = [(e.remaining, e.reason) for e in events if isinstance(e, Cancellation)]
+    assert ended == ([] if cancelled is None else [cancelled])
+    assert [o.id for o in venue.pending()] == ([] if cancelled else ["t-000001"])
+
+
+@pytest.mark.usefixtures("python_forms")
+def test_a_replaced_limit_order_is_cancelled_when_its_cancel_arrives() -> None:
+    book = BookSnapshot("BTC/USDT", int(T0.value // 1_000_000), ((99.99, 1.0),), ((100.01, 1.0),))
+    profile = RealismProfile.model_validate({"latency": {"cancel": 30, "report": 5}})
+    venue = _venue(events_from_snapshots(snapshots_frame([book], 1)), profile, type="limit")
+    venue.submit(_order(1, 1, 1.0, kind="limit", limit_price=99.99))
+    assert venue.match(_bar(1), "open") == []  # it rests behind the level
+
+    assert venue.cancel("t-000001", _bar(1), "REPLACED") is None  # on its way: 30 ms
+    assert [o.id for o in venue.pending()] == ["t-000001"]
+    (cancel,) = venue.match(_bar(2), "open")
+
+    assert (cancel.order_id, cancel.bar, cancel.remaining, cancel.reason) == (
+        "t-000001", 2, 1.0, "REPLACED",
+    )  # fmt: skip
+    assert venue.pending() == []
+
+
 # --- a resting limit order's queue fill -----------------------------------------------
 
 
