@@ -57,7 +57,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
     structlog.configure(**saved)
 
 
-def _venue(events: BookEvents, profile: RealismProfile | None = None, **orders: object):
+def _venue(
+    events: BookEvents,
+    profile: RealismProfile | None = None,
+    cash: float = 100_000.0,
+    **orders: object,
+) -> BookVenue:
     return BookVenue(
         events,
         tick_size=0.01,
@@ -68,7 +73,7 @@ def _venue(events: BookEvents, profile: RealismProfile | None = None, **orders: 
         costs=VenueCosts.from_bps(10.0, 2.0, 0.0),
         orders=OrdersParams.model_validate(orders).kernel(),
         allow_short=False,
-        initial_cash=100_000.0,
+        initial_cash=cash,
         timeframe_seconds=3600,
     )
 
@@ -162,6 +167,26 @@ def test_a_replaced_limit_order_is_cancelled_when_its_cancel_arrives() -> None:
         "t-000001", 2, 1.0, "REPLACED",
     )  # fmt: skip
     assert venue.pending() == []
+
+
+@pytest.mark.usefixtures("python_forms")
+def test_a_spot_buy_is_cut_to_what_the_cash_buys_walking_the_book() -> None:
+    book = BookSnapshot(
+        "BTC/USDT", int(T0.value // 1_000_000), ((99.99, 1.0),), ((100.01, 1.0), (100.02, 2.0))
+    )
+    venue = _venue(events_from_snapshots(snapshots_frame([book], 2)), cash=150.0)
+    venue.submit(_order(1, 1, 2.0))
+
+    events = venue.match(_bar(1), "open")
+
+    # 1 at 100.01 (100.11001 with its fee), then 49.88999 buys 0.498 at 100.02
+    assert [(e.price, e.quantity) for e in events if isinstance(e, Fill)] == [
+        (100.01, 1.0),
+        (100.02, pytest.approx(0.498)),
+    ]
+    (cut,) = [e for e in events if isinstance(e, Cancellation)]
+    assert (cut.remaining, cut.reason) == (pytest.approx(0.502), "INSUFFICIENT_CASH")
+    assert 0.0 <= venue.cash < 100.02 * 1.001 * 0.001  # less than a lot's worth left
 
 
 # --- a resting limit order's queue fill -----------------------------------------------

@@ -22,7 +22,8 @@ what the book cannot fill is cancelled (``BOOK_DEPTH``). A limit order
 ``GTC``) at its price rounded to the tick on its passive side; a resting one fills by
 the profile's queue model, and ``expire_after_bars`` cancels it (``LIMIT_EXPIRED``). An
 entry is sized in whole lots (`BookVenue.quantity_for`), and any quantity is sent in
-whole lots (rounded down; the rest is reported cancelled, ``LOT_SIZE``). A cancel (a
+whole lots (rounded down; the rest is reported cancelled, ``LOT_SIZE``); a spot buy is
+cut to what the cash buys (``INSUFFICIENT_CASH``, as on bars). A cancel (a
 decision's ``REPLACED``) goes out at the decision and takes its ``cancel`` latency: a
 fill it races stands, and is booked when its report arrives.
 """
@@ -36,8 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradeloom.core.kernels.book import (
+    C_BASE,
     C_MAKER,
     C_TAKER,
+    C_TICK,
     END,
     L_LOCAL_TS,
     L_MAKER,
@@ -47,8 +50,10 @@ from tradeloom.core.kernels.book import (
     LIMIT,
     MARKET,
     O_LSTATUS,
+    S_BA,
     S_FILLS,
     S_FULL,
+    S_HIGHA,
     S_NOW,
     S_ORDERS,
     TIF_FOK,
@@ -242,6 +247,7 @@ class _Working:
     filled: float = 0.0  # reported to the engine
     cancel: str = ""  # why the engine cancels it ('' : it does not)
     cancel_sent: bool = False
+    cut: str = "LOT_SIZE"  # why less than the order's quantity was sent
 
 
 class BookVenue:
@@ -295,6 +301,8 @@ class BookVenue:
         self._working: dict[str, _Working] = {}
         self._by_slot: dict[int, _Working] = {}
         self._read = 0  # the fills reported to the engine
+        self.cash = initial_cash
+        """The account's cash as the fills reported so far leave it (a spot buy's bound)."""
 
     # --- the Venue protocol ------------------------------------------------------------
 
@@ -328,9 +336,15 @@ class BookVenue:
         else:
             price, kind, tif = order.reference_price, MARKET, TIF_GTC
         working = _Working(order, slot, sent, tif)
+        if order.side > 0 and not self.allow_short:
+            bound = self._affordable(None if kind == MARKET else price)
+            if sent > bound:  # a spot buy: what the cash buys (`_affordable`)
+                lots = math.floor(bound / self.lot_size + _LOT_SLACK)
+                sent = working.sent = lots * self.lot_size
+                working.cut = "INSUFFICIENT_CASH"
         self._working[order.id] = working
         if lots <= 0:
-            return  # nothing to send: reported cancelled at the next open (LOT_SIZE)
+            return  # nothing to send: reported cancelled at the next open (its ``cut``)
         got = submit_order(st, int(order.side), float(price), float(sent), kind, tif)
         if got != slot:  # pragma: no cover - the room was made above
             raise RuntimeError("the book replay is full")
@@ -386,6 +400,28 @@ class BookVenue:
         if want_orders != st.oi.shape[0] or want_fills != st.fi.shape[0]:
             self.state = _grown(st, want_orders, want_fills)
 
+    def _affordable(self, limit: float | None) -> float:
+        """Return the most a buy may be: what the cash pays, fee included, at ``limit``, or
+        (a market order, ``None``) walking the exchange's asks as they stand at the
+        decision (the book may move while the order travels); unbounded past them."""
+        st = self.state
+        rate = max(float(st.cfg[C_TAKER]), float(st.cfg[C_MAKER]), 0.0)
+        cash = max(self.cash, 0.0)
+        if limit is not None:
+            return cash / (limit * (1.0 + rate))
+        tick, base = float(st.cfg[C_TICK]), float(st.cfg[C_BASE])
+        asks = st.depth[1]
+        bought = 0.0
+        for t in range(int(st.s[S_BA]), int(st.s[S_HIGHA]) + 1):
+            if asks[t] <= 0.0:
+                continue
+            unit = round((t + base) * tick, self._places) * (1.0 + rate)
+            if asks[t] * unit >= cash:
+                return bought + cash / unit
+            bought += asks[t]
+            cash -= asks[t] * unit
+        return math.inf
+
     def _advance(self, until: int) -> None:
         st = self.state
         if until > int(st.s[S_NOW]) and advance(st, until) == END:
@@ -412,6 +448,7 @@ class BookVenue:
             fee = price * qty * float(st.cfg[C_MAKER if maker else C_TAKER])
             slipped = 0.0 if maker else qty * order.side * (price - order.reference_price)
             working.filled += qty
+            self.cash -= order.side * qty * price + fee
             events.append(
                 Fill(
                     order.id,
@@ -441,10 +478,10 @@ class BookVenue:
     def _ended(self, working: _Working) -> str | None:
         """Return why ``working`` is over as the strategy knows it (None: it works on)."""
         if working.slot not in self._by_slot:
-            return "LOT_SIZE"  # nothing was sent
+            return working.cut  # nothing was sent
         status = int(self.state.oi[working.slot, O_LSTATUS])
         if status == _ST_FILLED:
-            return "LOT_SIZE"
+            return working.cut
         if status == _ST_CANCELED:
             return working.cancel or "CANCELED"
         if status != _ST_EXPIRED:
