@@ -27,6 +27,7 @@ from tradeloom.core.funding import FUNDING_ROW
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import OHLCV, Bar, Bars, ModelOutput, ModelTraining, Order, Universe
 from tradeloom.engine.book import Book
+from tradeloom.engine.book_checks import book_of, coverage_problem
 from tradeloom.engine.driver import Engine
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import (
@@ -40,6 +41,7 @@ from tradeloom.engine.regime import regime_codes
 from tradeloom.engine.universe import journal_universe, load_universe
 from tradeloom.engine.universe_model import fit_universe
 from tradeloom.engine.wiring import Pipeline, modelled_venue
+from tradeloom.errors import ConfigError
 from tradeloom.journal import OrderExpired
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext, SteppedFeature
@@ -127,6 +129,7 @@ def run_backtest(
     """
     with stage("data"):
         universe = load_universe(pipeline)
+    _check_book(pipeline, universe)
     if loaded is not None:
         loaded(universe)
     symbols = universe.symbols
@@ -168,7 +171,7 @@ def run_backtest(
         )
     # a router's venues, each modelled: the venue journals its rows as it goes, so the
     # core's rows are journaled as they come too (not in bulk at the end)
-    venue = modelled_venue(pipeline, recorder.record)
+    venue = modelled_venue(pipeline, recorder.record, universe.timeframe_seconds)
     # per bar, each event's time is looked up as it is journaled: from the times boxed
     # once (indexing a DatetimeIndex boxes a Timestamp per call)
     boxed = list(index) if driver == "per_bar" else None
@@ -486,3 +489,21 @@ def _journal_unscored(recorder: Recorder, pipeline: Pipeline, universe: Universe
     documents = {name: d for bars in universe.bars for name, d in bars.documents.items()}
     for row in unscored_rows(pipeline.features, documents):
         recorder.record(row)
+
+
+def _check_book(pipeline: Pipeline, universe: Universe) -> None:
+    """Refuse a recorded book (``fill: book``) that does not cover the loaded bars.
+
+    Raises:
+        ConfigError: At ``execution.book.source`` (`tradeloom.engine.book_checks`).
+    """
+    book = book_of(pipeline.venue)
+    if book is None or len(universe.index) == 0:
+        return
+    stamps = universe.index
+    step = universe.timeframe_seconds * 1_000_000_000
+    problem = coverage_problem(
+        pipeline.config, book, int(stamps[0].value), int(stamps[-1].value), step
+    )
+    if problem is not None:
+        raise ConfigError([problem])

@@ -20,6 +20,7 @@ from tradeloom.backtest.beside import Beside, Piece
 from tradeloom.backtest.pipeline import BacktestResult, Curve
 from tradeloom.backtest.saved_models import save_models
 from tradeloom.domain import Order, Universe
+from tradeloom.engine.book_checks import book_of
 from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.frames import equal_weight
@@ -361,6 +362,9 @@ def _metrics(
     realism = getattr(pipeline.venue, "realism_text", "")
     if realism:  # only with execution.realism: other runs' metrics are as they were
         metrics["realism"] = realism
+    book = book_of(pipeline.venue)
+    if book is not None:  # only with fill: book: other runs' metrics are as they were
+        metrics["fills_from"] = f"the recorded book {book.source} (fill: book)"
     allocation = pipeline.config.allocation
     if allocation is not None:  # only where it holds: other runs' metrics are as they were
         decisions = ((d.status, d.weights, d.held) for d in rec.allocations)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.engine.book_checks import book_problems
 from tradeloom.engine.capabilities import Mode, live_problems
 from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.fold_fitting import fold_transform_problems, on_other_bars_problem
@@ -33,6 +34,7 @@ from tradeloom.plugins.protocols import (
     WalkForwardModel,
 )
 from tradeloom.plugins.protocols_allocation import Allocator
+from tradeloom.plugins.protocols_venues import BookFills
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.challengers import label_problem
 from tradeloom.schemas.config import Challenger, ComponentConfig, StrategyConfig
@@ -178,6 +180,7 @@ def build_pipeline(
     problems.extend(_data_problems(config, data, built, model))
     problems.extend(text_problems(config, data, built))
     problems.extend(funding_problems(config, mode, data=data, venue=venue, portfolio=portfolio))
+    problems.extend(book_problems(config, mode, data=data, venue=venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
         problems.extend(universe_problems(config, features, venue, symbols, model))
@@ -404,11 +407,25 @@ def _multi_venue_problems(
     return problems
 
 
-def modelled_venue(pipeline: Pipeline, record: Callable[[Any], None]) -> protocols.Venue | None:
+def modelled_venue(
+    pipeline: Pipeline, record: Callable[[Any], None], timeframe_seconds: int | None = None
+) -> protocols.Venue | None:
     """Return the venue a backtest or paper run of ``pipeline`` trades, when it is not
-    the strategy's own: a `MultiVenue`'s model of every venue (None otherwise)."""
+    the strategy's own: a `MultiVenue`'s model of every venue, or (a backtest: given its
+    bars' ``timeframe_seconds``) a `BookFills` venue's replay of its recorded book
+    (``fill: book``; refused in paper and live, `tradeloom.engine.book_checks`). None
+    otherwise: the compiled bar fills the orders."""
     router = pipeline.router
-    return None if router is None else router.modelled_venue(record)
+    if router is not None:
+        return router.modelled_venue(record)
+    venue = pipeline.venue
+    if (
+        timeframe_seconds is not None
+        and isinstance(venue, BookFills)
+        and venue.recorded_book() is not None
+    ):
+        return venue.book_venue(timeframe_seconds)
+    return None
 
 
 def _data_problems(

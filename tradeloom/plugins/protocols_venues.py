@@ -8,15 +8,57 @@ backtest and paper fills only, and, when the venue has no exchange account of it
 (`tradeloom.engine.capabilities.live_account`). The engine asks with ``isinstance``,
 never by the component's class, so a third-party venue gains the behaviour by
 implementing it.
+
+A venue whose backtest fills against a recorded order book (``execution.fill: book``)
+is a `BookFills`: the backtest trades its `BookFills.book_venue` in place of the
+compiled bar's fills, and validation checks its `BookCoverage` against the data.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tradeloom.core.costs import VenueCosts
 
-__all__ = ["ModelledVenue"]
+if TYPE_CHECKING:
+    from tradeloom.plugins.protocols import Venue
+
+__all__ = ["BookCoverage", "BookFills", "ModelledVenue"]
+
+
+@dataclass(frozen=True)
+class BookCoverage:
+    """What a recorded order book holds, read without replaying it.
+
+    Attributes:
+        path: Its file.
+        source: The file as the strategy names it (``execution.book.source``).
+        symbol: The market it records (None: it names none).
+        first_ns, last_ns: Its first and last exchange time (UTC ns).
+    """
+
+    path: Path
+    source: str
+    symbol: str | None
+    first_ns: int
+    last_ns: int
+
+
+@runtime_checkable
+class BookFills(Protocol):
+    """Execution layer: a venue that can fill a backtest's orders against a recorded
+    order book instead of the bars (the built-in ``simulated`` with ``fill: book``)."""
+
+    def recorded_book(self) -> BookCoverage | None:
+        """Return the book its orders fill against (None: they fill on the bars)."""
+        ...
+
+    def book_venue(self, timeframe_seconds: int) -> Venue:
+        """Return a new `Venue` filling orders decided at the closes of bars
+        ``timeframe_seconds`` long against the book, for one backtest."""
+        ...
 
 
 @runtime_checkable

@@ -210,6 +210,8 @@ def render_report(run: RunData, *, plotly_src: str | None = None) -> str:
         body.append(
             f"<section><h2>Execution realism</h2><p>{escape(str(m['realism']))}</p></section>"
         )
+    if m.get("fills_from"):  # fill: book (any other page is as it was, byte for byte)
+        body.append(f"<section><h2>Fills</h2><p>{escape(str(m['fills_from']))}</p></section>")
     body.append(refusals_table(m))
     body.append(tearsheet_tables(m, idle))
     body.append(execution_table(execution_block(run)))

@@ -40,6 +40,7 @@ _ROWS: tuple[str, ...] = (
     "turnover",
     "fees",
     "realism",
+    "fills_from",
     "final_equity",
     "open_position",
     "exits",
@@ -76,9 +77,9 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
     for key in _ROWS:
         if key == "tables" and key not in metrics:  # a paper run's: CSV, always
             continue
-        if key == "realism":  # execution.realism's profile, where one is set
+        if key in ("realism", "fills_from"):  # execution.realism's profile, fill: book's
             if metrics.get(key):
-                rows.append(("realism", str(metrics[key])))
+                rows.append((key.replace("_", " "), str(metrics[key])))
             continue
         if key == "refusals":
             rows.extend(_refusal_rows(metrics))

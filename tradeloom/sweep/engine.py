@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tradeloom.core.params import CoreSpec
+from tradeloom.engine.book_checks import book_of
 from tradeloom.engine.core_spec import core_spec
 from tradeloom.files.writing import OutputFolder
 from tradeloom.plugins.protocols import MultiVenue
@@ -400,6 +401,8 @@ def _batched_spec(variant: CheckedVariant, stage: dict[str, Any] | None) -> Core
         return None
     if isinstance(variant.pipeline.venue, MultiVenue):
         return None  # each venue modelled in Python (`run_backtest`), not the batched core
+    if book_of(variant.pipeline.venue) is not None:
+        return None  # filled against its recorded book in Python (`run_backtest`)
     spec = core_spec(
         variant.pipeline,
         int(stage["timeframe_seconds"]),

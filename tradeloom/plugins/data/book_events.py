@@ -77,7 +77,9 @@ def events_from_snapshots(frame: pd.DataFrame, available_after_ns: int = 0) -> B
     depth = recorded_depth(frame.columns)
     if depth == 0:
         raise DataError("order book: no complete level (bid_price_0, bid_size_0, ...) to replay")
-    stamps = pd.to_datetime(frame["timestamp"], utc=True).astype("int64").to_numpy()
+    stamps = (
+        pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    )
     if len(stamps) > 1 and not (np.diff(stamps) > 0).all():
         raise DataError("order book: snapshot times must increase; sort the file first")
     sides = []

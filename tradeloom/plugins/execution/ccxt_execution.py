@@ -21,6 +21,7 @@ from tradeloom.plugins.data.ccxt_account import ExchangeAccountParams, check_acc
 from tradeloom.plugins.execution.simulated import (
     SimulatedVenue,
     SimulatedVenueParams,
+    book_of,
     with_realism,
 )
 from tradeloom.plugins.protocols_orders.realism import RealismProfile
@@ -95,4 +96,7 @@ def build(params: CcxtExecutionParams, ctx: BuildContext) -> CcxtExecution:
             "createOrders); remove orders.batch",
         )
     applied, realism = with_realism(params, ctx.strategy_dir)
-    return CcxtExecution(applied, client, realism)
+    venue = CcxtExecution(applied, client, realism)
+    if params.fill == "book":  # its backtests' fills (paper and live refuse it)
+        venue.use_book(book_of(params, ctx))
+    return venue

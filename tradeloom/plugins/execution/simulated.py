@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Literal, Self, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -49,9 +49,14 @@ from tradeloom.core.kernels.specs import (
     VenueKernel,
 )
 from tradeloom.domain import Bar, Cancellation, Fill, Order
-from tradeloom.plugins.component import BuildContext, ParamError, Params
+from tradeloom.plugins.component import BuildContext, ParamError, ParamErrors, Params
+from tradeloom.plugins.execution.book_params import BookParams
 from tradeloom.plugins.protocols_orders.order_params import OrdersParams
 from tradeloom.plugins.protocols_orders.realism import BUILT_IN, RealismProfile, load_profile
+from tradeloom.plugins.protocols_venues import BookCoverage
+
+if TYPE_CHECKING:
+    from tradeloom.plugins.protocols import Venue
 
 __all__ = [
     "CUT_CASH",
@@ -139,10 +144,12 @@ class SimulatedVenueParams(Params):
         le=MAX_CASH,
         description="Starting cash (quote; at most 1e15).",
     )
-    fill: Literal["next_open", "close"] = Field(
+    fill: Literal["next_open", "close", "book"] = Field(
         default="next_open",
         description="next_open: fill at the open of the bar after the decision; "
-        "close: at the decision bar's close.",
+        "close: at the decision bar's close; book: against the recorded order book of "
+        "execution.book, at the decision's close plus the send latency (backtests; see "
+        "Execution realism).",
     )
     slippage_bps: float = Field(default=0.0, ge=0, lt=10_000, description="Adverse slippage.")
     fee_bps: float = Field(
@@ -204,6 +211,12 @@ class SimulatedVenueParams(Params):
         "realism): a built-in name (binance_vip0, colocated), a .yaml file relative to the "
         "strategy file, or the profile inline. None: no latency, fills as without it.",
     )
+    book: BookParams | None = Field(
+        default=None,
+        description="The recorded order book fill: book fills against: {source, tick_size, "
+        "lot_size, symbol}. Read only under fill: book, so that one key switches a file "
+        "between bars and books.",
+    )
 
     @model_validator(mode="after")
     def _perpetual(self) -> Self:
@@ -214,6 +227,10 @@ class SimulatedVenueParams(Params):
             )
         if self.market == "spot" and self.funding is not None:
             raise ValueError("funding applies to a perpetual: set market: swap, or remove funding")
+        if self.fill == "book" and self.book is None:
+            raise ValueError(
+                "fill: book needs book: {source: <recorded book file>, tick_size, lot_size}"
+            )
         return self
 
 
@@ -267,7 +284,8 @@ class SimulatedVenue:
         self.allow_short = params.allow_short or implied
         self.funding_series = params.funding
         """A perpetual's funding rates: the name of its data.auxiliary series (None: spot)."""
-        self.fill_phase = "open" if params.fill == "next_open" else "close"
+        self.fill_phase = "close" if params.fill == "close" else "open"
+        self._book: BookCoverage | None = None
         self.costs = VenueCosts.from_bps(params.fee_bps, params.maker_fee_bps, params.slippage_bps)
         """The fee rates and slippage of the file's ``fee_bps``, ``maker_fee_bps`` and
         ``slippage_bps``."""
@@ -316,6 +334,35 @@ class SimulatedVenue:
     def modelled_costs(self) -> VenueCosts:
         """Return the fee rates and slippage of the file's keys (`ModelledVenue`)."""
         return self.costs
+
+    def recorded_book(self) -> BookCoverage | None:
+        """Return the book ``fill: book`` fills against (None: the bars fill; `BookFills`)."""
+        return self._book
+
+    def use_book(self, book: BookCoverage) -> None:
+        """Fill against ``book`` (``fill: book``; `build` checks it first)."""
+        self._book = book
+
+    def book_venue(self, timeframe_seconds: int) -> Venue:
+        """Return a new venue filling a backtest's orders against the recorded book."""
+        from tradeloom.plugins.execution.book_venue import BookVenue, read_book
+
+        book, keys = self._book, self.params.book
+        if book is None or keys is None:
+            raise ValueError("this venue fills on the bars (fill: book is not set)")
+        return BookVenue(
+            read_book(book.path),
+            tick_size=keys.tick_size,
+            lot_size=keys.lot_size,
+            profile=self.realism,
+            fee_bps=self.params.fee_bps,
+            maker_fee_bps=self.params.maker_fee_bps,
+            costs=self.costs,
+            orders=self.orders,
+            allow_short=self.allow_short,
+            initial_cash=self.initial_cash,
+            timeframe_seconds=timeframe_seconds,
+        )
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price``, slippage and fee included."""
@@ -381,8 +428,55 @@ class SimulatedVenue:
 
 
 def build(params: SimulatedVenueParams, ctx: BuildContext) -> SimulatedVenue:
-    """Build the venue, with its realism profile read and its fee tier applied."""
-    return SimulatedVenue(*with_realism(params, ctx.strategy_dir))
+    """Build the venue, with its realism profile read and its fee tier applied, and
+    (``fill: book``) its recorded book checked."""
+    venue = SimulatedVenue(*with_realism(params, ctx.strategy_dir))
+    if params.fill == "book":
+        venue.use_book(book_of(params, ctx))
+    return venue
+
+
+_BOOK_REFUSED = "fill: book {what}; use fill: next_open"
+
+
+def book_of(params: SimulatedVenueParams, ctx: BuildContext) -> BookCoverage:
+    """Return what ``params.book`` holds, refusing what a book backtest cannot serve.
+
+    Raises:
+        ParamErrors: The file is missing or unreadable or names another market than
+            ``book.symbol``; or the venue asks for what the book replay does not model
+            (a margin account, a perpetual, shorts, sliced orders, a limit fallback).
+    """
+    from tradeloom.errors import DataError
+    from tradeloom.plugins.execution.book_venue import book_coverage
+
+    keys = params.book
+    assert keys is not None  # the params' validator requires it
+    errors: list[ParamError] = []
+    refusals = (
+        ("margin", params.margin is not None, "has no margin account (no liquidation)"),
+        ("market", params.market == "swap", "fills spot orders only, not a perpetual's"),
+        ("allow_short", params.allow_short, "trades long-only: shorts are not modelled"),
+        ("orders.slicing", params.orders.slicing is not None, "sends no sliced orders"),
+        (
+            "orders.limit",
+            params.orders.limit.fallback_after_bars is not None
+            or params.orders.limit.fallback_after_seconds is not None,
+            "has no limit fallback to market (use expire_after_bars)",
+        ),
+    )
+    for key, refused, what in refusals:
+        if refused:
+            errors.append(ParamError(key, _BOOK_REFUSED.format(what=what)))
+    book = None
+    try:
+        book = book_coverage(ctx.resolve_path(keys.source), keys.source, keys.symbol)
+    except DataError as exc:
+        errors.append(ParamError("book.source", str(exc)))
+    if errors:
+        raise ParamErrors(errors)
+    assert book is not None
+    return book
 
 
 _P = TypeVar("_P", bound=SimulatedVenueParams)
