@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests import forkserver
 from tradeloom.testing.llm_server import ChatServer, Reply
 from tradeloom.text.llm_cache import RUN_FILE, read_answers
 
@@ -22,6 +23,7 @@ FAST = [
     "data.bars=1200",
     "model.walk_forward.train_window=400",
     "model.walk_forward.retrain_every=400",
+    "model.params.n_estimators=10",
 ]
 
 
@@ -34,7 +36,7 @@ def run(out: Path, cache: Path, *sets: str) -> subprocess.CompletedProcess[str]:
     args = ["run", str(EXAMPLE), "--out", str(out)]
     args += [a for s in (*FAST, *sets) for a in ("--set", s)]
     env = {**os.environ, "TRADELOOM_LLM_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
+    return forkserver.run(  # the real command, forked: no new interpreter's imports
         [sys.executable, "-m", "tradeloom.cli.main", *args],
         capture_output=True,
         text=True,
