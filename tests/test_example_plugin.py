@@ -36,6 +36,19 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"
 STRATEGY = "examples/example_strategy.yaml"  # relative to ROOT, as a user types it
 LEAKY_STRATEGY = "examples/leaky_strategy.yaml"
+SHORTENED = [
+    word
+    for setting in (
+        "data.bars=1500",
+        "model.walk_forward.train_window=500",
+        "model.walk_forward.retrain_every=500",
+        "model.params.n_estimators=5",
+    )
+    for word in ("--set", setting)
+]
+"""The example strategy's check-lookahead, shortened as tests/diagnostics/test_lookahead.py
+shortens btc_rf's: every component checked at the same 3 cut points (a leak is a feature
+reading later bars, whatever the history's length or the forest's size)."""
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
 PLUGIN_MODULE = "tradeloom_example.plugin"
 
@@ -554,7 +567,7 @@ def test_tradeloom_run_runs_the_leaky_strategy_too_well(
 @pytest.mark.slow
 @pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_tradeloom_check_lookahead_passes_the_example_strategy(example_venv: PluginVenv) -> None:
-    result = example_venv.tradeloom("check-lookahead", STRATEGY)
+    result = example_venv.tradeloom("check-lookahead", STRATEGY, *SHORTENED)
 
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     lines = result.stdout.splitlines()

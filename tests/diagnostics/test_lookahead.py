@@ -656,10 +656,10 @@ def test_the_command_says_when_the_data_is_too_short(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_default_strategy_passes_shortened(tmp_path: Path) -> None:
     overrides = [
-        "data.bars=3000",
-        "model.walk_forward.train_window=1000",
-        "model.walk_forward.retrain_every=500",
-        "model.params.n_estimators=20",
+        "data.bars=1500",
+        "model.walk_forward.train_window=500",
+        "model.walk_forward.retrain_every=250",
+        "model.params.n_estimators=5",
         "model.params.n_jobs=1",
     ]
     args = [a for o in overrides for a in ("--set", o)]
@@ -668,7 +668,7 @@ def test_the_default_strategy_passes_shortened(tmp_path: Path) -> None:
 
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("reference: 3,000 bars, first prediction at bar ")
+    assert lines[0].startswith("reference: 1,500 bars, first prediction at bar ")
     assert len(lines) == 8
     assert all(line.endswith("unchanged") for line in lines[1:-1])
     assert lines[-1] == "no look-ahead found (3 cut points, 13 components)"

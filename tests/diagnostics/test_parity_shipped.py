@@ -38,6 +38,12 @@ WINDOW = 200
 the clock's first bar."""
 PLAYED = 8
 """Bars each paper run plays."""
+LLM_WAITS = {"backoff_seconds": 0.001, "requests_per_minute": 1_000_000}
+"""An LLM client's waits: before its first retry (the file's: 1 s, doubled at each retry)
+and between two requests' starts (6,000 a minute). No model answers in this test, so each
+document is still asked ``max_attempts`` times and journaled unscored ("no answer after 4
+attempts: ... Connection refused"), whatever the waits; at the file's, they were 53 of
+news_llm's 54 s."""
 PAPER = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "-q"]
 NOT_PAPER = {"informative_pair.yaml", "leaky_strategy.yaml"}
 PLUGIN = ROOT / "examples" / "tradeloom-example-plugin"
@@ -64,6 +70,9 @@ def _overrides(document: dict[str, Any]) -> list[str]:
     params = model.get("params") or {}
     sets += [f"model.params.{k}=10" for k in ("n_estimators", "max_iter") if k in params]
     sets += ["model.params.n_jobs=1"] if "n_jobs" in params else []
+    for i, feature in enumerate(document.get("features") or []):
+        if "client" in feature:  # an LLM no one serves here: every document unscored
+            sets += [f"features.{i}.client.{k}={v}" for k, v in LLM_WAITS.items()]
     return [word for s in sets for word in ("--set", s)]
 
 
