@@ -65,7 +65,7 @@ from tests.live.live_emulated import (
 )
 from tests.live.test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
 from tests.live.test_portfolio_live import PORTFOLIO
-from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
+from tests.live.test_universe_paper import STRATEGY_REPORTED as UNIVERSE_STRATEGY
 from tradeloom.engine.control import _write_request
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
