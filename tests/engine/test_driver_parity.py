@@ -313,6 +313,13 @@ WARN_RULES: list[dict[str, Any]] = [
 """Health rules that only warn: they run under both drivers and journal alike."""
 
 
+NO_PICTURES = {"report": False, "features": False}
+"""A generated strategy's ``outputs:``: no report.html and no features.parquet, which no
+parity check reads (a fifth of a run's time, and of the paper run's refreshes, went to
+drawing the report); `test_the_generated_strategies_reach_every_event` writes both, so
+that the report is still drawn from every event, rejection and halt the drivers journal."""
+
+
 def _write(folder: Path, spec: dict[str, Any]) -> Path:
     frame = _market(
         spec["seed"], spec["bars"], spec["volume_scale"], warm=spec["warm"], jump=spec["jump"]
@@ -373,6 +380,7 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
     if spec["monitor"]:
         doc["monitoring"] = MONITORS
         doc["health"] = WARN_RULES
+    doc["outputs"] = spec.get("outputs", NO_PICTURES)
     path = folder / "strategy.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
@@ -567,6 +575,7 @@ def test_the_generated_strategies_reach_every_event(ram_tmp_path: Path) -> None:
         "margin": None,
         "limits": {},
         "restart_at": None,
+        "outputs": {"report": True, "features": True},
     }
     fixed = {"kind": "fixed_fraction", "fraction": 1.0}
     bare = {"max_volume_fraction": None, "stop_loss": None, "take_profit": None}

@@ -56,7 +56,7 @@ from scipy import stats
 
 from tests.live.live_emulated import (
     REGISTRY,
-    STRATEGY,
+    STRATEGY_REPORTED,
     crash,
     make_bars,
     promotions_of,
@@ -65,7 +65,7 @@ from tests.live.live_emulated import (
 )
 from tests.live.test_portfolio_live import MEMBER as PORTFOLIO_MEMBER
 from tests.live.test_portfolio_live import PORTFOLIO
-from tests.live.test_universe_paper import STRATEGY as UNIVERSE_STRATEGY
+from tests.live.test_universe_paper import STRATEGY_REPORTED as UNIVERSE_STRATEGY
 from tradeloom.engine.control_files import _write_request
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import ConfigError
@@ -171,7 +171,7 @@ TIMEOUT = (
 
 # One market, trading often (a low threshold sends 20 to 30 orders in 68 bars).
 ONE = _edited(
-    STRATEGY,
+    STRATEGY_REPORTED,  # a kill may land while the writer draws the report: kept drawn
     ("walk_forward: {train_window: 120, retrain_every: 40}", FAST_FOLDS),
     ("threshold: 0.04, min_interval: 2", "threshold: 0.02, min_interval: 1"),
     TIMEOUT,

@@ -66,12 +66,20 @@ signal: {kind: threshold, threshold: 0.04, min_interval: 2}
 risk:
   sizing: {kind: fixed_fraction, fraction: 0.5}
 execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
+outputs: {report: false}
 live:
   stream: poll
   close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
 """
+"""The strategy of most live tests. No report.html (``outputs: {report: false}``): drawing
+it at a run's first refresh and at its stop was a fifth of a short run's time, and only
+the tests of the live outputs read it; they trade `STRATEGY_REPORTED`."""
+
+STRATEGY_REPORTED = STRATEGY.replace("outputs: {report: false}\n", "")
+"""`STRATEGY` drawing its report.html as a user's run does (the tests of the live outputs:
+test_live_status, test_journal_outage)."""
 
 REGISTRY = """\
 name: challenger

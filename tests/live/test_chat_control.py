@@ -133,7 +133,7 @@ def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) 
     with BotServer(TOKEN) as bot:
         bot.say(user=OPERATOR, text="/kill from the phone")
         bot.say(user=STRANGER, text="/resume")
-        proc = subprocess.Popen(
+        proc = forkserver.popen(
             [sys.executable, "-m", "tradeloom.cli.main", "chat", "telegram", str(run),
              "--allow", str(OPERATOR), "--api-url", bot.base_url],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -155,7 +155,7 @@ def test_the_command_serves_in_its_own_process(paper_run: Path, tmp_path: Path) 
 
 def test_the_command_without_its_token(paper_run: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    done = subprocess.run(
+    done = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "chat", "telegram", str(paper_run),
          "--allow", "1"],
         env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60,
@@ -275,7 +275,7 @@ def test_a_reply_that_fails_does_not_hold_the_next_messages(
 )
 def test_the_command_refuses_in_one_line(paper_run: Path, argv: list[str], message: str) -> None:
     kind, *rest = argv
-    done = subprocess.run(
+    done = forkserver.run(
         [sys.executable, "-m", "tradeloom.cli.main", "chat", kind, str(paper_run),
          *(rest if "--allow" in rest else [*rest, "--allow", "1"])],
         env=dict(os.environ, PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN=TOKEN),

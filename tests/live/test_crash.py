@@ -413,8 +413,12 @@ def rig(tmp_path: Path) -> Iterator[CrashRig]:
 
 @pytest.fixture
 def quick_rig(tmp_path: Path) -> Iterator[CrashRig]:
-    """As `rig`; a restarted run takes an order the venue lacks as never arrived after 7 s."""
-    yield from _rig(tmp_path, recv_window=2_000)
+    """As `rig`; a restarted run takes an order the venue lacks as never arrived after
+    2.5 s (its 2 s ``recvWindow`` and a 0.5 s allowance for clock skew, not 5 s: the test
+    waits the window out in wall time, each 50 ms a bar the child ticks)."""
+    for crash_rig in _rig(tmp_path, recv_window=2_000):
+        crash_rig.skew_seconds = 0.5
+        yield crash_rig
 
 
 def crash_at(rig: CrashRig, crash: str) -> int:
@@ -526,9 +530,10 @@ def test_killed_after_the_intent_is_committed_before_the_request_leaves(
     # The restarted run cannot tell that the request never left: it looks the order up
     # at each bar, takes it as never arrived once the venue's window for it is over,
     # and never sends it again. That window is wall time (the client's recvWindow, 2 s
-    # here, + 5 s), not bars: a tick takes a few ms, so the test plays a bar at most
-    # every 50 ms, or the emulator's bars would run out before the window does.
-    given_up_by = time.monotonic() + 7.0 + WAIT
+    # here, + the skew allowance, 0.5 s: `quick_rig`), not bars: a tick takes a few ms, so
+    # the test plays a bar at most every 50 ms, or the emulator's bars would run out
+    # before the window does.
+    given_up_by = time.monotonic() + 2.5 + WAIT
     while not [r for r in rig.rows("order_cancelled") if r["order_id"] == third]:
         played = time.monotonic()
         assert rig.advance() == "processed"

@@ -1,9 +1,10 @@
 """A paper run's events on real brokers: every committed row once, in order, nothing lost.
 
 The run is the real paper runner on the simulated clock (a child process, as the command
-line starts it), publishing to a NATS JetStream server and a Redis server of the test's
-own (`tests.live.brokers`), both stopped mid-run and started again; the run is then
-killed with SIGKILL, its publishers' positions set back (as a crash between a broker's
+line starts it, forked by `tests.forkserver` as the suite's other commands are),
+publishing to a NATS JetStream server and a Redis server of the test's own
+(`tests.live.brokers`), both stopped mid-run and started again; the run is then killed
+with SIGKILL, its publishers' positions set back (as a crash between a broker's
 acknowledgement and the position's write leaves them), and restarted. The consumer
 example (examples/events_consumer.py) then reads each broker: every journal row arrives
 exactly once by id, in sequence order, with the journal's own decoded row as payload.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.live.brokers import Broker
 from tradeloom.journal.outbox import position_path, publisher_lag, read_position
 from tradeloom.journal.reader import read_sequenced
@@ -56,7 +58,7 @@ def _command(run_dir: Path, nats: Broker, redis: Broker, bars: int, speed: str) 
         f'[{{kind: nats, url: "{nats.url}", subject_prefix: test}}, '
         f'{{kind: redis_streams, url: "{redis.url}/0", key_prefix: test, drain_seconds: 20}}]'
     )
-    args = [sys.executable, "-m", "tradeloom.cli", "--quiet", "run"]
+    args = [sys.executable, "-m", "tradeloom.cli.main", "--quiet", "run"]
     args += [str(ROOT / "strategies" / "btc_rf.yaml"), "--mode", "paper"]
     args += ["--clock", "simulated", "--speed", speed, "--max-bars", str(bars)]
     args += ["--out", str(run_dir), "--set", f"live.events={events}"]
@@ -112,7 +114,7 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
 ) -> None:
     nats, redis = brokers
     run_dir = tmp_path / "runs" / "evrun"
-    child = subprocess.Popen(
+    child = forkserver.popen(
         _command(run_dir, nats, redis, 150, "20000x"),
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -152,7 +154,7 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
     behind = {name: lag for name, _, lag in publisher_lag(run_dir)}
     assert set(behind) == {"nats", "redis_streams"}
     assert min(behind.values()) >= 7  # what status shows: rows committed, not yet published
-    restart = subprocess.run(
+    restart = forkserver.run(
         _command(run_dir, nats, redis, 10, "max"), env=_env(), capture_output=True, timeout=600
     )
     assert restart.returncode == 0, restart.stderr.decode()[-2000:]
@@ -168,8 +170,8 @@ def test_every_row_arrives_once_in_order_through_outages_and_a_crash(
     assert {e["kind"] for e in expected} >= {"live_bar", "restarted"}
     assert _acked(run_dir, "nats") == _acked(run_dir, "redis_streams") == len(seqs)
     assert publisher_lag(run_dir) == [("nats", len(seqs), 0), ("redis_streams", len(seqs), 0)]
-    shown = subprocess.run(
-        [sys.executable, "-m", "tradeloom.cli", "-q", "status", str(run_dir), "--json"],
+    shown = forkserver.run(
+        [sys.executable, "-m", "tradeloom.cli.main", "-q", "status", str(run_dir), "--json"],
         env=_env(), capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert json.loads(shown.stdout)["events"] == [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from tests.live.live_emulated import STRATEGY, emulated_run, rows, tick_until
+from tests.live.live_emulated import STRATEGY_REPORTED, emulated_run, rows, tick_until
 from tests.pg_server import PG_ENV, PgSchema
 from tradeloom.journal import journal_path, read_rows, verify
 
@@ -59,7 +59,7 @@ def test_a_lost_journal_stops_orders_until_it_is_back_then_the_gap_is_journaled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_schema: PgSchema, role: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    with emulated_run(tmp_path, monkeypatch, text=STRATEGY + pg_schema.yaml()) as run:
+    with emulated_run(tmp_path, monkeypatch, text=STRATEGY_REPORTED + pg_schema.yaml()) as run:
         runner = run.runner(tmp_path / "run")
         runner.start()
         tick_until(run, runner, 170)

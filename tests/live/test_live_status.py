@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.live.live_emulated import EmulatedRun, emulated_run
+from tests.live.live_emulated import STRATEGY_REPORTED, EmulatedRun, emulated_run
 from tradeloom.cli.main import main
 from tradeloom.journal import read_frames
 from tradeloom.live.tick.runner import LiveRunner
@@ -109,7 +109,7 @@ def test_status_follows_a_paper_run_while_it_trades_and_after_it_stops(
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
     run_dir = tmp_path / "run"
-    with emulated_run(tmp_path, monkeypatch) as run:
+    with emulated_run(tmp_path, monkeypatch, text=STRATEGY_REPORTED) as run:
         runner = run.runner(run_dir, "paper", echo=lines.append)
         runner.start()
         drive_until_traded(run, runner, capsys)
@@ -153,7 +153,7 @@ def test_a_refresh_that_fails_leaves_the_old_files_and_the_run_trades_on(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
-    with emulated_run(tmp_path, monkeypatch) as run:
+    with emulated_run(tmp_path, monkeypatch, text=STRATEGY_REPORTED) as run:
         runner = run.runner(run_dir, "paper")
         runner.start()
         for _ in range(3):
@@ -212,7 +212,7 @@ def test_the_files_are_snapshot_between_ticks_never_during_one(
     snapshot is of the run between two ticks, and a tick does not wait for it."""
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
-    with emulated_run(tmp_path, monkeypatch) as run:
+    with emulated_run(tmp_path, monkeypatch, text=STRATEGY_REPORTED) as run:
         runner = run.runner(run_dir, "paper")
         outputs = runner.outputs
         assert outputs is not None

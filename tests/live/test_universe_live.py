@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.live.live_emulated import EmulatedRun, crash, make_bars, rows, tick_until
-from tests.live.test_universe_paper import STRATEGY, SYMBOLS, symbols_of
+from tests.live.test_universe_paper import STRATEGY, STRATEGY_REPORTED, SYMBOLS, symbols_of
 from tradeloom.cli.main import main
 from tradeloom.errors import UserError
 from tradeloom.journal import read_rows
@@ -51,14 +51,15 @@ def live_universe(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     rules: dict[str, MarketRules] | None = None,
+    text: str = STRATEGY,
 ) -> Iterator[EmulatedRun]:
-    """An emulator playing three markets from bar ``HISTORY``, the strategy pointed at it
-    (the markets' trading rules: `RULES`, unless given)."""
+    """An emulator playing three markets from bar ``HISTORY``, the strategy ``text``
+    pointed at it (the markets' trading rules: `RULES`, unless given)."""
     monkeypatch.setenv("EMU_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("EMU_API_SECRET", DEFAULT_SECRET)
     monkeypatch.chdir(tmp_path)
     strategy = tmp_path / "strategy.yaml"
-    strategy.write_text(STRATEGY.replace("POOLING", "pooled"))
+    strategy.write_text(text.replace("POOLING", "pooled"))
     markets = _markets()
     with (
         ExchangeEmulator(
@@ -117,7 +118,10 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Uninterrupted:
     """The run of `Uninterrupted` (two tests read it: one checks it, one compares a
     restarted run's decisions with it)."""
     tmp = tmp_path_factory.mktemp("uninterrupted")
-    with pytest.MonkeyPatch.context() as monkeypatch, live_universe(tmp, monkeypatch) as run:
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        live_universe(tmp, monkeypatch, text=STRATEGY_REPORTED) as run,  # its report is read
+    ):
         runner = run.runner(tmp / "live", mode="live")
         runner.start()
         try:

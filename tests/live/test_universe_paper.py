@@ -60,12 +60,18 @@ signal: {kind: threshold, threshold: 0.04, min_interval: 2, top_k: 2}
 risk:
   sizing: {kind: fixed_fraction, fraction: 0.3}
 execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}
+outputs: {report: false}
 live:
   stream: poll
   close_delay_seconds: 0
   capital: 50000
   stale_after_bars: null
 """
+"""The universe of the live universe tests. No report.html (as `live_emulated.STRATEGY`):
+only test_universe_live's uninterrupted run reads it, which trades `STRATEGY_REPORTED`."""
+
+STRATEGY_REPORTED = STRATEGY.replace("outputs: {report: false}\n", "")
+"""`STRATEGY` drawing its report.html, as a user's run does."""
 
 
 @contextmanager
