@@ -128,3 +128,16 @@ def test_schema_prints_each_kind(kind: str, capsys: pytest.CaptureFixture[str]) 
     assert printed["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert printed == to_draft7(file_json_schema(kind, load_plugins().registry))
     assert printed["title"] == f"tradeloom {kind}"
+
+
+@pytest.mark.parametrize(("leg", "valid"), [("20", True), ("0.5", True), ("-1", False)])
+def test_a_latency_leg_in_bare_milliseconds_is_what_the_validator_takes(
+    leg: str, valid: bool
+) -> None:
+    # the validator takes `cancel: 20` for {kind: fixed, ms: 20}: so does the editor's schema
+    text = (ROOT / "examples/order_book_fills.yaml").read_text()
+    fixed = "cancel: {kind: fixed, ms: 20}"
+    assert fixed in text
+    document = yaml.safe_load(text.replace(fixed, f"cancel: {leg}", 1))
+    errors = list(jsonschema.Draft7Validator(_published("strategy")).iter_errors(document))
+    assert (errors == []) is valid, [e.message for e in errors]

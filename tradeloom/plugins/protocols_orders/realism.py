@@ -100,7 +100,14 @@ def _bare_ms(value: Any) -> Any:
 
 Leg = Annotated[
     Annotated[FixedLatency | UniformLatency | LognormalLatency, Field(discriminator="kind")],
-    BeforeValidator(_bare_ms),
+    # the editor's schema takes the bare milliseconds the validator takes
+    BeforeValidator(
+        _bare_ms,
+        json_schema_input_type=Annotated[float, Field(ge=0, le=_MAX_MS)]
+        | FixedLatency
+        | UniformLatency
+        | LognormalLatency,
+    ),
 ]
 """One leg's latency: milliseconds, or a distribution."""
 
