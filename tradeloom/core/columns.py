@@ -53,6 +53,7 @@ __all__ = [
     "Texts",
     "decode",
     "distinct",
+    "few_events",
     "order_ids",
 ]
 
@@ -387,6 +388,54 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Tables:
     for name, part in parts.items():  # in code order: orders before fills and cancels
         tables[name] = _READERS[name](part, ctx.stamps(part.bar), ctx, tables)
     return Tables(len(rows), tables)
+
+
+def few_events(rows: npt.NDArray[np.float64], ctx: RowContext) -> list[RowEvent] | None:
+    """Return a few rows' events as `decode` then `Tables.events` would, or None.
+
+    A quiet paper or live bar writes a signal and its decision (a regime's change at
+    times): those rows are read straight into their events, field by field as their
+    records declare them, without a table per kind (whose fixed cost was most of a
+    quiet tick's decoding). None: more rows, or a kind read only by `decode` (an
+    order, whose later fills look it up; a fill, whose cash the curve marks).
+    """
+    if len(rows) > _FEW_EVENTS:
+        return None
+    events = []
+    for row in rows.tolist():
+        make = _STRAIGHT.get(int(row[R.KIND]))
+        if make is None:
+            return None
+        bar = int(row[R.BAR])
+        events.append(make(bar, int(row[R.SYMBOL]), row[R.HEAD :], ctx))
+    return events
+
+
+def _signal_event(bar: int, symbol: int, values: list[float], ctx: RowContext) -> RowEvent:
+    f = R.SIGNAL.read(values)
+    signal = Signal(bar, ctx.times(bar), f["direction"], f["confidence"], f["probability"])
+    return RowEvent("signal", bar, symbol, signal, bar)
+
+
+def _decision_event(bar: int, symbol: int, values: list[float], ctx: RowContext) -> RowEvent:
+    f = R.DECISION.read(values)
+    payload = codes.decision(f["outcome"], f["reason"], math.nan, ctx.allowed_regimes, ctx.table)
+    if "target_fraction" in payload:
+        payload["target_fraction"] = f["target_fraction"]
+    return RowEvent("decision", bar, symbol, payload, bar)
+
+
+def _regime_event(bar: int, symbol: int, values: list[float], ctx: RowContext) -> RowEvent:
+    return RowEvent("regime", bar, symbol, R.REGIME.read(values), bar)
+
+
+_FEW_EVENTS = 8  # rows read straight into events (`few_events`)
+_STRAIGHT: dict[int, Callable[[int, int, list[float], RowContext], RowEvent]] = {
+    R.SIGNAL.code: _signal_event,
+    R.DECISION.code: _decision_event,
+    R.REGIME.code: _regime_event,
+}
+"""The kinds `few_events` reads straight, by code: each a row's event alone."""
 
 
 def distinct(
