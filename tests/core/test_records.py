@@ -233,6 +233,19 @@ def test_a_few_rows_read_straight_are_the_events_the_tables_give() -> None:
         "signal", "decision", "decision", "decision", "decision", "regime", "signal",
     ]  # fmt: skip
     assert straight[2].value["target_fraction"] == -0.5
+    refused = np.array(
+        [
+            _row(R.SIGNAL, 7, 0, direction=-1, confidence=0.25, probability=0.375),
+            _row(R.REJECT, 7, 0, code=codes.SHORT_NOT_ALLOWED),
+            _row(R.REJECT, 7, 1, code=0, values=0),  # a plugin's
+            _row(R.REGIME, 7, 1, code=5, previous=3),
+        ]
+    )
+    assert few_events(refused, ctx) == decode(refused, ctx).events()
+    assert [e.value.code for e in few_events(refused, ctx)[1:3]] == [  # type: ignore[index]
+        "SHORT_NOT_ALLOWED",
+        "PLUGIN_NO",
+    ]
     assert few_events(_rows()[:3], ctx) is None  # an order among them
     assert few_events(np.concatenate([rows, rows]), ctx) is None  # not a few
 

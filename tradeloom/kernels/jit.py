@@ -346,7 +346,10 @@ class LazyKernel:
         return self._dispatcher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._dispatcher is None and _python_form is not None and _python_form(self._func):
+        dispatcher = self._dispatcher
+        if dispatcher is not None:  # compiled: numba's dispatcher at once (a tick's commit)
+            return dispatcher(*args, **kwargs)
+        if _python_form is not None and _python_form(self._func):
             if _depth.python:  # called by a kernel's Python form: no error model to set
                 return self._python(*args, **kwargs)
             return _as_python(self._python, args, kwargs)
