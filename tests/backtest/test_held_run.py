@@ -136,12 +136,12 @@ def test_a_held_journal_makes_its_calls_on_a_store_in_order() -> None:
     store = types.SimpleNamespace(
         append=lambda event: calls.append(("append", event)),
         flush=lambda durable: calls.append(("flush", durable)),
-        write_columns=lambda batches: calls.append(("columns", batches)),
+        write_columns=lambda batches, durable: calls.append(("columns", batches, durable)),
     )
     journal = HeldJournal(RunIdentity("s", "s-1", "backtest"))
     batch = types.SimpleNamespace(positions=[0, 1, 2])
     assert journal.append("a") == 1  # type: ignore[arg-type]
-    journal.write_columns([batch])  # type: ignore[list-item]
+    journal.write_columns([batch], durable=False)  # type: ignore[list-item]
     journal.flush(durable=False)
     assert journal.append("b") == 5  # type: ignore[arg-type]
     journal.close()
@@ -153,7 +153,7 @@ def test_a_held_journal_makes_its_calls_on_a_store_in_order() -> None:
 
     assert calls == [
         ("append", "a"),
-        ("columns", [batch]),
+        ("columns", [batch], False),
         ("flush", False),
         ("append", "b"),
     ]

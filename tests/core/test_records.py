@@ -15,7 +15,7 @@ import pytest
 
 from tradeloom.core import codes, records
 from tradeloom.core import layout as L
-from tradeloom.core.columns import RowContext, Texts, decode
+from tradeloom.core.columns import RowContext, Texts, decode, few_events
 from tradeloom.domain import Rejection, Trade
 from tradeloom.engine.bulk_journal import journal_batches
 from tradeloom.journal import KINDS, ColumnBatch, Event
@@ -199,6 +199,55 @@ def test_a_tables_columns_and_objects_say_the_same() -> None:
         0.5,
         ["accepted", "hold"],
     ]
+
+
+def test_a_few_rows_read_straight_are_the_events_the_tables_give() -> None:
+    """A quiet bar's rows (signals, decisions of every outcome, a regime's change) read
+    straight into events are `decode`'s events, field for field and type for type; an
+    order's row, or more rows than a few, are left to `decode` (None)."""
+    R = records
+    rows = np.array(
+        [
+            _row(R.SIGNAL, 5, 0, direction=-1, confidence=0.25, probability=0.375),
+            _row(R.DECISION, 5, 0, outcome=codes.HOLD),
+            _row(
+                R.DECISION, 5, 1, outcome=codes.ACCEPTED, reason=codes.ENTRY, target_fraction=-0.5
+            ),
+            _row(R.DECISION, 6, 1, outcome=codes.IGNORED, reason=codes.EXIT_SIGNAL),
+            _row(R.DECISION, 6, 0, outcome=codes.FILTERED, reason=5),
+            _row(R.REGIME, 6, 1, code=5, previous=3),
+            _row(R.SIGNAL, 6, 1, direction=1, confidence=0.5, probability=0.75),
+        ]
+    )
+    ctx = _context()
+    ctx.allowed_regimes = ("up", "down")
+    expected = decode(rows, ctx).events()
+    straight = few_events(rows, ctx)
+    assert straight == expected
+    for at in (0, 6):  # a signal's fields: an int direction, float figures
+        one, other = straight[at].value, expected[at].value
+        assert [type(getattr(one, f.name)) for f in dataclasses.fields(one)] == [
+            type(getattr(other, f.name)) for f in dataclasses.fields(other)
+        ]
+    assert [e.kind for e in straight] == [
+        "signal", "decision", "decision", "decision", "decision", "regime", "signal",
+    ]  # fmt: skip
+    assert straight[2].value["target_fraction"] == -0.5
+    refused = np.array(
+        [
+            _row(R.SIGNAL, 7, 0, direction=-1, confidence=0.25, probability=0.375),
+            _row(R.REJECT, 7, 0, code=codes.SHORT_NOT_ALLOWED),
+            _row(R.REJECT, 7, 1, code=0, values=0),  # a plugin's
+            _row(R.REGIME, 7, 1, code=5, previous=3),
+        ]
+    )
+    assert few_events(refused, ctx) == decode(refused, ctx).events()
+    assert [e.value.code for e in few_events(refused, ctx)[1:3]] == [  # type: ignore[index]
+        "SHORT_NOT_ALLOWED",
+        "PLUGIN_NO",
+    ]
+    assert few_events(_rows()[:3], ctx) is None  # an order among them
+    assert few_events(np.concatenate([rows, rows]), ctx) is None  # not a few
 
 
 def test_the_journal_batches_place_every_row_but_the_trades() -> None:

@@ -110,3 +110,16 @@ def test_rejections_without_their_purpose_read_it_as_empty_and_append(tmp_path: 
         ("SHORT_NOT_ALLOWED", ""),
         ("ORDER_RATE", "EXIT_STOP_LOSS"),
     ]
+
+
+def test_each_kinds_annotations_read_as_typing_reads_them() -> None:
+    """The schemas' annotations, each text evaluated once per module, are what
+    `typing.get_type_hints` gives for every kind."""
+    import typing
+
+    from tradeloom.journal import KINDS
+    from tradeloom.journal import schema as journal_schema
+
+    names = journal_schema._ANNOTATION_NAMES
+    for cls in KINDS.values():
+        assert journal_schema._type_hints(cls) == typing.get_type_hints(cls, localns=names)

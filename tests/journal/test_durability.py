@@ -133,6 +133,40 @@ def test_bulk_columns_after_a_commit_without_fsync_are_durable(ram_tmp_path: Pat
     verify(path)
 
 
+def test_a_backtests_bulk_write_is_made_durable_by_its_close(
+    ram_tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk write committed without fsync (a backtest's rows: its close commits
+    durably after them) records no tail; the rows before it are committed without fsync
+    too, and the close fsyncs the log and records the tail of every row."""
+    from tradeloom.journal.store import ColumnBatch
+
+    path = ram_tmp_path / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run", "backtest"))
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    _signals(journal, range(2))
+    events = [
+        SignalEvent(bar=b, timestamp=TS, direction=-1, confidence=0.5, probability=0.5)
+        for b in (2, 3)
+    ]
+    journal.write_columns([ColumnBatch.of(events, [0, 1])], durable=False)
+    assert (synced, _synchronous(journal), _tail_rows(path)) == ([], 1, 0)
+    with sqlite3.connect(path) as reader:  # committed: another connection reads it
+        assert reader.execute("SELECT COUNT(*) FROM signal").fetchone()[0] == 2
+    journal.close()  # nothing buffered: the log of the commits without fsync is fsync'd
+    assert synced[:2] == ["journal.sqlite-wal", "journal.sqlite"]
+    assert _tail_rows(path) == 4
+    verify(path)
+    assert [row.bar for row in read_rows(path, kinds=["signal"])] == list(range(4))
+
+
 _KILLED = """
 import sys
 from pathlib import Path

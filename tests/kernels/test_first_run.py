@@ -389,6 +389,42 @@ def test_the_curves_python_forms_are_the_kernels_bit_for_bit(
         assert _bits(ours.astype(np.float64)) == _bits(theirs.astype(np.float64))
 
 
+@given(
+    st.integers(0, 60),
+    st.integers(1, 4),
+    st.integers(0, 12),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_spread_marks_python_form_is_the_kernel_bit_for_bit(
+    n: int, m: int, fills: int, shuffled: bool, seed: int
+) -> None:
+    """Each bar's positions, cash and equity from the fills' marks: in bar order (a run's),
+    or not (the kernel takes them in order all the same); symbols out of range, positions
+    of zero and NaN, closes missing."""
+    from tradeloom.core import curves
+
+    rng = np.random.default_rng(seed)
+    close = rng.normal(100.0, 1.0, (n, m))
+    close[rng.random(close.shape) < 0.3] = np.nan
+    bars = np.sort(rng.integers(-1, n + 2, fills)).astype(np.float64)
+    if shuffled:
+        rng.shuffle(bars)
+    marks = np.column_stack(
+        [
+            bars,
+            rng.choice([0.0, -0.0, 1.5, -2.0, np.nan], fills),
+            rng.normal(1000.0, 50.0, fills),
+            rng.integers(-1, m + 1, fills).astype(np.float64),
+        ]
+    ).reshape(-1, 4)
+    outs = [[np.full((n, m), 7.0), np.full(n, 7.0), np.full(n, 7.0)] for _ in range(2)]
+    curves._spread_marks(marks, close, 1000.0, *outs[0])
+    curves._spread_marks_as_python(marks, close, 1000.0, *outs[1])
+    for ours, theirs in zip(*outs, strict=True):
+        assert _bits(ours.ravel()) == _bits(theirs.ravel())
+
+
 def test_a_run_cheaper_as_python_runs_every_kernel_as_python_and_asks_no_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

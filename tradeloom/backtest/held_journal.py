@@ -55,11 +55,11 @@ class HeldJournal:
         self._open()
         self._calls.append(("flush", durable))
 
-    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
-        """Keep a bulk write of ``batches``."""
+    def write_columns(self, batches: Sequence[ColumnBatch], *, durable: bool = True) -> None:
+        """Keep a bulk write of ``batches`` (and how it commits)."""
         self._open()
         self._seq += sum(len(batch.positions) for batch in batches)
-        self._calls.append(("columns", list(batches)))
+        self._calls.append(("columns", (list(batches), durable)))
 
     def close(self) -> None:
         """Keep nothing more."""
@@ -75,7 +75,8 @@ class HeldJournal:
             elif call == "flush":
                 store.flush(durable=value)
             else:
-                store.write_columns(value)
+                batches, durable = value
+                store.write_columns(batches, durable=durable)
         return end
 
     def _open(self) -> None:

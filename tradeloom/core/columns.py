@@ -53,6 +53,7 @@ __all__ = [
     "Texts",
     "decode",
     "distinct",
+    "few_events",
     "order_ids",
 ]
 
@@ -387,6 +388,57 @@ def decode(rows: npt.NDArray[np.float64], ctx: RowContext) -> Tables:
     for name, part in parts.items():  # in code order: orders before fills and cancels
         tables[name] = _READERS[name](part, ctx.stamps(part.bar), ctx, tables)
     return Tables(len(rows), tables)
+
+
+def few_events(rows: npt.NDArray[np.float64], ctx: RowContext) -> list[RowEvent] | None:
+    """Return a few rows' events as `decode` then `Tables.events` would, or None.
+
+    A paper or live bar writes a few rows (a signal and its decision or rejection, a
+    regime's change): those are read straight into their events, field by field as
+    their records declare them, without a table per kind (whose fixed cost was most of
+    a tick's decoding). None: more rows, or a kind read only by `decode` (an order,
+    whose later fills look it up; a fill or a funding, whose cash the curve marks).
+    """
+    if len(rows) > _FEW_EVENTS:
+        return None
+    listed = rows.tolist()
+    for row in listed:
+        if row[R.KIND] not in _STRAIGHT:  # a float code finds its int key
+            return None
+    events = []
+    for row in listed:
+        name, make = _STRAIGHT[row[R.KIND]]
+        bar = int(row[R.BAR])
+        value = make(bar, row[R.HEAD :], ctx)
+        events.append(RowEvent(name, bar, int(row[R.SYMBOL]), value, bar))
+    return events
+
+
+def _signal_event(bar: int, values: list[float], ctx: RowContext) -> Any:
+    f = R.SIGNAL.read(values)
+    return Signal(bar, ctx.times(bar), f["direction"], f["confidence"], f["probability"])
+
+
+def _decision_event(bar: int, values: list[float], ctx: RowContext) -> Any:
+    f = R.DECISION.read(values)
+    payload = codes.decision(f["outcome"], f["reason"], math.nan, ctx.allowed_regimes, ctx.table)
+    if "target_fraction" in payload:
+        payload["target_fraction"] = f["target_fraction"]
+    return payload
+
+
+def _one_event(
+    record: R.Record, one: Callable[[int, _Row, pd.Timestamp, RowContext], Any]
+) -> Callable[[int, list[float], RowContext], Any]:
+    """Return the straight reader of a kind whose rows are objects one by one (`_objects`)."""
+
+    def make(bar: int, values: list[float], ctx: RowContext) -> Any:
+        return one(bar, record.read(values), ctx.times(bar), ctx)
+
+    return make
+
+
+_FEW_EVENTS = 8  # rows read straight into events (`few_events`)
 
 
 def distinct(
@@ -796,3 +848,17 @@ _READERS = dispatch(
     }
 )
 """The reader of each kind of row."""
+
+_STRAIGHT: dict[int, tuple[str, Callable[[int, list[float], RowContext], Any]]] = {
+    R.SIGNAL.code: ("signal", _signal_event),
+    R.DECISION.code: ("decision", _decision_event),
+    R.REGIME.code: ("regime", lambda bar, values, ctx: R.REGIME.read(values)),
+    R.TRAINING.code: ("training", _one_event(R.TRAINING, _training)),
+    R.REJECT.code: ("rejection", _one_event(R.REJECT, _rejection)),
+    R.HALT.code: ("halt", _one_event(R.HALT, _halt)),
+    R.STATE.code: ("state", _one_event(R.STATE, _state)),
+    R.LIQUIDATION.code: ("liquidation", _one_event(R.LIQUIDATION, _liquidation)),
+    R.EXTERNAL.code: ("external", _one_event(R.EXTERNAL, _external)),
+}
+"""The kinds `few_events` reads straight, by code: each row's event alone, its
+correlation its own bar (a fill's and a cancellation's is their order's: `decode`)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tradeloom.core import layout as L
 from tradeloom.core.records import FILL_CASH, FILL_POSITION
-from tradeloom.kernels.jit import kernel
+from tradeloom.kernels.jit import kernel, python_form
 from tradeloom.runtime.lazy import numpy as np
 
 if TYPE_CHECKING:
@@ -134,3 +134,42 @@ def _spread_marks(
                 value = value + held[s] * last[s]
         cash[t] = cash_now
         equity[t] = value
+
+
+@python_form(_spread_marks)
+def _spread_marks_as_python(
+    marks: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    initial_cash: float,
+    positions: npt.NDArray[np.float64],
+    cash: npt.NDArray[np.float64],
+    equity: npt.NDArray[np.float64],
+) -> None:
+    """`_spread_marks` as Python (`tradeloom.kernels.jit.python_form`), by whole arrays:
+    the fills each bar has taken found by a search of their bars (a running maximum: the
+    kernel takes them in order), each symbol's position the last of its fills taken,
+    each symbol's last close by a running maximum of the bars that have one, and the
+    equity added up symbol by symbol in the kernel's order."""
+    n, m = close.shape
+    bars = np.maximum.accumulate(marks[:, 0]) if len(marks) else marks[:, 0]
+    times = np.arange(n)
+    taken = np.searchsorted(bars, times, side="right")  # how many fills each bar took
+    cash[:] = initial_cash
+    hit = taken > 0
+    cash[hit] = marks[taken[hit] - 1, 2]
+    symbols = marks[:, 3].astype(np.int64)  # int(): toward zero
+    known = np.where(np.isnan(close), -1, times[:, None])
+    seen = np.maximum.accumulate(known, axis=0)
+    value = cash.copy()
+    for s in range(m):
+        own = np.flatnonzero(symbols == s)
+        before = np.searchsorted(own, taken, side="left")  # its fills among those taken
+        if len(own):
+            last_fill = own[np.maximum(before - 1, 0)]
+            positions[:, s] = np.where(before > 0, marks[last_fill, 1], 0.0)
+        else:
+            positions[:, s] = 0.0
+        held = positions[:, s]
+        last = np.where(seen[:, s] >= 0, close[np.maximum(seen[:, s], 0), s], np.nan)
+        value = np.where(held != 0.0, value + held * last, value)
+    equity[:] = value

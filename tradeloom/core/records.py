@@ -135,6 +135,20 @@ class Record:
                 return f.type
         raise KeyError(name)
 
+    def read(self, values: list[float]) -> dict[str, Any]:
+        """Return a row's fields by name from its ``values`` (the row after its head, as
+        Python floats): an int for an ``int``, ``code`` or ``ref`` field, a tuple of
+        floats for a field of several values, else a float."""
+        row: dict[str, Any] = {}
+        for name, (at, width, integer) in self.slots.items():
+            if width > 1:
+                row[name] = tuple(values[at : at + width])
+            elif integer:
+                row[name] = int(values[at])
+            else:
+                row[name] = values[at]
+        return row
+
     def journaled(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Return the fields of ``row`` (`Columns.named`) under their journal names.
 
@@ -477,17 +491,9 @@ class Columns:
         """Yield each row's bar and its fields by name, as Python numbers: an int for an
         ``int``, ``code`` or ``ref`` field, a tuple of floats for a field of several
         values, else a float (the rarer kinds' rows, built one by one)."""
-        slots = self.record.slots.items()
+        read = self.record.read
         for bar, values in zip(self.bar.tolist(), self.values.tolist(), strict=True):
-            row: dict[str, Any] = {}
-            for name, (at, width, integer) in slots:
-                if width > 1:
-                    row[name] = tuple(values[at : at + width])
-                elif integer:
-                    row[name] = int(values[at])
-                else:
-                    row[name] = values[at]
-            yield bar, row
+            yield bar, read(values)
 
 
 _FEW = 64

@@ -24,7 +24,7 @@ import pandas as pd
 
 from tradeloom.core import codes
 from tradeloom.core import layout as L
-from tradeloom.core.columns import RowContext, RowEvent, Tables, decode
+from tradeloom.core.columns import RowContext, RowEvent, Tables, decode, few_events
 from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.feed import (
@@ -261,10 +261,13 @@ class Engine:
             return  # most bars of a run write no row: nothing to decode, mark or clear
         rows = self.state.rows(self._journaled)
         self._journaled = self.state.count
-        tables = decode(rows, self.ctx)
-        if "fill" in tables.by_kind or "funding" in tables.by_kind:  # rows that move the cash
-            self._fills.append(fill_marks(rows))
-        for event in tables.events():
+        events = few_events(rows, self.ctx)  # a quiet bar's signal and decision
+        if events is None:
+            tables = decode(rows, self.ctx)
+            if "fill" in tables.by_kind or "funding" in tables.by_kind:  # rows moving the cash
+                self._fills.append(fill_marks(rows))
+            events = tables.events()
+        for event in events:
             self._journal_row(event)
         self.state.clear()
         self._journaled = 0
@@ -769,7 +772,9 @@ class Engine:
         rows = self.state.rows()
         tables = decode(rows, self.ctx)
         converted = journal_batches(tables, self.ctx, times_ns, symbol)
-        self.rec.journal.write_columns(converted.batches)
+        # committed without fsync: the run's close commits durably after it (one fsync
+        # and one tail record for the run's journal, not one per commit)
+        self.rec.journal.write_columns(converted.batches, durable=False)
         self.rec.journaled_kinds.update(converted.counts)
         self.rec.absorb(tables, self.symbols)
         self._keep_trades(tables)

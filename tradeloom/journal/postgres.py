@@ -736,10 +736,14 @@ class PostgresJournal:
         self._unsynced = False  # what the server kept is what the run continues from
         return seq, dropped
 
-    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
+    def write_columns(self, batches: Sequence[ColumnBatch], *, durable: bool = True) -> None:
         """Append the rows of ``batches`` in their positions' order, hashed; COPY and commit.
 
         Events appended before and not flushed are committed first (they come first).
+
+        Args:
+            batches: The rows, a batch per kind.
+            durable: Commit as `flush` does (False: with ``synchronous_commit`` off).
 
         Raises:
             JournalValueError: Positions that are not ``0 .. rows - 1`` each once, a
@@ -760,6 +764,8 @@ class PostgresJournal:
         hashes = chained.view(np.int64)
         try:
             with self._transaction() as cursor:
+                if not durable:
+                    cursor.execute("SET LOCAL synchronous_commit TO off")
                 for batch in prepared:
                     self._copy(cursor, batch, first, hashes)
                 self._record_tail(cursor, self._seq + total, head)
@@ -768,6 +774,7 @@ class PostgresJournal:
         self._seq += total
         self._committed = self._seq
         self._head = head
+        self._unsynced = not durable
 
     def _copy(
         self, cursor: psycopg.Cursor[Any], batch: PreparedBatch, first: int, hashes: np.ndarray

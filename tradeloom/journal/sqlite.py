@@ -378,26 +378,33 @@ class SqliteJournal:
         self._unsynced = False
         self._write_tail()
 
-    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
+    def write_columns(self, batches: Sequence[ColumnBatch], *, durable: bool = True) -> None:
         """Append the rows of ``batches`` in their positions' order, hashed, and commit.
 
-        Events appended before and not flushed are committed first (they come first).
+        Events appended before and not flushed are committed first (they come first),
+        without fsync: this commit's, or the next durable one's, makes them durable.
+
+        Args:
+            batches: The rows, a batch per kind.
+            durable: Commit as `flush` does (False: without fsync and tail record; a
+                backtest's close commits durably after it).
 
         Raises:
             JournalValueError: Positions that are not ``0 .. rows - 1`` each once, a
                 missing column, or values of the wrong type or length.
         """
-        self.flush()
+        self.flush(durable=False)
         first = self._seq + 1
         sql = not self._blocks
         prepared = [prepare(schema_of(b.kind.KIND), b, first, sql=sql) for b in batches]
         chained, head = chain_batches(prepared, self._head)
         total = len(chained)
         if total == 0:
+            self.flush(durable=durable)  # the events before: durable if asked
             return
         hashes = chained.view(np.int64)
         db = self._db
-        self._synchronous(full=True)
+        self._synchronous(full=durable)
         db.execute("BEGIN")
         try:
             for batch in prepared:
@@ -411,7 +418,12 @@ class SqliteJournal:
             raise
         self._seq += total
         self._head = head
-        self._write_tail()
+        if durable:
+            # FULL fsyncs the whole write-ahead log: the commits made without are in it
+            self._unsynced = False
+            self._write_tail()
+        else:
+            self._unsynced = True
 
     def close(self) -> None:
         """Commit and close."""

@@ -149,8 +149,14 @@ class JournalStore(Protocol):
         """
         ...
 
-    def write_columns(self, batches: Sequence[ColumnBatch]) -> None:
-        """Append the rows of ``batches`` in their positions' order, and commit."""
+    def write_columns(self, batches: Sequence[ColumnBatch], *, durable: bool = True) -> None:
+        """Append the rows of ``batches`` in their positions' order, and commit.
+
+        Args:
+            batches: The rows, a batch per kind.
+            durable: As `flush`'s (False: a later durable commit, a backtest's close,
+                makes it durable).
+        """
         ...
 
     def close(self) -> None:

@@ -210,7 +210,7 @@ def begin(rerun: Rerun) -> None:
         return
     rerun = rerun if callable(rerun) else tuple(rerun)
     _plan = _Plan(chosen, rerun, compiling=chosen == "auto" and _compiling())
-    jit.interpret(_plan.python_form)
+    jit.interpret(jit.every_kernel if chosen == "python" else _plan.python_form)
 
 
 def sized(cells: int, features: int = 1) -> None:
@@ -224,11 +224,15 @@ def sized(cells: int, features: int = 1) -> None:
     plan.size = cells
     plan.python_seconds += _python_seconds(cells, features)
     plan.cheaper = plan.python_seconds < NUMBA_START_SECONDS
-    if cells > SMALL_RUN:
-        from tradeloom.kernels import jit
+    from tradeloom.kernels import jit
 
+    if cells > SMALL_RUN:
         jit.interpret(None)
-    elif plan.interpreted and not plan.cheaper:
+        return
+    if jit.interpreting() in (plan.python_form, jit.every_kernel):  # not compiling already
+        # cheaper as Python: every kernel is, without asking the plan at each call
+        jit.interpret(jit.every_kernel if plan.cheaper else plan.python_form)
+    if plan.interpreted and not plan.cheaper:
         plan.start()
 
 

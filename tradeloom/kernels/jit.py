@@ -60,7 +60,9 @@ __all__ = [
     "core_kernel",
     "core_loop",
     "core_stage",
+    "every_kernel",
     "interpret",
+    "interpreting",
     "kernel",
     "package_stamp",
     "python_form",
@@ -346,7 +348,11 @@ class LazyKernel:
         return self._dispatcher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._dispatcher is None and _python_form is not None and _python_form(self._func):
+        dispatcher = self._dispatcher
+        if dispatcher is not None:  # compiled: numba's dispatcher at once (a tick's commit)
+            return dispatcher(*args, **kwargs)
+        choose = _python_form
+        if choose is not None and (choose is every_kernel or choose(self._func)):
             if _depth.python:  # called by a kernel's Python form: no error model to set
                 return self._python(*args, **kwargs)
             return _as_python(self._python, args, kwargs)
@@ -452,6 +458,17 @@ def python_form(of: Callable[..., Any]) -> Callable[[F], F]:
         return func
 
     return register
+
+
+def every_kernel(func: Callable[..., Any]) -> bool:
+    """The `interpret` switch that runs every kernel as Python (known as such by a
+    kernel's call, which then asks nothing: a small run's core calls a kernel per bar)."""
+    return True
+
+
+def interpreting() -> Callable[[Callable[..., Any]], bool] | None:
+    """Return the switch `interpret` set last."""
+    return _python_form
 
 
 def interpret(choose: Callable[[Callable[..., Any]], bool] | None) -> None:

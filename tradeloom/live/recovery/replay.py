@@ -75,7 +75,7 @@ class ScratchJournal:
     def flush(self, *, durable: bool = True) -> None:
         pass
 
-    def write_columns(self, batches: Any) -> None:  # pragma: no cover - not a backtest
+    def write_columns(self, batches: Any, *, durable: bool = True) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:
