@@ -8,6 +8,7 @@ machine is offline) is such a failure told in one line, without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 __all__ = [
@@ -20,21 +21,21 @@ __all__ = [
     "leave_folder",
 ]
 
-_FOLDER_NOTE = "run folder kept: "
-"""The note a failed run adds to its error: the folder whose journal tells the failure."""
+_FOLDER = "_tradeloom_run_folder"
+"""The attribute a failed run sets on its error: the folder whose journal tells the failure
+(an attribute, not a PEP 678 note: a note would change what the error matches)."""
 
 
 def leave_folder(exc: BaseException, run_dir: str) -> None:
-    """Note on ``exc`` that its run failed leaving ``run_dir`` (its journal, its status)."""
-    exc.add_note(f"{_FOLDER_NOTE}{run_dir}")
+    """Mark ``exc`` as the error of a run that failed leaving ``run_dir`` (its journal)."""
+    with contextlib.suppress(AttributeError):  # an error type without attributes: unnamed
+        setattr(exc, _FOLDER, run_dir)
 
 
 def folder_left(exc: BaseException) -> str | None:
-    """Return the run folder a failed run noted on ``exc`` (`leave_folder`), or None."""
-    for note in getattr(exc, "__notes__", ()):
-        if isinstance(note, str) and note.startswith(_FOLDER_NOTE):
-            return note.removeprefix(_FOLDER_NOTE)
-    return None
+    """Return the run folder a failed run marked on ``exc`` (`leave_folder`), or None."""
+    folder = getattr(exc, _FOLDER, None)
+    return folder if isinstance(folder, str) else None
 
 
 @dataclass(frozen=True)

@@ -212,9 +212,9 @@ def _command(args: argparse.Namespace) -> int:
     try:
         return int(args.command(args))
     except UserError as exc:
-        lines = exc.lines()
-        lines[-1] += _left(exc)
-        for line in lines:
+        # the input's mistake, named where it is (the file, the key): fixed there, not in
+        # the run's folder, which the line does not name
+        for line in exc.lines():
             print(line, file=sys.stderr)
         return 2
     except ServiceUnreachable as exc:
