@@ -154,6 +154,8 @@ def strategy(*layers: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
     document = dict(BASE)
     for layer in (*layers, overrides):
         document = _merged(document, layer)
+    if "outputs" in document:  # last: every other section on the line it had without it
+        document["outputs"] = document.pop("outputs")
     return document
 
 
