@@ -18,7 +18,7 @@ import anyio.from_thread
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.builders import strategy_text
+from tests.builders import REPORTED, strategy_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugins"
@@ -27,9 +27,10 @@ TOKEN = "operator-only-7f3a"
 
 
 def workspace(folder: Path) -> Path:
-    """Make a workspace holding ``strategies/demo.yaml`` (the tests' base strategy)."""
+    """Make a workspace holding ``strategies/demo.yaml`` (the tests' base strategy, with
+    a user's outputs: the backtest tool answers its report)."""
     (folder / "strategies").mkdir(parents=True)
-    (folder / "strategies" / "demo.yaml").write_text(strategy_text(), encoding="utf-8")
+    (folder / "strategies" / "demo.yaml").write_text(strategy_text(REPORTED), encoding="utf-8")
     return folder
 
 

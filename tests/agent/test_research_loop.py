@@ -21,7 +21,7 @@ import anyio
 import pytest
 
 from tests.agent.mcp_client import TOKEN, Session, stdio, workspace
-from tests.builders import strategy, strategy_text
+from tests.builders import REPORTED, strategy, strategy_text
 from tradeloom.agent.audit import read_audit, verify_audit
 from tradeloom.cli.main import main
 from tradeloom.errors import UserError
@@ -32,7 +32,7 @@ LEAKY = strategy_text(
     plugins=["leaky_feature"],
     features=[*strategy()["features"], {"kind": "next_return"}],
 )
-FIXED = strategy_text()
+FIXED = strategy_text(outputs={"features": True})  # its paper run's parity reads them
 GATE = ("--min-trades", "15", "--max-pbo", "0.9", "--min-dsr", "0.4")
 
 
@@ -143,7 +143,7 @@ def test_resources_and_the_prompt(agent: Session) -> None:
     uris = {str(r.uri) for r in resources}
     assert "tradeloom://file/strategies/demo.yaml" in uris
     read = agent.portal.call(agent.client.read_resource, "tradeloom://file/strategies/demo.yaml")
-    assert read.contents[0].text == strategy_text()
+    assert read.contents[0].text == strategy_text(REPORTED)
     prompt = agent.portal.call(
         agent.client.get_prompt, "improve_strategy", {"path": "strategies/demo.yaml"}
     )

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.builders import strategy, write_strategy
+from tests.builders import REPORTED, strategy, write_strategy
 from tradeloom.backtest import journaled_run as journaled_module
 from tradeloom.backtest import tables as tables_module
 from tradeloom.backtest.held_journal import HeldJournal
@@ -38,7 +38,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _config(folder: Path, **overrides: Any) -> Any:
     folder.mkdir(parents=True, exist_ok=True)
-    return load_strategy(write_strategy(folder, strategy(**overrides)), [])
+    # a held run holds, then saves, every file of a user's run: its report and features too
+    return load_strategy(write_strategy(folder, strategy(REPORTED, **overrides)), [])
 
 
 def _files(run_dir: Path) -> dict[str, Path]:

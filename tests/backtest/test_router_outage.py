@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import structlog
 
-from tests.builders import PRECOMPUTED, strategy_text
+from tests.builders import PRECOMPUTED, REPORTED, strategy_text
 from tradeloom.cli.main import main
 from tradeloom.console.runs import RunIndex
 from tradeloom.engine.status_rows import read_status
@@ -92,6 +92,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     _eurusd(folder / "eurusd.csv")
     text = strategy_text(
         PRECOMPUTED,
+        REPORTED,  # its report.html names the refusals
         name="eurusd_router_outage",
         data={
             "kind": "csv",

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
+from tests.builders import PRECOMPUTED, REPORTED, strategy, write_bars, write_strategy
 from tradeloom.backtest import pipeline as pipeline_module
 from tradeloom.backtest import results as results_module
 from tradeloom.backtest import run as run_module
@@ -31,6 +31,7 @@ def _run(folder: Path) -> Any:
     write_bars(folder, CLOSE, P_UP)
     document = strategy(
         PRECOMPUTED,
+        REPORTED,  # the report's reading of the tables, and their writers, are under test
         name="tables",
         model={"kind": "precomputed", "column": "p_up", "horizon": 1},
         signal={"threshold": 0.5},

@@ -21,7 +21,7 @@ import tradeloom.backtest.results as results_module
 import tradeloom.backtest.run as run_module
 import tradeloom.backtest.tables as tables_module
 import tradeloom.reporting.run_data as run_data
-from tests.builders import PRECOMPUTED, strategy, write_bars, write_strategy
+from tests.builders import PRECOMPUTED, REPORTED, strategy, write_bars, write_strategy
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.driver import Engine
 from tradeloom.engine.wiring import build_pipeline
@@ -42,7 +42,8 @@ def _run(folder: Path, **settings: Any) -> Path:
     close = 100.0 + np.cumsum(np.sin(np.arange(60.0)))
     p_up = np.where(np.arange(60) % 10 < 5, 0.9, 0.1)
     write_bars(folder, close, p_up)
-    config, plugins = load_strategy(write_strategy(folder, strategy({**TINY, **settings})), [])
+    document = strategy(REPORTED, TINY, settings)  # features.parquet's and report.html's writers
+    config, plugins = load_strategy(write_strategy(folder, document), [])
     out = folder / "run"
     run_strategy(build_pipeline(config), plugins, out=out)
     return out

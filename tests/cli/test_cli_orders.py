@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import OMIT, PRECOMPUTED, strategy_text, write_bars
+from tests.builders import OMIT, PRECOMPUTED, REPORTED, strategy_text, write_bars
 from tradeloom.cli.main import main
 from tradeloom.journal import read_rows
 
 STRATEGY = strategy_text(
     PRECOMPUTED,
+    REPORTED,  # its report.html tells the resting orders
     name="resting",
     signal={"threshold": 0.3, "min_interval": OMIT},
     execution={

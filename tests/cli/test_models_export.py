@@ -53,7 +53,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The two runs' folders, by name."""
     folder = tmp_path_factory.mktemp("export")
     for name, model in (("forest", FOREST), ("lstm", LSTM)):
-        run(folder, yaml.safe_dump(strategy(model=model)), name)
+        # features.parquet: the columns the exported models are fed
+        run(folder, yaml.safe_dump(strategy(model=model, outputs={"features": True})), name)
     return {"forest": folder / "forest", "lstm": folder / "lstm"}
 
 
@@ -194,7 +195,7 @@ def test_a_fold_that_cannot_be_exported_is_named_with_the_reason(
         "estimator": "sklearn.svm.SVC",
         "params": {"probability": True, "random_state": 0},
     }
-    run(tmp_path, yaml.safe_dump(strategy(model=model)), "svc")
+    run(tmp_path, yaml.safe_dump(strategy(model=model, outputs={"features": True})), "svc")
     assert _refusal(capsys, str(tmp_path / "svc"), "--onnx") == (
         f"{tmp_path / 'svc'}: fold 0: cannot export it: its calibrator was fitted on the "
         "decision_function of SVC, which the ONNX graph does not give (exported: calibrated "

@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import structlog
 
-from tests.builders import EMULATED, OMIT, strategy_text, walk_bars
+from tests.builders import EMULATED, OMIT, REPORTED, strategy_text, walk_bars
 from tradeloom.cli.main import main
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, VenueUnreachable, open_journal, read_rows
@@ -221,6 +221,7 @@ LIVE_START = 160
 
 LIVE_STRATEGY = strategy_text(
     EMULATED,
+    REPORTED,  # every file a user's run writes is searched for the secrets
     name="live_canary",
     data={
         "api_key": "${CANARY_API_KEY}",

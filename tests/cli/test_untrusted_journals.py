@@ -51,7 +51,7 @@ UNIVERSE = strategy_text(
     signal={"min_interval": 2, "top_k": 2},
     risk={"sizing": {"fraction": 0.3}},
     execution={"initial_cash": 50000},
-    outputs={"report": False},
+    outputs={"report": False, "features": True},
 )
 
 MEMBER = strategy_text(

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from tests import forkserver
-from tests.builders import OMIT, strategy_text
+from tests.builders import OMIT, REPORTED, strategy_text
 from tradeloom.backtest.run import run_strategy
 from tradeloom.console.tokens import Tokens
 from tradeloom.engine.wiring import build_pipeline
@@ -21,9 +21,12 @@ CANARY = "canary-7f3c9e1d5b2a4c6e8f0a"
 """A secret that must appear in no page and no answer."""
 TOKENS = Tokens("read-token-0123456789abcdef", "write-token-0123456789abcdef", "the test")
 
-ONE = strategy_text(name="one", execution={"allow_short": True})
+# a user's outputs: the console links and serves each run's report.html (and no page of
+# it may show the canary)
+ONE = strategy_text(REPORTED, name="one", execution={"allow_short": True})
 
 UNIVERSE = strategy_text(
+    REPORTED,
     name="many",
     data={"symbol": OMIT, "symbols": ["BTC/USDT", "ETH/USDT"]},
     execution={"allow_short": True},

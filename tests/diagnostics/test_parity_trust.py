@@ -39,7 +39,8 @@ def paper_run(ram_tmp_factory: RamFolders) -> Iterator[Path]:
     """A paper run of the builders' small forest: 30 bars on the simulated clock, filled
     at least twice."""
     with ram_tmp_factory.folder("parity-trust") as folder:
-        (folder / "s.yaml").write_text(strategy_text())
+        # features.parquet: the replay's probabilities, compared with the run's
+        (folder / "s.yaml").write_text(strategy_text(outputs={"features": True}))
         assert main(["run", str(folder / "s.yaml"), *PAPER, "--max-bars", "30", "--out",
                      str(folder / "paper")]) == 0  # fmt: skip
         assert len(list(read_rows(folder / "paper" / "journal.sqlite", ["fill"]))) >= 2
@@ -217,6 +218,7 @@ def test_a_daily_stock_paper_run_on_xnys_is_replayed(
         data={"kind": "csv", "path": "spy.csv", "timeframe": "1d", "calendar": "XNYS"},
         model={"estimator": "sklearn.linear_model.LogisticRegression", "params": OMIT},
         signal={"threshold": 0.01},
+        outputs={"features": True},  # the replay's probabilities, compared with the run's
     )
     (ram_tmp_path / "s.yaml").write_text(text)
     assert main(["run", "s.yaml", *PAPER, "--max-bars", "25", "--out", "paper"]) == 0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import strategy, write_strategy
+from tests.builders import REPORTED, strategy, write_strategy
 from tradeloom.cli.main import main
 from tradeloom.domain import ModelTraining
 from tradeloom.engine.health import never_trained, run_health
@@ -67,6 +67,7 @@ def _untrainable(folder: Path) -> Path:
     """The base strategy with a 300-bar SMA over 400 bars: 101 bars have every feature,
     the first fold needs 152."""
     doc = strategy(
+        REPORTED,  # a run that never trained still writes its whole folder
         features=[{"kind": "log_return", "period": 1}, {"kind": "sma", "window": 300}],
         monitoring=[{"kind": "rolling_auc", "window": 100}],
     )

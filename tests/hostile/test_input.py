@@ -682,7 +682,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         name="small",
         data={"bars": 160},
         model={"walk_forward": {"train_window": 60, "retrain_every": 40}},
-        outputs={"report": False},
+        outputs={"report": False, "features": True},  # a reader of a run meets its features
     )
     (folder / "s.yaml").write_text(text)
     saved = structlog.get_config()

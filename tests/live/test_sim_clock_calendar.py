@@ -30,6 +30,7 @@ STRATEGY = strategy_text(
     model={"params": {"n_estimators": 10}, "walk_forward": {"train_window": 560}},
     execution={"fee_bps": 1},
     live={"stale_after_bars": 2},
+    outputs={"features": True},  # the backtest's probabilities, which paper's must equal
 )
 
 

@@ -40,6 +40,7 @@ STRATEGY = strategy_text(
     signal={"threshold": 0.04, "min_interval": 2, "top_k": 2},
     risk={"sizing": {"fraction": 0.3}},
     execution={"initial_cash": 50000},
+    outputs={"features": True},  # the backtest's probabilities, which paper's must equal
 )
 
 KINDS = ("signal", "risk_decision", "rejection", "order", "fill", "order_cancelled")

@@ -82,6 +82,7 @@ def test_a_paper_run_decides_as_its_backtest_with_a_torch_model(
         data={"bars": BARS},
         model=MODEL,
         signal={"threshold": 0.01, "min_interval": 1},
+        outputs={"features": True},  # the backtest's probabilities, which paper's must equal
     )
     backtest, paper = _run_both(ram_tmp_path, text, monkeypatch)
 
@@ -107,6 +108,7 @@ def test_a_universe_trades_a_network_per_symbol_on_paper_as_in_its_backtest(
         data={"symbols": ["BTC/USDT", "ETH/USDT"], "bars": BARS, "symbol": OMIT},
         model=MODEL | {"network": "tcn", "params": {"channels": 4, "levels": 2}},
         signal={"threshold": 0.01, "min_interval": 1},
+        outputs={"features": True},  # the backtest's probabilities, which paper's must equal
     )
     backtest, paper = _run_both(ram_tmp_path, text, monkeypatch)
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import tradeloom
-from tests.builders import OMIT, strategy
+from tests.builders import OMIT, REPORTED, strategy
 from tests.reporting.browser import chromium, visit
 from tests.reporting.page_checks import ARTIFACTS
 from tradeloom.reporting.charts import plotly_js
@@ -34,6 +34,7 @@ def universe_run(tmp_path_factory: pytest.TempPathFactory) -> tradeloom.Run:
     portfolio's."""
     folder = tmp_path_factory.mktemp("notebook-figure")
     doc = strategy(
+        REPORTED,  # the figure is the report's, from the run's features.parquet too
         data={"symbol": OMIT, "symbols": ["BTC/USDT", "ETH/USDT"], "bars": 400},
         monitoring=[{"kind": "rolling_auc", "window": 50, "min_samples": 20}],
     )

@@ -23,7 +23,7 @@ import pytest
 import structlog
 
 import tradeloom
-from tests.builders import strategy_text
+from tests.builders import REPORTED, strategy_text
 from tests.reporting.browser import chromium
 from tests.reporting.page_checks import CHARTS, assert_titled, by_title, open_page
 from tradeloom.cli.main import main
@@ -32,6 +32,7 @@ from tradeloom.reporting.charts import plotly_file
 pytestmark = pytest.mark.xdist_group("report_runs")
 
 STRATEGY = strategy_text(
+    REPORTED,
     name="fx_halt",
     seed=3,
     data={

@@ -22,7 +22,7 @@ import yaml
 from hypothesis import given, settings
 
 import tradeloom
-from tests.builders import OMIT, strategy
+from tests.builders import OMIT, REPORTED, strategy
 from tradeloom.backtest.portfolio_run import run_portfolio
 from tradeloom.backtest.run import run_strategy
 from tradeloom.cli.main import main
@@ -47,7 +47,7 @@ UNIVERSE = {"symbol": OMIT, "symbols": ["BTC/USDT", "ETH/USDT"], "bars": 300}
 def _run(folder: Path, form: str, **overrides: Any) -> Path:
     """Run the base strategy with ``outputs.tables: form`` into ``folder/run``."""
     folder.mkdir(parents=True)
-    doc = strategy(outputs={"tables": form}, **overrides)
+    doc = strategy(REPORTED, outputs={"tables": form}, **overrides)  # the report reads either
     path = folder / "strategy.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     config, plugins = load_strategy(path, [])

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.builders import strategy
+from tests.builders import REPORTED, strategy
 from tests.plugins.model.test_registry import run
 from tradeloom.errors import ConfigError
 from tradeloom.schemas import load_strategy
@@ -42,7 +42,8 @@ def _logged(folder: Path, uri: str, run_name: str | None = "first") -> tuple[Pat
     monitor: dict[str, Any] = {"kind": "mlflow", "tracking_uri": uri, "experiment": "exp"}
     if run_name is not None:
         monitor["run_name"] = run_name
-    run(folder, yaml.safe_dump(strategy(model=MODEL, monitoring=[monitor])), "r")
+    document = strategy(REPORTED, model=MODEL, monitoring=[monitor])  # its report an artifact
+    run(folder, yaml.safe_dump(document), "r")
     return folder / "r", json.loads((folder / "r" / "metrics.json").read_text())
 
 
