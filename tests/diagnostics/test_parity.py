@@ -140,6 +140,22 @@ def test_a_paper_run_from_flat_has_no_difference(
     assert result.summary | {"reference": ""} == report | {"reference": ""}
 
 
+def test_a_run_that_wrote_no_features_table_is_replayed_with_its_probabilities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the run's file says outputs.features: false; the replay writes its table anyway, for
+    # the probabilities parity compares (it read a missing file: FileNotFoundError)
+    words = ["run", str(ROOT / "strategies" / "btc_mtf.yaml"), "--mode", "paper"]
+    words += ["--clock", "simulated", "--speed", "max", "--max-bars", "5"]
+    words += ["--set", "outputs.features=false", "--set", "outputs.report=false"]
+    assert main(["-q", *words, "--out", str(tmp_path / "paper")]) == 0
+    assert not (tmp_path / "paper" / "features.parquet").exists()
+    code, out, err = _parity(capsys, str(tmp_path / "paper"), "--out", str(tmp_path / "p"))
+    assert (code, err) == (0, "")
+    assert "no difference: every bar's probability, signal, order, fill and equity agree" in out
+    assert (tmp_path / "p" / "reference" / "features.parquet").exists()
+
+
 def test_a_live_run_charged_another_fee_is_explained_by_the_fee(
     live_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,9 +7,11 @@ its bars without them could not replay some of these at all).
 Besides: ``paper_binance.yaml`` (kind ccxt) downloads its history from the loopback
 exchange emulator; the example plugin's two files load the plugin from its source folder
 (``plugins:``, as a strategy lists its own modules) instead of a venv with it installed;
-two files are not paper files: a paper run refuses ``informative_pair.yaml``'s
-informative pair (tests/engine/test_informative.py), and ``leaky_strategy.yaml``'s feature
-reads the next bar, which no bar stepped live can (its warm-up refuses it)."""
+three files are not paper files: a paper run refuses ``informative_pair.yaml``'s
+informative pair (tests/engine/test_informative.py) and ``order_book_fills.yaml``'s
+``fill: book`` (fills against a recorded book are a backtest's:
+tests/plugins/execution/test_book_venue.py), and ``leaky_strategy.yaml``'s feature reads
+the next bar, which no bar stepped live can (its warm-up refuses it)."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ document is still asked ``max_attempts`` times and journaled unscored ("no answe
 attempts: ... Connection refused"), whatever the waits; at the file's, they were 53 of
 news_llm's 54 s."""
 PAPER = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "-q"]
-NOT_PAPER = {"informative_pair.yaml", "leaky_strategy.yaml"}
+NOT_PAPER = {"informative_pair.yaml", "leaky_strategy.yaml", "order_book_fills.yaml"}
 PLUGIN = ROOT / "examples" / "tradeloom-example-plugin"
 FILES = [
     path

@@ -186,7 +186,9 @@ def replay(journal: ParityJournal, out: OutputFolder, name: str = "reference") -
                 return reference
             file = _strategy_files(journal, Path(folder), "strategy")
             try:
-                config, plugins = load_strategy(file, ())
+                # the replay writes its features table whatever the run's outputs:
+                # parity compares its probabilities with the run's
+                config, plugins = load_strategy(file, ("outputs.features=true",))
             except ConfigError as exc:
                 raise UserError(f"the run's strategy does not load now: {exc}") from None
             pipeline = build_pipeline(config)
