@@ -42,10 +42,12 @@ PLAYED = 8
 """Bars each paper run plays."""
 LLM_WAITS = {"backoff_seconds": 0.001, "requests_per_minute": 1_000_000}
 """An LLM client's waits: before its first retry (the file's: 1 s, doubled at each retry)
-and between two requests' starts (6,000 a minute). No model answers in this test, so each
-document is still asked ``max_attempts`` times and journaled unscored ("no answer after 4
-attempts: ... Connection refused"), whatever the waits; at the file's, they were 53 of
-news_llm's 54 s."""
+and between two requests' starts (6,000 a minute). No model answers in this test: the
+first documents are asked until ``max_attempts`` connections in a row are refused (the
+waits between a document's retries until then are still waited), then the breaker
+holds the others back, each journaled unscored at once ("endpoint unreachable, not
+asked: ... Connection refused ..."); before the breaker, every document waited out its
+attempts: 53 of news_llm's 54 s."""
 PAPER = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "-q"]
 NOT_PAPER = {"informative_pair.yaml", "leaky_strategy.yaml", "order_book_fills.yaml"}
 PLUGIN = ROOT / "examples" / "tradeloom-example-plugin"

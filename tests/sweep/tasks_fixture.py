@@ -51,3 +51,12 @@ def die_once(markers: str, x: int, doomed: tuple[int, ...]) -> float:
 def always_die(x: int) -> float:
     """Kill the process running it, every time."""
     os._exit(1)
+
+
+def unreachable_on(bad: int, x: int) -> int:
+    """Return ``x``; raise `ServiceUnreachable` for ``bad`` (a model server that is down)."""
+    from tradeloom.errors import ServiceUnreachable
+
+    if x == bad:
+        raise ServiceUnreachable(f"cannot connect to the server of variant {bad}")
+    return x

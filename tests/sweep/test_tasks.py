@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.sweep import tasks_fixture as toy
-from tradeloom.errors import UserError
+from tradeloom.errors import ServiceUnreachable, UserError
 from tradeloom.runtime import progress
 from tradeloom.sweep.pool import run_on_pool
 from tradeloom.sweep.shared_args import shared_arguments
@@ -181,3 +181,12 @@ def test_the_progress_shows_done_total_and_best(monkeypatch: pytest.MonkeyPatch)
     shown = screen.getvalue()
     assert "sweep, best sharpe 1.75" in shown
     assert "3/3" in shown
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_unreachable_service_stops_the_sweep_with_its_own_line(workers: int) -> None:
+    """A `ServiceUnreachable` (an LLM server that is down) is raised as it is, serial or
+    from the pool: its one line says what to do, and the CLI prints it without a wrapper."""
+    tasks = [Task(f"t{x}", toy.unreachable_on, (1, x)) for x in range(4)]
+    with pytest.raises(ServiceUnreachable, match=r"^cannot connect to the server of variant 1$"):
+        execute(tasks, on_result=lambda task, result: None, workers=workers)

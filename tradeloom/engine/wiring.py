@@ -111,7 +111,7 @@ def build_pipeline(
     """
     problems: list[Problem] = []
     ctx = BuildContext(
-        strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed
+        strategy_name=config.name, strategy_dir=config.source.parent, seed=config.seed, mode=mode
     )
 
     def build(item: ComponentConfig, context: BuildContext) -> object:

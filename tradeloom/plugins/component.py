@@ -146,6 +146,10 @@ class BuildContext:
             features section to report every other one: ``feature_columns`` and
             ``feature_spec`` may then lack some, and a factory should refuse nothing for
             a name missing from them (the file is refused anyway).
+        mode: What the components are built for: ``backtest`` (also a sweep's variants,
+            check-lookahead, a replay), ``paper`` or ``live``. A component that calls a
+            service decides by it what an outage does: stop a backtest, which can be run
+            again, or let a paper or live run go on trading.
     """
 
     strategy_name: str
@@ -156,6 +160,7 @@ class BuildContext:
     feature_spec: tuple[Mapping[str, Any], ...] = ()
     features_known: bool = True
     fold_transforms: tuple[Any, ...] = ()
+    mode: Literal["backtest", "paper", "live"] = "backtest"
 
     def resolve_path(self, path: str | Path) -> Path:
         """Return ``path`` made absolute against the strategy file's folder."""

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.errors import UserError
+from tradeloom.errors import ServiceUnreachable, UserError
 from tradeloom.sweep.shared_args import SharedRef, shared_arguments
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied, times
 from tradeloom.sweep.task_threads import call_single_threaded
@@ -254,6 +254,8 @@ def _raise_for(future: Future[Any], task: Task, address: str) -> None:
             " compiled code)",
             [task.key],
         ) from error
+    if isinstance(error, ServiceUnreachable):  # one line that says what to do, as it is
+        raise error
     raise TaskFailed(task.key, error) from error
 
 

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.errors import ServiceUnreachable
 from tradeloom.runtime.lazy import logger
 from tradeloom.sweep.shared_args import SharedRef, shared_arguments
 from tradeloom.sweep.task_errors import TaskFailed, WorkersDied, times
@@ -188,6 +189,8 @@ def _run_until_broken(
             except BrokenProcessPool:
                 lost.append(index)
                 continue
+            except ServiceUnreachable:  # one line that says what to do, as it is
+                raise
             except Exception as exc:
                 raise TaskFailed(tasks[index].key, exc) from exc
             on_result(tasks[index], result)

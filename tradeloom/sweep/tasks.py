@@ -49,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tradeloom.errors import UserError
+from tradeloom.errors import ServiceUnreachable, UserError
 from tradeloom.runtime.extras import require
 from tradeloom.sweep.task import Task
 from tradeloom.sweep.task_errors import SchedulerUnavailable, TaskFailed, WorkersDied
@@ -116,8 +116,11 @@ def execute(
 
 
 def run_one(task: Task) -> Any:
-    """Return what ``task``'s function returns; raise `TaskFailed` if it raises."""
+    """Return what ``task``'s function returns; raise `TaskFailed` if it raises (a
+    `ServiceUnreachable` as it is: its one line says what to do)."""
     try:
         return task.function(*task.args)
+    except ServiceUnreachable:
+        raise
     except Exception as exc:
         raise TaskFailed(task.key, exc) from exc

@@ -192,6 +192,11 @@ class AnswerCache:
         self._shared = shared
         self.used: dict[str, CachedAnswer] = {}
 
+    @property
+    def shared(self) -> Path | None:
+        """The shared folder, None for none."""
+        return self._shared
+
     def get(self, key: str) -> CachedAnswer | None:
         """Return the answer kept for ``key``, or None.
 

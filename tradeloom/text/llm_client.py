@@ -51,7 +51,9 @@ class CallBounds(Params):
         4,
         20,
         "Requests per document, the first included (1: never retry). A timeout, a 429, a 5xx "
-        "or a dropped connection is retried; any other refusal is not.",
+        "or a dropped connection is retried; any other refusal is not. As many connections "
+        "refused in a row open the breaker: a backtest stops, a paper or live run stops asking "
+        "for max_backoff_seconds.",
         whole=True,
     )
     backoff_seconds: float = _bounded(
@@ -60,7 +62,12 @@ class CallBounds(Params):
         "Wait before the first retry; doubled at each retry (exponential backoff). A server's "
         "Retry-After is honoured when longer.",
     )
-    max_backoff_seconds: float = _bounded(60.0, 3600, "Cap on the backoff's wait.")
+    max_backoff_seconds: float = _bounded(
+        60.0,
+        3600,
+        "Cap on the backoff's wait; also how long a paper or live run asks nothing of a "
+        "server that refused max_attempts connections in a row.",
+    )
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> CallBounds:
@@ -93,13 +100,25 @@ class CallFailed(Exception):
         reason: One line (``HTTP 503``, ``timeout after 30 s``); never a secret.
         retryable: Whether another attempt may succeed (a timeout, 429, 5xx).
         retry_after: Seconds the server asked to wait (``Retry-After``), 0 if none.
+        unreachable: Whether the server could not be reached at all (nothing listens at
+            its address, or its name does not resolve): nothing was sent. Such failures
+            in a row open the client's breaker (`tradeloom.text.llm_calls.Breaker`): a
+            backtest stops, a paper or live run stops asking for a while.
     """
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float = 0.0) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float = 0.0,
+        unreachable: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @runtime_checkable

@@ -5,6 +5,13 @@ The scorer reads the cache first (the run's answers, then the shared folder) and
 the model only for what is not there, within the client's bounds; a rerun asks
 nothing. With calls off (a replay: ``tradeloom parity``) a document whose answer is
 not cached is NaN with that reason, never asked.
+
+A server that cannot be reached (its connection refused, its name unresolved, as many
+times in a row as a document's ``max_attempts``: the client's `Breaker`) stops a
+backtest (``stop_unreachable``) with `LlmUnreachable`, one line naming the feature and
+the address, once the answers that did come are cached. A paper or live run goes on:
+the breaker holds requests back for ``max_backoff_seconds``, and the documents in that
+time are NaN at once with the reason that the endpoint is unreachable.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.errors import ServiceUnreachable
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.text.llm_cache import AnswerCache, CachedAnswer, request_key
-from tradeloom.text.llm_calls import call_all
+from tradeloom.text.llm_calls import breaker_of, call_all
 from tradeloom.text.llm_client import ChatClient, ChatRequest
 from tradeloom.text.llm_fields import FieldRange, answer_schema, parse_answer
 from tradeloom.text.scoring import DocumentScores
@@ -26,10 +34,14 @@ if TYPE_CHECKING:
     from tradeloom.text.documents import Documents
     from tradeloom.text.llm_prompt import PromptTemplate
 
-__all__ = ["NOT_CACHED", "LlmScorer", "default_system"]
+__all__ = ["NOT_CACHED", "LlmScorer", "LlmUnreachable", "default_system"]
 
 NOT_CACHED = "no cached answer, and this run asks the model nothing (calls: off)"
 """The reason of a document a replay found no answer for."""
+
+
+class LlmUnreachable(ServiceUnreachable):
+    """A backtest's model server cannot be reached: the run stops (exit 1, one line)."""
 
 
 def default_system(fields: Mapping[str, FieldRange]) -> str:
@@ -48,6 +60,10 @@ class LlmScorer:
         cache: Where answers are read first and kept.
         system: The system message (`default_system` where None).
         calls: False to ask nothing (a replay): an answer not cached is NaN.
+        stop_unreachable: True (a backtest, a sweep, check-lookahead): a server that
+            cannot be reached raises `LlmUnreachable`; False (paper, live): its documents
+            are NaN with that reason while the breaker holds requests back.
+        label: The feature's name, for the message that stops a run.
 
     Attributes:
         calls_made: Requests whose answers were not cached (each may have taken several
@@ -63,6 +79,8 @@ class LlmScorer:
         *,
         system: str | None = None,
         calls: bool = True,
+        stop_unreachable: bool = True,
+        label: str = "llm",
     ) -> None:
         if not fields:
             raise ValueError("LlmScorer needs at least one field")
@@ -73,6 +91,10 @@ class LlmScorer:
         self._system = default_system(self._fields) if system is None else system
         self._schema = answer_schema(self._fields)
         self._calls = calls
+        self._stop = stop_unreachable
+        self._label = label
+        self.breaker = breaker_of(client.bounds)
+        """Kept across calls: a live run's ticks share what the server did."""
         self.calls_made = 0
 
     @property
@@ -121,6 +143,8 @@ class LlmScorer:
 
         Raises:
             CorruptCache: A cached answer fails its check.
+            LlmUnreachable: The server cannot be reached and unreachable stops the run
+                (the answers that came are cached first).
         """
         requests = [self.request(documents, row) for row in range(len(documents))]
         keys = [request_key(r) for r in requests]
@@ -147,13 +171,17 @@ class LlmScorer:
                 for key in asked
             ]
             self.calls_made += len(chats)
-            for outcome in call_all(self._client, chats):
+            unreachable = False
+            for outcome in call_all(self._client, chats, breaker=self.breaker):
                 key = asked[outcome.index]
                 if outcome.answer is None:
                     failures[key] = outcome.reason
+                    unreachable |= outcome.unreachable
                     continue
                 answers[key] = outcome.answer
                 self._cache.put(CachedAnswer(key, missing[key], outcome.answer))
+            if unreachable and self._stop and self.breaker.is_open:
+                raise LlmUnreachable(self._unreachable())
         values = np.full((len(documents), len(self._fields)), np.nan)
         reasons: list[str] = []
         for row, key in enumerate(keys):
@@ -165,3 +193,14 @@ class LlmScorer:
                 values[row] = parsed
             reasons.append(reason)
         return DocumentScores(values, tuple(reasons))
+
+    def _unreachable(self) -> str:
+        kept = (
+            "the answers already read are kept in the shared cache and not asked again"
+            if self._cache.shared is not None
+            else "with shared_cache: false, the answers read are asked again"
+        )
+        return (
+            f"features: {self._label}: {self.breaker.last} ({self.breaker.after} times in a "
+            f"row); start the model's server (or correct client.base_url) and run again: {kept}"
+        )

@@ -115,7 +115,14 @@ def build_text_llm(params: TextLlmParams, ctx: BuildContext) -> TextFeature:
     assert prompt is not None
     cache = AnswerCache(run_answers, shared_cache_dir() if params.shared_cache else None)
     scorer = LlmScorer(
-        client, prompt, params.fields, cache, system=params.system, calls=params.calls
+        client,
+        prompt,
+        params.fields,
+        cache,
+        system=params.system,
+        calls=params.calls,
+        stop_unreachable=ctx.mode == "backtest",  # paper and live trade on through an outage
+        label=params.name or "llm",
     )
     return build_text_feature(params, scorer, ctx, default_name="llm")
 

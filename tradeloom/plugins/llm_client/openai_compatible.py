@@ -154,8 +154,10 @@ class OpenAiCompatible:
         """POST the request once; return the first choice's message content.
 
         Raises:
-            CallFailed: A timeout, a dropped connection, a 408/429/5xx (retryable), any
-                other refusal or a body without a message (not retryable).
+            CallFailed: A timeout, a dropped connection, a 408/429/5xx (retryable), a
+                connection refused or a name that does not resolve (retryable, and
+                ``unreachable``), any other refusal or a body without a message (not
+                retryable).
         """
         import httpx2
 
@@ -164,6 +166,12 @@ class OpenAiCompatible:
             response = self._client().post("chat/completions", json=self.body(request))
         except httpx2.TimeoutException:
             raise CallFailed(f"timeout after {timeout:g} s", retryable=True) from None
+        except httpx2.ConnectError as exc:  # refused, or a name that does not resolve
+            raise CallFailed(
+                f"cannot connect to {self._params.base_url}: {exc}",
+                retryable=True,
+                unreachable=True,
+            ) from None
         except httpx2.TransportError as exc:
             raise CallFailed(f"{type(exc).__name__}: {exc}", retryable=True) from None
         status = response.status_code
