@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from tests.live.test_sim_clock import STRATEGY
+from tests.builders import REPORTED, strategy_text
 from tradeloom.cli.main import main
 from tradeloom.live.outputs.equity_file import EquityFile
 from tradeloom.live.outputs.latest_writer import LatestWriter
@@ -166,7 +166,8 @@ def test_a_redraw_of_the_report_runs_in_a_process_of_its_own(
     (its memory goes back to the system when it ends), the same page as drawn here; a
     child that fails is logged in one line and the run goes on."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.yaml").write_text(STRATEGY)
+    # the paper run of tests/live/test_sim_clock.py's strategy, with the report it redraws
+    (tmp_path / "s.yaml").write_text(strategy_text(REPORTED, name="sim_demo"))
     code = main(
         ["run", "s.yaml", "--mode", "paper", "--clock", "simulated", "--speed", "max",
          "--max-bars", "4", "-q", "--out", "run"]
