@@ -198,12 +198,15 @@ class AnswerCache:
         return self._shared
 
     def get(self, key: str) -> CachedAnswer | None:
-        """Return the answer kept for ``key``, or None.
+        """Return the answer kept for ``key``, or None: the run's (those it started with,
+        then those it added: a document asked again within the run, by a challenger's copy
+        of the feature, is answered as the first time, with ``shared_cache: false`` too),
+        then the shared folder's.
 
         Raises:
             CorruptCache: The shared folder's file for ``key`` is damaged.
         """
-        found = self._run.get(key) or self._read_shared(key)
+        found = self._run.get(key) or self.used.get(key) or self._read_shared(key)
         if found is not None:
             self.used.setdefault(key, found)
         return found

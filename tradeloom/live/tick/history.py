@@ -9,6 +9,7 @@ bars.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ import pandas as pd
 from tradeloom.domain import OHLCV, Bar, Bars, Universe
 from tradeloom.engine.features import SymbolFeatures
 from tradeloom.journal import WarmUp
+from tradeloom.text.documents import DocumentFeed
 
 __all__ = ["MarketHistory", "history_sha256", "warm_up_row"]
 
@@ -36,6 +38,12 @@ class MarketHistory:
         self.timeframe_seconds = universe.timeframe_seconds
         self.calendar = universe.bars[0].calendar  # one market's calendar per strategy
         self.columns = features.columns
+        self._documents = [bars.documents for bars in universe.bars]
+        self.feeds: Mapping[str, DocumentFeed] = {}
+        """The run's text sources as they grow (`LiveSession` sets them): the bars built
+        from here on (`own_bars`, `universe`) carry every document known when they are
+        built; until set, those the history started with. A text feature keeps only the
+        documents visible at each bar's close, so a newer document changes no older row."""
         n, m = len(universe), len(self.symbols)
         capacity = max(2 * n, 1024)
         self._times = np.empty(capacity, "datetime64[ns]")
@@ -130,12 +138,18 @@ class MarketHistory:
         frame = pd.DataFrame(
             self._px[:n, symbol][here], index=self.index(n)[here], columns=list(OHLCV)
         )
+        documents = (
+            {name: feed.documents() for name, feed in self.feeds.items()}
+            if self.feeds
+            else self._documents[symbol]
+        )
         return Bars(
             frame,
             self.symbols[symbol],
             self.timeframe,
             self.timeframe_seconds,
             calendar=self.calendar,
+            documents=documents,
         )
 
     def own_features(self, symbol: int, end: int | None = None) -> pd.DataFrame:

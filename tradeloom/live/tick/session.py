@@ -239,6 +239,7 @@ class LiveSession:
         # text sources: one feed per source, read again as it grows, shared by the symbols
         data = pipeline.data
         documents = dict(data.live_documents()) if isinstance(data, LiveDocuments) else {}
+        history.feeds = documents  # a challenger's or a twin's history sees them too
         self.steppers = [
             FeatureStepper(
                 self._own,

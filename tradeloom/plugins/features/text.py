@@ -59,6 +59,7 @@ needs nothing for this but its ``knowledge_cutoff`` property.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -264,6 +265,25 @@ class TextFeature:
     _held: int = field(default=0, repr=False)
     reasons: dict[str, str] = field(default_factory=dict, repr=False)
     """Why a document got no score, by its id (what the run journals)."""
+
+    def __deepcopy__(self, memo: dict[int, object]) -> TextFeature:
+        """Return a copy of its own (a challenger's, a parity twin's features) that shares
+        the scorer.
+
+        A scorer is a service, not per-run state: an LLM scorer's client holds a lock, a rate
+        gate, a circuit breaker and a cache (a lock cannot be copied: a challenger of a
+        ``text_llm`` strategy stopped on ``TypeError: cannot pickle '_thread.lock'``), and an
+        embedding scorer holds its model's weights. A copy asks the same one, within the
+        same rate and cache; it answers a document the same whoever asks (the base's
+        contract). What is the feature's own (its documents' scores, reasons, rows held) is
+        copied.
+        """
+        copied = copy.copy(self)
+        memo[id(self)] = copied
+        copied._scored = dict(self._scored)
+        copied._table = self._table.copy()
+        copied.reasons = dict(self.reasons)
+        return copied
 
     @property
     def fields(self) -> tuple[str, ...]:
