@@ -4,7 +4,8 @@
 # The suite (`pytest`) caps each hypothesis property at 25 examples (tests/hunting.py)
 # so that it stays under fifteen minutes on two cores; this runs them all with the counts
 # their @settings declare (300, 400, 500...). Arguments go to pytest (default: the whole
-# suite), e.g. `scripts/hunt.sh tests/core -m "not slow"`. Quote its summary line in the
+# suite, its `slow` tests included, which a plain `pytest` leaves out), e.g.
+# `scripts/hunt.sh tests/core -m "not slow"`. Quote its summary line in the
 # notes of a change to a kernel, the sizing, the accounting or a restart. Tests too long
 # for the suite's budget run here only (a first run's whole background compile:
 # `scripts/hunt.sh tests/kernels/test_first_run.py`).
@@ -31,4 +32,4 @@ if [[ "${1:-}" == "--faults" ]]; then
         tests/live/test_fault_schedules.py --hypothesis-seed="${SEED:-81}" \
         --hypothesis-show-statistics "$@"
 fi
-TRADELOOM_HUNT=1 exec python -m pytest -p no:cacheprovider "${@:-tests}"
+TRADELOOM_HUNT=1 TRADELOOM_SLOW=1 exec python -m pytest -p no:cacheprovider "${@:-tests}"

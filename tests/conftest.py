@@ -24,7 +24,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from tests import forkserver, kernel_warming, timing_log
+from tests import forkserver, kernel_warming, slow_tests, timing_log
 from tests.hunting import examples
 from tests.pg_server import PgSchema, pg_schema_of
 from tests.plugin_venv import EXAMPLE_PLUGIN, ExampleCommands, PluginVenv, make_plugin_venv
@@ -170,8 +170,9 @@ def _shares_a_module_fixture(item: pytest.Item) -> bool:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the modules with the most ``slow`` tests first, each module's tests in order.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the ``slow`` tests a plain ``pytest`` does not run (`slow_tests`),
+    then run the modules with the most ``slow`` tests first, each module's tests in order.
 
     pytest-xdist hands the workers tests in this order, a few at a time: with the long
     end-to-end modules first, the last tests are short ones and both workers finish
@@ -180,6 +181,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     run on different workers, so tests that share a module-scoped fixture are grouped
     (`pytest_itemcollected`).
     """
+    items[:] = slow_tests.left_in(config, items)
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)

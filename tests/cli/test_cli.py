@@ -2,8 +2,9 @@
 
 Every strategy file shipped in ``strategies/`` and ``examples/`` validates and runs
 (shortened with ``--set`` where it uses synthetic data; the default strategy also runs
-unmodified, marked slow); a file that uses the example plugin runs in a throwaway venv
-with the plugin installed (``tests/plugin_venv.py``). A file whose bars come from an
+unmodified). These runs are end-to-end yet not marked ``slow``: a plain ``pytest`` (the
+README's, CI's) runs every shipped file. A file that uses the example plugin runs in a
+throwaway venv with the plugin installed (``tests/plugin_venv.py``). A file whose bars come from an
 exchange (``kind: ccxt``) runs in process against the loopback exchange emulator
 instead of the network: its backtest,
 then ``--mode paper`` for a few live bars, twice (the same command restarts the run).
@@ -301,7 +302,6 @@ def test_every_strategy_file_validates(path: Path, request: pytest.FixtureReques
     assert re.fullmatch(pattern, proc.stdout), proc.stdout
 
 
-@pytest.mark.slow
 @pytest.mark.usefixtures("cli_logging")
 @pytest.mark.parametrize("path", RUN_PARAMS)
 def test_every_strategy_file_runs(
@@ -368,7 +368,6 @@ def test_every_portfolio_file_validates(path: Path, in_process: Command) -> None
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", PORTFOLIO_FILES, ids=_rel)
 def test_every_portfolio_file_runs(path: Path, tmp_path: Path) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -532,7 +531,6 @@ def test_btc_rf_prints_its_validation_exactly() -> None:
     )
 
 
-@pytest.mark.slow
 def test_the_default_strategy_runs_unmodified(tmp_path: Path) -> None:
     out = tmp_path / "btc_rf"
     proc = tradeloom("run", "strategies/btc_rf.yaml", "--out", out)

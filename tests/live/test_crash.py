@@ -58,7 +58,8 @@ from tradeloom.testing import (
     Timeout,
 )
 
-pytestmark = pytest.mark.slow  # child processes: ~10-20 s a test
+# Child processes, ~5-20 s a test, yet in a plain `pytest` (not marked slow): an order is
+# never lost nor sent twice across a kill -9, the promise every live run rests on.
 
 CHILD = Path(__file__).with_name("live_child.py")
 

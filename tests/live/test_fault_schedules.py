@@ -86,7 +86,8 @@ The new tests' long hunt (`scripts/hunt.sh --faults`):
 A few fixed examples replay schedules that once broke the runner. The suite runs those
 alone (a property with none, the universe's promotion, draws one derandomized schedule):
 each is a whole live run killed and restarted; a hunt (`scripts/hunt.sh --faults`, or
-``TRADELOOM_HUNT=1``) draws after them (`tests.hunting.fixed_then_drawn`).
+``TRADELOOM_HUNT=1``) draws after them (`tests.hunting.fixed_then_drawn`). They are not
+marked ``slow``: a plain ``pytest`` (the README's, CI's) replays every one.
 """
 
 from __future__ import annotations
@@ -299,7 +300,6 @@ _DRAWN = settings(_AROUND, phases=fixed_then_drawn(fixed=False))
 )
 # and a restart while an order still worked (a quarter filled per bar), its trades' reads
 # failing, refused to trade: the venue had filled the rest while the run was down.
-@pytest.mark.slow
 # Found by the long hunt (seed 65, once, on a loaded machine), fixed in the harness: an
 # order POST the venue served after the client's timeout (a timeout after accept, a
 # quarter filled) landed after the next bar's lookup had found nothing: journaled never
@@ -325,7 +325,6 @@ def test_the_live_runner_survives_any_fault_schedule(
     survive(ONE, schedule, crash_points, swap_at)
 
 
-@pytest.mark.slow
 @pytest.mark.xdist_group("torch")
 @_AROUND
 @given(
@@ -350,7 +349,6 @@ def test_a_torch_model_survives_kills_while_it_trains(
     assert folds == sorted(set(folds)) and len(folds) >= 2, folds
 
 
-@pytest.mark.slow
 @_AROUND
 @given(schedule=schedules(ONE), swap=swap_kills())
 # killed right after the swap's row was recorded, before its commit (lost with the bar: the
@@ -371,7 +369,6 @@ def test_a_swap_survives_kills_around_it(
         assert survived.swaps == 1  # asked again after a kill that lost it
 
 
-@pytest.mark.slow
 @_AROUND
 @given(
     schedule=schedules(PROMOTING),
@@ -510,7 +507,6 @@ def _stages(survived: Survived) -> str:
     return " > ".join(short[kind] for kind in survived.stages) or "never promoted"
 
 
-@pytest.mark.slow
 @_AROUND
 @given(
     ending=st.sampled_from(sorted(WATCHED)),
@@ -572,7 +568,6 @@ fault, no kill): promoted, its canary of 4 bars passed, its watch's rule fired a
 first close (measured on such a run)."""
 
 
-@pytest.mark.slow
 def test_a_kill_inside_a_restarts_start_changes_no_stage() -> None:
     """A kill -9 inside a restart's start, while it decides again what the bar it restores
     decided at its close (`PromotionStage.decide_again`: the canary's pass a cut log
@@ -589,7 +584,6 @@ def test_a_kill_inside_a_restarts_start_changes_no_stage() -> None:
     assert stages == LEFT_ALONE
 
 
-@pytest.mark.slow
 @_AROUND
 @given(
     schedule=schedules(MEMBER_PROMOTING),
@@ -614,7 +608,6 @@ def test_a_portfolio_strategys_promotion_survives_kills_around_it(
     assert survived.stages == ("model_swapped",) * survived.promotions
 
 
-@pytest.mark.slow
 @_AROUND
 @given(
     ending=st.sampled_from(sorted(WATCHED)),
@@ -670,7 +663,6 @@ def test_an_operators_hand_during_a_stage_survives_kills(
 UNIVERSE_PROMOTING = SHAPES["universe_promoting"]
 
 
-@pytest.mark.slow
 @_DRAWN
 @given(
     schedule=schedules(UNIVERSE_PROMOTING),
@@ -746,7 +738,6 @@ def batch_bars(draw: st.DrawFn) -> tuple[list[tuple[int, int]], BatchKill]:
     return orders, BatchKill(cut=cut, records=records, refuse=refuse)
 
 
-@pytest.mark.slow
 @_AROUND
 @given(bar=batch_bars())
 # killed after the 2nd of 3 children's intents was journaled, before their commit: lost,
