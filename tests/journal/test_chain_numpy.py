@@ -128,3 +128,19 @@ def test_a_chain_kernel_run_as_python_over_compiled_ones_gives_the_compiled_valu
             python = kernels[name].py_func(*copies)
         assert np.uint64(python) == np.uint64(compiled), name
         assert all(np.array_equal(a, b) for a, b in zip(args, copies, strict=True)), name
+
+
+def test_the_chain_scans_python_form_chains_as_xxhash_does() -> None:
+    """A small run's journal (`chain._chain_scan_as_python`): each value XXH64 of the
+    digest's eight bytes seeded by the value before; the last returned; none: the seed."""
+    digests = np.random.default_rng(5).integers(0, 2**64 - 1, 40, np.uint64, endpoint=True)
+    seed = np.uint64(2**64 - 5)
+    out = np.zeros(41, np.uint64)
+    last = chain._chain_scan_as_python(digests, seed, out)
+    previous = int(seed)
+    for k, digest in enumerate(digests.tolist()):
+        previous = xxhash.xxh64_intdigest(struct.pack("<Q", digest), previous)
+        assert int(out[k]) == previous
+    assert out[40] == 0  # past the digests: untouched
+    assert isinstance(last, np.uint64) and int(last) == previous
+    assert chain._chain_scan_as_python(digests[:0], seed, out[:0]) == seed

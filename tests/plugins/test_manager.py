@@ -140,6 +140,7 @@ def _entry_points(
         return list(points) if group == ENTRY_POINT_GROUP else []
 
     monkeypatch.setattr(manager.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(manager, "_group_declared", lambda: True)  # as an installed one's
     return asked
 
 
@@ -200,6 +201,29 @@ def test_a_module_both_installed_and_listed_under_plugins_is_registered_once(
 
     assert [p.name for p in plugins.registry.plugins].count("acme") == 1
     assert plugins.registry.get("signal", "coin_flip") is not None
+
+
+@pytest.mark.parametrize("section", ["[tradeloom]", "  [tradeloom]  ", "[[tradeloom]]"])
+def test_a_distribution_on_the_path_declaring_the_group_is_loaded_by_its_entry_point(
+    section: str, tmp_path: Path, plugin_module: PluginWriter
+) -> None:
+    """The real look-up (no fake): a distribution's metadata folder on ``sys.path``
+    whose entry_points.txt has the group's section, however ``importlib.metadata``
+    reads a section's line, is found; the same file under another group is not."""
+    module = plugin_module("acme_coin", _coin_plugin())
+    info = tmp_path / "tradeloom_acme-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tradeloom-acme\nVersion: 1.2.3\n")
+    entry_points = info / "entry_points.txt"
+    entry_points.write_text(f"[console_scripts]\nacme = acme:main\n\n{section}\nacme = {module}\n")
+
+    plugins = load_plugins()
+
+    found = [p for p in plugins.registry.plugins if p.name == "acme"]
+    assert [p.source for p in found] == ["distribution tradeloom-acme 1.2.3 (entry point acme)"]
+    entry_points.write_text(f"[tradeloom.other]\nacme = {module}\n")
+    manager._FOUND.clear()  # found once a process for a path: looked for again
+    assert not [p for p in load_plugins().registry.plugins if p.name == "acme"]
 
 
 # -- strict registration --------------------------------------------------------------------

@@ -193,3 +193,46 @@ def test_the_lines_are_written_with_the_gil_released() -> None:
     frame = pd.DataFrame({"x": [1.5, 1.5], "y": [2, 3]})
     assert csv_bytes(frame, ISO_SECONDS) == b"x,y\n1.5,2\n1.5,3\n"
     assert cast(Any, csv_table._write_lines).targetoptions["nogil"] is True
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.data())
+def test_the_python_form_writes_repeated_values_and_times_as_pandas_writes_them(
+    data: st.DataObject,
+) -> None:
+    """A small run's tables (`_write_lines_as_python`): a value as the one above, a time
+    of any day (NaT too), a text by its code, pandas' text, whatever the piece."""
+    n = data.draw(st.integers(1, 40))
+
+    def column(values: st.SearchStrategy[T]) -> list[T]:
+        drawn = data.draw(runs(values))
+        return [drawn[i % len(drawn)] for i in range(n)]
+
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(times(data, n), utc=True),
+            "cash": column(ANY_FLOAT),
+            "bar": column(st.integers(-(2**63), 2**63 - 1)),
+            "symbol": pd.Categorical(column(st.sampled_from(["BTC/USDT", "a,b", None]))),
+            "position": column(ANY_FLOAT),
+            "reason": pd.Series(column(st.sampled_from(["", 'say "x"', None])), dtype=object),
+        }
+    )
+    pieces: list[tuple[Any, ...]] = []
+    real = csv_table._write_lines
+
+    def as_python(*args: Any) -> Any:
+        pieces.append(args)
+        return csv_table._write_lines_as_python(*args)
+
+    for rows in (1, 3, n):
+        pieces.clear()
+        csv_table._write_lines = as_python  # type: ignore[assignment]
+        try:
+            chunks = csv_chunks(frame, ISO_SECONDS, rows)
+            assert chunks is not None
+            text = b"".join(piece.tobytes() for piece in chunks)
+        finally:
+            csv_table._write_lines = real
+        assert pieces  # the Python form wrote them
+        assert text == pandas_text(frame)

@@ -27,15 +27,20 @@ A bar is quiet when, for every symbol, the full bar would:
 The loop also fetches ahead (`tradeloom.core.prefetch`) what the full bar that ends
 the run will read and write; in bench_core that halves the time of the signals' bars,
 which otherwise wait for memory.
+
+Run as Python (a small run's kernels, `tradeloom.kernels.first_run`), the loop is
+`_quiet_bars_as_python`: the same stretch found by whole-array numpy steps over windows
+of bars, the same numbers.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from tradeloom.core.context import Bars, State
 from tradeloom.core.exits import active_stop, holding_expired, protective_exit_at, stop_levels
-from tradeloom.core.kernels.threshold import threshold_step
+from tradeloom.core.kernels.threshold import NO_SIGNAL, threshold_step
 from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
@@ -77,7 +82,7 @@ from tradeloom.core.layout import (
 )
 from tradeloom.core.prefetch import prefetch
 from tradeloom.core.risk import kill_holds
-from tradeloom.kernels.jit import core_kernel, core_loop
+from tradeloom.kernels.jit import core_kernel, core_loop, python_form
 from tradeloom.runtime.lazy import numpy as np
 
 __all__ = ["quiet_bars"]
@@ -88,6 +93,10 @@ _BARS_AHEAD = 64
 
 _ROWS_AHEAD = 6
 """Event rows to fetch for the bar that ends the run (a signal's bar writes about 4)."""
+
+_WINDOW = 64
+"""The bars the Python form looks at first (a backtest's signals come tens of bars
+apart); each further window of a stretch is twice the one before."""
 
 
 @core_kernel
@@ -242,3 +251,123 @@ def quiet_bars(t: int, t_end: int, bars: Bars, st: State) -> int:
         sym[0, S_I_REASON] = 0.0
         sym[0, S_X_DIR] = 0.0
     return base + i
+
+
+_quiet_loop = inspect.unwrap(quiet_bars)
+"""`quiet_bars`'s loop as written, run as Python where its numpy form does not apply."""
+
+
+@python_form(quiet_bars)
+def _quiet_bars_as_python(t: int, t_end: int, bars: Bars, st: State) -> int:
+    """`quiet_bars` as Python (`tradeloom.kernels.jit.python_form`): the bar that ends the
+    stretch found over a window of bars at once, each test by whole-array numpy steps (a
+    signal's candidates then checked one by one), and the state its last quiet bar left.
+
+    The same numbers as the loop: the equity is its ``cash + quantity * close``
+    element by element, the peak its running maximum (``value > peak`` picks as
+    `np.maximum` does, a positive peak meeting no NaN), the drawdown its
+    ``1 - value / peak``. Where that does not hold (a NaN, a peak not above zero), and for
+    a position whose stop-loss or take-profit is checked bar by bar, the loop runs.
+    """
+    acct, sym, prm, limits, cur = st.acct, st.sym, st.prm, st.limits, st.cur
+    base = int(cur[C_BASE])
+    first = t - base
+    if first < 0 or t >= t_end or not _may_be_quiet(acct, sym, prm):
+        return t
+    halted = kill_holds(acct)
+    quantity = sym[0, S_QTY]
+    holding = not halted and quantity != 0.0
+    cash, peak, mark, equity = acct[A_CASH], acct[A_PEAK], sym[0, S_MARK], acct[A_EQUITY]
+    protected = holding and not (math.isnan(prm[P_STOP_LOSS]) and math.isnan(prm[P_TAKE_PROFIT]))
+    if protected or not peak > 0.0 or math.isnan(cash) or (quantity != 0.0 and math.isnan(mark)):
+        return int(_quiet_loop(t, t_end, bars, st))
+    px, flags, _, _, trainings = bars
+    closes, probabilities, regimes = px[3, :, 0], px[5, :, 0], flags[1, :, 0]
+    threshold = prm[P_THRESHOLD]
+    min_interval = int(prm[P_MIN_INTERVAL])
+    last_signal = sym[0, S_SIG_LAST]
+    journal_regime = prm[P_JOURNAL_REGIME] != 0.0
+    regime = sym[0, S_REGIME]
+    max_holding = int(prm[P_MAX_HOLDING])
+    entry_bar = int(sym[0, S_ENTRY_BAR])
+    expires = holding and max_holding > 0 and entry_bar >= 0  # `holding_expired`
+    may_halt = acct[A_HALT] == 0.0 and not halted
+    flat_halts = False  # a flat account's equity is its cash at every bar
+    if quantity == 0.0 and may_halt:
+        raised = cash if cash > peak else peak
+        drawdown = 0.0 if raised <= 0.0 else 1.0 - cash / raised
+        flat_halts = cash <= 0.0 or any(not drawdown < limit for limit in limits)
+    last = t_end - base
+    lo, width = first, _WINDOW
+    while lo < last and not flat_halts:
+        hi = min(lo + width, last)
+        width *= 2
+        end = hi - lo  # the first bar of the window that is not quiet, as an offset
+        training = np.flatnonzero(trainings[lo:hi])
+        if training.size:
+            end = int(training[0])
+        if expires:
+            end = min(end, max(entry_bar + max_holding - base - lo, 0))
+        if journal_regime:
+            changed = np.flatnonzero(regimes[lo : lo + end] != regime)
+            if changed.size:
+                end = int(changed[0])
+        close = closes[lo:hi]
+        values = None
+        if quantity != 0.0:
+            has = close == close
+            marked = close
+            if not has.all():  # the mark carried over the bars the symbol has not
+                seen = np.maximum.accumulate(np.where(has, np.arange(hi - lo), -1))
+                marked = np.where(seen >= 0, close[seen], mark)
+            values = cash + quantity * marked
+            if np.isnan(values).any():
+                if lo > first:  # the loop goes on from the state the bars before left
+                    _leave(acct, sym, mark, peak, equity)
+                return int(_quiet_loop(lo + base, t_end, bars, st))
+            if may_halt:
+                below = np.flatnonzero(values[:end] <= 0.0)
+                if below.size:
+                    end = int(below[0])
+                if limits.shape[0] and end:
+                    raised_w = np.maximum(np.maximum.accumulate(values[:end]), peak)
+                    drawdown_w = np.where(raised_w <= 0.0, 0.0, 1.0 - values[:end] / raised_w)
+                    halts = np.flatnonzero(~(drawdown_w[:, None] < limits[None, :]).all(axis=1))
+                    if halts.size:
+                        end = int(halts[0])
+        # a signal of the threshold rule (`threshold_step`) at a bar the symbol has
+        p = probabilities[lo : lo + end]
+        for k in np.flatnonzero(~(np.abs(p - 0.5) * 2.0 < threshold)).tolist():
+            if not (close[k] == close[k] and p[k] == p[k]):
+                continue
+            if last_signal == NO_SIGNAL or not base + lo + k - last_signal < min_interval:
+                end = k
+                break
+        if end:
+            if values is None:
+                equity = cash
+                if cash > peak:
+                    peak = cash
+            else:
+                equity = values[end - 1]
+                top = values[:end].max()
+                if top > peak:
+                    peak = top
+            marks = np.flatnonzero(close[:end] == close[:end])
+            if marks.size:
+                mark = close[marks[-1]]
+        lo += end
+        if lo < hi:
+            break
+    if lo > first:
+        _leave(acct, sym, mark, peak, equity)
+    return lo + base
+
+
+def _leave(acct: np.ndarray, sym: np.ndarray, mark: float, peak: float, equity: float) -> None:
+    """Leave the state as `quiet_bars` leaves it after its last quiet bar."""
+    sym[0, S_MARK] = mark
+    acct[A_PEAK] = peak
+    acct[A_EQUITY] = equity
+    sym[0, S_I_REASON] = 0.0
+    sym[0, S_X_DIR] = 0.0

@@ -47,6 +47,7 @@ record kept beside it catches those (`tradeloom.journal.tail`).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ __all__ = [
     "chain_rows",
     "chain_scan",
     "chain_step",
+    "chain_values",
     "pack_text",
     "row_digests",
     "xxh64_words",
@@ -71,6 +73,7 @@ _P2 = _U(0xC2B2AE3D27D4EB4F)
 _P3 = _U(0x165667B19E3779F9)
 _P4 = _U(0x85EBCA77C2B2AE63)
 _P5 = _U(0x27D4EB2F165667C5)
+_MASK = (1 << 64) - 1
 
 # Each kernel's call of another is read back as np.uint64 (``_U(...)``, a no-op when
 # compiled): a kernel running as Python (`tradeloom.kernels.first_run`) may call one that
@@ -194,6 +197,38 @@ def chain_scan(
         h = _U(_chain_one(digests[i], h))
         out[i] = h
     return h
+
+
+def chain_values(digests: Iterable[int], seed: int) -> npt.NDArray[np.uint64]:
+    """Return the chain value after each digest (in sequence order), starting at ``seed``."""
+    out: list[int] = []
+    append = out.append
+    h = int(seed)
+    p1, p2, p3, p4, start, mask = int(_P1), int(_P2), int(_P3), int(_P4), int(_P5) + 8, _MASK
+    # XXH64 of one word's 8 bytes, unrolled, on Python integers (`_chain_one`'s steps)
+    for digest in digests:
+        lane = (int(digest) * p2) & mask
+        lane = (((lane << 31) | (lane >> 33)) & mask) * p1 & mask
+        h = ((h + start) & mask) ^ lane
+        h = ((((h << 27) | (h >> 37)) & mask) * p1 + p4) & mask
+        h = ((h ^ (h >> 33)) * p2) & mask
+        h = ((h ^ (h >> 29)) * p3) & mask
+        h ^= h >> 32
+        append(h)
+    return np.array(out, dtype=np.uint64)
+
+
+@python_form(chain_scan)
+def _chain_scan_as_python(
+    digests: npt.NDArray[np.uint64], seed: np.uint64, out: npt.NDArray[np.uint64]
+) -> np.uint64:
+    """`chain_scan` as Python (`tradeloom.kernels.jit.python_form`): `chain_values`, the
+    same chain on Python integers masked to 64 bits (as Python, the kernel's calls of
+    `_chain_one` per digest, each a few kernels' calls on numpy's uint64 scalars, cost a
+    small run's journal ~10 ms)."""
+    values = chain_values(digests.tolist(), int(seed))
+    out[: len(values)] = values
+    return _U(values[-1]) if len(values) else _U(seed)
 
 
 @kernel

@@ -14,12 +14,10 @@ another, on Python integers (`chain_values`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import numpy.typing as npt
 
-from tradeloom.journal.chain import ABSENT_TEXT
+from tradeloom.journal.chain import ABSENT_TEXT, chain_values
 
 __all__ = ["chain_next", "chain_values", "row_digests", "xxh64"]
 
@@ -31,7 +29,6 @@ _P1, _P2, _P3, _P4, _P5 = (
     0x85EBCA77C2B2AE63,
     0x27D4EB2F165667C5,
 )
-_MASK = (1 << 64) - 1
 
 
 def _rotl(x: npt.NDArray[np.uint64], r: int) -> npt.NDArray[np.uint64]:
@@ -76,25 +73,6 @@ def xxh64(words: npt.NDArray[np.uint64], seed: int = 0) -> npt.NDArray[np.uint64
         h = (h ^ (h >> _U(33))) * _U(_P2)
         h = (h ^ (h >> _U(29))) * _U(_P3)
         return h ^ (h >> _U(32))
-
-
-def chain_values(digests: Iterable[int], seed: int) -> npt.NDArray[np.uint64]:
-    """Return the chain value after each digest (in sequence order), starting at ``seed``."""
-    out: list[int] = []
-    append = out.append
-    h = int(seed)
-    p1, p2, p3, p4, start, mask = _P1, _P2, _P3, _P4, _P5 + 8, _MASK
-    # XXH64 of one word's 8 bytes, unrolled, on Python integers: verify's one per-row loop
-    for digest in digests:
-        lane = (int(digest) * p2) & mask
-        lane = (((lane << 31) | (lane >> 33)) & mask) * p1 & mask
-        h = ((h + start) & mask) ^ lane
-        h = ((((h << 27) | (h >> 37)) & mask) * p1 + p4) & mask
-        h = ((h ^ (h >> 33)) * p2) & mask
-        h = ((h ^ (h >> 29)) * p3) & mask
-        h ^= h >> 32
-        append(h)
-    return np.array(out, dtype=np.uint64)
 
 
 def chain_next(

@@ -144,8 +144,32 @@ def _entry_points() -> tuple[metadata.EntryPoint, ...]:
     found = _FOUND.get(where)
     if found is None:
         _FOUND.clear()
-        found = _FOUND[where] = tuple(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        found = _FOUND[where] = (
+            tuple(metadata.entry_points(group=ENTRY_POINT_GROUP)) if _group_declared() else ()
+        )
     return found
+
+
+def _group_declared() -> bool:
+    """Return whether an installed distribution's ``entry_points.txt`` has a section of
+    the group (``[tradeloom]``): where none has, `metadata.entry_points` finds none.
+
+    Its text is looked at as `metadata.entry_points` reads it (a line, stripped, that
+    starts with ``[`` and ends with ``]`` names the section ``line.strip("[]")``), without
+    parsing every entry point of every distribution into objects: a third of its time
+    (~4 ms of a command's CPU with 250 distributions installed, none a plugin)."""
+    for dist in metadata.distributions():
+        text = dist.read_text("entry_points.txt")
+        if not text or ENTRY_POINT_GROUP not in text:
+            continue
+        for line in map(str.strip, text.splitlines()):
+            if (
+                line.startswith("[")
+                and line.endswith("]")
+                and line.strip("[]") == ENTRY_POINT_GROUP
+            ):
+                return True
+    return False
 
 
 def _load_entry_points(pm: pluggy.PluginManager, sources: dict[str, str]) -> None:
