@@ -108,15 +108,17 @@ class AccountVenue:
         self.at_start: list[Event] = []
         self.started: dict[str, Any] = {}
         self._refused: list[RefusedFill] = []
-
-    @property
-    def exchanges(self) -> list[tuple[int, str, ExchangeVenue]]:
-        """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``."""
-        return [
+        self._exchanges = tuple(
             (s, symbol, one)
             for s, (symbol, market) in enumerate(self.markets.items())
             if (one := market.one_exchange) is not None
-        ]
+        )
+
+    @property
+    def exchanges(self) -> tuple[tuple[int, str, ExchangeVenue], ...]:
+        """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``
+        (found once: a tick asks three times, and the markets are the account's for good)."""
+        return self._exchanges
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
