@@ -113,6 +113,10 @@ class AccountVenue:
             for s, (symbol, market) in enumerate(self.markets.items())
             if (one := market.one_exchange) is not None
         )
+        self._quiet: tuple[Callable[[], bool] | None, ...] = tuple(
+            getattr(market, "quiet_at_open", None) for market in self.markets.values()
+        )
+        """Each market's `ExchangeVenue.quiet_at_open` (None: a router's, which cannot tell)."""
 
     @property
     def exchanges(self) -> tuple[tuple[int, str, ExchangeVenue], ...]:
@@ -163,6 +167,11 @@ class AccountVenue:
             return self.market_for(order_id)
         except KeyError:
             return None
+
+    def quiet_at_open(self) -> bool:
+        """Return whether no market has anything for the engine at the open
+        (`tradeloom.plugins.protocols.QuietAtOpen`): each can tell, and says so."""
+        return all(quiet is not None and quiet() for quiet in self._quiet)
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """Return every market's report of this phase, in the symbols' order."""
