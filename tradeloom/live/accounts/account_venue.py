@@ -250,6 +250,8 @@ class AccountVenue:
         """
         several = len(self.markets) > 1
         for symbol, market in self.markets.items():
+            if not market.refused:
+                continue  # a tick reads them: most find none
             self._refused.extend(
                 replace(r, message=f"{symbol}: {r.message}") if several else r
                 for r in market.refused

@@ -243,6 +243,8 @@ class LiveRunner:
             self.stages = told
 
     def _after_tick(self, processed: int) -> None:
+        if not self._observers:
+            return  # the trading state is read for them only
         state = self.trading_state
         for observer in self._observers:
             observer.after_tick(processed, state)
