@@ -483,6 +483,25 @@ def test_a_resting_limit_expires_after_its_bars(emulator: ExchangeEmulator) -> N
     assert ex.pending() == [] and emulator.exchange.orders()[0].status == "CANCELED"
 
 
+def test_the_venue_is_quiet_at_an_open_only_while_it_works_and_owes_nothing(
+    emulator: ExchangeEmulator,
+) -> None:
+    ex = exchange_venue(emulator, post_only=True)
+    assert ex.quiet_at_open() and ex.pending() == []
+    sent = limit_order(1, 96.0)
+    ex.submit(sent)
+    assert not ex.quiet_at_open()  # the limit works at the exchange
+    assert ex.match(bar(1), "open") == [] and not ex.quiet_at_open()
+    emulator.advance(2)  # bar 2 trades down to 95: it fills
+    assert not ex.quiet_at_open()  # its fill is owed to the engine
+    [fill] = ex.match(bar(3), "open")
+    assert fill.order_id == sent.id
+    # finished and reported: asking again finds nothing, as the engine then assumes
+    assert ex.quiet_at_open()
+    assert ex.match(bar(4), "open") == [] and ex.pending() == []
+    assert ex.quiet_at_open()
+
+
 # --- time in force -------------------------------------------------------------------------
 
 

@@ -72,6 +72,7 @@ from tradeloom.plugins.protocols import (
     CancelsTogether,
     LabelHorizon,
     Monitor,
+    QuietAtOpen,
     RiskContext,
     RiskRule,
     Sizer,
@@ -187,6 +188,9 @@ class Engine:
         self._calls_bar = -1
         self._working: list[str] | None = None  # `_pending_ids` until the venue may move
         self._calls: dict[str, int] = {}  # the venue's asks at each phase of that bar
+        self._quiet_of: Venue | None = None
+        self._quiet: Callable[[], bool] | None = None
+        """``_quiet_of``'s `QuietAtOpen.quiet_at_open` (None: it cannot tell)."""
         self._timeframe_seconds = timeframe_seconds
         self._calendar = calendar
         self._external: Venue | None = venue
@@ -415,11 +419,25 @@ class Engine:
         Live, what it reported is told first (`_tell`), for the journal a restart
         replays from.
         """
+        if phase == "open" and self._quiet_at_open():
+            # the venue works nothing and owes nothing (`QuietAtOpen`): its answer is no
+            # event and nothing pending, as asking it would find; the ask still counts
+            self._tell(t, phase, None if self._on_delivery is None else [], 0)
+            self._working = []
+            return
         before = self._told(t, phase)
         events = self.venue.match(self._bar(inputs, t, s), phase)
         self._working = None
         self._tell(t, phase, before, len(events))
         self._deliver(events, t, s)
+
+    def _quiet_at_open(self) -> bool:
+        """Return whether the venue says the open has nothing for the engine."""
+        venue = self.venue
+        if venue is not self._quiet_of:  # the venue's class decides: looked up once
+            self._quiet_of = venue
+            self._quiet = venue.quiet_at_open if isinstance(venue, QuietAtOpen) else None
+        return self._quiet is not None and self._quiet()
 
     def _told(self, t: int, phase: str) -> list[str] | None:
         """Before the venue is asked about ``phase`` at bar ``t`` (live): the orders it

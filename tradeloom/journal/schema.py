@@ -301,6 +301,8 @@ def schema_of(kind: str) -> Schema:
 
 def jsonable(value: Any) -> Any:
     """Return ``value`` as plain JSON values: non-finite floats become None."""
+    if type(value) is float:  # most values of a row's document: past the unions' checks
+        return value if math.isfinite(value) else None
     if isinstance(value, str) or value is None:
         return value
     if isinstance(value, bool | np.bool_):
@@ -513,6 +515,8 @@ def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
 def _number(value: Any) -> Any:
     # a float map holds floats: an int (a side, a count) is written as the float it reads
     # back as, so that a value and its reading encode alike
+    if type(value) is float:  # a float map's values mostly are
+        return value
     if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     ):

@@ -99,6 +99,7 @@ __all__ = [
     "NeedsCalibration",
     "OrderKeys",
     "PerSymbolModels",
+    "QuietAtOpen",
     "ReadsBarsColumn",
     "ReadsColumns",
     "ReadsOrderBook",
@@ -410,6 +411,18 @@ class CancelsTogether(Protocol):
 
     def cancel_together(self, order_ids: list[str], reason: str) -> None:
         """Cancel ``order_ids`` in as few requests as the venue takes."""
+        ...
+
+
+@runtime_checkable
+class QuietAtOpen(Protocol):
+    """A venue that can say, cheaply, that a bar's open has nothing for the engine (a live
+    account whose orders are all finished and reported): the engine then does not ask it
+    for the open's fills, and builds no bar to ask with."""
+
+    def quiet_at_open(self) -> bool:
+        """Return True only if ``match(bar, "open")`` now would return no event and change
+        nothing, and ``pending()`` is empty (False: ask, as any venue is asked)."""
         ...
 
 

@@ -108,15 +108,21 @@ class AccountVenue:
         self.at_start: list[Event] = []
         self.started: dict[str, Any] = {}
         self._refused: list[RefusedFill] = []
-
-    @property
-    def exchanges(self) -> list[tuple[int, str, ExchangeVenue]]:
-        """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``."""
-        return [
+        self._exchanges = tuple(
             (s, symbol, one)
             for s, (symbol, market) in enumerate(self.markets.items())
             if (one := market.one_exchange) is not None
-        ]
+        )
+        self._quiet: tuple[Callable[[], bool] | None, ...] = tuple(
+            getattr(market, "quiet_at_open", None) for market in self.markets.values()
+        )
+        """Each market's `ExchangeVenue.quiet_at_open` (None: a router's, which cannot tell)."""
+
+    @property
+    def exchanges(self) -> tuple[tuple[int, str, ExchangeVenue], ...]:
+        """Each market that is one exchange's (not a router's): ``(index, symbol, venue)``
+        (found once: a tick asks three times, and the markets are the account's for good)."""
+        return self._exchanges
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
@@ -161,6 +167,11 @@ class AccountVenue:
             return self.market_for(order_id)
         except KeyError:
             return None
+
+    def quiet_at_open(self) -> bool:
+        """Return whether no market has anything for the engine at the open
+        (`tradeloom.plugins.protocols.QuietAtOpen`): each can tell, and says so."""
+        return all(quiet is not None and quiet() for quiet in self._quiet)
 
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """Return every market's report of this phase, in the symbols' order."""
@@ -239,6 +250,8 @@ class AccountVenue:
         """
         several = len(self.markets) > 1
         for symbol, market in self.markets.items():
+            if not market.refused:
+                continue  # a tick reads them: most find none
             self._refused.extend(
                 replace(r, message=f"{symbol}: {r.message}") if several else r
                 for r in market.refused

@@ -119,6 +119,9 @@ _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 _TRADE_PAGE = 1000
 _SKEW_SECONDS = 5.0
 _READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
+_NOTHING = VenueReport()
+"""What a call that found nothing reports (frozen: one for every such call; a tick's
+venue is asked several times, most often for nothing)."""
 
 
 class CcxtVenue(TrackedOrders):
@@ -348,7 +351,7 @@ class CcxtVenue(TrackedOrders):
         if self.batch is not None and self.batch.queued:
             self.batch.flush()
         if self._held.empty():
-            return VenueReport()
+            return _NOTHING
         return self._hand_over()
 
     def fall_back_to_market(self, client_id: str, *, reason: str = "LIMIT_FALLBACK") -> VenueReport:

@@ -499,6 +499,23 @@ class ExchangeVenue:
         protective exit's fills are seen within its bar as a single send's are."""
         self._take(self.venue.flush_batch())
 
+    def quiet_at_open(self) -> bool:
+        """Return whether `match` at ``open`` would report nothing and change nothing, and
+        `pending` is empty (`tradeloom.plugins.protocols.QuietAtOpen`).
+
+        So when no event is queued, no order awaits its send, the account's batch holds
+        nothing to send, and every order is finished with its trades counted and reported
+        (`CcxtVenue.settled`): `flush` then sends and takes nothing, `refresh` asks nothing,
+        no limit order works to expire or fall back, and `pending` finds no order.
+        """
+        batch = self.venue.batch
+        return (
+            not self._events
+            and not self._awaiting
+            and (batch is None or not batch.queued)
+            and self.venue.settled
+        )
+
     def match(self, bar: Bar, phase: str) -> list[Fill | Cancellation]:
         """At ``open``: resolve unknown orders, poll, and report what happened since.
 

@@ -188,6 +188,8 @@ class LiveRunner:
         self.ticker: BarTicker | None = None
         self.echo = echo
         self.outputs = LiveOutputs(run_dir) if refresh else None
+        self._source: OutputsSource | None = None
+        """The outputs' view of the run last handed over (`_outputs_source`)."""
         self.first_live_bar = 0
         """The first bar traded live (the bars before it are the warm-up history)."""
         self.journal_outage: JournalOutage | None = None
@@ -241,6 +243,8 @@ class LiveRunner:
             self.stages = told
 
     def _after_tick(self, processed: int) -> None:
+        if not self._observers:
+            return  # the trading state is read for them only
         state = self.trading_state
         for observer in self._observers:
             observer.after_tick(processed, state)
@@ -503,9 +507,17 @@ class LiveRunner:
                 return 0
 
     def _outputs_source(self) -> OutputsSource:
-        return OutputsSource(
-            self.files, self.link, self.markets, self.first_live_bar, self.book_feed
-        )
+        # one for the ticks that change neither (frozen: a tick hands over the same one)
+        made = self._source
+        if (
+            made is None
+            or made.first_live_bar != self.first_live_bar
+            or made.book_feed is not self.book_feed
+        ):
+            made = self._source = OutputsSource(
+                self.files, self.link, self.markets, self.first_live_bar, self.book_feed
+            )
+        return made
 
     def changing(self) -> AbstractContextManager[Any]:
         """Hold off the files' snapshot while the run changes (`LiveOutputs.lock`)."""

@@ -376,10 +376,10 @@ class LiveSession:
     ) -> npt.NDArray[np.float64]:
         """Return clock bar ``t``'s ``[symbols, columns]`` rows, each symbol's stepped."""
         history = self.history
-        row = np.full((len(history.symbols), len(history.columns)), np.nan)
+        row = _nans((len(history.symbols), len(history.columns)))
         for s, stepper in enumerate(self.steppers):
             if present[s]:
-                o, h, lo, c, v = (float(x) for x in prices[s])
+                o, h, lo, c, v = prices[s].tolist()
                 row[s, : self._width] = stepper.step(
                     Bar(t, time, o, h, lo, c, v, history.symbols[s])
                 )
@@ -653,12 +653,12 @@ class LiveSession:
         self._absent = ~present
         self._regime(prices, present)
         m = len(history.symbols)
-        px = np.full((6 if self._funding is None else 7, 1, m), np.nan)
+        px = _nans((6 if self._funding is None else 7, 1, m))
         px[:5, 0] = prices.T
         if self._funding is not None:
             px[FUNDING_ROW, 0] = self._funding.rates(time.value, present)
         flags = np.zeros((2, 1, m), np.uint8)
-        scores = np.full((1, m), np.nan)
+        scores = _nans((1, m))
         for s, verdict in enumerate(verdicts):
             if verdict is not None:
                 px[5, 0, s] = verdict.probability
@@ -690,7 +690,7 @@ class LiveSession:
                     rec.record(SymbolAbsent(**rec.at(t, time, market=True), last=time, bars=1))
                     _log.warning("symbol_absent", symbol=symbol, bar=t, time=str(time))
                 continue
-            o, h, lo, c, v = (float(x) for x in prices[s])
+            o, h, lo, c, v = prices[s].tolist()
             rec.record(
                 LiveBar(
                     **rec.at(t, time, market=True),
@@ -795,6 +795,14 @@ class LiveSession:
                 reasons.append(f"live.retrain_cron fired at {self._next_cron.isoformat()}")
                 self._next_cron = self._cron(now)
         return "; ".join(reasons) if reasons else None
+
+
+def _nans(shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+    """``np.full(shape, np.nan)`` without its Python frame and its fill value's array (a
+    tick makes several)."""
+    out = np.empty(shape)
+    out.fill(np.nan)
+    return out
 
 
 def _next(training: ModelTraining | None, every: int) -> int | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -137,7 +138,7 @@ class BarTicker:
             )
             self._hold(s, fresh, rows)
             return
-        seen = pd.Timestamp(held[-1][0], tz="UTC") if held else last
+        seen = pd.Timestamp(held[-1][0], tz=UTC) if held else last
         frame = self.streams[s].closed_since(seen) if self.streams else None
         if frame is None:
             frame = self.source.closed_bars_of(self.symbols[s], seen, now - self.grace)
@@ -174,14 +175,11 @@ class BarTicker:
         its grace has passed.
         """
         last_ns = last.value
+        if len(self._held) == 1:  # one market: its next bar runs as it is (no waiting)
+            return self._next_of_one(last_ns)
         firsts: list[int | None] = []
         for s, held in enumerate(self._held):
-            late = 0
-            while held and held[0][0] <= last_ns:
-                held.popleft()
-                late += 1
-            if late:
-                _log.warning("bar_after_its_tick", symbol=self.symbols[s], bars=late)
+            self._drop_late(s, last_ns)
             firsts.append(held[0][0] if held else None)
         known = [f for f in firsts if f is not None]
         if not known:
@@ -189,8 +187,30 @@ class BarTicker:
         time = min(known)
         if len(known) < len(firsts) and clock().value < time + self._bar_ns + self._grace_ns:
             return None  # a symbol's bar may still come
-        prices = np.full((len(self.symbols), len(OHLCV)), np.nan)
+        prices = np.empty((len(self.symbols), len(OHLCV)))
+        prices.fill(np.nan)
         for s, first in enumerate(firsts):
             if first == time:
                 prices[s] = self._held[s].popleft()[1]
-        return pd.Timestamp(time, tz="UTC"), prices
+        return pd.Timestamp(time, tz=UTC), prices
+
+    def _next_of_one(self, last_ns: int) -> tuple[pd.Timestamp, np.ndarray] | None:
+        """`due` of one market: its first bar held after ``last_ns`` (None: none)."""
+        held = self._held[0]
+        self._drop_late(0, last_ns)
+        if not held:
+            return None
+        time, row = held.popleft()
+        prices = np.empty((1, len(OHLCV)))
+        prices[0] = row
+        return pd.Timestamp(time, tz=UTC), prices
+
+    def _drop_late(self, s: int, last_ns: int) -> None:
+        """Drop symbol ``s``'s bars held at or before ``last_ns`` (they came after their tick)."""
+        held = self._held[s]
+        late = 0
+        while held and held[0][0] <= last_ns:
+            held.popleft()
+            late += 1
+        if late:
+            _log.warning("bar_after_its_tick", symbol=self.symbols[s], bars=late)
