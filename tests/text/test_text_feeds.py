@@ -29,6 +29,7 @@ from tradeloom.journal import journal_path, read_rows
 from tradeloom.plugins.data.received import ReceivedText, TextRules, read_received
 from tradeloom.plugins.data.text_source import TextColumns
 from tradeloom.plugins.text_feed.http_poll import HttpPoll, HttpPollParams
+from tradeloom.text.feeds import Inbox
 
 SETS = [a for s in SETTINGS for a in ("--set", s)]
 HOUR = 3_600_000_000_000
@@ -275,6 +276,61 @@ def test_a_document_sent_again_is_kept_once_and_another_text_under_its_id_refuse
     again.attach(tmp_path)
     assert again.documents().ids == ("x",)
     assert again.cursor == "3"
+
+
+def test_a_restart_on_an_earlier_clock_keeps_arrivals_in_order_and_reads_them_back(
+    tmp_path: Path,
+) -> None:
+    # killed after keeping a tick's documents (stamped at the clock the emulator had just
+    # advanced to) and before the tick's bar was journaled, a paper run restarts from
+    # that bar: its clock an hour earlier than the arrivals kept
+    killed_at = pd.Timestamp("2024-03-01T13:00:02Z").value
+    queue = _Queue()
+    first = ReceivedText(_rules(), queue, None)
+    first.attach(tmp_path)
+    first.start(lambda: killed_at)
+    one = {"id": "a", "time": "2024-03-01T09:00:00Z", "text": "kept before the kill"}
+    queue.inbox.put("q 1", json.dumps(one).encode(), "1")
+    assert first.take() == []
+    now = [killed_at - HOUR]
+    again = ReceivedText(_rules(), queue, None)
+    again.attach(tmp_path)
+    again.start(lambda: now[0])
+    two = {"id": "b", "time": "2024-03-01T10:00:00Z", "text": "after the restart"}
+    queue.inbox.put("q 2", json.dumps(two).encode(), "2")
+    assert again.take() == []
+    now[0] += 2 * HOUR  # the restart's clock passes the kill: its own time again
+    three = {"id": "c", "time": "2024-03-01T11:00:00Z", "text": "later still"}
+    queue.inbox.put("q 3", json.dumps(three).encode(), "3")
+    assert again.take() == []
+    back = read_received(tmp_path / "news.jsonl", _rules())  # a third start reads it
+    assert back.ids == ("a", "b", "c")
+    lines = (tmp_path / "news.jsonl").read_text(encoding="utf-8").splitlines()
+    arrived = [json.loads(line)["received_at"] for line in lines]
+    # the restart stamps no arrival before the last one kept, and its own clock's time
+    # once that has passed it
+    assert arrived == [
+        "2024-03-01T13:00:02.000000000Z",
+        "2024-03-01T13:00:02.000000000Z",
+        "2024-03-01T14:00:02.000000000Z",
+    ]
+    assert np.array_equal(back.visible_ns, again.documents().visible_ns)
+
+
+def test_the_inbox_never_stamps_an_arrival_before_an_earlier_one() -> None:
+    now = [5_000]
+    inbox = Inbox(lambda: now[0], floor=7_000)  # an earlier start's last arrival
+    inbox.put("a", b"{}", "1")
+    now[0] = 8_000
+    inbox.put("b", b"{}", "2")
+    now[0] = 6_000  # a clock stepped back (a wall clock's correction)
+    inbox.put("c", b"{}", "3")
+    assert [a.received_ns for a in inbox.take()] == [7_000, 8_000, 8_000]
+    inbox.put("d", b"{}", "4")
+    now[0] = 9_000
+    assert [a.received_ns for a in inbox.take()] == [8_000]
+    inbox.put("e", b"{}", "5")  # after a take: after the time it read
+    assert [a.received_ns for a in inbox.take()] == [9_001]
 
 
 # --- NATS JetStream -------------------------------------------------------------------

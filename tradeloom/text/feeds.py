@@ -90,26 +90,32 @@ class Inbox:
     it returns, and any later one is stamped after it (never earlier than a tick
     already taken), so a tick never misses a document it should see.
 
+    No stamp is earlier than the one before it, nor than ``floor``: the arrivals are
+    kept in the order they came, and a restart's clock may stand earlier than the last
+    arrival an earlier start kept (a paper run killed after keeping a tick's documents
+    and before journaling its bar resumes from that bar).
+
     Args:
         clock: The run's clock, UTC nanoseconds.
+        floor: The earliest stamp (an earlier start's last arrival; 0: none).
     """
 
-    def __init__(self, clock: Callable[[], int]) -> None:
+    def __init__(self, clock: Callable[[], int], floor: int = 0) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._held: list[Arrival] = []
-        self._floor = 0
+        self._floor = floor
 
     def put(self, where: str, body: bytes, cursor: str) -> None:
         """Stamp a payload with the clock now and keep it for the next `take`."""
         with self._lock:
-            now = max(int(self._clock()), self._floor)
+            now = self._floor = max(int(self._clock()), self._floor)
             self._held.append(Arrival(where, body, cursor, now))
 
     def take(self) -> list[Arrival]:
         """Return every payload put so far, in order, and forget them."""
         with self._lock:
-            self._floor = int(self._clock()) + 1
+            self._floor = max(int(self._clock()) + 1, self._floor)
             held, self._held = self._held, []
         return held
 

@@ -138,6 +138,7 @@ class ReceivedText:
         self.cursor: str | None = None
         self._inbox: Inbox | None = None
         self._received = Documents.empty()
+        self._last_arrival = 0
         self._texts: dict[str, str] = {}
         self._held: tuple[object, int, Documents] | None = None
         self._file_ids: tuple[Documents, set[str]] | None = None
@@ -153,13 +154,15 @@ class ReceivedText:
         self.path = folder / f"{self.rules.name}.jsonl"
         self._cursor_path = folder / f"{self.rules.name}.cursor"
         self._received = read_received(self.path, self.rules)
+        self._last_arrival = _last_arrival(self.path) if len(self._received) else 0
         self._texts = dict(zip(self._received.ids, self._received.texts, strict=True))
         if self._cursor_path.is_file():
             self.cursor = self._cursor_path.read_text(encoding="utf-8").strip() or None
 
     def start(self, clock: Callable[[], int]) -> None:
-        """Start the receiver after the kept cursor."""
-        self._inbox = Inbox(clock)
+        """Start the receiver after the kept cursor, stamping no arrival before the last
+        one kept (a restart's clock may resume earlier: the kept file stays in order)."""
+        self._inbox = Inbox(clock, floor=self._last_arrival)
         self.receiver.start(self.cursor, self._inbox)
 
     def stop(self) -> None:
@@ -327,6 +330,14 @@ class ReceivedText:
         temporary = self._cursor_path.with_suffix(".cursor.tmp")
         temporary.write_text(self.cursor, encoding="utf-8")
         os.replace(temporary, self._cursor_path)
+
+
+def _last_arrival(path: Path) -> int:
+    """The latest arrival kept in ``path`` (UTC ns), a file `read_received` checked."""
+    with path.open(encoding="utf-8") as fh:
+        arrivals = [_find(json.loads(line), RECEIVED_AT) for line in fh if line.strip()]
+    stamps, bad = parse_timestamps(pd.Series(arrivals, dtype=object))
+    return int(stamps[~bad].max(initial=0))
 
 
 def _records(arrival: Arrival) -> list[tuple[str, dict[str, Any] | str]]:
