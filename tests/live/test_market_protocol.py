@@ -48,7 +48,11 @@ def test_the_check_finds_a_branch() -> None:
 
 def _account(*refused: object) -> AccountVenue:
     market = SimpleNamespace(
-        costs=VenueCosts.of(0.001), dust=0.0001, min_notional=5.0, refused=list(refused)
+        costs=VenueCosts.of(0.001),
+        dust=0.0001,
+        min_notional=5.0,
+        refused=list(refused),
+        one_exchange=None,  # a `Market` answers it (the account asks it once, at its start)
     )
     return AccountVenue({"BTC/USDT": market}, initial_cash=1000.0, symbol_of=lambda _: None)
 
