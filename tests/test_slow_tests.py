@@ -55,13 +55,13 @@ QUICK = {"test_a.py::test_quick", "sub/test_b.py::test_quick"}
 LONG = {"test_a.py::test_long", "sub/test_b.py::test_long"}
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_plain_run_leaves_the_slow_tests_out(tmp_path: Path, workers: int) -> None:
     assert _passed(tmp_path, workers=workers) == QUICK
     assert _passed(tmp_path, "sub", workers=workers) == {"sub/test_b.py::test_quick"}
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_naming_a_file_or_a_node_runs_its_slow_tests(tmp_path: Path, workers: int) -> None:
     named = _passed(tmp_path, "sub/test_b.py", "test_a.py::test_long", workers=workers)
     assert named == {"sub/test_b.py::test_quick", "sub/test_b.py::test_long",

@@ -23,6 +23,8 @@ from tests import forkserver
 from tests.plugins.model.test_estimator_table import made_for_this_scikit_learn
 from tradeloom.version import __version__
 
+pytestmark = pytest.mark.slow  # fresh interpreters, each read for what it imported
+
 ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = (

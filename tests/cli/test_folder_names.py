@@ -42,6 +42,8 @@ from tests.console.served import served
 from tradeloom.console.app import create_app
 from tradeloom.console.tokens import Sessions, Tokens
 
+pytestmark = pytest.mark.slow  # a backtest, a paper restart and a dozen commands a name
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = Tokens("read-token-0123456789abcdef", "write-token-0123456789abcdef", "the test")
 READ = {"Authorization": f"Bearer {TOKENS.read}"}
