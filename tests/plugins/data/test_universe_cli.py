@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[3]
 SENTIMENT = ROOT / "examples" / "data" / "sentiment_daily.csv"
 WINDOWS = ["--set", "model.walk_forward.train_window=100"]
 WINDOWS += ["--set", "model.walk_forward.retrain_every=100"]
+
+
+COMPILED = re.compile(
+    r"compiled \d+ kernels? in [\d.]+ s \([\d.]+ s CPU\), cached for the next runs"
+)
+"""What a run on a cold kernel cache says (`tradeloom.cli.run_command`)."""
 
 
 def strategy(
@@ -94,7 +101,10 @@ def test_a_synthetic_universe_runs_through_the_cli(tmp_path: Path) -> None:
     path = strategy(tmp_path, {"kind": "synthetic", "bars": 300, "symbols": ["A/B", "C/D"]})
     assert tradeloom("validate", path.name, cwd=tmp_path).returncode == 0
     proc = tradeloom("run", path.name, "--out", "run", cwd=tmp_path)
-    assert (proc.returncode, proc.stderr) == (0, "")
+    # nothing on stderr but, on a cold kernel cache, the line saying what compiled (its
+    # universe needs kernels tests/warm_kernels.py does not compile, when no earlier test did)
+    said = [line for line in proc.stderr.splitlines() if not COMPILED.fullmatch(line)]
+    assert (proc.returncode, said) == (0, [])
     loaded = pd.read_csv(tmp_path / "run" / "positions.csv")
     assert set(loaded["symbol"]) <= {"A/B", "C/D"}
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
