@@ -16,6 +16,13 @@ read that file and see each document from the bar the run saw it. A restart read
 file back and resumes the feed after the last payload it took (``<name>.cursor``); a
 payload sent again (a broker's redelivery, a poll's overlap) whose id was kept with the
 same text is skipped, with another text it is refused.
+
+A tick's documents are appended in one write of whole lines, fsync'd, and only then is
+the cursor kept. A write of many pages can still be cut by a kill (the kernel stops
+copying at a page when the process is killed), leaving a last line without its newline:
+a reader reads the lines before it and says it left it out (a run may be writing it
+still), and a restart cuts it off the file before it appends again. What it held was
+never kept whole, and its cursor was not kept: the feed brings it again.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ RECEIVED_AT = "received_at"
 
 _log = logger("tradeloom.data")
 _T = TypeVar("_T")
+_BLOCK = 1 << 16
+"""Bytes read at a time from a file's end looking for its last newline."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +97,24 @@ class TextRules:
 def read_received(path: Path, rules: TextRules) -> Documents:
     """Read a file of received documents (``documents/<name>.jsonl``) under ``rules``.
 
+    Its complete lines only: a last line without a newline is an append cut short, or
+    one a run is writing still (a warning says it was left out; the file is not
+    changed).
+
     Raises:
         DataError: The file cannot be read or fails the checks.
     """
-    if not path.is_file() or path.stat().st_size == 0:
+    if not path.is_file():
+        return Documents.empty()
+    size, whole = _complete_lines(path)
+    if whole < size:
+        _log.warning(
+            "received_partial_line",
+            path=str(path),
+            left_out_bytes=size - whole,
+            why="its last line has no newline: an append cut short, or being written",
+        )
+    if whole == 0:
         return Documents.empty()
     return read_documents(
         path,
@@ -100,6 +123,7 @@ def read_received(path: Path, rules: TextRules) -> Documents:
         columns=rules.received_columns,
         max_chars=rules.max_chars,
         policy=rules.policy,
+        size=whole,
     )
 
 
@@ -148,11 +172,16 @@ class ReceivedText:
     def attach(self, folder: Path) -> None:
         """Keep what arrives in ``folder/<name>.jsonl``; read what is kept there already.
 
+        A last line without a newline (a kill inside an append) is cut off the file, with
+        a warning: the next append starts on a line of its own.
+
         Raises:
             DataError: The kept file fails its checks (it was edited).
         """
         self.path = folder / f"{self.rules.name}.jsonl"
         self._cursor_path = folder / f"{self.rules.name}.cursor"
+        if self.path.is_file():
+            _cut_partial_line(self.path)
         self._received = read_received(self.path, self.rules)
         self._last_arrival = _last_arrival(self.path) if len(self._received) else 0
         self._texts = dict(zip(self._received.ids, self._received.texts, strict=True))
@@ -330,6 +359,38 @@ class ReceivedText:
         temporary = self._cursor_path.with_suffix(".cursor.tmp")
         temporary.write_text(self.cursor, encoding="utf-8")
         os.replace(temporary, self._cursor_path)
+
+
+def _complete_lines(path: Path) -> tuple[int, int]:
+    """Return the size of ``path`` and of its complete lines (up to its last newline)."""
+    with path.open("rb") as fh:
+        end = size = os.fstat(fh.fileno()).st_size
+        while end > 0:
+            start = max(end - _BLOCK, 0)
+            fh.seek(start)
+            found = fh.read(end - start).rfind(b"\n")
+            if found >= 0:
+                return size, start + found + 1
+            end = start
+    return size, 0
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Cut a last line without a newline off ``path`` (a kill inside an append), durably."""
+    size, whole = _complete_lines(path)
+    if whole == size:
+        return
+    _log.warning(
+        "received_partial_line_cut",
+        path=str(path),
+        cut_bytes=size - whole,
+        why="its last line has no newline: an append cut short by a kill; the feed "
+        "brings its documents again (their cursor was not kept)",
+    )
+    with path.open("r+b") as fh:
+        fh.truncate(whole)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _last_arrival(path: Path) -> int:
