@@ -42,6 +42,7 @@ from tradeloom.plugins.data.text_source import (
     TextColumns,
     frame_documents,
     read_documents,
+    text_format,
 )
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import ValidationPolicy
@@ -99,14 +100,15 @@ def read_received(path: Path, rules: TextRules) -> Documents:
 
     Its complete lines only: a last line without a newline is an append cut short, or
     one a run is writing still (a warning says it was left out; the file is not
-    changed).
+    changed). A file that is not JSON Lines (a ``received`` a user wrote) is read whole.
 
     Raises:
         DataError: The file cannot be read or fails the checks.
     """
     if not path.is_file():
         return Documents.empty()
-    size, whole = _complete_lines(path)
+    lines = text_format(path) == "jsonl"
+    size, whole = _complete_lines(path) if lines else (path.stat().st_size,) * 2
     if whole < size:
         _log.warning(
             "received_partial_line",
@@ -123,7 +125,7 @@ def read_received(path: Path, rules: TextRules) -> Documents:
         columns=rules.received_columns,
         max_chars=rules.max_chars,
         policy=rules.policy,
-        size=whole,
+        size=whole if lines else None,  # what was complete, whatever is appended since
     )
 
 
