@@ -368,6 +368,34 @@ def test_a_kill_inside_an_append_leaves_a_partial_line_that_readers_and_a_restar
     assert again.cursor == "2"
 
 
+def test_a_last_line_holding_a_whole_object_without_its_newline_is_kept(
+    tmp_path: Path,
+) -> None:
+    # a file a user wrote without the final newline, or a kill just before the newline's
+    # byte: its last line is a whole document, read as one; a restart gives it its newline
+    # before it appends (else the next line would run on after it)
+    path = tmp_path / "news.jsonl"
+    queue = _Queue()
+    first = ReceivedText(_rules(), queue, None)
+    first.attach(tmp_path)
+    first.start(lambda: 10**18)
+    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in "abc"]
+    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
+    assert first.take() == []
+    written = path.read_bytes()[:-1]  # its last newline gone
+    path.write_bytes(written)
+    with structlog.testing.capture_logs() as logs:
+        assert read_received(path, _rules()).ids == ("a", "b")
+    assert logs == []
+    again = ReceivedText(_rules(), queue, None)
+    again.attach(tmp_path)
+    assert path.read_bytes() == written + b"\n"
+    again.start(lambda: 10**18)
+    queue.inbox.put("q 2", json.dumps(docs[2:]).encode(), "2")
+    assert again.take() == []
+    assert read_received(path, _rules()).ids == ("a", "b", "c")
+
+
 def test_a_backtest_over_received_documents_cut_inside_an_append_reads_the_whole_lines(
     tmp_path: Path,
 ) -> None:

@@ -21,7 +21,9 @@ A tick's documents are appended in one write of whole lines, fsync'd, and only t
 the cursor kept. A write of many pages can still be cut by a kill (the kernel stops
 copying at a page when the process is killed), leaving a last line without its newline:
 a reader reads the lines before it and says it left it out (a run may be writing it
-still), and a restart cuts it off the file before it appends again. What it held was
+still), and a restart cuts it off the file before it appends again. A last line that
+holds a whole object (a file written by hand without its final newline) is read, and a
+restart gives it its newline. What it held was
 never kept whole, and its cursor was not kept: the feed brings it again.
 """
 
@@ -98,9 +100,9 @@ class TextRules:
 def read_received(path: Path, rules: TextRules) -> Documents:
     """Read a file of received documents (``documents/<name>.jsonl``) under ``rules``.
 
-    Its complete lines only: a last line without a newline is an append cut short, or
-    one a run is writing still (a warning says it was left out; the file is not
-    changed). A file that is not JSON Lines (a ``received`` a user wrote) is read whole.
+    Its complete lines only: a last line without a newline and without a whole object
+    is an append cut short, or one a run is writing still (a warning says it was left
+    out; the file is not changed); with a whole object it is read. A file that is not JSON Lines (a ``received`` a user wrote) is read whole.
 
     Raises:
         DataError: The file cannot be read or fails the checks.
@@ -364,7 +366,9 @@ class ReceivedText:
 
 
 def _complete_lines(path: Path) -> tuple[int, int]:
-    """Return the size of ``path`` and of its complete lines (up to its last newline)."""
+    """Return the size of ``path`` and of its complete lines: up to its last newline, and
+    a last line without one if it holds a whole JSON object (a file a user wrote without
+    the final newline; an append cut short ends inside its object)."""
     with path.open("rb") as fh:
         end = size = os.fstat(fh.fileno()).st_size
         while end > 0:
@@ -372,25 +376,43 @@ def _complete_lines(path: Path) -> tuple[int, int]:
             fh.seek(start)
             found = fh.read(end - start).rfind(b"\n")
             if found >= 0:
-                return size, start + found + 1
+                break
             end = start
-    return size, 0
+        whole = start + found + 1 if end > 0 else 0
+        if whole < size:
+            fh.seek(whole)
+            if _whole_object(fh.read(size - whole)):
+                return size, size
+    return size, whole
+
+
+def _whole_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # not JSON, or not UTF-8: cut short
+        return False
 
 
 def _cut_partial_line(path: Path) -> None:
-    """Cut a last line without a newline off ``path`` (a kill inside an append), durably."""
+    """End ``path`` on a newline, durably, before a restart appends to it: a last line
+    without one is cut off (a kill inside an append), or given its newline where it
+    holds a whole object (the kill came just before the newline)."""
     size, whole = _complete_lines(path)
-    if whole == size:
-        return
-    _log.warning(
-        "received_partial_line_cut",
-        path=str(path),
-        cut_bytes=size - whole,
-        why="its last line has no newline: an append cut short by a kill; the feed "
-        "brings its documents again (their cursor was not kept)",
-    )
     with path.open("r+b") as fh:
-        fh.truncate(whole)
+        if whole == size:
+            fh.seek(max(size - 1, 0))
+            if size == 0 or fh.read(1) == b"\n":
+                return
+            fh.write(b"\n")
+        else:
+            _log.warning(
+                "received_partial_line_cut",
+                path=str(path),
+                cut_bytes=size - whole,
+                why="its last line has no newline: an append cut short by a kill; the feed "
+                "brings its documents again (their cursor was not kept)",
+            )
+            fh.truncate(whole)
         fh.flush()
         os.fsync(fh.fileno())
 
