@@ -17,14 +17,17 @@ from typing import Any
 
 import pytest
 
-from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, emulated_run, rows
+from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
 from tradeloom.engine.control import request_kill, request_resume
+from tradeloom.engine.status import read_run
+from tradeloom.journal import read_rows, verify
 from tradeloom.live.accounts import venues
+from tradeloom.live.recovery.journal_state import read_state
 from tradeloom.live.recovery.reconcile import RestartRefused
 from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.live.tick.session import KILL_CODE
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
-from tradeloom.testing import PartialFill, ServerError
+from tradeloom.testing import DropConnection, PartialFill, ServerError
 
 
 def edit(text: str, old: str, new: str) -> str:
@@ -148,6 +151,57 @@ def test_a_kill_right_after_a_restart_with_a_fill_not_reported_yet(
         assert run.emulator.errors == []
     changes = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
     assert changes == [("HALTED", KILL_CODE)]
+
+
+@pytest.mark.parametrize(
+    ("fault", "restarts"),
+    [(DropConnection(after_accept=True), 0), (DropConnection(), 2)],
+    ids=["taken-then-lost", "lost-on-its-way-in"],
+)
+def test_a_restart_journals_an_order_whose_answer_was_lost_unknown_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: DropConnection, restarts: int
+) -> None:
+    # The answer to the order is lost: the run journals it unknown and is killed before
+    # the next open resolves it. Each restart journaled it unknown again (a second row
+    # ``submitted -> unknown`` after ``submitted -> unknown``): one row per restart, not
+    # per loss, and a chain of rows whose ``previous`` is not the state before it.
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        run.emulator.faults.next(ORDER, fault)
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(rows(journal, "order_sent")))
+        (sent,) = rows(journal, "order_sent")
+        client_id = sent["id"]
+        assert [r["state"] for r in rows(journal, "order_state")] == ["submitted", "unknown"]
+        crash(runner)
+        for _ in range(restarts):  # killed again before the venue's window is over
+            runner = run.runner(run_dir)
+            runner.start()
+            crash(runner)
+        runner = run.runner(run_dir)
+        runner.start()
+        ticks(run, runner, 1)
+        runner.stop("test over")
+        assert run.emulator.errors == []
+        taken = [o for o in run.emulator.exchange.orders() if o.client_order_id == client_id]
+    changes = [
+        (r["previous"], r["state"])
+        for r in rows(journal, "order_state")
+        if r["client_id"] == client_id
+    ]
+    assert [state for _, state in changes].count("unknown") == 1, changes
+    # each row moves from the state the one before it entered
+    assert [previous for previous, _ in changes] == ["pending"] + [s for _, s in changes[:-1]]
+    # the journal's readers agree with its last row, and with the venue
+    last = changes[-1][1]
+    assert last == ("filled" if taken else "unknown")
+    assert read_state(journal).order_states[client_id] == last
+    still_open = [o.id for o in read_run(run_dir).status.open_orders]
+    assert still_open == ([] if taken else [client_id])
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))
 
 
 @pytest.mark.parametrize("mode", ["live", "paper"])

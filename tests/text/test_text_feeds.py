@@ -317,6 +317,106 @@ def test_a_restart_on_an_earlier_clock_keeps_arrivals_in_order_and_reads_them_ba
     assert np.array_equal(back.visible_ns, again.documents().visible_ns)
 
 
+def test_a_kill_inside_an_append_leaves_a_partial_line_that_readers_and_a_restart_skip(
+    tmp_path: Path,
+) -> None:
+    # A tick's batch goes in one write, but a write of many pages stops at a page when
+    # the process is killed: the file ends in a line without its newline. It was refused
+    # as "line 4 is not JSON" by the restart and by every reader of the run's documents.
+    path = tmp_path / "news.jsonl"
+    queue = _Queue()
+    first = ReceivedText(_rules(), queue, None)
+    first.attach(tmp_path)
+    first.start(lambda: 10**18)
+    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in "abcd"]
+    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
+    assert first.take() == []
+    kept_whole = path.read_bytes()
+    # the next batch (c, d), killed inside its write: c whole, d cut; its cursor not kept
+    line_c, line_d = (
+        json.dumps({**d, "received_at": "2024-03-01T12:00:00.000000000Z"}).encode() + b"\n"
+        for d in docs[2:]
+    )
+    with path.open("ab") as fh:
+        fh.write(line_c + line_d[: len(line_d) // 2])
+    torn = path.read_bytes()
+    # a reader (a backtest's ``received:``, parity) reads the complete lines, says it left
+    # the last one out, and changes nothing
+    with structlog.testing.capture_logs() as logs:
+        assert read_received(path, _rules()).ids == ("a", "b", "c")
+    assert [(e["event"], e["left_out_bytes"]) for e in logs] == [
+        ("received_partial_line", len(line_d) // 2)
+    ]
+    assert path.read_bytes() == torn
+    # the restart cuts the partial line off, keeps every complete one, and says so
+    again = ReceivedText(_rules(), queue, None)
+    with structlog.testing.capture_logs() as logs:
+        again.attach(tmp_path)
+    assert [(e["event"], e["cut_bytes"]) for e in logs] == [
+        ("received_partial_line_cut", len(line_d) // 2)
+    ]
+    assert path.read_bytes() == kept_whole + line_c
+    assert again.documents().ids == ("a", "b", "c")
+    assert again.cursor == "1"
+    # the feed brings the cut batch again: c is kept already, d is kept once, whole
+    again.start(lambda: 10**18)
+    queue.inbox.put("q 2", json.dumps(docs[2:]).encode(), "2")
+    assert again.take() == []
+    assert path.read_bytes().startswith(kept_whole + line_c)
+    assert path.read_bytes().endswith(b"\n")
+    assert read_received(path, _rules()).ids == ("a", "b", "c", "d")
+    assert again.cursor == "2"
+
+
+def test_a_last_line_holding_a_whole_object_without_its_newline_is_kept(
+    tmp_path: Path,
+) -> None:
+    # a file a user wrote without the final newline, or a kill just before the newline's
+    # byte: its last line is a whole document, read as one; a restart gives it its newline
+    # before it appends (else the next line would run on after it)
+    path = tmp_path / "news.jsonl"
+    queue = _Queue()
+    first = ReceivedText(_rules(), queue, None)
+    first.attach(tmp_path)
+    first.start(lambda: 10**18)
+    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in "abc"]
+    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
+    assert first.take() == []
+    written = path.read_bytes()[:-1]  # its last newline gone
+    path.write_bytes(written)
+    with structlog.testing.capture_logs() as logs:
+        assert read_received(path, _rules()).ids == ("a", "b")
+    assert logs == []
+    again = ReceivedText(_rules(), queue, None)
+    again.attach(tmp_path)
+    assert path.read_bytes() == written + b"\n"
+    again.start(lambda: 10**18)
+    queue.inbox.put("q 2", json.dumps(docs[2:]).encode(), "2")
+    assert again.take() == []
+    assert read_received(path, _rules()).ids == ("a", "b", "c")
+
+
+def test_a_backtest_over_received_documents_cut_inside_an_append_reads_the_whole_lines(
+    tmp_path: Path,
+) -> None:
+    # ``received: RUN/documents/news.jsonl`` (as parity reads a run): a kill inside an
+    # append exited 2 ("line 4 is not JSON") before; the complete lines are what was kept
+    lines = [
+        json.dumps({**document(n), "received_at": f"2024-01-03T{n:02d}:00:00.000000000Z"})
+        for n in range(4)
+    ]
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(f"{line}\n" for line in lines[:3]), encoding="utf-8")
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(whole.read_bytes() + lines[3].encode()[:40])
+    strategy = write_strategy(tmp_path, {"kind": "http_poll", "url": "http://127.0.0.1:9"})
+    read_torn = backtest_features(strategy, tmp_path / "torn", torn)
+    read_whole = backtest_features(strategy, tmp_path / "whole", whole)
+    pd.testing.assert_frame_equal(read_torn[TEXT], read_whole[TEXT], check_exact=True)
+    without = backtest_features(strategy, tmp_path / "without", None)
+    assert read_whole["lexicon_count"].sum() > without["lexicon_count"].sum()  # they count
+
+
 def test_the_inbox_never_stamps_an_arrival_before_an_earlier_one() -> None:
     now = [5_000]
     inbox = Inbox(lambda: now[0], floor=7_000)  # an earlier start's last arrival

@@ -403,13 +403,16 @@ class CcxtVenue(TrackedOrders):
         sent_at: float,
         venue_id: str | None = None,
         counted: Iterable[tuple[str, float]] = (),
+        journaled: str | None = None,
     ) -> VenueReport:
         """Track an order whose intent is in the journal but whose end is not (a restart).
 
         The process may have died before, during or after the send: the order is
-        ``UNKNOWN`` until `resolve_unknown` looks it up. It is never sent again. Trades
-        the journal already counted are counted again here without a report, so a
-        lookup that finds them again ignores them.
+        ``UNKNOWN`` until `resolve_unknown` looks it up, and a row says so, unless the
+        journal's last row of it says so already (its answer was lost before the process
+        died, or an earlier restart tracked it): one ``unknown`` row per loss, not one per
+        restart. It is never sent again. Trades the journal already counted are counted
+        again here without a report, so a lookup that finds them again ignores them.
 
         Args:
             request: The order as `OrderJournal.before_send` recorded it.
@@ -417,6 +420,8 @@ class CcxtVenue(TrackedOrders):
                 it starts the ``settle_seconds`` wait.
             venue_id: The venue's id of the order, if the journal has it.
             counted: ``(trade id, quantity)`` of the trades the journal counted.
+            journaled: The order's state in the journal's last ``order_state`` row of it
+                (None: none).
 
         Raises:
             ValueError: The client order id is invalid or already tracked here.
@@ -430,7 +435,9 @@ class CcxtVenue(TrackedOrders):
         tracked = _Tracked(request, life, sent_at)
         self._track(request.client_id, tracked)
         out = _Collector()
-        self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
+        lost = life.lose("restart: the intent was journaled, its end was not")
+        if journaled != OrderState.UNKNOWN.value:
+            self._emit(out, [lost])
         known = list(counted)
         if known:
             if venue_id is not None:

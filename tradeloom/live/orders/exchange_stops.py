@@ -298,11 +298,13 @@ class ExchangeStops:
         venue_id: str | None,
         counted: Iterable[tuple[str, float]],
         held: Iterable[TradeFill] = (),
+        journaled: str | None = None,
     ) -> VenueReport:
         """Track a leg the journal has sent and not bound (a restart); never sent again.
 
         ``held``: its trades the journal counted before the process died; they wait
-        for the engine's exit as they did.
+        for the engine's exit as they did. ``journaled``: its state in the journal's last
+        row of it (`CcxtVenue.recover`).
         """
         entry = request.order.parent_id
         if entry is not None:
@@ -316,7 +318,9 @@ class ExchangeStops:
             held=list(held),
         )
         self.legs[request.client_id] = leg
-        return self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
+        return self.venue.recover(
+            request, sent_at=sent_at, venue_id=venue_id, counted=counted, journaled=journaled
+        )
 
     def _spot_fallback(self, client_id: str, kind: str, level: float) -> VenueReport:
         reason = (

@@ -351,13 +351,17 @@ class ExchangeVenue:
         sent_at: float,
         venue_id: str | None,
         counted: list[tuple[str, float]],
+        journaled: str | None = None,
     ) -> None:
         """Track the fallback market order of ``parent`` found in the journal (a restart).
 
-        It is looked up by its client id, never sent again (`CcxtVenue.recover`).
+        It is looked up by its client id, never sent again (`CcxtVenue.recover`; ``journaled``:
+        its state in the journal's last row of it).
         """
         self._fallbacks[request.client_id] = parent.id
-        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=counted)
+        self.venue.recover(
+            request, sent_at=sent_at, venue_id=venue_id, counted=counted, journaled=journaled
+        )
 
     def pending(self) -> list[Order]:
         """Return the orders not finished for the engine.

@@ -97,6 +97,7 @@ def track_pending(
                 sent_at=fallback.sent_at,
                 venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
                 counted=[(f.trade_id, f.quantity) for f in fallback_fills],
+                journaled=state.order_states.get(fallback.id),
             )
         events.extend(_owed(state, order.id, exchange))
     # An order the engine had finished (cancelled) whose cancel the venue answered with
@@ -135,7 +136,8 @@ def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> Non
     The venue is asked for it by its client order id at each bar (`CcxtVenue.recover`),
     the trades the journal counted not counted again: found, it is followed; not found
     once the venue's window for the request is over, it is rejected as never arrived
-    (``ORDER_NEVER_ARRIVED``). It is never sent again.
+    (``ORDER_NEVER_ARRIVED``). It is never sent again. An order the journal left unknown
+    is not journaled unknown a second time.
     """
     sent = state.sent[client_id]
     fills = state.venue_fills.get(client_id, [])
@@ -144,6 +146,7 @@ def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> Non
         sent_at=sent.sent_at,
         venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
         counted=[(f.trade_id, f.quantity) for f in fills],
+        journaled=state.order_states.get(client_id),
     )
 
 
@@ -201,4 +204,5 @@ def recover_stops(state: JournalState, exchange: ExchangeVenue) -> None:
             venue_id=next((f.venue_order_id for f in fills if f.venue_order_id), None),
             counted=[(f.trade_id, f.quantity) for f in fills],
             held=[trade_fill(f) for f in fills],
+            journaled=state.order_states.get(client_id),
         )

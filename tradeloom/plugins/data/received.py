@@ -16,6 +16,15 @@ read that file and see each document from the bar the run saw it. A restart read
 file back and resumes the feed after the last payload it took (``<name>.cursor``); a
 payload sent again (a broker's redelivery, a poll's overlap) whose id was kept with the
 same text is skipped, with another text it is refused.
+
+A tick's documents are appended in one write of whole lines, fsync'd, and only then is
+the cursor kept. A write of many pages can still be cut by a kill (the kernel stops
+copying at a page when the process is killed), leaving a last line without its newline:
+a reader reads the lines before it and says it left it out (a run may be writing it
+still), and a restart cuts it off the file before it appends again. A last line that
+holds a whole object (a file written by hand without its final newline) is read, and a
+restart gives it its newline. What it held was
+never kept whole, and its cursor was not kept: the feed brings it again.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from tradeloom.plugins.data.text_source import (
     TextColumns,
     frame_documents,
     read_documents,
+    text_format,
 )
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import ValidationPolicy
@@ -57,6 +67,8 @@ RECEIVED_AT = "received_at"
 
 _log = logger("tradeloom.data")
 _T = TypeVar("_T")
+_BLOCK = 1 << 16
+"""Bytes read at a time from a file's end looking for its last newline."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +100,25 @@ class TextRules:
 def read_received(path: Path, rules: TextRules) -> Documents:
     """Read a file of received documents (``documents/<name>.jsonl``) under ``rules``.
 
+    Its complete lines only: a last line without a newline and without a whole object
+    is an append cut short, or one a run is writing still (a warning says it was left
+    out; the file is not changed); with a whole object it is read. A file that is not JSON Lines (a ``received`` a user wrote) is read whole.
+
     Raises:
         DataError: The file cannot be read or fails the checks.
     """
-    if not path.is_file() or path.stat().st_size == 0:
+    if not path.is_file():
+        return Documents.empty()
+    lines = text_format(path) == "jsonl"
+    size, whole = _complete_lines(path) if lines else (path.stat().st_size,) * 2
+    if whole < size:
+        _log.warning(
+            "received_partial_line",
+            path=str(path),
+            left_out_bytes=size - whole,
+            why="its last line has no newline: an append cut short, or being written",
+        )
+    if whole == 0:
         return Documents.empty()
     return read_documents(
         path,
@@ -100,6 +127,7 @@ def read_received(path: Path, rules: TextRules) -> Documents:
         columns=rules.received_columns,
         max_chars=rules.max_chars,
         policy=rules.policy,
+        size=whole if lines else None,  # what was complete, whatever is appended since
     )
 
 
@@ -148,11 +176,16 @@ class ReceivedText:
     def attach(self, folder: Path) -> None:
         """Keep what arrives in ``folder/<name>.jsonl``; read what is kept there already.
 
+        A last line without a newline (a kill inside an append) is cut off the file, with
+        a warning: the next append starts on a line of its own.
+
         Raises:
             DataError: The kept file fails its checks (it was edited).
         """
         self.path = folder / f"{self.rules.name}.jsonl"
         self._cursor_path = folder / f"{self.rules.name}.cursor"
+        if self.path.is_file():
+            _cut_partial_line(self.path)
         self._received = read_received(self.path, self.rules)
         self._last_arrival = _last_arrival(self.path) if len(self._received) else 0
         self._texts = dict(zip(self._received.ids, self._received.texts, strict=True))
@@ -330,6 +363,58 @@ class ReceivedText:
         temporary = self._cursor_path.with_suffix(".cursor.tmp")
         temporary.write_text(self.cursor, encoding="utf-8")
         os.replace(temporary, self._cursor_path)
+
+
+def _complete_lines(path: Path) -> tuple[int, int]:
+    """Return the size of ``path`` and of its complete lines: up to its last newline, and
+    a last line without one if it holds a whole JSON object (a file a user wrote without
+    the final newline; an append cut short ends inside its object)."""
+    with path.open("rb") as fh:
+        end = size = os.fstat(fh.fileno()).st_size
+        while end > 0:
+            start = max(end - _BLOCK, 0)
+            fh.seek(start)
+            found = fh.read(end - start).rfind(b"\n")
+            if found >= 0:
+                break
+            end = start
+        whole = start + found + 1 if end > 0 else 0
+        if whole < size:
+            fh.seek(whole)
+            if _whole_object(fh.read(size - whole)):
+                return size, size
+    return size, whole
+
+
+def _whole_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # not JSON, or not UTF-8: cut short
+        return False
+
+
+def _cut_partial_line(path: Path) -> None:
+    """End ``path`` on a newline, durably, before a restart appends to it: a last line
+    without one is cut off (a kill inside an append), or given its newline where it
+    holds a whole object (the kill came just before the newline)."""
+    size, whole = _complete_lines(path)
+    with path.open("r+b") as fh:
+        if whole == size:
+            fh.seek(max(size - 1, 0))
+            if size == 0 or fh.read(1) == b"\n":
+                return
+            fh.write(b"\n")
+        else:
+            _log.warning(
+                "received_partial_line_cut",
+                path=str(path),
+                cut_bytes=size - whole,
+                why="its last line has no newline: an append cut short by a kill; the feed "
+                "brings its documents again (their cursor was not kept)",
+            )
+            fh.truncate(whole)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _last_arrival(path: Path) -> int:

@@ -85,6 +85,7 @@ def read_documents(
     columns: TextColumns,
     max_chars: int,
     policy: ValidationPolicy,
+    size: int | None = None,
 ) -> Documents:
     """Read, check and return the documents of ``path`` sorted by visibility.
 
@@ -95,6 +96,8 @@ def read_documents(
         columns: The columns to read.
         max_chars: The longest text allowed (after normalisation).
         policy: ``reject`` or ``repair``.
+        size: Read its first ``size`` bytes only (a CSV or JSON Lines file; None: all):
+            the complete lines of a file that is appended to.
 
     Raises:
         DataError: The file cannot be read, a column is missing, a time cannot be
@@ -102,7 +105,7 @@ def read_documents(
     """
     source = f"{label}: {path}"
     kind = text_format(path)
-    raw, rows, problems = _read(path, kind, source, policy)
+    raw, rows, problems = _read(path, kind, source, policy, size)
     return frame_documents(
         raw,
         rows,
@@ -282,7 +285,7 @@ def _pick(values: list[str], order: np.ndarray) -> tuple[str, ...]:
 
 
 def _read(
-    path: Path, kind: str, source: str, policy: ValidationPolicy
+    path: Path, kind: str, source: str, policy: ValidationPolicy, size: int | None = None
 ) -> tuple[pd.DataFrame, Callable[[], np.ndarray], list[str]]:
     """Return the file's rows, their lines (or rows) when a message needs them, and the
     problems found reading it."""
@@ -295,7 +298,11 @@ def _read(
         raw = raw.reset_index() if any(n is not None for n in raw.index.names) else raw
         return raw, lambda: np.arange(1, len(raw) + 1), problems
     try:
-        data = path.read_bytes()
+        if size is None:
+            data = path.read_bytes()
+        else:
+            with path.open("rb") as fh:
+                data = fh.read(size)
     except OSError as exc:
         raise DataError(f"{source}: cannot read it: {_first_line(exc)}") from exc
     text = _decode(data, source, policy, problems)
