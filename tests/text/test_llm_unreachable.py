@@ -72,7 +72,9 @@ def test_a_refused_endpoint_opens_the_breaker_and_later_documents_are_not_asked(
 
 def test_a_paper_runs_refused_endpoint_is_one_warning_its_retries_debug_lines() -> None:
     with closed_port() as port, ChatServer() as unused:
-        made = scorer(unused, None, base_url=url(port), max_attempts=3, concurrency=1)
+        made = scorer(
+            unused, None, base_url=url(port), max_attempts=3, concurrency=1, backoff_seconds=0.01
+        )
         made._stop = False
         with capture_logs() as logs:
             made.score(documents("a", "b", "c"))
