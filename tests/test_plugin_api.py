@@ -217,6 +217,61 @@ def test_a_plugin_author_can_filter_the_warning_by_its_public_name() -> None:
     assert tradeloom.plugin.TradeloomDeprecationWarning is TradeloomDeprecationWarning
 
 
+_WHERE_PLUGIN = """
+import pandas as pd
+
+from tradeloom.plugin import Bars, Component, Params, hookimpl
+
+SEEN = []
+
+
+class Close:
+    def columns(self) -> list[str]:
+        return ["close_copy"]
+
+    def compute(self, bars: Bars, features: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"close_copy": bars.frame["close"]}, index=bars.frame.index)
+
+
+def build(params, ctx):
+    SEEN.append((ctx.path, ctx.location))
+    return Close()
+
+
+@hookimpl
+def tradeloom_components() -> list[Component]:
+    return [Component("features", "close_copy_where", Params, build)]
+"""
+
+
+def test_the_build_context_keeps_its_released_fields_and_tells_a_factory_where_it_is(
+    tmp_path: Path,
+) -> None:
+    """``path`` and ``location`` (added last, with defaults): where the file declares the
+    component, for what it says when it fails at run time (a text_llm's server down)."""
+    from tradeloom.cli.main import main
+
+    fields = [f.name for f in dataclasses.fields(tradeloom.plugin.BuildContext)]
+    assert fields[-2:] == ["path", "location"]
+    assert tradeloom.plugin.BuildContext("s", tmp_path, 0).path == ""
+    (tmp_path / "where_plugin_65.py").write_text(_WHERE_PLUGIN)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: where\n"
+        "plugins: [where_plugin_65]\n"
+        "data: {kind: synthetic, bars: 300}\n"
+        "features:\n"
+        "  - {kind: log_return, period: 1}\n"
+        "  - {kind: close_copy_where}\n"
+        "model: {kind: precomputed, column: close}\n"
+        "signal: {kind: threshold, threshold: 0.5}\n"
+        "risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}\n"
+        "execution: {kind: simulated, initial_cash: 1000}\n"
+    )
+    assert main(["validate", str(path)]) == 0
+    assert sys.modules["where_plugin_65"].SEEN[-1] == ("features.1", f"{path}:6:5")
+
+
 _DECLARING_PLUGIN = """
 import pandas as pd
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import structlog
 import yaml
+from structlog.testing import capture_logs
 
 from tests.text.llm_fixtures import documents, scorer
 from tests.text.test_news_llm_example import EXAMPLE, llm_feature, run
@@ -69,6 +70,24 @@ def test_a_refused_endpoint_opens_the_breaker_and_later_documents_are_not_asked(
     assert unused.received == []
 
 
+def test_a_paper_runs_refused_endpoint_is_one_warning_its_retries_debug_lines() -> None:
+    with closed_port() as port, ChatServer() as unused:
+        made = scorer(
+            unused, None, base_url=url(port), max_attempts=3, concurrency=1, backoff_seconds=0.01
+        )
+        made._stop = False
+        with capture_logs() as logs:
+            made.score(documents("a", "b", "c"))
+    told = [(e["event"], e["log_level"]) for e in logs]
+    assert told == [("read_retry", "debug")] * 2 + [("llm_unreachable", "warning")]
+    assert {k: v for k, v in logs[-1].items() if k not in ("event", "log_level")} == {
+        "feature": "features: text_llm 'llm'",
+        "error": f"cannot connect to {url(port)}: [Errno 111] Connection refused",
+        "attempts": 3,
+        "asked_again_seconds": 60.0,
+    }
+
+
 def test_the_breaker_closes_when_the_server_is_back() -> None:
     clock = At()
     with closed_port() as port, ChatServer() as unused:
@@ -108,10 +127,13 @@ def test_a_5xx_is_still_retried_with_backoff_and_does_not_open_the_breaker(
     with ChatServer() as server:
         server.script += [Reply(status=503), Reply(status=503)]
         made = scorer(server, None, max_attempts=3)
-        scores = made.score(documents("a"))
+        with capture_logs() as logs:
+            scores = made.score(documents("a"))
     assert len(server.received) == 3
     assert scores.reasons == ("",)
     assert not made.breaker.is_open
+    retried = [(e["event"], e["log_level"]) for e in logs]
+    assert retried == [("read_retry", "warning")] * 2  # a busy server's retries are told
 
 
 def test_a_backtests_scorer_stops_once_the_answers_that_came_are_cached(tmp_path: Path) -> None:
@@ -123,15 +145,40 @@ def test_a_backtests_scorer_stops_once_the_answers_that_came_are_cached(tmp_path
     made = scorer(server, shared, max_attempts=2)  # the next run's: its server is gone
     with pytest.raises(LlmUnreachable) as raised:
         made.score(documents("a", "b", "c", "d"))
-    assert str(raised.value) == (
-        f"features: llm: cannot connect to {url(port)}: [Errno 111] Connection refused (2 "
-        "times in a row); start the model's server (or correct client.base_url) and run "
-        "again: the answers already read are kept in the shared cache and not asked again"
+    assert str(raised.value) == (  # built from no file's entry: only the kind and name
+        f"features: text_llm 'llm': cannot connect to {url(port)}: [Errno 111] Connection "
+        "refused (2 attempts in a row); start the model's server (or correct client.base_url) "
+        "and run again: the answers already read are kept in the shared cache and not asked "
+        "again"
     )
     assert len(list(shared.rglob("*.json"))) == 2  # kept, none lost
 
 
 # --- through the CLI ----------------------------------------------------------------------
+
+
+def stop_line(i: int, port: int, folder: Path) -> str:
+    """The one line on stderr of a backtest of the example whose server refuses: where
+    the file declares the feature, its kind and name, the address, the attempts."""
+    line = EXAMPLE.read_text().splitlines().index("  - kind: text_llm") + 1
+    return (
+        f"{EXAMPLE}:{line}:5 features.{i}: text_llm 'news_llm': cannot connect to {url(port)}: "
+        "[Errno 111] Connection refused (4 attempts in a row); start the model's server (or "
+        "correct client.base_url) and run again: the answers already read are kept in the "
+        f"shared cache and not asked again (the run's folder {folder} keeps its journal: "
+        f"tradeloom status {folder})\n"
+    )
+
+
+def test_a_backtest_whose_server_refuses_says_where_and_what_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Nothing but the line: the refused attempts before it are not logged as warnings."""
+    i = llm_feature(yaml.safe_load(EXAMPLE.read_text()))
+    folder = tmp_path / "run"
+    with closed_port() as port:
+        done = run(folder, tmp_path / "cache", f"features.{i}.client.base_url={url(port)}")
+    assert (done.returncode, done.stderr) == (1, stop_line(i, port, folder))
 
 
 @pytest.mark.slow
@@ -152,13 +199,7 @@ def test_a_backtest_whose_server_is_down_stops_in_one_line_its_answers_kept(
         began = time.monotonic()
         done = run(folder, cache, f"features.{i}.client.base_url={url(port)}")
         wall = time.monotonic() - began
-    said = [line for line in done.stderr.splitlines() if not line.startswith("{")]
-    assert (done.returncode, said) == (1, [
-        f"features: news_llm: cannot connect to {url(port)}: [Errno 111] Connection "
-        "refused (4 times in a row); start the model's server (or correct client.base_url) "
-        "and run again: the answers already read are kept in the shared cache and not asked "
-        f"again (the run's folder {folder} keeps its journal: tradeloom status {folder})"
-    ]), done.stderr  # fmt: skip
+    assert (done.returncode, done.stderr) == (1, stop_line(i, port, folder)), done.stderr
     assert wall < 10, wall  # it was ~570 s: 73 documents x 4 attempts with backoff
     assert len(list(cache.rglob("*.json"))) == kept  # the cache as it was
 

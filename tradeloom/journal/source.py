@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 from tradeloom.journal.blocks import Block, BlockDamaged, decode_block
 from tradeloom.journal.errors import JournalDamaged
+from tradeloom.journal.events.base import KINDS
 from tradeloom.journal.location import POINTER_FILE, read_pointer
-from tradeloom.journal.schema import Schema
+from tradeloom.journal.schema import Schema, schema_of
 from tradeloom.journal.sqlite import READ_ERRORS, connect, damage, stored_columns
 from tradeloom.journal.tail import TailRecord
 
@@ -55,6 +56,17 @@ class Source(Protocol):
 
         Raises:
             JournalDamaged: A block cannot be read or decoded (one line naming it).
+        """
+        ...
+
+    def last_seq(self) -> int:
+        """Return the sequence number of the last committed row (0: none).
+
+        One indexed look-up per kind, however many rows there are: the journal numbers
+        its rows 1, 2, ... across kinds without a gap, so this is also how many it has.
+
+        Raises:
+            JournalDamaged: A table cannot be read.
         """
         ...
 
@@ -159,6 +171,23 @@ class _SqliteSource:
             raise JournalDamaged(
                 f"{self.path}: the {schema.table} table cannot be read ({damage(exc)})"
             ) from None
+
+    def last_seq(self) -> int:
+        # one statement: the tables' ends as of one moment; max(seq) of an INTEGER
+        # PRIMARY KEY is one look-up in its b-tree; the blocks are few (one per kind and
+        # bulk write, up to BLOCK_ROWS rows each), not rows
+        tables = [schema_of(kind).table for kind in KINDS]
+        ends = [f'SELECT max("seq") AS "end" FROM "{t}"' for t in tables if t in self.tables]
+        if "segment" in self.tables:
+            ends.append('SELECT max("last_seq") FROM "segment"')
+        if not ends:
+            return 0
+        try:
+            sql = f'SELECT max("end") FROM ({" UNION ALL ".join(ends)})'
+            last = self.db.execute(sql).fetchone()[0]
+        except READ_ERRORS as exc:
+            raise JournalDamaged(f"{self.path}: damaged journal ({damage(exc)})") from None
+        return last if isinstance(last, int) else 0
 
     def snapshot(self) -> None:
         self.db.execute("BEGIN")

@@ -150,6 +150,11 @@ class BuildContext:
             check-lookahead, a replay), ``paper`` or ``live``. A component that calls a
             service decides by it what an outage does: stop a backtest, which can be run
             again, or let a paper or live run go on trading.
+        path: The component's dotted key path in the strategy file (``features.4``), for
+            what it says when it fails later, at run time; '' where it was built from no
+            file's entry.
+        location: ``FILE:LINE:COL`` of that entry (``--set`` where an override gave it
+            whole); '' as ``path``.
     """
 
     strategy_name: str
@@ -161,6 +166,8 @@ class BuildContext:
     features_known: bool = True
     fold_transforms: tuple[Any, ...] = ()
     mode: Literal["backtest", "paper", "live"] = "backtest"
+    path: str = ""
+    location: str = ""
 
     def resolve_path(self, path: str | Path) -> Path:
         """Return ``path`` made absolute against the strategy file's folder."""

@@ -115,6 +115,7 @@ def call_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     draw: Callable[[], float] = random.random,
     exhausted: type[RetriesExhausted] = RetriesExhausted,
+    warn: Callable[[BaseException], bool] = lambda _: True,
 ) -> T:
     """Call ``read`` until it succeeds, the error is not retryable, or attempts run out.
 
@@ -129,6 +130,8 @@ def call_with_retries(
         sleep: Waits this many seconds (tests record the waits instead).
         draw: Uniform draws in [0, 1) for the jitter.
         exhausted: The error raised when every attempt failed.
+        warn: Whether a retry after an error is logged as a warning; else at debug (the
+            caller tells of those failures itself, once, not at every attempt).
 
     Raises:
         RetriesExhausted: Every attempt failed with a retryable error (``exhausted``).
@@ -144,7 +147,8 @@ def call_with_retries(
             if attempt == policy.max_attempts:
                 raise exhausted(said, attempt, describe(error)) from error
             wait = policy.delay(attempt, draw(), retry_after(error))
-            _log.warning(
+            log = _log.warning if warn(error) else _log.debug
+            log(
                 "read_retry",
                 what=said,
                 attempt=attempt,

@@ -9,6 +9,7 @@ a file with other mistakes, so that ``tradeloom validate`` reports every mistake
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from tradeloom.errors import Problem
 from tradeloom.plugins import protocols, protocols_allocation
@@ -55,7 +56,9 @@ def build_component(
     """
     component = item.registered.component
     try:
-        built = component.factory(item.params, ctx)
+        built = component.factory(
+            item.params, replace(ctx, path=item.path, location=locate(item.path))
+        )
     except ParamError as exc:
         problems = []
         for error in param_errors(exc):

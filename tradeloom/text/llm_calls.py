@@ -13,7 +13,8 @@ A server that cannot be reached at all (the connection refused, its name unresol
 patience: after ``max_attempts`` such failures in a row, across documents, it opens and
 no request is sent for ``max_backoff_seconds``; the requests cut short say the endpoint
 is unreachable at once. A timeout, a 429 or a 5xx is retried as above and is no
-refusal; an answer closes the breaker.
+refusal; an answer closes the breaker. The retries of a refused connection are logged at
+debug only: the breaker's opening is told once, by whoever holds it (`LlmScorer`).
 """
 
 from __future__ import annotations
@@ -210,6 +211,7 @@ def call_all(
                 describe=_reason,
                 sleep=sleep,
                 draw=draw,
+                warn=lambda e: not (isinstance(e, CallFailed) and e.unreachable),
             )
         except RetriesExhausted as exc:
             cause = exc.__cause__

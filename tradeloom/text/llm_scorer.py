@@ -8,10 +8,12 @@ not cached is NaN with that reason, never asked.
 
 A server that cannot be reached (its connection refused, its name unresolved, as many
 times in a row as a document's ``max_attempts``: the client's `Breaker`) stops a
-backtest (``stop_unreachable``) with `LlmUnreachable`, one line naming the feature and
-the address, once the answers that did come are cached. A paper or live run goes on:
-the breaker holds requests back for ``max_backoff_seconds``, and the documents in that
-time are NaN at once with the reason that the endpoint is unreachable.
+backtest (``stop_unreachable``) with `LlmUnreachable`, one line naming the feature (where
+the strategy file declares it, its kind and name), the address and the attempts, once
+the answers that did come are cached. A paper or live run goes on: the breaker holds
+requests back for ``max_backoff_seconds``, the documents in that time are NaN at once
+with the reason that the endpoint is unreachable, and each opening of the breaker is one
+warning (``llm_unreachable``); the retries before it are logged at debug only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.errors import ServiceUnreachable
+from tradeloom.runtime.lazy import logger
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.text.llm_cache import AnswerCache, CachedAnswer, request_key
 from tradeloom.text.llm_calls import breaker_of, call_all
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from tradeloom.text.llm_prompt import PromptTemplate
 
 __all__ = ["NOT_CACHED", "LlmScorer", "LlmUnreachable", "default_system"]
+
+_log = logger("tradeloom.text.llm")
 
 NOT_CACHED = "no cached answer, and this run asks the model nothing (calls: off)"
 """The reason of a document a replay found no answer for."""
@@ -64,6 +69,9 @@ class LlmScorer:
             cannot be reached raises `LlmUnreachable`; False (paper, live): its documents
             are NaN with that reason while the breaker holds requests back.
         label: The feature's name, for the message that stops a run.
+        where: Where the strategy file declares the feature, ``FILE:LINE:COL features.N``
+            (`tradeloom.plugin.BuildContext`'s location and path), for that message; ''
+            where it was built from no file's entry.
 
     Attributes:
         calls_made: Requests whose answers were not cached (each may have taken several
@@ -81,6 +89,7 @@ class LlmScorer:
         calls: bool = True,
         stop_unreachable: bool = True,
         label: str = "llm",
+        where: str = "",
     ) -> None:
         if not fields:
             raise ValueError("LlmScorer needs at least one field")
@@ -93,6 +102,7 @@ class LlmScorer:
         self._calls = calls
         self._stop = stop_unreachable
         self._label = label
+        self._where = where
         self.breaker = breaker_of(client.bounds)
         """Kept across calls: a live run's ticks share what the server did."""
         self.calls_made = 0
@@ -171,6 +181,7 @@ class LlmScorer:
                 for key in asked
             ]
             self.calls_made += len(chats)
+            opened = self.breaker.opened
             unreachable = False
             for outcome in call_all(self._client, chats, breaker=self.breaker):
                 key = asked[outcome.index]
@@ -182,6 +193,14 @@ class LlmScorer:
                 self._cache.put(CachedAnswer(key, missing[key], outcome.answer))
             if unreachable and self._stop and self.breaker.is_open:
                 raise LlmUnreachable(self._unreachable())
+            if self.breaker.opened > opened:  # a paper or live run trades on: told once
+                _log.warning(
+                    "llm_unreachable",
+                    feature=self._named(),
+                    error=self.breaker.last,
+                    attempts=self.breaker.after,
+                    asked_again_seconds=self.breaker.cool_down,
+                )
         values = np.full((len(documents), len(self._fields)), np.nan)
         reasons: list[str] = []
         for row, key in enumerate(keys):
@@ -201,6 +220,9 @@ class LlmScorer:
             else "with shared_cache: false, the answers read are asked again"
         )
         return (
-            f"features: {self._label}: {self.breaker.last} ({self.breaker.after} times in a "
-            f"row); start the model's server (or correct client.base_url) and run again: {kept}"
+            f"{self._named()}: {self.breaker.last} ({self.breaker.after} attempts in a row); "
+            f"start the model's server (or correct client.base_url) and run again: {kept}"
         )
+
+    def _named(self) -> str:
+        return f"{self._where or 'features'}: text_llm '{self._label}'"

@@ -123,6 +123,7 @@ def build_text_llm(params: TextLlmParams, ctx: BuildContext) -> TextFeature:
         calls=params.calls,
         stop_unreachable=ctx.mode == "backtest",  # paper and live trade on through an outage
         label=params.name or "llm",
+        where=f"{ctx.location} {ctx.path}" if ctx.path else "",
     )
     return build_text_feature(params, scorer, ctx, default_name="llm")
 
