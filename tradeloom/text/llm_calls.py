@@ -95,11 +95,14 @@ class Breaker:
     def refused(self, reason: str) -> None:
         """Count a request that could not reach the server; open at ``after`` in a row."""
         with self._lock:
+            now = self._clock()
+            was_open = self._refusals >= self.after and now < self._until
             self._refusals += 1
             self.last = reason
             if self._refusals >= self.after:
-                self._until = self._clock() + self.cool_down
-                self.opened += 1
+                self._until = now + self.cool_down
+                # a request sent before it opened, refused while it is open: not an opening
+                self.opened += not was_open
 
     def reached(self) -> None:
         """Note a request the server answered: the count starts again (closed)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import structlog
 import yaml
 
 from tests import forkserver
+from tests.compile_line import COMPILED
 from tests.forkserver import tradeloom
 from tests.plugins.data.ccxt_emulated import make_bars
 from tradeloom.cli.main import main
@@ -31,12 +31,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SENTIMENT = ROOT / "examples" / "data" / "sentiment_daily.csv"
 WINDOWS = ["--set", "model.walk_forward.train_window=100"]
 WINDOWS += ["--set", "model.walk_forward.retrain_every=100"]
-
-
-COMPILED = re.compile(
-    r"compiled \d+ kernels? in [\d.]+ s \([\d.]+ s CPU\), cached for the next runs"
-)
-"""What a run on a cold kernel cache says (`tradeloom.cli.run_command`)."""
 
 
 def strategy(
