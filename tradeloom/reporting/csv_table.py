@@ -39,6 +39,7 @@ from tradeloom.reporting.float_text import (
     write_digits,
     write_repr,
 )
+from tradeloom.reporting.time_text import second_texts
 
 __all__ = ["CHUNK_CELLS", "ISO_SECONDS", "csv_bytes", "csv_chunks"]
 
@@ -478,32 +479,10 @@ def _integer_texts(values: npt.NDArray[np.int64]) -> list[str]:
 
 def _time_texts(ns: npt.NDArray[np.int64]) -> list[str]:
     """Time cells as `_write_lines` writes them: ``YYYY-MM-DDTHH:MM:SSZ``, the second
-    floored (the caller's years are 1000 to 9999); empty for NaT. Written as bytes by
-    whole-array steps: the date by `_civil_date`'s arithmetic, each digit by itself."""
-    nat = ns == np.iinfo(np.int64).min
-    seconds = np.where(nat, 0, ns) // _NS_PER_SECOND  # floored, before the epoch too
-    days, of_day = np.divmod(seconds, 86_400)
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    year = yoe + era * 400 + (month <= 2)
-    hour, of_hour = np.divmod(of_day, 3600)
-    minute, second = np.divmod(of_hour, 60)
-    out = np.empty((len(ns), 20), np.uint8)
-    digits = (year // 1000, year // 100 % 10, year // 10 % 10, year % 10, 45,
-              month // 10, month % 10, 45, day // 10, day % 10, 84,
-              hour // 10, hour % 10, 58, minute // 10, minute % 10, 58,
-              second // 10, second % 10, 90)  # fmt: skip
-    for k, digit in enumerate(digits):
-        out[:, k] = digit if isinstance(digit, int) else digit + 48
-    cells: list[str] = out.view("S20").ravel().astype("U20").tolist()
-    for i in np.flatnonzero(nat).tolist():
-        cells[i] = ""
+    floored (the caller's years are 1000 to 9999); empty for NaT."""
+    known = ns != np.iinfo(np.int64).min
+    cells = second_texts(ns // _NS_PER_SECOND, "s", known, after="Z")  # floored, before 1970 too
+    assert cells is not None  # a time outside those years: `_column` left it to pandas
     return cells
 
 
