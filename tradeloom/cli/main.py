@@ -186,13 +186,15 @@ def console() -> NoReturn:
 
     Its exit skips Python's teardown of every module, which cost more than half a second
     of each command; its dataclasses take their methods' code from the file an earlier
-    command wrote (`tradeloom.runtime.dataclass_code`); `main` is what an embedding
-    program calls.
+    command wrote (`tradeloom.runtime.dataclass_code`); pydantic does not look for plugins
+    no installed distribution declares (`tradeloom.runtime.entry_point_groups`); `main` is
+    what an embedding program calls.
     """
     from tradeloom.cli.leave import leave
-    from tradeloom.runtime import dataclass_code
+    from tradeloom.runtime import dataclass_code, entry_point_groups
 
     dataclass_code.install()  # the dataclasses' methods compiled by an earlier command
+    entry_point_groups.skip_pydantic_plugin_scan()  # where no distribution has a plugin
     try:
         code = main()
     except SystemExit as exc:  # argparse: --help, --version, a usage error
