@@ -236,3 +236,28 @@ def test_the_python_form_writes_repeated_values_and_times_as_pandas_writes_them(
             csv_table._write_lines = real
         assert pieces  # the Python form wrote them
         assert text == pandas_text(frame)
+
+
+@given(st.lists(ANY_FLOAT, max_size=60), st.booleans())
+def test_the_python_form_writes_each_float_as_repr_by_orjson_or_by_repr(
+    values: list[float], orjson_writes_repr: bool
+) -> None:
+    """A float cell of the Python form is ``repr`` (empty for NaN) whether orjson wrote it
+    (the floats it writes as ``repr``) or ``repr`` did (an orjson that writes otherwise)."""
+    want = [b"" if value != value else repr(value).encode() for value in values]
+    checked = csv_table._orjson_writes_repr
+    csv_table._orjson_writes_repr = lambda: orjson_writes_repr  # type: ignore[assignment]
+    try:
+        assert csv_table._float_cells(np.array(values, np.float64)) == want
+    finally:
+        csv_table._orjson_writes_repr = checked
+
+
+def test_orjson_writes_floats_as_repr_here_over_random_bits() -> None:
+    """The orjson installed writes 200,000 random floats of every magnitude as ``repr``
+    (the check `_orjson_writes_repr` makes on a few), so the Python form writes them."""
+    assert csv_table._orjson_writes_repr()
+    bits = np.random.default_rng(7).integers(0, 2**63, 100_000, dtype=np.int64)
+    values = np.concatenate([bits.view(np.float64), -bits.view(np.float64)])
+    want = [b"" if value != value else repr(value).encode() for value in values.tolist()]
+    assert csv_table._float_cells(values) == want

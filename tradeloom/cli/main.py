@@ -26,69 +26,58 @@ if (
 import argparse
 import contextlib
 import functools
+import importlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tradeloom.arguments import positive_int
-from tradeloom.cli import (
-    chat_command,
-    compare_command,
-    completion_command,
-    console_command,
-    data_command,
-    init_command,
-    journal_command,
-    kill_command,
-    lookahead_command,
-    parity_command,
-    plugins_command,
-    promote_command,
-    report_command,
-    run_command,
-    schema_command,
-    status_command,
-    swap_command,
-    validate_command,
-    warm_command,
-)
-from tradeloom.cli.mcp_command import add_mcp_parser
-from tradeloom.cli.models_command import add_models_parser
 from tradeloom.cli.usage_errors import OneLineParser
 from tradeloom.errors import ServiceUnreachable, UserError, folder_left
-from tradeloom.sweep.cli import add_sweep_parser
 from tradeloom.version import __version__
 
 __all__ = ["console", "main"]
 
-_COMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
-    run_command.add_parser,
-    validate_command.add_parser,
-    plugins_command.add_parser,
-    init_command.add_parser,
-    lookahead_command.add_parser,
-    report_command.add_parser,
-    compare_command.add_parser,
-    parity_command.add_parser,
-    schema_command.add_parser,
-    kill_command.add_parsers,  # and resume
-    swap_command.add_parser,
-    promote_command.add_parsers,  # and rollback
-    console_command.add_parser,
-    chat_command.add_parser,
-    warm_command.add_parser,
-    status_command.add_parser,
-    journal_command.add_parser,
-    add_sweep_parser,
-    add_models_parser,
-    add_mcp_parser,
-    data_command.add_parser,
-    completion_command.add_parser,
+_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("run_command", "add_parser"),
+    ("validate_command", "add_parser"),
+    ("plugins_command", "add_parser"),
+    ("init_command", "add_parser"),
+    ("lookahead_command", "add_parser"),
+    ("report_command", "add_parser"),
+    ("compare_command", "add_parser"),
+    ("parity_command", "add_parser"),
+    ("schema_command", "add_parser"),
+    ("kill_command", "add_parsers"),  # and resume
+    ("swap_command", "add_parser"),
+    ("promote_command", "add_parsers"),  # and rollback
+    ("console_command", "add_parser"),
+    ("chat_command", "add_parser"),
+    ("warm_command", "add_parser"),
+    ("status_command", "add_parser"),
+    ("journal_command", "add_parser"),
+    ("tradeloom.sweep.cli", "add_sweep_parser"),
+    ("models_command", "add_models_parser"),
+    ("mcp_command", "add_mcp_parser"),
+    ("data_command", "add_parser"),
+    ("completion_command", "add_parser"),
 )
-"""Each command's module adds its parser (arguments, help, handler), in the order
-``tradeloom --help`` lists them; a new command is its module, imported above, and one
-line here."""
+"""Each command's module and the function of it that adds its parser (arguments, help,
+handler), in the order ``tradeloom --help`` lists them; a new command is its module and
+one line here. A module is imported when its parser is built: a command line that names
+a command of `_ALONE` imports that command's module only (the others' twenty modules and
+what they import took ~10 ms of a small run's start-up)."""
+
+
+def _adder(module: str, function: str) -> Callable[[argparse._SubParsersAction[Any]], None]:
+    """Return the function of a command's module (``tradeloom.cli.<module>`` where the
+    name is not a whole dotted path) that adds the command's parser."""
+    name = module if "." in module else f"tradeloom.cli.{module}"
+    adder: Callable[[argparse._SubParsersAction[Any]], None] = getattr(
+        importlib.import_module(name), function
+    )
+    return adder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,29 +104,35 @@ def _start_up_pace(args: argparse.Namespace) -> AbstractContextManager[object]:
     start, 0.15 s of a 1,000-bar run's 1.4 s (one old collection of them, 0.085 s, at
     the first kernel's load); not walked before the run and frozen then, 0.025 s.
     A paper or live run keeps the default pace: it runs for days. The commands that read
-    and answer (`_answers`: validate, status, journal verify, kill, resume) keep the
+    and answer (`_ANSWERS`: validate, status, journal verify, kill, resume) keep the
     start-up pace to their end, never settled: their imports are most of what they make,
     and walking them cost a ``validate`` 30-80 ms of CPU (0.38-0.40 s of CPU at this
     pace against 0.41-0.46 s, four runs each at load ~14, 2026-11-27) and a ``status``
     as much (0.44-0.48 s against 0.53-0.55 s).
     """
-    if (args.command is run_command._run and args.mode == "backtest") or args.command in _answers():
+    backtest = _is(args.command, "run_command", "_run") and args.mode == "backtest"
+    if backtest or any(_is(args.command, *answer) for answer in _ANSWERS):
         from tradeloom.runtime.collection_pace import start_up
 
         return start_up()
     return contextlib.nullcontext()
 
 
-def _answers() -> frozenset[object]:
-    return frozenset(
-        {
-            validate_command.validate,
-            status_command.show_status,
-            journal_command.verify_journal,
-            kill_command.kill,
-            kill_command.resume,
-        }
-    )
+_ANSWERS = (
+    ("validate_command", "validate"),
+    ("status_command", "show_status"),
+    ("journal_command", "verify_journal"),
+    ("kill_command", "kill"),
+    ("kill_command", "resume"),
+)
+"""The commands that read and answer (their module and function), kept at the start-up pace."""
+
+
+def _is(command: object, module: str, name: str) -> bool:
+    """Return whether ``command`` is the function ``name`` of the command module ``module``
+    (not imported: it is not)."""
+    loaded = sys.modules.get(f"tradeloom.cli.{module}")
+    return loaded is not None and command is getattr(loaded, name, None)
 
 
 def _configured(args: argparse.Namespace) -> int:
@@ -191,13 +186,15 @@ def console() -> NoReturn:
 
     Its exit skips Python's teardown of every module, which cost more than half a second
     of each command; its dataclasses take their methods' code from the file an earlier
-    command wrote (`tradeloom.runtime.dataclass_code`); `main` is what an embedding
-    program calls.
+    command wrote (`tradeloom.runtime.dataclass_code`); pydantic does not look for plugins
+    no installed distribution declares (`tradeloom.runtime.entry_point_groups`); `main` is
+    what an embedding program calls.
     """
     from tradeloom.cli.leave import leave
-    from tradeloom.runtime import dataclass_code
+    from tradeloom.runtime import dataclass_code, entry_point_groups
 
     dataclass_code.install()  # the dataclasses' methods compiled by an earlier command
+    entry_point_groups.skip_pydantic_plugin_scan()  # where no distribution has a plugin
     try:
         code = main()
     except SystemExit as exc:  # argparse: --help, --version, a usage error
@@ -276,9 +273,9 @@ def _save_traceback(exc: BaseException) -> Path | None:
         return None
 
 
-_ALONE: dict[str, Callable[[argparse._SubParsersAction[Any]], None]] = {
-    "run": run_command.add_parser,
-    "validate": validate_command.add_parser,
+_ALONE: dict[str, tuple[str, str]] = {
+    "run": ("run_command", "add_parser"),
+    "validate": ("validate_command", "add_parser"),
 }
 """Commands whose parser is built alone when a command line names them: the whole
 command's parser, every command's arguments and help, took ~8 ms of a run's CPU."""
@@ -337,8 +334,8 @@ def _parser(alone: str | None = None) -> argparse.ArgumentParser:
         "1: tradeloom's parallelism is its workers and fold threads)",
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for add in _COMMANDS if alone is None else (_ALONE[alone],):
-        add(sub)
+    for module, function in _COMMANDS if alone is None else (_ALONE[alone],):
+        _adder(module, function)(sub)
     parser.set_defaults(parser=parser)  # what `tradeloom completion` writes its script of
     return parser
 

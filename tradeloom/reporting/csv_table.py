@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,7 +41,7 @@ from tradeloom.reporting.float_text import (
     write_digits,
     write_repr,
 )
-from tradeloom.reporting.time_text import second_texts
+from tradeloom.reporting.time_text import second_cells
 
 __all__ = ["CHUNK_CELLS", "ISO_SECONDS", "csv_bytes", "csv_chunks"]
 
@@ -417,71 +419,97 @@ def _write_lines_as_python(
     text: npt.NDArray[np.uint8],
     width: int,
 ) -> npt.NDArray[np.uint8]:
-    """`_write_lines` as Python (`tradeloom.kernels.jit.python_form`): the same bytes, each cell
-    by Python's own ``repr`` and ``str`` (the kernel writes what they write) rather than
-    its digits' loops, which as Python took seconds for a small run's tables. As the
-    kernel copies the cell above, a value the same as the one above (its bits) is not
-    formatted again (a position, the cash between fills: 97% of equity.csv's)."""
-    cells: list[list[str]] = []
-    decoded: npt.NDArray[np.object_] | None = None
+    """`_write_lines` as Python (`tradeloom.kernels.jit.python_form`): the same bytes, made
+    by whole columns rather than the kernel's loops over digits, which as Python took
+    seconds for a small run's tables: floats and integers by orjson (`_number_cells`),
+    times by `_time_cells`, each cell's bytes joined once. As the kernel copies the cell
+    above, a value the same as the one above (its bits) is not formatted again (a
+    position, the cash between fills: 97% of equity.csv's)."""
+    cells: list[list[bytes]] = []
+    table: list[bytes] | None = None
     for kind, slot in zip(kinds.tolist(), slots.tolist(), strict=True):
         if kind == _FLOAT:
             values = floats[slot]
-            cells.append(_changes(values, values.view(np.uint64), _float_texts))
+            cells.append(_changes(values, values.view(np.uint64), _float_cells))
         elif kind == _INTEGER:
-            cells.append(_changes(integers[slot], integers[slot], _integer_texts))
+            cells.append(_changes(integers[slot], integers[slot], _number_cells))
         elif kind == _TIME:
-            cells.append(_time_texts(integers[slot]))
+            cells.append(_time_cells(integers[slot]))
         else:
-            if decoded is None:  # each distinct cell's text once
+            if table is None:  # each distinct cell's bytes once
                 at = text_offsets.tolist()
-                table = text.tobytes()
-                decoded = np.array(
-                    [table[at[v] : at[v + 1]].decode() for v in range(len(at) - 1)], object
-                )
-            cells.append(decoded[integers[slot]].tolist())
-    lines = "\n".join(map(",".join, zip(*cells, strict=True)))
+                whole = text.tobytes()
+                table = [whole[at[v] : at[v + 1]] for v in range(len(at) - 1)]
+            cells.append(list(map(table.__getitem__, integers[slot].tolist())))
+    lines = b"\n".join(map(b",".join, zip(*cells, strict=True)))
     if cells and cells[0]:  # a line's end after each line, the last too
-        lines += "\n"
-    return np.frombuffer(header.tobytes() + lines.encode(), np.uint8).copy()
+        lines += b"\n"
+    return np.frombuffer(header.tobytes() + lines, np.uint8).copy()
 
 
 def _changes(
     values: npt.NDArray[Any],
     bits: npt.NDArray[Any],
-    texts: Callable[[npt.NDArray[Any]], list[str]],
-) -> list[str]:
-    """Return ``texts`` of ``values``, made for each value unlike (by its ``bits``) the one
-    above it only, the others the text above them."""
+    cells: Callable[[npt.NDArray[Any]], list[bytes]],
+) -> list[bytes]:
+    """Return the ``cells`` of ``values``, made for each value unlike (by its ``bits``) the
+    one above it only, the others the cell above them."""
     n = len(values)
     if n < 2:
-        return texts(values)
+        return cells(values)
     new = np.empty(n, np.bool_)
     new[0] = True
     np.not_equal(bits[1:], bits[:-1], out=new[1:])
-    made = texts(values[new])
+    made = cells(values[new])
     if len(made) == n:
         return made
-    return np.array(made, object)[np.cumsum(new) - 1].tolist()  # type: ignore[no-any-return]
+    return list(map(made.__getitem__, (np.cumsum(new) - 1).tolist()))
 
 
-def _float_texts(values: npt.NDArray[np.float64]) -> list[str]:
-    """Float cells: ``repr``, empty for NaN."""
-    texts = list(map(repr, values.tolist()))
-    for i in np.flatnonzero(np.isnan(values)).tolist():
-        texts[i] = ""
-    return texts
+_REPR_TESTS = (0.0, -0.0, 1.0, 0.1, 2.5, 100000.0, 1e15, 1e16, 1.5e16, 1e22, 0.0001,
+               123456789012345680.0, 9007199254740993.0, 30000.02952369511, 5e-324,
+               2.2250738585072014e-308, 1.7976931348623157e308, -1e300, 1 / 3)  # fmt: skip
+"""Floats `_orjson_writes_repr` formats both ways: the shortest digits, each notation."""
 
 
-def _integer_texts(values: npt.NDArray[np.int64]) -> list[str]:
-    return list(map(str, values.tolist()))
+@functools.cache
+def _orjson_writes_repr() -> bool:
+    """Return whether orjson writes each float of at least 1e-4 in magnitude (and zero) as
+    Python's ``repr`` does (orjson 3.9-3.11 checked: the same shortest digits and notation;
+    below 1e-4 its exponent is not written as ``repr``'s): a release that writes otherwise
+    leaves the floats to ``repr``."""
+    tests = np.array(_REPR_TESTS)
+    written = orjson.dumps(tests, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    return written == [repr(value).encode() for value in _REPR_TESTS]
 
 
-def _time_texts(ns: npt.NDArray[np.int64]) -> list[str]:
+def _float_cells(values: npt.NDArray[np.float64]) -> list[bytes]:
+    """Float cells: ``repr``, empty for NaN. orjson writes them (`_orjson_writes_repr`),
+    ``repr`` the few it writes otherwise (NaN, infinities, magnitudes under 1e-4)."""
+    if not _orjson_writes_repr():
+        return [b"" if v != v else repr(v).encode() for v in values.tolist()]
+    cells = _number_cells(values)
+    magnitude = np.abs(values)
+    odd = ~(magnitude >= 1e-4) & (magnitude != 0) | np.isinf(magnitude)  # NaN is odd too
+    for i in np.flatnonzero(odd).tolist():
+        value = float(values[i])
+        cells[i] = b"" if value != value else repr(value).encode()
+    return cells
+
+
+def _number_cells(values: npt.NDArray[Any]) -> list[bytes]:
+    """The cells of numbers as orjson writes them (an integer in decimal)."""
+    if not len(values):
+        return []
+    written = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    return written[1:-1].split(b",")
+
+
+def _time_cells(ns: npt.NDArray[np.int64]) -> list[bytes]:
     """Time cells as `_write_lines` writes them: ``YYYY-MM-DDTHH:MM:SSZ``, the second
     floored (the caller's years are 1000 to 9999); empty for NaT."""
     known = ns != np.iinfo(np.int64).min
-    cells = second_texts(ns // _NS_PER_SECOND, "s", known, after="Z")  # floored, before 1970 too
+    cells = second_cells(ns // _NS_PER_SECOND, "s", known, after="Z")  # floored, before 1970 too
     assert cells is not None  # a time outside those years: `_column` left it to pandas
     return cells
 

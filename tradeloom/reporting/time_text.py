@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-__all__ = ["Unit", "json_times", "second_texts", "time_texts"]
+__all__ = ["Unit", "json_times", "second_cells", "second_texts", "time_texts"]
 
 Unit = Literal["m", "s"]
 
@@ -133,4 +133,25 @@ def second_texts(
     if valid is not None:
         for k in np.flatnonzero(~valid).tolist():
             out[k] = missing
+    return out
+
+
+def second_cells(
+    seconds: npt.NDArray[np.int64],
+    unit: Unit,
+    valid: npt.NDArray[np.bool_] | None = None,
+    *,
+    after: str = "",
+) -> list[bytes] | None:
+    """Return `second_texts` of ``seconds`` (``sep`` "T", ``missing`` empty) as ASCII
+    bytes: a CSV table's cells (`tradeloom.reporting.csv_table`), written as bytes."""
+    if not len(seconds):
+        return []
+    table = _table(seconds, valid, unit, "T", b"", after.encode())
+    if table is None:
+        return None
+    out: list[bytes] = table.view(f"S{table.shape[1]}").ravel().tolist()
+    if valid is not None:
+        for k in np.flatnonzero(~valid).tolist():
+            out[k] = b""
     return out
