@@ -102,7 +102,8 @@ def read_received(path: Path, rules: TextRules) -> Documents:
 
     Its complete lines only: a last line without a newline and without a whole object
     is an append cut short, or one a run is writing still (a warning says it was left
-    out; the file is not changed); with a whole object it is read. A file that is not JSON Lines (a ``received`` a user wrote) is read whole.
+    out; the file is not changed); with a whole object it is read. A file that is not
+    JSON Lines (a ``received`` a user wrote) is read whole.
 
     Raises:
         DataError: The file cannot be read or fails the checks.
