@@ -166,10 +166,6 @@ class Schema:
         self.columns: tuple[Column, ...] = HEADER + self.fields
         names = [c.name for c in self.columns]
         self.names = tuple(names)
-        self._encoders: tuple[Callable[[Any], Any], ...] = tuple(
-            value_encoder(c.codec, f"{self.kind}.{c.name}") for c in self.columns
-        )
-        self._decoders = tuple(value_decoder(c.codec) for c in self.columns)
         # the hash's word order: seq, the header's integers, the fixed fields; then texts
         self.fixed_index = tuple(
             [0, 1, 3] + [4 + i for i, c in enumerate(self.fields) if c.codec.fixed]
@@ -187,6 +183,16 @@ class Schema:
         self.kind_words = pack_text(self.kind)
         self._insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
         """`insert_sql` of one row, built once (every commit of a tick asks for it)."""
+
+    @functools.cached_property
+    def _encoders(self) -> tuple[Callable[[Any], Any], ...]:
+        # made when a row of the kind is first written: a new journal makes every kind's
+        # schema for its tables, and writes a few kinds
+        return tuple(value_encoder(c.codec, f"{self.kind}.{c.name}") for c in self.columns)
+
+    @functools.cached_property
+    def _decoders(self) -> tuple[Callable[[Any], Any], ...]:
+        return tuple(value_decoder(c.codec) for c in self.columns)
 
     # --- SQL --------------------------------------------------------------------
 
