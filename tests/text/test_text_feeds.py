@@ -317,20 +317,26 @@ def test_a_restart_on_an_earlier_clock_keeps_arrivals_in_order_and_reads_them_ba
     assert np.array_equal(back.visible_ns, again.documents().visible_ns)
 
 
+def _two_kept(tmp_path: Path, ids: str) -> tuple[Path, _Queue, list[dict[str, str]]]:
+    """Return the kept file of a feed that took a batch of the first two of ``ids``'
+    documents (each made), and its queue."""
+    queue = _Queue()
+    first = ReceivedText(_rules(), queue, None)
+    first.attach(tmp_path)
+    first.start(lambda: 10**18)
+    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in ids]
+    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
+    assert first.take() == []
+    return tmp_path / "news.jsonl", queue, docs
+
+
 def test_a_kill_inside_an_append_leaves_a_partial_line_that_readers_and_a_restart_skip(
     tmp_path: Path,
 ) -> None:
     # A tick's batch goes in one write, but a write of many pages stops at a page when
     # the process is killed: the file ends in a line without its newline. It was refused
     # as "line 4 is not JSON" by the restart and by every reader of the run's documents.
-    path = tmp_path / "news.jsonl"
-    queue = _Queue()
-    first = ReceivedText(_rules(), queue, None)
-    first.attach(tmp_path)
-    first.start(lambda: 10**18)
-    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in "abcd"]
-    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
-    assert first.take() == []
+    path, queue, docs = _two_kept(tmp_path, "abcd")
     kept_whole = path.read_bytes()
     # the next batch (c, d), killed inside its write: c whole, d cut; its cursor not kept
     line_c, line_d = (
@@ -374,14 +380,7 @@ def test_a_last_line_holding_a_whole_object_without_its_newline_is_kept(
     # a file a user wrote without the final newline, or a kill just before the newline's
     # byte: its last line is a whole document, read as one; a restart gives it its newline
     # before it appends (else the next line would run on after it)
-    path = tmp_path / "news.jsonl"
-    queue = _Queue()
-    first = ReceivedText(_rules(), queue, None)
-    first.attach(tmp_path)
-    first.start(lambda: 10**18)
-    docs = [{"id": k, "time": "2024-03-01T09:00:00Z", "text": f"story {k}"} for k in "abc"]
-    queue.inbox.put("q 1", json.dumps(docs[:2]).encode(), "1")
-    assert first.take() == []
+    path, queue, docs = _two_kept(tmp_path, "abc")
     written = path.read_bytes()[:-1]  # its last newline gone
     path.write_bytes(written)
     with structlog.testing.capture_logs() as logs:
