@@ -109,9 +109,15 @@ WIDE_FEATURES = """\
   - {kind: time_features}
   - {kind: zscore, of: returns_1, window: 20}
   - {kind: lags, of: [returns_1], lags: [1, 2]}
+  - {kind: lags, of: [returns_1, sma_20], lags: [3]}
+  - {kind: log_return, period: 1, timeframe: 4h}
 """
 """Features beyond the small strategy's, whose kernels a test would otherwise compile
-on its own (and print a ``compiled 1 kernel`` line after the line it reads)."""
+on its own (and print a ``compiled 1 kernel`` line after the line it reads). Two lags:
+pandas hands one column over read-only and several writable, two signatures of
+``lags._lags`` (strategies/btc_rf.yaml lags two); a feature on a higher timeframe
+compiles the resampler (``engine.timeframe.resample``: examples/informative_pair.yaml,
+strategies/btc_mtf.yaml)."""
 
 WIDE_MONITORS = """\
 monitoring:

@@ -1,12 +1,27 @@
 """A paper or live run's LLM answers file grows by each tick's new answers (appended, not
-rewritten), and reads back as the sorted file a backtest writes."""
+rewritten), and reads back as the sorted file a backtest writes; a kill inside an append
+(a last line without its newline) is left out by its readers, cut off before the next
+append, and never loses what was written whole."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
-from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, CachedAnswer, read_answers, request_key
+import pytest
+import structlog
+
+from tradeloom.diagnostics.parity_text import llm_answer_changes
+from tradeloom.live.lifecycle.text_stage import TextAnswers
+from tradeloom.text.llm_cache import (
+    RUN_FILE,
+    AnswerCache,
+    CachedAnswer,
+    answer_line,
+    read_answers,
+    request_key,
+)
 from tradeloom.text.run_files import append_run_answers, write_run_answers
 
 
@@ -35,3 +50,113 @@ def test_a_tick_appends_only_its_new_answers_and_the_stop_sorts_the_file(tmp_pat
     assert len(lines) == 5
     keys = [json.loads(line)["key"] for line in lines]
     assert keys == sorted(keys)
+
+
+def _line(n: int) -> bytes:
+    return answer_line(_answer(n)).encode()
+
+
+@pytest.mark.parametrize("where", ["inside the JSON", "inside a character"])
+def test_a_kill_inside_an_append_leaves_a_torn_line_every_reader_leaves_out(
+    tmp_path: Path, where: str
+) -> None:
+    # A tick's append is one write, but a kill stops a write of many pages at a page: the
+    # file ends in a line without its newline. read_answers (a backtest's ``answers:``,
+    # parity's replay and its llm_answer_changed) refused the whole run as "not JSON"
+    # (or "not UTF-8", cut inside a character) and the run's answers were unreadable.
+    cache = AnswerCache()
+    for n in range(3):
+        cache.put(_answer(n))
+    write_run_answers(tmp_path, [cache])
+    path = tmp_path / RUN_FILE
+    last = _line(9) if where == "inside the JSON" else answer_line(_wide(9)).encode()
+    cut = len(last) // 2 if where == "inside the JSON" else last.index("é".encode()) + 1
+    with path.open("ab") as fh:
+        fh.write(_line(3) + last[:cut])
+    torn = path.read_bytes()
+    with structlog.testing.capture_logs() as logs:
+        assert read_answers(path) == {a.key: a for a in map(_answer, range(4))}
+    assert [(e["event"], e["left_out_bytes"]) for e in logs] == [("llm_answers_partial_line", cut)]
+    assert path.read_bytes() == torn  # a reader changes nothing (the run may be writing)
+    shared = tmp_path / "shared"
+    AnswerCache(shared=shared).put(_answer(0))
+    assert [c.key for c in llm_answer_changes(tmp_path, shared)] == sorted(
+        _answer(n).key for n in range(1, 4)
+    )
+
+
+def test_a_last_line_holding_a_whole_record_without_its_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / RUN_FILE
+    path.write_bytes(_line(0) + _line(1)[:-1])  # a kill just before the newline's byte
+    with structlog.testing.capture_logs() as logs:
+        assert set(read_answers(path)) == {_answer(0).key, _answer(1).key}
+    assert logs == []
+
+
+def test_an_append_after_a_torn_line_cuts_it_off_and_after_a_whole_one_ends_it(
+    tmp_path: Path,
+) -> None:
+    # the next append ran on after the torn bytes: one line of both, not JSON, and the
+    # file unreadable from then on
+    path = tmp_path / RUN_FILE
+    path.write_bytes(_line(0) + _line(1)[:30])
+    with structlog.testing.capture_logs() as logs:
+        assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key}) == 1
+    assert [(e["event"], e["cut_bytes"]) for e in logs] == [("llm_answers_partial_line_cut", 30)]
+    assert path.read_bytes() == _line(0) + _line(2)
+    # a whole last record without its newline is kept, and given its newline first
+    path.write_bytes(_line(0) + _line(1)[:-1])
+    assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key, _answer(1).key}) == 1
+    assert path.read_bytes() == _line(0) + _line(1) + _line(2)
+
+
+def test_a_restart_keeps_what_an_earlier_start_wrote_and_leaves_a_torn_line_out(
+    tmp_path: Path,
+) -> None:
+    # A restart's first write replaced the run's file with what its own start had read:
+    # every answer written before the kill that it did not read again was lost (all of
+    # them, when it had read none yet), and parity could not replay those bars.
+    first = AnswerCache()
+    stage = _stage(tmp_path, first)
+    for n in range(3):
+        first.put(_answer(n))
+    assert stage.after_tick(1) is False
+    first.put(_answer(3))
+    stage.after_tick(1)  # appended
+    path = tmp_path / RUN_FILE
+    with path.open("ab") as fh:
+        fh.write(_line(4)[:25])  # killed inside the next append
+    again = AnswerCache()
+    restarted = _stage(tmp_path, again)
+    again.put(_answer(5))
+    with structlog.testing.capture_logs() as logs:
+        restarted.after_tick(1)
+    assert [e["event"] for e in logs] == ["llm_answers_partial_line"]
+    kept = {a.key: a for a in map(_answer, (0, 1, 2, 3, 5))}
+    assert read_answers(path) == kept
+    again.put(_answer(6))
+    restarted.after_tick(1)
+    assert path.read_bytes().endswith(_line(6))  # then only the new ones are appended
+    restarted.close()
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert lines == sorted(lines, key=lambda line: json.loads(line)["key"])
+    assert read_answers(path) == {**kept, _answer(6).key: _answer(6)}
+
+
+def _wide(n: int) -> CachedAnswer:
+    request = {"model": "m", "document": f"doc {n}"}
+    return CachedAnswer(request_key(request), request, '{"note": "éé"}')
+
+
+def _cache(*numbers: int) -> AnswerCache:
+    cache = AnswerCache()
+    for n in numbers:
+        cache.put(_answer(n))
+    return cache
+
+
+def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
+    feature = SimpleNamespace(scorer=SimpleNamespace(cache=cache), reasons={})
+    markets = SimpleNamespace(p=SimpleNamespace(features=[feature]))
+    files = SimpleNamespace(run_dir=run_dir)
+    return TextAnswers(files, None, markets)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,37 @@ def test_a_kill_inside_an_append_leaves_a_partial_line_that_readers_and_a_restar
     assert path.read_bytes().endswith(b"\n")
     assert read_received(path, _rules()).ids == ("a", "b", "c", "d")
     assert again.cursor == "2"
+
+
+def test_the_cursor_is_kept_durably_after_the_documents_it_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cursor was written aside and renamed, never fsync'd: a power loss could keep
+    # the new cursor and lose its bytes or its rename. Now each tick fsyncs the documents,
+    # then the cursor's bytes, then (once renamed) its folder.
+    queue = _Queue()
+    feed = ReceivedText(_rules(), queue, None)
+    feed.attach(tmp_path)
+    feed.start(lambda: 10**18)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    doc = {"id": "a", "time": "2024-03-01T09:00:00Z", "text": "story a"}
+    queue.inbox.put("q 1", json.dumps(doc).encode(), "1")
+    assert feed.take() == []
+    # a new file: its name in its folder is on disk before the cursor is
+    assert synced == ["news.jsonl", tmp_path.name, "news.cursor.tmp", tmp_path.name]
+    synced.clear()
+    queue.inbox.put("q 2", json.dumps({**doc, "id": "b"}).encode(), "2")
+    assert feed.take() == []
+    assert synced == ["news.jsonl", "news.cursor.tmp", tmp_path.name]
+    assert (tmp_path / "news.cursor").read_text(encoding="utf-8") == "2"
+    assert not (tmp_path / "news.cursor.tmp").exists()
 
 
 def test_a_last_line_holding_a_whole_object_without_its_newline_is_kept(

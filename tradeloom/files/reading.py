@@ -35,6 +35,7 @@ __all__ = [
     "FileTooLarge",
     "NotAFile",
     "UnreadableFile",
+    "decode_text",
     "file_kind",
     "json_depth",
     "read_bytes",
@@ -204,7 +205,15 @@ def read_text(path: Path, what: str, *, limit: int = MAX_STATE_BYTES) -> str:
     Raises:
         UnreadableFile: As `read_bytes`, or the bytes are not UTF-8 (naming the offset).
     """
-    data = read_bytes(path, what, limit=limit)
+    return decode_text(path, read_bytes(path, what, limit=limit), what)
+
+
+def decode_text(path: Path, data: bytes, what: str) -> str:
+    """Return ``data`` (read from ``path``) as UTF-8 text, a byte-order mark left out.
+
+    Raises:
+        UnreadableFile: The bytes are not UTF-8 (naming the offset).
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

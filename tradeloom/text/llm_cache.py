@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from tradeloom.errors import UserError
-from tradeloom.files.reading import read_text
+from tradeloom.files.json_lines import complete_length, end_on_newline
+from tradeloom.files.reading import decode_text, read_bytes, read_text
 from tradeloom.runtime.cache_home import cache_home
+from tradeloom.runtime.lazy import logger
 
 __all__ = [
     "RUN_FILE",
@@ -53,6 +55,8 @@ RUN_FILE = "llm_answers.jsonl"
 """The run directory's file of the answers the run read."""
 
 _MAX_FILE_BYTES = 2_000_000_000
+
+_log = logger("tradeloom.text.llm")
 
 
 class CorruptCache(UserError):
@@ -123,12 +127,26 @@ def _parsed(record: Any, where: str) -> CachedAnswer:
 def read_answers(path: Path) -> dict[str, CachedAnswer]:
     """Return the answers of a run's file by key, each checked.
 
+    Its complete lines only (`tradeloom.files.json_lines`): a last line without a newline
+    and without a whole object is an append cut short by a kill, or one a run is writing
+    still; it is left out with a warning (``llm_answers_partial_line``), the file
+    unchanged.
+
     Raises:
         CorruptCache: A line that is not a valid record (naming ``path:line``), or one key
             twice with different answers.
         UnreadableFile: The file cannot be read.
     """
-    text = read_text(path, "an LLM answer cache", limit=_MAX_FILE_BYTES)
+    data = read_bytes(path, "an LLM answer cache", limit=_MAX_FILE_BYTES)
+    whole = complete_length(data)
+    if whole < len(data):
+        _log.warning(
+            "llm_answers_partial_line",
+            path=str(path),
+            left_out_bytes=len(data) - whole,
+            why="its last line has no newline: an append cut short, or being written",
+        )
+    text = decode_text(path, data[:whole], "an LLM answer cache")
     found: dict[str, CachedAnswer] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -156,7 +174,21 @@ def write_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
 
 def append_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     """Append ``answers`` to a run's file (a paper or live run's tick: only the new ones;
-    `read_answers` reads them in any order)."""
+    `read_answers` reads them in any order).
+
+    The file is ended on a newline first (`tradeloom.files.json_lines.end_on_newline`): a
+    last line an earlier append left without one is given it if whole, or cut off
+    (durably, with a warning, ``llm_answers_partial_line_cut``), never run on into.
+    """
+    if path.is_file():
+        cut = end_on_newline(path)
+        if cut:
+            _log.warning(
+                "llm_answers_partial_line_cut",
+                path=str(path),
+                cut_bytes=cut,
+                why="its last line has no newline: an append cut short by a kill",
+            )
     with path.open("a", encoding="utf-8") as fh:
         fh.write("".join(map(answer_line, answers)))
 

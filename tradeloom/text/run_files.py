@@ -19,6 +19,7 @@ from tradeloom.text.llm_cache import (
     AnswerCache,
     CachedAnswer,
     append_answers,
+    read_answers,
     write_answers,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "RUN_FILE",
     "answer_caches",
     "append_run_answers",
+    "kept_run_answers",
     "unscored_rows",
     "write_run_answers",
 ]
@@ -44,10 +46,26 @@ def answer_caches(features: Iterable[Any]) -> list[AnswerCache]:
     return found
 
 
-def write_run_answers(run_dir: Path, caches: Iterable[AnswerCache]) -> None:
+def write_run_answers(
+    run_dir: Path, caches: Iterable[AnswerCache], kept: Mapping[str, CachedAnswer] | None = None
+) -> None:
     """Write the answers the caches' scorers read into ``run_dir``/`RUN_FILE` (sorted by
-    key)."""
-    write_answers(run_dir / RUN_FILE, _merged(caches).values())
+    key), after those ``kept`` (what an earlier start of the run wrote: `kept_run_answers`;
+    a key in both keeps the earlier answer)."""
+    write_answers(run_dir / RUN_FILE, _merged(caches, kept).values())
+
+
+def kept_run_answers(run_dir: Path) -> dict[str, CachedAnswer]:
+    """Return the answers an earlier start of the run kept in ``run_dir``/`RUN_FILE` (none:
+    no file), its complete lines (a last one a kill cut short is left out, with a warning:
+    `tradeloom.text.llm_cache.read_answers`).
+
+    Raises:
+        CorruptCache: A complete line is not a valid record.
+        UnreadableFile: The file cannot be read.
+    """
+    path = run_dir / RUN_FILE
+    return read_answers(path) if path.is_file() else {}
 
 
 def append_run_answers(run_dir: Path, caches: Iterable[AnswerCache], written: set[str]) -> int:
@@ -61,8 +79,10 @@ def append_run_answers(run_dir: Path, caches: Iterable[AnswerCache], written: se
     return len(new)
 
 
-def _merged(caches: Iterable[AnswerCache]) -> dict[str, CachedAnswer]:
-    merged: dict[str, CachedAnswer] = {}
+def _merged(
+    caches: Iterable[AnswerCache], kept: Mapping[str, CachedAnswer] | None = None
+) -> dict[str, CachedAnswer]:
+    merged: dict[str, CachedAnswer] = dict(kept or {})
     for cache in caches:
         for key, answer in cache.used.items():
             merged.setdefault(key, answer)

@@ -2,7 +2,8 @@
 read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares:
 each tick appends the new ones, and the stop writes the file sorted by key, as a
 backtest does), and a ``document_unscored`` row for each document a feature could not
-score.
+score. A restart keeps what an earlier start wrote there: its first write and the stop's
+hold those answers too (a last line a kill cut short is left out, with a warning).
 
 A stage like any (`tradeloom.live.tick.services.Stage`): after the tick's commit, once
 bars were processed; and when the run stops."""
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 from tradeloom.plugins.protocols import LiveDocuments
+from tradeloom.text.llm_cache import CachedAnswer
 from tradeloom.text.run_files import (
     answer_caches,
     append_run_answers,
+    kept_run_answers,
     unscored_rows,
     write_run_answers,
 )
@@ -33,6 +36,9 @@ class TextAnswers(Stage):
         self._kept = -1
         self._written: set[str] | None = None
         """The answers' keys in the run's file (None: not written yet by this start)."""
+        self._earlier: dict[str, CachedAnswer] = {}
+        """The answers an earlier start of the run kept in its file (read at this start's
+        first write)."""
         self._told: set[tuple[str, str]] = set()
         self._plain: object = None
         """The last features found with no text feature among them (a tick then has
@@ -50,7 +56,7 @@ class TextAnswers(Stage):
         self._keep()
         caches = answer_caches(self.markets.p.features)
         if caches:
-            write_run_answers(self.files.run_dir, caches)
+            write_run_answers(self.files.run_dir, caches, self._earlier)
 
     def _keep(self) -> bool:
         features = self.markets.p.features  # a hot reload's, once swapped
@@ -63,8 +69,10 @@ class TextAnswers(Stage):
         used = sum(len(cache.used) for cache in caches)
         if caches and used != self._kept:
             if self._written is None:  # this start's first: the whole file, once
-                write_run_answers(self.files.run_dir, caches)
+                self._earlier = kept_run_answers(self.files.run_dir)
+                write_run_answers(self.files.run_dir, caches, self._earlier)
                 self._written = {key for cache in caches for key in cache.used}
+                self._written.update(self._earlier)
             else:  # then only the new answers (a tick costs what it read, not the run)
                 append_run_answers(self.files.run_dir, caches, self._written)
             self._kept = used

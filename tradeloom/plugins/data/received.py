@@ -18,13 +18,15 @@ payload sent again (a broker's redelivery, a poll's overlap) whose id was kept w
 same text is skipped, with another text it is refused.
 
 A tick's documents are appended in one write of whole lines, fsync'd, and only then is
-the cursor kept. A write of many pages can still be cut by a kill (the kernel stops
-copying at a page when the process is killed), leaving a last line without its newline:
-a reader reads the lines before it and says it left it out (a run may be writing it
-still), and a restart cuts it off the file before it appends again. A last line that
-holds a whole object (a file written by hand without its final newline) is read, and a
-restart gives it its newline. What it held was
-never kept whole, and its cursor was not kept: the feed brings it again.
+the cursor kept, durably too (written aside, fsync'd, renamed, its folder fsync'd): after
+a kill or a power loss, the cursor kept never passes documents that were not. A write
+of many pages can still be cut by a kill (the kernel stops copying at a page when the
+process is killed), leaving a last line without its newline: a reader reads the lines
+before it and says it left it out (a run may be writing it still), and a restart cuts it
+off the file before it appends again. A last line that holds a whole object (a file
+written by hand without its final newline) is read, and a restart gives it its newline
+(`tradeloom.files.json_lines`, the rule of every file a run appends JSON Lines to). What
+it held was never kept whole, and its cursor was not kept: the feed brings it again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tradeloom.errors import DataError
+from tradeloom.files.json_lines import complete_lines, end_on_newline
+from tradeloom.journal.durable import replace_durably
 from tradeloom.plugins.data.text_source import (
     TextColumns,
     frame_documents,
@@ -67,8 +71,6 @@ RECEIVED_AT = "received_at"
 
 _log = logger("tradeloom.data")
 _T = TypeVar("_T")
-_BLOCK = 1 << 16
-"""Bytes read at a time from a file's end looking for its last newline."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def read_received(path: Path, rules: TextRules) -> Documents:
     if not path.is_file():
         return Documents.empty()
     lines = text_format(path) == "jsonl"
-    size, whole = _complete_lines(path) if lines else (path.stat().st_size,) * 2
+    size, whole = complete_lines(path) if lines else (path.stat().st_size,) * 2
     if whole < size:
         _log.warning(
             "received_partial_line",
@@ -351,71 +353,54 @@ class ReceivedText:
 
     def _append(self, lines: list[str]) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        if new:
+            _make_folder(self.path.parent)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in lines))
             fh.flush()
             os.fsync(fh.fileno())
+        if new:  # its name on disk too, before a cursor that counts on it
+            _fsync_folder(self.path.parent)
 
     def _keep_cursor(self) -> None:
+        """Keep the cursor durably (`replace_durably`), after the documents it follows
+        were (`_append`): a power loss keeps a cursor only with what it passed."""
         if self._cursor_path is None or self.cursor is None:
             return
-        self._cursor_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._cursor_path.with_suffix(".cursor.tmp")
-        temporary.write_text(self.cursor, encoding="utf-8")
-        os.replace(temporary, self._cursor_path)
-
-
-def _complete_lines(path: Path) -> tuple[int, int]:
-    """Return the size of ``path`` and of its complete lines: up to its last newline, and
-    a last line without one if it holds a whole JSON object (a file a user wrote without
-    the final newline; an append cut short ends inside its object)."""
-    with path.open("rb") as fh:
-        end = size = os.fstat(fh.fileno()).st_size
-        while end > 0:
-            start = max(end - _BLOCK, 0)
-            fh.seek(start)
-            found = fh.read(end - start).rfind(b"\n")
-            if found >= 0:
-                break
-            end = start
-        whole = start + found + 1 if end > 0 else 0
-        if whole < size:
-            fh.seek(whole)
-            if _whole_object(fh.read(size - whole)):
-                return size, size
-    return size, whole
-
-
-def _whole_object(line: bytes) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:  # not JSON, or not UTF-8: cut short
-        return False
+        _make_folder(self._cursor_path.parent)
+        replace_durably(self._cursor_path, self.cursor.encode("utf-8"))
 
 
 def _cut_partial_line(path: Path) -> None:
-    """End ``path`` on a newline, durably, before a restart appends to it: a last line
-    without one is cut off (a kill inside an append), or given its newline where it
-    holds a whole object (the kill came just before the newline)."""
-    size, whole = _complete_lines(path)
-    with path.open("r+b") as fh:
-        if whole == size:
-            fh.seek(max(size - 1, 0))
-            if size == 0 or fh.read(1) == b"\n":
-                return
-            fh.write(b"\n")
-        else:
-            _log.warning(
-                "received_partial_line_cut",
-                path=str(path),
-                cut_bytes=size - whole,
-                why="its last line has no newline: an append cut short by a kill; the feed "
-                "brings its documents again (their cursor was not kept)",
-            )
-            fh.truncate(whole)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """End ``path`` on a newline, durably, before a restart appends to it
+    (`tradeloom.files.json_lines.end_on_newline`), saying what it cut off."""
+    cut = end_on_newline(path)
+    if cut:
+        _log.warning(
+            "received_partial_line_cut",
+            path=str(path),
+            cut_bytes=cut,
+            why="its last line has no newline: an append cut short by a kill; the feed "
+            "brings its documents again (their cursor was not kept)",
+        )
+
+
+def _make_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents), each new one's name fsync'd in its parent."""
+    if folder.is_dir():
+        return
+    _make_folder(folder.parent)
+    folder.mkdir(exist_ok=True)
+    _fsync_folder(folder.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _last_arrival(path: Path) -> int:
