@@ -23,6 +23,7 @@ from typing import Any, Literal, cast, get_args
 
 from tradeloom.engine.reasons import reason_problem
 from tradeloom.files.reading import UnreadableFile, read_json, read_text
+from tradeloom.journal.durable import sync_folder
 from tradeloom.runtime.lazy import pandas as pd
 
 __all__ = [
@@ -126,11 +127,7 @@ def _write_request(
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a crash of the machine
-    finally:
-        os.close(directory)
+    sync_folder(folder)  # the rename itself survives a crash of the machine
     return path
 
 

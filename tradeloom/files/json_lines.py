@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["complete_length", "complete_lines", "end_on_newline"]
 
@@ -53,12 +54,13 @@ def complete_lines(path: Path) -> tuple[int, int]:
     return size, whole
 
 
-def end_on_newline(path: Path) -> int:
+def end_on_newline(path: Path, log: Any = None, event: str = "", why: str = "") -> int:
     """End ``path`` on a newline, durably (fsync'd), before appending to it; return how
     many bytes were cut off (0: none).
 
     A last line without a newline is cut off when it holds no whole object (a kill inside
-    an append), or given its newline when it does (the kill came just before it).
+    an append), or given its newline when it does (the kill came just before it). A cut
+    is a warning ``event`` (with ``why``) of ``log`` (a structlog logger), if given.
     """
     size, whole = complete_lines(path)
     with path.open("r+b") as fh:
@@ -71,6 +73,13 @@ def end_on_newline(path: Path) -> int:
             fh.truncate(whole)
         fh.flush()
         os.fsync(fh.fileno())
+    if log is not None and size > whole:
+        log.warning(
+            event,
+            path=str(path),
+            cut_bytes=size - whole,
+            why=f"its last line has no newline: {why}",
+        )
     return size - whole
 
 

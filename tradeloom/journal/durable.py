@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tradeloom.journal.errors import JournalDamaged
 
-__all__ = ["read_record", "replace_durably"]
+__all__ = ["read_record", "replace_durably", "sync_folder"]
 
 _MAX_BYTES = 4096
 """Largest record read back: a record holds a few short values."""
@@ -33,11 +33,17 @@ def replace_durably(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync ``folder``: the names made, renamed or removed in it survive a crash of the
+    machine (a file's own fsync keeps its bytes, not its name)."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     finally:
-        os.close(folder)
+        os.close(fd)
 
 
 def read_record(path: Path, what: str, parse: Callable[[Any], _T]) -> _T | None:

@@ -181,14 +181,7 @@ def append_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     (durably, with a warning, ``llm_answers_partial_line_cut``), never run on into.
     """
     if path.is_file():
-        cut = end_on_newline(path)
-        if cut:
-            _log.warning(
-                "llm_answers_partial_line_cut",
-                path=str(path),
-                cut_bytes=cut,
-                why="its last line has no newline: an append cut short by a kill",
-            )
+        end_on_newline(path, _log, "llm_answers_partial_line_cut", "an append cut short by a kill")
     with path.open("a", encoding="utf-8") as fh:
         fh.write("".join(map(answer_line, answers)))
 

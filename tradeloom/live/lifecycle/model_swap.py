@@ -54,6 +54,7 @@ from tradeloom.engine.wiring import build_pipeline
 from tradeloom.errors import UserError
 from tradeloom.files.digest import sha256_of
 from tradeloom.journal import ModelSwapped, ModelSwapRefused
+from tradeloom.journal.durable import sync_folder
 from tradeloom.live.lifecycle.rules import (
     InForce,
     Lifecycle,
@@ -589,7 +590,7 @@ def keep_file(run_dir: Path, swap: ModelSwap) -> dict[str, Any] | SwapRefused:
         _copy(swap.file.with_suffix(".json"), target.with_suffix(".json"))
         _copy(swap.file, target)
         digest = sha256_of(target)
-        _sync(folder)
+        sync_folder(folder)
     except OSError as exc:
         return SwapRefused(swap.source, (f"{folder}: the model file cannot be kept ({exc})",))
     if digest != swap.sha256:
@@ -750,11 +751,3 @@ def _copy(source: Path, target: Path) -> None:
         writer.flush()
         os.fsync(writer.fileno())
     os.replace(temporary, target)
-
-
-def _sync(folder: Path) -> None:
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from tradeloom.errors import DataError
 from tradeloom.files.json_lines import complete_lines, end_on_newline
-from tradeloom.journal.durable import replace_durably
+from tradeloom.journal.durable import replace_durably, sync_folder
 from tradeloom.plugins.data.text_source import (
     TextColumns,
     frame_documents,
@@ -361,7 +361,7 @@ class ReceivedText:
             fh.flush()
             os.fsync(fh.fileno())
         if new:  # its name on disk too, before a cursor that counts on it
-            _fsync_folder(self.path.parent)
+            sync_folder(self.path.parent)
 
     def _keep_cursor(self) -> None:
         """Keep the cursor durably (`replace_durably`), after the documents it follows
@@ -375,15 +375,13 @@ class ReceivedText:
 def _cut_partial_line(path: Path) -> None:
     """End ``path`` on a newline, durably, before a restart appends to it
     (`tradeloom.files.json_lines.end_on_newline`), saying what it cut off."""
-    cut = end_on_newline(path)
-    if cut:
-        _log.warning(
-            "received_partial_line_cut",
-            path=str(path),
-            cut_bytes=cut,
-            why="its last line has no newline: an append cut short by a kill; the feed "
-            "brings its documents again (their cursor was not kept)",
-        )
+    end_on_newline(
+        path,
+        _log,
+        "received_partial_line_cut",
+        "an append cut short by a kill; the feed brings its documents again (their "
+        "cursor was not kept)",
+    )
 
 
 def _make_folder(folder: Path) -> None:
@@ -392,15 +390,7 @@ def _make_folder(folder: Path) -> None:
         return
     _make_folder(folder.parent)
     folder.mkdir(exist_ok=True)
-    _fsync_folder(folder.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_folder(folder.parent)
 
 
 def _last_arrival(path: Path) -> int:
