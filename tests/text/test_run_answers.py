@@ -6,18 +6,23 @@ append, and never loses what was written whole."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import structlog
 
+from tests.text.llm_fixtures import documents, scorer
 from tradeloom.diagnostics.parity_text import llm_answer_changes
 from tradeloom.live.lifecycle.text_stage import TextAnswers
+from tradeloom.testing.llm_server import ChatServer, Reply
 from tradeloom.text.llm_cache import (
     RUN_FILE,
     AnswerCache,
     CachedAnswer,
+    CorruptCache,
     answer_line,
     read_answers,
     request_key,
@@ -141,6 +146,71 @@ def test_a_restart_keeps_what_an_earlier_start_wrote_and_leaves_a_torn_line_out(
     lines = path.read_bytes().splitlines(keepends=True)
     assert lines == sorted(lines, key=lambda line: json.loads(line)["key"])
     assert read_answers(path) == {**kept, _answer(6).key: _answer(6)}
+
+
+NEWS = documents("ETF approval sparks a rally", "Exchange hacked", "Quiet day")
+
+
+@pytest.mark.parametrize("then", ["answers otherwise", "refuses"])
+def test_a_restart_reads_the_answers_it_kept_first_and_asks_none_of_them_again(
+    tmp_path: Path, then: str
+) -> None:
+    # A restart's scorers started with empty caches: with shared_cache: false every
+    # headline answered before the kill was asked again while the features were computed
+    # again, and the run traded on the new answers while its file kept the first ones
+    # (what parity and a backtest with ``answers:`` replay).
+    with ChatServer() as server:
+        first = scorer(server, None)
+        stage = _stage(tmp_path, first.cache)
+        traded = first.score(NEWS)
+        stage.after_tick(1)  # appended; then killed: no stop, no sorted file
+        assert len(server.received) == 3
+        with (tmp_path / RUN_FILE).open("ab") as fh:
+            fh.write(_line(7)[:40])  # inside the next append
+
+        server.answer = _refused if then == "refuses" else _otherwise
+        server.received.clear()
+        again = scorer(server, None)
+        restarted = _stage(tmp_path, again.cache)
+        with structlog.testing.capture_logs() as logs:
+            restarted.check(None)  # type: ignore[arg-type]  # before the features' warm-up
+            replayed = again.score(NEWS)
+            restarted.after_tick(1)
+        assert server.received == []
+    assert [e["event"] for e in logs] == ["llm_answers_partial_line"]  # read once
+    np.testing.assert_array_equal(replayed.values, traded.values)
+    assert replayed.reasons == traded.reasons
+    assert read_answers(tmp_path / RUN_FILE) == first.cache.used
+
+
+def test_an_answer_the_run_kept_comes_before_the_shared_folders_and_the_answers_read(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    ours, theirs = _answer(0), CachedAnswer(_answer(0).key, _answer(0).request, "{}")
+    AnswerCache(shared=shared).put(theirs)  # another run's, later
+    cache = AnswerCache({theirs.key: theirs}, shared)
+    cache.keep_journaled({ours.key: ours})
+    assert cache.get(ours.key) == ours
+    assert cache.used == {ours.key: ours}
+
+
+def test_a_restart_with_a_damaged_file_of_answers_is_refused_before_it_scores(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / RUN_FILE
+    path.write_bytes(_line(0) + b"not json\n" + _line(1))
+    where = re.escape(str(path))
+    with pytest.raises(CorruptCache, match=rf"^{where}:2: not JSON; the LLM answer cache is "):
+        _stage(tmp_path, AnswerCache()).check(None)  # type: ignore[arg-type]
+
+
+def _otherwise(body: object) -> Reply:
+    return Reply(json.dumps({"sentiment": -0.5, "relevance": 0.25}))
+
+
+def _refused(body: object) -> Reply:
+    return Reply(status=500, body='{"error": {"message": "overloaded"}}')
 
 
 def _wide(n: int) -> CachedAnswer:

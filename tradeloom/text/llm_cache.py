@@ -222,6 +222,16 @@ class AnswerCache:
         """The shared folder, None for none."""
         return self._shared
 
+    def keep_journaled(self, answers: Mapping[str, CachedAnswer]) -> None:
+        """Read ``answers`` first from now on: those a restarted run kept in its file
+        before it stopped (`tradeloom.text.run_files.seed_run_answers`).
+
+        They come before every other answer (the run's own, the shared folder's): the
+        answer a run traded on and journaled is the one its restart, ``tradeloom parity``
+        and a backtest with ``answers:`` read, never the model's next one.
+        """
+        self._run.update(answers)
+
     def get(self, key: str) -> CachedAnswer | None:
         """Return the answer kept for ``key``, or None: the run's (those it started with,
         then those it added: a document asked again within the run, by a challenger's copy

@@ -31,6 +31,7 @@ __all__ = [
     "answer_caches",
     "append_run_answers",
     "kept_run_answers",
+    "seed_run_answers",
     "unscored_rows",
     "write_run_answers",
 ]
@@ -66,6 +67,22 @@ def kept_run_answers(run_dir: Path) -> dict[str, CachedAnswer]:
     """
     path = run_dir / RUN_FILE
     return read_answers(path) if path.is_file() else {}
+
+
+def seed_run_answers(run_dir: Path, caches: Iterable[AnswerCache]) -> dict[str, CachedAnswer]:
+    """Have ``caches`` read first the answers an earlier start of the run kept in
+    ``run_dir``/`RUN_FILE` (`kept_run_answers`), so a restart asks none of them again;
+    return them.
+
+    Raises:
+        CorruptCache: A complete line is not a valid record.
+        UnreadableFile: The file cannot be read.
+    """
+    kept = kept_run_answers(run_dir)
+    if kept:
+        for cache in caches:
+            cache.keep_journaled(kept)
+    return kept
 
 
 def append_run_answers(run_dir: Path, caches: Iterable[AnswerCache], written: set[str]) -> int:
