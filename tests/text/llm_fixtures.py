@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from tradeloom.plugins.llm_client.openai_compatible import (
     OpenAiCompatible,
@@ -17,6 +18,30 @@ from tradeloom.text.llm_cache import AnswerCache, CachedAnswer
 from tradeloom.text.llm_fields import FieldRange
 from tradeloom.text.llm_prompt import PromptTemplate
 from tradeloom.text.llm_scorer import LlmScorer
+
+NEWS_LLM = Path(__file__).resolve().parents[2] / "examples" / "news_llm.yaml"
+"""The shipped ``text_llm`` example."""
+
+
+def news_llm_document(
+    base_url: str, *, bars: int, train_window: int, retrain_every: int, n_estimators: int
+) -> dict[str, Any]:
+    """Return `NEWS_LLM` as a document that runs from anywhere against the server at
+    ``base_url``: its files named whole, the run's own answers only (no shared cache), a
+    small forest on ``bars`` bars."""
+    document: dict[str, Any] = yaml.safe_load(NEWS_LLM.read_text(encoding="utf-8"))
+    document["data"]["bars"] = bars
+    document["data"]["auxiliary"][0]["path"] = str(NEWS_LLM.parent / "data" / "news.csv")
+    for feature in document["features"]:
+        if feature["kind"] == "text_llm":
+            feature["prompt"] = str(NEWS_LLM.parent / feature["prompt"])
+            feature["client"]["base_url"] = base_url
+            feature["shared_cache"] = False
+    model = document["model"]
+    model["walk_forward"].update(train_window=train_window, retrain_every=retrain_every)
+    model["params"] = {**model.get("params", {}), "n_estimators": n_estimators, "n_jobs": 1}
+    return document
+
 
 FIELDS = {
     "sentiment": FieldRange(min=-1, max=1),

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from tests.text.llm_fixtures import news_llm_document
 from tradeloom.cli.main import main
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
@@ -18,22 +20,12 @@ from tradeloom.plugins.features.text import TextFeature
 from tradeloom.schemas.loader import load_strategy
 from tradeloom.testing.llm_server import ChatServer
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "news_llm.yaml"
 
-
-def _document(base_url: str) -> dict:
-    document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    document["data"]["bars"] = 600
-    document["data"]["auxiliary"][0]["path"] = str(EXAMPLE.parent / "data" / "news.csv")
-    for feature in document["features"]:
-        if feature["kind"] == "text_llm":
-            feature["prompt"] = str(EXAMPLE.parent / feature["prompt"])
-            feature["client"]["base_url"] = base_url
-            feature["shared_cache"] = False
+def _document(base_url: str) -> dict[str, Any]:
+    document = news_llm_document(
+        base_url, bars=600, train_window=200, retrain_every=200, n_estimators=10
+    )
     model = document["model"]
-    model["walk_forward"].update(train_window=200, retrain_every=200)
-    model["params"] = {**model.get("params", {}), "n_estimators": 10, "n_jobs": 1}
     document["challengers"] = [
         {"name": "cautious", "model": model, "signal": {"kind": "threshold", "threshold": 0.1}}
     ]

@@ -20,26 +20,19 @@ import pytest
 import structlog
 import yaml
 
+from tests.text.llm_fixtures import news_llm_document
 from tradeloom.cli.main import main
 from tradeloom.testing.llm_server import ChatServer, Reply
 from tradeloom.text.llm_cache import RUN_FILE, read_answers
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "news_llm.yaml"
-
 
 def _strategy(tmp_path: Path, base_url: str) -> Path:
-    document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    document["data"]["bars"] = 400
-    document["data"]["auxiliary"][0]["path"] = str(EXAMPLE.parent / "data" / "news.csv")
+    document = news_llm_document(
+        base_url, bars=400, train_window=150, retrain_every=400, n_estimators=5
+    )
     for feature in document["features"]:
         if feature["kind"] == "text_llm":
-            feature["prompt"] = str(EXAMPLE.parent / feature["prompt"])
-            feature["client"].update(base_url=base_url, max_attempts=1, backoff_seconds=0.01)
-            feature["shared_cache"] = False
-    model = document["model"]
-    model["walk_forward"].update(train_window=150, retrain_every=400)
-    model["params"] = {**model.get("params", {}), "n_estimators": 5, "n_jobs": 1}
+            feature["client"].update(max_attempts=1, backoff_seconds=0.01)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
