@@ -12,8 +12,9 @@ Each file runs as ``PYTHON -m tradeloom.cli run FILE --out OUT/<stem> -q`` from 
 temporary working directory, so the interpreter imports its own checkout's
 ``tradeloom`` (the one its venv installed), never the current directory's. Files
 whose data is downloaded (``data.kind: ccxt``) are skipped: they need a network.
-``--smoke`` runs strategies/btc_rf.yaml alone, made small (`smoke.SMALL_RF`), into a
-temporary folder.
+A file that runs longer than ``--timeout`` seconds (default 1,800) is stopped, counted as
+failed and reported as a timeout; the next file runs. ``--smoke`` runs
+strategies/btc_rf.yaml alone, made small (`smoke.SMALL_RF`), into a temporary folder.
 """
 
 from __future__ import annotations
@@ -45,10 +46,16 @@ def downloads(path: Path) -> bool:
 
 
 def run_folders(
-    root: Path, out: Path, python: str, stems: Sequence[str] = (), overrides: Sequence[str] = ()
+    root: Path,
+    out: Path,
+    python: str,
+    stems: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    timeout: float = 1800.0,
 ) -> int:
     """Run each shipped file of ``root`` (those named by ``stems``, or all) into
-    ``out/<stem>``, with ``overrides`` as ``--set``; print each; return how many failed."""
+    ``out/<stem>``, with ``overrides`` as ``--set``, each stopped after ``timeout`` seconds;
+    print each; return how many failed (a timeout counts)."""
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
     sets = [word for override in overrides for word in ("--set", override)]
@@ -59,7 +66,18 @@ def run_folders(
             target = out.resolve() / path.stem
             command = [python, "-m", "tradeloom.cli", "run", str(path), "--out", str(target)]
             start = time.perf_counter()
-            proc = subprocess.run([*command, *sets, "-q"], cwd=cwd, capture_output=True, text=True)
+            try:
+                proc = subprocess.run(
+                    [*command, *sets, "-q"],
+                    cwd=cwd,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                failed += 1
+                print(f"{path.stem:<24} timeout after {timeout:.0f} s", flush=True)
+                continue
             seconds = time.perf_counter() - start
             print(f"{path.stem:<24} exit {proc.returncode}  {seconds:6.1f} s", flush=True)
             if proc.returncode != 0:
@@ -73,16 +91,22 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose files run")
     parser.add_argument("--out", type=Path, help="folder of run folders (required)")
     parser.add_argument("--python", default=sys.executable, help="interpreter to run with")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds a file may run (1,800)"
+    )
     parser.add_argument("files", nargs="*", help="stems to run (default: every file)")
     add_smoke(parser, files=["btc_rf"])
     args = parse_args(parser)
     if args.smoke:
         with tempfile.TemporaryDirectory() as out:
-            failed = run_folders(args.root, Path(out), args.python, args.files, SMALL_RF)
+            failed = run_folders(
+                args.root, Path(out), args.python, args.files, SMALL_RF, args.timeout
+            )
         sys.exit(1 if failed else 0)
     if args.out is None:
         parser.error("the following arguments are required: --out")
-    sys.exit(1 if run_folders(args.root, args.out, args.python, args.files) else 0)
+    failed = run_folders(args.root, args.out, args.python, args.files, (), args.timeout)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
