@@ -227,6 +227,6 @@ def _cache(*numbers: int) -> AnswerCache:
 
 def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
     feature = SimpleNamespace(scorer=SimpleNamespace(cache=cache), reasons={})
-    markets = SimpleNamespace(p=SimpleNamespace(features=[feature]))
+    markets = SimpleNamespace(p=SimpleNamespace(features=[feature]), portfolio=None)
     files = SimpleNamespace(run_dir=run_dir)
     return TextAnswers(files, None, markets)  # type: ignore[arg-type]
