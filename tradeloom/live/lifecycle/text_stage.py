@@ -2,7 +2,9 @@
 read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares:
 each bar's new ones appended, and the stop writes the file sorted by key, as a
 backtest does), and a ``document_unscored`` row for each document a feature could not
-score.
+score. A portfolio file's strategies keep theirs there too, each strategy's features
+beside the account's (its restart reads them back, and ``tradeloom parity`` replays
+each strategy's from them).
 
 The answers a bar's features read are on disk (appended and fsync'd, once per bar that
 read new ones, none for a bar that read none) before anything of the bar is committed
@@ -90,8 +92,13 @@ class TextAnswers(Stage):
             write_run_answers(self.files.run_dir, caches, self._earlier or {})
 
     def _sets(self) -> tuple[Sequence[Any], ...]:
-        """The run's features (a hot reload's, once swapped)."""
-        return (self.markets.p.features,)
+        """The account's features (a hot reload's, once swapped) and, of a portfolio
+        file, each strategy's."""
+        markets = self.markets
+        portfolio = markets.portfolio
+        if portfolio is None:
+            return (markets.p.features,)
+        return (markets.p.features, *(p.features for p in portfolio.pipelines))
 
     def _features(self) -> list[Any]:
         return [f for features in self._sets() for f in features]
