@@ -15,7 +15,11 @@ A restart keeps what an earlier start wrote there: its scorers read those answer
 first, before its features are computed again over the history and the journaled bars
 replayed (none of them is asked again: a model that answers otherwise, or not at all,
 changes nothing the run traded on), and its first write and the stop's hold them too (a
-last line a kill cut short is left out, with a warning).
+last line a kill cut short is left out, with a warning). So does a start again after a
+first start that failed before it traded (its journal binds the same strategy file). A
+folder with a file of answers and no journal is another run's (or a copy): a new run
+never starts there (`tradeloom.engine.run_dir.check_live_run_dir` refuses it in one
+line), and one with another run's journal is refused by the runner.
 
 A stage like any (`tradeloom.live.tick.services.Stage`): before a bar's commit, after
 the tick's commit once bars were processed, and when the run stops."""
@@ -64,10 +68,16 @@ class TextAnswers(Stage):
         nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
         from the start, `tradeloom.plugins.features.text.TextFeature`)."""
 
-    def check(self, state: JournalState) -> None:
+    def check(self, state: JournalState | None) -> None:
         """Have the text features' scorers read first the answers the run kept before it
-        stopped, before the restart computes its features again; refuse a restart whose
-        file of answers is damaged (`tradeloom.text.run_files.seed_run_answers`)."""
+        stopped (or before a first start that failed before it traded: ``state`` None),
+        before their features are computed again; refuse a damaged file of answers
+        (`tradeloom.text.run_files.seed_run_answers`).
+
+        A new run's folder holds no file of answers: one without a journal is refused
+        before this (`tradeloom.engine.run_dir.check_live_run_dir`), so a file here is
+        the run's own.
+        """
         caches = answer_caches(self._features())
         if caches:  # (most runs: none, and no file to read)
             self._earlier = seed_run_answers(self.files.run_dir, caches)

@@ -317,8 +317,9 @@ class LiveRunner:
         if state is not None:
             assert state.started is not None  # else: read as a new run
             self._check_owner(state.started)
-            for stage in self.bar_stages:  # a file changed while down: refused first
-                stage.check(state)
+        for stage in self.bar_stages:  # a file changed while down, a folder not the run's
+            stage.check(state)  # refused first
+        if state is not None:
             self.answered_requests = set(state.answered_requests)
             self.answered_keys = set(state.answered_keys)
         journal = open_journal(self.files, link, state, opening)

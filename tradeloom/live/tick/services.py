@@ -21,10 +21,10 @@ change a decision.
 What acts at a bar boundary (the lifecycle wing, `tradeloom.live.lifecycle`) subclasses
 `Stage`: the runner holds an ordered list of them (`tradeloom.live.lifecycle.stages`
 builds it) and calls each, in that order, as it calls its observers: to refuse a
-restart's file (`Stage.check`), to take itself up once the session is built or rebuilt
-(`Stage.restore`), at the start of a tick before any bar (`Stage.before_bars`), once a
-bar's features were stepped before anything of the bar is committed
-(`Stage.before_commit`), at each bar's close before the next decision
+start's or a restart's run folder (`Stage.check`), to take itself up once the session
+is built or rebuilt (`Stage.restore`), at the start of a tick before any bar
+(`Stage.before_bars`), once a bar's features were stepped before anything of the bar is
+committed (`Stage.before_commit`), at each bar's close before the next decision
 (`Stage.at_close`), after the tick's commit (`Stage.after_tick`), for each control
 request whose action it declares (`Stage.actions`, `Stage.answer`), and when the run
 stops (`Stage.close`). A new live feature is a new stage, not an edit of the runner.
@@ -261,12 +261,14 @@ class Stage:
 
     actions: tuple[str, ...] = ()
 
-    def check(self, state: JournalState) -> None:
-        """Refuse a restart from ``state`` under the file in force (before the journal
-        opens).
+    def check(self, state: JournalState | None) -> None:
+        """Refuse a restart from ``state`` under the file in force, or a new run's start
+        (``state`` None: a run folder with no journal, or one whose first start failed
+        before it traded), before the journal opens.
 
         Raises:
-            ConfigError: The file changed what the stage cannot take up.
+            UserError: The file changed what the stage cannot take up (a `ConfigError`),
+                or what the folder holds cannot be read.
         """
 
     def restore(self, state: JournalState | None) -> None:
