@@ -145,3 +145,17 @@ def test_a_portfolio_keeps_its_second_strategys_answers_restarts_on_them_and_rep
     # each answer the run read is named, none a backtest's (the shared folder holds none)
     summary = json.loads((run / "parity" / "parity.json").read_text())
     assert {a["key"] for a in summary["llm_answers"]} == set(after)
+
+
+@pytest.mark.slow  # a portfolio backtest of two walk-forward forests
+def test_a_portfolio_backtest_keeps_every_strategys_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a paper portfolio reads its backtest's with answers: RUN_DIR; the backtest wrote none
+    monkeypatch.setenv("TRADELOOM_LLM_CACHE", str(tmp_path / "shared"))
+    with ChatServer() as server:
+        portfolio = _files(tmp_path, server.base_url)
+        assert _tradeloom("run", str(portfolio), "--out", str(tmp_path / "backtest")) == 0
+        asked = _asked(server)
+    kept = read_answers(tmp_path / "backtest" / RUN_FILE)
+    assert asked and len(kept) == len(asked)
