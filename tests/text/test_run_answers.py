@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -173,7 +174,7 @@ def test_a_restart_reads_the_answers_it_kept_first_and_asks_none_of_them_again(
         again = scorer(server, None)
         restarted = _stage(tmp_path, again.cache)
         with structlog.testing.capture_logs() as logs:
-            restarted.check(None)  # type: ignore[arg-type]  # before the features' warm-up
+            restarted.check(_RESTART)  # before the features' warm-up
             replayed = again.score(NEWS)
             restarted.after_tick(1)
         assert server.received == []
@@ -202,7 +203,7 @@ def test_a_restart_with_a_damaged_file_of_answers_is_refused_before_it_scores(
     path.write_bytes(_line(0) + b"not json\n" + _line(1))
     where = re.escape(str(path))
     with pytest.raises(CorruptCache, match=rf"^{where}:2: not JSON; the LLM answer cache is "):
-        _stage(tmp_path, AnswerCache()).check(None)  # type: ignore[arg-type]
+        _stage(tmp_path, AnswerCache()).check(_RESTART)
 
 
 def _otherwise(body: object) -> Reply:
@@ -225,8 +226,12 @@ def _cache(*numbers: int) -> AnswerCache:
     return cache
 
 
+_RESTART: Any = SimpleNamespace()
+"""A restart's journal state (the stage reads none of it)."""
+
+
 def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
     feature = SimpleNamespace(scorer=SimpleNamespace(cache=cache), reasons={})
-    markets = SimpleNamespace(p=SimpleNamespace(features=[feature]))
+    markets = SimpleNamespace(p=SimpleNamespace(features=[feature]), portfolio=None)
     files = SimpleNamespace(run_dir=run_dir)
     return TextAnswers(files, None, markets)  # type: ignore[arg-type]

@@ -55,6 +55,7 @@ from tradeloom.reporting.tearsheet import tearsheet
 from tradeloom.reporting.trades import trade_frame
 from tradeloom.runtime.memory import keep_freed_memory
 from tradeloom.schemas.portfolio_file import PortfolioConfig
+from tradeloom.text.run_files import answer_caches, write_run_answers
 from tradeloom.time.calendars import CRYPTO
 
 __all__ = ["PortfolioOutcome", "run_portfolio"]
@@ -136,6 +137,9 @@ def _run(
         metrics = portfolio_metrics(portfolio, pipelines, result, run_dir, trades)
         metrics["model_registry"] = registry
         _write(run_dir, result, metrics, trades, _tables(pipelines))
+        caches = answer_caches(f for pipeline in pipelines for f in pipeline.features)
+        if caches:  # the LLM answers every strategy's text features read, as one's
+            write_run_answers(run_dir, caches)
         from tradeloom.reporting.report import write_report  # plotly: only when a run ends
 
         write_report(run_dir)

@@ -13,10 +13,12 @@ check against its answer): a damaged record is refused in one line naming the fi
 never asked again and silently answered differently.
 
 - The run's file (`RUN_FILE` in the run directory): the answers this run read, by key,
-  JSON Lines; what a paper run, a live run and
-  ``tradeloom parity`` replay.
+  JSON Lines; what a paper run, a live run and ``tradeloom parity`` replay. Written
+  (`write_answers`) or appended to (`append_answers`) durably: on disk when the call
+  returns, so a power loss keeps what a journal committed after it rests on.
 - The shared folder (`shared_cache_dir`): one file per answer, ``<key[:2]>/<key>.json``,
-  written atomically, read by every run of this user; a rerun asks the model nothing.
+  written aside, fsync'd and renamed (its folder fsync'd), read by every run of this
+  user; a rerun asks the model nothing, and a power loss never leaves an empty answer.
 
 Only answers are kept. A request that got none (a timeout, a refusal) is asked again
 by the next run; an answer that does not parse is an answer, kept and read the same
@@ -37,6 +39,7 @@ from typing import Any
 from tradeloom.errors import UserError
 from tradeloom.files.json_lines import complete_length, end_on_newline
 from tradeloom.files.reading import decode_text, read_bytes, read_text
+from tradeloom.journal.durable import replace_durably, sync_folder
 from tradeloom.runtime.cache_home import cache_home
 from tradeloom.runtime.lazy import logger
 
@@ -167,23 +170,34 @@ def read_answers(path: Path) -> dict[str, CachedAnswer]:
 
 def write_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     """Write ``answers`` as a run's file (JSON Lines, by key: the same answers, the same
-    bytes, in whatever order a run's concurrent calls came back), atomically."""
+    bytes, in whatever order a run's concurrent calls came back): all of it or none, on
+    disk when this returns (`tradeloom.journal.durable.replace_durably`)."""
     ordered = sorted(answers, key=lambda a: a.key)
-    _write_atomically(path, "".join(map(answer_line, ordered)))
+    _make_folder(path.parent)
+    replace_durably(path, "".join(map(answer_line, ordered)).encode())
 
 
 def append_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     """Append ``answers`` to a run's file (a paper or live run's tick: only the new ones;
-    `read_answers` reads them in any order).
+    `read_answers` reads them in any order), on disk when this returns: one write and one
+    fsync (and the folder's, for a new file), so a journal committed after it never holds
+    a bar whose answers a power loss took.
 
     The file is ended on a newline first (`tradeloom.files.json_lines.end_on_newline`): a
     last line an earlier append left without one is given it if whole, or cut off
     (durably, with a warning, ``llm_answers_partial_line_cut``), never run on into.
     """
-    if path.is_file():
+    new = not path.is_file()
+    if not new:
         end_on_newline(path, _log, "llm_answers_partial_line_cut", "an append cut short by a kill")
+    else:
+        _make_folder(path.parent)
     with path.open("a", encoding="utf-8") as fh:
         fh.write("".join(map(answer_line, answers)))
+        fh.flush()
+        os.fsync(fh.fileno())
+    if new:  # its name in its folder, too
+        sync_folder(path.parent)
 
 
 def answer_line(answer: CachedAnswer) -> str:
@@ -191,11 +205,31 @@ def answer_line(answer: CachedAnswer) -> str:
     return json.dumps(answer.record(), ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_durably(path: Path, text: str) -> None:
+    """Write ``path`` aside, fsync'd, renamed over it, its folder fsync'd: on disk when
+    this returns, never empty after a power loss. The name aside is this process's and
+    thread's own (not `replace_durably`'s one ``.tmp``): runs share the folder, and two
+    may write one answer at once."""
+    _make_folder(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(temporary, path)
+    sync_folder(path.parent)
+
+
+def _make_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents), each new one's name fsync'd in its parent."""
+    if folder.is_dir():
+        return
+    _make_folder(folder.parent)
+    folder.mkdir(exist_ok=True)
+    sync_folder(folder.parent)
 
 
 class AnswerCache:
@@ -251,7 +285,7 @@ class AnswerCache:
         self.used.setdefault(answer.key, answer)
         if self._shared is not None:
             text = json.dumps(answer.record(), ensure_ascii=False, sort_keys=True)
-            _write_atomically(self._shared_path(answer.key), text)
+            _write_durably(self._shared_path(answer.key), text)
 
     def write_run_file(self, folder: Path) -> Path:
         """Write the answers used to ``folder``/`RUN_FILE`; return its path."""

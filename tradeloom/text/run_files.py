@@ -38,13 +38,14 @@ __all__ = [
 
 
 def answer_caches(features: Iterable[Any]) -> list[AnswerCache]:
-    """Return the answer caches of the features whose scorer keeps one."""
-    found = []
+    """Return the answer caches of the features whose scorer keeps one, each once (a
+    portfolio's account pipeline holds its first strategy's features)."""
+    found: dict[int, AnswerCache] = {}
     for feature in features:
         cache = getattr(getattr(feature, "scorer", None), "cache", None)
         if isinstance(cache, AnswerCache):
-            found.append(cache)
-    return found
+            found.setdefault(id(cache), cache)
+    return list(found.values())
 
 
 def write_run_answers(

@@ -214,10 +214,13 @@ class MemberChallengers(Stage):
         self.shadows: MemberShadows | None = None
         """The strategies' challengers (None: none has any)."""
 
-    def check(self, state: JournalState) -> None:
+    def check(self, state: JournalState | None) -> None:
         """Refuse a restart whose strategy file changed a challenger's entry the run has
         (its book is one candidate's), or took a removed one's name, as a strategy run
-        alone's restart refuses them (`tradeloom.live.lifecycle.member_roster`)."""
+        alone's restart refuses them (`tradeloom.live.lifecycle.member_roster`). A new
+        run: nothing to take up."""
+        if state is None:
+            return
         from tradeloom.live.lifecycle.member_roster import member_roster
 
         portfolio = self.markets.portfolio

@@ -84,11 +84,13 @@ class HotReloadStage(Stage):
         """A reload of ``model`` was refused while a stage was in progress: the file is
         read again once none is (`before_bars`)."""
 
-    def check(self, state: JournalState) -> None:
+    def check(self, state: JournalState | None) -> None:
         """Refuse a restart whose file changed what a running strategy cannot swap (a
         ``model`` section that loads the copy of the model in force is no change), or a
         challenger's entry as a reload would refuse it: changed (`changed_entries`), or
-        added under a removed one's name (`reused_names`)."""
+        added under a removed one's name (`reused_names`). A new run: nothing to take up."""
+        if state is None:
+            return
         from tradeloom.live.lifecycle.challenger_roster import (
             changed_entries,
             reused_names,

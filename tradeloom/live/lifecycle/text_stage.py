@@ -1,23 +1,37 @@
 """What a paper or live run keeps of its text features at each tick: the LLM answers it
 read, written into the run (``llm_answers.jsonl``, what ``tradeloom parity`` compares:
-each tick appends the new ones, and the stop writes the file sorted by key, as a
+each bar's new ones appended, and the stop writes the file sorted by key, as a
 backtest does), and a ``document_unscored`` row for each document a feature could not
-score. A restart keeps what an earlier start wrote there: its scorers read those answers
+score. A portfolio file's strategies keep theirs there too, each strategy's features
+beside the account's (its restart reads them back, and ``tradeloom parity`` replays
+each strategy's from them).
+
+The answers a bar's features read are on disk (appended and fsync'd, once per bar that
+read new ones, none for a bar that read none) before anything of the bar is committed
+(`TextAnswers.before_commit`): after a power loss the journal never holds a bar whose
+answers are gone, which its restart would ask the model again and trade on otherwise.
+
+A restart keeps what an earlier start wrote there: its scorers read those answers
 first, before its features are computed again over the history and the journaled bars
 replayed (none of them is asked again: a model that answers otherwise, or not at all,
 changes nothing the run traded on), and its first write and the stop's hold them too (a
-last line a kill cut short is left out, with a warning).
+last line a kill cut short is left out, with a warning). So does a start again after a
+first start that failed before it traded (its journal binds the same strategy file). A
+folder with a file of answers and no journal is another run's (or a copy): a new run
+never starts there (`tradeloom.engine.run_dir.check_live_run_dir` refuses it in one
+line), and one with another run's journal is refused by the runner.
 
-A stage like any (`tradeloom.live.tick.services.Stage`): after the tick's commit, once
-bars were processed; and when the run stops."""
+A stage like any (`tradeloom.live.tick.services.Stage`): before a bar's commit, after
+the tick's commit once bars were processed, and when the run stops."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 from tradeloom.plugins.protocols import LiveDocuments
-from tradeloom.text.llm_cache import CachedAnswer
+from tradeloom.text.llm_cache import AnswerCache, CachedAnswer
 from tradeloom.text.run_files import (
     answer_caches,
     append_run_answers,
@@ -46,24 +60,36 @@ class TextAnswers(Stage):
         self._written: set[str] | None = None
         """The answers' keys in the run's file (None: not written yet by this start)."""
         self._earlier: dict[str, CachedAnswer] | None = None
-        """The answers an earlier start of the run kept in its file (read by `check` at a
-        restart, else at this start's first write)."""
+        """The answers an earlier start of the run kept in its file (read by `check`, or
+        else at this start's first write)."""
         self._told: set[tuple[str, str]] = set()
-        self._plain: object = None
+        self._plain: tuple[Sequence[Any], ...] = ()
         """The last features found with no text feature among them (a tick then has
         nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
         from the start, `tradeloom.plugins.features.text.TextFeature`)."""
 
-    def check(self, state: JournalState) -> None:
+    def check(self, state: JournalState | None) -> None:
         """Have the text features' scorers read first the answers the run kept before it
-        stopped, before the restart computes its features again; refuse a restart whose
-        file of answers is damaged (`tradeloom.text.run_files.seed_run_answers`)."""
-        caches = answer_caches(self.markets.p.features)
+        stopped (or before a first start that failed before it traded: ``state`` None),
+        before their features are computed again; refuse a damaged file of answers
+        (`tradeloom.text.run_files.seed_run_answers`).
+
+        A new run's folder holds no file of answers: one without a journal is refused
+        before this (`tradeloom.engine.run_dir.check_live_run_dir`), so a file here is
+        the run's own.
+        """
+        caches = answer_caches(self._features())
         if caches:  # (most runs: none, and no file to read)
             self._earlier = seed_run_answers(self.files.run_dir, caches)
 
+    def before_commit(self) -> None:
+        """Append the answers the bar's features read that the run's file lacks, fsync'd,
+        before the bar's rows are committed."""
+        self._keep_answers()
+
     def after_tick(self, processed: int) -> bool:
-        """Write the answers read so far (when more were) and journal new unscored ones."""
+        """Write the answers read since (a hot reload's features, read over the history)
+        and journal new unscored documents."""
         if not processed:
             return False
         return self._keep()
@@ -71,29 +97,55 @@ class TextAnswers(Stage):
     def close(self) -> None:
         """Keep what the last tick read, the file sorted by key."""
         self._keep()
-        caches = answer_caches(self.markets.p.features)
+        caches = answer_caches(self._features())
         if caches:
             write_run_answers(self.files.run_dir, caches, self._earlier or {})
 
-    def _keep(self) -> bool:
-        features = self.markets.p.features  # a hot reload's, once swapped
-        if features is self._plain:
+    def _sets(self) -> tuple[Sequence[Any], ...]:
+        """The account's features (a hot reload's, once swapped) and, of a portfolio
+        file, each strategy's."""
+        markets = self.markets
+        portfolio = markets.portfolio
+        if portfolio is None:
+            return (markets.p.features,)
+        return (markets.p.features, *(p.features for p in portfolio.pipelines))
+
+    def _features(self) -> list[Any]:
+        return [f for features in self._sets() for f in features]
+
+    def _keep_answers(self) -> bool:
+        """Write the answers read that the run's file lacks; return False when no feature
+        is a text feature (nothing to keep, nor to journal)."""
+        sets = self._sets()
+        plain = self._plain
+        if len(sets) == len(plain) and all(a is b for a, b in zip(sets, plain, strict=True)):
             return False
+        features = [f for each in sets for f in each]
         if not any(hasattr(f, "scorer") or hasattr(f, "reasons") for f in features):
-            self._plain = features  # most runs: asked once, not at every tick
+            self._plain = sets  # most runs: asked once, not at every bar
             return False
         caches = answer_caches(features)
         used = sum(len(cache.used) for cache in caches)
         if caches and used != self._kept:
-            if self._written is None:  # this start's first: the whole file, once
-                if self._earlier is None:
-                    self._earlier = kept_run_answers(self.files.run_dir)
-                write_run_answers(self.files.run_dir, caches, self._earlier)
-                self._written = {key for cache in caches for key in cache.used}
-                self._written.update(self._earlier)
-            else:  # then only the new answers (a tick costs what it read, not the run)
-                append_run_answers(self.files.run_dir, caches, self._written)
+            self._write(caches)
             self._kept = used
+        return True
+
+    def _write(self, caches: list[AnswerCache]) -> None:
+        run_dir = self.files.run_dir
+        if self._written is None:  # this start's first: the whole file, once
+            if self._earlier is None:
+                self._earlier = kept_run_answers(run_dir)
+            write_run_answers(run_dir, caches, self._earlier)
+            self._written = {key for cache in caches for key in cache.used}
+            self._written.update(self._earlier)
+        else:  # then only the new answers (a bar costs what it read, not the run)
+            append_run_answers(run_dir, caches, self._written)
+
+    def _keep(self) -> bool:
+        if not self._keep_answers():
+            return False
+        features = self.markets.p.features
         if not any(getattr(f, "reasons", None) for f in features):
             return False  # (most runs: no text feature, or every document scored)
         data = self.markets.p.data

@@ -201,6 +201,7 @@ def rebuild(
             wall_time=pd.Timestamp.now(tz="UTC"),
         )
     )
+    link.prepare_commit()  # what the replay's features read, before its rows
     journal.flush()
     if exchange is not None:
         reconcile(files, link, session, state, exchange, positions(session))

@@ -126,6 +126,7 @@ class PortfolioSession(LiveSession):
         self.history = history
         self.clock = clock
         self.stages = None
+        self.before_commit = None
         self._cron = None
         self._retrain_reasons: list[str] = []
         self._next_cron: pd.Timestamp | None = None
@@ -243,6 +244,8 @@ class PortfolioSession(LiveSession):
             own = None if given is None else list(given[first : first + len(member.names)])
             parts.append(member.advance(time, prices[columns], own))
             first += len(member.names)
+        if given is None and self.before_commit is not None:
+            self.before_commit()  # what the members' features read, durable before its rows
         t = self.history.append(time, prices[self._book_markets], np.empty((len(self.names), 0)))
         self.engine.run(join_inputs([inputs for _, inputs in parts]), t + 1)
         send_decided(self.engine.venue)  # a batch's orders leave now (orders.batch)

@@ -222,6 +222,9 @@ class LiveRunner:
         self._before_bars = _acting(self.bar_stages, "before_bars")
         self._at_close = _acting(self.bar_stages, "at_close")
         self._after_tick_stages = _acting(self.bar_stages, "after_tick")
+        self._before_commit = _acting(self.bar_stages, "before_commit")
+        if self._before_commit:
+            self.link.before_commit = self._committing
 
     def stage(self, kind: type[S]) -> S | None:
         """Return the run's stage of type ``kind`` (None: the run has none)."""
@@ -314,8 +317,9 @@ class LiveRunner:
         if state is not None:
             assert state.started is not None  # else: read as a new run
             self._check_owner(state.started)
-            for stage in self.bar_stages:  # a file changed while down: refused first
-                stage.check(state)
+        for stage in self.bar_stages:  # a file changed while down, a folder not the run's
+            stage.check(state)  # refused first
+        if state is not None:
             self.answered_requests = set(state.answered_requests)
             self.answered_keys = set(state.answered_keys)
         journal = open_journal(self.files, link, state, opening)
@@ -424,9 +428,15 @@ class LiveRunner:
         return session
 
     def _restore(self, state: JournalState | None) -> None:
-        """Have each stage start, or take ``state`` up, once the session is built."""
+        """Have each stage start, or take ``state`` up, once the session is built (and
+        act before each new bar's commit)."""
+        self.session_or_fail.before_commit = self.link.before_commit
         for stage in self.bar_stages:
             stage.restore(state)
+
+    def _committing(self) -> None:
+        for stage in self._before_commit:
+            stage.before_commit()
 
     def rebuild(self, state: JournalState) -> None:
         """Rebuild the session from ``state`` (the journal's database is back after an

@@ -21,12 +21,13 @@ change a decision.
 What acts at a bar boundary (the lifecycle wing, `tradeloom.live.lifecycle`) subclasses
 `Stage`: the runner holds an ordered list of them (`tradeloom.live.lifecycle.stages`
 builds it) and calls each, in that order, as it calls its observers: to refuse a
-restart's file (`Stage.check`), to take itself up once the session is built or rebuilt
-(`Stage.restore`), at the start of a tick before any bar (`Stage.before_bars`), at each
-bar's close before the next decision (`Stage.at_close`), after the tick's commit
-(`Stage.after_tick`), for each control request whose action it declares
-(`Stage.actions`, `Stage.answer`), and when the run stops (`Stage.close`). A new live
-feature is a new stage, not an edit of the runner.
+start's or a restart's run folder (`Stage.check`), to take itself up once the session
+is built or rebuilt (`Stage.restore`), at the start of a tick before any bar
+(`Stage.before_bars`), once a bar's features were stepped before anything of the bar is
+committed (`Stage.before_commit`), at each bar's close before the next decision
+(`Stage.at_close`), after the tick's commit (`Stage.after_tick`), for each control
+request whose action it declares (`Stage.actions`, `Stage.answer`), and when the run
+stops (`Stage.close`). A new live feature is a new stage, not an edit of the runner.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ class JournalLink:
         sent_mark: The orders POSTed, kept outside the journal (`tradeloom.live.orders.sent_mark`).
         recorder: Journals and broadcasts the run's events.
         cut: The journal's tail record said it lost rows: a live restart asks the venue.
+        before_commit: Makes durable what rows about to be committed rest on (the
+            answers a bar's features or a training over the history read: the stages'
+            `Stage.before_commit`); None: nothing to.
     """
 
     def __init__(self) -> None:
@@ -145,6 +149,12 @@ class JournalLink:
         self.sent_mark: SentMark | None = None
         self.recorder: Recorder | None = None
         self.cut = False
+        self.before_commit: Callable[[], None] | None = None
+
+    def prepare_commit(self) -> None:
+        """Make durable what the rows about to be committed rest on (`before_commit`)."""
+        if self.before_commit is not None:
+            self.before_commit()
 
     @property
     def journal_or_fail(self) -> JournalStore:
@@ -251,12 +261,14 @@ class Stage:
 
     actions: tuple[str, ...] = ()
 
-    def check(self, state: JournalState) -> None:
-        """Refuse a restart from ``state`` under the file in force (before the journal
-        opens).
+    def check(self, state: JournalState | None) -> None:
+        """Refuse a restart from ``state`` under the file in force, or a new run's start
+        (``state`` None: a run folder with no journal, or one whose first start failed
+        before it traded), before the journal opens.
 
         Raises:
-            ConfigError: The file changed what the stage cannot take up.
+            UserError: The file changed what the stage cannot take up (a `ConfigError`),
+                or what the folder holds cannot be read.
         """
 
     def restore(self, state: JournalState | None) -> None:
@@ -265,6 +277,11 @@ class Stage:
 
     def before_bars(self) -> None:
         """Act at the tick's bar boundary, after the control requests, before any bar."""
+
+    def before_commit(self) -> None:
+        """Act once the session stepped a new bar's features (not a restart's replay),
+        before anything of the bar is committed: what the bar's rows rest on is made
+        durable first (a power loss never keeps rows without it)."""
 
     def at_close(self, when: pd.Timestamp, prices: Any) -> None:
         """Act at the close of the bar the session just ran (``when``, ``prices``),

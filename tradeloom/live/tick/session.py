@@ -271,6 +271,9 @@ class LiveSession:
             pipeline.venue, pipeline.data, symbols, history.timeframe_seconds * 1_000_000_000
         )
         """A perpetual's funding rates, bar by bar (`tradeloom.core.funding`); None: spot."""
+        self.before_commit: Callable[[], None] | None = None
+        """Called once a new bar's features were stepped, before anything of the bar is
+        committed (`tradeloom.live.tick.services.Stage.before_commit`); None: nothing."""
 
     def _take_models(self, model: object) -> None:
         # a pooled model trains one fold over every symbol's rows (the backtest's folds);
@@ -598,6 +601,8 @@ class LiveSession:
         """
         timed = self.stages is not None and given is None
         t, inputs = self.advance(time, values, given, timed=timed)
+        if given is None and self.before_commit is not None:
+            self.before_commit()  # what the bar's features read, durable before its rows
         t3 = perf_counter()
         self.engine.run(inputs, t + 1)
         venue = self.engine.venue

@@ -118,6 +118,7 @@ def go_live(
     journal = link.journal_or_fail
     session.warm_up()
     session.train(None, in_effect=True)
+    link.prepare_commit()  # what the history's features read, before the training rows
     journal.flush()
     _log.info(
         "live_started",
