@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.text.llm_fixtures import documents, scorer
 from tradeloom.diagnostics.parity_text import llm_answer_changes
@@ -235,3 +238,50 @@ def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
     markets = SimpleNamespace(p=SimpleNamespace(features=[feature]), portfolio=None)
     files = SimpleNamespace(run_dir=run_dir)
     return TextAnswers(files, None, markets)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30)), max_size=6),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_appends_that_remember_what_they_saw_write_what_the_whole_walk_writes(
+    ticks: list[list[tuple[int, int]]],
+) -> None:
+    """Ticks of answers read by three caches (one answer may reach several): the appends
+    that look only at each cache's new answers append what a walk over every answer
+    appends, tick by tick, each answer once."""
+    with tempfile.TemporaryDirectory() as folder:
+        tracked_dir, walked_dir = Path(folder, "tracked"), Path(folder, "walked")
+        caches = [AnswerCache() for _ in range(3)]
+        tracked: set[str] = set()
+        walked: set[str] = set()
+        seen: dict[AnswerCache, int] = {}
+        for tick in ticks:
+            for which, n in tick:
+                caches[which].put(_answer(n))
+            one = append_run_answers(tracked_dir, caches, tracked, seen)
+            other = append_run_answers(walked_dir, caches, walked)
+            assert one == other
+            assert tracked == walked
+        for folder_ in (tracked_dir, walked_dir):
+            if (folder_ / RUN_FILE).exists():
+                lines = (folder_ / RUN_FILE).read_text(encoding="utf-8").splitlines()
+                assert len(lines) == len(set(lines)) == len(tracked)
+
+
+def test_an_append_that_failed_is_tried_again_at_the_next_tick(tmp_path: Path) -> None:
+    cache = AnswerCache()
+    cache.put(_answer(0))
+    written: set[str] = set()
+    seen: dict[AnswerCache, int] = {}
+    blocked = tmp_path / "not a folder"
+    blocked.write_text("", encoding="utf-8")
+    with pytest.raises(OSError):
+        append_run_answers(blocked, [cache], written, seen)
+    assert not written and not seen
+    assert append_run_answers(tmp_path, [cache], written, seen) == 1
+    assert read_answers(tmp_path / RUN_FILE) == {_answer(0).key: _answer(0)}

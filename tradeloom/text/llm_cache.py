@@ -250,6 +250,7 @@ class AnswerCache:
         self._run = dict(run_answers or {})
         self._shared = shared
         self.used: dict[str, CachedAnswer] = {}
+        self._order: list[CachedAnswer] = []
 
     @property
     def shared(self) -> Path | None:
@@ -277,12 +278,17 @@ class AnswerCache:
         """
         found = self._run.get(key) or self.used.get(key) or self._read_shared(key)
         if found is not None:
-            self.used.setdefault(key, found)
+            self._use(found)
         return found
+
+    def used_since(self, count: int) -> list[CachedAnswer]:
+        """Return the answers used after the first ``count`` (in first-use order): what a
+        tick added, without walking what the run read before it."""
+        return self._order[count:]
 
     def put(self, answer: CachedAnswer) -> None:
         """Keep a new answer for this run and in the shared folder."""
-        self.used.setdefault(answer.key, answer)
+        self._use(answer)
         if self._shared is not None:
             text = json.dumps(answer.record(), ensure_ascii=False, sort_keys=True)
             _write_durably(self._shared_path(answer.key), text)
@@ -292,6 +298,11 @@ class AnswerCache:
         path = folder / RUN_FILE
         write_answers(path, self.used.values())
         return path
+
+    def _use(self, answer: CachedAnswer) -> None:
+        if answer.key not in self.used:
+            self.used[answer.key] = answer
+            self._order.append(answer)
 
     def _shared_path(self, key: str) -> Path:
         assert self._shared is not None

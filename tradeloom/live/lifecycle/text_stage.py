@@ -59,6 +59,9 @@ class TextAnswers(Stage):
         self._kept = -1
         self._written: set[str] | None = None
         """The answers' keys in the run's file (None: not written yet by this start)."""
+        self._seen: dict[AnswerCache, int] = {}
+        """How many of each cache's answers the appends looked at (a tick costs what it
+        read, `tradeloom.text.run_files.append_run_answers`)."""
         self._earlier: dict[str, CachedAnswer] | None = None
         """The answers an earlier start of the run kept in its file (read by `check`, or
         else at this start's first write)."""
@@ -140,7 +143,7 @@ class TextAnswers(Stage):
             self._written = {key for cache in caches for key in cache.used}
             self._written.update(self._earlier)
         else:  # then only the new answers (a bar costs what it read, not the run)
-            append_run_answers(run_dir, caches, self._written)
+            append_run_answers(run_dir, caches, self._written, self._seen)
 
     def _keep(self) -> bool:
         if not self._keep_answers():
