@@ -1071,11 +1071,7 @@ class _Rows:
 _AT_RESTART = ("partly filled", "resting", "answer lost", "cancelled")
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     shape=st.sampled_from(_AT_RESTART),
     kills=st.lists(st.integers(0, 2), min_size=5, max_size=5),
