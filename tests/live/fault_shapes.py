@@ -57,6 +57,7 @@ from scipy import stats
 from tests.live.live_emulated import (
     REGISTRY,
     STRATEGY_REPORTED,
+    broken_links,
     crash,
     make_bars,
     promotions_of,
@@ -1640,6 +1641,11 @@ def check(run: ShapeRun, runner: LiveRunner) -> None:
     last = {r["client_id"]: r["state"] for r in rows(journal, "order_state")}
     assert [cid for _, cid in venue_orders if last.get(cid) == OrderState.REJECTED] == []
     assert [cid for cid, state in last.items() if state == OrderState.UNKNOWN] == []
+    # each order's rows are one chain, each state entered once: whatever the kills, a
+    # restart journals what it found changed at the venue, never what the journal held
+    assert broken_links(journal) == []
+    states = Counter((r["client_id"], r["state"]) for r in rows(journal, "order_state"))
+    assert [key for key, n in states.items() if n > 1] == []
     # 5. the allocation layer rebalanced no bar twice, and traded only at its decisions
     decided = Counter(r["bar"] for r in rows(journal, "allocation_decided"))
     assert [bar for bar, n in decided.items() if n > 1] == []

@@ -135,6 +135,24 @@ def rows(path: Path, kind: str) -> list[dict[str, Any]]:
     return [{"bar": row.bar, **row.values} for row in read_rows(path, [kind])]
 
 
+def broken_links(path: Path) -> list[tuple[str, str, str]]:
+    """The ``order_state`` rows whose ``previous`` is not the state the row before them
+    for the same order entered, as ``(client id, that state, the row's previous)``.
+
+    Each order's rows form a chain: a restart journals what it finds changed at the
+    venue, never a restatement of a state the journal holds (its first row may start
+    anywhere: ``pending``, ``submitted`` when only the intent was committed, ``unknown``
+    for an order a restart found beyond the journal)."""
+    entered: dict[str, str] = {}
+    broken = []
+    for row in read_rows(path, ["order_state"]):
+        client_id, previous = row.values["client_id"], row.values["previous"]
+        if client_id in entered and entered[client_id] != previous:
+            broken.append((client_id, entered[client_id], previous))
+        entered[client_id] = row.values["state"]
+    return broken
+
+
 def journal_tuples(path: Path) -> list[tuple[Any, ...]]:
     """Every row as ``(seq, bar, timestamp, kind, correlation_id, values)``."""
     return [

@@ -1040,3 +1040,103 @@ def test_over_fault_schedules_no_order_is_sent_twice_and_no_fill_counts_twice(
         assert sum(f.fill.quantity for f in fills if f.fill.order_id == client_id) == (
             pytest.approx(float(venue_order.executed_qty), abs=1e-12)
         )
+
+
+# --- restarts: the journal's rows of an order are one chain ----------------------------
+
+
+class _Rows:
+    """The rows a run's venues journaled over its restarts, as `JournalOrders` writes them
+    (a transition's ``previous`` is its ``journaled_from`` where it has one)."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[str, str, str]] = []
+        self.trades: list[TradeFill] = []
+
+    def take(self, journal: MemoryJournal, since: int) -> int:
+        """Take what ``journal`` recorded from its event ``since`` on; return how many."""
+        events = journal.events[since:]
+        for event in events:
+            if isinstance(event, Transition):
+                previous = event.journaled_from or event.previous.value
+                self.states.append((event.client_id, previous, event.state.value))
+            elif isinstance(event, TradeFill):
+                self.trades.append(event)
+        return len(events)
+
+    def last(self, client_id: str) -> str | None:
+        return next((s for i, _, s in reversed(self.states) if i == client_id), None)
+
+
+_AT_RESTART = ("partly filled", "resting", "answer lost", "cancelled")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.sampled_from(_AT_RESTART),
+    kills=st.lists(st.integers(0, 2), min_size=5, max_size=5),
+)
+def test_an_order_restarted_at_any_bar_journals_each_change_once_in_one_chain(
+    shape: str, kills: list[int]
+) -> None:
+    """A venue killed and restarted ``kills[i]`` times before it polls at bar i (as a
+    restart does: `CcxtVenue.recover` from the journal's rows, then resolve and poll)
+    journals each state an order enters once, each row moving from the state the row
+    before it entered, and each trade once; a restart with nothing new at the venue
+    journals nothing. Before, each restart journaled the order ``unknown`` and its
+    states from there again."""
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
+    ) as emulator:
+        r = rig(emulator, timeout=1500)
+        sent = order(1, quantity=0.4)
+        if shape == "resting" or shape == "cancelled":
+            price, reaching = resting_buy()
+            r.venue.submit(sent, limit_price=price)
+            emulator.set_bar(max(reaching - 2, START))  # it fills at a later poll
+        else:
+            faults = (PartialFill(0.25),)
+            if shape == "answer lost":
+                faults += (Timeout(after_accept=True),)
+            emulator.faults.next(POST, *faults)
+            r.venue.submit(sent)
+            assert emulator.wait_idle()
+        (intent,) = r.journal.intents
+        journaled = _Rows()
+        seen = journaled.take(r.journal, 0)
+        for bar, restarts in enumerate(kills):
+            emulator.advance()
+            for n in range(restarts):
+                r = rig(emulator)
+                fills = [t for t in journaled.trades if t.fill.order_id == sent.id]
+                r.venue.recover(
+                    intent,
+                    sent_at=r.clock() - 60,
+                    venue_id=next((t.venue_order_id for t in fills), None),
+                    counted=[(t.trade_id, t.fill.quantity) for t in fills],
+                    journaled=journaled.last(sent.id),
+                )
+                r.venue.resolve_unknown()
+                r.venue.poll()
+                seen = journaled.take(r.journal, 0)
+                if n > 0:  # restarted again at the same bar: nothing changed at the venue
+                    assert seen == 0, journaled.states
+            r.venue.resolve_unknown()
+            r.venue.poll()
+            if shape == "cancelled" and bar == 1:
+                r.venue.cancel(sent.id)
+            seen += journaled.take(r.journal, seen)
+        (placed,) = emulator.exchange.orders()
+        traded = {str(t.trade_id) for t in emulator.exchange.trades()}
+    entered: dict[str, str] = {}
+    for client_id, previous, state in journaled.states:
+        assert entered.get(client_id, previous) == previous, journaled.states
+        entered[client_id] = state
+    assert len(journaled.states) == len(set(journaled.states)), journaled.states
+    trade_ids = [t.trade_id for t in journaled.trades]
+    assert sorted(trade_ids) == sorted(traded)
+    assert sum(t.fill.quantity for t in journaled.trades) == pytest.approx(
+        float(placed.executed_qty)
+    )
+    final = {"FILLED": "filled", "CANCELED": "cancelled"}.get(placed.status, "partially_filled")
+    assert entered[sent.id] == final

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.live.live_emulated import HISTORY, STRATEGY, EmulatedRun, crash, emulated_run, rows
+from tests.live.live_emulated import (
+    HISTORY,
+    STRATEGY,
+    EmulatedRun,
+    broken_links,
+    crash,
+    emulated_run,
+    rows,
+)
 from tradeloom.engine.control import request_kill, request_resume
 from tradeloom.engine.status import read_run
 from tradeloom.journal import read_rows, verify
@@ -201,6 +209,141 @@ def test_a_restart_journals_an_order_whose_answer_was_lost_unknown_once(
     assert read_state(journal).order_states[client_id] == last
     still_open = [o.id for o in read_run(run_dir).status.open_orders]
     assert still_open == ([] if taken else [client_id])
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))
+
+
+_ORDER_ROWS = ("order_sent", "order_state", "venue_fill")
+
+
+def order_rows(journal: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The journal's rows of what its venue holds (intents, states, trades), in order."""
+    return [(r.kind, r.values) for r in read_rows(journal, list(_ORDER_ROWS))]
+
+
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the live venue's retries and waits return at once."""
+    real = venues.CcxtVenue
+    monkeypatch.setattr(
+        venues, "CcxtVenue", lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None)
+    )
+
+
+def test_a_restart_journals_only_what_changed_of_an_order_working_at_the_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An order a quarter filled per bar works when the run is killed. Each restart
+    # journaled its states again (``submitted -> unknown``, ``unknown -> accepted``,
+    # ``accepted -> partially_filled``): three rows per restart, the first of them moving
+    # from a state the row before it had not entered. A restart journals what it finds
+    # changed at the venue: nothing twice with no bar between, the one new trade once
+    # after a bar in which the venue filled another quarter.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        exchange = run.emulator.exchange
+        run.emulator.faults.next(ORDER, PartialFill(0.25))
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(exchange.orders()))  # a quarter fills as it arrives
+        (order,) = exchange.orders()
+        client_id = order.client_order_id
+        crash(runner)
+        before = order_rows(journal)
+        assert [v["state"] for k, v in before if k == "order_state"][-1] == "partially_filled"
+        for _ in range(2):  # killed again, nothing traded while it was down
+            runner = run.runner(run_dir)
+            runner.start()
+            crash(runner)
+            assert order_rows(journal) == before
+        run.emulator.advance()  # the venue fills another quarter while the run is down
+        runner = run.runner(run_dir)
+        runner.start()
+        added = order_rows(journal)[len(before) :]
+        traded = [t for t in exchange.trades() if t.order_id == order.order_id]
+        assert len(traded) == 2
+        assert [(k, str(v["trade_id"])) for k, v in added] == [
+            ("venue_fill", str(traded[-1].trade_id))
+        ]
+        ticks(run, runner, 1)
+        runner.stop("test over")
+        assert run.emulator.errors == []
+        traded = [t for t in exchange.trades() if t.order_id == order.order_id]
+    assert broken_links(journal) == []
+    counted = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert sorted(str(r["trade_id"]) for r in counted) == sorted(str(t.trade_id) for t in traded)
+    # the engine booked each trade once; the readers agree with the journal's last row
+    booked = [f for f in rows(journal, "fill") if f["order_id"] == client_id]
+    assert len(booked) == len(counted)
+    last = [r["state"] for r in rows(journal, "order_state") if r["client_id"] == client_id][-1]
+    assert read_state(journal).order_states[client_id] == last
+    still_open = [o.id for o in read_run(run_dir).status.open_orders]
+    assert (client_id in still_open) == (last not in ("filled", "cancelled", "rejected"))
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))
+
+
+def test_an_order_a_restart_adopts_journals_one_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The journal lost its last commits (its write-ahead log cut), the intent of an order
+    # the venue took among them: the restart finds the order at the venue and adopts it
+    # (``unknown -> adopted``), then journaled ``submitted -> unknown``, a row moving from
+    # a state the row before it had not entered. The adopted order's rows are one chain,
+    # and restarts with nothing changed at the venue journal nothing of it.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    kept = ("journal.sqlite", "journal.sqlite-wal")
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(rows(journal, "order_sent")))
+        sent = {r["id"] for r in rows(journal, "order_sent")}
+        # the journal as a cut log will leave it: its connection open, as kill -9 does
+        cut = {n: (run_dir / n).read_bytes() for n in kept if (run_dir / n).exists()}
+        drive(run, runner, lambda: len(rows(journal, "order_sent")) > len(sent))
+        lost = {r["id"] for r in rows(journal, "order_sent")} - sent
+        crash(runner)
+        for name in (*kept, "journal.sqlite-shm"):
+            (run_dir / name).unlink(missing_ok=True)
+        for name, data in cut.items():
+            (run_dir / name).write_bytes(data)
+        assert lost.isdisjoint(r["id"] for r in rows(journal, "order_sent"))
+        runner = run.runner(run_dir)
+        runner.start()
+        crash(runner)
+        changes = {
+            client_id: [
+                (r["previous"], r["state"])
+                for r in rows(journal, "order_state")
+                if r["client_id"] == client_id
+            ]
+            for client_id in lost
+        }
+        assert {i: c[0] for i, c in changes.items()} == dict.fromkeys(lost, ("unknown", "adopted"))
+        before = order_rows(journal)
+        for _ in range(2):  # nothing changed at the venue: nothing journaled
+            runner = run.runner(run_dir)
+            runner.start()
+            crash(runner)
+            assert order_rows(journal) == before
+        runner = run.runner(run_dir)
+        runner.start()
+        ticks(run, runner, 1)
+        runner.stop("test over")
+        assert run.emulator.errors == []
+        taken = {o.client_order_id: o for o in run.emulator.exchange.orders()}
+    assert broken_links(journal) == [], changes
+    journaled = read_state(journal)
+    for client_id in lost:
+        last = [r["state"] for r in rows(journal, "order_state") if r["client_id"] == client_id]
+        assert journaled.order_states[client_id] == last[-1]
+        counted = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+        assert len({str(r["trade_id"]) for r in counted}) == len(counted)
+        executed = float(taken[client_id].executed_qty)
+        assert sum(r["quantity"] for r in counted) == pytest.approx(executed)
     assert verify(journal).rows == sum(1 for _ in read_rows(journal))
 
 

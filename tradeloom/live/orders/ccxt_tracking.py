@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import pandas as pd
@@ -60,6 +61,20 @@ _STATUSES: Mapping[str, VenueStatus] = {
 }
 """ccxt's order statuses, as the state machine reads them (``canceling``: still working)."""
 
+_PROGRESS: Mapping[str, int] = {
+    OrderState.PENDING: 0,
+    OrderState.SUBMITTED: 1,
+    OrderState.UNKNOWN: 2,
+    "adopted": 2,  # a restart's row: unknown, found at the venue beyond the journal
+    OrderState.ACCEPTED: 3,
+    OrderState.PARTIALLY_FILLED: 4,
+    OrderState.FILLED: 5,
+    OrderState.CANCELLED: 5,
+    OrderState.REJECTED: 5,
+}
+"""How far along its life each state an order's rows enter puts it: a restart's
+lifecycle, catching up with its journal, passes the states before the one journaled."""
+
 _DUPLICATE_CHILD = re.compile(r"duplicate", re.IGNORECASE)
 """A batch child refused as a duplicate of an order the venue has (sent before): it is
 looked up, as `submission_outcome` has a single order's duplicate."""
@@ -74,6 +89,9 @@ class _Tracked:
     """When the send came back without an answer (the settle window starts there)."""
     made_ms: int | None = None
     """When the venue made the order (ms, its clock), once an answer said."""
+    entered: str | None = None
+    """The state the order's last journal row entered (None: no row yet); a restart's
+    lifecycle may be short of it until the venue is asked (`TrackedOrders._row`)."""
 
 
 @dataclass
@@ -446,10 +464,34 @@ class TrackedOrders:
 
     def _emit(self, out: _Collector, moves: list[Transition]) -> None:
         for move in moves:
-            self._journal(move)
+            row = self._row(move)
+            if row is not None:
+                self._journal(row)
             out.transitions.append(move)
             if move.rejection is not None:
                 out.rejections.append(move.rejection)
+
+    def _row(self, move: Transition) -> Transition | None:
+        """Return the journal row of ``move``; None when the journal holds it already.
+
+        An order tracked again by a restart (`CcxtVenue.recover`) starts its lifecycle
+        over, short of the state its journal's last row entered; its moves up to that
+        state restate the journal and are not journaled again (the venue may still be
+        asked, its trades are counted by id). The first move beyond it is journaled
+        from that state (`Transition.journaled_from`): each order's rows are one chain.
+        """
+        tracked = self._orders.get(move.client_id)
+        if tracked is None:
+            return move
+        entered, state = tracked.entered, move.state.value
+        if entered is None or entered == move.previous.value:
+            tracked.entered = state
+            return move
+        step, held = _PROGRESS[state], _PROGRESS.get(entered, -1)
+        if state == entered or step < held or step == held == _PROGRESS["adopted"]:
+            return None
+        tracked.entered = state
+        return dataclass_replace(move, journaled_from=entered)
 
     def _refuse(self, out: _Collector, refused: RefusedFill) -> None:
         _log.error("fill_refused", client_id=refused.client_id, message=refused.message)

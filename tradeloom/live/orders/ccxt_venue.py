@@ -408,11 +408,14 @@ class CcxtVenue(TrackedOrders):
         """Track an order whose intent is in the journal but whose end is not (a restart).
 
         The process may have died before, during or after the send: the order is
-        ``UNKNOWN`` until `resolve_unknown` looks it up, and a row says so, unless the
-        journal's last row of it says so already (its answer was lost before the process
-        died, or an earlier restart tracked it): one ``unknown`` row per loss, not one per
-        restart. It is never sent again. Trades the journal already counted are counted
-        again here without a report, so a lookup that finds them again ignores them.
+        ``UNKNOWN`` until `resolve_unknown` looks it up (with trades the journal counted,
+        accepted and filled by them). It is never sent again. Trades the journal already
+        counted are counted again here without a report, so a lookup that finds them
+        again ignores them. Its moves are journaled from the state the journal's last
+        row of it entered (``journaled``) on, never up to it (`TrackedOrders._row`): a
+        restart journals what it finds changed at the venue, nothing the journal holds
+        (an order it has unknown is not journaled unknown again, nor one working
+        accepted or partly filled again; one it adopted moves on from ``adopted``).
 
         Args:
             request: The order as `OrderJournal.before_send` recorded it.
@@ -432,12 +435,10 @@ class CcxtVenue(TrackedOrders):
         quantity = request.amount if request.amount > 0 else request.order.quantity
         life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
         life.send()
-        tracked = _Tracked(request, life, sent_at)
+        tracked = _Tracked(request, life, sent_at, entered=journaled)
         self._track(request.client_id, tracked)
         out = _Collector()
-        lost = life.lose("restart: the intent was journaled, its end was not")
-        if journaled != OrderState.UNKNOWN.value:
-            self._emit(out, [lost])
+        self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
         known = list(counted)
         if known:
             if venue_id is not None:

@@ -208,14 +208,16 @@ class ExchangeVenue:
         (`tradeloom.live.recovery.sent_lookup`): each is looked up by its client id
         (`CcxtVenue.recover`), never sent again, and reported to the engine, which
         took it as its own (`Engine.adopt`), as any order: its trades are counted and
-        booked once.
+        booked once. Its rows go on from the ``adopted`` row the lookup journaled.
 
         Args:
             request: The order as the venue has it.
             sent_at: When it was sent (seconds since the epoch).
             venue_id: The venue's id of the order.
         """
-        self.venue.recover(request, sent_at=sent_at, venue_id=venue_id, counted=[])
+        self.venue.recover(
+            request, sent_at=sent_at, venue_id=venue_id, counted=[], journaled="adopted"
+        )
 
     def _close_by_stop(self, order: Order) -> bool:
         """Cancel the resting stops before ``order`` sells; book a traded stop as it.

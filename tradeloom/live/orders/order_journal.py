@@ -146,7 +146,7 @@ class JournalOrders:
                     timestamp=NO_TIME,
                     symbol=self.symbol,
                     client_id=event.client_id,
-                    previous=str(event.previous),
+                    previous=event.journaled_from or str(event.previous),
                     state=str(event.state),
                     reason=event.reason,
                     filled=event.filled,

@@ -148,6 +148,9 @@ class Transition:
         filled: Quantity filled when it moved.
         rejection: For a move to ``REJECTED``, the venue's (or the pre-send check's)
             reason code and message.
+        journaled_from: The state the order's last journal row entered, where it is not
+            ``previous``: a restart's lifecycle catching up with what its journal holds
+            (``adopted``, or a state further on); its row's ``previous`` (None: ``previous``).
     """
 
     client_id: str
@@ -156,6 +159,7 @@ class Transition:
     reason: str
     filled: float
     rejection: Rejection | None = None
+    journaled_from: str | None = None
 
 
 @dataclass(frozen=True)
