@@ -279,9 +279,10 @@ class Stage:
         """Act at the tick's bar boundary, after the control requests, before any bar."""
 
     def before_commit(self) -> None:
-        """Act once the session stepped a new bar's features (not a restart's replay),
-        before anything of the bar is committed: what the bar's rows rest on is made
-        durable first (a power loss never keeps rows without it)."""
+        """Make durable what rows about to be committed rest on (a power loss never keeps
+        rows without it): called once the session stepped a new bar's features, before
+        anything of the bar is committed, and before the commit of a start's training
+        and of a restart's replay (`JournalLink.prepare_commit`)."""
 
     def at_close(self, when: pd.Timestamp, prices: Any) -> None:
         """Act at the close of the bar the session just ran (``when``, ``prices``),
