@@ -75,10 +75,12 @@ def sides_warning(config: StrategyConfig, venue: object) -> Problem | None:
     )
 
 
-def sides_metric(config: StrategyConfig, venue: object) -> dict[str, str]:
+def sides_metric(config: StrategyConfig, venue: object, member: str = "") -> dict[str, str]:
     """Return ``metrics.json``'s ``sides_warning`` (`sides_warning` without its
-    location), or nothing when it does not hold."""
+    location, ``member``: the portfolio's strategy it is about), or nothing when it does
+    not hold: the metrics of other runs are as they were."""
     warning = sides_warning(config, venue)
     if warning is None:
         return {}
-    return {"sides_warning": f"{warning.path}: {warning.message.removeprefix(_WARNING)}"}
+    of = f"{member}: " if member else ""
+    return {"sides_warning": f"{of}{warning.path}: {warning.message.removeprefix(_WARNING)}"}
