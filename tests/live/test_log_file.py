@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import strategy_text
+from tests.builders import LONG_ONLY, strategy_text
 from tradeloom.cli.main import main
 
-STRATEGY = strategy_text(name="sim_demo", signal={"sides": "long"})
+STRATEGY = strategy_text(LONG_ONLY, name="sim_demo")
 """test_sim_clock's strategy, long-only: its start has nothing to say on stderr."""
 
 
