@@ -206,6 +206,7 @@ def test_validate_through_the_cli(
     shared = "strategies on one account share the engine's exits and regime filter; make them equal"
     eth = "eth_hgb_stops.yaml"
     assert proc.stderr.splitlines() == [
+        f"{eth}:56:3 signal.sides: is 'both' here and 'long' in btc_rf.yaml: {shared}",
         f"{eth}:70:21 risk.max_holding_bars: is 96 here and 48 in btc_rf.yaml: {shared}",
         f"{eth}:71:14 risk.stop_loss: is 0.02 here and unset in btc_rf.yaml: {shared}",
         f"{eth}:72:16 risk.take_profit: is 0.04 here and unset in btc_rf.yaml: {shared}",
@@ -226,8 +227,19 @@ def test_validate_through_the_cli(
         .replace("eth_hgb_stops.yaml", "reversion_eth.yaml")
     )
     proc = tradeloom(*command)
-    # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning; both
-    # signals may go short on a spot venue: a warning each
+    # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning (both
+    # signals are long-only, signal.sides, on a spot venue: no other)
+    assert (proc.returncode, proc.stderr) == (
+        0,
+        "reversion_eth.yaml:43:11 risk.sizing.kind: warning: kelly reads the probability as "
+        "a probability (it needs a calibrated model) and the model is not calibrated; set "
+        "model.calibration, or size with fixed_fraction\n",
+    )
+    # the same files with the key taken out: a warning each, at signal.kind
+    for name in ("trend_btc.yaml", "reversion_eth.yaml"):
+        member = folder / name
+        member.write_text(member.read_text().replace("  sides: long\n", "", 1))
+    proc = tradeloom(*command)
     assert (proc.returncode, proc.stderr) == (
         0,
         f"trend_btc.yaml:38:9 {SIDES_WARNING}\n"
