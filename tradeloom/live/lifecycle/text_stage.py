@@ -4,7 +4,8 @@ each bar's new ones appended, and the stop writes the file sorted by key, as a
 backtest does), and a ``document_unscored`` row for each document a feature could not
 score. A portfolio file's strategies keep theirs there too, each strategy's features
 beside the account's (its restart reads them back, and ``tradeloom parity`` replays
-each strategy's from them).
+each strategy's from them), and each strategy's unscored documents are journaled with
+its name (``strategy``: two strategies may share a feature's prefix).
 
 The answers a bar's features read are on disk (appended and fsync'd, once per bar that
 read new ones, none for a bar that read none) before anything of the bar is committed
@@ -42,6 +43,7 @@ from tradeloom.text.run_files import (
 )
 
 if TYPE_CHECKING:
+    from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.recovery.journal_state import JournalState
 
 __all__ = ["TextAnswers"]
@@ -65,7 +67,8 @@ class TextAnswers(Stage):
         self._earlier: dict[str, CachedAnswer] | None = None
         """The answers an earlier start of the run kept in its file (read by `check`, or
         else at this start's first write)."""
-        self._told: set[tuple[str, str]] = set()
+        self._told: set[tuple[str, str, str]] = set()
+        """The unscored documents journaled, by strategy, feature and id."""
         self._plain: tuple[Sequence[Any], ...] = ()
         """The last features found with no text feature among them (a tick then has
         nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
@@ -145,21 +148,30 @@ class TextAnswers(Stage):
         else:  # then only the new answers (a bar costs what it read, not the run)
             append_run_answers(run_dir, caches, self._written, self._seen)
 
+    def _pipelines(self) -> tuple[Pipeline, ...]:
+        """A strategy run alone's pipeline, or each of a portfolio file's strategies' (the
+        account's holds the first one's features: journaled once, as the first's)."""
+        portfolio = self.markets.portfolio
+        return (self.markets.p,) if portfolio is None else tuple(portfolio.pipelines)
+
     def _keep(self) -> bool:
         if not self._keep_answers():
             return False
-        features = self.markets.p.features
-        if not any(getattr(f, "reasons", None) for f in features):
-            return False  # (most runs: no text feature, or every document scored)
-        data = self.markets.p.data
-        feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
-        documents = {name: feed.documents() for name, feed in feeds.items()}
         journaled = False
-        for row in unscored_rows(features, documents):
-            key = (row.feature, row.document_id)
-            if key in self._told:
-                continue
-            self._told.add(key)
-            self.link.recorder_or_fail.record(row)
-            journaled = True
+        alone = self.markets.portfolio is None
+        for pipeline in self._pipelines():
+            features = pipeline.features
+            if not any(getattr(f, "reasons", None) for f in features):
+                continue  # (most runs: no text feature, or every document scored)
+            strategy = "" if alone else pipeline.config.name  # a portfolio's: by its name
+            data = pipeline.data
+            feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
+            documents = {name: feed.documents() for name, feed in feeds.items()}
+            for row in unscored_rows(features, documents, strategy):
+                key = (strategy, row.feature, row.document_id)
+                if key in self._told:
+                    continue
+                self._told.add(key)
+                self.link.recorder_or_fail.record(row)
+                journaled = True
         return journaled
