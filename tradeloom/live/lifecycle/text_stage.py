@@ -11,6 +11,10 @@ The answers a bar's features read are on disk (appended and fsync'd, once per ba
 read new ones, none for a bar that read none) before anything of the bar is committed
 (`TextAnswers.before_commit`): after a power loss the journal never holds a bar whose
 answers are gone, which its restart would ask the model again and trade on otherwise.
+So are, before their commits, what the challengers read at a close (a promotion's
+commit), and what a tick's stages read before its own commit (a hot reload's rows, the
+challengers it adds, trained over the history; they ask the running scorers, as the
+champion's features do).
 
 A restart keeps what an earlier start wrote there: its scorers read those answers
 first, before its features are computed again over the history and the journaled bars
@@ -94,8 +98,8 @@ class TextAnswers(Stage):
         self._keep_answers()
 
     def after_tick(self, processed: int) -> bool:
-        """Write the answers read since (a hot reload's features, read over the history)
-        and journal new unscored documents."""
+        """Write the answers read since (none, most ticks: every commit of the tick
+        wrote them first) and journal new unscored documents."""
         if not processed:
             return False
         return self._keep()

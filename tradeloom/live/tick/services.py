@@ -281,7 +281,10 @@ class Stage:
     def before_commit(self) -> None:
         """Act once the session stepped a new bar's features (not a restart's replay),
         before anything of the bar is committed: what the bar's rows rest on is made
-        durable first (a power loss never keeps rows without it)."""
+        durable first (a power loss never keeps rows without it). Called too before
+        every other commit that may hold what a stage read since (`JournalLink.prepare_commit`:
+        the tick's own, which holds a hot reload's rows and its added challengers', a
+        promotion's at a close after the challengers stepped, a control request's)."""
 
     def at_close(self, when: pd.Timestamp, prices: Any) -> None:
         """Act at the close of the bar the session just ran (``when``, ``prices``),
