@@ -20,6 +20,8 @@ strategies/btc_rf.yaml alone, made small (`smoke.SMALL_RF`), into a temporary fo
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,23 +68,28 @@ def run_folders(
             target = out.resolve() / path.stem
             command = [python, "-m", "tradeloom.cli", "run", str(path), "--out", str(target)]
             start = time.perf_counter()
+            proc = subprocess.Popen(
+                [*command, *sets, "-q"],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # a timeout stops what the run started too
+            )
             try:
-                proc = subprocess.run(
-                    [*command, *sets, "-q"],
-                    cwd=cwd,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                )
+                _, stderr = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                _, stderr = proc.communicate()
                 failed += 1
                 print(f"{path.stem:<24} timeout after {timeout:.0f} s", flush=True)
+                print(stderr[-2000:], file=sys.stderr)
                 continue
             seconds = time.perf_counter() - start
             print(f"{path.stem:<24} exit {proc.returncode}  {seconds:6.1f} s", flush=True)
             if proc.returncode != 0:
                 failed += 1
-                print(proc.stderr[-2000:], file=sys.stderr)
+                print(stderr[-2000:], file=sys.stderr)
     return failed
 
 
@@ -97,6 +104,8 @@ def main() -> None:
     parser.add_argument("files", nargs="*", help="stems to run (default: every file)")
     add_smoke(parser, files=["btc_rf"])
     args = parse_args(parser)
+    if args.timeout <= 0:
+        parser.error(f"--timeout: {args.timeout:g} is not a number of seconds above 0")
     if args.smoke:
         with tempfile.TemporaryDirectory() as out:
             failed = run_folders(

@@ -72,6 +72,11 @@ REPORTED: Final[Mapping[str, Any]] = {"outputs": {"report": True, "features": Tr
 """The layer of the tests that read a run's report.html or features.parquet (or what is
 made of them): the outputs a user's run writes by default. ``**REPORTED``."""
 
+LONG_ONLY: Final[Mapping[str, Any]] = {"signal": {"sides": "long"}}
+"""The layer of a test whose long-only strategy must start silent: ``signal.sides: long``
+(without it, validate and a paper run's start warn that the signal may go short on the
+spot venue: `tradeloom.engine.sides.sides_warning`)."""
+
 PRECOMPUTED: Final[Mapping[str, Any]] = {
     "seed": OMIT,
     "data": {"kind": "csv", "path": "bars.csv"},

@@ -128,6 +128,13 @@ def test_two_strategies_share_the_cash_and_the_accounts_limit_refuses_one(
     assert metrics["attribution_by_strategy"]["a"]["pnl"] == 0.0
     assert metrics["attribution"]["BTC/USDT"]["pnl"] == pytest.approx(200.0, rel=1e-12)
     assert metrics["rejections"] == {"MAX_ORDER_NOTIONAL": 1}
+    # each strategy's signal may go short on the spot account: said of each, named
+    sides = (
+        "signal.kind: the signal may go short (signal.sides: both, the default) but the venue "
+        "trades long-only (execution.allow_short: false): every down signal while flat is "
+        "refused SHORT_NOT_ALLOWED; set signal.sides: long"
+    )
+    assert metrics["sides_warning"] == f"a: {sides}; b: {sides}"
     orders = pd.read_csv(tmp_path / "run" / "orders.csv")
     assert orders[["strategy", "symbol"]].values.tolist() == [["b", "BTC/USDT"]]
     assert sorted(p.name for p in (tmp_path / "run" / "strategies").iterdir()) == [

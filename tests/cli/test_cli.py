@@ -124,6 +124,14 @@ KELLY_WARNING = (
 )
 """What validate and a paper or live run say of Kelly on a model that is not calibrated."""
 
+SIDES_WARNING = (
+    "signal.kind: warning: the signal may go short (signal.sides: both, the default) but the "
+    "venue trades long-only (execution.allow_short: false): every down signal while flat is "
+    "refused SHORT_NOT_ALLOWED; set signal.sides: long"
+)
+"""What validate and a paper or live run say of a signal that may go short on a venue
+that forbids shorts (`tradeloom.engine.sides.sides_warning`)."""
+
 
 def kelly_warnings(path: Path, shown: str) -> str:
     """The warning ``tradeloom validate`` prints for the strategy file at ``path`` (named
@@ -139,6 +147,22 @@ def kelly_warnings(path: Path, shown: str) -> str:
     sizing_node = next(v for k, v in risk.value if k.value == "sizing")
     kind = next(v for k, v in sizing_node.value if k.value == "kind")
     return f"{shown}:{kind.start_mark.line + 1}:{kind.start_mark.column + 1} {KELLY_WARNING}\n"
+
+
+def sides_warnings(path: Path, shown: str) -> str:
+    """The warning ``tradeloom validate`` prints for the strategy file at ``path`` (named
+    ``shown``) when its signal may go short (no ``signal.sides``) and its venue forbids
+    shorts, at its ``signal.kind``; empty for any other."""
+    text = path.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    execution = doc["execution"]
+    shorts = execution.get("allow_short", execution.get("market") == "swap")
+    if "allocation" in doc or "sides" in doc["signal"] or shorts:
+        return ""
+    top = yaml.compose(text)
+    signal = next(v for k, v in top.value if k.value == "signal")
+    kind = next(v for k, v in signal.value if k.value == "kind")
+    return f"{shown}:{kind.start_mark.line + 1}:{kind.start_mark.column + 1} {SIDES_WARNING}\n"
 
 
 def _needs_example_plugin(path: Path) -> bool:
@@ -287,7 +311,8 @@ def test_every_strategy_file_validates(path: Path, request: pytest.FixtureReques
 
     proc = _validator(path, request)(_rel(path))
 
-    expected = kelly_warnings(path, _rel(path)) + _notes(path, doc)
+    shown = _rel(path)
+    expected = kelly_warnings(path, shown) + sides_warnings(path, shown) + _notes(path, doc)
     assert (proc.returncode, proc.stderr) == (0, expected)
     pattern = (
         rf"{re.escape(_rel(path))}: valid strategy '{re.escape(doc['name'])}' "
@@ -360,7 +385,7 @@ def test_every_portfolio_file_validates(path: Path, in_process: Command) -> None
     proc = in_process("validate", _rel(path))
 
     members = [path.parent / entry["file"] for entry in doc["strategies"]]
-    said = "".join(kelly_warnings(m, _rel(m)) for m in members)
+    said = "".join(kelly_warnings(m, _rel(m)) + sides_warnings(m, _rel(m)) for m in members)
     assert (proc.returncode, proc.stderr) == (0, said)
     count = len(doc["strategies"])
     assert proc.stdout.startswith(
@@ -523,7 +548,8 @@ def _runs_on_the_exchange_emulator(
 
 def test_btc_rf_prints_its_validation_exactly() -> None:
     proc = tradeloom("validate", "strategies/btc_rf.yaml")
-    assert (proc.returncode, proc.stderr) == (0, "")  # its Kelly sizes a calibrated model
+    # its Kelly sizes a calibrated model; its threshold signal may go short on a spot venue
+    assert (proc.returncode, proc.stderr) == (0, f"strategies/btc_rf.yaml:49:9 {SIDES_WARNING}\n")
     assert proc.stdout == (
         "strategies/btc_rf.yaml: valid strategy 'btc_rf' (data synthetic, 12 feature columns, "
         "model sklearn, signal threshold, sizing kelly, 1 risk rule, execution simulated, "

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests import forkserver
-from tests.builders import REPORTED, strategy_text
+from tests.builders import LONG_ONLY, REPORTED, strategy_text
 from tests.hunting import examples
 from tradeloom import open_run
 from tradeloom.files.addresses import url_path
@@ -76,7 +76,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bars, copied into each name (one paper run, made once)."""
     work = tmp_path_factory.mktemp("names")
     # a user's outputs: its report and plotly file beside the runs are read in each name
-    (work / "s.yaml").write_text(strategy_text(REPORTED, name="named"), encoding="utf-8")
+    (work / "s.yaml").write_text(strategy_text(REPORTED, LONG_ONLY, name="named"), encoding="utf-8")
     ok("run", "s.yaml", *PAPER, "--max-bars", "2", "--out", "paper-template", cwd=work)
     return work
 
@@ -200,7 +200,9 @@ def trading(tmp_path: Path) -> Iterator[tuple[Path, forkserver.Process | subproc
     """A paper run trading in ``runs/r#1`` on the simulated clock (an hourly bar every
     second), stopped after the test."""
     # a user's outputs: the report's plotly file and manifest beside the runs are listed
-    (tmp_path / "s.yaml").write_text(strategy_text(REPORTED, name="named"), encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(
+        strategy_text(REPORTED, LONG_ONLY, name="named"), encoding="utf-8"
+    )
     (tmp_path / "runs").mkdir()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = forkserver.popen(

@@ -1,7 +1,7 @@
 """``tradeloom validate`` is the whole truth about a file: what ``run`` refuses, validate
 refused first, at the same ``FILE:LINE:COL`` with the same line; every problem of a
 section in one round; and what validate only warns of (Kelly on probabilities that are
-not calibrated), every mode says.
+not calibrated, a signal that may go short on a long-only venue), every mode says.
 
 The hostile corpus run both ways is `tests/hostile/test_corpus.py`; every case of the
 hostile-input tests that validate refuses, run refuses alike (`tests/hostile/test_input.py`'s
@@ -38,7 +38,7 @@ model:
   calibration: {method: sigmoid, holdout: 60}
   label: {horizon: 2}
   walk_forward: {train_window: 250, retrain_every: 150}
-signal: {kind: threshold, threshold: 0.05}
+signal: {kind: threshold, threshold: 0.05, sides: long}
 risk:
   sizing: {kind: fixed_fraction, fraction: 0.2}
 execution: {kind: simulated, initial_cash: 10000}
@@ -346,3 +346,71 @@ def test_the_warning_is_the_swap_rule() -> None:
 
     assert model_swap.uncalibrated is capabilities.uncalibrated
     assert reload_stage.uncalibrated is capabilities.uncalibrated
+
+
+# --- a signal that may go short on a long-only venue: a warning in every mode ----------
+
+SIDES = (
+    "the signal may go short (signal.sides: both, the default) but the venue trades "
+    "long-only (execution.allow_short: false): every down signal while flat is refused "
+    "SHORT_NOT_ALLOWED; set signal.sides: long"
+)
+
+
+def test_a_signal_that_may_go_short_on_a_long_only_venue_is_a_warning_in_every_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("both.yaml").write_text(KELLY.replace(", sides: long}", "}"))
+    Path("long.yaml").write_text(KELLY)
+    located = f"both.yaml:18:16 signal.kind: warning: {SIDES}"
+
+    code, out, err = _cli(capsys, "validate", "both.yaml")
+    assert (code, err) == (0, f"{located}\n")
+    assert out.startswith("both.yaml: valid strategy 'pooled' ")
+    assert _cli(capsys, "validate", "long.yaml")[::2] == (0, "")
+    # written, it is located at its key
+    Path("written.yaml").write_text(KELLY.replace("sides: long", "sides: both"))
+    assert _cli(capsys, "validate", "written.yaml")[::2] == (
+        0,
+        f"written.yaml:18:51 signal.sides: warning: {SIDES.replace('both, the default', 'both')}\n",
+    )
+
+    code, out, _ = _cli(capsys, "run", "both.yaml", "--out", "backtest")
+    assert code == 0
+    assert f"  warning                   signal.kind: {SIDES}\n" in out
+    metrics = json.loads(Path("backtest/metrics.json").read_text())
+    assert metrics["sides_warning"] == f"signal.kind: {SIDES}"
+    assert "SHORT_NOT_ALLOWED" in metrics["rejections"]  # what it warned of
+    code, out, _ = _cli(capsys, "run", "long.yaml", "--out", "long")
+    assert code == 0 and "warning" not in out
+    metrics = json.loads(Path("long/metrics.json").read_text())
+    assert "sides_warning" not in metrics and "SHORT_NOT_ALLOWED" not in metrics["rejections"]
+
+    paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "2"]
+    code, _, err = _cli(capsys, "run", "both.yaml", *paper, "--out", "paper", "-q")
+    assert code == 0
+    assert [line for line in err.splitlines() if not line.startswith("{")] == [located]
+    metrics = json.loads(Path("paper/metrics.json").read_text())
+    assert metrics["sides_warning"] == f"signal.kind: {SIDES}"
+
+
+def test_sides_short_on_a_long_only_venue_is_refused_by_validate_and_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("short.yaml").write_text(KELLY.replace("sides: long", "sides: short"))
+    _refused_alike(
+        capsys,
+        "short.yaml",
+        "short.yaml:18:51 signal.sides: is short but the venue trades long-only "
+        "(execution.allow_short: false): the strategy could never open a position; set "
+        "execution.allow_short: true, or signal.sides: long",
+    )
+    # where the venue shorts, it is valid, and says nothing
+    Path("shorts.yaml").write_text(
+        KELLY.replace("sides: long", "sides: short").replace(
+            "initial_cash: 10000}", "initial_cash: 10000, allow_short: true}"
+        )
+    )
+    assert _cli(capsys, "validate", "shorts.yaml")[::2] == (0, "")

@@ -377,6 +377,8 @@ def _write(folder: Path, spec: dict[str, Any]) -> Path:
         doc["regime"] = spec["regime"]
     if spec["regimes"] is not None:
         doc["signal"]["regimes"] = spec["regimes"]
+    if spec.get("sides") is not None:
+        doc["signal"]["sides"] = spec["sides"]
     if spec["monitor"]:
         doc["monitoring"] = MONITORS
         doc["health"] = WARN_RULES
@@ -775,6 +777,46 @@ def test_a_trailing_stop_over_scaled_legs_journals_alike_in_every_driver(
     batch = _three_drivers(ram_tmp_path, spec)
     reasons = {r.values["reason"] for r in read_rows(batch.run_dir / "journal.sqlite", ["order"])}
     assert {"SCALE_IN", "TAKE_PROFIT_PARTIAL", "EXIT_TRAILING_STOP"} <= reasons, reasons
+
+
+@pytest.mark.parametrize(
+    ("allow_short", "sides"), [(False, "long"), (True, "long"), (True, "short")]
+)
+def test_signal_sides_journals_alike_in_every_driver(
+    ram_tmp_path: Path, allow_short: bool, sides: str
+) -> None:
+    """``signal.sides``: the batch and per-bar backtests and a paper run (restarted amid
+    the trades) journal the same rows; no position is ever on the side barred, nothing
+    is refused SHORT_NOT_ALLOWED, and a signal on that side from flat is a hold. On a
+    long-only venue the run is that of ``sides: both`` but for its refusals, which
+    changed nothing: the same equity, orders and fills."""
+    spec = {**LEGS_MARKET, "allow_short": allow_short, "stop_loss": None}
+    barred = -1 if sides == "long" else 1
+    runs = {}
+    for said in (None, sides):
+        folder = ram_tmp_path / str(said)
+        folder.mkdir()
+        runs[said] = _three_drivers(folder, {**spec, "sides": said})
+    held = {said: pd.read_csv(run.run_dir / "equity.csv")["position"] for said, run in runs.items()}
+    journal = {said: run.run_dir / "journal.sqlite" for said, run in runs.items()}
+    refused = {
+        said: [r.values["code"] for r in read_rows(journal[said], ["rejection"])] for said in runs
+    }
+    holds = [r.values["reason"] for r in read_rows(journal[sides], ["risk_decision"])]
+    assert not (np.sign(held[sides]) == barred).any()
+    assert "SHORT_NOT_ALLOWED" not in refused[sides]
+    other = "short" if sides == "long" else "long"
+    assert f"signal.sides is {sides}: no {other} position" in holds
+    if allow_short:  # not vacuous: both sides were traded without the setting
+        assert (np.sign(held[None]) == barred).any()
+    else:
+        assert "SHORT_NOT_ALLOWED" in refused[None]
+        outputs = [_outputs(run) for run in runs.values()]
+        for name in ("equity.csv", "trades.csv"):
+            assert outputs[0]["files"][name] == outputs[1]["files"][name], name
+        assert [refused[None].count(c) for c in set(refused[sides])] == [
+            refused[sides].count(c) for c in set(refused[sides])
+        ]
 
 
 @pytest.mark.parametrize("orders", ORDERS)

@@ -141,7 +141,7 @@ def strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "data: {kind: csv, path: bars.csv, timeframe: 1h}\n"
         "features: [{kind: log_return}]\n"
         "model: {kind: precomputed, column: p_up}\n"
-        "signal: {kind: threshold, threshold: 0.3}\n"
+        "signal: {kind: threshold, threshold: 0.3, sides: long}\n"
         "risk: {sizing: {kind: fixed_fraction, fraction: 0.5}}\n"
         "execution: {kind: simulated}\n"
         "monitoring:\n"

@@ -104,9 +104,9 @@ features:
     period: 1
 model:
   kind: row_model
-signal:
-  kind: threshold
-  threshold: 0.1
+signal: {kind: threshold,
+  threshold: 0.1,
+  sides: long}
 risk:
   sizing:
     kind: fixed_fraction

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.test_sim_clock import STRATEGY
+from tests.builders import LONG_ONLY, strategy_text
 from tradeloom.cli.main import main
+
+STRATEGY = strategy_text(LONG_ONLY, name="sim_demo")
+"""test_sim_clock's strategy, long-only: its start has nothing to say on stderr."""
 
 
 def test_a_paper_run_logs_json_lines_with_its_run_bar_and_correlation_id(

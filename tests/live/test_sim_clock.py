@@ -134,7 +134,7 @@ model:
   estimator: sklearn.linear_model.LogisticRegression
   label: {horizon: 2}
   walk_forward: {train_window: 60, retrain_every: 100}
-signal: {kind: threshold, threshold: 0.02, min_interval: 1}
+signal: {kind: threshold, threshold: 0.02, min_interval: 1, sides: long}
 risk:
   sizing: {kind: fixed_fraction, fraction: 0.5}
 execution: {kind: simulated, fee_bps: 10, initial_cash: 10000}

@@ -18,6 +18,12 @@ from tradeloom.cli.main import main
 from tradeloom.errors import ConfigError
 from tradeloom.schemas.portfolio_file import is_portfolio_document, load_portfolio
 
+SIDES_WARNING = (
+    "signal.kind: warning: the signal may go short (signal.sides: both, the default) but the "
+    "venue trades long-only (execution.allow_short: false): every down signal while flat is "
+    "refused SHORT_NOT_ALLOWED; set signal.sides: long"
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ROOT / "strategies"
 
@@ -220,12 +226,15 @@ def test_validate_through_the_cli(
         .replace("eth_hgb_stops.yaml", "reversion_eth.yaml")
     )
     proc = tradeloom(*command)
-    # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning
+    # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning; both
+    # signals may go short on a spot venue: a warning each
     assert (proc.returncode, proc.stderr) == (
         0,
+        f"trend_btc.yaml:38:9 {SIDES_WARNING}\n"
         "reversion_eth.yaml:42:11 risk.sizing.kind: warning: kelly reads the probability as "
         "a probability (it needs a calibrated model) and the model is not calibrated; set "
-        "model.calibration, or size with fixed_fraction\n",
+        "model.calibration, or size with fixed_fraction\n"
+        f"reversion_eth.yaml:36:9 {SIDES_WARNING}\n",
     )
     assert proc.stdout == (
         "portfolio.yaml: valid portfolio 'two': 2 strategies on one account of 100,000.00 "

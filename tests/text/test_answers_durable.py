@@ -68,14 +68,14 @@ def test_the_run_files_writes_and_appends_are_fsyncd(tmp_path: Path, synced: lis
     written = set(cache.used)
     cache.put(_answer(2))
     cache.put(_answer(3))
-    assert append_run_answers(run, [cache], written) == 2
+    assert append_run_answers(run, [cache], written, {}) == 2
     assert synced == [RUN_FILE]  # one fsync for the tick's answers, however many
     synced.clear()
-    assert append_run_answers(run, [cache], written) == 0
+    assert append_run_answers(run, [cache], written, {}) == 0
     assert synced == []  # a tick that read no new answer costs none
     other = tmp_path / "other"
     other.mkdir()
-    assert append_run_answers(other, [_cache(4)], set()) == 1  # a new file: its name too
+    assert append_run_answers(other, [_cache(4)], set(), {}) == 1  # a new file: its name too
     assert synced == [RUN_FILE, other.name]
 
 

@@ -48,10 +48,10 @@ def test_a_tick_appends_only_its_new_answers_and_the_stop_sorts_the_file(tmp_pat
     first = (tmp_path / RUN_FILE).read_bytes()
     for n in range(3, 5):
         cache.put(_answer(n))
-    assert append_run_answers(tmp_path, [cache], written) == 2
+    assert append_run_answers(tmp_path, [cache], written, {}) == 2
     grown = (tmp_path / RUN_FILE).read_bytes()
     assert grown.startswith(first)  # appended: the earlier lines were not rewritten
-    assert append_run_answers(tmp_path, [cache], written) == 0
+    assert append_run_answers(tmp_path, [cache], written, {}) == 0
     assert read_answers(tmp_path / RUN_FILE) == {a.key: a for a in map(_answer, range(5))}
     sorted_dir = tmp_path / "sorted"
     write_run_answers(sorted_dir, [cache])  # what the stop writes, as a backtest does
@@ -110,12 +110,12 @@ def test_an_append_after_a_torn_line_cuts_it_off_and_after_a_whole_one_ends_it(
     path = tmp_path / RUN_FILE
     path.write_bytes(_line(0) + _line(1)[:30])
     with structlog.testing.capture_logs() as logs:
-        assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key}) == 1
+        assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key}, {}) == 1
     assert [(e["event"], e["cut_bytes"]) for e in logs] == [("llm_answers_partial_line_cut", 30)]
     assert path.read_bytes() == _line(0) + _line(2)
     # a whole last record without its newline is kept, and given its newline first
     path.write_bytes(_line(0) + _line(1)[:-1])
-    assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key, _answer(1).key}) == 1
+    assert append_run_answers(tmp_path, [_cache(2)], {_answer(0).key, _answer(1).key}, {}) == 1
     assert path.read_bytes() == _line(0) + _line(1) + _line(2)
 
 
@@ -248,29 +248,27 @@ def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
         max_size=8,
     )
 )
-def test_appends_that_remember_what_they_saw_write_what_the_whole_walk_writes(
+def test_appends_that_remember_what_they_saw_write_every_answer_once(
     ticks: list[list[tuple[int, int]]],
 ) -> None:
-    """Ticks of answers read by three caches (one answer may reach several): the appends
-    that look only at each cache's new answers append what a walk over every answer
-    appends, tick by tick, each answer once."""
+    """Ticks of answers read by three caches (one answer may reach several): the appends,
+    looking only at each cache's new answers, append at each tick exactly the answers no
+    tick appended before (what a walk over every cache's answers finds), each once."""
     with tempfile.TemporaryDirectory() as folder:
-        tracked_dir, walked_dir = Path(folder, "tracked"), Path(folder, "walked")
+        run = Path(folder)
         caches = [AnswerCache() for _ in range(3)]
-        tracked: set[str] = set()
-        walked: set[str] = set()
+        written: set[str] = set()
         seen: dict[AnswerCache, int] = {}
         for tick in ticks:
+            before = set(written)
             for which, n in tick:
                 caches[which].put(_answer(n))
-            one = append_run_answers(tracked_dir, caches, tracked, seen)
-            other = append_run_answers(walked_dir, caches, walked)
-            assert one == other
-            assert tracked == walked
-        for folder_ in (tracked_dir, walked_dir):
-            if (folder_ / RUN_FILE).exists():
-                lines = (folder_ / RUN_FILE).read_text(encoding="utf-8").splitlines()
-                assert len(lines) == len(set(lines)) == len(tracked)
+            every = {key for cache in caches for key in cache.used}
+            assert append_run_answers(run, caches, written, seen) == len(every - before)
+            assert written == every
+        lines = (run / RUN_FILE).read_text(encoding="utf-8").splitlines() if written else []
+        assert len(lines) == len(set(lines)) == len(written)
+        assert set(read_answers(run / RUN_FILE) if written else {}) == written
 
 
 def test_an_append_that_failed_is_tried_again_at_the_next_tick(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from tradeloom.engine.capabilities import calibration_metric
 from tradeloom.engine.frames import equal_weight, position_rows
 from tradeloom.engine.portfolio_checks import portfolio_problems
 from tradeloom.engine.run_dir import open_run_dir
+from tradeloom.engine.sides import sides_metric
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.errors import ConfigError
 from tradeloom.plugins.manager import Plugins
@@ -251,6 +252,7 @@ def portfolio_metrics(
         "attribution_by_strategy": by_strategy,
         "attribution_by_book": by_book,
         **_calibration_warnings(pipelines),
+        **_sides_warnings(pipelines),
     }
 
 
@@ -259,6 +261,13 @@ def _calibration_warnings(pipelines: Sequence[Pipeline]) -> dict[str, str]:
     said = [calibration_metric(p.config, p.sizer, p.model, member=p.config.name) for p in pipelines]
     lines = [entry["calibration_warning"] for entry in said if entry]
     return {"calibration_warning": "; ".join(lines)} if lines else {}
+
+
+def _sides_warnings(pipelines: Sequence[Pipeline]) -> dict[str, str]:
+    """``sides_warning`` of each strategy it holds for, named, in one line."""
+    said = [sides_metric(p.config, p.venue, member=p.config.name) for p in pipelines]
+    lines = [entry["sides_warning"] for entry in said if entry]
+    return {"sides_warning": "; ".join(lines)} if lines else {}
 
 
 def _tables(pipelines: list[Pipeline]) -> str:

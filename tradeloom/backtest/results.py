@@ -32,6 +32,7 @@ from tradeloom.engine.health import (
     run_health,
     worst_health_at,
 )
+from tradeloom.engine.sides import sides_metric
 from tradeloom.engine.text_guard import text_metrics
 from tradeloom.engine.wiring import Pipeline
 from tradeloom.journal import journal_path
@@ -355,6 +356,7 @@ def _metrics(
         **({"model_never_trained": untrained} if untrained else {}),
         **worst_health_at(rec.health_changes, statuses, untrained),
         **calibration_metric(pipeline.config, pipeline.sizer, pipeline.model),
+        **sides_metric(pipeline.config, pipeline.venue),
         # only with text features: other runs' metrics are as they were
         **text_metrics(pipeline.config, pipeline.features, universe),
         "retrains": retrains(rec.trainings, index),

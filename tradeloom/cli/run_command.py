@@ -366,16 +366,21 @@ def _print_notes(pipelines: Sequence[Pipeline]) -> None:
 def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
     """Return, one line each, what a paper or live run of these strategies should know (a
     model whose probabilities may differ from the backtest's in the last bits, a sizing
-    that needs a calibrated model beside one that is not); validate prints them, a run
+    that needs a calibrated model beside one that is not, a signal that may go short on
+    a long-only venue); validate prints them, a run
     once it has started (a run refused says its refusal alone)."""
     from tradeloom.engine.capabilities import calibration_warning, parity_notes
+    from tradeloom.engine.sides import sides_warning
     from tradeloom.engine.text_guard import text_notes
 
     lines: list[str] = []
     for pipeline in pipelines:
         config = pipeline.config
-        warning = calibration_warning(config, pipeline.sizer, pipeline.model)
-        notes = [*parity_notes(config, pipeline.model), *([warning] if warning else [])]
+        warnings = (
+            calibration_warning(config, pipeline.sizer, pipeline.model),
+            sides_warning(config, pipeline.venue),
+        )
+        notes = [*parity_notes(config, pipeline.model), *(w for w in warnings if w)]
         built = list(zip(config.features, pipeline.features, strict=True))
         notes.extend(text_notes(config, pipeline.data, built))
         lines.extend(str(note) for note in notes)

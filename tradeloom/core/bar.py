@@ -38,14 +38,16 @@ them):
    **signal**: the signal rule sees the bar's probability;
 9. **decide**, the rejection ladder, for a signal: a regime not in
    ``signal.regimes`` -> filtered; the halt latch -> ``HALTED`` for a signal that
-   would send an order (one in the side held is a hold, its add ``HALTED``); a short on a
-   long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (over dust, a long no order
-   could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already held ->
-   hold (or ignored, when an exit of this bar closes it), unless it is an add
+   would send an order (one in the side held is a hold, its add ``HALTED``); a signal
+   on a side ``signal.sides`` does not trade, while flat -> hold; a short on a
+   long-only venue while flat -> ``SHORT_NOT_ALLOWED`` (either, over dust, a position
+   no order could close: ``BELOW_MINIMUM``, `tradeloom.core.dust`); the side already
+   held -> hold (or ignored, when an exit of this bar closes it), unless it is an add
    (``SCALE_IN``, or ``SCALE_IN_CAP`` at the cap, `tradeloom.core.scaling`), which
-   goes on down the ladder as an entry; an exit from a long on a long-only venue ->
-   the exit; an entry from flat within ``risk.cooldown_bars`` of the last exit's
-   fill -> ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
+   goes on down the ladder as an entry; an exit from a long on a long-only venue, or
+   from the side held by a signal on the side ``signal.sides`` bars -> the exit; an
+   entry from flat within ``risk.cooldown_bars`` of the last exit's fill ->
+   ``COOLDOWN``; an anomalous bar -> ``ANOMALY``; equity <= 0 ->
    ``NO_EQUITY``; the sizing (`tradeloom.core.sizing`: ``KELLY_NO_EDGE``,
    ``NO_RISK_ESTIMATE``, a plugin's code); a plugin's risk
    rules; else accepted, or, with ``signal.top_k`` or ``risk.portfolio``, a
@@ -158,6 +160,7 @@ from tradeloom.core.layout import (
     P_LIQUIDATION_FEE,
     P_MAINTENANCE_MARGIN,
     P_REGIME_FILTER,
+    P_SIDES,
     P_SIZE_SCALE,
     P_STOP_LOSS,
     P_TAKE_PROFIT,
@@ -409,12 +412,19 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
     if halted and held != wanted:
         emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],), signal_purpose(sym, s))
         return False
-    if wanted == -1 and not allow_short and held <= 0:
+    # a side signal.sides does not trade asks for flat (`sides`: the one side traded);
+    # a short on a long-only venue can only close a long
+    sides = int(prm[P_SIDES])
+    barred = sides != 0 and wanted == -sides
+    one_way = barred or (wanted == -1 and not allow_short)
+    if one_way and held != -wanted:
         quantity = sym[s, S_QTY]
-        # no working order, yet a long held as flat: worth less than the minimum, so no
-        # exit can be sent (with a working exit, the long is not dust: it is leaving)
-        if quantity > 0.0 and sym[s, S_W_ACTIVE] == 0.0:
-            refuse_below_minimum(sym, prm, ev, cur, t, s, quantity, codes.EXIT_SIGNAL)
+        # no working order, yet a position held as flat: worth less than the minimum, so
+        # no exit can be sent (with a working exit, it is not dust: it is leaving)
+        if quantity * wanted < 0.0 and sym[s, S_W_ACTIVE] == 0.0:
+            refuse_below_minimum(sym, prm, ev, cur, t, s, abs(quantity), codes.EXIT_SIGNAL)
+        elif barred:
+            emit_decision(ev, cur, t, s, codes.HOLD, sides, 0.0)  # flat, or the side barred
         else:
             emit_rejection(ev, cur, t, s, codes.SHORT_NOT_ALLOWED, (), signal_purpose(sym, s))
         return False
@@ -431,7 +441,7 @@ def _ladder(st: State, t: int, s: int, regime: int, anomalous: bool, score: floa
         if halted:
             emit_rejection(ev, cur, t, s, codes.HALTED, (acct[A_HALT],), codes.SCALE_IN)
             return False
-    if held != 0 and wanted == -1 and not allow_short:
+    if one_way:  # held the other way: the signal closes it
         fall_back(sym, s)
         return False
     cooldown = int(prm[P_COOLDOWN])

@@ -597,13 +597,17 @@ def decision(
     Args:
         outcome: `ACCEPTED`, `HOLD`, `IGNORED` or `FILTERED`.
         reason: The order reason (accepted: the intent's; ignored: the exit's); the
-            bar's regime code when filtered.
+            bar's regime code when filtered; a hold's: the side ``signal.sides`` trades
+            (+1 long, -1 short) when it barred the signal's, else 0.
         target: The accepted intent's target fraction of equity.
         allowed_regimes: ``signal.regimes`` (a filtered decision names them).
         table: The run's codes.
     """
     if outcome == ACCEPTED:
         return {"outcome": "accepted", "reason": table.name(reason), "target_fraction": target}
+    if outcome == HOLD and reason != 0:
+        side, other = ("long", "short") if reason > 0 else ("short", "long")
+        return {"outcome": "hold", "reason": f"signal.sides is {side}: no {other} position"}
     if outcome == HOLD:
         return {"outcome": "hold", "reason": "position already in the signal's direction"}
     if outcome == IGNORED:

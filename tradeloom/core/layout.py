@@ -263,6 +263,7 @@ P_CANCEL_A = _prm()
 P_CANCEL_B = _prm()
 P_LAT_SEED = _prm()
 P_LAT_RULE = _prm()  # ARRIVE_BAR_OPEN or ARRIVE_NEXT_OPEN
+P_SIDES = _prm()  # signal.sides: the one direction traded (+1 long, -1 short), 0: both
 PRM_SIZE = _prm.size
 
 SIZING_FIXED, SIZING_KELLY, SIZING_VOL_TARGET, SIZING_RISK = 0, 1, 2, 3

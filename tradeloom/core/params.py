@@ -172,6 +172,8 @@ class CoreSpec:
             (`ExitRules`; `tradeloom.core.exits`).
         journal_regime: Journal regime changes.
         regime_filter: `regime_mask` of ``signal.regimes`` (0: every regime).
+        sides: ``signal.sides``: the one direction the strategy trades (+1 long, -1
+            short; a signal the other way asks for flat), 0 both.
         limits: The pre-trade limits.
         timeframe_ns: A bar's length (the risk clock reads a bar at its close).
         periods_per_year: Bars in a year of the data's calendar, which a sizing that
@@ -207,6 +209,7 @@ class CoreSpec:
     exits: ExitRules = field(default_factory=ExitRules)
     journal_regime: bool = False
     regime_filter: int = 0
+    sides: int = 0
     limits: Limits = field(default_factory=Limits)
     timeframe_ns: int = 0
     periods_per_year: float = 0.0
@@ -280,6 +283,7 @@ class CoreSpec:
         p[L.P_EXIT_TIME] = _nan(exits.exit_time_ns)
         p[L.P_JOURNAL_REGIME] = self.journal_regime
         p[L.P_REGIME_FILTER] = self.regime_filter
+        p[L.P_SIDES] = self.sides
         limits = self.limits
         p[L.P_MAX_ORDER_NOTIONAL] = _nan(limits.max_order_notional)
         p[L.P_MAX_POSITION_QTY] = _nan(limits.max_position_quantity)

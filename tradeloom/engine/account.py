@@ -103,7 +103,7 @@ class Books:
 def account_problems(pipelines: Sequence[Pipeline]) -> list[Problem]:
     """Return what keeps these strategies from sharing one account (empty: nothing).
 
-    The engine's exits, the regime filter and the venue (every key but
+    The engine's exits, the regime filter, the sides traded and the venue (every key but
     ``initial_cash``) must be the same in every strategy file; health rules, pre-trade
     limits, ``risk.portfolio`` and ``signal.top_k`` belong to the account and are not
     read from a strategy file.
@@ -162,6 +162,7 @@ _SHARED = (
     ("cooldown_bars", "risk.cooldown_bars"),
     ("exit_time", "risk.exit_time"),
     ("signal_regimes", "signal.regimes"),
+    ("signal_sides", "signal.sides"),
     ("regime", "regime"),
 )
 

@@ -31,6 +31,7 @@ from tradeloom.schemas.scaling import Scaling as ScalingSection
 from tradeloom.time.calendars import TradingCalendar
 
 __all__ = [
+    "SIDES",
     "core_spec",
     "exit_rules",
     "kernel_spec_of",
@@ -38,6 +39,9 @@ __all__ = [
     "pre_trade_limits",
     "sizing_year",
 ]
+
+SIDES = {"both": 0, "long": 1, "short": -1}
+"""``signal.sides`` -> the core's ``sides``: the one direction traded (0: both)."""
 
 
 def kernel_spec_of(component: object) -> object | None:
@@ -157,6 +161,7 @@ def core_spec(
         exits=exit_rules(config),
         journal_regime=config.regime is not None,
         regime_filter=regime_mask(config.signal_regimes),
+        sides=SIDES[config.signal_sides],
         limits=pre_trade_limits(config.risk_limits),
         timeframe_ns=timeframe_seconds * 1_000_000_000,
         periods_per_year=periods_per_year,

@@ -12,6 +12,7 @@ from tradeloom.engine.feature_inputs import input_problems
 from tradeloom.engine.fold_fitting import fold_transform_problems, on_other_bars_problem
 from tradeloom.engine.funding import funding_problems
 from tradeloom.engine.health import check_health_rules
+from tradeloom.engine.sides import sides_problems
 from tradeloom.engine.text_guard import text_problems
 from tradeloom.engine.timeframe import (
     HigherTimeframe,
@@ -181,6 +182,7 @@ def build_pipeline(
     problems.extend(text_problems(config, data, built))
     problems.extend(funding_problems(config, mode, data=data, venue=venue, portfolio=portfolio))
     problems.extend(book_problems(config, mode, data=data, venue=venue))
+    problems.extend(sides_problems(config, venue))
     symbols = declared_symbols(data)
     if data is not None and symbols is not None and len(features) == len(config.features):
         problems.extend(universe_problems(config, features, venue, symbols, model))

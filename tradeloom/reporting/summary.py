@@ -94,6 +94,8 @@ def format_summary(metrics: Mapping[str, Any]) -> str:
             rows.append(("warning", str(metrics["model_never_trained"])))
         if key == "health" and metrics.get("calibration_warning"):
             rows.append(("warning", str(metrics["calibration_warning"])))
+        if key == "health" and metrics.get("sides_warning"):
+            rows.append(("warning", str(metrics["sides_warning"])))
         if key == "health" and metrics.get("text_leakage_warning"):
             rows.append(("warning", str(metrics["text_leakage_warning"])))
         if key == "halt":

@@ -27,7 +27,7 @@ from tradeloom.schemas.live import LiveSection
 from tradeloom.schemas.portfolio import PortfolioRisk
 from tradeloom.schemas.regime import RegimeParams
 from tradeloom.schemas.scaling import Scaling
-from tradeloom.schemas.strategy import OutputsSection, PromoteWhen
+from tradeloom.schemas.strategy import OutputsSection, PromoteWhen, Sides
 
 __all__ = [
     "Challenger",
@@ -123,6 +123,8 @@ class StrategyConfig:
         risk_limits: The pre-trade limits (``risk.limits``), applied in every mode.
         signal_top_k: ``signal.top_k``: the entries and reversals kept per bar, ranked
             by confidence (None: every one).
+        signal_sides: ``signal.sides``: the sides the strategy trades (``both``: every
+            signal as its rule gives it).
         risk_portfolio: The portfolio limits (``risk.portfolio``).
         risk_scaling: Partial take-profits and adds (``risk.scaling``).
         outputs: The ``outputs:`` section (optional files of the run directory).
@@ -160,6 +162,7 @@ class StrategyConfig:
     live: LiveSection = field(default_factory=LiveSection)
     risk_limits: PreTradeLimits = field(default_factory=PreTradeLimits)
     signal_top_k: int | None = None
+    signal_sides: Sides = "both"
     risk_portfolio: PortfolioRisk = field(default_factory=PortfolioRisk)
     risk_scaling: Scaling = field(default_factory=Scaling)
     outputs: OutputsSection = field(default_factory=OutputsSection)

@@ -481,6 +481,7 @@ def _strategy_config(
         exit_time=top.risk.exit_time,
         risk_limits=top.risk.limits,
         signal_top_k=top.signal.top_k,
+        signal_sides=top.signal.sides,
         risk_portfolio=top.risk.portfolio,
         risk_scaling=top.risk.scaling,
         execution=components["execution"],

@@ -48,6 +48,7 @@ __all__ = [
     "FeatureSection",
     "OutputsSection",
     "RiskSection",
+    "Sides",
     "SignalSection",
     "StrategyFile",
     "fill_implied_kinds",
@@ -82,7 +83,7 @@ CHALLENGER_SECTIONS: dict[str, str] = {"model": "model", "signal": "signal", "si
 their layers."""
 
 RUNNER_KEYS: dict[str, tuple[str, ...]] = {
-    "signal": ("regimes", "top_k"),
+    "signal": ("regimes", "top_k", "sides"),
     "allocation": ("window", "constraints", "rebalance"),
     "features": ("timeframe", "symbol"),
 }
@@ -121,9 +122,13 @@ _RegimeLabel = Annotated[
 ]
 
 
+Sides = Literal["both", "long", "short"]
+"""``signal.sides``: the sides a strategy trades."""
+
+
 class SignalSection(ComponentSection):
-    """The ``signal:`` section: the signal rule, the regimes its signals may act in, and
-    how many entries a bar may take (``top_k``)."""
+    """The ``signal:`` section: the signal rule, the regimes its signals may act in, how
+    many entries a bar may take (``top_k``) and the sides it trades (``sides``)."""
 
     regimes: Annotated[list[_RegimeLabel], Field(min_length=1)] | None = Field(
         default=None,
@@ -137,6 +142,13 @@ class SignalSection(ComponentSection):
         "candidates are ranked by confidence, highest first, ties in the order of the "
         "symbols in the data section; the others are refused RANK (1 .. 1,000,000; null: "
         "every one). Exits never compete.",
+    )
+    sides: Sides = Field(
+        default="both",
+        description="The sides the strategy trades, whatever its signal rule: long, short "
+        "or both. With long, a down signal closes a long and is a hold when flat (never "
+        "a short, never refused SHORT_NOT_ALLOWED); short likewise for an up signal. "
+        "Both: every signal as the rule gives it.",
     )
 
 

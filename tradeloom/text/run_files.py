@@ -90,19 +90,19 @@ def append_run_answers(
     run_dir: Path,
     caches: Iterable[AnswerCache],
     written: set[str],
-    seen: dict[AnswerCache, int] | None = None,
+    seen: dict[AnswerCache, int],
 ) -> int:
     """Append to ``run_dir``/`RUN_FILE` the answers read that ``written`` does not hold
     (a paper or live run's tick: the file grows by the new answers, not rewritten); add
     their keys to ``written``; return how many.
 
-    ``seen`` (kept by the caller from tick to tick) holds how many of each cache's answers
-    an earlier call looked at: a tick then costs what it read, not what the run read
-    (without it, every answer of every cache is looked at)."""
+    ``seen`` (kept by the caller from tick to tick, empty at first) holds how many of each
+    cache's answers an earlier call looked at: a tick costs what it read, not what the
+    run read."""
     new: dict[str, CachedAnswer] = {}
     counts: dict[AnswerCache, int] = {}
     for cache in caches:
-        start = 0 if seen is None else seen.get(cache, 0)
+        start = seen.get(cache, 0)
         for answer in cache.used_since(start):
             if answer.key not in written:
                 new.setdefault(answer.key, answer)  # (two caches may hold one answer: once)
@@ -110,9 +110,8 @@ def append_run_answers(
     if new:
         append_answers(run_dir / RUN_FILE, new.values())
         written.update(new)
-    if seen is not None:  # after the append (one that failed is tried again); a cache
-        seen.clear()  # gone (a hot reload's old features) is let go
-        seen.update(counts)
+    seen.clear()  # after the append (one that failed is tried again); a cache gone is let go
+    seen.update(counts)
     return len(new)
 
 

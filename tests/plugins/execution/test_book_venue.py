@@ -278,6 +278,30 @@ def test_the_same_file_runs_on_bars_and_on_the_book(cli, tmp_path: Path) -> None
     assert not np.isin(bar_fills["price"].round(2), fills["price"].round(2)).all()
 
 
+@pytest.mark.slow
+def test_the_example_says_it_is_long_only_and_its_down_signals_are_no_refusals(
+    cli, tmp_path: Path
+) -> None:
+    """``signal.sides: long``: each down signal from flat is a hold, not a SHORT_NOT_ALLOWED
+    refusal (which changed nothing): the run is the one of ``sides: both`` but for them."""
+    long = cli("run", EXAMPLE, "--out", tmp_path / "long", "--quiet")
+    both = cli("run", EXAMPLE, "--set", "signal.sides=both", "--out", tmp_path / "both", "--quiet")
+    assert (long.returncode, both.returncode) == (0, 0), long.stderr + both.stderr
+
+    def rows(run: str, kind: str) -> pd.DataFrame:
+        return read_frame(tmp_path / run / "journal.sqlite", kind)
+
+    refused = {r: rows(r, "rejection")["code"].value_counts().to_dict() for r in ("long", "both")}
+    assert refused == {"long": {}, "both": {"SHORT_NOT_ALLOWED": 166}}
+    holds = rows("long", "risk_decision").query("outcome == 'hold'")["reason"]
+    assert (holds == "signal.sides is long: no short position").sum() == 166
+    for name in ("equity.csv", "trades.csv"):
+        assert (tmp_path / "long" / name).read_bytes() == (tmp_path / "both" / name).read_bytes()
+    orders = [rows(r, "order").drop(columns=["id", "seq"]) for r in ("long", "both")]
+    pd.testing.assert_frame_equal(orders[0], orders[1])
+    assert rows("long", "fill")["price"].tolist() == rows("both", "fill")["price"].tolist()
+
+
 # --- what validation refuses ------------------------------------------------------------
 
 

@@ -62,6 +62,7 @@ from tradeloom.engine.features import feature_plots
 from tradeloom.engine.frames import equal_weight, equity_frame, position_rows
 from tradeloom.engine.funding import funding_series
 from tradeloom.engine.health import run_health
+from tradeloom.engine.sides import sides_metric
 from tradeloom.engine.text_guard import text_metrics
 from tradeloom.live.outputs.equity_file import EquityFile
 from tradeloom.live.outputs.heap import release_free_heap
@@ -644,6 +645,7 @@ def run_facts(files: RunFiles, link: JournalLink, session: LiveSession) -> dict[
         # only where it holds, as a backtest's metrics.json
         **({"model_never_trained": untrained} if untrained else {}),
         **calibration_metric(files.config, session.p.sizer, session.p.model),
+        **sides_metric(files.config, session.p.venue),
         # only with text features: which came from text, their scorers and cutoffs
         **text_metrics(files.config, session.p.features, None),
     }
