@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tradeloom.engine.status_text import error_line
 from tradeloom.journal import (
     FillEvent,
     RejectionEvent,
@@ -21,6 +22,7 @@ from tradeloom.journal import (
     read_frame,
     verify,
 )
+from tradeloom.journal.events.documents import DocumentUnscored
 from tradeloom.journal.schema import schema_of
 
 IDENTITY = RunIdentity("s", "run-1", "live")
@@ -109,6 +111,38 @@ def test_rejections_without_their_purpose_read_it_as_empty_and_append(tmp_path: 
     assert [(e.code, e.purpose) for e in read_events(path, ["rejection"])] == [  # type: ignore[attr-defined]
         ("SHORT_NOT_ALLOWED", ""),
         ("ORDER_RATE", "EXIT_STOP_LOSS"),
+    ]
+
+
+def _unscored(document_id: str, strategy: str) -> DocumentUnscored:
+    return DocumentUnscored(
+        feature="llm", document_id=document_id, visible=T, reason="timeout", strategy=strategy
+    )
+
+
+def test_unscored_documents_without_their_strategy_read_it_as_empty_and_append(
+    tmp_path: Path,
+) -> None:
+    """``document_unscored.strategy``: a portfolio's strategy whose feature it is."""
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_unscored("d0", ""))
+    journal.close()
+    head = verify(path).head
+    _drop_liquidity(path, "document_unscored", "strategy")
+    assert verify(path).head == head
+    assert list(read_frame(path, "document_unscored")["strategy"]) == [""]
+
+    journal = open_journal(path, IDENTITY)
+    journal.append(_unscored("d0", "news"))
+    journal.close()
+    assert verify(path).rows == 2
+    rows = list(read_events(path, ["document_unscored"]))
+    assert [(e.document_id, e.strategy) for e in rows] == [("d0", ""), ("d0", "news")]  # type: ignore[attr-defined]
+    lines = [error_line("document_unscored", {**e.__dict__, "bar": e.bar}) for e in rows]
+    assert [line["message"] for line in lines] == [
+        "llm: document d0 unscored: timeout",
+        "news: llm: document d0 unscored: timeout",
     ]
 
 

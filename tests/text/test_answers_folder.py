@@ -85,6 +85,33 @@ def test_a_new_run_in_a_folder_with_answers_and_no_journal_is_refused(tmp_path: 
     assert (out / RUN_FILE).read_text(encoding="utf-8") == line
 
 
+def test_a_new_run_in_a_folder_with_received_documents_and_no_journal_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The documents a feed received (``documents/<name>.jsonl`` and its cursor) are
+    another run's without its journal, as its answers are: a new run would read them as
+    its own and resume the feed after their cursor."""
+    from tests.text.feed_fixtures import document, write_strategy
+    from tradeloom.text.feeds import FEEDS_DIR
+
+    out = tmp_path / "run"
+    kept = out / FEEDS_DIR
+    kept.mkdir(parents=True)
+    line = json.dumps({**document(1), "received_at": "2024-01-02T01:00:00Z"}) + "\n"
+    (kept / "news.jsonl").write_text(line, encoding="utf-8")
+    (kept / "news.cursor").write_text("feed-0001", encoding="utf-8")
+    feed = {"kind": "http_poll", "url": "http://127.0.0.1:9/news", "interval_seconds": 0.02}
+    code, err = _run(write_strategy(tmp_path, feed), out)
+    assert (code, err.strip()) == (
+        2,
+        f"--out {out}: holds files that are not a run's ({FEEDS_DIR}); a run never "
+        "overwrites them: give an empty or new folder",
+    )
+    assert sorted(p.name for p in out.iterdir()) == [FEEDS_DIR]
+    assert sorted(p.name for p in kept.iterdir()) == ["news.cursor", "news.jsonl"]
+    assert (kept / "news.jsonl").read_text(encoding="utf-8") == line
+
+
 def _asked(server: ChatServer) -> set[str]:
     return {r.body["messages"][-1]["content"] for r in server.received if r.body}
 

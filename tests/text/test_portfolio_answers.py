@@ -21,6 +21,7 @@ import structlog
 import yaml
 
 from tests.text.llm_fixtures import news_llm_document
+from tradeloom.journal import read_events
 from tradeloom.live.lifecycle.text_stage import TextAnswers
 from tradeloom.testing.llm_server import ChatServer, Reply
 from tradeloom.text.llm_cache import RUN_FILE, AnswerCache, CachedAnswer, read_answers, request_key
@@ -66,6 +67,47 @@ def test_each_strategys_answers_are_written_and_read_back_at_a_restart(tmp_path:
     assert again.get(_answer(2).key) == _answer(2)
     restarted.close()
     assert set(read_answers(tmp_path / RUN_FILE)) == {_answer(n).key for n in (0, 1, 2)}
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    def record(self, row: Any) -> None:
+        self.rows.append(row)
+
+
+def _unscored(prefix: str, reasons: dict[str, str]) -> Any:
+    return SimpleNamespace(scorer=SimpleNamespace(), reasons=reasons, prefix=prefix, of="news")
+
+
+def _strategy(name: str, features: list[Any]) -> Any:
+    return SimpleNamespace(config=SimpleNamespace(name=name), features=features, data=None)
+
+
+def test_each_strategys_unscored_documents_are_journaled_under_its_name(tmp_path: Path) -> None:
+    """Only the account's features (the first strategy's) were looked at, and a row named
+    no strategy: two strategies whose features share a prefix journaled one row."""
+    first = [_unscored("llm", {"doc-1": "timeout after 30 s"})]
+    second = [_unscored("llm", {"doc-1": "answer not JSON: 'Sure!'"})]
+    recorder = _Recorder()
+    markets = SimpleNamespace(
+        p=SimpleNamespace(features=first, data=None),  # the account's: the first's features
+        portfolio=SimpleNamespace(pipelines=[_strategy("trend", first), _strategy("news", second)]),
+    )
+    link = SimpleNamespace(recorder_or_fail=recorder)
+    stage = TextAnswers(SimpleNamespace(run_dir=tmp_path), link, markets)  # type: ignore[arg-type]
+
+    assert stage.after_tick(1)
+    said = [(r.strategy, r.feature, r.document_id, r.reason) for r in recorder.rows]
+    assert said == [
+        ("trend", "llm", "doc-1", "timeout after 30 s"),
+        ("news", "llm", "doc-1", "answer not JSON: 'Sure!'"),
+    ]
+    second[0].reasons["doc-2"] = "sentiment: 1.5 above max 1"
+    assert stage.after_tick(1)  # the next tick: only what is new, of either
+    assert [(r.strategy, r.document_id) for r in recorder.rows[2:]] == [("news", "doc-2")]
+    assert not stage.after_tick(1)
 
 
 def _files(tmp_path: Path, base_url: str) -> Path:
@@ -154,8 +196,12 @@ def test_a_portfolio_backtest_keeps_every_strategys_answers(
     # a paper portfolio reads its backtest's with answers: RUN_DIR; the backtest wrote none
     monkeypatch.setenv("TRADELOOM_LLM_CACHE", str(tmp_path / "shared"))
     with ChatServer() as server:
+        server.script = [Reply("Sure! Bullish.")]  # the first headline: left unscored
         portfolio = _files(tmp_path, server.base_url)
         assert _tradeloom("run", str(portfolio), "--out", str(tmp_path / "backtest")) == 0
         asked = _asked(server)
     kept = read_answers(tmp_path / "backtest" / RUN_FILE)
-    assert asked and len(kept) == len(asked)
+    assert asked and len(kept) == len(asked)  # the answer not JSON too, as given
+    # journaled by its strategy, as a paper portfolio journals it (none was journaled)
+    (row,) = read_events(tmp_path / "backtest" / "journal.sqlite", ["document_unscored"])
+    assert (row.strategy, row.reason[:15]) == ("news_llm", "answer not JSON")  # type: ignore[attr-defined]

@@ -54,6 +54,7 @@ __all__ = [
     "bar_inputs",
     "bars_in_inputs",
     "check_probabilities",
+    "journal_unscored",
     "run_backtest",
     "working_orders",
 ]
@@ -137,7 +138,7 @@ def run_backtest(
     journal_universe(recorder, universe)
     with stage("features"):
         features = universe_features(pipeline, universe)
-    _journal_unscored(recorder, pipeline, universe)
+    journal_unscored(recorder, pipeline, universe)
     with stage("model"):
         fitted = fit_universe(pipeline, universe, features)
     n, m = len(universe), len(symbols)
@@ -482,12 +483,15 @@ def check_probabilities(probability: np.ndarray) -> None:
         )
 
 
-def _journal_unscored(recorder: Recorder, pipeline: Pipeline, universe: Universe) -> None:
-    """Journal each document a text feature could not score, with why (never a silent 0)."""
+def journal_unscored(
+    recorder: Recorder, pipeline: Pipeline, universe: Universe, strategy: str = ""
+) -> None:
+    """Journal each document a text feature could not score, with why (never a silent 0);
+    ``strategy``: the portfolio file's strategy ``pipeline`` is ('' for one run alone)."""
     from tradeloom.text.run_files import unscored_rows
 
     documents = {name: d for bars in universe.bars for name, d in bars.documents.items()}
-    for row in unscored_rows(pipeline.features, documents):
+    for row in unscored_rows(pipeline.features, documents, strategy):
         recorder.record(row)
 
 

@@ -17,7 +17,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.backtest.pipeline import Driver, bar_inputs, check_probabilities, working_orders
+from tradeloom.backtest.pipeline import (
+    Driver,
+    bar_inputs,
+    check_probabilities,
+    journal_unscored,
+    working_orders,
+)
 from tradeloom.core.columns import BarTimes
 from tradeloom.core.state import BarInputs
 from tradeloom.domain import ModelTraining, Order, Universe
@@ -202,6 +208,7 @@ def _strategy(pipeline: Pipeline, recorder: Recorder) -> _Strategy:
     name = pipeline.config.name
     journal_universe(recorder, universe, [f"{name}{SEPARATOR}{s}" for s in universe.symbols])
     features = universe_features(pipeline, universe)
+    journal_unscored(recorder, pipeline, universe, name)  # by its strategy, as paper's
     fitted = fit_universe(pipeline, universe, features)
     trainings_at: dict[int, list[ModelTraining]] = {}
     for training in fitted.trainings:

@@ -256,6 +256,11 @@ def _swap_refused(row: Mapping[str, Any]) -> str:
     return f"model swap{of} refused ({row['source']}, by {row['by']}): " + _errors(row)
 
 
+def _unscored(row: Mapping[str, Any]) -> str:
+    of = f"{row['strategy']}: " if row.get("strategy") else ""  # a portfolio's strategy
+    return f"{of}{row['feature']}: document {row['document_id']} unscored: {row['reason']}"
+
+
 def _control_refused(row: Mapping[str, Any]) -> str:
     more = f" (and {row['dropped']} more not journaled)" if row["dropped"] else ""
     return f"{row['by']}: {row['command']} refused: {row['reason']}{more}"
@@ -282,12 +287,7 @@ _ERROR_LINES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = dispat
             lambda row: f"challenger {row['challenger']} dropped: {row['message']}",
         ),
         StopFellBack: ("timestamp", _stop_fallback),
-        DocumentUnscored: (
-            "visible",
-            lambda row: (
-                f"{row['feature']}: document {row['document_id']} unscored: {row['reason']}"
-            ),
-        ),
+        DocumentUnscored: ("visible", _unscored),
         DocumentRefused: (
             "received",
             lambda row: f"{row['source']}: {row['where']}: refused: {row['reason']}",

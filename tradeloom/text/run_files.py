@@ -126,13 +126,15 @@ def _merged(
 
 
 def unscored_rows(
-    features: Iterable[Any], documents: Mapping[str, Documents]
+    features: Iterable[Any], documents: Mapping[str, Documents], strategy: str = ""
 ) -> list[DocumentUnscored]:
     """Return a `DocumentUnscored` for each document a text feature could not score.
 
     Args:
         features: The run's features (those without ``reasons`` are not text features).
         documents: The text sources by name (the bars' ``documents``).
+        strategy: The portfolio file's strategy the features are ('' for a strategy run
+            alone): each row names it.
     """
     rows: list[DocumentUnscored] = []
     for feature in features:
@@ -151,6 +153,7 @@ def unscored_rows(
                     document_id=document_id,
                     visible=pd.NaT if at is None else pd.Timestamp(at, tz="UTC"),
                     reason=reason,
+                    strategy=strategy,
                 )
             )
     return rows

@@ -4,7 +4,7 @@ One frozen dataclass per kind (`tradeloom.journal.events`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tradeloom.journal.events.base import Event, kind
 from tradeloom.runtime.lazy import pandas as pd
@@ -26,12 +26,16 @@ class DocumentUnscored(Event):
         visible: When the document became visible (UTC).
         reason: Why it has no scores, in one line (``timeout after 30 s``,
             ``answer not JSON: 'Sure! ...'``, ``sentiment: 1.5 above max 1``).
+        strategy: The portfolio file's strategy whose feature it is ('' for a strategy
+            run alone): two strategies may name a feature alike, and score one document
+            each their own way.
     """
 
     feature: str
     document_id: str
     visible: pd.Timestamp
     reason: str
+    strategy: str = field(default="", metadata={"added": True})
 
 
 @kind("document_refused", read_by=("status_error",))

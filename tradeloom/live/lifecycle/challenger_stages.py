@@ -183,6 +183,8 @@ class Promotions(Stage):
         """Read the canary's rules, or promote a challenger whose gate passed."""
         shared = self.shared
         if shared.books is not None and shared.promotions is not None:
+            # what the challengers read at this close, durable before a promotion commits
+            self.link.prepare_commit()
             shared.promotions.after_bar(self.markets.session_or_fail)
 
     def answer(self, request: ControlRequest, name: str) -> None:
@@ -250,7 +252,7 @@ class MemberChallengers(Stage):
     def at_close(self, when: pd.Timestamp, prices: Any) -> None:
         """Step each strategy's challengers on the bar just closed."""
         if self.shadows is not None:
-            self.shadows.step(when, prices)
+            self.shadows.step(when, prices, before_commit=self.link.prepare_commit)
 
     def answer(self, request: ControlRequest, name: str) -> None:
         """Carry out an operator's ``promote`` or ``rollback``, or journal why not."""

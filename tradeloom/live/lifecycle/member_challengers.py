@@ -151,10 +151,20 @@ class MemberShadows:
         self.recorder = recorder
         self.equity = MemberEquity(session)
 
-    def step(self, time: pd.Timestamp, prices: object) -> None:
+    def step(
+        self,
+        time: pd.Timestamp,
+        prices: object,
+        *,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         """Step every strategy's challengers on the tick the account just closed (each
-        market's OHLCV), then promote one whose gate passed (one per strategy and bar)."""
+        market's OHLCV), then promote one whose gate passed (one per strategy and bar);
+        ``before_commit`` makes what the challengers read durable before a promotion
+        commits (`tradeloom.live.tick.services.JournalLink.prepare_commit`)."""
         self.shadow(time, prices, len(self.session.history) - 1)
+        if before_commit is not None:
+            before_commit()
         for member in self.members:
             member.stage.after_bar(member.session)
 

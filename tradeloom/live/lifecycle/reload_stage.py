@@ -13,6 +13,7 @@ the run was down in what a running strategy cannot take (`check`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -175,9 +176,16 @@ class HotReloadStage(Stage):
             )
 
             files = self.files
+            # an added challenger is built over the running strategy as the reload leaves
+            # it, as a restart starts it (`open_shadow_books`): the running data (a text
+            # source's documents) and copies of the running features, which ask the
+            # running scorers, whose answers the run keeps (a reload changes neither);
+            # the reload's newly built ones had no documents (the challenger failed) or
+            # asked the model every headline again; the model is the reload's
+            running = replace(outcome.apply(session.p), model=outcome.pipeline.model)
             roster_or_not = roster_change(
                 files.config,
-                outcome.pipeline,
+                running,
                 used_names(files.run_dir, files.config, started_document(files.run_dir)),
             )
             if isinstance(roster_or_not, ReloadRefused):

@@ -4,12 +4,17 @@ each bar's new ones appended, and the stop writes the file sorted by key, as a
 backtest does), and a ``document_unscored`` row for each document a feature could not
 score. A portfolio file's strategies keep theirs there too, each strategy's features
 beside the account's (its restart reads them back, and ``tradeloom parity`` replays
-each strategy's from them).
+each strategy's from them), and each strategy's unscored documents are journaled with
+its name (``strategy``: two strategies may share a feature's prefix).
 
 The answers a bar's features read are on disk (appended and fsync'd, once per bar that
 read new ones, none for a bar that read none) before anything of the bar is committed
 (`TextAnswers.before_commit`): after a power loss the journal never holds a bar whose
 answers are gone, which its restart would ask the model again and trade on otherwise.
+So are, before their commits, what the challengers read at a close (a promotion's
+commit), and what a tick's stages read before its own commit (a hot reload's rows, the
+challengers it adds, trained over the history; they ask the running scorers, as the
+champion's features do).
 
 A restart keeps what an earlier start wrote there: its scorers read those answers
 first, before its features are computed again over the history and the journaled bars
@@ -42,6 +47,7 @@ from tradeloom.text.run_files import (
 )
 
 if TYPE_CHECKING:
+    from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.recovery.journal_state import JournalState
 
 __all__ = ["TextAnswers"]
@@ -65,7 +71,8 @@ class TextAnswers(Stage):
         self._earlier: dict[str, CachedAnswer] | None = None
         """The answers an earlier start of the run kept in its file (read by `check`, or
         else at this start's first write)."""
-        self._told: set[tuple[str, str]] = set()
+        self._told: set[tuple[str, str, str]] = set()
+        """The unscored documents journaled, by strategy, feature and id."""
         self._plain: tuple[Sequence[Any], ...] = ()
         """The last features found with no text feature among them (a tick then has
         nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
@@ -91,8 +98,8 @@ class TextAnswers(Stage):
         self._keep_answers()
 
     def after_tick(self, processed: int) -> bool:
-        """Write the answers read since (a hot reload's features, read over the history)
-        and journal new unscored documents."""
+        """Write the answers read since (none, most ticks: every commit of the tick
+        wrote them first) and journal new unscored documents."""
         if not processed:
             return False
         return self._keep()
@@ -145,21 +152,30 @@ class TextAnswers(Stage):
         else:  # then only the new answers (a bar costs what it read, not the run)
             append_run_answers(run_dir, caches, self._written, self._seen)
 
+    def _pipelines(self) -> tuple[Pipeline, ...]:
+        """A strategy run alone's pipeline, or each of a portfolio file's strategies' (the
+        account's holds the first one's features: journaled once, as the first's)."""
+        portfolio = self.markets.portfolio
+        return (self.markets.p,) if portfolio is None else tuple(portfolio.pipelines)
+
     def _keep(self) -> bool:
         if not self._keep_answers():
             return False
-        features = self.markets.p.features
-        if not any(getattr(f, "reasons", None) for f in features):
-            return False  # (most runs: no text feature, or every document scored)
-        data = self.markets.p.data
-        feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
-        documents = {name: feed.documents() for name, feed in feeds.items()}
         journaled = False
-        for row in unscored_rows(features, documents):
-            key = (row.feature, row.document_id)
-            if key in self._told:
-                continue
-            self._told.add(key)
-            self.link.recorder_or_fail.record(row)
-            journaled = True
+        alone = self.markets.portfolio is None
+        for pipeline in self._pipelines():
+            features = pipeline.features
+            if not any(getattr(f, "reasons", None) for f in features):
+                continue  # (most runs: no text feature, or every document scored)
+            strategy = "" if alone else pipeline.config.name  # a portfolio's: by its name
+            data = pipeline.data
+            feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
+            documents = {name: feed.documents() for name, feed in feeds.items()}
+            for row in unscored_rows(features, documents, strategy):
+                key = (strategy, row.feature, row.document_id)
+                if key in self._told:
+                    continue
+                self._told.add(key)
+                self.link.recorder_or_fail.record(row)
+                journaled = True
         return journaled

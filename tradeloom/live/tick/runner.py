@@ -594,7 +594,7 @@ class LiveRunner:
                 _log.warning("stale_data", message=alarm.message())
         # a tick that sends nothing commits without fsync (an order's intent was
         # committed durably before it was sent): docs/guides/operating-live-runs.md
-        self.link.journal_or_fail.flush(durable=False)
+        self._commit(durable=False)
         if self.book_feed is not None:
             self.book_feed.write()  # after the commit: the journal first, always
         self._after_tick(processed)
@@ -607,8 +607,15 @@ class LiveRunner:
         for stage in self._after_tick_stages:  # after the files' hand-over: a stage may read them
             journaled = stage.after_tick(processed) or journaled
         if journaled:
-            self.link.journal_or_fail.flush(durable=False)
+            self._commit(durable=False)
         return processed
+
+    def _commit(self, *, durable: bool = True) -> None:
+        """Commit the rows the tick journaled, what they rest on durable first
+        (`JournalLink.prepare_commit`: a reload's challenger, or the last bar's
+        challengers, may have read answers no bar's commit made durable)."""
+        self.link.prepare_commit()
+        self.link.journal_or_fail.flush(durable=durable)
 
     def open_stream(self) -> None:
         """Start the websocket streams of ``live.stream`` (``poll``: REST only).
@@ -649,7 +656,7 @@ class LiveRunner:
             self.inbox,
             lambda: self.recorder_or_fail,  # read when a request needs it, as the
             self._answering,  # journal is (a tick of an outage answers nothing)
-            lambda: self.link.journal_or_fail.flush(),
+            self._commit,
             self.answered_requests,
             self.answered_keys,
         )

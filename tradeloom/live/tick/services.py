@@ -281,8 +281,11 @@ class Stage:
     def before_commit(self) -> None:
         """Make durable what rows about to be committed rest on (a power loss never keeps
         rows without it): called once the session stepped a new bar's features, before
-        anything of the bar is committed, and before the commit of a start's training
-        and of a restart's replay (`JournalLink.prepare_commit`)."""
+        anything of the bar is committed; before the commit of a start's training and of
+        a restart's replay; and before every other commit that may hold what a stage read
+        since (`JournalLink.prepare_commit`: the tick's own, which holds a hot reload's
+        rows and its added challengers', a promotion's at a close after the challengers
+        stepped, a control request's)."""
 
     def at_close(self, when: pd.Timestamp, prices: Any) -> None:
         """Act at the close of the bar the session just ran (``when``, ``prices``),
