@@ -32,6 +32,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Real
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -149,9 +150,10 @@ class BarFeed:
     def __post_init__(self) -> None:
         self.timeframe_ms = parse_timeframe(self.timeframe) * 1000
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """``binance BTC/USDT 1h``: how messages name this feed."""
+        """``binance BTC/USDT 1h``: how messages name this feed (made once: every page
+        names it)."""
         return f"{self.client.id} {self.symbol} {self.timeframe}"
 
     def prepare(self) -> None:
@@ -197,7 +199,8 @@ class BarFeed:
             DataError: The exchange refused the request or sent a bad page.
             ExchangeUnavailable: No answer after every attempt.
         """
-        self.prepare()
+        if not self._ready:
+            self.prepare()
         self.requests += 1
         rows = self._read(
             lambda: self.client.fetch_ohlcv(
@@ -380,7 +383,8 @@ def poll_closed_rows(
         The open times (ns, UTC) and OHLCV rows of the bars opening after
         ``last_seen_ns``, the same pages `poll_closed_bars` reads.
     """
-    feed.prepare()
+    if not feed._ready:  # a tick's poll: loaded long ago
+        feed.prepare()
     since = last_seen_ns // 1_000_000 + feed.timeframe_ms
     end = closed_end(now_ns // 1_000_000, feed.timeframe_ms)
     times, values = _joined(list(iter_closed_pages(feed, since, end)))
