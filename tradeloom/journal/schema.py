@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from tradeloom.journal.chain import chain_step, pack_text
+from tradeloom.journal.chain import chain_step, pack_text, pack_text_kept, packed_texts
 from tradeloom.journal.events.base import KINDS, Event, table_of
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.runtime.redaction import redact_text
+from tradeloom.runtime.redaction import redact_recurring, redact_text
 
 __all__ = [
     "HEADER",
@@ -410,7 +410,9 @@ def _row_functions(
         "_time": value_encoder(Codec.TIME, ""),
         "_Timestamp": pd.Timestamp,
         "_pack": schema.fixed_format.pack,
-        "_pack_text": pack_text,
+        "_pack_text": pack_text_kept,
+        "_packed": packed_texts.get,
+        "_redacted": redact_recurring,
         "_kind": schema.kind_words,
     }
     values = []
@@ -431,6 +433,15 @@ def _row_functions(
             values.append(f"(None if (x{i} := float({v})) != x{i} else x{i} + 0.0)")
         elif codec is Codec.TIME:
             values.append(f"(t{i}.value if type(t{i} := {v}) is _Timestamp else _time(t{i}))")
+        elif codec is Codec.TEXT:  # a str (the rest: its encoder says what is wrong)
+            env[f"_encode{i}"] = schema._encoders[i]
+            values.append(f"(_redacted(s{i}) if type(s{i} := {v}) is str else _encode{i}(s{i}))")
+        elif codec is Codec.OPT_TEXT:
+            env[f"_encode{i}"] = schema._encoders[i]
+            values.append(
+                f"(None if (s{i} := {v}) is None else _redacted(s{i}) if type(s{i}) is str "
+                f"else _encode{i}(s{i}))"
+            )
         else:
             env[f"_encode{i}"] = schema._encoders[i]
             values.append(f"_encode{i}({v})")
@@ -439,15 +450,16 @@ def _row_functions(
         null = _NULL_WORD.get(column.codec, _INT64_MIN)  # NULL: only from a damaged file
         env[f"_null{i}"] = null
         fixed.append(f"(_null{i} if (w{i} := row[{i}]) is None else w{i})")
-    words = [f"    parts = [_pack({', '.join(fixed)}), _kind]"]
+    parts = [f"_pack({', '.join(fixed)})", "_kind"]
     for i in schema.text_index:
+        # a text packed before is looked up (`packed_texts`: its words never change)
+        packed = f"(_packed(p{i} := row[{i}]) or _pack_text(p{i}))"
         if i in schema._absent:  # an empty added text is no word
-            words.append(f"    if row[{i}]:\n        parts.append(_pack_text(row[{i}]))")
-        else:
-            words.append(f"    parts.append(_pack_text(row[{i}]))")
+            packed = f"({packed} if row[{i}] else b'')"
+        parts.append(packed)
     source = (
         "def to_sql(e):\n    return [" + ", ".join(values) + "]\n\n"
-        "def words(seq, row):\n" + "\n".join(words) + "\n    return b''.join(parts)\n"
+        "def words(seq, row):\n    return b''.join([" + ", ".join(parts) + "])\n"
     )
     exec(compile(source, f"<journal schema {schema.kind}>", "exec"), env)
     return env["to_sql"], env["words"]
@@ -496,14 +508,7 @@ def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
         return None if value is None else text(value)
 
     def document(value: Any) -> str:
-        dumped = json.dumps(
-            jsonable(value),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
-        return redact_text(dumped)
+        return redact_text(_DOCUMENT.encode(jsonable(value)))
 
     return {
         Codec.INT: integer,
@@ -516,6 +521,12 @@ def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
         Codec.JSON: document,
         Codec.FLOAT_MAP: lambda value: document({k: _number(v) for k, v in value.items()}),
     }[codec]
+
+
+_DOCUMENT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""``json.dumps`` with these options, made once (``dumps`` makes one at every call)."""
 
 
 def _number(value: Any) -> Any:
