@@ -181,8 +181,8 @@ class Schema:
         formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
         self.fixed_format = struct.Struct("<q" + formats)
         self.kind_words = pack_text(self.kind)
-        self._insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
-        """`insert_sql` of one row, built once (every commit of a tick asks for it)."""
+        self.insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
+        """`insert_sql` of one row, built once (every commit of a tick reads it)."""
 
     @functools.cached_property
     def _encoders(self) -> tuple[Callable[[Any], Any], ...]:
@@ -212,7 +212,7 @@ class Schema:
     def insert_sql(self, rows: int = 1) -> str:
         """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
         if rows == 1:
-            return self._insert_one
+            return self.insert_one
         return f"INSERT INTO {self.into} VALUES " + ",".join([self._row_marks()] * rows)
 
     def _row_marks(self) -> str:

@@ -315,18 +315,19 @@ class SqliteJournal:
             return
         self._chain()
         db = self._db
-        self._synchronous(full=durable)
+        if self._full != durable:  # (asked here: most commits of a run keep it)
+            self._synchronous(full=durable)
         try:
             if self._buffered == 1 and db.isolation_level is None:
                 # one row (a quiet tick's bar): its INSERT is a transaction of its own
                 # (the connection autocommits), the same commit without BEGIN and COMMIT
                 ((schema, rows),) = self._buffer.items()
-                db.execute(schema.insert_sql(), rows[0])
+                db.execute(schema.insert_one, rows[0])
             else:
                 db.execute("BEGIN")
                 for schema, rows in self._buffer.items():
                     if rows:
-                        db.executemany(schema.insert_sql(), rows)
+                        db.executemany(schema.insert_one, rows)
                 db.execute("COMMIT")
         except BaseException:
             _rollback(db)
