@@ -530,7 +530,8 @@ class LiveRunner:
 
     def _tick(self) -> int:
         session = self.session_or_fail
-        self._control()
+        now = self.files.now  # the run's clock (`now`), read once
+        self._control(session)
         for stage in self._before_bars:
             stage.before_bars()
         ticker = self.ticker
@@ -539,7 +540,7 @@ class LiveRunner:
         reached = True
         started = time.perf_counter()
         try:
-            ticker.poll(session.history.last_time, self.now())
+            ticker.poll(session.history.last_time, now())
         except RetriesExhausted as error:
             # No answer on any attempt: no bar is known closed; the next tick asks again
             # (every symbol: one not asked would read as missing its bar) and the
@@ -556,7 +557,7 @@ class LiveRunner:
         if self.stages is not None:
             self.stages("fetch", time.perf_counter() - started)
         processed = 0
-        while reached and (due := ticker.due(session.history.last_time, self.now)):
+        while reached and (due := ticker.due(session.history.last_time, now)):
             when, prices = due
             index = len(session.history)  # the bar's lines carry its decision's correlation id
             if processed == 0 and self.book_feed is not None:
@@ -575,7 +576,7 @@ class LiveRunner:
             if self.stale is not None:
                 self.stale.observe(when)
         if self.stale is not None and processed == 0:
-            alarm = self.stale.check(self.now())
+            alarm = self.stale.check(now())
             if alarm is not None and alarm.missed_bars != self._stale_alarmed:
                 self._stale_alarmed = alarm.missed_bars  # once per missed bar, not per tick
                 one = len(session.history.symbols) == 1
@@ -632,10 +633,10 @@ class LiveRunner:
             return
         self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")  # until resume
 
-    def _control(self) -> None:
+    def _control(self, session: LiveSession) -> None:
         """Answer the control mailbox's requests (`tradeloom.live.tick.mailbox`)."""
         answer_mailbox(
-            self.session_or_fail,
+            session,
             self.inbox,
             lambda: self.recorder_or_fail,  # read when a request needs it, as the
             self._answering,  # journal is (a tick of an outage answers nothing)
