@@ -288,11 +288,10 @@ class SqliteJournal:
             JournalValueError: A field value its column cannot hold.
         """
         schema = schema_of(event.KIND)  # cached
-        row = schema.to_sql(event)
         seq = self._seq + 1
-        self._words.append(schema.words(seq, row))
-        row.insert(0, seq)
-        row.append(None)  # its chain value: hashed with the others at the commit
+        # its chain value (the row's last, None) is hashed with the others at the commit
+        row, words = schema.stored(event, seq)
+        self._words.append(words)
         self._seq = seq
         self._buffer.setdefault(schema, []).append(row)
         self._unchained.append(row)
