@@ -529,14 +529,14 @@ class LiveRunner:
         return "REDUCING" if self.journal_outage is not None else self.session_or_fail.state
 
     def _tick(self) -> int:
-        session = self.session_or_fail
+        session = self.markets.session_or_fail  # (`session_or_fail`, one call not two)
         now = self.files.now  # the run's clock (`now`), read once
         self._control(session)
         for stage in self._before_bars:
             stage.before_bars()
         ticker = self.ticker
         assert ticker is not None
-        recorder = self.recorder_or_fail
+        recorder = self.link.recorder_or_fail
         reached = True
         started = time.perf_counter()
         try:
@@ -572,7 +572,8 @@ class LiveRunner:
             if before is not None:
                 assert self.echo is not None
                 self.echo(bar_line(session, recorder, t, before))
-            self._check_refused()
+            if self.exchange_venue is not None:  # paper: none to refuse a fill
+                self._check_refused()
             if self.stale is not None:
                 self.stale.observe(when)
         if self.stale is not None and processed == 0:
@@ -588,7 +589,8 @@ class LiveRunner:
         self.link.journal_or_fail.flush(durable=False)
         if self.book_feed is not None:
             self.book_feed.write()  # after the commit: the journal first, always
-        self._after_tick(processed)
+        if self._observers:  # the trading state is read for them only
+            self._after_tick(processed)
         if processed and self.outputs is not None:
             # after the commit (the journal first, always) and last: the writer's thread
             # finds it at its next look and snapshots the run once the tick lets go of

@@ -672,7 +672,8 @@ class LiveSession:
         if given is None:
             self._journal_tick(t, time, prices, present, verdicts, self.clock())
         self._absent = ~present
-        self._regime(prices, present)
+        if self._regimes is not None:
+            self._regime(prices, present)
         m = len(history.symbols)
         px = self._blank_px.copy()
         px[:5, 0] = prices.T

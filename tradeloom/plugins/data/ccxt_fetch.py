@@ -298,10 +298,10 @@ def iter_closed_pages(
     cursor = since_ms
     while cursor < end_ms:
         page = feed.page(cursor)
-        if len(page) == 0:
+        if len(page.times) == 0:  # (`len(page)`, without its frame)
             return
         fresh = page.between(cursor, end_ms)
-        if len(fresh) == 0:
+        if len(fresh.times) == 0:
             if page.times[-1] < cursor:
                 _log.warning(
                     "exchange_repeated_page",
