@@ -622,9 +622,8 @@ class LiveSession:
         if self._sends is not None:
             self._sends.flush()
         if self._protects is not None:  # live: rest each new position's stops
-            self._protects.protect(
-                self.engine.portfolio, self.history, t, trading=self.state != "HALTED"
-            )
+            halted = self.engine.state.acct[L.A_STATE] == codes.HALTED_STATE  # (`state`)
+            self._protects.protect(self.engine.portfolio, self.history, t, trading=not halted)
         t4 = perf_counter()
         if given is None:
             self.train(self._due_retrain())
