@@ -60,6 +60,9 @@ def test_every_kinds_compiled_row_is_its_columns_encoders(
     row = schema_of(kind).to_sql(event)
     assert same(row, by_column(event))  # -0.0 stored as 0.0: str() tells them apart
     assert schema_of(kind).words(seq, row) == words_by_rule(kind, seq, row)
+    stored, words = schema_of(kind).stored(event, seq)  # the row a store appends
+    assert same(stored, [seq, *by_column(event), None])
+    assert words == words_by_rule(kind, seq, row)
 
 
 def _bar(**changes: Any) -> LiveBar:

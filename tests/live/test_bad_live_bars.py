@@ -147,6 +147,8 @@ def test_a_universe_runs_the_bar_without_the_symbol_whose_candle_is_corrupt() ->
 def test_a_feed_without_volume_is_not_a_missing_value() -> None:
     rows = [[*GOOD[:4], np.nan], [*GOOD[:4], np.nan]]
     assert unsound_bars(np.array(rows)) == [None, None]
+    assert sound_bars(np.array(rows))  # the quick verdict says so too (no row's checks)
+    assert not sound_bars(np.array([rows[0], GOOD]))  # one measured: each must be
     assert len(_run_bars(_RowFeed(rows))) == 2
 
 

@@ -9,7 +9,7 @@ step (`tradeloom.core.bar.run_bars`) until it needs Python.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,14 @@ class BarInputs:
     time_ns: npt.NDArray[np.int64]
     trainings: npt.NDArray[np.int64]
     base: int = 0
+    arrays: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+    """The arrays in `tradeloom.core.context.Bars`'s order (`run_bars`'s ``inputs``)."""
+
+    def __post_init__(self) -> None:
+        # made with the inputs: a live tick makes one and reads it once (a cached
+        # property's first read was five calls and a lock)
+        arrays = (self.px, self.flags, self.score, self.time_ns, self.trainings)
+        object.__setattr__(self, "arrays", arrays)
 
     @classmethod
     def of(
@@ -86,11 +94,6 @@ class BarInputs:
 
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
-
-    @cached_property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        """The arrays in `tradeloom.core.context.Bars`'s order (`run_bars`'s ``inputs``)."""
-        return (self.px, self.flags, self.score, self.time_ns, self.trainings)
 
 
 class CoreState:

@@ -86,6 +86,10 @@ class ControlInbox:
         self._control = run_dir / CONTROL_DIR
         self._pid_path = run_dir / PID_FILE
         self._kill_path = run_dir / KILL_FILE
+        # as strings, for the two system calls of every tick's look (a Path's
+        # conversion is two Python calls each time)
+        self._control_name = os.fspath(self._control)
+        self._kill_name = os.fspath(self._kill_path)
         self._pid_fd: int | None = None
         self._previous: dict[signal.Signals, _SignalHandler] = {}
         self._unsaved: list[ControlRequest] = []
@@ -167,10 +171,15 @@ class ControlInbox:
         ``control/rejected/``, as is a resume while ``RUN_DIR/KILL`` exists. While that
         file exists, a kill request (``by: "file"``) comes last on every call.
         """
-        killed = os.path.lexists(self._kill_path)
-        ordered: list[tuple[int, ControlRequest]] = [
-            (r.requested_at.value, r) for r in list(self._unsaved)
-        ]
+        try:  # `os.path.lexists`, without its frame
+            os.lstat(self._kill_name)
+        except (OSError, ValueError):
+            killed = False
+        else:
+            killed = True
+        ordered: list[tuple[int, ControlRequest]] = (
+            [(r.requested_at.value, r) for r in list(self._unsaved)] if self._unsaved else []
+        )
         for path in self._request_files():
             try:
                 request = _read_request(path)
@@ -181,7 +190,7 @@ class ControlInbox:
                 self._reject(path, f"resume refused: {self._kill_path} exists")
                 continue
             ordered.append((int(path.name.split("-", 1)[0]), request))
-        requests = [r for _, r in sorted(ordered, key=lambda item: item[0])]
+        requests = [r for _, r in sorted(ordered, key=lambda item: item[0])] if ordered else []
         if killed:
             requests.append(self._kill_file_request())
         return requests
@@ -213,7 +222,7 @@ class ControlInbox:
 
     def _request_files(self) -> list[Path]:
         try:
-            names = os.listdir(self._control)
+            names = os.listdir(self._control_name)
         except FileNotFoundError:
             return []
         except OSError as exc:  # not a folder, no permission: a SIGUSR1 kill still works
@@ -223,6 +232,8 @@ class ControlInbox:
                 _log.warning("control_unreadable", error=why)
             return []
         self._unreadable = None
+        if not names:  # a tick's look: nothing asked
+            return []
         return [self._control / n for n in names if n.endswith(".json") and not n.startswith(".")]
 
     def _reject(self, path: Path, why: str) -> None:

@@ -63,6 +63,8 @@ __all__ = [
     "chain_step",
     "chain_values",
     "pack_text",
+    "pack_text_kept",
+    "packed_texts",
     "row_digests",
     "xxh64_words",
 ]
@@ -378,3 +380,21 @@ def pack_text(text: str | bytes | None) -> bytes:
         return struct.pack("<Q", NULL_TEXT)
     data = text.encode("utf-8") if isinstance(text, str) else text
     return struct.pack("<Q", len(data)) + data + b"\0" * (-len(data) % 8)
+
+
+packed_texts: dict[str, bytes] = {}
+"""`pack_text` of the short texts `pack_text_kept` packed: a journal's rows repeat their
+symbol, code and reason at every bar (the texts are redacted before they are packed).
+Emptied when full, never replaced: a row's words read it through its ``get``."""
+_KEPT_LENGTH = 128
+_KEPT_ENTRIES = 4096
+
+
+def pack_text_kept(text: str | bytes | None) -> bytes:
+    """Return `pack_text` of ``text``, kept in `packed_texts` when it is a short text."""
+    packed = pack_text(text)
+    if type(text) is str and len(text) <= _KEPT_LENGTH:
+        if len(packed_texts) >= _KEPT_ENTRIES:
+            packed_texts.clear()
+        packed_texts[text] = packed
+    return packed

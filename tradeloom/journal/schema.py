@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from tradeloom.journal.chain import chain_step, pack_text
+from tradeloom.journal.chain import chain_step, pack_text, pack_text_kept, packed_texts
 from tradeloom.journal.events.base import KINDS, Event, table_of
 from tradeloom.runtime.lazy import pandas as pd
-from tradeloom.runtime.redaction import redact_text
+from tradeloom.runtime.redaction import redact_recurring, redact_text
 
 __all__ = [
     "HEADER",
@@ -181,8 +181,8 @@ class Schema:
         formats = "".join("d" if c.codec is Codec.FLOAT else "q" for c in self.fixed_columns)
         self.fixed_format = struct.Struct("<q" + formats)
         self.kind_words = pack_text(self.kind)
-        self._insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
-        """`insert_sql` of one row, built once (every commit of a tick asks for it)."""
+        self.insert_one = f"INSERT INTO {self.into} VALUES {self._row_marks()}"
+        """`insert_sql` of one row, built once (every commit of a tick reads it)."""
 
     @functools.cached_property
     def _encoders(self) -> tuple[Callable[[Any], Any], ...]:
@@ -212,7 +212,7 @@ class Schema:
     def insert_sql(self, rows: int = 1) -> str:
         """Return an INSERT of ``rows`` rows (every column, ``seq`` first, ``hash`` last)."""
         if rows == 1:
-            return self._insert_one
+            return self.insert_one
         return f"INSERT INTO {self.into} VALUES " + ",".join([self._row_marks()] * rows)
 
     def _row_marks(self) -> str:
@@ -257,7 +257,11 @@ class Schema:
     @functools.cached_property
     def _row_and_words(
         self,
-    ) -> tuple[Callable[[Event], list[Any]], Callable[[int, Any], bytes]]:
+    ) -> tuple[
+        Callable[[Event], list[Any]],
+        Callable[[int, Any], bytes],
+        Callable[[Event, int], tuple[list[Any], bytes]],
+    ]:
         # compiled at the kind's first row: a backtest opens a journal with every kind's
         # table and writes rows of a few, in bulk (compiling all 50 cost ~10 ms a run)
         return _row_functions(self)
@@ -269,6 +273,12 @@ class Schema:
             JournalValueError: A value that its column cannot hold.
         """
         return self._row_and_words[0](event)
+
+    @functools.cached_property
+    def stored(self) -> Callable[[Event, int], tuple[list[Any], bytes]]:
+        """``stored(event, seq)``: the row a store appends (``seq``, `to_sql`'s values, a
+        None for its chain value) and its `words`, in one call (a live tick's every row)."""
+        return self._row_and_words[2]
 
     def chain_value(self, seq: int, row: list[Any], previous: int) -> int:
         """Return the chain value of stored row ``seq`` (``row``: its values after ``seq``)
@@ -309,6 +319,8 @@ def jsonable(value: Any) -> Any:
     """Return ``value`` as plain JSON values: non-finite floats become None."""
     if type(value) is float:  # most values of a row's document: past the unions' checks
         return value if math.isfinite(value) else None
+    if type(value) is dict:  # a row's document: past the checks (the Mapping's is Python)
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, str) or value is None:
         return value
     if isinstance(value, bool | np.bool_):
@@ -397,10 +409,14 @@ _NULL_WORD: dict[Codec, Any] = {
 
 def _row_functions(
     schema: Schema,
-) -> tuple[Callable[[Event], list[Any]], Callable[[int, Any], bytes]]:
-    """Compile ``schema``'s `Schema.to_sql` and `Schema.words`: one function each, the
-    fixed-width columns' encoding written inline (a live run calls them for every row it
-    journals: a function call per column cost more than the work).
+) -> tuple[
+    Callable[[Event], list[Any]],
+    Callable[[int, Any], bytes],
+    Callable[[Event, int], tuple[list[Any], bytes]],
+]:
+    """Compile ``schema``'s `Schema.to_sql`, `Schema.words` and `Schema.stored`: one
+    function each, the fixed-width columns' encoding written inline (a live run calls
+    them for every row it journals: a function call per column cost more than the work).
 
     They do what `value_encoder`'s functions, column by column, and the chain's word
     order (`tradeloom.journal.chain`) say; the texts go through those functions.
@@ -410,7 +426,9 @@ def _row_functions(
         "_time": value_encoder(Codec.TIME, ""),
         "_Timestamp": pd.Timestamp,
         "_pack": schema.fixed_format.pack,
-        "_pack_text": pack_text,
+        "_pack_text": pack_text_kept,
+        "_packed": packed_texts.get,
+        "_redacted": redact_recurring,
         "_kind": schema.kind_words,
     }
     values = []
@@ -431,26 +449,44 @@ def _row_functions(
             values.append(f"(None if (x{i} := float({v})) != x{i} else x{i} + 0.0)")
         elif codec is Codec.TIME:
             values.append(f"(t{i}.value if type(t{i} := {v}) is _Timestamp else _time(t{i}))")
+        elif codec is Codec.TEXT:  # a str (the rest: its encoder says what is wrong)
+            env[f"_encode{i}"] = schema._encoders[i]
+            values.append(f"(_redacted(s{i}) if type(s{i} := {v}) is str else _encode{i}(s{i}))")
+        elif codec is Codec.OPT_TEXT:
+            env[f"_encode{i}"] = schema._encoders[i]
+            values.append(
+                f"(None if (s{i} := {v}) is None else _redacted(s{i}) if type(s{i}) is str "
+                f"else _encode{i}(s{i}))"
+            )
         else:
             env[f"_encode{i}"] = schema._encoders[i]
             values.append(f"_encode{i}({v})")
-    fixed = ["seq"]
     for i, column in zip(schema.fixed_index, schema.fixed_columns, strict=True):
         null = _NULL_WORD.get(column.codec, _INT64_MIN)  # NULL: only from a damaged file
         env[f"_null{i}"] = null
-        fixed.append(f"(_null{i} if (w{i} := row[{i}]) is None else w{i})")
-    words = [f"    parts = [_pack({', '.join(fixed)}), _kind]"]
-    for i in schema.text_index:
-        if i in schema._absent:  # an empty added text is no word
-            words.append(f"    if row[{i}]:\n        parts.append(_pack_text(row[{i}]))")
-        else:
-            words.append(f"    parts.append(_pack_text(row[{i}]))")
+
+    def joined(at: int) -> str:
+        """The words of a row whose value ``i`` is ``row[i + at]``, as one expression."""
+        words = [f"(_null{i} if (w{i} := row[{i + at}]) is None else w{i})" for i in fixed_at]
+        parts = [f"_pack(seq, {', '.join(words)})", "_kind"]
+        for i in schema.text_index:
+            # a text packed before is looked up (`packed_texts`: its words never change)
+            packed = f"(_packed(p{i} := row[{i + at}]) or _pack_text(p{i}))"
+            if i in schema._absent:  # an empty added text is no word
+                packed = f"({packed} if row[{i + at}] else b'')"
+            parts.append(packed)
+        return "b''.join([" + ", ".join(parts) + "])"
+
+    fixed_at = schema.fixed_index
     source = (
         "def to_sql(e):\n    return [" + ", ".join(values) + "]\n\n"
-        "def words(seq, row):\n" + "\n".join(words) + "\n    return b''.join(parts)\n"
+        f"def words(seq, row):\n    return {joined(0)}\n\n"
+        # a row as a store appends it: seq first, its chain value (None) last, and its words
+        "def stored(e, seq):\n    row = [seq, " + ", ".join(values) + ", None]\n"
+        f"    return row, {joined(1)}\n"
     )
     exec(compile(source, f"<journal schema {schema.kind}>", "exec"), env)
-    return env["to_sql"], env["words"]
+    return env["to_sql"], env["words"], env["stored"]
 
 
 def _too_big(number: int, where: str) -> int:
@@ -496,14 +532,7 @@ def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
         return None if value is None else text(value)
 
     def document(value: Any) -> str:
-        dumped = json.dumps(
-            jsonable(value),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
-        return redact_text(dumped)
+        return redact_text(_DOCUMENT.encode(jsonable(value)))
 
     return {
         Codec.INT: integer,
@@ -516,6 +545,12 @@ def value_encoder(codec: Codec, where: str) -> Callable[[Any], Any]:
         Codec.JSON: document,
         Codec.FLOAT_MAP: lambda value: document({k: _number(v) for k, v in value.items()}),
     }[codec]
+
+
+_DOCUMENT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""``json.dumps`` with these options, made once (``dumps`` makes one at every call)."""
 
 
 def _number(value: Any) -> Any:

@@ -288,11 +288,10 @@ class SqliteJournal:
             JournalValueError: A field value its column cannot hold.
         """
         schema = schema_of(event.KIND)  # cached
-        row = schema.to_sql(event)
         seq = self._seq + 1
-        self._words.append(schema.words(seq, row))
-        row.insert(0, seq)
-        row.append(None)  # its chain value: hashed with the others at the commit
+        # its chain value (the row's last, None) is hashed with the others at the commit
+        row, words = schema.stored(event, seq)
+        self._words.append(words)
         self._seq = seq
         self._buffer.setdefault(schema, []).append(row)
         self._unchained.append(row)
@@ -315,18 +314,19 @@ class SqliteJournal:
             return
         self._chain()
         db = self._db
-        self._synchronous(full=durable)
+        if self._full != durable:  # (asked here: most commits of a run keep it)
+            self._synchronous(full=durable)
         try:
             if self._buffered == 1 and db.isolation_level is None:
                 # one row (a quiet tick's bar): its INSERT is a transaction of its own
                 # (the connection autocommits), the same commit without BEGIN and COMMIT
                 ((schema, rows),) = self._buffer.items()
-                db.execute(schema.insert_sql(), rows[0])
+                db.execute(schema.insert_one, rows[0])
             else:
                 db.execute("BEGIN")
                 for schema, rows in self._buffer.items():
                     if rows:
-                        db.executemany(schema.insert_sql(), rows)
+                        db.executemany(schema.insert_one, rows)
                 db.execute("COMMIT")
         except BaseException:
             _rollback(db)

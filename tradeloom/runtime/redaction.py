@@ -52,6 +52,7 @@ __all__ = [
     "redact",
     "redact_processor",
     "redact_record",
+    "redact_recurring",
     "redact_text",
     "register_secret",
 ]
@@ -79,6 +80,14 @@ _lock = threading.Lock()
 _forms: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _log = logger("tradeloom.ccxt")
+
+_recurring: dict[str, str] = {}
+"""Short texts `redact_recurring` redacted, under the pattern `_recurring_under`."""
+_recurring_under: re.Pattern[str] | None = None
+_RECURRING_LENGTH = 128
+"""Longer texts are not remembered (a journal's recurring ones are symbols and codes)."""
+_RECURRING_ENTRIES = 4096
+"""Remembered at most; emptied when full."""
 
 
 def register_secret(value: str) -> None:
@@ -109,6 +118,32 @@ def redact_text(text: str) -> str:
 
 _LITERALS = frozenset({"null", "true", "false", "None", "True", "False"})
 """Values after a wire word that hold no secret (JSON's and Python's literals)."""
+
+
+def redact_recurring(text: str) -> str:
+    """Return `redact_text` of ``text``, remembered for a short text while no secret is
+    registered: a journal writes the same symbol, code and reason at every bar.
+
+    A text is remembered under the registry's pattern in force when it was redacted
+    (under `_lock`, which a registration holds); a registration since, or a pattern put
+    back (the tests'), empties what was remembered at the next call.
+    """
+    global _recurring_under
+    pattern = _pattern
+    known = _recurring
+    if _recurring_under is pattern:
+        done = known.get(text)
+        if done is not None:
+            return done
+    done = redact_text(text)
+    if len(text) <= _RECURRING_LENGTH:
+        with _lock:
+            if _pattern is pattern:  # else: a secret was registered meanwhile
+                if _recurring_under is not pattern or len(known) >= _RECURRING_ENTRIES:
+                    known.clear()
+                    _recurring_under = pattern
+                known[text] = done
+    return done
 
 
 def _wire_value(match: re.Match[str]) -> str:

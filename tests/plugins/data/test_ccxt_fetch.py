@@ -385,6 +385,29 @@ def test_check_page_accepts_a_missing_volume_and_numeric_text() -> None:
     )
 
 
+_EDGES = [1.0, 0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 5e-324, 1e308]
+
+
+@pytest.mark.parametrize("column", range(5))
+@pytest.mark.parametrize("value", _EDGES, ids=repr)
+def test_check_page_takes_ccxts_rows_as_it_checks_any_row(column: int, value: float) -> None:
+    # a list of an int and floats (ccxt's rows) is taken without a call per value; a
+    # tuple row is checked value by value: the same page, or the same message
+    row = [1704067200000, 1.0, 2.0, 0.5, 1.0, 3.0]
+    row[column + 1] = value
+    rows = [[1704063600000, 1.0, 2.0, 0.5, 1.0, 3.0], row]
+
+    def outcome(page_rows: list[Any]) -> object:
+        try:
+            page = check_page(page_rows, label=LABEL, since_ms=0)
+        except DataError as error:
+            return str(error)
+        return page.times.tolist(), [[repr(x) for x in r] for r in page.values.tolist()]
+
+    assert outcome(rows) == outcome([tuple(r) for r in rows])
+    assert outcome(rows[::-1]) == outcome([tuple(r) for r in rows[::-1]])
+
+
 def test_clients_have_ccxts_rate_limiter_on_by_default() -> None:
     assert create_client("binance").enableRateLimit is True
     assert create_client("binance", {"enableRateLimit": False}).enableRateLimit is False

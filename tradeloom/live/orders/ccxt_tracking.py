@@ -187,7 +187,9 @@ class TrackedOrders:
     @property
     def settled(self) -> bool:
         """Whether every order is finished with all its trades counted and reported."""
-        return self._held.empty() and not self._open()
+        # no order tracked unsettled: none to find finished (`_open`'s list), a quiet
+        # tick's every look
+        return self._held.empty() and (not self._unsettled or not self._open())
 
     @property
     def holds(self) -> bool:

@@ -76,7 +76,8 @@ class MarketHistory:
     def time(self, index: int) -> pd.Timestamp:
         """Return the open time of clock bar ``index``."""
         if index == self._n - 1:  # a tick's rows are of its bar: one Timestamp for them
-            return self.last_time
+            last = self._last  # (`last_time`, made once: read without its frame)
+            return self.last_time if last is None else last
         return pd.Timestamp(int(self._ns[index]), tz=UTC)
 
     def bar(self, index: int, symbol: int = 0) -> Bar:

@@ -41,9 +41,13 @@ def answer_mailbox(
     before (by its file's name, or by its sender's key) is done without a second answer; a
     refusal is journaled and nothing carried out; a stage's action is its stage's; the kill
     switch's, flatten's and resume's are the session's, journaled first."""
-    inbox.wake.clear()
+    if inbox.wake.is_set():  # else nothing to clear (`Event.clear` takes its lock)
+        inbox.wake.clear()
+    requests = inbox.pending()
+    if not requests:  # most ticks
+        return
     last = len(session.history) - 1
-    for request in inbox.pending():
+    for request in requests:
         name = inbox.name_of(request)
         if name and name in answered_requests:
             inbox.done(request)  # answered before the process died

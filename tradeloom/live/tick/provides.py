@@ -13,7 +13,7 @@ object (``__getattr__``: the single-market form's adapters,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeGuard, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar
 
 __all__ = ["provides"]
 
@@ -31,7 +31,7 @@ def provides(obj: object, protocol: Callable[..., T]) -> TypeGuard[T]:
         protocol: A ``@runtime_checkable`` protocol (typed as a callable: mypy takes a
             protocol there, not as a ``type``).
     """
-    kind = cast(type, protocol)
+    kind: type = protocol  # type: ignore[assignment]  # (not `cast`: a call per ask)
     own: dict[str, Any] | None = getattr(obj, "__dict__", None)
     if own:
         names = _members.get(kind)

@@ -539,17 +539,18 @@ class LiveRunner:
         return "REDUCING" if self.journal_outage is not None else self.session_or_fail.state
 
     def _tick(self) -> int:
-        session = self.session_or_fail
-        self._control()
+        session = self.markets.session_or_fail  # (`session_or_fail`, one call not two)
+        now = self.files.now  # the run's clock (`now`), read once
+        self._control(session)
         for stage in self._before_bars:
             stage.before_bars()
         ticker = self.ticker
         assert ticker is not None
-        recorder = self.recorder_or_fail
+        recorder = self.link.recorder_or_fail
         reached = True
         started = time.perf_counter()
         try:
-            ticker.poll(session.history.last_time, self.now())
+            ticker.poll(session.history.last_time, now())
         except RetriesExhausted as error:
             # No answer on any attempt: no bar is known closed; the next tick asks again
             # (every symbol: one not asked would read as missing its bar) and the
@@ -566,7 +567,7 @@ class LiveRunner:
         if self.stages is not None:
             self.stages("fetch", time.perf_counter() - started)
         processed = 0
-        while reached and (due := ticker.due(session.history.last_time, self.now)):
+        while reached and (due := ticker.due(session.history.last_time, now)):
             when, prices = due
             index = len(session.history)  # the bar's lines carry its decision's correlation id
             if processed == 0 and self.book_feed is not None:
@@ -581,11 +582,12 @@ class LiveRunner:
             if before is not None:
                 assert self.echo is not None
                 self.echo(bar_line(session, recorder, t, before))
-            self._check_refused()
+            if self.exchange_venue is not None:  # paper: none to refuse a fill
+                self._check_refused()
             if self.stale is not None:
                 self.stale.observe(when)
         if self.stale is not None and processed == 0:
-            alarm = self.stale.check(self.now())
+            alarm = self.stale.check(now())
             if alarm is not None and alarm.missed_bars != self._stale_alarmed:
                 self._stale_alarmed = alarm.missed_bars  # once per missed bar, not per tick
                 one = len(session.history.symbols) == 1
@@ -597,7 +599,8 @@ class LiveRunner:
         self._commit(durable=False)
         if self.book_feed is not None:
             self.book_feed.write()  # after the commit: the journal first, always
-        self._after_tick(processed)
+        if self._observers:  # the trading state is read for them only
+            self._after_tick(processed)
         if processed and self.outputs is not None:
             # after the commit (the journal first, always) and last: the writer's thread
             # finds it at its next look and snapshots the run once the tick lets go of
@@ -649,10 +652,10 @@ class LiveRunner:
             return
         self.session_or_fail.kill(f"FILL_REFUSED: {refused.message}")  # until resume
 
-    def _control(self) -> None:
+    def _control(self, session: LiveSession) -> None:
         """Answer the control mailbox's requests (`tradeloom.live.tick.mailbox`)."""
         answer_mailbox(
-            self.session_or_fail,
+            session,
             self.inbox,
             lambda: self.recorder_or_fail,  # read when a request needs it, as the
             self._answering,  # journal is (a tick of an outage answers nothing)

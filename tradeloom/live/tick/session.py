@@ -274,6 +274,15 @@ class LiveSession:
         self.before_commit: Callable[[], None] | None = None
         """Called once a new bar's features were stepped, before anything of the bar is
         committed (`tradeloom.live.tick.services.Stage.before_commit`); None: nothing."""
+        self._venue: object = _NOT_ASKED
+        """The venue `step` last asked what it does (`_sends`, `_protects`)."""
+        self._sends: SendsTogether | None = None
+        self._protects: ProtectsPositions | None = None
+        m = len(symbols)
+        # each tick's NaN-filled arrays, copied from these (one call each, not three)
+        self._blank_row = _nans((m, len(history.columns)))
+        self._blank_px = _nans((6 if self._funding is None else 7, 1, m))
+        self._blank_scores = _nans((1, m))
 
     def _take_models(self, model: object) -> None:
         # a pooled model trains one fold over every symbol's rows (the backtest's folds);
@@ -379,7 +388,7 @@ class LiveSession:
     ) -> npt.NDArray[np.float64]:
         """Return clock bar ``t``'s ``[symbols, columns]`` rows, each symbol's stepped."""
         history = self.history
-        row = _nans((len(history.symbols), len(history.columns)))
+        row = self._blank_row.copy()
         for s, stepper in enumerate(self.steppers):
             if present[s]:
                 o, h, lo, c, v = prices[s].tolist()
@@ -426,7 +435,8 @@ class LiveSession:
             for s, model in enumerate(self.models):
                 if not self._trainers[s]:
                     continue  # it trades with the fold it has (a saved model)
-                training = self._train_own(cast(LiveTrainer, model), s, reason, in_effect)
+                trainer: LiveTrainer = model  # type: ignore[assignment]  # (`cast`: a call)
+                training = self._train_own(trainer, s, reason, in_effect)
                 if training is not None:
                     trainings.append(training)
         self.folds.extend(trainings)
@@ -564,13 +574,17 @@ class LiveSession:
             row = rows[s]
             if self.symbol_id:
                 row = np.append(row, float(s))
+            # typed by assignment, not `cast`: a call per symbol and bar
             if self._windowed[i]:
-                probability = float(cast(WindowedModel, model).predict_window(self.window_of(s)))
+                windowed: WindowedModel = model  # type: ignore[assignment]
+                probability = float(windowed.predict_window(self.window_of(s)))
             else:  # a `LiveModel` (checked before the run started)
-                probability = float(cast(LiveModel, model).predict_row(row))
+                one_row: LiveModel = model  # type: ignore[assignment]
+                probability = float(one_row.predict_row(row))
             score = math.nan
             if self._gates[0 if self.pooled else s]:  # NaN without a detector
-                score = float(cast(LiveAnomalyGate, model).anomaly_score_row(row))
+                gate: LiveAnomalyGate = model  # type: ignore[assignment]
+                score = float(gate.anomaly_score_row(row))
             verdicts.append(BarInput(probability, bool(score < 0.0), score))
         return verdicts
 
@@ -606,9 +620,15 @@ class LiveSession:
         t3 = perf_counter()
         self.engine.run(inputs, t + 1)
         venue = self.engine.venue
-        send_decided(venue)
-        if provides(venue, ProtectsPositions):  # live: rest each new position's stops
-            venue.protect(self.engine.portfolio, self.history, t, trading=self.state != "HALTED")
+        if venue is not self._venue:  # what it does, asked once per venue (`send_decided`)
+            self._venue = venue
+            self._sends = venue if provides(venue, SendsTogether) else None
+            self._protects = venue if provides(venue, ProtectsPositions) else None
+        if self._sends is not None:
+            self._sends.flush()
+        if self._protects is not None:  # live: rest each new position's stops
+            halted = self.engine.state.acct[L.A_STATE] == codes.HALTED_STATE  # (`state`)
+            self._protects.protect(self.engine.portfolio, self.history, t, trading=not halted)
         t4 = perf_counter()
         if given is None:
             self.train(self._due_retrain())
@@ -656,14 +676,15 @@ class LiveSession:
         if given is None:
             self._journal_tick(t, time, prices, present, verdicts, self.clock())
         self._absent = ~present
-        self._regime(prices, present)
+        if self._regimes is not None:
+            self._regime(prices, present)
         m = len(history.symbols)
-        px = _nans((6 if self._funding is None else 7, 1, m))
+        px = self._blank_px.copy()
         px[:5, 0] = prices.T
         if self._funding is not None:
             px[FUNDING_ROW, 0] = self._funding.rates(time.value, present)
         flags = np.zeros((2, 1, m), np.uint8)
-        scores = _nans((1, m))
+        scores = self._blank_scores.copy()
         for s, verdict in enumerate(verdicts):
             if verdict is not None:
                 px[5, 0, s] = verdict.probability
@@ -800,6 +821,10 @@ class LiveSession:
                 reasons.append(f"live.retrain_cron fired at {self._next_cron.isoformat()}")
                 self._next_cron = self._cron(now)
         return "; ".join(reasons) if reasons else None
+
+
+_NOT_ASKED = object()
+"""No venue asked yet (the strategy's own is None)."""
 
 
 def _nans(shape: tuple[int, ...]) -> npt.NDArray[np.float64]:

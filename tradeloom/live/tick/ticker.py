@@ -77,7 +77,7 @@ class BarTicker:
         self._held: list[deque[tuple[int, npt.NDArray[np.float64]]]] = [deque() for _ in symbols]
         """Per symbol, the bars held: open time (ns, UTC) and OHLCV row, ascending."""
         self.streams: list[BarStream] = []
-        one = len(symbols) == 1
+        one = self._one = len(symbols) == 1
         self._rows = source.closed_rows if one and isinstance(source, ClosedRows) else None
         """One market's closed bars as arrays (`ClosedRows`; None: as frames)."""
 
@@ -118,10 +118,11 @@ class BarTicker:
             RetriesExhausted: The exchange did not answer for a symbol (the bars
                 fetched before it are kept).
         """
+        if self._one:  # its one market (the symbols' lengths, asked once)
+            self._ask(0, last, now)
+            return
         for s in range(len(self.symbols)):
             self._ask(s, last, now)
-        if len(self.symbols) == 1:
-            return
         # The symbols answer one after the other: one asked before a bar closed at the
         # exchange lags one asked after. A symbol behind the newest bar held is asked
         # once more, so that a bar is missing only when the exchange had none.

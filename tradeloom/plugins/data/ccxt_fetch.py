@@ -32,6 +32,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Real
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -75,6 +76,8 @@ _log = logger("tradeloom.data")
 T = TypeVar("T")
 
 _FIELDS = ("timestamp", *OHLCV)
+_WIDTH = len(_FIELDS)
+_INF = math.inf
 _PRICES = ("open", "high", "low", "close")
 _SHOWN_VALUE = 40
 _FEW_BARS = 16
@@ -147,9 +150,10 @@ class BarFeed:
     def __post_init__(self) -> None:
         self.timeframe_ms = parse_timeframe(self.timeframe) * 1000
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """``binance BTC/USDT 1h``: how messages name this feed."""
+        """``binance BTC/USDT 1h``: how messages name this feed (made once: every page
+        names it)."""
         return f"{self.client.id} {self.symbol} {self.timeframe}"
 
     def prepare(self) -> None:
@@ -195,7 +199,8 @@ class BarFeed:
             DataError: The exchange refused the request or sent a bad page.
             ExchangeUnavailable: No answer after every attempt.
         """
-        self.prepare()
+        if not self._ready:
+            self.prepare()
         self.requests += 1
         rows = self._read(
             lambda: self.client.fetch_ohlcv(
@@ -293,10 +298,10 @@ def iter_closed_pages(
     cursor = since_ms
     while cursor < end_ms:
         page = feed.page(cursor)
-        if len(page) == 0:
+        if len(page.times) == 0:  # (`len(page)`, without its frame)
             return
         fresh = page.between(cursor, end_ms)
-        if len(fresh) == 0:
+        if len(fresh.times) == 0:
             if page.times[-1] < cursor:
                 _log.warning(
                     "exchange_repeated_page",
@@ -378,7 +383,8 @@ def poll_closed_rows(
         The open times (ns, UTC) and OHLCV rows of the bars opening after
         ``last_seen_ns``, the same pages `poll_closed_bars` reads.
     """
-    feed.prepare()
+    if not feed._ready:  # a tick's poll: loaded long ago
+        feed.prepare()
     since = last_seen_ns // 1_000_000 + feed.timeframe_ms
     end = closed_end(now_ns // 1_000_000, feed.timeframe_ms)
     times, values = _joined(list(iter_closed_pages(feed, since, end)))
@@ -417,51 +423,85 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
         DataError: The page is not such a list, a value is missing or not a number, a
             price or volume is negative, or the timestamps are not strictly increasing.
     """
-    where = f"data: {label}: bad response from the exchange"
     if not isinstance(rows, list | tuple):
         raise DataError(
-            f"{where} for bars from {ms_stamp(since_ms)}: expected a list of bars, got "
-            f"{_kind(rows)}"
+            f"data: {label}: bad response from the exchange for bars from "
+            f"{ms_stamp(since_ms)}: expected a list of bars, got {_kind(rows)}"
         )
     n = len(rows)
     times = np.empty(n, dtype=np.int64)
     values = np.empty((n, 5), dtype=np.float64)
     previous: int | None = None
     for i, row in enumerate(rows):
-        if not isinstance(row, list | tuple) or len(row) < len(_FIELDS):
-            size = f"{len(row)} fields" if isinstance(row, list | tuple) else _kind(row)
-            raise DataError(
-                f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has {size}, "
-                f"expected {len(_FIELDS)} ({', '.join(_FIELDS)})"
-            )
-        stamp = _integer(row[0])
-        if stamp is None:
-            raise DataError(
-                f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has "
-                f"timestamp {_shown(row[0])}, expected epoch milliseconds"
-            )
-        if previous is not None and stamp <= previous:
-            # in the loop, not np.diff over the page: a tick's page is a bar or two
-            what = "repeats" if stamp == previous else "comes after"
-            raise DataError(
-                f"{where}: the bar at {ms_stamp(stamp)} {what} the bar at "
-                f"{ms_stamp(previous)}; bars must be in time order without duplicates"
-            )
-        previous = times[i] = stamp
-        for j, name in enumerate(OHLCV):
-            raw = row[j + 1]
-            value = _number(raw)
-            if value is None:
-                raise DataError(
-                    f"{where}: the bar at {ms_stamp(stamp)} has a non-numeric {name} "
-                    f"({_shown(raw)})"
-                )
-            if math.isnan(value) and name in _PRICES:
-                raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has no {name}")
-            if value < 0:
-                raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
-            values[i, j] = value
+        # what ccxt parses: a list of an int and five finite, non-negative floats, taken
+        # as it is (no call per value: a tick's page is a bar or two); any other row
+        # is checked value by value (`_checked_row`), which keeps such a row the same
+        if type(row) is list and len(row) >= _WIDTH:
+            stamp, o, h, lo, c, v = row[0], row[1], row[2], row[3], row[4], row[5]
+            if (
+                type(stamp) is int
+                and (previous is None or stamp > previous)
+                and type(o) is float
+                and type(h) is float
+                and type(lo) is float
+                and type(c) is float
+                and type(v) is float
+                and 0.0 <= o < _INF
+                and 0.0 <= h < _INF
+                and 0.0 <= lo < _INF
+                and 0.0 <= c < _INF
+                and 0.0 <= v < _INF
+            ):
+                previous = times[i] = stamp
+                values[i] = (o, h, lo, c, v)
+                continue
+        previous, values[i] = _checked_row(row, i, previous, since_ms=since_ms, label=label)
+        times[i] = previous
     return Page(times, values)
+
+
+def _checked_row(
+    row: object, i: int, previous: int | None, *, since_ms: int, label: str
+) -> tuple[int, list[float]]:
+    """Check the ``i``-th row of a page value by value; return its timestamp and values.
+
+    Raises:
+        DataError: As `check_page` says.
+    """
+    where = f"data: {label}: bad response from the exchange"
+    if not isinstance(row, list | tuple) or len(row) < _WIDTH:
+        size = f"{len(row)} fields" if isinstance(row, list | tuple) else _kind(row)
+        raise DataError(
+            f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has {size}, "
+            f"expected {_WIDTH} ({', '.join(_FIELDS)})"
+        )
+    stamp = _integer(row[0])
+    if stamp is None:
+        raise DataError(
+            f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has "
+            f"timestamp {_shown(row[0])}, expected epoch milliseconds"
+        )
+    if previous is not None and stamp <= previous:
+        # in the loop, not np.diff over the page: a tick's page is a bar or two
+        what = "repeats" if stamp == previous else "comes after"
+        raise DataError(
+            f"{where}: the bar at {ms_stamp(stamp)} {what} the bar at "
+            f"{ms_stamp(previous)}; bars must be in time order without duplicates"
+        )
+    numbers: list[float] = []
+    for j, name in enumerate(OHLCV):
+        raw = row[j + 1]
+        value = _number(raw)
+        if value is None:
+            raise DataError(
+                f"{where}: the bar at {ms_stamp(stamp)} has a non-numeric {name} ({_shown(raw)})"
+            )
+        if math.isnan(value) and name in _PRICES:
+            raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has no {name}")
+        if value < 0:
+            raise DataError(f"{where}: the bar at {ms_stamp(stamp)} has a negative {name}")
+        numbers.append(value)
+    return stamp, numbers
 
 
 def ms_stamp(ms: int) -> str:

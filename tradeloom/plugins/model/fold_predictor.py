@@ -164,7 +164,8 @@ class FoldPredictor:
         """
         self._check_classes()
         if self.compiled is not None:
-            return self.compiled.predict_proba_one(self._scale(row))
+            scale = self._scale  # none to apply: the row as it is (a call per bar saved)
+            return self.compiled.predict_proba_one(row if scale is _unscaled else scale(row))
         return float(self.predict(row[None, :])[0])
 
     def _check_classes(self) -> None:
@@ -267,9 +268,13 @@ def _element_wise(step: Any) -> bool:
     )
 
 
+def _unscaled(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return x
+
+
 def _chained(scales: list[Scale]) -> Scale:
     if not scales:
-        return lambda x: x
+        return _unscaled
     if len(scales) == 1:
         return scales[0]
 
