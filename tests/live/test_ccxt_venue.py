@@ -1327,3 +1327,84 @@ def test_a_cancelled_order_owing_trades_is_looked_up_until_found_and_never_cance
     assert second.venue.poll().fills == ()
     rows = [e for e in second.journal.events if isinstance(e, Transition)]
     assert rows == [], rows
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    shape=st.sampled_from(("partly filled", "resting", "cancelled")),
+    kills=st.lists(st.integers(0, 2), min_size=5, max_size=5),
+    misses=st.lists(st.booleans(), min_size=10, max_size=10),
+)
+def test_an_acknowledged_order_whose_restart_lookups_miss_keeps_every_trade_and_its_chain(
+    shape: str, kills: list[int], misses: list[bool]
+) -> None:
+    """As the property above, a restart's lookups by id finding nothing where ``misses``
+    says (an exchange that archives finished orders, or finds only open ones by client
+    id): the order the journal has acknowledged is never rejected, each row is a move the
+    transition table allows in one chain, and every trade is counted once in the end.
+    Before, a miss made it ``ORDER_NEVER_ARRIVED`` (``accepted -> rejected``, or
+    ``cancelled -> rejected``) and its later trades went uncounted."""
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
+    ) as emulator:
+        r = rig(emulator, timeout=1500)
+        sent = order(1, quantity=0.4)
+        if shape == "partly filled":
+            emulator.faults.next(POST, PartialFill(0.25))
+            r.venue.submit(sent)
+            assert emulator.wait_idle()
+        else:
+            price, reaching = resting_buy()
+            r.venue.submit(sent, limit_price=price)
+            emulator.set_bar(max(reaching - 2, START))
+        (intent,) = r.journal.intents
+        journaled = _Rows()
+        journaled.take(r.journal, 0)
+        drawn = iter(misses)
+        for bar, restarts in enumerate(kills):
+            emulator.advance()
+            for _ in range(restarts):
+                r = rig(emulator)
+                fills = [t for t in journaled.trades if t.fill.order_id == sent.id]
+                r.venue.recover(
+                    intent,
+                    sent_at=r.clock() - 60,
+                    venue_id=next((t.venue_order_id for t in fills), None),
+                    counted=[(t.trade_id, t.fill.quantity) for t in fills],
+                    journaled=journaled.last(sent.id),
+                )
+                if next(drawn, False):
+                    r.venue._lookup = lambda tracked: None  # type: ignore[method-assign]
+                r.venue.resolve_unknown()
+                r.venue.poll()
+                r.venue.__dict__.pop("_lookup", None)
+                journaled.take(r.journal, 0)
+            seen = len(r.journal.events)
+            r.venue.resolve_unknown()
+            r.venue.poll()
+            if shape == "cancelled" and bar == 1:
+                r.venue.cancel(sent.id)
+            journaled.take(r.journal, seen)
+        for _ in range(3):  # the exchange answers again: whatever it owes is counted
+            seen = len(r.journal.events)
+            r.venue.resolve_unknown()
+            r.venue.poll()
+            journaled.take(r.journal, seen)
+        (placed,) = emulator.exchange.orders()
+        traded = {str(t.trade_id) for t in emulator.exchange.trades()}
+    entered: dict[str, str] = {}
+    for client_id, previous, state in journaled.states:
+        assert entered.get(client_id, previous) == previous, journaled.states
+        assert OrderState(state) in TRANSITIONS[OrderState(previous)], journaled.states
+        entered[client_id] = state
+    assert sorted(t.trade_id for t in journaled.trades) == sorted(traded)
+    assert sum(t.fill.quantity for t in journaled.trades) == pytest.approx(
+        float(placed.executed_qty)
+    )
+    final = {"FILLED": "filled", "CANCELED": "cancelled"}.get(placed.status)
+    assert entered[sent.id] == (final or entered[sent.id]), journaled.states
+    assert entered[sent.id] != "rejected", journaled.states
