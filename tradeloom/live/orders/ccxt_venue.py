@@ -430,19 +430,19 @@ class CcxtVenue(TrackedOrders):
         acknowledged (``journaled`` accepted, partially filled, filled or cancelled) is
         ``ACCEPTED`` (and filled by its counted trades), as it was before the kill: it is
         polled as working (without a venue id, looked up by its client order id by
-        `resolve_unknown` first, as an unknown order is), never rejected as
-        never arrived when a lookup by client id finds nothing (a venue that archives
-        finished orders, or finds open ones only), and a ``rejected`` status reads as the
-        cancel it is for an acknowledged order. One the journal has cancelled (its venue
-        may owe it trades) is looked up until the venue says so, never cancelled again.
-        It is never sent again. Trades the journal already
-        counted are counted again here without a report, so a lookup that finds them
-        again ignores them. Its moves are journaled from the state the journal's last
-        row of it entered (``journaled``) on, never up to it (`TrackedOrders._row`): a
-        restart journals what it finds changed at the venue, nothing the journal holds
-        (an order it has unknown is not journaled unknown again, nor one working
-        accepted or partly filled again; one it adopted moves on from ``adopted``;
-        nothing moves one out of a state that finished it).
+        `resolve_unknown` first, as an unknown order is), never rejected as never arrived
+        when a lookup by client id finds nothing (a venue that archives finished orders,
+        or finds open ones only), and a ``rejected`` status reads as the cancel it is for
+        an acknowledged order. One the journal has cancelled (its venue may owe it
+        trades) is looked up until the venue says so, never cancelled again.
+
+        It is never sent again. Trades the journal already counted are counted again here
+        without a report, so a lookup that finds them again ignores them. Its moves are
+        journaled from the state the journal's last row of it entered (``journaled``) on,
+        never up to it (`TrackedOrders._row`): a restart journals what it finds changed
+        at the venue, nothing the journal holds (an order it has unknown is not journaled
+        unknown again, nor one working accepted or partly filled again; one it adopted
+        moves on from ``adopted``; nothing moves one out of a state that finished it).
 
         Args:
             request: The order as `OrderJournal.before_send` recorded it.
