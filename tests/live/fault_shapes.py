@@ -59,6 +59,7 @@ from tests.live.live_emulated import (
     STRATEGY_REPORTED,
     broken_links,
     crash,
+    illegal_moves,
     make_bars,
     promotions_of,
     rows,
@@ -1644,6 +1645,7 @@ def check(run: ShapeRun, runner: LiveRunner) -> None:
     # each order's rows are one chain, each state entered once: whatever the kills, a
     # restart journals what it found changed at the venue, never what the journal held
     assert broken_links(journal) == []
+    assert illegal_moves(journal) == []
     states = Counter((r["client_id"], r["state"]) for r in rows(journal, "order_state"))
     assert [key for key, n in states.items() if n > 1] == []
     # 5. the allocation layer rebalanced no bar twice, and traded only at its decisions

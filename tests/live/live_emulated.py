@@ -32,6 +32,7 @@ from tradeloom.live.lifecycle.stages import StageOptions
 from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.plugins.data.ccxt_client import use_client_factory
 from tradeloom.plugins.data.ccxt_stream import use_pro_client_factory
+from tradeloom.plugins.protocols_orders.order_state import TRANSITIONS, OrderState
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.yaml_loader import load_yaml
 from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
@@ -151,6 +152,29 @@ def broken_links(path: Path) -> list[tuple[str, str, str]]:
             broken.append((client_id, entered[client_id], previous))
         entered[client_id] = row.values["state"]
     return broken
+
+
+def illegal_moves(path: Path) -> list[tuple[str, str, str]]:
+    """The ``order_state`` rows moving where the transition table (`TRANSITIONS`) lets
+    no order move, as ``(client id, previous, state)``: out of a state that finished the
+    order, or (a restart reading an acknowledged order as never placed) ``accepted ->
+    rejected``. A restart's ``adopted`` row reads as ``unknown``, which it is."""
+
+    def state(value: str) -> OrderState:
+        return OrderState.UNKNOWN if value == "adopted" else OrderState(value)
+
+    illegal = []
+    for row in read_rows(path, ["order_state"]):
+        client_id, previous, entered = (
+            row.values["client_id"],
+            row.values["previous"],
+            row.values["state"],
+        )
+        if entered == "adopted" and state(previous) in (OrderState.SUBMITTED, OrderState.UNKNOWN):
+            continue
+        if state(entered) not in TRANSITIONS[state(previous)]:
+            illegal.append((client_id, previous, entered))
+    return illegal
 
 
 def journal_tuples(path: Path) -> list[tuple[Any, ...]]:

@@ -22,6 +22,7 @@ from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_even
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
 from tradeloom.live.orders.order_journal import JournalOrders
+from tradeloom.live.recovery.journal_state import read_state
 from tradeloom.live.recovery.reconcile import sent_request
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
@@ -262,6 +263,48 @@ def test_a_fallback_whose_cancel_is_not_confirmed_sends_nothing(
     assert posted(emulator, derived_client_id(sent.id, "f")) == []
     v.fall_back_to_market(sent.id)  # the next bar: confirmed, then sent
     assert len(posted(emulator, derived_client_id(sent.id, "f"))) == 1
+
+
+def test_a_limit_the_journal_has_accepted_falls_back_after_a_restart_whose_lookup_missed(
+    emulator: ExchangeEmulator, tmp_path: Path
+) -> None:
+    # The journal has a resting limit order accepted when the runner dies. The restart's
+    # lookup by client id finds nothing (an exchange that archives, or lags: here "Order
+    # does not exist." once): the order stays accepted, as the journal has it, and its
+    # fallback cancels it and sends the rest as one market order. Before, the miss
+    # rejected it ORDER_NEVER_ARRIVED ("never placed", journaled accepted -> rejected)
+    # and the fallback returned early: the rest of the intent was never sent.
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run1", "live"), flush_every=1)
+    before = venue(emulator, JournalOrders(journal, lambda: 1, symbol=SYMBOL))
+    sent = order(1, side=1, quantity=0.5)
+    before.submit(sent, terms=OrderTerms("limit", 90.5))
+    journal.close()
+    del before  # the runner is down from here
+
+    state = read_state(path)
+    assert state.order_states[sent.id] == "accepted"
+    recorded = Recorder()
+    after = venue(emulator, recorded)
+    after.recover(
+        sent_request(state.sent[sent.id]),
+        sent_at=state.sent[sent.id].sent_at,
+        journaled=state.order_states[sent.id],
+    )
+    emulator.faults.next("GET /api/v3/order", Reject(-2013, "Order does not exist."))
+    missed = after.resolve_unknown()
+    assert (missed.rejections, after.order(sent.id).state) == ((), S.ACCEPTED)
+    report = after.fall_back_to_market(sent.id)
+    assert [(c.order_id, c.remaining) for c in report.cancellations] == [(sent.id, 0.5)]
+    fallback_id = derived_client_id(sent.id, "f")
+    [params] = posted(emulator, fallback_id)
+    assert (params["type"], params["quantity"]) == ("MARKET", "0.5")
+    moves = [
+        (e.journaled_from or e.previous.value, e.state.value)
+        for e in recorded.events
+        if isinstance(e, Transition) and e.client_id == sent.id
+    ]
+    assert moves == [("accepted", "cancelled")]
 
 
 # --- exchange-side stops -----------------------------------------------------------------

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import live_child
-from tests.live.live_emulated import broken_links
+from tests.live.live_emulated import broken_links, illegal_moves
 from tests.live.test_crash import (
     CrashRig,
     _rig,
@@ -131,6 +131,7 @@ def test_a_cut_journal_tail_is_looked_up_at_the_venue_and_no_client_id_is_posted
         assert lost == [], f"cut {cut}: ids the venue has, neither journaled nor adopted"
         # an adopted order's rows go on from its ``adopted`` row: one chain per order
         assert broken_links(rig.journal) == [], f"cut {cut}"
+        assert illegal_moves(rig.journal) == [], f"cut {cut}"
         # the adopted orders' fills are the engine's again: the journal's position is the
         # venue's, as the restart compared it
         reconciled = rig.rows("reconciled")[-1]

@@ -75,6 +75,9 @@ _PROGRESS: Mapping[str, int] = {
 """How far along its life each state an order's rows enter puts it: a restart's
 lifecycle, catching up with its journal, passes the states before the one journaled."""
 
+_FINISHED = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+"""States whose row ends an order's chain: nothing is journaled after one (`_row`)."""
+
 _DUPLICATE_CHILD = re.compile(r"duplicate", re.IGNORECASE)
 """A batch child refused as a duplicate of an order the venue has (sent before): it is
 looked up, as `submission_outcome` has a single order's duplicate."""
@@ -92,6 +95,10 @@ class _Tracked:
     entered: str | None = None
     """The state the order's last journal row entered (None: no row yet); a restart's
     lifecycle may be short of it until the venue is asked (`TrackedOrders._row`)."""
+    restated: bool = False
+    """Tracked again by a restart as its journal has it acknowledged, without a venue id
+    and the venue not read since: `CcxtVenue.resolve_unknown` looks it up by its client
+    id once (a miss leaves it as it is, polled as working)."""
 
 
 @dataclass
@@ -333,6 +340,7 @@ class TrackedOrders:
         caller (`_fetch_order_trades`): a submit must not fail on a read after its send.
         """
         life = tracked.life
+        tracked.restated = False
         venue_id = _text(answer.get("id"))
         if venue_id is not None:
             self._by_venue_id.setdefault(venue_id, life.client_id)
@@ -481,11 +489,20 @@ class TrackedOrders:
         state restate the journal and are not journaled again (the venue may still be
         asked, its trades are counted by id). The first move beyond it is journaled
         from that state (`Transition.journaled_from`): each order's rows are one chain.
+        Nothing is journaled after a row that finished the order (filled, cancelled,
+        rejected): the table lets nothing leave those states.
         """
         tracked = self._orders.get(move.client_id)
         if tracked is None:
             return move
         entered, state = tracked.entered, move.state.value
+        if entered in _FINISHED:
+            # the journal ended the order (a restart's, whose venue owes it trades):
+            # no row moves it out of that state, whatever the venue says now
+            if state != entered and state in _FINISHED:
+                client_id = move.client_id
+                _log.warning("state_after_end", client_id=client_id, ended=entered, state=state)
+            return None
         if entered is None or entered == move.previous.value:
             tracked.entered = state
             return move

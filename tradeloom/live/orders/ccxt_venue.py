@@ -82,7 +82,7 @@ from tradeloom.live.orders.ccxt_answers import (
 )
 from tradeloom.live.orders.ccxt_capabilities import Capabilities, MarketCalls
 from tradeloom.live.orders.ccxt_errors import VenueMessage, is_retryable_read
-from tradeloom.live.orders.ccxt_tracking import TrackedOrders, _Collector, _Tracked
+from tradeloom.live.orders.ccxt_tracking import _FINISHED, TrackedOrders, _Collector, _Tracked
 from tradeloom.live.orders.order_batch import BatchJournal, OrderBatch
 from tradeloom.live.orders.order_checks import prepare_order
 from tradeloom.live.orders.order_checks import rejection as order_rejection
@@ -116,12 +116,29 @@ __all__ = ["CcxtVenue", "RetriesExhausted"]
 _log = logger("tradeloom.execution")
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
+_ACKNOWLEDGED = frozenset(
+    {OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELLED}
+)
+"""Journaled states in which the venue had acknowledged the order: a restart tracks it
+acknowledged, never as an order that may not have arrived (`CcxtVenue.recover`)."""
 _TRADE_PAGE = 1000
 _SKEW_SECONDS = 5.0
 _READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
 _NOTHING = VenueReport()
 """What a call that found nothing reports (frozen: one for every such call; a tick's
 venue is asked several times, most often for nothing)."""
+
+
+def _restated(tracked: _Tracked) -> bool:
+    """Whether a restart tracks the order as its journal has it, the venue not read since."""
+    return tracked.restated and not tracked.life.terminal
+
+
+def _cancellable(tracked: _Tracked) -> bool:
+    """Whether a cancel is sent for the order: working, and not ended in the journal (a
+    restart's order the journal has cancelled, its venue owing trades, is looked up)."""
+    life = tracked.life
+    return life.state in _WORKING and tracked.entered not in _FINISHED
 
 
 class CcxtVenue(TrackedOrders):
@@ -407,15 +424,25 @@ class CcxtVenue(TrackedOrders):
     ) -> VenueReport:
         """Track an order whose intent is in the journal but whose end is not (a restart).
 
-        The process may have died before, during or after the send: the order is
-        ``UNKNOWN`` until `resolve_unknown` looks it up (with trades the journal counted,
-        accepted and filled by them). It is never sent again. Trades the journal already
-        counted are counted again here without a report, so a lookup that finds them
-        again ignores them. Its moves are journaled from the state the journal's last
-        row of it entered (``journaled``) on, never up to it (`TrackedOrders._row`): a
-        restart journals what it finds changed at the venue, nothing the journal holds
-        (an order it has unknown is not journaled unknown again, nor one working
-        accepted or partly filled again; one it adopted moves on from ``adopted``).
+        The process may have died before, during or after the send: without an answer
+        in the journal the order is ``UNKNOWN`` until `resolve_unknown` looks it up (with
+        trades the journal counted, accepted and filled by them). One the journal has
+        acknowledged (``journaled`` accepted, partially filled, filled or cancelled) is
+        ``ACCEPTED`` (and filled by its counted trades), as it was before the kill: it is
+        polled as working (without a venue id, looked up by its client order id by
+        `resolve_unknown` first, as an unknown order is), never rejected as never arrived
+        when a lookup by client id finds nothing (a venue that archives finished orders,
+        or finds open ones only), and a ``rejected`` status reads as the cancel it is for
+        an acknowledged order. One the journal has cancelled (its venue may owe it
+        trades) is looked up until the venue says so, never cancelled again.
+
+        It is never sent again. Trades the journal already counted are counted again here
+        without a report, so a lookup that finds them again ignores them. Its moves are
+        journaled from the state the journal's last row of it entered (``journaled``) on,
+        never up to it (`TrackedOrders._row`): a restart journals what it finds changed
+        at the venue, nothing the journal holds (an order it has unknown is not journaled
+        unknown again, nor one working accepted or partly filled again; one it adopted
+        moves on from ``adopted``; nothing moves one out of a state that finished it).
 
         Args:
             request: The order as `OrderJournal.before_send` recorded it.
@@ -438,11 +465,19 @@ class CcxtVenue(TrackedOrders):
         tracked = _Tracked(request, life, sent_at, entered=journaled)
         self._track(request.client_id, tracked)
         out = _Collector()
-        self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
         known = list(counted)
+        acknowledged = journaled in _ACKNOWLEDGED
+        if acknowledged:
+            reason = "restart: the journal has it acknowledged"
+            self._emit(out, life.accept(venue_id, reason=reason))
+            # without a venue id (no trade counted) its trades are not told apart yet: it
+            # is looked up by its client id first, as an unknown one is
+            tracked.restated = venue_id is None
+        else:
+            self._emit(out, [life.lose("restart: the intent was journaled, its end was not")])
+        if venue_id is not None and (known or acknowledged):
+            self._by_venue_id[venue_id] = request.client_id
         if known:
-            if venue_id is not None:
-                self._by_venue_id[venue_id] = request.client_id
             self._emit(out, life.accept(venue_id, reason="restart: its trades are journaled"))
             for trade_id, amount in known:
                 result = life.fill(trade_id, amount)
@@ -480,7 +515,10 @@ class CcxtVenue(TrackedOrders):
         A found order takes the venue's state and its trades are counted. An order
         the venue does not have is rejected as never arrived once ``settle_seconds``
         have passed since its send came back unanswered (a recovered order's: since
-        it was sent); before that it stays unknown (listed in ``unresolved``).
+        it was sent); before that it stays unknown (listed in ``unresolved``). An order
+        a restart tracks as its journal has it acknowledged, without a venue id, is
+        looked up too, once: one the venue does not have (any more) stays as the journal
+        has it, polled as working.
 
         Raises:
             RetriesExhausted: A lookup failed every attempt (the order stays unknown);
@@ -488,7 +526,7 @@ class CcxtVenue(TrackedOrders):
         """
         out = self._held
         for tracked in self._open():
-            if tracked.life.state == OrderState.UNKNOWN:
+            if tracked.life.state == OrderState.UNKNOWN or _restated(tracked):
                 self._resolve(tracked, out)
         return self._hand_over()
 
@@ -551,9 +589,9 @@ class CcxtVenue(TrackedOrders):
         """
         tracked = self._orders[client_id]
         out = self._held
-        if tracked.life.state == OrderState.UNKNOWN:
+        if tracked.life.state == OrderState.UNKNOWN or _restated(tracked):
             self._resolve(tracked, out)
-        if tracked.life.terminal or tracked.life.state not in _WORKING:
+        if not _cancellable(tracked):
             return self._hand_over()
         answer: dict[str, Any] | None
         try:
@@ -582,9 +620,9 @@ class CcxtVenue(TrackedOrders):
         working: list[_Tracked] = []
         for client_id in client_ids:
             tracked = self._orders[client_id]
-            if tracked.life.state == OrderState.UNKNOWN:
+            if tracked.life.state == OrderState.UNKNOWN or _restated(tracked):
                 self._resolve(tracked, out)
-            if not tracked.life.terminal and tracked.life.state in _WORKING:
+            if _cancellable(tracked):
                 working.append(tracked)
         answers: list[dict[str, Any]] | None = None
         if len(working) > 1 and self.calls.capabilities.can("cancelOrders"):
@@ -698,6 +736,13 @@ class CcxtVenue(TrackedOrders):
                 self._fetch_order_trades(tracked, out)
             return
         client_id = tracked.request.client_id
+        if tracked.life.state != OrderState.UNKNOWN:
+            # acknowledged in the journal: the venue had it, whatever a lookup finds now
+            # (archived when finished, or found by client id only while open); it stays
+            # as the journal has it and is polled as working (`poll`)
+            tracked.restated = False
+            _log.info("restart_lookup_missed", client_id=client_id, state=str(tracked.life.state))
+            return
         # An unknown order was always sent (or recovered) with its time; one whose send
         # came back unanswered was signed before that moment at the latest.
         age = self._clock() - (tracked.sent_at or 0.0)

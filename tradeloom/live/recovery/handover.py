@@ -136,8 +136,10 @@ def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> Non
     The venue is asked for it by its client order id at each bar (`CcxtVenue.recover`),
     the trades the journal counted not counted again: found, it is followed; not found
     once the venue's window for the request is over, it is rejected as never arrived
-    (``ORDER_NEVER_ARRIVED``). It is never sent again. An order the journal left unknown
-    is not journaled unknown a second time.
+    (``ORDER_NEVER_ARRIVED``), unless the journal has it acknowledged (accepted, partly
+    filled, cancelled): that one stays as the journal has it and is asked again. It is
+    never sent again. An order the journal left unknown is not journaled unknown a
+    second time.
     """
     sent = state.sent[client_id]
     fills = state.venue_fills.get(client_id, [])
