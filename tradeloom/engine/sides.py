@@ -14,7 +14,9 @@ a down signal there only closes a long.
   ``sides_warning``) say it, with the one key that says the strategy is long-only.
 
 Neither holds with an allocation layer, whose weights decide the positions without
-the signal stage.
+the signal stage: there ``signal.sides`` bars the other side in the weights' bounds
+(`tradeloom.schemas.allocation.weight_constraints`), and validation refuses a side the
+weights cannot keep to (`tradeloom.schemas.allocation.allocation_problems`).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from tradeloom.schemas.strategy import (
     RUNNER_KEYS,
     AllocationSection,
     RiskSection,
+    Sides,
     SignalSection,
     StrategyFile,
     fill_implied_kinds,
@@ -150,7 +151,8 @@ def load_strategy(
     problems.extend(challenger_problems(data, components, source_map.locate))
     allocator = components.get("allocation")
     if risk is not None and allocation is not None and allocator is not None:
-        for where, message in _allocation_problems(allocation, risk, allocator, data):
+        sides: Sides = signal.sides if signal is not None else "both"
+        for where, message in _allocation_problems(allocation, risk, allocator, data, sides):
             problems.append(Problem(source_map.locate(where), where, message))
     if problems and plugins is not None:
         # the components whose keys validated are built too: their factories' refusals
@@ -249,9 +251,11 @@ def _allocation_problems(
     risk: RiskSection,
     allocator: ComponentConfig,
     data: Mapping[Any, Any],
+    sides: Sides,
 ) -> list[tuple[str, str]]:
     """Return what ``allocation:`` asks that cannot be met, over the data's symbols (a
-    data section that lists none: the checks that need them wait for the run)."""
+    data section that lists none: the checks that need them wait for the run), with the
+    one side ``signal.sides`` trades."""
     section = data.get("data")
     listed = section.get("symbols") if isinstance(section, Mapping) else None
     if not isinstance(listed, list) and isinstance(section, Mapping):
@@ -266,6 +270,7 @@ def _allocation_problems(
             allocator.params,
             symbols,
             risk.portfolio.groups,
+            sides=sides,
         )
     )
 
