@@ -485,8 +485,11 @@ class ChallengerSection(BaseModel):
         description="The candidate model: any model kind, over the strategy's features "
         "and with the strategy's label."
     )
-    signal: ComponentSection | None = Field(
-        default=None, description="Its own signal rule (null: the strategy's)."
+    signal: SignalSection | None = Field(
+        default=None,
+        description="Its own signal rule (null: the strategy's); regimes, top_k and sides "
+        "mean what they mean in the strategy's signal section, each the strategy's where "
+        "not written here.",
     )
     sizing: ComponentSection | None = Field(
         default=None, description="Its own sizing (null: the strategy's risk.sizing)."
