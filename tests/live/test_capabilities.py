@@ -439,7 +439,10 @@ def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
 
 @pytest.mark.parametrize("sides", ["both", "short"])
 def test_live_checks_signal_sides_against_the_exchanges_spot_market(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sides: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sides: str,
 ) -> None:
     """``execution.allow_short: true`` trading a spot market live: the market refuses the
     shorts, which the file's own check could not know (no warning used to be said).
@@ -467,11 +470,16 @@ def test_live_checks_signal_sides_against_the_exchanges_spot_market(
             with pytest.raises(ConfigError) as refused:
                 runner.start()
             runner.inbox.release_pid()
-            assert refused.value.lines() == [
+            said = (
                 f"{run.strategy}:{line}:68 signal.sides: is short but {why}: the strategy "
                 "could never open a position; set a perpetual swap market (data.symbol "
                 "BASE/QUOTE:QUOTE), or signal.sides: long"
-            ]
+            )
+            assert refused.value.lines() == [said]
+            capsys.readouterr()
+            out = str(tmp_path / "cli")
+            assert main(["-q", "run", str(run.strategy), "--mode", "live", "--out", out]) == 2
+            assert capsys.readouterr().err.splitlines() == [said]
             return
         runner.start()
         runner.stop("test over")
