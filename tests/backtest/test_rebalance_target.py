@@ -62,7 +62,9 @@ def _prices() -> pd.DataFrame:
     return pd.concat(parts).sort_index(kind="stable")
 
 
-def _document(bars: Path, constraints: dict[str, Any], *, allow_short: bool) -> dict[str, Any]:
+def _document(
+    bars: Path, constraints: dict[str, Any], *, allow_short: bool, sides: str = "both"
+) -> dict[str, Any]:
     return {
         "name": "sp500_min_variance",
         "data": {
@@ -75,7 +77,7 @@ def _document(bars: Path, constraints: dict[str, Any], *, allow_short: bool) -> 
         },
         "features": [{"kind": "log_return", "period": 1}],
         "model": {"kind": "precomputed", "column": "p_up", "horizon": 1},
-        "signal": {"kind": "threshold", "threshold": 0.2},
+        "signal": {"kind": "threshold", "threshold": 0.2, "sides": sides},
         "allocation": {
             "kind": "minimum_variance",
             "window": 250,
@@ -115,12 +117,14 @@ def backtest(
     """Backtest minimum variance over the six stocks (each run once a module)."""
     bars = tmp_path_factory.mktemp("sp500") / "sp500.parquet"
     prices.reset_index().to_parquet(bars)
-    runs: dict[tuple[str, bool], tradeloom.Run] = {}
+    runs: dict[tuple[str, bool, str], tradeloom.Run] = {}
 
-    def run(constraints: dict[str, Any], *, allow_short: bool = False) -> tradeloom.Run:
-        key = (repr(sorted(constraints.items())), allow_short)
+    def run(
+        constraints: dict[str, Any], *, allow_short: bool = False, sides: str = "both"
+    ) -> tradeloom.Run:
+        key = (repr(sorted(constraints.items())), allow_short, sides)
         if key not in runs:
-            document = _document(bars, constraints, allow_short=allow_short)
+            document = _document(bars, constraints, allow_short=allow_short, sides=sides)
             runs[key] = tradeloom.load(document).backtest(quiet=True)
         return runs[key]
 
@@ -239,3 +243,18 @@ def test_a_long_short_minimum_variance_rebalances_in_full(
     expected = _vectorbt_equity(prices, decisions, min_trade=None, short=True)
     equity = run.equity["equity"].to_numpy(np.float64)
     np.testing.assert_allclose(equity, expected, rtol=1e-9, atol=0.0)
+
+
+@pytest.mark.slow
+def test_signal_sides_long_keeps_long_short_weights_long(
+    backtest: Callable[..., tradeloom.Run],
+) -> None:
+    """``signal.sides: long`` holds with an allocation layer: the weights' lower bounds
+    are 0, so minimum variance solves long-only under the rest of the constraints (the
+    key used to be ignored: the same run shorted)."""
+    run = backtest(LONG_SHORT, allow_short=True, sides="long")
+    weights = np.array([list(w) for w in _decisions(run)["weights"]])
+    assert weights.min() > -1e-6
+    assert np.allclose(weights.sum(axis=1), LONG_SHORT["net_exposure"], atol=1e-6)
+    assert (run.positions["position"] >= 0.0).all()
+    assert _refused(run) == 0

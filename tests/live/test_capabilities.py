@@ -17,6 +17,7 @@ import structlog
 
 from tests.live.live_emulated import STRATEGY, EmulatedRun, emulated_run, rows, tick_bars
 from tradeloom.cli.main import main
+from tradeloom.errors import ConfigError
 from tradeloom.live.tick.runner import LiveRunner
 
 # the plugin's models are of the single-market form (``fit_predict``), which still runs
@@ -434,3 +435,56 @@ def test_a_universe_on_paper_needs_a_pooling_model_that_trains_its_folds_live(
         ],
     )
     assert validate(capsys)[0] == 0  # it backtests
+
+
+@pytest.mark.parametrize("sides", ["both", "short"])
+def test_live_checks_signal_sides_against_the_exchanges_spot_market(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sides: str,
+) -> None:
+    """``execution.allow_short: true`` trading a spot market live: the market refuses the
+    shorts, which the file's own check could not know (no warning used to be said).
+    ``sides: both`` is a note at the start; ``sides: short`` is refused before the run
+    starts, as validate refuses it on a long-only venue."""
+    monkeypatch.chdir(tmp_path)
+    text = STRATEGY.replace(
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}",
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, allow_short: true}",
+    ).replace(
+        "signal: {kind: threshold, threshold: 0.04, min_interval: 2}",
+        f"signal: {{kind: threshold, threshold: 0.04, min_interval: 2, sides: {sides}}}",
+    )
+    line = 1 + text.splitlines().index(
+        f"signal: {{kind: threshold, threshold: 0.04, min_interval: 2, sides: {sides}}}"
+    )
+    why = (
+        "the exchange's market BTC/USDT is spot (no shorts), though the file's venue allows "
+        "them (execution.allow_short)"
+    )
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        assert main(["validate", str(run.strategy), "--mode", "live"]) == 0  # not known yet
+        runner = run.runner(tmp_path / "run", mode="live")
+        if sides == "short":
+            with pytest.raises(ConfigError) as refused:
+                runner.start()
+            runner.inbox.release_pid()
+            said = (
+                f"{run.strategy}:{line}:68 signal.sides: is short but {why}: the strategy "
+                "could never open a position; set a perpetual swap market (data.symbol "
+                "BASE/QUOTE:QUOTE), or signal.sides: long"
+            )
+            assert refused.value.lines() == [said]
+            capsys.readouterr()
+            out = str(tmp_path / "cli")
+            assert main(["-q", "run", str(run.strategy), "--mode", "live", "--out", out]) == 2
+            assert capsys.readouterr().err.splitlines() == [said]
+            return
+        runner.start()
+        runner.stop("test over")
+    assert runner.files.notes == [
+        f"{run.strategy}:{line}:68 signal.sides: warning: the signal may go short "
+        f"(signal.sides: both) but {why}: every down signal while flat is refused "
+        "SHORT_NOT_ALLOWED; set signal.sides: long"
+    ]

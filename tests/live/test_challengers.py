@@ -315,3 +315,24 @@ def test_a_challenger_that_raises_is_dropped_and_the_champion_trades_on(
     assert main(["status", str(run)]) == 0
     out = capsys.readouterr().out
     assert "challenger small dropped: RuntimeError: its model could not predict this bar" in out
+
+
+@pytest.mark.slow
+def test_a_challenger_s_signal_sides_holds_in_its_shadow_book(tmp_path: Path) -> None:
+    """A challenger's ``signal.sides: long`` is its shadow's: its book never holds a short
+    where the same challenger without it does (the key used to be refused)."""
+    logit = {"kind": "threshold", "threshold": 0.005}
+    document = strategy(
+        challengers=[
+            {"name": "both", "model": LOGIT, "signal": logit},
+            {"name": "long", "model": LOGIT, "signal": {**logit, "sides": "long"}},
+        ]
+    )
+    document["execution"]["allow_short"] = True
+    code, run = play(tmp_path, document, bars=40)
+    assert code == 0
+    both = [b[3][0] for b in books(run, "both")]
+    long = [b[3][0] for b in books(run, "long")]
+    assert len(long) == len(both) == 40
+    assert min(both) < 0.0 and max(both) > 0.0
+    assert min(long) >= 0.0 and max(long) > 0.0

@@ -192,6 +192,65 @@ def test_constraints_resolve_over_the_symbols() -> None:
     assert np.isclose(sum(long_only.max_weight), 1.6)
 
 
+def test_signal_sides_bars_the_other_side_in_the_bounds() -> None:
+    """With an allocation layer the weights are the positions: ``signal.sides`` narrows
+    their bounds, so the allocator solves under it (it used to be ignored there)."""
+    declared = AllocationConstraints.model_validate(
+        {"side": "long_short", "net_exposure": 0.5, "max_weight": 0.6, "min_weight": -0.4,
+         "bounds": {"B": {"min": 0.1}}}
+    )  # fmt: skip
+    long = weight_constraints(declared, ["A", "B"], sides="long")
+    assert (long.min_weight, long.max_weight) == ((0.0, 0.1), (0.6, 0.6))
+    assert not long.shorts
+    short = weight_constraints(
+        declared.model_copy(update={"net_exposure": -0.5}), ["A"], sides="short"
+    )
+    assert (short.min_weight, short.max_weight) == ((-0.4,), (0.0,))
+    both = weight_constraints(declared, ["A", "B"])
+    assert both.min_weight == (-0.4, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("sides", "constraints", "message"),
+    [
+        ("short", "{max_weight: 0.3}",
+         "is short but allocation.constraints.side is long_only: the allocator's weights "
+         "are never below 0; set side: long_short with a net_exposure below 0, or "
+         "signal.sides: long"),
+        ("short", "{side: long_short, net_exposure: 0.5}",
+         "is short but allocation.constraints.net_exposure is 0.5: weights of 0 or below "
+         "cannot sum to it; set a net_exposure below 0, or signal.sides: both"),
+        ("long", "{side: long_short, net_exposure: -0.5}",
+         "is long but allocation.constraints.net_exposure is -0.5: weights of 0 or above "
+         "cannot sum to it; set a net_exposure above 0, or signal.sides: both"),
+    ],
+)  # fmt: skip
+def test_a_side_the_weights_cannot_keep_to_is_one_line_at_signal_sides(
+    tmp_path: Path, sides: str, constraints: str, message: str
+) -> None:
+    path = _strategy(
+        tmp_path,
+        f"allocation:\n  kind: minimum_variance\n  window: 100\n"
+        f"  constraints: {constraints}\n  rebalance: {{every: 5}}\n",
+    )
+    path.write_text(path.read_text().replace("  sides: long\n", f"  sides: {sides}\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_strategy(path)
+    line = _line(path, f"  sides: {sides}")
+    assert caught.value.lines() == [f"{path}:{line}:10 signal.sides: {message}"]
+
+
+def test_signal_sides_long_over_long_short_weights_validates(tmp_path: Path) -> None:
+    path = _strategy(
+        tmp_path,
+        "allocation:\n  kind: minimum_variance\n  window: 100\n"
+        "  constraints: {side: long_short, net_exposure: 0.8, min_weight: -0.3}\n"
+        "  rebalance: {every: 5}\n",
+    )
+    config, _ = load_strategy(path)
+    assert config.signal_sides == "long"
+
+
 @pytest.mark.parametrize(
     ("kind", "constraints", "key", "message"),
     [

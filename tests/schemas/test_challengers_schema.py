@@ -103,3 +103,76 @@ def test_each_mistake_of_a_promotion_gate_is_one_located_line(tmp_path: Path) ->
         "s.yaml:58:12 challengers.1.promote_when.alpha: must be <= 0.5, was 0.7",
         "s.yaml:62:5 challengers.2.promote_when.min_bar: unknown key (did you mean 'min_bars'?)",
     ]
+
+
+def test_a_challenger_s_signal_takes_the_strategy_s_runner_keys(tmp_path: Path) -> None:
+    """``regimes``, ``top_k`` and ``sides`` in a challenger's signal section mean what they
+    mean in the strategy's (they used to be refused: unknown key, valid keys: threshold,
+    min_interval); a key not written is the strategy's."""
+    from tradeloom.engine.core_spec import core_spec
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.live.lifecycle.challengers import candidate_pipeline
+    from tradeloom.schemas.regime import RegimeParams
+
+    own = {"kind": "threshold", "threshold": 0.005, "sides": "long", "regimes": ["trending"]}
+    copied = {"kind": "threshold", "threshold": 0.04, "sides": "short", "top_k": 2}
+    document = strategy(
+        challengers=[
+            {"name": "own", "model": LOGIT, "signal": own},
+            {"name": "copied", "model": LOGIT, "signal": copied},
+            {"name": "plain", "model": LOGIT},
+        ],
+        signal={"kind": "threshold", "threshold": 0.04, "sides": "short", "top_k": 2},
+    )
+    document["execution"]["allow_short"] = True
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config, _ = load_strategy(path)
+    pipeline = build_pipeline(config)
+    first, second, third = (candidate_pipeline(pipeline, c).config for c in config.challengers)
+    assert (first.signal_sides, first.signal_regimes, first.signal_top_k) == (
+        "long",
+        ("trending",),
+        2,  # not written: the strategy's
+    )
+    assert first.regime == RegimeParams() and config.regime is None
+    assert (second.signal_sides, second.signal_top_k) == ("short", 2)
+    assert (third.signal_sides, third.signal_regimes, third.signal_top_k) == ("short", (), 2)
+    spec = core_spec(
+        candidate_pipeline(pipeline, config.challengers[0]), 3600, periods_per_year=8760.0
+    )
+    assert spec.sides == 1 and spec.regime_filter != 0 and spec.journal_regime
+
+
+def test_a_challenger_s_short_side_on_a_long_only_venue_is_refused_at_its_key(
+    tmp_path: Path,
+) -> None:
+    from tradeloom.engine.wiring import build_pipeline
+
+    short = {"kind": "threshold", "threshold": 0.005, "sides": "short"}
+    document = strategy(
+        challengers=[{"name": "a", "model": LOGIT, "signal": short}],
+        signal={"kind": "threshold", "threshold": 0.04, "sides": "long"},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    config, _ = load_strategy(path)  # the venue is known once built (validate builds it)
+    with pytest.raises(ConfigError) as caught:
+        build_pipeline(config)
+    assert [line.replace(str(path), "s.yaml") for line in caught.value.lines()] == [
+        "s.yaml:52:12 challengers.0.signal.sides: is short but the venue trades long-only "
+        "(execution.allow_short: false): the strategy could never open a position; set "
+        "execution.allow_short: true, or signal.sides: long"
+    ]
+
+
+def test_a_challenger_s_top_k_with_scale_in_is_refused_at_its_key(tmp_path: Path) -> None:
+    ranked = {"kind": "threshold", "threshold": 0.005, "top_k": 1}
+    document = strategy(challengers=[{"name": "a", "model": LOGIT, "signal": ranked}])
+    document["risk"]["scaling"] = {
+        "scale_in": {"kind": "pyramid", "step": 0.02, "max_adds": 2, "max_position": 1.0}
+    }
+    assert lines(tmp_path, document) == [
+        "s.yaml:57:12 challengers.0.signal.top_k: not available with risk.scaling.scale_in: "
+        "adds are not ranked"
+    ]

@@ -147,7 +147,7 @@ def run_live(
                 runner.inbox.install_signal_handlers()
             try:
                 runner.start()
-                for note in notes:
+                for note in [*notes, *runner.files.notes]:
                     print(note, file=sys.stderr, flush=True)
                 asked = [r.action for r in runner.inbox.pending()]
                 halted = _halted_line(run_dir, killed=runner.session_or_fail.killed, asked=asked)

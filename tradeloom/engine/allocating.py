@@ -377,7 +377,11 @@ def rebalancer_of(
         kind=config.allocation.kind,
         window=config.allocation_window,
         constraints=weight_constraints(
-            declared, symbols, groups, periods_per_year=periods_per_year
+            declared,
+            symbols,
+            groups,
+            periods_per_year=periods_per_year,
+            sides=config.signal_sides,
         ),
         rule=rule,
         min_trade=declared.min_trade,

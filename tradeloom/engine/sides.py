@@ -13,8 +13,14 @@ a down signal there only closes a long.
   a paper or live run (at its start) and a run's summary (``metrics.json``'s
   ``sides_warning``) say it, with the one key that says the strategy is long-only.
 
+* `market_sides`: live, the same two against the exchange's markets, known once the run
+  opens them at its start: a spot market refuses shorts whatever
+  ``execution.allow_short`` says, and the core then trades the market's way.
+
 Neither holds with an allocation layer, whose weights decide the positions without
-the signal stage.
+the signal stage: there ``signal.sides`` bars the other side in the weights' bounds
+(`tradeloom.schemas.allocation.weight_constraints`), and validation refuses a side the
+weights cannot keep to (`tradeloom.schemas.allocation.allocation_problems`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 from tradeloom.errors import Problem
 from tradeloom.schemas.config import StrategyConfig
 
-__all__ = ["sides_metric", "sides_problems", "sides_warning"]
+__all__ = ["market_sides", "sides_metric", "sides_problems", "sides_warning"]
 
 _WARNING = "warning: "
 _LONG_ONLY = "the venue trades long-only (execution.allow_short: false)"
@@ -39,9 +45,16 @@ def _key(config: StrategyConfig) -> str:
     return f"{config.signal.path}.{'sides' if written else 'kind'}"
 
 
-def sides_problems(config: StrategyConfig, venue: object) -> list[Problem]:
+def sides_problems(
+    config: StrategyConfig,
+    venue: object,
+    *,
+    why: str = _LONG_ONLY,
+    fix: str = "execution.allow_short: true",
+) -> list[Problem]:
     """Return the problem of ``signal.sides: short`` on a venue that forbids shorts
-    (``venue``: the strategy's, built; None when it failed to build: nothing to say)."""
+    (``venue``: the strategy's, built; None when it failed to build: nothing to say;
+    ``why``: what the message says makes it long-only; ``fix``: what lets it short)."""
     if venue is None or config.signal_sides != "short" or not _long_only(config, venue):
         return []
     key = f"{config.signal.path}.sides"
@@ -49,13 +62,15 @@ def sides_problems(config: StrategyConfig, venue: object) -> list[Problem]:
         Problem(
             config.locate(key),
             key,
-            f"is short but {_LONG_ONLY}: the strategy could never open a position; set "
-            "execution.allow_short: true, or signal.sides: long",
+            f"is short but {why}: the strategy could never open a position; set {fix}, or "
+            "signal.sides: long",
         )
     ]
 
 
-def sides_warning(config: StrategyConfig, venue: object) -> Problem | None:
+def sides_warning(
+    config: StrategyConfig, venue: object, *, why: str = _LONG_ONLY
+) -> Problem | None:
     """Return a warning when the signal may go short (``signal.sides: both``) and
     ``venue`` forbids shorts, located at ``signal.sides`` (or ``signal.kind`` when the
     file does not write it); None otherwise.
@@ -70,9 +85,35 @@ def sides_warning(config: StrategyConfig, venue: object) -> Problem | None:
     return Problem(
         config.locate(key),
         key,
-        f"{_WARNING}the signal may go short (signal.sides: both{said}) but {_LONG_ONLY}: "
+        f"{_WARNING}the signal may go short (signal.sides: both{said}) but {why}: "
         "every down signal while flat is refused SHORT_NOT_ALLOWED; set signal.sides: long",
     )
+
+
+def market_sides(
+    config: StrategyConfig, account: object, declared: object
+) -> tuple[list[Problem], Problem | None]:
+    """Return what ``signal.sides`` meets on a live run's exchange markets that the file's
+    venue did not say: `sides_problems` and `sides_warning` against ``account`` (the
+    account venue opened at the start: ``allow_short`` when every market is a perpetual
+    swap, ``markets`` by symbol), said of its spot markets; nothing when ``declared``
+    (the file's venue) forbids shorts too (validate said it) or the markets allow them.
+    """
+    if not bool(getattr(declared, "allow_short", False)) or _shorts(account):
+        return [], None
+    markets = getattr(account, "markets", {})
+    spot = [str(s) for s, m in markets.items() if not getattr(m, "swap", False)]
+    why = (
+        f"the exchange's market {', '.join(spot) or '?'} is spot (no shorts), though the "
+        "file's venue allows them (execution.allow_short)"
+    )
+    fix = "a perpetual swap market (data.symbol BASE/QUOTE:QUOTE)"
+    refused = sides_problems(config, account, why=why, fix=fix)
+    return refused, sides_warning(config, account, why=why)
+
+
+def _shorts(venue: object) -> bool:
+    return bool(getattr(venue, "allow_short", True))
 
 
 def sides_metric(config: StrategyConfig, venue: object, member: str = "") -> dict[str, str]:

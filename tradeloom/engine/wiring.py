@@ -39,6 +39,7 @@ from tradeloom.plugins.protocols_venues import BookFills
 from tradeloom.schemas.building import build_component
 from tradeloom.schemas.challengers import label_problem
 from tradeloom.schemas.config import Challenger, ComponentConfig, StrategyConfig
+from tradeloom.schemas.regime import RegimeParams
 from tradeloom.time.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ __all__ = [
     "Pipeline",
     "build_pipeline",
     "candidate_components",
+    "challenger_config",
     "modelled_venue",
     "pair_problems",
     "traded_symbols",
@@ -196,6 +198,8 @@ def build_pipeline(
         problems.extend(_multi_venue_problems(config, mode, venue, symbols))
     for challenger in config.challengers:  # a paper or live run builds them at its start
         problems.extend(candidate_components(config, challenger, tuple(columns), model)[3])
+        if challenger.signal is not None:  # its own sides, named at its own signal section
+            problems.extend(sides_problems(challenger_config(config, challenger), venue))
     if problems:
         raise ConfigError(problems)
     return Pipeline(
@@ -210,6 +214,26 @@ def build_pipeline(
         venue=venue,  # type: ignore[arg-type]
         monitors=tuple(monitors),  # type: ignore[arg-type]
         allocator=allocator,  # type: ignore[arg-type]
+    )
+
+
+def challenger_config(config: StrategyConfig, challenger: Challenger) -> StrategyConfig:
+    """Return ``config`` as ``challenger`` decides with it: its model, its signal rule and
+    sizing (the strategy's where it has none), and the ``regimes``, ``top_k`` and
+    ``sides`` its signal section writes (`Challenger.signal_keys`; the others the
+    strategy's). Regimes where the strategy has no ``regime:`` section are classified with
+    its defaults, as the strategy's own ``signal.regimes`` are."""
+    keys: dict[str, Any] = dict(challenger.signal_keys)
+    regime = config.regime
+    if regime is None and keys.get("signal_regimes"):
+        regime = RegimeParams()
+    return replace(
+        config,
+        model=challenger.model,
+        signal=challenger.signal or config.signal,
+        sizing=challenger.sizing or config.sizing,
+        regime=regime,
+        **keys,
     )
 
 

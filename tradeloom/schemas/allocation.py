@@ -4,8 +4,14 @@ rebalance schedule (the ``kind`` and its keys are the allocator's, `tradeloom.pl
 What can be known from the file is refused here, one line per problem naming the key:
 bounds that cannot reach the exposure, a group cap below what its members' lower bounds
 force, a window too short for the covariance of the universe's symbols, shorts declared
-for a long-only allocator, a constraint the allocator cannot honour
-(`allocation_problems`).
+for a long-only allocator, a constraint the allocator cannot honour, a ``signal.sides``
+the weights cannot keep to (`allocation_problems`).
+
+``signal.sides`` holds with an allocation layer too: its weights are the positions, so the
+side the strategy does not trade is barred in the weights' bounds (``long``: no weight
+below 0; ``short``: none above 0), and the allocator solves under them
+(`weight_constraints`), as it solves under the declared bounds: the net exposure and every
+other constraint still hold, and the engine checks each answer against them.
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ __all__ = [
     "DEFAULT_SHORT_BOUND",
     "AllocationConstraints",
     "Rebalance",
+    "Sides",
     "allocation_problems",
     "weight_constraints",
 ]
+
+Sides = Literal["both", "long", "short"]
+"""``signal.sides``: the sides a strategy trades (here, beside the weights' bounds it
+narrows, so that the strategy file's schema imports it from below)."""
 
 DEFAULT_SHORT_BOUND = 1.0
 """A long-short weight's default bounds: ``[-1, 1]`` (a whole equity either way)."""
@@ -204,6 +215,7 @@ def weight_constraints(
     groups: Mapping[str, Sequence[str]] = {},
     *,
     periods_per_year: float = 1.0,
+    sides: Sides = "both",
 ) -> WeightConstraints:
     """Return ``constraints`` resolved over ``symbols`` (the data section's, in order).
 
@@ -216,6 +228,8 @@ def weight_constraints(
             declared ``transaction_cost``, charged against a year's expected return,
             is ``transaction_cost / periods_per_year`` against a bar's, the allocators'
             unit (`WeightConstraints.transaction_cost`).
+        sides: ``signal.sides``: ``long`` raises every least weight to 0 at least,
+            ``short`` lowers every largest weight to 0 at most (``both``: as declared).
     """
     long_only = constraints.side == "long_only"
     net = constraints.net_exposure
@@ -232,6 +246,10 @@ def weight_constraints(
             k = index[symbol]
             lower[k] = own.min if own.min is not None else lower[k]
             upper[k] = own.max if own.max is not None else upper[k]
+    if sides == "long":
+        lower = [max(low, 0.0) for low in lower]
+    elif sides == "short":
+        upper = [min(high, 0.0) for high in upper]
     caps = tuple(
         GroupCap(name, tuple(index[s] for s in groups[name] if s in index), cap)
         for name, cap in constraints.group_caps.items()
@@ -259,6 +277,7 @@ def allocation_problems(
     *,
     named: str = "symbol",
     listed: str = "the data's symbols",
+    sides: Sides = "both",
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(key path, message)`` for what the section asks that cannot be met.
 
@@ -274,8 +293,13 @@ def allocation_problems(
         groups: ``risk.portfolio.groups``.
         named: What a column is, in a message (a portfolio file's: ``strategy``).
         listed: What the columns are, in a message (``the portfolio's strategies``).
+        sides: ``signal.sides`` (`weight_constraints`).
     """
     where = "allocation.constraints"
+    barred = _sides_problem(declared, sides)
+    if barred is not None:
+        yield "signal.sides", barred
+        sides = "both"  # said once: the bounds' checks below read the declared ones
     if declared.side == "long_short" and not getattr(type(params), "allows_short", False):
         yield (
             f"{where}.side",
@@ -302,7 +326,7 @@ def allocation_problems(
                 f"unknown {named} {symbol!r}{did_you_mean(symbol, symbols)}; {listed} "
                 f"are {', '.join(repr(s) for s in symbols)}",
             )
-    resolved = weight_constraints(declared, symbols, groups)
+    resolved = weight_constraints(declared, symbols, groups, sides=sides)
     for key, message in infeasibility(resolved):
         yield f"{where}.{key}", message
     cov = getattr(params, "covariance", None)
@@ -313,3 +337,26 @@ def allocation_problems(
             f"{window} bars: the window needs more than {len(symbols)} (or "
             "covariance: ledoit_wolf)",
         )
+
+
+def _sides_problem(declared: AllocationConstraints, sides: str) -> str | None:
+    """Return why weights of the one side ``signal.sides`` trades cannot reach the
+    declared net exposure (None: they can, or ``sides`` is ``both``)."""
+    net = declared.net_exposure
+    if sides == "short" and declared.side == "long_only":
+        return (
+            "is short but allocation.constraints.side is long_only: the allocator's "
+            "weights are never below 0; set side: long_short with a net_exposure below 0, "
+            "or signal.sides: long"
+        )
+    if sides == "short" and net >= 0:
+        return (
+            f"is short but allocation.constraints.net_exposure is {net:g}: weights of 0 or "
+            "below cannot sum to it; set a net_exposure below 0, or signal.sides: both"
+        )
+    if sides == "long" and net <= 0:
+        return (
+            f"is long but allocation.constraints.net_exposure is {net:g}: weights of 0 or "
+            "above cannot sum to it; set a net_exposure above 0, or signal.sides: both"
+        )
+    return None

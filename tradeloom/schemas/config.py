@@ -73,6 +73,9 @@ class Challenger:
         signal: Its signal rule (None: the strategy's).
         sizing: Its sizing (None: the strategy's).
         promote_when: Its promotion gate (None: never promoted).
+        signal_keys: What its signal section's ``regimes``, ``top_k`` and ``sides`` set,
+            as ``(StrategyConfig field, value)`` pairs (``("signal_sides", "long")``):
+            only the keys it writes; the others are the strategy's.
     """
 
     name: str
@@ -80,6 +83,7 @@ class Challenger:
     signal: ComponentConfig | None = None
     sizing: ComponentConfig | None = None
     promote_when: PromoteWhen | None = None
+    signal_keys: tuple[tuple[str, Any], ...] = ()
 
 
 def timeframe_column(column: str, timeframe: str) -> str:

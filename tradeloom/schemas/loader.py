@@ -51,6 +51,7 @@ from tradeloom.schemas.strategy import (
     RUNNER_KEYS,
     AllocationSection,
     RiskSection,
+    Sides,
     SignalSection,
     StrategyFile,
     fill_implied_kinds,
@@ -122,6 +123,12 @@ def load_strategy(
         ranked = risk.portfolio != PortfolioRisk() or signal.top_k is not None
         for where, message in scaling_problems(risk.scaling, risk.take_profit, ranked, data):
             problems.append(Problem(source_map.locate(where), where, message))
+    if risk is not None and top is not None and risk.scaling.scale_in is not None:
+        for index, entry in enumerate(top.challengers):
+            if entry.signal is not None and entry.signal.top_k is not None:
+                where = f"challengers.{index}.signal.top_k"
+                message = "not available with risk.scaling.scale_in: adds are not ranked"
+                problems.append(Problem(source_map.locate(where), where, message))
     if risk is not None:
         stopless = risk.stop_loss is None and risk.trailing_stop is None
         if risk.sizing.kind == "risk_per_trade" and stopless:
@@ -150,7 +157,8 @@ def load_strategy(
     problems.extend(challenger_problems(data, components, source_map.locate))
     allocator = components.get("allocation")
     if risk is not None and allocation is not None and allocator is not None:
-        for where, message in _allocation_problems(allocation, risk, allocator, data):
+        sides: Sides = signal.sides if signal is not None else "both"
+        for where, message in _allocation_problems(allocation, risk, allocator, data, sides):
             problems.append(Problem(source_map.locate(where), where, message))
     if problems and plugins is not None:
         # the components whose keys validated are built too: their factories' refusals
@@ -171,6 +179,25 @@ def load_strategy(
         raise ConfigError(list(dict.fromkeys(problems)))
     assert isinstance(top, StrategyFile) and plugins is not None
     return _strategy_config(Path(path), top, components, data, source_map), plugins
+
+
+_SIGNAL_KEYS = {"regimes": "signal_regimes", "top_k": "signal_top_k", "sides": "signal_sides"}
+"""A signal section's runner keys -> the `StrategyConfig` fields they set."""
+
+
+def _signal_keys(section: SignalSection | None) -> tuple[tuple[str, Any], ...]:
+    """Return the `StrategyConfig` fields a challenger's signal section sets (the keys it
+    writes among ``regimes``, ``top_k`` and ``sides``), as `Challenger.signal_keys`."""
+    if section is None:
+        return ()
+    keys: list[tuple[str, Any]] = []
+    for key, field_name in _SIGNAL_KEYS.items():
+        if key in section.model_fields_set:
+            value = getattr(section, key)
+            keys.append(
+                (field_name, tuple(dict.fromkeys(value or ())) if key == "regimes" else value)
+            )
+    return tuple(keys)
 
 
 def _own_checks(
@@ -249,9 +276,11 @@ def _allocation_problems(
     risk: RiskSection,
     allocator: ComponentConfig,
     data: Mapping[Any, Any],
+    sides: Sides,
 ) -> list[tuple[str, str]]:
     """Return what ``allocation:`` asks that cannot be met, over the data's symbols (a
-    data section that lists none: the checks that need them wait for the run)."""
+    data section that lists none: the checks that need them wait for the run), with the
+    one side ``signal.sides`` trades."""
     section = data.get("data")
     listed = section.get("symbols") if isinstance(section, Mapping) else None
     if not isinstance(listed, list) and isinstance(section, Mapping):
@@ -266,6 +295,7 @@ def _allocation_problems(
             allocator.params,
             symbols,
             risk.portfolio.groups,
+            sides=sides,
         )
     )
 
@@ -317,6 +347,8 @@ def section_component(
     registered = found[0]
     # the runner's keys (signal.regimes) were validated with the top level
     listed_in = path.rpartition(".")[0] if layer in LIST_SECTIONS.values() else path
+    if path.startswith("challengers."):  # challengers.N.signal: a signal section's keys
+        listed_in = path.rpartition(".")[2]
     runner_keys = ("kind", *RUNNER_KEYS.get(listed_in, ()))
     keys = {key: value for key, value in section.items() if key not in runner_keys}
     model = registered.component.params
@@ -503,6 +535,7 @@ def _strategy_config(
                 components.get(f"challengers.{i}.signal"),
                 components.get(f"challengers.{i}.sizing"),
                 entry.promote_when,
+                _signal_keys(entry.signal),
             )
             for i, entry in enumerate(top.challengers)
         ),

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from tradeloom.bounds import MAX_NAME_LENGTH, MAX_SEED, MAX_WINDOW
-from tradeloom.schemas.allocation import AllocationConstraints, Rebalance
+from tradeloom.schemas.allocation import AllocationConstraints, Rebalance, Sides
 from tradeloom.schemas.exits import ExitTime, TrailingStop
 from tradeloom.schemas.health import HealthRule
 from tradeloom.schemas.journal import JournalSection
@@ -122,10 +122,6 @@ _RegimeLabel = Annotated[
 ]
 
 
-Sides = Literal["both", "long", "short"]
-"""``signal.sides``: the sides a strategy trades."""
-
-
 class SignalSection(ComponentSection):
     """The ``signal:`` section: the signal rule, the regimes its signals may act in, how
     many entries a bar may take (``top_k``) and the sides it trades (``sides``)."""
@@ -148,7 +144,8 @@ class SignalSection(ComponentSection):
         description="The sides the strategy trades, whatever its signal rule: long, short "
         "or both. With long, a down signal closes a long and is a hold when flat (never "
         "a short, never refused SHORT_NOT_ALLOWED); short likewise for an up signal. "
-        "Both: every signal as the rule gives it.",
+        "Both: every signal as the rule gives it. With allocation:, it bounds the "
+        "weights (long: none below 0; short: none above 0).",
     )
 
 
@@ -488,8 +485,11 @@ class ChallengerSection(BaseModel):
         description="The candidate model: any model kind, over the strategy's features "
         "and with the strategy's label."
     )
-    signal: ComponentSection | None = Field(
-        default=None, description="Its own signal rule (null: the strategy's)."
+    signal: SignalSection | None = Field(
+        default=None,
+        description="Its own signal rule (null: the strategy's); regimes, top_k and sides "
+        "mean what they mean in the strategy's signal section, each the strategy's where "
+        "not written here.",
     )
     sizing: ComponentSection | None = Field(
         default=None, description="Its own sizing (null: the strategy's risk.sizing)."

@@ -55,7 +55,7 @@ from tradeloom.domain import Universe
 from tradeloom.engine.events import Recorder
 from tradeloom.engine.features import universe_features
 from tradeloom.engine.model_in_force import PROMOTION_PREFIX, promoted_name
-from tradeloom.engine.wiring import Pipeline, candidate_components
+from tradeloom.engine.wiring import Pipeline, candidate_components, challenger_config
 from tradeloom.errors import ConfigError
 from tradeloom.journal import (
     ChallengerBar,
@@ -113,10 +113,7 @@ def candidate_pipeline(pipeline: Pipeline, challenger: Challenger) -> Pipeline:
     entries = document.pop("challengers", None) or []
     own: Mapping[str, Any] = next((e for e in entries if e.get("name") == challenger.name), {})
     candidate = replace(
-        config,
-        model=challenger.model,
-        signal=challenger.signal or config.signal,
-        sizing=challenger.sizing or config.sizing,
+        challenger_config(config, challenger),
         challengers=(),
         document={**document, **_sections(own, document)},
     )

@@ -89,6 +89,9 @@ class RunFiles:
         symbol: The first market's symbol (the one market's, or a universe's first),
             once the history is loaded.
         run_key: The random key of the run's client order ids (a new run's, once started).
+        notes: What a new run's start found to say, one line each, that the file alone
+            could not (live: a ``signal.sides`` that may go short on a spot market);
+            the command prints them with its own notes.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class RunFiles:
         self.now = clock
         self.symbol = ""
         self.run_key = ""
+        self.notes: list[str] = []
 
     def run_info(self) -> RunInfo:
         """Return who the run is, as the observers hear it."""

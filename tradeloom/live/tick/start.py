@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.domain import Universe
 from tradeloom.engine.features import universe_features
+from tradeloom.engine.sides import market_sides
 from tradeloom.engine.universe import absences
 from tradeloom.engine.wiring import modelled_venue
+from tradeloom.errors import ConfigError
 from tradeloom.journal import SymbolAbsent
 from tradeloom.live.accounts.account_venue import AccountVenue, open_account_venue
 from tradeloom.live.tick.history import MarketHistory, warm_up_row
@@ -92,6 +94,12 @@ def journal_start(
     if files.mode == "live":
         venue = open_account_venue(files, link, markets, symbols, None)
         extra = venue.started
+        # the markets' spot or swap nature is known now, not when the file was validated
+        refused, warning = market_sides(files.config, venue, markets.p.venue)
+        if refused:
+            raise ConfigError(refused)
+        if warning is not None:
+            files.notes.append(str(warning))
     capital = float((venue or markets.p.venue).initial_cash)
     link.journal_or_fail.append(files.started_row(capital, extra))
     for row in [] if venue is None else venue.at_start:
