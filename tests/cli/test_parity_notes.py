@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import KELLY_WARNING, SIDES_WARNING
+from tests.cli.test_cli import KELLY_WARNING
 from tradeloom.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +39,11 @@ def test_validate_and_a_paper_run_say_once_that_an_estimator_is_not_compiled(
 
     # reversion_eth sizes by Kelly on a model that is not calibrated: a warning, after
     assert main(["validate", "lr.yaml"]) == 0
-    # (and its threshold signal may go short on a spot venue: a warning, last)
-    lr = [f"lr.yaml:42:11 {KELLY_WARNING}", f"lr.yaml:36:9 {SIDES_WARNING}"]
+    # (its signal is long-only on a spot venue, signal.sides: no other warning)
+    lr = [f"lr.yaml:43:11 {KELLY_WARNING}"]
     assert capsys.readouterr().err.splitlines() == lr
     assert main(["validate", "mlp.yaml"]) == 0
-    mine = [located, f"mlp.yaml:43:11 {KELLY_WARNING}", f"mlp.yaml:37:9 {SIDES_WARNING}"]
+    mine = [located, f"mlp.yaml:44:11 {KELLY_WARNING}"]
     assert capsys.readouterr().err.splitlines() == mine
 
     paper = ["--mode", "paper", "--clock", "simulated", "--speed", "max", "--max-bars", "5"]

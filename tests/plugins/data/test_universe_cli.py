@@ -46,7 +46,7 @@ def strategy(
             "label": {"horizon": 2},
             "walk_forward": {"train_window": 100, "retrain_every": 100},
         },
-        "signal": {"kind": "threshold", "threshold": 0.05},
+        "signal": {"kind": "threshold", "threshold": 0.05, "sides": "long"},
         "risk": {"sizing": {"kind": "fixed_fraction", "fraction": 0.5}},
         "execution": {"kind": "simulated", "initial_cash": 10_000.0},
     }
