@@ -79,6 +79,31 @@ def _line_of(path: Path, text: str) -> int:
     return next(n for n, line in enumerate(lines, start=1) if text in line)
 
 
+def test_two_strategies_feeding_one_name_from_two_places_are_refused_at_validate(
+    tmp_path: Path,
+) -> None:
+    first = _member(tmp_path, "btc_news", "BTC/USDT", {"kind": "http_poll", "url": "http://a/n"})
+    second = _member(tmp_path, "eth_news", "ETH/USDT", {"kind": "http_poll", "url": "http://b/n"})
+    code, _, err = _cli("validate", str(_portfolio(tmp_path, first, second)))
+    assert code == 2
+    line = _line_of(second, "url: http://b/n")
+    assert re.search(
+        rf"^{re.escape(str(second))}:{line}:\d+ data\.auxiliary\.0\.feed\.url: the text "
+        r"source 'news' is btc_news's too, with another feed\.url; a portfolio's strategies "
+        r"share documents/news\.jsonl by name: give both the same source or name one "
+        r"otherwise$",
+        err,
+        re.MULTILINE,
+    ), err
+    # the same feed, a default written out in one of them: one source, valid
+    same = {"kind": "http_poll", "url": "http://a/n", "interval_seconds": 5.0}
+    second.unlink()
+    (tmp_path / "eth_news").rename(tmp_path / "eth_old")
+    second = _member(tmp_path, "eth_news", "ETH/USDT", same)
+    code, _, err = _cli("validate", str(_portfolio(tmp_path, first, second)))
+    assert code == 0, err
+
+
 # --- the stage over a portfolio's data -----------------------------------------------------
 
 
