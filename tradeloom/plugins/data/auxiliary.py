@@ -301,7 +301,8 @@ class Auxiliary:
     book: AuxiliaryColumns | None = None
     received: tuple[Path | None, ...] = ()
     receivers: tuple[DocumentReceiver | None, ...] = ()
-    feeds: tuple[dict[str, Any] | None, ...] = ()
+    # not compared: ``items`` holds each feed already, and a dict is not hashable
+    feeds: tuple[dict[str, Any] | None, ...] = field(default=(), compare=False)
     _live: dict[str, DocumentFeed] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
