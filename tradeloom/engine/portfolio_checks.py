@@ -1,7 +1,8 @@
 """What a portfolio file's strategies cannot run together, found before any bar.
 
 A group of the portfolio's ``risk.portfolio`` must name markets its strategies trade,
-and the strategies' bars must share one clock. Validation checks both with what the
+the strategies' bars must share one clock, and two text sources of one name with a
+feed must be one source (`feed_problems`). Validation checks both with what the
 strategy files declare (their data's symbols, and a clock a source knows before loading:
 `tradeloom.plugins.protocols.KnownClock`); a backtest checks them again on the loaded
 bars, for a source that says neither before loading. Either way the same message at the
@@ -12,22 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from tradeloom.engine.wiring import Pipeline, traded_symbols
 from tradeloom.errors import Problem
-from tradeloom.plugins.protocols import KnownClock
+from tradeloom.plugins.protocols import JoinsAuxiliary, KnownClock
 from tradeloom.schemas.portfolio_file import PortfolioConfig
 from tradeloom.time.timeframes import parse_timeframe
 
-__all__ = ["clock_problem", "clock_text", "group_problems", "portfolio_problems"]
+__all__ = [
+    "clock_problem",
+    "clock_text",
+    "feed_problems",
+    "group_problems",
+    "portfolio_problems",
+]
 
 
 def portfolio_problems(portfolio: PortfolioConfig, pipelines: Sequence[Pipeline]) -> list[Problem]:
     """Return what keeps ``portfolio``'s built strategies from running together, as far
     as their files say before any bar: a group naming a market no strategy trades (when
     every strategy lists its symbols), strategies on different clocks (when every data
-    source declares its clock)."""
-    problems: list[Problem] = []
+    source declares its clock), two text sources of one name fed otherwise
+    (`feed_problems`)."""
+    problems = feed_problems(pipelines)
     traded = [traded_symbols(p.config) for p in pipelines]
     if all(traded):
         problems.extend(group_problems(portfolio, [s for symbols in traded for s in symbols]))
@@ -42,6 +51,41 @@ def portfolio_problems(portfolio: PortfolioConfig, pipelines: Sequence[Pipeline]
             first_text = clock_text(first[0], _utc(first[1]), first[2])
             text = clock_text(clock[0], _utc(clock[1]), clock[2])
             problems.append(clock_problem(portfolio, pipelines, k, first_text, text))
+    return problems
+
+
+def feed_problems(pipelines: Sequence[Pipeline]) -> list[Problem]:
+    """Return a problem for each strategy's text source with a feed whose name an earlier
+    strategy's has with other settings (`tradeloom.plugins.data.auxiliary.FedSource`).
+
+    A source's name is its file in the run folder (``documents/NAME.jsonl``, and its
+    cursor): one name is one source, received once and read by each strategy naming it.
+    Two that differ would write one file from two feeds, so the later one is refused,
+    at the first key that differs in its strategy file.
+    """
+    problems: list[Problem] = []
+    first: dict[str, tuple[Pipeline, dict[str, Any]]] = {}
+    for pipeline in pipelines:
+        data = pipeline.data
+        fed = data.auxiliary.fed_sources() if isinstance(data, JoinsAuxiliary) else {}
+        for name, source in fed.items():
+            seen = first.setdefault(name, (pipeline, dict(source.settings)))
+            if seen[0] is pipeline:
+                continue
+            keys = dict.fromkeys([*seen[1], *source.settings])
+            differ = [k for k in keys if seen[1].get(k) != source.settings.get(k)]
+            if not differ:
+                continue
+            config, where = pipeline.config, source.path(differ[0])
+            problems.append(
+                Problem(
+                    config.locate(where),
+                    where,
+                    f"the text source '{name}' is {seen[0].config.name}'s too, with another "
+                    f"{differ[0]}; a portfolio's strategies share documents/{name}.jsonl by "
+                    f"name: give both the same source or name one otherwise",
+                )
+            )
     return problems
 
 

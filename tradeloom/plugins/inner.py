@@ -4,6 +4,7 @@ each problem named under the key that holds it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from tradeloom.plugins.component import BuildContext, ParamError, raise_collected
 from tradeloom.suggestions import did_you_mean
 
-__all__ = ["build_inner"]
+__all__ = ["build_inner", "inner_params"]
 
 
 def build_inner(layer: str, section: dict[str, Any], ctx: BuildContext, key: str) -> Any:
@@ -26,6 +27,19 @@ def build_inner(layer: str, section: dict[str, Any], ctx: BuildContext, key: str
     Raises:
         ParamError: An unknown or ambiguous kind (``<key>.kind``), or bad keys
             (``<key>.<name>``, an unknown one with a near miss).
+    """
+    factory, validated = inner_params(layer, section, key)
+    return factory(validated, ctx)
+
+
+def inner_params(
+    layer: str, section: dict[str, Any], key: str
+) -> tuple[Callable[[Any, BuildContext], Any], BaseModel]:
+    """Return the factory of the component of ``layer`` that ``section`` names and its
+    keys checked by its params model (defaults filled in), as `build_inner` builds it.
+
+    Raises:
+        ParamError: As `build_inner`.
     """
     from tradeloom.plugins.manager import load_plugins
 
@@ -46,7 +60,7 @@ def build_inner(layer: str, section: dict[str, Any], ctx: BuildContext, key: str
     except ValidationError as exc:
         raise_collected([_problem(error, component.params, key) for error in exc.errors()])
         raise AssertionError("unreachable") from None
-    return component.factory(validated, ctx)
+    return component.factory, validated
 
 
 def _problem(error: Any, model: type[BaseModel], key: str) -> ParamError:

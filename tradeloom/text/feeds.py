@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import Field
 
 from tradeloom.plugins.component import Params
+from tradeloom.text.documents import DocumentFeed
 
 __all__ = [
     "FEEDS_DIR",
@@ -173,4 +174,10 @@ class ReceivingFeed(Protocol):
 
     def stop(self) -> None:
         """Stop receiving."""
+        ...
+
+    def share(self, feed: DocumentFeed) -> None:
+        """Read ``feed``'s documents from now on, receiving none: another strategy of a
+        portfolio file has a source of the same name and settings, one file of the run
+        folder, which the run drives (this one is never attached nor started)."""
         ...

@@ -54,7 +54,7 @@ from tradeloom.plugins.data.validation import (
     find_columns,
     rows_line,
 )
-from tradeloom.plugins.inner import build_inner
+from tradeloom.plugins.inner import inner_params
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import DocumentFeed, Documents
@@ -66,6 +66,7 @@ __all__ = [
     "AuxiliaryColumns",
     "AuxiliaryParams",
     "AuxiliarySeries",
+    "FedSource",
     "FundingFetcher",
     "asof_values",
     "build_auxiliary",
@@ -255,6 +256,30 @@ FundingFetcher = Callable[[str, str, int], AuxiliarySeries]
 """Returns the funding rates of a symbol as a series: ``fetch(name, symbol, delay_ns)``."""
 
 
+_POLICY = "data.validation"
+
+
+@dataclass(frozen=True)
+class FedSource:
+    """A text source with a feed, as two strategies of a portfolio file compare theirs:
+    a source's name is its file in the run folder (``documents/NAME.jsonl``), so two of
+    one name are one source, received once, only when their settings are equal.
+
+    Attributes:
+        position: Its place in ``data.auxiliary``.
+        settings: What it reads and how, by key: its entry's keys (its files absolute,
+            its feed's keys as ``feed.<key>``, checked, defaults filled in) and the
+            source's ``data.validation``.
+    """
+
+    position: int
+    settings: Mapping[str, Any]
+
+    def path(self, key: str) -> str:
+        """Return the key path of the setting ``key`` in the strategy file."""
+        return key if key == _POLICY else f"data.auxiliary.{self.position}.{key}"
+
+
 @dataclass(frozen=True)
 class Auxiliary:
     """A source's declared series, ready to load.
@@ -267,6 +292,7 @@ class Auxiliary:
             series like the others (`tradeloom.plugins.data.order_book`).
         received: Each entry's ``received`` file, absolute (None: none).
         receivers: Each text entry's feed, built, not started (None: none).
+        feeds: Each text entry's ``feed`` keys as checked, defaults filled in (None: none).
     """
 
     items: tuple[AuxiliaryParams, ...] = ()
@@ -275,6 +301,8 @@ class Auxiliary:
     book: AuxiliaryColumns | None = None
     received: tuple[Path | None, ...] = ()
     receivers: tuple[DocumentReceiver | None, ...] = ()
+    # not compared: ``items`` holds each feed already, and a dict is not hashable
+    feeds: tuple[dict[str, Any] | None, ...] = field(default=(), compare=False)
     _live: dict[str, DocumentFeed] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
@@ -308,6 +336,20 @@ class Auxiliary:
             if received is not None:
                 history = merge_documents(history, read_received(received, self._rules(position)))
             out[item.name] = history
+        return out
+
+    def fed_sources(self) -> dict[str, FedSource]:
+        """Return each text source with a ``feed``, by name, as a portfolio file's
+        strategies compare theirs (`FedSource`)."""
+        out: dict[str, FedSource] = {}
+        for position, item in enumerate(self.items):
+            feed = self.feeds[position] if self.feeds else None
+            if item.kind != "text" or feed is None:
+                continue
+            keys = item.model_dump(exclude={"name", "feed", "path", "received"})
+            keys |= {f"feed.{name}": value for name, value in feed.items()}
+            keys |= {"path": self.paths[position], "received": self._received(position)}
+            out[item.name] = FedSource(position, keys | {_POLICY: self.policy})
         return out
 
     def document_files(self) -> dict[str, DocumentFeed]:
@@ -409,11 +451,13 @@ def build_auxiliary(
     paths: list[Path | None] = []
     received: list[Path | None] = []
     receivers: list[DocumentReceiver | None] = []
+    feeds: list[dict[str, Any] | None] = []
     names: set[str] = set()
     errors: list[ParamError] = []
     for position, item in enumerate(items):
         key = f"auxiliary.{position}"
         receivers.append(None)
+        feeds.append(None)
         received.append(None)
         if item.received is not None:
             file = ctx.resolve_path(item.received)
@@ -422,7 +466,9 @@ def build_auxiliary(
             received[-1] = file
         if item.feed is not None:
             try:
-                receivers[-1] = build_inner("text_feed", item.feed, ctx, f"{key}.feed")
+                factory, feed = inner_params("text_feed", item.feed, f"{key}.feed")
+                receivers[-1] = factory(feed, ctx)
+                feeds[-1] = {"kind": item.feed["kind"], **dict(feed)}
             except ParamError as exc:
                 errors.extend(param_errors(exc))
         if item.name in names:
@@ -450,7 +496,9 @@ def build_auxiliary(
         raise ParamError(
             "auxiliary", f"'{sorted(taken)[0]}' is a column of data.order_book; rename it"
         )
-    return Auxiliary(tuple(items), tuple(paths), policy, book, tuple(received), tuple(receivers))
+    return Auxiliary(
+        tuple(items), tuple(paths), policy, book, tuple(received), tuple(receivers), tuple(feeds)
+    )
 
 
 def join_asof(

@@ -173,6 +173,7 @@ class ReceivedText:
         self._texts: dict[str, str] = {}
         self._held: tuple[object, int, Documents] | None = None
         self._file_ids: tuple[Documents, set[str]] | None = None
+        self._shared: DocumentFeed | None = None
 
     # --- the run's folder -------------------------------------------------------------
 
@@ -207,11 +208,18 @@ class ReceivedText:
             self.receiver.stop()
             self._inbox = None
 
+    def share(self, feed: DocumentFeed) -> None:
+        """Read ``feed``'s documents from now on (another strategy's source of this name,
+        the same source, which the run drives), receiving none."""
+        self._shared = feed
+
     # --- what the features read -------------------------------------------------------
 
     def documents(self) -> Documents:
         """Return the file's documents and the received ones, sorted by visibility (the
         same object while neither changed)."""
+        if self._shared is not None:
+            return self._shared.documents()
         history = Documents.empty() if self.history is None else self.history.documents()
         held, count = self._held, len(self._received)
         if held is not None and held[0] is history and held[1] == count:
