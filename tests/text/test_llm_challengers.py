@@ -91,13 +91,14 @@ def test_a_challenger_a_reload_adds_asks_the_running_scorer_and_rests_on_kept_an
         path.write_text(yaml.safe_dump({**document, "challengers": []}, sort_keys=False))
         run = tmp_path / "run"
 
-        real_after_tick = LiveRunner._after_tick
+        real_tick = LiveRunner.tick
 
-        def after_tick(self: LiveRunner, processed: int) -> None:
-            real_after_tick(self, processed)
+        def tick(self: LiveRunner, *args: Any, **kwargs: Any) -> int:
+            processed = real_tick(self, *args, **kwargs)
             if self.bars_processed == 3 and path.read_text() != edited:
                 path.write_text(edited)  # taken at the next tick's bar boundary
                 os.utime(path, ns=(1, 1))  # (an old mtime: the watcher trusts its stat)
+            return processed
 
         real_flush = SqliteJournal.flush
 
@@ -109,7 +110,7 @@ def test_a_challenger_a_reload_adds_asks_the_running_scorer_and_rests_on_kept_an
                 events.append((f"{asked}/{kept}", kinds))
             real_flush(self, durable=durable)
 
-        monkeypatch.setattr(LiveRunner, "_after_tick", after_tick)
+        monkeypatch.setattr(LiveRunner, "tick", tick)
         monkeypatch.setattr(SqliteJournal, "flush", flush)
         code = main(
             ["run", str(path), "--mode", "paper", "--clock", "simulated", "--speed", "max",
