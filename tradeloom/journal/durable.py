@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tradeloom.journal.errors import JournalDamaged
 
-__all__ = ["read_record", "replace_durably", "sync_folder"]
+__all__ = ["make_folder", "read_record", "replace_durably", "sync_folder"]
 
 _MAX_BYTES = 4096
 """Largest record read back: a record holds a few short values."""
@@ -52,6 +52,16 @@ def sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents), each new one's name fsync'd in its parent: a
+    file made in it and fsync'd is found after a power loss."""
+    if folder.is_dir():
+        return
+    make_folder(folder.parent)
+    folder.mkdir(exist_ok=True)
+    sync_folder(folder.parent)
 
 
 def read_record(path: Path, what: str, parse: Callable[[Any], _T]) -> _T | None:

@@ -39,7 +39,7 @@ from typing import Any
 from tradeloom.errors import UserError
 from tradeloom.files.json_lines import complete_length, end_on_newline
 from tradeloom.files.reading import decode_text, read_bytes, read_text
-from tradeloom.journal.durable import replace_durably, sync_folder
+from tradeloom.journal.durable import make_folder, replace_durably, sync_folder
 from tradeloom.runtime.cache_home import cache_home
 from tradeloom.runtime.lazy import logger
 
@@ -173,7 +173,7 @@ def write_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     bytes, in whatever order a run's concurrent calls came back): all of it or none, on
     disk when this returns (`tradeloom.journal.durable.replace_durably`)."""
     ordered = sorted(answers, key=lambda a: a.key)
-    _make_folder(path.parent)
+    make_folder(path.parent)
     replace_durably(path, "".join(map(answer_line, ordered)).encode())
 
 
@@ -191,7 +191,7 @@ def append_answers(path: Path, answers: Iterable[CachedAnswer]) -> None:
     if not new:
         end_on_newline(path, _log, "llm_answers_partial_line_cut", "an append cut short by a kill")
     else:
-        _make_folder(path.parent)
+        make_folder(path.parent)
     with path.open("a", encoding="utf-8") as fh:
         fh.write("".join(map(answer_line, answers)))
         fh.flush()
@@ -210,7 +210,7 @@ def _write_durably(path: Path, text: str) -> None:
     this returns, never empty after a power loss. The name aside is this process's and
     thread's own (not `replace_durably`'s one ``.tmp``): runs share the folder, and two
     may write one answer at once."""
-    _make_folder(path.parent)
+    make_folder(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
@@ -221,15 +221,6 @@ def _write_durably(path: Path, text: str) -> None:
         os.close(fd)
     os.replace(temporary, path)
     sync_folder(path.parent)
-
-
-def _make_folder(folder: Path) -> None:
-    """Make ``folder`` (and its parents), each new one's name fsync'd in its parent."""
-    if folder.is_dir():
-        return
-    _make_folder(folder.parent)
-    folder.mkdir(exist_ok=True)
-    sync_folder(folder.parent)
 
 
 class AnswerCache:

@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 
 from tradeloom.errors import DataError
 from tradeloom.files.json_lines import complete_lines, end_on_newline
-from tradeloom.journal.durable import replace_durably, sync_folder
+from tradeloom.journal.durable import make_folder, replace_durably, sync_folder
 from tradeloom.plugins.data.text_source import (
     TextColumns,
     frame_documents,
@@ -363,7 +363,7 @@ class ReceivedText:
         assert self.path is not None
         new = not self.path.exists()
         if new:
-            _make_folder(self.path.parent)
+            make_folder(self.path.parent)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in lines))
             fh.flush()
@@ -376,7 +376,7 @@ class ReceivedText:
         were (`_append`): a power loss keeps a cursor only with what it passed."""
         if self._cursor_path is None or self.cursor is None:
             return
-        _make_folder(self._cursor_path.parent)
+        make_folder(self._cursor_path.parent)
         replace_durably(self._cursor_path, self.cursor.encode("utf-8"))
 
 
@@ -390,15 +390,6 @@ def _cut_partial_line(path: Path) -> None:
         "an append cut short by a kill; the feed brings its documents again (their "
         "cursor was not kept)",
     )
-
-
-def _make_folder(folder: Path) -> None:
-    """Make ``folder`` (and its parents), each new one's name fsync'd in its parent."""
-    if folder.is_dir():
-        return
-    _make_folder(folder.parent)
-    folder.mkdir(exist_ok=True)
-    sync_folder(folder.parent)
 
 
 def _last_arrival(path: Path) -> int:
