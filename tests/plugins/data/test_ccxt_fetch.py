@@ -412,3 +412,24 @@ def test_clients_have_ccxts_rate_limiter_on_by_default() -> None:
     assert create_client("binance").enableRateLimit is True
     assert create_client("binance", {"enableRateLimit": False}).enableRateLimit is False
     assert isinstance(create_client("kraken"), ccxt.kraken)
+
+
+@pytest.mark.parametrize(
+    "stamp", [2**63, 9_223_372_036_855, -9_223_372_036_855, 10**30, float(2**63)]
+)
+@pytest.mark.parametrize("later_bad", [False, True])
+def test_a_timestamp_no_time_of_the_run_holds_is_refused_in_one_line(
+    stamp: float, later_bad: bool
+) -> None:
+    """Beyond int64 nanoseconds (2262) a timestamp is the page's bad input: one DataError,
+    not an OverflowError or pandas' OutOfBoundsDatetime, whatever else the row holds."""
+    volume: object = "x" if later_bad else 1.0
+    with pytest.raises(DataError) as info:
+        check_page([[stamp, 1.0, 2.0, 0.5, 1.0, volume]], label=LABEL, since_ms=1704067200000)
+    assert "expected epoch milliseconds" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_the_last_millisecond_a_run_holds_is_accepted() -> None:
+    page = check_page([[9_223_372_036_854, 1.0, 2.0, 0.5, 1.0, 1.0]], label=LABEL, since_ms=0)
+    assert page.times.tolist() == [9_223_372_036_854]

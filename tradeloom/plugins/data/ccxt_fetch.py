@@ -83,6 +83,10 @@ _SHOWN_VALUE = 40
 _FEW_BARS = 16
 """A page this short is searched as a list (a tick's: numpy's calls cost more)."""
 
+_MAX_MS = 9_223_372_036_854
+"""The largest epoch milliseconds a time of the run holds (int64 nanoseconds, 2262-04-11):
+a timestamp beyond it (or below its negative) is refused as the page's bad input."""
+
 
 @dataclass(frozen=True)
 class Page:
@@ -440,6 +444,7 @@ def check_page(rows: object, *, label: str, since_ms: int) -> Page:
             stamp, o, h, lo, c, v = row[0], row[1], row[2], row[3], row[4], row[5]
             if (
                 type(stamp) is int
+                and -_MAX_MS <= stamp <= _MAX_MS
                 and (previous is None or stamp > previous)
                 and type(o) is float
                 and type(h) is float
@@ -476,7 +481,7 @@ def _checked_row(
             f"expected {_WIDTH} ({', '.join(_FIELDS)})"
         )
     stamp = _integer(row[0])
-    if stamp is None:
+    if stamp is None or not -_MAX_MS <= stamp <= _MAX_MS:
         raise DataError(
             f"{where}: bar {i + 1} of the page from {ms_stamp(since_ms)} has "
             f"timestamp {_shown(row[0])}, expected epoch milliseconds"
