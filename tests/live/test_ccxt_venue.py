@@ -101,6 +101,15 @@ class MemoryJournal:
             if isinstance(e, Transition) and e.client_id == client_id
         ]
 
+    def journaled(self, client_id: str) -> list[tuple[str, str, str]]:
+        """The order's ``order_state`` rows as the journal writes them (`JournalOrders`):
+        (previous, state, reason), a restart's ``journaled_from`` as the previous."""
+        return [
+            (e.journaled_from or e.previous.value, e.state.value, e.reason)
+            for e in self.events
+            if isinstance(e, Transition) and e.client_id == client_id
+        ]
+
 
 @dataclass
 class Rig:
@@ -1190,11 +1199,7 @@ def test_an_accepted_order_the_venue_reports_rejected_after_a_restart_is_cancell
     }
     monkeypatch.setattr(second.venue, "_lookup", lambda tracked: found)
     second.venue.resolve_unknown()
-    rows = [
-        (OrderState(e.journaled_from or e.previous), e.state)
-        for e in second.journal.events
-        if isinstance(e, Transition) and e.client_id == sent.id
-    ]
+    rows = [(previous, state) for previous, state, _ in second.journal.journaled(sent.id)]
     assert rows == [(OrderState.ACCEPTED, OrderState.CANCELLED)]
     assert all(state in TRANSITIONS[previous] for previous, state in rows)
 
@@ -1218,11 +1223,7 @@ def test_an_order_the_journal_has_accepted_is_not_journaled_never_placed_after_a
     second.venue.recover(intent, sent_at=second.clock() - 60, journaled="accepted")
     monkeypatch.setattr(second.venue, "_lookup", lambda tracked: None)
     second.venue.resolve_unknown()
-    rows = [
-        (e.journaled_from or e.previous.value, e.state.value, e.reason)
-        for e in second.journal.events
-        if isinstance(e, Transition) and e.client_id == sent.id
-    ]
+    rows = second.journal.journaled(sent.id)
     assert not any("ORDER_NEVER_ARRIVED" in reason for _, _, reason in rows), rows
     assert rows == []
     assert second.venue.order(sent.id).state == OrderState.ACCEPTED
@@ -1249,11 +1250,7 @@ def test_a_cancelled_order_a_restart_looks_up_never_leaves_cancelled(
     second.venue.recover(intent, sent_at=second.clock() - 60, journaled="cancelled")
     monkeypatch.setattr(second.venue, "_lookup", lambda tracked: None)
     second.venue.resolve_unknown()
-    rows = [
-        (e.journaled_from or e.previous.value, e.state.value)
-        for e in second.journal.events
-        if isinstance(e, Transition) and e.client_id == sent.id
-    ]
+    rows = [(previous, state) for previous, state, _ in second.journal.journaled(sent.id)]
     assert rows == [], rows
 
 
@@ -1286,11 +1283,7 @@ def test_an_accepted_order_a_restart_lookup_missed_is_counted_once_when_found_fi
     ]
     assert sum(f.fill.quantity for f in found.fills) == pytest.approx(0.2)
     assert again.fills == ()
-    rows = [
-        (e.journaled_from or e.previous.value, e.state.value)
-        for e in second.journal.events
-        if isinstance(e, Transition) and e.client_id == sent.id
-    ]
+    rows = [(previous, state) for previous, state, _ in second.journal.journaled(sent.id)]
     assert rows == [("accepted", "filled")]
 
 
