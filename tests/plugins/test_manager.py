@@ -139,7 +139,9 @@ def _entry_points(
         asked.append(("group", group))
         return list(points) if group == ENTRY_POINT_GROUP else []
 
-    monkeypatch.setattr(manager.metadata, "entry_points", entry_points)
+    from importlib import metadata  # (imported by the manager only where it looks)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
     monkeypatch.setattr(manager, "_group_declared", lambda: True)  # as an installed one's
     return asked
 

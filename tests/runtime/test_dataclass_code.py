@@ -80,7 +80,7 @@ def test_a_second_process_compiles_nothing_and_gets_the_same_methods(tmp_path: P
 
 def test_a_damaged_file_is_ignored_and_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "dataclasses.marshal"
-    path.write_bytes(b"tradeloom dataclass code 1\n\x00garbage")
+    path.write_bytes(dataclass_code._HEADER + b"\x00garbage")
     damaged = _probe(path, "install")
     assert damaged["known"] == 0 and damaged["compiled"] > 0
     assert _probe(path, "install")["compiled"] == 0  # written whole again
@@ -90,7 +90,10 @@ def test_the_file_holds_texts_and_their_code_only(tmp_path: Path) -> None:
     import marshal
 
     path = tmp_path / "dataclasses.marshal"
-    path.write_bytes(b"tradeloom dataclass code 1\n" + marshal.dumps({"def f(): pass": 1}))
+    path.write_bytes(dataclass_code._HEADER + marshal.dumps({"def f(): pass": 1}))
+    assert dataclass_code._read(path) == {}
+    code = compile("def f(): pass", "<string>", "exec")  # format 1's: code, not its bytes
+    path.write_bytes(b"tradeloom dataclass code 1\n" + marshal.dumps({"def f(): pass": code}))
     assert dataclass_code._read(path) == {}
     path.write_bytes(marshal.dumps({}))  # no header: another file
     assert dataclass_code._read(path) == {}
@@ -103,3 +106,19 @@ def test_the_command_writes_the_file_and_its_next_run_reads_it(tmp_path: Path) -
     [written] = (tmp_path / "tradeloom" / "code").iterdir()
     assert written.name == dataclass_code.code_file().name
     assert len(dataclass_code._read(written)) > 10
+
+
+def test_a_text_whose_bytes_are_not_code_is_compiled_and_the_rest_taken(tmp_path: Path) -> None:
+    import marshal
+
+    path = tmp_path / "dataclasses.marshal"
+    _probe(path, "install")
+    table = marshal.loads(path.read_bytes()[len(dataclass_code._HEADER) :])
+    damaged = next(text for text in table if "__repr__" in text)
+    table[damaged] = marshal.dumps(["not", "code"])
+    table["def unused(): pass"] = b"\x00 never unmarshalled: no class runs it"
+    path.write_bytes(dataclass_code._HEADER + marshal.dumps(table))
+    again = _probe(path, "install")
+    assert again["compiled"] == 1  # the damaged text only
+    assert again["repr"] == "Point(x=1, label=['a'])"
+    assert _probe(path, "install")["compiled"] == 0  # written with its code again

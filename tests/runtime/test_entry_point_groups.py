@@ -96,3 +96,91 @@ def test_a_new_path_is_looked_at_again(
     finally:
         sys.path.remove(str(other))
     assert entry_point_groups.declared() == before
+
+
+def test_the_folders_read_give_importlib_metadatas_groups(path: Path) -> None:
+    _distribution(path, "acme", "[acme.hooks]\nx = y\n")
+    (path / "Old.EGG-INFO").mkdir()  # importlib.metadata compares the ending in lower case
+    (path / "Old.EGG-INFO" / "entry_points.txt").write_text("[old.group]\na = b\n")
+    (path / "flat.egg-info").write_text("Metadata-Version: 1.0\n")  # a file: no entry points
+    read = entry_point_groups._read_groups(sys.path)
+    assert read is not None
+    assert read == entry_point_groups._metadata_groups()
+    assert {"acme.hooks", "old.group"} <= read
+
+
+def test_a_zip_file_on_the_path_is_read_by_importlib_metadata(path: Path) -> None:
+    import zipfile
+
+    archive = path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("zipped-1.0.dist-info/METADATA", "Name: zipped\nVersion: 1.0\n")
+        bundle.writestr("zipped-1.0.dist-info/entry_points.txt", "[zipped.group]\nz = z:z\n")
+    sys.path.insert(0, str(archive))
+    try:
+        assert entry_point_groups._read_groups(sys.path) is None
+        assert "zipped.group" in declared()
+    finally:
+        sys.path.remove(str(archive))
+
+
+_FRESH = """
+import json, sys
+from tradeloom.runtime.entry_point_groups import skip_pydantic_plugin_scan
+skip_pydantic_plugin_scan()
+from pydantic import BaseModel
+class Model(BaseModel):
+    x: int = 1
+from pydantic.plugin._loader import get_plugins
+print(json.dumps({
+    "x": Model(x=2).x,
+    "metadata": "importlib.metadata" in sys.modules,
+    "plugins": [type(p).__name__ for p in get_plugins()],
+}))
+"""
+
+
+def _fresh(path: Path) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(path), str(root)])
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH], capture_output=True, text=True, env=env, check=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_command_builds_models_without_importing_importlib_metadata(path: Path) -> None:
+    # a fresh interpreter, as the command starts: pydantic's loader is a stand-in
+    assert _fresh(path) == {"x": 2, "metadata": False, "plugins": []}
+
+
+def test_a_fresh_interpreter_with_a_pydantic_plugin_loads_it(path: Path) -> None:
+    (path / "acme_pydantic_plugin.py").write_text(
+        "class Plugin:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        return None, None, None\n"
+        "plugin = Plugin()\n"
+    )
+    _distribution(path, "acme-pydantic", "[pydantic]\nacme = acme_pydantic_plugin:plugin\n")
+    assert _fresh(path) == {"x": 2, "metadata": True, "plugins": ["Plugin"]}
+
+
+def test_the_stand_in_hands_any_other_name_to_pydantics_own_loader() -> None:
+    stand_in = entry_point_groups._NoPlugins("pydantic.plugin._loader")
+    saved = sys.modules.get("pydantic.plugin._loader")
+    sys.modules["pydantic.plugin._loader"] = stand_in
+    try:
+        assert stand_in.get_plugins() == ()
+        assert not hasattr(stand_in, "__path__")  # the import system's look: no swap
+        assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"  # pydantic's own, now
+        real = sys.modules["pydantic.plugin._loader"]
+        assert real is not stand_in and real._plugins == {}
+    finally:
+        if saved is not None:
+            sys.modules["pydantic.plugin._loader"] = saved

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from importlib import metadata
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -15,6 +15,9 @@ from tradeloom.plugins.component import Component
 from tradeloom.plugins.registry import PluginInfo, Registry
 from tradeloom.runtime import entry_point_groups
 from tradeloom.suggestions import did_you_mean
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -141,13 +144,15 @@ validates many files (a sweep, an editor's loop in one process) asks each time."
 
 
 def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    if not _group_declared():
+        return ()  # and importlib.metadata, which costs more than the look, not imported
+    from importlib import metadata
+
     where = (metadata.entry_points, tuple(sys.path))  # a new path may hold new packages
     found = _FOUND.get(where)
     if found is None:
         _FOUND.clear()
-        found = _FOUND[where] = (
-            tuple(metadata.entry_points(group=ENTRY_POINT_GROUP)) if _group_declared() else ()
-        )
+        found = _FOUND[where] = tuple(metadata.entry_points(group=ENTRY_POINT_GROUP))
     return found
 
 

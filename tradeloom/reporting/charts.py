@@ -13,8 +13,11 @@ the page's script).
 from __future__ import annotations
 
 import html
-import pkgutil
+import importlib.util
+import re
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +25,6 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from tradeloom.reporting.downsample import minmax_indices
 from tradeloom.reporting.plotly_layout import plain_layout
@@ -52,14 +54,51 @@ __all__ = [
 def plotly_file() -> str:
     """Return the name of the plotly.js file a page may load instead of embedding it
     (``plotly-<plotly.js version>.min.js``: pages drawn by another version do not share it)."""
-    return f"plotly-{get_plotlyjs_version()}.min.js"
+    return f"plotly-{_plotlyjs_version()}.min.js"
 
 
 def plotly_js() -> bytes:
     """Return plotly.js, the text of `plotly_file` (about 4.7 MB)."""
     # the file `get_plotlyjs` reads, without its text decoded and encoded again (10 ms)
-    script = pkgutil.get_data("plotly", "package_data/plotly.min.js")
-    return script if script is not None else get_plotlyjs().encode("utf-8")
+    folder = _plotly_folder()
+    if folder is not None:
+        try:
+            return (folder / "package_data" / "plotly.min.js").read_bytes()
+        except OSError:
+            pass
+    from plotly.offline import get_plotlyjs
+
+    text: str = get_plotlyjs()
+    return text.encode("utf-8")
+
+
+@cache
+def _plotlyjs_version() -> str:
+    """plotly.js's version as `plotly.offline.get_plotlyjs_version` returns it: the constant
+    of the module it reads it from, read from that module's file where it is one line."""
+    folder = _plotly_folder()
+    if folder is not None:
+        try:
+            text = (folder / "offline" / "_plotlyjs_version.py").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        found = re.findall(r'^__plotlyjs_version__ = "([0-9A-Za-z.+-]+)"$', text, re.M)
+        if len(found) == 1:
+            return str(found[0])
+    from plotly.offline import get_plotlyjs_version
+
+    return str(get_plotlyjs_version())
+
+
+@cache
+def _plotly_folder() -> Path | None:
+    """The folder of the installed plotly package, found without importing it: a report
+    reads two of its files, and ``import plotly`` (with the importlib.metadata its
+    ``__init__`` imports for its version) costs a small run more than its report's
+    charts."""
+    spec = importlib.util.find_spec("plotly")
+    places = list(spec.submodule_search_locations or ()) if spec is not None else []
+    return Path(places[0]) if len(places) == 1 else None
 
 
 class Chart:
@@ -308,7 +347,7 @@ def page(
     linked = [i for i, c in enumerate(charts) if c.link]
     script = "const FIGURES = [" + figures + "];\nconst LINKED = " + str(linked) + ";\n" + _SCRIPT
     if plotly_src is None:
-        plotly = f"<script>{get_plotlyjs()}</script>"
+        plotly = f"<script>{plotly_js().decode('utf-8')}</script>"
     else:  # a page that cannot load it says so, instead of staying blank
         missing = (
             "document.body.insertAdjacentHTML('afterbegin', \"<div class='alert'>"
