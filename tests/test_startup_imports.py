@@ -270,7 +270,7 @@ outputs: {report: REPORT}
 
 
 @pytest.mark.parametrize("report", [False, True])
-def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_path: Path) -> None:
+def test_a_backtest_draws_its_report_without_importing_plotly(report: bool, tmp_path: Path) -> None:
     times = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
     close = 100.0 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, 300)))
     bars = pd.DataFrame(
@@ -284,7 +284,9 @@ def test_a_backtest_imports_plotly_only_to_draw_its_report(report: bool, tmp_pat
     heavy, done = _imported("-q", "run", str(strategy), "--out", str(tmp_path / "run"))
 
     assert done.returncode == 0, done.stderr
-    assert ("plotly" in heavy) is report
+    # the page's charts are JSON written by tradeloom, plotly.js read from its file: plotly's
+    # __init__ (with the importlib.metadata it imports for its version) is not needed
+    assert "plotly" not in heavy
     assert (tmp_path / "run" / "report.html").exists() is report
     assert "sklearn" not in heavy  # a precomputed model fits nothing
     assert not {"ccxt", "dask", "distributed"} & set(heavy)  # no exchange, no cluster
