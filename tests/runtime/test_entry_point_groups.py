@@ -103,6 +103,17 @@ def test_the_folders_read_give_importlib_metadatas_groups(path: Path) -> None:
     (path / "Old.EGG-INFO").mkdir()  # importlib.metadata compares the ending in lower case
     (path / "Old.EGG-INFO" / "entry_points.txt").write_text("[old.group]\na = b\n")
     (path / "flat.egg-info").write_text("Metadata-Version: 1.0\n")  # a file: no entry points
+    egg = path / "legacy-2.0-py3.11.egg"  # an egg on the path: its EGG-INFO
+    (egg / "EGG-INFO").mkdir(parents=True)
+    (egg / "EGG-INFO" / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: legacy\n")
+    (egg / "EGG-INFO" / "entry_points.txt").write_text("[legacy.group]\nl = l:l\n")
+    sys.path.insert(0, str(egg))
+    try:
+        read = entry_point_groups._read_groups(sys.path)
+        assert read == entry_point_groups._metadata_groups()
+        assert "legacy.group" in read
+    finally:
+        sys.path.remove(str(egg))
     read = entry_point_groups._read_groups(sys.path)
     assert read is not None
     assert read == entry_point_groups._metadata_groups()

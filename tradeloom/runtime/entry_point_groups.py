@@ -3,17 +3,17 @@
 Two readers of a command's start-up ask whether any installed distribution declares an
 entry-point group: tradeloom's plugin manager (``[tradeloom]``, `tradeloom.plugins.manager`)
 and pydantic, which looks for its plugins (``[pydantic]``) when it builds its first model.
-`importlib.metadata.entry_points` answers by parsing every entry point of every
-distribution into objects, and importing `importlib.metadata` (with the email, zipfile,
-csv and socket modules it imports) costs a small run more than reading the files it would
-read: 160 million instructions, ~5% of a 10,000-bar backtest's whole process. `declared`
-reads each distribution's ``entry_points.txt`` itself, for its section names only, as
-`importlib.metadata` finds and reads them: the ``*.dist-info`` and ``*.egg-info`` folders
-of each folder on ``sys.path`` (``""`` the current one), a line, stripped, that starts
-with ``[`` and ends with ``]`` naming the section ``line.strip("[]")``. A path that holds
-what only `importlib.metadata` reads (a zip file) or a distribution finder of another
-kind on ``sys.meta_path`` has `importlib.metadata` answer instead. A group no
-distribution declares has no entry points.
+`importlib.metadata.entry_points` answers by parsing every entry point of every distribution
+into objects, and importing `importlib.metadata` (with the email, zipfile, csv and socket
+modules it imports) costs a small run more than reading the files it would read: 160 million
+instructions, ~5% of a 10,000-bar backtest's whole process. `declared` reads each
+distribution's ``entry_points.txt`` itself, for its section names only, as
+`importlib.metadata` finds and reads them: the ``*.dist-info`` and ``*.egg-info`` folders of
+each folder on ``sys.path`` (``""`` the current one; an ``.egg`` folder's ``EGG-INFO``), a
+line, stripped, that starts with ``[`` and ends with ``]`` naming the section
+``line.strip("[]")``. A path that holds what only `importlib.metadata` reads (a zip file) or
+a distribution finder of another kind on ``sys.meta_path`` has `importlib.metadata` answer
+instead. A group no distribution declares has no entry points.
 
 `skip_pydantic_plugin_scan` tells pydantic it has no plugins where no distribution
 declares the group (what its own look would find), before its first model is built; the
@@ -60,10 +60,13 @@ def _read_groups(path: list[str]) -> set[str] | None:
         return None
     groups: set[str] = set()
     for entry in path:
+        if not isinstance(entry, str):
+            return None  # (bytes): as importlib.metadata reads it
         folder = entry or "."
+        egg = os.path.basename(entry).lower().endswith(".egg")  # its metadata: EGG-INFO
         try:
             with os.scandir(folder) as children:
-                infos = [c.path for c in children if c.name.lower().endswith(_INFO)]
+                infos = [c.path for c in children if _holds_metadata(c.name.lower(), egg)]
         except NotADirectoryError:
             return None  # a zip file: its distributions are read by importlib.metadata
         except OSError:
@@ -76,6 +79,13 @@ def _read_groups(path: list[str]) -> set[str] | None:
                 continue  # none (an .egg-info file, no entry points), or unreadable
             _add_sections(text, groups)
     return groups
+
+
+def _holds_metadata(name: str, egg: bool) -> bool:
+    """Whether a child ``name`` (in lower case) of a path's folder is a distribution's
+    metadata folder, as `importlib.metadata`'s ``Lookup`` tells (``egg``: the folder is an
+    ``.egg``, whose ``EGG-INFO`` is)."""
+    return name.endswith(_INFO) or (egg and name == "egg-info")
 
 
 def _other_finder(finder: object) -> bool:
