@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,16 @@ import pytest
 
 from tradeloom.console.runs import RunIndex
 from tradeloom.engine.status import RunFollower, read_run
-from tradeloom.journal import FillEvent, LiveBar, journal_path, open_journal, read_info
+from tradeloom.journal import (
+    ChainBroken,
+    FillEvent,
+    LiveBar,
+    journal_path,
+    open_journal,
+    read_info,
+    verify,
+)
+from tradeloom.journal.schema import schema_of
 
 pytestmark = pytest.mark.xdist_group("console_runs")  # the run folders, made once
 
@@ -80,3 +90,26 @@ def test_a_journal_replaced_under_a_followed_run_is_read_again_and_said(paper: P
         ": 0/paper/journal.sqlite: its file was replaced (rotated, copied or restored): "
         "read again from its first row"
     )
+
+
+def test_the_rows_a_followed_run_appended_since_its_first_read_are_checked(paper: Path) -> None:
+    """Each read checks the chain of the rows committed since the last (`verify_again`),
+    not the first read alone: a row appended with a bad hash is refused in `verify`'s
+    line, at this read and the next."""
+    follower = RunFollower(paper)
+    follower.read(now=NOW)
+    _grow(paper, 2)
+    path = journal_path(paper)
+    table = schema_of("fill").table
+    with sqlite3.connect(path, isolation_level=None) as db:
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            db.execute(f'DROP TRIGGER "{name}"')
+        db.execute(
+            f'UPDATE "{table}" SET price = price + 1 WHERE seq = (SELECT MAX(seq) FROM "{table}")'
+        )
+    with pytest.raises(ChainBroken) as whole:
+        verify(path)
+    for _ in range(2):
+        with pytest.raises(ChainBroken) as caught:
+            follower.read(now=NOW)
+        assert str(caught.value) == str(whole.value)

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.text.feed_fixtures import (
     SETTINGS,
@@ -638,3 +640,59 @@ def test_what_a_run_holds_after_each_tick_is_what_a_backtest_reads_back(tmp_path
         assert (held.texts, held.symbols) == (backtest.texts, backtest.symbols)
         now[0] += HOUR
     assert held.ids[:2] == ("news.csv:2", "news.csv:3")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    ticks=st.lists(
+        st.lists(st.integers(-3, 6), max_size=3),  # each document's time: hours from now
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_feed_only_source_holds_what_a_backtest_reads_back_and_reuses_it_between_arrivals(
+    ticks: list[list[int]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A source fed only by its feed (no file) keeps the documents it merged while nothing
+    arrives (the same object, not a new set at each call: a tick's cost), and after each
+    tick holds what the whole recomputation gives (what a backtest reads back), documents
+    visible before the last arrival (merged again) or after it (appended)."""
+    from tradeloom.plugins.data.received import merge_documents
+    from tradeloom.text.documents import Documents
+
+    rules = _rules()
+    queue = _Queue()
+    feed = ReceivedText(rules, queue, None)
+    folder = tmp_path_factory.mktemp("feed") / "run"
+    feed.attach(folder)
+    now = [pd.Timestamp("2024-03-01T12:00:00Z").value]
+    feed.start(lambda: now[0])
+    held = feed.documents()
+    assert len(held) == 0 and feed.documents() is held
+    count = 0
+    for tick, hours in enumerate(ticks):
+        batch = []
+        for offset in hours:
+            count += 1
+            stamp = pd.Timestamp(now[0] + offset * HOUR, tz="UTC").isoformat()
+            batch.append({"id": f"n{count}", "time": stamp, "text": f"story {count}"})
+        if batch:
+            queue.inbox.put(f"q {tick}", json.dumps(batch).encode(), str(tick))
+        assert feed.take() == []
+        held = feed.documents()
+        assert feed.documents() is held  # nothing arrived since: the set it merged
+        whole = merge_documents(Documents.empty(), read_received(folder / "news.jsonl", rules))
+        assert held.ids == whole.ids
+        assert np.array_equal(held.visible_ns, whole.visible_ns)
+        assert np.array_equal(held.stamped_ns, whole.stamped_ns)
+        assert (held.texts, held.titles, held.sources, held.symbols) == (
+            whole.texts,
+            whole.titles,
+            whole.sources,
+            whole.symbols,
+        )
+        now[0] += HOUR

@@ -47,7 +47,7 @@ from tradeloom.engine.status_values import (
 )
 from tradeloom.errors import UserError
 from tradeloom.files.reading import NotAFile, read_yaml_kept
-from tradeloom.journal import FrameFollower, journal_path, verify
+from tradeloom.journal import FrameFollower, journal_path, verify_again
 from tradeloom.journal.events import kinds_read_by
 from tradeloom.reporting.allocation_figures import top_columns
 from tradeloom.reporting.monitor_labels import monitor_label
@@ -116,10 +116,11 @@ class RunFollower:
     """Read a run again and again as it trades, its journal's new rows only each time.
 
     The first `read` checks the journal's hash chain and tail record (`verify`) and
-    reads its rows; each later one reads the rows committed since (`FrameFollower`)
-    and computes the status again from all of them. A journal replaced (rotated,
-    copied, restored) or cut since is read again from its first row, verified again,
-    and the reading says why (`RunReading.restarted`).
+    reads its rows; each later one checks and reads the rows committed since
+    (`tradeloom.journal.verify_again`, `FrameFollower`) and computes the status again
+    from all of them. A journal replaced (rotated, copied, restored) or cut since is
+    read again from its first row, verified again, and the reading says why
+    (`RunReading.restarted`).
 
     Args:
         run_dir: A run directory (a backtest's, a paper or a live run's).
@@ -154,11 +155,12 @@ class RunFollower:
             )
         follower = self._frames
         try:
-            if not follower.frames:
-                verify(journal)  # a cut, broken or another run's journal shows nothing
+            # a cut, broken or another run's journal shows nothing: each read checks the
+            # rows appended since the last (the first, or a journal replaced: all)
+            verify_again(journal)
             follower.read()
             if follower.restarted is not None:
-                verify(journal)
+                verify_again(journal)
         except BaseException:
             follower.reset()  # the next read starts, and verifies, again
             raise

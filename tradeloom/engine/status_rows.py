@@ -42,7 +42,7 @@ from tradeloom.engine.status_figures import _EPS, NAT, _average_cost, _iso, equi
 from tradeloom.engine.status_text import error_line
 from tradeloom.engine.status_values import OpenOrder, Position, RunStatus
 from tradeloom.errors import UserError
-from tradeloom.journal import journal_path, verify
+from tradeloom.journal import journal_path, verify_again
 from tradeloom.journal.errors import JournalDamaged
 from tradeloom.journal.schema import Codec, Schema, schema_of, value_decoder
 from tradeloom.journal.source import open_source
@@ -81,7 +81,7 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
         if meta.get("mode") == "backtest":  # its closes are in its equity table
             source.close()
             return read_run(run_dir, now=now).status
-        verify(journal)  # a cut, broken or another run's journal shows nothing
+        verify_again(journal)  # a cut, broken or another run's journal shows nothing
         source.snapshot()  # one read transaction: the rows of one moment
         rows = {kind: _rows(source, schema_of(kind)) for kind in _KINDS}
     finally:

@@ -139,6 +139,7 @@ if TYPE_CHECKING:
         read_rows,
         read_sequenced,
         verify,
+        verify_again,
     )
     from tradeloom.journal.schema import JournalValueError
     from tradeloom.journal.sqlite import SqliteJournal, open_journal
@@ -253,6 +254,7 @@ __all__ = [
     "read_rows",
     "read_sequenced",
     "verify",
+    "verify_again",
 ]
 
 _SUBMODULES = ("errors", "location", "events", "schema", "reader", "store", "sqlite", "stores")

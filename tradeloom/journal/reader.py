@@ -23,7 +23,7 @@ import numpy as np
 from tradeloom.journal import chain_numpy
 from tradeloom.journal.blocks import Block, BlockDamaged, block_digest
 from tradeloom.journal.columns import column_digests
-from tradeloom.journal.errors import ChainBroken, JournalDamaged
+from tradeloom.journal.errors import ChainBroken, JournalDamaged, JournalError
 from tradeloom.journal.events.base import KINDS, Event
 from tradeloom.journal.events.run import RUN_KINDS
 from tradeloom.journal.location import POINTER_FILE
@@ -57,6 +57,7 @@ __all__ = [
     "read_sequenced",
     "row_of",
     "verify",
+    "verify_again",
 ]
 
 _INT64_MIN = np.iinfo(np.int64).min
@@ -402,28 +403,111 @@ def verify(path: Path) -> Verified:
         JournalError: Not a readable journal, its tail record says it was cut, or it
             is another run's (`tradeloom.journal.tail`).
     """
+    found = _verify(path, None)
+    assert found is not None  # (a whole check always answers)
+    return found[0]
+
+
+@dataclass(frozen=True)
+class _Prefix:
+    """What a check verified: its rows, its head, where its last row is, which file."""
+
+    rows: int
+    head: int
+    last: tuple[str, bool]
+    """The last row's kind and whether a block holds it."""
+    file: tuple[int, int] | None
+    meta: tuple[tuple[str, str], ...]
+
+
+class _Checked:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.prefix: _Prefix | None = None
+
+
+_CHECKED: dict[str, _Checked] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def verify_again(path: Path) -> Verified:
+    """Check the journal as `verify` does, the rows this process verified before excepted:
+    what a reader that reads a run again and again calls (``status``, the console, the
+    agent door), at a cost of the rows appended since, not of the run.
+
+    The first call in a process checks the whole journal and remembers the prefix it
+    verified: its row count, its head (the chain value after its last row), the file and
+    its meta. A later call checks that the file and its meta are the same and that the
+    prefix's last row still stores that head, then chains the rows after it from that
+    head, and checks the tail record as `verify` does. A journal replaced (another file,
+    another run), cut, or rewritten at the prefix's last row, or any problem found in the
+    rows since, is checked whole again: a bad journal's error is `verify`'s, word for
+    word. An edit inside the prefix that leaves its last row as it was is not seen here:
+    the first check of the next process (each ``tradeloom status`` command) and
+    ``tradeloom journal verify`` read every row. The process keeps one small record per
+    journal it checked.
+
+    Raises:
+        ChainBroken, JournalError: As `verify`.
+    """
+    key = str(path.absolute())
+    with _CHECKED_LOCK:
+        checked = _CHECKED.setdefault(key, _Checked())
+    with checked.lock:
+        found = None
+        if checked.prefix is not None:
+            try:
+                found = _verify(path, checked.prefix)
+            except JournalError:
+                found = None  # the whole check says what is wrong, as `verify` says it
+        if found is None:
+            checked.prefix = None
+            found = _verify(path, None)
+            assert found is not None
+        checked.prefix = found[1]
+        return found[0]
+
+
+class _PrefixUnknown(Exception):
+    """The tail record names a row inside the prefix: the whole check answers."""
+
+
+def _verify(path: Path, prefix: _Prefix | None) -> tuple[Verified, _Prefix] | None:
+    """`verify`, of the rows after ``prefix`` (None: of every row); None: the prefix is
+    not the journal's (or a row since has a problem): check it whole."""
+    after = 0 if prefix is None else prefix.rows
+    file = _file_id(path)
     # a SQLite journal's record before its rows: it is written after each commit, so
     # a journal that a run is writing is never behind a record read earlier
     beside = None if path.name == POINTER_FILE else read_tail(path)
     source = open_source(path)
     meta = source.meta
+    if prefix is not None and (file != prefix.file or tuple(meta.items()) != prefix.meta):
+        source.close()
+        return None  # another file, or another run's
     source.stored_texts()  # texts hash as stored, even bytes that are not UTF-8
     source.snapshot()  # the rows (and a PostgreSQL run's record) as of one moment
     seqs, digests, stored, known = [], [], [], []
     blocks: list[Block] = []
+    ends: list[tuple[int, str, bool]] = []  # each part's last row: seq, kind, in a block
     with _collector_paused():
         try:
+            if prefix is not None and _head_stored(source, prefix) != prefix.head:
+                return None  # the prefix's last row is not as it was verified
             record = source.stored_tail()
             for kind in KINDS:
                 schema = schema_of(kind)
-                rows = list(source.table_rows(schema))
+                rows = list(source.table_rows(schema, after))
                 if rows:
                     columns = list(zip(*rows, strict=True))  # seq, the kind's columns, hash
                     seqs.append(_integers(path, schema, columns[0]))
                     stored.append(_integers(path, schema, columns[-1]))
                     digests.append(column_digests(schema, columns[:-1]))
                     known.append(np.ones(len(rows), dtype=bool))
-                for block in source.blocks(schema):
+                    ends.append((int(seqs[-1].max()), kind, False))
+                for block in source.blocks(schema, after):
+                    if block.first <= after:
+                        return None  # a block across the prefix's end (none is written)
                     found = block.digests(compiled=False)
                     # a block holds the chain value after its last row
                     hashes = np.zeros(len(found), dtype=np.uint64)
@@ -433,9 +517,10 @@ def verify(path: Path) -> Verified:
                     stored.append(hashes.view(np.int64))
                     digests.append(found)
                     known.append(np.arange(len(found)) == len(found) - 1)
+                    ends.append((block.last, kind, True))
         finally:
             source.close()
-    seed = chain_seed(meta)
+    seed = chain_seed(meta) if prefix is None else prefix.head
 
     def check_end(rows: int, head_at: Callable[[int], str | None]) -> None:
         if record is None:
@@ -444,9 +529,24 @@ def verify(path: Path) -> Verified:
             check_owner(path, meta)
             compare_tail(path, meta, record, rows, head_at)
 
+    def remembered(rows: int, head: int, last: tuple[str, bool]) -> _Prefix:
+        return _Prefix(rows, head, last, file, tuple(meta.items()))
+
+    chained = np.empty(0, dtype=np.uint64)
+
+    def head_at(rows: int) -> str | None:
+        if rows == after:
+            return f"{seed:016x}"
+        if rows < after:  # (a prefix's row: `verify` knows it, this check does not)
+            raise _PrefixUnknown
+        return f"{int(chained[rows - after - 1]):016x}" if rows - after <= len(chained) else None
+
     if not seqs:
-        check_end(0, lambda n: f"{seed:016x}" if n == 0 else None)
-        return Verified(0, f"{seed:016x}")
+        if not _ended(check_end, after, head_at):
+            return None
+        if prefix is None:
+            return Verified(0, f"{seed:016x}"), remembered(0, seed, ("", False))
+        return Verified(after, f"{seed:016x}"), prefix
     seq = np.concatenate(seqs)
     order = np.argsort(seq, kind="stable")
     seq = seq[order]
@@ -455,8 +555,10 @@ def verify(path: Path) -> Verified:
     mask = np.concatenate(known)[order]
     chained, bad = _chain_checked(digest, hashes, mask, seed)
     problems: list[tuple[int, int, str]] = []  # seq, structural first, what breaks
-    expected = np.arange(1, len(seq) + 1, dtype=np.int64)
+    expected = np.arange(after + 1, after + len(seq) + 1, dtype=np.int64)
     off = np.flatnonzero(seq != expected)
+    if prefix is not None and (len(off) or len(bad)):
+        return None  # the whole check names the first problem, as `verify` does
     if len(off):
         i = int(off[0])
         if i > 0 and seq[i] == seq[i - 1]:
@@ -477,9 +579,9 @@ def verify(path: Path) -> Verified:
                 )
             )
     if len(bad):
-        ends = {block.last: block for block in blocks}
+        block_ends = {block.last: block for block in blocks}
         s = int(seq[int(bad[0])])
-        ended = ends.get(s)
+        ended = block_ends.get(s)
         if ended is not None and len(ended.seq) > 0:
             why = (
                 f"{_breaks_in(ended)} the chain after its last row is not its hash (rows "
@@ -508,13 +610,52 @@ def verify(path: Path) -> Verified:
         s, _, why = min(problems)
         raise ChainBroken(f"{path}: {why}", s)
 
-    def head_at(rows: int) -> str | None:
-        if rows == 0:
-            return f"{seed:016x}"
-        return f"{int(chained[rows - 1]):016x}" if rows <= len(chained) else None
+    if not _ended(check_end, after + len(seq), head_at):
+        return None
+    _, kind, in_block = max(ends)
+    head = int(chained[-1])
+    return Verified(after + len(seq), f"{head:016x}"), remembered(
+        after + len(seq), head, (kind, in_block)
+    )
 
-    check_end(len(seq), head_at)
-    return Verified(len(seq), f"{int(chained[-1]):016x}")
+
+def _ended(
+    check_end: Callable[[int, Callable[[int], str | None]], None],
+    rows: int,
+    head_at: Callable[[int], str | None],
+) -> bool:
+    """Check the tail record; False: it names a row of the prefix (check it whole)."""
+    try:
+        check_end(rows, head_at)
+    except _PrefixUnknown:
+        return False
+    return True
+
+
+def _head_stored(source: Source, prefix: _Prefix) -> int | None:
+    """The chain value the journal stores after the prefix's last row (unsigned; None:
+    no such row)."""
+    if prefix.rows == 0:
+        return prefix.head  # (no row: the seed, which the meta gives)
+    kind, in_block = prefix.last
+    schema = schema_of(kind)
+    if in_block:
+        for block in source.blocks(schema, prefix.rows - 1):
+            return int(block.hash) if block.last == prefix.rows else None
+        return None
+    rows = source.table_rows(schema, prefix.rows - 1)
+    try:
+        found = next(iter(rows), None)
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    if found is None or found[0] != prefix.rows or type(found[-1]) is not int:
+        return None
+    return int(found[-1]) & _UINT64
+
+
+_UINT64 = (1 << 64) - 1
 
 
 @contextmanager

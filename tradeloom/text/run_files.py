@@ -8,7 +8,8 @@ scorer; a scorer that keeps answers has a ``cache`` (`tradeloom.text.llm_cache.A
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,11 @@ from tradeloom.text.llm_cache import (
 )
 
 if TYPE_CHECKING:
-    from tradeloom.text.documents import Documents
+    from tradeloom.text.documents import DocumentFeed, Documents
 
 __all__ = [
     "RUN_FILE",
+    "UnscoredSince",
     "answer_caches",
     "append_run_answers",
     "kept_run_answers",
@@ -145,15 +147,114 @@ def unscored_rows(
         visible: dict[str, int] = {}
         if source is not None:
             visible = dict(zip(source.ids, source.visible_ns.tolist(), strict=True))
-        for document_id, reason in reasons.items():
-            at = visible.get(document_id)
-            rows.append(
-                DocumentUnscored(
-                    feature=str(getattr(feature, "prefix", "")),
-                    document_id=document_id,
-                    visible=pd.NaT if at is None else pd.Timestamp(at, tz="UTC"),
-                    reason=reason,
-                    strategy=strategy,
-                )
+        rows += _unscored(feature, reasons.items(), visible.get, strategy)
+    return rows
+
+
+class UnscoredSince:
+    """The `unscored_rows` of a running run's features, each call only those of the
+    reasons added since the last (a paper or live run's tick: it costs what its features
+    left unscored since, not what the run did).
+
+    A feature's ``reasons`` grow by insertion, a reason given again keeping its place
+    (`tradeloom.plugins.features.text.TextFeature`; a dict that lost keys in place and
+    gained as many is outside that contract): how many of each feature's were read is
+    kept, by strategy and feature; a feature swapped (a hot reload), or whose
+    ``reasons`` were replaced by another dict or shrank, is read from its first again
+    (the caller skips what it journaled). A new document's visibility is looked up from
+    the end of its source's documents, where a document scored at the latest bar is
+    (they are sorted by visibility).
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[str, dict[int, tuple[Any, Mapping[str, str], int]]] = {}
+        """By strategy, by feature's id: the feature, its reasons and how many were read."""
+
+    def rows(
+        self,
+        features: Iterable[Any],
+        documents: Callable[[], Mapping[str, DocumentFeed]],
+        strategy: str = "",
+    ) -> list[DocumentUnscored]:
+        """Return the rows of the reasons ``features`` added since the last call for
+        ``strategy`` (the first call: all), as `unscored_rows` makes them.
+
+        Args:
+            features: The features (those without ``reasons`` are not text features).
+            documents: Returns the text sources by name (called only when a feature
+                added a reason).
+            strategy: As `unscored_rows`'s.
+        """
+        held = self._read.get(strategy, {})
+        read: dict[int, tuple[Any, Mapping[str, str], int]] = {}
+        rows: list[DocumentUnscored] = []
+        feeds: Mapping[str, DocumentFeed] | None = None
+        for feature in features:
+            reasons: Mapping[str, str] | None = getattr(feature, "reasons", None)
+            if reasons is None:
+                continue
+            before = held.get(id(feature))
+            done = 0
+            if before is not None and before[0] is feature and before[1] is reasons:
+                done = before[2] if before[2] <= len(reasons) else 0  # (shrank: all again)
+            count = len(reasons)
+            read[id(feature)] = (feature, reasons, count)
+            if count == done:
+                continue  # (most ticks: nothing new)
+            if isinstance(reasons, dict):  # read from its end: what was added since
+                new = list(islice(reversed(reasons.items()), count - done))
+                new.reverse()
+            else:
+                new = list(islice(reasons.items(), done, None))
+            if feeds is None:
+                feeds = documents()
+            feed = feeds.get(getattr(feature, "of", ""))
+            source = None if feed is None else feed.documents()
+            visible = _visible_of(source, {document_id for document_id, _ in new})
+            rows += _unscored(feature, new, visible.get, strategy)
+        self._read[strategy] = read
+        return rows
+
+
+def _visible_of(source: Documents | None, wanted: set[str]) -> dict[str, int]:
+    """The visibility of each of ``wanted`` in ``source`` (an id twice: its last row's, as
+    `unscored_rows`'s), found from its end (none found: not in it)."""
+    if source is None:
+        return {}
+    ids = source.ids
+    if len(wanted) > _LOOKED_UP:  # (a restart's first tick: the history's, at once)
+        return dict(zip(ids, source.visible_ns.tolist(), strict=True))
+    found: dict[str, int] = {}
+    for row in range(len(ids) - 1, -1, -1):
+        document_id = ids[row]
+        if document_id in wanted and document_id not in found:
+            found[document_id] = int(source.visible_ns[row])
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+_LOOKED_UP = 64
+"""Past this many documents to look up, `_visible_of` maps them all at once."""
+
+
+def _unscored(
+    feature: Any,
+    reasons: Iterable[tuple[str, str]],
+    visible: Callable[[str], int | None],
+    strategy: str,
+) -> list[DocumentUnscored]:
+    prefix = str(getattr(feature, "prefix", ""))
+    rows: list[DocumentUnscored] = []
+    for document_id, reason in reasons:
+        at = visible(document_id)
+        rows.append(
+            DocumentUnscored(
+                feature=prefix,
+                document_id=document_id,
+                visible=pd.NaT if at is None else pd.Timestamp(at, tz="UTC"),
+                reason=reason,
+                strategy=strategy,
             )
+        )
     return rows

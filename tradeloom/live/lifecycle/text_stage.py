@@ -31,24 +31,25 @@ the tick's commit once bars were processed, and when the run stops."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 from tradeloom.plugins.protocols import LiveDocuments
 from tradeloom.text.llm_cache import AnswerCache, CachedAnswer
 from tradeloom.text.run_files import (
+    UnscoredSince,
     answer_caches,
     append_run_answers,
     kept_run_answers,
     seed_run_answers,
-    unscored_rows,
     write_run_answers,
 )
 
 if TYPE_CHECKING:
     from tradeloom.engine.wiring import Pipeline
     from tradeloom.live.recovery.journal_state import JournalState
+    from tradeloom.text.documents import DocumentFeed
 
 __all__ = ["TextAnswers"]
 
@@ -73,6 +74,8 @@ class TextAnswers(Stage):
         else at this start's first write)."""
         self._told: set[tuple[str, str, str]] = set()
         """The unscored documents journaled, by strategy, feature and id."""
+        self._unscored = UnscoredSince()
+        """The features' reasons read so far (a tick reads those added since)."""
         self._plain: tuple[Sequence[Any], ...] = ()
         """The last features found with no text feature among them (a tick then has
         nothing to keep: a feature that scores documents has its ``scorer`` and ``reasons``
@@ -168,10 +171,7 @@ class TextAnswers(Stage):
             if not any(getattr(f, "reasons", None) for f in features):
                 continue  # (most runs: no text feature, or every document scored)
             strategy = "" if alone else pipeline.config.name  # a portfolio's: by its name
-            data = pipeline.data
-            feeds = data.live_documents() if isinstance(data, LiveDocuments) else {}
-            documents = {name: feed.documents() for name, feed in feeds.items()}
-            for row in unscored_rows(features, documents, strategy):
+            for row in self._unscored.rows(features, _feeds(pipeline), strategy):
                 key = (strategy, row.feature, row.document_id)
                 if key in self._told:
                     continue
@@ -179,3 +179,14 @@ class TextAnswers(Stage):
                 self.link.recorder_or_fail.record(row)
                 journaled = True
         return journaled
+
+
+def _feeds(pipeline: Pipeline) -> Callable[[], Mapping[str, DocumentFeed]]:
+    """The pipeline's text sources by name, asked for only when a feature left a document
+    unscored since the last tick."""
+
+    def feeds() -> Mapping[str, DocumentFeed]:
+        data = pipeline.data
+        return data.live_documents() if isinstance(data, LiveDocuments) else {}
+
+    return feeds

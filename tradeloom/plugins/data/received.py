@@ -171,6 +171,8 @@ class ReceivedText:
         self._received = Documents.empty()
         self._last_arrival = 0
         self._texts: dict[str, str] = {}
+        self._none = Documents.empty()
+        """A feed-only source's history: one object, so that what it merged is kept."""
         self._held: tuple[object, int, Documents] | None = None
         self._file_ids: tuple[Documents, set[str]] | None = None
         self._shared: DocumentFeed | None = None
@@ -220,7 +222,7 @@ class ReceivedText:
         same object while neither changed)."""
         if self._shared is not None:
             return self._shared.documents()
-        history = Documents.empty() if self.history is None else self.history.documents()
+        history = self._history()
         held, count = self._held, len(self._received)
         if held is not None and held[0] is history and held[1] == count:
             return held[2]
@@ -236,6 +238,11 @@ class ReceivedText:
         merged = merge_documents(history, self._received)
         self._held = (history, count, merged)
         return merged
+
+    def _history(self) -> Documents:
+        """The source's file's documents (a feed-only source: the same empty set each
+        call, so a call that brought nothing returns what the last one merged)."""
+        return self._none if self.history is None else self.history.documents()
 
     # --- a tick -----------------------------------------------------------------------
 
@@ -310,7 +317,7 @@ class ReceivedText:
 
     def _known(self) -> set[str]:
         """The ids of the source's file (and received file), made again when it grew."""
-        history = Documents.empty() if self.history is None else self.history.documents()
+        history = self._history()
         if self._file_ids is None or self._file_ids[0] is not history:
             self._file_ids = (history, set(history.ids))
         return self._file_ids[1]
@@ -496,6 +503,8 @@ def _concat(parts: list[Documents]) -> Documents:
     """``parts`` one after the other (sorted by visibility only when merged)."""
 
     def joined(column: Callable[[Documents], tuple[_T, ...]]) -> tuple[_T, ...]:
+        if len(parts) == 2:  # a tick's arrivals after the rest: one copy of the pointers
+            return column(parts[0]) + column(parts[1])
         return tuple(chain.from_iterable(map(column, parts)))
 
     return Documents(

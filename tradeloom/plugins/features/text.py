@@ -264,7 +264,9 @@ class TextFeature:
     _table: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
     _held: int = field(default=0, repr=False)
     reasons: dict[str, str] = field(default_factory=dict, repr=False)
-    """Why a document got no score, by its id (what the run journals)."""
+    """Why a document got no score, by its id (what the run journals). It grows by
+    insertion only: a paper or live run's tick reads the ones added since the last
+    (`tradeloom.text.run_files.UnscoredSince`)."""
 
     def __deepcopy__(self, memo: dict[int, object]) -> TextFeature:
         """Return a copy of its own (a challenger's, a parity twin's features) that shares
