@@ -457,15 +457,19 @@ class CcxtVenue(TrackedOrders):
 
         The process may have died before, during or after the send: without an answer
         in the journal the order is ``UNKNOWN`` until `resolve_unknown` looks it up (with
-        trades the journal counted, accepted and filled by them). One the journal has
-        acknowledged (``journaled`` accepted, partially filled, filled or cancelled) is
+        trades the journal counted, accepted and filled by them); one with no row at all
+        journals its chain from ``pending -> submitted`` (the row the kill lost). One the
+        journal has acknowledged (``journaled`` accepted, partially filled, filled,
+        cancelled, or ``adopted`` by a restart that found it beyond the journal) is
         ``ACCEPTED`` (and filled by its counted trades), as it was before the kill: it is
         polled as working (without a venue id, looked up by its client order id by
         `resolve_unknown` first, as an unknown order is), never rejected as never arrived
         when a lookup by client id finds nothing (a venue that archives finished orders,
         or finds open ones only), and a ``rejected`` status reads as the cancel it is for
         an acknowledged order. One the journal has cancelled (its venue may owe it
-        trades) is looked up until the venue says so, never cancelled again.
+        trades) is looked up until the venue says so, never cancelled again. Without a
+        venue id, `lost_after` lookups that find it nowhere end it ``ORDER_LOST``
+        (`unaccounted`). One the journal has rejected is ``REJECTED``, never looked up.
 
         It is never sent again. Trades the journal already counted are counted again here
         without a report, so a lookup that finds them again ignores them. Its moves are
