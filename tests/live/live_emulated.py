@@ -141,9 +141,10 @@ def broken_links(path: Path) -> list[tuple[str, str, str]]:
     for the same order entered, as ``(client id, that state, the row's previous)``.
 
     Each order's rows form a chain: a restart journals what it finds changed at the
-    venue, never a restatement of a state the journal holds (its first row may start
-    anywhere: ``pending``, ``submitted`` when only the intent was committed, ``unknown``
-    for an order a restart found beyond the journal)."""
+    venue, never a restatement of a state the journal holds (its first row moves from
+    ``pending``, a restart's from ``unknown`` for an order it found beyond the journal;
+    a journal written before wt/orders4 may start one at ``submitted`` when only the
+    intent was committed)."""
     entered: dict[str, str] = {}
     broken = []
     for row in read_rows(path, ["order_state"]):

@@ -21,12 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
+from structlog.testing import capture_logs
 
 from tests.builders import walk_bars
+from tests.hunting import examples
 from tradeloom.domain import Order
 from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.live.orders.ccxt_errors import VenueMessage, submission_outcome
-from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.ccxt_venue import LOST_AFTER_LOOKUPS, CcxtVenue
 from tradeloom.live.orders.order_journal import JournalOrders
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, client_order_id
 from tradeloom.plugins.protocols_orders.order_events import (
@@ -629,7 +631,10 @@ def test_after_a_restart_journaled_intents_are_looked_up_never_resent(
     second = rig(emulator)
     for intent in intents:
         report = second.venue.recover(intent, sent_at=second.clock() - 60)
-        assert [(t.previous, t.state) for t in report.transitions] == [(S.SUBMITTED, S.UNKNOWN)]
+        assert [(t.previous, t.state) for t in report.transitions] == [
+            (S.PENDING, S.SUBMITTED),
+            (S.SUBMITTED, S.UNKNOWN),
+        ]
     second.venue.resolve_unknown()
     assert (second.venue.order(arrived.id).state, second.venue.order(arrived.id).filled) == (
         S.FILLED,
@@ -1067,6 +1072,7 @@ class _Rows:
     def __init__(self) -> None:
         self.states: list[tuple[str, str, str]] = []
         self.trades: list[TradeFill] = []
+        self.lost: set[str] = set()  # the orders a row ended ORDER_LOST
 
     def take(self, journal: MemoryJournal, since: int) -> int:
         """Take what ``journal`` recorded from its event ``since`` on; return how many."""
@@ -1075,6 +1081,8 @@ class _Rows:
             if isinstance(event, Transition):
                 previous = event.journaled_from or event.previous.value
                 self.states.append((event.client_id, previous, event.state.value))
+                if event.reason.startswith("ORDER_LOST"):
+                    self.lost.add(event.client_id)
             elif isinstance(event, TradeFill):
                 self.trades.append(event)
         return len(events)
@@ -1401,3 +1409,317 @@ def test_an_acknowledged_order_whose_restart_lookups_miss_keeps_every_trade_and_
     final = {"FILLED": "filled", "CANCELED": "cancelled"}.get(placed.status)
     assert entered[sent.id] == (final or entered[sent.id]), journaled.states
     assert entered[sent.id] != "rejected", journaled.states
+
+
+# --- restarts: what the journal ended or adopted, and lookups that keep missing ----------
+
+LOOKUP = "GET /api/v3/order"
+OPEN_ORDERS = "GET /api/v3/openOrders"
+MISSING = Reject(-2013, "Order does not exist.")
+
+
+def test_an_adopted_order_restarts_adopted_never_as_never_placed(
+    emulator: ExchangeEmulator,
+) -> None:
+    # A restart adopted the order (found at the venue beyond its journal: ``adopted``) and
+    # the run died again. The next restart tracks it as the venue had it, acknowledged: a
+    # lookup by client id that finds nothing leaves it working. Before, it restarted
+    # ``unknown`` and the miss rejected it ORDER_NEVER_ARRIVED, journaled
+    # ``adopted -> rejected``: an order the venue had was dropped as never placed.
+    first = rig(emulator)
+    price, _ = resting_buy()
+    sent = order(1, quantity=0.2)
+    first.venue.submit(sent, limit_price=price)
+    (intent,) = first.journal.intents
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled="adopted")
+    assert second.venue.order(sent.id).state == OrderState.ACCEPTED
+    emulator.faults.next(LOOKUP, MISSING)
+    missed = second.venue.resolve_unknown()
+    assert missed.rejections == ()
+    assert second.venue.order(sent.id).state == OrderState.ACCEPTED
+    assert second.journal.journaled(sent.id) == []
+    assert [o.id for o in second.venue.pending()] == [sent.id]
+    second.venue.poll()  # found open: the acknowledgement it had is no news either
+    assert second.journal.journaled(sent.id) == []
+
+
+def test_an_order_the_journal_has_rejected_is_not_looked_up_again(
+    emulator: ExchangeEmulator,
+) -> None:
+    # A limit order's market fallback the venue refused: the journal ends it ``rejected``.
+    # A restart that tracks it (its limit order still pending for the engine) takes the
+    # journal's word. Before, it was tracked ``unknown`` and looked up by client id (a
+    # request at every bar until the venue's window passed), then rejected a second time
+    # as ORDER_NEVER_ARRIVED, the venue's own refusal replaced by "never placed".
+    first = rig(emulator)
+    sent = order(1, quantity=0.2)
+    emulator.faults.next(POST, Reject(-2010, INSUFFICIENT))
+    first.venue.submit(sent)
+    assert first.venue.order(sent.id).state == OrderState.REJECTED
+    (intent,) = first.journal.intents
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled="rejected")
+    asked = len(emulator.requests(LOOKUP))
+    report = second.venue.resolve_unknown()
+    second.venue.poll()
+    assert len(emulator.requests(LOOKUP)) == asked
+    assert (report.rejections, report.unresolved) == ((), ())
+    assert second.venue.order(sent.id).state == OrderState.REJECTED
+    assert second.venue.unfinished() == [] and second.venue.settled
+    assert second.journal.journaled(sent.id) == []
+
+
+def test_an_intent_without_a_state_row_restarts_its_chain_from_pending(
+    emulator: ExchangeEmulator,
+) -> None:
+    # The intent is committed before the send; the ``pending -> submitted`` row is
+    # committed with the bar's rows, which a kill can lose. The restart journals the
+    # order's chain from where every order's starts: ``pending -> submitted``, then
+    # ``submitted -> unknown``. Before, its first row was ``submitted -> unknown``, a
+    # row moving from a state no row of it had entered.
+    first = rig(emulator)
+    sent = order(1, quantity=0.2)
+    first.venue.submit(sent)
+    (intent,) = first.journal.intents
+    assert first.journal.journaled(sent.id)[0][:2] == ("pending", "submitted")
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled=None)
+    rows = [(previous, state) for previous, state, _ in second.journal.journaled(sent.id)]
+    assert rows == [("pending", "submitted"), ("submitted", "unknown")]
+    second.venue.resolve_unknown()  # found filled: the chain goes on from unknown
+    rows = [(previous, state) for previous, state, _ in second.journal.journaled(sent.id)]
+    assert rows[2:] == [("unknown", "accepted"), ("accepted", "filled")], rows
+
+
+def test_a_cancelled_order_its_counted_trades_fill_logs_no_state_after_end(
+    emulator: ExchangeEmulator,
+) -> None:
+    # The journal ended the order ``cancelled`` and counted trades that fill it (a cancel
+    # answered with less filled than its trades, within the tolerance). The restart
+    # restates that journal: it is no news from the venue, and no ``state_after_end``
+    # warning (which tells an operator the venue moved an ended order) is logged.
+    first = rig(emulator)
+    sent = order(1, quantity=0.2)
+    first.venue.submit(sent)
+    (intent,) = first.journal.intents
+    view = first.venue.order(sent.id)
+    counted = [(trade_id, 0.2 / len(view.trade_ids)) for trade_id in sorted(view.trade_ids)]
+    second = rig(emulator)
+    with capture_logs() as logs:
+        second.venue.recover(
+            intent,
+            sent_at=second.clock() - 60,
+            venue_id=view.venue_id,
+            counted=counted,
+            journaled="cancelled",
+        )
+    assert [e for e in logs if e["event"] == "state_after_end"] == []
+    assert second.journal.journaled(sent.id) == []
+
+
+def _filled_while_down(emulator: ExchangeEmulator) -> tuple[Order, VenueOrder]:
+    """A resting buy the venue acknowledged, filled while the run is down."""
+    first = rig(emulator)
+    price, reaching = resting_buy()
+    sent = order(1, quantity=0.2)
+    first.venue.submit(sent, limit_price=price)
+    (intent,) = first.journal.intents
+    emulator.set_bar(reaching)
+    emulator.advance()
+    assert emulator.exchange.orders()[0].status == "FILLED"
+    return sent, intent
+
+
+def _asked(emulator: ExchangeEmulator) -> int:
+    return len(emulator.requests(LOOKUP)) + len(emulator.requests(OPEN_ORDERS))
+
+
+@pytest.mark.parametrize("journaled", ["accepted", "cancelled"])
+def test_an_order_no_lookup_finds_ends_order_lost_after_a_bounded_number_of_lookups(
+    emulator: ExchangeEmulator, journaled: str
+) -> None:
+    # The journal has the order acknowledged (working, or cancelled with trades owed) and
+    # no venue id (none of its trades counted); the exchange finds it by its client id
+    # no more (it archives finished orders). Before, it was asked for at every bar for
+    # good (an open-orders read and a lookup each), pending for good. Now the
+    # `LOST_AFTER_LOOKUPS`-th miss ends it ORDER_LOST: journaled ``accepted ->
+    # cancelled`` with that reason (a cancelled one: no row, the journal ended it), the
+    # engine told once, nothing sent, and the venue is not asked about it again.
+    sent, intent = _filled_while_down(emulator)
+    emulator.faults.always(LOOKUP, MISSING)
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled=journaled)
+    cancellations = []
+    asked = []
+    with capture_logs() as logs:
+        for _ in range(6):  # a bar's asks: the lookup of unknown orders, then the poll
+            before = _asked(emulator)
+            cancellations += second.venue.resolve_unknown().cancellations
+            cancellations += second.venue.poll().cancellations
+            asked.append(_asked(emulator) - before)
+    # the first bar's lookup of it, then each poll's open-orders read and lookup: the
+    # fifth lookup ends it, and nothing is asked about it from there on
+    assert asked == [3, 2, 2, 2, 0, 0]
+    assert len(emulator.requests(LOOKUP)) == LOST_AFTER_LOOKUPS
+    assert [(c.order_id, c.reason, c.remaining) for c in cancellations] == [
+        (sent.id, "ORDER_LOST", 0.2)
+    ]
+    assert second.venue.order(sent.id).state == OrderState.CANCELLED
+    assert second.venue.unfinished() == [] and second.venue.settled
+    rows = second.journal.journaled(sent.id)
+    if journaled == "accepted":
+        assert [(p, s) for p, s, _ in rows] == [("accepted", "cancelled")]
+        assert rows[0][2].startswith("ORDER_LOST: 5 lookups by its client order id"), rows
+    else:
+        assert rows == []
+    assert [e["client_id"] for e in logs if e["event"] == "order_lost"] == [sent.id]
+    assert len(emulator.requests(POST)) == 1
+
+
+def test_a_reconcile_books_what_an_order_found_nowhere_filled_once_and_ends_it(
+    emulator: ExchangeEmulator,
+) -> None:
+    # The order filled while the run was down, and the exchange finds it by its client id
+    # no more: the restart's reconcile books the account's difference to it (its one
+    # possible cause), at its limit price, as a trade of id ``reconciled-{client id}``
+    # journaled as any, and ends it ORDER_LOST for the rest: nothing counts a trade of it
+    # again, nothing is sent. Before, the restart refused on a position mismatch.
+    sent, intent = _filled_while_down(emulator)
+    emulator.faults.always(LOOKUP, MISSING)
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled="accepted")
+    second.venue.resolve_unknown()
+    second.venue.poll()
+    (view,) = second.venue.unaccounted()
+    assert (view.client_id, view.state) == (sent.id, OrderState.ACCEPTED)
+    report = second.venue.book_unaccounted(sent.id, 0.2, float(intent.price or 0.0))
+    [trade] = report.fills
+    assert (trade.trade_id, trade.fill.quantity, trade.fill.price) == (
+        f"reconciled-{sent.id}",
+        0.2,
+        intent.price,
+    )
+    rows = [(p, s) for p, s, _ in second.journal.journaled(sent.id)]
+    assert rows == [("accepted", "filled")]
+    assert second.venue.settled
+    asked = _asked(emulator)
+    assert second.venue.poll().fills == () and _asked(emulator) == asked
+    assert len(emulator.requests(POST)) == 1
+
+
+_SHAPES = ("resting", "cancelled", "adopted", "answer lost", "intent only")
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.sampled_from(_SHAPES),
+    kills=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+    misses=st.lists(st.booleans(), min_size=24, max_size=24),
+)
+def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journal_one_chain(
+    shape: str, kills: list[int], misses: list[bool]
+) -> None:
+    """An order restarted ``kills[i]`` times before the bar i's asks (`CcxtVenue.recover`
+    from the journal's rows, then lookups and polls), each lookup by client id of an order
+    the venue acknowledged finding nothing where ``misses`` says (the exchange answering
+    "Order does not exist.", as one that archives finished orders does): no order is sent
+    for the intent but its own one send; each journaled row moves from the state the row
+    before it entered, by a move the transition table allows (``adopted`` reads as
+    ``unknown``), from ``pending`` (``adopted``: the restart's row); every trade is counted
+    once, all of them unless the order ended ``ORDER_LOST`` (after `lost_after` misses);
+    nothing is journaled of it after a row that ended it."""
+    with ExchangeEmulator(
+        {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
+    ) as emulator:
+        r = rig(emulator, timeout=1500)
+        sent = order(1, quantity=0.4)
+        journaled = _Rows()
+        if shape == "intent only":  # journaled, and the process died before the send
+            intent = VenueOrder(sent, SYMBOL, "market", "buy", 0.4, None)
+        else:
+            if shape == "answer lost":
+                emulator.faults.next(POST, PartialFill(0.25), Timeout(after_accept=True))
+                r.venue.submit(sent)
+                assert emulator.wait_idle()
+            else:
+                price, reaching = resting_buy()
+                r.venue.submit(sent, limit_price=price)
+                emulator.set_bar(max(reaching - 2, START))
+            (intent,) = r.journal.intents
+            if shape == "adopted":  # the intent lost with a cut journal, found by a restart
+                journaled.states.append((sent.id, "unknown", "adopted"))
+            else:
+                journaled.take(r.journal, 0)
+        acknowledged = shape in ("resting", "cancelled", "adopted")
+        drawn = iter(misses)
+        lost: set[str] = set()  # the orders a lookup ended ORDER_LOST
+        if shape in ("adopted", "intent only"):  # the process that sent it is gone
+            r = rig(emulator)
+            r.venue.lost_after = 3
+            r.venue.recover(intent, sent_at=r.clock() - 60, journaled=journaled.last(sent.id))
+            journaled.take(r.journal, 0)
+
+        def asks(venue: CcxtVenue) -> None:
+            for ask in (venue.resolve_unknown, venue.poll):
+                emulator.faults.clear()
+                if acknowledged and next(drawn, False):
+                    emulator.faults.next(LOOKUP, MISSING)
+                ended = ask().cancellations
+                lost.update(c.order_id for c in ended if c.reason == "ORDER_LOST")
+
+        for bar, restarts in enumerate(kills):
+            emulator.advance()
+            for _ in range(restarts):
+                r = rig(emulator)
+                r.venue.lost_after = 3
+                fills = [t for t in journaled.trades if t.fill.order_id == sent.id]
+                r.venue.recover(
+                    intent,
+                    sent_at=r.clock() - 60,
+                    venue_id=next((t.venue_order_id for t in fills), None),
+                    counted=[(t.trade_id, t.fill.quantity) for t in fills],
+                    journaled=journaled.last(sent.id),
+                )
+                seen = 0
+                asks(r.venue)
+                journaled.take(r.journal, seen)
+            seen = len(r.journal.events)
+            asks(r.venue)
+            if shape == "cancelled" and bar == 1:
+                r.venue.cancel(sent.id)
+            journaled.take(r.journal, seen)
+        emulator.faults.clear()
+        for _ in range(2):  # the exchange answers again: whatever it owes is counted
+            seen = len(r.journal.events)
+            r.venue.resolve_unknown()
+            r.venue.poll()
+            journaled.take(r.journal, seen)
+        placed = venue_orders(emulator)
+        traded = [str(t.trade_id) for t in emulator.exchange.trades()]
+        posts = [q.params.get("newClientOrderId") for q in emulator.requests(POST)]
+    # one send for the intent, never a second order (an intent never sent: none)
+    assert posts == ([] if shape == "intent only" else [sent.id]), posts
+    assert list(placed) == ([] if shape == "intent only" else [sent.id])
+
+    def state(value: str) -> OrderState:
+        return OrderState.UNKNOWN if value == "adopted" else OrderState(value)
+
+    entered: dict[str, str] = {}
+    for client_id, previous, moved in journaled.states:
+        assert entered.get(client_id, previous) == previous, journaled.states
+        if moved != "adopted":
+            assert state(moved) in TRANSITIONS[state(previous)], journaled.states
+        entered[client_id] = moved
+    first = journaled.states[0][1:] if journaled.states else None
+    assert first in (("pending", "submitted"), ("unknown", "adopted")), journaled.states
+    if acknowledged:  # the venue had it: never "never placed"
+        assert entered[sent.id] != "rejected", journaled.states
+    counted = [t.trade_id for t in journaled.trades]
+    assert len(counted) == len(set(counted)), counted
+    assert set(counted) <= set(traded)
+    if sent.id in journaled.lost:  # journaled ended: nothing after that row
+        assert journaled.states[-1][2] == "cancelled", journaled.states
+        assert sent.id in lost
+    if sent.id not in lost and shape != "intent only":  # its trades are all counted
+        assert sorted(counted) == sorted(traded), (journaled.states, counted, traded)

@@ -22,8 +22,10 @@ from tradeloom.journal import RunIdentity, StopFellBack, open_journal, read_even
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
 from tradeloom.live.orders.order_journal import JournalOrders
+from tradeloom.live.recovery.handover import track_pending
 from tradeloom.live.recovery.journal_state import read_state
 from tradeloom.live.recovery.reconcile import sent_request
+from tradeloom.live.recovery.replay_venue import ReplayVenue
 from tradeloom.plugins.protocols_orders.client_ids import client_order_id, derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     StopFallback,
@@ -603,3 +605,87 @@ def test_a_fok_limit_fills_whole_at_once_or_expires_whole(
     [cancellation] = report.cancellations
     assert (cancellation.reason, cancellation.remaining) == ("EXPIRED", 1.0)
     assert half_fills.exchange.trades() == []
+
+
+# --- restarts: what the journal ended stays ended ------------------------------------------
+
+
+def test_a_limit_the_engine_ended_before_a_restart_gets_no_fallback_resumed(
+    emulator: ExchangeEmulator,
+) -> None:
+    # The engine cancelled its resting limit order (a replacement) and heard the end before
+    # the kill; the journal has it ``cancelled``, its venue owing trades, so the restart looks
+    # it up. Found cancelled after its fallback was due, it is no fallback a killed process
+    # had begun: nothing is sent. Before, the fallback's resume ran ahead of the check that
+    # the engine had ended it, and sent the rest as a market order the engine never asked for.
+    first = exchange_venue(emulator, fallback_after_bars=1)
+    sent = limit_order(1, 90.5)
+    first.submit(sent)
+    emulator.advance()
+    assert first.cancel(sent.id, bar(1), "REPLACED") is not None
+    (intent,) = first.venue.journal.intents  # type: ignore[attr-defined]
+    sent_at = first.venue.sent_at(sent.id)
+    assert sent_at is not None
+
+    second = exchange_venue(emulator, fallback_after_bars=1)
+    second.venue.recover(intent, sent_at=sent_at, journaled="cancelled")
+    second.ended_before(sent.id)
+    emulator.advance(2)
+    assert second.match(bar(3), "open") == []
+    assert posted(emulator, derived_client_id(sent.id, "f")) == []
+    assert len(posted(emulator, sent.id)) == 1
+
+
+def test_a_fallback_the_journal_has_rejected_is_told_to_the_engine_and_never_looked_up(
+    emulator: ExchangeEmulator, tmp_path: Path
+) -> None:
+    # The limit order fell back; the venue refused its market order for the rest, and the
+    # run died before the engine heard. The restart tells the engine what the journal says
+    # the venue said (``REJECTED`` with its code, for what the fallback left), and does not
+    # ask the venue about an order it refused. Before, the fallback was tracked ``unknown``:
+    # looked up by its client id, then rejected again as ORDER_NEVER_ARRIVED ("never placed").
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, RunIdentity("s", "run1", "live"), flush_every=1)
+    journaled = venue(emulator, JournalOrders(journal, lambda: 1, symbol=SYMBOL))
+    journaled.client.load_markets()
+    first = ExchangeVenue(
+        journaled,
+        initial_cash=10_000.0,
+        costs=VenueCosts.of(0.001),
+        on_trouble=lambda *_: None,
+        orders=OrdersParams(type="limit", limit=LimitOrderParams(fallback_after_bars=1)),
+    )
+    sent = limit_order(1, 90.5)
+    first.submit(sent)
+    emulator.advance()
+    emulator.faults.next(POST, Reject(-2010, "Account has insufficient balance."))
+    [told] = first.match(bar(2), "open")  # what the engine would have heard
+    journal.close()
+    del first, journaled  # the runner is down from here
+
+    fallback_id = derived_client_id(sent.id, "f")
+    state = read_state(path)
+    assert (state.order_states[sent.id], state.order_states[fallback_id]) == (
+        "cancelled",
+        "rejected",
+    )
+    second = exchange_venue(emulator, fallback_after_bars=1)
+    replayed = ReplayVenue(state, initial_cash=10_000.0, costs=VenueCosts.of(0.001), dust=0.0)
+    replayed.submit(sent)  # the engine had not heard: its order is pending after the replay
+    track_pending(state, replayed, lambda _: second)
+    emulator.advance()
+    [cancellation] = second.match(bar(3), "open")
+    assert (cancellation.order_id, cancellation.reason, cancellation.remaining) == (
+        told.order_id,
+        told.reason,
+        told.remaining,
+    )
+    assert told.reason.startswith("REJECTED")
+    asked = [
+        r
+        for r in emulator.requests("GET /api/v3/order")
+        if r.params.get("origClientOrderId") == fallback_id
+    ]
+    assert asked == []
+    assert len(posted(emulator, fallback_id)) == 1
+    assert second.pending() == [] and second.match(bar(4), "open") == []

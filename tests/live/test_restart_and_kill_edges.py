@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.live.live_emulated import (
     HISTORY,
@@ -35,7 +36,7 @@ from tradeloom.live.recovery.reconcile import RestartRefused
 from tradeloom.live.tick.runner import LiveRunner, Mode
 from tradeloom.live.tick.session import KILL_CODE
 from tradeloom.plugins.model.sklearn_model import ModelFitError, SklearnModel
-from tradeloom.testing import DropConnection, PartialFill, ServerError
+from tradeloom.testing import DropConnection, PartialFill, Reject, ServerError
 
 
 def edit(text: str, old: str, new: str) -> str:
@@ -645,3 +646,72 @@ def test_a_restart_allows_for_a_working_order_only_when_its_trades_could_not_be_
         assert reconciled["venue_position"] - reconciled["position"] > 0.01
         again.stop("test over")
         assert run.emulator.errors == []
+
+
+def test_a_restart_adopts_what_an_order_found_nowhere_filled_while_the_run_was_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run is killed while its market order rests acknowledged (no trade counted: the
+    # journal has no venue id of it); it fills while the run is down, and the exchange
+    # finds it by its client id no more (it archives finished orders). The restart cannot
+    # count its trades, and only it can have made the account's difference: the reconcile
+    # books that difference to it (``reconciled-{id}``, at the price it was decided at)
+    # and ends it ORDER_LOST, with a log line saying so; the engine books it once and a
+    # later restart reconciles clean. Before, the restart refused on the position mismatch
+    # for good (the order was asked for at every restart, never found).
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    execution = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}"
+    limits = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: "
+    text = edit(FAST, execution, limits + "{type: limit, limit: {offset_bps: 2}}}")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: bool(exchange.orders()))
+        (order,) = exchange.orders()
+        client_id = order.client_order_id
+        assert read_state(journal).order_states[client_id] == "accepted"
+        assert rows(journal, "venue_fill") == []
+        crash(runner)
+        while exchange.orders()[0].status == "NEW":  # it fills while the run is down
+            run.emulator.advance()
+        assert exchange.orders()[0].status == "FILLED"
+        run.emulator.faults.always("GET /api/v3/order", Reject(-2013, "Order does not exist."))
+        again = run.runner(run_dir)
+        with capture_logs() as logs:
+            again.start()
+        (adopted,) = [e for e in logs if e["event"] == "reconcile_adopted_position"]
+        assert [b["client_id"] for b in adopted["booked"]] == [client_id]
+        (reconciled,) = rows(journal, "reconciled")
+        assert reconciled["unknown_orders"] == [client_id]
+        ticks(run, again, 2)
+        again.stop("test over")
+        again = run.runner(run_dir)
+        again.start()  # the booked fill is the journal's now: a clean reconcile
+        again.stop("test over")
+        posted = run.emulator.requests(ORDER)
+        assert run.emulator.errors == []
+        held = float(exchange.balance("BTC").total)
+    counted = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert [str(r["trade_id"]) for r in counted] == [f"reconciled-{client_id}"]
+    booked = [f for f in rows(journal, "fill") if f["order_id"] == client_id]
+    assert len(booked) == 1
+    _, second = rows(journal, "reconciled")
+    assert second["position"] == pytest.approx(second["venue_position"], abs=1e-9)
+    assert second["unknown_orders"] == []
+    (market,) = rows(journal, "market_at_start")
+    fills = rows(journal, "fill")
+    position = sum(f["side"] * f["quantity"] for f in fills)
+    assert position == pytest.approx(held - market["base_at_start"], abs=1e-8)
+    states = [
+        (r["previous"], r["state"])
+        for r in rows(journal, "order_state")
+        if r["client_id"] == client_id
+    ]
+    assert states[-1][1] in ("filled", "cancelled"), states
+    assert broken_links(journal) == []
+    assert [r for r in posted if r.params.get("newClientOrderId") == client_id] != []
+    assert len({r.params.get("newClientOrderId") for r in posted}) == len(posted)

@@ -65,7 +65,7 @@ _PROGRESS: Mapping[str, int] = {
     OrderState.PENDING: 0,
     OrderState.SUBMITTED: 1,
     OrderState.UNKNOWN: 2,
-    "adopted": 2,  # a restart's row: unknown, found at the venue beyond the journal
+    "adopted": 3,  # a restart's row: found at the venue beyond the journal (acknowledged)
     OrderState.ACCEPTED: 3,
     OrderState.PARTIALLY_FILLED: 4,
     OrderState.FILLED: 5,
@@ -99,6 +99,11 @@ class _Tracked:
     """Tracked again by a restart as its journal has it acknowledged, without a venue id
     and the venue not read since: `CcxtVenue.resolve_unknown` looks it up by its client
     id once (a miss leaves it as it is, polled as working)."""
+    misses: int = 0
+    """Lookups by its client id that found an order acknowledged without a venue id
+    nowhere (`CcxtVenue.lost_after` of them end it ``ORDER_LOST``)."""
+    lost: bool = False
+    """Ended ``ORDER_LOST``: what it filled is not known (nothing is sent for its rest)."""
 
 
 @dataclass
@@ -472,16 +477,16 @@ class TrackedOrders:
             return cost * price
         return 0.0
 
-    def _emit(self, out: _Collector, moves: list[Transition]) -> None:
+    def _emit(self, out: _Collector, moves: list[Transition], *, restating: bool = False) -> None:
         for move in moves:
-            row = self._row(move)
+            row = self._row(move, restating=restating)
             if row is not None:
                 self._journal(row)
             out.transitions.append(move)
             if move.rejection is not None:
                 out.rejections.append(move.rejection)
 
-    def _row(self, move: Transition) -> Transition | None:
+    def _row(self, move: Transition, *, restating: bool = False) -> Transition | None:
         """Return the journal row of ``move``; None when the journal holds it already.
 
         An order tracked again by a restart (`CcxtVenue.recover`) starts its lifecycle
@@ -490,7 +495,9 @@ class TrackedOrders:
         asked, its trades are counted by id). The first move beyond it is journaled
         from that state (`Transition.journaled_from`): each order's rows are one chain.
         Nothing is journaled after a row that finished the order (filled, cancelled,
-        rejected): the table lets nothing leave those states.
+        rejected): the table lets nothing leave those states. A move the venue makes of
+        an order so ended is logged (``state_after_end``); one ``restating`` the journal
+        (a restart counting the trades it holds) is not news from the venue, and is not.
         """
         tracked = self._orders.get(move.client_id)
         if tracked is None:
@@ -499,7 +506,7 @@ class TrackedOrders:
         if entered in _FINISHED:
             # the journal ended the order (a restart's, whose venue owes it trades):
             # no row moves it out of that state, whatever the venue says now
-            if state != entered and state in _FINISHED:
+            if state != entered and state in _FINISHED and not restating:
                 client_id = move.client_id
                 _log.warning("state_after_end", client_id=client_id, ended=entered, state=state)
             return None

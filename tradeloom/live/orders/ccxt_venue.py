@@ -72,8 +72,9 @@ from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import ccxt
+import pandas as pd
 
-from tradeloom.domain import Order
+from tradeloom.domain import Cancellation, Order
 from tradeloom.live.orders.ccxt_answers import (
     _ccxt_request,
     _joined,
@@ -89,6 +90,7 @@ from tradeloom.live.orders.order_checks import rejection as order_rejection
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
     OrderJournal,
+    OrderView,
     VenueOrder,
     VenueReport,
 )
@@ -111,17 +113,34 @@ from tradeloom.runtime.retrying import (
     retry_after_seconds,
 )
 
-__all__ = ["CcxtVenue", "RetriesExhausted"]
+__all__ = ["LOST_AFTER_LOOKUPS", "ORDER_LOST", "RECONCILED_TRADE", "CcxtVenue", "RetriesExhausted"]
 
 _log = logger("tradeloom.execution")
 
 _WORKING = (OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED)
 _ACKNOWLEDGED = frozenset(
-    {OrderState.ACCEPTED, OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELLED}
+    {
+        OrderState.ACCEPTED,
+        OrderState.PARTIALLY_FILLED,
+        OrderState.FILLED,
+        OrderState.CANCELLED,
+        "adopted",  # a restart found it at the venue beyond the journal
+    }
 )
 """Journaled states in which the venue had acknowledged the order: a restart tracks it
 acknowledged, never as an order that may not have arrived (`CcxtVenue.recover`)."""
 _TRADE_PAGE = 1000
+LOST_AFTER_LOOKUPS = 5
+"""Lookups by client id that find an order a restart tracks acknowledged, without a
+venue id, nowhere before it is ended ``ORDER_LOST`` (two a bar: the lookup, the poll's):
+an exchange that archives finished orders, or finds only open ones by client id, will
+not find it later, and its trades cannot be told apart without the venue's id."""
+ORDER_LOST = "ORDER_LOST"
+"""The cancellation reason of an order ended after `LOST_AFTER_LOOKUPS` lookups found it
+nowhere: what it filled, if anything, is the account's (a restart's reconcile books it)."""
+RECONCILED_TRADE = "reconciled-"
+"""The trade id prefix of what a restart's reconcile booked to an order whose trades the
+venue cannot tell (`CcxtVenue.book_unaccounted`): the balance's word, not a venue trade."""
 _SKEW_SECONDS = 5.0
 _READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
 _NOTHING = VenueReport()
@@ -165,6 +184,9 @@ class CcxtVenue(TrackedOrders):
             (``execution.orders.batch``; `tradeloom.live.orders.order_batch`): an order
             submitted ``batched`` is journaled at once and sent with the others of its
             bar at `flush_batch`. None: every order is sent as it is submitted.
+        lost_after: Lookups by client id that find a restart's acknowledged order
+            without a venue id nowhere before it is ended ``ORDER_LOST``
+            (`LOST_AFTER_LOOKUPS`).
 
     Raises:
         ValueError: The client's HTTP session retries requests, or ``symbol`` is empty.
@@ -185,6 +207,7 @@ class CcxtVenue(TrackedOrders):
         tolerance: float = FILL_TOLERANCE,
         after_trade_id: str | None = None,
         batch: OrderBatch | None = None,
+        lost_after: int = LOST_AFTER_LOOKUPS,
     ) -> None:
         if not symbol:
             raise ValueError("the venue needs a symbol, e.g. 'BTC/USDT'")
@@ -225,6 +248,9 @@ class CcxtVenue(TrackedOrders):
             self._next_trade_id = int(after_trade_id) + 1
         self._calls: MarketCalls | None = None
         self.batch = batch
+        self.lost_after = lost_after
+        """Lookups that find an acknowledged order without a venue id nowhere before it
+        ends ``ORDER_LOST`` (`LOST_AFTER_LOOKUPS`)."""
 
     @property
     def calls(self) -> MarketCalls:
@@ -402,6 +428,11 @@ class CcxtVenue(TrackedOrders):
         if not life.terminal or life.awaiting_trades:
             _log.info("fallback_waits", client_id=client_id, state=str(life.state))
             return report
+        if tracked.lost:
+            # ended unknown: what it filled is not known, so no rest is sent (a second
+            # order for one intent if it had filled)
+            _log.warning("fallback_not_sent", client_id=client_id, reason=ORDER_LOST)
+            return report
         remaining = life.quantity - life.filled
         # A rejected limit order never worked: there is nothing to fall back from.
         if life.state is OrderState.REJECTED or remaining <= life.quantity * self._tolerance:
@@ -426,15 +457,19 @@ class CcxtVenue(TrackedOrders):
 
         The process may have died before, during or after the send: without an answer
         in the journal the order is ``UNKNOWN`` until `resolve_unknown` looks it up (with
-        trades the journal counted, accepted and filled by them). One the journal has
-        acknowledged (``journaled`` accepted, partially filled, filled or cancelled) is
+        trades the journal counted, accepted and filled by them); one with no row at all
+        journals its chain from ``pending -> submitted`` (the row the kill lost). One the
+        journal has acknowledged (``journaled`` accepted, partially filled, filled,
+        cancelled, or ``adopted`` by a restart that found it beyond the journal) is
         ``ACCEPTED`` (and filled by its counted trades), as it was before the kill: it is
         polled as working (without a venue id, looked up by its client order id by
         `resolve_unknown` first, as an unknown order is), never rejected as never arrived
         when a lookup by client id finds nothing (a venue that archives finished orders,
         or finds open ones only), and a ``rejected`` status reads as the cancel it is for
         an acknowledged order. One the journal has cancelled (its venue may owe it
-        trades) is looked up until the venue says so, never cancelled again.
+        trades) is looked up until the venue says so, never cancelled again. Without a
+        venue id, `lost_after` lookups that find it nowhere end it ``ORDER_LOST``
+        (`unaccounted`). One the journal has rejected is ``REJECTED``, never looked up.
 
         It is never sent again. Trades the journal already counted are counted again here
         without a report, so a lookup that finds them again ignores them. Its moves are
@@ -461,15 +496,22 @@ class CcxtVenue(TrackedOrders):
             raise ValueError(f"order {request.client_id} is already tracked here")
         quantity = request.amount if request.amount > 0 else request.order.quantity
         life = OrderLifecycle(request.client_id, quantity, tolerance=self._tolerance)
-        life.send()
         tracked = _Tracked(request, life, sent_at, entered=journaled)
         self._track(request.client_id, tracked)
         out = _Collector()
+        # an intent with no row after it: the journal lost its ``pending -> submitted``
+        # row (committed with the bar's rows, after the intent): its chain starts there
+        self._emit(out, [life.send()], restating=journaled is not None)
         known = list(counted)
+        if journaled == OrderState.REJECTED and not known:
+            # the venue refused it (a fallback's market order): ended, never looked up
+            refused = order_rejection(request.order, "VENUE_REJECTED", "restart: journaled", {})
+            self._emit(out, [life.reject(refused)], restating=True)
+            return out.report()
         acknowledged = journaled in _ACKNOWLEDGED
         if acknowledged:
             reason = "restart: the journal has it acknowledged"
-            self._emit(out, life.accept(venue_id, reason=reason))
+            self._emit(out, life.accept(venue_id, reason=reason), restating=True)
             # without a venue id (no trade counted) its trades are not told apart yet: it
             # is looked up by its client id first, as an unknown one is
             tracked.restated = venue_id is None
@@ -478,11 +520,12 @@ class CcxtVenue(TrackedOrders):
         if venue_id is not None and (known or acknowledged):
             self._by_venue_id[venue_id] = request.client_id
         if known:
-            self._emit(out, life.accept(venue_id, reason="restart: its trades are journaled"))
+            reason = "restart: its trades are journaled"
+            self._emit(out, life.accept(venue_id, reason=reason), restating=True)
             for trade_id, amount in known:
                 result = life.fill(trade_id, amount)
                 if result.transition is not None:
-                    self._emit(out, [result.transition])
+                    self._emit(out, [result.transition], restating=True)
         return out.report()
 
     def find(self, client_id: str) -> dict[str, Any] | None:
@@ -553,6 +596,8 @@ class CcxtVenue(TrackedOrders):
                     found = self._lookup(tracked)
                 if found is not None:
                     self._absorb(tracked, found, out, cancel_reason=None)
+                else:
+                    self._missed(tracked, out)
         for tracked in self._open():
             if tracked.life.awaiting_trades:
                 self._fetch_order_trades(tracked, out)
@@ -600,6 +645,8 @@ class CcxtVenue(TrackedOrders):
             answer = self._lookup(tracked)
         if answer is not None:
             self._absorb(tracked, answer, out, cancel_reason=reason)
+        else:
+            self._missed(tracked, out)
         if tracked.life.awaiting_trades:
             self._fetch_order_trades(tracked, out)
         return self._hand_over()
@@ -742,6 +789,7 @@ class CcxtVenue(TrackedOrders):
             # as the journal has it and is polled as working (`poll`)
             tracked.restated = False
             _log.info("restart_lookup_missed", client_id=client_id, state=str(tracked.life.state))
+            self._missed(tracked, out)
             return
         # An unknown order was always sent (or recovered) with its time; one whose send
         # came back unanswered was signed before that moment at the latest.
@@ -757,6 +805,89 @@ class CcxtVenue(TrackedOrders):
             {"seconds_since_sent": age},
         )
         self._emit(out, [tracked.life.reject(rejection)])
+
+    def _missed(self, tracked: _Tracked, out: _Collector) -> None:
+        """Count a lookup that found an acknowledged order without a venue id nowhere;
+        end it ``ORDER_LOST`` at the `lost_after`-th, once its window has passed.
+
+        Only a restart tracks such an order (an answer to a send carries the venue's
+        id): its journal has it acknowledged and counted none of its trades. Asked for
+        at every bar for good, it would be pending for good; a lookup that finds it
+        before the last counts its trades as any lookup does.
+        """
+        life = tracked.life
+        if life.venue_id is not None or life.terminal or life.state == OrderState.UNKNOWN:
+            return
+        tracked.misses += 1
+        age = self._clock() - (tracked.sent_at or 0.0)
+        if tracked.misses >= self.lost_after and age >= self.settle_seconds:
+            self._end_lost(tracked, out)
+
+    def _end_lost(self, tracked: _Tracked, out: _Collector) -> None:
+        life = tracked.life
+        client_id = life.client_id
+        age = self._clock() - (tracked.sent_at or 0.0)
+        reason = (
+            f"{ORDER_LOST}: {tracked.misses} lookups by its client order id found it nowhere "
+            f"{age:.0f}s after it was sent, and no venue id is known to ask by: ended, never "
+            "sent again; what it filled, if anything, is in the account's balance"
+        )
+        tracked.lost = True
+        self._emit(out, life.cancel(reason))  # no row for one the journal has cancelled
+        _log.warning(
+            "order_lost",
+            client_id=client_id,
+            lookups=tracked.misses,
+            journaled=tracked.entered,
+            filled=life.filled,
+            left=life.remaining,
+        )
+        out.cancellations.append(
+            Cancellation(
+                order_id=client_id,
+                bar=self._bar_clock(),
+                timestamp=pd.Timestamp(self._clock(), unit="s", tz="UTC"),
+                remaining=life.remaining,
+                reason=ORDER_LOST,
+            )
+        )
+
+    def unaccounted(self) -> list[OrderView]:
+        """Return the orders whose trades the venue cannot tell: acknowledged without a
+        venue id, a lookup by client id having found them nowhere (working yet, or ended
+        ``ORDER_LOST`` by this process), in submission order."""
+        return [
+            self.order(client_id)
+            for client_id, tracked in self._orders.items()
+            if tracked.life.venue_id is None and (tracked.misses or tracked.lost)
+        ]
+
+    def book_unaccounted(self, client_id: str, quantity: float, price: float) -> VenueReport:
+        """Count ``quantity`` of an `unaccounted` order filled at ``price`` and end it.
+
+        For a restart's reconcile: the account holds what the journal's position does not,
+        and only this order (its trades not told apart) can have made it. The fill is a
+        trade of id ``reconciled-{client_id}`` (`RECONCILED_TRADE`; journaled as any, fee
+        0) and the order ends ``ORDER_LOST`` for the rest: nothing later counts a trade
+        of it again, and nothing is sent for it.
+
+        Raises:
+            KeyError: No order with this client id is tracked here.
+        """
+        tracked = self._orders[client_id]
+        out = _Collector()
+        if tracked.life.terminal:
+            return out.report()
+        trade = {
+            "id": f"{RECONCILED_TRADE}{client_id}",
+            "amount": quantity,
+            "price": price,
+            "timestamp": int(self._clock() * 1000),
+        }
+        self._take_trade(tracked, trade, out, None)  # an overfill is refused, as any
+        if not tracked.life.terminal:
+            self._end_lost(tracked, out)
+        return out.report()
 
     def _poll_trades(self, out: _Collector) -> None:
         while True:

@@ -70,7 +70,7 @@ from dataclasses import replace
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import UserError
-from tradeloom.live.orders.ccxt_venue import CcxtVenue
+from tradeloom.live.orders.ccxt_venue import ORDER_LOST, CcxtVenue
 from tradeloom.live.orders.exchange_stops import ExchangeStops
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
 from tradeloom.plugins.protocols_orders.order_events import (
@@ -432,6 +432,46 @@ class ExchangeVenue:
         """
         self._ended.add(order_id)
 
+    def adopt_unaccounted(
+        self, difference: float, tolerance: float
+    ) -> list[tuple[str, float, float]]:
+        """Book ``difference`` (the account's position less the journal's) to the orders
+        whose trades the venue cannot tell (`CcxtVenue.unaccounted`), and end them.
+
+        A restart's reconcile, when only those orders can explain the difference: each
+        of its side takes what it has left, in submission order, at its limit price (a
+        market order's: the price it was decided at), until the difference is booked;
+        their fills reach the engine at the next open, as any trade's.
+
+        Args:
+            difference: The account's position less the journal's (signed, base units).
+            tolerance: What may be left of it unbooked (the reconcile's tolerance).
+
+        Returns:
+            ``(client id, quantity, price)`` of each booking; empty when those orders
+            cannot make the difference, or a price is not known (then nothing is booked).
+        """
+        rest = abs(difference)
+        side = 1 if difference > 0 else -1
+        plan: list[tuple[str, float, float]] = []
+        for view in self.venue.unaccounted():
+            if rest <= 0.0 or view.state in TERMINAL or view.request.order.side != side:
+                continue
+            quantity = min(max(view.quantity - view.filled, 0.0), rest)
+            if quantity <= 0.0:
+                continue
+            order = view.request.order
+            price = view.request.price if view.request.price is not None else order.reference_price
+            if not (math.isfinite(price) and price > 0.0):
+                return []
+            plan.append((view.client_id, quantity, float(price)))
+            rest -= quantity
+        if rest > tolerance or not plan:
+            return []
+        for client_id, quantity, price in plan:
+            self._take(self.venue.book_unaccounted(client_id, quantity, price))
+        return plan
+
     def hold(self, events: list[Fill | Cancellation]) -> None:
         """Queue events read back from the journal (a restart) for the next ``open``."""
         self._events.extend(events)
@@ -633,13 +673,14 @@ class ExchangeVenue:
         for cancellation in report.cancellations:
             if self._engine_id(cancellation.order_id) is None:
                 continue  # a resting stop's cancel (OCO): not the engine's order
+            event = self._engine_event(cancellation)
+            if event.order_id in self._ended:
+                # the engine heard of its end before a restart: nothing is resumed for it
+                continue
             if self._resume_fallback(cancellation):
                 continue
             if self._fell_back(cancellation.order_id):
                 continue  # the rest goes on as the fallback market order
-            event = self._engine_event(cancellation)
-            if event.order_id in self._ended:
-                continue  # the engine heard of its end before a restart
             self._deliver(event)
         for move in report.transitions:
             refusal = move.rejection
@@ -672,6 +713,8 @@ class ExchangeVenue:
         by_bars = limit.fallback_after_bars
         if by_bars is None or client_id in self._asked or client_id in self._fallbacks.values():
             return False
+        if cancellation.reason == ORDER_LOST:
+            return False  # ended unknown, not cancelled: what it filled is not known
         view = self.venue.order(client_id)
         order = view.request.order
         if view.request.type != "limit" or view.quantity - view.filled <= self.dust:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tradeloom.domain import Cancellation, Fill, Order
 from tradeloom.journal import OrderStateChanged
+from tradeloom.live.orders.ccxt_venue import ORDER_LOST, RECONCILED_TRADE
 from tradeloom.live.recovery.journal_state import JournalState
 from tradeloom.live.recovery.reconcile import sent_request, trade_fill
 from tradeloom.live.recovery.replay_venue import ReplayVenue
@@ -78,7 +79,10 @@ def track_pending(
         # counted, not what the venue said had filled: it is looked up, never resent.
         if order.id in ended:
             exchange.ended_before(order.id)
-        finished = state.order_states.get(order.id) in ("filled", "rejected")
+        # a restart's reconcile booked the account's word to it (its trades could not be
+        # told apart): ended, never looked up again (a trade found later would count twice)
+        booked = _booked_unaccounted(state, order.id)
+        finished = state.order_states.get(order.id) in ("filled", "rejected") or booked
         if finished:
             exchange.adopt(order)
             rejected = state.rejections.get(order.id)
@@ -91,15 +95,26 @@ def track_pending(
         else:
             look_up(state, order.id, exchange)
         if fallback is not None and not finished:
+            journaled = state.order_states.get(fallback.id)
             exchange.recover_fallback(
                 order,
                 sent_request(fallback),
                 sent_at=fallback.sent_at,
                 venue_id=next((f.venue_order_id for f in fallback_fills if f.venue_order_id), None),
                 counted=[(f.trade_id, f.quantity) for f in fallback_fills],
-                journaled=state.order_states.get(fallback.id),
+                journaled=journaled,
             )
+            refused = state.rejections.get(fallback.id)
+            if journaled == "rejected" and refused is not None and not fallback_fills:
+                # the venue refused the rest's market order and the process died before
+                # the engine heard: it hears the journal's refusal now, as it would have
+                # then (the fallback is not looked up: `CcxtVenue.recover`)
+                events.append(_refused(order, fallback.amount, refused))
         events.extend(_owed(state, order.id, exchange))
+        if booked and order.id not in ended:
+            left = sent.amount - sum(f.quantity for f in state.venue_fills.get(order.id, []))
+            if left > 0.0 and state.order_states.get(order.id) != "filled":
+                events.append(Cancellation(order.id, order.bar, order.timestamp, left, ORDER_LOST))
     # An order the engine had finished (cancelled) whose cancel the venue answered with
     # trades the engine had not heard of: they were counted, to be reported at the next
     # open, and the process died before it.
@@ -150,6 +165,12 @@ def look_up(state: JournalState, client_id: str, exchange: ExchangeVenue) -> Non
         counted=[(f.trade_id, f.quantity) for f in fills],
         journaled=state.order_states.get(client_id),
     )
+
+
+def _booked_unaccounted(state: JournalState, order_id: str) -> bool:
+    """Whether a reconcile booked the balance to ``order_id`` (`CcxtVenue.book_unaccounted`)."""
+    fills = state.venue_fills.get(order_id, [])
+    return any(f.trade_id.startswith(RECONCILED_TRADE) for f in fills)
 
 
 def _owed(state: JournalState, order_id: str, exchange: ExchangeVenue) -> list[Fill]:

@@ -22,6 +22,7 @@ from tradeloom.journal import OrderSent, Reconciled, VenueFill
 from tradeloom.live.recovery.journal_state import domain_value
 from tradeloom.plugins.protocols_orders.order_events import OrderView, TradeFill, VenueOrder
 from tradeloom.plugins.protocols_orders.order_state import TERMINAL, OrderState
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.orders.exchange_venue import ExchangeVenue
@@ -37,6 +38,8 @@ __all__ = [
     "sent_request",
     "trade_fill",
 ]
+
+_log = logger("tradeloom.live")
 
 
 class RestartRefused(UserError):
@@ -169,10 +172,17 @@ def reconcile_market(
     # stop does not widen the band.)
     unknown: list[OrderView] = []
     moves: list[float] = []
+    # An order acknowledged in the journal with no venue id (none of its trades counted)
+    # that a lookup by client id found nowhere (an exchange that archives finished
+    # orders, or finds only open ones by id) may have filled anything up to what it has
+    # left while the run was down; its trades cannot be told apart. Only such orders
+    # making the difference, the account's position is adopted: booked to them below.
+    unaccounted = {view.client_id for view in venue.unaccounted()}
     for view in venue.orders():
         left = max(view.quantity - view.filled, 0.0)
+        working = view.state not in TERMINAL and not polled
         if view.state is OrderState.UNKNOWN or (
-            not polled and view.state not in TERMINAL and left > flat
+            (working or view.client_id in unaccounted) and left > flat
         ):
             unknown.append(view)
             moves.append(view.request.order.side * left)
@@ -210,6 +220,22 @@ def reconcile_market(
             f"{tolerance:.3g}{pending}); refusing to trade: find the difference (a manual "
             "trade? another run on this account?) before restarting"
         )
+    if abs(difference) > tolerance and {v.client_id for v in unknown} <= unaccounted:
+        booked = exchange.adopt_unaccounted(difference, tolerance)
+        if booked:
+            _log.warning(
+                "reconcile_adopted_position",
+                symbol=symbol or venue.symbol,
+                journal_position=position,
+                venue_position=held,
+                booked=[
+                    {"client_id": client_id, "quantity": quantity, "price": price}
+                    for client_id, quantity, price in booked
+                ],
+                why="orders acknowledged without a venue id, found nowhere by their client "
+                "id: what they filled while the run was down is booked from the balance "
+                "at their own price, and they end ORDER_LOST",
+            )
     tracked = {view.client_id for view in venue.orders()}
     for order in venue.open_orders():
         client_id = str(order.get("clientOrderId") or "")

@@ -18,7 +18,7 @@ witness that none was sent: nothing is looked up then.
 
 - found: the order is adopted. Its intent is journaled as the venue has it (the
   mark already counts it), a row says it was adopted, it is tracked as a restart
-  tracks an order of unknown end (`ExchangeVenue.adopt_found`: its trades are
+  tracks an order the venue acknowledged (`ExchangeVenue.adopt_found`: its trades are
   counted by trade id), and the engine takes it as its own (`Engine.adopt`): its
   fills are booked once, as any order's, and a later restart's replay adopts it
   again where this one did (the journal's ``adopted`` row);
