@@ -210,12 +210,11 @@ def test_the_kernels_switch_at_the_first_bar_boundary_after_the_compile_ends(
     assert (choose(_one), choose(_two)) == (True, True)
     plan.cached, plan.running = {_one}, False  # ended: it cached one of the two
     first_run.boundary()
-    assert (choose(_one), choose(_two)) == (False, True)
     assert capsys.readouterr().err == (
-        "kernels compiled in the background: this run uses 1 of them compiled from its "
-        "next bar (1 not cached keep their Python form)\n"
+        "kernels compiled in the background: this run uses 1 of them compiled from its next bar\n"
     )
-    first_run.boundary()  # done: nothing more said or asked
+    assert (choose(_one), choose(_two)) == (False, True)  # the other: Python, asked again
+    first_run.boundary()  # done: nothing more said, asked or started
     assert capsys.readouterr().err == "" and plan.launched == [100]
 
 
@@ -225,17 +224,34 @@ def test_after_an_earlier_runs_compile_ends_the_run_compiles_what_it_still_lacks
     plan.earlier = True  # another run's compile, of its own command, holds the lock
     first_run.sized(1000, 1)
     choose = plan.chosen[-1]
-    assert choose(_one) is True and plan.launched == [100]
-    plan.earlier, plan.running = False, False
-    first_run.boundary()  # that compile cached nothing of this run's: this run's starts
-    assert plan.launched == [100, 101] and choose(_one) is True
-    assert "(pid 101)" in capsys.readouterr().err
-    plan.cached, plan.running = {_one}, False
+    assert (choose(_one), choose(_two)) == (True, True) and plan.launched == [100]
+    assert "(pid 100, started by an earlier run)" in capsys.readouterr().err
+    plan.cached, plan.earlier, plan.running = {_two}, False, False
+    first_run.boundary()  # it cached _two, not _one: _one's next call starts this run's
+    assert plan.launched == [100]
+    assert (choose(_one), choose(_two)) == (True, False)
+    assert plan.launched == [100, 101]
+    assert "(pid 101); this run uses" in capsys.readouterr().err
+    first_run.boundary()  # this run's compile is running
+    assert choose(_one) is True
+    plan.cached, plan.running = {_one, _two}, False
     first_run.boundary()
     assert choose(_one) is False
     assert capsys.readouterr().err == (
         "kernels compiled in the background: this run uses 1 of them compiled from its next bar\n"
     )
+
+
+def test_an_earlier_runs_compile_that_cached_all_the_run_calls_starts_no_other(
+    plan: _Faked, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan.earlier = True
+    first_run.sized(1000, 1)
+    choose = plan.chosen[-1]
+    assert (choose(_one), choose(_two)) == (True, True)
+    plan.cached, plan.earlier, plan.running = {_one}, False, False  # _two: inlined in _one
+    first_run.boundary()
+    assert choose(_one) is False and plan.launched == [100]  # _two is no longer called
 
 
 def test_a_compile_that_cached_nothing_leaves_the_python_form_and_says_so(
@@ -250,6 +266,6 @@ def test_a_compile_that_cached_nothing_leaves_the_python_form_and_says_so(
     first_run.boundary()
     assert choose(_one) is True and plan.launched == [100]
     assert capsys.readouterr().err.startswith(
-        "the background compile (pid 100) cached none of the 1 kernels this run uses as "
+        "the background compile (pid 100) cached none of the kernels this run uses as "
         "Python (see /nowhere/kernels/"
     )

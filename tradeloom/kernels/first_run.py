@@ -28,7 +28,8 @@ reaches its first bar without compiling, and does not stay on the Python form: a
 bar boundary (`boundary`, the run's first stage, `tradeloom.live.lifecycle.kernel_forms`),
 once the compile has ended, each kernel the cache now holds runs compiled from the next
 bar on; one that it still does not hold stays Python (after a compile started by an
-earlier run, of its own command, this run starts its own, once). stderr says both.
+earlier run, of its own command, its next call starts this run's own, once). stderr says
+both.
 
 The Python API's backtest (`tradeloom.api.Strategy.backtest`) chooses by the same rule
 (`chosen_forms`), a notebook's first call as fast as the command's first run; a strategy
@@ -218,39 +219,30 @@ class _Plan:
     def boundary(self) -> None:
         if _compiling():
             return
-        self.compiling = False  # what the cache holds now is whole
+        self.compiling = self.waiting = False  # what the cache holds now is whole
         python = [func for func, held in list(self.held.items()) if not held]
         now = [func for func in python if _cache_holds(func)]
+        for func in python:
+            # cached: its compiled form, loaded from the cache, from the next call on; not:
+            # asked again if it is called again (a kernel inlined into one now compiled,
+            # which holds no entry of its own, is not)
+            self.held.pop(func)
         for func in now:
-            self.held[func] = True  # its compiled form, loaded from the cache, from now on
-        left = len(python) - len(now)
-        self.waiting = False
-        if left and not self.own:  # an earlier run's compile, of its own command
+            self.held[func] = True
+        if not self.own:
+            # an earlier run's compile, of its own command: a kernel this run calls that it
+            # did not cache starts this run's own (`start`), once
             self.started = False
-            self.start()  # this run's (`own`), once: the run waits again
-            if self.waiting:
-                if now:
-                    _say_switched(len(now), 0)
-                return
         if now:
-            _say_switched(len(now), left)
-        elif left:
-            _say_not_compiled(self.pid, left)
+            print(f"kernels compiled in the background: this run uses {len(now)} of them "
+                  "compiled from its next bar", file=sys.stderr, flush=True)  # fmt: skip
+        elif self.own:
+            from tradeloom.kernels.cache_root import kernel_cache_root
 
-
-def _say_switched(kernels: int, left: int) -> None:
-    rest = f" ({left} not cached keep their Python form)" if left else ""
-    print(f"kernels compiled in the background: this run uses {kernels} of them compiled "
-          f"from its next bar{rest}", file=sys.stderr, flush=True)  # fmt: skip
-
-
-def _say_not_compiled(pid: int | None, left: int) -> None:
-    from tradeloom.kernels.cache_root import kernel_cache_root
-
-    log = kernel_cache_root() / "background-compile.log"
-    print(f"the background compile (pid {pid}) cached none of the {left} kernels this run "
-          f"uses as Python (see {log}); they keep their Python form", file=sys.stderr,
-          flush=True)  # fmt: skip
+            log = kernel_cache_root() / "background-compile.log"
+            print(f"the background compile (pid {self.pid}) cached none of the kernels this "
+                  f"run uses as Python (see {log}); they keep their Python form",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 _plan: _Plan | None = None
@@ -308,10 +300,11 @@ def boundary() -> None:
 
     Both forms give the same numbers bit for bit over the same state, which lives in the
     run's arrays, not in a kernel: switching between two bars changes no number
-    (tests/live/test_first_run_live.py switches in the middle of a paper run). A kernel
-    the cache still does not hold keeps its Python form; a compile started by an earlier
-    run, of its own command, is followed by this run's. Costs nothing when no kernel runs
-    as Python (a warm cache) and one lock probe a bar while a compile runs.
+    (tests/kernels/test_first_run_live.py switches in the middle of a paper run). A kernel
+    the cache still does not hold keeps its Python form; after a compile started by an
+    earlier run, of its own command, its next call starts this run's own. Costs nothing
+    when no kernel runs as Python (a warm cache) and one lock probe a bar while a compile
+    runs.
     """
     plan = _plan
     if plan is not None and plan.waiting:
