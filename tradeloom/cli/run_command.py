@@ -167,23 +167,27 @@ def _run(args: argparse.Namespace) -> int:
 
         variant = variant_overrides(args.variant, args.file)
         args.overrides = [*variant.overrides, *args.overrides]
-    if args.mode != "backtest":
-        return _run_portfolio(args) if _is_portfolio(args) else _run_live(args)
-    if args.max_bars is not None:
+    lasting = args.mode != "backtest"
+    if args.max_bars is not None and not lasting:
         raise UserError("--max-bars applies to --mode paper and live only")
     from tradeloom.kernels import first_run
     from tradeloom.kernels.compiles import compiled
 
     warming = getattr(args, "warming", False)
     if not warming:  # warm compiles, whatever the mode
-        warm = [str(args.file.resolve()), "--driver", args.driver]
-        first_run.begin([*warm, *(f"--set={word}" for word in args.overrides)])
+        # a paper or live tick steps the kernels the per-bar driver steps: its warm compiles
+        # every signature a tick calls (a paper run after it compiled none)
+        driver = "per-bar" if lasting else args.driver
+        warm = [str(args.file.resolve()), "--driver", driver]
+        first_run.begin([*warm, *(f"--set={word}" for word in args.overrides)], lasting=lasting)
     before = compiled()
     try:
+        if lasting:
+            return _run_portfolio(args) if _is_portfolio(args) else _run_live(args)
         return _run_portfolio(args) if _is_portfolio(args) else _run_backtest(args, variant)
     finally:
         first_run.end()
-        if not warming:
+        if not warming and not lasting:  # a paper or live run's stderr is its own, as before
             _say_compiled(before)
 
 

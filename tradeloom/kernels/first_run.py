@@ -19,6 +19,18 @@ run as Python, the README's strategy takes seconds more than compiled. So
 - ``compile``: every kernel compiles in process at its first call (the suite's mode).
 - ``python``: every kernel runs as Python, whatever the cache holds.
 
+A paper or live run (``tradeloom run --mode paper|live``, and the agent's paper runs, which
+are that command) begins the same plan, ``lasting`` (`begin`): its bars have no end, so it
+is never cheaper as Python and a kernel the cache does not hold starts the background
+compile, of ``tradeloom warm FILE --driver per-bar`` (the per-bar driver steps the kernels a
+tick steps, with the same signatures: a paper run after that warm compiled none). It
+reaches its first bar without compiling, and does not stay on the Python form: at each
+bar boundary (`boundary`, the run's first stage, `tradeloom.live.lifecycle.kernel_forms`),
+once the compile has ended, each kernel the cache now holds runs compiled from the next
+bar on; one that it still does not hold stays Python (after a compile started by an
+earlier run, of its own command, its next call starts this run's own, once). stderr says
+both.
+
 The Python API's backtest (`tradeloom.api.Strategy.backtest`) chooses by the same rule
 (`chosen_forms`), a notebook's first call as fast as the command's first run; a strategy
 whose bars the command could not read again (a DataFrame, a mapping's temporary file)
@@ -26,8 +38,10 @@ writes them for the background compile into a folder of the kernel cache's root 
 compile removes when it ends (`INPUTS`).
 
 Both forms give the same numbers, bit for bit (tests/kernels/test_first_run.py runs strategies
-both ways and compares every file). A run that compiles, or compiles in the background,
-says so on stderr; a run cheaper as Python is an ordinary run and says nothing.
+both ways and compares every file; tests/kernels/test_first_run_live.py a paper run as Python,
+and one that switches at a bar, against the compiled run). A run that compiles, or compiles
+in the background, says so on stderr; a run cheaper as Python is an ordinary run and says
+nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +72,7 @@ __all__ = [
     "SMALL_RUN",
     "Rerun",
     "begin",
+    "boundary",
     "chosen_forms",
     "end",
     "mode",
@@ -143,6 +158,9 @@ class _Plan:
     mode: str
     rerun: Rerun
     """The ``tradeloom warm`` arguments that compile what this run uses (`Rerun`)."""
+    lasting: bool = False
+    """A paper or live run: never cheaper as Python (its bars have no end), and its kernels
+    switch to their compiled form at a bar boundary once the cache holds them (`boundary`)."""
     size: int | None = None
     held: dict[Callable[..., Any], bool] = field(default_factory=dict)
     cheaper: bool = False
@@ -155,12 +173,19 @@ class _Plan:
     compiling: bool = False
     """A background compile was running when the run began: what it has cached so far
     may be a part of a kernel's signatures, so the run uses none of it."""
+    pid: int | None = None
+    """The background compile this run waits for (its own, or an earlier run's)."""
+    own: bool = False
+    """That compile was started by this run (for its command)."""
+    waiting: bool = False
+    """A lasting run runs a kernel as Python and waits for a background compile to end."""
 
     def python_form(self, func: Callable[..., Any]) -> bool:
         if self.cheaper or self.mode == "python":
             return True
         if self.compiling and (self.size is None or self.size <= SMALL_RUN):
             self.interpreted = True
+            self.held[func] = False  # asked again once the compile has ended
             if self.size is not None:
                 self.start()
             return True
@@ -185,20 +210,53 @@ class _Plan:
             print(f"kernels not compiled in the background ({exc}); this run uses their "
                   "Python form", file=sys.stderr)  # fmt: skip
             return
+        self.pid, self.own, self.waiting = pid, not earlier, self.lasting
         by = ", started by an earlier run" if earlier else ""
+        until = ", and their compiled form from the first bar after" if self.lasting else ""
         print(f"kernels compiling in the background (pid {pid}{by}); this run uses their "
-              "Python form", file=sys.stderr, flush=True)  # fmt: skip
+              f"Python form{until}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def boundary(self) -> None:
+        if _compiling():
+            return
+        self.compiling = self.waiting = False  # what the cache holds now is whole
+        python = [func for func, held in list(self.held.items()) if not held]
+        now = [func for func in python if _cache_holds(func)]
+        for func in python:
+            # cached: its compiled form, loaded from the cache, from the next call on; not:
+            # asked again if it is called again (a kernel inlined into one now compiled,
+            # which holds no entry of its own, is not)
+            self.held.pop(func)
+        for func in now:
+            self.held[func] = True
+        if not self.own:
+            # an earlier run's compile, of its own command: a kernel this run calls that it
+            # did not cache starts this run's own (`start`), once
+            self.started = False
+        if now:
+            print(f"kernels compiled in the background: this run uses {len(now)} of them "
+                  "compiled from its next bar", file=sys.stderr, flush=True)  # fmt: skip
+        elif self.own:
+            from tradeloom.kernels.cache_root import kernel_cache_root
+
+            log = kernel_cache_root() / "background-compile.log"
+            print(f"the background compile (pid {self.pid}) cached none of the kernels this "
+                  f"run uses as Python (see {log}); they keep their Python form",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
 
 _plan: _Plan | None = None
 
 
-def begin(rerun: Rerun) -> None:
-    """Choose the kernels' forms for the backtest about to run (`mode`).
+def begin(rerun: Rerun, *, lasting: bool = False) -> None:
+    """Choose the kernels' forms for the run about to start (`mode`).
 
     Args:
         rerun: The arguments of ``tradeloom warm`` that compile what the run uses (its
             file, ``--driver``, every ``--set``), for the background compile (`Rerun`).
+        lasting: A paper or live run: never cheaper as Python, and each kernel switches
+            to its compiled form at a bar boundary once the background compile has
+            cached it (`boundary`).
     """
     global _plan
     from tradeloom.kernels import jit
@@ -209,7 +267,7 @@ def begin(rerun: Rerun) -> None:
         jit.interpret(None)
         return
     rerun = rerun if callable(rerun) else tuple(rerun)
-    _plan = _Plan(chosen, rerun, compiling=chosen == "auto" and _compiling())
+    _plan = _Plan(chosen, rerun, lasting, compiling=chosen == "auto" and _compiling())
     jit.interpret(jit.every_kernel if chosen == "python" else _plan.python_form)
 
 
@@ -223,7 +281,7 @@ def sized(cells: int, features: int = 1) -> None:
         return
     plan.size = cells
     plan.python_seconds += _python_seconds(cells, features)
-    plan.cheaper = plan.python_seconds < NUMBA_START_SECONDS
+    plan.cheaper = not plan.lasting and plan.python_seconds < NUMBA_START_SECONDS
     from tradeloom.kernels import jit
 
     if cells > SMALL_RUN:
@@ -234,6 +292,23 @@ def sized(cells: int, features: int = 1) -> None:
         jit.interpret(jit.every_kernel if plan.cheaper else plan.python_form)
     if plan.interpreted and not plan.cheaper:
         plan.start()
+
+
+def boundary() -> None:
+    """At a paper or live run's bar boundary: once the background compile has ended, run
+    each kernel the cache now holds compiled from here on, and say so on stderr (one line).
+
+    Both forms give the same numbers bit for bit over the same state, which lives in the
+    run's arrays, not in a kernel: switching between two bars changes no number
+    (tests/kernels/test_first_run_live.py switches in the middle of a paper run). A kernel
+    the cache still does not hold keeps its Python form; after a compile started by an
+    earlier run, of its own command, its next call starts this run's own. Costs nothing
+    when no kernel runs as Python (a warm cache) and one lock probe a bar while a compile
+    runs.
+    """
+    plan = _plan
+    if plan is not None and plan.waiting:
+        plan.boundary()
 
 
 def end() -> None:

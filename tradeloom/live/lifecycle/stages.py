@@ -1,6 +1,7 @@
 """A live run's stages, in the order the runner calls them (`tradeloom.live.tick.services.Stage`).
 
-A strategy run alone: the model swap (answers ``swap``), its challengers in shadow,
+Every run: the kernels' forms (a first run's kernels compiled once they are cached). A
+strategy run alone: the model swap (answers ``swap``), its challengers in shadow,
 their promotions (answer ``promote`` and ``rollback``), the hot reload, and with
 ``live.parity`` the parity monitor. A portfolio file: the model swap, its strategies'
 challengers, and the parity monitor (a portfolio file is not hot-reloaded). The order is
@@ -26,6 +27,7 @@ from tradeloom.live.lifecycle.challenger_stages import (
     ShadowChallengers,
 )
 from tradeloom.live.lifecycle.feed_stage import TextFeeds
+from tradeloom.live.lifecycle.kernel_forms import KernelForms
 from tradeloom.live.lifecycle.parity_stage import ParityStage
 from tradeloom.live.lifecycle.reload_stage import HotReloadStage
 from tradeloom.live.lifecycle.swap_stage import ModelSwapStage
@@ -76,7 +78,8 @@ def build_stages(
     Raises:
         ValueError: ``live.parity`` is declared and no comparison was handed down.
     """
-    stages: list[Stage] = [TextFeeds(files, link, markets)]  # documents before any bar
+    # the kernels' forms before anything of a bar; documents before any bar
+    stages: list[Stage] = [KernelForms(), TextFeeds(files, link, markets)]
 
     def held() -> str | None:
         """Why the model cannot change now: the first stage that holds it says."""
