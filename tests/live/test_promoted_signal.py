@@ -139,3 +139,52 @@ def test_a_kill_at_any_tick_around_the_promotion_decides_as_the_run_left_alone(
         assert signals(run) == signals(promoted)
         fills = [(r["bar"], r["side"], r["quantity"]) for r in rows(run, "fill")]
         assert fills == [(r["bar"], r["side"], r["quantity"]) for r in rows(promoted, "fill")]
+
+
+def _killed_after_promotion(
+    registry: Path,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    document: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """A run killed -9 right after its promotion committed: its document, the ticks played."""
+    promote = promotion.promote_passed
+    played = [0]
+
+    def dying(books: Any, *args: Any) -> None:
+        played[0] += 1
+        before = len(books.shadows)
+        promote(books, *args)
+        if len(books.shadows) < before:
+            store: Any = books.journal
+            store._db.close()
+            raise KeyboardInterrupt("kill -9")
+
+    document = document or gated(registry, GATE, better=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(promotion, "promote_passed", dying)
+        died, _ = play(folder, document)
+    assert died != 0
+    return document, played[0]
+
+
+def test_a_file_edited_while_down_keeps_the_promoted_rule_unless_it_edits_the_signal(
+    registry: Path, promoted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot reload (here the restart's, of a file edited while the run was down) that
+    leaves ``signal:`` alone keeps the promoted rule; one that edits it puts the edited
+    rule in force."""
+    document, played = _killed_after_promotion(registry, tmp_path / "kept", monkeypatch)
+    code, run = play(tmp_path / "kept", {**document, "description": "edited"}, BARS - played)
+    assert code == 0 and rows(run, "config_reloaded")
+    assert signals(run) == signals(promoted)
+
+    document, played = _killed_after_promotion(registry, tmp_path / "edited", monkeypatch)
+    edited = {"kind": "threshold", "threshold": 0.2}
+    code, run = play(tmp_path / "edited", {**document, "signal": edited}, BARS - played)
+    assert code == 0
+    [reload] = rows(run, "config_reloaded")
+    after = [r for r in rows(run, "live_bar") if r["bar"] > reload["bar"]]
+    expected = [r["bar"] for r in after if abs(r["probability"] - 0.5) * 2 >= 0.2]
+    assert [bar for bar, _ in signals(run) if bar > reload["bar"]] == expected
+    assert expected != [r["bar"] for r in after if abs(r["probability"] - 0.5) * 2 >= 0.02]
