@@ -922,3 +922,34 @@ def test_batch_driver_runs_a_plain_python_layer_too(
         assert proc.returncode == 0, proc.stderr
         digests.append(journal_digest(out / "journal.sqlite"))
     assert digests[0] == digests[1]
+
+
+def test_a_challengers_signal_that_may_go_short_on_a_long_only_venue_is_warned_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A challenger whose own ``signal:`` says ``sides: both`` decides with it in shadow
+    and after its promotion: the champion's one-line warning, naming it, at its own key;
+    one that does not write ``sides`` trades the strategy's (``long`` here): no warning."""
+    from tests.live.test_challengers import MODEL, strategy
+
+    own = {"kind": "threshold", "threshold": 0.02}
+    document = strategy(
+        challengers=[
+            {"name": "bold", "model": MODEL, "signal": {**own, "sides": "both"}},
+            {"name": "plain", "model": MODEL},
+            {"name": "inherits", "model": MODEL, "signal": own},
+        ],
+        signal={"kind": "threshold", "threshold": 0.04, "sides": "long"},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert main(["validate", str(path)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    lines = path.read_text().splitlines()
+    line = 1 + lines.index("- name: bold") + 5  # its signal's sides
+    assert warnings == [
+        f"{path}:{line}:12 challengers.0.signal.sides: warning: challenger bold's signal may go "
+        "short (signal.sides: both) but the venue trades long-only "
+        "(execution.allow_short: false): every down signal while flat is refused "
+        "SHORT_NOT_ALLOWED; set challengers.0.signal.sides: long"
+    ]

@@ -15,6 +15,7 @@ import pandas as pd
 from tradeloom.engine.status_text import error_line
 from tradeloom.journal import (
     FillEvent,
+    ModelSwapped,
     RejectionEvent,
     RunIdentity,
     open_journal,
@@ -144,6 +145,43 @@ def test_unscored_documents_without_their_strategy_read_it_as_empty_and_append(
         "llm: document d0 unscored: timeout",
         "news: llm: document d0 unscored: timeout",
     ]
+
+
+def _swapped(signal: str) -> ModelSwapped:
+    return ModelSwapped(
+        bar=3,
+        timestamp=T,
+        by="gate",
+        reason="passed",
+        source="s",
+        request="challenger:c",
+        previous="p",
+        previous_sha256="",
+        sha256="ab",
+        file="swapped/ab.pkl",
+        model={"path": "swapped/ab.pkl", "sha256": "ab"},
+        signal=signal,
+    )
+
+
+def test_swaps_without_their_signal_read_it_as_the_strategys_and_append(tmp_path: Path) -> None:
+    """``model_swapped.signal``: the signal section a promotion put in force; a journal
+    written before it verifies with its hashes and reads '' (the strategy's rule)."""
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_swapped(""))
+    journal.close()
+    head = verify(path).head
+    _drop_liquidity(path, "model_swapped", "signal")
+    assert verify(path).head == head
+    assert list(read_frame(path, "model_swapped")["signal"]) == [""]
+
+    rule = '{"kind": "threshold", "sides": "long", "threshold": 0.1}'
+    journal = open_journal(path, IDENTITY)
+    journal.append(_swapped(rule))
+    journal.close()
+    assert verify(path).rows == 2
+    assert [e.signal for e in read_events(path, ["model_swapped"])] == ["", rule]  # type: ignore[attr-defined]
 
 
 def test_each_kinds_annotations_read_as_typing_reads_them() -> None:

@@ -488,3 +488,70 @@ def test_live_checks_signal_sides_against_the_exchanges_spot_market(
         f"(signal.sides: both) but {why}: every down signal while flat is refused "
         "SHORT_NOT_ALLOWED; set signal.sides: long"
     ]
+
+
+def _sides_text(execution: str, sides: str) -> tuple[str, int]:
+    text = STRATEGY.replace(
+        "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}", execution
+    ).replace(
+        "signal: {kind: threshold, threshold: 0.04, min_interval: 2}",
+        f"signal: {{kind: threshold, threshold: 0.04, min_interval: 2, sides: {sides}}}",
+    )
+    return text, 1 + text.splitlines().index(
+        f"signal: {{kind: threshold, threshold: 0.04, min_interval: 2, sides: {sides}}}"
+    )
+
+
+def test_live_on_a_swap_says_the_market_trades_both_sides_though_the_file_says_long_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``execution.allow_short: false`` trading a perpetual swap live: the exchange's
+    market decides (the account venue shorts), so the file's long-only warning does not
+    hold there; the start says what does, and says it again at a restart."""
+    from tests.live.test_perp_live import PERP, SWAP, sine_funding
+    from tradeloom.cli.run_command import _notes
+    from tradeloom.engine.wiring import build_pipeline
+    from tradeloom.schemas import load_strategy
+
+    monkeypatch.chdir(tmp_path)
+    text = PERP.replace("  market: swap\n", "  market: swap\n  allow_short: false\n")
+    line = 1 + text.splitlines().index("  allow_short: false")
+    said = (
+        f"{{file}}:{line}:16 execution.allow_short: warning: is false but the exchange's market "
+        f"{SWAP} is a perpetual swap, which trades both sides: the run opens shorts as its "
+        "signal gives them (signal.sides: both); set signal.sides: long to trade long only"
+    )
+    funding = {SWAP: sine_funding()}
+    with emulated_run(tmp_path, monkeypatch, text=text, symbol=SWAP, funding_rates=funding) as run:
+        config, _ = load_strategy(run.strategy)
+        pipeline = build_pipeline(config, mode="live")
+        assert any("long-only" in note for note in _notes([pipeline]))  # the file's venue
+        assert not any("long-only" in note for note in _notes([pipeline], live=True))
+        runner = run.runner(tmp_path / "run", mode="live")
+        runner.start()
+        runner.stop("test over")
+        assert runner.files.notes == [said.format(file=run.strategy)]
+        again = run.runner(tmp_path / "run", mode="live")
+        again.start()  # a restart: the markets are checked again
+        again.stop("test over")
+        assert again.files.notes == [said.format(file=run.strategy)]
+
+
+def test_a_restart_checks_signal_sides_against_the_exchanges_spot_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spot market's warning of a new live run (`test_live_checks_signal_sides_...`)
+    is said at each restart too."""
+    monkeypatch.chdir(tmp_path)
+    execution = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, allow_short: true}"
+    text, _ = _sides_text(execution, "both")
+    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+        runner = run.runner(tmp_path / "run", mode="live")
+        runner.start()
+        runner.stop("test over")
+        first = list(runner.files.notes)
+        again = run.runner(tmp_path / "run", mode="live")
+        again.start()
+        again.stop("test over")
+    assert len(first) == 1 and "is spot (no shorts)" in first[0]
+    assert again.files.notes == first

@@ -193,13 +193,17 @@ def run_backtest(
         order_prefix=order_prefix,
     )
     scales = _scale_bars(pipeline, inputs)
+    rules = _rule_bars(pipeline, inputs)
     with stage("core"):
         if boxed is not None:
-            _per_bar(engine, universe, features, inputs, boxed, scales)
+            _per_bar(engine, universe, features, inputs, boxed, scales, rules)
         else:
-            while scales:  # a parity replay's canaries: each change at its bar's close
-                engine.run(inputs, scales[0][0] + 1)
-                engine.replay_scales(scales, scales[0][0])
+            # a parity replay's canaries and promoted rules: each change at its bar's close
+            while scales or rules:
+                bar = min([s[0] for s in scales[:1]] + [r[0] for r in rules[:1]])
+                engine.run(inputs, bar + 1)
+                engine.replay_scales(scales, bar)
+                _replay_rules(engine, rules, bar)
             engine.run(inputs, n)
     try:
         engine.mark_fills()  # the curve is drawn (its tables written) while rows are journaled
@@ -363,6 +367,25 @@ def _scale_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, float]
     ]
 
 
+def _rule_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, Pipeline]]:
+    """``Pipeline.signal_rules`` by the bar (of ``inputs``) at whose close each was made, each as
+    the pipeline the engine trades from the next bar on."""
+    return [
+        (
+            inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1,
+            replace(pipeline, signal=rule, config=config, signal_rules=()),
+        )
+        for time, rule, config in pipeline.signal_rules
+    ]
+
+
+def _replay_rules(engine: Engine, rules: list[tuple[int, Pipeline]], bar: int) -> None:
+    """Trade the signal rule of each change of ``rules`` made at or before ``bar`` from
+    the next bar on, as a run's promotion did (`Engine.reconfigure`)."""
+    while rules and rules[0][0] <= bar:
+        engine.reconfigure(rules.pop(0)[1])
+
+
 def _per_bar(
     engine: Engine,
     universe: Universe,
@@ -370,6 +393,7 @@ def _per_bar(
     inputs: BarInputs,
     times: list[pd.Timestamp],
     scales: list[tuple[int, float]],
+    rules: list[tuple[int, Pipeline]],
 ) -> None:
     """Drive the bars of the clock one at a time, as live trading does.
 
@@ -394,7 +418,9 @@ def _per_bar(
     names = [engine.symbol(s) for s in range(m)]
     here = None if present.all() else present.tolist()
     if steppers is not None and m == 1 and here is None and not crossing:
-        _per_bar_one(engine, inputs, steppers[0], ohlcv, clock, times, columns, symbols, scales)
+        _per_bar_one(
+            engine, inputs, steppers[0], ohlcv, clock, times, columns, symbols, scales, rules
+        )
         return
     row = np.full((m, len(columns)), np.nan)
     for t, stamp in enumerate(times):
@@ -410,6 +436,7 @@ def _per_bar(
             _check_row(row, clock[t], columns, t, symbols)
         engine.run(inputs, t + 1)
         engine.replay_scales(scales, t)
+        _replay_rules(engine, rules, t)
 
 
 def _per_bar_one(
@@ -422,6 +449,7 @@ def _per_bar_one(
     columns: tuple[str, ...],
     symbols: tuple[str, ...],
     scales: list[tuple[int, float]],
+    rules: list[tuple[int, Pipeline]],
 ) -> None:
     """`_per_bar` over the universe of one (a bar at every clock bar, no cross-sectional
     column): the stepped row is the symbol's whole row, checked as it comes."""
@@ -434,6 +462,8 @@ def _per_bar_one(
         run(inputs, t + 1)
         if scales:
             engine.replay_scales(scales, t)
+        if rules:
+            _replay_rules(engine, rules, t)
 
 
 def _check_row(

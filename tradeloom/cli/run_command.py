@@ -306,7 +306,7 @@ def _run_live(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             speed=speed,
             venue_latency=args.venue_latency,
-            notes=_notes([pipeline]),
+            notes=_notes([pipeline], live=args.mode == "live"),
         )
     )
     return 0
@@ -367,14 +367,16 @@ def _print_notes(pipelines: Sequence[Pipeline]) -> None:
         print(note, file=sys.stderr)
 
 
-def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
+def _notes(pipelines: Sequence[Pipeline], *, live: bool = False) -> list[str]:
     """Return, one line each, what a paper or live run of these strategies should know (a
     model whose probabilities may differ from the backtest's in the last bits, a sizing
-    that needs a calibrated model beside one that is not, a signal that may go short on
-    a long-only venue); validate prints them, a run
-    once it has started (a run refused says its refusal alone)."""
+    that needs a calibrated model beside one that is not, a signal, the strategy's or a
+    challenger's, that may go short on a long-only venue); validate prints them, a run
+    once it has started (a run refused says its refusal alone). ``live``: a live run of
+    one strategy, whose start says the sides against the exchange's markets, which
+    decide (`tradeloom.live.tick.start.said_sides`), not against the file's venue."""
     from tradeloom.engine.capabilities import calibration_warning, parity_notes
-    from tradeloom.engine.sides import sides_warning
+    from tradeloom.engine.sides import sides_warnings
     from tradeloom.engine.text_guard import text_notes
 
     lines: list[str] = []
@@ -382,7 +384,7 @@ def _notes(pipelines: Sequence[Pipeline]) -> list[str]:
         config = pipeline.config
         warnings = (
             calibration_warning(config, pipeline.sizer, pipeline.model),
-            sides_warning(config, pipeline.venue),
+            *([] if live else sides_warnings(config, pipeline.venue)),
         )
         notes = [*parity_notes(config, pipeline.model), *(w for w in warnings if w)]
         built = list(zip(config.features, pipeline.features, strict=True))

@@ -59,6 +59,11 @@ class ParityJournal:
     source: str = ""
     """The strategy file as the run named it (``run_started``: from the folder it was
     started in)."""
+    rules: list[tuple[int, str]] = field(default_factory=list)
+    """Each change of the signal rule a ``model_swapped`` row made (a promotion's, and
+    the rollback or swap that ended it): ``(open time of its bar, UTC ns, signal)``, the
+    section as JSON ('' the strategy's own), in force from the next bar
+    (``Pipeline.signal_rules``)."""
     history: pd.DataFrame | None = None
     """The bars the run warmed up on (`tradeloom.diagnostics.parity_history.history`:
     ``timestamp``, ``symbol``, OHLCV), which
@@ -120,6 +125,7 @@ def read_journal(run_dir: Path, until_bar: int | None = None) -> ParityJournal:
         "venue_at_start",
         "strategy_at_start",
         "warm_up",
+        "model_swapped",
         *_CANARY_ROWS,
     )
     rows: dict[str, list[Any]] = {kind: [] for kind in kinds}
@@ -172,6 +178,7 @@ def read_journal(run_dir: Path, until_bar: int | None = None) -> ParityJournal:
         path,
         str(start.get("source") or ""),
     )
+    journal.rules = _rules(rows)
     if members:  # a portfolio's books start at their first live bar
         return journal
     found, note = history(document, journal.source, rows["warm_up"], symbols)
@@ -192,6 +199,21 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
         if r.bar in opens
     )
     return [(time, fraction) for _, time, fraction in changes]
+
+
+def _rules(rows: Mapping[str, list[Any]]) -> list[tuple[int, str]]:
+    """Each change of the signal rule in force by a ``model_swapped`` row of the strategy
+    run alone, by its bar's open time (as a restart replays them:
+    `tradeloom.live.recovery.journal_state.JournalState.rules`)."""
+    opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
+    changes, now = [], ""
+    for r in sorted(rows["model_swapped"], key=lambda r: r.seq):
+        text = str(r.values.get("signal") or "")
+        if r.values.get("strategy") or text == now or r.bar not in opens:
+            continue
+        changes.append((opens[r.bar], text))
+        now = text
+    return changes
 
 
 def strategy_file(run_dir: Path) -> Path:

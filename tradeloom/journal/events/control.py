@@ -123,6 +123,9 @@ class ModelSwapped(Event):
             answered, and is not again.
         strategy: The portfolio file's strategy whose model it swapped ('' for a
             strategy run alone); a restart runs each member's last.
+        signal: The signal section in force from the next bar, as JSON: a promoted
+            challenger's own (`tradeloom.live.lifecycle.promoted_signal`); '' the
+            strategy file's (every other swap's, and every row of an older journal).
     """
 
     by: str
@@ -135,6 +138,7 @@ class ModelSwapped(Event):
     file: str
     model: dict[str, Any]
     strategy: str = field(default="", metadata={"added": True})
+    signal: str = field(default="", metadata={"added": True})
 
 
 @kind("model_swap_refused", read_by=("restart", "status", "status_error", "live_timeline"))

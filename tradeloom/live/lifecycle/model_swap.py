@@ -614,10 +614,13 @@ def journal_swap(
     reason: str,
     request: str = "",
     strategy: str = "",
+    signal: str = "",
 ) -> None:
     """Swap ``swap``'s model into ``session`` and journal it (``model_swapped``) at the
     last bar processed; the caller commits before the next bar runs. ``strategy``: the
-    portfolio file's member ``session`` is ('' for a strategy run alone)."""
+    portfolio file's member ``session`` is ('' for a strategy run alone); ``signal``: the
+    signal section in force from the next bar ('' the file's; the caller puts it in
+    force: `tradeloom.live.lifecycle.promoted_signal.rule_in_force`)."""
     previous, previous_sha = _running(session)
     session.use_model(swap.model)
     swapped = ModelSwapped(
@@ -632,6 +635,7 @@ def journal_swap(
         sha256=swap.sha256,
         file=str(kept["path"]),
         model=dict(kept),
+        signal=signal,
     )
     recorder.record(swapped)
     session.swapped = swapped

@@ -8,11 +8,13 @@ into the session, positions kept, and the file in force (`RunFiles.config`) repl
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from tradeloom.live.accounts.market import ExchangeAccount
+from tradeloom.live.lifecycle.promoted_signal import kept_rule
 from tradeloom.live.tick.provides import provides
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ def apply_reload(reload: Reload, session: LiveSession, files: RunFiles) -> None:
     (its ``config_reloaded`` row's: `LiveSession.reloaded_at`)."""
     swapped = reload.apply(session.p)
     config = reload.config
+    ruled = kept_rule(session, swapped.config, reload.changed)  # a promotion's rule stays
+    swapped = swapped if ruled is swapped.config else replace(swapped, config=ruled)
     session.p = swapped
     session.reloaded_at = len(session.history) - 1
     session.engine.reconfigure(

@@ -32,6 +32,7 @@ from tradeloom.live.lifecycle.model_swap import (
     keep_file,
     standing_for,
 )
+from tradeloom.live.lifecycle.promoted_signal import rule_in_force
 from tradeloom.live.lifecycle.reload import (
     CHALLENGERS,
     MODEL,
@@ -214,6 +215,7 @@ class HotReloadStage(Stage):
         if swap is not None:  # in the reload's commit: both or neither
             reason = "the strategy file's model section changed"
             journal_swap(recorder, session, *swap, by="reload", reason=reason)
+            rule_in_force(self.files.config, self.markets.plugins, session, "")
         if roster is not None:  # in the reload's commit too: from the next bar
             shared = self.shared
             shadowing = shared.shadowing_or_fail

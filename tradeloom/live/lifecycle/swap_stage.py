@@ -23,6 +23,7 @@ from tradeloom.live.lifecycle.model_swap import (
     member_problem,
     saved_section,
 )
+from tradeloom.live.lifecycle.promoted_signal import rule_in_force
 from tradeloom.live.lifecycle.reload import MODEL
 from tradeloom.live.tick.services import JournalLink, Markets, RunFiles, Stage
 
@@ -83,6 +84,8 @@ class ModelSwapStage(Stage):
         else:
             assert isinstance(outcome, ModelSwap) and not isinstance(target, str)
             journal_swap(recorder, target[0], outcome, kept, strategy=member, **asked)
+            if not member:  # a swap by hand puts the file's signal rule in force
+                rule_in_force(config, self.markets.plugins, target[0], "")
 
     def _target(self, strategy: str | None) -> tuple[LiveSession, StrategyConfig, str] | str:
         """Return the session whose model a swap request for ``strategy`` swaps, its

@@ -44,6 +44,7 @@ from tradeloom.live.lifecycle.model_swap import (
 )
 from tradeloom.live.lifecycle.parity_twin import ParityTwin, open_twin, reload_lost
 from tradeloom.live.lifecycle.prediction_health import HealthBook
+from tradeloom.live.lifecycle.promoted_signal import rule_in_force
 from tradeloom.live.lifecycle.stage_drawdown import Drawdown
 from tradeloom.plugins.protocols_steps import LiveRows
 from tradeloom.schemas.strategy import RollbackWhen
@@ -367,6 +368,7 @@ def swap_back(
         return False
     assert isinstance(swap, ModelSwap)
     journal_swap(recorder, session, swap, kept, **asked)
+    rule_in_force(files.config, plugins, session, "")  # the champion's rule back too
     return True
 
 

@@ -214,6 +214,10 @@ class JournalState:
     reloads: list[JournaledReload] = field(default_factory=list)
     swapped: ModelSwapped | None = None
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
+    rules: list[tuple[int, int, str]] = field(default_factory=list)
+    """Each ``model_swapped`` row's signal section (a strategy run alone's), in order:
+    ``(bar, seq, signal)``, put in force after its bar (`tradeloom.live.lifecycle.
+    promoted_signal`)."""
     answered_requests: set[str] = field(default_factory=set)
     answered_keys: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
@@ -410,6 +414,7 @@ def _model_swapped(state: JournalState, event: ModelSwapped, seq: int) -> None:
         state.member_swaps[event.strategy] = event
     else:
         state.swapped = event
+        state.rules.append((event.bar, seq, event.signal))
     _answer(state, event, seq)
 
 

@@ -26,6 +26,7 @@ from tradeloom.domain import Order
 from tradeloom.engine.driver import UnknownOrder
 from tradeloom.journal import ConfigReloaded, ControlRequest, Event, RunIdentity
 from tradeloom.journal.schema import schema_of
+from tradeloom.live.lifecycle.promoted_signal import rule_in_force
 from tradeloom.live.lifecycle.reload import MODEL, journaled_reload, reload_to
 from tradeloom.live.lifecycle.reload_apply import apply_reload
 from tradeloom.live.recovery.journal_state import (
@@ -124,11 +125,12 @@ def replay_ticks(
         if markets.portfolio is None:
             _swap(files, markets, session, started.document)
         reloads = list(state.reloads)
+        rules = list(state.rules)
         session.warm_up()
         kills = list(state.kill_switch)
         looked_up = list(state.looked_up)
         _apply_kills(session, kills, head - 1)
-        _apply_reloads(files, markets, session, reloads, head - 1)
+        _apply_reloads(files, markets, session, reloads, rules, head - 1)
         scales = list(state.scales)
         _apply_scales(session, scales, head - 1)
         _looked_up(session, looked_up, head - 1)
@@ -152,7 +154,7 @@ def replay_ticks(
             # as the run's challengers read it after the bar (`LiveSession.replayed_equity`)
             equity[bar] = float(session.engine.state.acct[L.A_EQUITY])
             _apply_kills(session, kills, bar)
-            _apply_reloads(files, markets, session, reloads, bar)
+            _apply_reloads(files, markets, session, reloads, rules, bar)
             _apply_scales(session, scales, bar)
             _looked_up(session, looked_up, bar)
         clock.pinned = None
@@ -215,10 +217,16 @@ def _apply_reloads(
     markets: Markets,
     session: LiveSession,
     reloads: list[JournaledReload],
+    rules: list[tuple[int, int, str]],
     bar: int,
 ) -> None:
-    while reloads and reloads[0].bar <= bar:
-        _swap(files, markets, session, reloads.pop(0).document)
+    """Put the documents journaled at or before ``bar`` in force, with the signal rules
+    of the ``model_swapped`` rows (`rule_in_force`), in the order of their rows."""
+    while (reloads and reloads[0].bar <= bar) or (rules and rules[0][0] <= bar):
+        if rules and rules[0][0] <= bar and (not reloads or rules[0][1] < reloads[0].seq):
+            rule_in_force(files.config, markets.plugins, session, rules.pop(0)[2])
+        else:
+            _swap(files, markets, session, reloads.pop(0).document)
 
 
 def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:

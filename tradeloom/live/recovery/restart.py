@@ -51,6 +51,7 @@ from tradeloom.live.recovery.replay import PinnedClock, edited_while_down, repla
 from tradeloom.live.recovery.replay_venue import ReplayVenue
 from tradeloom.live.tick.history import MarketHistory, history_sha256
 from tradeloom.live.tick.session import LiveSession
+from tradeloom.live.tick.start import said_sides
 from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def rebuild(
     replay_venue: ReplayVenue | None = None
     if files.mode == "live":
         exchange = open_account_venue(files, link, markets, symbols, state)
+        said_sides(files, exchange, markets)  # the markets now, as a new run's start
         replay_venue = ReplayVenue(
             state,
             initial_cash=started.capital,

@@ -176,6 +176,10 @@ class LiveSession:
     """The journal's row that put the model in force (`tradeloom.live.lifecycle.model_swap.
     journal_swap`; a restart's: `restore_in_force`); None: the strategy's own decides."""
 
+    signal_text = ""
+    """The signal section in force as the journal's last ``model_swapped`` row says it
+    ('' the strategy file's own: `tradeloom.live.lifecycle.promoted_signal.rule_in_force`)."""
+
     replayed_equity: Mapping[int, float] = MappingProxyType({})
     """The equity at the close of each bar a restart replayed, by bar, as the run had it
     then (`tradeloom.live.recovery.replay.replay_ticks`): what its challengers' books are compared

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tradeloom.live.tick.services import JournalLink, Markets, RunFiles
     from tradeloom.plugins.protocols import Venue
 
-__all__ = ["go_live", "journal_start", "start"]
+__all__ = ["go_live", "journal_start", "said_sides", "start"]
 
 _log = logger("tradeloom.live")
 
@@ -95,16 +95,27 @@ def journal_start(
         venue = open_account_venue(files, link, markets, symbols, None)
         extra = venue.started
         # the markets' spot or swap nature is known now, not when the file was validated
-        refused, warning = market_sides(files.config, venue, markets.p.venue)
-        if refused:
-            raise ConfigError(refused)
-        if warning is not None:
-            files.notes.append(str(warning))
+        said_sides(files, venue, markets)
     capital = float((venue or markets.p.venue).initial_cash)
     link.journal_or_fail.append(files.started_row(capital, extra))
     for row in [] if venue is None else venue.at_start:
         link.recorder_or_fail.record(row)
     return venue, capital
+
+
+def said_sides(files: RunFiles, account: AccountVenue, markets: Markets) -> None:
+    """Check ``signal.sides`` against the exchange's markets ``account`` opened (a new
+    live run's start, and each restart's: the markets may have changed since), which
+    decide whatever the file's venue says (`market_sides`): refuse what could never
+    trade, and keep its warnings for the start's lines (``files.notes``).
+
+    Raises:
+        ConfigError: ``signal.sides`` cannot trade on these markets.
+    """
+    refused, warnings = market_sides(files.config, account, markets.p.venue)
+    if refused:
+        raise ConfigError(refused)
+    files.notes.extend(str(warning) for warning in warnings)
 
 
 def go_live(
