@@ -717,7 +717,6 @@ def test_a_restart_adopts_what_an_order_found_nowhere_filled_while_the_run_was_d
     assert len({r.params.get("newClientOrderId") for r in posted}) == len(posted)
 
 
-
 def stopped_after_a_restart_whose_lookups_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: EmulatedRun, run_dir: Path
 ) -> str:
