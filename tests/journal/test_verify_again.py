@@ -207,18 +207,15 @@ def test_a_journal_restored_from_a_copy_is_checked_whole_and_passes(tmp_path: Pa
     assert verify_again(path).rows == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: verify_again checks only the prefix's last row; a row before it "
-    "edited (its hash kept) passes here while `journal verify` refuses the journal",
-)
 def test_a_row_inside_the_checked_prefix_edited_is_refused_as_verify_refuses_it(
     tmp_path: Path,
 ) -> None:
     # `read_status` (the console's and the agent door's status) reads every row at each
     # call, with verify_again as its only check: an edit of an old row (a fill's price,
-    # a signal's probability) made while the reader runs is shown, unrefused, for as
-    # long as that process lives, though `tradeloom journal verify` refuses the journal.
+    # a signal's probability) made while the reader ran was shown, unrefused, for as
+    # long as that process lived, though `tradeloom journal verify` refused the journal.
+    # Editing a row means dropping the append-only triggers, which moves the file's
+    # schema version: the prefix is then checked whole again.
     path = tmp_path / "journal.sqlite"
     _append(path, 10)
     verify_again(path)
