@@ -205,3 +205,23 @@ def test_a_journal_restored_from_a_copy_is_checked_whole_and_passes(tmp_path: Pa
         shutil.copy(backup / file.name, file)
     assert verify_again(path) == verify(path)
     assert verify_again(path).rows == 6
+
+
+def test_a_row_inside_the_checked_prefix_edited_is_refused_as_verify_refuses_it(
+    tmp_path: Path,
+) -> None:
+    # `read_status` (the console's and the agent door's status) reads every row at each
+    # call, with verify_again as its only check: an edit of an old row (a fill's price,
+    # a signal's probability) made while the reader ran was shown, unrefused, for as
+    # long as that process lived, though `tradeloom journal verify` refused the journal.
+    # Editing a row means dropping the append-only triggers, which moves the file's
+    # schema version: the prefix is then checked whole again.
+    path = tmp_path / "journal.sqlite"
+    _append(path, 10)
+    verify_again(path)
+    _edit_probability(path, 4)
+    _append(path, 2)
+    expected = _verify_message(path)
+    with pytest.raises(JournalError) as caught:
+        verify_again(path)
+    assert str(caught.value) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
+import sqlite3
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -418,6 +419,9 @@ class _Prefix:
     """The last row's kind and whether a block holds it."""
     file: tuple[int, int] | None
     meta: tuple[tuple[str, str], ...]
+    schema: int | None = None
+    """An SQLite file's schema version: editing a row of the prefix means dropping the
+    append-only triggers, which moves it (None: no such number, PostgreSQL's)."""
 
 
 class _Checked:
@@ -442,10 +446,11 @@ def verify_again(path: Path) -> Verified:
     head, and checks the tail record as `verify` does. A journal replaced (another file,
     another run), cut, or rewritten at the prefix's last row, or any problem found in the
     rows since, is checked whole again: a bad journal's error is `verify`'s, word for
-    word. An edit inside the prefix that leaves its last row as it was is not seen here:
-    the first check of the next process (each ``tradeloom status`` command) and
-    ``tradeloom journal verify`` read every row. The process keeps one small record per
-    journal it checked.
+    word. An SQLite journal whose schema version moved (its append-only triggers dropped,
+    as editing a row of the prefix needs) is checked whole again too; an edit of its bytes
+    that leaves its last row as it was is not seen here: the first check of the next
+    process (each ``tradeloom status`` command) and ``tradeloom journal verify`` read every
+    row. The process keeps one small record per journal it checked.
 
     Raises:
         ChainBroken, JournalError: As `verify`.
@@ -492,6 +497,9 @@ def _verify(path: Path, prefix: _Prefix | None) -> tuple[Verified, _Prefix] | No
     ends: list[tuple[int, str, bool]] = []  # each part's last row: seq, kind, in a block
     with _collector_paused():
         try:
+            stamp = _schema_version(source)
+            if prefix is not None and stamp != prefix.schema:
+                return None  # its triggers dropped or made again: a row may have been edited
             if prefix is not None and _head_stored(source, prefix) != prefix.head:
                 return None  # the prefix's last row is not as it was verified
             record = source.stored_tail()
@@ -530,7 +538,7 @@ def _verify(path: Path, prefix: _Prefix | None) -> tuple[Verified, _Prefix] | No
             compare_tail(path, meta, record, rows, head_at)
 
     def remembered(rows: int, head: int, last: tuple[str, bool]) -> _Prefix:
-        return _Prefix(rows, head, last, file, tuple(meta.items()))
+        return _Prefix(rows, head, last, file, tuple(meta.items()), stamp)
 
     chained = np.empty(0, dtype=np.uint64)
 
@@ -630,6 +638,18 @@ def _ended(
     except _PrefixUnknown:
         return False
     return True
+
+
+def _schema_version(source: Source) -> int | None:
+    """The schema version an SQLite journal's file holds (None: not an SQLite file's)."""
+    db = getattr(source, "db", None)
+    if not isinstance(db, sqlite3.Connection):
+        return None
+    try:
+        found = db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return int(found[0]) if found is not None and isinstance(found[0], int) else None
 
 
 def _head_stored(source: Source, prefix: _Prefix) -> int | None:
