@@ -113,3 +113,30 @@ def test_the_rows_a_followed_run_appended_since_its_first_read_are_checked(paper
         with pytest.raises(ChainBroken) as caught:
             follower.read(now=NOW)
         assert str(caught.value) == str(whole.value)
+
+
+def test_a_row_committed_while_a_follower_reads_is_checked_before_it_is_shown(
+    paper: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a read shows are among those its check chained: a bad row committed
+    between the check and the read (a run appending as the page reads) is refused."""
+    follower = RunFollower(paper)
+    follower.read(now=NOW)
+    path = journal_path(paper)
+    table = schema_of("fill").table
+    frames = follower._frames
+    read = frames.read
+
+    def committed_meanwhile() -> None:
+        _grow(paper, 1)
+        with sqlite3.connect(path, isolation_level=None) as db:
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+                db.execute(f'DROP TRIGGER "{name}"')
+            last = f'(SELECT MAX(seq) FROM "{table}")'
+            db.execute(f'UPDATE "{table}" SET price = price + 1 WHERE seq = {last}')
+        monkeypatch.setattr(frames, "read", read)
+        read()
+
+    monkeypatch.setattr(frames, "read", committed_meanwhile)
+    with pytest.raises(ChainBroken):
+        follower.read(now=NOW)

@@ -156,11 +156,10 @@ class RunFollower:
         follower = self._frames
         try:
             # a cut, broken or another run's journal shows nothing: each read checks the
-            # rows appended since the last (the first, or a journal replaced: all)
-            verify_again(journal)
+            # rows appended since the last (the first, or a journal replaced: all), after
+            # reading them, so that a row committed between the two is checked too
             follower.read()
-            if follower.restarted is not None:
-                verify_again(journal)
+            verify_again(journal)
         except BaseException:
             follower.reset()  # the next read starts, and verifies, again
             raise
