@@ -36,8 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DIR = ROOT / "examples" / "tradeloom-example-plugin"
 STRATEGY = "examples/example_strategy.yaml"  # relative to ROOT, as a user types it
 LEAKY_STRATEGY = "examples/leaky_strategy.yaml"
-LONG_ONLY = ("--set", "signal.sides=long")
-"""Said of a shipped long-only file, its validation warns of nothing (`sides_warning`)."""
 SHORTENED = [
     word
     for setting in (
@@ -706,8 +704,7 @@ def test_two_packages_with_one_kind_are_both_listed_and_the_clash_is_marked(
 @pytest.mark.slow
 @pytest.mark.xdist_group(EXAMPLE_GROUP)
 def test_a_clash_refuses_only_the_strategies_that_use_the_kind(clash_venv: PluginVenv) -> None:
-    # (long-only, as the file trades: its one warning, of shorts it asks for, is not said)
-    unrelated = clash_venv.tradeloom("validate", "strategies/btc_rf.yaml", *LONG_ONLY)
+    unrelated = clash_venv.tradeloom("validate", "strategies/btc_rf.yaml")
     assert (unrelated.returncode, unrelated.stderr) == (0, ""), unrelated.stderr
 
     refused = clash_venv.tradeloom("validate", STRATEGY)
@@ -728,14 +725,13 @@ def test_a_strategy_names_the_provider_of_a_clashing_kind(
 ) -> None:
     chosen = ("--set", "features.3.kind=example:range_position")
 
-    validated = clash_venv.tradeloom("validate", STRATEGY, *chosen, *LONG_ONLY)
+    validated = clash_venv.tradeloom("validate", STRATEGY, *chosen)
     ran = clash_venv.tradeloom(
         "run", STRATEGY, *chosen, "--set", "data.bars=2500", "--out", tmp_path / "run"
     )
     other = clash_venv.tradeloom(
         "validate",
         STRATEGY,
-        *LONG_ONLY,
         "--set",
         "features.3.kind=other:range_position",
         "--set",

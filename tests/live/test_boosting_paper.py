@@ -1,9 +1,10 @@
 """strategies/btc_lgbm.yaml, btc_xgb.yaml and btc_stack.yaml (a calibrated soft vote of
 two forests) on paper with ``--clock simulated``: the paper run journals, bar by bar, the
-backtest's probability (bit for bit: both go through the fold's compiled trees, and
-btc_stack's through its compiled vote and calibrator), and the backtest's signals,
-decisions, orders, fills and folds. The runs are written in memory (``ram_tmp_path``,
-`ram_tmp`): a paper run commits, fsync'd, at every bar."""
+backtest's probability (bit for bit: both go through the fold's compiled trees, btc_xgb's
+through its compiled calibrator too, and btc_stack's through its compiled vote and
+calibrator), and the backtest's signals, decisions, orders, fills and folds. The runs are
+written in memory (``ram_tmp_path``, `ram_tmp`): a paper run commits, fsync'd, at every
+bar."""
 
 from __future__ import annotations
 

@@ -227,14 +227,9 @@ def test_validate_through_the_cli(
         .replace("eth_hgb_stops.yaml", "reversion_eth.yaml")
     )
     proc = tradeloom(*command)
-    # valid; reversion_eth sizes by Kelly on a model that is not calibrated: a warning (both
-    # signals are long-only, signal.sides, on a spot venue: no other)
-    assert (proc.returncode, proc.stderr) == (
-        0,
-        "reversion_eth.yaml:43:11 risk.sizing.kind: warning: kelly reads the probability as "
-        "a probability (it needs a calibrated model) and the model is not calibrated; set "
-        "model.calibration, or size with fixed_fraction\n",
-    )
+    # valid, and no warning (both signals are long-only, signal.sides, on a spot venue; both
+    # size by fixed_fraction)
+    assert (proc.returncode, proc.stderr) == (0, "")
     # the same files with the key taken out: a warning each, at signal.kind
     for name in ("trend_btc.yaml", "reversion_eth.yaml"):
         member = folder / name
@@ -242,11 +237,7 @@ def test_validate_through_the_cli(
     proc = tradeloom(*command)
     assert (proc.returncode, proc.stderr) == (
         0,
-        f"trend_btc.yaml:38:9 {SIDES_WARNING}\n"
-        "reversion_eth.yaml:42:11 risk.sizing.kind: warning: kelly reads the probability as "
-        "a probability (it needs a calibrated model) and the model is not calibrated; set "
-        "model.calibration, or size with fixed_fraction\n"
-        f"reversion_eth.yaml:36:9 {SIDES_WARNING}\n",
+        f"trend_btc.yaml:38:9 {SIDES_WARNING}\nreversion_eth.yaml:36:9 {SIDES_WARNING}\n",
     )
     assert proc.stdout == (
         "portfolio.yaml: valid portfolio 'two': 2 strategies on one account of 100,000.00 "

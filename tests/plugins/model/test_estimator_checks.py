@@ -53,6 +53,32 @@ def test_a_passing_verdict_is_remembered_and_makes_the_same_estimator(tmp_path: 
 
 
 @pytest.mark.parametrize(
+    ("path", "params", "has"),
+    [
+        ("xgboost.XGBClassifier", {"n_estimators": 5}, False),
+        ("lightgbm.LGBMClassifier", {"n_estimators": 5}, True),
+        (FOREST, {"n_estimators": 5}, False),
+        ("sklearn.linear_model.LogisticRegression", {"C": 1.0}, True),
+    ],
+    ids=["xgboost", "lightgbm", "forest", "logistic"],
+)
+def test_a_verdict_remembers_whether_the_estimator_has_a_decision_function(
+    tmp_path: Path, path: str, params: dict[str, Any], has: bool
+) -> None:
+    """What a calibration of it is fitted on, and so whether it is compiled: a remembered
+    verdict answers it (a second validate of a calibrated LightGBM or XGBoost model, which
+    no table declares, imports no library; it imported them all at every validate)."""
+    pytest.importorskip(path.partition(".")[0])
+    first = remembered_estimator(path, params, 7, tmp_path)
+    assert isinstance(first, tuple)  # checked: nothing remembered yet
+    checked, estimator = first
+    assert checked.decision_function is has is hasattr(estimator, "decision_function")
+    again = remembered_estimator(path, params, 7, tmp_path)
+    assert isinstance(again, CheckedEstimator)
+    assert again.decision_function is has
+
+
+@pytest.mark.parametrize(
     ("params", "seed"),
     [({"n_estimators": 51, "max_depth": 3}, 7), ({"n_estimators": 50, "max_depth": 3}, 8)],
     ids=["other params", "other seed"],

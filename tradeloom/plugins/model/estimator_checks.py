@@ -115,11 +115,15 @@ class CheckedEstimator:
         name: The class's name.
         settings: The params to set on a default-constructed instance (the strategy's,
             plus ``random_state`` keys set to the seed).
+        decision_function: Whether the configured estimator has a ``decision_function``
+            (what a calibration of it is fitted on), as the check that built it found and
+            its remembered verdict keeps; None: not known (no check built it).
     """
 
     path: str
     name: str
     settings: dict[str, Any] = field(default_factory=dict)
+    decision_function: bool | None = field(default=None, compare=False)
 
     def make(self) -> Any:
         """Return a new, unfitted estimator: ``cls()`` then ``set_params(**settings)``."""
@@ -202,7 +206,8 @@ def check_estimator(
             )
         )
     raise_collected(problems)
-    return CheckedEstimator(path, name, settings), estimator
+    checked = CheckedEstimator(path, name, settings, hasattr(estimator, "decision_function"))
+    return checked, estimator
 
 
 def check_task(
@@ -377,14 +382,19 @@ def _read_verdict(file: Path, path: str) -> CheckedEstimator | None:
     try:
         saved = json.loads(file.read_text(encoding="utf-8"))
         settings = _canonical(dict(saved["settings"]))
-        checked = CheckedEstimator(path, str(saved["name"]), settings)
+        function = saved.get("decision_function")
+        answer = function if isinstance(function, bool) else None
+        checked = CheckedEstimator(path, str(saved["name"]), settings, answer)
     except (OSError, ValueError, TypeError, KeyError):
         return None  # none yet, or damaged: check again
     return checked
 
 
 def _write_verdict(file: Path, checked: CheckedEstimator) -> None:
-    write_remembered(file, {"name": checked.name, "settings": checked.settings})
+    record: dict[str, Any] = {"name": checked.name, "settings": checked.settings}
+    if checked.decision_function is not None:
+        record["decision_function"] = checked.decision_function
+    write_remembered(file, record)
 
 
 def write_remembered(file: Path, record: dict[str, Any]) -> None:

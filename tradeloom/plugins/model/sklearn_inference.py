@@ -184,14 +184,19 @@ class RowInference(FoldFitter):
 
 
 def _declared_decision_function(estimator: Any, path: str) -> bool | None:
-    """Return whether a checked plain scikit-learn estimator's class has a
-    ``decision_function`` whatever its params, as the table of declared estimators says
+    """Return whether a checked estimator has a ``decision_function``: as its check found
+    it (remembered with its verdict: a LightGBM or XGBoost estimator's too), else, for a
+    plain scikit-learn estimator, as the table of declared estimators says of its class
     for the installed scikit-learn (`estimator_table.declared_decision_function`):
     nothing built, nothing imported, at every ``validate``; None: ask the estimator."""
     from tradeloom.plugins.model.estimator_checks import installed_distribution
     from tradeloom.plugins.model.estimator_table import declared_decision_function
 
-    if not isinstance(estimator, CheckedEstimator) or not path.startswith("sklearn."):
+    if not isinstance(estimator, CheckedEstimator):
+        return None
+    if estimator.decision_function is not None:
+        return estimator.decision_function
+    if not path.startswith("sklearn."):
         return None
     installed = installed_distribution("sklearn")
     return None if installed is None else declared_decision_function(path, installed[1])
