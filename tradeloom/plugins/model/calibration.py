@@ -262,7 +262,7 @@ def compile_calibrated(estimator: Any, predictor_of: Callable[[Any], Any]) -> Co
             raise UnsupportedEstimatorError(
                 f"CalibratedClassifierCV calibrates the decision_function of {name}; "
                 "compiled calibration takes models calibrated on predict_proba (trees, "
-                "forests, LightGBM, XGBoost)"
+                "forests, XGBoost; not LightGBM 4.7's classifier, which has one)"
             )
         if calibrated.method not in ("isotonic", "sigmoid") or len(calibrated.calibrators) != 1:
             raise UnsupportedEstimatorError(
