@@ -166,12 +166,33 @@ def same_journal(a: Path, b: Path, folders: tuple[Path, Path]) -> str | None:
         if len(rows) > 1:  # its first entry is the columns' names
             return f"table {table}: only {side}, {len(rows) - 1} rows"
     for table in sorted(set(x) & set(y)):
-        u = [tuple(neutral(str(v), folders[0]) for v in r) for r in x[table]]
-        v = [tuple(neutral(str(w), folders[1]) for w in r) for r in y[table]]
+        p, q = _without_added_columns(x[table], y[table])
+        u = [tuple(neutral(str(v), folders[0]) for v in r) for r in p]
+        v = [tuple(neutral(str(w), folders[1]) for w in r) for r in q]
         if u != v:
             diff = next((i for i, (p, q) in enumerate(zip(u, v, strict=False)) if p != q), None)
             return f"table {table}: {len(u)} vs {len(v)} rows, first differing row {diff}"
     return None
+
+
+def _without_added_columns(
+    x: list[tuple[Any, ...]], y: list[tuple[Any, ...]]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return two tables' rows (their first entry the columns' names) without the columns
+    one of them has and the other has not, where every row of the one leaves it empty ('' or
+    NULL): a field added to a kind since, which the journal reads as '' in older rows (its
+    row hash does not count it then). A column with a value in any row stays: a difference."""
+
+    def kept(rows: list[tuple[Any, ...]], others: tuple[Any, ...]) -> list[int]:
+        names = rows[0]
+        return [
+            i
+            for i, name in enumerate(names)
+            if name in others or any(row[i] not in ("", None) for row in rows[1:])
+        ]
+
+    a, b = kept(x, y[0]), kept(y, x[0])
+    return [tuple(r[i] for i in a) for r in x], [tuple(r[i] for i in b) for r in y]
 
 
 def compared_alone(path: Path) -> bool:

@@ -107,6 +107,43 @@ def test_compare_runs_reads_a_kind_added_since_as_no_difference_and_still_compar
     assert same_journal(written, before, folders) == "table document_unscored: only before, 1 rows"
 
 
+def test_compare_runs_reads_a_field_added_since_and_left_empty_as_no_difference(
+    tmp_path: Path,
+) -> None:
+    # a field added to a kind (model_swapped's signal) gives the later journals a column
+    # the earlier have not; the journal reads it '' in older rows, and so does compare_runs
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compare_runs import same_journal
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    folders = (tmp_path, tmp_path)
+
+    def journal(name: str, rows: list[tuple[object, ...]], added: bool) -> Path:
+        path = tmp_path / name
+        connection = sqlite3.connect(path)
+        with connection:
+            columns = "seq INTEGER, model TEXT" + (", signal TEXT" if added else "")
+            connection.execute(f"CREATE TABLE model_swapped ({columns})")
+            marks = ", ".join("?" * (3 if added else 2))
+            connection.executemany(f"INSERT INTO model_swapped VALUES ({marks})", rows)
+        connection.close()
+        return path
+
+    before = journal("before.sqlite", [(1, "m")], added=False)
+    empty = journal("empty.sqlite", [(1, "m", "")], added=True)
+    assert same_journal(before, empty, folders) is None
+    assert same_journal(empty, before, folders) is None
+    assert (
+        same_journal(journal("none.sqlite", [], False), journal("no.sqlite", [], True), folders)
+        is None
+    )
+    held = journal("held.sqlite", [(1, "m", '{"kind": "threshold"}')], added=True)
+    assert same_journal(before, held, folders) == (
+        "table model_swapped: 2 vs 2 rows, first differing row 0"
+    )
+
+
 def test_compare_runs_names_a_run_only_after_has(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
