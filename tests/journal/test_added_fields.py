@@ -147,7 +147,7 @@ def test_unscored_documents_without_their_strategy_read_it_as_empty_and_append(
     ]
 
 
-def _swapped(signal: str) -> ModelSwapped:
+def _swapped(signal: str, sizing: str = "") -> ModelSwapped:
     return ModelSwapped(
         bar=3,
         timestamp=T,
@@ -161,6 +161,7 @@ def _swapped(signal: str) -> ModelSwapped:
         file="swapped/ab.pkl",
         model={"path": "swapped/ab.pkl", "sha256": "ab"},
         signal=signal,
+        sizing=sizing,
     )
 
 
@@ -182,6 +183,32 @@ def test_swaps_without_their_signal_read_it_as_the_strategys_and_append(tmp_path
     journal.close()
     assert verify(path).rows == 2
     assert [e.signal for e in read_events(path, ["model_swapped"])] == ["", rule]  # type: ignore[attr-defined]
+
+
+def test_swaps_without_their_sizing_read_it_as_the_strategys_and_append(tmp_path: Path) -> None:
+    """``model_swapped.sizing``: the sizing section a promotion put in force; a journal
+    written before it (without ``signal`` either) verifies with its hashes and reads ''
+    (the strategy's ``risk.sizing``)."""
+    path = tmp_path / "journal.sqlite"
+    journal = open_journal(path, IDENTITY)
+    journal.append(_swapped(""))
+    journal.close()
+    head = verify(path).head
+    _drop_liquidity(path, "model_swapped", "sizing")
+    assert verify(path).head == head
+    db = sqlite3.connect(path)  # and before ``signal`` too (its triggers dropped above)
+    db.execute(f'ALTER TABLE "{schema_of("model_swapped").table}" DROP COLUMN "signal"')
+    db.commit()
+    db.close()
+    assert verify(path).head == head
+    assert list(read_frame(path, "model_swapped")["sizing"]) == [""]
+
+    sizing = '{"fraction": 0.2, "kind": "fixed_fraction"}'
+    journal = open_journal(path, IDENTITY)
+    journal.append(_swapped("", sizing))
+    journal.close()
+    assert verify(path).rows == 2
+    assert [e.sizing for e in read_events(path, ["model_swapped"])] == ["", sizing]  # type: ignore[attr-defined]
 
 
 def test_each_kinds_annotations_read_as_typing_reads_them() -> None:

@@ -369,19 +369,19 @@ def _scale_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, float]
 
 def _rule_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, Pipeline]]:
     """``Pipeline.signal_rules`` by the bar (of ``inputs``) at whose close each was made, each as
-    the pipeline the engine trades from the next bar on."""
+    the pipeline the engine trades (decides and sizes) from the next bar on."""
     return [
         (
             inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1,
-            replace(pipeline, signal=rule, config=config, signal_rules=()),
+            replace(pipeline, signal=rule, sizer=sizer, config=config, signal_rules=()),
         )
-        for time, rule, config in pipeline.signal_rules
+        for time, rule, sizer, config in pipeline.signal_rules
     ]
 
 
 def _replay_rules(engine: Engine, rules: list[tuple[int, Pipeline]], bar: int) -> None:
-    """Trade the signal rule of each change of ``rules`` made at or before ``bar`` from
-    the next bar on, as a run's promotion did (`Engine.reconfigure`)."""
+    """Trade the signal rule and sizing of each change of ``rules`` made at or before
+    ``bar`` from the next bar on, as a run's promotion did (`Engine.reconfigure`)."""
     while rules and rules[0][0] <= bar:
         engine.reconfigure(rules.pop(0)[1])
 

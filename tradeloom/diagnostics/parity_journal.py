@@ -59,11 +59,11 @@ class ParityJournal:
     source: str = ""
     """The strategy file as the run named it (``run_started``: from the folder it was
     started in)."""
-    rules: list[tuple[int, str]] = field(default_factory=list)
-    """Each change of the signal rule a ``model_swapped`` row made (a promotion's, and
-    the rollback or swap that ended it): ``(open time of its bar, UTC ns, signal)``, the
-    section as JSON ('' the strategy's own), in force from the next bar
-    (``Pipeline.signal_rules``)."""
+    rules: list[tuple[int, str, str]] = field(default_factory=list)
+    """Each change of the signal rule or the sizing a ``model_swapped`` row made (a
+    promotion's, and the rollback or swap that ended it): ``(open time of its bar, UTC ns,
+    signal, sizing)``, each section as JSON ('' the strategy's own), in force from the
+    next bar (``Pipeline.signal_rules``)."""
     history: pd.DataFrame | None = None
     """The bars the run warmed up on (`tradeloom.diagnostics.parity_history.history`:
     ``timestamp``, ``symbol``, OHLCV), which
@@ -201,18 +201,18 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     return [(time, fraction) for _, time, fraction in changes]
 
 
-def _rules(rows: Mapping[str, list[Any]]) -> list[tuple[int, str]]:
-    """Each change of the signal rule in force by a ``model_swapped`` row of the strategy
-    run alone, by its bar's open time (as a restart replays them:
+def _rules(rows: Mapping[str, list[Any]]) -> list[tuple[int, str, str]]:
+    """Each change of the signal rule or the sizing in force by a ``model_swapped`` row of
+    the strategy run alone, by its bar's open time (as a restart replays them:
     `tradeloom.live.recovery.journal_state.JournalState.rules`)."""
     opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
-    changes, now = [], ""
+    changes, now = [], ("", "")
     for r in sorted(rows["model_swapped"], key=lambda r: r.seq):
-        text = str(r.values.get("signal") or "")
-        if r.values.get("strategy") or text == now or r.bar not in opens:
+        texts = (str(r.values.get("signal") or ""), str(r.values.get("sizing") or ""))
+        if r.values.get("strategy") or texts == now or r.bar not in opens:
             continue
-        changes.append((opens[r.bar], text))
-        now = text
+        changes.append((opens[r.bar], *texts))
+        now = texts
     return changes
 
 

@@ -22,13 +22,12 @@ from tradeloom.diagnostics.parity_text import replay_text_features
 from tradeloom.errors import UserError
 from tradeloom.files.reading import require_regular
 from tradeloom.files.writing import OutputFolder
-from tradeloom.live.lifecycle.promoted_signal import ruled_config
-from tradeloom.schemas.yaml_loader import SourceMap, YamlDocument
+from tradeloom.live.lifecycle.promoted_signal import ruled_config, ruled_strategy
 from tradeloom.text.feeds import FEEDS_DIR
 
 if TYPE_CHECKING:
     from tradeloom.plugins.manager import Plugins
-    from tradeloom.plugins.protocols import SignalRule
+    from tradeloom.plugins.protocols import SignalRule, Sizer
     from tradeloom.schemas.config import StrategyConfig
 
 __all__ = [
@@ -206,7 +205,7 @@ def replay(journal: ParityJournal, out: OutputFolder, name: str = "reference") -
                 pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
             if journal.rules:  # the signal rules its promotions put in force, each at its bar
                 pipeline = dataclasses.replace(
-                    pipeline, signal_rules=tuple(_rules(file, config, plugins, journal.rules))
+                    pipeline, signal_rules=tuple(_rules(config, plugins, journal.rules))
                 )
             run_strategy(pipeline, plugins, out=reference)
         except UserError as exc:  # named by what the user has, not the replay's scratch files
@@ -215,20 +214,16 @@ def replay(journal: ParityJournal, out: OutputFolder, name: str = "reference") -
 
 
 def _rules(
-    file: Path, config: StrategyConfig, plugins: Plugins, changes: list[tuple[int, str]]
-) -> Iterator[tuple[int, SignalRule, StrategyConfig]]:
-    """Each change of the signal rule as ``Pipeline.signal_rules`` holds it: the replay's
-    strategy with the journaled signal section ('' its own), its rule built."""
+    config: StrategyConfig, plugins: Plugins, changes: list[tuple[int, str, str]]
+) -> Iterator[tuple[int, SignalRule, Sizer, StrategyConfig]]:
+    """Each change of the signal rule and the sizing as ``Pipeline.signal_rules`` holds it:
+    the replay's strategy with the journaled sections ('' its own), its rule and sizing
+    built (`tradeloom.live.lifecycle.promoted_signal.ruled_strategy`, as the run did)."""
     from tradeloom.engine.wiring import build_pipeline
-    from tradeloom.schemas import load_strategy
 
-    for time, text in changes:
-        ruled = config
-        if text:
-            document = {**config.document, "signal": json.loads(text)}
-            loaded = YamlDocument(document, SourceMap(f"{file} (promoted signal)", {}))
-            ruled, _ = load_strategy(file, load_plugins=lambda _: plugins, document=loaded)
-        yield time, build_pipeline(ruled).signal, ruled_config(config, ruled)
+    for time, text, sizing in changes:
+        ruled = build_pipeline(ruled_strategy(config, text, sizing, plugins))
+        yield time, ruled.signal, ruled.sizer, ruled_config(config, ruled.config)
 
 
 def _scratch_named(message: str, folder: Path, journal: ParityJournal) -> str:

@@ -81,12 +81,13 @@ class Pipeline:
     of the bar at whose close each was made: ``(time, fraction)``, in force from the next
     bar's decision on (`tradeloom.engine.driver.Engine.replay_scales`): a parity replay
     takes a run's canaries as journaled (empty: full size throughout)."""
-    signal_rules: Sequence[tuple[int, protocols.SignalRule, StrategyConfig]] = ()
-    """Changes of the signal rule, by the open time (UTC ns) of the bar at whose close
-    each was made: ``(time, rule, config)`` (the config the rule's ``regimes``, ``top_k``
-    and ``sides`` are read from), in force from the next bar's decision on: a parity
-    replay takes the rules a run's promotions put in force
-    (`tradeloom.live.lifecycle.promoted_signal`; empty: the file's throughout)."""
+    signal_rules: Sequence[tuple[int, protocols.SignalRule, protocols.Sizer, StrategyConfig]] = ()
+    """Changes of the signal rule and the sizing, by the open time (UTC ns) of the bar at
+    whose close each was made: ``(time, rule, sizer, config)`` (the config the rule's
+    ``regimes``, ``top_k`` and ``sides``, and ``risk.sizing``, are read from), in force
+    from the next bar's decision on: a parity replay takes the rules and sizings a run's
+    promotions put in force (`tradeloom.live.lifecycle.promoted_signal`; empty: the
+    file's throughout)."""
 
     @property
     def router(self) -> protocols.MultiVenue | None:

@@ -126,6 +126,9 @@ class ModelSwapped(Event):
         signal: The signal section in force from the next bar, as JSON: a promoted
             challenger's own (`tradeloom.live.lifecycle.promoted_signal`); '' the
             strategy file's (every other swap's, and every row of an older journal).
+        sizing: The sizing section in force from the next bar, as JSON: a promoted
+            challenger's own ``sizing:``; '' the strategy file's ``risk.sizing`` (every
+            other swap's, and every row of an older journal).
     """
 
     by: str
@@ -139,6 +142,7 @@ class ModelSwapped(Event):
     model: dict[str, Any]
     strategy: str = field(default="", metadata={"added": True})
     signal: str = field(default="", metadata={"added": True})
+    sizing: str = field(default="", metadata={"added": True})
 
 
 @kind("model_swap_refused", read_by=("restart", "status", "status_error", "live_timeline"))

@@ -615,12 +615,14 @@ def journal_swap(
     request: str = "",
     strategy: str = "",
     signal: str = "",
+    sizing: str = "",
 ) -> None:
     """Swap ``swap``'s model into ``session`` and journal it (``model_swapped``) at the
     last bar processed; the caller commits before the next bar runs. ``strategy``: the
     portfolio file's member ``session`` is ('' for a strategy run alone); ``signal``: the
-    signal section in force from the next bar ('' the file's; the caller puts it in
-    force: `tradeloom.live.lifecycle.promoted_signal.rule_in_force`)."""
+    signal section and ``sizing`` the sizing section in force from the next bar ('' the
+    file's; the caller puts them in force:
+    `tradeloom.live.lifecycle.promoted_signal.rule_in_force`)."""
     previous, previous_sha = _running(session)
     session.use_model(swap.model)
     swapped = ModelSwapped(
@@ -636,6 +638,7 @@ def journal_swap(
         file=str(kept["path"]),
         model=dict(kept),
         signal=signal,
+        sizing=sizing,
     )
     recorder.record(swapped)
     session.swapped = swapped

@@ -36,7 +36,12 @@ from tradeloom.live.lifecycle.model_swap import (
     journal_swap,
     keep_file,
 )
-from tradeloom.live.lifecycle.promoted_signal import promoted_signal, rule_in_force, signal_text
+from tradeloom.live.lifecycle.promoted_signal import (
+    promoted_signal,
+    promoted_sizing,
+    rule_in_force,
+    signal_text,
+)
 from tradeloom.live.lifecycle.promotion_watch import Watch, start_watch
 from tradeloom.live.lifecycle.rules import DROPPED, PROMOTED
 from tradeloom.live.lifecycle.watched import Shadowing
@@ -152,11 +157,14 @@ def promote(
     else:
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
         previous = session.p.model
-        # a member's challenger: its strategy's rule stays (its rule is not journaled yet)
+        # a member's challenger: its strategy's rule and sizing stay (not journaled yet)
         rule = "" if member is not None else signal_text(promoted_signal(config.document, own))
-        journal_swap(recorder, session, swap, kept, strategy=strategy, signal=rule, **asked)
+        size = "" if member is not None else signal_text(promoted_sizing(config.document, own))
+        journal_swap(
+            recorder, session, swap, kept, strategy=strategy, signal=rule, sizing=size, **asked
+        )
         if member is None:
-            rule_in_force(config, plugins, session, rule)
+            rule_in_force(config, plugins, session, rule, size)
         assert isinstance(champion, dict)
         if when is not None:
             stage = start_canary(

@@ -8,7 +8,6 @@ into the session, positions kept, and the file in force (`RunFiles.config`) repl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -29,10 +28,9 @@ def apply_reload(reload: Reload, session: LiveSession, files: RunFiles) -> None:
     """Swap ``reload``'s layers into ``session`` (at a bar boundary, positions kept) and
     make its file the one in force in ``files``; the reload's bar is the session's last
     (its ``config_reloaded`` row's: `LiveSession.reloaded_at`)."""
-    swapped = reload.apply(session.p)
     config = reload.config
-    ruled = kept_rule(session, swapped.config, reload.changed)  # a promotion's rule stays
-    swapped = swapped if ruled is swapped.config else replace(swapped, config=ruled)
+    # a promotion's rule and sizing stay unless the reload edits them
+    swapped = kept_rule(session, reload.apply(session.p), reload.changed, reload.changes)
     session.p = swapped
     session.reloaded_at = len(session.history) - 1
     session.engine.reconfigure(

@@ -214,10 +214,10 @@ class JournalState:
     reloads: list[JournaledReload] = field(default_factory=list)
     swapped: ModelSwapped | None = None
     member_swaps: dict[str, ModelSwapped] = field(default_factory=dict)
-    rules: list[tuple[int, int, str]] = field(default_factory=list)
-    """Each ``model_swapped`` row's signal section (a strategy run alone's), in order:
-    ``(bar, seq, signal)``, put in force after its bar (`tradeloom.live.lifecycle.
-    promoted_signal`)."""
+    rules: list[tuple[int, int, str, str]] = field(default_factory=list)
+    """Each ``model_swapped`` row's signal and sizing sections (a strategy run alone's), in
+    order: ``(bar, seq, signal, sizing)``, put in force after its bar (`tradeloom.live.
+    lifecycle.promoted_signal`)."""
     answered_requests: set[str] = field(default_factory=set)
     answered_keys: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
@@ -414,7 +414,7 @@ def _model_swapped(state: JournalState, event: ModelSwapped, seq: int) -> None:
         state.member_swaps[event.strategy] = event
     else:
         state.swapped = event
-        state.rules.append((event.bar, seq, event.signal))
+        state.rules.append((event.bar, seq, event.signal, event.sizing))
     _answer(state, event, seq)
 
 

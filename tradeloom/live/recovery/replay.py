@@ -217,14 +217,16 @@ def _apply_reloads(
     markets: Markets,
     session: LiveSession,
     reloads: list[JournaledReload],
-    rules: list[tuple[int, int, str]],
+    rules: list[tuple[int, int, str, str]],
     bar: int,
 ) -> None:
     """Put the documents journaled at or before ``bar`` in force, with the signal rules
-    of the ``model_swapped`` rows (`rule_in_force`), in the order of their rows."""
+    and sizings of the ``model_swapped`` rows (`rule_in_force`), in the order of their
+    rows."""
     while (reloads and reloads[0].bar <= bar) or (rules and rules[0][0] <= bar):
         if rules and rules[0][0] <= bar and (not reloads or rules[0][1] < reloads[0].seq):
-            rule_in_force(files.config, markets.plugins, session, rules.pop(0)[2])
+            _, _, rule, size = rules.pop(0)
+            rule_in_force(files.config, markets.plugins, session, rule, size)
         else:
             _swap(files, markets, session, reloads.pop(0).document)
 

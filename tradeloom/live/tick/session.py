@@ -180,6 +180,11 @@ class LiveSession:
     """The signal section in force as the journal's last ``model_swapped`` row says it
     ('' the strategy file's own: `tradeloom.live.lifecycle.promoted_signal.rule_in_force`)."""
 
+    sizing_text = ""
+    """The sizing section in force as the journal's last ``model_swapped`` row says it
+    ('' the strategy file's ``risk.sizing``: `tradeloom.live.lifecycle.promoted_signal.
+    rule_in_force`)."""
+
     replayed_equity: Mapping[int, float] = MappingProxyType({})
     """The equity at the close of each bar a restart replayed, by bar, as the run had it
     then (`tradeloom.live.recovery.replay.replay_ticks`): what its challengers' books are compared
