@@ -746,12 +746,6 @@ def stopped_after_a_restart_whose_lookups_failed(
     return str(order.client_order_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an order ended ORDER_LOST by a run (not at its restart's reconcile) "
-    "is never booked: the engine heard it cancelled, so no later restart tracks it, and "
-    "every later restart refuses on the position it filled",
-)
 def test_a_later_restart_books_an_order_the_run_ended_order_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -780,12 +774,6 @@ def test_a_later_restart_books_an_order_the_run_ended_order_lost(
     assert [str(r["trade_id"]) for r in booked] == [f"reconciled-{client_id}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review (also at 1ea0e474): after a restart whose lookups of a filled order "
-    "failed, the engine enters again while that order is pending; the account ends "
-    "holding its fill beyond the journal's position",
-)
 def test_a_restart_whose_lookups_failed_enters_once_for_one_intent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
