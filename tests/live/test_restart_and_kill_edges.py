@@ -812,3 +812,11 @@ def test_a_restart_whose_lookups_failed_enters_once_for_one_intent(
     (sent, *_) = rows(journal, "order")
     assert held - market["base_at_start"] <= position + undelivered + sent["quantity"] + 1e-8
     assert len([r for r in rows(journal, "order") if r["reason"] == "ENTRY"]) == 1
+    # the replacement its cancel could not end is refused, naming the order left working
+    refused = [r for r in rows(journal, "rejection") if r["code"] == "CANCEL_UNCONFIRMED"]
+    assert refused, "nothing says why the entry was not sent"
+    assert refused[0]["message"] == (
+        "order 1 works on at the venue: its cancel took no effect (not answered, or the "
+        "order was not found while it may have filled); nothing more is sent for the "
+        "symbol until its end and its fills are known"
+    )

@@ -356,8 +356,9 @@ class Engine:
         elif need == L.NEED_CANCEL:
             reason = self.ctx.table.name(int(io[L.IO_CODE]))
             kept = self.cancel_working(self._bar(inputs, t, s), reason, symbol=s)
-            # a replacement waits for an order its cancel did not end (`core.bar`'s send)
-            io[L.IO_PENDING] = float(self.ctx.seq_of(kept) or 0) if kept is not None else 0.0
+            # a replacement waits for an order its cancel did not end (`core.bar`'s send):
+            # its number (-1: one the engine has no number of), 0: none
+            io[L.IO_PENDING] = 0.0 if kept is None else float(self.ctx.seq_of(kept) or -1)
         elif need == L.NEED_QUANTITY:
             io[L.IO_QUANTITY] = self.venue.quantity_for(float(io[L.IO_QUANTITY]), float(io[L.IO_P]))
         elif need == L.NEED_MONITOR:
