@@ -25,11 +25,13 @@ from structlog.testing import capture_logs
 
 from tests.builders import walk_bars
 from tests.hunting import examples
-from tradeloom.domain import Order
+from tradeloom.domain import Cancellation, Order
 from tradeloom.journal import RunIdentity, open_journal, read_rows
 from tradeloom.live.orders.ccxt_errors import VenueMessage, submission_outcome
 from tradeloom.live.orders.ccxt_venue import LOST_AFTER_LOOKUPS, CcxtVenue
 from tradeloom.live.orders.order_journal import JournalOrders
+from tradeloom.live.recovery.handover import lost_unbooked
+from tradeloom.live.recovery.journal_state import JournalState
 from tradeloom.plugins.protocols_orders.client_ids import check_client_id, client_order_id
 from tradeloom.plugins.protocols_orders.order_events import (
     RefusedFill,
@@ -1609,16 +1611,20 @@ def test_a_reconcile_books_what_an_order_found_nowhere_filled_once_and_ends_it(
 
 
 _SHAPES = ("resting", "cancelled", "adopted", "answer lost", "intent only")
+_LOOKUPS = ("answers", "missing", "fails")
+"""What the exchange makes of a lookup by client id: it answers, it finds nothing
+("Order does not exist."), or it fails every attempt (503: `RetriesExhausted`)."""
 
 
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     shape=st.sampled_from(_SHAPES),
     kills=st.lists(st.integers(0, 2), min_size=4, max_size=4),
-    misses=st.lists(st.booleans(), min_size=24, max_size=24),
+    misses=st.lists(st.sampled_from(_LOOKUPS), min_size=24, max_size=24),
+    carried=st.booleans(),
 )
 def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journal_one_chain(
-    shape: str, kills: list[int], misses: list[bool]
+    shape: str, kills: list[int], misses: list[str], carried: bool
 ) -> None:
     """An order restarted ``kills[i]`` times before the bar i's asks (`CcxtVenue.recover`
     from the journal's rows, then lookups and polls), each lookup by client id of an order
@@ -1628,7 +1634,14 @@ def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journa
     before it entered, by a move the transition table allows (``adopted`` reads as
     ``unknown``), from ``pending`` (``adopted``: the restart's row); every trade is counted
     once, all of them unless the order ended ``ORDER_LOST`` (after `lost_after` misses);
-    nothing is journaled of it after a row that ended it."""
+    nothing is journaled of it after a row that ended it.
+
+    A lookup that fails every attempt is no miss: the order stays as it was (never
+    ended by errors). ``carried``: a restart hands over what the engine's own state
+    leaves pending (`track_pending`), not every order each time: an order the engine
+    heard end is not tracked again, unless its venue owes it trades, or a process ended
+    it ``ORDER_LOST`` with no trade counted (`lost_unbooked`): that one is tracked again
+    at every restart, whichever, and its trades are counted once the exchange answers."""
     with ExchangeEmulator(
         {SYMBOL: BARS}, {"USDT": Decimal("100000"), "BTC": Decimal("2")}, start=START
     ) as emulator:
@@ -1654,8 +1667,14 @@ def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journa
         acknowledged = shape in ("resting", "cancelled", "adopted")
         drawn = iter(misses)
         lost: set[str] = set()  # the orders a lookup ended ORDER_LOST
+        heard: list[Cancellation] = []  # the ends reported (the engine's)
+        missed = [0]  # the lookups found nothing in this process
+        tracked = [True]  # whether this process's venue tracks the order
+        lost_here: set[str] = set()  # ended ORDER_LOST by this process
+        restarted_lost = [False]  # a restart came after a process ended it ORDER_LOST
         if shape in ("adopted", "intent only"):  # the process that sent it is gone
             r = rig(emulator)
+            missed[0] = 0
             r.venue.lost_after = 3
             r.venue.recover(intent, sent_at=r.clock() - 60, journaled=journaled.last(sent.id))
             journaled.take(r.journal, 0)
@@ -1663,16 +1682,52 @@ def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journa
         def asks(venue: CcxtVenue) -> None:
             for ask in (venue.resolve_unknown, venue.poll):
                 emulator.faults.clear()
-                if acknowledged and next(drawn, False):
+                lookup = next(drawn, "answers")
+                if acknowledged and lookup == "missing":
                     emulator.faults.next(LOOKUP, MISSING)
-                ended = ask().cancellations
-                lost.update(c.order_id for c in ended if c.reason == "ORDER_LOST")
+                    missed[0] += 1
+                elif lookup == "fails":
+                    emulator.faults.next(LOOKUP, ServerError(503), times=4)
+                try:
+                    ended = ask().cancellations
+                except RetriesExhausted:
+                    continue  # what it counted is reported by the next call
+                heard.extend(c for c in ended if c.order_id == sent.id)
+                now = {c.order_id for c in ended if c.reason == "ORDER_LOST"}
+                # errors are no misses: only lookups that found nothing end it
+                assert not now or missed[0] >= r.venue.lost_after, (misses, missed)
+                lost.update(now)
+                lost_here.update(now)
+
+        def handed_over() -> bool:
+            """Whether a restart tracks the order again (`track_pending`'s rule)."""
+            if not carried:
+                return True
+            if tracked[0]:
+                view = r.venue.order(sent.id)
+                owed = view.venue_filled - view.filled > 1e-9
+                if not heard and (view.state not in TERMINAL or owed):
+                    return True  # pending for the engine (or owed its trades)
+            counted = [t for t in journaled.trades if t.fill.order_id == sent.id]
+            journal = JournalState(
+                events={0: list(heard)},
+                sent={sent.id: intent},  # type: ignore[dict-item]  # only its key is read
+                venue_fills={sent.id: counted} if counted else {},  # type: ignore[dict-item]
+            )
+            return lost_unbooked(journal, set()) == [sent.id]
 
         for bar, restarts in enumerate(kills):
             emulator.advance()
             for _ in range(restarts):
+                hand = handed_over()
+                restarted_lost[0] = restarted_lost[0] or sent.id in lost
                 r = rig(emulator)
                 r.venue.lost_after = 3
+                missed[0] = 0
+                lost_here.clear()
+                tracked[0] = hand
+                if not hand:  # the engine heard it end, and nothing is owed
+                    continue
                 fills = [t for t in journaled.trades if t.fill.order_id == sent.id]
                 r.venue.recover(
                     intent,
@@ -1686,8 +1741,9 @@ def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journa
                 journaled.take(r.journal, seen)
             seen = len(r.journal.events)
             asks(r.venue)
-            if shape == "cancelled" and bar == 1:
-                r.venue.cancel(sent.id)
+            if shape == "cancelled" and bar == 1 and tracked[0]:
+                with contextlib.suppress(RetriesExhausted):
+                    heard.extend(r.venue.cancel(sent.id).cancellations)
             journaled.take(r.journal, seen)
         emulator.faults.clear()
         for _ in range(2):  # the exchange answers again: whatever it owes is counted
@@ -1722,4 +1778,8 @@ def test_any_restarts_and_lookups_missing_or_finding_never_send_twice_and_journa
         assert journaled.states[-1][2] == "cancelled", journaled.states
         assert sent.id in lost
     if sent.id not in lost and shape != "intent only":  # its trades are all counted
+        assert sorted(counted) == sorted(traded), (journaled.states, counted, traded)
+    if carried and restarted_lost[0] and sent.id not in lost_here:
+        # ended ORDER_LOST, tracked again by a later restart, the exchange answering:
+        # what it filled is counted (never: a later restart refused on it for good)
         assert sorted(counted) == sorted(traded), (journaled.states, counted, traded)

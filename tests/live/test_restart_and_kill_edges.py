@@ -746,12 +746,6 @@ def stopped_after_a_restart_whose_lookups_failed(
     return str(order.client_order_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: an order ended ORDER_LOST by a run (not at its restart's reconcile) "
-    "is never booked: the engine heard it cancelled, so no later restart tracks it, and "
-    "every later restart refuses on the position it filled",
-)
 def test_a_later_restart_books_an_order_the_run_ended_order_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -780,12 +774,6 @@ def test_a_later_restart_books_an_order_the_run_ended_order_lost(
     assert [str(r["trade_id"]) for r in booked] == [f"reconciled-{client_id}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review (also at 1ea0e474): after a restart whose lookups of a filled order "
-    "failed, the engine enters again while that order is pending; the account ends "
-    "holding its fill beyond the journal's position",
-)
 def test_a_restart_whose_lookups_failed_enters_once_for_one_intent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -824,3 +812,11 @@ def test_a_restart_whose_lookups_failed_enters_once_for_one_intent(
     (sent, *_) = rows(journal, "order")
     assert held - market["base_at_start"] <= position + undelivered + sent["quantity"] + 1e-8
     assert len([r for r in rows(journal, "order") if r["reason"] == "ENTRY"]) == 1
+    # the replacement its cancel could not end is refused, naming the order left working
+    refused = [r for r in rows(journal, "rejection") if r["code"] == "CANCEL_UNCONFIRMED"]
+    assert refused, "nothing says why the entry was not sent"
+    assert refused[0]["message"] == (
+        "order 1 works on at the venue: its cancel took no effect (not answered, or the "
+        "order was not found while it may have filled); nothing more is sent for the "
+        "symbol until its end and its fills are known"
+    )

@@ -56,7 +56,9 @@ them):
    (`tradeloom.core.portfolio`). A refused entry or reversal still exits what is held;
 10. **send**: exits and reductions first, then entries and increases
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
-    position, sized at the close) first cancels the working order (``REPLACED``); an
+    position, sized at the close) first cancels the working order (``REPLACED``; one a
+    Python venue works on, its cancel without effect, refuses the intent
+    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
     `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
     is a target of zero: the position is closed); else it passes the pre-trade checks
@@ -131,6 +133,7 @@ from tradeloom.core.layout import (
     IO_DIR,
     IO_FRACTION,
     IO_P,
+    IO_PENDING,
     IO_QUANTITY,
     IO_REF,
     LIQ_TAKER,
@@ -923,6 +926,17 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                     io[IO_CODE] = codes.REPLACED
                     return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.REPLACED)
+        if stage == STAGE_CANCELLED and io[IO_PENDING] != 0.0:
+            # the Python venue works the order on: its cancel took no effect (a live
+            # order whose end, and what it filled, are not known): nothing is sent for
+            # the symbol, so one intent never has two orders; the next decision sees it
+            emit_rejection(
+                ev, cur, t, s, codes.CANCEL_UNCONFIRMED, (io[IO_PENDING],), int(sym[s, S_I_REASON])
+            )
+            io[IO_PENDING] = 0.0
+            stage = STAGE_SEND
+            s += 1
+            continue
         # STAGE_CANCELLED: the working order is gone; the new one goes out
         stage = STAGE_SEND
         sym[s, S_W_DIR] = sym[s, S_I_DIR]

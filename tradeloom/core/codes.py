@@ -118,6 +118,8 @@ REJECTION_NAMES = Family(
         (72, "SCALE_IN_CAP"),  # scaling in (`tradeloom.core.scaling`)
         # a cancel the declared latency lets the order it cancels beat (`core.latency`)
         (74, "CANCEL_TOO_LATE"),
+        # a replacement whose cancel a live venue could not confirm (`core.bar`'s send)
+        (75, "CANCEL_UNCONFIRMED"),
     )
 )  # fmt: skip
 """Why a signal's intent or an order was refused (``NO_EQUITY``: `NO_EQUITY_REJECT`)."""
@@ -127,7 +129,7 @@ REJECTION_NAMES = Family(
  RANK, MAX_OPEN_POSITIONS, MAX_WEIGHT, MAX_GROSS_EXPOSURE,
  MAX_NET_EXPOSURE, GROUP_EXPOSURE, CORRELATION,
  BELOW_MINIMUM, COOLDOWN, NO_RISK_ESTIMATE,
- SCALE_IN_CAP, CANCEL_TOO_LATE) = REJECTION_NAMES.numbers  # fmt: skip
+ SCALE_IN_CAP, CANCEL_TOO_LATE, CANCEL_UNCONFIRMED) = REJECTION_NAMES.numbers  # fmt: skip
 
 HALT_NAMES = Family(((40, "MAX_DRAWDOWN_HALT", "HEALTH_HALT", "KILL_SWITCH", "NO_EQUITY"),))
 """Why trading stopped; a halt is latched (`KILL_SWITCH` alone is lifted by resume)."""
@@ -467,6 +469,14 @@ _REJECTION_FORMS: dict[int, _Form] = {
             f"the cancel of order {int(v['order'])} reaches the venue {_g(v['cancel_ms'])} ms "
             f"after this close, the order {_g(v['order_ms'])} ms after it "
             "(execution.realism's latency): the order fills; the next decision sees it"
+        ),
+    ),
+    CANCEL_UNCONFIRMED: (
+        ("order",),
+        lambda v, t: (
+            f"order {int(v['order'])} works on at the venue: its cancel took no effect (not "
+            "answered, or the order was not found while it may have filled); nothing more "
+            "is sent for the symbol until its end and its fills are known"
         ),
     ),
 }

@@ -355,7 +355,10 @@ class Engine:
             self._send_last(t)
         elif need == L.NEED_CANCEL:
             reason = self.ctx.table.name(int(io[L.IO_CODE]))
-            self.cancel_working(self._bar(inputs, t, s), reason, symbol=s)
+            kept = self.cancel_working(self._bar(inputs, t, s), reason, symbol=s)
+            # a replacement waits for an order its cancel did not end (`core.bar`'s send):
+            # its number (-1: one the engine has no number of), 0: none
+            io[L.IO_PENDING] = 0.0 if kept is None else float(self.ctx.seq_of(kept) or -1)
         elif need == L.NEED_QUANTITY:
             io[L.IO_QUANTITY] = self.venue.quantity_for(float(io[L.IO_QUANTITY]), float(io[L.IO_P]))
         elif need == L.NEED_MONITOR:
@@ -637,21 +640,28 @@ class Engine:
             self.rec.monitor_metrics,
         )
 
-    def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> None:
+    def cancel_working(self, bar: Bar, reason: str, *, symbol: int | None = None) -> str | None:
         """Cancel the orders the venue works (a replacement, a protective exit).
 
         ``symbol``: only that symbol row's (a replacement, a protective exit over a
         universe); None: every order.
+
+        Returns:
+            The first order whose cancel took no effect and that the venue still works
+            (a live venue that could not reach it, or did not find it while it may have
+            filled); None: every one ended.
         """
         self._working = None  # asked afresh: this comes from between bars too
         ids = self._pending_ids()
         if symbol is not None and self.symbols is not None:
             ids = [order_id for order_id in ids if self._row_of(order_id) == symbol]
-        self._cancel(bar, reason, ids)
+        return self._cancel(bar, reason, ids)
 
-    def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> None:
-        """Cancel ``order_ids`` at the Python venue and book what it reports."""
+    def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> str | None:
+        """Cancel ``order_ids`` at the Python venue and book what it reports; return the
+        first whose cancel took no effect and that the venue works on (None: none)."""
         events: list[Fill | Cancellation] = []
+        unended: list[str] = []
         if len(order_ids) > 1 and isinstance(self.venue, CancelsTogether):
             self.venue.cancel_together(order_ids, reason)  # one request; each told below
         for order_id in order_ids:
@@ -660,9 +670,13 @@ class Engine:
             self._working = None
             if cancellation is not None:
                 events.append(cancellation)
+            else:
+                unended.append(order_id)
             self._tell(bar.index, "cancel", before, 0 if cancellation is None else 1)
         self._deliver(events, bar.index, 0)
         self._mirror_pending()
+        working = set(self._pending_ids())
+        return next((order_id for order_id in unended if order_id in working), None)
 
     def _monitor(self, inputs: BarInputs, t: int) -> None:
         """Show each symbol with a bar at ``t`` to its monitors and rules, in symbol

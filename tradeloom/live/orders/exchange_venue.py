@@ -170,6 +170,9 @@ class ExchangeVenue:
         # engine orders the engine has seen end (a restart's: their cancellation was
         # journaled, their last trades not yet reported): never ended a second time
         self._ended: set[str] = set()
+        # of those, the ones the engine counts finished, tracked again only so that a
+        # lookup or a restart's reconcile counts what they filled (`track_lost`)
+        self._heard_lost: set[str] = set()
         self.lost_through: int | None = None
         """A restart whose journal lost bars it had traded (`tradeloom.live.recovery.sent_lookup`):
         an order decided again at a bar up to this one is not sent, the venue's orders of
@@ -388,6 +391,8 @@ class ExchangeVenue:
             engine_id = self._engine_id(view.client_id)
             if engine_id is None:
                 continue  # a resting stop no exit is booked to yet
+            if engine_id in self._heard_lost and engine_id not in undelivered:
+                continue  # the engine heard it ended (`track_lost`)
             if view.state not in TERMINAL or engine_id in undelivered:
                 tracked.setdefault(engine_id, self._order_of(engine_id, view.request.order))
         adopted = [o for i, o in self._adopted.items() if i in undelivered]
@@ -431,6 +436,20 @@ class ExchangeVenue:
         the venue's cancellation is not reported again.
         """
         self._ended.add(order_id)
+
+    def track_lost(self, order_id: str) -> None:
+        """Count ``order_id`` finished for the engine while the venue tracks it (a restart).
+
+        An order a run ended ``ORDER_LOST`` (its trades never read, the engine told it
+        cancelled) and that nothing booked since: looked up again, and counted among
+        the venue's `CcxtVenue.unaccounted` orders by the restart's reconcile, as at the
+        first restart after it was sent. The engine heard its end, and the replay that
+        rebuilt the engine finished it: it is not pending for the engine (what the
+        engine decides is what the replay decided), but a fill counted for it is
+        reported, and its end is not reported again.
+        """
+        self._ended.add(order_id)
+        self._heard_lost.add(order_id)
 
     def adopt_unaccounted(
         self, difference: float, tolerance: float

@@ -29,7 +29,7 @@ from tradeloom.runtime.lazy import logger
 if TYPE_CHECKING:
     from tradeloom.live.orders.exchange_venue import ExchangeVenue
 
-__all__ = ["NOT_SENT", "look_up", "never_sent", "recover_stops", "track_pending"]
+__all__ = ["NOT_SENT", "look_up", "lost_unbooked", "never_sent", "recover_stops", "track_pending"]
 
 _log = logger("tradeloom.live")
 
@@ -129,6 +129,18 @@ def track_pending(
         if owed:
             exchange.adopt(order)
             held.setdefault(id(exchange), (exchange, []))[1].extend(owed)
+    # An order a run ended ``ORDER_LOST`` (five lookups found it nowhere, the engine was
+    # told it cancelled) that no reconcile booked yet: what it filled is still the
+    # account's alone. It is looked up again, and the reconcile counts it unaccounted
+    # and books the balance to it, whichever restart this is (not only the first after
+    # its send, where it was still pending).
+    for order_id in lost_unbooked(state, told):
+        exchange = market_of(order_id)
+        if exchange is None:
+            continue
+        exchange.track_lost(order_id)
+        look_up(state, order_id, exchange)
+        held.setdefault(id(exchange), (exchange, []))
     for exchange, events in held.values():
         exchange.hold(events)
 
@@ -171,6 +183,23 @@ def _booked_unaccounted(state: JournalState, order_id: str) -> bool:
     """Whether a reconcile booked the balance to ``order_id`` (`CcxtVenue.book_unaccounted`)."""
     fills = state.venue_fills.get(order_id, [])
     return any(f.trade_id.startswith(RECONCILED_TRADE) for f in fills)
+
+
+def lost_unbooked(state: JournalState, told: set[str]) -> list[str]:
+    """Return the sent orders the engine heard ended ``ORDER_LOST`` with no trade counted
+    (a ``reconciled-`` fill included), but those of ``told`` (pending after the replay),
+    in journal order: a restart looks each up again (`track_pending`)."""
+    lost = {
+        event.order_id
+        for events in state.events.values()
+        for event in events
+        if isinstance(event, Cancellation) and event.reason == ORDER_LOST
+    }
+    return [
+        order_id
+        for order_id in state.sent
+        if order_id in lost and order_id not in told and not state.venue_fills.get(order_id)
+    ]
 
 
 def _owed(state: JournalState, order_id: str, exchange: ExchangeVenue) -> list[Fill]:
