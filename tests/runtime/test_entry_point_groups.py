@@ -98,7 +98,12 @@ def test_a_new_path_is_looked_at_again(
     assert entry_point_groups.declared() == before
 
 
-def test_the_folders_read_give_importlib_metadatas_groups(path: Path) -> None:
+def test_the_folders_read_give_importlib_metadatas_groups(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the interpreter's own finders only (a test before this one may have left another)
+    standard = [f for f in sys.meta_path if not entry_point_groups._other_finder(f)]
+    monkeypatch.setattr(sys, "meta_path", standard)
     _distribution(path, "acme", "[acme.hooks]\nx = y\n")
     (path / "Old.EGG-INFO").mkdir()  # importlib.metadata compares the ending in lower case
     (path / "Old.EGG-INFO" / "entry_points.txt").write_text("[old.group]\na = b\n")

@@ -418,7 +418,7 @@ def test_a_calibration_of_a_decision_function_predicts_through_the_library() -> 
     assert predictor.problem == (
         "CalibratedClassifierCV calibrates the decision_function of LogisticRegression; "
         "compiled calibration takes models calibrated on predict_proba (trees, forests, "
-        "LightGBM, XGBoost)"
+        "XGBoost; not LightGBM 4.7's classifier, which has one)"
     )
     np.testing.assert_array_equal(
         predictor.predict(x[200:]), calibrated.predict_proba(x[200:])[:, 1]
