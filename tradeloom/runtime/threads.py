@@ -30,10 +30,12 @@ own work is as it was afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = [
     "ENV",
@@ -86,11 +88,16 @@ def native_threads_in(threads: int) -> Iterator[None]:
     """Run the native libraries on ``threads`` threads inside the block (`apply_native_threads`),
     and as they were outside it: the environment's variables and the loaded libraries'
     limits restored, and a library first loaded inside set to what it would have loaded
-    with outside (its variable as the caller had it, else a thread per usable core)."""
-    from threadpoolctl import ThreadpoolController
+    with outside (its variable as the caller had it, else a thread per usable core).
 
+    threadpoolctl finds the loaded libraries by reading ``/proc/self/maps`` (6 ms in a
+    notebook's process, which numba's and pyarrow's mappings fill: twice a call, 7% of a
+    1,000,000-bar backtest's); its controller is kept while the process loads no other
+    shared object (`_loaded_objects`, 0.1 ms), and looked for again when one is loaded.
+    """
     saved = {name: os.environ.get(name) for name in _EXPORTED}
-    controller = ThreadpoolController()
+    loaded = _loaded_objects()
+    controller = _controller(loaded)
     before = {lib.filepath for lib in controller.lib_controllers}
     for name in _EXPORTED:
         os.environ[name] = str(threads)
@@ -103,9 +110,65 @@ def native_threads_in(threads: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        for lib in ThreadpoolController().lib_controllers:
-            if lib.filepath not in before:
-                lib.set_num_threads(_outside(lib.user_api, lib.internal_api, saved))
+        after = _loaded_objects()
+        if after is None or after != loaded:  # a library may have been loaded inside
+            for lib in _controller(after).lib_controllers:
+                if lib.filepath not in before:
+                    lib.set_num_threads(_outside(lib.user_api, lib.internal_api, saved))
+
+
+_KEPT: dict[str, tuple[tuple[bytes, ...], Any]] = {}
+"""threadpoolctl's controller, by the shared objects loaded when it was made."""
+
+
+def _controller(loaded: tuple[bytes, ...] | None) -> Any:
+    """Return threadpoolctl's controller of the libraries ``loaded`` (None: not known, a
+    new one)."""
+    from threadpoolctl import ThreadpoolController
+
+    kept = _KEPT.get("controller")
+    if loaded is not None and kept is not None and kept[0] == loaded:
+        return kept[1]
+    controller = ThreadpoolController()
+    if loaded is not None:
+        _KEPT["controller"] = (loaded, controller)
+    return controller
+
+
+def _loaded_objects() -> tuple[bytes, ...] | None:
+    """Return the paths of the shared objects the process has loaded, in load order, by
+    the C library's ``dl_iterate_phdr``; None where it has none (not Linux's or a BSD's)."""
+    found = _iterator()
+    if found is None:
+        return None
+    iterate, callback = found
+    names: list[bytes] = []
+
+    def seen(info: Any, _size: int, _data: Any) -> int:
+        names.append(info.contents.name or b"")
+        return 0
+
+    iterate(callback(seen), None)
+    return tuple(names)
+
+
+@functools.cache
+def _iterator() -> tuple[Any, Any] | None:
+    """``dl_iterate_phdr`` and the type of its callback (None: the C library has none)."""
+    import ctypes
+
+    try:
+        iterate = ctypes.CDLL(None).dl_iterate_phdr
+    except (OSError, AttributeError):
+        return None
+
+    class ObjectInfo(ctypes.Structure):  # dl_phdr_info's first two fields
+        _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p)]
+
+    seen = ctypes.CFUNCTYPE(
+        ctypes.c_int, ctypes.POINTER(ObjectInfo), ctypes.c_size_t, ctypes.c_void_p
+    )
+    return iterate, seen
 
 
 def _outside(user_api: str, internal_api: str, saved: dict[str, str | None]) -> int:
