@@ -50,16 +50,15 @@ def declared() -> frozenset[str]:
     found = _FOUND.get(where)
     if found is None:
         _FOUND.clear()
-        groups = _read_groups(sys.path)
+        other = any(_other_finder(finder) for finder in sys.meta_path)
+        groups = None if other else _read_groups(sys.path)
         found = _FOUND[where] = frozenset(_metadata_groups() if groups is None else groups)
     return found
 
 
 def _read_groups(path: list[str]) -> set[str] | None:
     """Return the groups of the distributions in the folders ``path`` names, or None where
-    only `importlib.metadata` can tell (a zip file on the path, a finder of another kind)."""
-    if any(_other_finder(finder) for finder in sys.meta_path):
-        return None
+    only `importlib.metadata` can tell (a zip file on the path, bytes)."""
     groups: set[str] = set()
     for entry in path:
         if not isinstance(entry, str):
