@@ -310,14 +310,18 @@ _MISSING = object()
 def _hash_at(source: Source, schema: Schema, seq: int) -> Any:
     """The stored hash of row ``seq`` of ``schema``'s kind (None: a block's row, whose
     block holds it; `_MISSING`: no such row)."""
-    rows = source.rows(schema, seq - 1)
+    found = _first_row(source.rows(schema, seq - 1))
+    return found[-1] if found is not None and found[0] == seq else _MISSING
+
+
+def _first_row(rows: Iterable[Any]) -> Any:
+    """Return the first of ``rows`` (None: none), closing a cursor that has ``close``."""
     try:
-        found = next(iter(rows), None)
+        return next(iter(rows), None)
     finally:
         close = getattr(rows, "close", None)
         if close is not None:
             close()
-    return found[-1] if found is not None and found[0] == seq else _MISSING
 
 
 def read_events(path: Path, kinds: Iterable[str | type[Event]] | None = None) -> Iterator[Event]:
@@ -663,13 +667,7 @@ def _head_stored(source: Source, prefix: _Prefix) -> int | None:
         for block in source.blocks(schema, prefix.rows - 1):
             return int(block.hash) if block.last == prefix.rows else None
         return None
-    rows = source.table_rows(schema, prefix.rows - 1)
-    try:
-        found = next(iter(rows), None)
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+    found = _first_row(source.table_rows(schema, prefix.rows - 1))
     if found is None or found[0] != prefix.rows or type(found[-1]) is not int:
         return None
     return int(found[-1]) & _UINT64
