@@ -112,6 +112,18 @@ def test_a_kill_at_any_tick_around_the_promotion_decides_as_the_run_left_alone(
     """A kill -9 at any tick (``lose``: with that tick's uncommitted rows lost), before,
     at or after the promotion's: the restart journals the same promotion, signals and
     fills as the uninterrupted run."""
+    document = gated(registry, GATE, better=True)
+    with tempfile.TemporaryDirectory() as folder:
+        run = killed_and_restarted(Path(folder), document, tick, lose)
+        assert rows(run, "model_swapped") == rows(promoted, "model_swapped")
+        assert signals(run) == signals(promoted)
+        fills = [(r["bar"], r["side"], r["quantity"]) for r in rows(run, "fill")]
+        assert fills == [(r["bar"], r["side"], r["quantity"]) for r in rows(promoted, "fill")]
+
+
+def killed_and_restarted(folder: Path, document: dict[str, Any], tick: int, lose: bool) -> Path:
+    """Play ``document`` in ``folder`` killed -9 at its ``tick``-th promotion stage (``lose``:
+    with that tick's uncommitted rows lost), then restart it to the last bar: its run."""
     promote = promotion.promote_passed
     played = [0]
 
@@ -127,18 +139,13 @@ def test_a_kill_at_any_tick_around_the_promotion_decides_as_the_run_left_alone(
             raise KeyboardInterrupt("kill -9")
         return stage
 
-    document = gated(registry, GATE, better=True)
-    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patched:
+    with pytest.MonkeyPatch.context() as patched:
         patched.setattr(promotion, "promote_passed", dying)
-        died, run = play(Path(folder), document)
+        died, _ = play(folder, document)
         assert died != 0
-        patched.undo()
-        code, run = play(Path(folder), document, BARS - played[0])
-        assert code == 0
-        assert rows(run, "model_swapped") == rows(promoted, "model_swapped")
-        assert signals(run) == signals(promoted)
-        fills = [(r["bar"], r["side"], r["quantity"]) for r in rows(run, "fill")]
-        assert fills == [(r["bar"], r["side"], r["quantity"]) for r in rows(promoted, "fill")]
+    code, run = play(folder, document, BARS - played[0])
+    assert code == 0
+    return run
 
 
 def _killed_after_promotion(

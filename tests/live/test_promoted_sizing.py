@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.live.live_emulated import trained_registry
-from tests.live.test_promoted_signal import _killed_after_promotion
+from tests.live.test_promoted_signal import _killed_after_promotion, killed_and_restarted
 from tests.live.test_promotion_gate import BARS, GATE, gated, play, rows
-from tradeloom.live.lifecycle import promotion
 
 pytestmark = pytest.mark.slow
 
@@ -116,29 +115,8 @@ def test_a_kill_at_any_tick_around_the_promotion_sizes_as_the_run_left_alone(
     """A kill -9 at any tick (``lose``: with that tick's uncommitted rows lost), before,
     at or after the promotion's: the restart journals the same promotion and fills the
     same quantities as the uninterrupted run."""
-    promote = promotion.promote_passed
-    played = [0]
-
-    def dying(books: Any, *args: Any) -> Any:
-        played[0] += 1
-        stage = promote(books, *args)
-        if played[0] == tick:
-            store: Any = books.journal
-            if lose:
-                store._buffer.clear()
-                store._buffered = 0
-            store._db.close()
-            raise KeyboardInterrupt("kill -9")
-        return stage
-
-    document = sized(registry)
-    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patched:
-        patched.setattr(promotion, "promote_passed", dying)
-        died, run = play(Path(folder), document)
-        assert died != 0
-        patched.undo()
-        code, run = play(Path(folder), document, BARS - played[0])
-        assert code == 0
+    with tempfile.TemporaryDirectory() as folder:
+        run = killed_and_restarted(Path(folder), sized(registry), tick, lose)
         assert rows(run, "model_swapped") == rows(promoted, "model_swapped")
         assert fills(run) == fills(promoted)
         assert fractions(run) == fractions(promoted) == [OWN["fraction"]] * len(fractions(run))
