@@ -139,6 +139,17 @@ def test_the_model_in_force_in_words() -> None:
     assert in_force_words(swap, None) == (
         f"challenger saved's model, since bar 7 (by gate, sha256 {SHA[:12]})"
     )
+    own = {
+        **swap,
+        "signal": '{"kind": "threshold", "min_interval": 3, "threshold": 0.6}',
+        "sizing": '{"fraction": 0.25, "kind": "fixed_fraction"}',
+    }
+    assert in_force_words(own, None) == (
+        "challenger saved's model with its signal rule threshold (min_interval 3, threshold "
+        "0.6) and its sizing fixed_fraction (fraction 0.25), since bar 7 (by gate, sha256 "
+        f"{SHA[:12]})"
+    )
+    assert in_force_words({**swap, "signal": "", "sizing": ""}, None) == in_force_words(swap, None)
     back = {**swap, "by": "canary", "request": "canary:saved", "bar": 9}
     assert in_force_words(back, None, [{"bar": 9, "challenger": "saved"}]) == (
         f"the champion's model, back from challenger saved's canary, since bar 9 (by canary, "

@@ -246,7 +246,8 @@ def test_a_universes_challenger_is_promoted_for_every_symbol_and_a_kill_keeps_it
     from tradeloom.engine.status import read_run  # issue 81: status names it, every symbol's
 
     assert read_run(promoted).status.models == {
-        "": f"on each of its 2 symbols, challenger saved's model, since bar {swapped['bar']} "
+        "": "on each of its 2 symbols, challenger saved's model with its signal rule "
+        f"threshold (threshold 0.49), since bar {swapped['bar']} "
         f"(by gate, sha256 {swapped['sha256'][:12]})"
     }
 

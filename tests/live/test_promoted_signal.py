@@ -6,6 +6,7 @@ a run that kept the champion's rule after the promotion would signal nothing."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.live.live_emulated import trained_registry
 from tests.live.test_promotion_gate import BARS, GATE, TRADING, gated, play, rows
+from tradeloom.cli.main import main
 from tradeloom.live.lifecycle import promotion
 
 pytestmark = pytest.mark.slow
@@ -44,6 +46,23 @@ def test_the_signals_after_a_promotion_follow_the_challengers_rule(promoted: Pat
     expected = [r["bar"] for r in after if abs(r["probability"] - 0.5) * 2 >= TRADING["threshold"]]
     assert expected, "the challenger's rule would never trade here: proves nothing"
     assert [bar for bar, _ in signals(promoted) if bar > swap["bar"]] == expected
+
+
+def test_status_names_the_promoted_rule_with_the_model(
+    promoted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tradeloom status`` (and the console, by the same words) says the challenger's own
+    signal rule is in force with its model: an operator reading it knows which threshold
+    trades now."""
+    [swap] = rows(promoted, "model_swapped")
+    capsys.readouterr()
+    assert main(["status", str(promoted), "--json"]) == 0
+    words = json.loads(capsys.readouterr().out)["models"][""]
+    rule = ", ".join(f"{k} {v}" for k, v in json.loads(swap["signal"]).items() if k != "kind")
+    assert words.startswith(
+        f"challenger saved's model with its signal rule threshold ({rule}), since bar {swap['bar']}"
+    )
+    assert f"threshold {TRADING['threshold']}" in words
 
 
 def test_a_kill_after_the_promotion_restarts_under_the_challengers_rule(

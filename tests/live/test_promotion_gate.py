@@ -477,7 +477,8 @@ def test_status_names_the_model_in_force(
     model_in_force`: the console's words too)."""
     [swap] = rows(promoted, "model_swapped")
     words = (
-        f"challenger saved's model, since bar {swap['bar']} (by gate, sha256 {swap['sha256'][:12]})"
+        "challenger saved's model with its signal rule threshold (threshold 0.02), since bar "
+        f"{swap['bar']} (by gate, sha256 {swap['sha256'][:12]})"
     )
     capsys.readouterr()
     assert main(["status", str(promoted), "--json"]) == 0

@@ -17,6 +17,7 @@ status reader holds), so every reader calls the one rule.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -83,7 +84,7 @@ def in_force_words(
     canary = [str(r["challenger"]) for r in canary_back if int(r["bar"]) == bar]
     watch = [str(r["challenger"]) for r in watch_back if int(r["bar"]) == bar]
     if name is not None:
-        what = f"challenger {name}'s model"
+        what = f"challenger {name}'s model{_own_rule(swapped)}"
     elif canary:
         what = f"the champion's model, back from challenger {canary[-1]}'s canary"
     elif watch:
@@ -91,6 +92,36 @@ def in_force_words(
     else:
         what = str(swapped["source"])
     return f"{what}, since bar {bar} (by {swapped['by']}, sha256 {str(swapped['sha256'])[:12]})"
+
+
+def _own_rule(swapped: Mapping[str, Any]) -> str:
+    """Return the words a promotion's row adds for the challenger's own signal rule and
+    sizing put in force with its model (``model_swapped.signal`` and ``sizing``, JSON;
+    '' where the strategy file's stay, or in an older journal without the columns)."""
+    parts = [
+        f"its {label} {_section_words(swapped.get(column))}"
+        for column, label in (("signal", "signal rule"), ("sizing", "sizing"))
+        if swapped.get(column)
+    ]
+    return f" with {' and '.join(parts)}" if parts else ""
+
+
+def _section_words(text: object) -> str:
+    """Return a journaled section (JSON) as ``kind (key value, ...)``: its scalar
+    settings, what an operator reads to tell one rule from another."""
+    try:
+        section = json.loads(str(text))
+    except ValueError:
+        return str(text)
+    if not isinstance(section, Mapping):
+        return str(text)
+    kind = section.get("kind", "?")
+    settings = [
+        f"{key} {value}"
+        for key, value in section.items()
+        if key != "kind" and isinstance(value, str | int | float | bool)
+    ]
+    return f"{kind} ({', '.join(settings)})" if settings else str(kind)
 
 
 def models_in_force(
