@@ -18,7 +18,7 @@ fees, plus S's positions at their last close: the account's `Ledger`, the same r
 gives S's returns to the allocation), journaled in each of its ``challenger_bar`` rows as
 ``champion_equity``; status, the console and the report read S's champion book there.
 
-A gate promotes by swapping S's model alone (`tradeloom.live.lifecycle.promotion.promote`
+A gate promotes by swapping S's model (`tradeloom.live.lifecycle.promotion.promote`
 with the member: the path of ``tradeloom swap --strategy S``, ``model_swapped`` with
 ``strategy`` S), and puts the challenger's own signal rule and sizing in force for S's
 books (`tradeloom.live.lifecycle.promoted_signal`); the other strategies keep theirs. A
