@@ -6,7 +6,8 @@ book is, fill for fill, a paper run of that candidate alone on the same bars wit
 capital the strategy had when it started (its weight times the account's equity); the
 account's numbers are those of the portfolio without challengers; ``status`` shows the
 strategy's own book and its challengers'; a gate promotes a better challenger by swapping
-that strategy's model alone; a kill -9 and a restart keep every book and the promotion.
+that strategy's model alone (with its own rule and sizing: `tests.live.test_promoted_member`);
+a kill -9 and a restart keep every book and the promotion.
 """
 
 from __future__ import annotations
@@ -302,9 +303,9 @@ def test_status_and_the_console_name_each_strategys_model_in_force(promoted: Pat
     from tradeloom.live.lifecycle.promotion_stage import promotion_choices
 
     [swapped] = rows(promoted, "model_swapped")
-    alpha = (
-        f"challenger alpha/saved's model, since bar {swapped['bar']} (by gate, sha256 "
-        f"{swapped['sha256'][:12]})"
+    alpha = (  # with the challenger's own rule, in force for alpha's books since
+        "challenger alpha/saved's model with its signal rule threshold (threshold 0.02), "
+        f"since bar {swapped['bar']} (by gate, sha256 {swapped['sha256'][:12]})"
     )
     beta = (
         "the strategy's own sklearn model (sklearn.ensemble.RandomForestClassifier), "

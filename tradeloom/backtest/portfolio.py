@@ -168,10 +168,16 @@ def run_portfolio_backtest(
         spec=account_spec(portfolio, pipelines, venue, timeframe, books),
         group_names=tuple(portfolio.file.risk.portfolio.groups),
     )
+    rules = _member_rules(pipelines, inputs)
     if driver == "per_bar":
         for t in range(n):
             engine.run(inputs, t + 1)
+            _replay_rules(engine, rules, t)
     else:
+        while rules:  # a parity replay's promotions: each change at its bar's close
+            bar = rules[0][0]
+            engine.run(inputs, bar + 1)
+            _replay_rules(engine, rules, bar)
         engine.run(inputs, n)
     engine.finish(inputs.time_ns, books.names[0])
     positions, cash, equity = engine.universe_curve(closes)
@@ -200,6 +206,33 @@ def run_portfolio_backtest(
         unfilled=unfilled,
         models=tuple(s.models or {"": p.model} for s, p in zip(strategies, pipelines, strict=True)),
     )
+
+
+def _member_rules(
+    pipelines: Sequence[Pipeline], inputs: BarInputs
+) -> list[tuple[int, int, Pipeline]]:
+    """Each strategy's ``Pipeline.signal_rules`` (a parity replay's: its promotions'), by
+    the bar of ``inputs`` at whose close each was made: ``(bar, strategy, the pipeline its
+    books trade from the next bar on)``, in the order of their bars."""
+    changes = [
+        (
+            inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1,
+            k,
+            replace(pipeline, signal=rule, sizer=sizer, config=config, signal_rules=()),
+        )
+        for k, pipeline in enumerate(pipelines)
+        for time, rule, sizer, config in pipeline.signal_rules
+    ]
+    return sorted(changes, key=lambda change: change[0])
+
+
+def _replay_rules(engine: AccountEngine, rules: list[tuple[int, int, Pipeline]], bar: int) -> None:
+    """Decide and size each strategy's books by each change of ``rules`` made at or
+    before ``bar`` from the next bar on, as a run's promotion did
+    (`AccountEngine.reconfigure_member`)."""
+    while rules and rules[0][0] <= bar:
+        _, k, pipeline = rules.pop(0)
+        engine.reconfigure_member(k, pipeline)
 
 
 def _strategy(pipeline: Pipeline, recorder: Recorder) -> _Strategy:

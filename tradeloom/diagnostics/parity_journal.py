@@ -64,6 +64,9 @@ class ParityJournal:
     promotion's, and the rollback or swap that ended it): ``(open time of its bar, UTC ns,
     signal, sizing)``, each section as JSON ('' the strategy's own), in force from the
     next bar (``Pipeline.signal_rules``)."""
+    member_rules: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    """A portfolio file's run: per member strategy, each change of its signal rule or
+    sizing its ``model_swapped`` rows made, as ``rules`` (none: not in the mapping)."""
     history: pd.DataFrame | None = None
     """The bars the run warmed up on (`tradeloom.diagnostics.parity_history.history`:
     ``timestamp``, ``symbol``, OHLCV), which
@@ -180,6 +183,8 @@ def read_journal(run_dir: Path, until_bar: int | None = None) -> ParityJournal:
     )
     journal.rules = _rules(rows)
     if members:  # a portfolio's books start at their first live bar
+        ruled = {str(m["name"]): _rules(rows, str(m["name"])) for m in members}
+        journal.member_rules = {name: changes for name, changes in ruled.items() if changes}
         return journal
     found, note = history(document, journal.source, rows["warm_up"], symbols)
     return dataclasses.replace(journal, history=found, history_note=note)
@@ -201,15 +206,16 @@ def _scales(rows: Mapping[str, list[Any]]) -> list[tuple[int, float]]:
     return [(time, fraction) for _, time, fraction in changes]
 
 
-def _rules(rows: Mapping[str, list[Any]]) -> list[tuple[int, str, str]]:
+def _rules(rows: Mapping[str, list[Any]], strategy: str = "") -> list[tuple[int, str, str]]:
     """Each change of the signal rule or the sizing in force by a ``model_swapped`` row of
-    the strategy run alone, by its bar's open time (as a restart replays them:
-    `tradeloom.live.recovery.journal_state.JournalState.rules`)."""
+    the strategy run alone (``strategy``: of that portfolio file's member), by its bar's
+    open time (as a restart replays them: `tradeloom.live.recovery.journal_state.
+    JournalState.rules`, ``member_rules``)."""
     opens = {r.bar: pd.Timestamp(r.timestamp).value for r in rows["live_bar"]}
     changes, now = [], ("", "")
     for r in sorted(rows["model_swapped"], key=lambda r: r.seq):
         texts = (str(r.values.get("signal") or ""), str(r.values.get("sizing") or ""))
-        if r.values.get("strategy") or texts == now or r.bar not in opens:
+        if (r.values.get("strategy") or "") != strategy or texts == now or r.bar not in opens:
             continue
         changes.append((opens[r.bar], *texts))
         now = texts

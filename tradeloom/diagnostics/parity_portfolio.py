@@ -19,6 +19,7 @@ refused in one line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,6 @@ def member_documents(document: Mapping[str, Any], source: str, path: Path) -> li
 
 def book_rows(rows: Sequence[Any], name: str) -> list[Any]:
     """Return the rows of member ``name``'s books, each named by its symbol alone."""
-    import dataclasses
-
     prefix = f"{name}{SEPARATOR}"
     return [
         dataclasses.replace(r, symbol=r.symbol.removeprefix(prefix))
@@ -131,9 +130,16 @@ _SIZED = frozenset({"ENTRY", "REVERSE", "SCALE_IN"})
 """The orders a strategy's sizing sized: against its weight then."""
 
 
-def run_replay(portfolio_file: Path, reference: Path, weights: GivenWeights | None) -> None:
+def run_replay(
+    portfolio_file: Path,
+    reference: Path,
+    weights: GivenWeights | None,
+    rules: Mapping[str, Sequence[tuple[int, str, str]]] | None = None,
+) -> None:
     """Backtest the portfolio file the replay wrote into ``reference``, the weights
-    between its strategies ``weights`` (None: as the file says).
+    between its strategies ``weights`` (None: as the file says), each member's signal
+    rule and sizing changed where the run's promotions changed them (``rules``, by
+    strategy: `tradeloom.live.lifecycle.promoted_signal.signal_rules`, each at its bar).
 
     Raises:
         UserError: It does not load now (a member's kind no longer installed).
@@ -141,6 +147,7 @@ def run_replay(portfolio_file: Path, reference: Path, weights: GivenWeights | No
     from tradeloom.backtest.portfolio_run import run_portfolio
     from tradeloom.engine.wiring import build_pipeline
     from tradeloom.errors import ConfigError
+    from tradeloom.live.lifecycle.promoted_signal import signal_rules
     from tradeloom.plugins.manager import load_plugins
     from tradeloom.schemas.portfolio_file import load_portfolio
 
@@ -151,6 +158,11 @@ def run_replay(portfolio_file: Path, reference: Path, weights: GivenWeights | No
         raise UserError(f"the run's portfolio does not load now: {exc}") from None
     modules = dict.fromkeys(m for config in portfolio.strategies for m in config.plugins)
     plugins = load_plugins(tuple(modules))
+    for k, pipeline in enumerate(pipelines):
+        changes = (rules or {}).get(pipeline.config.name)
+        if changes:  # its promotions' rules and sizings, each from its bar (as the run's)
+            ruled = signal_rules(pipeline.config, plugins, changes)
+            pipelines[k] = dataclasses.replace(pipeline, signal_rules=ruled)
     run_portfolio(portfolio, pipelines, plugins, out=reference, given_weights=weights)
 
 

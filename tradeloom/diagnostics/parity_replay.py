@@ -9,9 +9,8 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -22,13 +21,8 @@ from tradeloom.diagnostics.parity_text import replay_text_features
 from tradeloom.errors import UserError
 from tradeloom.files.reading import require_regular
 from tradeloom.files.writing import OutputFolder
-from tradeloom.live.lifecycle.promoted_signal import ruled_config, ruled_strategy
+from tradeloom.live.lifecycle.promoted_signal import signal_rules
 from tradeloom.text.feeds import FEEDS_DIR
-
-if TYPE_CHECKING:
-    from tradeloom.plugins.manager import Plugins
-    from tradeloom.plugins.protocols import SignalRule, Sizer
-    from tradeloom.schemas.config import StrategyConfig
 
 __all__ = [
     "replay",
@@ -189,7 +183,8 @@ def replay(journal: ParityJournal, out: OutputFolder, name: str = "reference") -
     with tempfile.TemporaryDirectory(prefix="tradeloom-parity-") as folder:
         try:
             if journal.members:  # a portfolio file: each member's books, one account
-                run_replay(_portfolio_files(journal, Path(folder)), reference, journal.weights)
+                files = _portfolio_files(journal, Path(folder))
+                run_replay(files, reference, journal.weights, journal.member_rules)
                 return reference
             file = _strategy_files(journal, Path(folder), "strategy")
             try:
@@ -205,25 +200,12 @@ def replay(journal: ParityJournal, out: OutputFolder, name: str = "reference") -
                 pipeline = dataclasses.replace(pipeline, scales=tuple(journal.scales))
             if journal.rules:  # the signal rules its promotions put in force, each at its bar
                 pipeline = dataclasses.replace(
-                    pipeline, signal_rules=tuple(_rules(config, plugins, journal.rules))
+                    pipeline, signal_rules=signal_rules(config, plugins, journal.rules)
                 )
             run_strategy(pipeline, plugins, out=reference)
         except UserError as exc:  # named by what the user has, not the replay's scratch files
             raise UserError(_scratch_named(str(exc), Path(folder), journal)) from None
     return reference
-
-
-def _rules(
-    config: StrategyConfig, plugins: Plugins, changes: list[tuple[int, str, str]]
-) -> Iterator[tuple[int, SignalRule, Sizer, StrategyConfig]]:
-    """Each change of the signal rule and the sizing as ``Pipeline.signal_rules`` holds it:
-    the replay's strategy with the journaled sections ('' its own), its rule and sizing
-    built (`tradeloom.live.lifecycle.promoted_signal.ruled_strategy`, as the run did)."""
-    from tradeloom.engine.wiring import build_pipeline
-
-    for time, text, sizing in changes:
-        ruled = build_pipeline(ruled_strategy(config, text, sizing, plugins))
-        yield time, ruled.signal, ruled.sizer, ruled_config(config, ruled.config)
 
 
 def _scratch_named(message: str, folder: Path, journal: ParityJournal) -> str:

@@ -295,6 +295,17 @@ class AccountEngine(Engine):
             decided=self._decided,
         )
 
+    def reconfigure_member(self, strategy: int, pipeline: Pipeline) -> None:
+        """Decide and size the books of the ``strategy``-th strategy with ``pipeline``'s
+        signal rule (a fresh copy per book) and sizing from the next bar on, every state
+        kept: a promotion of its challenger (`tradeloom.live.lifecycle.promoted_signal`),
+        at the bar a run's promotion did it (a parity replay's ``Pipeline.signal_rules``)."""
+        pipelines = list(self.pipelines)
+        pipelines[strategy] = pipeline
+        self.pipelines = tuple(pipelines)
+        for b in self.books.of(strategy):
+            self._signals[b] = copy.deepcopy(pipeline.signal)
+
     def weights_at(self, t: int) -> npt.NDArray[np.float64]:
         """Return the strategies' weights the decisions at bar ``t`` use."""
         if self.allocation.moves:  # fixed weights: the ledger is booked at the end

@@ -45,7 +45,7 @@ from tradeloom.schemas.allocation import (
     allocation_problems,
 )
 from tradeloom.schemas.building import build_component
-from tradeloom.schemas.config import ComponentConfig, StrategyConfig
+from tradeloom.schemas.config import Challenger, ComponentConfig, StrategyConfig
 from tradeloom.schemas.file_kind import is_portfolio_document
 from tradeloom.schemas.limits import PreTradeLimits
 from tradeloom.schemas.loader import load_strategy, section_component, validate_model
@@ -441,6 +441,8 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
                         "canary here",
                     )
                 )
+            if gate is not None:
+                problems += _promoted_rule_problems(config, c, challenger)
             if gate is not None and gate.watch is not None:
                 at = f"challengers.{c}.promote_when.watch"
                 problems.append(
@@ -455,6 +457,49 @@ def _load_strategies(data: Any, folder: Path, locate: Any, load_plugins: Any) ->
         names.setdefault(config.name, i)
         configs.append(config)
     return _Loaded(tuple(configs), tuple(problems))
+
+
+_ACCOUNT_SIGNAL_KEYS = {
+    "signal_regimes": "regimes",
+    "signal_sides": "sides",
+    "signal_top_k": "top_k",
+}
+"""A challenger's signal keys the account reads once for every strategy (`account_problems`)."""
+
+
+def _promoted_rule_problems(
+    config: StrategyConfig, c: int, challenger: Challenger
+) -> list[Problem]:
+    """Why the signal section or sizing of ``config``'s promotable challenger ``c`` cannot
+    be put in force for its strategy's books on the account: a key the account reads once
+    for every strategy that differs from the strategy's, or a sizing the compiled core
+    estimates."""
+    problems: list[Problem] = []
+    for field_name, value in challenger.signal_keys:
+        if value != getattr(config, field_name):
+            at = f"challengers.{c}.signal.{_ACCOUNT_SIGNAL_KEYS[field_name]}"
+            problems.append(
+                Problem(
+                    config.locate(at),
+                    at,
+                    "a promotion puts this challenger's signal section in force on the "
+                    "portfolio's account, which reads regimes, sides and top_k once for "
+                    "every strategy: make it the strategy's, or remove it here",
+                )
+            )
+    sizing = challenger.sizing
+    if sizing is not None and sizing.kind in CORE_SIZINGS:
+        at = f"challengers.{c}.sizing.kind"
+        problems.append(
+            Problem(
+                config.locate(at),
+                at,
+                f"sizing kind {sizing.kind} keeps its estimate in the compiled core of a "
+                "strategy run alone; a promotion puts this sizing in force for the "
+                "strategy's books, which size in Python: use kelly or fixed_fraction",
+            )
+        )
+    return problems
 
 
 def _weight_problems(top: PortfolioFile, locate: Any) -> list[Problem]:

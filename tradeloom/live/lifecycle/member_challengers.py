@@ -18,13 +18,15 @@ fees, plus S's positions at their last close: the account's `Ledger`, the same r
 gives S's returns to the allocation), journaled in each of its ``challenger_bar`` rows as
 ``champion_equity``; status, the console and the report read S's champion book there.
 
-A gate promotes by swapping S's model alone (`tradeloom.live.lifecycle.promotion.promote` with the
-member: the path of ``tradeloom swap --strategy S``, ``model_swapped`` with ``strategy``
-S); the other strategies keep theirs. A restart after a stop or ``kill -9`` rebuilds each
-challenger from its ``challenger_started`` row and the journal's ticks, journals only
-what the journal lacks, and neither starts a dropped or promoted one again nor promotes
-twice; it refuses an entry changed since its ``challenger_started`` row or a removed
-one's name, as for a strategy run alone (`tradeloom.live.lifecycle.member_roster`).
+A gate promotes by swapping S's model (`tradeloom.live.lifecycle.promotion.promote`
+with the member: the path of ``tradeloom swap --strategy S``, ``model_swapped`` with
+``strategy`` S), and puts the challenger's own signal rule and sizing in force for S's
+books (`tradeloom.live.lifecycle.promoted_signal`); the other strategies keep theirs. A
+restart after a stop or ``kill -9`` rebuilds each challenger from its
+``challenger_started`` row and the journal's ticks, journals only what the journal
+lacks, and neither starts a dropped or promoted one again nor promotes twice; it
+refuses an entry changed since its ``challenger_started`` row or a removed one's name,
+as for a strategy run alone (`tradeloom.live.lifecycle.member_roster`).
 """
 
 from __future__ import annotations
@@ -257,7 +259,7 @@ def open_member_shadows(
     removed = False
     members = []
     for k, member in enumerate(session.members):
-        config = member.p.config
+        config = session.strategy_file(member)  # its file's (a replayed promotion's rule aside)
         if roster is not None:
             removed |= roster.remove_gone(config, journal, recorder, n - 1)
         if not config.challengers:
@@ -297,7 +299,8 @@ def open_member_shadows(
                 )
                 started[name] = (capital, n)
             capital, first = started[name]
-            candidate = candidate_pipeline(with_cash(member.p, capital), challenger)
+            own_file = replace(member.p, config=config)  # its file's rule and sizing
+            candidate = candidate_pipeline(with_cash(own_file, capital), challenger)
             refused = unfit(member.p, candidate) if challenger.promote_when is not None else None
             if refused is not None:  # the swap of its promotion would refuse it: said now
                 drop(journal, name, ValueError(refused), strategy=strategy)

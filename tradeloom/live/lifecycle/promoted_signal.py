@@ -16,12 +16,20 @@ in force at the row's bar by the one function (`rule_in_force`; parity through
 bars after it as the run left alone does. A hot reload keeps a promoted rule (sizing) in
 force unless it changes the file's ``signal:`` section (``risk.sizing``), whose own then
 decides (`kept_rule`).
+
+A portfolio file's strategy (a member) is promoted the same way, for that strategy
+alone: its ``model_swapped`` row (``strategy`` set) names its challenger's sections, and
+`rule_in_force` puts them in force over its strategy file for its books on the account
+(`LiveSession.account_rule`), whose regime filter and sides stay every member's
+(`tradeloom.schemas.portfolio_file` refuses a promotable member challenger that writes
+others). A restart's replay applies each member's rows at their bars as the run did, and
+``tradeloom parity`` through each member's ``Pipeline.signal_rules`` (`signal_rules`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +54,7 @@ __all__ = [
     "rule_in_force",
     "ruled_config",
     "ruled_strategy",
+    "signal_rules",
     "signal_text",
 ]
 
@@ -111,8 +120,12 @@ def rule_in_force(
     signal = _built(ruled.signal, ctx, ruled, SignalRule) if new_rule else running.signal
     sizer = _built(ruled.sizing, ctx, ruled, Sizer) if new_size else running.sizer
     new_config = ruled_config(running.config, ruled)
+    if session.account_rule is not None:  # the account's regime filter (every member's) stays
+        new_config = replace(new_config, regime=running.config.regime)
     session.p = replace(running, signal=signal, sizer=sizer, config=new_config)
     session.engine.reconfigure(session.p)
+    if session.account_rule is not None:  # a portfolio's member: the account trades its books
+        session.account_rule(session.p)
     if new_config.regime is not running.config.regime:
         session.reset_regimes(new_config.regime)
     session.signal_text, session.sizing_text = text, sizing
@@ -134,6 +147,22 @@ def ruled_strategy(
     loaded = YamlDocument(document, SourceMap(f"{config.source} (promoted challenger)", {}))
     ruled, _ = load_strategy(config.source, load_plugins=lambda _: plugins, document=loaded)
     return ruled
+
+
+def signal_rules(
+    config: StrategyConfig, plugins: Plugins, changes: Iterable[tuple[int, str, str]]
+) -> tuple[tuple[int, SignalRule, Sizer, StrategyConfig], ...]:
+    """Return each change ``(time, signal, sizing)`` of a run's rule in force (its
+    ``model_swapped`` rows') as ``Pipeline.signal_rules`` holds it: the strategy ``config``
+    with the journaled sections ('' its own), its rule and sizing built (`ruled_strategy`,
+    as the run did): what a parity replay trades from each change's bar on."""
+    from tradeloom.engine.wiring import build_pipeline
+
+    ruled = []
+    for time, text, sizing in changes:
+        built = build_pipeline(ruled_strategy(config, text, sizing, plugins))
+        ruled.append((time, built.signal, built.sizer, ruled_config(config, built.config)))
+    return tuple(ruled)
 
 
 def ruled_config(

@@ -62,7 +62,8 @@ class Member:
 
     Attributes:
         strategy: Its name (its challengers' are ``STRATEGY/NAME``).
-        config: Its strategy file, as the run runs it (its ``challengers:``).
+        config: Its strategy file, as the run runs it (its ``challengers:``; what a
+            promotion's signal rule and sizing are put in force over).
     """
 
     strategy: str
@@ -123,8 +124,9 @@ def promote(
     refused request leaves it in shadow).
 
     With ``member`` (a portfolio file's strategy: ``session`` is its member's), ``name``
-    is ``STRATEGY/NAME`` and only that strategy's model is swapped, by the path of
-    ``tradeloom swap --strategy`` (``model_swapped`` with its ``strategy``)."""
+    is ``STRATEGY/NAME`` and only that strategy's model, signal rule and sizing are
+    swapped, by the path of ``tradeloom swap --strategy`` (``model_swapped`` with its
+    ``strategy``)."""
     config = files.config if member is None else member.config
     strategy = "" if member is None else member.strategy
     own = name.removeprefix(f"{strategy}/") if strategy else name
@@ -157,14 +159,13 @@ def promote(
     else:
         assert not isinstance(swap, SwapRefused) and not isinstance(champion, SwapRefused)
         previous = session.p.model
-        # a member's challenger: its strategy's rule and sizing stay (not journaled yet)
-        rule = "" if member is not None else signal_text(promoted_signal(config.document, own))
-        size = "" if member is not None else signal_text(promoted_sizing(config.document, own))
+        # the challenger's own rule and sizing (a member's: for its strategy's books alone)
+        rule = signal_text(promoted_signal(config.document, own))
+        size = signal_text(promoted_sizing(config.document, own))
         journal_swap(
             recorder, session, swap, kept, strategy=strategy, signal=rule, sizing=size, **asked
         )
-        if member is None:
-            rule_in_force(config, plugins, session, rule, size)
+        rule_in_force(config, plugins, session, rule, size)
         assert isinstance(champion, dict)
         if when is not None:
             stage = start_canary(

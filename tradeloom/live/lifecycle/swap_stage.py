@@ -84,8 +84,8 @@ class ModelSwapStage(Stage):
         else:
             assert isinstance(outcome, ModelSwap) and not isinstance(target, str)
             journal_swap(recorder, target[0], outcome, kept, strategy=member, **asked)
-            if not member:  # a swap by hand puts the file's signal rule in force
-                rule_in_force(config, self.markets.plugins, target[0], "")
+            # a swap by hand puts the file's signal rule and sizing in force (a member's: its own)
+            rule_in_force(config, self.markets.plugins, target[0], "")
 
     def _target(self, strategy: str | None) -> tuple[LiveSession, StrategyConfig, str] | str:
         """Return the session whose model a swap request for ``strategy`` swaps, its
@@ -103,4 +103,4 @@ class ModelSwapStage(Stage):
         if strategy is None or strategy not in members:
             return member_problem(strategy, tuple(members))
         member = members[strategy]
-        return member, member.p.config, strategy
+        return member, session.strategy_file(member), strategy

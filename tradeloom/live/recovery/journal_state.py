@@ -218,6 +218,9 @@ class JournalState:
     """Each ``model_swapped`` row's signal and sizing sections (a strategy run alone's), in
     order: ``(bar, seq, signal, sizing)``, put in force after its bar (`tradeloom.live.
     lifecycle.promoted_signal`)."""
+    member_rules: list[tuple[int, str, str, str]] = field(default_factory=list)
+    """A portfolio file's run: each ``model_swapped`` row's of a member, in order: ``(bar,
+    strategy, signal, sizing)``, put in force for that strategy after its bar."""
     answered_requests: set[str] = field(default_factory=set)
     answered_keys: set[str] = field(default_factory=set)
     canary: CanaryStarted | None = None
@@ -412,6 +415,7 @@ def _trading_state(state: JournalState, event: TradingStateChanged, seq: int) ->
 def _model_swapped(state: JournalState, event: ModelSwapped, seq: int) -> None:
     if event.strategy:
         state.member_swaps[event.strategy] = event
+        state.member_rules.append((event.bar, event.strategy, event.signal, event.sizing))
     else:
         state.swapped = event
         state.rules.append((event.bar, seq, event.signal, event.sizing))

@@ -7,8 +7,10 @@ wall times (`PinnedClock`): every bar under the strategy file in force at that b
 start's document, then each ``config_reloaded`` row's, swapped with the `Reload` a running
 run applies), with the kill switch's journaled halts, resumes and cancels at their
 bars, with each canary's share of the sizing's size from its start to its end
-(`tradeloom.live.lifecycle.canary`), and with the allocation layer's journaled decisions in place
-of its solves (`tradeloom.live.tick.allocation_solver.JournaledSolver`). `compare` then
+(`tradeloom.live.lifecycle.canary`), with each promotion's signal rule and sizing from
+its bar (a portfolio file's member's for its books), and with the allocation layer's
+journaled decisions in place of its solves
+(`tradeloom.live.tick.allocation_solver.JournaledSolver`). `compare` then
 checks the rows it wrote against the journal's, bar by bar: the last bar may have been
 cut short by the crash, and its replayed rows beyond the journal's are returned, to be
 journaled.
@@ -126,11 +128,13 @@ def replay_ticks(
             _swap(files, markets, session, started.document)
         reloads = list(state.reloads)
         rules = list(state.rules)
+        member_rules = list(state.member_rules)
         session.warm_up()
         kills = list(state.kill_switch)
         looked_up = list(state.looked_up)
         _apply_kills(session, kills, head - 1)
         _apply_reloads(files, markets, session, reloads, rules, head - 1)
+        _apply_member_rules(markets, session, member_rules, head - 1)
         scales = list(state.scales)
         _apply_scales(session, scales, head - 1)
         _looked_up(session, looked_up, head - 1)
@@ -155,6 +159,7 @@ def replay_ticks(
             equity[bar] = float(session.engine.state.acct[L.A_EQUITY])
             _apply_kills(session, kills, bar)
             _apply_reloads(files, markets, session, reloads, rules, bar)
+            _apply_member_rules(markets, session, member_rules, bar)
             _apply_scales(session, scales, bar)
             _looked_up(session, looked_up, bar)
         clock.pinned = None
@@ -229,6 +234,22 @@ def _apply_reloads(
             rule_in_force(files.config, markets.plugins, session, rule, size)
         else:
             _swap(files, markets, session, reloads.pop(0).document)
+
+
+def _apply_member_rules(
+    markets: Markets, session: LiveSession, rules: list[tuple[int, str, str, str]], bar: int
+) -> None:
+    """Put in force, for its strategy's books, the signal rule and sizing of each member's
+    ``model_swapped`` row journaled at or before ``bar`` (a portfolio file's run:
+    `rule_in_force` over its strategy file, as its promotion did), in the order of their rows."""
+    from tradeloom.live.tick.portfolio_session import PortfolioSession
+
+    while rules and rules[0][0] <= bar:
+        _, strategy, rule, size = rules.pop(0)
+        assert isinstance(session, PortfolioSession)
+        member = next(m for m in session.members if m.owner == strategy)
+        config = session.strategy_file(member)
+        rule_in_force(config, markets.plugins, member, rule, size)
 
 
 def _apply_scales(session: LiveSession, scales: list[tuple[int, float]], bar: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -46,6 +47,7 @@ from tradeloom.schemas.portfolio_file import PortfolioConfig
 
 if TYPE_CHECKING:
     from tradeloom.live.recovery.journal_state import LiveBarRow
+    from tradeloom.schemas import StrategyConfig
 
 __all__ = ["LivePortfolio", "PortfolioSession", "account_pipeline"]
 
@@ -174,6 +176,15 @@ class PortfolioSession(LiveSession):
             on_delivery=on_delivery,
             spec=spec,
         )
+        self.strategy_files = tuple(p.config for p in pipelines)
+        """Each strategy's file as the run runs it: what a promotion's signal rule and
+        sizing are put in force over (`tradeloom.live.lifecycle.promoted_signal`)."""
+        for k, member in enumerate(self.members):  # each member's rule: its books' on the account
+            member.account_rule = partial(self.engine.reconfigure_member, k)
+
+    def strategy_file(self, member: LiveSession) -> StrategyConfig:
+        """Return the strategy file ``member`` runs (`strategy_files`)."""
+        return self.strategy_files[self.members.index(member)]
 
     def warm_up(self) -> None:
         """Step every member's features and regimes, then the account, through the history.

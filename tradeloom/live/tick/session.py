@@ -185,6 +185,11 @@ class LiveSession:
     ('' the strategy file's ``risk.sizing``: `tradeloom.live.lifecycle.promoted_signal.
     rule_in_force`)."""
 
+    account_rule: Callable[[Pipeline], None] | None = None
+    """A portfolio file's member: puts its pipeline's signal rule and sizing in force for
+    its books on the account, which trades them (`tradeloom.engine.account.AccountEngine.
+    reconfigure_member`); None: a strategy run alone (its own engine trades)."""
+
     replayed_equity: Mapping[int, float] = MappingProxyType({})
     """The equity at the close of each bar a restart replayed, by bar, as the run had it
     then (`tradeloom.live.recovery.replay.replay_ticks`): what its challengers' books are compared
