@@ -140,3 +140,34 @@ def test_a_row_committed_while_a_follower_reads_is_checked_before_it_is_shown(
     monkeypatch.setattr(frames, "read", committed_meanwhile)
     with pytest.raises(ChainBroken):
         follower.read(now=NOW)
+
+
+def test_a_row_committed_while_read_status_reads_is_checked_before_it_is_shown(
+    paper: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(review) `read_status` (the console's and the agent door's status) checked the
+    journal, then opened its read: a bad row committed between the two was shown, as the
+    follower's was before it checked after reading."""
+    from tradeloom.engine import status_rows
+
+    path = journal_path(paper)
+    table = schema_of("fill").table
+    check = status_rows.verify_again
+
+    def then_committed(journal: Path) -> object:
+        found = check(journal)
+        if journal == path:
+            monkeypatch.setattr(status_rows, "verify_again", check)
+            _grow(paper, 1)
+            with sqlite3.connect(path, isolation_level=None) as db:
+                triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                for (name,) in db.execute(triggers).fetchall():
+                    db.execute(f'DROP TRIGGER "{name}"')
+                last = f'(SELECT MAX(seq) FROM "{table}")'
+                db.execute(f'UPDATE "{table}" SET price = price + 1 WHERE seq = {last}')
+        return found
+
+    status_rows.read_status(paper, now=NOW)  # the first check: the whole journal
+    monkeypatch.setattr(status_rows, "verify_again", then_committed)
+    with pytest.raises(ChainBroken):
+        status_rows.read_status(paper, now=NOW)

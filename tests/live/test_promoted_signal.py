@@ -214,3 +214,32 @@ def test_a_file_edited_while_down_keeps_the_promoted_rule_unless_it_edits_the_si
     expected = [r["bar"] for r in after if abs(r["probability"] - 0.5) * 2 >= 0.2]
     assert [bar for bar, _ in signals(run) if bar > reload["bar"]] == expected
     assert expected != [r["bar"] for r in after if abs(r["probability"] - 0.5) * 2 >= 0.02]
+
+
+def test_a_promotion_keeps_the_regimes_labelled_as_the_run_left_alone(
+    registry: Path, tmp_path: Path
+) -> None:
+    """(review) A strategy with ``regime:``: the promotion rebuilds the strategy with the
+    challenger's rule (`ruled_strategy`), whose ``regime`` is an equal, new object, and
+    `rule_in_force` reset the regime labellers on identity (``is not``): from the
+    promotion on the run labels its bars from scratch (a warm-up of trend_window bars,
+    a volatility rank over a short lookback), where the run without a challenger, the
+    backtest and ``tradeloom parity`` go on labelling from the history. A challenger
+    deciding in ``regimes`` trades on other bars than it was evaluated on."""
+    regime = {"trend_window": 4, "volatility_window": 3, "volatility_lookback": 6}
+    document = gated(registry, GATE, better=True)
+    document["regime"] = regime
+    code, run = play(tmp_path / "promoted", document)
+    assert code == 0
+    [swap] = rows(run, "model_swapped")
+    assert swap["signal"]
+    alone = dict(document)
+    alone.pop("challengers")
+    code, left = play(tmp_path / "alone", alone)
+    assert code == 0
+
+    def labels(of: Path) -> list[tuple[int, str, str]]:
+        return [(r["bar"], r["trend"], r["volatility"]) for r in rows(of, "regime_changed")]
+
+    assert [r for r in labels(left) if r[0] > swap["bar"]], "no change after the promotion"
+    assert labels(run) == labels(left)

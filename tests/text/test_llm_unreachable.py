@@ -256,3 +256,46 @@ def test_a_paper_run_with_its_server_down_journals_unscored_documents_at_once(
     assert len(reasons) > 30, reasons
     assert 1 <= len(asked) <= 8, asked
     assert all("Connection refused" in r for r in asked), asked
+
+
+@pytest.mark.slow
+def test_a_restarted_paper_run_journals_each_unscored_document_once(tmp_path: Path) -> None:
+    # (review) The server down, a paper run journals a ``document_unscored`` row for each
+    # document; stopped and started again on its folder, its restart recomputes the
+    # features over the history (the replay), and its first tick journals every reason
+    # the features hold again, those of the first start's documents included: an
+    # uninterrupted run journals each document once.
+    from tradeloom.cli.main import main
+
+    i = llm_feature(yaml.safe_load(EXAMPLE.read_text()))
+    journal = tmp_path / "paper" / "journal.sqlite"
+    with closed_port() as port:
+        sets = [
+            "data.bars=600",
+            "model.walk_forward.train_window=200",
+            "model.walk_forward.retrain_every=200",
+            "model.params.n_estimators=10",
+            f"features.{i}.client.base_url={url(port)}",
+        ]
+        words = ["run", str(EXAMPLE), "--mode", "paper", "--clock", "simulated", "--speed"]
+        words += ["max", "--out", str(tmp_path / "paper")]
+        counts = []
+        for bars in ("4", "2"):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = main(
+                    [
+                        "--quiet",
+                        *words,
+                        "--max-bars",
+                        bars,
+                        *(a for s in sets for a in ("--set", s)),
+                    ]
+                )
+            structlog.reset_defaults()
+            assert code == 0, err.getvalue()
+            counts.append(len(list(read_events(journal, ["document_unscored"]))))
+    unscored = list(read_events(journal, ["document_unscored"]))
+    keys = [(r.strategy, r.feature, r.document_id) for r in unscored]
+    assert counts[0] > 30, counts
+    assert len(keys) == len(set(keys)), (counts, len(set(keys)))

@@ -63,7 +63,7 @@ def test_each_strategys_answers_are_written_and_read_back_at_a_restart(tmp_path:
     # a restart: the second strategy's scorer reads its answers first, asks none again
     again = AnswerCache()
     restarted = _portfolio_stage(tmp_path, AnswerCache(), again)
-    restarted.check(SimpleNamespace())  # type: ignore[arg-type]  # a restart's state
+    restarted.check(SimpleNamespace(unscored=set()))  # type: ignore[arg-type]  # a restart's state
     assert again.get(_answer(2).key) == _answer(2)
     restarted.close()
     assert set(read_answers(tmp_path / RUN_FILE)) == {_answer(n).key for n in (0, 1, 2)}

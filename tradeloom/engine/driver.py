@@ -581,10 +581,12 @@ class Engine:
         file's, and with ``monitoring`` (the monitors or health rules changed) so are the
         monitors and rules, which then see the events from the next bar on.
         """
+        same_rule = pipeline.signal is self.p.signal
         self.p = pipeline
-        self._signals = [pipeline.signal] + [
-            copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
-        ]
+        if not same_rule:  # the rule in force goes on with each symbol's own state (a Python one's)
+            self._signals = [pipeline.signal] + [
+                copy.deepcopy(pipeline.signal) for _ in range(self.state.sym.shape[0] - 1)
+            ]
         spec = core_spec(
             pipeline,
             self._timeframe_seconds,

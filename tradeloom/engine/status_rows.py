@@ -84,6 +84,9 @@ def read_status(run_dir: Path, *, now: pd.Timestamp | None = None) -> RunStatus:
         verify_again(journal)  # a cut, broken or another run's journal shows nothing
         source.snapshot()  # one read transaction: the rows of one moment
         rows = {kind: _rows(source, schema_of(kind)) for kind in _KINDS}
+        # and after the read (the rows since the check only): a row committed between the
+        # check and the read is checked before it is shown
+        verify_again(journal)
     finally:
         source.close()
     symbols = {row["symbol"] for row in rows["live_bar"]}

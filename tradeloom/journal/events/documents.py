@@ -12,7 +12,7 @@ from tradeloom.runtime.lazy import pandas as pd
 __all__ = ["DocumentRefused", "DocumentUnscored"]
 
 
-@kind("document_unscored", read_by=("status_error",))
+@kind("document_unscored", read_by=("restart", "status_error"))
 @dataclass(frozen=True, kw_only=True)
 class DocumentUnscored(Event):
     """A document's scores are NaN: the model gave no answer, or one that did not parse.

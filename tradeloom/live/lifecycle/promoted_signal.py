@@ -126,7 +126,7 @@ def rule_in_force(
     session.engine.reconfigure(session.p)
     if session.account_rule is not None:  # a portfolio's member: the account trades its books
         session.account_rule(session.p)
-    if new_config.regime is not running.config.regime:
+    if new_config.regime != running.config.regime:  # (equal: a new object, the same labels)
         session.reset_regimes(new_config.regime)
     session.signal_text, session.sizing_text = text, sizing
 

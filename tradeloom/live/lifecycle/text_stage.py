@@ -91,6 +91,8 @@ class TextAnswers(Stage):
         before this (`tradeloom.engine.run_dir.check_live_run_dir`), so a file here is
         the run's own.
         """
+        if state is not None:  # what the run journaled unscored is not journaled again
+            self._told.update(state.unscored)
         caches = answer_caches(self._features())
         if caches:  # (most runs: none, and no file to read)
             self._earlier = seed_run_answers(self.files.run_dir, caches)

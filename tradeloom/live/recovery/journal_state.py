@@ -57,6 +57,7 @@ from tradeloom.journal import (
     read_sequenced,
 )
 from tradeloom.journal.events import dispatch, kinds_read_by
+from tradeloom.journal.events.documents import DocumentUnscored
 from tradeloom.live.lifecycle.verdict import BarInput
 
 __all__ = [
@@ -223,6 +224,9 @@ class JournalState:
     strategy, signal, sizing)``, put in force for that strategy after its bar."""
     answered_requests: set[str] = field(default_factory=set)
     answered_keys: set[str] = field(default_factory=set)
+    unscored: set[tuple[str, str, str]] = field(default_factory=set)
+    """The documents journaled unscored, by strategy, feature and id: a restart's text
+    stage journals none of them again (`tradeloom.live.lifecycle.text_stage`)."""
     canary: CanaryStarted | None = None
     canary_seq: int = 0
     watch: WatchStarted | None = None
@@ -467,6 +471,10 @@ def _model_trained(state: JournalState, event: ModelTrained, seq: int) -> None:
         state.trainings[event.symbol] = state.training
 
 
+def _document_unscored(state: JournalState, event: DocumentUnscored, seq: int) -> None:
+    state.unscored.add((event.strategy, event.feature, event.document_id))
+
+
 _FOLDS: dict[str, Callable[[JournalState, Any, int], None]] = dispatch(
     {
         RunStarted: _run_started,
@@ -500,6 +508,7 @@ _FOLDS: dict[str, Callable[[JournalState, Any, int], None]] = dispatch(
         ParityGapLost: _parity_gap_lost,
         AllocationDecided: _allocation_decided,
         ModelTrained: _model_trained,
+        DocumentUnscored: _document_unscored,
     },
     "restart",
 )
