@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.hunting import examples
-from tradeloom.reporting.exports import PLOTS_KEY, _table, write_arrow, write_parquet
+from tradeloom.reporting.exports import (
+    PLOTS_KEY,
+    _settings,
+    _table,
+    _write,
+    parquet_bytes,
+    read_plots,
+    write_arrow,
+    write_parquet,
+)
 
 
 def encodings(path: Path) -> dict[str, tuple[str, ...]]:
@@ -87,6 +96,9 @@ def test_any_column_reads_back_as_it_was_written(
     )
     path = tmp_path_factory.mktemp("t") / "t.parquet"
     write_arrow(path, table)
+    twin = path.with_name("twin.parquet")  # pyarrow.parquet's own function: the same bytes
+    pq.write_table(table, twin, **_settings(table))
+    assert path.read_bytes() == twin.read_bytes()
     back = pq.read_table(path)
     assert back.schema == table.schema
     for name in table.column_names:  # NaN by its bits: a NaN is the NaN written
@@ -142,3 +154,34 @@ def test_a_frame_becomes_the_table_arrow_makes_of_it(data: st.DataObject) -> Non
     assert table.equals(expected)  # nulls where Arrow put them; NaN where it kept one
     if plots:
         assert json.loads(table.schema.metadata[PLOTS_KEY.encode()]) == plots
+
+
+def test_a_frame_is_written_as_pyarrow_parquet_writes_it_and_its_plots_read_back(
+    tmp_path: Path,
+) -> None:
+    # the tables are written by pyarrow's Parquet writer itself (pyarrow.parquet, with the
+    # filesystems it imports, is not imported by a run): the file write_table writes
+    n = 5_000
+    frame = pd.DataFrame(
+        {"close": 100 + np.cumsum(np.random.default_rng(2).normal(size=n)), "bar": np.arange(n)},
+        index=pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC", name="timestamp"),
+    )
+    plots = {"close": "price"}
+    path = tmp_path / "features.parquet"
+    write_parquet(path, frame, plots)
+    table = _table(frame, plots)
+    pq.write_table(table, tmp_path / "twin.parquet", **_settings(table))
+    assert path.read_bytes() == (tmp_path / "twin.parquet").read_bytes()
+    assert parquet_bytes(frame, plots) == path.read_bytes()
+    assert (
+        read_plots(path) == plots == json.loads(pq.read_schema(path).metadata[PLOTS_KEY.encode()])
+    )
+
+
+def test_a_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
+    # as pyarrow.parquet.write_table: the file opened, then settings the writer refuses
+    table = pa.table({"when": pa.array([1, 2], pa.int64())})
+    path = tmp_path / "t.parquet"
+    with pytest.raises(ValueError, match=r"^'RLE_DICTIONARY' is already used by default\.$"):
+        _write(table, path, {"column_encoding": {"when": "RLE_DICTIONARY"}})
+    assert not path.exists()

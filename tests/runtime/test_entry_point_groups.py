@@ -98,6 +98,27 @@ def test_a_new_path_is_looked_at_again(
     assert entry_point_groups.declared() == before
 
 
+def test_an_import_hook_is_not_a_reason_to_look_again(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = declared()
+    _distribution(path, "acme", "[acme.hooks]\nx = y\n")  # (seen by a new look only)
+
+    class Importer:  # finds modules, not distributions (as tradeloom.engine.logs' hook)
+        def find_spec(self, *args: object) -> None:
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [Importer(), *sys.meta_path])
+    assert declared() == before  # the groups found are kept: the folders not read again
+
+    class Finder(Importer):
+        def find_distributions(self, *args: object) -> list[object]:
+            return []
+
+    monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
+    assert "acme.hooks" in declared()  # a new finder of distributions: looked for again
+
+
 def test_the_folders_read_give_importlib_metadatas_groups(path: Path) -> None:
     from importlib import metadata
 

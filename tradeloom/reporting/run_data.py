@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from tradeloom.errors import UserError
 from tradeloom.files.reading import (
@@ -49,6 +48,7 @@ from tradeloom.reporting.run_tables import (
     table_file,
 )
 from tradeloom.reporting.tearsheet import Rolling
+from tradeloom.runtime.lazy import pyarrow_parquet as pq
 
 __all__ = [
     "RunData",

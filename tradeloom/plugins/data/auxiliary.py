@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
@@ -45,8 +45,6 @@ from tradeloom.plugins.component import (
     raise_collected,
 )
 from tradeloom.plugins.data.csv_lines import csv_line_numbers
-from tradeloom.plugins.data.received import ReceivedText, TextRules, merge_documents, read_received
-from tradeloom.plugins.data.text_source import DocumentFile, TextColumns, read_documents
 from tradeloom.plugins.data.timestamps import parse_timestamps
 from tradeloom.plugins.data.validation import (
     DataValidationError,
@@ -58,7 +56,14 @@ from tradeloom.plugins.inner import inner_params
 from tradeloom.runtime.lazy import numpy as np
 from tradeloom.runtime.lazy import pandas as pd
 from tradeloom.text.documents import DocumentFeed, Documents
-from tradeloom.text.feeds import DocumentReceiver
+
+if TYPE_CHECKING:
+    # a text source's reading and feeds, imported where a text source is read: a source
+    # of bars alone (csv, parquet, synthetic, ccxt) never imports them (~3 ms of a small
+    # run's start-up)
+    from tradeloom.plugins.data.received import TextRules
+    from tradeloom.plugins.data.text_source import DocumentFile, TextColumns
+    from tradeloom.text.feeds import DocumentReceiver
 
 __all__ = [
     "AsOfRows",
@@ -326,6 +331,8 @@ class Auxiliary:
         Raises:
             DataError: A file cannot be read or fails validation.
         """
+        from tradeloom.plugins.data.received import merge_documents, read_received
+
         out: dict[str, Documents] = {}
         for position, item in enumerate(self.items):
             if item.kind != "text":
@@ -356,6 +363,8 @@ class Auxiliary:
         """Return every text source as a paper or live run reads it (made once): a file
         read as it grows, and with a ``feed`` what the feed brings
         (`tradeloom.plugins.data.received.ReceivedText`, driven by the run)."""
+        from tradeloom.plugins.data.received import ReceivedText
+
         if self._live:
             return dict(self._live)
         for position, item in enumerate(self.items):
@@ -380,6 +389,8 @@ class Auxiliary:
         return dict(self._live)
 
     def _file(self, position: int) -> DocumentFile | None:
+        from tradeloom.plugins.data.text_source import DocumentFile
+
         path = self.paths[position]
         if path is None:
             return None
@@ -390,6 +401,8 @@ class Auxiliary:
         return self.received[position] if self.received else None
 
     def _rules(self, position: int) -> TextRules:
+        from tradeloom.plugins.data.received import TextRules
+
         item = self.items[position]
         return TextRules(
             name=item.name,
@@ -611,6 +624,8 @@ def rejoin_published_by(bars: Bars, series: Sequence[AuxiliarySeries], cut: int)
 
 
 def _text_columns(item: AuxiliaryParams) -> TextColumns:
+    from tradeloom.plugins.data.text_source import TextColumns
+
     return TextColumns(
         timestamp=item.timestamp_column,
         text=item.text_column,
@@ -625,6 +640,8 @@ def _text_columns(item: AuxiliaryParams) -> TextColumns:
 def _read_text(
     item: AuxiliaryParams, path: Path, position: int, policy: ValidationPolicy
 ) -> Documents:
+    from tradeloom.plugins.data.text_source import read_documents
+
     return read_documents(
         path,
         label=f"data.auxiliary.{position} ({item.name})",
@@ -643,6 +660,8 @@ class _ReceivedFile:
         self._held: Documents | None = None
 
     def documents(self) -> Documents:
+        from tradeloom.plugins.data.received import read_received
+
         if self._held is None:
             self._held = read_received(self._path, self._rules)
         return self._held
@@ -656,6 +675,8 @@ class _Joined:
         self._held: tuple[Documents, Documents, Documents] | None = None
 
     def documents(self) -> Documents:
+        from tradeloom.plugins.data.received import merge_documents
+
         first = Documents.empty() if self._file is None else self._file.documents()
         then = self._received.documents()
         held = self._held
