@@ -1579,6 +1579,37 @@ def test_an_order_no_lookup_finds_ends_order_lost_after_a_bounded_number_of_look
     assert len(emulator.requests(POST)) == 1
 
 
+def test_an_order_found_nowhere_waits_for_its_owners_reconcile_when_it_defers(
+    emulator: ExchangeEmulator,
+) -> None:
+    # With `defers_lost` (an `ExchangeVenue`'s), the fifth miss does not end the order: it
+    # works on (the engine sends nothing more for the symbol) and is listed `lost_due`
+    # until its market has read the account, which books what it filled to it
+    # (`book_unaccounted`) or ends it with nothing booked (`end_lost`): once, one chain.
+    sent, intent = _filled_while_down(emulator)
+    emulator.faults.always(LOOKUP, MISSING)
+    second = rig(emulator)
+    second.venue.defers_lost = True
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled="accepted")
+    cancellations = []
+    for _ in range(4):
+        cancellations += second.venue.resolve_unknown().cancellations
+        cancellations += second.venue.poll().cancellations
+    assert cancellations == []
+    assert second.venue.lost_due() == [sent.id]
+    assert second.venue.order(sent.id).state == OrderState.ACCEPTED
+    assert not second.venue.settled
+    report = second.venue.end_lost(sent.id)
+    assert [(c.order_id, c.reason, c.remaining) for c in report.cancellations] == [
+        (sent.id, "ORDER_LOST", 0.2)
+    ]
+    assert second.venue.lost_due() == [] and second.venue.settled
+    assert second.venue.end_lost(sent.id).cancellations == ()  # ended once
+    rows = second.journal.journaled(sent.id)
+    assert [(p, s) for p, s, _ in rows] == [("accepted", "cancelled")]
+    assert len(emulator.requests(POST)) == 1
+
+
 def test_a_reconcile_books_what_an_order_found_nowhere_filled_once_and_ends_it(
     emulator: ExchangeEmulator,
 ) -> None:

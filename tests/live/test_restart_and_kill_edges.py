@@ -8,6 +8,7 @@ trains its first fold from the history and trades often (``FAST``) keeps them sh
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 from collections.abc import Callable, Iterator
@@ -717,33 +718,54 @@ def test_a_restart_adopts_what_an_order_found_nowhere_filled_while_the_run_was_d
     assert len({r.params.get("newClientOrderId") for r in posted}) == len(posted)
 
 
-def stopped_after_a_restart_whose_lookups_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: EmulatedRun, run_dir: Path
-) -> str:
-    """The adopt test's order (acknowledged, no venue id, filled while the run is down,
-    found nowhere by its client id), restarted while its lookups fail every attempt
-    (503), then ticked until five lookups found it nowhere; return its client id."""
+def restarted_while_lookups_fail(
+    run: EmulatedRun, run_dir: Path, *, fills: bool = True
+) -> tuple[LiveRunner, str]:
+    """Kill the run while its limit entry rests acknowledged (no trade counted: the journal
+    has no venue id of it), let it fill while the run is down (``fills``; else it is
+    cancelled at the exchange, unfilled), and restart while its lookups fail every
+    attempt (503) and the exchange finds it by its client id no more after: the restart's
+    reconcile allows for it and books nothing. Return the restarted runner, the lookups'
+    window over (as if the bars were hours), and the order's client id."""
     exchange = run.emulator.exchange
     runner = run.runner(run_dir)
     runner.start()
     drive(run, runner, lambda: bool(exchange.orders()))
     (order,) = exchange.orders()
     crash(runner)
-    while exchange.orders()[0].status == "NEW":  # it fills while the run is down
-        run.emulator.advance()
+    if fills:
+        while exchange.orders()[0].status == "NEW":  # it fills while the run is down
+            run.emulator.advance()
+    else:
+        exchange.cancel("BTCUSDT", client_order_id=order.client_order_id)
     run.emulator.faults.next("GET /api/v3/order", ServerError(503), times=10)
     run.emulator.faults.always("GET /api/v3/order", Reject(-2013, "Order does not exist."))
     again = run.runner(run_dir)
+    again.start()  # the reconcile allows for it (its trades unread) and books nothing
+    (reconciled,) = rows(run_dir / "journal.sqlite", "reconciled")
+    assert reconciled["unknown_orders"] == [order.client_order_id]
+    assert again.exchange_venue is not None
+    again.exchange_venue.markets["BTC/USDT"].venue.settle_seconds = 0.0
+    return again, str(order.client_order_id)
+
+
+def stopped_after_a_restart_whose_lookups_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: EmulatedRun, run_dir: Path
+) -> str:
+    """The adopt test's order (acknowledged, no venue id, filled while the run is down,
+    found nowhere by its client id), restarted while its lookups fail every attempt
+    (503), then ticked until five lookups found it nowhere, by a run that ends it
+    ``ORDER_LOST`` with nothing booked (as a run before the mid-run reconcile did, and a
+    market that cannot read its account does); return its client id."""
+    again, client_id = restarted_while_lookups_fail(run, run_dir)
+    assert again.exchange_venue is not None
+    again.exchange_venue.markets["BTC/USDT"].standing = None  # no mid-run reconcile
     with capture_logs() as logs:
-        again.start()  # the reconcile allows for it (its trades unread) and books nothing
-        assert again.exchange_venue is not None
-        # as if the bars were hours: the lookups' window is over
-        again.exchange_venue.markets["BTC/USDT"].venue.settle_seconds = 0.0
         ticks(run, again, 3)
     assert not [e for e in logs if e["event"] == "reconcile_adopted_position"]
     assert [e for e in logs if e["event"] == "order_lost"], "never ended ORDER_LOST"
     again.stop("test over")
-    return str(order.client_order_id)
+    return client_id
 
 
 def test_a_later_restart_books_an_order_the_run_ended_order_lost(
@@ -752,10 +774,11 @@ def test_a_later_restart_books_an_order_the_run_ended_order_lost(
     # The changelog's promise (a restart no longer refuses for good when such an order
     # filled while the run was down) holds when the first restart's lookup answers. When
     # it failed, the reconcile allowed for the order and booked nothing; five lookups
-    # later the run ends it ORDER_LOST and tells the engine it was cancelled, whole. The
-    # next restart hands over only what the engine still counts pending: the order is
-    # never looked up (nor counted unaccounted) again, and the account's difference it
-    # made is refused at that restart and every one after.
+    # later a run that does not reconcile mid-run (one before that fix, whose journal a
+    # new version restarts) ends it ORDER_LOST and tells the engine it was cancelled,
+    # whole. The next restart handed over only what the engine still counts pending: the
+    # order was never looked up (nor counted unaccounted) again, and the account's
+    # difference it made was refused at that restart and every one after.
     monkeypatch.chdir(tmp_path)
     no_sleep(monkeypatch)
     run_dir = tmp_path / "run"
@@ -867,3 +890,153 @@ def test_a_restart_books_an_order_found_nowhere_with_the_cash_the_account_paid(
     paid = sum(f["side"] * f["quantity"] * f["price"] + f["fee"] for f in fills)
     # on main the account paid more than the journal's fills by exactly that fee (24.97)
     assert quote_at_start - quote - paid == pytest.approx(0.0, abs=fee * 1e-6)
+
+
+LIMIT_FAST = edit(
+    FAST,
+    "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}",
+    "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: "
+    "{type: limit, limit: {offset_bps: 2}}}",
+)
+"""``FAST`` with limit entries: one rests acknowledged across a kill."""
+
+
+def engine_and_account(run: EmulatedRun, runner: LiveRunner, journal: Path) -> tuple[float, float]:
+    """The engine's position (its fills, and those counted not delivered yet) and the
+    account's since the run's first start."""
+    assert runner.exchange_venue is not None
+    undelivered = runner.exchange_venue.markets["BTC/USDT"].undelivered_position()
+    position = sum(f["side"] * f["quantity"] for f in rows(journal, "fill"))
+    (market,) = rows(journal, "market_at_start")
+    held = float(run.emulator.exchange.balance("BTC").total) - market["base_at_start"]
+    return position + undelivered, held
+
+
+def entered_twice(journal: Path) -> list[int]:
+    """The bars of the entries the engine decided while the one before was not exited:
+    an entry after an entry, not after an exit of what it bought."""
+    decided = [(r["bar"], r["reason"]) for r in rows(journal, "order")]
+    return [
+        bar
+        for (_, before), (bar, reason) in itertools.pairwise(decided)
+        if reason == before == "ENTRY"
+    ]
+
+
+def buys_after(run: EmulatedRun, client_id: str) -> list[str]:
+    """The client ids of the buy orders posted after ``client_id``'s."""
+    posted = [r.params for r in run.emulator.requests(ORDER)]
+    ids = [str(p.get("newClientOrderId")) for p in posted]
+    later = posted[ids.index(client_id) + 1 :]
+    return [str(p.get("newClientOrderId")) for p in later if p.get("side") == "BUY"]
+
+
+def test_an_order_lost_mid_run_that_filled_is_booked_at_once_and_never_entered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The restart's lookups of its acknowledged entry failed (503), so its reconcile
+    # booked nothing; five lookups later, mid-run, the order is found nowhere. It had
+    # filled while the run was down. Before, it ended ORDER_LOST and the engine heard it
+    # cancelled whole: flat, it entered again on the next long signal (the account held
+    # two entries, the journal one) until a restart. Now the account is read at once, as
+    # a restart's reconcile reads it, and the difference booked to the order (trade
+    # ``reconciled-{id}``): the engine holds what the account holds and sends no entry.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
+        again, client_id = restarted_while_lookups_fail(run, run_dir)
+        with capture_logs() as logs:
+            ticks(run, again, 4)  # two lookups a bar: the fifth finds it nowhere
+        (adopted,) = [e for e in logs if e["event"] == "reconcile_adopted_position"]
+        assert [b["client_id"] for b in adopted["booked"]] == [client_id]
+        position, held = engine_and_account(run, again, journal)
+        assert position == pytest.approx(held, abs=1e-8)
+        assert held > 0.0
+        ticks(run, again, 8)
+        position, held = engine_and_account(run, again, journal)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    assert position == pytest.approx(held, abs=1e-8)
+    assert entered_twice(journal) == [], "a second entry on the position the account held"
+    booked = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert [str(r["trade_id"]) for r in booked] == [f"reconciled-{client_id}"]
+    assert len([f for f in rows(journal, "fill") if f["order_id"] == client_id]) == 1
+    assert broken_links(journal) == []
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))
+
+
+def test_an_order_lost_mid_run_that_never_filled_books_nothing_and_trading_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same order, cancelled unfilled at the exchange while the run was down: the
+    # account holds what the journal holds, so nothing is booked; it ends ORDER_LOST
+    # and the engine, flat, enters again on a later signal.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
+        again, client_id = restarted_while_lookups_fail(run, run_dir, fills=False)
+        with capture_logs() as logs:
+            ticks(run, again, 4)
+        assert [e for e in logs if e["event"] == "order_lost"], "never ended ORDER_LOST"
+        assert not [
+            e for e in logs if e["event"] in ("reconcile_adopted_position", "order_lost_held")
+        ]
+        drive(run, again, lambda: bool(buys_after(run, client_id)))
+        position, held = engine_and_account(run, again, journal)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    assert position == pytest.approx(held, abs=1e-8)
+    ended = [r for r in rows(journal, "order_cancelled") if r["order_id"] == client_id]
+    assert [r["reason"] for r in ended] == ["ORDER_LOST"]
+    assert not [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert broken_links(journal) == []
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))
+
+
+def test_an_order_lost_mid_run_holds_its_market_while_the_account_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The filled order is found nowhere while the account's balance cannot be read (503
+    # every attempt): what it filled is not known, so it is not ended and the engine
+    # sends nothing for the market (its next decision there is refused
+    # CANCEL_UNCONFIRMED), journaled as the venue's trouble; once the balance answers,
+    # the fill is booked and the engine holds what the account holds, entered once.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    account = "GET /api/v3/account"
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
+        again, client_id = restarted_while_lookups_fail(run, run_dir)
+        run.emulator.faults.always(account, ServerError(503))
+        with capture_logs() as logs:
+            ticks(run, again, 8)
+        assert [e for e in logs if e["event"] == "order_lost_held"]
+        assert not [e for e in logs if e["event"] in ("order_lost", "reconcile_adopted_position")]
+        assert buys_after(run, client_id) == []
+        troubles = [r for r in rows(journal, "venue_unreachable") if r["operation"] == "reconcile"]
+        assert troubles, "nothing says why the market is held"
+        assert troubles[0]["error"].startswith(
+            f"ORDER_LOST_UNRECONCILED: {client_id} found nowhere by client order id, and "
+            "the account's position could not be read ("
+        ), troubles[0]["error"]
+        run.emulator.faults.clear()
+        run.emulator.faults.always("GET /api/v3/order", Reject(-2013, "Order does not exist."))
+        with capture_logs() as logs:
+            ticks(run, again, 1)
+        (adopted,) = [e for e in logs if e["event"] == "reconcile_adopted_position"]
+        assert [b["client_id"] for b in adopted["booked"]] == [client_id]
+        ticks(run, again, 6)
+        position, held = engine_and_account(run, again, journal)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    assert position == pytest.approx(held, abs=1e-8)
+    assert entered_twice(journal) == []
+    refused = [r for r in rows(journal, "rejection") if r["code"] == "CANCEL_UNCONFIRMED"]
+    assert refused, "the engine decided nothing for the market while it was held"
+    assert broken_links(journal) == []
+    assert verify(journal).rows == sum(1 for _ in read_rows(journal))

@@ -145,8 +145,10 @@ CANCEL_NAMES = Family(
          "POST_ONLY_WOULD_CROSS", "UNFILLED_IOC", "UNFILLED_FOK",
          "LIMIT_FALLBACK", "LIMIT_EXPIRED"),
         # a router's rest no venue could take (`tradeloom.core.routing`); an
-        # order a restart found decided and never sent (`tradeloom.live.recovery.handover`)
-        (80, "NO_ROUTE", "NOT_SENT"),
+        # order a restart found decided and never sent (`tradeloom.live.recovery.handover`);
+        # an acknowledged order lookups by client id found nowhere, what it filled booked
+        # from the account's balance (`tradeloom.live.orders.ccxt_venue`)
+        (80, "NO_ROUTE", "NOT_SENT", "ORDER_LOST"),
         (44, "BELOW_MINIMUM"),  # the rejection's code
     )
 )  # fmt: skip
@@ -163,6 +165,7 @@ CANCEL_NAMES = Family(
     LIMIT_EXPIRED,
     NO_ROUTE,
     NOT_SENT,
+    ORDER_LOST,
 ) = CANCEL_NAMES.numbers[:-1]  # fmt: skip (BELOW_MINIMUM: above)
 
 ENGINE_CANCELS = frozenset({"REPLACED", "PROTECTIVE_EXIT", "LIMIT_FALLBACK"})

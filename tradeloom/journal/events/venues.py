@@ -82,7 +82,8 @@ class VenueReported(Event):
 @kind("venue_unreachable", read_by=("status", "status_error", "alert"))
 @dataclass(frozen=True, kw_only=True)
 class VenueUnreachable(Event):
-    """A request to the exchange failed every retry."""
+    """A request to the exchange failed every retry (operation ``reconcile``: an order
+    found nowhere waits, working, for the account to say what it filled)."""
 
     operation: str
     error: str

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.core.accounting import flat_within
 from tradeloom.core.costs import VenueCosts
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.engine.account import SEPARATOR
@@ -47,6 +48,7 @@ from tradeloom.live.accounts.venues import (
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
 from tradeloom.live.orders.order_batch import OrderBatch, batch_size
+from tradeloom.live.recovery.reconcile import Standing
 from tradeloom.plugins.protocols import OrderKeys
 from tradeloom.plugins.protocols_orders.order_events import RefusedFill
 
@@ -341,7 +343,7 @@ def open_account_venue(
             _open_swap(files, markets, venue, fresh=state is None)
     opened: dict[str, Market] = {}
     rows: list[Event] = []
-    for symbol, venue in venues.items():
+    for m, (symbol, venue) in enumerate(venues.items()):
         fee_rate = float(described[symbol].get("taker") or 0.0)
         if at_start is not None and not math.isnan(at_start[symbol].fee_rate):
             fee_rate = at_start[symbol].fee_rate
@@ -354,20 +356,38 @@ def open_account_venue(
             stops=resting_stops(markets, venue, orders),
         )
         if at_start is None:
-            rows.append(
-                MarketAtStart(
-                    symbol=symbol,
-                    base=exchange.base,
-                    # a swap's position is the exchange's (it starts flat): no balance
-                    base_at_start=0.0 if exchange.swap else balance.get(exchange.base, 0.0),
-                    dust=exchange.dust,
-                    fee_rate=fee_rate,
-                )
+            row = MarketAtStart(
+                symbol=symbol,
+                base=exchange.base,
+                # a swap's position is the exchange's (it starts flat): no balance
+                base_at_start=0.0 if exchange.swap else balance.get(exchange.base, 0.0),
+                dust=exchange.dust,
+                fee_rate=fee_rate,
             )
+            rows.append(row)
+        else:
+            row = at_start[symbol]
+        # an order due to end ORDER_LOST is reconciled with the account at once
+        exchange.standing = Standing(
+            row.base_at_start, files.config.live.position_tolerance, _held_in(markets, m)
+        )
     account = AccountVenue(opened, initial_cash=capital, symbol_of=symbol_of)
     account.at_start = rows
     account.started = {"fee_rate": account.costs.taker, "dust": account.dust}
     return account
+
+
+def _held_in(markets: Markets, market: int) -> Callable[[], tuple[float, float]]:
+    """Return what reads the engine's position in the account's ``market`` and the band
+    around zero its core counts as flat there (`Standing.held`)."""
+
+    def held() -> tuple[float, float]:
+        session = markets.session_or_fail
+        position, row = session.held_in(market)
+        state = session.engine.state
+        return position, flat_within(state.sym, state.prm, row)
+
+    return held
 
 
 def markets_at_start(state: JournalState, symbols: tuple[str, ...]) -> dict[str, MarketAtStart]:

@@ -5,6 +5,8 @@ restart asks of any `tradeloom.live.accounts.market.Market`: adopt what the exch
 a journal that lost its tail (`tradeloom.live.recovery.sent_lookup`), track again the orders
 and resting stops the replay left pending (`tradeloom.live.recovery.handover`), and reconcile
 the account's balance with the journal's position (`tradeloom.live.recovery.reconcile`).
+The same reconcile runs while the run trades, the moment an order is due to end
+``ORDER_LOST`` (`settle_lost`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
 from tradeloom.live.recovery.handover import recover_stops, track_pending
-from tradeloom.live.recovery.reconcile import reconcile_market
+from tradeloom.live.recovery.reconcile import Standing, reconcile_lost, reconcile_market
 from tradeloom.live.recovery.sent_lookup import look_up_beyond_journal
+from tradeloom.runtime.lazy import logger
 
 if TYPE_CHECKING:
     from tradeloom.live.recovery.journal_state import JournalState
@@ -26,9 +29,37 @@ if TYPE_CHECKING:
 
 __all__ = ["ExchangeMarket"]
 
+_log = logger("tradeloom.live")
+
 
 class ExchangeMarket(ExchangeVenue):
     """One symbol's `ExchangeVenue` on the account's exchange: a `Market`."""
+
+    standing: Standing | None = None
+    """What the account is reconciled against while the run trades (`settle_lost`; set
+    when the account is opened); None: an order due to end ``ORDER_LOST`` ends with
+    nothing booked, as `ExchangeVenue` ends it."""
+
+    def settle_lost(self, *, polled: bool) -> None:
+        """Book what the orders lookups found nowhere filled, from the account, then end
+        them ``ORDER_LOST`` (`reconcile_lost`): a restart's rule, at once.
+
+        When the account cannot say (its read failed, another order's fills are not
+        known yet, a difference they cannot make), they work on for the engine, which
+        sends nothing more for the symbol (``CANCEL_UNCONFIRMED``), and the trouble is
+        journaled (``venue_unreachable``, operation ``reconcile``); the next open asks
+        again.
+        """
+        standing = self.standing
+        if standing is None:
+            super().settle_lost(polled=polled)
+            return
+        why = reconcile_lost(self, standing, polled=polled)
+        if why is not None:
+            _log.warning("order_lost_held", symbol=self.venue.symbol, why=why)
+            self._on_trouble("reconcile", why)
+            return
+        super().settle_lost(polled=polled)  # the ones nothing was booked to
 
     @property
     def one_exchange(self) -> ExchangeVenue:

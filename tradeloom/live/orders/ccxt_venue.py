@@ -137,7 +137,9 @@ an exchange that archives finished orders, or finds only open ones by client id,
 not find it later, and its trades cannot be told apart without the venue's id."""
 ORDER_LOST = "ORDER_LOST"
 """The cancellation reason of an order ended after `LOST_AFTER_LOOKUPS` lookups found it
-nowhere: what it filled, if anything, is the account's (a restart's reconcile books it)."""
+nowhere (declared in `tradeloom.core.codes.CANCEL_NAMES`): what it filled, if anything,
+is the account's, which a reconcile books to it (`book_unaccounted`): a restart's, or the
+run's own at once when the venue `defers_lost`."""
 RECONCILED_TRADE = "reconciled-"
 """The trade id prefix of what a restart's reconcile booked to an order whose trades the
 venue cannot tell (`CcxtVenue.book_unaccounted`): the balance's word, not a venue trade."""
@@ -251,6 +253,10 @@ class CcxtVenue(TrackedOrders):
         self.lost_after = lost_after
         """Lookups that find an acknowledged order without a venue id nowhere before it
         ends ``ORDER_LOST`` (`LOST_AFTER_LOOKUPS`)."""
+        self.defers_lost = False
+        """Whether an order due to end ``ORDER_LOST`` waits, working, for its owner to
+        reconcile the account (`lost_due`, then `book_unaccounted` or `end_lost`);
+        False: it ends at once, what it filled left to a restart's reconcile."""
 
     @property
     def calls(self) -> MarketCalls:
@@ -808,7 +814,8 @@ class CcxtVenue(TrackedOrders):
 
     def _missed(self, tracked: _Tracked, out: _Collector) -> None:
         """Count a lookup that found an acknowledged order without a venue id nowhere;
-        end it ``ORDER_LOST`` at the `lost_after`-th, once its window has passed.
+        end it ``ORDER_LOST`` at the `lost_after`-th, once its window has passed (with
+        `defers_lost`, it waits for its owner's reconcile instead: `lost_due`).
 
         Only a restart tracks such an order (an answer to a send carries the venue's
         id): its journal has it acknowledged and counted none of its trades. Asked for
@@ -819,9 +826,37 @@ class CcxtVenue(TrackedOrders):
         if life.venue_id is not None or life.terminal or life.state == OrderState.UNKNOWN:
             return
         tracked.misses += 1
-        age = self._clock() - (tracked.sent_at or 0.0)
-        if tracked.misses >= self.lost_after and age >= self.settle_seconds:
+        if self._due(tracked) and not self.defers_lost:
             self._end_lost(tracked, out)
+
+    def _due(self, tracked: _Tracked) -> bool:
+        """Whether `lost_after` lookups found the order nowhere, its window passed."""
+        life = tracked.life
+        if life.venue_id is not None or life.terminal or life.state == OrderState.UNKNOWN:
+            return False
+        age = self._clock() - (tracked.sent_at or 0.0)
+        return tracked.misses >= self.lost_after and age >= self.settle_seconds
+
+    def lost_due(self) -> list[str]:
+        """Return the orders due to end ``ORDER_LOST`` that wait for a reconcile
+        (`defers_lost`), in submission order: working still, for the engine too, so
+        nothing more is sent for the symbol until the account says what they filled."""
+        if not self.defers_lost or not self._unsettled:
+            return []
+        return [t.request.client_id for t in self._open() if self._due(t)]
+
+    def end_lost(self, client_id: str) -> VenueReport:
+        """End an order `lost_due` ``ORDER_LOST`` with nothing booked to it (the account's
+        reconcile found it filled nothing); report its cancellation.
+
+        Raises:
+            KeyError: No order with this client id is tracked here.
+        """
+        tracked = self._orders[client_id]
+        out = _Collector()
+        if not tracked.life.terminal:
+            self._end_lost(tracked, out)
+        return out.report()
 
     def _end_lost(self, tracked: _Tracked, out: _Collector) -> None:
         life = tracked.life

@@ -135,6 +135,9 @@ class ExchangeVenue:
         stops: ExchangeStops | None = None,
     ) -> None:
         self.venue = venue
+        # an order lookups found nowhere waits, working, for `settle_lost` to read the
+        # account before it ends ORDER_LOST (never a new entry on what it may have filled)
+        venue.defers_lost = True
         self.stops = stops
         # the engine order whose fill last bought: the position's entry
         self.entry_id: str | None = None
@@ -590,7 +593,9 @@ class ExchangeVenue:
         if phase == "close":
             return []
         if phase == "open":
-            self.refresh()
+            polled = self.refresh()
+            if self.venue.lost_due():
+                self.settle_lost(polled=polled)
             self._age_limits(bar)
             awaiting, self._awaiting = self._awaiting, []
             for order in awaiting:
@@ -621,6 +626,19 @@ class ExchangeVenue:
                 answered = False
                 self._on_trouble(operation, str(error))
         return answered
+
+    def settle_lost(self, *, polled: bool) -> None:
+        """End the orders lookups found nowhere (`CcxtVenue.lost_due`) ``ORDER_LOST``.
+
+        Here with nothing booked to them: a venue that cannot read its account's position
+        against the engine's (a router's). A market that can books what they filled from
+        the account first (`tradeloom.live.accounts.exchange_market.ExchangeMarket`).
+
+        Args:
+            polled: Whether this open's lookups and poll were answered.
+        """
+        for client_id in self.venue.lost_due():
+            self._take(self.venue.end_lost(client_id))
 
     def _age_limits(self, bar: Bar) -> None:
         """Expire or fall back the resting limit orders whose time is up at ``bar``'s open."""

@@ -93,8 +93,7 @@ def restart(
         return build(history, venue, state.started.run_key)
 
     def positions(session: LiveSession) -> dict[str, tuple[float, int]]:
-        book = session.engine.portfolio
-        return {symbol: (book.position_of(s), s) for s, symbol in enumerate(symbols)}
+        return {symbol: session.held_in(s) for s, symbol in enumerate(symbols)}
 
     def edited(session: LiveSession) -> None:
         edited_while_down(files, link, session, current, len(session.history) - 1)

@@ -186,6 +186,13 @@ class PortfolioSession(LiveSession):
         """Return the strategy file ``member`` runs (`strategy_files`)."""
         return self.strategy_files[self.members.index(member)]
 
+    def held_in(self, market: int) -> tuple[float, int]:
+        """Return the position the books in the account's ``market`` hold in all and the
+        first of them, whose row's flat band judges it (`LiveSession.held_in`)."""
+        book = self.engine.portfolio
+        rows = [b for b, m in enumerate(self._book_markets) if m == market]
+        return sum(book.position_of(b) for b in rows), rows[0] if rows else market
+
     def warm_up(self) -> None:
         """Step every member's features and regimes, then the account, through the history.
 

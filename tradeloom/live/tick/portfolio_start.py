@@ -118,13 +118,8 @@ def restart_portfolio(
         return _session(files, link, markets, portfolio, universes, key, venue)
 
     def positions(session: LiveSession) -> dict[str, tuple[float, int]]:
-        assert isinstance(session, PortfolioSession)
-        book = session.engine.portfolio
-        held: dict[str, tuple[float, int]] = {}
-        for b, symbol in enumerate(session.books.symbols):  # a market: its books' in all
-            position, first = held.get(symbol, (0.0, b))
-            held[symbol] = (position + book.position_of(b), first)
-        return held
+        # a market: its books' in all (`PortfolioSession.held_in`)
+        return {symbol: session.held_in(m) for m, symbol in enumerate(markets_of(universes))}
 
     session = rebuild(
         files,

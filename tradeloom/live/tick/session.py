@@ -746,6 +746,12 @@ class LiveSession:
                 )
             )
 
+    def held_in(self, market: int) -> tuple[float, int]:
+        """Return the engine's position in the account's ``market`` (its index among the
+        account's markets) and the core's row whose flat band judges it: a strategy's
+        symbol is its market (a portfolio's books in a market: `PortfolioSession`)."""
+        return self.engine.portfolio.position_of(market), market
+
     # --- the trading state ----------------------------------------------------------
 
     @property
