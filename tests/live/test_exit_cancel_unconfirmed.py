@@ -67,10 +67,6 @@ def test_a_stop_loss_exit_waits_for_a_working_order_its_cancel_did_not_end(
     assert sum(f["side"] * f["quantity"] for f in fills) >= -1e-9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a flatten held by CANCEL_UNCONFIRMED is carried out once: never sent again",
-)
 def test_a_flatten_waits_for_a_working_order_its_cancel_did_not_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,14 +97,14 @@ def test_a_flatten_waits_for_a_working_order_its_cancel_did_not_end(
         before = len(emulator.requests(ORDER))
         emulator.advance()
         runner.tick()
-        if working():  # the order did not fill at this bar: nothing may go out
-            assert emulator.requests(ORDER)[before:] == []
-            held = [
-                r
-                for r in rows(journal, "rejection")
-                if r["code"] == "CANCEL_UNCONFIRMED" and r["purpose"] == "EXIT_FLATTEN"
-            ]
-            assert held, "nothing says why the flatten was not sent"
+        assert working(), "the order ended at the flatten's bar: the test proves nothing"
+        assert emulator.requests(ORDER)[before:] == []  # nothing goes out while it works
+        held = [
+            r
+            for r in rows(journal, "rejection")
+            if r["code"] == "CANCEL_UNCONFIRMED" and r["purpose"] == "EXIT_FLATTEN"
+        ]
+        assert held, "nothing says why the flatten was not sent"
         emulator.faults.clear()
         for _ in range(3):
             emulator.advance()

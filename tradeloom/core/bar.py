@@ -15,8 +15,9 @@ them):
    level it reaches closes its share (`tradeloom.core.scaling`; not inside a bar that
    reaches the stop or the liquidation price); the working order is cancelled first
    (``PROTECTIVE_EXIT``; one a Python venue works on, its cancel without effect, holds
-   the exit, ``CANCEL_UNCONFIRMED``: the next bar's range decides again). The stop-loss, the break-even stop and the partial levels
-   measure from the position's average entry price, which an add moves;
+   the exit, ``CANCEL_UNCONFIRMED``: the next bar's range decides again). The
+   stop-loss, the break-even stop and the partial levels measure from the position's
+   average entry price, which an add moves;
 4. **mark**: the best price of each open trade takes the bar's high (a short: its
    low) and the trailing stop follows it, after the bar's check (`_follow`); the
    positions are marked to the close; the daily-loss clock observes the equity
@@ -59,7 +60,8 @@ them):
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
     position, sized at the close) first cancels the working order (``REPLACED``; one a
     Python venue works on, its cancel without effect, refuses the intent
-    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol); an
+    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol; a held flatten goes again
+    at the next bar); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
     `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
     is a target of zero: the position is closed); else it passes the pre-trade checks
@@ -952,6 +954,10 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                     return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.REPLACED)
         if stage == STAGE_CANCELLED and _cancel_unended(st, t, s, int(sym[s, S_I_REASON])):
+            if sym[s, S_I_REASON] == codes.EXIT_FLATTEN:
+                # the flatten is carried out once: held, it goes again at the next bar
+                # (its cancel first) while the kill holds, as a halt's exits do
+                acct[A_EXIT_HALT] = 2.0
             stage = STAGE_SEND
             s += 1
             continue
