@@ -9,10 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tradeloom.backtest.portfolio_run import run_portfolio
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
+from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas import load_strategy
+from tradeloom.schemas.portfolio_file import load_portfolio
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"
 
@@ -77,3 +80,36 @@ def test_a_reconfigure_keeping_the_rule_keeps_each_symbols_state(
     alone = _signals(path, tmp_path, "alone", change=False)
     assert [bar for bar, _ in alone if bar > 300], "no signal after the change"
     assert _signals(path, tmp_path, "reconfigured", change=True) == alone
+
+
+def _member_signals(folder: Path, *, change: bool) -> list[tuple[int, str, int]]:
+    portfolio = load_portfolio(folder / "one.yaml")
+    pipelines = [build_pipeline(config) for config in portfolio.strategies]
+    if change:  # the same rule, sizing and settings put in force again at bar 300's close
+        at = pd.Timestamp("2024-01-01T00:00:00Z") + pd.Timedelta(hours=300)
+        (pipeline,) = pipelines
+        changes = ((at.value, pipeline.signal, pipeline.sizer, pipeline.config),)
+        pipelines = [dataclasses.replace(pipeline, signal_rules=changes)]
+    out = folder / ("reconfigured" if change else "alone")
+    run_portfolio(portfolio, pipelines, load_plugins(), out=out)
+    rows = read_rows(out / "journal.sqlite", ["signal"])
+    return [(r.bar, r.symbol, r.values["direction"]) for r in rows]
+
+
+def test_a_member_reconfigured_keeping_the_rule_keeps_each_books_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `AccountEngine.reconfigure_member` (a portfolio member's promotion, replayed by the
+    # backtest here): each book decides on its own copy of the member's rule. A change
+    # that keeps the rule (a promotion of a sizing alone) gave every book a fresh copy of
+    # the member's pipeline's rule, which never saw a bar: each book's state was lost,
+    # and no book turned at bar 301 where the run left alone did.
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "turns.yaml").write_text(STRATEGY)
+    (tmp_path / "one.yaml").write_text(
+        "name: one\ninitial_cash: 10000\nstrategies:\n  - {file: turns.yaml, weight: 1}\n"
+    )
+    alone = _member_signals(tmp_path, change=False)
+    assert [bar for bar, _, _ in alone if bar == 301], "no signal at the bar after the change"
+    assert _member_signals(tmp_path, change=True) == alone

@@ -14,8 +14,10 @@ them):
    reaches exits during the bar (`tradeloom.core.exits`), and a partial take-profit
    level it reaches closes its share (`tradeloom.core.scaling`; not inside a bar that
    reaches the stop or the liquidation price); the working order is cancelled first
-   (``PROTECTIVE_EXIT``). The stop-loss, the break-even stop and the partial levels
-   measure from the position's average entry price, which an add moves;
+   (``PROTECTIVE_EXIT``; one a Python venue works on, its cancel without effect, holds
+   the exit, ``CANCEL_UNCONFIRMED``: the next bar's range decides again). The
+   stop-loss, the break-even stop and the partial levels measure from the position's
+   average entry price, which an add moves;
 4. **mark**: the best price of each open trade takes the bar's high (a short: its
    low) and the trailing stop follows it, after the bar's check (`_follow`); the
    positions are marked to the close; the daily-loss clock observes the equity
@@ -58,7 +60,8 @@ them):
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
     position, sized at the close) first cancels the working order (``REPLACED``; one a
     Python venue works on, its cancel without effect, refuses the intent
-    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol); an
+    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol; a held flatten goes again
+    at the next bar); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
     `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
     is a target of zero: the position is closed); else it passes the pre-trade checks
@@ -523,6 +526,26 @@ def _open(st: State, bars: Bars, cfg: Settings, t: int, i: int) -> int:
 
 
 @core_kernel
+def _cancel_unended(st: State, t: int, s: int, reason: int) -> bool:
+    """Refuse the order that was to follow the cancel of symbol ``s``'s working order when
+    the Python venue works that order on; return whether it was refused.
+
+    The cancel took no effect (a live order whose end, and what it filled, are not
+    known: ``io[IO_PENDING]``, its number): nothing is sent for the symbol, so an exit
+    (``reason``: a protective exit's, a halt's) never sells what the order may sell too,
+    and one intent never has two orders. ``CANCEL_UNCONFIRMED`` names the order and the
+    refused order's reason; the next bar decides again (a stop its range reaches, a
+    halt's exit of what is held, a new signal) and cancels the order again first.
+    """
+    io = st.io
+    if io[IO_PENDING] == 0.0:
+        return False
+    emit_rejection(st.ev, st.cur, t, s, codes.CANCEL_UNCONFIRMED, (io[IO_PENDING],), reason)
+    io[IO_PENDING] = 0.0
+    return True
+
+
+@core_kernel
 def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: int) -> int:
     """Stage 3: the protective exits the bar's range reaches, from symbol ``s`` on.
 
@@ -605,6 +628,10 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
                     io[IO_CODE] = codes.PROTECTIVE_EXIT
                     return _save(cur, t, STAGE_PROTECT_ORDER, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.PROTECTIVE_EXIT)
+        if sub == STAGE_PROTECT_ORDER and _cancel_unended(st, t, s, int(sym[s, S_P_REASON])):
+            sub = STAGE_PROTECT
+            s += 1
+            continue
         sub = STAGE_PROTECT
         reason = int(sym[s, S_P_REASON])
         level = sym[s, S_P_LEVEL]
@@ -926,14 +953,11 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                     io[IO_CODE] = codes.REPLACED
                     return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.REPLACED)
-        if stage == STAGE_CANCELLED and io[IO_PENDING] != 0.0:
-            # the Python venue works the order on: its cancel took no effect (a live
-            # order whose end, and what it filled, are not known): nothing is sent for
-            # the symbol, so one intent never has two orders; the next decision sees it
-            emit_rejection(
-                ev, cur, t, s, codes.CANCEL_UNCONFIRMED, (io[IO_PENDING],), int(sym[s, S_I_REASON])
-            )
-            io[IO_PENDING] = 0.0
+        if stage == STAGE_CANCELLED and _cancel_unended(st, t, s, int(sym[s, S_I_REASON])):
+            if sym[s, S_I_REASON] == codes.EXIT_FLATTEN:
+                # the flatten is carried out once: held, it goes again at the next bar
+                # (its cancel first) while the kill holds, as a halt's exits do
+                acct[A_EXIT_HALT] = 2.0
             stage = STAGE_SEND
             s += 1
             continue

@@ -299,10 +299,15 @@ class AccountEngine(Engine):
         """Decide and size the books of the ``strategy``-th strategy with ``pipeline``'s
         signal rule (a fresh copy per book) and sizing from the next bar on, every state
         kept: a promotion of its challenger (`tradeloom.live.lifecycle.promoted_signal`),
-        at the bar a run's promotion did it (a parity replay's ``Pipeline.signal_rules``)."""
+        at the bar a run's promotion did it (a parity replay's ``Pipeline.signal_rules``).
+        The rule in force (the same object: a sizing changed alone) goes on with each
+        book's own copy and state, as `Engine.reconfigure` keeps each symbol's."""
+        same_rule = pipeline.signal is self.pipelines[strategy].signal
         pipelines = list(self.pipelines)
         pipelines[strategy] = pipeline
         self.pipelines = tuple(pipelines)
+        if same_rule:
+            return
         for b in self.books.of(strategy):
             self._signals[b] = copy.deepcopy(pipeline.signal)
 

@@ -965,7 +965,9 @@ class Engine:
 
         Call it after `kill`: the kill holds, and lets through only these exits, which
         go down the same send stage, pre-trade checks and venue as any exit. Carried out
-        once: a position the exits do not close (refused, cut short) stays.
+        once: a position the exits do not close (refused, cut short) stays; an exit held
+        for a working order whose cancel took no effect (``CANCEL_UNCONFIRMED``) goes
+        again at the next bar, its cancel first.
         """
         self.state.acct[L.A_EXIT_HALT] = 2.0
 
