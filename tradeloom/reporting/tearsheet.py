@@ -445,15 +445,59 @@ def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
         return out
     # pandas' quantile and mean are numpy's (linear interpolation; a pairwise sum over
     # the count), without a Series' block and mask
-    var = float(np.quantile(values, _TAIL))
+    var, tail = _tail_quantile(values, _TAIL)
     std = float(known.std(ddof=1))
     mean = float(known.mean())
     out["var_95"] = var
-    out["cvar_95"] = float(np.mean(values[values <= var]))
+    out["cvar_95"] = float(np.mean(tail[tail <= var]))
     out["var_95_normal"] = NormalDist(mean, std).inv_cdf(_TAIL) if std > 0 else mean
     out["skew"] = _finite(known.skew())
     out["kurtosis"] = _finite(known.kurt())
     return out
+
+
+def _tail_quantile(
+    values: npt.NDArray[np.float64], q: float
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """Return ``np.quantile(values, q)`` of the finite ``values`` (``q`` below one half),
+    to the bit, and the values at or below a bound not below it, in their order: every
+    value at or below the quantile, in order, is one of those.
+
+    numpy partitions a copy of all the values to find the two it interpolates between,
+    the ``k``-th and ``k + 1``-th smallest (``k = floor((n - 1) q)``). Every value at or
+    below a bound that at least ``k + 2`` values are at or below holds those two at the
+    same ranks, and a fraction of them: a bound from a strided sample of the values
+    (twice the quantile's rank in it) selects them by one comparison, and numpy
+    interpolates between the two as it would have, by its own quantile of the pair at
+    the fraction ``(n - 1) q - k`` (its index into the pair, exact). A bound that
+    selects too few (values that the sample misrepresents), or a zero at a rank where
+    -0.0 is among the zeros, leaves it to numpy.
+    """
+    n = len(values)
+    if n >= _SELECT_FROM:
+        sample = values[::_SAMPLE_STRIDE]
+        rank = min(len(sample) - 1, int(2 * q * len(sample)) + 1)
+        bound = np.partition(sample, rank)[rank]
+        tail = values[values <= bound]
+        position = (n - 1) * q  # numpy's virtual index, its floor and fraction
+        k = math.floor(position)
+        if len(tail) >= k + 2:
+            pair = np.partition(tail, (k, k + 1))[k : k + 2]
+            # equal values are the same bits but zeros: which of 0.0 and -0.0 is at a
+            # rank is numpy's partition's choice, taken over all the values then
+            if not (pair == 0.0).any() or not np.signbit(tail[tail == 0.0]).any():
+                quantile = float(np.quantile(pair, position - k))
+                # (below the bound but where an overflow made it inf or NaN)
+                return quantile, tail if quantile <= bound else values
+    return float(np.quantile(values, q)), values
+
+
+_SELECT_FROM = 65_536
+"""Values from which `_tail_quantile` selects the tail before partitioning (fewer: numpy
+partitions them all, as fast)."""
+
+_SAMPLE_STRIDE = 64
+"""The stride of `_tail_quantile`'s sample of the values (1M values: 15,625 of them)."""
 
 
 def _finite(value: Any) -> float | None:
