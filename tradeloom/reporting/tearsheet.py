@@ -206,52 +206,65 @@ def _calendar_returns(
             grouped = (1.0 + pd.Series(returns, index=naive)).groupby(naive.to_period(freq))
             found[freq] = {str(key): float(value - 1.0) for key, value in grouped.prod().items()}
         return found
-    bounds = [(start, stop) for freq in "YM" for _, start, stop in periods[freq]]
-    grown = _compounded(returns, np.array(bounds, dtype=np.int64).reshape(-1, 2))
-    years = len(periods["Y"])
+    months = periods["M"]
+    bounds = np.array([(start, stop) for _, start, stop in months], np.int64).reshape(-1, 2)
+    # each month's year: its place among the years that hold bars
+    years = [key for key, _, _ in periods["Y"]]
+    year_of = np.searchsorted(years, [key // 12 for key, _, _ in months]).astype(np.int64)
+    by_month, by_year = _compounded(returns, bounds, year_of)
     return {
         freq: {
             period_label(key, freq): float(value)
             for (key, _, _), value in zip(periods[freq], part, strict=True)
         }
-        for freq, part in (("Y", grown[:years]), ("M", grown[years:]))
+        for freq, part in (("Y", by_year), ("M", by_month))
     }
 
 
 @released_kernel
 def _compounded(
-    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64], outer: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Return each period's compounded return, a period being a row of ``bounds`` (its
-    first bar and the bar after its last): its bars' ``1 + r`` multiplied in order, a
-    NaN skipped, minus one (a pandas groupby's product, ``np.multiply.accumulate``'s
-    order)."""
+    first bar and the bar after its last), and each outer period's, ``outer`` numbering
+    the outer period of each period (a month's year: from 0, each outer period's periods
+    one after another, its bars theirs): its bars' ``1 + r`` multiplied in order, a NaN
+    skipped, minus one (a pandas groupby's product, ``np.multiply.accumulate``'s order).
+    Both in one pass over the bars: an outer period's product goes on where its last
+    period's stopped, the same multiplications in the same order as over its own bars."""
     out = np.empty(len(bounds))
+    wide = np.ones(outer[-1] + 1 if len(outer) else 0)
     for k in range(len(bounds)):
         product = 1.0
+        across = wide[outer[k]]
         for i in range(bounds[k, 0], bounds[k, 1]):
             grown = 1.0 + returns[i]
             if not np.isnan(grown):
                 product *= grown
+                across *= grown
         out[k] = product - 1.0
-    return out
+        wide[outer[k]] = across
+    return out, wide - 1.0
 
 
 @python_form(_compounded)
 def _compounded_as_python(
-    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64], outer: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """`_compounded` as Python (`tradeloom.kernels.jit.python_form`): the same products in
     the same order over Python floats (IEEE doubles, as the kernel's), not numpy scalars."""
     grown = (1.0 + returns).tolist()  # numpy's 1 + r is the kernel's, element by element
     out = np.empty(len(bounds))
-    for k, (start, stop) in enumerate(bounds.tolist()):
-        product = 1.0
+    wide = [1.0] * (int(outer[-1]) + 1 if len(outer) else 0)
+    for k, ((start, stop), at) in enumerate(zip(bounds.tolist(), outer.tolist(), strict=True)):
+        product, across = 1.0, wide[at]
         for value in grown[start:stop]:
             if value == value:  # not NaN
                 product *= value
+                across *= value
         out[k] = product - 1.0
-    return out
+        wide[at] = across
+    return out, np.array(wide) - 1.0
 
 
 Period = tuple[int, int, int]
