@@ -320,9 +320,10 @@ def _versus(
     periods_per_year: float,
 ) -> dict[str, Any]:
     if index.equals(market.index):  # aligned: the rows where both are known
-        r, m = returns, _change(market.to_numpy(np.float64))
-        known = ~(np.isnan(r) | np.isnan(m))
-        if not known.all():
+        r, m = returns, _change(market.to_numpy(np.float64))  # (m: no NaN, `_change`'s)
+        missing = np.isnan(r)
+        if missing.any():
+            known = ~missing
             r, m = r[known], m[known]
     else:
         changes = market.pct_change().fillna(0.0)
@@ -369,7 +370,8 @@ def _change(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     before, minus one; 0 where that is NaN (the first bar, a missing value)."""
     out = np.empty_like(values)
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.subtract(values[1:] / values[:-1], 1.0, out=out[1:])
+        np.divide(values[1:], values[:-1], out=out[1:])
+        np.subtract(out[1:], 1.0, out=out[1:])
     out[:1] = 0.0
     out[np.isnan(out)] = 0.0
     return out
