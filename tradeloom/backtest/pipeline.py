@@ -292,7 +292,11 @@ def bar_inputs(
         for k, column in enumerate(OHLCV):
             px[k, :, s] = frame[column].to_numpy(np.float64)
         px[5, :, s] = output.probability.to_numpy(np.float64)
-        flags[0, :, s], scores[:, s] = _anomalies(pipeline, output, n)
+        anomalous, score = _anomalies(pipeline, output, n)
+        if anomalous is not None:  # (none: the zeros and NaNs the arrays start with)
+            flags[0, :, s] = anomalous
+        if score is not None:
+            scores[:, s] = score
         if config.regime is not None:
             own = regime_codes(bars.frame["close"].to_numpy(np.float64), config.regime)
             if m == 1:
@@ -483,13 +487,16 @@ def _check_row(
     )
 
 
-def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar.
+def _anomalies(
+    pipeline: Pipeline, output: ModelOutput, n: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar, each None
+    where the model gives none (no flag, no score at any bar).
 
     Raises:
         RuntimeError: The model returned flags or scores for another number of bars.
     """
-    flags, scores = np.zeros(n, bool), np.full(n, np.nan)
+    flags = scores = None
     for name, series in (("anomalous", output.anomalous), ("anomaly_score", output.anomaly_score)):
         if series is not None and len(series) != n:
             raise RuntimeError(
@@ -505,7 +512,7 @@ def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndar
 
 def check_probabilities(probability: np.ndarray) -> None:
     """Refuse a probability outside [0, 1] (``[bars, symbols]``; NaN: no prediction)."""
-    bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
+    bad = (probability < 0.0) | (probability > 1.0)  # (a NaN is neither)
     if bad.any():
         t, s = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(
