@@ -45,6 +45,7 @@ from tradeloom.errors import ConfigError
 from tradeloom.journal import OrderExpired
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext, SteppedFeature
+from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.runtime.stage_times import stage
 
 __all__ = [
@@ -88,19 +89,25 @@ class BacktestResult:
     positions: np.ndarray
     models: Mapping[str, Any]
     monitors: Mapping[str, Monitor]
+    returns: np.ndarray
+    """`Curve.returns`."""
 
 
 @dataclass(frozen=True)
 class Curve:
     """A backtest's equity curve, known once its core has run (before its rows are
     journaled): ``equity`` (the equity table's rows, by bar), each bar's ``closes`` and
-    ``positions`` ``[bars, symbols]`` of ``symbols``, and the cash it started from."""
+    ``positions`` ``[bars, symbols]`` of ``symbols``, the cash it started from, and its
+    ``returns``."""
 
     equity: pd.DataFrame
     closes: np.ndarray
     positions: np.ndarray
     symbols: tuple[str, ...]
     initial_cash: float
+    returns: np.ndarray
+    """Each bar's simple return of the equity, the first against the initial cash
+    (`tradeloom.reporting.tearsheet.simple_returns`): every figure's, computed once."""
 
 
 def run_backtest(
@@ -223,8 +230,10 @@ def run_backtest(
                 engine.portfolio.initial_cash,
                 block,
             )
+        initial_cash = engine.portfolio.initial_cash
+        returns = simple_returns(equity_values, initial_cash)
         if curved is not None:
-            curved(Curve(equity, close, positions, tuple(symbols), engine.portfolio.initial_cash))
+            curved(Curve(equity, close, positions, tuple(symbols), initial_cash, returns))
     except BaseException:
         # what the core did is journaled all the same, before the run's failure is journaled
         with contextlib.suppress(Exception):
@@ -264,6 +273,7 @@ def run_backtest(
         positions=positions,
         models=fitted.models,
         monitors=engine.monitors(),
+        returns=returns,
     )
 
 
