@@ -162,6 +162,34 @@ def _curve(seed: int, n: int, cash: float, specials: int) -> np.ndarray:
     return values
 
 
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    stamps=st.lists(st.integers(-(10**17), 10**17), min_size=0, max_size=60),
+    step=st.sampled_from(
+        [None, 1, 3_600_000_000_000, 86_400_000_000_000 - 1, 7 * 86_400_000_000_000]
+    ),
+    unit=st.sampled_from(["ns", "ms", "s"]),
+    nat=st.booleans(),
+)
+def test_day_ends_are_each_days_last_bar_by_division(
+    stamps: list[int], step: int | None, unit: str, nat: bool
+) -> None:
+    """`day_ends` of bars in order (a binary search of each day's start) are those of the
+    days by division, for times out of order, repeated, before 1970, of any unit, NaT."""
+    times = np.array(stamps, np.int64)
+    if step is not None and len(times):  # in order: a bar every step from the first
+        times = times[0] + step * np.arange(len(times), dtype=np.int64)
+    index = pd.DatetimeIndex(times, tz="UTC").as_unit(unit)
+    if nat and len(index):
+        index = index.insert(0, pd.NaT)
+    day = index.as_unit("ns").asi8 // 86_400_000_000_000
+    expected = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    got = day_ends(index)
+    assert got is not None
+    assert got.dtype == expected.dtype
+    assert got.tolist() == expected.tolist()
+
+
 def _days(n: int, seed: int) -> np.ndarray:
     """Bar times whose days hold a random number of bars, and their `day_ends`."""
     rng = np.random.default_rng(seed + 1)

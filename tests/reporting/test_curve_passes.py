@@ -229,6 +229,37 @@ def test_tail_figures_are_pandas_quantile_and_moments(values: np.ndarray) -> Non
     assert _same(_tail_figures(values), expected)
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(bar_return_arrays(), st.integers(1, 8))
+def test_tail_figures_selecting_the_tail_are_pandas_quantile_and_moments(
+    values: np.ndarray, stride: int
+) -> None:
+    """The tail selected by a sample's bound (a million returns' path) gives numpy's
+    quantile and the tail's mean to the bit: ties, signed zeros, infinities, a sample
+    that misses the tail (numpy's own partition then)."""
+    with np.errstate(all="ignore"):
+        expected = _reference_tail(values)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tearsheet_module, "_SELECT_FROM", 2)
+        patch.setattr(tearsheet_module, "_SAMPLE_STRIDE", stride)
+        assert _same(_tail_figures(values), expected)
+
+
+@pytest.mark.parametrize("zeros", ["none", "positive", "mixed", "negative"])
+def test_a_million_returns_tail_figures_are_numpys(zeros: str) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(1_000_003) * 1e-3
+    if zeros != "none":  # a quantile at zero: most bars flat
+        values[rng.random(len(values)) < 0.97] = 0.0
+        negative = rng.random(len(values)) < {"positive": 0.0, "mixed": 0.5}.get(zeros, 1.0)
+        values[(values == 0.0) & negative] = -0.0
+    var = float(np.quantile(values, 0.05))
+    got = _tail_figures(values)
+    assert json.dumps([got["var_95"], got["cvar_95"]]) == json.dumps(
+        [var, float(np.mean(values[values <= var]))]
+    )
+
+
 @settings(max_examples=examples(50), deadline=None)
 @given(curves(), st.sampled_from([1000.0, 0.0, 1e-9]))
 def test_returns_computed_once_are_those_each_figure_computed(

@@ -45,6 +45,7 @@ from tradeloom.errors import ConfigError
 from tradeloom.journal import OrderExpired
 from tradeloom.plugins.protocols import CrossSectionalFeature, Monitor, Retrainable
 from tradeloom.plugins.protocols_steps import FeatureStepper, StepContext, SteppedFeature
+from tradeloom.reporting.tearsheet import simple_returns
 from tradeloom.runtime.stage_times import stage
 
 __all__ = [
@@ -88,19 +89,25 @@ class BacktestResult:
     positions: np.ndarray
     models: Mapping[str, Any]
     monitors: Mapping[str, Monitor]
+    returns: np.ndarray
+    """`Curve.returns`."""
 
 
 @dataclass(frozen=True)
 class Curve:
     """A backtest's equity curve, known once its core has run (before its rows are
     journaled): ``equity`` (the equity table's rows, by bar), each bar's ``closes`` and
-    ``positions`` ``[bars, symbols]`` of ``symbols``, and the cash it started from."""
+    ``positions`` ``[bars, symbols]`` of ``symbols``, the cash it started from, and its
+    ``returns``."""
 
     equity: pd.DataFrame
     closes: np.ndarray
     positions: np.ndarray
     symbols: tuple[str, ...]
     initial_cash: float
+    returns: np.ndarray
+    """Each bar's simple return of the equity, the first against the initial cash
+    (`tradeloom.reporting.tearsheet.simple_returns`): every figure's, computed once."""
 
 
 def run_backtest(
@@ -223,8 +230,10 @@ def run_backtest(
                 engine.portfolio.initial_cash,
                 block,
             )
+        initial_cash = engine.portfolio.initial_cash
+        returns = simple_returns(equity_values, initial_cash)
         if curved is not None:
-            curved(Curve(equity, close, positions, tuple(symbols), engine.portfolio.initial_cash))
+            curved(Curve(equity, close, positions, tuple(symbols), initial_cash, returns))
     except BaseException:
         # what the core did is journaled all the same, before the run's failure is journaled
         with contextlib.suppress(Exception):
@@ -264,6 +273,7 @@ def run_backtest(
         positions=positions,
         models=fitted.models,
         monitors=engine.monitors(),
+        returns=returns,
     )
 
 
@@ -292,7 +302,11 @@ def bar_inputs(
         for k, column in enumerate(OHLCV):
             px[k, :, s] = frame[column].to_numpy(np.float64)
         px[5, :, s] = output.probability.to_numpy(np.float64)
-        flags[0, :, s], scores[:, s] = _anomalies(pipeline, output, n)
+        anomalous, score = _anomalies(pipeline, output, n)
+        if anomalous is not None:  # (none: the zeros and NaNs the arrays start with)
+            flags[0, :, s] = anomalous
+        if score is not None:
+            scores[:, s] = score
         if config.regime is not None:
             own = regime_codes(bars.frame["close"].to_numpy(np.float64), config.regime)
             if m == 1:
@@ -483,13 +497,16 @@ def _check_row(
     )
 
 
-def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar.
+def _anomalies(
+    pipeline: Pipeline, output: ModelOutput, n: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Return the model's anomaly flags (bool) and scores (NaN: none) per bar, each None
+    where the model gives none (no flag, no score at any bar).
 
     Raises:
         RuntimeError: The model returned flags or scores for another number of bars.
     """
-    flags, scores = np.zeros(n, bool), np.full(n, np.nan)
+    flags = scores = None
     for name, series in (("anomalous", output.anomalous), ("anomaly_score", output.anomaly_score)):
         if series is not None and len(series) != n:
             raise RuntimeError(
@@ -505,7 +522,7 @@ def _anomalies(pipeline: Pipeline, output: ModelOutput, n: int) -> tuple[np.ndar
 
 def check_probabilities(probability: np.ndarray) -> None:
     """Refuse a probability outside [0, 1] (``[bars, symbols]``; NaN: no prediction)."""
-    bad = ~((probability >= 0.0) & (probability <= 1.0) | np.isnan(probability))
+    bad = (probability < 0.0) | (probability > 1.0)  # (a NaN is neither)
     if bad.any():
         t, s = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(

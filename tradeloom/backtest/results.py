@@ -56,7 +56,6 @@ from tradeloom.reporting.statistics import trade_statistics
 from tradeloom.reporting.tearsheet import (
     Rolling,
     run_rolling,
-    simple_returns,
     tail_figures,
     tearsheet,
 )
@@ -265,7 +264,7 @@ def _metrics(
     benchmark = bars.frame["close"] if one else equal_weight(close, index)
     initial_cash = result.portfolio.initial_cash
     equity = result.equity["equity"]
-    returns = simple_returns(equity.to_numpy(np.float64), initial_cash)  # for every figure
+    returns = result.returns  # for every figure
 
     def figures_of() -> dict[str, Any]:
         return account_figures(
@@ -412,7 +411,7 @@ def early_sheet(universe: Universe, curve: Curve) -> tuple[dict[str, Any], Rolli
     year = bars.calendar.periods_per_year(bars.timeframe_seconds, index[0].value, index[-1].value)
     benchmark = bars.frame["close"] if one else equal_weight(curve.closes, index)
     equity = curve.equity["equity"]
-    returns = simple_returns(equity.to_numpy(np.float64), curve.initial_cash)
+    returns = curve.returns
     tails = functools.partial(tail_figures, returns)
     return _sheet(equity, benchmark, curve.initial_cash, year, one, returns, tails)
 

@@ -258,8 +258,23 @@ def day_ends(index: pd.Index) -> npt.NDArray[np.intp] | None:
     index holds no times)."""
     if not isinstance(index, pd.DatetimeIndex):
         return None
-    day = index.as_unit("ns").asi8 // 86_400_000_000_000
+    times = (index if index.unit == "ns" else index.as_unit("ns")).asi8
+    n = len(times)
+    if n > 1 and not index.hasnans:
+        first, last = int(times[0]) // _DAY, int(times[-1]) // _DAY
+        # in order (most bars) over fewer days than bars: each day's first bar found by a
+        # binary search of the times, the days without bars skipped (no division per bar)
+        if last - first < n and bool((times[1:] >= times[:-1]).all()):
+            starts = np.arange(first + 1, last + 1, dtype=np.int64) * _DAY
+            before = np.concatenate(([0], np.searchsorted(times, starts), [n]))
+            held = before[1:] > before[:-1]  # a day with bars: its last one's, then
+            return before[1:][held] - 1
+    day = times // _DAY
     return np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+
+
+_DAY = 86_400_000_000_000
+"""A day in nanoseconds."""
 
 
 def daily_ratios(

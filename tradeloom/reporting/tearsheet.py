@@ -206,52 +206,65 @@ def _calendar_returns(
             grouped = (1.0 + pd.Series(returns, index=naive)).groupby(naive.to_period(freq))
             found[freq] = {str(key): float(value - 1.0) for key, value in grouped.prod().items()}
         return found
-    bounds = [(start, stop) for freq in "YM" for _, start, stop in periods[freq]]
-    grown = _compounded(returns, np.array(bounds, dtype=np.int64).reshape(-1, 2))
-    years = len(periods["Y"])
+    months = periods["M"]
+    bounds = np.array([(start, stop) for _, start, stop in months], np.int64).reshape(-1, 2)
+    # each month's year: its place among the years that hold bars
+    years = [key for key, _, _ in periods["Y"]]
+    year_of = np.searchsorted(years, [key // 12 for key, _, _ in months]).astype(np.int64)
+    by_month, by_year = _compounded(returns, bounds, year_of)
     return {
         freq: {
             period_label(key, freq): float(value)
             for (key, _, _), value in zip(periods[freq], part, strict=True)
         }
-        for freq, part in (("Y", grown[:years]), ("M", grown[years:]))
+        for freq, part in (("Y", by_year), ("M", by_month))
     }
 
 
 @released_kernel
 def _compounded(
-    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64], outer: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Return each period's compounded return, a period being a row of ``bounds`` (its
-    first bar and the bar after its last): its bars' ``1 + r`` multiplied in order, a
-    NaN skipped, minus one (a pandas groupby's product, ``np.multiply.accumulate``'s
-    order)."""
+    first bar and the bar after its last), and each outer period's, ``outer`` numbering
+    the outer period of each period (a month's year: from 0, each outer period's periods
+    one after another, its bars theirs): its bars' ``1 + r`` multiplied in order, a NaN
+    skipped, minus one (a pandas groupby's product, ``np.multiply.accumulate``'s order).
+    Both in one pass over the bars: an outer period's product goes on where its last
+    period's stopped, the same multiplications in the same order as over its own bars."""
     out = np.empty(len(bounds))
+    wide = np.ones(outer[-1] + 1 if len(outer) else 0)
     for k in range(len(bounds)):
         product = 1.0
+        across = wide[outer[k]]
         for i in range(bounds[k, 0], bounds[k, 1]):
             grown = 1.0 + returns[i]
             if not np.isnan(grown):
                 product *= grown
+                across *= grown
         out[k] = product - 1.0
-    return out
+        wide[outer[k]] = across
+    return out, wide - 1.0
 
 
 @python_form(_compounded)
 def _compounded_as_python(
-    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
+    returns: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64], outer: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """`_compounded` as Python (`tradeloom.kernels.jit.python_form`): the same products in
     the same order over Python floats (IEEE doubles, as the kernel's), not numpy scalars."""
     grown = (1.0 + returns).tolist()  # numpy's 1 + r is the kernel's, element by element
     out = np.empty(len(bounds))
-    for k, (start, stop) in enumerate(bounds.tolist()):
-        product = 1.0
+    wide = [1.0] * (int(outer[-1]) + 1 if len(outer) else 0)
+    for k, ((start, stop), at) in enumerate(zip(bounds.tolist(), outer.tolist(), strict=True)):
+        product, across = 1.0, wide[at]
         for value in grown[start:stop]:
             if value == value:  # not NaN
                 product *= value
+                across *= value
         out[k] = product - 1.0
-    return out
+        wide[at] = across
+    return out, np.array(wide) - 1.0
 
 
 Period = tuple[int, int, int]
@@ -307,9 +320,10 @@ def _versus(
     periods_per_year: float,
 ) -> dict[str, Any]:
     if index.equals(market.index):  # aligned: the rows where both are known
-        r, m = returns, _change(market.to_numpy(np.float64))
-        known = ~(np.isnan(r) | np.isnan(m))
-        if not known.all():
+        r, m = returns, _change(market.to_numpy(np.float64))  # (m: no NaN, `_change`'s)
+        missing = np.isnan(r)
+        if missing.any():
+            known = ~missing
             r, m = r[known], m[known]
     else:
         changes = market.pct_change().fillna(0.0)
@@ -356,7 +370,8 @@ def _change(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     before, minus one; 0 where that is NaN (the first bar, a missing value)."""
     out = np.empty_like(values)
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.subtract(values[1:] / values[:-1], 1.0, out=out[1:])
+        np.divide(values[1:], values[:-1], out=out[1:])
+        np.subtract(out[1:], 1.0, out=out[1:])
     out[:1] = 0.0
     out[np.isnan(out)] = 0.0
     return out
@@ -445,15 +460,59 @@ def _tail_figures(returns: npt.NDArray[np.float64]) -> dict[str, float | None]:
         return out
     # pandas' quantile and mean are numpy's (linear interpolation; a pairwise sum over
     # the count), without a Series' block and mask
-    var = float(np.quantile(values, _TAIL))
+    var, tail = _tail_quantile(values, _TAIL)
     std = float(known.std(ddof=1))
     mean = float(known.mean())
     out["var_95"] = var
-    out["cvar_95"] = float(np.mean(values[values <= var]))
+    out["cvar_95"] = float(np.mean(tail[tail <= var]))
     out["var_95_normal"] = NormalDist(mean, std).inv_cdf(_TAIL) if std > 0 else mean
     out["skew"] = _finite(known.skew())
     out["kurtosis"] = _finite(known.kurt())
     return out
+
+
+def _tail_quantile(
+    values: npt.NDArray[np.float64], q: float
+) -> tuple[float, npt.NDArray[np.float64]]:
+    """Return ``np.quantile(values, q)`` of the finite ``values`` (``q`` below one half),
+    to the bit, and the values at or below a bound not below it, in their order: every
+    value at or below the quantile, in order, is one of those.
+
+    numpy partitions a copy of all the values to find the two it interpolates between,
+    the ``k``-th and ``k + 1``-th smallest (``k = floor((n - 1) q)``). Every value at or
+    below a bound that at least ``k + 2`` values are at or below holds those two at the
+    same ranks, and a fraction of them: a bound from a strided sample of the values
+    (twice the quantile's rank in it) selects them by one comparison, and numpy
+    interpolates between the two as it would have, by its own quantile of the pair at
+    the fraction ``(n - 1) q - k`` (its index into the pair, exact). A bound that
+    selects too few (values that the sample misrepresents), or a zero at a rank where
+    -0.0 is among the zeros, leaves it to numpy.
+    """
+    n = len(values)
+    if n >= _SELECT_FROM:
+        sample = values[::_SAMPLE_STRIDE]
+        rank = min(len(sample) - 1, int(2 * q * len(sample)) + 1)
+        bound = np.partition(sample, rank)[rank]
+        tail = values[values <= bound]
+        position = (n - 1) * q  # numpy's virtual index, its floor and fraction
+        k = math.floor(position)
+        if len(tail) >= k + 2:
+            pair = np.partition(tail, (k, k + 1))[k : k + 2]
+            # equal values are the same bits but zeros: which of 0.0 and -0.0 is at a
+            # rank is numpy's partition's choice, taken over all the values then
+            if not (pair == 0.0).any() or not np.signbit(tail[tail == 0.0]).any():
+                quantile = float(np.quantile(pair, position - k))
+                # (below the bound but where an overflow made it inf or NaN)
+                return quantile, tail if quantile <= bound else values
+    return float(np.quantile(values, q)), values
+
+
+_SELECT_FROM = 65_536
+"""Values from which `_tail_quantile` selects the tail before partitioning (fewer: numpy
+partitions them all, as fast)."""
+
+_SAMPLE_STRIDE = 64
+"""The stride of `_tail_quantile`'s sample of the values (1M values: 15,625 of them)."""
 
 
 def _finite(value: Any) -> float | None:

@@ -334,7 +334,7 @@ class FileSource:
         if len(stamps) == 0:
             raise DataError(f"data: {source}: no rows")
         timeframe, seconds = _timeframe(stamps, self.params.timeframe, source)
-        index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
+        index = pd.DatetimeIndex(stamps, name="timestamp", dtype="datetime64[ns, UTC]")
         return validate_bars(
             frame.set_axis(index),
             source=source,

@@ -178,7 +178,8 @@ def validate_bars(
     if len(rows) != n:
         raise ValueError(f"row_numbers has {len(rows)} entries for {n} rows")
 
-    stamps = frame.index.tz_convert("UTC").as_unit("ns").asi8
+    utc = frame.index.tz_convert("UTC")
+    stamps = (utc if utc.unit == "ns" else utc.as_unit("ns")).asi8  # read, never written
     values = {c: _floats(frame[c]) for c in OHLCV}
     steps = np.diff(stamps)
     # sorted and unique (most data): no row repeats or goes back, nothing to sort
@@ -244,7 +245,7 @@ def validate_bars(
         # than taken row by row first
         if len(order) < n or not (np.diff(order) == 1).all():
             taken = order
-    index = pd.DatetimeIndex(stamps[taken], name="timestamp").tz_localize("UTC")
+    index = pd.DatetimeIndex(stamps[taken], name="timestamp", dtype=_UTC, copy=True)
     clean = pd.DataFrame({c: values[c][taken] for c in OHLCV}, index=index)
     for column in frame.columns:
         if column not in OHLCV:
@@ -258,6 +259,11 @@ def validate_bars(
         gaps=() if gap_issue is None else (gap_issue,),
         calendar=calendar,
     )
+
+
+_UTC = "datetime64[ns, UTC]"
+"""The validated bars' times: UTC nanoseconds (an index of them made as such, not
+localized from naive ones, a second pass over them)."""
 
 
 def _floats(column: pd.Series) -> np.ndarray:
