@@ -923,8 +923,9 @@ class CcxtVenue(TrackedOrders):
         counts a trade of it again, and nothing is sent for it.
 
         The balance is the account's word for the position; the fee is the market's rule
-        (ccxt's market: its ``maker`` rate for a post-only limit order, which rests,
-        otherwise its ``taker`` rate; charged in the currency its ``feeSide`` names):
+        (ccxt's market: its ``maker`` rate for a GTC limit order, sent on the passive
+        side to rest, its ``taker`` rate otherwise; charged in the currency its ``feeSide``
+        names; the account's own tier or discount is not read):
 
         - a buy whose fee is charged in the base asset (Binance spot, ``feeSide: get``)
           received ``received`` net of it: it filled ``received / (1 - rate)``, and its
@@ -934,8 +935,11 @@ class CcxtVenue(TrackedOrders):
           paid ``received x price x rate`` in quote.
 
         So the journal's cash is the account's when the order filled at ``price`` (its
-        limit: a resting limit order fills there) under the market's fee rate; a fee paid
-        in a third asset (BNB) is booked in quote as if charged at that rate.
+        limit: a resting limit order fills there) at the market's fee rate: exactly for a
+        base-charged buy that filled its rest, whatever the rate; otherwise off by the
+        fill's notional times the difference between that rate and the one charged (a
+        limit order that took liquidity at once, a VIP tier). A fee paid in a third asset
+        (BNB) is booked in quote as if charged at that rate.
 
         Raises:
             KeyError: No order with this client id is tracked here.
@@ -979,8 +983,10 @@ class CcxtVenue(TrackedOrders):
         fee charged in the base asset (`book_unaccounted`)."""
         market = self.client.market(self.symbol)
         request = tracked.request
-        liquidity = _liquidity(None, request)
-        rate = _number(market.get("maker" if liquidity == "maker" else "taker")) or 0.0
+        # a GTC limit order is sent on the passive side (`OrdersParams.limit`): it rested
+        resting = request.type == "limit" and request.time_in_force == "GTC"
+        maker = resting or _liquidity(None, request) == "maker"
+        rate = _number(market.get("maker" if maker else "taker")) or 0.0
         side = str(market.get("feeSide") or "quote")  # ccxt's default (calculate_fee)
         buys_pay_base = bool(market.get("spot")) and side in ("get", "base")
         in_base = buys_pay_base and request.order.side > 0 and 0.0 <= rate < 1.0
