@@ -1617,8 +1617,11 @@ def test_a_reconcile_books_what_an_order_found_nowhere_filled_once_and_ends_it(
     # no more: the restart's reconcile books the account's difference to it (its one
     # possible cause), at its limit price, as a trade of id ``reconciled-{client id}``
     # journaled as any, and ends it ORDER_LOST for the rest: nothing counts a trade of it
-    # again, nothing is sent. Before, the restart refused on a position mismatch.
+    # again, nothing is sent. Before, the restart refused on a position mismatch. The
+    # difference is net of the fee the exchange kept in BTC (a Binance spot buy): the
+    # trade is the one the exchange made, its whole quantity and that fee.
     sent, intent = _filled_while_down(emulator)
+    (made,) = emulator.exchange.trades()
     emulator.faults.always(LOOKUP, MISSING)
     second = rig(emulator)
     second.venue.recover(intent, sent_at=second.clock() - 60, journaled="accepted")
@@ -1626,19 +1629,43 @@ def test_a_reconcile_books_what_an_order_found_nowhere_filled_once_and_ends_it(
     second.venue.poll()
     (view,) = second.venue.unaccounted()
     assert (view.client_id, view.state) == (sent.id, OrderState.ACCEPTED)
-    report = second.venue.book_unaccounted(sent.id, 0.2, float(intent.price or 0.0))
+    received = float(made.qty - made.commission)
+    assert second.venue.received(sent.id, 0.2) == pytest.approx(received, abs=1e-12)
+    report = second.venue.book_unaccounted(sent.id, received, float(intent.price or 0.0))
     [trade] = report.fills
     assert (trade.trade_id, trade.fill.quantity, trade.fill.price) == (
         f"reconciled-{sent.id}",
         0.2,
         intent.price,
     )
+    assert (trade.fee_cost, trade.fee_currency) == (pytest.approx(0.0002, abs=1e-12), "BTC")
     rows = [(p, s) for p, s, _ in second.journal.journaled(sent.id)]
     assert rows == [("accepted", "filled")]
     assert second.venue.settled
     asked = _asked(emulator)
     assert second.venue.poll().fills == () and _asked(emulator) == asked
     assert len(emulator.requests(POST)) == 1
+
+
+def test_a_reconcile_books_a_part_of_an_order_found_nowhere_gross_of_its_base_fee(
+    emulator: ExchangeEmulator,
+) -> None:
+    # The account moved by 0.0999 BTC: at the maker rate (0.1%, charged in BTC) the order
+    # filled 0.1 of its 0.2, and the exchange kept 0.0001 of it; the rest ends ORDER_LOST.
+    sent, intent = _filled_while_down(emulator)
+    emulator.faults.always(LOOKUP, MISSING)
+    second = rig(emulator)
+    second.venue.recover(intent, sent_at=second.clock() - 60, journaled="accepted")
+    second.venue.resolve_unknown()
+    second.venue.poll()
+    report = second.venue.book_unaccounted(sent.id, 0.0999, float(intent.price or 0.0))
+    [trade] = report.fills
+    assert trade.fill.quantity == pytest.approx(0.1, abs=1e-12)
+    assert (trade.fee_cost, trade.fee_currency) == (pytest.approx(0.0001, abs=1e-12), "BTC")
+    assert trade.fill.fee == pytest.approx(0.0001 * float(intent.price or 0.0), rel=1e-9)
+    assert [(c.reason, c.remaining) for c in report.cancellations] == [
+        ("ORDER_LOST", pytest.approx(0.1, abs=1e-12))
+    ]
 
 
 _SHAPES = ("resting", "cancelled", "adopted", "answer lost", "intent only")

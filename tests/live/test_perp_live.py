@@ -40,7 +40,7 @@ from tradeloom.errors import UserError
 from tradeloom.journal import RunIdentity, open_journal
 from tradeloom.plugins.data.auxiliary import AuxiliarySeries
 from tradeloom.schemas import load_strategy
-from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator
+from tradeloom.testing import DEFAULT_API_KEY, DEFAULT_SECRET, ExchangeEmulator, Reject
 
 SWAP = "BTC/USDT:USDT"
 END = 200
@@ -380,3 +380,51 @@ def test_a_market_without_what_a_live_run_needs_is_refused_before_anything_is_se
         "fetchMyTrades for it (tradeloom.live.orders.ccxt_capabilities lists what a "
         "live run needs)"
     )
+
+
+def test_a_restart_books_a_perpetuals_order_found_nowhere_with_its_fee_in_quote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A perpetual's limit entry rests acknowledged (no venue id journaled) at a kill,
+    # fills while the run is down, and is found nowhere by its client id at the restart:
+    # the reconcile books the exchange's position to it. A swap's fee is charged in USDT
+    # on the notional, the position is the quantity filled: the booking pays the market's
+    # maker rate (ccxt's for Binance USD-M, 0.02%, the emulator's here) in quote. Before,
+    # fee 0: the journal's cash stayed above the account's by it.
+    from tests.live.test_restart_and_kill_edges import drive, no_sleep
+
+    no_sleep(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    text = PERP.replace(
+        "  initial_cash: 50000\n",
+        "  initial_cash: 50000\n  orders: {type: limit, limit: {offset_bps: 2}}\n",
+    )
+    with emulated_run(
+        tmp_path, monkeypatch, text=text, symbol=SWAP, bars=make_bars(),
+        funding_rates={SWAP: sine_funding()}, taker_fee=Decimal("0.0005"),
+        maker_fee=Decimal("0.0002"),
+    ) as run:  # fmt: skip
+        exchange = run.emulator.exchange
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: [o for o in exchange.orders() if o.status == "NEW"] != [])
+        (order,) = [o for o in exchange.orders() if o.status == "NEW"]
+        crash(runner)
+        while exchange.orders()[-1].status == "NEW":  # it fills while the run is down
+            run.emulator.advance()
+        run.emulator.faults.always("GET /fapi/v1/order", Reject(-2013, "Order does not exist."))
+        again = run.runner(run_dir)
+        again.start()
+        again.stop("test over")
+        assert run.emulator.errors == []
+        (trade,) = [t for t in exchange.trades() if t.order_id == order.order_id]
+        held = exchange.perp_position("BTCUSDT")
+    assert trade.commission_asset == "USDT" and trade.is_maker
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == order.client_order_id]
+    assert str(booked["trade_id"]) == f"reconciled-{order.client_order_id}"
+    assert (booked["quantity"], booked["fee_currency"]) == (float(trade.qty), "USDT")
+    assert booked["fee_cost"] == pytest.approx(float(trade.commission), abs=1e-8)
+    position = sum(r["side"] * r["quantity"] for r in rows(journal, "venue_fill"))
+    assert position == pytest.approx(float(held.amount), abs=1e-9)

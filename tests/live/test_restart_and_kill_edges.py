@@ -845,51 +845,99 @@ def test_a_restart_whose_lookups_failed_enters_once_for_one_intent(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adopt_unaccounted books the balance's difference with fee 0: the engine's "
-    "cash misses the fee the exchange charged for the order found nowhere",
-)
+def cash_gap(journal: Path, quote_at_start: float, quote: float) -> float:
+    """What the account paid (its quote balance's fall since ``quote_at_start``) less what
+    the journal's fills paid: 0 when the engine's cash is the account's."""
+    paid = sum(f["side"] * f["quantity"] * f["price"] + f["fee"] for f in rows(journal, "fill"))
+    return quote_at_start - quote - paid
+
+
+def lost_while_down(run: EmulatedRun, run_dir: Path, side: str) -> tuple[LiveRunner, str]:
+    """Kill the run while an order of ``side`` rests acknowledged (no trade counted: the
+    journal has no venue id of it), let it fill while the run is down, and restart it
+    while the exchange finds it by its client id no more; return the restarted runner,
+    its reconcile done, and the order's client id."""
+    exchange = run.emulator.exchange
+    runner = run.runner(run_dir)
+    runner.start()
+    drive(run, runner, lambda: [o for o in exchange.orders() if o.status == "NEW"] != [])
+    (order,) = [o for o in exchange.orders() if o.status == "NEW"]
+    assert order.side == side, f"the order that rests is a {order.side}"
+    crash(runner)
+    while exchange.orders()[-1].status == "NEW":  # it fills while the run is down
+        run.emulator.advance()
+    run.emulator.faults.always("GET /api/v3/order", Reject(-2013, "Order does not exist."))
+    again = run.runner(run_dir)
+    again.start()
+    return again, str(order.client_order_id)
+
+
 def test_a_restart_books_an_order_found_nowhere_with_the_cash_the_account_paid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # (review) The adopt test's order (acknowledged, no venue id, filled while the run
-    # was down, found nowhere by its client id): the reconcile books the base difference
-    # at the order's limit price, which is what the exchange filled it at, with fee 0.
-    # The exchange charged its maker fee (in quote): the journal's cash, and so its
-    # equity, drawdown and sizing, stay above the account's by that fee for good. The
-    # market's fee rate is journaled (``market_at_start.fee_rate``): the booking could
-    # charge it, or take the quote balance's word as it takes the base balance's.
+    # The adopt test's order (a limit entry, acknowledged, no venue id, filled while the
+    # run was down, found nowhere by its client id): the reconcile booked the base
+    # difference at the order's limit price, which is what the exchange filled it at,
+    # with fee 0. The exchange charged its maker fee in BTC (a Binance spot buy), so the
+    # difference was net of it: the journal's cash, and so its equity, drawdown and
+    # sizing, stayed above the account's by that fee (24.97 USDT) for good. Now the
+    # booking is the trade the exchange made: the gross quantity, the fee in BTC.
     monkeypatch.chdir(tmp_path)
     no_sleep(monkeypatch)
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
-    execution = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000}"
-    limits = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: "
-    text = edit(FAST, execution, limits + "{type: limit, limit: {offset_bps: 2}}}")
-    with emulated_run(tmp_path, monkeypatch, text=text) as run:
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
         exchange = run.emulator.exchange
         quote_at_start = float(exchange.balance("USDT").total)
-        runner = run.runner(run_dir)
-        runner.start()
-        drive(run, runner, lambda: bool(exchange.orders()))
-        crash(runner)
-        while exchange.orders()[0].status == "NEW":  # it fills while the run is down
-            run.emulator.advance()
-        run.emulator.faults.always("GET /api/v3/order", Reject(-2013, "Order does not exist."))
-        again = run.runner(run_dir)
-        again.start()
+        again, client_id = lost_while_down(run, run_dir, "BUY")
         ticks(run, again, 1)  # the booked fill reaches the engine at this bar's open
+        position, held = engine_and_account(run, again, journal)
         again.stop("test over")
         assert run.emulator.errors == []
         quote = float(exchange.balance("USDT").total)
         assert len(exchange.trades()) == len(rows(journal, "fill"))  # each one booked
         (trade, *_) = exchange.trades()  # the lost order's: its fee in BTC (a buy)
         fee = float(trade.commission * trade.price)
-    fills = rows(journal, "fill")
-    paid = sum(f["side"] * f["quantity"] * f["price"] + f["fee"] for f in fills)
+    assert position == pytest.approx(held, abs=1e-8)
     # on main the account paid more than the journal's fills by exactly that fee (24.97)
-    assert quote_at_start - quote - paid == pytest.approx(0.0, abs=fee * 1e-6)
+    assert cash_gap(journal, quote_at_start, quote) == pytest.approx(0.0, abs=fee * 1e-6)
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert str(booked["trade_id"]) == f"reconciled-{client_id}"
+    assert (booked["quantity"], booked["fee_currency"]) == (float(trade.qty), "BTC")
+    assert booked["fee_cost"] == pytest.approx(float(trade.commission), abs=1e-12)
+
+
+def test_a_restart_books_an_exit_found_nowhere_with_the_cash_the_account_received(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same for a limit exit: a Binance spot sell's fee is charged in USDT, so the
+    # base difference is the quantity sold, and the booking pays the market's maker fee
+    # on it in quote. Before, the journal's cash was above the account's by that fee.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
+        exchange = run.emulator.exchange
+        quote_at_start = float(exchange.balance("USDT").total)
+        runner = run.runner(run_dir)
+        runner.start()
+        drive(run, runner, lambda: any(o.status == "FILLED" for o in exchange.orders()))
+        runner.stop("entered")
+        again, client_id = lost_while_down(run, run_dir, "SELL")
+        ticks(run, again, 1)
+        position, held = engine_and_account(run, again, journal)
+        again.stop("test over")
+        assert run.emulator.errors == []
+        quote = float(exchange.balance("USDT").total)
+        (trade,) = [t for t in exchange.trades() if t.side == "SELL"]
+        assert trade.commission_asset == "USDT"
+    assert position == pytest.approx(held, abs=1e-8)
+    assert cash_gap(journal, quote_at_start, quote) == pytest.approx(0.0, abs=1e-6)
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert str(booked["trade_id"]) == f"reconciled-{client_id}"
+    assert (booked["quantity"], booked["fee_currency"]) == (float(trade.qty), "USDT")
+    assert booked["fee_cost"] == pytest.approx(float(trade.commission), abs=1e-8)
 
 
 LIMIT_FAST = edit(
@@ -946,6 +994,7 @@ def test_an_order_lost_mid_run_that_filled_is_booked_at_once_and_never_entered_a
     run_dir = tmp_path / "run"
     journal = run_dir / "journal.sqlite"
     with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST) as run:
+        quote_at_start = float(run.emulator.exchange.balance("USDT").total)
         again, client_id = restarted_while_lookups_fail(run, run_dir)
         with capture_logs() as logs:
             ticks(run, again, 4)  # two lookups a bar: the fifth finds it nowhere
@@ -958,7 +1007,9 @@ def test_an_order_lost_mid_run_that_filled_is_booked_at_once_and_never_entered_a
         position, held = engine_and_account(run, again, journal)
         again.stop("test over")
         assert run.emulator.errors == []
+        quote = float(run.emulator.exchange.balance("USDT").total)
     assert position == pytest.approx(held, abs=1e-8)
+    assert cash_gap(journal, quote_at_start, quote) == pytest.approx(0.0, abs=1e-4)
     assert entered_twice(journal) == [], "a second entry on the position the account held"
     booked = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
     assert [str(r["trade_id"]) for r in booked] == [f"reconciled-{client_id}"]

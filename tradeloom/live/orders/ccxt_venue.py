@@ -78,6 +78,8 @@ from tradeloom.domain import Cancellation, Order
 from tradeloom.live.orders.ccxt_answers import (
     _ccxt_request,
     _joined,
+    _liquidity,
+    _number,
     _refuse_http_retries,
     _trade_order,
 )
@@ -141,8 +143,9 @@ nowhere (declared in `tradeloom.core.codes.CANCEL_NAMES`): what it filled, if an
 is the account's, which a reconcile books to it (`book_unaccounted`): a restart's, or the
 run's own at once when the venue `defers_lost`."""
 RECONCILED_TRADE = "reconciled-"
-"""The trade id prefix of what a restart's reconcile booked to an order whose trades the
-venue cannot tell (`CcxtVenue.book_unaccounted`): the balance's word, not a venue trade."""
+"""The trade id prefix of what a reconcile (a restart's, or mid-run) booked to an order
+whose trades the venue cannot tell (`CcxtVenue.book_unaccounted`): the balance's word,
+with the market's fee, not a venue trade."""
 _SKEW_SECONDS = 5.0
 _READ_RETRY = RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0)
 _NOTHING = VenueReport()
@@ -897,32 +900,97 @@ class CcxtVenue(TrackedOrders):
             if tracked.life.venue_id is None and (tracked.misses or tracked.lost)
         ]
 
-    def book_unaccounted(self, client_id: str, quantity: float, price: float) -> VenueReport:
-        """Count ``quantity`` of an `unaccounted` order filled at ``price`` and end it.
+    def received(self, client_id: str, quantity: float) -> float:
+        """Return what a fill of ``quantity`` of an order moves the account's position by:
+        less a fee the market charges in the base asset (`book_unaccounted`'s rule).
 
-        For a restart's reconcile: the account holds what the journal's position does not,
-        and only this order (its trades not told apart) can have made it. The fill is a
-        trade of id ``reconciled-{client_id}`` (`RECONCILED_TRADE`; journaled as any, fee
-        0) and the order ends ``ORDER_LOST`` for the rest: nothing later counts a trade
-        of it again, and nothing is sent for it.
+        Raises:
+            KeyError: No order with this client id is tracked here.
+        """
+        rate, in_base = self._charge(self._orders[client_id])
+        return quantity * (1.0 - rate) if in_base else quantity
+
+    def book_unaccounted(self, client_id: str, received: float, price: float) -> VenueReport:
+        """Count the fill of an `unaccounted` order that moved the account's position by
+        ``received`` at ``price``, with the fee the market charges it, and end the order.
+
+        For a reconcile (a restart's, or the run's own when the order ends ``ORDER_LOST``):
+        the account holds what the journal's position does not, and only this order (its
+        trades not told apart) can have made it. The fill is a trade of id
+        ``reconciled-{client_id}`` (`RECONCILED_TRADE`), journaled and booked as any: its
+        fee converted to quote, a base-charged fee taken off the position
+        (`ExchangeVenue.book`). The order ends ``ORDER_LOST`` for the rest: nothing later
+        counts a trade of it again, and nothing is sent for it.
+
+        The balance is the account's word for the position; the fee is the market's rule
+        (ccxt's market: its ``maker`` rate for a GTC limit order, sent on the passive
+        side to rest, its ``taker`` rate otherwise; charged in the currency its ``feeSide``
+        names; the account's own tier or discount is not read):
+
+        - a buy whose fee is charged in the base asset (Binance spot, ``feeSide: get``)
+          received ``received`` net of it: it filled ``received / (1 - rate)``, and its
+          whole rest when that is within half a lot step of it (then the fee is what the
+          balance shows the exchange kept, whatever the rate);
+        - any other fill (a sell, a quote-charged fee, a swap's) filled ``received``, and
+          paid ``received x price x rate`` in quote.
+
+        So the journal's cash is the account's when the order filled at ``price`` (its
+        limit: a resting limit order fills there) at the market's fee rate: exactly for a
+        base-charged buy that filled its rest, whatever the rate; otherwise off by the
+        fill's notional times the difference between that rate and the one charged (a
+        limit order that took liquidity at once, a VIP tier). A fee paid in a third asset
+        (BNB) is booked in quote as if charged at that rate.
 
         Raises:
             KeyError: No order with this client id is tracked here.
         """
         tracked = self._orders[client_id]
         out = _Collector()
-        if tracked.life.terminal:
+        life = tracked.life
+        if life.terminal:
             return out.report()
+        rate, in_base = self._charge(tracked)
+        market = self.client.market(self.symbol)
+        left = life.remaining
+        if not in_base:
+            amount, fee, currency = received, received * price * rate, market.get("quote")
+        else:
+            amount = min(received / (1.0 - rate), left)
+            if left - amount <= self._lot_step(market) / 2:  # the fee rounded at the exchange
+                amount = left
+            fee, currency = amount - received, market.get("base")
         trade = {
             "id": f"{RECONCILED_TRADE}{client_id}",
-            "amount": quantity,
+            "amount": amount,
             "price": price,
             "timestamp": int(self._clock() * 1000),
+            "fee": {"cost": fee, "currency": currency},
         }
         self._take_trade(tracked, trade, out, None)  # an overfill is refused, as any
         if not tracked.life.terminal:
             self._end_lost(tracked, out)
         return out.report()
+
+    def _lot_step(self, market: Mapping[str, Any]) -> float:
+        """The market's amount step (0: not known; ccxt states a precision in decimal
+        places, not as a step, for some exchanges)."""
+        if getattr(self.client, "precisionMode", None) != ccxt.TICK_SIZE:
+            return 0.0
+        return float((market.get("precision") or {}).get("amount") or 0.0)
+
+    def _charge(self, tracked: _Tracked) -> tuple[float, bool]:
+        """The fee rate the market charges ``tracked``'s fill, and whether it is a buy's
+        fee charged in the base asset (`book_unaccounted`)."""
+        market = self.client.market(self.symbol)
+        request = tracked.request
+        # a GTC limit order is sent on the passive side (`OrdersParams.limit`): it rested
+        resting = request.type == "limit" and request.time_in_force == "GTC"
+        maker = resting or _liquidity(None, request) == "maker"
+        rate = _number(market.get("maker" if maker else "taker")) or 0.0
+        side = str(market.get("feeSide") or "quote")  # ccxt's default (calculate_fee)
+        buys_pay_base = bool(market.get("spot")) and side in ("get", "base")
+        in_base = buys_pay_base and request.order.side > 0 and 0.0 <= rate < 1.0
+        return rate, in_base
 
     def _poll_trades(self, out: _Collector) -> None:
         while True:

@@ -460,18 +460,22 @@ class ExchangeVenue:
         """Book ``difference`` (the account's position less the journal's) to the orders
         whose trades the venue cannot tell (`CcxtVenue.unaccounted`), and end them.
 
-        A restart's reconcile, when only those orders can explain the difference: each
-        of its side takes what it has left, in submission order, at its limit price (a
-        market order's: the price it was decided at), until the difference is booked;
-        their fills reach the engine at the next open, as any trade's.
+        A reconcile (a restart's, or the run's own when such an order ends ``ORDER_LOST``),
+        when only those orders can explain the difference: each of its side takes what
+        its rest would move the account by (net of a base-charged fee), in submission
+        order, at its limit price (a market order's: the price it was decided at), until
+        the difference is booked, with the fee the market charges it
+        (`CcxtVenue.book_unaccounted`: the gross quantity of a buy whose fee is charged in
+        the base asset); their fills reach the engine at the next open, as any trade's.
 
         Args:
             difference: The account's position less the journal's (signed, base units).
             tolerance: What may be left of it unbooked (the reconcile's tolerance).
 
         Returns:
-            ``(client id, quantity, price)`` of each booking; empty when those orders
-            cannot make the difference, or a price is not known (then nothing is booked).
+            ``(client id, quantity, price)`` of each booking (``quantity``: what it moved
+            the position by); empty when those orders cannot make the difference, or a
+            price is not known (then nothing is booked).
         """
         rest = abs(difference)
         side = 1 if difference > 0 else -1
@@ -479,7 +483,8 @@ class ExchangeVenue:
         for view in self.venue.unaccounted():
             if rest <= 0.0 or view.state in TERMINAL or view.request.order.side != side:
                 continue
-            quantity = min(max(view.quantity - view.filled, 0.0), rest)
+            left = self.venue.received(view.client_id, max(view.quantity - view.filled, 0.0))
+            quantity = min(left, rest)
             if quantity <= 0.0:
                 continue
             order = view.request.order

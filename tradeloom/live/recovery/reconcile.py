@@ -223,8 +223,8 @@ def book_difference(
     ``ORDER_LOST`` (`reconcile_lost`): when the account's position differs from the
     journal's beyond ``tolerance`` and only such orders can have made it, it is booked
     to them (`ExchangeVenue.adopt_unaccounted`: trade ``reconciled-{client id}`` at the
-    order's own price, the order ends ``ORDER_LOST`` for its rest), logged
-    ``reconcile_adopted_position``.
+    order's own price with the fee the market charges it, `CcxtVenue.book_unaccounted`;
+    the order ends ``ORDER_LOST`` for its rest), logged ``reconcile_adopted_position``.
 
     Returns:
         ``(client id, quantity, price)`` of each booking (empty: none).
@@ -244,8 +244,8 @@ def book_difference(
                 for client_id, quantity, price in booked
             ],
             why="orders acknowledged without a venue id, found nowhere by their client "
-            "id: what they filled is booked from the balance at their own price, and "
-            "they end ORDER_LOST",
+            "id: what they filled is booked from the balance at their own price with "
+            "the market's fee, and they end ORDER_LOST",
         )
     return booked
 
