@@ -13,6 +13,7 @@ from tradeloom.backtest.portfolio_run import run_portfolio
 from tradeloom.backtest.run import run_strategy
 from tradeloom.engine.wiring import build_pipeline
 from tradeloom.journal import read_rows
+from tradeloom.live.lifecycle.promoted_signal import signal_rules
 from tradeloom.plugins.manager import load_plugins
 from tradeloom.schemas import load_strategy
 from tradeloom.schemas.portfolio_file import load_portfolio
@@ -113,3 +114,28 @@ def test_a_member_reconfigured_keeping_the_rule_keeps_each_books_state(
     alone = _member_signals(tmp_path, change=False)
     assert [bar for bar, _, _ in alone if bar == 301], "no signal at the bar after the change"
     assert _member_signals(tmp_path, change=True) == alone
+
+
+def test_a_parity_replay_of_a_swap_keeping_the_rule_keeps_each_symbols_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A swap by hand (or a promotion of a model or a sizing alone) journals
+    # ``model_swapped`` with the file's own rule ('' signal): the run keeps its running
+    # rule object and each symbol's state (`rule_in_force` builds only a changed
+    # section). ``tradeloom parity`` builds every row's rule afresh
+    # (`promoted_signal.signal_rules`) and reconfigures with it: each symbol's Python
+    # rule starts over at the swap, and the replay's signals differ from the run's.
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    path = tmp_path / "turns.yaml"
+    path.write_text(STRATEGY)
+    alone = _signals(path, tmp_path, "alone", change=False)
+    config, plugins = load_strategy(path)
+    pipeline = build_pipeline(config)
+    at = pd.Timestamp("2024-01-01T00:00:00Z") + pd.Timedelta(hours=300)
+    changes = signal_rules(config, plugins, [(at.value, "", "")])  # as parity_replay does
+    out = tmp_path / "parity"
+    run_strategy(dataclasses.replace(pipeline, signal_rules=changes), plugins, out=out)
+    replayed = [
+        (r.bar, r.values["direction"]) for r in read_rows(out / "journal.sqlite", ["signal"])
+    ]
+    assert replayed == alone

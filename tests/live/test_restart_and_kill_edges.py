@@ -13,6 +13,7 @@ import math
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -1091,3 +1092,35 @@ def test_an_order_lost_mid_run_holds_its_market_while_the_account_cannot_be_read
     assert refused, "the engine decided nothing for the market while it was held"
     assert broken_links(journal) == []
     assert verify(journal).rows == sum(1 for _ in read_rows(journal))
+
+
+def test_an_order_lost_mid_run_is_booked_when_the_account_paid_less_than_the_market_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The mid-run test's order (a limit entry found nowhere, filled while the run was
+    # down), on an account the exchange charges 0.02% where ccxt's market says 0.1% (a
+    # VIP tier; a fee paid in BNB leaves the whole quantity in BTC the same way). The
+    # account's BTC difference is more than the order's rest net of the market's rate,
+    # so it could not be booked to it: the market was held (CANCEL_UNCONFIRMED) at every
+    # open for good, the engine short of the account's position, and every restart the
+    # same. The order filled its rest: the whole rest is booked, the fee the account shows.
+    monkeypatch.chdir(tmp_path)
+    no_sleep(monkeypatch)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=LIMIT_FAST, maker_fee=Decimal("0.0002")) as run:
+        again, client_id = restarted_while_lookups_fail(run, run_dir)
+        with capture_logs() as logs:
+            ticks(run, again, 4)  # two lookups a bar: the fifth finds it nowhere
+        assert not [e for e in logs if e["event"] == "order_lost_held"]
+        (adopted,) = [e for e in logs if e["event"] == "reconcile_adopted_position"]
+        assert [b["client_id"] for b in adopted["booked"]] == [client_id]
+        ticks(run, again, 1)
+        position, held = engine_and_account(run, again, journal)
+        again.stop("test over")
+        assert run.emulator.errors == []
+        (trade, *_) = run.emulator.exchange.trades()
+    assert position == pytest.approx(held, abs=1e-8)
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == client_id]
+    assert (booked["quantity"], booked["fee_currency"]) == (float(trade.qty), "BTC")
+    assert booked["fee_cost"] == pytest.approx(float(trade.commission), abs=1e-12)

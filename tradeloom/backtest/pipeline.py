@@ -56,6 +56,7 @@ __all__ = [
     "bars_in_inputs",
     "check_probabilities",
     "journal_unscored",
+    "ruled_on",
     "run_backtest",
     "working_orders",
 ]
@@ -383,14 +384,32 @@ def _scale_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, float]
 
 def _rule_bars(pipeline: Pipeline, inputs: BarInputs) -> list[tuple[int, Pipeline]]:
     """``Pipeline.signal_rules`` by the bar (of ``inputs``) at whose close each was made, each as
-    the pipeline the engine trades (decides and sizes) from the next bar on."""
+    the pipeline the engine trades (decides and sizes) from the next bar on (`ruled_on`)."""
     return [
-        (
-            inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1,
-            replace(pipeline, signal=rule, sizer=sizer, config=config, signal_rules=()),
-        )
-        for time, rule, sizer, config in pipeline.signal_rules
+        (inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1, ruled)
+        for time, ruled in ruled_on(pipeline)
     ]
+
+
+def ruled_on(pipeline: Pipeline) -> list[tuple[int, Pipeline]]:
+    """Return each change of ``Pipeline.signal_rules`` with the pipeline traded from it on.
+
+    A section the change leaves as it was (a swap of a model alone, a promotion of a
+    sizing alone) keeps its running component, as the run's `rule_in_force` did: a
+    Python rule goes on with each symbol's state (`Engine.reconfigure`).
+    """
+    ruled: list[tuple[int, Pipeline]] = []
+    current = pipeline
+    for time, rule, sizer, config in pipeline.signal_rules:
+        current = replace(
+            pipeline,
+            signal=current.signal if config.signal == current.config.signal else rule,
+            sizer=current.sizer if config.sizing == current.config.sizing else sizer,
+            config=config,
+            signal_rules=(),
+        )
+        ruled.append((time, current))
+    return ruled
 
 
 def _replay_rules(engine: Engine, rules: list[tuple[int, Pipeline]], bar: int) -> None:

@@ -22,6 +22,7 @@ from tradeloom.backtest.pipeline import (
     bar_inputs,
     check_probabilities,
     journal_unscored,
+    ruled_on,
     working_orders,
 )
 from tradeloom.core.columns import BarTimes
@@ -215,13 +216,9 @@ def _member_rules(
     the bar of ``inputs`` at whose close each was made: ``(bar, strategy, the pipeline its
     books trade from the next bar on)``, in the order of their bars."""
     changes = [
-        (
-            inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1,
-            k,
-            replace(pipeline, signal=rule, sizer=sizer, config=config, signal_rules=()),
-        )
+        (inputs.base + int(np.searchsorted(inputs.time_ns, time, side="right")) - 1, k, ruled)
         for k, pipeline in enumerate(pipelines)
-        for time, rule, sizer, config in pipeline.signal_rules
+        for time, ruled in ruled_on(pipeline)
     ]
     return sorted(changes, key=lambda change: change[0])
 

@@ -958,7 +958,7 @@ class CcxtVenue(TrackedOrders):
             amount = min(received / (1.0 - rate), left)
             if left - amount <= self._lot_step(market) / 2:  # the fee rounded at the exchange
                 amount = left
-            fee, currency = amount - received, market.get("base")
+            fee, currency = max(amount - received, 0.0), market.get("base")
         trade = {
             "id": f"{RECONCILED_TRADE}{client_id}",
             "amount": amount,

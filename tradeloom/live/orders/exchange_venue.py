@@ -464,7 +464,8 @@ class ExchangeVenue:
         when only those orders can explain the difference: each of its side takes what
         its rest would move the account by (net of a base-charged fee), in submission
         order, at its limit price (a market order's: the price it was decided at), until
-        the difference is booked, with the fee the market charges it
+        the difference is booked (then, for what is left of it, up to its whole rest: an
+        account charged less than the market's rate), with the fee the market charges it
         (`CcxtVenue.book_unaccounted`: the gross quantity of a buy whose fee is charged in
         the base asset); their fills reach the engine at the next open, as any trade's.
 
@@ -480,11 +481,12 @@ class ExchangeVenue:
         rest = abs(difference)
         side = 1 if difference > 0 else -1
         plan: list[tuple[str, float, float]] = []
+        whole: list[float] = []
         for view in self.venue.unaccounted():
             if rest <= 0.0 or view.state in TERMINAL or view.request.order.side != side:
                 continue
-            left = self.venue.received(view.client_id, max(view.quantity - view.filled, 0.0))
-            quantity = min(left, rest)
+            unfilled = max(view.quantity - view.filled, 0.0)
+            quantity = min(self.venue.received(view.client_id, unfilled), rest)
             if quantity <= 0.0:
                 continue
             order = view.request.order
@@ -492,7 +494,16 @@ class ExchangeVenue:
             if not (math.isfinite(price) and price > 0.0):
                 return []
             plan.append((view.client_id, quantity, float(price)))
+            whole.append(unfilled)
             rest -= quantity
+        if rest > tolerance:
+            # the account was charged less in the base asset than the market's rate (a
+            # VIP tier, a fee paid in BNB): each order moved it by up to its whole rest
+            for i, (client_id, quantity, price) in enumerate(plan):
+                more = min(whole[i] - quantity, rest)
+                if more > 0.0:
+                    plan[i] = (client_id, quantity + more, price)
+                    rest -= more
         if rest > tolerance or not plan:
             return []
         for client_id, quantity, price in plan:
