@@ -60,8 +60,8 @@ them):
     (`tradeloom.core.sequence.sends_first`); the intent's order (target minus
     position, sized at the close) first cancels the working order (``REPLACED``; one a
     Python venue works on, its cancel without effect, refuses the intent
-    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol; a held flatten goes again
-    at the next bar); an
+    ``CANCEL_UNCONFIRMED`` and sends nothing for the symbol; a held exit of a halt or
+    of the kill's flatten goes again at the next bar); an
     order, or its target, below the venue's minimum is refused (``BELOW_MINIMUM``,
     `tradeloom.core.dust`; a refused reversal still exits; a rebalance's target below it
     is a target of zero: the position is closed); else it passes the pre-trade checks
@@ -534,14 +534,21 @@ def _cancel_unended(st: State, t: int, s: int, reason: int) -> bool:
     known: ``io[IO_PENDING]``, its number): nothing is sent for the symbol, so an exit
     (``reason``: a protective exit's, a halt's) never sells what the order may sell too,
     and one intent never has two orders. ``CANCEL_UNCONFIRMED`` names the order and the
-    refused order's reason; the next bar decides again (a stop its range reaches, a
-    halt's exit of what is held, a new signal) and cancels the order again first.
+    refused order's reason; the next bar decides again (a stop its range reaches, a new
+    signal) and cancels the order again first. A halt's exit and the kill's flatten are
+    decided once, at the bar that latched them: held, they go again at the next bar
+    (``A_EXIT_HALT``), else the order that held them would hold them until it ends.
     """
     io = st.io
     if io[IO_PENDING] == 0.0:
         return False
     emit_rejection(st.ev, st.cur, t, s, codes.CANCEL_UNCONFIRMED, (io[IO_PENDING],), reason)
     io[IO_PENDING] = 0.0
+    acct = st.acct
+    if reason == codes.EXIT_FLATTEN:
+        acct[A_EXIT_HALT] = 2.0
+    elif reason == codes.EXIT_HALT and acct[A_EXIT_HALT] == 0.0:
+        acct[A_EXIT_HALT] = 1.0
     return True
 
 
@@ -731,7 +738,8 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
         move_state(st, t, codes.HALTED_STATE, int(acct[A_HALT]))
     # a halt closes every position: at the bar it latches, and again at each bar
     # whose position its exit has not closed (refused by the order rate, cut
-    # short); never while the kill switch holds the run (it sends nothing)
+    # short; held by a working order: `_cancel_unended` sets A_EXIT_HALT); never
+    # while the kill switch holds the run (it sends nothing)
     unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
     max_holding, stops_close, exit_ns = cfg.max_holding, cfg.stops_close, cfg.exit_ns
     if halting or unwinding or max_holding > 0 or stops_close or exit_ns >= 0:
@@ -954,10 +962,6 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                     return _save(cur, t, STAGE_CANCELLED, s, NEED_CANCEL)
                 cancel_working(ev, cur, sym, t, s, codes.REPLACED)
         if stage == STAGE_CANCELLED and _cancel_unended(st, t, s, int(sym[s, S_I_REASON])):
-            if sym[s, S_I_REASON] == codes.EXIT_FLATTEN:
-                # the flatten is carried out once: held, it goes again at the next bar
-                # (its cancel first) while the kill holds, as a halt's exits do
-                acct[A_EXIT_HALT] = 2.0
             stage = STAGE_SEND
             s += 1
             continue
