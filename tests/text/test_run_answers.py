@@ -229,8 +229,8 @@ def _cache(*numbers: int) -> AnswerCache:
     return cache
 
 
-_RESTART: Any = SimpleNamespace()
-"""A restart's journal state (the stage reads none of it)."""
+_RESTART: Any = SimpleNamespace(unscored=set())
+"""A restart's journal state (the stage reads its unscored documents only: none here)."""
 
 
 def _stage(run_dir: Path, cache: AnswerCache) -> TextAnswers:
