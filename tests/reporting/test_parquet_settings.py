@@ -185,3 +185,30 @@ def test_a_write_that_fails_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^'RLE_DICTIONARY' is already used by default\.$"):
         _write(table, path, {"column_encoding": {"when": "RLE_DICTIONARY"}})
     assert not path.exists()
+
+
+@pytest.mark.parametrize("missing", ["no class", "another signature"])
+def test_a_pyarrow_whose_private_writer_moved_writes_the_same_file_through_write_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    # the private writer is pyarrow's, not a promise: a release that moves or reshapes it
+    # must not stop a run from writing its tables (`pyarrow>=15`, no ceiling)
+    from tradeloom.reporting import exports
+
+    def reshaped(*args: object, **kwargs: object) -> None:
+        raise TypeError("__init__() got an unexpected keyword argument 'version'")
+
+    frame = pd.DataFrame(
+        {"close": [1.0, 2.0, np.nan], "bar": [0, 1, 2]},
+        index=pd.date_range("2024-01-01", periods=3, freq="min", tz="UTC", name="timestamp"),
+    )
+    expected = tmp_path / "before.parquet"
+    write_parquet(expected, frame, {"close": "price"})
+    monkeypatch.setattr(exports, "_Writer", None if missing == "no class" else reshaped)
+    if missing == "no class":
+        monkeypatch.setattr(exports, "_Reader", None)
+    path = tmp_path / "after.parquet"
+    write_parquet(path, frame, {"close": "price"})
+    assert path.read_bytes() == expected.read_bytes()
+    assert read_plots(path) == {"close": "price"}
+    assert parquet_bytes(frame, {"close": "price"}) == expected.read_bytes()

@@ -19,7 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from pyarrow import _parquet
+
+try:  # pyarrow's own writer and reader, which `pyarrow.parquet` wraps (see `_write`)
+    from pyarrow._parquet import ParquetReader as _Reader
+    from pyarrow._parquet import ParquetWriter as _Writer
+except ImportError:  # pragma: no cover - (a pyarrow whose private module moved)
+    _Reader = _Writer = None
 
 from tradeloom.domain import Signal
 from tradeloom.runtime.memory import release_arrow_pool
@@ -138,16 +143,26 @@ def _write(table: pa.Table, where: Path | pa.NativeFile, settings: dict[str, Any
     imports ``pyarrow.fs`` (with ``ssl``) to open a path, ~7 ms of a small run's start-up,
     where the writer opens a local path itself. The keywords ``write_table`` sets to other
     than the writer's defaults are given as it gives them; a failed write removes its
-    file, as ``write_table`` does."""
+    file, as ``write_table`` does. The writer is pyarrow's private class: a pyarrow
+    without it, or whose class no longer takes these keywords, writes through
+    ``write_table`` itself (the same file, a few ms more of start-up)."""
     try:
-        writer = _parquet.ParquetWriter(
-            str(where) if isinstance(where, Path) else where,
-            table.schema,
-            version="2.6",
-            data_page_version="1.0",
-            writer_engine_version="V2",
-            **settings,
-        )
+        try:
+            if _Writer is None:
+                raise TypeError("pyarrow._parquet.ParquetWriter is not there")
+            writer = _Writer(
+                str(where) if isinstance(where, Path) else where,
+                table.schema,
+                version="2.6",
+                data_page_version="1.0",
+                writer_engine_version="V2",
+                **settings,
+            )
+        except TypeError:  # its signature moved: the public function, which knows it
+            from pyarrow import parquet
+
+            parquet.write_table(table, where, **settings)
+            return
         try:
             writer.write_table(table)
         finally:
@@ -284,9 +299,14 @@ def clock_features_frame(
 
 def read_plots(path: Path) -> dict[str, str]:
     """Return where the report draws each feature column of a parquet file ({} if unsaid)."""
-    reader = _parquet.ParquetReader()  # as pyarrow.parquet.read_schema reads, without pyarrow.fs
-    reader.open(str(path))
-    metadata = reader.schema_arrow.metadata or {}
+    if _Reader is None:  # (see `_write`)
+        from pyarrow import parquet
+
+        metadata = parquet.read_schema(path).metadata or {}
+    else:  # as pyarrow.parquet.read_schema reads, without pyarrow.fs
+        reader = _Reader()
+        reader.open(str(path))
+        metadata = reader.schema_arrow.metadata or {}
     raw = metadata.get(PLOTS_KEY.encode())
     if raw is None:
         return {}
