@@ -22,6 +22,7 @@ from tradeloom.core.kernels.specs import MARGIN_PERPETUAL, MARGIN_SHORTS, Margin
 from tradeloom.core.params import Limits
 from tradeloom.core.risk import (
     RATE_WINDOW_NS,
+    halt_unwinds,
     is_reducing,
     kill_spares,
     move_state,
@@ -459,6 +460,28 @@ def test_the_kill_lets_its_flattens_exits_alone_through(reason: int) -> None:
     assert passes == kill_spares(reason) == (reason == codes.EXIT_FLATTEN)
     flip = Order(-1, 3.0, reason, 100.0, L.ORDER_MARKET, math.nan, 0.0)
     assert pretrade_check(st, NOW, 2.0, flip, 1000.0, 0.0) == codes.TRADING_HALTED
+
+
+def test_a_halt_unwinds_and_the_kill_only_once_its_flatten_was_carried_out() -> None:
+    # a risk halt's exits go again at each bar whose position they did not close; the
+    # kill sends nothing, but once its flatten was carried out its exits go again
+    # likewise (an exit that never arrived left the position open), until resume
+    state = engine()
+    acct = state.acct
+    assert not halt_unwinds(acct)
+    acct[L.A_HALT] = codes.MAX_DRAWDOWN_HALT
+    assert halt_unwinds(acct)
+    kill(acct)
+    assert not halt_unwinds(acct)
+    acct[L.A_FLATTEN] = 1.0
+    assert halt_unwinds(acct)
+    assert resume(acct)  # the drawdown's halt stays, and unwinds; the flatten is over
+    assert acct[L.A_FLATTEN] == 0.0 and halt_unwinds(acct)
+    acct[L.A_HALT] = 0.0
+    kill(acct)
+    acct[L.A_FLATTEN] = 1.0
+    assert halt_unwinds(acct)
+    assert resume(acct) and not halt_unwinds(acct)
 
 
 @pytest.mark.parametrize("at_core", [True, False])

@@ -29,7 +29,9 @@ compares times of one clock (``settle_seconds``, one bar).
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -1917,8 +1919,9 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
     - a kill (or a flatten) is journaled once as the kill switch's halt, and no order was
       decided after the bar it was answered at (a flatten's exits aside); it is answered
       once (one ``control_request`` row), unless a cut write-ahead log lost it;
-    - a flatten's exits were decided once (one bar, one order a market) and the run ends
-      flat (what the venue holds: `check`);
+    - a flatten's exits were decided at one bar, one order a market, and again in a market
+      only once its exit had ended without closing it (never two at once), and the run
+      ends flat (what the venue holds: `check`);
     - a rollback is one rollback row by hand, put back by one ``model_swapped`` of the
       champion its stage kept (`check_stages`), or refused once, only when a cut log lost
       the stage it was asked during;
@@ -1944,9 +1947,15 @@ def check_hand(run: ShapeRun, hand: Hand, crash_points: list[CrashAt]) -> None:
         if hand.action == "kill":
             assert flattening == []
         else:
-            assert len({r.bar for r in flattening}) <= 1, flattening
-            markets = Counter(r.symbol for r in flattening)
-            assert [m for m, n in markets.items() if n > 1] == [], flattening
+            by_market: dict[str, list[Any]] = defaultdict(list)
+            for r in flattening:
+                by_market[r.symbol].append(r)
+            assert len({orders[0].bar for orders in by_market.values()}) <= 1, flattening
+            ended = {r["order_id"]: r["bar"] for r in rows(journal, "order_cancelled")}
+            for market_orders in by_market.values():
+                # decided again only once the one before had ended (`halt_unwinds`)
+                for before, after in itertools.pairwise(market_orders):
+                    assert ended.get(before.values["id"], math.inf) <= after.bar, flattening
             held: dict[str, float] = defaultdict(float)
             for event in read_rows(journal, ["fill"]):
                 held[event.symbol] += event.values["side"] * event.values["quantity"]

@@ -3,7 +3,9 @@ after the restart, once: requested and journaled but not yet sent (the process d
 before the next bar), or held by ``CANCEL_UNCONFIRMED`` (a working order's cancel took no
 effect) and due again at the next bar. The restart rebuilds the pending flatten
 (``A_EXIT_HALT``) from the journal: a lost one would leave the run killed with the
-position the operator asked to close open."""
+position the operator asked to close open. A flatten whose exit never reached the
+exchange (kill -9 between its intent and its request) goes again after the restart
+(``A_FLATTEN``: the flatten unwinds until resume, as a risk halt's exits do)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ from tests.live.test_restart_and_kill_edges import (
 )
 from tradeloom.core import layout as L
 from tradeloom.engine.control import request_flatten
+from tradeloom.live.accounts import venues
 from tradeloom.live.tick.runner import LiveRunner, Mode
-from tradeloom.testing import ServerError
+from tradeloom.testing import DropConnection, ServerError
 
 ORDER = "POST /api/v3/order"
 
@@ -242,3 +245,54 @@ def test_a_drawdown_halts_exit_held_by_a_cancel_without_effect_goes_after_a_kill
     assert ended and min(ended) < sells[0].seq  # the resting order cancelled first
     assert float(exchange.balance("BTC").total) < 0.001
     assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+
+
+def test_a_flatten_whose_exit_never_reached_the_exchange_before_a_kill_9_still_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The flatten's exit is journaled (its intent committed) and its request never
+    # reaches the exchange (lost on its way in, as when kill -9 falls between the commit
+    # and the request); the run dies. The restart finds no such order once the venue's
+    # window is over (ORDER_NEVER_ARRIVED) and ends it. Carried out once, the flatten
+    # was never sent again: the run stayed HALTED with the position the operator asked
+    # to close open. It unwinds now, as a risk halt's exits do: sent again, once.
+    monkeypatch.chdir(tmp_path)
+    real = venues.CcxtVenue
+    monkeypatch.setattr(
+        venues,
+        "CcxtVenue",
+        lambda *a, **kw: real(*a, **kw, sleep=lambda seconds: None, settle_seconds=0.0),
+    )
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        runner = run.runner(run_dir)
+        with signals(runner):
+            runner.start()
+            engine = runner.session_or_fail.engine
+            drive(
+                run,
+                runner,
+                lambda: abs(engine.portfolio.position) > 0.01 and not engine.venue.pending(),
+            )
+            ask_flatten(runner, "leave now")
+            before = len(run.emulator.requests(ORDER))
+            run.emulator.faults.always(ORDER, DropConnection())
+            ticks(run, runner, 1)
+            run.emulator.faults.clear()
+            (lost,) = flattens(journal)
+            assert not [o for o in run.emulator.exchange.orders() if o.client_order_id == lost]
+        crash(runner)
+
+        again = run.runner(run_dir)
+        again.start()
+        ticks(run, again, 4)
+        again.stop("test over")
+        assert run.emulator.errors == []
+    never = [r for r in rows(journal, "order_state") if r["code"] == "ORDER_NEVER_ARRIVED"]
+    assert [r["client_id"] for r in never] == [lost["id"]]
+    first, again_ = flattens(journal)  # the lost exit, then the one the restart sent
+    assert first["id"] == lost["id"] and again_["bar"] > first["bar"]
+    sells = [r for r in run.emulator.requests(ORDER)[before:] if r.dispatched]
+    assert len(sells) == 1, sells  # the flatten, once it reaches the exchange
+    assert float(run.emulator.exchange.balance("BTC").total) < 0.001

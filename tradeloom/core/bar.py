@@ -28,11 +28,12 @@ them):
 7. **halts**: zero equity (``NO_EQUITY``), a drawdown rule or a plugin's rule may
    halt trading: every position is closed (``EXIT_HALT``); the kill switch's flatten
    closes every position while the kill holds (``EXIT_FLATTEN``, the one order the
-   kill lets through, `tradeloom.core.risk.pretrade_check`). Otherwise a position held
-   ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``); under ``stops: bar_close``,
-   a close through a stop or the take-profit closes it; at the bar whose span holds
-   ``risk.exit_time``, it is closed (``EXIT_TIME``). Dust is not: the exit it meets
-   is journaled, once (`tradeloom.core.dust`);
+   kill lets through, `tradeloom.core.risk.pretrade_check`); either goes again at each
+   bar whose position its exit has not closed (`tradeloom.core.risk.halt_unwinds`).
+   Otherwise a position held ``max_holding_bars`` is closed (``EXIT_MAX_HOLDING``);
+   under ``stops: bar_close``, a close through a stop or the take-profit closes it; at
+   the bar whose span holds ``risk.exit_time``, it is closed (``EXIT_TIME``). Dust is
+   not: the exit it meets is journaled, once (`tradeloom.core.dust`);
 8. **allocate** (with ``allocation:`` only): the step stops for Python, which, at a
    rebalance the schedule asks for, sets each symbol's intent to its target weight
    (``REBALANCE``, `tradeloom.engine.allocating`); the signal stage and the ladder are
@@ -118,6 +119,7 @@ from tradeloom.core.layout import (
     A_CASH,
     A_EQUITY,
     A_EXIT_HALT,
+    A_FLATTEN,
     A_HALT,
     A_PEAK,
     A_SEND_PASS,
@@ -243,7 +245,14 @@ from tradeloom.core.orders import (
 )
 from tradeloom.core.portfolio import decide_candidates, push_returns
 from tradeloom.core.quiet import quiet_bars
-from tradeloom.core.risk import kill_holds, move_state, observe_day, pretrade_check, record_send
+from tradeloom.core.risk import (
+    halt_unwinds,
+    kill_holds,
+    move_state,
+    observe_day,
+    pretrade_check,
+    record_send,
+)
 from tradeloom.core.rows import (
     Liquidation,
     emit_decision,
@@ -715,6 +724,8 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
     elif acct[A_EXIT_HALT] != 0.0:
         if acct[A_EXIT_HALT] == 2.0:  # the kill switch's flatten (the kill holds)
             exit_reason = codes.EXIT_FLATTEN
+            if kill_holds(acct):  # then it unwinds, as a halt does, until resume
+                acct[A_FLATTEN] = 1.0
         acct[A_EXIT_HALT] = 0.0
         halting = True
     elif acct[A_HALT] == 0.0 and acct[A_STATE] != codes.HALTED_STATE:
@@ -737,10 +748,12 @@ def _halts(st: State, bars: Bars, cfg: Settings, t: int, i: int, ruled: bool) ->
     if halting:  # any halt but the kill switch: HALTED, its exits alone pass
         move_state(st, t, codes.HALTED_STATE, int(acct[A_HALT]))
     # a halt closes every position: at the bar it latches, and again at each bar
-    # whose position its exit has not closed (refused by the order rate, cut
-    # short; held by a working order: `_cancel_unended` sets A_EXIT_HALT); never
-    # while the kill switch holds the run (it sends nothing)
-    unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
+    # whose position its exit has not closed (refused by the order rate, cut short,
+    # never arrived; held by a working order: `_cancel_unended` sets A_EXIT_HALT);
+    # while the kill switch holds the run, only its flatten's (`halt_unwinds`)
+    unwinding = halt_unwinds(acct)
+    if unwinding and kill_holds(acct):
+        exit_reason = codes.EXIT_FLATTEN
     max_holding, stops_close, exit_ns = cfg.max_holding, cfg.stops_close, cfg.exit_ns
     if halting or unwinding or max_holding > 0 or stops_close or exit_ns >= 0:
         for s in range(sym.shape[0]):

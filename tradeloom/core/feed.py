@@ -18,6 +18,7 @@ from tradeloom.core.context import FillReport, State
 from tradeloom.core.layout import (
     A_CASH,
     A_EXIT_HALT,
+    A_FLATTEN,
     A_HALT,
     A_STATE,
     A_STATE_WHY,
@@ -157,6 +158,7 @@ def resume(acct: np.ndarray) -> bool:
     """
     if not kill_holds(acct):
         return False
+    acct[A_FLATTEN] = 0.0  # its flatten no longer unwinds (`halt_unwinds`)
     if acct[A_HALT] == codes.KILL_SWITCH:
         acct[A_HALT] = 0.0
     if acct[A_HALT] != 0.0:

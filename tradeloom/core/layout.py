@@ -93,6 +93,7 @@ A_EQUITY = _acct()  # the equity at the last mark
 A_EXIT_HALT = (
     _acct()
 )  # 1: a halt this bar closes every position (a health halt); 2: the kill's flatten
+A_FLATTEN = _acct()  # 1: the kill's flatten was carried out: it unwinds until resume
 A_RATE_COUNT = _acct()  # sends in the ring
 A_RATE_HEAD = _acct()  # the ring's oldest slot
 A_RETURNS = _acct()  # bars pushed to the returns ring (``port``) so far

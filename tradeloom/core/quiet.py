@@ -81,7 +81,7 @@ from tradeloom.core.layout import (
     S_X_DIR,
 )
 from tradeloom.core.prefetch import prefetch
-from tradeloom.core.risk import kill_holds
+from tradeloom.core.risk import halt_unwinds, kill_holds
 from tradeloom.kernels.jit import core_kernel, core_loop, python_form
 from tradeloom.runtime.lazy import numpy as np
 
@@ -131,8 +131,7 @@ def _may_be_quiet(acct: np.ndarray, sym: np.ndarray, prm: np.ndarray) -> bool:
         or not math.isnan(prm[P_EXIT_TIME])
         or prm[P_TP_LEVELS] != 0.0  # partial take-profits (`tradeloom.core.scaling`)
     )
-    unwinding = acct[A_HALT] != 0.0 and not kill_holds(acct)
-    return not (protect or unwinding)
+    return not (protect or halt_unwinds(acct))
 
 
 @core_loop

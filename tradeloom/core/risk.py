@@ -40,6 +40,8 @@ from tradeloom.core.context import Order, State
 from tradeloom.core.layout import (
     A_DAY,
     A_DAY_EQUITY,
+    A_FLATTEN,
+    A_HALT,
     A_RATE_COUNT,
     A_RATE_HEAD,
     A_STATE,
@@ -94,6 +96,21 @@ def is_reducing(position: float, side: int, quantity: float) -> bool:
 def kill_holds(acct: np.ndarray) -> bool:
     """Return whether the kill switch holds the run HALTED (it sends nothing at all)."""
     return bool(acct[A_STATE] == codes.HALTED_STATE and acct[A_STATE_WHY] == codes.KILL_SWITCH)
+
+
+@core_kernel
+def halt_unwinds(acct: np.ndarray) -> bool:
+    """Return whether a latched halt closes, at each bar, a position its exit has not
+    closed (refused, cut short, never arrived) with no order working for it.
+
+    A risk halt does while the kill switch does not hold the run (the kill sends
+    nothing); the kill switch does once its flatten was carried out (``A_FLATTEN``),
+    until resume: the position the operator asked to close is closed whatever ended
+    its first exit (``EXIT_FLATTEN``, `tradeloom.core.bar._halts`).
+    """
+    if acct[A_HALT] == 0.0:
+        return False
+    return acct[A_FLATTEN] != 0.0 if kill_holds(acct) else True
 
 
 @core_kernel

@@ -964,10 +964,13 @@ class Engine:
         """Close every position at the next bar's halts stage (``EXIT_FLATTEN``).
 
         Call it after `kill`: the kill holds, and lets through only these exits, which
-        go down the same send stage, pre-trade checks and venue as any exit. Carried out
-        once: a position the exits do not close (refused, cut short) stays; an exit held
-        for a working order whose cancel took no effect (``CANCEL_UNCONFIRMED``) goes
-        again at the next bar, its cancel first.
+        go down the same send stage, pre-trade checks and venue as any exit. Asked once
+        (a restart's replay asks it at its journaled bar, never again), it is carried out
+        until resume: a position whose exit ended without closing it (refused, cut
+        short, never arrived at the venue) with no order working is closed again at the
+        next bar (`tradeloom.core.risk.halt_unwinds`); an exit held for a working order
+        whose cancel took no effect (``CANCEL_UNCONFIRMED``) goes again at the next bar,
+        its cancel first.
         """
         self.state.acct[L.A_EXIT_HALT] = 2.0
 
