@@ -243,3 +243,36 @@ def test_a_child_lost_mid_run_holds_the_router_while_its_venues_account_cannot_b
     refused = [r for r in rows(journal, "rejection") if r["code"] == "CANCEL_UNCONFIRMED"]
     assert refused, "the engine decided nothing while the router was held"
     journal_whole(journal)
+
+
+def test_a_later_restart_books_a_child_a_run_ended_order_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run before this fix (its venues without a standing) ended the filled child
+    # ORDER_LOST with nothing booked, its parent heard cancelled whole. The next restart
+    # handed over only the parents the engine still counts pending: the child was never
+    # looked up again, so cheap's difference was refused at that restart and every one
+    # after. Now it is looked up again and its venue's reconcile books it, as a market's.
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with router_run(tmp_path, monkeypatch, text=LIMIT) as run:
+        again, child = restarted_while_lookups_fail(run, run_dir)
+        for routed in router_of(again).venues.values():
+            routed.exchange.standing = None  # type: ignore[attr-defined]
+        with capture_logs() as logs:
+            run.tick(again, 4)
+        assert [e for e in logs if e["event"] == "order_lost"], "never ended ORDER_LOST"
+        again.stop("test over")
+        last = run.runner(run_dir)
+        last.start()  # refused before: the journal's position on cheap is short of its account
+        engine, account = engine_and_accounts(run, last, journal)
+        run.tick(last, 1)  # the booked fill reaches the engine
+        last.stop("test over")
+    assert engine == pytest.approx(account, abs=1e-8)
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == child]
+    assert str(booked["trade_id"]) == f"reconciled-{child}"
+    (decision,) = [d for d in rows(journal, "route_decision") if d["order_id"] == child]
+    fills = [f for f in rows(journal, "fill") if f["order_id"] == decision["parent_id"]]
+    assert len(fills) == 1  # the booked one: the engine heard the parent cancelled whole
+    journal_whole(journal)

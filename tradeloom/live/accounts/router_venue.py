@@ -71,7 +71,7 @@ from tradeloom.live.accounts.exchange_market import ExchangeMarket
 from tradeloom.live.accounts.venue_health import HealthBook
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
-from tradeloom.live.recovery.handover import NOT_SENT, look_up, never_sent
+from tradeloom.live.recovery.handover import NOT_SENT, look_up, lost_unbooked, never_sent
 from tradeloom.live.recovery.reconcile import Standing, reconcile_market, trade_fill
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols import LiveVenue
@@ -356,6 +356,19 @@ class RouterVenue:
                 else:
                     look_up(state, child_id, exchange)
                 exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
+        # A child a run ended ORDER_LOST (its parent heard cancelled) that no reconcile
+        # booked: what it filled is its venue's account's alone. It is looked up again,
+        # and its venue's reconcile counts it unaccounted and books the balance to it, as
+        # a market's order (`lost_unbooked`); a fill booked to it is its parent's.
+        told = set(self._parent_of)
+        for child_id in lost_unbooked(state, told, lambda c: _parent(state, c)):
+            decision = state.routes[child_id]
+            if decision.venue not in self.venues:
+                continue
+            exchange = self.venues[decision.venue].exchange
+            self._parent_of[child_id] = decision.parent_id
+            exchange.track_lost(child_id)
+            look_up(state, child_id, exchange)
 
     def reconcile(self, run: Reconciling, held: HeldPosition) -> None:
         """Reconcile each venue's base balance with the position the journal puts there
@@ -437,10 +450,12 @@ class RouterVenue:
         if parent_id is None:  # an order the router did not send: passed on as it is
             self._events.append(event)
             return
-        parent = self._parents[parent_id]
         if isinstance(event, Fill):
             self._events.append(replace(event, order_id=parent_id))
             return
+        parent = self._parents.get(parent_id)
+        if parent is None:
+            return  # a lost child's parent the engine heard end before a restart: not again
         if event.reason.startswith("REJECTED") and name in parent.refused:
             return  # refused when sent: its quantity was routed on already
         if parent.cancelling:
