@@ -8,6 +8,9 @@ reconcile allows for it and books nothing; five lookups later, mid-run, it is fo
 nowhere by its client id. Before, the router's venue ended it ``ORDER_LOST`` with nothing
 booked and the engine heard its parent cancelled whole: flat, it entered again on a
 position the account already held, until the next restart.
+
+Not marked ``slow`` (about 9 s in all, in process): a plain ``pytest`` guards the
+router against a doubled entry, as it guards a market (`test_restart_and_kill_edges`).
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ from tradeloom.live.accounts import router_venue
 from tradeloom.live.accounts.router_venue import RouterVenue
 from tradeloom.live.tick.runner import LiveRunner
 from tradeloom.testing import Reject, ServerError
-
-pytestmark = pytest.mark.slow  # a live run, killed and restarted
 
 LIMIT = TEXT.replace(
     "execution:\n  kind: router\n",
