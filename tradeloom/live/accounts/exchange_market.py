@@ -33,7 +33,12 @@ _log = logger("tradeloom.live")
 
 
 class ExchangeMarket(ExchangeVenue):
-    """One symbol's `ExchangeVenue` on the account's exchange: a `Market`."""
+    """One symbol's `ExchangeVenue` on the account's exchange: a `Market`.
+
+    A router's venue is one too (`tradeloom.live.accounts.router_venue`), for its
+    `settle_lost` alone: its standing is that venue's account and the engine's position
+    there; the router is the `Market` a restart asks.
+    """
 
     standing: Standing | None = None
     """What the account is reconciled against while the run trades (`settle_lost`; set

@@ -29,6 +29,16 @@ balance, ``venue_at_start``) or a restart, which `RouterVenue.recover` and
 `RouterVenue.reconcile` complete from the journal, venue by venue: each child is handed
 over as a market's order is, and what a child of before the restart leaves is the
 parent's cancellation, never routed on.
+
+Each venue is an `ExchangeMarket` standing on its own account
+(`tradeloom.live.recovery.reconcile.Standing`: its base balance at the run's first start,
+and the engine's position there, `RouterVenue.held_on`): a child lookups find nowhere
+after a restart is reconciled with that venue's account the moment it is due to end
+``ORDER_LOST``, by the restart's rule (`reconcile_lost`), as a market's order is: what it
+filled is booked to it (trade ``reconciled-{child id}``) and reported as its parent's
+fill, or, while that account cannot say, the child works on and its parent with it (the
+engine sends nothing more: ``CANCEL_UNCONFIRMED``). A difference on one venue is never
+booked to a child of another.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import ccxt
 import pandas as pd
 
+from tradeloom.core.accounting import flat_within
 from tradeloom.core.costs import VenueCosts
 from tradeloom.core.routing import (
     BELOW_MINIMUM,
@@ -56,11 +67,12 @@ from tradeloom.core.routing import (
 from tradeloom.domain import Bar, Cancellation, Fill, Order
 from tradeloom.errors import ConfigError, Problem, UserError
 from tradeloom.journal import Event, VenueAtStart, VenueHealth
+from tradeloom.live.accounts.exchange_market import ExchangeMarket
 from tradeloom.live.accounts.venue_health import HealthBook
 from tradeloom.live.orders.ccxt_venue import CcxtVenue
 from tradeloom.live.orders.exchange_venue import ExchangeVenue
-from tradeloom.live.recovery.handover import NOT_SENT, look_up, never_sent
-from tradeloom.live.recovery.reconcile import reconcile_market, trade_fill
+from tradeloom.live.recovery.handover import NOT_SENT, look_up, lost_unbooked, never_sent
+from tradeloom.live.recovery.reconcile import Standing, reconcile_market, trade_fill
 from tradeloom.plugins.component import ParamError
 from tradeloom.plugins.protocols import LiveVenue
 from tradeloom.plugins.protocols_orders.client_ids import derived_client_id
@@ -193,12 +205,20 @@ class RouterVenue:
         self._resumed: set[str] = set()  # the children a restart handed over: never routed on
         self._events: list[Fill | Cancellation] = []
         self._refused: list[RefusedFill] = []
+        # the engine's position at each venue: the fills reported from there (`held_on`)
+        self._held: dict[str, float] = {}
         self.at_start: list[VenueAtStart] = []
         """A new live run's `VenueAtStart` rows, to journal after its ``run_started``."""
 
     def quantity_for(self, notional: float, price: float) -> float:
         """Return the quantity ``notional`` buys at ``price`` with the largest taker fee."""
         return self.costs.quantity_for(notional, price)
+
+    def held_on(self, name: str) -> float:
+        """Return the engine's position at venue ``name``: what the fills reported from
+        there bought less what they sold (a restart's: the journal's, `reconcile`), as a
+        venue's account is reconciled against it (`Standing.held`)."""
+        return self._held.get(name, 0.0)
 
     # --- orders ---------------------------------------------------------------------
 
@@ -336,6 +356,19 @@ class RouterVenue:
                 else:
                     look_up(state, child_id, exchange)
                 exchange.hold([exchange.book(t) for t in held if t.fill.order_id == child_id])
+        # A child a run ended ORDER_LOST (its parent heard cancelled) that no reconcile
+        # booked: what it filled is its venue's account's alone. It is looked up again,
+        # and its venue's reconcile counts it unaccounted and books the balance to it, as
+        # a market's order (`lost_unbooked`); a fill booked to it is its parent's.
+        told = set(self._parent_of)
+        for child_id in lost_unbooked(state, told, lambda c: _parent(state, c)):
+            decision = state.routes[child_id]
+            if decision.venue not in self.venues:
+                continue
+            exchange = self.venues[decision.venue].exchange
+            self._parent_of[child_id] = decision.parent_id
+            exchange.track_lost(child_id)
+            look_up(state, child_id, exchange)
 
     def reconcile(self, run: Reconciling, held: HeldPosition) -> None:
         """Reconcile each venue's base balance with the position the journal puts there
@@ -349,6 +382,9 @@ class RouterVenue:
         assert state.started is not None
         run_key = state.started.run_key
         positions = _positions(state, self)
+        # what the run reconciles each venue against from now on (`held_on`): the trades
+        # the engine applied; those it did not are reported at the next open, counted then
+        self._held = dict(positions)
         for name, routed in self.venues.items():
             row = state.venues.get(name)
             reconcile_market(
@@ -408,14 +444,18 @@ class RouterVenue:
             self._rests.add(order.id)
 
     def _take(self, name: str, event: Fill | Cancellation, bar: Bar) -> None:
+        if isinstance(event, Fill):
+            self._held[name] = self._held.get(name, 0.0) + event.side * event.quantity
         parent_id = self._parent_of.get(event.order_id)
         if parent_id is None:  # an order the router did not send: passed on as it is
             self._events.append(event)
             return
-        parent = self._parents[parent_id]
         if isinstance(event, Fill):
             self._events.append(replace(event, order_id=parent_id))
             return
+        parent = self._parents.get(parent_id)
+        if parent is None:
+            return  # a lost child's parent the engine heard end before a restart: not again
         if event.reason.startswith("REJECTED") and name in parent.refused:
             return  # refused when sent: its quantity was routed on already
         if parent.cancelling:
@@ -551,6 +591,7 @@ def open_router_venue(
     bar_clock = markets.bar_in_progress
 
     routed: dict[str, RoutedExchange] = {}
+    markets_of: dict[str, ExchangeMarket] = {}
     quotes: dict[str, float] = {}
     rows: list[VenueAtStart] = []
     down: list[tuple[str, Exception]] = []
@@ -583,7 +624,7 @@ def open_router_venue(
             )
         market = venue.client.market(symbol)
         costs = VenueCosts(entry.taker_fee, entry.maker_fee, entry.slippage)
-        exchange = ExchangeVenue(
+        exchange = ExchangeMarket(
             venue,
             initial_cash=0.0,  # the router holds the run's capital
             costs=replace(costs, slippage=0.0),
@@ -591,6 +632,7 @@ def open_router_venue(
             orders=router.order_keys,
         )
         routed[entry.name] = RoutedExchange(exchange, costs)
+        markets_of[entry.name] = exchange
         if state is None:
             quotes[entry.name] = free.get(str(market["quote"]), 0.0)
             base = free.get(exchange.base, 0.0)
@@ -635,6 +677,16 @@ def open_router_venue(
         # with all the lots and refused a sound journal (seed 75)
         opened.dust = sum(row.dust for row in state.venues.values())
     opened.at_start = rows
+    # a child due to end ORDER_LOST is reconciled with its venue's account at once
+    at_start = {r.venue: r.base_at_start for r in rows}
+    if state is not None:
+        at_start = {name: row.base_at_start for name, row in state.venues.items()}
+    for name, exchange in markets_of.items():
+        exchange.standing = Standing(
+            at_start.get(name, math.nan),
+            config.live.position_tolerance,
+            _held_on(markets, opened, name),
+        )
     for name, fault in down:
         reason = " ".join(f"down at start: {type(fault).__name__}: {fault}".split())[:300]
         _log.warning("venue_down_at_start", venue=name, reason=reason)
@@ -643,6 +695,18 @@ def open_router_venue(
         )
     extra = {"base_at_start": sum(r.base_at_start for r in rows), "fee_rate": opened.costs.taker}
     return opened, extra
+
+
+def _held_on(markets: Markets, router: RouterVenue, name: str) -> Callable[[], tuple[float, float]]:
+    """Return what reads the engine's position at venue ``name`` (`RouterVenue.held_on`)
+    and the band around zero the core counts as flat for the router's one symbol
+    (`Standing.held`), as the restart's reconcile of the venue judges it."""
+
+    def held() -> tuple[float, float]:
+        state = markets.session_or_fail.engine.state
+        return router.held_on(name), flat_within(state.sym, state.prm, 0)
+
+    return held
 
 
 def _last_trade_id(state: JournalState, venue: str) -> str | None:

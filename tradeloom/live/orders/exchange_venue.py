@@ -647,8 +647,9 @@ class ExchangeVenue:
         """End the orders lookups found nowhere (`CcxtVenue.lost_due`) ``ORDER_LOST``.
 
         Here with nothing booked to them: a venue that cannot read its account's position
-        against the engine's (a router's). A market that can books what they filled from
-        the account first (`tradeloom.live.accounts.exchange_market.ExchangeMarket`).
+        against the engine's. A market that can (a symbol's of an account, a router's
+        venue) books what they filled from the account first
+        (`tradeloom.live.accounts.exchange_market.ExchangeMarket`).
 
         Args:
             polled: Whether this open's lookups and poll were answered.

@@ -185,10 +185,17 @@ def _booked_unaccounted(state: JournalState, order_id: str) -> bool:
     return any(f.trade_id.startswith(RECONCILED_TRADE) for f in fills)
 
 
-def lost_unbooked(state: JournalState, told: set[str]) -> list[str]:
+def lost_unbooked(
+    state: JournalState, told: set[str], engine_of: Callable[[str], str | None] | None = None
+) -> list[str]:
     """Return the sent orders the engine heard ended ``ORDER_LOST`` with no trade counted
     (a ``reconciled-`` fill included), but those of ``told`` (pending after the replay),
-    in journal order: a restart looks each up again (`track_pending`)."""
+    in journal order: a restart looks each up again (`track_pending`).
+
+    Args:
+        engine_of: The engine order a sent order's end was told as (None: itself; a
+            router's child: its parent, whose cancellation says ``ORDER_LOST``).
+    """
     lost = {
         event.order_id
         for events in state.events.values()
@@ -198,7 +205,10 @@ def lost_unbooked(state: JournalState, told: set[str]) -> list[str]:
     return [
         order_id
         for order_id in state.sent
-        if order_id in lost and order_id not in told and not state.venue_fills.get(order_id)
+        if (order_id if engine_of is None else engine_of(order_id)) in lost
+        and order_id not in told
+        and not state.venue_fills.get(order_id)
+        and state.order_states.get(order_id) != "rejected"  # a refused sibling
     ]
 
 
