@@ -245,6 +245,33 @@ def test_tail_figures_selecting_the_tail_are_pandas_quantile_and_moments(
         assert _same(_tail_figures(values), expected)
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(bar_return_arrays(), st.integers(1, 8))
+def test_summaries_selecting_the_middle_are_pandas_median(values: np.ndarray, stride: int) -> None:
+    """The middle selected between a sample's bounds (a million rolling figures' path)
+    gives pandas' median to the bit: ties, signed zeros, infinities, odd and even counts,
+    a sample whose bounds miss the middle (the whole partition then)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tearsheet_module, "_SELECT_FROM", 2)
+        patch.setattr(tearsheet_module, "_SAMPLE_STRIDE", stride)
+        got = _summary(values.copy())
+    assert _same(got, _reference_summary(pd.Series(values)))
+
+
+@pytest.mark.parametrize("n", [1_000_000, 1_000_001])
+@pytest.mark.parametrize("shape", ["normal", "ties", "skewed"])
+def test_a_million_figures_median_is_pandas(n: int, shape: str) -> None:
+    rng = np.random.default_rng(11)
+    values = rng.standard_normal(n)
+    if shape == "ties":  # a rolling figure flat for long stretches
+        values = np.round(values, 1)
+    elif shape == "skewed":  # most of the mass far from the sample's middle
+        values = np.exp(3.0 * values)
+    values[rng.random(n) < 0.01] = np.nan
+    expected = float(pd.Series(values).median())
+    assert json.dumps(_summary(values.copy())["median"]) == json.dumps(expected)
+
+
 @pytest.mark.parametrize("zeros", ["none", "positive", "mixed", "negative"])
 def test_a_million_returns_tail_figures_are_numpys(zeros: str) -> None:
     rng = np.random.default_rng(7)

@@ -523,27 +523,66 @@ def _finite(value: Any) -> float | None:
 def _summary(values: npt.NDArray[np.float64]) -> dict[str, float | None]:
     """Return the last, least, median and greatest of the known ``values`` (pandas'
     ``dropna()`` figures; its median, which keeps a -0.0 that ``np.median`` does not)."""
-    known = values[~np.isnan(values)]
+    missing = np.isnan(values)
+    # the first known value (a rolling figure's window is before it); every one known
+    # from there on (most figures): those values as they are, not a copy of them
+    start = int(missing.argmin()) if len(values) else 0
+    known = values[start:] if not missing[start:].any() else values[~missing]
     if not len(known):
         return {"last": None, "min": None, "median": None, "max": None}
     last, least, most = float(known[-1]), float(known.min()), float(known.max())
-    median = _median(known)  # last: it reorders them
+    median = _median(known)
     if median == 0.0:  # which zero is pandas', its own selection decides
         median = float(pd.Series(values[~np.isnan(values)], copy=False).median())
     return {"last": last, "min": least, "median": median, "max": most}
 
 
 def _median(known: npt.NDArray[np.float64]) -> float:
-    """Return pandas' median of ``known`` (no NaN) unless it is a zero, reordering them.
+    """Return pandas' median of ``known`` (no NaN) unless it is a zero, leaving them as
+    they are.
 
-    The middle value, or half the sum of the two middle ones, found by one partition in
-    place: pandas (bottleneck's ``nanmedian``) adds the same two values and halves their
-    sum, so the bits are its, but for the sign of a zero, which depends on where its
+    The middle value, or half the sum of the two middle ones, found by one partition
+    of a copy (a million values: of those between two bounds, `_selected_median`):
+    pandas (bottleneck's ``nanmedian``) adds the same two values and halves their sum,
+    so the bits are its, but for the sign of a zero, which depends on where its
     selection leaves equal zeros: the caller asks pandas then.
     """
     n = len(known)
     k = n // 2
-    known.partition(k)
+    if n >= _SELECT_FROM:
+        found = _selected_median(known, k, even=not n % 2)
+        if found is not None:
+            return found
+    ordered = np.partition(known, k)  # (a copy: ``known`` may be the caller's figures)
     if n % 2:
-        return float(known[k])
-    return float(0.5 * (known[:k].max() + known[k]))
+        return float(ordered[k])
+    return float(0.5 * (ordered[:k].max() + ordered[k]))
+
+
+def _selected_median(known: npt.NDArray[np.float64], k: int, *, even: bool) -> float | None:
+    """Return `_median` of ``known`` (``k`` its middle rank) from the values between two
+    bounds around it, or None where the bounds miss it.
+
+    A strided sample's values a few standard errors of rank either side of its middle
+    bound the middle: the values below the lower bound are counted, those between the
+    bounds selected by one comparison each, and the ``k``-th smallest of all (and for an
+    even count the ``k - 1``-th) is the one at its rank less that count among them. The
+    same values as a partition of them all finds, so the same sum and half: a partition
+    of a million values costs about four times the comparisons. Bounds whose selection
+    does not hold both ranks (a sample that misrepresents the values) leave it to the
+    whole partition.
+    """
+    sample = np.sort(known[::_SAMPLE_STRIDE])
+    m = len(sample)
+    middle = m * k / len(known)
+    spread = 2.0 * math.sqrt(m)  # four standard errors of the middle rank: sqrt(m) / 2
+    low, high = sample[max(0, int(middle - spread))], sample[min(m - 1, int(middle + spread))]
+    below = int(np.count_nonzero(known < low))
+    between = known[(known >= low) & (known <= high)]
+    rank = k - below
+    if rank < (1 if even else 0) or rank >= len(between):
+        return None
+    between.partition(rank)
+    if not even:
+        return float(between[rank])
+    return float(0.5 * (between[:rank].max() + between[rank]))
