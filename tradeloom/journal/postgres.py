@@ -255,7 +255,14 @@ def _add_proof_tables(db: psycopg.Connection[Any], schema: str) -> None:
     """Give a database made before them the `_PROOF_TABLES`, append-only as the others,
     and ``runs`` its `_RUN_COLUMNS` (its runs read them '')."""
     runs = _name(schema, "runs")
-    for column in _RUN_COLUMNS:
+    found = db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name = 'runs'",
+        (schema,),
+    ).fetchall()
+    # asked first: ALTER TABLE needs the table's owner even when the column is there,
+    # and a trading role that may only SELECT and INSERT (the how-to's) is not
+    for column in sorted(set(_RUN_COLUMNS) - {str(row[0]) for row in found}):
         db.execute(f"ALTER TABLE {runs} ADD COLUMN IF NOT EXISTS {column} TEXT NOT NULL DEFAULT ''")
     for table in _PROOF_TABLES:
         name = _name(schema, table)
