@@ -204,7 +204,8 @@ def refusal_codes_markdown() -> str:
             if name in codes.ORDER_CHECKS
             else "an order below the minimum (an exit's: dust, counted flat)"
             if name in codes.DUST_CODES
-            else "a signal's intent or the engine's exit (its cancel took no effect)"
+            else "a signal's intent or the engine's exit (its cancel took no effect); "
+            "purpose `KILL_SWITCH`: the kill switch's cancel, asked again at each bar"
             if name == "CANCEL_UNCONFIRMED"
             else "a signal's intent"
         )

@@ -4,10 +4,10 @@ A Python venue (live, paper replay, a plugin's) reports fills and cancellations;
 `feed_fill` books a fill and records its rows (the simulated venue's fills are
 booked by it too), `feed_cancel` records a cancellation. The kill switch and resume
 move the trading state between bars (`kill`, `resume`), and the kill cancels what it
-cancels (`cancel_for_kill`); a halt that Python decides
-(a health rule's) is latched with `latch_halt`. `record_external` places a row that
-stands for a Python object (a health change, a plugin's rejection...) at this point
-of the run's order.
+cancels (`cancel_for_kill`; a Python venue's cancel without effect is recorded with
+`cancel_unconfirmed`); a halt that Python decides (a health rule's) is latched with
+`latch_halt`. `record_external` places a row that stands for a Python object (a health
+change, a plugin's rejection...) at this point of the run's order.
 """
 
 from __future__ import annotations
@@ -33,12 +33,20 @@ from tradeloom.core.layout import (
     S_W_SEQ,
 )
 from tradeloom.core.risk import kill_holds, kill_spares
-from tradeloom.core.rows import emit_cancel, emit_external, emit_fill, emit_halt, emit_trade
+from tradeloom.core.rows import (
+    emit_cancel,
+    emit_external,
+    emit_fill,
+    emit_halt,
+    emit_rejection,
+    emit_trade,
+)
 from tradeloom.kernels.jit import core_kernel
 from tradeloom.runtime.lazy import numpy as np
 
 __all__ = [
     "cancel_for_kill",
+    "cancel_unconfirmed",
     "feed_cancel",
     "feed_fill",
     "kill",
@@ -144,6 +152,20 @@ def cancel_for_kill(
             remaining, decided = sym[s, S_W_REMAINING], sym[s, S_W_BAR]
             emit_cancel(ev, cur, t, s, sym[s, S_W_SEQ], remaining, reason, decided)
             sym[s, S_W_ACTIVE] = 0.0
+
+
+@core_kernel
+def cancel_unconfirmed(
+    ev: np.ndarray, cur: np.ndarray, t: int, s: int, seq: float, reason: int
+) -> None:
+    """Record that a Python venue works on order ``seq`` of symbol ``s`` after the kill
+    switch's cancel (``reason``) took no effect at bar ``t`` (room for a row).
+
+    ``CANCEL_UNCONFIRMED`` names the order (-1: one the engine has no number of), as a
+    held exit's does (`tradeloom.core.bar`); its purpose is ``reason``. The kill cancels
+    it again at each next bar while it holds (`tradeloom.engine.driver.Engine.run`).
+    """
+    emit_rejection(ev, cur, t, s, codes.CANCEL_UNCONFIRMED, (seq,), reason)
 
 
 @core_kernel

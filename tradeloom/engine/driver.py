@@ -29,6 +29,7 @@ from tradeloom.core.context import FillReport
 from tradeloom.core.curves import equity_curve, fill_marks, universe_curve
 from tradeloom.core.feed import (
     cancel_for_kill,
+    cancel_unconfirmed,
     feed_cancel,
     feed_fill,
     kill,
@@ -187,6 +188,7 @@ class Engine:
         self._on_delivery = on_delivery
         self._calls_bar = -1
         self._working: list[str] | None = None  # `_pending_ids` until the venue may move
+        self._asked: tuple[int, set[str]] = (-1, set())  # the orders `_cancel` asked at a bar
         self._calls: dict[str, int] = {}  # the venue's asks at each phase of that bar
         self._quiet_of: Venue | None = None
         self._quiet: Callable[[], bool] | None = None
@@ -256,6 +258,7 @@ class Engine:
             if cur[L.C_COUNT] != self._journaled:  # most bars write no row (`flush`)
                 self.flush()
             if need == L.NEED_DONE:
+                self._cancel_for_kill_again(inputs, t_end - 1)
                 return
             self._answer(need, inputs)
 
@@ -534,15 +537,43 @@ class Engine:
 
         Every working order but the kill's own flatten's exits, and every sliced order's
         children to come (`tradeloom.core.feed.cancel_for_kill`, the one rule for the
-        core's venue and a Python venue).
+        core's venue and a Python venue). A Python venue's order whose cancel took no
+        effect is journaled (``CANCEL_UNCONFIRMED``) and cancelled again after each bar
+        while the kill holds (`run`).
         """
         state = self.state
         state.make_room(state.sym.shape[0])
         at_core = self.spec.venue is not None
         cancel_for_kill(state.ev, state.cur, state.sym, bar.index, codes.KILL_SWITCH, at_core)
         if not at_core:
-            self._cancel(bar, "KILL_SWITCH", self._killed_ids())
+            self._cancel_killed(bar, self._killed_ids())
         self.flush()
+
+    def _cancel_killed(self, bar: Bar, order_ids: list[str]) -> None:
+        """Cancel ``order_ids`` at the Python venue for the kill switch; journal each whose
+        cancel took no effect and that the venue works on (``CANCEL_UNCONFIRMED``, purpose
+        ``KILL_SWITCH``), which the kill cancels again at the next bar (`run`)."""
+        unended = self._cancel(bar, "KILL_SWITCH", order_ids)
+        state = self.state
+        state.make_room(len(unended))
+        for order_id in unended:
+            seq = float(self.ctx.seq_of(order_id) or -1)
+            s = self._row_of(order_id)
+            cancel_unconfirmed(state.ev, state.cur, bar.index, s, seq, codes.KILL_SWITCH)
+
+    def _cancel_for_kill_again(self, inputs: BarInputs, t: int) -> None:
+        """While the kill switch holds, cancel again after bar ``t`` what it cancels and the
+        Python venue still works: an order whose cancel took no effect (not answered, not
+        found while it may have filled), until the venue ends it (its cancellation, or its
+        fills, booked as any). One whose cancel the bar asked already (the kill's flatten
+        cancels first) waits for the next bar. The replay of a restart does the same."""
+        if self.spec.venue is not None or not kill_holds(self.state.acct):
+            return
+        asked_at, asked = self._asked
+        ids = [i for i in self._killed_ids() if asked_at != t or i not in asked]
+        if ids:
+            self._cancel_killed(self._bar(inputs, t), ids)
+            self.flush()
 
     def _killed_ids(self) -> list[str]:
         """The ids of the orders the Python venue works that the kill switch cancels."""
@@ -657,13 +688,16 @@ class Engine:
         ids = self._pending_ids()
         if symbol is not None and self.symbols is not None:
             ids = [order_id for order_id in ids if self._row_of(order_id) == symbol]
-        return self._cancel(bar, reason, ids)
+        return next(iter(self._cancel(bar, reason, ids)), None)
 
-    def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> str | None:
-        """Cancel ``order_ids`` at the Python venue and book what it reports; return the
-        first whose cancel took no effect and that the venue works on (None: none)."""
+    def _cancel(self, bar: Bar, reason: str, order_ids: list[str]) -> list[str]:
+        """Cancel ``order_ids`` at the Python venue and book what it reports; return those
+        whose cancel took no effect and that the venue works on, in order."""
         events: list[Fill | Cancellation] = []
         unended: list[str] = []
+        if self._asked[0] != bar.index:
+            self._asked = (bar.index, set())
+        self._asked[1].update(order_ids)
         if len(order_ids) > 1 and isinstance(self.venue, CancelsTogether):
             self.venue.cancel_together(order_ids, reason)  # one request; each told below
         for order_id in order_ids:
@@ -678,7 +712,7 @@ class Engine:
         self._deliver(events, bar.index, 0)
         self._mirror_pending()
         working = set(self._pending_ids())
-        return next((order_id for order_id in unended if order_id in working), None)
+        return [order_id for order_id in unended if order_id in working]
 
     def _monitor(self, inputs: BarInputs, t: int) -> None:
         """Show each symbol with a bar at ``t`` to its monitors and rules, in symbol
