@@ -154,7 +154,8 @@ def resume(acct: np.ndarray) -> bool:
     stays HALTED, for that halt. The kill's flatten ends with it: one asked and not
     carried out yet (or held, to go again at the next bar) is not, and one carried out
     no longer unwinds (`tradeloom.core.risk.halt_unwinds`); its exits still working
-    work on.
+    work on. A halt that outlives the kill closes every position at the next bar in its
+    stead (``EXIT_HALT``), its held exits' cancel first.
 
     Returns:
         False, changing nothing, when the kill switch does not hold the run.
@@ -162,10 +163,11 @@ def resume(acct: np.ndarray) -> bool:
     if not kill_holds(acct):
         return False
     acct[A_FLATTEN] = 0.0  # its flatten no longer unwinds (`halt_unwinds`)
-    if acct[A_EXIT_HALT] == 2.0:  # nor is it carried out (`tradeloom.core.bar._halts`)
-        acct[A_EXIT_HALT] = 0.0
     if acct[A_HALT] == codes.KILL_SWITCH:
         acct[A_HALT] = 0.0
+    if acct[A_EXIT_HALT] == 2.0:  # nor is it carried out (`tradeloom.core.bar._halts`):
+        # the halt that outlives the kill closes every position at the next bar instead
+        acct[A_EXIT_HALT] = 0.0 if acct[A_HALT] == 0.0 else 1.0
     if acct[A_HALT] != 0.0:
         acct[A_STATE_WHY] = acct[A_HALT]
     else:
