@@ -484,6 +484,28 @@ def test_a_halt_unwinds_and_the_kill_only_once_its_flatten_was_carried_out() -> 
     assert resume(acct) and not halt_unwinds(acct)
 
 
+def test_a_resume_ends_a_flatten_not_carried_out_yet_and_keeps_a_halts_exits() -> None:
+    # asked (A_EXIT_HALT 2) and resumed before its bar: it is not carried out (the next
+    # bar took it for a new halt and left the run HALTED for none); a halt latched
+    # before the kill outlives it, and its exits (1) go at the next bar, the flatten's
+    # pending one included (a held flatten's working order is cancelled first)
+    state = engine()
+    acct = state.acct
+    kill(acct)
+    acct[L.A_EXIT_HALT] = 2.0
+    assert resume(acct)
+    assert acct[L.A_EXIT_HALT] == 0.0 and acct[L.A_STATE] == codes.ACTIVE
+    acct[L.A_HALT] = codes.MAX_DRAWDOWN_HALT
+    acct[L.A_EXIT_HALT] = 1.0
+    kill(acct)
+    assert resume(acct)
+    assert acct[L.A_EXIT_HALT] == 1.0 and acct[L.A_STATE] == codes.HALTED_STATE
+    acct[L.A_EXIT_HALT] = 2.0
+    kill(acct)
+    assert resume(acct)
+    assert acct[L.A_EXIT_HALT] == 1.0 and acct[L.A_STATE] == codes.HALTED_STATE
+
+
 @pytest.mark.parametrize("at_core", [True, False])
 def test_the_kill_cancels_every_order_but_its_flattens_exits_and_ends_every_sliced_order(
     at_core: bool,

@@ -19,6 +19,7 @@ from tests.live.test_exit_cancel_unconfirmed import CANCEL, LIMITS, OPEN
 from tests.live.test_restart_and_kill_edges import (
     FAST,
     SIZING,
+    ask,
     drive,
     edit,
     no_sleep,
@@ -296,3 +297,48 @@ def test_a_flatten_whose_exit_never_reached_the_exchange_before_a_kill_9_still_c
     sells = [r for r in run.emulator.requests(ORDER)[before:] if r.dispatched]
     assert len(sells) == 1, sells  # the flatten, once it reaches the exchange
     assert float(run.emulator.exchange.balance("BTC").total) < 0.001
+
+
+@pytest.mark.parametrize("mode", ["paper", "live"])
+def test_a_resume_before_the_flattens_bar_ends_it_and_the_run_trades_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    # The operator asks for a flatten, then resumes before the next bar carries it out.
+    # The flatten is the kill's, carried out until resume: it ends with the kill, and the
+    # run is ACTIVE. Before, the next bar's halts stage took the pending flatten for a
+    # new halt: it sold and moved the run to HALTED for no halt at all, which no resume
+    # could lift (the kill switch no longer held it), so the run never traded again. A
+    # restart replays the same (no refusal).
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with emulated_run(tmp_path, monkeypatch, text=FAST) as run:
+        runner = run.runner(run_dir, mode=mode)
+        with signals(runner):
+            runner.start()
+            engine = runner.session_or_fail.engine
+            drive(
+                run,
+                runner,
+                lambda: abs(engine.portfolio.position) > 0.01 and not engine.venue.pending(),
+            )
+            held = engine.portfolio.position
+            ask_flatten(runner, "leave now")
+            ask(runner, "resume", "not now")
+            assert state(runner) == "ACTIVE"
+            ticks(run, runner, 3)
+            assert state(runner) == "ACTIVE", "HALTED for no halt after the resume"
+            assert flattens(journal) == []
+            orders = len(rows(journal, "order"))
+            drive(run, runner, lambda: len(rows(journal, "order")) > orders)  # it trades
+            ask(runner, "resume", "again")  # nothing to lift: answered, nothing changes
+            assert state(runner) == "ACTIVE"
+        crash(runner)
+        again = run.runner(run_dir, mode=mode)
+        again.start()  # the replay makes the journal's rows
+        assert state(again) == "ACTIVE"
+        again.stop("test over")
+        assert run.emulator.errors == []
+    assert held != 0.0
+    changes = [(r["state"], r["code"]) for r in rows(journal, "trading_state")]
+    assert changes == [("HALTED", "KILL_SWITCH"), ("ACTIVE", "RESUME")], changes

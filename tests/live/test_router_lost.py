@@ -277,3 +277,63 @@ def test_a_later_restart_books_a_child_a_run_ended_order_lost(
     fills = [f for f in rows(journal, "fill") if f["order_id"] == decision["parent_id"]]
     assert len(fills) == 1  # the booked one: the engine heard the parent cancelled whole
     journal_whole(journal)
+
+
+class _Died(Exception):
+    """The process died (kill -9) right after a mid-run booking was journaled."""
+
+
+@pytest.mark.parametrize("engine_heard", [False, True], ids=["before-its-fill", "after-its-fill"])
+def test_a_kill_9_right_after_a_mid_run_booking_books_the_child_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_heard: bool
+) -> None:
+    # The mid-run reconcile books the child's fill (``reconciled-{id}``, journaled) and
+    # the process dies: before the engine journaled the parent's fill (at the booking's
+    # open), or after that bar. The restart counts the booked trade on cheap once: its
+    # reconcile agrees with the account, nothing is booked again, the engine holds
+    # what the accounts hold and enters no second time.
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    journal = run_dir / "journal.sqlite"
+    with router_run(tmp_path, monkeypatch, text=LIMIT) as run:
+        again, child = restarted_while_lookups_fail(run, run_dir)
+        real = router_venue.ExchangeMarket.settle_lost
+
+        def dying(self: router_venue.ExchangeMarket, *, polled: bool) -> None:
+            real(self, polled=polled)
+            if not engine_heard and any(
+                getattr(e, "order_id", None) == child for e in self._events
+            ):
+                assert again.journal is not None
+                again.journal.flush()
+                raise _Died
+
+        monkeypatch.setattr(router_venue.ExchangeMarket, "settle_lost", dying)
+        if engine_heard:
+            run.tick(again, 4)
+        else:
+            with pytest.raises(_Died):
+                run.tick(again, 4)
+        assert [r for r in rows(journal, "venue_fill") if r["order_id"] == child]
+        (decision,) = [d for d in rows(journal, "route_decision") if d["order_id"] == child]
+        heard = [f for f in rows(journal, "fill") if f["order_id"] == decision["parent_id"]]
+        assert len(heard) == int(engine_heard)
+        crash(again)
+        monkeypatch.setattr(router_venue.ExchangeMarket, "settle_lost", real)
+        last = run.runner(run_dir)
+        with capture_logs() as logs:
+            last.start()
+            run.tick(last, 8)
+        assert not [e for e in logs if e["event"] == "reconcile_adopted_position"]
+        engine, account = engine_and_accounts(run, last, journal)
+        last.stop("test over")
+    assert engine == pytest.approx(account, abs=1e-8)
+    assert account["cheap"] > 0.0
+    (booked,) = [r for r in rows(journal, "venue_fill") if r["order_id"] == child]
+    assert str(booked["trade_id"]) == f"reconciled-{child}"
+    (fill,) = [f for f in rows(journal, "fill") if f["order_id"] == decision["parent_id"]]
+    assert fill["quantity"] == pytest.approx(account["cheap"], abs=1e-8)
+    assert entered_twice(journal) == []
+    position = sum(f["side"] * f["quantity"] for f in rows(journal, "fill"))
+    assert position == pytest.approx(sum(account.values()), abs=1e-8)
+    journal_whole(journal)

@@ -21,7 +21,9 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
         cancels every open order and halts, and stays halted across restarts until 'tradeloom
         resume'. With no process running, the kill is latched when it next starts. With
         --flatten, it also closes every position with market orders at its next bar (reason
-        EXIT_FLATTEN), through its risk engine and venue as any exit. A running process gets
+        EXIT_FLATTEN), through its risk engine and venue as any exit, and at each bar after
+        it a position whose exit ended without closing it (refused, cut short, never
+        arrived) with no order working, until 'tradeloom resume'. A running process gets
         the request even when the journal cannot be read here, and a kill by SIGUSR1 when
         RUN_DIR/control cannot be written (exit 1 with --flatten: it halts, and does not
         flatten). A run the kill switch holds halted already answers 'already halted at ...'
@@ -31,7 +33,8 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--flatten",
         action="store_true",
-        help="also close every position with market orders (once; a restart does not repeat it)",
+        help="also close every position with market orders, again at each bar whose exit ended "
+        "without closing it, until 'tradeloom resume' (asked once: a restart does not ask again)",
     )
     add_reason(parser)
     parser.set_defaults(command=kill)

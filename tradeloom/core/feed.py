@@ -173,7 +173,11 @@ def resume(acct: np.ndarray) -> bool:
     """Lift the kill switch: back to ACTIVE, or to HALTED when another halt is latched.
 
     A drawdown, health or rule halt latched before the kill outlives it: the state
-    stays HALTED, for that halt.
+    stays HALTED, for that halt. The kill's flatten ends with it: one asked and not
+    carried out yet (or held, to go again at the next bar) is not, and one carried out
+    no longer unwinds (`tradeloom.core.risk.halt_unwinds`); its exits still working
+    work on. A halt that outlives the kill closes every position at the next bar in its
+    stead (``EXIT_HALT``), its held exits' cancel first.
 
     Returns:
         False, changing nothing, when the kill switch does not hold the run.
@@ -183,6 +187,9 @@ def resume(acct: np.ndarray) -> bool:
     acct[A_FLATTEN] = 0.0  # its flatten no longer unwinds (`halt_unwinds`)
     if acct[A_HALT] == codes.KILL_SWITCH:
         acct[A_HALT] = 0.0
+    if acct[A_EXIT_HALT] == 2.0:  # nor is it carried out (`tradeloom.core.bar._halts`):
+        # the halt that outlives the kill closes every position at the next bar instead
+        acct[A_EXIT_HALT] = 0.0 if acct[A_HALT] == 0.0 else 1.0
     if acct[A_HALT] != 0.0:
         acct[A_STATE_WHY] = acct[A_HALT]
     else:

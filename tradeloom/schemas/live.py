@@ -90,8 +90,9 @@ class ParitySection(BaseModel):
         "rollback (roll back a canary, or the watch after a promotion, in progress); halt "
         "(that, then the kill switch: cancel every open order and halt until tradeloom "
         "resume); flatten (that, then the kill switch's flatten: halt and close every "
-        "position at the next bar). Asked through the kill switch's mailbox, journaled as "
-        "a control_request by parity, and carried out once even across a restart.",
+        "position at the next bar, and again at each bar whose exit ended without closing "
+        "it, until tradeloom resume). Asked once through the kill switch's mailbox, "
+        "journaled as a control_request by parity: a restart does not ask it again.",
     )
 
 
