@@ -331,13 +331,29 @@ class ExchangeVenue:
         return True
 
     def cancel_stops(self, reason: str) -> None:
-        """Cancel the resting stops (the kill switch)."""
+        """Cancel the resting stops (the kill switch, asked again after each bar while it
+        holds: `tradeloom.live.tick.session.LiveSession.step`).
+
+        A stop whose cancel the exchange did not confirm (no answer after every retry)
+        rests on: it is named in the ``venue_unreachable`` row (operation ``cancel``, the
+        message ``CANCEL_UNCONFIRMED {reason}: stop {client id}...``) and asked again at
+        the next call. With nothing working, nothing is asked.
+        """
         if self.stops is None:
             return
-        try:
-            self._take(self.stops.cancel(reason))
-        except RetriesExhausted as error:
-            self._on_trouble("cancel", str(error))
+        failed: list[str] = []
+        for leg in self.stops.working():
+            try:
+                self._take(self.venue.cancel(leg.client_id, reason=reason))
+            except RetriesExhausted as error:
+                failed.append(str(error))
+        left = [leg.client_id for leg in self.stops.working()]
+        if left:
+            self._on_trouble(
+                "cancel",
+                f"CANCEL_UNCONFIRMED {reason}: stop {' '.join(left)} rests at the exchange, "
+                f"asked again after each bar: {'; '.join(failed) or 'not confirmed'}",
+            )
 
     def terms(self, order: Order) -> OrderTerms | None:
         """Return how ``order`` goes to the exchange (None: a market order)."""

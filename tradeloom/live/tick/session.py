@@ -643,6 +643,8 @@ class LiveSession:
         if self._protects is not None:  # live: rest each new position's stops
             halted = self.engine.state.acct[L.A_STATE] == codes.HALTED_STATE  # (`state`)
             self._protects.protect(self.engine.portfolio, self.history, t, trading=not halted)
+            if self.killed:  # a stop whose kill cancel was not confirmed: asked again
+                self._protects.cancel_stops(KILL_CODE)
         t4 = perf_counter()
         if given is None:
             self.train(self._due_retrain())
