@@ -3,8 +3,8 @@ confirm (a 503 on every retry: the stop rests on) is journaled naming the stop a
 again after each bar while the kill holds, until the exchange ends it; a restart after
 kill -9 in between goes on asking. Before, the kill asked once and wrote only a
 ``venue_unreachable`` row not naming it: the stop could sell hours later, the very thing
-the operator stopped. A stop that fires meanwhile is not booked yet (the strict xfail
-below pins that gap: its fill waits for an exit the kill never sends)."""
+the operator stopped. A stop that fires meanwhile is booked at the next bar to the one
+exit the kill lets through, bound to the stop, and nothing is sent."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 
 from tests.live.live_emulated import HISTORY, crash, emulated_run, rows
 from tests.live.test_exchange_stops import FAST, _drive, _leg_orders
-from tests.live.test_exit_cancel_unconfirmed import CANCEL
+from tests.live.test_exit_cancel_unconfirmed import CANCEL, ORDER
 from tests.live.test_restart_and_kill_edges import no_sleep
+from tradeloom.journal import verify
 from tradeloom.testing import ServerError
 
 
@@ -91,17 +92,13 @@ def test_a_kill_stop_cancel_without_effect_is_journaled_and_asked_again_each_bar
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known gap: a resting stop's trades wait for the engine's next exit to bind to "
-    "(`ExchangeStops.take`), and the kill sends none: the engine holds what the stop sold "
-    "until the first exit after resume; a restart's reconcile counts the held trades as "
-    "undelivered and finds no difference",
-)
 def test_a_stop_that_fires_while_the_kill_holds_is_booked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Its trades are booked at the next bar to the one exit the kill lets through, the
+    stop-loss exit bound to the stop (nothing is sent): the engine holds what the account
+    holds, and a restart after kill -9 replays the same rows and reconciles with no
+    difference. Before, they waited for an exit the kill never sends (until resume)."""
     monkeypatch.chdir(tmp_path)
     no_sleep(monkeypatch)
     run_dir = tmp_path / "run"
@@ -120,15 +117,41 @@ def test_a_stop_that_fires_while_the_kill_holds_is_booked(
         if exchange.order(leg.market_id, order_id=leg.order_id).status != "NEW":
             pytest.fail("the kill's cancel ended the stop: the test proves nothing")
         while exchange.order(leg.market_id, order_id=leg.order_id).status != "FILLED":
-            if exchange.position >= len(run.bars) - 3:
+            if exchange.position >= len(run.bars) - 4:
                 pytest.fail("the stop never fired: the test proves nothing")
             _drive(run, runner, 1)
-        emulator.faults.clear()
-        _drive(run, runner, 2)
+        sent = len(emulator.requests(ORDER))
+        _drive(run, runner, 1)  # the bar after it fired books it, the kill holding
         assert session.killed
-        held = session.engine.portfolio.position
-        bound = [r for r in rows(journal, "stop_bound") if r["client_id"] == leg.client_order_id]
-        assert bound, "the stop's fill was never booked while the kill held"
-        assert abs(held) < 1e-5, "the engine holds what the stop sold"
-        runner.stop("test over")
+        bindings = [r for r in rows(journal, "stop_bound") if r["client_id"] == leg.client_order_id]
+        assert len(bindings) == 1, "the stop's fill was not booked at the bar after it fired"
+        bound = bindings[0]
+        exit_ = next(r for r in rows(journal, "order") if r["id"] == bound["order_id"])
+        assert exit_["reason"] == "EXIT_STOP_LOSS"
+        assert len(emulator.requests(ORDER)) == sent, "the kill sent an order to the exchange"
+        booked = [f for f in rows(journal, "fill") if f["order_id"] == bound["order_id"]]
+        traded = [f for f in rows(journal, "venue_fill") if f["order_id"] == leg.client_order_id]
+        assert sum(f["quantity"] for f in booked) == pytest.approx(
+            sum(f["quantity"] for f in traded)
+        )
+        assert abs(session.engine.portfolio.position) < 1e-5, "the engine holds what the stop sold"
+        assert abs(session.engine.portfolio.position - float(exchange.balance("BTC").total)) < 1e-5
+        emulator.faults.clear()
+        _drive(run, runner, 1)
+        crash(runner)  # kill -9 under the kill, the stop booked
+
+        again = run.runner(run_dir)
+        again.start()  # replays the bars, the exit bound at the same bar, and reconciles
+        assert again.session_or_fail.killed
+        assert abs(again.session_or_fail.engine.portfolio.position) < 1e-5
+        reconciled = rows(journal, "reconciled")
+        assert reconciled, "the restart did not reconcile"
+        assert (
+            abs(reconciled[-1]["venue_position"] - reconciled[-1]["position"])
+            <= (reconciled[-1]["tolerance"])
+        )
+        _drive(run, again, 1)
+        again.stop("test over")
+        verify(journal)
+        assert len(emulator.requests(ORDER)) == sent
         assert emulator.errors == []

@@ -197,6 +197,7 @@ from tradeloom.core.layout import (
     S_REGIME,
     S_SC_QTY,
     S_SIG_LAST,
+    S_STOP_TRADED,
     S_TRAIL,
     S_W_ACTIVE,
     S_W_ARRIVE,
@@ -579,7 +580,9 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
     elif sub == STAGE_PARTIAL_SENT:  # a partial take-profit: the next level may fill
         sub = STAGE_PROTECT
     killed = kill_holds(acct)
-    while cfg.protect and s < nsym and not (killed and not margin):
+    # the kill sends no protective exit but the one a resting stop that traded binds to
+    # (a Python venue's, `S_STOP_TRADED`) and, on a margin account, the venue's liquidation
+    while cfg.protect and s < nsym and not (killed and not margin and not cfg.ext_venue):
         if sub == STAGE_PROTECT:
             quantity = sym[s, S_QTY]
             if px[3, i, s] != px[3, i, s]:  # no bar
@@ -610,12 +613,20 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
             direction = 1 if quantity > 0.0 else -1
             why, stop = _stop(sym, prm, s, direction, stop_loss, follow)
             _, target = stop_levels(direction, sym[s, S_ENTRY_PRICE], stop_loss, take_profit)
-            if killed:
+            # the kill's one exit: booked to the stop that traded, once no order works
+            fired = killed and sym[s, S_STOP_TRADED] != 0.0 and sym[s, S_W_ACTIVE] == 0.0
+            if killed and not fired:
                 stop = math.nan
                 target = math.nan
             reason, level = protective_exit_at(
                 direction, px[0, i, s], px[1, i, s], px[2, i, s], why, stop, target, liq
             )
+            if fired and reason == 0:  # it traded at a bar this range does not show
+                reason, level = why, stop
+                if stop != stop:
+                    reason, level = codes.EXIT_TAKE_PROFIT, target
+                if level != level:
+                    level = px[3, i, s]
             part = 0.0
             if cfg.levels and not killed:
                 # a bar whose range reaches the stop in force (the stop-loss, the

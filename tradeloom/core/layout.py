@@ -169,6 +169,7 @@ S_SC_TAKEN = _sym()  # the take-profit levels taken, a bit each
 S_SC_ADDS = _sym()  # the adds sent
 S_SC_LAST = _sym()  # the last leg's price: the entry price, then each add's decision close
 S_SC_QTY = _sym()  # the partial take-profit being sent: its quantity
+S_STOP_TRADED = _sym()  # 1: the live venue's resting stop traded, unbooked (set at each open)
 S_VOL = _sym(
     4
 )  # volatility_target's EWMA variance: 4 floats (`core.kernels.sizing.volatility_update`)

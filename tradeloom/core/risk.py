@@ -4,10 +4,12 @@
   that bring ``|position|`` toward zero without flipping it), ``HALTED`` (no new
   position; cancels always pass). The kill switch moves to HALTED, latched until
   resume, and sends nothing at all (`kill_holds`) but its own flatten's exits, which no
-  kill cancels either (`kill_spares`); any other halt (a drawdown rule, a
-  health rule, a plugin's rule, zero equity) moves to HALTED for the rest of the run,
-  and only that halt's exits, which reduce positions, pass. A daily loss moves
-  ACTIVE to REDUCING until the next UTC day.
+  kill cancels either (`kill_spares`), and, for a live venue's stop resting at the
+  exchange that traded meanwhile, the stop exit its trades are booked to (nothing is
+  sent: `tradeloom.core.bar`'s protective exits, ``S_STOP_TRADED``); any other halt
+  (a drawdown rule, a health rule, a plugin's rule, zero equity) moves to HALTED for
+  the rest of the run, and only that halt's exits, which reduce positions, pass. A
+  daily loss moves ACTIVE to REDUCING until the next UTC day.
 - **The halt latch** (``acct[A_HALT]``): a drawdown halt, a health rule's halt, a
   plugin rule's halt, zero equity (``NO_EQUITY``) or the kill switch stop new
   positions for the rest of the run; every signal after it is rejected ``HALTED``.

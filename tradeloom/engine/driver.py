@@ -77,6 +77,7 @@ from tradeloom.plugins.protocols import (
     RiskContext,
     RiskRule,
     Sizer,
+    StopsResting,
     Venue,
 )
 from tradeloom.runtime.lazy import numpy as np
@@ -352,7 +353,7 @@ class Engine:
         if need in (L.NEED_OPEN, L.NEED_CLOSE):
             self._match(inputs, t, s, "open" if need == L.NEED_OPEN else "close")
         elif need == L.NEED_STOP:
-            self._send_last(t)
+            self._send_last(t, s)
             self._match(inputs, t, s, "intrabar")
         elif need == L.NEED_SEND:
             self._send_last(t)
@@ -406,12 +407,27 @@ class Engine:
         row = None if seq is None else self.ctx.row_of(seq)
         return 0 if row is None else row
 
-    def _send_last(self, t: int) -> None:
-        """Send the order of the last ORDER row (journaled by the flush before this)."""
+    def _send_last(self, t: int, s: int = -1) -> None:
+        """Send the order of the last ORDER row (journaled by the flush before this).
+
+        While the kill switch holds, the protective exit of symbol ``s`` whose resting
+        stop traded (`_stops_traded`) is booked to that stop: nothing is sent.
+        """
         seq = int(self.state.acct[L.A_SEQ])
         if self.bulk:
             self._read_orders()
-        self.venue.submit(self.ctx.order(seq))
+        order = self.ctx.order(seq)
+        venue = self.venue
+        state = self.state
+        if (
+            s >= 0
+            and state.sym[s, L.S_STOP_TRADED] != 0.0
+            and kill_holds(state.acct)
+            and isinstance(venue, StopsResting)
+        ):
+            venue.bind_stop(order)
+        else:
+            venue.submit(order)
 
     def _read_orders(self) -> None:
         """Read the ORDER rows not read yet (bulk: a Python venue needs the orders)."""
@@ -430,12 +446,30 @@ class Engine:
             # event and nothing pending, as asking it would find; the ask still counts
             self._tell(t, phase, None if self._on_delivery is None else [], 0)
             self._working = []
+            self._stops_traded(inputs, t, s)
             return
         before = self._told(t, phase)
         events = self.venue.match(self._bar(inputs, t, s), phase)
         self._working = None
         self._tell(t, phase, before, len(events))
         self._deliver(events, t, s)
+        if phase == "open":
+            self._stops_traded(inputs, t, s)
+
+    def _stops_traded(self, inputs: BarInputs, t: int, s: int) -> None:
+        """Mark the symbols whose stop resting at the exchange traded, its trades bound to
+        no exit yet (`StopsResting`): the kill switch lets their stop exit through, for
+        those trades to be booked (`tradeloom.core.bar`'s protective exits)."""
+        flags = self.state.sym[:, L.S_STOP_TRADED]
+        flags[:] = 0.0
+        venue = self.venue
+        if not isinstance(venue, StopsResting):
+            return
+        for symbol in venue.stops_traded(self._bar(inputs, t, s)):
+            if self.symbols is None or len(self.symbols) == 1:
+                flags[0] = 1.0
+            elif symbol in self.symbols:
+                flags[self.symbols.index(symbol)] = 1.0
 
     def _quiet_at_open(self) -> bool:
         """Return whether the venue says the open has nothing for the engine."""

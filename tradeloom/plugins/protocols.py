@@ -111,6 +111,7 @@ __all__ = [
     "SavedModelFile",
     "SignalRule",
     "Sizer",
+    "StopsResting",
     "SymbolIdModel",
     "UniverseRefusal",
     "Venue",
@@ -423,6 +424,24 @@ class QuietAtOpen(Protocol):
     def quiet_at_open(self) -> bool:
         """Return True only if ``match(bar, "open")`` now would return no event and change
         nothing, and ``pending()`` is empty (False: ask, as any venue is asked)."""
+        ...
+
+
+@runtime_checkable
+class StopsResting(Protocol):
+    """A live venue whose stops rest at the exchange and trade between the engine's
+    bars: their trades wait for an exit of the engine to bind to
+    (`tradeloom.live.orders.exchange_stops`)."""
+
+    def stops_traded(self, bar: Bar) -> list[str]:
+        """Return the symbols whose resting stop traded by ``bar``'s open with trades no
+        exit is booked to yet (the engine's kill switch lets their exit through)."""
+        ...
+
+    def bind_stop(self, order: Order) -> None:
+        """Book ``order`` (an exit the kill switch let through) to its symbol's resting
+        stop that traded, and send nothing: what the stop did not sell is reported
+        cancelled (``KILL_SWITCH``)."""
         ...
 
 

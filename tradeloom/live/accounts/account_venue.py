@@ -220,6 +220,22 @@ class AccountVenue:
         for _, _, market in self.exchanges:
             market.cancel_stops(reason)
 
+    def stops_traded(self, bar: Bar) -> list[str]:
+        """Return the symbols whose stop resting at the exchange traded with no exit booked
+        to it (`tradeloom.plugins.protocols.StopsResting`)."""
+        return [symbol for _, symbol, market in self.exchanges if market.stop_traded()]
+
+    def bind_stop(self, order: Order) -> None:
+        """Book the exit ``order`` to its market's resting stop that traded, sending
+        nothing (`ExchangeVenue.bind_stop`; a router's market has no resting stop: its
+        exit is sent as any)."""
+        market = self.market_for(order.id)
+        one = market.one_exchange
+        if one is None:
+            market.submit(order)
+        else:
+            one.bind_stop(order)
+
     def time_sends(self, told: Callable[[str, float], None]) -> None:
         """Tell ``told`` ``("send", seconds)`` of each order an exchange market sends."""
         for _, _, market in self.exchanges:

@@ -41,7 +41,9 @@ entry fills, `protect` rests the position's stop-loss at the exchange
 until the engine exits the position: the core's stop-loss exit at the bar that
 reached it (``intrabar``) or any other exit is then bound to the resting stop and
 reported with its trades, and nothing is sent for it. Any exit of the position
-cancels the resting stops before it is sent, and the kill switch cancels them too.
+cancels the resting stops before it is sent, and the kill switch cancels them too; a
+stop that traded while the kill holds is booked to the one exit the kill lets through
+for it (`bind_stop`), at the next bar.
 Scaling (``risk.scaling``): an add (``SCALE_IN``) cancels them before it buys, and a
 partial take-profit (``TAKE_PROFIT_PARTIAL``) before it sells, as any exit does; once
 it has filled it stands as the position's entry (the stops' anchor, ``entry_id``), so
@@ -253,6 +255,38 @@ class ExchangeVenue:
             market = replace(order, id=fallback, quantity=rest, kind="market", stop_price=math.nan)
             self._take(self.venue.submit(market))
         return True
+
+    def stop_traded(self) -> bool:
+        """Return whether a resting stop traded with no exit of the engine booked to it."""
+        return self.stops is not None and bool(self.stops.held_fills())
+
+    def bind_stop(self, order: Order) -> None:
+        """Book the exit ``order`` to the resting stop that traded, sending nothing (the
+        kill switch holds the run: `tradeloom.engine.driver.Engine`).
+
+        The stops still working are asked to cancel first, as before any exit. What the
+        stop did not sell, once it ended, is reported cancelled (``KILL_SWITCH``): the
+        kill sells no more. A stop still working goes on booking its trades to ``order``
+        (cancelling ``order`` cancels it: `cancel`).
+        """
+        stops = self.stops
+        if stops is not None and stops.working():
+            try:
+                self._take(stops.cancel("KILL_SWITCH"))
+            except RetriesExhausted as error:
+                self._on_trouble("cancel", str(error))
+        bound = None if stops is None else stops.bind(order.id)
+        rest = order.quantity
+        if bound is not None:
+            leg, trades = bound
+            for trade in trades:
+                self._events.append(replace(self._booked(trade), order_id=order.id))
+            view = self.venue.order(leg.client_id)
+            rest = order.quantity - view.filled
+            if view.state not in TERMINAL or rest <= self.dust:
+                return
+        self._adopted[order.id] = order  # pending until its cancellation is reported
+        self._events.append(Cancellation(order.id, order.bar, order.timestamp, rest, "KILL_SWITCH"))
 
     def _rearm_for_add(self, order: Order) -> None:
         """Cancel the resting stops before an add (``SCALE_IN``) buys more.
@@ -554,6 +588,9 @@ class ExchangeVenue:
         self.flush()  # an order of this bar's batch is sent before it is cancelled
         fallback = derived_client_id(order_id, "f")
         target = fallback if fallback in self._fallbacks else order_id
+        if self.stops is not None:  # an exit booked to a resting stop: the stop works it
+            bound = [leg.client_id for leg in self.stops.working() if leg.bound_to == order_id]
+            target = bound[0] if bound else target
         self._asked.add(target)
         try:
             report = self.venue.cancel(target, reason=reason)

@@ -66,6 +66,7 @@ class ReplayVenue:
         self._done: set[str] = set()
         self._calls: dict[tuple[int, str], int] = {}
         # a router's parent: the children its venues worked (``route_decision`` rows)
+        self._stop_exits: dict[int, list[str]] | None = None  # `stops_traded`, read once
         self._children: dict[str, list[str]] = {}
         for child, route in state.routes.items():
             self._children.setdefault(route.parent_id, []).append(child)
@@ -77,6 +78,26 @@ class ReplayVenue:
     def submit(self, order: Order) -> None:
         """Take the order as pending (it was sent back then)."""
         self._orders[order.id] = order
+
+    def stops_traded(self, bar: Bar) -> list[str]:
+        """Return the symbols the journal has a protective exit of decided at ``bar``, as
+        the live venue's resting stop that traded let through the kill switch
+        (`tradeloom.plugins.protocols.StopsResting`): the replay decides it again.
+
+        Read only while the kill switch holds, when no other protective exit is decided
+        (a liquidation's aside: a perpetual rests no stop at the exchange).
+        """
+        if self._stop_exits is None:
+            self._stop_exits = {}
+            for order_id, order in self.state.orders.items():
+                if order.kind == "stop" and order.reason != "EXIT_LIQUIDATION":
+                    symbol = self.state.order_symbols.get(order_id, "")
+                    self._stop_exits.setdefault(order.bar, []).append(symbol)
+        return self._stop_exits.get(bar.index, [])
+
+    def bind_stop(self, order: Order) -> None:
+        """Take the exit as pending, as `submit` (the journal reports what it was booked)."""
+        self.submit(order)
 
     def pending(self) -> list[Order]:
         """Return the orders pending at this point of the replay."""
