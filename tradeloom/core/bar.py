@@ -662,10 +662,13 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
         sub = STAGE_PROTECT
         reason = int(sym[s, S_P_REASON])
         level = sym[s, S_P_LEVEL]
-        quantity = sym[s, S_QTY]
+        quantity = sym[s, S_QTY]  # what the cancel of a working order left
+        if quantity == 0.0:  # that order's fills, booked at its cancel, closed it
+            s += 1
+            continue
         side = -1 if quantity > 0.0 else 1
         partial = reason == codes.TAKE_PROFIT_PARTIAL
-        size = sym[s, S_SC_QTY] if partial else abs(quantity)
+        size = min(sym[s, S_SC_QTY], abs(quantity)) if partial else abs(quantity)
         extra = 0.0
         if reason == codes.EXIT_LIQUIDATION:
             extra = prm[P_LIQUIDATION_FEE]
@@ -899,6 +902,18 @@ def _decide(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s:
 
 
 @core_kernel
+def _order_delta(sym: np.ndarray, io: np.ndarray, s: int) -> float:
+    """The signed quantity symbol ``s``'s intent orders from the position held now: an
+    exit all of it, an add its own size (``io[IO_QUANTITY]``, the sized quantity), a
+    target the difference."""
+    if sym[s, S_I_TARGET] == 0.0:
+        return float(-sym[s, S_QTY])
+    if sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
+        return float(sym[s, S_I_DIR] * io[IO_QUANTITY])
+    return float(sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY])
+
+
+@core_kernel
 def _cancel_lost(st: State, t: int, s: int) -> bool:
     """Refuse the replacement of an order the declared latency lets beat its cancel.
 
@@ -967,13 +982,7 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
                 io[IO_QUANTITY] = sizing_quantity(notional, price, cfg.slippage, cfg.fee)
             stage = STAGE_QUANTITY
         if stage == STAGE_QUANTITY:
-            if sym[s, S_I_TARGET] == 0.0:
-                delta = -sym[s, S_QTY]
-            elif sym[s, S_I_REASON] == codes.SCALE_IN:  # an add: its own size
-                delta = sym[s, S_I_DIR] * io[IO_QUANTITY]
-            else:
-                delta = sym[s, S_I_DIR] * io[IO_QUANTITY] - sym[s, S_QTY]
-            sym[s, S_O_QTY] = delta
+            sym[s, S_O_QTY] = _order_delta(sym, io, s)
             sym[s, S_PA_SEQ] = 0.0  # a new decision ends a sliced order's children
             if sym[s, S_W_ACTIVE] != 0.0:
                 # the race is the core's, whichever venue: a paper venue never hears of
@@ -989,10 +998,13 @@ def _send(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s: i
             stage = STAGE_SEND
             s += 1
             continue
-        # STAGE_CANCELLED: the working order is gone; the new one goes out
+        # STAGE_CANCELLED: the working order is gone; the new one goes out, sized from
+        # the position its cancel left (a live cancel books what the order filled since
+        # the bar's opening poll: sized before, an exit sold the filled part again)
         stage = STAGE_SEND
         sym[s, S_W_DIR] = sym[s, S_I_DIR]
-        delta = sym[s, S_O_QTY]
+        delta = _order_delta(sym, io, s)
+        sym[s, S_O_QTY] = delta
         if delta == 0.0:
             s += 1
             continue

@@ -70,6 +70,7 @@ from tradeloom.journal import (
     TradingStateChanged,
 )
 from tradeloom.plugins.protocols import (
+    CancelFills,
     CancelsTogether,
     LabelHorizon,
     Monitor,
@@ -743,6 +744,14 @@ class Engine:
             else:
                 unended.append(order_id)
             self._tell(bar.index, "cancel", before, 0 if cancellation is None else 1)
+        if isinstance(self.venue, CancelFills) and order_ids:
+            # what the orders filled since the bar's opening poll, booked before the core
+            # sizes what replaces them (a restart's replay asks as often: its journal's)
+            before = self._told(bar.index, "cancel_fills")
+            fills = self.venue.cancel_fills(order_ids, bar)
+            self._working = None
+            self._tell(bar.index, "cancel_fills", before, len(fills))
+            events += fills
         self._deliver(events, bar.index, 0)
         self._mirror_pending()
         working = set(self._pending_ids())

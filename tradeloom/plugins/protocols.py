@@ -416,6 +416,18 @@ class CancelsTogether(Protocol):
 
 
 @runtime_checkable
+class CancelFills(Protocol):
+    """A venue whose cancel can turn up fills (a live exchange answers a cancel with the
+    order partly or wholly filled since the bar's opening poll): the engine books them
+    right after its cancels, before it sizes the order that replaces the cancelled one."""
+
+    def cancel_fills(self, order_ids: list[str], bar: Bar) -> list[Fill | Cancellation]:
+        """Return, off the venue's next report, the fills of ``order_ids`` it holds (at
+        ``bar``), in order."""
+        ...
+
+
+@runtime_checkable
 class QuietAtOpen(Protocol):
     """A venue that can say, cheaply, that a bar's open has nothing for the engine (a live
     account whose orders are all finished and reported): the engine then does not ask it

@@ -64,8 +64,9 @@ class VenueReported(Event):
     replay reads back, never derives.
 
     Attributes:
-        phase: ``open``, ``intrabar`` (a stop), ``close``, or ``cancel`` (the engine
-            cancelled an order: its cancellation, if it took effect then).
+        phase: ``open``, ``intrabar`` (a stop), ``close``, ``cancel`` (the engine
+            cancelled an order: its cancellation, if it took effect then), or
+            ``cancel_fills`` (after the engine's cancels: the fills they turned up).
         call: Which call of the phase at the bar it was, from 0 (a universe asks each
             symbol's stop at ``intrabar``).
         events: How many fills and cancellations it reported.

@@ -182,6 +182,13 @@ class AccountVenue:
         """Return every market's report of this phase, in the symbols' order."""
         return [event for market in self.markets.values() for event in market.match(bar, phase)]
 
+    def cancel_fills(self, order_ids: list[str], bar: Bar) -> list[Fill | Cancellation]:
+        """Return the fills of ``order_ids`` their cancels turned up, each exchange
+        market's in the symbols' order (`ExchangeVenue.cancel_fills`; a router's market
+        reports them at the next bar)."""
+        markets = [market for _, _, market in self.exchanges]
+        return [event for market in markets for event in market.cancel_fills(order_ids, bar)]
+
     def cancel_together(self, order_ids: list[str], reason: str) -> None:
         """Cancel ``order_ids``, each market's in one request where it can, ahead of the
         engine's `cancel` of each (`ExchangeVenue.cancel_together`)."""

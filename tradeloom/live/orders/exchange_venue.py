@@ -579,7 +579,8 @@ class ExchangeVenue:
     def cancel(self, order_id: str, bar: Bar, reason: str) -> Cancellation | None:
         """Cancel ``order_id`` at the venue; return its cancellation if it took effect now.
 
-        Fills the venue reports while cancelling are delivered at the next bar. An
+        Fills the venue reports while cancelling are delivered by `cancel_fills`, right
+        after the engine's cancels. An
         order a restart adopted (finished at the venue, its last fills not reported
         yet) has nothing to cancel.
         """
@@ -603,6 +604,21 @@ class ExchangeVenue:
                 del self._events[i]
                 return replace(event, bar=bar.index, timestamp=bar.timestamp)
         return None
+
+    def cancel_fills(self, order_ids: list[str], bar: Bar) -> list[Fill | Cancellation]:
+        """Return the fills of ``order_ids`` the venue reported since the bar's opening
+        poll (those its cancel turned up), taken off the next bar's report
+        (`tradeloom.plugins.protocols.CancelFills`)."""
+        wanted = set(order_ids)
+        taken: list[Fill | Cancellation] = []
+        kept: list[Fill | Cancellation] = []
+        for event in self._events:
+            if isinstance(event, Fill) and event.order_id in wanted:
+                taken.append(replace(event, bar=bar.index))
+            else:
+                kept.append(event)
+        self._events[:] = kept
+        return taken
 
     def cancel_together(self, order_ids: list[str], reason: str) -> None:
         """Cancel several orders at the venue in one request where it can

@@ -162,6 +162,18 @@ class ReplayVenue:
         assert cancelled is None or isinstance(cancelled, Cancellation)
         return cancelled
 
+    def cancel_fills(self, order_ids: list[str], bar: Bar) -> list[Fill | Cancellation]:
+        """Return the fills the journal has for this ask after the engine's cancels (the
+        live venue's `cancel_fills`), and stop working the orders they ended."""
+        nth = self._calls.get((bar.index, "cancel_fills"), 0)
+        self._calls[(bar.index, "cancel_fills")] = nth + 1
+        report = self.state.reports.get((bar.index, "cancel_fills"), {}).get(nth)
+        if report is None:  # none then (a journal from before the ask has none)
+            return []
+        for ended in report.ended or ():
+            self._end(ended)
+        return self._take(bar.index, report.events)
+
     def _take(self, bar: int, count: int) -> list[Fill | Cancellation]:
         """The journal's next ``count`` fills and cancellations at ``bar``, in order."""
         rows = self.state.events.get(bar, [])
