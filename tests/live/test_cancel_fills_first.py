@@ -23,9 +23,12 @@ ORDER = "POST /api/v3/order"
 LIMITS = "execution: {kind: simulated, fee_bps: 10, initial_cash: 50000, orders: "
 
 
+@pytest.mark.parametrize("fraction", ["0.5", "1"])
 def test_a_replacement_sells_only_what_the_cancelled_sell_left(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fraction: str
 ) -> None:
+    # fraction: what the exchange fills of the sell before the cancel (1: all of it,
+    # the cancel then finds it filled)
     monkeypatch.chdir(tmp_path)
     no_sleep(monkeypatch)
     run_dir = tmp_path / "run"
@@ -43,7 +46,7 @@ def test_a_replacement_sells_only_what_the_cancelled_sell_left(
             found = exchange._find(market_id, kw.get("order_id"), kw.get("client_order_id"))
             if found is not None and found.is_open and found.side == "SELL" and not raced:
                 with exchange._lock:
-                    half = replace(found, fill_fraction=Decimal("0.5"))
+                    half = replace(found, fill_fraction=Decimal(fraction))
                     exchange._orders[found.order_id] = half
                     exchange._use.by_order.pop(found.order_id, None)
                     assert found.price is not None
@@ -87,8 +90,13 @@ def test_a_replacement_sells_only_what_the_cancelled_sell_left(
         if o["side"] == -1 and o["bar"] > raced_bar and o["id"] != raced_id
     ]
     raced_filled = sum(f["quantity"] for f in fills if f["order_id"] == raced_id)
-    assert 0.0 < raced_filled < raced_order["quantity"]
-    assert next_sells[0]["quantity"] == pytest.approx(raced_order["quantity"] - raced_filled)
+    if fraction == "1":
+        assert raced_filled == pytest.approx(raced_order["quantity"], abs=1e-4)  # its lot
+        assert all(o["bar"] > raced_bar + 1 for o in next_sells)  # nothing more to sell
+    else:
+        assert 0.0 < raced_filled < raced_order["quantity"]
+        left = raced_order["quantity"] - raced_filled
+        assert next_sells[0]["quantity"] == pytest.approx(left)
     assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
     assert booked >= -1e-9
     assert abs(booked - held) < 1e-6, (booked, held)

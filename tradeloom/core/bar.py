@@ -663,7 +663,8 @@ def _protect(st: State, bars: Bars, cfg: Settings, t: int, i: int, stage: int, s
         reason = int(sym[s, S_P_REASON])
         level = sym[s, S_P_LEVEL]
         quantity = sym[s, S_QTY]  # what the cancel of a working order left
-        if quantity == 0.0:  # that order's fills, booked at its cancel, closed it
+        if quantity == 0.0 or is_dust(sym, prm, s, quantity):
+            # that order's fills, booked at its cancel, closed it (dust counts as flat)
             s += 1
             continue
         side = -1 if quantity > 0.0 else 1
