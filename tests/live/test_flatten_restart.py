@@ -54,6 +54,25 @@ def pending_flatten(runner: LiveRunner) -> float:
     return float(runner.session_or_fail.engine.state.acct[L.A_EXIT_HALT])
 
 
+def _sold_once_after_its_cancel(
+    emulator: Any, journal: Path, before: int, exit_id: str, resting: set[str], ids: set[str]
+) -> None:
+    """Assert that the exit ``exit_id`` was the one sell sent since request ``before``,
+    after a cancel of the resting order (client ids ``resting``, exchange ids ``ids``),
+    that the account holds no BTC, and that no order was rejected."""
+    sells = [r for r in emulator.requests(ORDER)[before:] if r.params["side"] == "SELL"]
+    assert [r.params["newClientOrderId"] for r in sells] == [exit_id]
+    ended = [
+        r.seq
+        for r in emulator.requests(CANCEL)
+        if r.dispatched
+        and (r.params.get("origClientOrderId") in resting or str(r.params.get("orderId")) in ids)
+    ]
+    assert ended and min(ended) < sells[0].seq  # the resting order cancelled first
+    assert float(emulator.exchange.balance("BTC").total) < 0.001
+    assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+
+
 @pytest.mark.parametrize("mode", ["paper", "live"])
 def test_a_flatten_asked_just_before_a_kill_9_closes_the_position_after_the_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Mode
@@ -152,20 +171,7 @@ def test_a_flatten_held_by_a_cancel_without_effect_goes_after_a_kill_9(
         again.stop("test over")
         assert emulator.errors == []
     (flatten,) = flattens(journal)
-    sells = [r for r in emulator.requests(ORDER)[before:] if r.params["side"] == "SELL"]
-    assert [r.params["newClientOrderId"] for r in sells] == [flatten["id"]]
-    ended = [
-        r.seq
-        for r in emulator.requests(CANCEL)
-        if r.dispatched
-        and (
-            r.params.get("origClientOrderId") in resting
-            or str(r.params.get("orderId")) in resting_ids
-        )
-    ]
-    assert ended and min(ended) < sells[0].seq  # the resting order cancelled first
-    assert float(exchange.balance("BTC").total) < 0.001
-    assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+    _sold_once_after_its_cancel(emulator, journal, before, flatten["id"], resting, resting_ids)
 
 
 def test_a_drawdown_halts_exit_held_by_a_cancel_without_effect_goes_after_a_kill_9(
@@ -232,20 +238,7 @@ def test_a_drawdown_halts_exit_held_by_a_cancel_without_effect_goes_after_a_kill
         assert emulator.errors == []
     exits = [o for o in rows(journal, "order") if o["reason"] == "EXIT_HALT"]
     assert len(exits) == 1, exits
-    sells = [r for r in emulator.requests(ORDER)[before:] if r.params["side"] == "SELL"]
-    assert [r.params["newClientOrderId"] for r in sells] == [exits[0]["id"]]
-    ended = [
-        r.seq
-        for r in emulator.requests(CANCEL)
-        if r.dispatched
-        and (
-            r.params.get("origClientOrderId") in resting
-            or str(r.params.get("orderId")) in resting_ids
-        )
-    ]
-    assert ended and min(ended) < sells[0].seq  # the resting order cancelled first
-    assert float(exchange.balance("BTC").total) < 0.001
-    assert [r for r in rows(journal, "order_state") if r["state"] == "rejected"] == []
+    _sold_once_after_its_cancel(emulator, journal, before, exits[0]["id"], resting, resting_ids)
 
 
 def test_a_flatten_whose_exit_never_reached_the_exchange_before_a_kill_9_still_closes(
